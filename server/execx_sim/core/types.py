@@ -1,0 +1,204 @@
+"""Venue-neutral types of the simulated exchange: orders, fills and the events the engine publishes.
+
+Every price and quantity is a ``Decimal``. Front-ends translate these to and from their venue's
+wire format; nothing in ``core`` knows any venue's field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTX = "GTX"  # post-only: never takes liquidity
+
+
+class OrderStatus(StrEnum):
+    NEW = "NEW"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class STPMode(StrEnum):
+    """Self-trade prevention: what happens when an account's taker order meets its own maker order."""
+
+    NONE = "NONE"  # trade with yourself
+    EXPIRE_TAKER = "EXPIRE_TAKER"
+    EXPIRE_MAKER = "EXPIRE_MAKER"
+    EXPIRE_BOTH = "EXPIRE_BOTH"
+
+
+class PostOnlyCross(StrEnum):
+    """How a venue handles a post-only order that would take liquidity."""
+
+    REJECT = "REJECT"  # synchronous error, no order recorded (Binance LIMIT_MAKER / GTX)
+    CANCEL = "CANCEL"  # order accepted then cancelled (Bybit PostOnly, OKX post_only, Deribit reject_post_only=false)
+
+
+class ExecType(StrEnum):
+    NEW = "NEW"
+    TRADE = "TRADE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    AMENDED = "AMENDED"
+    REJECTED = "REJECTED"
+
+
+class RejectReason(StrEnum):
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    PRICE_FILTER = "PRICE_FILTER"
+    PERCENT_PRICE = "PERCENT_PRICE"
+    LOT_SIZE = "LOT_SIZE"
+    MARKET_LOT_SIZE = "MARKET_LOT_SIZE"
+    MIN_NOTIONAL = "MIN_NOTIONAL"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
+    POST_ONLY_WOULD_TAKE = "POST_ONLY_WOULD_TAKE"
+    DUPLICATE_CLIENT_ID = "DUPLICATE_CLIENT_ID"
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    ORDER_NOT_OPEN = "ORDER_NOT_OPEN"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    INVALID_AMEND = "INVALID_AMEND"
+    NO_LIQUIDITY = "NO_LIQUIDITY"
+    INJECTED = "INJECTED"  # fault injection
+
+
+class OrderError(Exception):
+    """The engine refused a request. Front-ends map ``reason`` to their venue's error code."""
+
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else str(reason))
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    order_id: int
+    client_id: str
+    account_id: str
+    market: str
+    symbol: str
+    side: Side
+    type: OrderType
+    tif: TimeInForce
+    price: Decimal | None
+    qty: Decimal
+    created_ms: int
+    updated_ms: int
+    stp: STPMode = STPMode.NONE
+    reduce_only: bool = False
+    quote_qty: Decimal | None = None  # market orders sized in quote currency (spot)
+    filled: Decimal = ZERO
+    cum_quote: Decimal = ZERO  # sum(price * qty) of fills
+    status: OrderStatus = OrderStatus.NEW
+    expire_reason: str = ""  # "STP", "IOC", "FOK", "NO_LIQUIDITY", "POST_ONLY", "COUNTDOWN"...
+    seq: int = 0  # time priority: higher = later
+    locked: Decimal = ZERO  # spot: funds locked by this order; futures: initial margin reserved
+    amend_count: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # venue-specific pass-through fields
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled
+
+    @property
+    def avg_price(self) -> Decimal:
+        return self.cum_quote / self.filled if self.filled else ZERO
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+
+@dataclass(slots=True, frozen=True)
+class Fill:
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    is_maker: bool
+    time_ms: int
+    realized_pnl: Decimal = ZERO
+
+
+@dataclass(slots=True, frozen=True)
+class OrderEvent:
+    """One change of one order. ``order`` is the live object: serialise it inside the callback."""
+
+    market: str
+    order: Order
+    exec_type: ExecType
+    fill: Fill | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class PublicTrade:
+    market: str
+    symbol: str
+    trade_id: int
+    price: Decimal
+    qty: Decimal
+    taker_side: Side
+    time_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class BookTop:
+    market: str
+    symbol: str
+    update_id: int
+    bid: Decimal | None
+    bid_qty: Decimal
+    ask: Decimal | None
+    ask_qty: Decimal
+    time_ms: int
+
+
+@dataclass(slots=True, frozen=True)
+class AccountEvent:
+    """Balances and/or positions of an account changed on a market (emitted once per operation)."""
+
+    market: str
+    account_id: str
+    assets: frozenset[str]
+    symbols: frozenset[str]
+    reason: str  # "ORDER", "FUNDING", "ADMIN", ...
+    time_ms: int
+
+
+Event = OrderEvent | PublicTrade | BookTop | AccountEvent
