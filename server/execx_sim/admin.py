@@ -1,0 +1,214 @@
+"""The admin HTTP API (loopback): accounts, balances, market control and fault injection.
+
+All bodies are JSON; numbers may be JSON numbers or decimal strings. Errors are
+``{"error": "<what>"}`` with HTTP 400 / 404. Documented in README.md ("Admin API").
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .core.types import Side
+from .venues.common import dumps
+
+if TYPE_CHECKING:
+    from .app import Simulator
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _dec(body: dict[str, Any], key: str) -> Decimal:
+    if key not in body:
+        raise BadRequest(f"{key} is required")
+    try:
+        value = Decimal(str(body[key]))
+    except InvalidOperation:
+        raise BadRequest(f"{key} must be a decimal number") from None
+    if not value.is_finite():
+        raise BadRequest(f"{key} must be finite")
+    return value
+
+
+def _str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key} is required (string)")
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=dumps(data), status=status, content_type="application/json")
+
+
+def admin_app(sim: Simulator) -> web.Application:
+    ex = sim.exchange
+    routes = web.RouteTableDef()
+
+    async def body_of(request: web.Request) -> dict[str, Any]:
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise BadRequest("body must be JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        return body
+
+    def market_of(body: dict[str, Any]) -> Any:
+        name = _str(body, "market")
+        market = ex.markets.get(name)
+        if market is None:
+            raise BadRequest(f"unknown market {name!r}; known: {sorted(ex.markets)}")
+        return market
+
+    def account_of(body: dict[str, Any]) -> Any:
+        account = ex.account_by_key(_str(body, "apiKey"))
+        if account is None:
+            raise BadRequest("unknown apiKey")
+        return account
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            resp: web.StreamResponse = await handler(request)
+            return resp
+        except (BadRequest, ValueError, KeyError) as e:
+            return _json({"error": str(e).strip("'\"")}, 400)
+
+    @routes.get("/admin/state")
+    async def state(request: web.Request) -> web.Response:
+        return _json({
+            "markets": {
+                name: {
+                    sym: {"mid": str(m.mark_price(sym)), "last": str(m.last_price.get(sym, ""))}
+                    for sym in m.instruments
+                }
+                for name, m in ex.markets.items()
+            },
+            "paused": sim.synthetic.paused,
+            "faults": {name: f.snapshot() for name, f in sim.faults.items()},
+        })
+
+    @routes.post("/admin/accounts")
+    async def create_account(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        account = ex.create_account(
+            api_key=body.get("apiKey"), secret_key=body.get("secretKey"), passphrase=body.get("passphrase"),
+        )
+        balances = body.get("balances")
+        if balances is None:
+            sim.fund_default(account)
+        else:
+            if not isinstance(balances, dict):
+                raise BadRequest("balances must be {market: {asset: amount}}")
+            for market_name, assets in balances.items():
+                market = market_of({"market": market_name})
+                for asset, amount in assets.items():
+                    market.adjust_balance(account, asset, _dec({"amount": amount}, "amount"))
+        return _json({"accountId": account.account_id, **account.public()})
+
+    @routes.post("/admin/balances")
+    async def set_balance(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        account, market = account_of(body), market_of(body)
+        market.adjust_balance(account, _str(body, "asset"), _dec(body, "amount"))
+        return _json({"ok": True})
+
+    @routes.post("/admin/leverage")
+    async def set_leverage(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        account, market = account_of(body), market_of(body)
+        market.set_leverage(account, _str(body, "symbol"), int(body.get("leverage", 20)))
+        return _json({"ok": True})
+
+    @routes.get("/admin/book")
+    async def book(request: web.Request) -> web.Response:
+        market = market_of(dict(request.query))
+        symbol = request.query.get("symbol", "")
+        if symbol not in market.books:
+            raise BadRequest(f"unknown symbol {symbol!r}")
+        bids, asks = market.books[symbol].depth(int(request.query.get("limit", 10)))
+        return _json({"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]})
+
+    @routes.post("/admin/market/move")
+    async def move(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        sim.synthetic.move_to(market_of(body).name, _str(body, "symbol"), _dec(body, "price"))
+        return _json({"ok": True})
+
+    @routes.post("/admin/market/trade")
+    async def trade(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        aggressor = _str(body, "aggressor").upper()
+        if aggressor not in ("BUY", "SELL"):
+            raise BadRequest("aggressor must be buy or sell")
+        sim.synthetic.print_trade(
+            market_of(body).name, _str(body, "symbol"), _dec(body, "price"), _dec(body, "qty"), Side(aggressor)
+        )
+        return _json({"ok": True})
+
+    @routes.post("/admin/market/pause")
+    async def pause(request: web.Request) -> web.Response:
+        sim.synthetic.paused = True
+        return _json({"paused": True})
+
+    @routes.post("/admin/market/resume")
+    async def resume(request: web.Request) -> web.Response:
+        sim.synthetic.paused = False
+        return _json({"paused": False})
+
+    @routes.post("/admin/market/step")
+    async def step(request: web.Request) -> web.Response:
+        body = await body_of(request)
+        for _ in range(int(body.get("steps", 1))):
+            sim.synthetic.step_all()
+        return _json({"ok": True})
+
+    def faults_of(request: web.Request) -> Any:
+        venue = request.match_info["venue"]
+        faults = sim.faults.get(venue)
+        if faults is None:
+            raise BadRequest(f"unknown venue {venue!r}; known: {sorted(sim.faults)}")
+        return faults
+
+    @routes.get("/admin/faults/{venue}")
+    async def get_faults(request: web.Request) -> web.Response:
+        return _json(faults_of(request).snapshot())
+
+    @routes.post("/admin/faults/{venue}")
+    async def set_faults(request: web.Request) -> web.Response:
+        faults = faults_of(request)
+        faults.update(await body_of(request))
+        return _json(faults.snapshot())
+
+    @routes.delete("/admin/faults/{venue}")
+    async def reset_faults(request: web.Request) -> web.Response:
+        faults = faults_of(request)
+        fresh = type(faults)()
+        fresh.drop_generation = faults.drop_generation
+        faults.__dict__.update(fresh.__dict__)
+        return _json(faults.snapshot())
+
+    @routes.post("/admin/faults/{venue}/drop")
+    async def drop(request: web.Request) -> web.Response:
+        faults = faults_of(request)
+        faults.drop_generation += 1
+        dropped = 0
+        for fe in sim.frontends:
+            if fe.venue == request.match_info["venue"]:
+                registry = getattr(fe, "sockets", None)
+                if registry is not None:
+                    dropped += len(registry)
+                    await registry.drop_all()
+        return _json({"dropped": dropped})
+
+    app = web.Application(middlewares=[errors])
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,142 @@
+"""The simulator as an embeddable object: exchange, markets, demo account, synthetic market, admin
+API and every venue front-end, each on its own port.
+
+    sim = Simulator(quiet=True)
+    ready = await sim.start()     # the ready object printed by ``execx-sim``
+    ...
+    await sim.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from .core.accounts import Account
+from .core.engine import Exchange, Market
+from .core.faults import Faults
+from .core.synthetic import FlowConfig, SyntheticMarket
+from .venues.common import VenueFrontend
+
+log = logging.getLogger("execx_sim")
+
+# The documented demo account, created on every start (README "Default account").
+DEMO_API_KEY = "execx-demo-api-key"
+DEMO_SECRET_KEY = "execx-demo-secret-key"
+DEMO_PASSPHRASE = "execx-demo-passphrase"
+
+# Front-end factories, in port order: "module:callable(sim) -> list[VenueFrontend]".
+VENUE_FACTORIES = [
+    "execx_sim.venues.binance:frontends",
+]
+
+
+class Simulator:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        base_port: int = 0,
+        seed: int = 1,
+        quiet: bool = False,
+        flow: FlowConfig | None = None,
+    ) -> None:
+        self.host = host
+        self.base_port = base_port
+        self.exchange = Exchange()
+        self.faults: dict[str, Faults] = {}
+        self.frontends: list[VenueFrontend] = []
+        for spec in VENUE_FACTORIES:
+            module, _, attr = spec.partition(":")
+            factory = getattr(importlib.import_module(module), attr)
+            for fe in factory(self):
+                self.frontends.append(fe)
+        self.synthetic = SyntheticMarket(self.exchange, seed=seed, quiet=quiet, config=flow)
+        self.demo = self.exchange.create_account("demo", DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_PASSPHRASE)
+        self.fund_default(self.demo)
+        self._runners: list[web.AppRunner] = []
+        self._tasks: asyncio.TaskGroup | None = None
+        self._task_runner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.ready: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ building blocks for front-ends
+
+    def add_market(self, market: Market) -> Market:
+        """Called by front-end factories: register a market and its fault switchboard."""
+        self.exchange.add_market(market)
+        self.faults.setdefault(market.name, Faults())
+        return market
+
+    def fund_default(self, account: Account) -> None:
+        """Give an account the documented default balances on every market."""
+        for market in self.exchange.markets.values():
+            for asset, amount in DEFAULT_BALANCES.get(market.name, {}).items():
+                market.adjust_balance(account, asset, Decimal(amount))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> dict[str, Any]:
+        from .admin import admin_app
+
+        port = self.base_port
+        venues: dict[str, dict[str, str]] = {}
+        for fe in self.frontends:
+            for ep in fe.endpoints():
+                url = await self._serve(ep.app, port)
+                venues.setdefault(fe.venue, {})[ep.kind] = url.replace("http", ep.scheme, 1) + ep.path
+                port = port + 1 if port else 0
+        admin_url = await self._serve(admin_app(self), port)
+        self._task_runner = asyncio.create_task(self._run_background())
+        self.ready = {
+            "event": "ready",
+            "venues": venues,
+            "admin": admin_url,
+            "accounts": [self.demo.public()],
+        }
+        return self.ready
+
+    async def _serve(self, app: web.Application, port: int) -> str:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, port, reuse_address=True)
+        await site.start()
+        self._runners.append(runner)
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        actual = sockets[0].getsockname()[1]
+        return f"http://{self.host}:{actual}"
+
+    async def _run_background(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.synthetic.run())
+            for fe in self.frontends:
+                tg.create_task(fe.run())
+
+    async def stop(self) -> None:
+        if self._task_runner is not None:
+            self._task_runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task_runner
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+# Balances of the demo account (and of accounts created through the admin API without balances).
+DEFAULT_BALANCES: dict[str, dict[str, str]] = {
+    "binance-spot": {"USDT": "100000", "BTC": "2", "ETH": "20", "SOL": "200", "BNB": "50"},
+    "binance-usdm-future": {"USDT": "100000"},
+    "binance-coinm-future": {"BTC": "5", "ETH": "50"},
+}

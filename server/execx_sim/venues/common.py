@@ -1,0 +1,152 @@
+"""Plumbing shared by every venue front-end: the endpoint description, websocket registry (so faults
+can drop or silence connections), and the fault middleware for HTTP front-ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from aiohttp import WSCloseCode, web
+
+from ..core.faults import Faults
+
+
+@dataclass
+class Endpoint:
+    """One listening socket of a venue, i.e. one real venue host (REST, WS API, stream...)."""
+
+    kind: str  # key in the ready line: "rest", "wsApi", "stream", "fix", ...
+    app: web.Application
+    scheme: str = "http"  # "http" or "ws" (what the ready line prints)
+    path: str = ""  # appended to the printed URL, e.g. "/ws-api/v3"
+
+
+class VenueFrontend(Protocol):
+    venue: str  # the seed's exchange name, e.g. "binance-spot"
+    sockets: WsRegistry  # every open websocket of this venue (dropped by the admin API)
+
+    def endpoints(self) -> list[Endpoint]: ...
+
+    async def run(self) -> None:
+        """Background work (timers, keepalive checks) until cancelled."""
+        ...
+
+
+class WsRegistry:
+    """Open websockets of one venue; ``drop_all`` closes them (fault injection, shutdown)."""
+
+    def __init__(self) -> None:
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    def add(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.add(ws)
+
+    def discard(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.discard(ws)
+
+    def __len__(self) -> int:
+        return len(self._sockets)
+
+    async def drop_all(self, code: int = WSCloseCode.GOING_AWAY) -> None:
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(code=code, message=b"dropped")
+        self._sockets.clear()
+
+
+class StreamWriter:
+    """A bounded outbound queue per websocket, drained by one task: engine listeners never block.
+    Honours ``Faults.silent`` (messages are discarded while silent, like a stalled feed)."""
+
+    def __init__(self, ws: web.WebSocketResponse, faults: Faults, maxsize: int = 10_000) -> None:
+        self.ws = ws
+        self.faults = faults
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def send(self, text: str) -> None:
+        if self.faults.silent or self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed = True  # a real venue disconnects slow consumers; drain() closes it
+
+    def send_json(self, obj: Any) -> None:
+        self.send(dumps(obj))
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def drain(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if text is None or self.overflowed:
+                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION if self.overflowed else WSCloseCode.OK)
+                return
+            if self.faults.latency_ms:
+                await asyncio.sleep(self.faults.latency_ms / 1000)
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionResetError, RuntimeError):
+                return
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=_default)
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+ErrorBuilder = Callable[[int, str], web.Response]
+
+
+def fault_middleware(faults: Faults, on_fault: Callable[[str, web.Request], web.Response | None]) -> Any:
+    """aiohttp middleware applying latency, 5xx, 429 and 418 before the handler runs.
+
+    ``on_fault(kind, request)`` builds the venue's own response for ``kind`` in
+    ``{"5xx", "429", "418"}`` (or returns None to skip it)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        for name, kind in (("ban", "418"), ("rate_limit", "429"), ("http_5xx", "5xx")):
+            if faults.take(name):
+                resp = on_fault(kind, request)
+                if resp is not None:
+                    return resp
+        return await handler(request)
+
+    return middleware
+
+
+@dataclass
+class Subscriptions:
+    """Stream name -> writers subscribed to it (public market-data streams)."""
+
+    by_stream: dict[str, set[StreamWriter]] = field(default_factory=dict)
+
+    def add(self, stream: str, writer: StreamWriter) -> None:
+        self.by_stream.setdefault(stream, set()).add(writer)
+
+    def remove(self, stream: str, writer: StreamWriter) -> None:
+        writers = self.by_stream.get(stream)
+        if writers is not None:
+            writers.discard(writer)
+            if not writers:
+                del self.by_stream[stream]
+
+    def remove_writer(self, writer: StreamWriter) -> None:
+        for stream in [s for s, ws in self.by_stream.items() if writer in ws]:
+            self.remove(stream, writer)
