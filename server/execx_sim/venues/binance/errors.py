@@ -45,6 +45,12 @@ def illegal_chars(param: str) -> BinanceError:
     return BinanceError(-1100, f"Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'.")
 
 
+def illegal_decimal(param: str) -> BinanceError:
+    return BinanceError(
+        -1100, f"Illegal characters found in parameter '{param}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+    )
+
+
 def not_required(param: str) -> BinanceError:
     return BinanceError(-1106, f"Parameter '{param}' sent when not required.")
 
