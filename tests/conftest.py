@@ -1,0 +1,31 @@
+"""Shared fixtures: one quiet simulator per test session, on ephemeral loopback ports."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+
+from execx_sim.app import Simulator  # noqa: E402
+from execx_sim.core.accounts import Account  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+async def sim() -> AsyncIterator[Simulator]:
+    """A running simulator in quiet mode (static book, no synthetic flow)."""
+    s = Simulator(quiet=True, seed=7)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+def account(sim: Simulator) -> Account:
+    """A fresh account with the documented default balances, so tests do not share state."""
+    acct = sim.exchange.create_account()
+    sim.fund_default(acct)
+    return acct
