@@ -84,23 +84,27 @@ def admin_app(sim: Simulator) -> web.Application:
 
     @routes.get("/admin/state")
     async def state(request: web.Request) -> web.Response:
-        return _json({
-            "markets": {
-                name: {
-                    sym: {"mid": str(m.mark_price(sym)), "last": str(m.last_price.get(sym, ""))}
-                    for sym in m.instruments
-                }
-                for name, m in ex.markets.items()
-            },
-            "paused": sim.synthetic.paused,
-            "faults": {name: f.snapshot() for name, f in sim.faults.items()},
-        })
+        return _json(
+            {
+                "markets": {
+                    name: {
+                        sym: {"mid": str(m.mark_price(sym)), "last": str(m.last_price.get(sym, ""))}
+                        for sym in m.instruments
+                    }
+                    for name, m in ex.markets.items()
+                },
+                "paused": sim.synthetic.paused,
+                "faults": {name: f.snapshot() for name, f in sim.faults.items()},
+            }
+        )
 
     @routes.post("/admin/accounts")
     async def create_account(request: web.Request) -> web.Response:
         body = await body_of(request)
         account = ex.create_account(
-            api_key=body.get("apiKey"), secret_key=body.get("secretKey"), passphrase=body.get("passphrase"),
+            api_key=body.get("apiKey"),
+            secret_key=body.get("secretKey"),
+            passphrase=body.get("passphrase"),
         )
         balances = body.get("balances")
         if balances is None:
@@ -135,7 +139,9 @@ def admin_app(sim: Simulator) -> web.Application:
         if symbol not in market.books:
             raise BadRequest(f"unknown symbol {symbol!r}")
         bids, asks = market.books[symbol].depth(int(request.query.get("limit", 10)))
-        return _json({"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]})
+        return _json(
+            {"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]}
+        )
 
     @routes.post("/admin/market/move")
     async def move(request: web.Request) -> web.Response:
@@ -150,7 +156,11 @@ def admin_app(sim: Simulator) -> web.Application:
         if aggressor not in ("BUY", "SELL"):
             raise BadRequest("aggressor must be buy or sell")
         sim.synthetic.print_trade(
-            market_of(body).name, _str(body, "symbol"), _dec(body, "price"), _dec(body, "qty"), Side(aggressor)
+            market_of(body).name,
+            _str(body, "symbol"),
+            _dec(body, "price"),
+            _dec(body, "qty"),
+            Side(aggressor),
         )
         return _json({"ok": True})
 

@@ -107,8 +107,7 @@ class Simulator:
         site = web.TCPSite(runner, self.host, port, reuse_address=True)
         await site.start()
         self._runners.append(runner)
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        actual = sockets[0].getsockname()[1]
+        actual = runner.addresses[-1][1]
         return f"http://{self.host}:{actual}"
 
     async def _run_background(self) -> None:

@@ -20,20 +20,35 @@ from .core.synthetic import FlowConfig
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="execx-sim", description="execx exchange simulator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--base-port", type=int, default=0,
-                   help="first port; each venue host gets the next one (default 0: ephemeral ports)")
+    p.add_argument(
+        "--base-port",
+        type=int,
+        default=0,
+        help="first port; each venue host gets the next one (default 0: ephemeral ports)",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic market (default 1)")
-    p.add_argument("--quiet", action="store_true", help="static book, no synthetic flow (deterministic tests)")
-    p.add_argument("--rate", type=float, default=FlowConfig.rate, help="synthetic steps per second per symbol")
-    p.add_argument("--volatility", type=float, default=FlowConfig.volatility,
-                   help="std-dev of the relative mid move per step")
+    p.add_argument(
+        "--quiet", action="store_true", help="static book, no synthetic flow (deterministic tests)"
+    )
+    p.add_argument(
+        "--rate", type=float, default=FlowConfig.rate, help="synthetic steps per second per symbol"
+    )
+    p.add_argument(
+        "--volatility",
+        type=float,
+        default=FlowConfig.volatility,
+        help="std-dev of the relative mid move per step",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     sim = Simulator(
-        host=args.host, base_port=args.base_port, seed=args.seed, quiet=args.quiet,
+        host=args.host,
+        base_port=args.base_port,
+        seed=args.seed,
+        quiet=args.quiet,
         flow=FlowConfig(rate=args.rate, volatility=args.volatility),
     )
     try:
@@ -54,8 +69,11 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
-                        format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

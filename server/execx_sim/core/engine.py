@@ -73,7 +73,9 @@ class Market:
         self._closed: deque[int] = deque()
         self._by_client: dict[tuple[str, str, str], Order] = {}  # (account, symbol, client id) -> order
         self.trades: dict[str, deque[Fill]] = {}  # account id -> recent own fills
-        self.public_trades: dict[str, deque[PublicTrade]] = {s: deque(maxlen=MAX_PUBLIC_TRADES) for s in self.instruments}
+        self.public_trades: dict[str, deque[PublicTrade]] = {
+            s: deque(maxlen=MAX_PUBLIC_TRADES) for s in self.instruments
+        }
         self._next_order_id = first_order_id
         self._next_trade_id: dict[str, int] = dict.fromkeys(self.instruments, 100_000)
         self._seq = 0
@@ -111,7 +113,8 @@ class Market:
 
     def open_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
         return [
-            o for o in self.orders.values()
+            o
+            for o in self.orders.values()
             if o.account_id == account.account_id and o.is_open and (symbol is None or o.symbol == symbol)
         ]
 
@@ -126,7 +129,9 @@ class Market:
 
     def check_price(self, inst: Instrument, price: Decimal) -> None:
         if price < inst.min_price or price > inst.max_price:
-            raise OrderError(RejectReason.PRICE_FILTER, f"price {price} outside [{inst.min_price}, {inst.max_price}]")
+            raise OrderError(
+                RejectReason.PRICE_FILTER, f"price {price} outside [{inst.min_price}, {inst.max_price}]"
+            )
         if not inst.on_tick(price):
             raise OrderError(RejectReason.PRICE_FILTER, f"price {price} not a multiple of tick {inst.tick}")
         ref = self.mark_price(inst.symbol)
@@ -185,9 +190,16 @@ class Market:
             self.check_qty(inst, qty, market=type is OrderType.MARKET)
         if quote_qty is not None:
             if quote_qty <= 0 or type is not OrderType.MARKET:
-                raise OrderError(RejectReason.MIN_NOTIONAL, "quote quantity must be positive, market orders only")
+                raise OrderError(
+                    RejectReason.MIN_NOTIONAL, "quote quantity must be positive, market orders only"
+                )
             qty = inst.market_max_qty or inst.max_qty  # bounded by the quote amount while matching
-        if not bg and price is not None and inst.min_notional and inst.notional(qty, price) < inst.min_notional:
+        if (
+            not bg
+            and price is not None
+            and inst.min_notional
+            and inst.notional(qty, price) < inst.min_notional
+        ):
             raise OrderError(RejectReason.MIN_NOTIONAL, f"notional below {inst.min_notional}")
         if client_id and not bg:
             prev = self._by_client.get((account.account_id, symbol, client_id))
@@ -206,7 +218,9 @@ class Market:
                     raise OrderError(RejectReason.REDUCE_ONLY, "reduce-only order would increase position")
             reserve = self._reserve_needed(inst, wallet, side, type, qty, price, quote_qty, reduce_only)
         if validate_only:
-            return Order(0, client_id, account.account_id, self.name, symbol, side, type, tif, price, qty, 0, 0)
+            return Order(
+                0, client_id, account.account_id, self.name, symbol, side, type, tif, price, qty, 0, 0
+            )
 
         ts = self.exchange.now_ms()
         self._seq += 1
@@ -310,7 +324,14 @@ class Market:
             return order
         # Re-reserve funds for the new terms (spot lock / futures initial margin).
         new_reserve = self._reserve_needed(
-            inst, wallet, order.side, order.type, qty - order.filled, price, None, order.reduce_only,
+            inst,
+            wallet,
+            order.side,
+            order.type,
+            qty - order.filled,
+            price,
+            None,
+            order.reduce_only,
             releasing=order.locked,
         )
         self._unlock(inst, wallet, order, order.locked)
@@ -405,7 +426,9 @@ class Market:
             return qty
         return (free / px // inst.lot) * inst.lot
 
-    def _trade(self, inst: Instrument, book: Book, maker: Order, taker: Order, px: Decimal, qty: Decimal) -> None:
+    def _trade(
+        self, inst: Instrument, book: Book, maker: Order, taker: Order, px: Decimal, qty: Decimal
+    ) -> None:
         ts = self.exchange.now_ms()
         tid = self._next_trade_id[inst.symbol]
         self._next_trade_id[inst.symbol] = tid + 1
@@ -427,7 +450,14 @@ class Market:
         self._emit(trade)
 
     def _settle(
-        self, inst: Instrument, order: Order, px: Decimal, qty: Decimal, is_maker: bool, tid: int, ts: int,
+        self,
+        inst: Instrument,
+        order: Order,
+        px: Decimal,
+        qty: Decimal,
+        is_maker: bool,
+        tid: int,
+        ts: int,
         remaining_before: Decimal,
     ) -> Fill:
         account = self.exchange.accounts[order.account_id]
@@ -473,7 +503,20 @@ class Market:
                 w.balance(margin).free += realized - fee
                 self._touch(account, {margin}, {inst.symbol})
             order.locked -= release
-        fill = Fill(tid, order.order_id, inst.symbol, order.side, px, qty, quote, fee, fee_asset, is_maker, ts, realized)
+        fill = Fill(
+            tid,
+            order.order_id,
+            inst.symbol,
+            order.side,
+            px,
+            qty,
+            quote,
+            fee,
+            fee_asset,
+            is_maker,
+            ts,
+            realized,
+        )
         if not account.is_background:
             dq = self.trades.get(account.account_id)
             if dq is None:
@@ -484,8 +527,16 @@ class Market:
     # ------------------------------------------------------------------ funds
 
     def _reserve_needed(
-        self, inst: Instrument, wallet: Wallet, side: Side, type: OrderType, qty: Decimal,
-        price: Decimal | None, quote_qty: Decimal | None, reduce_only: bool, releasing: Decimal = ZERO,
+        self,
+        inst: Instrument,
+        wallet: Wallet,
+        side: Side,
+        type: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        quote_qty: Decimal | None,
+        reduce_only: bool,
+        releasing: Decimal = ZERO,
     ) -> Decimal:
         """Funds an order must reserve; raises INSUFFICIENT_* if the account cannot. ``releasing`` is
         what the order already holds (for amends)."""
@@ -603,7 +654,11 @@ class Market:
         order.expire_reason = reason
         order.updated_ms = self.exchange.now_ms()
         self._retire(order)
-        self._emit(OrderEvent(self.name, order, ExecType.CANCELED if status is OrderStatus.CANCELED else ExecType.EXPIRED))
+        self._emit(
+            OrderEvent(
+                self.name, order, ExecType.CANCELED if status is OrderStatus.CANCELED else ExecType.EXPIRED
+            )
+        )
 
     def _touch(self, account: Account, assets: set[str], symbols: set[str]) -> None:
         self._touch_id(account.account_id, assets, symbols)
@@ -624,12 +679,18 @@ class Market:
             ts = self.exchange.now_ms()
             touched, self._touched = self._touched, {}
             for account_id, (assets, symbols) in touched.items():
-                self._emit(AccountEvent(self.name, account_id, frozenset(assets), frozenset(symbols), reason, ts))
+                self._emit(
+                    AccountEvent(self.name, account_id, frozenset(assets), frozenset(symbols), reason, ts)
+                )
         book = self.books[symbol]
         top = book.top()
         if self._tops.get(symbol) != top:
             self._tops[symbol] = top
-            self._emit(BookTop(self.name, symbol, book.update_id, top[0], top[1], top[2], top[3], self.exchange.now_ms()))
+            self._emit(
+                BookTop(
+                    self.name, symbol, book.update_id, top[0], top[1], top[2], top[3], self.exchange.now_ms()
+                )
+            )
 
     def _emit(self, event: Event) -> None:
         self.exchange.publish(event)
@@ -662,8 +723,12 @@ class Exchange:
         return market
 
     def create_account(
-        self, account_id: str | None = None, api_key: str | None = None, secret_key: str | None = None,
-        passphrase: str | None = None, background: bool = False,
+        self,
+        account_id: str | None = None,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        passphrase: str | None = None,
+        background: bool = False,
     ) -> Account:
         key, secret, phrase = new_credentials()
         account = Account(

@@ -87,30 +87,68 @@ class Instrument:
         return f"{qty:.{self.qty_precision}f}"
 
 
-def _spot(sym: str, base: str, quote: str, ref: str, tick: str, lot: str, min_notional: str = "5") -> Instrument:
+def _spot(
+    sym: str, base: str, quote: str, ref: str, tick: str, lot: str, min_notional: str = "5"
+) -> Instrument:
     return Instrument(
-        symbol=sym, base=base, quote=quote, kind=Kind.SPOT, tick=D(tick), lot=D(lot), min_qty=D(lot),
-        max_qty=D("9000"), min_notional=D(min_notional), ref_price=D(ref), min_price=D(tick),
+        symbol=sym,
+        base=base,
+        quote=quote,
+        kind=Kind.SPOT,
+        tick=D(tick),
+        lot=D(lot),
+        min_qty=D(lot),
+        max_qty=D("9000"),
+        min_notional=D(min_notional),
+        ref_price=D(ref),
+        min_price=D(tick),
         market_max_qty=D("500"),
     )
 
 
 def _usdm(sym: str, base: str, ref: str, tick: str, lot: str, min_notional: str) -> Instrument:
     return Instrument(
-        symbol=sym, base=base, quote="USDT", kind=Kind.LINEAR, tick=D(tick), lot=D(lot), min_qty=D(lot),
-        max_qty=D("1000"), min_notional=D(min_notional), ref_price=D(ref), min_price=D(tick),
-        market_max_qty=D("120"), percent_up=D("1.05"), percent_down=D("0.95"), settle="USDT",
-        maker_fee=D("0.0002"), taker_fee=D("0.0005"),
+        symbol=sym,
+        base=base,
+        quote="USDT",
+        kind=Kind.LINEAR,
+        tick=D(tick),
+        lot=D(lot),
+        min_qty=D(lot),
+        max_qty=D("1000"),
+        min_notional=D(min_notional),
+        ref_price=D(ref),
+        min_price=D(tick),
+        market_max_qty=D("120"),
+        percent_up=D("1.05"),
+        percent_down=D("0.95"),
+        settle="USDT",
+        maker_fee=D("0.0002"),
+        taker_fee=D("0.0005"),
     )
 
 
 def _coinm(sym: str, base: str, ref: str, tick: str, contract_size: str) -> Instrument:
     return Instrument(
-        symbol=sym, base=base, quote="USD", kind=Kind.INVERSE, tick=D(tick), lot=D(1), min_qty=D(1),
-        max_qty=D("1000000"), min_notional=D(0), ref_price=D(ref), min_price=D(tick),
-        market_max_qty=D("60000"), percent_up=D("1.05"), percent_down=D("0.95"),
-        contract_size=D(contract_size), settle=base, pair=f"{base}USD",
-        maker_fee=D("0.0002"), taker_fee=D("0.0005"),
+        symbol=sym,
+        base=base,
+        quote="USD",
+        kind=Kind.INVERSE,
+        tick=D(tick),
+        lot=D(1),
+        min_qty=D(1),
+        max_qty=D("1000000"),
+        min_notional=D(0),
+        ref_price=D(ref),
+        min_price=D(tick),
+        market_max_qty=D("60000"),
+        percent_up=D("1.05"),
+        percent_down=D("0.95"),
+        contract_size=D(contract_size),
+        settle=base,
+        pair=f"{base}USD",
+        maker_fee=D("0.0002"),
+        taker_fee=D("0.0005"),
     )
 
 

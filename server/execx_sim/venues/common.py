@@ -118,7 +118,9 @@ def fault_middleware(faults: Faults, on_fault: Callable[[str, web.Request], web.
     ``{"5xx", "429", "418"}`` (or returns None to skip it)."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         for name, kind in (("ban", "418"), ("rate_limit", "429"), ("http_5xx", "5xx")):

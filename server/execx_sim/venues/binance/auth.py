@@ -34,7 +34,7 @@ def strip_signature(raw: str) -> tuple[str, str | None]:
     kept, sig = [], None
     for part in raw.split("&"):
         if part.startswith("signature="):
-            sig = part[len("signature="):]
+            sig = part[len("signature=") :]
         else:
             kept.append(part)
     return "&".join(kept), sig
@@ -94,7 +94,11 @@ def account_for_key(exchange: Exchange, api_key: str | None) -> Account:
 
 
 def authenticate_rest(
-    exchange: Exchange, api_key: str | None, raw_query: str, raw_body: str, params: Mapping[str, str],
+    exchange: Exchange,
+    api_key: str | None,
+    raw_query: str,
+    raw_body: str,
+    params: Mapping[str, str],
     server_ms: int,
 ) -> Account:
     """Check key, signature and timestamp of a SIGNED REST request, in Binance's order
@@ -116,6 +120,8 @@ def authenticate_ws(exchange: Exchange, params: Mapping[str, Any], server_ms: in
     signature = params.get("signature")
     if not signature or not isinstance(signature, str):
         raise errors.mandatory("signature")
-    check_timestamp({k: ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, server_ms)
+    check_timestamp(
+        {k: ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, server_ms
+    )
     check_signature(account, ws_payload(params), signature)
     return account

@@ -33,7 +33,9 @@ def unknown_error() -> BinanceError:
 def execution_unknown() -> BinanceError:
     # 5xx with -1007: the request may or may not have reached the matching engine.
     return BinanceError(
-        -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.", 503
+        -1007,
+        "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        503,
     )
 
 
@@ -42,12 +44,15 @@ def mandatory(param: str) -> BinanceError:
 
 
 def illegal_chars(param: str) -> BinanceError:
-    return BinanceError(-1100, f"Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'.")
+    return BinanceError(
+        -1100, f"Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'."
+    )
 
 
 def illegal_decimal(param: str) -> BinanceError:
     return BinanceError(
-        -1100, f"Illegal characters found in parameter '{param}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+        -1100,
+        f"Illegal characters found in parameter '{param}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.",
     )
 
 
@@ -108,15 +113,22 @@ def too_many_requests(limit: int, retry_after: int) -> BinanceError:
 
 
 def banned(until_ms: int, retry_after: int) -> BinanceError:
-    return BinanceError(-1003, f"Way too many requests; IP banned until {until_ms}. Please use the websocket for"
-                        " live updates to avoid bans.", 418, {"Retry-After": str(retry_after)})
+    return BinanceError(
+        -1003,
+        f"Way too many requests; IP banned until {until_ms}. Please use the websocket for"
+        " live updates to avoid bans.",
+        418,
+        {"Retry-After": str(retry_after)},
+    )
 
 
 def too_many_orders(limit: int, interval: str) -> BinanceError:
     return BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per {interval}.", 429)
 
 
-def from_order_error(e: OrderError, futures: bool, inst: Instrument | None = None, op: str = "place") -> BinanceError:
+def from_order_error(
+    e: OrderError, futures: bool, inst: Instrument | None = None, op: str = "place"
+) -> BinanceError:
     """Map an engine refusal to what Binance answers. ``op`` is place / cancel / query / amend."""
     r, d = e.reason, e.detail
     if r is RejectReason.UNKNOWN_SYMBOL:
@@ -171,7 +183,9 @@ def _futures_error(r: RejectReason, d: str, inst: Instrument | None) -> BinanceE
         return BinanceError(-4003, "Quantity less than or equal to zero.")
     if r is RejectReason.MIN_NOTIONAL:
         minimum = inst.min_notional if inst is not None else Decimal(0)
-        return BinanceError(-4164, f"Order's notional must be no smaller than {minimum} (unless you choose reduce only).")
+        return BinanceError(
+            -4164, f"Order's notional must be no smaller than {minimum} (unless you choose reduce only)."
+        )
     if r in (RejectReason.INSUFFICIENT_MARGIN, RejectReason.INSUFFICIENT_BALANCE):
         return BinanceError(-2019, "Margin is insufficient.")
     if r is RejectReason.POST_ONLY_WOULD_TAKE:

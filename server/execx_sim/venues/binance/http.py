@@ -4,6 +4,7 @@ injection and error bodies. Handlers receive a ``Call`` and return JSON-able dat
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -33,10 +34,12 @@ class Params:
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values: dict[str, str] = {k: auth.ws_value(v) for k, v in values.items() if v is not None}
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: builtins.str) -> builtins.bool:
         return self.values.get(key, "") != ""
 
-    def str(self, key: str, required: bool = False, default: str = "") -> str:
+    def str(
+        self, key: builtins.str, required: builtins.bool = False, default: builtins.str = ""
+    ) -> builtins.str:
         value = self.values.get(key, "")
         if value == "":
             if required:
@@ -44,7 +47,7 @@ class Params:
             return default
         return value
 
-    def decimal(self, key: str, required: bool = False) -> Decimal | None:
+    def decimal(self, key: builtins.str, required: builtins.bool = False) -> Decimal | None:
         raw = self.str(key, required)
         if raw == "":
             return None
@@ -55,7 +58,9 @@ class Params:
             raise errors.illegal_decimal(key)
         return value
 
-    def int(self, key: str, required: bool = False, default: int | None = None) -> int | None:
+    def int(
+        self, key: builtins.str, required: builtins.bool = False, default: builtins.int | None = None
+    ) -> builtins.int | None:
         raw = self.str(key, required)
         if raw == "":
             return default
@@ -63,13 +68,19 @@ class Params:
             raise errors.illegal_chars(key)
         return int(raw)
 
-    def enum(self, key: str, allowed: tuple[str, ...], required: bool = False, default: str = "") -> str:
+    def enum(
+        self,
+        key: builtins.str,
+        allowed: tuple[builtins.str, ...],
+        required: builtins.bool = False,
+        default: builtins.str = "",
+    ) -> builtins.str:
         raw = self.str(key, required, default)
         if raw and raw not in allowed:
             raise errors.invalid_param(key, raw)
         return raw
 
-    def bool(self, key: str, default: bool = False) -> bool:
+    def bool(self, key: builtins.str, default: builtins.bool = False) -> builtins.bool:
         raw = self.str(key).lower()
         if raw == "":
             return default
@@ -111,16 +122,25 @@ class BinanceHttp:
         self.futures = futures
         self.app = web.Application(middlewares=[fault_middleware(faults, self._fault_response)])
 
-    def route(self, method: str, path: str, weight: int = 1, security: Security = "NONE",
-              ) -> Callable[[Handler], Handler]:
+    def route(
+        self,
+        method: str,
+        path: str,
+        weight: int = 1,
+        security: Security = "NONE",
+    ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             async def endpoint(request: web.Request) -> web.Response:
                 return await self._dispatch(request, handler, weight, security)
+
             self.app.router.add_route(method, path, endpoint)
             return handler
+
         return decorate
 
-    async def _dispatch(self, request: web.Request, handler: Handler, weight: int, security: Security) -> web.Response:
+    async def _dispatch(
+        self, request: web.Request, handler: Handler, weight: int, security: Security
+    ) -> web.Response:
         headers: dict[str, str] = {}
         try:
             raw_query = request.raw_path.partition("?")[2]
@@ -131,19 +151,27 @@ class BinanceHttp:
             headers.update(self.limiter.request(request.remote or "?", weight))
             account: Account | None = None
             if security == "SIGNED":
-                account = auth.authenticate_rest(self.exchange, request.headers.get("X-MBX-APIKEY"), raw_query,
-                                                 raw_body, params.values, self.exchange.now_ms())
+                account = auth.authenticate_rest(
+                    self.exchange,
+                    request.headers.get("X-MBX-APIKEY"),
+                    raw_query,
+                    raw_body,
+                    params.values,
+                    self.exchange.now_ms(),
+                )
             elif security == "USER_STREAM":
                 account = auth.account_for_key(self.exchange, request.headers.get("X-MBX-APIKEY"))
             call = Call(request, params, account)
             result = await handler(call)
             headers.update(call.headers)
-            return web.Response(text=dumps(result), status=call.status, headers=headers,
-                                content_type="application/json")
+            return web.Response(
+                text=dumps(result), status=call.status, headers=headers, content_type="application/json"
+            )
         except errors.BinanceError as e:
             headers.update(e.headers)
-            return web.Response(text=dumps(e.body()), status=e.status, headers=headers,
-                                content_type="application/json")
+            return web.Response(
+                text=dumps(e.body()), status=e.status, headers=headers, content_type="application/json"
+            )
         except Exception:
             log.exception("binance.unhandled", extra={"path": request.path})
             err = errors.unknown_error()
@@ -158,5 +186,6 @@ class BinanceHttp:
         else:
             err = errors.execution_unknown()
             err.status = self.faults.http_5xx_status
-        return web.Response(text=dumps(err.body()), status=err.status, headers=err.headers,
-                            content_type="application/json")
+        return web.Response(
+            text=dumps(err.body()), status=err.status, headers=err.headers, content_type="application/json"
+        )

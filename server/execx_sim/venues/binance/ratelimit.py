@@ -33,8 +33,12 @@ class Limit:
         return self.interval_num * INTERVAL_MS[self.interval[0]]
 
     def describe(self) -> dict[str, object]:
-        return {"rateLimitType": self.kind, "interval": self.interval, "intervalNum": self.interval_num,
-                "limit": self.limit}
+        return {
+            "rateLimitType": self.kind,
+            "interval": self.interval,
+            "intervalNum": self.interval_num,
+            "limit": self.limit,
+        }
 
 
 @dataclass
@@ -74,7 +78,9 @@ class RateLimiter:
         for lim in self.limits:
             if lim.kind != "REQUEST_WEIGHT":
                 continue
-            used = self._windows.setdefault((ip, lim.kind, lim.header_suffix), _Window()).add(now, lim.window_ms, weight)
+            used = self._windows.setdefault((ip, lim.kind, lim.header_suffix), _Window()).add(
+                now, lim.window_ms, weight
+            )
             headers[f"X-MBX-USED-WEIGHT-{lim.header_suffix}"] = str(used)
             if self.enabled and used > lim.limit:
                 retry = max(1, (lim.window_ms - now % lim.window_ms) // 1000)
@@ -92,7 +98,8 @@ class RateLimiter:
             if lim.kind != "ORDERS":
                 continue
             used = self._windows.setdefault((account_id, lim.kind, lim.header_suffix), _Window()).add(
-                now, lim.window_ms, 1)
+                now, lim.window_ms, 1
+            )
             headers[f"X-MBX-ORDER-COUNT-{lim.header_suffix}"] = str(used)
             if self.enabled and used > lim.limit:
                 raise errors.too_many_orders(lim.limit, f"{lim.interval_num} {lim.interval.lower()}")
@@ -103,17 +110,21 @@ class RateLimiter:
 
 
 def spot_limits() -> RateLimiter:
-    return RateLimiter([
-        Limit("REQUEST_WEIGHT", "MINUTE", 1, 6000),
-        Limit("ORDERS", "SECOND", 10, 100),
-        Limit("ORDERS", "DAY", 1, 200_000),
-        Limit("RAW_REQUESTS", "MINUTE", 5, 61_000),
-    ])
+    return RateLimiter(
+        [
+            Limit("REQUEST_WEIGHT", "MINUTE", 1, 6000),
+            Limit("ORDERS", "SECOND", 10, 100),
+            Limit("ORDERS", "DAY", 1, 200_000),
+            Limit("RAW_REQUESTS", "MINUTE", 5, 61_000),
+        ]
+    )
 
 
 def futures_limits() -> RateLimiter:
-    return RateLimiter([
-        Limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
-        Limit("ORDERS", "MINUTE", 1, 1200),
-        Limit("ORDERS", "SECOND", 10, 300),
-    ])
+    return RateLimiter(
+        [
+            Limit("REQUEST_WEIGHT", "MINUTE", 1, 2400),
+            Limit("ORDERS", "MINUTE", 1, 1200),
+            Limit("ORDERS", "SECOND", 10, 300),
+        ]
+    )
