@@ -72,6 +72,7 @@ class Market:
         self.orders: dict[int, Order] = {}
         self._closed: deque[int] = deque()
         self._by_client: dict[tuple[str, str, str], Order] = {}  # (account, symbol, client id) -> order
+        self._open_by_account: dict[str, dict[int, Order]] = {}  # account id -> its open orders
         self.trades: dict[str, deque[Fill]] = {}  # account id -> recent own fills
         self.public_trades: dict[str, deque[PublicTrade]] = {
             s: deque(maxlen=MAX_PUBLIC_TRADES) for s in self.instruments
@@ -112,11 +113,8 @@ class Market:
         return order
 
     def open_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
-        return [
-            o
-            for o in self.orders.values()
-            if o.account_id == account.account_id and o.is_open and (symbol is None or o.symbol == symbol)
-        ]
+        live = self._open_by_account.get(account.account_id, {})
+        return [o for o in live.values() if symbol is None or o.symbol == symbol]
 
     def account_orders(self, account: Account, symbol: str) -> list[Order]:
         return [o for o in self.orders.values() if o.account_id == account.account_id and o.symbol == symbol]
@@ -630,10 +628,14 @@ class Market:
 
     def _register(self, order: Order) -> None:
         self.orders[order.order_id] = order
+        self._open_by_account.setdefault(order.account_id, {})[order.order_id] = order
         if not self.exchange.accounts[order.account_id].is_background:
             self._by_client[(order.account_id, order.symbol, order.client_id)] = order
 
     def _retire(self, order: Order) -> None:
+        live = self._open_by_account.get(order.account_id)
+        if live is not None:
+            live.pop(order.order_id, None)
         self._closed.append(order.order_id)
         while len(self._closed) > MAX_CLOSED_ORDERS:
             old = self.orders.pop(self._closed.popleft(), None)
