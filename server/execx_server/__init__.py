@@ -1,0 +1,1 @@
+"""execx: the execution service (gRPC + REST/websocket API, order engine, venue connectors, managers)."""

@@ -1,0 +1,22 @@
+"""Domain errors. The API layer maps them to gRPC codes (INVALID_ARGUMENT, ALREADY_EXISTS, ...)."""
+
+from __future__ import annotations
+
+
+class ValidationError(ValueError):
+    """Bad input: names the field and the reason. Nothing is sent to a venue."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class InvalidTransition(RuntimeError):
+    """A venue reported a status change the order state machine does not allow."""
+
+    def __init__(self, cl_order_id: str, current: str, reported: str) -> None:
+        super().__init__(f"order {cl_order_id}: {current} -> {reported} is not a valid transition")
+        self.cl_order_id = cl_order_id
+        self.current = current
+        self.reported = reported
