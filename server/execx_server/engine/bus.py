@@ -1,0 +1,95 @@
+"""The event bus: one per order session. Every event gets the session's next sequence number, is
+appended to the journal, then offered to every subscriber.
+
+Subscribers have bounded queues. A subscriber that falls ``maxsize`` events behind is marked slow
+and its iteration raises ``SlowConsumer``: it is told and disconnected, and never stalls the engine
+or the other subscribers. A subscriber may resume from a sequence number: it is replayed from the
+journal, then continues live, with no gap and no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .journal import Journal, Record
+
+
+class SlowConsumer(Exception):
+    def __init__(self, session_id: str, maxsize: int) -> None:
+        super().__init__(
+            f"subscriber of session {session_id} fell more than {maxsize} events behind; resubscribe "
+            "with fromSeq to resume"
+        )
+
+
+class Subscription:
+    def __init__(self, bus: SessionBus, kinds: frozenset[str] | None, maxsize: int) -> None:
+        self._bus = bus
+        self.kinds = kinds
+        self.maxsize = maxsize
+        self._replay: deque[Record] = deque()
+        self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize)
+        self.slow = False
+
+    def offer(self, record: Record) -> None:
+        if self.slow or (self.kinds is not None and record.kind not in self.kinds):
+            return
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.slow = True
+            self._bus.unsubscribe(self)
+
+    def __aiter__(self) -> AsyncIterator[Record]:
+        return self
+
+    async def __anext__(self) -> Record:
+        if self._replay:
+            return self._replay.popleft()
+        if self.slow:
+            raise SlowConsumer(self._bus.session_id, self.maxsize)
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class SessionBus:
+    def __init__(self, session_id: str, journal: Journal, last_seq: int = 0, maxsize: int = 10_000) -> None:
+        self.session_id = session_id
+        self.journal = journal
+        self.seq = last_seq
+        self.maxsize = maxsize
+        self._subs: set[Subscription] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subs)
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> Record:
+        """Number, journal, then fan out. Synchronous: never waits for a subscriber."""
+        self.seq += 1
+        record = Record(self.session_id, self.seq, kind, payload)
+        self.journal.append(record)
+        for sub in tuple(self._subs):
+            sub.offer(record)
+        return record
+
+    async def subscribe(self, from_seq: int | None = None, kinds: frozenset[str] | None = None) -> Subscription:
+        """Live events from now on; with ``from_seq``, first every journaled event with seq >= from_seq."""
+        sub = Subscription(self, kinds, self.maxsize)
+        self._subs.add(sub)  # live events from here on are buffered in the queue ...
+        if from_seq is not None:
+            upto = self.seq  # ... and everything up to here comes from the journal
+            await self.journal.flush()
+            records = await asyncio.to_thread(
+                lambda: [r for r in self.journal.read(self.session_id, from_seq) if r.seq <= upto]
+            )
+            sub._replay.extend(r for r in records if kinds is None or r.kind in kinds)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
