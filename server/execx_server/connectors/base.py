@@ -1,0 +1,100 @@
+"""The contract between the engine and a venue connector.
+
+Connectors import ``domain`` and ``connectors.transport`` only (never ``engine`` or ``api``). Methods
+say intent (``submit_order``); each raises ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` from
+``domain.venue`` and nothing else for venue failures. Everything the venue reports about orders,
+from REST answers and private streams alike, reaches the engine through ``on_report``; after a
+private stream reconnects, the connector queries open orders and recent trades and reports what it
+missed (the engine drops duplicates by trade id and by status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from ..domain.enums import Exchange, Side
+from ..domain.instruments import InstrumentRules
+from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+
+
+class Secret:
+    """A credential that never prints: ``repr``/``str`` give ``***``; ``reveal()`` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    exchange: Exchange
+    api_key: str
+    secret_key: Secret
+    passphrase: Secret = field(default_factory=lambda: Secret(""))
+    rest_url: str = ""  # override of the venue's REST host (no path, no trailing slash)
+    ws_url: str = ""  # override of the venue's websocket host (Deribit: the FIX host:port)
+    testnet: bool = False
+    interface: str = ""  # bind outgoing sockets: "eth0", "eth0:1" (second address), or an IP address
+    use_margin: bool = False
+
+
+ReportSink = Callable[[ExecutionReport], None]
+StreamStateSink = Callable[[bool], None]  # True: private stream live; False: down (reconnecting)
+
+
+class Connector(Protocol):
+    exchange: Exchange
+    supports_amend: bool  # False: the engine amends by cancel-replace and reports it as such
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        """Load instrument rules, open the private stream; return once both are ready."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        """Trading rules of ``symbol``; raises ``ValidationError("symbol", ...)`` if the venue has none."""
+        ...
+
+    async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        """Send a new order; returns the venue's acknowledgement."""
+        ...
+
+    async def amend_order(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport: ...
+
+    async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport: ...
+
+    async def cancel_all(self, symbol: str) -> None: ...
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        """The venue's view of an order; None if the venue does not know the client order id."""
+        ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]: ...
+
+    async def positions(self) -> list[VenuePosition]:
+        """Derivatives: the venue's positions; spot: empty."""
+        ...
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        """Subscribe to best bid/ask and trades of ``symbol``; returns the unsubscribe function."""
+        ...

@@ -1,0 +1,104 @@
+"""What connectors tell the engine, in venue-neutral terms, and the outcome policy's error classes.
+
+A connector turns its venue's answers and private-stream messages into ``ExecutionReport``s, and
+its failures into exactly one of ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` (DESIGN §2):
+
+- ``Rejected``: the venue clearly refused; the order becomes ``rejected`` with the venue's message.
+- ``Retryable``: nothing reached the venue (connection refused, 429/418 before sending, ...); the
+  engine retries with the same clOrderId after backoff.
+- ``OutcomeUnknown``: the request may have reached the venue (timeout, 5xx, socket dropped after
+  sending); the order stays pending and the reconciler asks the venue by clOrderId.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+
+
+class VenueError(Exception):
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class Rejected(VenueError):
+    """The venue refused the request; nothing is live because of it."""
+
+
+class Retryable(VenueError):
+    """Nothing reached the venue. ``retry_after_s`` is the venue's hint, if any."""
+
+    def __init__(self, message: str, code: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
+class OutcomeUnknown(VenueError):
+    """The request may or may not have been executed: reconcile by client order id."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A validated, rounded order as a connector sends it."""
+
+    cl_order_id: str
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: Decimal
+    price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """One change of one order as the venue reported it. ``fill_*`` are set for a fill only."""
+
+    cl_order_id: str
+    symbol: str
+    exch_order_id: str
+    status: OrderStatus
+    side: Side
+    price: Decimal | None
+    qty: Decimal
+    cum_filled: Decimal
+    exch_time_ns: int
+    message: str = ""
+    trade_id: str = ""
+    fill_qty: Decimal = Decimal(0)
+    fill_price: Decimal = Decimal(0)
+    liquidity: Liquidity | None = None
+    fee: Decimal = Decimal(0)
+    fee_asset: str = ""
+    orig_cl_order_id: str = ""  # set when the venue renamed the order (cancel-replace)
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    symbol: str
+    qty: Decimal  # signed; contracts for inverse instruments
+    entry_price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BookTicker:
+    symbol: str
+    bid: Decimal
+    bid_qty: Decimal
+    ask: Decimal
+    ask_qty: Decimal
+    exch_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    symbol: str
+    trade_id: str
+    price: Decimal
+    qty: Decimal
+    aggressor: Side
+    exch_time_ns: int
