@@ -410,7 +410,30 @@ class Market:
                     if qty <= 0:
                         self._close(taker, OrderStatus.EXPIRED, "INSUFFICIENT_BALANCE")
                         break
+                # Reduce-only orders never fill beyond the position they reduce (no flip); once the
+                # position is closed their remainder expires.
+                if taker.reduce_only:
+                    cap = self._reducible(taker)
+                    if cap <= 0:
+                        self._close(taker, OrderStatus.EXPIRED, "REDUCE_ONLY")
+                        break
+                    qty = min(qty, cap)
+                maker_cap = self._reducible(maker) if maker.reduce_only else None
+                if maker_cap is not None:
+                    if maker_cap <= 0:
+                        self._close(maker, OrderStatus.EXPIRED, "REDUCE_ONLY")
+                        continue
+                    qty = min(qty, maker_cap)
                 self._trade(inst, book, maker, taker, px, qty)
+                if maker_cap is not None and maker.is_open and qty >= maker_cap:
+                    self._close(maker, OrderStatus.EXPIRED, "REDUCE_ONLY")
+
+    def _reducible(self, order: Order) -> Decimal:
+        """How much a reduce-only order may still fill: the size of the opposite position."""
+        pos = self.exchange.accounts[order.account_id].wallet(self.name).positions.get(order.symbol)
+        if pos is None or not pos.qty or (pos.qty > 0) == (order.side is Side.BUY):
+            return ZERO
+        return abs(pos.qty)
 
     def _affordable(self, inst: Instrument, taker: Order, px: Decimal, qty: Decimal) -> Decimal:
         """Spot market orders spend free funds as they fill: cap each fill at what the account has."""
