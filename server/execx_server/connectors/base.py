@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
-from ..domain.enums import Exchange, Side
+from ..domain.enums import Exchange, Side, TimeInForce
 from ..domain.instruments import InstrumentRules
 from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
 
@@ -60,6 +60,7 @@ StreamStateSink = Callable[[bool], None]  # True: private stream live; False: do
 class Connector(Protocol):
     exchange: Exchange
     supports_amend: bool  # False: the engine amends by cancel-replace and reports it as such
+    supported_tifs: frozenset[TimeInForce]  # e.g. Binance has no DAY orders: the engine refuses them up front
 
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         """Load instrument rules, open the private stream; return once both are ready."""

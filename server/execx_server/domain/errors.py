@@ -20,3 +20,15 @@ class InvalidTransition(RuntimeError):
         self.cl_order_id = cl_order_id
         self.current = current
         self.reported = reported
+
+
+class NotFound(LookupError):
+    """The named session / order / manager does not exist (NOT_FOUND)."""
+
+
+class AlreadyExists(Exception):
+    """A session id was used before, or a clOrderId reused with different parameters (ALREADY_EXISTS)."""
+
+
+class FailedPrecondition(Exception):
+    """The request is valid but the current state does not allow it, e.g. amending a filled order."""

@@ -1,0 +1,137 @@
+"""The order transaction (seed 000 ``ordertransaction``) as the engine publishes and journals it.
+
+Journal payloads and bus records use the seed's JSON names (camelCase) and lowercase enum strings;
+prices and quantities are decimal strings so nothing is lost before the API layer turns them into
+the documented doubles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ..domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
+from ..domain.orders import Order
+
+ORDER = "order"
+POSITION = "position"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    session_id: str
+    exchange: Exchange
+    symbol: str
+    cl_order_id: str
+    exch_order_id: str
+    message: str
+    trade_id: str
+    local_time: int  # ns: when execx produced this update
+    exch_time: int  # ns: the venue's event time (0 if none)
+    send_time: int  # ns: when execx sent the request this update answers (0 if none)
+    price: Decimal  # fill price for a fill, else the order price (0 for market orders)
+    qty: Decimal  # fill quantity for a fill, else the order quantity
+    cumulative_filled_qty: Decimal
+    executed_qty: Decimal  # quantity of this fill (0 if not a fill)
+    remaining_qty: Decimal
+    order_type: OrderType
+    order_status: OrderStatus
+    transaction_type: TransactionType
+    tif: TimeInForce
+    side: Side
+    trade_liquidity: Liquidity | None
+    trigger_id: str
+
+    @classmethod
+    def of(
+        cls,
+        order: Order,
+        transaction: TransactionType,
+        local_time: int,
+        *,
+        exch_time: int = 0,
+        send_time: int = 0,
+        trade_id: str = "",
+        fill_qty: Decimal = Decimal(0),
+        fill_price: Decimal = Decimal(0),
+        liquidity: Liquidity | None = None,
+    ) -> OrderUpdate:
+        return cls(
+            session_id=order.session_id,
+            exchange=order.exchange,
+            symbol=order.symbol,
+            cl_order_id=order.cl_order_id,
+            exch_order_id=order.exch_order_id,
+            message=order.message,
+            trade_id=trade_id,
+            local_time=local_time,
+            exch_time=exch_time,
+            send_time=send_time,
+            price=fill_price if trade_id else (order.price or Decimal(0)),
+            qty=fill_qty if trade_id else order.qty,
+            cumulative_filled_qty=order.cum_filled,
+            executed_qty=fill_qty,
+            remaining_qty=order.remaining,
+            order_type=order.order_type,
+            order_status=order.status,
+            transaction_type=transaction,
+            tif=order.tif,
+            side=order.side,
+            trade_liquidity=liquidity,
+            trigger_id=order.trigger_id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The seed's JSON shape (decimal strings for exactness)."""
+        return {
+            "exchOrderId": self.exch_order_id,
+            "message": self.message,
+            "clOrderId": self.cl_order_id,
+            "exchange": self.exchange.value,
+            "symbol": self.symbol,
+            "sessionId": self.session_id,
+            "tradeId": self.trade_id,
+            "localTime": self.local_time,
+            "exchTime": self.exch_time,
+            "sendTime": self.send_time,
+            "price": str(self.price),
+            "qty": str(self.qty),
+            "cumulativeFilledQty": str(self.cumulative_filled_qty),
+            "executedQty": str(self.executed_qty),
+            "remainingQty": str(self.remaining_qty),
+            "orderType": self.order_type.value,
+            "orderStatus": self.order_status.value,
+            "transactionType": self.transaction_type.value,
+            "tif": self.tif.value,
+            "side": self.side.value,
+            "tradeLiquidity": self.trade_liquidity.value if self.trade_liquidity else "",
+            "triggerId": self.trigger_id,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> OrderUpdate:
+        return cls(
+            session_id=d["sessionId"],
+            exchange=Exchange(d["exchange"]),
+            symbol=d["symbol"],
+            cl_order_id=d["clOrderId"],
+            exch_order_id=d["exchOrderId"],
+            message=d["message"],
+            trade_id=d["tradeId"],
+            local_time=d["localTime"],
+            exch_time=d["exchTime"],
+            send_time=d["sendTime"],
+            price=Decimal(d["price"]),
+            qty=Decimal(d["qty"]),
+            cumulative_filled_qty=Decimal(d["cumulativeFilledQty"]),
+            executed_qty=Decimal(d["executedQty"]),
+            remaining_qty=Decimal(d["remainingQty"]),
+            order_type=OrderType(d["orderType"]),
+            order_status=OrderStatus(d["orderStatus"]),
+            transaction_type=TransactionType(d["transactionType"]),
+            tif=TimeInForce(d["tif"]),
+            side=Side(d["side"]),
+            trade_liquidity=Liquidity(d["tradeLiquidity"]) if d["tradeLiquidity"] else None,
+            trigger_id=d["triggerId"],
+        )
