@@ -1,16 +1,34 @@
-"""Binance spot front-end: REST (api.binance.com), WebSocket API (ws-api) and market streams."""
+"""Binance spot front-end: REST (api.binance.com), WebSocket API (ws-api) and market streams.
+
+Three listening sockets, one per real host: ``rest`` serves ``/api/v3/...`` (``spot_rest``),
+``wsApi`` serves ``/ws-api/v3`` (``spot_ws``, including the user data stream), ``stream`` serves
+``/ws/...`` and ``/stream?streams=...`` (``spot_streams``). One engine listener turns engine events
+into executionReport / outboundAccountPosition events and market-stream messages, synchronously,
+inside the engine operation that caused them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from ...core.engine import Market
-from ..common import Endpoint, WsRegistry
+from ...core.types import AccountEvent, BookTop, Event, OrderEvent, PublicTrade
+from ..common import Endpoint, WsRegistry, dumps
+from .http import BinanceHttp
+from .ratelimit import spot_limits
+from .spot_rest import install_rest
+from .spot_streams import SpotStreams
+from .spot_trading import SpotTrading
+from .spot_wire import account_position, execution_report
+from .spot_ws import SpotWsApi
 
 if TYPE_CHECKING:
     from ...app import Simulator
+
+TICK_S = 0.1  # timer resolution: partial-depth pushes, dropped-socket sweeps
 
 
 class SpotFrontend:
@@ -19,10 +37,56 @@ class SpotFrontend:
         self.sim = sim
         self.market = market
         self.sockets = WsRegistry()
+        exchange = sim.exchange
+        self.faults = sim.faults[market.name]
+        self.limiter = spot_limits()
+        self.trading = SpotTrading(market, self.faults, self.limiter, exchange.now_ms)
+        self.http = BinanceHttp(exchange, self.faults, self.limiter, futures=False)
+        install_rest(self.http, market, self.trading)
+        self.ws_api = SpotWsApi(exchange, market, self.faults, self.limiter, self.trading, self.sockets)
+        self.ws_app = web.Application()
+        self.ws_app.router.add_get("/ws-api/v3", self.ws_api.handle)
+        self.streams = SpotStreams(exchange, market, self.faults, self.sockets)
+        self._execution_id = 0
+        exchange.subscribe(self._on_event)
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint("rest", web.Application()), Endpoint("wsApi", web.Application(), "ws", "/ws-api/v3"),
-                Endpoint("stream", web.Application(), "ws")]
+        return [
+            Endpoint("rest", self.http.app),
+            Endpoint("wsApi", self.ws_app, "ws", "/ws-api/v3"),
+            Endpoint("stream", self.streams.app, "ws"),
+        ]
 
     async def run(self) -> None:
-        return None
+        """Timers until cancelled: partial-depth pushes and closing sockets a ``drop`` fault targeted."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            self.streams.tick()
+            if self.faults.drop_generation:
+                await self.ws_api.close_dropped()
+                await self.streams.close_dropped()
+
+    # ------------------------------------------------------------------ engine events
+
+    def _on_event(self, ev: Event) -> None:
+        if ev.market != self.market.name:
+            return
+        if isinstance(ev, OrderEvent):
+            self._execution_id += 1
+            self.trading.last_execution_id = self._execution_id
+            if ev.fill is not None:
+                self.trading.on_fill(ev.fill)
+            account_id = ev.order.account_id
+            if account_id in self.ws_api.listeners:
+                now = self.sim.exchange.now_ms()
+                self.ws_api.push(account_id, dumps(execution_report(ev, self._execution_id, now)))
+        elif isinstance(ev, BookTop):
+            self.streams.on_book_top(ev)
+        elif isinstance(ev, PublicTrade):
+            self.streams.on_trade(ev)
+        elif isinstance(ev, AccountEvent):
+            if ev.account_id in self.ws_api.listeners and ev.assets:
+                account = self.sim.exchange.accounts[ev.account_id]
+                now = self.sim.exchange.now_ms()
+                self.ws_api.push(ev.account_id,
+                                 dumps(account_position(self.market, account, ev.assets, now, ev.time_ms)))

@@ -1,0 +1,224 @@
+"""Binance spot market streams (``stream.binance.com``): raw ``/ws/<stream>`` and combined
+``/stream?streams=a/b`` connections, live ``SUBSCRIBE`` / ``UNSUBSCRIBE`` / ``LIST_SUBSCRIPTIONS`` /
+``SET_PROPERTY`` / ``GET_PROPERTY`` frames (binance-spot-api-docs ``web-socket-streams.md``).
+
+Streams: ``<symbol>@bookTicker`` (spot shape ``u,s,b,B,a,A``, no event type or time),
+``<symbol>@trade``, ``<symbol>@aggTrade`` (``m`` = buyer is maker, i.e. the taker sold) and the
+partial book ``<symbol>@depth<5|10|20>[@100ms]`` pushed every 1000 ms (or 100 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ...core.engine import Exchange, Market
+from ...core.faults import Faults
+from ...core.types import BookTop, PublicTrade, Side
+from ..common import StreamWriter, WsRegistry, dumps
+from .spot_wire import d8
+
+HEARTBEAT_S = 20.0
+MAX_STREAMS = 1024
+STREAM_RE = re.compile(r"^([a-z0-9]+)@(bookTicker|trade|aggTrade|depth(5|10|20)(@100ms|@1000ms)?)$")
+
+
+@dataclass(eq=False)
+class StreamConn:
+    ws: web.WebSocketResponse
+    writer: StreamWriter
+    combined: bool
+    generation: int
+    streams: set[str] = field(default_factory=set)
+
+
+class SpotStreams:
+    def __init__(self, exchange: Exchange, market: Market, faults: Faults, sockets: WsRegistry) -> None:
+        self.exchange = exchange
+        self.market = market
+        self.faults = faults
+        self.sockets = sockets
+        self.conns: set[StreamConn] = set()
+        self.by_stream: dict[str, set[StreamConn]] = {}
+        self._tick = 0
+        self._symbols = {s.lower(): s for s in market.instruments}
+        self.app = web.Application()
+        self.app.router.add_get("/ws", self.handle)
+        self.app.router.add_get("/ws/{streams:.*}", self.handle)
+        self.app.router.add_get("/stream", self.handle)
+
+    # ------------------------------------------------------------------ connection
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        combined = request.path.startswith("/stream")
+        names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
+        initial = [n for n in names.split("/") if n]
+        bad = [n for n in initial if not self.valid(n)]
+        if bad or len(initial) > MAX_STREAMS:
+            return web.Response(status=400, text=dumps({"code": -1121, "msg": "Invalid symbol."}),
+                                content_type="application/json")
+        ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True)
+        await ws.prepare(request)
+        conn = StreamConn(ws, StreamWriter(ws, self.faults), combined, self.faults.drop_generation)
+        self.conns.add(conn)
+        self.sockets.add(ws)
+        for name in initial:
+            self._add(conn, name)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(conn.writer.drain())
+                async for msg in ws:
+                    if msg.type is WSMsgType.TEXT:
+                        self._control(conn, msg.data)
+                conn.writer.close()
+        finally:
+            self._drop(conn)
+        return ws
+
+    def valid(self, name: str) -> bool:
+        m = STREAM_RE.match(name)
+        return m is not None and m.group(1) in self._symbols
+
+    def _add(self, conn: StreamConn, name: str) -> None:
+        conn.streams.add(name)
+        self.by_stream.setdefault(name, set()).add(conn)
+
+    def _remove(self, conn: StreamConn, name: str) -> None:
+        conn.streams.discard(name)
+        subs = self.by_stream.get(name)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.by_stream[name]
+
+    def _drop(self, conn: StreamConn) -> None:
+        for name in list(conn.streams):
+            self._remove(conn, name)
+        self.conns.discard(conn)
+        self.sockets.discard(conn.ws)
+
+    async def close_dropped(self) -> None:
+        gen = self.faults.drop_generation
+        for conn in [c for c in self.conns if c.generation < gen]:
+            conn.generation = gen
+            with contextlib.suppress(Exception):
+                await conn.ws.close(message=b"dropped")
+
+    # ------------------------------------------------------------------ control frames
+
+    def _control(self, conn: StreamConn, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            conn.writer.send_json({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
+            return
+        if not isinstance(frame, dict):
+            conn.writer.send_json({"error": {"code": 3, "msg": "Invalid JSON: expected an object"}})
+            return
+        req_id = frame.get("id")
+        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int | str)
+                                   or (isinstance(req_id, int) and req_id < 0)):
+            conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned "
+                                             "integer"}, "id": None})
+            return
+        method = frame.get("method")
+        params = frame.get("params", [])
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+                conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: params must be a list of "
+                                                 "stream names"}, "id": req_id})
+                return
+            if method == "SUBSCRIBE":
+                bad = [p for p in params if not self.valid(p)]
+                if bad:
+                    conn.writer.send_json({"error": {"code": 2, "msg": f"Invalid request: unknown stream '{bad[0]}'"},
+                                           "id": req_id})
+                    return
+                if len(conn.streams | set(params)) > MAX_STREAMS:
+                    conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: too many streams"},
+                                           "id": req_id})
+                    return
+                for p in params:
+                    self._add(conn, p)
+            else:
+                for p in params:
+                    self._remove(conn, p)
+            conn.writer.send_json({"result": None, "id": req_id})
+        elif method == "LIST_SUBSCRIPTIONS":
+            conn.writer.send_json({"result": sorted(conn.streams), "id": req_id})
+        elif method == "SET_PROPERTY":
+            if not isinstance(params, list) or len(params) != 2 or params[0] != "combined":
+                conn.writer.send_json({"code": 0, "msg": "Unknown property", "id": req_id})
+                return
+            if not isinstance(params[1], bool):
+                conn.writer.send_json({"code": 1, "msg": "Invalid value type: expected Boolean"})
+                return
+            conn.combined = params[1]
+            conn.writer.send_json({"result": None, "id": req_id})
+        elif method == "GET_PROPERTY":
+            if not isinstance(params, list) or params != ["combined"]:
+                conn.writer.send_json({"code": 0, "msg": "Unknown property", "id": req_id})
+                return
+            conn.writer.send_json({"result": conn.combined, "id": req_id})
+        else:
+            conn.writer.send_json({"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"},
+                                   "id": req_id})
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish(self, name: str, payload: str) -> None:
+        subs = self.by_stream.get(name)
+        if not subs:
+            return
+        wrapped = ""
+        for conn in subs:
+            if conn.combined:
+                if not wrapped:
+                    wrapped = f'{{"stream":"{name}","data":{payload}}}'
+                conn.writer.send(wrapped)
+            else:
+                conn.writer.send(payload)
+
+    def on_book_top(self, ev: BookTop) -> None:
+        name = ev.symbol.lower() + "@bookTicker"
+        if name in self.by_stream:
+            self._publish(name, dumps({"u": ev.update_id, "s": ev.symbol, "b": d8(ev.bid), "B": d8(ev.bid_qty),
+                                       "a": d8(ev.ask), "A": d8(ev.ask_qty)}))
+
+    def on_trade(self, ev: PublicTrade) -> None:
+        low = ev.symbol.lower()
+        buyer_maker = ev.taker_side is Side.SELL
+        now = self.exchange.now_ms()
+        name = low + "@trade"
+        if name in self.by_stream:
+            self._publish(name, dumps({"e": "trade", "E": now, "s": ev.symbol, "t": ev.trade_id, "p": d8(ev.price),
+                                       "q": d8(ev.qty), "T": ev.time_ms, "m": buyer_maker, "M": True}))
+        name = low + "@aggTrade"
+        if name in self.by_stream:
+            self._publish(name, dumps({"e": "aggTrade", "E": now, "s": ev.symbol, "a": ev.trade_id,
+                                       "p": d8(ev.price), "q": d8(ev.qty), "f": ev.trade_id, "l": ev.trade_id,
+                                       "T": ev.time_ms, "m": buyer_maker, "M": True}))
+
+    def tick(self) -> None:
+        """Called every 100 ms: push the partial-depth snapshots that are due."""
+        self._tick += 1
+        every_second = self._tick % 10 == 0
+        for name in list(self.by_stream):
+            m = STREAM_RE.match(name)
+            if m is None or m.group(3) is None:
+                continue
+            if m.group(4) != "@100ms" and not every_second:
+                continue
+            symbol = self._symbols[m.group(1)]
+            book = self.market.books[symbol]
+            bids, asks = book.depth(int(m.group(3)))
+            payload: dict[str, Any] = {"lastUpdateId": book.update_id,
+                                       "bids": [[d8(p), d8(q)] for p, q in bids],
+                                       "asks": [[d8(p), d8(q)] for p, q in asks]}
+            self._publish(name, dumps(payload))

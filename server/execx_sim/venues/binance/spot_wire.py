@@ -1,0 +1,396 @@
+"""Binance spot wire shapes: how orders, fills, balances, symbols and events look on the wire.
+
+Spot sends every decimal as a JSON string with 8 decimals (``"0.01000000"``), whatever the symbol's
+tick or step (binance-spot-api-docs ``rest-api.md`` examples, ``user-data-stream.md``). Order types
+the engine does not know are kept in ``Order.extra["type"]`` (``LIMIT_MAKER`` is an engine LIMIT
+order with the post-only time in force).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ...core.accounts import Account
+from ...core.engine import Market
+from ...core.instruments import Instrument
+from ...core.types import ZERO, Fill, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
+from .ratelimit import RateLimiter
+
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
+PRECISION = 8
+
+
+def d8(value: Decimal | None) -> str:
+    """A decimal as Binance spot prints it: fixed point, 8 decimals."""
+    return f"{(value if value is not None else ZERO):.8f}"
+
+
+def wire_type(order: Order) -> str:
+    return str(order.extra.get("type", order.type.value))
+
+
+def wire_tif(order: Order) -> str:
+    # LIMIT_MAKER and MARKET orders report GTC (the engine's GTX / GTC are internal).
+    return "GTC" if order.tif is TimeInForce.GTX else order.tif.value
+
+
+def wire_status(order: Order) -> str:
+    if order.status is OrderStatus.EXPIRED and order.expire_reason == "STP":
+        return "EXPIRED_IN_MATCH"
+    return order.status.value
+
+
+def working_time(order: Order) -> int:
+    # Every order type the simulator supports starts working when it is accepted (only untriggered
+    # stop orders would report -1).
+    return order.created_ms
+
+
+def orig_qty(order: Order) -> Decimal:
+    # A MARKET order sized with quoteOrderQty reports the quantity it ended up executing.
+    if order.quote_qty is not None and not order.is_open:
+        return order.filled
+    return order.qty
+
+
+def _common(order: Order) -> dict[str, Any]:
+    return {
+        "price": d8(order.price),
+        "origQty": d8(orig_qty(order)),
+        "executedQty": d8(order.filled),
+        "origQuoteOrderQty": d8(order.quote_qty),
+        "cummulativeQuoteQty": d8(order.cum_quote),
+        "status": wire_status(order),
+        "timeInForce": wire_tif(order),
+        "type": wire_type(order),
+        "side": order.side.value,
+    }
+
+
+def order_ack(order: Order) -> dict[str, Any]:
+    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+            "clientOrderId": order.client_id, "transactTime": order.created_ms}
+
+
+def order_result(order: Order) -> dict[str, Any]:
+    out = order_ack(order)
+    out.update(_common(order))
+    out["workingTime"] = working_time(order)
+    out["selfTradePreventionMode"] = order.stp.value
+    _stp_fields(order, out)
+    return out
+
+
+def order_full(order: Order, fills: list[Fill]) -> dict[str, Any]:
+    out = order_result(order)
+    out["fills"] = [
+        {"price": d8(f.price), "qty": d8(f.qty), "commission": d8(f.fee), "commissionAsset": f.fee_asset,
+         "tradeId": f.trade_id}
+        for f in fills
+    ]
+    return out
+
+
+def order_response(order: Order, resp_type: str, fills: list[Fill]) -> dict[str, Any]:
+    if resp_type == "ACK":
+        return order_ack(order)
+    if resp_type == "RESULT":
+        return order_result(order)
+    return order_full(order, fills)
+
+
+def cancel_response(order: Order, cancel_client_id: str, orig_client_id: str, ts: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"symbol": order.symbol, "origClientOrderId": orig_client_id, "orderId": order.order_id,
+                           "orderListId": -1, "clientOrderId": cancel_client_id, "transactTime": ts}
+    out.update(_common(order))
+    out["selfTradePreventionMode"] = order.stp.value
+    _stp_fields(order, out)
+    return out
+
+
+def order_query(order: Order) -> dict[str, Any]:
+    out: dict[str, Any] = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+                           "clientOrderId": order.client_id}
+    out.update(_common(order))
+    out.pop("origQuoteOrderQty")
+    out.update({
+        "stopPrice": d8(ZERO),
+        "icebergQty": d8(ZERO),
+        "time": order.created_ms,
+        "updateTime": order.updated_ms,
+        "isWorking": order.type is OrderType.LIMIT,
+        "workingTime": working_time(order),
+        "origQuoteOrderQty": d8(order.quote_qty),
+        "selfTradePreventionMode": order.stp.value,
+    })
+    _stp_fields(order, out)
+    return out
+
+
+def _stp_fields(order: Order, out: dict[str, Any]) -> None:
+    if order.status is OrderStatus.EXPIRED and order.expire_reason == "STP":
+        out["preventedMatchId"] = int(order.extra.get("prevented_match_id", 0))
+        out["preventedQuantity"] = d8(order.remaining)
+    elif order.status is OrderStatus.EXPIRED:
+        out["expiryReason"] = _expiry_reason(order)
+
+
+def _expiry_reason(order: Order) -> str:
+    reason = order.expire_reason
+    if reason in ("NO_LIQUIDITY", "QUOTE_QTY", "IOC", "FOK"):
+        return "INSUFFICIENT_LIQUIDITY"
+    if reason == "INSUFFICIENT_BALANCE":
+        return "INSUFFICIENT_BALANCE"
+    return reason or "NONE"
+
+
+def amended_order(order: Order, orig_client_id: str) -> dict[str, Any]:
+    return {
+        "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
+        "origClientOrderId": orig_client_id, "clientOrderId": order.client_id,
+        "price": d8(order.price), "qty": d8(order.qty), "executedQty": d8(order.filled),
+        "preventedQty": d8(ZERO), "quoteOrderQty": d8(order.quote_qty), "cumulativeQuoteQty": d8(order.cum_quote),
+        "status": wire_status(order), "timeInForce": wire_tif(order), "type": wire_type(order),
+        "side": order.side.value, "workingTime": working_time(order), "selfTradePreventionMode": order.stp.value,
+    }
+
+
+def my_trade(fill: Fill) -> dict[str, Any]:
+    return {
+        "symbol": fill.symbol, "id": fill.trade_id, "orderId": fill.order_id, "orderListId": -1,
+        "price": d8(fill.price), "qty": d8(fill.qty), "quoteQty": d8(fill.quote_qty),
+        "commission": d8(fill.fee), "commissionAsset": fill.fee_asset, "time": fill.time_ms,
+        "isBuyer": fill.side is Side.BUY, "isMaker": fill.is_maker, "isBestMatch": True,
+    }
+
+
+def assets_of(market: Market) -> list[str]:
+    seen: dict[str, None] = {}
+    for inst in market.instruments.values():
+        seen.setdefault(inst.base)
+        seen.setdefault(inst.quote)
+    return list(seen)
+
+
+def account_info(market: Market, account: Account, now: int, omit_zero: bool) -> dict[str, Any]:
+    inst = next(iter(market.instruments.values()))
+    wallet = account.wallet(market.name)
+    assets = assets_of(market) + [a for a in wallet.balances if a not in assets_of(market)]
+    balances = []
+    for asset in assets:
+        bal = wallet.balances.get(asset)
+        free, locked = (bal.free, bal.locked) if bal is not None else (ZERO, ZERO)
+        if omit_zero and not free and not locked:
+            continue
+        balances.append({"asset": asset, "free": d8(free), "locked": d8(locked)})
+    return {
+        # Commissions in basis points (x 10000) and as rates; the simulator charges the instrument fees.
+        "makerCommission": int(inst.maker_fee * 10_000),
+        "takerCommission": int(inst.taker_fee * 10_000),
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {"maker": d8(inst.maker_fee), "taker": d8(inst.taker_fee), "buyer": d8(ZERO),
+                            "seller": d8(ZERO)},
+        "canTrade": True,
+        "canWithdraw": True,
+        "canDeposit": True,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": now,
+        "accountType": "SPOT",
+        "balances": balances,
+        "permissions": ["SPOT"],
+        "uid": uid_of(account),
+    }
+
+
+def uid_of(account: Account) -> int:
+    return 100_000_000 + (int.from_bytes(account.account_id.encode()[-6:], "big") % 900_000_000)
+
+
+def symbol_info(market: Market, inst: Instrument) -> dict[str, Any]:
+    max_notional = Decimal("9000000")
+    return {
+        "symbol": inst.symbol,
+        "status": "TRADING",
+        "baseAsset": inst.base,
+        "baseAssetPrecision": PRECISION,
+        "quoteAsset": inst.quote,
+        "quotePrecision": PRECISION,
+        "quoteAssetPrecision": PRECISION,
+        "baseCommissionPrecision": PRECISION,
+        "quoteCommissionPrecision": PRECISION,
+        "orderTypes": list(ORDER_TYPES),  # only what the simulator executes
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "opoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
+        "pegInstructionsAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": d8(inst.min_price), "maxPrice": d8(inst.max_price),
+             "tickSize": d8(inst.tick)},
+            {"filterType": "LOT_SIZE", "minQty": d8(inst.min_qty), "maxQty": d8(inst.max_qty),
+             "stepSize": d8(inst.lot)},
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": d8(inst.min_qty),
+             "maxQty": d8(inst.market_max_qty or inst.max_qty), "stepSize": d8(inst.lot)},
+            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+             "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
+            # The engine checks limit prices against the current mid, the same band for both sides.
+            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": d8(inst.percent_up),
+             "bidMultiplierDown": d8(inst.percent_down), "askMultiplierUp": d8(inst.percent_up),
+             "askMultiplierDown": d8(inst.percent_down), "avgPriceMins": 0},
+            # The engine applies the minimum notional to priced (limit) orders only.
+            {"filterType": "NOTIONAL", "minNotional": d8(inst.min_notional), "applyMinToMarket": False,
+             "maxNotional": d8(max_notional), "applyMaxToMarket": False, "avgPriceMins": 0},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": market.default_stp.value,
+        "allowedSelfTradePreventionModes": list(STP_MODES),
+    }
+
+
+def exchange_info(market: Market, limiter: RateLimiter, now: int, symbols: list[str]) -> dict[str, Any]:
+    return {
+        "timezone": "UTC",
+        "serverTime": now,
+        "rateLimits": limiter.describe(),
+        "exchangeFilters": [],
+        "symbols": [symbol_info(market, market.instruments[s]) for s in symbols],
+    }
+
+
+def depth(market: Market, symbol: str, limit: int) -> dict[str, Any]:
+    book = market.books[symbol]
+    bids, asks = book.depth(limit)
+    return {"lastUpdateId": book.update_id, "bids": [[d8(p), d8(q)] for p, q in bids],
+            "asks": [[d8(p), d8(q)] for p, q in asks]}
+
+
+def book_ticker(market: Market, symbol: str) -> dict[str, Any]:
+    bid, bid_qty, ask, ask_qty = market.books[symbol].top()
+    return {"symbol": symbol, "bidPrice": d8(bid), "bidQty": d8(bid_qty), "askPrice": d8(ask),
+            "askQty": d8(ask_qty)}
+
+
+def last_price(market: Market, symbol: str) -> Decimal:
+    return market.last_price.get(symbol) or market.mark_price(symbol)
+
+
+def ticker_24hr(market: Market, symbol: str, now: int, mini: bool = False) -> dict[str, Any]:
+    since = now - 86_400_000
+    trades = [t for t in market.public_trades[symbol] if t.time_ms >= since]
+    last = last_price(market, symbol)
+    if trades:
+        open_px = trades[0].price
+        high = max(t.price for t in trades)
+        low = min(t.price for t in trades)
+        volume = sum((t.qty for t in trades), ZERO)
+        quote_volume = sum((t.qty * t.price for t in trades), ZERO)
+        first_id, last_id, last_qty = trades[0].trade_id, trades[-1].trade_id, trades[-1].qty
+    else:
+        open_px = high = low = last
+        volume = quote_volume = last_qty = ZERO
+        first_id = last_id = -1
+    change = last - open_px
+    pct = (change / open_px * 100) if open_px else ZERO
+    wavg = quote_volume / volume if volume else last
+    out: dict[str, Any] = {"symbol": symbol}
+    if not mini:
+        bid, bid_qty, ask, ask_qty = market.books[symbol].top()
+        out.update({
+            "priceChange": d8(change), "priceChangePercent": f"{pct:.3f}", "weightedAvgPrice": d8(wavg),
+            "prevClosePrice": d8(open_px), "lastPrice": d8(last), "lastQty": d8(last_qty),
+            "bidPrice": d8(bid), "bidQty": d8(bid_qty), "askPrice": d8(ask), "askQty": d8(ask_qty),
+        })
+    else:
+        out["lastPrice"] = d8(last)
+    out.update({
+        "openPrice": d8(open_px), "highPrice": d8(high), "lowPrice": d8(low), "volume": d8(volume),
+        "quoteVolume": d8(quote_volume), "openTime": since, "closeTime": now, "firstId": first_id,
+        "lastId": last_id, "count": len(trades),
+    })
+    return out
+
+
+EXEC_TYPES = {"NEW": "NEW", "TRADE": "TRADE", "CANCELED": "CANCELED", "EXPIRED": "EXPIRED",
+              "AMENDED": "REPLACED", "REJECTED": "REJECTED"}
+
+
+def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, Any]:
+    """The ``executionReport`` user data event for one engine order event (``user-data-stream.md``)."""
+    order, fill = ev.order, ev.fill
+    x = EXEC_TYPES[ev.exec_type.value]
+    client_id, orig_client_id = order.client_id, ""
+    if x == "CANCELED" and "cancel_cid" in order.extra:
+        # A cancel request: "c" is the cancel's own client id, "C" the order's.
+        client_id, orig_client_id = str(order.extra["cancel_cid"]), order.client_id
+    elif x == "REPLACED" and "orig_cid" in order.extra:
+        orig_client_id = str(order.extra["orig_cid"])
+    if x == "EXPIRED" and order.expire_reason == "STP":
+        x = "TRADE_PREVENTION"
+    event: dict[str, Any] = {
+        "e": "executionReport",
+        "E": now,
+        "s": order.symbol,
+        "c": client_id,
+        "S": order.side.value,
+        "o": wire_type(order),
+        "f": wire_tif(order),
+        "q": d8(orig_qty(order)),
+        "p": d8(order.price),
+        "P": d8(ZERO),
+        "F": d8(ZERO),
+        "g": -1,
+        "C": orig_client_id,
+        "x": x,
+        "X": wire_status(order),
+        "r": "NONE",
+        "i": order.order_id,
+        "l": d8(fill.qty if fill else ZERO),
+        "z": d8(order.filled),
+        "L": d8(fill.price if fill else ZERO),
+        "n": d8(fill.fee) if fill else "0",
+        "N": fill.fee_asset if fill else None,
+        "T": fill.time_ms if fill else order.updated_ms,
+        "t": fill.trade_id if fill else -1,
+        "I": execution_id,
+        "w": order.is_open and order.type is OrderType.LIMIT and order.tif in (TimeInForce.GTC, TimeInForce.GTX),
+        "m": fill.is_maker if fill else False,
+        "M": False,
+        "O": order.created_ms,
+        "Z": d8(order.cum_quote),
+        "Y": d8(fill.quote_qty if fill else ZERO),
+        "Q": d8(order.quote_qty),
+        "W": working_time(order),
+        "V": order.stp.value,
+    }
+    if x == "TRADE_PREVENTION":
+        event["v"] = int(order.extra.get("prevented_match_id", 0))
+        event["A"] = d8(order.remaining)
+        event["B"] = d8(order.remaining)
+    elif x == "EXPIRED":
+        event["eR"] = _expiry_reason(order)
+    return event
+
+
+def account_position(market: Market, account: Account, assets: frozenset[str], now: int, updated: int,
+                     ) -> dict[str, Any]:
+    wallet = account.wallet(market.name)
+    balances = []
+    for asset in sorted(assets):
+        bal = wallet.balances.get(asset)
+        free, locked = (bal.free, bal.locked) if bal is not None else (ZERO, ZERO)
+        balances.append({"a": asset, "f": d8(free), "l": d8(locked)})
+    return {"e": "outboundAccountPosition", "E": now, "u": updated, "B": balances}
