@@ -18,7 +18,7 @@ from decimal import Decimal
 from .accounts import Account
 from .engine import Exchange, Market
 from .instruments import Instrument
-from .types import OrderType, Side, TimeInForce
+from .types import OrderType, Side, STPMode, TimeInForce
 
 
 @dataclass
@@ -28,6 +28,11 @@ class FlowConfig:
     levels: int = 10  # price levels each side
     trade_probability: float = 0.3  # chance per step of a background market order
     spread_ticks: int = 2  # half-spread around the mid, in ticks (at least)
+
+
+# The background participants trade with each other: the venues' default self-trade prevention
+# (Binance: EXPIRE_MAKER) would otherwise expire their own ladder and no trade would ever print.
+NO_STP = STPMode.NONE
 
 
 class _SymbolFlow:
@@ -59,7 +64,7 @@ class _SymbolFlow:
             for side, px in ((Side.BUY, mid - half - step * i), (Side.SELL, mid + half + step * i)):
                 if px <= 0:
                     continue
-                self.market.place(self.mm, self.inst.symbol, side, OrderType.LIMIT, self.level_qty(), px)
+                self.market.place(self.mm, self.inst.symbol, side, OrderType.LIMIT, self.level_qty(), px, stp=NO_STP)
 
     def step(self, cfg: FlowConfig) -> None:
         move = Decimal(repr(self.rng.gauss(0.0, cfg.volatility)))
@@ -69,7 +74,7 @@ class _SymbolFlow:
         if self.rng.random() < cfg.trade_probability:
             side = Side.BUY if self.rng.random() < 0.5 else Side.SELL
             qty = max(self.inst.min_qty, (self.level_qty() / 4 // self.inst.lot) * self.inst.lot)
-            self.market.place(self.mm, self.inst.symbol, side, OrderType.MARKET, qty)
+            self.market.place(self.mm, self.inst.symbol, side, OrderType.MARKET, qty, stp=NO_STP)
 
 
 class SyntheticMarket:
@@ -126,8 +131,12 @@ class SyntheticMarket:
         maker_side = aggressor.opposite
         for order in m.open_orders(self.mm, symbol):
             assert order.price is not None
-            if order.side is maker_side and Market._crosses(aggressor, price, order.price):
+            # Own quotes in the way: better than the price on the maker side, or on the aggressor side at
+            # prices the maker order would trade with (that would print with the wrong aggressor).
+            if (order.side is maker_side and Market._crosses(aggressor, price, order.price)) or (
+                order.side is aggressor and Market._crosses(aggressor, order.price, price)
+            ):
                 m.cancel(self.mm, symbol, order.order_id)
-        m.place(self.mm, symbol, maker_side, OrderType.LIMIT, qty, price)
-        m.place(self.mm, symbol, aggressor, OrderType.LIMIT, qty, price, TimeInForce.IOC)
+        m.place(self.mm, symbol, maker_side, OrderType.LIMIT, qty, price, stp=NO_STP)
+        m.place(self.mm, symbol, aggressor, OrderType.LIMIT, qty, price, TimeInForce.IOC, stp=NO_STP)
         m.last_price[symbol] = price
