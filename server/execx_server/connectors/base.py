@@ -88,6 +88,11 @@ class Connector(Protocol):
         """The venue's view of an order; None if the venue does not know the client order id."""
         ...
 
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        """Every fill of one order as fill reports (with trade ids): used to recover fills missed
+        while a stream or execx itself was down."""
+        ...
+
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]: ...
 
     async def positions(self) -> list[VenuePosition]:

@@ -1,0 +1,111 @@
+"""Weight-aware request limiter driven by the venue's own accounting (response headers).
+
+Venues that count request weight per IP (Binance: ``X-MBX-USED-WEIGHT-1M``) tell us after every
+answer how much of the window is used. The limiter keeps that figure per window and refuses a
+request *before* it is sent when it would cross ``headroom`` of the limit (so we back off before
+the venue answers 429); after a 429 or 418 it refuses everything until the venue's
+``Retry-After`` has passed. Refusal is ``Retryable`` (nothing was sent), carrying the wait.
+
+Time is injected (``clock`` returns seconds, monotonic) so tests drive it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ...domain.venue import Retryable
+
+
+@dataclass
+class Window:
+    limit: int
+    seconds: float
+    used: int = 0
+    reset_at: float = 0.0  # clock value when the venue's window rolls over (estimated)
+
+
+@dataclass
+class WeightLimiter:
+    """``windows``: header suffix (``"1M"``, ``"10S"``, ``"1D"``) -> window with its limit."""
+
+    windows: dict[str, Window] = field(default_factory=dict)
+    header_prefix: str = "x-mbx-used-weight-"
+    headroom: float = 0.9
+    clock: Callable[[], float] = time.monotonic
+    blocked_until: float = 0.0
+    blocked_reason: str = ""
+
+    def set_limit(self, interval: str, limit: int) -> None:
+        key = interval.upper()
+        seconds = interval_seconds(key)
+        window = self.windows.get(key)
+        if window is None:
+            self.windows[key] = Window(limit, seconds)
+        else:
+            window.limit = limit
+
+    def check(self, weight: int = 1) -> None:
+        """Raise ``Retryable`` if sending a request of ``weight`` now would risk a 429 (or a ban)."""
+        now = self.clock()
+        if now < self.blocked_until:
+            raise Retryable(self.blocked_reason, "rate-limited", retry_after_s=self.blocked_until - now)
+        for key, window in self.windows.items():
+            if now >= window.reset_at:
+                window.used = 0
+                continue
+            if window.used + weight > window.limit * self.headroom:
+                raise Retryable(
+                    f"request weight {window.used}+{weight} of {window.limit} per {key} would exceed "
+                    f"{int(self.headroom * 100)}% of the limit",
+                    "rate-limited",
+                    retry_after_s=window.reset_at - now,
+                )
+
+    def update(self, headers: Mapping[str, str]) -> None:
+        """Take the venue's used-weight counters from a response's headers."""
+        now = self.clock()
+        for name, value in headers.items():
+            lower = name.lower()
+            if not lower.startswith(self.header_prefix):
+                continue
+            key = lower[len(self.header_prefix) :].upper()
+            try:
+                used = int(value)
+            except ValueError:
+                continue
+            window = self.windows.get(key)
+            if window is None:
+                continue  # a window we have no limit for: nothing to compare against
+            if now >= window.reset_at or used < window.used:
+                window.reset_at = _next_boundary(now, window.seconds)
+            window.used = used
+
+    def block(self, seconds: float, reason: str) -> None:
+        """After a 429/418: refuse every request for ``seconds`` (the venue's Retry-After)."""
+        until = self.clock() + max(seconds, 0.0)
+        if until > self.blocked_until:
+            self.blocked_until = until
+            self.blocked_reason = reason
+
+    def headroom_fraction(self, interval: str = "1M") -> float:
+        """Unused share of ``interval``'s limit (1.0 = idle), for metrics."""
+        window = self.windows.get(interval.upper())
+        if window is None or window.limit <= 0:
+            return 1.0
+        if self.clock() >= window.reset_at:
+            return 1.0
+        return max(0.0, 1.0 - window.used / window.limit)
+
+
+def interval_seconds(key: str) -> float:
+    """``"1M"`` -> 60.0, ``"10S"`` -> 10.0, ``"1H"``, ``"1D"`` (Binance's intervalNum+intervalLetter)."""
+    unit = {"S": 1.0, "M": 60.0, "H": 3600.0, "D": 86400.0}[key[-1]]
+    return float(key[:-1] or 1) * unit
+
+
+def _next_boundary(now: float, seconds: float) -> float:
+    # Venue windows are aligned to wall-clock boundaries; without the venue's clock we estimate the
+    # end of the current window as a full window from now (conservative: never resets too early).
+    return now + seconds

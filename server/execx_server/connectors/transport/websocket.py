@@ -1,0 +1,179 @@
+"""A websocket client that stays connected: reconnect with exponential backoff and jitter,
+heartbeat (protocol ping/pong), an ``on_open`` hook that (re)subscribes on every connection, an
+``on_reconnect`` hook for gap recovery after a reconnect, and a state callback.
+
+``ReconnectingWebSocket.run()`` runs until cancelled; its owner starts it in a TaskGroup (or an
+equivalent supervisor) and cancels it on close. Inside, the reader and the writer of the current
+connection are tasks owned by ``run`` and cancelled/awaited when the connection ends. Only
+connection-level failures (``aiohttp.ClientError``, ``OSError``, timeouts, ``StreamError`` from a
+hook) lead to a reconnect; anything else propagates to the owner.
+
+Server pings are answered by aiohttp (``autoping``); ``heartbeat_s`` additionally sends our own
+pings and drops a connection whose pong does not come back in time (a dead TCP path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("execx.connectors.ws")
+
+
+class StreamError(Exception):
+    """A hook found the connection unusable (e.g. a subscription was refused): reconnect."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnect attempt ``n`` (0-based): ``min(cap, base * 2**n)`` scaled by a
+    random factor in ``[1 - jitter, 1]`` (so many clients do not reconnect in lockstep)."""
+
+    base_s: float = 0.2
+    cap_s: float = 30.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rnd: Callable[[], float] = random.random) -> float:
+        raw = min(self.cap_s, self.base_s * (2 ** min(attempt, 30)))
+        return raw * (1.0 - self.jitter * rnd())
+
+
+UrlSource = str | Callable[[], Awaitable[str]]
+OpenHook = Callable[["ReconnectingWebSocket"], Awaitable[None]]
+ReconnectHook = Callable[[], Awaitable[None]]
+
+_RECONNECT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, StreamError)
+
+
+class ReconnectingWebSocket:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: UrlSource,
+        on_message: Callable[[str], None],
+        *,
+        name: str,
+        on_open: OpenHook | None = None,
+        on_reconnect: ReconnectHook | None = None,
+        on_state: Callable[[bool], None] | None = None,
+        backoff: Backoff = Backoff(),
+        heartbeat_s: float | None = 30.0,
+        stable_after_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._session = session
+        self._url = url
+        self._on_message = on_message
+        self._on_open = on_open
+        self._on_reconnect = on_reconnect
+        self._on_state = on_state
+        self._backoff = backoff
+        self._heartbeat_s = heartbeat_s
+        self._stable_after_s = stable_after_s
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._outbox: asyncio.Queue[str] = asyncio.Queue()
+        self._live = asyncio.Event()
+        self.connections = 0  # successful opens, the first included
+        self.reconnects = 0
+
+    # ------------------------------------------------------------------ use
+
+    @property
+    def live(self) -> bool:
+        return self._live.is_set()
+
+    async def wait_live(self, timeout_s: float) -> None:
+        """Wait until the connection is open and ``on_open`` has completed."""
+        await asyncio.wait_for(self._live.wait(), timeout_s)
+
+    async def send_json(self, obj: Any) -> None:
+        """Send now on the current connection; ``ConnectionError`` when there is none."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionError(f"{self.name}: not connected")
+        await ws.send_json(obj)
+
+    def send_later(self, obj: Any) -> None:
+        """Queue a message for the writer of the current (or next) connection."""
+        import json
+
+        self._outbox.put_nowait(json.dumps(obj, separators=(",", ":")))
+
+    async def drop(self) -> None:
+        """Close the current connection (the run loop reconnects)."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    # ------------------------------------------------------------------ run loop
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            opened_at: float | None = None
+            try:
+                url = self._url if isinstance(self._url, str) else await self._url()
+                async with self._session.ws_connect(url, heartbeat=self._heartbeat_s, autoping=True) as ws:
+                    opened_at = time.monotonic()
+                    await self._serve(ws)
+            except _RECONNECT_ERRORS as exc:
+                log.warning("ws.disconnected", extra={"stream": self.name, "error": type(exc).__name__})
+            finally:
+                self._ws = None
+                if self._live.is_set():
+                    self._live.clear()
+                    if self._on_state is not None:
+                        self._on_state(False)
+            if opened_at is not None and time.monotonic() - opened_at >= self._stable_after_s:
+                attempt = 0
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            await asyncio.sleep(delay)  # reconnect backoff (cancellation ends the loop)
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+        reader = asyncio.create_task(self._read(ws), name=f"{self.name}.reader")
+        writer = asyncio.create_task(self._write(ws), name=f"{self.name}.writer")
+        try:
+            if self._on_open is not None:
+                await self._on_open(self)
+            if reader.done():
+                await reader  # closed during on_open: surface why
+                raise StreamError("closed while opening")
+            self.connections += 1
+            reconnected = self.connections > 1
+            if reconnected:
+                self.reconnects += 1
+            self._live.set()
+            if self._on_state is not None:
+                self._on_state(True)
+            log.info("ws.open", extra={"stream": self.name, "reconnect": reconnected})
+            if reconnected and self._on_reconnect is not None:
+                await self._on_reconnect()
+            await reader
+        finally:
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                with contextlib.suppress(asyncio.CancelledError, *_RECONNECT_ERRORS):
+                    await task
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self._on_message(msg.data)
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                raise ConnectionError(f"{self.name}: {ws.exception()!r}")
+
+    async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            text = await self._outbox.get()
+            await ws.send_str(text)

@@ -1,0 +1,574 @@
+"""Order sessions and the order path.
+
+    request -> validate (required fields, clOrderId rule, instrument rules; nothing sent on error)
+            -> order store: register clOrderId (same insert again = same order; different = ALREADY_EXISTS)
+            -> publish ``pendingnew`` (journal + bus) -> connector
+    venue answer / private stream -> ExecutionReport -> state machine -> publish -> subscribers
+
+Outcome policy (DESIGN §2): ``Rejected`` -> the order is ``rejected`` with the venue's message;
+``Retryable`` -> retried with the same clOrderId after backoff; ``OutcomeUnknown`` -> the order
+stays pending and is reconciled by asking the venue for the clOrderId. An order is never reported
+rejected while it may be live: only once the venue says it does not know the clOrderId after the
+venue's own acceptance window (``unknown_after_s``) has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..connectors.base import Connector, ConnectorConfig
+from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
+from ..domain.numbers import from_double
+from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
+from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
+from .bus import SessionBus, Subscription
+from .journal import Journal
+from .tasks import Supervisor
+from .updates import ORDER, POSITION, OrderUpdate
+
+log = logging.getLogger("execx.engine")
+
+ConnectorFactory = Callable[[ConnectorConfig], Connector]
+SESSION = "session"
+LIVE, DETACHED, STOPPED = "live", "detached", "stopped"
+_PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
+
+
+@dataclass(frozen=True)
+class SendOrder:
+    """A ``sendOrder`` request as the API received it (doubles, optional fields unset = None)."""
+
+    session_id: str
+    transaction_type: TransactionType | None
+    cl_order_id: str = ""
+    symbol: str = ""
+    price: float | None = None
+    qty: float | None = None
+    order_type: OrderType | None = None
+    tif: TimeInForce | None = None
+    side: Side | None = None
+    trigger_id: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # Retryable: total tries of one request
+    base_s: float = 0.05
+    max_s: float = 2.0
+    reconcile_delays_s: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+    unknown_after_s: float = 6.0  # venue acceptance window (Binance recvWindow 5 s) + margin
+
+    def backoff(self, attempt: int, hint: float | None) -> float:
+        delay = min(self.max_s, self.base_s * 2.0**attempt) * (0.5 + random.random() / 2)
+        return max(delay, hint or 0.0)
+
+
+@dataclass
+class Session:
+    session_id: str
+    exchange: Exchange
+    connector: Connector | None  # None after a restart until the strategy starts the session again
+    bus: SessionBus
+    orders: dict[str, Order] = field(default_factory=dict)
+    positions: dict[str, Decimal] = field(default_factory=dict)
+    state: str = LIVE  # LIVE, DETACHED (restored after a restart, awaiting start), STOPPED
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.symbol == symbol and not o.status.is_final]
+
+
+class OrderEngine:
+    def __init__(
+        self,
+        journal: Journal,
+        connector_factory: ConnectorFactory,
+        clock_ns: Callable[[], int] = time.time_ns,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.journal = journal
+        self.connector_factory = connector_factory
+        self.clock_ns = clock_ns
+        self.retry = retry or RetryPolicy()
+        self.sessions: dict[str, Session] = {}
+        self.tasks = Supervisor("engine")
+        self.invalid_transitions = 0
+        self._restore()
+
+    # ------------------------------------------------------------------ sessions
+
+    def _restore(self) -> None:
+        """After a restart: session ids (never reusable), order history and positions come back from
+        the journal. Connectors do not: the strategy starts the session again with its keys."""
+        last = self.journal.last_seq()
+        for sid, (exchange, _created, _cfg) in self.journal.sessions().items():
+            session = Session(sid, Exchange(exchange), None, SessionBus(sid, self.journal, last.get(sid, 0)))
+            session.state = DETACHED
+            for rec in self.journal.read(sid):
+                if rec.kind == ORDER:
+                    self._replay_update(session, OrderUpdate.from_json(rec.payload))
+                elif rec.kind == POSITION:
+                    session.positions = {k: Decimal(v) for k, v in rec.payload["positions"].items()}
+                elif rec.kind == SESSION and rec.payload.get("event") == "stopped":
+                    session.state = STOPPED
+            self.sessions[sid] = session
+
+    @staticmethod
+    def _replay_update(session: Session, u: OrderUpdate) -> None:
+        order = session.orders.get(u.cl_order_id)
+        if order is None:
+            order = session.orders[u.cl_order_id] = Order(
+                u.session_id,
+                u.cl_order_id,
+                u.exchange,
+                u.symbol,
+                u.side,
+                u.order_type,
+                u.tif,
+                u.qty,
+                u.price or None,
+                u.trigger_id,
+            )
+        if not u.trade_id:
+            order.qty = u.qty
+            order.price = u.price or None
+        else:
+            order.trade_ids.add(u.trade_id)
+            order.cum_quote += u.executed_qty * u.price
+        order.status = u.order_status
+        order.exch_order_id = u.exch_order_id or order.exch_order_id
+        order.cum_filled = u.cumulative_filled_qty
+        order.message = u.message
+
+    async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
+        """Start a new session, or resume one that a restart detached (same id, same exchange).
+        A live or stopped session id is never reusable: ALREADY_EXISTS."""
+        if not session_id:
+            raise ValidationError("sessionId", "is required")
+        existing = self.sessions.get(session_id)
+        if existing is not None and (existing.state != DETACHED or existing.exchange != config.exchange):
+            raise AlreadyExists(f"session {session_id!r} was used before; session ids cannot be reused")
+        connector = self.connector_factory(config)
+        session = existing or Session(session_id, config.exchange, None, SessionBus(session_id, self.journal))
+        await connector.start(lambda r: self._on_report(session, r), lambda up: self._on_stream(session, up))
+        session.connector, session.state = connector, LIVE
+        if existing is None:
+            self.journal.add_session(
+                session_id,
+                config.exchange.value,
+                self.clock_ns(),
+                {
+                    "exchange": config.exchange.value,
+                    "restUrl": config.rest_url,
+                    "wsUrl": config.ws_url,
+                    "interface": config.interface,
+                    "useMargin": config.use_margin,
+                    "testnet": config.testnet,
+                },
+            )
+            self.sessions[session_id] = session
+        else:
+            self.tasks.spawn(self._reconcile_open(session), f"reconcile-open/{session_id}")
+        await self._sync_positions(session)
+        return session
+
+    async def stop_session(self, session_id: str) -> None:
+        session = self.session(session_id)
+        if session.state == STOPPED:
+            return
+        session.state = STOPPED
+        session.bus.publish(SESSION, {"event": "stopped", "localTime": self.clock_ns()})
+        if session.connector is not None:
+            await session.connector.close()
+            session.connector = None
+
+    def session(self, session_id: str) -> Session:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id!r} does not exist; start it with startOrderHandler")
+        return session
+
+    def live_session(self, session_id: str) -> tuple[Session, Connector]:
+        session = self.session(session_id)
+        if session.state != LIVE or session.connector is None:
+            hint = "start it again with its keys" if session.state == DETACHED else "session ids cannot be reused"
+            raise FailedPrecondition(f"session {session_id!r} is {session.state}; {hint}")
+        return session, session.connector
+
+    async def close(self) -> None:
+        await self.tasks.close()
+        for session in self.sessions.values():
+            if session.connector is not None:
+                await session.connector.close()
+        await self.journal.flush()
+
+    # ------------------------------------------------------------------ the order path
+
+    async def send(self, req: SendOrder) -> OrderUpdate:
+        """Run one ``sendOrder`` transaction; returns the update that answers it (for ``pull``, the
+        last cancellation, or a ``pull`` acknowledgement when nothing was open)."""
+        if not req.session_id:
+            raise ValidationError("sessionId", "is required")
+        if req.transaction_type is None:
+            raise ValidationError("transactionType", "is required: insert, update, delete or pull")
+        session, connector = self.live_session(req.session_id)
+        if req.transaction_type is TransactionType.INSERT:
+            return await self._insert(session, connector, req)
+        if req.transaction_type is TransactionType.PULL:
+            return await self._pull(session, connector, req)
+        if not req.cl_order_id:
+            raise ValidationError("clOrderId", f"is required for {req.transaction_type.value}")
+        order = session.orders.get(req.cl_order_id)
+        if order is None:
+            raise NotFound(f"order {req.cl_order_id!r} does not exist in session {session.session_id!r}")
+        if req.symbol and req.symbol != order.symbol:
+            raise ValidationError("symbol", f"order {order.cl_order_id!r} is on {order.symbol}, not {req.symbol}")
+        if order.status.is_final:
+            raise FailedPrecondition(f"order {order.cl_order_id!r} is {order.status.value}")
+        if req.transaction_type is TransactionType.UPDATE:
+            return await self._update(session, connector, order, req)
+        return await self._delete(session, connector, order)
+
+    def _validate_insert(self, connector: Connector, req: SendOrder) -> Order:
+        if not req.symbol:
+            raise ValidationError("symbol", "is required for insert")
+        if not req.cl_order_id:
+            raise ValidationError("clOrderId", "is required for insert")
+        CLIENT_ID_RULES[connector.exchange].check(req.cl_order_id)
+        if req.side is None:
+            raise ValidationError("side", "is required for insert: buy or sell")
+        if req.order_type is None:
+            raise ValidationError("orderType", "is required for insert: limit, market or postonly")
+        if req.qty is None:
+            raise ValidationError("qty", "is required for insert")
+        tif = req.tif or TimeInForce.GTC
+        if tif not in connector.supported_tifs:
+            raise ValidationError("tif", f"{tif.value} is not supported by {connector.exchange.value}")
+        if req.order_type is OrderType.POSTONLY and tif in (TimeInForce.IOC, TimeInForce.FOK):
+            raise ValidationError("tif", f"a postonly order rests on the book; {tif.value} cannot be post-only")
+        price: Decimal | None = None
+        if req.order_type is OrderType.MARKET:
+            if req.price is not None and req.price != 0:
+                raise ValidationError("price", "must not be set on a market order")
+        else:
+            if req.price is None:
+                raise ValidationError("price", f"is required for a {req.order_type.value} order")
+            price = from_double(req.price, "price")
+        qty, price = connector.rules(req.symbol).normalise(req.side, from_double(req.qty, "qty"), price)
+        return Order(
+            req.session_id,
+            req.cl_order_id,
+            connector.exchange,
+            req.symbol,
+            req.side,
+            req.order_type,
+            tif,
+            qty,
+            price,
+            req.trigger_id,
+        )
+
+    async def _insert(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
+        order = self._validate_insert(connector, req)
+        existing = session.orders.get(order.cl_order_id)
+        if existing is not None:
+            if existing.same_request(order):
+                return OrderUpdate.of(existing, TransactionType.INSERT, self.clock_ns())  # idempotent retry
+            raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
+        session.orders[order.cl_order_id] = order
+        send_time = self.clock_ns()
+        self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, send_time, send_time=send_time))
+        request = OrderRequest(
+            order.cl_order_id, order.symbol, order.side, order.order_type, order.tif, order.qty, order.price
+        )
+        try:
+            report = await self._with_retries(lambda: connector.submit_order(request))
+        except Rejected as e:
+            return self._reject(session, order, TransactionType.INSERT, e, send_time)
+        except OutcomeUnknown as e:
+            order.message = f"outcome unknown ({e.message}); reconciling with the venue"
+            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
+        return self._apply(session, report, TransactionType.INSERT, send_time) or OrderUpdate.of(
+            order, TransactionType.INSERT, self.clock_ns(), send_time=send_time
+        )
+
+    async def _update(self, session: Session, connector: Connector, order: Order, req: SendOrder) -> OrderUpdate:
+        if req.qty is None and req.price is None:
+            raise ValidationError("qty", "an update needs a new qty and/or price")
+        if order.order_type is OrderType.MARKET:
+            raise FailedPrecondition("market orders cannot be amended")
+        qty = from_double(req.qty, "qty") if req.qty is not None else order.qty
+        price = from_double(req.price, "price") if req.price is not None else order.price
+        qty, price = connector.rules(order.symbol).normalise(order.side, qty, price)
+        send_time = self.clock_ns()
+        previous = order.status
+        order.move_to(OrderStatus.PENDINGUPDATE)
+        self._publish(session, OrderUpdate.of(order, TransactionType.UPDATE, send_time, send_time=send_time))
+        try:
+            report = await self._with_retries(
+                lambda: connector.amend_order(order.symbol, order.cl_order_id, order.side, qty, price)
+            )
+        except Rejected as e:
+            order.status = previous  # the amend was refused; the order itself is unchanged
+            order.message = f"update rejected: {e.message}"
+            update = OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
+            self._publish(session, update)
+            return update
+        except OutcomeUnknown:
+            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            return OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
+        order.qty, order.price = qty, price
+        return self._apply(session, report, TransactionType.UPDATE, send_time) or OrderUpdate.of(
+            order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time
+        )
+
+    async def _delete(self, session: Session, connector: Connector, order: Order) -> OrderUpdate:
+        send_time = self.clock_ns()
+        previous = order.status
+        order.move_to(OrderStatus.PENDINGCANCEL)
+        self._publish(session, OrderUpdate.of(order, TransactionType.DELETE, send_time, send_time=send_time))
+        try:
+            report = await self._with_retries(lambda: connector.cancel_order(order.symbol, order.cl_order_id))
+        except Rejected as e:
+            # The venue refused the cancel: most often the order just filled. Ask the venue for the truth.
+            order.status = previous
+            order.message = f"cancel rejected: {e.message}"
+            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            update = OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
+            self._publish(session, update)
+            return update
+        except OutcomeUnknown:
+            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            return OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
+        return self._apply(session, report, TransactionType.DELETE, send_time) or OrderUpdate.of(
+            order, TransactionType.DELETE, self.clock_ns(), send_time=send_time
+        )
+
+    async def _pull(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
+        if not req.symbol:
+            raise ValidationError("symbol", "is required for pull")
+        connector.rules(req.symbol)
+        targets = [
+            o
+            for o in session.open_orders(req.symbol)
+            if o.status not in (OrderStatus.PENDINGCANCEL, OrderStatus.PENDINGNEW)
+        ]
+        results = await asyncio.gather(*(self._delete(session, connector, o) for o in targets), return_exceptions=True)
+        updates = [r for r in results if isinstance(r, OrderUpdate)]
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, (VenueError, FailedPrecondition, InvalidTransition)):
+                raise r
+        if updates:
+            return updates[-1]
+        return OrderUpdate(
+            session.session_id,
+            session.exchange,
+            req.symbol,
+            "",
+            "",
+            "no open orders",
+            "",
+            self.clock_ns(),
+            0,
+            0,
+            Decimal(0),
+            Decimal(0),
+            Decimal(0),
+            Decimal(0),
+            Decimal(0),
+            OrderType.LIMIT,
+            OrderStatus.CANCELLED,
+            TransactionType.PULL,
+            TimeInForce.GTC,
+            Side.BUY,
+            None,
+            "",
+        )
+
+    async def _with_retries(self, call: Callable[[], Any]) -> ExecutionReport:
+        for attempt in range(self.retry.attempts):
+            try:
+                report: ExecutionReport = await call()
+                return report
+            except Retryable as e:
+                if attempt == self.retry.attempts - 1:
+                    raise OutcomeUnknown(
+                        f"venue unavailable after {self.retry.attempts} attempts: {e.message}", e.code
+                    ) from e
+                await asyncio.sleep(self.retry.backoff(attempt, e.retry_after_s))
+        raise AssertionError("unreachable")
+
+    def _reject(self, session: Session, order: Order, tx: TransactionType, e: Rejected, send_time: int) -> OrderUpdate:
+        order.message = e.message
+        order.move_to(OrderStatus.REJECTED)
+        update = OrderUpdate.of(order, tx, self.clock_ns(), send_time=send_time)
+        self._publish(session, update)
+        return update
+
+    # ------------------------------------------------------------------ venue reports
+
+    def _on_report(self, session: Session, report: ExecutionReport) -> None:
+        self._apply(session, report, None, 0)
+
+    def _on_stream(self, session: Session, up: bool) -> None:
+        log.info("session.private_stream", extra={"session": session.session_id, "up": up})
+
+    def _apply(
+        self, session: Session, r: ExecutionReport, tx: TransactionType | None, send_time: int
+    ) -> OrderUpdate | None:
+        """Apply a venue report to the order store; publish what changed. Duplicates (same trade id,
+        same status) publish nothing and return None."""
+        order = session.orders.get(r.orig_cl_order_id or r.cl_order_id) or session.orders.get(r.cl_order_id)
+        if order is None:
+            log.warning("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+            return None
+        if r.exch_order_id:
+            order.exch_order_id = r.exch_order_id
+        now = self.clock_ns()
+        tx = tx or (TransactionType.INSERT if order.status is OrderStatus.PENDINGNEW else TransactionType.UPDATE)
+        try:
+            if r.trade_id:
+                if not order.apply_fill(FillReport(r.trade_id, r.fill_qty, r.fill_price, r.liquidity, r.exch_time_ns)):
+                    return None
+                self._position_fill(session, order, r.fill_qty)
+                if r.status.is_final and r.status is not OrderStatus.FILLED and order.status is not r.status:
+                    order.move_to(r.status)  # e.g. IOC: last fill and expiry in one report
+                update = OrderUpdate.of(
+                    order,
+                    tx,
+                    now,
+                    exch_time=r.exch_time_ns,
+                    send_time=send_time,
+                    trade_id=r.trade_id,
+                    fill_qty=r.fill_qty,
+                    fill_price=r.fill_price,
+                    liquidity=r.liquidity,
+                )
+            else:
+                status = r.status
+                if status in (OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED):
+                    # Fills count only from their own reports (with trade ids), never from totals: an ack
+                    # saying "filled" only ends the pending state; the fills bring the status forward.
+                    if order.status not in _PENDING:
+                        return None
+                    status = OrderStatus.PARTIALLYFILLED if order.cum_filled else OrderStatus.NEW
+                if status is order.status and not r.message and r.qty == order.qty:
+                    return None
+                if status is not order.status:
+                    order.move_to(status)
+                order.qty = r.qty if r.qty else order.qty
+                if r.price is not None and r.price:
+                    order.price = r.price
+                if r.message:
+                    order.message = r.message
+                update = OrderUpdate.of(order, tx, now, exch_time=r.exch_time_ns, send_time=send_time)
+        except InvalidTransition as e:
+            self.invalid_transitions += 1
+            log.warning("report.invalid_transition", extra={"session": session.session_id, "error": str(e)})
+            return None
+        self._publish(session, update)
+        return update
+
+    def _publish(self, session: Session, update: OrderUpdate) -> None:
+        session.bus.publish(ORDER, update.to_json())
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def _reconcile(self, session: Session, order: Order, send_time: int) -> None:
+        """Ask the venue about one order until its state is known. If the venue still does not know the
+        clOrderId after the acceptance window, the request never executed: the order is rejected."""
+        start = self.clock_ns()
+        for delay in self.retry.reconcile_delays_s:
+            await asyncio.sleep(delay)
+            if session.connector is None:
+                return
+            try:
+                report = await session.connector.query_order(order.symbol, order.cl_order_id)
+            except VenueError:
+                continue
+            if report is not None:
+                await self._catch_up(session, order, report, send_time)
+                return
+            if (self.clock_ns() - start) / 1e9 >= self.retry.unknown_after_s and order.status is OrderStatus.PENDINGNEW:
+                self._reject(
+                    session,
+                    order,
+                    TransactionType.INSERT,
+                    Rejected("the venue has no record of this order: it was not executed"),
+                    send_time,
+                )
+                return
+        log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
+
+    async def refresh(self, session_id: str, cl_order_ids: list[str]) -> list[OrderUpdate]:
+        """``refreshOrders``: ask the venue for each order's state now and publish what changed."""
+        session, connector = self.live_session(session_id)
+        out: list[OrderUpdate] = []
+        for cl in cl_order_ids:
+            order = session.orders.get(cl)
+            if order is None:
+                raise NotFound(f"order {cl!r} does not exist in session {session_id!r}")
+            report = await connector.query_order(order.symbol, cl)
+            if report is not None:
+                await self._catch_up(session, order, report, 0)
+            out.append(OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns()))
+        return out
+
+    async def _reconcile_open(self, session: Session) -> None:
+        """After a resume: every order the journal says is open is checked against the venue."""
+        for order in [o for o in session.orders.values() if not o.status.is_final]:
+            if session.connector is None:
+                return
+            try:
+                report = await session.connector.query_order(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("reconcile.failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+                continue
+            if report is not None:
+                await self._catch_up(session, order, report, 0)
+
+    async def _catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
+        """Apply the venue's view of an order, first recovering any fills we have not seen."""
+        if report.cum_filled > order.cum_filled and session.connector is not None:
+            for fill in await session.connector.order_fills(order.symbol, order.cl_order_id):
+                self._apply(session, fill, None, send_time)
+        self._apply(session, report, None, send_time)
+
+    # ------------------------------------------------------------------ positions
+
+    def _position_fill(self, session: Session, order: Order, qty: Decimal) -> None:
+        signed = qty if order.side is Side.BUY else -qty
+        session.positions[order.symbol] = session.positions.get(order.symbol, Decimal(0)) + signed
+        self._publish_positions(session)
+
+    def _publish_positions(self, session: Session) -> None:
+        session.bus.publish(
+            POSITION, {"sessionId": session.session_id, "positions": {k: str(v) for k, v in session.positions.items()}}
+        )
+
+    async def _sync_positions(self, session: Session) -> None:
+        """Derivatives: take the venue's positions as the truth at start and after reconnects."""
+        if session.connector is None:
+            return
+        venue = await session.connector.positions()
+        changed = False
+        for p in venue:
+            if session.positions.get(p.symbol) != p.qty:
+                session.positions[p.symbol] = p.qty
+                changed = True
+        if changed:
+            self._publish_positions(session)
+
+    def position(self, session_id: str, symbol: str) -> Decimal:
+        return self.session(session_id).positions.get(symbol, Decimal(0))
+
+    async def subscribe(self, session_id: str, kind: str, from_seq: int | None = None) -> Subscription:
+        return await self.session(session_id).bus.subscribe(from_seq, frozenset({kind}))

@@ -1,0 +1,374 @@
+"""The order engine (sessions, order path, outcome policy, journal restart) against an in-process venue:
+the simulator's real matching engine behind the Connector contract, with switchable failures.
+Connector-over-sockets behaviour is covered by tests/contract and tests/integration."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from execx_server.connectors.base import ConnectorConfig, ReportSink, Secret, StreamStateSink
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
+from execx_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from execx_server.domain.instruments import InstrumentRules
+from execx_server.domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+    Trade,
+    VenuePosition,
+)
+from execx_server.engine.journal import Journal
+from execx_server.engine.sessions import OrderEngine, RetryPolicy, SendOrder
+from execx_server.engine.updates import ORDER, POSITION
+from execx_sim.core import types as sim
+from execx_sim.core.engine import Exchange as SimExchange
+from execx_sim.core.engine import Market
+from execx_sim.core.instruments import BINANCE_SPOT
+
+STATUS = {
+    sim.OrderStatus.NEW: OrderStatus.NEW,
+    sim.OrderStatus.PARTIALLY_FILLED: OrderStatus.PARTIALLYFILLED,
+    sim.OrderStatus.FILLED: OrderStatus.FILLED,
+    sim.OrderStatus.CANCELED: OrderStatus.CANCELLED,
+    sim.OrderStatus.EXPIRED: OrderStatus.EXPIRED,
+}
+
+
+class MemVenue:
+    """Connector contract over an in-process matching engine. ``fail`` queues failures for the next calls."""
+
+    exchange = Exchange.BINANCE_SPOT
+    supports_amend = True
+    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})
+
+    def __init__(self, market: Market, key: str) -> None:
+        self.market = market
+        self.account = market.exchange.account_by_key(key)
+        self.fail: list[str] = []  # "retryable", "unknown-before", "unknown-after"
+        self.calls = 0
+        self._sink: ReportSink | None = None
+        self._unsub: Callable[[], None] | None = None
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        self._sink = on_report
+        self._unsub = self.market.exchange.subscribe(self._on_event)
+
+    async def close(self) -> None:
+        if self._unsub:
+            self._unsub()
+
+    def _report(self, o: sim.Order, fill: sim.Fill | None = None) -> ExecutionReport:
+        return ExecutionReport(
+            o.client_id,
+            o.symbol,
+            str(o.order_id),
+            STATUS[o.status],
+            Side(o.side.value.lower()),
+            o.price,
+            o.qty,
+            o.filled,
+            o.updated_ms * 1_000_000,
+            trade_id=str(fill.trade_id) if fill else "",
+            fill_qty=fill.qty if fill else D(0),
+            fill_price=fill.price if fill else D(0),
+            liquidity=(Liquidity.ADD if fill.is_maker else Liquidity.REMOVE) if fill else None,
+        )
+
+    def _on_event(self, ev: sim.Event) -> None:
+        if isinstance(ev, sim.OrderEvent) and ev.order.account_id == self.account.account_id and self._sink:
+            if ev.exec_type is sim.ExecType.TRADE:
+                self._sink(self._report(ev.order, ev.fill))
+            elif ev.exec_type is not sim.ExecType.NEW:
+                self._sink(self._report(ev.order))
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        i = self.market.instruments.get(symbol)
+        if i is None:
+            raise ValidationError("symbol", f"{symbol} is not traded on {self.exchange.value}")
+        return InstrumentRules(self.exchange, symbol, i.tick, i.lot, i.min_qty, i.max_qty, i.min_notional)
+
+    def _maybe_fail(self, stage: str) -> None:
+        if self.fail and self.fail[0] in ("retryable", f"unknown-{stage}"):
+            kind = self.fail.pop(0)
+            if kind == "retryable":
+                raise Retryable("429", retry_after_s=0.01)
+            raise OutcomeUnknown("timeout")
+
+    async def submit_order(self, r: OrderRequest) -> ExecutionReport:
+        self.calls += 1
+        self._maybe_fail("before")
+        tif = {
+            TimeInForce.GTC: sim.TimeInForce.GTC,
+            TimeInForce.IOC: sim.TimeInForce.IOC,
+            TimeInForce.FOK: sim.TimeInForce.FOK,
+        }[r.tif]
+        if r.order_type is OrderType.POSTONLY:
+            tif = sim.TimeInForce.GTX
+        try:
+            o = self.market.place(
+                self.account,
+                r.symbol,
+                sim.Side(r.side.value.upper()),
+                sim.OrderType.MARKET if r.order_type is OrderType.MARKET else sim.OrderType.LIMIT,
+                r.qty,
+                r.price,
+                tif,
+                client_id=r.cl_order_id,
+            )
+        except sim.OrderError as e:
+            raise Rejected(e.detail or e.reason, e.reason) from None
+        self._maybe_fail("after")
+        return self._report(o)
+
+    async def amend_order(self, symbol: str, cl: str, side: Side, qty: D, price: D | None) -> ExecutionReport:
+        try:
+            return self._report(self.market.amend(self.account, symbol, client_id=cl, new_qty=qty, new_price=price))
+        except sim.OrderError as e:
+            raise Rejected(e.detail or e.reason) from None
+
+    async def cancel_order(self, symbol: str, cl: str) -> ExecutionReport:
+        try:
+            return self._report(self.market.cancel(self.account, symbol, client_id=cl))
+        except sim.OrderError as e:
+            raise Rejected(e.detail or e.reason) from None
+
+    async def cancel_all(self, symbol: str) -> None:
+        self.market.cancel_all(self.account, symbol)
+
+    async def query_order(self, symbol: str, cl: str) -> ExecutionReport | None:
+        try:
+            return self._report(self.market.find_order(self.account, symbol, client_id=cl))
+        except sim.OrderError:
+            return None
+
+    async def order_fills(self, symbol: str, cl: str) -> list[ExecutionReport]:
+        o = self.market.find_order(self.account, symbol, client_id=cl)
+        return [
+            self._report(o, f) for f in self.market.account_trades(self.account, symbol) if f.order_id == o.order_id
+        ]
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        return [self._report(o) for o in self.market.open_orders(self.account, symbol)]
+
+    async def positions(self) -> list[VenuePosition]:
+        return []
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        raise NotImplementedError
+
+
+class World:
+    def __init__(self, tmp: Path) -> None:
+        self.sim = SimExchange()
+        self.market = self.sim.add_market(Market(self.sim, "binance-spot", BINANCE_SPOT))
+        self.me = self.sim.create_account("me", "k1", "s1")
+        self.other = self.sim.create_account("other", "k2", "s2")
+        for acct in (self.me, self.other):
+            self.market.adjust_balance(acct, "USDT", D(1_000_000))
+            self.market.adjust_balance(acct, "BTC", D(10))
+        self.venues: list[MemVenue] = []
+        self.path = tmp / "journal.db"
+        self.engine = self.new_engine()
+
+    def new_engine(self) -> OrderEngine:
+        def factory(cfg: ConnectorConfig) -> MemVenue:
+            v = MemVenue(self.market, cfg.api_key)
+            self.venues.append(v)
+            return v
+
+        retry = RetryPolicy(base_s=0.001, reconcile_delays_s=(0.01, 0.02, 0.05, 0.1, 0.2), unknown_after_s=0.05)
+        return OrderEngine(Journal(self.path), factory, retry=retry)
+
+    async def start(self, sid: str = "s") -> MemVenue:
+        await self.engine.start_session(sid, ConnectorConfig(Exchange.BINANCE_SPOT, "k1", Secret("s1")))
+        return self.venues[-1]
+
+
+def buy(cl: str, price: float = 96000.0, qty: float = 0.01, sid: str = "s", **kw: object) -> SendOrder:
+    return SendOrder(
+        sid,
+        TransactionType.INSERT,
+        cl,
+        "BTCUSDT",
+        price,
+        qty,
+        kw.get("order_type", OrderType.LIMIT),  # type: ignore[arg-type]
+        kw.get("tif", TimeInForce.GTC),
+        Side.BUY,
+    )  # type: ignore[arg-type]
+
+
+async def updates(engine: OrderEngine, sid: str, n: int, kind: str = ORDER, from_seq: int = 1) -> list[dict]:  # type: ignore[type-arg]
+    sub = await engine.subscribe(sid, kind, from_seq)
+    out = []
+    deadline = time.monotonic() + 5
+    while len(out) < n:
+        rec = await asyncio.wait_for(anext(sub), deadline - time.monotonic())
+        out.append(rec.payload)
+    sub.close()
+    return out
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> World:
+    w = World(tmp_path)
+    yield w  # type: ignore[misc]
+    await w.engine.close()
+
+
+async def test_insert_fill_and_stream(world: World) -> None:
+    await world.start()
+    ack = await world.engine.send(buy("c1", 96000.0, 0.01))
+    assert (ack.order_status, ack.exch_order_id != "") == (OrderStatus.NEW, True)
+    # another participant sells into the order in two pieces: two fills, each its own update
+    for qty in ("0.004", "0.006"):
+        world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D(qty), D("96000.00"))
+    got = await updates(world.engine, "s", 4)
+    assert [(u["orderStatus"], u["tradeId"] != "", u["executedQty"]) for u in got] == [
+        ("pendingnew", False, "0"),
+        ("new", False, "0"),
+        ("partiallyfilled", True, "0.004"),
+        ("filled", True, "0.006"),
+    ]
+    assert got[3]["cumulativeFilledQty"] == "0.010" and got[3]["tradeLiquidity"] == "add"
+    assert world.engine.position("s", "BTCUSDT") == D("0.010")
+    pos = await updates(world.engine, "s", 2, POSITION)
+    assert pos[-1]["positions"] == {"BTCUSDT": "0.010"}
+
+
+async def test_idempotent_insert_and_conflicting_reuse(world: World) -> None:
+    venue = await world.start()
+    first = await world.engine.send(buy("c1"))
+    again = await world.engine.send(buy("c1"))
+    assert again.exch_order_id == first.exch_order_id and venue.calls == 1
+    with pytest.raises(AlreadyExists):
+        await world.engine.send(buy("c1", price=95000.0))
+
+
+@pytest.mark.parametrize(
+    ("req", "field"),
+    [
+        (buy("bad id!"), "clOrderId"),
+        (
+            SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", 96000.0, None, OrderType.LIMIT, None, Side.BUY),
+            "qty",
+        ),
+        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", None, 0.1, OrderType.LIMIT, None, Side.BUY), "price"),
+        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", 1.0, 0.1, OrderType.LIMIT, None, None), "side"),
+        (SendOrder("s", TransactionType.INSERT, "c2", "NOPE", 1.0, 0.1, OrderType.LIMIT, None, Side.BUY), "symbol"),
+        (buy("c2", qty=-1), "qty"),
+        (buy("c2", qty=0.00001), "qty"),  # below min notional
+        (buy("c2", price=float("nan")), "price"),
+        (buy("c2", tif=TimeInForce.DAY), "tif"),
+        (buy("c2", order_type=OrderType.POSTONLY, tif=TimeInForce.IOC), "tif"),
+        (SendOrder("s", None, "c2"), "transactionType"),
+        (SendOrder("s", TransactionType.PULL), "symbol"),
+    ],
+)
+async def test_bad_input_names_the_field_and_sends_nothing(world: World, req: SendOrder, field: str) -> None:
+    venue = await world.start()
+    with pytest.raises(ValidationError) as e:
+        await world.engine.send(req)
+    assert e.value.field == field
+    assert venue.calls == 0 and not world.market.open_orders(world.me)
+
+
+async def test_unknown_session_and_order(world: World) -> None:
+    await world.start()
+    with pytest.raises(NotFound):
+        await world.engine.send(buy("c1", sid="nope"))
+    with pytest.raises(NotFound):
+        await world.engine.send(SendOrder("s", TransactionType.DELETE, "missing"))
+
+
+async def test_session_ids_are_never_reused(world: World) -> None:
+    await world.start()
+    with pytest.raises(AlreadyExists):
+        await world.start()
+    await world.engine.stop_session("s")
+    with pytest.raises(AlreadyExists):
+        await world.start()
+    with pytest.raises(FailedPrecondition):
+        await world.engine.send(buy("c9"))
+
+
+async def test_update_delete_pull(world: World) -> None:
+    await world.start()
+    await world.engine.send(buy("a", 96000.0))
+    await world.engine.send(buy("b", 95900.0))
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a", price=96100.0, qty=0.02))
+    assert (up.order_status, up.price, up.qty) == (OrderStatus.NEW, D("96100.00"), D("0.02000"))
+    o = world.market.find_order(world.me, "BTCUSDT", client_id="a")
+    assert (o.price, o.qty) == (D("96100.00"), D("0.02000"))
+    gone = await world.engine.send(SendOrder("s", TransactionType.DELETE, "a"))
+    assert gone.order_status is OrderStatus.CANCELLED
+    with pytest.raises(FailedPrecondition):
+        await world.engine.send(SendOrder("s", TransactionType.DELETE, "a"))
+    await world.engine.send(buy("c", 95800.0))
+    await world.engine.send(SendOrder("s", TransactionType.PULL, symbol="BTCUSDT"))
+    assert world.market.open_orders(world.me) == []
+
+
+async def test_venue_reject_carries_the_message(world: World) -> None:
+    await world.start()
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96500.00"))
+    up = await world.engine.send(buy("p1", 96600.0, order_type=OrderType.POSTONLY))
+    assert up.order_status is OrderStatus.REJECTED
+    assert "immediately match" in up.message
+
+
+async def test_retryable_is_retried_with_the_same_client_id(world: World) -> None:
+    venue = await world.start()
+    venue.fail = ["retryable", "retryable"]
+    up = await world.engine.send(buy("r1"))
+    assert up.order_status is OrderStatus.NEW and venue.calls == 3
+    assert len(world.market.open_orders(world.me)) == 1
+
+
+async def test_unknown_outcome_that_executed_is_reconciled_never_rejected(world: World) -> None:
+    venue = await world.start()
+    venue.fail = ["unknown-after"]
+    up = await world.engine.send(buy("u1"))
+    assert up.order_status is OrderStatus.PENDINGNEW
+    got = await updates(world.engine, "s", 2)
+    assert [u["orderStatus"] for u in got] == ["pendingnew", "new"]
+    assert len(world.market.open_orders(world.me)) == 1
+
+
+async def test_unknown_outcome_that_never_arrived_becomes_rejected(world: World) -> None:
+    venue = await world.start()
+    venue.fail = ["unknown-before"]
+    await world.engine.send(buy("u2"))
+    got = await updates(world.engine, "s", 2)
+    assert got[1]["orderStatus"] == "rejected" and "no record" in got[1]["message"]
+
+
+async def test_restart_restores_history_and_resumes_from_seq(world: World) -> None:
+    await world.start()
+    await world.engine.send(buy("k1", 96000.0))
+    await world.engine.send(buy("k2", 95000.0))
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+    before = await updates(world.engine, "s", 5)
+    await world.engine.close()
+
+    world.engine = world.new_engine()
+    assert world.engine.sessions["s"].orders["k1"].status is OrderStatus.FILLED
+    assert world.engine.position("s", "BTCUSDT") == D("0.010")
+    # while execx was down, k2 was filled on the venue
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("95000.00"))
+    await world.start()  # the strategy starts the session again with its keys: execx reconciles
+    replay = await updates(world.engine, "s", 6)
+    assert replay[:5] == before
+    assert replay[5]["clOrderId"] == "k2" and replay[5]["orderStatus"] in ("filled", "partiallyfilled")
+    with pytest.raises(AlreadyExists):
+        await world.start()
