@@ -1,0 +1,69 @@
+"""Every Prometheus metric of execx, in one place, namespace ``om`` (seed 000: "The metrics use the
+namespace om"). Labels are bounded: exchange, order type, transaction type, status, reason code,
+endpoint, outcome — never session or order ids."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.orders_sent = Counter(
+            "orders_sent",
+            "Order transactions sent to a venue",
+            ["exchange", "order_type", "transaction_type"],
+            namespace="om",
+            registry=r,
+        )
+        self.updates = Counter(
+            "order_updates", "Order updates published, by status", ["exchange", "status"], namespace="om", registry=r
+        )
+        self.rejects = Counter(
+            "order_rejects",
+            "Orders and requests refused, by reason",
+            ["exchange", "reason"],
+            namespace="om",
+            registry=r,
+        )
+        self.invalid_transitions = Counter(
+            "invalid_transitions",
+            "Venue reports refused by the order state machine",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "order_ack_latency_seconds",
+            "From sending an order transaction to the venue's acknowledgement",
+            ["exchange", "transaction_type"],
+            namespace="om",
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.venue_latency = Histogram(
+            "venue_request_latency_seconds",
+            "Venue request latency by endpoint and outcome",
+            ["exchange", "endpoint", "outcome"],
+            namespace="om",
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.sessions = Gauge("active_sessions", "Live order sessions", ["exchange"], namespace="om", registry=r)
+        self.subscribers = Gauge(
+            "stream_subscribers", "Open update/position stream subscribers", ["stream"], namespace="om", registry=r
+        )
+        self.reconnects = Counter(
+            "websocket_reconnects", "Venue websocket reconnects", ["exchange", "stream"], namespace="om", registry=r
+        )
+        self.rate_limit_headroom = Gauge(
+            "rate_limit_headroom_ratio",
+            "Fraction of the venue's request-weight budget still available",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
