@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-from prometheus_client import generate_latest
-
 from execx_server.observability import logging as xlog
 from execx_server.observability.metrics import Metrics
+from prometheus_client import generate_latest
 
 
 def test_json_lines_with_fields_and_no_secrets() -> None:
