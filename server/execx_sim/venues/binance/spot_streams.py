@@ -58,10 +58,11 @@ class SpotStreams:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         combined = request.path.startswith("/stream")
         names = request.query.get("streams", "") if combined else request.match_info.get("streams", "")
-        initial = [n for n in names.split("/") if n]
-        bad = [n for n in initial if not self.valid(n)]
-        if bad or len(initial) > MAX_STREAMS:
-            return web.Response(status=400, text=dumps({"code": -1121, "msg": "Invalid symbol."}),
+        # Names in the URL that are not streams of this venue are accepted and carry nothing (clients
+        # such as ccxt connect to ``/ws/<n>`` and subscribe with frames afterwards).
+        initial = [n for n in names.split("/") if n and self.valid(n)]
+        if len(initial) > MAX_STREAMS:
+            return web.Response(status=400, text=dumps({"code": -1, "msg": "Too many streams requested."}),
                                 content_type="application/json")
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True)
         await ws.prepare(request)

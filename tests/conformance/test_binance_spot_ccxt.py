@@ -1,0 +1,227 @@
+"""ccxt (``binance`` and ``ccxt.pro`` ``binance``) against the simulated Binance spot venue.
+
+Only URLs and documented ccxt options change:
+- ``urls['api']['public' | 'private' | 'v1']`` -> our REST host, ``urls['api']['ws']['spot']`` -> our
+  stream host, ``urls['api']['ws']['ws-api']['spot']`` -> our WebSocket API;
+- ``options['fetchMarkets'] = {'types': ['spot']}`` (ccxt would also load USD-M / COIN-M markets),
+  ``options['fetchCurrencies'] = False`` (``/sapi/v1/capital/config/getall`` is a wallet endpoint
+  the simulator does not serve; ccxt then derives currencies from the markets) and
+  ``options['fetchMargins'] = False`` (no ``/sapi`` margin pair lists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+import pytest
+
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+from execx_sim.venues.binance.spot import SpotFrontend
+
+T = TypeVar("T")
+SYMBOL = "BTC/USDT"
+
+
+def configure(ex: Any, sim: Simulator) -> Any:
+    urls = sim.ready["venues"]["binance-spot"]
+    api = dict(ex.urls["api"])
+    api["public"] = urls["rest"] + "/api/v3"
+    api["private"] = urls["rest"] + "/api/v3"
+    api["v1"] = urls["rest"] + "/api/v1"
+    if "ws" in api:
+        ws = dict(api["ws"])
+        ws["spot"] = urls["stream"] + "/ws"
+        ws["ws-api"] = dict(ws["ws-api"], spot=urls["wsApi"])
+        api["ws"] = ws
+    ex.urls["api"] = api
+    ex.options["fetchMarkets"] = {"types": ["spot"]}
+    ex.options["fetchCurrencies"] = False
+    ex.options["fetchMargins"] = False
+    return ex
+
+
+@pytest.fixture
+async def exchange(sim: Simulator, account: Account) -> AsyncIterator[Any]:
+    ex = configure(ccxt_async.binance({"apiKey": account.api_key, "secret": account.secret_key}), sim)
+    try:
+        yield ex
+    finally:
+        await ex.close()
+
+
+@pytest.fixture
+async def pro(sim: Simulator, account: Account) -> AsyncIterator[Any]:
+    ex = configure(ccxt_pro.binance({"apiKey": account.api_key, "secret": account.secret_key}), sim)
+    try:
+        yield ex
+    finally:
+        await ex.close()
+
+
+async def admin(sim: Simulator, path: str, body: dict[str, Any]) -> Any:
+    async with aiohttp.ClientSession() as s, s.post(sim.ready["admin"] + path, json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.01)
+
+
+async def within(aw: Awaitable[T], timeout: float = 5.0) -> T:
+    return await asyncio.wait_for(aw, timeout)
+
+
+def spot_frontend(sim: Simulator) -> SpotFrontend:
+    return next(fe for fe in sim.frontends if isinstance(fe, SpotFrontend))
+
+
+def best_bid_ask(sim: Simulator, symbol: str = "BTCUSDT") -> tuple[Decimal, Decimal]:
+    book = sim.exchange.markets["binance-spot"].books[symbol]
+    bid, ask = book.best_bid(), book.best_ask()
+    assert bid is not None and ask is not None
+    return bid, ask
+
+
+async def test_load_markets_and_market_data(exchange: Any, sim: Simulator) -> None:
+    markets = await exchange.load_markets()
+    btc = markets[SYMBOL]
+    assert btc["id"] == "BTCUSDT" and btc["spot"] and btc["active"]
+    assert btc["precision"]["price"] == 0.01 and btc["precision"]["amount"] == 0.00001
+    assert btc["limits"]["amount"]["min"] == 0.00001
+    assert btc["limits"]["cost"]["min"] == 5
+    assert "ETH/BTC" in markets
+    bid, ask = best_bid_ask(sim)
+    ticker = await exchange.fetch_ticker(SYMBOL)
+    assert ticker["bid"] == float(bid) and ticker["ask"] == float(ask)
+    book = await exchange.fetch_order_book(SYMBOL, limit=5)
+    assert book["bids"][0][0] == float(bid) and book["asks"][0][0] == float(ask)
+    assert len(book["bids"]) == 5
+    assert await exchange.fetch_time() > 0
+
+
+async def test_order_lifecycle(exchange: Any, sim: Simulator) -> None:
+    await exchange.load_markets()
+    bid, ask = best_bid_ask(sim)
+    price = float(bid - 100)
+    order = await exchange.create_order(SYMBOL, "limit", "buy", 0.001, price)
+    assert order["status"] == "open" and order["price"] == price and order["amount"] == 0.001
+    assert order["clientOrderId"]
+
+    open_orders = await exchange.fetch_open_orders(SYMBOL)
+    assert [o["id"] for o in open_orders] == [order["id"]]
+    fetched = await exchange.fetch_order(order["id"], SYMBOL)
+    assert fetched["status"] == "open" and fetched["remaining"] == 0.001
+
+    balance = await exchange.fetch_balance()
+    assert balance["USDT"]["used"] == pytest.approx(price * 0.001)
+    assert balance["USDT"]["free"] == pytest.approx(100_000 - price * 0.001)
+
+    # editOrder on spot = POST /api/v3/order/cancelReplace (STOP_ON_FAILURE)
+    edited = await exchange.edit_order(order["id"], SYMBOL, "limit", "buy", 0.002, price - 10)
+    assert edited["id"] != order["id"] and edited["price"] == price - 10 and edited["amount"] == 0.002
+    old = await exchange.fetch_order(order["id"], SYMBOL)
+    assert old["status"] == "canceled"
+
+    cancelled = await exchange.cancel_order(edited["id"], SYMBOL)
+    assert cancelled["status"] == "canceled"
+    assert await exchange.fetch_open_orders(SYMBOL) == []
+
+    # post-only = LIMIT_MAKER
+    maker = await exchange.create_order(SYMBOL, "limit", "sell", 0.001, float(ask + 50), {"postOnly": True})
+    assert maker["status"] == "open" and maker["postOnly"] is True
+    with pytest.raises(ccxt_async.InvalidOrder):  # -2010 "Order would immediately match and take."
+        await exchange.create_order(SYMBOL, "limit", "buy", 0.001, float(ask), {"postOnly": True})
+
+    await exchange.create_order(SYMBOL, "limit", "buy", 0.001, price)
+    cancelled_all = await exchange.cancel_all_orders(SYMBOL)
+    assert len(cancelled_all) == 2 and all(o["status"] == "canceled" for o in cancelled_all)
+    balance = await exchange.fetch_balance()
+    assert balance["USDT"]["used"] == 0 and balance["BTC"]["used"] == 0
+
+
+async def test_market_orders_and_trades(exchange: Any, sim: Simulator) -> None:
+    await exchange.load_markets()
+    bid, ask = best_bid_ask(sim, "ETHUSDT")
+    bought = await exchange.create_order("ETH/USDT", "market", "buy", 0.01)
+    assert bought["status"] == "closed" and bought["filled"] == 0.01
+    assert bought["average"] == float(ask)
+    assert bought["trades"] and bought["trades"][0]["price"] == float(ask)
+    # a market buy sized in quote currency (quoteOrderQty)
+    spent = await exchange.create_order("ETH/USDT", "market", "buy", None, None, {"quoteOrderQty": 50})
+    assert spent["status"] == "closed" and 0 < spent["cost"] <= 50
+    sold = await exchange.create_order("ETH/USDT", "market", "sell", 0.01)
+    assert sold["average"] == float(bid)
+
+    trades = await exchange.fetch_my_trades("ETH/USDT")
+    assert len(trades) == 3
+    first = trades[0]
+    assert first["order"] == bought["id"] and first["side"] == "buy" and first["takerOrMaker"] == "taker"
+    assert first["fee"]["currency"] == "ETH" and first["fee"]["cost"] == pytest.approx(0.01 * 0.001)
+    balance = await exchange.fetch_balance()
+    assert balance["ETH"]["total"] == pytest.approx(20 + 0.01 * 0.999 + spent["filled"] * 0.999 - 0.01)
+
+
+async def test_watch_orders_and_my_trades(pro: Any, sim: Simulator, account: Account) -> None:
+    await pro.load_markets()
+    bid, _ = best_bid_ask(sim, "SOLUSDT")
+    price = float(bid + Decimal("0.01"))  # the new best bid, ahead of the background maker
+    listeners = spot_frontend(sim).ws_api.listeners
+
+    orders_task = asyncio.create_task(pro.watch_orders("SOL/USDT"))
+    await wait_for(lambda: account.account_id in listeners)
+    placed = await pro.create_order("SOL/USDT", "limit", "buy", 1, price)
+    updates = await within(orders_task)
+    assert updates[-1]["id"] == placed["id"] and updates[-1]["status"] == "open"
+
+    trades_task = asyncio.create_task(pro.watch_my_trades("SOL/USDT"))
+    fills_task = asyncio.create_task(pro.watch_orders("SOL/USDT"))
+    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "SOLUSDT", "price": str(price),
+                                             "qty": "1", "aggressor": "SELL"})
+    trades = await within(trades_task)
+    assert trades[-1]["order"] == placed["id"] and trades[-1]["price"] == price and trades[-1]["amount"] == 1
+    assert trades[-1]["takerOrMaker"] == "maker" and trades[-1]["side"] == "buy"
+    orders = await within(fills_task)
+    assert orders[-1]["id"] == placed["id"] and orders[-1]["status"] == "closed"
+
+
+async def test_watch_public_streams(pro: Any, sim: Simulator) -> None:
+    await pro.load_markets()
+    bid, _ = best_bid_ask(sim, "BNBUSDT")
+    trades_task = asyncio.create_task(pro.watch_trades("BNB/USDT"))
+    tops_task = asyncio.create_task(pro.watch_bids_asks(["BNB/USDT"]))
+    streams = spot_frontend(sim).streams
+    await wait_for(lambda: {"bnbusdt@trade", "bnbusdt@bookTicker"} <= set(streams.by_stream))
+    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "BNBUSDT", "price": str(bid),
+                                             "qty": "0.5", "aggressor": "SELL"})
+    trades = await within(trades_task)
+    assert trades[-1]["price"] == float(bid) and trades[-1]["side"] == "sell" and trades[-1]["amount"] == 0.5
+    # The print may move the top more than once: follow the updates until the last one is seen.
+    new_bid, new_ask = best_bid_ask(sim, "BNBUSDT")
+    tops = await within(tops_task)
+    deadline = time.monotonic() + 5
+    while (tops["BNB/USDT"]["bid"], tops["BNB/USDT"]["ask"]) != (float(new_bid), float(new_ask)):
+        assert time.monotonic() < deadline, tops
+        tops = await within(pro.watch_bids_asks(["BNB/USDT"]))
+
+
+async def test_wrong_secret_is_authentication_error(sim: Simulator, account: Account) -> None:
+    ex = configure(ccxt_async.binance({"apiKey": account.api_key, "secret": "not-the-secret"}), sim)
+    try:
+        await ex.load_markets()
+        with pytest.raises(ccxt_async.AuthenticationError, match="-1022"):
+            await ex.fetch_balance()
+    finally:
+        await ex.close()
