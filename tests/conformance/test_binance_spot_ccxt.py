@@ -21,7 +21,6 @@ import aiohttp
 import ccxt.async_support as ccxt_async
 import ccxt.pro as ccxt_pro
 import pytest
-
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.venues.binance.spot import SpotFrontend
@@ -72,16 +71,16 @@ async def admin(sim: Simulator, path: str, body: dict[str, Any]) -> Any:
         return await resp.json()
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met before the deadline")
         await asyncio.sleep(0.01)
 
 
-async def within(aw: Awaitable[T], timeout: float = 5.0) -> T:
-    return await asyncio.wait_for(aw, timeout)
+async def within(aw: Awaitable[T], seconds: float = 5.0) -> T:
+    return await asyncio.wait_for(aw, seconds)
 
 
 def spot_frontend(sim: Simulator) -> SpotFrontend:

@@ -1,0 +1,188 @@
+"""The official ``binance-sdk-spot`` against the simulated Binance spot venue.
+
+Only base URLs change: ``ConfigurationRestAPI(base_path=<rest>)`` and
+``ConfigurationWebSocketAPI(stream_url=<wsApi>)``. The SDK's REST client is synchronous
+(``requests``); it runs in a worker thread so the in-process simulator keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketAPI
+from binance_common.errors import BadRequestError
+from binance_sdk_spot.rest_api.models import (
+    NewOrderSideEnum,
+    NewOrderTimeInForceEnum,
+    NewOrderTypeEnum,
+)
+from binance_sdk_spot.spot import Spot
+from binance_sdk_spot.websocket_api.models import (
+    OrderPlaceSideEnum,
+    OrderPlaceTimeInForceEnum,
+    OrderPlaceTypeEnum,
+)
+from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for, within
+
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+T = TypeVar("T")
+
+
+def rest_client(sim: Simulator, account: Account, secret: str | None = None) -> Any:
+    urls = sim.ready["venues"]["binance-spot"]
+    config = ConfigurationRestAPI(api_key=account.api_key, api_secret=secret or account.secret_key,
+                                  base_path=urls["rest"], timeout=5000, retries=0)
+    return Spot(config_rest_api=config).rest_api
+
+
+async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one blocking SDK REST call off the event loop."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+@pytest.fixture
+async def ws_api(sim: Simulator, account: Account) -> AsyncIterator[Any]:
+    urls = sim.ready["venues"]["binance-spot"]
+    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret_key,
+                                       stream_url=urls["wsApi"], reconnect_attempts=1)
+    client = Spot(config_ws_api=config).websocket_api
+    connection = await client.create_connection()
+    try:
+        yield connection
+    finally:
+        await connection.close_connection(close_session=True)
+
+
+async def test_rest_exchange_info_orders_amend_cancel(sim: Simulator, account: Account) -> None:
+    rest = rest_client(sim, account)
+    info = (await call(rest.exchange_info, symbol="BTCUSDT")).data()
+    symbol = info.symbols[0]
+    assert symbol.symbol == "BTCUSDT" and symbol.base_asset == "BTC" and "LIMIT_MAKER" in symbol.order_types
+    filters = {f.actual_instance.filter_type: f.actual_instance for f in symbol.filters}
+    assert filters["PRICE_FILTER"].tick_size == "0.01000000"
+    assert filters["LOT_SIZE"].step_size == "0.00001000"
+
+    bid, _ = best_bid_ask(sim)
+    price = float(bid - 200)
+    placed = await call(rest.new_order, symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
+                        time_in_force=NewOrderTimeInForceEnum.GTC, quantity=0.004, price=price)
+    order = placed.data()
+    assert order.status == "NEW" and order.orig_qty == "0.00400000" and order.fills == []
+    assert placed.rate_limits and any(r.rateLimitType == "ORDERS" for r in placed.rate_limits)
+
+    amended = (await call(rest.order_amend_keep_priority, symbol="BTCUSDT", order_id=order.order_id,
+                          new_qty=0.002)).data()
+    assert amended.amended_order.qty == "0.00200000" and amended.amended_order.order_id == order.order_id
+    assert amended.amended_order.orig_client_order_id == order.client_order_id
+
+    open_orders = (await call(rest.get_open_orders, symbol="BTCUSDT")).data()
+    assert [o.order_id for o in open_orders] == [order.order_id]
+    assert open_orders[0].orig_qty == "0.00200000"
+
+    account_info = (await call(rest.get_account)).data()
+    usdt = next(b for b in account_info.balances if b.asset == "USDT")
+    assert Decimal(usdt.locked) == Decimal(str(price)) * Decimal("0.002")
+
+    cancelled = (await call(rest.delete_order, symbol="BTCUSDT", order_id=order.order_id)).data()
+    assert cancelled.status == "CANCELED" and cancelled.orig_client_order_id == amended.amended_order.client_order_id
+    assert (await call(rest.get_open_orders, symbol="BTCUSDT")).data() == []
+    with pytest.raises(BadRequestError) as err:  # nothing left to cancel
+        await call(rest.delete_open_orders, symbol="BTCUSDT")
+    assert err.value.status_code == -2011
+
+
+async def test_rest_wrong_secret(sim: Simulator, account: Account) -> None:
+    rest = rest_client(sim, account, secret="0" * 64)
+    with pytest.raises(BadRequestError) as err:  # HTTP 400
+        await call(rest.get_account)
+    assert err.value.status_code == -1022
+    assert err.value.error_message == "Signature for this request is not valid."
+
+
+async def test_ws_api_orders_and_user_data(sim: Simulator, account: Account, ws_api: Any) -> None:
+    events: list[Any] = []
+    sub = await ws_api.user_data_stream_subscribe_signature()
+    assert sub.response.data().result.subscription_id == 0
+    sub.stream.on("message", events.append)
+
+    bid, _ = best_bid_ask(sim, "ETHUSDT")
+    price = float(bid + Decimal("0.01"))
+    placed = await ws_api.order_place(symbol="ETHUSDT", side=OrderPlaceSideEnum.BUY, type=OrderPlaceTypeEnum.LIMIT,
+                                      time_in_force=OrderPlaceTimeInForceEnum.GTC, quantity=0.01, price=price)
+    order = placed.data().result
+    assert order.status == "NEW"
+    assert {r.rateLimitType for r in placed.rate_limits} >= {"REQUEST_WEIGHT", "ORDERS"}
+
+    status = (await ws_api.order_status(symbol="ETHUSDT", order_id=order.order_id)).data().result
+    assert status.status == "NEW" and status.price == f"{price:.8f}"
+
+    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHUSDT", "price": str(price),
+                                             "qty": "0.01", "aggressor": "SELL"})
+
+    def reports() -> list[Any]:
+        return [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ExecutionReport"]
+
+    await wait_for(lambda: any(r.x == "TRADE" for r in reports()))
+    new, trade = reports()[0], next(r for r in reports() if r.x == "TRADE")
+    assert new.x == "NEW" and new.i == order.order_id and new.c == order.client_order_id
+    assert trade.i == order.order_id and trade.X == "FILLED" and trade.l == "0.01000000" and trade.m is True
+    assert trade.L == f"{price:.8f}" and trade.N == "ETH" and trade.t > 0
+    await wait_for(lambda: any(type(e.actual_instance).__name__ == "OutboundAccountPosition" for e in events))
+
+    trades = (await ws_api.my_trades(symbol="ETHUSDT")).data().result
+    assert trades[-1].order_id == order.order_id and trades[-1].is_maker is True
+
+    account_status = (await ws_api.account_status()).data().result
+    eth = next(b for b in account_status.balances if b.asset == "ETH")
+    assert Decimal(eth.free) == Decimal("20") + Decimal("0.01") * Decimal("0.999")
+
+
+async def test_ws_api_cancel_and_cancel_all(sim: Simulator, ws_api: Any) -> None:
+    bid, _ = best_bid_ask(sim, "SOLUSDT")
+    ids = []
+    for offset in (1, 2):
+        placed = await ws_api.order_place(symbol="SOLUSDT", side=OrderPlaceSideEnum.BUY,
+                                          type=OrderPlaceTypeEnum.LIMIT, time_in_force=OrderPlaceTimeInForceEnum.GTC,
+                                          quantity=1.0, price=float(bid - offset))
+        ids.append(placed.data().result.order_id)
+    cancelled = (await ws_api.order_cancel(symbol="SOLUSDT", order_id=ids[0])).data().result
+    assert cancelled.status == "CANCELED"
+    open_orders = (await ws_api.open_orders_status(symbol="SOLUSDT")).data().result
+    assert [o.order_id for o in open_orders] == ids[1:]
+    rest = (await ws_api.open_orders_cancel_all(symbol="SOLUSDT")).data().result
+    assert len(rest) == 1
+
+
+async def test_ws_api_wrong_secret(sim: Simulator, account: Account) -> None:
+    urls = sim.ready["venues"]["binance-spot"]
+    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret="0" * 64, stream_url=urls["wsApi"],
+                                       reconnect_attempts=1)
+    connection = await Spot(config_ws_api=config).websocket_api.create_connection()
+    try:
+        response = await connection.account_status()
+        # The SDK turns a WS API error into {"error": ...}; the error is Binance's -1022.
+        error = response.data()["error"]
+        assert error["code"] == -1022 and error["msg"] == "Signature for this request is not valid."
+    finally:
+        await connection.close_connection(close_session=True)
+
+
+async def test_ws_api_session_logon_and_subscribe(sim: Simulator, account: Account, ws_api: Any) -> None:
+    logon = (await ws_api.session_logon()).data().result
+    assert logon.api_key == account.api_key and logon.user_data_stream is False
+    sub = await ws_api.user_data_stream_subscribe()
+    assert sub.response.data().result.subscription_id == 0
+    await wait_for(lambda: account.account_id in spot_frontend(sim).ws_api.listeners)
+    status = (await ws_api.session_status()).data().result
+    assert status.user_data_stream is True
+    subs = (await ws_api.session_subscriptions()).data().result
+    assert [s.subscription_id for s in subs] == [0]
+    await within(ws_api.session_logout())
+    assert account.account_id not in spot_frontend(sim).ws_api.listeners
