@@ -8,7 +8,6 @@ Only base URLs change: ``ConfigurationRestAPI(base_path=<rest>)`` and
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -27,10 +26,9 @@ from binance_sdk_spot.websocket_api.models import (
     OrderPlaceTimeInForceEnum,
     OrderPlaceTypeEnum,
 )
-from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for, within
-
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for, within
 
 T = TypeVar("T")
 
