@@ -100,6 +100,7 @@ class OrderEngine:
         self.sessions: dict[str, Session] = {}
         self.tasks = Supervisor("engine")
         self.invalid_transitions = 0
+        self.observers: list[Callable[[OrderUpdate], None]] = []  # metrics etc.; must not block
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -479,6 +480,8 @@ class OrderEngine:
 
     def _publish(self, session: Session, update: OrderUpdate) -> None:
         session.bus.publish(ORDER, update.to_json())
+        for observe in self.observers:
+            observe(update)
 
     # ------------------------------------------------------------------ reconciliation
 

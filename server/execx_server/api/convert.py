@@ -1,0 +1,105 @@
+"""proto <-> domain conversion. The only module (with the servicers) that sees generated types.
+
+Enum values map through the ``json_value`` option attached to every proto enum value, which is
+spelled exactly like the domain's StrEnum values ("binance-spot", "postonly", ...): one source.
+Doubles become Decimals through ``domain.numbers.from_double`` in the engine; here decimals
+become doubles for the wire.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from execx.v1 import common_pb2, options_pb2, order_manager_pb2
+from google.protobuf.descriptor import EnumDescriptor
+
+from ..domain import enums
+from ..domain.errors import ValidationError
+from ..engine.sessions import SendOrder
+from ..engine.updates import OrderUpdate
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def json_values(desc: EnumDescriptor) -> dict[int, str]:
+    """proto enum number -> the seed's string, from the ``json_value`` option."""
+    out: dict[int, str] = {}
+    for v in desc.values:
+        if v.GetOptions().HasExtension(options_pb2.json_value):
+            out[v.number] = v.GetOptions().Extensions[options_pb2.json_value]
+    return out
+
+
+class EnumMap:
+    def __init__(self, desc: EnumDescriptor, domain: type[E]) -> None:
+        self.field_name = desc.name
+        self.to_domain: dict[int, Any] = {
+            n: domain(s) for n, s in json_values(desc).items() if s in domain._value2member_map_
+        }
+        self.to_proto: dict[Any, int] = {d: n for n, d in self.to_domain.items()}
+
+    def domain(self, number: int, field: str, required: bool = False) -> Any:
+        if number == 0:
+            if required:
+                raise ValidationError(field, "is required")
+            return None
+        value = self.to_domain.get(number)
+        if value is None:
+            raise ValidationError(field, f"unsupported value {number}")
+        return value
+
+    def proto(self, value: Any) -> Any:
+        return self.to_proto.get(value, 0) if value is not None else 0
+
+
+EXCHANGE = EnumMap(common_pb2.Exchange.DESCRIPTOR, enums.Exchange)
+ORDER_TYPE = EnumMap(common_pb2.OrderType.DESCRIPTOR, enums.OrderType)
+TRANSACTION_TYPE = EnumMap(common_pb2.TransactionType.DESCRIPTOR, enums.TransactionType)
+TIF = EnumMap(common_pb2.TimeInForce.DESCRIPTOR, enums.TimeInForce)
+SIDE = EnumMap(common_pb2.Side.DESCRIPTOR, enums.Side)
+STATUS = EnumMap(common_pb2.OrderStatus.DESCRIPTOR, enums.OrderStatus)
+LIQUIDITY = EnumMap(common_pb2.TradeLiquidity.DESCRIPTOR, enums.Liquidity)
+
+
+def send_order(req: order_manager_pb2.SendOrderRequest) -> SendOrder:
+    return SendOrder(
+        session_id=req.session_id,
+        transaction_type=TRANSACTION_TYPE.domain(req.transaction_type, "transactionType"),
+        cl_order_id=req.cl_order_id,
+        symbol=req.symbol,
+        price=req.price if req.HasField("price") else None,
+        qty=req.qty if req.HasField("qty") else None,
+        order_type=ORDER_TYPE.domain(req.order_type, "orderType"),
+        tif=TIF.domain(req.tif, "tif"),
+        side=SIDE.domain(req.side, "side"),
+    )
+
+
+def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
+    return common_pb2.OrderTransaction(
+        exch_order_id=u.exch_order_id,
+        message=u.message,
+        cl_order_id=u.cl_order_id,
+        exchange=EXCHANGE.proto(u.exchange),
+        symbol=u.symbol,
+        session_id=u.session_id,
+        trade_id=u.trade_id,
+        local_time=u.local_time,
+        exch_time=u.exch_time,
+        send_time=u.send_time,
+        price=float(u.price),
+        qty=float(u.qty),
+        cumulative_filled_qty=float(u.cumulative_filled_qty),
+        executed_qty=float(u.executed_qty),
+        remaining_qty=float(u.remaining_qty),
+        order_type=ORDER_TYPE.proto(u.order_type),
+        order_status=STATUS.proto(u.order_status),
+        transaction_type=TRANSACTION_TYPE.proto(u.transaction_type),
+        tif=TIF.proto(u.tif),
+        side=SIDE.proto(u.side),
+        trade_liquidity=LIQUIDITY.proto(u.trade_liquidity),
+        trigger_id=u.trigger_id,
+        seq=seq,
+        fill_price=float(u.price) if u.trade_id else 0.0,
+    )

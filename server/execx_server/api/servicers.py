@@ -1,0 +1,368 @@
+"""gRPC servicers. ``OrderManagerService`` is backed by the order engine; the other services keep
+the generated base classes, whose every RPC answers UNIMPLEMENTED until their issues land.
+
+Domain errors become gRPC status codes in one place (``_status``): ValidationError →
+INVALID_ARGUMENT (message names the field), NotFound → NOT_FOUND, AlreadyExists → ALREADY_EXISTS,
+FailedPrecondition → FAILED_PRECONDITION, a venue refusing a session's keys → FAILED_PRECONDITION,
+a venue out of reach → UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from execx.v1 import common_pb2, order_manager_pb2, order_manager_pb2_grpc
+from google.rpc import code_pb2, status_pb2
+
+from ..connectors.base import ConnectorConfig, Secret
+from ..domain.enums import OrderStatus, TransactionType
+from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
+from ..engine.bus import SlowConsumer
+from ..engine.sessions import OrderEngine, SendOrder
+from ..engine.updates import ORDER, POSITION, OrderUpdate
+from ..observability import logging as xlog
+from ..observability.metrics import Metrics
+from . import convert
+
+log = logging.getLogger("execx.api")
+
+T = TypeVar("T")
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+Handler = grpc.RpcMethodHandler[Any, Any]
+PUBLIC_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
+    if isinstance(e, ValidationError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(e)
+    if isinstance(e, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(e)
+    if isinstance(e, AlreadyExists):
+        return grpc.StatusCode.ALREADY_EXISTS, str(e)
+    if isinstance(e, FailedPrecondition):
+        return grpc.StatusCode.FAILED_PRECONDITION, str(e)
+    if isinstance(e, Rejected):
+        return grpc.StatusCode.FAILED_PRECONDITION, f"venue refused: {e.message}"
+    if isinstance(e, (Retryable, OutcomeUnknown)):
+        return grpc.StatusCode.UNAVAILABLE, f"venue unavailable: {e.message}"
+    if isinstance(e, SlowConsumer):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(e)
+    return grpc.StatusCode.INTERNAL, "internal error"
+
+
+def unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Map domain errors of a unary handler to gRPC status codes."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: Ctx) -> T:
+        try:
+            return await fn(self, request, context)
+        except (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError) as e:
+            code, msg = _status(e)
+            await context.abort(code, msg)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Every call but health and reflection must carry the service key: metadata ``x-api-key: K`` or
+    ``authorization: Bearer K``. Compared in constant time; missing or wrong → UNAUTHENTICATED."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key.encode()
+
+        async def deny(request: Any, context: Ctx) -> Any:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)")
+
+        async def deny_stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)")
+            yield None
+
+        self._deny: Handler = grpc.unary_unary_rpc_method_handler(deny)
+        self._deny_stream: Handler = grpc.unary_stream_rpc_method_handler(deny_stream)
+        self._deny_bidi: Handler = grpc.stream_stream_rpc_method_handler(deny_stream)
+
+    def authorised(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
+        for k, v in metadata:
+            value = v.encode() if isinstance(v, str) else v
+            if k == "x-api-key" and hmac.compare_digest(value, self._key):
+                return True
+            if k == "authorization" and value.startswith(b"Bearer ") and hmac.compare_digest(value[7:], self._key):
+                return True
+        return False
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        if details.method.startswith(PUBLIC_METHODS) or self.authorised(tuple(details.invocation_metadata or ())):
+            return await continuation(details)
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        if handler.request_streaming and handler.response_streaming:
+            return self._deny_bidi
+        if handler.response_streaming:
+            return self._deny_stream
+        return self._deny
+
+
+class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
+    def __init__(
+        self, engine: OrderEngine, metrics: Metrics, endpoint_defaults: Callable[[ConnectorConfig], ConnectorConfig]
+    ) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.endpoint_defaults = endpoint_defaults
+        engine.observers.append(self._observe)
+
+    def _observe(self, u: OrderUpdate) -> None:
+        self.metrics.updates.labels(u.exchange.value, u.order_status.value).inc()
+        if u.order_status is OrderStatus.REJECTED:
+            self.metrics.rejects.labels(u.exchange.value, "venue").inc()
+
+    @unary
+    async def StartOrderHandler(
+        self, request: order_manager_pb2.StartOrderHandlerRequest, context: Ctx
+    ) -> order_manager_pb2.StartOrderHandlerResponse:
+        key = request.exchange_key
+        exchange = convert.EXCHANGE.domain(key.exchange, "exchangeKey.exchange", required=True)
+        if not key.api_key:
+            raise ValidationError("exchangeKey.apiKey", "is required")
+        if not key.secret_key:
+            raise ValidationError("exchangeKey.secretKey", "is required")
+        for secret in (key.secret_key, key.passphrase):
+            xlog.redact(secret)
+        cfg = self.endpoint_defaults(
+            ConnectorConfig(
+                exchange,
+                key.api_key,
+                Secret(key.secret_key),
+                Secret(key.passphrase),
+                rest_url=request.rest_url,
+                ws_url=request.ws_url,
+                interface=request.interface,
+                use_margin=request.use_margin,
+            )
+        )
+        await self.engine.start_session(request.session_id, cfg)
+        self.metrics.sessions.labels(exchange.value).inc()
+        log.info("session.started", extra={"session": request.session_id, "exchange": exchange.value})
+        return order_manager_pb2.StartOrderHandlerResponse(session_id=request.session_id)
+
+    @unary
+    async def StopOrderHandler(
+        self, request: order_manager_pb2.StopOrderHandlerRequest, context: Ctx
+    ) -> order_manager_pb2.StopOrderHandlerResponse:
+        session = self.engine.session(request.session_id)
+        cancelled = 0
+        if request.cancel_open_orders and session.connector is not None:
+            for symbol in sorted({o.symbol for o in session.orders.values() if not o.status.is_final}):
+                before = len(session.open_orders(symbol))
+                await self.engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
+                cancelled += before - len(session.open_orders(symbol))
+        was_live = session.connector is not None
+        await self.engine.stop_session(request.session_id)
+        if was_live:
+            self.metrics.sessions.labels(session.exchange.value).dec()
+        return order_manager_pb2.StopOrderHandlerResponse(cancelled_orders=cancelled)
+
+    @unary
+    async def SetLogLevel(
+        self, request: order_manager_pb2.SetLogLevelRequest, context: Ctx
+    ) -> order_manager_pb2.SetLogLevelResponse:
+        names = convert.json_values(common_pb2.LogLevel.DESCRIPTOR)
+        if request.log_level not in names:
+            raise ValidationError("logLevel", "is required: debug, info, warn or error")
+        xlog.set_level(names[request.log_level])
+        return order_manager_pb2.SetLogLevelResponse(log_level=request.log_level)
+
+    async def _send(self, request: order_manager_pb2.SendOrderRequest) -> OrderUpdate:
+        req = convert.send_order(request)
+        started = time.perf_counter()
+        try:
+            update = await self.engine.send(req)
+        except ValidationError as e:
+            self.metrics.rejects.labels(self._exchange_of(req.session_id), f"invalid:{e.field}").inc()
+            raise
+        exchange = update.exchange.value
+        tx = req.transaction_type.value if req.transaction_type else ""
+        self.metrics.orders_sent.labels(exchange, req.order_type.value if req.order_type else "", tx).inc()
+        self.metrics.ack_latency.labels(exchange, tx).observe(time.perf_counter() - started)
+        return update
+
+    def _exchange_of(self, session_id: str) -> str:
+        session = self.engine.sessions.get(session_id)
+        return session.exchange.value if session else "unknown"
+
+    @unary
+    async def SendOrder(
+        self, request: order_manager_pb2.SendOrderRequest, context: Ctx
+    ) -> order_manager_pb2.SendOrderResponse:
+        update = await self._send(request)
+        return order_manager_pb2.SendOrderResponse(order=convert.transaction(update))
+
+    async def OrderEntry(
+        self, request_iterator: AsyncIterator[order_manager_pb2.OrderEntryRequest], context: Ctx
+    ) -> AsyncIterator[order_manager_pb2.OrderEntryResponse]:
+        """Bidirectional order entry: requests are processed concurrently (pipelined); each answer
+        carries its request_id and a google.rpc.Status (code 0 = OK)."""
+        out: asyncio.Queue[order_manager_pb2.OrderEntryResponse | None] = asyncio.Queue()
+
+        async def one(req: order_manager_pb2.OrderEntryRequest) -> None:
+            try:
+                update = await self._send(req.order)
+                out.put_nowait(
+                    order_manager_pb2.OrderEntryResponse(
+                        request_id=req.request_id,
+                        status=status_pb2.Status(code=code_pb2.OK),
+                        order=convert.transaction(update),
+                    )
+                )
+            except (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError) as e:
+                code, msg = _status(e)
+                out.put_nowait(
+                    order_manager_pb2.OrderEntryResponse(
+                        request_id=req.request_id, status=status_pb2.Status(code=code.value[0], message=msg)
+                    )
+                )
+
+        async def read() -> None:
+            async with asyncio.TaskGroup() as tg:
+                async for req in request_iterator:
+                    tg.create_task(one(req))
+            out.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (resp := await out.get()) is not None:
+                yield resp
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    @unary
+    async def BatchSendOrders(
+        self, request: order_manager_pb2.BatchSendOrdersRequest, context: Ctx
+    ) -> order_manager_pb2.BatchSendOrdersResponse:
+        results = await asyncio.gather(*(self._send(o) for o in request.orders), return_exceptions=True)
+        out = order_manager_pb2.BatchSendOrdersResponse()
+        for r in results:
+            if isinstance(r, OrderUpdate):
+                out.results.add(status=status_pb2.Status(code=code_pb2.OK), order=convert.transaction(r))
+            else:
+                code, msg = _status(r)
+                out.results.add(status=status_pb2.Status(code=code.value[0], message=msg))
+        return out
+
+    @unary
+    async def CancelAllOrders(
+        self, request: order_manager_pb2.CancelAllOrdersRequest, context: Ctx
+    ) -> order_manager_pb2.CancelAllOrdersResponse:
+        session, _ = self.engine.live_session(request.session_id)
+        symbols = (
+            [request.symbol]
+            if request.symbol
+            else sorted({o.symbol for o in session.orders.values() if not o.status.is_final})
+        )
+        targets = [o.cl_order_id for s in symbols for o in session.open_orders(s)]
+        for symbol in symbols:
+            await self.engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
+        return order_manager_pb2.CancelAllOrdersResponse(cl_order_ids=targets)
+
+    @unary
+    async def RefreshOrders(
+        self, request: order_manager_pb2.RefreshOrdersRequest, context: Ctx
+    ) -> order_manager_pb2.RefreshOrdersResponse:
+        ids = [t.cl_order_id for t in request.transactions]
+        for i, cl in enumerate(ids):
+            if not cl:
+                raise ValidationError(f"transactions[{i}].clOrderId", "is required")
+        updates = await self.engine.refresh(request.session_id, ids)
+        return order_manager_pb2.RefreshOrdersResponse(orders=[convert.transaction(u) for u in updates])
+
+    @unary
+    async def GetPosition(
+        self, request: order_manager_pb2.GetPositionRequest, context: Ctx
+    ) -> order_manager_pb2.GetPositionResponse:
+        if not request.session_id:
+            raise ValidationError("sessionId", "is required")
+        if not request.symbol:
+            raise ValidationError("symbol", "is required")
+        session = self.engine.session(request.session_id)
+        exchange = convert.EXCHANGE.domain(request.exchange, "exchange")
+        if exchange is not None and exchange is not session.exchange:
+            raise ValidationError("exchange", f"session {session.session_id!r} trades {session.exchange.value}")
+        return order_manager_pb2.GetPositionResponse(
+            position=float(self.engine.position(session.session_id, request.symbol))
+        )
+
+    @unary
+    async def GetOrder(
+        self, request: order_manager_pb2.GetOrderRequest, context: Ctx
+    ) -> order_manager_pb2.GetOrderResponse:
+        session = self.engine.session(request.session_id)
+        order = session.orders.get(request.cl_order_id)
+        if order is None:
+            raise NotFound(f"order {request.cl_order_id!r} does not exist in session {session.session_id!r}")
+        return order_manager_pb2.GetOrderResponse(
+            order=convert.transaction(OrderUpdate.of(order, TransactionType.INSERT, time.time_ns()))
+        )
+
+    async def SubscribeUpdates(
+        self, request: order_manager_pb2.SubscribeUpdatesRequest, context: Ctx
+    ) -> AsyncIterator[order_manager_pb2.SubscribeUpdatesResponse]:
+        try:
+            sub = await self.engine.subscribe(
+                request.session_id, ORDER, request.from_seq if request.HasField("from_seq") else None
+            )
+        except NotFound as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        self.metrics.subscribers.labels("updates").inc()
+        try:
+            async for rec in sub:
+                u = OrderUpdate.from_json(rec.payload)
+                yield order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, rec.seq))
+        except SlowConsumer as e:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        finally:
+            sub.close()
+            self.metrics.subscribers.labels("updates").dec()
+
+    async def SubscribePositions(
+        self, request: order_manager_pb2.SubscribePositionsRequest, context: Ctx
+    ) -> AsyncIterator[order_manager_pb2.SubscribePositionsResponse]:
+        try:
+            session = self.engine.session(request.session_id)
+            sub = await self.engine.subscribe(request.session_id, POSITION)
+        except NotFound as e:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        self.metrics.subscribers.labels("positions").inc()
+        try:
+            yield order_manager_pb2.SubscribePositionsResponse(
+                session_id=session.session_id,
+                positions={k: float(v) for k, v in session.positions.items()},
+                seq=session.bus.seq,
+            )
+            async for rec in sub:
+                yield order_manager_pb2.SubscribePositionsResponse(
+                    session_id=session.session_id,
+                    seq=rec.seq,
+                    positions={k: float(v) for k, v in rec.payload["positions"].items()},
+                )
+        except SlowConsumer as e:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        finally:
+            sub.close()
+            self.metrics.subscribers.labels("positions").dec()

@@ -1,0 +1,205 @@
+"""Composition root: builds everything and owns start-up and shutdown order.
+
+Start: (simulator if ``sim``) → journal + order engine → gRPC server (auth interceptor, servicers,
+health, reflection) → REST/websocket gateway → metrics endpoint → ready.
+Stop (SIGTERM): stop accepting (gateway, then gRPC with a grace period to drain in-flight calls)
+→ engine (background tasks, connectors) → journal flushed and closed → simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiohttp import web
+from execx.v1 import (
+    dip_buyer_pb2,
+    dip_buyer_pb2_grpc,
+    grid_trader_pb2,
+    grid_trader_pb2_grpc,
+    order_manager_pb2,
+    order_manager_pb2_grpc,
+    position_manager_pb2,
+    position_manager_pb2_grpc,
+    smart_order_pb2,
+    smart_order_pb2_grpc,
+    trigger_manager_pb2,
+    trigger_manager_pb2_grpc,
+)
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .api.gateway import build_gateway
+from .api.servicers import AuthInterceptor, OrderManager
+from .connectors.base import Connector, ConnectorConfig
+from .domain.enums import Exchange
+from .engine.journal import Journal
+from .engine.sessions import OrderEngine
+from .observability.metrics import Metrics
+
+log = logging.getLogger("execx.app")
+
+#: exchange -> "module:factory(ConnectorConfig) -> Connector". Venues without a connector yet are
+#: refused at StartOrderHandler with FAILED_PRECONDITION naming the exchange.
+CONNECTORS: dict[Exchange, str] = {
+    Exchange.BINANCE_SPOT: "execx_server.connectors.binance.connector:BinanceConnector",
+    Exchange.BINANCE_USDM_FUTURE: "execx_server.connectors.binance.connector:BinanceConnector",
+    Exchange.BINANCE_COINM_FUTURE: "execx_server.connectors.binance.connector:BinanceConnector",
+}
+
+#: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land.
+UNIMPLEMENTED_SERVICES = [
+    (position_manager_pb2, position_manager_pb2_grpc, "PositionManagerService"),
+    (trigger_manager_pb2, trigger_manager_pb2_grpc, "TriggerManagerService"),
+    (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
+    (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
+    (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
+]
+
+
+class StartupError(Exception):
+    """A clear reason the service cannot start (missing key, port in use, ...)."""
+
+
+@dataclass
+class Settings:
+    key: str
+    host: str = "127.0.0.1"
+    port: int = 35027  # REST + websocket
+    grpc_port: int = 35028
+    prom_port: int = 9091
+    data_dir: Path = Path("execx-data")
+    testnet: bool = False
+    debug: bool = False
+    sim: bool = False
+    sim_quiet: bool = False  # static simulated book (tests); the demo keeps the synthetic flow
+
+
+def make_connector(config: ConnectorConfig) -> Connector:
+    from .domain.errors import FailedPrecondition
+
+    spec = CONNECTORS.get(config.exchange)
+    if spec is None:
+        raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
+    module, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    connector: Connector = factory(config)
+    return connector
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.key:
+            raise StartupError("--key is required (or EXECX_KEY): the shared secret every caller must present")
+        self.settings = settings
+        self.metrics = Metrics()
+        self.sim: Any = None
+        self.engine: OrderEngine | None = None
+        self._grpc: grpc.aio.Server | None = None
+        self._runners: list[web.AppRunner] = []
+        self.ready: dict[str, Any] = {}
+
+    def _endpoint_defaults(self, cfg: ConnectorConfig) -> ConnectorConfig:
+        """With ``--sim`` every venue's default hosts are the simulator's; explicit URLs still win."""
+        venues = self.sim.ready["venues"] if self.sim is not None else {}
+        endpoints = venues.get(cfg.exchange.value)
+        cfg = dataclasses.replace(cfg, testnet=self.settings.testnet)
+        if endpoints is None or cfg.rest_url or cfg.ws_url:
+            return cfg
+        return dataclasses.replace(cfg, rest_url=endpoints["rest"], ws_url=json.dumps(endpoints))
+
+    async def start(self) -> dict[str, Any]:
+        """Start everything; on any failure, undo what started and re-raise."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> dict[str, Any]:
+        s = self.settings
+        if s.sim:
+            from execx_sim.app import Simulator
+
+            self.sim = Simulator(host=s.host if s.host != "0.0.0.0" else "127.0.0.1", quiet=s.sim_quiet)
+            await self.sim.start()
+        self.engine = OrderEngine(Journal(s.data_dir / "journal.db"), make_connector)
+
+        server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
+        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
+            OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
+        )
+        names = [order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name]
+        for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
+            base = getattr(pb2_grpc, f"{name}Servicer")
+            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
+            names.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        try:
+            grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError as e:
+            raise StartupError(f"cannot listen on gRPC port {s.host}:{s.grpc_port}: {e}") from None
+        await server.start()
+        self._grpc = server
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
+        rest_port = await self._serve(build_gateway(grpc_target), s.port, "REST")
+        prom_port = await self._serve(self._metrics_app(), s.prom_port, "metrics")
+        self.ready = {
+            "event": "ready",
+            "rest": f"http://{s.host}:{rest_port}",
+            "grpc": grpc_target,
+            "metrics": f"http://{s.host}:{prom_port}/metrics",
+        }
+        if self.sim is not None:
+            self.ready["sim"] = self.sim.ready
+        log.info("service.ready", extra={"rest": self.ready["rest"], "grpc": grpc_target})
+        return self.ready
+
+    def _metrics_app(self) -> web.Application:
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(
+                body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        return app
+
+    async def _serve(self, app: web.Application, port: int, what: str) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.settings.host, port).start()
+        except OSError as e:
+            await runner.cleanup()
+            raise StartupError(f"cannot listen on {what} port {self.settings.host}:{port}: {e.strerror}") from None
+        self._runners.append(runner)
+        actual: int = runner.addresses[-1][1]
+        return actual
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=2.0)
+            self._grpc = None
+        if self.engine is not None:
+            await self.engine.close()
+            await self.engine.journal.close()
+            self.engine = None
+        if self.sim is not None:
+            await self.sim.stop()
+            self.sim = None

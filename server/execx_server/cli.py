@@ -1,0 +1,91 @@
+"""``execx``: the execution service.
+
+Flags (each also read from an ``EXECX_*`` environment variable, for containers):
+``--key`` (required, EXECX_KEY), ``--port`` 35027 (EXECX_PORT, REST + websocket), ``--grpcPort``
+35028 (EXECX_GRPC_PORT), ``--promPort`` 9091 (EXECX_PROM_PORT), ``--host`` 127.0.0.1 (EXECX_HOST),
+``--dataDir`` ./execx-data (EXECX_DATA_DIR), ``--testnet`` (EXECX_TESTNET), ``--debug``
+(EXECX_DEBUG), ``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it).
+
+Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
+SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .app import Service, Settings, StartupError
+from .observability import logging as xlog
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def parse_args(argv: list[str] | None = None) -> Settings:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="execx", description="execx crypto execution service")
+    p.add_argument("--key", default=env("EXECX_KEY", ""), help="shared secret every caller must present (EXECX_KEY)")
+    p.add_argument("--port", type=int, default=int(env("EXECX_PORT", "35027")), help="REST + websocket port")
+    p.add_argument("--grpcPort", type=int, default=int(env("EXECX_GRPC_PORT", "35028")), help="gRPC port")
+    p.add_argument("--promPort", type=int, default=int(env("EXECX_PROM_PORT", "9091")), help="Prometheus port")
+    p.add_argument("--host", default=env("EXECX_HOST", "127.0.0.1"), help="listen address (0.0.0.0 in containers)")
+    p.add_argument("--dataDir", default=env("EXECX_DATA_DIR", "execx-data"), help="journal directory")
+    p.add_argument("--testnet", action="store_true", default=_env_flag("EXECX_TESTNET"), help="venues' testnets")
+    p.add_argument("--debug", action="store_true", default=_env_flag("EXECX_DEBUG"), help="debug logging")
+    p.add_argument(
+        "--sim",
+        action="store_true",
+        default=_env_flag("EXECX_SIM"),
+        help="embed the exchange simulator; every venue's default host points at it",
+    )
+    a = p.parse_args(argv)
+    if not a.key:
+        p.error("--key is required (or set EXECX_KEY)")
+    return Settings(
+        key=a.key,
+        host=a.host,
+        port=a.port,
+        grpc_port=a.grpcPort,
+        prom_port=a.promPort,
+        data_dir=Path(a.dataDir),
+        testnet=a.testnet,
+        debug=a.debug,
+        sim=a.sim,
+    )
+
+
+async def serve(settings: Settings) -> None:
+    service = Service(settings)
+    try:
+        ready = await service.start()
+    except StartupError as e:
+        print(f"execx: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    xlog.setup("debug" if settings.debug else "info")
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

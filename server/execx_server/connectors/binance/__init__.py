@@ -1,0 +1,1 @@
+"""Binance connectors: spot, USDⓈ-M futures and COIN-M futures (see ``connector.py``)."""

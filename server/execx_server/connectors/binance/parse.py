@@ -1,0 +1,363 @@
+"""Binance wire messages -> domain types: the only place that sees both (DESIGN §2).
+
+Every function is pure. Times: Binance sends milliseconds; domain times are nanoseconds.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, cast
+
+from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
+from ...domain.instruments import InstrumentRules
+from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
+from .schemas import (
+    BookTickerMsg,
+    ExchangeInfo,
+    ExecutionReportEvent,
+    FuturesOrder,
+    FuturesTrade,
+    OrderTradeUpdateEvent,
+    PositionRisk,
+    SpotAmendResponse,
+    SpotOrder,
+    SpotTrade,
+    TradeMsg,
+)
+
+ZERO = Decimal(0)
+MS = 1_000_000
+
+STATUS: dict[str, OrderStatus] = {
+    "NEW": OrderStatus.NEW,
+    "PENDING_NEW": OrderStatus.PENDINGNEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLYFILLED,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELLED,
+    "PENDING_CANCEL": OrderStatus.PENDINGCANCEL,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,  # expired by self-trade prevention
+}
+
+
+def parse_status(venue_status: str) -> OrderStatus:
+    try:
+        return STATUS[venue_status]
+    except KeyError:
+        raise ValueError(f"unknown Binance order status {venue_status!r}") from None
+
+
+def parse_side(venue_side: str) -> Side:
+    if venue_side == "BUY":
+        return Side.BUY
+    if venue_side == "SELL":
+        return Side.SELL
+    raise ValueError(f"unknown Binance side {venue_side!r}")
+
+
+def _dec(text: str | None) -> Decimal:
+    return Decimal(text) if text else ZERO
+
+
+def _price(text: str | None) -> Decimal | None:
+    value = _dec(text)
+    return value if value > 0 else None  # market orders carry "0" / "0.00000000"
+
+
+def aggressor_from_buyer_is_maker(m: bool) -> Side:
+    """``m`` = buyer is the maker; then the taker (aggressor) sold."""
+    return Side.SELL if m else Side.BUY
+
+
+# ---------------------------------------------------------------------------------------- REST orders
+
+
+def parse_spot_order(o: SpotOrder, *, message: str = "") -> ExecutionReport:
+    """Order responses and queries (RESULT/FULL shape). For a cancel response the order is named by
+    ``origClientOrderId`` (``clientOrderId`` is then the cancel's own id)."""
+    t = o.get("transactTime") or o.get("updateTime") or o.get("time") or 0
+    return ExecutionReport(
+        cl_order_id=o.get("origClientOrderId") or o["clientOrderId"],
+        symbol=o["symbol"],
+        exch_order_id=str(o["orderId"]),
+        status=parse_status(o.get("status", "NEW")),
+        side=parse_side(o.get("side", "BUY")),
+        price=_price(o.get("price")),
+        qty=_dec(o.get("origQty")),
+        cum_filled=_dec(o.get("executedQty")),
+        exch_time_ns=t * MS,
+        message=message or o.get("expiryReason", ""),
+    )
+
+
+def parse_spot_fills(o: SpotOrder) -> list[ExecutionReport]:
+    """The ``fills`` of a FULL order response, one report per trade (fills at entry are taker)."""
+    fills = o.get("fills") or []
+    if not fills:
+        return []
+    side = parse_side(o.get("side", "BUY"))
+    qty = _dec(o.get("origQty"))
+    t = (o.get("transactTime") or 0) * MS
+    reports: list[ExecutionReport] = []
+    cum = ZERO
+    for f in fills:
+        cum += Decimal(f["qty"])
+        reports.append(
+            ExecutionReport(
+                cl_order_id=o["clientOrderId"],
+                symbol=o["symbol"],
+                exch_order_id=str(o["orderId"]),
+                status=OrderStatus.FILLED if cum >= qty else OrderStatus.PARTIALLYFILLED,
+                side=side,
+                price=_price(o.get("price")),
+                qty=qty,
+                cum_filled=cum,
+                exch_time_ns=t,
+                trade_id=str(f["tradeId"]),
+                fill_qty=Decimal(f["qty"]),
+                fill_price=Decimal(f["price"]),
+                liquidity=Liquidity.REMOVE,
+                fee=_dec(f["commission"]),
+                fee_asset=f["commissionAsset"],
+            )
+        )
+    return reports
+
+
+def parse_spot_amend(r: SpotAmendResponse) -> ExecutionReport:
+    o = r["amendedOrder"]
+    return ExecutionReport(
+        cl_order_id=o["clientOrderId"],
+        symbol=o["symbol"],
+        exch_order_id=str(o["orderId"]),
+        status=parse_status(o["status"]),
+        side=parse_side(o["side"]),
+        price=_price(o["price"]),
+        qty=Decimal(o["qty"]),
+        cum_filled=Decimal(o["executedQty"]),
+        exch_time_ns=r["transactTime"] * MS,
+        message="amended in place (amend/keepPriority: queue priority kept)",
+        orig_cl_order_id=o["origClientOrderId"] if o["origClientOrderId"] != o["clientOrderId"] else "",
+    )
+
+
+def parse_futures_order(o: FuturesOrder, *, message: str = "") -> ExecutionReport:
+    return ExecutionReport(
+        cl_order_id=o["clientOrderId"],
+        symbol=o["symbol"],
+        exch_order_id=str(o["orderId"]),
+        status=parse_status(o["status"]),
+        side=parse_side(o["side"]),
+        price=_price(o.get("price")),
+        qty=_dec(o.get("origQty")),
+        cum_filled=_dec(o.get("executedQty")),
+        exch_time_ns=(o.get("updateTime") or o.get("time") or 0) * MS,
+        message=message,
+    )
+
+
+# ---------------------------------------------------------------------------------------- trades (REST)
+
+
+def parse_spot_trade(
+    t: SpotTrade, cl_order_id: str, status: OrderStatus, qty: Decimal, cum_filled: Decimal, price: Decimal | None
+) -> ExecutionReport:
+    """A ``myTrades`` row as a fill of the order it belongs to (the order's fields come from our
+    cache or a query: trades do not carry the client order id)."""
+    return ExecutionReport(
+        cl_order_id=cl_order_id,
+        symbol=t["symbol"],
+        exch_order_id=str(t["orderId"]),
+        status=status,
+        side=Side.BUY if t["isBuyer"] else Side.SELL,
+        price=price,
+        qty=qty,
+        cum_filled=cum_filled,
+        exch_time_ns=t["time"] * MS,
+        trade_id=str(t["id"]),
+        fill_qty=Decimal(t["qty"]),
+        fill_price=Decimal(t["price"]),
+        liquidity=Liquidity.ADD if t["isMaker"] else Liquidity.REMOVE,
+        fee=_dec(t["commission"]),
+        fee_asset=t["commissionAsset"],
+    )
+
+
+def parse_futures_trade(
+    t: FuturesTrade, cl_order_id: str, status: OrderStatus, qty: Decimal, cum_filled: Decimal, price: Decimal | None
+) -> ExecutionReport:
+    """A ``userTrades`` row as a fill (see ``parse_spot_trade``)."""
+    return ExecutionReport(
+        cl_order_id=cl_order_id,
+        symbol=t["symbol"],
+        exch_order_id=str(t["orderId"]),
+        status=status,
+        side=parse_side(t["side"]),
+        price=price,
+        qty=qty,
+        cum_filled=cum_filled,
+        exch_time_ns=t["time"] * MS,
+        trade_id=str(t["id"]),
+        fill_qty=Decimal(t["qty"]),
+        fill_price=Decimal(t["price"]),
+        liquidity=Liquidity.ADD if t["maker"] else Liquidity.REMOVE,
+        fee=_dec(t["commission"]),
+        fee_asset=t["commissionAsset"],
+    )
+
+
+# ---------------------------------------------------------------------------------------- private streams
+
+
+def parse_execution_report(ev: ExecutionReportEvent) -> ExecutionReport:
+    """Spot ``executionReport``. A fill (``x == "TRADE"``) carries its trade id, last qty/price,
+    liquidity (``m`` = maker -> add) and commission. A cancel names the cancelled order in ``C``
+    (``c`` is then the cancel request's id)."""
+    x = ev["x"]
+    cl_order_id = ev["c"]
+    if x == "CANCELED" and ev.get("C"):
+        cl_order_id = ev["C"]
+    is_fill = x == "TRADE"
+    message = ""
+    if x == "REJECTED" and ev.get("r", "NONE") != "NONE":
+        message = ev["r"]
+    elif x == "REPLACED":
+        message = "amended in place (amend/keepPriority: queue priority kept)"
+    elif x == "TRADE_PREVENTION":
+        message = "self-trade prevention"
+    return ExecutionReport(
+        cl_order_id=cl_order_id,
+        symbol=ev["s"],
+        exch_order_id=str(ev["i"]),
+        status=parse_status(ev["X"]),
+        side=parse_side(ev["S"]),
+        price=_price(ev["p"]),
+        qty=_dec(ev["q"]),
+        cum_filled=_dec(ev["z"]),
+        exch_time_ns=ev["T"] * MS,
+        message=message,
+        trade_id=str(ev["t"]) if is_fill else "",
+        fill_qty=_dec(ev["l"]) if is_fill else ZERO,
+        fill_price=_dec(ev["L"]) if is_fill else ZERO,
+        liquidity=(Liquidity.ADD if ev["m"] else Liquidity.REMOVE) if is_fill else None,
+        fee=_dec(ev["n"]) if is_fill else ZERO,
+        fee_asset=(ev["N"] or "") if is_fill else "",
+    )
+
+
+def parse_order_trade_update(ev: OrderTradeUpdateEvent) -> ExecutionReport:
+    """Futures ``ORDER_TRADE_UPDATE``. ``x`` = TRADE (or CALCULATED: a liquidation fill) is a fill;
+    ``x`` = AMENDMENT is an acknowledged modify; ``n``/``N`` are absent when there is no fee."""
+    o = ev["o"]
+    x = o["x"]
+    is_fill = x in ("TRADE", "CALCULATED") and _dec(o["l"]) > 0
+    message = {"AMENDMENT": "amended (order modify: queue priority lost)", "CALCULATED": "liquidation"}.get(x, "")
+    return ExecutionReport(
+        cl_order_id=o["c"],
+        symbol=o["s"],
+        exch_order_id=str(o["i"]),
+        status=parse_status(o["X"]),
+        side=parse_side(o["S"]),
+        price=_price(o["p"]),
+        qty=_dec(o["q"]),
+        cum_filled=_dec(o["z"]),
+        exch_time_ns=(o.get("T") or ev["T"]) * MS,
+        message=message,
+        trade_id=str(o["t"]) if is_fill else "",
+        fill_qty=_dec(o["l"]) if is_fill else ZERO,
+        fill_price=_dec(o["L"]) if is_fill else ZERO,
+        liquidity=(Liquidity.ADD if o["m"] else Liquidity.REMOVE) if is_fill else None,
+        fee=_dec(o.get("n")) if is_fill else ZERO,
+        fee_asset=o.get("N", "") if is_fill else "",
+    )
+
+
+def parse_user_event(event: dict[str, Any]) -> ExecutionReport | None:
+    """Any private event: an ``ExecutionReport`` for order events, None for the others (balances,
+    positions, listStatus, ...)."""
+    kind = event.get("e")
+    if kind == "executionReport":
+        return parse_execution_report(cast(ExecutionReportEvent, event))
+    if kind == "ORDER_TRADE_UPDATE":
+        return parse_order_trade_update(cast(OrderTradeUpdateEvent, event))
+    return None
+
+
+# ---------------------------------------------------------------------------------------- market data
+
+
+def parse_book_ticker(m: BookTickerMsg, now_ns: int) -> BookTicker:
+    """Spot bookTicker has no time; futures has ``T`` (transaction) and ``E`` (event)."""
+    t = m.get("T") or m.get("E")
+    return BookTicker(
+        symbol=m["s"],
+        bid=Decimal(m["b"]),
+        bid_qty=Decimal(m["B"]),
+        ask=Decimal(m["a"]),
+        ask_qty=Decimal(m["A"]),
+        exch_time_ns=t * MS if t else now_ns,
+    )
+
+
+def parse_trade(m: TradeMsg) -> Trade:
+    """Spot ``trade`` / futures ``aggTrade``; aggressor from ``m`` (buyer is maker -> SELL)."""
+    trade_id = m.get("t", m.get("a", 0))
+    return Trade(
+        symbol=m["s"],
+        trade_id=str(trade_id),
+        price=Decimal(m["p"]),
+        qty=Decimal(m["q"]),
+        aggressor=aggressor_from_buyer_is_maker(m["m"]),
+        exch_time_ns=m["T"] * MS,
+    )
+
+
+# ---------------------------------------------------------------------------------------- reference data
+
+
+def parse_exchange_info(info: ExchangeInfo, exchange: Exchange) -> dict[str, InstrumentRules]:
+    """Trading rules per symbol: PRICE_FILTER.tickSize, LOT_SIZE.stepSize/minQty/maxQty, the
+    minimum notional (spot NOTIONAL/MIN_NOTIONAL ``minNotional``, USDⓈ-M MIN_NOTIONAL ``notional``);
+    COIN-M ``contractSize`` (USD per contract) makes the instrument inverse."""
+    inverse = exchange is Exchange.BINANCE_COINM_FUTURE
+    rules: dict[str, InstrumentRules] = {}
+    for s in info["symbols"]:
+        status = s.get("status") or s.get("contractStatus") or "TRADING"
+        if status != "TRADING":
+            continue
+        f = {flt.get("filterType", ""): flt for flt in s["filters"]}
+        price_f, lot_f = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {})
+        notional_f = f.get("NOTIONAL") or f.get("MIN_NOTIONAL") or {}
+        tick, lot = _dec(price_f.get("tickSize")), _dec(lot_f.get("stepSize"))
+        if tick <= 0 or lot <= 0:
+            continue  # a symbol without price/lot rules cannot be traded safely
+        max_qty = _dec(lot_f.get("maxQty"))
+        rules[s["symbol"]] = InstrumentRules(
+            exchange=exchange,
+            symbol=s["symbol"],
+            tick=tick.normalize(),
+            lot=lot.normalize(),
+            min_qty=_dec(lot_f.get("minQty")).normalize(),
+            max_qty=max_qty.normalize() if max_qty > 0 else None,
+            min_notional=_dec(notional_f.get("minNotional") or notional_f.get("notional")).normalize(),
+            contract_size=Decimal(s.get("contractSize", 1)) if inverse else Decimal(1),
+            inverse=inverse,
+        )
+    return rules
+
+
+def parse_positions(rows: list[PositionRisk]) -> list[VenuePosition]:
+    """``positionRisk`` rows with a non-zero amount (one-way mode: one row per symbol; hedge mode
+    rows are summed per symbol)."""
+    by_symbol: dict[str, tuple[Decimal, Decimal]] = {}
+    for r in rows:
+        amt = _dec(r["positionAmt"])
+        if amt == 0:
+            continue
+        prev_amt, prev_entry = by_symbol.get(r["symbol"], (ZERO, ZERO))
+        entry = _dec(r["entryPrice"])
+        total = prev_amt + amt
+        avg = (prev_entry * abs(prev_amt) + entry * abs(amt)) / (abs(prev_amt) + abs(amt))
+        by_symbol[r["symbol"]] = (total, avg)
+    return [VenuePosition(sym, amt, entry) for sym, (amt, entry) in by_symbol.items() if amt != 0]

@@ -1,0 +1,221 @@
+"""Binance REST endpoints (spot ``/api/v3``, USDⓈ-M ``/fapi``, COIN-M ``/dapi``).
+
+Methods are named after the endpoints and return the decoded JSON (typed by ``schemas``); every
+failure is raised as ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` (see ``errors.py``). Every
+parameter goes in the query string (allowed for POST/PUT/DELETE), so the signed payload is exactly
+the query sent. Before sending, the weight limiter may refuse (``Retryable``) to stay clear of a
+429; every answer's ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*`` headers feed it back, and
+429/418 block it for ``Retry-After`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any, cast
+
+import aiohttp
+
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
+from ..transport.ratelimit import WeightLimiter
+from .auth import Signer
+from .errors import classify, parse_retry_after
+from .schemas import (
+    ExchangeInfo,
+    FuturesOrder,
+    FuturesTrade,
+    PositionRisk,
+    SpotAmendResponse,
+    SpotCancelReplace,
+    SpotOrder,
+    SpotTrade,
+)
+from .urls import Flavor
+
+log = logging.getLogger("execx.connectors.binance")
+
+Params = list[tuple[str, str]]
+
+DEFAULT_WEIGHT_LIMIT = {Flavor.SPOT: 6000, Flavor.USDM: 2400, Flavor.COINM: 2400}
+
+
+class CancelReplaceFailed(Exception):
+    """``cancelReplace`` answered -2021/-2022: ``data`` says which half failed."""
+
+    def __init__(self, error: VenueError, data: SpotCancelReplace) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.data = data
+
+
+class BinanceRest:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, flavor: Flavor, signer: Signer) -> None:
+        self.session = session
+        self.base = base_url
+        self.flavor = flavor
+        self.signer = signer
+        self.prefix = {Flavor.SPOT: "/api/v3", Flavor.USDM: "/fapi/v1", Flavor.COINM: "/dapi/v1"}[flavor]
+        self.weights = WeightLimiter()
+        self.weights.set_limit("1M", DEFAULT_WEIGHT_LIMIT[flavor])
+        self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
+        self.latency_s: dict[str, float] = {}  # last latency per endpoint (metrics read it)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        *,
+        signed: bool = True,
+        api_key: bool = False,
+        weight: int = 1,
+        mutating: bool = False,
+        order: bool = False,
+    ) -> Any:
+        self.weights.check(weight)
+        if order:
+            self.orders.check(1)
+        query = self.signer.signed_query(params or []) if signed else _urlencode(params or [])
+        url = f"{self.base}{path}" + (f"?{query}" if query else "")
+        headers = self.signer.headers() if (signed or api_key) else None
+        started = time.perf_counter()
+        try:
+            async with self.session.request(method, url, headers=headers) as resp:
+                text = await resp.text()
+                status = resp.status
+                resp_headers = resp.headers
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if mutating:
+                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
+            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        finally:
+            self.latency_s[path] = time.perf_counter() - started
+        self.weights.update(resp_headers)
+        if order:
+            self.orders.update(resp_headers)
+        if 200 <= status < 300:
+            return json.loads(text) if text else {}
+        body = _json_or_none(text)
+        code = body.get("code") if isinstance(body, dict) else None
+        msg = str(body.get("msg", "")) if isinstance(body, dict) else text[:200]
+        retry_after = parse_retry_after(resp_headers.get("Retry-After"))
+        if status in (418, 429):
+            self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
+        error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) and code in (-2021, -2022):
+            raise CancelReplaceFailed(error, cast(SpotCancelReplace, body["data"]))
+        log.info("binance.rest.error", extra={"path": path, "status": status, "code": code})
+        raise error
+
+    # ------------------------------------------------------------------ reference data
+
+    async def exchange_info(self) -> ExchangeInfo:
+        info = cast(ExchangeInfo, await self.call("GET", f"{self.prefix}/exchangeInfo", signed=False, weight=20))
+        for limit in info.get("rateLimits", []):
+            key = f"{limit['intervalNum']}{limit['interval'][0]}"
+            if limit["rateLimitType"] == "REQUEST_WEIGHT":
+                self.weights.set_limit(key, limit["limit"])
+            elif limit["rateLimitType"] == "ORDERS":
+                self.orders.set_limit(key, limit["limit"])
+        return info
+
+    # ------------------------------------------------------------------ orders (all flavours)
+
+    async def new_order(self, params: Params) -> Any:
+        return await self.call("POST", f"{self.prefix}/order", params, mutating=True, order=True)
+
+    async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
+        params = [("symbol", symbol), ("origClientOrderId", orig_client_order_id)]
+        return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
+
+    async def cancel_open_orders(self, symbol: str) -> Any:
+        path = f"{self.prefix}/openOrders" if self.flavor is Flavor.SPOT else f"{self.prefix}/allOpenOrders"
+        return await self.call("DELETE", path, [("symbol", symbol)], mutating=True)
+
+    async def query_order(
+        self, symbol: str, *, orig_client_order_id: str = "", order_id: str = ""
+    ) -> SpotOrder | FuturesOrder:
+        params = [("symbol", symbol)]
+        params.append(("orderId", order_id) if order_id else ("origClientOrderId", orig_client_order_id))
+        weight = 4 if self.flavor is Flavor.SPOT else 1
+        return cast(SpotOrder | FuturesOrder, await self.call("GET", f"{self.prefix}/order", params, weight=weight))
+
+    async def open_orders(self, symbol: str | None) -> list[Any]:
+        params = [("symbol", symbol)] if symbol else []
+        weight = (6 if symbol else 80) if self.flavor is Flavor.SPOT else (1 if symbol else 40)
+        return cast(list[Any], await self.call("GET", f"{self.prefix}/openOrders", params, weight=weight))
+
+    async def trades(self, symbol: str, start_time_ms: int | None = None, order_id: str = "") -> list[Any]:
+        """Spot ``myTrades`` / futures ``userTrades`` of ``symbol`` (from ``start_time_ms``)."""
+        params: Params = [("symbol", symbol)]
+        if order_id:
+            params.append(("orderId", order_id))
+        elif start_time_ms is not None:
+            params.append(("startTime", str(start_time_ms)))
+        params.append(("limit", "1000"))
+        if self.flavor is Flavor.SPOT:
+            rows = await self.call("GET", "/api/v3/myTrades", params, weight=5 if order_id else 20)
+            return cast(list[SpotTrade], rows)
+        rows = await self.call("GET", f"{self.prefix}/userTrades", params, weight=5)
+        return cast(list[FuturesTrade], rows)
+
+    # ------------------------------------------------------------------ spot amend
+
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse:
+        params = [
+            ("symbol", symbol),
+            ("origClientOrderId", cl_order_id),
+            ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
+            ("newQty", new_qty),
+        ]
+        return cast(
+            SpotAmendResponse,
+            await self.call("PUT", "/api/v3/order/amend/keepPriority", params, weight=4, mutating=True),
+        )
+
+    async def cancel_replace(self, params: Params) -> SpotCancelReplace:
+        return cast(
+            SpotCancelReplace,
+            await self.call("POST", "/api/v3/order/cancelReplace", params, mutating=True, order=True),
+        )
+
+    # ------------------------------------------------------------------ futures
+
+    async def modify_order(self, params: Params) -> FuturesOrder:
+        return cast(FuturesOrder, await self.call("PUT", f"{self.prefix}/order", params, mutating=True))
+
+    async def position_risk(self) -> list[PositionRisk]:
+        path = "/fapi/v3/positionRisk" if self.flavor is Flavor.USDM else "/dapi/v1/positionRisk"
+        return cast(list[PositionRisk], await self.call("GET", path, weight=5))
+
+    async def new_listen_key(self) -> str:
+        data = await self.call("POST", f"{self.prefix}/listenKey", signed=False, api_key=True, mutating=True)
+        return str(data["listenKey"])
+
+    async def keepalive_listen_key(self, listen_key: str) -> None:
+        await self.call("PUT", f"{self.prefix}/listenKey", [("listenKey", listen_key)], signed=False, api_key=True)
+
+    async def close_listen_key(self, listen_key: str) -> None:
+        await self.call("DELETE", f"{self.prefix}/listenKey", [("listenKey", listen_key)], signed=False, api_key=True)
+
+
+def _urlencode(params: Params) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+__all__ = ["BinanceRest", "CancelReplaceFailed", "Rejected", "asyncio"]

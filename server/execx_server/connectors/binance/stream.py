@@ -1,0 +1,249 @@
+"""Binance websockets: private user-data streams and public market-data streams.
+
+- **Spot private** (``SpotUserStream``): the WebSocket API connection (``/ws-api/v3``) with
+  ``userDataStream.subscribe.signature`` (the spot listenKey was retired, binance.md §5.1); events
+  arrive as ``{"subscriptionId": N, "event": {...}}``. ``eventStreamTerminated`` and
+  ``serverShutdown`` make us reconnect and subscribe again.
+- **Futures private** (``FuturesUserStream``): ``POST /fapi|dapi/v1/listenKey`` before every
+  connection (it returns the active key and extends it), the stream host's
+  ``/private/ws?listenKey=K`` (USDⓈ-M routed entry point) or ``/ws/<K>`` (COIN-M), a ``PUT``
+  keepalive every 30 minutes, and a reconnect with a fresh key on ``listenKeyExpired`` or when the
+  keepalive says the key is gone (-1125).
+- **Market data** (``MarketStream``): one combined-stream connection per route (``/stream``; USDⓈ-M
+  routes ``bookTicker`` to ``/public`` and ``aggTrade`` to ``/market``) with live ``SUBSCRIBE`` /
+  ``UNSUBSCRIBE`` frames; every (re)connection subscribes to the current set again.
+
+Each class exposes ``run()`` for its owner's TaskGroup; the websocket plumbing (backoff, jitter,
+heartbeat, hooks) is ``transport.websocket.ReconnectingWebSocket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from ...domain.venue import Rejected, VenueError
+from ..transport.websocket import Backoff, ReconnectingWebSocket, StreamError
+from .auth import Signer
+from .rest import BinanceRest
+from .urls import Flavor, Hosts
+
+log = logging.getLogger("execx.connectors.binance")
+
+EventSink = Callable[[dict[str, Any]], None]
+StateSink = Callable[[bool], None]
+ReconnectHook = Callable[[], Awaitable[None]]
+
+LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
+WS_API_TIMEOUT_S = 10.0
+
+
+class SpotUserStream:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        hosts: Hosts,
+        signer: Signer,
+        on_event: EventSink,
+        on_state: StateSink,
+        on_reconnect: ReconnectHook,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self._signer = signer
+        self._on_event = on_event
+        self._on_state = on_state
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.subscription_id: int | None = None
+        self.ws = ReconnectingWebSocket(
+            session,
+            hosts.ws_api,
+            self._on_message,
+            name="binance-spot.user",
+            on_open=self._subscribe,
+            on_reconnect=on_reconnect,
+            on_state=self._state,
+            backoff=backoff,
+        )
+
+    async def run(self) -> None:
+        await self.ws.run()
+
+    async def _subscribe(self, ws: ReconnectingWebSocket) -> None:
+        result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+        self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        """One WebSocket API request/response; a refusal is ``StreamError`` (the caller reconnects)."""
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.ws.send_json({"id": request_id, "method": method, "params": params})
+            response = await asyncio.wait_for(future, WS_API_TIMEOUT_S)
+        finally:
+            self._pending.pop(request_id, None)
+        if response.get("status") != 200:
+            error = response.get("error") or {}
+            raise StreamError(f"{method} refused: {error.get('code')} {error.get('msg')}")
+        return response.get("result")
+
+    def _state(self, live: bool) -> None:
+        if not live:
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(StreamError("connection lost"))
+        self._on_state(live)
+
+    def _on_message(self, text: str) -> None:
+        msg = _loads(text)
+        if msg is None:
+            return
+        if "id" in msg and ("status" in msg):
+            future = self._pending.get(msg["id"]) if isinstance(msg["id"], int) else None
+            if future is not None and not future.done():
+                future.set_result(msg)
+            return
+        event = msg.get("event")
+        if not isinstance(event, dict):
+            return
+        kind = event.get("e")
+        if kind in ("eventStreamTerminated", "serverShutdown"):
+            raise StreamError(f"binance-spot.user: {kind}")
+        self._on_event(event)
+
+
+class FuturesUserStream:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        hosts: Hosts,
+        flavor: Flavor,
+        rest: BinanceRest,
+        on_event: EventSink,
+        on_state: StateSink,
+        on_reconnect: ReconnectHook,
+        backoff: Backoff = Backoff(),
+        keepalive_s: float = LISTEN_KEY_KEEPALIVE_S,
+    ) -> None:
+        self._hosts = hosts
+        self._rest = rest
+        self._on_event = on_event
+        self._keepalive_s = keepalive_s
+        self.listen_key = ""
+        self.ws = ReconnectingWebSocket(
+            session,
+            self._url,
+            self._on_message,
+            name=f"binance-{flavor}.user",
+            on_reconnect=on_reconnect,
+            on_state=on_state,
+            backoff=backoff,
+        )
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.ws.run(), name=f"{self.ws.name}.ws")
+            tg.create_task(self._keepalive(), name=f"{self.ws.name}.keepalive")
+
+    async def _url(self) -> str:
+        try:
+            self.listen_key = await self._rest.new_listen_key()
+        except VenueError as exc:
+            raise StreamError(f"listenKey: {exc.message}") from None
+        if self._hosts.routed_streams:
+            return f"{self._hosts.stream}/private/ws?listenKey={self.listen_key}"
+        return f"{self._hosts.stream}/ws/{self.listen_key}"
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_s)  # the venue's schedule: PUT every 30 minutes
+            if not self.listen_key or not self.ws.live:
+                continue
+            try:
+                await self._rest.keepalive_listen_key(self.listen_key)
+            except Rejected as exc:
+                log.warning("binance.listenkey.gone", extra={"code": exc.code})
+                await self.ws.drop()  # -1125 and friends: reconnect with a new key
+            except VenueError as exc:
+                log.warning("binance.listenkey.keepalive_failed", extra={"code": exc.code})
+
+    def _on_message(self, text: str) -> None:
+        msg = _loads(text)
+        if msg is None:
+            return
+        event = msg.get("data") if isinstance(msg.get("data"), dict) else msg  # combined-stream wrapper
+        kind = event.get("e")
+        if kind == "listenKeyExpired":
+            raise StreamError("listenKeyExpired")
+        if kind == "serverShutdown":
+            raise StreamError("serverShutdown")
+        self._on_event(event)
+
+
+class MarketStream:
+    """Combined-stream connection on one route, with a live set of subscribed stream names."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        on_data: Callable[[dict[str, Any]], None],
+        *,
+        name: str,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self._on_data = on_data
+        self._ids = itertools.count(1)
+        self.streams: set[str] = set()
+        self.ws = ReconnectingWebSocket(
+            session, url, self._on_message, name=name, on_open=self._resubscribe, backoff=backoff
+        )
+
+    async def run(self) -> None:
+        await self.ws.run()
+
+    def subscribe(self, names: list[str]) -> None:
+        new = [n for n in names if n not in self.streams]
+        self.streams.update(new)
+        # Queued for the current connection's writer (or the next one's, which also resubscribes the
+        # whole set in on_open: a duplicate SUBSCRIBE is harmless, a missed one is not).
+        if new:
+            self.ws.send_later({"method": "SUBSCRIBE", "params": new, "id": next(self._ids)})
+
+    def unsubscribe(self, names: list[str]) -> None:
+        gone = [n for n in names if n in self.streams]
+        self.streams.difference_update(gone)
+        if gone:
+            self.ws.send_later({"method": "UNSUBSCRIBE", "params": gone, "id": next(self._ids)})
+
+    async def _resubscribe(self, ws: ReconnectingWebSocket) -> None:
+        if self.streams:
+            await ws.send_json({"method": "SUBSCRIBE", "params": sorted(self.streams), "id": next(self._ids)})
+
+    def _on_message(self, text: str) -> None:
+        msg = _loads(text)
+        if msg is None:
+            return
+        data = msg.get("data")
+        if isinstance(data, dict):
+            self._on_data(data)
+        elif msg.get("e") == "serverShutdown":
+            raise StreamError("serverShutdown")
+        elif "s" in msg:
+            self._on_data(msg)  # a raw (non-combined) payload
+
+
+def _loads(text: str) -> dict[str, Any] | None:
+    try:
+        msg = json.loads(text)
+    except json.JSONDecodeError:
+        log.warning("binance.ws.bad_json")
+        return None
+    return msg if isinstance(msg, dict) else None
