@@ -7,6 +7,7 @@ All bodies are JSON; numbers may be JSON numbers or decimal strings. Errors are
 from __future__ import annotations
 
 import json
+import logging
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ from .venues.common import dumps
 if TYPE_CHECKING:
     from .app import Simulator
 
+log = logging.getLogger("execx_sim.admin")
+
 
 class BadRequest(Exception):
     pass
@@ -26,12 +29,42 @@ class BadRequest(Exception):
 def _dec(body: dict[str, Any], key: str) -> Decimal:
     if key not in body:
         raise BadRequest(f"{key} is required")
+    if isinstance(body[key], bool) or not isinstance(body[key], int | float | str):
+        raise BadRequest(f"{key} must be a decimal number")
     try:
         value = Decimal(str(body[key]))
     except InvalidOperation:
         raise BadRequest(f"{key} must be a decimal number") from None
     if not value.is_finite():
         raise BadRequest(f"{key} must be finite")
+    return value
+
+
+def _positive(body: dict[str, Any], key: str) -> Decimal:
+    value = _dec(body, key)
+    if value <= 0:
+        raise BadRequest(f"{key} must be positive")
+    return value
+
+
+def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    """An integer in ``[low, high]``: a JSON integer or a string of digits."""
+    raw = body.get(key, default)
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise BadRequest(f"{key} must be an integer in [{low}, {high}]")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{key} must be an integer in [{low}, {high}]") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{key} must be an integer in [{low}, {high}]")
+    return value
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise BadRequest(f"{key} must be a non-empty string")
     return value
 
 
@@ -81,6 +114,11 @@ def admin_app(sim: Simulator) -> web.Application:
             return resp
         except (BadRequest, ValueError, KeyError) as e:
             return _json({"error": str(e).strip("'\"")}, 400)
+        except web.HTTPException:
+            raise
+        except Exception as e:  # a bug: still a JSON answer, and logged
+            log.exception("admin.unhandled", extra={"path": request.path})
+            return _json({"error": f"internal error: {type(e).__name__}"}, 500)
 
     @routes.get("/admin/state")
     async def state(request: web.Request) -> web.Response:
@@ -101,21 +139,25 @@ def admin_app(sim: Simulator) -> web.Application:
     @routes.post("/admin/accounts")
     async def create_account(request: web.Request) -> web.Response:
         body = await body_of(request)
-        account = ex.create_account(
-            api_key=body.get("apiKey"),
-            secret_key=body.get("secretKey"),
-            passphrase=body.get("passphrase"),
-        )
+        api_key, secret_key = _opt_str(body, "apiKey"), _opt_str(body, "secretKey")
+        passphrase = body.get("passphrase")
+        if passphrase is not None and not isinstance(passphrase, str):
+            raise BadRequest("passphrase must be a string")
         balances = body.get("balances")
+        parsed = []
+        if balances is not None:  # validated in full before the account exists
+            if not isinstance(balances, dict) or not all(isinstance(a, dict) for a in balances.values()):
+                raise BadRequest("balances must be {market: {asset: amount}}")
+            parsed = [
+                (market_of({"market": market_name}), str(asset), _dec({"amount": amount}, "amount"))
+                for market_name, assets in balances.items()
+                for asset, amount in assets.items()
+            ]
+        account = ex.create_account(api_key=api_key, secret_key=secret_key, passphrase=passphrase)
         if balances is None:
             sim.fund_default(account)
-        else:
-            if not isinstance(balances, dict):
-                raise BadRequest("balances must be {market: {asset: amount}}")
-            for market_name, assets in balances.items():
-                market = market_of({"market": market_name})
-                for asset, amount in assets.items():
-                    market.adjust_balance(account, asset, _dec({"amount": amount}, "amount"))
+        for market, asset, amount in parsed:
+            market.adjust_balance(account, asset, amount)
         return _json({"accountId": account.account_id, **account.public()})
 
     @routes.post("/admin/balances")
@@ -129,7 +171,7 @@ def admin_app(sim: Simulator) -> web.Application:
     async def set_leverage(request: web.Request) -> web.Response:
         body = await body_of(request)
         account, market = account_of(body), market_of(body)
-        market.set_leverage(account, _str(body, "symbol"), int(body.get("leverage", 20)))
+        market.set_leverage(account, _str(body, "symbol"), _int(body, "leverage", 20, 1, 125))
         return _json({"ok": True})
 
     @routes.get("/admin/book")
@@ -138,7 +180,7 @@ def admin_app(sim: Simulator) -> web.Application:
         symbol = request.query.get("symbol", "")
         if symbol not in market.books:
             raise BadRequest(f"unknown symbol {symbol!r}")
-        bids, asks = market.books[symbol].depth(int(request.query.get("limit", 10)))
+        bids, asks = market.books[symbol].depth(_int(dict(request.query), "limit", 10, 1, 5000))
         return _json(
             {"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]}
         )
@@ -146,7 +188,7 @@ def admin_app(sim: Simulator) -> web.Application:
     @routes.post("/admin/market/move")
     async def move(request: web.Request) -> web.Response:
         body = await body_of(request)
-        sim.synthetic.move_to(market_of(body).name, _str(body, "symbol"), _dec(body, "price"))
+        sim.synthetic.move_to(market_of(body).name, _str(body, "symbol"), _positive(body, "price"))
         return _json({"ok": True})
 
     @routes.post("/admin/market/trade")
@@ -158,8 +200,8 @@ def admin_app(sim: Simulator) -> web.Application:
         sim.synthetic.print_trade(
             market_of(body).name,
             _str(body, "symbol"),
-            _dec(body, "price"),
-            _dec(body, "qty"),
+            _positive(body, "price"),
+            _positive(body, "qty"),
             Side(aggressor),
         )
         return _json({"ok": True})
@@ -177,7 +219,7 @@ def admin_app(sim: Simulator) -> web.Application:
     @routes.post("/admin/market/step")
     async def step(request: web.Request) -> web.Response:
         body = await body_of(request)
-        for _ in range(int(body.get("steps", 1))):
+        for _ in range(_int(body, "steps", 1, 1, 1000)):
             sim.synthetic.step_all()
         return _json({"ok": True})
 

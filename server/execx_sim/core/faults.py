@@ -45,14 +45,26 @@ class Faults:
         self.silent_until = time.monotonic() + seconds
 
     def update(self, values: dict[str, Any]) -> None:
+        """Set faults from ``{name: value}``, all or nothing; ``ValueError`` names the offending field."""
+        parsed: dict[str, Any] = {}
         for key, value in values.items():
-            if key == "silent_s":
-                self.silence(float(value))
-            elif key.startswith("_") or not hasattr(self, key):
+            if key != "silent_s" and (key.startswith("_") or key == "silent_until" or not hasattr(self, key)):
                 raise ValueError(f"unknown fault {key!r}")
+            kind = float if key == "silent_s" else type(getattr(self, key))
+            try:
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    raise TypeError
+                converted = kind(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"fault {key!r} must be a {kind.__name__}") from None
+            if kind is not str and not 0 <= converted < float("inf"):
+                raise ValueError(f"fault {key!r} must be a finite number >= 0")
+            parsed[key] = converted
+        for key, converted in parsed.items():
+            if key == "silent_s":
+                self.silence(converted)
             else:
-                current = getattr(self, key)
-                setattr(self, key, type(current)(value))
+                setattr(self, key, converted)
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)

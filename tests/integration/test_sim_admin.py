@@ -1,0 +1,288 @@
+"""The simulator's admin HTTP API over loopback: accounts, balances, market control and faults.
+
+Runs against its own quiet simulator (module scope): these tests move prices, step the synthetic
+market and set faults, which must not leak into the shared session simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from execx_sim.app import DEFAULT_BALANCES, Simulator
+from execx_sim.core.types import PublicTrade
+
+D = Decimal
+SPOT = "binance-spot"
+
+
+@pytest.fixture(scope="module")
+async def admin_sim() -> AsyncIterator[Simulator]:
+    s = Simulator(quiet=True, seed=21)
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture(scope="module")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+class Admin:
+    def __init__(self, sim: Simulator, http: aiohttp.ClientSession) -> None:
+        self.sim = sim
+        self.url = sim.ready["admin"]
+        self.http = http
+
+    async def call(self, method: str, path: str, body: Any = None, raw: str | None = None,
+                   params: dict[str, str] | None = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"params": params}
+        if raw is not None:
+            kwargs["data"] = raw
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        elif body is not None:
+            kwargs["json"] = body
+        async with self.http.request(method, self.url + path, **kwargs) as resp:
+            assert resp.content_type == "application/json"
+            return resp.status, await resp.json()
+
+    async def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        status, data = await self.call(method, path, body, **kw)
+        assert status == 200, data
+        return data
+
+    async def bad(self, method: str, path: str, body: Any = None, **kw: Any) -> str:
+        status, data = await self.call(method, path, body, **kw)
+        assert status == 400, data
+        assert set(data) == {"error"}
+        error = data["error"]
+        assert isinstance(error, str)
+        return error
+
+
+@pytest.fixture
+def admin(admin_sim: Simulator, http: aiohttp.ClientSession) -> Admin:
+    return Admin(admin_sim, http)
+
+
+def free(sim: Simulator, api_key: str, market: str, asset: str) -> Decimal:
+    acct = sim.exchange.account_by_key(api_key)
+    assert acct is not None
+    return acct.wallet(market).balance(asset).free
+
+
+# ---------------------------------------------------------------------- accounts and balances
+
+
+async def test_create_account_with_default_balances(admin: Admin) -> None:
+    data = await admin.ok("POST", "/admin/accounts", {})
+    assert set(data) == {"accountId", "apiKey", "secretKey", "passphrase"}
+    assert len(data["apiKey"]) >= 32 and len(data["secretKey"]) >= 32
+    for market, assets in DEFAULT_BALANCES.items():
+        for asset, amount in assets.items():
+            assert free(admin.sim, data["apiKey"], market, asset) == D(amount)
+
+
+async def test_create_account_with_chosen_keys_and_balances(admin: Admin) -> None:
+    body = {"apiKey": "admin-test-key", "secretKey": "admin-test-secret",
+            "balances": {SPOT: {"USDT": "123.45", "BTC": 0.5}, "binance-coinm-future": {"ETH": "7"}}}
+    data = await admin.ok("POST", "/admin/accounts", body)
+    assert (data["apiKey"], data["secretKey"]) == ("admin-test-key", "admin-test-secret")
+    assert free(admin.sim, "admin-test-key", SPOT, "USDT") == D("123.45")
+    assert free(admin.sim, "admin-test-key", SPOT, "BTC") == D("0.5")
+    assert free(admin.sim, "admin-test-key", SPOT, "ETH") == 0  # no defaults when balances are given
+    assert free(admin.sim, "admin-test-key", "binance-coinm-future", "ETH") == D("7")
+    assert free(admin.sim, "admin-test-key", "binance-usdm-future", "USDT") == 0
+
+    error = await admin.bad("POST", "/admin/accounts", {"apiKey": "admin-test-key"})
+    assert "already exists" in error
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"balances": [1, 2]}, "balances"),
+        ({"balances": {"nowhere": {"USDT": "1"}}}, "market"),
+        ({"balances": {SPOT: {"USDT": "lots"}}}, "amount"),
+        ({"balances": {SPOT: "USDT"}}, "balances"),
+        ({"apiKey": 12}, "apiKey"),
+    ],
+)
+async def test_create_account_bad_input(admin: Admin, body: dict[str, Any], field: str) -> None:
+    assert field in await admin.bad("POST", "/admin/accounts", body)
+
+
+async def test_set_balance(admin: Admin) -> None:
+    acct = await admin.ok("POST", "/admin/accounts", {})
+    await admin.ok("POST", "/admin/balances",
+                   {"apiKey": acct["apiKey"], "market": "binance-usdm-future", "asset": "USDT", "amount": "42.5"})
+    assert free(admin.sim, acct["apiKey"], "binance-usdm-future", "USDT") == D("42.5")
+    await admin.ok("POST", "/admin/balances", {"apiKey": acct["apiKey"], "market": SPOT, "asset": "DOGE", "amount": 3})
+    assert free(admin.sim, acct["apiKey"], SPOT, "DOGE") == D("3")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"apiKey": None}, "apiKey"),
+        ({"apiKey": "nobody"}, "apiKey"),
+        ({"market": None}, "market"),
+        ({"market": "binance-moon"}, "market"),
+        ({"asset": None}, "asset"),
+        ({"asset": ""}, "asset"),
+        ({"amount": None}, "amount"),
+        ({"amount": "1,5"}, "amount"),
+        ({"amount": "NaN"}, "amount"),
+        ({"amount": "-Infinity"}, "amount"),
+        ({"amount": [1]}, "amount"),
+    ],
+)
+async def test_set_balance_bad_input(admin: Admin, change: dict[str, Any], field: str) -> None:
+    body = {"apiKey": "execx-demo-api-key", "market": SPOT, "asset": "USDT", "amount": "1", **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    assert field in await admin.bad("POST", "/admin/balances", body)
+    assert free(admin.sim, "execx-demo-api-key", SPOT, "USDT") == D(DEFAULT_BALANCES[SPOT]["USDT"])
+
+
+async def test_body_must_be_a_json_object(admin: Admin) -> None:
+    assert "JSON" in await admin.bad("POST", "/admin/balances", raw="{not json")
+    assert "object" in await admin.bad("POST", "/admin/balances", raw="[1, 2]")
+
+
+# ---------------------------------------------------------------------- market control
+
+
+async def test_state_and_book(admin: Admin) -> None:
+    state = await admin.ok("GET", "/admin/state")
+    assert state["paused"] is True
+    assert set(state["markets"]) == {SPOT, "binance-usdm-future", "binance-coinm-future"}
+    assert set(state["faults"]) == set(state["markets"])
+    book = await admin.ok("GET", "/admin/book", params={"market": SPOT, "symbol": "ETHUSDT", "limit": "3"})
+    assert len(book["bids"]) == len(book["asks"]) == 3
+    assert D(book["bids"][0][0]) < D(state["markets"][SPOT]["ETHUSDT"]["mid"]) < D(book["asks"][0][0])
+
+
+async def test_book_bad_input(admin: Admin) -> None:
+    assert "symbol" in await admin.bad("GET", "/admin/book", params={"market": SPOT, "symbol": "NOPE"})
+    assert "market" in await admin.bad("GET", "/admin/book", params={"symbol": "ETHUSDT"})
+    assert "limit" in await admin.bad("GET", "/admin/book", params={"market": SPOT, "symbol": "ETHUSDT", "limit": "x"})
+
+
+async def test_move_market(admin: Admin) -> None:
+    await admin.ok("POST", "/admin/market/move", {"market": SPOT, "symbol": "SOLUSDT", "price": "200"})
+    book = await admin.ok("GET", "/admin/book", params={"market": SPOT, "symbol": "SOLUSDT", "limit": "1"})
+    bid, ask = D(book["bids"][0][0]), D(book["asks"][0][0])
+    assert bid < 200 < ask and (bid + ask) / 2 == 200
+    state = await admin.ok("GET", "/admin/state")
+    assert D(state["markets"][SPOT]["SOLUSDT"]["mid"]) == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"symbol": "SOLUSDT", "price": "1"}, "market"),
+        ({"market": SPOT, "price": "1"}, "symbol"),
+        ({"market": SPOT, "symbol": "SOLUSDT"}, "price"),
+        ({"market": SPOT, "symbol": "SOLUSDT", "price": "abc"}, "price"),
+        ({"market": SPOT, "symbol": "SOLUSDT", "price": "-5"}, "price"),
+        ({"market": SPOT, "symbol": "SOLUSDT", "price": 0}, "price"),
+        ({"market": SPOT, "symbol": "DOGEUSDT", "price": "1"}, "DOGEUSDT"),
+    ],
+)
+async def test_move_bad_input(admin: Admin, body: dict[str, Any], field: str) -> None:
+    assert field in await admin.bad("POST", "/admin/market/move", body)
+
+
+async def test_print_trade(admin: Admin) -> None:
+    seen: list[PublicTrade] = []
+    unsubscribe = admin.sim.exchange.subscribe(lambda e: seen.append(e) if isinstance(e, PublicTrade) else None)
+    try:
+        await admin.ok("POST", "/admin/market/trade",
+                       {"market": "binance-usdm-future", "symbol": "ETHUSDT", "price": "3401.5", "qty": "0.25",
+                        "aggressor": "sell"})
+    finally:
+        unsubscribe()
+    assert [(t.market, t.symbol, t.price, t.qty, t.taker_side.value) for t in seen] == [
+        ("binance-usdm-future", "ETHUSDT", D("3401.5"), D("0.25"), "SELL")]
+    state = await admin.ok("GET", "/admin/state")
+    assert D(state["markets"]["binance-usdm-future"]["ETHUSDT"]["last"]) == D("3401.5")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"aggressor": "up"}, "aggressor"), ({"aggressor": None}, "aggressor"), ({"qty": None}, "qty"),
+     ({"qty": "-1"}, "qty"), ({"qty": "0"}, "qty"), ({"price": "x"}, "price"), ({"symbol": "XYZ"}, "XYZ")],
+)
+async def test_print_trade_bad_input(admin: Admin, change: dict[str, Any], field: str) -> None:
+    body = {"market": SPOT, "symbol": "BNBUSDT", "price": "650", "qty": "1", "aggressor": "BUY", **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    assert field in await admin.bad("POST", "/admin/market/trade", body)
+
+
+async def test_pause_resume_step(admin: Admin) -> None:
+    synthetic = admin.sim.synthetic
+    try:
+        assert await admin.ok("POST", "/admin/market/resume") == {"paused": False}
+        assert synthetic.paused is False
+        assert (await admin.ok("GET", "/admin/state"))["paused"] is False
+    finally:
+        assert await admin.ok("POST", "/admin/market/pause") == {"paused": True}
+    assert synthetic.paused is True
+
+    before = {k: f.mid for k, f in synthetic.flows.items()}
+    await admin.ok("POST", "/admin/market/step", {"steps": 3})
+    after = {k: f.mid for k, f in synthetic.flows.items()}
+    assert all(after[k] != before[k] for k in before)
+    await admin.ok("POST", "/admin/market/step")  # one step by default
+
+
+@pytest.mark.parametrize("steps", ["abc", -1, 1.5, 100_000, None])
+async def test_step_bad_input(admin: Admin, steps: Any) -> None:
+    assert "steps" in await admin.bad("POST", "/admin/market/step", {"steps": steps})
+
+
+# ---------------------------------------------------------------------- faults
+
+
+async def test_faults_get_set_reset(admin: Admin) -> None:
+    initial = await admin.ok("GET", "/admin/faults/binance-usdm-future")
+    assert initial["http_5xx"] == 0 and initial["latency_ms"] == 0 and initial["silent"] is False
+    try:
+        snap = await admin.ok("POST", "/admin/faults/binance-usdm-future",
+                              {"http_5xx": 2, "latency_ms": "1.5", "reject_orders": 1, "silent_s": 30})
+        assert (snap["http_5xx"], snap["latency_ms"], snap["reject_orders"], snap["silent"]) == (2, 1.5, 1, True)
+        assert admin.sim.faults["binance-usdm-future"].http_5xx == 2
+        assert (await admin.ok("GET", "/admin/faults/binance-spot"))["http_5xx"] == 0  # per venue
+    finally:
+        reset = await admin.ok("DELETE", "/admin/faults/binance-usdm-future")
+    assert reset == initial
+
+
+async def test_faults_drop_keeps_generation(admin: Admin) -> None:
+    before = (await admin.ok("GET", "/admin/faults/binance-spot"))["drop_generation"]
+    dropped = await admin.ok("POST", "/admin/faults/binance-spot/drop")
+    assert dropped == {"dropped": 0}
+    await admin.ok("DELETE", "/admin/faults/binance-spot")
+    assert (await admin.ok("GET", "/admin/faults/binance-spot"))["drop_generation"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"bogus": 1}, "bogus"), ({"http_5xx": "many"}, "http_5xx"), ({"latency_ms": "slow"}, "latency_ms"),
+     ({"_extra": {}}, "_extra"), ({"silent_s": "x"}, "silent_s"), ({"http_5xx": -1}, "http_5xx")],
+)
+async def test_faults_bad_input(admin: Admin, body: dict[str, Any], field: str) -> None:
+    try:
+        assert field in await admin.bad("POST", "/admin/faults/binance-spot", body)
+    finally:
+        await admin.ok("DELETE", "/admin/faults/binance-spot")
+
+
+async def test_faults_unknown_venue(admin: Admin) -> None:
+    assert "binance-moon" in await admin.bad("GET", "/admin/faults/binance-moon")
+    assert "binance-moon" in await admin.bad("POST", "/admin/faults/binance-moon", {"http_5xx": 1})
