@@ -1,0 +1,290 @@
+from execx.v1 import common_pb2 as _common_pb2
+from google.api import annotations_pb2 as _annotations_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StartOrderHandlerRequest(_message.Message):
+    __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms")
+    EXCHANGE_KEY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REST_URL_FIELD_NUMBER: _ClassVar[int]
+    WS_URL_FIELD_NUMBER: _ClassVar[int]
+    INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    USE_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_ON_DISCONNECT_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
+    exchange_key: _common_pb2.ExchangeKey
+    session_id: str
+    rest_url: str
+    ws_url: str
+    interface: str
+    use_margin: bool
+    cancel_on_disconnect: bool
+    cancel_on_disconnect_grace_ms: int
+    def __init__(self, exchange_key: _Optional[_Union[_common_pb2.ExchangeKey, _Mapping]] = ..., session_id: _Optional[str] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., cancel_on_disconnect: _Optional[bool] = ..., cancel_on_disconnect_grace_ms: _Optional[int] = ...) -> None: ...
+
+class StartOrderHandlerResponse(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class StopOrderHandlerRequest(_message.Message):
+    __slots__ = ("session_id", "cancel_open_orders")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    cancel_open_orders: bool
+    def __init__(self, session_id: _Optional[str] = ..., cancel_open_orders: _Optional[bool] = ...) -> None: ...
+
+class StopOrderHandlerResponse(_message.Message):
+    __slots__ = ("cancelled_orders",)
+    CANCELLED_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    cancelled_orders: int
+    def __init__(self, cancelled_orders: _Optional[int] = ...) -> None: ...
+
+class SetLogLevelRequest(_message.Message):
+    __slots__ = ("log_level",)
+    LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    log_level: _common_pb2.LogLevel
+    def __init__(self, log_level: _Optional[_Union[_common_pb2.LogLevel, str]] = ...) -> None: ...
+
+class SetLogLevelResponse(_message.Message):
+    __slots__ = ("log_level",)
+    LOG_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    log_level: _common_pb2.LogLevel
+    def __init__(self, log_level: _Optional[_Union[_common_pb2.LogLevel, str]] = ...) -> None: ...
+
+class SendOrderRequest(_message.Message):
+    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side")
+    CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QTY_FIELD_NUMBER: _ClassVar[int]
+    ORDER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIF_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    cl_order_id: str
+    symbol: str
+    session_id: str
+    price: float
+    qty: float
+    order_type: _common_pb2.OrderType
+    transaction_type: _common_pb2.TransactionType
+    tif: _common_pb2.TimeInForce
+    side: _common_pb2.Side
+    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ...) -> None: ...
+
+class SendOrderResponse(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: _common_pb2.OrderTransaction
+    def __init__(self, order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+
+class RefreshOrdersRequest(_message.Message):
+    __slots__ = ("session_id", "transactions")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    transactions: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
+    def __init__(self, session_id: _Optional[str] = ..., transactions: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ...) -> None: ...
+
+class RefreshOrdersResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
+    def __init__(self, orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ...) -> None: ...
+
+class GetPositionRequest(_message.Message):
+    __slots__ = ("session_id", "symbol", "exchange")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    symbol: str
+    exchange: _common_pb2.Exchange
+    def __init__(self, session_id: _Optional[str] = ..., symbol: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ...) -> None: ...
+
+class GetPositionResponse(_message.Message):
+    __slots__ = ("position",)
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    position: float
+    def __init__(self, position: _Optional[float] = ...) -> None: ...
+
+class SubscribePositionsRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class SubscribePositionsResponse(_message.Message):
+    __slots__ = ("session_id", "positions", "seq")
+    class PositionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITIONS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    positions: _containers.ScalarMap[str, float]
+    seq: int
+    def __init__(self, session_id: _Optional[str] = ..., positions: _Optional[_Mapping[str, float]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class SubscribeUpdatesRequest(_message.Message):
+    __slots__ = ("session_id", "from_seq")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    from_seq: int
+    def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
+
+class SubscribeUpdatesResponse(_message.Message):
+    __slots__ = ("transaction",)
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    transaction: _common_pb2.OrderTransaction
+    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+
+class OrderEntryRequest(_message.Message):
+    __slots__ = ("request_id", "order")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    order: SendOrderRequest
+    def __init__(self, request_id: _Optional[int] = ..., order: _Optional[_Union[SendOrderRequest, _Mapping]] = ...) -> None: ...
+
+class OrderEntryResponse(_message.Message):
+    __slots__ = ("request_id", "status", "order")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    status: _status_pb2.Status
+    order: _common_pb2.OrderTransaction
+    def __init__(self, request_id: _Optional[int] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+
+class BatchSendOrdersRequest(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[SendOrderRequest]
+    def __init__(self, orders: _Optional[_Iterable[_Union[SendOrderRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchSendOrdersResult(_message.Message):
+    __slots__ = ("status", "order")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    status: _status_pb2.Status
+    order: _common_pb2.OrderTransaction
+    def __init__(self, status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+
+class BatchSendOrdersResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchSendOrdersResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchSendOrdersResult, _Mapping]]] = ...) -> None: ...
+
+class CancelAllOrdersRequest(_message.Message):
+    __slots__ = ("session_id", "symbol")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    symbol: str
+    def __init__(self, session_id: _Optional[str] = ..., symbol: _Optional[str] = ...) -> None: ...
+
+class CancelAllOrdersResponse(_message.Message):
+    __slots__ = ("cl_order_ids",)
+    CL_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    cl_order_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cl_order_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetOrderRequest(_message.Message):
+    __slots__ = ("session_id", "cl_order_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    cl_order_id: str
+    def __init__(self, session_id: _Optional[str] = ..., cl_order_id: _Optional[str] = ...) -> None: ...
+
+class GetOrderResponse(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: _common_pb2.OrderTransaction
+    def __init__(self, order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+
+class ListOrdersRequest(_message.Message):
+    __slots__ = ("session_id", "symbol", "open_only", "limit")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ONLY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    symbol: str
+    open_only: bool
+    limit: int
+    def __init__(self, session_id: _Optional[str] = ..., symbol: _Optional[str] = ..., open_only: _Optional[bool] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListOrdersResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
+    def __init__(self, orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ...) -> None: ...
+
+class ListFillsRequest(_message.Message):
+    __slots__ = ("session_id", "symbol", "after_seq", "limit")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    symbol: str
+    after_seq: int
+    limit: int
+    def __init__(self, session_id: _Optional[str] = ..., symbol: _Optional[str] = ..., after_seq: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListFillsResponse(_message.Message):
+    __slots__ = ("fills",)
+    FILLS_FIELD_NUMBER: _ClassVar[int]
+    fills: _containers.RepeatedCompositeFieldContainer[_common_pb2.Fill]
+    def __init__(self, fills: _Optional[_Iterable[_Union[_common_pb2.Fill, _Mapping]]] = ...) -> None: ...
+
+class ListSessionsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SessionInfo(_message.Message):
+    __slots__ = ("session_id", "exchange", "rest_url", "ws_url", "interface", "use_margin", "active", "last_seq")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    REST_URL_FIELD_NUMBER: _ClassVar[int]
+    WS_URL_FIELD_NUMBER: _ClassVar[int]
+    INTERFACE_FIELD_NUMBER: _ClassVar[int]
+    USE_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    exchange: _common_pb2.Exchange
+    rest_url: str
+    ws_url: str
+    interface: str
+    use_margin: bool
+    active: bool
+    last_seq: int
+    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., active: _Optional[bool] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions",)
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[SessionInfo]
+    def __init__(self, sessions: _Optional[_Iterable[_Union[SessionInfo, _Mapping]]] = ...) -> None: ...
