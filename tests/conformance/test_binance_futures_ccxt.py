@@ -17,8 +17,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
-import ccxt.async_support as ccxt_async
-import ccxt.pro as ccxtpro
+import ccxt.async_support as ccxt_async  # type: ignore[import-untyped]
+import ccxt.pro as ccxtpro  # type: ignore[import-untyped]
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account

@@ -224,6 +224,14 @@ class FuturesFrontend:
             raise BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
         return levels[min(depth, len(levels)) - 1][0]
 
+    def check_precision(self, symbol: str, qty: Decimal | None, price: Decimal | None) -> None:
+        """Binance checks decimals before filters: more decimals than quantityPrecision / pricePrecision
+        is -1111 (a price on the precision grid but off the tick is -4014, from the engine)."""
+        inst = self.market.instruments[symbol]
+        for value, places in ((qty, inst.qty_precision), (price, inst.price_precision)):
+            if value is not None and value != value.quantize(Decimal(1).scaleb(-places)):
+                raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
+
     def parse_new_order(self, account: Account, params: Params) -> dict[str, Any]:
         """Validate a new-order request; return keyword arguments for ``Market.place`` plus extras."""
         symbol = self.symbol(params)
@@ -273,6 +281,7 @@ class FuturesFrontend:
             if price_match != "NONE":
                 raise errors.not_required("priceMatch")
             tif = TimeInForce.GTC
+        self.check_precision(symbol, qty, price)
         if qty == 0:
             raise BinanceError(-4003, "Quantity less than or equal to zero.")
         if price is not None and price == 0:
@@ -341,6 +350,7 @@ class FuturesFrontend:
             raise BinanceError(-4028, "Invalid modification: side does not match the order.")
         if (qty is None or qty == order.qty) and (price is None or price == order.price):
             raise BinanceError(-5027, "No need to modify the order.")
+        self.check_precision(symbol, qty, price)
         if qty is not None and qty == 0:
             raise BinanceError(-4003, "Quantity less than or equal to zero.")
         if price_match != "NONE":
