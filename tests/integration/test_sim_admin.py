@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from execx_sim.app import DEFAULT_BALANCES, Simulator
 from execx_sim.core.types import PublicTrade
 
