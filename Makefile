@@ -7,8 +7,9 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+# clients/python is the `execx-client` distribution (generated execx.v1 stubs) the service imports.
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]' -e ./clients/python
 	touch $@
 
 install: $(VENV)/.installed
