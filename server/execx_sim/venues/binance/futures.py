@@ -322,7 +322,7 @@ class FuturesFrontend:
         new price would cross (the engine's Binance rules)."""
         symbol = self.symbol(params)
         side = Side(params.enum("side", ("BUY", "SELL"), required=True))
-        order_id, client_id = self._order_ref(params)
+        self._order_ref(params)  # -1102 if neither orderId nor origClientOrderId, before other checks
         price_match = params.enum("priceMatch", PRICE_MATCH, default="NONE")
         qty = params.decimal("quantity")
         price = params.decimal("price")
@@ -338,12 +338,7 @@ class FuturesFrontend:
                 raise errors.mandatory("quantity")
             if price is None:
                 raise errors.mandatory("price")
-        try:
-            order = self.market.find_order(account, symbol, order_id, client_id)
-        except OrderError:
-            raise BinanceError(-2013, "Order does not exist.") from None
-        if not order.is_open:
-            raise BinanceError(-2013, "Order does not exist.")
+        order = self._find(account, params, open_only=True)
         if order.type is not OrderType.LIMIT:
             raise BinanceError(-4028, "Invalid modification: only LIMIT orders can be modified.")
         if order.side is not side:
@@ -371,25 +366,24 @@ class FuturesFrontend:
             raise self.order_error(e, symbol, op="cancel") from None
         return self.wire.order(order)
 
-    def op_query(self, account: Account, params: Params) -> dict[str, Any]:
+    def _find(self, account: Account, params: Params, open_only: bool) -> Order:
         symbol = self.symbol(params)
         order_id, client_id = self._order_ref(params)
         try:
             order = self.market.find_order(account, symbol, order_id, client_id)
         except OrderError:
             raise BinanceError(-2013, "Order does not exist.") from None
-        return self.wire.order(order, with_time=True)
+        if open_only and not order.is_open:
+            raise BinanceError(-2013, "Order does not exist.")
+        return order
+
+    def op_query(self, account: Account, params: Params) -> dict[str, Any]:
+        """GET order / ``order.status``: an open or recently closed order."""
+        return self.wire.order(self._find(account, params, open_only=False), with_time=True)
 
     def op_open_order(self, account: Account, params: Params) -> dict[str, Any]:
-        symbol = self.symbol(params)
-        order_id, client_id = self._order_ref(params)
-        try:
-            order = self.market.find_order(account, symbol, order_id, client_id)
-        except OrderError:
-            raise BinanceError(-2013, "Order does not exist.") from None
-        if not order.is_open:
-            raise BinanceError(-2013, "Order does not exist.")
-        return self.wire.order(order, with_time=True)
+        """GET openOrder: only while the order is open."""
+        return self.wire.order(self._find(account, params, open_only=True), with_time=True)
 
     def op_cancel_all(self, account: Account, params: Params) -> dict[str, Any]:
         symbol = self.symbol(params)

@@ -418,8 +418,6 @@ class Wire:
                 "bep": fixed(pos.entry_price, 8) if pos.entry_price else "0", "cr": amt(pos.realized_pnl),
                 "up": amt(n["upnl"]), "mt": "cross", "iw": "0", "ps": "BOTH",
             })
-            if self.coinm:
-                p[-1]["ma"] = inst.margin_asset
         m = {"ORDER": "ORDER", "ADMIN": "DEPOSIT", "FUNDING": "FUNDING_FEE"}.get(reason, reason)
         event: dict[str, Any] = {"e": "ACCOUNT_UPDATE", "E": now, "T": now}
         if self.coinm:

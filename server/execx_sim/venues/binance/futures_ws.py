@@ -469,4 +469,6 @@ class FuturesStreams:
                     payload["ps"] = inst.pair
                 payload.update({"p": fixed(mark, 8), "i": fixed(mark, 8), "P": fixed(mark, 8),
                                 "r": "0.00010000", "T": (now // 28_800_000 + 1) * 28_800_000})
+                if not self.fe.coinm:
+                    payload["ap"] = fixed(mark, 8)  # USDⓈ-M: mark price moving average
                 self._publish(norm, payload)
