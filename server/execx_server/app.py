@@ -95,12 +95,15 @@ def make_connector(config: ConnectorConfig) -> Connector:
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, simulator: Any = None) -> None:
+        """``simulator``: an already running ``execx_sim`` Simulator to use for ``--sim`` (not stopped by
+        ``stop()``, so a test can restart execx while the venue keeps running)."""
         if not settings.key:
             raise StartupError("--key is required (or EXECX_KEY): the shared secret every caller must present")
         self.settings = settings
         self.metrics = Metrics()
-        self.sim: Any = None
+        self.sim: Any = simulator
+        self._owns_sim = simulator is None
         self.engine: OrderEngine | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
@@ -125,7 +128,7 @@ class Service:
 
     async def _start(self) -> dict[str, Any]:
         s = self.settings
-        if s.sim:
+        if s.sim and self.sim is None:
             from execx_sim.app import Simulator
 
             self.sim = Simulator(host=s.host if s.host != "0.0.0.0" else "127.0.0.1", quiet=s.sim_quiet)
@@ -200,6 +203,6 @@ class Service:
             await self.engine.close()
             await self.engine.journal.close()
             self.engine = None
-        if self.sim is not None:
+        if self.sim is not None and self._owns_sim:
             await self.sim.stop()
             self.sim = None

@@ -366,3 +366,75 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         finally:
             sub.close()
             self.metrics.subscribers.labels("positions").dec()
+
+    @unary
+    async def ListOrders(
+        self, request: order_manager_pb2.ListOrdersRequest, context: Ctx
+    ) -> order_manager_pb2.ListOrdersResponse:
+        session = self.engine.session(request.session_id)
+        orders = [
+            o
+            for o in session.orders.values()
+            if (not request.symbol or o.symbol == request.symbol) and (not request.open_only or not o.status.is_final)
+        ]
+        if request.limit:
+            orders = orders[-request.limit :]
+        now = time.time_ns()
+        return order_manager_pb2.ListOrdersResponse(
+            orders=[convert.transaction(OrderUpdate.of(o, TransactionType.INSERT, now)) for o in orders]
+        )
+
+    @unary
+    async def ListFills(
+        self, request: order_manager_pb2.ListFillsRequest, context: Ctx
+    ) -> order_manager_pb2.ListFillsResponse:
+        """Every fill of the session from the journal (after a restart too), oldest first."""
+        self.engine.session(request.session_id)
+        await self.engine.journal.flush()
+        records = await asyncio.to_thread(
+            lambda: list(self.engine.journal.read(request.session_id, request.after_seq + 1, ORDER))
+        )
+        out = order_manager_pb2.ListFillsResponse()
+        for rec in records:
+            u = OrderUpdate.from_json(rec.payload)
+            if not u.trade_id or (request.symbol and u.symbol != request.symbol):
+                continue
+            out.fills.add(
+                seq=rec.seq,
+                session_id=u.session_id,
+                exchange=convert.EXCHANGE.proto(u.exchange),
+                symbol=u.symbol,
+                cl_order_id=u.cl_order_id,
+                exch_order_id=u.exch_order_id,
+                trade_id=u.trade_id,
+                side=convert.SIDE.proto(u.side),
+                price=float(u.price),
+                qty=float(u.executed_qty),
+                trade_liquidity=convert.LIQUIDITY.proto(u.trade_liquidity),
+                exch_time=u.exch_time,
+                local_time=u.local_time,
+                trigger_id=u.trigger_id,
+            )
+            if request.limit and len(out.fills) >= request.limit:
+                break
+        return out
+
+    @unary
+    async def ListSessions(
+        self, request: order_manager_pb2.ListSessionsRequest, context: Ctx
+    ) -> order_manager_pb2.ListSessionsResponse:
+        configs = await asyncio.to_thread(self.engine.journal.sessions)
+        out = order_manager_pb2.ListSessionsResponse()
+        for sid, session in self.engine.sessions.items():
+            cfg = configs.get(sid, ("", 0, {}))[2]
+            out.sessions.add(
+                session_id=sid,
+                exchange=convert.EXCHANGE.proto(session.exchange),
+                rest_url=cfg.get("restUrl", ""),
+                ws_url=cfg.get("wsUrl", ""),
+                interface=cfg.get("interface", ""),
+                use_margin=cfg.get("useMargin", False),
+                active=session.state == "live",
+                last_seq=session.bus.seq,
+            )
+        return out

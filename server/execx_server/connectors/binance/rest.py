@@ -10,7 +10,6 @@ the query sent. Before sending, the weight limiter may refuse (``Retryable``) to
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -18,7 +17,7 @@ from typing import Any, cast
 
 import aiohttp
 
-from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
+from ...domain.venue import OutcomeUnknown, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from .auth import Signer
 from .errors import classify, parse_retry_after
@@ -216,6 +215,3 @@ def _json_or_none(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return None
-
-
-__all__ = ["BinanceRest", "CancelReplaceFailed", "Rejected", "asyncio"]

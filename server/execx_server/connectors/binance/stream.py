@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected, VenueError
-from ..transport.websocket import Backoff, ReconnectingWebSocket, StreamError
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, ReconnectingWebSocket, StreamError
 from .auth import Signer
 from .rest import BinanceRest
 from .urls import Flavor, Hosts
@@ -53,7 +53,7 @@ class SpotUserStream:
         on_event: EventSink,
         on_state: StateSink,
         on_reconnect: ReconnectHook,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self._signer = signer
         self._on_event = on_event
@@ -129,7 +129,7 @@ class FuturesUserStream:
         on_event: EventSink,
         on_state: StateSink,
         on_reconnect: ReconnectHook,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
         keepalive_s: float = LISTEN_KEY_KEEPALIVE_S,
     ) -> None:
         self._hosts = hosts
@@ -178,7 +178,8 @@ class FuturesUserStream:
         msg = _loads(text)
         if msg is None:
             return
-        event = msg.get("data") if isinstance(msg.get("data"), dict) else msg  # combined-stream wrapper
+        data = msg.get("data")
+        event: dict[str, Any] = data if isinstance(data, dict) else msg  # combined-stream wrapper
         kind = event.get("e")
         if kind == "listenKeyExpired":
             raise StreamError("listenKeyExpired")
@@ -197,7 +198,7 @@ class MarketStream:
         on_data: Callable[[dict[str, Any]], None],
         *,
         name: str,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self._on_data = on_data
         self._ids = itertools.count(1)

@@ -72,21 +72,36 @@ class Hosts:
 
 
 PRODUCTION = {
-    Flavor.SPOT: Hosts("https://api.binance.com", "wss://ws-api.binance.com:443/ws-api/v3",
-                       "wss://stream.binance.com:9443", False),
-    Flavor.USDM: Hosts("https://fapi.binance.com", "wss://ws-fapi.binance.com/ws-fapi/v1",
-                       "wss://fstream.binance.com", True),
-    Flavor.COINM: Hosts("https://dapi.binance.com", "wss://ws-dapi.binance.com/ws-dapi/v1",
-                        "wss://dstream.binance.com", False),
+    Flavor.SPOT: Hosts(
+        "https://api.binance.com", "wss://ws-api.binance.com:443/ws-api/v3", "wss://stream.binance.com:9443", False
+    ),
+    Flavor.USDM: Hosts(
+        "https://fapi.binance.com", "wss://ws-fapi.binance.com/ws-fapi/v1", "wss://fstream.binance.com", True
+    ),
+    Flavor.COINM: Hosts(
+        "https://dapi.binance.com", "wss://ws-dapi.binance.com/ws-dapi/v1", "wss://dstream.binance.com", False
+    ),
 }
 
 TESTNET = {
-    Flavor.SPOT: Hosts("https://testnet.binance.vision", "wss://ws-api.testnet.binance.vision/ws-api/v3",
-                       "wss://stream.testnet.binance.vision", False),
-    Flavor.USDM: Hosts("https://demo-fapi.binance.com", "wss://testnet.binancefuture.com/ws-fapi/v1",
-                       "wss://fstream.binancefuture.com", True),
-    Flavor.COINM: Hosts("https://testnet.binancefuture.com", "wss://testnet.binancefuture.com/ws-dapi/v1",
-                        "wss://dstream.binancefuture.com", False),
+    Flavor.SPOT: Hosts(
+        "https://testnet.binance.vision",
+        "wss://ws-api.testnet.binance.vision/ws-api/v3",
+        "wss://stream.testnet.binance.vision",
+        False,
+    ),
+    Flavor.USDM: Hosts(
+        "https://demo-fapi.binance.com",
+        "wss://testnet.binancefuture.com/ws-fapi/v1",
+        "wss://fstream.binancefuture.com",
+        True,
+    ),
+    Flavor.COINM: Hosts(
+        "https://testnet.binancefuture.com",
+        "wss://testnet.binancefuture.com/ws-dapi/v1",
+        "wss://dstream.binancefuture.com",
+        False,
+    ),
 }
 
 

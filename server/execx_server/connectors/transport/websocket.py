@@ -42,8 +42,11 @@ class Backoff:
     jitter: float = 0.5
 
     def delay(self, attempt: int, rnd: Callable[[], float] = random.random) -> float:
-        raw = min(self.cap_s, self.base_s * (2 ** min(attempt, 30)))
-        return raw * (1.0 - self.jitter * rnd())
+        raw: float = min(self.cap_s, self.base_s * float(2 ** min(attempt, 30)))
+        return raw * (1.0 - self.jitter * float(rnd()))
+
+
+DEFAULT_BACKOFF = Backoff()
 
 
 UrlSource = str | Callable[[], Awaitable[str]]
@@ -64,7 +67,7 @@ class ReconnectingWebSocket:
         on_open: OpenHook | None = None,
         on_reconnect: ReconnectHook | None = None,
         on_state: Callable[[bool], None] | None = None,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
         heartbeat_s: float | None = 30.0,
         stable_after_s: float = 10.0,
     ) -> None:

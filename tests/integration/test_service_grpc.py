@@ -1,0 +1,474 @@
+"""The execx service end to end over gRPC, against its embedded simulator, on real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
+from execx_server.app import Service, Settings
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+KEY = "integration-test-key"
+AUTH = (("x-api-key", KEY),)
+VENUES = {
+    "binance-spot": (c.EXCHANGE_BINANCE_SPOT, "BTCUSDT", 0.001),
+    "binance-usdm-future": (c.EXCHANGE_BINANCE_USDM_FUTURE, "BTCUSDT", 0.002),
+    "binance-coinm-future": (c.EXCHANGE_BINANCE_COINM_FUTURE, "BTCUSD_PERP", 1.0),
+}
+_ids = itertools.count(1)
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}{next(_ids)}x{int(time.time() * 1000) % 10_000_000}"
+
+
+class Svc:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.ready = service.ready
+        self.channel = grpc.aio.insecure_channel(self.ready["grpc"])
+        self.om = om_grpc.OrderManagerServiceStub(self.channel)
+        self.sim = self.ready["sim"]
+        self.admin = self.sim["admin"]
+        self.demo = self.sim["accounts"][0]
+
+    async def new_account(self) -> dict[str, str]:
+        async with aiohttp.ClientSession() as http, http.post(f"{self.admin}/admin/accounts", json={}) as r:
+            assert r.status == 200
+            acct: dict[str, str] = await r.json()
+            return acct
+
+    async def admin_post(self, path: str, body: dict[str, Any]) -> Any:
+        async with aiohttp.ClientSession() as http, http.post(f"{self.admin}{path}", json=body) as r:
+            assert r.status == 200, await r.text()
+            return await r.json()
+
+    async def session(self, venue: str, acct: dict[str, str] | None = None) -> str:
+        acct = acct or await self.new_account()
+        sid = uid("s-")
+        await self.om.StartOrderHandler(
+            om.StartOrderHandlerRequest(
+                session_id=sid,
+                exchange_key=c.ExchangeKey(
+                    api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=VENUES[venue][0]
+                ),
+            ),
+            metadata=AUTH,
+        )
+        return sid
+
+    async def mid(self, venue: str, symbol: str) -> float:
+        async with aiohttp.ClientSession() as http, http.get(f"{self.admin}/admin/state") as r:
+            state = await r.json()
+        return float(state["markets"][venue][symbol]["mid"])
+
+
+@pytest.fixture(scope="module")
+async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
+    data = tmp_path_factory.mktemp("execx-data")
+    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
+    await service.start()
+    s = Svc(service)
+    yield s
+    await s.channel.close()
+    await service.stop()
+
+
+async def collect(stream: Any, until: Any, timeout: float = 10.0) -> list[c.OrderTransaction]:
+    """Read transactions from a SubscribeUpdates stream until ``until(list)`` is true (deadline)."""
+    got: list[c.OrderTransaction] = []
+    deadline = time.monotonic() + timeout
+    while not until(got):
+        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
+        assert msg is not grpc.aio.EOF
+        got.append(msg.transaction)
+    return got
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+async def test_order_lifecycle_with_fills_on_every_binance_market(svc: Svc, venue: str) -> None:
+    exchange, symbol, qty = VENUES[venue]
+    sid = await svc.session(venue)
+    mid = await svc.mid(venue, symbol)
+    tick = 0.1 if venue != "binance-spot" else 0.01
+    price = round(round(mid * 0.995 / tick) * tick, 2)
+    stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+
+    ack = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="o1",
+            symbol=symbol,
+            price=price,
+            qty=qty * 3,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            tif=c.TIME_IN_FORCE_GTC,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
+    assert ack.order.order_status == c.ORDER_STATUS_NEW and ack.order.exch_order_id
+
+    # two sellers hit the order: two fills, each its own update with its trade id
+    for _ in range(2):
+        await svc.admin_post(
+            "/admin/market/trade",
+            {"market": venue, "symbol": symbol, "price": str(price), "qty": str(qty), "aggressor": "sell"},
+        )
+    got = await collect(stream, lambda g: sum(1 for t in g if t.trade_id) >= 2)
+    fills = [t for t in got if t.trade_id]
+    assert [t.order_status for t in got[:2]] == [c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW]
+    assert len({t.trade_id for t in fills}) == 2
+    assert all(t.executed_qty == pytest.approx(qty) and t.price == pytest.approx(price) for t in fills)
+    assert fills[-1].cumulative_filled_qty == pytest.approx(2 * qty)
+    assert fills[-1].trade_liquidity == c.TRADE_LIQUIDITY_ADD
+    assert [t.seq for t in got] == sorted(t.seq for t in got)
+    pos = await svc.om.GetPosition(
+        om.GetPositionRequest(session_id=sid, symbol=symbol, exchange=exchange), metadata=AUTH
+    )
+    assert pos.position == pytest.approx(2 * qty)
+
+    up = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="o1",
+            symbol=symbol,
+            price=round(price - 10 * tick, 2),
+            qty=qty * 3,
+            transaction_type=c.TRANSACTION_TYPE_UPDATE,
+        ),
+        metadata=AUTH,
+    )
+    assert up.order.order_status == c.ORDER_STATUS_PARTIALLY_FILLED
+    assert up.order.price == pytest.approx(round(price - 10 * tick, 2))
+    gone = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid, cl_order_id="o1", symbol=symbol, transaction_type=c.TRANSACTION_TYPE_DELETE
+        ),
+        metadata=AUTH,
+    )
+    assert gone.order.order_status == c.ORDER_STATUS_CANCELLED
+    stream.cancel()
+
+
+async def test_pull_cancels_every_open_order_of_the_session_on_the_symbol(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    for i in range(3):
+        await svc.om.SendOrder(
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=f"p{i}",
+                symbol="BTCUSDT",
+                price=round(mid * 0.98 - i, 2),
+                qty=0.001,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+            metadata=AUTH,
+        )
+    await svc.om.SendOrder(
+        om.SendOrderRequest(session_id=sid, symbol="BTCUSDT", transaction_type=c.TRANSACTION_TYPE_PULL), metadata=AUTH
+    )
+    for i in range(3):
+        o = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=f"p{i}"), metadata=AUTH)
+        assert o.order.order_status == c.ORDER_STATUS_CANCELLED
+
+
+async def test_venue_rejects_carry_the_venue_message(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    r = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="po",
+            symbol="BTCUSDT",
+            price=round(mid * 1.01, 2),
+            qty=0.001,
+            order_type=c.ORDER_TYPE_POSTONLY,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
+    assert r.order.order_status == c.ORDER_STATUS_REJECTED
+    assert "immediately match" in r.order.message
+
+
+async def test_bad_input_is_invalid_argument_naming_the_field(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    cases = [
+        (
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="b1",
+                symbol="BTCUSDT",
+                qty=0.001,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+            "price",
+        ),
+        (
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="b 2",
+                symbol="BTCUSDT",
+                qty=0.001,
+                price=1.0,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+            "clOrderId",
+        ),
+        (
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="b3",
+                symbol="BTCUSDT",
+                qty=-1,
+                price=90000.0,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+            "qty",
+        ),
+        (
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="b4",
+                symbol="BTCUSDT",
+                qty=1,
+                price=90000.0,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_DAY,
+                side=c.SIDE_BUY,
+            ),
+            "tif",
+        ),
+    ]
+    for req, field in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await svc.om.SendOrder(req, metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (e.value.details() or "").startswith(field)
+
+
+async def test_sessions_unknown_and_never_reused(svc: Svc) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await svc.om.SendOrder(
+            om.SendOrderRequest(
+                session_id="nope", cl_order_id="x", symbol="BTCUSDT", transaction_type=c.TRANSACTION_TYPE_DELETE
+            ),
+            metadata=AUTH,
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    acct = await svc.new_account()
+    sid = await svc.session("binance-spot", acct)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await svc.om.StartOrderHandler(
+            om.StartOrderHandlerRequest(
+                session_id=sid,
+                exchange_key=c.ExchangeKey(
+                    api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+                ),
+            ),
+            metadata=AUTH,
+        )
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_auth_is_required_but_health_and_reflection_are_open(svc: Svc) -> None:
+    for md in ((), (("x-api-key", "wrong"),), (("authorization", "Bearer wrong"),)):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await svc.om.GetPosition(om.GetPositionRequest(session_id="x", symbol="y"), metadata=md)
+        assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await svc.om.GetPosition(
+            om.GetPositionRequest(session_id="x", symbol="y"), metadata=(("authorization", f"Bearer {KEY}"),)
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # authorised, then the session is unknown
+    health = health_pb2_grpc.HealthStub(svc.channel)
+    r = await health.Check(health_pb2.HealthCheckRequest(service="execx.v1.OrderManagerService"))
+    assert r.status == health_pb2.HealthCheckResponse.SERVING
+    refl = reflection_pb2_grpc.ServerReflectionStub(svc.channel)
+    call = refl.ServerReflectionInfo()
+    await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+    resp = await call.read()
+    names = {s.name for s in resp.list_services_response.service}
+    assert {"execx.v1.OrderManagerService", "execx.v1.SmartOrderService", "grpc.health.v1.Health"} <= names
+    await call.done_writing()
+
+
+async def test_services_not_built_yet_answer_unimplemented(svc: Svc) -> None:
+    from execx.v1 import position_manager_pb2 as pm
+    from execx.v1 import position_manager_pb2_grpc as pm_grpc
+
+    stub = pm_grpc.PositionManagerServiceStub(svc.channel)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.StopPositionManager(pm.StopPositionManagerRequest(), metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_streaming_order_entry_pipelines_requests(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    call = svc.om.OrderEntry(metadata=AUTH)
+    for i in range(5):
+        await call.write(
+            om.OrderEntryRequest(
+                request_id=i,
+                order=om.SendOrderRequest(
+                    session_id=sid,
+                    cl_order_id=f"e{i}",
+                    symbol="BTCUSDT",
+                    price=round(mid * 0.97, 2),
+                    qty=0.001,
+                    order_type=c.ORDER_TYPE_LIMIT,
+                    transaction_type=c.TRANSACTION_TYPE_INSERT,
+                    side=c.SIDE_BUY,
+                ),
+            )
+        )
+    await call.write(
+        om.OrderEntryRequest(
+            request_id=99,
+            order=om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="bad id",
+                symbol="BTCUSDT",
+                qty=0.001,
+                price=1.0,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+        )
+    )
+    await call.done_writing()
+    answers = {r.request_id: r async for r in call}
+    assert set(answers) == {0, 1, 2, 3, 4, 99}
+    assert all(answers[i].status.code == 0 and answers[i].order.order_status == c.ORDER_STATUS_NEW for i in range(5))
+    assert answers[99].status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert answers[99].status.message.startswith("clOrderId")
+
+
+async def test_injected_timeout_is_reconciled_never_a_false_reject_or_duplicate(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    await svc.admin_post("/admin/faults/binance-spot", {"unknown_outcome": 1})
+    stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+    r = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="t1",
+            symbol="BTCUSDT",
+            price=round(mid * 0.97, 2),
+            qty=0.001,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
+    assert r.order.order_status == c.ORDER_STATUS_PENDING_NEW
+    got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_NEW for t in g))
+    assert c.ORDER_STATUS_REJECTED not in [t.order_status for t in got]
+    opened = await svc.om.ListOrders(om.ListOrdersRequest(session_id=sid, open_only=True), metadata=AUTH)
+    assert [o.cl_order_id for o in opened.orders] == ["t1"]
+    stream.cancel()
+
+
+async def test_metrics_endpoint(svc: Svc) -> None:
+    async with aiohttp.ClientSession() as http, http.get(svc.ready["metrics"]) as r:
+        text = await r.text()
+    assert r.status == 200
+    assert "om_orders_sent_total" in text and "om_order_ack_latency_seconds_bucket" in text
+
+
+async def test_restart_keeps_history_and_resumes_streams(tmp_path: Path) -> None:
+    from execx_sim.app import Simulator
+
+    settings = Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=tmp_path, sim=True)
+    async with Simulator(quiet=True) as venue:  # the venue keeps running while execx restarts
+        first = Service(settings, simulator=venue)
+        await first.start()
+        s = Svc(first)
+        acct = await s.new_account()
+        sid = await s.session("binance-spot", acct)
+        mid = await s.mid("binance-spot", "BTCUSDT")
+        for cl, price in (("r1", mid * 0.97), ("r2", mid * 0.96)):
+            await s.om.SendOrder(
+                om.SendOrderRequest(
+                    session_id=sid,
+                    cl_order_id=cl,
+                    symbol="BTCUSDT",
+                    price=round(price, 2),
+                    qty=0.001,
+                    order_type=c.ORDER_TYPE_LIMIT,
+                    transaction_type=c.TRANSACTION_TYPE_INSERT,
+                    side=c.SIDE_BUY,
+                ),
+                metadata=AUTH,
+            )
+        stream = s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+        before = await collect(stream, lambda g: len(g) >= 4)
+        stream.cancel()
+        await s.channel.close()
+        await first.stop()
+
+        # while execx is down, r1 is filled on the venue
+        await s.admin_post(
+            "/admin/market/trade",
+            {
+                "market": "binance-spot",
+                "symbol": "BTCUSDT",
+                "price": str(round(mid * 0.97, 2)),
+                "qty": "0.001",
+                "aggressor": "sell",
+            },
+        )
+        second = Service(settings, simulator=venue)
+        await second.start()
+        try:
+            s2 = Svc(second)
+            o = await s2.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id="r1"), metadata=AUTH)
+            assert o.order.order_status == c.ORDER_STATUS_NEW  # what execx knew before it went down
+            stream = s2.om.SubscribeUpdates(
+                om.SubscribeUpdatesRequest(session_id=sid, from_seq=before[-1].seq), metadata=AUTH
+            )
+            await s2.om.StartOrderHandler(
+                om.StartOrderHandlerRequest(
+                    session_id=sid,
+                    exchange_key=c.ExchangeKey(
+                        api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+                    ),
+                ),
+                metadata=AUTH,
+            )
+            again = await collect(stream, lambda g: any(t.trade_id for t in g))
+            assert again[0].seq == before[-1].seq  # resumed exactly where the client left off
+            fill = next(t for t in again if t.trade_id)
+            assert fill.cl_order_id == "r1" and fill.executed_qty == pytest.approx(0.001)
+            assert [t.seq for t in again] == list(range(before[-1].seq, before[-1].seq + len(again)))
+            stream.cancel()
+            await s2.channel.close()
+        finally:
+            await second.stop()
