@@ -1,0 +1,654 @@
+"""The Binance connector (spot, USDⓈ-M futures, COIN-M futures): the ``Connector`` contract of
+``connectors.base`` over Binance's REST API and websockets.
+
+Mechanisms (``../shared/venues/binance.md``):
+
+- Orders over REST: ``POST /api/v3/order`` (``newOrderRespType=FULL``: immediate fills come back
+  with their trade ids and are reported at once), ``POST /fapi|dapi/v1/order``
+  (``newOrderRespType=RESULT``; when the answer shows an immediate fill, ``userTrades`` of that order
+  are fetched so every fill is reported with its trade id before the acknowledgement). Post-only is
+  spot ``LIMIT_MAKER`` / futures ``timeInForce=GTX``; a crossing post-only order is refused by the
+  venue (spot -2010, futures -5022) and becomes ``Rejected`` with the venue's message. Binance has
+  no DAY time in force: such an order is refused locally (nothing is sent).
+- Amend: futures ``PUT /fapi|dapi/v1/order`` (the venue re-queues the order). Spot has no general
+  amend: a pure quantity decrease uses ``PUT /api/v3/order/amend/keepPriority`` (priority kept);
+  anything else (price change, quantity increase) uses ``POST /api/v3/order/cancelReplace``
+  (``STOP_ON_FAILURE``; new order under the same client order id, sized to the quantity not yet
+  filled; priority lost). The acknowledgement's ``message`` says which one ran
+  (``"amend/keepPriority"`` / ``"cancel-replace"``). ``supports_amend`` is True for every flavour
+  because the connector always performs the amend itself and reports how.
+- Cancel ``DELETE .../order``, cancel-all ``DELETE /api/v3/openOrders`` / ``.../allOpenOrders``,
+  query by ``origClientOrderId`` (-2013 = unknown -> None), open orders, ``positionRisk``.
+- Private streams: see ``stream.py``. Every fill is its own ``ExecutionReport`` (trade id, fill
+  qty/price, liquidity, fee). After a reconnect the connector asks for open orders, the trades since
+  the last trade it saw (``myTrades`` / ``userTrades``) and the state of orders it believed live,
+  and reports what it missed (the engine drops duplicates by trade id and status).
+- Market data: ``bookTicker`` plus ``trade`` (spot) / ``aggTrade`` (futures), aggressor from ``m``.
+- Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
+
+Every background task (streams, keepalive) runs in one TaskGroup owned by a supervisor task that
+``close()`` cancels and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+import aiohttp
+
+from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
+from ...domain.instruments import InstrumentRules
+from ...domain.numbers import to_wire
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    Rejected,
+    Retryable,
+    Trade,
+    VenueError,
+    VenuePosition,
+)
+from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.http import make_session
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from . import parse
+from .auth import Signer
+from .errors import UNKNOWN_ORDER_CODES
+from .rest import BinanceRest, CancelReplaceFailed, Params
+from .schemas import BookTickerMsg, FuturesOrder, FuturesTrade, SpotOrder, SpotTrade, TradeMsg
+from .stream import FuturesUserStream, MarketStream, SpotUserStream
+from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
+
+log = logging.getLogger("execx.connectors.binance")
+
+START_TIMEOUT_S = 15.0
+SEEN_TRADES_MAX = 50_000
+RECOVERY_ATTEMPTS = 3
+
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+_LIVE = frozenset(
+    {
+        OrderStatus.PENDINGNEW,
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLYFILLED,
+        OrderStatus.PENDINGUPDATE,
+        OrderStatus.PENDINGCANCEL,
+    }
+)
+
+
+@dataclass
+class _Known:
+    """What the connector knows of an order it sent (to map stream events and to amend)."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    tif: TimeInForce
+    qty: Decimal
+    price: Decimal | None
+    exch_order_id: str = ""
+    cum_filled: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.PENDINGNEW
+
+
+class BinanceConnector:
+    supports_amend = True
+    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # no DAY on Binance
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        clock_ms: Callable[[], int] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        if config.exchange not in FLAVOR_OF:
+            raise ValueError(f"not a Binance market: {config.exchange}")
+        self.exchange: Exchange = config.exchange
+        self.flavor = FLAVOR_OF[config.exchange]
+        self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
+        self._config = config
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._backoff = backoff
+        self._signer = Signer(config.api_key, config.secret_key, self._clock_ms)
+        self._session: aiohttp.ClientSession | None = None
+        self._rest: BinanceRest | None = None
+        self._rules: dict[str, InstrumentRules] = {}
+        self._orders: dict[str, _Known] = {}
+        self._by_exch_id: dict[str, str] = {}
+        self._replacing: set[str] = set()  # exch order ids being / been replaced by cancel-replace
+        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._last_trade_ms: dict[str, int] = {}
+        self._started_ms = 0
+        self._on_report: ReportSink = _ignore_report
+        self._on_stream_state: StreamStateSink = _ignore_state
+        self._user: SpotUserStream | FuturesUserStream | None = None
+        self._market: dict[str, MarketStream] = {}
+        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self._tg: asyncio.TaskGroup | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def rest(self) -> BinanceRest:
+        if self._rest is None:
+            raise RuntimeError("connector not started")
+        return self._rest
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        self._on_report = on_report
+        self._on_stream_state = on_stream_state
+        self._started_ms = self._clock_ms()
+        self._session = await make_session(self._config.interface)
+        self._rest = BinanceRest(self._session, self.hosts.rest, self.flavor, self._signer)
+        try:
+            info = await self._rest.exchange_info()
+            self._rules = parse.parse_exchange_info(info, self.exchange)
+            if self.flavor is Flavor.SPOT:
+                self._user = SpotUserStream(
+                    self._session,
+                    self.hosts,
+                    self._signer,
+                    self._on_user_event,
+                    self._stream_state,
+                    self._recover,
+                    self._backoff,
+                )
+            else:
+                self._user = FuturesUserStream(
+                    self._session,
+                    self.hosts,
+                    self.flavor,
+                    self._rest,
+                    self._on_user_event,
+                    self._stream_state,
+                    self._recover,
+                    self._backoff,
+                )
+            self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
+            await self._wait_started()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _wait_started(self) -> None:
+        assert self._user is not None and self._supervisor is not None
+        live = asyncio.create_task(self._user.ws.wait_live(START_TIMEOUT_S))
+        try:
+            done, _ = await asyncio.wait({live, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            live.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await live
+        if self._supervisor in done:
+            self._supervisor.result()  # raises what ended it
+        if not self._user.ws.live:
+            raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+
+    async def _supervise(self) -> None:
+        assert self._user is not None
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            tg.create_task(self._user.run(), name=f"{self.exchange}.user")
+            for stream in self._market.values():
+                tg.create_task(stream.run(), name=stream.ws.name)
+            self._ready.set()
+
+    async def close(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        self._tg = None
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ reference data
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise ValidationError("symbol", f"{symbol!r} is not traded on {self.exchange}") from None
+
+    # ------------------------------------------------------------------ orders
+
+    async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        params = self._order_params(order)
+        known = _Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self._orders[order.cl_order_id] = known
+        try:
+            answer = await self.rest.new_order(params)
+        except Rejected:
+            known.status = OrderStatus.REJECTED
+            raise
+        if self.flavor is Flavor.SPOT:
+            spot = cast(SpotOrder, answer)
+            for fill in parse.parse_spot_fills(spot):
+                self._emit(fill)
+            report = parse.parse_spot_order(spot)
+        else:
+            fut = cast(FuturesOrder, answer)
+            report = parse.parse_futures_order(fut)
+            if report.cum_filled > 0:
+                await self._report_order_trades(report)
+        self._note(report)
+        return report
+
+    def _order_params(self, order: OrderRequest) -> Params:
+        if order.order_type is not OrderType.MARKET and order.tif is TimeInForce.DAY:
+            raise Rejected("Binance has no DAY time in force (use gtc, ioc or fok)", "unsupported-tif")
+        params: Params = [("symbol", order.symbol), ("side", order.side.value.upper())]
+        if order.order_type is OrderType.MARKET:
+            params.append(("type", "MARKET"))
+        elif order.order_type is OrderType.POSTONLY:
+            if self.flavor is Flavor.SPOT:
+                params.append(("type", "LIMIT_MAKER"))
+            else:
+                params += [("type", "LIMIT"), ("timeInForce", "GTX")]
+        else:
+            params += [("type", "LIMIT"), ("timeInForce", _TIF[order.tif])]
+        params.append(("quantity", to_wire(order.qty)))
+        if order.order_type is not OrderType.MARKET:
+            if order.price is None:
+                raise ValidationError("price", "required for limit and post-only orders")
+            params.append(("price", to_wire(order.price)))
+        params += [
+            ("newClientOrderId", order.cl_order_id),
+            ("newOrderRespType", "FULL" if self.flavor is Flavor.SPOT else "RESULT"),
+        ]
+        return params
+
+    async def amend_order(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        known = await self._known(symbol, cl_order_id)
+        if self.flavor is not Flavor.SPOT:
+            params: Params = [
+                ("symbol", symbol),
+                ("origClientOrderId", cl_order_id),
+                ("side", side.value.upper()),
+                ("quantity", to_wire(qty)),
+                ("price", to_wire(price if price is not None else _required_price(known))),
+            ]
+            answer = await self.rest.modify_order(params)
+            report = parse.parse_futures_order(answer, message="amended (order modify: queue priority lost)")
+            self._note(report)
+            return report
+        if (price is None or price == known.price) and qty < known.qty:
+            amended = await self.rest.amend_keep_priority(symbol, cl_order_id, to_wire(qty))
+            report = parse.parse_spot_amend(amended)
+            self._note(report)
+            return report
+        return await self._cancel_replace(symbol, cl_order_id, known, side, qty, price)
+
+    async def _cancel_replace(
+        self, symbol: str, cl_order_id: str, known: _Known, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        new_price = price if price is not None else _required_price(known)
+        remaining = qty - known.cum_filled
+        if remaining <= 0:
+            return await self.cancel_order(symbol, cl_order_id)
+        params: Params = [("symbol", symbol), ("side", side.value.upper())]
+        if known.order_type is OrderType.POSTONLY:
+            params.append(("type", "LIMIT_MAKER"))
+        else:
+            params += [("type", "LIMIT"), ("timeInForce", _TIF.get(known.tif, "GTC"))]
+        params += [
+            ("quantity", to_wire(remaining)),
+            ("price", to_wire(new_price)),
+            ("cancelReplaceMode", "STOP_ON_FAILURE"),
+            ("cancelOrigClientOrderId", cl_order_id),
+            ("newClientOrderId", cl_order_id),
+            ("newOrderRespType", "FULL"),
+        ]
+        old_id = known.exch_order_id
+        # The stream's CANCELED for the replaced order may arrive before this answer: mark it first
+        # so it is not reported as the end of the (still live) client order.
+        if old_id:
+            self._replacing.add(old_id)
+        try:
+            answer = await self.rest.cancel_replace(params)
+        except CancelReplaceFailed as exc:
+            data = exc.data
+            if data.get("cancelResult") == "SUCCESS":
+                # Old order gone, new one refused: the client order is now cancelled.
+                new: Any = data.get("newOrderResponse")
+                why = str(new.get("msg", exc.error.message)) if isinstance(new, dict) else exc.error.message
+                cancelled = parse.parse_spot_order(
+                    cast(SpotOrder, data["cancelResponse"]),
+                    message=f"cancel-replace: cancelled, replacement refused: {why}",
+                )
+                self._note(cancelled)
+                return cancelled
+            self._replacing.discard(old_id)
+            cancel = data.get("cancelResponse")
+            why = str(cancel.get("msg", exc.error.message)) if isinstance(cancel, dict) else exc.error.message
+            code = str(cancel.get("code", exc.error.code)) if isinstance(cancel, dict) else exc.error.code
+            raise Rejected(f"cancel-replace: {why}", code) from None
+        except Rejected:
+            self._replacing.discard(old_id)
+            raise
+        new_order = cast(SpotOrder, answer["newOrderResponse"])
+        for fill in parse.parse_spot_fills(new_order):
+            self._emit(fill)
+        report = parse.parse_spot_order(
+            new_order,
+            message=f"amended by cancel-replace (queue priority lost): order {old_id or '?'} replaced by "
+            f"{new_order['orderId']}",
+        )
+        # Report the amended order as a whole: total quantity and what was filled before.
+        report = _replace(report, qty=qty, cum_filled=known.cum_filled + report.cum_filled)
+        self._note(report)
+        return report
+
+    async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        answer = await self.rest.cancel_order(symbol, cl_order_id)
+        report = (
+            parse.parse_spot_order(cast(SpotOrder, answer))
+            if self.flavor is Flavor.SPOT
+            else parse.parse_futures_order(cast(FuturesOrder, answer))
+        )
+        self._note(report)
+        return report
+
+    async def cancel_all(self, symbol: str) -> None:
+        try:
+            answer = await self.rest.cancel_open_orders(symbol)
+        except Rejected as exc:
+            if exc.code == "-2011":  # spot: nothing to cancel
+                return
+            raise
+        if self.flavor is Flavor.SPOT and isinstance(answer, list):
+            for item in answer:
+                if isinstance(item, dict) and "orderId" in item:  # order lists carry "orderListId" only
+                    self._emit(parse.parse_spot_order(cast(SpotOrder, item)))
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        try:
+            answer = await self.rest.query_order(symbol, orig_client_order_id=cl_order_id)
+        except Rejected as exc:
+            if exc.code in {str(c) for c in UNKNOWN_ORDER_CODES}:
+                return None
+            raise
+        report = self._parse_order(answer)
+        self._note(report)
+        return report
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        rows = await self.rest.open_orders(symbol)
+        reports = [self._parse_order(row) for row in rows]
+        for report in reports:
+            self._note(report)
+        return reports
+
+    async def positions(self) -> list[VenuePosition]:
+        if self.flavor is Flavor.SPOT:
+            return []
+        return parse.parse_positions(await self.rest.position_risk())
+
+    # ------------------------------------------------------------------ market data
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        if self._tg is None:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        entry = (on_ticker, on_trade)
+        self._watchers.setdefault(symbol, []).append(entry)
+        lower = symbol.lower()
+        ticker_name = f"{lower}@bookTicker"
+        trade_name = f"{lower}@trade" if self.flavor is Flavor.SPOT else f"{lower}@aggTrade"
+        ticker_stream = self._market_stream("public" if self.hosts.routed_streams else "")
+        trade_stream = self._market_stream("market" if self.hosts.routed_streams else "")
+        ticker_stream.subscribe([ticker_name])
+        trade_stream.subscribe([trade_name])
+
+        def unsubscribe() -> None:
+            watchers = self._watchers.get(symbol, [])
+            if entry in watchers:
+                watchers.remove(entry)
+            if not watchers:
+                self._watchers.pop(symbol, None)
+                ticker_stream.unsubscribe([ticker_name])
+                trade_stream.unsubscribe([trade_name])
+
+        return unsubscribe
+
+    def _market_stream(self, route: str) -> MarketStream:
+        stream = self._market.get(route)
+        if stream is None:
+            if self._session is None or self._tg is None:
+                raise RuntimeError("connector not started")
+            url = f"{self.hosts.stream}/{route}/stream" if route else f"{self.hosts.stream}/stream"
+            stream = MarketStream(
+                self._session,
+                url,
+                self._on_market_data,
+                name=f"{self.exchange}.market{'.' + route if route else ''}",
+                backoff=self._backoff,
+            )
+            self._market[route] = stream
+            self._tg.create_task(stream.run(), name=stream.ws.name)
+        return stream
+
+    def _on_market_data(self, data: dict[str, Any]) -> None:
+        symbol = data.get("s")
+        watchers = self._watchers.get(symbol) if isinstance(symbol, str) else None
+        if not watchers:
+            return
+        kind = data.get("e")
+        try:
+            if kind in ("trade", "aggTrade"):
+                trade = parse.parse_trade(cast(TradeMsg, data))
+                for _, on_trade in list(watchers):
+                    on_trade(trade)
+            elif kind == "bookTicker" or (kind is None and "b" in data and "B" in data):
+                ticker = parse.parse_book_ticker(cast(BookTickerMsg, data), time.time_ns())
+                for on_ticker, _ in list(watchers):
+                    on_ticker(ticker)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            log.warning("binance.market.parse_error", extra={"error": repr(exc)})
+
+    # ------------------------------------------------------------------ private events
+
+    def _stream_state(self, live: bool) -> None:
+        self._on_stream_state(live)
+
+    def _on_user_event(self, event: dict[str, Any]) -> None:
+        try:
+            report = parse.parse_user_event(event)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            log.warning("binance.user.parse_error", extra={"error": repr(exc), "event": event.get("e")})
+            return
+        if report is None:
+            return
+        if report.exch_order_id in self._replacing and not report.trade_id:
+            return  # the cancel (or a late status) of an order replaced by cancel-replace
+        self._emit(report)
+
+    def _emit(self, report: ExecutionReport) -> None:
+        """Forward a report to the engine, once per trade id for fills."""
+        if report.trade_id:
+            key = f"{report.symbol}:{report.trade_id}"
+            if key in self._seen_trades:
+                return
+            self._seen_trades[key] = None
+            if len(self._seen_trades) > SEEN_TRADES_MAX:
+                self._seen_trades.popitem(last=False)
+            t_ms = report.exch_time_ns // 1_000_000
+            if t_ms > self._last_trade_ms.get(report.symbol, 0):
+                self._last_trade_ms[report.symbol] = t_ms
+        self._note(report)
+        self._on_report(report)
+
+    def _note(self, report: ExecutionReport) -> None:
+        """Keep what we know of an order current (exchange id, filled quantity, status)."""
+        known = self._orders.get(report.cl_order_id)
+        if known is None:
+            return
+        if report.exch_order_id and report.exch_order_id not in self._replacing:
+            if known.exch_order_id and known.exch_order_id != report.exch_order_id:
+                self._by_exch_id.pop(known.exch_order_id, None)
+            known.exch_order_id = report.exch_order_id
+            self._by_exch_id[report.exch_order_id] = report.cl_order_id
+        elif report.exch_order_id:
+            self._by_exch_id.setdefault(report.exch_order_id, report.cl_order_id)
+        if report.trade_id:
+            known.cum_filled += report.fill_qty
+        if report.exch_order_id == known.exch_order_id:
+            known.status = report.status
+            if report.qty > 0:
+                known.qty = report.qty
+            if report.price is not None:
+                known.price = report.price
+
+    def _parse_order(self, row: Any) -> ExecutionReport:
+        if self.flavor is Flavor.SPOT:
+            return parse.parse_spot_order(cast(SpotOrder, row))
+        return parse.parse_futures_order(cast(FuturesOrder, row))
+
+    async def _known(self, symbol: str, cl_order_id: str) -> _Known:
+        known = self._orders.get(cl_order_id)
+        if known is not None and known.exch_order_id:
+            return known
+        answer = await self.query_order(symbol, cl_order_id)
+        if answer is None:
+            raise Rejected(f"order {cl_order_id} is unknown to {self.exchange}", "-2013")
+        if known is None:
+            row_type = OrderType.LIMIT
+            known = _Known(
+                symbol,
+                answer.side,
+                row_type,
+                TimeInForce.GTC,
+                answer.qty,
+                answer.price,
+                answer.exch_order_id,
+                answer.cum_filled,
+                answer.status,
+            )
+            self._orders[cl_order_id] = known
+            self._by_exch_id[answer.exch_order_id] = cl_order_id
+        return known
+
+    # ------------------------------------------------------------------ gap recovery
+
+    async def _recover(self) -> None:
+        """After the private stream reconnected: report what happened while it was down."""
+        for attempt in range(RECOVERY_ATTEMPTS):
+            try:
+                await self._recover_once()
+                return
+            except VenueError as exc:
+                log.warning("binance.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
+                await asyncio.sleep(self._backoff.delay(attempt))
+        log.error("binance.recovery_gave_up", extra={"exchange": str(self.exchange)})
+
+    async def _recover_once(self) -> None:
+        open_rows = await self.rest.open_orders(None)
+        open_ids: set[str] = set()
+        symbols = {k.symbol for k in self._orders.values()}
+        for row in open_rows:
+            report = self._parse_order(row)
+            open_ids.add(report.exch_order_id)
+            symbols.add(report.symbol)
+        for symbol in sorted(symbols):
+            since = self._last_trade_ms.get(symbol, self._started_ms)
+            rows = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
+            missed = [r for r in rows if f"{symbol}:{r['id']}" not in self._seen_trades]
+            await self._report_trades(symbol, missed)
+        for row in open_rows:
+            report = self._parse_order(row)
+            if report.exch_order_id not in self._replacing:
+                self._emit(report)
+        # Orders we believed live that are no longer open ended while we were away.
+        for known in list(self._orders.values()):
+            if known.status in _LIVE and known.exch_order_id and known.exch_order_id not in open_ids:
+                answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
+                self._emit(self._parse_order(answer))
+
+    async def _report_order_trades(self, ack: ExecutionReport) -> None:
+        """Futures: fills of an order that traded on entry, reported before its acknowledgement."""
+        rows = await self.rest.trades(ack.symbol, order_id=ack.exch_order_id)
+        self._by_exch_id.setdefault(ack.exch_order_id, ack.cl_order_id)
+        await self._report_trades(ack.symbol, rows, orders={ack.exch_order_id: ack})
+
+    async def _report_trades(
+        self, symbol: str, rows: list[Any], orders: dict[str, ExecutionReport] | None = None
+    ) -> None:
+        """Report trade rows (``myTrades`` / ``userTrades``) not seen yet as fills."""
+        fresh = [r for r in rows if f"{symbol}:{r['id']}" not in self._seen_trades]
+        by_order: dict[str, list[Any]] = {}
+        for row in fresh:
+            by_order.setdefault(str(row["orderId"]), []).append(row)
+        for exch_id, trades in by_order.items():
+            order = (orders or {}).get(exch_id)
+            if order is None:
+                order = self._parse_order(await self.rest.query_order(symbol, order_id=exch_id))
+            self._by_exch_id.setdefault(exch_id, order.cl_order_id)
+            for fill in self._fills_from_trades(trades, order):
+                self._emit(fill)
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        """Every fill of the order's current venue order id, as fill reports with trade ids (after a
+        spot cancel-replace, fills of the replaced order were reported when they happened)."""
+        answer = await self.rest.query_order(symbol, orig_client_order_id=cl_order_id)
+        order = self._parse_order(answer)
+        rows = await self.rest.trades(symbol, order_id=order.exch_order_id)
+        return self._fills_from_trades([r for r in rows if str(r["orderId"]) == order.exch_order_id], order)
+
+    def _fills_from_trades(self, rows: list[Any], order: ExecutionReport) -> list[ExecutionReport]:
+        """Trade rows of one order as fills in trade order; each fill's cumulative quantity and status
+        follow from the order's current filled quantity (trades carry no client order id or totals)."""
+        trades = sorted(rows, key=lambda r: int(r["id"]))
+        cum = order.cum_filled - sum((Decimal(t["qty"]) for t in trades), Decimal(0))
+        fills: list[ExecutionReport] = []
+        for row in trades:
+            cum += Decimal(row["qty"])
+            status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
+            if self.flavor is Flavor.SPOT:
+                fill = parse.parse_spot_trade(
+                    cast(SpotTrade, row), order.cl_order_id, status, order.qty, cum, order.price
+                )
+            else:
+                fill = parse.parse_futures_trade(
+                    cast(FuturesTrade, row), order.cl_order_id, status, order.qty, cum, order.price
+                )
+            fills.append(fill)
+        return fills
+
+
+def _required_price(known: _Known) -> Decimal:
+    if known.price is None:
+        raise ValidationError("price", "the order has no price to keep; give one")
+    return known.price
+
+
+def _replace(report: ExecutionReport, **changes: Any) -> ExecutionReport:
+    from dataclasses import replace
+
+    return replace(report, **changes)
+
+
+def _ignore_report(report: ExecutionReport) -> None:
+    return None
+
+
+def _ignore_state(live: bool) -> None:
+    return None
