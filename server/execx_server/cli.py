@@ -63,6 +63,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
 
 async def serve(settings: Settings) -> None:
     service = Service(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         ready = await service.start()
     except StartupError as e:
@@ -70,10 +74,6 @@ async def serve(settings: Settings) -> None:
         raise SystemExit(2) from None
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await service.stop()
 

@@ -51,6 +51,10 @@ async def serve(args: argparse.Namespace) -> None:
         quiet=args.quiet,
         flow=FlowConfig(rate=args.rate, volatility=args.volatility),
     )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     try:
         ready = await sim.start()
     except OSError as e:
@@ -58,10 +62,6 @@ async def serve(args: argparse.Namespace) -> None:
         raise SystemExit(2) from None
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     logging.getLogger("execx_sim").info("stopping")
     await sim.stop()
