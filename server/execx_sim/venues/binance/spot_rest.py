@@ -12,7 +12,7 @@ from typing import Any
 from ...core.engine import Market
 from .errors import BinanceError
 from .http import BinanceHttp, Call
-from .spot_trading import SpotTrading, symbols_param
+from .spot_trading import SpotTrading, select, symbols_param
 from .spot_wire import (
     account_info as account_info_wire,
 )
@@ -124,14 +124,8 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading) -> Non
         limit = trading._limit(call.params, 500, 1000)
         from_id = call.params.int("fromId")
         start, end = call.params.int("startTime"), call.params.int("endTime")
-        trades = list(market.public_trades[inst.symbol])
-        if from_id is not None:
-            trades = [t for t in trades if t.trade_id >= from_id]
-        if start is not None:
-            trades = [t for t in trades if t.time_ms >= start]
-        if end is not None:
-            trades = [t for t in trades if t.time_ms <= end]
-        trades = trades[:limit] if (from_id is not None or start is not None) else trades[-limit:]
+        trades = select(list(market.public_trades[inst.symbol]), lambda t: t.trade_id, lambda t: t.time_ms,
+                        from_id, start, end, limit)
         return [{"a": t.trade_id, "p": _d8(t.price), "q": _d8(t.qty), "f": t.trade_id, "l": t.trade_id,
                  "T": t.time_ms, "m": t.taker_side.value == "SELL", "M": True} for t in trades]
 
@@ -185,8 +179,6 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading) -> Non
 
     @http.route("GET", "/api/v3/myTrades", weight=20, security="SIGNED")
     async def my_trades(call: Call) -> Any:
-        if "orderId" in call.params:
-            _charge(http, call, -15)
         return trading.my_trades(call.account, call.params)
 
     @http.route("GET", "/api/v3/account", weight=20, security="SIGNED")

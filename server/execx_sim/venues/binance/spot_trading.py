@@ -12,10 +12,10 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from ...core.accounts import Account
 from ...core.engine import Market
@@ -42,6 +42,7 @@ TIFS = ("GTC", "IOC", "FOK")
 RESP_TYPES = ("ACK", "RESULT", "FULL")
 UNSUPPORTED_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 MAX_DECIMALS = 8
+T = TypeVar("T")
 
 
 def new_client_id() -> str:
@@ -370,16 +371,10 @@ class SpotTrading:
         inst = self.instrument(p)
         from_id = p.int("orderId")
         start, end = p.int("startTime"), p.int("endTime")
-        limit = self._limit(p, 500, 1000)
         orders = sorted(self.market.account_orders(account, inst.symbol), key=lambda o: o.order_id)
-        if from_id is not None:
-            orders = [o for o in orders if o.order_id >= from_id]
-        if start is not None:
-            orders = [o for o in orders if o.created_ms >= start]
-        if end is not None:
-            orders = [o for o in orders if o.created_ms <= end]
-        orders = orders[:limit] if (from_id is not None or start is not None) else orders[-limit:]
-        return [order_query(o) for o in orders]
+        selected = select(orders, lambda o: o.order_id, lambda o: o.created_ms, from_id, start, end,
+                          self._limit(p, 500, 1000))
+        return [order_query(o) for o in selected]
 
     def my_trades(self, account: Account, p: Params) -> list[dict[str, Any]]:
         inst = self.instrument(p)
@@ -387,18 +382,12 @@ class SpotTrading:
         start, end = p.int("startTime"), p.int("endTime")
         if from_id is not None and (start is not None or end is not None):
             raise BinanceError(-1128, "Combination of optional parameters invalid.")
-        limit = self._limit(p, 500, 1000)
         fills = self.market.account_trades(account, inst.symbol)
         if order_id is not None:
             fills = [f for f in fills if f.order_id == order_id]
-        if from_id is not None:
-            fills = [f for f in fills if f.trade_id >= from_id]
-        if start is not None:
-            fills = [f for f in fills if f.time_ms >= start]
-        if end is not None:
-            fills = [f for f in fills if f.time_ms <= end]
-        fills = fills[:limit] if (from_id is not None or start is not None) else fills[-limit:]
-        return [my_trade(f) for f in fills]
+        selected = select(fills, lambda f: f.trade_id, lambda f: f.time_ms, from_id, start, end,
+                          self._limit(p, 500, 1000))
+        return [my_trade(f) for f in selected]
 
     @staticmethod
     def _limit(p: Params, default: int, maximum: int) -> int:
@@ -407,6 +396,19 @@ class SpotTrading:
         if limit <= 0:
             raise BinanceError(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.")
         return min(limit, maximum)
+
+
+def select(items: Sequence[T], id_of: Callable[[T], int], time_of: Callable[[T], int], from_id: int | None,
+           start: int | None, end: int | None, limit: int) -> Sequence[T]:
+    """Binance's history window: ``fromId`` / ``startTime`` give the oldest items from there on,
+    otherwise the most recent ``limit`` items (up to ``endTime``)."""
+    if from_id is not None:
+        items = [i for i in items if id_of(i) >= from_id]
+    if start is not None:
+        items = [i for i in items if time_of(i) >= start]
+    if end is not None:
+        items = [i for i in items if time_of(i) <= end]
+    return items[:limit] if (from_id is not None or start is not None) else items[-limit:]
 
 
 class DataError(BinanceError):

@@ -18,8 +18,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -419,7 +421,11 @@ class SpotWsApi:
 
 
 def _flatten(value: Any) -> Any:
-    """Array / object params (e.g. exchangeInfo ``symbols``) as the JSON text REST would carry."""
+    """A JSON param as the text REST would carry: arrays / objects (exchangeInfo ``symbols``) as compact
+    JSON, numbers in plain decimal notation (a JSON ``1e-05`` quantity is ``0.00001``). The signature
+    is checked on the params as received, before this conversion."""
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(value)), "f")
     return value
