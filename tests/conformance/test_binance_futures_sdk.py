@@ -10,13 +10,18 @@ models (``.data()``), which checks every field's JSON type.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketStreams
+from binance_common.configuration import (
+    ConfigurationRestAPI,
+    ConfigurationWebSocketAPI,
+    ConfigurationWebSocketStreams,
+)
 from binance_common.errors import BadRequestError
 from binance_sdk_derivatives_trading_coin_futures import derivatives_trading_coin_futures as coin_sdk
 from binance_sdk_derivatives_trading_coin_futures.rest_api import models as coin_models
@@ -181,3 +186,49 @@ async def test_unknown_order_error(sim: Simulator, flavor: str, account: Account
         await call(api.cancel_order, symbol=FLAVORS[flavor]["symbol"], order_id=123)
     assert info.value.status_code == -2011
 
+
+
+async def test_websocket_api(sim: Simulator, flavor: str, account: Account) -> None:
+    """The SDK's WebSocket API client (``ConfigurationWebSocketAPI(stream_url=…)``): place, query, modify,
+    cancel, positions and balances over ``/ws-fapi/v1`` / ``/ws-dapi/v1``."""
+    spec = FLAVORS[flavor]
+    models_ws = importlib.import_module(
+        ("binance_sdk_derivatives_trading_usds_futures" if flavor == "usdm"
+         else "binance_sdk_derivatives_trading_coin_futures") + ".websocket_api.models")
+    symbol, qty = spec["symbol"], float(spec["qty"])
+    urls = sim.ready["venues"][spec["venue"]]
+    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret_key,
+                                       stream_url=urls["wsApi"], reconnect_delay=100)
+    cls = usds_sdk.DerivativesTradingUsdsFutures if flavor == "usdm" else coin_sdk.DerivativesTradingCoinFutures
+    ws_api = cls(config_ws_api=config).websocket_api
+    connection = await ws_api.create_connection()
+    try:
+        bid, _, _, _ = sim.exchange.markets[spec["venue"]].books[symbol].top()
+        assert bid is not None
+        price = float(bid - 70)
+        placed = (await connection.new_order(
+            symbol=symbol, side=models_ws.NewOrderSideEnum.BUY, type=models_ws.NewOrderTypeEnum.LIMIT,
+            time_in_force=models_ws.NewOrderTimeInForceEnum.GTC, quantity=qty, price=price)).data()
+        assert placed.status == 200 and placed.result.status == "NEW"
+        order_id = placed.result.order_id
+        assert placed.rate_limits  # ORDERS and REQUEST_WEIGHT counters come back with every answer
+
+        queried = (await connection.query_order(symbol=symbol, order_id=order_id)).data()
+        assert queried.result.order_id == order_id and Decimal(queried.result.price) == Decimal(str(price))
+
+        modified = (await connection.modify_order(symbol=symbol, side=models_ws.ModifyOrderSideEnum.BUY,
+                                                  order_id=order_id, quantity=qty * 2, price=price - 1)).data()
+        assert Decimal(modified.result.orig_qty) == Decimal(str(qty * 2))
+
+        cancelled = (await connection.cancel_order(symbol=symbol, order_id=order_id)).data()
+        assert cancelled.result.status == "CANCELED"
+
+        positions = (await connection.position_information()).data()
+        balances = (await connection.futures_account_balance()).data()
+        assert positions.status == 200 and balances.status == 200
+        assets = {b.asset for b in balances.result}
+        assert ("USDT" in assets) if flavor == "usdm" else ("BTC" in assets)
+        started = (await connection.start_user_data_stream()).data()
+        assert len(started.result.listen_key) == 64
+    finally:
+        await ws_api.close_connection(close_session=True)

@@ -254,7 +254,8 @@ class FuturesFrontend:
         if "closePosition" in params and params.bool("closePosition"):
             raise BinanceError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API "
                                       "endpoints instead.")
-        stp = params.enum("selfTradePreventionMode", STP_MODES, default="EXPIRE_MAKER")
+        # USDⓈ-M New Order: "selfTradePreventionMode ... default NONE" (official docs).
+        stp = params.enum("selfTradePreventionMode", STP_MODES, default="NONE")
         resp_type = params.enum("newOrderRespType", ("ACK", "RESULT"), default="ACK")
         client_id = params.str("newClientOrderId")
         if client_id and not CLIENT_ID_RE.match(client_id):
@@ -314,7 +315,8 @@ class FuturesFrontend:
             await asyncio.sleep(self.faults.slow_ack_ms / 1000)
         return result
 
-    def op_modify(self, account: Account, params: Params) -> dict[str, Any]:
+    def op_modify(self, account: Account, params: Params, headers: dict[str, str] | None = None,
+                  ) -> dict[str, Any]:
         """PUT order / ``order.modify``: new price and quantity; the order loses queue priority.
 
         USDⓈ-M needs both ``quantity`` and ``price`` (or ``priceMatch``); COIN-M accepts either.
@@ -348,6 +350,10 @@ class FuturesFrontend:
         self.check_precision(symbol, qty, price)
         if qty is not None and qty == 0:
             raise BinanceError(-4003, "Quantity less than or equal to zero.")
+        # Modify weighs 1 on both order-count limits (and 0 on IP weight).
+        counted = self.limiter.order(account.account_id)
+        if headers is not None:
+            headers.update(counted)
         if price_match != "NONE":
             order.extra["priceMatch"] = price_match
         try:
@@ -355,6 +361,8 @@ class FuturesFrontend:
                                       priority="lose")
         except OrderError as e:
             raise self.order_error(e, symbol, op="amend") from None
+        if self.coinm:
+            order.stp = STPMode.NONE  # COIN-M docs: "Modify order will set selfTradePreventionMode to NONE"
         return self.wire.order(order)
 
     def op_cancel(self, account: Account, params: Params) -> dict[str, Any]:
@@ -432,14 +440,14 @@ class FuturesFrontend:
                 out.append(e.body())
         return out
 
-    def op_batch_modify(self, account: Account, params: Params) -> list[Any]:
+    def op_batch_modify(self, account: Account, params: Params, headers: dict[str, str]) -> list[Any]:
         items = self.batch_items(params, "batchOrders", MAX_BATCH)
         out: list[Any] = []
         for item in items:
             try:
                 if not isinstance(item, dict):
                     raise BinanceError(-1130, "Data sent for parameter 'batchOrders' is not valid.")
-                out.append(self.op_modify(account, Params(item)))
+                out.append(self.op_modify(account, Params(item), headers))
             except BinanceError as e:
                 out.append(e.body())
         return out
@@ -544,6 +552,23 @@ class FuturesFrontend:
         return out
 
     # ------------------------------------------------------------------ market data
+
+    def depth(self, params: Params) -> dict[str, Any]:
+        """GET depth / WS API ``depth``: the order book, aggregated by price level."""
+        symbol = self.symbol(params)
+        limit = params.int("limit", default=500) or 500
+        if limit not in (5, 10, 20, 50, 100, 500, 1000):
+            raise BinanceError(-1130, "Invalid data sent for a parameter: 'limit'.")
+        book = self.market.books[symbol]
+        inst = self.market.instruments[symbol]
+        bids, asks = book.depth(limit)
+        now = self.now()
+        out: dict[str, Any] = {"lastUpdateId": book.update_id, "E": now, "T": now}
+        if self.coinm:
+            out.update({"symbol": symbol, "pair": inst.pair})
+        out["bids"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in bids]
+        out["asks"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in asks]
+        return out
 
     def exchange_info(self) -> dict[str, Any]:
         symbols = []

@@ -40,20 +40,7 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     @route("GET", f"{p}/v1/depth", 2)
     async def depth(call: Call) -> Any:
-        symbol = fe.symbol(call.params)
-        limit = call.params.int("limit", default=500) or 500
-        if limit not in (5, 10, 20, 50, 100, 500, 1000):
-            raise BinanceError(-1130, "Invalid data sent for a parameter: 'limit'.")
-        book = market.books[symbol]
-        inst = market.instruments[symbol]
-        bids, asks = book.depth(limit)
-        now = fe.now()
-        out: dict[str, Any] = {"lastUpdateId": book.update_id, "E": now, "T": now}
-        if coinm:
-            out.update({"symbol": symbol, "pair": inst.pair})
-        out["bids"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in bids]
-        out["asks"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in asks]
-        return out
+        return fe.depth(call.params)
 
     def book_ticker_of(symbol: str) -> dict[str, Any]:
         inst = market.instruments[symbol]
@@ -188,7 +175,7 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     # ------------------------------------------------------------------ orders
 
-    @route("POST", f"{p}/v1/order", 1, "SIGNED")
+    @route("POST", f"{p}/v1/order", 0, "SIGNED")  # docs: 0 on IP weight, 1 on order counts
     async def new_order(call: Call) -> Any:
         return await fe.op_place(call.account, call.params, call.headers)
 
@@ -202,9 +189,9 @@ def register_rest(fe: FuturesFrontend) -> None:
             raise fe.order_error(e, spec["symbol"]) from None
         return {}
 
-    @route("PUT", f"{p}/v1/order", 1, "SIGNED")
+    @route("PUT", f"{p}/v1/order", 0, "SIGNED")
     async def modify_order(call: Call) -> Any:
-        return fe.op_modify(call.account, call.params)
+        return fe.op_modify(call.account, call.params, call.headers)
 
     @route("DELETE", f"{p}/v1/order", 1, "SIGNED")
     async def cancel_order(call: Call) -> Any:
@@ -240,7 +227,7 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     @route("PUT", f"{p}/v1/batchOrders", 5, "SIGNED")
     async def batch_modify(call: Call) -> Any:
-        return fe.op_batch_modify(call.account, call.params)
+        return fe.op_batch_modify(call.account, call.params, call.headers)
 
     @route("DELETE", f"{p}/v1/batchOrders", 1, "SIGNED")
     async def batch_cancel(call: Call) -> Any:

@@ -43,7 +43,7 @@ SIGNED = {"order.place", "order.modify", "order.cancel", "order.status", "accoun
 USER_STREAM = {"userDataStream.start", "userDataStream.ping", "userDataStream.stop"}
 WEIGHTS = {"order.place": 0, "order.modify": 1, "order.cancel": 1, "order.status": 1, "account.position": 5,
            "v2/account.position": 5, "account.balance": 5, "v2/account.balance": 5, "account.status": 5,
-           "v2/account.status": 5, "ticker.price": 1, "ticker.book": 2}
+           "v2/account.status": 5, "ticker.price": 1, "ticker.book": 2, "depth": 2}
 
 
 class FuturesWsApi:
@@ -155,6 +155,8 @@ class FuturesWsApi:
             state.account = None
             state.authorized_ms = None
             return self.session_status(state), None
+        if method == "depth":
+            return fe.depth(params), None
         if method == "ticker.price" or method == "ticker.book":
             symbol = fe.symbol(params, required=False)
             symbols = [symbol] if symbol else list(fe.market.instruments)
@@ -174,7 +176,8 @@ class FuturesWsApi:
             headers: dict[str, str] = {}
             return await fe.op_place(account, params, headers), headers
         if method == "order.modify":
-            return fe.op_modify(account, params), None
+            counted: dict[str, str] = {}
+            return fe.op_modify(account, params, counted), counted
         if method == "order.cancel":
             return fe.op_cancel(account, params), None
         if method == "order.status":
