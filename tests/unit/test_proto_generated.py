@@ -671,3 +671,17 @@ def _buf() -> str:
 def test_buf(command: str) -> None:
     run = subprocess.run([_buf(), command], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_buf_breaking_against_baseline() -> None:
+    """The API stays wire- and source-compatible (buf FILE rules) with the released baseline
+    image. A deliberate, agreed breaking change updates the baseline:
+    ``buf build --exclude-source-info -o proto/breaking-baseline.binpb``."""
+    baseline = "proto/breaking-baseline.binpb"
+    run = subprocess.run(
+        [_buf(), "breaking", "--against", baseline], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, (
+        f"breaking change against {baseline} (fix it, or if deliberate and agreed regenerate the baseline "
+        f"with `buf build --exclude-source-info -o {baseline}`):\n{run.stdout}{run.stderr}"
+    )
