@@ -201,7 +201,7 @@ async def test_websocket_api(sim: Simulator, flavor: str, account: Account) -> N
                                        stream_url=urls["wsApi"], reconnect_delay=100)
     cls = usds_sdk.DerivativesTradingUsdsFutures if flavor == "usdm" else coin_sdk.DerivativesTradingCoinFutures
     ws_api = cls(config_ws_api=config).websocket_api
-    connection = await ws_api.create_connection()
+    connection = await ws_api.create_connection()  # type: ignore[no-untyped-call]
     try:
         bid, _, _, _ = sim.exchange.markets[spec["venue"]].books[symbol].top()
         assert bid is not None
