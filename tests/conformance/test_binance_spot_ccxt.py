@@ -169,6 +169,8 @@ async def test_market_orders_and_trades(exchange: Any, sim: Simulator) -> None:
     first = trades[0]
     assert first["order"] == bought["id"] and first["side"] == "buy" and first["takerOrMaker"] == "taker"
     assert first["fee"]["currency"] == "ETH" and first["fee"]["cost"] == pytest.approx(0.01 * 0.001)
+    candles = await exchange.fetch_ohlcv("ETH/USDT", "1m")
+    assert candles[-1][4] == float(bid) and candles[-1][5] > 0  # the last close is the last print
     balance = await exchange.fetch_balance()
     assert balance["ETH"]["total"] == pytest.approx(20 + 0.01 * 0.999 + spent["filled"] * 0.999 - 0.01)
 

@@ -385,3 +385,19 @@ async def test_streams_control_and_combined(client: Client, sim: Simulator) -> N
         assert dropped["dropped"] >= 2
         closing = await asyncio.wait_for(raw.receive(), 5)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+def test_kline_boundaries() -> None:
+    # 2026-11-18 is a Wednesday: its week opens Monday 2026-11-16 00:00 UTC, its month on 2026-11-01.
+    from datetime import UTC, datetime
+
+    from execx_sim.venues.binance.spot_wire import kline_open
+
+    ts = int(datetime(2026, 11, 18, 13, 7, 5, tzinfo=UTC).timestamp() * 1000)
+    monday = int(datetime(2026, 11, 16, tzinfo=UTC).timestamp() * 1000)
+    assert kline_open("1w", ts) == (monday, monday + 7 * 86_400_000 - 1)
+    first = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp() * 1000)
+    december = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp() * 1000)
+    assert kline_open("1M", ts) == (first, december - 1)
+    hour = int(datetime(2026, 11, 18, 13, tzinfo=UTC).timestamp() * 1000)
+    assert kline_open("1h", ts) == (hour, hour + 3_599_999)

@@ -51,7 +51,7 @@ async def ws_api(sim: Simulator, account: Account) -> AsyncIterator[Any]:
     config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret_key,
                                        stream_url=urls["wsApi"], reconnect_attempts=1)
     client = Spot(config_ws_api=config).websocket_api
-    connection = await client.create_connection()
+    connection = await client.create_connection()  # type: ignore[no-untyped-call]
     try:
         yield connection
     finally:
@@ -162,7 +162,7 @@ async def test_ws_api_wrong_secret(sim: Simulator, account: Account) -> None:
     urls = sim.ready["venues"]["binance-spot"]
     config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret="0" * 64, stream_url=urls["wsApi"],
                                        reconnect_attempts=1)
-    connection = await Spot(config_ws_api=config).websocket_api.create_connection()
+    connection = await Spot(config_ws_api=config).websocket_api.create_connection()  # type: ignore[no-untyped-call]
     try:
         response = await connection.account_status()
         # The SDK turns a WS API error into {"error": ...}; the error is Binance's -1022.

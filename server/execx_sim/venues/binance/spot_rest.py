@@ -14,14 +14,16 @@ from .errors import BinanceError
 from .http import BinanceHttp, Call
 from .spot_trading import SpotTrading, select, symbols_param
 from .spot_wire import (
-    account_info as account_info_wire,
-)
-from .spot_wire import (
+    KLINE_MS,
     book_ticker,
     depth,
     exchange_info,
+    klines,
     last_price,
     ticker_24hr,
+)
+from .spot_wire import (
+    account_info as account_info_wire,
 )
 from .spot_wire import d8 as _d8
 
@@ -128,6 +130,15 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading) -> Non
                         from_id, start, end, limit)
         return [{"a": t.trade_id, "p": _d8(t.price), "q": _d8(t.qty), "f": t.trade_id, "l": t.trade_id,
                  "T": t.time_ms, "m": t.taker_side.value == "SELL", "M": True} for t in trades]
+
+    @http.route("GET", "/api/v3/klines", weight=2)
+    async def candles(call: Call) -> Any:
+        inst = trading.instrument(call.params)
+        interval = call.params.str("interval", required=True)
+        if interval not in KLINE_MS:
+            raise BinanceError(-1120, "Invalid interval.")
+        limit = trading._limit(call.params, 500, 1000)
+        return klines(market, inst.symbol, interval, call.params.int("startTime"), call.params.int("endTime"), limit)
 
     # ------------------------------------------------------------------ trading
 

@@ -8,6 +8,7 @@ order with the post-only time in force).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -394,3 +395,50 @@ def account_position(market: Market, account: Account, assets: frozenset[str], n
         free, locked = (bal.free, bal.locked) if bal is not None else (ZERO, ZERO)
         balances.append({"a": asset, "f": d8(free), "l": d8(locked)})
     return {"e": "outboundAccountPosition", "E": now, "u": updated, "B": balances}
+
+
+KLINE_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+            "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
+            "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": 0}
+_WEEK_OFFSET_MS = 3 * 86_400_000  # weeks open on Monday 00:00 UTC; the epoch was a Thursday
+
+
+def kline_open(interval: str, ts: int) -> tuple[int, int]:
+    """Open time and close time (inclusive) of the interval holding ``ts`` (UTC)."""
+    if interval == "1M":
+        day = datetime.fromtimestamp(ts / 1000, UTC)
+        first = datetime(day.year, day.month, 1, tzinfo=UTC)
+        nxt = datetime(day.year + (day.month == 12), day.month % 12 + 1, 1, tzinfo=UTC)
+        return int(first.timestamp() * 1000), int(nxt.timestamp() * 1000) - 1
+    width = KLINE_MS[interval]
+    offset = _WEEK_OFFSET_MS if interval == "1w" else 0
+    open_ms = (ts + offset) // width * width - offset
+    return open_ms, open_ms + width - 1
+
+
+def klines(market: Market, symbol: str, interval: str, start: int | None, end: int | None, limit: int,
+           ) -> list[list[Any]]:
+    """Candles built from the simulator's recent public trades (intervals without trades are omitted)."""
+    bars: dict[int, list[Any]] = {}
+    for t in market.public_trades[symbol]:
+        if (start is not None and t.time_ms < start) or (end is not None and t.time_ms > end):
+            continue
+        open_ms, close_ms = kline_open(interval, t.time_ms)
+        bar = bars.get(open_ms)
+        quote = t.price * t.qty
+        taker_buy = t.taker_side is Side.BUY
+        if bar is None:
+            bars[open_ms] = [open_ms, t.price, t.price, t.price, t.price, t.qty, close_ms, quote, 1,
+                             t.qty if taker_buy else ZERO, quote if taker_buy else ZERO, "0"]
+            continue
+        bar[2], bar[3], bar[4] = max(bar[2], t.price), min(bar[3], t.price), t.price
+        bar[5] += t.qty
+        bar[7] += quote
+        bar[8] += 1
+        if taker_buy:
+            bar[9] += t.qty
+            bar[10] += quote
+    rows = [bars[k] for k in sorted(bars)]
+    rows = rows[:limit] if start is not None else rows[-limit:]
+    return [[r[0], d8(r[1]), d8(r[2]), d8(r[3]), d8(r[4]), d8(r[5]), r[6], d8(r[7]), r[8], d8(r[9]), d8(r[10]), "0"]
+            for r in rows]
