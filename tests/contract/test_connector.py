@@ -1,0 +1,438 @@
+"""The connector contract suite: one set of tests, parametrised over every venue, each run against the
+simulator over real sockets (REST, WebSocket API, streams). Later venues join ``VENUES``.
+
+Waiting is done on events with a deadline (``Harness.wait_report``), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+from execx_server.connectors.base import Connector, ConnectorConfig, Secret
+from execx_server.connectors.binance.connector import BinanceConnector
+from execx_server.connectors.transport.websocket import Backoff
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from execx_server.domain.errors import ValidationError
+from execx_server.domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+    Trade,
+)
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+D = Decimal
+WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Venue:
+    exchange: Exchange
+    symbol: str
+    qty: Decimal  # a small order size valid on the venue (contracts for inverse)
+    derivative: bool
+    factory: Callable[[ConnectorConfig, Backoff], Connector]
+
+    def __str__(self) -> str:
+        return self.exchange.value
+
+
+def _binance(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return BinanceConnector(config, backoff=backoff)
+
+
+VENUES = [
+    Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
+    Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
+    Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
+]
+
+_ids = itertools.count(1)
+
+
+def cl_id(tag: str) -> str:
+    return f"ct{tag}{int(time.time() * 1000) % 10**9}x{next(_ids)}"
+
+
+@dataclass
+class Harness:
+    venue: Venue
+    connector: Connector
+    admin: str
+    http: aiohttp.ClientSession
+    reports: list[ExecutionReport] = field(default_factory=list)
+    states: list[bool] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_report(self, report: ExecutionReport) -> None:
+        self.reports.append(report)
+        self.changed.set()
+
+    def on_state(self, live: bool) -> None:
+        self.states.append(live)
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool], what: str, within_s: float = WAIT_S) -> None:
+        """Wait (on report/state events, with a deadline) until ``predicate()`` holds."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for {what}; reports: {self.reports[-5:]}")
+            self.changed.clear()
+            if predicate():
+                return
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def wait_report(
+        self, predicate: Callable[[ExecutionReport], bool], what: str, within_s: float = WAIT_S
+    ) -> ExecutionReport:
+        await self.until(lambda: any(predicate(r) for r in self.reports), what, within_s)
+        return next(r for r in self.reports if predicate(r))
+
+    def fills(self, cl_order_id: str) -> list[ExecutionReport]:
+        return [r for r in self.reports if r.cl_order_id == cl_order_id and r.trade_id]
+
+    async def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with self.http.post(f"{self.admin}{path}", json=body or {}) as resp:
+            data = await resp.json()
+            assert resp.status == 200, data
+            return data
+
+    async def book(self) -> tuple[Decimal, Decimal]:
+        params = {"market": self.venue.exchange.value, "symbol": self.venue.symbol, "limit": "1"}
+        async with self.http.get(f"{self.admin}/admin/book", params=params) as resp:
+            data = await resp.json()
+        return D(data["bids"][0][0]), D(data["asks"][0][0])
+
+    async def passive_price(self, side: Side, ticks: int = 40) -> Decimal:
+        bid, ask = await self.book()
+        tick = self.connector.rules(self.venue.symbol).tick
+        return bid - ticks * tick if side is Side.BUY else ask + ticks * tick
+
+    async def trade_print(self, price: Decimal, qty: Decimal, aggressor: Side) -> None:
+        await self.admin_post(
+            "/admin/market/trade",
+            {
+                "market": self.venue.exchange.value,
+                "symbol": self.venue.symbol,
+                "price": str(price),
+                "qty": str(qty),
+                "aggressor": aggressor.value,
+            },
+        )
+
+    async def fault(self, **values: Any) -> None:
+        await self.admin_post(f"/admin/faults/{self.venue.exchange.value}", values)
+
+    def order(
+        self,
+        side: Side,
+        price: Decimal | None,
+        *,
+        qty: Decimal | None = None,
+        order_type: OrderType = OrderType.LIMIT,
+        tif: TimeInForce = TimeInForce.GTC,
+        tag: str = "o",
+    ) -> OrderRequest:
+        return OrderRequest(cl_id(tag), self.venue.symbol, side, order_type, tif, qty or self.venue.qty, price)
+
+
+def _config(sim: Simulator, venue: Venue, account: Account) -> ConnectorConfig:
+    hosts = sim.ready["venues"][venue.exchange.value]
+    # The whole per-venue object of the ready line as wsUrl (documented override form).
+    return ConnectorConfig(
+        venue.exchange, account.api_key, Secret(account.secret_key), rest_url=hosts["rest"], ws_url=json.dumps(hosts)
+    )
+
+
+@contextlib.asynccontextmanager
+async def _harness(sim: Simulator, venue: Venue, account: Account, backoff: Backoff) -> AsyncIterator[Harness]:
+    connector = venue.factory(_config(sim, venue, account), backoff)
+    async with aiohttp.ClientSession() as http:
+        h = Harness(venue, connector, sim.ready["admin"], http)
+        await connector.start(h.on_report, h.on_state)
+        try:
+            yield h
+        finally:
+            async with http.delete(f"{h.admin}/admin/faults/{venue.exchange.value}"):
+                pass
+            try:
+                with contextlib.suppress(Retryable):  # still inside a Retry-After: nothing was placed
+                    await connector.cancel_all(venue.symbol)
+            finally:
+                await connector.close()
+
+
+@pytest.fixture(params=VENUES, ids=str)
+def venue(request: pytest.FixtureRequest) -> Venue:
+    v: Venue = request.param
+    return v
+
+
+@pytest.fixture
+async def h(sim: Simulator, venue: Venue, account: Account) -> AsyncIterator[Harness]:
+    async with _harness(sim, venue, account, Backoff(base_s=0.05, cap_s=1.0)) as harness:
+        yield harness
+
+
+# ---------------------------------------------------------------------------------------- start
+
+
+async def test_start_loads_instruments(h: Harness) -> None:
+    rules = h.connector.rules(h.venue.symbol)
+    assert rules.tick > 0 and rules.lot > 0 and rules.min_qty > 0
+    assert rules.inverse is (h.venue.exchange is Exchange.BINANCE_COINM_FUTURE)
+    if rules.inverse:
+        assert rules.contract_size > 1
+    with pytest.raises(ValidationError):
+        h.connector.rules("NOSUCHSYMBOL")
+    assert h.states and h.states[-1] is True
+
+
+# ---------------------------------------------------------------------------------------- orders
+
+
+async def test_limit_order_lifecycle(h: Harness) -> None:
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="lim")
+    ack = await h.connector.submit_order(order)
+    assert ack.cl_order_id == order.cl_order_id
+    assert ack.status is OrderStatus.NEW and ack.exch_order_id
+    assert ack.qty == order.qty and ack.price == order.price
+    await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "stream NEW")
+
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and queried.status is OrderStatus.NEW
+    assert queried.exch_order_id == ack.exch_order_id
+    open_now = await h.connector.open_orders(h.venue.symbol)
+    assert [o.cl_order_id for o in open_now] == [order.cl_order_id]
+    assert order.cl_order_id in [o.cl_order_id for o in await h.connector.open_orders()]
+
+    cancelled = await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    assert cancelled.cl_order_id == order.cl_order_id and cancelled.status is OrderStatus.CANCELLED
+    await h.wait_report(
+        lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "stream CANCELLED"
+    )
+    assert await h.connector.open_orders(h.venue.symbol) == []
+    with pytest.raises(Rejected):
+        await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+
+
+async def test_query_unknown_order_is_none(h: Harness) -> None:
+    assert await h.connector.query_order(h.venue.symbol, cl_id("unknown")) is None
+
+
+async def test_market_order_fills_reported_with_trade_ids(h: Harness) -> None:
+    order = h.order(Side.BUY, None, order_type=OrderType.MARKET, tif=TimeInForce.IOC, tag="mkt")
+    ack = await h.connector.submit_order(order)
+    assert ack.cl_order_id == order.cl_order_id
+    await h.until(lambda: sum(f.fill_qty for f in h.fills(order.cl_order_id)) == order.qty, "market fills")
+    fills = h.fills(order.cl_order_id)
+    assert len({f.trade_id for f in fills}) == len(fills), "each fill reported once"
+    for f in fills:
+        assert f.fill_qty > 0 and f.fill_price > 0
+        assert f.liquidity is Liquidity.REMOVE
+        assert f.side is Side.BUY and f.exch_order_id == ack.exch_order_id
+    assert fills[-1].status is OrderStatus.FILLED
+    assert sum((f.fee for f in fills), D(0)) >= 0
+
+
+async def test_post_only_that_would_cross_is_rejected_with_venue_message(h: Harness) -> None:
+    _, ask = await h.book()
+    order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
+    with pytest.raises(Rejected) as info:
+        await h.connector.submit_order(order)
+    assert info.value.message and info.value.code
+    if h.venue.exchange is Exchange.BINANCE_SPOT:
+        assert info.value.code == "-2010" and "immediately match" in info.value.message
+    else:
+        assert info.value.code == "-5022"
+    assert await h.connector.query_order(h.venue.symbol, order.cl_order_id) is None
+
+
+async def test_post_only_passive_rests(h: Harness) -> None:
+    order = h.order(Side.SELL, await h.passive_price(Side.SELL), order_type=OrderType.POSTONLY, tag="pp")
+    ack = await h.connector.submit_order(order)
+    assert ack.status is OrderStatus.NEW
+
+
+async def test_passive_fills_arrive_on_private_stream_one_report_each(h: Harness) -> None:
+    price = await h.passive_price(Side.BUY, ticks=5)
+    order = h.order(Side.BUY, price, qty=h.venue.qty * 2, tag="pf")
+    await h.connector.submit_order(order)
+    await h.trade_print(price, h.venue.qty, Side.SELL)
+    first = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "first fill")
+    assert first.fill_qty == h.venue.qty and first.fill_price == price
+    assert first.liquidity is Liquidity.ADD and first.status is OrderStatus.PARTIALLYFILLED
+    await h.trade_print(price, h.venue.qty, Side.SELL)
+    await h.until(lambda: len(h.fills(order.cl_order_id)) == 2, "second fill")
+    second = h.fills(order.cl_order_id)[1]
+    assert second.trade_id != first.trade_id
+    assert second.status is OrderStatus.FILLED and second.cum_filled == order.qty
+
+
+async def test_amend(h: Harness) -> None:
+    price = await h.passive_price(Side.BUY)
+    order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="am")
+    await h.connector.submit_order(order)
+    smaller = h.venue.qty * 2
+    amended = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, smaller, price)
+    assert amended.cl_order_id == order.cl_order_id and amended.qty == smaller
+    if h.venue.exchange is Exchange.BINANCE_SPOT:
+        assert "keepPriority" in amended.message  # a pure decrease keeps the queue position
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and queried.qty == smaller and queried.status is OrderStatus.NEW
+
+    tick = h.connector.rules(h.venue.symbol).tick
+    new_price = price - 3 * tick
+    repriced = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, smaller, new_price)
+    assert repriced.cl_order_id == order.cl_order_id and repriced.price == new_price
+    if h.venue.exchange is Exchange.BINANCE_SPOT:
+        assert "cancel-replace" in repriced.message  # honest: the venue has no in-place price amend
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and queried.price == new_price and queried.status is OrderStatus.NEW
+    open_now = await h.connector.open_orders(h.venue.symbol)
+    assert [(o.cl_order_id, o.price) for o in open_now] == [(order.cl_order_id, new_price)]
+    # The replaced order's cancellation is not reported as the end of the client order.
+    assert not any(r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED for r in h.reports)
+
+
+async def test_cancel_all(h: Harness) -> None:
+    buy = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="ca")
+    sell = h.order(Side.SELL, await h.passive_price(Side.SELL), tag="ca")
+    await h.connector.submit_order(buy)
+    await h.connector.submit_order(sell)
+    assert len(await h.connector.open_orders(h.venue.symbol)) == 2
+    await h.connector.cancel_all(h.venue.symbol)
+    assert await h.connector.open_orders(h.venue.symbol) == []
+    for o in (buy, sell):
+        await h.wait_report(lambda r, o=o: r.cl_order_id == o.cl_order_id and r.status is OrderStatus.CANCELLED, "cxl")
+    await h.connector.cancel_all(h.venue.symbol)  # nothing left: not an error
+
+
+async def test_positions(h: Harness) -> None:
+    if not h.venue.derivative:
+        assert await h.connector.positions() == []
+        return
+    order = h.order(Side.BUY, None, order_type=OrderType.MARKET, tif=TimeInForce.IOC, tag="pos")
+    await h.connector.submit_order(order)
+    positions = {p.symbol: p for p in await h.connector.positions()}
+    assert positions[h.venue.symbol].qty == order.qty
+    assert positions[h.venue.symbol].entry_price > 0
+
+
+# ---------------------------------------------------------------------------------------- market data
+
+
+async def test_watch_market_ticker_and_trade_with_aggressor(h: Harness) -> None:
+    tickers: list[BookTicker] = []
+    trades: list[Trade] = []
+
+    def on_ticker(t: BookTicker) -> None:
+        tickers.append(t)
+        h.changed.set()
+
+    def on_trade(t: Trade) -> None:
+        trades.append(t)
+        h.changed.set()
+
+    unsubscribe = await h.connector.watch_market(h.venue.symbol, on_ticker, on_trade)
+    try:
+        bid, ask = await h.book()
+        tick = h.connector.rules(h.venue.symbol).tick
+        for aggressor, price in ((Side.BUY, ask), (Side.SELL, bid)):
+            # The subscription may still be in flight: print until one trade of this side is seen.
+            for _ in range(20):
+                await h.trade_print(price, h.venue.qty, aggressor)
+                try:
+                    await h.until(lambda p=price: any(t.price == p for t in trades), "trade", within_s=0.5)
+                    break
+                except AssertionError:
+                    continue
+            seen = [t for t in trades if t.price == price]
+            assert seen, f"no {aggressor} trade received"
+            assert seen[-1].aggressor is aggressor and seen[-1].symbol == h.venue.symbol and seen[-1].trade_id
+            assert seen[-1].qty == h.venue.qty
+        # Moving the best bid makes the venue push a book ticker.
+        quote = h.order(Side.BUY, bid + tick, tag="bt")
+        await h.connector.submit_order(quote)
+        await h.until(lambda: any(t.bid == bid + tick for t in tickers), "book ticker with the new bid")
+        t = next(t for t in tickers if t.bid == bid + tick)
+        assert t.symbol == h.venue.symbol and t.ask > t.bid and t.bid_qty > 0 and t.ask_qty > 0
+        await h.connector.cancel_order(h.venue.symbol, quote.cl_order_id)
+    finally:
+        unsubscribe()
+
+
+# ---------------------------------------------------------------------------------------- faults
+
+
+async def test_http_5xx_is_outcome_unknown(h: Harness) -> None:
+    await h.fault(http_5xx=1)
+    with pytest.raises(OutcomeUnknown):
+        await h.connector.submit_order(h.order(Side.BUY, await h.passive_price(Side.BUY), tag="5xx"))
+
+
+async def test_unknown_outcome_order_is_live(h: Harness) -> None:
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="unk")
+    await h.fault(unknown_outcome=1)
+    with pytest.raises(OutcomeUnknown):
+        await h.connector.submit_order(order)
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and queried.status is OrderStatus.NEW, "the order reached the venue"
+
+
+async def test_rate_limited_is_retryable_with_retry_after(h: Harness) -> None:
+    await h.fault(rate_limit=1)
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="rl")
+    with pytest.raises(Retryable) as info:
+        await h.connector.submit_order(order)
+    assert info.value.retry_after_s is not None and info.value.retry_after_s > 0
+    # Until Retry-After has passed the connector refuses locally: nothing is sent.
+    with pytest.raises(Retryable):
+        await h.connector.submit_order(order)
+
+
+async def test_injected_reject_is_rejected(h: Harness) -> None:
+    await h.fault(reject_orders=1)
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="rej")
+    with pytest.raises(Rejected) as info:
+        await h.connector.submit_order(order)
+    assert "fault injection" in info.value.message
+    assert await h.connector.query_order(h.venue.symbol, order.cl_order_id) is None
+
+
+async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnect(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    # A fixed one-second reconnect delay, so the fill below happens while the stream is down.
+    async with _harness(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
+        price = await h.passive_price(Side.BUY, ticks=7)
+        order = h.order(Side.BUY, price, tag="gap")
+        await h.connector.submit_order(order)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "NEW")
+        await h.admin_post(f"/admin/faults/{venue.exchange.value}/drop")
+        await h.until(lambda: h.states[-1] is False, "private stream down")
+        await h.trade_print(price, order.qty, Side.SELL)
+        await h.until(lambda: h.states[-1] is True, "private stream back")
+        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "missed fill")
+        assert fill.fill_qty == order.qty and fill.fill_price == price and fill.liquidity is Liquidity.ADD
+        assert fill.status is OrderStatus.FILLED
+        assert len(h.fills(order.cl_order_id)) == 1
