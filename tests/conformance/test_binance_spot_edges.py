@@ -18,6 +18,8 @@ import aiohttp
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for
 from yarl import URL
 
@@ -401,3 +403,57 @@ def test_kline_boundaries() -> None:
     assert kline_open("1M", ts) == (first, december - 1)
     hour = int(datetime(2026, 11, 18, 13, tzinfo=UTC).timestamp() * 1000)
     assert kline_open("1h", ts) == (hour, hour + 3_599_999)
+
+
+# ---------------------------------------------------------------------------------------------- fuzz
+
+_ANY_TEXT = st.text(max_size=12)
+_DECIMALS = st.decimals(min_value=-10, max_value=200_000, places=6, allow_nan=False, allow_infinity=False)
+_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "symbol": st.sampled_from(["BTCUSDT", "ETHBTC", "btcusdt", "NOPE", ""]) | _ANY_TEXT,
+    "side": st.sampled_from(["BUY", "SELL", "buy", ""]) | _ANY_TEXT,
+    "type": st.sampled_from(["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "limit"]) | _ANY_TEXT,
+    "timeInForce": st.sampled_from(["GTC", "IOC", "FOK", "GTX"]) | _ANY_TEXT,
+    "quantity": _DECIMALS.map(str) | _ANY_TEXT,
+    "quoteOrderQty": _DECIMALS.map(str) | _ANY_TEXT,
+    "price": _DECIMALS.map(str) | _ANY_TEXT,
+    "newClientOrderId": st.from_regex(r"[a-zA-Z0-9_-]{1,40}", fullmatch=True) | _ANY_TEXT,
+    "newOrderRespType": st.sampled_from(["ACK", "RESULT", "FULL", "NOPE"]),
+    "selfTradePreventionMode": st.sampled_from(["NONE", "EXPIRE_MAKER", "DECREMENT", "x"]),
+    "recvWindow": st.integers(-5, 70_000).map(str) | _ANY_TEXT,
+}
+_ORDER_PARAMS = st.fixed_dictionaries({}, optional=_FIELDS)
+_JSON_VALUE = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | _ANY_TEXT
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(params=_ORDER_PARAMS)
+async def test_fuzz_rest_new_order(sim: Simulator, params: dict[str, Any]) -> None:
+    """Whatever the parameters, the answer is Binance's: 200 or a {code, msg} error, never a 5xx."""
+    account = fuzz_account(sim)
+    async with aiohttp.ClientSession() as session:
+        status, _, body = await Client(session, sim, account).rest("POST", "/api/v3/order", params)
+    assert status < 500, body
+    if status != 200:
+        assert set(body) == {"code", "msg"} and body["code"] < 0
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(params=st.dictionaries(st.sampled_from(sorted(_FIELDS)), _JSON_VALUE, max_size=8))
+async def test_fuzz_ws_order_place(sim: Simulator, params: dict[str, Any]) -> None:
+    account = fuzz_account(sim)
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, sim, account)
+        async with session.ws_connect(client.urls["wsApi"]) as ws:
+            reply = await ws_call(ws, {"id": 1, "method": "order.place", "params": client.ws_params(params)})
+    assert reply["status"] < 500, reply
+    if reply["status"] != 200:
+        assert reply["error"]["code"] < 0
+
+
+def fuzz_account(sim: Simulator) -> Account:
+    account = sim.exchange.accounts.get("spot-fuzz")
+    if account is None:
+        account = sim.exchange.create_account("spot-fuzz")
+        sim.fund_default(account)
+    return account
