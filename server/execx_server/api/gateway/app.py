@@ -1,0 +1,468 @@
+"""The REST + websocket shim: an aiohttp application that calls our own gRPC server.
+
+Every request goes over one grpc.aio channel (created when the application starts, closed when
+it stops) to the gRPC server, with the caller's auth headers forwarded as metadata, so auth,
+validation, metrics and errors run exactly once, in the gRPC servicer path.
+
+- Unary RPCs: the annotated verb and path; the JSON body (``body``) and the path variables and
+  query parameters form the request; the response (or its ``response_body`` field) is the JSON
+  answer. Errors are ``google.rpc.Status`` JSON with grpc-gateway's HTTP status.
+- Server-streaming RPCs: a websocket (``GET`` upgrade) on the same path. When the rule has a
+  body the client's first frame is the request (JSON); otherwise the request is taken from the
+  query string and the stream starts at once. Each streamed message is one JSON text frame.
+- Bidirectional RPCs: a websocket where each client frame is a request and each server frame a
+  response.
+- A stream that ends normally closes the websocket with 1000; an error sends the Status JSON as a
+  last text frame and closes with 4000 + its HTTP status (4400, 4401, 4404, 4429, ...). A client
+  that does not read for ``send_timeout`` seconds is disconnected (4429): nothing is buffered
+  beyond the socket and gRPC flow-control windows, which push back on the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+from aiohttp import WSMsgType, web
+from google.protobuf.message import Message
+
+from .jsonmap import JsonCodec, JsonMappingError, descriptor_of, set_path_value
+from .openapi import openapi_document
+from .routes import Route, load_routes
+from .status import (
+    WS_CLOSE_GOING_AWAY,
+    WS_CLOSE_OK,
+    code_from_http,
+    http_status,
+    rich_status,
+    status_json,
+    ws_close_code,
+)
+
+log = logging.getLogger("execx.gateway")
+
+FORWARDED_HEADERS = ("x-api-key", "authorization", "x-request-id", "traceparent", "tracestate")
+
+Metadata = tuple[tuple[str, str], ...]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Tunables of the shim (defaults suit a strategy on the same host)."""
+
+    max_body_bytes: int = 4 * 1024 * 1024  # gRPC's default message limit
+    first_message_timeout: float = 30.0  # a streaming websocket must send its request within this
+    send_timeout: float = 5.0  # a websocket that does not read for this long is disconnected
+    heartbeat: float | None = 20.0  # websocket ping interval
+    forwarded_headers: tuple[str, ...] = FORWARDED_HEADERS
+    channel_options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+
+
+class GatewayError(Exception):
+    """An error the gateway answers itself (before or instead of calling the server)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, http: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http = http if http is not None else http_status(code)
+
+    def body(self) -> dict[str, Any]:
+        return status_json(self.code, self.message)
+
+
+class _SlowConsumer(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Strict JSON (no NaN / Infinity literals); GatewayError 400 if malformed."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "malformed JSON") from None
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=dump_json(body), status=status, content_type="application/json", headers=headers)
+
+
+class Gateway:
+    """The shim's state: the route table, the codec, the channel and the open websockets."""
+
+    def __init__(self, grpc_target: str, routes: Sequence[Route], codec: JsonCodec, config: GatewayConfig) -> None:
+        self.grpc_target = grpc_target
+        self.routes = list(routes)
+        self.codec = codec
+        self.config = config
+        self._channel: grpc.aio.Channel | None = None
+        self._calls: dict[str, Any] = {}
+        self._websockets: set[web.WebSocketResponse] = set()
+        self._openapi: str | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
+        """aiohttp cleanup context: opens the channel on start-up, closes it on clean-up."""
+        channel = grpc.aio.insecure_channel(
+            self.grpc_target,
+            options=[
+                ("grpc.max_receive_message_length", self.config.max_body_bytes),
+                ("grpc.max_send_message_length", self.config.max_body_bytes),
+                *self.config.channel_options,
+            ],
+        )
+        self._channel = channel
+        for route in self.routes:
+            self._calls[route.grpc_path] = self._multicallable(channel, route)
+        try:
+            yield
+        finally:
+            self._calls.clear()
+            self._channel = None
+            await channel.close()
+
+    @staticmethod
+    def _multicallable(channel: grpc.aio.Channel, route: Route) -> Any:
+        ser = route.request_class.SerializeToString
+        de = route.response_class.FromString
+        if route.client_streaming and route.server_streaming:
+            return channel.stream_stream(route.grpc_path, request_serializer=ser, response_deserializer=de)
+        if route.client_streaming:
+            return channel.stream_unary(route.grpc_path, request_serializer=ser, response_deserializer=de)
+        if route.server_streaming:
+            return channel.unary_stream(route.grpc_path, request_serializer=ser, response_deserializer=de)
+        return channel.unary_unary(route.grpc_path, request_serializer=ser, response_deserializer=de)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """Closes every open websocket (1001 going away) before the channel goes."""
+        for ws in list(self._websockets):
+            await ws.close(code=WS_CLOSE_GOING_AWAY, message=b"server shutting down")
+
+    def _call(self, route: Route) -> Any:
+        call = self._calls.get(route.grpc_path)
+        if call is None:
+            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "gateway is not running")
+        return call
+
+    # ------------------------------------------------------------------ request / response helpers
+
+    def metadata(self, request: web.Request) -> Metadata:
+        """The caller's auth (and tracing) headers as gRPC metadata; invalid values are dropped."""
+        md: list[tuple[str, str]] = []
+        for name in self.config.forwarded_headers:
+            for value in request.headers.getall(name, ()):
+                if value and all(0x20 <= ord(c) <= 0x7E for c in value):
+                    md.append((name, value))
+        return tuple(md)
+
+    def _apply_params(self, route: Route, request: web.Request, msg: Message) -> None:
+        if route.body != "*" and request.query:
+            params = {k: request.query.getall(k) for k in dict.fromkeys(request.query.keys())}
+            self.codec.from_query(params, msg)
+        for var in route.variables:
+            set_path_value(self.codec, msg, var.field_path, request.match_info[var.route_name])
+
+    def _from_body(self, route: Route, data: Any, msg: Message) -> None:
+        if route.body == "*":
+            self.codec.from_json(data, msg)
+        elif route.body:
+            fi = self.codec.field_info(descriptor_of(msg), (route.body,))
+            self.codec.from_json({fi.json_name: data}, msg)
+
+    async def request_message(self, route: Route, request: web.Request) -> Message:
+        """The request message of a unary call: body, query parameters and path variables."""
+        msg = route.request_class()
+        if route.body:
+            raw = await request.read()
+            data = parse_json(raw) if raw.strip() else {}
+            self._from_body(route, data, msg)
+        self._apply_params(route, request, msg)
+        return msg
+
+    def response_json(self, route: Route, msg: Message) -> Any:
+        if route.response_body:
+            return self.codec.field_to_json(msg, route.response_body)
+        return self.codec.to_json(msg)
+
+    def rpc_error_body(self, err: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
+        code = err.code()
+        details: list[Any] = []
+        rich = rich_status(tuple(err.trailing_metadata() or ()))
+        if rich is not None:
+            details = [self.codec.to_json(d) for d in rich.details]
+        message = err.details() or code.name
+        return http_status(code), status_json(code, message, details)
+
+    # ------------------------------------------------------------------ unary
+
+    def unary_handler(self, route: Route) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                msg = await self.request_message(route, request)
+            except JsonMappingError as e:
+                raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+            call = self._call(route)
+            try:
+                resp = await call(msg, metadata=self.metadata(request))
+            except grpc.aio.AioRpcError as e:
+                status, body = self.rpc_error_body(e)
+                return json_response(body, status=status)
+            return json_response(self.response_json(route, resp))
+
+        return handle
+
+    # ------------------------------------------------------------------ websockets
+
+    def websocket_handler(self, route: Route) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            ws = web.WebSocketResponse(
+                heartbeat=self.config.heartbeat,
+                max_msg_size=self.config.max_body_bytes,
+                # close() waits at most this long for the client's close frame.
+                timeout=self.config.send_timeout,
+            )
+            if not ws.can_prepare(request).ok:
+                raise GatewayError(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{route.template} is a websocket: connect with a GET upgrade",
+                    http=426,
+                )
+            await ws.prepare(request)
+            self._websockets.add(ws)
+            aborted = False
+            try:
+                if route.client_streaming:
+                    await self._serve_bidi(route, request, ws)
+                else:
+                    await self._serve_server_stream(route, request, ws)
+            except _SlowConsumer:
+                # The socket's buffers are full: a close frame could not get through either.
+                log.info("gateway.ws_slow_consumer", extra={"route": route.template})
+                self._abort(request)
+                aborted = True
+            finally:
+                self._websockets.discard(ws)
+                if not ws.closed and not aborted:
+                    await ws.close()
+            return ws
+
+        return handle
+
+    @staticmethod
+    def _abort(request: web.Request) -> None:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _send(self, ws: web.WebSocketResponse, body: Any) -> None:
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await ws.send_str(dump_json(body))
+        except TimeoutError:
+            raise _SlowConsumer from None
+
+    async def _fail(self, ws: web.WebSocketResponse, code: grpc.StatusCode, body: dict[str, Any]) -> None:
+        """Sends the Status JSON and closes with 4000 + its HTTP status."""
+        if ws.closed:
+            return
+        try:
+            await self._send(ws, body)
+        except ConnectionError:
+            return
+        reason = str(body.get("message", "")).encode("ascii", "replace")[:120]
+        await ws.close(code=ws_close_code(code), message=reason)
+
+    async def _first_request(self, route: Route, request: web.Request, ws: web.WebSocketResponse) -> Message | None:
+        """The request of a server-streaming websocket (None if the client went away first)."""
+        msg = route.request_class()
+        try:
+            if route.body:
+                try:
+                    async with asyncio.timeout(self.config.first_message_timeout):
+                        frame = await ws.receive()
+                except TimeoutError:
+                    raise GatewayError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"no request message within {self.config.first_message_timeout:g}s",
+                    ) from None
+                if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return None
+                self._from_body(route, self._frame_json(frame), msg)
+            self._apply_params(route, request, msg)
+        except JsonMappingError as e:
+            raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+        return msg
+
+    @staticmethod
+    def _frame_json(frame: Any) -> Any:
+        if frame.type == WSMsgType.TEXT:
+            return parse_json(frame.data)
+        if frame.type == WSMsgType.BINARY:
+            return parse_json(frame.data)
+        raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "expected a JSON text frame")
+
+    async def _serve_server_stream(self, route: Route, request: web.Request, ws: web.WebSocketResponse) -> None:
+        try:
+            msg = await self._first_request(route, request, ws)
+        except GatewayError as e:
+            await self._fail(ws, e.code, e.body())
+            return
+        if msg is None:
+            return
+        call = self._call(route)(msg, metadata=self.metadata(request))
+
+        async def pump() -> None:
+            async for resp in call:
+                await self._send(ws, self.response_json(route, resp))
+
+        async def drain() -> None:
+            async for frame in ws:  # ends when the client closes; answers pings meanwhile
+                if frame.type == WSMsgType.ERROR:
+                    return
+
+        try:
+            first = await _first_completed(pump(), drain())
+        except grpc.aio.AioRpcError as e:
+            _, body = self.rpc_error_body(e)
+            await self._fail(ws, e.code(), body)
+            return
+        finally:
+            call.cancel()
+        if first == 0 and not ws.closed:  # the stream ended normally
+            await ws.close(code=WS_CLOSE_OK)
+
+    async def _serve_bidi(self, route: Route, request: web.Request, ws: web.WebSocketResponse) -> None:
+        call = self._call(route)(metadata=self.metadata(request))
+
+        async def upstream() -> None:
+            async for frame in ws:
+                if frame.type == WSMsgType.ERROR:
+                    return
+                msg = route.request_class()
+                try:
+                    self._from_body(route, self._frame_json(frame), msg)
+                except JsonMappingError as e:
+                    raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
+                await call.write(msg)
+
+        async def downstream() -> None:
+            while True:
+                resp = await call.read()
+                if resp is grpc.aio.EOF:
+                    return
+                await self._send(ws, self.response_json(route, resp))
+
+        try:
+            first = await _first_completed(downstream(), upstream())
+        except GatewayError as e:
+            await self._fail(ws, e.code, e.body())
+            return
+        except grpc.aio.AioRpcError as e:
+            _, body = self.rpc_error_body(e)
+            await self._fail(ws, e.code(), body)
+            return
+        finally:
+            call.cancel()
+        if first == 0:
+            code = await call.code()
+            if code != grpc.StatusCode.OK:
+                await self._fail(ws, code, status_json(code, await call.details() or code.name))
+            elif not ws.closed:
+                await ws.close(code=WS_CLOSE_OK)
+
+    # ------------------------------------------------------------------ misc routes
+
+    async def healthz(self, request: web.Request) -> web.StreamResponse:
+        return json_response({"status": "SERVING"})
+
+    async def openapi(self, request: web.Request) -> web.StreamResponse:
+        if self._openapi is None:
+            self._openapi = dump_json(openapi_document(self.routes, self.codec))
+        return web.Response(text=self._openapi, content_type="application/json")
+
+
+async def _first_completed(*coros: Awaitable[None]) -> int:
+    """Runs the coroutines as tasks owned here; when one finishes, cancels and awaits the others.
+
+    Returns the index of the first one to finish, or raises its exception.
+    """
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    first = next(i for i, t in enumerate(tasks) if t in done)
+    exc = tasks[first].exception()
+    if exc is not None:
+        raise exc
+    return first
+
+
+@web.middleware
+async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error the gateway answers itself becomes a ``google.rpc.Status`` JSON body."""
+    try:
+        return await handler(request)
+    except GatewayError as e:
+        return json_response(e.body(), status=e.http)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        code = code_from_http(e.status)
+        headers = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
+        return json_response(status_json(code, e.reason), status=e.status, headers=headers)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("gateway.internal_error", extra={"path": request.path})
+        return json_response(status_json(grpc.StatusCode.INTERNAL, "internal error"), status=500)
+
+
+GATEWAY_KEY = web.AppKey("execx_gateway", Gateway)
+
+
+def build_gateway(
+    grpc_target: str,
+    *,
+    routes: Sequence[Route] | None = None,
+    codec: JsonCodec | None = None,
+    config: GatewayConfig | None = None,
+) -> web.Application:
+    """The REST + websocket application for the gRPC server at ``grpc_target`` ("127.0.0.1:35028").
+
+    Routes are read from the ``google.api.http`` annotations of every generated execx.v1 service
+    (``routes`` overrides, for tests). The gRPC channel is opened when the application starts and
+    closed when it is cleaned up; open websockets are closed (1001) on shutdown.
+    """
+    cfg = config or GatewayConfig()
+    gateway = Gateway(grpc_target, routes if routes is not None else load_routes(), codec or JsonCodec(), cfg)
+    app = web.Application(middlewares=[status_errors], client_max_size=cfg.max_body_bytes)
+    app[GATEWAY_KEY] = gateway
+    app.cleanup_ctx.append(gateway.lifespan)
+    app.on_shutdown.append(gateway.on_shutdown)
+    app.router.add_get("/healthz", gateway.healthz)
+    app.router.add_get("/openapi.json", gateway.openapi)
+    for route in gateway.routes:
+        if route.is_websocket:
+            app.router.add_get(route.aiohttp_path, gateway.websocket_handler(route), allow_head=False)
+        else:
+            app.router.add_route(route.http_method, route.aiohttp_path, gateway.unary_handler(route))
+    return app
