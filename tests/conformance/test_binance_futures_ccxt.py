@@ -87,9 +87,14 @@ async def exchange(sim: Simulator, flavor: str, account: Account) -> AsyncIterat
 
 
 @pytest.fixture(autouse=True)
-async def recentre(sim: Simulator) -> AsyncIterator[None]:
+async def recentre(sim: Simulator, account: Account) -> AsyncIterator[None]:
     """Trades printed by a test eat into the static book: re-quote it around the start price after."""
     yield
+    # Leave the shared session book as found: no resting orders of this test's account.
+    for name in ("binance-usdm-future", "binance-coinm-future"):
+        market = sim.exchange.markets[name]
+        for order in market.open_orders(account):
+            market.cancel(account, order.symbol, order.order_id)
     for flavor in FLAVORS.values():
         market = sim.exchange.markets[flavor[0]]
         sym = flavor[4]

@@ -63,8 +63,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture(autouse=True)
-async def recentre(sim: Simulator) -> AsyncIterator[None]:
+async def recentre(sim: Simulator, account: Account) -> AsyncIterator[None]:
     yield
+    # Leave the shared session book as found: no resting orders of this test's account.
+    for name in ("binance-usdm-future", "binance-coinm-future"):
+        market = sim.exchange.markets[name]
+        for order in market.open_orders(account):
+            market.cancel(account, order.symbol, order.order_id)
     for venue, symbol in ((USDM, "BTCUSDT"), (COINM, "BTCUSD_PERP")):
         market = sim.exchange.markets[venue]
         sim.synthetic.move_to(venue, symbol, market.instruments[symbol].ref_price)

@@ -60,8 +60,13 @@ async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-async def recentre(sim: Simulator) -> AsyncIterator[None]:
+async def recentre(sim: Simulator, account: Account) -> AsyncIterator[None]:
     yield
+    # Leave the shared session book as found: no resting orders of this test's account.
+    for name in ("binance-usdm-future", "binance-coinm-future"):
+        market = sim.exchange.markets[name]
+        for order in market.open_orders(account):
+            market.cancel(account, order.symbol, order.order_id)
     for spec in FLAVORS.values():
         market = sim.exchange.markets[spec["venue"]]
         sim.synthetic.move_to(market.name, spec["symbol"], market.instruments[spec["symbol"]].ref_price)
