@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -37,8 +36,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from execx_sim.app import Simulator  # noqa: E402
-from execx_sim.core.types import OrderType, Side  # noqa: E402
+from execx_sim.app import Simulator
+from execx_sim.core.types import OrderType, Side
 
 BENCH_KEY = "bench-api-key"
 BENCH_SECRET = "bench-secret-key"
@@ -196,20 +195,22 @@ async def wsapi_figure(url: str, window: int, seconds: float) -> None:
 
 
 async def network_figures(args: argparse.Namespace) -> None:
-    child = subprocess.Popen([sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(sys.executable, __file__, "--serve",
+                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     try:
         assert child.stdout is not None
-        ready = json.loads(await asyncio.to_thread(child.stdout.readline))
+        ready = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
         venue = ready["venues"][SPOT]
         await rest_figure(venue["rest"], args.clients, args.seconds)
         await wsapi_figure(venue["wsApi"], args.window, args.seconds)
     finally:
         assert child.stdin is not None
-        child.stdin.close()
+        child.stdin.close()  # the child stops when its stdin closes
         try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(child.wait(), 10)
+        except TimeoutError:
             child.kill()
+            await child.wait()
 
 
 def main() -> None:
