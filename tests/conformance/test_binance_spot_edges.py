@@ -323,6 +323,11 @@ async def test_ws_api_frames(client: Client, sim: Simulator) -> None:
         assert reply["status"] == 200 and len(reply["result"]) == 1
         reply = await ws_call(ws, {"id": 8, "method": "nope.nothing"})
         assert reply["status"] == 400
+    async with client.session.ws_connect(client.urls["wsApi"] + "?returnRateLimits=false") as ws:
+        reply = await ws_call(ws, {"id": 1, "method": "ping"})
+        assert reply == {"id": 1, "status": 200, "result": {}}
+        reply = await ws_call(ws, {"id": 2, "method": "ping", "params": {"returnRateLimits": True}})
+        assert reply["rateLimits"][0]["count"] > 0
 
 
 async def test_ws_api_stp_event(client: Client, sim: Simulator) -> None:

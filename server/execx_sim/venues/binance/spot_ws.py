@@ -40,6 +40,7 @@ from .spot_wire import account_info, book_ticker, depth, exchange_info
 log = logging.getLogger("execx_sim.binance.spot.wsapi")
 
 HEARTBEAT_S = 20.0  # spot: server ping frame every 20 s, pong expected (aiohttp closes on a missing pong)
+CONNECT_WEIGHT = 2
 MAX_SUBSCRIPTIONS = 1000
 MAX_LIFETIME_SUBSCRIPTIONS = 65_535
 
@@ -55,6 +56,7 @@ class WsApiSession:
     ip: str
     connected_ms: int
     generation: int
+    return_limits: bool = True  # ?returnRateLimits= on the connection URL; a request's param overrides it
     account: Account | None = None  # session.logon
     authorized_ms: int | None = None
     subscriptions: dict[int, Account] = field(default_factory=dict)  # subscriptionId -> account
@@ -86,12 +88,19 @@ class SpotWsApi:
 
     # ------------------------------------------------------------------ connection
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        ip = request.remote or "?"
+        default_limits = request.query.get("returnRateLimits", "true").lower() != "false"
+        try:
+            self.limiter.request(ip, CONNECT_WEIGHT)  # "Connecting to WS API costs 2 weight"
+        except BinanceError as e:
+            return web.Response(status=e.status, text=dumps(e.body()), headers=e.headers,
+                                content_type="application/json")
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True)
         await ws.prepare(request)
         writer = StreamWriter(ws, self.faults)
-        session = WsApiSession(ws, writer, request.remote or "?", self.exchange.now_ms(),
-                               self.faults.drop_generation)
+        session = WsApiSession(ws, writer, ip, self.exchange.now_ms(), self.faults.drop_generation,
+                               return_limits=default_limits)
         self.sessions.add(session)
         self.sockets.add(ws)
         pending: set[asyncio.Task[None]] = set()
@@ -137,7 +146,7 @@ class SpotWsApi:
 
     async def _request(self, session: WsApiSession, text: str) -> None:
         req_id: Any = None
-        return_limits = True
+        return_limits = session.return_limits
         rate_headers: dict[str, str] = {}
         try:
             try:
@@ -336,7 +345,7 @@ class SpotWsApi:
                 "apiKey": s.account.api_key if s.account else None,
                 "authorizedSince": s.authorized_ms,
                 "connectedSince": s.connected_ms,
-                "returnRateLimits": True,
+                "returnRateLimits": s.return_limits,
                 "serverTime": now(),
                 "userDataStream": bool(s.subscriptions),
             }
