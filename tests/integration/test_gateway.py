@@ -225,7 +225,8 @@ class FakeOrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 session_id=req.order.session_id,
                 order_status=common_pb2.ORDER_STATUS_PENDING_NEW,
             )
-            yield order_manager_pb2.OrderEntryResponse(request_id=req.request_id, status=status_pb2.Status(), order=order)
+            ok = status_pb2.Status()
+            yield order_manager_pb2.OrderEntryResponse(request_id=req.request_id, status=ok, order=order)
 
 
 class FakeSmartOrders(smart_order_pb2_grpc.SmartOrderServiceServicer):
@@ -739,14 +740,16 @@ async def test_openapi_document(gw: str, http: aiohttp.ClientSession) -> None:
         verb = "get" if route.is_websocket else route.http_method.lower()
         assert verb in doc["paths"][route.template], route.template
     send = doc["paths"]["/sendOrder"]["post"]
-    assert send["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SendOrderRequest"}
+    body_schema = send["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"$ref": "#/components/schemas/SendOrderRequest"}
     schemas = doc["components"]["schemas"]
     props = schemas["OrderTransaction"]["properties"]
     assert set(SEED_ORDER_TRANSACTION) <= set(props)
     assert props["localTime"] == {**props["localTime"], "type": "integer", "format": "int64"}
     assert props["price"]["type"] == "number" and props["price"]["format"] == "double"
     assert props["orderStatus"] == {"$ref": "#/components/schemas/OrderStatus"}
-    assert {"new", "partiallyfilled", "filled", "cancelled", "rejected", "expired"} <= set(schemas["OrderStatus"]["enum"])
+    statuses = set(schemas["OrderStatus"]["enum"])
+    assert {"new", "partiallyfilled", "filled", "cancelled", "rejected", "expired"} <= statuses
     assert "binance-spot" in schemas["Exchange"]["enum"]
     assert set(schemas["SendOrderRequest"]["required"]) >= {"clOrderId", "symbol", "sessionId", "transactionType"}
     assert schemas["SendOrderRequest"]["additionalProperties"] is False
