@@ -221,3 +221,33 @@ async def test_watch_orders_and_my_trades(sim: Simulator, flavor: str, account: 
         assert final["filled"] == float(qty) and final["average"] == pytest.approx(price)
     finally:
         await ex.close()
+
+
+async def test_market_data_and_history(exchange: Any, flavor: str, sim: Simulator) -> None:
+    venue, symbol, sym_id, qty = FLAVORS[flavor][0], *FLAVORS[flavor][3:]
+    book = await exchange.fetch_order_book(symbol, 5)
+    ask = book["asks"][0][0]
+    order = await exchange.create_order(symbol, "market", "buy", float(qty))
+    trades = await exchange.fetch_trades(symbol)
+    assert trades[-1]["price"] == pytest.approx(ask) and trades[-1]["side"] == "buy"  # aggressor side
+    mine = await exchange.fetch_my_trades(symbol)
+    assert mine[-1]["order"] == order["id"] and mine[-1]["takerOrMaker"] == "taker"
+    assert mine[-1]["fee"]["currency"] == ("USDT" if flavor == "usdm" else "BTC")
+    candles = await exchange.fetch_ohlcv(symbol, "1m", limit=3)
+    assert len(candles) == 3 and candles[-1][4] == pytest.approx(ask)
+    # ccxt reads the base volume: contracts for USDⓈ-M, coin value (contracts x 100 USD / price) for COIN-M.
+    traded = float(qty) if flavor == "usdm" else float(qty) * 100 / ask
+    assert candles[-1][5] >= traded * 0.999
+    ticker = await exchange.fetch_ticker(symbol)
+    assert ticker["last"] == pytest.approx(ask)
+    funding = await exchange.fetch_funding_rate(symbol)
+    assert funding["fundingRate"] == pytest.approx(0.0001)
+    leverage = await exchange.set_leverage(10, symbol)
+    assert leverage["leverage"] == 10
+    if flavor == "coinm":  # positionRisk v3 (USDⓈ-M) carries no leverage field, as on Binance
+        positions = await exchange.fetch_positions([symbol])
+        assert [p["leverage"] for p in positions if p["contracts"]] == [10]
+    assert (await exchange.fetch_position_mode(symbol))["hedged"] is False
+    closed = await exchange.fetch_closed_orders(symbol)
+    assert [o["id"] for o in closed] == [order["id"]]
+    del venue, sym_id

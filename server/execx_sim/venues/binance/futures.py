@@ -54,6 +54,9 @@ STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 MAX_BATCH = 5
 MAX_BATCH_CANCEL = 10
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
+KLINE_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+            "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
+            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
 
 
 @dataclass
@@ -569,6 +572,48 @@ class FuturesFrontend:
         out["bids"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in bids]
         out["asks"] = [[inst.fmt_price(px), inst.fmt_qty(q)] for px, q in asks]
         return out
+
+    def klines(self, params: Params) -> list[list[Any]]:
+        """GET klines: candles built from the market's recent public trades; an interval without trades
+        is flat at the previous close (the simulator keeps only the latest trades per symbol)."""
+        symbol = self.symbol(params)
+        interval = params.enum("interval", tuple(KLINE_MS), required=True)
+        limit = params.int("limit", default=500) or 500
+        if not 1 <= limit <= 1500:
+            raise BinanceError(-1130, "Invalid data sent for a parameter: 'limit'.")
+        step = KLINE_MS[interval]
+        inst = self.market.instruments[symbol]
+        end = params.int("endTime") or self.now()
+        first = end - end % step - (limit - 1) * step
+        start = params.int("startTime")
+        if start is not None and start > first:
+            first = start - start % step
+        trades = list(self.market.public_trades[symbol])
+        before = [t for t in trades if t.time_ms < first]
+        close = before[-1].price if before else (trades[0].price if trades else self.market.mark_price(symbol))
+        buckets: dict[int, list[PublicTrade]] = {}
+        for t in trades:
+            buckets.setdefault(t.time_ms - t.time_ms % step, []).append(t)
+        rows: list[list[Any]] = []
+        t0 = first
+        while t0 <= end and len(rows) < limit:
+            bucket = buckets.get(t0, [])
+            prices = [t.price for t in bucket] or [close]
+            vol = sum((t.qty for t in bucket), Decimal(0))
+            taker_buy = sum((t.qty for t in bucket if t.taker_side is Side.BUY), Decimal(0))
+            if self.coinm:
+                quote = sum((t.qty * inst.contract_size / t.price for t in bucket), Decimal(0))
+                buy_quote = sum((t.qty * inst.contract_size / t.price for t in bucket if t.taker_side is Side.BUY),
+                                Decimal(0))
+            else:
+                quote = sum((t.qty * t.price for t in bucket), Decimal(0))
+                buy_quote = sum((t.qty * t.price for t in bucket if t.taker_side is Side.BUY), Decimal(0))
+            rows.append([t0, inst.fmt_price(prices[0]), inst.fmt_price(max(prices)), inst.fmt_price(min(prices)),
+                         inst.fmt_price(prices[-1]), inst.fmt_qty(vol), t0 + step - 1, fixed(quote, 8), len(bucket),
+                         inst.fmt_qty(taker_buy), fixed(buy_quote, 8), "0"])
+            close = prices[-1]
+            t0 += step
+        return rows
 
     def exchange_info(self) -> dict[str, Any]:
         symbols = []

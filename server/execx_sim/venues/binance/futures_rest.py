@@ -173,6 +173,10 @@ def register_rest(fe: FuturesFrontend) -> None:
         return [{"a": t.trade_id, "p": inst.fmt_price(t.price), "q": inst.fmt_qty(t.qty), "f": t.trade_id,
                  "l": t.trade_id, "T": t.time_ms, "m": t.taker_side is Side.SELL} for t in rows[-limit:]]
 
+    @route("GET", f"{p}/v1/klines", 5)
+    async def klines(call: Call) -> Any:
+        return fe.klines(call.params)
+
     # ------------------------------------------------------------------ orders
 
     @route("POST", f"{p}/v1/order", 0, "SIGNED")  # docs: 0 on IP weight, 1 on order counts
@@ -299,6 +303,20 @@ def register_rest(fe: FuturesFrontend) -> None:
         if symbol and not coinm:
             return brackets(symbol)
         return [brackets(s) for s in market.instruments if not symbol or s == symbol]
+
+    if not coinm:
+        @route("GET", f"{p}/v1/symbolConfig", 5, "SIGNED")
+        async def symbol_config(call: Call) -> Any:
+            symbol = fe.symbol(call.params, required=False)
+            wallet = call.account.wallet(market.name)
+            return [{"symbol": s, "marginType": "CROSSED", "isAutoAddMargin": False,
+                     "leverage": wallet.leverage.get(s, 20), "maxNotionalValue": "250000000"}
+                    for s in market.instruments if not symbol or s == symbol]
+
+        @route("GET", f"{p}/v1/accountConfig", 5, "SIGNED")
+        async def account_config(call: Call) -> Any:
+            return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
+                    "dualSidePosition": False, "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
 
     if not coinm:
         @route("GET", f"{p}/v1/multiAssetsMargin", 30, "SIGNED")
