@@ -24,7 +24,7 @@ from ...core.types import BookTop, PublicTrade, Side
 from ..common import StreamWriter, WsRegistry, dumps
 from .spot_wire import d8
 
-HEARTBEAT_S = 20.0
+HEARTBEAT_S = 20.0  # ping frame every 20 s, like the WS API (see spot_ws.HEARTBEAT_S)
 MAX_STREAMS = 1024
 STREAM_RE = re.compile(r"^([a-z0-9]+)@(bookTicker|trade|aggTrade|depth(5|10|20)(@100ms|@1000ms)?)$")
 

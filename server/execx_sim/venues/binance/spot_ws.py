@@ -39,7 +39,9 @@ from .spot_wire import account_info, book_ticker, depth, exchange_info
 
 log = logging.getLogger("execx_sim.binance.spot.wsapi")
 
-HEARTBEAT_S = 20.0  # spot: server ping frame every 20 s, pong expected (aiohttp closes on a missing pong)
+# Spot: a server ping frame every 20 s (aiohttp heartbeat). aiohttp closes a connection whose pong has not
+# come back within heartbeat / 2 = 10 s; Binance allows a minute.
+HEARTBEAT_S = 20.0
 CONNECT_WEIGHT = 2
 MAX_SUBSCRIPTIONS = 1000
 MAX_LIFETIME_SUBSCRIPTIONS = 65_535
