@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -205,6 +206,26 @@ async def test_start_loads_instruments(h: Harness) -> None:
     with pytest.raises(ValidationError):
         h.connector.rules("NOSUCHSYMBOL")
     assert h.states and h.states[-1] is True
+
+
+async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    config = _config(sim, venue, account)
+    bad = ConnectorConfig(venue.exchange, "no-such-key", Secret("x"), rest_url=config.rest_url, ws_url=config.ws_url)
+    connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
+    with pytest.raises(Rejected) as info:
+        await connector.start(lambda r: None, lambda up: None)
+    assert info.value.message and info.value.code.startswith("-")
+    await connector.close()
+    wrong_secret = ConnectorConfig(
+        venue.exchange, account.api_key, Secret("wrong"), rest_url=config.rest_url, ws_url=config.ws_url
+    )
+    connector = venue.factory(wrong_secret, Backoff(base_s=0.05, cap_s=0.2))
+    with pytest.raises(Rejected) as info:
+        await connector.start(lambda r: None, lambda up: None)
+    assert "ignature" in info.value.message  # -1022 "Signature for this request is not valid."
+    await connector.close()
 
 
 # ---------------------------------------------------------------------------------------- orders
@@ -436,3 +457,21 @@ async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnec
         assert fill.fill_qty == order.qty and fill.fill_price == price and fill.liquidity is Liquidity.ADD
         assert fill.status is OrderStatus.FILLED
         assert len(h.fills(order.cl_order_id)) == 1
+
+
+async def test_secret_never_logged_or_in_errors(h: Harness, account: Account, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="sec")
+    errors: list[str] = []
+    await h.connector.submit_order(order)
+    await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    for fault in ({"http_5xx": 1}, {"reject_orders": 1}, {"rate_limit": 1}):
+        await h.fault(**fault)
+        with pytest.raises((OutcomeUnknown, Rejected, Retryable)) as info:
+            await h.connector.submit_order(h.order(Side.BUY, order.price, tag="sec"))
+        errors.append(repr(info.value) + str(info.value))
+    await h.admin_post(f"/admin/faults/{h.venue.exchange.value}/drop")
+    await h.until(lambda: h.states[-1] is False, "down")
+    await h.until(lambda: h.states[-1] is True, "back")
+    text = "\n".join(errors + [repr(r.__dict__) for r in caplog.records] + [repr(h.connector)])
+    assert account.secret_key not in text

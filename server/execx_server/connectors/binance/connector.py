@@ -74,6 +74,8 @@ log = logging.getLogger("execx.connectors.binance")
 START_TIMEOUT_S = 15.0
 SEEN_TRADES_MAX = 50_000
 RECOVERY_ATTEMPTS = 3
+TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
+TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _LIVE = frozenset(
@@ -168,6 +170,9 @@ class BinanceConnector:
                     self._backoff,
                 )
             else:
+                # listenKey requests are not signed: check the secret once, with a cheap signed read, so
+                # wrong credentials fail the start in the venue's words instead of the first order.
+                await self._rest.position_risk()
                 self._user = FuturesUserStream(
                     self._session,
                     self.hosts,
@@ -187,32 +192,49 @@ class BinanceConnector:
     async def _wait_started(self) -> None:
         assert self._user is not None and self._supervisor is not None
         live = asyncio.create_task(self._user.ws.wait_live(START_TIMEOUT_S))
+        refused = asyncio.create_task(self._user.refused.wait())
         try:
-            done, _ = await asyncio.wait({live, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            live.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await live
+            for task in (live, refused):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
         if self._supervisor in done:
             self._supervisor.result()  # raises what ended it
+        if self._user.refusal is not None and not self._user.ws.live:
+            # The venue refused our credentials (bad key, signature, permissions): say so now, in its words.
+            raise self._user.refusal
         if not self._user.ws.live:
             raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
 
     async def _supervise(self) -> None:
         assert self._user is not None
-        async with asyncio.TaskGroup() as tg:
-            self._tg = tg
-            tg.create_task(self._user.run(), name=f"{self.exchange}.user")
-            for stream in self._market.values():
-                tg.create_task(stream.run(), name=stream.ws.name)
-            self._ready.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._user.run(), name=f"{self.exchange}.user")
+                for stream in self._market.values():
+                    tg.create_task(stream.run(), name=stream.ws.name)
+                self._ready.set()
+        except ExceptionGroup as eg:
+            log.error("binance.streams.failed", extra={"exchange": str(self.exchange), "error": repr(eg)})
+            self._tg = None
+            self._on_stream_state(False)
+            raise
 
     async def close(self) -> None:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await supervisor
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # close() itself is being cancelled
+            except ExceptionGroup as eg:  # a stream task failed earlier; _supervise logged it
+                log.debug("binance.supervisor.ended", extra={"error": repr(eg)})
         self._tg = None
         session, self._session = self._session, None
         if session is not None:
@@ -524,27 +546,33 @@ class BinanceConnector:
         return parse.parse_futures_order(cast(FuturesOrder, row))
 
     async def _known(self, symbol: str, cl_order_id: str) -> _Known:
+        """What we know of an order; asks the venue when it was not sent by this connector instance
+        (e.g. after a restart of execx)."""
         known = self._orders.get(cl_order_id)
         if known is not None and known.exch_order_id:
             return known
-        answer = await self.query_order(symbol, cl_order_id)
-        if answer is None:
-            raise Rejected(f"order {cl_order_id} is unknown to {self.exchange}", "-2013")
-        if known is None:
-            row_type = OrderType.LIMIT
-            known = _Known(
-                symbol,
-                answer.side,
-                row_type,
-                TimeInForce.GTC,
-                answer.qty,
-                answer.price,
-                answer.exch_order_id,
-                answer.cum_filled,
-                answer.status,
-            )
-            self._orders[cl_order_id] = known
-            self._by_exch_id[answer.exch_order_id] = cl_order_id
+        try:
+            row = cast(dict[str, Any], await self.rest.query_order(symbol, orig_client_order_id=cl_order_id))
+        except Rejected as exc:
+            if exc.code in {str(c) for c in UNKNOWN_ORDER_CODES}:
+                raise Rejected(f"order {cl_order_id} is unknown to {self.exchange}", exc.code) from None
+            raise
+        answer = self._parse_order(row)
+        venue_type, venue_tif = str(row.get("type", "LIMIT")), str(row.get("timeInForce", "GTC"))
+        post_only = venue_type == "LIMIT_MAKER" or venue_tif == "GTX"
+        known = _Known(
+            symbol,
+            answer.side,
+            OrderType.POSTONLY if post_only else OrderType.MARKET if venue_type == "MARKET" else OrderType.LIMIT,
+            {"IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}.get(venue_tif, TimeInForce.GTC),
+            answer.qty,
+            answer.price,
+            answer.exch_order_id,
+            answer.cum_filled,
+            answer.status,
+        )
+        self._orders[cl_order_id] = known
+        self._by_exch_id[answer.exch_order_id] = cl_order_id
         return known
 
     # ------------------------------------------------------------------ gap recovery
@@ -571,6 +599,11 @@ class BinanceConnector:
         for symbol in sorted(symbols):
             since = self._last_trade_ms.get(symbol, self._started_ms)
             rows = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
+            while len(rows) >= TRADES_PAGE and len(rows) < TRADES_MAX:  # more than one page missed
+                page = await self.rest.trades(symbol, from_id=max(int(r["id"]) for r in rows) + 1)
+                if not page:
+                    break
+                rows += page
             missed = [r for r in rows if f"{symbol}:{r['id']}" not in self._seen_trades]
             await self._report_trades(symbol, missed)
         for row in open_rows:

@@ -107,6 +107,8 @@ class BinanceRest:
         if status in (418, 429):
             self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
         error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
+        if isinstance(error, OutcomeUnknown) and not mutating:
+            error = Retryable(error.message, error.code)  # a read changes nothing: asking again is safe
         if isinstance(body, dict) and isinstance(body.get("data"), dict) and code in (-2021, -2022):
             raise CancelReplaceFailed(error, cast(SpotCancelReplace, body["data"]))
         log.info("binance.rest.error", extra={"path": path, "status": status, "code": code})
@@ -150,11 +152,16 @@ class BinanceRest:
         weight = (6 if symbol else 80) if self.flavor is Flavor.SPOT else (1 if symbol else 40)
         return cast(list[Any], await self.call("GET", f"{self.prefix}/openOrders", params, weight=weight))
 
-    async def trades(self, symbol: str, start_time_ms: int | None = None, order_id: str = "") -> list[Any]:
-        """Spot ``myTrades`` / futures ``userTrades`` of ``symbol`` (from ``start_time_ms``)."""
+    async def trades(
+        self, symbol: str, start_time_ms: int | None = None, order_id: str = "", from_id: int | None = None
+    ) -> list[Any]:
+        """Spot ``myTrades`` / futures ``userTrades`` of ``symbol`` (of one order, from a trade id, or
+        from ``start_time_ms``), oldest first, at most 1000."""
         params: Params = [("symbol", symbol)]
         if order_id:
             params.append(("orderId", order_id))
+        elif from_id is not None:
+            params.append(("fromId", str(from_id)))
         elif start_time_ms is not None:
             params.append(("startTime", str(start_time_ms)))
         params.append(("limit", "1000"))

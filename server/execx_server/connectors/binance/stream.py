@@ -44,6 +44,15 @@ LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
 WS_API_TIMEOUT_S = 10.0
 
 
+class SubscriptionRefused(StreamError):
+    """The venue answered a stream request with an error (its message and code kept)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.message = message
+        self.code = code
+
+
 class SpotUserStream:
     def __init__(
         self,
@@ -61,6 +70,8 @@ class SpotUserStream:
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.subscription_id: int | None = None
+        self.refusal: Rejected | None = None  # the venue refused the subscription (credentials)
+        self.refused = asyncio.Event()
         self.ws = ReconnectingWebSocket(
             session,
             hosts.ws_api,
@@ -76,8 +87,14 @@ class SpotUserStream:
         await self.ws.run()
 
     async def _subscribe(self, ws: ReconnectingWebSocket) -> None:
-        result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+        try:
+            result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+        except SubscriptionRefused as exc:
+            self.refusal = Rejected(exc.message, exc.code)
+            self.refused.set()
+            raise
         self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
+        self.refusal = None
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
         """One WebSocket API request/response; a refusal is ``StreamError`` (the caller reconnects)."""
@@ -91,7 +108,7 @@ class SpotUserStream:
             self._pending.pop(request_id, None)
         if response.get("status") != 200:
             error = response.get("error") or {}
-            raise StreamError(f"{method} refused: {error.get('code')} {error.get('msg')}")
+            raise SubscriptionRefused(str(error.get("msg", "")), str(error.get("code", response.get("status"))))
         return response.get("result")
 
     def _state(self, live: bool) -> None:
@@ -137,6 +154,8 @@ class FuturesUserStream:
         self._on_event = on_event
         self._keepalive_s = keepalive_s
         self.listen_key = ""
+        self.refusal: Rejected | None = None  # the venue refused a listenKey (credentials)
+        self.refused = asyncio.Event()
         self.ws = ReconnectingWebSocket(
             session,
             self._url,
@@ -155,8 +174,13 @@ class FuturesUserStream:
     async def _url(self) -> str:
         try:
             self.listen_key = await self._rest.new_listen_key()
+        except Rejected as exc:
+            self.refusal = exc
+            self.refused.set()
+            raise StreamError(f"listenKey: {exc.message}") from None
         except VenueError as exc:
             raise StreamError(f"listenKey: {exc.message}") from None
+        self.refusal = None
         if self._hosts.routed_streams:
             return f"{self._hosts.stream}/private/ws?listenKey={self.listen_key}"
         return f"{self._hosts.stream}/ws/{self.listen_key}"
