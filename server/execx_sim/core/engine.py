@@ -741,7 +741,7 @@ class Exchange:
         self.accounts: dict[str, Account] = {}
         self.by_api_key: dict[str, Account] = {}
         self.markets: dict[str, Market] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: tuple[Listener, ...] = ()  # replaced, never mutated: safe to (un)subscribe while publishing
 
     def add_market(self, market: Market) -> Market:
         self.markets[market.name] = market
@@ -773,9 +773,15 @@ class Exchange:
         return self.by_api_key.get(api_key)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            listeners = list(self._listeners)
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
+
+        return unsubscribe
 
     def publish(self, event: Event) -> None:
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             listener(event)
