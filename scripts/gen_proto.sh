@@ -33,3 +33,14 @@ mapfile -t files < <(find execx -name '*.proto' | LC_ALL=C sort)
   --pyi_out="$out" \
   --grpc_python_out="$out" \
   "${files[@]}"
+
+# The same files as a descriptor set with source info (the proto comments), which the generated
+# _pb2 modules do not carry: the REST gateway's OpenAPI document takes its descriptions from it
+# (server/execx_server/api/gateway/comments.py). Without it the document has no descriptions.
+rm -f "$out"/execx/v1/execx_v1.binpb
+"$py" -m grpc_tools.protoc \
+  -I . \
+  -I "$wkt" \
+  --include_source_info \
+  --descriptor_set_out="$out/execx/v1/execx_v1.binpb" \
+  "${files[@]}"

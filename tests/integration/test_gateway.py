@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,9 +35,10 @@ from execx_server.api.gateway import (
     build_gateway,
     load_routes,
 )
-from execx_server.api.gateway.routes import api_files
+from execx_server.api.gateway.comments import DESCRIPTOR_SET_NAME, load_comments
+from execx_server.api.gateway.routes import api_files, api_modules
 from google.api import annotations_pb2
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, descriptor_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 KEY = "gateway-test-key"
@@ -761,3 +763,41 @@ async def test_openapi_document(gw: str, http: aiohttp.ClientSession) -> None:
     assert "101" in ws["responses"]
     assert ws["x-execx-websocket"]["serverMessage"] == {"$ref": "#/components/schemas/OrderTransaction"}
     assert doc["paths"]["/healthz"]["get"]["security"] == []
+
+
+def _clear_json_names(messages: Any) -> None:
+    for m in messages:
+        for f in m.field:
+            f.ClearField("json_name")
+        _clear_json_names(m.nested_type)
+
+
+def test_descriptor_set_with_comments_matches_the_generated_code() -> None:
+    """scripts/gen_proto.sh writes the comments next to the _pb2 modules; it must not be stale."""
+    modules = api_modules()
+    directory = Path(modules[0].__file__ or "").parent
+    fds = descriptor_pb2.FileDescriptorSet.FromString((directory / DESCRIPTOR_SET_NAME).read_bytes())
+    with_comments = {f.name: f for f in fds.file}
+    assert sorted(with_comments) == sorted(m.DESCRIPTOR.name for m in modules)
+    for module in modules:
+        stripped = descriptor_pb2.FileDescriptorProto()
+        stripped.CopyFrom(with_comments[module.DESCRIPTOR.name])
+        stripped.ClearField("source_code_info")
+        compiled = descriptor_pb2.FileDescriptorProto.FromString(module.DESCRIPTOR.serialized_pb)
+        for proto in (stripped, compiled):  # protoc's python output leaves default json_names out
+            _clear_json_names(proto.message_type)
+            for ext in proto.extension:
+                ext.ClearField("json_name")
+        assert stripped == compiled, f"{module.DESCRIPTOR.name}: run scripts/gen_proto.sh"
+    comments = load_comments()
+    assert comments.get("execx.v1.OrderTransaction.local_time").startswith("When execx produced this update")
+
+
+async def test_openapi_descriptions_come_from_proto_comments(gw: str, http: aiohttp.ClientSession) -> None:
+    async with http.get(gw + "/openapi.json") as resp:
+        doc = await resp.json()
+    send = doc["paths"]["/sendOrder"]["post"]
+    assert send["description"].startswith("Send a new order to the exchange")
+    props = doc["components"]["schemas"]["OrderTransaction"]["properties"]
+    assert "ns since the epoch" in props["localTime"]["description"]
+    assert "`binance-spot`" in doc["components"]["schemas"]["Exchange"]["description"]
