@@ -393,6 +393,17 @@ async def test_bad_input_gets_binance_errors(sim: Simulator, account: Account,
     assert (status, body["code"]) == (400, -1022)
 
 
+async def test_fok_rejects_or_fills(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
+    rest = Rest(http, sim, USDM, account)
+    _, ask = best(sim, USDM, "BTCUSDT")
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK", "price": str(ask),
+             "newOrderRespType": "RESULT"}
+    status, body = await rest("POST", "{p}/v1/order", {**order, "quantity": "900.000"})
+    assert (status, body["code"]) == (400, -5021)
+    status, body = await rest("POST", "{p}/v1/order", {**order, "quantity": "0.002"})
+    assert status == 200 and body["status"] == "FILLED" and body["executedQty"] == "0.002"
+
+
 # ---------------------------------------------------------------------- COIN-M numbers
 
 

@@ -306,6 +306,10 @@ class FuturesFrontend:
         if self.faults.take("reject_orders"):
             raise self.order_error(OrderError(RejectReason.INJECTED, self.faults.reject_message), spec["symbol"])
         resp = spec.pop("_resp")
+        if spec["tif"] is TimeInForce.FOK and not self._fok_fillable(account, spec):
+            # Binance futures rejects an unfillable FOK synchronously; nothing is recorded.
+            raise BinanceError(-5021, "Due to the order could not be filled immediately, the FOK order has been "
+                                      "rejected. The order will not be recorded in the order history")
         try:
             order = self.market.place(account, **spec)
             ack = self.wire.ack(order) if resp == "ACK" else None
@@ -317,6 +321,24 @@ class FuturesFrontend:
         if self.faults.slow_ack_ms:
             await asyncio.sleep(self.faults.slow_ack_ms / 1000)
         return result
+
+    def _fok_fillable(self, account: Account, spec: dict[str, Any]) -> bool:
+        """Would a FOK order fill completely against the book right now? Own resting orders do not count
+        when self-trade prevention would expire them."""
+        side: Side = spec["side"]
+        limit: Decimal | None = spec["price"]
+        need: Decimal = spec["qty"]
+        skip_own = spec["stp"] is not STPMode.NONE
+        for px, level in self.market.books[spec["symbol"]].opposite_levels(side):
+            if limit is not None and (px > limit if side is Side.BUY else px < limit):
+                break
+            for maker in level.values():
+                if skip_own and maker.account_id == account.account_id:
+                    continue
+                need -= maker.remaining
+                if need <= 0:
+                    return True
+        return False
 
     def op_modify(self, account: Account, params: Params, headers: dict[str, str] | None = None,
                   ) -> dict[str, Any]:
