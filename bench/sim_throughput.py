@@ -9,6 +9,8 @@ Figures:
   simulator: a spot limit order that rests, and one that crosses and fills a resting maker. p50/p99 µs.
 - ``rest_orders_per_s``: signed ``POST /api/v3/order`` (limit orders that rest, default response type)
   sent by ``--clients`` concurrent aiohttp clients, each on one keep-alive connection, for ``--seconds``.
+  ``server_cpu_us_per_order`` is the simulator process's CPU time per order: with 2 cores the clients
+  (in this process) are usually the limit, and this says what the simulator could do on its own.
 - ``wsapi_orders_per_s``: ``order.place`` requests (HMAC-signed per request) pipelined over one spot
   WebSocket API connection with ``--window`` requests in flight, for ``--seconds``.
 
@@ -24,6 +26,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import sys
 import time
 from decimal import Decimal
@@ -120,11 +123,17 @@ async def serve() -> None:
     await sim.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sign(payload: str) -> str:
     return hmac.new(BENCH_SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
-async def rest_figure(url: str, clients: int, seconds: float) -> None:
+async def rest_figure(url: str, clients: int, seconds: float, server_pid: int) -> None:
     counter = itertools.count()
     errors = 0
 
@@ -147,14 +156,14 @@ async def rest_figure(url: str, clients: int, seconds: float) -> None:
                 done += 1
         return done
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), cpu_seconds(server_pid)
     counts = await asyncio.gather(*(client() for _ in range(clients)))
-    elapsed = time.monotonic() - t0
+    elapsed, cpu = time.monotonic() - t0, cpu_seconds(server_pid) - cpu0
     emit("rest_orders_per_s", value=round(sum(counts) / elapsed), clients=clients, orders=sum(counts),
-         seconds=round(elapsed, 2), errors=errors)
+         seconds=round(elapsed, 2), errors=errors, server_cpu_us_per_order=round(cpu / sum(counts) * 1e6, 1))
 
 
-async def wsapi_figure(url: str, window: int, seconds: float) -> None:
+async def wsapi_figure(url: str, window: int, seconds: float, server_pid: int) -> None:
     sent = received = errors = 0
     async with aiohttp.ClientSession() as http, http.ws_connect(url, max_msg_size=0) as ws:
         deadline = time.monotonic() + seconds
@@ -176,7 +185,7 @@ async def wsapi_figure(url: str, window: int, seconds: float) -> None:
                     return
 
         read_task = asyncio.create_task(reader())
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), cpu_seconds(server_pid)
         while time.monotonic() < deadline:
             await inflight.acquire()
             params: dict[str, Any] = {
@@ -188,10 +197,10 @@ async def wsapi_figure(url: str, window: int, seconds: float) -> None:
             sent += 1
             await ws.send_str(json.dumps({"id": sent, "method": "order.place", "params": params}))
         await asyncio.wait_for(finished.wait(), 30)
-        elapsed = time.monotonic() - t0
+        elapsed, cpu = time.monotonic() - t0, cpu_seconds(server_pid) - cpu0
         await read_task
     emit("wsapi_orders_per_s", value=round(received / elapsed), window=window, orders=received,
-         seconds=round(elapsed, 2), errors=errors)
+         seconds=round(elapsed, 2), errors=errors, server_cpu_us_per_order=round(cpu / received * 1e6, 1))
 
 
 async def network_figures(args: argparse.Namespace) -> None:
@@ -201,8 +210,8 @@ async def network_figures(args: argparse.Namespace) -> None:
         assert child.stdout is not None
         ready = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
         venue = ready["venues"][SPOT]
-        await rest_figure(venue["rest"], args.clients, args.seconds)
-        await wsapi_figure(venue["wsApi"], args.window, args.seconds)
+        await rest_figure(venue["rest"], args.clients, args.seconds, child.pid)
+        await wsapi_figure(venue["wsApi"], args.window, args.seconds, child.pid)
     finally:
         assert child.stdin is not None
         child.stdin.close()  # the child stops when its stdin closes
