@@ -17,9 +17,11 @@ from execx_server.connectors.binance.schemas import (
     BookTickerMsg,
     ExchangeInfo,
     FuturesOrder,
+    FuturesTrade,
     PositionRisk,
     SpotAmendResponse,
     SpotOrder,
+    SpotTrade,
     TradeMsg,
 )
 from execx_server.connectors.binance.urls import Flavor, resolve_hosts
@@ -194,6 +196,26 @@ def test_futures_order_response() -> None:
     assert (r.cl_order_id, r.exch_order_id, r.status, r.qty, r.price) == (
         "testOrder", "22542179", OrderStatus.NEW, D(10), None,
     )  # fmt: skip
+
+
+def test_trade_rows_as_fills() -> None:
+    order = parse.parse_spot_order(
+        cast(SpotOrder, {"symbol": "BNBBTC", "orderId": 100234, "clientOrderId": "c1", "price": "4.00000100",
+                         "origQty": "20", "executedQty": "12", "status": "PARTIALLY_FILLED", "side": "BUY"})
+    )  # fmt: skip
+    spot = {"symbol": "BNBBTC", "id": 28457, "orderId": 100234, "orderListId": -1, "price": "4.00000100",
+            "qty": "12.00000000", "quoteQty": "48.000012", "commission": "10.10000000", "commissionAsset": "BNB",
+            "time": 1499865549590, "isBuyer": True, "isMaker": False, "isBestMatch": True}  # fmt: skip
+    f = parse.parse_trade_row(cast(SpotTrade, spot), order, OrderStatus.PARTIALLYFILLED, D(12))
+    assert (f.cl_order_id, f.trade_id, f.side, f.liquidity, f.fill_qty, f.fee, f.qty) == (
+        "c1", "28457", Side.BUY, Liquidity.REMOVE, D(12), D("10.1"), D(20),
+    )  # fmt: skip
+    fut = {"buyer": False, "commission": "-0.07819010", "commissionAsset": "USDT", "id": 698759, "maker": True,
+           "orderId": 100234, "price": "7819.01", "qty": "0.002", "quoteQty": "15.63802", "realizedPnl": "-0.91539999",
+           "side": "SELL", "positionSide": "SHORT", "symbol": "BNBBTC", "time": 1569514978020}  # fmt: skip
+    f = parse.parse_trade_row(cast(FuturesTrade, fut), order, OrderStatus.PARTIALLYFILLED, D("12.002"))
+    assert (f.side, f.liquidity, f.fee, f.exch_time_ns) == (Side.SELL, Liquidity.ADD, D("-0.0781901"),
+                                                             1569514978020 * 1_000_000)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------- market data

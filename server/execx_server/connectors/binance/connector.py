@@ -655,14 +655,7 @@ class BinanceConnector:
         for row in trades:
             cum += Decimal(row["qty"])
             status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
-            if self.flavor is Flavor.SPOT:
-                fill = parse.parse_spot_trade(
-                    cast(SpotTrade, row), order.cl_order_id, status, order.qty, cum, order.price
-                )
-            else:
-                fill = parse.parse_futures_trade(
-                    cast(FuturesTrade, row), order.cl_order_id, status, order.qty, cum, order.price
-                )
+            fill = parse.parse_trade_row(cast(SpotTrade | FuturesTrade, row), order, status, cum)
             fills.append(fill)
         return fills
 

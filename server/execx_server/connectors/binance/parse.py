@@ -160,48 +160,28 @@ def parse_futures_order(o: FuturesOrder, *, message: str = "") -> ExecutionRepor
 # ---------------------------------------------------------------------------------------- trades (REST)
 
 
-def parse_spot_trade(
-    t: SpotTrade, cl_order_id: str, status: OrderStatus, qty: Decimal, cum_filled: Decimal, price: Decimal | None
+def parse_trade_row(
+    t: SpotTrade | FuturesTrade, order: ExecutionReport, status: OrderStatus, cum_filled: Decimal
 ) -> ExecutionReport:
-    """A ``myTrades`` row as a fill of the order it belongs to (the order's fields come from our
-    cache or a query: trades do not carry the client order id)."""
+    """A spot ``myTrades`` / futures ``userTrades`` row as a fill of ``order`` (the venue's view of the
+    order it belongs to: trades carry neither the client order id nor the order's totals)."""
+    row = cast(dict[str, Any], t)
+    side = (Side.BUY if row["isBuyer"] else Side.SELL) if "isBuyer" in row else parse_side(row["side"])
+    maker = bool(row["isMaker"] if "isMaker" in row else row["maker"])
     return ExecutionReport(
-        cl_order_id=cl_order_id,
+        cl_order_id=order.cl_order_id,
         symbol=t["symbol"],
         exch_order_id=str(t["orderId"]),
         status=status,
-        side=Side.BUY if t["isBuyer"] else Side.SELL,
-        price=price,
-        qty=qty,
+        side=side,
+        price=order.price,
+        qty=order.qty,
         cum_filled=cum_filled,
         exch_time_ns=t["time"] * MS,
         trade_id=str(t["id"]),
         fill_qty=Decimal(t["qty"]),
         fill_price=Decimal(t["price"]),
-        liquidity=Liquidity.ADD if t["isMaker"] else Liquidity.REMOVE,
-        fee=_dec(t["commission"]),
-        fee_asset=t["commissionAsset"],
-    )
-
-
-def parse_futures_trade(
-    t: FuturesTrade, cl_order_id: str, status: OrderStatus, qty: Decimal, cum_filled: Decimal, price: Decimal | None
-) -> ExecutionReport:
-    """A ``userTrades`` row as a fill (see ``parse_spot_trade``)."""
-    return ExecutionReport(
-        cl_order_id=cl_order_id,
-        symbol=t["symbol"],
-        exch_order_id=str(t["orderId"]),
-        status=status,
-        side=parse_side(t["side"]),
-        price=price,
-        qty=qty,
-        cum_filled=cum_filled,
-        exch_time_ns=t["time"] * MS,
-        trade_id=str(t["id"]),
-        fill_qty=Decimal(t["qty"]),
-        fill_price=Decimal(t["price"]),
-        liquidity=Liquidity.ADD if t["maker"] else Liquidity.REMOVE,
+        liquidity=Liquidity.ADD if maker else Liquidity.REMOVE,
         fee=_dec(t["commission"]),
         fee_asset=t["commissionAsset"],
     )
