@@ -569,3 +569,49 @@ def test_unknown_symbol(env: Env) -> None:
     with pytest.raises(OrderError) as e:
         env.market.place(a, "XRPUSDT", BUY, OrderType.LIMIT, D(1), D(1))
     assert e.value.reason is RejectReason.UNKNOWN_SYMBOL
+
+
+def test_cancel_all_publishes_one_account_event(env: Env) -> None:
+    a = env.account("a", USDT="10000")
+    for px in ("90", "91", "92"):
+        place(env, a, BUY, "1", px)
+    env.events.clear()
+    env.market.cancel_all(a, "BTCUSDT")
+    assert env.kinds() == ["CANCELED", "CANCELED", "CANCELED", "ACCOUNT", "BOOK_TOP"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"new_price": D("90.001")}, RejectReason.PRICE_FILTER),
+        ({"new_qty": D("0.0005")}, RejectReason.LOT_SIZE),
+        ({"new_qty": D("200")}, RejectReason.INSUFFICIENT_BALANCE),
+        ({"new_qty": D("0.05"), "new_price": D("90")}, RejectReason.MIN_NOTIONAL),
+    ],
+)
+def test_refused_amend_changes_nothing(env: Env, change: dict[str, Decimal], reason: RejectReason) -> None:
+    a = env.account("a", USDT="10000")
+    bid = place(env, a, BUY, "1", "90")
+    seq = bid.seq
+    env.events.clear()
+    with pytest.raises(OrderError) as e:
+        env.market.amend(a, "BTCUSDT", bid.order_id, **change)  # type: ignore[arg-type]
+    assert e.value.reason is reason
+    assert (bid.qty, bid.price, bid.seq, bid.locked, bid.amend_count) == (D("1"), D("90"), seq, D("90"), 0)
+    assert env.bal(a, "USDT") == (D("9910"), D("90"))
+    assert env.events == []
+
+
+def test_amend_unknown_or_closed_order(env: Env) -> None:
+    a, other = env.account("a", USDT="10000"), env.account("o", USDT="10000")
+    bid = place(env, a, BUY, "1", "90")
+    with pytest.raises(OrderError) as e:
+        env.market.amend(other, "BTCUSDT", bid.order_id, new_qty=D("0.5"))  # not theirs
+    assert e.value.reason is RejectReason.UNKNOWN_ORDER
+    env.market.cancel(a, "BTCUSDT", bid.order_id)
+    with pytest.raises(OrderError) as e:
+        env.market.amend(a, "BTCUSDT", bid.order_id, new_qty=D("0.5"))
+    assert e.value.reason is RejectReason.ORDER_NOT_OPEN
+    m = env.market.place(a, "BTCUSDT", BUY, OrderType.MARKET, D("1"))  # expires: nothing to buy
+    with pytest.raises(OrderError):
+        env.market.amend(a, "BTCUSDT", m.order_id, new_qty=D("0.5"))
