@@ -286,6 +286,37 @@ async def test_stream_drop_fault_closes_sockets(sim: Simulator, http: aiohttp.Cl
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
+async def test_connection_lifetime(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    """Binance disconnects every websocket after 24 h; the limit is a tunable (shortened here)."""
+    fe = frontend(sim, USDM)
+    fe.max_connection_s = 0.2
+    try:
+        async with http.ws_connect(sim.ready["venues"][USDM]["stream"] + "/ws/btcusdt@aggTrade") as ws:
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    finally:
+        fe.max_connection_s = 24 * 3600.0
+
+
+async def test_private_stream_pairs_keys_with_event_filters(sim: Simulator, account: Account,
+                                                            http: aiohttp.ClientSession) -> None:
+    rest = Rest(http, sim, COINM, account)
+    _, body = await rest("POST", "{p}/v1/listenKey", security="USER_STREAM")
+    key = body["listenKey"]
+    url = sim.ready["venues"][COINM]["stream"] + f"/private/stream?listenKey={key}&events=ACCOUNT_UPDATE"
+    async with http.ws_connect(url) as ws:
+        await until(lambda: frontend(sim, COINM).streams.by_key.get(key))
+        status, _ = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET",
+                                                         "quantity": "1"})
+        assert status == 200
+        update = await receive_json(ws, lambda m: True)
+        assert update["stream"] == key and update["data"]["e"] == "ACCOUNT_UPDATE"
+        data = update["data"]
+        assert data["i"] == account.account_id and data["a"]["m"] == "ORDER"
+        [position] = data["a"]["P"]
+        assert (position["s"], position["pa"], position["ps"]) == ("BTCUSD_PERP", "1", "BOTH")
+
+
 # ---------------------------------------------------------------------- WebSocket API
 
 

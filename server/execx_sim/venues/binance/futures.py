@@ -15,9 +15,12 @@ import asyncio
 import json
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSCloseCode, web
 
 from ...core.accounts import Account
 from ...core.engine import Market
@@ -92,6 +95,9 @@ class FuturesFrontend:
         self.listen_key_ttl_ms = LISTEN_KEY_TTL_MS
         self.tick_s = 0.01  # Binance checks countdownCancelAll "roughly every 10 ms"
         self.ping_interval_s = 180.0  # futures: server ping every 3 minutes, pong within 10
+        self.max_connection_s = 24 * 3600.0  # a websocket is disconnected after 24 hours
+        self.opened: dict[web.WebSocketResponse, float] = {}  # websocket -> monotonic open time
+        self._lifetime_checked = 0.0
         self.listen_keys: dict[str, ListenKey] = {}
         self.key_of_account: dict[str, str] = {}
         self.countdowns: dict[tuple[str, str], int] = {}  # (account id, symbol) -> deadline ms
@@ -121,6 +127,26 @@ class FuturesFrontend:
             self._fire_countdowns(now)
             self._expire_listen_keys(now)
             self.streams.tick(now)
+            await self._close_old_connections()
+
+    def track(self, ws: web.WebSocketResponse) -> None:
+        """Register an open websocket (fault drops via ``sockets``, the 24 h lifetime via ``opened``)."""
+        self.sockets.add(ws)
+        self.opened[ws] = time.monotonic()
+
+    def untrack(self, ws: web.WebSocketResponse) -> None:
+        self.sockets.discard(ws)
+        self.opened.pop(ws, None)
+
+    async def _close_old_connections(self) -> None:
+        mono = time.monotonic()
+        if mono - self._lifetime_checked < 1.0:
+            return
+        self._lifetime_checked = mono
+        for ws, opened in list(self.opened.items()):
+            if mono - opened >= self.max_connection_s:
+                self.opened.pop(ws, None)
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"connection lifetime reached")
 
     # ------------------------------------------------------------------ helpers
 

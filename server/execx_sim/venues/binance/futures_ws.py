@@ -58,7 +58,7 @@ class FuturesWsApi:
         fe = self.fe
         ws = web.WebSocketResponse(heartbeat=fe.ping_interval_s)
         await ws.prepare(request)
-        fe.sockets.add(ws)
+        fe.track(ws)
         gen = fe.faults.drop_generation
         state = _Session(connected_ms=fe.now(), ip=request.remote or "?")
         try:
@@ -71,7 +71,7 @@ class FuturesWsApi:
                 if not fe.faults.silent:
                     await ws.send_str(dumps(reply))
         finally:
-            fe.sockets.discard(ws)
+            fe.untrack(ws)
             if not ws.closed:
                 await ws.close()
         return ws
@@ -261,21 +261,26 @@ class FuturesStreams:
         names = [s for s in segments[1:] if s]
         raw_streams = request.query.get("streams", "")
         names += [s for s in raw_streams.split("/") if s]
-        events_raw = request.query.get("events", "")
-        events = frozenset(e for e in events_raw.split("/") if e) or None
+        # /private/stream?listenKey=A&events=X/Y&listenKey=B&events=Z: filters pair with keys in order.
+        filters = [frozenset(e for e in raw.split("/") if e) or None for raw in request.query.getall("events", [])]
         url_keys = request.query.getall("listenKey", [])
+
+        def events_for(i: int) -> frozenset[str] | None:
+            if i < len(filters):
+                return filters[i]
+            return filters[0] if len(filters) == 1 else None
 
         ws = web.WebSocketResponse(heartbeat=fe.ping_interval_s)
         await ws.prepare(request)
-        fe.sockets.add(ws)
+        fe.track(ws)
         writer = StreamWriter(ws, fe.faults)
         conn = _Conn(writer, combined, fe.faults.drop_generation)
-        for key in url_keys:
-            self._add_key(conn, key, events)
+        for i, key in enumerate(url_keys):
+            self._add_key(conn, key, events_for(i))
             conn.keys_in_url = True
         for name in names:
             if name in fe.listen_keys:
-                self._add_key(conn, name, events)
+                self._add_key(conn, name, events_for(0))
                 conn.keys_in_url = True
             else:
                 self._add(conn, name)
@@ -289,7 +294,7 @@ class FuturesStreams:
                 self._control(conn, msg.data)
         finally:
             self._remove_conn(conn)
-            fe.sockets.discard(ws)
+            fe.untrack(ws)
             if not drain.done():
                 drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
