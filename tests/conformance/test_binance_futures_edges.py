@@ -195,6 +195,20 @@ async def test_modify_rules(sim: Simulator, account: Account, http: aiohttp.Clie
                                                        "side": "BUY", "quantity": "0.010"})
     assert (status, body["code"]) == (400, -1102)
 
+    # Partially filled, then modified to a quantity at or below the executed quantity: cancelled.
+    await rest("DELETE", "{p}/v1/allOpenOrders", {"symbol": "BTCUSDT"})
+    _, part = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
+                                                   "timeInForce": "GTC", "quantity": "0.020", "price": str(bid - 5)})
+    async with rest.http.post(sim.ready["admin"] + "/admin/market/trade",
+                              json={"market": USDM, "symbol": "BTCUSDT", "price": str(bid - 5), "qty": "0.010",
+                                    "aggressor": "SELL"}) as resp:
+        assert resp.status == 200
+    status, body = await rest("GET", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"]})
+    assert (body["status"], body["executedQty"]) == ("PARTIALLY_FILLED", "0.010")
+    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"],
+                                                       "side": "BUY", "quantity": "0.010", "price": str(bid - 5)})
+    assert status == 200 and (body["status"], body["executedQty"]) == ("CANCELED", "0.010")
+
 
 # ---------------------------------------------------------------------- listen keys and streams
 
@@ -368,6 +382,14 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
         await ws.send_json({"id": "g", "method": "account.balance", "params": {"timestamp": int(time.time() * 1000)}})
         balances = await receive_json(ws, lambda m: m["id"] == "g")
         assert {b["asset"]: b["balance"] for b in balances["result"]} == {"BTC": "5.00000000", "ETH": "50.00000000"}
+        sim.faults[COINM].update({"http_5xx": 1})
+        await ws.send_json({"id": "h", "method": "order.status", "params": {
+            "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "timestamp": int(time.time() * 1000)}})
+        failed = await receive_json(ws, lambda m: m["id"] == "h")
+        assert failed["status"] == 503 and failed["error"]["code"] == -1007
+        await ws.send_json({"id": "i", "method": "nope.unknown", "params": {}})
+        unknown = await receive_json(ws, lambda m: m["id"] == "i")
+        assert unknown["status"] == 400 and "error" in unknown
 
 
 # ---------------------------------------------------------------------- faults
