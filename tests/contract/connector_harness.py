@@ -1,0 +1,168 @@
+"""The connector contract harness: venues under test, a connector started against the simulator, and
+event-driven waits with deadlines. Shared by the venue-neutral suite and venue-specific edge tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from execx_server.connectors.base import Connector, ConnectorConfig, Secret
+from execx_server.connectors.binance.connector import BinanceConnector
+from execx_server.connectors.transport.websocket import Backoff
+from execx_server.domain.enums import Exchange, OrderType, Side, TimeInForce
+from execx_server.domain.venue import ExecutionReport, OrderRequest, Retryable
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+D = Decimal
+WAIT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Venue:
+    exchange: Exchange
+    symbol: str
+    qty: Decimal  # a small order size valid on the venue (contracts for inverse)
+    derivative: bool
+    factory: Callable[[ConnectorConfig, Backoff], Connector]
+
+    def __str__(self) -> str:
+        return self.exchange.value
+
+
+def _binance(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return BinanceConnector(config, backoff=backoff)
+
+
+VENUES = [
+    Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
+    Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
+    Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
+]
+
+_ids = itertools.count(1)
+
+
+def cl_id(tag: str) -> str:
+    return f"ct{tag}{int(time.time() * 1000) % 10**9}x{next(_ids)}"
+
+
+@dataclass
+class Harness:
+    venue: Venue
+    connector: Connector
+    admin: str
+    http: aiohttp.ClientSession
+    reports: list[ExecutionReport] = field(default_factory=list)
+    states: list[bool] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_report(self, report: ExecutionReport) -> None:
+        self.reports.append(report)
+        self.changed.set()
+
+    def on_state(self, live: bool) -> None:
+        self.states.append(live)
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool], what: str, within_s: float = WAIT_S) -> None:
+        """Wait (on report/state events, with a deadline) until ``predicate()`` holds."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while not predicate():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for {what}; reports: {self.reports[-5:]}")
+            self.changed.clear()
+            if predicate():
+                return
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def wait_report(
+        self, predicate: Callable[[ExecutionReport], bool], what: str, within_s: float = WAIT_S
+    ) -> ExecutionReport:
+        await self.until(lambda: any(predicate(r) for r in self.reports), what, within_s)
+        return next(r for r in self.reports if predicate(r))
+
+    def fills(self, cl_order_id: str) -> list[ExecutionReport]:
+        return [r for r in self.reports if r.cl_order_id == cl_order_id and r.trade_id]
+
+    async def admin_post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with self.http.post(f"{self.admin}{path}", json=body or {}) as resp:
+            data = await resp.json()
+            assert resp.status == 200, data
+            return data
+
+    async def book(self) -> tuple[Decimal, Decimal]:
+        params = {"market": self.venue.exchange.value, "symbol": self.venue.symbol, "limit": "1"}
+        async with self.http.get(f"{self.admin}/admin/book", params=params) as resp:
+            data = await resp.json()
+        return D(data["bids"][0][0]), D(data["asks"][0][0])
+
+    async def passive_price(self, side: Side, ticks: int = 40) -> Decimal:
+        bid, ask = await self.book()
+        tick = self.connector.rules(self.venue.symbol).tick
+        return bid - ticks * tick if side is Side.BUY else ask + ticks * tick
+
+    async def trade_print(self, price: Decimal, qty: Decimal, aggressor: Side) -> None:
+        await self.admin_post(
+            "/admin/market/trade",
+            {
+                "market": self.venue.exchange.value,
+                "symbol": self.venue.symbol,
+                "price": str(price),
+                "qty": str(qty),
+                "aggressor": aggressor.value,
+            },
+        )
+
+    async def fault(self, **values: Any) -> None:
+        await self.admin_post(f"/admin/faults/{self.venue.exchange.value}", values)
+
+    def order(
+        self,
+        side: Side,
+        price: Decimal | None,
+        *,
+        qty: Decimal | None = None,
+        order_type: OrderType = OrderType.LIMIT,
+        tif: TimeInForce = TimeInForce.GTC,
+        tag: str = "o",
+    ) -> OrderRequest:
+        return OrderRequest(cl_id(tag), self.venue.symbol, side, order_type, tif, qty or self.venue.qty, price)
+
+
+def config_for(sim: Simulator, venue: Venue, account: Account) -> ConnectorConfig:
+    hosts = sim.ready["venues"][venue.exchange.value]
+    # The whole per-venue object of the ready line as wsUrl (documented override form).
+    return ConnectorConfig(
+        venue.exchange, account.api_key, Secret(account.secret_key), rest_url=hosts["rest"], ws_url=json.dumps(hosts)
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(sim: Simulator, venue: Venue, account: Account, backoff: Backoff) -> AsyncIterator[Harness]:
+    connector = venue.factory(config_for(sim, venue, account), backoff)
+    async with aiohttp.ClientSession() as http:
+        h = Harness(venue, connector, sim.ready["admin"], http)
+        await connector.start(h.on_report, h.on_state)
+        try:
+            yield h
+        finally:
+            async with http.delete(f"{h.admin}/admin/faults/{venue.exchange.value}"):
+                pass
+            try:
+                with contextlib.suppress(Retryable):  # still inside a Retry-After: nothing was placed
+                    await connector.cancel_all(venue.symbol)
+            finally:
+                await connector.close()

@@ -1,0 +1,93 @@
+"""Binance-only connector behaviour against the simulator: listen-key expiry, spot amend paths that
+the venue-neutral suite cannot name (cancel-replace after a partial fill, cancel-replace whose new
+order is refused), futures modify of a post-only order that would cross."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from connector_harness import VENUES, Harness, Venue, running
+from execx_server.connectors.transport.websocket import Backoff
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side
+from execx_server.domain.venue import Rejected
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+SPOT, USDM, COINM = VENUES
+
+
+@pytest.mark.parametrize("venue", [USDM, COINM], ids=str)
+async def test_listen_key_expiry_reconnects_with_a_new_key(sim: Simulator, venue: Venue, account: Account) -> None:
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        frontend = next(fe for fe in sim.frontends if fe.venue == venue.exchange.value)
+        user = h.connector._user  # type: ignore[attr-defined]
+        first_key = user.listen_key
+        frontend.listen_keys[first_key].expires_ms = 0  # the venue expires it on its next tick
+        await h.until(lambda: False in h.states and h.states[-1] is True, "reconnected after listenKeyExpired")
+        assert user.listen_key and user.listen_key != first_key
+        price = await h.passive_price(Side.BUY, ticks=9)
+        order = h.order(Side.BUY, price, tag="lk")
+        await h.connector.submit_order(order)
+        await h.trade_print(price, order.qty, Side.SELL)
+        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "fill")
+        assert fill.liquidity is Liquidity.ADD
+
+
+@pytest.fixture
+async def spot(sim: Simulator, account: Account) -> AsyncIterator[Harness]:
+    async with running(sim, SPOT, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        yield h
+
+
+async def test_spot_cancel_replace_after_partial_fill_sizes_the_new_order_to_the_rest(spot: Harness) -> None:
+    h = spot
+    price = await h.passive_price(Side.BUY, ticks=11)
+    order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="crp")
+    await h.connector.submit_order(order)
+    await h.trade_print(price, h.venue.qty, Side.SELL)
+    await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "partial fill")
+    tick = h.connector.rules(h.venue.symbol).tick
+    report = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, order.qty, price - tick)
+    assert "cancel-replace" in report.message
+    assert report.qty == order.qty and report.cum_filled == h.venue.qty and report.price == price - tick
+    venue_view = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert venue_view is not None and venue_view.qty == h.venue.qty * 2  # only what was still open
+    assert venue_view.status is OrderStatus.NEW
+
+
+async def test_spot_cancel_replace_whose_new_order_is_refused_reports_the_cancel(spot: Harness) -> None:
+    h = spot
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), order_type=OrderType.POSTONLY, tag="crr")
+    await h.connector.submit_order(order)
+    _, ask = await h.book()
+    report = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, order.qty, ask)
+    assert report.status is OrderStatus.CANCELLED
+    assert "replacement refused" in report.message and "immediately match" in report.message
+    assert await h.connector.open_orders(h.venue.symbol) == []
+
+
+async def test_spot_amend_unknown_order_is_rejected(spot: Harness) -> None:
+    with pytest.raises(Rejected):
+        await spot.connector.amend_order(spot.venue.symbol, "nosuchorder1", Side.BUY, Decimal(1), Decimal(1))
+
+
+@pytest.mark.parametrize("venue", [USDM, COINM], ids=str)
+async def test_futures_modify_post_only_across_the_book_ends_the_order(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        assert h.venue.exchange in (Exchange.BINANCE_USDM_FUTURE, Exchange.BINANCE_COINM_FUTURE)
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), order_type=OrderType.POSTONLY, tag="fm")
+        await h.connector.submit_order(order)
+        _, ask = await h.book()
+        try:
+            report = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, order.qty, ask)
+        except Exception as exc:
+            from execx_server.domain.venue import Rejected
+
+            assert isinstance(exc, Rejected)
+        else:
+            assert report.status.is_final or report.price != ask
+        assert all(o.price != ask for o in await h.connector.open_orders(h.venue.symbol))
