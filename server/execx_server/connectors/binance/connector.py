@@ -74,6 +74,7 @@ log = logging.getLogger("execx.connectors.binance")
 START_TIMEOUT_S = 15.0
 SEEN_TRADES_MAX = 50_000
 RECOVERY_ATTEMPTS = 3
+FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 
@@ -131,6 +132,7 @@ class BinanceConnector:
         self._by_exch_id: dict[str, str] = {}
         self._replacing: set[str] = set()  # exch order ids being / been replaced by cancel-replace
         self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, None] = OrderedDict()  # final orders, oldest first
         self._last_trade_ms: dict[str, int] = {}
         self._started_ms = 0
         self._on_report: ReportSink = _ignore_report
@@ -268,7 +270,12 @@ class BinanceConnector:
             fut = cast(FuturesOrder, answer)
             report = parse.parse_futures_order(fut)
             if report.cum_filled > 0:
-                await self._report_order_trades(report)
+                try:
+                    await self._report_order_trades(report)
+                except VenueError as exc:
+                    # The order is accepted whatever happens here: never turn that into an error.
+                    # Its fills still arrive on the private stream (or through recovery).
+                    log.warning("binance.entry_fills.unavailable", extra={"error": exc.message})
         self._note(report)
         return report
 
@@ -535,10 +542,22 @@ class BinanceConnector:
             known.cum_filled += report.fill_qty
         if report.exch_order_id == known.exch_order_id:
             known.status = report.status
+            if report.status.is_final:
+                self._finished[report.cl_order_id] = None
+                self._forget_finished()
             if report.qty > 0:
                 known.qty = report.qty
             if report.price is not None:
                 known.price = report.price
+
+    def _forget_finished(self) -> None:
+        """Keep the order cache bounded: drop the oldest finished orders beyond ``FINISHED_KEPT``."""
+        while len(self._finished) > FINISHED_KEPT:
+            cl_order_id, _ = self._finished.popitem(last=False)
+            known = self._orders.get(cl_order_id)
+            if known is not None and known.status.is_final:
+                del self._orders[cl_order_id]
+                self._by_exch_id.pop(known.exch_order_id, None)
 
     def _parse_order(self, row: Any) -> ExecutionReport:
         if self.flavor is Flavor.SPOT:
@@ -589,26 +608,23 @@ class BinanceConnector:
         log.error("binance.recovery_gave_up", extra={"exchange": str(self.exchange)})
 
     async def _recover_once(self) -> None:
+        """Open orders, trades since the last one seen, and final states of orders we believed live —
+        for the orders this connector knows (other sessions on the same account recover their own;
+        orders from before a restart are reconciled by the engine through ``query_order`` /
+        ``order_fills``)."""
         open_rows = await self.rest.open_orders(None)
-        open_ids: set[str] = set()
-        symbols = {k.symbol for k in self._orders.values()}
-        for row in open_rows:
-            report = self._parse_order(row)
-            open_ids.add(report.exch_order_id)
-            symbols.add(report.symbol)
-        for symbol in sorted(symbols):
+        open_reports = [self._parse_order(row) for row in open_rows]
+        open_ids = {r.exch_order_id for r in open_reports}
+        for symbol in sorted({k.symbol for k in self._orders.values()}):
             since = self._last_trade_ms.get(symbol, self._started_ms)
-            rows = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
-            while len(rows) >= TRADES_PAGE and len(rows) < TRADES_MAX:  # more than one page missed
-                page = await self.rest.trades(symbol, from_id=max(int(r["id"]) for r in rows) + 1)
-                if not page:
-                    break
-                rows += page
-            missed = [r for r in rows if f"{symbol}:{r['id']}" not in self._seen_trades]
-            await self._report_trades(symbol, missed)
-        for row in open_rows:
-            report = self._parse_order(row)
-            if report.exch_order_id not in self._replacing:
+            rows = page = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
+            while len(page) >= TRADES_PAGE and len(rows) < TRADES_MAX:  # more than one page was missed
+                page = await self.rest.trades(symbol, from_id=max(int(r["id"]) for r in page) + 1)
+                rows = rows + page
+            ours = [r for r in rows if str(r["orderId"]) in self._by_exch_id]
+            await self._report_trades(symbol, ours)
+        for report in open_reports:
+            if report.cl_order_id in self._orders and report.exch_order_id not in self._replacing:
                 self._emit(report)
         # Orders we believed live that are no longer open ended while we were away.
         for known in list(self._orders.values()):

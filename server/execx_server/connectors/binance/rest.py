@@ -99,7 +99,12 @@ class BinanceRest:
         if order:
             self.orders.update(resp_headers)
         if 200 <= status < 300:
-            return json.loads(text) if text else {}
+            try:
+                return json.loads(text) if text else {}
+            except json.JSONDecodeError:
+                if mutating:
+                    raise OutcomeUnknown(f"{method} {path}: unreadable answer", "bad-json") from None
+                raise Retryable(f"{method} {path}: unreadable answer", "bad-json") from None
         body = _json_or_none(text)
         code = body.get("code") if isinstance(body, dict) else None
         msg = str(body.get("msg", "")) if isinstance(body, dict) else text[:200]
