@@ -6,7 +6,9 @@ Waiting is done on events with a deadline (``Harness.wait_report``), never by sl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -316,3 +318,23 @@ async def test_secret_never_logged_or_in_errors(h: Harness, account: Account, ca
     await h.until(lambda: h.states[-1] is True, "back")
     text = "\n".join(errors + [repr(r.__dict__) for r in caplog.records] + [repr(h.connector)])
     assert account.secret_key not in text
+
+
+@pytest.mark.parametrize("interface", ["127.0.0.1", "lo", "lo:0"])
+async def test_outgoing_sockets_bind_to_the_interface(
+    sim: Simulator, venue: Venue, account: Account, interface: str
+) -> None:
+    if interface.startswith("lo") and shutil.which("ip") is None:
+        pytest.skip("iproute2 `ip` is not installed")
+    config = dataclasses.replace(config_for(sim, venue, account), interface=interface)
+    connector = venue.factory(config, Backoff(base_s=0.05, cap_s=0.2))
+    await connector.start(lambda r: None, lambda up: None)
+    try:
+        assert await connector.open_orders(venue.symbol) == []
+    finally:
+        await connector.close()
+    bad = dataclasses.replace(config, interface="nosuchif0")
+    connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
+    with pytest.raises(ValueError, match="nosuchif0"):
+        await connector.start(lambda r: None, lambda up: None)
+    await connector.close()

@@ -12,7 +12,7 @@
 Addresses are read with ``ip -j -4 addr show dev <name>`` (iproute2's JSON output), which lists
 every address of an interface in order, with labels — the classic ``SIOCGIFADDR`` ioctl only
 returns the primary one. The choice is made once, at session creation; an unknown interface or a
-missing address is a ``ValueError`` naming it.
+missing address is a ``ValidationError("interface", ...)`` naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import subprocess
 from typing import Any
 
 import aiohttp
+
+from ...domain.errors import ValidationError
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -74,8 +76,11 @@ async def resolve_interface(interface: str) -> str | None:
     except ValueError:
         pass
     name = interface.partition(":")[0]
-    data = await asyncio.to_thread(read_interface_addresses, name)
-    return pick_address(data, interface)
+    try:
+        data = await asyncio.to_thread(read_interface_addresses, name)
+        return pick_address(data, interface)
+    except ValueError as exc:
+        raise ValidationError("interface", str(exc)) from None
 
 
 async def make_session(
