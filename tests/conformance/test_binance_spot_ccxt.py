@@ -248,3 +248,39 @@ async def test_ws_api_order_entry(pro: Any, sim: Simulator) -> None:
     balance = await within(pro.fetch_balance_ws())
     usdt = next(b for b in balance["info"]["balances"] if b["asset"] == "USDT")
     assert usdt == {"asset": "USDT", "free": "100000.00000000", "locked": "0.00000000"}
+
+
+async def test_watch_order_book(pro: Any, exchange: Any, sim: Simulator) -> None:
+    """ccxt.pro keeps a local book from the diff-depth stream plus a REST snapshot, by update ids."""
+    await pro.load_markets()
+    await exchange.load_markets()
+    book_task = asyncio.create_task(pro.watch_order_book("ETH/BTC"))
+    streams = spot_frontend(sim).streams
+    await wait_for(lambda: "ethbtc@depth@100ms" in streams.by_stream)
+    bid, ask = best_bid_ask(sim, "ETHBTC")
+    inside = float(bid + Decimal("0.00001"))
+    placed = await exchange.create_order("ETH/BTC", "limit", "buy", 0.5, inside)
+    book = await within(book_task)
+    deadline = time.monotonic() + 5
+    while not book["bids"] or book["bids"][0][0] != inside:
+        assert time.monotonic() < deadline, book["bids"][:3]
+        book = await within(pro.watch_order_book("ETH/BTC"))
+    assert book["bids"][0] == [inside, 0.5] and book["asks"][0][0] == float(ask)
+    # a partial fill (the print leaves the background buyer's 0.2 at the level) and a cancel are diffs too
+    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHBTC", "price": str(inside),
+                                             "qty": "0.2", "aggressor": "SELL"})
+    assert (await exchange.fetch_order(placed["id"], "ETH/BTC"))["filled"] == 0.2
+
+    def sim_depth() -> tuple[list[list[float]], list[list[float]]]:
+        bids, asks = sim.exchange.markets["binance-spot"].books["ETHBTC"].depth(10)
+        return [[float(p), float(q)] for p, q in bids], [[float(p), float(q)] for p, q in asks]
+
+    while (book["bids"][:10], book["asks"][:10]) != sim_depth():
+        assert time.monotonic() < deadline, (book["bids"][:3], sim_depth()[0][:3])
+        book = await within(pro.watch_order_book("ETH/BTC"))
+    assert book["bids"][0] == [inside, 0.5]
+    await exchange.cancel_order(placed["id"], "ETH/BTC")
+    while (book["bids"][:10], book["asks"][:10]) != sim_depth():
+        assert time.monotonic() < deadline, (book["bids"][:3], sim_depth()[0][:3])
+        book = await within(pro.watch_order_book("ETH/BTC"))
+    assert book["bids"][0] == [inside, 0.2]

@@ -41,12 +41,13 @@ class SpotFrontend:
         self.faults = sim.faults[market.name]
         self.limiter = spot_limits()
         self.trading = SpotTrading(market, self.faults, self.limiter, exchange.now_ms)
+        self.streams = SpotStreams(exchange, market, self.faults, self.sockets)
         self.http = BinanceHttp(exchange, self.faults, self.limiter, futures=False)
-        install_rest(self.http, market, self.trading)
-        self.ws_api = SpotWsApi(exchange, market, self.faults, self.limiter, self.trading, self.sockets)
+        install_rest(self.http, market, self.trading, self.streams.update_id)
+        self.ws_api = SpotWsApi(exchange, market, self.faults, self.limiter, self.trading, self.sockets,
+                                self.streams.update_id)
         self.ws_app = web.Application()
         self.ws_app.router.add_get("/ws-api/v3", self.ws_api.handle)
-        self.streams = SpotStreams(exchange, market, self.faults, self.sockets)
         self._execution_id = 0
         exchange.subscribe(self._on_event)
 
@@ -76,6 +77,7 @@ class SpotFrontend:
             self.trading.last_execution_id = self._execution_id
             if ev.fill is not None:
                 self.trading.on_fill(ev.fill)
+            self.streams.on_order(ev)
             account_id = ev.order.account_id
             if account_id in self.ws_api.listeners:
                 now = self.sim.exchange.now_ms()

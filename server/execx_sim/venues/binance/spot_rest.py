@@ -7,6 +7,7 @@ extra weight is charged inside the handler.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...core.engine import Market
@@ -44,8 +45,9 @@ def depth_weight(limit: int) -> int:
     return 250
 
 
-def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading) -> None:
-    """Register every spot REST route on ``http``."""
+def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading, book_update_id: Callable[[str], int],
+                 ) -> None:
+    """Register every spot REST route on ``http``; ``book_update_id`` gives depth's ``lastUpdateId``."""
     now = http.exchange.now_ms
 
     # ------------------------------------------------------------------ general
@@ -73,7 +75,7 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading) -> Non
             raise BinanceError(-1100, "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'.")
         limit = min(limit, 5000)
         _charge(http, call, depth_weight(limit) - 5)
-        return depth(market, inst.symbol, limit)
+        return depth(market, inst.symbol, limit, book_update_id(inst.symbol))
 
     @http.route("GET", "/api/v3/ticker/bookTicker", weight=2)
     async def ticker_book(call: Call) -> Any:

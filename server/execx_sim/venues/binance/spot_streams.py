@@ -3,8 +3,15 @@
 ``SET_PROPERTY`` / ``GET_PROPERTY`` frames (binance-spot-api-docs ``web-socket-streams.md``).
 
 Streams: ``<symbol>@bookTicker`` (spot shape ``u,s,b,B,a,A``, no event type or time),
-``<symbol>@trade``, ``<symbol>@aggTrade`` (``m`` = buyer is maker, i.e. the taker sold) and the
-partial book ``<symbol>@depth<5|10|20>[@100ms]`` pushed every 1000 ms (or 100 ms).
+``<symbol>@trade``, ``<symbol>@aggTrade`` (``m`` = buyer is maker, i.e. the taker sold), the
+partial book ``<symbol>@depth<5|10|20>[@100ms]`` and the diff stream ``<symbol>@depth[@100ms]``
+(``depthUpdate`` with ``U``/``u``), pushed every 1000 ms (or 100 ms).
+
+Order book update ids: one sequence per symbol, ``update_id(symbol)``, shared by REST ``depth``
+(``lastUpdateId``), the partial and diff depth streams and ``bookTicker`` (``u``). It advances on
+every book change (a resting order added or removed, a level partly filled), so a client that
+buffers ``depthUpdate`` events and applies them to a REST snapshot as the docs describe (drop
+``u <= lastUpdateId``, then ``U <= lastUpdateId + 1 <= u``, then contiguous) stays in sync.
 """
 
 from __future__ import annotations
@@ -14,19 +21,33 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from ...core.engine import Exchange, Market
 from ...core.faults import Faults
-from ...core.types import BookTop, PublicTrade, Side
+from ...core.types import ZERO, BookTop, OrderEvent, PublicTrade, Side
 from ..common import StreamWriter, WsRegistry, dumps
 from .spot_wire import d8
 
 HEARTBEAT_S = 20.0  # ping frame every 20 s, like the WS API (see spot_ws.HEARTBEAT_S)
 MAX_STREAMS = 1024
-STREAM_RE = re.compile(r"^([a-z0-9]+)@(bookTicker|trade|aggTrade|depth(5|10|20)(@100ms|@1000ms)?)$")
+STREAM_RE = re.compile(r"^([a-z0-9]+)@(bookTicker|trade|aggTrade|depth(5|10|20)?(@100ms|@1000ms)?)$")
+MAX_DIFF_LEVELS = 5000
+
+
+@dataclass(eq=False)
+class DiffState:
+    """What a diff-depth stream last told its subscribers about one book."""
+
+    symbol: str
+    fast: bool  # @100ms (else every 1000 ms)
+    update_id: int
+    bids: dict[Decimal, Decimal]
+    asks: dict[Decimal, Decimal]
+    touched: set[tuple[Side, Decimal]] = field(default_factory=set)  # levels orders moved through since
 
 
 @dataclass(eq=False)
@@ -48,6 +69,8 @@ class SpotStreams:
         self.by_stream: dict[str, set[StreamConn]] = {}
         self._tick = 0
         self._symbols = {s.lower(): s for s in market.instruments}
+        self._trades: dict[str, int] = dict.fromkeys(market.instruments, 0)
+        self._diffs: dict[str, DiffState] = {}  # diff-depth stream name -> state
         self.app = web.Application()
         self.app.router.add_get("/ws", self.handle)
         self.app.router.add_get("/ws/{streams:.*}", self.handle)
@@ -86,9 +109,22 @@ class SpotStreams:
         m = STREAM_RE.match(name)
         return m is not None and m.group(1) in self._symbols
 
+    def update_id(self, symbol: str) -> int:
+        """The order book update id of ``symbol`` (see the module docstring)."""
+        return self.market.books[symbol].update_id + self._trades[symbol]
+
+    def _levels(self, symbol: str) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decimal]]:
+        bids, asks = self.market.books[symbol].depth(MAX_DIFF_LEVELS)
+        return dict(bids), dict(asks)
+
     def _add(self, conn: StreamConn, name: str) -> None:
         conn.streams.add(name)
         self.by_stream.setdefault(name, set()).add(conn)
+        m = STREAM_RE.match(name)
+        if m is not None and m.group(2).startswith("depth") and m.group(3) is None and name not in self._diffs:
+            symbol = self._symbols[m.group(1)]
+            bids, asks = self._levels(symbol)
+            self._diffs[name] = DiffState(symbol, m.group(4) == "@100ms", self.update_id(symbol), bids, asks)
 
     def _remove(self, conn: StreamConn, name: str) -> None:
         conn.streams.discard(name)
@@ -97,6 +133,7 @@ class SpotStreams:
             subs.discard(conn)
             if not subs:
                 del self.by_stream[name]
+                self._diffs.pop(name, None)
 
     def _drop(self, conn: StreamConn) -> None:
         for name in list(conn.streams):
@@ -186,13 +223,23 @@ class SpotStreams:
             else:
                 conn.writer.send(payload)
 
+    def on_order(self, ev: OrderEvent) -> None:
+        """Remember which price levels an order went through, for the diff-depth streams."""
+        order = ev.order
+        if order.price is None or not self._diffs:
+            return
+        for state in self._diffs.values():
+            if state.symbol == order.symbol:
+                state.touched.add((order.side, order.price))
+
     def on_book_top(self, ev: BookTop) -> None:
         name = ev.symbol.lower() + "@bookTicker"
         if name in self.by_stream:
-            self._publish(name, dumps({"u": ev.update_id, "s": ev.symbol, "b": d8(ev.bid), "B": d8(ev.bid_qty),
-                                       "a": d8(ev.ask), "A": d8(ev.ask_qty)}))
+            self._publish(name, dumps({"u": self.update_id(ev.symbol), "s": ev.symbol, "b": d8(ev.bid),
+                                       "B": d8(ev.bid_qty), "a": d8(ev.ask), "A": d8(ev.ask_qty)}))
 
     def on_trade(self, ev: PublicTrade) -> None:
+        self._trades[ev.symbol] += 1
         low = ev.symbol.lower()
         buyer_maker = ev.taker_side is Side.SELL
         now = self.exchange.now_ms()
@@ -207,19 +254,42 @@ class SpotStreams:
                                        "T": ev.time_ms, "m": buyer_maker, "M": True}))
 
     def tick(self) -> None:
-        """Called every 100 ms: push the partial-depth snapshots that are due."""
+        """Called every 100 ms: push the depth snapshots and diffs that are due."""
         self._tick += 1
         every_second = self._tick % 10 == 0
+        now = self.exchange.now_ms()
         for name in list(self.by_stream):
             m = STREAM_RE.match(name)
-            if m is None or m.group(3) is None:
+            if m is None or not m.group(2).startswith("depth"):
                 continue
             if m.group(4) != "@100ms" and not every_second:
                 continue
             symbol = self._symbols[m.group(1)]
-            book = self.market.books[symbol]
-            bids, asks = book.depth(int(m.group(3)))
-            payload: dict[str, Any] = {"lastUpdateId": book.update_id,
+            if m.group(3) is None:
+                self._push_diff(name, now)
+                continue
+            bids, asks = self.market.books[symbol].depth(int(m.group(3)))
+            payload: dict[str, Any] = {"lastUpdateId": self.update_id(symbol),
                                        "bids": [[d8(p), d8(q)] for p, q in bids],
                                        "asks": [[d8(p), d8(q)] for p, q in asks]}
             self._publish(name, dumps(payload))
+
+    def _push_diff(self, name: str, now: int) -> None:
+        state = self._diffs.get(name)
+        if state is None:
+            return
+        update_id = self.update_id(state.symbol)
+        if update_id == state.update_id:
+            return
+        bids, asks = self._levels(state.symbol)
+        out: dict[str, list[list[str]]] = {}
+        for key, side, old, new, descending in (("b", Side.BUY, state.bids, bids, True),
+                                                ("a", Side.SELL, state.asks, asks, False)):
+            changed = {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)}
+            changed.update(p for s, p in state.touched if s is side)
+            out[key] = [[d8(p), d8(new.get(p, ZERO))] for p in sorted(changed, reverse=descending)]
+        payload = {"e": "depthUpdate", "E": now, "s": state.symbol, "U": state.update_id + 1, "u": update_id,
+                   "b": out["b"], "a": out["a"]}
+        state.update_id, state.bids, state.asks = update_id, bids, asks
+        state.touched.clear()
+        self._publish(name, dumps(payload))

@@ -272,10 +272,9 @@ def exchange_info(market: Market, limiter: RateLimiter, now: int, symbols: list[
     }
 
 
-def depth(market: Market, symbol: str, limit: int) -> dict[str, Any]:
-    book = market.books[symbol]
-    bids, asks = book.depth(limit)
-    return {"lastUpdateId": book.update_id, "bids": [[d8(p), d8(q)] for p, q in bids],
+def depth(market: Market, symbol: str, limit: int, update_id: int) -> dict[str, Any]:
+    bids, asks = market.books[symbol].depth(limit)
+    return {"lastUpdateId": update_id, "bids": [[d8(p), d8(q)] for p, q in bids],
             "asks": [[d8(p), d8(q)] for p, q in asks]}
 
 

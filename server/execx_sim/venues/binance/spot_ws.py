@@ -75,13 +75,14 @@ class Method:
 
 class SpotWsApi:
     def __init__(self, exchange: Exchange, market: Market, faults: Faults, limiter: RateLimiter,
-                 trading: SpotTrading, sockets: WsRegistry) -> None:
+                 trading: SpotTrading, sockets: WsRegistry, book_update_id: Callable[[str], int]) -> None:
         self.exchange = exchange
         self.market = market
         self.faults = faults
         self.limiter = limiter
         self.trading = trading
         self.sockets = sockets
+        self.book_update_id = book_update_id
         self.sessions: set[WsApiSession] = set()
         # account id -> {session: subscriptionId}: who receives that account's user data events
         self.listeners: dict[str, dict[WsApiSession, int]] = {}
@@ -287,7 +288,7 @@ class SpotWsApi:
         async def order_book(s: WsApiSession, a: Account | None, p: Params) -> Result:
             inst = trading.instrument(p)
             limit = trading._limit(p, 100, 5000)
-            return depth(market, inst.symbol, limit), {}
+            return depth(market, inst.symbol, limit, self.book_update_id(inst.symbol)), {}
 
         @method("ticker.book", 2)
         async def ticker_book(s: WsApiSession, a: Account | None, p: Params) -> Result:
