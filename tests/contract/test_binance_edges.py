@@ -4,11 +4,14 @@ order is refused), futures modify of a post-only order that would cross."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
-from connector_harness import VENUES, Harness, Venue, running
+from connector_harness import VENUES, Harness, Venue, config_for, running
+from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side
 from execx_server.domain.venue import Rejected
@@ -91,3 +94,48 @@ async def test_futures_modify_post_only_across_the_book_ends_the_order(
         else:
             assert report.status.is_final or report.price != ask
         assert all(o.price != ask for o in await h.connector.open_orders(h.venue.symbol))
+
+
+class RecordingTelemetry:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+        self.reconnects: list[str] = []
+        self.headrooms: list[float] = []
+
+    def request(self, endpoint: str, outcome: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.requests.append((endpoint, outcome))
+
+    def reconnect(self, stream: str) -> None:
+        self.reconnects.append(stream)
+
+    def headroom(self, ratio: float) -> None:
+        self.headrooms.append(ratio)
+
+
+async def test_telemetry_requests_outcomes_headroom_and_reconnects(sim: Simulator, account: Account) -> None:
+    connector = BinanceConnector(config_for(sim, SPOT, account), backoff=Backoff(base_s=0.05, cap_s=0.2))
+    telemetry = RecordingTelemetry()
+    connector.telemetry = telemetry
+    states: list[bool] = []
+    back = asyncio.Event()
+
+    def on_state(live: bool) -> None:
+        states.append(live)
+        if live and False in states:
+            back.set()
+
+    await connector.start(lambda r: None, on_state)
+    try:
+        assert await connector.query_order(SPOT.symbol, "nosuchorder2") is None
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{sim.ready['admin']}/admin/faults/{SPOT.exchange.value}/drop") as resp:
+                assert resp.status == 200
+        await asyncio.wait_for(back.wait(), 10)
+    finally:
+        await connector.close()
+    assert ("GET /api/v3/exchangeInfo", "ok") in telemetry.requests
+    assert ("GET /api/v3/order", "rejected") in telemetry.requests  # -2013: unknown order
+    assert telemetry.reconnects == ["user"]
+    assert telemetry.headrooms and all(0.0 <= r <= 1.0 for r in telemetry.headrooms)
+    assert all("?" not in endpoint for endpoint, _ in telemetry.requests)  # bounded labels: no query strings

@@ -60,6 +60,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
 from .auth import Signer
@@ -140,6 +141,7 @@ class BinanceConnector:
         self._user: SpotUserStream | FuturesUserStream | None = None
         self._market: dict[str, MarketStream] = {}
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self.telemetry: Telemetry = NULL_TELEMETRY  # set by the composition root (metrics adapter)
         self._tg: asyncio.TaskGroup | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -158,6 +160,7 @@ class BinanceConnector:
         self._started_ms = self._clock_ms()
         self._session = await make_session(self._config.interface)
         self._rest = BinanceRest(self._session, self.hosts.rest, self.flavor, self._signer)
+        self._rest.telemetry = self.telemetry
         try:
             info = await self._rest.exchange_info()
             self._rules = parse.parse_exchange_info(info, self.exchange)
@@ -185,6 +188,7 @@ class BinanceConnector:
                     self._recover,
                     self._backoff,
                 )
+            self._user.ws.telemetry = self.telemetry
             self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
             await self._wait_started()
         except BaseException:
@@ -472,6 +476,7 @@ class BinanceConnector:
                 name=f"{self.exchange}.market{'.' + route if route else ''}",
                 backoff=self._backoff,
             )
+            stream.ws.telemetry = self.telemetry
             self._market[route] = stream
             self._tg.create_task(stream.run(), name=stream.ws.name)
         return stream

@@ -17,8 +17,9 @@ from typing import Any, cast
 
 import aiohttp
 
-from ...domain.venue import OutcomeUnknown, Retryable, VenueError
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from .auth import Signer
 from .errors import classify, parse_retry_after
 from .schemas import (
@@ -59,7 +60,7 @@ class BinanceRest:
         self.weights = WeightLimiter()
         self.weights.set_limit("1M", DEFAULT_WEIGHT_LIMIT[flavor])
         self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
-        self.latency_s: dict[str, float] = {}  # last latency per endpoint (metrics read it)
+        self.telemetry: Telemetry = NULL_TELEMETRY
 
     # ------------------------------------------------------------------ plumbing
 
@@ -75,13 +76,41 @@ class BinanceRest:
         mutating: bool = False,
         order: bool = False,
     ) -> Any:
+        """One request; its latency and outcome go to ``telemetry`` (endpoint = method + path)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._call(method, path, params, signed, api_key, weight, mutating, order)
+        except (Rejected, CancelReplaceFailed):
+            outcome = "rejected"
+            raise
+        except Retryable:
+            outcome = "retryable"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+            self.telemetry.headroom(self.weights.headroom_fraction())
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        params: Params | None,
+        signed: bool,
+        api_key: bool,
+        weight: int,
+        mutating: bool,
+        order: bool,
+    ) -> Any:
         self.weights.check(weight)
         if order:
             self.orders.check(1)
         query = self.signer.signed_query(params or []) if signed else _urlencode(params or [])
         url = f"{self.base}{path}" + (f"?{query}" if query else "")
         headers = self.signer.headers() if (signed or api_key) else None
-        started = time.perf_counter()
         try:
             async with self.session.request(method, url, headers=headers) as resp:
                 text = await resp.text()
@@ -93,8 +122,6 @@ class BinanceRest:
             if mutating:
                 raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
             raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
-        finally:
-            self.latency_s[path] = time.perf_counter() - started
         self.weights.update(resp_headers)
         if order:
             self.orders.update(resp_headers)

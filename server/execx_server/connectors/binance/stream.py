@@ -77,6 +77,7 @@ class SpotUserStream:
             hosts.ws_api,
             self._on_message,
             name="binance-spot.user",
+            kind="user",
             on_open=self._subscribe,
             on_reconnect=on_reconnect,
             on_state=self._state,
@@ -161,6 +162,7 @@ class FuturesUserStream:
             self._url,
             self._on_message,
             name=f"binance-{flavor}.user",
+            kind="user",
             on_reconnect=on_reconnect,
             on_state=on_state,
             backoff=backoff,
@@ -228,7 +230,7 @@ class MarketStream:
         self._ids = itertools.count(1)
         self.streams: set[str] = set()
         self.ws = ReconnectingWebSocket(
-            session, url, self._on_message, name=name, on_open=self._resubscribe, backoff=backoff
+            session, url, self._on_message, name=name, on_open=self._resubscribe, backoff=backoff, kind="market"
         )
 
     async def run(self) -> None:

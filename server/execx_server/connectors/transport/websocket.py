@@ -25,6 +25,8 @@ from typing import Any
 
 import aiohttp
 
+from .telemetry import NULL_TELEMETRY, Telemetry
+
 log = logging.getLogger("execx.connectors.ws")
 
 
@@ -70,8 +72,11 @@ class ReconnectingWebSocket:
         backoff: Backoff = DEFAULT_BACKOFF,
         heartbeat_s: float | None = 30.0,
         stable_after_s: float = 10.0,
+        kind: str = "",
     ) -> None:
         self.name = name
+        self.kind = kind or name  # bounded metrics label ("user", "market")
+        self.telemetry: Telemetry = NULL_TELEMETRY
         self._session = session
         self._url = url
         self._on_message = on_message
@@ -155,6 +160,7 @@ class ReconnectingWebSocket:
             reconnected = self.connections > 1
             if reconnected:
                 self.reconnects += 1
+                self.telemetry.reconnect(self.kind)
             self._live.set()
             if self._on_state is not None:
                 self._on_state(True)
