@@ -1,7 +1,8 @@
 """The official ``binance-sdk-spot`` against the simulated Binance spot venue.
 
-Only base URLs change: ``ConfigurationRestAPI(base_path=<rest>)`` and
-``ConfigurationWebSocketAPI(stream_url=<wsApi>)``. The SDK's REST client is synchronous
+Only base URLs change: ``ConfigurationRestAPI(base_path=<rest>)``,
+``ConfigurationWebSocketAPI(stream_url=<wsApi>)`` and ``ConfigurationWebSocketStreams(stream_url=<stream>)``.
+The SDK's REST client is synchronous
 (``requests``); it runs in a worker thread so the in-process simulator keeps serving.
 """
 
@@ -13,7 +14,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketAPI
+from binance_common.configuration import (
+    ConfigurationRestAPI,
+    ConfigurationWebSocketAPI,
+    ConfigurationWebSocketStreams,
+)
 from binance_common.errors import BadRequestError
 from binance_sdk_spot.rest_api.models import (
     NewOrderSideEnum,
@@ -184,3 +189,25 @@ async def test_ws_api_session_logon_and_subscribe(sim: Simulator, account: Accou
     assert [s.subscription_id for s in subs] == [0]
     await within(ws_api.session_logout())
     assert account.account_id not in spot_frontend(sim).ws_api.listeners
+
+
+async def test_ws_streams_trade_and_book_ticker(sim: Simulator) -> None:
+    """The SDK's market streams client (``/stream`` + SUBSCRIBE frames, combined envelope)."""
+    urls = sim.ready["venues"]["binance-spot"]
+    config = ConfigurationWebSocketStreams(stream_url=urls["stream"], reconnect_attempts=1)
+    connection = await Spot(config_ws_streams=config).websocket_streams.create_connection()  # type: ignore[no-untyped-call]
+    try:
+        trades: list[Any] = []
+        tops: list[Any] = []
+        (await connection.trade(symbol="ethbtc")).on("message", trades.append)
+        (await connection.book_ticker(symbol="ethbtc")).on("message", tops.append)
+        streams = spot_frontend(sim).streams
+        await wait_for(lambda: {"ethbtc@trade", "ethbtc@bookTicker"} <= set(streams.by_stream))
+        _, ask = best_bid_ask(sim, "ETHBTC")
+        await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHBTC", "price": str(ask),
+                                                 "qty": "0.3", "aggressor": "BUY"})
+        await wait_for(lambda: bool(trades) and bool(tops))
+        assert trades[0].p == f"{ask:.8f}" and trades[0].q == "0.30000000" and trades[0].m is False
+        assert tops[-1].s == "ETHBTC"
+    finally:
+        await connection.close_connection(close_session=True)
