@@ -348,6 +348,11 @@ async def test_ws_api_stp_event(client: Client, sim: Simulator) -> None:
             frames.append(await asyncio.wait_for(ws.receive_json(), 5))
         assert {f["subscriptionId"] for f in frames if "event" in f} == {sub}
         events = [f["event"] for f in frames if "event" in f]
+        reply = await ws_call(ws, {"id": 4, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": sub}},
+                              frames)
+        assert reply["result"] == {}
+        assert frames[-1]["event"]["e"] == "eventStreamTerminated" and frames[-1]["subscriptionId"] == sub
+        events = [f["event"] for f in frames if "event" in f]
         prevented = next(e for e in events if e.get("x") == "TRADE_PREVENTION")
         assert prevented["c"] == "own-maker" and prevented["X"] == "EXPIRED_IN_MATCH"
         assert prevented["V"] == "EXPIRE_MAKER"

@@ -425,6 +425,10 @@ class SpotWsApi:
             session.logon_subscription = None
         if account is None:
             return
+        # user-data-stream.md: a subscription stopped by userDataStream.unsubscribe or session.logout
+        # ends with an eventStreamTerminated event.
+        now = self.exchange.now_ms()
+        session.writer.send(f'{{"subscriptionId":{sid},"event":{{"e":"eventStreamTerminated","E":{now}}}}}')
         subs = self.listeners.get(account.account_id)
         if subs is not None:
             subs.pop(session, None)
