@@ -273,6 +273,15 @@ class Market:
         self._finish(symbol)
         return order
 
+    def expire(self, account: Account, symbol: str, order_id: int, reason: str) -> Order:
+        """Expire an open order by a venue rule (e.g. a good-till-date deadline): status EXPIRED."""
+        order = self.find_order(account, symbol, order_id)
+        if not order.is_open:
+            raise OrderError(RejectReason.ORDER_NOT_OPEN, f"order is {order.status}")
+        self._close(order, OrderStatus.EXPIRED, reason)
+        self._finish(symbol)
+        return order
+
     def cancel_all(self, account: Account, symbol: str, reason: str = "") -> list[Order]:
         self.instrument(symbol)
         cancelled = self.open_orders(account, symbol)
