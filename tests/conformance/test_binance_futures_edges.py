@@ -457,6 +457,37 @@ async def test_fok_rejects_or_fills(sim: Simulator, account: Account, http: aioh
     assert status == 200 and body["status"] == "FILLED" and body["executedQty"] == "0.002"
 
 
+async def test_gtd_order_expires_at_good_till_date(sim: Simulator, account: Account,
+                                                  http: aiohttp.ClientSession) -> None:
+    rest = Rest(http, sim, USDM, account)
+    bid, _ = best(sim, USDM, "BTCUSDT")
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTD", "quantity": "0.010",
+             "price": str(bid - 100)}
+    status, body = await rest("POST", "{p}/v1/order", order)
+    assert (status, body["code"]) == (400, -1102)  # goodTillDate is mandatory with GTD
+    too_soon = int(time.time() * 1000) + 60_000
+    status, body = await rest("POST", "{p}/v1/order", {**order, "goodTillDate": too_soon})
+    assert (status, body["code"]) == (400, -1130)
+    deadline = int(time.time() * 1000) + 700_123
+    status, placed = await rest("POST", "{p}/v1/order", {**order, "goodTillDate": deadline})
+    assert status == 200 and placed["timeInForce"] == "GTD"
+    assert placed["goodTillDate"] == deadline - deadline % 1000  # kept to the second
+    fe = frontend(sim, USDM)
+    account_id, symbol, _ = fe.good_till[placed["orderId"]]
+    fe.good_till[placed["orderId"]] = (account_id, symbol, fe.now())  # fast-forward to the deadline
+
+    async def expired() -> bool:
+        _, got = await rest("GET", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": placed["orderId"]})
+        return bool(got["status"] == "EXPIRED")
+
+    await until(expired)
+    status, body = await rest("POST", "{p}/v1/order", {**order, "goodTillDate": deadline})
+    coinm = Rest(http, sim, COINM, account)
+    status, body = await coinm("POST", "{p}/v1/order", {**order, "symbol": "BTCUSD_PERP", "quantity": "1",
+                                                         "goodTillDate": deadline})
+    assert (status, body["code"]) == (400, -1115)  # COIN-M has no GTD
+
+
 # ---------------------------------------------------------------------- COIN-M numbers
 
 

@@ -12,6 +12,7 @@ written once. Docs: https://developers.binance.com/docs/derivatives/usds-margine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import secrets
@@ -101,6 +102,7 @@ class FuturesFrontend:
         self.listen_keys: dict[str, ListenKey] = {}
         self.key_of_account: dict[str, str] = {}
         self.countdowns: dict[tuple[str, str], int] = {}  # (account id, symbol) -> deadline ms
+        self.good_till: dict[int, tuple[str, str, int]] = {}  # GTD order id -> (account id, symbol, deadline)
         self.http = BinanceHttp(sim.exchange, self.faults, self.limiter, futures=True)
         from .futures_rest import register_rest
         from .futures_ws import FuturesStreams, FuturesWsApi
@@ -125,6 +127,7 @@ class FuturesFrontend:
             await asyncio.sleep(self.tick_s)
             now = self.now()
             self._fire_countdowns(now)
+            self._expire_good_till(now)
             self._expire_listen_keys(now)
             self.streams.tick(now)
             await self._close_old_connections()
@@ -197,6 +200,16 @@ class FuturesFrontend:
             if account is not None:
                 self.market.cancel_all(account, symbol, reason="COUNTDOWN")
 
+    def _expire_good_till(self, now: int) -> None:
+        due = [oid for oid, (_, _, deadline) in self.good_till.items() if deadline <= now]
+        for order_id in due:
+            account_id, symbol, _ = self.good_till.pop(order_id)
+            account = self.account_by_id(account_id)
+            if account is None:
+                continue
+            with contextlib.suppress(OrderError):  # already filled or cancelled
+                self.market.expire(account, symbol, order_id, "GTD")
+
     def _expire_listen_keys(self, now: int) -> None:
         expired = [lk for lk in self.listen_keys.values() if lk.expires_ms <= now]
         for lk in expired:
@@ -253,6 +266,16 @@ class FuturesFrontend:
             raise BinanceError(-4131, "The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
         return levels[min(depth, len(levels)) - 1][0]
 
+    def _good_till_date(self, params: Params) -> dict[str, Any]:
+        """USDⓈ-M GTD: ``goodTillDate`` is mandatory, kept to the second, and must lie between now + 600 s
+        and 253402300799000."""
+        raw = params.int("goodTillDate", required=True)
+        assert raw is not None
+        gtd = raw - raw % 1000
+        if gtd <= self.now() + 600_000 or gtd >= 253402300799000:
+            raise BinanceError(-1130, "Invalid data sent for a parameter: 'goodTillDate'.")
+        return {"tif": "GTD", "goodTillDate": gtd}
+
     def check_precision(self, symbol: str, qty: Decimal | None, price: Decimal | None) -> None:
         """Binance checks decimals before filters: more decimals than quantityPrecision / pricePrecision
         is -1111 (a price on the precision grid but off the tick is -4014, from the engine)."""
@@ -274,8 +297,6 @@ class FuturesFrontend:
                                       "endpoints instead.")
         tif_values = ("GTC", "IOC", "FOK", "GTX") + (() if self.coinm else ("GTD",))
         tif_raw = params.enum("timeInForce", tif_values)
-        if tif_raw == "GTD":
-            raise BinanceError(-4508, "GTD orders are not supported by the simulator.")  # documented gap
         price_match = params.enum("priceMatch", PRICE_MATCH, default="NONE")
         price = params.decimal("price")
         qty = params.decimal("quantity")
@@ -297,6 +318,9 @@ class FuturesFrontend:
         if otype == "LIMIT":
             if not tif_raw:
                 raise errors.mandatory("timeInForce")
+            if tif_raw == "GTD":
+                extra.update(self._good_till_date(params))
+                tif_raw = "GTC"  # the engine rests it like GTC; run() expires it at goodTillDate
             if price_match != "NONE":
                 if price is not None:
                     raise BinanceError(-1106, "Parameter 'price' sent when not required.")
@@ -338,6 +362,8 @@ class FuturesFrontend:
                                       "rejected. The order will not be recorded in the order history")
         try:
             order = self.market.place(account, **spec)
+            if order.is_open and "goodTillDate" in order.extra:
+                self.good_till[order.order_id] = (account.account_id, order.symbol, order.extra["goodTillDate"])
             ack = self.wire.ack(order) if resp == "ACK" else None
             result = ack if ack is not None else self.wire.order(order)
         except OrderError as e:

@@ -16,7 +16,7 @@ from typing import Any
 from ...core.accounts import Account, Position, Wallet
 from ...core.engine import Market
 from ...core.instruments import Instrument, Kind
-from ...core.types import ZERO, ExecType, Fill, Order, OrderStatus, Side, TimeInForce
+from ...core.types import ZERO, ExecType, Fill, Order, OrderStatus, Side
 
 MAINT_MARGIN_RATE = Decimal("0.004")  # first leverage bracket, as Binance lists for majors
 MAX_LEVERAGE = 125
@@ -97,7 +97,7 @@ class Wire:
         else:
             out["cumQuote"] = fixed(order.cum_quote, 5)
         out.update({
-            "timeInForce": order.tif.value,
+            "timeInForce": tif_of(order),
             "type": order.type.value,
             "reduceOnly": order.reduce_only,
             "closePosition": False,
@@ -111,7 +111,7 @@ class Wire:
             "selfTradePreventionMode": self.stp(order),
         })
         if not self.coinm:
-            out["goodTillDate"] = 0
+            out["goodTillDate"] = int(order.extra.get("goodTillDate", 0))
         if with_time:
             out["time"] = order.created_ms
         out["updateTime"] = order.updated_ms
@@ -373,7 +373,7 @@ class Wire:
         x = {ExecType.AMENDED: "AMENDMENT", ExecType.REJECTED: "REJECTED"}.get(exec_type, exec_type.value)
         o: dict[str, Any] = {
             "s": order.symbol, "c": order.client_id, "S": order.side.value, "o": order.type.value,
-            "f": order.tif.value, "q": inst.fmt_qty(order.qty), "p": self.px(inst, order.price),
+            "f": tif_of(order), "q": inst.fmt_qty(order.qty), "p": self.px(inst, order.price),
             "ap": self.avg(inst, order), "sp": self.px(inst, ZERO), "x": x, "X": self.order_status(order),
             "i": order.order_id,
             "l": inst.fmt_qty(fill.qty if fill else ZERO), "z": inst.fmt_qty(order.filled),
@@ -391,7 +391,7 @@ class Wire:
             "wt": "CONTRACT_PRICE", "ot": order.type.value, "ps": "BOTH", "cp": False,
             "rp": amt(fill.realized_pnl if fill else ZERO), "pP": False, "si": 0, "ss": 0,
             "V": self.stp(order), "pm": str(order.extra.get("priceMatch", "NONE")),
-            "gtd": 0,
+            "gtd": int(order.extra.get("goodTillDate", 0)),
         })
         if not self.coinm:
             o["er"] = EXPIRE_REASON.get(order.expire_reason, "0") if order.status is OrderStatus.EXPIRED else "0"
@@ -428,7 +428,7 @@ class Wire:
 
 # Expiry reasons of ORDER_TRADE_UPDATE ``er`` (USDⓈ-M): 0 none, 1 IOC/FOK unfilled, 2 GTX post-only,
 # 3 STP, 6 reduce-only... Codes for reasons the simulator does not produce are not listed.
-EXPIRE_REASON = {"IOC": "1", "FOK": "1", "NO_LIQUIDITY": "1", "POST_ONLY": "2", "STP": "3"}
+EXPIRE_REASON = {"IOC": "1", "FOK": "1", "NO_LIQUIDITY": "1", "POST_ONLY": "2", "STP": "3"}  # GTD: "0"
 
 
 def alias_of(account: Account) -> str:
@@ -436,5 +436,6 @@ def alias_of(account: Account) -> str:
     return account.account_id
 
 
-def tif_of(raw: str) -> TimeInForce:
-    return TimeInForce(raw)
+def tif_of(order: Order) -> str:
+    """The order's time in force as sent: GTD orders rest in the engine as GTC."""
+    return str(order.extra.get("tif", order.tif.value))
