@@ -206,3 +206,20 @@ def test_market_order_margin_uses_mark(inv: Env) -> None:
     o = inv.market.place(alice, "BTCUSD_PERP", BUY, OrderType.MARKET, D("4"))
     assert o.status is OrderStatus.FILLED
     assert position(inv, alice, "BTCUSD_PERP") == (D("4"), D("50000"), D("0"))
+
+
+
+def test_order_margin_is_exactly_what_open_orders_hold(inv: Env) -> None:
+    """Inverse margins are repeating decimals (contracts / price / leverage). The wallet's running total
+    of order margin must stay exactly the sum of what open orders hold, and exactly zero when none are
+    left (found by test_engine_properties: it drifted by 1e-31)."""
+    alice = inv.account("alice", BTC="100")
+    orders = [inv.limit(alice, BUY, "1", "50000") for _ in range(7)]
+    orders.append(inv.limit(alice, BUY, "3", "49998.5"))
+    inv.market.cancel(alice, "BTCUSD_PERP", orders[0].order_id)  # type: ignore[attr-defined]
+    wallet = alice.wallet("coinm")
+    held = sum((o.locked for o in orders if isinstance(o, Order) and o.is_open), D(0))
+    assert wallet.order_margin["BTC"] == held
+    inv.market.cancel_all(alice, "BTCUSD_PERP")
+    assert wallet.order_margin["BTC"] == 0
+    assert inv.market.available_margin(wallet, "BTC") == D(100)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal
 
 from .accounts import Account, Wallet, new_credentials
@@ -42,6 +42,14 @@ Priority = Literal["auto", "keep", "lose"]
 MAX_CLOSED_ORDERS = 200_000  # per market; older closed orders are forgotten (like a venue's retention)
 MAX_TRADES_PER_ACCOUNT = 10_000
 MAX_PUBLIC_TRADES = 1_000
+# Futures margin reserved by orders is kept on a fixed grid, so that the wallet's running total of
+# order margin (sums and differences) stays exactly the sum of what its open orders hold: divisions
+# (inverse contracts, leverage, partial releases) would otherwise leave 28-digit rounding residues.
+MARGIN_QUANTUM = Decimal("1e-16")
+
+
+def _margin(amount: Decimal, rounding: str) -> Decimal:
+    return amount.quantize(MARGIN_QUANTUM, rounding) if amount.adjusted() < 11 else amount
 
 
 def now_ms() -> int:
@@ -507,6 +515,8 @@ class Market:
             release = order.locked * qty / remaining_before if remaining_before else order.locked
             if order.status is OrderStatus.FILLED:
                 release = order.locked
+            elif inst.kind is not Kind.SPOT:
+                release = _margin(release, ROUND_DOWN)
             if inst.kind is Kind.SPOT:
                 base, quote_bal = w.balance(inst.base), w.balance(inst.quote)
                 if order.side is Side.BUY:
@@ -600,6 +610,7 @@ class Market:
         px = price if price is not None else self.mark_price(inst.symbol)
         lev = pos.leverage
         need = (opening * inst.contract_size / px if inst.kind is Kind.INVERSE else opening * px) / lev
+        need = _margin(need, ROUND_UP)
         if self.available_margin(wallet, inst.margin_asset) + releasing < need:
             raise OrderError(RejectReason.INSUFFICIENT_MARGIN, inst.margin_asset)
         return need
