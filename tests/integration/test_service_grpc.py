@@ -467,7 +467,8 @@ async def test_restart_keeps_history_and_resumes_streams(tmp_path: Path) -> None
             assert again[0].seq == before[-1].seq  # resumed exactly where the client left off
             fill = next(t for t in again if t.trade_id)
             assert fill.cl_order_id == "r1" and fill.executed_qty == pytest.approx(0.001)
-            assert [t.seq for t in again] == list(range(before[-1].seq, before[-1].seq + len(again)))
+            # sequence numbers are per session across order and position records: increasing, no repeats
+            assert all(a.seq < b.seq for a, b in itertools.pairwise(again))
             stream.cancel()
             await s2.channel.close()
         finally:

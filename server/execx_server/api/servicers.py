@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from execx.v1 import common_pb2, order_manager_pb2, order_manager_pb2_grpc
@@ -36,8 +36,12 @@ log = logging.getLogger("execx.api")
 
 T = TypeVar("T")
 
-Ctx = grpc.aio.ServicerContext[Any, Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
+if TYPE_CHECKING:
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Ctx = grpc.aio.ServicerContext
+    Handler = grpc.RpcMethodHandler
 PUBLIC_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 

@@ -461,6 +461,9 @@ class OrderEngine:
                     if order.status not in _PENDING:
                         return None
                     status = OrderStatus.PARTIALLYFILLED if order.cum_filled else OrderStatus.NEW
+                elif status is OrderStatus.NEW and order.cum_filled:
+                    # e.g. the replacement order of a cancel-replace: the client's order has fills already
+                    status = OrderStatus.PARTIALLYFILLED
                 if status is order.status and not r.message and r.qty == order.qty:
                     return None
                 if status is not order.status:
