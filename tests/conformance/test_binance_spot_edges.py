@@ -109,6 +109,14 @@ def limit_order(symbol: str, side: str, qty: str, price: Decimal | str, **extra:
         (limit_order("BTCUSDT", "BUY", "1e-3", "96000"), -1100, None),
         (limit_order("BTCUSDT", "BUY", "0.001", "96000", newClientOrderId="bad id!"), -1100, None),
         (limit_order("BTCUSDT", "BUY", "5", "96000"), -2010, "Account has insufficient balance for requested action."),
+        ({"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stopPrice": "90000"},
+         -2010, "Stop loss orders are not supported for this symbol."),
+        (limit_order("BTCUSDT", "BUY", "0.01", "96000", icebergQty="0.001"), -2010,
+         "Iceberg orders are not supported for this symbol."),
+        (limit_order("BTCUSDT", "BUY", "0.001", "96000", newOrderRespType="ALL"), -1130,
+         "Data sent for parameter 'newOrderRespType' is not valid."),
+        (limit_order("BTCUSDT", "BUY", "0.001", "96000.000000001"), -1111,
+         "Parameter 'price' has too much precision."),
     ],
 )
 async def test_new_order_errors(client: Client, params: dict[str, Any], code: int, msg: str | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from ...core.engine import Market
 from .errors import BinanceError
 from .http import BinanceHttp, Call
-from .spot_trading import SpotTrading, select, symbols_param
+from .spot_trading import SpotTrading, enum_param, select, symbols_param
 from .spot_wire import (
     KLINE_MS,
     book_ticker,
@@ -100,7 +100,7 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading, book_u
     async def ticker_day(call: Call) -> Any:
         single = "symbol" in call.params
         symbols = symbols_param(call.params, market.instruments)
-        kind = call.params.enum("type", ("FULL", "MINI"), default="FULL")
+        kind = enum_param(call.params, "type", ("FULL", "MINI")) or "FULL"
         items = [ticker_24hr(market, s, now(), mini=kind == "MINI") for s in symbols]
         if not single:
             _charge(http, call, 78 if "symbols" not in call.params else 0)

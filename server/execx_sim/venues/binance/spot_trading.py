@@ -40,7 +40,17 @@ CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 SIDES = ("BUY", "SELL")
 TIFS = ("GTC", "IOC", "FOK")
 RESP_TYPES = ("ACK", "RESULT", "FULL")
-UNSUPPORTED_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+UNSUPPORTED_TYPES = {
+    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
+    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+}
+UNSUPPORTED_FEATURES = {  # exchangeInfo: icebergAllowed / allowTrailingStop / pegInstructionsAllowed false
+    "icebergQty": "Iceberg orders are not supported for this symbol.",
+    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
+    "pegPriceType": "Pegged orders are not supported for this symbol.",
+}
 MAX_DECIMALS = 8
 T = TypeVar("T")
 
@@ -62,6 +72,18 @@ def decimal_param(p: Params, key: str, required: bool = False) -> Decimal | None
     value = p.decimal(key, required)
     if value is not None and -value.as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
         raise errors.precision(key)
+    return value
+
+
+def invalid_data(param: str) -> BinanceError:
+    return BinanceError(-1130, f"Data sent for parameter '{param}' is not valid.")
+
+
+def enum_param(p: Params, key: str, allowed: tuple[str, ...]) -> str:
+    """An optional enum parameter without a dedicated error code (-1130, errors.md wording)."""
+    value = p.str(key)
+    if value and value not in allowed:
+        raise invalid_data(key)
     return value
 
 
@@ -119,8 +141,9 @@ class SpotTrading:
         side = p.enum("side", SIDES, required=True)
         raw_type = p.str("type", required=True)
         if raw_type in UNSUPPORTED_TYPES:
-            # Real Binance supports stop orders; the simulator does not execute them.
-            raise BinanceError(-1013, "Unsupported order combination")
+            # Valid Binance types the simulated symbols do not enable (exchangeInfo orderTypes): the
+            # matching engine's answer for a type not enabled on the symbol (errors.md, -2010 messages).
+            raise BinanceError(-2010, UNSUPPORTED_TYPES[raw_type])
         if raw_type not in ORDER_TYPES:
             raise errors.invalid_param("type", raw_type)
         tif_raw = p.str("timeInForce")
@@ -129,9 +152,11 @@ class SpotTrading:
         qty = decimal_param(p, "quantity")
         quote_qty = decimal_param(p, "quoteOrderQty")
         price = decimal_param(p, "price")
-        for unsupported in ("icebergQty", "stopPrice", "trailingDelta", "pegPriceType"):
-            if unsupported in p:
-                raise errors.not_required(unsupported)
+        for param, message in UNSUPPORTED_FEATURES.items():
+            if param in p:
+                raise BinanceError(-2010, message)
+        if "stopPrice" in p:
+            raise errors.not_required("stopPrice")
         if raw_type == "LIMIT":
             if not tif_raw:
                 raise errors.mandatory("timeInForce")
@@ -162,10 +187,10 @@ class SpotTrading:
             if tif_raw:
                 raise errors.not_required("timeInForce")
             engine_type, tif = OrderType.MARKET, TimeInForce.GTC
-        resp_type = p.enum("newOrderRespType", RESP_TYPES)
+        resp_type = enum_param(p, "newOrderRespType", RESP_TYPES)
         if not resp_type:
             resp_type = "FULL" if raw_type in ("LIMIT", "MARKET") else "ACK"
-        stp_raw = p.enum("selfTradePreventionMode", STP_MODES)
+        stp_raw = enum_param(p, "selfTradePreventionMode", STP_MODES)
         stp = STPMode(stp_raw) if stp_raw else self.market.default_stp
         client_id = client_id_param(p, client_id_key) or new_client_id()
         return OrderSpec(inst, Side(side), raw_type, engine_type, tif, qty if qty is not None else Decimal(0), price,
@@ -285,10 +310,8 @@ class SpotTrading:
         inst = self.instrument(p)
         mode = p.str("cancelReplaceMode", required=True)
         if mode not in ("STOP_ON_FAILURE", "ALLOW_FAILURE"):
-            raise errors.invalid_param("cancelReplaceMode", mode)
-        rate_mode = p.str("orderRateLimitExceededMode")
-        if rate_mode and rate_mode not in ("DO_NOTHING", "CANCEL_ONLY"):
-            raise errors.invalid_param("orderRateLimitExceededMode", rate_mode)
+            raise invalid_data("cancelReplaceMode")
+        enum_param(p, "orderRateLimitExceededMode", ("DO_NOTHING", "CANCEL_ONLY"))
         if "cancelOrderId" not in p and "cancelOrigClientOrderId" not in p:
             raise either_id_missing("cancelOrderId", "cancelOrigClientOrderId")
         spec = self.parse_order(p)
