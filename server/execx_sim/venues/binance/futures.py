@@ -7,6 +7,23 @@ serves ``/dapi/...``, ``/ws-dapi/v1`` and dstream. This module holds the state b
 (``futures_rest``) and the WebSocket API (``futures_ws``) both call, so validation and errors are
 written once. Docs: https://developers.binance.com/docs/derivatives/usds-margined-futures and
 .../coin-margined-futures; notes in ``shared/venues/binance.md``.
+
+Simulator choices where Binance is unspecified or the simulator is deliberately smaller:
+
+- One-way position mode only (``positionSide`` BOTH; LONG/SHORT -> -4061; switching to hedge mode is
+  refused), cross margin only, one static leverage bracket (maintenance margin rate 0.4 %), funding rate
+  fixed at 0.01 %, mark price = order-book mid.
+- LIMIT and MARKET orders (GTC, IOC, FOK, GTX; GTD on USDⓈ-M). Conditional types and ``closePosition``
+  answer -4120 (Binance moved them to the Algo Order API). Unfillable FOK -> -5021 and crossing GTX
+  -> -5022, nothing recorded. ``selfTradePreventionMode`` defaults to NONE (USDⓈ-M docs); COIN-M modify
+  resets it to NONE (COIN-M docs). More decimals than the symbol's precision -> -1111 before filters.
+- One listen key per account (POST returns and extends the active one), 60 min lifetime
+  (``listen_key_ttl_ms``); on expiry ``listenKeyExpired`` is pushed and URL-keyed streams are closed.
+- Streams: every stream is served on every route (Binance limits unrouted connections to /public streams).
+  Server pings every 3 min via aiohttp's heartbeat, which closes a connection whose pong is 90 s late
+  (Binance allows 10 min); connections are closed after 24 h (``max_connection_s``).
+- WebSocket API: ``session.logon`` accepts the HMAC keys the simulator issues (Binance wants Ed25519);
+  an unknown method answers -1000.
 """
 
 from __future__ import annotations

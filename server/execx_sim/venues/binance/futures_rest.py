@@ -278,7 +278,8 @@ def register_rest(fe: FuturesFrontend) -> None:
     @route("POST", f"{p}/v1/positionSide/dual", 1, "SIGNED")
     async def set_position_mode(call: Call) -> Any:
         if call.params.bool("dualSidePosition"):
-            raise BinanceError(-4059, "No need to change position side.")  # one-way mode only (documented)
+            # Simulator limit (module docstring): one-way mode only; said plainly rather than faked.
+            raise BinanceError(-1000, "Hedge mode (dualSidePosition=true) is not supported by the simulator.")
         raise BinanceError(-4059, "No need to change position side.")
 
     @route("GET", f"{p}/v1/commissionRate", 20, "SIGNED")
