@@ -169,6 +169,11 @@ async def test_market_orders_and_trades(exchange: Any, sim: Simulator) -> None:
     first = trades[0]
     assert first["order"] == bought["id"] and first["side"] == "buy" and first["takerOrMaker"] == "taker"
     assert first["fee"]["currency"] == "ETH" and first["fee"]["cost"] == pytest.approx(0.01 * 0.001)
+    public = await exchange.fetch_trades("ETH/USDT")  # aggTrades
+    assert [(t["side"], t["price"]) for t in public[-2:]] == [("buy", float(ask)), ("sell", float(bid))]
+    orders = await exchange.fetch_orders("ETH/USDT")  # allOrders
+    assert [o["id"] for o in orders] == [bought["id"], spent["id"], sold["id"]]
+    assert all(o["status"] == "closed" for o in orders)
     candles = await exchange.fetch_ohlcv("ETH/USDT", "1m")
     assert candles[-1][4] == float(bid) and candles[-1][5] > 0  # the last close is the last print
     balance = await exchange.fetch_balance()

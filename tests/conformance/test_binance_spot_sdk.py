@@ -24,6 +24,10 @@ from binance_sdk_spot.rest_api.models import (
     NewOrderSideEnum,
     NewOrderTimeInForceEnum,
     NewOrderTypeEnum,
+    OrderCancelReplaceCancelReplaceModeEnum,
+    OrderCancelReplaceSideEnum,
+    OrderCancelReplaceTimeInForceEnum,
+    OrderCancelReplaceTypeEnum,
 )
 from binance_sdk_spot.spot import Spot
 from binance_sdk_spot.websocket_api.models import (
@@ -93,8 +97,19 @@ async def test_rest_exchange_info_orders_amend_cancel(sim: Simulator, account: A
     usdt = next(b for b in account_info.balances if b.asset == "USDT")
     assert Decimal(usdt.locked) == Decimal(str(price)) * Decimal("0.002")
 
-    cancelled = (await call(rest.delete_order, symbol="BTCUSDT", order_id=order.order_id)).data()
-    assert cancelled.status == "CANCELED" and cancelled.orig_client_order_id == amended.amended_order.client_order_id
+    replaced = (await call(rest.order_cancel_replace, symbol="BTCUSDT", side=OrderCancelReplaceSideEnum.BUY,
+                           type=OrderCancelReplaceTypeEnum.LIMIT,
+                           cancel_replace_mode=OrderCancelReplaceCancelReplaceModeEnum.STOP_ON_FAILURE,
+                           time_in_force=OrderCancelReplaceTimeInForceEnum.GTC, quantity=0.003, price=price - 1,
+                           cancel_order_id=order.order_id)).data()
+    assert replaced.cancel_result == "SUCCESS" and replaced.new_order_result == "SUCCESS"
+    assert replaced.cancel_response.order_id == order.order_id and replaced.cancel_response.status == "CANCELED"
+    new_id = replaced.new_order_response.order_id
+    assert replaced.new_order_response.orig_qty == "0.00300000"
+
+    cancelled = (await call(rest.delete_order, symbol="BTCUSDT", order_id=new_id)).data()
+    assert cancelled.status == "CANCELED"
+    assert cancelled.orig_client_order_id == replaced.new_order_response.client_order_id
     assert (await call(rest.get_open_orders, symbol="BTCUSDT")).data() == []
     with pytest.raises(BadRequestError) as err:  # nothing left to cancel
         await call(rest.delete_open_orders, symbol="BTCUSDT")
