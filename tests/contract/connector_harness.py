@@ -33,19 +33,25 @@ class Venue:
     qty: Decimal  # a small order size valid on the venue (contracts for inverse)
     derivative: bool
     factory: Callable[[ConnectorConfig, Backoff], Connector]
+    variant: str = ""  # e.g. another order-entry transport of the same venue
 
     def __str__(self) -> str:
-        return self.exchange.value
+        return f"{self.exchange.value}-{self.variant}" if self.variant else self.exchange.value
 
 
 def _binance(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return BinanceConnector(config, backoff=backoff)
 
 
+def _binance_ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return BinanceConnector(config, backoff=backoff, order_entry="ws")
+
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
     Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
+    Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_ws_entry, "wsapi"),
 ]
 
 _ids = itertools.count(1)

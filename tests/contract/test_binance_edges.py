@@ -10,15 +10,15 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from connector_harness import VENUES, Harness, Venue, config_for, running
+from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.transport.websocket import Backoff
-from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side
-from execx_server.domain.venue import Rejected
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from execx_server.domain.venue import OrderRequest, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
-SPOT, USDM, COINM = VENUES
+SPOT, USDM, COINM = VENUES[:3]
 
 
 @pytest.mark.parametrize("venue", [USDM, COINM], ids=str)
@@ -139,3 +139,29 @@ async def test_telemetry_requests_outcomes_headroom_and_reconnects(sim: Simulato
     assert telemetry.reconnects == ["user"]
     assert telemetry.headrooms and all(0.0 <= r <= 1.0 for r in telemetry.headrooms)
     assert all("?" not in endpoint for endpoint, _ in telemetry.requests)  # bounded labels: no query strings
+
+
+async def test_spot_ws_api_order_entry_goes_over_the_websocket(sim: Simulator, account: Account) -> None:
+    connector = BinanceConnector(
+        config_for(sim, SPOT, account), backoff=Backoff(base_s=0.05, cap_s=0.2), order_entry="ws"
+    )
+    telemetry = RecordingTelemetry()
+    connector.telemetry = telemetry
+    await connector.start(lambda r: None, lambda up: None)
+    try:
+        price = Decimal(60000)  # far below the book, inside the venue's price band
+        order = OrderRequest(cl_id("wse"), SPOT.symbol, Side.BUY, OrderType.LIMIT, TimeInForce.GTC, SPOT.qty, price)
+        ack = await connector.submit_order(order)
+        assert ack.status is OrderStatus.NEW
+        await connector.amend_order(SPOT.symbol, order.cl_order_id, Side.BUY, SPOT.qty / 2, price)
+        await connector.amend_order(SPOT.symbol, order.cl_order_id, Side.BUY, SPOT.qty / 2, price - 1)
+        cancelled = await connector.cancel_order(SPOT.symbol, order.cl_order_id)
+        assert cancelled.status is OrderStatus.CANCELLED
+    finally:
+        await connector.close()
+    endpoints = [e for e, _ in telemetry.requests]
+    for method in ("order.place", "order.amend.keepPriority", "order.cancelReplace", "order.cancel"):
+        assert (f"WS {method}", "ok") in telemetry.requests, endpoints
+    assert not any(e.startswith(("POST /api/v3/order", "DELETE /api/v3/order")) for e in endpoints)
+    with pytest.raises(ValueError, match="spot only"):
+        BinanceConnector(config_for(sim, USDM, account), order_entry="ws")

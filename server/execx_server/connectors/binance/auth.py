@@ -29,6 +29,9 @@ class Signer:
     def __repr__(self) -> str:
         return "Signer(***)"
 
+    def now_ms(self) -> int:
+        return self._clock_ms()
+
     def headers(self) -> dict[str, str]:
         return {"X-MBX-APIKEY": self.api_key}
 

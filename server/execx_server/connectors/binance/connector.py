@@ -24,6 +24,10 @@ Mechanisms (``../shared/venues/binance.md``):
   the last trade it saw (``myTrades`` / ``userTrades``) and the state of orders it believed live,
   and reports what it missed (the engine drops duplicates by trade id and status).
 - Market data: ``bookTicker`` plus ``trade`` (spot) / ``aggTrade`` (futures), aggressor from ``m``.
+- Spot order entry (place, cancel, amend, cancel-replace) can go over the WebSocket API connection
+  that already carries the private stream (``order_entry="ws"``: ``order.place``, ``order.cancel``,
+  ``order.amend.keepPriority``, ``order.cancelReplace``; no HTTP round trip). While that connection
+  is down, the REST endpoints are used. Default: REST.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
 Every background task (streams, keepalive) runs in one TaskGroup owned by a supervisor task that
@@ -40,7 +44,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import aiohttp
 
@@ -116,11 +120,15 @@ class BinanceConnector:
         *,
         clock_ms: Callable[[], int] | None = None,
         backoff: Backoff = DEFAULT_BACKOFF,
+        order_entry: Literal["rest", "ws"] = "rest",
     ) -> None:
         if config.exchange not in FLAVOR_OF:
             raise ValueError(f"not a Binance market: {config.exchange}")
         self.exchange: Exchange = config.exchange
         self.flavor = FLAVOR_OF[config.exchange]
+        if order_entry == "ws" and self.flavor is not Flavor.SPOT:
+            raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
+        self.order_entry = order_entry
         self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
         self._config = config
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -174,6 +182,8 @@ class BinanceConnector:
                     self._recover,
                     self._backoff,
                 )
+                if self.order_entry == "ws":
+                    self._rest.ws_entry = self._user
             else:
                 # listenKey requests are not signed: check the secret once, with a cheap signed read, so
                 # wrong credentials fail the start in the venue's words instead of the first order.

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.websocket import NoAnswer, NotSent
 from .auth import Signer
 from .errors import classify, parse_retry_after
 from .schemas import (
@@ -33,6 +35,9 @@ from .schemas import (
     SpotTrade,
 )
 from .urls import Flavor
+
+if TYPE_CHECKING:
+    from .stream import SpotUserStream
 
 log = logging.getLogger("execx.connectors.binance")
 
@@ -61,6 +66,7 @@ class BinanceRest:
         self.weights.set_limit("1M", DEFAULT_WEIGHT_LIMIT[flavor])
         self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
         self.telemetry: Telemetry = NULL_TELEMETRY
+        self.ws_entry: SpotUserStream | None = None  # spot: order entry over the WebSocket API when set
 
     # ------------------------------------------------------------------ plumbing
 
@@ -77,10 +83,15 @@ class BinanceRest:
         order: bool = False,
     ) -> Any:
         """One request; its latency and outcome go to ``telemetry`` (endpoint = method + path)."""
+        return await self._measured(
+            f"{method} {path}", self._call(method, path, params, signed, api_key, weight, mutating, order)
+        )
+
+    async def _measured(self, endpoint: str, request: Coroutine[Any, Any, Any]) -> Any:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            return await self._call(method, path, params, signed, api_key, weight, mutating, order)
+            return await request
         except (Rejected, CancelReplaceFailed):
             outcome = "rejected"
             raise
@@ -91,7 +102,7 @@ class BinanceRest:
             outcome = "unknown"
             raise
         finally:
-            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+            self.telemetry.request(endpoint, outcome, time.perf_counter() - started)
             self.telemetry.headroom(self.weights.headroom_fraction())
 
     async def _call(
@@ -146,6 +157,51 @@ class BinanceRest:
         log.info("binance.rest.error", extra={"path": path, "status": status, "code": code})
         raise error
 
+    # ------------------------------------------------------------------ WebSocket API order entry
+
+    def _ws_live(self) -> bool:
+        return self.ws_entry is not None and self.ws_entry.ws.live
+
+    async def call_ws(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Any:
+        """Order entry over the spot WebSocket API (same params and answers as REST). Used while the
+        connection is live; otherwise the REST endpoint is used. ``NotSent`` -> Retryable,
+        ``NoAnswer`` -> OutcomeUnknown, ``status`` classified like an HTTP status."""
+        return await self._measured(f"WS {method}", self._call_ws(method, params, weight, order))
+
+    async def _call_ws(self, method: str, params: Params, weight: int, order: bool) -> Any:
+        assert self.ws_entry is not None
+        self.weights.check(weight)
+        if order:
+            self.orders.check(1)
+        signed = self.signer.signed_ws_params(dict(params))
+        try:
+            response = await self.ws_entry.exchange(method, signed)
+        except NotSent as exc:
+            raise Retryable(f"{method}: not sent ({exc})", "connect") from None
+        except NoAnswer as exc:
+            raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from None
+        for limit in response.get("rateLimits") or []:
+            key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
+            target = self.weights if limit.get("rateLimitType") == "REQUEST_WEIGHT" else self.orders
+            if limit.get("rateLimitType") in ("REQUEST_WEIGHT", "ORDERS") and isinstance(limit.get("count"), int):
+                target.set_used(key, limit["count"])
+        status = int(response.get("status", 0))
+        if status == 200:
+            return response.get("result")
+        error_body = response.get("error") or {}
+        code = error_body.get("code")
+        msg = str(error_body.get("msg", ""))
+        data = error_body.get("data")
+        retry_after: float | None = None
+        if isinstance(data, dict) and isinstance(data.get("retryAfter"), int):
+            retry_after = max(0.0, (data["retryAfter"] - self.signer.now_ms()) / 1000)
+        if status in (418, 429):
+            self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
+        error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
+        if isinstance(data, dict) and code in (-2021, -2022):
+            raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))
+        raise error
+
     # ------------------------------------------------------------------ reference data
 
     async def exchange_info(self) -> ExchangeInfo:
@@ -161,10 +217,14 @@ class BinanceRest:
     # ------------------------------------------------------------------ orders (all flavours)
 
     async def new_order(self, params: Params) -> Any:
+        if self._ws_live():
+            return await self.call_ws("order.place", params, order=True)
         return await self.call("POST", f"{self.prefix}/order", params, mutating=True, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
         params = [("symbol", symbol), ("origClientOrderId", orig_client_order_id)]
+        if self._ws_live():
+            return await self.call_ws("order.cancel", params)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
 
     async def cancel_open_orders(self, symbol: str) -> Any:
@@ -212,12 +272,16 @@ class BinanceRest:
             ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
             ("newQty", new_qty),
         ]
+        if self._ws_live():
+            return cast(SpotAmendResponse, await self.call_ws("order.amend.keepPriority", params, weight=4))
         return cast(
             SpotAmendResponse,
             await self.call("PUT", "/api/v3/order/amend/keepPriority", params, weight=4, mutating=True),
         )
 
     async def cancel_replace(self, params: Params) -> SpotCancelReplace:
+        if self._ws_live():
+            return cast(SpotCancelReplace, await self.call_ws("order.cancelReplace", params, order=True))
         return cast(
             SpotCancelReplace,
             await self.call("POST", "/api/v3/order/cancelReplace", params, mutating=True, order=True),

@@ -29,7 +29,7 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected, VenueError
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, ReconnectingWebSocket, StreamError
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
 from .auth import Signer
 from .rest import BinanceRest
 from .urls import Flavor, Hosts
@@ -97,16 +97,28 @@ class SpotUserStream:
         self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
         self.refusal = None
 
-    async def request(self, method: str, params: dict[str, Any]) -> Any:
-        """One WebSocket API request/response; a refusal is ``StreamError`` (the caller reconnects)."""
+    async def exchange(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One WebSocket API request; returns the whole response frame (``status``, ``result`` or
+        ``error``, ``rateLimits``). ``NotSent``: there was no connection to send on; ``NoAnswer``: sent,
+        but the connection was lost or no answer came in time (the outcome is unknown)."""
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self.ws.send_json({"id": request_id, "method": method, "params": params})
-            response = await asyncio.wait_for(future, WS_API_TIMEOUT_S)
+            try:
+                await self.ws.send_json({"id": request_id, "method": method, "params": params})
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
+                raise NotSent(f"{method}: {type(exc).__name__}") from None
+            try:
+                return await asyncio.wait_for(future, WS_API_TIMEOUT_S)
+            except (TimeoutError, StreamError) as exc:
+                raise NoAnswer(f"{method}: {type(exc).__name__}") from None
         finally:
             self._pending.pop(request_id, None)
+
+    async def request(self, method: str, params: dict[str, Any]) -> Any:
+        """One WebSocket API request/response; a refusal is ``SubscriptionRefused``."""
+        response = await self.exchange(method, params)
         if response.get("status") != 200:
             error = response.get("error") or {}
             raise SubscriptionRefused(str(error.get("msg", "")), str(error.get("code", response.get("status"))))

@@ -65,22 +65,25 @@ class WeightLimiter:
 
     def update(self, headers: Mapping[str, str]) -> None:
         """Take the venue's used-weight counters from a response's headers."""
-        now = self.clock()
         for name, value in headers.items():
             lower = name.lower()
             if not lower.startswith(self.header_prefix):
                 continue
-            key = lower[len(self.header_prefix) :].upper()
             try:
-                used = int(value)
+                self.set_used(lower[len(self.header_prefix) :].upper(), int(value))
             except ValueError:
                 continue
-            window = self.windows.get(key)
-            if window is None:
-                continue  # a window we have no limit for: nothing to compare against
-            if now >= window.reset_at or used < window.used:
-                window.reset_at = _next_boundary(now, window.seconds)
-            window.used = used
+
+    def set_used(self, interval: str, used: int) -> None:
+        """The venue says ``used`` of ``interval``'s limit is spent (headers, or a websocket API's
+        ``rateLimits`` array)."""
+        window = self.windows.get(interval)
+        if window is None:
+            return  # a window we have no limit for: nothing to compare against
+        now = self.clock()
+        if now >= window.reset_at or used < window.used:
+            window.reset_at = _next_boundary(now, window.seconds)
+        window.used = used
 
     def block(self, seconds: float, reason: str) -> None:
         """After a 429/418: refuse every request for ``seconds`` (the venue's Retry-After)."""

@@ -34,6 +34,14 @@ class StreamError(Exception):
     """A hook found the connection unusable (e.g. a subscription was refused): reconnect."""
 
 
+class NotSent(StreamError):
+    """A request over a websocket could not be sent (no connection): nothing reached the venue."""
+
+
+class NoAnswer(StreamError):
+    """A request over a websocket was sent but no answer came (connection lost, timeout)."""
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Delay before reconnect attempt ``n`` (0-based): ``min(cap, base * 2**n)`` scaled by a
