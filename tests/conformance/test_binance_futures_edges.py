@@ -164,7 +164,7 @@ async def test_batch_orders_mixed_results(sim: Simulator, account: Account, http
     status, modified = await rest("PUT", "{p}/v1/batchOrders",
                                   {"batchOrders": json.dumps(modify, separators=(",", ":"))})
     assert status == 200
-    assert modified[0]["origQty"] == "0.020" and modified[0]["price"] == f"{bid - 110:.1f}"
+    assert modified[0]["origQty"] == "0.02" and Decimal(modified[0]["price"]) == bid - 110
     assert modified[1] == {"code": -2013, "msg": "Order does not exist."}
 
     status, cancelled = await rest("DELETE", "{p}/v1/batchOrders",
@@ -182,7 +182,7 @@ async def test_modify_rules(sim: Simulator, account: Account, http: aiohttp.Clie
     # A GTX order modified to a crossing price is cancelled, not filled.
     status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY",
                                                        "quantity": "0.010", "price": str(ask)})
-    assert status == 200 and body["status"] == "CANCELED" and body["executedQty"] == "0.000"
+    assert status == 200 and body["status"] == "CANCELED" and body["executedQty"] == "0"
     status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY",
                                                        "quantity": "0.010", "price": str(bid)})
     assert (status, body["code"]) == (400, -2013)
@@ -204,10 +204,10 @@ async def test_modify_rules(sim: Simulator, account: Account, http: aiohttp.Clie
                                     "aggressor": "SELL"}) as resp:
         assert resp.status == 200
     status, body = await rest("GET", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"]})
-    assert (body["status"], body["executedQty"]) == ("PARTIALLY_FILLED", "0.010")
+    assert (body["status"], body["executedQty"]) == ("PARTIALLY_FILLED", "0.01")
     status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"],
                                                        "side": "BUY", "quantity": "0.010", "price": str(bid - 5)})
-    assert status == 200 and (body["status"], body["executedQty"]) == ("CANCELED", "0.010")
+    assert status == 200 and (body["status"], body["executedQty"]) == ("CANCELED", "0.01")
 
 
 # ---------------------------------------------------------------------- listen keys and streams
@@ -279,13 +279,14 @@ async def test_routed_and_legacy_stream_paths(sim: Simulator, account: Account,
         fill = await receive_json(private, lambda m: True)
         assert fill["e"] == "ORDER_TRADE_UPDATE", "ACCOUNT_UPDATE must be filtered out by events="
         o = fill["o"]
-        assert (o["x"], o["X"], o["i"], o["m"], o["l"], o["L"]) == ("TRADE", "FILLED", order["orderId"], True,
-                                                                    "0.010", f"{bid + Decimal('0.1'):.1f}")
+        assert (o["x"], o["X"], o["i"], o["m"], o["l"]) == ("TRADE", "FILLED", order["orderId"], True, "0.01")
+        assert Decimal(o["L"]) == bid + Decimal("0.1")
         expected_keys = {"s", "c", "S", "o", "f", "q", "p", "ap", "sp", "x", "X", "i", "l", "z", "L", "N", "n",
                          "T", "t", "b", "a", "m", "R", "wt", "ot", "ps", "cp", "rp", "pP", "si", "ss", "V", "pm",
                          "gtd", "er"}
         assert set(o) == expected_keys
-        assert o["n"] == f"{(bid + Decimal('0.1')) * Decimal('0.010') * Decimal('0.0002'):.8f}"
+        fee = ((bid + Decimal("0.1")) * Decimal("0.010") * Decimal("0.0002")).quantize(Decimal("1e-8"))
+        assert Decimal(o["n"]) == fee and "E" not in o["n"]  # a plain decimal string, never an exponent
 
         await combined.send_json({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 3})
         assert await receive_json(combined, lambda m: m.get("id") == 3) == {"result": None, "id": 3}
@@ -351,7 +352,8 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
             "price": str(bid - 100), "newOrderRespType": "RESULT"})})
         placed = await receive_json(ws, lambda m: m["id"] == "a")
         assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
-        assert placed["result"]["pair"] == "BTCUSD" and placed["result"]["cumBase"] == "0.00000000"
+        assert placed["result"]["pair"] == "BTCUSD" and placed["result"]["cumBase"] == "0"
+        assert placed["result"]["avgPrice"] == "0.0" and placed["result"]["executedQty"] == "0"
         kinds = {r["rateLimitType"] for r in placed["rateLimits"]}
         assert kinds == {"REQUEST_WEIGHT", "ORDERS"}
 
@@ -370,7 +372,7 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
             "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "side": "BUY", "quantity": "4",
             "price": str(bid - 101), "timestamp": int(time.time() * 1000)}})
         modified = await receive_json(ws, lambda m: m["id"] == "d")
-        assert modified["result"]["origQty"] == "4" and modified["result"]["price"] == f"{bid - 101:.1f}"
+        assert modified["result"]["origQty"] == "4" and Decimal(modified["result"]["price"]) == bid - 101
         await ws.send_json({"id": "e", "method": "order.cancel", "params": {
             "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "timestamp": int(time.time() * 1000),
             "returnRateLimits": False}})
@@ -499,7 +501,7 @@ async def test_coinm_inverse_position_and_pnl(sim: Simulator, account: Account,
                                                        "quantity": "10", "newOrderRespType": "RESULT"})
     assert status == 200 and buy["status"] == "FILLED" and Decimal(buy["avgPrice"]) == ask
     # 10 contracts x 100 USD at the ask, in BTC: 1000 / ask.
-    assert buy["cumBase"] == f"{Decimal(1000) / ask:.8f}"
+    assert Decimal(buy["cumBase"]) == (Decimal(1000) / ask).quantize(Decimal("1e-8"))
 
     # The market rallies 5 %; sell the position at the new bid.
     sim.synthetic.move_to(COINM, "BTCUSD_PERP", ask * Decimal("1.05"))
@@ -519,7 +521,8 @@ async def test_coinm_inverse_position_and_pnl(sim: Simulator, account: Account,
     _, trades = await rest("GET", "{p}/v1/userTrades", {"symbol": "BTCUSD_PERP"})
     assert [t["side"] for t in trades] == ["BUY", "SELL"]
     assert trades[0]["realizedPnl"] == "0.00000000" and trades[1]["realizedPnl"] == f"{realized:.8f}"
-    assert trades[1]["baseQty"] == f"{Decimal(1000) / bid:.8f}" and trades[1]["marginAsset"] == "BTC"
+    assert Decimal(trades[1]["baseQty"]) == (Decimal(1000) / bid).quantize(Decimal("1e-8"))
+    assert trades[1]["marginAsset"] == "BTC"
     _, balances = await rest("GET", "{p}/v1/balance")
     [btc] = [b for b in balances if b["asset"] == "BTC"]
     assert btc["balance"] == f"{Decimal(5) + realized - fees:.8f}"

@@ -34,6 +34,18 @@ def fixed(value: Decimal, places: int) -> str:
     return f"{value.quantize(q, rounding=ROUND_HALF_EVEN):f}"
 
 
+def plain(value: Decimal, places: int = 8) -> str:
+    """Binance futures order / trade / event numbers: rounded to ``places``, trailing zeros stripped,
+    never an exponent (``"0"``, ``"0.001"``, ``"30005"``, ``"9.91"``), as the docs' examples and live
+    responses show them."""
+    if not value:
+        return "0"
+    text = fixed(value, places)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
+
+
 def amt(value: Decimal) -> str:
     """Balances, margins and PnL: 8 decimals, as Binance futures account endpoints print them."""
     return fixed(value, 8)
@@ -52,10 +64,14 @@ class Wire:
         return self.market.instruments[symbol]
 
     def px(self, inst: Instrument, value: Decimal | None) -> str:
-        return inst.fmt_price(value if value is not None else ZERO)
+        return plain(value if value is not None else ZERO, inst.price_precision)
 
     def avg(self, inst: Instrument, order: Order) -> str:
-        return fixed(order.avg_price, inst.price_precision + 3 if self.coinm else 5)
+        """``avgPrice``: USDⓈ-M prints 5 decimals ("0.00000"); COIN-M at least one ("0.0")."""
+        if not self.coinm:
+            return fixed(order.avg_price, 5)
+        text = plain(order.avg_price, inst.price_precision + 3)
+        return text if "." in text else text + ".0"
 
     def cum_base(self, inst: Instrument, order: Order) -> Decimal:
         """COIN-M: filled value in the base coin (contracts * size / price, summed over fills)."""
@@ -88,14 +104,14 @@ class Wire:
             "clientOrderId": order.client_id,
             "price": self.px(inst, order.price),
             "avgPrice": self.avg(inst, order),
-            "origQty": inst.fmt_qty(order.qty),
-            "executedQty": inst.fmt_qty(order.filled),
-            "cumQty": inst.fmt_qty(order.filled),
+            "origQty": plain(order.qty),
+            "executedQty": plain(order.filled),
+            "cumQty": plain(order.filled),
         })
         if self.coinm:
-            out["cumBase"] = fixed(self.cum_base(inst, order), 8)
+            out["cumBase"] = plain(self.cum_base(inst, order))
         else:
-            out["cumQuote"] = fixed(order.cum_quote, 5)
+            out["cumQuote"] = plain(order.cum_quote)
         out.update({
             "timeInForce": tif_of(order),
             "type": order.type.value,
@@ -103,7 +119,7 @@ class Wire:
             "closePosition": False,
             "side": order.side.value,
             "positionSide": "BOTH",
-            "stopPrice": self.px(inst, ZERO),
+            "stopPrice": "0",
             "workingType": "CONTRACT_PRICE",
             "priceProtect": False,
             "origType": order.type.value,
@@ -120,14 +136,9 @@ class Wire:
     def ack(self, order: Order) -> dict[str, Any]:
         """``newOrderRespType=ACK``: the order as accepted, before any matching result."""
         out = self.order(order)
-        inst = self.inst(order.symbol)
-        out.update({"status": "NEW", "executedQty": inst.fmt_qty(ZERO), "cumQty": inst.fmt_qty(ZERO),
-                    "avgPrice": fixed(ZERO, inst.price_precision + 3 if self.coinm else 5),
-                    "updateTime": order.created_ms})
-        if self.coinm:
-            out["cumBase"] = fixed(ZERO, 8)
-        else:
-            out["cumQuote"] = fixed(ZERO, 5)
+        out.update({"status": "NEW", "executedQty": "0", "cumQty": "0",
+                    "avgPrice": "0.0" if self.coinm else fixed(ZERO, 5), "updateTime": order.created_ms})
+        out["cumBase" if self.coinm else "cumQuote"] = "0"
         return out
 
     def trade(self, fill: Fill, account: Account) -> dict[str, Any]:
@@ -142,15 +153,15 @@ class Wire:
             out["pair"] = inst.pair
         out.update({
             "side": fill.side.value,
-            "price": inst.fmt_price(fill.price),
-            "qty": inst.fmt_qty(fill.qty),
+            "price": plain(fill.price),
+            "qty": plain(fill.qty),
             "realizedPnl": amt(fill.realized_pnl),
             "marginAsset": inst.margin_asset,
         })
         if self.coinm:
-            out["baseQty"] = amt(fill.qty * inst.contract_size / fill.price)
+            out["baseQty"] = plain(fill.qty * inst.contract_size / fill.price)
         else:
-            out["quoteQty"] = fixed(fill.quote_qty, 5)
+            out["quoteQty"] = plain(fill.quote_qty)
         out.update({
             "commission": amt(fill.fee),
             "commissionAsset": fill.fee_asset,
@@ -373,23 +384,23 @@ class Wire:
         x = {ExecType.AMENDED: "AMENDMENT", ExecType.REJECTED: "REJECTED"}.get(exec_type, exec_type.value)
         o: dict[str, Any] = {
             "s": order.symbol, "c": order.client_id, "S": order.side.value, "o": order.type.value,
-            "f": tif_of(order), "q": inst.fmt_qty(order.qty), "p": self.px(inst, order.price),
-            "ap": self.avg(inst, order), "sp": self.px(inst, ZERO), "x": x, "X": self.order_status(order),
+            "f": tif_of(order), "q": plain(order.qty), "p": self.px(inst, order.price),
+            "ap": plain(order.avg_price), "sp": "0", "x": x, "X": self.order_status(order),
             "i": order.order_id,
-            "l": inst.fmt_qty(fill.qty if fill else ZERO), "z": inst.fmt_qty(order.filled),
-            "L": inst.fmt_price(fill.price if fill else ZERO),
+            "l": plain(fill.qty if fill else ZERO), "z": plain(order.filled),
+            "L": plain(fill.price if fill else ZERO),
         }
         if self.coinm:
             o["ma"] = inst.margin_asset
         if fill is not None:
             # "Commission, will not push if no commission" (Event-Order-Update).
             o["N"] = fill.fee_asset
-            o["n"] = amt(fill.fee)
+            o["n"] = plain(fill.fee)
         o.update({
             "T": fill.time_ms if fill else order.updated_ms, "t": fill.trade_id if fill else 0,
-            "b": amt(bid), "a": amt(ask), "m": fill.is_maker if fill else False, "R": order.reduce_only,
+            "b": plain(bid), "a": plain(ask), "m": fill.is_maker if fill else False, "R": order.reduce_only,
             "wt": "CONTRACT_PRICE", "ot": order.type.value, "ps": "BOTH", "cp": False,
-            "rp": amt(fill.realized_pnl if fill else ZERO), "pP": False, "si": 0, "ss": 0,
+            "rp": plain(fill.realized_pnl if fill else ZERO), "pP": False, "si": 0, "ss": 0,
             "V": self.stp(order), "pm": str(order.extra.get("priceMatch", "NONE")),
             "gtd": int(order.extra.get("goodTillDate", 0)),
         })
@@ -414,9 +425,8 @@ class Wire:
             pos = wallet.position(sym)
             n = self.position_numbers(inst, pos)
             p.append({
-                "s": sym, "pa": inst.fmt_qty(pos.qty), "ep": fixed(pos.entry_price, 8) if pos.entry_price else "0",
-                "bep": fixed(pos.entry_price, 8) if pos.entry_price else "0", "cr": amt(pos.realized_pnl),
-                "up": amt(n["upnl"]), "mt": "cross", "iw": "0", "ps": "BOTH",
+                "s": sym, "pa": plain(pos.qty), "ep": plain(pos.entry_price), "bep": plain(pos.entry_price),
+                "cr": plain(pos.realized_pnl), "up": plain(n["upnl"]), "mt": "cross", "iw": "0", "ps": "BOTH",
             })
         m = {"ORDER": "ORDER", "ADMIN": "DEPOSIT", "FUNDING": "FUNDING_FEE"}.get(reason, reason)
         event: dict[str, Any] = {"e": "ACCOUNT_UPDATE", "E": now, "T": now}
