@@ -6,13 +6,15 @@ Handlers only translate: validation and order logic live in ``FuturesFrontend.op
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ...core.accounts import Account
 from ...core.types import ZERO, OrderError, Side
 from .errors import BinanceError
 from .futures_wire import fixed
-from .http import Call
+from .http import Call, Params
 
 if TYPE_CHECKING:
     from .futures import FuturesFrontend
@@ -193,37 +195,32 @@ def register_rest(fe: FuturesFrontend) -> None:
             raise fe.order_error(e, spec["symbol"]) from None
         return {}
 
+    def signed(method: str, path: str, weight: int, op: Callable[[Account, Params], Any]) -> None:
+        """A SIGNED endpoint answered by one synchronous ``FuturesFrontend.op_*``."""
+
+        async def handler(call: Call) -> Any:
+            return op(call.account, call.params)
+
+        route(method, f"{p}{path}", weight, "SIGNED")(handler)
+
+    # (method, path, IP weight, operation); order placement/modify weigh on the order counters instead.
+    for method, path, weight, op in (
+        ("DELETE", "/v1/order", 1, fe.op_cancel),
+        ("GET", "/v1/order", 1, fe.op_query),
+        ("GET", "/v1/openOrder", 1, fe.op_open_order),
+        ("GET", "/v1/openOrders", 1, fe.op_open_orders),
+        ("GET", "/v1/allOrders", 5, fe.op_all_orders),
+        ("GET", "/v1/userTrades", 5, fe.op_user_trades),
+        ("DELETE", "/v1/allOpenOrders", 1, fe.op_cancel_all),
+        ("DELETE", "/v1/batchOrders", 1, fe.op_batch_cancel),
+        ("POST", "/v1/countdownCancelAll", 10, fe.op_countdown),
+        ("POST", "/v1/leverage", 1, fe.op_leverage),
+    ):
+        signed(method, path, weight, op)
+
     @route("PUT", f"{p}/v1/order", 0, "SIGNED")
     async def modify_order(call: Call) -> Any:
         return fe.op_modify(call.account, call.params, call.headers)
-
-    @route("DELETE", f"{p}/v1/order", 1, "SIGNED")
-    async def cancel_order(call: Call) -> Any:
-        return fe.op_cancel(call.account, call.params)
-
-    @route("GET", f"{p}/v1/order", 1, "SIGNED")
-    async def query_order(call: Call) -> Any:
-        return fe.op_query(call.account, call.params)
-
-    @route("GET", f"{p}/v1/openOrder", 1, "SIGNED")
-    async def open_order(call: Call) -> Any:
-        return fe.op_open_order(call.account, call.params)
-
-    @route("GET", f"{p}/v1/openOrders", 1, "SIGNED")
-    async def open_orders(call: Call) -> Any:
-        return fe.op_open_orders(call.account, call.params)
-
-    @route("GET", f"{p}/v1/allOrders", 5, "SIGNED")
-    async def all_orders(call: Call) -> Any:
-        return fe.op_all_orders(call.account, call.params)
-
-    @route("GET", f"{p}/v1/userTrades", 5, "SIGNED")
-    async def user_trades(call: Call) -> Any:
-        return fe.op_user_trades(call.account, call.params)
-
-    @route("DELETE", f"{p}/v1/allOpenOrders", 1, "SIGNED")
-    async def cancel_all(call: Call) -> Any:
-        return fe.op_cancel_all(call.account, call.params)
 
     @route("POST", f"{p}/v1/batchOrders", 5, "SIGNED")
     async def batch_place(call: Call) -> Any:
@@ -232,14 +229,6 @@ def register_rest(fe: FuturesFrontend) -> None:
     @route("PUT", f"{p}/v1/batchOrders", 5, "SIGNED")
     async def batch_modify(call: Call) -> Any:
         return fe.op_batch_modify(call.account, call.params, call.headers)
-
-    @route("DELETE", f"{p}/v1/batchOrders", 1, "SIGNED")
-    async def batch_cancel(call: Call) -> Any:
-        return fe.op_batch_cancel(call.account, call.params)
-
-    @route("POST", f"{p}/v1/countdownCancelAll", 10, "SIGNED")
-    async def countdown(call: Call) -> Any:
-        return fe.op_countdown(call.account, call.params)
 
     # ------------------------------------------------------------------ account
 
@@ -258,10 +247,6 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     for version in (1,) if coinm else (2, 3):
         account_routes(version)
-
-    @route("POST", f"{p}/v1/leverage", 1, "SIGNED")
-    async def leverage(call: Call) -> Any:
-        return fe.op_leverage(call.account, call.params)
 
     @route("POST", f"{p}/v1/marginType", 1, "SIGNED")
     async def margin_type(call: Call) -> Any:
