@@ -417,6 +417,28 @@ async def test_order_faults(sim: Simulator, account: Account, http: aiohttp.Clie
     faults.update({"reject_message": "Order rejected by fault injection."})
 
 
+async def test_rate_limit_headers_and_exchange_info(sim: Simulator, account: Account,
+                                                   http: aiohttp.ClientSession) -> None:
+    base = sim.ready["venues"][USDM]["rest"]
+    bid, _ = best(sim, USDM, "BTCUSDT")
+    query = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                       "quantity": "0.010", "price": str(bid - 100), "timestamp": int(time.time() * 1000)})
+    signature = hmac.new(account.secret_key.encode(), query.encode(), hashlib.sha256).hexdigest()
+    async with http.post(URL(f"{base}/fapi/v1/order?{query}&signature={signature}", encoded=True),
+                         headers={"X-MBX-APIKEY": account.api_key}) as resp:
+        assert resp.status == 200
+        assert int(resp.headers["X-MBX-ORDER-COUNT-1M"]) >= 1 and int(resp.headers["X-MBX-ORDER-COUNT-10S"]) >= 1
+        assert "X-MBX-USED-WEIGHT-1M" in resp.headers
+    async with http.get(base + "/fapi/v1/exchangeInfo") as resp:
+        info = await resp.json()
+    assert {(r["rateLimitType"], r["interval"], r["intervalNum"]) for r in info["rateLimits"]} == {
+        ("REQUEST_WEIGHT", "MINUTE", 1), ("ORDERS", "MINUTE", 1), ("ORDERS", "SECOND", 10)}
+    sim.faults[USDM].update({"rate_limit": 1})
+    async with http.get(base + "/fapi/v1/time") as resp:
+        assert resp.status == 429 and "Retry-After" in resp.headers
+        assert (await resp.json())["code"] == -1003
+
+
 async def test_bad_input_gets_binance_errors(sim: Simulator, account: Account,
                                             http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, USDM, account)
