@@ -328,8 +328,11 @@ class Gateway:
         call = self._call(route)(msg, metadata=self.metadata(request))
 
         async def pump() -> None:
-            async for resp in call:
-                await self._send(ws, self.response_json(route, resp))
+            try:
+                async for resp in call:
+                    await self._send(ws, self.response_json(route, resp))
+            except ConnectionError:  # the client went away mid-send: nothing left to tell it
+                return
 
         async def drain() -> None:
             async for frame in ws:  # ends when the client closes; answers pings meanwhile
@@ -366,7 +369,10 @@ class Gateway:
                 resp = await call.read()
                 if resp is grpc.aio.EOF:
                     return
-                await self._send(ws, self.response_json(route, resp))
+                try:
+                    await self._send(ws, self.response_json(route, resp))
+                except ConnectionError:  # the client went away mid-send
+                    return
 
         try:
             first = await _first_completed(downstream(), upstream())
