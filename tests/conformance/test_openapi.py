@@ -156,4 +156,5 @@ def test_the_document_covers_every_route(service: dict[str, Any], api_schema: An
     ops = {(op.method.upper(), op.path) for op in (r.ok() for r in api_schema.get_all_operations())}
     routes = {("GET" if r.is_websocket else r.http_method, r.template) for r in load_routes()}
     assert ops == routes | {("GET", "/healthz")}
+    api_schema.validate()  # against the OpenAPI 3.0 meta-schema
     assert ("POST", "/sendOrder") in ops and ("GET", "/subscribeUpdates") in ops

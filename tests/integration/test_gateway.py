@@ -661,6 +661,10 @@ async def test_streaming_route_without_upgrade_is_426(gw: str, http: aiohttp.Cli
     async with http.get(gw + "/subscribeUpdates", headers=AUTH) as resp:
         assert resp.status == 426
         assert_status(await resp.json(), grpc.StatusCode.FAILED_PRECONDITION)
+    # the annotated verb (POST) points at the websocket
+    status, body = await post(http, gw + "/subscribeUpdates", {"sessionId": "test-session"})
+    assert status == 405 and "websocket" in body["message"]
+    assert_status(body, grpc.StatusCode.UNIMPLEMENTED)
 
 
 async def test_ws_get_route_takes_the_request_from_the_query(

@@ -68,11 +68,14 @@ class GatewayConfig:
 class GatewayError(Exception):
     """An error the gateway answers itself (before or instead of calling the server)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, http: int | None = None) -> None:
+    def __init__(
+        self, code: grpc.StatusCode, message: str, http: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.http = http if http is not None else http_status(code)
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return status_json(self.code, self.message)
@@ -392,6 +395,19 @@ class Gateway:
             elif not ws.closed:
                 await ws.close(code=WS_CLOSE_OK)
 
+    def not_a_websocket_verb(self, route: Route) -> Handler:
+        """The annotated verb of a streaming route (e.g. POST /subscribeUpdates): 405, pointing at GET."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            raise GatewayError(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{route.template} is a websocket: connect with a GET upgrade",
+                http=405,
+                headers={"Allow": "GET"},
+            )
+
+        return handle
+
     # ------------------------------------------------------------------ misc routes
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
@@ -428,7 +444,7 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except GatewayError as e:
-        return json_response(e.body(), status=e.http)
+        return json_response(e.body(), status=e.http, headers=e.headers)
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -469,6 +485,8 @@ def build_gateway(
     for route in gateway.routes:
         if route.is_websocket:
             app.router.add_get(route.aiohttp_path, gateway.websocket_handler(route), allow_head=False)
+            if route.http_method != "GET":
+                app.router.add_route(route.http_method, route.aiohttp_path, gateway.not_a_websocket_verb(route))
         else:
             app.router.add_route(route.http_method, route.aiohttp_path, gateway.unary_handler(route))
     return app

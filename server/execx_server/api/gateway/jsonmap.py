@@ -136,6 +136,12 @@ class MessageInfo:
     unwrap: FieldInfo | None = None
     as_array: list[FieldInfo] | None = None
     oneof_keys: dict[str, str] = field(default_factory=dict)
+    # Output plan: the JSON of a message with nothing set (fields without presence, at their
+    # defaults; repeated and map fields are given fresh containers per call), then every field
+    # ``ListFields()`` reports as set overwrites its key.
+    defaults: dict[str, Any] = field(default_factory=dict)
+    containers: list[tuple[str, bool]] = field(default_factory=list)  # (key, is_map)
+    by_number: dict[int, tuple[FieldInfo, str]] = field(default_factory=dict)
 
 
 def real_oneof(f: FieldDescriptor) -> str | None:
@@ -193,6 +199,20 @@ class JsonCodec:
         for (msg_name, oneof), key in self.shapes.oneof_keys.items():
             if msg_name == desc.full_name:
                 info.oneof_keys[oneof] = key
+        for fi in fields:
+            key = info.oneof_keys.get(fi.oneof, fi.json_name) if fi.oneof is not None else fi.json_name
+            info.by_number[fi.desc.number] = (fi, key)
+            if fi.presence or fi.oneof is not None:
+                continue
+            if fi.is_map or fi.repeated:
+                info.defaults[key] = None
+                info.containers.append((key, fi.is_map))
+            elif fi.enum is not None:
+                if 0 in fi.enum.to_json:
+                    info.defaults[key] = fi.enum.to_json[0]
+                # else: the zero value has no JSON spelling, so the field is left out
+            elif fi.message is None:
+                info.defaults[key] = self._value_to_json(fi, fi.desc.default_value)
         self._messages[desc.full_name] = info
         return info
 
@@ -234,18 +254,11 @@ class JsonCodec:
             return self._field_to_json(info.unwrap, getattr(msg, info.unwrap.name))
         if info.as_array is not None:
             return [self._field_to_json(fi, getattr(msg, fi.name)) for fi in info.as_array]
-        out: dict[str, Any] = {}
-        for fi in info.fields:
-            key = fi.json_name
-            if fi.oneof is not None:
-                if msg.WhichOneof(fi.oneof) != fi.name:
-                    continue
-                key = info.oneof_keys.get(fi.oneof, key)
-            elif fi.presence and not msg.HasField(fi.name):
-                continue
-            value = getattr(msg, fi.name)
-            if fi.enum is not None and not fi.repeated and not fi.presence and value == 0 and 0 not in fi.enum.to_json:
-                continue  # the zero value has no JSON spelling: left out
+        out = dict(info.defaults)
+        for key, is_map in info.containers:
+            out[key] = {} if is_map else []
+        for fd, value in msg.ListFields():
+            fi, key = info.by_number[fd.number]
             out[key] = self._field_to_json(fi, value)
         return out
 
