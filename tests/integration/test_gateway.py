@@ -719,6 +719,18 @@ async def test_ws_slow_client_is_disconnected_and_the_rpc_cancelled(
         await runner.cleanup()
 
 
+async def test_ws_without_a_request_frame_times_out(backend: Backend, http: aiohttp.ClientSession) -> None:
+    runner, url = await serve(build_gateway(backend.target, config=GatewayConfig(first_message_timeout=0.2)))
+    try:
+        async with http.ws_connect(url + "/subscribeUpdates", headers=AUTH) as ws:
+            body = await receive_json(ws)
+            closing = await ws.receive(timeout=5)
+    finally:
+        await runner.cleanup()
+    assert_status(body, grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert closing.data == 4504
+
+
 async def test_shutdown_closes_open_websockets(backend: Backend, http: aiohttp.ClientSession) -> None:
     app = build_gateway(backend.target)
     runner, url = await serve(app)
