@@ -259,6 +259,14 @@ class Gateway:
                 log.info("gateway.ws_slow_consumer", extra={"route": route.template})
                 self._abort(request)
                 aborted = True
+            except GatewayError as e:
+                await self._fail(ws, e.code, e.body())
+            except ConnectionError:
+                pass  # the client went away; nothing left to tell it
+            except Exception:
+                log.exception("gateway.internal_error", extra={"path": request.path})
+                internal = grpc.StatusCode.INTERNAL
+                await self._fail(ws, internal, status_json(internal, "internal error"))
             finally:
                 self._websockets.discard(ws)
                 if not ws.closed and not aborted:
