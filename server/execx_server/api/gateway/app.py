@@ -133,6 +133,9 @@ class Gateway:
         self._channel = channel
         for route in self.routes:
             self._calls[route.grpc_path] = self._multicallable(channel, route)
+        if self._openapi is None:
+            # Reads the descriptor set with the comments: off the loop, before serving starts.
+            self._openapi = await asyncio.to_thread(self._openapi_text)
         try:
             yield
         finally:
@@ -421,9 +424,12 @@ class Gateway:
     async def healthz(self, request: web.Request) -> web.StreamResponse:
         return json_response({"status": "SERVING"})
 
+    def _openapi_text(self) -> str:
+        return dump_json(openapi_document(self.routes, self.codec))
+
     async def openapi(self, request: web.Request) -> web.StreamResponse:
         if self._openapi is None:
-            self._openapi = dump_json(openapi_document(self.routes, self.codec))
+            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "gateway is not running")
         return web.Response(text=self._openapi, content_type="application/json")
 
 
