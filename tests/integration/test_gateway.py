@@ -411,6 +411,28 @@ def test_codec_nested_error_paths_and_ranges() -> None:
     assert err.value.field == "fromSeq"
 
 
+def test_codec_query_parameters() -> None:
+    codec = JsonCodec()
+    req = order_manager_pb2.ListOrdersRequest()
+    codec.from_query({"sessionId": ["s"], "open_only": ["true"], "limit": ["5"]}, req)
+    assert (req.session_id, req.open_only, req.limit) == ("s", True, 5)
+    pos = order_manager_pb2.GetPositionRequest()
+    codec.from_query({"exchange": ["binance-usdm-future"]}, pos)
+    assert pos.exchange == common_pb2.EXCHANGE_BINANCE_USDM_FUTURE
+    nested = order_manager_pb2.StartOrderHandlerRequest()
+    codec.from_query({"exchangeKey.exchange": ["okx"]}, nested)
+    assert nested.exchange_key.exchange == common_pb2.EXCHANGE_OKX
+    for params, name in [
+        ({"limit": ["x"]}, "limit"),
+        ({"limit": ["1", "2"]}, "limit"),
+        ({"openOnly": ["yes"]}, "openOnly"),
+        ({"nope": ["1"]}, "nope"),
+    ]:
+        with pytest.raises(JsonMappingError) as err:
+            codec.from_query(params, order_manager_pb2.ListOrdersRequest())
+        assert err.value.field == name
+
+
 def test_codec_seed003_shapes() -> None:
     codec = JsonCodec()
     balances = smart_order_pb2.GetBalancesResponse()
