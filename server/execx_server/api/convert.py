@@ -24,10 +24,11 @@ E = TypeVar("E", bound=StrEnum)
 
 def json_values(desc: EnumDescriptor) -> dict[int, str]:
     """proto enum number -> the seed's string, from the ``json_value`` option."""
+    ext: Any = options_pb2.json_value
     out: dict[int, str] = {}
     for v in desc.values:
-        if v.GetOptions().HasExtension(options_pb2.json_value):
-            out[v.number] = v.GetOptions().Extensions[options_pb2.json_value]
+        if v.GetOptions().HasExtension(ext):
+            out[v.number] = v.GetOptions().Extensions[ext]
     return out
 
 
