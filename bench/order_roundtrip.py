@@ -36,10 +36,10 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from execx.v1 import common_pb2 as c  # noqa: E402
-from execx.v1 import order_manager_pb2 as om  # noqa: E402
-from execx.v1 import order_manager_pb2_grpc as om_grpc  # noqa: E402
-from execx_server.app import Service, Settings  # noqa: E402
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
+from execx_server.app import Service, Settings
 
 KEY = "bench-key"
 AUTH = (("x-api-key", KEY),)

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from execx_sim.app import Simulator  # noqa: E402
-from execx_sim.core.accounts import Account  # noqa: E402
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
 
 
 @pytest.fixture(scope="session")

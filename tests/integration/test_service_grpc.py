@@ -85,10 +85,10 @@ async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
     await service.stop()
 
 
-async def collect(stream: Any, until: Any, timeout: float = 10.0) -> list[c.OrderTransaction]:
+async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
     """Read transactions from a SubscribeUpdates stream until ``until(list)`` is true (deadline)."""
     got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within_s
     while not until(got):
         msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
         assert msg is not grpc.aio.EOF
