@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: install
+	$(BIN)/python examples/demo.py
+
+sim-demo: install
 	$(BIN)/python examples/sim_demo.py
 
 test: install
@@ -24,4 +27,4 @@ lint: install
 	$(BIN)/ruff check server tests bench examples
 	$(BIN)/mypy
 
-.PHONY: install demo test lint
+.PHONY: install demo sim-demo test lint

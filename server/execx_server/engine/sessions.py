@@ -483,6 +483,9 @@ class OrderEngine:
 
     def _publish(self, session: Session, update: OrderUpdate) -> None:
         session.bus.publish(ORDER, update.to_json())
+        order = session.orders.get(update.cl_order_id)
+        if order is not None and not order.status.is_final:
+            order.message = ""  # a message belongs to the update that carried it
         for observe in self.observers:
             observe(update)
 
