@@ -40,9 +40,10 @@ from .api.gateway import build_gateway
 from .api.servicers import AuthInterceptor, OrderManager
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
+from .domain.errors import FailedPrecondition
 from .engine.journal import Journal
 from .engine.sessions import OrderEngine
-from .observability.metrics import Metrics
+from .observability.metrics import Metrics, VenueTelemetry
 
 log = logging.getLogger("execx.app")
 
@@ -82,18 +83,6 @@ class Settings:
     sim_quiet: bool = False  # static simulated book (tests); the demo keeps the synthetic flow
 
 
-def make_connector(config: ConnectorConfig) -> Connector:
-    from .domain.errors import FailedPrecondition
-
-    spec = CONNECTORS.get(config.exchange)
-    if spec is None:
-        raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
-    module, _, attr = spec.partition(":")
-    factory = getattr(importlib.import_module(module), attr)
-    connector: Connector = factory(config)
-    return connector
-
-
 class Service:
     def __init__(self, settings: Settings, simulator: Any = None) -> None:
         """``simulator``: an already running ``execx_sim`` Simulator to use for ``--sim`` (not stopped by
@@ -108,6 +97,15 @@ class Service:
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self.ready: dict[str, Any] = {}
+
+    def _make_connector(self, config: ConnectorConfig) -> Connector:
+        spec = CONNECTORS.get(config.exchange)
+        if spec is None:
+            raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
+        module, _, attr = spec.partition(":")
+        connector: Connector = getattr(importlib.import_module(module), attr)(config)
+        connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)
+        return connector
 
     def _endpoint_defaults(self, cfg: ConnectorConfig) -> ConnectorConfig:
         """With ``--sim`` every venue's default hosts are the simulator's; explicit URLs still win."""
@@ -133,7 +131,10 @@ class Service:
 
             self.sim = Simulator(host=s.host if s.host != "0.0.0.0" else "127.0.0.1", quiet=s.sim_quiet)
             await self.sim.start()
-        self.engine = OrderEngine(Journal(s.data_dir / "journal.db"), make_connector)
+        self.engine = OrderEngine(Journal(s.data_dir / "journal.db"), self._make_connector)
+        self.engine.invalid_transition_observers.append(
+            lambda exchange: self.metrics.invalid_transitions.labels(exchange.value).inc()
+        )
 
         server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(

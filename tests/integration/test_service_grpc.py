@@ -397,10 +397,29 @@ async def test_injected_timeout_is_reconciled_never_a_false_reject_or_duplicate(
 
 
 async def test_metrics_endpoint(svc: Svc) -> None:
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="m1",
+            symbol="BTCUSDT",
+            price=round(mid * 0.97, 2),
+            qty=0.001,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
     async with aiohttp.ClientSession() as http, http.get(svc.ready["metrics"]) as r:
         text = await r.text()
     assert r.status == 200
     assert "om_orders_sent_total" in text and "om_order_ack_latency_seconds_bucket" in text
+    # the connectors' telemetry: venue request latency by endpoint and outcome, rate-limit headroom
+    assert 'om_venue_request_latency_seconds_count{endpoint="POST /api/v3/order",exchange="binance-spot"' in text
+    assert 'om_rate_limit_headroom_ratio{exchange="binance-spot"}' in text
+    assert 'om_active_sessions{exchange="binance-spot"}' in text
 
 
 async def test_restart_keeps_history_and_resumes_streams(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Protocol
 from ..domain.enums import Exchange, Side, TimeInForce
 from ..domain.instruments import InstrumentRules
 from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from .transport.telemetry import Telemetry
 
 
 class Secret:
@@ -61,6 +62,7 @@ class Connector(Protocol):
     exchange: Exchange
     supports_amend: bool  # False: the engine amends by cancel-replace and reports it as such
     supported_tifs: frozenset[TimeInForce]  # e.g. Binance has no DAY orders: the engine refuses them up front
+    telemetry: Telemetry  # set by the composition root: request latency, reconnects, rate-limit headroom
 
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         """Load instrument rules, open the private stream; return once both are ready."""

@@ -101,6 +101,7 @@ class OrderEngine:
         self.tasks = Supervisor("engine")
         self.invalid_transitions = 0
         self.observers: list[Callable[[OrderUpdate], None]] = []  # metrics etc.; must not block
+        self.invalid_transition_observers: list[Callable[[Exchange], None]] = []
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -476,6 +477,8 @@ class OrderEngine:
                 update = OrderUpdate.of(order, tx, now, exch_time=r.exch_time_ns, send_time=send_time)
         except InvalidTransition as e:
             self.invalid_transitions += 1
+            for observe_invalid in self.invalid_transition_observers:
+                observe_invalid(session.exchange)
             log.warning("report.invalid_transition", extra={"session": session.session_id, "error": str(e)})
             return None
         self._publish(session, update)

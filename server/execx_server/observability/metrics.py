@@ -67,3 +67,22 @@ class Metrics:
             namespace="om",
             registry=r,
         )
+
+
+class VenueTelemetry:
+    """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""
+
+    def __init__(self, metrics: Metrics, exchange: str) -> None:
+        self._latency = metrics.venue_latency
+        self._reconnects = metrics.reconnects
+        self._headroom = metrics.rate_limit_headroom.labels(exchange)
+        self._exchange = exchange
+
+    def request(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self._latency.labels(self._exchange, endpoint, outcome).observe(seconds)
+
+    def reconnect(self, stream: str) -> None:
+        self._reconnects.labels(self._exchange, stream).inc()
+
+    def headroom(self, ratio: float) -> None:
+        self._headroom.set(ratio)
