@@ -67,8 +67,6 @@ def invalid_param(param: str, value: str = "") -> BinanceError:
         return BinanceError(-1116, "Invalid orderType.")
     if param == "timeInForce":
         return BinanceError(-1115, "Invalid timeInForce.")
-    if param == "newOrderRespType":
-        return BinanceError(-1177 if value else -1130, "Invalid newOrderRespType.")
     return BinanceError(-1130, f"Invalid data sent for a parameter: '{param}'.")
 
 
