@@ -492,3 +492,53 @@ async def test_restart_keeps_history_and_resumes_streams(tmp_path: Path) -> None
             await s2.channel.close()
         finally:
             await second.stop()
+
+
+@pytest.mark.parametrize("venue", ["binance-spot", "binance-usdm-future"])
+async def test_dropped_venue_stream_loses_no_fill(svc: Svc, venue: str) -> None:
+    _exchange, symbol, qty = VENUES[venue]
+    sid = await svc.session(venue)
+    mid = await svc.mid(venue, symbol)
+    price = round(mid * 0.98, 1)
+    stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+    await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="d1",
+            symbol=symbol,
+            price=price,
+            qty=qty,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
+    # every websocket of the venue is dropped; the fill happens while execx's private stream is down
+    await svc.admin_post(f"/admin/faults/{venue}/drop", {})
+    await svc.admin_post(
+        "/admin/market/trade",
+        {"market": venue, "symbol": symbol, "price": str(price), "qty": str(qty), "aggressor": "sell"},
+    )
+    got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_FILLED for t in g), within_s=20)
+    fills = [t for t in got if t.trade_id]
+    assert len(fills) == 1 and fills[0].executed_qty == pytest.approx(qty)
+    # nothing is reported twice once the stream is back (the recovery and the live stream may both see it)
+    await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id="d2",
+            symbol=symbol,
+            price=round(mid * 0.97, 1),
+            qty=qty,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        ),
+        metadata=AUTH,
+    )
+    more = await collect(
+        stream, lambda g: any(t.cl_order_id == "d2" and t.order_status == c.ORDER_STATUS_NEW for t in g)
+    )
+    assert not [t for t in more if t.trade_id]
+    stream.cancel()
