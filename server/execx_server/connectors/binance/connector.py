@@ -79,6 +79,7 @@ log = logging.getLogger("execx.connectors.binance")
 START_TIMEOUT_S = 15.0
 SEEN_TRADES_MAX = 50_000
 RECOVERY_ATTEMPTS = 3
+RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
@@ -283,6 +284,12 @@ class BinanceConnector:
         else:
             fut = cast(FuturesOrder, answer)
             report = parse.parse_futures_order(fut)
+            expired = report.status is OrderStatus.EXPIRED and not report.cum_filled
+            if order.order_type is OrderType.POSTONLY and expired:
+                # Older venue behaviour for a crossing GTX order: accepted, then expired at once instead of
+                # refused with -5022. Either way nothing is live: it is a post-only reject.
+                known.status = OrderStatus.REJECTED
+                raise Rejected("Post Only order would have executed as taker: expired by the venue (GTX)", "-5022")
             if report.cum_filled > 0:
                 try:
                     await self._report_order_trades(report)
@@ -631,7 +638,8 @@ class BinanceConnector:
         open_reports = [self._parse_order(row) for row in open_rows]
         open_ids = {r.exch_order_id for r in open_reports}
         for symbol in sorted({k.symbol for k in self._orders.values()}):
-            since = self._last_trade_ms.get(symbol, self._started_ms)
+            # Trade queries cover at most a day (spot myTrades) / a week (futures userTrades).
+            since = max(self._last_trade_ms.get(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
             rows = page = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
             while len(page) >= TRADES_PAGE and len(rows) < TRADES_MAX:  # more than one page was missed
                 page = await self.rest.trades(symbol, from_id=max(int(r["id"]) for r in page) + 1)
