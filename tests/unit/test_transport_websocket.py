@@ -1,0 +1,121 @@
+"""ReconnectingWebSocket against a local aiohttp server: (re)subscribe hook on every connection,
+reconnect hook only after a reconnect, state callbacks, queued sends, and a refused handshake
+retried with backoff — all owned by the caller's TaskGroup and cancelled cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from execx_server.connectors.transport.websocket import Backoff, ReconnectingWebSocket
+
+
+class Server:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.received: list[str] = []
+        self.refuse_next = 0
+        self.changed = asyncio.Event()
+        self.sockets: list[web.WebSocketResponse] = []
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_next:
+            self.refuse_next -= 1
+            return web.Response(status=503)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.append(ws)
+        await ws.send_str(f"hello {self.connections}")
+        async for msg in ws:
+            self.received.append(msg.data)
+            self.changed.set()
+        return ws
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[Server, str]]:
+    srv = Server()
+    app = web.Application()
+    app.router.add_get("/ws", srv.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield srv, f"ws://127.0.0.1:{port}/ws"
+    await runner.cleanup()
+
+
+async def until(event_source: asyncio.Event, predicate: object, within_s: float = 5.0) -> None:
+    assert callable(predicate)
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            event_source.clear()
+            if predicate():
+                return
+            await event_source.wait()
+
+
+async def test_reconnect_resubscribes_and_runs_the_reconnect_hook(server: tuple[Server, str]) -> None:
+    srv, url = server
+    changed = asyncio.Event()
+    messages: list[str] = []
+    states: list[bool] = []
+    opens: list[int] = []
+    reconnects: list[int] = []
+
+    def on_message(text: str) -> None:
+        messages.append(text)
+        changed.set()
+
+    def on_state(live: bool) -> None:
+        states.append(live)
+        changed.set()
+
+    async def on_open(ws: ReconnectingWebSocket) -> None:
+        opens.append(len(opens) + 1)
+        await ws.send_json({"subscribe": len(opens)})
+
+    async def on_reconnect() -> None:
+        reconnects.append(len(opens))
+        changed.set()
+
+    srv.refuse_next = 1  # the first handshake fails: retried with backoff
+    async with aiohttp.ClientSession() as session:
+        ws = ReconnectingWebSocket(
+            session,
+            url,
+            on_message,
+            name="test",
+            on_open=on_open,
+            on_reconnect=on_reconnect,
+            on_state=on_state,
+            backoff=Backoff(base_s=0.01, cap_s=0.05),
+        )
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(ws.run())
+            await ws.wait_live(5)
+            ws.send_later({"queued": True})
+            await until(srv.changed, lambda: any(json.loads(t) == {"queued": True} for t in srv.received))
+            await srv.sockets[0].close()  # the venue drops us
+            await until(changed, lambda: bool(reconnects))
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert srv.connections == 2 and opens == [1, 2] and reconnects == [2]
+    received = [json.loads(text) for text in srv.received]
+    assert received[0] == {"subscribe": 1} and {"subscribe": 2} in received
+    assert states == [True, False, True, False]  # the last: cancelled on close
+    assert messages[:2] == ["hello 1", "hello 2"]
+    assert ws.reconnects == 1 and not ws.live
+
+
+def test_backoff_default_is_bounded() -> None:
+    b = Backoff()
+    assert all(0 < b.delay(n) <= b.cap_s for n in range(50))
