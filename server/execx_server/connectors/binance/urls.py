@@ -2,13 +2,12 @@
 
 Binance has three hosts per market (``../shared/venues/binance.md`` §1):
 
-=========  ==============================  ===================================  =============================
-market     REST                            WebSocket API                        streams
-=========  ==============================  ===================================  =============================
-spot       https://api.binance.com         wss://ws-api.binance.com:443/ws-api/v3  wss://stream.binance.com:9443
-USDⓈ-M     https://fapi.binance.com        wss://ws-fapi.binance.com/ws-fapi/v1    wss://fstream.binance.com
-COIN-M     https://dapi.binance.com        wss://ws-dapi.binance.com/ws-dapi/v1    wss://dstream.binance.com
-=========  ==============================  ===================================  =============================
+- spot: REST ``https://api.binance.com``, WebSocket API ``wss://ws-api.binance.com:443/ws-api/v3``,
+  streams ``wss://stream.binance.com:9443``;
+- USDⓈ-M: REST ``https://fapi.binance.com``, WebSocket API ``wss://ws-fapi.binance.com/ws-fapi/v1``,
+  streams ``wss://fstream.binance.com`` (routed ``/public``, ``/market``, ``/private`` entry points);
+- COIN-M: REST ``https://dapi.binance.com``, WebSocket API ``wss://ws-dapi.binance.com/ws-dapi/v1``,
+  streams ``wss://dstream.binance.com``.
 
 ``--testnet``: spot ``testnet.binance.vision`` (REST, ws-api, stream), futures
 ``demo-fapi.binance.com`` / ``testnet.binancefuture.com`` with ``fstream``/``dstream.binancefuture.com``.
