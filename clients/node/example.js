@@ -109,7 +109,7 @@ async function main() {
         seen.push(status(t.orderStatus));
         console.log(JSON.stringify({
           clOrderId: t.clOrderId, exchOrderId: t.exchOrderId, status: status(t.orderStatus), seq: Number(t.seq),
-          price: t.price, qty: t.qty, remainingQty: t.remainingQty,
+          price: t.price, qty: t.qty, remainingQty: t.remainingQty, ...(t.message ? { message: t.message } : {}),
         }));
         if (t.orderStatus === "ORDER_STATUS_CANCELLED") resolve();
       });

@@ -168,7 +168,8 @@ def _call(service: dict[str, Any], method: str, body: dict[str, Any]) -> dict[st
 
 def _json_documents(text: str) -> list[dict[str, Any]]:
     """buf curl prints one (pretty-printed) JSON document per stream message."""
-    decoder, docs, i = json.JSONDecoder(), [], 0
+    decoder, i = json.JSONDecoder(), 0
+    docs: list[dict[str, Any]] = []
     while True:
         while i < len(text) and text[i].isspace():
             i += 1
@@ -233,7 +234,7 @@ def test_session_order_and_update_stream(service: dict[str, Any]) -> None:
     )
     assert started.get("sessionId") == session
 
-    price = round(_mid(service, "binance-spot", "BTCUSDT") * 0.95, 2)  # a limit buy well below the market rests
+    price = round(_mid(service, "binance-spot", "BTCUSDT") * 0.98, 2)  # rests below the market, inside the band
     ack = _call(
         service,
         "SendOrder",
