@@ -14,7 +14,7 @@ from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from execx_server.domain.venue import OrderRequest, Rejected
+from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -165,3 +165,40 @@ async def test_spot_ws_api_order_entry_goes_over_the_websocket(sim: Simulator, a
     assert not any(e.startswith(("POST /api/v3/order", "DELETE /api/v3/order")) for e in endpoints)
     with pytest.raises(ValueError, match="spot only"):
         BinanceConnector(config_for(sim, USDM, account), order_entry="ws")
+
+
+async def test_spot_silent_private_stream_is_detected_and_the_fill_recovered(sim: Simulator, account: Account) -> None:
+    reports: list[ExecutionReport] = []
+    changed = asyncio.Event()
+
+    def on_report(r: ExecutionReport) -> None:
+        reports.append(r)
+        changed.set()
+
+    connector = BinanceConnector(
+        config_for(sim, SPOT, account), backoff=Backoff(base_s=0.05, cap_s=0.2), probe_every_s=0.2
+    )
+    await connector.start(on_report, lambda up: None)
+    admin = sim.ready["admin"]
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{admin}/admin/book", params={"market": "binance-spot", "symbol": "BTCUSDT"}) as r:
+                bid = Decimal((await r.json())["bids"][0][0])
+            price = bid - 13 * connector.rules(SPOT.symbol).tick
+            order = OrderRequest(cl_id("sil"), SPOT.symbol, Side.BUY, OrderType.LIMIT, TimeInForce.GTC, SPOT.qty, price)
+            await connector.submit_order(order)
+            # The feed stalls (socket open, pings answered, nothing delivered) while the order fills.
+            async with http.post(f"{admin}/admin/faults/binance-spot", json={"silent_s": 0.6}) as r:
+                assert r.status == 200
+            trade = {"market": "binance-spot", "symbol": "BTCUSDT", "price": str(price), "qty": str(SPOT.qty),
+                     "aggressor": "sell"}  # fmt: skip
+            async with http.post(f"{admin}/admin/market/trade", json=trade) as r:
+                assert r.status == 200
+        async with asyncio.timeout(10):
+            while not any(r.cl_order_id == order.cl_order_id and r.trade_id for r in reports):
+                changed.clear()
+                await changed.wait()
+    finally:
+        await connector.close()
+    fill = next(r for r in reports if r.cl_order_id == order.cl_order_id and r.trade_id)
+    assert fill.fill_qty == SPOT.qty and fill.liquidity is Liquidity.ADD

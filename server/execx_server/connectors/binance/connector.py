@@ -122,6 +122,7 @@ class BinanceConnector:
         clock_ms: Callable[[], int] | None = None,
         backoff: Backoff = DEFAULT_BACKOFF,
         order_entry: Literal["rest", "ws"] = "rest",
+        probe_every_s: float = 30.0,
     ) -> None:
         if config.exchange not in FLAVOR_OF:
             raise ValueError(f"not a Binance market: {config.exchange}")
@@ -130,6 +131,7 @@ class BinanceConnector:
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         self.order_entry = order_entry
+        self._probe_every_s = probe_every_s  # spot: WebSocket API ``ping`` on the private connection
         self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
         self._config = config
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -182,6 +184,7 @@ class BinanceConnector:
                     self._stream_state,
                     self._recover,
                     self._backoff,
+                    self._probe_every_s,
                 )
                 if self.order_entry == "ws":
                     self._rest.ws_entry = self._user

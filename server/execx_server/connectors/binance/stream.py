@@ -42,6 +42,7 @@ ReconnectHook = Callable[[], Awaitable[None]]
 
 LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
 WS_API_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 5.0
 
 
 class SubscriptionRefused(StreamError):
@@ -63,8 +64,10 @@ class SpotUserStream:
         on_state: StateSink,
         on_reconnect: ReconnectHook,
         backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 30.0,
     ) -> None:
         self._signer = signer
+        self._probe_timeout_s = min(PROBE_TIMEOUT_S, max(2 * probe_every_s, 0.5))
         self._on_event = on_event
         self._on_state = on_state
         self._ids = itertools.count(1)
@@ -78,6 +81,8 @@ class SpotUserStream:
             self._on_message,
             name="binance-spot.user",
             kind="user",
+            probe=self._probe,
+            probe_every_s=probe_every_s,
             on_open=self._subscribe,
             on_reconnect=on_reconnect,
             on_state=self._state,
@@ -97,7 +102,14 @@ class SpotUserStream:
         self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
         self.refusal = None
 
-    async def exchange(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def _probe(self, ws: ReconnectingWebSocket) -> None:
+        """The WebSocket API ``ping`` method (weight 1): answered only by a connection that still
+        serves requests — and so still delivers our events."""
+        await self.exchange("ping", {}, timeout_s=self._probe_timeout_s)
+
+    async def exchange(
+        self, method: str, params: dict[str, Any], timeout_s: float = WS_API_TIMEOUT_S
+    ) -> dict[str, Any]:
         """One WebSocket API request; returns the whole response frame (``status``, ``result`` or
         ``error``, ``rateLimits``). ``NotSent``: there was no connection to send on; ``NoAnswer``: sent,
         but the connection was lost or no answer came in time (the outcome is unknown)."""
@@ -110,7 +122,7 @@ class SpotUserStream:
             except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
                 raise NotSent(f"{method}: {type(exc).__name__}") from None
             try:
-                return await asyncio.wait_for(future, WS_API_TIMEOUT_S)
+                return await asyncio.wait_for(future, timeout_s)
             except (TimeoutError, StreamError) as exc:
                 raise NoAnswer(f"{method}: {type(exc).__name__}") from None
         finally:

@@ -81,6 +81,8 @@ class ReconnectingWebSocket:
         heartbeat_s: float | None = 30.0,
         stable_after_s: float = 10.0,
         kind: str = "",
+        probe: OpenHook | None = None,
+        probe_every_s: float = 30.0,
     ) -> None:
         self.name = name
         self.kind = kind or name  # bounded metrics label ("user", "market")
@@ -94,6 +96,8 @@ class ReconnectingWebSocket:
         self._backoff = backoff
         self._heartbeat_s = heartbeat_s
         self._stable_after_s = stable_after_s
+        self._probe = probe
+        self._probe_every_s = probe_every_s
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._outbox: asyncio.Queue[str] = asyncio.Queue()
         self._live = asyncio.Event()
@@ -158,6 +162,7 @@ class ReconnectingWebSocket:
         self._ws = ws
         reader = asyncio.create_task(self._read(ws), name=f"{self.name}.reader")
         writer = asyncio.create_task(self._write(ws), name=f"{self.name}.writer")
+        tasks = [reader, writer]
         try:
             if self._on_open is not None:
                 await self._on_open(self)
@@ -173,15 +178,30 @@ class ReconnectingWebSocket:
             if self._on_state is not None:
                 self._on_state(True)
             log.info("ws.open", extra={"stream": self.name, "reconnect": reconnected})
+            if self._probe is not None:
+                tasks.append(asyncio.create_task(self._probe_loop(ws), name=f"{self.name}.probe"))
             if reconnected and self._on_reconnect is not None:
                 await self._on_reconnect()
             await reader
         finally:
-            for task in (reader, writer):
+            for task in tasks:
                 task.cancel()
-            for task in (reader, writer):
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, *_RECONNECT_ERRORS):
                     await task
+
+    async def _probe_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Application-level liveness: a connection that still answers pings but no longer answers
+        requests (a stalled feed) is closed, so the run loop reconnects and recovers."""
+        assert self._probe is not None
+        while True:
+            await asyncio.sleep(self._probe_every_s)  # the probe schedule
+            try:
+                await self._probe(self)
+            except StreamError as exc:
+                log.warning("ws.probe_failed", extra={"stream": self.name, "error": str(exc)})
+                await ws.close()
+                return
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
