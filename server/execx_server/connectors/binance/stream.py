@@ -48,10 +48,11 @@ PROBE_TIMEOUT_S = 5.0
 class SubscriptionRefused(StreamError):
     """The venue answered a stream request with an error (its message and code kept)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(self, message: str, code: str, status: int) -> None:
         super().__init__(f"{code} {message}")
         self.message = message
         self.code = code
+        self.status = status
 
 
 class SpotUserStream:
@@ -96,8 +97,9 @@ class SpotUserStream:
         try:
             result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
         except SubscriptionRefused as exc:
-            self.refusal = Rejected(exc.message, exc.code)
-            self.refused.set()
+            if 400 <= exc.status < 500 and exc.status not in (418, 429):  # credentials, not load
+                self.refusal = Rejected(exc.message, exc.code)
+                self.refused.set()
             raise
         self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
         self.refusal = None
@@ -133,7 +135,8 @@ class SpotUserStream:
         response = await self.exchange(method, params)
         if response.get("status") != 200:
             error = response.get("error") or {}
-            raise SubscriptionRefused(str(error.get("msg", "")), str(error.get("code", response.get("status"))))
+            status = int(response.get("status") or 0)
+            raise SubscriptionRefused(str(error.get("msg", "")), str(error.get("code", status)), status)
         return response.get("result")
 
     def _state(self, live: bool) -> None:
