@@ -5,6 +5,7 @@ Every function is pure. Times: Binance sends milliseconds; domain times are nano
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, cast
 
@@ -195,10 +196,7 @@ def parse_execution_report(ev: ExecutionReportEvent) -> ExecutionReport:
     liquidity (``m`` = maker -> add) and commission. A cancel names the cancelled order in ``C``
     (``c`` is then the cancel request's id)."""
     x = ev["x"]
-    cl_order_id = ev["c"]
-    if x == "CANCELED" and ev.get("C"):
-        cl_order_id = ev["C"]
-    is_fill = x == "TRADE"
+    cl_order_id = ev["C"] if x == "CANCELED" and ev.get("C") else ev["c"]
     message = ""
     if x == "REJECTED" and ev.get("r", "NONE") != "NONE":
         message = ev["r"]
@@ -206,24 +204,7 @@ def parse_execution_report(ev: ExecutionReportEvent) -> ExecutionReport:
         message = "amended in place (amend/keepPriority: queue priority kept)"
     elif x == "TRADE_PREVENTION":
         message = "self-trade prevention"
-    return ExecutionReport(
-        cl_order_id=cl_order_id,
-        symbol=ev["s"],
-        exch_order_id=str(ev["i"]),
-        status=parse_status(ev["X"]),
-        side=parse_side(ev["S"]),
-        price=_price(ev["p"]),
-        qty=_dec(ev["q"]),
-        cum_filled=_dec(ev["z"]),
-        exch_time_ns=ev["T"] * MS,
-        message=message,
-        trade_id=str(ev["t"]) if is_fill else "",
-        fill_qty=_dec(ev["l"]) if is_fill else ZERO,
-        fill_price=_dec(ev["L"]) if is_fill else ZERO,
-        liquidity=(Liquidity.ADD if ev["m"] else Liquidity.REMOVE) if is_fill else None,
-        fee=_dec(ev["n"]) if is_fill else ZERO,
-        fee_asset=(ev["N"] or "") if is_fill else "",
-    )
+    return _order_event(cast(Mapping[str, Any], ev), cl_order_id, ev["T"], message, is_fill=x == "TRADE")
 
 
 def parse_order_trade_update(ev: OrderTradeUpdateEvent) -> ExecutionReport:
@@ -233,8 +214,15 @@ def parse_order_trade_update(ev: OrderTradeUpdateEvent) -> ExecutionReport:
     x = o["x"]
     is_fill = x in ("TRADE", "CALCULATED") and _dec(o["l"]) > 0
     message = {"AMENDMENT": "amended (order modify: queue priority lost)", "CALCULATED": "liquidation"}.get(x, "")
+    return _order_event(cast(Mapping[str, Any], o), o["c"], o.get("T") or ev["T"], message, is_fill=is_fill)
+
+
+def _order_event(
+    o: Mapping[str, Any], cl_order_id: str, time_ms: int, message: str, *, is_fill: bool
+) -> ExecutionReport:
+    """The fields spot ``executionReport`` and the futures order object share (same letters)."""
     return ExecutionReport(
-        cl_order_id=o["c"],
+        cl_order_id=cl_order_id,
         symbol=o["s"],
         exch_order_id=str(o["i"]),
         status=parse_status(o["X"]),
@@ -242,14 +230,14 @@ def parse_order_trade_update(ev: OrderTradeUpdateEvent) -> ExecutionReport:
         price=_price(o["p"]),
         qty=_dec(o["q"]),
         cum_filled=_dec(o["z"]),
-        exch_time_ns=(o.get("T") or ev["T"]) * MS,
+        exch_time_ns=time_ms * MS,
         message=message,
         trade_id=str(o["t"]) if is_fill else "",
         fill_qty=_dec(o["l"]) if is_fill else ZERO,
         fill_price=_dec(o["L"]) if is_fill else ZERO,
         liquidity=(Liquidity.ADD if o["m"] else Liquidity.REMOVE) if is_fill else None,
         fee=_dec(o.get("n")) if is_fill else ZERO,
-        fee_asset=o.get("N", "") if is_fill else "",
+        fee_asset=(o.get("N") or "") if is_fill else "",
     )
 
 
