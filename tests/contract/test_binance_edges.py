@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.binance.connector import BinanceConnector
+from execx_server.connectors.binance.stream import FuturesUserStream
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected
@@ -167,7 +168,10 @@ async def test_spot_ws_api_order_entry_goes_over_the_websocket(sim: Simulator, a
         BinanceConnector(config_for(sim, USDM, account), order_entry="ws")
 
 
-async def test_spot_silent_private_stream_is_detected_and_the_fill_recovered(sim: Simulator, account: Account) -> None:
+@pytest.mark.parametrize("venue", [SPOT, USDM, COINM], ids=str)
+async def test_silent_private_stream_is_detected_and_the_fill_recovered(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
     reports: list[ExecutionReport] = []
     changed = asyncio.Event()
 
@@ -176,21 +180,27 @@ async def test_spot_silent_private_stream_is_detected_and_the_fill_recovered(sim
         changed.set()
 
     connector = BinanceConnector(
-        config_for(sim, SPOT, account), backoff=Backoff(base_s=0.05, cap_s=0.2), probe_every_s=0.2
+        config_for(sim, venue, account), backoff=Backoff(base_s=0.05, cap_s=0.2), probe_every_s=0.2
     )
     await connector.start(on_report, lambda up: None)
-    admin = sim.ready["admin"]
+    admin, market = sim.ready["admin"], venue.exchange.value
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"{admin}/admin/book", params={"market": "binance-spot", "symbol": "BTCUSDT"}) as r:
+            async with http.get(f"{admin}/admin/book", params={"market": market, "symbol": venue.symbol}) as r:
                 bid = Decimal((await r.json())["bids"][0][0])
-            price = bid - 13 * connector.rules(SPOT.symbol).tick
-            order = OrderRequest(cl_id("sil"), SPOT.symbol, Side.BUY, OrderType.LIMIT, TimeInForce.GTC, SPOT.qty, price)
+            price = bid - 13 * connector.rules(venue.symbol).tick
+            order = OrderRequest(
+                cl_id("sil"), venue.symbol, Side.BUY, OrderType.LIMIT, TimeInForce.GTC, venue.qty, price
+            )
             await connector.submit_order(order)
-            # The feed stalls (socket open, pings answered, nothing delivered) while the order fills.
-            async with http.post(f"{admin}/admin/faults/binance-spot", json={"silent_s": 0.6}) as r:
+            # Let one probe be answered (the venue supports it), then the feed stalls: socket open,
+            # pings answered, nothing delivered, while the order fills.
+            user = connector._user
+            if isinstance(user, FuturesUserStream):
+                await asyncio.wait_for(user.probe_confirmed.wait(), 5)
+            async with http.post(f"{admin}/admin/faults/{market}", json={"silent_s": 0.6}) as r:
                 assert r.status == 200
-            trade = {"market": "binance-spot", "symbol": "BTCUSDT", "price": str(price), "qty": str(SPOT.qty),
+            trade = {"market": market, "symbol": venue.symbol, "price": str(price), "qty": str(venue.qty),
                      "aggressor": "sell"}  # fmt: skip
             async with http.post(f"{admin}/admin/market/trade", json=trade) as r:
                 assert r.status == 200
@@ -201,4 +211,4 @@ async def test_spot_silent_private_stream_is_detected_and_the_fill_recovered(sim
     finally:
         await connector.close()
     fill = next(r for r in reports if r.cl_order_id == order.cl_order_id and r.trade_id)
-    assert fill.fill_qty == SPOT.qty and fill.liquidity is Liquidity.ADD
+    assert fill.fill_qty == venue.qty and fill.liquidity is Liquidity.ADD

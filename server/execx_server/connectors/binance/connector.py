@@ -131,7 +131,7 @@ class BinanceConnector:
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         self.order_entry = order_entry
-        self._probe_every_s = probe_every_s  # spot: WebSocket API ``ping`` on the private connection
+        self._probe_every_s = probe_every_s  # private stream liveness probe (spot ping, futures LIST_SUBSCRIPTIONS)
         self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
         self._config = config
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
@@ -201,6 +201,7 @@ class BinanceConnector:
                     self._stream_state,
                     self._recover,
                     self._backoff,
+                    probe_every_s=self._probe_every_s,
                 )
             self._user.ws.telemetry = self.telemetry
             self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")

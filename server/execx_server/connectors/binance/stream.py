@@ -176,11 +176,17 @@ class FuturesUserStream:
         on_reconnect: ReconnectHook,
         backoff: Backoff = DEFAULT_BACKOFF,
         keepalive_s: float = LISTEN_KEY_KEEPALIVE_S,
+        probe_every_s: float = 30.0,
     ) -> None:
         self._hosts = hosts
         self._rest = rest
         self._on_event = on_event
         self._keepalive_s = keepalive_s
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._probe_timeout_s = min(PROBE_TIMEOUT_S, max(2 * probe_every_s, 0.5))
+        self.probe_confirmed = asyncio.Event()  # the venue answers LIST_SUBSCRIPTIONS here (seen once)
+        self._probe_off = False
         self.listen_key = ""
         self.refusal: Rejected | None = None  # the venue refused a listenKey (credentials)
         self.refused = asyncio.Event()
@@ -190,6 +196,8 @@ class FuturesUserStream:
             self._on_message,
             name=f"binance-{flavor}.user",
             kind="user",
+            probe=self._probe,
+            probe_every_s=probe_every_s,
             on_reconnect=on_reconnect,
             on_state=on_state,
             backoff=backoff,
@@ -214,6 +222,34 @@ class FuturesUserStream:
             return f"{self._hosts.stream}/private/ws?listenKey={self.listen_key}"
         return f"{self._hosts.stream}/ws/{self.listen_key}"
 
+    async def _probe(self, ws: ReconnectingWebSocket) -> None:
+        """``LIST_SUBSCRIPTIONS`` on the user stream: a stalled connection (pings answered, nothing
+        delivered) does not answer it. Whether the venue answers it on this endpoint is not documented
+        for the routed ``/private`` path, so the probe only counts once an answer has been seen: if
+        the first probes of the stream's life go unanswered, probing is switched off rather than
+        reconnecting a healthy stream over and over."""
+        if self._probe_off:
+            return
+        request_id = next(self._ids)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            try:
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": request_id})
+            except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
+                raise NotSent(f"LIST_SUBSCRIPTIONS: {type(exc).__name__}") from None
+            try:
+                await asyncio.wait_for(future, self._probe_timeout_s)
+            except TimeoutError:
+                if not self.probe_confirmed.is_set():
+                    self._probe_off = True
+                    log.warning("binance.user.probe_unsupported", extra={"stream": self.ws.name})
+                    return
+                raise NoAnswer("LIST_SUBSCRIPTIONS: no answer") from None
+            self.probe_confirmed.set()
+        finally:
+            self._pending.pop(request_id, None)
+
     async def _keepalive(self) -> None:
         while True:
             await asyncio.sleep(self._keepalive_s)  # the venue's schedule: PUT every 30 minutes
@@ -230,6 +266,11 @@ class FuturesUserStream:
     def _on_message(self, text: str) -> None:
         msg = _loads(text)
         if msg is None:
+            return
+        if "result" in msg and isinstance(msg.get("id"), int):  # answer to a control frame (probe)
+            future = self._pending.get(msg["id"])
+            if future is not None and not future.done():
+                future.set_result(None)
             return
         data = msg.get("data")
         event: dict[str, Any] = data if isinstance(data, dict) else msg  # combined-stream wrapper
