@@ -40,11 +40,25 @@ def _buf() -> str:
     candidates = [os.environ.get("EXECX_BUF", ""), "/tmp/buf/node_modules/.bin/buf", shutil.which("buf") or ""]
     for buf in candidates:
         if buf and Path(buf).is_file() and os.access(buf, os.X_OK):
-            return buf
+            return _native(Path(buf))
     message = f"buf not found (EXECX_BUF={candidates[0]!r}); .ci/run installs it from npm (@bufbuild/buf)"
     if _in_ci():
         pytest.fail(message)
     pytest.skip(message)
+
+
+def _native(buf: Path) -> str:
+    """npm's ``buf`` is a Node shim that spawns the platform binary of ``@bufbuild/buf-<os>-<arch>``;
+    run that binary itself, so a signal or a timeout reaches the process that holds the connection."""
+    with buf.open("rb") as f:
+        first_line = f.read(128).split(b"\n", 1)[0]
+    if not (first_line.startswith(b"#!") and b"node" in first_line):
+        return str(buf)
+    scope = buf.resolve().parents[2]  # node_modules/@bufbuild/buf/bin/buf -> node_modules/@bufbuild
+    for native in sorted(scope.glob("buf-*/bin/buf")):
+        if os.access(native, os.X_OK):
+            return str(native)
+    return str(buf)
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +135,24 @@ def _read_until(proc: subprocess.Popen[bytes], done: Any, within_s: float) -> by
     return out
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def _stop(proc: subprocess.Popen[bytes], group: bool = False) -> None:
+    """SIGTERM, then SIGKILL after 20 s; ``group``: to the process group ``proc`` leads."""
+
+    def send(sig: int) -> None:
+        try:
+            if group:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    if group or proc.poll() is None:
+        send(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            send(signal.SIGKILL)
             proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
@@ -261,6 +286,7 @@ def test_session_order_and_update_stream(service: dict[str, Any]) -> None:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: nothing of it outlives the test
     )
     try:
 
@@ -274,7 +300,7 @@ def test_session_order_and_update_stream(service: dict[str, Any]) -> None:
         out = _read_until(stream, lambda o: "ORDER_STATUS_NEW" in statuses(o), TIMEOUT_S)
         assert stream.poll() is None, f"buf curl ended early (rc={stream.returncode}): {out!r}"
     finally:
-        _stop(stream)
+        _stop(stream, group=True)
         assert stream.stderr is not None
         stream.stderr.close()
     updates = [d["transaction"] for d in _json_documents(out.decode())]
