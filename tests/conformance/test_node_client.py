@@ -49,10 +49,8 @@ def _node() -> str:
     missing = [p for p in missing if not Path(p, "package.json").is_file()]
     if node and not missing:
         return node
-    message = (
-        f"node not on PATH ({node!r}) or packages missing ({', '.join(missing)}); "
-        ".ci/run installs them with `npm ci --prefix clients/node`"
-    )
+    problems = ([] if node else ["node is not on PATH"]) + [f"{p} is missing" for p in missing]
+    message = f"{'; '.join(problems)}: .ci/run installs the packages with `npm ci --prefix clients/node`"
     if _in_ci():
         pytest.fail(message)
     pytest.skip(message)
