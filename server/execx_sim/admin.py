@@ -181,9 +181,7 @@ def admin_app(sim: Simulator) -> web.Application:
         if symbol not in market.books:
             raise BadRequest(f"unknown symbol {symbol!r}")
         bids, asks = market.books[symbol].depth(_int(dict(request.query), "limit", 10, 1, 5000))
-        return _json(
-            {"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]}
-        )
+        return _json({"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]})
 
     @routes.post("/admin/market/move")
     async def move(request: web.Request) -> web.Response:
@@ -260,6 +258,45 @@ def admin_app(sim: Simulator) -> web.Application:
                     dropped += len(registry)
                     await registry.drop_all()
         return _json({"dropped": dropped})
+
+    def limiter_of(request: web.Request) -> Any:
+        faults_of(request)  # validates the venue name
+        for fe in sim.frontends:
+            limiter = getattr(fe, "limiter", None)
+            if fe.venue == request.match_info["venue"] and limiter is not None:
+                return limiter
+        raise BadRequest(f"venue {request.match_info['venue']!r} has no rate limiter")
+
+    @routes.get("/admin/ratelimits/{venue}")
+    async def get_limits(request: web.Request) -> web.Response:
+        limiter = limiter_of(request)
+        return _json({"enabled": limiter.enabled, "rateLimits": limiter.describe()})
+
+    @routes.post("/admin/ratelimits/{venue}")
+    async def set_limits(request: web.Request) -> web.Response:
+        """``{"REQUEST_WEIGHT"?: n, "ORDERS"?: n, "RAW_REQUESTS"?: n, "enabled"?: bool}``: every window of
+        that kind gets limit n (exchangeInfo reports it, so clients adapt); ``enabled: false`` still
+        counts and reports usage but never refuses."""
+        limiter = limiter_of(request)
+        body = await body_of(request)
+        kinds = {lim.kind for lim in limiter.limits}
+        updates: dict[str, int] = {}
+        for key, value in body.items():
+            if key == "enabled":
+                if not isinstance(value, bool):
+                    raise BadRequest("enabled must be true or false")
+                continue
+            if key not in kinds:
+                raise BadRequest(f"unknown rate limit {key!r}; known: {sorted(kinds)}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BadRequest(f"{key} must be a positive integer")
+            updates[key] = value
+        for lim in limiter.limits:
+            if lim.kind in updates:
+                lim.limit = updates[lim.kind]
+        if "enabled" in body:
+            limiter.enabled = body["enabled"]
+        return _json({"enabled": limiter.enabled, "rateLimits": limiter.describe()})
 
     app = web.Application(middlewares=[errors])
     app.add_routes(routes)

@@ -38,8 +38,9 @@ class Admin:
         self.url = sim.ready["admin"]
         self.http = http
 
-    async def call(self, method: str, path: str, body: Any = None, raw: str | None = None,
-                   params: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, raw: str | None = None, params: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         kwargs: dict[str, Any] = {"params": params}
         if raw is not None:
             kwargs["data"] = raw
@@ -88,8 +89,11 @@ async def test_create_account_with_default_balances(admin: Admin) -> None:
 
 
 async def test_create_account_with_chosen_keys_and_balances(admin: Admin) -> None:
-    body = {"apiKey": "admin-test-key", "secretKey": "admin-test-secret",
-            "balances": {SPOT: {"USDT": "123.45", "BTC": 0.5}, "binance-coinm-future": {"ETH": "7"}}}
+    body = {
+        "apiKey": "admin-test-key",
+        "secretKey": "admin-test-secret",
+        "balances": {SPOT: {"USDT": "123.45", "BTC": 0.5}, "binance-coinm-future": {"ETH": "7"}},
+    }
     data = await admin.ok("POST", "/admin/accounts", body)
     assert (data["apiKey"], data["secretKey"]) == ("admin-test-key", "admin-test-secret")
     assert free(admin.sim, "admin-test-key", SPOT, "USDT") == D("123.45")
@@ -118,8 +122,11 @@ async def test_create_account_bad_input(admin: Admin, body: dict[str, Any], fiel
 
 async def test_set_balance(admin: Admin) -> None:
     acct = await admin.ok("POST", "/admin/accounts", {})
-    await admin.ok("POST", "/admin/balances",
-                   {"apiKey": acct["apiKey"], "market": "binance-usdm-future", "asset": "USDT", "amount": "42.5"})
+    await admin.ok(
+        "POST",
+        "/admin/balances",
+        {"apiKey": acct["apiKey"], "market": "binance-usdm-future", "asset": "USDT", "amount": "42.5"},
+    )
     assert free(admin.sim, acct["apiKey"], "binance-usdm-future", "USDT") == D("42.5")
     await admin.ok("POST", "/admin/balances", {"apiKey": acct["apiKey"], "market": SPOT, "asset": "DOGE", "amount": 3})
     assert free(admin.sim, acct["apiKey"], SPOT, "DOGE") == D("3")
@@ -201,21 +208,37 @@ async def test_print_trade(admin: Admin) -> None:
     seen: list[PublicTrade] = []
     unsubscribe = admin.sim.exchange.subscribe(lambda e: seen.append(e) if isinstance(e, PublicTrade) else None)
     try:
-        await admin.ok("POST", "/admin/market/trade",
-                       {"market": "binance-usdm-future", "symbol": "ETHUSDT", "price": "3401.5", "qty": "0.25",
-                        "aggressor": "sell"})
+        await admin.ok(
+            "POST",
+            "/admin/market/trade",
+            {
+                "market": "binance-usdm-future",
+                "symbol": "ETHUSDT",
+                "price": "3401.5",
+                "qty": "0.25",
+                "aggressor": "sell",
+            },
+        )
     finally:
         unsubscribe()
     assert [(t.market, t.symbol, t.price, t.qty, t.taker_side.value) for t in seen] == [
-        ("binance-usdm-future", "ETHUSDT", D("3401.5"), D("0.25"), "SELL")]
+        ("binance-usdm-future", "ETHUSDT", D("3401.5"), D("0.25"), "SELL")
+    ]
     state = await admin.ok("GET", "/admin/state")
     assert D(state["markets"]["binance-usdm-future"]["ETHUSDT"]["last"]) == D("3401.5")
 
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"aggressor": "up"}, "aggressor"), ({"aggressor": None}, "aggressor"), ({"qty": None}, "qty"),
-     ({"qty": "-1"}, "qty"), ({"qty": "0"}, "qty"), ({"price": "x"}, "price"), ({"symbol": "XYZ"}, "XYZ")],
+    [
+        ({"aggressor": "up"}, "aggressor"),
+        ({"aggressor": None}, "aggressor"),
+        ({"qty": None}, "qty"),
+        ({"qty": "-1"}, "qty"),
+        ({"qty": "0"}, "qty"),
+        ({"price": "x"}, "price"),
+        ({"symbol": "XYZ"}, "XYZ"),
+    ],
 )
 async def test_print_trade_bad_input(admin: Admin, change: dict[str, Any], field: str) -> None:
     body = {"market": SPOT, "symbol": "BNBUSDT", "price": "650", "qty": "1", "aggressor": "BUY", **change}
@@ -252,8 +275,11 @@ async def test_faults_get_set_reset(admin: Admin) -> None:
     initial = await admin.ok("GET", "/admin/faults/binance-usdm-future")
     assert initial["http_5xx"] == 0 and initial["latency_ms"] == 0 and initial["silent"] is False
     try:
-        snap = await admin.ok("POST", "/admin/faults/binance-usdm-future",
-                              {"http_5xx": 2, "latency_ms": "1.5", "reject_orders": 1, "silent_s": 30})
+        snap = await admin.ok(
+            "POST",
+            "/admin/faults/binance-usdm-future",
+            {"http_5xx": 2, "latency_ms": "1.5", "reject_orders": 1, "silent_s": 30},
+        )
         assert (snap["http_5xx"], snap["latency_ms"], snap["reject_orders"], snap["silent"]) == (2, 1.5, 1, True)
         assert admin.sim.faults["binance-usdm-future"].http_5xx == 2
         assert (await admin.ok("GET", "/admin/faults/binance-spot"))["http_5xx"] == 0  # per venue
@@ -272,8 +298,14 @@ async def test_faults_drop_keeps_generation(admin: Admin) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"bogus": 1}, "bogus"), ({"http_5xx": "many"}, "http_5xx"), ({"latency_ms": "slow"}, "latency_ms"),
-     ({"_extra": {}}, "_extra"), ({"silent_s": "x"}, "silent_s"), ({"http_5xx": -1}, "http_5xx")],
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"http_5xx": "many"}, "http_5xx"),
+        ({"latency_ms": "slow"}, "latency_ms"),
+        ({"_extra": {}}, "_extra"),
+        ({"silent_s": "x"}, "silent_s"),
+        ({"http_5xx": -1}, "http_5xx"),
+    ],
 )
 async def test_faults_bad_input(admin: Admin, body: dict[str, Any], field: str) -> None:
     try:
@@ -285,3 +317,23 @@ async def test_faults_bad_input(admin: Admin, body: dict[str, Any], field: str) 
 async def test_faults_unknown_venue(admin: Admin) -> None:
     assert "binance-moon" in await admin.bad("GET", "/admin/faults/binance-moon")
     assert "binance-moon" in await admin.bad("POST", "/admin/faults/binance-moon", {"http_5xx": 1})
+
+
+async def test_rate_limits_can_be_raised_and_exchange_info_reports_them(admin_sim: Simulator) -> None:
+    admin = admin_sim.ready["admin"]
+    rest = admin_sim.ready["venues"]["binance-spot"]["rest"]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{admin}/admin/ratelimits/binance-spot", json={"ORDERS": 0}) as r:
+            assert r.status == 400 and "ORDERS" in (await r.json())["error"]
+        async with http.post(f"{admin}/admin/ratelimits/binance-spot", json={"BOGUS": 1}) as r:
+            assert r.status == 400 and "BOGUS" in (await r.json())["error"]
+        async with http.post(f"{admin}/admin/ratelimits/nowhere", json={"ORDERS": 1}) as r:
+            assert r.status == 400
+        async with http.post(f"{admin}/admin/ratelimits/binance-spot", json={"ORDERS": 123456, "enabled": True}) as r:
+            assert r.status == 200
+        async with http.get(f"{rest}/api/v3/exchangeInfo") as r:
+            info = await r.json()
+        orders = [lim["limit"] for lim in info["rateLimits"] if lim["rateLimitType"] == "ORDERS"]
+        assert orders and all(n == 123456 for n in orders)
+        async with http.get(f"{admin}/admin/ratelimits/binance-spot") as r:
+            assert (await r.json())["enabled"] is True

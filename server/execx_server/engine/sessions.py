@@ -430,7 +430,7 @@ class OrderEngine:
         same status) publish nothing and return None."""
         order = session.orders.get(r.orig_cl_order_id or r.cl_order_id) or session.orders.get(r.cl_order_id)
         if order is None:
-            log.warning("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+            log.debug("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
         if r.exch_order_id:
             order.exch_order_id = r.exch_order_id
