@@ -3,15 +3,16 @@ against the embedded simulator (binance-spot) on loopback. Prints one JSON line 
 
     .venv/bin/python bench/order_roundtrip.py [--orders 500]
 
-Figures (µs; p50/p99 over ``--orders`` insert+delete pairs, only the insert is timed):
+The simulator (``execx-sim``) and execx run as separate processes, as a venue and a sidecar would;
+this process is the strategy. Figures (µs; p50/p99 over ``--orders`` inserts, only the insert is timed):
 - ``grpc_unary``: SendOrder call → venue ack seen by the caller (the response)
 - ``grpc_stream``: the same over the bidirectional OrderEntry stream (one in flight at a time)
 - ``grpc_unary_to_update``: SendOrder call → the ``new`` update seen on SubscribeUpdates
 - ``rest``: POST /sendOrder through the REST gateway
 - ``direct_aiohttp``: a signed POST /api/v3/order straight to the simulator (the floor)
 - ``direct_ccxt``: ccxt ``create_order`` straight to the simulator (what a user would call in-process)
-Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight), ``memory_rss_mb`` at rest and with
-10k open orders.
+Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) and execx's resident memory at rest
+and with 10k open orders.
 """
 
 from __future__ import annotations
@@ -21,25 +22,19 @@ import asyncio
 import hashlib
 import hmac
 import json
-import resource
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import grpc
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
-
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
-from execx_server.app import Service, Settings
 
 KEY = "bench-key"
 AUTH = (("x-api-key", KEY),)
@@ -51,16 +46,15 @@ def emit(name: str, **fields: Any) -> None:
 
 def pct(samples: list[float]) -> dict[str, float]:
     s = sorted(samples)
-    return {"p50_us": round(statistics.median(s), 1), "p99_us": round(s[int(len(s) * 0.99) - 1], 1),
-            "n": len(s)}
+    return {"p50_us": round(statistics.median(s), 1), "p99_us": round(s[int(len(s) * 0.99) - 1], 1), "n": len(s)}
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError("no VmRSS")
 
 
 async def timed(n: int, one: Callable[[int], Awaitable[None]]) -> list[float]:
@@ -74,44 +68,86 @@ async def timed(n: int, one: Callable[[int], Awaitable[None]]) -> list[float]:
     return out
 
 
+async def start(*cmd: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert proc.stdout is not None
+    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=500)
     n = ap.parse_args().orders
+    # Three processes, as in production: the venue (simulator), execx, and the strategy (this one).
+    sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     with tempfile.TemporaryDirectory() as tmp:
-        service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=Path(tmp), sim=True,
-                                   sim_quiet=True))
-        ready = await service.start()
+        execx, ready = await start(
+            sys.executable,
+            "-m",
+            "execx_server.cli",
+            "--key",
+            KEY,
+            "--port",
+            "0",
+            "--grpcPort",
+            "0",
+            "--promPort",
+            "0",
+            "--dataDir",
+            tmp,
+        )
         try:
-            await run(service, ready, n)
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    f"{sim_ready['admin']}/admin/ratelimits/binance-spot",
+                    json={"REQUEST_WEIGHT": 10**9, "ORDERS": 10**9, "RAW_REQUESTS": 10**9},
+                ) as r,
+            ):
+                assert r.status == 200  # the bench measures latency, not the venue's rate limits
+            await run(execx.pid, ready, sim_ready, n)
         finally:
-            await service.stop()
+            for proc in (execx, sim):
+                proc.terminate()
+                await proc.wait()
 
 
-async def run(service: Service, ready: dict[str, Any], n: int) -> None:
-    venue = ready["sim"]["venues"]["binance-spot"]
-    acct = ready["sim"]["accounts"][0]
-    for fe in service.sim.frontends:  # the bench measures latency, not the venue's rate limits
-        limiter = getattr(fe, "limiter", None)
-        if limiter is not None:
-            limiter.enabled = False
-    emit("memory_at_rest", rss_mb=round(rss_mb(), 1))
+async def run(execx_pid: int, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+    venue = sim_ready["venues"]["binance-spot"]
+    acct = sim_ready["accounts"][0]
+    emit("memory_at_rest", execx_rss_mb=round(rss_mb(execx_pid), 1))
     channel = grpc.aio.insecure_channel(ready["grpc"])
     stub = om_grpc.OrderManagerServiceStub(channel)
     sid = "bench"
-    await stub.StartOrderHandler(om.StartOrderHandlerRequest(
-        session_id=sid, exchange_key=c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"],
-                                                    exchange=c.EXCHANGE_BINANCE_SPOT)), metadata=AUTH)
-    price = 50000.0  # far below the market: rests, never fills
+    await stub.StartOrderHandler(
+        om.StartOrderHandlerRequest(
+            session_id=sid,
+            rest_url=venue["rest"],
+            ws_url=json.dumps(venue),
+            exchange_key=c.ExchangeKey(
+                api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+            ),
+        ),
+        metadata=AUTH,
+    )
+    price = 90000.0  # far below the market: rests, never fills
 
     def insert(cl: str) -> om.SendOrderRequest:
-        return om.SendOrderRequest(session_id=sid, cl_order_id=cl, symbol="BTCUSDT", price=price, qty=0.001,
-                                   order_type=c.ORDER_TYPE_LIMIT, transaction_type=c.TRANSACTION_TYPE_INSERT,
-                                   side=c.SIDE_BUY)
+        return om.SendOrderRequest(
+            session_id=sid,
+            cl_order_id=cl,
+            symbol="BTCUSDT",
+            price=price,
+            qty=0.001,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+        )
 
     def delete(cl: str) -> om.SendOrderRequest:
-        return om.SendOrderRequest(session_id=sid, cl_order_id=cl, symbol="BTCUSDT",
-                                   transaction_type=c.TRANSACTION_TYPE_DELETE)
+        return om.SendOrderRequest(
+            session_id=sid, cl_order_id=cl, symbol="BTCUSDT", transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
 
     # gRPC unary
     samples = []
@@ -173,15 +209,26 @@ async def run(service: Service, ready: dict[str, Any], n: int) -> None:
         samples = []
         for i in range(n + 50):
             cl = f"r{i}"
-            body = {"sessionId": sid, "clOrderId": cl, "symbol": "BTCUSDT", "price": price, "qty": 0.001,
-                    "orderType": "limit", "transactionType": "insert", "tif": "gtc", "side": "buy"}
+            body = {
+                "sessionId": sid,
+                "clOrderId": cl,
+                "symbol": "BTCUSDT",
+                "price": price,
+                "qty": 0.001,
+                "orderType": "limit",
+                "transactionType": "insert",
+                "tif": "gtc",
+                "side": "buy",
+            }
             t = time.perf_counter_ns()
             async with http.post(f"{ready['rest']}/sendOrder", json=body) as r:
                 await r.read()
             if i >= 50:
                 samples.append((time.perf_counter_ns() - t) / 1000)
-            async with http.post(f"{ready['rest']}/sendOrder", json={
-                    "sessionId": sid, "clOrderId": cl, "symbol": "BTCUSDT", "transactionType": "delete"}) as r:
+            async with http.post(
+                f"{ready['rest']}/sendOrder",
+                json={"sessionId": sid, "clOrderId": cl, "symbol": "BTCUSDT", "transactionType": "delete"},
+            ) as r:
                 await r.read()
         emit("rest", **pct(samples))
 
@@ -189,19 +236,31 @@ async def run(service: Service, ready: dict[str, Any], n: int) -> None:
         secret = acct["secretKey"].encode()
 
         async def direct(i: int) -> None:
-            q = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                           "quantity": "0.00100", "price": "50000.00", "newClientOrderId": f"d{i}",
-                           "newOrderRespType": "ACK", "timestamp": int(time.time() * 1000)})
+            q = urlencode(
+                {
+                    "symbol": "BTCUSDT",
+                    "side": "BUY",
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.00100",
+                    "price": "90000.00",
+                    "newClientOrderId": f"d{i}",
+                    "newOrderRespType": "ACK",
+                    "timestamp": int(time.time() * 1000),
+                }
+            )
             sig = hmac.new(secret, q.encode(), hashlib.sha256).hexdigest()
-            async with http.post(f"{venue['rest']}/api/v3/order?{q}&signature={sig}",
-                                 headers={"X-MBX-APIKEY": acct["apiKey"]}) as r:
+            async with http.post(
+                f"{venue['rest']}/api/v3/order?{q}&signature={sig}", headers={"X-MBX-APIKEY": acct["apiKey"]}
+            ) as r:
                 await r.read()
 
         emit("direct_aiohttp", **pct(await timed(n, direct)))
 
     import ccxt.async_support as ccxt
 
-    ex = ccxt.binance({"apiKey": acct["apiKey"], "secret": acct["secretKey"]})
+    # enableRateLimit off: a latency-sensitive user would not let ccxt's client-side throttle queue orders
+    ex = ccxt.binance({"apiKey": acct["apiKey"], "secret": acct["secretKey"], "enableRateLimit": False})
     api = dict(ex.urls["api"])
     for k in ("public", "private"):
         api[k] = venue["rest"] + "/api/v3"
@@ -211,7 +270,7 @@ async def run(service: Service, ready: dict[str, Any], n: int) -> None:
     await ex.load_markets()
 
     async def via_ccxt(i: int) -> None:
-        await ex.create_order("BTC/USDT", "limit", "buy", 0.001, 50000.0, {"newClientOrderId": f"x{i}"})
+        await ex.create_order("BTC/USDT", "limit", "buy", 0.001, 90000.0, {"newClientOrderId": f"x{i}"})
 
     emit("direct_ccxt", **pct(await timed(n, via_ccxt)))
     await ex.close()
@@ -226,7 +285,7 @@ async def run(service: Service, ready: dict[str, Any], n: int) -> None:
         await call.read()
         received += 1
     await call.done_writing()
-    emit("memory_10k_open_orders", rss_mb=round(rss_mb(), 1), note="service + embedded simulator in one process")
+    emit("memory_10k_open_orders", execx_rss_mb=round(rss_mb(execx_pid), 1))
     await channel.close()
 
 
