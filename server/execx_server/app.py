@@ -23,6 +23,8 @@ from execx.v1 import (
     dip_buyer_pb2_grpc,
     grid_trader_pb2,
     grid_trader_pb2_grpc,
+    market_data_pb2,
+    market_data_pb2_grpc,
     order_manager_pb2,
     order_manager_pb2_grpc,
     position_manager_pb2,
@@ -62,6 +64,7 @@ UNIMPLEMENTED_SERVICES = [
     (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
     (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
     (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
+    (market_data_pb2, market_data_pb2_grpc, "MarketDataService"),
 ]
 
 
