@@ -9,7 +9,7 @@ Front-ends consult ``Faults`` at fixed points: before answering any REST / WS-AP
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -27,7 +27,6 @@ class Faults:
     unknown_outcome: int = 0  # the next N orders reach the engine, then the request fails with a 5xx / drop
     silent_until: float = 0.0  # monotonic deadline: websockets stay open but send nothing
     drop_generation: int = 0  # bumped by drop_ws(); writers close connections opened before
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     def take(self, name: str) -> bool:
         """Consume one unit of a counted fault; True if it fires."""
@@ -68,6 +67,5 @@ class Faults:
 
     def snapshot(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("_extra")
         data["silent"] = self.silent
         return data

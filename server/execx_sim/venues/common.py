@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -108,9 +108,6 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-ErrorBuilder = Callable[[int, str], web.Response]
-
-
 def fault_middleware(faults: Faults, on_fault: Callable[[str, web.Request], web.Response | None]) -> Any:
     """aiohttp middleware applying latency, 5xx, 429 and 418 before the handler runs.
 
@@ -131,24 +128,3 @@ def fault_middleware(faults: Faults, on_fault: Callable[[str, web.Request], web.
         return await handler(request)
 
     return middleware
-
-
-@dataclass
-class Subscriptions:
-    """Stream name -> writers subscribed to it (public market-data streams)."""
-
-    by_stream: dict[str, set[StreamWriter]] = field(default_factory=dict)
-
-    def add(self, stream: str, writer: StreamWriter) -> None:
-        self.by_stream.setdefault(stream, set()).add(writer)
-
-    def remove(self, stream: str, writer: StreamWriter) -> None:
-        writers = self.by_stream.get(stream)
-        if writers is not None:
-            writers.discard(writer)
-            if not writers:
-                del self.by_stream[stream]
-
-    def remove_writer(self, writer: StreamWriter) -> None:
-        for stream in [s for s, ws in self.by_stream.items() if writer in ws]:
-            self.remove(stream, writer)

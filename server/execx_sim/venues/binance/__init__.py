@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...core.engine import Market
-from ...core.instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM
+from ...core.instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM, Instrument
 from ...core.types import PostOnlyCross, STPMode
 from ..common import VenueFrontend
 
@@ -18,36 +18,22 @@ def frontends(sim: Simulator) -> list[VenueFrontend]:
     from .futures import FuturesFrontend
     from .spot import SpotFrontend
 
-    spot = sim.add_market(
-        Market(
-            sim.exchange,
-            "binance-spot",
-            BINANCE_SPOT,
-            post_only_cross=PostOnlyCross.REJECT,
-            default_stp=STPMode.EXPIRE_MAKER,
-            first_order_id=10_000_000,
+    def market(name: str, instruments: tuple[Instrument, ...], first_order_id: int) -> Market:
+        # Binance refuses a crossing post-only order outright (LIMIT_MAKER -2010, GTX -5022).
+        return sim.add_market(
+            Market(
+                sim.exchange,
+                name,
+                instruments,
+                post_only_cross=PostOnlyCross.REJECT,
+                default_stp=STPMode.EXPIRE_MAKER,
+                first_order_id=first_order_id,
+            )
         )
-    )
-    usdm = sim.add_market(
-        Market(
-            sim.exchange,
-            "binance-usdm-future",
-            BINANCE_USDM,
-            post_only_cross=PostOnlyCross.REJECT,
-            default_stp=STPMode.EXPIRE_MAKER,
-            first_order_id=40_000_000_000,
-        )
-    )
-    coinm = sim.add_market(
-        Market(
-            sim.exchange,
-            "binance-coinm-future",
-            BINANCE_COINM,
-            post_only_cross=PostOnlyCross.REJECT,
-            default_stp=STPMode.EXPIRE_MAKER,
-            first_order_id=70_000_000_000,
-        )
-    )
+
+    spot = market("binance-spot", BINANCE_SPOT, 10_000_000)
+    usdm = market("binance-usdm-future", BINANCE_USDM, 40_000_000_000)
+    coinm = market("binance-coinm-future", BINANCE_COINM, 70_000_000_000)
     return [
         SpotFrontend(sim, spot),
         FuturesFrontend(sim, usdm, flavor="usdm"),
