@@ -49,12 +49,15 @@ from .observability.metrics import Metrics, VenueTelemetry
 
 log = logging.getLogger("execx.app")
 
-#: exchange -> "module:factory(ConnectorConfig) -> Connector". Venues without a connector yet are
-#: refused at StartOrderHandler with FAILED_PRECONDITION naming the exchange.
-CONNECTORS: dict[Exchange, str] = {
-    Exchange.BINANCE_SPOT: "execx_server.connectors.binance.connector:BinanceConnector",
-    Exchange.BINANCE_USDM_FUTURE: "execx_server.connectors.binance.connector:BinanceConnector",
-    Exchange.BINANCE_COINM_FUTURE: "execx_server.connectors.binance.connector:BinanceConnector",
+#: exchange -> ("module:factory(ConnectorConfig, **options) -> Connector", options for websocket order
+#: entry). Venues without a connector yet are refused at StartOrderHandler with FAILED_PRECONDITION.
+#: ``--orderEntry websocket`` (the default) passes the options: Binance spot then sends orders over
+#: its WebSocket API (falling back to REST while that socket is down); ``rest`` never does.
+_BINANCE = "execx_server.connectors.binance.connector:BinanceConnector"
+CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
+    Exchange.BINANCE_SPOT: (_BINANCE, {"order_entry": "ws"}),
+    Exchange.BINANCE_USDM_FUTURE: (_BINANCE, {}),
+    Exchange.BINANCE_COINM_FUTURE: (_BINANCE, {}),
 }
 
 #: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land.
@@ -84,6 +87,7 @@ class Settings:
     debug: bool = False
     sim: bool = False
     sim_quiet: bool = False  # static simulated book (tests); the demo keeps the synthetic flow
+    order_entry: str = "websocket"  # "websocket": a venue's websocket order entry where built; "rest"
 
 
 class Service:
@@ -102,11 +106,13 @@ class Service:
         self.ready: dict[str, Any] = {}
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
-        spec = CONNECTORS.get(config.exchange)
-        if spec is None:
+        entry = CONNECTORS.get(config.exchange)
+        if entry is None:
             raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
+        spec, ws_options = entry
         module, _, attr = spec.partition(":")
-        connector: Connector = getattr(importlib.import_module(module), attr)(config)
+        options = ws_options if self.settings.order_entry == "websocket" else {}
+        connector: Connector = getattr(importlib.import_module(module), attr)(config, **options)
         connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)
         return connector
 

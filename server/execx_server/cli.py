@@ -4,7 +4,8 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 ``--key`` (required, EXECX_KEY), ``--port`` 35027 (EXECX_PORT, REST + websocket), ``--grpcPort``
 35028 (EXECX_GRPC_PORT), ``--promPort`` 9091 (EXECX_PROM_PORT), ``--host`` 127.0.0.1 (EXECX_HOST),
 ``--dataDir`` ./execx-data (EXECX_DATA_DIR), ``--testnet`` (EXECX_TESTNET), ``--debug``
-(EXECX_DEBUG), ``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it).
+(EXECX_DEBUG), ``--orderEntry websocket|rest`` (EXECX_ORDER_ENTRY), ``--sim`` (EXECX_SIM: embed the
+exchange simulator and point every venue at it).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     p.add_argument("--testnet", action="store_true", default=_env_flag("EXECX_TESTNET"), help="venues' testnets")
     p.add_argument("--debug", action="store_true", default=_env_flag("EXECX_DEBUG"), help="debug logging")
     p.add_argument(
+        "--orderEntry",
+        choices=["websocket", "rest"],
+        default=env("EXECX_ORDER_ENTRY", "websocket"),
+        help="orders over the venue's websocket order entry where execx has it (Binance spot), or always REST",
+    )
+    p.add_argument(
         "--sim",
         action="store_true",
         default=_env_flag("EXECX_SIM"),
@@ -57,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         data_dir=Path(a.dataDir),
         testnet=a.testnet,
         debug=a.debug,
+        order_entry=a.orderEntry,
         sim=a.sim,
     )
 

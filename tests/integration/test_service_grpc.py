@@ -388,7 +388,8 @@ async def test_injected_timeout_is_reconciled_never_a_false_reject_or_duplicate(
         ),
         metadata=AUTH,
     )
-    assert r.order.order_status == c.ORDER_STATUS_PENDING_NEW
+    # over the WebSocket API the executionReport may overtake the failed answer: pendingnew or new, never rejected
+    assert r.order.order_status in (c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW)
     got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_NEW for t in g))
     assert c.ORDER_STATUS_REJECTED not in [t.order_status for t in got]
     opened = await svc.om.ListOrders(om.ListOrdersRequest(session_id=sid, open_only=True), metadata=AUTH)
@@ -417,7 +418,8 @@ async def test_metrics_endpoint(svc: Svc) -> None:
     assert r.status == 200
     assert "om_orders_sent_total" in text and "om_order_ack_latency_seconds_bucket" in text
     # the connectors' telemetry: venue request latency by endpoint and outcome, rate-limit headroom
-    assert 'om_venue_request_latency_seconds_count{endpoint="POST /api/v3/order",exchange="binance-spot"' in text
+    # (binance-spot orders go over the WebSocket API by default: --orderEntry websocket)
+    assert 'om_venue_request_latency_seconds_count{endpoint="WS order.place",exchange="binance-spot"' in text
     assert 'om_rate_limit_headroom_ratio{exchange="binance-spot"}' in text
     assert 'om_active_sessions{exchange="binance-spot"}' in text
 
@@ -542,3 +544,41 @@ async def test_dropped_venue_stream_loses_no_fill(svc: Svc, venue: str) -> None:
     )
     assert not [t for t in more if t.trade_id]
     stream.cancel()
+
+
+async def test_rest_order_entry_timeout_is_reconciled(tmp_path: Path) -> None:
+    """``--orderEntry rest``: an unknown outcome over REST (503 -1007 after the venue executed) stays
+    pendingnew until the reconciler finds the order live."""
+    service = Service(
+        Settings(
+            key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=tmp_path, sim=True, sim_quiet=True, order_entry="rest"
+        )
+    )
+    await service.start()
+    s = Svc(service)
+    try:
+        sid = await s.session("binance-spot")
+        mid = await s.mid("binance-spot", "BTCUSDT")
+        await s.admin_post("/admin/faults/binance-spot", {"unknown_outcome": 1})
+        stream = s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+        r = await s.om.SendOrder(
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id="t1",
+                symbol="BTCUSDT",
+                price=round(mid * 0.97, 2),
+                qty=0.001,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            ),
+            metadata=AUTH,
+        )
+        assert r.order.order_status in (c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW)
+        got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_NEW for t in g))
+        assert c.ORDER_STATUS_REJECTED not in [t.order_status for t in got]
+        assert [t.order_status for t in got].count(c.ORDER_STATUS_NEW) == 1
+        stream.cancel()
+    finally:
+        await s.channel.close()
+        await service.stop()
