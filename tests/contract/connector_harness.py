@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import time
@@ -47,11 +48,18 @@ def _binance_ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return BinanceConnector(config, backoff=backoff, order_entry="ws")
 
 
+def _binance_margin(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    # A session with useMargin: cross margin (/sapi/v1/margin/..., listenToken stream); the WebSocket-API
+    # order entry asked for here must fall back to REST (margin has none).
+    return BinanceConnector(dataclasses.replace(config, use_margin=True), backoff=backoff, order_entry="ws")
+
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
     Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_ws_entry, "wsapi"),
+    Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_margin, "margin"),
 ]
 
 _ids = itertools.count(1)

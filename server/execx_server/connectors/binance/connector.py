@@ -28,6 +28,13 @@ Mechanisms (``../shared/venues/binance.md``):
   that already carries the private stream (``order_entry="ws"``: ``order.place``, ``order.cancel``,
   ``order.amend.keepPriority``, ``order.cancelReplace``; no HTTP round trip). While that connection
   is down, the REST endpoints are used. Default: REST.
+- Cross margin (``ConnectorConfig.use_margin`` on spot; the session's ``useMargin``): orders, cancels,
+  queries, open orders and trades use ``/sapi/v1/margin/...`` with ``isIsolated=FALSE`` over REST
+  (the WebSocket API has no margin order entry, so ``order_entry="ws"`` is ignored), every order
+  carries ``sideEffectType=MARGIN_BUY`` (borrow what is missing at entry), an amend is a cancel
+  followed by a new order under the same client order id (margin has neither amend nor
+  cancel-replace), and the private stream is the margin user data stream (``listenToken``, see
+  ``stream.py``). Futures are margined already: ``use_margin`` is ignored there.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
 Every background task (streams, keepalive) runs in one TaskGroup owned by a supervisor task that
@@ -130,7 +137,11 @@ class BinanceConnector:
         self.flavor = FLAVOR_OF[config.exchange]
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
-        self.order_entry = order_entry
+        # Cross margin (session ``useMargin``) exists on spot only; futures are margined already, so
+        # ``use_margin`` means nothing there and is ignored.
+        self.margin = config.use_margin and self.flavor is Flavor.SPOT
+        # The WebSocket API has no margin order entry: margin orders always go over REST.
+        self.order_entry: Literal["rest", "ws"] = "rest" if self.margin else order_entry
         self._probe_every_s = probe_every_s  # private stream liveness probe (spot ping, futures LIST_SUBSCRIPTIONS)
         self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
         self._config = config
@@ -172,6 +183,7 @@ class BinanceConnector:
         self._session = await make_session(self._config.interface)
         self._rest = BinanceRest(self._session, self.hosts.rest, self.flavor, self._signer)
         self._rest.telemetry = self.telemetry
+        self._rest.margin = self.margin
         try:
             info = await self._rest.exchange_info()
             self._rules = parse.parse_exchange_info(info, self.exchange)
@@ -185,6 +197,7 @@ class BinanceConnector:
                     self._recover,
                     self._backoff,
                     self._probe_every_s,
+                    listen_token=self._rest.new_user_listen_token if self.margin else None,
                 )
                 if self.order_entry == "ws":
                     self._rest.ws_entry = self._user
@@ -326,6 +339,11 @@ class BinanceConnector:
             ("newClientOrderId", order.cl_order_id),
             ("newOrderRespType", "FULL" if self.flavor is Flavor.SPOT else "RESULT"),
         ]
+        if self.margin:
+            # MARGIN_BUY: the venue borrows what the order is missing when it is placed (quote for a
+            # buy, base for a sell = a short) and never repays implicitly, so the account's balances
+            # follow the fills the strategy sees; repaying loans is left to the account's owner.
+            params.append(("sideEffectType", "MARGIN_BUY"))
         return params
 
     async def amend_order(
@@ -344,6 +362,8 @@ class BinanceConnector:
             report = parse.parse_futures_order(answer, message="amended (order modify: queue priority lost)")
             self._note(report)
             return report
+        if self.margin:
+            return await self._margin_replace(symbol, cl_order_id, known, side, qty, price)
         if (price is None or price == known.price) and qty < known.qty:
             amended = await self.rest.amend_keep_priority(symbol, cl_order_id, to_wire(qty))
             report = parse.parse_spot_amend(amended)
@@ -407,6 +427,46 @@ class BinanceConnector:
             f"{new_order['orderId']}",
         )
         # Report the amended order as a whole: total quantity and what was filled before.
+        report = _replace(report, qty=qty, cum_filled=known.cum_filled + report.cum_filled)
+        self._note(report)
+        return report
+
+    async def _margin_replace(
+        self, symbol: str, cl_order_id: str, known: _Known, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        """Cross margin has no amend and no cancel-replace endpoint: cancel, then place the new terms
+        under the same client order id (queue priority lost; not atomic, so a fill can land between)."""
+        new_price = price if price is not None else _required_price(known)
+        old_id = known.exch_order_id
+        if old_id:
+            self._replacing.add(old_id)
+        try:
+            cancelled = parse.parse_spot_order(cast(SpotOrder, await self.rest.cancel_order(symbol, cl_order_id)))
+        except Rejected:
+            self._replacing.discard(old_id)
+            raise
+        known.cum_filled = max(known.cum_filled, cancelled.cum_filled)
+        remaining = qty - known.cum_filled
+        if remaining <= 0:
+            done = _replace(cancelled, message="amend: cancelled (the new quantity is already filled)")
+            self._replacing.discard(old_id)
+            self._note(done)
+            return done
+        request = OrderRequest(cl_order_id, symbol, side, known.order_type, known.tif, remaining, new_price)
+        try:
+            answer = cast(SpotOrder, await self.rest.new_order(self._order_params(request)))
+        except Rejected as exc:
+            refused = _replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
+            self._replacing.discard(old_id)
+            self._note(refused)
+            return refused
+        for fill in parse.parse_spot_fills(answer):
+            self._emit(fill)
+        report = parse.parse_spot_order(
+            answer,
+            message=f"amended by cancel and new margin order (queue priority lost): order {old_id or '?'} "
+            f"replaced by {answer['orderId']}",
+        )
         report = _replace(report, qty=qty, cum_filled=known.cum_filled + report.cum_filled)
         self._note(report)
         return report

@@ -1,4 +1,5 @@
-"""Binance REST endpoints (spot ``/api/v3``, USDⓈ-M ``/fapi``, COIN-M ``/dapi``).
+"""Binance REST endpoints (spot ``/api/v3``, cross margin ``/sapi/v1/margin``, USDⓈ-M ``/fapi``,
+COIN-M ``/dapi``).
 
 Methods are named after the endpoints and return the decoded JSON (typed by ``schemas``); every
 failure is raised as ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` (see ``errors.py``). Every
@@ -43,6 +44,8 @@ log = logging.getLogger("execx.connectors.binance")
 
 Params = list[tuple[str, str]]
 
+MARGIN = "/sapi/v1/margin"
+CROSS = ("isIsolated", "FALSE")  # cross margin (isolated margin is not used)
 DEFAULT_WEIGHT_LIMIT = {Flavor.SPOT: 6000, Flavor.USDM: 2400, Flavor.COINM: 2400}
 
 
@@ -67,6 +70,9 @@ class BinanceRest:
         self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
         self.telemetry: Telemetry = NULL_TELEMETRY
         self.ws_entry: SpotUserStream | None = None  # spot: order entry over the WebSocket API when set
+        # spot: trade the cross-margin account (``/sapi/v1/margin/...``, REST only: the WebSocket API has
+        # no margin order entry)
+        self.margin = False
 
     # ------------------------------------------------------------------ plumbing
 
@@ -160,7 +166,7 @@ class BinanceRest:
     # ------------------------------------------------------------------ WebSocket API order entry
 
     def _ws_live(self) -> bool:
-        return self.ws_entry is not None and self.ws_entry.ws.live
+        return not self.margin and self.ws_entry is not None and self.ws_entry.ws.live
 
     async def call_ws(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Any:
         """Order entry over the spot WebSocket API (same params and answers as REST). Used while the
@@ -217,17 +223,23 @@ class BinanceRest:
     # ------------------------------------------------------------------ orders (all flavours)
 
     async def new_order(self, params: Params) -> Any:
+        if self.margin:
+            return await self.call("POST", f"{MARGIN}/order", [*params, CROSS], weight=6, mutating=True, order=True)
         if self._ws_live():
             return await self.call_ws("order.place", params, order=True)
         return await self.call("POST", f"{self.prefix}/order", params, mutating=True, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
         params = [("symbol", symbol), ("origClientOrderId", orig_client_order_id)]
+        if self.margin:
+            return await self.call("DELETE", f"{MARGIN}/order", [*params, CROSS], weight=10, mutating=True)
         if self._ws_live():
             return await self.call_ws("order.cancel", params)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
 
     async def cancel_open_orders(self, symbol: str) -> Any:
+        if self.margin:
+            return await self.call("DELETE", f"{MARGIN}/openOrders", [("symbol", symbol), CROSS], mutating=True)
         path = f"{self.prefix}/openOrders" if self.flavor is Flavor.SPOT else f"{self.prefix}/allOpenOrders"
         return await self.call("DELETE", path, [("symbol", symbol)], mutating=True)
 
@@ -236,11 +248,15 @@ class BinanceRest:
     ) -> SpotOrder | FuturesOrder:
         params = [("symbol", symbol)]
         params.append(("orderId", order_id) if order_id else ("origClientOrderId", orig_client_order_id))
+        if self.margin:
+            return cast(SpotOrder, await self.call("GET", f"{MARGIN}/order", [*params, CROSS], weight=10))
         weight = 4 if self.flavor is Flavor.SPOT else 1
         return cast(SpotOrder | FuturesOrder, await self.call("GET", f"{self.prefix}/order", params, weight=weight))
 
     async def open_orders(self, symbol: str | None) -> list[Any]:
         params = [("symbol", symbol)] if symbol else []
+        if self.margin:
+            return cast(list[Any], await self.call("GET", f"{MARGIN}/openOrders", [*params, CROSS], weight=10))
         weight = (6 if symbol else 80) if self.flavor is Flavor.SPOT else (1 if symbol else 40)
         return cast(list[Any], await self.call("GET", f"{self.prefix}/openOrders", params, weight=weight))
 
@@ -257,6 +273,8 @@ class BinanceRest:
         elif start_time_ms is not None:
             params.append(("startTime", str(start_time_ms)))
         params.append(("limit", "1000"))
+        if self.margin:
+            return cast(list[SpotTrade], await self.call("GET", f"{MARGIN}/myTrades", [*params, CROSS], weight=10))
         if self.flavor is Flavor.SPOT:
             rows = await self.call("GET", "/api/v3/myTrades", params, weight=5 if order_id else 20)
             return cast(list[SpotTrade], rows)
@@ -286,6 +304,12 @@ class BinanceRest:
             SpotCancelReplace,
             await self.call("POST", "/api/v3/order/cancelReplace", params, mutating=True, order=True),
         )
+
+    async def new_user_listen_token(self) -> str:
+        """Cross margin: a ``listenToken`` for ``userDataStream.subscribe.listenToken`` (valid 24 h).
+        The docs list the endpoint as USER_STREAM; the official SDKs sign it, and so do we."""
+        data = await self.call("POST", "/sapi/v1/userListenToken", [CROSS])
+        return str(data["token"])
 
     # ------------------------------------------------------------------ futures
 

@@ -2,7 +2,11 @@
 
 - **Spot private** (``SpotUserStream``): the WebSocket API connection (``/ws-api/v3``) with
   ``userDataStream.subscribe.signature`` (the spot listenKey was retired, binance.md §5.1); events
-  arrive as ``{"subscriptionId": N, "event": {...}}``. ``eventStreamTerminated`` and
+  arrive as ``{"subscriptionId": N, "event": {...}}``. **Cross margin** uses the same connection
+  with ``userDataStream.subscribe.listenToken`` and a token from ``POST /sapi/v1/userListenToken``
+  fetched before every subscription (valid 24 h; Binance ends an expired subscription with
+  ``eventStreamTerminated``, which reconnects with a fresh token; the margin listenKey
+  ``/sapi/v1/userDataStream`` is deprecated). ``eventStreamTerminated`` and
   ``serverShutdown`` make us reconnect and subscribe again.
 - **Futures private** (``FuturesUserStream``): ``POST /fapi|dapi/v1/listenKey`` before every
   connection (it returns the active key and extends it), the stream host's
@@ -66,8 +70,10 @@ class SpotUserStream:
         on_reconnect: ReconnectHook,
         backoff: Backoff = DEFAULT_BACKOFF,
         probe_every_s: float = 30.0,
+        listen_token: Callable[[], Awaitable[str]] | None = None,
     ) -> None:
         self._signer = signer
+        self._listen_token = listen_token  # cross margin: subscribe with a fresh listenToken on every open
         self._probe_timeout_s = min(PROBE_TIMEOUT_S, max(2 * probe_every_s, 0.5))
         self._on_event = on_event
         self._on_state = on_state
@@ -80,7 +86,7 @@ class SpotUserStream:
             session,
             hosts.ws_api,
             self._on_message,
-            name="binance-spot.user",
+            name="binance-spot.margin-user" if listen_token is not None else "binance-spot.user",
             kind="user",
             probe=self._probe,
             probe_every_s=probe_every_s,
@@ -95,7 +101,11 @@ class SpotUserStream:
 
     async def _subscribe(self, ws: ReconnectingWebSocket) -> None:
         try:
-            result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+            if self._listen_token is None:
+                result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+            else:
+                token = await self._token()
+                result = await self.request("userDataStream.subscribe.listenToken", {"listenToken": token})
         except SubscriptionRefused as exc:
             if 400 <= exc.status < 500 and exc.status not in (418, 429):  # credentials, not load
                 self.refusal = Rejected(exc.message, exc.code)
@@ -103,6 +113,16 @@ class SpotUserStream:
             raise
         self.subscription_id = int(result["subscriptionId"]) if isinstance(result, dict) else None
         self.refusal = None
+
+    async def _token(self) -> str:
+        """A fresh margin listenToken (REST); a refusal of our credentials is ``SubscriptionRefused``."""
+        assert self._listen_token is not None
+        try:
+            return await self._listen_token()
+        except Rejected as exc:
+            raise SubscriptionRefused(exc.message, exc.code, 400) from None
+        except VenueError as exc:
+            raise StreamError(f"listenToken: {exc.message}") from None
 
     async def _probe(self, ws: ReconnectingWebSocket) -> None:
         """The WebSocket API ``ping`` method (weight 1): answered only by a connection that still

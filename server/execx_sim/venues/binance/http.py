@@ -23,7 +23,9 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger("execx_sim.binance")
 
-Security = Literal["NONE", "USER_STREAM", "SIGNED"]
+# USER_STREAM_OR_SIGNED: an endpoint the docs list as USER_STREAM (API key only) that SDKs sign
+# (``POST /sapi/v1/userListenToken``): a signature, when present, is verified like SIGNED.
+Security = Literal["NONE", "USER_STREAM", "SIGNED", "USER_STREAM_OR_SIGNED"]
 DECIMAL_RE = re.compile(r"^-?([0-9]{1,20})(\.[0-9]{1,20})?$")
 INT_RE = re.compile(r"^-?[0-9]{1,20}$")
 
@@ -150,7 +152,7 @@ class BinanceHttp:
             params = Params(values)
             headers.update(self.limiter.request(request.remote or "?", weight))
             account: Account | None = None
-            if security == "SIGNED":
+            if security == "SIGNED" or (security == "USER_STREAM_OR_SIGNED" and "signature" in params):
                 account = auth.authenticate_rest(
                     self.exchange,
                     request.headers.get("X-MBX-APIKEY"),
@@ -159,7 +161,7 @@ class BinanceHttp:
                     params.values,
                     self.exchange.now_ms(),
                 )
-            elif security == "USER_STREAM":
+            elif security in ("USER_STREAM", "USER_STREAM_OR_SIGNED"):
                 account = auth.account_for_key(self.exchange, request.headers.get("X-MBX-APIKEY"))
             call = Call(request, params, account)
             result = await handler(call)

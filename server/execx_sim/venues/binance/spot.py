@@ -1,8 +1,10 @@
 """Binance spot front-end: REST (api.binance.com), WebSocket API (ws-api) and market streams.
 
-Three listening sockets, one per real host: ``rest`` serves ``/api/v3/...`` (``spot_rest``),
+Three listening sockets, one per real host: ``rest`` serves ``/api/v3/...`` (``spot_rest``) and
+the cross-margin ``/sapi/v1/margin/...`` and ``/sapi/v1/userListenToken`` routes (``margin``),
 ``wsApi`` serves ``/ws-api/v3`` (``spot_ws``, including the user data stream), ``stream`` serves
-``/ws/...`` and ``/stream?streams=...`` (``spot_streams``). One engine listener turns engine events
+``/ws/...`` and ``/stream?streams=...`` (``spot_streams``). Margin orders trade on the same books;
+their events reach the connections subscribed with a margin ``listenToken``. One engine listener turns engine events
 into executionReport / outboundAccountPosition events and market-stream messages, synchronously,
 inside the engine operation that caused them.
 """
@@ -18,6 +20,7 @@ from ...core.engine import Market
 from ...core.types import AccountEvent, BookTop, Event, OrderEvent, PublicTrade
 from ..common import Endpoint, WsRegistry, dumps
 from .http import BinanceHttp
+from .margin import MarginDesk, install_margin
 from .ratelimit import spot_limits
 from .spot_rest import install_rest
 from .spot_streams import SpotStreams
@@ -46,6 +49,8 @@ class SpotFrontend:
         install_rest(self.http, market, self.trading, self.streams.update_id)
         self.ws_api = SpotWsApi(exchange, market, self.faults, self.limiter, self.trading, self.sockets,
                                 self.streams.update_id)
+        self.margin = MarginDesk(exchange, market, self.trading, self.faults)
+        install_margin(self.http, self.ws_api, self.margin)
         self.ws_app = web.Application()
         self.ws_app.router.add_get("/ws-api/v3", self.ws_api.handle)
         self._execution_id = 0
@@ -77,6 +82,7 @@ class SpotFrontend:
             self.trading.last_execution_id = self._execution_id
             if ev.fill is not None:
                 self.trading.on_fill(ev.fill)
+                self.margin.on_fill(ev.order, ev.fill)
             self.streams.on_order(ev)
             account_id = ev.order.account_id
             if account_id in self.ws_api.listeners:

@@ -383,7 +383,7 @@ class SpotWsApi:
 
         @method("userDataStream.subscribe", 2, "LOGON")
         async def uds_subscribe(s: WsApiSession, a: Account | None, p: Params) -> Result:
-            sid = self._add_subscription(s, acct(a))
+            sid = self.add_subscription(s, acct(a))
             s.logon_subscription = sid
             return {"subscriptionId": sid}, {}
 
@@ -391,7 +391,7 @@ class SpotWsApi:
         async def uds_subscribe_signature(s: WsApiSession, a: Account | None, p: Params) -> Result:
             if "signature" not in p:
                 raise errors.mandatory("signature")
-            return {"subscriptionId": self._add_subscription(s, acct(a))}, {}
+            return {"subscriptionId": self.add_subscription(s, acct(a))}, {}
 
         @method("userDataStream.unsubscribe", 2)
         async def uds_unsubscribe(s: WsApiSession, a: Account | None, p: Params) -> Result:
@@ -405,7 +405,7 @@ class SpotWsApi:
                 self._unsubscribe(s, sid)
             return {}, {}
 
-    def _add_subscription(self, session: WsApiSession, account: Account) -> int:
+    def add_subscription(self, session: WsApiSession, account: Account) -> int:
         if any(a is account for a in session.subscriptions.values()):
             raise BinanceError(-2035, "User Data Stream subscription already active.")
         if len(session.subscriptions) >= MAX_SUBSCRIPTIONS:
