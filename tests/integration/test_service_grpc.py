@@ -54,7 +54,7 @@ class Svc:
             assert r.status == 200, await r.text()
             return await r.json()
 
-    async def session(self, venue: str, acct: dict[str, str] | None = None) -> str:
+    async def session(self, venue: str, acct: dict[str, str] | None = None, use_margin: bool = False) -> str:
         acct = acct or await self.new_account()
         sid = uid("s-")
         await self.om.StartOrderHandler(
@@ -63,6 +63,7 @@ class Svc:
                 exchange_key=c.ExchangeKey(
                     api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=VENUES[venue][0]
                 ),
+                use_margin=use_margin,
             ),
             metadata=AUTH,
         )
@@ -206,6 +207,48 @@ async def test_venue_rejects_carry_the_venue_message(svc: Svc) -> None:
     )
     assert r.order.order_status == c.ORDER_STATUS_REJECTED
     assert "immediately match" in r.order.message
+
+
+async def test_margin_session_borrows_for_a_buy_the_spot_balance_cannot_pay(svc: Svc) -> None:
+    """``useMargin: true`` on binance-spot trades cross margin: a buy worth 150k USDT (each wallet holds
+    100k USDT) is accepted by borrowing (MARGIN_BUY), fills on the spot book and streams back; the same
+    buy on a spot session of the same account is refused with the venue's message."""
+    acct = await svc.new_account()
+    spot_sid = await svc.session("binance-spot", acct)
+    margin_sid = await svc.session("binance-spot", acct, use_margin=True)
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    price = round(mid * 0.99, 2)
+    qty = round(150_000 / price, 5)
+
+    def buy(sid: str) -> om.SendOrderRequest:
+        return om.SendOrderRequest(
+            session_id=sid, cl_order_id="big", symbol="BTCUSDT", price=price, qty=qty,
+            order_type=c.ORDER_TYPE_LIMIT, transaction_type=c.TRANSACTION_TYPE_INSERT, tif=c.TIME_IN_FORCE_GTC,
+            side=c.SIDE_BUY,
+        )
+
+    refused = await svc.om.SendOrder(buy(spot_sid), metadata=AUTH)
+    assert refused.order.order_status == c.ORDER_STATUS_REJECTED
+    assert refused.order.message == "Account has insufficient balance for requested action."
+
+    stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=margin_sid, from_seq=1), metadata=AUTH)
+    ack = await svc.om.SendOrder(buy(margin_sid), metadata=AUTH)
+    assert ack.order.order_status == c.ORDER_STATUS_NEW and ack.order.exch_order_id
+    await svc.admin_post(
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "BTCUSDT", "price": str(price), "qty": "0.01", "aggressor": "sell"},
+    )
+    got = await collect(stream, lambda g: any(t.trade_id for t in g))
+    fill = next(t for t in got if t.trade_id)
+    assert fill.executed_qty == pytest.approx(0.01) and fill.order_status == c.ORDER_STATUS_PARTIALLY_FILLED
+    gone = await svc.om.SendOrder(
+        om.SendOrderRequest(
+            session_id=margin_sid, cl_order_id="big", symbol="BTCUSDT", transaction_type=c.TRANSACTION_TYPE_DELETE
+        ),
+        metadata=AUTH,
+    )
+    assert gone.order.order_status == c.ORDER_STATUS_CANCELLED
+    stream.cancel()
 
 
 async def test_bad_input_is_invalid_argument_naming_the_field(svc: Svc) -> None:
