@@ -198,7 +198,9 @@ class MarginDesk:
         out = order_response(order, spec.resp_type, fills)
         out["isIsolated"] = False
         if borrowed:
-            out["marginBuyBorrowAmount"] = d8(borrowed)
+            # A JSON number in the docs' example (and an integer in the SDK's model); amounts are rarely whole.
+            whole = borrowed == borrowed.to_integral_value()
+            out["marginBuyBorrowAmount"] = int(borrowed) if whole else float(borrowed)
             out["marginBuyBorrowAsset"] = asset
         return out, counts
 
@@ -277,7 +279,9 @@ def install_margin(http: BinanceHttp, ws_api: SpotWsApi, desk: MarginDesk) -> No
 
     @http.route("DELETE", "/sapi/v1/margin/order", weight=10, security="SIGNED")
     async def cancel_order(call: Call) -> Any:
-        return flagged(trading.cancel_order(crossed(call), call.params))
+        row = flagged(trading.cancel_order(crossed(call), call.params))
+        row["orderId"] = str(row["orderId"])  # a string in this answer only (docs example, SDK model)
+        return row
 
     @http.route("GET", "/sapi/v1/margin/order", weight=10, security="SIGNED")
     async def query_order(call: Call) -> Any:
