@@ -79,6 +79,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(text=dumps(data), status=status, content_type="application/json")
 
 
+MARGIN_WALLET = "binance-margin"  # /admin/balances: an account's Binance cross-margin wallet
+
+
 def admin_app(sim: Simulator) -> web.Application:
     ex = sim.exchange
     routes = web.RouteTableDef()
@@ -163,7 +166,14 @@ def admin_app(sim: Simulator) -> web.Application:
     @routes.post("/admin/balances")
     async def set_balance(request: web.Request) -> web.Response:
         body = await body_of(request)
-        account, market = account_of(body), market_of(body)
+        if body.get("market") == MARGIN_WALLET:
+            # The account's Binance cross-margin wallet (its linked "<accountId>:margin" engine account).
+            from .venues.binance.spot import SpotFrontend
+
+            spot = next(fe for fe in sim.frontends if isinstance(fe, SpotFrontend))
+            account, market = spot.margin.account(account_of(body)), spot.market
+        else:
+            account, market = account_of(body), market_of(body)
         market.adjust_balance(account, _str(body, "asset"), _dec(body, "amount"))
         return _json({"ok": True})
 

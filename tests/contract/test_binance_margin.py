@@ -114,3 +114,22 @@ async def test_use_margin_is_ignored_on_futures(sim: Simulator, account: Account
         assert h.connector.margin is False  # type: ignore[attr-defined]
         order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="fm")
         assert (await h.connector.submit_order(order)).status is OrderStatus.NEW
+
+
+async def test_borrow_limit_follows_the_margin_wallet_set_by_the_admin_api(
+    sim: Simulator, account: Account, pair: tuple[Harness, Harness]
+) -> None:
+    margin, _ = pair
+    for asset, amount in (("USDT", "10000"), ("BTC", "0")):
+        await margin.admin_post(
+            "/admin/balances", {"apiKey": account.api_key, "market": "binance-margin", "asset": asset, "amount": amount}
+        )
+    price = await margin.passive_price(Side.BUY, ticks=50)
+    lot = margin.connector.rules(MARGIN.symbol).lot
+    # Equity 10k USDT: a 25k buy borrows 15k (within 2x equity); a further 10k buy would take loans to 25k.
+    first = margin.order(Side.BUY, price, qty=(Decimal(25_000) / price // lot) * lot, tag="l1")
+    assert (await margin.connector.submit_order(first)).status is OrderStatus.NEW
+    assert Decimal(14_990) < desk_loans(sim, account)["USDT"] <= Decimal(15_000)
+    with pytest.raises(Rejected) as info:
+        await margin.connector.submit_order(margin.order(Side.BUY, price, qty=(Decimal(10_000) / price // lot) * lot))
+    assert info.value.code == "-3006" and "exceed maximum borrow" in info.value.message

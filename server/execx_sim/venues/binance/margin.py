@@ -27,8 +27,8 @@ The simulator's model, kept small (not exchange facts):
 
 - The cross-margin wallet is a separate wallet of the same account, held by a linked engine account
   ``<accountId>:margin`` that shares the API key (created on first use, funded with
-  ``MARGIN_DEFAULT_BALANCES``; the admin API can set its balances with that account id and market
-  ``binance-spot``). Being its own engine participant, self-trade prevention does not act between
+  ``MARGIN_DEFAULT_BALANCES``; the admin API's ``POST /admin/balances`` sets them with market
+  ``binance-margin``). Being its own engine participant, self-trade prevention does not act between
   an account's spot and margin orders.
 - Borrowing: allowed while total liabilities stay within ``MAX_LEVERAGE - 1`` (= 2) times the
   wallet's net equity, i.e. assets up to 3x equity (Binance's "Cross Margin Classic" 3x), values
