@@ -102,7 +102,8 @@ async def test_ccxt_pro_margin_user_stream_delivers_orders_and_fills(sim: Simula
         frontend = next(fe for fe in sim.frontends if fe.venue == "binance-spot")
         listeners = frontend.ws_api.listeners  # type: ignore[attr-defined]
         await wait_for(lambda: f"{account.account_id}:margin" in listeners)  # the listenToken subscription
-        price = (await mid(sim) * Decimal("0.99")).quantize(Decimal("0.01"))
+        # Just under the best bid: the print below only clears the few synthetic bids above it (shared book).
+        price = sim.exchange.markets["binance-spot"].books["BTCUSDT"].best_bid() - Decimal("0.05")
         order = await ex.create_order(SYMBOL, "limit", "buy", 0.01, float(price), CROSS)
         updates = await asyncio.wait_for(watcher, 10)
         assert any(u["id"] == order["id"] for u in updates)
