@@ -19,6 +19,8 @@ from binance_common.configuration import ConfigurationRestAPI
 from binance_common.errors import BadRequestError
 from binance_sdk_margin_trading.margin_trading import MarginTrading
 from binance_sdk_margin_trading.rest_api.models import (
+    MarginAccountBorrowRepayIsIsolatedEnum,
+    MarginAccountBorrowRepayTypeEnum,
     MarginAccountNewOrderIsIsolatedEnum,
     MarginAccountNewOrderSideEffectTypeEnum,
     MarginAccountNewOrderSideEnum,
@@ -80,3 +82,30 @@ async def test_sdk_margin_buy_query_open_orders_cancel_and_account(sim: Simulato
     assert (await call(rest.query_margin_accounts_open_orders, symbol="BTCUSDT")).data() == []
     trades = (await call(rest.query_margin_accounts_trade_list, symbol="BTCUSDT")).data()
     assert trades == []
+
+
+async def test_sdk_borrow_then_auto_repay_from_a_sale(sim: Simulator, account: Account) -> None:
+    rest = client(sim, account)
+
+    def loan(asset: str) -> Decimal:
+        details = rest.query_cross_margin_account_details().data()
+        return Decimal(next(a.borrowed for a in details.user_assets if a.asset == asset))
+
+    await call(rest.margin_account_borrow_repay, asset="USDT", is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
+               amount="1000", type=MarginAccountBorrowRepayTypeEnum.BORROW)
+    assert await call(loan, "USDT") == 1000
+
+    bid, _ = best_bid_ask(sim, "BTCUSDT")
+    sale = (await call(
+        rest.margin_account_new_order, symbol="BTCUSDT", side=MarginAccountNewOrderSideEnum.SELL,
+        type=MarginAccountNewOrderTypeEnum.LIMIT, quantity=0.001, price=float(bid),
+        time_in_force=MarginAccountNewOrderTimeInForceEnum.IOC,
+        side_effect_type=MarginAccountNewOrderSideEffectTypeEnum.AUTO_REPAY,
+    )).data()
+    assert sale.status == "FILLED"
+    proceeds = Decimal(sale.cummulative_quote_qty) - sum((Decimal(f.commission) for f in sale.fills), Decimal(0))
+    assert await call(loan, "USDT") == 1000 - proceeds  # what the sale brought in repaid the loan
+
+    await call(rest.margin_account_borrow_repay, asset="USDT", is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
+               amount="10000", type=MarginAccountBorrowRepayTypeEnum.REPAY)
+    assert await call(loan, "USDT") == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from connector_harness import VENUES, Harness, running
@@ -133,3 +134,28 @@ async def test_borrow_limit_follows_the_margin_wallet_set_by_the_admin_api(
     with pytest.raises(Rejected) as info:
         await margin.connector.submit_order(margin.order(Side.BUY, price, qty=(Decimal(10_000) / price // lot) * lot))
     assert info.value.code == "-3006" and "exceed maximum borrow" in info.value.message
+
+
+async def test_expired_listen_token_ends_the_subscription_and_the_connector_resubscribes(
+    sim: Simulator, account: Account
+) -> None:
+    async with running(sim, MARGIN, account, BACKOFF) as h:
+        frontend = next(fe for fe in sim.frontends if fe.venue == "binance-spot")
+        desk = frontend.margin  # type: ignore[attr-defined]
+        margin_id = f"{account.account_id}:margin"
+
+        def ours(entry: Any) -> bool:
+            session, sid, _ = entry
+            return sid in session.subscriptions and session.subscriptions[sid].account_id == margin_id
+
+        assert len([e for e in desk.subscriptions if ours(e)]) == 1
+        # Its token expired: the venue ends the subscription on its next tick.
+        desk.subscriptions = [(s, sid, 0 if ours((s, sid, t)) else t) for s, sid, t in desk.subscriptions]
+        await h.until(lambda: False in h.states and h.states[-1] is True, "resubscribed with a new listenToken")
+        assert len(desk.tokens) >= 2
+        price = await h.passive_price(Side.BUY, ticks=7)
+        order = h.order(Side.BUY, price, tag="tk")
+        await h.connector.submit_order(order)
+        await h.trade_print(price, order.qty, Side.SELL)
+        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "fill")
+        assert fill.liquidity is Liquidity.ADD

@@ -20,7 +20,9 @@ account and "trade data stream" pages; binance-connector-python ``margin_trading
   ``{"token", "expirationTime"}``; the WebSocket API method ``userDataStream.subscribe.listenToken``
   (``{"listenToken"}``, no logon needed; unknown or expired token: -1209) subscribes the connection
   to the margin account's ``executionReport`` / ``outboundAccountPosition`` events, in the usual
-  ``{"subscriptionId", "event"}`` envelope; the answer carries ``expirationTime``. The legacy margin
+  ``{"subscriptionId", "event"}`` envelope; the answer carries ``expirationTime``. When the token
+  expires the subscription ends with ``eventStreamTerminated`` (subscribing again with a new token
+  before then extends it). The legacy margin
   listenKey (``/sapi/v1/userDataStream``) is deprecated by Binance and not served.
 
 The simulator's model, kept small (not exchange facts):
@@ -81,6 +83,8 @@ class MarginDesk:
         self.faults = faults
         self.loans: dict[str, dict[str, Decimal]] = {}  # margin account id -> asset -> borrowed
         self.tokens: dict[str, ListenToken] = {}
+        # listenToken subscriptions: (connection, subscriptionId, expirationTime), ended when the token expires
+        self.subscriptions: list[tuple[WsApiSession, int, int]] = []
 
     # ------------------------------------------------------------------ wallets and loans
 
@@ -142,7 +146,8 @@ class MarginDesk:
             return
         inst = self.market.instruments[fill.symbol]
         received = inst.base if fill.side is Side.BUY else inst.quote
-        self.repay(acct, received, fill.qty if fill.side is Side.BUY else fill.quote_qty)
+        gross = fill.qty if fill.side is Side.BUY else fill.quote_qty
+        self.repay(acct, received, gross - (fill.fee if fill.fee_asset == received else ZERO))  # net of the fee
 
     # ------------------------------------------------------------------ orders
 
@@ -258,6 +263,22 @@ class MarginDesk:
         self.tokens[token] = ListenToken(self.account(parent), now + validity)
         return {"token": token, "expirationTime": now + validity}
 
+    def expire(self, ws_api: SpotWsApi) -> None:
+        """End listenToken subscriptions whose token expired (``eventStreamTerminated``, as Binance does);
+        called by the front-end's timer."""
+        if not self.subscriptions:
+            return
+        now = self.exchange.now_ms()
+        live = []
+        for session, sid, expires_ms in self.subscriptions:
+            if sid not in session.subscriptions or session not in ws_api.sessions:
+                continue  # unsubscribed or disconnected meanwhile
+            if expires_ms <= now:
+                ws_api.unsubscribe(session, sid)
+            else:
+                live.append((session, sid, expires_ms))
+        self.subscriptions = live
+
 
 def install_margin(http: BinanceHttp, ws_api: SpotWsApi, desk: MarginDesk) -> None:
     """Register the margin REST routes on the spot REST host and the listenToken WebSocket API method."""
@@ -319,6 +340,11 @@ def install_margin(http: BinanceHttp, ws_api: SpotWsApi, desk: MarginDesk) -> No
         token = desk.tokens.get(p.str("listenToken", required=True))
         if token is None or token.expires_ms <= desk.exchange.now_ms():
             raise BinanceError(-1209, "Invalid listenToken.")
-        return {"subscriptionId": ws_api.add_subscription(s, token.account), "expirationTime": token.expires_ms}, {}
+        existing = next((sid for sid, acct in s.subscriptions.items() if acct is token.account), None)
+        if existing is not None:  # a new token for the same account extends the subscription (docs)
+            desk.subscriptions = [e for e in desk.subscriptions if not (e[0] is s and e[1] == existing)]
+        sid = existing if existing is not None else ws_api.add_subscription(s, token.account)
+        desk.subscriptions.append((s, sid, token.expires_ms))
+        return {"subscriptionId": sid, "expirationTime": token.expires_ms}, {}
 
     ws_api.methods["userDataStream.subscribe.listenToken"] = Method(subscribe_token, 2, "NONE")

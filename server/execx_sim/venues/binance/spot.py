@@ -68,6 +68,7 @@ class SpotFrontend:
         while True:
             await asyncio.sleep(TICK_S)
             self.streams.tick()
+            self.margin.expire(self.ws_api)
             if self.faults.drop_generation:
                 await self.ws_api.close_dropped()
                 await self.streams.close_dropped()

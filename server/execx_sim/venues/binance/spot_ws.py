@@ -361,7 +361,7 @@ class SpotWsApi:
                 raise errors.mandatory("signature")
             account = acct(a)
             if s.account is not None and s.account is not account and s.logon_subscription is not None:
-                self._unsubscribe(s, s.logon_subscription)
+                self.unsubscribe(s, s.logon_subscription)
             s.account, s.authorized_ms = account, now()
             return status(s), {}
 
@@ -373,7 +373,7 @@ class SpotWsApi:
         async def session_logout(s: WsApiSession, a: Account | None, p: Params) -> Result:
             # Closes the subscription opened by userDataStream.subscribe, not the signature ones.
             if s.logon_subscription is not None:
-                self._unsubscribe(s, s.logon_subscription)
+                self.unsubscribe(s, s.logon_subscription)
             s.account, s.authorized_ms = None, None
             return status(s), {}
 
@@ -398,11 +398,11 @@ class SpotWsApi:
             sid = p.int("subscriptionId")
             if sid is None:
                 for existing in list(s.subscriptions):
-                    self._unsubscribe(s, existing)
+                    self.unsubscribe(s, existing)
             elif sid not in s.subscriptions:
                 raise BinanceError(-2036, "User Data Stream subscription not active.")
             else:
-                self._unsubscribe(s, sid)
+                self.unsubscribe(s, sid)
             return {}, {}
 
     def add_subscription(self, session: WsApiSession, account: Account) -> int:
@@ -419,7 +419,7 @@ class SpotWsApi:
         self.listeners.setdefault(account.account_id, {})[session] = sid
         return sid
 
-    def _unsubscribe(self, session: WsApiSession, sid: int) -> None:
+    def unsubscribe(self, session: WsApiSession, sid: int) -> None:
         account = session.subscriptions.pop(sid, None)
         if session.logon_subscription == sid:
             session.logon_subscription = None
