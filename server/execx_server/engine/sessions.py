@@ -422,6 +422,16 @@ class OrderEngine:
 
     def _on_stream(self, session: Session, up: bool) -> None:
         log.info("session.private_stream", extra={"session": session.session_id, "up": up})
+        if up and session.state == LIVE:
+            # back after a reconnect: the venue's positions are the truth again (fills are recovered
+            # by the connector and de-duplicated by trade id)
+            self.tasks.spawn(self._resync_positions(session), f"positions/{session.session_id}")
+
+    async def _resync_positions(self, session: Session) -> None:
+        try:
+            await self._sync_positions(session)
+        except VenueError as e:
+            log.warning("positions.sync_failed", extra={"session": session.session_id, "error": e.message})
 
     def _apply(
         self, session: Session, r: ExecutionReport, tx: TransactionType | None, send_time: int
