@@ -33,6 +33,22 @@ def uid(prefix: str) -> str:
     return f"{prefix}{next(_ids)}x{int(time.time() * 1000) % 10_000_000}"
 
 
+def buy(
+    session_id: str, cl_order_id: str, symbol: str, price: float, qty: float, order_type: int = c.ORDER_TYPE_LIMIT
+) -> om.SendOrderRequest:
+    """An insert of a buy order (the shape most tests here send)."""
+    return om.SendOrderRequest(
+        session_id=session_id,
+        cl_order_id=cl_order_id,
+        symbol=symbol,
+        price=price,
+        qty=qty,
+        order_type=order_type,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        side=c.SIDE_BUY,
+    )
+
+
 class Svc:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -169,16 +185,7 @@ async def test_pull_cancels_every_open_order_of_the_session_on_the_symbol(svc: S
     mid = await svc.mid("binance-spot", "BTCUSDT")
     for i in range(3):
         await svc.om.SendOrder(
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id=f"p{i}",
-                symbol="BTCUSDT",
-                price=round(mid * 0.98 - i, 2),
-                qty=0.001,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                side=c.SIDE_BUY,
-            ),
+            buy(sid, f"p{i}", "BTCUSDT", round(mid * 0.98 - i, 2), 0.001),
             metadata=AUTH,
         )
     await svc.om.SendOrder(
@@ -193,16 +200,7 @@ async def test_venue_rejects_carry_the_venue_message(svc: Svc) -> None:
     sid = await svc.session("binance-spot")
     mid = await svc.mid("binance-spot", "BTCUSDT")
     r = await svc.om.SendOrder(
-        om.SendOrderRequest(
-            session_id=sid,
-            cl_order_id="po",
-            symbol="BTCUSDT",
-            price=round(mid * 1.01, 2),
-            qty=0.001,
-            order_type=c.ORDER_TYPE_POSTONLY,
-            transaction_type=c.TRANSACTION_TYPE_INSERT,
-            side=c.SIDE_BUY,
-        ),
+        buy(sid, "po", "BTCUSDT", round(mid * 1.01, 2), 0.001, c.ORDER_TYPE_POSTONLY),
         metadata=AUTH,
     )
     assert r.order.order_status == c.ORDER_STATUS_REJECTED
@@ -222,8 +220,14 @@ async def test_margin_session_borrows_for_a_buy_the_spot_balance_cannot_pay(svc:
 
     def buy(sid: str) -> om.SendOrderRequest:
         return om.SendOrderRequest(
-            session_id=sid, cl_order_id="big", symbol="BTCUSDT", price=price, qty=qty,
-            order_type=c.ORDER_TYPE_LIMIT, transaction_type=c.TRANSACTION_TYPE_INSERT, tif=c.TIME_IN_FORCE_GTC,
+            session_id=sid,
+            cl_order_id="big",
+            symbol="BTCUSDT",
+            price=price,
+            qty=qty,
+            order_type=c.ORDER_TYPE_LIMIT,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            tif=c.TIME_IN_FORCE_GTC,
             side=c.SIDE_BUY,
         )
 
@@ -378,16 +382,7 @@ async def test_streaming_order_entry_pipelines_requests(svc: Svc) -> None:
         await call.write(
             om.OrderEntryRequest(
                 request_id=i,
-                order=om.SendOrderRequest(
-                    session_id=sid,
-                    cl_order_id=f"e{i}",
-                    symbol="BTCUSDT",
-                    price=round(mid * 0.97, 2),
-                    qty=0.001,
-                    order_type=c.ORDER_TYPE_LIMIT,
-                    transaction_type=c.TRANSACTION_TYPE_INSERT,
-                    side=c.SIDE_BUY,
-                ),
+                order=buy(sid, f"e{i}", "BTCUSDT", round(mid * 0.97, 2), 0.001),
             )
         )
     await call.write(
@@ -419,16 +414,7 @@ async def test_injected_timeout_is_reconciled_never_a_false_reject_or_duplicate(
     await svc.admin_post("/admin/faults/binance-spot", {"unknown_outcome": 1})
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
     r = await svc.om.SendOrder(
-        om.SendOrderRequest(
-            session_id=sid,
-            cl_order_id="t1",
-            symbol="BTCUSDT",
-            price=round(mid * 0.97, 2),
-            qty=0.001,
-            order_type=c.ORDER_TYPE_LIMIT,
-            transaction_type=c.TRANSACTION_TYPE_INSERT,
-            side=c.SIDE_BUY,
-        ),
+        buy(sid, "t1", "BTCUSDT", round(mid * 0.97, 2), 0.001),
         metadata=AUTH,
     )
     # over the WebSocket API the executionReport may overtake the failed answer: pendingnew or new, never rejected
@@ -444,16 +430,7 @@ async def test_metrics_endpoint(svc: Svc) -> None:
     sid = await svc.session("binance-spot")
     mid = await svc.mid("binance-spot", "BTCUSDT")
     await svc.om.SendOrder(
-        om.SendOrderRequest(
-            session_id=sid,
-            cl_order_id="m1",
-            symbol="BTCUSDT",
-            price=round(mid * 0.97, 2),
-            qty=0.001,
-            order_type=c.ORDER_TYPE_LIMIT,
-            transaction_type=c.TRANSACTION_TYPE_INSERT,
-            side=c.SIDE_BUY,
-        ),
+        buy(sid, "m1", "BTCUSDT", round(mid * 0.97, 2), 0.001),
         metadata=AUTH,
     )
     async with aiohttp.ClientSession() as http, http.get(svc.ready["metrics"]) as r:
@@ -480,16 +457,7 @@ async def test_restart_keeps_history_and_resumes_streams(tmp_path: Path) -> None
         mid = await s.mid("binance-spot", "BTCUSDT")
         for cl, price in (("r1", mid * 0.97), ("r2", mid * 0.96)):
             await s.om.SendOrder(
-                om.SendOrderRequest(
-                    session_id=sid,
-                    cl_order_id=cl,
-                    symbol="BTCUSDT",
-                    price=round(price, 2),
-                    qty=0.001,
-                    order_type=c.ORDER_TYPE_LIMIT,
-                    transaction_type=c.TRANSACTION_TYPE_INSERT,
-                    side=c.SIDE_BUY,
-                ),
+                buy(sid, cl, "BTCUSDT", round(price, 2), 0.001),
                 metadata=AUTH,
             )
         stream = s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
@@ -547,16 +515,7 @@ async def test_dropped_venue_stream_loses_no_fill(svc: Svc, venue: str) -> None:
     price = round(mid * 0.98, 1)
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
     await svc.om.SendOrder(
-        om.SendOrderRequest(
-            session_id=sid,
-            cl_order_id="d1",
-            symbol=symbol,
-            price=price,
-            qty=qty,
-            order_type=c.ORDER_TYPE_LIMIT,
-            transaction_type=c.TRANSACTION_TYPE_INSERT,
-            side=c.SIDE_BUY,
-        ),
+        buy(sid, "d1", symbol, price, qty),
         metadata=AUTH,
     )
     # every websocket of the venue is dropped; the fill happens while execx's private stream is down
@@ -570,16 +529,7 @@ async def test_dropped_venue_stream_loses_no_fill(svc: Svc, venue: str) -> None:
     assert len(fills) == 1 and fills[0].executed_qty == pytest.approx(qty)
     # nothing is reported twice once the stream is back (the recovery and the live stream may both see it)
     await svc.om.SendOrder(
-        om.SendOrderRequest(
-            session_id=sid,
-            cl_order_id="d2",
-            symbol=symbol,
-            price=round(mid * 0.97, 1),
-            qty=qty,
-            order_type=c.ORDER_TYPE_LIMIT,
-            transaction_type=c.TRANSACTION_TYPE_INSERT,
-            side=c.SIDE_BUY,
-        ),
+        buy(sid, "d2", symbol, round(mid * 0.97, 1), qty),
         metadata=AUTH,
     )
     more = await collect(
@@ -605,16 +555,7 @@ async def test_rest_order_entry_timeout_is_reconciled(tmp_path: Path) -> None:
         await s.admin_post("/admin/faults/binance-spot", {"unknown_outcome": 1})
         stream = s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
         r = await s.om.SendOrder(
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id="t1",
-                symbol="BTCUSDT",
-                price=round(mid * 0.97, 2),
-                qty=0.001,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                side=c.SIDE_BUY,
-            ),
+            buy(sid, "t1", "BTCUSDT", round(mid * 0.97, 2), 0.001),
             metadata=AUTH,
         )
         assert r.order.order_status in (c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW)
