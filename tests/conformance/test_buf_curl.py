@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,16 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from execx_proc import execx_sim, in_ci, read_until, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "buf-curl-conformance-key"
 OM = "execx.v1.OrderManagerService"
 UNAUTHENTICATED = 16
 TIMEOUT_S = 10.0
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _buf() -> str:
@@ -42,7 +35,7 @@ def _buf() -> str:
         if buf and Path(buf).is_file() and os.access(buf, os.X_OK):
             return _native(Path(buf))
     message = f"buf not found (EXECX_BUF={candidates[0]!r}); .ci/run installs it from npm (@bufbuild/buf)"
-    if _in_ci():
+    if in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
@@ -64,98 +57,8 @@ def _native(buf: Path) -> str:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``execx --key K --sim`` on ephemeral ports; yields its ready line."""
-    data = tmp_path_factory.mktemp("execx-buf-data")
-    with (data / "stderr.log").open("wb") as log, _execx(data, log) as ready:
+    with execx_sim(KEY, tmp_path_factory.mktemp("execx-buf-data")) as ready:
         yield ready
-
-
-class _execx:
-    """Runs ``python -m execx_server.cli --sim`` until the ready line; SIGTERM (then kill) on exit."""
-
-    def __init__(self, data: Path, log: Any) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(ROOT / "server"), str(ROOT / "clients" / "python")]
-                + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-            ),
-        }
-        argv = [
-            sys.executable,
-            "-m",
-            "execx_server.cli",
-            "--key",
-            KEY,
-            "--sim",
-            "--port",
-            "0",
-            "--grpcPort",
-            "0",
-            "--promPort",
-            "0",
-            "--dataDir",
-            str(data),
-        ]
-        self.data = data
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=data)
-
-    def __enter__(self) -> dict[str, Any]:
-        try:
-            line = _read_until(self.proc, lambda buf: b"\n" in buf, 60.0)
-            assert b"\n" in line, f"no ready line; execx exited {self.proc.poll()}: {self._log()}"
-            ready: dict[str, Any] = json.loads(line.splitlines()[0])
-            assert ready["event"] == "ready"
-            return ready
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        _stop(self.proc)
-
-    def _log(self) -> str:
-        return (self.data / "stderr.log").read_text(errors="replace")[-2000:]
-
-
-def _read_until(proc: subprocess.Popen[bytes], done: Any, within_s: float) -> bytes:
-    """Read ``proc``'s stdout until ``done(bytes so far)``, EOF, or the deadline."""
-    assert proc.stdout is not None
-    out = b""
-    deadline = time.monotonic() + within_s
-    while not done(out):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        readable, _, _ = select.select([proc.stdout], [], [], remaining)
-        if readable:
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            out += chunk
-    return out
-
-
-def _stop(proc: subprocess.Popen[bytes], group: bool = False) -> None:
-    """SIGTERM, then SIGKILL after 20 s; ``group``: to the process group ``proc`` leads."""
-
-    def send(sig: int) -> None:
-        try:
-            if group:
-                os.killpg(proc.pid, sig)
-            else:
-                proc.send_signal(sig)
-        except ProcessLookupError:
-            pass
-
-    if group or proc.poll() is None:
-        send(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            send(signal.SIGKILL)
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def _curl_argv(service: dict[str, Any], *args: str, key: str | None = KEY) -> list[str]:
@@ -297,10 +200,10 @@ def test_session_order_and_update_stream(service: dict[str, Any]) -> None:
                 if d.get("transaction", {}).get("clOrderId") == "buf1"
             ]
 
-        out = _read_until(stream, lambda o: "ORDER_STATUS_NEW" in statuses(o), TIMEOUT_S)
+        out = read_until(stream, lambda o: "ORDER_STATUS_NEW" in statuses(o), TIMEOUT_S)
         assert stream.poll() is None, f"buf curl ended early (rc={stream.returncode}): {out!r}"
     finally:
-        _stop(stream, group=True)
+        stop(stream, group=True)
         assert stream.stderr is not None
         stream.stderr.close()
     updates = [d["transaction"] for d in _json_documents(out.decode())]

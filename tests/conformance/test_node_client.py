@@ -12,21 +12,16 @@ skipping them.
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from execx_proc import ROOT, execx_sim, in_ci
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "node"
 KEY = "node-conformance-key"
 TIMEOUT_S = 12.0
@@ -39,10 +34,6 @@ VENUES = {
 }
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 def _node() -> str:
     node = shutil.which("node")
     missing = [str(CLIENT / "node_modules" / p) for p in ("@grpc/grpc-js", "@grpc/proto-loader", "protobufjs")]
@@ -51,7 +42,7 @@ def _node() -> str:
         return node
     problems = ([] if node else ["node is not on PATH"]) + [f"{p} is missing" for p in missing]
     message = f"{'; '.join(problems)}: .ci/run installs the packages with `npm ci --prefix clients/node`"
-    if _in_ci():
+    if in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
@@ -59,41 +50,8 @@ def _node() -> str:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``execx --key K --sim`` on ephemeral ports; yields its ready line."""
-    data = tmp_path_factory.mktemp("execx-node-data")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(ROOT / "server"), str(ROOT / "clients" / "python")]
-            + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-        ),
-    }
-    argv = [sys.executable, "-m", "execx_server.cli", "--key", KEY, "--sim"]
-    argv += ["--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", str(data)]
-    with (data / "stderr.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=data)
-        try:
-            assert proc.stdout is not None
-            line, deadline = b"", time.monotonic() + 60
-            while b"\n" not in line:
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, "no ready line within 60s"
-                if select.select([proc.stdout], [], [], remaining)[0]:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    assert chunk, f"execx exited ({proc.poll()}): {(data / 'stderr.log').read_text()[-2000:]}"
-                    line += chunk
-            ready: dict[str, Any] = json.loads(line.splitlines()[0])
-            assert ready["event"] == "ready"
-            yield ready
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
+    with execx_sim(KEY, tmp_path_factory.mktemp("execx-node-data")) as ready:
+        yield ready
 
 
 def _mid(service: dict[str, Any], venue: str, symbol: str) -> float:

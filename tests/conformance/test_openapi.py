@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from execx_proc import execx_sim
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "openapi-conformance-key"
 AUTH = {"x-api-key": KEY}
 MAX_EXAMPLES = int(os.environ.get("EXECX_OPENAPI_EXAMPLES", "30"))
@@ -40,40 +34,8 @@ KEEP_SESSION_ALIVE = {"/stopOrderHandler"}  # never aimed at the live session
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``execx --key K --sim`` on ephemeral ports; yields its ready line."""
-    data = tmp_path_factory.mktemp("execx-openapi-data")
-    log = (data / "stderr.log").open("wb")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "server"), str(ROOT / "clients" / "python")]
-                                      + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
-    }
-    argv = [sys.executable, "-m", "execx_server.cli", "--key", KEY, "--sim", "--port", "0", "--grpcPort", "0",
-            "--promPort", "0", "--dataDir", str(data)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=data)
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        line = b""
-        while not line.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "no ready line within 60s"
-            readable, _, _ = select.select([proc.stdout], [], [], remaining)
-            if readable:
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                assert chunk, f"execx exited ({proc.poll()}): {(data / 'stderr.log').read_text()[-2000:]}"
-                line += chunk
-        ready: dict[str, Any] = json.loads(line.splitlines()[0])
-        assert ready["event"] == "ready"
+    with execx_sim(KEY, tmp_path_factory.mktemp("execx-openapi-data")) as ready:
         yield ready
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +44,9 @@ def api_schema(service: dict[str, Any]) -> Any:
 
 
 def _post(url: str, body: Any) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={**AUTH, "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={**AUTH, "Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())

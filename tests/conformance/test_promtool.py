@@ -10,16 +10,11 @@ missing promtool fails these tests instead of skipping them.
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,17 +22,13 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
+from execx_proc import execx_sim, in_ci
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "promtool-conformance-key"
 AUTH = (("x-api-key", KEY),)
 TIMEOUT_S = 10.0
 SYMBOL, QTY = "BTCUSDT", 0.001
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def _promtool() -> str:
@@ -45,7 +36,7 @@ def _promtool() -> str:
     if promtool:
         return promtool
     message = "promtool not on PATH; .ci/run installs it (Debian package `prometheus`)"
-    if _in_ci():
+    if in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
@@ -59,41 +50,8 @@ def _check(exposition: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``execx --key K --sim`` on ephemeral ports; yields its ready line."""
-    data = tmp_path_factory.mktemp("execx-promtool-data")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(ROOT / "server"), str(ROOT / "clients" / "python")]
-            + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
-        ),
-    }
-    argv = [sys.executable, "-m", "execx_server.cli", "--key", KEY, "--sim"]
-    argv += ["--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", str(data)]
-    with (data / "stderr.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=data)
-        try:
-            assert proc.stdout is not None
-            line, deadline = b"", time.monotonic() + 60
-            while b"\n" not in line:
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, "no ready line within 60s"
-                if select.select([proc.stdout], [], [], remaining)[0]:
-                    chunk = os.read(proc.stdout.fileno(), 65536)
-                    assert chunk, f"execx exited ({proc.poll()}): {(data / 'stderr.log').read_text()[-2000:]}"
-                    line += chunk
-            ready: dict[str, Any] = json.loads(line.splitlines()[0])
-            assert ready["event"] == "ready"
-            yield ready
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
+    with execx_sim(KEY, tmp_path_factory.mktemp("execx-promtool-data")) as ready:
+        yield ready
 
 
 def _http(url: str, body: dict[str, Any] | None = None) -> Any:
