@@ -40,62 +40,18 @@ from execx_server.api.gateway.routes import api_files, api_modules
 from google.api import annotations_pb2
 from google.protobuf import any_pb2, descriptor_pb2
 from google.rpc import error_details_pb2, status_pb2
+from seed_examples import (
+    SEED_GET_POSITION,
+    SEED_ORDER_TRANSACTION,
+    SEED_REFRESH_ORDERS,
+    SEED_SEND_ORDER,
+    SEED_SET_LOG_LEVEL,
+    SEED_START_ORDER_HANDLER,
+)
 
 KEY = "gateway-test-key"
 AUTH = {"x-api-key": KEY}
 SESSIONS = {"test-session", "binance-spot-account", "unique-session-id"}
-
-# The seed's JSON examples (seed 000), verbatim.
-SEED_START_ORDER_HANDLER = {
-    "exchangeKey": {
-        "apiKey": "abcd-efgh",
-        "secretKey": "abcd-efgh",
-        "passphrase": "secret-password",
-        "exchange": "binance-spot",
-    },
-    "sessionId": "unique-session-id",
-    "wsUrl": "wss://stream.binance.com",
-    "interface": "eth0",
-    "useMargin": True,
-}
-SEED_SET_LOG_LEVEL = {"logLevel": "debug"}
-SEED_SEND_ORDER = {
-    "clOrderId": "cl-abcd",
-    "symbol": "BTCUSDT",
-    "sessionId": "binance-spot-account",
-    "price": 124.2,
-    "qty": 1,
-    "orderType": "postonly",
-    "transactionType": "insert",
-    "tif": "gtc",
-    "side": "buy",
-}
-SEED_ORDER_TRANSACTION = {
-    "exchOrderId": "abcd",
-    "message": "quantity does not match minimum notional",
-    "clOrderId": "cl-abcd",
-    "exchange": "binance-spot",
-    "symbol": "BTCUSDT",
-    "sessionId": "binance-spot-account",
-    "tradeId": "t-abcd",
-    "localTime": 1720181590000000000,
-    "exchTime": 1720181590000000000,
-    "sendTime": 1720181590000000000,
-    "price": 124.2,
-    "qty": 1,
-    "cumulativeFilledQty": 0.2,
-    "executedQty": 0.2,
-    "remainingQty": 0.2,
-    "orderType": "postonly",
-    "orderStatus": "partiallyfilled",
-    "transactionType": "insert",
-    "tif": "gtc",
-    "side": "buy",
-    "tradeLiquidity": "add",
-    "triggerId": "trigger-a",
-}
-SEED_REFRESH_ORDERS = {"sessionId": "string", "transactions": [SEED_ORDER_TRANSACTION]}
-SEED_GET_POSITION = {"sessionId": "test-session", "symbol": "BTCUSDT", "exchange": "binance-spot"}
 
 
 def seed_transaction(**changes: Any) -> common_pb2.OrderTransaction:
@@ -309,8 +265,14 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def post(http: aiohttp.ClientSession, url: str, body: Any = None, *, raw: str | None = None,
-               headers: dict[str, str] | None = None) -> tuple[int, Any]:
+async def post(
+    http: aiohttp.ClientSession,
+    url: str,
+    body: Any = None,
+    *,
+    raw: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     hdrs = dict(AUTH if headers is None else headers)
     data = raw if raw is not None else json.dumps(body)
     async with http.post(url, data=data, headers={**hdrs, "Content-Type": "application/json"}) as resp:
@@ -504,8 +466,16 @@ async def test_refresh_orders_seed_example(gw: str, http: aiohttp.ClientSession,
 
 
 async def test_snake_case_strings_and_bearer(gw: str, http: aiohttp.ClientSession, backend: Backend) -> None:
-    body = {"cl_order_id": "cl-2", "symbol": "BTCUSDT", "session_id": "test-session", "price": "100.5",
-            "qty": "2", "order_type": "ORDER_TYPE_LIMIT", "transaction_type": "insert", "side": "sell"}
+    body = {
+        "cl_order_id": "cl-2",
+        "symbol": "BTCUSDT",
+        "session_id": "test-session",
+        "price": "100.5",
+        "qty": "2",
+        "order_type": "ORDER_TYPE_LIMIT",
+        "transaction_type": "insert",
+        "side": "sell",
+    }
     status, out = await post(http, gw + "/sendOrder", body, headers={"Authorization": f"Bearer {KEY}"})
     assert status == 200, out
     req = backend.calls.of("SendOrder")[-1]
@@ -664,8 +634,13 @@ async def test_ws_subscribe_positions_and_client_close_ends_the_rpc(
     ],
 )
 async def test_ws_errors_send_status_then_close(
-    gw: str, http: aiohttp.ClientSession, headers: dict[str, str], first: Any, code: grpc.StatusCode,
-    close_code: int, needle: str,
+    gw: str,
+    http: aiohttp.ClientSession,
+    headers: dict[str, str],
+    first: Any,
+    code: grpc.StatusCode,
+    close_code: int,
+    needle: str,
 ) -> None:
     async with http.ws_connect(gw + "/subscribeUpdates", headers=headers) as ws:
         if isinstance(first, str):
@@ -695,8 +670,11 @@ async def test_ws_get_route_takes_the_request_from_the_query(
     async with http.ws_connect(gw + "/v1/sor/ws?id=abc", headers=AUTH) as ws:
         msg = await receive_json(ws)
         closing = await ws.receive(timeout=5)
-    assert msg == {"Type": "StatusChange", "CompositeId": "abc",
-                   "Data": {"Id": "abc", "TotalFilled": 3.0, "FillsCount": 0, "Fills": []}}
+    assert msg == {
+        "Type": "StatusChange",
+        "CompositeId": "abc",
+        "Data": {"Id": "abc", "TotalFilled": 3.0, "FillsCount": 0, "Fills": []},
+    }
     assert closing.data == 1000
     assert backend.calls.of("SubscribeSmartOrders")[-1].id == "abc"
 
@@ -795,7 +773,10 @@ async def test_openapi_document(gw: str, http: aiohttp.ClientSession) -> None:
     assert schemas["SendOrderRequest"]["additionalProperties"] is False
     assert schemas["google.rpc.Status"]["properties"]["code"]["type"] == "integer"
     assert doc["components"]["securitySchemes"]["ApiKeyHeader"] == {
-        **doc["components"]["securitySchemes"]["ApiKeyHeader"], "type": "apiKey", "in": "header", "name": "x-api-key"
+        **doc["components"]["securitySchemes"]["ApiKeyHeader"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
     }
     ws = doc["paths"]["/subscribeUpdates"]["get"]
     assert "101" in ws["responses"]

@@ -18,42 +18,35 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from execx_server.app import Service, Settings
+from seed_examples import SEED_GET_POSITION, SEED_SEND_ORDER, SEED_SET_LOG_LEVEL, SEED_START_ORDER_HANDLER
 
 KEY = "gateway-service-test-key"
 AUTH = {"x-api-key": KEY}
 TIMEOUT = 10.0
 
-# Seed 000, verbatim.
-SEED_START_ORDER_HANDLER: dict[str, Any] = {
-    "exchangeKey": {
-        "apiKey": "abcd-efgh",
-        "secretKey": "abcd-efgh",
-        "passphrase": "secret-password",
-        "exchange": "binance-spot",
-    },
-    "sessionId": "unique-session-id",
-    "wsUrl": "wss://stream.binance.com",
-    "interface": "eth0",
-    "useMargin": True,
-}
-SEED_SET_LOG_LEVEL = {"logLevel": "debug"}
-SEED_SEND_ORDER = {
-    "clOrderId": "cl-abcd",
-    "symbol": "BTCUSDT",
-    "sessionId": "binance-spot-account",
-    "price": 124.2,
-    "qty": 1,
-    "orderType": "postonly",
-    "transactionType": "insert",
-    "tif": "gtc",
-    "side": "buy",
-}
-SEED_GET_POSITION = {"sessionId": "test-session", "symbol": "BTCUSDT", "exchange": "binance-spot"}
 SEED_SUBSCRIBE = {"sessionId": "string"}  # the seed's request shape; the session id is ours
 ORDER_TRANSACTION_FIELDS = {
-    "exchOrderId", "message", "clOrderId", "exchange", "symbol", "sessionId", "tradeId", "localTime",
-    "exchTime", "sendTime", "price", "qty", "cumulativeFilledQty", "executedQty", "remainingQty",
-    "orderType", "orderStatus", "transactionType", "tif", "side", "triggerId",
+    "exchOrderId",
+    "message",
+    "clOrderId",
+    "exchange",
+    "symbol",
+    "sessionId",
+    "tradeId",
+    "localTime",
+    "exchTime",
+    "sendTime",
+    "price",
+    "qty",
+    "cumulativeFilledQty",
+    "executedQty",
+    "remainingQty",
+    "orderType",
+    "orderStatus",
+    "transactionType",
+    "tif",
+    "side",
+    "triggerId",
 }
 
 

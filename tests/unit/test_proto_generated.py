@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_examples import SEED_ORDER_TRANSACTION, SEED_SEND_ORDER
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "python"
@@ -361,42 +362,6 @@ def _parse(seed_json: dict[str, Any], cls: type[Message]) -> Message:
     return message
 
 
-ORDER_TRANSACTION = {
-    "exchOrderId": "abcd",
-    "message": "quantity does not match minimum notional",
-    "clOrderId": "cl-abcd",
-    "exchange": "binance-spot",
-    "symbol": "BTCUSDT",
-    "sessionId": "binance-spot-account",
-    "tradeId": "t-abcd",
-    "localTime": 1720181590000000000,
-    "exchTime": 1720181590000000000,
-    "sendTime": 1720181590000000000,
-    "price": 124.2,
-    "qty": 1,
-    "cumulativeFilledQty": 0.2,
-    "executedQty": 0.2,
-    "remainingQty": 0.2,
-    "orderType": "postonly",
-    "orderStatus": "partiallyfilled",
-    "transactionType": "insert",
-    "tif": "gtc",
-    "side": "buy",
-    "tradeLiquidity": "add",
-    "triggerId": "trigger-a",
-}
-SEND_ORDER = {
-    "clOrderId": "cl-abcd",
-    "symbol": "BTCUSDT",
-    "sessionId": "binance-spot-account",
-    "price": 124.2,
-    "qty": 1,
-    "orderType": "postonly",
-    "transactionType": "insert",
-    "tif": "gtc",
-    "side": "buy",
-}
-
 # Seed 000's request examples, verbatim, with the message each one is the body of.
 SEED_000_EXAMPLES: list[tuple[type[Message], dict[str, Any]]] = [
     (
@@ -415,8 +380,8 @@ SEED_000_EXAMPLES: list[tuple[type[Message], dict[str, Any]]] = [
         },
     ),
     (order_manager_pb2.SetLogLevelRequest, {"logLevel": "debug"}),
-    (order_manager_pb2.SendOrderRequest, SEND_ORDER),
-    (order_manager_pb2.RefreshOrdersRequest, {"sessionId": "string", "transactions": [ORDER_TRANSACTION]}),
+    (order_manager_pb2.SendOrderRequest, SEED_SEND_ORDER),
+    (order_manager_pb2.RefreshOrdersRequest, {"sessionId": "string", "transactions": [SEED_ORDER_TRANSACTION]}),
     (
         order_manager_pb2.GetPositionRequest,
         {"sessionId": "test-session", "symbol": "BTCUSDT", "exchange": "binance-spot"},
@@ -428,7 +393,7 @@ SEED_000_EXAMPLES: list[tuple[type[Message], dict[str, Any]]] = [
         {"sessionId": "unique-session-id", "positions": {"property1": 0.1, "property2": 0.1}},
     ),
     (order_manager_pb2.SubscribeUpdatesRequest, {"sessionId": "string"}),
-    (common_pb2.OrderTransaction, ORDER_TRANSACTION),
+    (common_pb2.OrderTransaction, SEED_ORDER_TRANSACTION),
     (
         position_manager_pb2.StartPositionManagerRequest,
         {
@@ -466,7 +431,7 @@ SEED_000_EXAMPLES: list[tuple[type[Message], dict[str, Any]]] = [
             "symbol": "BTC-USDT",
             "direction": "up",
             "exchange": "binance-spot",
-            "orders": [SEND_ORDER],
+            "orders": [SEED_SEND_ORDER],
         },
     ),
     (trigger_manager_pb2.ClearTriggerRequest, {"symbol": "BTC-USDT", "exchange": "binance-spot", "id": "trigger-a"}),
@@ -521,12 +486,12 @@ def test_seed_000_examples_parse(cls: type[Message], example: dict[str, Any]) ->
 
 
 def test_seed_000_send_order_fields() -> None:
-    order = _parse(SEND_ORDER, order_manager_pb2.SendOrderRequest)
+    order = _parse(SEED_SEND_ORDER, order_manager_pb2.SendOrderRequest)
     assert isinstance(order, order_manager_pb2.SendOrderRequest)
     assert order.order_type == common_pb2.ORDER_TYPE_POSTONLY
     assert order.HasField("price") and order.price == 124.2
     assert order.transaction_type == common_pb2.TRANSACTION_TYPE_INSERT
-    update = _parse(ORDER_TRANSACTION, common_pb2.OrderTransaction)
+    update = _parse(SEED_ORDER_TRANSACTION, common_pb2.OrderTransaction)
     assert isinstance(update, common_pb2.OrderTransaction)
     assert update.local_time == 1720181590000000000
     assert update.order_status == common_pb2.ORDER_STATUS_PARTIALLY_FILLED
@@ -651,7 +616,7 @@ def test_seed_003_examples_parse(cls: type[Message], example: dict[str, Any]) ->
 
 def test_unknown_field_is_refused() -> None:
     with pytest.raises(AssertionError):
-        _parse({**SEND_ORDER, "clientOrderId": "x"}, order_manager_pb2.SendOrderRequest)
+        _parse({**SEED_SEND_ORDER, "clientOrderId": "x"}, order_manager_pb2.SendOrderRequest)
 
 
 # --------------------------------------------------------------------------- buf
