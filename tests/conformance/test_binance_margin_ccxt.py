@@ -24,28 +24,19 @@ import ccxt.pro as ccxt_pro
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from test_binance_spot_ccxt import configure as configure_spot
 
 SYMBOL = "BTC/USDT"
 CROSS = {"marginMode": "cross"}
 
 
 def configure(ex: Any, sim: Simulator) -> Any:
+    """The spot set-up (test_binance_spot_ccxt.configure) plus the margin REST and stream URLs."""
+    configure_spot(ex, sim)
     urls = sim.ready["venues"]["binance-spot"]
-    api = dict(ex.urls["api"])
-    api["public"] = urls["rest"] + "/api/v3"
-    api["private"] = urls["rest"] + "/api/v3"
-    api["v1"] = urls["rest"] + "/api/v1"
-    api["sapi"] = urls["rest"] + "/sapi/v1"
-    if "ws" in api:
-        ws = dict(api["ws"])
-        ws["spot"] = urls["stream"] + "/ws"
-        ws["margin"] = urls["stream"] + "/ws"
-        ws["ws-api"] = dict(ws["ws-api"], spot=urls["wsApi"])
-        api["ws"] = ws
-    ex.urls["api"] = api
-    ex.options["fetchMarkets"] = {"types": ["spot"]}
-    ex.options["fetchCurrencies"] = False
-    ex.options["fetchMargins"] = False
+    ex.urls["api"]["sapi"] = urls["rest"] + "/sapi/v1"
+    if "ws" in ex.urls["api"]:
+        ex.urls["api"]["ws"]["margin"] = urls["stream"] + "/ws"
     # ccxt.pro would fetch USD-M positions (fapi leverage brackets) when a non-spot user stream opens.
     ex.options["watchPositions"] = {"fetchPositionsSnapshot": False}
     return ex
