@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import logging
 from dataclasses import dataclass
@@ -50,14 +51,22 @@ from .observability.metrics import Metrics, VenueTelemetry
 log = logging.getLogger("execx.app")
 
 #: exchange -> ("module:factory(ConnectorConfig, **options) -> Connector", options for websocket order
-#: entry). Venues without a connector yet are refused at StartOrderHandler with FAILED_PRECONDITION.
-#: ``--orderEntry websocket`` (the default) passes the options: Binance spot then sends orders over
-#: its WebSocket API (falling back to REST while that socket is down); ``rest`` never does.
+#: entry). A venue whose connector module is not in this tree yet is refused at StartOrderHandler with
+#: FAILED_PRECONDITION. ``--orderEntry websocket`` (the default) passes the options: Binance spot then
+#: sends orders over its WebSocket API (falling back to REST while that socket is down); ``rest`` never does.
 _BINANCE = "execx_server.connectors.binance.connector:BinanceConnector"
+_BYBIT = "execx_server.connectors.bybit.connector:BybitConnector"
 CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
     Exchange.BINANCE_SPOT: (_BINANCE, {"order_entry": "ws"}),
     Exchange.BINANCE_USDM_FUTURE: (_BINANCE, {}),
     Exchange.BINANCE_COINM_FUTURE: (_BINANCE, {}),
+    Exchange.BYBIT_SPOT: (_BYBIT, {}),
+    Exchange.BYBIT_LINEAR: (_BYBIT, {}),
+    Exchange.BYBIT_INVERSE: (_BYBIT, {}),
+    Exchange.BYBIT_OPTION: (_BYBIT, {}),
+    Exchange.OKX: ("execx_server.connectors.okx.connector:OkxConnector", {}),
+    Exchange.DERIBIT: ("execx_server.connectors.deribit.connector:DeribitConnector", {}),
+    Exchange.PULSE: ("execx_server.connectors.pulse.connector:PulseConnector", {}),
 }
 
 #: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land.
@@ -106,11 +115,10 @@ class Service:
         self.ready: dict[str, Any] = {}
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
-        entry = CONNECTORS.get(config.exchange)
-        if entry is None:
-            raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
-        spec, ws_options = entry
+        spec, ws_options = CONNECTORS[config.exchange]
         module, _, attr = spec.partition(":")
+        if importlib.util.find_spec(module.rpartition(".")[0]) is None:
+            raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
         options = ws_options if self.settings.order_entry == "websocket" else {}
         connector: Connector = getattr(importlib.import_module(module), attr)(config, **options)
         connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import logging
 from decimal import Decimal
 from typing import Any
@@ -31,9 +32,14 @@ DEMO_API_KEY = "execx-demo-api-key"
 DEMO_SECRET_KEY = "execx-demo-secret-key"
 DEMO_PASSPHRASE = "execx-demo-passphrase"
 
-# Front-end factories, in port order: "module:callable(sim) -> list[VenueFrontend]".
+# Front-end factories, in port order: "module:callable(sim) -> list[VenueFrontend]". A venue package
+# not in this tree yet is skipped.
 VENUE_FACTORIES = [
     "execx_sim.venues.binance:frontends",
+    "execx_sim.venues.bybit:frontends",
+    "execx_sim.venues.okx:frontends",
+    "execx_sim.venues.deribit:frontends",
+    "execx_sim.venues.pulse:frontends",
 ]
 
 
@@ -53,6 +59,8 @@ class Simulator:
         self.frontends: list[VenueFrontend] = []
         for spec in VENUE_FACTORIES:
             module, _, attr = spec.partition(":")
+            if importlib.util.find_spec(module) is None:
+                continue
             factory = getattr(importlib.import_module(module), attr)
             for fe in factory(self):
                 self.frontends.append(fe)

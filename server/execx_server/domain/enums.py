@@ -15,6 +15,7 @@ class Exchange(StrEnum):
     BYBIT_OPTION = "bybit-option"
     OKX = "okx"
     DERIBIT = "deribit"
+    PULSE = "pulse"  # seed 004's Deribit-style JSON-RPC gateway
 
 
 class OrderType(StrEnum):
