@@ -146,4 +146,5 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
     "binance-spot": {"USDT": "100000", "BTC": "2", "ETH": "20", "SOL": "200", "BNB": "50"},
     "binance-usdm-future": {"USDT": "100000"},
     "binance-coinm-future": {"BTC": "5", "ETH": "50"},
+    "okx": {"USDT": "100000", "BTC": "2", "ETH": "20"},  # one unified account: spot and swaps share USDT
 }
