@@ -23,7 +23,7 @@ from .core.accounts import Account
 from .core.engine import Exchange, Market
 from .core.faults import Faults
 from .core.synthetic import FlowConfig, SyntheticMarket
-from .venues.common import VenueFrontend
+from .venues.common import TcpHandler, VenueFrontend
 
 log = logging.getLogger("execx_sim")
 
@@ -68,6 +68,7 @@ class Simulator:
         self.demo = self.exchange.create_account("demo", DEMO_API_KEY, DEMO_SECRET_KEY, DEMO_PASSPHRASE)
         self.fund_default(self.demo)
         self._runners: list[web.AppRunner] = []
+        self._tcp_servers: list[asyncio.Server] = []
         self._tasks: asyncio.TaskGroup | None = None
         self._task_runner: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -94,9 +95,16 @@ class Simulator:
 
         port = self.base_port
         venues: dict[str, dict[str, str]] = {}
+        served: dict[int, str] = {}  # id(app) -> URL: endpoints naming one app share its port
         for fe in self.frontends:
             for ep in fe.endpoints():
-                url = await self._serve(ep.app, port)
+                if ep.tcp is not None:
+                    url = await self._serve_tcp(ep.tcp, port)
+                elif ep.app is not None and id(ep.app) in served:
+                    url = served[id(ep.app)]
+                else:
+                    assert ep.app is not None, f"{fe.venue} endpoint {ep.kind} has neither app nor tcp"
+                    url = served[id(ep.app)] = await self._serve(ep.app, port)
                 venues.setdefault(fe.venue, {})[ep.kind] = url.replace("http", ep.scheme, 1) + ep.path
                 port = port + 1 if port else 0
         admin_url = await self._serve(admin_app(self), port)
@@ -118,6 +126,13 @@ class Simulator:
         actual = runner.addresses[-1][1]
         return f"http://{self.host}:{actual}"
 
+    async def _serve_tcp(self, handler: TcpHandler, port: int) -> str:
+        """A raw TCP listener (FIX); returns ``http://host:port`` like ``_serve`` (the caller swaps the scheme)."""
+        server = await asyncio.start_server(handler, self.host, port, reuse_address=True)
+        self._tcp_servers.append(server)
+        actual = server.sockets[0].getsockname()[1]
+        return f"http://{self.host}:{actual}"
+
     async def _run_background(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.synthetic.run())
@@ -129,6 +144,9 @@ class Simulator:
             self._task_runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task_runner
+        for server in self._tcp_servers:
+            server.close()  # front-ends close their own TCP connections when run() is cancelled
+        self._tcp_servers.clear()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
@@ -147,4 +165,6 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
     "binance-usdm-future": {"USDT": "100000"},
     "binance-coinm-future": {"BTC": "5", "ETH": "50"},
     "okx": {"USDT": "100000", "BTC": "2", "ETH": "20"},  # one unified account: spot and swaps share USDT
+    "deribit": {"BTC": "10", "ETH": "100"},
+    "pulse": {"USD": "1000000"},
 }

@@ -15,15 +15,22 @@ from aiohttp import WSCloseCode, web
 
 from ..core.faults import Faults
 
+TcpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
 
 @dataclass
 class Endpoint:
-    """One listening socket of a venue, i.e. one real venue host (REST, WS API, stream...)."""
+    """One listening socket of a venue, i.e. one real venue host (REST, WS API, stream, FIX...).
+
+    An HTTP endpoint serves ``app``; two endpoints naming the same ``app`` share one port (a venue
+    whose REST and WebSocket API live on one host). A raw TCP endpoint (FIX) gives ``tcp``, the
+    per-connection handler of an asyncio server, instead; its URL is printed as ``tcp://host:port``."""
 
     kind: str  # key in the ready line: "rest", "wsApi", "stream", "fix", ...
-    app: web.Application
-    scheme: str = "http"  # "http" or "ws" (what the ready line prints)
+    app: web.Application | None
+    scheme: str = "http"  # "http", "ws" or "tcp" (what the ready line prints)
     path: str = ""  # appended to the printed URL, e.g. "/ws-api/v3"
+    tcp: TcpHandler | None = None
 
 
 class VenueFrontend(Protocol):

@@ -1,0 +1,233 @@
+"""Deribit order-entry semantics shared by the FIX acceptor and the JSON-RPC API (and Pulse).
+
+- Post-only (``post_only=true`` / FIX ``ExecInst=6``): a price that would take is moved to just
+  inside the spread (a buy to one tick below the best ask, a sell one tick above the best bid);
+  with ``reject_post_only=true`` / ``ExecInst=6A`` the order is refused with ``11054
+  post_only_reject``. Post-only needs good_til_cancelled.
+- Labels and FIX ClOrdIDs are not unique (Deribit allows repeats): they live in ``Order.extra`` and
+  lookups by them need exactly one open match.
+- Engine refusals become Deribit's error codes and messages (docs "Errors", complete table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ...core.accounts import Account
+from ...core.engine import Market
+from ...core.faults import Faults
+from ...core.types import Order, OrderError, OrderType, RejectReason, Side, TimeInForce
+
+SETTLEMENT_MS = 8 * 3_600_000  # 08:00 UTC
+
+
+class DeribitError(Exception):
+    """A refused request: JSON-RPC ``error.code`` / ``error.message`` (FIX puts the message in Text)."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def rpc(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            err["data"] = self.data
+        return err
+
+
+def invalid_params(param: str, reason: str) -> DeribitError:
+    return DeribitError(-32602, "Invalid params", {"reason": reason, "param": param})
+
+
+def from_order_error(e: OrderError, market: Market, symbol: str) -> DeribitError:
+    r = e.reason
+    if r is RejectReason.UNKNOWN_SYMBOL:
+        return DeribitError(10020, "invalid_or_unsupported_instrument")
+    if r is RejectReason.PRICE_FILTER:
+        if "tick" in e.detail:
+            return DeribitError(10043, "price_wrong_tick")
+        return DeribitError(10023, "invalid_price")
+    if r is RejectReason.PERCENT_PRICE:
+        inst = market.instruments[symbol]
+        mark = market.mark_price(symbol)
+        if e.detail == "up":
+            return DeribitError(10007, "price_too_high", {"limit": inst.fmt_price(mark * inst.percent_up)})
+        return DeribitError(10005, "price_too_low", {"limit": inst.fmt_price(mark * inst.percent_down)})
+    if r in (RejectReason.LOT_SIZE, RejectReason.MARKET_LOT_SIZE):
+        if "multiple" in e.detail:
+            return DeribitError(10027, "non_integer_contract_amount")
+        if "outside" in e.detail and market.instruments[symbol].min_qty:
+            return DeribitError(10002, "qty_too_low")
+        return DeribitError(10021, "invalid_amount")
+    if r in (RejectReason.INSUFFICIENT_BALANCE, RejectReason.INSUFFICIENT_MARGIN):
+        return DeribitError(10009, "not_enough_funds")
+    if r is RejectReason.POST_ONLY_WOULD_TAKE:
+        return DeribitError(11054, "post_only_reject")
+    if r is RejectReason.UNKNOWN_ORDER:
+        return DeribitError(10004, "order_not_found")
+    if r is RejectReason.ORDER_NOT_OPEN:
+        return DeribitError(11044, "not_open_order")
+    if r is RejectReason.REDUCE_ONLY:
+        return DeribitError(10001, "error", {"reason": "reduce_only order would increase the position"})
+    return DeribitError(10001, "error", {"reason": str(e)})
+
+
+@dataclass
+class NewOrder:
+    symbol: str
+    side: Side
+    qty: Decimal  # engine units: contracts for perpetuals, coin for options
+    type: OrderType = OrderType.LIMIT
+    price: Decimal | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    good_til_day: bool = False
+    post_only: bool = False
+    reject_post_only: bool = False
+    reduce_only: bool = False
+    label: str = ""
+    cl_ord_id: str = ""  # FIX ClOrdID(11) of the NewOrderSingle
+    connection: int = 0  # id of the FIX / websocket connection that created the order (cancel-on-disconnect)
+    api: str = "rpc"  # "fix" or "rpc"
+
+
+class DeribitTrading:
+    def __init__(self, market: Market, faults: Faults) -> None:
+        self.market = market
+        self.faults = faults
+        self.day_orders: dict[int, int] = {}  # good_til_day order id -> expiry (ms)
+
+    def place(self, account: Account, req: NewOrder) -> Order:
+        market = self.market
+        try:
+            inst = market.instrument(req.symbol)
+        except OrderError as e:
+            raise from_order_error(e, market, req.symbol) from None
+        if self.faults.take("reject_orders"):
+            raise DeribitError(10001, "error", {"reason": self.faults.reject_message})
+        price = req.price
+        tif = req.tif
+        if req.type is OrderType.LIMIT and price is None:
+            raise invalid_params("price", "must be present for limit orders")
+        if req.post_only:
+            if req.type is not OrderType.LIMIT or tif is not TimeInForce.GTC:
+                raise invalid_params("post_only", "only valid for good_til_cancelled limit orders")
+            assert price is not None
+            price = self._post_only_price(req.symbol, req.side, price, req.reject_post_only)
+            tif = TimeInForce.GTX
+        extra: dict[str, Any] = {
+            "label": req.label,
+            "cl_ord_id": req.cl_ord_id,
+            "connection": req.connection,
+            "api": req.api,
+            "post_only": req.post_only,
+            "reject_post_only": req.reject_post_only,
+            "good_til_day": req.good_til_day,
+            "requested_price": req.price,
+        }
+        if req.price is not None and price != req.price:
+            extra["repriced"] = True
+        try:
+            order = market.place(
+                account, req.symbol, req.side, req.type, req.qty, price, tif,
+                reduce_only=req.reduce_only, extra=extra,
+            )
+        except OrderError as e:
+            raise from_order_error(e, market, inst.symbol) from None
+        if req.good_til_day and order.is_open:
+            day = 86_400_000
+            deadline = order.created_ms // day * day + SETTLEMENT_MS
+            self.day_orders[order.order_id] = deadline if deadline > order.created_ms else deadline + day
+        return order
+
+    def expire_day_orders(self, now_ms: int) -> None:
+        """good_til_day orders end at Deribit's daily settlement, 08:00 UTC."""
+        for order_id, deadline in list(self.day_orders.items()):
+            order = self.market.orders.get(order_id)
+            if order is None or not order.is_open:
+                del self.day_orders[order_id]
+            elif now_ms >= deadline:
+                del self.day_orders[order_id]
+                account = self.market.exchange.accounts[order.account_id]
+                self.market.expire(account, order.symbol, order_id, "DAY")
+
+    def _post_only_price(self, symbol: str, side: Side, price: Decimal, reject: bool) -> Decimal:
+        """Deribit's post-only rule: a crossing price is refused (reject mode) or moved inside the spread."""
+        book = self.market.books[symbol]
+        tick = self.market.instruments[symbol].tick
+        if side is Side.BUY:
+            ask = book.best_ask()
+            if ask is None or price < ask:
+                return price
+            if reject:
+                raise DeribitError(11054, "post_only_reject")
+            return ask - tick
+        bid = book.best_bid()
+        if bid is None or price > bid:
+            return price
+        if reject:
+            raise DeribitError(11054, "post_only_reject")
+        return bid + tick
+
+    def edit(
+        self,
+        account: Account,
+        order: Order,
+        qty: Decimal | None,
+        price: Decimal | None,
+        post_only: bool | None = None,
+        reject_post_only: bool | None = None,
+    ) -> Order:
+        """Amend an open order (new quantity is the total, filled part included, as Deribit defines it)."""
+        if not order.is_open:
+            raise DeribitError(11044, "not_open_order")
+        po = order.extra.get("post_only", False) if post_only is None else post_only
+        rpo = order.extra.get("reject_post_only", False) if reject_post_only is None else reject_post_only
+        if po and price is not None:
+            price = self._post_only_price(order.symbol, order.side, price, rpo)
+        order.extra["post_only"], order.extra["reject_post_only"] = po, rpo
+        try:
+            return self.market.amend(account, order.symbol, order_id=order.order_id, new_qty=qty, new_price=price)
+        except OrderError as e:
+            raise from_order_error(e, self.market, order.symbol) from None
+
+    def cancel(self, account: Account, order: Order) -> Order:
+        if not order.is_open:
+            raise DeribitError(11044, "not_open_order")
+        try:
+            return self.market.cancel(account, order.symbol, order_id=order.order_id)
+        except OrderError as e:
+            raise from_order_error(e, self.market, order.symbol) from None
+
+    def order_by_id(self, account: Account, order_id: str) -> Order:
+        oid = parse_order_id(order_id)
+        order = self.market.orders.get(oid) if oid is not None else None
+        if order is None or order.account_id != account.account_id:
+            raise DeribitError(10004, "order_not_found")
+        return order
+
+    def open_by(self, account: Account, key: str, value: str, symbol: str | None = None) -> list[Order]:
+        """Open orders whose ``extra[key]`` (label / cl_ord_id) equals ``value``."""
+        return [o for o in self.market.open_orders(account, symbol) if o.extra.get(key) == value]
+
+    def cancel_many(self, account: Account, orders: list[Order]) -> list[Order]:
+        done: list[Order] = []
+        for order in orders:
+            if order.is_open:
+                self.market.cancel(account, order.symbol, order_id=order.order_id)
+                done.append(order)
+        return done
+
+
+def order_id_text(order: Order) -> str:
+    """Deribit order ids: a number for BTC instruments, ``ETH-<number>`` for the others."""
+    coin = order.symbol.split("-", 1)[0].split("_", 1)[0]
+    return str(order.order_id) if coin == "BTC" else f"{coin}-{order.order_id}"
+
+
+def parse_order_id(text: str) -> int | None:
+    tail = text.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
