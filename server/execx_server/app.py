@@ -40,12 +40,14 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .api.gateway import build_gateway
+from .api.market_data import MarketData
 from .api.servicers import AuthInterceptor, OrderManager
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.journal import Journal
-from .engine.sessions import OrderEngine
+from .engine.sessions import LIVE, OrderEngine
+from .marketdata.hub import MarketDataHub
 from .observability.metrics import Metrics, VenueTelemetry
 
 log = logging.getLogger("execx.app")
@@ -76,7 +78,6 @@ UNIMPLEMENTED_SERVICES = [
     (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
     (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
     (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
-    (market_data_pb2, market_data_pb2_grpc, "MarketDataService"),
 ]
 
 
@@ -97,6 +98,7 @@ class Settings:
     sim: bool = False
     sim_quiet: bool = False  # static simulated book (tests); the demo keeps the synthetic flow
     order_entry: str = "websocket"  # "websocket": a venue's websocket order entry where built; "rest"
+    market_data_stale_s: float = 5.0  # a market-data feed with no update for this long is stale
 
 
 class Service:
@@ -110,6 +112,7 @@ class Service:
         self.sim: Any = simulator
         self._owns_sim = simulator is None
         self.engine: OrderEngine | None = None
+        self.market_data: MarketDataHub | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self.ready: dict[str, Any] = {}
@@ -153,11 +156,25 @@ class Service:
             lambda exchange: self.metrics.invalid_transitions.labels(exchange.value).inc()
         )
 
+        engine = self.engine
+        self.market_data = MarketDataHub(
+            lambda exchange: [
+                x.connector
+                for x in engine.sessions.values()
+                if x.exchange is exchange and x.state == LIVE and x.connector is not None
+            ],
+            stale_after_s=s.market_data_stale_s,
+        )
+
         server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
             OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
         )
-        names = [order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name]
+        market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), server)
+        names = [
+            order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
+            market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+        ]
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
             base = getattr(pb2_grpc, f"{name}Servicer")
             getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
@@ -217,6 +234,9 @@ class Service:
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)
             self._grpc = None
+        if self.market_data is not None:
+            await self.market_data.close()
+            self.market_data = None
         if self.engine is not None:
             await self.engine.close()
             await self.engine.journal.close()

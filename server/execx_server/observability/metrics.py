@@ -4,6 +4,8 @@ endpoint, outcome — never session or order ids."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -77,12 +79,20 @@ class VenueTelemetry:
         self._reconnects = metrics.reconnects
         self._headroom = metrics.rate_limit_headroom.labels(exchange)
         self._exchange = exchange
+        self._reconnect_listeners: list[Callable[[str], None]] = []
+
+    def add_reconnect_listener(self, listener: Callable[[str], None]) -> None:
+        """Also tell ``listener(stream)`` about every websocket reconnect of this connector (the market-data
+        hub marks the connector's feeds stale until fresh data arrives on the new connection)."""
+        self._reconnect_listeners.append(listener)
 
     def request(self, endpoint: str, outcome: str, seconds: float) -> None:
         self._latency.labels(self._exchange, endpoint, outcome).observe(seconds)
 
     def reconnect(self, stream: str) -> None:
         self._reconnects.labels(self._exchange, stream).inc()
+        for listener in self._reconnect_listeners:
+            listener(stream)
 
     def headroom(self, ratio: float) -> None:
         self._headroom.set(ratio)

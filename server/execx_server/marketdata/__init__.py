@@ -1,0 +1,1 @@
+"""Shared market data: one venue subscription per (exchange, symbol), best bid/ask and trades."""
