@@ -166,5 +166,4 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
     "binance-coinm-future": {"BTC": "5", "ETH": "50"},
     "okx": {"USDT": "100000", "BTC": "2", "ETH": "20"},  # one unified account: spot and swaps share USDT
     "deribit": {"BTC": "10", "ETH": "100"},
-    "pulse": {"USD": "1000000"},
 }
