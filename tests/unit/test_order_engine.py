@@ -319,6 +319,25 @@ async def test_update_delete_pull(world: World) -> None:
     assert world.market.open_orders(world.me) == []
 
 
+async def test_reports_of_another_sessions_order_with_the_same_client_id_are_ignored(world: World) -> None:
+    await world.start("s")
+    await world.start("t")  # same account
+    await world.engine.send(buy("c1", 96000.0, sid="s"))
+    await world.engine.send(SendOrder("s", TransactionType.DELETE, "c1"))
+    # session t reuses the client id on the same account; its order fills
+    await world.engine.send(buy("c1", 96000.0, sid="t"))
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+    assert [u["orderStatus"] for u in await updates(world.engine, "t", 3)] == ["pendingnew", "new", "filled"]
+    assert [u["orderStatus"] for u in await updates(world.engine, "s", 4)] == [
+        "pendingnew",
+        "new",
+        "pendingcancel",
+        "cancelled",
+    ]
+    assert (world.engine.position("s", "BTCUSDT"), world.engine.position("t", "BTCUSDT")) == (D(0), D("0.010"))
+    assert world.engine.invalid_transitions == 0
+
+
 async def test_venue_reject_carries_the_message(world: World) -> None:
     await world.start()
     world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96500.00"))

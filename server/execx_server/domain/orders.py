@@ -87,6 +87,7 @@ class Order:
     trigger_id: str = ""
     status: OrderStatus = OrderStatus.PENDINGNEW
     exch_order_id: str = ""
+    former_exch_ids: set[str] = field(default_factory=set)  # replaced by a cancel-replace; late fills still count
     cum_filled: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
     message: str = ""

@@ -442,7 +442,14 @@ class OrderEngine:
         if order is None:
             log.debug("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
-        if r.exch_order_id:
+        if r.exch_order_id and r.exch_order_id != order.exch_order_id and r.exch_order_id not in order.former_exch_ids:
+            if order.exch_order_id and order.status is not OrderStatus.PENDINGUPDATE:
+                # Another order with the same client id: a second session (or another program) on the same
+                # account reuses it. Its reports are not this order's.
+                log.debug("report.foreign_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+                return None
+            if order.exch_order_id:  # the replacement order of a cancel-replace in flight
+                order.former_exch_ids.add(order.exch_order_id)
             order.exch_order_id = r.exch_order_id
         now = self.clock_ns()
         tx = tx or (TransactionType.INSERT if order.status is OrderStatus.PENDINGNEW else TransactionType.UPDATE)
