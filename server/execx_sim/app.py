@@ -165,5 +165,9 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
     "binance-usdm-future": {"USDT": "100000"},
     "binance-coinm-future": {"BTC": "5", "ETH": "50"},
     "okx": {"USDT": "100000", "BTC": "2", "ETH": "20"},  # one unified account: spot and swaps share USDT
+    "bybit-spot": {"USDT": "100000", "BTC": "2", "ETH": "20", "SOL": "200"},
+    "bybit-linear": {"USDT": "100000"},
+    "bybit-inverse": {"BTC": "5", "ETH": "50"},
+    "bybit-option": {"USDC": "100000"},
     "deribit": {"BTC": "10", "ETH": "100"},
 }

@@ -1,0 +1,1 @@
+"""Bybit v5 connector (spot, linear, inverse, option)."""

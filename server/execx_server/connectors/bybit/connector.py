@@ -1,0 +1,594 @@
+"""The Bybit v5 connector (spot, linear, inverse, option): the ``Connector`` contract of
+``connectors.base`` over Bybit's REST API and websockets.
+
+Mechanisms (``../shared/venues/bybit.md``):
+
+- One category per connector (``bybit-spot`` -> ``spot``, ...). Every order carries
+  ``orderLinkId`` = execx's clOrderId, checked against Bybit's rule (1-36 of ``A-Za-z0-9_-``) before
+  anything is sent; options require it on the venue, the other categories get it too, so every
+  stream event and query maps to the client order by that id.
+- Orders over REST: ``/v5/order/create`` (its answer means "accepted": ``New`` is reported, fills and
+  final states come from the ``execution`` / ``order`` topics). Market orders are ``Market`` (IOC on
+  the venue; spot sized in the base coin, ``marketUnit=baseCoin``). Post-only is
+  ``timeInForce=PostOnly``: a crossing one is accepted, then cancelled by the venue with
+  ``rejectReason=EC_PostOnlyWillTakeLiquidity``, reported as ``cancelled`` with that reason as
+  message (the order was live for an instant, so it is not ``rejected``). No DAY time in force.
+- Amend ``/v5/order/amend`` (venue amend, queue priority as the venue rules); cancel
+  ``/v5/order/cancel``; pull ``/v5/order/cancel-all`` by symbol; batches
+  ``/v5/order/create-batch`` / ``cancel-batch`` (``submit_orders`` / ``cancel_orders``, chunked to
+  10 orders on spot and 20 elsewhere, one outcome per order).
+- ``use_margin`` on spot: ``isLeverage=1`` (spot margin of the unified account); ignored elsewhere.
+- Private stream: ``stream.PrivateStream``. Each execution is its own fill report (``execId`` as
+  trade id). After a reconnect the connector reads ``/v5/execution/list`` since the last execution it
+  saw for each symbol it traded, then open orders, then the final state of orders it believed live,
+  and reports what it missed (the engine drops duplicates by trade id and status).
+- Market data: ``orderbook.1.<symbol>`` (level 1) and ``publicTrade.<symbol>`` (options:
+  ``publicTrade.<baseCoin>``, filtered by symbol) on the category's public host; aggressor = ``S``.
+- Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
+
+Every background task (streams) runs in one TaskGroup owned by a supervisor task that ``close()``
+cancels and awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+import aiohttp
+
+from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
+from ...domain.instruments import InstrumentRules
+from ...domain.numbers import to_wire
+from ...domain.orders import CLIENT_ID_RULES
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    Rejected,
+    Retryable,
+    Trade,
+    VenueError,
+    VenuePosition,
+)
+from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.http import make_session
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from . import parse
+from .rest import BybitRest, Params
+from .schemas import BookData, ExecutionRow, OrderRow, TradeItem
+from .signing import Signer
+from .stream import PrivateStream, PublicStream
+from .urls import CATEGORY_OF, Hosts, resolve_hosts
+
+log = logging.getLogger("execx.connectors.bybit")
+
+START_TIMEOUT_S = 15.0
+SEEN_EXECS_MAX = 50_000
+FINISHED_KEPT = 10_000
+RECOVERY_ATTEMPTS = 3
+RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
+BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
+
+_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+_LIVE = frozenset(
+    {
+        OrderStatus.PENDINGNEW,
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLYFILLED,
+        OrderStatus.PENDINGUPDATE,
+        OrderStatus.PENDINGCANCEL,
+    }
+)
+
+
+@dataclass
+class _Known:
+    """What the connector knows of an order it sent (to fill in reports and to recover)."""
+
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal | None
+    exch_order_id: str = ""
+    cum_filled: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.PENDINGNEW
+
+
+class BybitConnector:
+    supports_amend = True
+    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # no DAY on Bybit
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        clock_ms: Callable[[], int] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        if config.exchange not in CATEGORY_OF:
+            raise ValueError(f"not a Bybit market: {config.exchange}")
+        self.exchange: Exchange = config.exchange
+        self.category = CATEGORY_OF[config.exchange]
+        self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
+        self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
+        self._config = config
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._backoff = backoff
+        self._probe_every_s = probe_every_s
+        self._signer = Signer(config.api_key, config.secret_key, self._clock_ms)
+        self._client_ids = CLIENT_ID_RULES[config.exchange]
+        self._session: aiohttp.ClientSession | None = None
+        self._rest: BybitRest | None = None
+        self._rules: dict[str, InstrumentRules] = {}
+        self._orders: dict[str, _Known] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._seen_execs: OrderedDict[str, None] = OrderedDict()
+        self._last_exec_ms: dict[str, int] = {}
+        self._started_ms = 0
+        self._on_report: ReportSink = _ignore_report
+        self._on_stream_state: StreamStateSink = _ignore_state
+        self._private: PrivateStream | None = None
+        self._public: PublicStream | None = None
+        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self.telemetry: Telemetry = NULL_TELEMETRY
+        self._tg: asyncio.TaskGroup | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def rest(self) -> BybitRest:
+        if self._rest is None:
+            raise RuntimeError("connector not started")
+        return self._rest
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        self._on_report = on_report
+        self._on_stream_state = on_stream_state
+        self._started_ms = self._clock_ms()
+        self._session = await make_session(self._config.interface)
+        self._rest = BybitRest(self._session, self.hosts.rest, self._signer, self._clock_ms)
+        self._rest.telemetry = self.telemetry
+        try:
+            rows = await self._rest.instruments_info(self.category)
+            self._rules = parse.parse_instruments(self.exchange, self.category, rows)
+            # A cheap signed read first, so wrong credentials fail the start in the venue's words.
+            await self._rest.wallet_balance()
+            self._private = PrivateStream(
+                self._session,
+                self.hosts.private,
+                self._signer,
+                self._on_private,
+                self._on_stream_state,
+                self._recover,
+                self._backoff,
+                self._probe_every_s,
+            )
+            self._private.ws.telemetry = self.telemetry
+            self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
+            await self._wait_started()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _wait_started(self) -> None:
+        assert self._private is not None and self._supervisor is not None
+        live = asyncio.create_task(self._private.ws.wait_live(START_TIMEOUT_S))
+        refused = asyncio.create_task(self._private.refused.wait())
+        try:
+            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (live, refused):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
+        if self._supervisor in done:
+            self._supervisor.result()
+        if self._private.refusal is not None and not self._private.ws.live:
+            raise self._private.refusal
+        if not self._private.ws.live:
+            raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+
+    async def _supervise(self) -> None:
+        assert self._private is not None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._private.run(), name=f"{self.exchange}.private")
+                if self._public is not None:
+                    tg.create_task(self._public.run(), name=self._public.ws.name)
+                self._ready.set()
+        except ExceptionGroup as eg:
+            log.error("bybit.streams.failed", extra={"exchange": str(self.exchange), "error": repr(eg)})
+            self._tg = None
+            self._on_stream_state(False)
+            raise
+
+    async def close(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            try:
+                await supervisor
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except ExceptionGroup as eg:
+                log.debug("bybit.supervisor.ended", extra={"error": repr(eg)})
+        self._tg = None
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ reference data
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise ValidationError("symbol", f"{symbol!r} is not traded on {self.exchange}") from None
+
+    # ------------------------------------------------------------------ orders
+
+    def _order_params(self, order: OrderRequest) -> Params:
+        self._client_ids.check(order.cl_order_id)
+        self.rules(order.symbol)
+        if order.tif not in self.supported_tifs:
+            raise ValidationError("tif", f"{order.tif.value} is not supported by Bybit")
+        params: Params = {
+            "category": self.category,
+            "symbol": order.symbol,
+            "side": parse.SIDE_OUT[order.side],
+            "orderType": "Market" if order.order_type is OrderType.MARKET else "Limit",
+            "qty": to_wire(order.qty),
+        }
+        if order.order_type is OrderType.MARKET:
+            if self.category == "spot":
+                params["marketUnit"] = "baseCoin"  # spot market buys are sized in the quote coin by default
+        else:
+            if order.price is None:
+                raise ValidationError("price", "a limit order needs a price")
+            params["price"] = to_wire(order.price)
+            params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else _TIF[order.tif]
+        params["orderLinkId"] = order.cl_order_id
+        if self.margin:
+            params["isLeverage"] = 1
+        return params
+
+    async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        params = self._order_params(order)
+        known = _Known(order.symbol, order.side, order.qty, order.price)
+        self._orders[order.cl_order_id] = known
+        try:
+            ack = await self.rest.order_create(params)
+        except Rejected:
+            known.status = OrderStatus.REJECTED
+            raise
+        return self._ack(order, known, ack.get("orderId", ""))
+
+    def _ack(self, order: OrderRequest, known: _Known, exch_order_id: str) -> ExecutionReport:
+        known.exch_order_id = exch_order_id
+        if known.status is OrderStatus.PENDINGNEW:
+            known.status = OrderStatus.NEW
+        return ExecutionReport(
+            cl_order_id=order.cl_order_id,
+            symbol=order.symbol,
+            exch_order_id=exch_order_id,
+            status=OrderStatus.NEW,
+            side=order.side,
+            price=order.price,
+            qty=order.qty,
+            cum_filled=Decimal(0),
+            exch_time_ns=time.time_ns(),
+        )
+
+    async def submit_orders(self, orders: list[OrderRequest]) -> list[ExecutionReport | VenueError]:
+        """Several new orders through ``/v5/order/create-batch`` (chunks of the category's batch limit);
+        one outcome per order, in order. Invalid orders raise ``ValidationError`` before anything is sent."""
+        params = [self._order_params(o) for o in orders]
+        out: list[ExecutionReport | VenueError] = []
+        size = BATCH_MAX[self.category]
+        for start in range(0, len(orders), size):
+            chunk, chunk_params = orders[start : start + size], params[start : start + size]
+            for order in chunk:
+                self._orders[order.cl_order_id] = _Known(order.symbol, order.side, order.qty, order.price)
+            items = await self.rest.batch(
+                "create", self.category, [{k: v for k, v in p.items() if k != "category"} for p in chunk_params]
+            )
+            for order, item in zip(chunk, items, strict=False):
+                known = self._orders[order.cl_order_id]
+                error = item.error()
+                if error is not None:
+                    known.status = OrderStatus.REJECTED
+                    out.append(error)
+                else:
+                    out.append(self._ack(order, known, str(item.row.get("orderId", ""))))
+        return out
+
+    async def amend_order(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        params: Params = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id, "qty": to_wire(qty)}
+        if price is not None:
+            params["price"] = to_wire(price)
+        ack = await self.rest.order_amend(params)
+        known = self._orders.get(cl_order_id)
+        cum = Decimal(0)
+        status = OrderStatus.NEW
+        if known is not None:
+            known.qty, cum = qty, known.cum_filled
+            known.price = price if price is not None else known.price
+            status = OrderStatus.PARTIALLYFILLED if cum else OrderStatus.NEW
+        return ExecutionReport(
+            cl_order_id=cl_order_id,
+            symbol=symbol,
+            exch_order_id=ack.get("orderId", ""),
+            status=status,
+            side=side,
+            price=price if price is not None else (known.price if known else None),
+            qty=qty,
+            cum_filled=cum,
+            exch_time_ns=time.time_ns(),
+            message="amend",
+        )
+
+    async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        ack = await self.rest.order_cancel({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
+        return self._cancelled(symbol, cl_order_id, ack.get("orderId", ""))
+
+    def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
+        known = self._orders.get(cl_order_id)
+        return ExecutionReport(
+            cl_order_id=cl_order_id,
+            symbol=symbol,
+            exch_order_id=exch_order_id,
+            status=OrderStatus.CANCELLED,
+            side=known.side if known else Side.BUY,
+            price=known.price if known else None,
+            qty=known.qty if known else Decimal(0),
+            cum_filled=known.cum_filled if known else Decimal(0),
+            exch_time_ns=time.time_ns(),
+        )
+
+    async def cancel_orders(self, symbol: str, cl_order_ids: list[str]) -> list[ExecutionReport | VenueError]:
+        """Several cancels through ``/v5/order/cancel-batch``; one outcome per order, in order."""
+        out: list[ExecutionReport | VenueError] = []
+        size = BATCH_MAX[self.category]
+        for start in range(0, len(cl_order_ids), size):
+            chunk = cl_order_ids[start : start + size]
+            items = await self.rest.batch(
+                "cancel", self.category, [{"symbol": symbol, "orderLinkId": c} for c in chunk]
+            )
+            for cl_order_id, item in zip(chunk, items, strict=False):
+                error = item.error()
+                out.append(
+                    error
+                    if error is not None
+                    else self._cancelled(symbol, cl_order_id, str(item.row.get("orderId", "")))
+                )
+        return out
+
+    async def cancel_all(self, symbol: str) -> None:
+        await self.rest.order_cancel_all({"category": self.category, "symbol": symbol})
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        query = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id}
+        rows = await self.rest.order_realtime(query) or await self.rest.order_history(query)
+        if not rows:
+            return None
+        report = parse.parse_order(rows[0])
+        self._note(report)
+        return report
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        rows = await self.rest.execution_list({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
+        fills: list[ExecutionReport] = []
+        cum = Decimal(0)
+        for row in _in_time_order(rows):
+            if row.get("execType", "Trade") != "Trade":
+                continue
+            cum += Decimal(row["execQty"])
+            fills.append(parse.parse_execution(row, cum))
+        return fills
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        rows: list[OrderRow] = []
+        if symbol is not None:
+            rows = await self.rest.order_realtime({"category": self.category, "symbol": symbol})
+        elif self.category == "linear":  # linear needs symbol, baseCoin or settleCoin
+            for settle in sorted({self._settle(s) for s in self._rules}):
+                rows += await self.rest.order_realtime({"category": self.category, "settleCoin": settle})
+        else:
+            rows = await self.rest.order_realtime({"category": self.category})
+        reports = [parse.parse_order(r) for r in rows]
+        for report in reports:
+            self._note(report)
+        return reports
+
+    def _settle(self, symbol: str) -> str:
+        return "USDC" if symbol.endswith(("USDC", "PERP")) else "USDT"
+
+    async def positions(self) -> list[VenuePosition]:
+        if self.category == "spot":
+            return []
+        if self.category == "linear":
+            rows = []
+            for settle in sorted({self._settle(s) for s in self._rules}):
+                rows += await self.rest.position_list({"category": self.category, "settleCoin": settle})
+        else:
+            rows = await self.rest.position_list({"category": self.category})
+        return parse.parse_positions(rows)
+
+    # ------------------------------------------------------------------ market data
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        self.rules(symbol)
+        if self._tg is None:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        entry = (on_ticker, on_trade)
+        self._watchers.setdefault(symbol, []).append(entry)
+        trade_key = self._rules[symbol].symbol.split("-")[0] if self.category == "option" else symbol
+        topics = [f"orderbook.{'25' if self.category == 'option' else '1'}.{symbol}", f"publicTrade.{trade_key}"]
+        stream = self._public_stream()
+        stream.subscribe(topics)
+
+        def unsubscribe() -> None:
+            watchers = self._watchers.get(symbol, [])
+            if entry in watchers:
+                watchers.remove(entry)
+            if not watchers:
+                self._watchers.pop(symbol, None)
+            stream.unsubscribe(topics)
+
+        return unsubscribe
+
+    def _public_stream(self) -> PublicStream:
+        if self._public is None:
+            if self._session is None or self._tg is None:
+                raise RuntimeError("connector not started")
+            self._public = PublicStream(
+                self._session,
+                self.hosts.public(self.category),
+                self._on_public,
+                name=f"{self.exchange}.market",
+                backoff=self._backoff,
+                probe_every_s=self._probe_every_s,
+            )
+            self._public.ws.telemetry = self.telemetry
+            self._tg.create_task(self._public.run(), name=self._public.ws.name)
+        return self._public
+
+    def _on_public(self, topic: str, data: Any) -> None:
+        try:
+            if topic.startswith("orderbook.") and isinstance(data, dict):
+                ticker = parse.parse_book(cast(BookData, data), time.time_ns())
+                if ticker is not None:
+                    for on_ticker, _ in list(self._watchers.get(ticker.symbol, ())):
+                        on_ticker(ticker)
+            elif topic.startswith("publicTrade.") and isinstance(data, list):
+                for item in data:
+                    trade = parse.parse_trade(cast(TradeItem, item))
+                    for _, on_trade in list(self._watchers.get(trade.symbol, ())):
+                        on_trade(trade)
+        except (KeyError, ValueError, TypeError, ArithmeticError, IndexError) as exc:
+            log.warning("bybit.market.parse_error", extra={"error": repr(exc), "topic": topic})
+
+    # ------------------------------------------------------------------ private events
+
+    def _on_private(self, topic: str, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if row.get("category", self.category) != self.category or not row.get("orderLinkId"):
+                continue  # another category of the same account, or an order not sent with a link id
+            try:
+                if topic == "execution" and row.get("execType", "Trade") == "Trade":
+                    self._on_execution(cast(ExecutionRow, row))
+                elif topic == "order":
+                    self._emit(parse.parse_order(cast(OrderRow, row)))
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                log.warning("bybit.private.parse_error", extra={"error": repr(exc), "topic": topic})
+
+    def _on_execution(self, row: ExecutionRow) -> None:
+        if row["execId"] in self._seen_execs:
+            return
+        known = self._orders.get(row.get("orderLinkId", ""))
+        qty = Decimal(row["execQty"])
+        if known is not None:
+            cum = known.cum_filled + qty
+        else:
+            cum = Decimal(row.get("orderQty") or 0) - Decimal(row.get("leavesQty") or 0)
+        self._emit(parse.parse_execution(row, cum))
+
+    def _emit(self, report: ExecutionReport) -> None:
+        """Forward a report to the engine, once per execution id for fills."""
+        if report.trade_id:
+            if report.trade_id in self._seen_execs:
+                return
+            self._seen_execs[report.trade_id] = None
+            if len(self._seen_execs) > SEEN_EXECS_MAX:
+                self._seen_execs.popitem(last=False)
+            t_ms = report.exch_time_ns // 1_000_000
+            if t_ms > self._last_exec_ms.get(report.symbol, 0):
+                self._last_exec_ms[report.symbol] = t_ms
+        self._note(report)
+        self._on_report(report)
+
+    def _note(self, report: ExecutionReport) -> None:
+        known = self._orders.get(report.cl_order_id)
+        if known is None:
+            return
+        if report.exch_order_id:
+            known.exch_order_id = report.exch_order_id
+        if report.trade_id:
+            known.cum_filled = report.cum_filled
+        if report.status is not OrderStatus.PENDINGNEW:
+            known.status = report.status
+        if report.status.is_final:
+            self._finished[report.cl_order_id] = None
+            while len(self._finished) > FINISHED_KEPT:
+                old, _ = self._finished.popitem(last=False)
+                if old in self._orders and self._orders[old].status.is_final:
+                    del self._orders[old]
+
+    # ------------------------------------------------------------------ gap recovery
+
+    async def _recover(self) -> None:
+        """After the private stream reconnected: report what happened while it was down."""
+        for attempt in range(RECOVERY_ATTEMPTS):
+            try:
+                await self._recover_once()
+                return
+            except VenueError as exc:
+                log.warning("bybit.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
+                await asyncio.sleep(self._backoff.delay(attempt))
+        log.error("bybit.recovery_gave_up", extra={"exchange": str(self.exchange)})
+
+    async def _recover_once(self) -> None:
+        """Executions since the last one seen (per symbol this connector traded), then open orders, then
+        the final state of orders believed live that are no longer open."""
+        symbols = sorted({k.symbol for k in self._orders.values()})
+        for symbol in symbols:
+            since = max(self._last_exec_ms.get(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
+            rows = await self.rest.execution_list(
+                {"category": self.category, "symbol": symbol, "startTime": max(0, since - 1)}
+            )
+            for row in _in_time_order(rows):
+                if row.get("orderLinkId") in self._orders and row.get("execType", "Trade") == "Trade":
+                    self._on_execution(row)
+        open_reports = await self.open_orders()
+        open_ids = {r.cl_order_id for r in open_reports}
+        for report in open_reports:
+            if report.cl_order_id in self._orders:
+                self._emit(report)
+        for cl_order_id, known in list(self._orders.items()):
+            if known.status in _LIVE and known.exch_order_id and cl_order_id not in open_ids:
+                final = await self.query_order(known.symbol, cl_order_id)
+                if final is not None:
+                    self._emit(final)
+
+
+def _in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:
+    return sorted(rows, key=lambda r: (int(r.get("execTime") or 0), r.get("execId", "")))
+
+
+def _ignore_report(report: ExecutionReport) -> None:
+    return None
+
+
+def _ignore_state(live: bool) -> None:
+    return None
+

@@ -1,0 +1,193 @@
+"""Bybit v5 REST endpoints. Methods are named after the endpoints and return the envelope's
+``result`` (typed by ``schemas``); every failure is raised as ``Rejected`` / ``Retryable`` /
+``OutcomeUnknown`` (``errors.py``).
+
+GET parameters go in the query string in the order given (the signed payload is exactly the query
+sent); POST bodies are compact JSON, signed as sent. After a rate-limit answer (``10006``, HTTP 403 /
+429) every request is refused locally (``Retryable``) until the venue's
+``X-Bapi-Limit-Reset-Timestamp``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+from ..transport.ratelimit import WeightLimiter
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from .errors import classify, reset_wait_s
+from .schemas import ExecutionRow, InstrumentRow, OrderRow, PositionRow
+from .signing import Signer
+
+Params = dict[str, Any]
+PAGE_MAX = {"realtime": 50, "history": 50, "execution": 100}
+PAGES_MAX = 50  # at most this many pages per listing (then the caller sees what it got)
+
+
+class BatchItem:
+    """One item of a batch answer: ``result.list[i]`` with ``retExtInfo.list[i]``."""
+
+    __slots__ = ("code", "msg", "row")
+
+    def __init__(self, row: dict[str, Any], code: int, msg: str) -> None:
+        self.row, self.code, self.msg = row, code, msg
+
+    def error(self) -> Rejected | None:
+        return Rejected(self.msg, str(self.code)) if self.code else None
+
+
+class BybitRest:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, signer: Signer, clock_ms: Callable[[], int]
+    ) -> None:
+        self.session = session
+        self.base = base_url
+        self.signer = signer
+        self.clock_ms = clock_ms
+        self.limiter = WeightLimiter()  # no windows: only the venue's "wait until" after a rate-limit answer
+        self.telemetry: Telemetry = NULL_TELEMETRY
+
+    async def call(self, method: str, path: str, params: Params, *, signed: bool = True, mutating: bool = False) -> Any:
+        """One request; returns ``(result, retExtInfo)``."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._call(method, path, params, signed, mutating)
+        except Rejected:
+            outcome = "rejected"
+            raise
+        except Retryable:
+            outcome = "retryable"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+
+    async def _call(self, method: str, path: str, params: Params, signed: bool, mutating: bool) -> Any:
+        self.limiter.check()
+        clean = {k: v for k, v in params.items() if v is not None}
+        if method == "GET":
+            payload = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in clean.items())
+            url = URL(f"{self.base}{path}" + (f"?{payload}" if payload else ""), encoded=True)
+            body = None
+        else:
+            payload = json.dumps(clean, separators=(",", ":"))
+            url, body = URL(f"{self.base}{path}", encoded=True), payload
+        headers = self.signer.rest_headers(payload) if signed else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(method, url, data=body, headers=headers) as resp:
+                text = await resp.text()
+                status = resp.status
+                reset = resp.headers.get("X-Bapi-Limit-Reset-Timestamp")
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if mutating:
+                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
+            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        data: Any = None
+        try:
+            data = json.loads(text) if text else None
+        except json.JSONDecodeError:
+            data = None
+        code = data.get("retCode") if isinstance(data, dict) else None
+        msg = str(data.get("retMsg", "")) if isinstance(data, dict) else text[:200]
+        if status != 200 or code != 0:
+            error = classify(
+                status,
+                code if isinstance(code, int) else None,
+                msg,
+                mutating=mutating,
+                retry_after_s=reset_wait_s(reset, self.clock_ms()),
+            )
+            if isinstance(error, Retryable) and error.retry_after_s:
+                self.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+            raise error
+        return data.get("result") or {}, data.get("retExtInfo") or {}
+
+    async def result(self, method: str, path: str, params: Params, **kw: Any) -> Any:
+        result, _ = await self.call(method, path, params, **kw)
+        return result
+
+    # ------------------------------------------------------------------ market
+
+    async def instruments_info(self, category: str) -> list[InstrumentRow]:
+        rows: list[InstrumentRow] = []
+        cursor = ""
+        for _ in range(PAGES_MAX):
+            params: Params = {"category": category, "limit": 1000 if category == "option" else 500}
+            if cursor:
+                params["cursor"] = cursor
+            result = await self.result("GET", "/v5/market/instruments-info", params, signed=False)
+            rows.extend(cast(list[InstrumentRow], result.get("list", [])))
+            cursor = result.get("nextPageCursor", "")
+            if not cursor:
+                break
+        return rows
+
+    # ------------------------------------------------------------------ orders
+
+    async def order_create(self, params: Params) -> dict[str, str]:
+        return cast(dict[str, str], await self.result("POST", "/v5/order/create", params, mutating=True))
+
+    async def order_amend(self, params: Params) -> dict[str, str]:
+        return cast(dict[str, str], await self.result("POST", "/v5/order/amend", params, mutating=True))
+
+    async def order_cancel(self, params: Params) -> dict[str, str]:
+        return cast(dict[str, str], await self.result("POST", "/v5/order/cancel", params, mutating=True))
+
+    async def order_cancel_all(self, params: Params) -> list[dict[str, str]]:
+        result = await self.result("POST", "/v5/order/cancel-all", params, mutating=True)
+        return cast(list[dict[str, str]], result.get("list", []))
+
+    async def batch(self, action: str, category: str, items: list[Params]) -> list[BatchItem]:
+        """``/v5/order/{create,amend,cancel}-batch``: one ``BatchItem`` per request item, in order."""
+        result, ext = await self.call(
+            "POST", f"/v5/order/{action}-batch", {"category": category, "request": items}, mutating=True
+        )
+        rows = result.get("list", [])
+        infos = ext.get("list", [])
+        return [
+            BatchItem(row, int(info.get("code", 0)), str(info.get("msg", "")))
+            for row, info in zip(rows, infos, strict=False)
+        ]
+
+    async def order_realtime(self, params: Params) -> list[OrderRow]:
+        return cast(list[OrderRow], await self._pages("/v5/order/realtime", params, PAGE_MAX["realtime"]))
+
+    async def order_history(self, params: Params) -> list[OrderRow]:
+        return cast(list[OrderRow], await self._pages("/v5/order/history", params, PAGE_MAX["history"], 1))
+
+    async def execution_list(self, params: Params, pages: int = PAGES_MAX) -> list[ExecutionRow]:
+        return cast(list[ExecutionRow], await self._pages("/v5/execution/list", params, PAGE_MAX["execution"], pages))
+
+    async def position_list(self, params: Params) -> list[PositionRow]:
+        return cast(list[PositionRow], await self._pages("/v5/position/list", params, 200))
+
+    async def wallet_balance(self) -> Any:
+        return await self.result("GET", "/v5/account/wallet-balance", {"accountType": "UNIFIED"})
+
+    async def _pages(self, path: str, params: Params, limit: int, pages: int = PAGES_MAX) -> list[Any]:
+        rows: list[Any] = []
+        cursor = ""
+        for _ in range(pages):
+            query = {**params, "limit": limit}
+            if cursor:
+                query["cursor"] = cursor
+            result = await self.result("GET", path, query)
+            rows.extend(result.get("list", []))
+            cursor = result.get("nextPageCursor", "")
+            if not cursor:
+                break
+        return rows

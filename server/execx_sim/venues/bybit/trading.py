@@ -1,0 +1,267 @@
+"""Order entry shared by REST and the websocket order-entry host: Bybit's parameter rules
+(``../shared/venues/bybit.md`` §3-§4) in front of the matching engine.
+
+Every method takes the request object (JSON values as sent) and returns the ``result`` object, or
+raises ``BybitError``. Post-only orders that would cross are accepted and then cancelled by the
+engine (``PostOnlyCross.CANCEL``): the answer is an ordinary acknowledgement and the order topic
+shows ``Cancelled`` with ``EC_PostOnlyWillTakeLiquidity``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ...core.accounts import Account
+from ...core.engine import Market
+from ...core.faults import Faults
+from ...core.types import Order, OrderError, OrderType, TimeInForce
+from . import errors, wire
+from .errors import BybitError
+from .instruments import CATEGORIES
+
+LINK_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
+DECIMAL_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
+
+
+def text(req: dict[str, Any], key: str, required: bool = False) -> str:
+    value = req.get(key)
+    if value is None or value == "":
+        if required:
+            raise errors.param(f"{key} is required")
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise errors.param(f"{key} invalid")
+    return str(value)
+
+
+def decimal(req: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
+    raw = text(req, key, required)
+    if not raw:
+        return None
+    if not DECIMAL_RE.fullmatch(raw):
+        raise errors.param(f"{key} invalid")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise errors.param(f"{key} invalid") from None
+
+
+def flag(req: dict[str, Any], key: str) -> bool:
+    value = req.get(key)
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1"):
+        return True
+    if str(value).lower() in ("false", "0"):
+        return False
+    raise errors.param(f"{key} invalid")
+
+
+def category_of(req: dict[str, Any]) -> str:
+    category = text(req, "category", required=True)
+    if category not in CATEGORIES:
+        raise errors.param(f"category {category!r} invalid; one of spot, linear, inverse, option")
+    return category
+
+
+class Trading:
+    """Place / amend / cancel on the Bybit markets (one engine market per category)."""
+
+    def __init__(self, markets: dict[str, Market], faults: Callable[[str], Faults], now_ms: Callable[[], int]) -> None:
+        self.markets = markets
+        self.faults = faults
+        self.now_ms = now_ms
+
+    def market(self, category: str) -> Market:
+        return self.markets[category]
+
+    # ------------------------------------------------------------------ lookups
+
+    def find(self, account: Account, category: str, req: dict[str, Any]) -> Order:
+        """The order named by ``orderId`` (wins) or ``orderLinkId``."""
+        market = self.market(category)
+        symbol = text(req, "symbol", required=True)
+        if symbol not in market.instruments:
+            raise errors.param("symbol invalid")
+        oid, link = text(req, "orderId"), text(req, "orderLinkId")
+        if not oid and not link:
+            raise errors.param("orderId or orderLinkId is required")
+        try:
+            if oid:
+                engine_id = wire.engine_order_id(category, oid)
+                if engine_id is None:
+                    raise errors.not_found(category == "spot")
+                return market.find_order(account, symbol, order_id=engine_id)
+            return market.find_order(account, symbol, client_id=link)
+        except OrderError as e:
+            raise errors.from_engine(e, category == "spot") from None
+
+    def ack(self, category: str, o: Order) -> dict[str, Any]:
+        return {"orderId": wire.order_id(category, o.order_id), "orderLinkId": wire.link_id(o)}
+
+    # ------------------------------------------------------------------ entry
+
+    def create(self, account: Account, category: str, req: dict[str, Any]) -> Order:
+        market = self.market(category)
+        spot = category == "spot"
+        symbol = text(req, "symbol", required=True)
+        if symbol not in market.instruments:
+            raise errors.param("symbol invalid")
+        side = wire.SIDE_IN.get(text(req, "side", required=True))
+        if side is None:
+            raise errors.param("side invalid")
+        order_type = text(req, "orderType", required=True)
+        if order_type not in ("Market", "Limit"):
+            raise errors.param("orderType invalid")
+        qty = decimal(req, "qty", required=True)
+        assert qty is not None
+        if qty <= 0:
+            raise errors.param("qty invalid")
+        price = decimal(req, "price")
+        tif_text = text(req, "timeInForce") or "GTC"
+        tif = wire.TIF_IN.get(tif_text)
+        if tif is None:
+            raise errors.param(f"timeInForce {tif_text} invalid")
+        link = text(req, "orderLinkId")
+        if category == "option" and not link:
+            raise errors.param("orderLinkId is required for options")
+        if link and not LINK_RE.fullmatch(link):
+            raise errors.param("orderLinkId invalid: 1-36 characters of A-Z a-z 0-9 - _")
+        if link and self._link_used(market, account, link):
+            raise errors.duplicate_link(spot)
+        position_idx = text(req, "positionIdx") or "0"
+        if position_idx != "0":
+            raise errors.param("position idx not match position mode")
+        reduce_only = flag(req, "reduceOnly")
+        if reduce_only and spot:
+            raise errors.param("reduceOnly is not supported for spot")
+        is_leverage = text(req, "isLeverage") or "0"
+        if is_leverage not in ("0", "1") or (is_leverage == "1" and not spot):
+            raise errors.param("isLeverage invalid")
+        market_unit = text(req, "marketUnit")
+        if market_unit not in ("", "baseCoin", "quoteCoin"):
+            raise errors.param("marketUnit invalid")
+        faults = self.faults(category)
+        if faults.take("reject_orders"):
+            raise BybitError(errors.SPOT_BALANCE if spot else errors.PARAM, faults.reject_message)
+        extra: dict[str, Any] = {"link": link, "isLeverage": is_leverage, "marketUnit": market_unit}
+        engine_type = OrderType.MARKET if order_type == "Market" else OrderType.LIMIT
+        quote_qty = None
+        if engine_type is OrderType.MARKET:
+            price = None
+            if tif is TimeInForce.GTX:
+                raise errors.param("PostOnly is for limit orders")
+            tif = TimeInForce.IOC
+            # Spot market buys are sized in the quote coin unless marketUnit=baseCoin (docs: create order).
+            if spot and side.value == "BUY" and market_unit != "baseCoin":
+                quote_qty, extra["marketUnit"] = qty, "quoteCoin"
+        elif price is None:
+            raise errors.param("price is required for limit orders")
+        try:
+            return market.place(
+                account,
+                symbol,
+                side,
+                engine_type,
+                qty,
+                price,
+                tif,
+                client_id=link,
+                quote_qty=quote_qty,
+                reduce_only=reduce_only,
+                extra=extra,
+            )
+        except OrderError as e:
+            raise errors.from_engine(e, spot) from None
+
+    def _link_used(self, market: Market, account: Account, link: str) -> bool:
+        """orderLinkId must be unique per account (open and closed orders alike)."""
+        for symbol in market.instruments:
+            try:
+                market.find_order(account, symbol, client_id=link)
+            except OrderError:
+                continue
+            return True
+        return False
+
+    def amend(self, account: Account, category: str, req: dict[str, Any]) -> Order:
+        order = self.find(account, category, req)
+        qty, price = decimal(req, "qty"), decimal(req, "price")
+        if qty is None and price is None:
+            raise errors.param("The order remains unchanged as the parameters entered match the existing ones.")
+        if not order.is_open:
+            raise errors.not_found(category == "spot")
+        if qty is not None and qty <= order.filled:
+            raise BybitError(
+                errors.AMEND_BELOW_FILLED,
+                "The number of contracts modified cannot be less than or equal to the filled quantity",
+            )
+        try:
+            return self.market(category).amend(
+                account, order.symbol, order_id=order.order_id, new_qty=qty, new_price=price
+            )
+        except OrderError as e:
+            raise errors.from_engine(e, category == "spot") from None
+
+    def cancel(self, account: Account, category: str, req: dict[str, Any]) -> Order:
+        order = self.find(account, category, req)
+        try:
+            return self.market(category).cancel(account, order.symbol, order_id=order.order_id)
+        except OrderError as e:
+            raise errors.from_engine(e, category == "spot") from None
+
+    def cancel_all(self, account: Account, category: str, req: dict[str, Any]) -> list[Order]:
+        """By ``symbol``, else ``baseCoin``, else ``settleCoin``; linear/inverse need one of them."""
+        market = self.market(category)
+        symbol, base, settle = text(req, "symbol"), text(req, "baseCoin"), text(req, "settleCoin")
+        if category in ("linear", "inverse") and not (symbol or base or settle):
+            raise errors.param("symbol, baseCoin or settleCoin is required")
+        if symbol and symbol not in market.instruments:
+            raise errors.param("symbol invalid")
+        symbols = [
+            s
+            for s, inst in market.instruments.items()
+            if (s == symbol if symbol else (inst.base == base if base else (not settle or inst.settle == settle)))
+        ]
+        cancelled: list[Order] = []
+        for s in symbols:
+            cancelled.extend(market.cancel_all(account, s))
+        return cancelled
+
+    def batch(
+        self, account: Account, category: str, body: dict[str, Any], op: Callable[[Account, str, dict[str, Any]], Order]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``result.list`` and ``retExtInfo.list``, item by item in request order (one failing does not
+        stop the others)."""
+        items = body.get("request")
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            raise errors.param("request must be a non-empty list of orders")
+        if len(items) > BATCH_MAX[category]:
+            raise errors.param(f"batch size exceeds the limit of {BATCH_MAX[category]} for {category}")
+        results: list[dict[str, Any]] = []
+        infos: list[dict[str, Any]] = []
+        for item in items:
+            try:
+                o = op(account, category, item)
+                results.append(
+                    {"category": category, "symbol": o.symbol, **self.ack(category, o), "createAt": str(o.created_ms)}
+                )
+                infos.append({"code": 0, "msg": "OK"})
+            except BybitError as e:
+                results.append(
+                    {
+                        "category": category,
+                        "symbol": str(item.get("symbol", "")),
+                        "orderId": "",
+                        "orderLinkId": str(item.get("orderLinkId", "")),
+                        "createAt": "",
+                    }
+                )
+                infos.append({"code": e.code, "msg": e.msg})
+        return results, infos
