@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import itertools
 import json
 import time
@@ -17,11 +18,13 @@ from typing import Any
 import aiohttp
 from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.binance.connector import BinanceConnector
+from execx_server.connectors.bybit.connector import BybitConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, OrderType, Side, TimeInForce
 from execx_server.domain.venue import ExecutionReport, OrderRequest, Retryable
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 
 D = Decimal
 WAIT_S = 10.0
@@ -54,13 +57,25 @@ def _binance_margin(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return BinanceConnector(dataclasses.replace(config, use_margin=True), backoff=backoff, order_entry="ws")
 
 
+def _bybit(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return BybitConnector(config, backoff=backoff)
+
+
+# The simulator lists Bybit options expiring on the last Friday of the month after next.
+BYBIT_OPTION_SYMBOL = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
     Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_ws_entry, "wsapi"),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_margin, "margin"),
+    Venue(Exchange.BYBIT_SPOT, "BTCUSDT", D("0.01"), False, _bybit),
+    Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit),
+    Venue(Exchange.BYBIT_INVERSE, "BTCUSD", D("100"), True, _bybit),
+    Venue(Exchange.BYBIT_OPTION, BYBIT_OPTION_SYMBOL, D("0.1"), True, _bybit),
 ]
+BYBIT = frozenset({Exchange.BYBIT_SPOT, Exchange.BYBIT_LINEAR, Exchange.BYBIT_INVERSE, Exchange.BYBIT_OPTION})
 
 _ids = itertools.count(1)
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
+from connector_harness import BYBIT, VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.base import ConnectorConfig, Secret
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
@@ -43,9 +43,9 @@ async def h(sim: Simulator, venue: Venue, account: Account) -> AsyncIterator[Har
 async def test_start_loads_instruments(h: Harness) -> None:
     rules = h.connector.rules(h.venue.symbol)
     assert rules.tick > 0 and rules.lot > 0 and rules.min_qty > 0
-    assert rules.inverse is (h.venue.exchange is Exchange.BINANCE_COINM_FUTURE)
-    if rules.inverse:
-        assert rules.contract_size > 1
+    assert rules.inverse is (h.venue.exchange in (Exchange.BINANCE_COINM_FUTURE, Exchange.BYBIT_INVERSE))
+    if rules.inverse:  # Binance COIN-M contracts are 100/10 USD, Bybit inverse contracts 1 USD
+        assert rules.contract_size == (1 if h.venue.exchange is Exchange.BYBIT_INVERSE else 100)
     with pytest.raises(ValidationError):
         h.connector.rules("NOSUCHSYMBOL")
     assert h.states and h.states[-1] is True
@@ -59,7 +59,11 @@ async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
     connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
     with pytest.raises(Rejected) as info:
         await connector.start(lambda r: None, lambda up: None)
-    assert info.value.message and info.value.code.startswith("-")
+    assert info.value.message
+    if venue.exchange in BYBIT:
+        assert info.value.code == "10003" and info.value.message == "API key is invalid."
+    else:
+        assert info.value.code.startswith("-")
     await connector.close()
     wrong_secret = ConnectorConfig(
         venue.exchange, account.api_key, Secret("wrong"), rest_url=config.rest_url, ws_url=config.ws_url
@@ -67,7 +71,11 @@ async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
     connector = venue.factory(wrong_secret, Backoff(base_s=0.05, cap_s=0.2))
     with pytest.raises(Rejected) as info:
         await connector.start(lambda r: None, lambda up: None)
-    assert "ignature" in info.value.message  # -1022 "Signature for this request is not valid."
+    # Binance -1022 "Signature for this request is not valid."; Bybit 10004 "Error sign, please check your
+    # signature generation algorithm."
+    assert "ignature" in info.value.message
+    if venue.exchange in BYBIT:
+        assert info.value.code == "10004"
     await connector.close()
 
 
@@ -121,6 +129,18 @@ async def test_market_order_fills_reported_with_trade_ids(h: Harness) -> None:
 async def test_post_only_that_would_cross_is_rejected_with_venue_message(h: Harness) -> None:
     _, ask = await h.book()
     order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
+    if h.venue.exchange in BYBIT:
+        # Bybit accepts a crossing PostOnly order, then cancels it with EC_PostOnlyWillTakeLiquidity.
+        ack = await h.connector.submit_order(order)
+        assert ack.status is OrderStatus.NEW
+        done = await h.wait_report(
+            lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "post-only cancel"
+        )
+        assert done.message.startswith("EC_PostOnlyWillTakeLiquidity") and done.cum_filled == 0
+        queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+        assert queried is not None and queried.status is OrderStatus.CANCELLED
+        assert not h.fills(order.cl_order_id)
+        return
     with pytest.raises(Rejected) as info:
         await h.connector.submit_order(order)
     assert info.value.message and info.value.code
