@@ -19,6 +19,7 @@ import aiohttp
 from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.bybit.connector import BybitConnector
+from execx_server.connectors.okx.connector import OkxConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, OrderType, Side, TimeInForce
 from execx_server.domain.venue import ExecutionReport, OrderRequest, Retryable
@@ -64,12 +65,18 @@ def _bybit(config: ConnectorConfig, backoff: Backoff) -> Connector:
 # The simulator lists Bybit options expiring on the last Friday of the month after next.
 BYBIT_OPTION_SYMBOL = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
 
+
+def _okx(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return OkxConnector(config, backoff=backoff)
+
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
     Venue(Exchange.BINANCE_COINM_FUTURE, "BTCUSD_PERP", D("2"), True, _binance),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_ws_entry, "wsapi"),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_margin, "margin"),
+    Venue(Exchange.OKX, "BTC-USDT", D("0.01"), False, _okx),
     Venue(Exchange.BYBIT_SPOT, "BTCUSDT", D("0.01"), False, _bybit),
     Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit),
     Venue(Exchange.BYBIT_INVERSE, "BTCUSD", D("100"), True, _bybit),
@@ -175,7 +182,12 @@ def config_for(sim: Simulator, venue: Venue, account: Account) -> ConnectorConfi
     hosts = sim.ready["venues"][venue.exchange.value]
     # The whole per-venue object of the ready line as wsUrl (documented override form).
     return ConnectorConfig(
-        venue.exchange, account.api_key, Secret(account.secret_key), rest_url=hosts["rest"], ws_url=json.dumps(hosts)
+        venue.exchange,
+        account.api_key,
+        Secret(account.secret_key),
+        passphrase=Secret(account.passphrase),  # OKX signs with a passphrase too
+        rest_url=hosts["rest"],
+        ws_url=json.dumps(hosts),
     )
 
 

@@ -54,6 +54,8 @@ async def test_start_loads_instruments(h: Harness) -> None:
 async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
     sim: Simulator, venue: Venue, account: Account
 ) -> None:
+    if venue.exchange is Exchange.OKX:
+        pytest.skip("OKX words (50111, 50113, passphrase): tests/contract/test_okx_edges.py")
     config = config_for(sim, venue, account)
     bad = ConnectorConfig(venue.exchange, "no-such-key", Secret("x"), rest_url=config.rest_url, ws_url=config.ws_url)
     connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
@@ -127,6 +129,8 @@ async def test_market_order_fills_reported_with_trade_ids(h: Harness) -> None:
 
 
 async def test_post_only_that_would_cross_is_rejected_with_venue_message(h: Harness) -> None:
+    if h.venue.exchange is Exchange.OKX:
+        pytest.skip("OKX accepts, then cancels with cancelSource 31: tests/contract/test_okx_edges.py")
     _, ask = await h.book()
     order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
     if h.venue.exchange in BYBIT:

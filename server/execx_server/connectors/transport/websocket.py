@@ -121,6 +121,14 @@ class ReconnectingWebSocket:
             raise ConnectionError(f"{self.name}: not connected")
         await ws.send_json(obj)
 
+    async def send_text(self, text: str) -> None:
+        """Send a raw text frame now (venues whose keepalive is a text ``ping``, e.g. OKX);
+        ``ConnectionError`` when there is no connection."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionError(f"{self.name}: not connected")
+        await ws.send_str(text)
+
     def send_later(self, obj: Any) -> None:
         """Queue a message for the writer of the current (or next) connection."""
         import json

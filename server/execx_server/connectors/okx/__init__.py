@@ -1,0 +1,1 @@
+"""OKX v5 connector (spot and USDT swaps)."""

@@ -1,0 +1,705 @@
+"""The OKX connector (v5, spot and USDT swaps, exchange ``okx``): the ``Connector`` contract of
+``connectors.base`` over OKX's REST API and private / public websockets.
+
+Mechanisms (``../shared/venues/okx.md``):
+
+- Orders over REST, every one named by its ``clOrdId`` (execx's clOrderId; OKX rule: 1-32 letters
+  and digits). ``ordType`` carries the time in force: ``limit`` (gtc), ``ioc``, ``fok``,
+  ``post_only``, ``market``; OKX has no DAY orders. Spot uses ``tdMode=cash`` and market orders are
+  sized in the base currency (``tgtCcy=base_ccy``); swaps use ``tdMode=cross`` and sizes in contracts.
+  An accepted order (``sCode 0``) is acknowledged ``new`` — or with the state the private stream
+  already reported, so an acknowledgement never moves an order backwards.
+- Post-only: OKX accepts a crossing ``post_only`` order and then cancels it (``cancelSource 31``);
+  the order ends ``cancelled`` with that reason in its message (it is never reported rejected: it
+  reached the venue).
+- Amend: ``amend-order`` (``newSz`` = new total size, ``newPx``); queue priority follows the venue.
+- Cancel: ``cancel-order``. The answer only says the cancel was accepted; the connector returns the
+  final state the ``orders`` channel reports for the order (so every fill before the cancel is
+  reported first), or asks REST when the channel is silent.
+- Batches: inserts and cancels the engine issues together (a ``pull``, a ``BatchSendOrders``) are
+  coalesced — everything requested in the same event-loop turn — into ``batch-orders`` /
+  ``cancel-batch-orders`` requests of at most 20 items.
+- **Pull** (``cancel_all`` and a pull through the engine): OKX cannot cancel by instrument, so the
+  connector keeps ready-made ``cancel-batch-orders`` bodies of every working order per instrument
+  (``pull.py``) and sends them as they are: one round trip per 20 orders, no look-up.
+- Private stream and gap recovery: ``stream.py``; after a reconnect the connector reads
+  ``orders-pending`` and the fills since the last one it saw, and the state of every order it
+  believed live, and reports what it missed (the engine drops duplicates by trade id and status).
+- Market data: ``bbo-tbt`` and ``trades`` on ``/ws/v5/public``.
+- Hosts (production, AWS, demo with ``--testnet``) and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
+
+Every background task runs in one TaskGroup owned by a supervisor task that ``close()`` cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, cast
+
+import aiohttp
+
+from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
+from ...domain.instruments import InstrumentRules
+from ...domain.numbers import to_wire
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+    Trade,
+    VenueError,
+    VenuePosition,
+)
+from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.http import make_session
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from . import parse
+from .errors import CANCEL_FAILED, NOT_FOUND, classify
+from .pull import BATCH_LIMIT, PullBook
+from .rest import OkxRest
+from .schemas import BboItem, FillRow, ItemResult, OrderRow, TradeItem
+from .signing import Signer
+from .stream import PrivateStream, PublicStream
+from .urls import Hosts, resolve_hosts
+
+log = logging.getLogger("execx.connectors.okx")
+
+START_TIMEOUT_S = 15.0
+CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
+SEEN_TRADES_MAX = 50_000
+FINISHED_KEPT = 10_000
+RECOVERY_ATTEMPTS = 3
+RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
+
+_ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
+_LIVE = frozenset(
+    {
+        OrderStatus.PENDINGNEW,
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLYFILLED,
+        OrderStatus.PENDINGUPDATE,
+        OrderStatus.PENDINGCANCEL,
+    }
+)
+_RANK = {
+    OrderStatus.PENDINGNEW: 0,
+    OrderStatus.NEW: 1,
+    OrderStatus.PARTIALLYFILLED: 2,
+}
+
+
+@dataclass
+class _Known:
+    """What the connector knows of an order it sent."""
+
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal | None
+    ord_id: str = ""
+    cum_filled: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.PENDINGNEW
+    final: asyncio.Future[ExecutionReport] | None = None  # resolved by the stream's final state
+    last: ExecutionReport | None = None  # the latest status report (no fill) seen
+
+
+@dataclass
+class _Pending:
+    """Requests of one kind for one instrument, collected during one event-loop turn."""
+
+    items: list[tuple[str, dict[str, str], asyncio.Future[ItemResult]]] = field(default_factory=list)
+
+
+class OkxConnector:
+    supports_amend = True
+    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # OKX has no DAY orders
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        hosts: str | None = None,
+        clock_ms: Callable[[], int] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        if config.exchange is not Exchange.OKX:
+            raise ValueError(f"not an OKX market: {config.exchange}")
+        self.exchange: Exchange = config.exchange
+        self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url, hosts)
+        self._config = config
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._backoff = backoff
+        self._probe_every_s = probe_every_s
+        self._signer = Signer(config.api_key, config.secret_key, config.passphrase, self.hosts.demo, self._clock_ms)
+        self._session: aiohttp.ClientSession | None = None
+        self._rest: OkxRest | None = None
+        self._rules: dict[str, InstrumentRules] = {}
+        self._swap: set[str] = set()
+        self._orders: dict[str, _Known] = {}
+        self._by_ord_id: dict[str, str] = {}
+        self._pulls: dict[str, PullBook] = {}
+        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._last_fill_ms = 0
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._on_report: ReportSink = _ignore_report
+        self._on_stream_state: StreamStateSink = _ignore_state
+        self._private: PrivateStream | None = None
+        self._public: PublicStream | None = None
+        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self.telemetry: Telemetry = NULL_TELEMETRY
+        self._tg: asyncio.TaskGroup | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def rest(self) -> OkxRest:
+        if self._rest is None:
+            raise RuntimeError("connector not started")
+        return self._rest
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        if self._config.use_margin:
+            raise ValidationError("useMargin", "spot margin is not implemented for okx (spot orders use tdMode cash)")
+        self._on_report = on_report
+        self._on_stream_state = on_stream_state
+        self._last_fill_ms = self._clock_ms()
+        self._session = await make_session(self._config.interface)
+        self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
+        self._rest.telemetry = self.telemetry
+        try:
+            for inst_type in ("SPOT", "SWAP"):
+                for row in await self._rest.instruments(inst_type):
+                    rules = parse.parse_instrument(row)
+                    self._rules[rules.symbol] = rules
+                    if inst_type == "SWAP":
+                        self._swap.add(rules.symbol)
+            await self._rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
+            self._private = PrivateStream(
+                self._session,
+                self.hosts.private,
+                self._signer,
+                self._on_orders,
+                self._on_stream_state,
+                self._recover,
+                self._backoff,
+                self._probe_every_s,
+            )
+            self._private.ws.telemetry = self.telemetry
+            self._supervisor = asyncio.create_task(self._supervise(), name="okx.supervisor")
+            await self._wait_started()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _wait_started(self) -> None:
+        assert self._private is not None and self._supervisor is not None
+        live = asyncio.create_task(self._private.ws.wait_live(START_TIMEOUT_S))
+        refused = asyncio.create_task(self._private.refused.wait())
+        try:
+            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (live, refused):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
+        if self._supervisor in done:
+            self._supervisor.result()
+        if self._private.refusal is not None and not self._private.ws.live:
+            raise self._private.refusal
+        if not self._private.ws.live:
+            raise Retryable(f"okx: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+
+    async def _supervise(self) -> None:
+        assert self._private is not None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._private.run(), name="okx.private")
+                self._ready.set()
+        except ExceptionGroup as eg:
+            log.error("okx.streams.failed", extra={"error": repr(eg)})
+            self._tg = None
+            self._on_stream_state(False)
+            raise
+
+    async def close(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            try:
+                await supervisor
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except ExceptionGroup as eg:
+                log.debug("okx.supervisor.ended", extra={"error": repr(eg)})
+        self._tg = None
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, VenueError):
+                await task
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # ------------------------------------------------------------------ reference data
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise ValidationError(
+                "symbol", f"{symbol!r} is not traded on okx (instruments are SPOT and SWAP instIds)"
+            ) from None
+
+    def _pull(self, symbol: str) -> PullBook:
+        book = self._pulls.get(symbol)
+        if book is None:
+            book = self._pulls[symbol] = PullBook(symbol)
+        return book
+
+    # ------------------------------------------------------------------ coalescing (batches)
+
+    def _enqueue(self, kind: str, symbol: str, cl_order_id: str, item: dict[str, str]) -> asyncio.Future[ItemResult]:
+        """Queue one place / cancel item; everything queued in this loop turn is sent together."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ItemResult] = loop.create_future()
+        key = (kind, symbol)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending()
+            loop.call_soon(self._flush, key)
+        pending.items.append((cl_order_id, item, future))
+        return future
+
+    def _flush(self, key: tuple[str, str]) -> None:
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return
+        kind, symbol = key
+        items = pending.items
+        if kind == "place":
+            for start in range(0, len(items), BATCH_LIMIT):
+                self._spawn(self._send_places(items[start : start + BATCH_LIMIT]))
+            return
+        book = self._pulls.get(symbol)
+        wanted = {cl for cl, _, _ in items}
+        if book is not None and len(book) and wanted == book.ids:
+            bodies = book.bodies()  # a pull: the ready-made bodies, as they are
+        else:
+            fragments = [item for _, item, _ in items]
+            bodies = [
+                _json_array(fragments[start : start + BATCH_LIMIT]) for start in range(0, len(fragments), BATCH_LIMIT)
+            ]
+        futures = {cl: fut for cl, _, fut in items}
+        if len(items) == 1:
+            self._spawn(self._send_cancel(items[0]))
+            return
+        for body in bodies:
+            self._spawn(self._send_cancel_batch(body, futures))
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_places(self, items: list[tuple[str, dict[str, str], asyncio.Future[ItemResult]]]) -> None:
+        try:
+            if len(items) == 1:
+                results = [await self.rest.order(items[0][1])]
+            else:
+                results = await self.rest.batch_orders([item for _, item, _ in items])
+        except VenueError as exc:
+            for _, _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        by_cl = {str(r.get("clOrdId", "")): r for r in results}
+        for index, (cl, _, fut) in enumerate(items):
+            result = by_cl.get(cl) or (results[index] if index < len(results) else None)
+            if not fut.done():
+                if result is None:
+                    fut.set_exception(OutcomeUnknown("OKX answered the batch without this order", "batch"))
+                else:
+                    fut.set_result(result)
+
+    async def _send_cancel(self, entry: tuple[str, dict[str, str], asyncio.Future[ItemResult]]) -> None:
+        _, item, fut = entry
+        try:
+            result = await self.rest.cancel_order(item)
+        except VenueError as exc:
+            if not fut.done():
+                fut.set_exception(exc)
+            return
+        if not fut.done():
+            fut.set_result(result)
+
+    async def _send_cancel_batch(self, body: str, futures: dict[str, asyncio.Future[ItemResult]]) -> None:
+        try:
+            results = await self.rest.cancel_batch_orders(body)
+        except VenueError as exc:
+            for cl in _body_ids(body):
+                fut = futures.get(cl)
+                if fut is not None and not fut.done():
+                    fut.set_exception(exc)
+            return
+        for result in results:
+            fut = futures.get(str(result.get("clOrdId", "")))
+            if fut is not None and not fut.done():
+                fut.set_result(result)
+        for cl in _body_ids(body):
+            fut = futures.get(cl)
+            if fut is not None and not fut.done():
+                fut.set_exception(OutcomeUnknown("OKX answered the batch without this order", "batch"))
+
+    # ------------------------------------------------------------------ orders
+
+    async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        item = self._order_item(order)
+        known = _Known(order.symbol, order.side, order.qty, order.price)
+        known.final = asyncio.get_running_loop().create_future()
+        self._orders[order.cl_order_id] = known
+        book = self._pull(order.symbol)
+        book.add(order.cl_order_id)
+        try:
+            result = await self._enqueue("place", order.symbol, order.cl_order_id, item)
+            _check_item(result)
+        except Rejected:
+            known.status = OrderStatus.REJECTED
+            book.remove(order.cl_order_id)
+            raise
+        ord_id = str(result.get("ordId", ""))
+        if ord_id:
+            known.ord_id = ord_id
+            self._by_ord_id[ord_id] = order.cl_order_id
+        # Never behind what the private stream already said about this order.
+        if known.last is not None:
+            return known.last
+        status = known.status if known.status is not OrderStatus.PENDINGNEW else OrderStatus.NEW
+        if status is OrderStatus.NEW:
+            known.status = status
+        return ExecutionReport(
+            order.cl_order_id,
+            order.symbol,
+            ord_id,
+            status,
+            order.side,
+            order.price,
+            order.qty,
+            known.cum_filled,
+            _ms_ns(result.get("ts")),
+        )
+
+    def _order_item(self, order: OrderRequest) -> dict[str, str]:
+        self.rules(order.symbol)
+        swap = order.symbol in self._swap
+        item = {
+            "instId": order.symbol,
+            "tdMode": "cross" if swap else "cash",
+            "clOrdId": order.cl_order_id,
+            "side": order.side.value,
+            "sz": to_wire(order.qty),
+        }
+        if order.order_type is OrderType.MARKET:
+            item["ordType"] = "market"
+            if not swap:
+                item["tgtCcy"] = "base_ccy"  # execx sizes are base currency; OKX spot market buys default to quote
+        else:
+            if order.price is None:
+                raise ValidationError("price", "required for limit and post-only orders")
+            if order.tif is TimeInForce.DAY:
+                raise ValidationError("tif", "OKX has no DAY time in force (use gtc, ioc or fok)")
+            item["ordType"] = "post_only" if order.order_type is OrderType.POSTONLY else _ORD_TYPE[order.tif]
+            item["px"] = to_wire(order.price)
+        return item
+
+    async def amend_order(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        known = self._orders.get(cl_order_id)
+        item = {"instId": symbol, "clOrdId": cl_order_id, "newSz": to_wire(qty)}
+        if price is not None:
+            item["newPx"] = to_wire(price)
+        result = await self.rest.amend_order(item)
+        ord_id = str(result.get("ordId", "")) or (known.ord_id if known else "")
+        status = known.status if known is not None and known.status in _RANK else OrderStatus.NEW
+        if known is not None:
+            known.qty = qty
+            known.price = price if price is not None else known.price
+        return ExecutionReport(
+            cl_order_id,
+            symbol,
+            ord_id,
+            status,
+            side,
+            price if price is not None else (known.price if known else None),
+            qty,
+            known.cum_filled if known else Decimal(0),
+            _ms_ns(result.get("ts")),
+            message="amended (OKX amend-order)",
+        )
+
+    async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        known = self._orders.get(cl_order_id)
+        result = await self._enqueue("cancel", symbol, cl_order_id, {"instId": symbol, "clOrdId": cl_order_id})
+        _check_item(result)
+        if known is not None and known.final is not None and self._private is not None and self._private.ws.live:
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(known.final), CONFIRM_TIMEOUT_S)
+        # No confirmation from the stream: ask REST (fills first, so none is lost).
+        row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
+        report = parse.parse_order(row)
+        if report.cum_filled > (known.cum_filled if known else Decimal(0)):
+            for fill in await self.order_fills(symbol, cl_order_id):
+                self._emit(fill)
+        self._emit(report)
+        return report
+
+    async def cancel_all(self, symbol: str) -> None:
+        """The ready-made pull: every working order of ``symbol``, 20 per request, all at once."""
+        self.rules(symbol)
+        book = self._pulls.get(symbol)
+        if book is None or not len(book):
+            return
+        results = await asyncio.gather(*(self.rest.cancel_batch_orders(body) for body in book.bodies()))
+        for result in (r for batch in results for r in batch):
+            code = str(result.get("sCode", "0"))
+            if code not in ("0", CANCEL_FAILED):
+                log.warning("okx.pull.item_failed", extra={"code": code, "msg": result.get("sMsg")})
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        try:
+            row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
+        except Rejected as exc:
+            if exc.code == NOT_FOUND:
+                return None
+            raise
+        report = parse.parse_order(row)
+        self._note(report)
+        return report
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
+        order = parse.parse_order(row)
+        rows = await self.rest.fills(symbol, ord_id=order.exch_order_id)
+        return _fills_of(rows, order)
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        rows = await self.rest.orders_pending(symbol or "")
+        reports = [parse.parse_order(row) for row in rows]
+        for report in reports:
+            self._note(report)
+        return reports
+
+    async def positions(self) -> list[VenuePosition]:
+        return [parse.parse_position(row) for row in await self.rest.positions("SWAP")]
+
+    # ------------------------------------------------------------------ market data
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        self.rules(symbol)
+        if self._tg is None:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        if self._public is None:
+            if self._session is None or self._tg is None:
+                raise RuntimeError("connector not started")
+            self._public = PublicStream(
+                self._session, self.hosts.public, self._on_public, self._backoff, self._probe_every_s
+            )
+            self._public.ws.telemetry = self.telemetry
+            self._tg.create_task(self._public.run(), name="okx.public")
+        public = self._public
+        entry = (on_ticker, on_trade)
+        self._watchers.setdefault(symbol, []).append(entry)
+        args = [{"channel": "bbo-tbt", "instId": symbol}, {"channel": "trades", "instId": symbol}]
+        public.subscribe(args)
+
+        def unsubscribe() -> None:
+            watchers = self._watchers.get(symbol, [])
+            if entry in watchers:
+                watchers.remove(entry)
+            if not watchers:
+                self._watchers.pop(symbol, None)
+                public.unsubscribe(args)
+
+        return unsubscribe
+
+    def _on_public(self, msg: dict[str, Any]) -> None:
+        arg = msg["arg"]
+        symbol = arg.get("instId")
+        watchers = self._watchers.get(symbol) if isinstance(symbol, str) else None
+        if not watchers or not isinstance(symbol, str):
+            return
+        try:
+            if arg.get("channel") == "bbo-tbt":
+                for item in msg["data"]:
+                    ticker = parse.parse_bbo(symbol, cast(BboItem, item))
+                    if ticker is not None:
+                        for on_ticker, _ in list(watchers):
+                            on_ticker(ticker)
+            elif arg.get("channel") == "trades":
+                for item in msg["data"]:
+                    trade = parse.parse_trade(cast(TradeItem, item))
+                    for _, on_trade in list(watchers):
+                        on_trade(trade)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            log.warning("okx.market.parse_error", extra={"error": repr(exc)})
+
+    # ------------------------------------------------------------------ private events
+
+    def _on_orders(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            try:
+                report = parse.parse_order_push(cast(OrderRow, row))
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                log.warning("okx.orders.parse_error", extra={"error": repr(exc)})
+                continue
+            self._emit(report)
+
+    def _emit(self, report: ExecutionReport) -> None:
+        """Forward a report to the engine: fills once per trade id, statuses in order."""
+        if report.trade_id:
+            key = f"{report.symbol}:{report.trade_id}"
+            if key in self._seen_trades:
+                return
+            self._seen_trades[key] = None
+            if len(self._seen_trades) > SEEN_TRADES_MAX:
+                self._seen_trades.popitem(last=False)
+            self._last_fill_ms = max(self._last_fill_ms, report.exch_time_ns // 1_000_000)
+        self._note(report)
+        self._on_report(report)
+
+    def _note(self, report: ExecutionReport) -> None:
+        """Keep what we know of an order current; resolve its ``final`` when it ends."""
+        known = self._orders.get(report.cl_order_id)
+        if known is None:
+            return
+        if report.exch_order_id:
+            known.ord_id = report.exch_order_id
+            self._by_ord_id[report.exch_order_id] = report.cl_order_id
+        if report.trade_id:
+            known.cum_filled += report.fill_qty
+        else:
+            known.cum_filled = max(known.cum_filled, report.cum_filled)
+        if known.status.is_final:
+            return
+        known.status = report.status
+        if not report.trade_id:
+            known.last = report
+        if report.status.is_final:
+            self._pull(report.symbol).remove(report.cl_order_id)
+            if known.final is not None and not known.final.done():
+                known.final.set_result(
+                    report if not report.trade_id else replace(report, trade_id="", fill_qty=Decimal(0))
+                )
+            self._finished[report.cl_order_id] = None
+            while len(self._finished) > FINISHED_KEPT:
+                cl, _ = self._finished.popitem(last=False)
+                gone = self._orders.pop(cl, None)
+                if gone is not None:
+                    self._by_ord_id.pop(gone.ord_id, None)
+
+    # ------------------------------------------------------------------ gap recovery
+
+    async def _recover(self) -> None:
+        """After the private stream reconnected: report what happened while it was down."""
+        for attempt in range(RECOVERY_ATTEMPTS):
+            try:
+                await self._recover_once()
+                return
+            except VenueError as exc:
+                log.warning("okx.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
+                await asyncio.sleep(self._backoff.delay(attempt))
+        log.error("okx.recovery_gave_up")
+
+    async def _recover_once(self) -> None:
+        """Fills since the last one seen (with the state of their orders), then open orders, then the
+        final state of every order believed live that is no longer open."""
+        since = max(self._last_fill_ms - 1000, self._clock_ms() - RECOVERY_WINDOW_MS)
+        rows = await self.rest.fills(begin_ms=since)
+        ours = [
+            r
+            for r in rows
+            if r["ordId"] in self._by_ord_id and f"{r['instId']}:{r['tradeId']}" not in self._seen_trades
+        ]
+        by_order: dict[tuple[str, str], list[FillRow]] = {}
+        for row in ours:
+            by_order.setdefault((row["instId"], row["ordId"]), []).append(row)
+        for (inst_id, ord_id), fills in by_order.items():
+            order = parse.parse_order(await self.rest.get_order(inst_id, ord_id=ord_id))
+            for fill in _fills_of(fills, order):
+                self._emit(fill)
+        pending = await self.rest.orders_pending()
+        open_ids = {row["ordId"] for row in pending}
+        for pending_row in pending:
+            if pending_row.get("clOrdId") in self._orders:
+                self._emit(parse.parse_order(pending_row))
+        for known in list(self._orders.values()):
+            if known.status in _LIVE and known.ord_id and known.ord_id not in open_ids:
+                self._emit(parse.parse_order(await self.rest.get_order(known.symbol, ord_id=known.ord_id)))
+
+
+def _fills_of(rows: list[FillRow], order: ExecutionReport) -> list[ExecutionReport]:
+    """Fill rows of one order as fill reports, oldest first; each fill's cumulative quantity and status
+    follow from the order's current filled quantity (fill rows carry no totals)."""
+    fills = sorted(rows, key=lambda r: int(r["tradeId"]))
+    cum = order.cum_filled - sum((Decimal(r["fillSz"]) for r in fills), Decimal(0))
+    out: list[ExecutionReport] = []
+    for row in fills:
+        cum += Decimal(row["fillSz"])
+        status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
+        out.append(parse.parse_fill_row(row, order, status, cum))
+    return out
+
+
+def _check_item(result: ItemResult) -> None:
+    code = str(result.get("sCode", "0"))
+    if code != "0":
+        raise classify(200, code, str(result.get("sMsg", "")))
+
+
+def _json_array(items: list[dict[str, str]]) -> str:
+    import json
+
+    return json.dumps(items, separators=(",", ":"))
+
+
+def _body_ids(body: str) -> list[str]:
+    import json
+
+    return [str(item.get("clOrdId", "")) for item in json.loads(body)]
+
+
+def _ms_ns(ms: object) -> int:
+    try:
+        return int(str(ms)) * 1_000_000
+    except ValueError:
+        return time.time_ns()
+
+
+def _ignore_report(report: ExecutionReport) -> None:
+    return None
+
+
+def _ignore_state(live: bool) -> None:
+    return None

@@ -1,0 +1,157 @@
+"""OKX wire types -> domain types: the only place that sees both.
+
+Sizes: spot in base currency, swaps in contracts (``ctVal`` of the base coin each); execx quantities
+on ``okx`` are the venue's sizes, so a swap ``qty`` is a number of contracts and
+``InstrumentRules.contract_size`` is ``ctVal``. Fees: OKX reports charges as negative numbers; the
+domain's ``fee`` is what was paid (positive), a rebate negative.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
+from ...domain.instruments import InstrumentRules
+from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
+from .schemas import BboItem, FillRow, InstrumentRow, OrderRow, PositionRow, TradeItem
+
+D = Decimal
+ZERO = D(0)
+
+STATUS = {
+    "live": OrderStatus.NEW,
+    "partially_filled": OrderStatus.PARTIALLYFILLED,
+    "filled": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELLED,
+    "mmp_canceled": OrderStatus.CANCELLED,
+}
+# cancelSource (docs: orders channel) -> what the update says about the end of the order.
+CANCEL_REASON = {
+    "0": "cancelled by the system",
+    "1": "cancelled by the user",
+    "13": "FOK order could not be filled in full: cancelled",
+    "14": "IOC order: the part not filled at once was cancelled",
+    "15": "price beyond the limit: cancelled",
+    "20": "cancel-all-after (dead man's switch) triggered",
+    "31": "post-only order would have taken liquidity: cancelled by OKX (cancelSource 31)",
+    "32": "self-trade prevention",
+    "39": "market maker protection triggered",
+}
+
+
+def _d(text: str | None) -> Decimal:
+    return D(text) if text else ZERO
+
+
+def _ns(ms: str | None) -> int:
+    return int(ms) * 1_000_000 if ms else 0
+
+
+def parse_instrument(row: InstrumentRow) -> InstrumentRules:
+    swap = row["instType"] in ("SWAP", "FUTURES")
+    lot = D(row["lotSz"])
+    return InstrumentRules(
+        exchange=Exchange.OKX,
+        symbol=row["instId"],
+        tick=D(row["tickSz"]),
+        lot=lot,
+        min_qty=max(D(row.get("minSz") or lot), lot),
+        contract_size=D(row["ctVal"]) if swap and row.get("ctVal") else D(1),
+        inverse=row.get("ctType") == "inverse",
+    )
+
+
+def _status(row: OrderRow) -> OrderStatus:
+    return STATUS.get(row.get("state", ""), OrderStatus.NEW)
+
+
+def _message(row: OrderRow) -> str:
+    if row.get("state") in ("canceled", "mmp_canceled"):
+        source = row.get("cancelSource", "")
+        return CANCEL_REASON.get(source, f"cancelled (cancelSource {source})" if source else "cancelled")
+    return ""
+
+
+def parse_order(row: OrderRow, message: str = "") -> ExecutionReport:
+    """The state of an order (no fill), from a REST order row or an ``orders`` push."""
+    return ExecutionReport(
+        cl_order_id=row.get("clOrdId", ""),
+        symbol=row["instId"],
+        exch_order_id=row["ordId"],
+        status=_status(row),
+        side=Side.BUY if row["side"] == "buy" else Side.SELL,
+        price=D(row["px"]) if row.get("px") else None,
+        qty=_d(row.get("sz")),
+        cum_filled=_d(row.get("accFillSz")),
+        exch_time_ns=_ns(row.get("uTime") or row.get("cTime")),
+        message=message or _message(row),
+    )
+
+
+def parse_order_push(row: OrderRow) -> ExecutionReport:
+    """One ``orders`` channel item: a fill report when it carries a trade (``tradeId`` and a
+    per-update ``fillSz``), else a status report."""
+    report = parse_order(row)
+    fill_sz = _d(row.get("fillSz"))
+    if not row.get("tradeId") or fill_sz <= 0:
+        return report
+    from dataclasses import replace
+
+    return replace(
+        report,
+        trade_id=row["tradeId"],
+        fill_qty=fill_sz,
+        fill_price=_d(row.get("fillPx")),
+        liquidity=Liquidity.ADD if row.get("execType") == "M" else Liquidity.REMOVE,
+        fee=-_d(row.get("fillFee")),
+        fee_asset=row.get("fillFeeCcy", ""),
+        exch_time_ns=_ns(row.get("fillTime")) or report.exch_time_ns,
+        message="",
+    )
+
+
+def parse_fill_row(row: FillRow, order: ExecutionReport, status: OrderStatus, cum: Decimal) -> ExecutionReport:
+    """A ``GET /trade/fills`` row as the fill report of ``order``; ``status`` / ``cum`` as of this fill."""
+    return ExecutionReport(
+        cl_order_id=order.cl_order_id,
+        symbol=row["instId"],
+        exch_order_id=row["ordId"],
+        status=status,
+        side=Side.BUY if row["side"] == "buy" else Side.SELL,
+        price=order.price,
+        qty=order.qty,
+        cum_filled=cum,
+        exch_time_ns=_ns(row.get("ts")),
+        trade_id=row["tradeId"],
+        fill_qty=D(row["fillSz"]),
+        fill_price=D(row["fillPx"]),
+        liquidity=Liquidity.ADD if row.get("execType") == "M" else Liquidity.REMOVE,
+        fee=-_d(row.get("fee")),
+        fee_asset=row.get("feeCcy", ""),
+    )
+
+
+def parse_position(row: PositionRow) -> VenuePosition:
+    qty = _d(row.get("pos"))
+    if row.get("posSide") == "short":
+        qty = -abs(qty)
+    return VenuePosition(row["instId"], qty, _d(row.get("avgPx")))
+
+
+def parse_bbo(inst_id: str, item: BboItem) -> BookTicker | None:
+    if not item["bids"] or not item["asks"]:
+        return None
+    bid, ask = item["bids"][0], item["asks"][0]
+    return BookTicker(inst_id, D(bid[0]), D(bid[1]), D(ask[0]), D(ask[1]), _ns(item.get("ts")))
+
+
+def parse_trade(item: TradeItem) -> Trade:
+    """``trades`` channel item; ``side`` is the taker's side."""
+    return Trade(
+        item["instId"],
+        item["tradeId"],
+        D(item["px"]),
+        D(item["sz"]),
+        Side.BUY if item["side"] == "buy" else Side.SELL,
+        _ns(item.get("ts")),
+    )

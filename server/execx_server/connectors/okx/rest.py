@@ -1,0 +1,193 @@
+"""OKX v5 REST endpoints. Methods are named after the endpoints and return the envelope's ``data``;
+failures are raised as ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` (``errors.py``).
+
+Batch endpoints (``batch-orders``, ``cancel-batch-orders``) return every item's result, successful
+or not (envelope code ``0`` / ``1`` / ``2``): the caller reads each ``sCode``. Single-order
+endpoints raise for a failed item. After a 429 / ``50011`` every request is refused locally for the
+2-second window (``Retryable``; nothing is sent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+from ..transport.ratelimit import WeightLimiter
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from .errors import RATE_LIMIT_WINDOW_S, classify
+from .schemas import FillRow, InstrumentRow, ItemResult, OrderRow, PositionRow
+from .signing import Signer
+
+PAGE = 100
+
+
+class OkxRest:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, signer: Signer) -> None:
+        self.session = session
+        self.base = base_url
+        self.signer = signer
+        self.limiter = WeightLimiter()
+        self.telemetry: Telemetry = NULL_TELEMETRY
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        *,
+        signed: bool = True,
+        raw_body: str | None = None,
+        items: bool = False,
+    ) -> list[Any]:
+        """One request; ``items``: return the data of a batch answer whatever its code (0/1/2)."""
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return await self._call(method, path, query, body, signed, raw_body, items)
+        except Rejected:
+            outcome = "rejected"
+            raise
+        except Retryable:
+            outcome = "retryable"
+            raise
+        except OutcomeUnknown:
+            outcome = "unknown"
+            raise
+        finally:
+            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None,
+        body: Any,
+        signed: bool,
+        raw_body: str | None,
+        items: bool,
+    ) -> list[Any]:
+        self.limiter.check()
+        mutating = method == "POST"
+        qs = urlencode({k: v for k, v in (query or {}).items() if v != ""})
+        path_qs = f"{path}?{qs}" if qs else path
+        text_body = raw_body if raw_body is not None else (json.dumps(body, separators=(",", ":")) if mutating else "")
+        headers = self.signer.rest_headers(method, path_qs, text_body) if signed else self.signer.public_headers()
+        if mutating and not signed:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                method,
+                URL(f"{self.base}{path_qs}", encoded=True),
+                data=text_body.encode() if mutating else None,
+                headers=headers,
+            ) as resp:
+                status = resp.status
+                text = await resp.text()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            if mutating:
+                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
+            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        try:
+            envelope = json.loads(text)
+            code, msg, data = str(envelope.get("code", "")), str(envelope.get("msg", "")), envelope.get("data")
+        except (ValueError, AttributeError):
+            envelope, code, msg, data = None, "", text[:200], None
+        if status == 429 or code == "50011":
+            self.limiter.block(RATE_LIMIT_WINDOW_S, f"OKX rate limit: {msg or 'Too Many Requests'}")
+        if status != 200 or envelope is None:
+            raise classify(status, code, msg, mutating)
+        if not isinstance(data, list):
+            data = []
+        if code == "0" or (items and code in ("1", "2") and data):
+            return data
+        if code == "1" and data and isinstance(data[0], dict) and data[0].get("sCode"):
+            first = data[0]
+            raise classify(status, str(first["sCode"]), str(first.get("sMsg", "")), mutating)
+        raise classify(status, code, msg, mutating)
+
+    # ------------------------------------------------------------------ public
+
+    async def instruments(self, inst_type: str) -> list[InstrumentRow]:
+        rows = await self.call("GET", "/api/v5/public/instruments", {"instType": inst_type}, signed=False)
+        return cast(list[InstrumentRow], rows)
+
+    # ------------------------------------------------------------------ account
+
+    async def account_config(self) -> list[dict[str, Any]]:
+        return await self.call("GET", "/api/v5/account/config")
+
+    async def positions(self, inst_type: str = "") -> list[PositionRow]:
+        return cast(list[PositionRow], await self.call("GET", "/api/v5/account/positions", {"instType": inst_type}))
+
+    async def balance(self) -> list[dict[str, Any]]:
+        return await self.call("GET", "/api/v5/account/balance")
+
+    # ------------------------------------------------------------------ trading
+
+    async def order(self, item: dict[str, str]) -> ItemResult:
+        return cast(ItemResult, (await self.call("POST", "/api/v5/trade/order", body=item))[0])
+
+    async def batch_orders(self, items: list[dict[str, str]]) -> list[ItemResult]:
+        return cast(list[ItemResult], await self.call("POST", "/api/v5/trade/batch-orders", body=items, items=True))
+
+    async def cancel_order(self, item: dict[str, str]) -> ItemResult:
+        return cast(ItemResult, (await self.call("POST", "/api/v5/trade/cancel-order", body=item))[0])
+
+    async def cancel_batch_orders(self, raw_body: str) -> list[ItemResult]:
+        """``raw_body``: a ready-made JSON array of ≤ 20 ``{"instId", "clOrdId"}`` items (``pull.py``)."""
+        rows = await self.call("POST", "/api/v5/trade/cancel-batch-orders", raw_body=raw_body, items=True)
+        return cast(list[ItemResult], rows)
+
+    async def amend_order(self, item: dict[str, str]) -> ItemResult:
+        return cast(ItemResult, (await self.call("POST", "/api/v5/trade/amend-order", body=item))[0])
+
+    async def cancel_all_after(self, timeout_s: int) -> list[dict[str, Any]]:
+        return await self.call("POST", "/api/v5/trade/cancel-all-after", body={"timeOut": str(timeout_s)})
+
+    # ------------------------------------------------------------------ queries
+
+    async def get_order(self, inst_id: str, cl_ord_id: str = "", ord_id: str = "") -> OrderRow:
+        query = {"instId": inst_id, "ordId": ord_id} if ord_id else {"instId": inst_id, "clOrdId": cl_ord_id}
+        return cast(OrderRow, (await self.call("GET", "/api/v5/trade/order", query))[0])
+
+    async def orders_pending(self, inst_id: str = "") -> list[OrderRow]:
+        """Every live order (all pages, newest first)."""
+        rows: list[OrderRow] = []
+        after = ""
+        while True:
+            page = cast(
+                list[OrderRow],
+                await self.call("GET", "/api/v5/trade/orders-pending", {"instId": inst_id, "after": after}),
+            )
+            rows += page
+            if len(page) < PAGE:
+                return rows
+            after = page[-1]["ordId"]
+
+    async def fills(
+        self, inst_id: str = "", ord_id: str = "", begin_ms: int | None = None, max_rows: int = 20_000
+    ) -> list[FillRow]:
+        """Fills (last 3 days), newest first, following ``after`` (billId) pages."""
+        rows: list[FillRow] = []
+        after = ""
+        while len(rows) < max_rows:
+            query = {"instId": inst_id, "ordId": ord_id, "after": after}
+            if begin_ms is not None:
+                query["begin"] = str(begin_ms)
+            page = cast(list[FillRow], await self.call("GET", "/api/v5/trade/fills", query))
+            rows += page
+            if len(page) < PAGE:
+                break
+            after = page[-1]["billId"]
+        return rows

@@ -1,0 +1,206 @@
+"""OKX websockets (``../shared/venues/okx.md`` §2.2, §6, §7, §10).
+
+- ``PrivateStream``: ``/ws/v5/private``; on every (re)connection: ``login`` (answer ``event: login``
+  or ``event: error`` with the 600xx code), then ``subscribe`` to ``orders`` with ``instType: ANY``.
+  Every order change and every fill arrives on ``orders`` (a fill carries ``tradeId`` and the
+  update's ``fillSz``). The VIP-only ``fills`` channel is not needed and not used. After a reconnect
+  the owner's ``on_reconnect`` hook recovers what was missed (REST ``orders-pending`` + ``fills``).
+- ``PublicStream``: ``/ws/v5/public`` with ``bbo-tbt`` and ``trades`` per instrument, subscribed
+  again on every connection.
+
+Keepalive is OKX's text ``ping`` / ``pong`` (not protocol pings): a probe sends ``ping`` every
+``probe_every_s`` and drops the connection when no ``pong`` comes back, so a silent connection is
+replaced and recovered. Reconnects use ``transport.websocket.ReconnectingWebSocket`` (backoff, jitter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from ...domain.venue import Rejected
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, ReconnectingWebSocket, StreamError
+from .signing import Signer
+
+log = logging.getLogger("execx.connectors.okx")
+
+ANSWER_TIMEOUT_S = 10.0
+PONG_TIMEOUT_S = 5.0
+
+
+class _Socket:
+    """Shared by both streams: request/answer matching for login and subscribe, and the text
+    ping/pong probe."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        name: str,
+        kind: str,
+        on_data: Callable[[dict[str, Any]], None],
+        on_open: Callable[[ReconnectingWebSocket], Awaitable[None]],
+        on_state: Callable[[bool], None] | None,
+        on_reconnect: Callable[[], Awaitable[None]] | None,
+        backoff: Backoff,
+        probe_every_s: float,
+    ) -> None:
+        self._on_data = on_data
+        self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._pong: asyncio.Event = asyncio.Event()
+        self._pong_timeout_s = min(PONG_TIMEOUT_S, max(probe_every_s, 0.5))
+        self.ws = ReconnectingWebSocket(
+            session,
+            url,
+            self._on_message,
+            name=name,
+            kind=kind,
+            on_open=on_open,
+            on_state=on_state,
+            on_reconnect=on_reconnect,
+            backoff=backoff,
+            heartbeat_s=None,  # OKX keepalive is the text ping below
+            probe=self._probe,
+            probe_every_s=probe_every_s,
+        )
+
+    def _on_message(self, text: str) -> None:
+        if text == "pong":
+            self._pong.set()
+            return
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            log.warning("okx.ws.bad_message", extra={"stream": self.ws.name, "text": text[:200]})
+            return
+        if not isinstance(msg, dict):
+            return
+        event = msg.get("event")
+        if event is not None:
+            key = "login" if event == "login" else str(msg.get("id", ""))
+            if event == "error" and not msg.get("id"):
+                key = next(iter(self._waiters), "")
+            waiter = self._waiters.pop(key, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+            elif event in ("error", "notice"):
+                log.warning(
+                    "okx.ws.event", extra={"stream": self.ws.name, "code": msg.get("code"), "msg": msg.get("msg")}
+                )
+            return
+        if "data" in msg and isinstance(msg.get("arg"), dict):
+            self._on_data(msg)
+
+    async def request(self, key: str, frame: dict[str, Any]) -> dict[str, Any]:
+        """Send ``frame`` and wait for the event answering it (keyed ``login`` or by ``id``)."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[key] = waiter
+        try:
+            await self.ws.send_json(frame)
+            return await asyncio.wait_for(waiter, ANSWER_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            raise StreamError(f"{self.ws.name}: no answer to {frame.get('op')}: {type(exc).__name__}") from None
+        finally:
+            self._waiters.pop(key, None)
+
+    async def _probe(self, ws: ReconnectingWebSocket) -> None:
+        self._pong.clear()
+        try:
+            await ws.send_text("ping")
+            await asyncio.wait_for(self._pong.wait(), self._pong_timeout_s)
+        except (TimeoutError, ConnectionError):
+            raise StreamError(f"{ws.name}: no pong") from None
+
+
+class PrivateStream:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        signer: Signer,
+        on_orders: Callable[[list[dict[str, Any]]], None],
+        on_state: Callable[[bool], None],
+        on_reconnect: Callable[[], Awaitable[None]],
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        self._signer = signer
+        self._on_orders = on_orders
+        self.refused = asyncio.Event()
+        self.refusal: Rejected | None = None
+        self._socket = _Socket(
+            session,
+            url,
+            "okx.private",
+            "user",
+            self._on_data,
+            self._open,
+            on_state,
+            on_reconnect,
+            backoff,
+            probe_every_s,
+        )
+        self.ws = self._socket.ws
+
+    async def run(self) -> None:
+        await self.ws.run()
+
+    async def _open(self, ws: ReconnectingWebSocket) -> None:
+        answer = await self._socket.request("login", {"op": "login", "args": [self._signer.login_args()]})
+        if answer.get("event") != "login" or answer.get("code") not in ("0", 0):
+            self.refusal = Rejected(f"OKX login refused: {answer.get('msg', '')}", str(answer.get("code", "")))
+            self.refused.set()
+            raise StreamError(f"login refused: {answer.get('code')} {answer.get('msg')}")
+        sub = await self._socket.request(
+            "orders", {"id": "orders", "op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]}
+        )
+        if sub.get("event") != "subscribe":
+            raise StreamError(f"orders subscription refused: {sub.get('code')} {sub.get('msg')}")
+        self.refusal = None
+
+    def _on_data(self, msg: dict[str, Any]) -> None:
+        if msg["arg"].get("channel") == "orders" and isinstance(msg["data"], list):
+            self._on_orders(msg["data"])
+
+
+class PublicStream:
+    """``bbo-tbt`` and ``trades`` of a changing set of instruments on one connection."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        on_data: Callable[[dict[str, Any]], None],
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        self.args: list[dict[str, str]] = []
+        self._ids = 0
+        self._socket = _Socket(
+            session, url, "okx.public", "market", on_data, self._open, None, None, backoff, probe_every_s
+        )
+        self.ws = self._socket.ws
+
+    async def run(self) -> None:
+        await self.ws.run()
+
+    async def _open(self, ws: ReconnectingWebSocket) -> None:
+        if self.args:
+            await ws.send_json({"op": "subscribe", "args": list(self.args)})
+
+    def subscribe(self, args: list[dict[str, str]]) -> None:
+        new = [a for a in args if a not in self.args]
+        self.args += new
+        if new and self.ws.live:
+            self.ws.send_later({"op": "subscribe", "args": new})
+
+    def unsubscribe(self, args: list[dict[str, str]]) -> None:
+        gone = [a for a in args if a in self.args]
+        self.args = [a for a in self.args if a not in gone]
+        if gone and self.ws.live:
+            self.ws.send_later({"op": "unsubscribe", "args": gone})

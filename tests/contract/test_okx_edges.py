@@ -1,0 +1,201 @@
+"""OKX-specific connector behaviour against the simulator over real sockets: the ready-made pull
+(batch cancels of every working order, 20 per request, no look-up), the pull racing fills, batch
+coalescing of concurrent inserts and cancels, swaps in contracts, post-only accepted then cancelled
+with cancelSource 31, and OKX's credential errors in its own words."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from connector_harness import Harness, Venue, config_for, running
+from execx_server.connectors.base import Connector, ConnectorConfig, Secret
+from execx_server.connectors.okx.connector import OkxConnector
+from execx_server.connectors.transport.websocket import Backoff
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from execx_server.domain.venue import Rejected
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+D = Decimal
+CANCEL_BATCH = "POST /api/v5/trade/cancel-batch-orders"
+PLACE_BATCH = "POST /api/v5/trade/batch-orders"
+
+
+class RecordingTelemetry:
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    def request(self, endpoint: str, outcome: str, seconds: float) -> None:
+        self.requests.append(endpoint)
+
+    def reconnect(self, stream: str) -> None:
+        return None
+
+    def headroom(self, ratio: float) -> None:
+        return None
+
+
+telemetry = RecordingTelemetry()
+
+
+def _okx(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    connector = OkxConnector(config, backoff=backoff)
+    connector.telemetry = telemetry
+    return connector
+
+
+SPOT = Venue(Exchange.OKX, "BTC-USDT", D("0.01"), False, _okx)
+SWAP = Venue(Exchange.OKX, "BTC-USDT-SWAP", D("1"), True, _okx)  # contracts of 0.01 BTC
+
+
+@pytest.fixture
+async def h(sim: Simulator, account: Account) -> AsyncIterator[Harness]:
+    telemetry.requests.clear()
+    async with running(sim, SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as harness:
+        yield harness
+
+
+async def _ladder(h: Harness, n: int, tag: str) -> list[str]:
+    """``n`` resting buys one tick apart below the book, placed together (coalesced into batches)."""
+    bid, _ = await h.book()
+    tick = h.connector.rules(h.venue.symbol).tick
+    orders = [h.order(Side.BUY, bid - (5 + i) * tick, tag=tag) for i in range(n)]
+    acks = await asyncio.gather(*(h.connector.submit_order(o) for o in orders))
+    assert all(a.status is OrderStatus.NEW and a.exch_order_id for a in acks)
+    return [o.cl_order_id for o in orders]
+
+
+async def test_pull_sends_the_ready_made_batches_one_request_per_20_orders(h: Harness) -> None:
+    ids = await _ladder(h, 45, "pl")
+    assert telemetry.requests.count(PLACE_BATCH) == 3  # 20 + 20 + 5 inserts issued together
+    assert len(await h.connector.open_orders(h.venue.symbol)) == 45
+    telemetry.requests.clear()
+    await h.connector.cancel_all(h.venue.symbol)
+    assert telemetry.requests == [CANCEL_BATCH] * 3  # no look-up: no orders-pending before the cancels
+    assert await h.connector.open_orders(h.venue.symbol) == []
+    for cl in ids:
+        await h.wait_report(lambda r, cl=cl: r.cl_order_id == cl and r.status is OrderStatus.CANCELLED, "cancel")
+    telemetry.requests.clear()
+    await h.connector.cancel_all(h.venue.symbol)  # nothing works any more: nothing is sent
+    assert telemetry.requests == []
+
+
+async def test_concurrent_cancels_are_coalesced_into_batches(h: Harness) -> None:
+    ids = await _ladder(h, 25, "cc")
+    telemetry.requests.clear()
+    results = await asyncio.gather(*(h.connector.cancel_order(h.venue.symbol, cl) for cl in ids[:22]))
+    assert [r.status for r in results] == [OrderStatus.CANCELLED] * 22
+    assert telemetry.requests.count(CANCEL_BATCH) == 2  # 20 + 2
+    assert sorted(o.cl_order_id for o in await h.connector.open_orders(h.venue.symbol)) == sorted(ids[22:])
+
+
+async def test_pull_racing_fills_cancels_exactly_the_working_orders(h: Harness) -> None:
+    ids = await _ladder(h, 30, "rf")
+    bid, _ = await h.book()
+    tick = h.connector.rules(h.venue.symbol).tick
+    # Sells that fill the five best of our buys, sent at the same time as the pull.
+    prints = [h.trade_print(bid - (5 + i) * tick, h.venue.qty, Side.SELL) for i in range(5)]
+    await asyncio.gather(h.connector.cancel_all(h.venue.symbol), *prints)
+    assert await h.connector.open_orders(h.venue.symbol) == []
+
+    def final(cl: str) -> list[OrderStatus]:
+        return [r.status for r in h.reports if r.cl_order_id == cl and r.status.is_final and not r.trade_id]
+
+    await h.until(lambda: all(final(cl) or h.fills(cl) for cl in ids), "every order ended")
+    filled = {cl for cl in ids if h.fills(cl)}
+    cancelled = {cl for cl in ids if OrderStatus.CANCELLED in final(cl)}
+    assert filled | cancelled == set(ids) and not filled & cancelled  # each order ended exactly one way
+    assert filled <= set(ids[:5])  # only the orders the prints reached traded
+    for cl in filled:
+        fills = h.fills(cl)
+        assert len(fills) == 1 and fills[0].fill_qty == h.venue.qty and fills[0].status is OrderStatus.FILLED
+        queried = await h.connector.query_order(h.venue.symbol, cl)
+        assert queried is not None and queried.status is OrderStatus.FILLED
+    for cl in cancelled:
+        queried = await h.connector.query_order(h.venue.symbol, cl)
+        assert queried is not None and queried.status is OrderStatus.CANCELLED and queried.cum_filled == 0
+
+
+async def test_cancel_returns_the_final_state_after_its_fills(h: Harness) -> None:
+    price = (await h.book())[0] - 3 * h.connector.rules(h.venue.symbol).tick
+    order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="cf")
+    await h.connector.submit_order(order)
+    await h.trade_print(price, h.venue.qty, Side.SELL)
+    cancelled = await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    assert cancelled.status is OrderStatus.CANCELLED and cancelled.cum_filled == h.venue.qty
+    seen = [r for r in h.reports if r.cl_order_id == order.cl_order_id]
+    fill_at = next(i for i, r in enumerate(seen) if r.trade_id)
+    cancel_at = next(i for i, r in enumerate(seen) if r.status is OrderStatus.CANCELLED)
+    assert fill_at < cancel_at  # the fill reached the engine before the cancellation
+
+
+async def test_post_only_cross_is_accepted_then_cancelled_with_cancel_source_31(h: Harness) -> None:
+    _, ask = await h.book()
+    order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
+    ack = await h.connector.submit_order(order)
+    assert ack.exch_order_id and ack.status in (OrderStatus.NEW, OrderStatus.CANCELLED)
+    done = await h.wait_report(
+        lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "post-only cancel"
+    )
+    assert "cancelSource 31" in done.message and done.cum_filled == 0
+    assert not h.fills(order.cl_order_id)
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and queried.status is OrderStatus.CANCELLED
+
+
+async def test_amend_is_the_venue_amend(h: Harness) -> None:
+    price = await h.passive_price(Side.SELL)
+    order = h.order(Side.SELL, price, qty=h.venue.qty * 3, tag="am")
+    ack = await h.connector.submit_order(order)
+    tick = h.connector.rules(h.venue.symbol).tick
+    amended = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.SELL, h.venue.qty, price + tick)
+    assert amended.exch_order_id == ack.exch_order_id and amended.qty == h.venue.qty
+    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+    assert queried is not None and (queried.qty, queried.price) == (h.venue.qty, price + tick)
+    assert queried.exch_order_id == ack.exch_order_id  # same order, amended in place
+
+
+async def test_swap_sizes_are_contracts(sim: Simulator, account: Account) -> None:
+    async with running(sim, SWAP, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
+        rules = h.connector.rules("BTC-USDT-SWAP")
+        assert (rules.contract_size, rules.lot, rules.min_qty, rules.inverse) == (
+            D("0.01"),
+            D("0.01"),
+            D("0.01"),
+            False,
+        )
+        order = h.order(Side.BUY, None, qty=D(2), order_type=OrderType.MARKET, tif=TimeInForce.IOC, tag="sw")
+        await h.connector.submit_order(order)
+        await h.until(lambda: sum(f.fill_qty for f in h.fills(order.cl_order_id)) == 2, "swap fills in contracts")
+        assert all(f.liquidity is Liquidity.REMOVE and f.fee > 0 for f in h.fills(order.cl_order_id))
+        positions = {p.symbol: p for p in await h.connector.positions()}
+        assert positions["BTC-USDT-SWAP"].qty == 2 and positions["BTC-USDT-SWAP"].entry_price > 0
+        # A resting order of one contract is filled by a print of 0.01 BTC (the admin API speaks base units).
+        price = await h.passive_price(Side.SELL, ticks=3)
+        rest = h.order(Side.SELL, price, qty=D(1), tag="sr")
+        await h.connector.submit_order(rest)
+        await h.trade_print(price, D("0.01"), Side.BUY)
+        fill = await h.wait_report(lambda r: r.cl_order_id == rest.cl_order_id and bool(r.trade_id), "swap fill")
+        assert (fill.fill_qty, fill.fill_price, fill.status) == (D(1), price, OrderStatus.FILLED)
+        positions = {p.symbol: p for p in await h.connector.positions()}
+        assert positions["BTC-USDT-SWAP"].qty == 1
+
+
+async def test_credentials_refused_in_okx_words(sim: Simulator, account: Account) -> None:
+    config = config_for(sim, SPOT, account)
+    cases = [
+        (dataclasses.replace(config, api_key="no-such-key"), "50111", "Invalid OK-ACCESS-KEY"),
+        (dataclasses.replace(config, secret_key=Secret("wrong")), "50113", "Invalid Sign"),
+        (dataclasses.replace(config, passphrase=Secret("wrong")), "50105", "Invalid OK-ACCESS-PASSPHRASE"),
+    ]
+    for bad, code, message in cases:
+        connector = OkxConnector(bad, backoff=Backoff(base_s=0.05, cap_s=0.2))
+        with pytest.raises(Rejected) as info:
+            await connector.start(lambda r: None, lambda up: None)
+        assert (info.value.code, info.value.message) == (code, message)
+        assert account.secret_key not in repr(info.value) + str(info.value)
+        await connector.close()
