@@ -459,19 +459,37 @@ class OkxConnector:
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = self._orders.get(cl_order_id)
+        was_live = known is not None and not known.status.is_final
         result = await self._enqueue("cancel", symbol, cl_order_id, {"instId": symbol, "clOrdId": cl_order_id})
-        _check_item(result)
+        try:
+            _check_item(result)
+        except Rejected as exc:
+            # 51400 for an order that was live when the cancel left: it ended meanwhile (a fill raced the
+            # cancel). Report how it ended rather than a refused cancel of a live order.
+            if exc.code != CANCEL_FAILED or not was_live:
+                raise
+            ended = await self._final_state(symbol, cl_order_id, known)
+            if ended is None:
+                raise
+            return ended
+        ended = await self._final_state(symbol, cl_order_id, known)
+        if ended is None:
+            raise OutcomeUnknown(f"OKX accepted the cancel of {cl_order_id} but still shows it live", "cancel")
+        return ended
+
+    async def _final_state(self, symbol: str, cl_order_id: str, known: _Known | None) -> ExecutionReport | None:
+        """How an order ended: the orders channel's final state (its fills were reported before it), else
+        REST (fills first, so none is lost); None when the venue still shows it live."""
         if known is not None and known.final is not None and self._private is not None and self._private.ws.live:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(known.final), CONFIRM_TIMEOUT_S)
-        # No confirmation from the stream: ask REST (fills first, so none is lost).
         row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
         report = parse.parse_order(row)
         if report.cum_filled > (known.cum_filled if known else Decimal(0)):
             for fill in await self.order_fills(symbol, cl_order_id):
                 self._emit(fill)
         self._emit(report)
-        return report
+        return report if report.status.is_final else None
 
     async def cancel_all(self, symbol: str) -> None:
         """The ready-made pull: every working order of ``symbol``, 20 per request, all at once."""
