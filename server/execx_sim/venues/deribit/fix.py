@@ -35,8 +35,9 @@ from ...core.engine import Exchange, Market
 from ...core.instruments import Kind
 from ...core.types import Event, ExecType, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
 from ..common import WsRegistry
+from ..jsonrpc import RpcError as DeribitError
 from .fix_session import FixConnection, SessionRejected, SessionState, text, utc_timestamp
-from .trading import DeribitError, DeribitTrading, NewOrder, order_id_text
+from .trading import DeribitTrading, NewOrder, order_id_text
 
 log = logging.getLogger("execx_sim.deribit.fix")
 

@@ -8,8 +8,12 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ...core.engine import Market
+from ...core.instruments import Instrument, Kind
 from ..common import Endpoint, WsRegistry
+from ..jsonrpc import Dialect, JsonRpcServer
 from .fix import DeribitFix, FixRegistry
+from .instruments import OPTION_EXPIRY_MS
+from .rpc import DeribitRpc
 from .trading import DeribitTrading
 
 if TYPE_CHECKING:
@@ -28,16 +32,39 @@ class DeribitFrontend:
         self.sockets: WsRegistry = registry  # the admin "drop" fault closes websockets and FIX connections
         self.trading = DeribitTrading(market, self.faults)
         self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
+        self.rpc_server = JsonRpcServer(Dialect("deribit"), sim.exchange, self.faults, registry)
+        self.rpc = DeribitRpc(self.rpc_server, market, self.trading, _option_fields)
 
     def endpoints(self) -> list[Endpoint]:
-        return [Endpoint("fix", None, "tcp", tcp=self.fix.handle)]
+        """REST (``/api/v2``) and WebSocket (``/ws/api/v2``) share one port, as on www.deribit.com."""
+        app = self.rpc_server.app
+        return [
+            Endpoint("rest", app),
+            Endpoint("ws", app, "ws", "/ws/api/v2"),
+            Endpoint("fix", None, "tcp", tcp=self.fix.handle),
+        ]
 
     async def run(self) -> None:
-        """Timers until cancelled (good_til_day expiry); on cancel, FIX connections are closed."""
+        """Timers until cancelled (good_til_day expiry, book/ticker notifications, dropped sockets); on
+        cancel, FIX and WebSocket connections are closed."""
         try:
             while True:
                 await asyncio.sleep(TICK_S)
                 self.trading.expire_day_orders(self.sim.exchange.now_ms())
+                self.rpc.tick()
+                if self.faults.drop_generation:
+                    await self.rpc_server.close_dropped()
         finally:
             with contextlib.suppress(Exception):
                 await self.fix.close_all()
+            with contextlib.suppress(Exception):
+                await self.rpc_server.close_all()
+
+
+def _option_fields(inst: Instrument) -> dict[str, object]:
+    """Deribit's option-only instrument fields (name CCY-DMMMYY-STRIKE-C|P)."""
+    if inst.kind is not Kind.OPTION:
+        return {}
+    _, _, strike, letter = inst.symbol.split("-")
+    return {"option_type": "call" if letter == "C" else "put", "strike": int(strike),
+            "expiration_timestamp": OPTION_EXPIRY_MS, "settlement_period": "month"}

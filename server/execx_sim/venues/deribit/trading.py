@@ -19,28 +19,10 @@ from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
 from ...core.types import Order, OrderError, OrderType, RejectReason, Side, TimeInForce
+from ..jsonrpc import RpcError as DeribitError
+from ..jsonrpc import invalid_params
 
 SETTLEMENT_MS = 8 * 3_600_000  # 08:00 UTC
-
-
-class DeribitError(Exception):
-    """A refused request: JSON-RPC ``error.code`` / ``error.message`` (FIX puts the message in Text)."""
-
-    def __init__(self, code: int, message: str, data: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code} {message}")
-        self.code = code
-        self.message = message
-        self.data = data
-
-    def rpc(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            err["data"] = self.data
-        return err
-
-
-def invalid_params(param: str, reason: str) -> DeribitError:
-    return DeribitError(-32602, "Invalid params", {"reason": reason, "param": param})
 
 
 def from_order_error(e: OrderError, market: Market, symbol: str) -> DeribitError:
