@@ -79,6 +79,7 @@ class OkxRest:
             "/api/v5/trade/orders-history": self.orders_history,
             "/api/v5/trade/order": self.order,
             "/api/v5/trade/fills": self.fills,
+            "/api/v5/trade/fills-history": self.fills_history,
         }
         private_post: dict[str, Handler] = {
             "/api/v5/trade/order": self.op("place", batch=False),
@@ -300,6 +301,13 @@ class OkxRest:
             if len(rows) >= limit:
                 break
         return rows
+
+    async def fills_history(self, call: Call) -> list[dict[str, Any]]:
+        """``fills-history`` covers three months on the venue (``fills`` three days); the simulator keeps
+        the same recent fills for both. ``instType`` is required here."""
+        if not call.query.get("instType"):
+            raise errors.param_empty("instType")
+        return await self.fills(call)
 
     # ------------------------------------------------------------------ trading
 

@@ -1,0 +1,137 @@
+"""ccxt ``okx`` and ccxt.pro ``okx`` against the simulated OKX venue, unchanged except for base URLs:
+``urls['api']['rest']`` -> the simulator's REST host and (ccxt.pro) ``urls['api']['ws']`` -> its
+WebSocket host + ``/ws/v5`` (ccxt appends ``/private``, ``/public``, ``/business``). No ccxt option is
+changed: ``loadMarkets`` asks for every instrument type (FUTURES and OPTION answer empty lists) and
+the currencies (``/api/v5/asset/currencies``, served)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+import pytest
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+from execx_sim.core.types import Side
+
+D = Decimal
+
+
+def configure(ex: Any, sim: Simulator) -> Any:
+    urls = sim.ready["venues"]["okx"]
+    api = dict(ex.urls["api"], rest=urls["rest"])
+    if "ws" in api:
+        api["ws"] = urls["private"].rsplit("/", 1)[0]  # ws://host:port/ws/v5
+    ex.urls["api"] = api
+    return ex
+
+
+def credentials(account: Account) -> dict[str, str]:
+    return {"apiKey": account.api_key, "secret": account.secret_key, "password": account.passphrase}
+
+
+@pytest.fixture
+async def ex(sim: Simulator, account: Account) -> AsyncIterator[Any]:
+    exchange = configure(ccxt_async.okx(credentials(account)), sim)
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+
+
+def best(sim: Simulator, inst_id: str) -> tuple[Decimal, Decimal]:
+    book = sim.exchange.markets["okx"].books[inst_id]
+    bid, ask = book.best_bid(), book.best_ask()
+    assert bid is not None and ask is not None
+    return bid, ask
+
+
+async def test_load_markets(ex: Any) -> None:
+    markets = await ex.load_markets()
+    assert sorted(markets) == ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT", "ETH/USDT:USDT"]
+    swap = markets["BTC/USDT:USDT"]
+    assert (swap["id"], swap["contractSize"], swap["linear"], swap["precision"]["price"]) == (
+        "BTC-USDT-SWAP",
+        0.01,
+        True,
+        0.1,
+    )
+    assert markets["BTC/USDT"]["limits"]["amount"]["min"] == 0.00001
+
+
+async def test_place_fetch_amend_cancel_and_batches(ex: Any, sim: Simulator) -> None:
+    await ex.load_markets()
+    bid, _ = best(sim, "BTC-USDT")
+    order = await ex.create_order("BTC/USDT", "limit", "buy", 0.01, float(bid - 5), {"clOrdId": "ccxt1"})
+    assert order["clientOrderId"] == "ccxt1" and order["id"]
+    fetched = await ex.fetch_order(order["id"], "BTC/USDT")
+    assert (fetched["status"], fetched["amount"], fetched["price"]) == ("open", 0.01, float(bid - 5))
+    await ex.edit_order(order["id"], "BTC/USDT", "limit", "buy", 0.02, float(bid - 6))
+    (open_order,) = await ex.fetch_open_orders("BTC/USDT")
+    assert (open_order["id"], open_order["amount"], open_order["price"]) == (order["id"], 0.02, float(bid - 6))
+    await ex.cancel_order(order["id"], "BTC/USDT")
+    assert (await ex.fetch_order(order["id"], "BTC/USDT"))["status"] == "canceled"
+    placed = await ex.create_orders(
+        [
+            {"symbol": "BTC/USDT", "type": "limit", "side": "buy", "amount": 0.01, "price": float(bid - 7)},
+            {"symbol": "BTC/USDT", "type": "limit", "side": "buy", "amount": 0.01, "price": float(bid - 8)},
+        ]
+    )
+    ids = [p["id"] for p in placed]
+    assert len(ids) == 2 and all(ids)
+    await ex.cancel_orders(ids, "BTC/USDT")
+    assert await ex.fetch_open_orders("BTC/USDT") == []
+
+
+async def test_balances_positions_and_trades(ex: Any) -> None:
+    await ex.load_markets()
+    balance = await ex.fetch_balance()
+    assert balance["USDT"]["free"] == 100000 and balance["BTC"]["total"] == 2
+    await ex.create_order("BTC/USDT:USDT", "market", "buy", 2)  # two contracts of 0.01 BTC
+    (position,) = await ex.fetch_positions(["BTC/USDT:USDT"])
+    assert (position["contracts"], position["contractSize"], position["side"]) == (2, 0.01, "long")
+    trades = await ex.fetch_my_trades("BTC/USDT:USDT")
+    assert sum(t["amount"] for t in trades) == 2 and all(t["takerOrMaker"] == "taker" for t in trades)
+    assert all(t["fee"]["currency"] == "USDT" and t["fee"]["cost"] > 0 for t in trades)
+
+
+async def test_watch_orders_and_fills(sim: Simulator, account: Account, ex: Any) -> None:
+    pro = configure(ccxt_pro.okx(credentials(account)), sim)
+    try:
+        await ex.load_markets()
+        bid, _ = best(sim, "ETH-USDT")
+        first = asyncio.create_task(pro.watch_orders("ETH/USDT"))
+        for _ in range(50):  # the subscription may still be in flight: place again until it is seen
+            await ex.create_order("ETH/USDT", "limit", "buy", 0.02, float(bid - 1))
+            done, _ = await asyncio.wait({first}, timeout=0.2)
+            if done:
+                break
+        seen = first.result()
+        assert any(o["status"] == "open" and o["symbol"] == "ETH/USDT" for o in seen)
+        price = bid + D("0.01")  # a new best bid: first in its queue
+        # ccxt.pro resolves a watch with the messages that arrive while it waits: watch, then act.
+        placed = asyncio.create_task(pro.watch_orders("ETH/USDT"))
+        order = await ex.create_order("ETH/USDT", "limit", "buy", 0.02, float(price))
+        assert any(o["id"] == order["id"] for o in await asyncio.wait_for(placed, 5))
+        fill = asyncio.create_task(pro.watch_orders("ETH/USDT"))
+        sim.synthetic.print_trade("okx", "ETH-USDT", price, D("0.02"), Side.SELL)
+        filled = await asyncio.wait_for(fill, 5)
+        done_order = next(o for o in filled if o["id"] == order["id"])
+        assert done_order["status"] == "closed"
+        assert (done_order["filled"], done_order["average"]) == (0.02, float(price))
+    finally:
+        await pro.close()
+
+
+async def test_wrong_secret_gets_okx_error(sim: Simulator, account: Account) -> None:
+    bad = configure(ccxt_async.okx({**credentials(account), "secret": "wrong"}), sim)
+    try:
+        with pytest.raises(ccxt.AuthenticationError, match="50113"):
+            await bad.fetch_balance()
+    finally:
+        await bad.close()
