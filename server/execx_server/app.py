@@ -123,6 +123,7 @@ class Service:
         if importlib.util.find_spec(module.rpartition(".")[0]) is None:
             raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
         options = ws_options if self.settings.order_entry == "websocket" else {}
+        config = dataclasses.replace(config, state_dir=str(self.settings.data_dir / "venues"))
         connector: Connector = getattr(importlib.import_module(module), attr)(config, **options)
         connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)
         return connector

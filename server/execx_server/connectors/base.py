@@ -52,6 +52,7 @@ class ConnectorConfig:
     testnet: bool = False
     interface: str = ""  # bind outgoing sockets: "eth0", "eth0:1" (second address), or an IP address
     use_margin: bool = False
+    state_dir: str = ""  # where a connector keeps state across restarts (FIX sequence numbers); never secrets
 
 
 ReportSink = Callable[[ExecutionReport], None]
