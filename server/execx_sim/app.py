@@ -170,4 +170,5 @@ DEFAULT_BALANCES: dict[str, dict[str, str]] = {
     "bybit-inverse": {"BTC": "5", "ETH": "50"},
     "bybit-option": {"USDC": "100000"},
     "deribit": {"BTC": "10", "ETH": "100"},
+    "pulse": {"USD": "1000000"},
 }

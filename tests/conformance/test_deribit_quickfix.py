@@ -23,6 +23,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -228,12 +229,12 @@ async def test_quickfix_trades_on_the_acceptor_and_validates_every_message(
                   (40, "2"), (44, str(bid - 101))])
     await seen.wait("Replaced", lambda s: len(_reports(s, "q-rest")) == 2)
     replaced = _reports(seen, "q-rest")[1]
-    assert (replaced[150], replaced[38], replaced[44], replaced[37]) == ("5", "6", str(bid - 101), order_id)
+    assert (replaced[150], replaced[38], Decimal(replaced[44]), replaced[37]) == ("5", "6", bid - 101, order_id)
     # A crossing order: New, then a report for its fill.
     qf.send("D", order("q-take", "1", "2", ask))
     await seen.wait("the fill", lambda s: len(_reports(s, "q-take")) == 2)
     fill = _reports(seen, "q-take")[1]
-    assert (fill[150], fill[39], fill[31], fill[32], fill[14]) == ("F", "2", str(ask), "2", "2")
+    assert (fill[150], fill[39], Decimal(fill[31]), fill[32], fill[14]) == ("F", "2", ask, "2", "2")
     # Post-only with reject (ExecInst 6A) that would cross: Rejected.
     qf.send("D", order("q-po", "1", "1", ask, (18, "6A")))
     await seen.wait("post-only reject", lambda s: len(_reports(s, "q-po")) == 1)

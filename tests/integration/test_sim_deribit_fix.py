@@ -156,16 +156,16 @@ async def test_order_rests_then_fills_with_a_report_per_fill(sim: Simulator, cli
     bid, ask = book(sim)
     client.send("D", order("rest-1", "1", "3", str(bid - 100), t100010="mylabel"))
     new = await client.expect("8")
-    assert (g(new, 150), g(new, 39), g(new, 41), g(new, 38), g(new, 151), g(new, 44), g(new, 100010)) == (
-        "0", "0", "rest-1", "3", "3", str(bid - 100), "mylabel")
+    assert (g(new, 150), g(new, 39), g(new, 41), g(new, 38), g(new, 151), D(g(new, 44) or 0), g(new, 100010)) == (
+        "0", "0", "rest-1", "3", "3", bid - 100, "mylabel")
     assert g(new, 11) == g(new, 37)  # Deribit puts its own id in ClOrdID; the client's is in OrigClOrdID
     # A buy that crosses the best ask: NEW, then one ExecutionReport per fill.
     client.send("D", order("take-1", "1", "2", str(ask)))
     reports = [await client.expect("8") for _ in range(2)]
     assert [g(r, 150) for r in reports] == ["0", "F"]
     fill = reports[1]
-    assert (g(fill, 39), g(fill, 31), g(fill, 32), g(fill, 14), g(fill, 151), g(fill, 851)) == (
-        "2", str(ask), "2", "2", "0", "2")
+    assert (g(fill, 39), D(g(fill, 31) or 0), g(fill, 32), g(fill, 14), g(fill, 151), g(fill, 851)) == (
+        "2", ask, "2", "2", "0", "2")
     assert g(fill, 880) is not None
 
 
@@ -178,7 +178,7 @@ async def test_cancel_replace_and_mass_cancel(sim: Simulator, client: FixClient)
     # Replace by Deribit id in OrigClOrdID(41): new price and quantity.
     client.send("G", [(41, oid or ""), (54, "1"), (38, "7"), (55, PERP), (40, "2"), (44, str(px - 1))])
     rep = await client.expect("8")
-    assert (g(rep, 150), g(rep, 37), g(rep, 38), g(rep, 44), g(rep, 41)) == ("5", oid, "7", str(px - 1), "c-1")
+    assert (g(rep, 150), g(rep, 37), g(rep, 38), D(g(rep, 44) or 0), g(rep, 41)) == ("5", oid, "7", px - 1, "c-1")
     # Cancel by the client's original ClOrdID in 11 (+ Symbol).
     client.send("F", [(11, "c-1"), (55, PERP)])
     cxl = await client.expect("8")

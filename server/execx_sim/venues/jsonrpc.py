@@ -213,10 +213,36 @@ class Token:
     refresh: bool = False
 
 
+OK_MESSAGE = {"description": "ok", "response": None, "status": 200}  # Pulse's connection.Message
+
+
 @dataclass(frozen=True)
 class Dialect:
+    """Where Deribit and Pulse (seed 004) differ; the defaults are Deribit's."""
+
     venue: str
-    http_bare: bool = False  # Pulse: bare results, connection.Message errors
+    http_bare: bool = False  # Pulse: bare HTTP results, errors as connection.Message
+    ok: Any = "ok"  # result of methods that just succeed (Pulse: connection.Message)
+    subscribe_returns_channels: bool = True  # Pulse: "ok"
+    cod_state_as_bool: bool = False  # Pulse: get_cancel_on_disconnect answers true/false
+    cancel_all_returns_orders: bool = False  # Pulse: the cancelled orders instead of their count
+    trade_notifications_as_list: bool = True  # Pulse: one trade object per user.trades notification
+    book_snapshot_prev_change_id: bool = False  # Pulse: snapshots carry prev_change_id 0
+    private_instruments: bool = False  # Pulse: private/get_instruments
+
+
+DERIBIT = Dialect("deribit")
+PULSE = Dialect(
+    "pulse",
+    http_bare=True,
+    ok=OK_MESSAGE,
+    subscribe_returns_channels=False,
+    cod_state_as_bool=True,
+    cancel_all_returns_orders=True,
+    trade_notifications_as_list=False,
+    book_snapshot_prev_change_id=True,
+    private_instruments=True,
+)
 
 
 class JsonRpcServer:
@@ -381,7 +407,7 @@ class JsonRpcServer:
                     raise RpcError(-32700, "Parse error") from None
                 if not isinstance(parsed, dict):
                     raise RpcError(-32600, "Invalid Request")
-                if "method" in parsed or "jsonrpc" in parsed:  # a whole JSON-RPC request
+                if {"method", "jsonrpc", "params"} & parsed.keys():  # a whole JSON-RPC request
                     req_id = parsed.get("id")
                     name = name or str(parsed.get("method", ""))
                     inner = parsed.get("params") or {}
@@ -510,7 +536,7 @@ class JsonRpcServer:
                     done.append(channel)
             for channel in done:
                 self.on_subscribe(conn, channel)
-            return done
+            return done if self.dialect.subscribe_returns_channels else "ok"
 
         return handler
 
@@ -521,7 +547,7 @@ class JsonRpcServer:
 
     def _unsubscribe_all(self, conn: Conn, _: Account | None, p: Params) -> Any:
         conn.subscriptions.clear()
-        return "ok"
+        return self.dialect.ok
 
     # ------------------------------------------------------------------ session methods
 
@@ -551,14 +577,14 @@ class JsonRpcServer:
         if conn.heartbeat_task is not None:
             conn.heartbeat_task.cancel()
         conn.heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeats(conn))
-        return "ok"
+        return self.dialect.ok
 
     def _disable_heartbeat(self, conn: Conn, _: Account | None, p: Params) -> Any:
         conn.heartbeat_s = 0
         if conn.heartbeat_task is not None:
             conn.heartbeat_task.cancel()
             conn.heartbeat_task = None
-        return "ok"
+        return self.dialect.ok
 
     async def _heartbeats(self, conn: Conn) -> None:
         while conn.heartbeat_s:
@@ -584,7 +610,7 @@ class JsonRpcServer:
                 else:
                     self.cod_accounts.discard(account.account_id)
             conn.cancel_on_disconnect = enable
-            return "ok"
+            return self.dialect.ok
 
         return handler
 
@@ -592,11 +618,11 @@ class JsonRpcServer:
         assert account is not None
         scope = p.text("scope", "connection")
         enabled = account.account_id in self.cod_accounts if scope == "account" else conn.cancel_on_disconnect
-        return {"scope": scope, "enabled": enabled}
+        return enabled if self.dialect.cod_state_as_bool else {"scope": scope, "enabled": enabled}
 
     def _logout(self, conn: Conn, account: Account | None, p: Params) -> Any:
         conn.graceful = True
         if p.flag("invalidate_token", True):
             for key in [k for k, t in self.tokens.items() if t.conn_id == conn.conn_id]:
                 del self.tokens[key]
-        return "ok"
+        return self.dialect.ok

@@ -8,12 +8,11 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from ...core.engine import Market
-from ...core.instruments import Instrument, Kind
 from ..common import Endpoint, WsRegistry
-from ..jsonrpc import Dialect, JsonRpcServer
+from ..jsonrpc import DERIBIT, JsonRpcServer
 from .fix import DeribitFix, FixRegistry
 from .instruments import OPTION_EXPIRY_MS
-from .rpc import DeribitRpc
+from .rpc import DeribitRpc, option_fields
 from .trading import DeribitTrading
 
 if TYPE_CHECKING:
@@ -32,8 +31,8 @@ class DeribitFrontend:
         self.sockets: WsRegistry = registry  # the admin "drop" fault closes websockets and FIX connections
         self.trading = DeribitTrading(market, self.faults)
         self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
-        self.rpc_server = JsonRpcServer(Dialect("deribit"), sim.exchange, self.faults, registry)
-        self.rpc = DeribitRpc(self.rpc_server, market, self.trading, _option_fields)
+        self.rpc_server = JsonRpcServer(DERIBIT, sim.exchange, self.faults, registry)
+        self.rpc = DeribitRpc(self.rpc_server, market, self.trading, option_fields(OPTION_EXPIRY_MS))
 
     def endpoints(self) -> list[Endpoint]:
         """REST (``/api/v2``) and WebSocket (``/ws/api/v2``) share one port, as on www.deribit.com."""
@@ -60,11 +59,3 @@ class DeribitFrontend:
             with contextlib.suppress(Exception):
                 await self.rpc_server.close_all()
 
-
-def _option_fields(inst: Instrument) -> dict[str, object]:
-    """Deribit's option-only instrument fields (name CCY-DMMMYY-STRIKE-C|P)."""
-    if inst.kind is not Kind.OPTION:
-        return {}
-    _, _, strike, letter = inst.symbol.split("-")
-    return {"option_type": "call" if letter == "C" else "put", "strike": int(strike),
-            "expiration_timestamp": OPTION_EXPIRY_MS, "settlement_period": "month"}

@@ -62,6 +62,19 @@ STATE = {
 BOOK_LEVELS = 1000
 
 
+def option_fields(expiry_ms: int) -> Callable[[Instrument], dict[str, Any]]:
+    """The option-only instrument fields, from the name CCY-DMMMYY-STRIKE-C|P and the expiry."""
+
+    def fields(inst: Instrument) -> dict[str, Any]:
+        if inst.kind is not Kind.OPTION:
+            return {}
+        _, _, strike, letter = inst.symbol.split("-")
+        return {"option_type": "call" if letter == "C" else "put", "strike": int(strike),
+                "expiration_timestamp": expiry_ms, "settlement_period": "month"}
+
+    return fields
+
+
 def kind_name(inst: Instrument) -> str:
     return "option" if inst.kind is Kind.OPTION else "future"
 
@@ -75,13 +88,14 @@ class DeribitRpc:
         market: Market,
         trading: DeribitTrading,
         instrument_extra: Callable[[Instrument], dict[str, Any]],
-        private_instruments: bool = False,
     ) -> None:
         self.server = server
         self.market = market
         self.trading = trading
         self.instrument_extra = instrument_extra
         self.exchange = market.exchange
+        self.dialect = server.dialect
+        private_instruments = server.dialect.private_instruments
         self._last_trade_px: dict[str, Decimal] = {}
         self._book_state: dict[tuple[int, str], tuple[int, dict[str, dict[Decimal, Decimal]]]] = {}
         self._ticker_sent: dict[tuple[int, str], tuple[Any, ...]] = {}
@@ -511,6 +525,8 @@ class DeribitRpc:
         for o in orders:
             o.extra["cancel_reason"] = "user_request"
         done = self.trading.cancel_many(account, orders)
+        if self.dialect.cancel_all_returns_orders:
+            return [self.order_json(o) for o in done]
         if p.flag("detailed"):
             return [{"instrument_name": o.symbol, "currency": self.market.instruments[o.symbol].base,
                      "result": [self.order_json(o)], "type": "limit"} for o in done]
@@ -737,7 +753,8 @@ class DeribitRpc:
         trades: list[dict[str, Any]] = []
         if ev.exec_type is ExecType.TRADE and ev.fill is not None:
             trades = [self.trade_json(ev.fill, order)]
-            self.server.publish([f"user.trades.{s}.{i}" for s in sels for i in INTERVALS], trades, order.account_id)
+            note: Any = trades if self.dialect.trade_notifications_as_list else trades[0]
+            self.server.publish([f"user.trades.{s}.{i}" for s in sels for i in INTERVALS], note, order.account_id)
         change: dict[str, Any] = {"instrument_name": order.symbol, "orders": [order_data], "trades": trades,
                                   "positions": []}
         if trades:
@@ -790,6 +807,8 @@ class DeribitRpc:
         data: dict[str, Any] = {"timestamp": now, "instrument_name": inst.symbol, "change_id": change_id}
         if prev is None:
             data["type"] = "snapshot"
+            if self.dialect.book_snapshot_prev_change_id:
+                data["prev_change_id"] = 0
             for side in ("bids", "asks"):
                 data[side] = [["new", num(px), num(q)] for px, q in levels[side].items()]
         else:
