@@ -1,4 +1,4 @@
-"""Deribit authentication: the FIX Logon fields and the JSON-RPC ``client_signature`` grant.
+"""Deribit authentication: the FIX Logon fields (the JSON-RPC grants are in ``connectors.jsonrpc.client``).
 
 FIX Logon (``../shared/venues/deribit.md`` §2.2, docs.deribit.com ``/fix-api/production/logon``):
 ``RawData(96)`` = ``<timestamp>.<nonce>`` with a strictly increasing integer timestamp (milliseconds)
@@ -6,9 +6,6 @@ and a base64 nonce of 32 random bytes; ``Password(554)`` = ``base64(sha256(RawDa
 (a plain SHA-256 of the concatenation, not an HMAC); ``Username(553)`` = the API client id.
 ``CancelOnDisconnect(9001)`` is sent explicitly (``Y`` by default) so the session does not depend on the
 account's default; the other documented Logon options are passed through as configured.
-
-JSON-RPC ``public/auth`` ``client_signature`` (§3.2): ``signature = hex(HMAC_SHA256(secret,
-timestamp + "\\n" + nonce + "\\n" + data))``.
 
 Secrets are revealed only inside these functions.
 """
@@ -22,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..transport.signing import RevealsSecret, hmac_sha256_hex
+from ..transport.signing import RevealsSecret
 
 #: Deribit's Logon options by name (docs table), as ``DeribitConnector(fix_options={...})`` spells them.
 LOGON_OPTION_TAGS: dict[str, int] = {
@@ -49,12 +46,13 @@ class FixLogon:
     cancel_on_disconnect: bool = True
     options: dict[str, bool] = field(default_factory=dict)
     clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes  # the nonce's source (a CSPRNG)
     _last_ts: int = 0
 
     def __call__(self) -> list[tuple[int, str]]:
         ts = max(self.clock_ms(), self._last_ts + 1)
         self._last_ts = ts
-        raw = f"{ts}.{base64.b64encode(secrets.token_bytes(32)).decode()}"
+        raw = f"{ts}.{base64.b64encode(self.random_bytes(32)).decode()}"
         fields = [
             (95, str(len(raw))),  # RawDataLength: optional for Deribit, required by FIX for a data field
             (96, raw),
@@ -65,8 +63,3 @@ class FixLogon:
         for name, on in sorted(self.options.items()):
             fields.append((LOGON_OPTION_TAGS[name], "Y" if on else "N"))
         return fields
-
-
-def client_signature(secret: RevealsSecret, timestamp_ms: int, nonce: str, data: str = "") -> str:
-    """The ``public/auth`` ``client_signature`` grant's signature."""
-    return hmac_sha256_hex(secret, f"{timestamp_ms}\n{nonce}\n{data}")

@@ -97,6 +97,11 @@ class Credentials:
     grant: Grant = "client_credentials"
 
 
+def client_signature(secret: Secret, timestamp_ms: int, nonce: str, data: str = "") -> str:
+    """The ``client_signature`` grant: ``hex(HMAC_SHA256(secret, timestamp + "\\n" + nonce + "\\n" + data))``."""
+    return hmac_sha256_hex(secret, f"{timestamp_ms}\n{nonce}\n{data}")
+
+
 def auth_params(creds: Credentials, now_ms: int) -> dict[str, Any]:
     """``public/auth`` params for the configured grant (the secret is revealed only here)."""
     if creds.grant == "client_credentials":
@@ -106,7 +111,7 @@ def auth_params(creds: Credentials, now_ms: int) -> dict[str, Any]:
             "client_secret": creds.secret.reveal(),
         }
     nonce = secrets.token_hex(8)
-    sig = hmac_sha256_hex(creds.secret, f"{now_ms}\n{nonce}\n")
+    sig = client_signature(creds.secret, now_ms, nonce)
     return {
         "grant_type": "client_signature",
         "client_id": creds.client_id,
