@@ -98,15 +98,16 @@ class Simulator:
         served: dict[int, str] = {}  # id(app) -> URL: endpoints naming one app share its port
         for fe in self.frontends:
             for ep in fe.endpoints():
-                if ep.tcp is not None:
-                    url = await self._serve_tcp(ep.tcp, port)
-                elif ep.app is not None and id(ep.app) in served:
-                    url = served[id(ep.app)]
+                if ep.app is not None and id(ep.app) in served:
+                    url = served[id(ep.app)]  # same host as an earlier endpoint: no new port
                 else:
-                    assert ep.app is not None, f"{fe.venue} endpoint {ep.kind} has neither app nor tcp"
-                    url = served[id(ep.app)] = await self._serve(ep.app, port)
+                    if ep.tcp is not None:
+                        url = await self._serve_tcp(ep.tcp, port)
+                    else:
+                        assert ep.app is not None, f"{fe.venue} endpoint {ep.kind} has neither app nor tcp"
+                        url = served[id(ep.app)] = await self._serve(ep.app, port)
+                    port = port + 1 if port else 0
                 venues.setdefault(fe.venue, {})[ep.kind] = url.replace("http", ep.scheme, 1) + ep.path
-                port = port + 1 if port else 0
         admin_url = await self._serve(admin_app(self), port)
         self._task_runner = asyncio.create_task(self._run_background())
         self.ready = {
