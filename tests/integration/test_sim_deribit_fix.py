@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
 import simplefix
 from execx_sim.app import Simulator
@@ -82,13 +83,16 @@ class FixClient:
             assert got in skip, f"expected {msg_type}, got {msg}"
 
     async def closed(self) -> bool:
+        """True once the acceptor closes the socket (messages before that are kept for ``recv``)."""
+
+        async def until_eof() -> None:
+            while data := await self.reader.read(65536):
+                self.parser.append_buffer(data)
+
         try:
-            data = await asyncio.wait_for(self.reader.read(65536), 5)
+            await asyncio.wait_for(until_eof(), 5)
         except ConnectionError:
-            return True
-        if data:
-            self.parser.append_buffer(data)
-            return False
+            pass
         return True
 
     async def logon(self, account: Account, secret: str | None = None, extra: list[tuple[int, str]] | None = None,
@@ -319,3 +323,46 @@ async def test_cancel_on_disconnect(sim: Simulator, account: Account) -> None:
     assert market.orders[oid2].is_open
     market.cancel(account, PERP, order_id=oid2)
     market.cancel(account, PERP, order_id=other.order_id)
+
+
+async def test_silent_client_gets_heartbeat_then_test_request_then_is_dropped(
+    sim: Simulator, account: Account
+) -> None:
+    """HeartBtInt 1: the acceptor heartbeats, asks with TestRequest, and drops a client that never
+    answers; its cancel-on-disconnect then cancels the order."""
+    market = sim.exchange.markets["deribit"]
+    c = await FixClient.connect(sim.ready["venues"]["deribit"]["fix"], "QUIET1")
+    raw = f"{time.time_ns() // 1000}.{base64.b64encode(os.urandom(32)).decode()}"
+    password = base64.b64encode(hashlib.sha256((raw + account.secret_key).encode()).digest()).decode()
+    c.send("A", [(108, "1"), (96, raw), (553, account.api_key), (554, password), (141, "Y"), (9001, "Y")])
+    assert g(await c.recv(), 35) == "A"
+    c.send("D", order("quiet-1", "1", "1", str(book(sim)[0] - 90)))
+    oid = int(g(await c.expect("8"), 37) or 0)
+    assert g(await c.recv(), 35) == "0"  # nothing sent for HeartBtInt: a Heartbeat
+    test_request = await c.expect("1")
+    assert g(test_request, 112)
+    assert await c.closed()  # never answered: the session is considered lost
+    for _ in range(300):
+        if not market.orders[oid].is_open:
+            break
+        await asyncio.sleep(0.01)
+    assert market.orders[oid].status.value == "CANCELED"
+
+
+async def test_logon_with_a_gap_and_the_admin_drop_fault(sim: Simulator, account: Account) -> None:
+    url = sim.ready["venues"]["deribit"]["fix"]
+    c = await FixClient.connect(url, "GAP1")
+    await c.logon(account)
+    c.close()
+    again = await FixClient.connect(url, "GAP1")
+    again.seq = 5  # the acceptor expects 2: it accepts the Logon and asks for 2 onwards
+    reply = await again.logon(account, reset=False)
+    assert g(reply, 35) == "A"
+    rr = await again.expect("2")
+    assert (g(rr, 7), g(rr, 16)) == ("2", "0")
+    again.send("4", [(123, "Y"), (36, "6")], seq=2, header=[(43, "Y"), (122, "20260101-00:00:00")])
+    again.send("1", [(112, "after-gap")])
+    assert g(await again.expect("0", skip=()), 112) == "after-gap"
+    async with aiohttp.ClientSession() as http, http.post(sim.ready["admin"] + "/admin/faults/deribit/drop") as r:
+        assert r.status == 200 and (await r.json())["dropped"] >= 1
+    assert await again.closed()
