@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -338,6 +339,80 @@ class BybitHttp:
                 raise errors.param("accountType only support UNIFIED")
             coins = {c for c in text(call.params, "coin").split(",") if c} or None
             return {"list": [wire.wallet(venue.market_list(), call.account, coins)]}
+
+        @route("GET", "/v5/account/info", private=True, kind="QUERY")
+        async def account_info(call: Call) -> Any:
+            # A unified trading account (UTA 2.0): what clients such as ccxt check before trading.
+            return {
+                "unifiedMarginStatus": 6,
+                "marginMode": "REGULAR_MARGIN",
+                "isMasterTrader": False,
+                "spotHedgingStatus": "OFF",
+                "updatedTime": str(venue.launch_ms),
+                "dcpStatus": "OFF",
+                "timeWindow": 0,
+                "smpGroup": 0,
+            }
+
+        @route("GET", "/v5/user/query-api", private=True, kind="QUERY")
+        async def query_api(call: Call) -> Any:
+            account = call.account
+            return {
+                "id": account.account_id,
+                "note": "execx simulator",
+                "apiKey": account.api_key,
+                "readOnly": 0,
+                "secret": "",
+                "permissions": {
+                    "ContractTrade": ["Order", "Position"],
+                    "Spot": ["SpotTrade"],
+                    "Wallet": [],
+                    "Options": ["OptionsTrade"],
+                    "Derivatives": [],
+                    "Exchange": [],
+                    "NFT": [],
+                },
+                "ips": ["*"],
+                "type": 1,
+                "deadlineDay": -1,
+                "expiredAt": "",
+                "createdAt": "",
+                "unified": 0,
+                "uta": 1,
+                "userID": zlib.crc32(account.account_id.encode()),
+                "inviterID": 0,
+                "vipLevel": "No VIP",
+                "mktMakerLevel": "0",
+                "affiliateID": 0,
+                "rsaPublicKey": "",
+                "isMaster": True,
+                "parentUid": "0",
+                "kycLevel": "LEVEL_DEFAULT",
+                "kycRegion": "",
+            }
+
+        @route("GET", "/v5/asset/coin/query-info", private=True, kind="QUERY")
+        async def coin_info(call: Call) -> Any:
+            coin = text(call.params, "coin")
+            coins = sorted(
+                {c for m in venue.market_list() for i in m.instruments.values() for c in (i.base, i.settle or i.quote)}
+            )
+            chain = {
+                "confirmation": "1",
+                "withdrawFee": "0",
+                "depositMin": "0",
+                "withdrawMin": "0",
+                "chainDeposit": "1",
+                "chainWithdraw": "1",
+                "minAccuracy": "8",
+                "withdrawPercentageFee": "0",
+            }
+            rows = [
+                {"name": c, "coin": c, "remainAmount": "1000000", "chains": [{**chain, "chainType": c, "chain": c}]}
+                for c in coins
+                if not coin or c == coin
+            ]
+            return {"rows": rows}
 
         @route("GET", "/v5/account/fee-rate", private=True, kind="QUERY")
         async def fee_rate(call: Call) -> Any:
