@@ -4,15 +4,17 @@ against the embedded simulator (binance-spot) on loopback. Prints one JSON line 
     .venv/bin/python bench/order_roundtrip.py [--orders 500]
 
 The simulator (``execx-sim``) and execx run as separate processes, as a venue and a sidecar would;
-this process is the strategy. Figures (µs; p50/p99 over ``--orders`` inserts, only the insert is timed):
+this process is the strategy. Figures (µs; p50/p99 over ``--orders`` inserts, only the insert is timed; the
+ways take turns order by order, so a busy machine weighs on all of them alike):
 - ``grpc_unary``: SendOrder call → venue ack seen by the caller (the response)
 - ``grpc_stream``: the same over the bidirectional OrderEntry stream (one in flight at a time)
 - ``grpc_unary_to_update``: SendOrder call → the ``new`` update seen on SubscribeUpdates
 - ``rest``: POST /sendOrder through the REST gateway
 - ``direct_aiohttp``: a signed POST /api/v3/order straight to the simulator (the floor)
 - ``direct_ccxt``: ccxt ``create_order`` straight to the simulator (what a user would call in-process)
-Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) and execx's resident memory at rest
-and with 10k open orders.
+Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) with the CPU µs per order each process
+spent (execx, simulator, strategy: unlike latency, not skewed by what else runs), and execx's resident
+memory at rest and with 10k open orders.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -57,15 +59,23 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def timed(n: int, one: Callable[[int], Awaitable[None]]) -> list[float]:
-    for i in range(min(50, n)):  # warm-up
-        await one(10_000_000 + i)
-    out = []
-    for i in range(n):
-        t = time.perf_counter_ns()
-        await one(i)
-        out.append((time.perf_counter_ns() - t) / 1000)
-    return out
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """CPU µs per request spent by each process (execx, the simulator, this strategy) over a phase: unlike
+    wall-clock latency, it does not depend on what else the machine is doing."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {k: cpu_s(p) for k, p in pids.items()}
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        return {f"{k}_cpu_us": round((cpu_s(p) - self.start[k]) * 1e6 / requests) for k, p in self.pids.items()}
 
 
 async def start(*cmd: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
@@ -105,16 +115,17 @@ async def main() -> None:
                 ) as r,
             ):
                 assert r.status == 200  # the bench measures latency, not the venue's rate limits
-            await run(execx.pid, ready, sim_ready, n)
+            await run({"execx": execx.pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
         finally:
             for proc in (execx, sim):
                 proc.terminate()
                 await proc.wait()
 
 
-async def run(execx_pid: int, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
     venue = sim_ready["venues"]["binance-spot"]
     acct = sim_ready["accounts"][0]
+    execx_pid = pids["execx"]
     emit("memory_at_rest", execx_rss_mb=round(rss_mb(execx_pid), 1))
     channel = grpc.aio.insecure_channel(ready["grpc"])
     stub = om_grpc.OrderManagerServiceStub(channel)
@@ -149,113 +160,12 @@ async def run(execx_pid: int, ready: dict[str, Any], sim_ready: dict[str, Any], 
             session_id=sid, cl_order_id=cl, symbol="BTCUSDT", transaction_type=c.TRANSACTION_TYPE_DELETE
         )
 
-    # gRPC unary
-    samples = []
-    for i in range(n + 50):
-        cl = f"u{i}"
-        t = time.perf_counter_ns()
-        await stub.SendOrder(insert(cl), metadata=AUTH)
-        if i >= 50:
-            samples.append((time.perf_counter_ns() - t) / 1000)
-        await stub.SendOrder(delete(cl), metadata=AUTH)
-    emit("grpc_unary", **pct(samples))
-
-    # gRPC unary → update on the stream
-    stream = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
-    samples = []
-    for i in range(n):
-        cl = f"s{i}"
-        t = time.perf_counter_ns()
-        await stub.SendOrder(insert(cl), metadata=AUTH)
-        while True:
-            msg = await stream.read()
-            if msg.transaction.cl_order_id == cl and msg.transaction.order_status == c.ORDER_STATUS_NEW:
-                break
-        samples.append((time.perf_counter_ns() - t) / 1000)
-        await stub.SendOrder(delete(cl), metadata=AUTH)
-    stream.cancel()
-    emit("grpc_unary_to_update", **pct(samples))
-
-    # bidirectional OrderEntry, one in flight
+    # Every way of sending is timed in turn, order by order (round robin), so that whatever else the
+    # machine does at a moment weighs on all of them alike. A strategy keeps its update stream open.
+    updates = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
     call = stub.OrderEntry(metadata=AUTH)
-    samples = []
-    for i in range(n + 50):
-        cl = f"b{i}"
-        t = time.perf_counter_ns()
-        await call.write(om.OrderEntryRequest(request_id=i, order=insert(cl)))
-        await call.read()
-        if i >= 50:
-            samples.append((time.perf_counter_ns() - t) / 1000)
-        await call.write(om.OrderEntryRequest(request_id=i, order=delete(cl)))
-        await call.read()
-    emit("grpc_stream", **pct(samples))
-
-    # sustained throughput: pipelined OrderEntry with 64 in flight
-    total, window = 2000, 64
-    t0 = time.perf_counter()
-    sent = received = 0
-    while received < total:
-        while sent < total and sent - received < window:
-            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"t{sent}")))
-            sent += 1
-        await call.read()
-        received += 1
-    emit("orders_per_second", grpc_stream_pipelined=round(total / (time.perf_counter() - t0)))
-    await call.done_writing()
-    await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
-
-    # REST through the gateway
-    async with aiohttp.ClientSession(headers={"x-api-key": KEY}) as http:
-        samples = []
-        for i in range(n + 50):
-            cl = f"r{i}"
-            body = {
-                "sessionId": sid,
-                "clOrderId": cl,
-                "symbol": "BTCUSDT",
-                "price": price,
-                "qty": 0.001,
-                "orderType": "limit",
-                "transactionType": "insert",
-                "tif": "gtc",
-                "side": "buy",
-            }
-            t = time.perf_counter_ns()
-            async with http.post(f"{ready['rest']}/sendOrder", json=body) as r:
-                await r.read()
-            if i >= 50:
-                samples.append((time.perf_counter_ns() - t) / 1000)
-            async with http.post(
-                f"{ready['rest']}/sendOrder",
-                json={"sessionId": sid, "clOrderId": cl, "symbol": "BTCUSDT", "transactionType": "delete"},
-            ) as r:
-                await r.read()
-        emit("rest", **pct(samples))
-
-        # the floor: a signed REST order straight to the simulated venue
-        secret = acct["secretKey"].encode()
-
-        async def direct(i: int) -> None:
-            q = urlencode(
-                {
-                    "symbol": "BTCUSDT",
-                    "side": "BUY",
-                    "type": "LIMIT",
-                    "timeInForce": "GTC",
-                    "quantity": "0.00100",
-                    "price": "90000.00",
-                    "newClientOrderId": f"d{i}",
-                    "newOrderRespType": "ACK",
-                    "timestamp": int(time.time() * 1000),
-                }
-            )
-            sig = hmac.new(secret, q.encode(), hashlib.sha256).hexdigest()
-            async with http.post(
-                f"{venue['rest']}/api/v3/order?{q}&signature={sig}", headers={"X-MBX-APIKEY": acct["apiKey"]}
-            ) as r:
-                await r.read()
-
-        emit("direct_aiohttp", **pct(await timed(n, direct)))
+    http = aiohttp.ClientSession(headers={"x-api-key": KEY})
+    secret = acct["secretKey"].encode()
 
     import ccxt.async_support as ccxt
 
@@ -269,11 +179,114 @@ async def run(execx_pid: int, ready: dict[str, Any], sim_ready: dict[str, Any], 
     ex.options.update({"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False})
     await ex.load_markets()
 
-    async def via_ccxt(i: int) -> None:
-        await ex.create_order("BTC/USDT", "limit", "buy", 0.001, 90000.0, {"newClientOrderId": f"x{i}"})
+    def signed(params: dict[str, str]) -> str:
+        q = urlencode({**params, "timestamp": str(int(time.time() * 1000))})
+        return f"{q}&signature={hmac.new(secret, q.encode(), hashlib.sha256).hexdigest()}"
 
-    emit("direct_ccxt", **pct(await timed(n, via_ccxt)))
+    async def grpc_unary(cl: str) -> float:
+        t = time.perf_counter_ns()
+        await stub.SendOrder(insert(cl), metadata=AUTH)
+        took = time.perf_counter_ns() - t
+        await stub.SendOrder(delete(cl), metadata=AUTH)
+        return took
+
+    async def grpc_unary_to_update(cl: str) -> float:
+        t = time.perf_counter_ns()
+        await stub.SendOrder(insert(cl), metadata=AUTH)
+        while True:
+            msg = await updates.read()
+            if msg.transaction.cl_order_id == cl and msg.transaction.order_status == c.ORDER_STATUS_NEW:
+                break
+        took = time.perf_counter_ns() - t
+        await stub.SendOrder(delete(cl), metadata=AUTH)
+        return took
+
+    async def grpc_stream(cl: str) -> float:
+        t = time.perf_counter_ns()
+        await call.write(om.OrderEntryRequest(request_id=1, order=insert(cl)))
+        await call.read()
+        took = time.perf_counter_ns() - t
+        await call.write(om.OrderEntryRequest(request_id=2, order=delete(cl)))
+        await call.read()
+        return took
+
+    async def rest(cl: str) -> float:
+        body = {
+            "sessionId": sid,
+            "clOrderId": cl,
+            "symbol": "BTCUSDT",
+            "price": price,
+            "qty": 0.001,
+            "orderType": "limit",
+            "transactionType": "insert",
+            "tif": "gtc",
+            "side": "buy",
+        }
+        t = time.perf_counter_ns()
+        async with http.post(f"{ready['rest']}/sendOrder", json=body) as r:
+            await r.read()
+        took = time.perf_counter_ns() - t
+        cancel = {"sessionId": sid, "clOrderId": cl, "symbol": "BTCUSDT", "transactionType": "delete"}
+        async with http.post(f"{ready['rest']}/sendOrder", json=cancel) as r:
+            await r.read()
+        return took
+
+    async def direct_aiohttp(cl: str) -> float:
+        # the floor: a signed REST order straight to the simulated venue
+        order = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.00100",
+            "price": "90000.00",
+            "newClientOrderId": cl,
+            "newOrderRespType": "ACK",
+        }
+        headers = {"X-MBX-APIKEY": acct["apiKey"]}
+        t = time.perf_counter_ns()
+        async with http.post(f"{venue['rest']}/api/v3/order?{signed(order)}", headers=headers) as r:
+            await r.read()
+        took = time.perf_counter_ns() - t
+        query = signed({"symbol": "BTCUSDT", "origClientOrderId": cl})
+        async with http.delete(f"{venue['rest']}/api/v3/order?{query}", headers=headers) as r:
+            await r.read()
+        return took
+
+    async def direct_ccxt(cl: str) -> float:
+        t = time.perf_counter_ns()
+        await ex.create_order("BTC/USDT", "limit", "buy", 0.001, price, {"newClientOrderId": cl})
+        took = time.perf_counter_ns() - t
+        await ex.cancel_order("", "BTC/USDT", {"origClientOrderId": cl})
+        return took
+
+    ways = [grpc_unary, grpc_unary_to_update, grpc_stream, rest, direct_aiohttp, direct_ccxt]
+    samples: dict[str, list[float]] = {way.__name__: [] for way in ways}
+    for i in range(n + 50):  # the first 50 rounds warm up
+        for k, way in enumerate(ways):
+            took = await way(f"w{k}-{i}")
+            if i >= 50:
+                samples[way.__name__].append(took / 1000)
+    for name, values in samples.items():
+        emit(name, **pct(values))
     await ex.close()
+    await http.close()
+    updates.cancel()
+
+    # sustained throughput: pipelined OrderEntry with 64 in flight; CPU per order of each process
+    total, window = 2000, 64
+    cpu = Cpu(pids)
+    t0 = time.perf_counter()
+    sent = received = 0
+    while received < total:
+        while sent < total and sent - received < window:
+            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"t{sent}")))
+            sent += 1
+        await call.read()
+        received += 1
+    emit("orders_per_second", grpc_stream_pipelined=round(total / (time.perf_counter() - t0)), **cpu.per_request(total))
+    await call.done_writing()
+    await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
 
     # memory with 10k open orders
     call = stub.OrderEntry(metadata=AUTH)

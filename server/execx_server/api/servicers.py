@@ -15,7 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 from execx.v1 import common_pb2, order_manager_pb2, order_manager_pb2_grpc
@@ -219,42 +219,32 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
 
     async def OrderEntry(
         self, request_iterator: AsyncIterator[order_manager_pb2.OrderEntryRequest], context: Ctx
-    ) -> AsyncIterator[order_manager_pb2.OrderEntryResponse]:
+    ) -> None:
         """Bidirectional order entry: requests are processed concurrently (pipelined); each answer
-        carries its request_id and a google.rpc.Status (code 0 = OK)."""
-        out: asyncio.Queue[order_manager_pb2.OrderEntryResponse | None] = asyncio.Queue()
+        carries its request_id and a google.rpc.Status (code 0 = OK). The task that produced an answer
+        writes it at once (no hand-off to a writer task: that would put the events queued meanwhile on
+        the order path)."""
+        writing = asyncio.Lock()
 
         async def one(req: order_manager_pb2.OrderEntryRequest) -> None:
             try:
                 update = await self._send(req.order)
-                out.put_nowait(
-                    order_manager_pb2.OrderEntryResponse(
-                        request_id=req.request_id,
-                        status=status_pb2.Status(code=code_pb2.OK),
-                        order=convert.transaction(update),
-                    )
+                resp = order_manager_pb2.OrderEntryResponse(
+                    request_id=req.request_id,
+                    status=status_pb2.Status(code=code_pb2.OK),
+                    order=convert.transaction(update),
                 )
             except (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError) as e:
                 code, msg = _status(e)
-                out.put_nowait(
-                    order_manager_pb2.OrderEntryResponse(
-                        request_id=req.request_id, status=status_pb2.Status(code=code.value[0], message=msg)
-                    )
+                resp = order_manager_pb2.OrderEntryResponse(
+                    request_id=req.request_id, status=status_pb2.Status(code=code.value[0], message=msg)
                 )
+            async with writing:
+                await context.write(resp)
 
-        async def read() -> None:
-            async with asyncio.TaskGroup() as tg:
-                async for req in request_iterator:
-                    tg.create_task(one(req))
-            out.put_nowait(None)
-
-        reader = asyncio.create_task(read())
-        try:
-            while (resp := await out.get()) is not None:
-                yield resp
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+        async with asyncio.TaskGroup() as tg:
+            while (req := await context.read()) is not grpc.aio.EOF:
+                tg.create_task(one(cast(order_manager_pb2.OrderEntryRequest, req)))
 
     @unary
     async def BatchSendOrders(

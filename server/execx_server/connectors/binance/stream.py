@@ -136,18 +136,23 @@ class SpotUserStream:
         ``error``, ``rateLimits``). ``NotSent``: there was no connection to send on; ``NoAnswer``: sent,
         but the connection was lost or no answer came in time (the outcome is unknown)."""
         request_id = next(self._ids)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[request_id] = future
+        # A timer instead of asyncio.wait_for: the answer then wakes this task directly, before the reader
+        # handles the messages that came with it (wait_for would add a hop).
+        timer = loop.call_later(timeout_s, _expire, future)
         try:
             try:
                 await self.ws.send_json({"id": request_id, "method": method, "params": params})
             except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
                 raise NotSent(f"{method}: {type(exc).__name__}") from None
             try:
-                return await asyncio.wait_for(future, timeout_s)
+                return await future
             except (TimeoutError, StreamError) as exc:
                 raise NoAnswer(f"{method}: {type(exc).__name__}") from None
         finally:
+            timer.cancel()
             self._pending.pop(request_id, None)
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
@@ -166,22 +171,25 @@ class SpotUserStream:
                     future.set_exception(StreamError("connection lost"))
         self._on_state(live)
 
-    def _on_message(self, text: str) -> None:
+    def _on_message(self, text: str) -> bool:
+        """Returns True when the message answered a request (see ReconnectingWebSocket)."""
         msg = _loads(text)
         if msg is None:
-            return
+            return False
         if "id" in msg and ("status" in msg):
             future = self._pending.get(msg["id"]) if isinstance(msg["id"], int) else None
             if future is not None and not future.done():
                 future.set_result(msg)
-            return
+                return True
+            return False
         event = msg.get("event")
         if not isinstance(event, dict):
-            return
+            return False
         kind = event.get("e")
         if kind in ("eventStreamTerminated", "serverShutdown"):
             raise StreamError(f"binance-spot.user: {kind}")
         self._on_event(event)
+        return False
 
 
 class FuturesUserStream:
@@ -353,6 +361,11 @@ class MarketStream:
             raise StreamError("serverShutdown")
         elif "s" in msg:
             self._on_data(msg)  # a raw (non-combined) payload
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _loads(text: str) -> dict[str, Any] | None:

@@ -71,7 +71,7 @@ class ReconnectingWebSocket:
         self,
         session: aiohttp.ClientSession,
         url: UrlSource,
-        on_message: Callable[[str], None],
+        on_message: Callable[[str], bool | None],
         *,
         name: str,
         on_open: OpenHook | None = None,
@@ -214,7 +214,10 @@ class ReconnectingWebSocket:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
-                self._on_message(msg.data)
+                if self._on_message(msg.data):
+                    # The message answered a request: let the requester resume before the messages read with
+                    # it (e.g. the user data events the answer raised) are handled. Answers first is the order path.
+                    await asyncio.sleep(0)
             elif msg.type is aiohttp.WSMsgType.ERROR:
                 raise ConnectionError(f"{self.name}: {ws.exception()!r}")
 

@@ -64,6 +64,16 @@ class WsApiSession:
     subscriptions: dict[int, Account] = field(default_factory=dict)  # subscriptionId -> account
     logon_subscription: int | None = None  # the one opened by userDataStream.subscribe
     next_subscription: int = 0
+    # User data events raised while requests of this connection are being answered wait for those answers:
+    # on Binance the answer comes straight from the API gateway, the events through the user data stream.
+    answering: int = 0
+    held: list[str] = field(default_factory=list)
+
+    def send_event(self, text: str) -> None:
+        if self.answering:
+            self.held.append(text)
+        else:
+            self.writer.send(text)
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,18 @@ class SpotWsApi:
     # ------------------------------------------------------------------ one request
 
     async def _request(self, session: WsApiSession, text: str) -> None:
+        session.answering += 1
+        try:
+            reply = await self._answer(session, text)
+        finally:
+            session.answering -= 1
+        session.writer.send(dumps(reply))
+        if not session.answering and session.held:
+            for event in session.held:
+                session.writer.send(event)
+            session.held.clear()
+
+    async def _answer(self, session: WsApiSession, text: str) -> dict[str, Any]:
         req_id: Any = None
         return_limits = session.return_limits
         rate_headers: dict[str, str] = {}
@@ -194,7 +216,7 @@ class SpotWsApi:
             reply = {"id": req_id, "status": err.status, "error": err.body()}
         if return_limits:
             reply["rateLimits"] = self._rate_limits(rate_headers)
-        session.writer.send(dumps(reply))
+        return reply
 
     def _injected_faults(self) -> None:
         retry = self.faults.retry_after_s
@@ -250,7 +272,7 @@ class SpotWsApi:
         if not subs:
             return
         for session, sub_id in subs.items():
-            session.writer.send(f'{{"subscriptionId":{sub_id},"event":{event_json}}}')
+            session.send_event(f'{{"subscriptionId":{sub_id},"event":{event_json}}}')
 
     # ------------------------------------------------------------------ methods
 
