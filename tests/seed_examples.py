@@ -54,3 +54,18 @@ SEED_ORDER_TRANSACTION = {
 }
 SEED_REFRESH_ORDERS = {"sessionId": "string", "transactions": [SEED_ORDER_TRANSACTION]}
 SEED_GET_POSITION = {"sessionId": "test-session", "symbol": "BTCUSDT", "exchange": "binance-spot"}
+SEED_START_POSITION_MANAGER: dict[str, Any] = {
+    "sessionId": "test-session",
+    "exchange": "binance-spot",
+    "symbol": "BTCUSDT",
+    "config": {
+        "pullOnStartup": True,
+        "maintainSpreads": True,
+        "quoteLevels": 2,
+        "minOrderQty": 0.1,
+        "reEntryTickerSeconds": 5,
+        "priceLevelInterval": 0.001,
+    },
+}
+SEED_STOP_POSITION_MANAGER = {"exchange": "binance-spot", "symbol": "BTCUSDT"}
+SEED_SET_TARGET_POSITION = {"exchange": "binance-spot", "symbol": "BTCUSDT", "targetPosition": 0.1}

@@ -56,6 +56,7 @@ log = logging.getLogger("execx.app")
 #: entry). A venue whose connector module is not in this tree yet is refused at StartOrderHandler with
 #: FAILED_PRECONDITION. ``--orderEntry websocket`` (the default) passes the options: Binance spot then
 #: sends orders over its WebSocket API (falling back to REST while that socket is down); ``rest`` never does.
+#: OKX likewise sends inserts, amends and cancels as its private websocket's order operations.
 _BINANCE = "execx_server.connectors.binance.connector:BinanceConnector"
 _BYBIT = "execx_server.connectors.bybit.connector:BybitConnector"
 CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
@@ -66,7 +67,7 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
     Exchange.BYBIT_LINEAR: (_BYBIT, {}),
     Exchange.BYBIT_INVERSE: (_BYBIT, {}),
     Exchange.BYBIT_OPTION: (_BYBIT, {}),
-    Exchange.OKX: ("execx_server.connectors.okx.connector:OkxConnector", {}),
+    Exchange.OKX: ("execx_server.connectors.okx.connector:OkxConnector", {"order_entry": "ws"}),
     Exchange.DERIBIT: ("execx_server.connectors.deribit.connector:DeribitConnector", {}),
     Exchange.PULSE: ("execx_server.connectors.pulse.connector:PulseConnector", {}),
 }

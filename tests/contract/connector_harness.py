@@ -70,6 +70,10 @@ def _okx(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return OkxConnector(config, backoff=backoff)
 
 
+def _okx_ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return OkxConnector(config, backoff=backoff, order_entry="ws")
+
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
@@ -77,6 +81,7 @@ VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_ws_entry, "wsapi"),
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance_margin, "margin"),
     Venue(Exchange.OKX, "BTC-USDT", D("0.01"), False, _okx),
+    Venue(Exchange.OKX, "BTC-USDT", D("0.01"), False, _okx_ws_entry, "wsapi"),
     Venue(Exchange.BYBIT_SPOT, "BTCUSDT", D("0.01"), False, _bybit),
     Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit),
     Venue(Exchange.BYBIT_INVERSE, "BTCUSD", D("100"), True, _bybit),

@@ -5,10 +5,12 @@ event-driven waits with deadlines."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,7 @@ from execx.v1 import market_data_pb2_grpc as md_grpc
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx.v1 import position_manager_pb2_grpc as pm_grpc
-from execx_server.app import Service
+from execx_server.app import Service, Settings
 
 KEY = "market-test-key"
 AUTH = (("x-api-key", KEY),)
@@ -84,6 +86,30 @@ class Svc:
         async with self.http.get(f"{self.admin}/admin/book", params={"market": venue, "symbol": symbol}) as r:
             book = await r.json()
         return Decimal(book["bids"][0][0]), Decimal(book["asks"][0][0])
+
+
+@contextlib.asynccontextmanager
+async def running(data_dir: Path, stale_s: float) -> AsyncIterator[Svc]:
+    """``execx --sim`` (quiet book) with market data going stale after ``stale_s`` without an update."""
+    settings = Settings(
+        key=KEY,
+        port=0,
+        grpc_port=0,
+        prom_port=0,
+        data_dir=data_dir,
+        sim=True,
+        sim_quiet=True,
+        market_data_stale_s=stale_s,
+    )
+    service = Service(settings)
+    await service.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            s = Svc(service, http)
+            yield s
+            await s.channel.close()
+    finally:
+        await service.stop()
 
 
 async def until(predicate: Callable[[], bool], what: str, changed: asyncio.Event, within_s: float = WAIT_S) -> None:

@@ -14,10 +14,9 @@ import grpc
 import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2 as md
-from execx_server.app import Service, Settings
 from execx_server.domain.enums import Exchange
 from execx_server.marketdata.hub import RECONNECTED, WAITING
-from market_helpers import AUTH, KEY, Reader, Svc, until
+from market_helpers import AUTH, KEY, Reader, Svc, running, until
 
 STALE_S = 1.0
 D = Decimal
@@ -26,17 +25,8 @@ ETH = (Exchange.BINANCE_SPOT, "ETHUSDT")
 
 @pytest.fixture(scope="module")
 async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    data = tmp_path_factory.mktemp("execx-md")
-    settings = Settings(
-        key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True, market_data_stale_s=STALE_S
-    )
-    service = Service(settings)
-    await service.start()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        s = Svc(service, http)
+    async with running(tmp_path_factory.mktemp("execx-md"), STALE_S) as s:
         yield s
-        await s.channel.close()
-    await service.stop()
 
 
 def subscribe(svc: Svc, exchange: int, symbol: str, **flags: bool) -> Reader:

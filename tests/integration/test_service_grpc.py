@@ -365,12 +365,12 @@ async def test_auth_is_required_but_health_and_reflection_are_open(svc: Svc) -> 
 
 
 async def test_services_not_built_yet_answer_unimplemented(svc: Svc) -> None:
-    from execx.v1 import position_manager_pb2 as pm
-    from execx.v1 import position_manager_pb2_grpc as pm_grpc
+    from execx.v1 import dip_buyer_pb2 as db
+    from execx.v1 import dip_buyer_pb2_grpc as db_grpc
 
-    stub = pm_grpc.PositionManagerServiceStub(svc.channel)
+    stub = db_grpc.DipBuyerServiceStub(svc.channel)
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await stub.StopPositionManager(pm.StopPositionManagerRequest(), metadata=AUTH)
+        await stub.StopDipBuyer(db.StopDipBuyerRequest(), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -263,6 +263,11 @@ async def test_batch_send_uses_the_venue_batch(svc: Svc) -> None:
     assert [r.status.code for r in resp.results] == [0] * 5 + [grpc.StatusCode.INVALID_ARGUMENT.value[0]]
     assert all(r.order.order_status == c.ORDER_STATUS_NEW and r.order.exch_order_id for r in resp.results[:5])
     assert "clOrderId" in resp.results[5].status.message
+    # execx runs with --orderEntry websocket (the default): OKX orders go over the private websocket's
+    # order operations (batch-orders here), REST only while that socket is down
+    async with svc.http.get(svc.ready["metrics"]) as r:
+        text = await r.text()
+    assert 'om_venue_request_latency_seconds_count{endpoint="WS batch-orders",exchange="okx",outcome="ok"}' in text
 
 
 async def test_dropped_private_stream_loses_no_fill(svc: Svc) -> None:

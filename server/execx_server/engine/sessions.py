@@ -102,6 +102,9 @@ class OrderEngine:
         self.invalid_transitions = 0
         self.observers: list[Callable[[OrderUpdate], None]] = []  # metrics etc.; must not block
         self.invalid_transition_observers: list[Callable[[Exchange], None]] = []
+        # managers: every fill once as the venue reported it (with its fee), and private-stream up/down
+        self.fill_observers: list[Callable[[str, str, ExecutionReport], None]] = []  # session, clOrderId, fill
+        self.stream_observers: list[Callable[[str, bool], None]] = []
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -422,6 +425,8 @@ class OrderEngine:
 
     def _on_stream(self, session: Session, up: bool) -> None:
         log.info("session.private_stream", extra={"session": session.session_id, "up": up})
+        for observe_stream in self.stream_observers:
+            observe_stream(session.session_id, up)
         if up and session.state == LIVE:
             # back after a reconnect: the venue's positions are the truth again (fills are recovered
             # by the connector and de-duplicated by trade id)
@@ -458,6 +463,8 @@ class OrderEngine:
                 if not order.apply_fill(FillReport(r.trade_id, r.fill_qty, r.fill_price, r.liquidity, r.exch_time_ns)):
                     return None
                 self._position_fill(session, order, r.fill_qty)
+                for observe_fill in self.fill_observers:
+                    observe_fill(session.session_id, order.cl_order_id, r)
                 if r.status.is_final and r.status is not OrderStatus.FILLED and order.status is not r.status:
                     order.move_to(r.status)  # e.g. IOC: last fill and expiry in one report
                 update = OrderUpdate.of(

@@ -70,6 +70,44 @@ class Metrics:
             registry=r,
         )
 
+        # position managers (seed 000: "information from the position manager such as target position and
+        # current position"); one series per running manager's exchange and symbol
+        self.pm_target = Gauge(
+            "position_manager_target_position",
+            "Target position of the position manager",
+            ["exchange", "symbol"],
+            namespace="om",
+            registry=r,
+        )
+        self.pm_current = Gauge(
+            "position_manager_current_position",
+            "Current position of the position manager's session on its symbol",
+            ["exchange", "symbol"],
+            namespace="om",
+            registry=r,
+        )
+        self.pm_orders = Counter(
+            "position_manager_orders",
+            "Order transactions sent by position managers (place, amend, cancel)",
+            ["exchange", "action"],
+            namespace="om",
+            registry=r,
+        )
+        self.pm_requotes = Counter(
+            "position_manager_requotes",
+            "Post-only orders refused or cancelled because the price moved, quoted again",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.pm_paused = Counter(
+            "position_manager_paused_seconds",
+            "Time position managers spent paused, by reason (stale, disconnected, backoff)",
+            ["exchange", "reason"],
+            namespace="om",
+            registry=r,
+        )
+
 
 class VenueTelemetry:
     """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""

@@ -41,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import aiohttp
 
@@ -63,7 +63,7 @@ from ...domain.venue import (
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
 from .errors import CANCEL_FAILED, NOT_FOUND, classify
 from .pull import BATCH_LIMIT, PullBook
@@ -133,6 +133,7 @@ class OkxConnector:
         clock_ms: Callable[[], int] | None = None,
         backoff: Backoff = DEFAULT_BACKOFF,
         probe_every_s: float = 20.0,
+        order_entry: Literal["rest", "ws"] = "rest",
     ) -> None:
         if config.exchange is not Exchange.OKX:
             raise ValueError(f"not an OKX market: {config.exchange}")
@@ -147,6 +148,8 @@ class OkxConnector:
         self._rest: OkxRest | None = None
         self._rules: dict[str, InstrumentRules] = {}
         self._swap: set[str] = set()
+        self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
+        self.order_entry = order_entry
         self._orders: dict[str, _Known] = {}
         self._by_ord_id: dict[str, str] = {}
         self._pulls: dict[str, PullBook] = {}
@@ -187,6 +190,8 @@ class OkxConnector:
                 for row in await self._rest.instruments(inst_type):
                     rules = parse.parse_instrument(row)
                     self._rules[rules.symbol] = rules
+                    if isinstance(row.get("instIdCode"), int):
+                        self._codes[rules.symbol] = row["instIdCode"]
                     if inst_type == "SWAP":
                         self._swap.add(rules.symbol)
             await self._rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
@@ -321,9 +326,44 @@ class OkxConnector:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _ws_op(self, op: str, items: list[dict[str, str]]) -> list[ItemResult] | None:
+        """``op`` over the private WebSocket (``order_entry="ws"``), instruments addressed by
+        ``instIdCode``; None when the connection is down (nothing was sent: use REST)."""
+        if self.order_entry != "ws" or self._private is None or not self._private.ws.live:
+            return None
+        self.rest.limiter.check()  # inside OKX's rate-limit window after a 50011: refuse locally
+        args: list[dict[str, Any]] = []
+        for item in items:
+            inst_code = self._codes.get(item["instId"])
+            if inst_code is None:
+                return None  # an instrument without a code: REST takes instId
+            args.append({"instIdCode": inst_code, **{k: v for k, v in item.items() if k != "instId"}})
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            answer = await self._private.order_op(op, args)
+        except NotSent:
+            outcome = "retryable"
+            return None
+        except NoAnswer as exc:
+            outcome = "unknown"
+            raise OutcomeUnknown(str(exc), "ws-no-answer") from None
+        finally:
+            self.telemetry.request(f"WS {op}", outcome, time.perf_counter() - started)
+        code, data = str(answer.get("code", "")), answer.get("data")
+        if code in ("0", "1", "2") and isinstance(data, list) and data:
+            return [cast(ItemResult, {**row, "instId": items[0]["instId"]}) for row in data]
+        error = classify(200, code, str(answer.get("msg", "")))
+        if isinstance(error, Retryable) and error.retry_after_s:
+            self.rest.limiter.block(error.retry_after_s, f"OKX rate limit: {error.message}")
+        raise error
+
     async def _send_places(self, items: list[tuple[str, dict[str, str], asyncio.Future[ItemResult]]]) -> None:
         try:
-            if len(items) == 1:
+            ws = await self._ws_op("order" if len(items) == 1 else "batch-orders", [item for _, item, _ in items])
+            if ws is not None:
+                results = ws
+            elif len(items) == 1:
                 results = [await self.rest.order(items[0][1])]
             else:
                 results = await self.rest.batch_orders([item for _, item, _ in items])
@@ -344,7 +384,8 @@ class OkxConnector:
     async def _send_cancel(self, entry: tuple[str, dict[str, str], asyncio.Future[ItemResult]]) -> None:
         _, item, fut = entry
         try:
-            result = await self.rest.cancel_order(item)
+            ws = await self._ws_op("cancel-order", [item])
+            result = ws[0] if ws else await self.rest.cancel_order(item)
         except VenueError as exc:
             if not fut.done():
                 fut.set_exception(exc)
@@ -438,7 +479,9 @@ class OkxConnector:
         item = {"instId": symbol, "clOrdId": cl_order_id, "newSz": to_wire(qty)}
         if price is not None:
             item["newPx"] = to_wire(price)
-        result = await self.rest.amend_order(item)
+        ws = await self._ws_op("amend-order", [item])
+        result = ws[0] if ws else await self.rest.amend_order(item)
+        _check_item(result)
         ord_id = str(result.get("ordId", "")) or (known.ord_id if known else "")
         status = known.status if known is not None and known.status in _RANK else OrderStatus.NEW
         if known is not None:

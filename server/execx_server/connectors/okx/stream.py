@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, ReconnectingWebSocket, StreamError
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
 from .signing import Signer
 
 log = logging.getLogger("execx.connectors.okx")
@@ -81,10 +81,15 @@ class _Socket:
         if not isinstance(msg, dict):
             return
         event = msg.get("event")
+        if event is None and "op" in msg and msg.get("id"):  # answer to a WebSocket order operation
+            answered = self._waiters.pop(f"op:{msg['id']}", None)
+            if answered is not None and not answered.done():
+                answered.set_result(msg)
+            return
         if event is not None:
             key = "login" if event == "login" else str(msg.get("id", ""))
             if event == "error" and not msg.get("id"):
-                key = next(iter(self._waiters), "")
+                key = next((k for k in self._waiters if not k.startswith("op:")), "")
             waiter = self._waiters.pop(key, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
@@ -107,6 +112,31 @@ class _Socket:
             raise StreamError(f"{self.ws.name}: no answer to {frame.get('op')}: {type(exc).__name__}") from None
         finally:
             self._waiters.pop(key, None)
+
+    async def order_op(self, req_id: str, op: str, args: list[dict[str, Any]], timeout_s: float) -> dict[str, Any]:
+        """One WebSocket order operation; its answer (``code``, ``data`` with per-item ``sCode``).
+        ``NotSent`` when there is no connection (nothing reached OKX), ``NoAnswer`` when the request
+        left but no answer came (the outcome is unknown)."""
+        key = f"op:{req_id}"
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[key] = waiter
+        try:
+            try:
+                await self.ws.send_json({"id": req_id, "op": op, "args": args})
+            except ConnectionError as exc:
+                raise NotSent(f"{self.ws.name}: {op} not sent: {exc}") from None
+            try:
+                return await asyncio.wait_for(waiter, timeout_s)
+            except TimeoutError:
+                raise NoAnswer(f"{self.ws.name}: no answer to {op} {req_id} in {timeout_s:.0f}s") from None
+        finally:
+            self._waiters.pop(key, None)
+
+    def drop_waiters(self) -> None:
+        """The connection ended: requests still waiting will get no answer."""
+        for key, waiter in list(self._waiters.items()):
+            if key.startswith("op:") and not waiter.done():
+                waiter.set_exception(NoAnswer(f"{self.ws.name}: connection lost before the answer"))
 
     async def _probe(self, ws: ReconnectingWebSocket) -> None:
         self._pong.clear()
@@ -131,6 +161,8 @@ class PrivateStream:
     ) -> None:
         self._signer = signer
         self._on_orders = on_orders
+        self._on_state = on_state
+        self._ids = 0
         self.refused = asyncio.Event()
         self.refusal: Rejected | None = None
         self._socket = _Socket(
@@ -140,7 +172,7 @@ class PrivateStream:
             "user",
             self._on_data,
             self._open,
-            on_state,
+            self._state,
             on_reconnect,
             backoff,
             probe_every_s,
@@ -166,6 +198,21 @@ class PrivateStream:
     def _on_data(self, msg: dict[str, Any]) -> None:
         if msg["arg"].get("channel") == "orders" and isinstance(msg["data"], list):
             self._on_orders(msg["data"])
+
+    async def order_op(
+        self, op: str, args: list[dict[str, Any]], timeout_s: float = ANSWER_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """WebSocket order entry on the logged-in private connection (``order``, ``batch-orders``,
+        ``cancel-order``, ``amend-order``; items address instruments by ``instIdCode``)."""
+        if not self.ws.live:
+            raise NotSent(f"{self.ws.name}: not connected")
+        self._ids += 1
+        return await self._socket.order_op(f"x{self._ids}", op, args, timeout_s)
+
+    def _state(self, live: bool) -> None:
+        if not live:
+            self._socket.drop_waiters()
+        self._on_state(live)
 
 
 class PublicStream:

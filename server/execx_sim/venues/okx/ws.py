@@ -10,6 +10,7 @@ nor sent anything for 30 s is closed, as the venue does. WebSocket order operati
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -61,6 +62,7 @@ class OkxWs:
         self.fe = fe
         self.conns: set[Conn] = set()
         self._ids = 0
+        self._closing: set[asyncio.Task[bool]] = set()
 
     def app(self) -> web.Application:
         """One websocket host (``ws.okx.com:8443``): every path on it."""
@@ -189,10 +191,22 @@ class OkxWs:
         if not batch and len(args) != 1:
             conn.send({**reply, "code": "60013", "msg": "Invalid args", "data": []})
             return
+        faults = self.fe.faults
+        if faults.take("rate_limit"):
+            conn.send({**reply, "code": "50011", "msg": "Rate limit reached.", "data": []})
+            return
+        if faults.take("http_5xx"):
+            conn.send({**reply, "code": "50001", "msg": "Service temporarily unavailable.", "data": []})
+            return
         try:
             code, msg, data = self.fe.trading.run(conn.account, name, args, batch, ws=True)
         except OkxError as exc:
             code, msg, data = exc.code, exc.msg, []
+        if faults.take("unknown_outcome"):  # executed, then the connection drops before the answer
+            task = asyncio.get_running_loop().create_task(conn.ws.close(message=b"fault: unknown outcome"))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+            return
         conn.send(
             {
                 **reply,
