@@ -121,6 +121,17 @@ async def test_auth_grants_and_errors(sim: Simulator, account: Account, http: ai
     assert err["code"] == 13009
     fresh = await other.ok("public/auth", grant_type="refresh_token", refresh_token=auth["refresh_token"])
     assert await other.ok("private/get_positions", currency="BTC", access_token=fresh["access_token"]) == []
+    # A session-scoped token works on any connection, its subscriptions included.
+    session = await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
+                         client_secret=account.secret_key, scope="session:mine")
+    assert session["scope"].startswith("session:mine")
+    third = await connect(http, sim.ready["venues"]["deribit"]["ws"])
+    channel = f"user.orders.{PERP}.raw"
+    assert await third.ok("private/subscribe", channels=[channel], access_token=session["access_token"]) == [channel]
+    placed = await c.ok("private/buy", instrument_name=PERP, amount=10, price=float(top(sim)[0] - 300))
+    assert (await third.note(channel))["order_id"] == placed["order"]["order_id"]
+    await c.ok("private/cancel", order_id=placed["order"]["order_id"])
+    await third.close()
     assert (await c.error("public/set_heartbeat", interval=5))["code"] == -32602
     assert await c.ok("public/set_heartbeat", interval=10) == "ok"
     assert (await c.ok("public/test"))["version"]

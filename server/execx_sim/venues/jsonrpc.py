@@ -370,6 +370,8 @@ class JsonRpcServer:
             token = raw.get("access_token")
             if isinstance(token, str) and token:
                 account = self._token_account(token, conn)
+                if conn.ws is not None and conn.account is None:
+                    conn.account = account  # its private subscriptions follow this account
             elif conn.ws is not None:
                 if conn.account is None:
                     raise RpcError(10000, "authorization_required")
