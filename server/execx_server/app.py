@@ -41,12 +41,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .api.gateway import build_gateway
 from .api.market_data import MarketData
+from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
+from .managers.position import PositionManagers
 from .marketdata.hub import MarketDataHub
 from .observability.metrics import Metrics, VenueTelemetry
 
@@ -74,7 +76,6 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
 
 #: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land.
 UNIMPLEMENTED_SERVICES = [
-    (position_manager_pb2, position_manager_pb2_grpc, "PositionManagerService"),
     (trigger_manager_pb2, trigger_manager_pb2_grpc, "TriggerManagerService"),
     (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
     (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
@@ -114,6 +115,7 @@ class Service:
         self._owns_sim = simulator is None
         self.engine: OrderEngine | None = None
         self.market_data: MarketDataHub | None = None
+        self.position_managers: PositionManagers | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self.ready: dict[str, Any] = {}
@@ -167,15 +169,20 @@ class Service:
             ],
             stale_after_s=s.market_data_stale_s,
         )
+        self.position_managers = PositionManagers(self.engine, self.market_data, self.metrics)
 
         server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
             OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
         )
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), server)
+        position_manager_pb2_grpc.add_PositionManagerServiceServicer_to_server(
+            PositionManagerServicer(self.position_managers), server
+        )
         names = [
             order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
             market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+            position_manager_pb2.DESCRIPTOR.services_by_name["PositionManagerService"].full_name,
         ]
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
             base = getattr(pb2_grpc, f"{name}Servicer")
@@ -236,6 +243,9 @@ class Service:
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)
             self._grpc = None
+        if self.position_managers is not None:
+            await self.position_managers.close()  # their orders are cancelled while the sessions are live
+            self.position_managers = None
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None
