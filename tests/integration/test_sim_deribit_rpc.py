@@ -250,3 +250,27 @@ async def test_cancel_on_disconnect_not_on_logout(
         if logout:
             market.cancel(account, PERP, order_id=oid)
     assert results == [("CANCELED", "cancel_on_disconnect"), ("NEW", None)]
+
+
+async def test_unanswered_heartbeat_test_request_closes_and_cancels(
+    sim: Simulator, account: Account, http: aiohttp.ClientSession
+) -> None:
+    """public/set_heartbeat at its minimum (10 s): a test_request arrives after one interval; left
+    unanswered, the connection is closed at the next one and cancel-on-disconnect fires. (The only
+    slow test here: the venue's minimum interval is 10 s.)"""
+    market = sim.exchange.markets["deribit"]
+    c = await connect(http, sim.ready["venues"]["deribit"]["ws"])
+    await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
+               client_secret=account.secret_key)
+    await c.ok("private/enable_cancel_on_disconnect")
+    placed = await c.ok("private/buy", instrument_name=PERP, amount=10, price=float(top(sim)[0] - 400))
+    assert await c.ok("public/set_heartbeat", interval=10) == "ok"
+    msg = await asyncio.wait_for(c.notes.get(), 15)
+    assert msg == {"jsonrpc": "2.0", "method": "heartbeat", "params": {"type": "test_request"}}
+    await asyncio.wait_for(c.reader, 15)  # not answered: the server closes the connection
+    oid = int(placed["order"]["order_id"])
+    for _ in range(300):
+        if not market.orders[oid].is_open:
+            break
+        await asyncio.sleep(0.01)
+    assert market.orders[oid].extra.get("cancel_reason") == "cancel_on_disconnect"
