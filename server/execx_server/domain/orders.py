@@ -50,6 +50,8 @@ _BINANCE_FUTURES = ClientIdRule(re.compile(r"[.A-Z:/a-z0-9_-]{1,36}"), "1-36 cha
 _BYBIT = ClientIdRule(re.compile(r"[a-zA-Z0-9_-]{1,36}"), "1-36 characters of a-z A-Z 0-9 _ -")
 _OKX = ClientIdRule(re.compile(r"[a-zA-Z0-9]{1,32}"), "1-32 letters and digits")
 _DERIBIT = ClientIdRule(re.compile(r"[a-zA-Z0-9_-]{1,64}"), "1-64 characters of a-z A-Z 0-9 _ -")
+# Pulse has no client order id: execx sends it as the order's label (at most 64 characters, seed 004).
+_PULSE = ClientIdRule(re.compile(r"[a-zA-Z0-9_-]{1,64}"), "1-64 characters of a-z A-Z 0-9 _ - (sent as the label)")
 
 CLIENT_ID_RULES: dict[Exchange, ClientIdRule] = {
     Exchange.BINANCE_SPOT: _BINANCE_SPOT,
@@ -61,6 +63,7 @@ CLIENT_ID_RULES: dict[Exchange, ClientIdRule] = {
     Exchange.BYBIT_OPTION: _BYBIT,
     Exchange.OKX: _OKX,
     Exchange.DERIBIT: _DERIBIT,
+    Exchange.PULSE: _PULSE,
 }
 
 

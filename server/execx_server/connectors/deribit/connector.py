@@ -34,9 +34,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -60,11 +58,12 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..jsonrpc import parse as rpc_parse
-from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, RpcError
+from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection
+from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent
 from . import fix_orders
 from .auth import FixLogon
 from .urls import Hosts, resolve_hosts
@@ -74,43 +73,19 @@ log = logging.getLogger("execx.connectors.deribit")
 TARGET_COMP_ID = "DERIBITSERVER"
 START_TIMEOUT_S = 15.0
 ANSWER_TIMEOUT_S = 10.0
-SEEN_TRADES_MAX = 50_000
-FINISHED_KEPT = 10_000
-UNKNOWN_ORDER_CODES = frozenset({10004, 11044})  # order_not_found, not_open_order
-_LIVE = frozenset(
-    {
-        OrderStatus.PENDINGNEW,
-        OrderStatus.NEW,
-        OrderStatus.PARTIALLYFILLED,
-        OrderStatus.PENDINGUPDATE,
-        OrderStatus.PENDINGCANCEL,
-    }
-)
-_sender_ids: dict[str, int] = {}  # SenderCompIDs in use in this process (two sessions never share one)
-
-
-@dataclass
-class _Known:
-    """What the connector knows of an order it sent or looked up."""
-
-    symbol: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal
-    price: Decimal | None
-    exch_order_id: str = ""
-    cum_filled: Decimal = Decimal(0)
-    status: OrderStatus = OrderStatus.PENDINGNEW
-    state: ExecutionReport | None = None  # the latest status (fill fields cleared)
+_senders_in_use: set[str] = set()  # SenderCompIDs of running connectors (two sessions never share one)
 
 
 def sender_comp_id(client_id: str) -> str:
-    """A stable SenderCompID per API key (its sequence numbers persist under that name); a second
-    connector on the same key in this process gets a suffix so the two sessions stay apart."""
+    """A stable SenderCompID per API key (its sequence numbers persist under that name); while one
+    connector of this process uses it, a second one on the same key gets the next free suffix."""
     base = "EXECX" + hashlib.sha256(client_id.encode()).hexdigest()[:10].upper()
-    n = _sender_ids.get(base, 0) + 1
-    _sender_ids[base] = n
-    return base if n == 1 else f"{base}-{n}"
+    name, n = base, 1
+    while name in _senders_in_use:
+        n += 1
+        name = f"{base}-{n}"
+    _senders_in_use.add(name)
+    return name
 
 
 class DeribitConnector:
@@ -165,10 +140,14 @@ class DeribitConnector:
         self._session: aiohttp.ClientSession | None = None
         self._rpc: JsonRpcConnection | None = None
         self._rules: dict[str, InstrumentRules] = {}
-        self._orders: dict[str, _Known] = {}
-        self._by_exch_id: dict[str, str] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self.tracker = OrderTracker(self._report)
+        self.queries = RpcQueries(
+            self._rpc_call,
+            self._rules,
+            self.tracker,
+            positions_params={"currency": "any"},
+            all_open_orders="private/get_open_orders",
+        )
         self._waiters: dict[tuple[str, str], asyncio.Future[ExecutionReport]] = {}
         self._by_seq: dict[int, tuple[str, str]] = {}
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
@@ -212,7 +191,7 @@ class DeribitConnector:
             self._supervisor = asyncio.create_task(self._supervise(), name="deribit.supervisor")
             await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
             rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
-            self._rules = rpc_parse.parse_instruments(list(rows), self.exchange)
+            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
             await self._wait_up(self.fix.wait_logged_on(START_TIMEOUT_S), self.fix.refused, "FIX")
         except BaseException:
             await self.close()
@@ -256,6 +235,7 @@ class DeribitConnector:
                 await supervisor
         self._tg = None
         self.fix.close()
+        _senders_in_use.discard(self.sender_comp_id)
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -272,8 +252,9 @@ class DeribitConnector:
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         self.rules(order.symbol)
-        known = _Known(order.symbol, order.side, order.order_type, order.qty, order.price)
-        self._orders[order.cl_order_id] = known
+        known = self.tracker.track(
+            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.qty, order.price)
+        )
         try:
             return await self._request("new", order.cl_order_id, fix_orders.new_order_single(order))
         except Rejected:
@@ -283,7 +264,7 @@ class DeribitConnector:
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
-        known = await self._known(symbol, cl_order_id)
+        known = await self.queries.known(symbol, cl_order_id)
         msg = fix_orders.replace_request(
             cl_order_id,
             known.exch_order_id,
@@ -296,7 +277,7 @@ class DeribitConnector:
         return await self._request("replace", cl_order_id, msg)
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        known = await self._known(symbol, cl_order_id)
+        known = await self.queries.known(symbol, cl_order_id)
         msg = fix_orders.cancel_request(cl_order_id, known.exch_order_id, symbol, known.side)
         return await self._request("cancel", cl_order_id, msg)
 
@@ -364,8 +345,8 @@ class DeribitConnector:
             self._on_execution_report(msg)
         elif kind == "9":
             cl = text(msg, 11)
-            if cl not in self._orders:
-                cl = self._by_exch_id.get(text(msg, 41), cl)
+            if cl not in self.tracker.orders:
+                cl = self.tracker.by_exch_id.get(text(msg, 41), cl)
             waiter = "cancel" if text(msg, 434) == "1" else "replace"
             self._answer((waiter, cl), Rejected(text(msg, 58) or "cancel rejected", text(msg, 102)))
         elif kind == "r":
@@ -388,14 +369,16 @@ class DeribitConnector:
         if exec_type == "8" and ("new", cl) in self._waiters:
             self._answer(("new", cl), Rejected(report.message or "rejected", text(msg, 103)))
             return
-        self._emit(report)
-        known = self._orders.get(cl)
-        state = known.state if known is not None and known.state is not None else report
+        self.tracker.emit(report)
+        state = self.tracker.latest(cl, report)
         self._answer(("new", cl), state)
         if exec_type in ("4", "3", "C") or report.status.is_final:
             self._answer(("cancel", cl), state)
         if exec_type == "5" or report.status.is_final:
             self._answer(("replace", cl), state)
+
+    def _report(self, report: ExecutionReport) -> None:
+        self._on_report(report)
 
     def _on_session_reject(self, rej: SessionReject) -> None:
         key = self._by_seq.get(rej.ref_seq_num)
@@ -417,148 +400,35 @@ class DeribitConnector:
         if self._fix_ups > 1 and self._tg is not None:
             self._tg.create_task(self._recover(), name="deribit.recover")
 
-    def _emit(self, report: ExecutionReport) -> None:
-        """Forward a report to the engine (once per trade id) and keep what we know current."""
-        if report.trade_id:
-            key = f"{report.symbol}:{report.trade_id}"
-            if key in self._seen_trades:
-                return
-            self._seen_trades[key] = None
-            if len(self._seen_trades) > SEEN_TRADES_MAX:
-                self._seen_trades.popitem(last=False)
-        self._note(report)
-        self._on_report(report)
-
-    def _note(self, report: ExecutionReport) -> None:
-        known = self._orders.get(report.cl_order_id)
-        if known is None:
-            return
-        if report.exch_order_id:
-            known.exch_order_id = report.exch_order_id
-            self._by_exch_id[report.exch_order_id] = report.cl_order_id
-        if report.trade_id:
-            known.cum_filled = max(known.cum_filled, report.cum_filled)
-        known.status = report.status
-        if report.qty:
-            known.qty = report.qty
-        if report.price is not None:
-            known.price = report.price
-        known.state = replace(
-            report,
-            trade_id="",
-            fill_qty=Decimal(0),
-            fill_price=Decimal(0),
-            liquidity=None,
-            fee=Decimal(0),
-            fee_asset="",
-        )
-        if report.status.is_final:
-            self._finished[report.cl_order_id] = None
-            while len(self._finished) > FINISHED_KEPT:
-                old, _ = self._finished.popitem(last=False)
-                gone = self._orders.get(old)
-                if gone is not None and gone.status.is_final:
-                    del self._orders[old]
-                    self._by_exch_id.pop(gone.exch_order_id, None)
-
-    async def _known(self, symbol: str, cl_order_id: str) -> _Known:
-        """What we know of an order; asks the venue (by label) when this instance did not send it."""
-        known = self._orders.get(cl_order_id)
-        if known is not None and known.exch_order_id:
-            return known
-        report = await self.query_order(symbol, cl_order_id)
-        if report is None:
-            if known is not None:
-                return known  # sent by us, no answer yet: address it by ClOrdID
-            raise Rejected(f"order {cl_order_id} is unknown to deribit", "10004")
-        known = self._orders.get(cl_order_id) or _Known(symbol, report.side, OrderType.LIMIT, report.qty, report.price)
-        known.exch_order_id = report.exch_order_id
-        known.status = report.status
-        self._orders[cl_order_id] = known
-        self._by_exch_id[report.exch_order_id] = cl_order_id
-        return known
-
     # ------------------------------------------------------------------ queries (JSON-RPC)
 
     async def _rpc_call(self, method: str, params: dict[str, Any]) -> Any:
-        """A JSON-RPC call under the outcome policy (queries only: nothing here changes an order)."""
-        try:
-            return await self.rpc.call(method, params)
-        except RpcError as exc:
-            raise Rejected(exc.text, str(exc.code)) from None
-        except NotSent as exc:
-            raise Retryable(str(exc), "not_connected") from None
-        except NoAnswer as exc:
-            raise OutcomeUnknown(str(exc), "no_answer") from None
+        return await self.rpc.call(method, params)
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
-        known = self._orders.get(cl_order_id)
-        try:
-            if known is not None and known.exch_order_id:
-                obj = await self._rpc_call("private/get_order_state", {"order_id": known.exch_order_id})
-            else:
-                rows = await self._rpc_call(
-                    "private/get_order_state_by_label", {"currency": _currency(symbol), "label": cl_order_id}
-                )
-                mine = [r for r in rows if r.get("instrument_name") == symbol] if isinstance(rows, list) else []
-                if not mine:
-                    return None
-                obj = max(mine, key=lambda r: int(r.get("creation_timestamp", 0) or 0))
-        except Rejected as exc:
-            if exc.code.isdigit() and int(exc.code) in UNKNOWN_ORDER_CODES:
-                return None
-            raise
-        report = rpc_parse.parse_order(obj, self._rules.get(symbol), cl_order_id)
-        if known is not None and report.exch_order_id:
-            known.exch_order_id = report.exch_order_id
-            self._by_exch_id[report.exch_order_id] = cl_order_id
-        return report
+        return await self.queries.query_order(symbol, cl_order_id)
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
-        order = await self.query_order(symbol, cl_order_id)
-        if order is None:
-            return []
-        trades = await self._rpc_call("private/get_user_trades_by_order", {"order_id": order.exch_order_id})
-        return rpc_parse.fills_of(list(trades), order, self._rules.get(symbol))
+        return await self.queries.order_fills(symbol, cl_order_id)
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
-        if symbol is not None:
-            rows = await self._rpc_call("private/get_open_orders_by_instrument", {"instrument_name": symbol})
-        else:
-            rows = await self._rpc_call("private/get_open_orders", {})
-        return [rpc_parse.parse_order(r, self._rules.get(str(r.get("instrument_name")))) for r in rows]
+        return await self.queries.open_orders(symbol)
 
     async def positions(self) -> list[VenuePosition]:
-        rows = await self._rpc_call("private/get_positions", {"currency": "any"})
-        return rpc_parse.parse_positions(list(rows), self._rules)
-
-    # ------------------------------------------------------------------ gap recovery
+        return await self.queries.positions()
 
     async def _recover(self) -> None:
-        """After the FIX session came back: report what happened to our live orders meanwhile."""
+        """After the FIX session came back: report what happened to our live orders meanwhile (over
+        JSON-RPC, once its websocket is up)."""
         for attempt in range(3):
             try:
                 await self.rpc.ws.wait_live(START_TIMEOUT_S)
-                await self._recover_once()
+                await self.queries.recover()
                 return
             except (VenueError, TimeoutError) as exc:
                 log.warning("deribit.recovery_failed", extra={"attempt": attempt + 1, "error": str(exc)})
                 await asyncio.sleep(self._backoff.delay(attempt))
         log.error("deribit.recovery_gave_up")
-
-    async def _recover_once(self) -> None:
-        for cl, known in list(self._orders.items()):
-            if known.status not in _LIVE or not known.exch_order_id:
-                continue
-            obj = await self._rpc_call("private/get_order_state", {"order_id": known.exch_order_id})
-            rules = self._rules.get(known.symbol)
-            state = rpc_parse.parse_order(obj, rules, cl)
-            if state.cum_filled > known.cum_filled:
-                trades = await self._rpc_call("private/get_user_trades_by_order", {"order_id": known.exch_order_id})
-                for fill in rpc_parse.fills_of(list(trades), state, rules):
-                    self._emit(fill)
-            if state.status is not known.status or state.qty != known.qty:
-                self._emit(state)
 
     # ------------------------------------------------------------------ market data (JSON-RPC)
 
@@ -601,12 +471,6 @@ class DeribitConnector:
                         on_trade(trade)
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             log.warning("deribit.market.parse_error", extra={"channel": channel, "error": repr(exc)})
-
-
-def _currency(symbol: str) -> str:
-    """The currency an instrument belongs to: ``BTC-PERPETUAL`` -> BTC, ``BTC_USDC-PERPETUAL`` -> USDC."""
-    head = symbol.split("-")[0]
-    return head.split("_")[1] if "_" in head else head
 
 
 def _ignore_report(report: ExecutionReport) -> None:

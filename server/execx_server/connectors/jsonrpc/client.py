@@ -27,8 +27,14 @@ Where they differ, ``Dialect`` says so explicitly:
 - HTTP answers: Deribit wraps results and errors in the JSON-RPC envelope (errors with HTTP 400, rate
   limit 429); Pulse answers the bare result, and errors as ``connection.Message`` ``{"description",
   "response", "status"}`` with HTTP 400 (seed 004 "Responses" tables).
-- Amount units and order-object fields are the venue connectors' business (``deribit``/``pulse``
-  ``parse`` code), not this transport's.
+- ``public/subscribe`` answers: Deribit lists the channels really subscribed (a missing one is an
+  error); Pulse answers ``"ok"`` (seed 004), so nothing can be checked there.
+- ``user.trades`` notifications: Deribit sends a list of trades, Pulse one trade object each.
+- HTTP request bodies: seed 004 shows the whole JSON-RPC request as the body of ``POST
+  /api/v2/{method}``; Deribit accepts the same, so one form serves both. ``public/auth`` is a ``GET``
+  with query parameters (seed 004; Deribit documents GET for public methods too).
+- Order-entry differences (Pulse's ``post_only`` reprices and has no ``reject_post_only``) are the
+  venue connectors' business.
 """
 
 from __future__ import annotations
@@ -66,12 +72,14 @@ class Dialect:
 
     venue: str
     http_bare: bool  # HTTP: bare result and connection.Message errors (Pulse) vs. the JSON-RPC envelope
+    subscribe_returns_channels: bool  # Deribit: the channels subscribed (check them); Pulse: "ok"
+    trades_as_list: bool  # user.trades notifications: Deribit a list of trades, Pulse one trade object
     ws_path: str = "/ws/api/v2"
     http_path: str = "/api/v2"
 
 
-DERIBIT = Dialect("deribit", http_bare=False)
-PULSE = Dialect("pulse", http_bare=True)
+DERIBIT = Dialect("deribit", http_bare=False, subscribe_returns_channels=True, trades_as_list=True)
+PULSE = Dialect("pulse", http_bare=True, subscribe_returns_channels=False, trades_as_list=False)
 
 
 class RpcError(Exception):
@@ -249,6 +257,15 @@ class JsonRpcConnection:
                 }
             )
 
+    async def subscribe_now(self, channels: list[str]) -> None:
+        """Subscribe on the current connection and wait for the answer (and remember the channels for
+        every later connection). ``RpcError`` / ``StreamError`` when the venue refuses."""
+        self.channels.update(channels)
+        done = await self.call(self._subscribe_method(channels), {"channels": channels})
+        missing = set(channels) - set(done if isinstance(done, list) else [])
+        if self.dialect.subscribe_returns_channels and missing:
+            raise StreamError(f"{self.name}: subscription refused for {sorted(missing)}")
+
     def unsubscribe(self, channels: list[str]) -> None:
         gone = [c for c in channels if c in self.channels]
         self.channels.difference_update(gone)
@@ -288,7 +305,7 @@ class JsonRpcConnection:
                     continue
                 done = await self._call_on_open(method, {"channels": chans})
                 missing = set(chans) - set(done if isinstance(done, list) else [])
-                if missing:
+                if self.dialect.subscribe_returns_channels and missing:
                     raise StreamError(f"{self.name}: subscription refused for {sorted(missing)}")
         if self._on_open is not None:
             await self._on_open(self)
@@ -401,6 +418,7 @@ class JsonRpcHttp:
         self._token = ""
         self._token_expires_ms = 0
         self._lock = asyncio.Lock()
+        self._ids = 0
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """``RpcError`` for an error answer; ``NotSent`` if the connection could not be made; ``NoAnswer``
@@ -409,8 +427,15 @@ class JsonRpcHttp:
         if method.startswith("private/"):
             headers["Authorization"] = f"Bearer {await self._bearer()}"
         url = f"{self._base}/{method}"
+        self._ids += 1
         try:
-            async with self._session.post(url, data=json.dumps(params or {}), headers=headers) as resp:
+            if method == "public/auth":
+                query = {k: str(v) for k, v in (params or {}).items()}
+                request = self._session.get(url, params=query, headers=headers)
+            else:
+                envelope = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params or {}}
+                request = self._session.post(url, data=json.dumps(envelope), headers=headers)
+            async with request as resp:
                 body = await resp.text()
                 status = resp.status
         except aiohttp.ClientConnectorError as exc:

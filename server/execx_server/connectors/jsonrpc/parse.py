@@ -47,6 +47,11 @@ def contracts(obj: dict[str, Any], rules: InstrumentRules | None, field: str = "
     return value
 
 
+def amount_of(qty: Decimal, rules: InstrumentRules) -> Decimal:
+    """Contracts as the JSON-RPC ``amount`` (USD for inverse instruments)."""
+    return qty * rules.contract_size if rules.inverse else qty
+
+
 def parse_instruments(rows: list[dict[str, Any]], exchange: Exchange) -> dict[str, InstrumentRules]:
     """``public/get_instruments`` rows as rules: tick ``tick_size``, lot and minimum ``min_trade_amount``
     (in contracts), ``contract_size`` (USD per contract for inverse instruments)."""

@@ -1,0 +1,253 @@
+"""Order bookkeeping and the JSON-RPC order queries shared by the Deribit and Pulse connectors.
+
+``OrderTracker`` is what a connector knows of the orders it sent or looked up (exchange id, filled
+quantity, latest status) and the one door to the engine: ``emit`` forwards each report once per trade
+id, keeps the knowledge current, and forgets the oldest finished orders beyond a bound.
+
+``RpcQueries`` answers the engine's questions over JSON-RPC with the methods both venues document
+(``private/get_order_state``, ``get_order_state_by_label``, ``get_user_trades_by_order``,
+``get_open_orders_by_instrument``, ``get_positions``) and recovers what a reconnect may have hidden:
+for every order believed live, its state now and any fills not seen yet. Errors follow the outcome
+policy: an error answer is ``Rejected`` with the venue's words, no connection ``Retryable``, no answer
+``OutcomeUnknown``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from ...domain.enums import OrderStatus, OrderType, Side
+from ...domain.instruments import InstrumentRules
+from ...domain.venue import ExecutionReport, OutcomeUnknown, Rejected, Retryable, VenuePosition
+from ..transport.websocket import NoAnswer, NotSent
+from . import parse
+from .client import RpcError
+
+log = logging.getLogger("execx.connectors.jsonrpc")
+
+SEEN_TRADES_MAX = 50_000
+FINISHED_KEPT = 10_000
+UNKNOWN_ORDER_CODES = frozenset({10004, 11044})  # order_not_found, not_open_order
+LIVE = frozenset(
+    {
+        OrderStatus.PENDINGNEW,
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLYFILLED,
+        OrderStatus.PENDINGUPDATE,
+        OrderStatus.PENDINGCANCEL,
+    }
+)
+
+
+@dataclass
+class Known:
+    """What the connector knows of one order."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    exch_order_id: str = ""
+    cum_filled: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.PENDINGNEW
+    state: ExecutionReport | None = None  # the latest status report (fill fields cleared)
+
+
+class OrderTracker:
+    def __init__(self, sink: Callable[[ExecutionReport], None]) -> None:
+        self.sink = sink
+        self.orders: dict[str, Known] = {}
+        self.by_exch_id: dict[str, str] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+
+    def track(self, cl_order_id: str, known: Known) -> Known:
+        self.orders[cl_order_id] = known
+        if known.exch_order_id:
+            self.by_exch_id[known.exch_order_id] = cl_order_id
+        return known
+
+    def seen(self, symbol: str, trade_id: str) -> bool:
+        return f"{symbol}:{trade_id}" in self._seen_trades
+
+    def emit(self, report: ExecutionReport) -> None:
+        """Forward a report to the engine (a fill once per trade id) and keep what we know current."""
+        if report.trade_id:
+            key = f"{report.symbol}:{report.trade_id}"
+            if key in self._seen_trades:
+                return
+            self._seen_trades[key] = None
+            if len(self._seen_trades) > SEEN_TRADES_MAX:
+                self._seen_trades.popitem(last=False)
+        self.note(report)
+        self.sink(report)
+
+    def note(self, report: ExecutionReport) -> None:
+        known = self.orders.get(report.cl_order_id)
+        if known is None:
+            return
+        if report.exch_order_id:
+            known.exch_order_id = report.exch_order_id
+            self.by_exch_id[report.exch_order_id] = report.cl_order_id
+        if report.trade_id:
+            known.cum_filled = max(known.cum_filled, report.cum_filled)
+        elif report.cum_filled > known.cum_filled:
+            return  # a status that counts fills we have not reported yet: those come first, with their ids
+        known.status = report.status
+        if report.qty:
+            known.qty = report.qty
+        if report.price is not None:
+            known.price = report.price
+        known.state = replace(
+            report,
+            trade_id="",
+            fill_qty=Decimal(0),
+            fill_price=Decimal(0),
+            liquidity=None,
+            fee=Decimal(0),
+            fee_asset="",
+        )
+        if report.status.is_final:
+            self._finished[report.cl_order_id] = None
+            while len(self._finished) > FINISHED_KEPT:
+                old, _ = self._finished.popitem(last=False)
+                gone = self.orders.get(old)
+                if gone is not None and gone.status.is_final:
+                    del self.orders[old]
+                    self.by_exch_id.pop(gone.exch_order_id, None)
+
+    def latest(self, cl_order_id: str, fallback: ExecutionReport) -> ExecutionReport:
+        """The order's latest known status (an answer must never be older than what was emitted)."""
+        known = self.orders.get(cl_order_id)
+        return known.state if known is not None and known.state is not None else fallback
+
+    def live(self) -> list[tuple[str, Known]]:
+        return [(cl, k) for cl, k in self.orders.items() if k.status in LIVE and k.exch_order_id]
+
+
+Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+async def policy_call(call: Call, method: str, params: dict[str, Any]) -> Any:
+    """``call`` with the venue's failures as the outcome policy's errors."""
+    try:
+        return await call(method, params)
+    except RpcError as exc:
+        raise Rejected(exc.text, str(exc.code)) from None
+    except NotSent as exc:
+        raise Retryable(str(exc), "not_connected") from None
+    except NoAnswer as exc:
+        raise OutcomeUnknown(str(exc), "no_answer") from None
+
+
+def currency_of(symbol: str) -> str:
+    """The currency an instrument belongs to: ``BTC-PERPETUAL`` -> BTC, ``BTC_USDC-PERPETUAL`` -> USDC."""
+    head = symbol.split("-")[0]
+    return head.split("_")[1] if "_" in head else head
+
+
+class RpcQueries:
+    """The engine's questions, answered over JSON-RPC (see module docstring)."""
+
+    def __init__(
+        self,
+        call: Call,
+        rules: dict[str, InstrumentRules],
+        tracker: OrderTracker,
+        *,
+        positions_params: dict[str, Any] | None = None,
+        all_open_orders: str = "",
+    ) -> None:
+        """``positions_params``: Deribit needs ``{"currency": "any"}``, Pulse none (seed 004: optional).
+        ``all_open_orders``: the method listing every open order (Deribit ``private/get_open_orders``);
+        empty = ask per instrument (Pulse documents only ``get_open_orders_by_instrument``)."""
+        self._call = call
+        self.rules = rules
+        self.tracker = tracker
+        self._positions_params = positions_params or {}
+        self._all_open_orders = all_open_orders
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        return await policy_call(self._call, method, params)
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        known = self.tracker.orders.get(cl_order_id)
+        try:
+            if known is not None and known.exch_order_id:
+                obj = await self.call("private/get_order_state", {"order_id": known.exch_order_id})
+            else:
+                rows = await self.call(
+                    "private/get_order_state_by_label", {"currency": currency_of(symbol), "label": cl_order_id}
+                )
+                mine = [r for r in rows if r.get("instrument_name") == symbol] if isinstance(rows, list) else []
+                if not mine:
+                    return None
+                obj = max(mine, key=lambda r: int(r.get("creation_timestamp", 0) or 0))
+        except Rejected as exc:
+            if exc.code.isdigit() and int(exc.code) in UNKNOWN_ORDER_CODES:
+                return None
+            raise
+        report = parse.parse_order(obj, self.rules.get(symbol), cl_order_id)
+        if known is not None and report.exch_order_id:
+            known.exch_order_id = report.exch_order_id
+            self.tracker.by_exch_id[report.exch_order_id] = cl_order_id
+        return report
+
+    async def known(self, symbol: str, cl_order_id: str) -> Known:
+        """What we know of an order; asks the venue (by label) when this instance did not send it."""
+        known = self.tracker.orders.get(cl_order_id)
+        if known is not None and known.exch_order_id:
+            return known
+        report = await self.query_order(symbol, cl_order_id)
+        if report is None:
+            if known is not None:
+                return known  # sent by us, no answer yet
+            raise Rejected(f"order {cl_order_id} is unknown to the venue", "10004")
+        if known is None:
+            known = Known(symbol, report.side, OrderType.LIMIT, report.qty, report.price)
+        known.exch_order_id = report.exch_order_id
+        known.status = report.status
+        return self.tracker.track(cl_order_id, known)
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        order = await self.query_order(symbol, cl_order_id)
+        if order is None:
+            return []
+        trades = await self.call("private/get_user_trades_by_order", {"order_id": order.exch_order_id})
+        return parse.fills_of(list(trades), order, self.rules.get(symbol))
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        if symbol is None and self._all_open_orders:
+            rows = await self.call(self._all_open_orders, {})
+            return [parse.parse_order(r, self.rules.get(str(r.get("instrument_name")))) for r in rows]
+        symbols = [symbol] if symbol is not None else sorted(self.rules)
+        out: list[ExecutionReport] = []
+        for name in symbols:
+            rows = await self.call("private/get_open_orders_by_instrument", {"instrument_name": name})
+            out += [parse.parse_order(r, self.rules.get(name)) for r in rows]
+        return out
+
+    async def positions(self) -> list[VenuePosition]:
+        rows = await self.call("private/get_positions", dict(self._positions_params))
+        return parse.parse_positions(list(rows), self.rules)
+
+    async def recover(self) -> None:
+        """Report what happened to the orders believed live while the connection was down: fills not
+        seen yet (before the status they lead to), then the status now (cancelled by cancel-on-disconnect,
+        filled, amended)."""
+        for cl, known in self.tracker.live():
+            obj = await self.call("private/get_order_state", {"order_id": known.exch_order_id})
+            rules = self.rules.get(known.symbol)
+            state = parse.parse_order(obj, rules, cl)
+            if state.cum_filled > known.cum_filled:
+                trades = await self.call("private/get_user_trades_by_order", {"order_id": known.exch_order_id})
+                for fill in parse.fills_of(list(trades), state, rules):
+                    self.tracker.emit(fill)
+            if state.status is not known.status or state.qty != known.qty:
+                self.tracker.emit(state)

@@ -1,0 +1,389 @@
+"""The Pulse connector (exchange ``pulse``, seed 004: a Deribit-style JSON-RPC 2.0 gateway).
+
+Everything runs over one authenticated JSON-RPC websocket (``connectors.jsonrpc``), as the seed offers
+subscriptions only there; queries fall back to JSON-RPC over HTTP (Bearer token) while the websocket is
+down.
+
+- Auth: ``public/auth`` with ``client_credentials`` (default) or ``client_signature`` (``grant``
+  option), on every connection; the token is refreshed with its ``refresh_token`` before it expires.
+- Session upkeep: ``public/set_heartbeat`` (the venue's ``test_request`` is answered with
+  ``public/test``), ``private/enable_cancel_on_disconnect`` on every connection (on by default;
+  ``cancel_on_disconnect_armed`` tells whether the venue confirmed it on the current connection).
+- Orders: ``private/buy`` / ``private/sell`` (``label`` = clOrderId, ``amount`` in the instrument's
+  units, ``type`` limit/market, ``time_in_force``), ``private/edit``, ``private/cancel``,
+  ``private/cancel_all_by_instrument`` (Pulse answers with the cancelled orders). Post-only: Pulse's
+  ``post_only`` moves a crossing price to just inside the spread (its document; it has no
+  ``reject_post_only``), so an execx postonly order never takes but may rest at a better price than
+  asked; the acknowledgement carries the price the venue set.
+- Private stream: ``user.orders.{instrument}.raw`` and ``user.trades.{instrument}.raw`` for every
+  instrument (Pulse sends one trade object per notification). Each fill is its own report with its
+  trade id, reported once whether it came in an answer's ``trades`` or on the stream.
+- Outcome policy: an error answer is ``Rejected`` with Pulse's message (``too_many_requests``, ``retry``
+  and ``matching_engine_queue_full`` are ``Retryable``: nothing was executed), no connection
+  ``Retryable``, no answer ``OutcomeUnknown`` (the engine then finds the order by its label).
+- After a reconnect: orders believed live are checked (state, fills not seen) and reported.
+- Market data: ``quote.{instrument}`` (seed 004) and ``trades.{instrument}.raw`` (a Deribit channel the
+  seed does not list; Pulse's own document has no public trades channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
+from ...domain.instruments import InstrumentRules
+from ...domain.numbers import to_wire
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    OrderRequest,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+    Trade,
+    VenueError,
+    VenuePosition,
+)
+from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..jsonrpc import parse as rpc_parse
+from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
+from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
+from ..transport.http import make_session
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from .urls import Hosts, resolve_hosts
+
+log = logging.getLogger("execx.connectors.pulse")
+
+START_TIMEOUT_S = 15.0
+RETRYABLE_CODES = frozenset({10028, 10040, 10047})  # too_many_requests, retry, matching_engine_queue_full
+_TIF = {
+    TimeInForce.GTC: "good_til_cancelled",
+    TimeInForce.DAY: "good_til_day",
+    TimeInForce.IOC: "immediate_or_cancel",
+    TimeInForce.FOK: "fill_or_kill",
+}
+
+
+class PulseConnector:
+    supports_amend = True
+    supported_tifs = frozenset(_TIF)
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        *,
+        clock_ms: Callable[[], int] | None = None,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        grant: Grant = "client_credentials",
+        cancel_on_disconnect: bool = True,
+        heartbeat_s: int = 10,
+        probe_every_s: float = 30.0,
+    ) -> None:
+        if config.exchange is not Exchange.PULSE:
+            raise ValueError(f"not Pulse: {config.exchange}")
+        self.exchange = Exchange.PULSE
+        self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
+        self.telemetry: Telemetry = NULL_TELEMETRY
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self._config = config
+        self._credentials = Credentials(config.api_key, config.secret_key, grant)
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._backoff = backoff
+        self._heartbeat_s = heartbeat_s
+        self._probe_every_s = probe_every_s
+        self._session: aiohttp.ClientSession | None = None
+        self._rpc: JsonRpcConnection | None = None
+        self._http: JsonRpcHttp | None = None
+        self._rules: dict[str, InstrumentRules] = {}
+        self.tracker = OrderTracker(self._report)
+        self.queries = RpcQueries(self._query, self._rules, self.tracker)
+        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self._on_report: ReportSink = _ignore_report
+        self._on_stream_state: StreamStateSink = _ignore_state
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def rpc(self) -> JsonRpcConnection:
+        if self._rpc is None:
+            raise RuntimeError("connector not started")
+        return self._rpc
+
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """Pulse confirmed ``enable_cancel_on_disconnect`` on the current connection."""
+        return self._rpc is not None and self._rpc.live and self._rpc.cod_enabled
+
+    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
+        self._on_report = on_report
+        self._on_stream_state = on_stream_state
+        self._session = await make_session(self._config.interface)
+        self._http = JsonRpcHttp(self._session, self.hosts.rest, PULSE, self._credentials, self._clock_ms)
+        self._rpc = JsonRpcConnection(
+            self._session,
+            self.hosts.ws,
+            PULSE,
+            self._on_notification,
+            name="pulse.private",
+            credentials=self._credentials,
+            cancel_on_disconnect=self.cancel_on_disconnect,
+            heartbeat_s=self._heartbeat_s,
+            on_reconnect=self._recover,
+            on_state=self._on_stream_state,
+            backoff=self._backoff,
+            probe_every_s=self._probe_every_s,
+            clock_ms=self._clock_ms,
+        )
+        self._rpc.telemetry = self.telemetry
+        try:
+            self._supervisor = asyncio.create_task(self._rpc.run(), name="pulse.private")
+            await self._wait_live()
+            rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
+            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
+            names = sorted(self._rules)
+            await self.rpc.subscribe_now([f"user.{kind}.{n}.raw" for n in names for kind in ("orders", "trades")])
+        except RpcError as exc:
+            await self.close()
+            raise Rejected(f"pulse: {exc.text}", str(exc.code)) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _wait_live(self) -> None:
+        assert self._supervisor is not None
+        live = asyncio.ensure_future(self.rpc.ws.wait_live(START_TIMEOUT_S))
+        refused = asyncio.ensure_future(self.rpc.refused.wait())
+        try:
+            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (live, refused):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
+        if self._supervisor in done:
+            self._supervisor.result()
+        if self.rpc.live:
+            return
+        if self.rpc.refusal is not None:
+            raise Rejected(f"pulse: public/auth refused: {self.rpc.refusal.text}", str(self.rpc.refusal.code))
+        raise Retryable(f"pulse: websocket did not come up in {START_TIMEOUT_S:.0f}s", "start")
+
+    async def close(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def rules(self, symbol: str) -> InstrumentRules:
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise ValidationError("symbol", f"{symbol!r} is not traded on pulse") from None
+
+    # ------------------------------------------------------------------ orders
+
+    async def _trade(self, method: str, params: dict[str, Any]) -> Any:
+        """An order-entry call under the outcome policy."""
+        try:
+            return await self.rpc.call(method, params)
+        except RpcError as exc:
+            if exc.code in RETRYABLE_CODES:
+                raise Retryable(f"pulse: {exc.text}", str(exc.code)) from None
+            raise Rejected(exc.text, str(exc.code)) from None
+        except NotSent as exc:
+            raise Retryable(str(exc), "not_connected") from None
+        except NoAnswer as exc:
+            raise OutcomeUnknown(str(exc), "no_answer") from None
+
+    async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        rules = self.rules(order.symbol)
+        params: dict[str, Any] = {
+            "instrument_name": order.symbol,
+            "amount": to_wire(rpc_parse.amount_of(order.qty, rules)),
+            "type": "market" if order.order_type is OrderType.MARKET else "limit",
+            "label": order.cl_order_id,
+            "time_in_force": _TIF[order.tif],
+        }
+        if order.price is not None and order.order_type is not OrderType.MARKET:
+            params["price"] = to_wire(order.price)
+        if order.order_type is OrderType.POSTONLY:
+            params["post_only"] = True
+        known = self.tracker.track(
+            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.qty, order.price)
+        )
+        try:
+            answer = await self._trade("private/buy" if order.side is Side.BUY else "private/sell", params)
+        except Rejected:
+            known.status = OrderStatus.REJECTED
+            raise
+        return self._answered(answer, order.cl_order_id)
+
+    async def amend_order(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
+    ) -> ExecutionReport:
+        known = await self.queries.known(symbol, cl_order_id)
+        params: dict[str, Any] = {
+            "order_id": known.exch_order_id,
+            "amount": to_wire(rpc_parse.amount_of(qty, self.rules(symbol))),
+        }
+        if price is not None:
+            params["price"] = to_wire(price)
+        if known.order_type is OrderType.POSTONLY:
+            params["post_only"] = True
+        return self._answered(await self._trade("private/edit", params), cl_order_id)
+
+    async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        known = await self.queries.known(symbol, cl_order_id)
+        answer = await self._trade("private/cancel", {"order_id": known.exch_order_id})
+        report = rpc_parse.parse_order(answer, self._rules.get(symbol), cl_order_id)
+        self.tracker.emit(report)
+        return self.tracker.latest(cl_order_id, report)
+
+    async def cancel_all(self, symbol: str) -> None:
+        self.rules(symbol)
+        answer = await self._trade("private/cancel_all_by_instrument", {"instrument_name": symbol, "type": "all"})
+        if isinstance(answer, list):  # Pulse: the cancelled orders
+            for obj in answer:
+                self.tracker.emit(rpc_parse.parse_order(obj, self._rules.get(symbol)))
+
+    def _answered(self, answer: Any, cl_order_id: str) -> ExecutionReport:
+        """A ``{"order", "trades"}`` answer: fills first (each with its trade id), then the status."""
+        obj = answer.get("order") if isinstance(answer, dict) else None
+        if not isinstance(obj, dict):
+            raise OutcomeUnknown(f"pulse: unexpected answer {type(answer).__name__}", "answer")
+        rules = self._rules.get(str(obj.get("instrument_name")))
+        report = rpc_parse.parse_order(obj, rules, cl_order_id)
+        trades = [t for t in answer.get("trades") or [] if isinstance(t, dict)]
+        for fill in rpc_parse.fills_of(trades, report, rules):
+            self.tracker.emit(fill)
+        self.tracker.emit(report)
+        return self.tracker.latest(cl_order_id, report)
+
+    # ------------------------------------------------------------------ private stream
+
+    def _report(self, report: ExecutionReport) -> None:
+        self._on_report(report)
+
+    def _on_notification(self, channel: str, data: Any) -> None:
+        head, _, rest = channel.partition(".")
+        try:
+            if head == "user":
+                kind = rest.partition(".")[0]
+                rows = data if isinstance(data, list) else [data]
+                for row in rows:
+                    if isinstance(row, dict):
+                        if kind == "orders":
+                            self._on_order(row)
+                        elif kind == "trades":
+                            self._on_user_trade(row)
+            else:
+                self._on_market(head, rest.split(".")[0], data)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            log.warning("pulse.stream.parse_error", extra={"channel": channel, "error": repr(exc)})
+
+    def _on_order(self, obj: dict[str, Any]) -> None:
+        exch_id = str(obj.get("order_id", ""))
+        cl = self.tracker.by_exch_id.get(exch_id) or str(obj.get("label", ""))
+        self.tracker.emit(rpc_parse.parse_order(obj, self._rules.get(str(obj.get("instrument_name"))), cl))
+
+    def _on_user_trade(self, trade: dict[str, Any]) -> None:
+        exch_id = str(trade.get("order_id", ""))
+        cl = self.tracker.by_exch_id.get(exch_id) or str(trade.get("label", ""))
+        known = self.tracker.orders.get(cl)
+        symbol = str(trade.get("instrument_name", ""))
+        if known is None or self.tracker.seen(symbol, str(trade.get("trade_id"))):
+            return  # not ours (another session on the account), or reported already
+        rules = self._rules.get(symbol)
+        cum = known.cum_filled + rpc_parse.contracts(trade, rules)
+        order = ExecutionReport(
+            cl, symbol, exch_id, known.status, known.side, known.price, known.qty, known.cum_filled, 0
+        )
+        self.tracker.emit(rpc_parse.parse_fill(trade, order, rules, cum))
+
+    async def _recover(self) -> None:
+        try:
+            await self.queries.recover()
+        except VenueError as exc:
+            log.warning("pulse.recovery_failed", extra={"error": exc.message})
+
+    # ------------------------------------------------------------------ queries
+
+    async def _query(self, method: str, params: dict[str, Any]) -> Any:
+        """Over the websocket when it is up, else over HTTP."""
+        if self._rpc is not None and self._rpc.live:
+            return await self._rpc.call(method, params)
+        if self._http is None:
+            raise NotSent("pulse: not started")
+        return await self._http.call(method, params)
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        return await self.queries.query_order(symbol, cl_order_id)
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        return await self.queries.order_fills(symbol, cl_order_id)
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        return await self.queries.open_orders(symbol)
+
+    async def positions(self) -> list[VenuePosition]:
+        return await self.queries.positions()
+
+    # ------------------------------------------------------------------ market data
+
+    async def watch_market(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], None]:
+        self.rules(symbol)
+        entry = (on_ticker, on_trade)
+        self._watchers.setdefault(symbol, []).append(entry)
+        channels = [f"quote.{symbol}", f"trades.{symbol}.raw"]
+        self.rpc.subscribe(channels)
+
+        def unsubscribe() -> None:
+            watchers = self._watchers.get(symbol, [])
+            if entry in watchers:
+                watchers.remove(entry)
+            if not watchers:
+                self._watchers.pop(symbol, None)
+                self.rpc.unsubscribe(channels)
+
+        return unsubscribe
+
+    def _on_market(self, head: str, symbol: str, data: Any) -> None:
+        watchers = self._watchers.get(symbol)
+        if not watchers:
+            return
+        rules = self._rules.get(symbol)
+        if head == "quote" and isinstance(data, dict):
+            ticker = rpc_parse.parse_quote(data, rules)
+            if ticker is not None:
+                for on_ticker, _ in list(watchers):
+                    on_ticker(ticker)
+        elif head == "trades":
+            for row in data if isinstance(data, list) else [data]:
+                trade = rpc_parse.parse_public_trade(row, rules)
+                for _, on_trade in list(watchers):
+                    on_trade(trade)
+
+
+def _ignore_report(report: ExecutionReport) -> None:
+    return None
+
+
+def _ignore_state(live: bool) -> None:
+    return None
