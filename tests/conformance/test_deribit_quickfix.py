@@ -267,3 +267,31 @@ async def test_quickfix_wrong_secret_is_refused(
     logout = next(m for m in qf.seen.admin_in if m.get(35) == "5")
     assert logout[58] == "invalid_credentials: bad signature"
     assert qf.seen.logons == 0
+
+
+async def test_quickfix_recovers_a_gap_in_the_acceptors_sequence(
+    sim: Simulator, account: Account, initiator_factory: Callable[[Account, str], QuickFixInitiator]
+) -> None:
+    """Two of the acceptor's sequence numbers go missing (the simulator skips them): QuickFIX asks
+    with ResendRequest, the acceptor answers with SequenceReset-GapFill, and QuickFIX then delivers the
+    report that came after the gap, all without a Reject."""
+    qf = initiator_factory(account, account.secret_key)
+    seen = qf.seen
+    await seen.wait("the Logon", lambda s: s.logons == 1)
+    fe = next(f for f in sim.frontends if f.venue == "deribit")
+    state = next(st for (user, comp), st in fe.fix.sessions.items()  # type: ignore[attr-defined]
+                 if user == account.api_key and comp == qf.app.session_id.getSenderCompID().getValue())
+    state.next_out += 2
+    book = sim.exchange.markets["deribit"].books[PERP]
+    bid = book.best_bid()
+    assert bid is not None
+    now = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
+    qf.send("D", [(11, "gap-1"), (21, "1"), (55, PERP), (54, "1"), (60, now), (38, "1"), (40, "2"),
+                  (44, str(bid - 500))])
+    await seen.wait("the report after the gap", lambda s: len(_reports(s, "gap-1")) == 1)
+    resend = next(m for m in seen.admin_out if m.get(35) == "2")
+    gap_fill = next(m for m in seen.admin_in if m.get(35) == "4")
+    assert (gap_fill[123], gap_fill[43], int(gap_fill[36])) == ("Y", "Y", int(resend[7]) + 2)
+    assert [m for m in seen.admin_out if m.get(35) in ("3", "j")] == []
+    qf.send("F", [(41, _reports(seen, "gap-1")[0][37]), (11, "gap-x"), (55, PERP), (54, "1"), (60, now)])
+    await seen.wait("the cancel", lambda s: len(_reports(s, "gap-1")) == 2)

@@ -477,7 +477,9 @@ class FixConnection:
             self._gap_fill(gap_from, hi + 1)
 
     def _gap_fill(self, seq: int, new_seq: int) -> None:
-        self._write("4", seq, utc_timestamp(), [(123, "Y"), (36, str(new_seq))], [(43, "Y")])
+        """SequenceReset-GapFill in place of messages not resent; PossDupFlag needs OrigSendingTime."""
+        now = utc_timestamp()
+        self._write("4", seq, now, [(123, "Y"), (36, str(new_seq))], [(43, "Y"), (122, now)])
 
     def _on_gap_fill(self, msg: simplefix.FixMessage) -> None:
         assert self.state is not None
