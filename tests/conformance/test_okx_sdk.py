@@ -118,7 +118,7 @@ async def test_account_positions_and_fills(sim: Simulator, account: Account) -> 
     assert [(d["ccy"], d["availBal"]) for d in balance["data"][0]["details"]] == [("USDT", "100000")]
     config = await sdk(acct.get_account_config)
     assert config["data"][0]["posMode"] == "net_mode"
-    bid = bid_of(sim, "BTC-USDT-SWAP")
+    bid = bid_of(sim, "BTC-USDT-SWAP") + D("0.1")  # a new best bid: first in its queue
     placed = await sdk(
         lambda: trade.place_order(
             instId="BTC-USDT-SWAP", tdMode="cross", side="buy", ordType="limit", sz="3", px=str(bid)
@@ -130,6 +130,8 @@ async def test_account_positions_and_fills(sim: Simulator, account: Account) -> 
     assert [(f["fillSz"], f["fillPx"], f["execType"]) for f in fills["data"]] == [("2", str(bid), "M")]
     positions = await sdk(lambda: acct.get_positions(instType="SWAP"))
     assert [(p["instId"], p["pos"], p["avgPx"]) for p in positions["data"]] == [("BTC-USDT-SWAP", "2", str(bid))]
+    left = await sdk(lambda: trade.cancel_order(instId="BTC-USDT-SWAP", ordId=placed["data"][0]["ordId"]))
+    assert left["code"] == "0"  # the unfilled contract leaves the shared book
 
 
 async def test_wrong_secret_gets_invalid_sign(sim: Simulator, account: Account) -> None:
