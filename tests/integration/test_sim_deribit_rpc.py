@@ -158,6 +158,9 @@ async def test_http_signed_and_basic(sim: Simulator, account: Account, http: aio
     async with http.post(base + "/api/v2", json=req, headers={"Authorization": f"Basic {basic}"}) as resp:
         body = await resp.json()
     assert (resp.status, body["id"], body["result"]) == (200, 7, [])
+    async with http.get(base + "/api/v2/public/set_heartbeat?interval=10") as resp:
+        body = await resp.json()
+    assert (resp.status, body["error"]) == (400, {"code": 10030, "message": "must_be_websocket_request"})
     async with http.get(base + "/api/v2/public/ticker?instrument_name=NOPE") as resp:
         body = await resp.json()
     assert (resp.status, body["error"]["code"], body["error"]["data"]["param"]) == (400, -32602, "instrument_name")

@@ -364,7 +364,7 @@ class JsonRpcServer:
         if method is None:
             raise RpcError(-32601, "Method not found")
         if method.ws_only and conn.ws is None:
-            raise RpcError(10003, "must_be_websocket_request")  # the API needs a WebSocket for this method
+            raise RpcError(10030, "must_be_websocket_request")  # the API needs a WebSocket for this method
         account: Account | None = None
         if method.private:
             token = raw.get("access_token")
@@ -530,7 +530,7 @@ class JsonRpcServer:
     def _subscribe(self, private: bool) -> Handler:
         def handler(conn: Conn, account: Account | None, p: Params) -> Any:
             if conn.ws is None:
-                raise RpcError(10003, "must_be_websocket_request")
+                raise RpcError(10030, "must_be_websocket_request")
             done: list[str] = []
             for channel in p.array("channels"):
                 if isinstance(channel, str) and self.channel_checker(channel, private):
