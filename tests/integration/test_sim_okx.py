@@ -211,6 +211,8 @@ async def test_amend_and_fills(okx: Okx, sim: Simulator) -> None:
         "POST", "/api/v5/trade/amend-order", {"instId": "BTC-USDT-SWAP", "clOrdId": "nosuch", "newSz": "1"}
     )
     assert done["code"] == "1" and done["data"][0]["sCode"] == "51503"
+    _, out = await okx.call("POST", "/api/v5/trade/cancel-order", {"instId": "BTC-USDT-SWAP", "clOrdId": "sw1"})
+    assert out["code"] == "0"  # nothing left on the shared book
 
 
 async def test_rate_limit_is_50011(okx: Okx, sim: Simulator) -> None:
