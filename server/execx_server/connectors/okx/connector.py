@@ -3,8 +3,11 @@
 
 Mechanisms (``../shared/venues/okx.md``):
 
-- Orders over REST, every one named by its ``clOrdId`` (execx's clOrderId; OKX rule: 1-32 letters
-  and digits). ``ordType`` carries the time in force: ``limit`` (gtc), ``ioc``, ``fok``,
+- Orders over REST, or (``order_entry="ws"``, execx's default ``--orderEntry websocket``) as the
+  private websocket's order operations ``order`` / ``batch-orders`` / ``cancel-order`` /
+  ``amend-order`` addressed by ``instIdCode`` — REST while that socket is down; every order is named
+  by its ``clOrdId`` (execx's clOrderId; OKX rule: 1-32 letters and digits).
+  ``ordType`` carries the time in force: ``limit`` (gtc), ``ioc``, ``fok``,
   ``post_only``, ``market``; OKX has no DAY orders. Spot uses ``tdMode=cash`` and market orders are
   sized in the base currency (``tgtCcy=base_ccy``); swaps use ``tdMode=cross`` and sizes in contracts.
   An accepted order (``sCode 0``) is acknowledged ``new`` — or with the state the private stream
