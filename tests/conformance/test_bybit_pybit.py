@@ -198,6 +198,7 @@ async def test_http_option_needs_order_link_id_and_spot_market_buy_in_quote(sim:
         orderLinkId="opt-1",
     )
     assert ok["retCode"] == 0
+    await call(s.cancel_order, category="option", symbol=OPTION, orderLinkId="opt-1")  # the session's book is shared
     # spot market buys are sized in the quote coin by default
     placed = await call(s.place_order, category="spot", symbol="BTCUSDT", side="Buy", orderType="Market", qty="1000")
     fills = (await call(s.get_executions, category="spot", orderId=placed["result"]["orderId"]))["result"]["list"]

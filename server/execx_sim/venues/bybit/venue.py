@@ -324,7 +324,8 @@ class BybitVenue:
 
     def _send_book(self, conn: Conn, category: str, topic: str) -> None:
         _, depth, symbol = topic.split(".")
-        book = self.markets[category].books[symbol]
+        market = self.markets[category]
+        book, inst = market.books[symbol], market.instruments[symbol]
         bids, asks = book.depth(int(depth))
         now = self.now_ms()
         conn.writer.send_json(
@@ -334,8 +335,9 @@ class BybitVenue:
                 "type": "snapshot",
                 "data": {
                     "s": symbol,
-                    "b": [[wire.num(p), wire.num(q)] for p, q in bids],
-                    "a": [[wire.num(p), wire.num(q)] for p, q in asks],
+                    # prices and sizes with the instrument's decimals, as the venue prints them ("16493.50")
+                    "b": [[inst.fmt_price(p), inst.fmt_qty(q)] for p, q in bids],
+                    "a": [[inst.fmt_price(p), inst.fmt_qty(q)] for p, q in asks],
                     "u": book.update_id,
                     "seq": book.update_id,
                 },
@@ -424,8 +426,8 @@ class BybitVenue:
                             "T": ev.time_ms,
                             "s": ev.symbol,
                             "S": wire.SIDE[ev.taker_side],
-                            "v": wire.num(ev.qty),
-                            "p": wire.num(ev.price),
+                            "v": inst.fmt_qty(ev.qty),
+                            "p": inst.fmt_price(ev.price),
                             "L": "PlusTick" if ev.price >= last else "MinusTick",
                             "i": str(ev.trade_id),
                             "BT": False,
