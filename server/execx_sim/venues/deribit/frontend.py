@@ -1,5 +1,5 @@
 """The Deribit venue object: its listening sockets (FIX; JSON-RPC HTTP + WebSocket on one port) and
-its timers."""
+its timers. ``RpcFrontend`` is the JSON-RPC part, also the whole of Pulse."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ...core.engine import Market
 from ..common import Endpoint, WsRegistry
-from ..jsonrpc import DERIBIT, JsonRpcServer
+from ..jsonrpc import DERIBIT, Dialect, JsonRpcServer
 from .fix import DeribitFix, FixRegistry
 from .instruments import OPTION_EXPIRY_MS
 from .rpc import DeribitRpc, option_fields
@@ -21,31 +21,27 @@ if TYPE_CHECKING:
 TICK_S = 0.1
 
 
-class DeribitFrontend:
-    def __init__(self, sim: Simulator, market: Market) -> None:
-        self.venue = "deribit"
+class RpcFrontend:
+    """A Deribit-style JSON-RPC venue: HTTP (``/api/v2``) and WebSocket (``/ws/api/v2``) on one port."""
+
+    def __init__(self, sim: Simulator, market: Market, dialect: Dialect, option_expiry_ms: int,
+                 sockets: WsRegistry | None = None) -> None:
+        self.venue = dialect.venue
         self.sim = sim
         self.market = market
         self.faults = sim.faults[market.name]
-        registry = FixRegistry()
-        self.sockets: WsRegistry = registry  # the admin "drop" fault closes websockets and FIX connections
+        self.sockets = sockets if sockets is not None else WsRegistry()  # the admin "drop" fault closes these
         self.trading = DeribitTrading(market, self.faults)
-        self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
-        self.rpc_server = JsonRpcServer(DERIBIT, sim.exchange, self.faults, registry)
-        self.rpc = DeribitRpc(self.rpc_server, market, self.trading, option_fields(OPTION_EXPIRY_MS))
+        self.rpc_server = JsonRpcServer(dialect, sim.exchange, self.faults, self.sockets)
+        self.rpc = DeribitRpc(self.rpc_server, market, self.trading, option_fields(option_expiry_ms))
 
     def endpoints(self) -> list[Endpoint]:
-        """REST (``/api/v2``) and WebSocket (``/ws/api/v2``) share one port, as on www.deribit.com."""
         app = self.rpc_server.app
-        return [
-            Endpoint("rest", app),
-            Endpoint("ws", app, "ws", "/ws/api/v2"),
-            Endpoint("fix", None, "tcp", tcp=self.fix.handle),
-        ]
+        return [Endpoint("rest", app), Endpoint("ws", app, "ws", "/ws/api/v2")]
 
     async def run(self) -> None:
         """Timers until cancelled (good_til_day expiry, book/ticker notifications, dropped sockets); on
-        cancel, FIX and WebSocket connections are closed."""
+        cancel, the connections are closed."""
         try:
             while True:
                 await asyncio.sleep(TICK_S)
@@ -54,8 +50,23 @@ class DeribitFrontend:
                 if self.faults.drop_generation:
                     await self.rpc_server.close_dropped()
         finally:
-            with contextlib.suppress(Exception):
-                await self.fix.close_all()
-            with contextlib.suppress(Exception):
-                await self.rpc_server.close_all()
+            await self.close()
 
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.rpc_server.close_all()
+
+
+class DeribitFrontend(RpcFrontend):
+    def __init__(self, sim: Simulator, market: Market) -> None:
+        registry = FixRegistry()  # websockets and FIX connections: a "drop" fault closes both
+        super().__init__(sim, market, DERIBIT, OPTION_EXPIRY_MS, registry)
+        self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
+
+    def endpoints(self) -> list[Endpoint]:
+        return [*super().endpoints(), Endpoint("fix", None, "tcp", tcp=self.fix.handle)]
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.fix.close_all()
+        await super().close()
