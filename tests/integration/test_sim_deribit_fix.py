@@ -366,3 +366,16 @@ async def test_logon_with_a_gap_and_the_admin_drop_fault(sim: Simulator, account
     async with aiohttp.ClientSession() as http, http.post(sim.ready["admin"] + "/admin/faults/deribit/drop") as r:
         assert r.status == 200 and (await r.json())["dropped"] >= 1
     assert await again.closed()
+
+
+async def test_wordsafe_tags_move_the_label_to_5010(sim: Simulator, account: Account) -> None:
+    c = await FixClient.connect(sim.ready["venues"]["deribit"]["fix"], "WORDSAFE1")
+    reply = await c.logon(account, extra=[(9002, "Y")])
+    assert g(reply, 9002) == "Y"
+    c.send("D", order("ws-1", "1", "1", str(book(sim)[0] - 95), t5010="short-tags"))
+    new = await c.expect("8")
+    assert (g(new, 5010), g(new, 100010)) == ("short-tags", None)
+    c.send("q", [(11, "ws-mass"), (530, "10"), (5010, "short-tags")])
+    assert g(await c.expect("8"), 150) == "4"
+    assert g(await c.expect("r"), 533) == "1"
+    c.close()

@@ -41,7 +41,7 @@ from .trading import DeribitTrading, NewOrder, order_id_text
 
 log = logging.getLogger("execx_sim.deribit.fix")
 
-LABEL = 100010
+LABEL = 100010  # DeribitLabel; 5010 with UseWordsafeTags(9002)=Y (custom tags renumbered from 5000)
 REQUIRED: dict[bytes, tuple[int, ...]] = {
     b"D": (11, 54, 38, 55),
     b"F": (),
@@ -75,6 +75,7 @@ class FixConn(FixConnection):
         self.cancel_on_disconnect = False
         self.unsubscribe_reports = False
         self.connection_only_reports = False
+        self.label_tag = LABEL
 
 
 class FixRegistry(WsRegistry):
@@ -147,6 +148,7 @@ class DeribitFix:
         conn.cancel_on_disconnect = msg.get(9001) == b"Y"
         conn.unsubscribe_reports = msg.get(9009) == b"Y"
         conn.connection_only_reports = msg.get(9010) == b"Y"
+        conn.label_tag = LABEL - 100_000 + 5_000 if msg.get(9002) == b"Y" else LABEL
         for tag in (9001, 9002, 9007, 9009, 9010, 9015):
             value = text(msg, tag)
             if value is not None:
@@ -231,7 +233,7 @@ class DeribitFix:
                 post_only="6" in exec_inst,
                 reject_post_only="6" in exec_inst and "A" in exec_inst,
                 reduce_only="E" in exec_inst,
-                label=text(msg, LABEL) or "",
+                label=text(msg, conn.label_tag) or "",
                 cl_ord_id=cl_ord_id,
                 connection=conn.conn_id,
                 api="fix",
@@ -262,13 +264,13 @@ class DeribitFix:
         ]
         conn.send("8", body)
 
-    def _find(self, account: Account, msg: simplefix.FixMessage) -> Order:
+    def _find(self, account: Account, msg: simplefix.FixMessage, label_tag: int) -> Order:
         """The order an F/G targets: 41 = Deribit order id, else 11 = client ClOrdID, else label."""
         symbol = text(msg, 55)
         orig = text(msg, 41)
         if orig:
             return self.trading.order_by_id(account, orig)
-        for tag, key in ((11, "cl_ord_id"), (LABEL, "label")):
+        for tag, key in ((11, "cl_ord_id"), (label_tag, "label")):
             value = text(msg, tag)
             if value:
                 if not symbol:
@@ -284,7 +286,7 @@ class DeribitFix:
     def _cancel_or_replace(self, conn: FixConn, account: Account, msg_type: bytes, msg: simplefix.FixMessage) -> None:
         order: Order | None = None
         try:
-            order = self._find(account, msg)
+            order = self._find(account, msg, conn.label_tag)
             if msg_type == b"F":
                 self.trading.cancel(account, order)
                 return
@@ -310,9 +312,9 @@ class DeribitFix:
                 (102, "1" if e.code in (10004,) else "0" if e.code == 11044 else "99"),
                 (58, detail),
             ]
-            label = text(msg, LABEL)
+            label = text(msg, conn.label_tag)
             if label:
-                body.append((LABEL, label))
+                body.append((conn.label_tag, label))
             conn.send("9", body)
 
     def _mass_cancel(self, conn: FixConn, account: Account, msg: simplefix.FixMessage) -> None:
@@ -332,7 +334,7 @@ class DeribitFix:
                 reject = "SecurityType(167) must be FUT or OPT"
             orders = [o for o in orders if self.market.instruments[o.symbol].kind is kinds.get(sec or "")]
         elif kind == "10":
-            label = text(msg, LABEL)
+            label = text(msg, conn.label_tag)
             if not label:
                 reject = "DeribitLabel(100010) required for MassCancelRequestType 10"
             orders = [o for o in orders if o.extra.get("label") == label]
@@ -362,9 +364,9 @@ class DeribitFix:
             own = order.extra.get("connection") == conn.conn_id
             if (conn.unsubscribe_reports or conn.connection_only_reports) and not own:
                 continue
-            conn.send("8", self._report(ev))
+            conn.send("8", self._report(ev, conn.label_tag))
 
-    def _report(self, ev: OrderEvent) -> list[tuple[int, str]]:
+    def _report(self, ev: OrderEvent, label_tag: int) -> list[tuple[int, str]]:
         order = ev.order
         oid = order_id_text(order)
         exec_type = {
@@ -411,5 +413,5 @@ class DeribitFix:
             body += [(31, num(fill.price)), (32, num(fill.qty)), (880, str(fill.trade_id)),
                      (851, "1" if fill.is_maker else "2")]
         if order.extra.get("label"):
-            body.append((LABEL, order.extra["label"]))
+            body.append((label_tag, order.extra["label"]))
         return body
