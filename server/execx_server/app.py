@@ -57,7 +57,8 @@ log = logging.getLogger("execx.app")
 #: exchange -> ("module:factory(ConnectorConfig, **options) -> Connector", options for websocket order
 #: entry). A venue whose connector module is not in this tree yet is refused at StartOrderHandler with
 #: FAILED_PRECONDITION. ``--orderEntry websocket`` (the default) passes the options: Binance spot then
-#: sends orders over its WebSocket API (falling back to REST while that socket is down); ``rest`` never does.
+#: sends orders over its WebSocket API, Bybit over ``/v5/trade`` (both falling back to REST while that
+#: socket is down); ``rest`` never does.
 #: OKX likewise sends inserts, amends and cancels as its private websocket's order operations.
 _BINANCE = "execx_server.connectors.binance.connector:BinanceConnector"
 _BYBIT = "execx_server.connectors.bybit.connector:BybitConnector"
@@ -65,10 +66,10 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
     Exchange.BINANCE_SPOT: (_BINANCE, {"order_entry": "ws"}),
     Exchange.BINANCE_USDM_FUTURE: (_BINANCE, {}),
     Exchange.BINANCE_COINM_FUTURE: (_BINANCE, {}),
-    Exchange.BYBIT_SPOT: (_BYBIT, {}),
-    Exchange.BYBIT_LINEAR: (_BYBIT, {}),
-    Exchange.BYBIT_INVERSE: (_BYBIT, {}),
-    Exchange.BYBIT_OPTION: (_BYBIT, {}),
+    Exchange.BYBIT_SPOT: (_BYBIT, {"order_entry": "ws"}),
+    Exchange.BYBIT_LINEAR: (_BYBIT, {"order_entry": "ws"}),
+    Exchange.BYBIT_INVERSE: (_BYBIT, {"order_entry": "ws"}),
+    Exchange.BYBIT_OPTION: (_BYBIT, {"order_entry": "ws"}),
     Exchange.OKX: ("execx_server.connectors.okx.connector:OkxConnector", {"order_entry": "ws"}),
     Exchange.DERIBIT: ("execx_server.connectors.deribit.connector:DeribitConnector", {}),
     Exchange.PULSE: ("execx_server.connectors.pulse.connector:PulseConnector", {}),

@@ -62,6 +62,10 @@ def _bybit(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return BybitConnector(config, backoff=backoff)
 
 
+def _bybit_ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return BybitConnector(config, backoff=backoff, order_entry="ws")
+
+
 # The simulator lists Bybit options expiring on the last Friday of the month after next.
 BYBIT_OPTION_SYMBOL = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
 
@@ -86,6 +90,7 @@ VENUES = [
     Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit),
     Venue(Exchange.BYBIT_INVERSE, "BTCUSD", D("100"), True, _bybit),
     Venue(Exchange.BYBIT_OPTION, BYBIT_OPTION_SYMBOL, D("0.1"), True, _bybit),
+    Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit_ws_entry, "wstrade"),
 ]
 BYBIT = frozenset({Exchange.BYBIT_SPOT, Exchange.BYBIT_LINEAR, Exchange.BYBIT_INVERSE, Exchange.BYBIT_OPTION})
 

@@ -7,7 +7,9 @@ Mechanisms (``../shared/venues/bybit.md``):
   ``orderLinkId`` = execx's clOrderId, checked against Bybit's rule (1-36 of ``A-Za-z0-9_-``) before
   anything is sent; options require it on the venue, the other categories get it too, so every
   stream event and query maps to the client order by that id.
-- Orders over REST: ``/v5/order/create`` (its answer means "accepted": ``New`` is reported, fills and
+- Orders over the ``/v5/trade`` websocket (``order_entry="ws"``: ``order.create`` / ``order.amend`` /
+  ``order.cancel``, authenticated once per connection, no HTTP round trip; REST while that socket is
+  down) or over REST. ``/v5/order/create`` (its answer means "accepted": ``New`` is reported, fills and
   final states come from the ``execution`` / ``order`` topics). Market orders are ``Market`` (IOC on
   the venue; spot sized in the base coin, ``marketUnit=baseCoin``). Post-only is
   ``timeInForce=PostOnly``: a crossing one is accepted, then cancelled by the venue with
@@ -40,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import aiohttp
 
@@ -53,6 +55,7 @@ from ...domain.venue import (
     BookTicker,
     ExecutionReport,
     OrderRequest,
+    OutcomeUnknown,
     Rejected,
     Retryable,
     Trade,
@@ -62,12 +65,13 @@ from ...domain.venue import (
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
+from .errors import classify, reset_wait_s
 from .rest import BybitRest, Params
 from .schemas import BookData, ExecutionRow, OrderRow, TradeItem
 from .signing import Signer
-from .stream import PrivateStream, PublicStream
+from .stream import PrivateStream, PublicStream, TradeStream
 from .urls import CATEGORY_OF, Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.bybit")
@@ -115,6 +119,7 @@ class BybitConnector:
         clock_ms: Callable[[], int] | None = None,
         backoff: Backoff = DEFAULT_BACKOFF,
         probe_every_s: float = 20.0,
+        order_entry: Literal["rest", "ws"] = "rest",
     ) -> None:
         if config.exchange not in CATEGORY_OF:
             raise ValueError(f"not a Bybit market: {config.exchange}")
@@ -140,6 +145,8 @@ class BybitConnector:
         self._on_stream_state: StreamStateSink = _ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
+        self.order_entry = order_entry
+        self._trade: TradeStream | None = None
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._tg: asyncio.TaskGroup | None = None
@@ -177,6 +184,11 @@ class BybitConnector:
                 self._probe_every_s,
             )
             self._private.ws.telemetry = self.telemetry
+            if self.order_entry == "ws":
+                self._trade = TradeStream(
+                    self._session, self.hosts.trade, self._signer, self._backoff, self._probe_every_s
+                )
+                self._trade.ws.telemetry = self.telemetry
             self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
             await self._wait_started()
         except BaseException:
@@ -207,6 +219,8 @@ class BybitConnector:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tg.create_task(self._private.run(), name=f"{self.exchange}.private")
+                if self._trade is not None:
+                    tg.create_task(self._trade.run(), name=f"{self.exchange}.trade")
                 if self._public is not None:
                     tg.create_task(self._public.run(), name=self._public.ws.name)
                 self._ready.set()
@@ -273,11 +287,46 @@ class BybitConnector:
         known = _Known(order.symbol, order.side, order.qty, order.price)
         self._orders[order.cl_order_id] = known
         try:
-            ack = await self.rest.order_create(params)
+            ack = await self._order_op("order.create", params)
         except Rejected:
             known.status = OrderStatus.REJECTED
             raise
         return self._ack(order, known, ack.get("orderId", ""))
+
+    async def _order_op(self, op: str, params: Params) -> dict[str, str]:
+        """``order.create|amend|cancel`` over ``/v5/trade`` while that connection is live (no HTTP round
+        trip), else over REST. A request the socket never sent goes over REST; one sent but not
+        answered is ``OutcomeUnknown``."""
+        trade = self._trade
+        if trade is not None and trade.ws.live:
+            self.rest.limiter.check()  # shared with REST: the venue counts both against one limit
+            try:
+                reply = await trade.request(op, params)
+            except NotSent:
+                log.info("bybit.trade.not_sent", extra={"op": op})
+            except NoAnswer as exc:
+                raise OutcomeUnknown(f"{op}: {exc}", "transport") from None
+            else:
+                code = reply.get("retCode")
+                if code != 0:
+                    header = reply.get("header") or {}
+                    error = classify(
+                        200,
+                        code if isinstance(code, int) else None,
+                        str(reply.get("retMsg", "")),
+                        mutating=True,
+                        retry_after_s=reset_wait_s(header.get("X-Bapi-Limit-Reset-Timestamp"), self._clock_ms()),
+                    )
+                    if isinstance(error, Retryable) and error.retry_after_s:
+                        self.rest.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+                    raise error
+                return cast(dict[str, str], reply.get("data") or {})
+        rest_call = {
+            "order.create": self.rest.order_create,
+            "order.amend": self.rest.order_amend,
+            "order.cancel": self.rest.order_cancel,
+        }[op]
+        return await rest_call(params)
 
     def _ack(self, order: OrderRequest, known: _Known, exch_order_id: str) -> ExecutionReport:
         known.exch_order_id = exch_order_id
@@ -324,7 +373,7 @@ class BybitConnector:
         params: Params = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id, "qty": to_wire(qty)}
         if price is not None:
             params["price"] = to_wire(price)
-        ack = await self.rest.order_amend(params)
+        ack = await self._order_op("order.amend", params)
         known = self._orders.get(cl_order_id)
         cum = Decimal(0)
         status = OrderStatus.NEW
@@ -346,7 +395,9 @@ class BybitConnector:
         )
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        ack = await self.rest.order_cancel({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
+        ack = await self._order_op(
+            "order.cancel", {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id}
+        )
         return self._cancelled(symbol, cl_order_id, ack.get("orderId", ""))
 
     def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
@@ -591,4 +642,3 @@ def _ignore_report(report: ExecutionReport) -> None:
 
 def _ignore_state(live: bool) -> None:
     return None
-

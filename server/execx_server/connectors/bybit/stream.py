@@ -5,6 +5,10 @@
   ``auth`` ends the start with the venue's words (``refusal``). Our JSON ``ping`` every
   ``probe_every_s`` (docs: every 20 s) must be answered by a ``pong``, else the connection is dropped
   and reconnected. After a reconnect the owner's gap recovery runs (``on_reconnect``).
+- ``TradeStream``: ``/v5/trade`` order entry (``order.create`` / ``order.amend`` / ``order.cancel``,
+  one reply per ``reqId``); ``auth`` on every (re)connection. ``NotSent``: there was no connection
+  (nothing reached the venue); ``NoAnswer``: sent, but the connection was lost or no reply came in
+  time (the outcome is unknown).
 - ``PublicStream``: ``/v5/public/<category>``; live ``subscribe`` / ``unsubscribe`` of topics
   (``orderbook.1.<symbol>``, ``publicTrade.<symbol>``), all current topics again on every
   (re)connection, in requests of at most 10 args (the spot limit).
@@ -19,13 +23,14 @@ import asyncio
 import itertools
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from ...domain.venue import Rejected
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, ReconnectingWebSocket, StreamError
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
 from .signing import Signer
 
 log = logging.getLogger("execx.connectors.bybit")
@@ -148,6 +153,102 @@ class PrivateStream:
                 self._on_topic(topic.split(".", 1)[0], [d for d in data if isinstance(d, dict)])
             return
         self._requests.resolve(msg)
+
+
+class TradeStream:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        signer: Signer,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        self._signer = signer
+        self._ids = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]  # reqIds never repeat, across reconnects too
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.ws = ReconnectingWebSocket(
+            session,
+            url,
+            self._on_message,
+            name="bybit.trade",
+            kind="trade",
+            on_open=self._open,
+            on_state=self._state,
+            backoff=backoff,
+            heartbeat_s=20.0,
+            probe=self._probe,
+            probe_every_s=probe_every_s,
+        )
+
+    async def run(self) -> None:
+        await self.ws.run()
+
+    def _wait(self, key: str) -> asyncio.Future[dict[str, Any]]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = fut
+        return fut
+
+    async def _open(self, ws: ReconnectingWebSocket) -> None:
+        fut = self._wait("auth")
+        try:
+            await ws.send_json({k: v for k, v in self._signer.ws_auth("").items() if k != "req_id"})
+            reply = await asyncio.wait_for(fut, REPLY_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            raise StreamError(f"trade auth: no answer ({type(exc).__name__})") from None
+        finally:
+            self._pending.pop("auth", None)
+        if reply.get("retCode") != 0:
+            raise StreamError(f"trade auth refused: {reply.get('retCode')} {reply.get('retMsg', '')}")
+
+    async def _probe(self, ws: ReconnectingWebSocket) -> None:
+        fut = self._wait("pong")
+        try:
+            await ws.send_json({"op": "ping", "req_id": "ping"})
+            await asyncio.wait_for(fut, PING_TIMEOUT_S)
+        except (TimeoutError, ConnectionError) as exc:
+            raise StreamError(f"trade ping: no answer ({type(exc).__name__})") from None
+        finally:
+            self._pending.pop("pong", None)
+
+    def _state(self, live: bool) -> None:
+        if not live:  # requests in flight will never be answered on this connection
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(StreamError("connection lost"))
+            self._pending.clear()
+
+    def _on_message(self, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        if not isinstance(msg, dict):
+            return
+        op = msg.get("op")
+        key = "auth" if op == "auth" else "pong" if op == "pong" else str(msg.get("reqId", ""))
+        fut = self._pending.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def request(self, op: str, args: dict[str, Any], timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
+        """One order operation; the venue's reply (``retCode`` not checked here)."""
+        if not self.ws.live:
+            raise NotSent(f"{op}: the order-entry connection is down")
+        req_id = f"{self._prefix}-{next(self._ids)}"
+        fut = self._wait(req_id)
+        try:
+            try:
+                await self.ws.send_json({"reqId": req_id, "header": self._signer.ws_header(), "op": op, "args": [args]})
+            except (ConnectionError, aiohttp.ClientError, OSError) as exc:
+                raise NotSent(f"{op}: {type(exc).__name__}") from None
+            try:
+                return await asyncio.wait_for(fut, timeout_s)
+            except (TimeoutError, StreamError) as exc:
+                raise NoAnswer(f"{op}: {type(exc).__name__}") from None
+        finally:
+            self._pending.pop(req_id, None)
 
 
 class PublicStream:

@@ -235,7 +235,12 @@ class BybitVenue:
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
             if faults.take("rate_limit"):
-                raise BybitError(errors.RATE, "Too many visits. Exceeded the API Rate Limit.")
+                reset = str(now + faults.retry_after_s * 1000)
+                raise BybitError(
+                    errors.RATE,
+                    "Too many visits. Exceeded the API Rate Limit.",
+                    headers={"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "0", "X-Bapi-Limit-Reset-Timestamp": reset},
+                )
             if faults.take("http_5xx"):
                 raise BybitError(errors.SERVER, "Internal System Error.")
             units = len(req["request"]) if isinstance(req.get("request"), list) else 1
