@@ -136,6 +136,7 @@ class BybitConnector:
         self._session: aiohttp.ClientSession | None = None
         self._rest: BybitRest | None = None
         self._rules: dict[str, InstrumentRules] = {}
+        self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
         self._orders: dict[str, _Known] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._seen_execs: OrderedDict[str, None] = OrderedDict()
@@ -171,6 +172,7 @@ class BybitConnector:
         try:
             rows = await self._rest.instruments_info(self.category)
             self._rules = parse.parse_instruments(self.exchange, self.category, rows)
+            self._settle_coins = sorted({r.get("settleCoin", "") for r in rows} - {""})
             # A cheap signed read first, so wrong credentials fail the start in the venue's words.
             await self._rest.wallet_balance()
             self._private = PrivateStream(
@@ -460,7 +462,7 @@ class BybitConnector:
         if symbol is not None:
             rows = await self.rest.order_realtime({"category": self.category, "symbol": symbol})
         elif self.category == "linear":  # linear needs symbol, baseCoin or settleCoin
-            for settle in sorted({self._settle(s) for s in self._rules}):
+            for settle in self._settle_coins:
                 rows += await self.rest.order_realtime({"category": self.category, "settleCoin": settle})
         else:
             rows = await self.rest.order_realtime({"category": self.category})
@@ -469,15 +471,12 @@ class BybitConnector:
             self._note(report)
         return reports
 
-    def _settle(self, symbol: str) -> str:
-        return "USDC" if symbol.endswith(("USDC", "PERP")) else "USDT"
-
     async def positions(self) -> list[VenuePosition]:
         if self.category == "spot":
             return []
         if self.category == "linear":
             rows = []
-            for settle in sorted({self._settle(s) for s in self._rules}):
+            for settle in self._settle_coins:
                 rows += await self.rest.position_list({"category": self.category, "settleCoin": settle})
         else:
             rows = await self.rest.position_list({"category": self.category})
