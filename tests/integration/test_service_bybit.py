@@ -4,9 +4,7 @@ type, post-only cross, partial fills, private-stream reconnect with no missed fi
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +19,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
+from test_service_grpc import collect, uid
 
 KEY = "bybit-integration-key"
 AUTH = (("x-api-key", KEY),)
@@ -32,11 +31,6 @@ VENUES: dict[str, tuple[int, str, Decimal, Decimal]] = {
     "bybit-inverse": (c.EXCHANGE_BYBIT_INVERSE, "BTCUSD", Decimal("100"), Decimal("0.5")),
     "bybit-option": (c.EXCHANGE_BYBIT_OPTION, OPTION, Decimal("0.1"), Decimal("5")),
 }
-_ids = itertools.count(1)
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}x{int(time.time() * 1000) % 10_000_000}"
 
 
 class Svc:
@@ -103,16 +97,6 @@ async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
         yield s
         await s.channel.close()
     await service.stop()
-
-
-async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
-    got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
 
 
 def limit(sid: str, cl: str, symbol: str, side: int, price: Decimal, qty: Decimal, **kw: Any) -> dict[str, Any]:
