@@ -117,14 +117,7 @@ class PrivateStream:
         await self.ws.run()
 
     async def _open(self, ws: ReconnectingWebSocket) -> None:
-        req_id, fut = self._requests.new()
-        try:
-            await ws.send_json(self._signer.ws_auth(req_id))
-            reply = await asyncio.wait_for(fut, REPLY_TIMEOUT_S)
-        except (TimeoutError, ConnectionError) as exc:
-            raise StreamError(f"auth: no answer ({type(exc).__name__})") from None
-        finally:
-            self._requests.pending.pop(req_id, None)
+        reply = await self._requests.ask(ws, self._signer.ws_auth(""), REPLY_TIMEOUT_S)
         if reply.get("success") is not True:
             self.refusal = Rejected(f"Bybit refused the private stream login: {reply.get('ret_msg', '')}", "auth")
             self.refused.set()
