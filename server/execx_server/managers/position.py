@@ -291,7 +291,7 @@ class PositionManager:
 
     async def _run(self) -> None:
         try:
-            while True:
+            while not self._failed():  # an event handler may fail it while it waits
                 self._wake.clear()
                 await self._step()
                 if self._failed():
