@@ -53,7 +53,14 @@ def best(sim: Simulator, inst_id: str) -> tuple[Decimal, Decimal]:
 
 async def test_load_markets(ex: Any) -> None:
     markets = await ex.load_markets()
-    assert sorted(markets) == ["BTC/USDT", "BTC/USDT:USDT", "ETH/USDT", "ETH/USDT:USDT"]
+    assert sorted(markets) == ["BTC/USD:BTC", "BTC/USDT", "BTC/USDT:USDT", "ETH/USDT", "ETH/USDT:USDT"]
+    inverse = markets["BTC/USD:BTC"]
+    assert (inverse["id"], inverse["contractSize"], inverse["inverse"], inverse["settle"]) == (
+        "BTC-USD-SWAP",
+        100,
+        True,
+        "BTC",
+    )
     swap = markets["BTC/USDT:USDT"]
     assert (swap["id"], swap["contractSize"], swap["linear"], swap["precision"]["price"]) == (
         "BTC-USDT-SWAP",

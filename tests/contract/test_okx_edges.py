@@ -161,6 +161,8 @@ async def test_amend_is_the_venue_amend(h: Harness) -> None:
 
 async def test_swap_sizes_are_contracts(sim: Simulator, account: Account) -> None:
     async with running(sim, SWAP, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
+        inverse = h.connector.rules("BTC-USD-SWAP")
+        assert (inverse.contract_size, inverse.lot, inverse.inverse) == (D(100), D(1), True)  # 100 USD contracts
         rules = h.connector.rules("BTC-USDT-SWAP")
         assert (rules.contract_size, rules.lot, rules.min_qty, rules.inverse) == (
             D("0.01"),

@@ -1,8 +1,8 @@
-"""execx end to end on exchange ``okx`` (spot BTC-USDT and the BTC-USDT-SWAP linear swap, sized in
-contracts), over gRPC and over REST + websocket, against the embedded simulator on real loopback
-sockets: every transaction type, partial fills, the pull (ready-made batch cancels) also while fills
-race it, post-only cross (accepted, then cancelled with cancelSource 31), market orders, batches,
-and a private-stream reconnect with no missed fill."""
+"""execx end to end on exchange ``okx`` (spot BTC-USDT, the BTC-USDT-SWAP linear swap and the
+BTC-USD-SWAP inverse swap, both sized in contracts), over gRPC and over REST + websocket, against the
+embedded simulator on real loopback sockets: every transaction type, partial fills, the pull
+(ready-made batch cancels) also while fills race it, post-only cross (accepted, then cancelled with
+cancelSource 31), market orders, batches, and a private-stream reconnect with no missed fill."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ D = Decimal
 MARKETS: dict[str, tuple[str, Decimal, Decimal, Decimal]] = {
     "spot": ("BTC-USDT", D("0.01"), D("0.1"), D(1)),
     "swap": ("BTC-USDT-SWAP", D(1), D("0.1"), D("0.01")),
+    "inverse": ("BTC-USD-SWAP", D(2), D("0.1"), D(1)),  # contracts of 100 USD, margined in BTC
 }
 _ids = itertools.count(1)
 
@@ -154,7 +155,7 @@ async def test_every_transaction_type_with_partial_fills(svc: Svc, market: str) 
     assert all(dec(t.executed_qty) == qty and dec(t.price) == price for t in fills)
     assert fills[-1].order_status == c.ORDER_STATUS_PARTIALLY_FILLED and dec(fills[-1].cumulative_filled_qty) == 2 * qty
     assert fills[-1].trade_liquidity == c.TRADE_LIQUIDITY_ADD
-    if market == "swap":
+    if market != "spot":
         pos = await svc.om.GetPosition(
             om.GetPositionRequest(session_id=sid, symbol=symbol, exchange=c.EXCHANGE_OKX), metadata=AUTH
         )

@@ -1,1 +1,1 @@
-"""OKX v5 connector (spot and USDT swaps)."""
+"""OKX v5 connector (spot, linear and inverse swaps)."""

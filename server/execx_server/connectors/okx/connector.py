@@ -1,4 +1,4 @@
-"""The OKX connector (v5, spot and USDT swaps, exchange ``okx``): the ``Connector`` contract of
+"""The OKX connector (v5, spot, linear and inverse swaps, exchange ``okx``): the ``Connector`` contract of
 ``connectors.base`` over OKX's REST API and private / public websockets.
 
 Mechanisms (``../shared/venues/okx.md``):

@@ -1,7 +1,8 @@
 """OKX v5 front-end: REST (``/api/v5/...``) and WebSockets (``/ws/v5/private|public|business``) over
 market ``okx`` of the matching engine (spot BTC-USDT, ETH-USDT; linear swaps BTC-USDT-SWAP,
-ETH-USDT-SWAP). The production, AWS (``aws.okx.com`` / ``wsaws.okx.com:8443``) and demo hosts are
-the same API under other base URLs: pointing any of them at the simulator's URLs works the same."""
+ETH-USDT-SWAP; inverse swap BTC-USD-SWAP). The production, AWS (``aws.okx.com`` /
+``wsaws.okx.com:8443``) and demo hosts are the same API under other base URLs: pointing any of them
+at the simulator's URLs works the same."""
 
 from __future__ import annotations
 

@@ -134,7 +134,11 @@ def order_push(
             "fillPxVol": "",
             "fillPxUsd": "",
             "fillFwdPx": "",
-            "notionalUsd": num(order.qty * order.price) if order.price is not None else "",
+            "notionalUsd": num(order.qty * inst.ct_val)
+            if inst.inverse
+            else num(order.qty * order.price)
+            if order.price is not None
+            else "",
             "amendResult": "0" if amended else "",
             "reqId": x.get("reqId", "") if amended else "",
             "amendSource": "1" if amended else "",
@@ -190,8 +194,8 @@ def instrument_row(inst: OkxInstrument) -> dict[str, Any]:
         "settleCcy": inst.settle,
         "ctVal": num(inst.ct_val) if swap else "",
         "ctMult": "1" if swap else "",
-        "ctValCcy": inst.base if swap else "",
-        "ctType": "linear" if swap else "",
+        "ctValCcy": (inst.quote if inst.inverse else inst.base) if swap else "",
+        "ctType": ("inverse" if inst.inverse else "linear") if swap else "",
         "optType": "",
         "stk": "",
         "listTime": "1606468572000",
@@ -313,7 +317,7 @@ def position_row(market: Market, account: Account, inst: OkxInstrument, now_ms: 
         "margin": "",
         "mgnRatio": "",
         "mmr": "0",
-        "notionalUsd": num(abs(pos.qty) * mark),
+        "notionalUsd": num(abs(pos.qty) * inst.ct_val if inst.inverse else abs(pos.qty) * mark),
         "ccy": inst.settle,
         "last": num(market.last_price.get(inst.inst_id, mark)),
         "idxPx": num(mark),
