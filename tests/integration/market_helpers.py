@@ -55,9 +55,9 @@ class Svc:
             assert r.status == 200, await r.text()
             return await r.json()
 
-    async def session(self, venue: str) -> str:
-        """A new order session on ``venue`` with a fresh simulator account (default balances)."""
-        acct = await self.admin_post("/admin/accounts", {})
+    async def session(self, venue: str, acct: dict[str, str] | None = None) -> str:
+        """A new order session on ``venue`` with ``acct`` (default: a fresh account, default balances)."""
+        acct = acct or await self.admin_post("/admin/accounts", {})
         sid = uid("s")
         await self.om.StartOrderHandler(
             om.StartOrderHandlerRequest(

@@ -316,3 +316,82 @@ async def test_stale_market_data_pauses_cancels_and_resumes(svc: Svc) -> None:
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
     finally:
         await updates.close()
+
+
+async def test_venue_back_off_pauses_then_resumes(svc: Svc) -> None:
+    venue, symbol = "binance-usdm-future", "ETHUSDT"
+    sid = await svc.session(venue)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    exchange = EXCHANGES[venue]
+    try:
+        await svc.pm.StartPositionManager(
+            pm.StartPositionManagerRequest(
+                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=0.05)
+            ),
+            metadata=AUTH,
+        )
+        m = Manager(svc, venue, symbol, updates)
+        await m.moved_until("3000", lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE, "a quote")
+        # the venue answers the next 8 requests with 429: the engine retries each order 4 times, gives up
+        # without knowing the outcome and reconciles; the manager backs off and sends nothing meanwhile
+        await svc.admin_post(f"/admin/faults/{venue}", {"rate_limit": 8, "retry_after_s": 0})
+        await m.set_target(0.2)
+        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_PAUSED, "back-off")
+        assert s.reason.startswith("venue back-off ("), s.reason
+        s = await m.moved_until(
+            "3000",
+            lambda s: s.state == pm.POSITION_MANAGER_STATE_RUNNING and len(s.working_orders) == 2,
+            "resumed after the back-off",
+        )
+        paused = svc.service.metrics.registry.get_sample_value(
+            "om_position_manager_paused_seconds_total", {"exchange": venue, "reason": "backoff"}
+        )
+        assert paused is not None and paused > 0
+        await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
+    finally:
+        async with svc.http.delete(f"{svc.admin}/admin/faults/{venue}") as r:
+            assert r.status == 200
+        await updates.close()
+
+
+async def test_refusals_it_cannot_explain_fail_it_with_the_venue_message(svc: Svc) -> None:
+    venue, symbol = "binance-spot", "BNBUSDT"
+    acct = await svc.admin_post("/admin/accounts", {"balances": {venue: {"USDT": "1"}}})
+    sid = await svc.session(venue, acct)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    exchange = EXCHANGES[venue]
+    try:
+        await svc.pm.StartPositionManager(
+            pm.StartPositionManagerRequest(
+                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=0.1)
+            ),
+            metadata=AUTH,
+        )
+        m = Manager(svc, venue, symbol, updates)
+        await m.set_target(1.0)
+        # 1 USDT cannot pay for 0.1 BNB: every order is refused, and the book does not explain it
+        s = await m.moved_until("600", lambda s: s.state == pm.POSITION_MANAGER_STATE_FAILED, "failed")
+        assert s.reason == "5 orders refused in a row; last: Account has insufficient balance for requested action."
+        assert not s.working_orders
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await m.set_target(2.0)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    finally:
+        await updates.close()
+
+
+async def test_a_stopped_session_fails_its_manager(svc: Svc) -> None:
+    venue, symbol = "binance-usdm-future", "BTCUSDT"
+    sid = await svc.session(venue)
+    exchange = EXCHANGES[venue]
+    await svc.pm.StartPositionManager(
+        pm.StartPositionManagerRequest(session_id=sid, exchange=exchange, symbol=symbol, config=config()), metadata=AUTH
+    )
+    await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    try:
+        m = Manager(svc, venue, symbol, updates)
+        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_FAILED, "failed")
+        assert s.reason == f"session {sid} was stopped"
+    finally:
+        await updates.close()

@@ -269,7 +269,7 @@ class PositionManager:
             self.metrics.pm_requotes.labels(self.exchange.value).inc()
             return
         self._rejects += 1
-        log.warning("position_manager.reject", extra={"symbol": self.symbol, "message": u.message})
+        log.warning("position_manager.reject", extra={"symbol": self.symbol, "venueMessage": u.message})
         if self._rejects >= MAX_REJECTS:
             self._fail(f"{MAX_REJECTS} orders refused in a row; last: {u.message}")
 
