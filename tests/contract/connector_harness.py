@@ -19,7 +19,9 @@ import aiohttp
 from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.bybit.connector import BybitConnector
+from execx_server.connectors.deribit.connector import DeribitConnector
 from execx_server.connectors.okx.connector import OkxConnector
+from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, OrderType, Side, TimeInForce
 from execx_server.domain.venue import ExecutionReport, OrderRequest, Retryable
@@ -39,6 +41,7 @@ class Venue:
     derivative: bool
     factory: Callable[[ConnectorConfig, Backoff], Connector]
     variant: str = ""  # e.g. another order-entry transport of the same venue
+    http_faults: bool = True  # orders go over HTTP, so the simulator's HTTP faults (5xx, 429, unknown outcome) apply
 
     def __str__(self) -> str:
         return f"{self.exchange.value}-{self.variant}" if self.variant else self.exchange.value
@@ -78,6 +81,18 @@ def _okx_ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return OkxConnector(config, backoff=backoff, order_entry="ws")
 
 
+def _deribit(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return DeribitConnector(config, backoff=backoff)
+
+
+def _pulse(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return PulseConnector(config, backoff=backoff)
+
+
+def _pulse_signature(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return PulseConnector(config, backoff=backoff, grant="client_signature")
+
+
 VENUES = [
     Venue(Exchange.BINANCE_SPOT, "BTCUSDT", D("0.01"), False, _binance),
     Venue(Exchange.BINANCE_USDM_FUTURE, "BTCUSDT", D("0.01"), True, _binance),
@@ -91,7 +106,13 @@ VENUES = [
     Venue(Exchange.BYBIT_INVERSE, "BTCUSD", D("100"), True, _bybit),
     Venue(Exchange.BYBIT_OPTION, BYBIT_OPTION_SYMBOL, D("0.1"), True, _bybit),
     Venue(Exchange.BYBIT_LINEAR, "BTCUSDT", D("0.01"), True, _bybit_ws_entry, "wstrade"),
+    # Orders over FIX (Deribit) and the JSON-RPC websocket (Pulse): HTTP faults do not apply; their
+    # outcome, credential, post-only and reconnect behaviour in the venue's words: test_deribit_pulse_edges.py
+    Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit, http_faults=False),  # 10-USD contracts
+    Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse, http_faults=False),
+    Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse_signature, "signature", http_faults=False),
 ]
+JSONRPC_VENUES = frozenset({Exchange.DERIBIT, Exchange.PULSE})  # venue words in test_deribit_pulse_edges.py
 BYBIT = frozenset({Exchange.BYBIT_SPOT, Exchange.BYBIT_LINEAR, Exchange.BYBIT_INVERSE, Exchange.BYBIT_OPTION})
 
 _ids = itertools.count(1)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from connector_harness import BYBIT, VENUES, Harness, Venue, cl_id, config_for, running
+from connector_harness import BYBIT, JSONRPC_VENUES, VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.base import ConnectorConfig, Secret
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
@@ -43,9 +43,10 @@ async def h(sim: Simulator, venue: Venue, account: Account) -> AsyncIterator[Har
 async def test_start_loads_instruments(h: Harness) -> None:
     rules = h.connector.rules(h.venue.symbol)
     assert rules.tick > 0 and rules.lot > 0 and rules.min_qty > 0
-    assert rules.inverse is (h.venue.exchange in (Exchange.BINANCE_COINM_FUTURE, Exchange.BYBIT_INVERSE))
-    if rules.inverse:  # Binance COIN-M contracts are 100/10 USD, Bybit inverse contracts 1 USD
-        assert rules.contract_size == (1 if h.venue.exchange is Exchange.BYBIT_INVERSE else 100)
+    inverse = (Exchange.BINANCE_COINM_FUTURE, Exchange.BYBIT_INVERSE, Exchange.DERIBIT)
+    assert rules.inverse is (h.venue.exchange in inverse)
+    if rules.inverse:  # Binance COIN-M contracts are 100/10 USD, Bybit inverse 1 USD, Deribit BTC-PERPETUAL 10 USD
+        assert rules.contract_size == {Exchange.BYBIT_INVERSE: 1, Exchange.DERIBIT: 10}.get(h.venue.exchange, 100)
     with pytest.raises(ValidationError):
         h.connector.rules("NOSUCHSYMBOL")
     assert h.states and h.states[-1] is True
@@ -56,6 +57,8 @@ async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
 ) -> None:
     if venue.exchange is Exchange.OKX:
         pytest.skip("OKX words (50111, 50113, passphrase): tests/contract/test_okx_edges.py")
+    if venue.exchange in JSONRPC_VENUES:
+        pytest.skip("Deribit / Pulse words (13004, 13009, FIX Logout): tests/contract/test_deribit_pulse_edges.py")
     config = config_for(sim, venue, account)
     bad = ConnectorConfig(venue.exchange, "no-such-key", Secret("x"), rest_url=config.rest_url, ws_url=config.ws_url)
     connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
@@ -131,6 +134,8 @@ async def test_market_order_fills_reported_with_trade_ids(h: Harness) -> None:
 async def test_post_only_that_would_cross_is_rejected_with_venue_message(h: Harness) -> None:
     if h.venue.exchange is Exchange.OKX:
         pytest.skip("OKX accepts, then cancels with cancelSource 31: tests/contract/test_okx_edges.py")
+    if h.venue.exchange in JSONRPC_VENUES:
+        pytest.skip("Deribit refuses (post_only_reject), Pulse reprices: tests/contract/test_deribit_pulse_edges.py")
     _, ask = await h.book()
     order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
     if h.venue.exchange in BYBIT:
@@ -277,12 +282,16 @@ async def test_watch_market_ticker_and_trade_with_aggressor(h: Harness) -> None:
 
 
 async def test_http_5xx_is_outcome_unknown(h: Harness) -> None:
+    if not h.venue.http_faults:
+        pytest.skip("order entry is not HTTP: outcome tests in tests/contract/test_deribit_pulse_edges.py")
     await h.fault(http_5xx=1)
     with pytest.raises(OutcomeUnknown):
         await h.connector.submit_order(h.order(Side.BUY, await h.passive_price(Side.BUY), tag="5xx"))
 
 
 async def test_unknown_outcome_order_is_live(h: Harness) -> None:
+    if not h.venue.http_faults:
+        pytest.skip("order entry is not HTTP: outcome tests in tests/contract/test_deribit_pulse_edges.py")
     order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="unk")
     await h.fault(unknown_outcome=1)
     with pytest.raises(OutcomeUnknown):
@@ -292,6 +301,8 @@ async def test_unknown_outcome_order_is_live(h: Harness) -> None:
 
 
 async def test_rate_limited_is_retryable_with_retry_after(h: Harness) -> None:
+    if not h.venue.http_faults:
+        pytest.skip("order entry is not HTTP: outcome tests in tests/contract/test_deribit_pulse_edges.py")
     await h.fault(rate_limit=1)
     order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="rl")
     with pytest.raises(Retryable) as info:
@@ -314,6 +325,8 @@ async def test_injected_reject_is_rejected(h: Harness) -> None:
 async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnect(
     sim: Simulator, venue: Venue, account: Account
 ) -> None:
+    if venue.exchange in JSONRPC_VENUES:
+        pytest.skip("cancel-on-disconnect cancels the order on the drop: tests/contract/test_deribit_pulse_edges.py")
     # A fixed one-second reconnect delay, so the fill below happens while the stream is down.
     async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
         price = await h.passive_price(Side.BUY, ticks=7)
@@ -331,6 +344,8 @@ async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnec
 
 
 async def test_secret_never_logged_or_in_errors(h: Harness, account: Account, caplog: pytest.LogCaptureFixture) -> None:
+    if not h.venue.http_faults:
+        pytest.skip("HTTP faults: the same check without them in tests/contract/test_deribit_pulse_edges.py")
     caplog.set_level(logging.DEBUG)
     order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="sec")
     errors: list[str] = []

@@ -192,6 +192,7 @@ class DeribitConnector:
             await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
             rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
+            self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
             await self._wait_up(self.fix.wait_logged_on(START_TIMEOUT_S), self.fix.refused, "FIX")
         except BaseException:
             await self.close()
@@ -214,8 +215,13 @@ class DeribitConnector:
         if up in done and not up.cancelled() and up.exception() is None:
             return
         if no in done:
-            reason = self.fix.refusal.text if what == "FIX" and self.fix.refusal else str(self.rpc.refusal)
-            raise Rejected(f"deribit {what} logon refused: {reason}", "logon")
+            if what == "FIX":
+                reason = self.fix.refusal.text if self.fix.refusal else "Logout"
+                raise Rejected(f"deribit FIX logon refused: {reason}", "logon")
+            refusal = self.rpc.refusal
+            raise Rejected(
+                f"deribit: public/auth refused: {refusal.text if refusal else ''}", str(refusal.code if refusal else "")
+            )
         raise Retryable(f"deribit {what} connection did not come up in {START_TIMEOUT_S:.0f}s", "start")
 
     async def _supervise(self) -> None:

@@ -172,6 +172,7 @@ class RpcQueries:
         self.tracker = tracker
         self._positions_params = positions_params or {}
         self._all_open_orders = all_open_orders
+        self.currencies: dict[str, list[str]] = {}  # per instrument (``parse.instrument_currencies``)
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         return await policy_call(self._call, method, params)
@@ -182,13 +183,10 @@ class RpcQueries:
             if known is not None and known.exch_order_id:
                 obj = await self.call("private/get_order_state", {"order_id": known.exch_order_id})
             else:
-                rows = await self.call(
-                    "private/get_order_state_by_label", {"currency": currency_of(symbol), "label": cl_order_id}
-                )
-                mine = [r for r in rows if r.get("instrument_name") == symbol] if isinstance(rows, list) else []
-                if not mine:
+                found = await self._by_label(symbol, cl_order_id)
+                if found is None:
                     return None
-                obj = max(mine, key=lambda r: int(r.get("creation_timestamp", 0) or 0))
+                obj = found
         except Rejected as exc:
             if exc.code.isdigit() and int(exc.code) in UNKNOWN_ORDER_CODES:
                 return None
@@ -198,6 +196,19 @@ class RpcQueries:
             known.exch_order_id = report.exch_order_id
             self.tracker.by_exch_id[report.exch_order_id] = cl_order_id
         return report
+
+    async def _by_label(self, symbol: str, label: str) -> dict[str, Any] | None:
+        """The newest order of ``symbol`` with ``label``, asking under each currency it may belong to."""
+        for currency in self.currencies.get(symbol) or [currency_of(symbol)]:
+            rows = await self.call("private/get_order_state_by_label", {"currency": currency, "label": label})
+            mine: list[dict[str, Any]] = [
+                r
+                for r in (rows if isinstance(rows, list) else [])
+                if isinstance(r, dict) and r.get("instrument_name") == symbol
+            ]
+            if mine:
+                return max(mine, key=lambda r: int(r.get("creation_timestamp", 0) or 0))
+        return None
 
     async def known(self, symbol: str, cl_order_id: str) -> Known:
         """What we know of an order; asks the venue (by label) when this instance did not send it."""

@@ -74,6 +74,17 @@ def parse_instruments(rows: list[dict[str, Any]], exchange: Exchange) -> dict[st
     return out
 
 
+def instrument_currencies(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per instrument, the currencies an order-by-label query may name: its ``base_currency``, then its
+    ``settlement_currency`` (Deribit groups a linear USDC perpetual under USDC; seed 004's example uses
+    USD while the document does not say which of the two it means)."""
+    out: dict[str, list[str]] = {}
+    for row in rows:
+        names = [str(row[k]) for k in ("base_currency", "settlement_currency") if row.get(k)]
+        out[str(row["instrument_name"])] = list(dict.fromkeys(names))
+    return out
+
+
 def parse_order(obj: dict[str, Any], rules: InstrumentRules | None, cl_order_id: str = "") -> ExecutionReport:
     """An order object as a status report (no fill: fills come from trades)."""
     state = str(obj.get("order_state", "open"))

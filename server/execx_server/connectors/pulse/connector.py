@@ -88,6 +88,7 @@ class PulseConnector:
         cancel_on_disconnect: bool = True,
         heartbeat_s: int = 10,
         probe_every_s: float = 30.0,
+        answer_timeout_s: float = 10.0,
     ) -> None:
         if config.exchange is not Exchange.PULSE:
             raise ValueError(f"not Pulse: {config.exchange}")
@@ -101,6 +102,7 @@ class PulseConnector:
         self._backoff = backoff
         self._heartbeat_s = heartbeat_s
         self._probe_every_s = probe_every_s
+        self._answer_timeout_s = answer_timeout_s  # an order call unanswered this long is OutcomeUnknown
         self._session: aiohttp.ClientSession | None = None
         self._rpc: JsonRpcConnection | None = None
         self._http: JsonRpcHttp | None = None
@@ -151,6 +153,7 @@ class PulseConnector:
             await self._wait_live()
             rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
+            self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
             names = sorted(self._rules)
             await self.rpc.subscribe_now([f"user.{kind}.{n}.raw" for n in names for kind in ("orders", "trades")])
         except RpcError as exc:
@@ -200,7 +203,7 @@ class PulseConnector:
     async def _trade(self, method: str, params: dict[str, Any]) -> Any:
         """An order-entry call under the outcome policy."""
         try:
-            return await self.rpc.call(method, params)
+            return await self.rpc.call(method, params, self._answer_timeout_s)
         except RpcError as exc:
             if exc.code in RETRYABLE_CODES:
                 raise Retryable(f"pulse: {exc.text}", str(exc.code)) from None

@@ -1,0 +1,201 @@
+"""Deribit- and Pulse-specific connector behaviour against the simulator over real sockets: credentials
+refused in the venues' words, post-only (Deribit refuses with ``post_only_reject``; Pulse moves the
+price inside the spread), the outcome policy on a FIX / websocket order entry (the connection lost after
+sending = OutcomeUnknown, and the order is then found by its label), cancel-on-disconnect on a drop, a
+fill while the connection is down (with cancel-on-disconnect off) reported after the reconnect, and no
+secret in logs or errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+import pytest
+from connector_harness import Harness, Venue, config_for, running
+from execx_server.connectors.base import Connector, ConnectorConfig, Secret
+from execx_server.connectors.deribit.connector import DeribitConnector
+from execx_server.connectors.pulse.connector import PulseConnector
+from execx_server.connectors.transport.websocket import Backoff
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side
+from execx_server.domain.venue import OutcomeUnknown, Rejected
+from execx_sim.app import Simulator
+from execx_sim.core.accounts import Account
+
+D = Decimal
+FAST = Backoff(base_s=0.05, cap_s=0.2, jitter=0.0)
+
+
+def _deribit(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return DeribitConnector(config, backoff=backoff)
+
+
+def _deribit_no_cod(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return DeribitConnector(config, backoff=backoff, cancel_on_disconnect=False)
+
+
+def _pulse(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return PulseConnector(config, backoff=backoff)
+
+
+def _pulse_signature(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return PulseConnector(config, backoff=backoff, grant="client_signature")
+
+
+def _pulse_no_cod(config: ConnectorConfig, backoff: Backoff) -> Connector:
+    return PulseConnector(config, backoff=backoff, cancel_on_disconnect=False)
+
+
+DERIBIT = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit, http_faults=False)
+PULSE = Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse, http_faults=False)
+
+
+@pytest.mark.parametrize(
+    ("factory", "code", "words"),
+    [
+        (_deribit, "13004", "invalid_credentials"),
+        (_pulse, "13004", "invalid_credentials"),
+        (_pulse_signature, "13009", "unauthorized: invalid signature"),
+    ],
+)
+async def test_wrong_secret_is_rejected_in_the_venue_words(
+    sim: Simulator, account: Account, factory: object, code: str, words: str
+) -> None:
+    venue = DERIBIT if factory is _deribit else PULSE
+    config = config_for(sim, venue, account)
+    bad = ConnectorConfig(
+        venue.exchange, account.api_key, Secret("wrong"), rest_url=config.rest_url, ws_url=config.ws_url
+    )
+    connector = factory(bad, FAST)  # type: ignore[operator]
+    with pytest.raises(Rejected) as info:
+        await connector.start(lambda r: None, lambda up: None)
+    assert info.value.code == code and words in info.value.message
+    assert "wrong" not in info.value.message
+    await connector.close()
+
+
+async def test_deribit_post_only_cross_is_refused(sim: Simulator, account: Account) -> None:
+    async with running(sim, DERIBIT, account, FAST) as h:
+        _, ask = await h.book()
+        order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
+        with pytest.raises(Rejected) as info:
+            await h.connector.submit_order(order)
+        assert info.value.message == "post_only_reject"
+        queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+        assert queried is None or queried.status is OrderStatus.REJECTED
+        assert not h.fills(order.cl_order_id)
+
+
+async def test_pulse_post_only_cross_rests_just_inside_the_spread(sim: Simulator, account: Account) -> None:
+    async with running(sim, PULSE, account, FAST) as h:
+        _, ask = await h.book()
+        tick = h.connector.rules(h.venue.symbol).tick
+        order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
+        ack = await h.connector.submit_order(order)
+        assert (ack.status, ack.price) == (OrderStatus.NEW, ask - tick)
+        assert not h.fills(order.cl_order_id)
+        await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+
+
+async def test_deribit_connection_lost_after_sending_is_outcome_unknown(sim: Simulator, account: Account) -> None:
+    """The NewOrderSingle is written, then the FIX connection goes: OutcomeUnknown. The venue got the order
+    and cancel-on-disconnect cancelled it; the order is found again by its label."""
+    async with running(sim, DERIBIT, account, FAST) as h:
+        connector = h.connector
+        assert isinstance(connector, DeribitConnector)
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="lost")
+        sent = asyncio.create_task(connector.submit_order(order))
+        await asyncio.sleep(0)  # let it write the message
+        await connector.fix.drop()
+        with pytest.raises(OutcomeUnknown):
+            await sent
+        await h.until(lambda: h.states[-1] is True and connector.fix.connections == 2, "FIX back")
+        queried = await connector.query_order(h.venue.symbol, order.cl_order_id)
+        assert queried is not None and queried.status is OrderStatus.CANCELLED and queried.exch_order_id
+
+
+async def test_pulse_unanswered_order_is_outcome_unknown_and_found_by_label(sim: Simulator, account: Account) -> None:
+    """Pulse answers later than the connector waits: OutcomeUnknown; the order did reach the venue and
+    ``query_order`` finds it by its label (what the engine's reconciler does next)."""
+
+    def slow_patience(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        return PulseConnector(config, backoff=backoff, answer_timeout_s=0.1)
+
+    venue = Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, slow_patience, "impatient", http_faults=False)
+    async with running(sim, venue, account, FAST) as h:
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="unk")
+        await h.fault(latency_ms=400)
+        with pytest.raises(OutcomeUnknown):
+            await h.connector.submit_order(order)
+        await h.wait_report(
+            lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "the late order on the stream"
+        )
+        await h.fault(latency_ms=0)
+        queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+        assert queried is not None and queried.status is OrderStatus.NEW and queried.exch_order_id
+
+
+@pytest.mark.parametrize("venue", [DERIBIT, PULSE], ids=str)
+async def test_drop_cancels_resting_orders_and_recovery_reports_it(
+    sim: Simulator, account: Account, venue: Venue
+) -> None:
+    async with running(sim, venue, account, FAST) as h:
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="cod")
+        await h.connector.submit_order(order)
+        await h.admin_post(f"/admin/faults/{venue.exchange.value}/drop")
+        done = await h.wait_report(
+            lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "cancelled by COD"
+        )
+        assert done.cum_filled == 0 and done.exch_order_id
+        assert h.states.count(False) >= 1 and h.states[-1] is True
+
+
+@pytest.mark.parametrize(
+    "venue",
+    [
+        Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit_no_cod, "nocod", http_faults=False),
+        Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse_no_cod, "nocod", http_faults=False),
+    ],
+    ids=str,
+)
+async def test_fill_while_down_is_reported_after_reconnect(sim: Simulator, account: Account, venue: Venue) -> None:
+    """Cancel-on-disconnect off: the order survives the drop, fills while we are away, and the fill is
+    reported once after the reconnect (a fixed one-second reconnect delay keeps the fill inside the gap)."""
+    async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
+        price = await h.passive_price(Side.BUY, ticks=7)
+        order = h.order(Side.BUY, price, tag="gap")
+        await h.connector.submit_order(order)
+        await h.admin_post(f"/admin/faults/{venue.exchange.value}/drop")
+        await h.until(lambda: h.states[-1] is False, "down")
+        await h.trade_print(price, order.qty, Side.SELL)
+        await h.until(lambda: h.states[-1] is True, "back")
+        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "missed fill")
+        assert (fill.fill_qty, fill.fill_price, fill.liquidity) == (order.qty, price, Liquidity.ADD)
+        assert fill.status is OrderStatus.FILLED and fill.cum_filled == order.qty
+        assert len(h.fills(order.cl_order_id)) == 1
+
+
+@pytest.mark.parametrize("venue", [DERIBIT, PULSE], ids=str)
+async def test_secret_never_logged_or_in_errors(
+    sim: Simulator, account: Account, venue: Venue, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(sim, venue, account, FAST) as h:
+        errors = await _exercise(h)
+        text = "\n".join([*errors, *(repr(r.__dict__) for r in caplog.records), repr(h.connector)])
+    assert account.secret_key not in text
+
+
+async def _exercise(h: Harness) -> list[str]:
+    """Orders, a venue refusal and a dropped connection; returns the errors' texts."""
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="sec")
+    await h.connector.submit_order(order)
+    await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    await h.fault(reject_orders=1)
+    with pytest.raises(Rejected) as info:
+        await h.connector.submit_order(h.order(Side.BUY, order.price, tag="sec"))
+    errors = [repr(info.value) + str(info.value)]
+    await h.admin_post(f"/admin/faults/{h.venue.exchange.value}/drop")
+    await h.until(lambda: h.states[-1] is False, "down")
+    await h.until(lambda: h.states[-1] is True, "back")
+    return errors
