@@ -15,6 +15,7 @@ import grpc
 from execx.v1 import market_data_pb2, market_data_pb2_grpc
 
 from ..domain.errors import FailedPrecondition, ValidationError
+from ..domain.venue import VenueError
 from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
 from ..observability.metrics import Metrics
 from . import convert
@@ -77,7 +78,7 @@ class MarketData(market_data_pb2_grpc.MarketDataServiceServicer):
             if not request.symbol:
                 raise ValidationError("symbol", "is required")
             sub = await self.hub.subscribe(exchange, request.symbol, listener)
-        except (ValidationError, FailedPrecondition) as e:
+        except (ValidationError, FailedPrecondition, VenueError) as e:
             code, msg = _status(e)
             await context.abort(code, msg)
         self.metrics.subscribers.labels("marketdata").inc()

@@ -187,7 +187,10 @@ class MarketDataHub:
                     raise FailedPrecondition(f"{NO_SOURCE} ({exchange.value}): start one with startOrderHandler")
                 connector.rules(symbol)  # ValidationError("symbol", ...) for an unknown symbol
                 feed = Feed(self, exchange, symbol)
-                await self._watch(feed, connector)
+                try:
+                    await self._watch(feed, connector)
+                except NotImplementedError:
+                    raise FailedPrecondition(f"market data of {exchange.value} is not available yet") from None
                 self.feeds[(exchange, symbol)] = feed
                 feed.task = self.tasks.spawn(self._watchdog(feed), f"{exchange.value}/{symbol}")
             key = next(self._keys)
@@ -254,6 +257,9 @@ class MarketDataHub:
             await self._watch(feed, connector)
         except VenueError as e:
             feed.set_stale(True, f"cannot subscribe: {e.message}")
+            return
+        except NotImplementedError:
+            feed.set_stale(True, f"market data of {feed.exchange.value} is not available yet")
             return
         feed.set_stale(True, WAITING)
         log.info("marketdata.resourced", extra={"exchange": feed.exchange.value, "symbol": feed.symbol})
