@@ -201,3 +201,23 @@ async def test_credentials_refused_in_okx_words(sim: Simulator, account: Account
         assert (info.value.code, info.value.message) == (code, message)
         assert account.secret_key not in repr(info.value) + str(info.value)
         await connector.close()
+
+
+async def test_service_upgrade_notice_reconnects_at_once_and_recovers(h: Harness, sim: Simulator) -> None:
+    price = await h.passive_price(Side.BUY, ticks=6)
+    order = h.order(Side.BUY, price, tag="up")
+    await h.connector.submit_order(order)
+    await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "NEW")
+    fe = next(fe for fe in sim.frontends if fe.venue == "okx")
+    private = [c for c in fe.ws.conns if c.kind == "private"]  # type: ignore[attr-defined]
+    assert private
+    notice = {"event": "notice", "code": "64008", "msg": "The connection will soon be closed for a service upgrade."}
+    for conn in private:
+        await conn.ws.send_json(notice)
+    await h.until(lambda: h.states.count(True) >= 2, "private stream reconnected")
+    assert h.states[-3:] == [True, False, True]
+    await h.trade_print(price, h.venue.qty, Side.SELL)
+    fill = await h.wait_report(
+        lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "fill after reconnect"
+    )
+    assert fill.fill_qty == h.venue.qty and len(h.fills(order.cl_order_id)) == 1

@@ -547,7 +547,7 @@ class OkxConnector:
         for result in (r for batch in results for r in batch):
             code = str(result.get("sCode", "0"))
             if code not in ("0", CANCEL_FAILED):
-                log.warning("okx.pull.item_failed", extra={"code": code, "msg": result.get("sMsg")})
+                log.warning("okx.pull.item_failed", extra={"code": code, "venue_message": result.get("sMsg")})
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
         try:

@@ -10,7 +10,8 @@
 
 Keepalive is OKX's text ``ping`` / ``pong`` (not protocol pings): a probe sends ``ping`` every
 ``probe_every_s`` and drops the connection when no ``pong`` comes back, so a silent connection is
-replaced and recovered. Reconnects use ``transport.websocket.ReconnectingWebSocket`` (backoff, jitter).
+replaced and recovered. A ``64008`` notice (closing soon for a service upgrade) reconnects at once.
+Reconnects use ``transport.websocket.ReconnectingWebSocket`` (backoff, jitter).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .signing import Signer
 log = logging.getLogger("execx.connectors.okx")
 
 ANSWER_TIMEOUT_S = 10.0
+SERVICE_UPGRADE = "64008"  # notice: "The connection will soon be closed for a service upgrade"
 PONG_TIMEOUT_S = 5.0
 
 
@@ -51,6 +53,7 @@ class _Socket:
         probe_every_s: float,
     ) -> None:
         self._on_data = on_data
+        self._dropping: set[asyncio.Task[None]] = set()
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pong: asyncio.Event = asyncio.Event()
         self._pong_timeout_s = min(PONG_TIMEOUT_S, max(probe_every_s, 0.5))
@@ -95,8 +98,15 @@ class _Socket:
                 waiter.set_result(msg)
             elif event in ("error", "notice"):
                 log.warning(
-                    "okx.ws.event", extra={"stream": self.ws.name, "code": msg.get("code"), "msg": msg.get("msg")}
+                    "okx.ws.event",
+                    extra={"stream": self.ws.name, "code": msg.get("code"), "venue_message": msg.get("msg")},
                 )
+                if event == "notice" and str(msg.get("code")) == SERVICE_UPGRADE:
+                    # OKX closes this connection in about 60 s: reconnect now (new connections reach
+                    # upgraded servers); the reconnect hook recovers anything in between.
+                    task = asyncio.get_running_loop().create_task(self.ws.drop())
+                    self._dropping.add(task)
+                    task.add_done_callback(self._dropping.discard)
             return
         if "data" in msg and isinstance(msg.get("arg"), dict):
             self._on_data(msg)
