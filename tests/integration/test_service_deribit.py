@@ -78,6 +78,8 @@ async def test_insert_fill_update_delete_over_fix(svc: Svc) -> None:
     sid = await svc.deribit_session()
     conn = svc.connector(sid)
     assert conn.cancel_on_disconnect_armed
+    listed = await svc.om.ListSessions(om.ListSessionsRequest(), metadata=AUTH)
+    assert next(i for i in listed.sessions if i.session_id == sid).venue_cancel_on_disconnect
     bid, _ = await svc.top("deribit", PERP)
     price = bid - D("50")
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)

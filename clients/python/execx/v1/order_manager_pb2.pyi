@@ -264,7 +264,7 @@ class ListSessionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class SessionInfo(_message.Message):
-    __slots__ = ("session_id", "exchange", "rest_url", "ws_url", "interface", "use_margin", "active", "last_seq")
+    __slots__ = ("session_id", "exchange", "rest_url", "ws_url", "interface", "use_margin", "active", "last_seq", "venue_cancel_on_disconnect")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     REST_URL_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +273,7 @@ class SessionInfo(_message.Message):
     USE_MARGIN_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    VENUE_CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     exchange: _common_pb2.Exchange
     rest_url: str
@@ -281,7 +282,8 @@ class SessionInfo(_message.Message):
     use_margin: bool
     active: bool
     last_seq: int
-    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., active: _Optional[bool] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    venue_cancel_on_disconnect: bool
+    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., active: _Optional[bool] = ..., last_seq: _Optional[int] = ..., venue_cancel_on_disconnect: _Optional[bool] = ...) -> None: ...
 
 class ListSessionsResponse(_message.Message):
     __slots__ = ("sessions",)
