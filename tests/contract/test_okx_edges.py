@@ -221,3 +221,21 @@ async def test_service_upgrade_notice_reconnects_at_once_and_recovers(h: Harness
         lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "fill after reconnect"
     )
     assert fill.fill_qty == h.venue.qty and len(h.fills(order.cl_order_id)) == 1
+
+
+async def test_silent_private_stream_is_replaced_and_the_fill_recovered(sim: Simulator, account: Account) -> None:
+    def quick_probe(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        return OkxConnector(config, backoff=backoff, probe_every_s=0.2)  # text ping every 0.2 s
+
+    venue = dataclasses.replace(SPOT, factory=quick_probe)
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.5)) as h:
+        price = await h.passive_price(Side.BUY, ticks=8)
+        order = h.order(Side.BUY, price, tag="sil")
+        await h.connector.submit_order(order)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "NEW")
+        await h.fault(silent_s=1.0)  # the venue's sockets stay open but send nothing (no pong, no orders)
+        await h.trade_print(price, h.venue.qty, Side.SELL)  # the fill's push is lost with the silence
+        await h.until(lambda: False in h.states, "silent stream dropped (no pong)")
+        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "recovered fill")
+        assert (fill.fill_qty, fill.fill_price, fill.status) == (h.venue.qty, price, OrderStatus.FILLED)
+        assert h.states[-1] is True and len(h.fills(order.cl_order_id)) == 1

@@ -57,6 +57,8 @@ class _Socket:
         self._waiters: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._pong: asyncio.Event = asyncio.Event()
         self._pong_timeout_s = min(PONG_TIMEOUT_S, max(probe_every_s, 0.5))
+        # login / subscribe answers: as patient as the liveness probe (a quick probe wants quick answers)
+        self._answer_timeout_s = max(1.0, min(ANSWER_TIMEOUT_S, 5 * probe_every_s))
         self.ws = ReconnectingWebSocket(
             session,
             url,
@@ -117,7 +119,7 @@ class _Socket:
         self._waiters[key] = waiter
         try:
             await self.ws.send_json(frame)
-            return await asyncio.wait_for(waiter, ANSWER_TIMEOUT_S)
+            return await asyncio.wait_for(waiter, self._answer_timeout_s)
         except (TimeoutError, ConnectionError) as exc:
             raise StreamError(f"{self.ws.name}: no answer to {frame.get('op')}: {type(exc).__name__}") from None
         finally:
