@@ -33,6 +33,11 @@ EXCHANGES = {
 _ids = itertools.count(1)
 
 
+def exchange_enum(venue: str) -> int:
+    """The proto Exchange value of a venue name ("bybit-linear" -> EXCHANGE_BYBIT_LINEAR)."""
+    return int(c.Exchange.Value("EXCHANGE_" + venue.upper().replace("-", "_")))
+
+
 def uid(prefix: str) -> str:
     return f"{prefix}{next(_ids)}x{int(time.time() * 1000) % 10_000_000}"
 
@@ -63,7 +68,10 @@ class Svc:
             om.StartOrderHandlerRequest(
                 session_id=sid,
                 exchange_key=c.ExchangeKey(
-                    api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=EXCHANGES[venue]
+                    api_key=acct["apiKey"],
+                    secret_key=acct["secretKey"],
+                    passphrase=acct.get("passphrase", ""),
+                    exchange=exchange_enum(venue),
                 ),
             ),
             metadata=AUTH,

@@ -16,7 +16,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2 as md
 from execx_server.domain.enums import Exchange
 from execx_server.marketdata.hub import RECONNECTED, WAITING
-from market_helpers import AUTH, KEY, Reader, Svc, running, until
+from market_helpers import AUTH, KEY, Reader, Svc, exchange_enum, running, until
 
 STALE_S = 1.0
 D = Decimal
@@ -207,3 +207,28 @@ async def test_subscribe_market_data_websocket(svc: Svc) -> None:
         body = json.loads((await ws.receive(timeout=10)).data)
         closing = await ws.receive(timeout=10)
     assert body["code"] == 16 and closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4401
+
+
+async def test_every_landed_venue_feeds_the_hub(svc: Svc) -> None:
+    """The hub is built on the connectors' generic watch_market: each venue of the simulator gives quotes."""
+    failures, tested = [], []
+    for venue, market in svc.service.sim.exchange.markets.items():
+        if venue not in svc.sim["venues"]:
+            continue  # a product served under another venue's name (e.g. Binance cross margin)
+        tested.append(venue)
+        symbol = sorted(market.instruments)[0]
+        try:
+            await svc.session(venue)
+        except grpc.aio.AioRpcError as e:
+            failures.append(f"{venue}: session: {e.details()}")
+            continue
+        r = subscribe(svc, exchange_enum(venue), symbol)
+        try:
+            ref = market.instruments[symbol].ref_price
+            await quote_at(svc, r, venue, symbol, str(ref))
+        except AssertionError as e:
+            failures.append(f"{venue} {symbol}: {e}")
+        finally:
+            await r.close()
+    assert not failures, failures
+    assert {"binance-spot", "binance-usdm-future", "binance-coinm-future"} <= set(tested), tested
