@@ -10,6 +10,7 @@ market moved, and stop cancels everything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -112,9 +113,10 @@ class Manager:
             best = (max if aggressor == "sell" else min)(s.working_orders, key=lambda o: o.price)
             seen = len(self.updates.got)
             await self.svc.trade(self.venue, self.symbol, dec(best.price), dec(best.remaining_qty), aggressor)
-            await self.updates.wait(
-                lambda u, n=seen: u.transaction.trade_id != "" and u in self.updates.got[n:], "the fill"
-            )
+            with contextlib.suppress(AssertionError):  # the order may have moved meanwhile: print again
+                await self.updates.wait(
+                    lambda u, n=seen: u.transaction.trade_id != "" and u in self.updates.got[n:], "the fill", 2.0
+                )
         raise AssertionError(f"position never reached {target}")
 
 
