@@ -1,7 +1,8 @@
 """The position manager end to end: gRPC -> execx -> Binance connector -> simulator, with the simulated
 market moved deterministically through the admin API (re-centred book, trades printed into our orders).
 
-From flat to a long target, then to a short target, on Binance spot and USD-M futures: the position
+From flat to a long target, then to a short target, on Binance spot and USD-M futures and on the
+other venues that have landed (Bybit spot and linear, OKX spot, Deribit and Pulse perpetuals): the position
 reaches each target, every fill of the manager is maker liquidity, no order of it was ever refused
 (a post-only order that would cross is refused by the venue), its orders were re-priced as the
 market moved, and stop cancels everything.
@@ -20,7 +21,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import position_manager_pb2 as pm
-from market_helpers import AUTH, EXCHANGES, WAIT_S, Reader, Svc, running
+from market_helpers import AUTH, EXCHANGES, WAIT_S, Reader, Svc, exchange_enum, running
 
 D = Decimal
 
@@ -55,7 +56,7 @@ class Manager:
     def __init__(self, svc: Svc, venue: str, symbol: str, updates: Reader) -> None:
         self.svc = svc
         self.venue = venue
-        self.exchange = EXCHANGES[venue]
+        self.exchange = exchange_enum(venue)
         self.symbol = symbol
         self.updates = updates
 
@@ -120,18 +121,24 @@ class Manager:
         raise AssertionError(f"position never reached {target}")
 
 
+NO_MAKER_FEE = {"deribit", "pulse"}  # perpetual maker fee 0 % on these (simulated) venues
 VENUES = {
-    # venue: symbol, market price, tick, long target, short target, clip (USD-M: 0.001 is below the
-    # 100 USDT minimum notional, so the manager's clip is 0.002)
-    "binance-spot": ("BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, D("0.001")),
-    "binance-usdm-future": ("BTCUSDT", D("97000"), D("0.1"), 0.004, -0.004, D("0.002")),
+    # venue: symbol, market price, tick, long target, short target, minOrderQty, the manager's clip
+    # (USD-M: 0.001 BTC is below the 100 USDT minimum notional, so the clip is 0.002)
+    "binance-spot": ("BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
+    "binance-usdm-future": ("BTCUSDT", D("97000"), D("0.1"), 0.004, -0.004, 0.001, D("0.002")),
+    "bybit-linear": ("BTCUSDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
+    "bybit-spot": ("BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
+    "okx": ("BTC-USDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
+    "deribit": ("BTC-PERPETUAL", D("97000"), D("0.5"), 30, -20, 10, D("10")),
+    "pulse": ("BTC_USD-PERPETUAL", D("97000"), D("0.5"), 0.003, -0.002, 0.001, D("0.001")),
 }
 
 
 @pytest.mark.parametrize("venue", list(VENUES))
 async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str) -> None:
-    symbol, price, tick, long_target, short_target, clip = VENUES[venue]
-    exchange = EXCHANGES[venue]
+    symbol, price, tick, long_target, short_target, min_qty, clip = VENUES[venue]
+    exchange = exchange_enum(venue)
     sid = await svc.session(venue)
     updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
     try:
@@ -152,7 +159,9 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str
             metadata=AUTH,
         )
         started = await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(session_id=sid, exchange=exchange, symbol=symbol, config=config()),
+            pm.StartPositionManagerRequest(
+                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=min_qty)
+            ),
             metadata=AUTH,
         )
         assert started.status.state == pm.POSITION_MANAGER_STATE_DONE and started.status.target_position == 0
@@ -192,7 +201,7 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str
         assert dec(s.current_position) == dec(short_target)
         done = dec(long_target) + (dec(long_target) - dec(short_target))  # bought, then sold through zero
         assert dec(s.filled_qty) == done
-        assert s.avg_fill_price > 0 and s.fees_paid > 0
+        assert s.avg_fill_price > 0 and (s.fees_paid > 0 or venue in NO_MAKER_FEE)
         position = await svc.om.GetPosition(om.GetPositionRequest(session_id=sid, symbol=symbol), metadata=AUTH)
         assert dec(position.position) == dec(short_target)
 
