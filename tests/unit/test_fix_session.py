@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 import simplefix
-from execx_server.connectors.transport.fix import FixFramer, FixSession, FixSessionConfig, Garbled, SeqStore, text
+from execx_server.connectors.transport.fix import (
+    FixFramer,
+    FixSession,
+    FixSessionConfig,
+    Garbled,
+    SeqStore,
+    SessionReject,
+    new_message,
+    text,
+)
 from execx_server.connectors.transport.websocket import Backoff
 
 WAIT_S = 10.0
@@ -95,6 +104,19 @@ class Client:
     session: FixSession
     task: asyncio.Task[None]
     app: list[simplefix.FixMessage]
+    rejects: list[SessionReject]
+    changed: asyncio.Event
+
+    async def until(self, predicate: Callable[[], object], what: str) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+        try:
+            await asyncio.wait_for(loop(), WAIT_S)
+        except TimeoutError:
+            raise AssertionError(f"the client never saw {what}") from None
 
     async def close(self) -> None:
         self.task.cancel()
@@ -112,6 +134,7 @@ async def client_factory(tmp_path: Path) -> AsyncIterator[MakeClient]:
 
     def make(port: int, heartbeat_s: int = 30) -> Client:
         app: list[simplefix.FixMessage] = []
+        rejects: list[SessionReject] = []
         config = FixSessionConfig(
             "127.0.0.1",
             port,
@@ -119,11 +142,21 @@ async def client_factory(tmp_path: Path) -> AsyncIterator[MakeClient]:
             VENUE,
             heartbeat_s=heartbeat_s,
             store_path=tmp_path / "seq",
-            app_required={"8": (37, 39, 150)},
+            app_required={"8": (37, 39, 150), "j": (45, 380)},
             backoff=Backoff(base_s=0.05, cap_s=0.1, jitter=0.0),
         )
-        session = FixSession(config, lambda m, dup: app.append(m))
-        c = Client(session, asyncio.create_task(session.run()), app)
+        changed = asyncio.Event()
+
+        def on_message(msg: simplefix.FixMessage, poss_dup: bool) -> None:
+            app.append(msg)
+            changed.set()
+
+        def on_reject(rej: SessionReject) -> None:
+            rejects.append(rej)
+            changed.set()
+
+        session = FixSession(config, on_message, on_reject=on_reject)
+        c = Client(session, asyncio.create_task(session.run()), app, rejects, changed)
         made.append(c)
         return c
 
@@ -192,6 +225,23 @@ async def test_venue_logout_is_echoed_and_refused_logon_is_reported(venue: Venue
     venue.send(venue_msg("5", 1, (58, "invalid credentials")))  # the answer to the second Logon
     await asyncio.wait_for(client.session.refused.wait(), WAIT_S)
     assert client.session.refusal is not None and client.session.refusal.text == "invalid credentials"
+
+
+async def test_venue_reject_and_business_reject_are_surfaced(venue: Venue, client_factory: MakeClient) -> None:
+    """A Reject(3) naming our message reaches ``on_reject`` with its fields; a BusinessMessageReject(j)
+    is an application message for the owner."""
+    client = client_factory(venue.port)
+    await client.session.wait_logged_on(WAIT_S)
+    seq = client.session.send(new_message("D", [(11, "x"), (54, "9"), (38, "1"), (55, "BTC-PERPETUAL")]))
+    await venue.until(lambda v: v.sent("D"), "the order")
+    venue.send(
+        venue_msg("3", 2, (45, str(seq)), (372, "D"), (371, "54"), (373, "5"), (58, "Value is incorrect")),
+        venue_msg("j", 3, (45, str(seq)), (372, "D"), (380, "3"), (58, "Unsupported")),
+    )
+    await client.until(lambda: client.rejects and client.app, "the Reject and the BusinessMessageReject")
+    assert client.rejects == [SessionReject(seq, "D", 54, 5, "Value is incorrect")]
+    assert [(text(m, 35), text(m, 45), text(m, 58)) for m in client.app] == [("j", str(seq), "Unsupported")]
+    assert client.session.store.next_in == 4 and client.session.logged_on
 
 
 def test_framer_splits_resyncs_and_checks() -> None:
