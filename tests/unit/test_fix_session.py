@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +243,51 @@ async def test_venue_reject_and_business_reject_are_surfaced(venue: Venue, clien
     assert client.rejects == [SessionReject(seq, "D", 54, 5, "Value is incorrect")]
     assert [(text(m, 35), text(m, 45), text(m, 58)) for m in client.app] == [("j", str(seq), "Unsupported")]
     assert client.session.store.next_in == 4 and client.session.logged_on
+
+
+async def test_logon_over_tls(tmp_path: Path) -> None:
+    """TLS with certificate verification against a venue whose certificate the session is told to trust."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    proc = await asyncio.create_subprocess_exec(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await proc.wait() == 0
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    venue = Venue()
+    server = await asyncio.start_server(venue.serve, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    config = FixSessionConfig("localhost", port, CLIENT, VENUE, tls=True, tls_ca_file=str(cert))
+    session = FixSession(config, lambda m, dup: None)
+    task = asyncio.create_task(session.run())
+    try:
+        await session.wait_logged_on(WAIT_S)
+        assert text(venue.sent("A")[0], 49) == CLIENT
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        session.close()
+        for w in venue.writers:
+            w.close()
+        server.close()
 
 
 def test_framer_splits_resyncs_and_checks() -> None:

@@ -116,6 +116,7 @@ class FixSessionConfig:
     target_comp_id: str
     logon_fields: Callable[[], list[tuple[int, str]]] = lambda: []  # auth and options, fresh per Logon
     tls: bool = False
+    tls_ca_file: str = ""  # trust this CA bundle instead of the system's (a private or test venue)
     heartbeat_s: int = 30
     store_path: Path | None = None  # sequence numbers; None = memory only (a restart starts at 1)
     reset_on_logon: bool = False  # ResetSeqNumFlag(141)=Y on every Logon (both sides restart at 1)
@@ -431,7 +432,7 @@ class FixSession:
 
     async def _connect_and_serve(self) -> float | None:
         cfg = self.config
-        ctx = ssl.create_default_context() if cfg.tls else None
+        ctx = ssl.create_default_context(cafile=cfg.tls_ca_file or None) if cfg.tls else None
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(cfg.host, cfg.port, ssl=ctx, server_hostname=cfg.host if cfg.tls else None),
             cfg.logon_timeout_s,
