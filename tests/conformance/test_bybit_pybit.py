@@ -15,10 +15,11 @@ import asyncio
 import datetime
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import aiohttp
 import pybit._websocket_trading as pybit_trading
 import pybit.unified_trading as ut
 import pytest
@@ -50,12 +51,25 @@ def http(sim: Simulator, account: Account, secret: str | None = None) -> ut.HTTP
 
 
 @pytest.fixture
-def ws_urls(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+async def ws_urls(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     urls = sim.ready["venues"]["bybit-linear"]
     monkeypatch.setattr(ut, "PRIVATE_WSS", urls["private"])
     monkeypatch.setattr(ut, "PUBLIC_WSS", urls["public"].rsplit("/", 1)[0] + "/{CHANNEL_TYPE}")
     monkeypatch.setattr(pybit_trading, "TRADE_WSS", urls["trade"])
+    # pybit registers a subscription / request id just *after* sending it; a loopback venue answering
+    # within microseconds can beat that (pybit then drops the answer as unknown, or fails and
+    # reconnects), which a real network never does. The simulator's latency fault gives its websocket
+    # answers a network-like delay.
+    await admin(sim, "/admin/faults/bybit-linear", {"latency_ms": 30})
     yield
+    async with aiohttp.ClientSession() as web, web.delete(sim.ready["admin"] + "/admin/faults/bybit-linear"):
+        pass
+
+
+async def admin(sim: Simulator, path: str, body: dict[str, Any]) -> Any:
+    async with aiohttp.ClientSession() as web, web.post(sim.ready["admin"] + path, json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
 
 
 def subscribed(sim: Simulator, account: Account) -> set[str]:

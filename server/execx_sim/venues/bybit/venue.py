@@ -139,6 +139,10 @@ class BybitVenue:
             self.private.get(conn.account.account_id, set()).discard(conn)
 
     async def _private_msg(self, conn: Conn, data: dict[str, Any]) -> None:
+        # The private host carries every category: the largest latency fault among them delays its answers.
+        latency_ms = max(self.faults(c).latency_ms for c in CATEGORIES)
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
         op, req_id = data.get("op"), data.get("req_id")
         reply: dict[str, Any] = {"success": True, "ret_msg": "", "op": op, "conn_id": conn.conn_id}
         if req_id is not None:
@@ -284,6 +288,8 @@ class BybitVenue:
         return await self._serve(request, on_text, lambda conn: self.public[category].discard(conn))
 
     async def _public_msg(self, conn: Conn, category: str, data: dict[str, Any]) -> None:
+        if self.faults(category).latency_ms:
+            await asyncio.sleep(self.faults(category).latency_ms / 1000)
         op, req_id = data.get("op"), data.get("req_id")
         if op == "ping":
             if category == "option":
