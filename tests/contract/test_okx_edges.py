@@ -239,3 +239,30 @@ async def test_silent_private_stream_is_replaced_and_the_fill_recovered(sim: Sim
         fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "recovered fill")
         assert (fill.fill_qty, fill.fill_price, fill.status) == (h.venue.qty, price, OrderStatus.FILLED)
         assert h.states[-1] is True and len(h.fills(order.cl_order_id)) == 1
+
+
+async def test_websocket_order_entry_falls_back_to_rest_while_the_socket_is_down(
+    sim: Simulator, account: Account
+) -> None:
+    def ws_entry(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        connector = OkxConnector(config, backoff=backoff, order_entry="ws")
+        connector.telemetry = telemetry
+        return connector
+
+    venue = dataclasses.replace(SPOT, factory=ws_entry)
+    async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
+        telemetry.requests.clear()
+        first = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="wsa")
+        assert (await h.connector.submit_order(first)).status is OrderStatus.NEW
+        assert telemetry.requests[-1:] == ["WS order"]
+        await h.admin_post("/admin/faults/okx/drop")
+        await h.until(lambda: h.states[-1] is False, "private stream down")
+        second = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="wsb")
+        assert (await h.connector.submit_order(second)).status is OrderStatus.NEW  # nothing lost: REST
+        assert telemetry.requests[-1] == "POST /api/v5/trade/order"
+        await h.until(lambda: h.states[-1] is True, "private stream back")
+        third = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="wsc")
+        await h.connector.submit_order(third)
+        assert telemetry.requests[-1] == "WS order"
+        live = {o.cl_order_id for o in await h.connector.open_orders(h.venue.symbol)}
+        assert live == {first.cl_order_id, second.cl_order_id, third.cl_order_id}
