@@ -157,6 +157,11 @@ def test_parse_instrument_and_orders() -> None:
     )
     assert cancelled.status is OrderStatus.CANCELLED and not cancelled.trade_id
     assert "cancelSource 31" in cancelled.message and "post-only" in cancelled.message
+    failed_amend = parse.parse_order_push(
+        {**push, "state": "live", "tradeId": "", "fillSz": "0", "amendResult": "-1", "code": "51503", "msg": "gone"}  # type: ignore[typeddict-item]
+    )
+    assert failed_amend.status is OrderStatus.NEW
+    assert failed_amend.message == "amend failed: gone (code 51503)" and failed_amend.qty == D("0.03")
 
 
 def test_outcome_classification() -> None:

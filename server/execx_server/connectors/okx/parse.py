@@ -66,6 +66,8 @@ def _status(row: OrderRow) -> OrderStatus:
 
 
 def _message(row: OrderRow) -> str:
+    if row.get("amendResult") == "-1":  # an accepted amend that the venue could not apply
+        return f"amend failed: {row.get('msg') or 'refused by OKX'} (code {row.get('code', '')})"
     if row.get("state") in ("canceled", "mmp_canceled"):
         source = row.get("cancelSource", "")
         return CANCEL_REASON.get(source, f"cancelled (cancelSource {source})" if source else "cancelled")

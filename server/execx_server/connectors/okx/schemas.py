@@ -50,8 +50,10 @@ class OrderRow(TypedDict, total=False):
     fillFeeCcy: str
     execType: str  # T taker | M maker
     cancelSource: str
-    amendResult: str
+    amendResult: str  # -1 failed, 0 ok, 1 auto-cancelled, 2 auto-amended
     reqId: str
+    code: str  # with amendResult -1: why the amend failed
+    msg: str
     uTime: str
     cTime: str
 
