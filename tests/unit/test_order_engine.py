@@ -53,6 +53,7 @@ class MemVenue:
         self.market = market
         self.account = market.exchange.account_by_key(key)
         self.fail: list[str] = []  # "retryable", "unknown-before", "unknown-after"
+        self.before_cancel: Callable[[], None] | None = None  # e.g. a fill that races the cancel
         self.calls = 0
         self._sink: ReportSink | None = None
         self._unsub: Callable[[], None] | None = None
@@ -135,6 +136,8 @@ class MemVenue:
             raise Rejected(e.detail or e.reason) from None
 
     async def cancel_order(self, symbol: str, cl: str) -> ExecutionReport:
+        if self.before_cancel is not None:
+            self.before_cancel()
         try:
             return self._report(self.market.cancel(self.account, symbol, client_id=cl))
         except sim.OrderError as e:
@@ -336,6 +339,23 @@ async def test_reports_of_another_sessions_order_with_the_same_client_id_are_ign
     ]
     assert (world.engine.position("s", "BTCUSDT"), world.engine.position("t", "BTCUSDT")) == (D(0), D("0.010"))
     assert world.engine.invalid_transitions == 0
+
+
+async def test_a_cancel_refused_because_the_order_just_filled_leaves_it_filled(world: World) -> None:
+    venue = await world.start()
+    await world.engine.send(buy("c1", 96000.0, 0.01))
+    venue.before_cancel = lambda: world.market.place(
+        world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00")
+    )
+    await world.engine.send(SendOrder("s", TransactionType.DELETE, "c1"))
+    assert [u["orderStatus"] for u in await updates(world.engine, "s", 5)] == [
+        "pendingnew",
+        "new",
+        "pendingcancel",
+        "filled",
+        "filled",  # the refused cancel, with the venue's message
+    ]
+    assert world.engine.session("s").orders["c1"].status is OrderStatus.FILLED
 
 
 async def test_venue_reject_carries_the_message(world: World) -> None:

@@ -344,7 +344,8 @@ class OrderEngine:
             report = await self._with_retries(lambda: connector.cancel_order(order.symbol, order.cl_order_id))
         except Rejected as e:
             # The venue refused the cancel: most often the order just filled. Ask the venue for the truth.
-            order.status = previous
+            if order.status is OrderStatus.PENDINGCANCEL:  # else a fill meanwhile has said what it is
+                order.status = previous
             order.message = f"cancel rejected: {e.message}"
             self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
             update = OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
