@@ -248,14 +248,23 @@ async def test_option_client_order_id_is_checked_against_the_venue_rule(svc: Svc
     await svc.send(session_id=sid, symbol=symbol, transaction_type=c.TRANSACTION_TYPE_PULL)
 
 
-async def test_use_margin_sends_spot_margin_orders(svc: Svc) -> None:
-    _, symbol, qty, tick = VENUES["bybit-spot"]
-    sid = await svc.session("bybit-spot", use_margin=True)
+async def test_use_margin_buys_beyond_the_spot_balance_by_borrowing(svc: Svc) -> None:
+    """useMargin on bybit-spot sends isLeverage=1: the venue lends what the wallet lacks; the same buy
+    without margin is refused in the venue's words (170131)."""
+    _, symbol, _qty, tick = VENUES["bybit-spot"]
     bid, _ = await svc.top("bybit-spot")
-    await svc.send(**limit(sid, "mg1", symbol, c.SIDE_BUY, bid - tick, qty))
+    price, qty = bid - tick, Decimal("1.5")  # ~145k USDT, the default spot wallet holds 100k
+    plain = await svc.session("bybit-spot")
+    refused = await svc.send(**limit(plain, "nm1", symbol, c.SIDE_BUY, price, qty))
+    assert refused.order.order_status == c.ORDER_STATUS_REJECTED and refused.order.message == "Insufficient balance."
+    sid = await svc.session("bybit-spot", use_margin=True)
+    ok = await svc.send(**limit(sid, "mg1", symbol, c.SIDE_BUY, price, qty))
+    assert ok.order.order_status in (c.ORDER_STATUS_NEW, c.ORDER_STATUS_PENDING_NEW)
     market = svc.service.sim.exchange.markets["bybit-spot"]
-    sent = [o for o in market.orders.values() if o.extra.get("link") == "mg1"]
-    assert [o.extra["isLeverage"] for o in sent] == ["1"]
+    (sent,) = [o for o in market.orders.values() if o.extra.get("link") == "mg1"]
+    assert sent.extra["isLeverage"] == "1" and sent.is_open
+    venue = next(fe for fe in svc.service.sim.frontends if fe.venue == "bybit-spot").venue_state
+    assert venue.trading.borrowed_of(sent.account_id) == {"USDT": price * qty - Decimal(100000)}
     await svc.send(session_id=sid, symbol=symbol, transaction_type=c.TRANSACTION_TYPE_PULL)
 
 

@@ -292,3 +292,23 @@ async def test_trade_websocket_order_entry(bb: Client) -> None:
         await ws.send_json({"reqId": "r4", "header": header, "op": "order.cancel", "args": [order]})
         gone = await ws.receive_json(timeout=5)
         assert gone["retCode"] == 0 and gone["data"]["orderLinkId"] == "t1"
+
+
+async def test_spot_margin_borrows_within_the_limit(bb: Client) -> None:
+    price = bb.bid("bybit-spot", "BTCUSDT") - 1
+    _, body, _ = await bb.post(
+        "/v5/order/create", limit("spot", "BTCUSDT", price, "1.5", isLeverage=1, orderLinkId="m1")
+    )
+    assert body["retCode"] == 0
+    _, wallet, _ = await bb.get("/v5/account/wallet-balance", "accountType=UNIFIED&coin=USDT")
+    usdt = wallet["result"]["list"][0]["coin"][0]
+    owed = price * Decimal("1.5") - 100000
+    assert Decimal(usdt["borrowAmount"]) == owed
+    # the loan is in the wallet and owed back: equity is unchanged (100k spot + 100k linear)
+    assert Decimal(usdt["walletBalance"]) == 200000 + owed and Decimal(usdt["equity"]) == 200000
+    # beyond twice the spot wallet's value nothing is lent: the venue's balance error
+    _, body, _ = await bb.post("/v5/order/create", limit("spot", "BTCUSDT", price, "50", isLeverage=1))
+    assert body["retCode"] == 170131
+    _, body, _ = await bb.post("/v5/order/create", limit("linear", "BTCUSDT", price, "0.01", isLeverage=1))
+    assert body["retCode"] == 10001  # isLeverage is spot only
+    await bb.post("/v5/order/cancel", {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "m1"})

@@ -338,7 +338,8 @@ class BybitHttp:
             if account_type != "UNIFIED":
                 raise errors.param("accountType only support UNIFIED")
             coins = {c for c in text(call.params, "coin").split(",") if c} or None
-            return {"list": [wire.wallet(venue.market_list(), call.account, coins)]}
+            owed = trading.borrowed_of(call.account.account_id)
+            return {"list": [wire.wallet(venue.market_list(), call.account, coins, owed)]}
 
         @route("GET", "/v5/account/info", private=True, kind="QUERY")
         async def account_info(call: Call) -> Any:

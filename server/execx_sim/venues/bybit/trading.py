@@ -17,7 +17,7 @@ from typing import Any
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
-from ...core.types import Order, OrderError, OrderType, TimeInForce
+from ...core.types import ZERO, Order, OrderError, OrderType, Side, TimeInForce
 from . import errors, wire
 from .errors import BybitError
 from .instruments import CATEGORIES
@@ -25,6 +25,7 @@ from .instruments import CATEGORIES
 LINK_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
 DECIMAL_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
+MARGIN_LEVERAGE = Decimal(2)  # spot margin: borrowing up to twice the spot wallet's value (simulator rule)
 
 
 def text(req: dict[str, Any], key: str, required: bool = False) -> str:
@@ -77,6 +78,10 @@ class Trading:
         self.markets = markets
         self.faults = faults
         self.now_ms = now_ms
+        self.borrowed: dict[tuple[str, str], Decimal] = {}  # (account id, coin) -> spot margin liability
+
+    def borrowed_of(self, account_id: str) -> dict[str, Decimal]:
+        return {coin: amount for (acct, coin), amount in self.borrowed.items() if acct == account_id and amount}
 
     def market(self, category: str) -> Market:
         return self.markets[category]
@@ -163,6 +168,7 @@ class Trading:
                 quote_qty, extra["marketUnit"] = qty, "quoteCoin"
         elif price is None:
             raise errors.param("price is required for limit orders")
+        loan = self._borrow(account, market, symbol, side, qty, price, quote_qty) if is_leverage == "1" else None
         try:
             return market.place(
                 account,
@@ -178,7 +184,53 @@ class Trading:
                 extra=extra,
             )
         except OrderError as e:
+            if loan is not None:  # refused: nothing stays borrowed for it
+                coin, amount = loan
+                self.borrowed[(account.account_id, coin)] -= amount
+                wallet = account.wallet(market.name)
+                market.adjust_balance(account, coin, wallet.balance(coin).free - amount)
             raise errors.from_engine(e, spot) from None
+
+    def _borrow(
+        self,
+        account: Account,
+        market: Market,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        quote_qty: Decimal | None,
+    ) -> tuple[str, Decimal] | None:
+        """Spot margin (``isLeverage=1``): borrow, at order entry, what the order needs beyond the free
+        balance, while all liabilities stay within ``MARGIN_LEVERAGE`` times the spot wallet's value
+        (in USDT at mark prices). Beyond that nothing is borrowed and the engine refuses the order
+        (170131). Liabilities show as ``borrowAmount`` in the wallet; they are not repaid automatically."""
+        inst = market.instruments[symbol]
+        wallet = account.wallet(market.name)
+        if side is Side.BUY:
+            coin = inst.quote
+            need = quote_qty if quote_qty is not None else qty * (price or market.mark_price(symbol))
+        else:
+            coin, need = inst.base, qty
+        short = need - wallet.balance(coin).free
+        if short <= 0:
+            return None
+
+        def usdt(c: str, amount: Decimal) -> Decimal:
+            pair = f"{c}{inst.quote}"
+            return (
+                amount if c == inst.quote else amount * market.mark_price(pair) if pair in market.instruments else ZERO
+            )
+
+        owed = self.borrowed_of(account.account_id)
+        equity = sum((usdt(c, b.total) for c, b in wallet.balances.items()), ZERO)
+        equity -= sum((usdt(c, a) for c, a in owed.items()), ZERO)
+        if sum((usdt(c, a) for c, a in owed.items()), ZERO) + usdt(coin, short) > equity * MARGIN_LEVERAGE:
+            return None
+        key = (account.account_id, coin)
+        self.borrowed[key] = self.borrowed.get(key, ZERO) + short
+        market.adjust_balance(account, coin, wallet.balance(coin).free + short)
+        return coin, short
 
     def _link_used(self, market: Market, account: Account, link: str) -> bool:
         """orderLinkId must be unique per account (open and closed orders alike)."""

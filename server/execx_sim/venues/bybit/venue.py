@@ -414,7 +414,10 @@ class BybitVenue:
                 self._push(ev.account_id, category, "position", rows)
             if ev.assets:
                 self._push(
-                    ev.account_id, category, "wallet", [wire.wallet(self.market_list(), account, set(ev.assets))]
+                    ev.account_id,
+                    category,
+                    "wallet",
+                    [wire.wallet(self.market_list(), account, set(ev.assets), self.trading.borrowed_of(ev.account_id))],
                 )
         elif isinstance(ev, BookTop):
             for conn in self.public[category]:

@@ -240,9 +240,14 @@ def coin_totals(markets: list[Market], account: Account, coins: set[str] | None)
     return totals
 
 
-def wallet(markets: list[Market], account: Account, coins: set[str] | None) -> dict[str, Any]:
+def wallet(
+    markets: list[Market], account: Account, coins: set[str] | None, borrowed: dict[str, Decimal]
+) -> dict[str, Any]:
+    """The unified wallet; ``borrowed``: spot margin liabilities per coin (``borrowAmount``, taken off
+    the coin's equity)."""
     rows = []
     for coin, (total, locked) in sorted(coin_totals(markets, account, coins).items()):
+        owed = borrowed.get(coin, ZERO)
         rows.append(
             {
                 "availableToBorrow": "",
@@ -250,13 +255,13 @@ def wallet(markets: list[Market], account: Account, coins: set[str] | None) -> d
                 "accruedInterest": "0",
                 "availableToWithdraw": num(total - locked),
                 "totalOrderIM": num(locked),
-                "equity": num(total),
+                "equity": num(total - owed),
                 "totalPositionMM": "0",
                 "usdValue": num(total),
                 "unrealisedPnl": "0",
                 "collateralSwitch": True,
                 "spotHedgingQty": "0",
-                "borrowAmount": "0",
+                "borrowAmount": num(owed),
                 "totalPositionIM": "0",
                 "walletBalance": num(total),
                 "cumRealisedPnl": "0",
