@@ -409,7 +409,8 @@ class FixSession:
                     self.refused.set()
                     log.warning("fix.logon_refused", extra={"session": self._name, "reason": exc.text})
                 except (OSError, ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
-                    log.warning("fix.disconnected", extra={"session": self._name, "error": repr(exc)})
+                    if not self._stopping:  # after stop() the socket is closed on purpose
+                        log.warning("fix.disconnected", extra={"session": self._name, "error": repr(exc)})
                 finally:
                     self._writer = None
                     if self._logged_on.is_set():
