@@ -312,3 +312,14 @@ async def test_spot_margin_borrows_within_the_limit(bb: Client) -> None:
     _, body, _ = await bb.post("/v5/order/create", limit("linear", "BTCUSDT", price, "0.01", isLeverage=1))
     assert body["retCode"] == 10001  # isLeverage is spot only
     await bb.post("/v5/order/cancel", {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "m1"})
+
+
+async def test_ready_line_names_every_bybit_exchange_value(sim: Simulator) -> None:
+    venues = sim.ready["venues"]
+    entries = [venues[f"bybit-{c}"] for c in ("spot", "linear", "inverse", "option")]
+    for category, entry in zip(("spot", "linear", "inverse", "option"), entries, strict=True):
+        assert set(entry) == {"rest", "private", "trade", "public"}
+        assert entry["public"].endswith(f"/v5/public/{category}") and entry["private"].endswith("/v5/private")
+        assert entry["trade"].endswith("/v5/trade") and entry["rest"].startswith("http://")
+    # one REST, private, trade and public host for all four (Bybit's hosts are shared by the categories)
+    assert len({(e["rest"], e["private"], e["trade"], e["public"].rsplit("/", 1)[0]) for e in entries}) == 1
