@@ -28,14 +28,13 @@ Mechanisms (``../shared/venues/bybit.md``):
   ``publicTrade.<baseCoin>``, filtered by symbol) on the category's public host; aggressor = ``S``.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task (streams) runs in one TaskGroup owned by a supervisor task that ``close()``
-cancels and awaits.
+Every background task (streams) runs in one TaskGroup owned by ``transport.supervisor.StreamSupervisor``,
+which ``close()`` cancels and awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -64,6 +63,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
+from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
@@ -150,9 +150,7 @@ class BybitConnector:
         self._trade: TradeStream | None = None
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
         self.telemetry: Telemetry = NULL_TELEMETRY
-        self._tg: asyncio.TaskGroup | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -191,60 +189,22 @@ class BybitConnector:
                     self._session, self.hosts.trade, self._signer, self._backoff, self._probe_every_s
                 )
                 self._trade.ws.telemetry = self.telemetry
-            self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
-            await self._wait_started()
+            private = self._private
+            runs: list[Run] = [(f"{self.exchange}.private", private.run)]
+            if self._trade is not None:
+                runs.append((f"{self.exchange}.trade", self._trade.run))
+            self._supervisor.start(*runs)
+            await self._supervisor.wait_live(private.ws, private.refused, START_TIMEOUT_S)
+            if private.refusal is not None and not private.ws.live:
+                raise private.refusal  # the venue refused our credentials: say so now, in its words
+            if not private.ws.live:
+                raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
         except BaseException:
             await self.close()
             raise
 
-    async def _wait_started(self) -> None:
-        assert self._private is not None and self._supervisor is not None
-        live = asyncio.create_task(self._private.ws.wait_live(START_TIMEOUT_S))
-        refused = asyncio.create_task(self._private.refused.wait())
-        try:
-            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (live, refused):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._supervisor in done:
-            self._supervisor.result()
-        if self._private.refusal is not None and not self._private.ws.live:
-            raise self._private.refusal
-        if not self._private.ws.live:
-            raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
-
-    async def _supervise(self) -> None:
-        assert self._private is not None
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                tg.create_task(self._private.run(), name=f"{self.exchange}.private")
-                if self._trade is not None:
-                    tg.create_task(self._trade.run(), name=f"{self.exchange}.trade")
-                if self._public is not None:
-                    tg.create_task(self._public.run(), name=self._public.ws.name)
-                self._ready.set()
-        except ExceptionGroup as eg:
-            log.error("bybit.streams.failed", extra={"exchange": str(self.exchange), "error": repr(eg)})
-            self._tg = None
-            self._on_stream_state(False)
-            raise
-
     async def close(self) -> None:
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            try:
-                await supervisor
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            except ExceptionGroup as eg:
-                log.debug("bybit.supervisor.ended", extra={"error": repr(eg)})
-        self._tg = None
+        await self._supervisor.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -488,8 +448,8 @@ class BybitConnector:
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         self.rules(symbol)
-        if self._tg is None:
-            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        if not self._supervisor.running:
+            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
         entry = (on_ticker, on_trade)
         self._watchers.setdefault(symbol, []).append(entry)
         trade_key = self._rules[symbol].symbol.split("-")[0] if self.category == "option" else symbol
@@ -509,7 +469,7 @@ class BybitConnector:
 
     def _public_stream(self) -> PublicStream:
         if self._public is None:
-            if self._session is None or self._tg is None:
+            if self._session is None or not self._supervisor.running:
                 raise RuntimeError("connector not started")
             self._public = PublicStream(
                 self._session,
@@ -520,7 +480,7 @@ class BybitConnector:
                 probe_every_s=self._probe_every_s,
             )
             self._public.ws.telemetry = self.telemetry
-            self._tg.create_task(self._public.run(), name=self._public.ws.name)
+            self._supervisor.spawn(self._public.ws.name, self._public.run)
         return self._public
 
     def _on_public(self, topic: str, data: Any) -> None:

@@ -1,0 +1,86 @@
+"""The owner of a connector's background tasks (DESIGN §6: every task has an owner).
+
+``StreamSupervisor.start(...)`` runs the given coroutines (websocket run loops) in one TaskGroup
+inside a supervisor task; ``spawn`` adds one later (e.g. a market-data stream opened by
+``watch_market``); ``close`` cancels and awaits everything. If any task fails, the group ends, the
+failure is logged and ``on_failure`` runs (a connector reports its private stream down).
+``wait_live`` is the start-up wait of a private stream: until it is live, refused, or the group died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .websocket import ReconnectingWebSocket
+
+log = logging.getLogger("execx.connectors.supervisor")
+
+Run = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
+
+
+class StreamSupervisor:
+    def __init__(self, name: str, on_failure: Callable[[], None]) -> None:
+        self.name = name
+        self._on_failure = on_failure
+        self._task: asyncio.Task[None] | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self.ready = asyncio.Event()  # set once the group runs (``spawn`` works)
+
+    def start(self, *runs: Run) -> None:
+        self._task = asyncio.create_task(self._supervise(runs), name=f"{self.name}.supervisor")
+
+    async def _supervise(self, runs: tuple[Run, ...]) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                for task_name, run in runs:
+                    tg.create_task(run(), name=task_name)
+                self.ready.set()
+        except ExceptionGroup as eg:
+            log.error("connector.streams.failed", extra={"connector": self.name, "error": repr(eg)})
+            self._tg = None
+            self._on_failure()
+            raise
+
+    @property
+    def running(self) -> bool:
+        return self._tg is not None
+
+    def spawn(self, task_name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if self._tg is None:
+            raise RuntimeError(f"{self.name}: not running")
+        self._tg.create_task(run(), name=task_name)
+
+    async def wait_live(self, ws: ReconnectingWebSocket, refused: asyncio.Event, timeout_s: float) -> None:
+        """Return once ``ws`` is live or ``refused`` is set or ``timeout_s`` passed; raise what ended
+        the group if it died first."""
+        assert self._task is not None, "start() first"
+        live = asyncio.create_task(ws.wait_live(timeout_s))
+        refusal = asyncio.create_task(refused.wait())
+        try:
+            done, _ = await asyncio.wait({live, refusal, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (live, refusal):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await task
+        if self._task in done:
+            self._task.result()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # close() itself is being cancelled
+            except ExceptionGroup as eg:  # a task failed earlier; _supervise logged it
+                log.debug("connector.supervisor.ended", extra={"connector": self.name, "error": repr(eg)})
+        self._tg = None
