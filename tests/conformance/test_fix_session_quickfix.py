@@ -103,6 +103,14 @@ class QuickFix:
         await self.command(cmd="seqnums")
         return await asyncio.wait_for(self.seqnums.get(), WAIT_S)
 
+    async def until_expected_target(self, n: int) -> None:
+        """Until QuickFIX expects ``n`` from us next: it counts a message only after ``fromApp`` returned,
+        so what ``fromApp`` reported may not be counted yet (asked again, no sleeping; deadline)."""
+        deadline = asyncio.get_running_loop().time() + WAIT_S
+        while (got := (await self.expected())[0]) != n:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"QuickFIX expects {got}, not {n}")
+
     async def await_(self, predicate: Any, what: str) -> None:
         async def until() -> None:
             while not predicate(self):
@@ -280,8 +288,8 @@ async def test_sequence_numbers_continue_after_reconnect(quickfix_acceptor: Quic
     assert int(logons[1][34]) == seq + 2  # the Logout took seq + 1
     second.session.send(_order("c2"))
     await qf.await_(lambda q: [m[11] for m in q.app_in] == ["c1", "c2"], "both orders")
+    await qf.until_expected_target(second.session.store.next_out)
     assert not any(m[35] == "2" for m in qf.admin_out)  # no gap, no ResendRequest
-    assert (await qf.expected())[0] == second.session.store.next_out
     await second.stop()
 
 
@@ -309,7 +317,7 @@ async def test_outbound_gap_is_gap_filled(quickfix_acceptor: QuickFix, tmp_path:
     assert (int(fill[34]), int(fill[36]), fill[43]) == (gap_from, gap_from + 6, "Y")
     second.session.send(_order("after-gap"))
     await qf.await_(lambda q: any(m.get(11) == "after-gap" for m in q.app_in), "the order after the gap")
-    assert (await qf.expected())[0] == second.session.store.next_out
+    await qf.until_expected_target(second.session.store.next_out)
     await second.stop()
 
 
@@ -320,6 +328,7 @@ async def test_application_messages_resent_with_possdup(quickfix_acceptor: Quick
     await client.session.wait_logged_on(WAIT_S)
     seq = client.session.send(_order("dup-me"))
     await qf.await_(lambda q: any(m.get(11) == "dup-me" for m in q.app_in), "the order")
+    await qf.until_expected_target(seq + 1)
     await qf.command(cmd="set_next_target", seq=seq)
     # QuickFIX "forgets" the order: the next message shows it a gap.
     assert (await qf.expected())[0] == seq  # applied before we send on
@@ -328,7 +337,7 @@ async def test_application_messages_resent_with_possdup(quickfix_acceptor: Quick
     again = next(m for m in qf.app_in if m.get(11) == "dup-me" and m.get(43) == "Y")
     assert int(again[34]) == seq and 122 in again
     await qf.await_(lambda q: any(m.get(11) == "next" for m in q.app_in), "the order after the gap")
-    assert (await qf.expected())[0] == client.session.store.next_out
+    await qf.until_expected_target(client.session.store.next_out)
     await client.stop()
 
 
