@@ -183,8 +183,14 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str
         await svc.move(venue, symbol, price + 50)
         bid2, _ = await svc.top(venue, symbol)
         s = await m.wait(lambda s: max(o.price for o in s.working_orders) == float(bid2 + tick), "re-priced top")
-        moved = [u.transaction for u in updates.got if u.transaction.transaction_type == c.TRANSACTION_TYPE_UPDATE]
-        assert any(t.cl_order_id == top.cl_order_id and dec(t.price) == bid2 + tick for t in moved)
+        await updates.wait(  # the same order, amended (the stream may trail the status)
+            lambda u: (
+                u.transaction.transaction_type == c.TRANSACTION_TYPE_UPDATE
+                and u.transaction.cl_order_id == top.cl_order_id
+                and dec(u.transaction.price) == bid2 + tick
+            ),
+            "the amend on SubscribeUpdates",
+        )
 
         await m.fill_until(long_target, "sell")
         s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE and not s.working_orders, "done long")
