@@ -11,7 +11,6 @@ sent); POST bodies are compact JSON, signed as sent. After a rate-limit answer (
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from yarl import URL
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from .errors import classify, reset_wait_s
 from .schemas import ExecutionRow, InstrumentRow, OrderRow, PositionRow
 from .signing import Signer
@@ -56,21 +55,7 @@ class BybitRest:
 
     async def call(self, method: str, path: str, params: Params, *, signed: bool = True, mutating: bool = False) -> Any:
         """One request; returns ``(result, retExtInfo)``."""
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            return await self._call(method, path, params, signed, mutating)
-        except Rejected:
-            outcome = "rejected"
-            raise
-        except Retryable:
-            outcome = "retryable"
-            raise
-        except OutcomeUnknown:
-            outcome = "unknown"
-            raise
-        finally:
-            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+        return await measured(self.telemetry, f"{method} {path}", self._call(method, path, params, signed, mutating))
 
     async def _call(self, method: str, path: str, params: Params, signed: bool, mutating: bool) -> Any:
         self.limiter.check()

@@ -9,7 +9,13 @@ stream kind (``"user"``, ``"market"``).
 
 from __future__ import annotations
 
-from typing import Protocol
+import time
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+
+T = TypeVar("T")
 
 
 class Telemetry(Protocol):
@@ -32,3 +38,23 @@ class NullTelemetry:
 
 
 NULL_TELEMETRY = NullTelemetry()
+
+
+async def measured(telemetry: Telemetry, endpoint: str, request: Awaitable[T]) -> T:
+    """Await one venue request and report its latency and outcome (``ok``, ``rejected``,
+    ``retryable``, ``unknown``; anything else propagates as it is, counted ``ok``: not a venue answer)."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await request
+    except Rejected:
+        outcome = "rejected"
+        raise
+    except Retryable:
+        outcome = "retryable"
+        raise
+    except OutcomeUnknown:
+        outcome = "unknown"
+        raise
+    finally:
+        telemetry.request(endpoint, outcome, time.perf_counter() - started)
