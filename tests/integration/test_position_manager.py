@@ -296,7 +296,7 @@ async def test_start_errors_name_the_problem(svc: Svc) -> None:
     assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_stale_market_data_pauses_cancels_and_resumes(svc: Svc) -> None:
+async def test_disconnect_and_stale_market_data_pause_it_and_it_resumes(svc: Svc) -> None:
     venue, symbol = "binance-spot", "SOLUSDT"
     sid = await svc.session(venue)
     updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
@@ -326,10 +326,12 @@ async def test_stale_market_data_pauses_cancels_and_resumes(svc: Svc) -> None:
         await m.moved_until(
             "150", lambda s: s.state == pm.POSITION_MANAGER_STATE_RUNNING and len(s.working_orders) == 2, "resumed"
         )
-        paused = svc.service.metrics.registry.get_sample_value(
-            "om_position_manager_paused_seconds_total", {"exchange": venue, "reason": "stale"}
-        )
-        assert paused is not None and paused > 0
+        # it paused while the session's private stream was down, and while the feed was stale
+        for reason in ("disconnected", "stale"):
+            paused = svc.service.metrics.registry.get_sample_value(
+                "om_position_manager_paused_seconds_total", {"exchange": venue, "reason": reason}
+            )
+            assert paused is not None and paused > 0, reason
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
     finally:
         await updates.close()
