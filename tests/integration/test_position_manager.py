@@ -183,6 +183,9 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str
         await svc.move(venue, symbol, price + 50)
         bid2, _ = await svc.top(venue, symbol)
         s = await m.wait(lambda s: max(o.price for o in s.working_orders) == float(bid2 + tick), "re-priced top")
+        # maintainSpreads: the deeper order followed at the level spacing
+        level2 = ((bid2 + tick) * D("0.999") / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+        s = await m.wait(lambda s: min(dec(o.price) for o in s.working_orders) == level2, "level 2 followed")
         await updates.wait(  # the same order, amended (the stream may trail the status)
             lambda u: (
                 u.transaction.transaction_type == c.TRANSACTION_TYPE_UPDATE
@@ -233,6 +236,40 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str
             metadata=AUTH,
         )
         assert again.status.state == pm.POSITION_MANAGER_STATE_DONE
+        await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
+    finally:
+        await updates.close()
+
+
+async def test_without_maintain_spreads_the_deeper_order_stays_where_it_was_placed(svc: Svc) -> None:
+    venue, symbol, tick = "binance-spot", "ETHUSDT", D("0.01")
+    sid = await svc.session(venue)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    exchange = exchange_enum(venue)
+    try:
+        cfg = config(min_order_qty=0.01, maintain_spreads=False)
+        await svc.pm.StartPositionManager(
+            pm.StartPositionManagerRequest(session_id=sid, exchange=exchange, symbol=symbol, config=cfg), metadata=AUTH
+        )
+        m = Manager(svc, venue, symbol, updates)
+        await m.set_target(0.05)
+        s = await m.moved_until("3400", lambda s: len(s.working_orders) == 2, "two levels")
+        top, deeper = sorted(s.working_orders, key=lambda o: -o.price)
+        # the market rises by less than a level: the top follows, the deeper order keeps its price
+        await svc.move(venue, symbol, "3401")
+        bid2, _ = await svc.top(venue, symbol)
+        s = await m.wait(lambda s: max(dec(o.price) for o in s.working_orders) == bid2 + tick, "top moved")
+        assert [(o.cl_order_id, o.price) for o in s.working_orders if o.cl_order_id == deeper.cl_order_id] == [
+            (deeper.cl_order_id, deeper.price)
+        ]
+        # a favourable swing down to it (through the top) fills it at the price it was placed at
+        swing = dec(top.remaining_qty) + dec(deeper.remaining_qty)
+        await svc.trade(venue, symbol, dec(deeper.price), swing, "sell")
+        fill = await updates.wait(
+            lambda u: u.transaction.cl_order_id == deeper.cl_order_id and u.transaction.trade_id != "", "its fill"
+        )
+        assert dec(fill.transaction.price) == dec(deeper.price)
+        assert fill.transaction.trade_liquidity == c.TRADE_LIQUIDITY_ADD
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
     finally:
         await updates.close()
