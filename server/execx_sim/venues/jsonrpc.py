@@ -50,6 +50,7 @@ TOKEN_TTL_S = 900  # access tokens live 15 minutes; refresh tokens a day
 REFRESH_TTL_S = 86_400
 MIN_HEARTBEAT_S = 10
 SIGNATURE_WINDOW_MS = 60_000
+MAX_TOKENS = 10_000
 
 
 class RpcError(Exception):
@@ -278,6 +279,8 @@ class JsonRpcServer:
         named = scope_param if scope_param is not None and scope_param.startswith("session:") else None
         conn_id = None if named is not None or conn.ws is None else conn.conn_id
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        if len(self.tokens) > MAX_TOKENS:  # forget expired tokens now and then
+            self.tokens = {k: t for k, t in self.tokens.items() if t.expires_ms > now}
         scope = (named or "connection") + " mainaccount trade:read_write wallet:read"
         self.tokens[access] = Token(account, now + TOKEN_TTL_S * 1000, conn_id, scope)
         self.tokens[refresh] = Token(account, now + REFRESH_TTL_S * 1000, conn_id, scope, refresh=True)

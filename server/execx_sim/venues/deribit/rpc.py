@@ -17,6 +17,7 @@ flushed on the front-end's 100 ms timer, whatever the interval; the others as ev
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -326,7 +327,7 @@ class DeribitRpc:
         min_amount = self.amount(inst, inst.min_qty)
         out: dict[str, Any] = {
             "instrument_name": inst.symbol,
-            "instrument_id": abs(hash(inst.symbol)) % 1_000_000,
+            "instrument_id": zlib.crc32(inst.symbol.encode()) % 1_000_000,  # stable across runs
             "kind": kind_name(inst),
             "base_currency": inst.base,
             "counter_currency": "USD",
