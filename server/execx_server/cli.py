@@ -4,8 +4,9 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 ``--key`` (required, EXECX_KEY), ``--port`` 35027 (EXECX_PORT, REST + websocket), ``--grpcPort``
 35028 (EXECX_GRPC_PORT), ``--promPort`` 9091 (EXECX_PROM_PORT), ``--host`` 127.0.0.1 (EXECX_HOST),
 ``--dataDir`` ./execx-data (EXECX_DATA_DIR), ``--testnet`` (EXECX_TESTNET), ``--debug``
-(EXECX_DEBUG), ``--orderEntry websocket|rest`` (EXECX_ORDER_ENTRY), ``--sim`` (EXECX_SIM: embed the
-exchange simulator and point every venue at it).
+(EXECX_DEBUG), ``--orderEntry websocket|rest`` (EXECX_ORDER_ENTRY), ``--marketDataStaleSeconds`` 5
+(EXECX_MARKET_DATA_STALE_SECONDS: a market-data feed without an update for this long is stale),
+``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import signal
 import sys
@@ -47,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="orders over the venue's websocket order entry where execx has it (Binance spot), or always REST",
     )
     p.add_argument(
+        "--marketDataStaleSeconds",
+        type=float,
+        default=float(env("EXECX_MARKET_DATA_STALE_SECONDS", "5")),
+        help="a market-data feed without an update for this long is stale (position managers pause)",
+    )
+    p.add_argument(
         "--sim",
         action="store_true",
         default=_env_flag("EXECX_SIM"),
@@ -55,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     a = p.parse_args(argv)
     if not a.key:
         p.error("--key is required (or set EXECX_KEY)")
+    if not 0 < a.marketDataStaleSeconds < math.inf:
+        p.error("--marketDataStaleSeconds must be a positive number of seconds")
     return Settings(
         key=a.key,
         host=a.host,
@@ -65,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         testnet=a.testnet,
         debug=a.debug,
         order_entry=a.orderEntry,
+        market_data_stale_s=a.marketDataStaleSeconds,
         sim=a.sim,
     )
 
