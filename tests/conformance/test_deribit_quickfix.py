@@ -6,7 +6,8 @@ dictionary (``UseDataDictionary=Y``, fields out of order, values, required field
 fails validation is answered by QuickFIX with a Reject(3) instead of reaching ``fromApp``, so the test
 asserts that QuickFIX sent no Reject at all. The dictionary is QuickFIX's own FIX44.xml (shipped in
 the wheel under ``share/quickfix``) plus the Deribit fields the venue documents on top of FIX 4.4
-(CancelOnDisconnect 9001 on Logon, DeribitLabel 100010 and TrdMatchID 880 on ExecutionReports).
+(CancelOnDisconnect 9001 on Logon; DeribitLabel 100010, TrdMatchID 880 and MassStatusReqType 585 on
+ExecutionReports).
 A wrong secret is refused with a Logout that QuickFIX reports.
 """
 
@@ -57,6 +58,7 @@ def _dictionary(tmp: Path) -> Path:
     for msg_type in ("8", "9", "D", "G"):
         ET.SubElement(messages[msg_type], "field", name="DeribitLabel", required="N")
     ET.SubElement(messages["8"], "field", name="TrdMatchID", required="N")
+    ET.SubElement(messages["8"], "field", name="MassStatusReqType", required="N")
     out = tmp / "FIX44-deribit.xml"
     tree.write(out)
     return out
@@ -239,10 +241,16 @@ async def test_quickfix_trades_on_the_acceptor_and_validates_every_message(
     qf.send("D", order("q-po", "1", "1", ask, (18, "6A")))
     await seen.wait("post-only reject", lambda s: len(_reports(s, "q-po")) == 1)
     assert (_reports(seen, "q-po")[0][150], _reports(seen, "q-po")[0][58]) == ("8", "post_only_reject")
+    # Mass status of the open orders: one ExecType I report per order, the last flagged.
+    qf.send("AF", [(584, "q-status"), (585, "7")])
+    await seen.wait("the status reports", lambda s: any(m.get(584) == "q-status" and m.get(912) == "Y"
+                                                        for m in s.app_in))
+    status = [m for m in seen.app_in if m.get(584) == "q-status"]
+    assert [(m[150], m[37]) for m in status] == [("I", order_id)]
     # Cancel by Deribit id, then an unknown order: OrderCancelReject.
     qf.send("F", [(41, order_id), (11, "q-cxl"), (55, PERP), (54, "1"), (60, now)])
-    await seen.wait("Cancelled", lambda s: len(_reports(s, "q-rest")) == 3)
-    assert _reports(seen, "q-rest")[2][150] == "4"
+    await seen.wait("Cancelled", lambda s: _reports(s, "q-rest")[-1][150] == "4")
+    assert [m[150] for m in _reports(seen, "q-rest")] == ["0", "5", "I", "4"]
     qf.send("F", [(41, "999999"), (11, "q-cxl-2"), (55, PERP), (54, "1"), (60, now)])
     await seen.wait("OrderCancelReject", lambda s: any(m.get(35) == "9" for m in s.app_in))
     assert next(m for m in seen.app_in if m.get(35) == "9")[58] == "order_not_found"

@@ -379,3 +379,28 @@ async def test_wordsafe_tags_move_the_label_to_5010(sim: Simulator, account: Acc
     assert g(await c.expect("8"), 150) == "4"
     assert g(await c.expect("r"), 533) == "1"
     c.close()
+
+
+async def test_order_mass_status(sim: Simulator, client: FixClient) -> None:
+    bid, _ = book(sim)
+    ids = []
+    for cl in ("st-1", "st-2"):
+        client.send("D", order(cl, "1", "1", str(bid - 120), t100010="status"))
+        ids.append(g(await client.expect("8"), 37))
+    client.send("AF", [(584, "all-1"), (585, "7")])
+    reports = [await client.expect("8") for _ in range(2)]
+    assert [(g(r, 150), g(r, 37), g(r, 584), g(r, 911)) for r in reports] == [
+        ("I", ids[0], "all-1", "2"), ("I", ids[1], "all-1", "2")]
+    assert (g(reports[0], 585), g(reports[0], 912), g(reports[1], 912)) == ("7", None, "Y")
+    # By the client's ClOrdID (9014=1, with Symbol), then one order by Deribit id after its cancel.
+    client.send("AF", [(584, "st-2"), (585, "7"), (9014, "1"), (55, PERP)])
+    assert (g(r := await client.expect("8"), 37), g(r, 41), g(r, 912)) == (ids[1], "st-2", "Y")
+    client.send("F", [(41, ids[0] or "")])
+    await client.expect("8")
+    client.send("AF", [(584, ids[0] or ""), (585, "1")])
+    assert (g(r := await client.expect("8"), 150), g(r, 39), g(r, 37)) == ("I", "4", ids[0])
+    client.send("AF", [(584, "999"), (585, "1")])
+    assert (g(r := await client.expect("8"), 37), g(r, 911), g(r, 58)) == ("NONE", "0", "order_not_found")
+    client.send("q", [(11, "st-mass"), (530, "10"), (100010, "status")])
+    await client.expect("8")
+    await client.expect("r")

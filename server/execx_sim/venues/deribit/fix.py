@@ -37,7 +37,7 @@ from ...core.types import Event, ExecType, Order, OrderEvent, OrderStatus, Order
 from ..common import WsRegistry
 from ..jsonrpc import RpcError as DeribitError
 from .fix_session import FixConnection, SessionRejected, SessionState, text, utc_timestamp
-from .trading import DeribitTrading, NewOrder, order_id_text
+from .trading import DeribitTrading, NewOrder, order_id_text, parse_order_id
 
 log = logging.getLogger("execx_sim.deribit.fix")
 
@@ -47,6 +47,7 @@ REQUIRED: dict[bytes, tuple[int, ...]] = {
     b"F": (),
     b"G": (54, 38, 55),
     b"q": (11, 530),
+    b"AF": (584, 585),
 }
 TIF = {None: TimeInForce.GTC, "1": TimeInForce.GTC, "0": TimeInForce.GTC, "3": TimeInForce.IOC, "4": TimeInForce.FOK}
 ORD_STATUS = {
@@ -177,6 +178,8 @@ class DeribitFix:
             self._cancel_or_replace(conn, conn.account, msg_type, msg)
         elif msg_type == b"q":
             self._mass_cancel(conn, conn.account, msg)
+        elif msg_type == b"AF":
+            self._mass_status(conn, conn.account, msg)
 
     # ------------------------------------------------------------------ orders
 
@@ -349,6 +352,47 @@ class DeribitFix:
         done = self.trading.cancel_many(account, orders)
         conn.send("r", [*body, (531, kind), (533, str(len(done)))])
 
+    def _mass_status(self, conn: FixConn, account: Account, msg: simplefix.FixMessage) -> None:
+        """OrderMassStatusRequest(AF): 585=7 the open orders (9014: 0 all, 1 by the client's ClOrdID
+        = 584, 2 by label = 584; 1 and 2 need Symbol or Currency), 585=1 one order by Deribit id = 584,
+        open or closed. One ExecType I report per order, 911 TotNumReports, 912 on the last."""
+        req_id = text(msg, 584) or ""
+        req_type = text(msg, 585)
+        id_type = text(msg, 9014) or "0"
+        symbol, currency = text(msg, 55), text(msg, 15)
+        orders: list[Order] = []
+        if req_type == "1":
+            oid = parse_order_id(req_id)
+            order = self.market.orders.get(oid) if oid is not None else None
+            if order is not None and order.account_id == account.account_id:
+                orders = [order]
+        elif req_type == "7":
+            orders = self.market.open_orders(account, symbol)
+            if currency:
+                orders = [o for o in orders if self.market.instruments[o.symbol].base == currency]
+            if id_type in ("1", "2"):
+                if not symbol and not currency:
+                    conn.reject(msg, 1, "Required tag missing", 55)
+                    return
+                key = "cl_ord_id" if id_type == "1" else "label"
+                orders = [o for o in orders if o.extra.get(key) == req_id]
+        else:
+            conn.reject(msg, 5, "Value is incorrect (out of range) for this tag", 585)
+            return
+        if not orders:
+            conn.send("8", [(37, "NONE"), (17, str(next(self._exec_ids))), (150, "I"), (39, "8"), (54, "1"),
+                            (55, symbol or "NONE"), (151, "0"), (14, "0"), (6, "0"), (584, req_id), (585, req_type),
+                            (911, "0"), (912, "Y"), (103, "5"), (58, "order_not_found")])
+            return
+        for i, order in enumerate(orders):
+            body = self._report(OrderEvent(self.market.name, order, ExecType.NEW), conn.label_tag, True)
+            body += [(584, req_id), (911, str(len(orders)))]
+            if i == 0:
+                body.append((585, req_type))
+            if i == len(orders) - 1:
+                body.append((912, "Y"))
+            conn.send("8", body)
+
     # ------------------------------------------------------------------ execution reports
 
     def _on_event(self, ev: Event) -> None:
@@ -366,7 +410,8 @@ class DeribitFix:
                 continue
             conn.send("8", self._report(ev, conn.label_tag))
 
-    def _report(self, ev: OrderEvent, label_tag: int) -> list[tuple[int, str]]:
+    def _report(self, ev: OrderEvent, label_tag: int, status_report: bool = False) -> list[tuple[int, str]]:
+        """An ExecutionReport for one order event (``status_report``: ExecType I, the order as it is)."""
         order = ev.order
         oid = order_id_text(order)
         exec_type = {
@@ -376,8 +421,10 @@ class DeribitFix:
             ExecType.AMENDED: "5",
             ExecType.REJECTED: "8",
         }.get(ev.exec_type, "4")
-        if ev.exec_type is ExecType.EXPIRED and order.expire_reason == "DAY":
+        if order.expire_reason == "DAY" and not order.is_open:
             exec_type = "3"
+        if status_report:
+            exec_type = "I"
         body: list[tuple[int, str]] = [(37, oid), (11, oid)]
         if order.extra.get("cl_ord_id"):
             body.append((41, order.extra["cl_ord_id"]))
@@ -385,7 +432,7 @@ class DeribitFix:
             (17, str(next(self._exec_ids))),
             (527, f"{oid}:{order.updated_ms}:{order.amend_count}"),
             (150, exec_type),
-            (39, "3" if exec_type == "3" else ORD_STATUS[order.status]),
+            (39, "3" if order.expire_reason == "DAY" and not order.is_open else ORD_STATUS[order.status]),
             (55, order.symbol),
             (54, "1" if order.side is Side.BUY else "2"),
             (40, "2" if order.type is OrderType.LIMIT else "1"),
