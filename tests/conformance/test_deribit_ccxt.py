@@ -1,6 +1,7 @@
 """ccxt ``deribit`` (REST, signed with ``deri-hmac-sha256``) and ccxt.pro (WebSocket, ``public/auth``
-with ``client_signature`` and ``user.orders.any.any.raw``) against the simulated Deribit JSON-RPC,
-changing only URLs: ``urls['api']['rest']`` and ``urls['api']['ws']``."""
+with ``client_signature``, ``user.orders.any.any.raw``, ``book``, ``ticker`` and ``trades`` channels)
+against the simulated Deribit JSON-RPC, changing only URLs: ``urls['api']['rest']`` and
+``urls['api']['ws']``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import ccxt.pro as ccxtpro  # type: ignore[import-untyped]
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from execx_sim.core.types import OrderType, Side
 
 T = TypeVar("T")
 D = Decimal
@@ -115,9 +117,8 @@ async def test_pro_watch_orders(sim: Simulator, account: Account) -> None:
         bid, _ = book(sim)
         watcher = asyncio.ensure_future(pro.watch_orders(SYMBOL))
         # ccxt.pro subscribes after authenticating; place the order once the subscription is live.
-        fe = next(f for f in sim.frontends if f.venue == "deribit")
         for _ in range(500):
-            if any(c.subscriptions for c in fe.rpc_server.conns):  # type: ignore[attr-defined]
+            if any(c.subscriptions for c in frontend_conns(sim)):
                 break
             await asyncio.sleep(0.01)
         order = await within(rest.create_order(SYMBOL, "limit", "sell", 30, float(bid + 300)))
@@ -131,3 +132,38 @@ async def test_pro_watch_orders(sim: Simulator, account: Account) -> None:
     finally:
         await pro.close()
         await rest.close()
+
+
+async def test_pro_public_streams(sim: Simulator, account: Account) -> None:
+    """ccxt.pro's book (snapshot, then changes chained by change_id), ticker and trades handlers."""
+    pro = make(ccxtpro.deribit, sim, account)
+    market = sim.exchange.markets["deribit"]
+    try:
+        await pro.load_markets()
+        ob = await within(pro.watch_order_book(SYMBOL))
+        bid, ask = book(sim)
+        assert (D(str(ob["bids"][0][0])), D(str(ob["asks"][0][0]))) == (bid, ask)
+        ticker = await within(pro.watch_ticker(SYMBOL))
+        assert (D(str(ticker["bid"])), D(str(ticker["ask"]))) == (bid, ask)
+        better = bid + D("0.5")
+        market.place(account, PERP, Side.BUY, OrderType.LIMIT, D(3), better)
+        for _ in range(20):  # book changes arrive on the 100 ms timer
+            ob = await within(pro.watch_order_book(SYMBOL))
+            if D(str(ob["bids"][0][0])) == better:
+                break
+        assert (D(str(ob["bids"][0][0])), ob["bids"][0][1]) == (better, 30)
+        trades = asyncio.ensure_future(pro.watch_trades(SYMBOL))
+        for _ in range(500):
+            if any(any(ch.startswith("trades.") for ch in c.subscriptions) for c in frontend_conns(sim)):
+                break
+            await asyncio.sleep(0.01)
+        market.place(account, PERP, Side.SELL, OrderType.MARKET, D(3))
+        seen = await within(trades)
+        assert (D(str(seen[-1]["price"])), seen[-1]["amount"], seen[-1]["side"]) == (better, 30, "sell")
+    finally:
+        await pro.close()
+
+
+def frontend_conns(sim: Simulator) -> list[Any]:
+    fe = next(f for f in sim.frontends if f.venue == "deribit")
+    return list(fe.rpc_server.conns)  # type: ignore[attr-defined]
