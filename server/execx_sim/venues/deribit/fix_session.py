@@ -392,7 +392,12 @@ class FixConnection:
                 if value == b"":
                     self.reject(msg, 4, "Tag specified without a value", tag)
                     return
-            self.app.on_message(self, msg_type, msg)
+            try:
+                self.app.on_message(self, msg_type, msg)
+            except Exception:  # a bug must not end the session: the client hears of it, the log has it
+                log.exception("FIX %s: unhandled error processing %s", self.peer, msg_type)
+                self.send("j", [(45, text(msg, 34) or "0"), (372, msg_type.decode()), (380, "0"),
+                                (58, "internal error")])
 
     def _on_logon(self, msg: simplefix.FixMessage) -> None:
         comp_id = text(msg, 49) or ""
