@@ -79,6 +79,8 @@ async def test_http_shapes(sim: Simulator, account: Account, http: aiohttp.Clien
                                    {"params": {"instrument_name": PERP, "type": "all"}}, tok)
     assert (status, [(o["order_id"], o["order_state"], o["cancel_reason"]) for o in cancelled]) == (
         200, [(order["order_id"], "cancelled", "user_request")])
+    status, state = await post(sim, http, "private/get_order_state", {"order_id": order["order_id"]}, tok)
+    assert (status, [o["order_state"] for o in state]) == (200, ["cancelled"])  # Pulse: a list
     status, err = await post(sim, http, "private/cancel", {"params": {"order_id": order["order_id"]}}, tok)
     assert (status, err["description"], err["response"]["code"]) == (400, "not_open_order", 11044)
     status, summary = await post(sim, http, "private/get_account_summary", {"params": {"currency": "USD"}}, tok)
@@ -101,6 +103,8 @@ async def test_websocket_flow(sim: Simulator, account: Account, http: aiohttp.Cl
     taken = await c.ok("private/buy", instrument_name=PERP, amount=0.01, type="market")
     trade = await c.note(f"user.trades.{PERP}.raw")  # one trade object per notification
     assert (trade["order_id"], trade["price"], trade["amount"]) == (taken["order"]["order_id"], float(ask), 0.01)
+    mine = await c.ok("private/get_user_trades_by_instrument", instrument_name=PERP)
+    assert [t["trade_id"] for t in mine] == [trade["trade_id"]]  # Pulse: a list, not a page
     positions = await c.ok("private/get_positions", currency="USD")
     assert [(p["instrument_name"], p["direction"], p["size"]) for p in positions] == [(PERP, "buy", 0.01)]
     await c.close()

@@ -230,6 +230,7 @@ class Dialect:
     trade_notifications_as_list: bool = True  # Pulse: one trade object per user.trades notification
     book_snapshot_prev_change_id: bool = False  # Pulse: snapshots carry prev_change_id 0
     private_instruments: bool = False  # Pulse: private/get_instruments
+    lists_not_pages: bool = False  # Pulse: get_order_state, user/last trades answer plain lists
 
 
 DERIBIT = Dialect("deribit")
@@ -243,6 +244,7 @@ PULSE = Dialect(
     trade_notifications_as_list=False,
     book_snapshot_prev_change_id=True,
     private_instruments=True,
+    lists_not_pages=True,
 )
 
 

@@ -440,7 +440,8 @@ class DeribitRpc:
         inst = self.inst(p.req_str("instrument_name"))
         count = p.integer("count", 10) or 10
         trades = list(self.market.public_trades[inst.symbol])[-count:]
-        return {"trades": [self.public_trade_json(inst, t) for t in reversed(trades)], "has_more": False}
+        out = [self.public_trade_json(inst, t) for t in reversed(trades)]
+        return out if self.dialect.lists_not_pages else {"trades": out, "has_more": False}
 
     def _index_price(self, conn: Conn, account: Account | None, p: Params) -> Any:
         index = p.req_str("index_name")
@@ -584,7 +585,8 @@ class DeribitRpc:
 
     def _order_state(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
-        return self.order_json(self.trading.order_by_id(account, p.req_str("order_id")))
+        order = self.order_json(self.trading.order_by_id(account, p.req_str("order_id")))
+        return [order] if self.dialect.lists_not_pages else order
 
     def _order_state_by_label(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
@@ -611,7 +613,7 @@ class DeribitRpc:
             fills = list(reversed(fills))
         trades = [self.trade_json(f, self.market.orders[f.order_id]) for f in fills[:count]
                   if f.order_id in self.market.orders]
-        return {"trades": trades, "has_more": len(fills) > count}
+        return trades if self.dialect.lists_not_pages else {"trades": trades, "has_more": len(fills) > count}
 
     def _trades_by_order(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
