@@ -83,6 +83,9 @@ async def test_http_shapes(sim: Simulator, account: Account, http: aiohttp.Clien
     assert (status, [o["order_state"] for o in state]) == (200, ["cancelled"])  # Pulse: a list
     status, err = await post(sim, http, "private/cancel", {"params": {"order_id": order["order_id"]}}, tok)
     assert (status, err["description"], err["response"]["code"]) == (400, "not_open_order", 11044)
+    status, index = await post(sim, http, "public/get_index_price", {"count": 10, "index_name": "btc_usd"}, tok)
+    mid = (top(sim, "pulse", PERP)[0] + top(sim, "pulse", PERP)[1]) / 2
+    assert (status, index) == (200, float(mid))  # Pulse: the price itself
     status, summary = await post(sim, http, "private/get_account_summary", {"params": {"currency": "USD"}}, tok)
     assert (status, summary["currency"], summary["balance"]) == (200, "USD", 1000000)
 

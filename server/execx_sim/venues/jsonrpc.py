@@ -231,6 +231,7 @@ class Dialect:
     book_snapshot_prev_change_id: bool = False  # Pulse: snapshots carry prev_change_id 0
     private_instruments: bool = False  # Pulse: private/get_instruments
     lists_not_pages: bool = False  # Pulse: get_order_state, user/last trades answer plain lists
+    index_price_as_number: bool = False  # Pulse: public/get_index_price answers the price itself
 
 
 DERIBIT = Dialect("deribit")
@@ -245,6 +246,7 @@ PULSE = Dialect(
     book_snapshot_prev_change_id=True,
     private_instruments=True,
     lists_not_pages=True,
+    index_price_as_number=True,
 )
 
 

@@ -448,6 +448,8 @@ class DeribitRpc:
         for inst in self.market.instruments.values():
             if f"{inst.base.lower()}_usd" == index and inst.kind is not Kind.OPTION:
                 mark = self.market.mark_price(inst.symbol)
+                if self.dialect.index_price_as_number:
+                    return num(mark)
                 return {"index_price": num(mark), "estimated_delivery_price": num(mark)}
         raise invalid_params("index_name", "unknown index")
 
