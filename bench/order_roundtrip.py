@@ -1,11 +1,14 @@
 """Order round trip through execx versus calling the venue directly, measured side by side in one run
-against the embedded simulator (binance-spot) on loopback. Prints one JSON line per figure.
+against the embedded simulator on loopback: binance-spot in full, then bybit-linear, okx, deribit (execx
+sends Deribit orders over FIX) and pulse. Prints one JSON line per figure.
 
-    .venv/bin/python bench/order_roundtrip.py [--orders 500]
+    .venv/bin/python bench/order_roundtrip.py [--orders 500] [--venues binance-spot,bybit-linear,okx,deribit,pulse]
 
 The simulator (``execx-sim``) and execx run as separate processes, as a venue and a sidecar would;
-this process is the strategy. Figures (µs; p50/p99 over ``--orders`` inserts, only the insert is timed; the
-ways take turns order by order, so a busy machine weighs on all of them alike):
+this process is the strategy. Every venue's rate limits are raised out of the way first (admin API).
+Latency figures are µs; p50/p99 over ``--orders`` inserts after 50 warm-up rounds; only the insert is
+timed (each order is cancelled before the next); the ways take turns order by order, so a busy machine
+weighs on all of them alike. binance-spot figures (one line each, BTCUSDT):
 - ``grpc_unary``: SendOrder call → venue ack seen by the caller (the response)
 - ``grpc_stream``: the same over the bidirectional OrderEntry stream (one in flight at a time)
 - ``grpc_unary_to_update``: SendOrder call → the ``new`` update seen on SubscribeUpdates
@@ -15,24 +18,44 @@ ways take turns order by order, so a busy machine weighs on all of them alike):
 Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) with the CPU µs per order each process
 spent (execx, simulator, strategy: unlike latency, not skewed by what else runs), and execx's resident
 memory at rest and with 10k open orders.
+
+One line per other venue, ``{"figure": <venue>, <way>: {p50_us, p99_us, n}, ...}``, on a session of the
+simulator's demo account (bybit-linear BTCUSDT, okx BTC-USDT spot, deribit BTC-PERPETUAL, pulse
+BTC_USD-PERPETUAL; the smallest size, 4% below the mid):
+- ``grpc_stream``: an OrderEntry insert → its answer, once execx has the venue's ack (execx's default
+  order entry: Bybit ``order.create`` on ``/v5/trade`` and OKX ``order`` on the private websocket, a FIX
+  NewOrderSingle → ExecutionReport for Deribit, ``private/buy`` on Pulse's JSON-RPC websocket)
+- ``grpc_unary``: the same through SendOrder
+- ``direct_ccxt`` (bybit-linear, okx, deribit): ccxt ``create_order`` straight to the simulator, only its
+  URLs changed: over REST (ccxt's way; for Deribit the JSON-RPC REST API, not FIX)
+- ``direct_ws`` (pulse, which no ccxt supports): ``private/buy`` on one authenticated bare aiohttp
+  websocket → its answer (the floor)
+A venue whose path fails prints ``{"figure": <venue>, "error": ...}`` instead; a session stop that does
+not return within 10 s prints ``{"figure": "<venue>_stop", "error": ...}`` after the venue's figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import grpc
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
@@ -40,6 +63,8 @@ from execx.v1 import order_manager_pb2_grpc as om_grpc
 
 KEY = "bench-key"
 AUTH = (("x-api-key", KEY),)
+WARMUP = 50  # rounds of every way before the timed ones
+D = Decimal
 
 
 def emit(name: str, **fields: Any) -> None:
@@ -87,7 +112,12 @@ async def start(*cmd: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=500)
-    n = ap.parse_args().orders
+    ap.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(VENUES)}")
+    args = ap.parse_args()
+    n = args.orders
+    venues = args.venues.split(",")
+    if unknown := set(venues) - set(VENUES):
+        ap.error(f"unknown venues {sorted(unknown)}; known: {', '.join(VENUES)}")
     # Three processes, as in production: the venue (simulator), execx, and the strategy (this one).
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,19 +137,47 @@ async def main() -> None:
             tmp,
         )
         try:
-            async with (
-                aiohttp.ClientSession() as http,
-                http.post(
-                    f"{sim_ready['admin']}/admin/ratelimits/binance-spot",
-                    json={"REQUEST_WEIGHT": 10**9, "ORDERS": 10**9, "RAW_REQUESTS": 10**9},
-                ) as r,
-            ):
-                assert r.status == 200  # the bench measures latency, not the venue's rate limits
-            await run({"execx": execx.pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
+            async with aiohttp.ClientSession() as http:
+                for name in venues:  # the bench measures latency, not the venue's rate limits
+                    await raise_rate_limits(http, sim_ready["admin"], name)
+            if "binance-spot" in venues:
+                await run({"execx": execx.pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
+            for name in venues:
+                if name in MARKETS:
+                    await venue_row(name, ready, sim_ready, n)
         finally:
             for proc in (execx, sim):
                 proc.terminate()
                 await proc.wait()
+
+
+async def raise_rate_limits(http: aiohttp.ClientSession, admin: str, venue: str) -> None:
+    """Every rate limit the simulated venue enforces to 10^9 (each venue names its own kinds: Binance
+    REQUEST_WEIGHT/ORDERS/RAW_REQUESTS, Bybit ORDER/QUERY, OKX ORDERS/BATCH/REQUESTS); the simulated
+    Deribit and Pulse have no limiter (their rate-limit answers are a fault, off by default)."""
+    async with http.get(f"{admin}/admin/ratelimits/{venue}") as r:
+        body = await r.json()
+        if r.status == 400 and "has no rate limiter" in body.get("error", ""):
+            return
+        assert r.status == 200, body
+    limits = {lim["rateLimitType"]: 10**9 for lim in body["rateLimits"]}
+    async with http.post(f"{admin}/admin/ratelimits/{venue}", json=limits) as r:
+        assert r.status == 200, await r.text()
+
+
+async def turns(
+    ways: Sequence[Callable[[str], Awaitable[float]]], n: int, cl: Callable[[int, int], str]
+) -> dict[str, list[float]]:
+    """Every way of sending is timed in turn, order by order (round robin), so that whatever else the
+    machine does at a moment weighs on all of them alike; the first ``WARMUP`` rounds are not counted.
+    Each way takes a client order id (``cl(way index, round)``) and returns the insert's ns."""
+    samples: dict[str, list[float]] = {way.__name__: [] for way in ways}
+    for i in range(n + WARMUP):
+        for k, way in enumerate(ways):
+            took = await way(cl(k, i))
+            if i >= WARMUP:
+                samples[way.__name__].append(took / 1000)
+    return samples
 
 
 async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
@@ -128,7 +186,7 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     execx_pid = pids["execx"]
     emit("memory_at_rest", execx_rss_mb=round(rss_mb(execx_pid), 1))
     channel = grpc.aio.insecure_channel(ready["grpc"])
-    stub = om_grpc.OrderManagerServiceStub(channel)
+    stub = om_grpc.OrderManagerServiceStub(channel)  # type: ignore[no-untyped-call]
     sid = "bench"
     await stub.StartOrderHandler(
         om.StartOrderHandlerRequest(
@@ -167,13 +225,11 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     http = aiohttp.ClientSession(headers={"x-api-key": KEY})
     secret = acct["secretKey"].encode()
 
-    import ccxt.async_support as ccxt
-
     # enableRateLimit off: a latency-sensitive user would not let ccxt's client-side throttle queue orders
     ex = ccxt.binance({"apiKey": acct["apiKey"], "secret": acct["secretKey"], "enableRateLimit": False})
     api = dict(ex.urls["api"])
-    for k in ("public", "private"):
-        api[k] = venue["rest"] + "/api/v3"
+    for part in ("public", "private"):
+        api[part] = venue["rest"] + "/api/v3"
     api["v1"] = venue["rest"] + "/api/v1"
     ex.urls["api"] = api
     ex.options.update({"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False})
@@ -261,13 +317,7 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
         return took
 
     ways = [grpc_unary, grpc_unary_to_update, grpc_stream, rest, direct_aiohttp, direct_ccxt]
-    samples: dict[str, list[float]] = {way.__name__: [] for way in ways}
-    for i in range(n + 50):  # the first 50 rounds warm up
-        for k, way in enumerate(ways):
-            took = await way(f"w{k}-{i}")
-            if i >= 50:
-                samples[way.__name__].append(took / 1000)
-    for name, values in samples.items():
+    for name, values in (await turns(ways, n, lambda k, i: f"w{k}-{i}")).items():
         emit(name, **pct(values))
     await ex.close()
     await http.close()
@@ -300,6 +350,189 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     await call.done_writing()
     emit("memory_10k_open_orders", execx_rss_mb=round(rss_mb(execx_pid), 1))
     await channel.close()
+
+
+@dataclass(frozen=True)
+class Market:
+    """One instrument of a venue beyond binance-spot, as execx and the direct client name and size it."""
+
+    exchange: c.Exchange
+    symbol: str  # the venue's name, which execx uses too
+    tick: Decimal
+    qty: Decimal  # the smallest order execx accepts (base coin; Deribit: contracts of 10 USD)
+    ccxt: tuple[str, str, float, str] | None  # ccxt class, its symbol, the same qty in ccxt's unit, client-id param
+
+
+MARKETS = {
+    "bybit-linear": Market(
+        c.EXCHANGE_BYBIT_LINEAR, "BTCUSDT", D("0.1"), D("0.001"), ("bybit", "BTC/USDT:USDT", 0.001, "clientOrderId")
+    ),
+    "okx": Market(c.EXCHANGE_OKX, "BTC-USDT", D("0.1"), D("0.00001"), ("okx", "BTC/USDT", 0.00001, "clOrdId")),
+    # ccxt sizes Deribit's inverse perpetual in USD (the JSON-RPC amount): one contract is 10 USD
+    "deribit": Market(c.EXCHANGE_DERIBIT, "BTC-PERPETUAL", D("0.5"), D(1), ("deribit", "BTC/USD:BTC", 10.0, "label")),
+    "pulse": Market(c.EXCHANGE_PULSE, "BTC_USD-PERPETUAL", D("0.5"), D("0.001"), None),  # seed 004; no ccxt
+}
+VENUES = ("binance-spot", *MARKETS)
+
+
+def ccxt_client(name: str, hosts: dict[str, str], acct: dict[str, str]) -> Any:
+    """ccxt for the venue with only its URLs changed, as tests/conformance/test_{bybit,okx,deribit}_ccxt.py
+    do, and ccxt's client-side throttle off (a latency-sensitive user would not let it queue orders)."""
+    market = MARKETS[name]
+    assert market.ccxt is not None
+    config = {"apiKey": acct["apiKey"], "secret": acct["secretKey"], "enableRateLimit": False}
+    if name == "okx":
+        config["password"] = acct["passphrase"]
+    ex = getattr(ccxt, market.ccxt[0])(config)
+    api = dict(ex.urls["api"], rest=hosts["rest"])
+    if name == "bybit-linear":
+        api.update(dict.fromkeys(("spot", "futures", "v2", "public", "private"), hosts["rest"]))
+    ex.urls["api"] = api
+    return ex
+
+
+class JsonRpc:
+    """One authenticated JSON-RPC websocket on bare aiohttp (the Pulse floor: no client library exists)."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.ids = itertools.count(1)
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        req_id = next(self.ids)
+        await self.ws.send_json({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+        while True:
+            msg = json.loads((await self.ws.receive()).data)
+            if msg.get("id") == req_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+
+async def venue_row(name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+    """One figure line for a venue beyond binance-spot, or ``{"figure": name, "error": ...}`` when any of
+    its ways fails (each order must be acknowledged as new and cancelled, or the figures mean nothing)."""
+    try:
+        async with asyncio.timeout(120 + n):  # a venue that stops answering must not hang the bench
+            await venue_figure(name, ready, sim_ready, n)
+    except Exception as e:  # reported; the bench goes on with the next venue
+        emit(name, error=f"{type(e).__name__}: {e}")
+
+
+async def venue_figure(name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+    market, hosts, acct = MARKETS[name], sim_ready["venues"][name], sim_ready["accounts"][0]
+    _, ex_symbol, ex_amount, ex_cl = market.ccxt or ("", "", 0.0, "")
+    sid = f"bench-{name}"
+    channel = grpc.aio.insecure_channel(ready["grpc"])
+    stub = om_grpc.OrderManagerServiceStub(channel)  # type: ignore[no-untyped-call]
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(channel.close)
+        ex: Any = ccxt_client(name, hosts, acct) if market.ccxt else None
+        if ex is not None:
+            stack.push_async_callback(ex.close)
+            await ex.load_markets()
+        else:
+            rpc = JsonRpc(await http.ws_connect(hosts["ws"]))
+            stack.push_async_callback(rpc.ws.close)
+            credentials = {"client_id": acct["apiKey"], "client_secret": acct["secretKey"]}
+            await rpc.call("public/auth", {"grant_type": "client_credentials", **credentials})
+        # 4% below the simulator's mid (its mark price), on the tick: rests, never fills, and stays inside
+        # the 5% band around the mark that the simulated Bybit derivatives, Deribit and Pulse enforce (as the
+        # venues do). The simulated OKX serves no REST market data, so the admin state is the one source.
+        async with http.get(f"{sim_ready['admin']}/admin/state") as r:
+            mid = D((await r.json())["markets"][name][market.symbol]["mid"])
+        price = (mid * D("0.96") / market.tick).to_integral_value(ROUND_FLOOR) * market.tick
+
+        key = c.ExchangeKey(
+            api_key=acct["apiKey"],
+            secret_key=acct["secretKey"],
+            passphrase=acct["passphrase"],
+            exchange=market.exchange,
+        )
+        await stub.StartOrderHandler(
+            om.StartOrderHandlerRequest(
+                session_id=sid, rest_url=hosts["rest"], ws_url=json.dumps(hosts), exchange_key=key
+            ),
+            metadata=AUTH,
+        )
+        stack.push_async_callback(stop_session, stub, name, sid)
+        call = stub.OrderEntry(metadata=AUTH)
+        stack.callback(call.cancel)
+
+        def insert(cl: str) -> om.SendOrderRequest:
+            return om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=cl,
+                symbol=market.symbol,
+                price=float(price),
+                qty=float(market.qty),
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                side=c.SIDE_BUY,
+            )
+
+        def delete(cl: str) -> om.SendOrderRequest:
+            return om.SendOrderRequest(
+                session_id=sid, cl_order_id=cl, symbol=market.symbol, transaction_type=c.TRANSACTION_TYPE_DELETE
+            )
+
+        def acked(order: c.OrderTransaction, want: c.OrderStatus) -> None:
+            if order.order_status != want:
+                raise RuntimeError(f"{order.cl_order_id}: {c.OrderStatus.Name(order.order_status)} {order.message}")
+
+        async def entry(request: om.SendOrderRequest) -> om.OrderEntryResponse:
+            await call.write(om.OrderEntryRequest(request_id=1, order=request))
+            answer: om.OrderEntryResponse = await call.read()
+            if answer.status.code:
+                raise RuntimeError(f"{request.cl_order_id}: {answer.status.message}")
+            return answer
+
+        async def grpc_stream(cl: str) -> float:
+            t = time.perf_counter_ns()
+            answer = await entry(insert(cl))
+            took = time.perf_counter_ns() - t
+            acked(answer.order, c.ORDER_STATUS_NEW)
+            acked((await entry(delete(cl))).order, c.ORDER_STATUS_CANCELLED)
+            return took
+
+        async def grpc_unary(cl: str) -> float:
+            t = time.perf_counter_ns()
+            resp = await stub.SendOrder(insert(cl), metadata=AUTH)
+            took = time.perf_counter_ns() - t
+            acked(resp.order, c.ORDER_STATUS_NEW)
+            acked((await stub.SendOrder(delete(cl), metadata=AUTH)).order, c.ORDER_STATUS_CANCELLED)
+            return took
+
+        async def direct_ccxt(cl: str) -> float:
+            t = time.perf_counter_ns()
+            order = await ex.create_order(ex_symbol, "limit", "buy", ex_amount, float(price), {ex_cl: cl})
+            took = time.perf_counter_ns() - t
+            await ex.cancel_order(order["id"], ex_symbol)
+            return took
+
+        async def direct_ws(cl: str) -> float:
+            params = {"instrument_name": market.symbol, "amount": float(market.qty), "type": "limit",
+                      "price": float(price), "label": cl}  # fmt: skip
+            t = time.perf_counter_ns()
+            answer = await rpc.call("private/buy", params)
+            took = time.perf_counter_ns() - t
+            await rpc.call("private/cancel", {"order_id": answer["order"]["order_id"]})
+            return took
+
+        # client order ids of letters and digits only: valid on every venue (OKX allows nothing else)
+        direct = direct_ccxt if ex is not None else direct_ws
+        samples = await turns([grpc_stream, grpc_unary, direct], n, lambda k, i: f"{'sud'[k]}{i}")
+        await call.done_writing()
+        emit(name, **{way: pct(values) for way, values in samples.items()})
+
+
+async def stop_session(stub: om_grpc.OrderManagerServiceStub, name: str, sid: str) -> None:
+    """Stop the venue's session (every order was already cancelled one by one) so that it does not weigh
+    on the next venue; a stop that hangs is reported as ``<venue>_stop`` and the bench goes on."""
+    try:
+        await stub.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH, timeout=10)
+    except grpc.aio.AioRpcError as e:
+        emit(f"{name}_stop", error=f"StopOrderHandler: {e.code().name} {e.details()}")
 
 
 if __name__ == "__main__":
