@@ -327,8 +327,8 @@ class BybitVenue:
         if len(parts) == 3 and parts[0] == "orderbook":
             depths = ("25", "100") if category == "option" else ("1", "50", "200", "1000")
             return parts[1] in depths and parts[2] in market.instruments
-        if len(parts) == 2 and parts[0] in ("publicTrade", "tickers"):
-            if category == "option" and parts[0] == "publicTrade":
+        if len(parts) == 2 and parts[0] == "publicTrade":
+            if category == "option":
                 return any(i.base == parts[1] for i in market.instruments.values())
             return parts[1] in market.instruments
         return False
@@ -420,10 +420,12 @@ class BybitVenue:
                     [wire.wallet(self.market_list(), account, set(ev.assets), self.trading.borrowed_of(ev.account_id))],
                 )
         elif isinstance(ev, BookTop):
-            for conn in self.public[category]:
-                for topic in (f"orderbook.1.{ev.symbol}", f"orderbook.25.{ev.symbol}"):
-                    if topic in conn.topics and not self.faults(category).silent:
-                        self._send_book(conn, category, topic)
+            # Every depth is sent as a snapshot when the top of the book moves (and every 3 s by run()).
+            if not self.faults(category).silent:
+                for conn in self.public[category]:
+                    for topic in [t for t in conn.topics if t.startswith("orderbook.")]:
+                        if topic.split(".")[2] == ev.symbol:
+                            self._send_book(conn, category, topic)
         elif isinstance(ev, PublicTrade):
             inst = market.instruments[ev.symbol]
             key = inst.base if category == "option" else ev.symbol
