@@ -176,6 +176,24 @@ async def test_fill_while_down_is_reported_after_reconnect(sim: Simulator, accou
 
 
 @pytest.mark.parametrize("venue", [DERIBIT, PULSE], ids=str)
+async def test_close_keeps_resting_orders(sim: Simulator, account: Account, venue: Venue) -> None:
+    """A deliberate close is not a lost connection: Deribit's Logout carries DontCancelOnDisconnect=Y,
+    Pulse's connection ends with private/logout; the resting order survives and a new connector finds it."""
+    async with running(sim, venue, account, FAST) as h:
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="keep")
+        await h.connector.submit_order(order)
+        await h.connector.close()  # ``running`` closes again: a no-op
+        again = venue.factory(config_for(sim, venue, account), FAST)
+        await again.start(lambda r: None, lambda up: None)
+        try:
+            kept = await again.query_order(venue.symbol, order.cl_order_id)
+            assert kept is not None and kept.status is OrderStatus.NEW
+            await again.cancel_order(venue.symbol, order.cl_order_id)
+        finally:
+            await again.close()
+
+
+@pytest.mark.parametrize("venue", [DERIBIT, PULSE], ids=str)
 async def test_secret_never_logged_or_in_errors(
     sim: Simulator, account: Account, venue: Venue, caplog: pytest.LogCaptureFixture
 ) -> None:

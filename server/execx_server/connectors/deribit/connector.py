@@ -15,7 +15,8 @@ Seed 000 trades Deribit over FIX for latency; the ``Connector`` contract of ``co
   stale one: reports may overtake the coroutine that waits for them).
 - Cancel-on-disconnect: ``CancelOnDisconnect(9001)=Y`` at Logon by default, so Deribit cancels this
   connection's orders when it drops (and at Logout); ``cancel_on_disconnect_armed`` says whether it is in
-  force now. ``close()`` logs out (orders are cancelled then too, as Deribit documents for 9001).
+  force now. ``close()`` logs out with ``DontCancelOnDisconnect(9003)=Y``: a deliberate stop keeps the
+  resting orders (9001 would cancel them at Logout too).
 - Sequence numbers persist under the service's data directory (``ConnectorConfig.state_dir``) so a
   reconnect, or a restart, continues them; gaps are resent by the FIX session layer.
 - After the FIX session comes back, the orders believed live are checked over JSON-RPC
@@ -115,7 +116,7 @@ class DeribitConnector:
         self._answer_timeout_s = answer_timeout_s
         self.sender_comp_id = sender_comp_id(config.api_key)
         options = {"ReportFillsAsExecReports": True, **(fix_options or {})}
-        store = None
+        store = None  # without a state directory the numbers cannot persist: each Logon resets them (141=Y)
         if config.state_dir:
             store = (
                 Path(config.state_dir) / "fix" / f"{self.sender_comp_id}@{self.hosts.fix_host}_{self.hosts.fix_port}"
@@ -130,6 +131,7 @@ class DeribitConnector:
                 tls=self.hosts.fix_tls,
                 heartbeat_s=heartbeat_s,
                 store_path=store,
+                reset_on_logon=store is None,
                 app_required=fix_orders.APP_REQUIRED,
                 backoff=backoff,
             ),
@@ -232,8 +234,11 @@ class DeribitConnector:
             tg.create_task(self.fix.run(), name="deribit.fix")
 
     async def close(self) -> None:
+        """Log out with ``DontCancelOnDisconnect(9003)=Y``: a deliberate stop keeps the resting orders
+        (the engine cancels them first when the session is stopped with ``cancelOpenOrders``);
+        cancel-on-disconnect is for connections that are lost, not closed."""
         if self.fix.logged_on:
-            await self.fix.stop("execx session closed")
+            await self.fix.stop("execx session closed", [(9003, "Y")])
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
@@ -297,7 +302,8 @@ class DeribitConnector:
             except NotSent as exc:
                 raise Retryable(str(exc), "not_logged_on") from None
             try:
-                report = await asyncio.wait_for(fut, self._answer_timeout_s)
+                async with asyncio.timeout(self._answer_timeout_s):
+                    report = await fut
             except TimeoutError:
                 raise OutcomeUnknown("deribit: no OrderMassCancelReport in time", "timeout") from None
         finally:
@@ -320,7 +326,8 @@ class DeribitConnector:
                 raise Retryable(str(exc), "not_logged_on") from None
             self._by_seq[seq] = key
             try:
-                report = await asyncio.wait_for(fut, self._answer_timeout_s)
+                async with asyncio.timeout(self._answer_timeout_s):
+                    report = await fut
             except TimeoutError:
                 raise OutcomeUnknown(f"deribit: no answer to {kind} {cl_order_id} in time", "timeout") from None
             except Rejected:

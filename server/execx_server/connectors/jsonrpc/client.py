@@ -231,7 +231,8 @@ class JsonRpcConnection:
                 outcome = "retryable"
                 raise NotSent(f"{self.name}: {method} not sent: {exc}") from None
             try:
-                result = await asyncio.wait_for(fut, timeout_s)
+                async with asyncio.timeout(timeout_s):  # not wait_for: 3.11's can swallow a cancellation
+                    result = await fut
             except TimeoutError:
                 raise NoAnswer(f"{self.name}: no answer to {method} in {timeout_s:.0f}s") from None
             except RpcError:

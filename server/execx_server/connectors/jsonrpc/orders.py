@@ -181,7 +181,7 @@ class RpcQueries:
         known = self.tracker.orders.get(cl_order_id)
         try:
             if known is not None and known.exch_order_id:
-                obj = await self.call("private/get_order_state", {"order_id": known.exch_order_id})
+                obj = await self.order_state(known.exch_order_id)
             else:
                 found = await self._by_label(symbol, cl_order_id)
                 if found is None:
@@ -196,6 +196,24 @@ class RpcQueries:
             known.exch_order_id = report.exch_order_id
             self.tracker.by_exch_id[report.exch_order_id] = cl_order_id
         return report
+
+    async def order_state(self, order_id: str) -> dict[str, Any]:
+        """``private/get_order_state``: Deribit answers the order object, Pulse a list holding it (seed 004)."""
+        answer = await self.call("private/get_order_state", {"order_id": order_id})
+        if isinstance(answer, list):
+            mine = [o for o in answer if isinstance(o, dict) and str(o.get("order_id")) == order_id]
+            if not mine:
+                raise Rejected(f"order {order_id} not in the venue's answer", "10004")
+            return mine[0]
+        if not isinstance(answer, dict):
+            raise OutcomeUnknown(f"get_order_state answered {type(answer).__name__}", "answer")
+        return answer
+
+    async def trades_of(self, order_id: str) -> list[dict[str, Any]]:
+        """``private/get_user_trades_by_order``: a list of trades (or ``{"trades": [...]}``)."""
+        answer = await self.call("private/get_user_trades_by_order", {"order_id": order_id})
+        rows = answer.get("trades", []) if isinstance(answer, dict) else answer
+        return [t for t in rows if isinstance(t, dict)] if isinstance(rows, list) else []
 
     async def _by_label(self, symbol: str, label: str) -> dict[str, Any] | None:
         """The newest order of ``symbol`` with ``label``, asking under each currency it may belong to."""
@@ -230,8 +248,8 @@ class RpcQueries:
         order = await self.query_order(symbol, cl_order_id)
         if order is None:
             return []
-        trades = await self.call("private/get_user_trades_by_order", {"order_id": order.exch_order_id})
-        return parse.fills_of(list(trades), order, self.rules.get(symbol))
+        trades = await self.trades_of(order.exch_order_id)
+        return parse.fills_of(trades, order, self.rules.get(symbol))
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         if symbol is None and self._all_open_orders:
@@ -253,12 +271,12 @@ class RpcQueries:
         seen yet (before the status they lead to), then the status now (cancelled by cancel-on-disconnect,
         filled, amended)."""
         for cl, known in self.tracker.live():
-            obj = await self.call("private/get_order_state", {"order_id": known.exch_order_id})
+            obj = await self.order_state(known.exch_order_id)
             rules = self.rules.get(known.symbol)
             state = parse.parse_order(obj, rules, cl)
             if state.cum_filled > known.cum_filled:
-                trades = await self.call("private/get_user_trades_by_order", {"order_id": known.exch_order_id})
-                for fill in parse.fills_of(list(trades), state, rules):
+                trades = await self.trades_of(known.exch_order_id)
+                for fill in parse.fills_of(trades, state, rules):
                     self.tracker.emit(fill)
             if state.status is not known.status or state.qty != known.qty:
                 self.tracker.emit(state)

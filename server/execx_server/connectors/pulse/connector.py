@@ -183,6 +183,12 @@ class PulseConnector:
         raise Retryable(f"pulse: websocket did not come up in {START_TIMEOUT_S:.0f}s", "start")
 
     async def close(self) -> None:
+        """``private/logout`` first: Pulse closes the connection gracefully and, unlike a lost connection,
+        does not cancel the orders (seed 004), so a deliberate stop keeps them (the engine cancels them
+        first when the session is stopped with ``cancelOpenOrders``)."""
+        if self._rpc is not None and self._rpc.live:
+            with contextlib.suppress(RpcError, NotSent, NoAnswer):
+                await self._rpc.call("private/logout", {"invalidate_token": True}, timeout_s=2.0)
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()

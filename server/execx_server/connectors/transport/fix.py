@@ -364,7 +364,8 @@ class FixSession:
         return self._logged_on.is_set()
 
     async def wait_logged_on(self, timeout_s: float) -> None:
-        await asyncio.wait_for(self._logged_on.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await self._logged_on.wait()
 
     def send(self, msg: simplefix.FixMessage) -> int:
         """Send an application message now; returns its MsgSeqNum. ``NotSent`` when not logged on."""
@@ -380,7 +381,8 @@ class FixSession:
             fields = [(58, text)] if text else []
             self._send(new_message(LOGOUT, [*fields, *extra]), store=False)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._logout_echo.wait(), self.config.logout_timeout_s)
+                async with asyncio.timeout(self.config.logout_timeout_s):
+                    await self._logout_echo.wait()
         await self.drop()
 
     async def drop(self) -> None:
@@ -434,10 +436,12 @@ class FixSession:
     async def _connect_and_serve(self) -> float | None:
         cfg = self.config
         ctx = ssl.create_default_context(cafile=cfg.tls_ca_file or None) if cfg.tls else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(cfg.host, cfg.port, ssl=ctx, server_hostname=cfg.host if cfg.tls else None),
-            cfg.logon_timeout_s,
-        )
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation of this task
+        # when the awaited result arrives at the same moment, and ``run`` must end when cancelled.
+        async with asyncio.timeout(cfg.logon_timeout_s):
+            reader, writer = await asyncio.open_connection(
+                cfg.host, cfg.port, ssl=ctx, server_hostname=cfg.host if cfg.tls else None
+            )
         self._writer = writer
         self._logout_echo.clear()
         self._queued.clear()
@@ -446,7 +450,8 @@ class FixSession:
         framer = FixFramer()
         self._last_recv = self._clock()
         self._send_logon()
-        logon, rest = await asyncio.wait_for(self._read_logon(reader, framer), cfg.logon_timeout_s)
+        async with asyncio.timeout(cfg.logon_timeout_s):
+            logon, rest = await self._read_logon(reader, framer)
         self.connections += 1
         self.refusal = None
         up_at = self._clock()
