@@ -119,3 +119,38 @@ async def test_reconnect_resubscribes_and_runs_the_reconnect_hook(server: tuple[
 def test_backoff_default_is_bounded() -> None:
     b = Backoff()
     assert all(0 < b.delay(n) <= b.cap_s for n in range(50))
+
+
+async def test_closing_while_a_dropped_connection_winds_down_ends_the_loop(server: tuple[Server, str]) -> None:
+    """The owner cancels the run loop just as a dropped connection's tasks are being wound down: the loop
+    must end, not take the cancellation for a child's and reconnect (a stop that never returned)."""
+    srv, url = server
+    winding_down = asyncio.Event()
+
+    async def slow_probe(ws: ReconnectingWebSocket) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            winding_down.set()
+            await asyncio.sleep(0.2)  # e.g. a logout still being written
+            raise
+
+    async with aiohttp.ClientSession() as session:
+        ws = ReconnectingWebSocket(
+            session,
+            url,
+            lambda text: None,
+            name="test",
+            probe=slow_probe,
+            probe_every_s=0.01,
+            backoff=Backoff(base_s=0.01, cap_s=0.05),
+        )
+        task = asyncio.create_task(ws.run())
+        await ws.wait_live(5)
+        await asyncio.sleep(0.05)  # the probe is running
+        await srv.sockets[0].close()  # the venue drops us; the probe winds down
+        await asyncio.wait_for(winding_down.wait(), 5)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+    assert done and task.cancelled()
+    assert srv.connections == 1

@@ -15,7 +15,6 @@ pings and drops a connection whose pong does not come back in time (a dead TCP p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -194,9 +193,12 @@ class ReconnectingWebSocket:
         finally:
             for task in tasks:
                 task.cancel()
+            # asyncio.wait, not `await task`: a cancellation of this task while its children wind down
+            # (the owner closing it) must end the run loop, not be taken for a child's and swallowed.
+            await asyncio.wait(tasks)
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, *_RECONNECT_ERRORS):
-                    await task
+                if not task.cancelled() and (exc := task.exception()) and not isinstance(exc, _RECONNECT_ERRORS):
+                    raise exc
 
     async def _probe_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Application-level liveness: a connection that still answers pings but no longer answers
