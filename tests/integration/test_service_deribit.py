@@ -7,76 +7,37 @@ happened, with no fill lost."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
-import grpc
 import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
-from execx_server.app import Service, Settings
 from execx_server.connectors.deribit.connector import DeribitConnector
+from jsonrpc_venue_helpers import Svc, collect, running_service
 from market_helpers import AUTH, KEY, uid
-from market_helpers import Svc as MarketSvc
 
 PERP = "BTC-PERPETUAL"
 D = Decimal
 
 
-class Svc(MarketSvc):
-    """The market tests' service handle, with Deribit sessions and order shortcuts."""
-
-    async def deribit_session(self) -> str:
-        acct = await self.admin_post("/admin/accounts", {})
-        sid = uid("s-")
-        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_DERIBIT)
-        await self.om.StartOrderHandler(om.StartOrderHandlerRequest(session_id=sid, exchange_key=key), metadata=AUTH)
-        return sid
-
-    def connector(self, sid: str) -> DeribitConnector:
-        assert self.service.engine is not None
-        conn = self.service.engine.sessions[sid].connector
-        assert isinstance(conn, DeribitConnector)
-        return conn
-
-    async def send(self, **fields: Any) -> om.SendOrderResponse:
-        resp: om.SendOrderResponse = await self.om.SendOrder(om.SendOrderRequest(**fields), metadata=AUTH)
-        return resp
-
-    async def order(self, sid: str, cl: str) -> c.OrderTransaction:
-        o = await self.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
-        return o.order
-
-
 @pytest.fixture(scope="module")
 async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    data = tmp_path_factory.mktemp("execx-deribit")
-    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
-    await service.start()
-    async with aiohttp.ClientSession() as http:
-        s = Svc(service, http)
+    async with running_service(tmp_path_factory.mktemp("execx-deribit"), c.EXCHANGE_DERIBIT) as s:
         yield s
-        await s.channel.close()
-    await service.stop()
 
 
-async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
-    got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
+def connector(svc: Svc, sid: str) -> DeribitConnector:
+    conn = svc.connector(sid)
+    assert isinstance(conn, DeribitConnector)
+    return conn
 
 
 async def test_insert_fill_update_delete_over_fix(svc: Svc) -> None:
-    sid = await svc.deribit_session()
-    conn = svc.connector(sid)
+    sid = await svc.new_session()
+    conn = connector(svc, sid)
     assert conn.cancel_on_disconnect_armed
     listed = await svc.om.ListSessions(om.ListSessionsRequest(), metadata=AUTH)
     assert next(i for i in listed.sessions if i.session_id == sid).venue_cancel_on_disconnect
@@ -121,7 +82,7 @@ async def test_insert_fill_update_delete_over_fix(svc: Svc) -> None:
 
 
 async def test_market_postonly_reject_and_pull(svc: Svc) -> None:
-    sid = await svc.deribit_session()
+    sid = await svc.new_session()
     bid, ask = await svc.top("deribit", PERP)
     mkt = await svc.send(
         session_id=sid,
@@ -180,8 +141,8 @@ async def test_fix_connection_cut_cancel_on_disconnect_reconnect_and_no_fill_los
     """The venue drops every Deribit connection right after a fill: cancel-on-disconnect cancels the
     resting orders, execx logs on again (continuing its MsgSeqNums), reconciles over JSON-RPC, and the
     stream shows each fill exactly once and every cancellation."""
-    sid = await svc.deribit_session()
-    conn = svc.connector(sid)
+    sid = await svc.new_session()
+    conn = connector(svc, sid)
     bid, _ = await svc.top("deribit", PERP)
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
     for cl, px in (("a", bid - 40), ("b", bid - 60)):

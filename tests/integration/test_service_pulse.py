@@ -7,71 +7,32 @@ reconnects, reconciles and the stream shows exactly what happened, with no fill 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import aiohttp
-import grpc
 import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
-from execx_server.app import Service, Settings
 from execx_server.connectors.pulse.connector import PulseConnector
+from jsonrpc_venue_helpers import Svc, collect, running_service
 from market_helpers import AUTH, KEY, uid
-from market_helpers import Svc as MarketSvc
 
 PERP = "BTC_USD-PERPETUAL"
 D = Decimal
 
 
-class Svc(MarketSvc):
-    """The market tests' service handle, with Pulse sessions and order shortcuts."""
-
-    async def pulse_session(self) -> str:
-        acct = await self.admin_post("/admin/accounts", {})
-        sid = uid("s-")
-        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_PULSE)
-        await self.om.StartOrderHandler(om.StartOrderHandlerRequest(session_id=sid, exchange_key=key), metadata=AUTH)
-        return sid
-
-    def connector(self, sid: str) -> PulseConnector:
-        assert self.service.engine is not None
-        conn = self.service.engine.sessions[sid].connector
-        assert isinstance(conn, PulseConnector)
-        return conn
-
-    async def send(self, **fields: Any) -> om.SendOrderResponse:
-        resp: om.SendOrderResponse = await self.om.SendOrder(om.SendOrderRequest(**fields), metadata=AUTH)
-        return resp
-
-    async def order(self, sid: str, cl: str) -> c.OrderTransaction:
-        o = await self.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
-        return o.order
-
-
 @pytest.fixture(scope="module")
 async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    data = tmp_path_factory.mktemp("execx-pulse")
-    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
-    await service.start()
-    async with aiohttp.ClientSession() as http:
-        s = Svc(service, http)
+    async with running_service(tmp_path_factory.mktemp("execx-pulse"), c.EXCHANGE_PULSE) as s:
         yield s
-        await s.channel.close()
-    await service.stop()
 
 
-async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
-    got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
+def connector(svc: Svc, sid: str) -> PulseConnector:
+    conn = svc.connector(sid)
+    assert isinstance(conn, PulseConnector)
+    return conn
 
 
 def limit(sid: str, cl: str, price: Decimal, qty: str, side: int = c.SIDE_BUY, **extra: Any) -> dict[str, Any]:
@@ -89,8 +50,8 @@ def limit(sid: str, cl: str, price: Decimal, qty: str, side: int = c.SIDE_BUY, *
 
 
 async def test_insert_fill_update_delete(svc: Svc) -> None:
-    sid = await svc.pulse_session()
-    assert svc.connector(sid).cancel_on_disconnect_armed
+    sid = await svc.new_session()
+    assert connector(svc, sid).cancel_on_disconnect_armed
     bid, _ = await svc.top("pulse", PERP)
     price = bid - 50
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
@@ -119,7 +80,7 @@ async def test_insert_fill_update_delete(svc: Svc) -> None:
 
 
 async def test_market_postonly_reject_and_pull(svc: Svc) -> None:
-    sid = await svc.pulse_session()
+    sid = await svc.new_session()
     bid, ask = await svc.top("pulse", PERP)
     mkt = await svc.send(
         session_id=sid,
@@ -148,8 +109,8 @@ async def test_market_postonly_reject_and_pull(svc: Svc) -> None:
 
 
 async def test_websocket_drop_cancel_on_disconnect_reconnect_and_no_fill_lost(svc: Svc) -> None:
-    sid = await svc.pulse_session()
-    conn = svc.connector(sid)
+    sid = await svc.new_session()
+    conn = connector(svc, sid)
     bid, _ = await svc.top("pulse", PERP)
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
     for cl, px in (("a", bid - 40), ("b", bid - 60)):

@@ -60,6 +60,7 @@ from ...domain.venue import (
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection
+from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
@@ -154,7 +155,7 @@ class DeribitConnector:
         self._by_seq: dict[int, tuple[str, str]] = {}
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
         self._mass_ids = itertools.count(1)
-        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = _ignore_report
         self._on_stream_state: StreamStateSink = _ignore_state
         self._supervisor: asyncio.Task[None] | None = None
@@ -449,41 +450,10 @@ class DeribitConnector:
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         self.rules(symbol)
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
-        channels = [f"quote.{symbol}", f"trades.{symbol}.raw"]
-        self.rpc.subscribe(channels)
-
-        def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
-                self.rpc.unsubscribe(channels)
-
-        return unsubscribe
+        return self.market.watch(symbol, on_ticker, on_trade)
 
     def _on_notification(self, channel: str, data: Any) -> None:
-        head, _, rest = channel.partition(".")
-        symbol = rest.split(".")[0]
-        watchers = self._watchers.get(symbol)
-        if not watchers:
-            return
-        rules = self._rules.get(symbol)
-        try:
-            if head == "quote" and isinstance(data, dict):
-                ticker = rpc_parse.parse_quote(data, rules)
-                if ticker is not None:
-                    for on_ticker, _ in list(watchers):
-                        on_ticker(ticker)
-            elif head == "trades" and isinstance(data, list):
-                for row in data:
-                    trade = rpc_parse.parse_public_trade(row, rules)
-                    for _, on_trade in list(watchers):
-                        on_trade(trade)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-            log.warning("deribit.market.parse_error", extra={"channel": channel, "error": repr(exc)})
+        self.market.on_notification(channel, data)
 
 
 def _ignore_report(report: ExecutionReport) -> None:

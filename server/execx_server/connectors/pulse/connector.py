@@ -56,6 +56,7 @@ from ...domain.venue import (
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
+from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
 from ..transport.http import make_session
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -109,7 +110,7 @@ class PulseConnector:
         self._rules: dict[str, InstrumentRules] = {}
         self.tracker = OrderTracker(self._report)
         self.queries = RpcQueries(self._query, self._rules, self.tracker)
-        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = _ignore_report
         self._on_stream_state: StreamStateSink = _ignore_state
         self._supervisor: asyncio.Task[None] | None = None
@@ -301,7 +302,7 @@ class PulseConnector:
                         elif kind == "trades":
                             self._on_user_trade(row)
             else:
-                self._on_market(head, rest.split(".")[0], data)
+                self.market.on_notification(channel, data)
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             log.warning("pulse.stream.parse_error", extra={"channel": channel, "error": repr(exc)})
 
@@ -358,36 +359,7 @@ class PulseConnector:
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         self.rules(symbol)
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
-        channels = [f"quote.{symbol}", f"trades.{symbol}.raw"]
-        self.rpc.subscribe(channels)
-
-        def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
-                self.rpc.unsubscribe(channels)
-
-        return unsubscribe
-
-    def _on_market(self, head: str, symbol: str, data: Any) -> None:
-        watchers = self._watchers.get(symbol)
-        if not watchers:
-            return
-        rules = self._rules.get(symbol)
-        if head == "quote" and isinstance(data, dict):
-            ticker = rpc_parse.parse_quote(data, rules)
-            if ticker is not None:
-                for on_ticker, _ in list(watchers):
-                    on_ticker(ticker)
-        elif head == "trades":
-            for row in data if isinstance(data, list) else [data]:
-                trade = rpc_parse.parse_public_trade(row, rules)
-                for _, on_trade in list(watchers):
-                    on_trade(trade)
+        return self.market.watch(symbol, on_ticker, on_trade)
 
 
 def _ignore_report(report: ExecutionReport) -> None:

@@ -1,0 +1,70 @@
+"""Helpers of the Deribit and Pulse integration tests: the market tests' service handle with sessions on
+one exchange, order shortcuts, a running ``execx --sim``, and a stream reader with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx_server.app import Service, Settings
+from market_helpers import AUTH, KEY, uid
+from market_helpers import Svc as MarketSvc
+
+
+class Svc(MarketSvc):
+    """The market tests' service handle, with sessions on ``exchange`` and order shortcuts."""
+
+    exchange: int = c.EXCHANGE_UNSPECIFIED
+
+    async def new_session(self) -> str:
+        acct = await self.admin_post("/admin/accounts", {})
+        sid = uid("s-")
+        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=self.exchange)
+        await self.om.StartOrderHandler(om.StartOrderHandlerRequest(session_id=sid, exchange_key=key), metadata=AUTH)
+        return sid
+
+    def connector(self, sid: str) -> Any:
+        assert self.service.engine is not None
+        return self.service.engine.sessions[sid].connector
+
+    async def send(self, **fields: Any) -> om.SendOrderResponse:
+        resp: om.SendOrderResponse = await self.om.SendOrder(om.SendOrderRequest(**fields), metadata=AUTH)
+        return resp
+
+    async def order(self, sid: str, cl: str) -> c.OrderTransaction:
+        o = await self.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+        return o.order
+
+
+@contextlib.asynccontextmanager
+async def running_service(data: Path, exchange: int) -> AsyncIterator[Svc]:
+    """``execx --sim`` (quiet book) in this process, reached over gRPC and REST."""
+    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
+    await service.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            s = Svc(service, http)
+            s.exchange = exchange
+            yield s
+            await s.channel.close()
+    finally:
+        await service.stop()
+
+
+async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
+    """Transactions from a SubscribeUpdates stream until ``until(list)`` holds (deadline)."""
+    got: list[c.OrderTransaction] = []
+    deadline = time.monotonic() + within_s
+    while not until(got):
+        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
+        assert msg is not grpc.aio.EOF
+        got.append(msg.transaction)
+    return got
