@@ -280,7 +280,11 @@ def admin_app(sim: Simulator) -> web.Application:
     @routes.get("/admin/ratelimits/{venue}")
     async def get_limits(request: web.Request) -> web.Response:
         limiter = limiter_of(request)
-        return _json({"enabled": limiter.enabled, "rateLimits": limiter.describe()})
+        body: dict[str, Any] = {"enabled": limiter.enabled, "rateLimits": limiter.describe()}
+        counts = getattr(limiter, "request_counts", None)
+        if counts is not None:  # venues that tally requests (Bybit: per category and endpoint)
+            body["requests"] = counts()
+        return _json(body)
 
     @routes.post("/admin/ratelimits/{venue}")
     async def set_limits(request: web.Request) -> web.Response:

@@ -4,16 +4,19 @@ the option clOrderId rule checked before sending, spot margin (``isLeverage=1``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from connector_harness import VENUES, Venue, running
+from connector_harness import VENUES, Harness, Venue, running
 from execx_server.connectors.bybit.connector import BybitConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, OrderStatus, Side
 from execx_server.domain.errors import ValidationError
-from execx_server.domain.venue import ExecutionReport, Rejected
+from execx_server.domain.venue import ExecutionReport, OutcomeUnknown, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -99,3 +102,92 @@ async def test_use_margin_is_spot_margin_only(sim: Simulator, account: Account, 
         sent = [o for o in market.orders.values() if o.extra.get("link") == order.cl_order_id]
         # spot: isLeverage=1; linear: not sent (the venue refuses isLeverage outside spot)
         assert [o.extra["isLeverage"] for o in sent] == ["1" if venue.exchange is Exchange.BYBIT_SPOT else "0"]
+
+
+def batch_requests(sim: Simulator, venue: Venue) -> dict[str, int]:
+    """Create-batch / cancel-batch requests (REST or ``/v5/trade``) the simulator has counted so far."""
+    limiter = next(fe.limiter for fe in sim.frontends if fe.venue == venue.exchange.value)  # type: ignore[attr-defined]
+    counts: dict[str, int] = limiter.request_counts().get(venue.exchange.value.removeprefix("bybit-"), {})
+    return {op: counts.get(f"/v5/order/{op}-batch", 0) for op in ("create", "cancel")}
+
+
+@contextlib.asynccontextmanager
+async def order_limit(h: Harness, per_second: int) -> AsyncIterator[None]:
+    """Bybit counts a batch's orders against the endpoint's per-second limit (linear: 10): more room."""
+    await h.admin_post(f"/admin/ratelimits/{h.venue.exchange.value}", {"ORDER": per_second})
+    try:
+        yield
+    finally:
+        await h.admin_post(f"/admin/ratelimits/{h.venue.exchange.value}", {"ORDER": 10})
+
+
+async def test_orders_of_one_loop_turn_go_out_as_trade_socket_batches(sim: Simulator, account: Account) -> None:
+    """25 creates started together: two ``order.create-batch`` (20 + 5) over ``/v5/trade``, each caller
+    its own outcome (an unaffordable one refused with its own retCode, the rest resting); 25 cancels
+    likewise in two ``order.cancel-batch``; a lone order and a lone cancel stay single-order ops."""
+    async with running(sim, BYBIT_WS, account, Backoff(base_s=0.05, cap_s=1.0)) as h, order_limit(h, 60):
+        connector = h.connector
+        assert isinstance(connector, BybitConnector)
+        rest, ops = Requests(), Requests()
+        connector.rest.telemetry, connector.telemetry = rest, ops
+        await connector._trade.ws.wait_live(5)  # type: ignore[attr-defined]
+        price, tick = await h.passive_price(Side.BUY), connector.rules(h.venue.symbol).tick
+        orders = [h.order(Side.BUY, price - i * tick, tag="cb") for i in range(25)]
+        orders[6] = h.order(Side.BUY, price, qty=Decimal("100"), tag="cbig")  # 100 BTC: more than the margin
+        before = batch_requests(sim, BYBIT_WS)
+        placed = await asyncio.gather(*(connector.submit_order(o) for o in orders), return_exceptions=True)
+        assert batch_requests(sim, BYBIT_WS)["create"] - before["create"] == 2
+        assert ops.endpoints == ["WS order.create-batch"] * 2 and rest.endpoints == []
+        refused = placed.pop(6)
+        assert isinstance(refused, Rejected) and refused.code == "110007"
+        assert refused.message == "Insufficient available balance"
+        resting = [o for i, o in enumerate(orders) if i != 6]
+        assert [(r.cl_order_id, r.status) for r in placed if isinstance(r, ExecutionReport)] == [
+            (o.cl_order_id, OrderStatus.NEW) for o in resting
+        ]
+        on_book = {r.cl_order_id: r.exch_order_id for r in await connector.open_orders(h.venue.symbol)}
+        assert on_book == {r.cl_order_id: r.exch_order_id for r in placed if isinstance(r, ExecutionReport)}
+
+        ops.endpoints.clear()
+        names = [o.cl_order_id for o in resting] + ["never-sent-2"]
+        cancels = await asyncio.gather(
+            *(connector.cancel_order(h.venue.symbol, c) for c in names), return_exceptions=True
+        )
+        assert batch_requests(sim, BYBIT_WS)["cancel"] - before["cancel"] == 2
+        assert ops.endpoints == ["WS order.cancel-batch"] * 2
+        unknown = cancels.pop()
+        assert isinstance(unknown, Rejected) and unknown.code == "110001"
+        assert all(isinstance(c, ExecutionReport) and c.status is OrderStatus.CANCELLED for c in cancels)
+        assert await connector.open_orders(h.venue.symbol) == []
+
+        ops.endpoints.clear()
+        lone = h.order(Side.BUY, price, tag="cl")
+        assert (await connector.submit_order(lone)).status is OrderStatus.NEW
+        assert (await connector.cancel_order(h.venue.symbol, lone.cl_order_id)).status is OrderStatus.CANCELLED
+        assert ops.endpoints == ["WS order.create", "WS order.cancel"]
+        assert batch_requests(sim, BYBIT_WS) == {"create": before["create"] + 2, "cancel": before["cancel"] + 2}
+
+
+async def test_rest_batches_and_an_unknown_batch_outcome(sim: Simulator, account: Account) -> None:
+    """REST order entry: 12 spot creates started together are two ``create-batch`` requests (10 + 2);
+    when a batch request's answer is lost every item's outcome is unknown (the orders did reach the
+    book, which is why the engine reconciles each)."""
+    async with running(sim, BYBIT_SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as h, order_limit(h, 60):
+        connector = h.connector
+        assert isinstance(connector, BybitConnector)
+        rest = Requests()
+        connector.rest.telemetry = rest
+        price, tick = await h.passive_price(Side.BUY), connector.rules(h.venue.symbol).tick
+        orders = [h.order(Side.BUY, price - i * tick, tag="rb") for i in range(12)]
+        placed = await asyncio.gather(*(connector.submit_order(o) for o in orders))
+        assert [(r.cl_order_id, r.status) for r in placed] == [(o.cl_order_id, OrderStatus.NEW) for o in orders]
+        assert rest.endpoints == ["POST /v5/order/create-batch"] * 2
+
+        await h.fault(unknown_outcome=1)  # the next order request reaches the book, then answers 502
+        lost = [h.order(Side.BUY, price - i * tick, tag="ru") for i in range(3)]
+        outcomes = await asyncio.gather(*(connector.submit_order(o) for o in lost), return_exceptions=True)
+        assert all(isinstance(o, OutcomeUnknown) for o in outcomes), outcomes
+        for order in lost:
+            found = await connector.query_order(h.venue.symbol, order.cl_order_id)
+            assert found is not None and found.status is OrderStatus.NEW
+        assert rest.endpoints[2] == "POST /v5/order/create-batch"

@@ -1,10 +1,13 @@
 """execx end to end on every Bybit exchange value (bybit-spot, -linear, -inverse, -option), over gRPC and
 over REST + websocket, against the embedded simulator on real loopback sockets: every transaction
-type, post-only cross, partial fills, private-stream reconnect with no missed fill, spot margin."""
+type, post-only cross, partial fills, private-stream reconnect with no missed fill, spot margin, and
+BatchSendOrders / pull going out as create-batch / cancel-batch requests (counted on the simulator)."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import AsyncIterator
@@ -327,3 +330,92 @@ async def test_rest_and_websocket_on_every_bybit_exchange(svc: Svc, venue: str) 
         while not any(u.get("clOrderId") == "rest-2" and u.get("orderStatus") == "cancelled" for u in updates):
             msg = await ws.receive(timeout=max(0.01, deadline + 10 - time.monotonic()))
             updates.append(json.loads(msg.data))
+
+
+# an order the account cannot pay for, refused item by item: (its size, Bybit's retCode and message)
+UNAFFORDABLE = {
+    "bybit-spot": (Decimal("10"), 170131, "Insufficient balance."),  # 10 BTC for 100,000 USDT
+    "bybit-linear": (Decimal("100"), 110007, "Insufficient available balance"),
+}
+
+
+async def venue_open_orders(svc: Svc, acct: dict[str, str], venue: str) -> set[str]:
+    """The account's open orders as Bybit itself lists them (``/v5/order/realtime``, signed here)."""
+    category, symbol = venue.removeprefix("bybit-"), VENUES[venue][1]
+    query = f"category={category}&symbol={symbol}&limit=50"
+    stamp = str(int(time.time() * 1000))
+    sign = hmac.new(acct["secretKey"].encode(), f"{stamp}{acct['apiKey']}5000{query}".encode(), hashlib.sha256)
+    headers = {
+        "X-BAPI-API-KEY": acct["apiKey"],
+        "X-BAPI-TIMESTAMP": stamp,
+        "X-BAPI-RECV-WINDOW": "5000",
+        "X-BAPI-SIGN": sign.hexdigest(),
+    }
+    rest = svc.ready["sim"]["venues"][venue]["rest"]
+    async with svc.http.get(f"{rest}/v5/order/realtime?{query}", headers=headers) as r:
+        body = await r.json()
+    assert body["retCode"] == 0, body
+    return {row["orderLinkId"] for row in body["result"]["list"]}
+
+
+async def batch_requests(svc: Svc, venue: str) -> dict[str, int]:
+    """How many create-batch / cancel-batch requests (REST or ``/v5/trade``) the simulator received."""
+    async with svc.http.get(f"{svc.admin}/admin/ratelimits/{venue}") as r:
+        counts: dict[str, int] = (await r.json())["requests"].get(venue.removeprefix("bybit-"), {})
+    return {op: counts.get(f"/v5/order/{op}-batch", 0) for op in ("create", "cancel")}
+
+
+@pytest.mark.parametrize("venue", list(UNAFFORDABLE))
+async def test_batch_send_and_pull_go_out_as_venue_batches(svc: Svc, venue: str) -> None:
+    """BatchSendOrders of N orders: ceil(N / limit) create-batch requests (10 per request on spot, 20 on
+    linear), each order its own result (one refused by its own per-item code), all resting on Bybit;
+    a pull cancels them in ceil(N / limit) cancel-batch requests."""
+    # Bybit counts a batch's orders against the endpoint's per-second limit (linear: 10): room for 25
+    await svc.admin_post(f"/admin/ratelimits/{venue}", {"ORDER": 50})
+    try:
+        await batch_and_pull(svc, venue)
+    finally:
+        await svc.admin_post(f"/admin/ratelimits/{venue}", {"ORDER": 10})
+
+
+async def batch_and_pull(svc: Svc, venue: str) -> None:
+    exchange, symbol, qty, tick = VENUES[venue]
+    per_request = 10 if venue == "bybit-spot" else 20
+    acct = await svc.new_account()
+    sid = uid("bt-")
+    await svc.om.StartOrderHandler(
+        om.StartOrderHandlerRequest(
+            session_id=sid,
+            exchange_key=c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=exchange),
+        ),
+        metadata=AUTH,
+    )
+    bid, _ = await svc.top(venue)
+    count = per_request + 5  # two requests: a full one and one of 5
+    orders = [
+        om.SendOrderRequest(**limit(sid, f"bt{i}", symbol, c.SIDE_BUY, bid - (30 + i) * tick, qty))
+        for i in range(count)
+    ]
+    big, _, message = UNAFFORDABLE[venue]
+    orders[7] = om.SendOrderRequest(**limit(sid, "bt-big", symbol, c.SIDE_BUY, bid - 30 * tick, big))
+    before = await batch_requests(svc, venue)
+    resp = await svc.om.BatchSendOrders(om.BatchSendOrdersRequest(orders=orders), metadata=AUTH)
+    after = await batch_requests(svc, venue)
+    assert after["create"] - before["create"] == 2
+    assert [r.status.code for r in resp.results] == [0] * count
+    assert [r.order.cl_order_id for r in resp.results] == [o.cl_order_id for o in orders]
+    resting = [r.order for i, r in enumerate(resp.results) if i != 7]
+    assert all(o.order_status == c.ORDER_STATUS_NEW and o.exch_order_id for o in resting)
+    assert len({o.exch_order_id for o in resting}) == count - 1
+    refused = resp.results[7].order
+    assert refused.order_status == c.ORDER_STATUS_REJECTED and refused.message == message
+    expected = {o.cl_order_id for i, o in enumerate(orders) if i != 7}
+    assert await venue_open_orders(svc, acct, venue) == expected
+
+    pulled = await svc.send(session_id=sid, symbol=symbol, transaction_type=c.TRANSACTION_TYPE_PULL)
+    assert pulled.order.order_status == c.ORDER_STATUS_CANCELLED
+    assert (await batch_requests(svc, venue))["cancel"] - after["cancel"] == 2
+    assert await venue_open_orders(svc, acct, venue) == set()
+    for cl in expected:
+        got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+        assert got.order.order_status == c.ORDER_STATUS_CANCELLED

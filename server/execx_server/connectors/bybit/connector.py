@@ -16,9 +16,14 @@ Mechanisms (``../shared/venues/bybit.md``):
   ``rejectReason=EC_PostOnlyWillTakeLiquidity``, reported as ``cancelled`` with that reason as
   message (the order was live for an instant, so it is not ``rejected``). No DAY time in force.
 - Amend ``/v5/order/amend`` (venue amend, queue priority as the venue rules); cancel
-  ``/v5/order/cancel``; pull ``/v5/order/cancel-all`` by symbol; batches
-  ``/v5/order/create-batch`` / ``cancel-batch`` (``submit_orders`` / ``cancel_orders``, chunked to
-  10 orders on spot and 20 elsewhere, one outcome per order).
+  ``/v5/order/cancel``; ``cancel_all`` ``/v5/order/cancel-all`` by symbol.
+- Batches: creates and cancels started in the same event-loop turn (``BatchSendOrders``, a pull
+  through the engine, ``submit_orders`` / ``cancel_orders``) are collected per symbol
+  (``transport.coalesce.Coalescer``) and sent as ``order.create-batch`` / ``order.cancel-batch`` over
+  ``/v5/trade`` or ``/v5/order/create-batch`` / ``cancel-batch`` over REST, chunked to 10 orders on
+  spot and 20 elsewhere; a lone one stays ``order.create`` / ``order.cancel``. Each caller gets its
+  own outcome (a refused item its own ``retExtInfo.list`` code); a batch request that fails as a
+  whole is every item's outcome (unknown included: the engine reconciles each).
 - ``use_margin`` on spot: ``isLeverage=1`` (spot margin of the unified account); ignored elsewhere.
 - Private stream: ``stream.PrivateStream``. Each execution is its own fill report (``execId`` as
   trade id). After a reconnect the connector reads ``/v5/execution/list`` since the last execution it
@@ -38,7 +43,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -62,13 +67,14 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
 from .errors import classify, reset_wait_s
-from .rest import BybitRest, Params
+from .rest import BybitRest, Params, batch_items
 from .schemas import BookData, ExecutionRow, OrderRow, TradeItem
 from .signing import Signer
 from .stream import PrivateStream, PublicStream, TradeStream
@@ -151,6 +157,9 @@ class BybitConnector:
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
+        self._batches: Coalescer[tuple[str, str], Params, dict[str, Any]] = Coalescer(
+            self._send, BATCH_MAX[self.category], "Bybit"
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -204,6 +213,7 @@ class BybitConnector:
             raise
 
     async def close(self) -> None:
+        await self._batches.close()
         await self._supervisor.close()
         session, self._session = self._session, None
         if session is not None:
@@ -220,12 +230,12 @@ class BybitConnector:
     # ------------------------------------------------------------------ orders
 
     def _order_params(self, order: OrderRequest) -> Params:
+        """The ``order.create`` item of ``order`` (without ``category``: a batch carries it once)."""
         self._client_ids.check(order.cl_order_id)
         self.rules(order.symbol)
         if order.tif not in self.supported_tifs:
             raise ValidationError("tif", f"{order.tif.value} is not supported by Bybit")
         params: Params = {
-            "category": self.category,
             "symbol": order.symbol,
             "side": parse.SIDE_OUT[order.side],
             "orderType": "Market" if order.order_type is OrderType.MARKET else "Limit",
@@ -249,46 +259,74 @@ class BybitConnector:
         known = _Known(order.symbol, order.side, order.qty, order.price)
         self._orders[order.cl_order_id] = known
         try:
-            ack = await self._order_op("order.create", params)
+            ack = await self._batches.submit(("create", order.symbol), params)
         except Rejected:
             known.status = OrderStatus.REJECTED
             raise
-        return self._ack(order, known, ack.get("orderId", ""))
+        return self._ack(order, known, str(ack.get("orderId", "")))
+
+    async def _send(self, key: tuple[str, str], items: list[Params]) -> list[dict[str, Any] | VenueError]:
+        """One loop turn's creates or cancels of one symbol (at most the batch limit): a lone one as
+        ``order.create`` / ``order.cancel``, several as one ``create-batch`` / ``cancel-batch``; one
+        outcome per item, the item's own refusal from ``retExtInfo.list``."""
+        action = key[0]
+        if len(items) == 1:
+            return [await self._order_op(f"order.{action}", {"category": self.category, **items[0]})]
+        args: Params = {"category": self.category, "request": items}
+        reply = await self._trade_reply(f"order.{action}-batch", args)
+        answered = (
+            batch_items(reply.get("data"), reply.get("retExtInfo"))
+            if reply is not None
+            else await self.rest.batch(action, self.category, items)
+        )
+        return [item.error() or item.row for item in answered]
 
     async def _order_op(self, op: str, params: Params) -> dict[str, str]:
         """``order.create|amend|cancel`` over ``/v5/trade`` while that connection is live (no HTTP round
-        trip), else over REST. A request the socket never sent goes over REST; one sent but not
-        answered is ``OutcomeUnknown``."""
-        trade = self._trade
-        if trade is not None and trade.ws.live:
-            self.rest.limiter.check()  # shared with REST: the venue counts both against one limit
-            try:
-                reply = await trade.request(op, params)
-            except NotSent:
-                log.info("bybit.trade.not_sent", extra={"op": op})
-            except NoAnswer as exc:
-                raise OutcomeUnknown(f"{op}: {exc}", "transport") from None
-            else:
-                code = reply.get("retCode")
-                if code != 0:
-                    header = reply.get("header") or {}
-                    error = classify(
-                        200,
-                        code if isinstance(code, int) else None,
-                        str(reply.get("retMsg", "")),
-                        mutating=True,
-                        retry_after_s=reset_wait_s(header.get("X-Bapi-Limit-Reset-Timestamp"), self._clock_ms()),
-                    )
-                    if isinstance(error, Retryable) and error.retry_after_s:
-                        self.rest.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
-                    raise error
-                return cast(dict[str, str], reply.get("data") or {})
+        trip), else over REST."""
+        reply = await self._trade_reply(op, params)
+        if reply is not None:
+            return cast(dict[str, str], reply.get("data") or {})
         rest_call = {
             "order.create": self.rest.order_create,
             "order.amend": self.rest.order_amend,
             "order.cancel": self.rest.order_cancel,
         }[op]
         return await rest_call(params)
+
+    async def _trade_reply(self, op: str, args: Params) -> dict[str, Any] | None:
+        """``op`` over ``/v5/trade``: the venue's reply when it accepted the request (``retCode`` 0; a
+        batch's items may still be refused one by one); None when that socket is not in use or never
+        sent the request (the caller goes over REST). Sent but not answered is ``OutcomeUnknown``."""
+        trade = self._trade
+        if trade is None or not trade.ws.live:
+            return None
+        self.rest.limiter.check()  # shared with REST: the venue counts both against one limit
+        try:
+            return await measured(self.telemetry, f"WS {op}", self._trade_ask(trade, op, args))
+        except NotSent:
+            log.info("bybit.trade.not_sent", extra={"op": op})
+            return None
+
+    async def _trade_ask(self, trade: TradeStream, op: str, args: Params) -> dict[str, Any]:
+        try:
+            reply = await trade.request(op, args)
+        except NoAnswer as exc:
+            raise OutcomeUnknown(f"{op}: {exc}", "transport") from None
+        code = reply.get("retCode")
+        if code != 0:
+            header = reply.get("header") or {}
+            error = classify(
+                200,
+                code if isinstance(code, int) else None,
+                str(reply.get("retMsg", "")),
+                mutating=True,
+                retry_after_s=reset_wait_s(header.get("X-Bapi-Limit-Reset-Timestamp"), self._clock_ms()),
+            )
+            if isinstance(error, Retryable) and error.retry_after_s:
+                self.rest.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+            raise error
+        return reply
 
     def _ack(self, order: OrderRequest, known: _Known, exch_order_id: str) -> ExecutionReport:
         known.exch_order_id = exch_order_id
@@ -307,26 +345,15 @@ class BybitConnector:
         )
 
     async def submit_orders(self, orders: list[OrderRequest]) -> list[ExecutionReport | VenueError]:
-        """Several new orders through ``/v5/order/create-batch`` (chunks of the category's batch limit);
-        one outcome per order, in order. Invalid orders raise ``ValidationError`` before anything is sent."""
-        params = [self._order_params(o) for o in orders]
-        out: list[ExecutionReport | VenueError] = []
+        """Several new orders, one outcome per order, in order: ``submit_order`` for a batch limit's worth
+        at a time (so each chunk is one ``create-batch``, the chunks in sequence). Invalid orders raise
+        ``ValidationError`` before anything is sent."""
+        for order in orders:
+            self._order_params(order)
         size = BATCH_MAX[self.category]
+        out: list[ExecutionReport | VenueError] = []
         for start in range(0, len(orders), size):
-            chunk, chunk_params = orders[start : start + size], params[start : start + size]
-            for order in chunk:
-                self._orders[order.cl_order_id] = _Known(order.symbol, order.side, order.qty, order.price)
-            items = await self.rest.batch(
-                "create", self.category, [{k: v for k, v in p.items() if k != "category"} for p in chunk_params]
-            )
-            for order, item in zip(chunk, items, strict=False):
-                known = self._orders[order.cl_order_id]
-                error = item.error()
-                if error is not None:
-                    known.status = OrderStatus.REJECTED
-                    out.append(error)
-                else:
-                    out.append(self._ack(order, known, str(item.row.get("orderId", ""))))
+            out += await _outcomes(self.submit_order(o) for o in orders[start : start + size])
         return out
 
     async def amend_order(
@@ -357,10 +384,8 @@ class BybitConnector:
         )
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        ack = await self._order_op(
-            "order.cancel", {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id}
-        )
-        return self._cancelled(symbol, cl_order_id, ack.get("orderId", ""))
+        ack = await self._batches.submit(("cancel", symbol), {"symbol": symbol, "orderLinkId": cl_order_id})
+        return self._cancelled(symbol, cl_order_id, str(ack.get("orderId", "")))
 
     def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
         known = self._orders.get(cl_order_id)
@@ -377,21 +402,11 @@ class BybitConnector:
         )
 
     async def cancel_orders(self, symbol: str, cl_order_ids: list[str]) -> list[ExecutionReport | VenueError]:
-        """Several cancels through ``/v5/order/cancel-batch``; one outcome per order, in order."""
-        out: list[ExecutionReport | VenueError] = []
+        """Several cancels, one outcome per order, in order (``cancel-batch`` per batch limit's worth)."""
         size = BATCH_MAX[self.category]
+        out: list[ExecutionReport | VenueError] = []
         for start in range(0, len(cl_order_ids), size):
-            chunk = cl_order_ids[start : start + size]
-            items = await self.rest.batch(
-                "cancel", self.category, [{"symbol": symbol, "orderLinkId": c} for c in chunk]
-            )
-            for cl_order_id, item in zip(chunk, items, strict=False):
-                error = item.error()
-                out.append(
-                    error
-                    if error is not None
-                    else self._cancelled(symbol, cl_order_id, str(item.row.get("orderId", "")))
-                )
+            out += await _outcomes(self.cancel_order(symbol, c) for c in cl_order_ids[start : start + size])
         return out
 
     async def cancel_all(self, symbol: str) -> None:
@@ -589,6 +604,15 @@ class BybitConnector:
                 final = await self.query_order(known.symbol, cl_order_id)
                 if final is not None:
                     self._emit(final)
+
+
+async def _outcomes(calls: Iterable[Awaitable[ExecutionReport]]) -> list[ExecutionReport | VenueError]:
+    """The calls started together (so they coalesce into one batch); each one's report or venue error."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, VenueError):
+            raise result
+    return cast(list[ExecutionReport | VenueError], results)
 
 
 def _in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+from ...domain.venue import OutcomeUnknown, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from .errors import classify, reset_wait_s
@@ -38,8 +38,20 @@ class BatchItem:
     def __init__(self, row: dict[str, Any], code: int, msg: str) -> None:
         self.row, self.code, self.msg = row, code, msg
 
-    def error(self) -> Rejected | None:
-        return Rejected(self.msg, str(self.code)) if self.code else None
+    def error(self) -> VenueError | None:
+        """The item's own outcome when the venue refused it (the outcome policy of ``errors.classify``)."""
+        return classify(200, self.code, self.msg, mutating=True) if self.code else None
+
+
+def batch_items(result: Any, ext: Any) -> list[BatchItem]:
+    """A batch answer (REST ``result`` / ``retExtInfo``, or the ``/v5/trade`` reply's ``data`` /
+    ``retExtInfo``) as one ``BatchItem`` per answered request item, in request order."""
+    rows = result.get("list", []) if isinstance(result, dict) else []
+    infos = ext.get("list", []) if isinstance(ext, dict) else []
+    return [
+        BatchItem(row, int(info.get("code", 0)), str(info.get("msg", "")))
+        for row, info in zip(rows, infos, strict=False)
+    ]
 
 
 class BybitRest:
@@ -141,12 +153,7 @@ class BybitRest:
         result, ext = await self.call(
             "POST", f"/v5/order/{action}-batch", {"category": category, "request": items}, mutating=True
         )
-        rows = result.get("list", [])
-        infos = ext.get("list", [])
-        return [
-            BatchItem(row, int(info.get("code", 0)), str(info.get("msg", "")))
-            for row, info in zip(rows, infos, strict=False)
-        ]
+        return batch_items(result, ext)
 
     async def order_realtime(self, params: Params) -> list[OrderRow]:
         return cast(list[OrderRow], await self._pages("/v5/order/realtime", params, PAGE_MAX["realtime"]))

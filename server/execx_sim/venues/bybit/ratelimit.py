@@ -6,6 +6,11 @@ Two kinds, adjustable through the admin API (``/admin/ratelimits/bybit-<category
 defaults of 10/s (spot 20/s), and ``QUERY`` (order, execution, position and wallet reads) at 50/s.
 Over the limit the answer is ``retCode 10006`` with HTTP 200 and the reset timestamp in
 ``X-Bapi-Limit-Reset-Timestamp``.
+
+Every counted request is also tallied per category and endpoint (``/v5/trade`` ops under their REST
+endpoint, as the venue counts them), whatever the answer: the admin API shows the tally
+(``GET /admin/ratelimits/bybit-<category>`` -> ``requests``), so tests can see how many requests, not
+orders, a client sent.
 """
 
 from __future__ import annotations
@@ -32,12 +37,18 @@ class RateLimiter:
     limits: list[Limit] = field(default_factory=lambda: [Limit("ORDER", 10), Limit("QUERY", 50)])
     enabled: bool = True
     _used: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    _requests: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> endpoint -> requests
+
+    def request_counts(self) -> dict[str, dict[str, int]]:
+        return {category: dict(counts) for category, counts in self._requests.items()}
 
     def describe(self) -> list[dict[str, object]]:
         return [lim.describe() for lim in self.limits]
 
     def consume(self, kind: str, account_id: str, endpoint: str, category: str, n: int, now_ms: int) -> dict[str, str]:
         """Count ``n`` units; the headers to send; ``BybitError(10006)`` when over the limit."""
+        counts = self._requests.setdefault(category, {})
+        counts[endpoint] = counts.get(endpoint, 0) + 1
         base = next(lim.limit for lim in self.limits if lim.kind == kind)
         limit = base * 2 if kind == "ORDER" and category == "spot" else base
         key = (account_id, endpoint, category)
