@@ -7,15 +7,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 from execx.v1 import common_pb2 as c
+from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
-from market_helpers import AUTH, KEY, uid
+from market_helpers import AUTH, KEY, Reader, uid
 from market_helpers import Svc as MarketSvc
 
 
@@ -68,3 +70,22 @@ async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.Ord
         assert msg is not grpc.aio.EOF
         got.append(msg.transaction)
     return got
+
+
+async def check_market_data(svc: Svc, venue: str, symbol: str, qty: Decimal) -> None:
+    """The market-data hub over the venue's JSON-RPC feed (``watch_market``): the book's best bid/ask,
+    then a printed trade with its price, size (contracts) and aggressor."""
+    await svc.new_session()  # the hub needs a live session on the exchange
+    reader = Reader(
+        svc.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=svc.exchange, symbol=symbol), metadata=AUTH)
+    )
+    try:
+        bid, ask = await svc.top(venue, symbol)
+        quote = await reader.wait(lambda m: m.HasField("quote"), "a quote")
+        assert (quote.quote.bid_price, quote.quote.ask_price) == (float(bid), float(ask))
+        await svc.trade(venue, symbol, bid, qty, "sell")
+        trade = await reader.wait(lambda m: m.HasField("trade"), "a trade")
+        assert (trade.trade.price, trade.trade.qty, trade.trade.aggressor_side) == (float(bid), float(qty), c.SIDE_SELL)
+        assert trade.trade.trade_id
+    finally:
+        await reader.close()

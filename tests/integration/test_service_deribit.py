@@ -16,7 +16,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.deribit.connector import DeribitConnector
-from jsonrpc_venue_helpers import Svc, collect, running_service
+from jsonrpc_venue_helpers import Svc, check_market_data, collect, running_service
 from market_helpers import AUTH, KEY, uid
 
 PERP = "BTC-PERPETUAL"
@@ -246,3 +246,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
     ) as r:
         err = await r.json()
     assert r.status == 400 and "invalid_credentials" in err["message"], err
+
+
+async def test_market_data_hub_quote_and_trade(svc: Svc) -> None:
+    await check_market_data(svc, "deribit", PERP, D(10))
