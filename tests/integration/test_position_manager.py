@@ -122,22 +122,26 @@ class Manager:
 
 
 NO_MAKER_FEE = {"deribit", "pulse"}  # perpetual maker fee 0 % on these (simulated) venues
-VENUES = {
-    # venue: symbol, market price, tick, long target, short target, minOrderQty, the manager's clip
-    # (USD-M: 0.001 BTC is below the 100 USDT minimum notional, so the clip is 0.002)
-    "binance-spot": ("BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
-    "binance-usdm-future": ("BTCUSDT", D("97000"), D("0.1"), 0.004, -0.004, 0.001, D("0.002")),
-    "bybit-linear": ("BTCUSDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
-    "bybit-spot": ("BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
-    "okx": ("BTC-USDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
-    "deribit": ("BTC-PERPETUAL", D("97000"), D("0.5"), 30, -20, 10, D("10")),
-    "pulse": ("BTC_USD-PERPETUAL", D("97000"), D("0.5"), 0.003, -0.002, 0.001, D("0.001")),
-}
+CASES = [
+    # venue, symbol, market price, tick, long target, short target, minOrderQty, the manager's clip
+    # (USD-M: 0.001 BTC is below the 100 USDT minimum notional, so the clip is 0.002; inverse and
+    # Deribit quantities are contracts)
+    ("binance-spot", "BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
+    ("binance-usdm-future", "BTCUSDT", D("97000"), D("0.1"), 0.004, -0.004, 0.001, D("0.002")),
+    ("binance-coinm-future", "BTCUSD_PERP", D("97000"), D("0.1"), 3, -2, 1, D("1")),
+    ("bybit-spot", "BTCUSDT", D("97000"), D("0.01"), 0.003, -0.002, 0.001, D("0.001")),
+    ("bybit-linear", "BTCUSDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
+    ("bybit-inverse", "BTCUSD", D("97000"), D("0.5"), 3, -2, 1, D("1")),
+    ("okx", "BTC-USDT", D("97000"), D("0.1"), 0.003, -0.002, 0.001, D("0.001")),
+    ("okx", "BTC-USDT-SWAP", D("97000"), D("0.1"), 0.03, -0.02, 0.01, D("0.01")),
+    ("deribit", "BTC-PERPETUAL", D("97000"), D("0.5"), 30, -20, 10, D("10")),
+    ("pulse", "BTC_USD-PERPETUAL", D("97000"), D("0.5"), 0.003, -0.002, 0.001, D("0.001")),
+]
 
 
-@pytest.mark.parametrize("venue", list(VENUES))
-async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, venue: str) -> None:
-    symbol, price, tick, long_target, short_target, min_qty, clip = VENUES[venue]
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, case: tuple[Any, ...]) -> None:
+    venue, symbol, price, tick, long_target, short_target, min_qty, clip = case
     exchange = exchange_enum(venue)
     sid = await svc.session(venue)
     updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))

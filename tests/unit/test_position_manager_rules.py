@@ -62,5 +62,10 @@ def test_fees_are_valued_in_the_quote_currency() -> None:
     assert fee_in_quote(SPOT, D("0.097"), "USDT", price) == D("0.097")  # the seller in the quote asset
     assert fee_in_quote(USDM, D("0.0388"), "USDT", price) == D("0.0388")
     assert fee_in_quote(COINM, D("0.0000002"), "BTC", price) == D("0.0194")  # coin-margined: fees in the coin
+    okx_spot = dataclasses.replace(SPOT, exchange=Exchange.OKX, symbol="BTC-USDT")
+    okx_swap = dataclasses.replace(USDM, exchange=Exchange.OKX, symbol="BTC-USDT-SWAP")
+    assert fee_in_quote(okx_spot, D("0.000001"), "BTC", price) == D("0.097")
+    assert fee_in_quote(okx_spot, D("0.097"), "USDT", price) == D("0.097")
+    assert fee_in_quote(okx_swap, D("0.0388"), "USDT", price) == D("0.0388")
     assert fee_in_quote(SPOT, D("0.0001"), "BNB", price) is None  # a third asset is not converted
     assert fee_in_quote(SPOT, D(0), "BNB", price) == 0

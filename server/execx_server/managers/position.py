@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from ..domain.venue import ExecutionReport, VenueError
 from ..engine.sessions import LIVE, STOPPED, OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
-from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, TradeEvent
+from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, TradeEvent, wait_event
 from ..observability.metrics import Metrics
 from .position_plan import Amend, Cancel, Place, Plan, PlanConfig, Quote, Working, plan
 
@@ -114,12 +115,15 @@ def fee_in_quote(rules: InstrumentRules, fee: Decimal, asset: str, price: Decima
     BNB fee discount), which is logged and left out."""
     if not fee:
         return ZERO
-    pair = rules.symbol.upper().split("_")[0].replace("-", "")
-    asset = asset.upper()
-    if rules.inverse or (asset and pair.startswith(asset)):
+    if rules.inverse:
         return fee * price
-    if not asset or pair.endswith(asset):
+    # "BTCUSDT" (Binance, Bybit), "BTC-USDT" / "BTC-USDT-SWAP" (OKX), "BTC_USD-PERPETUAL" (Pulse)
+    first, *rest = re.split(r"[-_/]", rules.symbol.upper())
+    asset = asset.upper()
+    if not asset or asset in rest or (not rest and first.endswith(asset)):
         return fee
+    if asset == first or (not rest and first.startswith(asset)):
+        return fee * price
     return None
 
 
@@ -167,6 +171,7 @@ class PositionManager:
         self.maker_fills = 0
         self.taker_fills = 0
         self._wake = asyncio.Event()
+        self._stopping = False
         self._sub: MarketSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stream_up = True
@@ -211,6 +216,7 @@ class PositionManager:
 
     async def stop(self) -> None:
         """Cancel its orders and stop; the status keeps the quantity done."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -291,25 +297,23 @@ class PositionManager:
 
     async def _run(self) -> None:
         try:
-            while not self._failed():  # an event handler may fail it while it waits
+            while not self._failed() and not self._stopping:  # an event handler may fail it meanwhile
                 self._wake.clear()
                 await self._step()
                 if self._failed():
                     break
                 wait = self.config.re_entry_ticker_seconds
                 if self._backoff_until:
-                    wait = min(wait, max(0.0, self._backoff_until - self.clock()))
-                try:
-                    await asyncio.wait_for(self._wake.wait(), wait)  # the re-entry ticker
-                except TimeoutError:
-                    pass
+                    wait = min(wait, max(0.01, self._backoff_until - self.clock()))
+                await wait_event(self._wake, wait)  # the re-entry ticker
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug must not leave orders quoting unattended: fail with the reason
             log.exception("position_manager.error", extra={"symbol": self.symbol})
             self._fail(f"internal error: {type(e).__name__}: {e}")
-        await self._settle_and_cancel("failed")
-        self._detach()
+        if self._failed():  # (a stop cleans up in stop())
+            await self._settle_and_cancel("failed")
+            self._detach()
 
     def _failed(self) -> bool:
         """Whether a step (or an event handler meanwhile) failed the manager."""
@@ -460,10 +464,7 @@ class PositionManager:
         deadline = self.clock() + STOP_SETTLE_S
         while any(o.status is OrderStatus.PENDINGNEW for o in self._mine()) and self.clock() < deadline:
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), max(0.01, deadline - self.clock()))
-            except TimeoutError:
-                break
+            await wait_event(self._wake, max(0.01, deadline - self.clock()))
         await self._execute(
             [Cancel(o.cl_order_id, why) for o in self._mine() if o.status is not OrderStatus.PENDINGCANCEL]
         )

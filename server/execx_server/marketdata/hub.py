@@ -71,6 +71,17 @@ Listener = Callable[[MarketEvent], None]
 Sources = Callable[[Exchange], list[Connector]]
 
 
+async def wait_event(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until ``event`` is set or ``timeout_s`` passed. Unlike ``asyncio.wait_for`` on Python 3.11,
+    a cancellation arriving just as the event is set is never swallowed: the owner's cancel always
+    ends the waiting task."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
 @runtime_checkable
 class ReconnectSource(Protocol):
     """A connector telemetry that can tell the hub about websocket reconnects (``VenueTelemetry``)."""
@@ -241,11 +252,7 @@ class MarketDataHub:
                 feed.set_stale(True, f"no update for {self.stale_after_s:g}s")
             wait = self.stale_after_s if feed.stale else max(0.0, feed.last_update + self.stale_after_s - now)
             feed.wake.clear()
-            try:
-                # the staleness deadline (or a re-check of the sources while stale)
-                await asyncio.wait_for(feed.wake.wait(), max(wait, 0.01))
-            except TimeoutError:
-                pass
+            await wait_event(feed.wake, max(wait, 0.01))  # the staleness deadline, or a re-check of the sources
 
     async def _resource(self, feed: Feed) -> None:
         self._unwatch(feed)
