@@ -89,3 +89,35 @@ async def check_market_data(svc: Svc, venue: str, symbol: str, qty: Decimal) -> 
         assert trade.trade.trade_id
     finally:
         await reader.close()
+
+
+async def check_reduce_only(svc: Svc, venue: str, symbol: str, qty: float) -> None:
+    """A reduce-only sell with no position is refused by the venue; after a buy, the same order rests."""
+    sid = await svc.new_session()
+    _, ask = await svc.top(venue, symbol)
+    sell = {
+        "session_id": sid,
+        "symbol": symbol,
+        "price": float(ask + 100),
+        "qty": qty,
+        "order_type": c.ORDER_TYPE_LIMIT,
+        "transaction_type": c.TRANSACTION_TYPE_INSERT,
+        "tif": c.TIME_IN_FORCE_GTC,
+        "side": c.SIDE_SELL,
+        "reduce_only": True,
+    }
+    refused = await svc.send(cl_order_id="r1", **sell)
+    assert refused.order.order_status == c.ORDER_STATUS_REJECTED and "reduce" in refused.order.message.lower()
+    bought = await svc.send(
+        session_id=sid,
+        cl_order_id="b1",
+        symbol=symbol,
+        qty=qty,
+        order_type=c.ORDER_TYPE_MARKET,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        tif=c.TIME_IN_FORCE_IOC,
+        side=c.SIDE_BUY,
+    )
+    assert bought.order.exch_order_id
+    rests = await svc.send(cl_order_id="r2", **sell)
+    assert rests.order.order_status == c.ORDER_STATUS_NEW

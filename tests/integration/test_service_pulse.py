@@ -16,7 +16,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.pulse.connector import PulseConnector
-from jsonrpc_venue_helpers import Svc, check_market_data, collect, running_service
+from jsonrpc_venue_helpers import Svc, check_market_data, check_reduce_only, collect, running_service
 from market_helpers import AUTH, KEY, uid
 
 PERP = "BTC_USD-PERPETUAL"
@@ -190,3 +190,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
 
 async def test_market_data_hub_quote_and_trade(svc: Svc) -> None:
     await check_market_data(svc, "pulse", PERP, D("0.01"))
+
+
+async def test_reduce_only(svc: Svc) -> None:
+    await check_reduce_only(svc, "pulse", PERP, 0.01)

@@ -74,6 +74,7 @@ def send_order(req: order_manager_pb2.SendOrderRequest) -> SendOrder:
         order_type=ORDER_TYPE.domain(req.order_type, "orderType"),
         tif=TIF.domain(req.tif, "tif"),
         side=SIDE.domain(req.side, "side"),
+        reduce_only=req.reduce_only,
     )
 
 

@@ -88,6 +88,7 @@ class Order:
     qty: Decimal
     price: Decimal | None
     trigger_id: str = ""
+    reduce_only: bool = False
     status: OrderStatus = OrderStatus.PENDINGNEW
     exch_order_id: str = ""
     former_exch_ids: set[str] = field(default_factory=set)  # replaced by a cancel-replace; late fills still count
@@ -112,6 +113,7 @@ class Order:
             and self.side == other.side
             and self.order_type == other.order_type
             and self.tif == other.tif
+            and self.reduce_only == other.reduce_only
             and self.qty == other.qty
             and self.price == other.price
             and self.trigger_id == other.trigger_id

@@ -52,6 +52,7 @@ class OrderRequest:
     tif: TimeInForce
     qty: Decimal
     price: Decimal | None
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

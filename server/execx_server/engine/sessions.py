@@ -56,6 +56,7 @@ class SendOrder:
     tif: TimeInForce | None = None
     side: Side | None = None
     trigger_id: str = ""
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,8 @@ class OrderEngine:
         tif = req.tif or TimeInForce.GTC
         if tif not in connector.supported_tifs:
             raise ValidationError("tif", f"{tif.value} is not supported by {connector.exchange.value}")
+        if req.reduce_only and not getattr(connector, "supports_reduce_only", False):
+            raise ValidationError("reduceOnly", f"is not supported on {connector.exchange.value}")
         if req.order_type is OrderType.POSTONLY and tif in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValidationError("tif", f"a postonly order rests on the book; {tif.value} cannot be post-only")
         price: Decimal | None = None
@@ -278,6 +281,7 @@ class OrderEngine:
             qty,
             price,
             req.trigger_id,
+            reduce_only=req.reduce_only,
         )
 
     async def _insert(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
@@ -291,7 +295,14 @@ class OrderEngine:
         send_time = self.clock_ns()
         self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, send_time, send_time=send_time))
         request = OrderRequest(
-            order.cl_order_id, order.symbol, order.side, order.order_type, order.tif, order.qty, order.price
+            order.cl_order_id,
+            order.symbol,
+            order.side,
+            order.order_type,
+            order.tif,
+            order.qty,
+            order.price,
+            order.reduce_only,
         )
         try:
             report = await self._with_retries(lambda: connector.submit_order(request))

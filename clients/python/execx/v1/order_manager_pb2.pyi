@@ -63,7 +63,7 @@ class SetLogLevelResponse(_message.Message):
     def __init__(self, log_level: _Optional[_Union[_common_pb2.LogLevel, str]] = ...) -> None: ...
 
 class SendOrderRequest(_message.Message):
-    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side")
+    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side", "reduce_only")
     CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class SendOrderRequest(_message.Message):
     TRANSACTION_TYPE_FIELD_NUMBER: _ClassVar[int]
     TIF_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
+    REDUCE_ONLY_FIELD_NUMBER: _ClassVar[int]
     cl_order_id: str
     symbol: str
     session_id: str
@@ -82,7 +83,8 @@ class SendOrderRequest(_message.Message):
     transaction_type: _common_pb2.TransactionType
     tif: _common_pb2.TimeInForce
     side: _common_pb2.Side
-    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ...) -> None: ...
+    reduce_only: bool
+    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., reduce_only: _Optional[bool] = ...) -> None: ...
 
 class SendOrderResponse(_message.Message):
     __slots__ = ("order",)

@@ -135,6 +135,7 @@ class BinanceConnector:
             raise ValueError(f"not a Binance market: {config.exchange}")
         self.exchange: Exchange = config.exchange
         self.flavor = FLAVOR_OF[config.exchange]
+        self.supports_reduce_only = self.flavor is not Flavor.SPOT
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # Cross margin (session ``useMargin``) exists on spot only; futures are margined already, so
@@ -335,6 +336,8 @@ class BinanceConnector:
             if order.price is None:
                 raise ValidationError("price", "required for limit and post-only orders")
             params.append(("price", to_wire(order.price)))
+        if order.reduce_only:
+            params.append(("reduceOnly", "true"))
         params += [
             ("newClientOrderId", order.cl_order_id),
             ("newOrderRespType", "FULL" if self.flavor is Flavor.SPOT else "RESULT"),

@@ -92,6 +92,7 @@ def sender_comp_id(client_id: str) -> str:
 
 class DeribitConnector:
     supports_amend = True
+    supports_reduce_only = True
     supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
 
     def __init__(

@@ -58,7 +58,7 @@ def _side(side: Side) -> str:
     return "1" if side is Side.BUY else "2"
 
 
-def new_order_single(order: OrderRequest, reduce_only: bool = False) -> simplefix.FixMessage:
+def new_order_single(order: OrderRequest) -> simplefix.FixMessage:
     fields: list[tuple[int, str]] = [
         (11, order.cl_order_id),
         (54, _side(order.side)),
@@ -71,7 +71,7 @@ def new_order_single(order: OrderRequest, reduce_only: bool = False) -> simplefi
     ]
     if order.price is not None and order.order_type is not OrderType.MARKET:
         fields.append((44, to_wire(order.price)))
-    exec_inst = ("6A" if order.order_type is OrderType.POSTONLY else "") + ("E" if reduce_only else "")
+    exec_inst = ("6A" if order.order_type is OrderType.POSTONLY else "") + ("E" if order.reduce_only else "")
     if exec_inst:
         fields.append((18, exec_inst))
     return new_message("D", fields)

@@ -77,6 +77,7 @@ _TIF = {
 
 class PulseConnector:
     supports_amend = True
+    supports_reduce_only = True
     supported_tifs = frozenset(_TIF)
 
     def __init__(
@@ -233,6 +234,8 @@ class PulseConnector:
             params["price"] = to_wire(order.price)
         if order.order_type is OrderType.POSTONLY:
             params["post_only"] = True
+        if order.reduce_only:
+            params["reduce_only"] = True
         known = self.tracker.track(
             order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.qty, order.price)
         )
