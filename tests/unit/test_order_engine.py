@@ -5,6 +5,7 @@ Connector-over-sockets behaviour is covered by tests/contract and tests/integrat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from decimal import Decimal as D
@@ -356,6 +357,21 @@ async def test_a_cancel_refused_because_the_order_just_filled_leaves_it_filled(w
         "filled",  # the refused cancel, with the venue's message
     ]
     assert world.engine.session("s").orders["c1"].status is OrderStatus.FILLED
+
+
+async def test_a_late_ack_of_a_finished_order_is_stale_not_an_invalid_transition(world: World) -> None:
+    venue = await world.start()
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.004"), D("96000.00"))
+    ioc = await world.engine.send(buy("i1", 96000.0, 0.01, tif=TimeInForce.IOC))
+    assert ioc.order_status is OrderStatus.EXPIRED
+    o = world.market.find_order(world.me, "BTCUSDT", client_id="i1")
+    bus = world.engine.session("s").bus
+    published = bus.seq
+    assert venue._sink is not None
+    venue._sink(dataclasses.replace(venue._report(o), status=OrderStatus.NEW, cum_filled=D(0)))  # the stream's NEW
+    assert bus.seq == published  # nothing published
+    assert world.engine.session("s").orders["i1"].status is OrderStatus.EXPIRED
+    assert world.engine.invalid_transitions == 0
 
 
 async def test_venue_reject_carries_the_message(world: World) -> None:

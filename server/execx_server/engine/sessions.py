@@ -492,6 +492,11 @@ class OrderEngine:
                 )
             else:
                 status = r.status
+                if order.status.is_final and not status.is_final:
+                    # A late report of an earlier state (e.g. the stream's NEW of an IOC order whose answer
+                    # already said it expired): stale, not an impossible transition.
+                    log.debug("report.stale", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+                    return None
                 if status in (OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED):
                     # Fills count only from their own reports (with trade ids), never from totals: an ack
                     # saying "filled" only ends the pending state; the fills bring the status forward.
