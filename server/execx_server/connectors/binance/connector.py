@@ -37,14 +37,13 @@ Mechanisms (``../shared/venues/binance.md``):
   ``stream.py``). Futures are margined already: ``use_margin`` is ignored there.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task (streams, keepalive) runs in one TaskGroup owned by a supervisor task that
-``close()`` cancels and awaits.
+Every background task (streams, keepalive) runs in one TaskGroup owned by
+``transport.supervisor.StreamSupervisor``, which ``close()`` cancels and awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -71,6 +70,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
+from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
@@ -165,9 +165,7 @@ class BinanceConnector:
         self._market: dict[str, MarketStream] = {}
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
         self.telemetry: Telemetry = NULL_TELEMETRY  # set by the composition root (metrics adapter)
-        self._tg: asyncio.TaskGroup | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -218,59 +216,22 @@ class BinanceConnector:
                     probe_every_s=self._probe_every_s,
                 )
             self._user.ws.telemetry = self.telemetry
-            self._supervisor = asyncio.create_task(self._supervise(), name=f"{self.exchange}.supervisor")
-            await self._wait_started()
+            user = self._user
+            runs: list[Run] = [(f"{self.exchange}.user", user.run)]
+            runs += [(stream.ws.name, stream.run) for stream in self._market.values()]
+            self._supervisor.start(*runs)
+            await self._supervisor.wait_live(user.ws, user.refused, START_TIMEOUT_S)
+            if user.refusal is not None and not user.ws.live:
+                # The venue refused our credentials (bad key, signature, permissions): say so now, in its words.
+                raise user.refusal
+            if not user.ws.live:
+                raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
         except BaseException:
             await self.close()
             raise
 
-    async def _wait_started(self) -> None:
-        assert self._user is not None and self._supervisor is not None
-        live = asyncio.create_task(self._user.ws.wait_live(START_TIMEOUT_S))
-        refused = asyncio.create_task(self._user.refused.wait())
-        try:
-            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (live, refused):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._supervisor in done:
-            self._supervisor.result()  # raises what ended it
-        if self._user.refusal is not None and not self._user.ws.live:
-            # The venue refused our credentials (bad key, signature, permissions): say so now, in its words.
-            raise self._user.refusal
-        if not self._user.ws.live:
-            raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
-
-    async def _supervise(self) -> None:
-        assert self._user is not None
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                tg.create_task(self._user.run(), name=f"{self.exchange}.user")
-                for stream in self._market.values():
-                    tg.create_task(stream.run(), name=stream.ws.name)
-                self._ready.set()
-        except ExceptionGroup as eg:
-            log.error("binance.streams.failed", extra={"exchange": str(self.exchange), "error": repr(eg)})
-            self._tg = None
-            self._on_stream_state(False)
-            raise
-
     async def close(self) -> None:
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            try:
-                await supervisor
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # close() itself is being cancelled
-            except ExceptionGroup as eg:  # a stream task failed earlier; _supervise logged it
-                log.debug("binance.supervisor.ended", extra={"error": repr(eg)})
-        self._tg = None
+        await self._supervisor.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -524,8 +485,8 @@ class BinanceConnector:
     async def watch_market(
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
-        if self._tg is None:
-            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        if not self._supervisor.running:
+            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
         entry = (on_ticker, on_trade)
         self._watchers.setdefault(symbol, []).append(entry)
         lower = symbol.lower()
@@ -550,7 +511,7 @@ class BinanceConnector:
     def _market_stream(self, route: str) -> MarketStream:
         stream = self._market.get(route)
         if stream is None:
-            if self._session is None or self._tg is None:
+            if self._session is None or not self._supervisor.running:
                 raise RuntimeError("connector not started")
             url = f"{self.hosts.stream}/{route}/stream" if route else f"{self.hosts.stream}/stream"
             stream = MarketStream(
@@ -562,7 +523,7 @@ class BinanceConnector:
             )
             stream.ws.telemetry = self.telemetry
             self._market[route] = stream
-            self._tg.create_task(stream.run(), name=stream.ws.name)
+            self._supervisor.spawn(stream.ws.name, stream.run)
         return stream
 
     def _on_market_data(self, data: dict[str, Any]) -> None:

@@ -31,7 +31,8 @@ Mechanisms (``../shared/venues/okx.md``):
 - Market data: ``bbo-tbt`` and ``trades`` on ``/ws/v5/public``.
 - Hosts (production, AWS, demo with ``--testnet``) and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task runs in one TaskGroup owned by a supervisor task that ``close()`` cancels.
+Every background task runs in one TaskGroup owned by ``transport.supervisor.StreamSupervisor``, which ``close()``
+cancels.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.http import make_session
+from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
@@ -166,9 +168,7 @@ class OkxConnector:
         self._public: PublicStream | None = None
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
         self.telemetry: Telemetry = NULL_TELEMETRY
-        self._tg: asyncio.TaskGroup | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,56 +209,19 @@ class OkxConnector:
                 self._probe_every_s,
             )
             self._private.ws.telemetry = self.telemetry
-            self._supervisor = asyncio.create_task(self._supervise(), name="okx.supervisor")
-            await self._wait_started()
+            private = self._private
+            self._supervisor.start(("okx.private", private.run))
+            await self._supervisor.wait_live(private.ws, private.refused, START_TIMEOUT_S)
+            if private.refusal is not None and not private.ws.live:
+                raise private.refusal
+            if not private.ws.live:
+                raise Retryable(f"okx: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
         except BaseException:
             await self.close()
             raise
 
-    async def _wait_started(self) -> None:
-        assert self._private is not None and self._supervisor is not None
-        live = asyncio.create_task(self._private.ws.wait_live(START_TIMEOUT_S))
-        refused = asyncio.create_task(self._private.refused.wait())
-        try:
-            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (live, refused):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._supervisor in done:
-            self._supervisor.result()
-        if self._private.refusal is not None and not self._private.ws.live:
-            raise self._private.refusal
-        if not self._private.ws.live:
-            raise Retryable(f"okx: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
-
-    async def _supervise(self) -> None:
-        assert self._private is not None
-        try:
-            async with asyncio.TaskGroup() as tg:
-                self._tg = tg
-                tg.create_task(self._private.run(), name="okx.private")
-                self._ready.set()
-        except ExceptionGroup as eg:
-            log.error("okx.streams.failed", extra={"error": repr(eg)})
-            self._tg = None
-            self._on_stream_state(False)
-            raise
-
     async def close(self) -> None:
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            try:
-                await supervisor
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-            except ExceptionGroup as eg:
-                log.debug("okx.supervisor.ended", extra={"error": repr(eg)})
-        self._tg = None
+        await self._supervisor.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -582,16 +545,16 @@ class OkxConnector:
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         self.rules(symbol)
-        if self._tg is None:
-            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        if not self._supervisor.running:
+            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
         if self._public is None:
-            if self._session is None or self._tg is None:
+            if self._session is None or not self._supervisor.running:
                 raise RuntimeError("connector not started")
             self._public = PublicStream(
                 self._session, self.hosts.public, self._on_public, self._backoff, self._probe_every_s
             )
             self._public.ws.telemetry = self.telemetry
-            self._tg.create_task(self._public.run(), name="okx.public")
+            self._supervisor.spawn("okx.public", self._public.run)
         public = self._public
         entry = (on_ticker, on_trade)
         self._watchers.setdefault(symbol, []).append(entry)

@@ -10,16 +10,15 @@ endpoints raise for a failed item. After a 429 / ``50011`` every request is refu
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, cast
 from urllib.parse import urlencode
 
 import aiohttp
 from yarl import URL
 
-from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+from ...domain.venue import OutcomeUnknown, Retryable
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from .errors import RATE_LIMIT_WINDOW_S, classify
 from .schemas import FillRow, InstrumentRow, ItemResult, OrderRow, PositionRow
 from .signing import Signer
@@ -49,21 +48,9 @@ class OkxRest:
         items: bool = False,
     ) -> list[Any]:
         """One request; ``items``: return the data of a batch answer whatever its code (0/1/2)."""
-        started = time.perf_counter()
-        outcome = "ok"
-        try:
-            return await self._call(method, path, query, body, signed, raw_body, items)
-        except Rejected:
-            outcome = "rejected"
-            raise
-        except Retryable:
-            outcome = "retryable"
-            raise
-        except OutcomeUnknown:
-            outcome = "unknown"
-            raise
-        finally:
-            self.telemetry.request(f"{method} {path}", outcome, time.perf_counter() - started)
+        return await measured(
+            self.telemetry, f"{method} {path}", self._call(method, path, query, body, signed, raw_body, items)
+        )
 
     async def _call(
         self,
