@@ -30,7 +30,6 @@ Seed 000 trades Deribit over FIX for latency; the ``Connector`` contract of ``co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import logging
@@ -64,6 +63,7 @@ from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
+from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent
 from . import fix_orders
@@ -159,8 +159,8 @@ class DeribitConnector:
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = _ignore_report
         self._on_stream_state: StreamStateSink = _ignore_state
-        self._supervisor: asyncio.Task[None] | None = None
-        self._tg: asyncio.TaskGroup | None = None
+        # No stream-state report when the group dies: the FIX session reports its own state.
+        self._supervisor = StreamSupervisor("deribit", lambda: None)
         self._fix_ups = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,7 +192,7 @@ class DeribitConnector:
         )
         self._rpc.telemetry = self.telemetry
         try:
-            self._supervisor = asyncio.create_task(self._supervise(), name="deribit.supervisor")
+            self._supervisor.start(("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run))
             await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
             rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
@@ -204,21 +204,9 @@ class DeribitConnector:
 
     async def _wait_up(self, live: Any, refused: asyncio.Event, what: str) -> None:
         """Until ``live`` completes; a refusal of our credentials is ``Rejected`` in the venue's words."""
-        assert self._supervisor is not None
-        up = asyncio.ensure_future(live)
-        no = asyncio.ensure_future(refused.wait())
-        try:
-            done, _ = await asyncio.wait({up, no, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (up, no):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._supervisor in done:
-            self._supervisor.result()
-        if up in done and not up.cancelled() and up.exception() is None:
+        if await self._supervisor.wait_up(live, refused):
             return
-        if no in done:
+        if refused.is_set():
             if what == "FIX":
                 reason = self.fix.refusal.text if self.fix.refusal else "Logout"
                 raise Rejected(f"deribit FIX logon refused: {reason}", "logon")
@@ -228,25 +216,13 @@ class DeribitConnector:
             )
         raise Retryable(f"deribit {what} connection did not come up in {START_TIMEOUT_S:.0f}s", "start")
 
-    async def _supervise(self) -> None:
-        assert self._rpc is not None
-        async with asyncio.TaskGroup() as tg:
-            self._tg = tg
-            tg.create_task(self._rpc.run(), name="deribit.rpc")
-            tg.create_task(self.fix.run(), name="deribit.fix")
-
     async def close(self) -> None:
         """Log out with ``DontCancelOnDisconnect(9003)=Y``: a deliberate stop keeps the resting orders
         (the engine cancels them first when the session is stopped with ``cancelOpenOrders``);
         cancel-on-disconnect is for connections that are lost, not closed."""
         if self.fix.logged_on:
             await self.fix.stop("execx session closed", [(9003, "Y")])
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-        self._tg = None
+        await self._supervisor.close()
         self.fix.close()
         _senders_in_use.discard(self.sender_comp_id)
         session, self._session = self._session, None
@@ -412,8 +388,8 @@ class DeribitConnector:
             return
         self._fix_ups += 1
         self._on_stream_state(True)
-        if self._fix_ups > 1 and self._tg is not None:
-            self._tg.create_task(self._recover(), name="deribit.recover")
+        if self._fix_ups > 1 and self._supervisor.running:
+            self._supervisor.spawn("deribit.recover", self._recover)
 
     # ------------------------------------------------------------------ queries (JSON-RPC)
 

@@ -59,6 +59,7 @@ from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonR
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
 from ..transport.http import make_session
+from ..transport.supervisor import wait_up
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from .urls import Hosts, resolve_hosts
@@ -167,17 +168,7 @@ class PulseConnector:
 
     async def _wait_live(self) -> None:
         assert self._supervisor is not None
-        live = asyncio.ensure_future(self.rpc.ws.wait_live(START_TIMEOUT_S))
-        refused = asyncio.ensure_future(self.rpc.refused.wait())
-        try:
-            done, _ = await asyncio.wait({live, refused, self._supervisor}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (live, refused):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._supervisor in done:
-            self._supervisor.result()
+        await wait_up(self.rpc.ws.wait_live(START_TIMEOUT_S), self.rpc.refused, self._supervisor)
         if self.rpc.live:
             return
         if self.rpc.refusal is not None:

@@ -4,7 +4,8 @@
 inside a supervisor task; ``spawn`` adds one later (e.g. a market-data stream opened by
 ``watch_market``); ``close`` cancels and awaits everything. If any task fails, the group ends, the
 failure is logged and ``on_failure`` runs (a connector reports its private stream down).
-``wait_live`` is the start-up wait of a private stream: until it is live, refused, or the group died.
+``wait_live`` is the start-up wait of a private stream: until it is live, refused, or the group died;
+``wait_up`` the same for any awaitable (a FIX logon), also usable with a connector's own task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .websocket import ReconnectingWebSocket
@@ -58,18 +59,12 @@ class StreamSupervisor:
     async def wait_live(self, ws: ReconnectingWebSocket, refused: asyncio.Event, timeout_s: float) -> None:
         """Return once ``ws`` is live or ``refused`` is set or ``timeout_s`` passed; raise what ended
         the group if it died first."""
+        await self.wait_up(ws.wait_live(timeout_s), refused)
+
+    async def wait_up(self, up: Awaitable[object], refused: asyncio.Event) -> bool:
+        """``wait_up`` on this supervisor's task (``start()`` first)."""
         assert self._task is not None, "start() first"
-        live = asyncio.create_task(ws.wait_live(timeout_s))
-        refusal = asyncio.create_task(refused.wait())
-        try:
-            done, _ = await asyncio.wait({live, refusal, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (live, refusal):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await task
-        if self._task in done:
-            self._task.result()
+        return await wait_up(up, refused, self._task)
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -84,3 +79,21 @@ class StreamSupervisor:
             except ExceptionGroup as eg:  # a task failed earlier; _supervise logged it
                 log.debug("connector.supervisor.ended", extra={"connector": self.name, "error": repr(eg)})
         self._tg = None
+
+
+async def wait_up(up: Awaitable[object], refused: asyncio.Event, owner: asyncio.Task[None]) -> bool:
+    """The start-up wait of a venue connection: until ``up`` completes (a connection live, a session
+    logged on) or ``refused`` is set (the venue refused our credentials); raise what ended ``owner``
+    (the task running the connections) if it ended first. True when ``up`` completed without error."""
+    done_up = asyncio.ensure_future(up)
+    refusal = asyncio.ensure_future(refused.wait())
+    try:
+        done, _ = await asyncio.wait({done_up, refusal, owner}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (done_up, refusal):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await task
+    if owner in done:
+        owner.result()
+    return done_up in done and not done_up.cancelled() and done_up.exception() is None
