@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -22,6 +21,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
+from service_helpers import receive_until, rest_poster
 from test_service_grpc import collect, uid
 
 KEY = "bybit-integration-key"
@@ -285,13 +285,7 @@ async def test_rest_and_websocket_on_every_bybit_exchange(svc: Svc, venue: str) 
     sid = uid("r-")
     bid, _ = await svc.top(venue)
     price = bid - 5 * tick
-
-    async def post(path: str, body: dict[str, Any]) -> Any:
-        async with svc.http.post(url + path, json=body, headers=headers) as r:
-            out = await r.json()
-            assert r.status == 200, out
-            return out
-
+    post = rest_poster(svc.http, url, headers)
     start = {
         "sessionId": sid,
         "exchangeKey": {"apiKey": acct["apiKey"], "secretKey": acct["secretKey"], "exchange": venue},
@@ -315,9 +309,7 @@ async def test_rest_and_websocket_on_every_bybit_exchange(svc: Svc, venue: str) 
         await svc.trade(venue, price, qty, "sell")
         updates: list[dict[str, Any]] = []
         deadline = time.monotonic() + 10
-        while not any(u.get("tradeId") for u in updates):
-            msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-            updates.append(json.loads(msg.data))
+        await receive_until(ws, updates, lambda u: u.get("tradeId"), deadline)
         fill = next(u for u in updates if u.get("tradeId"))
         assert fill["orderStatus"] == "partiallyfilled" and Decimal(repr(fill["executedQty"])) == qty
         assert fill["exchange"] == venue and fill["clOrderId"] == "rest-1"
@@ -327,9 +319,9 @@ async def test_rest_and_websocket_on_every_bybit_exchange(svc: Svc, venue: str) 
         assert gone["order"]["orderStatus"] == "cancelled"
         await post("/sendOrder", {**order, "clOrderId": "rest-2", "price": float(price - 2 * tick)})
         await post("/sendOrder", {"sessionId": sid, "symbol": symbol, "transactionType": "pull"})
-        while not any(u.get("clOrderId") == "rest-2" and u.get("orderStatus") == "cancelled" for u in updates):
-            msg = await ws.receive(timeout=max(0.01, deadline + 10 - time.monotonic()))
-            updates.append(json.loads(msg.data))
+        await receive_until(
+            ws, updates, lambda u: u.get("clOrderId") == "rest-2" and u.get("orderStatus") == "cancelled", deadline + 10
+        )
 
 
 # an order the account cannot pay for, refused item by item: (its size, Bybit's retCode and message)

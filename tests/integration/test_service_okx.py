@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,6 +20,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
+from service_helpers import receive_until, rest_poster
 
 KEY = "okx-integration-key"
 AUTH = (("x-api-key", KEY),)
@@ -301,13 +301,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
     url, headers, sid = svc.ready["rest"], {"x-api-key": KEY}, uid("r-")
     bid, _ = await svc.top("spot")
     price = bid - 5 * tick
-
-    async def post(path: str, body: dict[str, Any]) -> Any:
-        async with svc.http.post(url + path, json=body, headers=headers) as r:
-            out = await r.json()
-            assert r.status == 200, out
-            return out
-
+    post = rest_poster(svc.http, url, headers)
     key = {
         "apiKey": acct["apiKey"],
         "secretKey": acct["secretKey"],
@@ -335,9 +329,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
         deadline = time.monotonic() + 10
 
         async def until(pred: Any) -> None:
-            while not any(pred(u) for u in updates):
-                msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-                updates.append(json.loads(msg.data))
+            await receive_until(ws, updates, pred, deadline)
 
         await until(lambda u: u.get("tradeId"))
         fill = next(u for u in updates if u.get("tradeId"))
