@@ -1,18 +1,16 @@
 """Helpers of the Deribit and Pulse integration tests: the market tests' service handle with sessions on
-one exchange, order shortcuts, a running ``execx --sim``, and a stream reader with a deadline."""
+one exchange, order shortcuts, a running ``execx --sim``, and the market-data and reduce-only checks both
+venues share (the stream reader is ``service_helpers.collect``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
@@ -59,17 +57,6 @@ async def running_service(data: Path, exchange: int) -> AsyncIterator[Svc]:
             await s.channel.close()
     finally:
         await service.stop()
-
-
-async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
-    """Transactions from a SubscribeUpdates stream until ``until(list)`` holds (deadline)."""
-    got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
 
 
 async def check_market_data(svc: Svc, venue: str, symbol: str, qty: Decimal) -> None:

@@ -1,14 +1,32 @@
-"""Helpers shared by the per-venue service tests that drive execx's REST gateway (Bybit, OKX): a JSON
-poster that insists on HTTP 200, and a reader of the ``/subscribeUpdates`` websocket until a condition."""
+"""Helpers shared by the per-venue service tests (Binance, Bybit, OKX, Deribit, Pulse): a reader of the gRPC
+``SubscribeUpdates`` stream until a condition, and for the REST gateway a JSON poster that insists on HTTP 200
+and a reader of the ``/subscribeUpdates`` websocket until a condition."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import grpc
+from execx.v1 import common_pb2 as c
+
+
+async def collect(
+    stream: Any, until: Any, got: list[c.OrderTransaction] | None = None, within_s: float = 10.0
+) -> list[c.OrderTransaction]:
+    """Read transactions from a SubscribeUpdates stream (onto ``got`` if given) until ``until(list)`` holds
+    (deadline)."""
+    got = [] if got is None else got
+    deadline = time.monotonic() + within_s
+    while not until(got):
+        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
+        assert msg is not grpc.aio.EOF
+        got.append(msg.transaction)
+    return got
 
 
 def rest_poster(

@@ -21,8 +21,8 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
-from service_helpers import receive_until, rest_poster
-from test_service_grpc import collect, uid
+from service_helpers import collect, receive_until, rest_poster
+from test_service_grpc import uid
 
 KEY = "bybit-integration-key"
 AUTH = (("x-api-key", KEY),)

@@ -16,8 +16,9 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.deribit.connector import DeribitConnector
-from jsonrpc_venue_helpers import Svc, check_market_data, check_reduce_only, collect, running_service
+from jsonrpc_venue_helpers import Svc, check_market_data, check_reduce_only, running_service
 from market_helpers import AUTH, KEY, uid
+from service_helpers import collect
 
 PERP = "BTC-PERPETUAL"
 D = Decimal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from service_helpers import collect
 
 KEY = "integration-test-key"
 AUTH = (("x-api-key", KEY),)
@@ -100,17 +100,6 @@ async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
     yield s
     await s.channel.close()
     await service.stop()
-
-
-async def collect(stream: Any, until: Any, within_s: float = 10.0) -> list[c.OrderTransaction]:
-    """Read transactions from a SubscribeUpdates stream until ``until(list)`` is true (deadline)."""
-    got: list[c.OrderTransaction] = []
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
 
 
 @pytest.mark.parametrize("venue", list(VENUES))

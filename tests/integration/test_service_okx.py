@@ -20,7 +20,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
-from service_helpers import receive_until, rest_poster
+from service_helpers import collect, receive_until, rest_poster
 
 KEY = "okx-integration-key"
 AUTH = (("x-api-key", KEY),)
@@ -102,19 +102,6 @@ async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
         yield s
         await s.channel.close()
     await service.stop()
-
-
-async def collect(
-    stream: Any, until: Any, got: list[c.OrderTransaction] | None = None, within_s: float = 10.0
-) -> list[c.OrderTransaction]:
-    """Read a SubscribeUpdates stream until ``until(list)`` holds (deadline)."""
-    got = [] if got is None else got
-    deadline = time.monotonic() + within_s
-    while not until(got):
-        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
-        assert msg is not grpc.aio.EOF
-        got.append(msg.transaction)
-    return got
 
 
 def limit(sid: str, cl: str, symbol: str, side: int, price: Decimal, qty: Decimal, **kw: Any) -> dict[str, Any]:
