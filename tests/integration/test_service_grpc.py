@@ -246,63 +246,23 @@ async def test_margin_session_borrows_for_a_buy_the_spot_balance_cannot_pay(svc:
 
 async def test_bad_input_is_invalid_argument_naming_the_field(svc: Svc) -> None:
     sid = await svc.session("binance-spot")
-    cases = [
-        (
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id="b1",
-                symbol="BTCUSDT",
-                qty=0.001,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                side=c.SIDE_BUY,
-            ),
-            "price",
-        ),
-        (
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id="b 2",
-                symbol="BTCUSDT",
-                qty=0.001,
-                price=1.0,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                side=c.SIDE_BUY,
-            ),
-            "clOrderId",
-        ),
-        (
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id="b3",
-                symbol="BTCUSDT",
-                qty=-1,
-                price=90000.0,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                side=c.SIDE_BUY,
-            ),
-            "qty",
-        ),
-        (
-            om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id="b4",
-                symbol="BTCUSDT",
-                qty=1,
-                price=90000.0,
-                order_type=c.ORDER_TYPE_LIMIT,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                tif=c.TIME_IN_FORCE_DAY,
-                side=c.SIDE_BUY,
-            ),
-            "tif",
-        ),
+    limit_buy = {
+        "session_id": sid,
+        "symbol": "BTCUSDT",
+        "order_type": c.ORDER_TYPE_LIMIT,
+        "transaction_type": c.TRANSACTION_TYPE_INSERT,
+        "side": c.SIDE_BUY,
+    }
+    # (the fields of each bad limit buy, the field its error must name); b1 leaves the optional price unset
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"cl_order_id": "b1", "qty": 0.001}, "price"),
+        ({"cl_order_id": "b 2", "qty": 0.001, "price": 1.0}, "clOrderId"),
+        ({"cl_order_id": "b3", "qty": -1, "price": 90000.0}, "qty"),
+        ({"cl_order_id": "b4", "qty": 1, "price": 90000.0, "tif": c.TIME_IN_FORCE_DAY}, "tif"),
     ]
-    for req, field in cases:
+    for fields, field in cases:
         with pytest.raises(grpc.aio.AioRpcError) as e:
-            await svc.om.SendOrder(req, metadata=AUTH)
+            await svc.om.SendOrder(om.SendOrderRequest(**limit_buy, **fields), metadata=AUTH)
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert (e.value.details() or "").startswith(field)
 
