@@ -63,7 +63,6 @@ from ...domain.venue import (
     ExecutionReport,
     OrderRequest,
     Rejected,
-    Retryable,
     Trade,
     VenueError,
     VenuePosition,
@@ -220,12 +219,7 @@ class BinanceConnector:
             runs: list[Run] = [(f"{self.exchange}.user", user.run)]
             runs += [(stream.ws.name, stream.run) for stream in self._market.values()]
             self._supervisor.start(*runs)
-            await self._supervisor.wait_live(user.ws, user.refused, START_TIMEOUT_S)
-            if user.refusal is not None and not user.ws.live:
-                # The venue refused our credentials (bad key, signature, permissions): say so now, in its words.
-                raise user.refusal
-            if not user.ws.live:
-                raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+            await self._supervisor.wait_private(user, START_TIMEOUT_S)
         except BaseException:
             await self.close()
             raise

@@ -203,11 +203,7 @@ class BybitConnector:
             if self._trade is not None:
                 runs.append((f"{self.exchange}.trade", self._trade.run))
             self._supervisor.start(*runs)
-            await self._supervisor.wait_live(private.ws, private.refused, START_TIMEOUT_S)
-            if private.refusal is not None and not private.ws.live:
-                raise private.refusal  # the venue refused our credentials: say so now, in its words
-            if not private.ws.live:
-                raise Retryable(f"{self.exchange}: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+            await self._supervisor.wait_private(private, START_TIMEOUT_S)
         except BaseException:
             await self.close()
             raise

@@ -211,11 +211,7 @@ class OkxConnector:
             self._private.ws.telemetry = self.telemetry
             private = self._private
             self._supervisor.start(("okx.private", private.run))
-            await self._supervisor.wait_live(private.ws, private.refused, START_TIMEOUT_S)
-            if private.refusal is not None and not private.ws.live:
-                raise private.refusal
-            if not private.ws.live:
-                raise Retryable(f"okx: private stream did not come up in {START_TIMEOUT_S:.0f}s", "stream")
+            await self._supervisor.wait_private(private, START_TIMEOUT_S)
         except BaseException:
             await self.close()
             raise

@@ -14,13 +14,28 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
+from ...domain.venue import Rejected, Retryable
 from .websocket import ReconnectingWebSocket
 
 log = logging.getLogger("execx.connectors.supervisor")
 
 Run = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
+
+
+class PrivateStream(Protocol):
+    """A venue's private stream as the start-up wait sees it: its websocket, and the venue's refusal of
+    our credentials (``refused`` set, ``refusal`` in the venue's words)."""
+
+    @property
+    def ws(self) -> ReconnectingWebSocket: ...
+
+    @property
+    def refused(self) -> asyncio.Event: ...
+
+    @property
+    def refusal(self) -> Rejected | None: ...
 
 
 class StreamSupervisor:
@@ -60,6 +75,15 @@ class StreamSupervisor:
         """Return once ``ws`` is live or ``refused`` is set or ``timeout_s`` passed; raise what ended
         the group if it died first."""
         await self.wait_up(ws.wait_live(timeout_s), refused)
+
+    async def wait_private(self, stream: PrivateStream, timeout_s: float) -> None:
+        """``wait_live`` on a private stream, then fail the start: with the venue's refusal of our credentials
+        (bad key, signature, permissions) in its words, or ``Retryable`` if it did not come up in time."""
+        await self.wait_live(stream.ws, stream.refused, timeout_s)
+        if stream.refusal is not None and not stream.ws.live:
+            raise stream.refusal
+        if not stream.ws.live:
+            raise Retryable(f"{self.name}: private stream did not come up in {timeout_s:.0f}s", "stream")
 
     async def wait_up(self, up: Awaitable[object], refused: asyncio.Event) -> bool:
         """``wait_up`` on this supervisor's task (``start()`` first)."""
