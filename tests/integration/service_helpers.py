@@ -5,14 +5,30 @@ and a reader of the ``/subscribeUpdates`` websocket until a condition."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import grpc
 from execx.v1 import common_pb2 as c
+from execx_server.app import Service, Settings
+
+
+@contextlib.asynccontextmanager
+async def running_execx(data: Path, key: str) -> AsyncIterator[tuple[Service, aiohttp.ClientSession]]:
+    """``execx --sim`` (quiet book) in this process with API key ``key``, and an HTTP client for its REST
+    gateway and the simulator's admin API."""
+    service = Service(Settings(key=key, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
+    await service.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield service, http
+    finally:
+        await service.stop()
 
 
 async def collect(

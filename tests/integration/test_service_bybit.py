@@ -19,9 +19,9 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
-from execx_server.app import Service, Settings
+from execx_server.app import Service
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
-from service_helpers import collect, receive_until, rest_poster
+from service_helpers import collect, receive_until, rest_poster, running_execx
 from test_service_grpc import uid
 
 KEY = "bybit-integration-key"
@@ -92,14 +92,10 @@ class Svc:
 
 @pytest.fixture(scope="module")
 async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    data = tmp_path_factory.mktemp("execx-bybit")
-    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
-    await service.start()
-    async with aiohttp.ClientSession() as http:
+    async with running_execx(tmp_path_factory.mktemp("execx-bybit"), KEY) as (service, http):
         s = Svc(service, http)
         yield s
         await s.channel.close()
-    await service.stop()
 
 
 def limit(sid: str, cl: str, symbol: str, side: int, price: Decimal, qty: Decimal, **kw: Any) -> dict[str, Any]:

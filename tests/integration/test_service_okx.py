@@ -19,8 +19,8 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
-from execx_server.app import Service, Settings
-from service_helpers import collect, receive_until, rest_poster
+from execx_server.app import Service
+from service_helpers import collect, receive_until, rest_poster, running_execx
 
 KEY = "okx-integration-key"
 AUTH = (("x-api-key", KEY),)
@@ -94,14 +94,10 @@ class Svc:
 
 @pytest.fixture(scope="module")
 async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    data = tmp_path_factory.mktemp("execx-okx")
-    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True))
-    await service.start()
-    async with aiohttp.ClientSession() as http:
+    async with running_execx(tmp_path_factory.mktemp("execx-okx"), KEY) as (service, http):
         s = Svc(service, http)
         yield s
         await s.channel.close()
-    await service.stop()
 
 
 def limit(sid: str, cl: str, symbol: str, side: int, price: Decimal, qty: Decimal, **kw: Any) -> dict[str, Any]:
