@@ -430,9 +430,11 @@ async def test_refusals_it_cannot_explain_fail_it_with_the_venue_message(svc: Sv
         m = Manager(svc, venue, symbol, updates)
         await m.set_target(1.0)
         # 1 USDT cannot pay for 0.1 BNB: every order is refused, and the book does not explain it
-        s = await m.moved_until("600", lambda s: s.state == pm.POSITION_MANAGER_STATE_FAILED, "failed")
+        # failed, and once the answers still owed are in, nothing of it is left working
+        s = await m.moved_until(
+            "600", lambda s: s.state == pm.POSITION_MANAGER_STATE_FAILED and not s.working_orders, "failed, no orders"
+        )
         assert s.reason == "5 orders refused in a row; last: Account has insufficient balance for requested action."
-        assert not s.working_orders
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await m.set_target(2.0)
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
