@@ -27,7 +27,12 @@ class Svc(MarketSvc):
     async def new_session(self) -> str:
         acct = await self.admin_post("/admin/accounts", {})
         sid = uid("s-")
-        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=self.exchange)
+        key = c.ExchangeKey(
+            api_key=acct["apiKey"],
+            secret_key=acct["secretKey"],
+            passphrase=acct.get("passphrase", ""),
+            exchange=self.exchange,
+        )
         await self.om.StartOrderHandler(om.StartOrderHandlerRequest(session_id=sid, exchange_key=key), metadata=AUTH)
         return sid
 

@@ -42,3 +42,17 @@ async def test_a_venue_without_it_refuses_before_sending(tmp_path_factory: pytes
         assert e.value.details() == "reduceOnly: is not supported on binance-spot"
         listed = await spot.om.ListOrders(om.ListOrdersRequest(session_id=sid), metadata=AUTH)
         assert not listed.orders
+
+
+@pytest.mark.parametrize(
+    ("exchange", "venue", "symbol", "qty"),
+    [
+        (c.EXCHANGE_BYBIT_LINEAR, "bybit-linear", "BTCUSDT", 0.01),
+        (c.EXCHANGE_OKX, "okx", "BTC-USDT-SWAP", 1.0),
+    ],
+)
+async def test_bybit_and_okx_send_reduce_only(
+    tmp_path_factory: pytest.TempPathFactory, exchange: int, venue: str, symbol: str, qty: float
+) -> None:
+    async with running_service(tmp_path_factory.mktemp(venue), exchange) as svc:
+        await check_reduce_only(svc, venue, symbol, qty)

@@ -131,6 +131,7 @@ class BybitConnector:
             raise ValueError(f"not a Bybit market: {config.exchange}")
         self.exchange: Exchange = config.exchange
         self.category = CATEGORY_OF[config.exchange]
+        self.supports_reduce_only = self.category != "spot"
         self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
         self._config = config
@@ -246,6 +247,8 @@ class BybitConnector:
             params["price"] = to_wire(order.price)
             params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else _TIF[order.tif]
         params["orderLinkId"] = order.cl_order_id
+        if order.reduce_only:
+            params["reduceOnly"] = True
         if self.margin:
             params["isLeverage"] = 1
         return params

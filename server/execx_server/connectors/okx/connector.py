@@ -128,6 +128,7 @@ class _Pending:
 
 class OkxConnector:
     supports_amend = True
+    supports_reduce_only = True  # on swaps (checked per order)
     supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # OKX has no DAY orders
 
     def __init__(
@@ -421,6 +422,10 @@ class OkxConnector:
             "side": order.side.value,
             "sz": to_wire(order.qty),
         }
+        if order.reduce_only:
+            if not swap:
+                raise ValidationError("reduceOnly", f"is for swaps; {order.symbol} is spot")
+            item["reduceOnly"] = "true"
         if order.order_type is OrderType.MARKET:
             item["ordType"] = "market"
             if not swap:
