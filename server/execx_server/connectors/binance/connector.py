@@ -68,6 +68,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -83,7 +84,6 @@ from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.binance")
 
 START_TIMEOUT_S = 15.0
-SEEN_TRADES_MAX = 50_000
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
@@ -154,7 +154,7 @@ class BinanceConnector:
         self._orders: dict[str, _Known] = {}
         self._by_exch_id: dict[str, str] = {}
         self._replacing: set[str] = set()  # exch order ids being / been replaced by cancel-replace
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._seen_trades = SeenIds()
         self._finished: OrderedDict[str, None] = OrderedDict()  # final orders, oldest first
         self._last_trade_ms: dict[str, int] = {}
         self._started_ms = 0
@@ -558,12 +558,8 @@ class BinanceConnector:
     def _emit(self, report: ExecutionReport) -> None:
         """Forward a report to the engine, once per trade id for fills."""
         if report.trade_id:
-            key = f"{report.symbol}:{report.trade_id}"
-            if key in self._seen_trades:
+            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
                 return
-            self._seen_trades[key] = None
-            if len(self._seen_trades) > SEEN_TRADES_MAX:
-                self._seen_trades.popitem(last=False)
             t_ms = report.exch_time_ns // 1_000_000
             if t_ms > self._last_trade_ms.get(report.symbol, 0):
                 self._last_trade_ms[report.symbol] = t_ms

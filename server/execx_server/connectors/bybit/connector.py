@@ -68,6 +68,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
 from ..transport.coalesce import Coalescer
+from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
@@ -83,7 +84,6 @@ from .urls import CATEGORY_OF, Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.bybit")
 
 START_TIMEOUT_S = 15.0
-SEEN_EXECS_MAX = 50_000
 FINISHED_KEPT = 10_000
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
@@ -146,7 +146,7 @@ class BybitConnector:
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
         self._orders: dict[str, _Known] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._seen_execs: OrderedDict[str, None] = OrderedDict()
+        self._seen_execs = SeenIds()
         self._last_exec_ms: dict[str, int] = {}
         self._started_ms = 0
         self._on_report: ReportSink = _ignore_report
@@ -540,11 +540,8 @@ class BybitConnector:
     def _emit(self, report: ExecutionReport) -> None:
         """Forward a report to the engine, once per execution id for fills."""
         if report.trade_id:
-            if report.trade_id in self._seen_execs:
+            if not self._seen_execs.first(report.trade_id):
                 return
-            self._seen_execs[report.trade_id] = None
-            if len(self._seen_execs) > SEEN_EXECS_MAX:
-                self._seen_execs.popitem(last=False)
             t_ms = report.exch_time_ns // 1_000_000
             if t_ms > self._last_exec_ms.get(report.symbol, 0):
                 self._last_exec_ms[report.symbol] = t_ms

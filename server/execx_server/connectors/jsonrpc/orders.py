@@ -24,13 +24,13 @@ from typing import Any
 from ...domain.enums import OrderStatus, OrderType, Side
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import ExecutionReport, OutcomeUnknown, Rejected, Retryable, VenuePosition
+from ..transport.dedupe import SeenIds
 from ..transport.websocket import NoAnswer, NotSent
 from . import parse
 from .client import RpcError
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
-SEEN_TRADES_MAX = 50_000
 FINISHED_KEPT = 10_000
 UNKNOWN_ORDER_CODES = frozenset({10004, 11044})  # order_not_found, not_open_order
 LIVE = frozenset(
@@ -65,7 +65,7 @@ class OrderTracker:
         self.orders: dict[str, Known] = {}
         self.by_exch_id: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._seen_trades = SeenIds()
 
     def track(self, cl_order_id: str, known: Known) -> Known:
         self.orders[cl_order_id] = known
@@ -79,12 +79,8 @@ class OrderTracker:
     def emit(self, report: ExecutionReport) -> None:
         """Forward a report to the engine (a fill once per trade id) and keep what we know current."""
         if report.trade_id:
-            key = f"{report.symbol}:{report.trade_id}"
-            if key in self._seen_trades:
+            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
                 return
-            self._seen_trades[key] = None
-            if len(self._seen_trades) > SEEN_TRADES_MAX:
-                self._seen_trades.popitem(last=False)
         self.note(report)
         self.sink(report)
 

@@ -65,6 +65,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -82,7 +83,6 @@ log = logging.getLogger("execx.connectors.okx")
 
 START_TIMEOUT_S = 15.0
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
-SEEN_TRADES_MAX = 50_000
 FINISHED_KEPT = 10_000
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
@@ -159,7 +159,7 @@ class OkxConnector:
         self._orders: dict[str, _Known] = {}
         self._by_ord_id: dict[str, str] = {}
         self._pulls: dict[str, PullBook] = {}
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
+        self._seen_trades = SeenIds()
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._last_fill_ms = 0
         self._pending: dict[tuple[str, str], _Pending] = {}
@@ -607,12 +607,8 @@ class OkxConnector:
     def _emit(self, report: ExecutionReport) -> None:
         """Forward a report to the engine: fills once per trade id, statuses in order."""
         if report.trade_id:
-            key = f"{report.symbol}:{report.trade_id}"
-            if key in self._seen_trades:
+            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
                 return
-            self._seen_trades[key] = None
-            if len(self._seen_trades) > SEEN_TRADES_MAX:
-                self._seen_trades.popitem(last=False)
             self._last_fill_ms = max(self._last_fill_ms, report.exch_time_ns // 1_000_000)
         self._note(report)
         self._on_report(report)
