@@ -59,7 +59,8 @@ async def test_sequence_continues_after_restart(tmp_path: Path) -> None:
     await j.close()
     j2 = Journal(tmp_path / "j.db")
     bus2 = SessionBus("s1", j2, last_seq=j2.last_seq()["s1"])
-    assert bus2.publish("order", {}).seq == 3
+    bus2.publish("order", {})
+    assert bus2.seq == 3
     await j2.close()
 
 
@@ -97,4 +98,48 @@ async def test_kind_filter(tmp_path: Path) -> None:
     bus.publish("position", {"x": 1})
     r = await asyncio.wait_for(anext(sub), 1)
     assert (r.kind, r.seq) == ("position", 2)
+    await j.close()
+
+
+async def test_a_batch_is_written_one_linger_after_its_first_record(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db", linger_s=0.3)
+    j.append(Record("s1", 1, "order", {"a": 1}))
+    j.append(Record("s1", 2, "order", {"a": 2}))
+    await asyncio.sleep(0.05)
+    assert j.last_seq() == {}  # still lingering: the writer has not been woken
+    await asyncio.sleep(0.6)
+    assert j.last_seq() == {"s1": 2}  # written without a flush
+    j.append(Record("s1", 3, "order", {"a": 3}))
+    await j.flush()  # a flush does not wait for the linger
+    assert [r.payload for r in j.read("s1", 3)] == [{"a": 3}]
+    await j.close()
+
+
+async def test_events_of_one_iteration_are_numbered_in_order_at_its_end(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    bus = SessionBus("s1", j)
+    sub = await bus.subscribe()
+    made: list[int] = []
+
+    def payload(i: int) -> dict[str, int]:
+        made.append(i)
+        return {"i": i}
+
+    for i in range(3):
+        bus.publish("order", lambda i=i: payload(i))
+    bus.publish("position", {"p": 1})
+    assert made == []  # nothing is done on the publisher's path ...
+    await asyncio.sleep(0)  # ... until the iteration ends
+    assert made == [0, 1, 2]
+    got = [await asyncio.wait_for(anext(sub), 1) for _ in range(4)]
+    assert [(r.seq, r.kind, r.payload) for r in got] == [
+        (1, "order", {"i": 0}),
+        (2, "order", {"i": 1}),
+        (3, "order", {"i": 2}),
+        (4, "position", {"p": 1}),
+    ]
+    bus.publish("order", {"i": 9})
+    assert bus.seq == 5  # reading the sequence numbers what was published first
+    await j.flush()
+    assert [r.seq for r in j.read("s1")] == [1, 2, 3, 4, 5]
     await j.close()

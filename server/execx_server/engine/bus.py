@@ -1,6 +1,12 @@
 """The event bus: one per order session. Every event gets the session's next sequence number, is
 appended to the journal, then offered to every subscriber.
 
+``publish`` only queues the event: the events published during one event-loop iteration are numbered,
+journaled and fanned out together at its end (``flush``), in the order they were published. The order
+path therefore pays for none of it before the request goes out to the venue or the answer back to the
+caller (an order's ``pendingnew`` is published just before the send). Anything that reads the sequence
+or subscribes flushes first, so nobody sees a gap.
+
 Subscribers have bounded queues. A subscriber that falls ``maxsize`` events behind is marked slow
 and its iteration raises ``SlowConsumer``: it is told and disconnected, and never stalls the engine
 or the other subscribers. A subscriber may resume from a sequence number: it is replayed from the
@@ -11,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .journal import Journal, Record
+
+Payload = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 class SlowConsumer(Exception):
@@ -61,29 +69,48 @@ class SessionBus:
     def __init__(self, session_id: str, journal: Journal, last_seq: int = 0, maxsize: int = 10_000) -> None:
         self.session_id = session_id
         self.journal = journal
-        self.seq = last_seq
+        self._seq = last_seq
         self.maxsize = maxsize
         self._subs: set[Subscription] = set()
+        self._pending: list[tuple[str, Payload]] = []
 
     @property
     def subscriber_count(self) -> int:
         return len(self._subs)
 
-    def publish(self, kind: str, payload: dict[str, Any]) -> Record:
-        """Number, journal, then fan out. Synchronous: never waits for a subscriber."""
-        self.seq += 1
-        record = Record(self.session_id, self.seq, kind, payload)
-        self.journal.append(record)
-        for sub in tuple(self._subs):
-            sub.offer(record)
-        return record
+    @property
+    def seq(self) -> int:
+        """The last sequence number given out (what is published so far is numbered first)."""
+        self.flush()
+        return self._seq
+
+    def publish(self, kind: str, payload: Payload) -> None:
+        """Queue an event for the end of this event-loop iteration (at once without a running loop).
+        ``payload``: the event's JSON object, or a function that makes it then; it must not change."""
+        self._pending.append((kind, payload))
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:
+                self.flush()
+
+    def flush(self) -> None:
+        """Number, journal, then fan out every queued event. Never waits for a subscriber."""
+        pending, self._pending = self._pending, []
+        for kind, payload in pending:
+            self._seq += 1
+            record = Record(self.session_id, self._seq, kind, payload() if callable(payload) else payload)
+            self.journal.append(record)
+            for sub in tuple(self._subs):
+                sub.offer(record)
 
     async def subscribe(self, from_seq: int | None = None, kinds: frozenset[str] | None = None) -> Subscription:
         """Live events from now on; with ``from_seq``, first every journaled event with seq >= from_seq."""
+        self.flush()
         sub = Subscription(self, kinds, self.maxsize)
         self._subs.add(sub)  # live events from here on are buffered in the queue ...
         if from_seq is not None:
-            upto = self.seq  # ... and everything up to here comes from the journal
+            upto = self._seq  # ... and everything up to here comes from the journal
             await self.journal.flush()
             records = await asyncio.to_thread(
                 lambda: [r for r in self.journal.read(self.session_id, from_seq) if r.seq <= upto]

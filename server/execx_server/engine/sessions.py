@@ -526,7 +526,7 @@ class OrderEngine:
         return update
 
     def _publish(self, session: Session, update: OrderUpdate) -> None:
-        session.bus.publish(ORDER, update.to_json())
+        session.bus.publish(ORDER, update.to_json)
         order = session.orders.get(update.cl_order_id)
         if order is not None and not order.status.is_final:
             order.message = ""  # a message belongs to the update that carried it
