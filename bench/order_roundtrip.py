@@ -20,7 +20,7 @@ spent (execx, simulator, strategy: unlike latency, not skewed by what else runs)
 memory at rest and with 10k open orders.
 
 One line per other venue, ``{"figure": <venue>, <way>: {p50_us, p99_us, n}, ...}``, on a session of the
-simulator's demo account (bybit-linear BTCUSDT, okx BTC-USDT spot, deribit BTC-PERPETUAL, pulse
+simulator's demo account (binance-spot BTCUSDT, bybit-linear BTCUSDT, okx BTC-USDT spot, deribit BTC-PERPETUAL, pulse
 BTC_USD-PERPETUAL; the smallest size, 4% below the mid):
 - ``grpc_stream``: an OrderEntry insert → its answer, once execx has the venue's ack (execx's default
   order entry: Bybit ``order.create`` on ``/v5/trade`` and OKX ``order`` on the private websocket, a FIX
@@ -30,6 +30,9 @@ BTC_USD-PERPETUAL; the smallest size, 4% below the mid):
   URLs changed: over REST (ccxt's way; for Deribit the JSON-RPC REST API, not FIX)
 - ``direct_ws`` (pulse, which no ccxt supports): ``private/buy`` on one authenticated bare aiohttp
   websocket → its answer (the floor)
+Then every venue again (binance-spot too, in that same row shape) on a second execx started with
+``--busyPoll``: ``{"figure": "<venue> busyPoll", ...}``. Its event loop spins instead of sleeping, so
+it runs on its own: it would take a CPU from the other ways' processes on a small machine.
 A venue whose path fails prints ``{"figure": <venue>, "error": ...}`` instead; a session stop that does
 not return within 10 s prints ``{"figure": "<venue>_stop", "error": ...}`` after the venue's figures.
 """
@@ -48,7 +51,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -120,35 +123,37 @@ async def main() -> None:
         ap.error(f"unknown venues {sorted(unknown)}; known: {', '.join(VENUES)}")
     # Three processes, as in production: the venue (simulator), execx, and the strategy (this one).
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
-    with tempfile.TemporaryDirectory() as tmp:
-        execx, ready = await start(
-            sys.executable,
-            "-m",
-            "execx_server.cli",
-            "--key",
-            KEY,
-            "--port",
-            "0",
-            "--grpcPort",
-            "0",
-            "--promPort",
-            "0",
-            "--dataDir",
-            tmp,
-        )
-        try:
-            async with aiohttp.ClientSession() as http:
-                for name in venues:  # the bench measures latency, not the venue's rate limits
-                    await raise_rate_limits(http, sim_ready["admin"], name)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for name in venues:  # the bench measures latency, not the venue's rate limits
+                await raise_rate_limits(http, sim_ready["admin"], name)
+        async with execx() as (pid, ready):
             if "binance-spot" in venues:
-                await run({"execx": execx.pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
+                await run({"execx": pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
             for name in venues:
-                if name in MARKETS:
-                    await venue_row(name, ready, sim_ready, n)
+                if name != "binance-spot":
+                    await venue_row(name, name, ready, sim_ready, n)
+        # The same with execx's event loop spinning instead of sleeping (one CPU kept busy). On its own: a
+        # spinning execx would take CPU from the other ways' processes.
+        async with execx("--busyPoll") as (_, ready):
+            for name in venues:
+                await venue_row(f"{name} busyPoll", name, ready, sim_ready, n)
+    finally:
+        sim.terminate()
+        await sim.wait()
+
+
+@contextlib.asynccontextmanager
+async def execx(*flags: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """An execx process (its pid and ready line) with a fresh journal, stopped at the end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp, *flags)
+        proc, ready = await start(sys.executable, "-m", "execx_server.cli", *args)
+        try:
+            yield proc.pid, ready
         finally:
-            for proc in (execx, sim):
-                proc.terminate()
-                await proc.wait()
+            proc.terminate()
+            await proc.wait()
 
 
 async def raise_rate_limits(http: aiohttp.ClientSession, admin: str, venue: str) -> None:
@@ -370,6 +375,9 @@ class Market:
 
 
 MARKETS = {
+    "binance-spot": Market(
+        c.EXCHANGE_BINANCE_SPOT, "BTCUSDT", D("0.01"), D("0.001"), ("binance", "BTC/USDT", 0.001, "newClientOrderId")
+    ),
     "bybit-linear": Market(
         c.EXCHANGE_BYBIT_LINEAR, "BTCUSDT", D("0.1"), D("0.001"), ("bybit", "BTC/USDT:USDT", 0.001, "clientOrderId")
     ),
@@ -378,7 +386,8 @@ MARKETS = {
     "deribit": Market(c.EXCHANGE_DERIBIT, "BTC-PERPETUAL", D("0.5"), D(1), ("deribit", "BTC/USD:BTC", 10.0, "label")),
     "pulse": Market(c.EXCHANGE_PULSE, "BTC_USD-PERPETUAL", D("0.5"), D("0.001"), None),  # seed 004; no ccxt
 }
-VENUES = ("binance-spot", *MARKETS)
+VENUES = tuple(MARKETS)
+ROWS = itertools.count()
 
 
 def ccxt_client(name: str, hosts: dict[str, str], acct: dict[str, str]) -> Any:
@@ -393,6 +402,9 @@ def ccxt_client(name: str, hosts: dict[str, str], acct: dict[str, str]) -> Any:
     api = dict(ex.urls["api"], rest=hosts["rest"])
     if name == "bybit-linear":
         api.update(dict.fromkeys(("spot", "futures", "v2", "public", "private"), hosts["rest"]))
+    if name == "binance-spot":
+        api.update(public=hosts["rest"] + "/api/v3", private=hosts["rest"] + "/api/v3", v1=hosts["rest"] + "/api/v1")
+        ex.options.update({"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False})
     ex.urls["api"] = api
     return ex
 
@@ -415,17 +427,17 @@ class JsonRpc:
                 return msg["result"]
 
 
-async def venue_row(name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
-    """One figure line for a venue beyond binance-spot, or ``{"figure": name, "error": ...}`` when any of
-    its ways fails (each order must be acknowledged as new and cancelled, or the figures mean nothing)."""
+async def venue_row(figure: str, name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+    """One figure line for a venue, or ``{"figure": figure, "error": ...}`` when any of its ways fails
+    (each order must be acknowledged as new and cancelled, or the figures mean nothing)."""
     try:
         async with asyncio.timeout(120 + n):  # a venue that stops answering must not hang the bench
-            await venue_figure(name, ready, sim_ready, n)
+            await venue_figure(figure, name, ready, sim_ready, n)
     except Exception as e:  # reported; the bench goes on with the next venue
-        emit(name, error=f"{type(e).__name__}: {e}")
+        emit(figure, error=f"{type(e).__name__}: {e}")
 
 
-async def venue_figure(name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
     market, hosts, acct = MARKETS[name], sim_ready["venues"][name], sim_ready["accounts"][0]
     _, ex_symbol, ex_amount, ex_cl = market.ccxt or ("", "", 0.0, "")
     sid = f"bench-{name}"
@@ -461,7 +473,7 @@ async def venue_figure(name: str, ready: dict[str, Any], sim_ready: dict[str, An
             ),
             metadata=AUTH,
         )
-        stack.push_async_callback(stop_session, stub, name, sid)
+        stack.push_async_callback(stop_session, stub, figure, sid)
         call = stub.OrderEntry(metadata=AUTH)
         stack.callback(call.cancel)
 
@@ -525,11 +537,13 @@ async def venue_figure(name: str, ready: dict[str, Any], sim_ready: dict[str, An
             await rpc.call("private/cancel", {"order_id": answer["order"]["order_id"]})
             return took
 
-        # client order ids of letters and digits only: valid on every venue (OKX allows nothing else)
+        # client order ids of letters and digits only: valid on every venue (OKX allows nothing else), and
+        # new on the venue's account in every row (several rows trade on the same account)
+        row = next(ROWS)
         direct = direct_ccxt if ex is not None else direct_ws
-        samples = await turns([grpc_stream, grpc_unary, direct], n, lambda k, i: f"{'sud'[k]}{i}")
+        samples = await turns([grpc_stream, grpc_unary, direct], n, lambda k, i: f"{'sud'[k]}{row}x{i}")
         await call.done_writing()
-        emit(name, **{way: pct(values) for way, values in samples.items()})
+        emit(figure, **{way: pct(values) for way, values in samples.items()})
 
 
 async def stop_session(stub: om_grpc.OrderManagerServiceStub, name: str, sid: str) -> None:

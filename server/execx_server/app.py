@@ -8,11 +8,13 @@ Stop (SIGTERM): stop accepting (gateway, then gRPC with a grace period to drain 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import importlib.util
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,18 @@ class Settings:
     sim_quiet: bool = False  # static simulated book (tests); the demo keeps the synthetic flow
     order_entry: str = "websocket"  # "websocket": a venue's websocket order entry where built; "rest"
     market_data_stale_s: float = 5.0  # a market-data feed with no update for this long is stale
+    busy_poll: bool = False  # the event loop never sleeps (see busy_poll)
+
+
+async def busy_poll() -> None:
+    """Keep the event loop from sleeping, as low-latency systems spin instead of blocking (Aeron's
+    yielding idle strategy): every iteration polls the sockets with a zero timeout, so a venue answer
+    or a gRPC request is picked up without waking an idle process, at the cost of one CPU kept busy.
+    ``sched_yield`` gives the CPU to any other runnable thread (gRPC's, the journal writer) or process
+    first. Measured in bench/order_roundtrip.py (``--busyPoll``)."""
+    while True:
+        os.sched_yield()
+        await asyncio.sleep(0)
 
 
 class Service:
@@ -119,6 +133,7 @@ class Service:
         self.position_managers: PositionManagers | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
+        self._busy_poll: asyncio.Task[None] | None = None
         self.ready: dict[str, Any] = {}
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
@@ -212,6 +227,8 @@ class Service:
         }
         if self.sim is not None:
             self.ready["sim"] = self.sim.ready
+        if s.busy_poll:
+            self._busy_poll = asyncio.create_task(busy_poll(), name="busy-poll")
         log.info("service.ready", extra={"rest": self.ready["rest"], "grpc": grpc_target})
         return self.ready
 
@@ -238,6 +255,9 @@ class Service:
         return actual
 
     async def stop(self) -> None:
+        if self._busy_poll is not None:
+            self._busy_poll.cancel()
+            self._busy_poll = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -6,7 +6,8 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 ``--dataDir`` ./execx-data (EXECX_DATA_DIR), ``--testnet`` (EXECX_TESTNET), ``--debug``
 (EXECX_DEBUG), ``--orderEntry websocket|rest`` (EXECX_ORDER_ENTRY), ``--marketDataStaleSeconds`` 5
 (EXECX_MARKET_DATA_STALE_SECONDS: a market-data feed without an update for this long is stale),
-``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it).
+``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it), ``--busyPoll``
+(EXECX_BUSY_POLL: the event loop spins instead of sleeping; lower latency for one busy CPU).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -60,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=_env_flag("EXECX_SIM"),
         help="embed the exchange simulator; every venue's default host points at it",
     )
+    p.add_argument(
+        "--busyPoll",
+        action="store_true",
+        default=_env_flag("EXECX_BUSY_POLL"),
+        help="the event loop never sleeps: lower order latency at the cost of one CPU kept busy",
+    )
     a = p.parse_args(argv)
     if not a.key:
         p.error("--key is required (or set EXECX_KEY)")
@@ -77,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         order_entry=a.orderEntry,
         market_data_stale_s=a.marketDataStaleSeconds,
         sim=a.sim,
+        busy_poll=a.busyPoll,
     )
 
 

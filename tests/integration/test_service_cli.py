@@ -37,6 +37,20 @@ async def run_to_exit(*args: str, env: dict[str, str] | None = None) -> tuple[in
     return proc.returncode, out.decode(), err.decode()
 
 
+def resting_buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
+    """A BTCUSDT buy far below the simulated market: it rests."""
+    return om.SendOrderRequest(
+        session_id=session_id,
+        cl_order_id=cl_order_id,
+        symbol="BTCUSDT",
+        price=90000.0,
+        qty=0.001,
+        order_type=c.ORDER_TYPE_LIMIT,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        side=c.SIDE_BUY,
+    )
+
+
 async def test_missing_key_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     rc, out, err = await run_to_exit("--dataDir", str(tmp_path), *FREE, env={"EXECX_KEY": ""})
     assert rc == 2 and out == ""
@@ -113,19 +127,7 @@ async def test_secrets_never_reach_logs_errors_or_files(tmp_path: Path) -> None:
                 ),
                 metadata=md,
             )
-            await stub.SendOrder(
-                om.SendOrderRequest(
-                    session_id="sec",
-                    cl_order_id="a1",
-                    symbol="BTCUSDT",
-                    price=90000.0,
-                    qty=0.001,
-                    order_type=c.ORDER_TYPE_LIMIT,
-                    transaction_type=c.TRANSACTION_TYPE_INSERT,
-                    side=c.SIDE_BUY,
-                ),
-                metadata=md,
-            )
+            await stub.SendOrder(resting_buy("sec", "a1"), metadata=md)
             # the wrong secret for a known key: the venue refuses, the error must not echo either secret
             wrong = secret.replace("TOP", "BAD")
             with pytest.raises(grpc.aio.AioRpcError) as e:
@@ -156,3 +158,36 @@ async def test_startup_takes_seconds_not_more(tmp_path: Path) -> None:
     async with execx(tmp_path, "--key", "k") as (_proc, ready):
         assert ready["event"] == "ready"
     assert time.monotonic() - t < 20
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_busy_poll_spins_trades_and_stops(tmp_path: Path) -> None:
+    async with execx(tmp_path, "--key", "k", env={"EXECX_BUSY_POLL": "1"}) as (proc, ready):
+        acct = ready["sim"]["accounts"][0]
+        md = (("x-api-key", "k"),)
+        async with grpc.aio.insecure_channel(ready["grpc"]) as ch:
+            stub = om_grpc.OrderManagerServiceStub(ch)
+            await stub.StartOrderHandler(
+                om.StartOrderHandlerRequest(
+                    session_id="bp",
+                    exchange_key=c.ExchangeKey(
+                        api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+                    ),
+                ),
+                metadata=md,
+            )
+            cpu, wall = _cpu_s(proc.pid), time.monotonic()
+            await asyncio.sleep(1.0)  # idle: a busy-polling loop keeps its CPU
+            assert _cpu_s(proc.pid) - cpu >= 0.5 * (time.monotonic() - wall)
+            call = stub.OrderEntry(metadata=md)
+            await call.write(om.OrderEntryRequest(request_id=7, order=resting_buy("bp", "b1")))
+            answer = await asyncio.wait_for(call.read(), 10)
+            assert answer.request_id == 7 and answer.order.order_status == c.ORDER_STATUS_NEW
+            await call.done_writing()
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
