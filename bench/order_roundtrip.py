@@ -123,11 +123,15 @@ async def main() -> None:
         ap.error(f"unknown venues {sorted(unknown)}; known: {', '.join(VENUES)}")
     # Three processes, as in production: the venue (simulator), execx, and the strategy (this one).
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
+    # One data dir for both execx runs, as for a restarted execx: the second continues the venues' session
+    # state (e.g. Deribit's FIX sequence numbers, which the venue remembers).
+    tmp = tempfile.TemporaryDirectory()
+    data = tmp.name
     try:
         async with aiohttp.ClientSession() as http:
             for name in venues:  # the bench measures latency, not the venue's rate limits
                 await raise_rate_limits(http, sim_ready["admin"], name)
-        async with execx() as (pid, ready):
+        async with execx(data) as (pid, ready):
             if "binance-spot" in venues:
                 await run({"execx": pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
             for name in venues:
@@ -135,25 +139,25 @@ async def main() -> None:
                     await venue_row(name, name, ready, sim_ready, n)
         # The same with execx's event loop spinning instead of sleeping (one CPU kept busy). On its own: a
         # spinning execx would take CPU from the other ways' processes.
-        async with execx("--busyPoll") as (_, ready):
+        async with execx(data, "--busyPoll") as (_, ready):
             for name in venues:
                 await venue_row(f"{name} busyPoll", name, ready, sim_ready, n)
     finally:
         sim.terminate()
         await sim.wait()
+        tmp.cleanup()
 
 
 @contextlib.asynccontextmanager
-async def execx(*flags: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-    """An execx process (its pid and ready line) with a fresh journal, stopped at the end."""
-    with tempfile.TemporaryDirectory() as tmp:
-        args = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp, *flags)
-        proc, ready = await start(sys.executable, "-m", "execx_server.cli", *args)
-        try:
-            yield proc.pid, ready
-        finally:
-            proc.terminate()
-            await proc.wait()
+async def execx(data: str, *flags: str) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """An execx process (its pid and ready line) on data dir ``data``, stopped at the end."""
+    args = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", data, *flags)
+    proc, ready = await start(sys.executable, "-m", "execx_server.cli", *args)
+    try:
+        yield proc.pid, ready
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 async def raise_rate_limits(http: aiohttp.ClientSession, admin: str, venue: str) -> None:
@@ -360,6 +364,8 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
         received += 1
     await call.done_writing()
     emit("memory_10k_open_orders", execx_rss_mb=round(rss_mb(execx_pid), 1))
+    # free the account's balance for the rows that follow
+    await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
     await channel.close()
 
 
@@ -440,7 +446,8 @@ async def venue_row(figure: str, name: str, ready: dict[str, Any], sim_ready: di
 async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
     market, hosts, acct = MARKETS[name], sim_ready["venues"][name], sim_ready["accounts"][0]
     _, ex_symbol, ex_amount, ex_cl = market.ccxt or ("", "", 0.0, "")
-    sid = f"bench-{name}"
+    row = next(ROWS)
+    sid = f"bench-{name}-{row}"  # session ids are never reused, also across execx restarts
     channel = grpc.aio.insecure_channel(ready["grpc"])
     stub = om_grpc.OrderManagerServiceStub(channel)  # type: ignore[no-untyped-call]
     async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as stack:
@@ -539,7 +546,6 @@ async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready:
 
         # client order ids of letters and digits only: valid on every venue (OKX allows nothing else), and
         # new on the venue's account in every row (several rows trade on the same account)
-        row = next(ROWS)
         direct = direct_ccxt if ex is not None else direct_ws
         samples = await turns([grpc_stream, grpc_unary, direct], n, lambda k, i: f"{'sud'[k]}{row}x{i}")
         await call.done_writing()
