@@ -24,9 +24,11 @@ from execx_server.connectors.transport.fix import (
     SeqStore,
     SessionReject,
     new_message,
+    parse_frame,
     text,
 )
 from execx_server.connectors.transport.websocket import Backoff
+from execx_sim.venues.deribit.fix_session import parse_message as sim_parse
 
 WAIT_S = 10.0
 VENUE, CLIENT = "DERIBITSERVER", "EXECX"
@@ -312,3 +314,24 @@ def test_seq_store_persists(tmp_path: Path) -> None:
     assert (again.next_out, again.next_in) == (42, 17)
     assert (tmp_path / "s" / "seq").stat().st_size == 16
     again.close()
+
+
+def test_parse_frame_and_the_simulators_parser_make_what_simplefix_makes() -> None:
+    def simplefix_parse(frame: bytes) -> simplefix.FixMessage:
+        parser = simplefix.FixParser()
+        parser.append_buffer(frame)
+        msg = parser.get_message()
+        assert msg is not None
+        return msg
+
+    report = venue_msg("8", 7, (37, "ETH-1"), (11, "c1"), (150, "0"), (39, "0"), (44, "86400.5"), (58, "a b=c"))
+    logon = venue_msg("A", 1, (95, "5"), (96, "x\x01y=z"), (553, "u"))  # raw data holds SOH and "="
+    for frame in (report, logon, report.replace(b"\x0137=", b"\x01037=")):
+        theirs = simplefix_parse(frame)
+        for ours in (parse_frame(frame), sim_parse(frame)):
+            assert ours is not None and ours.pairs == theirs.pairs
+            assert (ours.begin_string, ours.message_type) == (theirs.begin_string, theirs.message_type)
+    assert text(parse_frame(logon), 96) == "x\x01y=z"
+    for bad in (report[:-1], report.replace(b"\x0137=", b"\x01x7="), report.replace(b"\x0111=c1", b"\x0111=")):
+        with pytest.raises(ValueError):
+            parse_frame(bad)

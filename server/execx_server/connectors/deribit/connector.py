@@ -12,7 +12,9 @@ Seed 000 trades Deribit over FIX for latency; the ``Connector`` contract of ``co
   engine asks ``query_order``, which finds the order by its label = clOrderId over JSON-RPC).
 - Every ExecutionReport reaches the engine through ``on_report`` as it arrives, fills included (each its
   own report with the trade id; once per trade id). An answer returns the order's latest state (never a
-  stale one: reports may overtake the coroutine that waits for them).
+  stale one: reports may overtake the coroutine that waits for them). Answers first: a report that answers
+  a request resumes the requester before it (and whatever arrives behind it) goes to ``on_report``, in
+  arrival order, at the next turn of the event loop; the order path does not wait for the stream's work.
 - Cancel-on-disconnect: ``CancelOnDisconnect(9001)=Y`` at Logon by default, so Deribit cancels this
   connection's orders when it drops (and at Logout); ``cancel_on_disconnect_armed`` says whether it is in
   force now. ``close()`` logs out with ``DontCancelOnDisconnect(9003)=Y``: a deliberate stop keeps the
@@ -158,6 +160,7 @@ class DeribitConnector:
         self._mass_ids = itertools.count(1)
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = _ignore_report
+        self._held: list[ExecutionReport] | None = None  # reports held behind an answer (answers first)
         self._on_stream_state: StreamStateSink = _ignore_state
         # No stream-state report when the group dies: the FIX session reports its own state.
         self._supervisor = StreamSupervisor("deribit", lambda: None)
@@ -360,16 +363,31 @@ class DeribitConnector:
         if exec_type == "8" and ("new", cl) in self._waiters:
             self._answer(("new", cl), Rejected(report.message or "rejected", text(msg, 103)))
             return
+        answers = [("new", cl)]
+        if exec_type in ("4", "3", "C") or report.status.is_final:
+            answers.append(("cancel", cl))
+        if exec_type == "5" or report.status.is_final:
+            answers.append(("replace", cl))
+        answering = any(key in self._waiters for key in answers)
+        if answering and self._held is None:
+            self._held = []
         self.tracker.emit(report)
         state = self.tracker.latest(cl, report)
-        self._answer(("new", cl), state)
-        if exec_type in ("4", "3", "C") or report.status.is_final:
-            self._answer(("cancel", cl), state)
-        if exec_type == "5" or report.status.is_final:
-            self._answer(("replace", cl), state)
+        for key in answers:
+            self._answer(key, state)
+        if answering:  # after the requesters' wake-ups: they run first
+            asyncio.get_running_loop().call_soon(self._release)
 
     def _report(self, report: ExecutionReport) -> None:
-        self._on_report(report)
+        if self._held is not None:
+            self._held.append(report)
+        else:
+            self._on_report(report)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        for report in held or ():
+            self._on_report(report)
 
     def _on_session_reject(self, rej: SessionReject) -> None:
         key = self._by_seq.get(rej.ref_seq_num)

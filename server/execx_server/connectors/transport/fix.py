@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import simplefix
+import simplefix.errors
+from simplefix.data import RAW_LEN_TAGS
 
 from .websocket import DEFAULT_BACKOFF, Backoff, NotSent
 
@@ -214,11 +216,38 @@ class FixFramer:
         return Garbled(reason, bad)
 
 
+_RAW_LENGTH_TAGS = frozenset(str(tag).encode() for tag in RAW_LEN_TAGS)
+
+
 def parse_frame(frame: bytes) -> simplefix.FixMessage:
-    """A checked frame (``FixFramer`` output) as a simplefix message."""
+    """A checked frame (``FixFramer`` output) as a simplefix message, the same one simplefix's parser
+    makes. The fields are split in C: simplefix's parser walks the frame byte by byte in Python (~110 µs
+    an ExecutionReport here, on every order's path, against ~10). A frame with a raw data field (its value
+    may hold SOH) goes through simplefix's parser. ``ValueError`` for a malformed field."""
+    fields = frame.split(SOH)
+    if fields.pop():
+        raise ValueError("frame does not end with SOH")
+    msg = simplefix.FixMessage()
+    for pair in fields:
+        tag, eq, value = pair.partition(b"=")
+        if not (eq and value and tag.isdigit()):
+            raise ValueError(f"malformed field {pair[:32]!r}")
+        if tag[0] == 0x30:  # "0"
+            tag = str(int(tag)).encode()
+        if tag in _RAW_LENGTH_TAGS:
+            return _parse_with_simplefix(frame)
+        msg.pairs.append((tag, value))
+    msg.begin_string, msg.message_type = msg.get(8), msg.get(35)
+    return msg
+
+
+def _parse_with_simplefix(frame: bytes) -> simplefix.FixMessage:
     parser = simplefix.FixParser()
     parser.append_buffer(frame)
-    msg = parser.get_message()
+    try:
+        msg = parser.get_message()
+    except simplefix.errors.ParsingError as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
     if msg is None:  # cannot happen for a framed message; kept as a clear error rather than None downstream
         raise ValueError("frame did not parse")
     return msg

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import simplefix
+from simplefix.data import RAW_LEN_TAGS
 
 log = logging.getLogger("execx_sim.deribit.fix")
 
@@ -107,13 +108,30 @@ def split_frames(buf: bytearray) -> list[Frame | Garbled]:
         if int(trailer[3:6]) != checksum:
             out.append(Garbled(f"CheckSum(10) {trailer[3:6].decode()} but computed {checksum:03d}"))
             continue
-        parser = simplefix.FixParser(allow_empty_values=True)
-        parser.append_buffer(raw)
-        msg = parser.get_message()
+        msg = parse_message(raw)
         if msg is None:
             out.append(Garbled("unparseable"))
             continue
         out.append(Frame(raw, msg))
+
+
+_RAW_LENGTH_TAGS = frozenset(str(tag).encode() for tag in RAW_LEN_TAGS)
+
+
+def parse_message(raw: bytes) -> simplefix.FixMessage | None:
+    """A framed message as simplefix's parser (empty values allowed) makes it. Plain tag=value fields are
+    split in C, which is ~10x faster than that parser's byte-by-byte loop; anything else (a raw data
+    field, whose value may hold SOH; a field that is not tag=value) goes to simplefix's parser itself."""
+    msg = simplefix.FixMessage()
+    for pair in raw.split(SOH)[:-1]:
+        tag, eq, value = pair.partition(b"=")
+        if not eq or not tag.isdigit() or tag[0] == 0x30 or tag in _RAW_LENGTH_TAGS:  # 0x30: "0"
+            parser = simplefix.FixParser(allow_empty_values=True)
+            parser.append_buffer(raw)
+            return parser.get_message()
+        msg.pairs.append((tag, value))
+    msg.begin_string, msg.message_type = msg.get(8), msg.get(35)
+    return msg
 
 
 def text(msg: simplefix.FixMessage, tag: int) -> str | None:
