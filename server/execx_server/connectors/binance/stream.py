@@ -33,7 +33,15 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected, VenueError
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
+from ..transport.websocket import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    NoAnswer,
+    NotSent,
+    ReconnectingWebSocket,
+    StreamError,
+    answer_within,
+)
 from .auth import Signer
 from .rest import BinanceRest
 from .urls import Flavor, Hosts
@@ -136,23 +144,18 @@ class SpotUserStream:
         ``error``, ``rateLimits``). ``NotSent``: there was no connection to send on; ``NoAnswer``: sent,
         but the connection was lost or no answer came in time (the outcome is unknown)."""
         request_id = next(self._ids)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        # A timer instead of asyncio.wait_for: the answer then wakes this task directly, before the reader
-        # handles the messages that came with it (wait_for would add a hop).
-        timer = loop.call_later(timeout_s, _expire, future)
         try:
             try:
                 await self.ws.send_json({"id": request_id, "method": method, "params": params})
             except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
                 raise NotSent(f"{method}: {type(exc).__name__}") from None
             try:
-                return await future
+                return await answer_within(future, timeout_s)
             except (TimeoutError, StreamError) as exc:
                 raise NoAnswer(f"{method}: {type(exc).__name__}") from None
         finally:
-            timer.cancel()
             self._pending.pop(request_id, None)
 
     async def request(self, method: str, params: dict[str, Any]) -> Any:
@@ -361,11 +364,6 @@ class MarketStream:
             raise StreamError("serverShutdown")
         elif "s" in msg:
             self._on_data(msg)  # a raw (non-combined) payload
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(TimeoutError())
 
 
 def _loads(text: str) -> dict[str, Any] | None:

@@ -30,7 +30,15 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
+from ..transport.websocket import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    NoAnswer,
+    NotSent,
+    ReconnectingWebSocket,
+    StreamError,
+    answer_within,
+)
 from .signing import Signer
 
 log = logging.getLogger("execx.connectors.bybit")
@@ -212,18 +220,21 @@ class TradeStream:
                     fut.set_exception(StreamError("connection lost"))
             self._pending.clear()
 
-    def _on_message(self, text: str) -> None:
+    def _on_message(self, text: str) -> bool:
+        """True when the message answered a request (the reader then lets the requester run first)."""
         try:
             msg = json.loads(text)
         except json.JSONDecodeError:
-            return
+            return False
         if not isinstance(msg, dict):
-            return
+            return False
         op = msg.get("op")
         key = "auth" if op == "auth" else "pong" if op == "pong" else str(msg.get("reqId", ""))
         fut = self._pending.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
+        if fut is None or fut.done():
+            return False
+        fut.set_result(msg)
+        return True
 
     async def request(self, op: str, args: dict[str, Any], timeout_s: float = REPLY_TIMEOUT_S) -> dict[str, Any]:
         """One order operation; the venue's reply (``retCode`` not checked here)."""
@@ -237,7 +248,7 @@ class TradeStream:
             except (ConnectionError, aiohttp.ClientError, OSError) as exc:
                 raise NotSent(f"{op}: {type(exc).__name__}") from None
             try:
-                return await asyncio.wait_for(fut, timeout_s)
+                return await answer_within(fut, timeout_s)
             except (TimeoutError, StreamError) as exc:
                 raise NoAnswer(f"{op}: {type(exc).__name__}") from None
         finally:

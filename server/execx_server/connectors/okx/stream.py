@@ -25,7 +25,15 @@ from typing import Any
 import aiohttp
 
 from ...domain.venue import Rejected
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
+from ..transport.websocket import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    NoAnswer,
+    NotSent,
+    ReconnectingWebSocket,
+    StreamError,
+    answer_within,
+)
 from .signing import Signer
 
 log = logging.getLogger("execx.connectors.okx")
@@ -74,23 +82,26 @@ class _Socket:
             probe_every_s=probe_every_s,
         )
 
-    def _on_message(self, text: str) -> None:
+    def _on_message(self, text: str) -> bool:
+        """True when the message answered an order operation: the reader lets the requester run before it
+        handles the order events read with the answer (answers first)."""
         if text == "pong":
             self._pong.set()
-            return
+            return False
         try:
             msg = json.loads(text)
         except ValueError:
             log.warning("okx.ws.bad_message", extra={"stream": self.ws.name, "text": text[:200]})
-            return
+            return False
         if not isinstance(msg, dict):
-            return
+            return False
         event = msg.get("event")
         if event is None and "op" in msg and msg.get("id"):  # answer to a WebSocket order operation
             answered = self._waiters.pop(f"op:{msg['id']}", None)
-            if answered is not None and not answered.done():
-                answered.set_result(msg)
-            return
+            if answered is None or answered.done():
+                return False
+            answered.set_result(msg)
+            return True
         if event is not None:
             key = "login" if event == "login" else str(msg.get("id", ""))
             if event == "error" and not msg.get("id"):
@@ -109,9 +120,10 @@ class _Socket:
                     task = asyncio.get_running_loop().create_task(self.ws.drop())
                     self._dropping.add(task)
                     task.add_done_callback(self._dropping.discard)
-            return
+            return False
         if "data" in msg and isinstance(msg.get("arg"), dict):
             self._on_data(msg)
+        return False
 
     async def request(self, key: str, frame: dict[str, Any]) -> dict[str, Any]:
         """Send ``frame`` and wait for the event answering it (keyed ``login`` or by ``id``)."""
@@ -138,7 +150,7 @@ class _Socket:
             except ConnectionError as exc:
                 raise NotSent(f"{self.ws.name}: {op} not sent: {exc}") from None
             try:
-                return await asyncio.wait_for(waiter, timeout_s)
+                return await answer_within(waiter, timeout_s)
             except TimeoutError:
                 raise NoAnswer(f"{self.ws.name}: no answer to {op} {req_id} in {timeout_s:.0f}s") from None
         finally:

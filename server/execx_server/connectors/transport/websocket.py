@@ -20,13 +20,32 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from .telemetry import NULL_TELEMETRY, Telemetry
 
 log = logging.getLogger("execx.connectors.ws")
+
+
+T = TypeVar("T")
+
+
+async def answer_within(answer: asyncio.Future[T], timeout_s: float) -> T:
+    """``await answer`` with a deadline (``TimeoutError``). A timer instead of ``asyncio.wait_for``, which
+    wakes the waiter through a callback of its own: here the reader that sets the answer wakes the waiter
+    directly, before it handles the messages read with the answer (see ``ReconnectingWebSocket._read``)."""
+    timer = asyncio.get_running_loop().call_later(timeout_s, _expire, answer)
+    try:
+        return await answer
+    finally:
+        timer.cancel()
+
+
+def _expire(answer: asyncio.Future[Any]) -> None:
+    if not answer.done():
+        answer.set_exception(TimeoutError())
 
 
 class StreamError(Exception):
