@@ -8,7 +8,8 @@ The simulator (``execx-sim``) and execx run as separate processes, as a venue an
 this process is the strategy. Every venue's rate limits are raised out of the way first (admin API).
 Latency figures are µs; p50/p99 over ``--orders`` inserts after 50 warm-up rounds; only the insert is
 timed (each order is cancelled before the next, then 5 ms pass for every process to settle); the ways
-take turns order by order, so a busy machine weighs on all of them alike. binance-spot figures (one line each, BTCUSDT):
+take turns order by order, each round starting one way later, so a busy machine weighs on all of them
+alike and no way always follows the same one. binance-spot figures (one line each, BTCUSDT):
 - ``grpc_unary``: SendOrder call → venue ack seen by the caller (the response)
 - ``grpc_stream``: the same over the bidirectional OrderEntry stream (one in flight at a time)
 - ``grpc_unary_to_update``: SendOrder call → the ``new`` update seen on SubscribeUpdates
@@ -180,14 +181,17 @@ SETTLE_S = 0.005
 async def turns(
     ways: Sequence[Callable[[str], Awaitable[float]]], n: int, cl: Callable[[int, int], str]
 ) -> dict[str, list[float]]:
-    """Every way of sending is timed in turn, order by order (round robin), so that whatever else the
-    machine does at a moment weighs on all of them alike; the first ``WARMUP`` rounds are not counted.
+    """Every way of sending is timed in turn, order by order (round robin, starting one way later each
+    round), so that whatever else the machine does at a moment weighs on all of them alike; the first
+    ``WARMUP`` rounds are not counted.
     Before each insert the processes get ``SETTLE_S`` to finish what the previous request left behind
     (execx journaling and streaming it, the venue's events), so no way is timed against another's
     leftovers. Each way takes a client order id (``cl(way index, round)``) and returns the insert's ns."""
     samples: dict[str, list[float]] = {way.__name__: [] for way in ways}
     for i in range(n + WARMUP):
-        for k, way in enumerate(ways):
+        for j in range(len(ways)):
+            k = (i + j) % len(ways)  # the order rotates: no way always comes first or after the same one
+            way = ways[k]
             await asyncio.sleep(SETTLE_S)
             took = await way(cl(k, i))
             if i >= WARMUP:
