@@ -387,7 +387,10 @@ class DeribitConnector:
     def _release(self) -> None:
         held, self._held = self._held, None
         for report in held or ():
-            self._on_report(report)
+            try:
+                self._on_report(report)
+            except Exception:  # as the FIX session does for a report it delivers: logged, the others go on
+                log.exception("deribit.report_failed", extra={"clOrderId": report.cl_order_id})
 
     def _on_session_reject(self, rej: SessionReject) -> None:
         key = self._by_seq.get(rej.ref_seq_num)
