@@ -10,12 +10,13 @@ missed (the engine drops duplicates by trade id and by status).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
 from ..domain.enums import Exchange, Side, TimeInForce
+from ..domain.errors import ValidationError
 from ..domain.instruments import InstrumentRules
 from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
 from .transport.telemetry import Telemetry
@@ -57,6 +58,22 @@ class ConnectorConfig:
 
 ReportSink = Callable[[ExecutionReport], None]
 StreamStateSink = Callable[[bool], None]  # True: private stream live; False: down (reconnecting)
+
+
+def ignore_report(report: ExecutionReport) -> None:
+    """The report sink of a connector not started yet."""
+
+
+def ignore_state(live: bool) -> None:
+    """The stream-state sink of a connector not started yet."""
+
+
+def rules_of(rules: Mapping[str, InstrumentRules], symbol: str, venue: str) -> InstrumentRules:
+    """``rules[symbol]``; a symbol the venue does not trade is INVALID_ARGUMENT naming ``symbol``."""
+    try:
+        return rules[symbol]
+    except KeyError:
+        raise ValidationError("symbol", f"{symbol!r} is not traded on {venue}") from None
 
 
 class Connector(Protocol):

@@ -67,7 +67,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -91,15 +91,6 @@ TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-_LIVE = frozenset(
-    {
-        OrderStatus.PENDINGNEW,
-        OrderStatus.NEW,
-        OrderStatus.PARTIALLYFILLED,
-        OrderStatus.PENDINGUPDATE,
-        OrderStatus.PENDINGCANCEL,
-    }
-)
 
 
 @dataclass
@@ -158,8 +149,8 @@ class BinanceConnector:
         self._finished: OrderedDict[str, None] = OrderedDict()  # final orders, oldest first
         self._last_trade_ms: dict[str, int] = {}
         self._started_ms = 0
-        self._on_report: ReportSink = _ignore_report
-        self._on_stream_state: StreamStateSink = _ignore_state
+        self._on_report: ReportSink = ignore_report
+        self._on_stream_state: StreamStateSink = ignore_state
         self._user: SpotUserStream | FuturesUserStream | None = None
         self._market: dict[str, MarketStream] = {}
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
@@ -233,10 +224,7 @@ class BinanceConnector:
     # ------------------------------------------------------------------ reference data
 
     def rules(self, symbol: str) -> InstrumentRules:
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise ValidationError("symbol", f"{symbol!r} is not traded on {self.exchange}") from None
+        return rules_of(self._rules, symbol, self.exchange)
 
     # ------------------------------------------------------------------ orders
 
@@ -669,7 +657,7 @@ class BinanceConnector:
                 self._emit(report)
         # Orders we believed live that are no longer open ended while we were away.
         for known in list(self._orders.values()):
-            if known.status in _LIVE and known.exch_order_id and known.exch_order_id not in open_ids:
+            if not known.status.is_final and known.exch_order_id and known.exch_order_id not in open_ids:
                 answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
                 self._emit(self._parse_order(answer))
 
@@ -729,9 +717,3 @@ def _replace(report: ExecutionReport, **changes: Any) -> ExecutionReport:
     return replace(report, **changes)
 
 
-def _ignore_report(report: ExecutionReport) -> None:
-    return None
-
-
-def _ignore_state(live: bool) -> None:
-    return None

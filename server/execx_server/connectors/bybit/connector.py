@@ -66,7 +66,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..transport.coalesce import Coalescer
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
@@ -90,15 +90,6 @@ RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per quer
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-_LIVE = frozenset(
-    {
-        OrderStatus.PENDINGNEW,
-        OrderStatus.NEW,
-        OrderStatus.PARTIALLYFILLED,
-        OrderStatus.PENDINGUPDATE,
-        OrderStatus.PENDINGCANCEL,
-    }
-)
 
 
 @dataclass
@@ -149,8 +140,8 @@ class BybitConnector:
         self._seen_execs = SeenIds()
         self._last_exec_ms: dict[str, int] = {}
         self._started_ms = 0
-        self._on_report: ReportSink = _ignore_report
-        self._on_stream_state: StreamStateSink = _ignore_state
+        self._on_report: ReportSink = ignore_report
+        self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
         self.order_entry = order_entry
@@ -219,10 +210,7 @@ class BybitConnector:
     # ------------------------------------------------------------------ reference data
 
     def rules(self, symbol: str) -> InstrumentRules:
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise ValidationError("symbol", f"{symbol!r} is not traded on {self.exchange}") from None
+        return rules_of(self._rules, symbol, self.exchange)
 
     # ------------------------------------------------------------------ orders
 
@@ -596,7 +584,7 @@ class BybitConnector:
             if report.cl_order_id in self._orders:
                 self._emit(report)
         for cl_order_id, known in list(self._orders.items()):
-            if known.status in _LIVE and known.exch_order_id and cl_order_id not in open_ids:
+            if not known.status.is_final and known.exch_order_id and cl_order_id not in open_ids:
                 final = await self.query_order(known.symbol, cl_order_id)
                 if final is not None:
                     self._emit(final)
@@ -615,9 +603,3 @@ def _in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:
     return sorted(rows, key=lambda r: (int(r.get("execTime") or 0), r.get("execId", "")))
 
 
-def _ignore_report(report: ExecutionReport) -> None:
-    return None
-
-
-def _ignore_state(live: bool) -> None:
-    return None

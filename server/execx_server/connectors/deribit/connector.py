@@ -45,7 +45,6 @@ import aiohttp
 import simplefix
 
 from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
-from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     BookTicker,
@@ -56,13 +55,12 @@ from ...domain.venue import (
     Retryable,
     Trade,
     VenueError,
-    VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection
 from ..jsonrpc.market import MarketWatch
-from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
+from ..jsonrpc.orders import Known, OrderTracker, QueriesOverRpc, RpcQueries
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -92,7 +90,7 @@ def sender_comp_id(client_id: str) -> str:
     return name
 
 
-class DeribitConnector:
+class DeribitConnector(QueriesOverRpc):
     supports_amend = True
     supports_reduce_only = True
     supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
@@ -159,9 +157,9 @@ class DeribitConnector:
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
         self._mass_ids = itertools.count(1)
         self.market = MarketWatch(lambda: self.rpc, self._rules)
-        self._on_report: ReportSink = _ignore_report
+        self._on_report: ReportSink = ignore_report
         self._held: list[ExecutionReport] | None = None  # reports held behind an answer (answers first)
-        self._on_stream_state: StreamStateSink = _ignore_state
+        self._on_stream_state: StreamStateSink = ignore_state
         # No stream-state report when the group dies: the FIX session reports its own state.
         self._supervisor = StreamSupervisor("deribit", lambda: None)
         self._fix_ups = 0
@@ -235,10 +233,7 @@ class DeribitConnector:
     # ------------------------------------------------------------------ reference data
 
     def rules(self, symbol: str) -> InstrumentRules:
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise ValidationError("symbol", f"{symbol!r} is not traded on deribit") from None
+        return rules_of(self._rules, symbol, "deribit")
 
     # ------------------------------------------------------------------ orders (FIX)
 
@@ -417,18 +412,6 @@ class DeribitConnector:
     async def _rpc_call(self, method: str, params: dict[str, Any]) -> Any:
         return await self.rpc.call(method, params)
 
-    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
-        return await self.queries.query_order(symbol, cl_order_id)
-
-    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
-        return await self.queries.order_fills(symbol, cl_order_id)
-
-    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
-        return await self.queries.open_orders(symbol)
-
-    async def positions(self) -> list[VenuePosition]:
-        return await self.queries.positions()
-
     async def _recover(self) -> None:
         """After the FIX session came back: report what happened to our live orders meanwhile (over
         JSON-RPC, once its websocket is up)."""
@@ -454,9 +437,3 @@ class DeribitConnector:
         self.market.on_notification(channel, data)
 
 
-def _ignore_report(report: ExecutionReport) -> None:
-    return None
-
-
-def _ignore_state(live: bool) -> None:
-    return None

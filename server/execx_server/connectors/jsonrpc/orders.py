@@ -33,15 +33,6 @@ log = logging.getLogger("execx.connectors.jsonrpc")
 
 FINISHED_KEPT = 10_000
 UNKNOWN_ORDER_CODES = frozenset({10004, 11044})  # order_not_found, not_open_order
-LIVE = frozenset(
-    {
-        OrderStatus.PENDINGNEW,
-        OrderStatus.NEW,
-        OrderStatus.PARTIALLYFILLED,
-        OrderStatus.PENDINGUPDATE,
-        OrderStatus.PENDINGCANCEL,
-    }
-)
 
 
 @dataclass
@@ -124,7 +115,7 @@ class OrderTracker:
         return known.state if known is not None and known.state is not None else fallback
 
     def live(self) -> list[tuple[str, Known]]:
-        return [(cl, k) for cl, k in self.orders.items() if k.status in LIVE and k.exch_order_id]
+        return [(cl, k) for cl, k in self.orders.items() if not k.status.is_final and k.exch_order_id]
 
 
 Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -276,3 +267,21 @@ class RpcQueries:
                     self.tracker.emit(fill)
             if state.status is not known.status or state.qty != known.qty:
                 self.tracker.emit(state)
+
+
+class QueriesOverRpc:
+    """The ``Connector`` queries of a JSON-RPC venue (Deribit, Pulse), answered by its ``queries``."""
+
+    queries: RpcQueries
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        return await self.queries.query_order(symbol, cl_order_id)
+
+    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
+        return await self.queries.order_fills(symbol, cl_order_id)
+
+    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
+        return await self.queries.open_orders(symbol)
+
+    async def positions(self) -> list[VenuePosition]:
+        return await self.queries.positions()

@@ -64,7 +64,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -88,15 +88,6 @@ RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
 
 _ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
-_LIVE = frozenset(
-    {
-        OrderStatus.PENDINGNEW,
-        OrderStatus.NEW,
-        OrderStatus.PARTIALLYFILLED,
-        OrderStatus.PENDINGUPDATE,
-        OrderStatus.PENDINGCANCEL,
-    }
-)
 _RANK = {
     OrderStatus.PENDINGNEW: 0,
     OrderStatus.NEW: 1,
@@ -163,8 +154,8 @@ class OkxConnector:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._last_fill_ms = 0
         self._pending: dict[tuple[str, str], _Pending] = {}
-        self._on_report: ReportSink = _ignore_report
-        self._on_stream_state: StreamStateSink = _ignore_state
+        self._on_report: ReportSink = ignore_report
+        self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
         self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
@@ -231,12 +222,7 @@ class OkxConnector:
     # ------------------------------------------------------------------ reference data
 
     def rules(self, symbol: str) -> InstrumentRules:
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise ValidationError(
-                "symbol", f"{symbol!r} is not traded on okx (instruments are SPOT and SWAP instIds)"
-            ) from None
+        return rules_of(self._rules, symbol, "okx (instruments are SPOT and SWAP instIds)")
 
     def _pull(self, symbol: str) -> PullBook:
         book = self._pulls.get(symbol)
@@ -679,7 +665,7 @@ class OkxConnector:
             if pending_row.get("clOrdId") in self._orders:
                 self._emit(parse.parse_order(pending_row))
         for known in list(self._orders.values()):
-            if known.status in _LIVE and known.ord_id and known.ord_id not in open_ids:
+            if not known.status.is_final and known.ord_id and known.ord_id not in open_ids:
                 self._emit(parse.parse_order(await self.rest.get_order(known.symbol, ord_id=known.ord_id)))
 
 
@@ -721,9 +707,3 @@ def _ms_ns(ms: object) -> int:
         return time.time_ns()
 
 
-def _ignore_report(report: ExecutionReport) -> None:
-    return None
-
-
-def _ignore_state(live: bool) -> None:
-    return None

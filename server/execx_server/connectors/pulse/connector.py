@@ -39,7 +39,6 @@ from typing import Any
 import aiohttp
 
 from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
-from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
 from ...domain.venue import (
@@ -51,13 +50,12 @@ from ...domain.venue import (
     Retryable,
     Trade,
     VenueError,
-    VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
-from ..jsonrpc.orders import Known, OrderTracker, RpcQueries
+from ..jsonrpc.orders import Known, OrderTracker, QueriesOverRpc, RpcQueries
 from ..transport.http import make_session
 from ..transport.supervisor import wait_up
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -76,7 +74,7 @@ _TIF = {
 }
 
 
-class PulseConnector:
+class PulseConnector(QueriesOverRpc):
     supports_amend = True
     supports_reduce_only = True
     supported_tifs = frozenset(_TIF)
@@ -113,8 +111,8 @@ class PulseConnector:
         self.tracker = OrderTracker(self._report)
         self.queries = RpcQueries(self._query, self._rules, self.tracker)
         self.market = MarketWatch(lambda: self.rpc, self._rules)
-        self._on_report: ReportSink = _ignore_report
-        self._on_stream_state: StreamStateSink = _ignore_state
+        self._on_report: ReportSink = ignore_report
+        self._on_stream_state: StreamStateSink = ignore_state
         self._supervisor: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,10 +190,7 @@ class PulseConnector:
             await session.close()
 
     def rules(self, symbol: str) -> InstrumentRules:
-        try:
-            return self._rules[symbol]
-        except KeyError:
-            raise ValidationError("symbol", f"{symbol!r} is not traded on pulse") from None
+        return rules_of(self._rules, symbol, "pulse")
 
     # ------------------------------------------------------------------ orders
 
@@ -335,18 +330,6 @@ class PulseConnector:
             raise NotSent("pulse: not started")
         return await self._http.call(method, params)
 
-    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
-        return await self.queries.query_order(symbol, cl_order_id)
-
-    async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
-        return await self.queries.order_fills(symbol, cl_order_id)
-
-    async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
-        return await self.queries.open_orders(symbol)
-
-    async def positions(self) -> list[VenuePosition]:
-        return await self.queries.positions()
-
     # ------------------------------------------------------------------ market data
 
     async def watch_market(
@@ -356,9 +339,3 @@ class PulseConnector:
         return self.market.watch(symbol, on_ticker, on_trade)
 
 
-def _ignore_report(report: ExecutionReport) -> None:
-    return None
-
-
-def _ignore_state(live: bool) -> None:
-    return None
