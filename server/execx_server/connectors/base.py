@@ -124,3 +124,42 @@ class Connector(Protocol):
     ) -> Callable[[], None]:
         """Subscribe to best bid/ask and trades of ``symbol``; returns the unsubscribe function."""
         ...
+
+
+Watcher = tuple[Callable[[BookTicker], None], Callable[[Trade], None]]
+
+
+class Watchers:
+    """Who watches each symbol's market data (``Connector.watch_market``), and the dispatch to them."""
+
+    def __init__(self) -> None:
+        self._by_symbol: dict[str, list[Watcher]] = {}
+
+    def add(
+        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
+    ) -> Callable[[], bool]:
+        """Register a watcher; returns its removal, which says whether it was the symbol's last one."""
+        entry = (on_ticker, on_trade)
+        self._by_symbol.setdefault(symbol, []).append(entry)
+
+        def remove() -> bool:
+            watchers = self._by_symbol.get(symbol, [])
+            if entry in watchers:
+                watchers.remove(entry)
+            if watchers:
+                return False
+            self._by_symbol.pop(symbol, None)
+            return True
+
+        return remove
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._by_symbol
+
+    def ticker(self, ticker: BookTicker) -> None:
+        for on_ticker, _ in list(self._by_symbol.get(ticker.symbol, ())):
+            on_ticker(ticker)
+
+    def trade(self, trade: Trade) -> None:
+        for _, on_trade in list(self._by_symbol.get(trade.symbol, ())):
+            on_trade(trade)

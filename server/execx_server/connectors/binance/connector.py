@@ -67,7 +67,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -153,7 +153,7 @@ class BinanceConnector:
         self._on_stream_state: StreamStateSink = ignore_state
         self._user: SpotUserStream | FuturesUserStream | None = None
         self._market: dict[str, MarketStream] = {}
-        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY  # set by the composition root (metrics adapter)
         self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
 
@@ -469,8 +469,7 @@ class BinanceConnector:
     ) -> Callable[[], None]:
         if not self._supervisor.running:
             await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
+        remove = self._watchers.add(symbol, on_ticker, on_trade)
         lower = symbol.lower()
         ticker_name = f"{lower}@bookTicker"
         trade_name = f"{lower}@trade" if self.flavor is Flavor.SPOT else f"{lower}@aggTrade"
@@ -480,11 +479,7 @@ class BinanceConnector:
         trade_stream.subscribe([trade_name])
 
         def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
+            if remove():
                 ticker_stream.unsubscribe([ticker_name])
                 trade_stream.unsubscribe([trade_name])
 
@@ -509,20 +504,14 @@ class BinanceConnector:
         return stream
 
     def _on_market_data(self, data: dict[str, Any]) -> None:
-        symbol = data.get("s")
-        watchers = self._watchers.get(symbol) if isinstance(symbol, str) else None
-        if not watchers:
+        if data.get("s") not in self._watchers:
             return
         kind = data.get("e")
         try:
             if kind in ("trade", "aggTrade"):
-                trade = parse.parse_trade(cast(TradeMsg, data))
-                for _, on_trade in list(watchers):
-                    on_trade(trade)
+                self._watchers.trade(parse.parse_trade(cast(TradeMsg, data)))
             elif kind == "bookTicker" or (kind is None and "b" in data and "B" in data):
-                ticker = parse.parse_book_ticker(cast(BookTickerMsg, data), time.time_ns())
-                for on_ticker, _ in list(watchers):
-                    on_ticker(ticker)
+                self._watchers.ticker(parse.parse_book_ticker(cast(BookTickerMsg, data), time.time_ns()))
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             log.warning("binance.market.parse_error", extra={"error": repr(exc)})
 

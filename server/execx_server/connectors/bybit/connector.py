@@ -66,7 +66,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
 from ..transport.coalesce import Coalescer
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
@@ -146,7 +146,7 @@ class BybitConnector:
         self._public: PublicStream | None = None
         self.order_entry = order_entry
         self._trade: TradeStream | None = None
-        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
         self._batches: Coalescer[tuple[str, str], Params, dict[str, Any]] = Coalescer(
@@ -452,20 +452,15 @@ class BybitConnector:
         self.rules(symbol)
         if not self._supervisor.running:
             await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
+        remove = self._watchers.add(symbol, on_ticker, on_trade)
         trade_key = self._rules[symbol].symbol.split("-")[0] if self.category == "option" else symbol
         topics = [f"orderbook.{'25' if self.category == 'option' else '1'}.{symbol}", f"publicTrade.{trade_key}"]
         stream = self._public_stream()
         stream.subscribe(topics)
 
         def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
-            stream.unsubscribe(topics)
+            remove()
+            stream.unsubscribe(topics)  # the stream counts its topics' watchers
 
         return unsubscribe
 
@@ -490,13 +485,10 @@ class BybitConnector:
             if topic.startswith("orderbook.") and isinstance(data, dict):
                 ticker = parse.parse_book(cast(BookData, data), time.time_ns())
                 if ticker is not None:
-                    for on_ticker, _ in list(self._watchers.get(ticker.symbol, ())):
-                        on_ticker(ticker)
+                    self._watchers.ticker(ticker)
             elif topic.startswith("publicTrade.") and isinstance(data, list):
                 for item in data:
-                    trade = parse.parse_trade(cast(TradeItem, item))
-                    for _, on_trade in list(self._watchers.get(trade.symbol, ())):
-                        on_trade(trade)
+                    self._watchers.trade(parse.parse_trade(cast(TradeItem, item)))
         except (KeyError, ValueError, TypeError, ArithmeticError, IndexError) as exc:
             log.warning("bybit.market.parse_error", extra={"error": repr(exc), "topic": topic})
 

@@ -10,35 +10,28 @@ from typing import Any
 
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import BookTicker, Trade
+from ..base import Watchers
 from . import parse
 from .client import JsonRpcConnection
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
-Watcher = tuple[Callable[[BookTicker], None], Callable[[Trade], None]]
-
-
 class MarketWatch:
     def __init__(self, rpc: Callable[[], JsonRpcConnection], rules: dict[str, InstrumentRules]) -> None:
         self._rpc = rpc  # the connection (created at start)
         self._rules = rules
-        self._watchers: dict[str, list[Watcher]] = {}
+        self._watchers = Watchers()
 
     def watch(
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         """Subscribe (first watcher of ``symbol``) and return the unsubscribe function."""
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
+        remove = self._watchers.add(symbol, on_ticker, on_trade)
         channels = [f"quote.{symbol}", f"trades.{symbol}.raw"]
         self._rpc().subscribe(channels)
 
         def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
+            if remove():
                 self._rpc().unsubscribe(channels)
 
         return unsubscribe
@@ -47,20 +40,16 @@ class MarketWatch:
         """A ``quote.*`` / ``trades.*`` notification to the instrument's watchers (others are ignored)."""
         head, _, rest = channel.partition(".")
         symbol = rest.split(".")[0]
-        watchers = self._watchers.get(symbol)
-        if not watchers or head not in ("quote", "trades"):
+        if symbol not in self._watchers or head not in ("quote", "trades"):
             return
         rules = self._rules.get(symbol)
         try:
             if head == "quote" and isinstance(data, dict):
                 ticker = parse.parse_quote(data, rules)
                 if ticker is not None:
-                    for on_ticker, _ in list(watchers):
-                        on_ticker(ticker)
+                    self._watchers.ticker(ticker)
             elif head == "trades":
                 for row in data if isinstance(data, list) else [data]:
-                    trade = parse.parse_public_trade(row, rules)
-                    for _, on_trade in list(watchers):
-                        on_trade(trade)
+                    self._watchers.trade(parse.parse_public_trade(row, rules))
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             log.warning("jsonrpc.market.parse_error", extra={"channel": channel, "error": repr(exc)})

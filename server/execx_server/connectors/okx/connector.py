@@ -64,7 +64,7 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
+from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
 from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -158,7 +158,7 @@ class OkxConnector:
         self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
-        self._watchers: dict[str, list[tuple[Callable[[BookTicker], None], Callable[[Trade], None]]]] = {}
+        self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
         self._tasks: set[asyncio.Task[None]] = set()
@@ -543,17 +543,12 @@ class OkxConnector:
             self._public.ws.telemetry = self.telemetry
             self._supervisor.spawn("okx.public", self._public.run)
         public = self._public
-        entry = (on_ticker, on_trade)
-        self._watchers.setdefault(symbol, []).append(entry)
+        remove = self._watchers.add(symbol, on_ticker, on_trade)
         args = [{"channel": "bbo-tbt", "instId": symbol}, {"channel": "trades", "instId": symbol}]
         public.subscribe(args)
 
         def unsubscribe() -> None:
-            watchers = self._watchers.get(symbol, [])
-            if entry in watchers:
-                watchers.remove(entry)
-            if not watchers:
-                self._watchers.pop(symbol, None)
+            if remove():
                 public.unsubscribe(args)
 
         return unsubscribe
@@ -561,21 +556,17 @@ class OkxConnector:
     def _on_public(self, msg: dict[str, Any]) -> None:
         arg = msg["arg"]
         symbol = arg.get("instId")
-        watchers = self._watchers.get(symbol) if isinstance(symbol, str) else None
-        if not watchers or not isinstance(symbol, str):
+        if not isinstance(symbol, str) or symbol not in self._watchers:
             return
         try:
             if arg.get("channel") == "bbo-tbt":
                 for item in msg["data"]:
                     ticker = parse.parse_bbo(symbol, cast(BboItem, item))
                     if ticker is not None:
-                        for on_ticker, _ in list(watchers):
-                            on_ticker(ticker)
+                        self._watchers.ticker(ticker)
             elif arg.get("channel") == "trades":
                 for item in msg["data"]:
-                    trade = parse.parse_trade(cast(TradeItem, item))
-                    for _, on_trade in list(watchers):
-                        on_trade(trade)
+                    self._watchers.trade(parse.parse_trade(cast(TradeItem, item)))
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             log.warning("okx.market.parse_error", extra={"error": repr(exc)})
 
