@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +20,7 @@ import aiohttp
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import NoAnswer, NotSent
 from .auth import Signer
 from .errors import classify, parse_retry_after
@@ -94,21 +93,9 @@ class BinanceRest:
         )
 
     async def _measured(self, endpoint: str, request: Coroutine[Any, Any, Any]) -> Any:
-        started = time.perf_counter()
-        outcome = "ok"
         try:
-            return await request
-        except (Rejected, CancelReplaceFailed):
-            outcome = "rejected"
-            raise
-        except Retryable:
-            outcome = "retryable"
-            raise
-        except OutcomeUnknown:
-            outcome = "unknown"
-            raise
+            return await measured(self.telemetry, endpoint, request, rejected=(Rejected, CancelReplaceFailed))
         finally:
-            self.telemetry.request(endpoint, outcome, time.perf_counter() - started)
             self.telemetry.headroom(self.weights.headroom_fraction())
 
     async def _call(

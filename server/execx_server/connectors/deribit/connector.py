@@ -64,7 +64,7 @@ from ..jsonrpc.orders import Known, OrderTracker, QueriesOverRpc, RpcQueries
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent
 from . import fix_orders
 from .auth import FixLogon
@@ -288,34 +288,28 @@ class DeribitConnector(QueriesOverRpc):
             raise Rejected(text(report, 58) or "mass cancel rejected", text(report, 532))
 
     async def _request(self, kind: str, cl_order_id: str, msg: simplefix.FixMessage) -> ExecutionReport:
+        return await measured(self.telemetry, f"FIX {kind}", self._ask(kind, cl_order_id, msg))
+
+    async def _ask(self, kind: str, cl_order_id: str, msg: simplefix.FixMessage) -> ExecutionReport:
         key = (kind, cl_order_id)
         fut: asyncio.Future[ExecutionReport] = asyncio.get_running_loop().create_future()
         self._waiters[key] = fut
         seq = 0
-        started = time.perf_counter()
-        outcome = "unknown"
         try:
             try:
                 seq = self.fix.send(msg)
             except NotSent as exc:
-                outcome = "retryable"
                 raise Retryable(str(exc), "not_logged_on") from None
             self._by_seq[seq] = key
             try:
                 async with asyncio.timeout(self._answer_timeout_s):
-                    report = await fut
+                    return await fut
             except TimeoutError:
                 raise OutcomeUnknown(f"deribit: no answer to {kind} {cl_order_id} in time", "timeout") from None
-            except Rejected:
-                outcome = "rejected"
-                raise
-            outcome = "ok"
-            return report
         finally:
             if self._waiters.get(key) is fut:
                 del self._waiters[key]
             self._by_seq.pop(seq, None)
-            self.telemetry.request(f"FIX {kind}", outcome, time.perf_counter() - started)
 
     def _answer(self, key: tuple[str, str], result: ExecutionReport | VenueError) -> None:
         fut = self._waiters.pop(key, None)

@@ -40,14 +40,20 @@ class NullTelemetry:
 NULL_TELEMETRY = NullTelemetry()
 
 
-async def measured(telemetry: Telemetry, endpoint: str, request: Awaitable[T]) -> T:
-    """Await one venue request and report its latency and outcome (``ok``, ``rejected``,
-    ``retryable``, ``unknown``; anything else propagates as it is, counted ``ok``: not a venue answer)."""
+async def measured(
+    telemetry: Telemetry,
+    endpoint: str,
+    request: Awaitable[T],
+    rejected: tuple[type[Exception], ...] = (Rejected,),
+) -> T:
+    """Await one venue request and report its latency and outcome: ``ok``, ``rejected`` (one of the
+    ``rejected`` exceptions: the venue refused), ``retryable``, ``unknown``; anything else propagates as it
+    is, counted ``ok`` (not a venue answer)."""
     started = time.perf_counter()
     outcome = "ok"
     try:
         return await request
-    except Rejected:
+    except rejected:
         outcome = "rejected"
         raise
     except Retryable:
