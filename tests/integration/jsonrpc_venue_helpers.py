@@ -17,6 +17,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
 from market_helpers import AUTH, KEY, Reader, uid
 from market_helpers import Svc as MarketSvc
+from service_helpers import collect
 
 
 class Svc(MarketSvc):
@@ -113,3 +114,32 @@ async def check_reduce_only(svc: Svc, venue: str, symbol: str, qty: float) -> No
     assert bought.order.exch_order_id
     rests = await svc.send(cl_order_id="r2", **sell)
     assert rests.order.order_status == c.ORDER_STATUS_NEW
+
+
+async def check_fills_update_delete(
+    svc: Svc, venue: str, symbol: str, sid: str, stream: Any, price: Decimal, clip: Decimal
+) -> None:
+    """``o1``, a buy of 3 ``clip`` resting at ``price`` (``stream``: its session's updates from seq 1): two
+    sellers of one clip hit it, two fills each its own update with its trade id; then an update (price
+    10 lower, qty unchanged) keeps it partially filled, and a delete cancels it."""
+    for _ in range(2):
+        await svc.trade(venue, symbol, price, clip, "sell")
+    got = await collect(stream, lambda g: sum(1 for t in g if t.trade_id) >= 2)
+    fills = [t for t in got if t.trade_id]
+    assert [t.order_status for t in got[:2]] == [c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW]
+    assert len({t.trade_id for t in fills}) == 2
+    assert [(t.executed_qty, t.price) for t in fills] == [(float(clip), float(price))] * 2
+    assert fills[-1].cumulative_filled_qty == float(2 * clip) and fills[-1].trade_liquidity == c.TRADE_LIQUIDITY_ADD
+    assert fills[-1].order_status == c.ORDER_STATUS_PARTIALLY_FILLED
+    up = await svc.send(
+        session_id=sid,
+        cl_order_id="o1",
+        symbol=symbol,
+        price=float(price - 10),
+        qty=float(3 * clip),
+        transaction_type=c.TRANSACTION_TYPE_UPDATE,
+    )
+    assert up.order.order_status == c.ORDER_STATUS_PARTIALLY_FILLED and up.order.price == float(price - 10)
+    gone = await svc.send(session_id=sid, cl_order_id="o1", symbol=symbol, transaction_type=c.TRANSACTION_TYPE_DELETE)
+    assert gone.order.order_status == c.ORDER_STATUS_CANCELLED
+    stream.cancel()

@@ -16,7 +16,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.deribit.connector import DeribitConnector
-from jsonrpc_venue_helpers import Svc, check_market_data, check_reduce_only, running_service
+from jsonrpc_venue_helpers import Svc, check_fills_update_delete, check_market_data, check_reduce_only, running_service
 from market_helpers import AUTH, KEY, uid
 from service_helpers import collect
 
@@ -57,29 +57,8 @@ async def test_insert_fill_update_delete_over_fix(svc: Svc) -> None:
         side=c.SIDE_BUY,
     )
     assert ack.order.order_status == c.ORDER_STATUS_NEW and ack.order.exch_order_id
-    # two sellers hit it: two fills, each its own update with its trade id (ExecType F reports)
-    for _ in range(2):
-        await svc.trade("deribit", PERP, price, D(10), "sell")
-    got = await collect(stream, lambda g: sum(1 for t in g if t.trade_id) >= 2)
-    fills = [t for t in got if t.trade_id]
-    assert [t.order_status for t in got[:2]] == [c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW]
-    assert len({t.trade_id for t in fills}) == 2
-    assert [(t.executed_qty, t.price) for t in fills] == [(10.0, float(price))] * 2
-    assert fills[-1].cumulative_filled_qty == 20.0 and fills[-1].trade_liquidity == c.TRADE_LIQUIDITY_ADD
-    assert fills[-1].order_status == c.ORDER_STATUS_PARTIALLY_FILLED
-    # update (OrderCancelReplaceRequest) then delete (OrderCancelRequest)
-    up = await svc.send(
-        session_id=sid,
-        cl_order_id="o1",
-        symbol=PERP,
-        price=float(price - 10),
-        qty=30.0,
-        transaction_type=c.TRANSACTION_TYPE_UPDATE,
-    )
-    assert up.order.order_status == c.ORDER_STATUS_PARTIALLY_FILLED and up.order.price == float(price - 10)
-    gone = await svc.send(session_id=sid, cl_order_id="o1", symbol=PERP, transaction_type=c.TRANSACTION_TYPE_DELETE)
-    assert gone.order.order_status == c.ORDER_STATUS_CANCELLED
-    stream.cancel()
+    # two fills (ExecType F reports), then update (OrderCancelReplaceRequest) and delete (OrderCancelRequest)
+    await check_fills_update_delete(svc, "deribit", PERP, sid, stream, price, D(10))
 
 
 async def test_market_postonly_reject_and_pull(svc: Svc) -> None:

@@ -16,7 +16,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.pulse.connector import PulseConnector
-from jsonrpc_venue_helpers import Svc, check_market_data, check_reduce_only, running_service
+from jsonrpc_venue_helpers import Svc, check_fills_update_delete, check_market_data, check_reduce_only, running_service
 from market_helpers import AUTH, KEY, uid
 from service_helpers import collect
 
@@ -58,26 +58,7 @@ async def test_insert_fill_update_delete(svc: Svc) -> None:
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
     ack = await svc.send(**limit(sid, "o1", price, "0.03", tif=c.TIME_IN_FORCE_GTC))
     assert ack.order.order_status == c.ORDER_STATUS_NEW and ack.order.exch_order_id
-    for _ in range(2):
-        await svc.trade("pulse", PERP, price, D("0.01"), "sell")
-    got = await collect(stream, lambda g: sum(1 for t in g if t.trade_id) >= 2)
-    fills = [t for t in got if t.trade_id]
-    assert [t.order_status for t in got[:2]] == [c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW]
-    assert len({t.trade_id for t in fills}) == 2
-    assert [(t.executed_qty, t.price) for t in fills] == [(0.01, float(price))] * 2
-    assert fills[-1].cumulative_filled_qty == 0.02 and fills[-1].trade_liquidity == c.TRADE_LIQUIDITY_ADD
-    up = await svc.send(
-        session_id=sid,
-        cl_order_id="o1",
-        symbol=PERP,
-        price=float(price - 10),
-        qty=0.03,
-        transaction_type=c.TRANSACTION_TYPE_UPDATE,
-    )
-    assert up.order.order_status == c.ORDER_STATUS_PARTIALLY_FILLED and up.order.price == float(price - 10)
-    gone = await svc.send(session_id=sid, cl_order_id="o1", symbol=PERP, transaction_type=c.TRANSACTION_TYPE_DELETE)
-    assert gone.order.order_status == c.ORDER_STATUS_CANCELLED
-    stream.cancel()
+    await check_fills_update_delete(svc, "pulse", PERP, sid, stream, price, D("0.01"))
 
 
 async def test_market_postonly_reject_and_pull(svc: Svc) -> None:
