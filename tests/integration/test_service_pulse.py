@@ -18,7 +18,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.pulse.connector import PulseConnector
 from jsonrpc_venue_helpers import Svc, check_fills_update_delete, check_market_data, check_reduce_only, running_service
 from market_helpers import AUTH, KEY, uid
-from service_helpers import collect
+from service_helpers import collect, receive_until, rest_poster
 
 PERP = "BTC_USD-PERPETUAL"
 D = Decimal
@@ -124,12 +124,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
     url, headers, sid = svc.ready["rest"], {"x-api-key": KEY}, uid("r-")
     bid, _ = await svc.top("pulse", PERP)
     price = bid - 25
-
-    async def post(path: str, body: dict[str, Any]) -> Any:
-        async with svc.http.post(url + path, json=body, headers=headers) as r:
-            out = await r.json()
-            assert r.status == 200, out
-            return out
+    post = rest_poster(svc.http, url, headers)
 
     key = {"apiKey": acct["apiKey"], "secretKey": acct["secretKey"], "exchange": "pulse"}
     assert await post("/startOrderHandler", {"sessionId": sid, "exchangeKey": key}) == {"sessionId": sid}
@@ -153,9 +148,7 @@ async def test_rest_and_websocket_with_the_seed_json(svc: Svc) -> None:
         deadline = time.monotonic() + 10
 
         async def until(pred: Any) -> None:
-            while not any(pred(u) for u in updates):
-                msg = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
-                updates.append(msg.json())
+            await receive_until(ws, updates, pred, deadline)
 
         await until(lambda u: u.get("tradeId"))
         fill = next(u for u in updates if u.get("tradeId"))
