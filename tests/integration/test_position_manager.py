@@ -139,6 +139,24 @@ CASES = [
 ]
 
 
+@contextlib.asynccontextmanager
+async def started(
+    svc: Svc, venue: str, symbol: str, cfg: pm.PositionManagerConfig, sid: str = ""
+) -> AsyncIterator[Manager]:
+    """A position manager started on a session of ``venue`` (a new one unless ``sid``), its session's
+    updates read (``Manager.updates``) until the block ends."""
+    sid = sid or await svc.session(venue)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    try:
+        await svc.pm.StartPositionManager(
+            pm.StartPositionManagerRequest(session_id=sid, exchange=EXCHANGES[venue], symbol=symbol, config=cfg),
+            metadata=AUTH,
+        )
+        yield Manager(svc, venue, symbol, updates)
+    finally:
+        await updates.close()
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, case: tuple[Any, ...]) -> None:
     venue, symbol, price, tick, long_target, short_target, min_qty, clip = case
@@ -247,15 +265,9 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, case: tupl
 
 async def test_without_maintain_spreads_the_deeper_order_stays_where_it_was_placed(svc: Svc) -> None:
     venue, symbol, tick = "binance-spot", "ETHUSDT", D("0.01")
-    sid = await svc.session(venue)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
     exchange = exchange_enum(venue)
-    try:
-        cfg = config(min_order_qty=0.01, maintain_spreads=False)
-        await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(session_id=sid, exchange=exchange, symbol=symbol, config=cfg), metadata=AUTH
-        )
-        m = Manager(svc, venue, symbol, updates)
+    async with started(svc, venue, symbol, config(min_order_qty=0.01, maintain_spreads=False)) as m:
+        updates = m.updates
         await m.set_target(0.05)
         s = await m.moved_until("3400", lambda s: len(s.working_orders) == 2, "two levels")
         top, deeper = sorted(s.working_orders, key=lambda o: -o.price)
@@ -275,8 +287,6 @@ async def test_without_maintain_spreads_the_deeper_order_stays_where_it_was_plac
         assert dec(fill.transaction.price) == dec(deeper.price)
         assert fill.transaction.trade_liquidity == c.TRADE_LIQUIDITY_ADD
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
-    finally:
-        await updates.close()
 
 
 async def test_start_errors_name_the_problem(svc: Svc) -> None:
@@ -339,17 +349,9 @@ async def test_start_errors_name_the_problem(svc: Svc) -> None:
 
 async def test_disconnect_and_stale_market_data_pause_it_and_it_resumes(svc: Svc) -> None:
     venue, symbol = "binance-spot", "SOLUSDT"
-    sid = await svc.session(venue)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
     exchange = EXCHANGES[venue]
-    try:
-        await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(
-                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=0.1)
-            ),
-            metadata=AUTH,
-        )
-        m = Manager(svc, venue, symbol, updates)
+    async with started(svc, venue, symbol, config(min_order_qty=0.1)) as m:
+        updates = m.updates
         await m.set_target(1.0)
         await m.moved_until("150", lambda s: len(s.working_orders) == 2, "quoting")
         # the venue drops every websocket: after the reconnect the feed is stale until a new quote, so
@@ -374,60 +376,41 @@ async def test_disconnect_and_stale_market_data_pause_it_and_it_resumes(svc: Svc
             )
             assert paused is not None and paused > 0, reason
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
-    finally:
-        await updates.close()
 
 
 async def test_venue_back_off_pauses_then_resumes(svc: Svc) -> None:
     venue, symbol = "binance-usdm-future", "ETHUSDT"
-    sid = await svc.session(venue)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
     exchange = EXCHANGES[venue]
-    try:
-        await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(
-                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=0.05)
-            ),
-            metadata=AUTH,
-        )
-        m = Manager(svc, venue, symbol, updates)
-        await m.moved_until("3000", lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE, "a quote")
-        # the venue answers the next 8 requests with 429: the engine retries each order 4 times, gives up
-        # without knowing the outcome and reconciles; the manager backs off and sends nothing meanwhile
-        await svc.admin_post(f"/admin/faults/{venue}", {"rate_limit": 8, "retry_after_s": 0})
-        await m.set_target(0.2)
-        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_PAUSED, "back-off")
-        assert s.reason.startswith("venue back-off ("), s.reason
-        s = await m.moved_until(
-            "3000",
-            lambda s: s.state == pm.POSITION_MANAGER_STATE_RUNNING and len(s.working_orders) == 2,
-            "resumed after the back-off",
-        )
-        paused = svc.service.metrics.registry.get_sample_value(
-            "om_position_manager_paused_seconds_total", {"exchange": venue, "reason": "backoff"}
-        )
-        assert paused is not None and paused > 0
-        await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
-    finally:
-        async with svc.http.delete(f"{svc.admin}/admin/faults/{venue}") as r:
-            assert r.status == 200
-        await updates.close()
+    async with started(svc, venue, symbol, config(min_order_qty=0.05)) as m:
+        try:
+            await m.moved_until("3000", lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE, "a quote")
+            # the venue answers the next 8 requests with 429: the engine retries each order 4 times, gives up
+            # without knowing the outcome and reconciles; the manager backs off and sends nothing meanwhile
+            await svc.admin_post(f"/admin/faults/{venue}", {"rate_limit": 8, "retry_after_s": 0})
+            await m.set_target(0.2)
+            s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_PAUSED, "back-off")
+            assert s.reason.startswith("venue back-off ("), s.reason
+            s = await m.moved_until(
+                "3000",
+                lambda s: s.state == pm.POSITION_MANAGER_STATE_RUNNING and len(s.working_orders) == 2,
+                "resumed after the back-off",
+            )
+            paused = svc.service.metrics.registry.get_sample_value(
+                "om_position_manager_paused_seconds_total", {"exchange": venue, "reason": "backoff"}
+            )
+            assert paused is not None and paused > 0
+            stop = pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol)
+            await svc.pm.StopPositionManager(stop, metadata=AUTH)
+        finally:
+            async with svc.http.delete(f"{svc.admin}/admin/faults/{venue}") as r:
+                assert r.status == 200
 
 
 async def test_refusals_it_cannot_explain_fail_it_with_the_venue_message(svc: Svc) -> None:
     venue, symbol = "binance-spot", "BNBUSDT"
     acct = await svc.admin_post("/admin/accounts", {"balances": {venue: {"USDT": "1"}}})
     sid = await svc.session(venue, acct)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
-    exchange = EXCHANGES[venue]
-    try:
-        await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(
-                session_id=sid, exchange=exchange, symbol=symbol, config=config(min_order_qty=0.1)
-            ),
-            metadata=AUTH,
-        )
-        m = Manager(svc, venue, symbol, updates)
+    async with started(svc, venue, symbol, config(min_order_qty=0.1), sid) as m:
         await m.set_target(1.0)
         # 1 USDT cannot pay for 0.1 BNB: every order is refused, and the book does not explain it
         # failed, and once the answers still owed are in, nothing of it is left working
@@ -438,8 +421,6 @@ async def test_refusals_it_cannot_explain_fail_it_with_the_venue_message(svc: Sv
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await m.set_target(2.0)
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    finally:
-        await updates.close()
 
 
 async def test_a_stopped_session_fails_its_manager(svc: Svc) -> None:
