@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .core.types import Side
+from .venues.bybit.wire import exec_id as bybit_exec_id
 from .venues.common import dumps
 
 if TYPE_CHECKING:
@@ -192,6 +193,61 @@ def admin_app(sim: Simulator) -> web.Application:
             raise BadRequest(f"unknown symbol {symbol!r}")
         bids, asks = market.books[symbol].depth(_int(dict(request.query), "limit", 10, 1, 5000))
         return _json({"bids": [[str(p), str(q)] for p, q in bids], "asks": [[str(p), str(q)] for p, q in asks]})
+
+    @routes.get("/admin/history")
+    async def history(request: web.Request) -> web.Response:
+        """The venue-side truth of one account on one market: every order the market still remembers
+        (open, and closed up to its retention) and every own fill still kept, in the order they happened.
+        ``venueTradeId`` is the fill's id as the venue's wire protocol spells it (Bybit's ``execId`` is a
+        UUID; every other venue sends the number)."""
+        query = dict(request.query)
+        account, market = account_of(query), market_of(query)
+        orders = sorted(
+            (o for o in market.orders.values() if o.account_id == account.account_id), key=lambda o: o.order_id
+        )
+        by_id = {o.order_id: o for o in orders}
+        bybit = market.name.startswith("bybit-")
+        trades = []
+        for f in market.account_trades(account):
+            owner = by_id.get(f.order_id)
+            trades.append(
+                {
+                    "tradeId": str(f.trade_id),
+                    "venueTradeId": bybit_exec_id(f) if bybit else str(f.trade_id),
+                    "orderId": str(f.order_id),
+                    "clientOrderId": owner.client_id if owner is not None else None,
+                    "symbol": f.symbol,
+                    "side": f.side.value.lower(),
+                    "qty": str(f.qty),
+                    "price": str(f.price),
+                    "isMaker": f.is_maker,
+                    "timeMs": f.time_ms,
+                }
+            )
+        return _json(
+            {
+                "market": market.name,
+                "orders": [
+                    {
+                        "orderId": str(o.order_id),
+                        "clientOrderId": o.client_id,
+                        "symbol": o.symbol,
+                        "side": o.side.value.lower(),
+                        "type": o.type.value,
+                        "timeInForce": o.tif.value,
+                        "status": o.status.value,
+                        "qty": str(o.qty),
+                        "filledQty": str(o.filled),
+                        "price": None if o.price is None else str(o.price),
+                        "expireReason": o.expire_reason,
+                        "createdMs": o.created_ms,
+                        "updatedMs": o.updated_ms,
+                    }
+                    for o in orders
+                ],
+                "trades": trades,
+            }
+        )
 
     @routes.post("/admin/market/move")
     async def move(request: web.Request) -> web.Response:

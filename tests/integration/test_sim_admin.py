@@ -5,6 +5,7 @@ market and set faults, which must not leak into the shared session simulator."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from execx_sim.app import DEFAULT_BALANCES, Simulator
-from execx_sim.core.types import PublicTrade
+from execx_sim.core.types import OrderType, PublicTrade, Side
 
 D = Decimal
 SPOT = "binance-spot"
@@ -338,3 +339,79 @@ async def test_rate_limits_can_be_raised_and_exchange_info_reports_them(admin_si
         assert orders and all(n == 123456 for n in orders)
         async with http.get(f"{admin}/admin/ratelimits/binance-spot") as r:
             assert (await r.json())["enabled"] is True
+
+
+# ---------------------------------------------------------------------- history (venue-side truth)
+
+
+async def test_history_lists_the_accounts_orders_and_fills(admin: Admin) -> None:
+    """Orders placed through the engine (open, partially filled, cancelled, a market taker), a printed trade
+    that fills a resting order: the history lists exactly this account's orders and fills, nobody else's."""
+    created = await admin.ok("POST", "/admin/accounts", {})
+    other = await admin.ok("POST", "/admin/accounts", {})
+    market = admin.sim.exchange.markets["binance-usdm-future"]
+    acct = admin.sim.exchange.account_by_key(created["apiKey"])
+    stranger = admin.sim.exchange.account_by_key(other["apiKey"])
+    assert acct is not None and stranger is not None
+    mid = market.mark_price("ETHUSDT")
+    rest_px = (mid - 20).quantize(D("0.01"))
+    resting = market.place(acct, "ETHUSDT", Side.BUY, OrderType.LIMIT, D("1"), rest_px, client_id="h-rest")
+    gone = market.place(acct, "ETHUSDT", Side.BUY, OrderType.LIMIT, D("0.5"), rest_px - 5, client_id="h-gone")
+    market.cancel(acct, "ETHUSDT", gone.order_id)
+    taker = market.place(acct, "ETHUSDT", Side.BUY, OrderType.MARKET, D("0.3"), client_id="h-take")
+    market.place(stranger, "ETHUSDT", Side.BUY, OrderType.LIMIT, D("1"), rest_px, client_id="h-other")
+    await admin.ok(
+        "POST",
+        "/admin/market/trade",
+        {
+            "market": "binance-usdm-future",
+            "symbol": "ETHUSDT",
+            "price": str(rest_px),
+            "qty": "0.4",
+            "aggressor": "sell",
+        },
+    )
+    hist = await admin.ok(
+        "GET", "/admin/history", params={"apiKey": created["apiKey"], "market": "binance-usdm-future"}
+    )
+    orders = {o["clientOrderId"]: o for o in hist["orders"]}
+    assert set(orders) == {"h-rest", "h-gone", "h-take"}
+    rest = orders["h-rest"]
+    assert (rest["orderId"], rest["symbol"], rest["side"], rest["status"]) == (
+        str(resting.order_id),
+        "ETHUSDT",
+        "buy",
+        "PARTIALLY_FILLED",
+    )
+    assert (D(rest["qty"]), D(rest["filledQty"]), D(rest["price"])) == (D("1"), D("0.4"), rest_px)
+    assert orders["h-gone"]["status"] == "CANCELED" and D(orders["h-gone"]["filledQty"]) == 0
+    assert orders["h-take"]["status"] == "FILLED" and orders["h-take"]["price"] is None
+    by_order: dict[str, D] = {}
+    for t in hist["trades"]:
+        assert t["venueTradeId"] == t["tradeId"]  # Binance sends the number
+        assert t["clientOrderId"] == orders[t["clientOrderId"]]["clientOrderId"]
+        assert t["orderId"] == orders[t["clientOrderId"]]["orderId"]
+        by_order[t["clientOrderId"]] = by_order.get(t["clientOrderId"], D(0)) + D(t["qty"])
+    assert by_order == {"h-rest": D("0.4"), "h-take": D("0.3")}
+    assert len({t["tradeId"] for t in hist["trades"]}) == len(hist["trades"])
+    assert str(taker.order_id) in {t["orderId"] for t in hist["trades"]}
+
+
+async def test_history_bybit_trade_ids_are_its_exec_ids(admin: Admin) -> None:
+    """Bybit's wire names a fill by ``execId``, a UUID (order id in the high 64 bits, trade number low)."""
+    created = await admin.ok("POST", "/admin/accounts", {})
+    market = admin.sim.exchange.markets["bybit-linear"]
+    acct = admin.sim.exchange.account_by_key(created["apiKey"])
+    assert acct is not None
+    order = market.place(acct, "BTCUSDT", Side.BUY, OrderType.MARKET, D("0.01"), client_id="h-bybit")
+    hist = await admin.ok("GET", "/admin/history", params={"apiKey": created["apiKey"], "market": "bybit-linear"})
+    assert [o["clientOrderId"] for o in hist["orders"]] == ["h-bybit"] and hist["trades"]
+    for t in hist["trades"]:
+        assert t["venueTradeId"] == str(uuid.UUID(int=(order.order_id << 64) | int(t["tradeId"])))
+
+
+async def test_history_bad_input(admin: Admin) -> None:
+    created = await admin.ok("POST", "/admin/accounts", {})
+    assert "apiKey" in await admin.bad("GET", "/admin/history", params={"apiKey": "nobody", "market": SPOT})
+    assert "market" in await admin.bad("GET", "/admin/history", params={"apiKey": created["apiKey"]})
+    assert "moon" in await admin.bad("GET", "/admin/history", params={"apiKey": created["apiKey"], "market": "moon"})
