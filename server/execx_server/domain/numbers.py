@@ -9,11 +9,18 @@ from decimal import Decimal
 
 from .errors import ValidationError
 
+# No price or quantity of any instrument comes near this; a larger double is a bug or garbage, and past
+# 2**53 (~9e15) a double does not even hold every integer. Refused before any instrument rule is read.
+MAX_MAGNITUDE = 1e15
+
 
 def from_double(value: float, field: str) -> Decimal:
-    """The exact decimal a client meant by ``value``; rejects NaN and infinities, naming ``field``."""
+    """The exact decimal a client meant by ``value``; rejects NaN, infinities and magnitudes above
+    ``MAX_MAGNITUDE`` (1e15), naming ``field``."""
     if not math.isfinite(value):
         raise ValidationError(field, "must be a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise ValidationError(field, f"{Decimal(repr(value))} is out of range (at most 1E+15 in magnitude)")
     return Decimal(repr(value))
 
 
