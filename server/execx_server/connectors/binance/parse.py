@@ -10,12 +10,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
-from ...domain.instruments import InstrumentRules
+from ...domain.instruments import InstrumentRules, PriceBand
 from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
 from .schemas import (
     BookTickerMsg,
     ExchangeInfo,
     ExecutionReportEvent,
+    Filter,
     FuturesOrder,
     FuturesTrade,
     OrderTradeUpdateEvent,
@@ -285,9 +286,11 @@ def parse_trade(m: TradeMsg) -> Trade:
 
 
 def parse_exchange_info(info: ExchangeInfo, exchange: Exchange) -> dict[str, InstrumentRules]:
-    """Trading rules per symbol: PRICE_FILTER.tickSize, LOT_SIZE.stepSize/minQty/maxQty, the
-    minimum notional (spot NOTIONAL/MIN_NOTIONAL ``minNotional``, USDⓈ-M MIN_NOTIONAL ``notional``);
-    COIN-M ``contractSize`` (USD per contract) makes the instrument inverse."""
+    """Trading rules per symbol: PRICE_FILTER tickSize/minPrice/maxPrice, LOT_SIZE stepSize/minQty/maxQty,
+    MARKET_LOT_SIZE maxQty (market orders), the notional limits (spot NOTIONAL/MIN_NOTIONAL
+    ``minNotional`` and NOTIONAL ``maxNotional``, USDⓈ-M MIN_NOTIONAL ``notional``), the percent band
+    (spot PERCENT_PRICE_BY_SIDE / PERCENT_PRICE, futures PERCENT_PRICE); COIN-M ``contractSize`` (USD
+    per contract) makes the instrument inverse. A zero limit is one Binance does not apply."""
     inverse = exchange is Exchange.BINANCE_COINM_FUTURE
     rules: dict[str, InstrumentRules] = {}
     for s in info["symbols"]:
@@ -295,24 +298,52 @@ def parse_exchange_info(info: ExchangeInfo, exchange: Exchange) -> dict[str, Ins
         if status != "TRADING":
             continue
         f = {flt.get("filterType", ""): flt for flt in s["filters"]}
-        price_f, lot_f = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {})
+        price_f, lot_f, market_f = f.get("PRICE_FILTER", {}), f.get("LOT_SIZE", {}), f.get("MARKET_LOT_SIZE", {})
         notional_f = f.get("NOTIONAL") or f.get("MIN_NOTIONAL") or {}
         tick, lot = _dec(price_f.get("tickSize")), _dec(lot_f.get("stepSize"))
         if tick <= 0 or lot <= 0:
             continue  # a symbol without price/lot rules cannot be traded safely
-        max_qty = _dec(lot_f.get("maxQty"))
         rules[s["symbol"]] = InstrumentRules(
             exchange=exchange,
             symbol=s["symbol"],
             tick=tick.normalize(),
             lot=lot.normalize(),
             min_qty=_dec(lot_f.get("minQty")).normalize(),
-            max_qty=max_qty.normalize() if max_qty > 0 else None,
+            max_qty=_limit(lot_f.get("maxQty")),
             min_notional=_dec(notional_f.get("minNotional") or notional_f.get("notional")).normalize(),
             contract_size=Decimal(s.get("contractSize", 1)) if inverse else Decimal(1),
             inverse=inverse,
+            market_max_qty=_limit(market_f.get("maxQty")),
+            min_price=_dec(price_f.get("minPrice")).normalize(),
+            max_price=_limit(price_f.get("maxPrice")),
+            max_notional=_limit(notional_f.get("maxNotional")),
+            band=_band(f),
         )
     return rules
+
+
+def _limit(text: str | None) -> Decimal | None:
+    """A maximum from a filter: None when absent or zero (Binance: 0 disables it)."""
+    value = _dec(text)
+    return value.normalize() if value > 0 else None
+
+
+def _band(filters: dict[str, Filter]) -> PriceBand | None:
+    """PERCENT_PRICE_BY_SIDE (spot: multipliers per side) or PERCENT_PRICE (both sides)."""
+    by_side = filters.get("PERCENT_PRICE_BY_SIDE")
+    if by_side is not None:
+        values = [
+            _dec(by_side.get("bidMultiplierUp")),
+            _dec(by_side.get("bidMultiplierDown")),
+            _dec(by_side.get("askMultiplierUp")),
+            _dec(by_side.get("askMultiplierDown")),
+        ]
+        return PriceBand(*values) if all(v > 0 for v in values) else None
+    both = filters.get("PERCENT_PRICE")
+    if both is not None:
+        up, down = _dec(both.get("multiplierUp")), _dec(both.get("multiplierDown"))
+        return PriceBand.symmetric(up, down) if up > 0 and down > 0 else None
+    return None
 
 
 def parse_positions(rows: list[PositionRisk]) -> list[VenuePosition]:

@@ -140,12 +140,22 @@ class PositionRisk(TypedDict):
 
 class Filter(TypedDict, total=False):
     filterType: str
-    tickSize: str
-    stepSize: str
+    tickSize: str  # PRICE_FILTER
+    minPrice: str  # PRICE_FILTER ("0": no limit)
+    maxPrice: str
+    stepSize: str  # LOT_SIZE, MARKET_LOT_SIZE
     minQty: str
     maxQty: str
-    minNotional: str
-    notional: str
+    minNotional: str  # spot NOTIONAL / MIN_NOTIONAL
+    maxNotional: str  # spot NOTIONAL
+    applyMaxToMarket: bool
+    notional: str  # USDⓈ-M MIN_NOTIONAL
+    multiplierUp: str  # futures PERCENT_PRICE, spot PERCENT_PRICE
+    multiplierDown: str
+    bidMultiplierUp: str  # spot PERCENT_PRICE_BY_SIDE
+    bidMultiplierDown: str
+    askMultiplierUp: str
+    askMultiplierDown: str
 
 
 class SymbolInfo(TypedDict):

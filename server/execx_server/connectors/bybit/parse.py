@@ -37,26 +37,41 @@ def _ns(ms: str | int | None) -> int:
 
 
 def parse_instruments(exchange: Exchange, category: str, rows: list[InstrumentRow]) -> dict[str, InstrumentRules]:
+    """``/v5/market/instruments-info`` rows as rules: ``priceFilter`` tickSize/minPrice/maxPrice,
+    ``lotSizeFilter`` step (spot basePrecision, else qtyStep), minOrderQty, the limit-order maximum
+    (maxOrderQty; spot maxLimitOrderQty where given), the market-order maximum (maxMktOrderQty; spot
+    maxMarketOrderQty), the notional limits (spot minOrderAmt/maxOrderAmt, linear minNotionalValue).
+    Absent or zero: no limit. Spot's price band (``riskParameters``) needs the market price: not checked."""
     rules: dict[str, InstrumentRules] = {}
     for row in rows:
         if row.get("status", "Trading") != "Trading":
             continue
         lot = row.get("lotSizeFilter", {})
-        tick = _dec(row.get("priceFilter", {}).get("tickSize"))
-        step = _dec(lot.get("basePrecision") if category == "spot" else lot.get("qtyStep"))
-        max_qty = lot.get("maxOrderQty")
+        price = row.get("priceFilter", {})
+        spot = category == "spot"
+        tick = _dec(price.get("tickSize"))
+        step = _dec(lot.get("basePrecision") if spot else lot.get("qtyStep"))
         rules[row["symbol"]] = InstrumentRules(
             exchange=exchange,
             symbol=row["symbol"],
             tick=tick,
             lot=step,
             min_qty=_dec(lot.get("minOrderQty")) or step,
-            max_qty=D(max_qty) if max_qty else None,
-            min_notional=_dec(lot.get("minOrderAmt") if category == "spot" else lot.get("minNotionalValue")),
+            max_qty=_limit(lot.get("maxLimitOrderQty") or lot.get("maxOrderQty")),
+            min_notional=_dec(lot.get("minOrderAmt") if spot else lot.get("minNotionalValue")),
             contract_size=D(1),
             inverse=category == "inverse",  # quantities are USD contracts of 1 USD each
+            market_max_qty=_limit(lot.get("maxMarketOrderQty") if spot else lot.get("maxMktOrderQty")),
+            min_price=_dec(price.get("minPrice")),
+            max_price=_limit(price.get("maxPrice")),
+            max_notional=_limit(lot.get("maxOrderAmt")) if spot else None,
         )
     return rules
+
+
+def _limit(text: str | None) -> Decimal | None:
+    value = _dec(text)
+    return value if value > 0 else None
 
 
 def order_message(row: OrderRow) -> str:

@@ -52,14 +52,20 @@ class ExecutionRow(TypedDict, total=False):
 
 class PriceFilter(TypedDict, total=False):
     tickSize: str
+    minPrice: str  # derivatives
+    maxPrice: str  # derivatives
 
 
 class LotSizeFilter(TypedDict, total=False):
     basePrecision: str  # spot
     minOrderQty: str
     maxOrderQty: str
+    maxLimitOrderQty: str  # spot (newer rows; maxOrderQty is its older name)
+    maxMarketOrderQty: str  # spot (newer rows)
     minOrderAmt: str  # spot
+    maxOrderAmt: str  # spot
     qtyStep: str  # derivatives
+    maxMktOrderQty: str  # linear, inverse
     minNotionalValue: str  # linear
 
 

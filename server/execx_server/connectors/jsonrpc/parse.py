@@ -54,7 +54,9 @@ def amount_of(qty: Decimal, rules: InstrumentRules) -> Decimal:
 
 def parse_instruments(rows: list[dict[str, Any]], exchange: Exchange) -> dict[str, InstrumentRules]:
     """``public/get_instruments`` rows as rules: tick ``tick_size``, lot and minimum ``min_trade_amount``
-    (in contracts), ``contract_size`` (USD per contract for inverse instruments)."""
+    (in contracts), ``contract_size`` (USD per contract for inverse instruments). The rows publish no
+    maximum quantity and no static price limit: Deribit's price band is the ticker's ``min_price`` /
+    ``max_price``, which moves with the market and is not checked before sending."""
     out: dict[str, InstrumentRules] = {}
     for row in rows:
         name = str(row["instrument_name"])

@@ -48,6 +48,10 @@ def _ns(ms: str | None) -> int:
 
 
 def parse_instrument(row: InstrumentRow) -> InstrumentRules:
+    """An ``/api/v5/public/instruments`` row as rules: ``tickSz``, ``lotSz``, ``minSz``, the maximum size
+    of a limit order ``maxLmtSz`` and of a market order ``maxMktSz`` (empty or zero: none). OKX publishes
+    no static price limits; its price band (``/api/v5/public/price-limit``) moves with the market and is
+    not checked here, nor ``maxLmtAmt`` / ``maxMktAmt`` (USD values, not the instrument's notional)."""
     swap = row["instType"] in ("SWAP", "FUTURES")
     lot = D(row["lotSz"])
     return InstrumentRules(
@@ -56,9 +60,16 @@ def parse_instrument(row: InstrumentRow) -> InstrumentRules:
         tick=D(row["tickSz"]),
         lot=lot,
         min_qty=max(D(row.get("minSz") or lot), lot),
+        max_qty=_limit(row.get("maxLmtSz")),
         contract_size=D(row["ctVal"]) if swap and row.get("ctVal") else D(1),
         inverse=row.get("ctType") == "inverse",
+        market_max_qty=_limit(row.get("maxMktSz")),
     )
+
+
+def _limit(text: str | None) -> Decimal | None:
+    value = _d(text)
+    return value if value > 0 else None
 
 
 def _status(row: OrderRow) -> OrderStatus:

@@ -82,6 +82,8 @@ class InstrumentRow(TypedDict, total=False):
     tickSz: str
     lotSz: str
     minSz: str
+    maxLmtSz: str  # maximum size of a limit order
+    maxMktSz: str  # maximum size of a market order
     ctVal: str
     ctType: str
     state: str
