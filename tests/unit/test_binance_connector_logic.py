@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from execx_server.connectors.base import ConnectorConfig, Secret
-from execx_server.connectors.binance.connector import BinanceConnector, _Known
+from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.binance.rest import CancelReplaceFailed
+from execx_server.connectors.tracking import Known
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected, Retryable
 
@@ -99,8 +100,7 @@ def spot_order(order_id: int, status: str = "NEW", **extra: Any) -> dict[str, An
 
 def spot_connector_with_order(rest: FakeRest) -> tuple[BinanceConnector, list[ExecutionReport]]:
     c, reports = connector(Exchange.BINANCE_SPOT, rest)
-    c._orders["c1"] = _Known("BTCUSDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.02"), D(96000), "10")
-    c._by_exch_id["10"] = "c1"
+    c.tracker.track("c1", Known("BTCUSDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.02"), D(96000), "10"))
     return c, reports
 
 
@@ -141,7 +141,7 @@ async def test_spot_cancel_replace_cancel_failed_is_rejected_and_order_unchanged
     with pytest.raises(Rejected) as info:
         await c.amend_order("BTCUSDT", "c1", Side.BUY, D("0.02"), D(95000))
     assert info.value.code == "-2011" and "Unknown order sent." in info.value.message
-    assert "10" not in c._replacing
+    assert "10" not in c.tracker.superseded
 
 
 async def test_spot_cancel_replace_new_order_refused_reports_cancelled() -> None:

@@ -46,9 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -68,7 +66,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..transport.dedupe import SeenIds
+from ..tracking import Known, OrderTracker
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -86,26 +84,10 @@ log = logging.getLogger("execx.connectors.binance")
 START_TIMEOUT_S = 15.0
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
-FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-
-
-@dataclass
-class _Known:
-    """What the connector knows of an order it sent (to map stream events and to amend)."""
-
-    symbol: str
-    side: Side
-    order_type: OrderType
-    tif: TimeInForce
-    qty: Decimal
-    price: Decimal | None
-    exch_order_id: str = ""
-    cum_filled: Decimal = Decimal(0)
-    status: OrderStatus = OrderStatus.PENDINGNEW
 
 
 class BinanceConnector:
@@ -142,12 +124,8 @@ class BinanceConnector:
         self._session: aiohttp.ClientSession | None = None
         self._rest: BinanceRest | None = None
         self._rules: dict[str, InstrumentRules] = {}
-        self._orders: dict[str, _Known] = {}
-        self._by_exch_id: dict[str, str] = {}
-        self._replacing: set[str] = set()  # exch order ids being / been replaced by cancel-replace
-        self._seen_trades = SeenIds()
-        self._finished: OrderedDict[str, None] = OrderedDict()  # final orders, oldest first
-        self._last_trade_ms: dict[str, int] = {}
+        # What we know of each order; ``tracker.superseded``: venue ids replaced by cancel-replace.
+        self.tracker = OrderTracker(lambda report: self._on_report(report))
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -230,8 +208,8 @@ class BinanceConnector:
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
-        known = _Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
-        self._orders[order.cl_order_id] = known
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self.tracker.track(order.cl_order_id, known)
         try:
             answer = await self.rest.new_order(params)
         except Rejected:
@@ -240,7 +218,7 @@ class BinanceConnector:
         if self.flavor is Flavor.SPOT:
             spot = cast(SpotOrder, answer)
             for fill in parse.parse_spot_fills(spot):
-                self._emit(fill)
+                self.tracker.emit(fill)
             report = parse.parse_spot_order(spot)
         else:
             fut = cast(FuturesOrder, answer)
@@ -258,7 +236,7 @@ class BinanceConnector:
                     # The order is accepted whatever happens here: never turn that into an error.
                     # Its fills still arrive on the private stream (or through recovery).
                     log.warning("binance.entry_fills.unavailable", extra={"error": exc.message})
-        self._note(report)
+        self.tracker.note(report)
         return report
 
     def _order_params(self, order: OrderRequest) -> Params:
@@ -306,19 +284,19 @@ class BinanceConnector:
             ]
             answer = await self.rest.modify_order(params)
             report = parse.parse_futures_order(answer, message="amended (order modify: queue priority lost)")
-            self._note(report)
+            self.tracker.note(report)
             return report
         if self.margin:
             return await self._margin_replace(symbol, cl_order_id, known, side, qty, price)
         if (price is None or price == known.price) and qty < known.qty:
             amended = await self.rest.amend_keep_priority(symbol, cl_order_id, to_wire(qty))
             report = parse.parse_spot_amend(amended)
-            self._note(report)
+            self.tracker.note(report)
             return report
         return await self._cancel_replace(symbol, cl_order_id, known, side, qty, price)
 
     async def _cancel_replace(
-        self, symbol: str, cl_order_id: str, known: _Known, side: Side, qty: Decimal, price: Decimal | None
+        self, symbol: str, cl_order_id: str, known: Known, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         new_price = price if price is not None else _required_price(known)
         remaining = qty - known.cum_filled
@@ -341,80 +319,83 @@ class BinanceConnector:
         # The stream's CANCELED for the replaced order may arrive before this answer: mark it first
         # so it is not reported as the end of the (still live) client order.
         if old_id:
-            self._replacing.add(old_id)
+            self.tracker.supersede(old_id)
         try:
             answer = await self.rest.cancel_replace(params)
         except CancelReplaceFailed as exc:
             data = exc.data
             if data.get("cancelResult") == "SUCCESS":
-                # Old order gone, new one refused: the client order is now cancelled.
+                # Old order gone, new one refused: the client order is now cancelled (its end is that one's).
+                self.tracker.unsupersede(old_id)
                 new: Any = data.get("newOrderResponse")
                 why = str(new.get("msg", exc.error.message)) if isinstance(new, dict) else exc.error.message
                 cancelled = parse.parse_spot_order(
                     cast(SpotOrder, data["cancelResponse"]),
                     message=f"cancel-replace: cancelled, replacement refused: {why}",
                 )
-                self._note(cancelled)
+                self.tracker.note(cancelled)
                 return cancelled
-            self._replacing.discard(old_id)
+            self.tracker.unsupersede(old_id)
             cancel = data.get("cancelResponse")
             why = str(cancel.get("msg", exc.error.message)) if isinstance(cancel, dict) else exc.error.message
             code = str(cancel.get("code", exc.error.code)) if isinstance(cancel, dict) else exc.error.code
             raise Rejected(f"cancel-replace: {why}", code) from None
         except Rejected:
-            self._replacing.discard(old_id)
+            self.tracker.unsupersede(old_id)
             raise
         new_order = cast(SpotOrder, answer["newOrderResponse"])
+        filled_before = known.cum_filled
         for fill in parse.parse_spot_fills(new_order):
-            self._emit(fill)
+            self.tracker.emit(fill)
         report = parse.parse_spot_order(
             new_order,
             message=f"amended by cancel-replace (queue priority lost): order {old_id or '?'} replaced by "
             f"{new_order['orderId']}",
         )
         # Report the amended order as a whole: total quantity and what was filled before.
-        report = _replace(report, qty=qty, cum_filled=known.cum_filled + report.cum_filled)
-        self._note(report)
+        report = _replace(report, qty=qty, cum_filled=filled_before + report.cum_filled)
+        self.tracker.note(report)
         return report
 
     async def _margin_replace(
-        self, symbol: str, cl_order_id: str, known: _Known, side: Side, qty: Decimal, price: Decimal | None
+        self, symbol: str, cl_order_id: str, known: Known, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         """Cross margin has no amend and no cancel-replace endpoint: cancel, then place the new terms
         under the same client order id (queue priority lost; not atomic, so a fill can land between)."""
         new_price = price if price is not None else _required_price(known)
         old_id = known.exch_order_id
         if old_id:
-            self._replacing.add(old_id)
+            self.tracker.supersede(old_id)
         try:
             cancelled = parse.parse_spot_order(cast(SpotOrder, await self.rest.cancel_order(symbol, cl_order_id)))
         except Rejected:
-            self._replacing.discard(old_id)
+            self.tracker.unsupersede(old_id)
             raise
         known.cum_filled = max(known.cum_filled, cancelled.cum_filled)
         remaining = qty - known.cum_filled
         if remaining <= 0:
             done = _replace(cancelled, message="amend: cancelled (the new quantity is already filled)")
-            self._replacing.discard(old_id)
-            self._note(done)
+            self.tracker.unsupersede(old_id)
+            self.tracker.note(done)
             return done
         request = OrderRequest(cl_order_id, symbol, side, known.order_type, known.tif, remaining, new_price)
         try:
             answer = cast(SpotOrder, await self.rest.new_order(self._order_params(request)))
         except Rejected as exc:
             refused = _replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
-            self._replacing.discard(old_id)
-            self._note(refused)
+            self.tracker.unsupersede(old_id)
+            self.tracker.note(refused)
             return refused
+        filled_before = known.cum_filled
         for fill in parse.parse_spot_fills(answer):
-            self._emit(fill)
+            self.tracker.emit(fill)
         report = parse.parse_spot_order(
             answer,
             message=f"amended by cancel and new margin order (queue priority lost): order {old_id or '?'} "
             f"replaced by {answer['orderId']}",
         )
-        report = _replace(report, qty=qty, cum_filled=known.cum_filled + report.cum_filled)
-        self._note(report)
+        report = _replace(report, qty=qty, cum_filled=filled_before + report.cum_filled)
+        self.tracker.note(report)
         return report
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
@@ -424,7 +405,7 @@ class BinanceConnector:
             if self.flavor is Flavor.SPOT
             else parse.parse_futures_order(cast(FuturesOrder, answer))
         )
-        self._note(report)
+        self.tracker.note(report)
         return report
 
     async def cancel_all(self, symbol: str) -> None:
@@ -437,7 +418,7 @@ class BinanceConnector:
         if self.flavor is Flavor.SPOT and isinstance(answer, list):
             for item in answer:
                 if isinstance(item, dict) and "orderId" in item:  # order lists carry "orderListId" only
-                    self._emit(parse.parse_spot_order(cast(SpotOrder, item)))
+                    self.tracker.emit(parse.parse_spot_order(cast(SpotOrder, item)))
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
         try:
@@ -447,14 +428,14 @@ class BinanceConnector:
                 return None
             raise
         report = self._parse_order(answer)
-        self._note(report)
+        self.tracker.note(report)
         return report
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows = await self.rest.open_orders(symbol)
         reports = [self._parse_order(row) for row in rows]
         for report in reports:
-            self._note(report)
+            self.tracker.note(report)
         return reports
 
     async def positions(self) -> list[VenuePosition]:
@@ -528,63 +509,19 @@ class BinanceConnector:
             return
         if report is None:
             return
-        if report.exch_order_id in self._replacing and not report.trade_id:
+        if report.exch_order_id in self.tracker.superseded and not report.trade_id:
             return  # the cancel (or a late status) of an order replaced by cancel-replace
-        self._emit(report)
-
-    def _emit(self, report: ExecutionReport) -> None:
-        """Forward a report to the engine, once per trade id for fills."""
-        if report.trade_id:
-            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
-                return
-            t_ms = report.exch_time_ns // 1_000_000
-            if t_ms > self._last_trade_ms.get(report.symbol, 0):
-                self._last_trade_ms[report.symbol] = t_ms
-        self._note(report)
-        self._on_report(report)
-
-    def _note(self, report: ExecutionReport) -> None:
-        """Keep what we know of an order current (exchange id, filled quantity, status)."""
-        known = self._orders.get(report.cl_order_id)
-        if known is None:
-            return
-        if report.exch_order_id and report.exch_order_id not in self._replacing:
-            if known.exch_order_id and known.exch_order_id != report.exch_order_id:
-                self._by_exch_id.pop(known.exch_order_id, None)
-            known.exch_order_id = report.exch_order_id
-            self._by_exch_id[report.exch_order_id] = report.cl_order_id
-        elif report.exch_order_id:
-            self._by_exch_id.setdefault(report.exch_order_id, report.cl_order_id)
-        if report.trade_id:
-            known.cum_filled += report.fill_qty
-        if report.exch_order_id == known.exch_order_id:
-            known.status = report.status
-            if report.status.is_final:
-                self._finished[report.cl_order_id] = None
-                self._forget_finished()
-            if report.qty > 0:
-                known.qty = report.qty
-            if report.price is not None:
-                known.price = report.price
-
-    def _forget_finished(self) -> None:
-        """Keep the order cache bounded: drop the oldest finished orders beyond ``FINISHED_KEPT``."""
-        while len(self._finished) > FINISHED_KEPT:
-            cl_order_id, _ = self._finished.popitem(last=False)
-            known = self._orders.get(cl_order_id)
-            if known is not None and known.status.is_final:
-                del self._orders[cl_order_id]
-                self._by_exch_id.pop(known.exch_order_id, None)
+        self.tracker.emit(report)
 
     def _parse_order(self, row: Any) -> ExecutionReport:
         if self.flavor is Flavor.SPOT:
             return parse.parse_spot_order(cast(SpotOrder, row))
         return parse.parse_futures_order(cast(FuturesOrder, row))
 
-    async def _known(self, symbol: str, cl_order_id: str) -> _Known:
+    async def _known(self, symbol: str, cl_order_id: str) -> Known:
         """What we know of an order; asks the venue when it was not sent by this connector instance
         (e.g. after a restart of execx)."""
-        known = self._orders.get(cl_order_id)
+        known = self.tracker.get(cl_order_id)
         if known is not None and known.exch_order_id:
             return known
         try:
@@ -596,7 +533,7 @@ class BinanceConnector:
         answer = self._parse_order(row)
         venue_type, venue_tif = str(row.get("type", "LIMIT")), str(row.get("timeInForce", "GTC"))
         post_only = venue_type == "LIMIT_MAKER" or venue_tif == "GTX"
-        known = _Known(
+        known = Known(
             symbol,
             answer.side,
             OrderType.POSTONLY if post_only else OrderType.MARKET if venue_type == "MARKET" else OrderType.LIMIT,
@@ -607,8 +544,7 @@ class BinanceConnector:
             answer.cum_filled,
             answer.status,
         )
-        self._orders[cl_order_id] = known
-        self._by_exch_id[answer.exch_order_id] = cl_order_id
+        self.tracker.track(cl_order_id, known)
         return known
 
     # ------------------------------------------------------------------ gap recovery
@@ -632,35 +568,35 @@ class BinanceConnector:
         open_rows = await self.rest.open_orders(None)
         open_reports = [self._parse_order(row) for row in open_rows]
         open_ids = {r.exch_order_id for r in open_reports}
-        for symbol in sorted({k.symbol for k in self._orders.values()}):
+        for symbol in self.tracker.symbols():
             # Trade queries cover at most a day (spot myTrades) / a week (futures userTrades).
-            since = max(self._last_trade_ms.get(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
+            since = max(self.tracker.trades_since_ms(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
             rows = page = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))
             while len(page) >= TRADES_PAGE and len(rows) < TRADES_MAX:  # more than one page was missed
                 page = await self.rest.trades(symbol, from_id=max(int(r["id"]) for r in page) + 1)
                 rows = rows + page
-            ours = [r for r in rows if str(r["orderId"]) in self._by_exch_id]
+            ours = [r for r in rows if self.tracker.cl_of(str(r["orderId"])) is not None]
             await self._report_trades(symbol, ours)
         for report in open_reports:
-            if report.cl_order_id in self._orders and report.exch_order_id not in self._replacing:
-                self._emit(report)
+            if self.tracker.get(report.cl_order_id) is not None and report.exch_order_id not in self.tracker.superseded:
+                self.tracker.emit(report)
         # Orders we believed live that are no longer open ended while we were away.
-        for known in list(self._orders.values()):
-            if not known.status.is_final and known.exch_order_id and known.exch_order_id not in open_ids:
+        for _, known in self.tracker.live():
+            if known.exch_order_id not in open_ids:
                 answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
-                self._emit(self._parse_order(answer))
+                self.tracker.emit(self._parse_order(answer))
 
     async def _report_order_trades(self, ack: ExecutionReport) -> None:
         """Futures: fills of an order that traded on entry, reported before its acknowledgement."""
         rows = await self.rest.trades(ack.symbol, order_id=ack.exch_order_id)
-        self._by_exch_id.setdefault(ack.exch_order_id, ack.cl_order_id)
+        self.tracker.map_exch_id(ack.exch_order_id, ack.cl_order_id)
         await self._report_trades(ack.symbol, rows, orders={ack.exch_order_id: ack})
 
     async def _report_trades(
         self, symbol: str, rows: list[Any], orders: dict[str, ExecutionReport] | None = None
     ) -> None:
         """Report trade rows (``myTrades`` / ``userTrades``) not seen yet as fills."""
-        fresh = [r for r in rows if f"{symbol}:{r['id']}" not in self._seen_trades]
+        fresh = [r for r in rows if not self.tracker.seen(symbol, str(r["id"]))]
         by_order: dict[str, list[Any]] = {}
         for row in fresh:
             by_order.setdefault(str(row["orderId"]), []).append(row)
@@ -668,9 +604,9 @@ class BinanceConnector:
             order = (orders or {}).get(exch_id)
             if order is None:
                 order = self._parse_order(await self.rest.query_order(symbol, order_id=exch_id))
-            self._by_exch_id.setdefault(exch_id, order.cl_order_id)
+            self.tracker.map_exch_id(exch_id, order.cl_order_id)
             for fill in self._fills_from_trades(trades, order):
-                self._emit(fill)
+                self.tracker.emit(fill)
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         """Every fill of the order's current venue order id, as fill reports with trade ids (after a
@@ -694,7 +630,7 @@ class BinanceConnector:
         return fills
 
 
-def _required_price(known: _Known) -> Decimal:
+def _required_price(known: Known) -> Decimal:
     if known.price is None:
         raise ValidationError("price", "the order has no price to keep; give one")
     return known.price
@@ -704,5 +640,3 @@ def _replace(report: ExecutionReport, **changes: Any) -> ExecutionReport:
     from dataclasses import replace
 
     return replace(report, **changes)
-
-

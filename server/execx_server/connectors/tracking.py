@@ -1,0 +1,245 @@
+"""What a connector knows of its orders, and the one door from a connector to the engine.
+
+Every venue connector keeps one ``OrderTracker``: each order it sent or learned (symbol, side, type,
+time in force, quantity, price, venue order id, quantity filled, status, latest state), the venue-id ->
+clOrderId map, the trade ids already forwarded (``transport.dedupe.SeenIds``), the time of the last
+trade seen per symbol (where a recovery starts reading trades), and a bounded window of finished
+orders (the oldest beyond ``FINISHED_KEPT`` are forgotten, with every venue id they had, so memory
+stays bounded however many orders a session sends).
+
+``emit`` forwards a report to the engine's sink: a fill once per trade id, the knowledge kept current
+first. The rules ``note`` applies, the same on every venue:
+
+- a fill adds its quantity to the order's filled quantity (fills are counted once: ``emit`` dedupes);
+- a status report that counts fills not reported yet does not move the status: those fills come
+  first, with their trade ids (a recovery then still sees the order live and fetches them);
+- a final status is final (a late ``new`` does not revive an order);
+- a report about a venue order the client order has moved away from (``supersede``: Binance spot's
+  cancel-replace keeps the clOrderId on a new venue order) counts its fills but not its status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from ..domain.venue import ExecutionReport
+from .transport.dedupe import SeenIds
+
+log = logging.getLogger("execx.connectors.tracking")
+
+FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
+_RANK = {OrderStatus.PENDINGNEW: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLYFILLED: 2}  # final statuses: 3
+
+
+@dataclass
+class Known:
+    """What the connector knows of one order."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType = OrderType.LIMIT
+    tif: TimeInForce = TimeInForce.GTC
+    qty: Decimal = Decimal(0)
+    price: Decimal | None = None
+    exch_order_id: str = ""
+    cum_filled: Decimal = Decimal(0)
+    status: OrderStatus = OrderStatus.PENDINGNEW
+    state: ExecutionReport | None = None  # the latest status report (fill fields cleared)
+    final: asyncio.Future[ExecutionReport] | None = None  # resolved with the final state, when asked for
+    former_ids: list[str] = field(default_factory=list)  # venue ids the order had before (cancel-replace)
+
+    @property
+    def live(self) -> bool:
+        return not self.status.is_final
+
+
+def _status_of(report: ExecutionReport) -> ExecutionReport:
+    if not report.trade_id:
+        return report
+    return replace(
+        report, trade_id="", fill_qty=Decimal(0), fill_price=Decimal(0), liquidity=None, fee=Decimal(0), fee_asset=""
+    )
+
+
+class OrderTracker:
+    def __init__(
+        self,
+        sink: Callable[[ExecutionReport], None],
+        *,
+        finished_kept: int = FINISHED_KEPT,
+        on_final: Callable[[str, Known, ExecutionReport], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.orders: dict[str, Known] = {}
+        self.by_exch_id: dict[str, str] = {}
+        self.superseded: set[str] = set()  # venue ids a client order moved away from (their status is not its)
+        self.last_trade_ms: dict[str, int] = {}  # per symbol: the newest trade seen
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._finished_kept = finished_kept
+        self._seen_trades = SeenIds()
+        self._on_final = on_final
+
+    # ------------------------------------------------------------------ knowledge
+
+    def track(self, cl_order_id: str, known: Known) -> Known | None:
+        """Know ``known`` as ``cl_order_id`` (an order being sent, or one learned from the venue);
+        returns what was known under that id before (``restore`` puts it back)."""
+        previous = self.orders.get(cl_order_id)
+        if previous is not None and previous is not known:
+            self._unmap(previous)
+            self._finished.pop(cl_order_id, None)
+        self.orders[cl_order_id] = known
+        if known.exch_order_id:
+            self.by_exch_id[known.exch_order_id] = cl_order_id
+        return previous
+
+    def restore(self, cl_order_id: str, previous: Known | None) -> None:
+        """Undo a ``track``: ``previous`` is known again under ``cl_order_id`` (or nothing)."""
+        current = self.orders.pop(cl_order_id, None)
+        if current is not None:
+            self._unmap(current)
+        if previous is not None:
+            self.track(cl_order_id, previous)
+            if previous.status.is_final:
+                self._finish(cl_order_id)
+
+    def get(self, cl_order_id: str) -> Known | None:
+        return self.orders.get(cl_order_id)
+
+    def cl_of(self, exch_order_id: str) -> str | None:
+        return self.by_exch_id.get(exch_order_id)
+
+    def map_exch_id(self, exch_order_id: str, cl_order_id: str) -> None:
+        """Map a venue id to a client order (kept while the order is known)."""
+        if not exch_order_id or exch_order_id in self.by_exch_id:
+            return
+        self.by_exch_id[exch_order_id] = cl_order_id
+        known = self.orders.get(cl_order_id)
+        if known is not None and exch_order_id != known.exch_order_id and exch_order_id not in known.former_ids:
+            known.former_ids.append(exch_order_id)
+
+    def supersede(self, exch_order_id: str) -> None:
+        """The client order of ``exch_order_id`` is moving to a new venue order: from now on reports of
+        this one count their fills but not their status."""
+        if exch_order_id:
+            self.superseded.add(exch_order_id)
+
+    def unsupersede(self, exch_order_id: str) -> None:
+        self.superseded.discard(exch_order_id)
+
+    def seen(self, symbol: str, trade_id: str) -> bool:
+        return f"{symbol}:{trade_id}" in self._seen_trades
+
+    def live(self) -> list[tuple[str, Known]]:
+        """Orders believed live on the venue (not final; the venue acknowledged them)."""
+        return [(cl, k) for cl, k in self.orders.items() if k.live and k.exch_order_id]
+
+    def has_live(self) -> bool:
+        """Any order not known to be final (sent and not answered yet included)."""
+        return any(k.live for k in self.orders.values())
+
+    def symbols(self) -> list[str]:
+        return sorted({k.symbol for k in self.orders.values()})
+
+    def trades_since_ms(self, symbol: str | None, default_ms: int) -> int:
+        """The time of the newest trade seen (of ``symbol``, or of any), else ``default_ms``."""
+        if symbol is None:
+            return max(self.last_trade_ms.values(), default=default_ms)
+        return self.last_trade_ms.get(symbol, default_ms)
+
+    def latest(self, cl_order_id: str, fallback: ExecutionReport) -> ExecutionReport:
+        """The order's latest known status (an answer must never be older than what was emitted)."""
+        known = self.orders.get(cl_order_id)
+        return known.state if known is not None and known.state is not None else fallback
+
+    # ------------------------------------------------------------------ reports
+
+    def emit(self, report: ExecutionReport) -> bool:
+        """Forward a report to the engine (a fill once per trade id) and keep what we know current;
+        False when it was a fill already forwarded."""
+        if report.trade_id:
+            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
+                return False
+            t_ms = report.exch_time_ns // 1_000_000
+            if t_ms > self.last_trade_ms.get(report.symbol, 0):
+                self.last_trade_ms[report.symbol] = t_ms
+            self._apply(report, fill=True)
+        else:
+            self._apply(report, fill=False)
+        self.sink(report)
+        return True
+
+    def note(self, report: ExecutionReport) -> None:
+        """Keep what we know current from an answer that is not forwarded (an acknowledgement returned
+        to the engine, a query): its status, ids, quantity and price, never a fill."""
+        self._apply(report, fill=False)
+
+    def _apply(self, report: ExecutionReport, *, fill: bool) -> None:
+        cl = report.cl_order_id
+        known = self.orders.get(cl)
+        if known is None:
+            return
+        exch_id = report.exch_order_id
+        if exch_id and exch_id in self.superseded:
+            self.map_exch_id(exch_id, cl)
+            if fill:
+                known.cum_filled += report.fill_qty
+            return
+        if exch_id and exch_id != known.exch_order_id:
+            if known.exch_order_id:
+                if known.exch_order_id not in known.former_ids:
+                    known.former_ids.append(known.exch_order_id)
+                if known.exch_order_id not in self.superseded:
+                    self.by_exch_id.pop(known.exch_order_id, None)
+            known.exch_order_id = exch_id
+            self.by_exch_id[exch_id] = cl
+        if fill:
+            known.cum_filled += report.fill_qty
+        elif report.cum_filled > known.cum_filled:
+            return  # a status that counts fills not reported yet: those come first, with their trade ids
+        if known.status.is_final:
+            return
+        if _RANK.get(report.status, 3) >= _RANK.get(known.status, 3):  # never back from partially filled to new
+            known.status = report.status
+        if report.qty > 0:
+            known.qty = report.qty
+        if report.price is not None:
+            known.price = report.price
+        known.state = _status_of(report)
+        if known.status.is_final:
+            if known.final is not None and not known.final.done():
+                known.final.set_result(known.state)
+            if self._on_final is not None:
+                self._on_final(cl, known, report)
+            self._finish(cl)
+
+    # ------------------------------------------------------------------ bounded memory
+
+    def _finish(self, cl_order_id: str) -> None:
+        self._finished[cl_order_id] = None
+        self._finished.move_to_end(cl_order_id)
+        while len(self._finished) > self._finished_kept:
+            old, _ = self._finished.popitem(last=False)
+            gone = self.orders.get(old)
+            if gone is not None and gone.status.is_final:
+                del self.orders[old]
+                self._unmap(gone)
+
+    def _unmap(self, known: Known) -> None:
+        for exch_id in (known.exch_order_id, *known.former_ids):
+            if exch_id:
+                self.superseded.discard(exch_id)
+                if self.by_exch_id.get(exch_id) is not None and self.orders.get(self.by_exch_id[exch_id]) in (
+                    known,
+                    None,
+                ):
+                    del self.by_exch_id[exch_id]
+
+    def __len__(self) -> int:
+        return len(self.orders)
