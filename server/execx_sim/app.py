@@ -14,13 +14,14 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from .core.accounts import Account
-from .core.engine import Exchange, Market
+from .core.engine import Exchange, HistoryWindow, Market, now_ms
 from .core.faults import Faults
 from .core.synthetic import FlowConfig, SyntheticMarket
 from .venues.common import TcpHandler, VenueFrontend
@@ -31,6 +32,9 @@ log = logging.getLogger("execx_sim")
 DEMO_API_KEY = "execx-demo-api-key"
 DEMO_SECRET_KEY = "execx-demo-secret-key"
 DEMO_PASSPHRASE = "execx-demo-passphrase"
+
+# How often idle accounts' history is trimmed to the window's age (count bounds apply as it grows).
+HISTORY_SWEEP_S = 60.0
 
 # Front-end factories, in port order: "module:callable(sim) -> list[VenueFrontend]". A venue package
 # not in this tree yet is skipped.
@@ -51,10 +55,15 @@ class Simulator:
         seed: int = 1,
         quiet: bool = False,
         flow: FlowConfig | None = None,
+        history: HistoryWindow | None = None,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
+        """``history``: finished orders and fills kept per account and market (default 10 000 of
+        each, 7 days; see ``HistoryWindow``). ``clock``: milliseconds since the epoch (tests pass a
+        fake one)."""
         self.host = host
         self.base_port = base_port
-        self.exchange = Exchange()
+        self.exchange = Exchange(clock=clock, history=history)
         self.faults: dict[str, Faults] = {}
         self.frontends: list[VenueFrontend] = []
         for spec in VENUE_FACTORIES:
@@ -137,8 +146,19 @@ class Simulator:
     async def _run_background(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.synthetic.run())
+            tg.create_task(self._sweep_history())
             for fe in self.frontends:
                 tg.create_task(fe.run())
+
+    async def _sweep_history(self) -> None:
+        while True:
+            await asyncio.sleep(HISTORY_SWEEP_S)
+            self.trim_history()
+
+    def trim_history(self) -> None:
+        """Forget finished orders and fills older than the history window on every market."""
+        for market in self.exchange.markets.values():
+            market.trim_history()
 
     async def stop(self) -> None:
         if self._task_runner is not None:

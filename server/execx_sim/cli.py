@@ -10,11 +10,35 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 
 from .app import Simulator
+from .core.engine import DAY_MS, HistoryWindow
 from .core.synthetic import FlowConfig
+
+_DEFAULT_HISTORY = HistoryWindow()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"execx-sim: {name} must be an integer, not {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"execx-sim: {name} must be a number, not {raw!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,8 +63,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=FlowConfig.volatility,
         help="std-dev of the relative mid move per step",
     )
+    p.add_argument(
+        "--history-orders",
+        type=int,
+        default=_env_int("EXECX_SIM_HISTORY_ORDERS", _DEFAULT_HISTORY.orders),
+        help="finished orders kept per account and market (env EXECX_SIM_HISTORY_ORDERS, default 10000)",
+    )
+    p.add_argument(
+        "--history-trades",
+        type=int,
+        default=_env_int("EXECX_SIM_HISTORY_TRADES", _DEFAULT_HISTORY.trades),
+        help="own fills kept per account and market (env EXECX_SIM_HISTORY_TRADES, default 10000)",
+    )
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=_env_float("EXECX_SIM_HISTORY_DAYS", _DEFAULT_HISTORY.age_ms / DAY_MS),
+        help="days finished orders and fills stay queryable (env EXECX_SIM_HISTORY_DAYS, default 7)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.history_orders < 0 or args.history_trades < 0 or args.history_days < 0:
+        p.error("--history-orders, --history-trades and --history-days must not be negative")
+    return args
+
+
+def history_window(args: argparse.Namespace) -> HistoryWindow:
+    return HistoryWindow(
+        orders=args.history_orders, trades=args.history_trades, age_ms=round(args.history_days * DAY_MS)
+    )
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -50,6 +101,7 @@ async def serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         quiet=args.quiet,
         flow=FlowConfig(rate=args.rate, volatility=args.volatility),
+        history=history_window(args),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal
 
@@ -39,9 +40,8 @@ from .types import (
 Listener = Callable[[Event], None]
 Priority = Literal["auto", "keep", "lose"]
 
-MAX_CLOSED_ORDERS = 200_000  # per market; older closed orders are forgotten (like a venue's retention)
-MAX_TRADES_PER_ACCOUNT = 10_000
-MAX_PUBLIC_TRADES = 1_000
+MAX_PUBLIC_TRADES = 1_000  # per symbol: the public trade tape (and the klines built from it) is a ring buffer
+DAY_MS = 86_400_000
 # Futures margin reserved by orders is kept on a fixed grid, so that the wallet's running total of
 # order margin (sums and differences) stays exactly the sum of what its open orders hold: divisions
 # (inverse contracts, leverage, partial releases) would otherwise leave 28-digit rounding residues.
@@ -54,6 +54,27 @@ def _margin(amount: Decimal, rounding: str) -> Decimal:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """How much finished history the simulator keeps, per account and market, as a venue keeps it.
+
+    An order that is open is always kept. Once finished (filled, cancelled, expired) an order stays
+    queryable (by id, by client id, in all-orders / order-history endpoints) until it is older than
+    ``age_ms`` (counted from when it finished) or more than ``orders`` newer finished orders of the
+    same account on the same market exist; own fills likewise by ``trades`` and ``age_ms``. The
+    synthetic market's own orders are forgotten as soon as they finish. Memory is therefore a
+    function of open orders and of these bounds, not of run time.
+    """
+
+    orders: int = 10_000
+    trades: int = 10_000
+    age_ms: int = 7 * DAY_MS
+
+    def __post_init__(self) -> None:
+        if self.orders < 0 or self.trades < 0 or self.age_ms < 0:
+            raise ValueError("history window bounds must not be negative")
 
 
 class Market:
@@ -77,11 +98,13 @@ class Market:
         self.last_price: dict[str, Decimal] = {}
         self.post_only_cross = post_only_cross
         self.default_stp = default_stp
+        # Every open order, plus the finished orders of (non-background) accounts within the
+        # exchange's HistoryWindow. Background (synthetic market) orders leave as they finish.
         self.orders: dict[int, Order] = {}
-        self._closed: deque[int] = deque()
+        self._finished: dict[str, deque[Order]] = {}  # account id -> its finished orders, oldest first
         self._by_client: dict[tuple[str, str, str], Order] = {}  # (account, symbol, client id) -> order
         self._open_by_account: dict[str, dict[int, Order]] = {}  # account id -> its open orders
-        self.trades: dict[str, deque[Fill]] = {}  # account id -> recent own fills
+        self.trades: dict[str, deque[Fill]] = {}  # account id -> own fills within the window, oldest first
         self.public_trades: dict[str, deque[PublicTrade]] = {
             s: deque(maxlen=MAX_PUBLIC_TRADES) for s in self.instruments
         }
@@ -124,12 +147,26 @@ class Market:
         live = self._open_by_account.get(account.account_id, {})
         return [o for o in live.values() if symbol is None or o.symbol == symbol]
 
-    def account_orders(self, account: Account, symbol: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.account_id == account.account_id and o.symbol == symbol]
+    def account_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
+        """The account's open orders and its finished orders within the history window (all symbols
+        when ``symbol`` is None), oldest order id first."""
+        self.trim_history(account.account_id)
+        aid = account.account_id
+        orders = [*self._finished.get(aid, ()), *self._open_by_account.get(aid, {}).values()]
+        if symbol is not None:
+            orders = [o for o in orders if o.symbol == symbol]
+        orders.sort(key=lambda o: o.order_id)
+        return orders
 
     def account_trades(self, account: Account, symbol: str | None = None) -> list[Fill]:
+        """The account's own fills within the history window, oldest first."""
+        self.trim_history(account.account_id)
         fills = self.trades.get(account.account_id, ())
         return [f for f in fills if symbol is None or f.symbol == symbol]
+
+    def history_size(self) -> tuple[int, int]:
+        """(finished orders, own fills) kept for all accounts of this market."""
+        return sum(map(len, self._finished.values())), sum(map(len, self.trades.values()))
 
     # ------------------------------------------------------------------ validation
 
@@ -560,8 +597,11 @@ class Market:
         if not account.is_background:
             dq = self.trades.get(account.account_id)
             if dq is None:
-                dq = self.trades[account.account_id] = deque(maxlen=MAX_TRADES_PER_ACCOUNT)
+                dq = self.trades[account.account_id] = deque()
             dq.append(fill)
+            history = self.exchange.history
+            if len(dq) > history.trades or dq[0].time_ms < ts - history.age_ms:
+                self._trim_trades(dq, ts)
         return fill
 
     # ------------------------------------------------------------------ funds
@@ -676,16 +716,51 @@ class Market:
             self._by_client[(order.account_id, order.symbol, order.client_id)] = order
 
     def _retire(self, order: Order) -> None:
-        live = self._open_by_account.get(order.account_id)
+        """The order finished: off the open set; kept in the account's history window, or (the
+        synthetic market's own orders) forgotten at once."""
+        aid = order.account_id
+        live = self._open_by_account.get(aid)
         if live is not None:
             live.pop(order.order_id, None)
-        self._closed.append(order.order_id)
-        while len(self._closed) > MAX_CLOSED_ORDERS:
-            old = self.orders.pop(self._closed.popleft(), None)
-            if old is not None:
-                key = (old.account_id, old.symbol, old.client_id)
-                if self._by_client.get(key) is old:
-                    del self._by_client[key]
+        if self.exchange.accounts[aid].is_background:
+            self.orders.pop(order.order_id, None)
+            return
+        dq = self._finished.get(aid)
+        if dq is None:
+            dq = self._finished[aid] = deque()
+        dq.append(order)
+        history = self.exchange.history
+        if len(dq) > history.orders or dq[0].updated_ms < order.updated_ms - history.age_ms:
+            self._trim_orders(dq, order.updated_ms)
+
+    def trim_history(self, account_id: str | None = None) -> None:
+        """Forget finished orders and fills older than the history window (one account, or all).
+        Count bounds are kept as history is added; this applies the age bound to idle accounts."""
+        now = self.exchange.now_ms()
+        ids = (account_id,) if account_id is not None else (*self._finished, *self.trades)
+        for aid in ids:
+            orders = self._finished.get(aid)
+            if orders:
+                self._trim_orders(orders, now)
+            fills = self.trades.get(aid)
+            if fills:
+                self._trim_trades(fills, now)
+
+    def _trim_orders(self, dq: deque[Order], now: int) -> None:
+        history = self.exchange.history
+        cutoff = now - history.age_ms
+        while dq and (len(dq) > history.orders or dq[0].updated_ms < cutoff):
+            old = dq.popleft()
+            self.orders.pop(old.order_id, None)
+            key = (old.account_id, old.symbol, old.client_id)
+            if self._by_client.get(key) is old:
+                del self._by_client[key]
+
+    def _trim_trades(self, dq: deque[Fill], now: int) -> None:
+        history = self.exchange.history
+        cutoff = now - history.age_ms
+        while dq and (len(dq) > history.trades or dq[0].time_ms < cutoff):
+            dq.popleft()
 
     def _close(self, order: Order, status: OrderStatus, reason: str = "") -> None:
         """Cancel or expire an open order: take it off the book, release its funds, publish."""
@@ -756,8 +831,9 @@ class Market:
 class Exchange:
     """Every account and every market of the simulator, plus the event fan-out."""
 
-    def __init__(self, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, clock: Callable[[], int] = now_ms, history: HistoryWindow | None = None) -> None:
         self.now_ms = clock
+        self.history = history or HistoryWindow()
         self.accounts: dict[str, Account] = {}
         self.by_api_key: dict[str, Account] = {}
         self.markets: dict[str, Market] = {}

@@ -218,6 +218,9 @@ class FuturesFrontend:
                 self.market.cancel_all(account, symbol, reason="COUNTDOWN")
 
     def _expire_good_till(self, now: int) -> None:
+        orders = self.market.orders
+        for order_id in [oid for oid in self.good_till if (o := orders.get(oid)) is None or not o.is_open]:
+            del self.good_till[order_id]  # finished before its deadline: nothing left to expire
         due = [oid for oid, (_, _, deadline) in self.good_till.items() if deadline <= now]
         for order_id in due:
             account_id, symbol, _ = self.good_till.pop(order_id)

@@ -238,9 +238,8 @@ class BybitHttp:
             oid, link = text(p, "orderId"), text(p, "orderLinkId")
             orders = [
                 o
-                for o in market.orders.values()
-                if o.account_id == call.account.account_id
-                and (not symbol or o.symbol == symbol)
+                for o in market.account_orders(call.account)
+                if (not symbol or o.symbol == symbol)
                 and (not base or market.instruments[o.symbol].base == base)
                 and (not settle or market.instruments[o.symbol].settle == settle)
                 and (not oid or wire.order_id(category, o.order_id) == oid)

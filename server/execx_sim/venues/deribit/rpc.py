@@ -594,8 +594,8 @@ class DeribitRpc:
         assert account is not None
         label = p.req_str("label")
         currency = p.text("currency")
-        return [self.order_json(o) for o in self.market.orders.values()
-                if o.account_id == account.account_id and o.extra.get("label") == label
+        return [self.order_json(o) for o in self.market.account_orders(account)
+                if o.extra.get("label") == label
                 and currency in (None, self.market.instruments[o.symbol].base)]
 
     def _history_by_instrument(self, conn: Conn, account: Account | None, p: Params) -> Any:

@@ -11,7 +11,7 @@ closes idle connections and sockets a ``drop`` fault targeted.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ...app import Simulator
 
 TICK_S = 0.1
-MAX_BILLS = 200_000
 
 
 class OkxFrontend:
@@ -47,8 +46,8 @@ class OkxFrontend:
         self.trading = OkxTrading(market, self.instruments, self.faults, self.limiter, self.exchange.now_ms)
         self.rest = OkxRest(self)
         self.ws = OkxWs(self)
-        self._bills: OrderedDict[int, Fill] = OrderedDict()  # billId -> fill, oldest first
-        self._bill_owner: dict[int, str] = {}
+        # account id -> its (billId, fill), oldest first; kept within the exchange's history window
+        self._bills: dict[str, deque[tuple[int, Fill]]] = {}
         self._next_bill = 700_000_000_000_000_000
         self._countdowns: dict[str, int] = {}  # account id -> cancel-all-after trigger time (ms)
         self._seq: dict[str, int] = dict.fromkeys(self.instruments, 1)
@@ -94,9 +93,16 @@ class OkxFrontend:
         return trigger
 
     def bills_of(self, account: Account) -> Iterator[tuple[int, Fill]]:
-        for bill_id in reversed(self._bills):
-            if self._bill_owner.get(bill_id) == account.account_id:
-                yield bill_id, self._bills[bill_id]
+        bills = self._bills.get(account.account_id)
+        if bills:
+            self._trim_bills(bills)
+            yield from reversed(bills)
+
+    def _trim_bills(self, bills: deque[tuple[int, Fill]]) -> None:
+        history = self.exchange.history
+        cutoff = self.exchange.now_ms() - history.age_ms
+        while bills and (len(bills) > history.trades or bills[0][1].time_ms < cutoff):
+            bills.popleft()
 
     def _book_side(self, inst: OkxInstrument, px: Decimal | None, qty: Decimal) -> list[list[str]]:
         return [] if px is None else [[wire.num(px), wire.num(inst.from_engine(qty)), "0", "1"]]
@@ -171,11 +177,12 @@ class OkxFrontend:
             x["pnl"] = x.get("pnl", ZERO) + fill.realized_pnl
             x["lastFill"] = fill
             self._next_bill += 1
-            self._bills[self._next_bill] = fill
-            self._bill_owner[self._next_bill] = order.account_id
-            while len(self._bills) > MAX_BILLS:
-                old, _ = self._bills.popitem(last=False)
-                self._bill_owner.pop(old, None)
+            bills = self._bills.get(order.account_id)
+            if bills is None:
+                bills = self._bills[order.account_id] = deque()
+            bills.append((self._next_bill, fill))
+            if len(bills) > self.exchange.history.trades:
+                self._trim_bills(bills)
         conns = [c for c in self.ws.conns if c.kind == "private" and c.account is account]
         if not conns:
             return

@@ -234,7 +234,7 @@ class OkxRest:
         orders = (
             market.open_orders(account)
             if open_only
-            else [o for o in market.orders.values() if o.account_id == account.account_id and not o.is_open]
+            else [o for o in market.account_orders(account) if not o.is_open]
         )
         rows = []
         for order in sorted(orders, key=lambda o: o.order_id, reverse=True):
