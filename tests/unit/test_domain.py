@@ -111,10 +111,28 @@ def test_impossible_transitions_are_refused() -> None:
     o.move_to(OrderStatus.CANCELLED)
     with pytest.raises(InvalidTransition):
         o.move_to(OrderStatus.NEW)
-    with pytest.raises(InvalidTransition):
-        o.apply_fill(FillReport("t9", D("1"), D("100"), None, 0))
     assert all(not TRANSITIONS[s] for s in OrderStatus if s.is_final)
     assert OrderStatus.REJECTED not in TRANSITIONS[OrderStatus.NEW]  # a live order is never "rejected" later
+
+
+def test_a_fill_reported_after_the_cancel_counts_and_the_order_stays_cancelled() -> None:
+    # it traded before the venue cancelled the rest; the stream's fill came after the cancel's answer
+    o = order()
+    o.move_to(OrderStatus.NEW)
+    o.move_to(OrderStatus.CANCELLED)
+    assert o.apply_fill(FillReport("t9", D("0.4"), D("100"), None, 0))
+    assert not o.apply_fill(FillReport("t9", D("0.4"), D("100"), None, 0))
+    assert (o.status, o.cum_filled, o.remaining) == (OrderStatus.CANCELLED, D("0.4"), 0)
+
+
+def test_not_sent_orders_revive_and_others_do_not() -> None:
+    o = order()
+    with pytest.raises(InvalidTransition):
+        o.revive()
+    o.mark_not_sent("not sent: the venue has no record of this order")
+    assert (o.status, o.not_sent) == (OrderStatus.REJECTED, True)
+    o.revive()
+    assert (o.status, o.not_sent, o.message) == (OrderStatus.PENDINGNEW, False, "")
 
 
 def test_same_request_detects_idempotent_retries() -> None:

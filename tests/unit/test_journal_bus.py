@@ -1,13 +1,15 @@
-"""Journal (SQLite WAL, group commit off the loop) and event bus (sequence numbers, replay, slow consumers)."""
+"""Journal (SQLite WAL, durable before visible) and event bus (sequence numbers, replay, slow consumers)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 from execx_server.engine.bus import SessionBus, SlowConsumer
-from execx_server.engine.journal import Journal, Record
+from execx_server.engine.journal import Journal, JournalError, Record
 
 
 async def test_records_survive_a_restart(tmp_path: Path) -> None:
@@ -26,14 +28,18 @@ async def test_records_survive_a_restart(tmp_path: Path) -> None:
     await j2.close()
 
 
-async def test_a_failing_write_does_not_lose_its_batch(tmp_path: Path) -> None:
+async def test_a_failing_write_raises_and_the_journal_goes_on(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     j.add_session("s1", "okx", 1, {})
-    j.add_session("s1", "okx", 2, {})  # duplicate primary key in the same batch
+    with pytest.raises(JournalError, match="UNIQUE"):
+        j.add_session("s1", "okx", 2, {})  # a session id is never written twice
+    assert j.failed
     j.append(Record("s1", 1, "order", {}))
-    await j.flush()
+    assert not j.failed
+    with pytest.raises(JournalError):
+        j.append(Record("s1", 1, "order", {"other": "content"}))  # nor a sequence number
     assert j.sessions()["s1"][1] == 1
-    assert j.last_seq() == {"s1": 1}
+    assert [r.payload for r in j.read("s1")] == [{}]
     await j.close()
 
 
@@ -101,17 +107,59 @@ async def test_kind_filter(tmp_path: Path) -> None:
     await j.close()
 
 
-async def test_a_batch_is_written_one_linger_after_its_first_record(tmp_path: Path) -> None:
-    j = Journal(tmp_path / "j.db", linger_s=0.3)
-    j.append(Record("s1", 1, "order", {"a": 1}))
-    j.append(Record("s1", 2, "order", {"a": 2}))
-    await asyncio.sleep(0.05)
-    assert j.last_seq() == {}  # still lingering: the writer has not been woken
-    await asyncio.sleep(0.6)
-    assert j.last_seq() == {"s1": 2}  # written without a flush
-    j.append(Record("s1", 3, "order", {"a": 3}))
-    await j.flush()  # a flush does not wait for the linger
-    assert [r.payload for r in j.read("s1", 3)] == [{"a": 3}]
+async def test_a_subscriber_only_sees_what_the_journal_already_holds(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    bus = SessionBus("s1", j)
+    sub = await bus.subscribe()
+    for i in range(20):
+        bus.publish("order", {"i": i})
+        if i % 3 == 0:
+            await asyncio.sleep(0)
+    for _ in range(20):
+        r = await asyncio.wait_for(anext(sub), 1)
+        # another connection (another process, after a crash) reads it already: no flush, no linger
+        assert [x.payload for x in Journal.read(j, "s1", r.seq)][0] == r.payload
+    await j.close()
+
+
+_CRASHER = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from execx_server.engine.bus import SessionBus
+from execx_server.engine.journal import Journal
+
+async def main() -> None:
+    bus = SessionBus("s1", Journal(Path(sys.argv[1])))
+    sub = await bus.subscribe()
+    for i in range(int(sys.argv[2])):
+        bus.publish("order", {"i": i})
+        if i % 7 == 0:
+            await asyncio.sleep(0)
+    seen = 0
+    while True:
+        try:
+            seen = (await asyncio.wait_for(anext(sub), 0.05)).seq
+        except TimeoutError:
+            break
+    print(seen, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush: a crash right after the events were seen
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("events", [1, 50, 333])
+async def test_what_a_subscriber_saw_survives_kill_9(tmp_path: Path, events: int) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CRASHER, str(tmp_path / "j.db"), str(events), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    seen = int(out)
+    assert seen == events
+    j = Journal(tmp_path / "j.db")
+    assert j.last_seq() == {"s1": seen}
+    assert [r.payload["i"] for r in j.read("s1")] == list(range(events))
     await j.close()
 
 
@@ -140,6 +188,5 @@ async def test_events_of_one_iteration_are_numbered_in_order_at_its_end(tmp_path
     ]
     bus.publish("order", {"i": 9})
     assert bus.seq == 5  # reading the sequence numbers what was published first
-    await j.flush()
     assert [r.seq for r in j.read("s1")] == [1, 2, 3, 4, 5]
     await j.close()

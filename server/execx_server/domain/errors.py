@@ -32,3 +32,7 @@ class AlreadyExists(Exception):
 
 class FailedPrecondition(Exception):
     """The request is valid but the current state does not allow it, e.g. amending a filled order."""
+
+
+class Unavailable(Exception):
+    """The service cannot act now (e.g. its journal cannot write); retry later (UNAVAILABLE)."""

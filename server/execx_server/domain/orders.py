@@ -96,6 +96,9 @@ class Order:
     cum_quote: Decimal = Decimal(0)
     message: str = ""
     trade_ids: set[str] = field(default_factory=set)
+    sent_ns: int = 0  # when its insert request last left for the venue (0: not sent by this execx)
+    not_sent: bool = False  # rejected because the venue never received it: the same insert sends it
+    venue_filled: Decimal = Decimal(0)  # the venue's filled quantity when a report said more than our fills
 
     @property
     def remaining(self) -> Decimal:
@@ -127,13 +130,34 @@ class Order:
             raise InvalidTransition(self.cl_order_id, self.status, status)
         self.status = status
 
+    @property
+    def fills_owed(self) -> bool:
+        """A venue report said the order filled more than the fills we have: some are still to come."""
+        return self.venue_filled > self.cum_filled
+
+    def mark_not_sent(self, message: str) -> None:
+        """The venue has no record of the order after its acceptance window: it never reached the venue."""
+        self.status = OrderStatus.REJECTED
+        self.not_sent = True
+        self.message = message
+
+    def revive(self) -> None:
+        """A ``not_sent`` order becomes pending again: it is being sent now, or the venue knew it after all."""
+        if not self.not_sent:
+            raise InvalidTransition(self.cl_order_id, self.status, OrderStatus.PENDINGNEW)
+        self.status = OrderStatus.PENDINGNEW
+        self.not_sent = False
+        self.message = ""
+
     def apply_fill(self, fill: FillReport) -> bool:
         """Count a fill once. Returns False for a fill already applied (same trade id).
-        The status follows: filled when nothing remains, else partially filled."""
+        The status follows: filled when nothing remains, else partially filled. A fill of an order
+        already cancelled or expired (it traded before the venue ended it, and its report came after
+        the end's) counts and leaves the status as it is."""
         if fill.trade_id in self.trade_ids:
             return False
         target = OrderStatus.FILLED if self.cum_filled + fill.qty >= self.qty else OrderStatus.PARTIALLYFILLED
-        if self.status is not target:
+        if self.status is not target and not self.status.is_final:
             self.move_to(target)
         self.trade_ids.add(fill.trade_id)
         self.cum_filled += fill.qty

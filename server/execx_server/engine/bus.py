@@ -2,10 +2,11 @@
 appended to the journal, then offered to every subscriber.
 
 ``publish`` only queues the event: the events published during one event-loop iteration are numbered,
-journaled and fanned out together at its end (``flush``), in the order they were published. The order
-path therefore pays for none of it before the request goes out to the venue or the answer back to the
-caller (an order's ``pendingnew`` is published just before the send). Anything that reads the sequence
-or subscribes flushes first, so nobody sees a gap.
+journaled (one commit) and fanned out together at its end (``flush``), in the order they were published.
+The journal write comes first, so no subscriber ever sees an event or a sequence number that a crash can
+take back (durable before visible, journal.py). The order path flushes explicitly where it must: before a
+request leaves for the venue (its intent is journaled) and before it answers the caller. Anything that
+reads the sequence or subscribes flushes first, so nobody sees a gap.
 
 Subscribers have bounded queues. A subscriber that falls ``maxsize`` events behind is marked slow
 and its iteration raises ``SlowConsumer``: it is told and disconnected, and never stalls the engine
@@ -95,13 +96,22 @@ class SessionBus:
                 self.flush()
 
     def flush(self) -> None:
-        """Number, journal, then fan out every queued event. Never waits for a subscriber."""
+        """Number, journal (handed to the OS before anyone sees it: journal.py), then fan out every
+        queued event. Never waits for a subscriber. If the journal cannot write, nothing is fanned out,
+        the numbers are not used and ``JournalError`` propagates."""
+        if not self._pending:
+            return
         pending, self._pending = self._pending, []
-        for kind, payload in pending:
-            self._seq += 1
-            record = Record(self.session_id, self._seq, kind, payload() if callable(payload) else payload)
-            self.journal.append(record)
-            for sub in tuple(self._subs):
+        first = self._seq
+        records = [
+            Record(self.session_id, first + i, kind, payload() if callable(payload) else payload)
+            for i, (kind, payload) in enumerate(pending, 1)
+        ]
+        self.journal.write(records)
+        self._seq = first + len(records)
+        subs = tuple(self._subs)
+        for record in records:
+            for sub in subs:
                 sub.offer(record)
 
     async def subscribe(self, from_seq: int | None = None, kinds: frozenset[str] | None = None) -> Subscription:
@@ -111,7 +121,6 @@ class SessionBus:
         self._subs.add(sub)  # live events from here on are buffered in the queue ...
         if from_seq is not None:
             upto = self._seq  # ... and everything up to here comes from the journal
-            await self.journal.flush()
             records = await asyncio.to_thread(
                 lambda: [r for r in self.journal.read(self.session_id, from_seq) if r.seq <= upto]
             )

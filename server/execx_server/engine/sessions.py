@@ -25,7 +25,14 @@ from typing import Any
 
 from ..connectors.base import Connector, ConnectorConfig
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
+from ..domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidTransition,
+    NotFound,
+    Unavailable,
+    ValidationError,
+)
 from ..domain.numbers import from_double
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
@@ -81,6 +88,11 @@ class Session:
     orders: dict[str, Order] = field(default_factory=dict)
     positions: dict[str, Decimal] = field(default_factory=dict)
     state: str = LIVE  # LIVE, DETACHED (restored after a restart, awaiting start), STOPPED
+    # One venue request at a time per order: an update or delete of an order whose insert (or amend)
+    # is in flight waits for its answer, then acts on what it learned.
+    locks: dict[str, _LockEntry] = field(default_factory=dict)
+    # Orders restored pending from the journal whose venue state is not known yet (resolve()).
+    unresolved: set[str] = field(default_factory=set)
 
     def open_orders(self, symbol: str) -> list[Order]:
         return [o for o in self.orders.values() if o.symbol == symbol and not o.status.is_final]
@@ -112,22 +124,25 @@ class OrderEngine:
 
     def _restore(self) -> None:
         """After a restart: session ids (never reusable), order history and positions come back from
-        the journal. Connectors do not: the strategy starts the session again with its keys."""
+        the journal. Connectors do not: the strategy starts the session again with its keys, and then
+        every order the journal left open is resolved with the venue (``_reconcile_open``)."""
         last = self.journal.last_seq()
         for sid, (exchange, _created, _cfg) in self.journal.sessions().items():
             session = Session(sid, Exchange(exchange), None, SessionBus(sid, self.journal, last.get(sid, 0)))
             session.state = DETACHED
             for rec in self.journal.read(sid):
                 if rec.kind == ORDER:
-                    self._replay_update(session, OrderUpdate.from_json(rec.payload))
+                    self._replay_update(session, rec.payload)
                 elif rec.kind == POSITION:
                     session.positions = {k: Decimal(v) for k, v in rec.payload["positions"].items()}
                 elif rec.kind == SESSION and rec.payload.get("event") == "stopped":
                     session.state = STOPPED
+            session.unresolved = {cl for cl, o in session.orders.items() if not o.status.is_final}
             self.sessions[sid] = session
 
     @staticmethod
-    def _replay_update(session: Session, u: OrderUpdate) -> None:
+    def _replay_update(session: Session, payload: dict[str, Any]) -> None:
+        u = OrderUpdate.from_json(payload)
         order = session.orders.get(u.cl_order_id)
         if order is None:
             order = session.orders[u.cl_order_id] = Order(
@@ -141,6 +156,7 @@ class OrderEngine:
                 u.qty,
                 u.price or None,
                 u.trigger_id,
+                reduce_only=bool(payload.get("reduceOnly", False)),
             )
         if not u.trade_id:
             order.qty = u.qty
@@ -152,6 +168,10 @@ class OrderEngine:
         order.exch_order_id = u.exch_order_id or order.exch_order_id
         order.cum_filled = u.cumulative_filled_qty
         order.message = u.message
+        order.not_sent = bool(payload.get("notSent", False))
+        order.venue_filled = max(order.venue_filled, Decimal(payload.get("venueFilledQty", 0)))
+        if u.order_status is OrderStatus.PENDINGNEW and u.send_time:
+            order.sent_ns = u.send_time
 
     async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
         """Start a new session, or resume one that a restart detached (same id, same exchange).
@@ -217,30 +237,64 @@ class OrderEngine:
 
     # ------------------------------------------------------------------ the order path
 
-    async def send(self, req: SendOrder) -> OrderUpdate:
+    async def send(self, req: SendOrder, wait_s: float | None = None) -> OrderUpdate:
         """Run one ``sendOrder`` transaction; returns the update that answers it (for ``pull``, the
-        last cancellation, or a ``pull`` acknowledgement when nothing was open)."""
+        last cancellation, or a ``pull`` acknowledgement when nothing was open).
+
+        The transaction runs in a task of the engine's own: a caller that goes away (cancelled call,
+        closed stream) never abandons a request in flight. ``wait_s``: answer after at most this long
+        with the order's current (pending) state if the venue has not answered by then; the outcome
+        follows on the session's updates. Whatever the answer is, it is journaled before it is returned."""
         if not req.session_id:
             raise ValidationError("sessionId", "is required")
         if req.transaction_type is None:
             raise ValidationError("transactionType", "is required: insert, update, delete or pull")
         session, connector = self.live_session(req.session_id)
-        if req.transaction_type is TransactionType.INSERT:
+        if self.journal.failed:
+            raise Unavailable(f"{self.journal.failed}; no order is sent until the journal is writable")
+        task = self.tasks.spawn(self._transact(session, connector, req), f"send/{req.cl_order_id}")
+        try:
+            done, _ = await asyncio.wait((task,), timeout=wait_s)
+            if task in done:
+                result: OrderUpdate = task.result()
+                return result
+            order = session.orders.get(req.cl_order_id)
+            if order is None:  # e.g. a pull still running
+                raise Unavailable("the venue has not answered yet; the outcome follows on subscribeUpdates")
+            order.message = "the venue has not answered yet; the outcome follows on subscribeUpdates"
+            tx = req.transaction_type
+            return OrderUpdate.of(order, tx, self.clock_ns(), send_time=order.sent_ns)
+        finally:
+            session.bus.flush()
+
+    async def _transact(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
+        tx = req.transaction_type
+        if tx is TransactionType.INSERT:
             return await self._insert(session, connector, req)
-        if req.transaction_type is TransactionType.PULL:
+        if tx is TransactionType.PULL or tx is None:
             return await self._pull(session, connector, req)
         if not req.cl_order_id:
-            raise ValidationError("clOrderId", f"is required for {req.transaction_type.value}")
+            raise ValidationError("clOrderId", f"is required for {tx.value}")
         order = session.orders.get(req.cl_order_id)
         if order is None:
             raise NotFound(f"order {req.cl_order_id!r} does not exist in session {session.session_id!r}")
         if req.symbol and req.symbol != order.symbol:
             raise ValidationError("symbol", f"order {order.cl_order_id!r} is on {order.symbol}, not {req.symbol}")
-        if order.status.is_final:
-            raise FailedPrecondition(f"order {order.cl_order_id!r} is {order.status.value}")
-        if req.transaction_type is TransactionType.UPDATE:
-            return await self._update(session, connector, order, req)
-        return await self._delete(session, connector, order)
+        if tx is TransactionType.UPDATE:
+            if req.qty is None and req.price is None:
+                raise ValidationError("qty", "an update needs a new qty and/or price")
+            if order.order_type is OrderType.MARKET:
+                raise FailedPrecondition("market orders cannot be amended")
+        async with self._lock(session, order):
+            await self._resolve(session, order)
+            _check_actionable(order, tx)
+            if tx is TransactionType.UPDATE:
+                return await self._update(session, connector, order, req)
+            return await self._delete(session, connector, order)
+
+    def _lock(self, session: Session, order: Order) -> _OrderLock:
+        """Serialises the venue requests of one order."""
+        return _OrderLock(session, order)
 
     def _validate_insert(self, connector: Connector, req: SendOrder) -> Order:
         if not req.symbol:
@@ -288,12 +342,29 @@ class OrderEngine:
         order = self._validate_insert(connector, req)
         existing = session.orders.get(order.cl_order_id)
         if existing is not None:
-            if existing.same_request(order):
-                return OrderUpdate.of(existing, TransactionType.INSERT, self.clock_ns())  # idempotent retry
-            raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
+            if not existing.same_request(order):
+                raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
+            return await self._resend(session, connector, existing)
         session.orders[order.cl_order_id] = order
-        send_time = self.clock_ns()
+        async with self._lock(session, order):
+            return await self._submit(session, connector, order)
+
+    async def _resend(self, session: Session, connector: Connector, order: Order) -> OrderUpdate:
+        """The same insert again (an idempotent retry, e.g. after a crash): the one order it made. It waits
+        for a request in flight on the order; an order restored pending is resolved with the venue first;
+        an order that was never sent (the venue has no record of it) is sent now."""
+        async with self._lock(session, order):
+            await self._resolve(session, order)
+            if order.not_sent:
+                order.revive()
+                return await self._submit(session, connector, order)
+            return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=order.sent_ns)
+
+    async def _submit(self, session: Session, connector: Connector, order: Order) -> OrderUpdate:
+        """Send a registered ``pendingnew`` order. Its intent is journaled before the request leaves."""
+        send_time = order.sent_ns = self.clock_ns()
         self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, send_time, send_time=send_time))
+        session.bus.flush()
         request = OrderRequest(
             order.cl_order_id,
             order.symbol,
@@ -307,20 +378,18 @@ class OrderEngine:
         try:
             report = await self._with_retries(lambda: connector.submit_order(request))
         except Rejected as e:
+            if order.status is not OrderStatus.PENDINGNEW:  # the stream told the truth meanwhile
+                return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
             return self._reject(session, order, TransactionType.INSERT, e, send_time)
         except OutcomeUnknown as e:
             order.message = f"outcome unknown ({e.message}); reconciling with the venue"
-            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            self._spawn_reconcile(session, order)
             return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
         return self._apply(session, report, TransactionType.INSERT, send_time) or OrderUpdate.of(
             order, TransactionType.INSERT, self.clock_ns(), send_time=send_time
         )
 
     async def _update(self, session: Session, connector: Connector, order: Order, req: SendOrder) -> OrderUpdate:
-        if req.qty is None and req.price is None:
-            raise ValidationError("qty", "an update needs a new qty and/or price")
-        if order.order_type is OrderType.MARKET:
-            raise FailedPrecondition("market orders cannot be amended")
         qty = from_double(req.qty, "qty") if req.qty is not None else order.qty
         price = from_double(req.price, "price") if req.price is not None else order.price
         qty, price = connector.rules(order.symbol).normalise(order.side, qty, price)
@@ -328,6 +397,7 @@ class OrderEngine:
         previous = order.status
         order.move_to(OrderStatus.PENDINGUPDATE)
         self._publish(session, OrderUpdate.of(order, TransactionType.UPDATE, send_time, send_time=send_time))
+        session.bus.flush()
         try:
             report = await self._with_retries(
                 lambda: connector.amend_order(order.symbol, order.cl_order_id, order.side, qty, price)
@@ -339,7 +409,7 @@ class OrderEngine:
             self._publish(session, update)
             return update
         except OutcomeUnknown:
-            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            self._spawn_reconcile(session, order)
             return OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
         order.qty, order.price = qty, price
         return self._apply(session, report, TransactionType.UPDATE, send_time) or OrderUpdate.of(
@@ -351,6 +421,7 @@ class OrderEngine:
         previous = order.status
         order.move_to(OrderStatus.PENDINGCANCEL)
         self._publish(session, OrderUpdate.of(order, TransactionType.DELETE, send_time, send_time=send_time))
+        session.bus.flush()
         try:
             report = await self._with_retries(lambda: connector.cancel_order(order.symbol, order.cl_order_id))
         except Rejected as e:
@@ -358,12 +429,12 @@ class OrderEngine:
             if order.status is OrderStatus.PENDINGCANCEL:  # else a fill meanwhile has said what it is
                 order.status = previous
             order.message = f"cancel rejected: {e.message}"
-            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            self._spawn_reconcile(session, order)
             update = OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
         except OutcomeUnknown:
-            self.tasks.spawn(self._reconcile(session, order, send_time), f"reconcile/{order.cl_order_id}")
+            self._spawn_reconcile(session, order)
             return OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
         return self._apply(session, report, TransactionType.DELETE, send_time) or OrderUpdate.of(
             order, TransactionType.DELETE, self.clock_ns(), send_time=send_time
@@ -373,12 +444,14 @@ class OrderEngine:
         if not req.symbol:
             raise ValidationError("symbol", "is required for pull")
         connector.rules(req.symbol)
-        targets = [
-            o
-            for o in session.open_orders(req.symbol)
-            if o.status not in (OrderStatus.PENDINGCANCEL, OrderStatus.PENDINGNEW)
-        ]
-        results = await asyncio.gather(*(self._delete(session, connector, o) for o in targets), return_exceptions=True)
+        targets = [o for o in session.open_orders(req.symbol) if o.status is not OrderStatus.PENDINGCANCEL]
+
+        async def cancel(order: Order) -> OrderUpdate:
+            async with self._lock(session, order):
+                _check_actionable(order, TransactionType.DELETE)
+                return await self._delete(session, connector, order)
+
+        results = await asyncio.gather(*(cancel(o) for o in targets), return_exceptions=True)
         updates = [r for r in results if isinstance(r, OrderUpdate)]
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, (VenueError, FailedPrecondition, InvalidTransition)):
@@ -468,6 +541,11 @@ class OrderEngine:
             if order.exch_order_id:  # the replacement order of a cancel-replace in flight
                 order.former_exch_ids.add(order.exch_order_id)
             order.exch_order_id = r.exch_order_id
+        if order.not_sent:
+            # we said the venue never received it, and here it is (a request that arrived late): the
+            # venue is the truth
+            log.warning("report.order_found_after_not_sent", extra={"clOrderId": order.cl_order_id})
+            order.revive()
         now = self.clock_ns()
         tx = tx or (TransactionType.INSERT if order.status is OrderStatus.PENDINGNEW else TransactionType.UPDATE)
         try:
@@ -477,7 +555,7 @@ class OrderEngine:
                 self._position_fill(session, order, r.fill_qty)
                 for observe_fill in self.fill_observers:
                     observe_fill(session.session_id, order.cl_order_id, r)
-                if r.status.is_final and r.status is not OrderStatus.FILLED and order.status is not r.status:
+                if r.status.is_final and r.status is not OrderStatus.FILLED and not order.status.is_final:
                     order.move_to(r.status)  # e.g. IOC: last fill and expiry in one report
                 update = OrderUpdate.of(
                     order,
@@ -492,6 +570,10 @@ class OrderEngine:
                 )
             else:
                 status = r.status
+                if status.is_final and r.cum_filled > order.cum_filled and r.cum_filled > order.venue_filled:
+                    # it ended having filled more than the fills we have: collect the rest
+                    order.venue_filled = r.cum_filled
+                    self.tasks.spawn(self._collect_owed_fills(session, order), f"fills/{order.cl_order_id}")
                 if order.status.is_final and not status.is_final:
                     # A late report of an earlier state (e.g. the stream's NEW of an IOC order whose answer
                     # already said it expired): stale, not an impossible transition.
@@ -526,8 +608,17 @@ class OrderEngine:
         return update
 
     def _publish(self, session: Session, update: OrderUpdate) -> None:
-        session.bus.publish(ORDER, update.to_json)
         order = session.orders.get(update.cl_order_id)
+        extra: dict[str, Any] = {}
+        if order is not None:
+            # journal-only fields (the API ignores them): what a restart needs to finish the order's story
+            if order.reduce_only and update.transaction_type is TransactionType.INSERT:
+                extra["reduceOnly"] = True
+            if order.not_sent:
+                extra["notSent"] = True
+            if order.fills_owed:
+                extra["venueFilledQty"] = str(order.venue_filled)
+        session.bus.publish(ORDER, (lambda: {**update.to_json(), **extra}) if extra else update.to_json)
         if order is not None and not order.status.is_final:
             order.message = ""  # a message belongs to the update that carried it
         for observe in self.observers:
@@ -535,31 +626,52 @@ class OrderEngine:
 
     # ------------------------------------------------------------------ reconciliation
 
-    async def _reconcile(self, session: Session, order: Order, send_time: int) -> None:
-        """Ask the venue about one order until its state is known. If the venue still does not know the
-        clOrderId after the acceptance window, the request never executed: the order is rejected."""
-        start = self.clock_ns()
-        for delay in self.retry.reconcile_delays_s:
-            await asyncio.sleep(delay)
-            if session.connector is None:
+    def _spawn_reconcile(self, session: Session, order: Order) -> None:
+        """The outcome of a request on ``order`` is unknown: ask the venue until its state is known."""
+        session.unresolved.add(order.cl_order_id)
+        self.tasks.spawn(self._reconcile(session, order), f"reconcile/{order.cl_order_id}")
+
+    async def _reconcile(self, session: Session, order: Order) -> None:
+        async with self._lock(session, order):
+            await self._resolve(session, order)
+
+    async def _resolve(self, session: Session, order: Order) -> None:
+        """Ask the venue about an unresolved order (the caller holds its lock) until its state is known:
+        found -> its real state and every fill we missed; unknown to the venue once its acceptance window
+        (``unknown_after_s`` after the request left) has passed -> ``rejected``, not sent (the same insert
+        sends it again). Venue errors are retried with the reconcile delays; it stays unresolved if they
+        run out (logged; the next resolve tries again)."""
+        if order.cl_order_id not in session.unresolved:
+            return
+        delays = iter(self.retry.reconcile_delays_s)
+        while True:
+            connector = session.connector
+            if connector is None:
                 return
             try:
-                report = await session.connector.query_order(order.symbol, order.cl_order_id)
-            except VenueError:
-                continue
-            if report is not None:
-                await self._catch_up(session, order, report, send_time)
+                report = await connector.query_order(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("reconcile.query_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+            else:
+                if report is not None:
+                    session.unresolved.discard(order.cl_order_id)
+                    await self._catch_up(session, order, report, order.sent_ns)
+                    return
+                if order.status is not OrderStatus.PENDINGNEW:
+                    # a venue that no longer knows an order it acknowledged: nothing truthful to report
+                    session.unresolved.discard(order.cl_order_id)
+                    log.warning("reconcile.unknown_to_venue", extra={"clOrderId": order.cl_order_id})
+                    return
+                if (self.clock_ns() - order.sent_ns) / 1e9 >= self.retry.unknown_after_s:
+                    session.unresolved.discard(order.cl_order_id)
+                    order.mark_not_sent("not sent: the venue has no record of this order")
+                    self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns()))
+                    return
+            delay = next(delays, None)
+            if delay is None:
+                log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
                 return
-            if (self.clock_ns() - start) / 1e9 >= self.retry.unknown_after_s and order.status is OrderStatus.PENDINGNEW:
-                self._reject(
-                    session,
-                    order,
-                    TransactionType.INSERT,
-                    Rejected("the venue has no record of this order: it was not executed"),
-                    send_time,
-                )
-                return
-        log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
+            await asyncio.sleep(delay)
 
     async def refresh(self, session_id: str, cl_order_ids: list[str]) -> list[OrderUpdate]:
         """``refreshOrders``: ask the venue for each order's state now and publish what changed."""
@@ -573,20 +685,17 @@ class OrderEngine:
             if report is not None:
                 await self._catch_up(session, order, report, 0)
             out.append(OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns()))
+        session.bus.flush()
         return out
 
     async def _reconcile_open(self, session: Session) -> None:
-        """After a resume: every order the journal says is open is checked against the venue."""
-        for order in [o for o in session.orders.values() if not o.status.is_final]:
-            if session.connector is None:
-                return
-            try:
-                report = await session.connector.query_order(order.symbol, order.cl_order_id)
-            except VenueError as e:
-                log.warning("reconcile.failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
-                continue
-            if report is not None:
-                await self._catch_up(session, order, report, 0)
+        """After a resume: every order the journal left open is resolved with the venue, and the fills
+        owed to ended orders are collected."""
+        for order in [session.orders[cl] for cl in sorted(session.unresolved) if cl in session.orders]:
+            async with self._lock(session, order):
+                await self._resolve(session, order)
+        for order in [o for o in session.orders.values() if o.status.is_final and o.fills_owed]:
+            await self._collect_owed_fills(session, order, 0.0)
 
     async def _catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
         """Apply the venue's view of an order, first recovering any fills we have not seen."""
@@ -594,6 +703,26 @@ class OrderEngine:
             for fill in await session.connector.order_fills(order.symbol, order.cl_order_id):
                 self._apply(session, fill, None, send_time)
         self._apply(session, report, None, send_time)
+
+    async def _collect_owed_fills(self, session: Session, order: Order, wait_s: float = 1.0) -> None:
+        """A report ended ``order`` saying it filled more than the fills we have: those fills are on their
+        way (the private stream reports them after the answer that ended the order) or were missed.
+        After ``wait_s`` the venue's trade history is asked for the ones still missing."""
+        await asyncio.sleep(wait_s)
+        for delay in (0.0, *self.retry.reconcile_delays_s):
+            await asyncio.sleep(delay)
+            if not order.fills_owed or session.connector is None:
+                return
+            try:
+                fills = await session.connector.order_fills(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("fills.recovery_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+                continue
+            for fill in fills:
+                self._apply(session, fill, None, 0)
+            if order.fills_owed:
+                log.warning("fills.still_owed", extra={"clOrderId": order.cl_order_id})
+            return
 
     # ------------------------------------------------------------------ positions
 
@@ -625,3 +754,54 @@ class OrderEngine:
 
     async def subscribe(self, session_id: str, kind: str, from_seq: int | None = None) -> Subscription:
         return await self.session(session_id).bus.subscribe(from_seq, frozenset({kind}))
+
+
+def _check_actionable(order: Order, tx: TransactionType) -> None:
+    """An update or delete acts on an order the venue has confirmed (the caller waited for any request
+    in flight on it): refused with FAILED_PRECONDITION, saying why, when it cannot."""
+    what = tx.value
+    if order.status.is_final:
+        raise FailedPrecondition(f"order {order.cl_order_id!r} is {order.status.value}; nothing to {what}")
+    if order.status in _PENDING:
+        raise FailedPrecondition(
+            f"order {order.cl_order_id!r} is {order.status.value}: the outcome of its last request is not known "
+            f"yet (execx is reconciling it with the venue); {what} it again once it is confirmed"
+        )
+
+
+class _OrderLock:
+    """Holds ``session.locks[clOrderId]`` (created on first use, dropped when nobody holds or awaits it, so
+    the map only has orders with a request in flight)."""
+
+    def __init__(self, session: Session, order: Order) -> None:
+        self.session = session
+        self.key = order.cl_order_id
+
+    async def __aenter__(self) -> None:
+        entry = self.session.locks.get(self.key)
+        if entry is None:
+            entry = self.session.locks[self.key] = _LockEntry()
+        entry.users += 1
+        try:
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave(entry)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        entry = self.session.locks[self.key]
+        entry.lock.release()
+        self._leave(entry)
+
+    def _leave(self, entry: _LockEntry) -> None:
+        entry.users -= 1
+        if entry.users == 0:
+            del self.session.locks[self.key]
+
+
+class _LockEntry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
