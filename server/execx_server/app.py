@@ -105,6 +105,7 @@ class Settings:
     order_entry: str = "websocket"  # "websocket": a venue's websocket order entry where built; "rest"
     market_data_stale_s: float = 5.0  # a market-data feed with no update for this long is stale
     busy_poll: bool = False  # the event loop never sleeps (see busy_poll)
+    journal_fsync: bool = False  # every journal commit is fsynced (power-loss safety), see engine/journal.py
 
 
 async def busy_poll() -> None:
@@ -171,7 +172,7 @@ class Service:
 
             self.sim = Simulator(host=s.host if s.host != "0.0.0.0" else "127.0.0.1", quiet=s.sim_quiet)
             await self.sim.start()
-        self.engine = OrderEngine(Journal(s.data_dir / "journal.db"), self._make_connector)
+        self.engine = OrderEngine(Journal(s.data_dir / "journal.db", fsync=s.journal_fsync), self._make_connector)
         self.engine.invalid_transition_observers.append(
             lambda exchange: self.metrics.invalid_transitions.labels(exchange.value).inc()
         )

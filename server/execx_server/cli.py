@@ -67,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=_env_flag("EXECX_BUSY_POLL"),
         help="the event loop never sleeps: lower order latency at the cost of one CPU kept busy",
     )
+    p.add_argument(
+        "--journalFsync",
+        action="store_true",
+        default=_env_flag("EXECX_JOURNAL_FSYNC"),
+        help="every journal commit waits for the disk (power-loss safe; ~0.3 ms per commit) instead of the OS",
+    )
     a = p.parse_args(argv)
     if not a.key:
         p.error("--key is required (or set EXECX_KEY)")
@@ -85,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         market_data_stale_s=a.marketDataStaleSeconds,
         sim=a.sim,
         busy_poll=a.busyPoll,
+        journal_fsync=a.journalFsync,
     )
 
 
