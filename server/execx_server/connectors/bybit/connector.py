@@ -42,9 +42,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -67,8 +65,8 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
+from ..tracking import Known, OrderTracker
 from ..transport.coalesce import Coalescer
-from ..transport.dedupe import SeenIds
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
@@ -84,25 +82,11 @@ from .urls import CATEGORY_OF, Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.bybit")
 
 START_TIMEOUT_S = 15.0
-FINISHED_KEPT = 10_000
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
-
-
-@dataclass
-class _Known:
-    """What the connector knows of an order it sent (to fill in reports and to recover)."""
-
-    symbol: str
-    side: Side
-    qty: Decimal
-    price: Decimal | None
-    exch_order_id: str = ""
-    cum_filled: Decimal = Decimal(0)
-    status: OrderStatus = OrderStatus.PENDINGNEW
 
 
 class BybitConnector:
@@ -135,10 +119,7 @@ class BybitConnector:
         self._rest: BybitRest | None = None
         self._rules: dict[str, InstrumentRules] = {}
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
-        self._orders: dict[str, _Known] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._seen_execs = SeenIds()
-        self._last_exec_ms: dict[str, int] = {}
+        self.tracker = OrderTracker(lambda report: self._on_report(report))
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -243,8 +224,8 @@ class BybitConnector:
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
-        known = _Known(order.symbol, order.side, order.qty, order.price)
-        self._orders[order.cl_order_id] = known
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self.tracker.track(order.cl_order_id, known)
         try:
             ack = await self._batches.submit(("create", order.symbol), params)
         except Rejected:
@@ -315,11 +296,8 @@ class BybitConnector:
             raise error
         return reply
 
-    def _ack(self, order: OrderRequest, known: _Known, exch_order_id: str) -> ExecutionReport:
-        known.exch_order_id = exch_order_id
-        if known.status is OrderStatus.PENDINGNEW:
-            known.status = OrderStatus.NEW
-        return ExecutionReport(
+    def _ack(self, order: OrderRequest, known: Known, exch_order_id: str) -> ExecutionReport:
+        ack = ExecutionReport(
             cl_order_id=order.cl_order_id,
             symbol=order.symbol,
             exch_order_id=exch_order_id,
@@ -330,6 +308,8 @@ class BybitConnector:
             cum_filled=Decimal(0),
             exch_time_ns=time.time_ns(),
         )
+        self.tracker.note(ack)
+        return ack
 
     async def submit_orders(self, orders: list[OrderRequest]) -> list[ExecutionReport | VenueError]:
         """Several new orders, one outcome per order, in order: ``submit_order`` for a batch limit's worth
@@ -350,7 +330,7 @@ class BybitConnector:
         if price is not None:
             params["price"] = to_wire(price)
         ack = await self._order_op("order.amend", params)
-        known = self._orders.get(cl_order_id)
+        known = self.tracker.get(cl_order_id)
         cum = Decimal(0)
         status = OrderStatus.NEW
         if known is not None:
@@ -375,7 +355,7 @@ class BybitConnector:
         return self._cancelled(symbol, cl_order_id, str(ack.get("orderId", "")))
 
     def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
-        known = self._orders.get(cl_order_id)
+        known = self.tracker.get(cl_order_id)
         return ExecutionReport(
             cl_order_id=cl_order_id,
             symbol=symbol,
@@ -405,7 +385,7 @@ class BybitConnector:
         if not rows:
             return None
         report = parse.parse_order(rows[0])
-        self._note(report)
+        self.tracker.note(report)
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
@@ -430,7 +410,7 @@ class BybitConnector:
             rows = await self.rest.order_realtime({"category": self.category})
         reports = [parse.parse_order(r) for r in rows]
         for report in reports:
-            self._note(report)
+            self.tracker.note(report)
         return reports
 
     async def positions(self) -> list[VenuePosition]:
@@ -502,48 +482,20 @@ class BybitConnector:
                 if topic == "execution" and row.get("execType", "Trade") == "Trade":
                     self._on_execution(cast(ExecutionRow, row))
                 elif topic == "order":
-                    self._emit(parse.parse_order(cast(OrderRow, row)))
+                    self.tracker.emit(parse.parse_order(cast(OrderRow, row)))
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 log.warning("bybit.private.parse_error", extra={"error": repr(exc), "topic": topic})
 
     def _on_execution(self, row: ExecutionRow) -> None:
-        if row["execId"] in self._seen_execs:
+        if self.tracker.seen(row["symbol"], row["execId"]):
             return
-        known = self._orders.get(row.get("orderLinkId", ""))
+        known = self.tracker.get(row.get("orderLinkId", ""))
         qty = Decimal(row["execQty"])
         if known is not None:
             cum = known.cum_filled + qty
         else:
             cum = Decimal(row.get("orderQty") or 0) - Decimal(row.get("leavesQty") or 0)
-        self._emit(parse.parse_execution(row, cum))
-
-    def _emit(self, report: ExecutionReport) -> None:
-        """Forward a report to the engine, once per execution id for fills."""
-        if report.trade_id:
-            if not self._seen_execs.first(report.trade_id):
-                return
-            t_ms = report.exch_time_ns // 1_000_000
-            if t_ms > self._last_exec_ms.get(report.symbol, 0):
-                self._last_exec_ms[report.symbol] = t_ms
-        self._note(report)
-        self._on_report(report)
-
-    def _note(self, report: ExecutionReport) -> None:
-        known = self._orders.get(report.cl_order_id)
-        if known is None:
-            return
-        if report.exch_order_id:
-            known.exch_order_id = report.exch_order_id
-        if report.trade_id:
-            known.cum_filled = report.cum_filled
-        if report.status is not OrderStatus.PENDINGNEW:
-            known.status = report.status
-        if report.status.is_final:
-            self._finished[report.cl_order_id] = None
-            while len(self._finished) > FINISHED_KEPT:
-                old, _ = self._finished.popitem(last=False)
-                if old in self._orders and self._orders[old].status.is_final:
-                    del self._orders[old]
+        self.tracker.emit(parse.parse_execution(row, cum))
 
     # ------------------------------------------------------------------ gap recovery
 
@@ -561,25 +513,24 @@ class BybitConnector:
     async def _recover_once(self) -> None:
         """Executions since the last one seen (per symbol this connector traded), then open orders, then
         the final state of orders believed live that are no longer open."""
-        symbols = sorted({k.symbol for k in self._orders.values()})
-        for symbol in symbols:
-            since = max(self._last_exec_ms.get(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
+        for symbol in self.tracker.symbols():
+            since = max(self.tracker.trades_since_ms(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
             rows = await self.rest.execution_list(
                 {"category": self.category, "symbol": symbol, "startTime": max(0, since - 1)}
             )
             for row in _in_time_order(rows):
-                if row.get("orderLinkId") in self._orders and row.get("execType", "Trade") == "Trade":
+                if self.tracker.get(row.get("orderLinkId", "")) is not None and row.get("execType", "Trade") == "Trade":
                     self._on_execution(row)
         open_reports = await self.open_orders()
         open_ids = {r.cl_order_id for r in open_reports}
         for report in open_reports:
-            if report.cl_order_id in self._orders:
-                self._emit(report)
-        for cl_order_id, known in list(self._orders.items()):
-            if not known.status.is_final and known.exch_order_id and cl_order_id not in open_ids:
+            if self.tracker.get(report.cl_order_id) is not None:
+                self.tracker.emit(report)
+        for cl_order_id, known in self.tracker.live():
+            if cl_order_id not in open_ids:
                 final = await self.query_order(known.symbol, cl_order_id)
                 if final is not None:
-                    self._emit(final)
+                    self.tracker.emit(final)
 
 
 async def _outcomes(calls: Iterable[Awaitable[ExecutionReport]]) -> list[ExecutionReport | VenueError]:
@@ -593,5 +544,3 @@ async def _outcomes(calls: Iterable[Awaitable[ExecutionReport]]) -> list[Executi
 
 def _in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:
     return sorted(rows, key=lambda r: (int(r.get("execTime") or 0), r.get("execId", "")))
-
-
