@@ -41,9 +41,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -65,7 +64,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..transport.dedupe import SeenIds
+from ..tracking import Known, OrderTracker
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -83,7 +82,6 @@ log = logging.getLogger("execx.connectors.okx")
 
 START_TIMEOUT_S = 15.0
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
-FINISHED_KEPT = 10_000
 RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
 
@@ -93,21 +91,6 @@ _RANK = {
     OrderStatus.NEW: 1,
     OrderStatus.PARTIALLYFILLED: 2,
 }
-
-
-@dataclass
-class _Known:
-    """What the connector knows of an order it sent."""
-
-    symbol: str
-    side: Side
-    qty: Decimal
-    price: Decimal | None
-    ord_id: str = ""
-    cum_filled: Decimal = Decimal(0)
-    status: OrderStatus = OrderStatus.PENDINGNEW
-    final: asyncio.Future[ExecutionReport] | None = None  # resolved by the stream's final state
-    last: ExecutionReport | None = None  # the latest status report (no fill) seen
 
 
 @dataclass
@@ -147,12 +130,9 @@ class OkxConnector:
         self._swap: set[str] = set()
         self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
         self.order_entry = order_entry
-        self._orders: dict[str, _Known] = {}
-        self._by_ord_id: dict[str, str] = {}
+        self.tracker = OrderTracker(lambda report: self._on_report(report), on_final=self._ended)
         self._pulls: dict[str, PullBook] = {}
-        self._seen_trades = SeenIds()
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._last_fill_ms = 0
+        self._started_ms = 0
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -176,7 +156,7 @@ class OkxConnector:
             raise ValidationError("useMargin", "spot margin is not implemented for okx (spot orders use tdMode cash)")
         self._on_report = on_report
         self._on_stream_state = on_stream_state
-        self._last_fill_ms = self._clock_ms()
+        self._started_ms = self._clock_ms()
         self._session = await make_session(self._config.interface)
         self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
         self._rest.telemetry = self.telemetry
@@ -364,9 +344,9 @@ class OkxConnector:
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         item = self._order_item(order)
-        known = _Known(order.symbol, order.side, order.qty, order.price)
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         known.final = asyncio.get_running_loop().create_future()
-        self._orders[order.cl_order_id] = known
+        self.tracker.track(order.cl_order_id, known)
         book = self._pull(order.symbol)
         book.add(order.cl_order_id)
         try:
@@ -377,16 +357,11 @@ class OkxConnector:
             book.remove(order.cl_order_id)
             raise
         ord_id = str(result.get("ordId", ""))
-        if ord_id:
-            known.ord_id = ord_id
-            self._by_ord_id[ord_id] = order.cl_order_id
         # Never behind what the private stream already said about this order.
-        if known.last is not None:
-            return known.last
+        if known.state is not None:
+            return known.state
         status = known.status if known.status is not OrderStatus.PENDINGNEW else OrderStatus.NEW
-        if status is OrderStatus.NEW:
-            known.status = status
-        return ExecutionReport(
+        ack = ExecutionReport(
             order.cl_order_id,
             order.symbol,
             ord_id,
@@ -397,6 +372,8 @@ class OkxConnector:
             known.cum_filled,
             _ms_ns(result.get("ts")),
         )
+        self.tracker.note(ack)
+        return ack
 
     def _order_item(self, order: OrderRequest) -> dict[str, str]:
         self.rules(order.symbol)
@@ -428,14 +405,14 @@ class OkxConnector:
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
-        known = self._orders.get(cl_order_id)
+        known = self.tracker.get(cl_order_id)
         item = {"instId": symbol, "clOrdId": cl_order_id, "newSz": to_wire(qty)}
         if price is not None:
             item["newPx"] = to_wire(price)
         ws = await self._ws_op("amend-order", [item])
         result = ws[0] if ws else await self.rest.amend_order(item)
         _check_item(result)
-        ord_id = str(result.get("ordId", "")) or (known.ord_id if known else "")
+        ord_id = str(result.get("ordId", "")) or (known.exch_order_id if known else "")
         status = known.status if known is not None and known.status in _RANK else OrderStatus.NEW
         if known is not None:
             known.qty = qty
@@ -454,7 +431,7 @@ class OkxConnector:
         )
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        known = self._orders.get(cl_order_id)
+        known = self.tracker.get(cl_order_id)
         was_live = known is not None and not known.status.is_final
         result = await self._enqueue("cancel", symbol, cl_order_id, {"instId": symbol, "clOrdId": cl_order_id})
         try:
@@ -473,7 +450,7 @@ class OkxConnector:
             raise OutcomeUnknown(f"OKX accepted the cancel of {cl_order_id} but still shows it live", "cancel")
         return ended
 
-    async def _final_state(self, symbol: str, cl_order_id: str, known: _Known | None) -> ExecutionReport | None:
+    async def _final_state(self, symbol: str, cl_order_id: str, known: Known | None) -> ExecutionReport | None:
         """How an order ended: the orders channel's final state (its fills were reported before it), else
         REST (fills first, so none is lost); None when the venue still shows it live."""
         if known is not None and known.final is not None and self._private is not None and self._private.ws.live:
@@ -483,8 +460,8 @@ class OkxConnector:
         report = parse.parse_order(row)
         if report.cum_filled > (known.cum_filled if known else Decimal(0)):
             for fill in await self.order_fills(symbol, cl_order_id):
-                self._emit(fill)
-        self._emit(report)
+                self.tracker.emit(fill)
+        self.tracker.emit(report)
         return report if report.status.is_final else None
 
     async def cancel_all(self, symbol: str) -> None:
@@ -507,7 +484,7 @@ class OkxConnector:
                 return None
             raise
         report = parse.parse_order(row)
-        self._note(report)
+        self.tracker.note(report)
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
@@ -520,7 +497,7 @@ class OkxConnector:
         rows = await self.rest.orders_pending(symbol or "")
         reports = [parse.parse_order(row) for row in rows]
         for report in reports:
-            self._note(report)
+            self.tracker.note(report)
         return reports
 
     async def positions(self) -> list[VenuePosition]:
@@ -579,46 +556,11 @@ class OkxConnector:
             except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
                 log.warning("okx.orders.parse_error", extra={"error": repr(exc)})
                 continue
-            self._emit(report)
+            self.tracker.emit(report)
 
-    def _emit(self, report: ExecutionReport) -> None:
-        """Forward a report to the engine: fills once per trade id, statuses in order."""
-        if report.trade_id:
-            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
-                return
-            self._last_fill_ms = max(self._last_fill_ms, report.exch_time_ns // 1_000_000)
-        self._note(report)
-        self._on_report(report)
-
-    def _note(self, report: ExecutionReport) -> None:
-        """Keep what we know of an order current; resolve its ``final`` when it ends."""
-        known = self._orders.get(report.cl_order_id)
-        if known is None:
-            return
-        if report.exch_order_id:
-            known.ord_id = report.exch_order_id
-            self._by_ord_id[report.exch_order_id] = report.cl_order_id
-        if report.trade_id:
-            known.cum_filled += report.fill_qty
-        else:
-            known.cum_filled = max(known.cum_filled, report.cum_filled)
-        if known.status.is_final:
-            return
-        known.status = report.status
-        if not report.trade_id:
-            known.last = report
-        if report.status.is_final:
-            self._pull(report.symbol).remove(report.cl_order_id)
-            if known.final is not None and not known.final.done():
-                known.final.set_result(
-                    report if not report.trade_id else replace(report, trade_id="", fill_qty=Decimal(0))
-                )
-            self._finished[report.cl_order_id] = None
-            while len(self._finished) > FINISHED_KEPT:
-                cl, _ = self._finished.popitem(last=False)
-                gone = self._orders.pop(cl, None)
-                if gone is not None:
-                    self._by_ord_id.pop(gone.ord_id, None)
+    def _ended(self, cl_order_id: str, known: Known, report: ExecutionReport) -> None:
+        """An order ended: it leaves the instrument's ready-made pull."""
+        self._pull(report.symbol).remove(cl_order_id)
 
     # ------------------------------------------------------------------ gap recovery
 
@@ -636,12 +578,12 @@ class OkxConnector:
     async def _recover_once(self) -> None:
         """Fills since the last one seen (with the state of their orders), then open orders, then the
         final state of every order believed live that is no longer open."""
-        since = max(self._last_fill_ms - 1000, self._clock_ms() - RECOVERY_WINDOW_MS)
+        since = max(self.tracker.trades_since_ms(None, self._started_ms) - 1000, self._clock_ms() - RECOVERY_WINDOW_MS)
         rows = await self.rest.fills(begin_ms=since)
         ours = [
             r
             for r in rows
-            if r["ordId"] in self._by_ord_id and f"{r['instId']}:{r['tradeId']}" not in self._seen_trades
+            if self.tracker.cl_of(r["ordId"]) is not None and not self.tracker.seen(r["instId"], r["tradeId"])
         ]
         by_order: dict[tuple[str, str], list[FillRow]] = {}
         for row in ours:
@@ -649,15 +591,16 @@ class OkxConnector:
         for (inst_id, ord_id), fills in by_order.items():
             order = parse.parse_order(await self.rest.get_order(inst_id, ord_id=ord_id))
             for fill in _fills_of(fills, order):
-                self._emit(fill)
+                self.tracker.emit(fill)
         pending = await self.rest.orders_pending()
         open_ids = {row["ordId"] for row in pending}
         for pending_row in pending:
-            if pending_row.get("clOrdId") in self._orders:
-                self._emit(parse.parse_order(pending_row))
-        for known in list(self._orders.values()):
-            if not known.status.is_final and known.ord_id and known.ord_id not in open_ids:
-                self._emit(parse.parse_order(await self.rest.get_order(known.symbol, ord_id=known.ord_id)))
+            if self.tracker.get(pending_row.get("clOrdId", "")) is not None:
+                self.tracker.emit(parse.parse_order(pending_row))
+        for _, known in self.tracker.live():
+            if known.exch_order_id not in open_ids:
+                ended = await self.rest.get_order(known.symbol, ord_id=known.exch_order_id)
+                self.tracker.emit(parse.parse_order(ended))
 
 
 def _fills_of(rows: list[FillRow], order: ExecutionReport) -> list[ExecutionReport]:
@@ -696,5 +639,3 @@ def _ms_ns(ms: object) -> int:
         return int(str(ms)) * 1_000_000
     except ValueError:
         return time.time_ns()
-
-
