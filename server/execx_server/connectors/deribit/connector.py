@@ -60,7 +60,8 @@ from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, 
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection
 from ..jsonrpc.market import MarketWatch
-from ..jsonrpc.orders import Known, OrderTracker, QueriesOverRpc, RpcQueries
+from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
+from ..tracking import Known, OrderTracker
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -239,9 +240,8 @@ class DeribitConnector(QueriesOverRpc):
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         self.rules(order.symbol)
-        known = self.tracker.track(
-            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.qty, order.price)
-        )
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self.tracker.track(order.cl_order_id, known)
         try:
             return await self._request("new", order.cl_order_id, fix_orders.new_order_single(order))
         except Rejected:
@@ -429,5 +429,3 @@ class DeribitConnector(QueriesOverRpc):
 
     def _on_notification(self, channel: str, data: Any) -> None:
         self.market.on_notification(channel, data)
-
-

@@ -1,8 +1,6 @@
 """Order bookkeeping and the JSON-RPC order queries shared by the Deribit and Pulse connectors.
 
-``OrderTracker`` is what a connector knows of the orders it sent or looked up (exchange id, filled
-quantity, latest status) and the one door to the engine: ``emit`` forwards each report once per trade
-id, keeps the knowledge current, and forgets the oldest finished orders beyond a bound.
+What a connector knows of its orders is the ``OrderTracker`` every connector uses (``connectors.tracking``).
 
 ``RpcQueries`` answers the engine's questions over JSON-RPC with the methods both venues document
 (``private/get_order_state``, ``get_order_state_by_label``, ``get_user_trades_by_order``,
@@ -15,107 +13,20 @@ policy: an error answer is ``Rejected`` with the venue's words, no connection ``
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any
 
-from ...domain.enums import OrderStatus, OrderType, Side
+from ...domain.enums import OrderType
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import ExecutionReport, OutcomeUnknown, Rejected, Retryable, VenuePosition
-from ..transport.dedupe import SeenIds
+from ..tracking import Known, OrderTracker
 from ..transport.websocket import NoAnswer, NotSent
 from . import parse
 from .client import RpcError
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
-FINISHED_KEPT = 10_000
 UNKNOWN_ORDER_CODES = frozenset({10004, 11044})  # order_not_found, not_open_order
-
-
-@dataclass
-class Known:
-    """What the connector knows of one order."""
-
-    symbol: str
-    side: Side
-    order_type: OrderType
-    qty: Decimal
-    price: Decimal | None
-    exch_order_id: str = ""
-    cum_filled: Decimal = Decimal(0)
-    status: OrderStatus = OrderStatus.PENDINGNEW
-    state: ExecutionReport | None = None  # the latest status report (fill fields cleared)
-
-
-class OrderTracker:
-    def __init__(self, sink: Callable[[ExecutionReport], None]) -> None:
-        self.sink = sink
-        self.orders: dict[str, Known] = {}
-        self.by_exch_id: dict[str, str] = {}
-        self._finished: OrderedDict[str, None] = OrderedDict()
-        self._seen_trades = SeenIds()
-
-    def track(self, cl_order_id: str, known: Known) -> Known:
-        self.orders[cl_order_id] = known
-        if known.exch_order_id:
-            self.by_exch_id[known.exch_order_id] = cl_order_id
-        return known
-
-    def seen(self, symbol: str, trade_id: str) -> bool:
-        return f"{symbol}:{trade_id}" in self._seen_trades
-
-    def emit(self, report: ExecutionReport) -> None:
-        """Forward a report to the engine (a fill once per trade id) and keep what we know current."""
-        if report.trade_id:
-            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
-                return
-        self.note(report)
-        self.sink(report)
-
-    def note(self, report: ExecutionReport) -> None:
-        known = self.orders.get(report.cl_order_id)
-        if known is None:
-            return
-        if report.exch_order_id:
-            known.exch_order_id = report.exch_order_id
-            self.by_exch_id[report.exch_order_id] = report.cl_order_id
-        if report.trade_id:
-            known.cum_filled = max(known.cum_filled, report.cum_filled)
-        elif report.cum_filled > known.cum_filled:
-            return  # a status that counts fills we have not reported yet: those come first, with their ids
-        known.status = report.status
-        if report.qty:
-            known.qty = report.qty
-        if report.price is not None:
-            known.price = report.price
-        known.state = replace(
-            report,
-            trade_id="",
-            fill_qty=Decimal(0),
-            fill_price=Decimal(0),
-            liquidity=None,
-            fee=Decimal(0),
-            fee_asset="",
-        )
-        if report.status.is_final:
-            self._finished[report.cl_order_id] = None
-            while len(self._finished) > FINISHED_KEPT:
-                old, _ = self._finished.popitem(last=False)
-                gone = self.orders.get(old)
-                if gone is not None and gone.status.is_final:
-                    del self.orders[old]
-                    self.by_exch_id.pop(gone.exch_order_id, None)
-
-    def latest(self, cl_order_id: str, fallback: ExecutionReport) -> ExecutionReport:
-        """The order's latest known status (an answer must never be older than what was emitted)."""
-        known = self.orders.get(cl_order_id)
-        return known.state if known is not None and known.state is not None else fallback
-
-    def live(self) -> list[tuple[str, Known]]:
-        return [(cl, k) for cl, k in self.orders.items() if not k.status.is_final and k.exch_order_id]
 
 
 Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -179,7 +90,7 @@ class RpcQueries:
                 return None
             raise
         report = parse.parse_order(obj, self.rules.get(symbol), cl_order_id)
-        if known is not None and report.exch_order_id:
+        if known is not None and report.exch_order_id and not known.exch_order_id:
             known.exch_order_id = report.exch_order_id
             self.tracker.by_exch_id[report.exch_order_id] = cl_order_id
         return report
@@ -226,10 +137,11 @@ class RpcQueries:
                 return known  # sent by us, no answer yet
             raise Rejected(f"order {cl_order_id} is unknown to the venue", "10004")
         if known is None:
-            known = Known(symbol, report.side, OrderType.LIMIT, report.qty, report.price)
+            known = Known(symbol, report.side, OrderType.LIMIT, qty=report.qty, price=report.price)
         known.exch_order_id = report.exch_order_id
         known.status = report.status
-        return self.tracker.track(cl_order_id, known)
+        self.tracker.track(cl_order_id, known)
+        return known
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         order = await self.query_order(symbol, cl_order_id)

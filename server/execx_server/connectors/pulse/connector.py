@@ -55,7 +55,8 @@ from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, 
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
-from ..jsonrpc.orders import Known, OrderTracker, QueriesOverRpc, RpcQueries
+from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
+from ..tracking import Known, OrderTracker
 from ..transport.http import make_session
 from ..transport.supervisor import wait_up
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -222,9 +223,8 @@ class PulseConnector(QueriesOverRpc):
             params["post_only"] = True
         if order.reduce_only:
             params["reduce_only"] = True
-        known = self.tracker.track(
-            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.qty, order.price)
-        )
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self.tracker.track(order.cl_order_id, known)
         try:
             answer = await self._trade("private/buy" if order.side is Side.BUY else "private/sell", params)
         except Rejected:
@@ -337,5 +337,3 @@ class PulseConnector(QueriesOverRpc):
     ) -> Callable[[], None]:
         self.rules(symbol)
         return self.market.watch(symbol, on_ticker, on_trade)
-
-
