@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from ..domain.venue import ExecutionReport
+from ..domain.venue import ExecutionReport, VenueError
 from .transport.dedupe import SeenIds
+from .transport.websocket import Backoff
 
 log = logging.getLogger("execx.connectors.tracking")
 
@@ -243,3 +244,57 @@ class OrderTracker:
 
     def __len__(self) -> int:
         return len(self.orders)
+
+
+# ---------------------------------------------------------------------------------------------- recovery
+
+RECOVERY_ATTEMPTS = 3
+
+
+class Recovery:
+    """The one recovery routine: the venue's recover-once hook (open orders, trades since the last one
+    seen per symbol, final states of orders believed live; each venue reports what it finds through its
+    tracker, deduped) run with bounded attempts and backoff between failures. One run at a time: a
+    reconnect and the polling fallback never query the venue twice over at once."""
+
+    def __init__(
+        self,
+        name: str,
+        recover_once: Callable[[], Awaitable[None]],
+        backoff: Backoff,
+        *,
+        attempts: int = RECOVERY_ATTEMPTS,
+        retry_on: tuple[type[Exception], ...] = (VenueError,),
+    ) -> None:
+        self.name = name
+        self._recover_once = recover_once
+        self._backoff = backoff
+        self._attempts = attempts
+        self._retry_on = retry_on
+        self._lock = asyncio.Lock()
+        self.runs = 0  # completed recover-once calls (tests, metrics)
+
+    async def run(self) -> None:
+        """After a private stream reconnected: recover, at most ``attempts`` times."""
+        await self.attempt(self._attempts)
+
+    async def attempt(self, attempts: int = 1, hook: Callable[[], Awaitable[None]] | None = None) -> bool:
+        """Run ``hook`` (default: the recover-once hook) until it succeeds, at most ``attempts`` times; True
+        when it did. Venue failures are logged, never raised."""
+        once = hook or self._recover_once
+        async with self._lock:
+            for attempt in range(attempts):
+                try:
+                    await once()
+                    self.runs += 1
+                    return True
+                except self._retry_on as exc:
+                    log.warning(
+                        "connector.recovery_failed",
+                        extra={"connector": self.name, "attempt": attempt + 1, "error": str(exc)},
+                    )
+                    if attempt + 1 < attempts:
+                        await asyncio.sleep(self._backoff.delay(attempt))  # recovery backoff
+            if attempts > 1:
+                log.error("connector.recovery_gave_up", extra={"connector": self.name})
+            return False

@@ -66,7 +66,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker
+from ..tracking import Known, OrderTracker, Recovery
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -82,7 +82,6 @@ from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.binance")
 
 START_TIMEOUT_S = 15.0
-RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
@@ -126,6 +125,7 @@ class BinanceConnector:
         self._rules: dict[str, InstrumentRules] = {}
         # What we know of each order; ``tracker.superseded``: venue ids replaced by cancel-replace.
         self.tracker = OrderTracker(lambda report: self._on_report(report))
+        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -161,7 +161,7 @@ class BinanceConnector:
                     self._signer,
                     self._on_user_event,
                     self._stream_state,
-                    self._recover,
+                    self._recovery.run,
                     self._backoff,
                     self._probe_every_s,
                     listen_token=self._rest.new_user_listen_token if self.margin else None,
@@ -179,7 +179,7 @@ class BinanceConnector:
                     self._rest,
                     self._on_user_event,
                     self._stream_state,
-                    self._recover,
+                    self._recovery.run,
                     self._backoff,
                     probe_every_s=self._probe_every_s,
                 )
@@ -548,17 +548,6 @@ class BinanceConnector:
         return known
 
     # ------------------------------------------------------------------ gap recovery
-
-    async def _recover(self) -> None:
-        """After the private stream reconnected: report what happened while it was down."""
-        for attempt in range(RECOVERY_ATTEMPTS):
-            try:
-                await self._recover_once()
-                return
-            except VenueError as exc:
-                log.warning("binance.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
-                await asyncio.sleep(self._backoff.delay(attempt))
-        log.error("binance.recovery_gave_up", extra={"exchange": str(self.exchange)})
 
     async def _recover_once(self) -> None:
         """Open orders, trades since the last one seen, and final states of orders we believed live —

@@ -65,7 +65,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker
+from ..tracking import Known, OrderTracker, Recovery
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -82,7 +82,6 @@ from .urls import CATEGORY_OF, Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.bybit")
 
 START_TIMEOUT_S = 15.0
-RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 
@@ -120,6 +119,7 @@ class BybitConnector:
         self._rules: dict[str, InstrumentRules] = {}
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
         self.tracker = OrderTracker(lambda report: self._on_report(report))
+        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -161,7 +161,7 @@ class BybitConnector:
                 self._signer,
                 self._on_private,
                 self._on_stream_state,
-                self._recover,
+                self._recovery.run,
                 self._backoff,
                 self._probe_every_s,
             )
@@ -498,17 +498,6 @@ class BybitConnector:
         self.tracker.emit(parse.parse_execution(row, cum))
 
     # ------------------------------------------------------------------ gap recovery
-
-    async def _recover(self) -> None:
-        """After the private stream reconnected: report what happened while it was down."""
-        for attempt in range(RECOVERY_ATTEMPTS):
-            try:
-                await self._recover_once()
-                return
-            except VenueError as exc:
-                log.warning("bybit.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
-                await asyncio.sleep(self._backoff.delay(attempt))
-        log.error("bybit.recovery_gave_up", extra={"exchange": str(self.exchange)})
 
     async def _recover_once(self) -> None:
         """Executions since the last one seen (per symbol this connector traded), then open orders, then

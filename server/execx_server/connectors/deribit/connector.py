@@ -58,10 +58,10 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..jsonrpc import parse as rpc_parse
-from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection
+from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker
+from ..tracking import Known, OrderTracker, Recovery
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -144,6 +144,7 @@ class DeribitConnector(QueriesOverRpc):
         )
         self._session: aiohttp.ClientSession | None = None
         self._rpc: JsonRpcConnection | None = None
+        self._http: JsonRpcHttp | None = None  # the same JSON-RPC calls over HTTP (websocket down or silent)
         self._rules: dict[str, InstrumentRules] = {}
         self.tracker = OrderTracker(self._report)
         self.queries = RpcQueries(
@@ -153,6 +154,8 @@ class DeribitConnector(QueriesOverRpc):
             positions_params={"currency": "any"},
             all_open_orders="private/get_open_orders",
         )
+        # After the FIX session comes back: orders believed live, their state and fills, over JSON-RPC.
+        self._recovery = Recovery("deribit", self.queries.recover, backoff)
         self._waiters: dict[tuple[str, str], asyncio.Future[ExecutionReport]] = {}
         self._by_seq: dict[int, tuple[str, str]] = {}
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
@@ -193,6 +196,13 @@ class DeribitConnector(QueriesOverRpc):
             clock_ms=self._clock_ms,
         )
         self._rpc.telemetry = self.telemetry
+        self._http = JsonRpcHttp(
+            self._session,
+            self.hosts.rpc_http,
+            DERIBIT,
+            Credentials(self._config.api_key, self._config.secret_key),
+            self._clock_ms,
+        )
         try:
             self._supervisor.start(("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run))
             await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
@@ -399,25 +409,20 @@ class DeribitConnector(QueriesOverRpc):
         self._fix_ups += 1
         self._on_stream_state(True)
         if self._fix_ups > 1 and self._supervisor.running:
-            self._supervisor.spawn("deribit.recover", self._recover)
+            self._supervisor.spawn("deribit.recover", self._recovery.run)
 
     # ------------------------------------------------------------------ queries (JSON-RPC)
 
     async def _rpc_call(self, method: str, params: dict[str, Any]) -> Any:
-        return await self.rpc.call(method, params)
+        """Over the JSON-RPC websocket when it is up, else over HTTP."""
+        if self._rpc is not None and self._rpc.live:
+            return await self._rpc.call(method, params)
+        return await self._http_call(method, params)
 
-    async def _recover(self) -> None:
-        """After the FIX session came back: report what happened to our live orders meanwhile (over
-        JSON-RPC, once its websocket is up)."""
-        for attempt in range(3):
-            try:
-                await self.rpc.ws.wait_live(START_TIMEOUT_S)
-                await self.queries.recover()
-                return
-            except (VenueError, TimeoutError) as exc:
-                log.warning("deribit.recovery_failed", extra={"attempt": attempt + 1, "error": str(exc)})
-                await asyncio.sleep(self._backoff.delay(attempt))
-        log.error("deribit.recovery_gave_up")
+    async def _http_call(self, method: str, params: dict[str, Any]) -> Any:
+        if self._http is None:
+            raise NotSent("deribit: not started")
+        return await self._http.call(method, params)
 
     # ------------------------------------------------------------------ market data (JSON-RPC)
 

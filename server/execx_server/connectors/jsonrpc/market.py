@@ -16,6 +16,7 @@ from .client import JsonRpcConnection
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
+
 class MarketWatch:
     def __init__(self, rpc: Callable[[], JsonRpcConnection], rules: dict[str, InstrumentRules]) -> None:
         self._rpc = rpc  # the connection (created at start)

@@ -64,7 +64,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker
+from ..tracking import Known, OrderTracker, Recovery
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -82,7 +82,6 @@ log = logging.getLogger("execx.connectors.okx")
 
 START_TIMEOUT_S = 15.0
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
-RECOVERY_ATTEMPTS = 3
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
 
 _ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
@@ -131,6 +130,7 @@ class OkxConnector:
         self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
         self.order_entry = order_entry
         self.tracker = OrderTracker(lambda report: self._on_report(report), on_final=self._ended)
+        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
         self._pulls: dict[str, PullBook] = {}
         self._started_ms = 0
         self._pending: dict[tuple[str, str], _Pending] = {}
@@ -176,7 +176,7 @@ class OkxConnector:
                 self._signer,
                 self._on_orders,
                 self._on_stream_state,
-                self._recover,
+                self._recovery.run,
                 self._backoff,
                 self._probe_every_s,
             )
@@ -563,17 +563,6 @@ class OkxConnector:
         self._pull(report.symbol).remove(cl_order_id)
 
     # ------------------------------------------------------------------ gap recovery
-
-    async def _recover(self) -> None:
-        """After the private stream reconnected: report what happened while it was down."""
-        for attempt in range(RECOVERY_ATTEMPTS):
-            try:
-                await self._recover_once()
-                return
-            except VenueError as exc:
-                log.warning("okx.recovery_failed", extra={"attempt": attempt + 1, "error": exc.message})
-                await asyncio.sleep(self._backoff.delay(attempt))
-        log.error("okx.recovery_gave_up")
 
     async def _recover_once(self) -> None:
         """Fills since the last one seen (with the state of their orders), then open orders, then the

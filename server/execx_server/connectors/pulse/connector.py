@@ -49,14 +49,13 @@ from ...domain.venue import (
     Rejected,
     Retryable,
     Trade,
-    VenueError,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker
+from ..tracking import Known, OrderTracker, Recovery
 from ..transport.http import make_session
 from ..transport.supervisor import wait_up
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -111,6 +110,7 @@ class PulseConnector(QueriesOverRpc):
         self._rules: dict[str, InstrumentRules] = {}
         self.tracker = OrderTracker(self._report)
         self.queries = RpcQueries(self._query, self._rules, self.tracker)
+        self._recovery = Recovery("pulse", self.queries.recover, backoff)
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -143,7 +143,7 @@ class PulseConnector(QueriesOverRpc):
             credentials=self._credentials,
             cancel_on_disconnect=self.cancel_on_disconnect,
             heartbeat_s=self._heartbeat_s,
-            on_reconnect=self._recover,
+            on_reconnect=self._recovery.run,
             on_state=self._on_stream_state,
             backoff=self._backoff,
             probe_every_s=self._probe_every_s,
@@ -313,12 +313,6 @@ class PulseConnector(QueriesOverRpc):
             cl, symbol, exch_id, known.status, known.side, known.price, known.qty, known.cum_filled, 0
         )
         self.tracker.emit(rpc_parse.parse_fill(trade, order, rules, cum))
-
-    async def _recover(self) -> None:
-        try:
-            await self.queries.recover()
-        except VenueError as exc:
-            log.warning("pulse.recovery_failed", extra={"error": exc.message})
 
     # ------------------------------------------------------------------ queries
 
