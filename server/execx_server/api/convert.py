@@ -63,6 +63,17 @@ STATUS = EnumMap(common_pb2.OrderStatus.DESCRIPTOR, enums.OrderStatus)
 LIQUIDITY = EnumMap(common_pb2.TradeLiquidity.DESCRIPTOR, enums.Liquidity)
 
 
+# The journal keeps sequence numbers as SQLite INTEGERs (signed 64-bit). A uint64 request field beyond
+# that (fromSeq, afterSeq: any value a client may send) is past the end of every session, so it is
+# clamped here, before it reaches the engine: "from 2**64 - 1" means "nothing from the journal".
+JOURNAL_SEQ_MAX = 2**63 - 1
+
+
+def journal_seq(value: int) -> int:
+    """A client's uint64 sequence number as one the journal can compare (clamped to JOURNAL_SEQ_MAX)."""
+    return min(value, JOURNAL_SEQ_MAX)
+
+
 def send_order(req: order_manager_pb2.SendOrderRequest) -> SendOrder:
     return SendOrder(
         session_id=req.session_id,

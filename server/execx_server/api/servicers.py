@@ -31,6 +31,7 @@ from ..engine.updates import ORDER, POSITION, OrderUpdate
 from ..observability import logging as xlog
 from ..observability.metrics import Metrics
 from . import convert
+from .endpoints import check_endpoints
 
 log = logging.getLogger("execx.api")
 
@@ -148,6 +149,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             raise ValidationError("exchangeKey.secretKey", "is required")
         for secret in (key.secret_key, key.passphrase):
             xlog.redact(secret)
+        check_endpoints(exchange, request.rest_url, request.ws_url)
         cfg = self.endpoint_defaults(
             ConnectorConfig(
                 exchange,
@@ -319,7 +321,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     ) -> AsyncIterator[order_manager_pb2.SubscribeUpdatesResponse]:
         try:
             sub = await self.engine.subscribe(
-                request.session_id, ORDER, request.from_seq if request.HasField("from_seq") else None
+                request.session_id,
+                ORDER,
+                convert.journal_seq(request.from_seq) if request.HasField("from_seq") else None,
             )
         except NotFound as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
@@ -386,7 +390,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.engine.session(request.session_id)
         await self.engine.journal.flush()
         records = await asyncio.to_thread(
-            lambda: list(self.engine.journal.read(request.session_id, request.after_seq + 1, ORDER))
+            lambda: list(
+                self.engine.journal.read(request.session_id, convert.journal_seq(request.after_seq + 1), ORDER)
+            )
         )
         out = order_manager_pb2.ListFillsResponse()
         for rec in records:
