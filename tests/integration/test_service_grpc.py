@@ -357,6 +357,55 @@ async def test_streaming_order_entry_pipelines_requests(svc: Svc) -> None:
     assert answers[99].status.message.startswith("clOrderId")
 
 
+async def test_requests_on_an_order_in_flight_are_carried_out_and_the_stream_goes_on(svc: Svc) -> None:
+    """A slow venue ack: a delete sent right behind its insert waits for the answer and cancels (it was
+    a 500 and the end of the stream); a bad request in between is answered alone; the unary call with a
+    deadline answers pendingnew before it and the outcome follows on the updates."""
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    price = round(mid * 0.97, 2)
+    await svc.admin_post("/admin/faults/binance-spot", {"slow_ack_ms": 700})
+    try:
+        stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+        call = svc.om.OrderEntry(metadata=AUTH)
+        await call.write(om.OrderEntryRequest(request_id=1, order=buy(sid, "w1", "BTCUSDT", price, 0.001)))
+        await call.write(
+            om.OrderEntryRequest(
+                request_id=2,
+                order=om.SendOrderRequest(session_id=sid, cl_order_id="w1", transaction_type=c.TRANSACTION_TYPE_DELETE),
+            )
+        )
+        await call.write(
+            om.OrderEntryRequest(
+                request_id=3,
+                order=om.SendOrderRequest(
+                    session_id=sid, cl_order_id="nope", transaction_type=c.TRANSACTION_TYPE_DELETE
+                ),
+            )
+        )
+        await call.write(om.OrderEntryRequest(request_id=4, order=buy(sid, "w2", "BTCUSDT", price, 0.001)))
+        await call.done_writing()
+        answers = {r.request_id: r async for r in call}
+        assert set(answers) == {1, 2, 3, 4}
+        assert answers[1].status.code == 0 and answers[1].order.order_status == c.ORDER_STATUS_NEW
+        assert answers[2].status.code == 0 and answers[2].order.order_status == c.ORDER_STATUS_CANCELLED
+        assert answers[3].status.code == grpc.StatusCode.NOT_FOUND.value[0]
+        assert answers[4].status.code == 0 and answers[4].order.order_status == c.ORDER_STATUS_NEW
+
+        t0 = time.monotonic()
+        r = await svc.om.SendOrder(buy(sid, "w3", "BTCUSDT", price, 0.001), metadata=AUTH, timeout=0.3)
+        assert time.monotonic() - t0 < 0.3
+        assert r.order.order_status == c.ORDER_STATUS_PENDING_NEW
+        got = await collect(
+            stream, lambda g: any(t.cl_order_id == "w3" and t.order_status == c.ORDER_STATUS_NEW for t in g)
+        )
+        assert [t.order_status for t in got if t.cl_order_id == "w1"][-1] == c.ORDER_STATUS_CANCELLED
+        stream.cancel()
+    finally:
+        async with aiohttp.ClientSession() as http, http.delete(f"{svc.admin}/admin/faults/binance-spot") as resp:
+            assert resp.status == 200
+
+
 async def test_injected_timeout_is_reconciled_never_a_false_reject_or_duplicate(svc: Svc) -> None:
     sid = await svc.session("binance-spot")
     mid = await svc.mid("binance-spot", "BTCUSDT")

@@ -55,6 +55,7 @@ class MemVenue:
         self.account = market.exchange.account_by_key(key)
         self.fail: list[str] = []  # "retryable", "unknown-before", "unknown-after"
         self.before_cancel: Callable[[], None] | None = None  # e.g. a fill that races the cancel
+        self.ack_delay_s = 0.0  # a slow ack: the order is on the venue at once, its answer comes this late
         self.calls = 0
         self._sink: ReportSink | None = None
         self._unsub: Callable[[], None] | None = None
@@ -128,6 +129,8 @@ class MemVenue:
         except sim.OrderError as e:
             raise Rejected(e.detail or e.reason, e.reason) from None
         self._maybe_fail("after")
+        if self.ack_delay_s:
+            await asyncio.sleep(self.ack_delay_s)
         return self._report(o)
 
     async def amend_order(self, symbol: str, cl: str, side: Side, qty: D, price: D | None) -> ExecutionReport:
@@ -427,3 +430,91 @@ async def test_restart_restores_history_and_resumes_from_seq(world: World) -> No
     assert replay[5]["clOrderId"] == "k2" and replay[5]["orderStatus"] in ("filled", "partiallyfilled")
     with pytest.raises(AlreadyExists):
         await world.start()
+
+
+async def test_a_delete_of_an_order_whose_insert_is_in_flight_waits_for_the_answer(world: World) -> None:
+    venue = await world.start()
+    venue.ack_delay_s = 0.2
+    insert = asyncio.create_task(world.engine.send(buy("f1")))
+    await asyncio.sleep(0.01)
+    assert world.engine.sessions["s"].orders["f1"].status is OrderStatus.PENDINGNEW
+    gone = await world.engine.send(SendOrder("s", TransactionType.DELETE, "f1"))
+    assert (await insert).order_status is OrderStatus.NEW
+    assert gone.order_status is OrderStatus.CANCELLED
+    assert world.market.open_orders(world.me) == []
+    amend = asyncio.create_task(world.engine.send(buy("f2")))
+    await asyncio.sleep(0.01)
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "f2", price=95000.0))
+    assert (await amend).order_status is OrderStatus.NEW and up.price == D("95000.00")
+    assert not world.engine.sessions["s"].locks  # nothing in flight: no lock kept
+
+
+async def test_update_or_delete_of_an_order_whose_outcome_is_unknown_is_failed_precondition(world: World) -> None:
+    venue = await world.start()
+    world.engine.retry = dataclasses.replace(world.engine.retry, unknown_after_s=30)
+    venue.fail = ["unknown-before"]
+    await world.engine.send(buy("u3"))
+    with pytest.raises(FailedPrecondition, match="pendingnew: the outcome of its last request is not known"):
+        await world.engine.send(SendOrder("s", TransactionType.DELETE, "u3"))
+
+
+async def test_a_caller_deadline_answers_pending_and_the_outcome_follows(world: World) -> None:
+    venue = await world.start()
+    venue.ack_delay_s = 0.5
+    t0 = time.monotonic()
+    up = await world.engine.send(buy("d1"), wait_s=0.05)
+    assert time.monotonic() - t0 < 0.4
+    assert up.order_status is OrderStatus.PENDINGNEW and "has not answered yet" in up.message
+    got = await updates(world.engine, "s", 2)
+    assert [u["orderStatus"] for u in got] == ["pendingnew", "new"]
+
+
+async def test_a_caller_that_goes_away_never_abandons_the_request(world: World) -> None:
+    venue = await world.start()
+    venue.ack_delay_s = 0.1
+    call = asyncio.create_task(world.engine.send(buy("g1")))
+    await asyncio.sleep(0.01)
+    call.cancel()
+    got = await updates(world.engine, "s", 2)
+    assert [u["orderStatus"] for u in got] == ["pendingnew", "new"]
+
+
+async def test_after_a_crash_an_order_never_sent_is_rejected_and_the_same_insert_sends_it(world: World) -> None:
+    venue = await world.start()
+    world.engine.retry = dataclasses.replace(world.engine.retry, unknown_after_s=30)
+    venue.fail = ["unknown-before"]  # the intent is journaled; the request never reached the venue
+    await world.engine.send(buy("n1"))
+    await world.engine.close()  # execx dies before it could reconcile
+
+    world.engine = world.new_engine()
+    assert world.engine.sessions["s"].orders["n1"].status is OrderStatus.PENDINGNEW
+    await world.start()
+    got = await updates(world.engine, "s", 1, from_seq=2)
+    assert got[0]["orderStatus"] == "rejected" and got[0]["message"].startswith("not sent")
+    again = await world.engine.send(buy("n1"))  # the strategy resends what it never saw answered
+    assert again.order_status is OrderStatus.NEW
+    assert [o.client_id for o in world.market.open_orders(world.me)] == ["n1"]
+    # and after another restart the order is still the one order, not a second one
+    await world.engine.close()
+    world.engine = world.new_engine()
+    await world.start()
+    assert (await world.engine.send(buy("n1"))).order_status is OrderStatus.NEW
+    assert len(world.market.open_orders(world.me)) == 1
+
+
+async def test_after_a_crash_an_order_the_venue_has_is_found_with_its_fills(world: World) -> None:
+    venue = await world.start()
+    world.engine.retry = dataclasses.replace(world.engine.retry, unknown_after_s=30)
+    venue.fail = ["unknown-after"]  # on the venue, the answer lost
+    await world.engine.send(buy("h1", 96000.0, 0.02))
+    await world.engine.close()
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+
+    world.engine = world.new_engine()
+    # the strategy resends before execx could resolve it: the answer is the one order, with its fill
+    await world.start()
+    again = await world.engine.send(buy("h1", 96000.0, 0.02))
+    assert again.order_status is OrderStatus.PARTIALLYFILLED and again.cumulative_filled_qty == D("0.01")
+    assert len(world.market.open_orders(world.me)) == 1
+    fills = [u for u in await updates(world.engine, "s", 3) if u["tradeId"]]
+    assert len(fills) == 1

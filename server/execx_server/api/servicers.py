@@ -23,7 +23,7 @@ from google.rpc import code_pb2, status_pb2
 
 from ..connectors.base import ConnectorConfig, Secret
 from ..domain.enums import OrderStatus, TransactionType
-from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable, ValidationError
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine.bus import SlowConsumer
 from ..engine.sessions import OrderEngine, SendOrder
@@ -61,7 +61,25 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, f"venue unavailable: {e.message}"
     if isinstance(e, SlowConsumer):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, str(e)
+    if isinstance(e, Unavailable):
+        return grpc.StatusCode.UNAVAILABLE, str(e)
     return grpc.StatusCode.INTERNAL, "internal error"
+
+
+DOMAIN_ERRORS = (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError, Unavailable)
+
+# An answer is due before the caller's deadline: this much is kept for the answer's way back.
+DEADLINE_MARGIN_S = 0.05
+
+
+def answer_within(context: Ctx) -> float | None:
+    """How long an order call may wait for the venue: until just before the caller's deadline (None: no
+    deadline). Past it the call answers with the order's pending state; the outcome follows on the
+    session's updates."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    return max(0.0, remaining - DEADLINE_MARGIN_S)
 
 
 def unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -71,7 +89,7 @@ def unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     async def wrapper(self: Any, request: Any, context: Ctx) -> T:
         try:
             return await fn(self, request, context)
-        except (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError) as e:
+        except DOMAIN_ERRORS as e:
             code, msg = _status(e)
             await context.abort(code, msg)
         raise AssertionError("unreachable")
@@ -194,11 +212,11 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         xlog.set_level(names[request.log_level])
         return order_manager_pb2.SetLogLevelResponse(log_level=request.log_level)
 
-    async def _send(self, request: order_manager_pb2.SendOrderRequest) -> OrderUpdate:
+    async def _send(self, request: order_manager_pb2.SendOrderRequest, wait_s: float | None = None) -> OrderUpdate:
         req = convert.send_order(request)
         started = time.perf_counter()
         try:
-            update = await self.engine.send(req)
+            update = await self.engine.send(req, wait_s)
         except ValidationError as e:
             self.metrics.rejects.labels(self._exchange_of(req.session_id), f"invalid:{e.field}").inc()
             raise
@@ -216,7 +234,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def SendOrder(
         self, request: order_manager_pb2.SendOrderRequest, context: Ctx
     ) -> order_manager_pb2.SendOrderResponse:
-        update = await self._send(request)
+        update = await self._send(request, answer_within(context))
         return order_manager_pb2.SendOrderResponse(order=convert.transaction(update))
 
     async def OrderEntry(
@@ -225,7 +243,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         """Bidirectional order entry: requests are processed concurrently (pipelined); each answer
         carries its request_id and a google.rpc.Status (code 0 = OK). The task that produced an answer
         writes it at once (no hand-off to a writer task: that would put the events queued meanwhile on
-        the order path)."""
+        the order path). Every request gets exactly one answer; a request that fails, whatever the reason,
+        fails alone and never ends the stream."""
         writing = asyncio.Lock()
 
         async def one(req: order_manager_pb2.OrderEntryRequest) -> None:
@@ -236,7 +255,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                     status=status_pb2.Status(code=code_pb2.OK),
                     order=convert.transaction(update),
                 )
-            except (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError) as e:
+            except Exception as e:  # one answer per request, whatever happened
+                if not isinstance(e, DOMAIN_ERRORS):
+                    log.exception("order_entry.request_failed", extra={"requestId": req.request_id})
                 code, msg = _status(e)
                 resp = order_manager_pb2.OrderEntryResponse(
                     request_id=req.request_id, status=status_pb2.Status(code=code.value[0], message=msg)
@@ -252,7 +273,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def BatchSendOrders(
         self, request: order_manager_pb2.BatchSendOrdersRequest, context: Ctx
     ) -> order_manager_pb2.BatchSendOrdersResponse:
-        results = await asyncio.gather(*(self._send(o) for o in request.orders), return_exceptions=True)
+        wait_s = answer_within(context)
+        results = await asyncio.gather(*(self._send(o, wait_s) for o in request.orders), return_exceptions=True)
         out = order_manager_pb2.BatchSendOrdersResponse()
         for r in results:
             if isinstance(r, OrderUpdate):

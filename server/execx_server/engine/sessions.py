@@ -219,6 +219,7 @@ class OrderEngine:
         session = self.sessions.get(session_id)
         if session is None:
             raise NotFound(f"session {session_id!r} does not exist; start it with startOrderHandler")
+        session.bus.flush()  # what a caller reads of the session is journaled first
         return session
 
     def live_session(self, session_id: str) -> tuple[Session, Connector]:
@@ -252,7 +253,7 @@ class OrderEngine:
         session, connector = self.live_session(req.session_id)
         if self.journal.failed:
             raise Unavailable(f"{self.journal.failed}; no order is sent until the journal is writable")
-        task = self.tasks.spawn(self._transact(session, connector, req), f"send/{req.cl_order_id}")
+        task = self.tasks.spawn(self._transact(session, connector, req), f"send/{req.cl_order_id}", awaited=True)
         try:
             done, _ = await asyncio.wait((task,), timeout=wait_s)
             if task in done:

@@ -16,14 +16,21 @@ class Supervisor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, *, awaited: bool = False) -> asyncio.Task[Any]:
+        """``awaited``: the spawner awaits the task and handles its failure (a failure the spawner no longer
+        waits for is dropped, not logged)."""
         if self._closed:
             coro.close()
             raise RuntimeError(f"supervisor {self.name} is closed")
         task = asyncio.create_task(coro, name=f"{self.name}/{name}")
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._awaited if awaited else self._done)
         return task
+
+    def _awaited(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: its spawner reports it
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
