@@ -199,13 +199,19 @@ def admin_app(sim: Simulator) -> web.Application:
         """The venue-side truth of one account on one market: every order the market still remembers
         (open, and closed up to its retention) and every own fill still kept, in the order they happened.
         ``venueTradeId`` is the fill's id as the venue's wire protocol spells it (Bybit's ``execId`` is a
-        UUID; every other venue sends the number)."""
+        UUID; every other venue sends the number). ``clientOrderId`` is the id the client gave: Deribit's and
+        Pulse's ``label``."""
         query = dict(request.query)
         account, market = account_of(query), market_of(query)
         orders = sorted(
             (o for o in market.orders.values() if o.account_id == account.account_id), key=lambda o: o.order_id
         )
         by_id = {o.order_id: o for o in orders}
+
+        def client_id(o: Any) -> str:
+            # Deribit and Pulse name an order by its label (the engine's own client id is internal there)
+            return str(o.extra.get("label") or o.client_id)
+
         bybit = market.name.startswith("bybit-")
         trades = []
         for f in market.account_trades(account):
@@ -215,7 +221,7 @@ def admin_app(sim: Simulator) -> web.Application:
                     "tradeId": str(f.trade_id),
                     "venueTradeId": bybit_exec_id(f) if bybit else str(f.trade_id),
                     "orderId": str(f.order_id),
-                    "clientOrderId": owner.client_id if owner is not None else None,
+                    "clientOrderId": client_id(owner) if owner is not None else None,
                     "symbol": f.symbol,
                     "side": f.side.value.lower(),
                     "qty": str(f.qty),
@@ -230,7 +236,7 @@ def admin_app(sim: Simulator) -> web.Application:
                 "orders": [
                     {
                         "orderId": str(o.order_id),
-                        "clientOrderId": o.client_id,
+                        "clientOrderId": client_id(o),
                         "symbol": o.symbol,
                         "side": o.side.value.lower(),
                         "type": o.type.value,

@@ -415,3 +415,17 @@ async def test_history_bad_input(admin: Admin) -> None:
     assert "apiKey" in await admin.bad("GET", "/admin/history", params={"apiKey": "nobody", "market": SPOT})
     assert "market" in await admin.bad("GET", "/admin/history", params={"apiKey": created["apiKey"]})
     assert "moon" in await admin.bad("GET", "/admin/history", params={"apiKey": created["apiKey"], "market": "moon"})
+
+
+async def test_history_names_deribit_and_pulse_orders_by_label(admin: Admin) -> None:
+    """Deribit and Pulse identify a client's order by its ``label``: the history's clientOrderId is the label."""
+    created = await admin.ok("POST", "/admin/accounts", {})
+    for venue, symbol in (("deribit", "BTC-PERPETUAL"), ("pulse", "BTC_USD-PERPETUAL")):
+        market = admin.sim.exchange.markets[venue]
+        acct = admin.sim.exchange.account_by_key(created["apiKey"])
+        assert acct is not None
+        lot = market.instruments[symbol].lot
+        market.place(acct, symbol, Side.BUY, OrderType.MARKET, lot, client_id="engine-7", extra={"label": "lbl7"})
+        hist = await admin.ok("GET", "/admin/history", params={"apiKey": created["apiKey"], "market": venue})
+        assert [o["clientOrderId"] for o in hist["orders"]] == ["lbl7"]
+        assert hist["trades"] and {t["clientOrderId"] for t in hist["trades"]} == {"lbl7"}
