@@ -27,8 +27,16 @@ sim-demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The full fault matrix (tests/faults): >= 20 kill -9 points per venue family (5 bursts of 200 orders, 4 kills
+# each) plus every venue fault once per family; one summary JSON line per family (also appended to
+# faults-summary.jsonl). `make test` runs the small default (one kill per family).
+faults: install
+	EXECX_FAULT_FULL=1 EXECX_FAULT_KILLS=$${EXECX_FAULT_KILLS:-20} EXECX_FAULT_KILLS_PER_RUN=$${EXECX_FAULT_KILLS_PER_RUN:-4} \
+	EXECX_FAULT_SETTLE_S=$${EXECX_FAULT_SETTLE_S:-40} EXECX_FAULT_SUMMARY=$${EXECX_FAULT_SUMMARY:-faults-summary.jsonl} \
+		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/faults
+
 lint: install
 	$(BIN)/ruff check server tests bench examples
 	$(BIN)/mypy
 
-.PHONY: install demo sim-demo test lint
+.PHONY: install demo sim-demo test faults lint

@@ -15,6 +15,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "faults_full: the full fault matrix (make faults); skipped by make test")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The venue-fault scenarios run under ``make faults`` (EXECX_FAULT_FULL=1) or when a seed is replayed."""
+    if os.environ.get("EXECX_FAULT_FULL") or os.environ.get("EXECX_FAULT_SEED"):
+        return
+    skip = pytest.mark.skip(reason="full fault matrix: make faults (EXECX_FAULT_FULL=1)")
+    for item in items:
+        if "faults_full" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not SUMMARY:
         return

@@ -87,8 +87,10 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def replay_command(seed: int, nodeid: str) -> str:
-    return f"EXECX_FAULT_SEED={seed} .venv/bin/python -m pytest -q -s '{nodeid}'"
+def replay_command(seed: int, nodeid: str, kills: int = 1, orders: int = 200) -> str:
+    """The command that replays one run: the seed, and the knobs that shape its plan."""
+    knobs = f"EXECX_FAULT_SEED={seed} EXECX_FAULT_KILLS={kills} EXECX_FAULT_KILLS_PER_RUN={kills}"
+    return f"{knobs} EXECX_FAULT_ORDERS={orders} .venv/bin/python -m pytest -q -s '{nodeid}'"
 
 
 # ------------------------------------------------------------------------------------------- processes
@@ -260,7 +262,7 @@ class RunResult:
     def failure_text(self, nodeid: str) -> str:
         lines = [
             f"{self.venue} {self.scenario}: invariants violated (seed={self.seed}; "
-            f"replay: {replay_command(self.seed, nodeid)})"
+            f"replay: {replay_command(self.seed, nodeid, max(1, self.kills), self.orders)})"
         ]
         for name in INVARIANTS:
             items = self.violations.get(name, [])
@@ -533,7 +535,9 @@ class Run:
     # -------------------------------------------------------------- the phases
 
     async def start(self) -> None:
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=30), connector=aiohttp.TCPConnector(force_close=True)
+        )
         self.sim.start()
         self.account = await self.admin("POST", "/admin/accounts", {})
         await self.load_prices()
@@ -805,10 +809,20 @@ async def run_plan(plan: Plan, workdir: Path) -> RunResult:
     run = Run(plan, workdir)
     print(f"seed={plan.seed} venue={plan.family.venue} scenario={plan.scenario} workdir={workdir}", flush=True)
     try:
+        t0 = time.monotonic()
         await run.start()
+        t1 = time.monotonic()
         await run.burst()
+        t2 = time.monotonic()
         hist, orders = await run.settle()
+        t3 = time.monotonic()
         await run.check(hist, orders)
+        t4 = time.monotonic()
+        print(
+            f"seed={plan.seed} phases: start {t1 - t0:.1f}s burst {t2 - t1:.1f}s settle {t3 - t2:.1f}s "
+            f"check {t4 - t3:.1f}s; {run.result.count()}",
+            flush=True,
+        )
     except Exception as e:
         run.result.notes.append(f"run aborted: {type(e).__name__}: {e}")
         raise

@@ -12,9 +12,11 @@ Knobs (environment):
   EXECX_FAULT_KILLS_PER_RUN kill points within one burst (default 1; ``make faults``: 4)
   EXECX_FAULT_ORDERS        orders per burst (default 200, at least 200 counts as the matrix)
   EXECX_FAULT_RUNS          runs per (family, fault) in the fault scenarios (default 1)
+  EXECX_FAULT_SETTLE_S      how long a run waits for execx to settle (no pending, every fill seen; default 20)
+  EXECX_FAULT_FULL=1        also run the venue-fault scenarios (``make faults`` sets it)
 
 Every run prints ``seed=…``; a failure names the invariant, the clOrderId / tradeId and the replay command.
-The fault scenarios are marked ``faults_full`` (``make faults`` runs them; ``make test`` deselects them).
+The fault scenarios are marked ``faults_full`` (``make faults`` runs them; ``make test`` skips them).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+SETTLE_S = float(os.environ.get("EXECX_FAULT_SETTLE_S", 20))
+
+
 def seeds(tag: str, n: int) -> list[int]:
     """``n`` seeds for a test: ``EXECX_FAULT_SEED`` replays one; otherwise fresh random ones (printed)."""
     fixed = os.environ.get("EXECX_FAULT_SEED")
@@ -43,7 +48,9 @@ def seeds(tag: str, n: int) -> list[int]:
 
 
 async def _run(plan: Plan, tmp: Path, nodeid: str) -> RunResult:
-    print(f"\nseed={plan.seed}  replay: {replay_command(plan.seed, nodeid)}", flush=True)
+    print(
+        f"\nseed={plan.seed}  replay: {replay_command(plan.seed, nodeid, max(1, plan.kills), plan.orders)}", flush=True
+    )
     result = RunResult(plan.family.venue, plan.scenario, plan.seed)
     try:
         result = await run_plan(plan, tmp / f"run-{plan.seed}")
@@ -63,7 +70,7 @@ async def test_kill9_during_burst(venue: str, tmp_path: Path, request: pytest.Fi
     orders = _int("EXECX_FAULT_ORDERS", 200)
     failures = []
     for seed in seeds(venue, math.ceil(total / per_run)):
-        plan = Plan(FAMILIES[venue], "kill", seed, orders=orders, kills=min(per_run, total))
+        plan = Plan(FAMILIES[venue], "kill", seed, orders=orders, kills=min(per_run, total), settle_s=SETTLE_S)
         result = await _run(plan, tmp_path, request.node.nodeid)
         if any(result.count().values()):
             failures.append(result.failure_text(request.node.nodeid))
@@ -80,7 +87,7 @@ async def test_venue_fault_during_burst(
     orders = _int("EXECX_FAULT_ORDERS", 200)
     failures = []
     for seed in seeds(venue + scenario, _int("EXECX_FAULT_RUNS", 1)):
-        plan = Plan(FAMILIES[venue], scenario, seed, orders=orders, kills=0)
+        plan = Plan(FAMILIES[venue], scenario, seed, orders=orders, kills=0, settle_s=SETTLE_S)
         result = await _run(plan, tmp_path, request.node.nodeid)
         if any(result.count().values()):
             failures.append(result.failure_text(request.node.nodeid))
