@@ -6,6 +6,7 @@ Waiting is done on events with a deadline (``Harness.wait_report``), never by sl
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import shutil
@@ -15,6 +16,8 @@ from decimal import Decimal
 import pytest
 from connector_harness import BYBIT, JSONRPC_VENUES, VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.base import ConnectorConfig, Secret
+from execx_server.connectors.deribit.connector import DeribitConnector
+from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.errors import ValidationError
@@ -381,3 +384,81 @@ async def test_outgoing_sockets_bind_to_the_interface(
     with pytest.raises(ValueError, match="nosuchif0"):
         await connector.start(lambda r: None, lambda up: None)
     await connector.close()
+
+
+# ---------------------------------------------------------------------------------------- silent or down private stream
+
+# One venue of each family: the polling fallback (connectors/tracking.py StallWatch) per private-stream kind.
+STALL_FAMILIES = [
+    v
+    for v in VENUES
+    if not v.variant
+    and v.exchange
+    in {
+        Exchange.BINANCE_SPOT,
+        Exchange.BINANCE_USDM_FUTURE,
+        Exchange.BYBIT_LINEAR,
+        Exchange.OKX,
+        Exchange.DERIBIT,
+        Exchange.PULSE,
+    }
+]
+FILL_WITHIN_S = 10.0  # issue 11: a fill reaches the client within 10 s of the venue having it
+
+
+def _keep_orders_on_disconnect(venue: Venue) -> Venue:
+    """Deribit / Pulse without cancel-on-disconnect: a dropped connection must leave the order resting."""
+    if venue.exchange is Exchange.DERIBIT:
+        return dataclasses.replace(
+            venue, factory=lambda c, b: DeribitConnector(c, backoff=b, cancel_on_disconnect=False)
+        )
+    if venue.exchange is Exchange.PULSE:
+        return dataclasses.replace(venue, factory=lambda c, b: PulseConnector(c, backoff=b, cancel_on_disconnect=False))
+    return venue
+
+
+async def _fill_resting_order(h: Harness, tag: str) -> tuple[str, Decimal]:
+    price = await h.passive_price(Side.BUY, ticks=7)
+    order = h.order(Side.BUY, price, tag=tag)
+    await h.connector.submit_order(order)
+    await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "NEW")
+    return order.cl_order_id, price
+
+
+@pytest.mark.parametrize("family", STALL_FAMILIES, ids=str)
+async def test_silent_private_stream_fill_reaches_the_sink_within_10s(
+    sim: Simulator, family: Venue, account: Account
+) -> None:
+    async with running(sim, family, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
+        cl, price = await _fill_resting_order(h, "sil")
+        await h.fault(silent_s=60)  # websockets stay open and say nothing (the simulator's FIX is not silenced)
+        await h.trade_print(price, family.qty, Side.SELL)
+        filled_at = asyncio.get_running_loop().time()
+        fill = await h.wait_report(lambda r: r.cl_order_id == cl and bool(r.trade_id), "fill", FILL_WITHIN_S)
+        took = asyncio.get_running_loop().time() - filled_at
+        print(f"{family}: silent stream, fill reported {took:.2f}s after the venue had it")
+        assert fill.fill_qty == family.qty and fill.fill_price == price and fill.status is OrderStatus.FILLED
+        assert len(h.fills(cl)) == 1
+        if family.exchange is not Exchange.DERIBIT:  # Deribit's fills come over FIX, which stays audible
+            assert h.connector.stall.polls >= 1, f"found in {took:.1f}s without polling"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("family", STALL_FAMILIES, ids=str)
+async def test_dropped_private_stream_that_stays_down_fill_reaches_the_sink_within_10s(
+    sim: Simulator, family: Venue, account: Account
+) -> None:
+    # The simulator cannot refuse reconnects: a 30 s reconnect delay keeps the stream down instead.
+    venue = _keep_orders_on_disconnect(family)
+    async with running(sim, venue, account, Backoff(base_s=30.0, cap_s=30.0, jitter=0.0)) as h:
+        cl, price = await _fill_resting_order(h, "down")
+        await h.admin_post(f"/admin/faults/{family.exchange.value}/drop")
+        await h.until(lambda: h.states[-1] is False, "private stream down")
+        await h.trade_print(price, family.qty, Side.SELL)
+        filled_at = asyncio.get_running_loop().time()
+        fill = await h.wait_report(lambda r: r.cl_order_id == cl and bool(r.trade_id), "fill", FILL_WITHIN_S)
+        took = asyncio.get_running_loop().time() - filled_at
+        print(f"{family}: stream down, fill reported {took:.2f}s after the venue had it")
+        assert fill.fill_qty == family.qty and fill.fill_price == price and fill.status is OrderStatus.FILLED
+        assert h.states[-1] is False, "found while the stream was still down"
+        assert len(h.fills(cl)) == 1
+        assert h.connector.stall.polls >= 1  # type: ignore[attr-defined]

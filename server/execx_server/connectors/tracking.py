@@ -22,15 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Protocol
 
 from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from ..domain.venue import ExecutionReport, VenueError
 from .transport.dedupe import SeenIds
-from .transport.websocket import Backoff
+from .transport.websocket import Backoff, StreamError
 
 log = logging.getLogger("execx.connectors.tracking")
 
@@ -153,6 +155,20 @@ class OrderTracker:
         if symbol is None:
             return max(self.last_trade_ms.values(), default=default_ms)
         return self.last_trade_ms.get(symbol, default_ms)
+
+    def changed(self, report: ExecutionReport) -> bool:
+        """Whether a status report (e.g. a row of the venue's open orders) says more than we know (so a
+        recovery that runs every few seconds does not repeat what the engine has)."""
+        known = self.orders.get(report.cl_order_id)
+        if known is None:
+            return True
+        return (
+            report.status is not known.status
+            or report.cum_filled > known.cum_filled
+            or (report.qty > 0 and report.qty != known.qty)
+            or (report.price is not None and report.price != known.price)
+            or bool(report.exch_order_id and report.exch_order_id != known.exch_order_id)
+        )
 
     def latest(self, cl_order_id: str, fallback: ExecutionReport) -> ExecutionReport:
         """The order's latest known status (an answer must never be older than what was emitted)."""
@@ -298,3 +314,107 @@ class Recovery:
             if attempts > 1:
                 log.error("connector.recovery_gave_up", extra={"connector": self.name})
             return False
+
+
+# ---------------------------------------------------------------------------------------------- polling fallback
+
+STALL_S = 3.0  # a private stream that said nothing this long while orders are live may be stalled
+POLL_EVERY_S = 2.0  # while it is down, or silent (a nudge goes unanswered): recover this often
+QUIET_POLL_EVERY_S = 5.0  # while it is quiet but answers nudges (its pushes may still be stalled): this often
+NUDGE_WAIT_S = 1.0  # how long a quiet stream has to answer a nudge before it counts as silent
+TICK_S = 0.5
+
+
+class Liveness(Protocol):
+    """A private stream as the stall watch sees it (``ReconnectingWebSocket``, ``FixSession``)."""
+
+    @property
+    def live(self) -> bool: ...
+
+    @property
+    def last_heard(self) -> float: ...  # time.monotonic() of the last message from the venue
+
+    async def nudge(self) -> None: ...  # elicit an answer (an application-level ping); may raise
+
+
+class StallWatch:
+    """The polling fallback. While a connector has live orders and its private stream has said nothing
+    for ``stall_s``, ``poll`` (a recover-once hook over REST / HTTP: open orders, trades since the last one
+    seen, final states) runs through ``recovery`` (one at a time with a reconnect's recovery) until the
+    stream delivers something again:
+
+    - every ``poll_every_s`` while the stream is down (reconnecting) or silent: a nudge (the stream's own
+      ping) goes unanswered within ``nudge_wait_s``;
+    - every ``quiet_poll_every_s`` while it answers nudges but pushes nothing: quiet, or a feed whose
+      pushes stalled behind a connection that still answers pings (both happen; they look alike).
+
+    So a fill reaches the engine within ``stall_s + nudge_wait_s + quiet_poll_every_s`` (about 9 s) plus a
+    round trip of the venue having it, whatever the stream does. ``run`` is a background task of the
+    connector's supervisor."""
+
+    def __init__(
+        self,
+        name: str,
+        stream: Callable[[], Liveness | None],
+        tracker: OrderTracker,
+        recovery: Recovery,
+        poll: Callable[[], Awaitable[None]],
+        *,
+        stall_s: float = STALL_S,
+        poll_every_s: float = POLL_EVERY_S,
+        quiet_poll_every_s: float = QUIET_POLL_EVERY_S,
+        nudge_wait_s: float = NUDGE_WAIT_S,
+        tick_s: float = TICK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._stream = stream
+        self._tracker = tracker
+        self._recovery = recovery
+        self._poll = poll
+        self.stall_s = stall_s
+        self.poll_every_s = poll_every_s
+        self.quiet_poll_every_s = quiet_poll_every_s
+        self.nudge_wait_s = nudge_wait_s
+        self.tick_s = tick_s
+        self._clock = clock
+        self.polls = 0  # polls run (tests, metrics)
+        self.mode = ""  # "", "quiet", "silent" or "down"
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)  # the watch's tick
+            stream = self._stream()
+            if stream is None:
+                continue
+            if stream.live and self._clock() - stream.last_heard < self.stall_s:
+                self._set_mode("")
+                continue
+            if not self._tracker.has_live():
+                continue
+            answered = stream.live and await self._answers(stream)
+            self._set_mode("quiet" if answered else "silent" if stream.live else "down")
+            started = self._clock()
+            self.polls += 1
+            await self._recovery.attempt(1, self._poll)
+            every = self.quiet_poll_every_s if answered else self.poll_every_s
+            await asyncio.sleep(max(0.0, every - (self._clock() - started) - self.tick_s))
+
+    async def _answers(self, stream: Liveness) -> bool:
+        """Nudge a quiet stream: True when it answered (the connection is alive)."""
+        heard = stream.last_heard
+        try:
+            async with asyncio.timeout(self.nudge_wait_s):
+                await stream.nudge()
+        except (TimeoutError, StreamError, ConnectionError, OSError) as exc:
+            log.debug("connector.nudge_unanswered", extra={"connector": self.name, "error": type(exc).__name__})
+        return stream.last_heard > heard
+
+    def _set_mode(self, mode: str) -> None:
+        if mode == self.mode:
+            return
+        if mode in ("silent", "down"):
+            log.warning("connector.stream_stalled.polling", extra={"connector": self.name, "stream": mode})
+        elif not mode and self.mode in ("silent", "down"):
+            log.info("connector.stream_back.polling_stopped", extra={"connector": self.name})
+        self.mode = mode

@@ -66,7 +66,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery
+from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -126,6 +126,14 @@ class BinanceConnector:
         # What we know of each order; ``tracker.superseded``: venue ids replaced by cancel-replace.
         self.tracker = OrderTracker(lambda report: self._on_report(report))
         self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
+        # While the user data stream is down or silent with orders live: poll REST (open orders, trades).
+        self.stall = StallWatch(
+            str(config.exchange),
+            lambda: self._user.ws if self._user is not None else None,
+            self.tracker,
+            self._recovery,
+            self._recover_once,
+        )
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -185,7 +193,7 @@ class BinanceConnector:
                 )
             self._user.ws.telemetry = self.telemetry
             user = self._user
-            runs: list[Run] = [(f"{self.exchange}.user", user.run)]
+            runs: list[Run] = [(f"{self.exchange}.user", user.run), (f"{self.exchange}.stall", self.stall.run)]
             runs += [(stream.ws.name, stream.run) for stream in self._market.values()]
             self._supervisor.start(*runs)
             await self._supervisor.wait_private(user, START_TIMEOUT_S)
@@ -567,7 +575,12 @@ class BinanceConnector:
             ours = [r for r in rows if self.tracker.cl_of(str(r["orderId"])) is not None]
             await self._report_trades(symbol, ours)
         for report in open_reports:
-            if self.tracker.get(report.cl_order_id) is not None and report.exch_order_id not in self.tracker.superseded:
+            known = self.tracker.get(report.cl_order_id)
+            if (
+                known is not None
+                and report.exch_order_id not in self.tracker.superseded
+                and self.tracker.changed(report)
+            ):
                 self.tracker.emit(report)
         # Orders we believed live that are no longer open ended while we were away.
         for _, known in self.tracker.live():

@@ -65,7 +65,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery
+from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -120,6 +120,14 @@ class BybitConnector:
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
         self.tracker = OrderTracker(lambda report: self._on_report(report))
         self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
+        # While the private stream is down or silent with orders live: poll REST (executions, open orders).
+        self.stall = StallWatch(
+            str(config.exchange),
+            lambda: self._private.ws if self._private is not None else None,
+            self.tracker,
+            self._recovery,
+            self._recover_once,
+        )
         self._started_ms = 0
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -172,7 +180,7 @@ class BybitConnector:
                 )
                 self._trade.ws.telemetry = self.telemetry
             private = self._private
-            runs: list[Run] = [(f"{self.exchange}.private", private.run)]
+            runs: list[Run] = [(f"{self.exchange}.private", private.run), (f"{self.exchange}.stall", self.stall.run)]
             if self._trade is not None:
                 runs.append((f"{self.exchange}.trade", self._trade.run))
             self._supervisor.start(*runs)
@@ -513,7 +521,7 @@ class BybitConnector:
         open_reports = await self.open_orders()
         open_ids = {r.cl_order_id for r in open_reports}
         for report in open_reports:
-            if self.tracker.get(report.cl_order_id) is not None:
+            if self.tracker.get(report.cl_order_id) is not None and self.tracker.changed(report):
                 self.tracker.emit(report)
         for cl_order_id, known in self.tracker.live():
             if cl_order_id not in open_ids:

@@ -61,7 +61,7 @@ from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker, Recovery
+from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
@@ -156,6 +156,16 @@ class DeribitConnector(QueriesOverRpc):
         )
         # After the FIX session comes back: orders believed live, their state and fills, over JSON-RPC.
         self._recovery = Recovery("deribit", self.queries.recover, backoff)
+        # While the FIX session is down or silent with orders live: poll over JSON-RPC's HTTP form (the
+        # websocket may be as silent as FIX).
+        self._polls = RpcQueries(
+            self._http_call,
+            self._rules,
+            self.tracker,
+            positions_params={"currency": "any"},
+            all_open_orders="private/get_open_orders",
+        )
+        self.stall = StallWatch("deribit", lambda: self.fix, self.tracker, self._recovery, self._polls.recover)
         self._waiters: dict[tuple[str, str], asyncio.Future[ExecutionReport]] = {}
         self._by_seq: dict[int, tuple[str, str]] = {}
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
@@ -204,7 +214,9 @@ class DeribitConnector(QueriesOverRpc):
             self._clock_ms,
         )
         try:
-            self._supervisor.start(("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run))
+            self._supervisor.start(
+                ("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run), ("deribit.stall", self.stall.run)
+            )
             await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
             rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))

@@ -64,7 +64,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery
+from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -131,6 +131,14 @@ class OkxConnector:
         self.order_entry = order_entry
         self.tracker = OrderTracker(lambda report: self._on_report(report), on_final=self._ended)
         self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
+        # While the private stream is down or silent with orders live: poll REST (fills, pending orders).
+        self.stall = StallWatch(
+            "okx",
+            lambda: self._private.ws if self._private is not None else None,
+            self.tracker,
+            self._recovery,
+            self._recover_once,
+        )
         self._pulls: dict[str, PullBook] = {}
         self._started_ms = 0
         self._pending: dict[tuple[str, str], _Pending] = {}
@@ -182,7 +190,7 @@ class OkxConnector:
             )
             self._private.ws.telemetry = self.telemetry
             private = self._private
-            self._supervisor.start(("okx.private", private.run))
+            self._supervisor.start(("okx.private", private.run), ("okx.stall", self.stall.run))
             await self._supervisor.wait_private(private, START_TIMEOUT_S)
         except BaseException:
             await self.close()
@@ -584,8 +592,9 @@ class OkxConnector:
         pending = await self.rest.orders_pending()
         open_ids = {row["ordId"] for row in pending}
         for pending_row in pending:
-            if self.tracker.get(pending_row.get("clOrdId", "")) is not None:
-                self.tracker.emit(parse.parse_order(pending_row))
+            pending_report = parse.parse_order(pending_row)
+            if self.tracker.get(pending_report.cl_order_id) is not None and self.tracker.changed(pending_report):
+                self.tracker.emit(pending_report)
         for _, known in self.tracker.live():
             if known.exch_order_id not in open_ids:
                 ended = await self.rest.get_order(known.symbol, ord_id=known.exch_order_id)

@@ -55,7 +55,7 @@ from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker, Recovery
+from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.http import make_session
 from ..transport.supervisor import wait_up
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -111,6 +111,16 @@ class PulseConnector(QueriesOverRpc):
         self.tracker = OrderTracker(self._report)
         self.queries = RpcQueries(self._query, self._rules, self.tracker)
         self._recovery = Recovery("pulse", self.queries.recover, backoff)
+        # While the websocket is down or silent with orders live: poll over HTTP (a silent websocket
+        # answers no request either).
+        self._polls = RpcQueries(self._http_query, self._rules, self.tracker)
+        self.stall = StallWatch(
+            "pulse",
+            lambda: self._rpc.ws if self._rpc is not None else None,
+            self.tracker,
+            self._recovery,
+            self._polls.recover,
+        )
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
@@ -151,7 +161,7 @@ class PulseConnector(QueriesOverRpc):
         )
         self._rpc.telemetry = self.telemetry
         try:
-            self._supervisor = asyncio.create_task(self._rpc.run(), name="pulse.private")
+            self._supervisor = asyncio.create_task(self._run_streams(), name="pulse.private")
             await self._wait_live()
             rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
@@ -164,6 +174,15 @@ class PulseConnector(QueriesOverRpc):
         except BaseException:
             await self.close()
             raise
+
+    async def _run_streams(self) -> None:
+        """The websocket, and the stall watch beside it (owned here: cancelled and awaited when it ends)."""
+        stall = asyncio.create_task(self.stall.run(), name="pulse.stall")
+        try:
+            await self.rpc.run()
+        finally:
+            stall.cancel()
+            await asyncio.wait([stall])
 
     async def _wait_live(self) -> None:
         assert self._supervisor is not None
@@ -320,6 +339,9 @@ class PulseConnector(QueriesOverRpc):
         """Over the websocket when it is up, else over HTTP."""
         if self._rpc is not None and self._rpc.live:
             return await self._rpc.call(method, params)
+        return await self._http_query(method, params)
+
+    async def _http_query(self, method: str, params: dict[str, Any]) -> Any:
         if self._http is None:
             raise NotSent("pulse: not started")
         return await self._http.call(method, params)

@@ -382,6 +382,7 @@ class FixSession:
         self._test_req_id = 0
         self.refusal: LogonRefused | None = None
         self.refused = asyncio.Event()  # set on every refusal (the owner decides whether to keep trying)
+        self._heard: list[asyncio.Future[None]] = []  # nudges waiting for the venue to say anything
         self.connections = 0
         self.garbled = 0  # frames ignored as garbled (also logged)
         self.rejects_sent = 0
@@ -391,6 +392,31 @@ class FixSession:
     @property
     def logged_on(self) -> bool:
         return self._logged_on.is_set()
+
+    @property
+    def live(self) -> bool:
+        """Logged on (a stall watch's view of the session)."""
+        return self._logged_on.is_set()
+
+    @property
+    def last_heard(self) -> float:
+        """When the venue last sent anything (``clock`` time: monotonic by default)."""
+        return self._last_recv
+
+    async def nudge(self) -> None:
+        """Ask the venue for an answer now: a TestRequest, then wait for whatever it sends next (its
+        Heartbeat answer at the latest); the caller bounds the wait."""
+        if not self.logged_on or self._writer is None:
+            return
+        heard: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._heard.append(heard)
+        try:
+            self._test_req_id += 1
+            self._send(new_message(TEST_REQUEST, [(112, f"NUDGE{self._test_req_id}")]), store=False)
+            await heard
+        finally:
+            if heard in self._heard:
+                self._heard.remove(heard)
 
     async def wait_logged_on(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
@@ -540,6 +566,11 @@ class FixSession:
                 raise SessionDropped("peer closed the connection")
             self._last_recv = self._clock()
             self._test_req_sent_at = None
+            if self._heard:
+                for heard in self._heard:
+                    if not heard.done():
+                        heard.set_result(None)
+                self._heard.clear()
             self._handle_frames(framer.feed(data))
             if self._writer is None:
                 return  # a fatal session error or a Logout ended the connection

@@ -121,6 +121,7 @@ class ReconnectingWebSocket:
         self._live = asyncio.Event()
         self.connections = 0  # successful opens, the first included
         self.reconnects = 0
+        self.last_heard = time.monotonic()  # when the venue last sent a message (any frame read, opens included)
 
     # ------------------------------------------------------------------ use
 
@@ -153,6 +154,13 @@ class ReconnectingWebSocket:
 
         self._outbox.put_nowait(json.dumps(obj, separators=(",", ":")))
 
+    async def nudge(self) -> None:
+        """Ask the venue for an answer now (the application-level probe: a ping the venue must answer);
+        ``StreamError`` when it does not answer. A stream without a probe returns at once. Whatever comes
+        back moves ``last_heard``: a stall watch tells a quiet stream from a silent one by it."""
+        if self._probe is not None and self.live:
+            await self._probe(self)
+
     async def drop(self) -> None:
         """Close the current connection (the run loop reconnects)."""
         ws = self._ws
@@ -168,7 +176,7 @@ class ReconnectingWebSocket:
             try:
                 url = self._url if isinstance(self._url, str) else await self._url()
                 async with self._session.ws_connect(url, heartbeat=self._heartbeat_s, autoping=True) as ws:
-                    opened_at = time.monotonic()
+                    opened_at = self.last_heard = time.monotonic()
                     await self._serve(ws)
             except _RECONNECT_ERRORS as exc:
                 log.warning("ws.disconnected", extra={"stream": self.name, "error": type(exc).__name__})
@@ -234,6 +242,7 @@ class ReconnectingWebSocket:
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
+            self.last_heard = time.monotonic()
             if msg.type is aiohttp.WSMsgType.TEXT:
                 if self._on_message(msg.data):
                     # The message answered a request: let the requester resume before the messages read with
