@@ -214,6 +214,19 @@ async def test_amend(h: Harness) -> None:
     assert not any(r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED for r in h.reports)
 
 
+async def test_duplicate_client_order_id_answers_with_the_existing_order(h: Harness) -> None:
+    order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="dup")
+    first = await h.connector.submit_order(order)
+    again = await h.connector.submit_order(order)  # the venue refuses it as a duplicate (or the connector does)
+    assert again.cl_order_id == order.cl_order_id and again.exch_order_id == first.exch_order_id
+    assert again.status is OrderStatus.NEW and again.qty == order.qty and again.price == order.price
+    open_now = await h.connector.open_orders(h.venue.symbol)
+    assert [o.cl_order_id for o in open_now] == [order.cl_order_id], "the venue holds one order"
+    assert not any(r.cl_order_id == order.cl_order_id and r.status is OrderStatus.REJECTED for r in h.reports)
+    cancelled = await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+
+
 async def test_cancel_all(h: Harness) -> None:
     buy = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="ca")
     sell = h.order(Side.SELL, await h.passive_price(Side.SELL), tag="ca")

@@ -13,7 +13,7 @@ from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.binance.rest import CancelReplaceFailed
 from execx_server.connectors.tracking import Known
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected, Retryable
+from execx_server.domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable
 
 D = Decimal
 
@@ -43,6 +43,9 @@ class FakeRest:
 
     async def amend_keep_priority(self, symbol: str, cl: str, qty: str) -> Any:
         return self._answer("amend_keep_priority", qty)
+
+    async def query_order(self, symbol: str, **kw: Any) -> Any:
+        return self._answer("query_order", kw)
 
 
 def connector(exchange: Exchange, rest: FakeRest) -> tuple[BinanceConnector, list[ExecutionReport]]:
@@ -176,3 +179,23 @@ async def test_order_params_per_market() -> None:
     day = OrderRequest("c1", "X", Side.SELL, OrderType.LIMIT, TimeInForce.DAY, D(1), D(1))
     with pytest.raises(Rejected):
         spot._order_params(day)
+
+
+async def test_duplicate_client_order_id_not_found_by_the_venue_is_outcome_unknown_never_rejected() -> None:
+    rest = FakeRest(
+        new_order=Rejected("Duplicate order sent.", "-2010"), query_order=Rejected("Order does not exist.", "-2013")
+    )
+    c, _ = connector(Exchange.BINANCE_SPOT, rest)
+    order = OrderRequest("c1", "BTCUSDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.01"), D(96000))
+    with pytest.raises(OutcomeUnknown):
+        await c.submit_order(order)
+    assert [name for name, _ in rest.calls] == ["new_order", "query_order"]
+
+
+async def test_other_minus_2010_refusals_stay_rejected() -> None:
+    rest = FakeRest(new_order=Rejected("Account has insufficient balance for requested action.", "-2010"))
+    c, _ = connector(Exchange.BINANCE_SPOT, rest)
+    order = OrderRequest("c1", "BTCUSDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("0.01"), D(96000))
+    with pytest.raises(Rejected):
+        await c.submit_order(order)
+    assert [name for name, _ in rest.calls] == ["new_order"]

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from ..domain.venue import ExecutionReport, VenueError
+from ..domain.venue import ExecutionReport, OutcomeUnknown, Rejected, VenueError
 from .transport.dedupe import SeenIds
 from .transport.websocket import Backoff, StreamError
 
@@ -260,6 +260,43 @@ class OrderTracker:
 
     def __len__(self) -> int:
         return len(self.orders)
+
+    # ------------------------------------------------------------------ duplicate client order ids
+
+    def live_order(self, cl_order_id: str) -> Known | None:
+        """The order known under ``cl_order_id`` if the venue acknowledged it and it is not final (a new
+        order under that id would be a second one, where the venue does not refuse duplicates itself)."""
+        known = self.orders.get(cl_order_id)
+        return known if known is not None and known.live and known.exch_order_id else None
+
+    async def existing(
+        self,
+        symbol: str,
+        cl_order_id: str,
+        previous: Known | None,
+        query: Callable[[str, str], Awaitable[ExecutionReport | None]],
+        why: str,
+    ) -> ExecutionReport:
+        """The answer to a new order the venue refused as a duplicate client order id (or one that is
+        live already): the order exists, so it is never rejected — its report as the venue has it now
+        (what we knew of it before this attempt is kept). ``OutcomeUnknown`` when the venue does not find
+        it by that id or cannot be asked now (the engine reconciles by clOrderId)."""
+        if previous is not None:
+            self.restore(cl_order_id, previous)
+        try:
+            report = await query(symbol, cl_order_id)
+        except VenueError as exc:
+            raise OutcomeUnknown(f"{why}; asking the venue for it failed: {exc.message}", "duplicate") from None
+        if report is None:
+            raise OutcomeUnknown(f"{why}, but the venue does not find it", "duplicate")
+        log.info("connector.duplicate_client_order_id", extra={"clOrderId": cl_order_id, "status": report.status.value})
+        return report
+
+
+def refused_as_duplicate(error: Rejected, codes: frozenset[str], shared_codes: frozenset[str] = frozenset()) -> bool:
+    """Whether a venue refusal says "duplicate client order id": one of ``codes``, or one of
+    ``shared_codes`` (codes the venue uses for several refusals, e.g. Binance -2010) whose message says so."""
+    return error.code in codes or (error.code in shared_codes and "duplicat" in error.message.lower())
 
 
 # ---------------------------------------------------------------------------------------------- recovery

@@ -66,14 +66,14 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery, StallWatch
+from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
 from .auth import Signer
-from .errors import UNKNOWN_ORDER_CODES
+from .errors import DUPLICATE_CODES, DUPLICATE_SHARED_CODES, UNKNOWN_ORDER_CODES
 from .rest import BinanceRest, CancelReplaceFailed, Params
 from .schemas import BookTickerMsg, FuturesOrder, FuturesTrade, SpotOrder, SpotTrade, TradeMsg
 from .stream import FuturesUserStream, MarketStream, SpotUserStream
@@ -217,10 +217,13 @@ class BinanceConnector:
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
-        self.tracker.track(order.cl_order_id, known)
+        previous = self.tracker.track(order.cl_order_id, known)
         try:
             answer = await self.rest.new_order(params)
-        except Rejected:
+        except Rejected as exc:
+            if refused_as_duplicate(exc, DUPLICATE_CODES, DUPLICATE_SHARED_CODES):  # the order exists
+                why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
+                return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
             known.status = OrderStatus.REJECTED
             raise
         if self.flavor is Flavor.SPOT:

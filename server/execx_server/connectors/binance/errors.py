@@ -30,6 +30,10 @@ RETRYABLE_CODES = frozenset({-1003, -1015, -1008, -1021})
 UNKNOWN_CODES = frozenset({-1007, -1006})  # -1006: "unexpected response ... execution status unknown"
 
 UNKNOWN_ORDER_CODES = frozenset({-2013, -2011})  # query / cancel of an order the venue does not know
+# A new order under a client order id that is live already (binance.md §7): futures -4116 "ClientOrderId is
+# duplicated."; spot answers -2010, its code for several refusals, with "Duplicate order sent.".
+DUPLICATE_CODES = frozenset({"-4116"})
+DUPLICATE_SHARED_CODES = frozenset({"-2010"})
 POST_ONLY_CROSS_CODES = frozenset({-5022})  # futures GTX; spot uses -2010 with a message
 
 

@@ -65,14 +65,14 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery, StallWatch
+from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
-from .errors import classify, reset_wait_s
+from .errors import DUPLICATE_CODES, classify, reset_wait_s
 from .rest import BybitRest, Params, batch_items
 from .schemas import BookData, ExecutionRow, OrderRow, TradeItem
 from .signing import Signer
@@ -233,10 +233,13 @@ class BybitConnector:
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
-        self.tracker.track(order.cl_order_id, known)
+        previous = self.tracker.track(order.cl_order_id, known)
         try:
             ack = await self._batches.submit(("create", order.symbol), params)
-        except Rejected:
+        except Rejected as exc:
+            if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists
+                why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
+                return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
             known.status = OrderStatus.REJECTED
             raise
         return self._ack(order, known, str(ack.get("orderId", "")))

@@ -23,6 +23,9 @@ from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 RATE_CODES = frozenset({10006, 10018, 429, 10429, 20003})
 RETRYABLE_CODES = frozenset({10002}) | RATE_CODES
 UNKNOWN_CODES = frozenset({10000, 10016, 10019})
+# A new order under an orderLinkId that exists already: 110072 "OrderLinkedID is duplicate"
+# (derivatives), 170141 "Duplicate clientOrderId." (spot).
+DUPLICATE_CODES = frozenset({"110072", "170141"})
 UNKNOWN_ORDER_CODES = frozenset({110001, 170213})  # cancel / amend / query of an order the venue does not know
 DEFAULT_RATE_WAIT_S = 1.0
 IP_BAN_WAIT_S = 600.0  # docs: HTTP 403 "access too frequent" -> stop and wait at least 10 minutes

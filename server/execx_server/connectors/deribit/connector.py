@@ -262,6 +262,11 @@ class DeribitConnector(QueriesOverRpc):
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         self.rules(order.symbol)
+        if self.tracker.live_order(order.cl_order_id) is not None:
+            # Deribit does not refuse a second order under the same label / ClOrdID: refuse it here, and
+            # answer with the order that exists (a duplicate client order id is never a rejection).
+            why = f"deribit: {order.cl_order_id} is live already"
+            return await self.tracker.existing(order.symbol, order.cl_order_id, None, self.query_order, why)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         self.tracker.track(order.cl_order_id, known)
         try:

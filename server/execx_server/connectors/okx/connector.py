@@ -64,13 +64,13 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
-from ..tracking import Known, OrderTracker, Recovery, StallWatch
+from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
-from .errors import CANCEL_FAILED, NOT_FOUND, classify
+from .errors import CANCEL_FAILED, DUPLICATE_CODES, NOT_FOUND, classify
 from .pull import BATCH_LIMIT, PullBook
 from .rest import OkxRest
 from .schemas import BboItem, FillRow, ItemResult, OrderRow, TradeItem
@@ -354,13 +354,16 @@ class OkxConnector:
         item = self._order_item(order)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         known.final = asyncio.get_running_loop().create_future()
-        self.tracker.track(order.cl_order_id, known)
+        previous = self.tracker.track(order.cl_order_id, known)
         book = self._pull(order.symbol)
         book.add(order.cl_order_id)
         try:
             result = await self._enqueue("place", order.symbol, order.cl_order_id, item)
             _check_item(result)
-        except Rejected:
+        except Rejected as exc:
+            if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists (and stays in the pull)
+                why = f"okx refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
+                return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
             known.status = OrderStatus.REJECTED
             book.remove(order.cl_order_id)
             raise

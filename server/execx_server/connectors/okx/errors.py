@@ -28,6 +28,7 @@ UNKNOWN_ORDER_CODES = frozenset(
     {"51603", "51400", "51503"}
 )  # query / cancel / amend of an order not (or no longer) live
 CANCEL_FAILED = "51400"
+DUPLICATE_CODES = frozenset({"51016"})  # "Client order ID already exists." (okx.md §8)
 NOT_FOUND = "51603"
 
 

@@ -229,6 +229,11 @@ class PulseConnector(QueriesOverRpc):
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         rules = self.rules(order.symbol)
+        if self.tracker.live_order(order.cl_order_id) is not None:
+            # Pulse labels need not be unique: a second order under a live clOrderId is refused here and
+            # answered with the order that exists (a duplicate client order id is never a rejection).
+            why = f"pulse: {order.cl_order_id} is live already"
+            return await self.tracker.existing(order.symbol, order.cl_order_id, None, self.query_order, why)
         params: dict[str, Any] = {
             "instrument_name": order.symbol,
             "amount": to_wire(rpc_parse.amount_of(order.qty, rules)),
