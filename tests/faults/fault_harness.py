@@ -573,7 +573,17 @@ class Run:
     async def restart_venue(self) -> None:
         """The venue process dies and comes back on the same ports, having forgotten everything; the same
         account (same keys) is created again. The history before the restart is kept for the checks."""
-        self.history_before_restart = await self.history()
+        # The venue dies after execx had the chance to hear about every fill (10 s): a fill report still
+        # unsent when a venue process dies is lost by the venue, not by execx. What is still missing
+        # after that is checked (lost_fill) like any other.
+        deadline = time.monotonic() + 10
+        while True:
+            self.history_before_restart = await self.history()
+            fills = {(t.cl_order_id, t.trade_id) for t in self.client.by_seq.values() if t.trade_id}
+            trades = {(t["clientOrderId"], t["venueTradeId"]) for t in self.history_before_restart["trades"]}
+            if trades <= fills or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)  # polling interval (deadline above)
         self.sim.kill()
         self.sim.start()
         await self.admin(
@@ -581,6 +591,17 @@ class Run:
             "/admin/accounts",
             {k: self.account[k] for k in ("apiKey", "secretKey", "passphrase") if self.account.get(k)},
         )
+        # A restarted simulator numbers trades from the start again; a real venue never reuses a trade id.
+        # Background trades (market maker against itself) move its counter past every id seen before, so
+        # a reused id cannot pass for a duplicate fill.
+        used = [int(t["tradeId"]) for t in self.history_before_restart["trades"]]
+        book = await self.admin(
+            "GET", "/admin/book", params={"market": self.family.venue, "symbol": self.family.symbol}
+        )
+        ask, lot = book["asks"][0][0], str(self.family.qty * self.family.venue_qty)
+        body = {"market": self.family.venue, "symbol": self.family.symbol, "price": ask, "qty": lot, "aggressor": "buy"}
+        for _ in range(max(used, default=0) - 100_000 + 1):
+            await self.admin("POST", "/admin/market/trade", body)
 
     async def inject(self, scenario: str) -> None:
         venue = self.family.venue
@@ -683,10 +704,12 @@ class Run:
                 v["placed_twice"].append(f"{cl} placed {n}x on the venue (orders {ids}, {len(live)} live)")
         # (d) nothing pending
         by_cl = {o.cl_order_id: o for o in orders}
+        latest_status = {o["clientOrderId"]: o["status"] for o in venue_orders}
         for o in orders:
             if o.order_status in PENDING:
                 v["left_pending"].append(
-                    f"{o.cl_order_id} {STATUS_NAME[o.order_status]} (exchOrderId {o.exch_order_id or '-'})"
+                    f"{o.cl_order_id} {STATUS_NAME[o.order_status]} (exchOrderId {o.exch_order_id or '-'}; "
+                    f"venue {latest_status.get(o.cl_order_id, 'never had it')}; {self.story(o.cl_order_id)})"
                 )
         # (e) execx's final status and filled quantity equal the venue's
         latest: dict[str, dict[str, Any]] = {}
@@ -713,7 +736,10 @@ class Run:
                 continue  # open when the venue restarted and forgot it: no venue truth to compare with
             want = VENUE_STATUS.get(venue["status"], set())
             if got not in want and got not in PENDING:
-                v["status_mismatch"].append(f"{cl}: execx {STATUS_NAME[got]}, venue {venue['status']}")
+                v["status_mismatch"].append(
+                    f"{cl}: execx {STATUS_NAME[got]}, venue {venue['status']} {venue['expireReason']}".rstrip()
+                    + f" ({self.story(cl)})"
+                )
             mine_filled = D(repr(mine.cumulative_filled_qty)) * self.family.venue_qty
             if mine_filled != venue_filled.get(cl, D(0)):
                 v["status_mismatch"].append(
@@ -722,6 +748,18 @@ class Run:
                 )
         # (f) a seq seen before a kill means the same thing after: replay from 1 and compare
         await self.check_replay()
+
+    def story(self, cl: str) -> str:
+        """The order's updates as the client saw them: status (transaction) and any message, in seq order."""
+        steps = []
+        for seq in sorted(self.client.by_seq):
+            t = self.client.by_seq[seq]
+            if t.cl_order_id == cl:
+                tx = c.TransactionType.Name(t.transaction_type).removeprefix("TRANSACTION_TYPE_").lower()
+                fill = f" fill {t.executed_qty}" if t.trade_id else ""
+                note = f" {t.message!r}" if t.message else ""
+                steps.append(f"{seq}:{STATUS_NAME.get(t.order_status, '?')}/{tx}{fill}{note}")
+        return "seen: " + " > ".join(steps[-6:]) if steps else "no update seen"
 
     async def check_replay(self) -> None:
         assert self.client.stub is not None
