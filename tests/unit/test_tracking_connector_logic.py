@@ -1,13 +1,20 @@
-"""The order tracker every connector uses (connectors/tracking.py): fills once, status rules, and
-bounded memory however many orders finish."""
+"""The order tracker every connector uses (connectors/tracking.py): fills once, status rules, bounded
+memory however many orders finish; the recovery routine and the polling fallback (StallWatch)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
-from execx_server.connectors.tracking import Known, OrderTracker
+from execx_server.connectors.tracking import Known, OrderTracker, Recovery, StallWatch
+from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import OrderStatus, Side
-from execx_server.domain.venue import ExecutionReport
+from execx_server.domain.venue import ExecutionReport, Retryable
 
 D = Decimal
 
@@ -35,7 +42,7 @@ def test_status_ahead_of_its_fills_waits_for_them_and_final_is_final() -> None:
     t.track("c1", Known("BTCUSDT", Side.BUY, qty=D(2)))
     t.emit(report("c1", OrderStatus.NEW))
     t.emit(report("c1", OrderStatus.FILLED, cum="2"))  # its fill has not been seen: the order stays live
-    assert t.orders["c1"].status is OrderStatus.NEW and [cl for cl, _ in t.live()] == ["c1"]
+    assert t.orders["c1"].status.value == "new" and [cl for cl, _ in t.live()] == ["c1"]
     t.emit(report("c1", OrderStatus.FILLED, cum="2", trade="t1", fill="2"))
     assert t.orders["c1"].status is OrderStatus.FILLED and t.live() == []
     t.emit(report("c1", OrderStatus.NEW))
@@ -82,3 +89,115 @@ def test_restore_puts_back_the_order_known_before() -> None:
     assert previous is first
     t.restore("c1", previous)
     assert t.get("c1") is first and t.cl_of("e1") == "c1"
+
+
+# ---------------------------------------------------------------------------------------------- recovery, polling
+
+
+class FakeStream:
+    """A private stream as the stall watch sees it: live or not, answering nudges or not."""
+
+    def __init__(self, live: bool, answers: bool) -> None:
+        self.live = live
+        self.answers = answers
+        self.last_heard = time.monotonic()
+        self.nudges = 0
+        self.looked = 0
+        self.changed = asyncio.Event()
+
+    async def nudge(self) -> None:
+        self.nudges += 1
+        self.changed.set()
+        if self.answers:
+            self.last_heard = time.monotonic()
+        else:
+            await asyncio.Event().wait()  # never answered (the watch's timeout ends it)
+
+
+async def until(stream: FakeStream, predicate: Callable[[], bool], within_s: float = 3.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            stream.changed.clear()
+            await stream.changed.wait()
+
+
+def watch(stream: FakeStream, tracker: OrderTracker, polled: list[float], **kw: Any) -> StallWatch:
+    async def poll() -> None:
+        polled.append(time.monotonic())
+        stream.changed.set()
+
+    def look() -> FakeStream:
+        stream.looked += 1
+        stream.changed.set()
+        return stream
+
+    recovery = Recovery("fake", poll, Backoff(base_s=0.01, cap_s=0.01))
+    return StallWatch("fake", look, tracker, recovery, poll, stall_s=0.05, poll_every_s=0.05, quiet_poll_every_s=0.2,
+                      nudge_wait_s=0.02, tick_s=0.01, **kw)  # fmt: skip
+
+
+def live_tracker() -> OrderTracker:
+    t = OrderTracker(lambda r: None)
+    t.track("c1", Known("BTCUSDT", Side.BUY, qty=D(1), exch_order_id="e1", status=OrderStatus.NEW))
+    return t
+
+
+async def run_watch(w: StallWatch, stream: FakeStream, predicate: Callable[[], bool]) -> None:
+    task = asyncio.create_task(w.run())
+    try:
+        await until(stream, predicate)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_down_stream_with_live_orders_is_polled_without_nudges() -> None:
+    stream = FakeStream(live=False, answers=True)
+    polled: list[float] = []
+    w = watch(stream, live_tracker(), polled)
+    await run_watch(w, stream, lambda: len(polled) >= 3)
+    assert stream.nudges == 0 and w.mode == "down"
+
+
+async def test_silent_stream_is_polled_after_an_unanswered_nudge() -> None:
+    stream = FakeStream(live=True, answers=False)
+    polled: list[float] = []
+    w = watch(stream, live_tracker(), polled)
+    await run_watch(w, stream, lambda: len(polled) >= 2)
+    assert stream.nudges >= 2 and w.mode == "silent"
+
+
+async def test_no_live_orders_no_polls() -> None:
+    stream = FakeStream(live=False, answers=False)
+    polled: list[float] = []
+    w = watch(stream, OrderTracker(lambda r: None), polled)
+    await run_watch(w, stream, lambda: stream.looked >= 30)
+    assert polled == []
+
+
+async def test_a_quiet_stream_answering_nudges_is_polled_less_often_and_a_fix_one_not_at_all() -> None:
+    stream = FakeStream(live=True, answers=True)
+    polled: list[float] = []
+    w = watch(stream, live_tracker(), polled)
+    await run_watch(w, stream, lambda: len(polled) >= 3)
+    assert w.mode == "quiet" and min(b - a for a, b in itertools.pairwise(polled)) >= 0.15
+    fix = FakeStream(live=True, answers=True)
+    fix_polled: list[float] = []
+    w = watch(fix, live_tracker(), fix_polled, answer_is_current=True)
+    await run_watch(w, fix, lambda: fix.nudges >= 3)
+    assert fix_polled == []
+
+
+async def test_recovery_retries_with_backoff_and_never_raises_venue_errors() -> None:
+    calls: list[int] = []
+
+    async def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise Retryable("busy")
+
+    recovery = Recovery("fake", flaky, Backoff(base_s=0.001, cap_s=0.001))
+    assert await recovery.attempt(3) and len(calls) == 3 and recovery.runs == 1
+    calls.clear()
+    assert not await recovery.attempt(2) and len(calls) == 2

@@ -3,9 +3,20 @@
 Connectors import ``domain`` and ``connectors.transport`` only (never ``engine`` or ``api``). Methods
 say intent (``submit_order``); each raises ``Rejected`` / ``Retryable`` / ``OutcomeUnknown`` from
 ``domain.venue`` and nothing else for venue failures. Everything the venue reports about orders,
-from REST answers and private streams alike, reaches the engine through ``on_report``; after a
-private stream reconnects, the connector queries open orders and recent trades and reports what it
-missed (the engine drops duplicates by trade id and by status).
+from REST answers and private streams alike, reaches the engine through ``on_report``.
+
+Every connector builds on the same pieces of ``connectors.tracking`` and supplies only its venue hooks:
+
+- ``OrderTracker``: what it knows of each order, the one door to ``on_report`` (a fill once per trade
+  id), bounded memory;
+- ``Recovery`` around its recover-once hook (open orders, trades since the last one seen, final states
+  of orders believed live): run after every private-stream reconnect, bounded attempts with backoff;
+- ``StallWatch``: while the private stream is down or silent with orders live, the recover-once hook
+  over REST / HTTP every few seconds, so a fill reaches the engine within 10 s whatever the stream does;
+- a venue's "duplicate client order id" refusal of ``submit_order`` means the order exists: the answer
+  is that order's report (``OrderTracker.existing``), ``OutcomeUnknown`` if the venue cannot find it.
+
+The engine drops duplicates by trade id and by status.
 """
 
 from __future__ import annotations

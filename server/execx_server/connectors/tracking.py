@@ -147,8 +147,9 @@ class OrderTracker:
         """Any order not known to be final (sent and not answered yet included)."""
         return any(k.live for k in self.orders.values())
 
-    def symbols(self) -> list[str]:
-        return sorted({k.symbol for k in self.orders.values()})
+    def symbols(self, live_only: bool = False) -> list[str]:
+        """Symbols of the orders known (``live_only``: of those not final, where fills can still come)."""
+        return sorted({k.symbol for k in self.orders.values() if k.live or not live_only})
 
     def trades_since_ms(self, symbol: str | None, default_ms: int) -> int:
         """The time of the newest trade seen (of ``symbol``, or of any), else ``default_ms``."""
@@ -403,6 +404,7 @@ class StallWatch:
         nudge_wait_s: float = NUDGE_WAIT_S,
         tick_s: float = TICK_S,
         clock: Callable[[], float] = time.monotonic,
+        answer_is_current: bool = False,
     ) -> None:
         self.name = name
         self._stream = stream
@@ -415,6 +417,10 @@ class StallWatch:
         self.nudge_wait_s = nudge_wait_s
         self.tick_s = tick_s
         self._clock = clock
+        # True where an answer to a nudge comes in sequence behind every report sent before it (a FIX
+        # session: the Heartbeat answering our TestRequest follows every ExecutionReport in MsgSeqNum
+        # order), so a stream that answers is current and a quiet one needs no poll.
+        self.answer_is_current = answer_is_current
         self.polls = 0  # polls run (tests, metrics)
         self.mode = ""  # "", "quiet", "silent" or "down"
 
@@ -431,6 +437,8 @@ class StallWatch:
                 continue
             answered = stream.live and await self._answers(stream)
             self._set_mode("quiet" if answered else "silent" if stream.live else "down")
+            if answered and self.answer_is_current:
+                continue
             started = self._clock()
             self.polls += 1
             await self._recovery.attempt(1, self._poll)

@@ -568,7 +568,7 @@ class BinanceConnector:
         open_rows = await self.rest.open_orders(None)
         open_reports = [self._parse_order(row) for row in open_rows]
         open_ids = {r.exch_order_id for r in open_reports}
-        for symbol in self.tracker.symbols():
+        for symbol in self.tracker.symbols(live_only=True):
             # Trade queries cover at most a day (spot myTrades) / a week (futures userTrades).
             since = max(self.tracker.trades_since_ms(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
             rows = page = await self.rest.trades(symbol, start_time_ms=max(0, since - 1))

@@ -513,7 +513,7 @@ class BybitConnector:
     async def _recover_once(self) -> None:
         """Executions since the last one seen (per symbol this connector traded), then open orders, then
         the final state of orders believed live that are no longer open."""
-        for symbol in self.tracker.symbols():
+        for symbol in self.tracker.symbols(live_only=True):
             since = max(self.tracker.trades_since_ms(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
             rows = await self.rest.execution_list(
                 {"category": self.category, "symbol": symbol, "startTime": max(0, since - 1)}
