@@ -518,3 +518,38 @@ async def test_after_a_crash_an_order_the_venue_has_is_found_with_its_fills(worl
     assert len(world.market.open_orders(world.me)) == 1
     fills = [u for u in await updates(world.engine, "s", 3) if u["tradeId"]]
     assert len(fills) == 1
+
+
+async def test_memory_holds_live_orders_and_a_recent_window_and_the_journal_answers_the_rest(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from execx_server.engine import sessions
+
+    monkeypatch.setattr(sessions, "FINISHED_KEPT", 40)
+    monkeypatch.setattr(sessions, "FINISHED_SLACK", 10)
+    await world.start()
+    await world.engine.send(buy("live-1", 90000.0))  # rests all along
+    for i in range(300):  # IOC far from the book: each one expires at once
+        await world.engine.send(buy(f"x{i}", 90000.0, tif=TimeInForce.IOC))
+    session = world.engine.sessions["s"]
+    assert len(session.orders) <= 1 + 40 + 10
+    assert "live-1" in session.orders and "x0" not in session.orders
+    assert len(session.locks) == 0
+    # the oldest, from the journal: same answers as when it was in memory
+    assert world.engine.order("s", "x0").status is OrderStatus.EXPIRED
+    listed = await world.engine.list_orders("s")
+    assert [o.cl_order_id for o in listed] == ["live-1"] + [f"x{i}" for i in range(300)]
+    assert [o.cl_order_id for o in await world.engine.list_orders("s", open_only=True)] == ["live-1"]
+    assert [o.cl_order_id for o in await world.engine.list_orders("s", limit=2)] == ["x298", "x299"]
+    # an idempotent retry of an old insert is the one order it made: no second venue order
+    calls = world.venues[-1].calls
+    again = await world.engine.send(buy("x1", 90000.0, tif=TimeInForce.IOC))
+    assert again.order_status is OrderStatus.EXPIRED and world.venues[-1].calls == calls
+    with pytest.raises(AlreadyExists):
+        await world.engine.send(buy("x2", 91000.0, tif=TimeInForce.IOC))
+    # after a restart only the live orders and the recent window come back
+    await world.engine.close()
+    world.engine = world.new_engine()
+    restored = world.engine.sessions["s"].orders
+    assert "live-1" in restored and len(restored) <= 1 + 40
+    assert world.engine.order("s", "x3").status is OrderStatus.EXPIRED

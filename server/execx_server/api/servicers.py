@@ -330,10 +330,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def GetOrder(
         self, request: order_manager_pb2.GetOrderRequest, context: Ctx
     ) -> order_manager_pb2.GetOrderResponse:
-        session = self.engine.session(request.session_id)
-        order = session.orders.get(request.cl_order_id)
-        if order is None:
-            raise NotFound(f"order {request.cl_order_id!r} does not exist in session {session.session_id!r}")
+        order = self.engine.order(request.session_id, request.cl_order_id)
         return order_manager_pb2.GetOrderResponse(
             order=convert.transaction(OrderUpdate.of(order, TransactionType.INSERT, time.time_ns()))
         )
@@ -391,14 +388,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def ListOrders(
         self, request: order_manager_pb2.ListOrdersRequest, context: Ctx
     ) -> order_manager_pb2.ListOrdersResponse:
-        session = self.engine.session(request.session_id)
-        orders = [
-            o
-            for o in session.orders.values()
-            if (not request.symbol or o.symbol == request.symbol) and (not request.open_only or not o.status.is_final)
-        ]
-        if request.limit:
-            orders = orders[-request.limit :]
+        orders = await self.engine.list_orders(request.session_id, request.symbol, request.open_only, request.limit)
         now = time.time_ns()
         return order_manager_pb2.ListOrdersResponse(
             orders=[convert.transaction(OrderUpdate.of(o, TransactionType.INSERT, now)) for o in orders]

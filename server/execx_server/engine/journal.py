@@ -52,7 +52,31 @@ CREATE TABLE IF NOT EXISTS events (
     payload    TEXT NOT NULL,         -- JSON
     PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
+-- one row per order (kept by write()): what a restart loads, and how queries find older orders
+CREATE TABLE IF NOT EXISTS orders (
+    session_id  TEXT NOT NULL,
+    cl_order_id TEXT NOT NULL,
+    symbol      TEXT NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    final       INTEGER NOT NULL,     -- 1 once its status is final (filled, cancelled, rejected, expired)
+    last_ns     INTEGER NOT NULL,     -- localTime of its last event
+    PRIMARY KEY (session_id, cl_order_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS orders_by_seq ON orders(session_id, final, last_seq);
+-- the records of one order
+CREATE INDEX IF NOT EXISTS events_by_order ON events(session_id, json_extract(payload, '$.clOrderId'));
 """
+
+FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
+_ORDER_RECORDS = (
+    "SELECT seq, kind, payload FROM events INDEXED BY events_by_order "
+    "WHERE session_id = ? AND json_extract(payload, '$.clOrderId') = ? AND kind = 'order' ORDER BY seq"
+)
+_UPSERT_ORDER = (
+    "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+    "last_seq = excluded.last_seq, final = excluded.final, last_ns = excluded.last_ns"
+)
 
 CHECKPOINT_S = 1.0
 SEQ_MAX = 2**63 - 1  # SQLite's largest integer
@@ -77,6 +101,7 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect(writer=True)
         self._db.executescript(SCHEMA)
+        self._backfill_orders()
         self.failed: str = ""  # why the last write failed; the engine refuses orders while set
         self._closed = False
         self._stop = threading.Event()
@@ -100,13 +125,17 @@ class Journal:
 
     def write(self, records: Iterable[Record]) -> None:
         """Commit ``records`` now, in one transaction: when this returns they survive a process crash.
-        A sequence number is never written twice (that would be a bug: it raises)."""
-        self._commit(
-            [
+        A sequence number is never written twice (that would be a bug: it raises). Order records
+        (kind ``order``) also keep their order's row in ``orders``."""
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        for r in records:
+            statements.append(
                 ("INSERT INTO events VALUES (?, ?, ?, ?)", (r.session_id, r.seq, r.kind, _dumps(r.payload)))
-                for r in records
-            ]
-        )
+            )
+            row = _order_row(r.session_id, r.seq, r.kind, r.payload)
+            if row is not None:
+                statements.append((_UPSERT_ORDER, row))
+        self._commit(statements)
 
     def append(self, record: Record) -> None:
         self.write((record,))
@@ -180,6 +209,71 @@ class Journal:
             for seq, k, payload in db.execute(sql + " ORDER BY seq", args):
                 yield Record(session_id, seq, k, json.loads(payload))
 
+    def order_records(self, session_id: str, cl_order_id: str) -> list[Record]:
+        """Every record of one order, in order (an indexed read on the writer's connection, ~5 µs: for the
+        event loop only)."""
+        return _records_of(self._db, session_id, cl_order_id)
+
+    def orders_records(self, session_id: str, cl_order_ids: Iterable[str]) -> Iterator[list[Record]]:
+        """``order_records`` of many orders on a connection of its own (for a worker thread)."""
+        with self._reader() as db:
+            for cl in cl_order_ids:
+                yield _records_of(db, session_id, cl)
+
+    def live_and_recent(self, session_id: str, recent: int) -> list[str]:
+        """Client order ids of the session's orders not final, and of its ``recent`` last finished ones,
+        in the order they were first journaled (what a restart loads into memory)."""
+        with self._reader() as db:
+            rows = db.execute(
+                "SELECT cl_order_id, first_seq FROM orders WHERE session_id = ? AND final = 0 "
+                "UNION SELECT cl_order_id, first_seq FROM "
+                "(SELECT cl_order_id, first_seq FROM orders WHERE session_id = ? AND final = 1 "
+                "ORDER BY last_seq DESC LIMIT ?) ORDER BY first_seq",
+                (session_id, session_id, recent),
+            ).fetchall()
+        return [cl for cl, _ in rows]
+
+    def order_ids(self, session_id: str, symbol: str = "", limit: int = 0) -> list[str]:
+        """Client order ids of the session (on ``symbol``), in the order they were first journaled; the last
+        ``limit`` if given."""
+        sql = "SELECT cl_order_id FROM orders WHERE session_id = ?"
+        args: list[Any] = [session_id]
+        if symbol:
+            sql += " AND symbol = ?"
+            args.append(symbol)
+        sql += " ORDER BY first_seq DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._reader() as db:
+            rows = db.execute(sql, args).fetchall()
+        return [cl for (cl,) in reversed(rows)]
+
+    def last_record(self, session_id: str, kind: str) -> Record | None:
+        with self._reader() as db:
+            row = db.execute(
+                "SELECT seq, payload FROM events WHERE session_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1",
+                (session_id, kind),
+            ).fetchone()
+        return Record(session_id, row[0], kind, json.loads(row[1])) if row else None
+
+    def _backfill_orders(self) -> None:
+        """A journal written before the ``orders`` table: build its rows once from the events."""
+        db = self._db
+        if (
+            db.execute("SELECT 1 FROM orders LIMIT 1").fetchone()
+            or not db.execute("SELECT 1 FROM events WHERE kind = 'order' LIMIT 1").fetchone()
+        ):
+            return
+        db.execute("BEGIN")
+        for sid, seq, payload in db.execute(
+            "SELECT session_id, seq, payload FROM events WHERE kind = 'order' ORDER BY session_id, seq"
+        ):
+            row = _order_row(sid, seq, "order", json.loads(payload))
+            if row is not None:
+                db.execute(_UPSERT_ORDER, row)
+        db.execute("COMMIT")
+
     def _reader(self) -> _Reader:
         return _Reader(self._connect())
 
@@ -195,6 +289,20 @@ class _Reader:
 
     def __exit__(self, *exc: object) -> None:
         self.db.close()
+
+
+def _records_of(db: sqlite3.Connection, session_id: str, cl_order_id: str) -> list[Record]:
+    rows = db.execute(_ORDER_RECORDS, (session_id, cl_order_id)).fetchall()
+    return [Record(session_id, seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+
+
+def _order_row(session_id: str, seq: int, kind: str, p: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The ``orders`` row an order record keeps (None for other records)."""
+    cl = p.get("clOrderId")
+    if kind != "order" or not cl:
+        return None
+    final = int(p.get("orderStatus") in FINAL_STATUSES)
+    return (session_id, cl, p.get("symbol", ""), seq, seq, final, p.get("localTime", 0))
 
 
 def _dumps(obj: Any) -> str:

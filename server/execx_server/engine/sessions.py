@@ -18,7 +18,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,7 @@ from ..domain.numbers import from_double
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
-from .journal import Journal
+from .journal import Journal, Record
 from .tasks import Supervisor
 from .updates import ORDER, POSITION, OrderUpdate
 
@@ -46,6 +47,11 @@ log = logging.getLogger("execx.engine")
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 SESSION = "session"
 LIVE, DETACHED, STOPPED = "live", "detached", "stopped"
+# Finished orders kept in memory per session, beyond the live ones: idempotent retries of recent inserts
+# and late venue reports are answered without a journal read. Older ones are read back from the journal
+# when asked for (GetOrder, ListOrders, a retry, a late report), so memory follows the live orders only.
+FINISHED_KEPT = 1_000
+FINISHED_SLACK = 100
 _PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 
 
@@ -93,6 +99,7 @@ class Session:
     locks: dict[str, _LockEntry] = field(default_factory=dict)
     # Orders restored pending from the journal whose venue state is not known yet (resolve()).
     unresolved: set[str] = field(default_factory=set)
+    finished: OrderedDict[str, None] = field(default_factory=OrderedDict)  # in memory, oldest first
 
     def open_orders(self, symbol: str) -> list[Order]:
         return [o for o in self.orders.values() if o.symbol == symbol and not o.status.is_final]
@@ -123,55 +130,25 @@ class OrderEngine:
     # ------------------------------------------------------------------ sessions
 
     def _restore(self) -> None:
-        """After a restart: session ids (never reusable), order history and positions come back from
-        the journal. Connectors do not: the strategy starts the session again with its keys, and then
-        every order the journal left open is resolved with the venue (``_reconcile_open``)."""
+        """After a restart: session ids (never reusable), the orders not final and the last finished ones
+        (``FINISHED_KEPT``), and positions come back from the journal. Connectors do not: the strategy
+        starts the session again with its keys, and then every order the journal left open is resolved
+        with the venue (``_reconcile_open``)."""
         last = self.journal.last_seq()
         for sid, (exchange, _created, _cfg) in self.journal.sessions().items():
             session = Session(sid, Exchange(exchange), None, SessionBus(sid, self.journal, last.get(sid, 0)))
-            session.state = DETACHED
-            for rec in self.journal.read(sid):
-                if rec.kind == ORDER:
-                    self._replay_update(session, rec.payload)
-                elif rec.kind == POSITION:
-                    session.positions = {k: Decimal(v) for k, v in rec.payload["positions"].items()}
-                elif rec.kind == SESSION and rec.payload.get("event") == "stopped":
-                    session.state = STOPPED
+            stopped = self.journal.last_record(sid, SESSION)
+            session.state = STOPPED if stopped and stopped.payload.get("event") == "stopped" else DETACHED
+            positions = self.journal.last_record(sid, POSITION)
+            if positions is not None:
+                session.positions = {k: Decimal(v) for k, v in positions.payload["positions"].items()}
+            ids = self.journal.live_and_recent(sid, FINISHED_KEPT)
+            for records in self.journal.orders_records(sid, ids):
+                order = _replay(session.orders, records)
+                if order is not None and order.status.is_final:
+                    session.finished[order.cl_order_id] = None
             session.unresolved = {cl for cl, o in session.orders.items() if not o.status.is_final}
             self.sessions[sid] = session
-
-    @staticmethod
-    def _replay_update(session: Session, payload: dict[str, Any]) -> None:
-        u = OrderUpdate.from_json(payload)
-        order = session.orders.get(u.cl_order_id)
-        if order is None:
-            order = session.orders[u.cl_order_id] = Order(
-                u.session_id,
-                u.cl_order_id,
-                u.exchange,
-                u.symbol,
-                u.side,
-                u.order_type,
-                u.tif,
-                u.qty,
-                u.price or None,
-                u.trigger_id,
-                reduce_only=bool(payload.get("reduceOnly", False)),
-            )
-        if not u.trade_id:
-            order.qty = u.qty
-            order.price = u.price or None
-        else:
-            order.trade_ids.add(u.trade_id)
-            order.cum_quote += u.executed_qty * u.price
-        order.status = u.order_status
-        order.exch_order_id = u.exch_order_id or order.exch_order_id
-        order.cum_filled = u.cumulative_filled_qty
-        order.message = u.message
-        order.not_sent = bool(payload.get("notSent", False))
-        order.venue_filled = max(order.venue_filled, Decimal(payload.get("venueFilledQty", 0)))
-        if u.order_status is OrderStatus.PENDINGNEW and u.send_time:
-            order.sent_ns = u.send_time
 
     async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
         """Start a new session, or resume one that a restart detached (same id, same exchange).
@@ -276,7 +253,7 @@ class OrderEngine:
             return await self._pull(session, connector, req)
         if not req.cl_order_id:
             raise ValidationError("clOrderId", f"is required for {tx.value}")
-        order = session.orders.get(req.cl_order_id)
+        order = self._order(session, req.cl_order_id)
         if order is None:
             raise NotFound(f"order {req.cl_order_id!r} does not exist in session {session.session_id!r}")
         if req.symbol and req.symbol != order.symbol:
@@ -341,7 +318,7 @@ class OrderEngine:
 
     async def _insert(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
         order = self._validate_insert(connector, req)
-        existing = session.orders.get(order.cl_order_id)
+        existing = self._order(session, order.cl_order_id)
         if existing is not None:
             if not existing.same_request(order):
                 raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
@@ -529,7 +506,9 @@ class OrderEngine:
     ) -> OrderUpdate | None:
         """Apply a venue report to the order store; publish what changed. Duplicates (same trade id,
         same status) publish nothing and return None."""
-        order = session.orders.get(r.orig_cl_order_id or r.cl_order_id) or session.orders.get(r.cl_order_id)
+        order = self._order(session, r.orig_cl_order_id or r.cl_order_id)
+        if order is None and r.orig_cl_order_id:
+            order = self._order(session, r.cl_order_id)
         if order is None:
             log.debug("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
@@ -620,10 +599,78 @@ class OrderEngine:
             if order.fills_owed:
                 extra["venueFilledQty"] = str(order.venue_filled)
         session.bus.publish(ORDER, (lambda: {**update.to_json(), **extra}) if extra else update.to_json)
-        if order is not None and not order.status.is_final:
-            order.message = ""  # a message belongs to the update that carried it
+        if order is not None:
+            if order.status.is_final:
+                self._note_finished(session, order)
+            else:
+                order.message = ""  # a message belongs to the update that carried it
         for observe in self.observers:
             observe(update)
+
+    # ------------------------------------------------------------------ the order store
+
+    def _order(self, session: Session, cl_order_id: str) -> Order | None:
+        """The session's order ``cl_order_id``: in memory, else read back from the journal (a finished
+        order that left memory) and kept in the recent window again; None if the session never had it."""
+        order = session.orders.get(cl_order_id)
+        if order is None and cl_order_id:
+            order = _replay(session.orders, self.journal.order_records(session.session_id, cl_order_id))
+            if order is not None and order.status.is_final:
+                self._note_finished(session, order)
+        return order
+
+    def _note_finished(self, session: Session, order: Order) -> None:
+        """A finished order joins the recent window; beyond ``FINISHED_KEPT`` (plus some slack, so the
+        bus is flushed once per batch) the oldest leave memory, once journaled. An order with a request
+        in flight, being resolved or owed fills stays."""
+        session.finished[order.cl_order_id] = None
+        session.finished.move_to_end(order.cl_order_id)
+        if len(session.finished) <= FINISHED_KEPT + FINISHED_SLACK:
+            return
+        session.bus.flush()  # nothing leaves memory before it is in the journal
+        kept: list[str] = []
+        while len(session.finished) > FINISHED_KEPT:
+            cl, _ = session.finished.popitem(last=False)
+            o = session.orders.get(cl)
+            if o is None:
+                continue
+            if not o.status.is_final or o.fills_owed or cl in session.locks or cl in session.unresolved:
+                kept.append(cl)
+                continue
+            del session.orders[cl]
+        for cl in kept:
+            session.finished[cl] = None
+
+    def order(self, session_id: str, cl_order_id: str) -> Order:
+        """``GetOrder``: the order, in memory or from the journal."""
+        session = self.session(session_id)
+        order = self._order(session, cl_order_id)
+        if order is None:
+            raise NotFound(f"order {cl_order_id!r} does not exist in session {session_id!r}")
+        return order
+
+    async def list_orders(
+        self, session_id: str, symbol: str = "", open_only: bool = False, limit: int = 0
+    ) -> list[Order]:
+        """``ListOrders``: the session's orders in the order they were sent (open ones: from memory; all:
+        from the journal, read in a worker thread); the last ``limit`` if given."""
+        session = self.session(session_id)
+        if open_only:
+            orders = [
+                o for o in session.orders.values() if not o.status.is_final and (not symbol or o.symbol == symbol)
+            ]
+            return orders[-limit:] if limit else orders
+        ids = await asyncio.to_thread(self.journal.order_ids, session_id, symbol, limit)
+        missing = [cl for cl in ids if cl not in session.orders]
+
+        def load() -> dict[str, Order]:
+            found: dict[str, Order] = {}
+            for records in self.journal.orders_records(session_id, missing):
+                _replay(found, records)
+            return found
+
+        found = await asyncio.to_thread(load)
+        return [o for o in (session.orders.get(cl) or found.get(cl) for cl in ids) if o is not None]
 
     # ------------------------------------------------------------------ reconciliation
 
@@ -679,7 +726,7 @@ class OrderEngine:
         session, connector = self.live_session(session_id)
         out: list[OrderUpdate] = []
         for cl in cl_order_ids:
-            order = session.orders.get(cl)
+            order = self._order(session, cl)
             if order is None:
                 raise NotFound(f"order {cl!r} does not exist in session {session_id!r}")
             report = await connector.query_order(order.symbol, cl)
@@ -806,3 +853,46 @@ class _LockEntry:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.users = 0
+
+
+def _replay_record(orders: dict[str, Order], payload: dict[str, Any]) -> Order:
+    """Apply one journaled order record to ``orders`` (creating the order at its first record)."""
+    u = OrderUpdate.from_json(payload)
+    order = orders.get(u.cl_order_id)
+    if order is None:
+        order = orders[u.cl_order_id] = Order(
+            u.session_id,
+            u.cl_order_id,
+            u.exchange,
+            u.symbol,
+            u.side,
+            u.order_type,
+            u.tif,
+            u.qty,
+            u.price or None,
+            u.trigger_id,
+            reduce_only=bool(payload.get("reduceOnly", False)),
+        )
+    if not u.trade_id:
+        order.qty = u.qty
+        order.price = u.price or None
+    else:
+        order.trade_ids.add(u.trade_id)
+        order.cum_quote += u.executed_qty * u.price
+    order.status = u.order_status
+    order.exch_order_id = u.exch_order_id or order.exch_order_id
+    order.cum_filled = u.cumulative_filled_qty
+    order.message = u.message
+    order.not_sent = bool(payload.get("notSent", False))
+    order.venue_filled = max(order.venue_filled, Decimal(payload.get("venueFilledQty", 0)))
+    if u.order_status is OrderStatus.PENDINGNEW and u.send_time:
+        order.sent_ns = u.send_time
+    return order
+
+
+def _replay(orders: dict[str, Order], records: Iterable[Record]) -> Order | None:
+    """Rebuild one order from its journaled records into ``orders``; None if there were none."""
+    order = None
+    for rec in records:
+        order = _replay_record(orders, rec.payload)
+    return order
