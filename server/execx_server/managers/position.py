@@ -29,6 +29,7 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,6 +52,7 @@ log = logging.getLogger("execx.position_manager")
 ZERO = Decimal(0)
 PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 MAX_REJECTS = 5  # unexplained rejects in a row before the manager gives up
+DONE_KEPT = 1_000  # finished orders whose late fills the manager still recognises
 BACKOFF_S = (1.0, 30.0)  # venue back-off: first and longest pause
 STOP_SETTLE_S = 5.0  # on stop, how long to wait for orders still awaiting the venue's answer
 
@@ -164,6 +166,7 @@ class PositionManager:
         self.prefix = f"pm{_base36(time.time_ns() // 1_000_000)}x"  # unique per start: ids are never reused
         self.ids: set[str] = set()
         self._cancelled: set[str] = set()  # orders it asked to cancel (their end is not a re-quote)
+        self._done: OrderedDict[str, None] = OrderedDict()  # its finished orders, oldest first (DONE_KEPT)
         self._n = 0
         self.filled_qty = ZERO
         self._notional = ZERO
@@ -266,7 +269,18 @@ class PositionManager:
         elif u.order_status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and u.cl_order_id not in self._cancelled:
             # the venue ended a post-only order we did not cancel (it would have crossed): quote again
             self.metrics.pm_requotes.labels(self.exchange.value).inc()
+        if u.order_status.is_final and not u.trade_id:
+            self._forget_done(u.cl_order_id)
         self._wake.set()
+
+    def _forget_done(self, cl_order_id: str) -> None:
+        """Its ids stay bounded: a finished order is still recognised for its late fills while it is among
+        the last ``DONE_KEPT`` finished, then forgotten."""
+        self._done[cl_order_id] = None
+        while len(self._done) > DONE_KEPT:
+            old, _ = self._done.popitem(last=False)
+            self.ids.discard(old)
+            self._cancelled.discard(old)
 
     def _on_reject(self, u: OrderUpdate) -> None:
         quote = self._sub.feed.quote if self._sub is not None else None
