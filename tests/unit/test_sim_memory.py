@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from execx_sim import cli
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.core.engine import MAX_PUBLIC_TRADES, HistoryWindow, Market
@@ -205,3 +206,15 @@ async def test_account_history_kept_within_its_window() -> None:
 def test_history_window_rejects_negative_bounds() -> None:
     with pytest.raises(ValueError):
         HistoryWindow(orders=-1)
+
+
+def test_history_window_from_flags_and_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli.history_window(cli.parse_args([])) == HistoryWindow()
+    args = cli.parse_args(["--history-orders", "50", "--history-trades", "70", "--history-days", "0.5"])
+    assert cli.history_window(args) == HistoryWindow(orders=50, trades=70, age_ms=43_200_000)
+    monkeypatch.setenv("EXECX_SIM_HISTORY_ORDERS", "12")
+    monkeypatch.setenv("EXECX_SIM_HISTORY_DAYS", "1")
+    assert cli.history_window(cli.parse_args([])) == HistoryWindow(orders=12, age_ms=86_400_000)
+    assert cli.history_window(cli.parse_args(["--history-orders", "3"])).orders == 3  # a flag beats the env
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--history-trades", "-1"])
