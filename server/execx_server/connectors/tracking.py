@@ -303,6 +303,8 @@ def refused_as_duplicate(error: Rejected, codes: frozenset[str], shared_codes: f
 # ---------------------------------------------------------------------------------------------- recovery
 
 RECOVERY_ATTEMPTS = 3
+# An answer the connector could not read fails one attempt (logged), not the connector's streams.
+PARSE_ERRORS: tuple[type[Exception], ...] = (KeyError, ValueError, TypeError, ArithmeticError)
 
 
 class Recovery:
@@ -318,7 +320,7 @@ class Recovery:
         backoff: Backoff,
         *,
         attempts: int = RECOVERY_ATTEMPTS,
-        retry_on: tuple[type[Exception], ...] = (VenueError,),
+        retry_on: tuple[type[Exception], ...] = (VenueError, *PARSE_ERRORS),
     ) -> None:
         self.name = name
         self._recover_once = recover_once
@@ -345,7 +347,7 @@ class Recovery:
                 except self._retry_on as exc:
                     log.warning(
                         "connector.recovery_failed",
-                        extra={"connector": self.name, "attempt": attempt + 1, "error": str(exc)},
+                        extra={"connector": self.name, "attempt": attempt + 1, "error": repr(exc)},
                     )
                     if attempt + 1 < attempts:
                         await asyncio.sleep(self._backoff.delay(attempt))  # recovery backoff
