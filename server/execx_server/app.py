@@ -106,6 +106,7 @@ class Settings:
     market_data_stale_s: float = 5.0  # a market-data feed with no update for this long is stale
     busy_poll: bool = False  # the event loop never sleeps (see busy_poll)
     journal_fsync: bool = False  # every journal commit is fsynced (power-loss safety), see engine/journal.py
+    journal_retention_days: float = 30.0  # records of orders finished longer ago are dropped (0: never)
 
 
 async def busy_poll() -> None:
@@ -172,7 +173,10 @@ class Service:
 
             self.sim = Simulator(host=s.host if s.host != "0.0.0.0" else "127.0.0.1", quiet=s.sim_quiet)
             await self.sim.start()
-        self.engine = OrderEngine(Journal(s.data_dir / "journal.db", fsync=s.journal_fsync), self._make_connector)
+        self.engine = OrderEngine(
+            Journal(s.data_dir / "journal.db", fsync=s.journal_fsync, retention_s=s.journal_retention_days * 86_400),
+            self._make_connector,
+        )
         self.engine.invalid_transition_observers.append(
             lambda exchange: self.metrics.invalid_transitions.labels(exchange.value).inc()
         )

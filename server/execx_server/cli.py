@@ -73,11 +73,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=_env_flag("EXECX_JOURNAL_FSYNC"),
         help="every journal commit waits for the disk (power-loss safe; ~0.3 ms per commit) instead of the OS",
     )
+    p.add_argument(
+        "--journalRetentionDays",
+        type=float,
+        default=float(env("EXECX_JOURNAL_RETENTION_DAYS", "30")),
+        help="drop the journal records of orders finished longer ago than this (0: keep everything)",
+    )
     a = p.parse_args(argv)
     if not a.key:
         p.error("--key is required (or set EXECX_KEY)")
     if not 0 < a.marketDataStaleSeconds < math.inf:
         p.error("--marketDataStaleSeconds must be a positive number of seconds")
+    if not 0 <= a.journalRetentionDays < math.inf:
+        p.error("--journalRetentionDays must be 0 (keep everything) or a positive number of days")
     return Settings(
         key=a.key,
         host=a.host,
@@ -92,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         sim=a.sim,
         busy_poll=a.busyPoll,
         journal_fsync=a.journalFsync,
+        journal_retention_days=a.journalRetentionDays,
     )
 
 

@@ -190,3 +190,40 @@ async def test_events_of_one_iteration_are_numbered_in_order_at_its_end(tmp_path
     assert bus.seq == 5  # reading the sequence numbers what was published first
     assert [r.seq for r in j.read("s1")] == [1, 2, 3, 4, 5]
     await j.close()
+
+
+def _order(cl: str, status: str, t_ns: int) -> dict[str, object]:
+    return {"clOrderId": cl, "symbol": "BTCUSDT", "orderStatus": status, "localTime": t_ns}
+
+
+async def test_compaction_drops_orders_finished_before_the_retention_and_never_a_seq(tmp_path: Path) -> None:
+    day = 86_400 * 10**9
+    now = 100 * day
+    j = Journal(tmp_path / "j.db", retention_s=30 * 86_400, clock_ns=lambda: now)
+    j.add_session("s1", "okx", 1, {})
+    records = [
+        ("order", _order("old-done", "new", now - 60 * day)),
+        ("position", {"positions": {"BTCUSDT": "1"}}),
+        ("order", _order("old-live", "new", now - 60 * day)),
+        ("order", _order("old-done", "filled", now - 59 * day)),
+        ("position", {"positions": {"BTCUSDT": "2"}}),
+        ("order", _order("recent-done", "new", now - 2 * day)),
+        ("order", _order("recent-done", "cancelled", now - day)),
+        ("order", _order("last-done", "new", now - 50 * day)),
+        ("order", _order("last-done", "expired", now - 50 * day)),  # the session's last record: kept
+    ]
+    j.write(Record("s1", seq, kind, payload) for seq, (kind, payload) in enumerate(records, 1))
+    assert j.compact() == 1  # old-done only: old-live is not final; last-done holds the last seq
+    assert [(r.seq, r.payload.get("clOrderId")) for r in j.read("s1")] == [
+        (3, "old-live"),
+        (5, None),  # the last position record stays
+        (6, "recent-done"),
+        (7, "recent-done"),
+        (8, "last-done"),
+        (9, "last-done"),
+    ]
+    assert j.order_ids("s1") == ["old-live", "recent-done", "last-done"]
+    await j.close()
+    j2 = Journal(tmp_path / "j.db")
+    assert j2.last_seq() == {"s1": 9}  # numbering goes on after the last seq ever given
+    await j2.close()

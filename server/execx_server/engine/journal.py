@@ -29,7 +29,8 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,8 @@ _UPSERT_ORDER = (
 )
 
 CHECKPOINT_S = 1.0
+COMPACT_EVERY_S = 3600.0
+COMPACT_BATCH = 200
 SEQ_MAX = 2**63 - 1  # SQLite's largest integer
 
 
@@ -95,9 +98,18 @@ class Record:
 
 
 class Journal:
-    def __init__(self, path: Path, fsync: bool = False, checkpoint_s: float = CHECKPOINT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fsync: bool = False,
+        checkpoint_s: float = CHECKPOINT_S,
+        retention_s: float = 0.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.path = path
         self.fsync = fsync
+        self.retention_s = retention_s  # 0: keep everything
+        self._clock_ns = clock_ns
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect(writer=True)
         self._db.executescript(SCHEMA)
@@ -116,6 +128,8 @@ class Journal:
         db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
         if writer:
             db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the checkpointer thread
+        # the compaction (checkpointer thread) holds the write lock for one small batch at a time
+        db.execute("PRAGMA busy_timeout=2000")
         return db
 
     # ------------------------------------------------------------------ writes (event-loop thread)
@@ -177,14 +191,71 @@ class Journal:
 
     def _checkpoint_loop(self, every_s: float) -> None:
         db = self._connect()
+        next_compaction = 0.0
         try:
-            while not self._stop.wait(every_s):
+            while True:
+                if self.retention_s and time.monotonic() >= next_compaction:
+                    next_compaction = time.monotonic() + COMPACT_EVERY_S
+                    try:
+                        self.compact(db)
+                    except sqlite3.Error as e:
+                        log.warning("journal.compaction_failed", extra={"error": str(e)})
+                if self._stop.wait(every_s):
+                    return
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as e:
                     log.warning("journal.checkpoint_failed", extra={"error": str(e)})
         finally:
             db.close()
+
+    def compact(self, db: sqlite3.Connection | None = None) -> int:
+        """Delete the records of orders finished more than ``retention_s`` ago (and the position records
+        older than the oldest record kept, except each session's last), in small transactions so the event
+        loop's writes wait at most one of them. Session rows and each session's last record stay: session
+        ids are never reused and sequence numbers continue. Freed pages are reused by new records, so the
+        file stops growing once the retention period is reached. Returns how many orders were dropped."""
+        own = db is None
+        db = db or self._connect()
+        cutoff = self._clock_ns() - int(self.retention_s * 1e9)
+        dropped = 0
+        try:
+            for (sid,) in db.execute("SELECT session_id FROM sessions").fetchall():
+                last = db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (sid,)).fetchone()[0] or 0
+                while True:
+                    batch = db.execute(
+                        "SELECT cl_order_id FROM orders WHERE session_id = ? AND final = 1 AND last_ns < ? "
+                        "AND last_seq < ? LIMIT ?",
+                        (sid, cutoff, last, COMPACT_BATCH),
+                    ).fetchall()
+                    if not batch:
+                        break
+                    db.execute("BEGIN IMMEDIATE")
+                    for (cl,) in batch:
+                        db.execute(
+                            "DELETE FROM events INDEXED BY events_by_order WHERE session_id = ? "
+                            "AND json_extract(payload, '$.clOrderId') = ? AND kind = 'order' AND seq < ?",
+                            (sid, cl, last),
+                        )
+                        db.execute("DELETE FROM orders WHERE session_id = ? AND cl_order_id = ?", (sid, cl))
+                    db.execute("COMMIT")
+                    dropped += len(batch)
+                oldest = (
+                    db.execute("SELECT MIN(first_seq) FROM orders WHERE session_id = ?", (sid,)).fetchone()[0] or last
+                )
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "DELETE FROM events WHERE session_id = ? AND kind = 'position' AND seq < ? AND seq < "
+                    "(SELECT MAX(seq) FROM events WHERE session_id = ? AND kind = 'position')",
+                    (sid, oldest, sid),
+                )
+                db.execute("COMMIT")
+        finally:
+            if own:
+                db.close()
+        if dropped:
+            log.info("journal.compacted", extra={"orders": dropped})
+        return dropped
 
     # ------------------------------------------------------------------ reads
 
