@@ -134,6 +134,8 @@ class MemVenue:
         return self._report(o)
 
     async def amend_order(self, symbol: str, cl: str, side: Side, qty: D, price: D | None) -> ExecutionReport:
+        if self.before_cancel is not None:
+            self.before_cancel()
         try:
             return self._report(self.market.amend(self.account, symbol, client_id=cl, new_qty=qty, new_price=price))
         except sim.OrderError as e:
@@ -360,6 +362,17 @@ async def test_a_cancel_refused_because_the_order_just_filled_leaves_it_filled(w
         "filled",  # the refused cancel, with the venue's message
     ]
     assert world.engine.session("s").orders["c1"].status is OrderStatus.FILLED
+
+
+async def test_an_amend_refused_because_the_order_just_filled_leaves_it_filled(world: World) -> None:
+    venue = await world.start()
+    await world.engine.send(buy("a1", 96000.0, 0.01))
+    venue.before_cancel = lambda: world.market.place(
+        world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00")
+    )
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a1", price=95000.0))
+    assert up.order_status is OrderStatus.FILLED and up.message.startswith("update rejected")
+    assert world.engine.session("s").orders["a1"].status is OrderStatus.FILLED
 
 
 async def test_a_late_ack_of_a_finished_order_is_stale_not_an_invalid_transition(world: World) -> None:

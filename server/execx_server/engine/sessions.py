@@ -381,8 +381,12 @@ class OrderEngine:
                 lambda: connector.amend_order(order.symbol, order.cl_order_id, order.side, qty, price)
             )
         except Rejected as e:
-            order.status = previous  # the amend was refused; the order itself is unchanged
+            # The venue refused the amend: the order is unchanged, or it has just ended (filled, expired)
+            # and the amend found nothing to change. Ask the venue for the truth.
+            if order.status is OrderStatus.PENDINGUPDATE:  # else a fill meanwhile has said what it is
+                order.status = previous
             order.message = f"update rejected: {e.message}"
+            self._spawn_reconcile(session, order)
             update = OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
