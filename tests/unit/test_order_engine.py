@@ -536,10 +536,10 @@ async def test_after_a_crash_an_order_the_venue_has_is_found_with_its_fills(worl
 async def test_memory_holds_live_orders_and_a_recent_window_and_the_journal_answers_the_rest(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from execx_server.engine import sessions
+    from execx_server.engine import store
 
-    monkeypatch.setattr(sessions, "FINISHED_KEPT", 40)
-    monkeypatch.setattr(sessions, "FINISHED_SLACK", 10)
+    monkeypatch.setattr(store, "FINISHED_KEPT", 40)
+    monkeypatch.setattr(store, "FINISHED_SLACK", 10)
     await world.start()
     await world.engine.send(buy("live-1", 90000.0))  # rests all along
     for i in range(300):  # IOC far from the book: each one expires at once

@@ -369,7 +369,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         try:
             yield order_manager_pb2.SubscribePositionsResponse(
                 session_id=session.session_id,
-                positions={k: float(v) for k, v in session.positions.items()},
+                positions={k: float(v) for k, v in session.positions.qty.items()},
                 seq=session.bus.seq,
             )
             async for rec in sub:

@@ -18,8 +18,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -38,20 +37,18 @@ from ..domain.numbers import from_double
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
-from .journal import Journal, Record
+from .journal import Journal
+from .positions import Positions
+from .reconcile import Reconciler
+from .store import OrderStore, journal_fields
 from .tasks import Supervisor
-from .updates import ORDER, POSITION, OrderUpdate
+from .updates import ORDER, OrderUpdate
 
 log = logging.getLogger("execx.engine")
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 SESSION = "session"
 LIVE, DETACHED, STOPPED = "live", "detached", "stopped"
-# Finished orders kept in memory per session, beyond the live ones: idempotent retries of recent inserts
-# and late venue reports are answered without a journal read. Older ones are read back from the journal
-# when asked for (GetOrder, ListOrders, a retry, a late report), so memory follows the live orders only.
-FINISHED_KEPT = 1_000
-FINISHED_SLACK = 100
 _PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 
 
@@ -91,18 +88,25 @@ class Session:
     exchange: Exchange
     connector: Connector | None  # None after a restart until the strategy starts the session again
     bus: SessionBus
-    orders: dict[str, Order] = field(default_factory=dict)
-    positions: dict[str, Decimal] = field(default_factory=dict)
     state: str = LIVE  # LIVE, DETACHED (restored after a restart, awaiting start), STOPPED
-    # One venue request at a time per order: an update or delete of an order whose insert (or amend)
-    # is in flight waits for its answer, then acts on what it learned.
-    locks: dict[str, _LockEntry] = field(default_factory=dict)
-    # Orders restored pending from the journal whose venue state is not known yet (resolve()).
-    unresolved: set[str] = field(default_factory=set)
-    finished: OrderedDict[str, None] = field(default_factory=OrderedDict)  # in memory, oldest first
+    store: OrderStore = field(init=False)
+    positions: Positions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = OrderStore(self.session_id, self.bus.journal, self.bus.flush)
+        self.positions = Positions(self.session_id, self.bus)
+
+    @property
+    def orders(self) -> dict[str, Order]:
+        """The orders in memory: every live one and the recent finished ones (store.py)."""
+        return self.store.orders
+
+    @property
+    def locks(self) -> dict[str, Any]:
+        return self.store.locks
 
     def open_orders(self, symbol: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.symbol == symbol and not o.status.is_final]
+        return self.store.open_orders(symbol)
 
 
 class OrderEngine:
@@ -125,6 +129,7 @@ class OrderEngine:
         # managers: every fill once as the venue reported it (with its fee), and private-stream up/down
         self.fill_observers: list[Callable[[str, str, ExecutionReport], None]] = []  # session, clOrderId, fill
         self.stream_observers: list[Callable[[str, bool], None]] = []
+        self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -139,15 +144,8 @@ class OrderEngine:
             session = Session(sid, Exchange(exchange), None, SessionBus(sid, self.journal, last.get(sid, 0)))
             stopped = self.journal.last_record(sid, SESSION)
             session.state = STOPPED if stopped and stopped.payload.get("event") == "stopped" else DETACHED
-            positions = self.journal.last_record(sid, POSITION)
-            if positions is not None:
-                session.positions = {k: Decimal(v) for k, v in positions.payload["positions"].items()}
-            ids = self.journal.live_and_recent(sid, FINISHED_KEPT)
-            for records in self.journal.orders_records(sid, ids):
-                order = _replay(session.orders, records)
-                if order is not None and order.status.is_final:
-                    session.finished[order.cl_order_id] = None
-            session.unresolved = {cl for cl, o in session.orders.items() if not o.status.is_final}
+            session.positions.restore(self.journal)
+            session.store.restore()
             self.sessions[sid] = session
 
     async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
@@ -178,7 +176,7 @@ class OrderEngine:
             )
             self.sessions[session_id] = session
         else:
-            self.tasks.spawn(self._reconcile_open(session), f"reconcile-open/{session_id}")
+            self.tasks.spawn(self.reconciler.resume(session), f"reconcile-open/{session_id}")
         await self._sync_positions(session)
         return session
 
@@ -253,7 +251,7 @@ class OrderEngine:
             return await self._pull(session, connector, req)
         if not req.cl_order_id:
             raise ValidationError("clOrderId", f"is required for {tx.value}")
-        order = self._order(session, req.cl_order_id)
+        order = session.store.get(req.cl_order_id)
         if order is None:
             raise NotFound(f"order {req.cl_order_id!r} does not exist in session {session.session_id!r}")
         if req.symbol and req.symbol != order.symbol:
@@ -263,16 +261,12 @@ class OrderEngine:
                 raise ValidationError("qty", "an update needs a new qty and/or price")
             if order.order_type is OrderType.MARKET:
                 raise FailedPrecondition("market orders cannot be amended")
-        async with self._lock(session, order):
-            await self._resolve(session, order)
+        async with session.store.lock(order):
+            await self.reconciler.resolve(session, order)
             _check_actionable(order, tx)
             if tx is TransactionType.UPDATE:
                 return await self._update(session, connector, order, req)
             return await self._delete(session, connector, order)
-
-    def _lock(self, session: Session, order: Order) -> _OrderLock:
-        """Serialises the venue requests of one order."""
-        return _OrderLock(session, order)
 
     def _validate_insert(self, connector: Connector, req: SendOrder) -> Order:
         if not req.symbol:
@@ -318,21 +312,21 @@ class OrderEngine:
 
     async def _insert(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
         order = self._validate_insert(connector, req)
-        existing = self._order(session, order.cl_order_id)
+        existing = session.store.get(order.cl_order_id)
         if existing is not None:
             if not existing.same_request(order):
                 raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
             return await self._resend(session, connector, existing)
         session.orders[order.cl_order_id] = order
-        async with self._lock(session, order):
+        async with session.store.lock(order):
             return await self._submit(session, connector, order)
 
     async def _resend(self, session: Session, connector: Connector, order: Order) -> OrderUpdate:
         """The same insert again (an idempotent retry, e.g. after a crash): the one order it made. It waits
         for a request in flight on the order; an order restored pending is resolved with the venue first;
         an order that was never sent (the venue has no record of it) is sent now."""
-        async with self._lock(session, order):
-            await self._resolve(session, order)
+        async with session.store.lock(order):
+            await self.reconciler.resolve(session, order)
             if order.not_sent:
                 order.revive()
                 return await self._submit(session, connector, order)
@@ -361,7 +355,7 @@ class OrderEngine:
             return self._reject(session, order, TransactionType.INSERT, e, send_time)
         except OutcomeUnknown as e:
             order.message = f"outcome unknown ({e.message}); reconciling with the venue"
-            self._spawn_reconcile(session, order)
+            self.reconciler.spawn(session, order)
             return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
         return self._apply(session, report, TransactionType.INSERT, send_time) or OrderUpdate.of(
             order, TransactionType.INSERT, self.clock_ns(), send_time=send_time
@@ -386,12 +380,12 @@ class OrderEngine:
             if order.status is OrderStatus.PENDINGUPDATE:  # else a fill meanwhile has said what it is
                 order.status = previous
             order.message = f"update rejected: {e.message}"
-            self._spawn_reconcile(session, order)
+            self.reconciler.spawn(session, order)
             update = OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
         except OutcomeUnknown:
-            self._spawn_reconcile(session, order)
+            self.reconciler.spawn(session, order)
             return OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
         order.qty, order.price = qty, price
         return self._apply(session, report, TransactionType.UPDATE, send_time) or OrderUpdate.of(
@@ -411,12 +405,12 @@ class OrderEngine:
             if order.status is OrderStatus.PENDINGCANCEL:  # else a fill meanwhile has said what it is
                 order.status = previous
             order.message = f"cancel rejected: {e.message}"
-            self._spawn_reconcile(session, order)
+            self.reconciler.spawn(session, order)
             update = OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
         except OutcomeUnknown:
-            self._spawn_reconcile(session, order)
+            self.reconciler.spawn(session, order)
             return OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
         return self._apply(session, report, TransactionType.DELETE, send_time) or OrderUpdate.of(
             order, TransactionType.DELETE, self.clock_ns(), send_time=send_time
@@ -429,7 +423,7 @@ class OrderEngine:
         targets = [o for o in session.open_orders(req.symbol) if o.status is not OrderStatus.PENDINGCANCEL]
 
         async def cancel(order: Order) -> OrderUpdate:
-            async with self._lock(session, order):
+            async with session.store.lock(order):
                 _check_actionable(order, TransactionType.DELETE)
                 return await self._delete(session, connector, order)
 
@@ -510,9 +504,9 @@ class OrderEngine:
     ) -> OrderUpdate | None:
         """Apply a venue report to the order store; publish what changed. Duplicates (same trade id,
         same status) publish nothing and return None."""
-        order = self._order(session, r.orig_cl_order_id or r.cl_order_id)
+        order = session.store.get(r.orig_cl_order_id or r.cl_order_id)
         if order is None and r.orig_cl_order_id:
-            order = self._order(session, r.cl_order_id)
+            order = session.store.get(r.cl_order_id)
         if order is None:
             log.debug("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
@@ -530,125 +524,98 @@ class OrderEngine:
             # venue is the truth
             log.warning("report.order_found_after_not_sent", extra={"clOrderId": order.cl_order_id})
             order.revive()
-        now = self.clock_ns()
         tx = tx or (TransactionType.INSERT if order.status is OrderStatus.PENDINGNEW else TransactionType.UPDATE)
         try:
-            if r.trade_id:
-                if not order.apply_fill(FillReport(r.trade_id, r.fill_qty, r.fill_price, r.liquidity, r.exch_time_ns)):
-                    return None
-                self._position_fill(session, order, r.fill_qty)
-                for observe_fill in self.fill_observers:
-                    observe_fill(session.session_id, order.cl_order_id, r)
-                if r.status.is_final and r.status is not OrderStatus.FILLED and not order.status.is_final:
-                    order.move_to(r.status)  # e.g. IOC: last fill and expiry in one report
-                update = OrderUpdate.of(
-                    order,
-                    tx,
-                    now,
-                    exch_time=r.exch_time_ns,
-                    send_time=send_time,
-                    trade_id=r.trade_id,
-                    fill_qty=r.fill_qty,
-                    fill_price=r.fill_price,
-                    liquidity=r.liquidity,
-                )
-            else:
-                status = r.status
-                if status.is_final and r.cum_filled > order.cum_filled and r.cum_filled > order.venue_filled:
-                    # it ended having filled more than the fills we have: collect the rest
-                    order.venue_filled = r.cum_filled
-                    self.tasks.spawn(self._collect_owed_fills(session, order), f"fills/{order.cl_order_id}")
-                if order.status.is_final and not status.is_final:
-                    # A late report of an earlier state (e.g. the stream's NEW of an IOC order whose answer
-                    # already said it expired): stale, not an impossible transition.
-                    log.debug("report.stale", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
-                    return None
-                if status in (OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED):
-                    # Fills count only from their own reports (with trade ids), never from totals: an ack
-                    # saying "filled" only ends the pending state; the fills bring the status forward.
-                    if order.status not in _PENDING:
-                        return None
-                    status = OrderStatus.PARTIALLYFILLED if order.cum_filled else OrderStatus.NEW
-                elif status is OrderStatus.NEW and order.cum_filled:
-                    # e.g. the replacement order of a cancel-replace: the client's order has fills already
-                    status = OrderStatus.PARTIALLYFILLED
-                if status is order.status and not r.message and r.qty == order.qty:
-                    return None
-                if status is not order.status:
-                    order.move_to(status)
-                order.qty = r.qty if r.qty else order.qty
-                if r.price is not None and r.price:
-                    order.price = r.price
-                if r.message:
-                    order.message = r.message
-                update = OrderUpdate.of(order, tx, now, exch_time=r.exch_time_ns, send_time=send_time)
+            update = (
+                self._apply_fill(session, order, r, tx, send_time)
+                if r.trade_id
+                else self._apply_status(session, order, r, tx, send_time)
+            )
         except InvalidTransition as e:
             self.invalid_transitions += 1
             for observe_invalid in self.invalid_transition_observers:
                 observe_invalid(session.exchange)
             log.warning("report.invalid_transition", extra={"session": session.session_id, "error": str(e)})
             return None
+        if update is None:
+            return None
         self._publish(session, update)
         return update
 
+    def _apply_fill(
+        self, session: Session, order: Order, r: ExecutionReport, tx: TransactionType, send_time: int
+    ) -> OrderUpdate | None:
+        """A fill: counted once per trade id; positions and fill observers follow."""
+        if not order.apply_fill(FillReport(r.trade_id, r.fill_qty, r.fill_price, r.liquidity, r.exch_time_ns)):
+            return None
+        session.positions.fill(order.symbol, order.side, r.fill_qty)
+        for observe_fill in self.fill_observers:
+            observe_fill(session.session_id, order.cl_order_id, r)
+        if r.status.is_final and r.status is not OrderStatus.FILLED and not order.status.is_final:
+            order.move_to(r.status)  # e.g. IOC: last fill and expiry in one report
+        return OrderUpdate.of(
+            order,
+            tx,
+            self.clock_ns(),
+            exch_time=r.exch_time_ns,
+            send_time=send_time,
+            trade_id=r.trade_id,
+            fill_qty=r.fill_qty,
+            fill_price=r.fill_price,
+            liquidity=r.liquidity,
+        )
+
+    def _apply_status(
+        self, session: Session, order: Order, r: ExecutionReport, tx: TransactionType, send_time: int
+    ) -> OrderUpdate | None:
+        """A status report (ack, amend, cancel, expiry, a query's answer). Fills count only from their own
+        reports (with trade ids), never from totals."""
+        status = r.status
+        if status.is_final and r.cum_filled > order.cum_filled and r.cum_filled > order.venue_filled:
+            # it ended having filled more than the fills we have: collect the rest
+            order.venue_filled = r.cum_filled
+            self.reconciler.owe_fills(session, order)
+        if order.status.is_final and not status.is_final:
+            # A late report of an earlier state (e.g. the stream's NEW of an IOC order whose answer
+            # already said it expired): stale, not an impossible transition.
+            log.debug("report.stale", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+            return None
+        if status in (OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED):
+            # an ack saying "filled" only ends the pending state; the fills bring the status forward
+            if order.status not in _PENDING:
+                return None
+            status = OrderStatus.PARTIALLYFILLED if order.cum_filled else OrderStatus.NEW
+        elif status is OrderStatus.NEW and order.cum_filled:
+            # e.g. the replacement order of a cancel-replace: the client's order has fills already
+            status = OrderStatus.PARTIALLYFILLED
+        if status is order.status and not r.message and r.qty == order.qty:
+            return None
+        if status is not order.status:
+            order.move_to(status)
+        order.qty = r.qty if r.qty else order.qty
+        if r.price is not None and r.price:
+            order.price = r.price
+        if r.message:
+            order.message = r.message
+        return OrderUpdate.of(order, tx, self.clock_ns(), exch_time=r.exch_time_ns, send_time=send_time)
+
     def _publish(self, session: Session, update: OrderUpdate) -> None:
-        order = session.orders.get(update.cl_order_id)
-        extra: dict[str, Any] = {}
-        if order is not None:
-            # journal-only fields (the API ignores them): what a restart needs to finish the order's story
-            if order.reduce_only and update.transaction_type is TransactionType.INSERT:
-                extra["reduceOnly"] = True
-            if order.not_sent:
-                extra["notSent"] = True
-            if order.fills_owed:
-                extra["venueFilledQty"] = str(order.venue_filled)
+        order = session.store.orders.get(update.cl_order_id)
+        extra = journal_fields(order, update) if order is not None else {}
         session.bus.publish(ORDER, (lambda: {**update.to_json(), **extra}) if extra else update.to_json)
         if order is not None:
             if order.status.is_final:
-                self._note_finished(session, order)
+                session.store.note_finished(order)
             else:
                 order.message = ""  # a message belongs to the update that carried it
         for observe in self.observers:
             observe(update)
 
-    # ------------------------------------------------------------------ the order store
-
-    def _order(self, session: Session, cl_order_id: str) -> Order | None:
-        """The session's order ``cl_order_id``: in memory, else read back from the journal (a finished
-        order that left memory) and kept in the recent window again; None if the session never had it."""
-        order = session.orders.get(cl_order_id)
-        if order is None and cl_order_id:
-            order = _replay(session.orders, self.journal.order_records(session.session_id, cl_order_id))
-            if order is not None and order.status.is_final:
-                self._note_finished(session, order)
-        return order
-
-    def _note_finished(self, session: Session, order: Order) -> None:
-        """A finished order joins the recent window; beyond ``FINISHED_KEPT`` (plus some slack, so the
-        bus is flushed once per batch) the oldest leave memory, once journaled. An order with a request
-        in flight, being resolved or owed fills stays."""
-        session.finished[order.cl_order_id] = None
-        session.finished.move_to_end(order.cl_order_id)
-        if len(session.finished) <= FINISHED_KEPT + FINISHED_SLACK:
-            return
-        session.bus.flush()  # nothing leaves memory before it is in the journal
-        kept: list[str] = []
-        while len(session.finished) > FINISHED_KEPT:
-            cl, _ = session.finished.popitem(last=False)
-            o = session.orders.get(cl)
-            if o is None:
-                continue
-            if not o.status.is_final or o.fills_owed or cl in session.locks or cl in session.unresolved:
-                kept.append(cl)
-                continue
-            del session.orders[cl]
-        for cl in kept:
-            session.finished[cl] = None
+    # ------------------------------------------------------------------ queries
 
     def order(self, session_id: str, cl_order_id: str) -> Order:
         """``GetOrder``: the order, in memory or from the journal."""
-        session = self.session(session_id)
-        order = self._order(session, cl_order_id)
+        order = self.session(session_id).store.get(cl_order_id)
         if order is None:
             raise NotFound(f"order {cl_order_id!r} does not exist in session {session_id!r}")
         return order
@@ -656,153 +623,35 @@ class OrderEngine:
     async def list_orders(
         self, session_id: str, symbol: str = "", open_only: bool = False, limit: int = 0
     ) -> list[Order]:
-        """``ListOrders``: the session's orders in the order they were sent (open ones: from memory; all:
-        from the journal, read in a worker thread); the last ``limit`` if given."""
-        session = self.session(session_id)
-        if open_only:
-            orders = [
-                o for o in session.orders.values() if not o.status.is_final and (not symbol or o.symbol == symbol)
-            ]
-            return orders[-limit:] if limit else orders
-        ids = await asyncio.to_thread(self.journal.order_ids, session_id, symbol, limit)
-        missing = [cl for cl in ids if cl not in session.orders]
-
-        def load() -> dict[str, Order]:
-            found: dict[str, Order] = {}
-            for records in self.journal.orders_records(session_id, missing):
-                _replay(found, records)
-            return found
-
-        found = await asyncio.to_thread(load)
-        return [o for o in (session.orders.get(cl) or found.get(cl) for cl in ids) if o is not None]
+        """``ListOrders``: in the order they were sent; older finished ones from the journal."""
+        return await self.session(session_id).store.list(symbol, open_only, limit)
 
     # ------------------------------------------------------------------ reconciliation
-
-    def _spawn_reconcile(self, session: Session, order: Order) -> None:
-        """The outcome of a request on ``order`` is unknown: ask the venue until its state is known."""
-        session.unresolved.add(order.cl_order_id)
-        self.tasks.spawn(self._reconcile(session, order), f"reconcile/{order.cl_order_id}")
-
-    async def _reconcile(self, session: Session, order: Order) -> None:
-        async with self._lock(session, order):
-            await self._resolve(session, order)
-
-    async def _resolve(self, session: Session, order: Order) -> None:
-        """Ask the venue about an unresolved order (the caller holds its lock) until its state is known:
-        found -> its real state and every fill we missed; unknown to the venue once its acceptance window
-        (``unknown_after_s`` after the request left) has passed -> ``rejected``, not sent (the same insert
-        sends it again). Venue errors are retried with the reconcile delays; it stays unresolved if they
-        run out (logged; the next resolve tries again)."""
-        if order.cl_order_id not in session.unresolved:
-            return
-        delays = iter(self.retry.reconcile_delays_s)
-        while True:
-            connector = session.connector
-            if connector is None:
-                return
-            try:
-                report = await connector.query_order(order.symbol, order.cl_order_id)
-            except VenueError as e:
-                log.warning("reconcile.query_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
-            else:
-                if report is not None:
-                    session.unresolved.discard(order.cl_order_id)
-                    await self._catch_up(session, order, report, order.sent_ns)
-                    return
-                if order.status is not OrderStatus.PENDINGNEW:
-                    # a venue that no longer knows an order it acknowledged: nothing truthful to report
-                    session.unresolved.discard(order.cl_order_id)
-                    log.warning("reconcile.unknown_to_venue", extra={"clOrderId": order.cl_order_id})
-                    return
-                if (self.clock_ns() - order.sent_ns) / 1e9 >= self.retry.unknown_after_s:
-                    session.unresolved.discard(order.cl_order_id)
-                    order.mark_not_sent("not sent: the venue has no record of this order")
-                    self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns()))
-                    return
-            delay = next(delays, None)
-            if delay is None:
-                log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
-                return
-            await asyncio.sleep(delay)
 
     async def refresh(self, session_id: str, cl_order_ids: list[str]) -> list[OrderUpdate]:
         """``refreshOrders``: ask the venue for each order's state now and publish what changed."""
         session, connector = self.live_session(session_id)
         out: list[OrderUpdate] = []
         for cl in cl_order_ids:
-            order = self._order(session, cl)
+            order = session.store.get(cl)
             if order is None:
                 raise NotFound(f"order {cl!r} does not exist in session {session_id!r}")
             report = await connector.query_order(order.symbol, cl)
             if report is not None:
-                await self._catch_up(session, order, report, 0)
+                await self.reconciler.catch_up(session, order, report, 0)
             out.append(OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns()))
         session.bus.flush()
         return out
 
-    async def _reconcile_open(self, session: Session) -> None:
-        """After a resume: every order the journal left open is resolved with the venue, and the fills
-        owed to ended orders are collected."""
-        for order in [session.orders[cl] for cl in sorted(session.unresolved) if cl in session.orders]:
-            async with self._lock(session, order):
-                await self._resolve(session, order)
-        for order in [o for o in session.orders.values() if o.status.is_final and o.fills_owed]:
-            await self._collect_owed_fills(session, order, 0.0)
-
-    async def _catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
-        """Apply the venue's view of an order, first recovering any fills we have not seen."""
-        if report.cum_filled > order.cum_filled and session.connector is not None:
-            for fill in await session.connector.order_fills(order.symbol, order.cl_order_id):
-                self._apply(session, fill, None, send_time)
-        self._apply(session, report, None, send_time)
-
-    async def _collect_owed_fills(self, session: Session, order: Order, wait_s: float = 1.0) -> None:
-        """A report ended ``order`` saying it filled more than the fills we have: those fills are on their
-        way (the private stream reports them after the answer that ended the order) or were missed.
-        After ``wait_s`` the venue's trade history is asked for the ones still missing."""
-        await asyncio.sleep(wait_s)
-        for delay in (0.0, *self.retry.reconcile_delays_s):
-            await asyncio.sleep(delay)
-            if not order.fills_owed or session.connector is None:
-                return
-            try:
-                fills = await session.connector.order_fills(order.symbol, order.cl_order_id)
-            except VenueError as e:
-                log.warning("fills.recovery_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
-                continue
-            for fill in fills:
-                self._apply(session, fill, None, 0)
-            if order.fills_owed:
-                log.warning("fills.still_owed", extra={"clOrderId": order.cl_order_id})
-            return
-
     # ------------------------------------------------------------------ positions
-
-    def _position_fill(self, session: Session, order: Order, qty: Decimal) -> None:
-        signed = qty if order.side is Side.BUY else -qty
-        session.positions[order.symbol] = session.positions.get(order.symbol, Decimal(0)) + signed
-        self._publish_positions(session)
-
-    def _publish_positions(self, session: Session) -> None:
-        session.bus.publish(
-            POSITION, {"sessionId": session.session_id, "positions": {k: str(v) for k, v in session.positions.items()}}
-        )
 
     async def _sync_positions(self, session: Session) -> None:
         """Derivatives: take the venue's positions as the truth at start and after reconnects."""
-        if session.connector is None:
-            return
-        venue = await session.connector.positions()
-        changed = False
-        for p in venue:
-            if session.positions.get(p.symbol) != p.qty:
-                session.positions[p.symbol] = p.qty
-                changed = True
-        if changed:
-            self._publish_positions(session)
+        if session.connector is not None:
+            await session.positions.sync(session.connector)
 
     def position(self, session_id: str, symbol: str) -> Decimal:
-        return self.session(session_id).positions.get(symbol, Decimal(0))
+        return self.session(session_id).positions.get(symbol)
 
     async def subscribe(self, session_id: str, kind: str, from_seq: int | None = None) -> Subscription:
         return await self.session(session_id).bus.subscribe(from_seq, frozenset({kind}))
@@ -819,84 +668,3 @@ def _check_actionable(order: Order, tx: TransactionType) -> None:
             f"order {order.cl_order_id!r} is {order.status.value}: the outcome of its last request is not known "
             f"yet (execx is reconciling it with the venue); {what} it again once it is confirmed"
         )
-
-
-class _OrderLock:
-    """Holds ``session.locks[clOrderId]`` (created on first use, dropped when nobody holds or awaits it, so
-    the map only has orders with a request in flight)."""
-
-    def __init__(self, session: Session, order: Order) -> None:
-        self.session = session
-        self.key = order.cl_order_id
-
-    async def __aenter__(self) -> None:
-        entry = self.session.locks.get(self.key)
-        if entry is None:
-            entry = self.session.locks[self.key] = _LockEntry()
-        entry.users += 1
-        try:
-            await entry.lock.acquire()
-        except BaseException:
-            self._leave(entry)
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        entry = self.session.locks[self.key]
-        entry.lock.release()
-        self._leave(entry)
-
-    def _leave(self, entry: _LockEntry) -> None:
-        entry.users -= 1
-        if entry.users == 0:
-            del self.session.locks[self.key]
-
-
-class _LockEntry:
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
-
-
-def _replay_record(orders: dict[str, Order], payload: dict[str, Any]) -> Order:
-    """Apply one journaled order record to ``orders`` (creating the order at its first record)."""
-    u = OrderUpdate.from_json(payload)
-    order = orders.get(u.cl_order_id)
-    if order is None:
-        order = orders[u.cl_order_id] = Order(
-            u.session_id,
-            u.cl_order_id,
-            u.exchange,
-            u.symbol,
-            u.side,
-            u.order_type,
-            u.tif,
-            u.qty,
-            u.price or None,
-            u.trigger_id,
-            reduce_only=bool(payload.get("reduceOnly", False)),
-        )
-    if not u.trade_id:
-        order.qty = u.qty
-        order.price = u.price or None
-    else:
-        order.trade_ids.add(u.trade_id)
-        order.cum_quote += u.executed_qty * u.price
-    order.status = u.order_status
-    order.exch_order_id = u.exch_order_id or order.exch_order_id
-    order.cum_filled = u.cumulative_filled_qty
-    order.message = u.message
-    order.not_sent = bool(payload.get("notSent", False))
-    order.venue_filled = max(order.venue_filled, Decimal(payload.get("venueFilledQty", 0)))
-    if u.order_status is OrderStatus.PENDINGNEW and u.send_time:
-        order.sent_ns = u.send_time
-    return order
-
-
-def _replay(orders: dict[str, Order], records: Iterable[Record]) -> Order | None:
-    """Rebuild one order from its journaled records into ``orders``; None if there were none."""
-    order = None
-    for rec in records:
-        order = _replay_record(orders, rec.payload)
-    return order

@@ -1,0 +1,141 @@
+"""The reconciler: asks the venue about orders whose state execx does not know, until it does.
+
+An order becomes unresolved when a request on it had an unknown outcome (timeout, 5xx, dropped socket
+after sending), when a venue refused an amend or cancel (the order may just have ended), and after a
+restart for every order the journal left open. Resolving it (its lock held, so nothing else is sent for
+it meanwhile): found on the venue -> its real state and every fill we missed (from the venue's trade
+history, applied once per trade id); unknown to the venue once its acceptance window has passed after
+its request left -> ``rejected``, not sent (the same insert then sends it). Fills a venue report says an
+ended order had, but that never arrived, are collected from the trade history too.
+
+Time is injected (``clock_ns``, ``sleep``) so tests drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from ..domain.enums import OrderStatus, TransactionType
+from ..domain.orders import Order
+from ..domain.venue import ExecutionReport, VenueError
+from .tasks import Supervisor
+from .updates import OrderUpdate
+
+if TYPE_CHECKING:
+    from .sessions import RetryPolicy, Session
+
+log = logging.getLogger("execx.engine")
+
+
+class Apply(Protocol):
+    def __call__(
+        self, session: Session, r: ExecutionReport, tx: TransactionType | None, send_time: int
+    ) -> OrderUpdate | None: ...
+
+
+class Reconciler:
+    def __init__(
+        self,
+        apply: Apply,
+        publish: Callable[[Session, OrderUpdate], None],
+        tasks: Supervisor,
+        retry: Callable[[], RetryPolicy],
+        clock_ns: Callable[[], int],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._apply = apply
+        self._publish = publish
+        self._tasks = tasks
+        self._retry = retry
+        self._clock_ns = clock_ns
+        self._sleep = sleep
+
+    def spawn(self, session: Session, order: Order) -> None:
+        """The outcome of a request on ``order`` is unknown: ask the venue until its state is known."""
+        session.store.unresolved.add(order.cl_order_id)
+        self._tasks.spawn(self._reconcile(session, order), f"reconcile/{order.cl_order_id}")
+
+    async def _reconcile(self, session: Session, order: Order) -> None:
+        async with session.store.lock(order):
+            await self.resolve(session, order)
+
+    async def resolve(self, session: Session, order: Order) -> None:
+        """Ask the venue about an unresolved order (the caller holds its lock) until its state is known.
+        Venue errors are retried with the reconcile delays; it stays unresolved if they run out (logged;
+        the next resolve tries again)."""
+        store = session.store
+        if order.cl_order_id not in store.unresolved:
+            return
+        retry = self._retry()
+        delays = iter(retry.reconcile_delays_s)
+        while True:
+            connector = session.connector
+            if connector is None:
+                return
+            try:
+                report = await connector.query_order(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("reconcile.query_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+            else:
+                if report is not None:
+                    store.unresolved.discard(order.cl_order_id)
+                    await self.catch_up(session, order, report, order.sent_ns)
+                    return
+                if order.status is not OrderStatus.PENDINGNEW:
+                    # a venue that no longer knows an order it acknowledged: nothing truthful to report
+                    store.unresolved.discard(order.cl_order_id)
+                    log.warning("reconcile.unknown_to_venue", extra={"clOrderId": order.cl_order_id})
+                    return
+                if (self._clock_ns() - order.sent_ns) / 1e9 >= retry.unknown_after_s:
+                    store.unresolved.discard(order.cl_order_id)
+                    order.mark_not_sent("not sent: the venue has no record of this order")
+                    self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, self._clock_ns()))
+                    return
+            delay = next(delays, None)
+            if delay is None:
+                log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
+                return
+            await self._sleep(delay)
+
+    async def resume(self, session: Session) -> None:
+        """After a resume: every order the journal left open is resolved with the venue, and the fills
+        owed to ended orders are collected."""
+        store = session.store
+        for order in [store.orders[cl] for cl in sorted(store.unresolved) if cl in store.orders]:
+            async with store.lock(order):
+                await self.resolve(session, order)
+        for order in [o for o in store.orders.values() if o.status.is_final and o.fills_owed]:
+            await self.collect_owed_fills(session, order, 0.0)
+
+    async def catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
+        """Apply the venue's view of an order, first recovering any fills we have not seen."""
+        if report.cum_filled > order.cum_filled and session.connector is not None:
+            for fill in await session.connector.order_fills(order.symbol, order.cl_order_id):
+                self._apply(session, fill, None, send_time)
+        self._apply(session, report, None, send_time)
+
+    def owe_fills(self, session: Session, order: Order) -> None:
+        self._tasks.spawn(self.collect_owed_fills(session, order), f"fills/{order.cl_order_id}")
+
+    async def collect_owed_fills(self, session: Session, order: Order, wait_s: float = 1.0) -> None:
+        """A report ended ``order`` saying it filled more than the fills we have: those fills are on their
+        way (the private stream reports them after the answer that ended the order) or were missed.
+        After ``wait_s`` the venue's trade history is asked for the ones still missing."""
+        await self._sleep(wait_s)
+        for delay in (0.0, *self._retry().reconcile_delays_s):
+            await self._sleep(delay)
+            if not order.fills_owed or session.connector is None:
+                return
+            try:
+                fills = await session.connector.order_fills(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("fills.recovery_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+                continue
+            for fill in fills:
+                self._apply(session, fill, None, 0)
+            if order.fills_owed:
+                log.warning("fills.still_owed", extra={"clOrderId": order.cl_order_id})
+            return
