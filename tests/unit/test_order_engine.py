@@ -209,8 +209,8 @@ def buy(cl: str, price: float = 96000.0, qty: float = 0.01, sid: str = "s", **kw
         TransactionType.INSERT,
         cl,
         "BTCUSDT",
-        price,
-        qty,
+        D(repr(price)),
+        D(repr(qty)),
         kw.get("order_type", OrderType.LIMIT),  # type: ignore[arg-type]
         kw.get("tif", TimeInForce.GTC),
         Side.BUY,
@@ -269,12 +269,12 @@ async def test_idempotent_insert_and_conflicting_reuse(world: World) -> None:
     [
         (buy("bad id!"), "clOrderId"),
         (
-            SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", 96000.0, None, OrderType.LIMIT, None, Side.BUY),
+            SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", D(96000), None, OrderType.LIMIT, None, Side.BUY),
             "qty",
         ),
-        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", None, 0.1, OrderType.LIMIT, None, Side.BUY), "price"),
-        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", 1.0, 0.1, OrderType.LIMIT, None, None), "side"),
-        (SendOrder("s", TransactionType.INSERT, "c2", "NOPE", 1.0, 0.1, OrderType.LIMIT, None, Side.BUY), "symbol"),
+        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", None, D("0.1"), OrderType.LIMIT, None, Side.BUY), "price"),
+        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", D(1), D("0.1"), OrderType.LIMIT, None, None), "side"),
+        (SendOrder("s", TransactionType.INSERT, "c2", "NOPE", D(1), D("0.1"), OrderType.LIMIT, None, Side.BUY), "symbol"),
         (buy("c2", qty=-1), "qty"),
         (buy("c2", qty=0.00001), "qty"),  # below min notional
         (buy("c2", price=float("nan")), "price"),
@@ -315,7 +315,7 @@ async def test_update_delete_pull(world: World) -> None:
     await world.start()
     await world.engine.send(buy("a", 96000.0))
     await world.engine.send(buy("b", 95900.0))
-    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a", price=96100.0, qty=0.02))
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a", price=D("96100.0"), qty=D("0.02")))
     assert (up.order_status, up.price, up.qty) == (OrderStatus.NEW, D("96100.00"), D("0.02000"))
     o = world.market.find_order(world.me, "BTCUSDT", client_id="a")
     assert (o.price, o.qty) == (D("96100.00"), D("0.02000"))
@@ -370,7 +370,7 @@ async def test_an_amend_refused_because_the_order_just_filled_leaves_it_filled(w
     venue.before_cancel = lambda: world.market.place(
         world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00")
     )
-    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a1", price=95000.0))
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "a1", price=D("95000.0")))
     assert up.order_status is OrderStatus.FILLED and up.message.startswith("update rejected")
     assert world.engine.session("s").orders["a1"].status is OrderStatus.FILLED
 
@@ -457,7 +457,7 @@ async def test_a_delete_of_an_order_whose_insert_is_in_flight_waits_for_the_answ
     assert world.market.open_orders(world.me) == []
     amend = asyncio.create_task(world.engine.send(buy("f2")))
     await asyncio.sleep(0.01)
-    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "f2", price=95000.0))
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "f2", price=D("95000.0")))
     assert (await amend).order_status is OrderStatus.NEW and up.price == D("95000.00")
     assert not world.engine.sessions["s"].locks  # nothing in flight: no lock kept
 

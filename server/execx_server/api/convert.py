@@ -2,7 +2,7 @@
 
 Enum values map through the ``json_value`` option attached to every proto enum value, which is
 spelled exactly like the domain's StrEnum values ("binance-spot", "postonly", ...): one source.
-Doubles become Decimals through ``domain.numbers.from_double`` in the engine; here decimals
+Doubles become Decimals here, through ``domain.numbers.from_double`` (the engine takes typed commands); here decimals
 become doubles for the wire.
 """
 
@@ -16,6 +16,7 @@ from google.protobuf.descriptor import EnumDescriptor
 
 from ..domain import enums
 from ..domain.errors import ValidationError
+from ..domain.numbers import from_double
 from ..engine.sessions import SendOrder
 from ..engine.updates import OrderUpdate
 
@@ -80,8 +81,8 @@ def send_order(req: order_manager_pb2.SendOrderRequest) -> SendOrder:
         transaction_type=TRANSACTION_TYPE.domain(req.transaction_type, "transactionType"),
         cl_order_id=req.cl_order_id,
         symbol=req.symbol,
-        price=req.price if req.HasField("price") else None,
-        qty=req.qty if req.HasField("qty") else None,
+        price=from_double(req.price, "price") if req.HasField("price") else None,
+        qty=from_double(req.qty, "qty") if req.HasField("qty") else None,
         order_type=ORDER_TYPE.domain(req.order_type, "orderType"),
         tif=TIF.domain(req.tif, "tif"),
         side=SIDE.domain(req.side, "side"),

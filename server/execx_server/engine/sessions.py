@@ -33,7 +33,6 @@ from ..domain.errors import (
     Unavailable,
     ValidationError,
 )
-from ..domain.numbers import from_double
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
@@ -54,14 +53,15 @@ _PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderSt
 
 @dataclass(frozen=True)
 class SendOrder:
-    """A ``sendOrder`` request as the API received it (doubles, optional fields unset = None)."""
+    """A ``sendOrder`` command: prices and quantities exact (``Decimal``, made from the API's doubles by
+    api/convert.py), optional fields unset = None."""
 
     session_id: str
     transaction_type: TransactionType | None
     cl_order_id: str = ""
     symbol: str = ""
-    price: float | None = None
-    qty: float | None = None
+    price: Decimal | None = None
+    qty: Decimal | None = None
     order_type: OrderType | None = None
     tif: TimeInForce | None = None
     side: Side | None = None
@@ -287,6 +287,7 @@ class OrderEngine:
             raise ValidationError("reduceOnly", f"is not supported on {connector.exchange.value}")
         if req.order_type is OrderType.POSTONLY and tif in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValidationError("tif", f"a postonly order rests on the book; {tif.value} cannot be post-only")
+        _check_finite(req.qty, "qty")
         price: Decimal | None = None
         if req.order_type is OrderType.MARKET:
             if req.price is not None and req.price != 0:
@@ -294,8 +295,8 @@ class OrderEngine:
         else:
             if req.price is None:
                 raise ValidationError("price", f"is required for a {req.order_type.value} order")
-            price = from_double(req.price, "price")
-        qty, price = connector.rules(req.symbol).normalise(req.side, from_double(req.qty, "qty"), price)
+            price = _check_finite(req.price, "price")
+        qty, price = connector.rules(req.symbol).normalise(req.side, req.qty, price)
         return Order(
             req.session_id,
             req.cl_order_id,
@@ -362,8 +363,8 @@ class OrderEngine:
         )
 
     async def _update(self, session: Session, connector: Connector, order: Order, req: SendOrder) -> OrderUpdate:
-        qty = from_double(req.qty, "qty") if req.qty is not None else order.qty
-        price = from_double(req.price, "price") if req.price is not None else order.price
+        qty = _check_finite(req.qty, "qty") if req.qty is not None else order.qty
+        price = _check_finite(req.price, "price") if req.price is not None else order.price
         qty, price = connector.rules(order.symbol).normalise(order.side, qty, price)
         send_time = self.clock_ns()
         previous = order.status
@@ -655,6 +656,12 @@ class OrderEngine:
 
     async def subscribe(self, session_id: str, kind: str, from_seq: int | None = None) -> Subscription:
         return await self.session(session_id).bus.subscribe(from_seq, frozenset({kind}))
+
+
+def _check_finite(value: Decimal, field: str) -> Decimal:
+    if not value.is_finite():
+        raise ValidationError(field, f"must be a finite number, not {value}")
+    return value
 
 
 def _check_actionable(order: Order, tx: TransactionType) -> None:

@@ -435,8 +435,8 @@ class PositionManager:
                     TransactionType.INSERT,
                     self._next_id(),
                     self.symbol,
-                    price=float(a.price),
-                    qty=float(a.qty),
+                    price=a.price,
+                    qty=a.qty,
                     order_type=OrderType.POSTONLY,
                     tif=TimeInForce.GTC,
                     side=a.side,
@@ -444,9 +444,8 @@ class PositionManager:
                 self.metrics.pm_orders.labels(ex, "place").inc()
             elif isinstance(a, Amend):
                 order = self.engine.session(sid).orders[a.cl_order_id]
-                qty = float(order.cum_filled + a.qty) if a.qty is not None else None
-                price = float(a.price) if a.price is not None else None
-                req = SendOrder(sid, TransactionType.UPDATE, a.cl_order_id, self.symbol, price=price, qty=qty)
+                qty = order.cum_filled + a.qty if a.qty is not None else None
+                req = SendOrder(sid, TransactionType.UPDATE, a.cl_order_id, self.symbol, price=a.price, qty=qty)
                 self.metrics.pm_orders.labels(ex, "amend").inc()
             else:
                 self._cancelled.add(a.cl_order_id)
