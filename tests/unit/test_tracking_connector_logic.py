@@ -201,3 +201,11 @@ async def test_recovery_retries_with_backoff_and_never_raises_venue_errors() -> 
     assert await recovery.attempt(3) and len(calls) == 3 and recovery.runs == 1
     calls.clear()
     assert not await recovery.attempt(2) and len(calls) == 2
+
+
+def test_refused_orders_are_forgotten_like_finished_ones() -> None:
+    t = OrderTracker(lambda r: None, finished_kept=5)
+    for n in range(100):
+        t.track(f"c{n}", Known("BTCUSDT", Side.BUY, qty=D(1)))
+        t.refused(f"c{n}")
+    assert len(t.orders) == 5 and not t.has_live()

@@ -112,6 +112,13 @@ class OrderTracker:
             if previous.status.is_final:
                 self._finish(cl_order_id)
 
+    def refused(self, cl_order_id: str) -> None:
+        """The venue refused the order: it is final (and forgotten in turn like every finished order)."""
+        known = self.orders.get(cl_order_id)
+        if known is not None and known.live:
+            known.status = OrderStatus.REJECTED
+            self._finish(cl_order_id)
+
     def get(self, cl_order_id: str) -> Known | None:
         return self.orders.get(cl_order_id)
 
@@ -119,12 +126,12 @@ class OrderTracker:
         return self.by_exch_id.get(exch_order_id)
 
     def map_exch_id(self, exch_order_id: str, cl_order_id: str) -> None:
-        """Map a venue id to a client order (kept while the order is known)."""
-        if not exch_order_id or exch_order_id in self.by_exch_id:
+        """Map a venue id to a known client order (kept while the order is known)."""
+        known = self.orders.get(cl_order_id)
+        if not exch_order_id or exch_order_id in self.by_exch_id or known is None:
             return
         self.by_exch_id[exch_order_id] = cl_order_id
-        known = self.orders.get(cl_order_id)
-        if known is not None and exch_order_id != known.exch_order_id and exch_order_id not in known.former_ids:
+        if exch_order_id != known.exch_order_id and exch_order_id not in known.former_ids:
             known.former_ids.append(exch_order_id)
 
     def supersede(self, exch_order_id: str) -> None:

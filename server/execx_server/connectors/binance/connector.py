@@ -224,7 +224,7 @@ class BinanceConnector:
             if refused_as_duplicate(exc, DUPLICATE_CODES, DUPLICATE_SHARED_CODES):  # the order exists
                 why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
                 return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
-            known.status = OrderStatus.REJECTED
+            self.tracker.refused(order.cl_order_id)
             raise
         if self.flavor is Flavor.SPOT:
             spot = cast(SpotOrder, answer)
@@ -238,7 +238,7 @@ class BinanceConnector:
             if order.order_type is OrderType.POSTONLY and expired:
                 # Older venue behaviour for a crossing GTX order: accepted, then expired at once instead of
                 # refused with -5022. Either way nothing is live: it is a post-only reject.
-                known.status = OrderStatus.REJECTED
+                self.tracker.refused(order.cl_order_id)
                 raise Rejected("Post Only order would have executed as taker: expired by the venue (GTX)", "-5022")
             if report.cum_filled > 0:
                 try:

@@ -240,7 +240,7 @@ class BybitConnector:
             if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists
                 why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
                 return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
-            known.status = OrderStatus.REJECTED
+            self.tracker.refused(order.cl_order_id)
             raise
         return self._ack(order, known, str(ack.get("orderId", "")))
 

@@ -44,7 +44,7 @@ from typing import Any
 import aiohttp
 import simplefix
 
-from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.enums import Exchange, OrderType, Side, TimeInForce
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     BookTicker,
@@ -274,7 +274,7 @@ class DeribitConnector(QueriesOverRpc):
         try:
             return await self._request("new", order.cl_order_id, fix_orders.new_order_single(order))
         except Rejected:
-            known.status = OrderStatus.REJECTED
+            self.tracker.refused(order.cl_order_id)
             raise
 
     async def amend_order(

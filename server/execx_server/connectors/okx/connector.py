@@ -364,7 +364,7 @@ class OkxConnector:
             if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists (and stays in the pull)
                 why = f"okx refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
                 return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
-            known.status = OrderStatus.REJECTED
+            self.tracker.refused(order.cl_order_id)
             book.remove(order.cl_order_id)
             raise
         ord_id = str(result.get("ordId", ""))

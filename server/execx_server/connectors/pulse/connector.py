@@ -38,7 +38,7 @@ from typing import Any
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.enums import Exchange, OrderType, Side, TimeInForce
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
 from ...domain.venue import (
@@ -252,7 +252,7 @@ class PulseConnector(QueriesOverRpc):
         try:
             answer = await self._trade("private/buy" if order.side is Side.BUY else "private/sell", params)
         except Rejected:
-            known.status = OrderStatus.REJECTED
+            self.tracker.refused(order.cl_order_id)
             raise
         return self._answered(answer, order.cl_order_id)
 

@@ -382,7 +382,8 @@ class FixSession:
         self._test_req_id = 0
         self.refusal: LogonRefused | None = None
         self.refused = asyncio.Event()  # set on every refusal (the owner decides whether to keep trying)
-        self._heard: list[asyncio.Future[None]] = []  # nudges waiting for the venue to say anything
+        self._heard: list[asyncio.Future[None]] = []  # nudges waiting for the next message in sequence
+        self._last_in_sequence = 0.0  # when the last message in sequence was processed
         self.connections = 0
         self.garbled = 0  # frames ignored as garbled (also logged)
         self.rejects_sent = 0
@@ -400,12 +401,15 @@ class FixSession:
 
     @property
     def last_heard(self) -> float:
-        """When the venue last sent anything (``clock`` time: monotonic by default)."""
-        return self._last_recv
+        """When the last message in sequence was processed (``clock`` time: monotonic by default). Not
+        merely read: messages held behind a sequence gap (waiting for the venue's resend) do not count, so
+        a session stuck on a gap looks silent to a stall watch even while its heartbeats flow."""
+        return self._last_in_sequence
 
     async def nudge(self) -> None:
-        """Ask the venue for an answer now: a TestRequest, then wait for whatever it sends next (its
-        Heartbeat answer at the latest); the caller bounds the wait."""
+        """Ask the venue for an answer now: a TestRequest, then wait for the next message processed in
+        sequence (its Heartbeat answer at the latest, behind every report sent before it); the caller
+        bounds the wait."""
         if not self.logged_on or self._writer is None:
             return
         heard: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -509,7 +513,7 @@ class FixSession:
             logon, rest = await self._read_logon(reader, framer)
         self.connections += 1
         self.refusal = None
-        up_at = self._clock()
+        up_at = self._last_in_sequence = self._clock()
         self._logged_on.set()
         log.info("fix.logged_on", extra={"session": self._name, "seq_out": self.store.next_out})
         if self._on_state is not None:
@@ -566,11 +570,6 @@ class FixSession:
                 raise SessionDropped("peer closed the connection")
             self._last_recv = self._clock()
             self._test_req_sent_at = None
-            if self._heard:
-                for heard in self._heard:
-                    if not heard.done():
-                        heard.set_result(None)
-                self._heard.clear()
             self._handle_frames(framer.feed(data))
             if self._writer is None:
                 return  # a fatal session error or a Logout ended the connection
@@ -720,6 +719,12 @@ class FixSession:
 
     def _process(self, msg: simplefix.FixMessage, msg_type: str, seq: int, poss_dup: bool) -> None:
         """A message in sequence: validate, consume its sequence number, act."""
+        self._last_in_sequence = self._clock()
+        if self._heard:
+            for heard in self._heard:
+                if not heard.done():
+                    heard.set_result(None)
+            self._heard.clear()
         known_app = msg_type in self.config.app_required
         if msg_type not in ADMIN_TYPES and not known_app:
             self.store.next_in = seq + 1
