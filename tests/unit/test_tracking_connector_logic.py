@@ -209,3 +209,12 @@ def test_refused_orders_are_forgotten_like_finished_ones() -> None:
         t.track(f"c{n}", Known("BTCUSDT", Side.BUY, qty=D(1)))
         t.refused(f"c{n}")
     assert len(t.orders) == 5 and not t.has_live()
+
+
+def test_an_order_learned_from_a_query_is_tracked_while_live() -> None:
+    t = OrderTracker(lambda r: None)
+    t.learn(report("c1", OrderStatus.PARTIALLYFILLED, exch="e9", cum="1"))
+    t.learn(report("c2", OrderStatus.FILLED, exch="e8", cum="2"))
+    known = t.get("c1")
+    assert known is not None and known.cum_filled == 1 and t.cl_of("e9") == "c1" and t.get("c2") is None
+    assert [cl for cl, _ in t.live()] == ["c1"]

@@ -112,6 +112,26 @@ class OrderTracker:
             if previous.status.is_final:
                 self._finish(cl_order_id)
 
+    def learn(self, report: ExecutionReport) -> None:
+        """Know an order this connector did not send (the engine asks for it after a restart), while it is
+        live: its later fills are then recovered like those of the orders it sent. Otherwise ``note``."""
+        if report.cl_order_id in self.orders or report.status.is_final or not report.cl_order_id:
+            self.note(report)
+            return
+        self.track(
+            report.cl_order_id,
+            Known(
+                report.symbol,
+                report.side,
+                qty=report.qty,
+                price=report.price,
+                exch_order_id=report.exch_order_id,
+                cum_filled=report.cum_filled,
+                status=report.status,
+                state=_status_of(report),
+            ),
+        )
+
     def refused(self, cl_order_id: str) -> None:
         """The venue refused the order: it is final (and forgotten in turn like every finished order)."""
         known = self.orders.get(cl_order_id)

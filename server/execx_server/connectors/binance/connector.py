@@ -439,7 +439,7 @@ class BinanceConnector:
                 return None
             raise
         report = self._parse_order(answer)
-        self.tracker.note(report)
+        self.tracker.learn(report)
         return report
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:

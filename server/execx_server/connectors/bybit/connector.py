@@ -396,7 +396,7 @@ class BybitConnector:
         if not rows:
             return None
         report = parse.parse_order(rows[0])
-        self.tracker.note(report)
+        self.tracker.learn(report)
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:

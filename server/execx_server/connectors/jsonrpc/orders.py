@@ -93,6 +93,8 @@ class RpcQueries:
         if known is not None and report.exch_order_id and not known.exch_order_id:
             known.exch_order_id = report.exch_order_id
             self.tracker.by_exch_id[report.exch_order_id] = cl_order_id
+        if known is None:
+            self.tracker.learn(report)
         return report
 
     async def order_state(self, order_id: str) -> dict[str, Any]:

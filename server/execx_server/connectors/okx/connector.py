@@ -495,7 +495,7 @@ class OkxConnector:
                 return None
             raise
         report = parse.parse_order(row)
-        self.tracker.note(report)
+        self.tracker.learn(report)
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
