@@ -62,21 +62,15 @@ CREATE TABLE IF NOT EXISTS orders (
     last_seq    INTEGER NOT NULL,
     final       INTEGER NOT NULL,     -- 1 once its status is final (filled, cancelled, rejected, expired)
     last_ns     INTEGER NOT NULL,     -- localTime of its last event
+    seqs        TEXT NOT NULL,        -- the seqs of its records, comma-separated (no index on events)
     PRIMARY KEY (session_id, cl_order_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS orders_by_seq ON orders(session_id, final, last_seq);
--- the records of one order
-CREATE INDEX IF NOT EXISTS events_by_order ON events(session_id, json_extract(payload, '$.clOrderId'));
 """
 
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
-_ORDER_RECORDS = (
-    "SELECT seq, kind, payload FROM events INDEXED BY events_by_order "
-    "WHERE session_id = ? AND json_extract(payload, '$.clOrderId') = ? AND kind = 'order' ORDER BY seq"
-)
 _UPSERT_ORDER = (
-    "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-    "last_seq = excluded.last_seq, final = excluded.final, last_ns = excluded.last_ns"
+    "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, "
+    "final = excluded.final, last_ns = excluded.last_ns, seqs = seqs || ',' || excluded.seqs"
 )
 
 CHECKPOINT_S = 1.0
@@ -232,11 +226,11 @@ class Journal:
                         break
                     db.execute("BEGIN IMMEDIATE")
                     for (cl,) in batch:
-                        db.execute(
-                            "DELETE FROM events INDEXED BY events_by_order WHERE session_id = ? "
-                            "AND json_extract(payload, '$.clOrderId') = ? AND kind = 'order' AND seq < ?",
-                            (sid, cl, last),
-                        )
+                        for chunk in _chunks(_seqs_of(db, sid, cl)):
+                            db.execute(
+                                f"DELETE FROM events WHERE session_id = ? AND seq IN ({','.join('?' * len(chunk))})",
+                                (sid, *chunk),
+                            )
                         db.execute("DELETE FROM orders WHERE session_id = ? AND cl_order_id = ?", (sid, cl))
                     db.execute("COMMIT")
                     dropped += len(batch)
@@ -362,9 +356,29 @@ class _Reader:
         self.db.close()
 
 
+def _seqs_of(db: sqlite3.Connection, session_id: str, cl_order_id: str) -> list[int]:
+    row = db.execute(
+        "SELECT seqs FROM orders WHERE session_id = ? AND cl_order_id = ?", (session_id, cl_order_id)
+    ).fetchone()
+    return [int(x) for x in row[0].split(",")] if row else []
+
+
+def _chunks(seqs: list[int], size: int = 500) -> Iterator[list[int]]:
+    for i in range(0, len(seqs), size):
+        yield seqs[i : i + size]
+
+
 def _records_of(db: sqlite3.Connection, session_id: str, cl_order_id: str) -> list[Record]:
-    rows = db.execute(_ORDER_RECORDS, (session_id, cl_order_id)).fetchall()
-    return [Record(session_id, seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+    """An order's records: its seqs from ``orders`` (one primary-key read), then those events."""
+    out: list[Record] = []
+    for chunk in _chunks(_seqs_of(db, session_id, cl_order_id)):
+        rows = db.execute(
+            f"SELECT seq, kind, payload FROM events WHERE session_id = ? AND seq IN ({','.join('?' * len(chunk))}) "
+            "ORDER BY seq",
+            (session_id, *chunk),
+        ).fetchall()
+        out += [Record(session_id, seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+    return out
 
 
 def _order_row(session_id: str, seq: int, kind: str, p: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -373,7 +387,7 @@ def _order_row(session_id: str, seq: int, kind: str, p: dict[str, Any]) -> tuple
     if kind != "order" or not cl:
         return None
     final = int(p.get("orderStatus") in FINAL_STATUSES)
-    return (session_id, cl, p.get("symbol", ""), seq, seq, final, p.get("localTime", 0))
+    return (session_id, cl, p.get("symbol", ""), seq, seq, final, p.get("localTime", 0), str(seq))
 
 
 def _dumps(obj: Any) -> str:
