@@ -163,8 +163,8 @@ class OrderTracker:
     def unsupersede(self, exch_order_id: str) -> None:
         self.superseded.discard(exch_order_id)
 
-    def seen(self, symbol: str, trade_id: str) -> bool:
-        return f"{symbol}:{trade_id}" in self._seen_trades
+    def seen(self, symbol: str, trade_id: str, exch_order_id: str) -> bool:
+        return _fill_key(symbol, trade_id, exch_order_id) in self._seen_trades
 
     def live(self) -> list[tuple[str, Known]]:
         """Orders believed live on the venue (not final; the venue acknowledged them)."""
@@ -209,7 +209,7 @@ class OrderTracker:
         """Forward a report to the engine (a fill once per trade id) and keep what we know current;
         False when it was a fill already forwarded."""
         if report.trade_id:
-            if not self._seen_trades.first(f"{report.symbol}:{report.trade_id}"):
+            if not self._seen_trades.first(_fill_key(report.symbol, report.trade_id, report.exch_order_id)):
                 return False
             t_ms = report.exch_time_ns // 1_000_000
             if t_ms > self.last_trade_ms.get(report.symbol, 0):
@@ -433,7 +433,6 @@ class StallWatch:
         nudge_wait_s: float = NUDGE_WAIT_S,
         tick_s: float = TICK_S,
         clock: Callable[[], float] = time.monotonic,
-        answer_is_current: bool = False,
     ) -> None:
         self.name = name
         self._stream = stream
@@ -446,10 +445,6 @@ class StallWatch:
         self.nudge_wait_s = nudge_wait_s
         self.tick_s = tick_s
         self._clock = clock
-        # True where an answer to a nudge comes in sequence behind every report sent before it (a FIX
-        # session: the Heartbeat answering our TestRequest follows every ExecutionReport in MsgSeqNum
-        # order), so a stream that answers is current and a quiet one needs no poll.
-        self.answer_is_current = answer_is_current
         self.polls = 0  # polls run (tests, metrics)
         self.mode = ""  # "", "quiet", "silent" or "down"
 
@@ -466,8 +461,6 @@ class StallWatch:
                 continue
             answered = stream.live and await self._answers(stream)
             self._set_mode("quiet" if answered else "silent" if stream.live else "down")
-            if answered and self.answer_is_current:
-                continue
             started = self._clock()
             self.polls += 1
             await self._recovery.attempt(1, self._poll)
@@ -492,3 +485,9 @@ class StallWatch:
         elif not mode and self.mode in ("silent", "down"):
             log.info("connector.stream_back.polling_stopped", extra={"connector": self.name})
         self.mode = mode
+
+
+def _fill_key(symbol: str, trade_id: str, exch_order_id: str) -> str:
+    """A fill is one side of one trade: a trade between two orders of the same account (a self-trade the
+    venue lets happen, e.g. Deribit) reports the same trade id to both, and each side is a fill."""
+    return f"{symbol}:{trade_id}:{exch_order_id}"

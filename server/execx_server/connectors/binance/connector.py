@@ -601,7 +601,7 @@ class BinanceConnector:
         self, symbol: str, rows: list[Any], orders: dict[str, ExecutionReport] | None = None
     ) -> None:
         """Report trade rows (``myTrades`` / ``userTrades``) not seen yet as fills."""
-        fresh = [r for r in rows if not self.tracker.seen(symbol, str(r["id"]))]
+        fresh = [r for r in rows if not self.tracker.seen(symbol, str(r["id"]), str(r["orderId"]))]
         by_order: dict[str, list[Any]] = {}
         for row in fresh:
             by_order.setdefault(str(row["orderId"]), []).append(row)

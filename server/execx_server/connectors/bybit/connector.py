@@ -498,7 +498,7 @@ class BybitConnector:
                 log.warning("bybit.private.parse_error", extra={"error": repr(exc), "topic": topic})
 
     def _on_execution(self, row: ExecutionRow) -> None:
-        if self.tracker.seen(row["symbol"], row["execId"]):
+        if self.tracker.seen(row["symbol"], row["execId"], row["orderId"]):
             return
         known = self.tracker.get(row.get("orderLinkId", ""))
         qty = Decimal(row["execQty"])

@@ -583,7 +583,8 @@ class OkxConnector:
         ours = [
             r
             for r in rows
-            if self.tracker.cl_of(r["ordId"]) is not None and not self.tracker.seen(r["instId"], r["tradeId"])
+            if self.tracker.cl_of(r["ordId"]) is not None
+            and not self.tracker.seen(r["instId"], r["tradeId"], r["ordId"])
         ]
         by_order: dict[tuple[str, str], list[FillRow]] = {}
         for row in ours:

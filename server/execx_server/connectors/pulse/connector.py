@@ -329,7 +329,7 @@ class PulseConnector(QueriesOverRpc):
         cl = self.tracker.by_exch_id.get(exch_id) or str(trade.get("label", ""))
         known = self.tracker.orders.get(cl)
         symbol = str(trade.get("instrument_name", ""))
-        if known is None or self.tracker.seen(symbol, str(trade.get("trade_id"))):
+        if known is None or self.tracker.seen(symbol, str(trade.get("trade_id")), exch_id):
             return  # not ours (another session on the account), or reported already
         rules = self._rules.get(symbol)
         cum = known.cum_filled + rpc_parse.contracts(trade, rules)
