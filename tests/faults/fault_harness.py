@@ -763,7 +763,8 @@ class Run:
 
     async def check_replay(self) -> None:
         assert self.client.stub is not None
-        last = self.client.last_seq
+        seen = dict(self.client.seen)  # what the client had seen when the checks began (the stream goes on)
+        last = max(seen, default=0)
         stream = self.client.stub.SubscribeUpdates(
             om.SubscribeUpdatesRequest(session_id=self.session_id, from_seq=1), metadata=AUTH
         )
@@ -780,13 +781,13 @@ class Run:
         finally:
             stream.cancel()
         v = self.result.violations
-        for seq, live in sorted(self.client.seen.items()):
+        for seq, live in sorted(seen.items()):
             again = replayed.get(seq)
             if again is None:
                 v["seq_reused"].append(f"seq {seq} seen live {_brief(self.client.by_seq[seq])}, absent from the replay")
             elif live != again.SerializeToString(deterministic=True):
                 v["seq_reused"].append(f"seq {seq}: live {_brief(self.client.by_seq[seq])}, replay {_brief(again)}")
-        for seq in sorted(set(replayed) - set(self.client.seen)):
+        for seq in sorted(set(replayed) - set(seen)):
             if seq <= last:
                 v["seq_gap"].append(f"seq {seq} {_brief(replayed[seq])} in the replay, never streamed live")
         self.dump("replay.jsonl", [replayed[s] for s in sorted(replayed)])
