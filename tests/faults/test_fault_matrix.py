@@ -70,12 +70,12 @@ AMEND_REVERT = (
     "filled -> partiallyfilled/new"
 )
 KNOWN_KILL_FAILURES = {
-    "binance-spot": AMEND_REVERT + "; expiry (STP) of an order with an amend in flight is undone the same way",
+    "binance-spot": AMEND_REVERT + "; an order expired by self-trade prevention is put back to new the same way",
     "binance-usdm-future": AMEND_REVERT,
-    "bybit-linear": AMEND_REVERT + "; left_pending: inserts left pendingnew after a restart (seen once)",
-    "deribit": AMEND_REVERT + "; lost_fill: first of two fills of a taker order just after a restart",
+    "bybit-linear": AMEND_REVERT + "; left_pending: inserts left pendingnew (never reached the venue) after a restart",
+    "deribit": AMEND_REVERT + "; lost_fill: of a marketable order's several fills only the last reaches the stream",
     "pulse": AMEND_REVERT,
-    "okx": AMEND_REVERT + " (the same code path; not seen on OKX in the runs so far)",
+    "okx": AMEND_REVERT + " (seen on OKX under silent streams: cancelled by STP, then put back to new)",
 }
 
 
