@@ -227,3 +227,21 @@ async def test_compaction_drops_orders_finished_before_the_retention_and_never_a
     j2 = Journal(tmp_path / "j.db")
     assert j2.last_seq() == {"s1": 9}  # numbering goes on after the last seq ever given
     await j2.close()
+
+
+async def test_the_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from execx_server.engine import journal
+
+    monkeypatch.setattr(journal, "WAL_RESTART_BYTES", 2**20)
+    j = Journal(tmp_path / "j.db", checkpoint_s=0.02)
+    wal = tmp_path / "j.db-wal"
+    sizes = []
+    for seq in range(1, 4001):
+        j.write([Record("s1", seq, "order", {"clOrderId": f"c{seq}", "orderStatus": "new", "pad": "x" * 1000})])
+        if seq % 100 == 0:
+            await asyncio.sleep(0.03)  # the checkpointer runs between bursts, as between loop turns
+            sizes.append(wal.stat().st_size)
+    # ~12 MB were written through the WAL; it was started over instead of growing with them
+    assert max(sizes[10:]) < 4 * 2**20, sizes
+    assert j.last_seq() == {"s1": 4000}
+    await j.close()

@@ -16,7 +16,8 @@ last moments before a power loss may be missing; the reconciliation after the re
 venue still has.
 
 The WAL is folded back into the database (checkpointed) by a background thread with its own connection
-every ``checkpoint_s``, never on the event loop (a checkpoint fsyncs). Reads (replay after a restart,
+every ``checkpoint_s``, never on the event loop (a checkpoint fsyncs); once it is larger than
+``WAL_RESTART_BYTES`` it is started over, so it stays bounded under any write load. Reads (replay after a restart,
 ``fromSeq`` resumes) use their own connection; run them in a worker thread.
 
 Secrets are never written: callers journal requests without credentials.
@@ -75,6 +76,7 @@ _UPSERT_ORDER = (
 
 CHECKPOINT_S = 1.0
 COMPACT_EVERY_S = 3600.0
+WAL_RESTART_BYTES = 32 * 2**20  # the WAL is started over (RESTART checkpoint) once it is larger
 COMPACT_BATCH = 200
 SEQ_MAX = 2**63 - 1  # SQLite's largest integer
 
@@ -122,8 +124,9 @@ class Journal:
         db.execute(f"PRAGMA synchronous={'FULL' if self.fsync else 'NORMAL'}")
         if writer:
             db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the checkpointer thread
-        # the compaction (checkpointer thread) holds the write lock for one small batch at a time
+        # the compaction and a RESTART checkpoint (checkpointer thread) hold the lock briefly
         db.execute("PRAGMA busy_timeout=2000")
+        db.execute(f"PRAGMA journal_size_limit={WAL_RESTART_BYTES}")
         return db
 
     # ------------------------------------------------------------------ writes (event-loop thread)
@@ -198,10 +201,22 @@ class Journal:
                     return
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if self._wal_bytes() > WAL_RESTART_BYTES:
+                        # PASSIVE copies the WAL into the database but, under a steady write load, the WAL
+                        # never starts over (measured: it grew ~24 MB/s at 500 orders/s). RESTART makes
+                        # the next write start it over (that write may wait for the checkpoint: ~10-20 ms),
+                        # and journal_size_limit truncates the file.
+                        db.execute("PRAGMA wal_checkpoint(RESTART)")
                 except sqlite3.Error as e:
                     log.warning("journal.checkpoint_failed", extra={"error": str(e)})
         finally:
             db.close()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def compact(self, db: sqlite3.Connection | None = None) -> int:
         """Delete the records of orders finished more than ``retention_s`` ago (and the position records
