@@ -168,11 +168,25 @@ class RpcQueries:
         return parse.parse_positions(list(rows), self.rules)
 
     async def recover(self) -> None:
-        """Report what happened to the orders believed live while the connection was down: fills not
-        seen yet (before the status they lead to), then the status now (cancelled by cancel-on-disconnect,
-        filled, amended)."""
-        for cl, known in self.tracker.live():
-            obj = await self.order_state(known.exch_order_id)
+        """Report what happened to the orders believed live while the connection was down (or silent):
+        fills not seen yet (before the status they lead to), then the status now (cancelled by
+        cancel-on-disconnect, filled, amended). The open orders are read in one go (Deribit; Pulse per
+        instrument with live orders); an order is asked for on its own only when it is no longer open."""
+        live = self.tracker.live()
+        if not live:
+            return
+        open_now: dict[str, dict[str, Any]] = {}
+        if self._all_open_orders:
+            rows = await self.call(self._all_open_orders, {})
+        else:
+            rows = []
+            for name in sorted({known.symbol for _, known in live}):
+                rows += await self.call("private/get_open_orders_by_instrument", {"instrument_name": name})
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict):
+                open_now[str(row.get("order_id"))] = row
+        for cl, known in live:
+            obj = open_now.get(known.exch_order_id) or await self.order_state(known.exch_order_id)
             rules = self.rules.get(known.symbol)
             state = parse.parse_order(obj, rules, cl)
             if state.cum_filled > known.cum_filled:
