@@ -11,8 +11,9 @@ Every connector builds on the same pieces of ``connectors.tracking`` and supplie
   id), bounded memory;
 - ``Recovery`` around its recover-once hook (open orders, trades since the last one seen, final states
   of orders believed live): run after every private-stream reconnect, bounded attempts with backoff;
-- ``StallWatch``: while the private stream is down or silent with orders live, the recover-once hook
-  over REST / HTTP every few seconds, so a fill reaches the engine within 10 s whatever the stream does;
+- ``StallWatch``: while the private stream is down or has said nothing for 3 s with orders live, the
+  recover-once hook over REST / HTTP every 2 s (5 s while the stream still answers its pings), so a fill
+  reaches the engine within 10 s whatever the stream does;
 - a venue's "duplicate client order id" refusal of ``submit_order`` means the order exists: the answer
   is that order's report (``OrderTracker.existing``), ``OutcomeUnknown`` if the venue cannot find it.
 
