@@ -73,7 +73,8 @@ KNOWN_KILL_FAILURES = {
     "binance-spot": AMEND_REVERT + "; an order expired by self-trade prevention is put back to new the same way",
     "binance-usdm-future": AMEND_REVERT,
     "bybit-linear": AMEND_REVERT + "; left_pending: inserts left pendingnew (never reached the venue) after a restart",
-    "deribit": AMEND_REVERT + "; lost_fill: of a marketable order's several fills only the last reaches the stream",
+    "deribit": AMEND_REVERT + "; lost_fill: the taker side of a self-trade (same trade id as its maker side) was "
+    "dropped as a duplicate (fixed by 4f0f1b2)",
     "pulse": AMEND_REVERT,
     "okx": AMEND_REVERT + " (seen on OKX under silent streams: cancelled by STP, then put back to new)",
 }
