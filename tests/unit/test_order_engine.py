@@ -272,9 +272,15 @@ async def test_idempotent_insert_and_conflicting_reuse(world: World) -> None:
             SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", D(96000), None, OrderType.LIMIT, None, Side.BUY),
             "qty",
         ),
-        (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", None, D("0.1"), OrderType.LIMIT, None, Side.BUY), "price"),
+        (
+            SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", None, D("0.1"), OrderType.LIMIT, None, Side.BUY),
+            "price",
+        ),
         (SendOrder("s", TransactionType.INSERT, "c2", "BTCUSDT", D(1), D("0.1"), OrderType.LIMIT, None, None), "side"),
-        (SendOrder("s", TransactionType.INSERT, "c2", "NOPE", D(1), D("0.1"), OrderType.LIMIT, None, Side.BUY), "symbol"),
+        (
+            SendOrder("s", TransactionType.INSERT, "c2", "NOPE", D(1), D("0.1"), OrderType.LIMIT, None, Side.BUY),
+            "symbol",
+        ),
         (buy("c2", qty=-1), "qty"),
         (buy("c2", qty=0.00001), "qty"),  # below min notional
         (buy("c2", price=float("nan")), "price"),
