@@ -101,11 +101,13 @@ class Journal:
         checkpoint_s: float = CHECKPOINT_S,
         retention_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
+        compact_every_s: float = COMPACT_EVERY_S,
     ) -> None:
         self.path = path
         self.fsync = fsync
         self.retention_s = retention_s  # 0: keep everything
         self._clock_ns = clock_ns
+        self._compact_every_s = compact_every_s
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect(writer=True)
         self._db.executescript(SCHEMA)
@@ -188,11 +190,12 @@ class Journal:
 
     def _checkpoint_loop(self, every_s: float) -> None:
         db = self._connect()
-        next_compaction = 0.0
+        # the first compaction a minute after start (not during start-up), then every compact_every_s
+        next_compaction = time.monotonic() + min(60.0, self._compact_every_s)
         try:
             while True:
                 if self.retention_s and time.monotonic() >= next_compaction:
-                    next_compaction = time.monotonic() + COMPACT_EVERY_S
+                    next_compaction = time.monotonic() + self._compact_every_s
                     try:
                         self.compact(db)
                     except sqlite3.Error as e:
