@@ -20,7 +20,8 @@ import aiohttp
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
+from ..transport.rest import RestTransport, unreadable
+from ..transport.telemetry import Telemetry
 from ..transport.websocket import NoAnswer, NotSent
 from .auth import Signer
 from .errors import classify, parse_retry_after
@@ -59,7 +60,7 @@ class CancelReplaceFailed(Exception):
 
 class BinanceRest:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, flavor: Flavor, signer: Signer) -> None:
-        self.session = session
+        self.http = RestTransport(session, base_url)
         self.base = base_url
         self.flavor = flavor
         self.signer = signer
@@ -67,13 +68,20 @@ class BinanceRest:
         self.weights = WeightLimiter()
         self.weights.set_limit("1M", DEFAULT_WEIGHT_LIMIT[flavor])
         self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
-        self.telemetry: Telemetry = NULL_TELEMETRY
         self.ws_entry: SpotUserStream | None = None  # spot: order entry over the WebSocket API when set
         # spot: trade the cross-margin account (``/sapi/v1/margin/...``, REST only: the WebSocket API has
         # no margin order entry)
         self.margin = False
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.http.telemetry
+
+    @telemetry.setter
+    def telemetry(self, value: Telemetry) -> None:
+        self.http.telemetry = value
 
     async def call(
         self,
@@ -94,7 +102,7 @@ class BinanceRest:
 
     async def _measured(self, endpoint: str, request: Coroutine[Any, Any, Any]) -> Any:
         try:
-            return await measured(self.telemetry, endpoint, request, rejected=(Rejected, CancelReplaceFailed))
+            return await self.http.measured(endpoint, request, rejected=(Rejected, CancelReplaceFailed))
         finally:
             self.telemetry.headroom(self.weights.headroom_fraction())
 
@@ -115,27 +123,16 @@ class BinanceRest:
         query = self.signer.signed_query(params or []) if signed else _urlencode(params or [])
         url = f"{self.base}{path}" + (f"?{query}" if query else "")
         headers = self.signer.headers() if (signed or api_key) else None
-        try:
-            async with self.session.request(method, url, headers=headers) as resp:
-                text = await resp.text()
-                status = resp.status
-                resp_headers = resp.headers
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            if mutating:
-                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
-            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        answer = await self.http.send(method, url, path=path, mutating=mutating, headers=headers)
+        text, status, resp_headers = answer.text, answer.status, answer.headers
         self.weights.update(resp_headers)
         if order:
             self.orders.update(resp_headers)
         if 200 <= status < 300:
             try:
                 return json.loads(text) if text else {}
-            except json.JSONDecodeError:
-                if mutating:
-                    raise OutcomeUnknown(f"{method} {path}: unreadable answer", "bad-json") from None
-                raise Retryable(f"{method} {path}: unreadable answer", "bad-json") from None
+            except json.JSONDecodeError as exc:
+                raise unreadable(method, path, mutating) from exc
         body = _json_or_none(text)
         code = body.get("code") if isinstance(body, dict) else None
         msg = str(body.get("msg", "")) if isinstance(body, dict) else text[:200]
@@ -170,9 +167,9 @@ class BinanceRest:
         try:
             response = await self.ws_entry.exchange(method, signed)
         except NotSent as exc:
-            raise Retryable(f"{method}: not sent ({exc})", "connect") from None
+            raise Retryable(f"{method}: not sent ({exc})", "connect") from exc
         except NoAnswer as exc:
-            raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from None
+            raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from exc
         for limit in response.get("rateLimits") or []:
             key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
             target = self.weights if limit.get("rateLimitType") == "REQUEST_WEIGHT" else self.orders

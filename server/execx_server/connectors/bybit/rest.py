@@ -18,9 +18,10 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from ...domain.venue import OutcomeUnknown, Retryable, VenueError
+from ...domain.venue import Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
+from ..transport.rest import RestTransport
+from ..transport.telemetry import Telemetry
 from .errors import classify, reset_wait_s
 from .schemas import ExecutionRow, InstrumentRow, OrderRow, PositionRow
 from .signing import Signer
@@ -58,16 +59,23 @@ class BybitRest:
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, signer: Signer, clock_ms: Callable[[], int]
     ) -> None:
-        self.session = session
+        self.http = RestTransport(session, base_url)
         self.base = base_url
         self.signer = signer
         self.clock_ms = clock_ms
         self.limiter = WeightLimiter()  # no windows: only the venue's "wait until" after a rate-limit answer
-        self.telemetry: Telemetry = NULL_TELEMETRY
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.http.telemetry
+
+    @telemetry.setter
+    def telemetry(self, value: Telemetry) -> None:
+        self.http.telemetry = value
 
     async def call(self, method: str, path: str, params: Params, *, signed: bool = True, mutating: bool = False) -> Any:
         """One request; returns ``(result, retExtInfo)``."""
-        return await measured(self.telemetry, f"{method} {path}", self._call(method, path, params, signed, mutating))
+        return await self.http.measured(f"{method} {path}", self._call(method, path, params, signed, mutating))
 
     async def _call(self, method: str, path: str, params: Params, signed: bool, mutating: bool) -> Any:
         self.limiter.check()
@@ -82,17 +90,9 @@ class BybitRest:
         headers = self.signer.rest_headers(payload) if signed else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        try:
-            async with self.session.request(method, url, data=body, headers=headers) as resp:
-                text = await resp.text()
-                status = resp.status
-                reset = resp.headers.get("X-Bapi-Limit-Reset-Timestamp")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            if mutating:
-                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
-            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        answer = await self.http.send(method, url, path=path, mutating=mutating, data=body, headers=headers)
+        text, status = answer.text, answer.status
+        reset = answer.headers.get("X-Bapi-Limit-Reset-Timestamp")
         data: Any = None
         try:
             data = json.loads(text) if text else None

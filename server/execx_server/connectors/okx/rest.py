@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
-from ...domain.venue import OutcomeUnknown, Retryable
 from ..transport.ratelimit import WeightLimiter
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
+from ..transport.rest import RestTransport
+from ..transport.telemetry import Telemetry
 from .errors import RATE_LIMIT_WINDOW_S, classify
 from .schemas import FillRow, InstrumentRow, ItemResult, OrderRow, PositionRow
 from .signing import Signer
@@ -28,13 +28,20 @@ PAGE = 100
 
 class OkxRest:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, signer: Signer) -> None:
-        self.session = session
+        self.http = RestTransport(session, base_url)
         self.base = base_url
         self.signer = signer
         self.limiter = WeightLimiter()
-        self.telemetry: Telemetry = NULL_TELEMETRY
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def telemetry(self) -> Telemetry:
+        return self.http.telemetry
+
+    @telemetry.setter
+    def telemetry(self, value: Telemetry) -> None:
+        self.http.telemetry = value
 
     async def call(
         self,
@@ -48,8 +55,8 @@ class OkxRest:
         items: bool = False,
     ) -> list[Any]:
         """One request; ``items``: return the data of a batch answer whatever its code (0/1/2)."""
-        return await measured(
-            self.telemetry, f"{method} {path}", self._call(method, path, query, body, signed, raw_body, items)
+        return await self.http.measured(
+            f"{method} {path}", self._call(method, path, query, body, signed, raw_body, items)
         )
 
     async def _call(
@@ -70,21 +77,15 @@ class OkxRest:
         headers = self.signer.rest_headers(method, path_qs, text_body) if signed else self.signer.public_headers()
         if mutating and not signed:
             headers["Content-Type"] = "application/json"
-        try:
-            async with self.session.request(
-                method,
-                URL(f"{self.base}{path_qs}", encoded=True),
-                data=text_body.encode() if mutating else None,
-                headers=headers,
-            ) as resp:
-                status = resp.status
-                text = await resp.text()
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Retryable(f"connection to {self.base} failed: {type(exc).__name__}", "connect") from None
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            if mutating:
-                raise OutcomeUnknown(f"{method} {path}: {type(exc).__name__} after sending", "transport") from None
-            raise Retryable(f"{method} {path}: {type(exc).__name__}", "transport") from None
+        answer = await self.http.send(
+            method,
+            URL(f"{self.base}{path_qs}", encoded=True),
+            path=path,
+            mutating=mutating,
+            data=text_body.encode() if mutating else None,
+            headers=headers,
+        )
+        status, text = answer.status, answer.text
         try:
             envelope = json.loads(text)
             code, msg, data = str(envelope.get("code", "")), str(envelope.get("msg", "")), envelope.get("data")
