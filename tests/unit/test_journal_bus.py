@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+from execx_server.domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from execx_server.engine.bus import SessionBus, SlowConsumer
 from execx_server.engine.journal import Journal, JournalError, Record
+from execx_server.engine.updates import OrderUpdate, PositionUpdate
 
 
 async def test_records_survive_a_restart(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     j.add_session("s1", "binance-spot", 123, {"sessionId": "s1"})
     for seq in range(1, 101):
-        j.append(Record("s1", seq, "order", {"clOrderId": f"c{seq}", "price": "1.5"}))
+        j.append(Record("s1", seq, "note", {"clOrderId": f"c{seq}", "price": "1.5"}))
     await j.close()
 
     j2 = Journal(tmp_path / "j.db")
@@ -34,10 +37,10 @@ async def test_a_failing_write_raises_and_the_journal_goes_on(tmp_path: Path) ->
     with pytest.raises(JournalError, match="UNIQUE"):
         j.add_session("s1", "okx", 2, {})  # a session id is never written twice
     assert j.failed
-    j.append(Record("s1", 1, "order", {}))
+    j.append(Record("s1", 1, "note", {}))
     assert not j.failed
     with pytest.raises(JournalError):
-        j.append(Record("s1", 1, "order", {"other": "content"}))  # nor a sequence number
+        j.append(Record("s1", 1, "note", {"other": "content"}))  # nor a sequence number
     assert j.sessions()["s1"][1] == 1
     assert [r.payload for r in j.read("s1")] == [{}]
     await j.close()
@@ -47,9 +50,9 @@ async def test_resume_from_seq_has_no_gap_and_no_duplicate(tmp_path: Path) -> No
     j = Journal(tmp_path / "j.db")
     bus = SessionBus("s1", j)
     for i in range(5):
-        bus.publish("order", {"i": i})
+        bus.publish("note", {"i": i})
     sub = await bus.subscribe(from_seq=3)
-    bus.publish("order", {"i": 5})
+    bus.publish("note", {"i": 5})
     seen = [(await anext(sub)).seq for _ in range(4)]
     assert seen == [3, 4, 5, 6]
     bus.publish("position", {"p": 1})
@@ -60,12 +63,12 @@ async def test_resume_from_seq_has_no_gap_and_no_duplicate(tmp_path: Path) -> No
 async def test_sequence_continues_after_restart(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     bus = SessionBus("s1", j)
-    bus.publish("order", {})
-    bus.publish("order", {})
+    bus.publish("note", {})
+    bus.publish("note", {})
     await j.close()
     j2 = Journal(tmp_path / "j.db")
     bus2 = SessionBus("s1", j2, last_seq=j2.last_seq()["s1"])
-    bus2.publish("order", {})
+    bus2.publish("note", {})
     assert bus2.seq == 3
     await j2.close()
 
@@ -85,7 +88,7 @@ async def test_slow_subscriber_is_told_and_others_are_unaffected(tmp_path: Path)
 
     task = asyncio.create_task(consume())
     for i in range(50):
-        bus.publish("order", {"i": i})
+        bus.publish("note", {"i": i})
         await asyncio.sleep(0)  # let the fast consumer run, as the event loop would between venue messages
     await asyncio.wait_for(task, 5)
     assert got == list(range(1, 51))
@@ -100,7 +103,7 @@ async def test_kind_filter(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     bus = SessionBus("s1", j)
     sub = await bus.subscribe(kinds=frozenset({"position"}))
-    bus.publish("order", {})
+    bus.publish("note", {})
     bus.publish("position", {"x": 1})
     r = await asyncio.wait_for(anext(sub), 1)
     assert (r.kind, r.seq) == ("position", 2)
@@ -112,7 +115,7 @@ async def test_a_subscriber_only_sees_what_the_journal_already_holds(tmp_path: P
     bus = SessionBus("s1", j)
     sub = await bus.subscribe()
     for i in range(20):
-        bus.publish("order", {"i": i})
+        bus.publish("note", {"i": i})
         if i % 3 == 0:
             await asyncio.sleep(0)
     for _ in range(20):
@@ -132,7 +135,7 @@ async def main() -> None:
     bus = SessionBus("s1", Journal(Path(sys.argv[1])))
     sub = await bus.subscribe()
     for i in range(int(sys.argv[2])):
-        bus.publish("order", {"i": i})
+        bus.publish("note", {"i": i})
         if i % 7 == 0:
             await asyncio.sleep(0)
     seen = 0
@@ -167,33 +170,39 @@ async def test_events_of_one_iteration_are_numbered_in_order_at_its_end(tmp_path
     j = Journal(tmp_path / "j.db")
     bus = SessionBus("s1", j)
     sub = await bus.subscribe()
-    made: list[int] = []
+    encoded: list[int] = []
 
-    def payload(i: int) -> dict[str, int]:
-        made.append(i)
-        return {"i": i}
+    class Event:  # a typed event: only the journal serialises it
+        def __init__(self, i: int) -> None:
+            self.i = i
 
-    for i in range(3):
-        bus.publish("order", lambda i=i: payload(i))
-    bus.publish("position", {"p": 1})
-    assert made == []  # nothing is done on the publisher's path ...
+        def to_json(self) -> dict[str, int]:
+            encoded.append(self.i)
+            return {"i": self.i}
+
+    events = [Event(i) for i in range(3)]
+    for e in events:
+        bus.publish("note", e)  # type: ignore[arg-type]
+    bus.publish("position", PositionUpdate("s1", {"BTCUSDT": D(1)}))
+    assert encoded == []  # nothing is done on the publisher's path ...
     await asyncio.sleep(0)  # ... until the iteration ends
-    assert made == [0, 1, 2]
+    assert encoded == [0, 1, 2]
     got = [await asyncio.wait_for(anext(sub), 1) for _ in range(4)]
-    assert [(r.seq, r.kind, r.payload) for r in got] == [
-        (1, "order", {"i": 0}),
-        (2, "order", {"i": 1}),
-        (3, "order", {"i": 2}),
-        (4, "position", {"p": 1}),
-    ]
-    bus.publish("order", {"i": 9})
+    assert [(r.seq, r.kind) for r in got] == [(1, "note"), (2, "note"), (3, "note"), (4, "position")]
+    assert [r.payload for r in got[:3]] == events  # subscribers get the objects themselves, not JSON
+    bus.publish("note", {"i": 9})
     assert bus.seq == 5  # reading the sequence numbers what was published first
     assert [r.seq for r in j.read("s1")] == [1, 2, 3, 4, 5]
+    assert next(iter(j.read("s1", 4))).payload == PositionUpdate("s1", {"BTCUSDT": D(1)})  # typed again
     await j.close()
 
 
-def _order(cl: str, status: str, t_ns: int) -> dict[str, object]:
-    return {"clOrderId": cl, "symbol": "BTCUSDT", "orderStatus": status, "localTime": t_ns}
+def _order(cl: str, status: str, t_ns: int) -> OrderUpdate:
+    z = D(0)
+    return OrderUpdate(
+        "s1", Exchange.OKX, "BTCUSDT", cl, "", "", "", t_ns, 0, 0, D(1), D(1), z, z, z,
+        OrderType.LIMIT, OrderStatus(status), TransactionType.INSERT, TimeInForce.GTC, Side.BUY, None, "",
+    )  # fmt: skip
 
 
 async def test_compaction_drops_orders_finished_before_the_retention_and_never_a_seq(tmp_path: Path) -> None:
@@ -203,10 +212,10 @@ async def test_compaction_drops_orders_finished_before_the_retention_and_never_a
     j.add_session("s1", "okx", 1, {})
     records = [
         ("order", _order("old-done", "new", now - 60 * day)),
-        ("position", {"positions": {"BTCUSDT": "1"}}),
+        ("position", PositionUpdate("s1", {"BTCUSDT": D(1)})),
         ("order", _order("old-live", "new", now - 60 * day)),
         ("order", _order("old-done", "filled", now - 59 * day)),
-        ("position", {"positions": {"BTCUSDT": "2"}}),
+        ("position", PositionUpdate("s1", {"BTCUSDT": D(2)})),
         ("order", _order("recent-done", "new", now - 2 * day)),
         ("order", _order("recent-done", "cancelled", now - day)),
         ("order", _order("last-done", "new", now - 50 * day)),
@@ -214,7 +223,7 @@ async def test_compaction_drops_orders_finished_before_the_retention_and_never_a
     ]
     j.write(Record("s1", seq, kind, payload) for seq, (kind, payload) in enumerate(records, 1))
     assert j.compact() == 1  # old-done only: old-live is not final; last-done holds the last seq
-    assert [(r.seq, r.payload.get("clOrderId")) for r in j.read("s1")] == [
+    assert [(r.seq, getattr(r.payload, "cl_order_id", None)) for r in j.read("s1")] == [
         (3, "old-live"),
         (5, None),  # the last position record stays
         (6, "recent-done"),
@@ -236,7 +245,7 @@ async def test_the_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path, m
     j = Journal(tmp_path / "j.db", checkpoint_s=0.02)
     wal = tmp_path / "j.db-wal"
     for seq in range(1, 4001):
-        j.write([Record("s1", seq, "order", {"clOrderId": f"c{seq}", "orderStatus": "new", "pad": "x" * 1000})])
+        j.write([Record("s1", seq, "note", {"pad": "x" * 1000})])
         if seq % 100 == 0:
             await asyncio.sleep(0.03)  # the checkpointer runs between bursts, as between loop turns
     # ~12 MB went through the WAL; it is started over and truncated instead of growing with them (a PASSIVE
@@ -246,7 +255,7 @@ async def test_the_wal_stays_bounded_under_a_steady_write_load(tmp_path: Path, m
     while wal.stat().st_size > 2 * 2**20:  # a write after the RESTART checkpoint starts the WAL over
         assert asyncio.get_running_loop().time() < deadline, f"WAL still {wal.stat().st_size} bytes"
         seq += 1
-        j.write([Record("s1", seq, "order", {"clOrderId": "x", "orderStatus": "new"})])
+        j.write([Record("s1", seq, "note", {})])
         await asyncio.sleep(0.05)
     assert j.last_seq()["s1"] >= 4000
     await j.close()

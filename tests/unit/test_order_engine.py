@@ -28,7 +28,7 @@ from execx_server.domain.venue import (
 )
 from execx_server.engine.journal import Journal
 from execx_server.engine.sessions import OrderEngine, RetryPolicy, SendOrder
-from execx_server.engine.updates import ORDER, POSITION
+from execx_server.engine.updates import ORDER, POSITION, encode
 from execx_sim.core import types as sim
 from execx_sim.core.engine import Exchange as SimExchange
 from execx_sim.core.engine import Market
@@ -223,7 +223,7 @@ async def updates(engine: OrderEngine, sid: str, n: int, kind: str = ORDER, from
     deadline = time.monotonic() + 5
     while len(out) < n:
         rec = await asyncio.wait_for(anext(sub), deadline - time.monotonic())
-        out.append(rec.payload)
+        out.append(encode(rec.payload))  # the JSON the journal stores
     sub.close()
     return out
 

@@ -27,7 +27,7 @@ from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavail
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine.bus import SlowConsumer
 from ..engine.sessions import OrderEngine, SendOrder
-from ..engine.updates import ORDER, POSITION, OrderUpdate
+from ..engine.updates import ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
 from ..observability.metrics import Metrics
 from . import convert
@@ -349,7 +349,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics.subscribers.labels("updates").inc()
         try:
             async for rec in sub:
-                u = OrderUpdate.from_json(rec.payload)
+                u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
                 yield order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, rec.seq))
         except SlowConsumer as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
@@ -376,7 +376,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 yield order_manager_pb2.SubscribePositionsResponse(
                     session_id=session.session_id,
                     seq=rec.seq,
-                    positions={k: float(v) for k, v in rec.payload["positions"].items()},
+                    positions={k: float(v) for k, v in cast(PositionUpdate, rec.payload).positions.items()},
                 )
         except SlowConsumer as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
@@ -408,7 +408,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         )
         out = order_manager_pb2.ListFillsResponse()
         for rec in records:
-            u = OrderUpdate.from_json(rec.payload)
+            u = cast(OrderUpdate, rec.payload)  # records of kind ORDER
             if not u.trade_id or (request.symbol and u.symbol != request.symbol):
                 continue
             out.fills.add(

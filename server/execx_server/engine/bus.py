@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from .journal import Journal, Record
-
-Payload = dict[str, Any] | Callable[[], dict[str, Any]]
+from .updates import Event
 
 
 class SlowConsumer(Exception):
@@ -73,7 +71,7 @@ class SessionBus:
         self._seq = last_seq
         self.maxsize = maxsize
         self._subs: set[Subscription] = set()
-        self._pending: list[tuple[str, Payload]] = []
+        self._pending: list[tuple[str, Event]] = []
 
     @property
     def subscriber_count(self) -> int:
@@ -85,9 +83,10 @@ class SessionBus:
         self.flush()
         return self._seq
 
-    def publish(self, kind: str, payload: Payload) -> None:
+    def publish(self, kind: str, payload: Event) -> None:
         """Queue an event for the end of this event-loop iteration (at once without a running loop).
-        ``payload``: the event's JSON object, or a function that makes it then; it must not change."""
+        ``payload``: the typed event (OrderUpdate, PositionUpdate, a dict for session events); it must not
+        change. Only the journal serialises it; subscribers get it as it is."""
         self._pending.append((kind, payload))
         if len(self._pending) == 1:
             try:
@@ -103,10 +102,7 @@ class SessionBus:
             return
         pending, self._pending = self._pending, []
         first = self._seq
-        records = [
-            Record(self.session_id, first + i, kind, payload() if callable(payload) else payload)
-            for i, (kind, payload) in enumerate(pending, 1)
-        ]
+        records = [Record(self.session_id, first + i, kind, payload) for i, (kind, payload) in enumerate(pending, 1)]
         self.journal.write(records)
         self._seq = first + len(records)
         subs = tuple(self._subs)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.errors import Unavailable
+from .updates import Event, decode, encode
 
 log = logging.getLogger("execx.journal")
 
@@ -66,6 +67,16 @@ CREATE TABLE IF NOT EXISTS orders (
     seqs        TEXT NOT NULL,        -- the seqs of its records, comma-separated (no index on events)
     PRIMARY KEY (session_id, cl_order_id)
 ) WITHOUT ROWID;
+-- the configuration of each running algorithm (trigger manager, trigger, dip buyer, ...): what a restart
+-- starts again (managers/runtime.py); a row is deleted when its algorithm stops
+CREATE TABLE IF NOT EXISTS algorithms (
+    kind       TEXT NOT NULL,         -- "trigger_manager", "trigger", "dip_buyer", ...
+    key        TEXT NOT NULL,         -- unique within its kind
+    session_id TEXT NOT NULL,
+    config     TEXT NOT NULL,         -- JSON, decimals as strings
+    updated_ns INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
 """
 
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
@@ -90,7 +101,7 @@ class Record:
     session_id: str
     seq: int
     kind: str
-    payload: dict[str, Any]
+    payload: Event  # typed on the bus (OrderUpdate, PositionUpdate, ...); the journal alone serialises it
 
 
 class Journal:
@@ -136,16 +147,31 @@ class Journal:
     def add_session(self, session_id: str, exchange: str, created_ns: int, config: dict[str, Any]) -> None:
         self._commit([("INSERT INTO sessions VALUES (?, ?, ?, ?)", (session_id, exchange, created_ns, _dumps(config)))])
 
+    def save_algorithm(self, kind: str, key: str, session_id: str, config: dict[str, Any]) -> None:
+        """Keep (insert or replace) a running algorithm's configuration: committed when this returns."""
+        self._commit(
+            [
+                (
+                    "INSERT OR REPLACE INTO algorithms VALUES (?, ?, ?, ?, ?)",
+                    (kind, key, session_id, _dumps(config), self._clock_ns()),
+                )
+            ]
+        )
+
+    def drop_algorithm(self, kind: str, key: str) -> None:
+        self._commit([("DELETE FROM algorithms WHERE kind = ? AND key = ?", (kind, key))])
+
     def write(self, records: Iterable[Record]) -> None:
         """Commit ``records`` now, in one transaction: when this returns they survive a process crash.
         A sequence number is never written twice (that would be a bug: it raises). Order records
         (kind ``order``) also keep their order's row in ``orders``."""
         statements: list[tuple[str, tuple[Any, ...]]] = []
         for r in records:
+            payload = encode(r.payload)
             statements.append(
-                ("INSERT INTO events VALUES (?, ?, ?, ?)", (r.session_id, r.seq, r.kind, _dumps(r.payload)))
+                ("INSERT INTO events VALUES (?, ?, ?, ?)", (r.session_id, r.seq, r.kind, _dumps(payload)))
             )
-            row = _order_row(r.session_id, r.seq, r.kind, r.payload)
+            row = _order_row(r.session_id, r.seq, r.kind, payload)
             if row is not None:
                 statements.append((_UPSERT_ORDER, row))
         self._commit(statements)
@@ -276,6 +302,14 @@ class Journal:
             rows = db.execute("SELECT session_id, exchange, created_ns, config FROM sessions").fetchall()
         return {sid: (exchange, created, json.loads(config)) for sid, exchange, created, config in rows}
 
+    def algorithms(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """The saved algorithms of ``kind``: (key, session id, configuration), oldest first."""
+        with self._reader() as db:
+            rows = db.execute(
+                "SELECT key, session_id, config FROM algorithms WHERE kind = ? ORDER BY updated_ns, key", (kind,)
+            ).fetchall()
+        return [(key, sid, json.loads(config)) for key, sid, config in rows]
+
     def last_seq(self) -> dict[str, int]:
         with self._reader() as db:
             rows = db.execute("SELECT session_id, MAX(seq) FROM events GROUP BY session_id").fetchall()
@@ -290,7 +324,7 @@ class Journal:
                 sql += " AND kind = ?"
                 args.append(kind)
             for seq, k, payload in db.execute(sql + " ORDER BY seq", args):
-                yield Record(session_id, seq, k, json.loads(payload))
+                yield Record(session_id, seq, k, decode(k, json.loads(payload)))
 
     def order_records(self, session_id: str, cl_order_id: str) -> list[Record]:
         """Every record of one order, in order (an indexed read on the writer's connection, ~5 µs: for the
@@ -338,7 +372,7 @@ class Journal:
                 "SELECT seq, payload FROM events WHERE session_id = ? AND kind = ? ORDER BY seq DESC LIMIT 1",
                 (session_id, kind),
             ).fetchone()
-        return Record(session_id, row[0], kind, json.loads(row[1])) if row else None
+        return Record(session_id, row[0], kind, decode(kind, json.loads(row[1]))) if row else None
 
     def _backfill_orders(self) -> None:
         """A journal written before the ``orders`` table: build its rows once from the events."""
@@ -395,7 +429,7 @@ def _records_of(db: sqlite3.Connection, session_id: str, cl_order_id: str) -> li
             "ORDER BY seq",
             (session_id, *chunk),
         ).fetchall()
-        out += [Record(session_id, seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+        out += [Record(session_id, seq, kind, decode(kind, json.loads(payload))) for seq, kind, payload in rows]
     return out
 
 

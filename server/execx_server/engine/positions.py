@@ -9,7 +9,7 @@ from ..connectors.base import Connector
 from ..domain.enums import Side
 from .bus import SessionBus
 from .journal import Journal
-from .updates import POSITION
+from .updates import POSITION, PositionUpdate
 
 
 class Positions:
@@ -20,8 +20,8 @@ class Positions:
 
     def restore(self, journal: Journal) -> None:
         last = journal.last_record(self.session_id, POSITION)
-        if last is not None:
-            self.qty = {k: Decimal(v) for k, v in last.payload["positions"].items()}
+        if last is not None and isinstance(last.payload, PositionUpdate):
+            self.qty = dict(last.payload.positions)
 
     def get(self, symbol: str) -> Decimal:
         return self.qty.get(symbol, Decimal(0))
@@ -31,9 +31,7 @@ class Positions:
         self.publish()
 
     def publish(self) -> None:
-        self.bus.publish(
-            POSITION, {"sessionId": self.session_id, "positions": {k: str(v) for k, v in self.qty.items()}}
-        )
+        self.bus.publish(POSITION, PositionUpdate(self.session_id, dict(self.qty)))
 
     async def sync(self, connector: Connector) -> None:
         """Derivatives: the venue's positions are the truth (spot connectors report none)."""

@@ -143,7 +143,8 @@ class OrderEngine:
         for sid, (exchange, _created, _cfg) in self.journal.sessions().items():
             session = Session(sid, Exchange(exchange), None, SessionBus(sid, self.journal, last.get(sid, 0)))
             stopped = self.journal.last_record(sid, SESSION)
-            session.state = STOPPED if stopped and stopped.payload.get("event") == "stopped" else DETACHED
+            was_stopped = stopped is not None and isinstance(stopped.payload, dict) and stopped.payload.get("event")
+            session.state = STOPPED if was_stopped == "stopped" else DETACHED
             session.positions.restore(self.journal)
             session.store.restore()
             self.sessions[sid] = session
@@ -619,8 +620,9 @@ class OrderEngine:
 
     def _publish(self, session: Session, update: OrderUpdate) -> None:
         order = session.store.orders.get(update.cl_order_id)
-        extra = journal_fields(order, update) if order is not None else {}
-        session.bus.publish(ORDER, (lambda: {**update.to_json(), **extra}) if extra else update.to_json)
+        if order is not None:
+            update.journal.update(journal_fields(order, update))
+        session.bus.publish(ORDER, update)
         if order is not None:
             if order.status.is_final:
                 session.store.note_finished(order)

@@ -149,9 +149,9 @@ class _LockEntry:
         self.users = 0
 
 
-def replay_record(orders: dict[str, Order], payload: dict[str, Any]) -> Order:
-    """Apply one journaled order record to ``orders`` (creating the order at its first record)."""
-    u = OrderUpdate.from_json(payload)
+def replay_record(orders: dict[str, Order], u: OrderUpdate) -> Order:
+    """Apply one journaled order update to ``orders`` (creating the order at its first record)."""
+    payload = u.journal
     order = orders.get(u.cl_order_id)
     if order is None:
         order = orders[u.cl_order_id] = Order(
@@ -188,13 +188,14 @@ def replay(orders: dict[str, Order], records: Iterable[Record]) -> Order | None:
     """Rebuild one order from its journaled records into ``orders``; None if there were none."""
     order = None
     for rec in records:
-        order = replay_record(orders, rec.payload)
+        if isinstance(rec.payload, OrderUpdate):
+            order = replay_record(orders, rec.payload)
     return order
 
 
 def journal_fields(order: Order, update: OrderUpdate) -> dict[str, Any]:
-    """Journal-only fields of an order record (the API ignores them): what a restart needs to finish the
-    order's story."""
+    """Journal-only fields of an order update (``OrderUpdate.journal``; the API never shows them): what a
+    restart needs to finish the order's story."""
     extra: dict[str, Any] = {}
     if order.reduce_only and update.transaction_type.value == "insert":
         extra["reduceOnly"] = True

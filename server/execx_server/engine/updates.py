@@ -7,7 +7,7 @@ the documented doubles.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +42,9 @@ class OrderUpdate:
     side: Side
     trade_liquidity: Liquidity | None
     trigger_id: str
+    # journal-only fields (reduceOnly, notSent, venueFilledQty): what a restart needs to finish the order's
+    # story; the API never shows them
+    journal: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(
@@ -107,6 +110,7 @@ class OrderUpdate:
             "side": self.side.value,
             "tradeLiquidity": self.trade_liquidity.value if self.trade_liquidity else "",
             "triggerId": self.trigger_id,
+            **self.journal,
         }
 
     @classmethod
@@ -134,4 +138,40 @@ class OrderUpdate:
             side=Side(d["side"]),
             trade_liquidity=Liquidity(d["tradeLiquidity"]) if d["tradeLiquidity"] else None,
             trigger_id=d["triggerId"],
+            journal={k: d[k] for k in JOURNAL_FIELDS if k in d},
         )
+
+
+JOURNAL_FIELDS = ("reduceOnly", "notSent", "venueFilledQty")
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdate:
+    """A session's positions after a change (kind ``position``)."""
+
+    session_id: str
+    positions: dict[str, Decimal]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sessionId": self.session_id, "positions": {k: str(v) for k, v in self.positions.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PositionUpdate:
+        return cls(d["sessionId"], {k: Decimal(v) for k, v in d["positions"].items()})
+
+
+Event = OrderUpdate | PositionUpdate | dict[str, Any]
+
+
+def encode(event: Event) -> dict[str, Any]:
+    """The event's JSON object (what the journal stores)."""
+    return event if isinstance(event, dict) else event.to_json()
+
+
+def decode(kind: str, payload: dict[str, Any]) -> Event:
+    """A journaled event back as the type the bus carries."""
+    if kind == ORDER:
+        return OrderUpdate.from_json(payload)
+    if kind == POSITION:
+        return PositionUpdate.from_json(payload)
+    return payload
