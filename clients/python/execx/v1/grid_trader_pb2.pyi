@@ -85,7 +85,7 @@ class GetGridTraderResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[GridTraderStatus, _Mapping]] = ...) -> None: ...
 
 class GridTraderStatus(_message.Message):
-    __slots__ = ("request", "state", "reason", "levels", "center_price", "recenters", "working_orders", "round_trips", "traded_qty", "realized_pnl")
+    __slots__ = ("request", "state", "reason", "levels", "center_price", "recenters", "working_orders", "round_trips", "traded_qty", "realized_pnl", "position", "fills", "fees_paid")
     REQUEST_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +96,9 @@ class GridTraderStatus(_message.Message):
     ROUND_TRIPS_FIELD_NUMBER: _ClassVar[int]
     TRADED_QTY_FIELD_NUMBER: _ClassVar[int]
     REALIZED_PNL_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    FILLS_FIELD_NUMBER: _ClassVar[int]
+    FEES_PAID_FIELD_NUMBER: _ClassVar[int]
     request: StartGridTraderRequest
     state: _common_pb2.RunnerState
     reason: str
@@ -106,4 +109,7 @@ class GridTraderStatus(_message.Message):
     round_trips: int
     traded_qty: float
     realized_pnl: float
-    def __init__(self, request: _Optional[_Union[StartGridTraderRequest, _Mapping]] = ..., state: _Optional[_Union[_common_pb2.RunnerState, str]] = ..., reason: _Optional[str] = ..., levels: _Optional[_Iterable[float]] = ..., center_price: _Optional[float] = ..., recenters: _Optional[int] = ..., working_orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., round_trips: _Optional[int] = ..., traded_qty: _Optional[float] = ..., realized_pnl: _Optional[float] = ...) -> None: ...
+    position: float
+    fills: int
+    fees_paid: float
+    def __init__(self, request: _Optional[_Union[StartGridTraderRequest, _Mapping]] = ..., state: _Optional[_Union[_common_pb2.RunnerState, str]] = ..., reason: _Optional[str] = ..., levels: _Optional[_Iterable[float]] = ..., center_price: _Optional[float] = ..., recenters: _Optional[int] = ..., working_orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., round_trips: _Optional[int] = ..., traded_qty: _Optional[float] = ..., realized_pnl: _Optional[float] = ..., position: _Optional[float] = ..., fills: _Optional[int] = ..., fees_paid: _Optional[float] = ...) -> None: ...
