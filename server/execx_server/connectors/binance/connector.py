@@ -74,9 +74,9 @@ from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
 from .auth import Signer
 from .errors import DUPLICATE_CODES, DUPLICATE_SHARED_CODES, UNKNOWN_ORDER_CODES
-from .rest import BinanceRest, CancelReplaceFailed, Params
+from .rest import BinanceRest, CancelReplaceFailed, OrderEntry, Params
 from .schemas import BookTickerMsg, FuturesOrder, FuturesTrade, SpotOrder, SpotTrade, TradeMsg
-from .stream import FuturesUserStream, MarketStream, SpotUserStream
+from .stream import FuturesUserStream, MarketStream, SpotUserStream, WsOrderEntry
 from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.binance")
@@ -122,6 +122,7 @@ class BinanceConnector:
         self._signer = Signer(config.api_key, config.secret_key, self._clock_ms)
         self._session: aiohttp.ClientSession | None = None
         self._rest: BinanceRest | None = None
+        self._ws_entry: WsOrderEntry | None = None  # spot, ``order_entry="ws"``: the WebSocket API
         self._rules: dict[str, InstrumentRules] = {}
         # What we know of each order; ``tracker.superseded``: venue ids replaced by cancel-replace.
         self.tracker = OrderTracker(lambda report: self._on_report(report))
@@ -151,6 +152,12 @@ class BinanceConnector:
             raise RuntimeError("connector not started")
         return self._rest
 
+    def _entry(self) -> OrderEntry:
+        """Where an order request goes: the WebSocket API while its connection is live (spot, chosen with
+        ``order_entry="ws"``; never cross margin), otherwise REST."""
+        ws = self._ws_entry
+        return ws if ws is not None and ws.live else self.rest
+
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         self._on_report = on_report
         self._on_stream_state = on_stream_state
@@ -175,7 +182,7 @@ class BinanceConnector:
                     listen_token=self._rest.new_user_listen_token if self.margin else None,
                 )
                 if self.order_entry == "ws":
-                    self._rest.ws_entry = self._user
+                    self._ws_entry = WsOrderEntry(self._user, self._signer, self._rest)
             else:
                 # listenKey requests are not signed: check the secret once, with a cheap signed read, so
                 # wrong credentials fail the start in the venue's words instead of the first order.
@@ -219,7 +226,7 @@ class BinanceConnector:
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         previous = self.tracker.track(order.cl_order_id, known)
         try:
-            answer = await self.rest.new_order(params)
+            answer = await self._entry().new_order(params)
         except Rejected as exc:
             if refused_as_duplicate(exc, DUPLICATE_CODES, DUPLICATE_SHARED_CODES):  # the order exists
                 why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"
@@ -300,7 +307,7 @@ class BinanceConnector:
         if self.margin:
             return await self._margin_replace(symbol, cl_order_id, known, side, qty, price)
         if (price is None or price == known.price) and qty < known.qty:
-            amended = await self.rest.amend_keep_priority(symbol, cl_order_id, to_wire(qty))
+            amended = await self._entry().amend_keep_priority(symbol, cl_order_id, to_wire(qty))
             report = parse.parse_spot_amend(amended)
             self.tracker.note(report)
             return report
@@ -332,7 +339,7 @@ class BinanceConnector:
         if old_id:
             self.tracker.supersede(old_id)
         try:
-            answer = await self.rest.cancel_replace(params)
+            answer = await self._entry().cancel_replace(params)
         except CancelReplaceFailed as exc:
             data = exc.data
             if data.get("cancelResult") == "SUCCESS":
@@ -378,7 +385,7 @@ class BinanceConnector:
         if old_id:
             self.tracker.supersede(old_id)
         try:
-            cancelled = parse.parse_spot_order(cast(SpotOrder, await self.rest.cancel_order(symbol, cl_order_id)))
+            cancelled = parse.parse_spot_order(cast(SpotOrder, await self._entry().cancel_order(symbol, cl_order_id)))
         except Rejected:
             self.tracker.unsupersede(old_id)
             raise
@@ -391,7 +398,7 @@ class BinanceConnector:
             return done
         request = OrderRequest(cl_order_id, symbol, side, known.order_type, known.tif, remaining, new_price)
         try:
-            answer = cast(SpotOrder, await self.rest.new_order(self._order_params(request)))
+            answer = cast(SpotOrder, await self._entry().new_order(self._order_params(request)))
         except Rejected as exc:
             refused = _replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
             self.tracker.unsupersede(old_id)
@@ -410,7 +417,7 @@ class BinanceConnector:
         return report
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        answer = await self.rest.cancel_order(symbol, cl_order_id)
+        answer = await self._entry().cancel_order(symbol, cl_order_id)
         report = (
             parse.parse_spot_order(cast(SpotOrder, answer))
             if self.flavor is Flavor.SPOT

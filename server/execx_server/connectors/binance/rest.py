@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import aiohttp
 
@@ -22,7 +22,6 @@ from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from ..transport.rest import RestTransport, unreadable
 from ..transport.telemetry import Telemetry
-from ..transport.websocket import NoAnswer, NotSent
 from .auth import Signer
 from .errors import classify, parse_retry_after
 from .schemas import (
@@ -36,9 +35,6 @@ from .schemas import (
     SpotTrade,
 )
 from .urls import Flavor
-
-if TYPE_CHECKING:
-    from .stream import SpotUserStream
 
 log = logging.getLogger("execx.connectors.binance")
 
@@ -58,7 +54,24 @@ class CancelReplaceFailed(Exception):
         self.data = data
 
 
+class OrderEntry(Protocol):
+    """Binance's order-changing requests (submit, amend, cancel), with the same parameters and answers
+    over REST (``BinanceRest``) and over the spot WebSocket API (``stream.WsOrderEntry``). The connector
+    picks one for each request; failures are raised as ``Rejected`` / ``Retryable`` / ``OutcomeUnknown``
+    (``CancelReplaceFailed`` for a half-failed cancel-replace)."""
+
+    async def new_order(self, params: Params) -> Any: ...
+
+    async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any: ...
+
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse: ...
+
+    async def cancel_replace(self, params: Params) -> SpotCancelReplace: ...
+
+
 class BinanceRest:
+    """Binance REST; an ``OrderEntry`` (spot, cross margin, futures)."""
+
     def __init__(self, session: aiohttp.ClientSession, base_url: str, flavor: Flavor, signer: Signer) -> None:
         self.http = RestTransport(session, base_url)
         self.base = base_url
@@ -68,7 +81,6 @@ class BinanceRest:
         self.weights = WeightLimiter()
         self.weights.set_limit("1M", DEFAULT_WEIGHT_LIMIT[flavor])
         self.orders = WeightLimiter(header_prefix="x-mbx-order-count-")
-        self.ws_entry: SpotUserStream | None = None  # spot: order entry over the WebSocket API when set
         # spot: trade the cross-margin account (``/sapi/v1/margin/...``, REST only: the WebSocket API has
         # no margin order entry)
         self.margin = False
@@ -96,11 +108,12 @@ class BinanceRest:
         order: bool = False,
     ) -> Any:
         """One request; its latency and outcome go to ``telemetry`` (endpoint = method + path)."""
-        return await self._measured(
+        return await self.measure(
             f"{method} {path}", self._call(method, path, params, signed, api_key, weight, mutating, order)
         )
 
-    async def _measured(self, endpoint: str, request: Coroutine[Any, Any, Any]) -> Any:
+    async def measure(self, endpoint: str, request: Coroutine[Any, Any, Any]) -> Any:
+        """Await one venue request (REST or WebSocket API): latency, outcome and weight headroom to telemetry."""
         try:
             return await self.http.measured(endpoint, request, rejected=(Rejected, CancelReplaceFailed))
         finally:
@@ -147,51 +160,6 @@ class BinanceRest:
         log.info("binance.rest.error", extra={"path": path, "status": status, "code": code})
         raise error
 
-    # ------------------------------------------------------------------ WebSocket API order entry
-
-    def _ws_live(self) -> bool:
-        return not self.margin and self.ws_entry is not None and self.ws_entry.ws.live
-
-    async def call_ws(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Any:
-        """Order entry over the spot WebSocket API (same params and answers as REST). Used while the
-        connection is live; otherwise the REST endpoint is used. ``NotSent`` -> Retryable,
-        ``NoAnswer`` -> OutcomeUnknown, ``status`` classified like an HTTP status."""
-        return await self._measured(f"WS {method}", self._call_ws(method, params, weight, order))
-
-    async def _call_ws(self, method: str, params: Params, weight: int, order: bool) -> Any:
-        assert self.ws_entry is not None
-        self.weights.check(weight)
-        if order:
-            self.orders.check(1)
-        signed = self.signer.signed_ws_params(dict(params))
-        try:
-            response = await self.ws_entry.exchange(method, signed)
-        except NotSent as exc:
-            raise Retryable(f"{method}: not sent ({exc})", "connect") from exc
-        except NoAnswer as exc:
-            raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from exc
-        for limit in response.get("rateLimits") or []:
-            key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
-            target = self.weights if limit.get("rateLimitType") == "REQUEST_WEIGHT" else self.orders
-            if limit.get("rateLimitType") in ("REQUEST_WEIGHT", "ORDERS") and isinstance(limit.get("count"), int):
-                target.set_used(key, limit["count"])
-        status = int(response.get("status", 0))
-        if status == 200:
-            return response.get("result")
-        error_body = response.get("error") or {}
-        code = error_body.get("code")
-        msg = str(error_body.get("msg", ""))
-        data = error_body.get("data")
-        retry_after: float | None = None
-        if isinstance(data, dict) and isinstance(data.get("retryAfter"), int):
-            retry_after = max(0.0, (data["retryAfter"] - self.signer.now_ms()) / 1000)
-        if status in (418, 429):
-            self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
-        error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
-        if isinstance(data, dict) and code in (-2021, -2022):
-            raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))
-        raise error
-
     # ------------------------------------------------------------------ reference data
 
     async def exchange_info(self) -> ExchangeInfo:
@@ -209,16 +177,12 @@ class BinanceRest:
     async def new_order(self, params: Params) -> Any:
         if self.margin:
             return await self.call("POST", f"{MARGIN}/order", [*params, CROSS], weight=6, mutating=True, order=True)
-        if self._ws_live():
-            return await self.call_ws("order.place", params, order=True)
         return await self.call("POST", f"{self.prefix}/order", params, mutating=True, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
         params = [("symbol", symbol), ("origClientOrderId", orig_client_order_id)]
         if self.margin:
             return await self.call("DELETE", f"{MARGIN}/order", [*params, CROSS], weight=10, mutating=True)
-        if self._ws_live():
-            return await self.call_ws("order.cancel", params)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
 
     async def cancel_open_orders(self, symbol: str) -> Any:
@@ -274,16 +238,12 @@ class BinanceRest:
             ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
             ("newQty", new_qty),
         ]
-        if self._ws_live():
-            return cast(SpotAmendResponse, await self.call_ws("order.amend.keepPriority", params, weight=4))
         return cast(
             SpotAmendResponse,
             await self.call("PUT", "/api/v3/order/amend/keepPriority", params, weight=4, mutating=True),
         )
 
     async def cancel_replace(self, params: Params) -> SpotCancelReplace:
-        if self._ws_live():
-            return cast(SpotCancelReplace, await self.call_ws("order.cancelReplace", params, order=True))
         return cast(
             SpotCancelReplace,
             await self.call("POST", "/api/v3/order/cancelReplace", params, mutating=True, order=True),

@@ -28,11 +28,11 @@ import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 
-from ...domain.venue import Rejected, VenueError
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.websocket import (
     DEFAULT_BACKOFF,
     Backoff,
@@ -43,7 +43,9 @@ from ..transport.websocket import (
     answer_within,
 )
 from .auth import Signer
-from .rest import BinanceRest
+from .errors import classify
+from .rest import BinanceRest, CancelReplaceFailed, Params
+from .schemas import SpotAmendResponse, SpotCancelReplace
 from .urls import Flavor, Hosts
 
 log = logging.getLogger("execx.connectors.binance")
@@ -193,6 +195,78 @@ class SpotUserStream:
             raise StreamError(f"binance-spot.user: {kind}")
         self._on_event(event)
         return False
+
+
+class WsOrderEntry:
+    """Spot order entry over the WebSocket API connection of a ``SpotUserStream``: an ``OrderEntry``
+    (``rest.py``) with the same params and answers as REST, sharing REST's weight and order-count
+    limiters and telemetry. Used while the connection is ``live`` (the connector falls back to REST
+    otherwise). ``NotSent`` -> Retryable, ``NoAnswer`` -> OutcomeUnknown, ``status`` classified like an
+    HTTP status."""
+
+    def __init__(self, user: SpotUserStream, signer: Signer, rest: BinanceRest) -> None:
+        self._user = user
+        self._signer = signer
+        self._rest = rest
+
+    @property
+    def live(self) -> bool:
+        return self._user.ws.live
+
+    async def call(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Any:
+        return await self._rest.measure(f"WS {method}", self._call(method, params, weight, order))
+
+    async def _call(self, method: str, params: Params, weight: int, order: bool) -> Any:
+        weights, orders = self._rest.weights, self._rest.orders
+        weights.check(weight)
+        if order:
+            orders.check(1)
+        signed = self._signer.signed_ws_params(dict(params))
+        try:
+            response = await self._user.exchange(method, signed)
+        except NotSent as exc:
+            raise Retryable(f"{method}: not sent ({exc})", "connect") from exc
+        except NoAnswer as exc:
+            raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from exc
+        for limit in response.get("rateLimits") or []:
+            key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
+            target = weights if limit.get("rateLimitType") == "REQUEST_WEIGHT" else orders
+            if limit.get("rateLimitType") in ("REQUEST_WEIGHT", "ORDERS") and isinstance(limit.get("count"), int):
+                target.set_used(key, limit["count"])
+        status = int(response.get("status", 0))
+        if status == 200:
+            return response.get("result")
+        error_body = response.get("error") or {}
+        code = error_body.get("code")
+        msg = str(error_body.get("msg", ""))
+        data = error_body.get("data")
+        retry_after: float | None = None
+        if isinstance(data, dict) and isinstance(data.get("retryAfter"), int):
+            retry_after = max(0.0, (data["retryAfter"] - self._signer.now_ms()) / 1000)
+        if status in (418, 429):
+            weights.block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
+        error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
+        if isinstance(data, dict) and code in (-2021, -2022):
+            raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))
+        raise error
+
+    async def new_order(self, params: Params) -> Any:
+        return await self.call("order.place", params, order=True)
+
+    async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
+        return await self.call("order.cancel", [("symbol", symbol), ("origClientOrderId", orig_client_order_id)])
+
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse:
+        params = [
+            ("symbol", symbol),
+            ("origClientOrderId", cl_order_id),
+            ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
+            ("newQty", new_qty),
+        ]
+        return cast(SpotAmendResponse, await self.call("order.amend.keepPriority", params, weight=4))
+
+    async def cancel_replace(self, params: Params) -> SpotCancelReplace:
+        return cast(SpotCancelReplace, await self.call("order.cancelReplace", params, order=True))
 
 
 class FuturesUserStream:
