@@ -97,6 +97,10 @@ def test_pull_book_keeps_ready_bodies_of_20() -> None:
     left = [item["clOrdId"] for b in bodies for item in b]
     assert sorted(left) == sorted(set(ids) - {"c3", "c44", "c20", "c0", "c41", "c42", "c43", "c40"})
     assert [len(b) for b in bodies] == [20, 17] and len(book) == 37 and book.ids == frozenset(left)
+    chunks = book.chunks()
+    assert [[item["clOrdId"] for item in b] for b in bodies] == chunks
+    assert [book.body_of(ids) for ids in chunks] == book.bodies()
+    assert book.body_of(chunks[0][1:]) is None and book.body_of(chunks[1][::-1]) is None and book.body_of([]) is None
     for cl in left:
         book.remove(cl)
     assert book.bodies() == [] and len(book) == 0

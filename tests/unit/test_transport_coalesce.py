@@ -82,3 +82,22 @@ async def test_close_while_in_flight_leaves_the_outcome_unknown() -> None:
     await batches.close()
     outcomes = await asyncio.gather(*futures, return_exceptions=True)
     assert all(isinstance(o, OutcomeUnknown) and "cancelled while in flight" in o.message for o in outcomes)
+
+
+async def test_a_split_chooses_the_requests_and_leftovers_go_in_chunks() -> None:
+    venue = Venue()
+
+    def split(key: str, items: list[str]) -> list[list[int]] | None:
+        return [[3, 0], [0, 9]] if key == "BTC" else None  # 0 twice and 9 (no such item): each item sent once
+
+    batches: Coalescer[str, str, str] = Coalescer(venue.send, 2, "test", split=split)
+    futures = [batches.submit("BTC", f"o{i}") for i in range(6)] + [batches.submit("ETH", f"e{i}") for i in range(3)]
+    results = await asyncio.gather(*futures)
+    assert results == [f"ok:o{i}" for i in range(6)] + [f"ok:e{i}" for i in range(3)]
+    assert venue.requests == [
+        ("BTC", ["o3", "o0"]),
+        ("BTC", ["o1", "o2"]),
+        ("BTC", ["o4", "o5"]),
+        ("ETH", ["e0", "e1"]),
+        ("ETH", ["e2"]),
+    ]

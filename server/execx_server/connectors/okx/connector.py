@@ -20,8 +20,8 @@ Mechanisms (``../shared/venues/okx.md``):
   final state the ``orders`` channel reports for the order (so every fill before the cancel is
   reported first), or asks REST when the channel is silent.
 - Batches: inserts and cancels the engine issues together (a ``pull``, a ``BatchSendOrders``) are
-  coalesced — everything requested in the same event-loop turn — into ``batch-orders`` /
-  ``cancel-batch-orders`` requests of at most 20 items.
+  coalesced (``transport.coalesce.Coalescer``, as Bybit) — everything requested in the same
+  event-loop turn — into ``batch-orders`` / ``cancel-batch-orders`` requests of at most 20 items.
 - **Pull** (``cancel_all`` and a pull through the engine): OKX cannot cancel by instrument, so the
   connector keeps ready-made ``cancel-batch-orders`` bodies of every working order per instrument
   (``pull.py``) and sends them as they are: one round trip per 20 orders, no look-up.
@@ -42,7 +42,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -65,6 +64,7 @@ from ...domain.venue import (
 )
 from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
+from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
@@ -92,11 +92,7 @@ _RANK = {
 }
 
 
-@dataclass
-class _Pending:
-    """Requests of one kind for one instrument, collected during one event-loop turn."""
-
-    items: list[tuple[str, dict[str, str], asyncio.Future[ItemResult]]] = field(default_factory=list)
+_MISSING = "OKX answered the batch without this order"
 
 
 class OkxConnector:
@@ -141,7 +137,10 @@ class OkxConnector:
         )
         self._pulls: dict[str, PullBook] = {}
         self._started_ms = 0
-        self._pending: dict[tuple[str, str], _Pending] = {}
+        # Places and cancels started in one loop turn go out together (a BatchSendOrders, a pull).
+        self._batches: Coalescer[tuple[str, str], dict[str, str], ItemResult] = Coalescer(
+            self._send, BATCH_LIMIT, "okx", split=self._split
+        )
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
@@ -149,7 +148,6 @@ class OkxConnector:
         self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,11 +196,7 @@ class OkxConnector:
 
     async def close(self) -> None:
         await self._supervisor.close()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, VenueError):
-                await task
+        await self._batches.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -220,48 +214,44 @@ class OkxConnector:
 
     # ------------------------------------------------------------------ coalescing (batches)
 
-    def _enqueue(self, kind: str, symbol: str, cl_order_id: str, item: dict[str, str]) -> asyncio.Future[ItemResult]:
-        """Queue one place / cancel item; everything queued in this loop turn is sent together."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ItemResult] = loop.create_future()
-        key = (kind, symbol)
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending()
-            loop.call_soon(self._flush, key)
-        pending.items.append((cl_order_id, item, future))
-        return future
-
-    def _flush(self, key: tuple[str, str]) -> None:
-        pending = self._pending.pop(key, None)
-        if pending is None:
-            return
+    def _split(self, key: tuple[str, str], items: list[dict[str, str]]) -> list[list[int]] | None:
+        """A pull (cancels of every order in the instrument's pull book) goes out as the book's ready-made
+        bodies; anything else in chunks of ``BATCH_LIMIT``."""
         kind, symbol = key
-        items = pending.items
-        if kind == "place":
-            for start in range(0, len(items), BATCH_LIMIT):
-                self._spawn(self._send_places(items[start : start + BATCH_LIMIT]))
-            return
         book = self._pulls.get(symbol)
-        wanted = {cl for cl, _, _ in items}
-        if book is not None and len(book) and wanted == book.ids:
-            bodies = book.bodies()  # a pull: the ready-made bodies, as they are
-        else:
-            fragments = [item for _, item, _ in items]
-            bodies = [
-                _json_array(fragments[start : start + BATCH_LIMIT]) for start in range(0, len(fragments), BATCH_LIMIT)
-            ]
-        futures = {cl: fut for cl, _, fut in items}
-        if len(items) == 1:
-            self._spawn(self._send_cancel(items[0]))
-            return
-        for body in bodies:
-            self._spawn(self._send_cancel_batch(body, futures))
+        if kind != "cancel" or book is None or not len(book) or {i["clOrdId"] for i in items} != book.ids:
+            return None
+        where = {item["clOrdId"]: index for index, item in enumerate(items)}
+        return [[where[cl] for cl in ids] for ids in book.chunks()]
 
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _send(self, key: tuple[str, str], items: list[dict[str, str]]) -> list[ItemResult | VenueError]:
+        """One request for the items queued together: place -> ``order`` / ``batch-orders``; cancel ->
+        ``cancel-order`` for one, ``cancel-batch-orders`` (the pull book's body when it is one) for more."""
+        kind, symbol = key
+        if kind == "place":
+            ws = await self._ws_op("order" if len(items) == 1 else "batch-orders", items)
+            if ws is not None:
+                results = ws
+            elif len(items) == 1:
+                results = [await self.rest.order(items[0])]
+            else:
+                results = await self.rest.batch_orders(items)
+        elif len(items) == 1:
+            ws = await self._ws_op("cancel-order", items)
+            results = [ws[0] if ws else await self.rest.cancel_order(items[0])]
+        else:
+            ids = [item["clOrdId"] for item in items]
+            book = self._pulls.get(symbol)
+            body = (book.body_of(ids) if book is not None else None) or _json_array(items)
+            results = await self.rest.cancel_batch_orders(body)
+        by_cl = {str(r.get("clOrdId", "")): r for r in results}
+        outcomes: list[ItemResult | VenueError] = []
+        for index, item in enumerate(items):
+            result = by_cl.get(item["clOrdId"]) or (
+                results[index] if kind == "place" and index < len(results) else None
+            )
+            outcomes.append(result if result is not None else OutcomeUnknown(_MISSING, "batch"))
+        return outcomes
 
     async def _ws_op(self, op: str, items: list[dict[str, str]]) -> list[ItemResult] | None:
         """``op`` over the private WebSocket (``order_entry="ws"``), instruments addressed by
@@ -295,59 +285,6 @@ class OkxConnector:
             self.rest.limiter.block(error.retry_after_s, f"OKX rate limit: {error.message}")
         raise error
 
-    async def _send_places(self, items: list[tuple[str, dict[str, str], asyncio.Future[ItemResult]]]) -> None:
-        try:
-            ws = await self._ws_op("order" if len(items) == 1 else "batch-orders", [item for _, item, _ in items])
-            if ws is not None:
-                results = ws
-            elif len(items) == 1:
-                results = [await self.rest.order(items[0][1])]
-            else:
-                results = await self.rest.batch_orders([item for _, item, _ in items])
-        except VenueError as exc:
-            for _, _, fut in items:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        by_cl = {str(r.get("clOrdId", "")): r for r in results}
-        for index, (cl, _, fut) in enumerate(items):
-            result = by_cl.get(cl) or (results[index] if index < len(results) else None)
-            if not fut.done():
-                if result is None:
-                    fut.set_exception(OutcomeUnknown("OKX answered the batch without this order", "batch"))
-                else:
-                    fut.set_result(result)
-
-    async def _send_cancel(self, entry: tuple[str, dict[str, str], asyncio.Future[ItemResult]]) -> None:
-        _, item, fut = entry
-        try:
-            ws = await self._ws_op("cancel-order", [item])
-            result = ws[0] if ws else await self.rest.cancel_order(item)
-        except VenueError as exc:
-            if not fut.done():
-                fut.set_exception(exc)
-            return
-        if not fut.done():
-            fut.set_result(result)
-
-    async def _send_cancel_batch(self, body: str, futures: dict[str, asyncio.Future[ItemResult]]) -> None:
-        try:
-            results = await self.rest.cancel_batch_orders(body)
-        except VenueError as exc:
-            for cl in _body_ids(body):
-                fut = futures.get(cl)
-                if fut is not None and not fut.done():
-                    fut.set_exception(exc)
-            return
-        for result in results:
-            fut = futures.get(str(result.get("clOrdId", "")))
-            if fut is not None and not fut.done():
-                fut.set_result(result)
-        for cl in _body_ids(body):
-            fut = futures.get(cl)
-            if fut is not None and not fut.done():
-                fut.set_exception(OutcomeUnknown("OKX answered the batch without this order", "batch"))
-
     # ------------------------------------------------------------------ orders
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
@@ -358,7 +295,7 @@ class OkxConnector:
         book = self._pull(order.symbol)
         book.add(order.cl_order_id)
         try:
-            result = await self._enqueue("place", order.symbol, order.cl_order_id, item)
+            result = await self._batches.submit(("place", order.symbol), item)
             _check_item(result)
         except Rejected as exc:
             if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists (and stays in the pull)
@@ -444,7 +381,7 @@ class OkxConnector:
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
         was_live = known is not None and not known.status.is_final
-        result = await self._enqueue("cancel", symbol, cl_order_id, {"instId": symbol, "clOrdId": cl_order_id})
+        result = await self._batches.submit(("cancel", symbol), {"instId": symbol, "clOrdId": cl_order_id})
         try:
             _check_item(result)
         except Rejected as exc:
@@ -628,12 +565,6 @@ def _json_array(items: list[dict[str, str]]) -> str:
     import json
 
     return json.dumps(items, separators=(",", ":"))
-
-
-def _body_ids(body: str) -> list[str]:
-    import json
-
-    return [str(item.get("clOrdId", "")) for item in json.loads(body)]
 
 
 def _ms_ns(ms: object) -> int:

@@ -66,6 +66,17 @@ class PullBook:
         """The request bodies of a pull right now (JSON arrays of ≤ 20 items); empty if nothing works."""
         return list(self._bodies)
 
+    def chunks(self) -> list[list[str]]:
+        """The clOrdIds of each body of ``bodies()``, in the same order."""
+        return [self._ids[start : start + self._chunk] for start in range(0, len(self._ids), self._chunk)]
+
+    def body_of(self, ids: list[str]) -> str | None:
+        """The ready body of exactly ``ids`` (one of ``chunks()``, in order) while the book still has it."""
+        slot = self._slot.get(ids[0]) if ids else None
+        if slot is None or slot % self._chunk or self._ids[slot : slot + self._chunk] != ids:
+            return None
+        return self._bodies[slot // self._chunk]
+
     def _rebuild(self, slot: int) -> None:
         index = slot // self._chunk
         chunks = (len(self._items) + self._chunk - 1) // self._chunk

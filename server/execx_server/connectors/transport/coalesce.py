@@ -5,7 +5,8 @@ or a pull starts them all in the same event-loop turn. ``Coalescer`` collects wh
 key (e.g. operation and symbol) during that turn and hands it to the connector's ``send`` at the end
 of the turn, in chunks of at most ``limit`` items, each chunk one venue request, all chunks at once.
 A lone request stays a chunk of one, so the connector sends its single-order call and the latency of
-a lone order does not change beyond one loop turn.
+a lone order does not change beyond one loop turn. A ``split`` hook may choose the chunks instead
+(e.g. OKX sends a pull as the ready-made request bodies of ``okx/pull.py``).
 
 ``send`` answers one outcome per item, in order: the item's result, or the ``VenueError`` that item
 got (a batch's per-item refusal). An exception raised by ``send`` is every item's outcome (the batch
@@ -27,15 +28,19 @@ V = TypeVar("V")  # a request item
 R = TypeVar("R")  # an item's result
 
 Send = Callable[[K, list[V]], Awaitable[Sequence[R | VenueError]]]
+# How one turn's items under a key go out: each list is one request, by the items' indexes. ``None``:
+# consecutive chunks of ``limit``. An index no list names goes out in those chunks after them.
+Split = Callable[[K, list[V]], list[list[int]] | None]
 
 
 class Coalescer(Generic[K, V, R]):
-    def __init__(self, send: Send[K, V, R], limit: int, venue: str) -> None:
+    def __init__(self, send: Send[K, V, R], limit: int, venue: str, split: Split[K, V] | None = None) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self._send = send
         self._limit = limit
         self._venue = venue
+        self._split = split
         self._queued: dict[K, list[tuple[V, asyncio.Future[R]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -53,10 +58,25 @@ class Coalescer(Generic[K, V, R]):
     def _flush(self, key: K) -> None:
         queued = self._queued.pop(key, [])
         loop = asyncio.get_running_loop()
-        for start in range(0, len(queued), self._limit):
-            task = loop.create_task(self._run(key, queued[start : start + self._limit]))
+        for chunk in self._chunks(key, queued):
+            task = loop.create_task(self._run(key, chunk))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _chunks(self, key: K, queued: list[tuple[V, asyncio.Future[R]]]) -> list[list[tuple[V, asyncio.Future[R]]]]:
+        planned = self._split(key, [item for item, _ in queued]) if self._split is not None else None
+        chunks: list[list[tuple[V, asyncio.Future[R]]]] = []
+        rest = queued
+        if planned:
+            taken: set[int] = set()
+            for indexes in planned:
+                fresh = [i for i in indexes if i not in taken and 0 <= i < len(queued)]
+                taken.update(fresh)
+                if fresh:
+                    chunks.append([queued[i] for i in fresh])
+            rest = [entry for i, entry in enumerate(queued) if i not in taken]
+        chunks += [rest[start : start + self._limit] for start in range(0, len(rest), self._limit)]
+        return chunks
 
     async def _run(self, key: K, chunk: list[tuple[V, asyncio.Future[R]]]) -> None:
         futures = [future for _, future in chunk]
