@@ -45,12 +45,14 @@ from .api.gateway import build_gateway
 from .api.market_data import MarketData
 from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
+from .api.trigger_manager import TriggerManagerServicer
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
 from .managers.position import PositionManagers
+from .managers.trigger import TriggerManagers
 from .marketdata.hub import MarketDataHub
 from .observability.metrics import Metrics, VenueTelemetry
 
@@ -77,9 +79,9 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
     Exchange.PULSE: ("execx_server.connectors.pulse.connector:PulseConnector", {}),
 }
 
-#: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land.
+#: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land; the
+#: health service reports them NOT_SERVING.
 UNIMPLEMENTED_SERVICES = [
-    (trigger_manager_pb2, trigger_manager_pb2_grpc, "TriggerManagerService"),
     (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
     (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
     (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
@@ -133,6 +135,7 @@ class Service:
         self.engine: OrderEngine | None = None
         self.market_data: MarketDataHub | None = None
         self.position_managers: PositionManagers | None = None
+        self.trigger_managers: TriggerManagers | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
@@ -191,6 +194,7 @@ class Service:
             stale_after_s=s.market_data_stale_s,
         )
         self.position_managers = PositionManagers(self.engine, self.market_data, self.metrics)
+        self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
 
         server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
@@ -200,18 +204,25 @@ class Service:
         position_manager_pb2_grpc.add_PositionManagerServiceServicer_to_server(
             PositionManagerServicer(self.position_managers), server
         )
+        trigger_manager_pb2_grpc.add_TriggerManagerServiceServicer_to_server(
+            TriggerManagerServicer(self.trigger_managers), server
+        )
         names = [
             order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
             market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
             position_manager_pb2.DESCRIPTOR.services_by_name["PositionManagerService"].full_name,
+            trigger_manager_pb2.DESCRIPTOR.services_by_name["TriggerManagerService"].full_name,
         ]
+        not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
             base = getattr(pb2_grpc, f"{name}Servicer")
             getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
-            names.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
+            not_serving.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        reflection.enable_server_reflection(
+            [*names, *not_serving, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
         try:
             grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
         except RuntimeError as e:
@@ -220,6 +231,8 @@ class Service:
         self._grpc = server
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for name in not_serving:  # declared, not built yet: UNIMPLEMENTED on every call
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
         rest_port = await self._serve(build_gateway(grpc_target), s.port, "REST")
@@ -272,6 +285,9 @@ class Service:
         if self.position_managers is not None:
             await self.position_managers.close()  # their orders are cancelled while the sessions are live
             self.position_managers = None
+        if self.trigger_managers is not None:
+            await self.trigger_managers.close()  # they stay saved: they run again after a restart
+            self.trigger_managers = None
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None

@@ -108,6 +108,40 @@ class Metrics:
             registry=r,
         )
 
+        # algorithms (managers/runtime.py): trigger manager, dip buyer
+        self.algo_errors = Counter(
+            "algorithm_errors",
+            "Errors of trading algorithms, by algorithm and kind (send, failed, restore)",
+            ["algorithm", "kind"],
+            namespace="om",
+            registry=r,
+        )
+        self.triggers_armed = Gauge(
+            "triggers_armed", "Triggers armed (set and not yet fired)", ["exchange"], namespace="om", registry=r
+        )
+        self.triggers_fired = Counter(
+            "triggers_fired", "Triggers that fired and sent their orders", ["exchange"], namespace="om", registry=r
+        )
+        self.trigger_stale_skips = Counter(
+            "trigger_stale_skips",
+            "Trades that would have fired a trigger but arrived while the feed was stale (not acted on)",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.trigger_reaction = Histogram(
+            "trigger_reaction_seconds",
+            "From the trade print's arrival in execx to the trigger's orders being handed to the order path",
+            ["exchange"],
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+            namespace="om",
+            registry=r,
+        )
+        self.dip_buys = Counter("dip_buys", "Orders sent by dip buyers", ["exchange"], namespace="om", registry=r)
+        self.dip_bought = Counter(
+            "dip_bought_quantity", "Quantity dip buyers bought (filled)", ["exchange"], namespace="om", registry=r
+        )
+
 
 class VenueTelemetry:
     """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""
