@@ -28,7 +28,6 @@ down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -57,7 +56,7 @@ from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
 from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.http import make_session
-from ..transport.supervisor import wait_up
+from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from .urls import Hosts, resolve_hosts
@@ -124,7 +123,8 @@ class PulseConnector(QueriesOverRpc):
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
-        self._supervisor: asyncio.Task[None] | None = None
+        # Owns the websocket's run loop and the stall watch beside it (cancelled and awaited by ``close``).
+        self._supervisor = StreamSupervisor("pulse", lambda: self._on_stream_state(False))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,7 +161,7 @@ class PulseConnector(QueriesOverRpc):
         )
         self._rpc.telemetry = self.telemetry
         try:
-            self._supervisor = asyncio.create_task(self._run_streams(), name="pulse.private")
+            self._supervisor.start(("pulse.private", self.rpc.run), ("pulse.stall", self.stall.run))
             await self._wait_live()
             rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
@@ -175,18 +175,8 @@ class PulseConnector(QueriesOverRpc):
             await self.close()
             raise
 
-    async def _run_streams(self) -> None:
-        """The websocket, and the stall watch beside it (owned here: cancelled and awaited when it ends)."""
-        stall = asyncio.create_task(self.stall.run(), name="pulse.stall")
-        try:
-            await self.rpc.run()
-        finally:
-            stall.cancel()
-            await asyncio.wait([stall])
-
     async def _wait_live(self) -> None:
-        assert self._supervisor is not None
-        await wait_up(self.rpc.ws.wait_live(START_TIMEOUT_S), self.rpc.refused, self._supervisor)
+        await self._supervisor.wait_up(self.rpc.ws.wait_live(START_TIMEOUT_S), self.rpc.refused)
         if self.rpc.live:
             return
         if self.rpc.refusal is not None:
@@ -200,11 +190,7 @@ class PulseConnector(QueriesOverRpc):
         if self._rpc is not None and self._rpc.live:
             with contextlib.suppress(RpcError, NotSent, NoAnswer):
                 await self._rpc.call("private/logout", {"invalidate_token": True}, timeout_s=2.0)
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+        await self._supervisor.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
