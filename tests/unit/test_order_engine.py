@@ -412,6 +412,18 @@ async def test_retryable_is_retried_with_the_same_client_id(world: World) -> Non
     assert len(world.market.open_orders(world.me)) == 1
 
 
+async def test_an_insert_refused_before_the_venue_every_time_is_not_sent_and_the_same_insert_sends_it(
+    world: World,
+) -> None:
+    venue = await world.start()
+    venue.fail = ["retryable"] * world.engine.retry.attempts  # e.g. 429 on every attempt: nothing executed
+    up = await world.engine.send(buy("r9"))
+    assert up.order_status is OrderStatus.REJECTED and up.message.startswith("not sent: venue unavailable")
+    assert world.market.open_orders(world.me) == []
+    again = await world.engine.send(buy("r9"))
+    assert again.order_status is OrderStatus.NEW and len(world.market.open_orders(world.me)) == 1
+
+
 async def test_unknown_outcome_that_executed_is_reconciled_never_rejected(world: World) -> None:
     venue = await world.start()
     venue.fail = ["unknown-after"]

@@ -59,13 +59,19 @@ class Reconciler:
         self._tasks.spawn(self._reconcile(session, order), f"reconcile/{order.cl_order_id}")
 
     async def _reconcile(self, session: Session, order: Order) -> None:
-        async with session.store.lock(order):
-            await self.resolve(session, order)
+        """Resolve until the order's state is known, however long the venue takes to answer (its lock is
+        released between rounds, so requests on the order are not held up behind a venue outage)."""
+        while True:
+            async with session.store.lock(order):
+                await self.resolve(session, order)
+            if order.cl_order_id not in session.store.unresolved or session.connector is None:
+                return
+            await self._sleep(self._retry().reconcile_delays_s[-1])
 
     async def resolve(self, session: Session, order: Order) -> None:
         """Ask the venue about an unresolved order (the caller holds its lock) until its state is known.
-        Venue errors are retried with the reconcile delays; it stays unresolved if they run out (logged;
-        the next resolve tries again)."""
+        Venue errors are retried with the reconcile delays; it stays unresolved if they run out
+        (logged; ``_reconcile`` goes on asking)."""
         store = session.store
         if order.cl_order_id not in store.unresolved:
             return
@@ -95,8 +101,10 @@ class Reconciler:
                     self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, self._clock_ns()))
                     return
             delay = next(delays, None)
-            if delay is None:
-                log.error("reconcile.gave_up", extra={"session": session.session_id, "clOrderId": order.cl_order_id})
+            if delay is None:  # _reconcile goes on asking
+                log.warning(
+                    "reconcile.unresolved", extra={"session": session.session_id, "clOrderId": order.cl_order_id}
+                )
                 return
             await self._sleep(delay)
 
@@ -107,6 +115,8 @@ class Reconciler:
         for order in [store.orders[cl] for cl in sorted(store.unresolved) if cl in store.orders]:
             async with store.lock(order):
                 await self.resolve(session, order)
+            if order.cl_order_id in store.unresolved:  # the venue did not answer: keep asking, in the background
+                self.spawn(session, order)
         for order in [o for o in store.orders.values() if o.status.is_final and o.fills_owed]:
             await self.collect_owed_fills(session, order, 0.0)
 

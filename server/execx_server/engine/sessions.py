@@ -69,6 +69,11 @@ class SendOrder:
     reduce_only: bool = False
 
 
+class Unsent(Rejected):
+    """Every attempt of a request was refused before it reached the venue (``Retryable``: rate limit, ban,
+    connection refused): nothing was executed."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 4  # Retryable: total tries of one request
@@ -360,6 +365,11 @@ class OrderEngine:
         except Rejected as e:
             if order.status is not OrderStatus.PENDINGNEW:  # the stream told the truth meanwhile
                 return OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
+            if isinstance(e, Unsent):  # nothing reached the venue: the same insert sends it again
+                order.mark_not_sent(f"not sent: {e.message}")
+                update = OrderUpdate.of(order, TransactionType.INSERT, self.clock_ns(), send_time=send_time)
+                self._publish(session, update)
+                return update
             return self._reject(session, order, TransactionType.INSERT, e, send_time)
         except OutcomeUnknown as e:
             order.message = f"outcome unknown ({e.message}); reconciling with the venue"
@@ -388,7 +398,8 @@ class OrderEngine:
             if order.status is OrderStatus.PENDINGUPDATE:  # else a fill meanwhile has said what it is
                 order.status = previous
             order.message = f"update rejected: {e.message}"
-            self.reconciler.spawn(session, order)
+            if not isinstance(e, Unsent):  # an amend that reached the venue: what is the order now?
+                self.reconciler.spawn(session, order)
             update = OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
@@ -415,7 +426,8 @@ class OrderEngine:
             if order.status is OrderStatus.PENDINGCANCEL:  # else a fill meanwhile has said what it is
                 order.status = previous
             order.message = f"cancel rejected: {e.message}"
-            self.reconciler.spawn(session, order)
+            if not isinstance(e, Unsent):  # a cancel that reached the venue: what is the order now?
+                self.reconciler.spawn(session, order)
             update = OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns(), send_time=send_time)
             self._publish(session, update)
             return update
@@ -485,9 +497,7 @@ class OrderEngine:
                 return report
             except Retryable as e:
                 if attempt == self.retry.attempts - 1:
-                    raise OutcomeUnknown(
-                        f"venue unavailable after {self.retry.attempts} attempts: {e.message}", e.code
-                    ) from e
+                    raise Unsent(f"venue unavailable after {self.retry.attempts} attempts: {e.message}", e.code) from e
                 await asyncio.sleep(self.retry.backoff(attempt, e.retry_after_s))
         raise AssertionError("unreachable")
 
