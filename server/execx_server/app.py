@@ -41,7 +41,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
+from .api.grid_trader import GridTraderServicer
 from .api.market_data import MarketData
 from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
@@ -51,6 +53,8 @@ from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
+from .managers.dip import DipBuyers
+from .managers.grid import GridTraders
 from .managers.position import PositionManagers
 from .managers.trigger import TriggerManagers
 from .marketdata.hub import MarketDataHub
@@ -82,8 +86,6 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
 #: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land; the
 #: health service reports them NOT_SERVING.
 UNIMPLEMENTED_SERVICES = [
-    (dip_buyer_pb2, dip_buyer_pb2_grpc, "DipBuyerService"),
-    (grid_trader_pb2, grid_trader_pb2_grpc, "GridTraderService"),
     (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
 ]
 
@@ -135,7 +137,9 @@ class Service:
         self.engine: OrderEngine | None = None
         self.market_data: MarketDataHub | None = None
         self.position_managers: PositionManagers | None = None
+        self.grid_traders: GridTraders | None = None
         self.trigger_managers: TriggerManagers | None = None
+        self.dip_buyers: DipBuyers | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
@@ -194,7 +198,9 @@ class Service:
             stale_after_s=s.market_data_stale_s,
         )
         self.position_managers = PositionManagers(self.engine, self.market_data, self.metrics)
+        self.grid_traders = GridTraders(self.engine, self.market_data, self.metrics)
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
+        self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
 
         server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
@@ -207,11 +213,15 @@ class Service:
         trigger_manager_pb2_grpc.add_TriggerManagerServiceServicer_to_server(
             TriggerManagerServicer(self.trigger_managers), server
         )
+        dip_buyer_pb2_grpc.add_DipBuyerServiceServicer_to_server(DipBuyerServicer(self.dip_buyers), server)
+        grid_trader_pb2_grpc.add_GridTraderServiceServicer_to_server(GridTraderServicer(self.grid_traders), server)
         names = [
             order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
+            grid_trader_pb2.DESCRIPTOR.services_by_name["GridTraderService"].full_name,
             market_data_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
             position_manager_pb2.DESCRIPTOR.services_by_name["PositionManagerService"].full_name,
             trigger_manager_pb2.DESCRIPTOR.services_by_name["TriggerManagerService"].full_name,
+            dip_buyer_pb2.DESCRIPTOR.services_by_name["DipBuyerService"].full_name,
         ]
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
@@ -288,6 +298,12 @@ class Service:
         if self.trigger_managers is not None:
             await self.trigger_managers.close()  # they stay saved: they run again after a restart
             self.trigger_managers = None
+        if self.dip_buyers is not None:
+            await self.dip_buyers.close()  # they stay saved: they run again after a restart
+            self.dip_buyers = None
+        if self.grid_traders is not None:
+            await self.grid_traders.close()  # they stay saved, their orders working: they carry on after a restart
+            self.grid_traders = None
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None

@@ -142,6 +142,19 @@ class Metrics:
             "dip_bought_quantity", "Quantity dip buyers bought (filled)", ["exchange"], namespace="om", registry=r
         )
 
+        # grid traders (managers/grid.py); their errors are om_algorithm_errors_total{algorithm="grid_trader"}
+        self.grid_fills = Counter("grid_fills", "Grid trader orders filled", ["exchange"], namespace="om", registry=r)
+        self.grid_round_trips = Counter(
+            "grid_round_trips",
+            "Grid trader round trips completed (a buy and the sell one level above, or the reverse)",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.grid_recenters = Counter(
+            "grid_recenters", "Dynamic grids rebuilt around the market", ["exchange"], namespace="om", registry=r
+        )
+
 
 class VenueTelemetry:
     """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""
