@@ -251,7 +251,7 @@ async def test_openapi_and_health(rest: Rest) -> None:
 
 
 async def test_unimplemented_services_are_501(rest: Rest) -> None:
-    status, out = await rest.post("/startDipBuyer", {"sessionId": "test-session"})
+    status, out = await rest.post("/v1/sor/add", {})
     assert status == 501 and out["code"] == 12, out
 
 
