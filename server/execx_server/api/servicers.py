@@ -448,7 +448,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 use_margin=cfg.get("useMargin", False),
                 active=session.state == "live",
                 last_seq=session.bus.seq,
-                # Not part of the Connector protocol: only venues with a native cancel-on-disconnect have it.
-                venue_cancel_on_disconnect=bool(getattr(session.connector, "cancel_on_disconnect_armed", False)),
+                venue_cancel_on_disconnect=session.connector is not None
+                and session.connector.capabilities.cancel_on_disconnect
+                and session.connector.cancel_on_disconnect_armed,
             )
         return out

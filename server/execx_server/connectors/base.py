@@ -68,6 +68,34 @@ class ConnectorConfig:
     state_dir: str = ""  # where a connector keeps state across restarts (FIX sequence numbers); never secrets
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a connector can do, read by the engine and the API (never probed with ``getattr``)."""
+
+    supported_tifs: frozenset[TimeInForce]  # e.g. Binance has no DAY orders: the engine refuses them up front
+    supports_amend: bool = True  # False: the engine amends by cancel-replace and reports it as such
+    supports_reduce_only: bool = False  # False: a reduce-only order is INVALID_ARGUMENT before it is sent
+    max_batch_place: int = 1  # orders started together go out this many per venue request (1: one each)
+    max_batch_cancel: int = 1  # the same for cancels
+    cancel_on_disconnect: bool = False  # the venue cancels the connection's orders when it drops (native)
+
+
+class HasCapabilities:
+    """The connectors' shared ``capabilities`` and what derives from it."""
+
+    capabilities: Capabilities
+
+    @property
+    def supported_tifs(self) -> frozenset[TimeInForce]:
+        return self.capabilities.supported_tifs
+
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """The venue's cancel-on-disconnect is in force on the current connection (venues that have one
+        say when; the others never)."""
+        return False
+
+
 ReportSink = Callable[[ExecutionReport], None]
 StreamStateSink = Callable[[bool], None]  # True: private stream live; False: down (reconnecting)
 
@@ -90,9 +118,18 @@ def rules_of(rules: Mapping[str, InstrumentRules], symbol: str, venue: str) -> I
 
 class Connector(Protocol):
     exchange: Exchange
-    supports_amend: bool  # False: the engine amends by cancel-replace and reports it as such
-    supported_tifs: frozenset[TimeInForce]  # e.g. Binance has no DAY orders: the engine refuses them up front
+    capabilities: Capabilities
     telemetry: Telemetry  # set by the composition root: request latency, reconnects, rate-limit headroom
+
+    @property
+    def supported_tifs(self) -> frozenset[TimeInForce]:
+        """``capabilities.supported_tifs``."""
+        ...
+
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """The venue's cancel-on-disconnect (``capabilities.cancel_on_disconnect``) is in force now."""
+        ...
 
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         """Load instrument rules, open the private stream; return once both are ready."""

@@ -295,7 +295,7 @@ class OrderEngine:
         tif = req.tif or TimeInForce.GTC
         if tif not in connector.supported_tifs:
             raise ValidationError("tif", f"{tif.value} is not supported by {connector.exchange.value}")
-        if req.reduce_only and not getattr(connector, "supports_reduce_only", False):
+        if req.reduce_only and not connector.capabilities.supports_reduce_only:
             raise ValidationError("reduceOnly", f"is not supported on {connector.exchange.value}")
         if req.order_type is OrderType.POSTONLY and tif in (TimeInForce.IOC, TimeInForce.FOK):
             raise ValidationError("tif", f"a postonly order rests on the book; {tif.value} cannot be post-only")

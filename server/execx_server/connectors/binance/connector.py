@@ -65,7 +65,17 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
+from ..base import (
+    Capabilities,
+    ConnectorConfig,
+    HasCapabilities,
+    ReportSink,
+    StreamStateSink,
+    Watchers,
+    ignore_report,
+    ignore_state,
+    rules_of,
+)
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -89,10 +99,7 @@ TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
-class BinanceConnector:
-    supports_amend = True
-    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # no DAY on Binance
-
+class BinanceConnector(HasCapabilities):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -106,7 +113,10 @@ class BinanceConnector:
             raise ValueError(f"not a Binance market: {config.exchange}")
         self.exchange: Exchange = config.exchange
         self.flavor = FLAVOR_OF[config.exchange]
-        self.supports_reduce_only = self.flavor is not Flavor.SPOT
+        self.capabilities = Capabilities(
+            supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # no DAY on Binance
+            supports_reduce_only=self.flavor is not Flavor.SPOT,
+        )
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # Cross margin (session ``useMargin``) exists on spot only; futures are margined already, so

@@ -64,7 +64,17 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
+from ..base import (
+    Capabilities,
+    ConnectorConfig,
+    HasCapabilities,
+    ReportSink,
+    StreamStateSink,
+    Watchers,
+    ignore_report,
+    ignore_state,
+    rules_of,
+)
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
@@ -88,10 +98,7 @@ BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
-class BybitConnector:
-    supports_amend = True
-    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # no DAY on Bybit
-
+class BybitConnector(HasCapabilities):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -105,7 +112,12 @@ class BybitConnector:
             raise ValueError(f"not a Bybit market: {config.exchange}")
         self.exchange: Exchange = config.exchange
         self.category = CATEGORY_OF[config.exchange]
-        self.supports_reduce_only = self.category != "spot"
+        self.capabilities = Capabilities(
+            supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # no DAY on Bybit
+            supports_reduce_only=self.category != "spot",
+            max_batch_place=BATCH_MAX[self.category],
+            max_batch_cancel=BATCH_MAX[self.category],
+        )
         self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
         self._config = config
@@ -139,7 +151,7 @@ class BybitConnector:
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
         self._batches: Coalescer[tuple[str, str], Params, dict[str, Any]] = Coalescer(
-            self._send, BATCH_MAX[self.category], "Bybit"
+            self._send, self.capabilities.max_batch_place, "Bybit"
         )
 
     # ------------------------------------------------------------------ lifecycle

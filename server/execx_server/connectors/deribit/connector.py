@@ -56,7 +56,16 @@ from ...domain.venue import (
     Trade,
     VenueError,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
+from ..base import (
+    Capabilities,
+    ConnectorConfig,
+    HasCapabilities,
+    ReportSink,
+    StreamStateSink,
+    ignore_report,
+    ignore_state,
+    rules_of,
+)
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp
 from ..jsonrpc.market import MarketWatch
@@ -91,11 +100,7 @@ def sender_comp_id(client_id: str) -> str:
     return name
 
 
-class DeribitConnector(QueriesOverRpc):
-    supports_amend = True
-    supports_reduce_only = True
-    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY})
-
+class DeribitConnector(QueriesOverRpc, HasCapabilities):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -113,6 +118,11 @@ class DeribitConnector(QueriesOverRpc):
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
         self.telemetry: Telemetry = NULL_TELEMETRY
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.capabilities = Capabilities(
+            supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}),
+            supports_reduce_only=True,
+            cancel_on_disconnect=cancel_on_disconnect,  # FIX Logon 9001=Y
+        )
         self._config = config
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._backoff = backoff

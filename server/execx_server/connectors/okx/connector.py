@@ -62,7 +62,17 @@ from ...domain.venue import (
     VenueError,
     VenuePosition,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, Watchers, ignore_report, ignore_state, rules_of
+from ..base import (
+    Capabilities,
+    ConnectorConfig,
+    HasCapabilities,
+    ReportSink,
+    StreamStateSink,
+    Watchers,
+    ignore_report,
+    ignore_state,
+    rules_of,
+)
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
@@ -95,10 +105,13 @@ _RANK = {
 _MISSING = "OKX answered the batch without this order"
 
 
-class OkxConnector:
-    supports_amend = True
-    supports_reduce_only = True  # on swaps (checked per order)
-    supported_tifs = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})  # OKX has no DAY orders
+class OkxConnector(HasCapabilities):
+    capabilities = Capabilities(
+        supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # OKX has no DAY orders
+        supports_reduce_only=True,  # on swaps (checked per order)
+        max_batch_place=BATCH_LIMIT,
+        max_batch_cancel=BATCH_LIMIT,
+    )
 
     def __init__(
         self,

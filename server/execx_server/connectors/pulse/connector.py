@@ -49,7 +49,16 @@ from ...domain.venue import (
     Retryable,
     Trade,
 )
-from ..base import ConnectorConfig, ReportSink, StreamStateSink, ignore_report, ignore_state, rules_of
+from ..base import (
+    Capabilities,
+    ConnectorConfig,
+    HasCapabilities,
+    ReportSink,
+    StreamStateSink,
+    ignore_report,
+    ignore_state,
+    rules_of,
+)
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
@@ -73,11 +82,7 @@ _TIF = {
 }
 
 
-class PulseConnector(QueriesOverRpc):
-    supports_amend = True
-    supports_reduce_only = True
-    supported_tifs = frozenset(_TIF)
-
+class PulseConnector(QueriesOverRpc, HasCapabilities):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -96,6 +101,11 @@ class PulseConnector(QueriesOverRpc):
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
         self.telemetry: Telemetry = NULL_TELEMETRY
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.capabilities = Capabilities(
+            supported_tifs=frozenset(_TIF),
+            supports_reduce_only=True,
+            cancel_on_disconnect=cancel_on_disconnect,  # private/enable_cancel_on_disconnect
+        )
         self._config = config
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
