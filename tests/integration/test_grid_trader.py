@@ -12,17 +12,23 @@ the session and its metrics; the seed's JSON over REST.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import grpc
 import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import grid_trader_pb2 as gt
 from execx.v1 import grid_trader_pb2_grpc as gt_grpc
 from execx.v1 import order_manager_pb2 as om
+from execx_server.app import Service, Settings
+from execx_server.managers.grid import ALGORITHM_EVENT
 from execx_server.managers.grid_plan import round_trip_pnl
-from market_helpers import AUTH, WAIT_S, Svc, exchange_enum, running
+from market_helpers import AUTH, KEY, WAIT_S, Svc, exchange_enum, running
 
 D = Decimal
 
@@ -63,11 +69,17 @@ class Grid:
     async def wait(
         self, predicate: Callable[[gt.GridTraderStatus], bool], what: str, within_s: float = WAIT_S
     ) -> gt.GridTraderStatus:
+        """Poll the status until ``predicate`` holds (a grid being restored is NOT_FOUND for a moment)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
         while True:
-            s = await self.status()
-            if predicate(s):
+            try:
+                s: gt.GridTraderStatus | None = await self.status()
+            except grpc.aio.AioRpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                s = None
+            if s is not None and predicate(s):
                 return s
             if loop.time() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; last status: {s}")
@@ -105,9 +117,10 @@ CASES = [
 ]
 
 
-async def start_at_market(svc: Svc, venue: str, symbol: str, req: gt.StartGridTraderRequest, mid: Decimal) -> Any:
-    """StartGridTrader while the book is re-centred at ``mid`` every 0.1 s: the quiet book only sends a best
-    bid/ask when it moves, and the grid's start waits for a fresh one."""
+@contextlib.asynccontextmanager
+async def moving(svc: Svc, venue: str, symbol: str, mid: Decimal) -> AsyncIterator[None]:
+    """Re-centre the book at ``mid`` every 0.1 s while the block runs: the quiet book only sends a best
+    bid/ask when it moves, and a grid acts only on a fresh one."""
 
     async def mover() -> None:
         while True:
@@ -116,10 +129,16 @@ async def start_at_market(svc: Svc, venue: str, symbol: str, req: gt.StartGridTr
 
     task = asyncio.create_task(mover())
     try:
-        return await stub(svc).StartGridTrader(req, metadata=AUTH)
+        yield
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def start_at_market(svc: Svc, venue: str, symbol: str, req: gt.StartGridTraderRequest, mid: Decimal) -> Any:
+    """StartGridTrader while the book is re-centred at ``mid`` (the start waits for a fresh best bid/ask)."""
+    async with moving(svc, venue, symbol, mid):
+        return await stub(svc).StartGridTrader(req, metadata=AUTH)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{x[0]}-{x[1]}" for x in CASES])
@@ -169,3 +188,269 @@ async def test_grid_places_levels_flips_fills_and_books_round_trips(svc: Svc, ca
     again = await start_at_market(svc, venue, symbol, req, price)
     assert again.status.state in (c.RUNNER_STATE_RUNNING, c.RUNNER_STATE_PAUSED)
     await g.stop()
+
+
+async def test_bad_configurations_name_the_field_and_send_nothing(svc: Svc) -> None:
+    venue, symbol = "binance-spot", "ETHUSDT"
+    sid = await svc.session(venue)
+    spot = c.EXCHANGE_BINANCE_SPOT
+
+    def make(**kw: Any) -> gt.StartGridTraderRequest:
+        """A valid grid around 3000 with ``kw`` changed (None: the field unset)."""
+        base: dict[str, Any] = dict(
+            session_id=sid,
+            exchange=spot,
+            symbol=symbol,
+            grid_levels=4,
+            mode=gt.GRID_MODE_ARITHMETIC,
+            lower_price=2900.0,
+            upper_price=3100.0,
+            order_qty=0.01,
+        )
+        base.update(kw)
+        return gt.StartGridTraderRequest(**{k: v for k, v in base.items() if v is not None})
+
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    for kw, code, text in (
+        ({"upper_price": 2900.0}, invalid, "upperPrice: 2900 must be above lowerPrice 2900"),
+        ({"upper_price": 2800.0}, invalid, "upperPrice: 2800 must be above lowerPrice 2900"),
+        ({"grid_levels": 1}, invalid, "gridLevels: must be at least 2"),
+        ({"grid_levels": 0}, invalid, "gridLevels: must be at least 2"),
+        ({"order_qty": 0.0}, invalid, "orderQty: must be positive"),
+        ({"order_qty": -1.0}, invalid, "orderQty: must be positive"),
+        ({"order_qty": float("nan")}, invalid, "orderQty: must be a finite number"),
+        ({"mode": gt.GRID_MODE_UNSPECIFIED}, invalid, "mode: is required"),
+        ({"upper_price": None}, invalid, "upperPrice: is required with lowerPrice"),
+        ({"upper_price": None, "lower_price": None}, invalid, "gridRangePercentage: is required"),
+        ({"dynamic": True}, invalid, "recenterThreshold: is required for a dynamic grid"),
+        ({"dynamic": True, "recenter_threshold": 0}, invalid, "recenterThreshold: must be at least 1"),
+        ({"symbol": "NOPEUSDT"}, invalid, "symbol: 'NOPEUSDT' is not traded on binance-spot"),
+        ({"symbol": ""}, invalid, "symbol: is required"),
+        ({"session_id": ""}, invalid, "sessionId: is required"),
+        ({"exchange": 0}, invalid, "exchange: is required"),
+        ({"exchange": c.EXCHANGE_BYBIT_SPOT}, invalid, "exchange: session"),
+        ({"session_id": "no-such-session"}, grpc.StatusCode.NOT_FOUND, "session 'no-such-session' does not exist"),
+        # with the market: levels closer than the tick, an order below the venue's minimum
+        ({"lower_price": 3000.0, "upper_price": 3000.02, "grid_levels": 4}, invalid, "gridLevels: 4 levels between"),
+        ({"order_qty": 0.00001}, invalid, "orderQty: at the grid level 2900"),
+    ):
+        r = make(**kw)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await start_at_market(svc, venue, symbol, r, D("3000"))
+        err = e.value
+        assert err.code() == code and (err.details() or "").startswith(text), (kw, err.details())
+    assert await open_orders(svc, sid) == []  # nothing was sent
+    ok = make()
+    await start_at_market(svc, venue, symbol, ok, D("3000"))
+    # a second grid on the same session and symbol
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub(svc).StartGridTrader(ok, metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS and "already runs" in (e.value.details() or "")
+    # unknown grids
+    for call, req in (
+        (stub(svc).GetGridTrader, gt.GetGridTraderRequest(session_id=sid, exchange=spot, symbol="SOLUSDT")),
+        (stub(svc).StopGridTrader, gt.StopGridTraderRequest(session_id=sid, exchange=spot, symbol="SOLUSDT")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call(req, metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value
+    await Grid(svc, sid, venue, symbol).stop()
+
+
+def algorithm_events(svc: Svc, sid: str) -> list[dict[str, Any]]:
+    """The grid's events as journaled on the session (records of kind ``algorithm``)."""
+    assert svc.service.engine is not None
+    svc.service.engine.session(sid)  # flushes what is published
+    return [r.payload for r in svc.service.engine.journal.read(sid, 0, ALGORITHM_EVENT)]  # type: ignore[misc]
+
+
+async def test_dynamic_grid_recenters_around_the_market(svc: Svc) -> None:
+    venue, symbol = "binance-spot", "ETHUSDT"
+    sid = await svc.session(venue)
+    # 2 % around 3000: 2970 .. 3030 in 6 steps of 10; recenter 2 steps (20) away from the centre
+    req = request(
+        sid, venue, symbol, grid_range_percentage=2.0, grid_levels=6, order_qty=0.01, dynamic=True, recenter_threshold=2
+    )
+    started = await start_at_market(svc, venue, symbol, req, D("3000"))
+    assert [dec(p) for p in started.status.levels] == [D(p) for p in range(2970, 3031, 10)]
+    g = Grid(svc, sid, venue, symbol)
+    first = await g.wait(lambda s: len(s.working_orders) == 6, "six grid orders")
+    # 5 away (half a step): nothing moves
+    await svc.move(venue, symbol, "3005")
+    await asyncio.sleep(0.3)  # a negative check: give it time to (wrongly) react
+    s = await g.status()
+    assert s.recenters == 0 and {o.cl_order_id for o in s.working_orders} == {
+        o.cl_order_id for o in first.working_orders
+    }
+    # 25 away: the book's move fills the sells at 3010 and 3020 on its way, and the grid (2.5 steps from
+    # its centre) cancels every order and is rebuilt around the market with the same width
+    await svc.move(venue, symbol, "3025")
+    s = await g.wait(lambda s: s.recenters == 1 and len(s.working_orders) == 6, "the recentered grid")
+    bid, ask = await svc.top(venue, symbol)
+    mid = (bid + ask) / 2
+    assert dec(s.center_price) == mid and dec(s.levels[0]) == mid - 30 and dec(s.levels[-1]) == mid + 30
+    assert not {o.cl_order_id for o in s.working_orders} & {o.cl_order_id for o in first.working_orders}
+    assert len(await open_orders(svc, sid)) == 6  # the old ones are gone
+    kinds = [e["event"] for e in algorithm_events(svc, sid)]
+    assert kinds[-2:] == ["recenter", "recentered"] and set(kinds[:-2]) <= {"filled"}
+    recenters = svc.service.metrics.registry.get_sample_value("om_grid_recenters_total", {"exchange": venue})
+    assert recenters is not None and recenters >= 1
+    await g.stop()
+
+
+async def test_events_are_journaled_on_the_session_and_counted(svc: Svc) -> None:
+    venue, symbol = "bybit-linear", "ETHUSDT"
+    sid = await svc.session(venue)
+    req = request(sid, venue, symbol, lower_price=2900.0, upper_price=3100.0, order_qty=0.01)
+    await start_at_market(svc, venue, symbol, req, D("3000"))
+    g = Grid(svc, sid, venue, symbol)
+    await g.wait(lambda s: len(s.working_orders) == 4, "four grid orders")
+    before = svc.service.metrics.registry.get_sample_value("om_grid_round_trips_total", {"exchange": venue}) or 0
+    await svc.trade(venue, symbol, D("3050"), D("0.01"), "buy")  # its sell at 3050 fills: a buy at 3000
+    await g.wait(lambda s: ("buy", D("3000")) in orders_at(s), "the buy one level down")
+    await svc.trade(venue, symbol, D("3000"), D("0.01"), "sell")  # ... which fills: a round trip
+    s = await g.wait(lambda s: s.round_trips == 1, "the round trip")
+    events = algorithm_events(svc, sid)
+    assert [e["event"] for e in events] == ["filled", "filled", "roundtrip"]
+    trip = events[-1]
+    assert trip["algorithm"] == "grid_trader" and trip["symbol"] == symbol and trip["sessionId"] == sid
+    assert D(trip["pnl"]) == dec(s.realized_pnl) and trip["level"] == 2 and trip["side"] == "buy"
+    after = svc.service.metrics.registry.get_sample_value("om_grid_round_trips_total", {"exchange": venue})
+    assert after == before + 1
+    assert (svc.service.metrics.registry.get_sample_value("om_grid_fills_total", {"exchange": venue}) or 0) >= 2
+    await g.stop()
+
+
+@contextlib.asynccontextmanager
+async def execx(data_dir: Path, sim: Any, stale_s: float = 120) -> AsyncIterator[Svc]:
+    """``execx --sim`` on an already running simulator (it outlives execx: a restart keeps the venue)."""
+    settings = Settings(
+        key=KEY,
+        port=0,
+        grpc_port=0,
+        prom_port=0,
+        data_dir=data_dir,
+        sim=True,
+        sim_quiet=True,
+        market_data_stale_s=stale_s,
+    )
+    service = Service(settings, simulator=sim)
+    await service.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            s = Svc(service, http)
+            yield s
+            await s.channel.close()
+    finally:
+        await service.stop()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Any]:
+    from execx_sim.app import Simulator
+
+    simulator = Simulator(host="127.0.0.1", quiet=True)
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+async def start_session(svc: Svc, sid: str, venue: str, acct: dict[str, str]) -> None:
+    await svc.om.StartOrderHandler(
+        om.StartOrderHandlerRequest(
+            session_id=sid,
+            exchange_key=c.ExchangeKey(
+                api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=exchange_enum(venue)
+            ),
+        ),
+        metadata=AUTH,
+    )
+
+
+async def test_a_restart_carries_on_with_the_same_orders_and_books_fills_made_meanwhile(
+    tmp_path: Path, sim: Any
+) -> None:
+    venue, symbol, sid = "binance-spot", "BTCUSDT", "grid-restart"
+    levels = [D(p) for p in range(96000, 98001, 500)]
+    async with execx(tmp_path, sim) as svc:
+        acct = await svc.admin_post("/admin/accounts", {})
+        await start_session(svc, sid, venue, acct)
+        req = request(sid, venue, symbol, lower_price=96000.0, upper_price=98000.0, order_qty=0.001)
+        await start_at_market(svc, venue, symbol, req, D("97000"))
+        before = await Grid(svc, sid, venue, symbol).wait(lambda s: len(s.working_orders) == 4, "four orders")
+        ids = {o.cl_order_id: (o.side, o.price) for o in before.working_orders}
+    # execx is down: its grid orders stay at the venue, and the buy at 96500 fills there meanwhile
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{sim.ready['admin']}/admin/market/trade",
+            json={"market": venue, "symbol": symbol, "price": "96500", "qty": "0.001", "aggressor": "sell"},
+        ) as r:
+            assert r.status == 200, await r.text()
+    async with execx(tmp_path, sim) as svc:
+        g = Grid(svc, sid, venue, symbol)
+        with pytest.raises(grpc.aio.AioRpcError) as e:  # not before its session is started again (keys)
+            await g.status()
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+        await start_session(svc, sid, venue, acct)
+        async with moving(svc, venue, symbol, D("97000")):
+            s = await g.wait(
+                lambda s: s.fills == 1 and ("sell", levels[2]) in orders_at(s), "the fill booked, its sell placed"
+            )
+        assert orders_at(s) == [("buy", levels[0]), ("sell", levels[2]), ("sell", levels[3]), ("sell", levels[4])]
+        kept = {o.cl_order_id: (o.side, o.price) for o in s.working_orders if o.cl_order_id in ids}
+        assert len(kept) == 3 and all(ids[k] == v for k, v in kept.items())  # the same three orders, not new ones
+        assert s.state == c.RUNNER_STATE_RUNNING or s.reason.startswith("market data stale")
+        assert sorted(o.cl_order_id for o in await open_orders(svc, sid)) == sorted(
+            o.cl_order_id for o in s.working_orders
+        )  # no duplicate at the venue either
+        assert s.request.lower_price == 96000.0 and s.request.grid_levels == 4
+        stopped = await g.stop()
+        assert not stopped.working_orders and await open_orders(svc, sid) == []
+    # a stopped grid does not come back
+    async with execx(tmp_path, sim) as svc:
+        await start_session(svc, sid, venue, acct)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await Grid(svc, sid, venue, symbol).status()
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_stale_feed_refuses_the_start_and_pauses_a_running_grid(tmp_path: Path, sim: Any) -> None:
+    venue, symbol = "binance-spot", "SOLUSDT"
+    async with execx(tmp_path, sim, stale_s=0.5) as svc:
+        assert svc.service.grid_traders is not None
+        svc.service.grid_traders.start_wait_s = 0.5
+        sid = await svc.session(venue)
+        req = request(sid, venue, symbol, lower_price=140.0, upper_price=160.0, order_qty=0.1)
+        # the quiet book does not move: no best bid/ask reaches execx, the start is refused, nothing sent
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await stub(svc).StartGridTrader(req, metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "market data for binance-spot SOLUSDT is stale" in (e.value.details() or "")
+        assert await open_orders(svc, sid) == []
+        # with a moving market it starts; then the market goes quiet: paused; an order of it cancelled
+        # meanwhile is not placed again until a fresh quote arrives
+        svc.service.grid_traders.start_wait_s = 5.0
+        await start_at_market(svc, venue, symbol, req, D("150"))
+        g = Grid(svc, sid, venue, symbol)
+        s = await g.wait(lambda s: s.state == c.RUNNER_STATE_PAUSED, "paused on the stale feed")
+        assert s.reason.startswith("market data stale") and len(s.working_orders) == 4
+        lowest = min(s.working_orders, key=lambda o: o.price)
+        await svc.om.SendOrder(
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=lowest.cl_order_id,
+                symbol=symbol,
+                transaction_type=c.TRANSACTION_TYPE_DELETE,
+            ),
+            metadata=AUTH,
+        )
+        await g.wait(lambda s: len(s.working_orders) == 3, "the cancel seen")
+        await asyncio.sleep(0.3)  # a negative check: give it time to (wrongly) place it again
+        s = await g.status()
+        assert s.state == c.RUNNER_STATE_PAUSED and len(s.working_orders) == 3
+        await svc.move(venue, symbol, "150")
+        s = await g.wait(lambda s: ("buy", D("140")) in orders_at(s), "placed again once the feed is fresh")
+        assert [e["event"] for e in algorithm_events(svc, sid)] == ["replaced"]
+        await g.stop()

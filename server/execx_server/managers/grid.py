@@ -391,6 +391,7 @@ class GridTraders:
         self.traders: dict[tuple[str, Exchange, str], GridTrader] = {}
         self.saved = Saved(engine.journal, KIND)
         self.tasks = Supervisor("grid-traders")
+        self.start_wait_s = START_WAIT_S  # how long a start waits for a fresh best bid/ask
         self._lock = asyncio.Lock()
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
 
@@ -409,7 +410,7 @@ class GridTraders:
                     f"a grid trader already runs on {exchange.value} {symbol} for session {session_id!r}; stop it first"
                 )
             trader = GridTrader(self.engine, self.hub, self.metrics, self.saved, session_id, exchange, symbol, config)
-            await trader.start()
+            await trader.start(wait_s=self.start_wait_s)
             self.traders[key] = trader
             log.info("grid_trader.started", extra={"session": session_id, "symbol": symbol})
             return trader
