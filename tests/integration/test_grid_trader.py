@@ -454,3 +454,67 @@ async def test_a_stale_feed_refuses_the_start_and_pauses_a_running_grid(tmp_path
         s = await g.wait(lambda s: ("buy", D("140")) in orders_at(s), "placed again once the feed is fresh")
         assert [e["event"] for e in algorithm_events(svc, sid)] == ["replaced"]
         await g.stop()
+
+
+# seed 000's JSON examples of the grid trader, verbatim
+SEED_START_GRID_TRADER: dict[str, Any] = {
+    "symbol": "BTC-USDT",
+    "exchange": "binance-spot",
+    "sessionId": "string",
+    "upperPrice": 28000,
+    "lowerPrice": 25000,
+    "gridRangePercentage": 10,
+    "gridLevels": 10,
+    "orderQty": 0.01,
+    "mode": "ARITHMETIC",
+    "dynamic": False,
+    "recenterThreshold": 5,
+}
+SEED_STOP_GRID_TRADER = {"symbol": "BTC-USDT", "exchange": "binance-spot", "sessionId": "unique-session-id"}
+
+
+async def test_seed_json_over_rest(svc: Svc) -> None:
+    headers = {"x-api-key": KEY}
+
+    async def post(path: str, body: Any) -> tuple[int, Any]:
+        async with svc.http.post(svc.rest + path, json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+    demo = svc.sim["accounts"][0]
+    code, out = await post(
+        "/startOrderHandler",
+        {
+            "exchangeKey": {"apiKey": demo["apiKey"], "secretKey": demo["secretKey"], "exchange": "binance-spot"},
+            "sessionId": "string",  # the grid example's session id
+        },
+    )
+    assert code == 200, out
+    # verbatim: the seed's symbol is OKX-style, not a Binance symbol
+    code, err = await post("/startGridTrader", SEED_START_GRID_TRADER)
+    assert code == 400 and err["message"] == "symbol: 'BTC-USDT' is not traded on binance-spot", err
+    body = {**SEED_START_GRID_TRADER, "symbol": "BTCUSDT"}
+    async with moving(svc, "binance-spot", "BTCUSDT", D("26500")):
+        code, out = await post("/startGridTrader", body)
+    assert code == 200, out
+    status = out["status"]
+    # upper/lower win over the percentage: 10 levels of 300 from 25000 to 28000
+    assert status["levels"] == [25000 + 300 * i for i in range(11)] and status["centerPrice"] == 26500
+    assert status["state"] == "running" and status["request"]["mode"] == "ARITHMETIC"
+    assert {k: status["request"][k] for k in ("symbol", "sessionId", "upperPrice", "lowerPrice", "gridLevels")} == {
+        "symbol": "BTCUSDT",
+        "sessionId": "string",
+        "upperPrice": 28000,
+        "lowerPrice": 25000,
+        "gridLevels": 10,
+    }
+    key = {"symbol": "BTCUSDT", "exchange": "binance-spot", "sessionId": "string"}
+    code, out = await post("/getGridTrader", key)
+    assert code == 200 and len(out["status"]["workingOrders"]) == 10, out
+    sides = sorted((o["price"], o["side"]) for o in out["status"]["workingOrders"])
+    assert sides == [(25000 + 300 * i, "buy") for i in range(5)] + [(26800 + 300 * i, "sell") for i in range(5)]
+    code, err = await post("/startGridTrader", body)
+    assert code == 409, err
+    code, err = await post("/stopGridTrader", SEED_STOP_GRID_TRADER)
+    assert code == 404 and "no grid trader on binance-spot BTC-USDT" in err["message"], err
+    code, out = await post("/stopGridTrader", key)
+    assert code == 200 and out["status"]["state"] == "stopped" and out["status"].get("workingOrders", []) == [], out
