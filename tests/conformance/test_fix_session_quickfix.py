@@ -27,7 +27,7 @@ import pytest
 import simplefix
 from execx_proc import missing_tool
 from execx_server.connectors.base import Secret
-from execx_server.connectors.deribit.auth import FixLogon
+from execx_server.connectors.deribit.signing import FixLogon
 from execx_server.connectors.transport.fix import FixSession, FixSessionConfig, new_message, text
 from execx_server.connectors.transport.websocket import Backoff
 

@@ -11,7 +11,6 @@ from typing import Any, cast
 import pytest
 from execx_server.connectors.base import Secret
 from execx_server.connectors.binance import parse
-from execx_server.connectors.binance.auth import Signer, sign_rest_payload, sign_ws_params
 from execx_server.connectors.binance.errors import classify, parse_retry_after
 from execx_server.connectors.binance.schemas import (
     BookTickerMsg,
@@ -24,6 +23,7 @@ from execx_server.connectors.binance.schemas import (
     SpotTrade,
     TradeMsg,
 )
+from execx_server.connectors.binance.signing import Signer, sign_rest_payload, sign_ws_params
 from execx_server.connectors.binance.urls import Flavor, resolve_hosts
 from execx_server.connectors.transport.http import pick_address
 from execx_server.connectors.transport.ratelimit import WeightLimiter

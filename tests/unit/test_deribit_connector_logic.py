@@ -11,7 +11,7 @@ import pytest
 import simplefix
 from execx_server.connectors.base import Secret
 from execx_server.connectors.deribit import fix_orders
-from execx_server.connectors.deribit.auth import FixLogon, fix_password
+from execx_server.connectors.deribit.signing import FixLogon, fix_password
 from execx_server.connectors.deribit.urls import PRODUCTION, TESTNET, Hosts, resolve_hosts
 from execx_server.connectors.jsonrpc import parse as rpc
 from execx_server.connectors.jsonrpc.client import client_signature

@@ -82,10 +82,10 @@ from ..transport.supervisor import Run, StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
-from .auth import Signer
 from .errors import DUPLICATE_CODES, DUPLICATE_SHARED_CODES, UNKNOWN_ORDER_CODES
 from .rest import BinanceRest, CancelReplaceFailed, OrderEntry, Params
 from .schemas import BookTickerMsg, FuturesOrder, FuturesTrade, SpotOrder, SpotTrade, TradeMsg
+from .signing import Signer
 from .stream import FuturesUserStream, MarketStream, SpotUserStream, WsOrderEntry
 from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
 

@@ -22,7 +22,6 @@ from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from ..transport.rest import RestTransport, unreadable
 from ..transport.telemetry import Telemetry
-from .auth import Signer
 from .errors import classify, parse_retry_after
 from .schemas import (
     ExchangeInfo,
@@ -34,6 +33,7 @@ from .schemas import (
     SpotOrder,
     SpotTrade,
 )
+from .signing import Signer
 from .urls import Flavor
 
 log = logging.getLogger("execx.connectors.binance")

@@ -42,10 +42,10 @@ from ..transport.websocket import (
     StreamError,
     answer_within,
 )
-from .auth import Signer
 from .errors import classify
 from .rest import BinanceRest, CancelReplaceFailed, Params
 from .schemas import SpotAmendResponse, SpotCancelReplace
+from .signing import Signer
 from .urls import Flavor, Hosts
 
 log = logging.getLogger("execx.connectors.binance")

@@ -77,7 +77,7 @@ from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent
 from . import fix_orders
-from .auth import FixLogon
+from .signing import FixLogon
 from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.deribit")

@@ -3,7 +3,7 @@
 simplefix only builds and splits messages; everything a session is lives here:
 
 - **Logon**: the first message on every connection; the venue-specific authentication fields come from
-  a ``logon_fields`` callable (fresh nonce per attempt; Deribit's is in ``connectors/deribit/auth.py``).
+  a ``logon_fields`` callable (fresh nonce per attempt; Deribit's is in ``connectors/deribit/signing.py``).
   The session is up when the venue echoes Logon; a Logout answer (or a close) is a refusal, kept in
   ``refusal`` with the venue's text.
 - **Sequence numbers** both ways, persisted in a 16-byte file (``SeqStore``, memory-mapped so a message
