@@ -456,8 +456,9 @@ async def test_armed_triggers_survive_a_restart(tmp_path: Path) -> None:
                             await asyncio.sleep(0.05)  # the poll interval
                         assert not got["rt"].fired
                         bid, _ = await fresh(s)
+                        # from the journal's start: nothing is missed while the subscription is set up
                         updates = Reader(
-                            s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
+                            s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
                         )
                         await s.trade(VENUE, SYMBOL, bid + 10, D("0.001"), "sell")
                         await wait_fired(s, "rt")
