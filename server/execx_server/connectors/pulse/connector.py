@@ -37,9 +37,8 @@ from typing import Any
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderType, Side, TimeInForce
+from ...domain.enums import Exchange, Side
 from ...domain.instruments import InstrumentRules
-from ...domain.numbers import to_wire
 from ...domain.venue import (
     BookTicker,
     ExecutionReport,
@@ -68,18 +67,13 @@ from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from . import parse
+from .errors import classify
 from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.pulse")
 
 START_TIMEOUT_S = 15.0
-RETRYABLE_CODES = frozenset({10028, 10040, 10047})  # too_many_requests, retry, matching_engine_queue_full
-_TIF = {
-    TimeInForce.GTC: "good_til_cancelled",
-    TimeInForce.DAY: "good_til_day",
-    TimeInForce.IOC: "immediate_or_cancel",
-    TimeInForce.FOK: "fill_or_kill",
-}
 
 
 class PulseConnector(QueriesOverRpc, HasCapabilities):
@@ -102,7 +96,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         self.telemetry: Telemetry = NULL_TELEMETRY
         self.cancel_on_disconnect = cancel_on_disconnect
         self.capabilities = Capabilities(
-            supported_tifs=frozenset(_TIF),
+            supported_tifs=frozenset(parse.TIF),
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # private/enable_cancel_on_disconnect
         )
@@ -215,9 +209,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         try:
             return await self.rpc.call(method, params, self._answer_timeout_s)
         except RpcError as exc:
-            if exc.code in RETRYABLE_CODES:
-                raise Retryable(f"pulse: {exc.text}", str(exc.code)) from None
-            raise Rejected(exc.text, str(exc.code)) from None
+            raise classify(exc) from None
         except NotSent as exc:
             raise Retryable(str(exc), "not_connected") from None
         except NoAnswer as exc:
@@ -230,19 +222,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             # answered with the order that exists (a duplicate client order id is never a rejection).
             why = f"pulse: {order.cl_order_id} is live already"
             return await self.tracker.existing(order.symbol, order.cl_order_id, None, self.query_order, why)
-        params: dict[str, Any] = {
-            "instrument_name": order.symbol,
-            "amount": to_wire(rpc_parse.amount_of(order.qty, rules)),
-            "type": "market" if order.order_type is OrderType.MARKET else "limit",
-            "label": order.cl_order_id,
-            "time_in_force": _TIF[order.tif],
-        }
-        if order.price is not None and order.order_type is not OrderType.MARKET:
-            params["price"] = to_wire(order.price)
-        if order.order_type is OrderType.POSTONLY:
-            params["post_only"] = True
-        if order.reduce_only:
-            params["reduce_only"] = True
+        params = parse.order_params(order, rules)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         self.tracker.track(order.cl_order_id, known)
         try:
@@ -256,14 +236,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         known = await self.queries.known(symbol, cl_order_id)
-        params: dict[str, Any] = {
-            "order_id": known.exch_order_id,
-            "amount": to_wire(rpc_parse.amount_of(qty, self.rules(symbol))),
-        }
-        if price is not None:
-            params["price"] = to_wire(price)
-        if known.order_type is OrderType.POSTONLY:
-            params["post_only"] = True
+        params = parse.edit_params(known, qty, price, self.rules(symbol))
         return self._answered(await self._trade("private/edit", params), cl_order_id)
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
@@ -327,12 +300,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         symbol = str(trade.get("instrument_name", ""))
         if known is None or self.tracker.seen(symbol, str(trade.get("trade_id")), exch_id):
             return  # not ours (another session on the account), or reported already
-        rules = self._rules.get(symbol)
-        cum = known.cum_filled + rpc_parse.contracts(trade, rules)
-        order = ExecutionReport(
-            cl, symbol, exch_id, known.status, known.side, known.price, known.qty, known.cum_filled, 0
-        )
-        self.tracker.emit(rpc_parse.parse_fill(trade, order, rules, cum))
+        self.tracker.emit(parse.parse_user_trade(trade, cl, known, self._rules.get(symbol)))
 
     # ------------------------------------------------------------------ queries
 

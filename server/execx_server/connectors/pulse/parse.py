@@ -1,0 +1,68 @@
+"""Pulse requests and reports: the order parameters execx sends (``private/buy`` / ``sell`` /
+``edit``) and what Pulse-specific objects become in the domain. The objects Pulse shares with Deribit
+(order, trade, instrument, quote) are read by ``connectors.jsonrpc.parse``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ...domain.enums import OrderType, TimeInForce
+from ...domain.instruments import InstrumentRules
+from ...domain.numbers import to_wire
+from ...domain.venue import ExecutionReport, OrderRequest
+from ..jsonrpc import parse as rpc_parse
+from ..tracking import Known
+
+TIF = {
+    TimeInForce.GTC: "good_til_cancelled",
+    TimeInForce.DAY: "good_til_day",
+    TimeInForce.IOC: "immediate_or_cancel",
+    TimeInForce.FOK: "fill_or_kill",
+}
+
+
+def order_params(order: OrderRequest, rules: InstrumentRules) -> dict[str, Any]:
+    """``private/buy`` / ``private/sell`` parameters (``label`` = clOrderId, ``amount`` in the
+    instrument's units). Pulse's ``post_only`` moves a crossing price inside the spread (seed 004)."""
+    params: dict[str, Any] = {
+        "instrument_name": order.symbol,
+        "amount": to_wire(rpc_parse.amount_of(order.qty, rules)),
+        "type": "market" if order.order_type is OrderType.MARKET else "limit",
+        "label": order.cl_order_id,
+        "time_in_force": TIF[order.tif],
+    }
+    if order.price is not None and order.order_type is not OrderType.MARKET:
+        params["price"] = to_wire(order.price)
+    if order.order_type is OrderType.POSTONLY:
+        params["post_only"] = True
+    if order.reduce_only:
+        params["reduce_only"] = True
+    return params
+
+
+def edit_params(known: Known, qty: Decimal, price: Decimal | None, rules: InstrumentRules) -> dict[str, Any]:
+    """``private/edit`` parameters: the new total ``amount`` and price of a known order."""
+    params: dict[str, Any] = {
+        "order_id": known.exch_order_id,
+        "amount": to_wire(rpc_parse.amount_of(qty, rules)),
+    }
+    if price is not None:
+        params["price"] = to_wire(price)
+    if known.order_type is OrderType.POSTONLY:
+        params["post_only"] = True
+    return params
+
+
+def parse_user_trade(
+    trade: dict[str, Any], cl_order_id: str, known: Known, rules: InstrumentRules | None
+) -> ExecutionReport:
+    """A ``user.trades`` object (one trade per notification on Pulse) of a known order as a fill report."""
+    symbol = str(trade.get("instrument_name", ""))
+    exch_id = str(trade.get("order_id", ""))
+    cum = known.cum_filled + rpc_parse.contracts(trade, rules)
+    order = ExecutionReport(
+        cl_order_id, symbol, exch_id, known.status, known.side, known.price, known.qty, known.cum_filled, 0
+    )
+    return rpc_parse.parse_fill(trade, order, rules, cum)
