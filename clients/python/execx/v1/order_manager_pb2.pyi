@@ -146,18 +146,52 @@ class SubscribePositionsResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., positions: _Optional[_Mapping[str, float]] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class SubscribeUpdatesRequest(_message.Message):
-    __slots__ = ("session_id", "from_seq")
+    __slots__ = ("session_id", "from_seq", "algorithm_events")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_EVENTS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     from_seq: int
-    def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
+    algorithm_events: bool
+    def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., algorithm_events: _Optional[bool] = ...) -> None: ...
 
 class SubscribeUpdatesResponse(_message.Message):
-    __slots__ = ("transaction",)
+    __slots__ = ("transaction", "algorithm_event")
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_EVENT_FIELD_NUMBER: _ClassVar[int]
     transaction: _common_pb2.OrderTransaction
-    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+    algorithm_event: AlgorithmEvent
+    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ...) -> None: ...
+
+class AlgorithmEvent(_message.Message):
+    __slots__ = ("seq", "algorithm", "event", "session_id", "exchange", "symbol", "level", "side", "price", "qty", "pnl", "detail", "local_time")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QTY_FIELD_NUMBER: _ClassVar[int]
+    PNL_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    algorithm: str
+    event: str
+    session_id: str
+    exchange: _common_pb2.Exchange
+    symbol: str
+    level: int
+    side: _common_pb2.Side
+    price: float
+    qty: float
+    pnl: float
+    detail: str
+    local_time: int
+    def __init__(self, seq: _Optional[int] = ..., algorithm: _Optional[str] = ..., event: _Optional[str] = ..., session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., level: _Optional[int] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., pnl: _Optional[float] = ..., detail: _Optional[str] = ..., local_time: _Optional[int] = ...) -> None: ...
 
 class OrderEntryRequest(_message.Message):
     __slots__ = ("request_id", "order")
