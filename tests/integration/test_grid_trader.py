@@ -317,6 +317,50 @@ async def test_events_are_journaled_on_the_session_and_counted(svc: Svc) -> None
     assert D(trip["pnl"]) == dec(s.realized_pnl) and trip["level"] == 2 and trip["side"] == "buy"
     after = svc.service.metrics.registry.get_sample_value("om_grid_round_trips_total", {"exchange": venue})
     assert after == before + 1
+    # on the session's update stream (opt-in), replayed from the journal with fromSeq like order updates
+    call = svc.om.SubscribeUpdates(
+        om.SubscribeUpdatesRequest(session_id=sid, from_seq=1, algorithm_events=True), metadata=AUTH
+    )
+    got: list[om.SubscribeUpdatesResponse] = []
+    async with asyncio.timeout(WAIT_S):
+        async for msg in call:
+            got.append(msg)
+            if msg.HasField("algorithm_event") and msg.algorithm_event.event == "roundtrip":
+                break
+    call.cancel()
+    algo = [m.algorithm_event for m in got if m.HasField("algorithm_event")]
+    assert [a.event for a in algo] == ["filled", "filled", "roundtrip"]
+    assert all(not m.HasField("transaction") for m in got if m.HasField("algorithm_event"))
+    rt = algo[-1]
+    assert rt.algorithm == "grid_trader" and rt.session_id == sid and rt.symbol == symbol
+    assert rt.exchange == c.EXCHANGE_BYBIT_LINEAR and rt.side == c.SIDE_BUY and rt.level == 2
+    assert rt.pnl == s.realized_pnl and rt.price == 3000 and rt.qty == 0.01
+    seqs = [m.algorithm_event.seq or m.transaction.seq for m in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # one sequence with the order updates
+    # without the flag: order transactions only
+    plain = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+    n = 0
+    async with asyncio.timeout(WAIT_S):
+        async for msg in plain:
+            assert msg.HasField("transaction")
+            n += 1
+            if msg.transaction.seq >= rt.seq - 1:
+                break
+    plain.cancel()
+    assert n > 0
+    # the websocket: {"algorithmEvent": {...}} next to the order transactions
+    ws_url = svc.rest.replace("http://", "ws://") + "/subscribeUpdates"
+    async with svc.http.ws_connect(ws_url, headers={"x-api-key": KEY}) as ws:
+        await ws.send_json({"sessionId": sid, "fromSeq": 1, "algorithmEvents": True})
+        frames: list[dict[str, Any]] = []
+        async with asyncio.timeout(WAIT_S):
+            while not any(f.get("algorithmEvent", {}).get("event") == "roundtrip" for f in frames):
+                frames.append(await ws.receive_json())
+    events_ws = [f["algorithmEvent"] for f in frames if "algorithmEvent" in f]
+    assert [e["event"] for e in events_ws] == ["filled", "filled", "roundtrip"]
+    assert events_ws[-1]["symbol"] == symbol and events_ws[-1]["exchange"] == "bybit-linear"
+    assert events_ws[-1]["side"] == "buy" and events_ws[-1]["pnl"] == s.realized_pnl
+    assert all("clOrderId" in f for f in frames if "algorithmEvent" not in f)  # transactions as before
     assert (svc.service.metrics.registry.get_sample_value("om_grid_fills_total", {"exchange": venue}) or 0) >= 2
     await g.stop()
 

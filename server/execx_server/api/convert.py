@@ -117,3 +117,23 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
         seq=seq,
         fill_price=float(u.price) if u.trade_id else 0.0,
     )
+
+
+def algorithm_event(d: dict[str, Any], seq: int) -> order_manager_pb2.AlgorithmEvent:
+    """A trading algorithm's event record (engine kind ``algorithm``, decimals as strings) for the stream."""
+    side = d.get("side") or None
+    return order_manager_pb2.AlgorithmEvent(
+        seq=seq,
+        algorithm=d.get("algorithm", ""),
+        event=d.get("event", ""),
+        session_id=d.get("sessionId", ""),
+        exchange=EXCHANGE.proto(enums.Exchange(d["exchange"]) if d.get("exchange") else None),
+        symbol=d.get("symbol", ""),
+        level=int(d.get("level", -1)),
+        side=SIDE.proto(enums.Side(side) if side else None),
+        price=float(d.get("price", 0)),
+        qty=float(d.get("qty", 0)),
+        pnl=float(d.get("pnl", 0)),
+        detail=d.get("detail", ""),
+        local_time=int(d.get("localTime", 0)),
+    )

@@ -27,7 +27,7 @@ from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavail
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine.bus import SlowConsumer
 from ..engine.sessions import OrderEngine, SendOrder
-from ..engine.updates import ORDER, POSITION, OrderUpdate, PositionUpdate
+from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
 from ..observability.metrics import Metrics
 from . import convert
@@ -341,7 +341,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         try:
             sub = await self.engine.subscribe(
                 request.session_id,
-                ORDER,
+                frozenset({ORDER, ALGORITHM}) if request.algorithm_events else ORDER,
                 convert.journal_seq(request.from_seq) if request.HasField("from_seq") else None,
             )
         except NotFound as e:
@@ -349,6 +349,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics.subscribers.labels("updates").inc()
         try:
             async for rec in sub:
+                if rec.kind == ALGORITHM:  # only with algorithmEvents
+                    event = convert.algorithm_event(cast(dict[str, Any], rec.payload), rec.seq)
+                    yield order_manager_pb2.SubscribeUpdatesResponse(algorithm_event=event)
+                    continue
                 u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
                 yield order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, rec.seq))
         except SlowConsumer as e:

@@ -683,8 +683,9 @@ class OrderEngine:
     def position(self, session_id: str, symbol: str) -> Decimal:
         return self.session(session_id).positions.get(symbol)
 
-    async def subscribe(self, session_id: str, kind: str, from_seq: int | None = None) -> Subscription:
-        return await self.session(session_id).bus.subscribe(from_seq, frozenset({kind}))
+    async def subscribe(self, session_id: str, kind: str | frozenset[str], from_seq: int | None = None) -> Subscription:
+        kinds = frozenset({kind}) if isinstance(kind, str) else kind
+        return await self.session(session_id).bus.subscribe(from_seq, kinds)
 
 
 def _check_finite(value: Decimal, field: str) -> Decimal:

@@ -16,6 +16,7 @@ from ..domain.orders import Order
 
 ORDER = "order"
 POSITION = "position"
+ALGORITHM = "algorithm"  # a trading algorithm's event (a dict: managers/grid.py)
 
 
 @dataclass(frozen=True, slots=True)

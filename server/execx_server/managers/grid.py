@@ -46,7 +46,7 @@ from ..domain.orders import Order
 from ..domain.venue import ExecutionReport
 from ..engine.sessions import LIVE, STOPPED, OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
-from ..engine.updates import OrderUpdate
+from ..engine.updates import ALGORITHM, OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent, wait_event
 from ..observability.metrics import Metrics
 from .grid_plan import PENDING, Cancel, Event, Grid, GridConfig, OrderView, Place, build, plan
@@ -56,7 +56,7 @@ from .runtime import Restorer, Runner, RunnerState, Saved, required
 log = logging.getLogger("execx.grid_trader")
 
 KIND = "grid_trader"
-ALGORITHM_EVENT = "algorithm"  # bus/journal record kind of algorithm events
+ALGORITHM_EVENT = ALGORITHM  # bus/journal record kind of algorithm events (engine/updates.py)
 ZERO = Decimal(0)
 TICK_S = 1.0  # re-plan at least this often (refusal back-offs end on the clock)
 START_WAIT_S = 5.0  # how long a start waits for a fresh best bid/ask before refusing

@@ -202,7 +202,7 @@ class Gateway:
         return msg
 
     def response_json(self, route: Route, msg: Message) -> Any:
-        if route.response_body:
+        if route.response_body and not _unset_message_field(msg, route.response_body):
             return self.codec.field_to_json(msg, route.response_body)
         return self.codec.to_json(msg)
 
@@ -504,3 +504,10 @@ def build_gateway(
         else:
             app.router.add_route(route.http_method, route.aiohttp_path, gateway.unary_handler(route))
     return app
+
+
+def _unset_message_field(msg: Message, name: str) -> bool:
+    """``response_body`` names a message field this response leaves unset (SubscribeUpdates' algorithm
+    events carry ``algorithmEvent`` instead of ``transaction``): the whole response is written."""
+    field = msg.DESCRIPTOR.fields_by_name.get(name)
+    return field is not None and field.message_type is not None and not field.is_repeated and not msg.HasField(name)
