@@ -562,3 +562,11 @@ async def test_seed_json_over_rest(svc: Svc) -> None:
     assert code == 404 and "no grid trader on binance-spot BTC-USDT" in err["message"], err
     code, out = await post("/stopGridTrader", key)
     assert code == 200 and out["status"]["state"] == "stopped" and out["status"].get("workingOrders", []) == [], out
+
+
+async def test_health_reports_the_grid_trader_serving(svc: Svc) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(svc.channel)
+    r = await health.Check(health_pb2.HealthCheckRequest(service="execx.v1.GridTraderService"))
+    assert r.status == health_pb2.HealthCheckResponse.SERVING

@@ -392,7 +392,7 @@ class GridTraders:
         self.saved = Saved(engine.journal, KIND)
         self.tasks = Supervisor("grid-traders")
         self.start_wait_s = START_WAIT_S  # how long a start waits for a fresh best bid/ask
-        self._lock = asyncio.Lock()
+        self._starting: set[tuple[str, Exchange, str]] = set()  # starts in progress
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
 
     async def start(self, session_id: str, exchange: Exchange, symbol: str, config: GridConfig) -> GridTrader:
@@ -403,17 +403,21 @@ class GridTraders:
         if session.exchange is not exchange:
             raise ValidationError("exchange", f"session {session_id!r} trades {session.exchange.value}")
         key = (session_id, exchange, symbol)
-        async with self._lock:
-            existing = self.traders.get(key)
-            if existing is not None and existing.state not in (RunnerState.STOPPED, RunnerState.FAILED):
-                raise AlreadyExists(
-                    f"a grid trader already runs on {exchange.value} {symbol} for session {session_id!r}; stop it first"
-                )
+        existing = self.traders.get(key)
+        running = existing is not None and existing.state not in (RunnerState.STOPPED, RunnerState.FAILED)
+        if running or key in self._starting:
+            raise AlreadyExists(
+                f"a grid trader already runs on {exchange.value} {symbol} for session {session_id!r}; stop it first"
+            )
+        self._starting.add(key)  # the key is taken while the start waits for the market (other keys are not held)
+        try:
             trader = GridTrader(self.engine, self.hub, self.metrics, self.saved, session_id, exchange, symbol, config)
             await trader.start(wait_s=self.start_wait_s)
             self.traders[key] = trader
-            log.info("grid_trader.started", extra={"session": session_id, "symbol": symbol})
-            return trader
+        finally:
+            self._starting.discard(key)
+        log.info("grid_trader.started", extra={"session": session_id, "symbol": symbol})
+        return trader
 
     def get(self, session_id: str, exchange: Exchange, symbol: str) -> GridTrader:
         required(session_id, "sessionId")
@@ -437,13 +441,17 @@ class GridTraders:
     async def _restore(self, key: str, session_id: str, saved: dict[str, Any]) -> None:
         exchange, symbol = Exchange(saved["exchange"]), saved["symbol"]
         config = GridConfig.from_json(saved["config"])
-        async with self._lock:
-            if (session_id, exchange, symbol) in self.traders:
-                return
+        grid_key = (session_id, exchange, symbol)
+        if grid_key in self.traders or grid_key in self._starting:
+            return
+        self._starting.add(grid_key)
+        try:
             trader = GridTrader(self.engine, self.hub, self.metrics, self.saved, session_id, exchange, symbol, config)
             grid = trader.restore_state(saved)
             await trader.start(grid)
-            self.traders[(session_id, exchange, symbol)] = trader
+            self.traders[grid_key] = trader
+        finally:
+            self._starting.discard(grid_key)
 
     async def close(self) -> None:
         """Service shutdown: the grids stop acting but stay saved, their orders working at the venue; they
