@@ -570,3 +570,32 @@ async def test_health_reports_the_grid_trader_serving(svc: Svc) -> None:
     health = health_pb2_grpc.HealthStub(svc.channel)
     r = await health.Check(health_pb2.HealthCheckRequest(service="execx.v1.GridTraderService"))
     assert r.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_refusals_in_a_row_fail_the_grid_with_the_venue_message(svc: Svc) -> None:
+    venue, symbol = "binance-usdm-future", "ETHUSDT"
+    sid = await svc.session(venue)
+    before = (
+        svc.service.metrics.registry.get_sample_value(
+            "om_algorithm_errors_total", {"algorithm": "grid_trader", "kind": "refused"}
+        )
+        or 0
+    )
+    await svc.admin_post(f"/admin/faults/{venue}", {"reject_orders": 8, "reject_message": "no grid for you"})
+    try:
+        req = request(sid, venue, symbol, lower_price=2900.0, upper_price=3100.0, order_qty=0.05)
+        await start_at_market(svc, venue, symbol, req, D("3000"))
+        g = Grid(svc, sid, venue, symbol)
+        # four refused at once, each level tried again 2 s later: the fifth refusal in a row fails it
+        s = await g.wait(lambda s: s.state == c.RUNNER_STATE_FAILED, "failed")
+        assert s.reason.startswith("5 orders refused in a row; last: ") and "no grid for you" in s.reason, s.reason
+        assert not s.working_orders and await open_orders(svc, sid) == []
+        refused = svc.service.metrics.registry.get_sample_value(
+            "om_algorithm_errors_total", {"algorithm": "grid_trader", "kind": "refused"}
+        )
+        assert refused is not None and refused - before >= 5
+        # a failed grid can be replaced by a new start
+        await g.stop()
+    finally:
+        async with svc.http.delete(f"{svc.admin}/admin/faults/{venue}") as r:
+            assert r.status == 200

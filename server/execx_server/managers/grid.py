@@ -207,6 +207,8 @@ class GridTrader(Runner):
             self._wake.set()
 
     def _on_update(self, u: OrderUpdate) -> None:
+        if u.order_status is OrderStatus.NEW:
+            self._rejects = 0  # the venue took one: the refusals are no longer "in a row"
         self._wake.set()
 
     def _on_fill(self, session_id: str, cl_order_id: str, r: ExecutionReport) -> None:
@@ -328,7 +330,7 @@ class GridTrader(Runner):
         elif e.kind == "refused":
             self._rejects += 1
             self.error("refused")
-            if self._rejects >= MAX_REJECTS:
+            if self._rejects >= MAX_REJECTS and not self._failed():
                 message = self._last_message()
                 self.fail(f"{MAX_REJECTS} orders refused in a row; last: {message}")
         elif e.kind == "recentered":
