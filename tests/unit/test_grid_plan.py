@@ -280,3 +280,20 @@ def test_geometric_recenter_counts_ratio_steps() -> None:
     p = plan(g, {}, (D("290"), D("290.02")), 0.0, c, RULES)
     # nothing was live: rebuilt at once around 290.01 with the same ratio (x2 each way)
     assert p.grid.recenters == 1 and p.grid.prices[0] == D("145.00") and p.grid.prices[-1] == D("580.02")
+
+
+def test_a_partial_fill_waits_and_a_partly_filled_order_cancelled_by_someone_else_is_traded_not_a_trip() -> None:
+    c = cfg()
+    g0 = build(c, RULES, *BOOK)
+    g, views = assign(g0, placed(plan(g0, {}, BOOK, 0.0, c, RULES)))
+    views["g4"] = OrderView(OrderStatus.PARTIALLYFILLED, D("0.04"), D("104"), D(0))
+    p = plan(g, views, BOOK, 0.0, c, RULES)
+    assert p.actions == () and p.grid == g  # a partial fill waits for the rest
+    views["g4"] = OrderView(OrderStatus.CANCELLED, D("0.04"), D("104"), D("0.001"))
+    p = plan(g, views, BOOK, 0.0, c, RULES)
+    assert [(a.slot, a.side, a.price, a.qty) for a in placed(p)] == [(4, Side.BUY, D("104"), D("0.1"))]
+    assert p.grid.traded_qty == D("0.04") and p.grid.fees == D("0.001") and p.grid.round_trips == 0
+    assert p.grid.slots[4].open_price is None
+    # the grid's own cancel (a recenter) is not reported as a replacement
+    p2 = plan(g, views, BOOK, 0.0, c, RULES, cancelled=frozenset({"g4"}))
+    assert [e.kind for e in p2.events] == []
