@@ -56,6 +56,7 @@ class MemVenue:
         self.fail: list[str] = []  # "retryable", "unknown-before", "unknown-after"
         self.before_cancel: Callable[[], None] | None = None  # e.g. a fill that races the cancel
         self.ack_delay_s = 0.0  # a slow ack: the order is on the venue at once, its answer comes this late
+        self.forgotten: set[str] = set()  # client ids the venue no longer knows (e.g. it restarted)
         self.calls = 0
         self._sink: ReportSink | None = None
         self._unsub: Callable[[], None] | None = None
@@ -142,6 +143,7 @@ class MemVenue:
             raise Rejected(e.detail or e.reason) from None
 
     async def cancel_order(self, symbol: str, cl: str) -> ExecutionReport:
+        self._maybe_fail("before")
         if self.before_cancel is not None:
             self.before_cancel()
         try:
@@ -153,6 +155,8 @@ class MemVenue:
         self.market.cancel_all(self.account, symbol)
 
     async def query_order(self, symbol: str, cl: str) -> ExecutionReport | None:
+        if cl in self.forgotten:
+            return None
         try:
             return self._report(self.market.find_order(self.account, symbol, client_id=cl))
         except sim.OrderError:
@@ -584,3 +588,14 @@ async def test_memory_holds_live_orders_and_a_recent_window_and_the_journal_answ
     restored = world.engine.sessions["s"].orders
     assert "live-1" in restored and len(restored) <= 1 + 40
     assert world.engine.order("s", "x3").status is OrderStatus.EXPIRED
+
+
+async def test_a_cancel_whose_order_the_venue_no_longer_knows_ends_cancelled_not_pending(world: World) -> None:
+    venue = await world.start()
+    await world.engine.send(buy("v1"))
+    venue.forgotten = {"v1"}  # the venue restarted and lost its book
+    venue.fail = ["unknown-before"]  # the cancel's outcome is unknown
+    up = await world.engine.send(SendOrder("s", TransactionType.DELETE, "v1"))
+    assert up.order_status is OrderStatus.PENDINGCANCEL
+    got = await updates(world.engine, "s", 4)
+    assert got[-1]["orderStatus"] == "cancelled" and "no record" in got[-1]["message"]

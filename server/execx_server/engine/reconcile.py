@@ -91,9 +91,15 @@ class Reconciler:
                     await self.catch_up(session, order, report, order.sent_ns)
                     return
                 if order.status is not OrderStatus.PENDINGNEW:
-                    # a venue that no longer knows an order it acknowledged: nothing truthful to report
+                    # a venue that no longer knows an order it acknowledged (e.g. it restarted, or the order
+                    # left its history): a cancel or amend in flight found nothing live, so the order is
+                    # not live; a live-looking order is left as it is (nothing truthful to report)
                     store.unresolved.discard(order.cl_order_id)
                     log.warning("reconcile.unknown_to_venue", extra={"clOrderId": order.cl_order_id})
+                    if order.status in (OrderStatus.PENDINGCANCEL, OrderStatus.PENDINGUPDATE):
+                        order.status = OrderStatus.CANCELLED
+                        order.message = "the venue has no record of this order any more: it is not live"
+                        self._publish(session, OrderUpdate.of(order, TransactionType.DELETE, self._clock_ns()))
                     return
                 if (self._clock_ns() - order.sent_ns) / 1e9 >= retry.unknown_after_s:
                     store.unresolved.discard(order.cl_order_id)
