@@ -26,10 +26,10 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import trigger_manager_pb2 as tm
 from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
 from execx_server.app import Service, Settings
-from execx_server.domain.enums import Side
+from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, running, uid
+from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
 
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
@@ -55,17 +55,11 @@ async def fresh(svc: Svc, symbol: str = SYMBOL, price: str = "97000") -> tuple[D
     deadline = loop.time() + WAIT_S
     while True:
         await svc.move(VENUE, symbol, price)
-        feed = hub.feeds.get((c_exchange(), symbol))
+        feed = hub.feeds.get((Exchange.BINANCE_SPOT, symbol))
         if feed is not None and not feed.stale:
             return await svc.top(VENUE, symbol)
         assert loop.time() < deadline, "the feed never became fresh"
         await asyncio.sleep(0.05)  # the poll interval
-
-
-def c_exchange() -> Any:
-    from execx_server.domain.enums import Exchange
-
-    return Exchange.BINANCE_SPOT
 
 
 def order(sid: str, cl: str, price: Decimal, side: int = c.SIDE_BUY, symbol: str = SYMBOL) -> om.SendOrderRequest:
@@ -377,7 +371,7 @@ async def test_stale_feed_fires_nothing_until_fresh(tmp_path: Path) -> None:
         )
         hub = s.service.market_data
         assert hub is not None
-        feed = hub.feeds[(c_exchange(), SYMBOL)]
+        feed = hub.feeds[(Exchange.BINANCE_SPOT, SYMBOL)]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + WAIT_S
         while not feed.stale:  # the quiet book sends nothing: stale after 0.5 s
@@ -475,3 +469,82 @@ async def test_armed_triggers_survive_a_restart(tmp_path: Path) -> None:
                 await service.stop()
     finally:
         await sim.stop()
+
+
+# venue, price-source symbol, order symbol, market price, order quantity (contracts on inverse / Deribit)
+VENUE_CASES = [
+    ("binance-spot", "BTCUSDT", "BTCUSDT", "97000", 0.001),
+    ("binance-usdm-future", "BTCUSDT", "BTCUSDT", "97000", 0.002),
+    ("binance-coinm-future", "BTCUSD_PERP", "BTCUSD_PERP", "97000", 1),
+    ("bybit-spot", "BTCUSDT", "BTCUSDT", "97000", 0.001),
+    ("bybit-linear", "BTCUSDT", "BTCUSDT", "97000", 0.001),
+    ("bybit-inverse", "BTCUSD", "BTCUSD", "97000", 1),
+    ("okx", "BTC-USDT", "BTC-USDT", "97000", 0.001),
+    ("okx", "BTC-USDT-SWAP", "BTC-USDT-SWAP", "97000", 0.01),
+    ("deribit", "BTC-PERPETUAL", "BTC-PERPETUAL", "97000", 10),
+    ("pulse", "BTC_USD-PERPETUAL", "BTC_USD-PERPETUAL", "97000", 0.001),
+]
+
+
+@pytest.mark.parametrize("case", VENUE_CASES, ids=[f"{v[0]}-{v[1]}" for v in VENUE_CASES])
+async def test_fires_on_every_venue(svc: Svc, case: tuple[str, str, str, str, float]) -> None:
+    venue, source, symbol, price, qty = case
+    ex = exchange_enum(venue)
+    sid = await svc.session(venue)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH))
+    t = stub(svc)
+    try:
+        await t.StartTriggerManager(
+            tm.StartTriggerManagerRequest(symbol=source, exchange=ex, session_id=sid), metadata=AUTH
+        )
+        hub = svc.service.market_data
+        assert hub is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while True:  # until the feed is fresh (the venue subscription may still be in flight)
+            await svc.move(venue, source, price)
+            feed = hub.feeds.get((Exchange(venue), source))
+            if feed is not None and not feed.stale:
+                break
+            assert loop.time() < deadline, "the feed never became fresh"
+            await asyncio.sleep(0.05)  # the poll interval
+        bid, _ = await svc.top(venue, source)
+        cl = uid("tv")
+        await t.SetTrigger(
+            tm.SetTriggerRequest(
+                id="tv",
+                price=float(bid - 100),
+                symbol=source,
+                direction=tm.TRIGGER_DIRECTION_DOWN,
+                exchange=ex,
+                orders=[
+                    om.SendOrderRequest(
+                        cl_order_id=cl,
+                        symbol=symbol,
+                        session_id=sid,
+                        price=float(bid - 2000),
+                        qty=qty,
+                        order_type=c.ORDER_TYPE_POSTONLY,
+                        transaction_type=c.TRANSACTION_TYPE_INSERT,
+                        tif=c.TIME_IN_FORCE_GTC,
+                        side=c.SIDE_BUY,
+                    )
+                ],
+            ),
+            metadata=AUTH,
+        )
+        await svc.trade(venue, source, bid - 150, D(str(qty)), "sell")  # gapped through the down level
+        u = await updates.wait(
+            lambda u: u.transaction.cl_order_id == cl and u.transaction.order_status == c.ORDER_STATUS_NEW,
+            f"the triggered order on {venue}",
+        )
+        assert u.transaction.trigger_id == "tv"
+        await t.StopTriggerManager(
+            tm.StopTriggerManagerRequest(symbol=source, exchange=ex, session_id=sid), metadata=AUTH
+        )
+        await updates.wait(
+            lambda u: u.transaction.cl_order_id == cl and u.transaction.order_status == c.ORDER_STATUS_CANCELLED,
+            "cancelled on stop",
+        )
+    finally:
+        await updates.close()
