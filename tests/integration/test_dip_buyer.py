@@ -26,7 +26,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
 from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
-from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, running, uid
+from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
 
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
@@ -292,3 +292,67 @@ async def test_runs_again_after_a_restart(tmp_path: Path) -> None:
                 await service.stop()
     finally:
         await sim.stop()
+
+
+# venue, symbol, order quantity (contracts on inverse / Deribit)
+VENUE_CASES = [
+    ("binance-spot", "BTCUSDT", 0.001),
+    ("binance-usdm-future", "BTCUSDT", 0.002),
+    ("binance-coinm-future", "BTCUSD_PERP", 1),
+    ("bybit-spot", "BTCUSDT", 0.001),
+    ("bybit-linear", "BTCUSDT", 0.001),
+    ("bybit-inverse", "BTCUSD", 1),
+    ("okx", "BTC-USDT", 0.001),
+    ("okx", "BTC-USDT-SWAP", 0.01),
+    ("deribit", "BTC-PERPETUAL", 10),
+    ("pulse", "BTC_USD-PERPETUAL", 0.001),
+]
+
+
+@pytest.mark.parametrize("case", VENUE_CASES, ids=[f"{v[0]}-{v[1]}" for v in VENUE_CASES])
+async def test_buys_a_dip_on_every_venue(svc: Svc, case: tuple[str, str, float]) -> None:
+    venue, symbol, qty = case
+    ex = exchange_enum(venue)
+    sid = await svc.session(venue)
+    t = stub(svc)
+    # cooldown: its own fill prints a trade below the threshold too, which would buy again at once
+    config = cfg(order_qty=qty, max_long_pos=qty * 2, cooldown=3600)
+    await t.StartDipBuyer(
+        db.StartDipBuyerRequest(session_id=sid, exchange=ex, symbol=symbol, config=config), metadata=AUTH
+    )
+    hub = svc.service.market_data
+    assert hub is not None
+
+    async def fresh_at(price: str) -> tuple[Decimal, Decimal]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while True:
+            await svc.move(venue, symbol, price)
+            feed = hub.feeds.get((Exchange(venue), symbol))
+            if feed is not None and not feed.stale:
+                return await svc.top(venue, symbol)
+            assert loop.time() < deadline, "the feed never became fresh"
+            await asyncio.sleep(0.05)  # the poll interval
+
+    async def get() -> db.DipBuyerStatus:
+        r = await t.GetDipBuyer(db.GetDipBuyerRequest(exchange=ex, symbol=symbol, session_id=sid), metadata=AUTH)
+        return r.status
+
+    async def until(pred: Callable[[db.DipBuyerStatus], bool], what: str) -> db.DipBuyerStatus:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while not pred(s := await get()):
+            assert loop.time() < deadline, f"{what}: {s}"
+            await asyncio.sleep(0.02)  # the poll interval
+        return s
+
+    try:
+        await fresh_at("97000")
+        await svc.trade(venue, symbol, D("98000"), D(str(qty)), "buy")
+        await until(lambda s: s.recent_high == 98000.0, "the high")
+        bid, _ = await fresh_at("96000")
+        await svc.trade(venue, symbol, bid, D(str(qty)), "sell")
+        s = await until(lambda s: s.bought_qty == qty and not s.working_orders, f"a dip bought on {venue}")
+        assert s.buys == 1 and s.position == qty
+    finally:
+        await t.StopDipBuyer(db.StopDipBuyerRequest(exchange=ex, symbol=symbol, session_id=sid), metadata=AUTH)
