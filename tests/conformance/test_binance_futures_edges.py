@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import waiting
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.venues.binance.futures import FuturesFrontend
@@ -39,8 +40,14 @@ class Rest:
         self.prefix = "/fapi" if venue == USDM else "/dapi"
         self.account = account
 
-    async def __call__(self, method: str, path: str, params: dict[str, Any] | None = None,
-                       security: str = "SIGNED", secret: str | None = None) -> tuple[int, Any]:
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        security: str = "SIGNED",
+        secret: str | None = None,
+    ) -> tuple[int, Any]:
         query = dict(params or {})
         headers = {}
         if security != "NONE":
@@ -48,8 +55,9 @@ class Rest:
         if security == "SIGNED":
             query["timestamp"] = int(time.time() * 1000)
             payload = urlencode(query)
-            query["signature"] = hmac.new((secret or self.account.secret_key).encode(), payload.encode(),
-                                          hashlib.sha256).hexdigest()
+            query["signature"] = hmac.new(
+                (secret or self.account.secret_key).encode(), payload.encode(), hashlib.sha256
+            ).hexdigest()
         url = self.base + path.replace("{p}", self.prefix) + ("?" + urlencode(query) if query else "")
         # encoded=True: send the query byte for byte as signed (yarl would otherwise re-normalise it).
         async with self.http.request(method, URL(url, encoded=True), headers=headers) as resp:
@@ -77,19 +85,10 @@ async def recentre(sim: Simulator, account: Account) -> AsyncIterator[None]:
 
 async def until(check: Callable[[], Any], seconds: float = 5.0) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, with a deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.005)
+    return await waiting.eventually(check, "the condition", seconds)
 
 
-async def receive_json(ws: aiohttp.ClientWebSocketResponse, match: Callable[[Any], bool],
-                       seconds: float = 5.0) -> Any:
+async def receive_json(ws: aiohttp.ClientWebSocketResponse, match: Callable[[Any], bool], seconds: float = 5.0) -> Any:
     """Read frames until one matches (deadline-bounded)."""
     deadline = time.monotonic() + seconds
     while True:
@@ -109,13 +108,23 @@ def best(sim: Simulator, venue: str, symbol: str) -> tuple[Decimal, Decimal]:
 # ---------------------------------------------------------------------- countdownCancelAll
 
 
-async def test_countdown_cancel_all_really_cancels(sim: Simulator, account: Account,
-                                                   http: aiohttp.ClientSession) -> None:
+async def test_countdown_cancel_all_really_cancels(
+    sim: Simulator, account: Account, http: aiohttp.ClientSession
+) -> None:
     rest = Rest(http, sim, USDM, account)
     bid, _ = best(sim, USDM, "BTCUSDT")
-    status, order = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                         "timeInForce": "GTC", "quantity": "0.010",
-                                                         "price": str(bid - 100)})
+    status, order = await rest(
+        "POST",
+        "{p}/v1/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid - 100),
+        },
+    )
     assert status == 200, order
     status, body = await rest("POST", "{p}/v1/countdownCancelAll", {"symbol": "BTCUSDT", "countdownTime": 50})
     assert (status, body) == (200, {"symbol": "BTCUSDT", "countdownTime": "50"})
@@ -139,36 +148,73 @@ async def test_batch_orders_mixed_results(sim: Simulator, account: Account, http
     rest = Rest(http, sim, USDM, account)
     bid, ask = best(sim, USDM, "BTCUSDT")
     items = [
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-         "price": str(bid - 100), "newClientOrderId": "batch-ok"},
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-         "price": str(bid - Decimal("100.05"))},  # more decimals than pricePrecision
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTX", "quantity": "0.010",
-         "price": str(ask)},  # post-only would take
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-         "price": str(bid - 100), "newClientOrderId": "bad id!"},
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid - 100),
+            "newClientOrderId": "batch-ok",
+        },
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid - Decimal("100.05")),
+        },  # more decimals than pricePrecision
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTX",
+            "quantity": "0.010",
+            "price": str(ask),
+        },  # post-only would take
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid - 100),
+            "newClientOrderId": "bad id!",
+        },
     ]
-    status, results = await rest("POST", "{p}/v1/batchOrders",
-                                 {"batchOrders": json.dumps(items, separators=(",", ":"))})
+    status, results = await rest(
+        "POST", "{p}/v1/batchOrders", {"batchOrders": json.dumps(items, separators=(",", ":"))}
+    )
     assert status == 200, results
     assert results[0]["clientOrderId"] == "batch-ok" and results[0]["status"] == "NEW"
     assert [r.get("code") for r in results[1:]] == [-1111, -5022, -1100]
 
-    status, too_many = await rest("POST", "{p}/v1/batchOrders",
-                                  {"batchOrders": json.dumps(items[:1] * 6, separators=(",", ":"))})
+    status, too_many = await rest(
+        "POST", "{p}/v1/batchOrders", {"batchOrders": json.dumps(items[:1] * 6, separators=(",", ":"))}
+    )
     assert status == 400 and too_many["code"] == -1130
 
-    modify = [{"symbol": "BTCUSDT", "orderId": results[0]["orderId"], "side": "BUY", "quantity": "0.020",
-               "price": str(bid - 110)},
-              {"symbol": "BTCUSDT", "orderId": 1, "side": "BUY", "quantity": "0.020", "price": str(bid - 110)}]
-    status, modified = await rest("PUT", "{p}/v1/batchOrders",
-                                  {"batchOrders": json.dumps(modify, separators=(",", ":"))})
+    modify = [
+        {
+            "symbol": "BTCUSDT",
+            "orderId": results[0]["orderId"],
+            "side": "BUY",
+            "quantity": "0.020",
+            "price": str(bid - 110),
+        },
+        {"symbol": "BTCUSDT", "orderId": 1, "side": "BUY", "quantity": "0.020", "price": str(bid - 110)},
+    ]
+    status, modified = await rest(
+        "PUT", "{p}/v1/batchOrders", {"batchOrders": json.dumps(modify, separators=(",", ":"))}
+    )
     assert status == 200
     assert modified[0]["origQty"] == "0.02" and Decimal(modified[0]["price"]) == bid - 110
     assert modified[1] == {"code": -2013, "msg": "Order does not exist."}
 
-    status, cancelled = await rest("DELETE", "{p}/v1/batchOrders",
-                                   {"symbol": "BTCUSDT", "orderIdList": json.dumps([results[0]["orderId"], 7])})
+    status, cancelled = await rest(
+        "DELETE", "{p}/v1/batchOrders", {"symbol": "BTCUSDT", "orderIdList": json.dumps([results[0]["orderId"], 7])}
+    )
     assert status == 200
     assert cancelled[0]["status"] == "CANCELED"
     assert cancelled[1] == {"code": -2011, "msg": "Unknown order sent."}
@@ -177,36 +223,80 @@ async def test_batch_orders_mixed_results(sim: Simulator, account: Account, http
 async def test_modify_rules(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, USDM, account)
     bid, ask = best(sim, USDM, "BTCUSDT")
-    _, gtx = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                  "timeInForce": "GTX", "quantity": "0.010", "price": str(bid)})
+    _, gtx = await rest(
+        "POST",
+        "{p}/v1/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTX",
+            "quantity": "0.010",
+            "price": str(bid),
+        },
+    )
     # A GTX order modified to a crossing price is cancelled, not filled.
-    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY",
-                                                       "quantity": "0.010", "price": str(ask)})
+    status, body = await rest(
+        "PUT",
+        "{p}/v1/order",
+        {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY", "quantity": "0.010", "price": str(ask)},
+    )
     assert status == 200 and body["status"] == "CANCELED" and body["executedQty"] == "0"
-    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY",
-                                                       "quantity": "0.010", "price": str(bid)})
+    status, body = await rest(
+        "PUT",
+        "{p}/v1/order",
+        {"symbol": "BTCUSDT", "orderId": gtx["orderId"], "side": "BUY", "quantity": "0.010", "price": str(bid)},
+    )
     assert (status, body["code"]) == (400, -2013)
-    _, plain = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                    "timeInForce": "GTC", "quantity": "0.010", "price": str(bid)})
-    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": plain["orderId"],
-                                                       "side": "BUY", "quantity": "0.010", "price": str(bid)})
+    _, plain = await rest(
+        "POST",
+        "{p}/v1/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid),
+        },
+    )
+    status, body = await rest(
+        "PUT",
+        "{p}/v1/order",
+        {"symbol": "BTCUSDT", "orderId": plain["orderId"], "side": "BUY", "quantity": "0.010", "price": str(bid)},
+    )
     assert (status, body["code"]) == (400, -5027)
-    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": plain["orderId"],
-                                                       "side": "BUY", "quantity": "0.010"})
+    status, body = await rest(
+        "PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": plain["orderId"], "side": "BUY", "quantity": "0.010"}
+    )
     assert (status, body["code"]) == (400, -1102)
 
     # Partially filled, then modified to a quantity at or below the executed quantity: cancelled.
     await rest("DELETE", "{p}/v1/allOpenOrders", {"symbol": "BTCUSDT"})
-    _, part = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                   "timeInForce": "GTC", "quantity": "0.020", "price": str(bid - 5)})
-    async with rest.http.post(sim.ready["admin"] + "/admin/market/trade",
-                              json={"market": USDM, "symbol": "BTCUSDT", "price": str(bid - 5), "qty": "0.010",
-                                    "aggressor": "SELL"}) as resp:
+    _, part = await rest(
+        "POST",
+        "{p}/v1/order",
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.020",
+            "price": str(bid - 5),
+        },
+    )
+    async with rest.http.post(
+        sim.ready["admin"] + "/admin/market/trade",
+        json={"market": USDM, "symbol": "BTCUSDT", "price": str(bid - 5), "qty": "0.010", "aggressor": "SELL"},
+    ) as resp:
         assert resp.status == 200
     status, body = await rest("GET", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"]})
     assert (body["status"], body["executedQty"]) == ("PARTIALLY_FILLED", "0.01")
-    status, body = await rest("PUT", "{p}/v1/order", {"symbol": "BTCUSDT", "orderId": part["orderId"],
-                                                       "side": "BUY", "quantity": "0.010", "price": str(bid - 5)})
+    status, body = await rest(
+        "PUT",
+        "{p}/v1/order",
+        {"symbol": "BTCUSDT", "orderId": part["orderId"], "side": "BUY", "quantity": "0.010", "price": str(bid - 5)},
+    )
     assert status == 200 and (body["status"], body["executedQty"]) == ("CANCELED", "0.01")
 
 
@@ -236,27 +326,36 @@ async def test_listen_key_expiry(sim: Simulator, account: Account, http: aiohttp
     assert (status, body["code"]) == (400, -1125)
 
 
-async def test_routed_and_legacy_stream_paths(sim: Simulator, account: Account,
-                                              http: aiohttp.ClientSession) -> None:
+async def test_routed_and_legacy_stream_paths(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     base = sim.ready["venues"][USDM]["stream"]
     rest = Rest(http, sim, USDM, account)
     _, body = await rest("POST", "{p}/v1/listenKey", security="USER_STREAM")
     key = body["listenKey"]
-    async with http.ws_connect(base + "/public/ws/btcusdt@bookTicker") as public_raw, \
-            http.ws_connect(base + "/ws/btcusdt@bookTicker") as legacy_raw, \
-            http.ws_connect(base + "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s") as market, \
-            http.ws_connect(base + "/stream") as combined, \
-            http.ws_connect(base + f"/private/ws?listenKey={key}&events=ORDER_TRADE_UPDATE") as private:
+    async with (
+        http.ws_connect(base + "/public/ws/btcusdt@bookTicker") as public_raw,
+        http.ws_connect(base + "/ws/btcusdt@bookTicker") as legacy_raw,
+        http.ws_connect(base + "/market/stream?streams=btcusdt@aggTrade/btcusdt@markPrice@1s") as market,
+        http.ws_connect(base + "/stream") as combined,
+        http.ws_connect(base + f"/private/ws?listenKey={key}&events=ORDER_TRADE_UPDATE") as private,
+    ):
         await combined.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 1})
         assert await receive_json(combined, lambda m: m.get("id") == 1) == {"result": None, "id": 1}
         await combined.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 2})
-        assert await receive_json(combined, lambda m: m.get("id") == 2) == {"result": ["btcusdt@bookTicker"],
-                                                                              "id": 2}
+        assert await receive_json(combined, lambda m: m.get("id") == 2) == {"result": ["btcusdt@bookTicker"], "id": 2}
         # A better bid changes the top of book.
         bid, _ = best(sim, USDM, "BTCUSDT")
-        status, order = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
-                                                             "timeInForce": "GTC", "quantity": "0.010",
-                                                             "price": str(bid + Decimal("0.1"))})
+        status, order = await rest(
+            "POST",
+            "{p}/v1/order",
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.010",
+                "price": str(bid + Decimal("0.1")),
+            },
+        )
         assert status == 200
         for ws in (public_raw, legacy_raw):
             tick = await receive_json(ws, lambda m: m.get("b") == f"{bid + Decimal('0.1'):.1f}")
@@ -268,9 +367,16 @@ async def test_routed_and_legacy_stream_paths(sim: Simulator, account: Account,
         assert mark["data"]["e"] == "markPriceUpdate"
 
         # Someone sells into our bid: aggTrade with m=true (buyer is maker), private ORDER_TRADE_UPDATE only.
-        async with http.post(sim.ready["admin"] + "/admin/market/trade",
-                             json={"market": USDM, "symbol": "BTCUSDT", "price": str(bid + Decimal("0.1")),
-                                   "qty": "0.010", "aggressor": "SELL"}) as resp:
+        async with http.post(
+            sim.ready["admin"] + "/admin/market/trade",
+            json={
+                "market": USDM,
+                "symbol": "BTCUSDT",
+                "price": str(bid + Decimal("0.1")),
+                "qty": "0.010",
+                "aggressor": "SELL",
+            },
+        ) as resp:
             assert resp.status == 200
         agg = await receive_json(market, lambda m: m["stream"] == "btcusdt@aggTrade")
         assert agg["data"]["m"] is True and agg["data"]["q"] == "0.010"
@@ -281,9 +387,43 @@ async def test_routed_and_legacy_stream_paths(sim: Simulator, account: Account,
         o = fill["o"]
         assert (o["x"], o["X"], o["i"], o["m"], o["l"]) == ("TRADE", "FILLED", order["orderId"], True, "0.01")
         assert Decimal(o["L"]) == bid + Decimal("0.1")
-        expected_keys = {"s", "c", "S", "o", "f", "q", "p", "ap", "sp", "x", "X", "i", "l", "z", "L", "N", "n",
-                         "T", "t", "b", "a", "m", "R", "wt", "ot", "ps", "cp", "rp", "pP", "si", "ss", "V", "pm",
-                         "gtd", "er"}
+        expected_keys = {
+            "s",
+            "c",
+            "S",
+            "o",
+            "f",
+            "q",
+            "p",
+            "ap",
+            "sp",
+            "x",
+            "X",
+            "i",
+            "l",
+            "z",
+            "L",
+            "N",
+            "n",
+            "T",
+            "t",
+            "b",
+            "a",
+            "m",
+            "R",
+            "wt",
+            "ot",
+            "ps",
+            "cp",
+            "rp",
+            "pP",
+            "si",
+            "ss",
+            "V",
+            "pm",
+            "gtd",
+            "er",
+        }
         assert set(o) == expected_keys
         fee = ((bid + Decimal("0.1")) * Decimal("0.010") * Decimal("0.0002")).quantize(Decimal("1e-8"))
         assert Decimal(o["n"]) == fee and "E" not in o["n"]  # a plain decimal string, never an exponent
@@ -313,16 +453,18 @@ async def test_connection_lifetime(sim: Simulator, http: aiohttp.ClientSession) 
         fe.max_connection_s = 24 * 3600.0
 
 
-async def test_private_stream_pairs_keys_with_event_filters(sim: Simulator, account: Account,
-                                                            http: aiohttp.ClientSession) -> None:
+async def test_private_stream_pairs_keys_with_event_filters(
+    sim: Simulator, account: Account, http: aiohttp.ClientSession
+) -> None:
     rest = Rest(http, sim, COINM, account)
     _, body = await rest("POST", "{p}/v1/listenKey", security="USER_STREAM")
     key = body["listenKey"]
     url = sim.ready["venues"][COINM]["stream"] + f"/private/stream?listenKey={key}&events=ACCOUNT_UPDATE"
     async with http.ws_connect(url) as ws:
         await until(lambda: frontend(sim, COINM).streams.by_key.get(key))
-        status, _ = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET",
-                                                         "quantity": "1"})
+        status, _ = await rest(
+            "POST", "{p}/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET", "quantity": "1"}
+        )
         assert status == 200
         update = await receive_json(ws, lambda m: True)
         assert update["stream"] == key and update["data"]["e"] == "ACCOUNT_UPDATE"
@@ -347,9 +489,24 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
     assert url.endswith("/ws-dapi/v1")
     bid, _ = best(sim, COINM, "BTCUSD_PERP")
     async with http.ws_connect(url) as ws:
-        await ws.send_json({"id": "a", "method": "order.place", "params": ws_sign(account, {
-            "symbol": "BTCUSD_PERP", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "3",
-            "price": str(bid - 100), "newOrderRespType": "RESULT"})})
+        await ws.send_json(
+            {
+                "id": "a",
+                "method": "order.place",
+                "params": ws_sign(
+                    account,
+                    {
+                        "symbol": "BTCUSD_PERP",
+                        "side": "BUY",
+                        "type": "LIMIT",
+                        "timeInForce": "GTC",
+                        "quantity": "3",
+                        "price": str(bid - 100),
+                        "newOrderRespType": "RESULT",
+                    },
+                ),
+            }
+        )
         placed = await receive_json(ws, lambda m: m["id"] == "a")
         assert placed["status"] == 200 and placed["result"]["status"] == "NEW"
         assert placed["result"]["pair"] == "BTCUSD" and placed["result"]["cumBase"] == "0"
@@ -361,21 +518,43 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
         bad["signature"] = "0" * 64
         await ws.send_json({"id": "b", "method": "order.status", "params": bad})
         err = await receive_json(ws, lambda m: m["id"] == "b")
-        assert err["status"] == 400 and err["error"] == {"code": -1022,
-                                                         "msg": "Signature for this request is not valid."}
+        assert err["status"] == 400 and err["error"] == {
+            "code": -1022,
+            "msg": "Signature for this request is not valid.",
+        }
 
         await ws.send_json({"id": "c", "method": "session.logon", "params": ws_sign(account, {})})
         logon = await receive_json(ws, lambda m: m["id"] == "c")
         assert logon["status"] == 200 and logon["result"]["apiKey"] == account.api_key
         # Logged on: no apiKey / signature needed, timestamp still is.
-        await ws.send_json({"id": "d", "method": "order.modify", "params": {
-            "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "side": "BUY", "quantity": "4",
-            "price": str(bid - 101), "timestamp": int(time.time() * 1000)}})
+        await ws.send_json(
+            {
+                "id": "d",
+                "method": "order.modify",
+                "params": {
+                    "symbol": "BTCUSD_PERP",
+                    "orderId": placed["result"]["orderId"],
+                    "side": "BUY",
+                    "quantity": "4",
+                    "price": str(bid - 101),
+                    "timestamp": int(time.time() * 1000),
+                },
+            }
+        )
         modified = await receive_json(ws, lambda m: m["id"] == "d")
         assert modified["result"]["origQty"] == "4" and Decimal(modified["result"]["price"]) == bid - 101
-        await ws.send_json({"id": "e", "method": "order.cancel", "params": {
-            "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "timestamp": int(time.time() * 1000),
-            "returnRateLimits": False}})
+        await ws.send_json(
+            {
+                "id": "e",
+                "method": "order.cancel",
+                "params": {
+                    "symbol": "BTCUSD_PERP",
+                    "orderId": placed["result"]["orderId"],
+                    "timestamp": int(time.time() * 1000),
+                    "returnRateLimits": False,
+                },
+            }
+        )
         cancelled = await receive_json(ws, lambda m: m["id"] == "e")
         assert cancelled["result"]["status"] == "CANCELED" and "rateLimits" not in cancelled
         await ws.send_json({"id": "f", "method": "userDataStream.start", "params": {"apiKey": account.api_key}})
@@ -385,8 +564,17 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
         balances = await receive_json(ws, lambda m: m["id"] == "g")
         assert {b["asset"]: b["balance"] for b in balances["result"]} == {"BTC": "5.00000000", "ETH": "50.00000000"}
         sim.faults[COINM].update({"http_5xx": 1})
-        await ws.send_json({"id": "h", "method": "order.status", "params": {
-            "symbol": "BTCUSD_PERP", "orderId": placed["result"]["orderId"], "timestamp": int(time.time() * 1000)}})
+        await ws.send_json(
+            {
+                "id": "h",
+                "method": "order.status",
+                "params": {
+                    "symbol": "BTCUSD_PERP",
+                    "orderId": placed["result"]["orderId"],
+                    "timestamp": int(time.time() * 1000),
+                },
+            }
+        )
         failed = await receive_json(ws, lambda m: m["id"] == "h")
         assert failed["status"] == 503 and failed["error"]["code"] == -1007
         await ws.send_json({"id": "i", "method": "nope.unknown", "params": {}})
@@ -400,8 +588,14 @@ async def test_ws_api(sim: Simulator, account: Account, http: aiohttp.ClientSess
 async def test_order_faults(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, USDM, account)
     bid, _ = best(sim, USDM, "BTCUSDT")
-    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-             "price": str(bid - 100)}
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": str(bid - 100),
+    }
     faults = sim.faults[USDM]
     faults.update({"reject_orders": 1, "reject_message": "Simulated reject."})
     status, body = await rest("POST", "{p}/v1/order", order)
@@ -417,33 +611,53 @@ async def test_order_faults(sim: Simulator, account: Account, http: aiohttp.Clie
     faults.update({"reject_message": "Order rejected by fault injection."})
 
 
-async def test_rate_limit_headers_and_exchange_info(sim: Simulator, account: Account,
-                                                   http: aiohttp.ClientSession) -> None:
+async def test_rate_limit_headers_and_exchange_info(
+    sim: Simulator, account: Account, http: aiohttp.ClientSession
+) -> None:
     base = sim.ready["venues"][USDM]["rest"]
     bid, _ = best(sim, USDM, "BTCUSDT")
-    query = urlencode({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                       "quantity": "0.010", "price": str(bid - 100), "timestamp": int(time.time() * 1000)})
+    query = urlencode(
+        {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "timeInForce": "GTC",
+            "quantity": "0.010",
+            "price": str(bid - 100),
+            "timestamp": int(time.time() * 1000),
+        }
+    )
     signature = hmac.new(account.secret_key.encode(), query.encode(), hashlib.sha256).hexdigest()
-    async with http.post(URL(f"{base}/fapi/v1/order?{query}&signature={signature}", encoded=True),
-                         headers={"X-MBX-APIKEY": account.api_key}) as resp:
+    async with http.post(
+        URL(f"{base}/fapi/v1/order?{query}&signature={signature}", encoded=True),
+        headers={"X-MBX-APIKEY": account.api_key},
+    ) as resp:
         assert resp.status == 200
         assert int(resp.headers["X-MBX-ORDER-COUNT-1M"]) >= 1 and int(resp.headers["X-MBX-ORDER-COUNT-10S"]) >= 1
         assert "X-MBX-USED-WEIGHT-1M" in resp.headers
     async with http.get(base + "/fapi/v1/exchangeInfo") as resp:
         info = await resp.json()
     assert {(r["rateLimitType"], r["interval"], r["intervalNum"]) for r in info["rateLimits"]} == {
-        ("REQUEST_WEIGHT", "MINUTE", 1), ("ORDERS", "MINUTE", 1), ("ORDERS", "SECOND", 10)}
+        ("REQUEST_WEIGHT", "MINUTE", 1),
+        ("ORDERS", "MINUTE", 1),
+        ("ORDERS", "SECOND", 10),
+    }
     sim.faults[USDM].update({"rate_limit": 1})
     async with http.get(base + "/fapi/v1/time") as resp:
         assert resp.status == 429 and "Retry-After" in resp.headers
         assert (await resp.json())["code"] == -1003
 
 
-async def test_bad_input_gets_binance_errors(sim: Simulator, account: Account,
-                                            http: aiohttp.ClientSession) -> None:
+async def test_bad_input_gets_binance_errors(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, USDM, account)
-    base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
-            "price": "95000"}
+    base = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": "0.010",
+        "price": "95000",
+    }
     cases = [
         ({**base, "symbol": "NOPE"}, -1121),
         ({**base, "side": "UP"}, -1117),
@@ -473,20 +687,33 @@ async def test_bad_input_gets_binance_errors(sim: Simulator, account: Account,
 async def test_fok_rejects_or_fills(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, USDM, account)
     _, ask = best(sim, USDM, "BTCUSDT")
-    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "FOK", "price": str(ask),
-             "newOrderRespType": "RESULT"}
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "FOK",
+        "price": str(ask),
+        "newOrderRespType": "RESULT",
+    }
     status, body = await rest("POST", "{p}/v1/order", {**order, "quantity": "900.000"})
     assert (status, body["code"]) == (400, -5021)
     status, body = await rest("POST", "{p}/v1/order", {**order, "quantity": "0.002"})
     assert status == 200 and body["status"] == "FILLED" and body["executedQty"] == "0.002"
 
 
-async def test_gtd_order_expires_at_good_till_date(sim: Simulator, account: Account,
-                                                  http: aiohttp.ClientSession) -> None:
+async def test_gtd_order_expires_at_good_till_date(
+    sim: Simulator, account: Account, http: aiohttp.ClientSession
+) -> None:
     rest = Rest(http, sim, USDM, account)
     bid, _ = best(sim, USDM, "BTCUSDT")
-    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTD", "quantity": "0.010",
-             "price": str(bid - 100)}
+    order = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT",
+        "timeInForce": "GTD",
+        "quantity": "0.010",
+        "price": str(bid - 100),
+    }
     status, body = await rest("POST", "{p}/v1/order", order)
     assert (status, body["code"]) == (400, -1102)  # goodTillDate is mandatory with GTD
     too_soon = int(time.time() * 1000) + 60_000
@@ -507,20 +734,23 @@ async def test_gtd_order_expires_at_good_till_date(sim: Simulator, account: Acco
     await until(expired)
     status, body = await rest("POST", "{p}/v1/order", {**order, "goodTillDate": deadline})
     coinm = Rest(http, sim, COINM, account)
-    status, body = await coinm("POST", "{p}/v1/order", {**order, "symbol": "BTCUSD_PERP", "quantity": "1",
-                                                         "goodTillDate": deadline})
+    status, body = await coinm(
+        "POST", "{p}/v1/order", {**order, "symbol": "BTCUSD_PERP", "quantity": "1", "goodTillDate": deadline}
+    )
     assert (status, body["code"]) == (400, -1115)  # COIN-M has no GTD
 
 
 # ---------------------------------------------------------------------- COIN-M numbers
 
 
-async def test_coinm_inverse_position_and_pnl(sim: Simulator, account: Account,
-                                              http: aiohttp.ClientSession) -> None:
+async def test_coinm_inverse_position_and_pnl(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     rest = Rest(http, sim, COINM, account)
     _, ask = best(sim, COINM, "BTCUSD_PERP")
-    status, buy = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET",
-                                                       "quantity": "10", "newOrderRespType": "RESULT"})
+    status, buy = await rest(
+        "POST",
+        "{p}/v1/order",
+        {"symbol": "BTCUSD_PERP", "side": "BUY", "type": "MARKET", "quantity": "10", "newOrderRespType": "RESULT"},
+    )
     assert status == 200 and buy["status"] == "FILLED" and Decimal(buy["avgPrice"]) == ask
     # 10 contracts x 100 USD at the ask, in BTC: 1000 / ask.
     assert Decimal(buy["cumBase"]) == (Decimal(1000) / ask).quantize(Decimal("1e-8"))
@@ -535,8 +765,11 @@ async def test_coinm_inverse_position_and_pnl(sim: Simulator, account: Account,
     assert pos["notionalValue"] == f"{Decimal(1000) / mark:.8f}"
 
     bid, _ = best(sim, COINM, "BTCUSD_PERP")
-    status, sell = await rest("POST", "{p}/v1/order", {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "MARKET",
-                                                        "quantity": "10", "newOrderRespType": "RESULT"})
+    status, sell = await rest(
+        "POST",
+        "{p}/v1/order",
+        {"symbol": "BTCUSD_PERP", "side": "SELL", "type": "MARKET", "quantity": "10", "newOrderRespType": "RESULT"},
+    )
     assert status == 200 and Decimal(sell["avgPrice"]) == bid
     realized = Decimal(1000) * (1 / ask - 1 / bid)
     fees = Decimal(1000) / ask * Decimal("0.0005") + Decimal(1000) / bid * Decimal("0.0005")

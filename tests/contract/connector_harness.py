@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import waiting
 from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.bybit.connector import BybitConnector
@@ -142,18 +143,7 @@ class Harness:
 
     async def until(self, predicate: Callable[[], bool], what: str, within_s: float = WAIT_S) -> None:
         """Wait (on report/state events, with a deadline) until ``predicate()`` holds."""
-        deadline = asyncio.get_running_loop().time() + within_s
-        while not predicate():
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(f"timed out waiting for {what}; reports: {self.reports[-5:]}")
-            self.changed.clear()
-            if predicate():
-                return
-            try:
-                await asyncio.wait_for(self.changed.wait(), remaining)
-            except TimeoutError:
-                pass
+        await waiting.until(self.changed, predicate, what, within_s, lambda: f"reports: {self.reports[-5:]}")
 
     async def wait_report(
         self, predicate: Callable[[ExecutionReport], bool], what: str, within_s: float = WAIT_S

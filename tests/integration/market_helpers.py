@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import waiting
 from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2_grpc as md_grpc
 from execx.v1 import order_manager_pb2 as om
@@ -122,19 +123,7 @@ async def running(data_dir: Path, stale_s: float) -> AsyncIterator[Svc]:
 
 async def until(predicate: Callable[[], bool], what: str, changed: asyncio.Event, within_s: float = WAIT_S) -> None:
     """Wait, woken by ``changed``, until ``predicate()`` holds; fail naming ``what`` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not predicate():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise AssertionError(f"timed out waiting for {what}")
-        changed.clear()
-        if predicate():
-            return
-        try:
-            await asyncio.wait_for(changed.wait(), remaining)
-        except TimeoutError:
-            pass
+    await waiting.until(changed, predicate, what, within_s)
 
 
 class Reader:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import simplefix
+import waiting
 from execx_server.connectors.transport.fix import (
     FixFramer,
     FixSession,
@@ -80,15 +81,7 @@ class Venue:
         return [m for m in self.received if text(m, 35) == msg_type]
 
     async def until(self, predicate: Callable[[Venue], object], what: str) -> None:
-        async def loop() -> None:
-            while not predicate(self):
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(loop(), WAIT_S)
-        except TimeoutError:
-            raise AssertionError(f"the venue never saw {what}") from None
+        await waiting.until(self.changed, lambda: predicate(self), f"the venue to see {what}", WAIT_S)
 
 
 @pytest.fixture
@@ -111,15 +104,7 @@ class Client:
     changed: asyncio.Event
 
     async def until(self, predicate: Callable[[], object], what: str) -> None:
-        async def loop() -> None:
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(loop(), WAIT_S)
-        except TimeoutError:
-            raise AssertionError(f"the client never saw {what}") from None
+        await waiting.until(self.changed, predicate, f"the client to see {what}", WAIT_S)
 
     async def close(self) -> None:
         self.task.cancel()

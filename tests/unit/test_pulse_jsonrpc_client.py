@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import waiting
 from aiohttp import web
 from execx_server.connectors.base import Secret
 from execx_server.connectors.jsonrpc.client import (
@@ -78,15 +79,7 @@ class Venue:
         return [r for r in self.requests if r["method"] == method]
 
     async def until(self, predicate: Any, what: str) -> None:
-        async def loop() -> None:
-            while not predicate(self):
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(loop(), WAIT_S)
-        except TimeoutError:
-            raise AssertionError(f"the venue never saw {what}") from None
+        await waiting.until(self.changed, lambda: predicate(self), f"the venue to see {what}", WAIT_S)
 
 
 @dataclass

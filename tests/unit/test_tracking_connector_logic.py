@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import waiting
 from execx_server.connectors.tracking import Known, OrderTracker, Recovery, StallWatch
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import OrderStatus, Side
@@ -127,10 +128,7 @@ class FakeStream:
 
 
 async def until(stream: FakeStream, predicate: Callable[[], bool], within_s: float = 3.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            stream.changed.clear()
-            await stream.changed.wait()
+    await waiting.until(stream.changed, predicate, "the stream's state", within_s)
 
 
 def watch(stream: FakeStream, tracker: OrderTracker, polled: list[float], **kw: Any) -> StallWatch:

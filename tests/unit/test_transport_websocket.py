@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
+import waiting
 from aiohttp import web
 from execx_server.connectors.transport.websocket import Backoff, ReconnectingWebSocket
 
@@ -52,14 +53,8 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     await runner.cleanup()
 
 
-async def until(event_source: asyncio.Event, predicate: object, within_s: float = 5.0) -> None:
-    assert callable(predicate)
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            event_source.clear()
-            if predicate():
-                return
-            await event_source.wait()
+async def until(event_source: asyncio.Event, predicate: Callable[[], object], within_s: float = 5.0) -> None:
+    await waiting.until(event_source, predicate, "the websocket's state", within_s)
 
 
 async def test_reconnect_resubscribes_and_runs_the_reconnect_hook(server: tuple[Server, str]) -> None:
