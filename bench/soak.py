@@ -130,7 +130,7 @@ class Flow:
         self.stub, self.sid, self.rate, self.max_open = stub, sid, rate, max_open
         self.open: dict[str, tuple[float, float]] = {}  # acknowledged resting orders: cl id -> (price, qty)
         self.pending: dict[int, tuple[str, str]] = {}  # request id -> (kind, cl id)
-        self.ops = self.errors = self.fills = 0
+        self.ops = self.errors = self.fills = self.resubscribes = 0
         self.last_error = ""
         self.mid = 0.0
         self.ids = itertools.count(1)
@@ -240,10 +240,20 @@ class Flow:
                     self.last_error = f"insert {c.OrderStatus.Name(answer.order.order_status)}: {answer.order.message}"
 
     async def updates(self) -> None:
-        stream = self.stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=self.sid), metadata=AUTH)
-        async for update in stream:
-            if update.transaction.trade_id:
-                self.fills += 1
+        """The strategy's update stream. A subscriber that falls 10 000 updates behind (a loaded machine) is
+        told RESOURCE_EXHAUSTED: it resubscribes from the next seq, as the README says a client should."""
+        request = om.SubscribeUpdatesRequest(session_id=self.sid)
+        while True:
+            try:
+                async for update in self.stub.SubscribeUpdates(request, metadata=AUTH):
+                    request = om.SubscribeUpdatesRequest(session_id=self.sid, from_seq=update.transaction.seq + 1)
+                    if update.transaction.trade_id:
+                        self.fills += 1
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                self.resubscribes += 1
 
 
 async def main() -> None:
@@ -322,6 +332,7 @@ async def main() -> None:
                         "ops": flow.ops,
                         "ops_per_s": round((flow.ops - last_ops) / (now - last_t), 1) if now > last_t else 0.0,
                         "fills": flow.fills,
+                        "resubscribes": flow.resubscribes,
                         "errors": flow.errors,
                     }
                     if flow.last_error:
