@@ -297,3 +297,14 @@ def test_a_partial_fill_waits_and_a_partly_filled_order_cancelled_by_someone_els
     # the grid's own cancel (a recenter) is not reported as a replacement
     p2 = plan(g, views, BOOK, 0.0, c, RULES, cancelled=frozenset({"g4"}))
     assert [e.kind for e in p2.events] == []
+
+
+def test_no_recenter_to_a_grid_the_instrument_refuses() -> None:
+    # 100 +- 95: the grid rebuilt around 40 would reach below zero; the grid stays where it is
+    c = cfg(
+        lower_price=D("5"), upper_price=D("195"), grid_levels=19, order_qty=D("1"), dynamic=True, recenter_threshold=6
+    )
+    g = build(c, RULES, D("99.99"), D("100.01"))
+    p = plan(g, {}, (D("39.99"), D("40.01")), 0.0, c, RULES)
+    assert not p.grid.recentering and p.grid.recenters == 0 and p.grid.prices == g.prices
+    assert len(placed(p)) == 19

@@ -40,16 +40,16 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.enums import Exchange, OrderStatus, OrderType, TimeInForce, TransactionType
-from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.instruments import InstrumentRules
 from ..domain.orders import Order
-from ..domain.venue import ExecutionReport
+from ..domain.venue import ExecutionReport, VenueError
 from ..engine.sessions import LIVE, STOPPED, OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
 from ..engine.updates import ALGORITHM, OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent, wait_event
 from ..observability.metrics import Metrics
-from .grid_plan import PENDING, Cancel, Event, Grid, GridConfig, OrderView, Place, build, plan
+from .grid_plan import PENDING, RETRY_S, Cancel, Event, Grid, GridConfig, OrderView, Place, build, plan
 from .position import fee_in_quote
 from .runtime import Restorer, Runner, RunnerState, Saved, required
 
@@ -313,8 +313,40 @@ class GridTrader(Runner):
             for a in places
         ] + [SendOrder(self.session_id, TransactionType.DELETE, c.cl_order_id, self.symbol) for c in cancels]
         if reqs:
-            await asyncio.gather(*(self.send(r) for r in reqs))
+            answers = await asyncio.gather(*(self._send(r) for r in reqs))
+            self._not_sent([(a, err) for a, err in zip(places, answers, strict=False) if err is not None])
             self._wake.set()  # look at the answers at once
+
+    async def _send(self, req: SendOrder) -> str | None:
+        """Send one transaction; the engine's refusal (logged, counted as a ``send`` error) as text, else None."""
+        try:
+            await self.engine.send(req)
+        except (FailedPrecondition, InvalidTransition, NotFound, ValidationError, VenueError) as e:
+            log.warning("grid_trader.send_failed", extra={"symbol": self.symbol, "error": str(e)})
+            self.error("send")
+            return str(e)
+        return None
+
+    def _not_sent(self, places: list[tuple[Place, str]]) -> None:
+        """Inserts the engine refused before registering them: the level waits ``RETRY_S`` like a venue
+        refusal and counts towards ``MAX_REJECTS``, so an order that can never be sent fails the grid
+        instead of being retried in a loop."""
+        session = self.engine.sessions.get(self.session_id)
+        assert self.grid is not None
+        slots = list(self.grid.slots)
+        changed = False
+        for a, error in places:
+            cl = slots[a.slot].cl_order_id
+            if session is not None and session.store.get(cl) is not None:
+                continue  # the engine has it (pending, rejected, ...): the plan reads its state
+            slots[a.slot] = dataclasses.replace(slots[a.slot], cl_order_id="", retry_at=self.clock() + RETRY_S)
+            changed = True
+            self._rejects += 1
+            if self._rejects >= MAX_REJECTS and not self._failed():
+                self.fail(f"{MAX_REJECTS} orders refused in a row; last: {error}")
+        if changed:
+            self.grid = dataclasses.replace(self.grid, slots=tuple(slots))
+            self.save()
 
     def _next_id(self) -> str:
         self._n += 1

@@ -399,6 +399,27 @@ def _with(slots: tuple[Slot, ...], i: int, slot: Slot) -> tuple[Slot, ...]:
     return (*slots[:i], slot, *slots[i + 1 :])
 
 
+def _rebuilt(g: Grid, cfg: GridConfig, rules: InstrumentRules, bid: Decimal, ask: Decimal) -> Grid | None:
+    """``g`` rebuilt around the market (same width or ratio, totals kept), None if the instrument refuses it."""
+    assert cfg.mode is not None
+    mid = (bid + ask) / TWO
+    lower, upper = recentred(g.lower, g.upper, mid, cfg.mode)
+    try:
+        rebuilt = build(cfg, rules, bid, ask, lower, upper)
+    except ValidationError:
+        return None
+    return dataclasses.replace(
+        rebuilt,
+        centre=mid,
+        recenters=g.recenters + 1,
+        round_trips=g.round_trips,
+        realized_pnl=g.realized_pnl,
+        traded_qty=g.traded_qty,
+        fills=g.fills,
+        fees=g.fees,
+    )
+
+
 def _live(view: OrderView | None) -> bool:
     return view is not None and not view.status.is_final
 
@@ -446,12 +467,16 @@ def plan(
     bid, ask = quote
     mid = (bid + ask) / TWO
     live = [s.cl_order_id for s in g.slots if s.cl_order_id and _live(orders.get(s.cl_order_id))]
-    # 2. recentering: cancel everything, then rebuild around the market once nothing is live
+    # 2. recentering: cancel everything, then rebuild around the market once nothing is live. A new grid
+    # the instrument would refuse (a line at or below zero, an order below its minimums) is no recenter:
+    # the grid stays where it is.
+    assert cfg.mode is not None
     if (
         cfg.dynamic
         and not g.recentering
         and cfg.recenter_threshold is not None
         and steps_from(mid, g.centre, g.lower, g.upper, cfg) >= cfg.recenter_threshold
+        and _rebuilt(g, cfg, rules, bid, ask) is not None
     ):
         g = dataclasses.replace(g, recentering=True)
         events.append(Event("recenter", price=mid, detail=f"{plain(mid)} is {cfg.recenter_threshold}+ levels away"))
@@ -460,20 +485,12 @@ def plan(
             pending_cancel = [c for c in live if c not in cancelled]
             actions.extend(Cancel(c, "recenter") for c in pending_cancel if orders.get(c) is not None)
             return Plan(g, tuple(actions), tuple(events))
-        assert cfg.mode is not None
-        lower, upper = recentred(g.lower, g.upper, mid, cfg.mode)
-        rebuilt = build(cfg, rules, bid, ask, lower, upper)
-        g = dataclasses.replace(
-            rebuilt,
-            centre=mid,
-            recenters=g.recenters + 1,
-            round_trips=g.round_trips,
-            realized_pnl=g.realized_pnl,
-            traded_qty=g.traded_qty,
-            fills=g.fills,
-            fees=g.fees,
-        )
-        events.append(Event("recentered", price=mid, detail=f"{plain(g.prices[0])}..{plain(g.prices[-1])}"))
+        rebuilt = _rebuilt(g, cfg, rules, bid, ask)
+        if rebuilt is None:  # the market moved on meanwhile to where no grid can be built: stay
+            g = dataclasses.replace(g, recentering=False)
+        else:
+            g = rebuilt
+            events.append(Event("recentered", price=mid, detail=f"{plain(g.prices[0])}..{plain(g.prices[-1])}"))
     # 3. every slot without an order gets one (orders the engine never saw go again under the same id)
     for i, slot in enumerate(g.slots):
         if slot.cl_order_id and orders.get(slot.cl_order_id) is not None:
