@@ -539,15 +539,11 @@ class OrderEngine:
         if order is None:
             log.debug("report.unknown_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
-        if r.exch_order_id and r.exch_order_id != order.exch_order_id and r.exch_order_id not in order.former_exch_ids:
-            if order.exch_order_id and order.status is not OrderStatus.PENDINGUPDATE:
-                # Another order with the same client id: a second session (or another program) on the same
-                # account reuses it. Its reports are not this order's.
-                log.debug("report.foreign_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
-                return None
-            if order.exch_order_id:  # the replacement order of a cancel-replace in flight
-                order.former_exch_ids.add(order.exch_order_id)
-            order.exch_order_id = r.exch_order_id
+        if not _is_this_order(order, r):
+            # Another order with the same client id: a second session (or another program) on the same
+            # account reuses it. Its reports are not this order's.
+            log.debug("report.foreign_order", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
+            return None
         if order.not_sent:
             # we said the venue never received it, and here it is (a request that arrived late): the
             # venue is the truth
@@ -686,6 +682,19 @@ class OrderEngine:
     async def subscribe(self, session_id: str, kind: str | frozenset[str], from_seq: int | None = None) -> Subscription:
         kinds = frozenset({kind}) if isinstance(kind, str) else kind
         return await self.session(session_id).bus.subscribe(from_seq, kinds)
+
+
+def _is_this_order(order: Order, r: ExecutionReport) -> bool:
+    """Whether a report with ``order``'s client id is about ``order``; learns its venue id (and, during a
+    cancel-replace, the replacement's)."""
+    if not r.exch_order_id or r.exch_order_id == order.exch_order_id or r.exch_order_id in order.former_exch_ids:
+        return True
+    if order.exch_order_id and order.status is not OrderStatus.PENDINGUPDATE:
+        return False
+    if order.exch_order_id:  # the replacement order of a cancel-replace in flight
+        order.former_exch_ids.add(order.exch_order_id)
+    order.exch_order_id = r.exch_order_id
+    return True
 
 
 def _check_finite(value: Decimal, field: str) -> Decimal:
