@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +29,12 @@ from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
 from execx_server.managers.grid import ALGORITHM_EVENT
 from execx_server.managers.grid_plan import round_trip_pnl
+from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from market_helpers import AUTH, KEY, WAIT_S, Svc, exchange_enum, running
 
 D = Decimal
+# a BTC call of the simulator's nearest Bybit expiry
+OPTION = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
 
 
 def dec(x: float) -> Decimal:
@@ -110,6 +114,7 @@ CASES = [
     ("bybit-spot", "BTCUSDT", D("97000"), D("500"), 0.001),
     ("bybit-linear", "BTCUSDT", D("97000"), D("500"), 0.001),
     ("bybit-inverse", "BTCUSD", D("97000"), D("500"), 1),
+    ("bybit-option", OPTION, D("5000"), D("100"), 0.1),
     ("okx", "BTC-USDT", D("97000"), D("500"), 0.001),
     ("okx", "BTC-USDT-SWAP", D("97000"), D("500"), 0.01),
     ("deribit", "BTC-PERPETUAL", D("97000"), D("500"), 10),
