@@ -45,20 +45,50 @@ async def spot(sim: Simulator, account: Account) -> AsyncIterator[Harness]:
         yield h
 
 
-async def test_spot_cancel_replace_after_partial_fill_sizes_the_new_order_to_the_rest(spot: Harness) -> None:
-    h = spot
-    price = await h.passive_price(Side.BUY, ticks=11)
-    order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="crp")
-    await h.connector.submit_order(order)
-    await h.trade_print(price, h.venue.qty, Side.SELL)
-    await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "partial fill")
-    tick = h.connector.rules(h.venue.symbol).tick
-    report = await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, order.qty, price - tick)
-    assert "cancel-replace" in report.message
-    assert report.qty == order.qty and report.cum_filled == h.venue.qty and report.price == price - tick
-    venue_view = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
-    assert venue_view is not None and venue_view.qty == h.venue.qty * 2  # only what was still open
-    assert venue_view.status is OrderStatus.NEW
+@pytest.mark.parametrize("venue", [SPOT, *VENUES[3:5]], ids=str)  # REST, WebSocket API, cross margin
+async def test_spot_cancel_replace_after_partial_fill_reports_the_clients_whole_order(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    """A cancel-replace moves the clOrderId to a new venue order sized to what was left; every report of
+    that order (answer, stream, query, open orders, a later amend) says the client's order: total quantity
+    = filled before + the replacement's, filled counted from the start (fault matrix seed 262471266:
+    the replacement's quantity overwrote the total and execx said filled with quantity still open)."""
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        q, symbol = h.venue.qty, h.venue.symbol
+        price = await h.passive_price(Side.BUY, ticks=11)
+        order = h.order(Side.BUY, price, qty=q * 4, tag="crp")
+        await h.connector.submit_order(order)
+        await h.trade_print(price, q, Side.SELL)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "partial fill")
+        tick = h.connector.rules(symbol).tick
+        report = await h.connector.amend_order(symbol, order.cl_order_id, Side.BUY, order.qty, price - tick)
+        assert "replaced by" in report.message
+        assert (report.qty, report.cum_filled, report.price) == (q * 4, q, price - tick)
+        raw = await h.connector.rest.query_order(symbol, orig_client_order_id=order.cl_order_id)  # type: ignore[attr-defined]
+        assert Decimal(raw["origQty"]) == q * 3 and str(raw["orderId"]) == report.exch_order_id  # venue: the rest
+        mine = await h.connector.query_order(symbol, order.cl_order_id)
+        assert mine is not None and (mine.qty, mine.cum_filled, mine.status) == (q * 4, q, OrderStatus.NEW)
+        [listed] = [r for r in await h.connector.open_orders(symbol) if r.cl_order_id == order.cl_order_id]
+        assert (listed.qty, listed.cum_filled) == (q * 4, q)
+
+        await h.trade_print(price - tick, q, Side.SELL)  # the replacement fills q: the client's order 2q of 4q
+        second = await h.wait_report(
+            lambda r: r.exch_order_id == report.exch_order_id and bool(r.trade_id), "fill of the replacement"
+        )
+        assert (second.qty, second.cum_filled, second.status) == (q * 4, q * 2, OrderStatus.PARTIALLYFILLED)
+        for r in h.reports:
+            if r.cl_order_id == order.cl_order_id and r.exch_order_id == report.exch_order_id:
+                assert r.qty == q * 4, r  # the stream's reports of the replacement too
+
+        # down to 3q at the same price: the venue order goes to 3q - q (filled before it), leaving q open
+        down = await h.connector.amend_order(symbol, order.cl_order_id, Side.BUY, q * 3, None)
+        assert (down.qty, down.cum_filled) == (q * 3, q * 2) and not down.status.is_final
+        await h.trade_print(price - tick, q, Side.SELL)
+        last = await h.wait_report(
+            lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.FILLED, "the order filled"
+        )
+        assert (last.qty, last.cum_filled) == (q * 3, q * 3)
+        assert await h.connector.open_orders(symbol) == []
 
 
 async def test_spot_cancel_replace_whose_new_order_is_refused_reports_the_cancel(spot: Harness) -> None:

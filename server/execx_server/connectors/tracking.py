@@ -56,6 +56,9 @@ class Known:
     state: ExecutionReport | None = None  # the latest status report (fill fields cleared)
     final: asyncio.Future[ExecutionReport] | None = None  # resolved with the final state, when asked for
     former_ids: list[str] = field(default_factory=list)  # venue ids the order had before (cancel-replace)
+    # filled on the venue orders it had before its current one (Binance spot cancel-replace: the current
+    # venue order's quantities count from the replacement, the client's from the start)
+    replaced_filled: Decimal = Decimal(0)
 
     @property
     def live(self) -> bool:

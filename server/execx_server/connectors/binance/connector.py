@@ -317,8 +317,12 @@ class BinanceConnector(HasCapabilities):
         if self.margin:
             return await self._margin_replace(symbol, cl_order_id, known, side, qty, price)
         if (price is None or price == known.price) and qty < known.qty:
-            amended = await self._entry().amend_keep_priority(symbol, cl_order_id, to_wire(qty))
-            report = parse.parse_spot_amend(amended)
+            # the venue order's quantity counts from its cancel-replace, if it had one (``_client_view``)
+            venue_qty = qty - known.replaced_filled
+            if venue_qty <= 0:
+                return await self.cancel_order(symbol, cl_order_id)
+            amended = await self._entry().amend_keep_priority(symbol, cl_order_id, to_wire(venue_qty))
+            report = self._client_view(parse.parse_spot_amend(amended))
             self.tracker.note(report)
             return report
         return await self._cancel_replace(symbol, cl_order_id, known, side, qty, price)
@@ -344,22 +348,29 @@ class BinanceConnector(HasCapabilities):
             ("newOrderRespType", "FULL"),
         ]
         old_id = known.exch_order_id
+        base_before = known.replaced_filled
         # The stream's CANCELED for the replaced order may arrive before this answer: mark it first
         # so it is not reported as the end of the (still live) client order.
         if old_id:
             self.tracker.supersede(old_id)
+        # The replacement's own reports (the stream's may come before this answer) count from it: until
+        # the answer says what the replaced order filled in the end, what is known filled now.
+        known.replaced_filled = known.cum_filled
         try:
             answer = await self._entry().cancel_replace(params)
         except CancelReplaceFailed as exc:
+            known.replaced_filled = base_before
             data = exc.data
             if data.get("cancelResult") == "SUCCESS":
                 # Old order gone, new one refused: the client order is now cancelled (its end is that one's).
                 self.tracker.unsupersede(old_id)
                 new: Any = data.get("newOrderResponse")
                 why = str(new.get("msg", exc.error.message)) if isinstance(new, dict) else exc.error.message
-                cancelled = parse.parse_spot_order(
-                    cast(SpotOrder, data["cancelResponse"]),
-                    message=f"cancel-replace: cancelled, replacement refused: {why}",
+                cancelled = self._client_view(
+                    parse.parse_spot_order(
+                        cast(SpotOrder, data["cancelResponse"]),
+                        message=f"cancel-replace: cancelled, replacement refused: {why}",
+                    )
                 )
                 self.tracker.note(cancelled)
                 return cancelled
@@ -369,19 +380,23 @@ class BinanceConnector(HasCapabilities):
             code = str(cancel.get("code", exc.error.code)) if isinstance(cancel, dict) else exc.error.code
             raise Rejected(f"cancel-replace: {why}", code) from None
         except Rejected:
+            known.replaced_filled = base_before
             self.tracker.unsupersede(old_id)
             raise
         new_order = cast(SpotOrder, answer["newOrderResponse"])
-        filled_before = known.cum_filled
+        cancelled_order: Any = answer.get("cancelResponse")
+        if isinstance(cancelled_order, dict) and "executedQty" in cancelled_order:
+            known.replaced_filled = base_before + Decimal(cancelled_order["executedQty"])
+        # Report the amended order as a whole (``_client_view``): total quantity and what was filled before.
         for fill in parse.parse_spot_fills(new_order):
-            self.tracker.emit(fill)
-        report = parse.parse_spot_order(
-            new_order,
-            message=f"amended by cancel-replace (queue priority lost): order {old_id or '?'} replaced by "
-            f"{new_order['orderId']}",
+            self.tracker.emit(self._client_view(fill))
+        report = self._client_view(
+            parse.parse_spot_order(
+                new_order,
+                message=f"amended by cancel-replace (queue priority lost): order {old_id or '?'} replaced by "
+                f"{new_order['orderId']}",
+            )
         )
-        # Report the amended order as a whole: total quantity and what was filled before.
-        report = _replace(report, qty=qty, cum_filled=filled_before + report.cum_filled)
         self.tracker.note(report)
         return report
 
@@ -392,10 +407,14 @@ class BinanceConnector(HasCapabilities):
         under the same client order id (queue priority lost; not atomic, so a fill can land between)."""
         new_price = price if price is not None else _required_price(known)
         old_id = known.exch_order_id
+        base_before = known.replaced_filled
         if old_id:
             self.tracker.supersede(old_id)
         try:
-            cancelled = parse.parse_spot_order(cast(SpotOrder, await self._entry().cancel_order(symbol, cl_order_id)))
+            cancelled = _with_base(
+                parse.parse_spot_order(cast(SpotOrder, await self._entry().cancel_order(symbol, cl_order_id))),
+                base_before,
+            )
         except Rejected:
             self.tracker.unsupersede(old_id)
             raise
@@ -407,28 +426,30 @@ class BinanceConnector(HasCapabilities):
             self.tracker.note(done)
             return done
         request = OrderRequest(cl_order_id, symbol, side, known.order_type, known.tif, remaining, new_price)
+        known.replaced_filled = cancelled.cum_filled  # the new order's reports count from it (``_client_view``)
         try:
             answer = cast(SpotOrder, await self._entry().new_order(self._order_params(request)))
         except Rejected as exc:
+            known.replaced_filled = base_before
             refused = _replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
             self.tracker.unsupersede(old_id)
             self.tracker.note(refused)
             return refused
-        filled_before = known.cum_filled
         for fill in parse.parse_spot_fills(answer):
-            self.tracker.emit(fill)
-        report = parse.parse_spot_order(
-            answer,
-            message=f"amended by cancel and new margin order (queue priority lost): order {old_id or '?'} "
-            f"replaced by {answer['orderId']}",
+            self.tracker.emit(self._client_view(fill))
+        report = self._client_view(
+            parse.parse_spot_order(
+                answer,
+                message=f"amended by cancel and new margin order (queue priority lost): order {old_id or '?'} "
+                f"replaced by {answer['orderId']}",
+            )
         )
-        report = _replace(report, qty=qty, cum_filled=filled_before + report.cum_filled)
         self.tracker.note(report)
         return report
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         answer = await self._entry().cancel_order(symbol, cl_order_id)
-        report = (
+        report = self._client_view(
             parse.parse_spot_order(cast(SpotOrder, answer))
             if self.flavor is Flavor.SPOT
             else parse.parse_futures_order(cast(FuturesOrder, answer))
@@ -539,12 +560,22 @@ class BinanceConnector(HasCapabilities):
             return
         if report.exch_order_id in self.tracker.superseded and not report.trade_id:
             return  # the cancel (or a late status) of an order replaced by cancel-replace
-        self.tracker.emit(report)
+        self.tracker.emit(self._client_view(report))
 
     def _parse_order(self, row: Any) -> ExecutionReport:
         if self.flavor is Flavor.SPOT:
-            return parse.parse_spot_order(cast(SpotOrder, row))
+            return self._client_view(parse.parse_spot_order(cast(SpotOrder, row)))
         return parse.parse_futures_order(cast(FuturesOrder, row))
+
+    def _client_view(self, report: ExecutionReport) -> ExecutionReport:
+        """A report of the venue order that took over a client order by cancel-replace, as the client's
+        order: the venue order is sized to what was left at the replacement and counts its own fills, the
+        client's order counts from its start (total = filled before + the replacement's quantity). Reports
+        of the replaced venue orders, and of orders never replaced, are left as they are."""
+        known = self.tracker.get(report.cl_order_id)
+        if known is None or report.exch_order_id in self.tracker.superseded:
+            return report
+        return _with_base(report, known.replaced_filled)
 
     async def _known(self, symbol: str, cl_order_id: str) -> Known:
         """What we know of an order; asks the venue when it was not sent by this connector instance
@@ -656,6 +687,14 @@ def _required_price(known: Known) -> Decimal:
     if known.price is None:
         raise ValidationError("price", "the order has no price to keep; give one")
     return known.price
+
+
+def _with_base(report: ExecutionReport, filled_before: Decimal) -> ExecutionReport:
+    """``report``'s quantity and filled quantity plus what was filled before its venue order existed."""
+    if not filled_before:
+        return report
+    qty = report.qty + filled_before if report.qty else report.qty
+    return _replace(report, qty=qty, cum_filled=report.cum_filled + filled_before)
 
 
 def _replace(report: ExecutionReport, **changes: Any) -> ExecutionReport:
