@@ -106,9 +106,10 @@ async def test_buys_dips_within_max_long_pos_and_cooldown(svc: Svc) -> None:
             await svc.trade(VENUE, SYMBOL, bid, D(qty), "sell")
 
         await dip()
-        sa = await status_until(svc, a, lambda s: s.bought_qty == 0.001 and not s.working_orders, "A's first buy")
+        # (A's own fill prints a trade below the threshold too: with no cooldown that may be its second buy)
+        sa = await status_until(svc, a, lambda s: s.bought_qty >= 0.001 and not s.working_orders, "A's first buy")
         await status_until(svc, b, lambda s: s.bought_qty == 0.001, "B's first buy")
-        assert sa.position == 0.001 and sa.avg_buy_price > 0 and sa.state == c.RUNNER_STATE_RUNNING
+        assert sa.avg_buy_price > 0 and sa.state == c.RUNNER_STATE_RUNNING
         await dip()
         await status_until(svc, a, lambda s: s.bought_qty == 0.002 and not s.working_orders, "A's second buy")
         await dip("0.00123")  # A is at maxLongPos, B in its cooldown; the marker print
