@@ -197,6 +197,7 @@ class Service:
             ],
             stale_after_s=s.market_data_stale_s,
         )
+        self.engine.reference_price = self.market_data.mid
         self.position_managers = PositionManagers(self.engine, self.market_data, self.metrics)
         self.grid_traders = GridTraders(self.engine, self.market_data, self.metrics)
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)

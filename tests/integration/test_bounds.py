@@ -18,9 +18,10 @@ import aiohttp
 import grpc
 import pytest
 from execx.v1 import common_pb2 as c
+from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
 from jsonrpc_venue_helpers import Svc, running_service
-from market_helpers import AUTH, KEY, exchange_enum, uid
+from market_helpers import AUTH, KEY, Reader, exchange_enum, uid
 
 HEADERS = {"x-api-key": KEY}
 WAIT_S = 10.0
@@ -345,3 +346,35 @@ async def test_rest_malformed_url_is_400_and_the_id_stays_free(svc: Svc) -> None
     good = {**body, "restUrl": hosts["rest"], "wsUrl": f"stream={hosts['stream']};wsApi={hosts['wsApi']}"}
     async with svc.http.post(svc.rest + "/startOrderHandler", json=good, headers=HEADERS) as r:
         assert r.status == 200, await r.text()
+
+
+async def test_binance_spot_percent_band_is_checked_where_execx_watches_the_market(svc: Svc) -> None:
+    """The percent band (PERCENT_PRICE_BY_SIDE) moves with the market: execx checks it against the mid of
+    the market-data feed it keeps for the symbol (here opened by a SubscribeMarketData stream), before
+    anything is sent; without a fresh feed the band is the venue's to check."""
+    acct = await svc.admin_post("/admin/accounts", {})
+    sid = await svc.session("binance-spot", acct)
+    feed = Reader(
+        svc.md.SubscribeMarketData(
+            md.SubscribeMarketDataRequest(exchange=c.EXCHANGE_BINANCE_SPOT, symbol="BTCUSDT"), metadata=AUTH
+        )
+    )
+    try:
+        bid, ask = await svc.top("binance-spot", "BTCUSDT")
+        for _ in range(30):  # a quote once the venue subscription is up (the quiet book moves only when told)
+            await svc.move("binance-spot", "BTCUSDT", (bid + ask) / 2)
+            try:
+                await feed.wait(lambda m: m.HasField("quote"), "a quote", within_s=0.5)
+                break
+            except AssertionError:
+                continue
+        mid = float((bid + ask) / 2)
+        message = await refused(svc, insert(sid, "band1", "BTCUSDT", 0.001, round(mid * 10, 2)))
+        assert message.startswith("price: ") and "band" in message, message
+        message = await refused(svc, insert(sid, "band2", "BTCUSDT", 0.001, round(mid * 0.05, 2)))
+        assert message.startswith("price: ") and "band" in message, message
+        assert await binance_orders_counted(svc, acct) == 0  # the venue saw neither
+        ok = await svc.om.SendOrder(insert(sid, "band3", "BTCUSDT", 0.001, round(mid * 0.5, 2)), metadata=AUTH)
+        assert ok.order.order_status == c.ORDER_STATUS_NEW  # inside the band
+    finally:
+        await feed.close()

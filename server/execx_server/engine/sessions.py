@@ -134,6 +134,9 @@ class OrderEngine:
         # managers: every fill once as the venue reported it (with its fee), and private-stream up/down
         self.fill_observers: list[Callable[[str, str, ExecutionReport], None]] = []  # session, clOrderId, fill
         self.stream_observers: list[Callable[[str, bool], None]] = []
+        # the market's current price for the venue's percent price band, where execx watches the symbol
+        # (app.py: the market-data hub's mid of a fresh feed); None: the band is the venue's to check
+        self.reference_price: Callable[[Exchange, str], Decimal | None] = lambda exchange, symbol: None
         self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
         self._restore()
 
@@ -308,7 +311,8 @@ class OrderEngine:
             if req.price is None:
                 raise ValidationError("price", f"is required for a {req.order_type.value} order")
             price = _check_finite(req.price, "price")
-        qty, price = connector.rules(req.symbol).normalise(req.side, req.qty, price)
+        reference = self.reference_price(connector.exchange, req.symbol)
+        qty, price = connector.rules(req.symbol).normalise(req.side, req.qty, price, reference)
         return Order(
             req.session_id,
             req.cl_order_id,
@@ -382,7 +386,8 @@ class OrderEngine:
     async def _update(self, session: Session, connector: Connector, order: Order, req: SendOrder) -> OrderUpdate:
         qty = _check_finite(req.qty, "qty") if req.qty is not None else order.qty
         price = _check_finite(req.price, "price") if req.price is not None else order.price
-        qty, price = connector.rules(order.symbol).normalise(order.side, qty, price)
+        reference = self.reference_price(order.exchange, order.symbol)
+        qty, price = connector.rules(order.symbol).normalise(order.side, qty, price, reference)
         send_time = self.clock_ns()
         previous = order.status
         order.move_to(OrderStatus.PENDINGUPDATE)

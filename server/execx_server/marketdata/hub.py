@@ -26,6 +26,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ..connectors.base import Connector
@@ -186,6 +187,14 @@ class MarketDataHub:
         self._lock = asyncio.Lock()
         self._keys = itertools.count(1)
         self._hooked: weakref.WeakSet[Connector] = weakref.WeakSet()  # connectors whose reconnects we hear
+
+    def mid(self, exchange: Exchange, symbol: str) -> Decimal | None:
+        """The current mid of a watched, fresh feed; None if nobody watches the symbol or the feed is stale
+        (the engine's reference price for the venue's percent price band)."""
+        feed = self.feeds.get((exchange, symbol))
+        if feed is None or feed.stale or feed.quote is None:
+            return None
+        return (feed.quote.bid + feed.quote.ask) / 2
 
     async def subscribe(self, exchange: Exchange, symbol: str, listener: Listener) -> MarketSubscription:
         """Join (or open) the feed of ``symbol``. Raises ``ValidationError`` naming ``symbol`` if the venue
