@@ -105,8 +105,13 @@ def engine_figures(n: int) -> None:
             cross_ns.append(t3 - t2)
     for case, values in (("rest", rest_ns), ("cross", cross_ns)):
         us = sorted(v / 1000 for v in values)
-        emit("engine_place_us", case=case, n=len(us), p50=round(percentile(us, 0.5), 1),
-             p99=round(percentile(us, 0.99), 1))
+        emit(
+            "engine_place_us",
+            case=case,
+            n=len(us),
+            p50=round(percentile(us, 0.5), 1),
+            p99=round(percentile(us, 0.99), 1),
+        )
 
 
 # ---------------------------------------------------------------------- the simulator in a child process
@@ -145,10 +150,17 @@ async def rest_figure(url: str, clients: int, seconds: float, server_pid: int) -
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 i = next(counter)
-                payload = urlencode({
-                    "symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
-                    "price": f"{3000 + (i % 30_000) / 100:.2f}", "timestamp": time.time_ns() // 1_000_000,
-                })
+                payload = urlencode(
+                    {
+                        "symbol": SYMBOL,
+                        "side": "BUY",
+                        "type": "LIMIT",
+                        "timeInForce": "GTC",
+                        "quantity": "0.01",
+                        "price": f"{3000 + (i % 30_000) / 100:.2f}",
+                        "timestamp": time.time_ns() // 1_000_000,
+                    }
+                )
                 async with http.post(f"{url}/api/v3/order?{payload}&signature={sign(payload)}") as resp:
                     await resp.read()
                     if resp.status != 200:
@@ -159,8 +171,15 @@ async def rest_figure(url: str, clients: int, seconds: float, server_pid: int) -
     t0, cpu0 = time.monotonic(), cpu_seconds(server_pid)
     counts = await asyncio.gather(*(client() for _ in range(clients)))
     elapsed, cpu = time.monotonic() - t0, cpu_seconds(server_pid) - cpu0
-    emit("rest_orders_per_s", value=round(sum(counts) / elapsed), clients=clients, orders=sum(counts),
-         seconds=round(elapsed, 2), errors=errors, server_cpu_us_per_order=round(cpu / sum(counts) * 1e6, 1))
+    emit(
+        "rest_orders_per_s",
+        value=round(sum(counts) / elapsed),
+        clients=clients,
+        orders=sum(counts),
+        seconds=round(elapsed, 2),
+        errors=errors,
+        server_cpu_us_per_order=round(cpu / sum(counts) * 1e6, 1),
+    )
 
 
 async def wsapi_figure(url: str, window: int, seconds: float, server_pid: int) -> None:
@@ -189,8 +208,13 @@ async def wsapi_figure(url: str, window: int, seconds: float, server_pid: int) -
         while time.monotonic() < deadline:
             await inflight.acquire()
             params: dict[str, Any] = {
-                "apiKey": BENCH_KEY, "symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC",
-                "quantity": "0.01", "price": f"{3600 + (sent % 30_000) / 100:.2f}",
+                "apiKey": BENCH_KEY,
+                "symbol": SYMBOL,
+                "side": "SELL",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.01",
+                "price": f"{3600 + (sent % 30_000) / 100:.2f}",
                 "timestamp": time.time_ns() // 1_000_000,
             }
             params["signature"] = sign("&".join(f"{k}={params[k]}" for k in sorted(params)))
@@ -199,13 +223,21 @@ async def wsapi_figure(url: str, window: int, seconds: float, server_pid: int) -
         await asyncio.wait_for(finished.wait(), 30)
         elapsed, cpu = time.monotonic() - t0, cpu_seconds(server_pid) - cpu0
         await read_task
-    emit("wsapi_orders_per_s", value=round(received / elapsed), window=window, orders=received,
-         seconds=round(elapsed, 2), errors=errors, server_cpu_us_per_order=round(cpu / received * 1e6, 1))
+    emit(
+        "wsapi_orders_per_s",
+        value=round(received / elapsed),
+        window=window,
+        orders=received,
+        seconds=round(elapsed, 2),
+        errors=errors,
+        server_cpu_us_per_order=round(cpu / received * 1e6, 1),
+    )
 
 
 async def network_figures(args: argparse.Namespace) -> None:
-    child = await asyncio.create_subprocess_exec(sys.executable, __file__, "--serve",
-                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert child.stdout is not None
         ready = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))

@@ -25,9 +25,22 @@ KEY = "demo-key"
 async def main() -> None:
     with tempfile.TemporaryDirectory() as data:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "execx_server.cli", "--key", KEY, "--sim", "--dataDir", data,
-            "--port", "0", "--grpcPort", "0", "--promPort", "0",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "execx_server.cli",
+            "--key",
+            KEY,
+            "--sim",
+            "--dataDir",
+            data,
+            "--port",
+            "0",
+            "--grpcPort",
+            "0",
+            "--promPort",
+            "0",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         assert proc.stdout is not None
         ready = json.loads(await proc.stdout.readline())
@@ -51,12 +64,15 @@ async def trade(ready: dict) -> None:  # type: ignore[type-arg]
         async def show_updates() -> None:
             async for u in x.updates(session, from_seq=1):
                 fill = f" fill {u.executed_qty:g} @ {u.price:.2f} trade {u.trade_id}" if u.trade_id else ""
-                print(f"  update #{u.seq:<3} {u.cl_order_id:<6} {x.status(u):<16} qty {u.qty:g} price {u.price:.2f}"
-                      f" filled {u.cumulative_filled_qty:g}{fill} {u.message}")
+                print(
+                    f"  update #{u.seq:<3} {u.cl_order_id:<6} {x.status(u):<16} qty {u.qty:g} price {u.price:.2f}"
+                    f" filled {u.cumulative_filled_qty:g}{fill} {u.message}"
+                )
 
         printer = asyncio.create_task(show_updates())
-        async with http.get(f"{ready['sim']['venues']['binance-spot']['rest']}/api/v3/ticker/bookTicker",
-                            params={"symbol": "BTCUSDT"}) as r:
+        async with http.get(
+            f"{ready['sim']['venues']['binance-spot']['rest']}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}
+        ) as r:
             book = await r.json()
         bid = float(book["bidPrice"])
         print(f"BTCUSDT best bid {bid:.2f} / ask {float(book['askPrice']):.2f}\n")
@@ -70,9 +86,10 @@ async def trade(ready: dict) -> None:  # type: ignore[type-arg]
         await x.amend(session, "demo1", qty=0.01, price=price)
         await asyncio.sleep(0.2)
         print(f"> the market sells 0.004 at {price:.2f} (simulator admin API)")
-        async with http.post(f"{admin}/admin/market/trade", json={
-                "market": "binance-spot", "symbol": "BTCUSDT", "price": price, "qty": "0.004",
-                "aggressor": "sell"}) as r:
+        async with http.post(
+            f"{admin}/admin/market/trade",
+            json={"market": "binance-spot", "symbol": "BTCUSDT", "price": price, "qty": "0.004", "aggressor": "sell"},
+        ) as r:
             assert r.status == 200, await r.text()
         await asyncio.sleep(0.3)
         print("> delete: cancel the rest")

@@ -57,9 +57,7 @@ async def main() -> None:
     key, secret = acct["apiKey"], acct["secretKey"]
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.get(
-                f"{spot['rest']}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}
-            ) as r:
+            async with http.get(f"{spot['rest']}/api/v3/ticker/bookTicker", params={"symbol": "BTCUSDT"}) as r:
                 top = await r.json()
             print(f"\nBTCUSDT top of book: bid {top['bidPrice']} / ask {top['askPrice']}")
             bid = Decimal(top["bidPrice"])

@@ -51,12 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="first port; each venue host gets the next one (default 0: ephemeral ports)",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic market (default 1)")
-    p.add_argument(
-        "--quiet", action="store_true", help="static book, no synthetic flow (deterministic tests)"
-    )
-    p.add_argument(
-        "--rate", type=float, default=FlowConfig.rate, help="synthetic steps per second per symbol"
-    )
+    p.add_argument("--quiet", action="store_true", help="static book, no synthetic flow (deterministic tests)")
+    p.add_argument("--rate", type=float, default=FlowConfig.rate, help="synthetic steps per second per symbol")
     p.add_argument(
         "--volatility",
         type=float,

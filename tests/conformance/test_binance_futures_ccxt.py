@@ -37,7 +37,7 @@ def point_at_sim(ex: Any, sim: Simulator, flavor: str) -> Any:
     urls = sim.ready["venues"][venue]
     for key, value in list(ex.urls["api"].items()):
         if isinstance(value, str) and key.startswith(kind):
-            ex.urls["api"][key] = urls["rest"] + value[value.index("/", len("https://")):]
+            ex.urls["api"][key] = urls["rest"] + value[value.index("/", len("https://")) :]
     if "ws" in ex.urls["api"]:
         ex.urls["api"]["ws"][ws_kind] = urls["stream"] + "/ws"
         ex.urls["api"]["ws"]["ws-api"][ws_kind] = urls["wsApi"]
@@ -45,12 +45,14 @@ def point_at_sim(ex: Any, sim: Simulator, flavor: str) -> Any:
 
 
 def make(cls: Any, sim: Simulator, flavor: str, account: Account, secret: str | None = None) -> Any:
-    ex = cls({
-        "apiKey": account.api_key,
-        "secret": secret if secret is not None else account.secret_key,
-        "options": {"fetchCurrencies": False},
-        "enableRateLimit": False,
-    })
+    ex = cls(
+        {
+            "apiKey": account.api_key,
+            "secret": secret if secret is not None else account.secret_key,
+            "options": {"fetchCurrencies": False},
+            "enableRateLimit": False,
+        }
+    )
     return point_at_sim(ex, sim, flavor)
 
 
@@ -209,8 +211,11 @@ async def test_watch_orders_and_my_trades(sim: Simulator, flavor: str, account: 
         assert first[-1]["id"] == order["id"] and first[-1]["status"] == "open"
         # Another participant sells into our bid: a maker fill for us.
         orders_task = asyncio.ensure_future(ex.watch_orders(symbol))
-        await admin(sim, "/admin/market/trade",
-                    {"market": venue, "symbol": sym_id, "price": str(price), "qty": str(qty), "aggressor": "SELL"})
+        await admin(
+            sim,
+            "/admin/market/trade",
+            {"market": venue, "symbol": sym_id, "price": str(price), "qty": str(qty), "aggressor": "SELL"},
+        )
         trades = await within(trades_task)
         assert trades[-1]["order"] == order["id"]
         assert trades[-1]["price"] == pytest.approx(price) and trades[-1]["amount"] == float(qty)

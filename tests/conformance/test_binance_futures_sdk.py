@@ -45,9 +45,12 @@ def flavor(request: pytest.FixtureRequest) -> str:
 
 def client(sim: Simulator, flavor: str, account: Account, secret: str | None = None) -> Any:
     urls = sim.ready["venues"][FLAVORS[flavor]["venue"]]
-    rest = ConfigurationRestAPI(api_key=account.api_key,
-                                api_secret=secret if secret is not None else account.secret_key,
-                                base_path=urls["rest"], retries=0)
+    rest = ConfigurationRestAPI(
+        api_key=account.api_key,
+        api_secret=secret if secret is not None else account.secret_key,
+        base_path=urls["rest"],
+        retries=0,
+    )
     streams = ConfigurationWebSocketStreams(stream_url=urls["stream"], reconnect_delay=100)
     cls = usds_sdk.DerivativesTradingUsdsFutures if flavor == "usdm" else coin_sdk.DerivativesTradingCoinFutures
     return cls(config_rest_api=rest, config_ws_streams=streams)
@@ -106,15 +109,27 @@ async def test_orders_account_and_user_stream(sim: Simulator, flavor: str, accou
         best_bid = Decimal(book.bids[0][0])
         price = float(best_bid - 50)
 
-        placed = await call(api.new_order, symbol=symbol, side=models.NewOrderSideEnum.BUY,
-                            type=models.NewOrderTypeEnum.LIMIT, time_in_force=models.NewOrderTimeInForceEnum.GTC,
-                            quantity=qty, price=price)
+        placed = await call(
+            api.new_order,
+            symbol=symbol,
+            side=models.NewOrderSideEnum.BUY,
+            type=models.NewOrderTypeEnum.LIMIT,
+            time_in_force=models.NewOrderTimeInForceEnum.GTC,
+            quantity=qty,
+            price=price,
+        )
         assert placed.status == "NEW" and Decimal(placed.price) == Decimal(str(price))
         assert placed.executed_qty == "0"  # Binance prints futures order numbers without trailing zeros
         order_id = placed.order_id
 
-        modified = await call(api.modify_order, symbol=symbol, side=models.ModifyOrderSideEnum.BUY,
-                              order_id=order_id, quantity=qty * 2, price=price - 10)
+        modified = await call(
+            api.modify_order,
+            symbol=symbol,
+            side=models.ModifyOrderSideEnum.BUY,
+            order_id=order_id,
+            quantity=qty * 2,
+            price=price - 10,
+        )
         assert modified.order_id == order_id and Decimal(modified.orig_qty) == Decimal(str(qty * 2))
         assert Decimal(modified.price) == Decimal(str(price)) - 10
 
@@ -124,17 +139,28 @@ async def test_orders_account_and_user_stream(sim: Simulator, flavor: str, accou
         cancelled = await call(api.cancel_order, symbol=symbol, order_id=order_id)
         assert cancelled.status == "CANCELED"
 
-        second = await call(api.new_order, symbol=symbol, side=models.NewOrderSideEnum.SELL,
-                            type=models.NewOrderTypeEnum.LIMIT, time_in_force=models.NewOrderTimeInForceEnum.GTX,
-                            quantity=qty, price=price + 500)
+        second = await call(
+            api.new_order,
+            symbol=symbol,
+            side=models.NewOrderSideEnum.SELL,
+            type=models.NewOrderTypeEnum.LIMIT,
+            time_in_force=models.NewOrderTimeInForceEnum.GTX,
+            quantity=qty,
+            price=price + 500,
+        )
         assert second.status == "NEW"
         done = await call(api.cancel_all_open_orders, symbol=symbol)
         assert done.code == 200
         assert await call(api.current_all_open_orders, symbol=symbol) == []
 
         # A market buy fills against the book: ORDER_TRADE_UPDATE (NEW, TRADE) and ACCOUNT_UPDATE follow.
-        await call(api.new_order, symbol=symbol, side=models.NewOrderSideEnum.BUY,
-                   type=models.NewOrderTypeEnum.MARKET, quantity=qty)
+        await call(
+            api.new_order,
+            symbol=symbol,
+            side=models.NewOrderSideEnum.BUY,
+            type=models.NewOrderTypeEnum.MARKET,
+            quantity=qty,
+        )
         deadline = time.monotonic() + 10
         while not (any(_is_fill(e) for e in events) and any(_event_name(e) == "AccountUpdate" for e in events)):
             assert time.monotonic() < deadline, f"no fill on the user stream: {events}"
@@ -193,18 +219,23 @@ async def test_unknown_order_error(sim: Simulator, flavor: str, account: Account
     assert info.value.status_code == -2011
 
 
-
 async def test_websocket_api(sim: Simulator, flavor: str, account: Account) -> None:
     """The SDK's WebSocket API client (``ConfigurationWebSocketAPI(stream_url=…)``): place, query, modify,
     cancel, positions and balances over ``/ws-fapi/v1`` / ``/ws-dapi/v1``."""
     spec = FLAVORS[flavor]
     models_ws = importlib.import_module(
-        ("binance_sdk_derivatives_trading_usds_futures" if flavor == "usdm"
-         else "binance_sdk_derivatives_trading_coin_futures") + ".websocket_api.models")
+        (
+            "binance_sdk_derivatives_trading_usds_futures"
+            if flavor == "usdm"
+            else "binance_sdk_derivatives_trading_coin_futures"
+        )
+        + ".websocket_api.models"
+    )
     symbol, qty = spec["symbol"], float(spec["qty"])
     urls = sim.ready["venues"][spec["venue"]]
-    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret_key,
-                                       stream_url=urls["wsApi"], reconnect_delay=100)
+    config = ConfigurationWebSocketAPI(
+        api_key=account.api_key, api_secret=account.secret_key, stream_url=urls["wsApi"], reconnect_delay=100
+    )
     cls = usds_sdk.DerivativesTradingUsdsFutures if flavor == "usdm" else coin_sdk.DerivativesTradingCoinFutures
     ws_api = cls(config_ws_api=config).websocket_api
     connection = await ws_api.create_connection()  # type: ignore[no-untyped-call]
@@ -212,9 +243,16 @@ async def test_websocket_api(sim: Simulator, flavor: str, account: Account) -> N
         bid, _, _, _ = sim.exchange.markets[spec["venue"]].books[symbol].top()
         assert bid is not None
         price = float(bid - 70)
-        placed = (await connection.new_order(
-            symbol=symbol, side=models_ws.NewOrderSideEnum.BUY, type=models_ws.NewOrderTypeEnum.LIMIT,
-            time_in_force=models_ws.NewOrderTimeInForceEnum.GTC, quantity=qty, price=price)).data()
+        placed = (
+            await connection.new_order(
+                symbol=symbol,
+                side=models_ws.NewOrderSideEnum.BUY,
+                type=models_ws.NewOrderTypeEnum.LIMIT,
+                time_in_force=models_ws.NewOrderTimeInForceEnum.GTC,
+                quantity=qty,
+                price=price,
+            )
+        ).data()
         assert placed.status == 200 and placed.result.status == "NEW"
         order_id = placed.result.order_id
         assert placed.rate_limits  # ORDERS and REQUEST_WEIGHT counters come back with every answer
@@ -222,8 +260,15 @@ async def test_websocket_api(sim: Simulator, flavor: str, account: Account) -> N
         queried = (await connection.query_order(symbol=symbol, order_id=order_id)).data()
         assert queried.result.order_id == order_id and Decimal(queried.result.price) == Decimal(str(price))
 
-        modified = (await connection.modify_order(symbol=symbol, side=models_ws.ModifyOrderSideEnum.BUY,
-                                                  order_id=order_id, quantity=qty * 2, price=price - 1)).data()
+        modified = (
+            await connection.modify_order(
+                symbol=symbol,
+                side=models_ws.ModifyOrderSideEnum.BUY,
+                order_id=order_id,
+                quantity=qty * 2,
+                price=price - 1,
+            )
+        ).data()
         assert Decimal(modified.result.orig_qty) == Decimal(str(qty * 2))
 
         cancelled = (await connection.cancel_order(symbol=symbol, order_id=order_id)).data()

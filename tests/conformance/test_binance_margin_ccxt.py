@@ -98,11 +98,19 @@ async def test_ccxt_pro_margin_user_stream_delivers_orders_and_fills(sim: Simula
         order = await ex.create_order(SYMBOL, "limit", "buy", 0.01, float(price), CROSS)
         updates = await asyncio.wait_for(watcher, 10)
         assert any(u["id"] == order["id"] for u in updates)
-        async with aiohttp.ClientSession() as s, s.post(
-            sim.ready["admin"] + "/admin/market/trade",
-            json={"market": "binance-spot", "symbol": "BTCUSDT", "price": str(price), "qty": "0.01",
-                  "aggressor": "SELL"},
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(
+                sim.ready["admin"] + "/admin/market/trade",
+                json={
+                    "market": "binance-spot",
+                    "symbol": "BTCUSDT",
+                    "price": str(price),
+                    "qty": "0.01",
+                    "aggressor": "SELL",
+                },
+            ) as resp,
+        ):
             assert resp.status == 200
         # The fill's executionReport reaches ccxt's own trade cache (what watch_my_trades reads).
         await wait_for(lambda: any(t["order"] == order["id"] for t in (ex.myTrades or [])))

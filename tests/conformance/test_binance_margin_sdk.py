@@ -35,8 +35,13 @@ T = TypeVar("T")
 
 
 def client(sim: Simulator, account: Account) -> Any:
-    config = ConfigurationRestAPI(api_key=account.api_key, api_secret=account.secret_key,
-                                  base_path=sim.ready["venues"]["binance-spot"]["rest"], timeout=5000, retries=0)
+    config = ConfigurationRestAPI(
+        api_key=account.api_key,
+        api_secret=account.secret_key,
+        base_path=sim.ready["venues"]["binance-spot"]["rest"],
+        timeout=5000,
+        retries=0,
+    )
     return MarginTrading(config_rest_api=config).rest_api
 
 
@@ -53,9 +58,14 @@ async def test_sdk_margin_buy_query_open_orders_cancel_and_account(sim: Simulato
 
     def new_order(side_effect: MarginAccountNewOrderSideEffectTypeEnum) -> Any:
         return rest.margin_account_new_order(
-            symbol="BTCUSDT", side=MarginAccountNewOrderSideEnum.BUY, type=MarginAccountNewOrderTypeEnum.LIMIT,
-            is_isolated=MarginAccountNewOrderIsIsolatedEnum.FALSE, quantity=float(qty), price=float(price),
-            time_in_force=MarginAccountNewOrderTimeInForceEnum.GTC, side_effect_type=side_effect,
+            symbol="BTCUSDT",
+            side=MarginAccountNewOrderSideEnum.BUY,
+            type=MarginAccountNewOrderTypeEnum.LIMIT,
+            is_isolated=MarginAccountNewOrderIsIsolatedEnum.FALSE,
+            quantity=float(qty),
+            price=float(price),
+            time_in_force=MarginAccountNewOrderTimeInForceEnum.GTC,
+            side_effect_type=side_effect,
         ).data()
 
     with pytest.raises(BadRequestError) as info:  # no borrowing asked for: the margin wallet's 100k is short
@@ -91,21 +101,37 @@ async def test_sdk_borrow_then_auto_repay_from_a_sale(sim: Simulator, account: A
         details = rest.query_cross_margin_account_details().data()
         return Decimal(next(a.borrowed for a in details.user_assets if a.asset == asset))
 
-    await call(rest.margin_account_borrow_repay, asset="USDT", is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
-               amount="1000", type=MarginAccountBorrowRepayTypeEnum.BORROW)
+    await call(
+        rest.margin_account_borrow_repay,
+        asset="USDT",
+        is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
+        amount="1000",
+        type=MarginAccountBorrowRepayTypeEnum.BORROW,
+    )
     assert await call(loan, "USDT") == 1000
 
     bid, _ = best_bid_ask(sim, "BTCUSDT")
-    sale = (await call(
-        rest.margin_account_new_order, symbol="BTCUSDT", side=MarginAccountNewOrderSideEnum.SELL,
-        type=MarginAccountNewOrderTypeEnum.LIMIT, quantity=0.001, price=float(bid),
-        time_in_force=MarginAccountNewOrderTimeInForceEnum.IOC,
-        side_effect_type=MarginAccountNewOrderSideEffectTypeEnum.AUTO_REPAY,
-    )).data()
+    sale = (
+        await call(
+            rest.margin_account_new_order,
+            symbol="BTCUSDT",
+            side=MarginAccountNewOrderSideEnum.SELL,
+            type=MarginAccountNewOrderTypeEnum.LIMIT,
+            quantity=0.001,
+            price=float(bid),
+            time_in_force=MarginAccountNewOrderTimeInForceEnum.IOC,
+            side_effect_type=MarginAccountNewOrderSideEffectTypeEnum.AUTO_REPAY,
+        )
+    ).data()
     assert sale.status == "FILLED"
     proceeds = Decimal(sale.cummulative_quote_qty) - sum((Decimal(f.commission) for f in sale.fills), Decimal(0))
     assert await call(loan, "USDT") == 1000 - proceeds  # what the sale brought in repaid the loan
 
-    await call(rest.margin_account_borrow_repay, asset="USDT", is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
-               amount="10000", type=MarginAccountBorrowRepayTypeEnum.REPAY)
+    await call(
+        rest.margin_account_borrow_repay,
+        asset="USDT",
+        is_isolated=MarginAccountBorrowRepayIsIsolatedEnum.FALSE,
+        amount="10000",
+        type=MarginAccountBorrowRepayTypeEnum.REPAY,
+    )
     assert await call(loan, "USDT") == 0

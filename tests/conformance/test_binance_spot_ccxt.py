@@ -194,8 +194,11 @@ async def test_watch_orders_and_my_trades(pro: Any, sim: Simulator, account: Acc
 
     trades_task = asyncio.create_task(pro.watch_my_trades("SOL/USDT"))
     fills_task = asyncio.create_task(pro.watch_orders("SOL/USDT"))
-    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "SOLUSDT", "price": str(price),
-                                             "qty": "1", "aggressor": "SELL"})
+    await admin(
+        sim,
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "SOLUSDT", "price": str(price), "qty": "1", "aggressor": "SELL"},
+    )
     trades = await within(trades_task)
     assert trades[-1]["order"] == placed["id"] and trades[-1]["price"] == price and trades[-1]["amount"] == 1
     assert trades[-1]["takerOrMaker"] == "maker" and trades[-1]["side"] == "buy"
@@ -210,8 +213,11 @@ async def test_watch_public_streams(pro: Any, sim: Simulator) -> None:
     tops_task = asyncio.create_task(pro.watch_bids_asks(["BNB/USDT"]))
     streams = spot_frontend(sim).streams
     await wait_for(lambda: {"bnbusdt@trade", "bnbusdt@bookTicker"} <= set(streams.by_stream))
-    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "BNBUSDT", "price": str(bid),
-                                             "qty": "0.5", "aggressor": "SELL"})
+    await admin(
+        sim,
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "BNBUSDT", "price": str(bid), "qty": "0.5", "aggressor": "SELL"},
+    )
     trades = await within(trades_task)
     assert trades[-1]["price"] == float(bid) and trades[-1]["side"] == "sell" and trades[-1]["amount"] == 0.5
     # The print may move the top more than once: follow the updates until the last one is seen.
@@ -272,8 +278,11 @@ async def test_watch_order_book(pro: Any, exchange: Any, sim: Simulator) -> None
         book = await within(pro.watch_order_book("ETH/BTC"))
     assert book["bids"][0] == [inside, 0.5] and book["asks"][0][0] == float(ask)
     # a partial fill (the print leaves the background buyer's 0.2 at the level) and a cancel are diffs too
-    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHBTC", "price": str(inside),
-                                             "qty": "0.2", "aggressor": "SELL"})
+    await admin(
+        sim,
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "ETHBTC", "price": str(inside), "qty": "0.2", "aggressor": "SELL"},
+    )
     assert (await exchange.fetch_order(placed["id"], "ETH/BTC"))["filled"] == 0.2
 
     def sim_depth() -> tuple[list[list[float]], list[list[float]]]:

@@ -39,8 +39,14 @@ class Client:
         sig = hmac.new((secret or self.account.secret_key).encode(), query.encode(), hashlib.sha256).hexdigest()
         return f"{query}&signature={sig}"
 
-    async def rest(self, method: str, path: str, params: dict[str, Any] | None = None, signed: bool = True,
-                   secret: str | None = None) -> Reply:
+    async def rest(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        signed: bool = True,
+        secret: str | None = None,
+    ) -> Reply:
         params = dict(params or {})
         if signed:
             params.setdefault("timestamp", int(time.time() * 1000))
@@ -65,8 +71,9 @@ async def client(sim: Simulator, account: Account) -> AsyncIterator[Client]:
         yield Client(session, sim, account)
 
 
-async def ws_call(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any],
-                  others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+async def ws_call(
+    ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any], others: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Send one request and return its response; other frames (events) go to ``others``."""
     await ws.send_str(json.dumps(frame))
     while True:
@@ -78,8 +85,15 @@ async def ws_call(ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any],
 
 
 def limit_order(symbol: str, side: str, qty: str, price: Decimal | str, **extra: Any) -> dict[str, Any]:
-    return {"symbol": symbol, "side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": qty,
-            "price": str(price), **extra}
+    return {
+        "symbol": symbol,
+        "side": side,
+        "type": "LIMIT",
+        "timeInForce": "GTC",
+        "quantity": qty,
+        "price": str(price),
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -88,20 +102,42 @@ def limit_order(symbol: str, side: str, qty: str, price: Decimal | str, **extra:
 @pytest.mark.parametrize(
     ("params", "code", "msg"),
     [
-        ({"side": "BUY", "type": "LIMIT"}, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
-                                                  "or malformed."),
+        (
+            {"side": "BUY", "type": "LIMIT"},
+            -1102,
+            "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+        ),
         ({"symbol": "NOPE", "side": "BUY", "type": "MARKET", "quantity": "1"}, -1121, "Invalid symbol."),
         ({"symbol": "BTCUSDT", "side": "UP", "type": "MARKET", "quantity": "1"}, -1117, "Invalid side."),
         ({"symbol": "BTCUSDT", "side": "BUY", "type": "ICEBERG", "quantity": "1"}, -1116, "Invalid orderType."),
         (limit_order("BTCUSDT", "BUY", "0.001", "96000", timeInForce="GTX"), -1115, "Invalid timeInForce."),
-        ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "96000"}, -1102,
-         "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed."),
-        ({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "96000",
-          "timeInForce": "GTC"}, -1106, "Parameter 'timeInForce' sent when not required."),
-        ({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001", "price": "96000"}, -1106,
-         "Parameter 'price' sent when not required."),
-        ({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"}, -1102,
-         "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
+        (
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "96000"},
+            -1102,
+            "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+        ),
+        (
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT_MAKER",
+                "quantity": "0.001",
+                "price": "96000",
+                "timeInForce": "GTC",
+            },
+            -1106,
+            "Parameter 'timeInForce' sent when not required.",
+        ),
+        (
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001", "price": "96000"},
+            -1106,
+            "Parameter 'price' sent when not required.",
+        ),
+        (
+            {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET"},
+            -1102,
+            "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+        ),
         (limit_order("BTCUSDT", "BUY", "0.001", "96000.001"), -1013, "Filter failure: PRICE_FILTER"),
         (limit_order("BTCUSDT", "BUY", "0.000001", "96000"), -1013, "Filter failure: LOT_SIZE"),
         (limit_order("BTCUSDT", "BUY", "0.00001", "96000"), -1013, "Filter failure: NOTIONAL"),
@@ -109,14 +145,22 @@ def limit_order(symbol: str, side: str, qty: str, price: Decimal | str, **extra:
         (limit_order("BTCUSDT", "BUY", "1e-3", "96000"), -1100, None),
         (limit_order("BTCUSDT", "BUY", "0.001", "96000", newClientOrderId="bad id!"), -1100, None),
         (limit_order("BTCUSDT", "BUY", "5", "96000"), -2010, "Account has insufficient balance for requested action."),
-        ({"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stopPrice": "90000"},
-         -2010, "Stop loss orders are not supported for this symbol."),
-        (limit_order("BTCUSDT", "BUY", "0.01", "96000", icebergQty="0.001"), -2010,
-         "Iceberg orders are not supported for this symbol."),
-        (limit_order("BTCUSDT", "BUY", "0.001", "96000", newOrderRespType="ALL"), -1130,
-         "Data sent for parameter 'newOrderRespType' is not valid."),
-        (limit_order("BTCUSDT", "BUY", "0.001", "96000.000000001"), -1111,
-         "Parameter 'price' has too much precision."),
+        (
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stopPrice": "90000"},
+            -2010,
+            "Stop loss orders are not supported for this symbol.",
+        ),
+        (
+            limit_order("BTCUSDT", "BUY", "0.01", "96000", icebergQty="0.001"),
+            -2010,
+            "Iceberg orders are not supported for this symbol.",
+        ),
+        (
+            limit_order("BTCUSDT", "BUY", "0.001", "96000", newOrderRespType="ALL"),
+            -1130,
+            "Data sent for parameter 'newOrderRespType' is not valid.",
+        ),
+        (limit_order("BTCUSDT", "BUY", "0.001", "96000.000000001"), -1111, "Parameter 'price' has too much precision."),
     ],
 )
 async def test_new_order_errors(client: Client, params: dict[str, Any], code: int, msg: str | None) -> None:
@@ -128,8 +172,11 @@ async def test_new_order_errors(client: Client, params: dict[str, Any], code: in
 
 async def test_limit_maker_would_take(client: Client, sim: Simulator) -> None:
     _, ask = best_bid_ask(sim)
-    status, _, body = await client.rest("POST", "/api/v3/order", {
-        "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.001", "price": str(ask)})
+    status, _, body = await client.rest(
+        "POST",
+        "/api/v3/order",
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.001", "price": str(ask)},
+    )
     assert (status, body) == (400, {"code": -2010, "msg": "Order would immediately match and take."})
     status, _, body = await client.rest("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"})
     assert body == []
@@ -167,62 +214,96 @@ async def test_unknown_orders(client: Client) -> None:
 
 async def test_response_types_and_queries(client: Client, sim: Simulator) -> None:
     _, ask = best_bid_ask(sim, "ETHUSDT")
-    _, headers, ack = await client.rest("POST", "/api/v3/order", {
-        "symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "ACK"})
+    _, headers, ack = await client.rest(
+        "POST",
+        "/api/v3/order",
+        {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "ACK"},
+    )
     assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
     assert headers["X-MBX-ORDER-COUNT-10S"] == "1" and headers["X-MBX-ORDER-COUNT-1D"] == "1"
-    _, _, result = await client.rest("POST", "/api/v3/order", {
-        "symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "RESULT"})
+    _, _, result = await client.rest(
+        "POST",
+        "/api/v3/order",
+        {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "RESULT"},
+    )
     assert "fills" not in result and result["status"] == "FILLED" and result["executedQty"] == "0.01000000"
-    _, _, full = await client.rest("POST", "/api/v3/order", {
-        "symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
-    assert full["fills"] == [{"price": f"{ask:.8f}", "qty": "0.01000000", "commission": "0.00001000",
-                              "commissionAsset": "ETH", "tradeId": full["fills"][0]["tradeId"]}]
+    _, _, full = await client.rest(
+        "POST", "/api/v3/order", {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
+    assert full["fills"] == [
+        {
+            "price": f"{ask:.8f}",
+            "qty": "0.01000000",
+            "commission": "0.00001000",
+            "commissionAsset": "ETH",
+            "tradeId": full["fills"][0]["tradeId"],
+        }
+    ]
     assert full["cummulativeQuoteQty"] == f"{ask * Decimal('0.01'):.8f}"
-    _, _, maker_ack = await client.rest("POST", "/api/v3/order", {
-        "symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": str(ask + 10)})
+    _, _, maker_ack = await client.rest(
+        "POST",
+        "/api/v3/order",
+        {"symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": str(ask + 10)},
+    )
     assert "status" not in maker_ack  # LIMIT_MAKER defaults to ACK
-    _, _, query = await client.rest("GET", "/api/v3/order", {"symbol": "ETHUSDT",
-                                                             "origClientOrderId": maker_ack["clientOrderId"]})
+    _, _, query = await client.rest(
+        "GET", "/api/v3/order", {"symbol": "ETHUSDT", "origClientOrderId": maker_ack["clientOrderId"]}
+    )
     assert query["type"] == "LIMIT_MAKER" and query["timeInForce"] == "GTC" and query["isWorking"] is True
     _, _, orders = await client.rest("GET", "/api/v3/allOrders", {"symbol": "ETHUSDT"})
-    assert [o["orderId"] for o in orders] == [ack["orderId"], result["orderId"], full["orderId"],
-                                              maker_ack["orderId"]]
+    assert [o["orderId"] for o in orders] == [ack["orderId"], result["orderId"], full["orderId"], maker_ack["orderId"]]
     _, _, trades = await client.rest("GET", "/api/v3/myTrades", {"symbol": "ETHUSDT", "orderId": full["orderId"]})
     assert [t["id"] for t in trades] == [full["fills"][0]["tradeId"]] and trades[0]["isBuyer"] is True
-    status, _, test = await client.rest("POST", "/api/v3/order/test", {
-        "symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"})
+    status, _, test = await client.rest(
+        "POST", "/api/v3/order/test", {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+    )
     assert (status, test) == (200, {})
 
 
 async def test_cancel_replace_outcomes(client: Client, sim: Simulator) -> None:
     bid, ask = best_bid_ask(sim)
     _, _, resting = await client.rest("POST", "/api/v3/order", limit_order("BTCUSDT", "BUY", "0.001", bid - 50))
-    replace = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "0.001",
-               "cancelReplaceMode": "STOP_ON_FAILURE"}
+    replace = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "LIMIT_MAKER",
+        "quantity": "0.001",
+        "cancelReplaceMode": "STOP_ON_FAILURE",
+    }
     # the cancel succeeds, the new post-only order would take: 409 -2021
-    status, _, body = await client.rest("POST", "/api/v3/order/cancelReplace", {
-        **replace, "price": str(ask), "cancelOrderId": resting["orderId"]})
+    status, _, body = await client.rest(
+        "POST", "/api/v3/order/cancelReplace", {**replace, "price": str(ask), "cancelOrderId": resting["orderId"]}
+    )
     assert status == 409 and body["code"] == -2021 and body["msg"] == "Order cancel-replace partially failed."
     data = body["data"]
     assert data["cancelResult"] == "SUCCESS" and data["newOrderResult"] == "FAILURE"
     assert data["cancelResponse"]["status"] == "CANCELED" and data["cancelResponse"]["orderId"] == resting["orderId"]
     assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would immediately match and take."}
     # STOP_ON_FAILURE with an unknown order: 400 -2022, nothing attempted
-    status, _, body = await client.rest("POST", "/api/v3/order/cancelReplace", {
-        **replace, "price": str(bid - 60), "cancelOrderId": resting["orderId"]})
+    status, _, body = await client.rest(
+        "POST", "/api/v3/order/cancelReplace", {**replace, "price": str(bid - 60), "cancelOrderId": resting["orderId"]}
+    )
     assert status == 400 and body["code"] == -2022
-    assert body["data"] == {"cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED",
-                            "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
-                            "newOrderResponse": None}
+    assert body["data"] == {
+        "cancelResult": "FAILURE",
+        "newOrderResult": "NOT_ATTEMPTED",
+        "cancelResponse": {"code": -2011, "msg": "Unknown order sent."},
+        "newOrderResponse": None,
+    }
     # ALLOW_FAILURE: the new order goes in anyway: 409 with newOrderResult SUCCESS
-    status, _, body = await client.rest("POST", "/api/v3/order/cancelReplace", {
-        **replace, "price": str(bid - 60), "cancelOrderId": resting["orderId"], "cancelReplaceMode": "ALLOW_FAILURE"})
+    status, _, body = await client.rest(
+        "POST",
+        "/api/v3/order/cancelReplace",
+        {**replace, "price": str(bid - 60), "cancelOrderId": resting["orderId"], "cancelReplaceMode": "ALLOW_FAILURE"},
+    )
     assert status == 409 and body["data"]["cancelResult"] == "FAILURE"
     assert body["data"]["newOrderResult"] == "SUCCESS" and "orderId" in body["data"]["newOrderResponse"]
     # filters are checked before anything happens
-    status, _, body = await client.rest("POST", "/api/v3/order/cancelReplace", {
-        **replace, "price": "1.001", "cancelOrderId": body["data"]["newOrderResponse"]["orderId"]})
+    status, _, body = await client.rest(
+        "POST",
+        "/api/v3/order/cancelReplace",
+        {**replace, "price": "1.001", "cancelOrderId": body["data"]["newOrderResponse"]["orderId"]},
+    )
     assert (status, body) == (400, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"})
     _, _, still_open = await client.rest("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"})
     assert len(still_open) == 1
@@ -232,19 +313,28 @@ async def test_amend_keep_priority(client: Client, sim: Simulator) -> None:
     bid, _ = best_bid_ask(sim, "ETHUSDT")
     _, _, first = await client.rest("POST", "/api/v3/order", limit_order("ETHUSDT", "BUY", "0.5", bid))
     _, _, second = await client.rest("POST", "/api/v3/order", limit_order("ETHUSDT", "BUY", "0.5", bid))
-    for qty, msg in (("0.5", "The requested action would change no state; rejecting"),
-                     ("0.6", "Order amend (quantity increase) is not supported.")):
-        status, _, body = await client.rest("PUT", "/api/v3/order/amend/keepPriority", {
-            "symbol": "ETHUSDT", "orderId": first["orderId"], "newQty": qty})
+    for qty, msg in (
+        ("0.5", "The requested action would change no state; rejecting"),
+        ("0.6", "Order amend (quantity increase) is not supported."),
+    ):
+        status, _, body = await client.rest(
+            "PUT", "/api/v3/order/amend/keepPriority", {"symbol": "ETHUSDT", "orderId": first["orderId"], "newQty": qty}
+        )
         assert (status, body) == (400, {"code": -2038, "msg": msg})
-    status, _, body = await client.rest("PUT", "/api/v3/order/amend/keepPriority", {
-        "symbol": "ETHUSDT", "orderId": first["orderId"], "newQty": "0.2", "newClientOrderId": "amended-1"})
+    status, _, body = await client.rest(
+        "PUT",
+        "/api/v3/order/amend/keepPriority",
+        {"symbol": "ETHUSDT", "orderId": first["orderId"], "newQty": "0.2", "newClientOrderId": "amended-1"},
+    )
     assert status == 200 and body["amendedOrder"]["qty"] == "0.20000000"
     assert body["amendedOrder"]["clientOrderId"] == "amended-1"
     assert body["amendedOrder"]["origClientOrderId"] == first["clientOrderId"]
     # priority kept: a sell at the bid fills the amended (first) order before the second one
-    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHUSDT", "price": str(bid),
-                                             "qty": "0.2", "aggressor": "SELL"})
+    await admin(
+        sim,
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "ETHUSDT", "price": str(bid), "qty": "0.2", "aggressor": "SELL"},
+    )
     _, _, first_now = await client.rest("GET", "/api/v3/order", {"symbol": "ETHUSDT", "orderId": first["orderId"]})
     _, _, second_now = await client.rest("GET", "/api/v3/order", {"symbol": "ETHUSDT", "orderId": second["orderId"]})
     assert first_now["status"] == "FILLED" and second_now["status"] == "NEW"
@@ -281,14 +371,18 @@ async def test_injected_faults(client: Client, sim: Simulator, account: Account)
         params = limit_order("BTCUSDT", "BUY", "0.001", bid - 70, newClientOrderId="maybe-live")
         status, _, body = await client.rest("POST", "/api/v3/order", params)
         assert (status, body["code"]) == (503, -1007)
-        status, _, body = await client.rest("GET", "/api/v3/order", {"symbol": "BTCUSDT",
-                                                                     "origClientOrderId": "maybe-live"})
+        status, _, body = await client.rest(
+            "GET", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "maybe-live"}
+        )
         assert status == 200 and body["status"] == "NEW"  # it did reach the engine
 
         await admin(sim, base, {"slow_ack_ms": 300})
         market = sim.exchange.markets["binance-spot"]
-        task = asyncio.create_task(client.rest("POST", "/api/v3/order", limit_order(
-            "BTCUSDT", "BUY", "0.001", bid - 71, newClientOrderId="slow-one")))
+        task = asyncio.create_task(
+            client.rest(
+                "POST", "/api/v3/order", limit_order("BTCUSDT", "BUY", "0.001", bid - 71, newClientOrderId="slow-one")
+            )
+        )
         await wait_for(lambda: any(o.client_id == "slow-one" for o in market.open_orders(account)))
         assert not task.done()  # in the book, answer still pending
         status, _, body = await task
@@ -319,15 +413,27 @@ async def test_ws_api_frames(client: Client, sim: Simulator) -> None:
         assert reply["error"] == {"code": -1022, "msg": "Signature for this request is not valid."}
         reply = await ws_call(ws, {"id": 4, "method": "exchangeInfo", "params": {"symbols": ["ETHBTC"]}})
         assert [s["symbol"] for s in reply["result"]["symbols"]] == ["ETHBTC"]
-        reply = await ws_call(ws, {"id": 5, "method": "v3/order.place", "params": client.ws_params(
-            limit_order("BTCUSDT", "BUY", "0.001", "95000", newOrderRespType="RESULT"))})
+        reply = await ws_call(
+            ws,
+            {
+                "id": 5,
+                "method": "v3/order.place",
+                "params": client.ws_params(limit_order("BTCUSDT", "BUY", "0.001", "95000", newOrderRespType="RESULT")),
+            },
+        )
         assert reply["status"] == 200 and reply["result"]["status"] == "NEW"
         assert {r["rateLimitType"] for r in reply["rateLimits"]} == {"REQUEST_WEIGHT", "ORDERS"}
         reply = await ws_call(ws, {"id": 6, "method": "session.logon", "params": client.ws_params({})})
         assert reply["result"]["apiKey"] == client.account.api_key
         # logged on: apiKey and signature may be omitted, timestamp is still required
-        reply = await ws_call(ws, {"id": 7, "method": "openOrders.status",
-                                   "params": {"symbol": "BTCUSDT", "timestamp": int(time.time() * 1000)}})
+        reply = await ws_call(
+            ws,
+            {
+                "id": 7,
+                "method": "openOrders.status",
+                "params": {"symbol": "BTCUSDT", "timestamp": int(time.time() * 1000)},
+            },
+        )
         assert reply["status"] == 200 and len(reply["result"]) == 1
         reply = await ws_call(ws, {"id": 8, "method": "nope.nothing"})
         assert reply["status"] == 400
@@ -342,22 +448,49 @@ async def test_ws_api_stp_event(client: Client, sim: Simulator) -> None:
     """A taker meeting its own maker with EXPIRE_MAKER: the maker is EXPIRED_IN_MATCH (TRADE_PREVENTION)."""
     bid, _ = best_bid_ask(sim, "BNBUSDT")
     async with client.session.ws_connect(client.urls["wsApi"]) as ws:
-        reply = await ws_call(ws, {"id": 1, "method": "userDataStream.subscribe.signature",
-                                   "params": client.ws_params({})})
+        reply = await ws_call(
+            ws, {"id": 1, "method": "userDataStream.subscribe.signature", "params": client.ws_params({})}
+        )
         sub = reply["result"]["subscriptionId"]
         maker_price = bid + Decimal("0.01")
         frames: list[dict[str, Any]] = []
-        await ws_call(ws, {"id": 2, "method": "order.place", "params": client.ws_params(
-            limit_order("BNBUSDT", "BUY", "1", maker_price, newClientOrderId="own-maker"))}, frames)
-        await ws_call(ws, {"id": 3, "method": "order.place", "params": client.ws_params(
-            limit_order("BNBUSDT", "SELL", "1", maker_price, timeInForce="IOC", selfTradePreventionMode="EXPIRE_MAKER",
-                        newClientOrderId="own-taker"))}, frames)
+        await ws_call(
+            ws,
+            {
+                "id": 2,
+                "method": "order.place",
+                "params": client.ws_params(
+                    limit_order("BNBUSDT", "BUY", "1", maker_price, newClientOrderId="own-maker")
+                ),
+            },
+            frames,
+        )
+        await ws_call(
+            ws,
+            {
+                "id": 3,
+                "method": "order.place",
+                "params": client.ws_params(
+                    limit_order(
+                        "BNBUSDT",
+                        "SELL",
+                        "1",
+                        maker_price,
+                        timeInForce="IOC",
+                        selfTradePreventionMode="EXPIRE_MAKER",
+                        newClientOrderId="own-taker",
+                    )
+                ),
+            },
+            frames,
+        )
         while not any(f["event"].get("x") == "TRADE_PREVENTION" for f in frames if "event" in f):
             frames.append(await asyncio.wait_for(ws.receive_json(), 5))
         assert {f["subscriptionId"] for f in frames if "event" in f} == {sub}
         events = [f["event"] for f in frames if "event" in f]
-        reply = await ws_call(ws, {"id": 4, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": sub}},
-                              frames)
+        reply = await ws_call(
+            ws, {"id": 4, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": sub}}, frames
+        )
         assert reply["result"] == {}
         assert frames[-1]["event"]["e"] == "eventStreamTerminated" and frames[-1]["subscriptionId"] == sub
         events = [f["event"] for f in frames if "event" in f]
@@ -372,8 +505,10 @@ async def test_ws_api_stp_event(client: Client, sim: Simulator) -> None:
 async def test_streams_control_and_combined(client: Client, sim: Simulator) -> None:
     bid, _ = best_bid_ask(sim, "SOLUSDT")
     stream = client.urls["stream"]
-    async with client.session.ws_connect(stream + "/stream?streams=solusdt@trade/solusdt@bookTicker") as combined, \
-            client.session.ws_connect(stream + "/ws") as raw:
+    async with (
+        client.session.ws_connect(stream + "/stream?streams=solusdt@trade/solusdt@bookTicker") as combined,
+        client.session.ws_connect(stream + "/ws") as raw,
+    ):
         await raw.send_json({"method": "SUBSCRIBE", "params": ["solusdt@aggTrade", "solusdt@depth5@100ms"], "id": 1})
         assert await raw.receive_json() == {"result": None, "id": 1}
         await raw.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 2})
@@ -385,8 +520,11 @@ async def test_streams_control_and_combined(client: Client, sim: Simulator) -> N
         await raw.send_json({"method": "UNSUBSCRIBE", "params": ["solusdt@depth5@100ms"], "id": 4})
         await wait_for(lambda: "solusdt@depth5@100ms" not in spot_frontend(sim).streams.by_stream)
 
-        await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "SOLUSDT", "price": str(bid),
-                                                 "qty": "2", "aggressor": "SELL"})
+        await admin(
+            sim,
+            "/admin/market/trade",
+            {"market": "binance-spot", "symbol": "SOLUSDT", "price": str(bid), "qty": "2", "aggressor": "SELL"},
+        )
         seen: dict[str, dict[str, Any]] = {}
         while set(seen) != {"solusdt@trade", "solusdt@bookTicker"}:
             msg = await asyncio.wait_for(combined.receive_json(), 5)
@@ -441,7 +579,7 @@ _FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "recvWindow": st.integers(-5, 70_000).map(str) | _ANY_TEXT,
 }
 _ORDER_PARAMS = st.fixed_dictionaries({}, optional=_FIELDS)
-_JSON_VALUE = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | _ANY_TEXT
+_JSON_VALUE = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False) | _ANY_TEXT
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))

@@ -44,8 +44,13 @@ T = TypeVar("T")
 
 def rest_client(sim: Simulator, account: Account, secret: str | None = None) -> Any:
     urls = sim.ready["venues"]["binance-spot"]
-    config = ConfigurationRestAPI(api_key=account.api_key, api_secret=secret or account.secret_key,
-                                  base_path=urls["rest"], timeout=5000, retries=0)
+    config = ConfigurationRestAPI(
+        api_key=account.api_key,
+        api_secret=secret or account.secret_key,
+        base_path=urls["rest"],
+        timeout=5000,
+        retries=0,
+    )
     return Spot(config_rest_api=config).rest_api
 
 
@@ -57,8 +62,9 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 @pytest.fixture
 async def ws_api(sim: Simulator, account: Account) -> AsyncIterator[Any]:
     urls = sim.ready["venues"]["binance-spot"]
-    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret_key,
-                                       stream_url=urls["wsApi"], reconnect_attempts=1)
+    config = ConfigurationWebSocketAPI(
+        api_key=account.api_key, api_secret=account.secret_key, stream_url=urls["wsApi"], reconnect_attempts=1
+    )
     client = Spot(config_ws_api=config).websocket_api
     connection = await client.create_connection()  # type: ignore[no-untyped-call]
     try:
@@ -78,14 +84,22 @@ async def test_rest_exchange_info_orders_amend_cancel(sim: Simulator, account: A
 
     bid, _ = best_bid_ask(sim)
     price = float(bid - 200)
-    placed = await call(rest.new_order, symbol="BTCUSDT", side=NewOrderSideEnum.BUY, type=NewOrderTypeEnum.LIMIT,
-                        time_in_force=NewOrderTimeInForceEnum.GTC, quantity=0.004, price=price)
+    placed = await call(
+        rest.new_order,
+        symbol="BTCUSDT",
+        side=NewOrderSideEnum.BUY,
+        type=NewOrderTypeEnum.LIMIT,
+        time_in_force=NewOrderTimeInForceEnum.GTC,
+        quantity=0.004,
+        price=price,
+    )
     order = placed.data()
     assert order.status == "NEW" and order.orig_qty == "0.00400000" and order.fills == []
     assert placed.rate_limits and any(r.rateLimitType == "ORDERS" for r in placed.rate_limits)
 
-    amended = (await call(rest.order_amend_keep_priority, symbol="BTCUSDT", order_id=order.order_id,
-                          new_qty=0.002)).data()
+    amended = (
+        await call(rest.order_amend_keep_priority, symbol="BTCUSDT", order_id=order.order_id, new_qty=0.002)
+    ).data()
     assert amended.amended_order.qty == "0.00200000" and amended.amended_order.order_id == order.order_id
     assert amended.amended_order.orig_client_order_id == order.client_order_id
 
@@ -97,11 +111,19 @@ async def test_rest_exchange_info_orders_amend_cancel(sim: Simulator, account: A
     usdt = next(b for b in account_info.balances if b.asset == "USDT")
     assert Decimal(usdt.locked) == Decimal(str(price)) * Decimal("0.002")
 
-    replaced = (await call(rest.order_cancel_replace, symbol="BTCUSDT", side=OrderCancelReplaceSideEnum.BUY,
-                           type=OrderCancelReplaceTypeEnum.LIMIT,
-                           cancel_replace_mode=OrderCancelReplaceCancelReplaceModeEnum.STOP_ON_FAILURE,
-                           time_in_force=OrderCancelReplaceTimeInForceEnum.GTC, quantity=0.003, price=price - 1,
-                           cancel_order_id=order.order_id)).data()
+    replaced = (
+        await call(
+            rest.order_cancel_replace,
+            symbol="BTCUSDT",
+            side=OrderCancelReplaceSideEnum.BUY,
+            type=OrderCancelReplaceTypeEnum.LIMIT,
+            cancel_replace_mode=OrderCancelReplaceCancelReplaceModeEnum.STOP_ON_FAILURE,
+            time_in_force=OrderCancelReplaceTimeInForceEnum.GTC,
+            quantity=0.003,
+            price=price - 1,
+            cancel_order_id=order.order_id,
+        )
+    ).data()
     assert replaced.cancel_result == "SUCCESS" and replaced.new_order_result == "SUCCESS"
     assert replaced.cancel_response.order_id == order.order_id and replaced.cancel_response.status == "CANCELED"
     new_id = replaced.new_order_response.order_id
@@ -132,8 +154,14 @@ async def test_ws_api_orders_and_user_data(sim: Simulator, account: Account, ws_
 
     bid, _ = best_bid_ask(sim, "ETHUSDT")
     price = float(bid + Decimal("0.01"))
-    placed = await ws_api.order_place(symbol="ETHUSDT", side=OrderPlaceSideEnum.BUY, type=OrderPlaceTypeEnum.LIMIT,
-                                      time_in_force=OrderPlaceTimeInForceEnum.GTC, quantity=0.01, price=price)
+    placed = await ws_api.order_place(
+        symbol="ETHUSDT",
+        side=OrderPlaceSideEnum.BUY,
+        type=OrderPlaceTypeEnum.LIMIT,
+        time_in_force=OrderPlaceTimeInForceEnum.GTC,
+        quantity=0.01,
+        price=price,
+    )
     order = placed.data().result
     assert order.status == "NEW"
     assert {r.rateLimitType for r in placed.rate_limits} >= {"REQUEST_WEIGHT", "ORDERS"}
@@ -141,8 +169,11 @@ async def test_ws_api_orders_and_user_data(sim: Simulator, account: Account, ws_
     status = (await ws_api.order_status(symbol="ETHUSDT", order_id=order.order_id)).data().result
     assert status.status == "NEW" and status.price == f"{price:.8f}"
 
-    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHUSDT", "price": str(price),
-                                             "qty": "0.01", "aggressor": "SELL"})
+    await admin(
+        sim,
+        "/admin/market/trade",
+        {"market": "binance-spot", "symbol": "ETHUSDT", "price": str(price), "qty": "0.01", "aggressor": "SELL"},
+    )
 
     def reports() -> list[Any]:
         return [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ExecutionReport"]
@@ -166,9 +197,14 @@ async def test_ws_api_cancel_and_cancel_all(sim: Simulator, ws_api: Any) -> None
     bid, _ = best_bid_ask(sim, "SOLUSDT")
     ids = []
     for offset in (1, 2):
-        placed = await ws_api.order_place(symbol="SOLUSDT", side=OrderPlaceSideEnum.BUY,
-                                          type=OrderPlaceTypeEnum.LIMIT, time_in_force=OrderPlaceTimeInForceEnum.GTC,
-                                          quantity=1.0, price=float(bid - offset))
+        placed = await ws_api.order_place(
+            symbol="SOLUSDT",
+            side=OrderPlaceSideEnum.BUY,
+            type=OrderPlaceTypeEnum.LIMIT,
+            time_in_force=OrderPlaceTimeInForceEnum.GTC,
+            quantity=1.0,
+            price=float(bid - offset),
+        )
         ids.append(placed.data().result.order_id)
     cancelled = (await ws_api.order_cancel(symbol="SOLUSDT", order_id=ids[0])).data().result
     assert cancelled.status == "CANCELED"
@@ -180,8 +216,9 @@ async def test_ws_api_cancel_and_cancel_all(sim: Simulator, ws_api: Any) -> None
 
 async def test_ws_api_wrong_secret(sim: Simulator, account: Account) -> None:
     urls = sim.ready["venues"]["binance-spot"]
-    config = ConfigurationWebSocketAPI(api_key=account.api_key, api_secret="0" * 64, stream_url=urls["wsApi"],
-                                       reconnect_attempts=1)
+    config = ConfigurationWebSocketAPI(
+        api_key=account.api_key, api_secret="0" * 64, stream_url=urls["wsApi"], reconnect_attempts=1
+    )
     connection = await Spot(config_ws_api=config).websocket_api.create_connection()  # type: ignore[no-untyped-call]
     try:
         response = await connection.account_status()
@@ -219,8 +256,11 @@ async def test_ws_streams_trade_and_book_ticker(sim: Simulator) -> None:
         streams = spot_frontend(sim).streams
         await wait_for(lambda: {"ethbtc@trade", "ethbtc@bookTicker"} <= set(streams.by_stream))
         _, ask = best_bid_ask(sim, "ETHBTC")
-        await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "ETHBTC", "price": str(ask),
-                                                 "qty": "0.3", "aggressor": "BUY"})
+        await admin(
+            sim,
+            "/admin/market/trade",
+            {"market": "binance-spot", "symbol": "ETHBTC", "price": str(ask), "qty": "0.3", "aggressor": "BUY"},
+        )
         await wait_for(lambda: bool(trades) and bool(tops))
         assert trades[0].p == f"{ask:.8f}" and trades[0].q == "0.30000000" and trades[0].m is False
         assert tops[-1].s == "ETHBTC"

@@ -56,7 +56,12 @@ async def test_markets_and_ticker(exchange: Any, sim: Simulator) -> None:
     markets = await within(exchange.load_markets())
     m = markets[SYMBOL]
     assert (m["id"], m["type"], m["inverse"], m["contractSize"], m["precision"]["price"]) == (
-        PERP, "swap", True, 10, 0.5)
+        PERP,
+        "swap",
+        True,
+        10,
+        0.5,
+    )
     assert any(v["type"] == "option" for v in markets.values())
     ticker = await within(exchange.fetch_ticker(SYMBOL))
     bid, ask = book(sim)
@@ -95,8 +100,9 @@ async def test_errors_map_to_ccxt_exceptions(exchange: Any, sim: Simulator, acco
     await exchange.load_markets()
     _, ask = book(sim)
     with pytest.raises(ccxt_async.InvalidOrder):
-        await within(exchange.create_order(SYMBOL, "limit", "buy", 10, float(ask), {"postOnly": True,
-                                                                                   "reject_post_only": True}))
+        await within(
+            exchange.create_order(SYMBOL, "limit", "buy", 10, float(ask), {"postOnly": True, "reject_post_only": True})
+        )
     with pytest.raises(ccxt_async.OrderNotFound):
         await within(exchange.cancel_order("4242", SYMBOL))
     wrong = make(ccxt_async.deribit, sim, account, secret="not-the-secret")

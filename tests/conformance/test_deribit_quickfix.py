@@ -217,8 +217,7 @@ async def test_quickfix_trades_on_the_acceptor_and_validates_every_message(
     now = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
 
     def order(cl: str, side: str, qty: str, price: object, *extra: tuple[int, str]) -> list[tuple[int, str]]:
-        return [(11, cl), (21, "1"), (55, PERP), (54, side), (60, now), (38, qty), (40, "2"), (44, str(price)),
-                *extra]
+        return [(11, cl), (21, "1"), (55, PERP), (54, side), (60, now), (38, qty), (40, "2"), (44, str(price)), *extra]
 
     # A resting limit order with a label: ExecutionReport New.
     qf.send("D", order("q-rest", "1", "4", bid - 100, (100010, "qf")))
@@ -227,8 +226,20 @@ async def test_quickfix_trades_on_the_acceptor_and_validates_every_message(
     assert (new[150], new[39], new[38], new[151], new[100010]) == ("0", "0", "4", "4", "qf")
     order_id = new[37]
     # Replace: price and quantity.
-    qf.send("G", [(41, order_id), (11, "q-rest-2"), (21, "1"), (55, PERP), (54, "1"), (60, now), (38, "6"),
-                  (40, "2"), (44, str(bid - 101))])
+    qf.send(
+        "G",
+        [
+            (41, order_id),
+            (11, "q-rest-2"),
+            (21, "1"),
+            (55, PERP),
+            (54, "1"),
+            (60, now),
+            (38, "6"),
+            (40, "2"),
+            (44, str(bid - 101)),
+        ],
+    )
     await seen.wait("Replaced", lambda s: len(_reports(s, "q-rest")) == 2)
     replaced = _reports(seen, "q-rest")[1]
     assert (replaced[150], replaced[38], Decimal(replaced[44]), replaced[37]) == ("5", "6", bid - 101, order_id)
@@ -243,8 +254,9 @@ async def test_quickfix_trades_on_the_acceptor_and_validates_every_message(
     assert (_reports(seen, "q-po")[0][150], _reports(seen, "q-po")[0][58]) == ("8", "post_only_reject")
     # Mass status of the open orders: one ExecType I report per order, the last flagged.
     qf.send("AF", [(584, "q-status"), (585, "7")])
-    await seen.wait("the status reports", lambda s: any(m.get(584) == "q-status" and m.get(912) == "Y"
-                                                        for m in s.app_in))
+    await seen.wait(
+        "the status reports", lambda s: any(m.get(584) == "q-status" and m.get(912) == "Y" for m in s.app_in)
+    )
     status = [m for m in seen.app_in if m.get(584) == "q-status"]
     assert [(m[150], m[37]) for m in status] == [("I", order_id)]
     # Cancel by Deribit id, then an unknown order: OrderCancelReject.
@@ -287,15 +299,19 @@ async def test_quickfix_recovers_a_gap_in_the_acceptors_sequence(
     seen = qf.seen
     await seen.wait("the Logon", lambda s: s.logons == 1)
     fe = next(f for f in sim.frontends if f.venue == "deribit")
-    state = next(st for (user, comp), st in fe.fix.sessions.items()  # type: ignore[attr-defined]
-                 if user == account.api_key and comp == qf.app.session_id.getSenderCompID().getValue())
+    state = next(
+        st
+        for (user, comp), st in fe.fix.sessions.items()  # type: ignore[attr-defined]
+        if user == account.api_key and comp == qf.app.session_id.getSenderCompID().getValue()
+    )
     state.next_out += 2
     book = sim.exchange.markets["deribit"].books[PERP]
     bid = book.best_bid()
     assert bid is not None
     now = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
-    qf.send("D", [(11, "gap-1"), (21, "1"), (55, PERP), (54, "1"), (60, now), (38, "1"), (40, "2"),
-                  (44, str(bid - 500))])
+    qf.send(
+        "D", [(11, "gap-1"), (21, "1"), (55, PERP), (54, "1"), (60, now), (38, "1"), (40, "2"), (44, str(bid - 500))]
+    )
     await seen.wait("the report after the gap", lambda s: len(_reports(s, "gap-1")) == 1)
     resend = next(m for m in seen.admin_out if m.get(35) == "2")
     gap_fill = next(m for m in seen.admin_in if m.get(35) == "4")

@@ -45,8 +45,9 @@ async def fuzz_sim() -> AsyncIterator[Simulator]:
 @pytest.fixture(scope="module")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     connector = aiohttp.TCPConnector(limit=4)
-    async with aiohttp.ClientSession(connector=connector,
-                                     timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    ) as session:
         yield session
 
 
@@ -58,13 +59,44 @@ decimal_like = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.floats().map(repr),
-    st.sampled_from(["0", "-0", "-1", "1e5", "1E-8", "1e308", "9" * 40, "0." + "0" * 30 + "1", ".5", "5.",
-                     "NaN", "Infinity", "-inf", "0x10", "1_000", " 1", "1 ", "\uff11", "\u0661", "", "0.00001",
-                     "97000.00", "3400.00", "1", "100", "0.001", "0.01"]),
+    st.sampled_from(
+        [
+            "0",
+            "-0",
+            "-1",
+            "1e5",
+            "1E-8",
+            "1e308",
+            "9" * 40,
+            "0." + "0" * 30 + "1",
+            ".5",
+            "5.",
+            "NaN",
+            "Infinity",
+            "-inf",
+            "0x10",
+            "1_000",
+            " 1",
+            "1 ",
+            "\uff11",
+            "\u0661",
+            "",
+            "0.00001",
+            "97000.00",
+            "3400.00",
+            "1",
+            "100",
+            "0.001",
+            "0.01",
+        ]
+    ),
     garbage,
 )
-int_like = st.one_of(st.integers(min_value=-(2**70), max_value=2**70).map(str), garbage,
-                     st.sampled_from(["", "0", "-1", "1e3", "10000001", "40000000001"]))
+int_like = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    garbage,
+    st.sampled_from(["", "0", "-1", "1e3", "10000001", "40000000001"]),
+)
 bool_like = st.sampled_from(["true", "false", "TRUE", "1", "", "yes"])
 
 
@@ -83,22 +115,48 @@ def rarely(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str | None]:
 
 plausible_qty = st.sampled_from(["0.001", "0.01", "0.1", "0.5", "1", "2", "10", "100", "0.00001", "1000"])
 plausible_price = st.one_of(
-    st.sampled_from(["97000.00", "96990.00", "97010.0", "3400.00", "3390.5", "185.00", "650.00", "0.03505",
-                     "3410.01", "1.00", "200000"]),
+    st.sampled_from(
+        [
+            "97000.00",
+            "96990.00",
+            "97010.0",
+            "3400.00",
+            "3390.5",
+            "185.00",
+            "650.00",
+            "0.03505",
+            "3410.01",
+            "1.00",
+            "200000",
+        ]
+    ),
     st.decimals(min_value=D("0.01"), max_value=200_000, places=2, allow_nan=False).map(str),
 )
 
 
 def order_params(symbols: list[str], futures: bool) -> st.SearchStrategy[dict[str, str | None]]:
-    types = ["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
-             "TAKE_PROFIT_LIMIT", "STOP", "STOP_MARKET", "TRAILING_STOP_MARKET", "limit"]
+    types = [
+        "LIMIT",
+        "MARKET",
+        "LIMIT_MAKER",
+        "STOP_LOSS",
+        "STOP_LOSS_LIMIT",
+        "TAKE_PROFIT",
+        "TAKE_PROFIT_LIMIT",
+        "STOP",
+        "STOP_MARKET",
+        "TRAILING_STOP_MARKET",
+        "limit",
+    ]
     fields: dict[str, st.SearchStrategy[str | None]] = {
         "symbol": mostly(st.sampled_from(symbols), st.one_of(st.sampled_from(symbols).map(str.lower), garbage)),
         "side": mostly(st.sampled_from(["BUY", "SELL"]), st.one_of(st.sampled_from(["buy", "BOTH"]), garbage)),
-        "type": mostly(st.sampled_from(["LIMIT", "MARKET", "LIMIT", "LIMIT_MAKER"]),
-                       st.one_of(st.sampled_from(types), garbage)),
-        "timeInForce": mostly(st.sampled_from(["GTC", "IOC", "FOK", "GTX"]),
-                              st.one_of(st.sampled_from(["GTD", "gtc"]), garbage)),
+        "type": mostly(
+            st.sampled_from(["LIMIT", "MARKET", "LIMIT", "LIMIT_MAKER"]), st.one_of(st.sampled_from(types), garbage)
+        ),
+        "timeInForce": mostly(
+            st.sampled_from(["GTC", "IOC", "FOK", "GTX"]), st.one_of(st.sampled_from(["GTD", "gtc"]), garbage)
+        ),
         "quantity": mostly(plausible_qty, decimal_like),
         "price": mostly(plausible_price, decimal_like),
         "quoteOrderQty": rarely(st.one_of(plausible_price, decimal_like)),
@@ -126,8 +184,7 @@ def order_params(symbols: list[str], futures: bool) -> st.SearchStrategy[dict[st
             "icebergQty": rarely(decimal_like),
             "trailingDelta": rarely(int_like),
             "strategyId": rarely(int_like),
-            "selfTradePreventionMode": opt(st.sampled_from(["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "DECREMENT",
-                                                            "x"])),
+            "selfTradePreventionMode": opt(st.sampled_from(["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "DECREMENT", "x"])),
             "cancelReplaceMode": opt(st.sampled_from(["STOP_ON_FAILURE", "ALLOW_FAILURE", "x"])),
             "cancelOrderId": rarely(int_like),
             "newQty": rarely(decimal_like),
@@ -135,16 +192,29 @@ def order_params(symbols: list[str], futures: bool) -> st.SearchStrategy[dict[st
     return st.fixed_dictionaries(fields)
 
 
-SPOT_ENDPOINTS = [("POST", "/api/v3/order"), ("POST", "/api/v3/order/test"), ("DELETE", "/api/v3/order"),
-                  ("GET", "/api/v3/order"), ("POST", "/api/v3/order/cancelReplace"),
-                  ("PUT", "/api/v3/order/amend/keepPriority"), ("DELETE", "/api/v3/openOrders")]
+SPOT_ENDPOINTS = [
+    ("POST", "/api/v3/order"),
+    ("POST", "/api/v3/order/test"),
+    ("DELETE", "/api/v3/order"),
+    ("GET", "/api/v3/order"),
+    ("POST", "/api/v3/order/cancelReplace"),
+    ("PUT", "/api/v3/order/amend/keepPriority"),
+    ("DELETE", "/api/v3/openOrders"),
+]
 
 
 def futures_endpoints(prefix: str) -> list[tuple[str, str]]:
-    return [("POST", f"{prefix}/v1/order"), ("POST", f"{prefix}/v1/order/test"), ("PUT", f"{prefix}/v1/order"),
-            ("DELETE", f"{prefix}/v1/order"), ("GET", f"{prefix}/v1/order"),
-            ("DELETE", f"{prefix}/v1/allOpenOrders"), ("POST", f"{prefix}/v1/batchOrders"),
-            ("PUT", f"{prefix}/v1/batchOrders"), ("DELETE", f"{prefix}/v1/batchOrders")]
+    return [
+        ("POST", f"{prefix}/v1/order"),
+        ("POST", f"{prefix}/v1/order/test"),
+        ("PUT", f"{prefix}/v1/order"),
+        ("DELETE", f"{prefix}/v1/order"),
+        ("GET", f"{prefix}/v1/order"),
+        ("DELETE", f"{prefix}/v1/allOpenOrders"),
+        ("POST", f"{prefix}/v1/batchOrders"),
+        ("PUT", f"{prefix}/v1/batchOrders"),
+        ("DELETE", f"{prefix}/v1/batchOrders"),
+    ]
 
 
 VENUES = {
@@ -160,15 +230,20 @@ def requests(draw: st.DrawFn, venue: str, symbols: list[str]) -> tuple[str, str,
     method, path = draw(st.sampled_from(endpoints))
     params = [(k, v) for k, v in draw(order_params(symbols, futures)).items() if v is not None]
     if path.endswith("batchOrders"):
-        batch = draw(st.one_of(
-            st.lists(order_params(symbols, futures).map(lambda d: {k: v for k, v in d.items() if v is not None}),
-                     max_size=6).map(json.dumps),
-            st.lists(int_like, max_size=3).map(json.dumps),
-            garbage,
-            st.just("[{}]"), st.just("{}"), st.just("[1, null, \"x\"]"),
-        ))
-        name = "batchOrders" if method != "DELETE" else draw(st.sampled_from(["orderIdList",
-                                                                             "origClientOrderIdList"]))
+        batch = draw(
+            st.one_of(
+                st.lists(
+                    order_params(symbols, futures).map(lambda d: {k: v for k, v in d.items() if v is not None}),
+                    max_size=6,
+                ).map(json.dumps),
+                st.lists(int_like, max_size=3).map(json.dumps),
+                garbage,
+                st.just("[{}]"),
+                st.just("{}"),
+                st.just('[1, null, "x"]'),
+            )
+        )
+        name = "batchOrders" if method != "DELETE" else draw(st.sampled_from(["orderIdList", "origClientOrderIdList"]))
         params.append((name, batch))
     params = draw(st.permutations(params))
     if draw(st.booleans()):  # a duplicated parameter
@@ -181,15 +256,31 @@ def requests(draw: st.DrawFn, venue: str, symbols: list[str]) -> tuple[str, str,
 # ---------------------------------------------------------------------- sending and checking
 
 
-async def send(http: aiohttp.ClientSession, sim: Simulator, venue: str, method: str, path: str,
-               params: list[tuple[str, str]], in_body: bool) -> tuple[int, Any]:
+async def send(
+    http: aiohttp.ClientSession,
+    sim: Simulator,
+    venue: str,
+    method: str,
+    path: str,
+    params: list[tuple[str, str]],
+    in_body: bool,
+) -> tuple[int, Any]:
     account = sim.demo
     payload = urlencode([*params, ("timestamp", str(time.time_ns() // 1_000_000))])
     return await send_raw(http, sim, venue, method, path, payload, in_body, account.api_key, account.secret_key)
 
 
-async def send_raw(http: aiohttp.ClientSession, sim: Simulator, venue: str, method: str, path: str,
-                   payload: str, in_body: bool, api_key: str, secret: str) -> tuple[int, Any]:
+async def send_raw(
+    http: aiohttp.ClientSession,
+    sim: Simulator,
+    venue: str,
+    method: str,
+    path: str,
+    payload: str,
+    in_body: bool,
+    api_key: str,
+    secret: str,
+) -> tuple[int, Any]:
     signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     signed = f"{payload}&signature={signature}" if payload else f"signature={signature}"
     base = sim.ready["venues"][venue]["rest"]
@@ -224,8 +315,12 @@ def check(status: int, body: Any, context: object) -> None:
 
 
 def fuzz_settings() -> settings:
-    return settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def symbols_of(sim: Simulator, venue: str) -> list[str]:
@@ -233,8 +328,9 @@ def symbols_of(sim: Simulator, venue: str) -> list[str]:
 
 
 @pytest.mark.parametrize("venue", sorted(VENUES))
-async def test_order_endpoints_answer_binance_errors(fuzz_sim: Simulator, http: aiohttp.ClientSession,
-                                                     venue: str) -> None:
+async def test_order_endpoints_answer_binance_errors(
+    fuzz_sim: Simulator, http: aiohttp.ClientSession, venue: str
+) -> None:
     symbols = symbols_of(fuzz_sim, venue)
 
     loop = asyncio.get_running_loop()
@@ -263,12 +359,19 @@ async def test_order_numbers(fuzz_sim: Simulator, http: aiohttp.ClientSession, v
     loop = asyncio.get_running_loop()
 
     @fuzz_settings()
-    @given(side=st.sampled_from(["BUY", "SELL"]), type_tif=st.sampled_from(
-               [("LIMIT", "GTC"), ("LIMIT", "IOC"), ("LIMIT", "FOK"), ("LIMIT", "GTX"), ("MARKET", None)]),
-           qty=st.one_of(plausible_qty, decimal_like), price=st.one_of(plausible_price, decimal_like),
-           quote=rarely(decimal_like), reduce_only=rarely(bool_like))
-    def one(side: str, type_tif: tuple[str, str | None], qty: str, price: str, quote: str | None,
-            reduce_only: str | None) -> None:
+    @given(
+        side=st.sampled_from(["BUY", "SELL"]),
+        type_tif=st.sampled_from(
+            [("LIMIT", "GTC"), ("LIMIT", "IOC"), ("LIMIT", "FOK"), ("LIMIT", "GTX"), ("MARKET", None)]
+        ),
+        qty=st.one_of(plausible_qty, decimal_like),
+        price=st.one_of(plausible_price, decimal_like),
+        quote=rarely(decimal_like),
+        reduce_only=rarely(bool_like),
+    )
+    def one(
+        side: str, type_tif: tuple[str, str | None], qty: str, price: str, quote: str | None, reduce_only: str | None
+    ) -> None:
         order_type, tif = type_tif
         params = [("symbol", symbol), ("side", side), ("type", order_type), ("quantity", qty)]
         if order_type == "LIMIT":
@@ -283,8 +386,7 @@ async def test_order_numbers(fuzz_sim: Simulator, http: aiohttp.ClientSession, v
     await asyncio.to_thread(one)
 
 
-raw_chars = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#"),
-                    max_size=80)
+raw_chars = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="#"), max_size=80)
 
 
 @pytest.mark.parametrize("venue", sorted(VENUES))
@@ -300,9 +402,20 @@ async def test_raw_query_strings(fuzz_sim: Simulator, http: aiohttp.ClientSessio
         method, path = endpoint
         ts = str(time.time_ns() // 1_000_000)
         payload = f"{raw}&timestamp={ts}" if raw else f"timestamp={ts}"
-        status, body = on_loop(loop, send_raw(http, fuzz_sim, venue, method, path, payload,
-                                              in_body and method != "GET", fuzz_sim.demo.api_key,
-                                              fuzz_sim.demo.secret_key))
+        status, body = on_loop(
+            loop,
+            send_raw(
+                http,
+                fuzz_sim,
+                venue,
+                method,
+                path,
+                payload,
+                in_body and method != "GET",
+                fuzz_sim.demo.api_key,
+                fuzz_sim.demo.secret_key,
+            ),
+        )
         check(status, body, (endpoint, payload))
 
     await asyncio.to_thread(one)
@@ -310,10 +423,17 @@ async def test_raw_query_strings(fuzz_sim: Simulator, http: aiohttp.ClientSessio
 
 async def test_valid_orders_succeed_among_the_fuzz(fuzz_sim: Simulator, http: aiohttp.ClientSession) -> None:
     """The checker is not vacuous: a well-formed order is accepted and a bad one gets Binance's error."""
-    params = [("symbol", "ETHUSDT"), ("side", "BUY"), ("type", "LIMIT"), ("timeInForce", "GTC"),
-              ("quantity", "0.01"), ("price", "3000.00")]
+    params = [
+        ("symbol", "ETHUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.01"),
+        ("price", "3000.00"),
+    ]
     status, body = await send(http, fuzz_sim, "binance-spot", "POST", "/api/v3/order", params, False)
     assert status == 200 and body["status"] == "NEW", body
-    status, body = await send(http, fuzz_sim, "binance-usdm-future", "POST", "/fapi/v1/order",
-                              [*params[:5], ("price", "3000.001")], True)
+    status, body = await send(
+        http, fuzz_sim, "binance-usdm-future", "POST", "/fapi/v1/order", [*params[:5], ("price", "3000.001")], True
+    )
     assert status == 400 and set(body) == {"code", "msg"}, body

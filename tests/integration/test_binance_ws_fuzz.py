@@ -26,8 +26,16 @@ TIMEOUT_S = 5.0
 EXAMPLES = 120
 
 METHODS = {
-    "binance-spot": ["order.place", "order.test", "order.cancel", "order.cancelReplace",
-                     "order.amend.keepPriority", "order.status", "openOrders.cancelAll", "v3/order.place"],
+    "binance-spot": [
+        "order.place",
+        "order.test",
+        "order.cancel",
+        "order.cancelReplace",
+        "order.amend.keepPriority",
+        "order.status",
+        "openOrders.cancelAll",
+        "v3/order.place",
+    ],
     "binance-usdm-future": ["order.place", "order.modify", "order.cancel", "order.status"],
     "binance-coinm-future": ["order.place", "order.modify", "order.cancel", "order.status"],
 }
@@ -101,6 +109,7 @@ def check(reply: dict[str, Any], context: object) -> None:
 
 def ws_sign(params: dict[str, Any], secret: str) -> str:
     """The documented payload: params except signature, sorted by key, ``k=v`` joined by ``&``."""
+
     def text(v: Any) -> str:
         return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
@@ -108,30 +117,45 @@ def ws_sign(params: dict[str, Any], secret: str) -> str:
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
-json_garbage = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                         st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                                max_size=2))
+json_garbage = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
 
 
 def fuzz_settings() -> settings:
-    return settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 @pytest.mark.parametrize("venue", sorted(METHODS))
-async def test_signed_requests_with_arbitrary_params(ws_sim: Simulator, conns: dict[str, Conn],
-                                                     venue: str) -> None:
+async def test_signed_requests_with_arbitrary_params(ws_sim: Simulator, conns: dict[str, Conn], venue: str) -> None:
     conn = conns[venue]
     symbols = sorted(ws_sim.exchange.markets[venue].instruments)
     futures = venue != "binance-spot"
     loop = asyncio.get_running_loop()
 
     @fuzz_settings()
-    @given(method=st.sampled_from(METHODS[venue]), params=order_params(symbols, futures),
-           typed=st.dictionaries(st.sampled_from(["quantity", "price", "orderId", "symbol", "side", "recvWindow",
-                                                  "newOrderRespType", "returnRateLimits"]),
-                                 json_garbage, max_size=2),
-           numeric=st.booleans())
+    @given(
+        method=st.sampled_from(METHODS[venue]),
+        params=order_params(symbols, futures),
+        typed=st.dictionaries(
+            st.sampled_from(
+                ["quantity", "price", "orderId", "symbol", "side", "recvWindow", "newOrderRespType", "returnRateLimits"]
+            ),
+            json_garbage,
+            max_size=2,
+        ),
+        numeric=st.booleans(),
+    )
     def one(method: str, params: dict[str, str | None], typed: dict[str, Any], numeric: bool) -> None:
         p: dict[str, Any] = {k: v for k, v in params.items() if v is not None}
         if numeric:  # JSON numbers where strings are usual
@@ -157,11 +181,19 @@ async def test_malformed_frames(conns: dict[str, Conn], venue: str) -> None:
     loop = asyncio.get_running_loop()
 
     @fuzz_settings()
-    @given(method=st.one_of(st.sampled_from(METHODS[venue]), st.text(max_size=10), json_garbage),
-           params=st.one_of(json_garbage, st.dictionaries(st.text(max_size=8), json_garbage, max_size=4),
-                            st.dictionaries(st.sampled_from(["symbol", "side", "quantity", "apiKey", "signature",
-                                                             "timestamp"]), decimal_like, max_size=6)),
-           extra=st.dictionaries(st.sampled_from(["foo", "jsonrpc"]), json_garbage, max_size=1))
+    @given(
+        method=st.one_of(st.sampled_from(METHODS[venue]), st.text(max_size=10), json_garbage),
+        params=st.one_of(
+            json_garbage,
+            st.dictionaries(st.text(max_size=8), json_garbage, max_size=4),
+            st.dictionaries(
+                st.sampled_from(["symbol", "side", "quantity", "apiKey", "signature", "timestamp"]),
+                decimal_like,
+                max_size=6,
+            ),
+        ),
+        extra=st.dictionaries(st.sampled_from(["foo", "jsonrpc"]), json_garbage, max_size=1),
+    )
     def one(method: Any, params: Any, extra: dict[str, Any]) -> None:
         req_id = f"r{next(conn.ids)}"
         frame = json.dumps({"id": req_id, "method": method, "params": params, **extra})

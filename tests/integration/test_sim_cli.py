@@ -45,7 +45,10 @@ class Sim:
 @contextlib.asynccontextmanager
 async def execx_sim(*args: str) -> AsyncIterator[Sim]:
     proc = await asyncio.create_subprocess_exec(
-        *command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        *command(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert proc.stdout is not None
@@ -91,8 +94,13 @@ async def test_ready_line_serves_and_stops_on_sigterm() -> None:
             assert set(venue) == {"rest", "wsApi", "stream"}, name
             assert urlsplit(venue["rest"]).scheme == "http"
             assert urlsplit(venue["wsApi"]).scheme == "ws" and urlsplit(venue["stream"]).scheme == "ws"
-        assert ready["accounts"] == [{"apiKey": "execx-demo-api-key", "secretKey": "execx-demo-secret-key",
-                                      "passphrase": "execx-demo-passphrase"}]
+        assert ready["accounts"] == [
+            {
+                "apiKey": "execx-demo-api-key",
+                "secretKey": "execx-demo-secret-key",
+                "passphrase": "execx-demo-passphrase",
+            }
+        ]
         urls = all_urls(ready)
         assert all(urlsplit(u).hostname == "127.0.0.1" for u in urls)
         # One port per venue host (venues whose REST and WebSocket API share a host print one port for both).
@@ -142,8 +150,12 @@ async def test_busy_port_is_a_clear_error() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         proc = await asyncio.create_subprocess_exec(
-            *command(), "--quiet", "--base-port", str(port),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            *command(),
+            "--quiet",
+            "--base-port",
+            str(port),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), START_DEADLINE_S)
     assert proc.returncode == 2
@@ -154,7 +166,10 @@ async def test_busy_port_is_a_clear_error() -> None:
 @pytest.mark.parametrize("args", [["--base-port", "x"], ["--nope"]])
 async def test_bad_arguments(args: list[str]) -> None:
     proc = await asyncio.create_subprocess_exec(
-        *command(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *command(),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), START_DEADLINE_S)
     assert proc.returncode == 2 and out == b"" and b"usage: execx-sim" in err

@@ -42,8 +42,13 @@ class FixClient:
         reader, writer = await asyncio.open_connection(host, int(port))
         return cls(reader, writer, comp_id)
 
-    def build(self, msg_type: str, fields: list[tuple[int, str]], seq: int | None = None,
-              header: list[tuple[int, str]] | None = None) -> bytes:
+    def build(
+        self,
+        msg_type: str,
+        fields: list[tuple[int, str]],
+        seq: int | None = None,
+        header: list[tuple[int, str]] | None = None,
+    ) -> bytes:
         m = simplefix.FixMessage()
         m.append_pair(8, "FIX.4.4", header=True)
         m.append_pair(35, msg_type, header=True)
@@ -95,8 +100,13 @@ class FixClient:
             pass
         return True
 
-    async def logon(self, account: Account, secret: str | None = None, extra: list[tuple[int, str]] | None = None,
-                    reset: bool = True) -> simplefix.FixMessage:
+    async def logon(
+        self,
+        account: Account,
+        secret: str | None = None,
+        extra: list[tuple[int, str]] | None = None,
+        reset: bool = True,
+    ) -> simplefix.FixMessage:
         raw = f"{time.time_ns() // 1000}.{base64.b64encode(os.urandom(32)).decode()}"
         password = base64.b64encode(hashlib.sha256((raw + (secret or account.secret_key)).encode()).digest()).decode()
         fields = [(108, "30"), (96, raw), (553, account.api_key), (554, password)]
@@ -144,7 +154,12 @@ async def test_logon_echo_and_wrong_secret_refused(sim: Simulator, account: Acco
     ok = await FixClient.connect(url, "LOGON1")
     reply = await ok.logon(account, extra=[(9001, "Y")])
     assert (g(reply, 35), g(reply, 49), g(reply, 56), g(reply, 108), g(reply, 9001)) == (
-        "A", "DERIBITSERVER", "LOGON1", "30", "Y")
+        "A",
+        "DERIBITSERVER",
+        "LOGON1",
+        "30",
+        "Y",
+    )
     ok.close()
     bad = await FixClient.connect(url, "LOGON2")
     reply = await bad.logon(account, secret="not-the-secret")
@@ -161,7 +176,14 @@ async def test_order_rests_then_fills_with_a_report_per_fill(sim: Simulator, cli
     client.send("D", order("rest-1", "1", "3", str(bid - 100), t100010="mylabel"))
     new = await client.expect("8")
     assert (g(new, 150), g(new, 39), g(new, 41), g(new, 38), g(new, 151), D(g(new, 44) or 0), g(new, 100010)) == (
-        "0", "0", "rest-1", "3", "3", bid - 100, "mylabel")
+        "0",
+        "0",
+        "rest-1",
+        "3",
+        "3",
+        bid - 100,
+        "mylabel",
+    )
     assert g(new, 11) == g(new, 37)  # Deribit puts its own id in ClOrdID; the client's is in OrigClOrdID
     # A buy that crosses the best ask: NEW, then one ExecutionReport per fill.
     client.send("D", order("take-1", "1", "2", str(ask)))
@@ -169,7 +191,13 @@ async def test_order_rests_then_fills_with_a_report_per_fill(sim: Simulator, cli
     assert [g(r, 150) for r in reports] == ["0", "F"]
     fill = reports[1]
     assert (g(fill, 39), D(g(fill, 31) or 0), g(fill, 32), g(fill, 14), g(fill, 151), g(fill, 851)) == (
-        "2", ask, "2", "2", "0", "2")
+        "2",
+        ask,
+        "2",
+        "2",
+        "0",
+        "2",
+    )
     assert g(fill, 880) is not None
 
 
@@ -325,9 +353,7 @@ async def test_cancel_on_disconnect(sim: Simulator, account: Account) -> None:
     market.cancel(account, PERP, order_id=other.order_id)
 
 
-async def test_silent_client_gets_heartbeat_then_test_request_then_is_dropped(
-    sim: Simulator, account: Account
-) -> None:
+async def test_silent_client_gets_heartbeat_then_test_request_then_is_dropped(sim: Simulator, account: Account) -> None:
     """HeartBtInt 1: the acceptor heartbeats, asks with TestRequest, and drops a client that never
     answers; its cancel-on-disconnect then cancels the order."""
     market = sim.exchange.markets["deribit"]
@@ -390,7 +416,9 @@ async def test_order_mass_status(sim: Simulator, client: FixClient) -> None:
     client.send("AF", [(584, "all-1"), (585, "7")])
     reports = [await client.expect("8") for _ in range(2)]
     assert [(g(r, 150), g(r, 37), g(r, 584), g(r, 911)) for r in reports] == [
-        ("I", ids[0], "all-1", "2"), ("I", ids[1], "all-1", "2")]
+        ("I", ids[0], "all-1", "2"),
+        ("I", ids[1], "all-1", "2"),
+    ]
     assert (g(reports[0], 585), g(reports[0], 912), g(reports[1], 912)) == ("7", None, "Y")
     # By the client's ClOrdID (9014=1, with Symbol), then one order by Deribit id after its cancel.
     client.send("AF", [(584, "st-2"), (585, "7"), (9014, "1"), (55, PERP)])

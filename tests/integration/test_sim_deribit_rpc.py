@@ -97,8 +97,9 @@ async def connect(http: aiohttp.ClientSession, url: str) -> RpcWs:
 @pytest.fixture
 async def rpc(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> AsyncIterator[RpcWs]:
     c = await connect(http, sim.ready["venues"]["deribit"]["ws"])
-    await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
-               client_secret=account.secret_key)
+    await c.ok(
+        "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
+    )
     yield c
     await c.close()
 
@@ -106,13 +107,21 @@ async def rpc(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> 
 async def test_auth_grants_and_errors(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     c = await connect(http, sim.ready["venues"]["deribit"]["ws"])
     assert (await c.error("private/get_positions", currency="BTC"))["code"] == 10000
-    bad = await c.error("public/auth", grant_type="client_credentials", client_id=account.api_key,
-                        client_secret="wrong")
+    bad = await c.error(
+        "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret="wrong"
+    )
     assert (bad["code"], bad["message"]) == (13004, "invalid_credentials")
     ts = int(time.time() * 1000)
     sig = hmac.new(account.secret_key.encode(), f"{ts}\nabc\n".encode(), hashlib.sha256).hexdigest()
-    auth = await c.ok("public/auth", grant_type="client_signature", client_id=account.api_key, timestamp=ts,
-                      signature=sig, nonce="abc", data="")
+    auth = await c.ok(
+        "public/auth",
+        grant_type="client_signature",
+        client_id=account.api_key,
+        timestamp=ts,
+        signature=sig,
+        nonce="abc",
+        data="",
+    )
     assert auth["token_type"] == "bearer" and auth["scope"].startswith("connection")
     assert await c.ok("private/get_positions", currency="BTC") == []
     # A connection-scoped token does not work on another connection; a refresh gives a new one.
@@ -122,8 +131,13 @@ async def test_auth_grants_and_errors(sim: Simulator, account: Account, http: ai
     fresh = await other.ok("public/auth", grant_type="refresh_token", refresh_token=auth["refresh_token"])
     assert await other.ok("private/get_positions", currency="BTC", access_token=fresh["access_token"]) == []
     # A session-scoped token works on any connection, its subscriptions included.
-    session = await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
-                         client_secret=account.secret_key, scope="session:mine")
+    session = await c.ok(
+        "public/auth",
+        grant_type="client_credentials",
+        client_id=account.api_key,
+        client_secret=account.secret_key,
+        scope="session:mine",
+    )
     assert session["scope"].startswith("session:mine")
     third = await connect(http, sim.ready["venues"]["deribit"]["ws"])
     channel = f"user.orders.{PERP}.raw"
@@ -153,8 +167,12 @@ async def test_http_signed_and_basic(sim: Simulator, account: Account, http: aio
         body = await resp.json()
     assert (resp.status, body["error"]["code"]) == (400, 13009)
     basic = base64.b64encode(f"{account.api_key}:{account.secret_key}".encode()).decode()
-    req = {"jsonrpc": "2.0", "id": 7, "method": "private/get_open_orders_by_instrument",
-           "params": {"instrument_name": PERP}}
+    req = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "private/get_open_orders_by_instrument",
+        "params": {"instrument_name": PERP},
+    }
     async with http.post(base + "/api/v2", json=req, headers={"Authorization": f"Basic {basic}"}) as resp:
         body = await resp.json()
     assert (resp.status, body["id"], body["result"]) == (200, 7, [])
@@ -167,9 +185,9 @@ async def test_http_signed_and_basic(sim: Simulator, account: Account, http: aio
 
 
 async def test_orders_post_only_and_user_channels(sim: Simulator, rpc: RpcWs) -> None:
-    assert await rpc.ok("private/subscribe", channels=[f"user.orders.{PERP}.raw", "user.trades.any.BTC.raw",
-                                                       "nope.channel"]) == [f"user.orders.{PERP}.raw",
-                                                                            "user.trades.any.BTC.raw"]
+    assert await rpc.ok(
+        "private/subscribe", channels=[f"user.orders.{PERP}.raw", "user.trades.any.BTC.raw", "nope.channel"]
+    ) == [f"user.orders.{PERP}.raw", "user.trades.any.BTC.raw"]
     bid, ask = top(sim)
     placed = await rpc.ok("private/buy", instrument_name=PERP, amount=100, price=float(bid - 50), label="L1")
     order = placed["order"]
@@ -179,14 +197,18 @@ async def test_orders_post_only_and_user_channels(sim: Simulator, rpc: RpcWs) ->
     # Post-only that would cross: moved to one tick below the best ask; with reject_post_only refused.
     po = await rpc.ok("private/buy", instrument_name=PERP, amount=10, price=float(ask + 20), post_only=True)
     assert (po["order"]["price"], po["order"]["order_state"]) == (float(ask - Decimal("0.5")), "open")
-    err = await rpc.error("private/buy", instrument_name=PERP, amount=10, price=float(ask), post_only=True,
-                          reject_post_only=True)
+    err = await rpc.error(
+        "private/buy", instrument_name=PERP, amount=10, price=float(ask), post_only=True, reject_post_only=True
+    )
     assert (err["code"], err["message"]) == (11054, "post_only_reject")
     assert (await rpc.error("private/buy", instrument_name=PERP, amount=15, price=float(bid)))["code"] == 10027
     # Edit, then a taker that fills: the trade arrives on user.trades as a list.
     edited = await rpc.ok("private/edit", order_id=order["order_id"], amount=200, price=float(bid - 51))
     assert (edited["order"]["amount"], edited["order"]["price"], edited["order"]["replaced"]) == (
-        200, float(bid - 51), True)
+        200,
+        float(bid - 51),
+        True,
+    )
     taken = await rpc.ok("private/sell", instrument_name=PERP, amount=30, type="market")
     assert taken["order"]["order_state"] == "filled" and taken["trades"][0]["liquidity"] == "T"
     # The taker's fills arrive on user.trades (lists), each marked T.
@@ -221,7 +243,10 @@ async def test_book_quote_and_trades_channels(sim: Simulator, rpc: RpcWs, accoun
     assert (quote["best_bid_price"], quote["best_bid_amount"]) == (float(bid + Decimal("0.5")), 70)
     change = await rpc.note(f"book.{PERP}.100ms")
     assert (change["type"], change["prev_change_id"], change["bids"]) == (
-        "change", snapshot["change_id"], [["new", float(bid + Decimal("0.5")), 70]])
+        "change",
+        snapshot["change_id"],
+        [["new", float(bid + Decimal("0.5")), 70]],
+    )
     market.place(account, PERP, Side.SELL, OrderType.MARKET, Decimal(7))
     trades = await rpc.note(f"trades.{PERP}.raw")
     assert (trades[0]["price"], trades[0]["amount"], trades[0]["direction"]) == (float(order.price or 0), 70, "sell")
@@ -236,8 +261,9 @@ async def test_cancel_on_disconnect_not_on_logout(
     results = []
     for logout in (False, True):
         c = await connect(http, url)
-        await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
-                   client_secret=account.secret_key)
+        await c.ok(
+            "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
+        )
         assert await c.ok("private/enable_cancel_on_disconnect") == "ok"
         assert await c.ok("private/get_cancel_on_disconnect") == {"scope": "connection", "enabled": True}
         placed = await c.ok("private/buy", instrument_name=PERP, amount=10, price=float(bid - 200))
@@ -263,8 +289,9 @@ async def test_unanswered_heartbeat_test_request_closes_and_cancels(
     slow test here: the venue's minimum interval is 10 s.)"""
     market = sim.exchange.markets["deribit"]
     c = await connect(http, sim.ready["venues"]["deribit"]["ws"])
-    await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
-               client_secret=account.secret_key)
+    await c.ok(
+        "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
+    )
     await c.ok("private/enable_cancel_on_disconnect")
     placed = await c.ok("private/buy", instrument_name=PERP, amount=10, price=float(top(sim)[0] - 400))
     assert await c.ok("public/set_heartbeat", interval=10) == "ok"

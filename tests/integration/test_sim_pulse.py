@@ -49,36 +49,68 @@ async def test_ready_line(sim: Simulator) -> None:
 
 async def test_http_shapes(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     url = sim.ready["venues"]["pulse"]["rest"] + "/api/v2/public/auth"
-    async with http.get(url, params={"grant_type": "client_credentials", "client_id": account.api_key,
-                                     "client_secret": "wrong"}) as resp:
+    async with http.get(
+        url, params={"grant_type": "client_credentials", "client_id": account.api_key, "client_secret": "wrong"}
+    ) as resp:
         body = await resp.json()
     assert (resp.status, body["description"], body["status"], body["response"]["code"]) == (
-        400, "invalid_credentials", 400, 13004)
+        400,
+        "invalid_credentials",
+        400,
+        13004,
+    )
     tok = await token(sim, account, http)
     # The document's GetInstruments body, sent as is.
-    status, instruments = await post(sim, http, "private/get_instruments",
-                                     {"currency": "BTC", "expired": False, "kind": "option"}, tok)
+    status, instruments = await post(
+        sim, http, "private/get_instruments", {"currency": "BTC", "expired": False, "kind": "option"}, tok
+    )
     assert status == 200 and [i["instrument_name"] for i in instruments] == [OPTION]
     assert (instruments[0]["option_type"], instruments[0]["strike"], instruments[0]["settlement_currency"]) == (
-        "call", 50000, "USD")
+        "call",
+        50000,
+        "USD",
+    )
     bid, _ = top(sim, "pulse", PERP)
     # The document's BuySell request model (a whole JSON-RPC request with "method": "Method Name").
-    buy = {"id": 1, "jsonrpc": "2.0", "method": "Method Name",
-           "params": {"amount": 0.5, "instrument_name": PERP, "label": "label_example", "post_only": False,
-                      "price": float(bid - 100), "reduce_only": False, "time_in_force": "good_til_cancelled",
-                      "type": "limit"}}
+    buy = {
+        "id": 1,
+        "jsonrpc": "2.0",
+        "method": "Method Name",
+        "params": {
+            "amount": 0.5,
+            "instrument_name": PERP,
+            "label": "label_example",
+            "post_only": False,
+            "price": float(bid - 100),
+            "reduce_only": False,
+            "time_in_force": "good_til_cancelled",
+            "type": "limit",
+        },
+    }
     status, placed = await post(sim, http, "private/buy", buy, tok)
     assert status == 200, placed
     order = placed["order"]
     assert (order["order_state"], order["amount"], order["label"], placed["trades"]) == (
-        "open", 0.5, "label_example", [])
-    status, opened = await post(sim, http, "private/get_open_orders_by_instrument",
-                                {"id": 2, "jsonrpc": "2.0", "method": "x", "params": {"instrument_name": PERP}}, tok)
+        "open",
+        0.5,
+        "label_example",
+        [],
+    )
+    status, opened = await post(
+        sim,
+        http,
+        "private/get_open_orders_by_instrument",
+        {"id": 2, "jsonrpc": "2.0", "method": "x", "params": {"instrument_name": PERP}},
+        tok,
+    )
     assert [o["order_id"] for o in opened] == [order["order_id"]]
-    status, cancelled = await post(sim, http, "private/cancel_all_by_instrument",
-                                   {"params": {"instrument_name": PERP, "type": "all"}}, tok)
+    status, cancelled = await post(
+        sim, http, "private/cancel_all_by_instrument", {"params": {"instrument_name": PERP, "type": "all"}}, tok
+    )
     assert (status, [(o["order_id"], o["order_state"], o["cancel_reason"]) for o in cancelled]) == (
-        200, [(order["order_id"], "cancelled", "user_request")])
+        200,
+        [(order["order_id"], "cancelled", "user_request")],
+    )
     status, state = await post(sim, http, "private/get_order_state", {"order_id": order["order_id"]}, tok)
     assert (status, [o["order_state"] for o in state]) == (200, ["cancelled"])  # Pulse: a list
     status, err = await post(sim, http, "private/cancel", {"params": {"order_id": order["order_id"]}}, tok)
@@ -93,8 +125,9 @@ async def test_http_shapes(sim: Simulator, account: Account, http: aiohttp.Clien
 async def test_websocket_flow(sim: Simulator, account: Account, http: aiohttp.ClientSession) -> None:
     market = sim.exchange.markets["pulse"]
     c = RpcWs(await http.ws_connect(sim.ready["venues"]["pulse"]["ws"]))
-    await c.ok("public/auth", grant_type="client_credentials", client_id=account.api_key,
-               client_secret=account.secret_key)
+    await c.ok(
+        "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
+    )
     assert await c.ok("private/subscribe", channels=[f"user.orders.{PERP}.raw", f"user.trades.{PERP}.raw"]) == "ok"
     assert await c.ok("public/set_heartbeat", interval=30) == OK
     assert await c.ok("private/enable_cancel_on_disconnect") == OK

@@ -15,29 +15,49 @@ SPOT_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 FUT_KEY = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83"
 FUT_SECRET = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9"
 
-A1_PAYLOAD = ("symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000"
-              "&timestamp=1499827319559")
+A1_PAYLOAD = (
+    "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+)
 A1_SIG = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
-A2_PAYLOAD = ("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY&type=LIMIT&timeInForce=GTC"
-              "&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559")
+A2_PAYLOAD = (
+    "symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&side=BUY&type=LIMIT&timeInForce=GTC"
+    "&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+)
 A2_SIG = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"
 A3_PARAMS = {
-    "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01000000",
-    "price": "52000.00", "recvWindow": 100, "timestamp": 1645423376532, "apiKey": SPOT_KEY,
+    "symbol": "BTCUSDT",
+    "side": "SELL",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.01000000",
+    "price": "52000.00",
+    "recvWindow": 100,
+    "timestamp": 1645423376532,
+    "apiKey": SPOT_KEY,
 }
-A3_PAYLOAD = (f"apiKey={SPOT_KEY}&price=52000.00&quantity=0.01000000&recvWindow=100&side=SELL&symbol=BTCUSDT"
-              "&timeInForce=GTC&timestamp=1645423376532&type=LIMIT")
+A3_PAYLOAD = (
+    f"apiKey={SPOT_KEY}&price=52000.00&quantity=0.01000000&recvWindow=100&side=SELL&symbol=BTCUSDT"
+    "&timeInForce=GTC&timestamp=1645423376532&type=LIMIT"
+)
 A3_SIG = "aa1b5712c094bc4e57c05a1a5c1fd8d88dcd628338ea863fec7b88e59fe2db24"
 FULLWIDTH_123456 = "\uff11\uff12\uff13\uff14\uff15\uff16"  # the docs' symbol
 A4_PARAMS = {
-    "symbol": FULLWIDTH_123456, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1.00000000",
-    "price": "0.10000000", "recvWindow": 5000, "timestamp": 1645423376532, "apiKey": SPOT_KEY,
+    "symbol": FULLWIDTH_123456,
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "1.00000000",
+    "price": "0.10000000",
+    "recvWindow": 5000,
+    "timestamp": 1645423376532,
+    "apiKey": SPOT_KEY,
 }
 A4_SIG = "b33892ae8e687c939f4468c6268ddd4c40ac1af18ad19a064864c47bae0752cd"
 A5_PARAMS = {"apiKey": SPOT_KEY, "timestamp": 1649729878532}
 A5_SIG = "1cf54395b336b0a9727ef27d5d98987962bc47aca6e13fe978612d0adee066ed"
-A6_PAYLOAD = ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000"
-              "&timestamp=1591702613943")
+A6_PAYLOAD = (
+    "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000&timestamp=1591702613943"
+)
 A6_SIG = "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
 A6_EX3_QUERY = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC"
 A6_EX3_BODY = "quantity=1&price=9000&recvWindow=5000&timestamp=1591702613943"
@@ -65,16 +85,22 @@ def code_of(exc: pytest.ExceptionInfo[BinanceError]) -> int:
 
 @pytest.mark.parametrize(
     ("secret", "payload", "expected"),
-    [(SPOT_SECRET, A1_PAYLOAD, A1_SIG), (SPOT_SECRET, A2_PAYLOAD, A2_SIG), (SPOT_SECRET, A3_PAYLOAD, A3_SIG),
-     (FUT_SECRET, A6_PAYLOAD, A6_SIG), (FUT_SECRET, A6_EX3_QUERY + A6_EX3_BODY, A6_EX3_SIG)],
+    [
+        (SPOT_SECRET, A1_PAYLOAD, A1_SIG),
+        (SPOT_SECRET, A2_PAYLOAD, A2_SIG),
+        (SPOT_SECRET, A3_PAYLOAD, A3_SIG),
+        (FUT_SECRET, A6_PAYLOAD, A6_SIG),
+        (FUT_SECRET, A6_EX3_QUERY + A6_EX3_BODY, A6_EX3_SIG),
+    ],
     ids=["A1", "A2", "A3", "A6", "A6-ex3"],
 )
 def test_hmac_hex(secret: str, payload: str, expected: str) -> None:
     assert auth.hmac_hex(secret, payload) == expected
 
 
-@pytest.mark.parametrize(("params", "expected"), [(A3_PARAMS, A3_SIG), (A4_PARAMS, A4_SIG), (A5_PARAMS, A5_SIG)],
-                         ids=["A3", "A4", "A5"])
+@pytest.mark.parametrize(
+    ("params", "expected"), [(A3_PARAMS, A3_SIG), (A4_PARAMS, A4_SIG), (A5_PARAMS, A5_SIG)], ids=["A3", "A4", "A5"]
+)
 def test_ws_payload_sorted_raw_utf8(params: dict[str, object], expected: str) -> None:
     payload = auth.ws_payload({**params, "signature": "ignored"})
     assert "signature" not in payload
@@ -86,7 +112,8 @@ def test_ws_payload_a3_exact_and_a4_not_percent_encoded() -> None:
     assert f"symbol={FULLWIDTH_123456}&" in auth.ws_payload(A4_PARAMS)
     # The documented negative control: quantity as shown in the docs' JSON does not give the signature.
     assert auth.hmac_hex(SPOT_SECRET, auth.ws_payload({**A4_PARAMS, "quantity": "0.01000000"})) == (
-        "c06fa37fdfcbf71555c0da047b65dabafc2e44d174fab6dbc1fae21eeb3b171c")
+        "c06fa37fdfcbf71555c0da047b65dabafc2e44d174fab6dbc1fae21eeb3b171c"
+    )
 
 
 def test_ws_value_booleans_are_lowercase() -> None:
@@ -128,21 +155,24 @@ def test_rest_a2_signs_the_percent_encoded_string(exchange: Exchange) -> None:
     acct = auth.authenticate_rest(exchange, SPOT_KEY, raw, "", params_of(A2_PAYLOAD), 1499827319559)
     assert acct.account_id == "spot-docs"
     with pytest.raises(BinanceError) as e:  # A1's signature does not sign A2
-        auth.authenticate_rest(exchange, SPOT_KEY, f"{A2_PAYLOAD}&signature={A1_SIG}", "", params_of(A2_PAYLOAD),
-                               1499827319559)
+        auth.authenticate_rest(
+            exchange, SPOT_KEY, f"{A2_PAYLOAD}&signature={A1_SIG}", "", params_of(A2_PAYLOAD), 1499827319559
+        )
     assert code_of(e) == -1022
 
 
 def test_rest_a6_futures(exchange: Exchange) -> None:
-    acct = auth.authenticate_rest(exchange, FUT_KEY, f"{A6_PAYLOAD}&signature={A6_SIG}", "",
-                                  params_of(A6_PAYLOAD), 1591702613943 + 4999)
+    acct = auth.authenticate_rest(
+        exchange, FUT_KEY, f"{A6_PAYLOAD}&signature={A6_SIG}", "", params_of(A6_PAYLOAD), 1591702613943 + 4999
+    )
     assert acct.account_id == "fut-docs"
 
 
 def test_rest_query_then_body_concatenated_without_separator(exchange: Exchange) -> None:
     params = {**params_of(A6_EX3_QUERY), **params_of(A6_EX3_BODY)}
-    acct = auth.authenticate_rest(exchange, FUT_KEY, A6_EX3_QUERY, f"{A6_EX3_BODY}&signature={A6_EX3_SIG}",
-                                  params, 1591702613943)
+    acct = auth.authenticate_rest(
+        exchange, FUT_KEY, A6_EX3_QUERY, f"{A6_EX3_BODY}&signature={A6_EX3_SIG}", params, 1591702613943
+    )
     assert acct.account_id == "fut-docs"
 
 
@@ -168,8 +198,9 @@ def test_rest_refusals(exchange: Exchange, api_key: str | None, raw: str, code: 
 
 def test_rest_timestamp_checked_before_signature(exchange: Exchange) -> None:
     with pytest.raises(BinanceError) as e:
-        auth.authenticate_rest(exchange, SPOT_KEY, f"{A1_PAYLOAD}&signature=00", "", params_of(A1_PAYLOAD),
-                               1499827319559 + 60_000)
+        auth.authenticate_rest(
+            exchange, SPOT_KEY, f"{A1_PAYLOAD}&signature=00", "", params_of(A1_PAYLOAD), 1499827319559 + 60_000
+        )
     assert code_of(e) == -1021
 
 
@@ -177,16 +208,18 @@ def test_background_accounts_cannot_authenticate() -> None:
     ex = Exchange(clock=lambda: 0)
     ex.create_account("mm", api_key=SPOT_KEY, secret_key=SPOT_SECRET, background=True)
     with pytest.raises(BinanceError) as e:
-        auth.authenticate_rest(ex, SPOT_KEY, f"{A1_PAYLOAD}&signature={A1_SIG}", "", params_of(A1_PAYLOAD),
-                               1499827319559)
+        auth.authenticate_rest(
+            ex, SPOT_KEY, f"{A1_PAYLOAD}&signature={A1_SIG}", "", params_of(A1_PAYLOAD), 1499827319559
+        )
     assert code_of(e) == -2015
 
 
 # ---------------------------------------------------------------------- WS API authentication
 
 
-@pytest.mark.parametrize(("params", "sig"), [(A3_PARAMS, A3_SIG), (A4_PARAMS, A4_SIG), (A5_PARAMS, A5_SIG)],
-                         ids=["A3", "A4", "A5"])
+@pytest.mark.parametrize(
+    ("params", "sig"), [(A3_PARAMS, A3_SIG), (A4_PARAMS, A4_SIG), (A5_PARAMS, A5_SIG)], ids=["A3", "A4", "A5"]
+)
 def test_ws_vectors_authenticate(exchange: Exchange, params: dict[str, object], sig: str) -> None:
     ts = params["timestamp"]
     assert isinstance(ts, int)
@@ -197,7 +230,8 @@ def test_ws_vectors_authenticate(exchange: Exchange, params: dict[str, object], 
 def test_ws_a4_percent_encoded_symbol_is_not_what_is_signed(exchange: Exchange) -> None:
     encoded = {**A4_PARAMS, "symbol": "%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96"}
     assert auth.hmac_hex(SPOT_SECRET, auth.ws_payload(encoded)) == (
-        "3638bee4d1f01e29fe7b2cabe7afdda17c3c8a56c844d0e1c3340ab75a670225")
+        "3638bee4d1f01e29fe7b2cabe7afdda17c3c8a56c844d0e1c3340ab75a670225"
+    )
     with pytest.raises(BinanceError) as e:
         auth.authenticate_ws(exchange, {**encoded, "signature": A4_SIG}, 1645423376532)
     assert code_of(e) == -1022
@@ -205,8 +239,14 @@ def test_ws_a4_percent_encoded_symbol_is_not_what_is_signed(exchange: Exchange) 
 
 @pytest.mark.parametrize(
     ("change", "code"),
-    [({"signature": None}, -1102), ({"signature": 12}, -1102), ({"apiKey": "nope"}, -2015),
-     ({"apiKey": None}, -2014), ({"price": "52000.01"}, -1022), ({"timestamp": 1645423376532 - 101}, -1021)],
+    [
+        ({"signature": None}, -1102),
+        ({"signature": 12}, -1102),
+        ({"apiKey": "nope"}, -2015),
+        ({"apiKey": None}, -2014),
+        ({"price": "52000.01"}, -1022),
+        ({"timestamp": 1645423376532 - 101}, -1021),
+    ],
 )
 def test_ws_refusals(exchange: Exchange, change: dict[str, object], code: int) -> None:
     params = {**A3_PARAMS, "signature": A3_SIG, **change}
@@ -336,8 +376,9 @@ def test_order_count_per_account() -> None:
 
 
 def test_disabled_limiter_counts_but_never_refuses() -> None:
-    rl = RateLimiter([Limit("REQUEST_WEIGHT", "MINUTE", 1, 1), Limit("ORDERS", "SECOND", 10, 1)],
-                     enabled=False, clock=Clock(0))
+    rl = RateLimiter(
+        [Limit("REQUEST_WEIGHT", "MINUTE", 1, 1), Limit("ORDERS", "SECOND", 10, 1)], enabled=False, clock=Clock(0)
+    )
     for n in range(1, 6):
         assert rl.request("ip", 1) == {"X-MBX-USED-WEIGHT-1M": str(n)}
         assert rl.order("a") == {"X-MBX-ORDER-COUNT-10S": str(n)}
@@ -345,9 +386,13 @@ def test_disabled_limiter_counts_but_never_refuses() -> None:
 
 def test_default_limits_as_binance_publishes_them() -> None:
     assert {(d["rateLimitType"], d["interval"], d["intervalNum"], d["limit"]) for d in spot_limits().describe()} == {
-        ("REQUEST_WEIGHT", "MINUTE", 1, 6000), ("ORDERS", "SECOND", 10, 100), ("ORDERS", "DAY", 1, 200_000),
+        ("REQUEST_WEIGHT", "MINUTE", 1, 6000),
+        ("ORDERS", "SECOND", 10, 100),
+        ("ORDERS", "DAY", 1, 200_000),
         ("RAW_REQUESTS", "MINUTE", 5, 61_000),
     }
     assert {(d["rateLimitType"], d["interval"], d["intervalNum"], d["limit"]) for d in futures_limits().describe()} == {
-        ("REQUEST_WEIGHT", "MINUTE", 1, 2400), ("ORDERS", "MINUTE", 1, 1200), ("ORDERS", "SECOND", 10, 300),
+        ("REQUEST_WEIGHT", "MINUTE", 1, 2400),
+        ("ORDERS", "MINUTE", 1, 1200),
+        ("ORDERS", "SECOND", 10, 300),
     }

@@ -61,9 +61,12 @@ def test_better_price_first_then_arrival_order(env: Env) -> None:
     taker = place(env, t, BUY, "2.5", "101")
 
     assert trades(env) == [
-        (first.order_id, D("100"), D("1"), True), (taker.order_id, D("100"), D("1"), False),
-        (second.order_id, D("100"), D("1"), True), (taker.order_id, D("100"), D("1"), False),
-        (far.order_id, D("101"), D("0.5"), True), (taker.order_id, D("101"), D("0.5"), False),
+        (first.order_id, D("100"), D("1"), True),
+        (taker.order_id, D("100"), D("1"), False),
+        (second.order_id, D("100"), D("1"), True),
+        (taker.order_id, D("100"), D("1"), False),
+        (far.order_id, D("101"), D("0.5"), True),
+        (taker.order_id, D("101"), D("0.5"), False),
     ]
     assert taker.status is OrderStatus.FILLED
     assert taker.cum_quote == D("250.5")
@@ -470,8 +473,11 @@ def test_event_sequence_of_a_crossing_order(env: Env) -> None:
     env.clock.advance(7)
     taker = place(env, t, BUY, "0.5", "100")
     assert env.kinds() == ["NEW", "TRADE", "TRADE", "PUBLIC_TRADE", "ACCOUNT", "ACCOUNT", "BOOK_TOP"]
-    assert env.order_events() == [(taker.order_id, ExecType.NEW), (maker.order_id, ExecType.TRADE),
-                                  (taker.order_id, ExecType.TRADE)]
+    assert env.order_events() == [
+        (taker.order_id, ExecType.NEW),
+        (maker.order_id, ExecType.TRADE),
+        (taker.order_id, ExecType.TRADE),
+    ]
     pub = env.events[3]
     assert isinstance(pub, PublicTrade)
     assert (pub.price, pub.qty, pub.taker_side, pub.time_ms) == (D("100"), D("0.5"), BUY, env.clock.t)
@@ -536,8 +542,9 @@ def test_events_carry_clock_time(env: Env) -> None:
         (BUY, OrderType.MARKET, "100.001", None, RejectReason.MARKET_LOT_SIZE, "outside"),
     ],
 )
-def test_filter_rejections(env: Env, side: Side, type: OrderType, qty: str, price: str | None,
-                           reason: RejectReason, detail: str) -> None:
+def test_filter_rejections(
+    env: Env, side: Side, type: OrderType, qty: str, price: str | None, reason: RejectReason, detail: str
+) -> None:
     rich = env.account("rich", USDT="10000000", BTC="100000")
     with pytest.raises(OrderError) as e:
         env.market.place(rich, "BTCUSDT", side, type, D(qty), D(price) if price else None)

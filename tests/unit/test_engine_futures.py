@@ -13,8 +13,7 @@ BUY, SELL = Side.BUY, Side.SELL
 
 def fills_of(env: Env, acct: Account) -> list[Fill]:
     return [
-        e.fill for e in env.events
-        if isinstance(e, OrderEvent) and e.fill and e.order.account_id == acct.account_id
+        e.fill for e in env.events if isinstance(e, OrderEvent) and e.fill and e.order.account_id == acct.account_id
     ]
 
 
@@ -206,7 +205,6 @@ def test_market_order_margin_uses_mark(inv: Env) -> None:
     o = inv.market.place(alice, "BTCUSD_PERP", BUY, OrderType.MARKET, D("4"))
     assert o.status is OrderStatus.FILLED
     assert position(inv, alice, "BTCUSD_PERP") == (D("4"), D("50000"), D("0"))
-
 
 
 def test_order_margin_is_exactly_what_open_orders_hold(inv: Env) -> None:

@@ -29,14 +29,25 @@ from hypothesis import strategies as st
 ACCOUNTS = ("a", "b", "c")
 
 place_op = st.tuples(
-    st.just("place"), st.sampled_from(ACCOUNTS), st.sampled_from(list(Side)),
+    st.just("place"),
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from(list(Side)),
     st.sampled_from([OrderType.LIMIT, OrderType.LIMIT, OrderType.LIMIT, OrderType.MARKET]),
-    st.sampled_from([TimeInForce.GTC] * 4 + list(TimeInForce)), st.integers(1, 40), st.integers(-4, 4),
-    st.sampled_from(list(STPMode)), st.booleans(), st.sampled_from([False, False, False, True]),
+    st.sampled_from([TimeInForce.GTC] * 4 + list(TimeInForce)),
+    st.integers(1, 40),
+    st.integers(-4, 4),
+    st.sampled_from(list(STPMode)),
+    st.booleans(),
+    st.sampled_from([False, False, False, True]),
 )
 cancel_op = st.tuples(st.just("cancel"), st.integers(0, 10**6))
-amend_op = st.tuples(st.just("amend"), st.integers(0, 10**6), st.one_of(st.none(), st.integers(1, 40)),
-                     st.one_of(st.none(), st.integers(-4, 4)), st.sampled_from(["auto", "keep", "lose"]))
+amend_op = st.tuples(
+    st.just("amend"),
+    st.integers(0, 10**6),
+    st.one_of(st.none(), st.integers(1, 40)),
+    st.one_of(st.none(), st.integers(-4, 4)),
+    st.sampled_from(["auto", "keep", "lose"]),
+)
 cancel_all_op = st.tuples(st.just("cancel_all"), st.sampled_from(ACCOUNTS))
 ops = st.lists(st.one_of(place_op, place_op, place_op, cancel_op, amend_op, cancel_all_op), min_size=10, max_size=60)
 
@@ -61,8 +72,18 @@ def run(env: Env, inst: Instrument, sequence: list[tuple[Any, ...]]) -> None:
                 qty = lot_qty(inst, n)
                 price = centre + step * k if otype is OrderType.LIMIT else None
                 quote_qty = qty * centre if (quote and otype is OrderType.MARKET and inst.kind is Kind.SPOT) else None
-                market.place(accounts[who], inst.symbol, side, otype, qty, price, tif=tif, stp=stp,
-                             quote_qty=quote_qty, reduce_only=reduce_only and inst.is_derivative)
+                market.place(
+                    accounts[who],
+                    inst.symbol,
+                    side,
+                    otype,
+                    qty,
+                    price,
+                    tif=tif,
+                    stp=stp,
+                    quote_qty=quote_qty,
+                    reduce_only=reduce_only and inst.is_derivative,
+                )
             elif op[0] == "cancel" or op[0] == "amend":
                 open_orders = [o for acct in accounts.values() for o in market.open_orders(acct, inst.symbol)]
                 if not open_orders:
@@ -73,9 +94,14 @@ def run(env: Env, inst: Instrument, sequence: list[tuple[Any, ...]]) -> None:
                     market.cancel(owner, inst.symbol, order.order_id)
                 else:
                     _, _, n, k, priority = op
-                    market.amend(owner, inst.symbol, order.order_id,
-                                 new_qty=lot_qty(inst, n) if n is not None else None,
-                                 new_price=centre + step * k if k is not None else None, priority=priority)
+                    market.amend(
+                        owner,
+                        inst.symbol,
+                        order.order_id,
+                        new_qty=lot_qty(inst, n) if n is not None else None,
+                        new_price=centre + step * k if k is not None else None,
+                        priority=priority,
+                    )
             else:
                 market.cancel_all(accounts[op[1]], inst.symbol)
         except OrderError:

@@ -20,8 +20,11 @@ D = Decimal
 def build(seed: int, quiet: bool = False, config: FlowConfig | None = None) -> tuple[SyntheticMarket, list[Event]]:
     """Markets as the Binance front-ends configure them (self-trade prevention EXPIRE_MAKER by default)."""
     ex = Exchange(clock=lambda: 1_700_000_000_000)
-    for name, instruments in (("binance-spot", BINANCE_SPOT), ("binance-usdm-future", BINANCE_USDM),
-                              ("binance-coinm-future", BINANCE_COINM)):
+    for name, instruments in (
+        ("binance-spot", BINANCE_SPOT),
+        ("binance-usdm-future", BINANCE_USDM),
+        ("binance-coinm-future", BINANCE_COINM),
+    ):
         ex.add_market(Market(ex, name, instruments, default_stp=STPMode.EXPIRE_MAKER))
     events: list[Event] = []
     ex.subscribe(events.append)

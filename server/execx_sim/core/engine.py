@@ -172,9 +172,7 @@ class Market:
 
     def check_price(self, inst: Instrument, price: Decimal) -> None:
         if price < inst.min_price or price > inst.max_price:
-            raise OrderError(
-                RejectReason.PRICE_FILTER, f"price {price} outside [{inst.min_price}, {inst.max_price}]"
-            )
+            raise OrderError(RejectReason.PRICE_FILTER, f"price {price} outside [{inst.min_price}, {inst.max_price}]")
         if not inst.on_tick(price):
             raise OrderError(RejectReason.PRICE_FILTER, f"price {price} not a multiple of tick {inst.tick}")
         ref = self.mark_price(inst.symbol)
@@ -233,16 +231,9 @@ class Market:
             self.check_qty(inst, qty, market=type is OrderType.MARKET)
         if quote_qty is not None:
             if quote_qty <= 0 or type is not OrderType.MARKET:
-                raise OrderError(
-                    RejectReason.MIN_NOTIONAL, "quote quantity must be positive, market orders only"
-                )
+                raise OrderError(RejectReason.MIN_NOTIONAL, "quote quantity must be positive, market orders only")
             qty = inst.market_max_qty or inst.max_qty  # bounded by the quote amount while matching
-        if (
-            not bg
-            and price is not None
-            and inst.min_notional
-            and inst.notional(qty, price) < inst.min_notional
-        ):
+        if not bg and price is not None and inst.min_notional and inst.notional(qty, price) < inst.min_notional:
             raise OrderError(RejectReason.MIN_NOTIONAL, f"notional below {inst.min_notional}")
         if client_id and not bg:
             prev = self._by_client.get((account.account_id, symbol, client_id))
@@ -261,9 +252,7 @@ class Market:
                     raise OrderError(RejectReason.REDUCE_ONLY, "reduce-only order would increase position")
             reserve = self._reserve_needed(inst, wallet, side, type, qty, price, quote_qty, reduce_only)
         if validate_only:
-            return Order(
-                0, client_id, account.account_id, self.name, symbol, side, type, tif, price, qty, 0, 0
-            )
+            return Order(0, client_id, account.account_id, self.name, symbol, side, type, tif, price, qty, 0, 0)
 
         ts = self.exchange.now_ms()
         self._seq += 1
@@ -308,9 +297,7 @@ class Market:
         self._finish(symbol)
         return order
 
-    def cancel(
-        self, account: Account, symbol: str, order_id: int | None = None, client_id: str | None = None
-    ) -> Order:
+    def cancel(self, account: Account, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
         order = self.find_order(account, symbol, order_id, client_id)
         if not order.is_open:
             raise OrderError(RejectReason.ORDER_NOT_OPEN, f"order is {order.status}")
@@ -501,9 +488,7 @@ class Market:
             return qty
         return (free / px // inst.lot) * inst.lot
 
-    def _trade(
-        self, inst: Instrument, book: Book, maker: Order, taker: Order, px: Decimal, qty: Decimal
-    ) -> None:
+    def _trade(self, inst: Instrument, book: Book, maker: Order, taker: Order, px: Decimal, qty: Decimal) -> None:
         ts = self.exchange.now_ms()
         tid = self._next_trade_id[inst.symbol]
         self._next_trade_id[inst.symbol] = tid + 1
@@ -775,9 +760,7 @@ class Market:
         order.updated_ms = self.exchange.now_ms()
         self._retire(order)
         self._emit(
-            OrderEvent(
-                self.name, order, ExecType.CANCELED if status is OrderStatus.CANCELED else ExecType.EXPIRED
-            )
+            OrderEvent(self.name, order, ExecType.CANCELED if status is OrderStatus.CANCELED else ExecType.EXPIRED)
         )
 
     def _touch(self, account: Account, assets: set[str], symbols: set[str]) -> None:
@@ -799,17 +782,13 @@ class Market:
             ts = self.exchange.now_ms()
             touched, self._touched = self._touched, {}
             for account_id, (assets, symbols) in touched.items():
-                self._emit(
-                    AccountEvent(self.name, account_id, frozenset(assets), frozenset(symbols), reason, ts)
-                )
+                self._emit(AccountEvent(self.name, account_id, frozenset(assets), frozenset(symbols), reason, ts))
         book = self.books[symbol]
         top = book.top()
         if self._tops.get(symbol) != top:
             self._tops[symbol] = top
             self._emit(
-                BookTop(
-                    self.name, symbol, book.update_id, top[0], top[1], top[2], top[3], self.exchange.now_ms()
-                )
+                BookTop(self.name, symbol, book.update_id, top[0], top[1], top[2], top[3], self.exchange.now_ms())
             )
 
     def _emit(self, event: Event) -> None:

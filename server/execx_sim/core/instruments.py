@@ -87,9 +87,7 @@ class Instrument:
         return f"{qty:.{self.qty_precision}f}"
 
 
-def _spot(
-    sym: str, base: str, quote: str, ref: str, tick: str, lot: str, min_notional: str = "5"
-) -> Instrument:
+def _spot(sym: str, base: str, quote: str, ref: str, tick: str, lot: str, min_notional: str = "5") -> Instrument:
     return Instrument(
         symbol=sym,
         base=base,

@@ -78,9 +78,7 @@ class _SymbolFlow:
 
 
 class SyntheticMarket:
-    def __init__(
-        self, exchange: Exchange, seed: int = 1, quiet: bool = False, config: FlowConfig | None = None
-    ):
+    def __init__(self, exchange: Exchange, seed: int = 1, quiet: bool = False, config: FlowConfig | None = None):
         self.exchange = exchange
         self.seed = seed
         self.config = config or FlowConfig()

@@ -191,8 +191,9 @@ class Conn:
 
     def notify(self, channel: str, data: Any) -> None:
         if self.writer is not None:
-            self.writer.send(dumps({"jsonrpc": "2.0", "method": "subscription",
-                                    "params": {"channel": channel, "data": data}}))
+            self.writer.send(
+                dumps({"jsonrpc": "2.0", "method": "subscription", "params": {"channel": channel, "data": data}})
+            )
 
 
 Handler = Callable[[Conn, Account | None, Params], Any]
@@ -253,8 +254,9 @@ PULSE = Dialect(
 class JsonRpcServer:
     """HTTP + WebSocket JSON-RPC of one venue; methods and channels are installed by the venue."""
 
-    def __init__(self, dialect: Dialect, exchange: Exchange, faults: Faults, sockets: WsRegistry,
-                 ws_path: str = "/ws/api/v2") -> None:
+    def __init__(
+        self, dialect: Dialect, exchange: Exchange, faults: Faults, sockets: WsRegistry, ws_path: str = "/ws/api/v2"
+    ) -> None:
         self.dialect = dialect
         self.exchange = exchange
         self.faults = faults
@@ -292,8 +294,14 @@ class JsonRpcServer:
             conn.account = account
             if account.account_id in self.cod_accounts:
                 conn.cancel_on_disconnect = True
-        return {"access_token": access, "expires_in": TOKEN_TTL_S, "refresh_token": refresh,
-                "scope": scope, "token_type": "bearer", "enabled_features": []}
+        return {
+            "access_token": access,
+            "expires_in": TOKEN_TTL_S,
+            "refresh_token": refresh,
+            "scope": scope,
+            "token_type": "bearer",
+            "enabled_features": [],
+        }
 
     def _auth(self, conn: Conn, _: Account | None, p: Params) -> Any:
         grant = p.req_str("grant_type")

@@ -556,4 +556,3 @@ def set_path_value(codec: JsonCodec, msg: Message, path: tuple[str, ...], raw: s
         target = getattr(target, name)
     fi = codec.field_info(descriptor_of(msg), path)
     setattr(target, path[-1], codec.query_scalar(fi, raw, ".".join(f for f in path)))
-

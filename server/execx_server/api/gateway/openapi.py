@@ -251,9 +251,7 @@ class _Builder:
                 frames["clientMessage"] = request
             else:
                 how += "The request comes from the query string; one JSON frame per message."
-            how += (
-                " A stream that fails sends a google.rpc.Status frame and closes with 4000 + its HTTP status."
-            )
+            how += " A stream that fails sends a google.rpc.Status frame and closes with 4000 + its HTTP status."
             op["description"] = (how + "\n\n" + op.get("description", "")).strip()
             op["x-execx-websocket"] = frames
             op["responses"] = {

@@ -162,7 +162,7 @@ def _route(service: str, method: MethodDescriptor, rule: http_pb2.HttpRule) -> R
     if response_body:
         resolve_field_path(method.output_type, [response_body])
     if method.client_streaming and body != "*":
-        raise RouteError(f"{method.full_name}: a client-streaming rule needs body: \"*\"")
+        raise RouteError(f'{method.full_name}: a client-streaming rule needs body: "*"')
     return Route(
         service=method.containing_service.name,
         method=method,

@@ -120,8 +120,6 @@ def authenticate_ws(exchange: Exchange, params: Mapping[str, Any], server_ms: in
     signature = params.get("signature")
     if not signature or not isinstance(signature, str):
         raise errors.mandatory("signature")
-    check_timestamp(
-        {k: ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, server_ms
-    )
+    check_timestamp({k: ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, server_ms)
     check_signature(account, ws_payload(params), signature)
     return account

@@ -44,9 +44,7 @@ def mandatory(param: str) -> BinanceError:
 
 
 def illegal_chars(param: str) -> BinanceError:
-    return BinanceError(
-        -1100, f"Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'."
-    )
+    return BinanceError(-1100, f"Illegal characters found in parameter '{param}'; legal range is '^[0-9]{{1,20}}$'.")
 
 
 def illegal_decimal(param: str) -> BinanceError:
@@ -113,8 +111,7 @@ def too_many_requests(limit: int, retry_after: int) -> BinanceError:
 def banned(until_ms: int, retry_after: int) -> BinanceError:
     return BinanceError(
         -1003,
-        f"Way too many requests; IP banned until {until_ms}. Please use the websocket for"
-        " live updates to avoid bans.",
+        f"Way too many requests; IP banned until {until_ms}. Please use the websocket for live updates to avoid bans.",
         418,
         {"Retry-After": str(retry_after)},
     )
@@ -124,9 +121,7 @@ def too_many_orders(limit: int, interval: str) -> BinanceError:
     return BinanceError(-1015, f"Too many new orders; current limit is {limit} orders per {interval}.", 429)
 
 
-def from_order_error(
-    e: OrderError, futures: bool, inst: Instrument | None = None, op: str = "place"
-) -> BinanceError:
+def from_order_error(e: OrderError, futures: bool, inst: Instrument | None = None, op: str = "place") -> BinanceError:
     """Map an engine refusal to what Binance answers. ``op`` is place / cancel / query / amend."""
     r, d = e.reason, e.detail
     if r is RejectReason.UNKNOWN_SYMBOL:

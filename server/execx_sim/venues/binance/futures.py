@@ -69,15 +69,37 @@ if TYPE_CHECKING:
 CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 ORDER_TYPES = ("LIMIT", "MARKET", *CONDITIONAL_TYPES)
-PRICE_MATCH = ("NONE", "OPPONENT", "OPPONENT_5", "OPPONENT_10", "OPPONENT_20", "QUEUE", "QUEUE_5", "QUEUE_10",
-               "QUEUE_20")
+PRICE_MATCH = (
+    "NONE",
+    "OPPONENT",
+    "OPPONENT_5",
+    "OPPONENT_10",
+    "OPPONENT_20",
+    "QUEUE",
+    "QUEUE_5",
+    "QUEUE_10",
+    "QUEUE_20",
+)
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 MAX_BATCH = 5
 MAX_BATCH_CANCEL = 10
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
-KLINE_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
-            "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+KLINE_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 
 
 @dataclass
@@ -88,8 +110,9 @@ class ListenKey:
 
 
 def client_id_error(param: str) -> BinanceError:
-    return BinanceError(-1100, f"Illegal characters found in parameter '{param}'; legal range is "
-                               "'^[\\.A-Z\\:/a-z0-9_-]{1,36}$'.")
+    return BinanceError(
+        -1100, f"Illegal characters found in parameter '{param}'; legal range is '^[\\.A-Z\\:/a-z0-9_-]{{1,36}}$'."
+    )
 
 
 class FuturesFrontend:
@@ -313,8 +336,9 @@ class FuturesFrontend:
             raise BinanceError(-4061, "Order's position side does not match user's setting.")
         otype = params.enum("type", ORDER_TYPES, required=True)
         if otype in CONDITIONAL_TYPES:
-            raise BinanceError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API "
-                                      "endpoints instead.")
+            raise BinanceError(
+                -4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+            )
         tif_values = ("GTC", "IOC", "FOK", "GTX") + (() if self.coinm else ("GTD",))
         tif_raw = params.enum("timeInForce", tif_values)
         price_match = params.enum("priceMatch", PRICE_MATCH, default="NONE")
@@ -322,8 +346,9 @@ class FuturesFrontend:
         qty = params.decimal("quantity")
         reduce_only = params.bool("reduceOnly")
         if "closePosition" in params and params.bool("closePosition"):
-            raise BinanceError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API "
-                                      "endpoints instead.")
+            raise BinanceError(
+                -4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+            )
         # USDⓈ-M New Order: "selfTradePreventionMode ... default NONE" (official docs).
         stp = params.enum("selfTradePreventionMode", STP_MODES, default="NONE")
         resp_type = params.enum("newOrderRespType", ("ACK", "RESULT"), default="ACK")
@@ -361,8 +386,16 @@ class FuturesFrontend:
         if price is not None and price == 0:
             raise BinanceError(-4001, "Price less than 0.")
         return {
-            "symbol": symbol, "side": side, "type": OrderType(otype), "qty": qty, "price": price, "tif": tif,
-            "client_id": client_id, "reduce_only": reduce_only, "stp": STPMode(stp), "extra": extra,
+            "symbol": symbol,
+            "side": side,
+            "type": OrderType(otype),
+            "qty": qty,
+            "price": price,
+            "tif": tif,
+            "client_id": client_id,
+            "reduce_only": reduce_only,
+            "stp": STPMode(stp),
+            "extra": extra,
             "_resp": resp_type,
         }
 
@@ -378,8 +411,11 @@ class FuturesFrontend:
         resp = spec.pop("_resp")
         if spec["tif"] is TimeInForce.FOK and not self._fok_fillable(account, spec):
             # Binance futures rejects an unfillable FOK synchronously; nothing is recorded.
-            raise BinanceError(-5021, "Due to the order could not be filled immediately, the FOK order has been "
-                                      "rejected. The order will not be recorded in the order history")
+            raise BinanceError(
+                -5021,
+                "Due to the order could not be filled immediately, the FOK order has been "
+                "rejected. The order will not be recorded in the order history",
+            )
         try:
             order = self.market.place(account, **spec)
             if order.is_open and "goodTillDate" in order.extra:
@@ -412,8 +448,12 @@ class FuturesFrontend:
                     return True
         return False
 
-    def op_modify(self, account: Account, params: Params, headers: dict[str, str] | None = None,
-                  ) -> dict[str, Any]:
+    def op_modify(
+        self,
+        account: Account,
+        params: Params,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         """PUT order / ``order.modify``: new price and quantity; the order loses queue priority.
 
         USDⓈ-M needs both ``quantity`` and ``price`` (or ``priceMatch``); COIN-M accepts either.
@@ -454,8 +494,9 @@ class FuturesFrontend:
         if price_match != "NONE":
             order.extra["priceMatch"] = price_match
         try:
-            order = self.market.amend(account, symbol, order.order_id, None, new_qty=qty, new_price=price,
-                                      priority="lose")
+            order = self.market.amend(
+                account, symbol, order.order_id, None, new_qty=qty, new_price=price, priority="lose"
+            )
         except OrderError as e:
             raise self.order_error(e, symbol, op="amend") from None
         if self.coinm:
@@ -517,8 +558,9 @@ class FuturesFrontend:
         if not isinstance(items, list) or not items:
             raise BinanceError(-1130, f"Data sent for parameter '{name}' is not valid.")
         if len(items) > limit:
-            raise BinanceError(-4052 if name != "batchOrders" else -1130,
-                               f"Param '{name}' must be less than or equal to {limit}.")
+            raise BinanceError(
+                -4052 if name != "batchOrders" else -1130, f"Param '{name}' must be less than or equal to {limit}."
+            )
         return items
 
     async def op_batch_place(self, account: Account, params: Params, headers: dict[str, str]) -> list[Any]:
@@ -560,8 +602,9 @@ class FuturesFrontend:
         elif "origClientOrderIdList" in params:
             refs = [(None, str(v)) for v in self.batch_items(params, "origClientOrderIdList", MAX_BATCH_CANCEL)]
         else:
-            raise BinanceError(-1102, "Param 'orderIdList' or 'origClientOrderIdList' must be sent, but both were "
-                                      "empty/null!")
+            raise BinanceError(
+                -1102, "Param 'orderIdList' or 'origClientOrderIdList' must be sent, but both were empty/null!"
+            )
         out: list[Any] = []
         for order_id, client_id in refs:
             try:
@@ -594,8 +637,7 @@ class FuturesFrontend:
         symbol = self.symbol(params, required=not self.coinm) or None
         if self.coinm and symbol is None:
             pair = params.str("pair", required=True)
-            fills = [f for f in self.market.account_trades(account)
-                     if self.market.instruments[f.symbol].pair == pair]
+            fills = [f for f in self.market.account_trades(account) if self.market.instruments[f.symbol].pair == pair]
         else:
             fills = self.market.account_trades(account, symbol)
         limit = min(max(params.int("limit", default=500) or 500, 1), 1000)
@@ -697,14 +739,28 @@ class FuturesFrontend:
             taker_buy = sum((t.qty for t in bucket if t.taker_side is Side.BUY), Decimal(0))
             if self.coinm:
                 quote = sum((t.qty * inst.contract_size / t.price for t in bucket), Decimal(0))
-                buy_quote = sum((t.qty * inst.contract_size / t.price for t in bucket if t.taker_side is Side.BUY),
-                                Decimal(0))
+                buy_quote = sum(
+                    (t.qty * inst.contract_size / t.price for t in bucket if t.taker_side is Side.BUY), Decimal(0)
+                )
             else:
                 quote = sum((t.qty * t.price for t in bucket), Decimal(0))
                 buy_quote = sum((t.qty * t.price for t in bucket if t.taker_side is Side.BUY), Decimal(0))
-            rows.append([t0, inst.fmt_price(prices[0]), inst.fmt_price(max(prices)), inst.fmt_price(min(prices)),
-                         inst.fmt_price(prices[-1]), inst.fmt_qty(vol), t0 + step - 1, fixed(quote, 8), len(bucket),
-                         inst.fmt_qty(taker_buy), fixed(buy_quote, 8), "0"])
+            rows.append(
+                [
+                    t0,
+                    inst.fmt_price(prices[0]),
+                    inst.fmt_price(max(prices)),
+                    inst.fmt_price(min(prices)),
+                    inst.fmt_price(prices[-1]),
+                    inst.fmt_qty(vol),
+                    t0 + step - 1,
+                    fixed(quote, 8),
+                    len(bucket),
+                    inst.fmt_qty(taker_buy),
+                    fixed(buy_quote, 8),
+                    "0",
+                ]
+            )
             close = prices[-1]
             t0 += step
         return rows
@@ -713,19 +769,37 @@ class FuturesFrontend:
         symbols = []
         for inst in self.market.instruments.values():
             filters: list[dict[str, Any]] = [
-                {"filterType": "PRICE_FILTER", "minPrice": inst.fmt_price(inst.min_price),
-                 "maxPrice": inst.fmt_price(inst.max_price), "tickSize": inst.fmt_price(inst.tick)},
-                {"filterType": "LOT_SIZE", "minQty": inst.fmt_qty(inst.min_qty), "maxQty": inst.fmt_qty(inst.max_qty),
-                 "stepSize": inst.fmt_qty(inst.lot)},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": inst.fmt_qty(inst.min_qty),
-                 "maxQty": inst.fmt_qty(inst.market_max_qty or inst.max_qty), "stepSize": inst.fmt_qty(inst.lot)},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": inst.fmt_price(inst.min_price),
+                    "maxPrice": inst.fmt_price(inst.max_price),
+                    "tickSize": inst.fmt_price(inst.tick),
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": inst.fmt_qty(inst.min_qty),
+                    "maxQty": inst.fmt_qty(inst.max_qty),
+                    "stepSize": inst.fmt_qty(inst.lot),
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": inst.fmt_qty(inst.min_qty),
+                    "maxQty": inst.fmt_qty(inst.market_max_qty or inst.max_qty),
+                    "stepSize": inst.fmt_qty(inst.lot),
+                },
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
             ]
             if not self.coinm:
                 filters.append({"filterType": "MIN_NOTIONAL", "notional": f"{inst.min_notional:f}"})
-            filters.append({"filterType": "PERCENT_PRICE", "multiplierUp": fixed(inst.percent_up, 4),
-                            "multiplierDown": fixed(inst.percent_down, 4), "multiplierDecimal": "4"})
+            filters.append(
+                {
+                    "filterType": "PERCENT_PRICE",
+                    "multiplierUp": fixed(inst.percent_up, 4),
+                    "multiplierDown": fixed(inst.percent_down, 4),
+                    "multiplierDecimal": "4",
+                }
+            )
             row: dict[str, Any] = {
                 "symbol": inst.symbol,
                 "pair": inst.pair or inst.symbol,
@@ -738,21 +812,34 @@ class FuturesFrontend:
                 row["contractSize"] = int(inst.contract_size)
             else:
                 row["status"] = "TRADING"
-            row.update({
-                "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-                "baseAsset": inst.base, "quoteAsset": inst.quote, "marginAsset": inst.margin_asset,
-                "pricePrecision": inst.price_precision, "quantityPrecision": inst.qty_precision,
-                "baseAssetPrecision": 8, "quotePrecision": 8,
-            })
+            row.update(
+                {
+                    "maintMarginPercent": "2.5000",
+                    "requiredMarginPercent": "5.0000",
+                    "baseAsset": inst.base,
+                    "quoteAsset": inst.quote,
+                    "marginAsset": inst.margin_asset,
+                    "pricePrecision": inst.price_precision,
+                    "quantityPrecision": inst.qty_precision,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                }
+            )
             if self.coinm:
                 row["equalQtyPrecision"] = 4
-            row.update({
-                "underlyingType": "COIN", "underlyingSubType": ["PoW"] if inst.base == "BTC" else ["Layer-1"],
-                "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
-                "maxMoveOrderLimit": 10000, "filters": filters,
-                "orderTypes": ["LIMIT", "MARKET", *CONDITIONAL_TYPES],
-                "timeInForce": ["GTC", "IOC", "FOK", "GTX"] + ([] if self.coinm else ["GTD"]),
-            })
+            row.update(
+                {
+                    "underlyingType": "COIN",
+                    "underlyingSubType": ["PoW"] if inst.base == "BTC" else ["Layer-1"],
+                    "triggerProtect": "0.0500",
+                    "liquidationFee": "0.012500",
+                    "marketTakeBound": "0.05",
+                    "maxMoveOrderLimit": 10000,
+                    "filters": filters,
+                    "orderTypes": ["LIMIT", "MARKET", *CONDITIONAL_TYPES],
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX"] + ([] if self.coinm else ["GTD"]),
+                }
+            )
             if not self.coinm:
                 row["settlePlan"] = 0
                 row["permissionSet"] = ["GRID", "COPY"]
@@ -763,7 +850,8 @@ class FuturesFrontend:
         info["rateLimits"] = self.limiter.describe()
         info["exchangeFilters"] = []
         if not self.coinm:
-            info["assets"] = [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}
-                              for a in self.wire.assets()]
+            info["assets"] = [
+                {"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"} for a in self.wire.assets()
+            ]
         info["symbols"] = symbols
         return info

@@ -50,11 +50,16 @@ def register_rest(fe: FuturesFrontend) -> None:
         out: dict[str, Any] = {"symbol": symbol}
         if coinm:
             out["pair"] = inst.pair
-        out.update({
-            "bidPrice": inst.fmt_price(bid or ZERO), "bidQty": inst.fmt_qty(bq),
-            "askPrice": inst.fmt_price(ask or ZERO), "askQty": inst.fmt_qty(aq),
-            "time": fe.now(), "lastUpdateId": market.books[symbol].update_id,
-        })
+        out.update(
+            {
+                "bidPrice": inst.fmt_price(bid or ZERO),
+                "bidQty": inst.fmt_qty(bq),
+                "askPrice": inst.fmt_price(ask or ZERO),
+                "askQty": inst.fmt_qty(aq),
+                "time": fe.now(),
+                "lastUpdateId": market.books[symbol].update_id,
+            }
+        )
         return out
 
     def last_price(symbol: str) -> Decimal:
@@ -83,6 +88,7 @@ def register_rest(fe: FuturesFrontend) -> None:
         return [price_of(s) for s in market.instruments]
 
     if not coinm:
+
         @route("GET", f"{p}/v2/ticker/price", 1)
         async def ticker_price_v2(call: Call) -> Any:
             return await ticker_price(call)
@@ -105,18 +111,29 @@ def register_rest(fe: FuturesFrontend) -> None:
         out: dict[str, Any] = {"symbol": symbol}
         if coinm:
             out["pair"] = inst.pair
-        out.update({
-            "priceChange": inst.fmt_price(change), "priceChangePercent": fixed(pct, 3),
-            "weightedAvgPrice": inst.fmt_price(last), "lastPrice": inst.fmt_price(last),
-            "lastQty": inst.fmt_qty(trades[-1].qty if trades else ZERO), "openPrice": inst.fmt_price(open_px),
-            "highPrice": inst.fmt_price(high), "lowPrice": inst.fmt_price(low), "volume": inst.fmt_qty(volume),
-        })
+        out.update(
+            {
+                "priceChange": inst.fmt_price(change),
+                "priceChangePercent": fixed(pct, 3),
+                "weightedAvgPrice": inst.fmt_price(last),
+                "lastPrice": inst.fmt_price(last),
+                "lastQty": inst.fmt_qty(trades[-1].qty if trades else ZERO),
+                "openPrice": inst.fmt_price(open_px),
+                "highPrice": inst.fmt_price(high),
+                "lowPrice": inst.fmt_price(low),
+                "volume": inst.fmt_qty(volume),
+            }
+        )
         out["baseVolume" if coinm else "quoteVolume"] = fixed(quote_vol, 8)
-        out.update({
-            "openTime": trades[0].time_ms if trades else now - 86_400_000, "closeTime": now,
-            "firstId": trades[0].trade_id if trades else -1, "lastId": trades[-1].trade_id if trades else -1,
-            "count": len(trades),
-        })
+        out.update(
+            {
+                "openTime": trades[0].time_ms if trades else now - 86_400_000,
+                "closeTime": now,
+                "firstId": trades[0].trade_id if trades else -1,
+                "lastId": trades[-1].trade_id if trades else -1,
+                "count": len(trades),
+            }
+        )
         return out
 
     @route("GET", f"{p}/v1/ticker/24hr", 1)
@@ -133,11 +150,17 @@ def register_rest(fe: FuturesFrontend) -> None:
         out: dict[str, Any] = {"symbol": symbol}
         if coinm:
             out["pair"] = inst.pair
-        out.update({
-            "markPrice": fixed(mark, 8), "indexPrice": fixed(mark, 8), "estimatedSettlePrice": fixed(mark, 8),
-            "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000, "time": now,
-        })
+        out.update(
+            {
+                "markPrice": fixed(mark, 8),
+                "indexPrice": fixed(mark, 8),
+                "estimatedSettlePrice": fixed(mark, 8),
+                "lastFundingRate": "0.00010000",
+                "interestRate": "0.00010000",
+                "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000,
+                "time": now,
+            }
+        )
         return out
 
     @route("GET", f"{p}/v1/premiumIndex", 1)
@@ -172,8 +195,18 @@ def register_rest(fe: FuturesFrontend) -> None:
         rows = list(market.public_trades[symbol])
         if from_id is not None:
             rows = [t for t in rows if t.trade_id >= from_id]
-        return [{"a": t.trade_id, "p": inst.fmt_price(t.price), "q": inst.fmt_qty(t.qty), "f": t.trade_id,
-                 "l": t.trade_id, "T": t.time_ms, "m": t.taker_side is Side.SELL} for t in rows[-limit:]]
+        return [
+            {
+                "a": t.trade_id,
+                "p": inst.fmt_price(t.price),
+                "q": inst.fmt_qty(t.qty),
+                "f": t.trade_id,
+                "l": t.trade_id,
+                "T": t.time_ms,
+                "m": t.taker_side is Side.SELL,
+            }
+            for t in rows[-limit:]
+        ]
 
     @route("GET", f"{p}/v1/klines", 5)
     async def klines(call: Call) -> Any:
@@ -271,17 +304,41 @@ def register_rest(fe: FuturesFrontend) -> None:
     async def commission_rate(call: Call) -> Any:
         symbol = fe.symbol(call.params)
         inst = market.instruments[symbol]
-        return {"symbol": symbol, "makerCommissionRate": f"{inst.maker_fee:f}",
-                "takerCommissionRate": f"{inst.taker_fee:f}"}
+        return {
+            "symbol": symbol,
+            "makerCommissionRate": f"{inst.maker_fee:f}",
+            "takerCommissionRate": f"{inst.taker_fee:f}",
+        }
 
     def brackets(symbol: str) -> dict[str, Any]:
         if coinm:
-            return {"symbol": symbol, "brackets": [
-                {"bracket": 1, "initialLeverage": 125, "qtyCap": 5, "qtyFloor": 0, "maintMarginRatio": 0.004,
-                 "cum": 0.0}]}
-        return {"symbol": symbol, "notionalCoef": 1.0, "brackets": [
-            {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0,
-             "maintMarginRatio": 0.004, "cum": 0.0}]}
+            return {
+                "symbol": symbol,
+                "brackets": [
+                    {
+                        "bracket": 1,
+                        "initialLeverage": 125,
+                        "qtyCap": 5,
+                        "qtyFloor": 0,
+                        "maintMarginRatio": 0.004,
+                        "cum": 0.0,
+                    }
+                ],
+            }
+        return {
+            "symbol": symbol,
+            "notionalCoef": 1.0,
+            "brackets": [
+                {
+                    "bracket": 1,
+                    "initialLeverage": 125,
+                    "notionalCap": 50000,
+                    "notionalFloor": 0,
+                    "maintMarginRatio": 0.004,
+                    "cum": 0.0,
+                }
+            ],
+        }
 
     @route("GET", f"{p}/{'v2' if coinm else 'v1'}/leverageBracket", 1, "SIGNED")
     async def leverage_bracket(call: Call) -> Any:
@@ -291,20 +348,38 @@ def register_rest(fe: FuturesFrontend) -> None:
         return [brackets(s) for s in market.instruments if not symbol or s == symbol]
 
     if not coinm:
+
         @route("GET", f"{p}/v1/symbolConfig", 5, "SIGNED")
         async def symbol_config(call: Call) -> Any:
             symbol = fe.symbol(call.params, required=False)
             wallet = call.account.wallet(market.name)
-            return [{"symbol": s, "marginType": "CROSSED", "isAutoAddMargin": False,
-                     "leverage": wallet.leverage.get(s, 20), "maxNotionalValue": "250000000"}
-                    for s in market.instruments if not symbol or s == symbol]
+            return [
+                {
+                    "symbol": s,
+                    "marginType": "CROSSED",
+                    "isAutoAddMargin": False,
+                    "leverage": wallet.leverage.get(s, 20),
+                    "maxNotionalValue": "250000000",
+                }
+                for s in market.instruments
+                if not symbol or s == symbol
+            ]
 
         @route("GET", f"{p}/v1/accountConfig", 5, "SIGNED")
         async def account_config(call: Call) -> Any:
-            return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
-                    "dualSidePosition": False, "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1}
+            return {
+                "feeTier": 0,
+                "canTrade": True,
+                "canDeposit": True,
+                "canWithdraw": True,
+                "dualSidePosition": False,
+                "updateTime": 0,
+                "multiAssetsMargin": False,
+                "tradeGroupId": -1,
+            }
 
     if not coinm:
+
         @route("GET", f"{p}/v1/multiAssetsMargin", 30, "SIGNED")
         async def multi_assets(call: Call) -> Any:
             return {"multiAssetsMargin": False}

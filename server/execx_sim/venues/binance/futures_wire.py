@@ -99,33 +99,37 @@ class Wire:
         }
         if self.coinm:
             out["pair"] = inst.pair
-        out.update({
-            "status": self.order_status(order),
-            "clientOrderId": order.client_id,
-            "price": self.px(inst, order.price),
-            "avgPrice": self.avg(inst, order),
-            "origQty": plain(order.qty),
-            "executedQty": plain(order.filled),
-            "cumQty": plain(order.filled),
-        })
+        out.update(
+            {
+                "status": self.order_status(order),
+                "clientOrderId": order.client_id,
+                "price": self.px(inst, order.price),
+                "avgPrice": self.avg(inst, order),
+                "origQty": plain(order.qty),
+                "executedQty": plain(order.filled),
+                "cumQty": plain(order.filled),
+            }
+        )
         if self.coinm:
             out["cumBase"] = plain(self.cum_base(inst, order))
         else:
             out["cumQuote"] = plain(order.cum_quote)
-        out.update({
-            "timeInForce": tif_of(order),
-            "type": order.type.value,
-            "reduceOnly": order.reduce_only,
-            "closePosition": False,
-            "side": order.side.value,
-            "positionSide": "BOTH",
-            "stopPrice": "0",
-            "workingType": "CONTRACT_PRICE",
-            "priceProtect": False,
-            "origType": order.type.value,
-            "priceMatch": str(order.extra.get("priceMatch", "NONE")),
-            "selfTradePreventionMode": self.stp(order),
-        })
+        out.update(
+            {
+                "timeInForce": tif_of(order),
+                "type": order.type.value,
+                "reduceOnly": order.reduce_only,
+                "closePosition": False,
+                "side": order.side.value,
+                "positionSide": "BOTH",
+                "stopPrice": "0",
+                "workingType": "CONTRACT_PRICE",
+                "priceProtect": False,
+                "origType": order.type.value,
+                "priceMatch": str(order.extra.get("priceMatch", "NONE")),
+                "selfTradePreventionMode": self.stp(order),
+            }
+        )
         if not self.coinm:
             out["goodTillDate"] = int(order.extra.get("goodTillDate", 0))
         if with_time:
@@ -136,8 +140,15 @@ class Wire:
     def ack(self, order: Order) -> dict[str, Any]:
         """``newOrderRespType=ACK``: the order as accepted, before any matching result."""
         out = self.order(order)
-        out.update({"status": "NEW", "executedQty": "0", "cumQty": "0",
-                    "avgPrice": "0.0" if self.coinm else fixed(ZERO, 5), "updateTime": order.created_ms})
+        out.update(
+            {
+                "status": "NEW",
+                "executedQty": "0",
+                "cumQty": "0",
+                "avgPrice": "0.0" if self.coinm else fixed(ZERO, 5),
+                "updateTime": order.created_ms,
+            }
+        )
         out["cumBase" if self.coinm else "cumQuote"] = "0"
         return out
 
@@ -151,25 +162,29 @@ class Wire:
         }
         if self.coinm:
             out["pair"] = inst.pair
-        out.update({
-            "side": fill.side.value,
-            "price": plain(fill.price),
-            "qty": plain(fill.qty),
-            "realizedPnl": amt(fill.realized_pnl),
-            "marginAsset": inst.margin_asset,
-        })
+        out.update(
+            {
+                "side": fill.side.value,
+                "price": plain(fill.price),
+                "qty": plain(fill.qty),
+                "realizedPnl": amt(fill.realized_pnl),
+                "marginAsset": inst.margin_asset,
+            }
+        )
         if self.coinm:
             out["baseQty"] = plain(fill.qty * inst.contract_size / fill.price)
         else:
             out["quoteQty"] = plain(fill.quote_qty)
-        out.update({
-            "commission": amt(fill.fee),
-            "commissionAsset": fill.fee_asset,
-            "time": fill.time_ms,
-            "positionSide": "BOTH",
-            "buyer": buyer,
-            "maker": fill.is_maker,
-        })
+        out.update(
+            {
+                "commission": amt(fill.fee),
+                "commissionAsset": fill.fee_asset,
+                "time": fill.time_ms,
+                "positionSide": "BOTH",
+                "buyer": buyer,
+                "maker": fill.is_maker,
+            }
+        )
         return out
 
     # ------------------------------------------------------------------ account views
@@ -239,33 +254,72 @@ class Wire:
             entry = fixed(pos.entry_price, 8) if pos.entry_price else "0.0"
             mark = fixed(n["mark"], 8)
             if self.coinm:
-                rows.append({
-                    "symbol": inst.symbol, "positionAmt": inst.fmt_qty(pos.qty), "entryPrice": entry,
-                    "breakEvenPrice": entry, "markPrice": mark, "unRealizedProfit": amt(n["upnl"]),
-                    "liquidationPrice": liq, "leverage": str(pos.leverage), "maxQty": "1000000",
-                    "marginType": "cross", "isolatedMargin": amt(ZERO), "isAutoAddMargin": "false",
-                    "positionSide": "BOTH", "notionalValue": amt(n["notional"]), "isolatedWallet": "0",
-                    "updateTime": pos.updated_ms,
-                })
+                rows.append(
+                    {
+                        "symbol": inst.symbol,
+                        "positionAmt": inst.fmt_qty(pos.qty),
+                        "entryPrice": entry,
+                        "breakEvenPrice": entry,
+                        "markPrice": mark,
+                        "unRealizedProfit": amt(n["upnl"]),
+                        "liquidationPrice": liq,
+                        "leverage": str(pos.leverage),
+                        "maxQty": "1000000",
+                        "marginType": "cross",
+                        "isolatedMargin": amt(ZERO),
+                        "isAutoAddMargin": "false",
+                        "positionSide": "BOTH",
+                        "notionalValue": amt(n["notional"]),
+                        "isolatedWallet": "0",
+                        "updateTime": pos.updated_ms,
+                    }
+                )
             elif version == 2:
-                rows.append({
-                    "entryPrice": entry, "breakEvenPrice": entry, "marginType": "cross",
-                    "isAutoAddMargin": "false", "isolatedMargin": amt(ZERO), "leverage": str(pos.leverage),
-                    "liquidationPrice": liq, "markPrice": mark, "maxNotionalValue": "250000000",
-                    "positionAmt": inst.fmt_qty(pos.qty), "notional": amt(n["notional"]),
-                    "isolatedWallet": "0", "symbol": inst.symbol, "unRealizedProfit": amt(n["upnl"]),
-                    "positionSide": "BOTH", "updateTime": pos.updated_ms,
-                })
+                rows.append(
+                    {
+                        "entryPrice": entry,
+                        "breakEvenPrice": entry,
+                        "marginType": "cross",
+                        "isAutoAddMargin": "false",
+                        "isolatedMargin": amt(ZERO),
+                        "leverage": str(pos.leverage),
+                        "liquidationPrice": liq,
+                        "markPrice": mark,
+                        "maxNotionalValue": "250000000",
+                        "positionAmt": inst.fmt_qty(pos.qty),
+                        "notional": amt(n["notional"]),
+                        "isolatedWallet": "0",
+                        "symbol": inst.symbol,
+                        "unRealizedProfit": amt(n["upnl"]),
+                        "positionSide": "BOTH",
+                        "updateTime": pos.updated_ms,
+                    }
+                )
             else:
-                rows.append({
-                    "symbol": inst.symbol, "positionSide": "BOTH", "positionAmt": inst.fmt_qty(pos.qty),
-                    "entryPrice": entry, "breakEvenPrice": entry, "markPrice": mark,
-                    "unRealizedProfit": amt(n["upnl"]), "liquidationPrice": liq, "isolatedMargin": amt(ZERO),
-                    "notional": amt(n["notional"]), "marginAsset": inst.margin_asset, "isolatedWallet": "0",
-                    "initialMargin": amt(n["im"] + order_im), "maintMargin": amt(n["mm"]),
-                    "positionInitialMargin": amt(n["im"]), "openOrderInitialMargin": amt(order_im),
-                    "adl": 0, "bidNotional": amt(bid), "askNotional": amt(ask), "updateTime": pos.updated_ms,
-                })
+                rows.append(
+                    {
+                        "symbol": inst.symbol,
+                        "positionSide": "BOTH",
+                        "positionAmt": inst.fmt_qty(pos.qty),
+                        "entryPrice": entry,
+                        "breakEvenPrice": entry,
+                        "markPrice": mark,
+                        "unRealizedProfit": amt(n["upnl"]),
+                        "liquidationPrice": liq,
+                        "isolatedMargin": amt(ZERO),
+                        "notional": amt(n["notional"]),
+                        "marginAsset": inst.margin_asset,
+                        "isolatedWallet": "0",
+                        "initialMargin": amt(n["im"] + order_im),
+                        "maintMargin": amt(n["mm"]),
+                        "positionInitialMargin": amt(n["im"]),
+                        "openOrderInitialMargin": amt(order_im),
+                        "adl": 0,
+                        "bidNotional": amt(bid),
+                        "askNotional": amt(ask),
+                        "updateTime": pos.updated_ms,
+                    }
+                )
         if version == 3 and not self.coinm:
             rows = [r for r in rows if Decimal(str(r["positionAmt"])) != 0]
         return rows
@@ -290,18 +344,32 @@ class Wire:
             mm += n["mm"]
         order_im = wallet.order_margin.get(asset, ZERO)
         avail = self.market.available_margin(wallet, asset)
-        return {"wb": wb, "upnl": upnl, "mb": wb + upnl, "pim": im, "oim": order_im, "mm": mm,
-                "avail": avail, "maxw": max(ZERO, min(avail, wb))}
+        return {
+            "wb": wb,
+            "upnl": upnl,
+            "mb": wb + upnl,
+            "pim": im,
+            "oim": order_im,
+            "mm": mm,
+            "avail": avail,
+            "maxw": max(ZERO, min(avail, wb)),
+        }
 
     def account_asset(self, account: Account, asset: str, version: int) -> dict[str, Any]:
         n = self.asset_numbers(account, asset)
         upd = self.market.exchange.now_ms()
         out: dict[str, Any] = {
-            "asset": asset, "walletBalance": amt(n["wb"]), "unrealizedProfit": amt(n["upnl"]),
-            "marginBalance": amt(n["mb"]), "maintMargin": amt(n["mm"]),
-            "initialMargin": amt(n["pim"] + n["oim"]), "positionInitialMargin": amt(n["pim"]),
-            "openOrderInitialMargin": amt(n["oim"]), "crossWalletBalance": amt(n["wb"]),
-            "crossUnPnl": amt(n["upnl"]), "availableBalance": amt(n["avail"]),
+            "asset": asset,
+            "walletBalance": amt(n["wb"]),
+            "unrealizedProfit": amt(n["upnl"]),
+            "marginBalance": amt(n["mb"]),
+            "maintMargin": amt(n["mm"]),
+            "initialMargin": amt(n["pim"] + n["oim"]),
+            "positionInitialMargin": amt(n["pim"]),
+            "openOrderInitialMargin": amt(n["oim"]),
+            "crossWalletBalance": amt(n["wb"]),
+            "crossUnPnl": amt(n["upnl"]),
+            "availableBalance": amt(n["avail"]),
             "maxWithdrawAmount": amt(n["maxw"]),
         }
         if not self.coinm and version == 2:
@@ -317,46 +385,88 @@ class Wire:
             bid, ask, order_im = self.open_notional(account, inst)
             entry = fixed(pos.entry_price, 8) if pos.entry_price else "0.0"
             row: dict[str, Any] = {
-                "symbol": inst.symbol, "initialMargin": amt(n["im"] + order_im), "maintMargin": amt(n["mm"]),
-                "unrealizedProfit": amt(n["upnl"]), "positionInitialMargin": amt(n["im"]),
-                "openOrderInitialMargin": amt(order_im), "leverage": str(pos.leverage), "isolated": False,
-                "positionSide": "BOTH", "entryPrice": entry, "breakEvenPrice": entry,
-                "positionAmt": inst.fmt_qty(pos.qty), "updateTime": pos.updated_ms,
+                "symbol": inst.symbol,
+                "initialMargin": amt(n["im"] + order_im),
+                "maintMargin": amt(n["mm"]),
+                "unrealizedProfit": amt(n["upnl"]),
+                "positionInitialMargin": amt(n["im"]),
+                "openOrderInitialMargin": amt(order_im),
+                "leverage": str(pos.leverage),
+                "isolated": False,
+                "positionSide": "BOTH",
+                "entryPrice": entry,
+                "breakEvenPrice": entry,
+                "positionAmt": inst.fmt_qty(pos.qty),
+                "updateTime": pos.updated_ms,
             }
             if self.coinm:
                 row["maxQty"] = "1000000"
                 row["notionalValue"] = amt(n["notional"])
             elif version == 2:
-                row.update({"maxNotional": "250000000", "bidNotional": amt(bid), "askNotional": amt(ask),
-                            "notional": amt(n["notional"]), "isolatedWallet": "0"})
+                row.update(
+                    {
+                        "maxNotional": "250000000",
+                        "bidNotional": amt(bid),
+                        "askNotional": amt(ask),
+                        "notional": amt(n["notional"]),
+                        "isolatedWallet": "0",
+                    }
+                )
             else:
                 if not pos.qty:
                     continue
                 row = {
-                    "symbol": inst.symbol, "positionSide": "BOTH", "positionAmt": inst.fmt_qty(pos.qty),
-                    "unrealizedProfit": amt(n["upnl"]), "isolatedMargin": amt(ZERO),
-                    "notional": amt(n["notional"]), "isolatedWallet": "0",
-                    "initialMargin": amt(n["im"] + order_im), "maintMargin": amt(n["mm"]),
+                    "symbol": inst.symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": inst.fmt_qty(pos.qty),
+                    "unrealizedProfit": amt(n["upnl"]),
+                    "isolatedMargin": amt(ZERO),
+                    "notional": amt(n["notional"]),
+                    "isolatedWallet": "0",
+                    "initialMargin": amt(n["im"] + order_im),
+                    "maintMargin": amt(n["mm"]),
                     "updateTime": pos.updated_ms,
                 }
             positions.append(row)
         now = self.market.exchange.now_ms()
         if self.coinm:
-            return {"assets": assets, "positions": positions, "canDeposit": True, "canTrade": True,
-                    "canWithdraw": True, "feeTier": 0, "updateTime": now}
+            return {
+                "assets": assets,
+                "positions": positions,
+                "canDeposit": True,
+                "canTrade": True,
+                "canWithdraw": True,
+                "feeTier": 0,
+                "updateTime": now,
+            }
         usdt = self.asset_numbers(account, "USDT")
         totals = {
-            "totalInitialMargin": amt(usdt["pim"] + usdt["oim"]), "totalMaintMargin": amt(usdt["mm"]),
-            "totalWalletBalance": amt(usdt["wb"]), "totalUnrealizedProfit": amt(usdt["upnl"]),
-            "totalMarginBalance": amt(usdt["mb"]), "totalPositionInitialMargin": amt(usdt["pim"]),
-            "totalOpenOrderInitialMargin": amt(usdt["oim"]), "totalCrossWalletBalance": amt(usdt["wb"]),
-            "totalCrossUnPnl": amt(usdt["upnl"]), "availableBalance": amt(usdt["avail"]),
+            "totalInitialMargin": amt(usdt["pim"] + usdt["oim"]),
+            "totalMaintMargin": amt(usdt["mm"]),
+            "totalWalletBalance": amt(usdt["wb"]),
+            "totalUnrealizedProfit": amt(usdt["upnl"]),
+            "totalMarginBalance": amt(usdt["mb"]),
+            "totalPositionInitialMargin": amt(usdt["pim"]),
+            "totalOpenOrderInitialMargin": amt(usdt["oim"]),
+            "totalCrossWalletBalance": amt(usdt["wb"]),
+            "totalCrossUnPnl": amt(usdt["upnl"]),
+            "availableBalance": amt(usdt["avail"]),
             "maxWithdrawAmount": amt(usdt["maxw"]),
         }
         if version == 2:
-            return {"feeTier": 0, "feeBurn": False, "canDeposit": True, "canTrade": True, "canWithdraw": True,
-                    "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1, **totals,
-                    "assets": assets, "positions": positions}
+            return {
+                "feeTier": 0,
+                "feeBurn": False,
+                "canDeposit": True,
+                "canTrade": True,
+                "canWithdraw": True,
+                "updateTime": 0,
+                "multiAssetsMargin": False,
+                "tradeGroupId": -1,
+                **totals,
+                "assets": assets,
+                "positions": positions,
+            }
         return {**totals, "assets": assets, "positions": positions}
 
     def balances(self, account: Account, alias: str) -> list[dict[str, Any]]:
@@ -366,8 +476,9 @@ class Wire:
             row: dict[str, Any] = {"accountAlias": alias, "asset": asset, "balance": amt(n["wb"])}
             if self.coinm:
                 row["withdrawAvailable"] = amt(n["maxw"])
-            row.update({"crossWalletBalance": amt(n["wb"]), "crossUnPnl": amt(n["upnl"]),
-                        "availableBalance": amt(n["avail"])})
+            row.update(
+                {"crossWalletBalance": amt(n["wb"]), "crossUnPnl": amt(n["upnl"]), "availableBalance": amt(n["avail"])}
+            )
             if not self.coinm:
                 row.update({"maxWithdrawAmount": amt(n["maxw"]), "marginAvailable": True})
             row["updateTime"] = self.market.exchange.now_ms()
@@ -376,18 +487,28 @@ class Wire:
 
     # ------------------------------------------------------------------ user-data events
 
-    def order_update(self, order: Order, exec_type: ExecType, fill: Fill | None, account: Account,
-                     now: int) -> dict[str, Any]:
+    def order_update(
+        self, order: Order, exec_type: ExecType, fill: Fill | None, account: Account, now: int
+    ) -> dict[str, Any]:
         """``ORDER_TRADE_UPDATE`` as the user data stream sends it."""
         inst = self.inst(order.symbol)
         bid, ask, _ = self.open_notional(account, inst)
         x = {ExecType.AMENDED: "AMENDMENT", ExecType.REJECTED: "REJECTED"}.get(exec_type, exec_type.value)
         o: dict[str, Any] = {
-            "s": order.symbol, "c": order.client_id, "S": order.side.value, "o": order.type.value,
-            "f": tif_of(order), "q": plain(order.qty), "p": self.px(inst, order.price),
-            "ap": plain(order.avg_price), "sp": "0", "x": x, "X": self.order_status(order),
+            "s": order.symbol,
+            "c": order.client_id,
+            "S": order.side.value,
+            "o": order.type.value,
+            "f": tif_of(order),
+            "q": plain(order.qty),
+            "p": self.px(inst, order.price),
+            "ap": plain(order.avg_price),
+            "sp": "0",
+            "x": x,
+            "X": self.order_status(order),
             "i": order.order_id,
-            "l": plain(fill.qty if fill else ZERO), "z": plain(order.filled),
+            "l": plain(fill.qty if fill else ZERO),
+            "z": plain(order.filled),
             "L": plain(fill.price if fill else ZERO),
         }
         if self.coinm:
@@ -396,14 +517,27 @@ class Wire:
             # "Commission, will not push if no commission" (Event-Order-Update).
             o["N"] = fill.fee_asset
             o["n"] = plain(fill.fee)
-        o.update({
-            "T": fill.time_ms if fill else order.updated_ms, "t": fill.trade_id if fill else 0,
-            "b": plain(bid), "a": plain(ask), "m": fill.is_maker if fill else False, "R": order.reduce_only,
-            "wt": "CONTRACT_PRICE", "ot": order.type.value, "ps": "BOTH", "cp": False,
-            "rp": plain(fill.realized_pnl if fill else ZERO), "pP": False, "si": 0, "ss": 0,
-            "V": self.stp(order), "pm": str(order.extra.get("priceMatch", "NONE")),
-            "gtd": int(order.extra.get("goodTillDate", 0)),
-        })
+        o.update(
+            {
+                "T": fill.time_ms if fill else order.updated_ms,
+                "t": fill.trade_id if fill else 0,
+                "b": plain(bid),
+                "a": plain(ask),
+                "m": fill.is_maker if fill else False,
+                "R": order.reduce_only,
+                "wt": "CONTRACT_PRICE",
+                "ot": order.type.value,
+                "ps": "BOTH",
+                "cp": False,
+                "rp": plain(fill.realized_pnl if fill else ZERO),
+                "pP": False,
+                "si": 0,
+                "ss": 0,
+                "V": self.stp(order),
+                "pm": str(order.extra.get("priceMatch", "NONE")),
+                "gtd": int(order.extra.get("goodTillDate", 0)),
+            }
+        )
         if not self.coinm:
             o["er"] = EXPIRE_REASON.get(order.expire_reason, "0") if order.status is OrderStatus.EXPIRED else "0"
         event: dict[str, Any] = {"e": "ORDER_TRADE_UPDATE", "T": o["T"], "E": now}
@@ -412,11 +546,14 @@ class Wire:
         event["o"] = o
         return event
 
-    def account_update(self, account: Account, assets: frozenset[str], symbols: frozenset[str], reason: str,
-                       now: int) -> dict[str, Any]:
+    def account_update(
+        self, account: Account, assets: frozenset[str], symbols: frozenset[str], reason: str, now: int
+    ) -> dict[str, Any]:
         wallet = account.wallet(self.market.name)
-        b = [{"a": a, "wb": amt(wallet.balance(a).total), "cw": amt(wallet.balance(a).total), "bc": "0"}
-             for a in sorted(assets)]
+        b = [
+            {"a": a, "wb": amt(wallet.balance(a).total), "cw": amt(wallet.balance(a).total), "bc": "0"}
+            for a in sorted(assets)
+        ]
         p = []
         for sym in sorted(symbols):
             inst = self.market.instruments.get(sym)
@@ -424,10 +561,19 @@ class Wire:
                 continue
             pos = wallet.position(sym)
             n = self.position_numbers(inst, pos)
-            p.append({
-                "s": sym, "pa": plain(pos.qty), "ep": plain(pos.entry_price), "bep": plain(pos.entry_price),
-                "cr": plain(pos.realized_pnl), "up": plain(n["upnl"]), "mt": "cross", "iw": "0", "ps": "BOTH",
-            })
+            p.append(
+                {
+                    "s": sym,
+                    "pa": plain(pos.qty),
+                    "ep": plain(pos.entry_price),
+                    "bep": plain(pos.entry_price),
+                    "cr": plain(pos.realized_pnl),
+                    "up": plain(n["upnl"]),
+                    "mt": "cross",
+                    "iw": "0",
+                    "ps": "BOTH",
+                }
+            )
         m = {"ORDER": "ORDER", "ADMIN": "DEPOSIT", "FUNDING": "FUNDING_FEE"}.get(reason, reason)
         event: dict[str, Any] = {"e": "ACCOUNT_UPDATE", "E": now, "T": now}
         if self.coinm:

@@ -38,12 +38,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("execx_sim.binance.futures")
 
-SIGNED = {"order.place", "order.modify", "order.cancel", "order.status", "account.position",
-          "v2/account.position", "account.balance", "v2/account.balance", "account.status", "v2/account.status"}
+SIGNED = {
+    "order.place",
+    "order.modify",
+    "order.cancel",
+    "order.status",
+    "account.position",
+    "v2/account.position",
+    "account.balance",
+    "v2/account.balance",
+    "account.status",
+    "v2/account.status",
+}
 USER_STREAM = {"userDataStream.start", "userDataStream.ping", "userDataStream.stop"}
-WEIGHTS = {"order.place": 0, "order.modify": 1, "order.cancel": 1, "order.status": 1, "account.position": 5,
-           "v2/account.position": 5, "account.balance": 5, "v2/account.balance": 5, "account.status": 5,
-           "v2/account.status": 5, "ticker.price": 1, "ticker.book": 2, "depth": 2}
+WEIGHTS = {
+    "order.place": 0,
+    "order.modify": 1,
+    "order.cancel": 1,
+    "order.status": 1,
+    "account.position": 5,
+    "v2/account.position": 5,
+    "account.balance": 5,
+    "v2/account.balance": 5,
+    "account.status": 5,
+    "v2/account.status": 5,
+    "ticker.price": 1,
+    "ticker.book": 2,
+    "depth": 2,
+}
 
 
 class FuturesWsApi:
@@ -136,13 +158,18 @@ class FuturesWsApi:
                 return state.account
             raise errors.mandatory("apiKey")
         if "signature" not in params and state.account is not None:
-            auth.check_timestamp({k: auth.ws_value(v) for k, v in params.items()
-                                  if k in ("timestamp", "recvWindow")}, fe.now())
+            auth.check_timestamp(
+                {k: auth.ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, fe.now()
+            )
             return state.account
         return auth.authenticate_ws(fe.sim.exchange, params, fe.now())
 
-    async def call(self, method: str, raw: dict[str, Any], state: _Session,
-                   ) -> tuple[Any, dict[str, str] | None]:
+    async def call(
+        self,
+        method: str,
+        raw: dict[str, Any],
+        state: _Session,
+    ) -> tuple[Any, dict[str, str] | None]:
         fe = self.fe
         params = Params(raw)
         if method == "session.logon":
@@ -205,9 +232,15 @@ class FuturesWsApi:
             price = fe.market.last_price.get(symbol, fe.market.mark_price(symbol))
             return {"symbol": symbol, "price": inst.fmt_price(price), "time": fe.now()}
         bid, bq, ask, aq = fe.market.books[symbol].top()
-        return {"lastUpdateId": fe.market.books[symbol].update_id, "symbol": symbol,
-                "bidPrice": inst.fmt_price(bid or ZERO), "bidQty": inst.fmt_qty(bq),
-                "askPrice": inst.fmt_price(ask or ZERO), "askQty": inst.fmt_qty(aq), "time": fe.now()}
+        return {
+            "lastUpdateId": fe.market.books[symbol].update_id,
+            "symbol": symbol,
+            "bidPrice": inst.fmt_price(bid or ZERO),
+            "bidQty": inst.fmt_qty(bq),
+            "askPrice": inst.fmt_price(ask or ZERO),
+            "askQty": inst.fmt_qty(aq),
+            "time": fe.now(),
+        }
 
 
 class _Session:
@@ -352,8 +385,12 @@ class FuturesStreams:
         params = req.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-                conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: params must be a list of "
-                                                                   "stream names"}, "id": req_id})
+                conn.writer.send_json(
+                    {
+                        "error": {"code": 2, "msg": "Invalid request: params must be a list of stream names"},
+                        "id": req_id,
+                    }
+                )
                 return
             for name in params:
                 if method == "UNSUBSCRIBE":
@@ -366,8 +403,12 @@ class FuturesStreams:
         elif method == "LIST_SUBSCRIPTIONS":
             conn.writer.send_json({"result": [*conn.streams.values(), *conn.keys], "id": req_id})
         elif method == "SET_PROPERTY":
-            if isinstance(params, list) and len(params) == 2 and params[0] == "combined" \
-                    and isinstance(params[1], bool):
+            if (
+                isinstance(params, list)
+                and len(params) == 2
+                and params[0] == "combined"
+                and isinstance(params[1], bool)
+            ):
                 conn.combined = params[1]
                 conn.writer.send_json({"result": None, "id": req_id})
             else:
@@ -378,8 +419,9 @@ class FuturesStreams:
             else:
                 conn.writer.send_json({"error": {"code": 0, "msg": "Unknown property"}, "id": req_id})
         else:
-            conn.writer.send_json({"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"},
-                                   "id": req_id})
+            conn.writer.send_json(
+                {"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}, "id": req_id}
+            )
 
     # ------------------------------------------------------------------ delivery
 
@@ -432,10 +474,16 @@ class FuturesStreams:
         payload: dict[str, Any] = {"e": "bookTicker", "u": ev.update_id, "s": ev.symbol}
         if self.fe.coinm:
             payload["ps"] = inst.pair
-        payload.update({
-            "b": inst.fmt_price(ev.bid or ZERO), "B": inst.fmt_qty(ev.bid_qty),
-            "a": inst.fmt_price(ev.ask or ZERO), "A": inst.fmt_qty(ev.ask_qty), "T": ev.time_ms, "E": ev.time_ms,
-        })
+        payload.update(
+            {
+                "b": inst.fmt_price(ev.bid or ZERO),
+                "B": inst.fmt_qty(ev.bid_qty),
+                "a": inst.fmt_price(ev.ask or ZERO),
+                "A": inst.fmt_qty(ev.ask_qty),
+                "T": ev.time_ms,
+                "E": ev.time_ms,
+            }
+        )
         if single:
             self._publish(f"{sym}@bookticker", payload)
         if every:
@@ -451,15 +499,26 @@ class FuturesStreams:
         maker_buy = ev.taker_side is Side.SELL
         p, q = inst.fmt_price(ev.price), inst.fmt_qty(ev.qty)
         if agg in self.public:
-            payload: dict[str, Any] = {"e": "aggTrade", "E": now, "a": ev.trade_id, "s": ev.symbol, "p": p,
-                                       "q": q}
+            payload: dict[str, Any] = {"e": "aggTrade", "E": now, "a": ev.trade_id, "s": ev.symbol, "p": p, "q": q}
             if not self.fe.coinm:
                 payload["nq"] = q
             payload.update({"f": ev.trade_id, "l": ev.trade_id, "T": ev.time_ms, "m": maker_buy})
             self._publish(agg, payload)
         if raw in self.public:
-            self._publish(raw, {"e": "trade", "E": now, "T": ev.time_ms, "s": ev.symbol, "t": ev.trade_id,
-                                "p": p, "q": q, "X": "MARKET", "m": maker_buy})
+            self._publish(
+                raw,
+                {
+                    "e": "trade",
+                    "E": now,
+                    "T": ev.time_ms,
+                    "s": ev.symbol,
+                    "t": ev.trade_id,
+                    "p": p,
+                    "q": q,
+                    "X": "MARKET",
+                    "m": maker_buy,
+                },
+            )
 
     def tick(self, now: int) -> None:
         """Periodic streams: ``<symbol>@markPrice`` (every 3 s) and ``<symbol>@markPrice@1s``."""
@@ -475,8 +534,15 @@ class FuturesStreams:
                 payload: dict[str, Any] = {"e": "markPriceUpdate", "E": now, "s": symbol}
                 if self.fe.coinm:
                     payload["ps"] = inst.pair
-                payload.update({"p": fixed(mark, 8), "i": fixed(mark, 8), "P": fixed(mark, 8),
-                                "r": "0.00010000", "T": (now // 28_800_000 + 1) * 28_800_000})
+                payload.update(
+                    {
+                        "p": fixed(mark, 8),
+                        "i": fixed(mark, 8),
+                        "P": fixed(mark, 8),
+                        "r": "0.00010000",
+                        "T": (now // 28_800_000 + 1) * 28_800_000,
+                    }
+                )
                 if not self.fe.coinm:
                     payload["ap"] = fixed(mark, 8)  # USDⓈ-M: mark price moving average
                 self._publish(norm, payload)

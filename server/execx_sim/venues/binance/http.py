@@ -39,9 +39,7 @@ class Params:
     def __contains__(self, key: builtins.str) -> builtins.bool:
         return self.values.get(key, "") != ""
 
-    def str(
-        self, key: builtins.str, required: builtins.bool = False, default: builtins.str = ""
-    ) -> builtins.str:
+    def str(self, key: builtins.str, required: builtins.bool = False, default: builtins.str = "") -> builtins.str:
         value = self.values.get(key, "")
         if value == "":
             if required:
@@ -140,9 +138,7 @@ class BinanceHttp:
 
         return decorate
 
-    async def _dispatch(
-        self, request: web.Request, handler: Handler, weight: int, security: Security
-    ) -> web.Response:
+    async def _dispatch(self, request: web.Request, handler: Handler, weight: int, security: Security) -> web.Response:
         headers: dict[str, str] = {}
         try:
             raw_query = request.raw_path.partition("?")[2]
@@ -171,9 +167,7 @@ class BinanceHttp:
             )
         except errors.BinanceError as e:
             headers.update(e.headers)
-            return web.Response(
-                text=dumps(e.body()), status=e.status, headers=headers, content_type="application/json"
-            )
+            return web.Response(text=dumps(e.body()), status=e.status, headers=headers, content_type="application/json")
         except Exception:
             log.exception("binance.unhandled", extra={"path": request.path})
             err = errors.unknown_error()

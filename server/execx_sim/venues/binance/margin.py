@@ -220,20 +220,34 @@ class MarginDesk:
         for asset in assets:
             bal = wallet.balance(asset)
             debt = loans.get(asset, ZERO)
-            rows.append({"asset": asset, "borrowed": d8(debt), "free": d8(bal.free), "interest": d8(ZERO),
-                         "locked": d8(bal.locked), "netAsset": d8(bal.total - debt)})
+            rows.append(
+                {
+                    "asset": asset,
+                    "borrowed": d8(debt),
+                    "free": d8(bal.free),
+                    "interest": d8(ZERO),
+                    "locked": d8(bal.locked),
+                    "netAsset": d8(bal.total - debt),
+                }
+            )
         total, debts = self.totals(acct)
         btc = self.market.mark_price("BTCUSDT") if "BTCUSDT" in self.market.instruments else Decimal(1)
         level = total / debts if debts else Decimal(999)
         return {
-            "created": True, "borrowEnabled": True, "marginLevel": d8(level),
+            "created": True,
+            "borrowEnabled": True,
+            "marginLevel": d8(level),
             "collateralMarginLevel": d8(level),
-            "totalAssetOfBtc": d8(total / btc), "totalLiabilityOfBtc": d8(debts / btc),
+            "totalAssetOfBtc": d8(total / btc),
+            "totalLiabilityOfBtc": d8(debts / btc),
             "totalNetAssetOfBtc": d8((total - debts) / btc),
             "totalCollateralValueInUSDT": d8(total),
             "totalOpenOrderLossInUSDT": d8(ZERO),
-            "tradeEnabled": True, "transferInEnabled": True, "transferOutEnabled": True,
-            "accountType": "MARGIN_1", "userAssets": rows,
+            "tradeEnabled": True,
+            "transferInEnabled": True,
+            "transferOutEnabled": True,
+            "accountType": "MARGIN_1",
+            "userAssets": rows,
         }
 
     def borrow_repay(self, parent: Account, p: Params) -> dict[str, Any]:

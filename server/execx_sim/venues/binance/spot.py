@@ -47,8 +47,9 @@ class SpotFrontend:
         self.streams = SpotStreams(exchange, market, self.faults, self.sockets)
         self.http = BinanceHttp(exchange, self.faults, self.limiter, futures=False)
         install_rest(self.http, market, self.trading, self.streams.update_id)
-        self.ws_api = SpotWsApi(exchange, market, self.faults, self.limiter, self.trading, self.sockets,
-                                self.streams.update_id)
+        self.ws_api = SpotWsApi(
+            exchange, market, self.faults, self.limiter, self.trading, self.sockets, self.streams.update_id
+        )
         self.margin = MarginDesk(exchange, market, self.trading, self.faults)
         install_margin(self.http, self.ws_api, self.margin)
         self.ws_app = web.Application()
@@ -97,5 +98,6 @@ class SpotFrontend:
             if ev.account_id in self.ws_api.listeners and ev.assets:
                 account = self.sim.exchange.accounts[ev.account_id]
                 now = self.sim.exchange.now_ms()
-                self.ws_api.push(ev.account_id,
-                                 dumps(account_position(self.market, account, ev.assets, now, ev.time_ms)))
+                self.ws_api.push(
+                    ev.account_id, dumps(account_position(self.market, account, ev.assets, now, ev.time_ms))
+                )

@@ -45,8 +45,12 @@ def depth_weight(limit: int) -> int:
     return 250
 
 
-def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading, book_update_id: Callable[[str], int],
-                 ) -> None:
+def install_rest(
+    http: BinanceHttp,
+    market: Market,
+    trading: SpotTrading,
+    book_update_id: Callable[[str], int],
+) -> None:
     """Register every spot REST route on ``http``; ``book_update_id`` gives depth's ``lastUpdateId``."""
     now = http.exchange.now_ms
 
@@ -117,9 +121,18 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading, book_u
         inst = trading.instrument(call.params)
         limit = trading._limit(call.params, 500, 1000)
         trades = list(market.public_trades[inst.symbol])[-limit:]
-        return [{"id": t.trade_id, "price": _d8(t.price), "qty": _d8(t.qty), "quoteQty": _d8(t.price * t.qty),
-                 "time": t.time_ms, "isBuyerMaker": t.taker_side.value == "SELL", "isBestMatch": True}
-                for t in trades]
+        return [
+            {
+                "id": t.trade_id,
+                "price": _d8(t.price),
+                "qty": _d8(t.qty),
+                "quoteQty": _d8(t.price * t.qty),
+                "time": t.time_ms,
+                "isBuyerMaker": t.taker_side.value == "SELL",
+                "isBestMatch": True,
+            }
+            for t in trades
+        ]
 
     @http.route("GET", "/api/v3/aggTrades", weight=4)
     async def agg_trades(call: Call) -> Any:
@@ -128,10 +141,28 @@ def install_rest(http: BinanceHttp, market: Market, trading: SpotTrading, book_u
         limit = trading._limit(call.params, 500, 1000)
         from_id = call.params.int("fromId")
         start, end = call.params.int("startTime"), call.params.int("endTime")
-        trades = select(list(market.public_trades[inst.symbol]), lambda t: t.trade_id, lambda t: t.time_ms,
-                        from_id, start, end, limit)
-        return [{"a": t.trade_id, "p": _d8(t.price), "q": _d8(t.qty), "f": t.trade_id, "l": t.trade_id,
-                 "T": t.time_ms, "m": t.taker_side.value == "SELL", "M": True} for t in trades]
+        trades = select(
+            list(market.public_trades[inst.symbol]),
+            lambda t: t.trade_id,
+            lambda t: t.time_ms,
+            from_id,
+            start,
+            end,
+            limit,
+        )
+        return [
+            {
+                "a": t.trade_id,
+                "p": _d8(t.price),
+                "q": _d8(t.qty),
+                "f": t.trade_id,
+                "l": t.trade_id,
+                "T": t.time_ms,
+                "m": t.taker_side.value == "SELL",
+                "M": True,
+            }
+            for t in trades
+        ]
 
     @http.route("GET", "/api/v3/klines", weight=2)
     async def candles(call: Call) -> Any:

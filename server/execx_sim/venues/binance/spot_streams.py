@@ -85,8 +85,11 @@ class SpotStreams:
         # such as ccxt connect to ``/ws/<n>`` and subscribe with frames afterwards).
         initial = [n for n in names.split("/") if n and self.valid(n)]
         if len(initial) > MAX_STREAMS:
-            return web.Response(status=400, text=dumps({"code": -1, "msg": "Too many streams requested."}),
-                                content_type="application/json")
+            return web.Response(
+                status=400,
+                text=dumps({"code": -1, "msg": "Too many streams requested."}),
+                content_type="application/json",
+            )
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True)
         await ws.prepare(request)
         conn = StreamConn(ws, StreamWriter(ws, self.faults), combined, self.faults.drop_generation)
@@ -160,27 +163,35 @@ class SpotStreams:
             conn.writer.send_json({"error": {"code": 3, "msg": "Invalid JSON: expected an object"}})
             return
         req_id = frame.get("id")
-        if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, int | str)
-                                   or (isinstance(req_id, int) and req_id < 0)):
-            conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned "
-                                             "integer"}, "id": None})
+        if req_id is not None and (
+            isinstance(req_id, bool) or not isinstance(req_id, int | str) or (isinstance(req_id, int) and req_id < 0)
+        ):
+            conn.writer.send_json(
+                {"error": {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}, "id": None}
+            )
             return
         method = frame.get("method")
         params = frame.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-                conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: params must be a list of "
-                                                 "stream names"}, "id": req_id})
+                conn.writer.send_json(
+                    {
+                        "error": {"code": 2, "msg": "Invalid request: params must be a list of stream names"},
+                        "id": req_id,
+                    }
+                )
                 return
             if method == "SUBSCRIBE":
                 bad = [p for p in params if not self.valid(p)]
                 if bad:
-                    conn.writer.send_json({"error": {"code": 2, "msg": f"Invalid request: unknown stream '{bad[0]}'"},
-                                           "id": req_id})
+                    conn.writer.send_json(
+                        {"error": {"code": 2, "msg": f"Invalid request: unknown stream '{bad[0]}'"}, "id": req_id}
+                    )
                     return
                 if len(conn.streams | set(params)) > MAX_STREAMS:
-                    conn.writer.send_json({"error": {"code": 2, "msg": "Invalid request: too many streams"},
-                                           "id": req_id})
+                    conn.writer.send_json(
+                        {"error": {"code": 2, "msg": "Invalid request: too many streams"}, "id": req_id}
+                    )
                     return
                 for p in params:
                     self._add(conn, p)
@@ -205,8 +216,9 @@ class SpotStreams:
                 return
             conn.writer.send_json({"result": conn.combined, "id": req_id})
         else:
-            conn.writer.send_json({"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"},
-                                   "id": req_id})
+            conn.writer.send_json(
+                {"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}, "id": req_id}
+            )
 
     # ------------------------------------------------------------------ publishing
 
@@ -235,8 +247,19 @@ class SpotStreams:
     def on_book_top(self, ev: BookTop) -> None:
         name = ev.symbol.lower() + "@bookTicker"
         if name in self.by_stream:
-            self._publish(name, dumps({"u": self.update_id(ev.symbol), "s": ev.symbol, "b": d8(ev.bid),
-                                       "B": d8(ev.bid_qty), "a": d8(ev.ask), "A": d8(ev.ask_qty)}))
+            self._publish(
+                name,
+                dumps(
+                    {
+                        "u": self.update_id(ev.symbol),
+                        "s": ev.symbol,
+                        "b": d8(ev.bid),
+                        "B": d8(ev.bid_qty),
+                        "a": d8(ev.ask),
+                        "A": d8(ev.ask_qty),
+                    }
+                ),
+            )
 
     def on_trade(self, ev: PublicTrade) -> None:
         self._trades[ev.symbol] += 1
@@ -245,13 +268,42 @@ class SpotStreams:
         now = self.exchange.now_ms()
         name = low + "@trade"
         if name in self.by_stream:
-            self._publish(name, dumps({"e": "trade", "E": now, "s": ev.symbol, "t": ev.trade_id, "p": d8(ev.price),
-                                       "q": d8(ev.qty), "T": ev.time_ms, "m": buyer_maker, "M": True}))
+            self._publish(
+                name,
+                dumps(
+                    {
+                        "e": "trade",
+                        "E": now,
+                        "s": ev.symbol,
+                        "t": ev.trade_id,
+                        "p": d8(ev.price),
+                        "q": d8(ev.qty),
+                        "T": ev.time_ms,
+                        "m": buyer_maker,
+                        "M": True,
+                    }
+                ),
+            )
         name = low + "@aggTrade"
         if name in self.by_stream:
-            self._publish(name, dumps({"e": "aggTrade", "E": now, "s": ev.symbol, "a": ev.trade_id,
-                                       "p": d8(ev.price), "q": d8(ev.qty), "f": ev.trade_id, "l": ev.trade_id,
-                                       "T": ev.time_ms, "m": buyer_maker, "M": True}))
+            self._publish(
+                name,
+                dumps(
+                    {
+                        "e": "aggTrade",
+                        "E": now,
+                        "s": ev.symbol,
+                        "a": ev.trade_id,
+                        "p": d8(ev.price),
+                        "q": d8(ev.qty),
+                        "f": ev.trade_id,
+                        "l": ev.trade_id,
+                        "T": ev.time_ms,
+                        "m": buyer_maker,
+                        "M": True,
+                    }
+                ),
+            )
 
     def tick(self) -> None:
         """Called every 100 ms: push the depth snapshots and diffs that are due."""
@@ -269,9 +321,11 @@ class SpotStreams:
                 self._push_diff(name, now)
                 continue
             bids, asks = self.market.books[symbol].depth(int(m.group(3)))
-            payload: dict[str, Any] = {"lastUpdateId": self.update_id(symbol),
-                                       "bids": [[d8(p), d8(q)] for p, q in bids],
-                                       "asks": [[d8(p), d8(q)] for p, q in asks]}
+            payload: dict[str, Any] = {
+                "lastUpdateId": self.update_id(symbol),
+                "bids": [[d8(p), d8(q)] for p, q in bids],
+                "asks": [[d8(p), d8(q)] for p, q in asks],
+            }
             self._publish(name, dumps(payload))
 
     def _push_diff(self, name: str, now: int) -> None:
@@ -283,13 +337,22 @@ class SpotStreams:
             return
         bids, asks = self._levels(state.symbol)
         out: dict[str, list[list[str]]] = {}
-        for key, side, old, new, descending in (("b", Side.BUY, state.bids, bids, True),
-                                                ("a", Side.SELL, state.asks, asks, False)):
+        for key, side, old, new, descending in (
+            ("b", Side.BUY, state.bids, bids, True),
+            ("a", Side.SELL, state.asks, asks, False),
+        ):
             changed = {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)}
             changed.update(p for s, p in state.touched if s is side)
             out[key] = [[d8(p), d8(new.get(p, ZERO))] for p in sorted(changed, reverse=descending)]
-        payload = {"e": "depthUpdate", "E": now, "s": state.symbol, "U": state.update_id + 1, "u": update_id,
-                   "b": out["b"], "a": out["a"]}
+        payload = {
+            "e": "depthUpdate",
+            "E": now,
+            "s": state.symbol,
+            "U": state.update_id + 1,
+            "u": update_id,
+            "b": out["b"],
+            "a": out["a"],
+        }
         state.update_id, state.bids, state.asks = update_id, bids, asks
         state.touched.clear()
         self._publish(name, dumps(payload))

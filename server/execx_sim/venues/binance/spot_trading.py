@@ -63,8 +63,9 @@ def new_client_id() -> str:
 def client_id_param(p: Params, key: str) -> str:
     value = p.str(key)
     if value and not CLIENT_ID_RE.match(value):
-        raise BinanceError(-1100, f"Illegal characters found in parameter '{key}'; legal range is "
-                                  "'^[a-zA-Z0-9-_]{1,36}$'.")
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{key}'; legal range is '^[a-zA-Z0-9-_]{{1,36}}$'."
+        )
     return value
 
 
@@ -193,8 +194,19 @@ class SpotTrading:
         stp_raw = enum_param(p, "selfTradePreventionMode", STP_MODES)
         stp = STPMode(stp_raw) if stp_raw else self.market.default_stp
         client_id = client_id_param(p, client_id_key) or new_client_id()
-        return OrderSpec(inst, Side(side), raw_type, engine_type, tif, qty if qty is not None else Decimal(0), price,
-                         quote_qty, client_id, stp, resp_type)
+        return OrderSpec(
+            inst,
+            Side(side),
+            raw_type,
+            engine_type,
+            tif,
+            qty if qty is not None else Decimal(0),
+            price,
+            quote_qty,
+            client_id,
+            stp,
+            resp_type,
+        )
 
     def prefilter(self, spec: OrderSpec) -> None:
         """Symbol filters, evaluated before anything happens (cancelReplace checks them up front)."""
@@ -214,9 +226,18 @@ class SpotTrading:
         self._capture = fills
         try:
             order = self.market.place(
-                account, spec.inst.symbol, spec.side, spec.type, spec.qty, spec.price, spec.tif,
-                client_id=spec.client_id, quote_qty=spec.quote_qty, stp=spec.stp,
-                extra={"type": spec.wire_type}, validate_only=validate_only,
+                account,
+                spec.inst.symbol,
+                spec.side,
+                spec.type,
+                spec.qty,
+                spec.price,
+                spec.tif,
+                client_id=spec.client_id,
+                quote_qty=spec.quote_qty,
+                stp=spec.stp,
+                extra={"type": spec.wire_type},
+                validate_only=validate_only,
             )
         except OrderError as e:
             raise self._engine_error(e, spec.inst, "place") from None
@@ -252,8 +273,12 @@ class SpotTrading:
             "standardCommissionForOrder": {"maker": f"{inst.maker_fee:.8f}", "taker": f"{inst.taker_fee:.8f}"},
             "specialCommissionForOrder": {"maker": zero, "taker": zero},
             "taxCommissionForOrder": {"maker": zero, "taker": zero},
-            "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "BNB",
-                         "discount": zero},
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": zero,
+            },
         }
 
     # ------------------------------------------------------------------ cancel / amend / replace
@@ -271,8 +296,9 @@ class SpotTrading:
             raise BinanceError(-2039, "Client order ID is not correct for this order ID.")
         return order
 
-    def _cancel_order(self, account: Account, inst: Instrument, p: Params, id_key: str, cid_key: str,
-                      new_cid_key: str) -> dict[str, Any]:
+    def _cancel_order(
+        self, account: Account, inst: Instrument, p: Params, id_key: str, cid_key: str, new_cid_key: str
+    ) -> dict[str, Any]:
         restriction = p.str("cancelRestrictions")
         if restriction and restriction not in ("ONLY_NEW", "ONLY_PARTIALLY_FILLED"):
             raise BinanceError(-1145, "Invalid cancelRestrictions")
@@ -322,8 +348,9 @@ class SpotTrading:
         cancel_result: dict[str, Any] | None = None
         cancel_error: BinanceError | None = None
         try:
-            cancel_result = self._cancel_order(account, inst, p, "cancelOrderId", "cancelOrigClientOrderId",
-                                               "cancelNewClientOrderId")
+            cancel_result = self._cancel_order(
+                account, inst, p, "cancelOrderId", "cancelOrigClientOrderId", "cancelNewClientOrderId"
+            )
         except BinanceError as e:
             cancel_error = e
         new_result: dict[str, Any] | None = None
@@ -339,8 +366,12 @@ class SpotTrading:
         if cancel_error is None and new_error is None:
             await self.after_accept()
             assert cancel_result is not None and new_result is not None
-            return {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS", "cancelResponse": cancel_result,
-                    "newOrderResponse": new_result}, counts
+            return {
+                "cancelResult": "SUCCESS",
+                "newOrderResult": "SUCCESS",
+                "cancelResponse": cancel_result,
+                "newOrderResponse": new_result,
+            }, counts
         data = {
             "cancelResult": "FAILURE" if cancel_error else "SUCCESS",
             "newOrderResult": ("FAILURE" if new_error else "SUCCESS") if (new_error or new_result) else "NOT_ATTEMPTED",
@@ -368,14 +399,18 @@ class SpotTrading:
         orig_cid = order.client_id
         order.extra["orig_cid"] = orig_cid  # executionReport "C" of the REPLACED event
         try:
-            self.market.amend(account, inst.symbol, order.order_id, new_qty=new_qty, priority="keep",
-                              new_client_id=new_cid)
+            self.market.amend(
+                account, inst.symbol, order.order_id, new_qty=new_qty, priority="keep", new_client_id=new_cid
+            )
         except OrderError as e:
             raise self._engine_error(e, inst, "amend") from None
         finally:
             order.extra.pop("orig_cid", None)
-        return {"transactTime": self.now(), "executionId": self.last_execution_id,
-                "amendedOrder": amended_order(order, orig_cid)}
+        return {
+            "transactTime": self.now(),
+            "executionId": self.last_execution_id,
+            "amendedOrder": amended_order(order, orig_cid),
+        }
 
     # ------------------------------------------------------------------ queries
 
@@ -395,8 +430,9 @@ class SpotTrading:
         from_id = p.int("orderId")
         start, end = p.int("startTime"), p.int("endTime")
         orders = sorted(self.market.account_orders(account, inst.symbol), key=lambda o: o.order_id)
-        selected = select(orders, lambda o: o.order_id, lambda o: o.created_ms, from_id, start, end,
-                          self._limit(p, 500, 1000))
+        selected = select(
+            orders, lambda o: o.order_id, lambda o: o.created_ms, from_id, start, end, self._limit(p, 500, 1000)
+        )
         return [order_query(o) for o in selected]
 
     def my_trades(self, account: Account, p: Params) -> list[dict[str, Any]]:
@@ -408,8 +444,9 @@ class SpotTrading:
         fills = self.market.account_trades(account, inst.symbol)
         if order_id is not None:
             fills = [f for f in fills if f.order_id == order_id]
-        selected = select(fills, lambda f: f.trade_id, lambda f: f.time_ms, from_id, start, end,
-                          self._limit(p, 500, 1000))
+        selected = select(
+            fills, lambda f: f.trade_id, lambda f: f.time_ms, from_id, start, end, self._limit(p, 500, 1000)
+        )
         return [my_trade(f) for f in selected]
 
     @staticmethod
@@ -421,8 +458,15 @@ class SpotTrading:
         return min(limit, maximum)
 
 
-def select(items: Sequence[T], id_of: Callable[[T], int], time_of: Callable[[T], int], from_id: int | None,
-           start: int | None, end: int | None, limit: int) -> Sequence[T]:
+def select(
+    items: Sequence[T],
+    id_of: Callable[[T], int],
+    time_of: Callable[[T], int],
+    from_id: int | None,
+    start: int | None,
+    end: int | None,
+    limit: int,
+) -> Sequence[T]:
     """Binance's history window: ``fromId`` / ``startTime`` give the oldest items from there on,
     otherwise the most recent ``limit`` items (up to ``endTime``)."""
     if from_id is not None:
@@ -458,8 +502,11 @@ def symbols_param(p: Params, known: dict[str, Instrument]) -> list[str]:
         try:
             symbols = json.loads(p.str("symbols"))
         except ValueError:
-            raise BinanceError(-1100, "Illegal characters found in parameter 'symbols'; legal range is "
-                                      "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.") from None
+            raise BinanceError(
+                -1100,
+                "Illegal characters found in parameter 'symbols'; legal range is "
+                '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
+            ) from None
         if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
             raise errors.invalid_param("symbols")
         for s in symbols:

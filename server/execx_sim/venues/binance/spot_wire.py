@@ -71,8 +71,13 @@ def _common(order: Order) -> dict[str, Any]:
 
 
 def order_ack(order: Order) -> dict[str, Any]:
-    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-            "clientOrderId": order.client_id, "transactTime": order.created_ms}
+    return {
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
+        "transactTime": order.created_ms,
+    }
 
 
 def order_result(order: Order) -> dict[str, Any]:
@@ -87,8 +92,13 @@ def order_result(order: Order) -> dict[str, Any]:
 def order_full(order: Order, fills: list[Fill]) -> dict[str, Any]:
     out = order_result(order)
     out["fills"] = [
-        {"price": d8(f.price), "qty": d8(f.qty), "commission": d8(f.fee), "commissionAsset": f.fee_asset,
-         "tradeId": f.trade_id}
+        {
+            "price": d8(f.price),
+            "qty": d8(f.qty),
+            "commission": d8(f.fee),
+            "commissionAsset": f.fee_asset,
+            "tradeId": f.trade_id,
+        }
         for f in fills
     ]
     return out
@@ -103,8 +113,14 @@ def order_response(order: Order, resp_type: str, fills: list[Fill]) -> dict[str,
 
 
 def cancel_response(order: Order, cancel_client_id: str, orig_client_id: str, ts: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"symbol": order.symbol, "origClientOrderId": orig_client_id, "orderId": order.order_id,
-                           "orderListId": -1, "clientOrderId": cancel_client_id, "transactTime": ts}
+    out: dict[str, Any] = {
+        "symbol": order.symbol,
+        "origClientOrderId": orig_client_id,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": cancel_client_id,
+        "transactTime": ts,
+    }
     out.update(_common(order))
     out["selfTradePreventionMode"] = order.stp.value
     _stp_fields(order, out)
@@ -112,20 +128,26 @@ def cancel_response(order: Order, cancel_client_id: str, orig_client_id: str, ts
 
 
 def order_query(order: Order) -> dict[str, Any]:
-    out: dict[str, Any] = {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-                           "clientOrderId": order.client_id}
+    out: dict[str, Any] = {
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "clientOrderId": order.client_id,
+    }
     out.update(_common(order))
     out.pop("origQuoteOrderQty")
-    out.update({
-        "stopPrice": d8(ZERO),
-        "icebergQty": d8(ZERO),
-        "time": order.created_ms,
-        "updateTime": order.updated_ms,
-        "isWorking": order.type is OrderType.LIMIT,
-        "workingTime": working_time(order),
-        "origQuoteOrderQty": d8(order.quote_qty),
-        "selfTradePreventionMode": order.stp.value,
-    })
+    out.update(
+        {
+            "stopPrice": d8(ZERO),
+            "icebergQty": d8(ZERO),
+            "time": order.created_ms,
+            "updateTime": order.updated_ms,
+            "isWorking": order.type is OrderType.LIMIT,
+            "workingTime": working_time(order),
+            "origQuoteOrderQty": d8(order.quote_qty),
+            "selfTradePreventionMode": order.stp.value,
+        }
+    )
     _stp_fields(order, out)
     return out
 
@@ -149,21 +171,41 @@ def _expiry_reason(order: Order) -> str:
 
 def amended_order(order: Order, orig_client_id: str) -> dict[str, Any]:
     return {
-        "symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-        "origClientOrderId": orig_client_id, "clientOrderId": order.client_id,
-        "price": d8(order.price), "qty": d8(order.qty), "executedQty": d8(order.filled),
-        "preventedQty": d8(ZERO), "quoteOrderQty": d8(order.quote_qty), "cumulativeQuoteQty": d8(order.cum_quote),
-        "status": wire_status(order), "timeInForce": wire_tif(order), "type": wire_type(order),
-        "side": order.side.value, "workingTime": working_time(order), "selfTradePreventionMode": order.stp.value,
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": -1,
+        "origClientOrderId": orig_client_id,
+        "clientOrderId": order.client_id,
+        "price": d8(order.price),
+        "qty": d8(order.qty),
+        "executedQty": d8(order.filled),
+        "preventedQty": d8(ZERO),
+        "quoteOrderQty": d8(order.quote_qty),
+        "cumulativeQuoteQty": d8(order.cum_quote),
+        "status": wire_status(order),
+        "timeInForce": wire_tif(order),
+        "type": wire_type(order),
+        "side": order.side.value,
+        "workingTime": working_time(order),
+        "selfTradePreventionMode": order.stp.value,
     }
 
 
 def my_trade(fill: Fill) -> dict[str, Any]:
     return {
-        "symbol": fill.symbol, "id": fill.trade_id, "orderId": fill.order_id, "orderListId": -1,
-        "price": d8(fill.price), "qty": d8(fill.qty), "quoteQty": d8(fill.quote_qty),
-        "commission": d8(fill.fee), "commissionAsset": fill.fee_asset, "time": fill.time_ms,
-        "isBuyer": fill.side is Side.BUY, "isMaker": fill.is_maker, "isBestMatch": True,
+        "symbol": fill.symbol,
+        "id": fill.trade_id,
+        "orderId": fill.order_id,
+        "orderListId": -1,
+        "price": d8(fill.price),
+        "qty": d8(fill.qty),
+        "quoteQty": d8(fill.quote_qty),
+        "commission": d8(fill.fee),
+        "commissionAsset": fill.fee_asset,
+        "time": fill.time_ms,
+        "isBuyer": fill.side is Side.BUY,
+        "isMaker": fill.is_maker,
+        "isBestMatch": True,
     }
 
 
@@ -192,8 +234,12 @@ def account_info(market: Market, account: Account, now: int, omit_zero: bool) ->
         "takerCommission": int(inst.taker_fee * 10_000),
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {"maker": d8(inst.maker_fee), "taker": d8(inst.taker_fee), "buyer": d8(ZERO),
-                            "seller": d8(ZERO)},
+        "commissionRates": {
+            "maker": d8(inst.maker_fee),
+            "taker": d8(inst.taker_fee),
+            "buyer": d8(ZERO),
+            "seller": d8(ZERO),
+        },
         "canTrade": True,
         "canWithdraw": True,
         "canDeposit": True,
@@ -237,22 +283,50 @@ def symbol_info(market: Market, inst: Instrument) -> dict[str, Any]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": d8(inst.min_price), "maxPrice": d8(inst.max_price),
-             "tickSize": d8(inst.tick)},
-            {"filterType": "LOT_SIZE", "minQty": d8(inst.min_qty), "maxQty": d8(inst.max_qty),
-             "stepSize": d8(inst.lot)},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": d8(inst.min_price),
+                "maxPrice": d8(inst.max_price),
+                "tickSize": d8(inst.tick),
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": d8(inst.min_qty),
+                "maxQty": d8(inst.max_qty),
+                "stepSize": d8(inst.lot),
+            },
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": d8(inst.min_qty),
-             "maxQty": d8(inst.market_max_qty or inst.max_qty), "stepSize": d8(inst.lot)},
-            {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
-             "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": d8(inst.min_qty),
+                "maxQty": d8(inst.market_max_qty or inst.max_qty),
+                "stepSize": d8(inst.lot),
+            },
+            {
+                "filterType": "TRAILING_DELTA",
+                "minTrailingAboveDelta": 10,
+                "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10,
+                "maxTrailingBelowDelta": 2000,
+            },
             # The engine checks limit prices against the current mid, the same band for both sides.
-            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": d8(inst.percent_up),
-             "bidMultiplierDown": d8(inst.percent_down), "askMultiplierUp": d8(inst.percent_up),
-             "askMultiplierDown": d8(inst.percent_down), "avgPriceMins": 0},
+            {
+                "filterType": "PERCENT_PRICE_BY_SIDE",
+                "bidMultiplierUp": d8(inst.percent_up),
+                "bidMultiplierDown": d8(inst.percent_down),
+                "askMultiplierUp": d8(inst.percent_up),
+                "askMultiplierDown": d8(inst.percent_down),
+                "avgPriceMins": 0,
+            },
             # The engine applies the minimum notional to priced (limit) orders only.
-            {"filterType": "NOTIONAL", "minNotional": d8(inst.min_notional), "applyMinToMarket": False,
-             "maxNotional": d8(max_notional), "applyMaxToMarket": False, "avgPriceMins": 0},
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": d8(inst.min_notional),
+                "applyMinToMarket": False,
+                "maxNotional": d8(max_notional),
+                "applyMaxToMarket": False,
+                "avgPriceMins": 0,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         ],
         "permissions": [],
@@ -274,14 +348,16 @@ def exchange_info(market: Market, limiter: RateLimiter, now: int, symbols: list[
 
 def depth(market: Market, symbol: str, limit: int, update_id: int) -> dict[str, Any]:
     bids, asks = market.books[symbol].depth(limit)
-    return {"lastUpdateId": update_id, "bids": [[d8(p), d8(q)] for p, q in bids],
-            "asks": [[d8(p), d8(q)] for p, q in asks]}
+    return {
+        "lastUpdateId": update_id,
+        "bids": [[d8(p), d8(q)] for p, q in bids],
+        "asks": [[d8(p), d8(q)] for p, q in asks],
+    }
 
 
 def book_ticker(market: Market, symbol: str) -> dict[str, Any]:
     bid, bid_qty, ask, ask_qty = market.books[symbol].top()
-    return {"symbol": symbol, "bidPrice": d8(bid), "bidQty": d8(bid_qty), "askPrice": d8(ask),
-            "askQty": d8(ask_qty)}
+    return {"symbol": symbol, "bidPrice": d8(bid), "bidQty": d8(bid_qty), "askPrice": d8(ask), "askQty": d8(ask_qty)}
 
 
 def last_price(market: Market, symbol: str) -> Decimal:
@@ -309,23 +385,47 @@ def ticker_24hr(market: Market, symbol: str, now: int, mini: bool = False) -> di
     out: dict[str, Any] = {"symbol": symbol}
     if not mini:
         bid, bid_qty, ask, ask_qty = market.books[symbol].top()
-        out.update({
-            "priceChange": d8(change), "priceChangePercent": f"{pct:.3f}", "weightedAvgPrice": d8(wavg),
-            "prevClosePrice": d8(open_px), "lastPrice": d8(last), "lastQty": d8(last_qty),
-            "bidPrice": d8(bid), "bidQty": d8(bid_qty), "askPrice": d8(ask), "askQty": d8(ask_qty),
-        })
+        out.update(
+            {
+                "priceChange": d8(change),
+                "priceChangePercent": f"{pct:.3f}",
+                "weightedAvgPrice": d8(wavg),
+                "prevClosePrice": d8(open_px),
+                "lastPrice": d8(last),
+                "lastQty": d8(last_qty),
+                "bidPrice": d8(bid),
+                "bidQty": d8(bid_qty),
+                "askPrice": d8(ask),
+                "askQty": d8(ask_qty),
+            }
+        )
     else:
         out["lastPrice"] = d8(last)
-    out.update({
-        "openPrice": d8(open_px), "highPrice": d8(high), "lowPrice": d8(low), "volume": d8(volume),
-        "quoteVolume": d8(quote_volume), "openTime": since, "closeTime": now, "firstId": first_id,
-        "lastId": last_id, "count": len(trades),
-    })
+    out.update(
+        {
+            "openPrice": d8(open_px),
+            "highPrice": d8(high),
+            "lowPrice": d8(low),
+            "volume": d8(volume),
+            "quoteVolume": d8(quote_volume),
+            "openTime": since,
+            "closeTime": now,
+            "firstId": first_id,
+            "lastId": last_id,
+            "count": len(trades),
+        }
+    )
     return out
 
 
-EXEC_TYPES = {"NEW": "NEW", "TRADE": "TRADE", "CANCELED": "CANCELED", "EXPIRED": "EXPIRED",
-              "AMENDED": "REPLACED", "REJECTED": "REJECTED"}
+EXEC_TYPES = {
+    "NEW": "NEW",
+    "TRADE": "TRADE",
+    "CANCELED": "CANCELED",
+    "EXPIRED": "EXPIRED",
+    "AMENDED": "REPLACED",
+    "REJECTED": "REJECTED",
+}
 
 
 def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, Any]:
@@ -385,8 +485,13 @@ def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, A
     return event
 
 
-def account_position(market: Market, account: Account, assets: frozenset[str], now: int, updated: int,
-                     ) -> dict[str, Any]:
+def account_position(
+    market: Market,
+    account: Account,
+    assets: frozenset[str],
+    now: int,
+    updated: int,
+) -> dict[str, Any]:
     wallet = account.wallet(market.name)
     balances = []
     for asset in sorted(assets):
@@ -396,9 +501,24 @@ def account_position(market: Market, account: Account, assets: frozenset[str], n
     return {"e": "outboundAccountPosition", "E": now, "u": updated, "B": balances}
 
 
-KLINE_MS = {"1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
-            "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000,
-            "12h": 43_200_000, "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000, "1M": 0}
+KLINE_MS = {
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+    "1M": 0,
+}
 _WEEK_OFFSET_MS = 3 * 86_400_000  # weeks open on Monday 00:00 UTC; the epoch was a Thursday
 
 
@@ -415,8 +535,14 @@ def kline_open(interval: str, ts: int) -> tuple[int, int]:
     return open_ms, open_ms + width - 1
 
 
-def klines(market: Market, symbol: str, interval: str, start: int | None, end: int | None, limit: int,
-           ) -> list[list[Any]]:
+def klines(
+    market: Market,
+    symbol: str,
+    interval: str,
+    start: int | None,
+    end: int | None,
+    limit: int,
+) -> list[list[Any]]:
     """Candles built from the simulator's recent public trades (intervals without trades are omitted)."""
     bars: dict[int, list[Any]] = {}
     for t in market.public_trades[symbol]:
@@ -427,8 +553,20 @@ def klines(market: Market, symbol: str, interval: str, start: int | None, end: i
         quote = t.price * t.qty
         taker_buy = t.taker_side is Side.BUY
         if bar is None:
-            bars[open_ms] = [open_ms, t.price, t.price, t.price, t.price, t.qty, close_ms, quote, 1,
-                             t.qty if taker_buy else ZERO, quote if taker_buy else ZERO, "0"]
+            bars[open_ms] = [
+                open_ms,
+                t.price,
+                t.price,
+                t.price,
+                t.price,
+                t.qty,
+                close_ms,
+                quote,
+                1,
+                t.qty if taker_buy else ZERO,
+                quote if taker_buy else ZERO,
+                "0",
+            ]
             continue
         bar[2], bar[3], bar[4] = max(bar[2], t.price), min(bar[3], t.price), t.price
         bar[5] += t.qty
@@ -439,5 +577,7 @@ def klines(market: Market, symbol: str, interval: str, start: int | None, end: i
             bar[10] += quote
     rows = [bars[k] for k in sorted(bars)]
     rows = rows[:limit] if start is not None else rows[-limit:]
-    return [[r[0], d8(r[1]), d8(r[2]), d8(r[3]), d8(r[4]), d8(r[5]), r[6], d8(r[7]), r[8], d8(r[9]), d8(r[10]), "0"]
-            for r in rows]
+    return [
+        [r[0], d8(r[1]), d8(r[2]), d8(r[3]), d8(r[4]), d8(r[5]), r[6], d8(r[7]), r[8], d8(r[9]), d8(r[10]), "0"]
+        for r in rows
+    ]

@@ -84,8 +84,16 @@ class Method:
 
 
 class SpotWsApi:
-    def __init__(self, exchange: Exchange, market: Market, faults: Faults, limiter: RateLimiter,
-                 trading: SpotTrading, sockets: WsRegistry, book_update_id: Callable[[str], int]) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        market: Market,
+        faults: Faults,
+        limiter: RateLimiter,
+        trading: SpotTrading,
+        sockets: WsRegistry,
+        book_update_id: Callable[[str], int],
+    ) -> None:
         self.exchange = exchange
         self.market = market
         self.faults = faults
@@ -107,13 +115,15 @@ class SpotWsApi:
         try:
             self.limiter.request(ip, CONNECT_WEIGHT)  # "Connecting to WS API costs 2 weight"
         except BinanceError as e:
-            return web.Response(status=e.status, text=dumps(e.body()), headers=e.headers,
-                                content_type="application/json")
+            return web.Response(
+                status=e.status, text=dumps(e.body()), headers=e.headers, content_type="application/json"
+            )
         ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, autoping=True)
         await ws.prepare(request)
         writer = StreamWriter(ws, self.faults)
-        session = WsApiSession(ws, writer, ip, self.exchange.now_ms(), self.faults.drop_generation,
-                               return_limits=default_limits)
+        session = WsApiSession(
+            ws, writer, ip, self.exchange.now_ms(), self.faults.drop_generation, return_limits=default_limits
+        )
         self.sessions.add(session)
         self.sockets.add(ws)
         pending: set[asyncio.Task[None]] = set()
@@ -126,8 +136,13 @@ class SpotWsApi:
                         pending.add(task)
                         task.add_done_callback(pending.discard)
                     elif msg.type is WSMsgType.BINARY:
-                        writer.send_json({"id": None, "status": 400,
-                                          "error": {"code": -1000, "msg": "Binary frames are not supported."}})
+                        writer.send_json(
+                            {
+                                "id": None,
+                                "status": 400,
+                                "error": {"code": -1000, "msg": "Binary frames are not supported."},
+                            }
+                        )
                 # The client went away: answers in flight have nobody to go to.
                 for task in pending:
                     task.cancel()
@@ -260,8 +275,9 @@ class SpotWsApi:
             # USER_STREAM methods on a connection that is not logged on.
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         if method.security == "SIGNED":
-            auth.check_timestamp({k: auth.ws_value(v) for k, v in params.items()
-                                  if k in ("timestamp", "recvWindow")}, now)
+            auth.check_timestamp(
+                {k: auth.ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, now
+            )
         return session.account
 
     # ------------------------------------------------------------------ user data fan-out
@@ -281,13 +297,18 @@ class SpotWsApi:
         market = self.market
         now = self.exchange.now_ms
 
-        def method(name: str, weight: int, security: str = "NONE") -> Callable[
-                [Callable[[WsApiSession, Account | None, Params], Awaitable[Result]]],
-                Callable[[WsApiSession, Account | None, Params], Awaitable[Result]]]:
-            def register(fn: Callable[[WsApiSession, Account | None, Params], Awaitable[Result]],
-                         ) -> Callable[[WsApiSession, Account | None, Params], Awaitable[Result]]:
+        def method(
+            name: str, weight: int, security: str = "NONE"
+        ) -> Callable[
+            [Callable[[WsApiSession, Account | None, Params], Awaitable[Result]]],
+            Callable[[WsApiSession, Account | None, Params], Awaitable[Result]],
+        ]:
+            def register(
+                fn: Callable[[WsApiSession, Account | None, Params], Awaitable[Result]],
+            ) -> Callable[[WsApiSession, Account | None, Params], Awaitable[Result]]:
                 self.methods[name] = Method(fn, weight, security)
                 return fn
+
             return register
 
         def acct(a: Account | None) -> Account:
@@ -431,8 +452,10 @@ class SpotWsApi:
         if any(a is account for a in session.subscriptions.values()):
             raise BinanceError(-2035, "User Data Stream subscription already active.")
         if len(session.subscriptions) >= MAX_SUBSCRIPTIONS:
-            raise BinanceError(-1191, "Too many subscriptions. Connection may create up to "
-                                      f"'{MAX_SUBSCRIPTIONS}' subscriptions at a time.")
+            raise BinanceError(
+                -1191,
+                f"Too many subscriptions. Connection may create up to '{MAX_SUBSCRIPTIONS}' subscriptions at a time.",
+            )
         if session.next_subscription >= MAX_LIFETIME_SUBSCRIPTIONS:
             raise BinanceError(-2042, "Maximum subscription ID reached for this connection.")
         sid = session.next_subscription

@@ -232,9 +232,7 @@ class OkxRest:
         limit = _limit(q)
         market, account = self.fe.market, call.account
         orders = (
-            market.open_orders(account)
-            if open_only
-            else [o for o in market.account_orders(account) if not o.is_open]
+            market.open_orders(account) if open_only else [o for o in market.account_orders(account) if not o.is_open]
         )
         rows = []
         for order in sorted(orders, key=lambda o: o.order_id, reverse=True):

@@ -24,7 +24,12 @@ def frontends(sim: Simulator) -> list[VenueFrontend]:
     from .frontend import PulseFrontend
 
     market = sim.add_market(
-        Market(sim.exchange, "pulse", PULSE_INSTRUMENTS, post_only_cross=PostOnlyCross.REJECT,
-               first_order_id=52_000_000_000)
+        Market(
+            sim.exchange,
+            "pulse",
+            PULSE_INSTRUMENTS,
+            post_only_cross=PostOnlyCross.REJECT,
+            first_order_id=52_000_000_000,
+        )
     )
     return [PulseFrontend(sim, market)]
