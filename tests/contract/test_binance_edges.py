@@ -91,6 +91,35 @@ async def test_spot_cancel_replace_after_partial_fill_reports_the_clients_whole_
         assert await h.connector.open_orders(symbol) == []
 
 
+@pytest.mark.parametrize("venue", [SPOT, USDM], ids=str)
+async def test_a_fill_lost_on_the_stream_is_fetched_when_a_later_report_counts_it(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    """The stream loses one fill (silent for a moment: the venue discards what it pushes); the order's next
+    fill says it has filled more than was reported: the connector fetches the order's trades and reports the
+    lost one (fault matrix, binance-usdm-future drop/silent: the recovery reads trades since the newest seen,
+    which was the later one, and a filled order is no longer live, so the first fill was never reported)."""
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        q = h.venue.qty
+        price = await h.passive_price(Side.BUY, ticks=12)
+        order = h.order(Side.BUY, price, qty=q * 2, tag="gap")
+        await h.connector.submit_order(order)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "ack")
+        await h.fault(silent_s=0.3)
+        await h.trade_print(price, q, Side.SELL)  # its fill is pushed into the silence
+        faults = f"{h.admin}/admin/faults/{venue.exchange.value}"
+        async with asyncio.timeout(5):
+            while True:  # until the venue pushes again
+                async with h.http.get(faults) as resp:
+                    if not (await resp.json())["silent"]:
+                        break
+        assert h.fills(order.cl_order_id) == []  # lost indeed
+        await h.trade_print(price, q, Side.SELL)
+        await h.until(lambda: len(h.fills(order.cl_order_id)) == 2, "both fills, the lost one fetched", within_s=5)
+        fills = h.fills(order.cl_order_id)
+        assert len({f.trade_id for f in fills}) == 2 and sum(f.fill_qty for f in fills) == q * 2
+
+
 async def test_spot_cancel_replace_whose_new_order_is_refused_reports_the_cancel(spot: Harness) -> None:
     h = spot
     order = h.order(Side.BUY, await h.passive_price(Side.BUY), order_type=OrderType.POSTONLY, tag="crr")
