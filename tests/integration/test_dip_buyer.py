@@ -81,7 +81,9 @@ async def fresh(svc: Svc, price: str) -> tuple[Decimal, Decimal]:
 
 async def test_buys_dips_within_max_long_pos_and_cooldown(svc: Svc) -> None:
     a, b = await svc.session(VENUE), await svc.session(VENUE)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=a), metadata=AUTH))
+    updates = Reader(
+        svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=a, algorithm_events=True), metadata=AUTH)
+    )
     t = stub(svc)
     await t.StartDipBuyer(
         db.StartDipBuyerRequest(session_id=a, exchange=EX, symbol=SYMBOL, config=cfg()), metadata=AUTH
@@ -117,6 +119,8 @@ async def test_buys_dips_within_max_long_pos_and_cooldown(svc: Svc) -> None:
         sa, sb = await status(svc, a), await status(svc, b)
         assert (sa.buys, sb.buys) == (2, 1) and sa.position == 0.002 and sb.bought_qty == 0.001
         assert sa.recent_high == 98000.0 and sa.last_price == float(bid) and sa.unrealised_pnl < 0
+        buys = [u.algorithm_event for u in updates.got if u.HasField("algorithm_event")]
+        assert [(e.algorithm, e.event, e.side) for e in buys] == [("dip_buyer", "buy", c.SIDE_BUY)] * 2
         mine = [u.transaction for u in updates.got if u.transaction.cl_order_id.startswith("db")]
         assert mine and all(x.order_type == c.ORDER_TYPE_LIMIT and x.tif == c.TIME_IN_FORCE_IOC for x in mine)
         assert all(x.side == c.SIDE_BUY for x in mine)

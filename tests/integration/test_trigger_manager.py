@@ -99,7 +99,9 @@ def fired_count(svc: Svc) -> float:
 
 async def test_direction_gap_through_fires_once_other_symbol(svc: Svc) -> None:
     sid = await svc.session(VENUE)
-    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    updates = Reader(
+        svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, algorithm_events=True), metadata=AUTH)
+    )
     trades: Reader | None = None
     try:
         t = stub(svc)
@@ -165,6 +167,9 @@ async def test_direction_gap_through_fires_once_other_symbol(svc: Svc) -> None:
         await wait_fired(svc, "t-down")
         await updates.wait(lambda u: u.transaction.cl_order_id == down_cl, "the down trigger's order")
         assert fired_count(svc) - before == 2
+        events = [u.algorithm_event for u in updates.got if u.HasField("algorithm_event")]
+        assert sorted(e.detail.split()[1] for e in events if e.algorithm == "trigger_manager") == ["t-down", "t-up"]
+        assert all(e.event == "fired" and e.symbol == SYMBOL for e in events)
         mine = [u.transaction for u in updates.got if u.transaction.cl_order_id in (up_cl, down_cl)]
         assert all(tx.trigger_id in ("t-up", "t-down") for tx in mine)
         assert len([tx for tx in mine if tx.order_status == c.ORDER_STATUS_PENDING_NEW]) == 2  # one insert each
@@ -513,7 +518,7 @@ async def test_fires_on_every_venue(svc: Svc, case: tuple[str, str, str, str, fl
         await t.SetTrigger(
             tm.SetTriggerRequest(
                 id="tv",
-                price=float(bid - 100),
+                price=float(bid + 1),
                 symbol=source,
                 direction=tm.TRIGGER_DIRECTION_DOWN,
                 exchange=ex,
@@ -533,7 +538,8 @@ async def test_fires_on_every_venue(svc: Svc, case: tuple[str, str, str, str, fl
             ),
             metadata=AUTH,
         )
-        await svc.trade(venue, source, bid - 150, D(str(qty)), "sell")  # gapped through the down level
+        # beyond the down level; at the best bid, so the simulator's print sweeps no bid away
+        await svc.trade(venue, source, bid, D(str(qty)), "sell")
         u = await updates.wait(
             lambda u: u.transaction.cl_order_id == cl and u.transaction.order_status == c.ORDER_STATUS_NEW,
             f"the triggered order on {venue}",

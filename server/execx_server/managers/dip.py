@@ -181,6 +181,7 @@ class DipBuyer(Runner):
                 tif=TimeInForce.IOC,
                 side=Side.BUY,
             )
+            self.publish("buy", Side.BUY, ask, qty, detail=f"dip: limit IOC {cl}")
             await self.send(req)
             self.save()
         finally:

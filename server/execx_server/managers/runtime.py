@@ -25,6 +25,10 @@ event bus and acts through ``OrderEngine.send``. The API, kept small on purpose:
   strings. ``Restorer`` holds what was loaded until the algorithm's session is live again (the
   strategy calls StartOrderHandler with its keys after a restart: execx never stores them), then calls
   the algorithm's restore function once per saved row.
+- **Events**: ``runner.publish(event, side=, price=, qty=, detail=)`` puts an algorithm event (kind
+  ``algorithm``, ``{"algorithm", "event", "sessionId", "exchange", "symbol", "level", "side", "price",
+  "qty", "pnl", "detail", "localTime"}``) on the session's bus: journaled with the session's sequence
+  numbers, streamed by ``SubscribeUpdates`` with ``algorithmEvents``.
 - **Metrics**: errors are counted in ``om_algorithm_errors_total{algorithm, kind}`` (kind: send, failed,
   restore).
 """
@@ -35,12 +39,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from ..domain.enums import Exchange, OrderStatus, TransactionType
+from ..domain.enums import Exchange, OrderStatus, Side, TransactionType
 from ..domain.errors import FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.numbers import from_double
 from ..domain.orders import Order
@@ -48,7 +53,7 @@ from ..domain.venue import VenueError
 from ..engine.journal import Journal
 from ..engine.sessions import LIVE, OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
-from ..engine.updates import OrderUpdate
+from ..engine.updates import ALGORITHM, OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, StatusEvent
 from ..observability.metrics import Metrics
 
@@ -270,6 +275,37 @@ class Runner:
         log.error(f"{self.algorithm}.failed", extra={"symbol": self.symbol, "reason": reason})
         self.error("failed")
         self.state, self.reason = RunnerState.FAILED, reason
+
+    def publish(
+        self,
+        event: str,
+        side: Side | None = None,
+        price: Decimal = ZERO,
+        qty: Decimal = ZERO,
+        detail: str = "",
+        level: int = -1,
+    ) -> None:
+        """An event of this algorithm on its session's update stream (``algorithmEvents``)."""
+        session = self.engine.sessions.get(self.session_id)
+        if session is None:
+            return
+        session.bus.publish(
+            ALGORITHM,
+            {
+                "algorithm": self.algorithm,
+                "event": event,
+                "sessionId": self.session_id,
+                "exchange": self.exchange.value,
+                "symbol": self.symbol,
+                "level": level,
+                "side": side.value if side else "",
+                "price": str(price),
+                "qty": str(qty),
+                "pnl": "0",
+                "detail": detail,
+                "localTime": time.time_ns(),
+            },
+        )
 
     def error(self, kind: str) -> None:
         self.metrics.algo_errors.labels(self.algorithm, kind).inc()

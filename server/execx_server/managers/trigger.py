@@ -186,8 +186,14 @@ class TriggerManager(Runner):
             for o in t.orders:
                 self.ids.add(o.cl_order_id)
                 sends.append(self.send(o))
+        for t in hit:
+            self.publish("fired", price=t.price, detail=f"trigger {t.id} ({t.direction.value}): {len(t.orders)} orders")
         self.metrics.trigger_reaction.labels(self.exchange.value).observe((time.time_ns() - print_ns) / 1e9)
-        await asyncio.gather(*sends)
+        # the first order goes out inline (a task would cost a loop turn); the others concurrently
+        others = asyncio.gather(*sends[1:]) if len(sends) > 1 else None
+        await sends[0]
+        if others is not None:
+            await others
         log.info("trigger_manager.fired", extra={"symbol": self.symbol, "triggers": [t.id for t in hit]})
         if self.state not in (RunnerState.STOPPED, RunnerState.FAILED):
             self.save()
