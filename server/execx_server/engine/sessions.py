@@ -39,6 +39,7 @@ from .bus import SessionBus, Subscription
 from .journal import Journal
 from .positions import Positions
 from .reconcile import Reconciler
+from .risk import RiskControl
 from .store import OrderStore, journal_fields
 from .tasks import Supervisor
 from .updates import ORDER, OrderUpdate
@@ -138,6 +139,7 @@ class OrderEngine:
         # (app.py: the market-data hub's mid of a fresh feed); None: the band is the venue's to check
         self.reference_price: Callable[[Exchange, str], Decimal | None] = lambda exchange, symbol: None
         self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
+        self.risk = RiskControl(journal, clock_ns)  # pre-trade limits and kill switch (risk.py)
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -156,6 +158,7 @@ class OrderEngine:
             session.positions.restore(self.journal)
             session.store.restore()
             self.sessions[sid] = session
+        self.risk.restore(list(self.sessions))  # limits and kill switches stay as they were
 
     async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
         """Start a new session, or resume one that a restart detached (same id, same exchange).
@@ -333,7 +336,10 @@ class OrderEngine:
         if existing is not None:
             if not existing.same_request(order):
                 raise AlreadyExists(f"clOrderId {order.cl_order_id!r} was used for a different order in this session")
+            if existing.not_sent:
+                self.risk.check_kill(session.session_id, session.exchange.value)
             return await self._resend(session, connector, existing)
+        self.risk.check_insert(session, order, self.reference_price(order.exchange, order.symbol))
         session.orders[order.cl_order_id] = order
         async with session.store.lock(order):
             return await self._submit(session, connector, order)
@@ -388,6 +394,7 @@ class OrderEngine:
         price = _check_finite(req.price, "price") if req.price is not None else order.price
         reference = self.reference_price(order.exchange, order.symbol)
         qty, price = connector.rules(order.symbol).normalise(order.side, qty, price, reference)
+        self.risk.check_amend(session, order, qty, price, reference)
         send_time = self.clock_ns()
         previous = order.status
         order.move_to(OrderStatus.PENDINGUPDATE)

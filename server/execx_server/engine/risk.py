@@ -1,0 +1,366 @@
+"""Pre-trade risk limits and the kill switch (issue 14, items 2 and 3).
+
+Every insert and every amend of a session passes ``RiskControl.check_insert`` / ``check_amend`` before
+anything is registered or sent. A refusal is ``RiskRefused`` (FAILED_PRECONDITION) naming the limit:
+
+    killSwitch          the session's or the global kill switch is engaged
+    maxOrderQty         order quantity above the limit
+    maxOrderNotional    qty x price above the limit (a market order is valued at the market-data mid)
+    maxOpenOrders       the session already has this many open orders (inserts only)
+    maxPositionLong     position + every open buy's remaining qty + this order, per symbol
+    maxPositionShort    the same, short side (open sells)
+    priceBand           a buy priced more than X % above the mid, a sell more than X % below it
+    maxOrdersPerSecond  inserts and amends of the session in the last second (cancels are never limited)
+
+Policy without a reference price: when ``priceBand`` is set, or ``maxOrderNotional`` must value a market
+order, and execx has no fresh market-data mid for the symbol, the order is refused (the limit is named
+and the message says there is no fresh mid): a configured band is never silently skipped.
+
+The kill switch (per session and global) refuses every insert and amend until released; deletes and
+pulls stay allowed. Engaging it pulls every open order of the session(s) through the engine's own pull
+path. Its state and the session's limits are journaled as ``risk`` events on the session (a snapshot
+each time: ``killSwitch``, ``limits``), the global switch as a saved record in the journal's
+``algorithms`` table (kind ``killswitch``); both come back after a restart (``restore``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..domain.enums import OrderType, Side, TransactionType
+from ..domain.errors import FailedPrecondition, NotFound, ValidationError
+from .journal import Journal
+
+if TYPE_CHECKING:
+    from ..domain.orders import Order
+    from .sessions import OrderEngine, Session
+
+log = logging.getLogger("execx.risk")
+
+RISK = "risk"  # bus / journal kind of the risk events of a session
+GLOBAL_KIND, GLOBAL_KEY = "killswitch", "global"
+ALL = "all"  # the session id that means every session (the global switch)
+_WINDOW_NS = 1_000_000_000
+_HUNDRED = Decimal(100)
+
+LIMIT_NAMES = (
+    "killSwitch",
+    "maxOrderQty",
+    "maxOrderNotional",
+    "maxOpenOrders",
+    "maxPositionLong",
+    "maxPositionShort",
+    "priceBand",
+    "maxOrdersPerSecond",
+)
+
+
+class RiskRefused(FailedPrecondition):
+    """An order refused by a pre-trade limit or the kill switch; ``limit`` is one of ``LIMIT_NAMES``."""
+
+    def __init__(self, limit: str, reason: str) -> None:
+        super().__init__(f"risk limit {limit}: {reason}; nothing was sent")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """A session's limits; None = no limit. Quantities in the instrument's unit, notional in its quote."""
+
+    max_order_qty: Decimal | None = None
+    max_order_notional: Decimal | None = None
+    max_open_orders: int | None = None
+    max_position_long: Decimal | None = None
+    max_position_short: Decimal | None = None
+    price_band_pct: Decimal | None = None
+    max_orders_per_second: int | None = None
+
+    _JSON = {
+        "max_order_qty": "maxOrderQty",
+        "max_order_notional": "maxOrderNotional",
+        "max_open_orders": "maxOpenOrders",
+        "max_position_long": "maxPositionLong",
+        "max_position_short": "maxPositionShort",
+        "price_band_pct": "priceBandPct",
+        "max_orders_per_second": "maxOrdersPerSecond",
+    }
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            name = self._JSON[f.name]
+            if isinstance(value, Decimal) and not value.is_finite():
+                raise ValidationError(f"riskLimits.{name}", "must be a finite number")
+            if value <= 0:
+                raise ValidationError(f"riskLimits.{name}", f"must be positive (unset = no limit), not {value}")
+        if self.price_band_pct is not None and self.price_band_pct >= _HUNDRED:
+            raise ValidationError("riskLimits.priceBandPct", "must be below 100 (%)")
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[self._JSON[f.name]] = str(value) if isinstance(value, Decimal) else value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RiskLimits:
+        kwargs: dict[str, Any] = {}
+        for attr, name in cls._JSON.items():
+            if name in data:
+                kwargs[attr] = (
+                    int(data[name]) if attr in ("max_open_orders", "max_orders_per_second") else Decimal(data[name])
+                )
+        return cls(**kwargs)
+
+
+@dataclass
+class SessionRisk:
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    killed: bool = False
+    reason: str = ""
+    sent: deque[int] = field(default_factory=deque)  # ns of the inserts/amends of the last second
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"killSwitch": self.killed, "reason": self.reason, "limits": self.limits.to_json()}
+
+
+class RiskControl:
+    """Limits and kill-switch state of every session, and the global switch. ``clock_ns`` is injected
+    (the order rate window); ``refusal_observers`` see (exchange, limit) of every refusal (metrics)."""
+
+    def __init__(self, journal: Journal | None, clock_ns: Callable[[], int]) -> None:
+        self.journal = journal
+        self.clock_ns = clock_ns
+        self.sessions: dict[str, SessionRisk] = {}
+        self.global_killed = False
+        self.global_reason = ""
+        self.refusal_observers: list[Callable[[str, str], None]] = []
+
+    def state(self, session_id: str) -> SessionRisk:
+        state = self.sessions.get(session_id)
+        if state is None:
+            state = self.sessions[session_id] = SessionRisk()
+        return state
+
+    # ------------------------------------------------------------------ restart
+
+    def restore(self, session_ids: list[str]) -> None:
+        """The global switch and each session's last risk snapshot, from the journal."""
+        if self.journal is None:
+            return
+        for key, _sid, cfg in self.journal.algorithms(GLOBAL_KIND):
+            if key == GLOBAL_KEY:
+                self.global_killed, self.global_reason = True, str(cfg.get("reason", ""))
+        for sid in session_ids:
+            rec = self.journal.last_record(sid, RISK)
+            if rec is not None and isinstance(rec.payload, dict):
+                state = self.state(sid)
+                state.killed = bool(rec.payload.get("killSwitch"))
+                state.reason = str(rec.payload.get("reason", ""))
+                state.limits = RiskLimits.from_json(rec.payload.get("limits") or {})
+
+    # ------------------------------------------------------------------ checks
+
+    def _refuse(self, exchange: str, limit: str, reason: str) -> RiskRefused:
+        for observe in self.refusal_observers:
+            observe(exchange, limit)
+        return RiskRefused(limit, reason)
+
+    def check_kill(self, session_id: str, exchange: str) -> None:
+        if self.global_killed:
+            raise self._refuse(exchange, "killSwitch", f"the global kill switch is engaged ({self.global_reason})")
+        state = self.sessions.get(session_id)
+        if state is not None and state.killed:
+            raise self._refuse(
+                exchange, "killSwitch", f"the kill switch of session {session_id!r} is engaged ({state.reason})"
+            )
+
+    def check_insert(self, session: Session, order: Order, reference: Decimal | None) -> None:
+        """A new order (after validation and tick/lot rounding, before it is registered or sent)."""
+        ex = session.exchange.value
+        self.check_kill(session.session_id, ex)
+        state = self.sessions.get(session.session_id)
+        if state is None or state.limits.empty:
+            return
+        lim = state.limits
+        self._check_size(ex, lim, order.side, order.qty, order.price, order.order_type, reference)
+        if lim.max_open_orders is not None and len(session.store.open_orders()) >= lim.max_open_orders:
+            raise self._refuse(ex, "maxOpenOrders", f"the session has {lim.max_open_orders} open orders already")
+        self._check_position(session, ex, lim, order.symbol, order.side, order.qty, None)
+        self._check_rate(ex, state)
+
+    def check_amend(
+        self, session: Session, order: Order, qty: Decimal, price: Decimal | None, reference: Decimal | None
+    ) -> None:
+        """An amend of ``order`` to ``qty`` (total, filled included) and ``price`` (rounded)."""
+        ex = session.exchange.value
+        self.check_kill(session.session_id, ex)
+        state = self.sessions.get(session.session_id)
+        if state is None or state.limits.empty:
+            return
+        lim = state.limits
+        band = price is not None and price != order.price  # the band applies to a new price only
+        self._check_size(ex, lim, order.side, qty, price, order.order_type, reference, band=band)
+        self._check_position(session, ex, lim, order.symbol, order.side, qty - order.cum_filled, order)
+        self._check_rate(ex, state)
+
+    def _check_size(
+        self,
+        ex: str,
+        lim: RiskLimits,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        order_type: OrderType,
+        reference: Decimal | None,
+        band: bool = True,
+    ) -> None:
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            raise self._refuse(ex, "maxOrderQty", f"qty {qty} is above {lim.max_order_qty}")
+        priced = price if order_type is not OrderType.MARKET and price is not None else None
+        if lim.max_order_notional is not None:
+            value_at = priced if priced is not None else reference
+            if value_at is None:
+                raise self._refuse(ex, "maxOrderNotional", "no fresh market-data mid to value a market order")
+            notional = qty * value_at
+            if notional > lim.max_order_notional:
+                raise self._refuse(ex, "maxOrderNotional", f"notional {notional} is above {lim.max_order_notional}")
+        if lim.price_band_pct is not None and priced is not None and band:
+            if reference is None:
+                raise self._refuse(ex, "priceBand", "no fresh market-data mid for the symbol to check the band against")
+            pct = lim.price_band_pct
+            if side is Side.BUY and priced > reference * (1 + pct / _HUNDRED):
+                raise self._refuse(ex, "priceBand", f"buy at {priced} is more than {pct}% above the mid {reference}")
+            if side is Side.SELL and priced < reference * (1 - pct / _HUNDRED):
+                raise self._refuse(ex, "priceBand", f"sell at {priced} is more than {pct}% below the mid {reference}")
+
+    def _check_position(
+        self,
+        session: Session,
+        ex: str,
+        lim: RiskLimits,
+        symbol: str,
+        side: Side,
+        remaining: Decimal,
+        amended: Order | None,
+    ) -> None:
+        """Worst case if every open order of the side fills: position + open remaining + this order."""
+        cap = lim.max_position_long if side is Side.BUY else lim.max_position_short
+        if cap is None:
+            return
+        position = session.positions.get(symbol)
+        open_qty = sum(
+            (o.remaining for o in session.store.open_orders(symbol) if o.side is side and o is not amended), Decimal(0)
+        )
+        if side is Side.BUY:
+            worst = position + open_qty + remaining
+            if worst > cap:
+                raise self._refuse(ex, "maxPositionLong", f"{symbol} long could reach {worst}, above {cap}")
+        else:
+            worst = -(position - open_qty - remaining)
+            if worst > cap:
+                raise self._refuse(ex, "maxPositionShort", f"{symbol} short could reach {worst}, above {cap}")
+
+    def _check_rate(self, ex: str, state: SessionRisk) -> None:
+        """Last: a refusal by another limit does not use up the rate."""
+        limit = state.limits.max_orders_per_second
+        if limit is None:
+            return
+        now = self.clock_ns()
+        sent = state.sent
+        while sent and sent[0] <= now - _WINDOW_NS:
+            sent.popleft()
+        if len(sent) >= limit:
+            raise self._refuse(ex, "maxOrdersPerSecond", f"{limit} orders in the last second already")
+        sent.append(now)
+
+    # ------------------------------------------------------------------ changes (journaled, published)
+
+    def set_limits(self, session: Session, limits: RiskLimits) -> None:
+        state = self.state(session.session_id)
+        state.limits = limits
+        self._publish(session, "riskLimitsChanged", "session", [])
+
+    def _publish(self, session: Session, event: str, scope: str, cancelling: list[str]) -> None:
+        state = self.state(session.session_id)
+        payload = state.snapshot() | {
+            "event": event,
+            "scope": scope,
+            "globalKillSwitch": self.global_killed,
+            "globalReason": self.global_reason,
+            "cancelling": cancelling,
+            "localTime": self.clock_ns(),
+        }
+        session.bus.publish(RISK, payload)
+        session.bus.flush()
+
+
+def _targets(engine: OrderEngine, session_id: str) -> list[Session]:
+    if session_id == ALL:
+        return [s for s in engine.sessions.values() if s.state != "stopped"]
+    return [engine.session(session_id)]
+
+
+async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str) -> list[str]:
+    """Engage the switch of ``session_id`` (``all``: the global one), journal and publish it, then pull
+    every open order of the session(s) that has a live connection. Returns the client order ids a cancel
+    was sent for. Idempotent: engaging again pulls again (what is still open)."""
+    risk = engine.risk
+    if not session_id:
+        raise ValidationError("sessionId", f"is required: a session id or {ALL!r}")
+    reason = reason or "engaged by an operator"
+    targets = _targets(engine, session_id)
+    if session_id == ALL:
+        engine.journal.save_algorithm(GLOBAL_KIND, GLOBAL_KEY, "", {"reason": reason})
+        risk.global_killed, risk.global_reason = True, reason
+    else:
+        state = risk.state(session_id)
+        state.killed, state.reason = True, reason
+    from .sessions import SendOrder  # sessions.py imports this module
+
+    cancelled: list[str] = []
+    for session in targets:
+        ids = [o.cl_order_id for o in session.store.open_orders()]
+        risk._publish(session, "killSwitchEngaged", "global" if session_id == ALL else "session", ids)
+        if session.connector is None or session.state != "live":
+            continue
+        for symbol in sorted({o.symbol for o in session.store.open_orders()}):
+            before = {o.cl_order_id for o in session.store.open_orders(symbol)}
+            try:
+                await engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
+            except Exception as e:  # one venue failing must not stop the others' cancels
+                log.warning("killswitch.pull_failed", extra={"session": session.session_id, "error": str(e)})
+                continue
+            cancelled.extend(sorted(before))
+    return cancelled
+
+
+def release_kill_switch(engine: OrderEngine, session_id: str) -> None:
+    """Re-arm: ``all`` releases the global switch (sessions engaged one by one stay engaged); a session
+    id releases that session's switch. Journaled and published like the engagement."""
+    risk = engine.risk
+    if not session_id:
+        raise ValidationError("sessionId", f"is required: a session id or {ALL!r}")
+    if session_id == ALL:
+        engine.journal.drop_algorithm(GLOBAL_KIND, GLOBAL_KEY)
+        risk.global_killed, risk.global_reason = False, ""
+    else:
+        if session_id not in engine.sessions:
+            raise NotFound(f"session {session_id!r} does not exist")
+        state = risk.state(session_id)
+        state.killed, state.reason = False, ""
+    for session in _targets(engine, session_id):
+        risk._publish(session, "killSwitchReleased", "global" if session_id == ALL else "session", [])
