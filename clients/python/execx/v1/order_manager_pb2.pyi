@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartOrderHandlerRequest(_message.Message):
-    __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms")
+    __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms", "risk_limits")
     EXCHANGE_KEY_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REST_URL_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class StartOrderHandlerRequest(_message.Message):
     USE_MARGIN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_ON_DISCONNECT_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
+    RISK_LIMITS_FIELD_NUMBER: _ClassVar[int]
     exchange_key: _common_pb2.ExchangeKey
     session_id: str
     rest_url: str
@@ -28,7 +29,8 @@ class StartOrderHandlerRequest(_message.Message):
     use_margin: bool
     cancel_on_disconnect: bool
     cancel_on_disconnect_grace_ms: int
-    def __init__(self, exchange_key: _Optional[_Union[_common_pb2.ExchangeKey, _Mapping]] = ..., session_id: _Optional[str] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., cancel_on_disconnect: _Optional[bool] = ..., cancel_on_disconnect_grace_ms: _Optional[int] = ...) -> None: ...
+    risk_limits: RiskLimits
+    def __init__(self, exchange_key: _Optional[_Union[_common_pb2.ExchangeKey, _Mapping]] = ..., session_id: _Optional[str] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., cancel_on_disconnect: _Optional[bool] = ..., cancel_on_disconnect_grace_ms: _Optional[int] = ..., risk_limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
 
 class StartOrderHandlerResponse(_message.Message):
     __slots__ = ("session_id",)
@@ -156,12 +158,56 @@ class SubscribeUpdatesRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., algorithm_events: _Optional[bool] = ...) -> None: ...
 
 class SubscribeUpdatesResponse(_message.Message):
-    __slots__ = ("transaction", "algorithm_event")
+    __slots__ = ("transaction", "algorithm_event", "risk_event")
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_EVENT_FIELD_NUMBER: _ClassVar[int]
+    RISK_EVENT_FIELD_NUMBER: _ClassVar[int]
     transaction: _common_pb2.OrderTransaction
     algorithm_event: AlgorithmEvent
-    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ...) -> None: ...
+    risk_event: RiskEvent
+    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ..., risk_event: _Optional[_Union[RiskEvent, _Mapping]] = ...) -> None: ...
+
+class RiskLimits(_message.Message):
+    __slots__ = ("max_order_qty", "max_order_notional", "max_open_orders", "max_position_long", "max_position_short", "price_band_pct", "max_orders_per_second")
+    MAX_ORDER_QTY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ORDER_NOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_OPEN_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_POSITION_LONG_FIELD_NUMBER: _ClassVar[int]
+    MAX_POSITION_SHORT_FIELD_NUMBER: _ClassVar[int]
+    PRICE_BAND_PCT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ORDERS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    max_order_qty: float
+    max_order_notional: float
+    max_open_orders: int
+    max_position_long: float
+    max_position_short: float
+    price_band_pct: float
+    max_orders_per_second: int
+    def __init__(self, max_order_qty: _Optional[float] = ..., max_order_notional: _Optional[float] = ..., max_open_orders: _Optional[int] = ..., max_position_long: _Optional[float] = ..., max_position_short: _Optional[float] = ..., price_band_pct: _Optional[float] = ..., max_orders_per_second: _Optional[int] = ...) -> None: ...
+
+class RiskEvent(_message.Message):
+    __slots__ = ("seq", "session_id", "event", "scope", "kill_switch", "global_kill_switch", "reason", "limits", "cancelling_cl_order_ids", "local_time")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    KILL_SWITCH_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_KILL_SWITCH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CANCELLING_CL_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    session_id: str
+    event: str
+    scope: str
+    kill_switch: bool
+    global_kill_switch: bool
+    reason: str
+    limits: RiskLimits
+    cancelling_cl_order_ids: _containers.RepeatedScalarFieldContainer[str]
+    local_time: int
+    def __init__(self, seq: _Optional[int] = ..., session_id: _Optional[str] = ..., event: _Optional[str] = ..., scope: _Optional[str] = ..., kill_switch: _Optional[bool] = ..., global_kill_switch: _Optional[bool] = ..., reason: _Optional[str] = ..., limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., cancelling_cl_order_ids: _Optional[_Iterable[str]] = ..., local_time: _Optional[int] = ...) -> None: ...
 
 class AlgorithmEvent(_message.Message):
     __slots__ = ("seq", "algorithm", "event", "session_id", "exchange", "symbol", "level", "side", "price", "qty", "pnl", "detail", "local_time")
@@ -326,3 +372,59 @@ class ListSessionsResponse(_message.Message):
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     sessions: _containers.RepeatedCompositeFieldContainer[SessionInfo]
     def __init__(self, sessions: _Optional[_Iterable[_Union[SessionInfo, _Mapping]]] = ...) -> None: ...
+
+class SetRiskLimitsRequest(_message.Message):
+    __slots__ = ("session_id", "limits")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    limits: RiskLimits
+    def __init__(self, session_id: _Optional[str] = ..., limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
+
+class SetRiskLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
+
+class GetRiskLimitsRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class GetRiskLimitsResponse(_message.Message):
+    __slots__ = ("limits", "kill_switch", "global_kill_switch", "reason")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    KILL_SWITCH_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_KILL_SWITCH_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    limits: RiskLimits
+    kill_switch: bool
+    global_kill_switch: bool
+    reason: str
+    def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., kill_switch: _Optional[bool] = ..., global_kill_switch: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EngageKillSwitchRequest(_message.Message):
+    __slots__ = ("session_id", "reason")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    reason: str
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EngageKillSwitchResponse(_message.Message):
+    __slots__ = ("cl_order_ids",)
+    CL_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    cl_order_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cl_order_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReleaseKillSwitchRequest(_message.Message):
+    __slots__ = ("session_id",)
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+
+class ReleaseKillSwitchResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

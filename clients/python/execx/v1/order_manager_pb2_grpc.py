@@ -111,6 +111,26 @@ class OrderManagerServiceStub:
                 request_serializer=execx_dot_v1_dot_order__manager__pb2.ListSessionsRequest.SerializeToString,
                 response_deserializer=execx_dot_v1_dot_order__manager__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
+        self.SetRiskLimits = channel.unary_unary(
+                '/execx.v1.OrderManagerService/SetRiskLimits',
+                request_serializer=execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsResponse.FromString,
+                _registered_method=True)
+        self.GetRiskLimits = channel.unary_unary(
+                '/execx.v1.OrderManagerService/GetRiskLimits',
+                request_serializer=execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsResponse.FromString,
+                _registered_method=True)
+        self.EngageKillSwitch = channel.unary_unary(
+                '/execx.v1.OrderManagerService/EngageKillSwitch',
+                request_serializer=execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchResponse.FromString,
+                _registered_method=True)
+        self.ReleaseKillSwitch = channel.unary_unary(
+                '/execx.v1.OrderManagerService/ReleaseKillSwitch',
+                request_serializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.FromString,
+                _registered_method=True)
 
 
 class OrderManagerServiceServicer:
@@ -247,6 +267,40 @@ class OrderManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRiskLimits(self, request, context):
+        """Extension (issue 14): replaces the session's pre-trade risk limits (an unset field = no such
+        limit). Applies to the next order; journaled, kept across restarts, published on the
+        session's update stream as a `riskEvent`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRiskLimits(self, request, context):
+        """Extension (issue 14): the session's risk limits and kill-switch state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EngageKillSwitch(self, request, context):
+        """Extension (issue 14): engages the kill switch of a session, or with session id `all` the
+        global one: every open order of the session(s) is cancelled and every insert and amend is
+        refused with FAILED_PRECONDITION until released (cancels stay allowed). Journaled: an engaged
+        switch stays engaged after a restart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseKillSwitch(self, request, context):
+        """Extension (issue 14): re-arms (releases) the kill switch of a session, or with `all` the
+        global one (a session's own switch stays engaged until released by its id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -324,6 +378,26 @@ def add_OrderManagerServiceServicer_to_server(servicer, server):
                     servicer.ListSessions,
                     request_deserializer=execx_dot_v1_dot_order__manager__pb2.ListSessionsRequest.FromString,
                     response_serializer=execx_dot_v1_dot_order__manager__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'SetRiskLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRiskLimits,
+                    request_deserializer=execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsResponse.SerializeToString,
+            ),
+            'GetRiskLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRiskLimits,
+                    request_deserializer=execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsResponse.SerializeToString,
+            ),
+            'EngageKillSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.EngageKillSwitch,
+                    request_deserializer=execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchResponse.SerializeToString,
+            ),
+            'ReleaseKillSwitch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseKillSwitch,
+                    request_deserializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -733,6 +807,114 @@ class OrderManagerService:
             '/execx.v1.OrderManagerService/ListSessions',
             execx_dot_v1_dot_order__manager__pb2.ListSessionsRequest.SerializeToString,
             execx_dot_v1_dot_order__manager__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRiskLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.OrderManagerService/SetRiskLimits',
+            execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsRequest.SerializeToString,
+            execx_dot_v1_dot_order__manager__pb2.SetRiskLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRiskLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.OrderManagerService/GetRiskLimits',
+            execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsRequest.SerializeToString,
+            execx_dot_v1_dot_order__manager__pb2.GetRiskLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EngageKillSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.OrderManagerService/EngageKillSwitch',
+            execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchRequest.SerializeToString,
+            execx_dot_v1_dot_order__manager__pb2.EngageKillSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseKillSwitch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.OrderManagerService/ReleaseKillSwitch',
+            execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.SerializeToString,
+            execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.FromString,
             options,
             channel_credentials,
             insecure,
