@@ -384,8 +384,8 @@ async def test_venue_back_off_pauses_then_resumes(svc: Svc) -> None:
     async with started(svc, venue, symbol, config(min_order_qty=0.05)) as m:
         try:
             await m.moved_until("3000", lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE, "a quote")
-            # the venue answers the next 8 requests with 429: the engine retries each order 4 times, gives up
-            # without knowing the outcome and reconciles; the manager backs off and sends nothing meanwhile
+            # the venue answers the next 8 requests with 429: the engine retries each order 4 times, then
+            # reports it rejected, not sent; the manager backs off and sends nothing meanwhile
             await svc.admin_post(f"/admin/faults/{venue}", {"rate_limit": 8, "retry_after_s": 0})
             await m.set_target(0.2)
             s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_PAUSED, "back-off")

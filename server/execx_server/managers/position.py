@@ -264,8 +264,8 @@ class PositionManager:
                 self.maker_fills += 1
         elif u.order_status is OrderStatus.NEW:
             self._rejects = 0
-        elif u.order_status is OrderStatus.REJECTED:
-            self._on_reject(u)
+        elif u.order_status is OrderStatus.REJECTED and not u.journal.get("notSent"):
+            self._on_reject(u)  # (an order not sent, the venue refusing every attempt, is a back-off: _do)
         elif u.order_status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and u.cl_order_id not in self._cancelled:
             # the venue ended a post-only order we did not cancel (it would have crossed): quote again
             self.metrics.pm_requotes.labels(self.exchange.value).inc()
@@ -463,8 +463,9 @@ class PositionManager:
         except VenueError as e:
             self._back_off(e.message)
             return
-        if update.order_status in PENDING:
-            # the engine could not get an answer from the venue (it reconciles the order): back off
+        if update.order_status in PENDING or update.journal.get("notSent"):
+            # the engine could not get an answer from the venue (it reconciles the order), or the venue
+            # refused every attempt before taking it (rate limit, ban): back off
             self._back_off(update.message or "no answer from the venue")
         else:
             self._backoff_s = 0.0
