@@ -17,6 +17,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from ..domain import enums
 from ..domain.errors import ValidationError
 from ..domain.numbers import from_double
+from ..engine.risk import RiskLimits
 from ..engine.sessions import SendOrder
 from ..engine.updates import OrderUpdate
 
@@ -135,5 +136,60 @@ def algorithm_event(d: dict[str, Any], seq: int) -> order_manager_pb2.AlgorithmE
         qty=float(d.get("qty", 0)),
         pnl=float(d.get("pnl", 0)),
         detail=d.get("detail", ""),
+        local_time=int(d.get("localTime", 0)),
+    )
+
+
+def risk_limits(msg: order_manager_pb2.RiskLimits, field: str = "riskLimits") -> RiskLimits:
+    """The proto's optional limits as the engine's (unset = no limit); doubles become exact decimals."""
+
+    def dec(name: str) -> Any:
+        return from_double(getattr(msg, name), f"{field}.{name}") if msg.HasField(name) else None
+
+    def count(name: str) -> int | None:
+        return int(getattr(msg, name)) if msg.HasField(name) else None
+
+    return RiskLimits(
+        max_order_qty=dec("max_order_qty"),
+        max_order_notional=dec("max_order_notional"),
+        max_open_orders=count("max_open_orders"),
+        max_position_long=dec("max_position_long"),
+        max_position_short=dec("max_position_short"),
+        price_band_pct=dec("price_band_pct"),
+        max_orders_per_second=count("max_orders_per_second"),
+    )
+
+
+def risk_limits_proto(limits: RiskLimits) -> order_manager_pb2.RiskLimits:
+    out = order_manager_pb2.RiskLimits()
+    for name in (
+        "max_order_qty",
+        "max_order_notional",
+        "max_position_long",
+        "max_position_short",
+        "price_band_pct",
+    ):
+        value = getattr(limits, name)
+        if value is not None:
+            setattr(out, name, float(value))
+    if limits.max_open_orders is not None:
+        out.max_open_orders = limits.max_open_orders
+    if limits.max_orders_per_second is not None:
+        out.max_orders_per_second = limits.max_orders_per_second
+    return out
+
+
+def risk_event(d: dict[str, Any], seq: int, session_id: str) -> order_manager_pb2.RiskEvent:
+    """A risk record (engine kind ``risk``: a kill-switch or limits snapshot) for the update stream."""
+    return order_manager_pb2.RiskEvent(
+        seq=seq,
+        session_id=session_id,
+        event=d.get("event", ""),
+        scope=d.get("scope", ""),
+        kill_switch=bool(d.get("killSwitch")),
+        global_kill_switch=bool(d.get("globalKillSwitch")),
+        reason=d.get("globalReason", "") if d.get("scope") == "global" else d.get("reason", ""),
+        limits=risk_limits_proto(RiskLimits.from_json(d.get("limits") or {})),
+        cancelling_cl_order_ids=list(d.get("cancelling", [])),
         local_time=int(d.get("localTime", 0)),
     )

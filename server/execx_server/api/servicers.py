@@ -25,6 +25,7 @@ from ..connectors.base import ConnectorConfig, Secret
 from ..domain.enums import OrderStatus, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable, ValidationError
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
+from ..engine import risk
 from ..engine.bus import SlowConsumer
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
@@ -149,6 +150,11 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics = metrics
         self.endpoint_defaults = endpoint_defaults
         engine.observers.append(self._observe)
+        engine.risk.refusal_observers.append(
+            lambda exchange, limit: metrics.risk_refusals.labels(exchange, limit).inc()
+        )
+        engine.risk.cancel_observers.append(lambda exchange, n: metrics.kill_switch_cancels.labels(exchange).inc(n))
+        self._observe_kill_switches()
 
     def _observe(self, u: OrderUpdate) -> None:
         self.metrics.updates.labels(u.exchange.value, u.order_status.value).inc()
@@ -180,7 +186,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 use_margin=request.use_margin,
             )
         )
-        await self.engine.start_session(request.session_id, cfg)
+        limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
+        session = await self.engine.start_session(request.session_id, cfg)
+        if limits is not None:  # else a new session has none and a resumed one keeps its own
+            self.engine.risk.set_limits(session, limits)
         self.metrics.sessions.labels(exchange.value).inc()
         log.info("session.started", extra={"session": request.session_id, "exchange": exchange.value})
         return order_manager_pb2.StartOrderHandlerResponse(session_id=request.session_id)
@@ -201,6 +210,57 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         if was_live:
             self.metrics.sessions.labels(session.exchange.value).dec()
         return order_manager_pb2.StopOrderHandlerResponse(cancelled_orders=cancelled)
+
+    def _observe_kill_switches(self) -> None:
+        r = self.engine.risk
+        self.metrics.kill_switch_engaged.labels("global").set(1 if r.global_killed else 0)
+        self.metrics.kill_switch_engaged.labels("session").set(sum(1 for s in r.sessions.values() if s.killed))
+
+    @unary
+    async def SetRiskLimits(
+        self, request: order_manager_pb2.SetRiskLimitsRequest, context: Ctx
+    ) -> order_manager_pb2.SetRiskLimitsResponse:
+        limits = convert.risk_limits(request.limits, "limits")
+        session = self.engine.session(request.session_id)
+        self.engine.risk.set_limits(session, limits)
+        log.info("risk.limits_set", extra={"session": session.session_id, "limits": limits.to_json()})
+        return order_manager_pb2.SetRiskLimitsResponse(limits=convert.risk_limits_proto(limits))
+
+    @unary
+    async def GetRiskLimits(
+        self, request: order_manager_pb2.GetRiskLimitsRequest, context: Ctx
+    ) -> order_manager_pb2.GetRiskLimitsResponse:
+        session = self.engine.session(request.session_id)
+        r = self.engine.risk
+        state = r.state(session.session_id)
+        return order_manager_pb2.GetRiskLimitsResponse(
+            limits=convert.risk_limits_proto(state.limits),
+            kill_switch=state.killed,
+            global_kill_switch=r.global_killed,
+            reason=r.global_reason if r.global_killed else state.reason,
+        )
+
+    @unary
+    async def EngageKillSwitch(
+        self, request: order_manager_pb2.EngageKillSwitchRequest, context: Ctx
+    ) -> order_manager_pb2.EngageKillSwitchResponse:
+        scope = "global" if request.session_id == risk.ALL else "session"
+        log.warning("risk.kill_switch_engaged", extra={"session": request.session_id, "reason": request.reason})
+        try:
+            cancelled = await risk.engage_kill_switch(self.engine, request.session_id, request.reason)
+        finally:
+            self._observe_kill_switches()
+        self.metrics.kill_switch_activations.labels(scope).inc()
+        return order_manager_pb2.EngageKillSwitchResponse(cl_order_ids=cancelled)
+
+    @unary
+    async def ReleaseKillSwitch(
+        self, request: order_manager_pb2.ReleaseKillSwitchRequest, context: Ctx
+    ) -> order_manager_pb2.ReleaseKillSwitchResponse:
+        risk.release_kill_switch(self.engine, request.session_id)
+        self._observe_kill_switches()
+        log.warning("risk.kill_switch_released", extra={"session": request.session_id})
+        return order_manager_pb2.ReleaseKillSwitchResponse()
 
     @unary
     async def SetLogLevel(
@@ -341,7 +401,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         try:
             sub = await self.engine.subscribe(
                 request.session_id,
-                frozenset({ORDER, ALGORITHM}) if request.algorithm_events else ORDER,
+                frozenset({ORDER, ALGORITHM, risk.RISK}) if request.algorithm_events else frozenset({ORDER, risk.RISK}),
                 convert.journal_seq(request.from_seq) if request.HasField("from_seq") else None,
             )
         except NotFound as e:
@@ -352,6 +412,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 if rec.kind == ALGORITHM:  # only with algorithmEvents
                     event = convert.algorithm_event(cast(dict[str, Any], rec.payload), rec.seq)
                     yield order_manager_pb2.SubscribeUpdatesResponse(algorithm_event=event)
+                    continue
+                if rec.kind == risk.RISK:  # kill switch / limits changes, always streamed
+                    revent = convert.risk_event(cast(dict[str, Any], rec.payload), rec.seq, request.session_id)
+                    yield order_manager_pb2.SubscribeUpdatesResponse(risk_event=revent)
                     continue
                 u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
                 yield order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, rec.seq))

@@ -148,6 +148,7 @@ class RiskControl:
         self.global_killed = False
         self.global_reason = ""
         self.refusal_observers: list[Callable[[str, str], None]] = []
+        self.cancel_observers: list[Callable[[str, int], None]] = []  # (exchange, cancels sent by a kill)
 
     def state(self, session_id: str) -> SessionRisk:
         state = self.sessions.get(session_id)
@@ -345,6 +346,8 @@ async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str) 
                 log.warning("killswitch.pull_failed", extra={"session": session.session_id, "error": str(e)})
                 continue
             cancelled.extend(sorted(before))
+            for observe in risk.cancel_observers:
+                observe(session.exchange.value, len(before))
     return cancelled
 
 

@@ -155,6 +155,28 @@ class Metrics:
             "grid_recenters", "Dynamic grids rebuilt around the market", ["exchange"], namespace="om", registry=r
         )
 
+        # pre-trade risk limits and the kill switch (engine/risk.py); limit: one of risk.LIMIT_NAMES
+        self.risk_refusals = Counter(
+            "risk_refusals",
+            "Orders and amends refused before sending by a risk limit or the kill switch",
+            ["exchange", "limit"],
+            namespace="om",
+            registry=r,
+        )
+        self.kill_switch_engaged = Gauge(
+            "kill_switch_engaged",
+            "Kill switches engaged: scope global (0 or 1), scope session (sessions engaged one by one)",
+            ["scope"],
+            namespace="om",
+            registry=r,
+        )
+        self.kill_switch_activations = Counter(
+            "kill_switch_activations", "Kill switch engagements", ["scope"], namespace="om", registry=r
+        )
+        self.kill_switch_cancels = Counter(
+            "kill_switch_cancels", "Cancels sent by the kill switch", ["exchange"], namespace="om", registry=r
+        )
+
 
 class VenueTelemetry:
     """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""
