@@ -97,6 +97,32 @@ async def test_pulse_post_only_cross_rests_just_inside_the_spread(sim: Simulator
         await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
 
 
+async def test_pulse_edit_answer_counting_a_fill_not_reported_yet_says_the_new_terms(
+    sim: Simulator, account: Account
+) -> None:
+    """An accepted ``private/edit`` whose answer counts a fill whose notification has not arrived (here:
+    lost, the venue silent a moment): the answer returned has the new amount and price, not the old ones
+    (fault matrix, pulse kill seed 555681989: the old qty stayed, execx said filled with 0.001 still live)."""
+    async with running(sim, PULSE, account, FAST) as h:
+        q, symbol = h.venue.qty, h.venue.symbol
+        price = await h.passive_price(Side.BUY, ticks=12)
+        order = h.order(Side.BUY, price, qty=q * 3, tag="ed")
+        await h.connector.submit_order(order)
+        await h.fault(silent_s=0.3)
+        await h.trade_print(price, q, Side.SELL)  # its notifications are discarded
+        async with asyncio.timeout(5):
+            while True:  # until the venue sends again
+                async with h.http.get(f"{h.admin}/admin/faults/{PULSE.exchange.value}") as resp:
+                    if not (await resp.json())["silent"]:
+                        break
+        assert not h.fills(order.cl_order_id)
+        tick = h.connector.rules(symbol).tick
+        report = await h.connector.amend_order(symbol, order.cl_order_id, Side.BUY, q * 2, price - tick)
+        assert (report.qty, report.price) == (q * 2, price - tick)
+        assert not report.status.is_final
+        await h.connector.cancel_order(symbol, order.cl_order_id)
+
+
 async def test_deribit_connection_lost_after_sending_is_outcome_unknown(sim: Simulator, account: Account) -> None:
     """The NewOrderSingle is written, then the FIX connection goes: OutcomeUnknown. The venue got the order
     and cancel-on-disconnect cancelled it; the order is found again by its label."""

@@ -250,7 +250,10 @@ class OrderTracker:
         if fill:
             known.cum_filled += report.fill_qty
         elif report.cum_filled > known.cum_filled:
-            return  # a status that counts fills not reported yet: those come first, with their trade ids
+            # a status that counts fills not reported yet: those come first, with their trade ids; its terms
+            # (an amend's new quantity and price) hold already: the answer returned must not say the old ones
+            self._take_terms(known, report)
+            return
         if known.status.is_final:
             return
         if _RANK.get(report.status, 3) >= _RANK.get(known.status, 3):  # never back from partially filled to new
@@ -266,6 +269,17 @@ class OrderTracker:
             if self._on_final is not None:
                 self._on_final(cl, known, report)
             self._finish(cl)
+
+    @staticmethod
+    def _take_terms(known: Known, report: ExecutionReport) -> None:
+        if known.status.is_final:
+            return
+        if report.qty > 0:
+            known.qty = report.qty
+        if report.price is not None:
+            known.price = report.price
+        if known.state is not None:
+            known.state = replace(known.state, qty=known.qty, price=known.price, message=report.message)
 
     # ------------------------------------------------------------------ bounded memory
 
