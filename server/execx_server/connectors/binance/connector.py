@@ -693,6 +693,9 @@ class BinanceConnector(HasCapabilities):
             self.tracker.map_exch_id(exch_id, order.cl_order_id)
             for fill in self._fills_from_trades(trades, order):
                 self.tracker.emit(fill)
+            # the order counts fills older than the trades read (``since`` is the newest trade seen, which an
+            # order's answer may have carried while this order's earlier fills were lost): fetch them
+            self._fetch_if_gap(order)
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         """Every fill of the order's current venue order id, as fill reports with trade ids (after a
