@@ -164,6 +164,8 @@ async def test_validation_names_the_field(svc: Svc) -> None:
     ]:
         await expect(start(config), grpc.StatusCode.INVALID_ARGUMENT, needle)
     await expect(start(cfg(), symbol="NOPE"), grpc.StatusCode.INVALID_ARGUMENT, "symbol")
+    other = db.StartDipBuyerRequest(session_id=sid, exchange=c.EXCHANGE_OKX, symbol="BTC-USDT", config=cfg())
+    await expect(t.StartDipBuyer(other, metadata=AUTH), grpc.StatusCode.INVALID_ARGUMENT, "exchange")
     await expect(status(svc, sid), grpc.StatusCode.NOT_FOUND, "startDipBuyer")
     await start(cfg())
     await expect(start(cfg()), grpc.StatusCode.ALREADY_EXISTS, "already runs")

@@ -125,7 +125,9 @@ class DipBuyer(Runner):
         self.prefix = f"db{_base36(time.time_ns() // 1_000_000)}x"
 
     async def start(self) -> None:
-        _, connector = self.engine.live_session(self.session_id)
+        session, connector = self.engine.live_session(self.session_id)
+        if session.exchange is not self.exchange:
+            raise ValidationError("exchange", f"session {self.session_id!r} trades {session.exchange.value}")
         self.rules = connector.rules(self.symbol)  # ValidationError("symbol") for an unknown symbol
         if TimeInForce.IOC not in connector.supported_tifs:
             raise ValidationError("exchange", f"{self.exchange.value} has no IOC orders")
