@@ -149,15 +149,18 @@ def risk_limits(msg: order_manager_pb2.RiskLimits, field: str = "riskLimits") ->
     def count(name: str) -> int | None:
         return int(getattr(msg, name)) if msg.HasField(name) else None
 
-    return RiskLimits(
-        max_order_qty=dec("max_order_qty"),
-        max_order_notional=dec("max_order_notional"),
-        max_open_orders=count("max_open_orders"),
-        max_position_long=dec("max_position_long"),
-        max_position_short=dec("max_position_short"),
-        price_band_pct=dec("price_band_pct"),
-        max_orders_per_second=count("max_orders_per_second"),
-    )
+    try:
+        return RiskLimits(
+            max_order_qty=dec("max_order_qty"),
+            max_order_notional=dec("max_order_notional"),
+            max_open_orders=count("max_open_orders"),
+            max_position_long=dec("max_position_long"),
+            max_position_short=dec("max_position_short"),
+            price_band_pct=dec("price_band_pct"),
+            max_orders_per_second=count("max_orders_per_second"),
+        )
+    except ValidationError as e:  # named after the request's field (riskLimits or limits)
+        raise ValidationError(e.field.replace("riskLimits", field, 1), e.reason) from None
 
 
 def risk_limits_proto(limits: RiskLimits) -> order_manager_pb2.RiskLimits:
