@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,7 @@ class RiskLimits:
     max_position_short: Decimal | None = None
     price_band_pct: Decimal | None = None
     max_orders_per_second: int | None = None
+    _empty: bool = field(default=True, init=False, repr=False, compare=False)
 
     _JSON = {
         "max_order_qty": "maxOrderQty",
@@ -91,28 +92,29 @@ class RiskLimits:
     }
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for attr, name in self._JSON.items():
+            value = getattr(self, attr)
             if value is None:
                 continue
-            name = self._JSON[f.name]
             if isinstance(value, Decimal) and not value.is_finite():
                 raise ValidationError(f"riskLimits.{name}", "must be a finite number")
             if value <= 0:
                 raise ValidationError(f"riskLimits.{name}", f"must be positive (unset = no limit), not {value}")
         if self.price_band_pct is not None and self.price_band_pct >= _HUNDRED:
             raise ValidationError("riskLimits.priceBandPct", "must be below 100 (%)")
+        object.__setattr__(self, "_empty", all(getattr(self, a) is None for a in self._JSON))
 
     @property
     def empty(self) -> bool:
-        return all(getattr(self, f.name) is None for f in fields(self))
+        """No limit set (computed once: this is on every order's path)."""
+        return self._empty
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for attr, name in self._JSON.items():
+            value = getattr(self, attr)
             if value is not None:
-                out[self._JSON[f.name]] = str(value) if isinstance(value, Decimal) else value
+                out[name] = str(value) if isinstance(value, Decimal) else value
         return out
 
     @classmethod
@@ -198,9 +200,7 @@ class RiskControl:
             return
         lim = state.limits
         self._check_size(ex, lim, order.side, order.qty, order.price, order.order_type, reference)
-        if lim.max_open_orders is not None and len(session.store.open_orders()) >= lim.max_open_orders:
-            raise self._refuse(ex, "maxOpenOrders", f"the session has {lim.max_open_orders} open orders already")
-        self._check_position(session, ex, lim, order.symbol, order.side, order.qty, None)
+        self._check_book(session, ex, lim, order.symbol, order.side, order.qty, None)
         self._check_rate(ex, state)
 
     def check_amend(
@@ -215,7 +215,7 @@ class RiskControl:
         lim = state.limits
         band = price is not None and price != order.price  # the band applies to a new price only
         self._check_size(ex, lim, order.side, qty, price, order.order_type, reference, band=band)
-        self._check_position(session, ex, lim, order.symbol, order.side, qty - order.cum_filled, order)
+        self._check_book(session, ex, lim, order.symbol, order.side, qty - order.cum_filled, order)
         self._check_rate(ex, state)
 
     def _check_size(
@@ -248,7 +248,7 @@ class RiskControl:
             if side is Side.SELL and priced < reference * (1 - pct / _HUNDRED):
                 raise self._refuse(ex, "priceBand", f"sell at {priced} is more than {pct}% below the mid {reference}")
 
-    def _check_position(
+    def _check_book(
         self,
         session: Session,
         ex: str,
@@ -258,14 +258,24 @@ class RiskControl:
         remaining: Decimal,
         amended: Order | None,
     ) -> None:
-        """Worst case if every open order of the side fills: position + open remaining + this order."""
+        """Open orders (inserts: ``amended`` is None) and the worst-case position if every open order of the
+        side filled: position + their remaining + this order. One pass over the session's orders in memory."""
+        count = lim.max_open_orders if amended is None else None
         cap = lim.max_position_long if side is Side.BUY else lim.max_position_short
+        if count is None and cap is None:
+            return
+        n_open, open_qty = 0, Decimal(0)
+        for o in session.store.orders.values():
+            if o.status.is_final:
+                continue
+            n_open += 1
+            if o.side is side and o.symbol == symbol and o is not amended:
+                open_qty += o.qty - o.cum_filled
+        if count is not None and n_open >= count:
+            raise self._refuse(ex, "maxOpenOrders", f"the session has {count} open orders already")
         if cap is None:
             return
         position = session.positions.get(symbol)
-        open_qty = sum(
-            (o.remaining for o in session.store.open_orders(symbol) if o.side is side and o is not amended), Decimal(0)
-        )
         if side is Side.BUY:
             worst = position + open_qty + remaining
             if worst > cap:
