@@ -226,6 +226,9 @@ async def test_rest_limits_at_start_and_at_run_time(svc: Svc) -> None:
         "exchangeKey": {"exchange": SPOT, "apiKey": acct["apiKey"], "secretKey": acct["secretKey"]},
         "riskLimits": {"maxOrderQty": 0.5, "maxOpenOrders": 5},
     }
+    async with svc.http.post(f"{rest}/startOrderHandler", json=start_body | {"sessionId": "all"}, headers=HEADERS) as r:
+        body = await r.json()
+        assert r.status == 400 and body["message"].startswith("sessionId: 'all' is reserved"), body
     async with svc.http.post(f"{rest}/startOrderHandler", json=start_body, headers=HEADERS) as r:
         assert r.status == 200, await r.text()
     send = {

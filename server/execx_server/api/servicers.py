@@ -186,6 +186,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 use_margin=request.use_margin,
             )
         )
+        if request.session_id == risk.ALL:
+            raise ValidationError(
+                "sessionId", f"{risk.ALL!r} is reserved: it names every session (the global kill switch)"
+            )
         limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
         session = await self.engine.start_session(request.session_id, cfg)
         if limits is not None:  # else a new session has none and a resumed one keeps its own
