@@ -314,13 +314,19 @@ async def test_auth_is_required_but_health_and_reflection_are_open(svc: Svc) -> 
 
 
 async def test_services_not_built_yet_answer_unimplemented(svc: Svc) -> None:
-    from execx.v1 import dip_buyer_pb2 as db
-    from execx.v1 import dip_buyer_pb2_grpc as db_grpc
+    from execx.v1 import smart_order_pb2 as so
+    from execx.v1 import smart_order_pb2_grpc as so_grpc
 
-    stub = db_grpc.DipBuyerServiceStub(svc.channel)
+    stub = so_grpc.SmartOrderServiceStub(svc.channel)
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await stub.StopDipBuyer(db.StopDipBuyerRequest(), metadata=AUTH)
+        await stub.ListSmartOrders(so.ListSmartOrdersRequest(), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    health = health_pb2_grpc.HealthStub(svc.channel)
+    r = await health.Check(health_pb2.HealthCheckRequest(service="execx.v1.SmartOrderService"))
+    assert r.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    for built in ("execx.v1.TriggerManagerService", "execx.v1.DipBuyerService"):
+        r = await health.Check(health_pb2.HealthCheckRequest(service=built))
+        assert r.status == health_pb2.HealthCheckResponse.SERVING, built
 
 
 async def test_streaming_order_entry_pipelines_requests(svc: Svc) -> None:
