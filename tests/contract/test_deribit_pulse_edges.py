@@ -8,6 +8,7 @@ secret in logs or errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from decimal import Decimal
 
@@ -121,6 +122,29 @@ async def test_pulse_edit_answer_counting_a_fill_not_reported_yet_says_the_new_t
         assert (report.qty, report.price) == (q * 2, price - tick)
         assert not report.status.is_final
         await h.connector.cancel_order(symbol, order.cl_order_id)
+
+
+async def test_deribit_fix_gap_fill_is_accepted_and_orders_flow_after_it(sim: Simulator, account: Account) -> None:
+    """The acceptor asks for a resend (it missed messages, e.g. sent just before a kill -9): the GapFill we
+    answer with carries OrigSendingTime(122) with PossDupFlag, so Deribit accepts it and takes the next
+    order (without 122 it was refused with Reject(3), the gap stayed open and every later order or cancel
+    was dropped: no answer for 10 s, fault matrix kill -9 on deribit)."""
+
+    def impatient(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        return DeribitConnector(config, backoff=backoff, answer_timeout_s=2.0)
+
+    venue = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, impatient, "gap", http_faults=False)
+    async with running(sim, venue, account, FAST) as h:
+        connector = h.connector
+        assert isinstance(connector, DeribitConnector)
+        connector.fix.store.next_out += 3  # three messages the venue never received
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await connector.fix.nudge()  # the venue sees the gap and asks for a resend; we gap-fill
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="gf")
+        ack = await connector.submit_order(order)
+        assert ack.status is OrderStatus.NEW and ack.exch_order_id
+        await connector.cancel_order(h.venue.symbol, order.cl_order_id)
 
 
 async def test_deribit_connection_lost_after_sending_is_outcome_unknown(sim: Simulator, account: Account) -> None:

@@ -813,8 +813,14 @@ class FixSession:
             self._gap_fill(gap_start, end + 1)
 
     def _gap_fill(self, seq: int, new_seq: int) -> None:
+        """SequenceReset-GapFill: PossDupFlag=Y, so OrigSendingTime(122) too (FIX 4.4: required on a resend;
+        SendingTime when there is no original). The Deribit acceptor refuses one without it (Reject(3), the
+        gap stays open and every later message is dropped: orders and cancels unanswered for seconds, seen
+        in the fault matrix after a kill -9)."""
         reset = new_message(SEQUENCE_RESET, [(123, "Y"), (36, str(new_seq))])
         reset.append_pair(43, "Y", header=True)
+        reset.append_utc_timestamp(52, precision=3, header=True)
+        reset.append_pair(122, text(reset, 52), header=True)
         self._send(reset, store=False, seq=seq)
 
     def _on_logout(self, msg: simplefix.FixMessage) -> None:
