@@ -194,7 +194,10 @@ class MarketDataHub:
         feed = self.feeds.get((exchange, symbol))
         if feed is None or feed.stale or feed.quote is None:
             return None
-        return (feed.quote.bid + feed.quote.ask) / 2
+        q = feed.quote
+        if q.bid <= 0 or q.ask <= 0 or q.bid_qty <= 0 or q.ask_qty <= 0:
+            return None  # one side of the book is empty: there is no mid to check a band against
+        return (q.bid + q.ask) / 2
 
     async def subscribe(self, exchange: Exchange, symbol: str, listener: Listener) -> MarketSubscription:
         """Join (or open) the feed of ``symbol``. Raises ``ValidationError`` naming ``symbol`` if the venue
