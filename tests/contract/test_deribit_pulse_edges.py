@@ -147,6 +147,25 @@ async def test_deribit_fix_gap_fill_is_accepted_and_orders_flow_after_it(sim: Si
         await connector.cancel_order(h.venue.symbol, order.cl_order_id)
 
 
+async def test_deribit_cancel_of_a_filled_order_is_refused_at_once(sim: Simulator, account: Account) -> None:
+    """OrderCancelRequest(F) for an order that has filled: OrderCancelReject(9) with CxlRejResponseTo(434)=1
+    and CxlRejReason(102)=0 (too late to cancel), answered at once as Rejected in the venue's words."""
+
+    def impatient(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        return DeribitConnector(config, backoff=backoff, answer_timeout_s=2.0)
+
+    venue = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, impatient, "late", http_faults=False)
+    async with running(sim, venue, account, FAST) as h:
+        price = await h.passive_price(Side.BUY, ticks=12)
+        order = h.order(Side.BUY, price, tag="cf")
+        await h.connector.submit_order(order)
+        await h.trade_print(price, order.qty, Side.SELL)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.FILLED, "filled")
+        with pytest.raises(Rejected) as refused:
+            await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+        assert (refused.value.code, refused.value.message) == ("0", "not_open_order")
+
+
 async def test_deribit_connection_lost_after_sending_is_outcome_unknown(sim: Simulator, account: Account) -> None:
     """The NewOrderSingle is written, then the FIX connection goes: OutcomeUnknown. The venue got the order
     and cancel-on-disconnect cancelled it; the order is found again by its label."""
