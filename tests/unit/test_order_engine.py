@@ -599,3 +599,17 @@ async def test_a_cancel_whose_order_the_venue_no_longer_knows_ends_cancelled_not
     assert up.order_status is OrderStatus.PENDINGCANCEL
     got = await updates(world.engine, "s", 4)
     assert got[-1]["orderStatus"] == "cancelled" and "no record" in got[-1]["message"]
+
+
+async def test_a_venue_asking_for_a_long_wait_gets_the_order_back_not_sent_at_once(world: World) -> None:
+    venue = await world.start()
+
+    async def banned(r: OrderRequest) -> ExecutionReport:
+        raise Retryable("418 banned", "418", retry_after_s=120.0)
+
+    venue.submit_order = banned  # type: ignore[method-assign]
+    t0 = time.monotonic()
+    up = await world.engine.send(buy("ban1"))
+    assert time.monotonic() - t0 < 1.0  # not held for the ban's 120 s
+    assert up.order_status is OrderStatus.REJECTED and "asks to wait 120 s" in up.message
+    assert world.engine.sessions["s"].orders["ban1"].not_sent

@@ -510,7 +510,12 @@ class OrderEngine:
             except Retryable as e:
                 if attempt == self.retry.attempts - 1:
                     raise Unsent(f"venue unavailable after {self.retry.attempts} attempts: {e.message}", e.code) from e
-                await asyncio.sleep(self.retry.backoff(attempt, e.retry_after_s))
+                delay = self.retry.backoff(attempt, e.retry_after_s)
+                if delay > self.retry.max_s:
+                    # the venue asks for a longer wait (a ban, a long rate-limit window) than an order may be
+                    # held for: it was not sent; the caller decides when to send it again
+                    raise Unsent(f"{e.message} (the venue asks to wait {delay:.0f} s)", e.code) from e
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     def _reject(self, session: Session, order: Order, tx: TransactionType, e: Rejected, send_time: int) -> OrderUpdate:
