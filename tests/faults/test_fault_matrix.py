@@ -62,33 +62,7 @@ async def _run(plan: Plan, tmp: Path, nodeid: str) -> RunResult:
     return result
 
 
-# Known failures of the service (not of the harness), seen in the fault matrix; xfail (strict=False) so
-# `make test` stays green while the engine is being fixed. Every reason names the invariant it breaks.
-AMEND_REVERT = (
-    "status_mismatch: a refused amend puts back the order's pre-amend status over a fill or expiry that "
-    "arrived while it was pendingupdate (engine/sessions.py _update: order.status = previous), e.g. "
-    "filled -> partiallyfilled/new"
-)
-KNOWN_KILL_FAILURES = {
-    "binance-spot": AMEND_REVERT + "; an order expired by self-trade prevention is put back to new the same way",
-    "binance-usdm-future": AMEND_REVERT,
-    "bybit-linear": AMEND_REVERT + "; left_pending: inserts left pendingnew (never reached the venue) after a restart",
-    "deribit": AMEND_REVERT + "; lost_fill: the taker side of a self-trade (same trade id as its maker side) was "
-    "dropped as a duplicate (fixed by 4f0f1b2)",
-    "pulse": AMEND_REVERT,
-    "okx": AMEND_REVERT + " (seen on OKX under silent streams: cancelled by STP, then put back to new)",
-}
-
-
-@pytest.mark.parametrize(
-    "venue",
-    [
-        pytest.param(v, marks=pytest.mark.xfail(strict=False, reason=KNOWN_KILL_FAILURES[v]))
-        if v in KNOWN_KILL_FAILURES
-        else v
-        for v in sorted(FAMILIES)
-    ],
-)
+@pytest.mark.parametrize("venue", sorted(FAMILIES))
 async def test_kill9_during_burst(venue: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Bursts of mixed orders with execx killed -9 at seeded points: zero lost, doubled, or pending."""
     total = _int("EXECX_FAULT_KILLS", 1)
