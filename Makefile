@@ -36,7 +36,8 @@ faults: install
 		$(BIN)/python -m pytest -q -s -p no:cacheprovider tests/faults
 
 lint: install
-	$(BIN)/ruff check server tests bench examples
+	$(BIN)/ruff check server tests bench examples clients/python
+	$(BIN)/ruff format --check server tests bench examples clients/python
 	$(BIN)/mypy
 
 .PHONY: install demo sim-demo test faults lint

@@ -60,9 +60,7 @@ async def test_margin_orders_live_in_the_margin_account_and_fill_on_the_spot_boo
     fill = await margin.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "fill")
     assert fill.liquidity is Liquidity.ADD and fill.fill_qty == MARGIN.qty
     assert not any(r.cl_order_id == order.cl_order_id for r in spot.reports)
-    assert [f.trade_id for f in await margin.connector.order_fills(MARGIN.symbol, order.cl_order_id)] == [
-        fill.trade_id
-    ]
+    assert [f.trade_id for f in await margin.connector.order_fills(MARGIN.symbol, order.cl_order_id)] == [fill.trade_id]
 
     queried = await margin.connector.query_order(MARGIN.symbol, order.cl_order_id)
     assert queried is not None and queried.status is OrderStatus.PARTIALLYFILLED

@@ -22,7 +22,12 @@ def frontends(sim: Simulator) -> list[VenueFrontend]:
     # 11054) before the order reaches the book; ``trading`` does that, so the engine never sees a
     # crossing post-only order and REJECT is only its safety net.
     market = sim.add_market(
-        Market(sim.exchange, "deribit", DERIBIT_INSTRUMENTS, post_only_cross=PostOnlyCross.REJECT,
-               first_order_id=31_000_000_000)
+        Market(
+            sim.exchange,
+            "deribit",
+            DERIBIT_INSTRUMENTS,
+            post_only_cross=PostOnlyCross.REJECT,
+            first_order_id=31_000_000_000,
+        )
     )
     return [DeribitFrontend(sim, market)]

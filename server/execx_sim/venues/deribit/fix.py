@@ -129,8 +129,9 @@ class DeribitFix:
         assert isinstance(conn, FixConn)
         username, raw, password = text(msg, 553), text(msg, 96), text(msg, 554)
         if not username or not raw or not password:
-            missing = [n for n, v in (("Username(553)", username), ("RawData(96)", raw), ("Password(554)", password))
-                       if not v]
+            missing = [
+                n for n, v in (("Username(553)", username), ("RawData(96)", raw), ("Password(554)", password)) if not v
+            ]
             raise SessionRejected(f"invalid_credentials: {', '.join(missing)} missing")
         account = self.exchange.account_by_key(username)
         if account is None or account.is_background:
@@ -380,9 +381,26 @@ class DeribitFix:
             conn.reject(msg, 5, "Value is incorrect (out of range) for this tag", 585)
             return
         if not orders:
-            conn.send("8", [(37, "NONE"), (17, str(next(self._exec_ids))), (150, "I"), (39, "8"), (54, "1"),
-                            (55, symbol or "NONE"), (151, "0"), (14, "0"), (6, "0"), (584, req_id), (585, req_type),
-                            (911, "0"), (912, "Y"), (103, "5"), (58, "order_not_found")])
+            conn.send(
+                "8",
+                [
+                    (37, "NONE"),
+                    (17, str(next(self._exec_ids))),
+                    (150, "I"),
+                    (39, "8"),
+                    (54, "1"),
+                    (55, symbol or "NONE"),
+                    (151, "0"),
+                    (14, "0"),
+                    (6, "0"),
+                    (584, req_id),
+                    (585, req_type),
+                    (911, "0"),
+                    (912, "Y"),
+                    (103, "5"),
+                    (58, "order_not_found"),
+                ],
+            )
             return
         for i, order in enumerate(orders):
             body = self._report(OrderEvent(self.market.name, order, ExecType.NEW), conn.label_tag, True)
@@ -457,8 +475,12 @@ class DeribitFix:
             body.append((18, flags))
         fill = ev.fill
         if fill is not None:
-            body += [(31, num(fill.price)), (32, num(fill.qty)), (880, str(fill.trade_id)),
-                     (851, "1" if fill.is_maker else "2")]
+            body += [
+                (31, num(fill.price)),
+                (32, num(fill.qty)),
+                (880, str(fill.trade_id)),
+                (851, "1" if fill.is_maker else "2"),
+            ]
         if order.extra.get("label"):
             body.append((label_tag, order.extra["label"]))
         return body

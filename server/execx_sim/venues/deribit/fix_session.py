@@ -397,8 +397,15 @@ class FixConnection:
             required = self.app.required_tags(msg_type)
             if required is None:
                 if msg_type in FIX44_APP_TYPES:
-                    self.send("j", [(45, text(msg, 34) or "0"), (372, msg_type.decode()), (380, "3"),
-                                    (58, f"Unsupported Message Type {msg_type.decode()}")])
+                    self.send(
+                        "j",
+                        [
+                            (45, text(msg, 34) or "0"),
+                            (372, msg_type.decode()),
+                            (380, "3"),
+                            (58, f"Unsupported Message Type {msg_type.decode()}"),
+                        ],
+                    )
                 else:
                     self.reject(msg, 11, "Invalid MsgType", 35)
                 return
@@ -414,8 +421,9 @@ class FixConnection:
                 self.app.on_message(self, msg_type, msg)
             except Exception:  # a bug must not end the session: the client hears of it, the log has it
                 log.exception("FIX %s: unhandled error processing %s", self.peer, msg_type)
-                self.send("j", [(45, text(msg, 34) or "0"), (372, msg_type.decode()), (380, "0"),
-                                (58, "internal error")])
+                self.send(
+                    "j", [(45, text(msg, 34) or "0"), (372, msg_type.decode()), (380, "0"), (58, "internal error")]
+                )
 
     def _on_logon(self, msg: simplefix.FixMessage) -> None:
         comp_id = text(msg, 49) or ""
@@ -494,8 +502,7 @@ class FixConnection:
             if gap_from is not None:
                 self._gap_fill(gap_from, seq)
                 gap_from = None
-            self._write(stored.msg_type, seq, utc_timestamp(), stored.body,
-                        [(43, "Y"), (122, stored.sending_time)])
+            self._write(stored.msg_type, seq, utc_timestamp(), stored.body, [(43, "Y"), (122, stored.sending_time)])
         if gap_from is not None:
             self._gap_fill(gap_from, hi + 1)
 

@@ -24,8 +24,9 @@ TICK_S = 0.1
 class RpcFrontend:
     """A Deribit-style JSON-RPC venue: HTTP (``/api/v2``) and WebSocket (``/ws/api/v2``) on one port."""
 
-    def __init__(self, sim: Simulator, market: Market, dialect: Dialect, option_expiry_ms: int,
-                 sockets: WsRegistry | None = None) -> None:
+    def __init__(
+        self, sim: Simulator, market: Market, dialect: Dialect, option_expiry_ms: int, sockets: WsRegistry | None = None
+    ) -> None:
         self.venue = dialect.venue
         self.sim = sim
         self.market = market

@@ -70,8 +70,12 @@ def option_fields(expiry_ms: int) -> Callable[[Instrument], dict[str, Any]]:
         if inst.kind is not Kind.OPTION:
             return {}
         _, _, strike, letter = inst.symbol.split("-")
-        return {"option_type": "call" if letter == "C" else "put", "strike": int(strike),
-                "expiration_timestamp": expiry_ms, "settlement_period": "month"}
+        return {
+            "option_type": "call" if letter == "C" else "put",
+            "strike": int(strike),
+            "expiration_timestamp": expiry_ms,
+            "settlement_period": "month",
+        }
 
     return fields
 
@@ -105,8 +109,11 @@ class DeribitRpc:
         server.on_subscribe = self._on_subscribe
         server.on_close = self._on_close
         m = server.method
-        m("private/get_instruments" if private_instruments else "public/get_instruments", self._get_instruments,
-          private=private_instruments)
+        m(
+            "private/get_instruments" if private_instruments else "public/get_instruments",
+            self._get_instruments,
+            private=private_instruments,
+        )
         m("public/get_instrument", self._get_instrument)
         m("public/get_currencies", self._get_currencies)
         m("public/ticker", self._ticker)
@@ -146,8 +153,10 @@ class DeribitRpc:
         return inst
 
     def currencies(self) -> list[str]:
-        return sorted({i.base for i in self.market.instruments.values()} |
-                      {i.margin_asset for i in self.market.instruments.values()})
+        return sorted(
+            {i.base for i in self.market.instruments.values()}
+            | {i.margin_asset for i in self.market.instruments.values()}
+        )
 
     def amount(self, inst: Instrument, qty: Decimal) -> Decimal:
         return qty * inst.contract_size if inst.kind is Kind.INVERSE else qty
@@ -317,8 +326,10 @@ class DeribitRpc:
             "portfolio_margining_enabled": False,
             "cross_collateral_enabled": False,
             "margin_model": "segregated_sm",
-            "limits": {"non_matching_engine": {"burst": 100, "rate": 20},
-                       "matching_engine": {"trading": {"total": {"burst": 20, "rate": 5}}}},
+            "limits": {
+                "non_matching_engine": {"burst": 100, "rate": 20},
+                "matching_engine": {"trading": {"total": {"burst": 20, "rate": 5}}},
+            },
             "id": account.account_id,
             "creation_timestamp": 0,
         }
@@ -347,10 +358,14 @@ class DeribitRpc:
             "block_trade_tick_size": num(inst.tick),
         }
         if inst.kind is not Kind.OPTION:
-            out.update(settlement_period="perpetual", expiration_timestamp=PERPETUAL_EXPIRY_MS, max_leverage=50,
-                       future_type="reversed" if inst.kind is Kind.INVERSE else "linear",
-                       instrument_type="reversed" if inst.kind is Kind.INVERSE else "linear",
-                       max_liquidation_commission=0.0075)
+            out.update(
+                settlement_period="perpetual",
+                expiration_timestamp=PERPETUAL_EXPIRY_MS,
+                max_leverage=50,
+                future_type="reversed" if inst.kind is Kind.INVERSE else "linear",
+                instrument_type="reversed" if inst.kind is Kind.INVERSE else "linear",
+                max_liquidation_commission=0.0075,
+            )
         out.update(self.instrument_extra(inst))
         return out
 
@@ -393,8 +408,11 @@ class DeribitRpc:
         }
 
     def _fills_of(self, account: Account, order: Order) -> list[dict[str, Any]]:
-        return [self.trade_json(f, order) for f in self.market.account_trades(account, order.symbol)
-                if f.order_id == order.order_id]
+        return [
+            self.trade_json(f, order)
+            for f in self.market.account_trades(account, order.symbol)
+            if f.order_id == order.order_id
+        ]
 
     # ------------------------------------------------------------------ public methods
 
@@ -417,9 +435,19 @@ class DeribitRpc:
 
     def _get_currencies(self, conn: Conn, account: Account | None, p: Params) -> Any:
         names = {"BTC": "Bitcoin", "ETH": "Ethereum", "USD": "US Dollar"}
-        return [{"currency": c, "currency_long": names.get(c, c), "coin_type": "BITCOIN" if c == "BTC" else c,
-                 "min_confirmations": 1, "min_withdrawal_fee": 0.0001, "withdrawal_fee": 0.0001,
-                 "fee_precision": 4, "withdrawal_priorities": []} for c in self.currencies()]
+        return [
+            {
+                "currency": c,
+                "currency_long": names.get(c, c),
+                "coin_type": "BITCOIN" if c == "BTC" else c,
+                "min_confirmations": 1,
+                "min_withdrawal_fee": 0.0001,
+                "withdrawal_fee": 0.0001,
+                "fee_precision": 4,
+                "withdrawal_priorities": [],
+            }
+            for c in self.currencies()
+        ]
 
     def _ticker(self, conn: Conn, account: Account | None, p: Params) -> Any:
         return self.ticker_json(self.inst(p.req_str("instrument_name")))
@@ -532,15 +560,30 @@ class DeribitRpc:
         if self.dialect.cancel_all_returns_orders:
             return [self.order_json(o) for o in done]
         if p.flag("detailed"):
-            return [{"instrument_name": o.symbol, "currency": self.market.instruments[o.symbol].base,
-                     "result": [self.order_json(o)], "type": "limit"} for o in done]
+            return [
+                {
+                    "instrument_name": o.symbol,
+                    "currency": self.market.instruments[o.symbol].base,
+                    "result": [self.order_json(o)],
+                    "type": "limit",
+                }
+                for o in done
+            ]
         return len(done)
 
     def _type_filter(self, p: Params) -> None:
         kind = p.text("type", "all")
         if kind not in ("all", "limit"):  # no trigger orders in the simulator: only limit/market orders rest
-            if kind not in ("trigger_all", "stop", "take", "trailing_stop", "stop_limit", "stop_market",
-                            "take_limit", "take_market"):
+            if kind not in (
+                "trigger_all",
+                "stop",
+                "take",
+                "trailing_stop",
+                "stop_limit",
+                "stop_market",
+                "take_limit",
+                "take_market",
+            ):
                 raise invalid_params("type", "unknown order type filter")
 
     def _cancel_all(self, conn: Conn, account: Account | None, p: Params) -> Any:
@@ -559,9 +602,12 @@ class DeribitRpc:
         assert account is not None
         currency = p.req_str("currency")
         kind = p.text("kind", "any")
-        orders = [o for o in self.market.open_orders(account)
-                  if self.market.instruments[o.symbol].base == currency
-                  and kind in ("any", kind_name(self.market.instruments[o.symbol]))]
+        orders = [
+            o
+            for o in self.market.open_orders(account)
+            if self.market.instruments[o.symbol].base == currency
+            and kind in ("any", kind_name(self.market.instruments[o.symbol]))
+        ]
         return self._cancel_result(account, orders, p)
 
     def _cancel_by_label(self, conn: Conn, account: Account | None, p: Params) -> Any:
@@ -581,9 +627,12 @@ class DeribitRpc:
         assert account is not None
         currency = p.text("currency", "any")
         kind = p.text("kind", "any")
-        return [self.order_json(o) for o in self.market.open_orders(account)
-                if currency in ("any", self.market.instruments[o.symbol].base)
-                and kind in ("any", kind_name(self.market.instruments[o.symbol]))]
+        return [
+            self.order_json(o)
+            for o in self.market.open_orders(account)
+            if currency in ("any", self.market.instruments[o.symbol].base)
+            and kind in ("any", kind_name(self.market.instruments[o.symbol]))
+        ]
 
     def _order_state(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
@@ -594,9 +643,11 @@ class DeribitRpc:
         assert account is not None
         label = p.req_str("label")
         currency = p.text("currency")
-        return [self.order_json(o) for o in self.market.account_orders(account)
-                if o.extra.get("label") == label
-                and currency in (None, self.market.instruments[o.symbol].base)]
+        return [
+            self.order_json(o)
+            for o in self.market.account_orders(account)
+            if o.extra.get("label") == label and currency in (None, self.market.instruments[o.symbol].base)
+        ]
 
     def _history_by_instrument(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
@@ -613,8 +664,11 @@ class DeribitRpc:
         fills = self.market.account_trades(account, inst.symbol)
         if p.text("sorting", "desc") != "asc":
             fills = list(reversed(fills))
-        trades = [self.trade_json(f, self.market.orders[f.order_id]) for f in fills[:count]
-                  if f.order_id in self.market.orders]
+        trades = [
+            self.trade_json(f, self.market.orders[f.order_id])
+            for f in fills[:count]
+            if f.order_id in self.market.orders
+        ]
         return trades if self.dialect.lists_not_pages else {"trades": trades, "has_more": len(fills) > count}
 
     def _trades_by_order(self, conn: Conn, account: Account | None, p: Params) -> Any:
@@ -650,9 +704,16 @@ class DeribitRpc:
 
     def _account_summaries(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
-        return {"id": account.account_id, "username": account.account_id, "system_name": account.account_id,
-                "type": "main", "email": "", "summaries": [self.summary_json(account, c) for c in self.currencies()
-                                                            if c != "USD" or self.market.name != "deribit"]}
+        return {
+            "id": account.account_id,
+            "username": account.account_id,
+            "system_name": account.account_id,
+            "type": "main",
+            "email": "",
+            "summaries": [
+                self.summary_json(account, c) for c in self.currencies() if c != "USD" or self.market.name != "deribit"
+            ],
+        }
 
     # ------------------------------------------------------------------ channels
 
@@ -686,7 +747,8 @@ class DeribitRpc:
             return sel[0] in self.market.instruments
         if len(sel) == 2:
             return sel[0] in ("any", "future", "option", "perpetual") and (
-                sel[1] == "any" or sel[1] in self.currencies())
+                sel[1] == "any" or sel[1] in self.currencies()
+            )
         return False
 
     def _selectors(self, inst: Instrument) -> list[str]:
@@ -760,8 +822,12 @@ class DeribitRpc:
             trades = [self.trade_json(ev.fill, order)]
             note: Any = trades if self.dialect.trade_notifications_as_list else trades[0]
             self.server.publish([f"user.trades.{s}.{i}" for s in sels for i in INTERVALS], note, order.account_id)
-        change: dict[str, Any] = {"instrument_name": order.symbol, "orders": [order_data], "trades": trades,
-                                  "positions": []}
+        change: dict[str, Any] = {
+            "instrument_name": order.symbol,
+            "orders": [order_data],
+            "trades": trades,
+            "positions": [],
+        }
         if trades:
             pos = account.wallet(self.market.name).position(order.symbol)
             change["positions"] = [self.position_json(inst, pos, account)]
@@ -780,16 +846,24 @@ class DeribitRpc:
     def _flush_ticker(self, conn: Conn, channel: str) -> None:
         inst = self.market.instruments[channel.split(".")[1]]
         data = self.ticker_json(inst)
-        key = (data["best_bid_price"], data["best_bid_amount"], data["best_ask_price"], data["best_ask_amount"],
-               data["last_price"], data["mark_price"])
+        key = (
+            data["best_bid_price"],
+            data["best_bid_amount"],
+            data["best_ask_price"],
+            data["best_ask_amount"],
+            data["last_price"],
+            data["mark_price"],
+        )
         if self._ticker_sent.get((conn.conn_id, channel)) != key:
             self._ticker_sent[(conn.conn_id, channel)] = key
             conn.notify(channel, data)
 
     def _levels(self, inst: Instrument, depth: int) -> dict[str, dict[Decimal, Decimal]]:
         bids, asks = self.market.books[inst.symbol].depth(depth)
-        return {"bids": {px: self.amount(inst, q) for px, q in bids},
-                "asks": {px: self.amount(inst, q) for px, q in asks}}
+        return {
+            "bids": {px: self.amount(inst, q) for px, q in bids},
+            "asks": {px: self.amount(inst, q) for px, q in asks},
+        }
 
     def _flush_book(self, conn: Conn, channel: str) -> None:
         parts = channel.split(".")
@@ -805,9 +879,16 @@ class DeribitRpc:
         change_id = self._change_id
         self._book_state[key] = (change_id, levels)
         if grouped:
-            conn.notify(channel, {"timestamp": now, "instrument_name": inst.symbol, "change_id": change_id,
-                                  "bids": [[num(px), num(q)] for px, q in levels["bids"].items()],
-                                  "asks": [[num(px), num(q)] for px, q in levels["asks"].items()]})
+            conn.notify(
+                channel,
+                {
+                    "timestamp": now,
+                    "instrument_name": inst.symbol,
+                    "change_id": change_id,
+                    "bids": [[num(px), num(q)] for px, q in levels["bids"].items()],
+                    "asks": [[num(px), num(q)] for px, q in levels["asks"].items()],
+                },
+            )
             return
         data: dict[str, Any] = {"timestamp": now, "instrument_name": inst.symbol, "change_id": change_id}
         if prev is None:
@@ -822,7 +903,8 @@ class DeribitRpc:
             for side in ("bids", "asks"):
                 old, new = prev[1][side], levels[side]
                 entries = [["delete", num(px), 0] for px in old if px not in new]
-                entries += [["new" if px not in old else "change", num(px), num(q)]
-                            for px, q in new.items() if old.get(px) != q]
+                entries += [
+                    ["new" if px not in old else "change", num(px), num(q)] for px, q in new.items() if old.get(px) != q
+                ]
                 data[side] = entries
         conn.notify(channel, data)

@@ -114,8 +114,15 @@ class DeribitTrading:
             extra["repriced"] = True
         try:
             order = market.place(
-                account, req.symbol, req.side, req.type, req.qty, price, tif,
-                reduce_only=req.reduce_only, extra=extra,
+                account,
+                req.symbol,
+                req.side,
+                req.type,
+                req.qty,
+                price,
+                tif,
+                reduce_only=req.reduce_only,
+                extra=extra,
             )
         except OrderError as e:
             raise from_order_error(e, market, inst.symbol) from None
