@@ -173,6 +173,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             raise ValidationError("exchangeKey.secretKey", "is required")
         for secret in (key.secret_key, key.passphrase):
             xlog.redact(secret)
+        for name, value in (("apiKey", key.api_key), ("secretKey", key.secret_key), ("passphrase", key.passphrase)):
+            # venues carry keys in HTTP headers: a control character there is a 500 of the HTTP client
+            if any(ch < " " or ch == "\x7f" for ch in value):
+                raise ValidationError(f"exchangeKey.{name}", "must not contain control characters")
         check_endpoints(exchange, request.rest_url, request.ws_url)
         cfg = self.endpoint_defaults(
             ConnectorConfig(
