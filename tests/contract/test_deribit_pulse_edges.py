@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from connector_harness import Harness, Venue, config_for, running
@@ -142,6 +144,39 @@ async def test_deribit_fix_gap_fill_is_accepted_and_orders_flow_after_it(sim: Si
             async with asyncio.timeout(2):
                 await connector.fix.nudge()  # the venue sees the gap and asks for a resend; we gap-fill
         order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="gf")
+        ack = await connector.submit_order(order)
+        assert ack.status is OrderStatus.NEW and ack.exch_order_id
+        await connector.cancel_order(h.venue.symbol, order.cl_order_id)
+
+
+async def test_deribit_fix_resend_request_the_venue_dropped_is_asked_again(
+    sim: Simulator, account: Account, tmp_path: Path
+) -> None:
+    """Both sides missed messages across a reconnect (as after a kill -9): our ResendRequest, sent on the Logon
+    echo, reaches the venue while it waits for our own resend, so it drops it; the gap on our side must be
+    asked for again, or every later report stays held behind it (orders unanswered for 10 s each)."""
+
+    def impatient(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        # sequence numbers kept across logons (a state directory), as execx runs
+        return DeribitConnector(dataclasses.replace(config, state_dir=str(tmp_path)), backoff=backoff)
+
+    venue = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, impatient, "regap", http_faults=False)
+    async with running(sim, venue, account, FAST) as h:
+        connector = h.connector
+        assert isinstance(connector, DeribitConnector)
+        fix = connector.fix
+        logon = fix._send_logon
+
+        def skewed_logon() -> None:
+            fix.store.next_out += 3  # three messages of ours the venue never got
+            fix.store.next_in -= 1  # one of the venue's we never got (its Logon echo)
+            fix._send_logon = logon  # type: ignore[method-assign]
+            logon()
+
+        fix._send_logon = skewed_logon  # type: ignore[method-assign]
+        await h.admin_post("/admin/faults/deribit/drop")
+        await h.until(lambda: fix.connections == 2 and fix.logged_on, "FIX back")
+        order = h.order(Side.BUY, await h.passive_price(Side.BUY), tag="rg")
         ack = await connector.submit_order(order)
         assert ack.status is OrderStatus.NEW and ack.exch_order_id
         await connector.cancel_order(h.venue.symbol, order.cl_order_id)

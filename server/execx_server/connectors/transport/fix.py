@@ -85,6 +85,7 @@ REJECT_INVALID_MSGTYPE = 11
 
 STORED_OUTBOUND_MAX = 10_000  # application messages kept for ResendRequest (when resending them)
 QUEUED_INBOUND_MAX = 10_000  # messages above a gap held until the gap is filled
+RESEND_RETRY_S = 1.0  # a ResendRequest whose gap is still open this long after is sent again
 
 
 class LogonRefused(Exception):
@@ -376,6 +377,7 @@ class FixSession:
         self._outbound: OrderedDict[int, _Stored] = OrderedDict()
         self._queued: dict[int, simplefix.FixMessage] = {}
         self._resend_pending = False  # a ResendRequest (through infinity) is outstanding
+        self._resend_sent_at = 0.0  # when it was sent (asked again after RESEND_RETRY_S without the gap filled)
         self._last_sent = 0.0
         self._last_recv = 0.0
         self._test_req_sent_at: float | None = None
@@ -603,6 +605,8 @@ class FixSession:
                 self._test_req_sent_at = now
             elif now - self._last_sent >= hb:
                 self._send(new_message(HEARTBEAT), store=False)
+            if self._resend_pending and self._queued:  # a gap still open: ask again once it is overdue
+                self._request_resend(self.store.next_in, max(self._queued))
             await asyncio.sleep(min(1.0, hb / 4))  # the timer's tick
 
     # ------------------------------------------------------------------ outbound
@@ -711,9 +715,13 @@ class FixSession:
             self._resend_pending = False
 
     def _request_resend(self, begin: int, seen: int) -> None:
-        if self._resend_pending:
+        if self._resend_pending and self._clock() - self._resend_sent_at < RESEND_RETRY_S:
             return  # one outstanding ResendRequest (through infinity) covers every later gap
+        # ... unless it went unanswered: the venue may have dropped it, e.g. sent while the venue itself waited
+        # for our resend, then gap-filled away with our other admin messages (fault matrix, deribit kill -9:
+        # every later report held behind the gap, orders unanswered for 10 s each)
         self._resend_pending = True
+        self._resend_sent_at = self._clock()
         log.warning("fix.gap", extra={"session": self._name, "expected": begin, "received": seen})
         self._send(new_message(RESEND_REQUEST, [(7, str(begin)), (16, "0")]), store=False)
 
