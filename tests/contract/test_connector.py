@@ -327,6 +327,9 @@ async def test_rate_limited_is_retryable_with_retry_after(h: Harness) -> None:
     # Until Retry-After has passed the connector refuses locally: nothing is sent.
     with pytest.raises(Retryable):
         await h.connector.submit_order(order)
+    # and an order that never reached the venue is not tracked as live (no polling for it, bounded memory)
+    known = h.connector.tracker.get(order.cl_order_id)
+    assert known is None or not known.live
 
 
 async def test_injected_reject_is_rejected(h: Harness) -> None:

@@ -61,6 +61,7 @@ from ...domain.venue import (
     ExecutionReport,
     OrderRequest,
     Rejected,
+    Retryable,
     Trade,
     VenueError,
     VenuePosition,
@@ -238,6 +239,9 @@ class BinanceConnector(HasCapabilities):
         previous = self.tracker.track(order.cl_order_id, known)
         try:
             answer = await self._entry().new_order(params)
+        except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
+            self.tracker.refused(order.cl_order_id)
+            raise
         except Rejected as exc:
             if refused_as_duplicate(exc, DUPLICATE_CODES, DUPLICATE_SHARED_CODES):  # the order exists
                 why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"

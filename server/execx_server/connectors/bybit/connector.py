@@ -248,6 +248,9 @@ class BybitConnector(HasCapabilities):
         previous = self.tracker.track(order.cl_order_id, known)
         try:
             ack = await self._batches.submit(("create", order.symbol), params)
+        except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
+            self.tracker.refused(order.cl_order_id)
+            raise
         except Rejected as exc:
             if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists
                 why = f"{self.exchange} refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"

@@ -284,6 +284,9 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         self.tracker.track(order.cl_order_id, known)
         try:
             return await self._request("new", order.cl_order_id, fix_orders.new_order_single(order))
+        except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
+            self.tracker.refused(order.cl_order_id)
+            raise
         except Rejected:
             self.tracker.refused(order.cl_order_id)
             raise

@@ -310,6 +310,9 @@ class OkxConnector(HasCapabilities):
         try:
             result = await self._batches.submit(("place", order.symbol), item)
             _check_item(result)
+        except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
+            self.tracker.refused(order.cl_order_id)
+            raise
         except Rejected as exc:
             if refused_as_duplicate(exc, DUPLICATE_CODES):  # the order exists (and stays in the pull)
                 why = f"okx refused {order.cl_order_id} as a duplicate ({exc.code} {exc.message})"

@@ -227,6 +227,9 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         self.tracker.track(order.cl_order_id, known)
         try:
             answer = await self._trade("private/buy" if order.side is Side.BUY else "private/sell", params)
+        except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
+            self.tracker.refused(order.cl_order_id)
+            raise
         except Rejected:
             self.tracker.refused(order.cl_order_id)
             raise
