@@ -39,10 +39,14 @@ class OrderStore:
         self.locks: dict[str, _LockEntry] = {}
         # Orders whose venue state is not known yet (restored pending, or an unknown outcome).
         self.unresolved: set[str] = set()
+        # True while memory holds every order the session ever had: an unknown clOrderId (every new insert)
+        # then needs no journal read. False once an order has left memory or after a restart.
+        self.complete = True
 
     def restore(self) -> None:
         """After a restart: the orders not final and the recent finished ones, from the journal; every
         order not final is unresolved until the venue says what it is."""
+        self.complete = False
         ids = self.journal.live_and_recent(self.session_id, FINISHED_KEPT)
         for records in self.journal.orders_records(self.session_id, ids):
             order = replay(self.orders, records)
@@ -57,7 +61,7 @@ class OrderStore:
         """The order ``cl_order_id``: in memory, else read back from the journal (a finished order that
         left memory) and kept in the recent window again; None if the session never had it."""
         order = self.orders.get(cl_order_id)
-        if order is None and cl_order_id:
+        if order is None and cl_order_id and not self.complete:
             order = replay(self.orders, self.journal.order_records(self.session_id, cl_order_id))
             if order is not None and order.status.is_final:
                 self.note_finished(order)
@@ -85,6 +89,7 @@ class OrderStore:
                 kept.append(cl)
                 continue
             del self.orders[cl]
+            self.complete = False
         for cl in kept:
             self.finished[cl] = None
 
