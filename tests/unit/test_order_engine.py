@@ -16,6 +16,7 @@ from execx_server.connectors.base import ConnectorConfig, ReportSink, Secret, St
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from execx_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
 from execx_server.domain.instruments import InstrumentRules
+from execx_server.domain.orders import Order
 from execx_server.domain.venue import (
     BookTicker,
     ExecutionReport,
@@ -613,3 +614,22 @@ async def test_a_venue_asking_for_a_long_wait_gets_the_order_back_not_sent_at_on
     assert time.monotonic() - t0 < 1.0  # not held for the ban's 120 s
     assert up.order_status is OrderStatus.REJECTED and "asks to wait 120 s" in up.message
     assert world.engine.sessions["s"].orders["ban1"].not_sent
+
+
+def test_a_restored_order_remembers_the_venue_ids_a_cancel_replace_retired(tmp_path: Path) -> None:
+    from execx_server.engine.store import replay_record
+    from execx_server.engine.updates import OrderUpdate
+
+    def update(exch_id: str, status: OrderStatus) -> OrderUpdate:
+        z = D(0)
+        return OrderUpdate(
+            "s", Exchange.BINANCE_SPOT, "BTCUSDT", "c1", exch_id, "", "", 1, 0, 0, D(1), D(1), z, z, z,
+            OrderType.LIMIT, status, TransactionType.INSERT, TimeInForce.GTC, Side.BUY, None, "",
+        )  # fmt: skip
+
+    orders: dict[str, Order] = {}
+    replay_record(orders, update("", OrderStatus.PENDINGNEW))
+    replay_record(orders, update("100", OrderStatus.NEW))
+    replay_record(orders, update("105", OrderStatus.NEW))  # the replacement of a cancel-replace
+    order = orders["c1"]
+    assert (order.exch_order_id, order.former_exch_ids) == ("105", {"100"})
