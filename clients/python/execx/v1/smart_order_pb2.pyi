@@ -45,35 +45,71 @@ SMART_ORDER_EVENT_TYPE_TRADE_REQUEST: SmartOrderEventType
 SMART_ORDER_EVENT_TYPE_TRADE_FILL: SmartOrderEventType
 
 class SmartOrderParameters(_message.Message):
-    __slots__ = ("side", "symbol", "symbol_type", "amount", "duration", "interval")
+    __slots__ = ("side", "symbol", "symbol_type", "amount", "duration", "interval", "limit_price", "maker", "max_behind", "safety_threshold")
     SIDE_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_TYPE_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MAKER_FIELD_NUMBER: _ClassVar[int]
+    MAX_BEHIND_FIELD_NUMBER: _ClassVar[int]
+    SAFETY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     side: _common_pb2.Side
     symbol: str
     symbol_type: str
     amount: float
     duration: str
     interval: str
-    def __init__(self, side: _Optional[_Union[_common_pb2.Side, str]] = ..., symbol: _Optional[str] = ..., symbol_type: _Optional[str] = ..., amount: _Optional[float] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ...) -> None: ...
+    limit_price: float
+    maker: bool
+    max_behind: float
+    safety_threshold: float
+    def __init__(self, side: _Optional[_Union[_common_pb2.Side, str]] = ..., symbol: _Optional[str] = ..., symbol_type: _Optional[str] = ..., amount: _Optional[float] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., limit_price: _Optional[float] = ..., maker: _Optional[bool] = ..., max_behind: _Optional[float] = ..., safety_threshold: _Optional[float] = ...) -> None: ...
 
 class SmartOrderFill(_message.Message):
-    __slots__ = ("exchange", "amount_filled", "price", "time_stamp")
+    __slots__ = ("exchange", "amount_filled", "price", "time_stamp", "order_id", "maker", "fee", "fee_asset")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FILLED_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     TIME_STAMP_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    MAKER_FIELD_NUMBER: _ClassVar[int]
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    FEE_ASSET_FIELD_NUMBER: _ClassVar[int]
     exchange: _common_pb2.Exchange
     amount_filled: float
     price: float
     time_stamp: str
-    def __init__(self, exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., amount_filled: _Optional[float] = ..., price: _Optional[float] = ..., time_stamp: _Optional[str] = ...) -> None: ...
+    order_id: str
+    maker: bool
+    fee: float
+    fee_asset: str
+    def __init__(self, exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., amount_filled: _Optional[float] = ..., price: _Optional[float] = ..., time_stamp: _Optional[str] = ..., order_id: _Optional[str] = ..., maker: _Optional[bool] = ..., fee: _Optional[float] = ..., fee_asset: _Optional[str] = ...) -> None: ...
+
+class SmartOrderChild(_message.Message):
+    __slots__ = ("order_id", "slice", "sent_time", "qty", "price", "kind", "filled", "status")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SLICE_FIELD_NUMBER: _ClassVar[int]
+    SENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    QTY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FILLED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    slice: int
+    sent_time: str
+    qty: float
+    price: float
+    kind: str
+    filled: float
+    status: str
+    def __init__(self, order_id: _Optional[str] = ..., slice: _Optional[int] = ..., sent_time: _Optional[str] = ..., qty: _Optional[float] = ..., price: _Optional[float] = ..., kind: _Optional[str] = ..., filled: _Optional[float] = ..., status: _Optional[str] = ...) -> None: ...
 
 class SmartOrder(_message.Message):
-    __slots__ = ("id", "status", "status_info", "symbol", "amount", "algorithm", "side", "duration", "interval", "exchanges", "status_history", "parameters_updates", "fills", "session_id")
+    __slots__ = ("id", "status", "status_info", "symbol", "amount", "algorithm", "side", "duration", "interval", "exchanges", "status_history", "parameters_updates", "fills", "session_id", "parameters", "filled", "average_price", "maker_fraction", "fees", "fee_asset", "arrival_mid", "start_time", "end_time", "children")
     class StatusHistoryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +138,16 @@ class SmartOrder(_message.Message):
     PARAMETERS_UPDATES_FIELD_NUMBER: _ClassVar[int]
     FILLS_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    FILLED_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MAKER_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    FEES_FIELD_NUMBER: _ClassVar[int]
+    FEE_ASSET_FIELD_NUMBER: _ClassVar[int]
+    ARRIVAL_MID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: SmartOrderStatus
     status_info: str
@@ -116,7 +162,17 @@ class SmartOrder(_message.Message):
     parameters_updates: _containers.MessageMap[str, SmartOrderParameters]
     fills: _containers.RepeatedCompositeFieldContainer[SmartOrderFill]
     session_id: str
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[SmartOrderStatus, str]] = ..., status_info: _Optional[str] = ..., symbol: _Optional[str] = ..., amount: _Optional[float] = ..., algorithm: _Optional[_Union[SmartOrderAlgorithm, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., exchanges: _Optional[_Iterable[_Union[_common_pb2.Exchange, str]]] = ..., status_history: _Optional[_Mapping[str, str]] = ..., parameters_updates: _Optional[_Mapping[str, SmartOrderParameters]] = ..., fills: _Optional[_Iterable[_Union[SmartOrderFill, _Mapping]]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    parameters: SmartOrderParameters
+    filled: float
+    average_price: float
+    maker_fraction: float
+    fees: float
+    fee_asset: str
+    arrival_mid: float
+    start_time: str
+    end_time: str
+    children: _containers.RepeatedCompositeFieldContainer[SmartOrderChild]
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[SmartOrderStatus, str]] = ..., status_info: _Optional[str] = ..., symbol: _Optional[str] = ..., amount: _Optional[float] = ..., algorithm: _Optional[_Union[SmartOrderAlgorithm, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., exchanges: _Optional[_Iterable[_Union[_common_pb2.Exchange, str]]] = ..., status_history: _Optional[_Mapping[str, str]] = ..., parameters_updates: _Optional[_Mapping[str, SmartOrderParameters]] = ..., fills: _Optional[_Iterable[_Union[SmartOrderFill, _Mapping]]] = ..., session_id: _Optional[str] = ..., parameters: _Optional[_Union[SmartOrderParameters, _Mapping]] = ..., filled: _Optional[float] = ..., average_price: _Optional[float] = ..., maker_fraction: _Optional[float] = ..., fees: _Optional[float] = ..., fee_asset: _Optional[str] = ..., arrival_mid: _Optional[float] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., children: _Optional[_Iterable[_Union[SmartOrderChild, _Mapping]]] = ...) -> None: ...
 
 class ListSmartOrdersRequest(_message.Message):
     __slots__ = ()
@@ -167,14 +223,16 @@ class CancelSmartOrderResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SmartOrderParametersChange(_message.Message):
-    __slots__ = ("amount", "duration", "interval")
+    __slots__ = ("amount", "duration", "interval", "limit_price")
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_PRICE_FIELD_NUMBER: _ClassVar[int]
     amount: float
     duration: str
     interval: str
-    def __init__(self, amount: _Optional[float] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ...) -> None: ...
+    limit_price: float
+    def __init__(self, amount: _Optional[float] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., limit_price: _Optional[float] = ...) -> None: ...
 
 class UpdateSmartOrderRequest(_message.Message):
     __slots__ = ("id", "parameters")
