@@ -23,6 +23,7 @@ from aiohttp import web
 from .core.accounts import Account
 from .core.engine import Exchange, HistoryWindow, Market, now_ms
 from .core.faults import Faults
+from .core.marketdata import MarketData
 from .core.synthetic import FlowConfig, SyntheticMarket
 from .venues.common import TcpHandler, VenueFrontend
 
@@ -64,6 +65,7 @@ class Simulator:
         self.host = host
         self.base_port = base_port
         self.exchange = Exchange(clock=clock, history=history)
+        self.marketdata = MarketData(self.exchange)  # candles and 24 h stats from the sim's own trades
         self.faults: dict[str, Faults] = {}
         self.frontends: list[VenueFrontend] = []
         for spec in VENUE_FACTORIES:
