@@ -155,6 +155,32 @@ class Metrics:
             "grid_recenters", "Dynamic grids rebuilt around the market", ["exchange"], namespace="om", registry=r
         )
 
+        # smart orders (managers/smart.py, TWAP/VWAP); errors: om_algorithm_errors_total{algorithm="smart_order"}
+        self.smart_active = Gauge(
+            "smart_orders_running", "Smart orders running", ["algorithm"], namespace="om", registry=r
+        )
+        self.smart_children = Counter(
+            "smart_order_children",
+            "Child orders sent by smart orders; kind postonly (resting at the touch) or ioc (crossing)",
+            ["exchange", "algorithm", "kind"],
+            namespace="om",
+            registry=r,
+        )
+        self.smart_filled = Counter(
+            "smart_order_filled_quantity",
+            "Quantity smart orders filled; liquidity maker or taker",
+            ["exchange", "algorithm", "liquidity"],
+            namespace="om",
+            registry=r,
+        )
+        self.smart_finished = Counter(
+            "smart_orders_finished",
+            "Smart orders finished, by final status",
+            ["algorithm", "status"],
+            namespace="om",
+            registry=r,
+        )
+
         # pre-trade risk limits and the kill switch (engine/risk.py); limit: one of risk.LIMIT_NAMES
         self.risk_refusals = Counter(
             "risk_refusals",
