@@ -41,7 +41,7 @@ class FakeRest:
     async def cancel_replace(self, params: Any) -> Any:
         return self._answer("cancel_replace", params)
 
-    async def amend_keep_priority(self, symbol: str, cl: str, qty: str) -> Any:
+    async def amend_keep_priority(self, symbol: str, cl: str, qty: Decimal) -> Any:
         return self._answer("amend_keep_priority", qty)
 
     async def query_order(self, symbol: str, **kw: Any) -> Any:
@@ -133,7 +133,7 @@ async def test_spot_qty_decrease_keeps_priority() -> None:
     rest = FakeRest(amend_keep_priority=answer)
     c, _ = spot_connector_with_order(rest)
     report = await c.amend_order("BTCUSDT", "c1", Side.BUY, D("0.01"), D(96000))
-    assert rest.calls == [("amend_keep_priority", "0.01")] and "keepPriority" in report.message
+    assert rest.calls == [("amend_keep_priority", D("0.01"))] and "keepPriority" in report.message
 
 
 async def test_spot_cancel_replace_cancel_failed_is_rejected_and_order_unchanged() -> None:
@@ -167,18 +167,6 @@ async def test_spot_full_answer_fills_reported_once() -> None:
     assert ack.status is OrderStatus.FILLED and [r.trade_id for r in reports] == ["900"]
     params = dict(rest.calls[0][1])
     assert params["type"] == "MARKET" and "price" not in params and params["newOrderRespType"] == "FULL"
-
-
-async def test_order_params_per_market() -> None:
-    spot, _ = connector(Exchange.BINANCE_SPOT, FakeRest())
-    fut, _ = connector(Exchange.BINANCE_COINM_FUTURE, FakeRest())
-    po = OrderRequest("c1", "X", Side.SELL, OrderType.POSTONLY, TimeInForce.GTC, D("1.50"), D("0.000100"))
-    assert dict(spot._order_params(po))["type"] == "LIMIT_MAKER" and "timeInForce" not in dict(spot._order_params(po))
-    assert dict(fut._order_params(po))["timeInForce"] == "GTX"
-    assert dict(fut._order_params(po))["quantity"] == "1.5" and dict(fut._order_params(po))["price"] == "0.0001"
-    day = OrderRequest("c1", "X", Side.SELL, OrderType.LIMIT, TimeInForce.DAY, D(1), D(1))
-    with pytest.raises(Rejected):
-        spot._order_params(day)
 
 
 async def test_duplicate_client_order_id_not_found_by_the_venue_is_outcome_unknown_never_rejected() -> None:

@@ -47,6 +47,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -55,7 +56,6 @@ import aiohttp
 from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
-from ...domain.numbers import to_wire
 from ...domain.venue import (
     BookTicker,
     ExecutionReport,
@@ -84,8 +84,8 @@ from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
 from .errors import DUPLICATE_CODES, DUPLICATE_SHARED_CODES, UNKNOWN_ORDER_CODES
-from .rest import BinanceRest, CancelReplaceFailed, OrderEntry, Params
-from .schemas import BookTickerMsg, FuturesOrder, FuturesTrade, SpotOrder, SpotTrade, TradeMsg
+from .rest import BinanceRest, CancelReplaceFailed, OrderEntry
+from .schemas import BookTickerMsg, FuturesOrder, SpotOrder, TradeMsg
 from .signing import Signer
 from .stream import FuturesUserStream, MarketStream, SpotUserStream, WsOrderEntry
 from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
@@ -96,8 +96,6 @@ START_TIMEOUT_S = 15.0
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
-
-_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
 class BinanceConnector(HasCapabilities):
@@ -234,7 +232,7 @@ class BinanceConnector(HasCapabilities):
     # ------------------------------------------------------------------ orders
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
-        params = self._order_params(order)
+        params = parse.order_params(order, self.flavor, margin=self.margin)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         previous = self.tracker.track(order.cl_order_id, known)
         try:
@@ -272,51 +270,14 @@ class BinanceConnector(HasCapabilities):
         self.tracker.note(report)
         return report
 
-    def _order_params(self, order: OrderRequest) -> Params:
-        if order.order_type is not OrderType.MARKET and order.tif is TimeInForce.DAY:
-            raise Rejected("Binance has no DAY time in force (use gtc, ioc or fok)", "unsupported-tif")
-        params: Params = [("symbol", order.symbol), ("side", order.side.value.upper())]
-        if order.order_type is OrderType.MARKET:
-            params.append(("type", "MARKET"))
-        elif order.order_type is OrderType.POSTONLY:
-            if self.flavor is Flavor.SPOT:
-                params.append(("type", "LIMIT_MAKER"))
-            else:
-                params += [("type", "LIMIT"), ("timeInForce", "GTX")]
-        else:
-            params += [("type", "LIMIT"), ("timeInForce", _TIF[order.tif])]
-        params.append(("quantity", to_wire(order.qty)))
-        if order.order_type is not OrderType.MARKET:
-            if order.price is None:
-                raise ValidationError("price", "required for limit and post-only orders")
-            params.append(("price", to_wire(order.price)))
-        if order.reduce_only:
-            params.append(("reduceOnly", "true"))
-        params += [
-            ("newClientOrderId", order.cl_order_id),
-            ("newOrderRespType", "FULL" if self.flavor is Flavor.SPOT else "RESULT"),
-        ]
-        if self.margin:
-            # MARGIN_BUY: the venue borrows what the order is missing when it is placed (quote for a
-            # buy, base for a sell = a short) and never repays implicitly, so the account's balances
-            # follow the fills the strategy sees; repaying loans is left to the account's owner.
-            params.append(("sideEffectType", "MARGIN_BUY"))
-        return params
-
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         known = await self._known(symbol, cl_order_id)
         if self.flavor is not Flavor.SPOT:
-            params: Params = [
-                ("symbol", symbol),
-                ("origClientOrderId", cl_order_id),
-                ("side", side.value.upper()),
-                ("quantity", to_wire(qty)),
-                ("price", to_wire(price if price is not None else _required_price(known))),
-            ]
-            answer = await self.rest.modify_order(params)
-            report = parse.parse_futures_order(answer, message="amended (order modify: queue priority lost)")
+            new_price = price if price is not None else _required_price(known)
+            answer = await self.rest.modify_order(parse.modify_params(symbol, cl_order_id, side, qty, new_price))
+            report = parse.parse_futures_order(answer, message=parse.AMENDED_BY_MODIFY)
             self.tracker.note(report)
             return report
         if self.margin:
@@ -326,7 +287,7 @@ class BinanceConnector(HasCapabilities):
             venue_qty = qty - known.replaced_filled
             if venue_qty <= 0:
                 return await self.cancel_order(symbol, cl_order_id)
-            amended = await self._entry().amend_keep_priority(symbol, cl_order_id, to_wire(venue_qty))
+            amended = await self._entry().amend_keep_priority(symbol, cl_order_id, venue_qty)
             report = self._client_view(parse.parse_spot_amend(amended))
             self.tracker.note(report)
             return report
@@ -339,19 +300,8 @@ class BinanceConnector(HasCapabilities):
         remaining = qty - known.cum_filled
         if remaining <= 0:
             return await self.cancel_order(symbol, cl_order_id)
-        params: Params = [("symbol", symbol), ("side", side.value.upper())]
-        if known.order_type is OrderType.POSTONLY:
-            params.append(("type", "LIMIT_MAKER"))
-        else:
-            params += [("type", "LIMIT"), ("timeInForce", _TIF.get(known.tif, "GTC"))]
-        params += [
-            ("quantity", to_wire(remaining)),
-            ("price", to_wire(new_price)),
-            ("cancelReplaceMode", "STOP_ON_FAILURE"),
-            ("cancelOrigClientOrderId", cl_order_id),
-            ("newClientOrderId", cl_order_id),
-            ("newOrderRespType", "FULL"),
-        ]
+        post_only = known.order_type is OrderType.POSTONLY
+        params = parse.cancel_replace_params(symbol, cl_order_id, side, post_only, known.tif, remaining, new_price)
         old_id = known.exch_order_id
         base_before = known.replaced_filled
         # The stream's CANCELED for the replaced order may arrive before this answer: mark it first
@@ -416,7 +366,7 @@ class BinanceConnector(HasCapabilities):
         if old_id:
             self.tracker.supersede(old_id)
         try:
-            cancelled = _with_base(
+            cancelled = parse.with_base(
                 parse.parse_spot_order(cast(SpotOrder, await self._entry().cancel_order(symbol, cl_order_id))),
                 base_before,
             )
@@ -426,17 +376,18 @@ class BinanceConnector(HasCapabilities):
         known.cum_filled = max(known.cum_filled, cancelled.cum_filled)
         remaining = qty - known.cum_filled
         if remaining <= 0:
-            done = _replace(cancelled, message="amend: cancelled (the new quantity is already filled)")
+            done = replace(cancelled, message="amend: cancelled (the new quantity is already filled)")
             self.tracker.unsupersede(old_id)
             self.tracker.note(done)
             return done
         request = OrderRequest(cl_order_id, symbol, side, known.order_type, known.tif, remaining, new_price)
         known.replaced_filled = cancelled.cum_filled  # the new order's reports count from it (``_client_view``)
         try:
-            answer = cast(SpotOrder, await self._entry().new_order(self._order_params(request)))
+            params = parse.order_params(request, self.flavor, margin=self.margin)
+            answer = cast(SpotOrder, await self._entry().new_order(params))
         except Rejected as exc:
             known.replaced_filled = base_before
-            refused = _replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
+            refused = replace(cancelled, message=f"cancel-replace: cancelled, replacement refused: {exc.message}")
             self.tracker.unsupersede(old_id)
             self.tracker.note(refused)
             return refused
@@ -609,7 +560,7 @@ class BinanceConnector(HasCapabilities):
         known = self.tracker.get(report.cl_order_id)
         if known is None or report.exch_order_id in self.tracker.superseded:
             return report
-        return _with_base(report, known.replaced_filled)
+        return parse.with_base(report, known.replaced_filled)
 
     async def _known(self, symbol: str, cl_order_id: str) -> Known:
         """What we know of an order; asks the venue when it was not sent by this connector instance
@@ -624,13 +575,12 @@ class BinanceConnector(HasCapabilities):
                 raise Rejected(f"order {cl_order_id} is unknown to {self.exchange}", exc.code) from None
             raise
         answer = self._parse_order(row)
-        venue_type, venue_tif = str(row.get("type", "LIMIT")), str(row.get("timeInForce", "GTC"))
-        post_only = venue_type == "LIMIT_MAKER" or venue_tif == "GTX"
+        order_type, tif = parse.order_terms(row)
         known = Known(
             symbol,
             answer.side,
-            OrderType.POSTONLY if post_only else OrderType.MARKET if venue_type == "MARKET" else OrderType.LIMIT,
-            {"IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}.get(venue_tif, TimeInForce.GTC),
+            order_type,
+            tif,
             answer.qty,
             answer.price,
             answer.exch_order_id,
@@ -695,7 +645,7 @@ class BinanceConnector(HasCapabilities):
             if order is None:
                 order = self._parse_order(await self.rest.query_order(symbol, order_id=exch_id))
             self.tracker.map_exch_id(exch_id, order.cl_order_id)
-            for fill in self._fills_from_trades(trades, order):
+            for fill in parse.fills_from_trades(trades, order):
                 self.tracker.emit(fill)
             # the order counts fills older than the trades read (``since`` is the newest trade seen, which an
             # order's answer may have carried while this order's earlier fills were lost): fetch them
@@ -707,37 +657,10 @@ class BinanceConnector(HasCapabilities):
         answer = await self.rest.query_order(symbol, orig_client_order_id=cl_order_id)
         order = self._parse_order(answer)
         rows = await self.rest.trades(symbol, order_id=order.exch_order_id)
-        return self._fills_from_trades([r for r in rows if str(r["orderId"]) == order.exch_order_id], order)
-
-    def _fills_from_trades(self, rows: list[Any], order: ExecutionReport) -> list[ExecutionReport]:
-        """Trade rows of one order as fills in trade order; each fill's cumulative quantity and status
-        follow from the order's current filled quantity (trades carry no client order id or totals)."""
-        trades = sorted(rows, key=lambda r: int(r["id"]))
-        cum = order.cum_filled - sum((Decimal(t["qty"]) for t in trades), Decimal(0))
-        fills: list[ExecutionReport] = []
-        for row in trades:
-            cum += Decimal(row["qty"])
-            status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
-            fill = parse.parse_trade_row(cast(SpotTrade | FuturesTrade, row), order, status, cum)
-            fills.append(fill)
-        return fills
+        return parse.fills_from_trades([r for r in rows if str(r["orderId"]) == order.exch_order_id], order)
 
 
 def _required_price(known: Known) -> Decimal:
     if known.price is None:
         raise ValidationError("price", "the order has no price to keep; give one")
     return known.price
-
-
-def _with_base(report: ExecutionReport, filled_before: Decimal) -> ExecutionReport:
-    """``report``'s quantity and filled quantity plus what was filled before its venue order existed."""
-    if not filled_before:
-        return report
-    qty = report.qty + filled_before if report.qty else report.qty
-    return _replace(report, qty=qty, cum_filled=report.cum_filled + filled_before)
-
-
-def _replace(report: ExecutionReport, **changes: Any) -> ExecutionReport:
-    from dataclasses import replace
-
-    return replace(report, **changes)

@@ -1,4 +1,6 @@
-"""Binance wire messages -> domain types: the only place that sees both (DESIGN §2).
+"""Binance wire messages <-> domain types: the only place that sees both (DESIGN §2). Domain orders
+become request parameters here (signing is ``signing.py``'s); answers, queries and stream events become
+``ExecutionReport``s.
 
 Every function is pure. Times: Binance sends milliseconds; domain times are nanoseconds.
 """
@@ -6,12 +8,15 @@ Every function is pure. Times: Binance sends milliseconds; domain times are nano
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
-from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
+from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules, PriceBand
-from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
+from ...domain.numbers import to_wire
+from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Rejected, Trade, VenuePosition
 from .schemas import (
     BookTickerMsg,
     ExchangeInfo,
@@ -20,12 +25,14 @@ from .schemas import (
     FuturesOrder,
     FuturesTrade,
     OrderTradeUpdateEvent,
+    Params,
     PositionRisk,
     SpotAmendResponse,
     SpotOrder,
     SpotTrade,
     TradeMsg,
 )
+from .urls import Flavor
 
 ZERO = Decimal(0)
 MS = 1_000_000
@@ -70,6 +77,107 @@ def _price(text: str | None) -> Decimal | None:
 def aggressor_from_buyer_is_maker(m: bool) -> Side:
     """``m`` = buyer is the maker; then the taker (aggressor) sold."""
     return Side.SELL if m else Side.BUY
+
+
+# ---------------------------------------------------------------------------------------- requests
+
+TIF_OUT: dict[TimeInForce, str] = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+AMENDED_BY_MODIFY = "amended (order modify: queue priority lost)"
+
+
+def order_params(order: OrderRequest, flavor: Flavor, *, margin: bool = False) -> Params:
+    """``POST /api/v3/order`` / ``/fapi|dapi/v1/order`` (and the WebSocket API's ``order.place``).
+    Post-only is spot ``LIMIT_MAKER`` / futures ``timeInForce=GTX``; spot answers FULL (fills at entry
+    with their trade ids), futures RESULT. Binance has no DAY time in force: refused, nothing sent.
+    Cross margin (spot): ``sideEffectType=MARGIN_BUY``."""
+    if order.order_type is not OrderType.MARKET and order.tif is TimeInForce.DAY:
+        raise Rejected("Binance has no DAY time in force (use gtc, ioc or fok)", "unsupported-tif")
+    params: Params = [("symbol", order.symbol), ("side", order.side.value.upper())]
+    if order.order_type is OrderType.MARKET:
+        params.append(("type", "MARKET"))
+    elif order.order_type is OrderType.POSTONLY:
+        if flavor is Flavor.SPOT:
+            params.append(("type", "LIMIT_MAKER"))
+        else:
+            params += [("type", "LIMIT"), ("timeInForce", "GTX")]
+    else:
+        params += [("type", "LIMIT"), ("timeInForce", TIF_OUT[order.tif])]
+    params.append(("quantity", to_wire(order.qty)))
+    if order.order_type is not OrderType.MARKET:
+        if order.price is None:
+            raise ValidationError("price", "required for limit and post-only orders")
+        params.append(("price", to_wire(order.price)))
+    if order.reduce_only:
+        params.append(("reduceOnly", "true"))
+    params += [
+        ("newClientOrderId", order.cl_order_id),
+        ("newOrderRespType", "FULL" if flavor is Flavor.SPOT else "RESULT"),
+    ]
+    if margin:
+        # MARGIN_BUY: the venue borrows what the order is missing when it is placed (quote for a
+        # buy, base for a sell = a short) and never repays implicitly, so the account's balances
+        # follow the fills the strategy sees; repaying loans is left to the account's owner.
+        params.append(("sideEffectType", "MARGIN_BUY"))
+    return params
+
+
+def modify_params(symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal) -> Params:
+    """Futures ``PUT /fapi|dapi/v1/order``: both quantity and price are required (the order is re-queued)."""
+    return [
+        ("symbol", symbol),
+        ("origClientOrderId", cl_order_id),
+        ("side", side.value.upper()),
+        ("quantity", to_wire(qty)),
+        ("price", to_wire(price)),
+    ]
+
+
+def cancel_params(symbol: str, cl_order_id: str) -> Params:
+    """``DELETE .../order`` (and ``order.cancel``) by client order id."""
+    return [("symbol", symbol), ("origClientOrderId", cl_order_id)]
+
+
+def keep_priority_params(symbol: str, cl_order_id: str, new_qty: Decimal) -> Params:
+    """Spot ``PUT /api/v3/order/amend/keepPriority`` (``order.amend.keepPriority``): a smaller quantity,
+    queue priority kept; the client order id is kept (``newClientOrderId`` = the same, allowed)."""
+    return [
+        ("symbol", symbol),
+        ("origClientOrderId", cl_order_id),
+        ("newClientOrderId", cl_order_id),
+        ("newQty", to_wire(new_qty)),
+    ]
+
+
+def cancel_replace_params(
+    symbol: str, cl_order_id: str, side: Side, post_only: bool, tif: TimeInForce, qty: Decimal, price: Decimal
+) -> Params:
+    """Spot ``POST /api/v3/order/cancelReplace`` (``order.cancelReplace``), ``STOP_ON_FAILURE``: the new
+    order takes the same client order id, answers FULL."""
+    params: Params = [("symbol", symbol), ("side", side.value.upper())]
+    if post_only:
+        params.append(("type", "LIMIT_MAKER"))
+    else:
+        params += [("type", "LIMIT"), ("timeInForce", TIF_OUT.get(tif, "GTC"))]
+    return [
+        *params,
+        ("quantity", to_wire(qty)),
+        ("price", to_wire(price)),
+        ("cancelReplaceMode", "STOP_ON_FAILURE"),
+        ("cancelOrigClientOrderId", cl_order_id),
+        ("newClientOrderId", cl_order_id),
+        ("newOrderRespType", "FULL"),
+    ]
+
+
+def order_terms(o: Mapping[str, Any]) -> tuple[OrderType, TimeInForce]:
+    """An order row's (query answer's) type and time in force as the domain's: ``LIMIT_MAKER`` or
+    ``GTX`` is post-only."""
+    venue_type, venue_tif = str(o.get("type", "LIMIT")), str(o.get("timeInForce", "GTC"))
+    if venue_type == "LIMIT_MAKER" or venue_tif == "GTX":
+        order_type = OrderType.POSTONLY
+    else:
+        order_type = OrderType.MARKET if venue_type == "MARKET" else OrderType.LIMIT
+    return order_type, {"IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}.get(venue_tif, TimeInForce.GTC)
 
 
 # ---------------------------------------------------------------------------------------- REST orders
@@ -187,6 +295,28 @@ def parse_trade_row(
         fee=_dec(t["commission"]),
         fee_asset=t["commissionAsset"],
     )
+
+
+def fills_from_trades(rows: list[Any], order: ExecutionReport) -> list[ExecutionReport]:
+    """Trade rows of one order as fills in trade order; each fill's cumulative quantity and status
+    follow from the order's current filled quantity (trades carry no client order id or totals)."""
+    trades = sorted(rows, key=lambda r: int(r["id"]))
+    cum = order.cum_filled - sum((Decimal(t["qty"]) for t in trades), ZERO)
+    fills: list[ExecutionReport] = []
+    for row in trades:
+        cum += Decimal(row["qty"])
+        status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
+        fills.append(parse_trade_row(cast(SpotTrade | FuturesTrade, row), order, status, cum))
+    return fills
+
+
+def with_base(report: ExecutionReport, filled_before: Decimal) -> ExecutionReport:
+    """``report``'s quantity and filled quantity plus what was filled before its venue order existed
+    (the client's view of a venue order that took over by cancel-replace)."""
+    if not filled_before:
+        return report
+    qty = report.qty + filled_before if report.qty else report.qty
+    return replace(report, qty=qty, cum_filled=report.cum_filled + filled_before)
 
 
 # ---------------------------------------------------------------------------------------- private streams

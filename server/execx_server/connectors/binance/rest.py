@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Coroutine
+from decimal import Decimal
 from typing import Any, Protocol, cast
 
 import aiohttp
@@ -22,11 +23,13 @@ from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.ratelimit import WeightLimiter
 from ..transport.rest import RestTransport, unreadable
 from ..transport.telemetry import Telemetry
+from . import parse
 from .errors import classify, parse_retry_after
 from .schemas import (
     ExchangeInfo,
     FuturesOrder,
     FuturesTrade,
+    Params,
     PositionRisk,
     SpotAmendResponse,
     SpotCancelReplace,
@@ -37,8 +40,6 @@ from .signing import Signer
 from .urls import Flavor
 
 log = logging.getLogger("execx.connectors.binance")
-
-Params = list[tuple[str, str]]
 
 MARGIN = "/sapi/v1/margin"
 CROSS = ("isIsolated", "FALSE")  # cross margin (isolated margin is not used)
@@ -64,7 +65,7 @@ class OrderEntry(Protocol):
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any: ...
 
-    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse: ...
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: Decimal) -> SpotAmendResponse: ...
 
     async def cancel_replace(self, params: Params) -> SpotCancelReplace: ...
 
@@ -180,7 +181,7 @@ class BinanceRest:
         return await self.call("POST", f"{self.prefix}/order", params, mutating=True, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
-        params = [("symbol", symbol), ("origClientOrderId", orig_client_order_id)]
+        params = parse.cancel_params(symbol, orig_client_order_id)
         if self.margin:
             return await self.call("DELETE", f"{MARGIN}/order", [*params, CROSS], weight=10, mutating=True)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
@@ -231,13 +232,8 @@ class BinanceRest:
 
     # ------------------------------------------------------------------ spot amend
 
-    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse:
-        params = [
-            ("symbol", symbol),
-            ("origClientOrderId", cl_order_id),
-            ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
-            ("newQty", new_qty),
-        ]
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: Decimal) -> SpotAmendResponse:
+        params = parse.keep_priority_params(symbol, cl_order_id, new_qty)
         return cast(
             SpotAmendResponse,
             await self.call("PUT", "/api/v3/order/amend/keepPriority", params, weight=4, mutating=True),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
+Params = list[tuple[str, str]]  # a request's parameters, in the order they are sent (and signed)
+
 
 class ErrorBody(TypedDict):
     code: int

@@ -28,6 +28,7 @@ import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any, cast
 
 import aiohttp
@@ -42,9 +43,10 @@ from ..transport.websocket import (
     StreamError,
     answer_within,
 )
+from . import parse
 from .errors import classify
-from .rest import BinanceRest, CancelReplaceFailed, Params
-from .schemas import SpotAmendResponse, SpotCancelReplace
+from .rest import BinanceRest, CancelReplaceFailed
+from .schemas import Params, SpotAmendResponse, SpotCancelReplace
 from .signing import Signer
 from .urls import Flavor, Hosts
 
@@ -254,15 +256,10 @@ class WsOrderEntry:
         return await self.call("order.place", params, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
-        return await self.call("order.cancel", [("symbol", symbol), ("origClientOrderId", orig_client_order_id)])
+        return await self.call("order.cancel", parse.cancel_params(symbol, orig_client_order_id))
 
-    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: str) -> SpotAmendResponse:
-        params = [
-            ("symbol", symbol),
-            ("origClientOrderId", cl_order_id),
-            ("newClientOrderId", cl_order_id),  # keep the client order id (allowed, FAQ)
-            ("newQty", new_qty),
-        ]
+    async def amend_keep_priority(self, symbol: str, cl_order_id: str, new_qty: Decimal) -> SpotAmendResponse:
+        params = parse.keep_priority_params(symbol, cl_order_id, new_qty)
         return cast(SpotAmendResponse, await self.call("order.amend.keepPriority", params, weight=4))
 
     async def cancel_replace(self, params: Params) -> SpotCancelReplace:
