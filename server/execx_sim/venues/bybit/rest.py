@@ -172,31 +172,6 @@ class BybitHttp:
             chunk, cursor = page(rows, call.params, 500, QUERY_LIMIT_MAX["instruments"])
             return {"category": category, "list": chunk, "nextPageCursor": cursor}
 
-        @route("GET", "/v5/market/tickers", private=False)
-        async def tickers(call: Call) -> Any:
-            category = category_of(call.params)
-            market = trading.market(category)
-            symbol = text(call.params, "symbol")
-            rows = []
-            for sym in market.instruments:
-                if symbol and sym != symbol:
-                    continue
-                bid, bid_qty, ask, ask_qty = market.books[sym].top()
-                last = market.last_price.get(sym, market.mark_price(sym))
-                rows.append(
-                    {
-                        "symbol": sym,
-                        "bid1Price": wire.num(bid) if bid is not None else "",
-                        "bid1Size": wire.num(bid_qty),
-                        "ask1Price": wire.num(ask) if ask is not None else "",
-                        "ask1Size": wire.num(ask_qty),
-                        "lastPrice": wire.num(last),
-                        "markPrice": wire.num(market.mark_price(sym)),
-                        "indexPrice": wire.num(market.mark_price(sym)),
-                    }
-                )
-            return {"category": category, "list": rows}
-
         @route("POST", "/v5/order/create", private=True, kind="ORDER")
         async def create(call: Call) -> Any:
             category = category_of(call.params)

@@ -28,6 +28,7 @@ from ..common import Endpoint, StreamWriter, WsRegistry, dumps
 from . import auth, errors, wire
 from .errors import BybitError
 from .instruments import CATEGORIES, CATEGORY_OF, MARKET_OF
+from .marketdata import BybitMarketData
 from .ratelimit import RateLimiter
 from .rest import BybitHttp
 from .trading import Trading, category_of
@@ -70,6 +71,8 @@ class BybitVenue:
         self.limiter = RateLimiter()
         self.trading = Trading(markets, self.faults, self.now_ms)
         self.http = BybitHttp(self)
+        self.marketdata = BybitMarketData(self)  # market-data REST routes and the tickers topic
+        self.marketdata.routes(self.http)
         self.private: dict[str, set[Conn]] = {}  # account id -> its authenticated private connections
         self.public: dict[str, set[Conn]] = {c: set() for c in CATEGORIES}
         self.private_app = web.Application()
@@ -93,6 +96,13 @@ class BybitVenue:
 
     async def run(self) -> None:
         """Re-send level-1 snapshots every 3 s (the venue does so for unchanged books) until cancelled."""
+        tickers = asyncio.create_task(self.marketdata.run())
+        try:
+            await self._resend_books()
+        finally:
+            tickers.cancel()
+
+    async def _resend_books(self) -> None:
         while True:
             await asyncio.sleep(SNAPSHOT_EVERY_S)
             for category, conns in self.public.items():
@@ -320,9 +330,13 @@ class BybitVenue:
             for topic in args or ():
                 if topic.startswith("orderbook."):
                     self._send_book(conn, category, topic)
+                elif topic.startswith("tickers."):
+                    self.marketdata.send_ticker(conn, category, topic)
 
     def _public_topic(self, category: str, topic: str) -> bool:
         market = self.markets[category]
+        if self.marketdata.topic_ok(category, topic):
+            return True
         parts = topic.split(".")
         if len(parts) == 3 and parts[0] == "orderbook":
             depths = ("25", "100") if category == "option" else ("1", "50", "200", "1000")
