@@ -265,7 +265,7 @@ class BybitMarketData:
 
         @route("GET", "/v5/market/funding/history", private=False)
         async def funding_history(call: Call) -> Any:
-            category, market, symbol = perpetual(call)
+            category, _market, symbol = perpetual(call)
             limit = _limit(call.params, 200, 200)
             end = _ms(call.params, "endTime") or venue.now_ms()
             times = md.funding_history(self.data.started_ms, end, limit)
