@@ -48,10 +48,9 @@ from typing import Any, Literal, cast
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.enums import Exchange, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
-from ...domain.numbers import to_wire
 from ...domain.orders import CLIENT_ID_RULES
 from ...domain.venue import (
     BookTicker,
@@ -83,8 +82,8 @@ from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
 from .errors import DUPLICATE_CODES, classify, reset_wait_s
-from .rest import BybitRest, Params, batch_items
-from .schemas import BookData, ExecutionRow, OrderRow, TradeItem
+from .rest import BybitRest, batch_items
+from .schemas import BookData, ExecutionRow, OrderRow, Params, TradeItem
 from .signing import Signer
 from .stream import PrivateStream, PublicStream, TradeStream
 from .urls import CATEGORY_OF, Hosts, resolve_hosts
@@ -94,8 +93,6 @@ log = logging.getLogger("execx.connectors.bybit")
 START_TIMEOUT_S = 15.0
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
-
-_TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
 class BybitConnector(HasCapabilities):
@@ -221,26 +218,7 @@ class BybitConnector(HasCapabilities):
         self.rules(order.symbol)
         if order.tif not in self.supported_tifs:
             raise ValidationError("tif", f"{order.tif.value} is not supported by Bybit")
-        params: Params = {
-            "symbol": order.symbol,
-            "side": parse.SIDE_OUT[order.side],
-            "orderType": "Market" if order.order_type is OrderType.MARKET else "Limit",
-            "qty": to_wire(order.qty),
-        }
-        if order.order_type is OrderType.MARKET:
-            if self.category == "spot":
-                params["marketUnit"] = "baseCoin"  # spot market buys are sized in the quote coin by default
-        else:
-            if order.price is None:
-                raise ValidationError("price", "a limit order needs a price")
-            params["price"] = to_wire(order.price)
-            params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else _TIF[order.tif]
-        params["orderLinkId"] = order.cl_order_id
-        if order.reduce_only:
-            params["reduceOnly"] = True
-        if self.margin:
-            params["isLeverage"] = 1
-        return params
+        return parse.order_params(order, self.category, margin=self.margin)
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
@@ -323,17 +301,7 @@ class BybitConnector(HasCapabilities):
         return reply
 
     def _ack(self, order: OrderRequest, known: Known, exch_order_id: str) -> ExecutionReport:
-        ack = ExecutionReport(
-            cl_order_id=order.cl_order_id,
-            symbol=order.symbol,
-            exch_order_id=exch_order_id,
-            status=OrderStatus.NEW,
-            side=order.side,
-            price=order.price,
-            qty=order.qty,
-            cum_filled=Decimal(0),
-            exch_time_ns=time.time_ns(),
-        )
+        ack = parse.acknowledged(order, exch_order_id, time.time_ns())
         self.tracker.note(ack)
         return ack
 
@@ -352,46 +320,27 @@ class BybitConnector(HasCapabilities):
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
-        params: Params = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id, "qty": to_wire(qty)}
-        if price is not None:
-            params["price"] = to_wire(price)
-        ack = await self._order_op("order.amend", params)
+        ack = await self._order_op("order.amend", parse.amend_params(self.category, symbol, cl_order_id, qty, price))
         known = self.tracker.get(cl_order_id)
         cum = Decimal(0)
-        status = OrderStatus.NEW
         if known is not None:
             known.qty, cum = qty, known.cum_filled
             known.price = price if price is not None else known.price
-            status = OrderStatus.PARTIALLYFILLED if cum else OrderStatus.NEW
-        return ExecutionReport(
-            cl_order_id=cl_order_id,
-            symbol=symbol,
-            exch_order_id=ack.get("orderId", ""),
-            status=status,
-            side=side,
-            price=price if price is not None else (known.price if known else None),
-            qty=qty,
-            cum_filled=cum,
-            exch_time_ns=time.time_ns(),
-            message="amend",
-        )
+        new_price = price if price is not None else (known.price if known else None)
+        exch_order_id = ack.get("orderId", "")
+        return parse.amended(symbol, cl_order_id, exch_order_id, side, qty, new_price, cum, time.time_ns())
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        ack = await self._batches.submit(("cancel", symbol), {"symbol": symbol, "orderLinkId": cl_order_id})
+        ack = await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
         return self._cancelled(symbol, cl_order_id, str(ack.get("orderId", "")))
 
     def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
-        return ExecutionReport(
-            cl_order_id=cl_order_id,
-            symbol=symbol,
-            exch_order_id=exch_order_id,
-            status=OrderStatus.CANCELLED,
-            side=known.side if known else Side.BUY,
-            price=known.price if known else None,
-            qty=known.qty if known else Decimal(0),
-            cum_filled=known.cum_filled if known else Decimal(0),
-            exch_time_ns=time.time_ns(),
+        now = time.time_ns()
+        if known is None:
+            return parse.cancelled(symbol, cl_order_id, exch_order_id, Side.BUY, Decimal(0), None, Decimal(0), now)
+        return parse.cancelled(
+            symbol, cl_order_id, exch_order_id, known.side, known.qty, known.price, known.cum_filled, now
         )
 
     async def cancel_orders(self, symbol: str, cl_order_ids: list[str]) -> list[ExecutionReport | VenueError]:
@@ -416,14 +365,7 @@ class BybitConnector(HasCapabilities):
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         rows = await self.rest.execution_list({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
-        fills: list[ExecutionReport] = []
-        cum = Decimal(0)
-        for row in _in_time_order(rows):
-            if row.get("execType", "Trade") != "Trade":
-                continue
-            cum += Decimal(row["execQty"])
-            fills.append(parse.parse_execution(row, cum))
-        return fills
+        return parse.parse_fills(rows)
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows: list[OrderRow] = []
@@ -533,7 +475,7 @@ class BybitConnector(HasCapabilities):
             rows = await self.rest.execution_list(
                 {"category": self.category, "symbol": symbol, "startTime": max(0, since - 1)}
             )
-            for row in _in_time_order(rows):
+            for row in parse.in_time_order(rows):
                 if self.tracker.get(row.get("orderLinkId", "")) is not None and row.get("execType", "Trade") == "Trade":
                     self._on_execution(row)
         open_reports = await self.open_orders()
@@ -546,6 +488,8 @@ class BybitConnector(HasCapabilities):
                 final = await self.query_order(known.symbol, cl_order_id)
                 if final is not None:
                     self.tracker.emit(final)
+                elif known.exch_order_id:
+                    self.tracker.vanished(cl_order_id, self._clock_ms() * 1_000_000)
 
 
 async def _outcomes(calls: Iterable[Awaitable[ExecutionReport]]) -> list[ExecutionReport | VenueError]:
@@ -555,7 +499,3 @@ async def _outcomes(calls: Iterable[Awaitable[ExecutionReport]]) -> list[Executi
         if isinstance(result, BaseException) and not isinstance(result, VenueError):
             raise result
     return cast(list[ExecutionReport | VenueError], results)
-
-
-def _in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:
-    return sorted(rows, key=lambda r: (int(r.get("execTime") or 0), r.get("execId", "")))

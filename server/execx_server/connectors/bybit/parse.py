@@ -1,13 +1,17 @@
-"""Bybit wire types -> domain types: the one place that sees both (DESIGN §2)."""
+"""Bybit wire types <-> domain types: the one place that sees both (DESIGN §2). Domain orders become
+``order.create|amend|cancel`` parameters here (signing is ``signing.py``'s); answers, rows and stream
+items become ``ExecutionReport``s. Every function is pure."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
+from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
-from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
-from .schemas import BookData, ExecutionRow, InstrumentRow, OrderRow, PositionRow, TradeItem
+from ...domain.numbers import to_wire
+from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from .schemas import BookData, ExecutionRow, InstrumentRow, OrderRow, Params, PositionRow, TradeItem
 
 D = Decimal
 SIDE = {"Buy": Side.BUY, "Sell": Side.SELL}
@@ -26,6 +30,136 @@ STATUS = {
 }
 POST_ONLY_CROSS = "EC_PostOnlyWillTakeLiquidity"
 POST_ONLY_MESSAGE = f"{POST_ONLY_CROSS}: the post-only order would have taken liquidity and was cancelled"
+
+
+TIF_OUT = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+
+
+# ---------------------------------------------------------------------------------------- requests
+
+
+def order_params(order: OrderRequest, category: str, *, margin: bool = False) -> Params:
+    """The ``order.create`` item of ``order`` (without ``category``: a batch carries it once). Post-only
+    is ``timeInForce=PostOnly``; a spot market order is sized in the base coin (``marketUnit``); spot
+    margin (``isLeverage=1``) borrows what the order is missing."""
+    params: Params = {
+        "symbol": order.symbol,
+        "side": SIDE_OUT[order.side],
+        "orderType": "Market" if order.order_type is OrderType.MARKET else "Limit",
+        "qty": to_wire(order.qty),
+    }
+    if order.order_type is OrderType.MARKET:
+        if category == "spot":
+            params["marketUnit"] = "baseCoin"  # spot market buys are sized in the quote coin by default
+    else:
+        if order.price is None:
+            raise ValidationError("price", "a limit order needs a price")
+        params["price"] = to_wire(order.price)
+        params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else TIF_OUT[order.tif]
+    params["orderLinkId"] = order.cl_order_id
+    if order.reduce_only:
+        params["reduceOnly"] = True
+    if margin:
+        params["isLeverage"] = 1
+    return params
+
+
+def amend_params(category: str, symbol: str, cl_order_id: str, qty: Decimal, price: Decimal | None) -> Params:
+    """``order.amend`` by ``orderLinkId``: the new quantity, and the new price when there is one."""
+    params: Params = {"category": category, "symbol": symbol, "orderLinkId": cl_order_id, "qty": to_wire(qty)}
+    if price is not None:
+        params["price"] = to_wire(price)
+    return params
+
+
+def cancel_params(symbol: str, cl_order_id: str) -> Params:
+    """The ``order.cancel`` item (without ``category``: a batch carries it once)."""
+    return {"symbol": symbol, "orderLinkId": cl_order_id}
+
+
+# ---------------------------------------------------------------------------------------- answers
+
+
+def acknowledged(order: OrderRequest, exch_order_id: str, now_ns: int) -> ExecutionReport:
+    """``order.create``'s answer (``orderId``, ``orderLinkId`` only) as the order's ``new`` report."""
+    return ExecutionReport(
+        cl_order_id=order.cl_order_id,
+        symbol=order.symbol,
+        exch_order_id=exch_order_id,
+        status=OrderStatus.NEW,
+        side=order.side,
+        price=order.price,
+        qty=order.qty,
+        cum_filled=D(0),
+        exch_time_ns=now_ns,
+    )
+
+
+def amended(
+    symbol: str,
+    cl_order_id: str,
+    exch_order_id: str,
+    side: Side,
+    qty: Decimal,
+    price: Decimal | None,
+    cum_filled: Decimal,
+    now_ns: int,
+) -> ExecutionReport:
+    """``order.amend``'s answer (ids only) as a report of the new terms and what was filled so far."""
+    return ExecutionReport(
+        cl_order_id=cl_order_id,
+        symbol=symbol,
+        exch_order_id=exch_order_id,
+        status=OrderStatus.PARTIALLYFILLED if cum_filled else OrderStatus.NEW,
+        side=side,
+        price=price,
+        qty=qty,
+        cum_filled=cum_filled,
+        exch_time_ns=now_ns,
+        message="amend",
+    )
+
+
+def cancelled(
+    symbol: str,
+    cl_order_id: str,
+    exch_order_id: str,
+    side: Side,
+    qty: Decimal,
+    price: Decimal | None,
+    cum_filled: Decimal,
+    now_ns: int,
+) -> ExecutionReport:
+    """``order.cancel``'s answer (ids only) as the order's ``cancelled`` report."""
+    return ExecutionReport(
+        cl_order_id=cl_order_id,
+        symbol=symbol,
+        exch_order_id=exch_order_id,
+        status=OrderStatus.CANCELLED,
+        side=side,
+        price=price,
+        qty=qty,
+        cum_filled=cum_filled,
+        exch_time_ns=now_ns,
+    )
+
+
+def in_time_order(rows: list[ExecutionRow]) -> list[ExecutionRow]:
+    """Executions oldest first (the venue lists newest first); ties by execution id."""
+    return sorted(rows, key=lambda r: (int(r.get("execTime") or 0), r.get("execId", "")))
+
+
+def parse_fills(rows: list[ExecutionRow]) -> list[ExecutionReport]:
+    """``/v5/execution/list`` rows of one order as fill reports in time order, each counting the
+    quantity filled up to it (funding / settlement rows are not fills)."""
+    fills: list[ExecutionReport] = []
+    cum = D(0)
+    for row in in_time_order(rows):
+        if row.get("execType", "Trade") != "Trade":
+            continue
+        cum += D(row["execQty"])
+        fills.append(parse_execution(row, cum))
+    return fills
 
 
 def _dec(text: str | None) -> Decimal:

@@ -23,10 +23,9 @@ from ..transport.ratelimit import WeightLimiter
 from ..transport.rest import RestTransport
 from ..transport.telemetry import Telemetry
 from .errors import classify, reset_wait_s
-from .schemas import ExecutionRow, InstrumentRow, OrderRow, PositionRow
+from .schemas import ExecutionRow, InstrumentRow, OrderRow, Params, PositionRow
 from .signing import Signer
 
-Params = dict[str, Any]
 PAGE_MAX = {"realtime": 50, "history": 50, "execution": 100}
 PAGES_MAX = 50  # at most this many pages per listing (then the caller sees what it got)
 

@@ -4,7 +4,9 @@ Only the fields the connector reads are declared; the venue sends more."""
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
+
+Params = dict[str, Any]  # a request's JSON body / query (REST) or ``args`` item (``/v5/trade``)
 
 
 class OrderRow(TypedDict, total=False):
