@@ -276,6 +276,15 @@ def admin_app(sim: Simulator) -> web.Application:
         )
         return _json({"ok": True})
 
+    @routes.post("/admin/ids")
+    async def ids(request: web.Request) -> web.Response:
+        """Continue one market's order and trade numbering after the given ids (a restarted venue never
+        reuses an id): ``{"market", "orderId", "tradeId"}``."""
+        body = await body_of(request)
+        market = market_of(body)
+        market.advance_ids(_int(body, "orderId", 0, 0, 2**63 - 1), _int(body, "tradeId", 0, 0, 2**63 - 1))
+        return _json({"ok": True})
+
     @routes.post("/admin/market/pause")
     async def pause(request: web.Request) -> web.Response:
         sim.synthetic.paused = True

@@ -591,17 +591,18 @@ class Run:
             "/admin/accounts",
             {k: self.account[k] for k in ("apiKey", "secretKey", "passphrase") if self.account.get(k)},
         )
-        # A restarted simulator numbers trades from the start again; a real venue never reuses a trade id.
-        # Background trades (market maker against itself) move its counter past every id seen before, so
-        # a reused id cannot pass for a duplicate fill.
-        used = [int(t["tradeId"]) for t in self.history_before_restart["trades"]]
-        book = await self.admin(
-            "GET", "/admin/book", params={"market": self.family.venue, "symbol": self.family.symbol}
+        # A restarted simulator would number orders and trades from the start again; a real venue never
+        # reuses an id, so the simulator is told to continue after the last ones it handed out.
+        before = self.history_before_restart
+        await self.admin(
+            "POST",
+            "/admin/ids",
+            {
+                "market": self.family.venue,
+                "orderId": max((int(o["orderId"]) for o in before["orders"]), default=0),
+                "tradeId": max((int(t["tradeId"]) for t in before["trades"]), default=0),
+            },
         )
-        ask, lot = book["asks"][0][0], str(self.family.qty * self.family.venue_qty)
-        body = {"market": self.family.venue, "symbol": self.family.symbol, "price": ask, "qty": lot, "aggressor": "buy"}
-        for _ in range(max(used, default=0) - 100_000 + 1):
-            await self.admin("POST", "/admin/market/trade", body)
 
     async def inject(self, scenario: str) -> None:
         venue = self.family.venue
@@ -623,10 +624,14 @@ class Run:
         clear_at = fault_at + 40
         window = 16
         i = 0
+        injected = cleared = False
         while i < plan.orders:
-            if i == fault_at:
+            # once each: a printed trade (below) repeats the loop at the same i
+            if i == fault_at and not injected:
+                injected = True
                 await self.inject(plan.scenario)
-            if i == clear_at and plan.scenario != "venue_restart":
+            if i == clear_at and plan.scenario != "venue_restart" and not cleared:
+                cleared = True
                 await self.clear_faults()
             action = self.next_action(i)
             if isinstance(action, tuple):

@@ -37,6 +37,7 @@ from .transport.websocket import Backoff, StreamError
 log = logging.getLogger("execx.connectors.tracking")
 
 FINISHED_KEPT = 10_000  # finished orders remembered (late fills of recent orders still map to them)
+VANISHED = "the venue no longer knows the order (it cannot fill)"
 _RANK = {OrderStatus.PENDINGNEW: 0, OrderStatus.NEW: 1, OrderStatus.PARTIALLYFILLED: 2}  # final statuses: 3
 
 
@@ -222,6 +223,28 @@ class OrderTracker:
             self._apply(report, fill=False)
         self.sink(report)
         return True
+
+    def vanished(self, cl_order_id: str, now_ns: int) -> None:
+        """An order believed live that the venue no longer knows (it answers "no such order", e.g. after
+        the venue itself restarted and lost its book): it cannot fill any more, so it ends cancelled with
+        what it had filled, and the reason says so."""
+        known = self.orders.get(cl_order_id)
+        if known is None or not known.live:
+            return
+        self.emit(
+            ExecutionReport(
+                cl_order_id,
+                known.symbol,
+                known.exch_order_id,
+                OrderStatus.CANCELLED,
+                known.side,
+                known.price,
+                known.qty,
+                known.cum_filled,
+                now_ns,
+                message=VANISHED,
+            )
+        )
 
     def note(self, report: ExecutionReport) -> None:
         """Keep what we know current from an answer that is not forwarded (an acknowledgement returned

@@ -690,6 +690,13 @@ class Market:
 
     # ------------------------------------------------------------------ bookkeeping
 
+    def advance_ids(self, order_id: int, trade_id: int) -> None:
+        """Number the next order after ``order_id`` and the next trade of every symbol after ``trade_id``
+        (never backwards): a venue that restarts keeps counting, it never hands out an id twice."""
+        self._next_order_id = max(self._next_order_id, order_id)
+        for symbol, tid in self._next_trade_id.items():
+            self._next_trade_id[symbol] = max(tid, trade_id + 1)
+
     def _new_order_id(self) -> int:
         self._next_order_id += 1
         return self._next_order_id

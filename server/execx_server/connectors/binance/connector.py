@@ -619,9 +619,15 @@ class BinanceConnector(HasCapabilities):
                 self.tracker.emit(report)
                 self._fetch_if_gap(report)
         # Orders we believed live that are no longer open ended while we were away.
-        for _, known in self.tracker.live():
+        for cl_order_id, known in self.tracker.live():
             if known.exch_order_id not in open_ids:
-                answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
+                try:
+                    answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
+                except Rejected as exc:
+                    if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES} or not known.exch_order_id:
+                        raise
+                    self.tracker.vanished(cl_order_id, self._clock_ms() * 1_000_000)
+                    continue
                 ended = self._parse_order(answer)
                 self.tracker.emit(ended)
                 self._fetch_if_gap(ended)

@@ -552,9 +552,15 @@ class OkxConnector(HasCapabilities):
             pending_report = parse.parse_order(pending_row)
             if self.tracker.get(pending_report.cl_order_id) is not None and self.tracker.changed(pending_report):
                 self.tracker.emit(pending_report)
-        for _, known in self.tracker.live():
+        for cl_order_id, known in self.tracker.live():
             if known.exch_order_id not in open_ids:
-                ended = await self.rest.get_order(known.symbol, ord_id=known.exch_order_id)
+                try:
+                    ended = await self.rest.get_order(known.symbol, ord_id=known.exch_order_id)
+                except Rejected as exc:
+                    if exc.code != NOT_FOUND or not known.exch_order_id:
+                        raise
+                    self.tracker.vanished(cl_order_id, self._clock_ms() * 1_000_000)
+                    continue
                 self.tracker.emit(parse.parse_order(ended))
 
 
