@@ -103,8 +103,8 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
         local_time=u.local_time,
         exch_time=u.exch_time,
         send_time=u.send_time,
-        price=float(u.price),
-        qty=float(u.qty),
+        price=float(u.order_price),  # the order's price on every update (seed 000); the fill's is fill_price
+        qty=float(u.order_qty),
         cumulative_filled_qty=float(u.cumulative_filled_qty),
         executed_qty=float(u.executed_qty),
         remaining_qty=float(u.remaining_qty),
@@ -117,6 +117,10 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
         trigger_id=u.trigger_id,
         seq=seq,
         fill_price=float(u.price) if u.trade_id else 0.0,
+        avg_fill_price=float(u.avg_fill_price),
+        fee=float(u.fee),
+        fee_currency=u.fee_currency,
+        replaced_exch_order_id=u.replaced_exch_order_id,
     )
 
 

@@ -27,6 +27,7 @@ from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavail
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine import risk
 from ..engine.bus import SlowConsumer
+from ..engine.disconnect import MAX_GRACE_MS
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
@@ -195,7 +196,12 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 "sessionId", f"{risk.ALL!r} is reserved: it names every session (the global kill switch)"
             )
         limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
+        if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
+            raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
         session = await self.engine.start_session(request.session_id, cfg)
+        self.engine.disconnect.configure(
+            session.session_id, request.cancel_on_disconnect, request.cancel_on_disconnect_grace_ms
+        )
         if limits is not None:  # else a new session has none and a resumed one keeps its own
             self.engine.risk.set_limits(session, limits)
         self.metrics.sessions.labels(exchange.value).inc()
@@ -214,6 +220,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 await self.engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
                 cancelled += before - len(session.open_orders(symbol))
         was_live = session.connector is not None
+        self.engine.disconnect.configure(request.session_id, False, 0)
         await self.engine.stop_session(request.session_id)
         if was_live:
             self.metrics.sessions.labels(session.exchange.value).dec()
@@ -333,9 +340,18 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             async with writing:
                 await context.write(resp)
 
-        async with asyncio.TaskGroup() as tg:
-            while (req := await context.read()) is not grpc.aio.EOF:
-                tg.create_task(one(cast(order_manager_pb2.OrderEntryRequest, req)))
+        sessions: set[str] = set()  # this stream counts as a connection of each session it sent for
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while (req := await context.read()) is not grpc.aio.EOF:
+                    entry = cast(order_manager_pb2.OrderEntryRequest, req)
+                    if entry.order.session_id not in sessions and entry.order.session_id in self.engine.sessions:
+                        sessions.add(entry.order.session_id)
+                        self.engine.disconnect.attach(entry.order.session_id)
+                    tg.create_task(one(entry))
+        finally:
+            for sid in sessions:
+                self.engine.disconnect.detach(sid)
 
     @unary
     async def BatchSendOrders(
@@ -415,6 +431,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         except NotFound as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         self.metrics.subscribers.labels("updates").inc()
+        self.engine.disconnect.attach(request.session_id)
         try:
             async for rec in sub:
                 if rec.kind == ALGORITHM:  # only with algorithmEvents
@@ -432,6 +449,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         finally:
             sub.close()
             self.metrics.subscribers.labels("updates").dec()
+            self.engine.disconnect.detach(request.session_id)
 
     async def SubscribePositions(
         self, request: order_manager_pb2.SubscribePositionsRequest, context: Ctx
@@ -442,6 +460,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         except NotFound as e:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         self.metrics.subscribers.labels("positions").inc()
+        self.engine.disconnect.attach(request.session_id)
         try:
             yield order_manager_pb2.SubscribePositionsResponse(
                 session_id=session.session_id,
@@ -459,6 +478,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         finally:
             sub.close()
             self.metrics.subscribers.labels("positions").dec()
+            self.engine.disconnect.detach(request.session_id)
 
     @unary
     async def ListOrders(
@@ -499,6 +519,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 price=float(u.price),
                 qty=float(u.executed_qty),
                 trade_liquidity=convert.LIQUIDITY.proto(u.trade_liquidity),
+                fee=float(u.fee),
+                fee_currency=u.fee_currency,
                 exch_time=u.exch_time,
                 local_time=u.local_time,
                 trigger_id=u.trigger_id,

@@ -92,6 +92,7 @@ class Order:
     status: OrderStatus = OrderStatus.PENDINGNEW
     exch_order_id: str = ""
     former_exch_ids: set[str] = field(default_factory=set)  # replaced by a cancel-replace; late fills still count
+    replaced_exch_id: str = ""  # the venue id the last cancel-replace retired (replacedExchOrderId)
     cum_filled: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
     message: str = ""

@@ -340,24 +340,35 @@ async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str) 
     else:
         state = risk.state(session_id)
         state.killed, state.reason = True, reason
-    from .sessions import SendOrder  # sessions.py imports this module
-
     cancelled: list[str] = []
     for session in targets:
         ids = [o.cl_order_id for o in session.store.open_orders()]
         risk._publish(session, "killSwitchEngaged", "global" if session_id == ALL else "session", ids)
-        if session.connector is None or session.state != "live":
-            continue
-        for symbol in sorted({o.symbol for o in session.store.open_orders()}):
-            before = {o.cl_order_id for o in session.store.open_orders(symbol)}
-            try:
-                await engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
-            except Exception as e:  # one venue failing must not stop the others' cancels
-                log.warning("killswitch.pull_failed", extra={"session": session.session_id, "error": str(e)})
-                continue
-            cancelled.extend(sorted(before))
+        pulled = await pull_open_orders(engine, session, "killswitch")
+        cancelled.extend(pulled)
+        if pulled:
             for observe in risk.cancel_observers:
-                observe(session.exchange.value, len(before))
+                observe(session.exchange.value, len(pulled))
+    return cancelled
+
+
+async def pull_open_orders(engine: OrderEngine, session: Session, why: str) -> list[str]:
+    """Pull every open order of a live session, symbol by symbol (the venue's cancel-all where it has one);
+    the client order ids a cancel went out for. A symbol whose pull fails is logged and skipped: one failure
+    must not stop the other cancels. Used by the kill switch and cancel-on-disconnect (disconnect.py)."""
+    from .sessions import SendOrder  # sessions.py imports this module
+
+    if session.connector is None or session.state != "live":
+        return []
+    cancelled: list[str] = []
+    for symbol in sorted({o.symbol for o in session.store.open_orders()}):
+        before = {o.cl_order_id for o in session.store.open_orders(symbol)}
+        try:
+            await engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
+        except Exception as e:  # one venue failing must not stop the others' cancels
+            log.warning(f"{why}.pull_failed", extra={"session": session.session_id, "error": str(e)})
+            continue
+        cancelled.extend(sorted(before))
     return cancelled
 
 

@@ -36,6 +36,7 @@ from ..domain.errors import (
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
+from .disconnect import DisconnectGuard
 from .journal import Journal
 from .positions import Positions
 from .reconcile import Reconciler
@@ -140,6 +141,7 @@ class OrderEngine:
         self.reference_price: Callable[[Exchange, str], Decimal | None] = lambda exchange, symbol: None
         self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
         self.risk = RiskControl(journal, clock_ns)  # pre-trade limits and kill switch (risk.py)
+        self.disconnect = DisconnectGuard(self)  # cancel-on-disconnect of the client's streams (disconnect.py)
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -605,6 +607,8 @@ class OrderEngine:
             fill_qty=r.fill_qty,
             fill_price=r.fill_price,
             liquidity=r.liquidity,
+            fee=r.fee,
+            fee_currency=r.fee_asset,
         )
 
     def _apply_status(
@@ -710,6 +714,7 @@ def _is_this_order(order: Order, r: ExecutionReport) -> bool:
         return False
     if order.exch_order_id:  # the replacement order of a cancel-replace in flight
         order.former_exch_ids.add(order.exch_order_id)
+        order.replaced_exch_id = order.exch_order_id
     order.exch_order_id = r.exch_order_id
     return True
 

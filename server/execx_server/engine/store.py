@@ -181,6 +181,7 @@ def replay_record(orders: dict[str, Order], u: OrderUpdate) -> Order:
     order.status = u.order_status
     if u.exch_order_id and order.exch_order_id and u.exch_order_id != order.exch_order_id:
         order.former_exch_ids.add(order.exch_order_id)  # replaced by a cancel-replace: still this order's
+        order.replaced_exch_id = order.exch_order_id
     order.exch_order_id = u.exch_order_id or order.exch_order_id
     order.cum_filled = u.cumulative_filled_qty
     order.message = u.message

@@ -43,6 +43,15 @@ class OrderUpdate:
     side: Side
     trade_liquidity: Liquidity | None
     trigger_id: str
+    # the truthful fields (issue 14): the order's own price and quantity on every update (``price`` and ``qty``
+    # above are the fill's on a fill), the average price of every fill so far, this fill's fee as the venue
+    # reported it, and the venue id a cancel-replace retired
+    order_price: Decimal = Decimal(0)
+    order_qty: Decimal = Decimal(0)
+    avg_fill_price: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    fee_currency: str = ""
+    replaced_exch_order_id: str = ""
     # journal-only fields (reduceOnly, notSent, venueFilledQty): what a restart needs to finish the order's
     # story; the API never shows them
     journal: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -60,6 +69,8 @@ class OrderUpdate:
         fill_qty: Decimal = Decimal(0),
         fill_price: Decimal = Decimal(0),
         liquidity: Liquidity | None = None,
+        fee: Decimal = Decimal(0),
+        fee_currency: str = "",
     ) -> OrderUpdate:
         return cls(
             session_id=order.session_id,
@@ -84,6 +95,12 @@ class OrderUpdate:
             side=order.side,
             trade_liquidity=liquidity,
             trigger_id=order.trigger_id,
+            order_price=order.price or Decimal(0),
+            order_qty=order.qty,
+            avg_fill_price=order.avg_price,
+            fee=fee if trade_id else Decimal(0),
+            fee_currency=fee_currency if trade_id else "",
+            replaced_exch_order_id=order.replaced_exch_id,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -111,8 +128,21 @@ class OrderUpdate:
             "side": self.side.value,
             "tradeLiquidity": self.trade_liquidity.value if self.trade_liquidity else "",
             "triggerId": self.trigger_id,
+            **self._truthful_json(),
             **self.journal,
         }
+
+    def _truthful_json(self) -> dict[str, Any]:
+        """The issue-14 fields, written only where they say something (``from_json`` has the defaults)."""
+        out: dict[str, Any] = {}
+        if self.trade_id:
+            out |= {"orderPrice": str(self.order_price), "orderQty": str(self.order_qty)}
+            out |= {"fee": str(self.fee), "feeCurrency": self.fee_currency}
+        if self.avg_fill_price:
+            out["avgFillPrice"] = str(self.avg_fill_price)
+        if self.replaced_exch_order_id:
+            out["replacedExchOrderId"] = self.replaced_exch_order_id
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> OrderUpdate:
@@ -139,6 +169,13 @@ class OrderUpdate:
             side=Side(d["side"]),
             trade_liquidity=Liquidity(d["tradeLiquidity"]) if d["tradeLiquidity"] else None,
             trigger_id=d["triggerId"],
+            # records written before these fields: a fill's order price/qty unknown (its fill's shown)
+            order_price=Decimal(d.get("orderPrice", d["price"])),
+            order_qty=Decimal(d.get("orderQty", d["qty"])),
+            avg_fill_price=Decimal(d.get("avgFillPrice", 0)),
+            fee=Decimal(d.get("fee", 0)),
+            fee_currency=d.get("feeCurrency", ""),
+            replaced_exch_order_id=d.get("replacedExchOrderId", ""),
             journal={k: d[k] for k in JOURNAL_FIELDS if k in d},
         )
 

@@ -1,0 +1,111 @@
+"""Cancel-on-disconnect bound to the client's streams (issue 14, seed 001 "Cancel on Disconnect").
+
+A session started with ``cancelOnDisconnect`` is guarded: the API layer tells the guard when one of the
+session's client streams (``SubscribeUpdates``, ``SubscribePositions``, ``OrderEntry``; the REST gateway's
+websockets are gRPC streams underneath) opens and closes. When the last one closes, a timer of the session's
+grace period starts; a stream of the session opening again stops it. When it runs out, a ``riskEvent``
+``cancelOnDisconnect`` naming the open orders is published (journaled: a client that resubscribes with
+``fromSeq`` sees it) and every open order is pulled; the cancels follow as order updates.
+
+Only a disconnection arms the timer: a session nobody has streamed yet is not cancelled. A deliberate stop
+of execx (``close``) disarms every timer: the client's streams end because execx stops, not because the
+client went away (the venues' own dead-man switches, docs/safety.md, are what protect a crash of execx).
+The setting lives in memory: after a restart the strategy starts the session again with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .risk import pull_open_orders
+
+if TYPE_CHECKING:
+    from .sessions import OrderEngine
+
+log = logging.getLogger("execx.engine.disconnect")
+
+DEFAULT_GRACE_MS = 1000
+MAX_GRACE_MS = 3_600_000  # an hour: longer is a mistake, not a grace period
+
+
+@dataclass
+class _Guarded:
+    grace_s: float
+    streams: int = 0
+    timer: asyncio.Task[None] | None = None
+
+
+class DisconnectGuard:
+    def __init__(self, engine: OrderEngine) -> None:
+        self.engine = engine
+        self._guarded: dict[str, _Guarded] = {}
+        self._closed = False
+
+    def configure(self, session_id: str, enabled: bool, grace_ms: int) -> None:
+        """Guard ``session_id`` (or stop guarding it). ``grace_ms`` 0 = ``DEFAULT_GRACE_MS``. Streams already
+        open stay counted."""
+        current = self._guarded.get(session_id)
+        if not enabled:
+            if current is not None:
+                self._disarm(current)
+                del self._guarded[session_id]
+            return
+        grace_s = (grace_ms or DEFAULT_GRACE_MS) / 1000
+        if current is None:
+            self._guarded[session_id] = _Guarded(grace_s)
+        else:
+            current.grace_s = grace_s
+
+    def grace_ms(self, session_id: str) -> int | None:
+        """The session's grace period, or None when it is not guarded."""
+        g = self._guarded.get(session_id)
+        return None if g is None else round(g.grace_s * 1000)
+
+    def attach(self, session_id: str) -> None:
+        """A client stream of the session opened: a running timer stops."""
+        g = self._guarded.get(session_id)
+        if g is None:
+            return
+        g.streams += 1
+        self._disarm(g)
+
+    def detach(self, session_id: str) -> None:
+        """A client stream of the session closed; the last one starts the grace period."""
+        g = self._guarded.get(session_id)
+        if g is None or g.streams == 0:
+            return
+        g.streams -= 1
+        if g.streams == 0 and not self._closed:
+            self._disarm(g)
+            g.timer = self.engine.tasks.spawn(self._expire(session_id, g.grace_s), f"cancel-on-disconnect/{session_id}")
+
+    def close(self) -> None:
+        """execx is stopping: no timer fires (see the module docstring)."""
+        self._closed = True
+        for g in self._guarded.values():
+            self._disarm(g)
+
+    @staticmethod
+    def _disarm(g: _Guarded) -> None:
+        if g.timer is not None and not g.timer.done():
+            g.timer.cancel()
+        g.timer = None
+
+    async def _expire(self, session_id: str, grace_s: float) -> None:
+        await asyncio.sleep(grace_s)  # the grace period itself: a stream coming back cancels this task
+        g = self._guarded.get(session_id)
+        if g is not None:
+            g.timer = None  # from here on the cancels run to the end, whoever connects
+        session = self.engine.sessions.get(session_id)
+        if session is None:
+            return
+        ids = [o.cl_order_id for o in session.store.open_orders()]
+        log.warning(
+            "session.cancel_on_disconnect",
+            extra={"session": session_id, "graceMs": round(grace_s * 1000), "openOrders": len(ids)},
+        )
+        self.engine.risk._publish(session, "cancelOnDisconnect", "session", ids)
+        await pull_open_orders(self.engine, session, "cancel_on_disconnect")
