@@ -116,13 +116,14 @@ def month_start(ms: int) -> int:
     return int(dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def bucket_start(ms: int, interval_ms: int) -> int:
-    """The open time of the candle of ``interval_ms`` containing ``ms`` (UTC-aligned; weeks on Monday)."""
+def bucket_start(ms: int, interval_ms: int, offset_ms: int = 0) -> int:
+    """The open time of the candle of ``interval_ms`` containing ``ms``: aligned on UTC midnight, shifted
+    by ``offset_ms`` (OKX's Hong Kong-time bars: -8 h); weeks open on Monday."""
     if interval_ms == MONTH:
-        return month_start(ms)
+        return month_start(ms + offset_ms) - offset_ms
     if interval_ms % (7 * DAY_MS) == 0:
-        return (ms - WEEK_OFFSET_MS) // interval_ms * interval_ms + WEEK_OFFSET_MS
-    return ms // interval_ms * interval_ms
+        offset_ms += WEEK_OFFSET_MS
+    return (ms - offset_ms) // interval_ms * interval_ms + offset_ms
 
 
 class Candles:
@@ -149,15 +150,13 @@ class Candles:
     def size(self) -> int:
         return sum(len(b) for tiers in self._tiers.values() for b in tiers)
 
-    def _tier(self, market: str, symbol: str, interval_ms: int) -> deque[Bar]:
+    def _tier(self, market: str, symbol: str, interval_ms: int, offset_ms: int = 0) -> deque[Bar]:
         tiers = self._tiers.get((market, symbol))
         if tiers is None:
             return deque()
-        if interval_ms == MONTH:
-            return tiers[2]
         chosen = tiers[0]
         for (width, _), bars in zip(TIERS, tiers, strict=True):
-            if interval_ms % width == 0:
+            if (interval_ms == MONTH or interval_ms % width == 0) and offset_ms % width == 0:
                 chosen = bars
         return chosen
 
@@ -169,13 +168,14 @@ class Candles:
         start_ms: int | None = None,
         end_ms: int | None = None,
         limit: int = 500,
+        offset_ms: int = 0,
     ) -> list[Bar]:
         """Candles of ``interval_ms`` (or ``MONTH``) opening in [start_ms, end_ms], oldest first; the
         newest ``limit`` of them unless only ``start_ms`` is given (then the oldest ``limit``)."""
         out: list[Bar] = []
-        for bar in self._tier(market, symbol, interval_ms):
-            start = bucket_start(bar.open_ms, interval_ms)
-            if start_ms is not None and start < bucket_start(start_ms, interval_ms):
+        for bar in self._tier(market, symbol, interval_ms, offset_ms):
+            start = bucket_start(bar.open_ms, interval_ms, offset_ms)
+            if start_ms is not None and start < bucket_start(start_ms, interval_ms, offset_ms):
                 continue
             if end_ms is not None and start > end_ms:
                 break

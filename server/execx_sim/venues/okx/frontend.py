@@ -22,6 +22,7 @@ from ...core.types import ZERO, BookTop, Event, ExecType, Fill, OrderEvent, Publ
 from ..common import Endpoint, WsRegistry
 from . import wire
 from .instruments import OkxInstrument
+from .marketdata import OkxMarketData
 from .ratelimit import OkxLimiter
 from .rest import OkxRest
 from .trading import OkxTrading
@@ -45,6 +46,8 @@ class OkxFrontend:
         self.limiter = OkxLimiter()
         self.trading = OkxTrading(market, self.instruments, self.faults, self.limiter, self.exchange.now_ms)
         self.rest = OkxRest(self)
+        self.marketdata = OkxMarketData(self)  # market-data REST routes and public/business channels
+        self.marketdata.routes(self.rest)
         self.ws = OkxWs(self)
         # account id -> its (billId, fill), oldest first; kept within the exchange's history window
         self._bills: dict[str, deque[tuple[int, Fill]]] = {}
@@ -70,6 +73,7 @@ class OkxFrontend:
                 if now >= deadline:
                     del self._countdowns[account_id]
                     self.trading.cancel_all(self.exchange.accounts[account_id], "COUNTDOWN")
+            self.marketdata.tick()
             await self.ws.close_idle()
 
     # ------------------------------------------------------------------ helpers for REST / WS

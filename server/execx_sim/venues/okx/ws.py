@@ -155,7 +155,8 @@ class OkxWs:
             channel = arg["channel"]
             allowed = PRIVATE_CHANNELS if conn.kind == "private" else PUBLIC_CHANNELS if conn.kind == "public" else ()
             known_inst = arg.get("instId") in self.fe.instruments
-            if channel not in allowed or (channel in PUBLIC_CHANNELS and not known_inst):
+            served = self.fe.marketdata.channel_ok(conn.kind, arg)  # books, tickers, candles...
+            if not served and (channel not in allowed or (channel in PUBLIC_CHANNELS and not known_inst)):
                 detail = ",".join(f"{k}:{v}" for k, v in arg.items())
                 self._error(conn, "60018", f"Wrong URL or channel:{detail}, doesn't exist.", req_id)
                 continue
@@ -177,6 +178,8 @@ class OkxWs:
             conn.send(ack)
             if op == "subscribe" and channel == "bbo-tbt":
                 self.fe.push_bbo_snapshot(conn, clean["instId"])
+            elif op == "subscribe" and self.fe.marketdata.channel_ok(conn.kind, clean):
+                self.fe.marketdata.on_subscribe(conn, clean)
 
     def _order_op(self, conn: Conn, op: str, req_id: Any, args: Any) -> None:
         in_us = time.time_ns() // 1000
