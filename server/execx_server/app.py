@@ -284,6 +284,8 @@ class Service:
         return actual
 
     async def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.disconnect.close()  # a deliberate stop is no client disconnect (engine/disconnect.py)
         if self._busy_poll is not None:
             self._busy_poll.cancel()
             self._busy_poll = None
