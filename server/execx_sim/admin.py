@@ -178,6 +178,43 @@ def admin_app(sim: Simulator) -> web.Application:
         market.adjust_balance(account, _str(body, "asset"), _dec(body, "amount"))
         return _json({"ok": True})
 
+    @routes.get("/admin/account")
+    async def account_state(request: web.Request) -> web.Response:
+        """The venue-side truth of one account: per market, each asset's ``free``, ``locked`` (spot orders)
+        and ``orderMargin`` (derivative orders), and each open position with its entry, mark, unrealised
+        PnL, leverage and initial margin (docs/accounts.md)."""
+        account = account_of(dict(request.query))
+        out: dict[str, Any] = {}
+        for name, market in ex.markets.items():
+            wallet = account.wallets.get(name)
+            if wallet is None:
+                continue
+            positions = {}
+            for sym, pos in wallet.positions.items():
+                inst = market.instruments.get(sym)
+                if inst is None or not pos.qty:
+                    continue
+                mark = market.mark_price(sym)
+                positions[sym] = {
+                    "qty": str(pos.qty),
+                    "entryPrice": str(pos.entry_price),
+                    "markPrice": str(mark),
+                    "unrealizedPnl": str(pos.unrealized(inst, mark)),
+                    "leverage": pos.leverage,
+                    "initialMargin": str(pos.initial_margin(inst, mark)),
+                    "marginAsset": inst.margin_asset,
+                }
+            balances = {
+                asset: {
+                    "free": str(bal.free),
+                    "locked": str(bal.locked),
+                    "orderMargin": str(wallet.order_margin.get(asset, 0)),
+                }
+                for asset, bal in wallet.balances.items()
+            }
+            out[name] = {"balances": balances, "positions": positions}
+        return _json(out)
+
     @routes.post("/admin/leverage")
     async def set_leverage(request: web.Request) -> web.Response:
         body = await body_of(request)

@@ -5,6 +5,7 @@ instruments as the REST answers and websocket topics carry them. Numbers are str
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -223,10 +224,27 @@ def position(pos: Position, market: Market, *, ws: bool = False) -> dict[str, An
     return row
 
 
-def coin_totals(markets: list[Market], account: Account, coins: set[str] | None) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per coin: (wallet balance, locked) summed over the account's Bybit category wallets. The
-    simulator keeps one wallet per category; the unified account reports their sum."""
-    totals: dict[str, tuple[Decimal, Decimal]] = {}
+@dataclass(slots=True)
+class CoinTotals:
+    """One coin of the unified account, summed over the simulator's Bybit category wallets: ``wallet``
+    balance, ``locked`` by spot orders, ``order_im`` held by derivative orders, ``position_im`` and
+    ``upnl`` of the positions margined in it."""
+
+    wallet: Decimal = ZERO
+    locked: Decimal = ZERO
+    order_im: Decimal = ZERO
+    position_im: Decimal = ZERO
+    upnl: Decimal = ZERO
+
+    @property
+    def held(self) -> Decimal:
+        return self.locked + self.order_im + self.position_im
+
+
+def coin_totals(markets: list[Market], account: Account, coins: set[str] | None) -> dict[str, CoinTotals]:
+    """Per coin, summed over the account's Bybit category wallets (the simulator keeps one wallet per
+    category; the unified account reports their sum)."""
+    totals: dict[str, CoinTotals] = {}
     for market in markets:
         wallet = account.wallets.get(market.name)
         if wallet is None:
@@ -234,9 +252,18 @@ def coin_totals(markets: list[Market], account: Account, coins: set[str] | None)
         for coin, bal in wallet.balances.items():
             if coins and coin not in coins:
                 continue
-            locked = bal.locked + wallet.order_margin.get(coin, ZERO)
-            total, held = totals.get(coin, (ZERO, ZERO))
-            totals[coin] = (total + bal.total, held + locked)
+            t = totals.setdefault(coin, CoinTotals())
+            t.wallet += bal.total
+            t.locked += bal.locked
+            t.order_im += wallet.order_margin.get(coin, ZERO)
+        for sym, pos in wallet.positions.items():
+            inst = market.instruments.get(sym)
+            if inst is None or not pos.qty or (coins and inst.margin_asset not in coins):
+                continue
+            mark = market.mark_price(sym)
+            t = totals.setdefault(inst.margin_asset, CoinTotals())
+            t.position_im += pos.initial_margin(inst, mark)
+            t.upnl += pos.unrealized(inst, mark)
     return totals
 
 
@@ -244,28 +271,29 @@ def wallet(
     markets: list[Market], account: Account, coins: set[str] | None, borrowed: dict[str, Decimal]
 ) -> dict[str, Any]:
     """The unified wallet; ``borrowed``: spot margin liabilities per coin (``borrowAmount``, taken off
-    the coin's equity)."""
+    the coin's equity). ``locked``: spot orders; ``totalOrderIM`` / ``totalPositionIM``: derivative orders
+    and positions (v5 get-wallet-balance)."""
     rows = []
-    for coin, (total, locked) in sorted(coin_totals(markets, account, coins).items()):
+    for coin, t in sorted(coin_totals(markets, account, coins).items()):
         owed = borrowed.get(coin, ZERO)
         rows.append(
             {
                 "availableToBorrow": "",
                 "bonus": "0",
                 "accruedInterest": "0",
-                "availableToWithdraw": num(total - locked),
-                "totalOrderIM": num(locked),
-                "equity": num(total - owed),
+                "availableToWithdraw": num(t.wallet - t.held),
+                "totalOrderIM": num(t.order_im),
+                "equity": num(t.wallet + t.upnl - owed),
                 "totalPositionMM": "0",
-                "usdValue": num(total),
-                "unrealisedPnl": "0",
+                "usdValue": num(t.wallet),
+                "unrealisedPnl": num(t.upnl),
                 "collateralSwitch": True,
                 "spotHedgingQty": "0",
                 "borrowAmount": num(owed),
-                "totalPositionIM": "0",
-                "walletBalance": num(total),
+                "totalPositionIM": num(t.position_im),
+                "walletBalance": num(t.wallet),
                 "cumRealisedPnl": "0",
-                "locked": num(locked),
+                "locked": num(t.locked),
                 "marginCollateral": True,
                 "coin": coin,
             }
