@@ -41,6 +41,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .api.accounts import AccountViewsServicer
 from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
 from .api.grid_trader import GridTraderServicer
@@ -51,6 +52,7 @@ from .api.trigger_manager import TriggerManagerServicer
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
+from .engine.accounts import AccountViews
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
 from .managers.dip import DipBuyers
@@ -226,8 +228,10 @@ class Service:
         ]
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
-            base = getattr(pb2_grpc, f"{name}Servicer")
-            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
+            # SmartOrderService: its account RPCs are built (docs/accounts.md), its smart orders not yet
+            built = name == "SmartOrderService"
+            servicer = AccountViewsServicer(AccountViews(engine)) if built else getattr(pb2_grpc, f"{name}Servicer")()
+            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(servicer, server)
             not_serving.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,0 +1,71 @@
+"""Account views across the running order sessions (seed 003's balances, open orders and positions per
+exchange): balances and positions asked of each live session's venue at the time of the call, open
+orders from the engine's own order store (every session's orders not final). See ``docs/accounts.md``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ..connectors.account import AccountReader, account_reader
+from ..connectors.base import Connector
+from ..domain.account import AccountPosition, AssetBalance
+from ..domain.orders import Order
+from ..domain.venue import OutcomeUnknown, VenueError
+from .sessions import LIVE, STOPPED, OrderEngine, Session
+
+T = TypeVar("T")
+
+#: A venue that has not answered an account query in this long fails the call (UNAVAILABLE).
+QUERY_TIMEOUT_S = 10.0
+
+
+def exchange_key(session: Session, sessions: list[Session]) -> str:
+    """The map key of a session's views: its exchange upper-cased (``BINANCE-SPOT``, seed 003), or
+    ``EXCHANGE/sessionId`` when more than one session of that exchange is listed."""
+    key = session.exchange.value.upper()
+    if sum(1 for s in sessions if s.exchange is session.exchange) > 1:
+        return f"{key}/{session.session_id}"
+    return key
+
+
+class AccountViews:
+    def __init__(self, engine: OrderEngine, reader_of: Callable[[Connector], AccountReader] = account_reader) -> None:
+        self.engine = engine
+        self.reader_of = reader_of
+
+    def _live(self) -> list[tuple[Session, Connector]]:
+        return [
+            (s, s.connector)
+            for s in sorted(self.engine.sessions.values(), key=lambda s: s.session_id)
+            if s.state == LIVE and s.connector is not None
+        ]
+
+    async def _each(self, ask: Callable[[AccountReader], Awaitable[list[T]]]) -> dict[str, list[T]]:
+        live = self._live()
+        sessions = [s for s, _ in live]
+
+        async def one(session: Session, connector: Connector) -> list[T]:
+            try:
+                return await asyncio.wait_for(ask(self.reader_of(connector)), QUERY_TIMEOUT_S)
+            except TimeoutError:
+                raise OutcomeUnknown(f"session {session.session_id!r}: no answer in {QUERY_TIMEOUT_S:g} s") from None
+            except VenueError as e:
+                e.message = f"session {session.session_id!r}: {e.message}"
+                raise
+
+        answers = await asyncio.gather(*(one(s, c) for s, c in live))
+        return {exchange_key(s, sessions): rows for s, rows in zip(sessions, answers, strict=True)}
+
+    async def balances(self) -> dict[str, list[AssetBalance]]:
+        return await self._each(lambda reader: reader.balances())
+
+    async def positions(self) -> dict[str, list[AccountPosition]]:
+        return await self._each(lambda reader: reader.positions())
+
+    def open_orders(self) -> dict[str, list[Order]]:
+        """Every order not final of every session not stopped (live, or restored and awaiting its start),
+        in the order they were sent."""
+        sessions = sorted((s for s in self.engine.sessions.values() if s.state != STOPPED), key=lambda s: s.session_id)
+        return {exchange_key(s, sessions): s.store.open_orders() for s in sessions}
