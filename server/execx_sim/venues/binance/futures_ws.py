@@ -32,6 +32,7 @@ from . import auth, errors
 from .errors import BinanceError
 from .futures_wire import fixed
 from .http import Params
+from .marketdata import PeriodicStreams
 
 if TYPE_CHECKING:
     from .futures import FuturesFrontend
@@ -279,7 +280,9 @@ class FuturesStreams:
         self.app.router.add_get("/{tail:.*}", self.handle)
         self.public: dict[str, set[_Conn]] = {}
         self.by_key: dict[str, set[_Conn]] = {}
-        self._mark_pushed: dict[int, int] = {1000: 0, 3000: 0}
+        self._mark_pushed: dict[int, int] = {1000: 0, 3000: 0, -1: 0}  # -1: ticker / kline streams
+        kind = "coinm" if fe.coinm else "usdm"
+        self.periodic = PeriodicStreams(fe.sim.marketdata, fe.market, kind)
 
     # ------------------------------------------------------------------ connection
 
@@ -425,7 +428,7 @@ class FuturesStreams:
 
     # ------------------------------------------------------------------ delivery
 
-    def _deliver(self, conns: set[_Conn], name_of: Callable[[_Conn], str], payload: dict[str, Any]) -> None:
+    def _deliver(self, conns: set[_Conn], name_of: Callable[[_Conn], str], payload: Any) -> None:
         raw: str | None = None
         for conn in list(conns):
             if self.fe.faults.drop_generation != conn.generation:
@@ -438,7 +441,7 @@ class FuturesStreams:
                     raw = dumps(payload)
                 conn.writer.send(raw)
 
-    def _publish(self, norm: str, payload: dict[str, Any]) -> None:
+    def _publish(self, norm: str, payload: Any) -> None:
         conns = self.public.get(norm)
         if conns:
             self._deliver(conns, lambda c: c.streams.get(norm, norm), payload)
@@ -521,7 +524,14 @@ class FuturesStreams:
             )
 
     def tick(self, now: int) -> None:
-        """Periodic streams: ``<symbol>@markPrice`` (every 3 s) and ``<symbol>@markPrice@1s``."""
+        """Periodic streams: ``<symbol>@markPrice`` (every 3 s) and ``<symbol>@markPrice@1s``; every second
+        the ticker, mini-ticker and kline streams (``marketdata.py``)."""
+        if now - self._mark_pushed[-1] >= 1000:
+            self._mark_pushed[-1] = now
+            for norm in list(self.public):
+                periodic = self.periodic.payload(norm, now)
+                if periodic is not None:
+                    self._publish(norm, periodic)
         for period, suffix in ((1000, "@markprice@1s"), (3000, "@markprice")):
             if now - self._mark_pushed[period] < period:
                 continue

@@ -21,11 +21,12 @@ from ...core.types import AccountEvent, BookTop, Event, OrderEvent, PublicTrade
 from ..common import Endpoint, WsRegistry, dumps
 from .http import BinanceHttp
 from .margin import MarginDesk, install_margin
+from .marketdata import PeriodicStreams
 from .ratelimit import spot_limits
 from .spot_rest import install_rest
 from .spot_streams import SpotStreams
 from .spot_trading import SpotTrading
-from .spot_wire import account_position, execution_report
+from .spot_wire import account_position, d8, execution_report
 from .spot_ws import SpotWsApi
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ class SpotFrontend:
         self.faults = sim.faults[market.name]
         self.limiter = spot_limits()
         self.trading = SpotTrading(market, self.faults, self.limiter, exchange.now_ms)
-        self.streams = SpotStreams(exchange, market, self.faults, self.sockets)
+        periodic = PeriodicStreams(sim.marketdata, market, "spot", d8, d8)
+        self.streams = SpotStreams(exchange, market, self.faults, self.sockets, periodic)
         self.http = BinanceHttp(exchange, self.faults, self.limiter, futures=False)
         install_rest(self.http, market, self.trading, self.streams.update_id)
         self.ws_api = SpotWsApi(

@@ -30,6 +30,7 @@ from ...core.engine import Exchange, Market
 from ...core.faults import Faults
 from ...core.types import ZERO, BookTop, OrderEvent, PublicTrade, Side
 from ..common import StreamWriter, WsRegistry, dumps
+from .marketdata import PeriodicStreams
 from .spot_wire import d8
 
 HEARTBEAT_S = 20.0  # ping frame every 20 s, like the WS API (see spot_ws.HEARTBEAT_S)
@@ -60,8 +61,16 @@ class StreamConn:
 
 
 class SpotStreams:
-    def __init__(self, exchange: Exchange, market: Market, faults: Faults, sockets: WsRegistry) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        market: Market,
+        faults: Faults,
+        sockets: WsRegistry,
+        periodic: PeriodicStreams | None = None,
+    ) -> None:
         self.exchange = exchange
+        self.periodic = periodic  # @ticker, @miniTicker, !ticker@arr, @kline_<i> (marketdata.py)
         self.market = market
         self.faults = faults
         self.sockets = sockets
@@ -110,6 +119,8 @@ class SpotStreams:
 
     def valid(self, name: str) -> bool:
         m = STREAM_RE.match(name)
+        if self.periodic is not None and self.periodic.valid(name):
+            return True
         return m is not None and m.group(1) in self._symbols
 
     def update_id(self, symbol: str) -> int:
@@ -310,6 +321,11 @@ class SpotStreams:
         self._tick += 1
         every_second = self._tick % 10 == 0
         now = self.exchange.now_ms()
+        if every_second and self.periodic is not None:
+            for name in list(self.by_stream):
+                periodic = self.periodic.payload(name, now)
+                if periodic is not None:
+                    self._publish(name, dumps(periodic))
         for name in list(self.by_stream):
             m = STREAM_RE.match(name)
             if m is None or not m.group(2).startswith("depth"):
