@@ -42,15 +42,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.enums import Exchange, OrderStatus, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
-from ...domain.numbers import to_wire
 from ...domain.venue import (
     BookTicker,
     ExecutionReport,
@@ -73,6 +73,7 @@ from ..base import (
     ignore_state,
     rules_of,
 )
+from ..deadman import DeadManSwitch
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
@@ -94,7 +95,6 @@ START_TIMEOUT_S = 15.0
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
 
-_ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
 _RANK = {
     OrderStatus.PENDINGNEW: 0,
     OrderStatus.NEW: 1,
@@ -161,6 +161,12 @@ class OkxConnector(HasCapabilities):
         self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
+        self._dead_man: DeadManSwitch | None = None
+        if config.dead_man_s:  # cancel-all-after, account-wide (docs/safety.md)
+            self.capabilities = replace(OkxConnector.capabilities, cancel_on_disconnect=True)
+            self._dead_man = DeadManSwitch(
+                "okx", config.dead_man_s, lambda ms: self.rest.cancel_all_after(ms // 1000), max_s=120
+            )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,11 +209,21 @@ class OkxConnector(HasCapabilities):
             private = self._private
             self._supervisor.start(("okx.private", private.run), ("okx.stall", self.stall.run))
             await self._supervisor.wait_private(private, START_TIMEOUT_S)
+            if self._dead_man is not None:
+                await self._dead_man.beat()
+                self._supervisor.spawn("okx.deadman", self._dead_man.run)
         except BaseException:
             await self.close()
             raise
 
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """OKX's cancel-all-after is armed by execx's heartbeat (``cancelOnDisconnect``)."""
+        return self._dead_man is not None and self._dead_man.armed
+
     async def close(self) -> None:
+        if self._dead_man is not None and self._dead_man.armed:
+            await self._dead_man.disarm()  # a deliberate stop keeps the orders
         await self._supervisor.close()
         await self._batches.close()
         session, self._session = self._session, None
@@ -325,54 +341,19 @@ class OkxConnector(HasCapabilities):
         if known.state is not None:
             return known.state
         status = known.status if known.status is not OrderStatus.PENDINGNEW else OrderStatus.NEW
-        ack = ExecutionReport(
-            order.cl_order_id,
-            order.symbol,
-            ord_id,
-            status,
-            order.side,
-            order.price,
-            order.qty,
-            known.cum_filled,
-            _ms_ns(result.get("ts")),
-        )
+        ack = parse.acknowledged(order, ord_id, status, known.cum_filled, _ms_ns(result.get("ts")))
         self.tracker.note(ack)
         return ack
 
     def _order_item(self, order: OrderRequest) -> dict[str, str]:
         self.rules(order.symbol)
-        swap = order.symbol in self._swap
-        item = {
-            "instId": order.symbol,
-            "tdMode": "cross" if swap else "cash",
-            "clOrdId": order.cl_order_id,
-            "side": order.side.value,
-            "sz": to_wire(order.qty),
-        }
-        if order.reduce_only:
-            if not swap:
-                raise ValidationError("reduceOnly", f"is for swaps; {order.symbol} is spot")
-            item["reduceOnly"] = "true"
-        if order.order_type is OrderType.MARKET:
-            item["ordType"] = "market"
-            if not swap:
-                item["tgtCcy"] = "base_ccy"  # execx sizes are base currency; OKX spot market buys default to quote
-        else:
-            if order.price is None:
-                raise ValidationError("price", "required for limit and post-only orders")
-            if order.tif is TimeInForce.DAY:
-                raise ValidationError("tif", "OKX has no DAY time in force (use gtc, ioc or fok)")
-            item["ordType"] = "post_only" if order.order_type is OrderType.POSTONLY else _ORD_TYPE[order.tif]
-            item["px"] = to_wire(order.price)
-        return item
+        return parse.order_item(order, order.symbol in self._swap)
 
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
-        item = {"instId": symbol, "clOrdId": cl_order_id, "newSz": to_wire(qty)}
-        if price is not None:
-            item["newPx"] = to_wire(price)
+        item = parse.amend_item(symbol, cl_order_id, qty, price)
         ws = await self._ws_op("amend-order", [item])
         result = ws[0] if ws else await self.rest.amend_order(item)
         _check_item(result)
@@ -381,23 +362,14 @@ class OkxConnector(HasCapabilities):
         if known is not None:
             known.qty = qty
             known.price = price if price is not None else known.price
-        return ExecutionReport(
-            cl_order_id,
-            symbol,
-            ord_id,
-            status,
-            side,
-            price if price is not None else (known.price if known else None),
-            qty,
-            known.cum_filled if known else Decimal(0),
-            _ms_ns(result.get("ts")),
-            message="amended (OKX amend-order)",
-        )
+        new_price = price if price is not None else (known.price if known else None)
+        cum = known.cum_filled if known else Decimal(0)
+        return parse.amended(symbol, cl_order_id, ord_id, status, side, qty, new_price, cum, _ms_ns(result.get("ts")))
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
         was_live = known is not None and not known.status.is_final
-        result = await self._batches.submit(("cancel", symbol), {"instId": symbol, "clOrdId": cl_order_id})
+        result = await self._batches.submit(("cancel", symbol), parse.cancel_item(symbol, cl_order_id))
         try:
             _check_item(result)
         except Rejected as exc:
@@ -455,7 +427,7 @@ class OkxConnector(HasCapabilities):
         row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
         order = parse.parse_order(row)
         rows = await self.rest.fills(symbol, ord_id=order.exch_order_id)
-        return _fills_of(rows, order)
+        return parse.fills_of(rows, order)
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows = await self.rest.orders_pending(symbol or "")
@@ -544,7 +516,7 @@ class OkxConnector(HasCapabilities):
             by_order.setdefault((row["instId"], row["ordId"]), []).append(row)
         for (inst_id, ord_id), fills in by_order.items():
             order = parse.parse_order(await self.rest.get_order(inst_id, ord_id=ord_id))
-            for fill in _fills_of(fills, order):
+            for fill in parse.fills_of(fills, order):
                 self.tracker.emit(fill)
         pending = await self.rest.orders_pending()
         open_ids = {row["ordId"] for row in pending}
@@ -562,19 +534,6 @@ class OkxConnector(HasCapabilities):
                     self.tracker.vanished(cl_order_id, self._clock_ms() * 1_000_000)
                     continue
                 self.tracker.emit(parse.parse_order(ended))
-
-
-def _fills_of(rows: list[FillRow], order: ExecutionReport) -> list[ExecutionReport]:
-    """Fill rows of one order as fill reports, oldest first; each fill's cumulative quantity and status
-    follow from the order's current filled quantity (fill rows carry no totals)."""
-    fills = sorted(rows, key=lambda r: int(r["tradeId"]))
-    cum = order.cum_filled - sum((Decimal(r["fillSz"]) for r in fills), Decimal(0))
-    out: list[ExecutionReport] = []
-    for row in fills:
-        cum += Decimal(row["fillSz"])
-        status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
-        out.append(parse.parse_fill_row(row, order, status, cum))
-    return out
 
 
 def _check_item(result: ItemResult) -> None:

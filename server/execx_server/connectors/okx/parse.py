@@ -1,4 +1,6 @@
-"""OKX wire types -> domain types: the only place that sees both.
+"""OKX wire types <-> domain types: the only place that sees both. Domain orders become order, amend
+and cancel items here (signing is ``signing.py``'s); answers, rows and pushes become ``ExecutionReport``s.
+Every function is pure.
 
 Sizes: spot in base currency, swaps in contracts (``ctVal`` of the base coin each); execx quantities
 on ``okx`` are the venue's sizes, so a swap ``qty`` is a number of contracts and
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ...domain.enums import Exchange, Liquidity, OrderStatus, Side
+from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
-from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
+from ...domain.numbers import to_wire
+from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
 from .schemas import BboItem, FillRow, InstrumentRow, OrderRow, PositionRow, TradeItem
 
 D = Decimal
@@ -37,6 +41,97 @@ CANCEL_REASON = {
     "32": "self-trade prevention",
     "39": "market maker protection triggered",
 }
+
+
+ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
+
+
+# ---------------------------------------------------------------------------------------- requests
+
+
+def order_item(order: OrderRequest, swap: bool) -> dict[str, str]:
+    """The ``place-order`` / ``batch-orders`` item of ``order``: ``tdMode`` cash (spot) or cross (swap);
+    post-only is ``ordType=post_only``, IOC/FOK are order types; a spot market order is sized in the
+    base currency (``tgtCcy``). OKX has no DAY time in force; reduce-only is for swaps."""
+    item = {
+        "instId": order.symbol,
+        "tdMode": "cross" if swap else "cash",
+        "clOrdId": order.cl_order_id,
+        "side": order.side.value,
+    }
+    if order.reduce_only:
+        if not swap:
+            raise ValidationError("reduceOnly", f"is for swaps; {order.symbol} is spot")
+        item["reduceOnly"] = "true"
+    if order.order_type is OrderType.MARKET:
+        item["ordType"] = "market"
+        if not swap:
+            item["tgtCcy"] = "base_ccy"  # execx sizes are base currency; OKX spot market buys default to quote
+    else:
+        if order.price is None:
+            raise ValidationError("price", "required for limit and post-only orders")
+        if order.tif is TimeInForce.DAY:
+            raise ValidationError("tif", "OKX has no DAY time in force (use gtc, ioc or fok)")
+        item["ordType"] = "post_only" if order.order_type is OrderType.POSTONLY else ORD_TYPE[order.tif]
+        item["px"] = to_wire(order.price)
+    item["sz"] = to_wire(order.qty)  # the keys in the order of the docs' example (test-vectors.md C3)
+    return item
+
+
+def amend_item(symbol: str, cl_order_id: str, qty: Decimal, price: Decimal | None) -> dict[str, str]:
+    """The ``amend-order`` item: the new size, and the new price when there is one."""
+    item = {"instId": symbol, "clOrdId": cl_order_id, "newSz": to_wire(qty)}
+    if price is not None:
+        item["newPx"] = to_wire(price)
+    return item
+
+
+def cancel_item(symbol: str, cl_order_id: str) -> dict[str, str]:
+    """The ``cancel-order`` / ``cancel-batch-orders`` item."""
+    return {"instId": symbol, "clOrdId": cl_order_id}
+
+
+# ---------------------------------------------------------------------------------------- answers
+
+
+def acknowledged(
+    order: OrderRequest, ord_id: str, status: OrderStatus, cum_filled: Decimal, time_ns: int
+) -> ExecutionReport:
+    """``place-order``'s answer (``ordId``, ``ts``) as the order's report, at the ``status`` and filled
+    quantity already known (the private stream may have told more before the answer came)."""
+    return ExecutionReport(
+        order.cl_order_id, order.symbol, ord_id, status, order.side, order.price, order.qty, cum_filled, time_ns
+    )
+
+
+def amended(
+    symbol: str,
+    cl_order_id: str,
+    ord_id: str,
+    status: OrderStatus,
+    side: Side,
+    qty: Decimal,
+    price: Decimal | None,
+    cum_filled: Decimal,
+    time_ns: int,
+) -> ExecutionReport:
+    """``amend-order``'s answer (ids, ``ts``) as a report of the new terms."""
+    return ExecutionReport(
+        cl_order_id, symbol, ord_id, status, side, price, qty, cum_filled, time_ns, message="amended (OKX amend-order)"
+    )
+
+
+def fills_of(rows: list[FillRow], order: ExecutionReport) -> list[ExecutionReport]:
+    """Fill rows of one order as fill reports, oldest first; each fill's cumulative quantity and status
+    follow from the order's current filled quantity (fill rows carry no totals)."""
+    fills = sorted(rows, key=lambda r: int(r["tradeId"]))
+    cum = order.cum_filled - sum((D(r["fillSz"]) for r in fills), ZERO)
+    out: list[ExecutionReport] = []
+    for row in fills:
+        cum += D(row["fillSz"])
+        status = OrderStatus.FILLED if cum >= order.qty else OrderStatus.PARTIALLYFILLED
+        out.append(parse_fill_row(row, order, status, cum))
+    return out
 
 
 def _d(text: str | None) -> Decimal:

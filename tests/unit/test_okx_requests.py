@@ -1,0 +1,100 @@
+"""OKX request building and answers (``connectors/okx/parse.py``): domain orders into ``place-order`` /
+``amend-order`` / ``cancel-order`` items, pinned to ``../shared/venues/okx.md`` (post-only is an order
+type, spot market orders sized with ``tgtCcy``) and to the signed body of ``test-vectors.md`` C3."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import cast
+
+import pytest
+from execx_server.connectors.base import Secret
+from execx_server.connectors.okx import parse
+from execx_server.connectors.okx.schemas import FillRow
+from execx_server.connectors.okx.signing import okx_sign
+from execx_server.domain.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from execx_server.domain.errors import ValidationError
+from execx_server.domain.venue import ExecutionReport, OrderRequest
+
+D = Decimal
+
+
+def test_spot_limit_order_is_the_signed_body_of_vector_c3() -> None:
+    order = OrderRequest("b15", "BTC-USDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D("2"), D("2.15"))
+    body = json.dumps(parse.order_item(order, swap=False), separators=(",", ":"))
+    assert (
+        body
+        == '{"instId":"BTC-USDT","tdMode":"cash","clOrdId":"b15","side":"buy","ordType":"limit","px":"2.15","sz":"2"}'
+    )
+    payload = "2020-12-08T09:08:57.715ZPOST/api/v5/trade/order" + body
+    assert (
+        okx_sign(Secret("22582BD0CFF14C41EDBF1AB98506286D"), payload) == "dI6rrL9rXW/HdaPKJ/6LC1OgvH4/PYju6R3CqixMTNQ="
+    )
+
+
+@pytest.mark.parametrize(
+    ("order_type", "tif", "ord_type"),
+    [
+        (OrderType.POSTONLY, TimeInForce.GTC, "post_only"),
+        (OrderType.LIMIT, TimeInForce.IOC, "ioc"),
+        (OrderType.LIMIT, TimeInForce.FOK, "fok"),
+    ],
+)
+def test_post_only_ioc_and_fok_are_order_types(order_type: OrderType, tif: TimeInForce, ord_type: str) -> None:
+    order = OrderRequest("c1", "BTC-USDT-SWAP", Side.SELL, order_type, tif, D("3"), D("60000.10"), True)
+    item = parse.order_item(order, swap=True)
+    assert item["ordType"] == ord_type and item["tdMode"] == "cross" and item["reduceOnly"] == "true"
+    assert (item["px"], item["sz"]) == ("60000.1", "3")
+
+
+def test_spot_market_order_is_sized_in_base_and_refusals_name_the_field() -> None:
+    market = OrderRequest("m1", "BTC-USDT", Side.BUY, OrderType.MARKET, TimeInForce.IOC, D("0.5"), None)
+    item = parse.order_item(market, swap=False)
+    assert (item["ordType"], item["tgtCcy"]) == ("market", "base_ccy") and "px" not in item
+    assert "tgtCcy" not in parse.order_item(market, swap=True)
+    reduce_spot = OrderRequest("m1", "BTC-USDT", Side.BUY, OrderType.MARKET, TimeInForce.IOC, D(1), None, True)
+    day = OrderRequest("d1", "BTC-USDT", Side.BUY, OrderType.LIMIT, TimeInForce.DAY, D(1), D(1))
+    priceless = OrderRequest("p1", "BTC-USDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D(1), None)
+    for order, field in ((reduce_spot, "reduceOnly"), (day, "tif"), (priceless, "price")):
+        with pytest.raises(ValidationError) as info:
+            parse.order_item(order, swap=False)
+        assert info.value.field == field
+
+
+def test_amend_and_cancel_items() -> None:
+    assert parse.amend_item("BTC-USDT", "c1", D("2.50"), None) == {
+        "instId": "BTC-USDT",
+        "clOrdId": "c1",
+        "newSz": "2.5",
+    }
+    assert parse.amend_item("BTC-USDT", "c1", D(2), D("9.0"))["newPx"] == "9"
+    assert parse.cancel_item("BTC-USDT", "c1") == {"instId": "BTC-USDT", "clOrdId": "c1"}
+
+
+def test_answers_as_reports() -> None:
+    order = OrderRequest("c1", "BTC-USDT", Side.BUY, OrderType.LIMIT, TimeInForce.GTC, D(2), D(100))
+    ack = parse.acknowledged(order, "312269865356374016", OrderStatus.NEW, D(0), 5)
+    assert (ack.exch_order_id, ack.status, ack.qty, ack.price) == ("312269865356374016", OrderStatus.NEW, D(2), D(100))
+    amended = parse.amended("BTC-USDT", "c1", "o", OrderStatus.PARTIALLYFILLED, Side.BUY, D(3), D(99), D(1), 6)
+    assert (amended.symbol, amended.cl_order_id, amended.qty, amended.cum_filled) == ("BTC-USDT", "c1", D(3), D(1))
+    assert amended.message == "amended (OKX amend-order)"
+
+
+def test_fill_rows_become_fills_oldest_first() -> None:
+    """``GET /api/v5/trade/fills`` rows (newest first, fees negative = paid) of an order filled 3 of 3."""
+    order = ExecutionReport("c1", "BTC-USDT", "o1", OrderStatus.FILLED, Side.BUY, D(100), D(3), D(3), 0)
+
+    def row(trade_id: str, size: str, maker: bool) -> FillRow:
+        return cast(FillRow, {
+            "instId": "BTC-USDT", "tradeId": trade_id, "ordId": "o1", "clOrdId": "c1", "fillPx": "100",
+            "fillSz": size, "side": "buy", "execType": "M" if maker else "T", "fee": "-0.001", "feeCcy": "BTC",
+            "ts": "1597026383085",
+        })  # fmt: skip
+
+    fills = parse.fills_of([row("12", "2", False), row("11", "1", True)], order)
+    assert [(f.trade_id, f.cum_filled, f.status, f.liquidity) for f in fills] == [
+        ("11", D(1), OrderStatus.PARTIALLYFILLED, Liquidity.ADD),
+        ("12", D(3), OrderStatus.FILLED, Liquidity.REMOVE),
+    ]
+    assert fills[0].fee == D("0.001")
