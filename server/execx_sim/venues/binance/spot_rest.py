@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...core.engine import Market
+from ...core.types import ZERO
 from .errors import BinanceError
 from .http import BinanceHttp, Call
 from .spot_trading import SpotTrading, enum_param, select, symbols_param
@@ -228,3 +229,30 @@ def install_rest(
     @http.route("GET", "/api/v3/account", weight=20, security="SIGNED")
     async def account_information(call: Call) -> Any:
         return account_info_wire(market, call.account, now(), call.params.bool("omitZeroBalances"))
+
+    @http.route("GET", "/api/v3/account/commission", weight=20, security="SIGNED")
+    async def account_commission(call: Call) -> Any:
+        """The account's commission rates for one symbol: the instrument's maker/taker fees (what the
+        simulator charges), no tax, no BNB discount in use."""
+        symbol = call.params.str("symbol", required=True)
+        inst = market.instruments.get(symbol)
+        if inst is None:
+            raise BinanceError(-1121, "Invalid symbol.")
+        zero = _d8(ZERO)
+        return {
+            "symbol": symbol,
+            "standardCommission": {
+                "maker": _d8(inst.maker_fee),
+                "taker": _d8(inst.taker_fee),
+                "buyer": zero,
+                "seller": zero,
+            },
+            "specialCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+            "taxCommission": {"maker": zero, "taker": zero, "buyer": zero, "seller": zero},
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": _d8(ZERO),
+            },
+        }
