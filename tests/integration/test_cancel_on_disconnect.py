@@ -5,6 +5,9 @@ family.
 - A session started with ``cancelOnDisconnect`` whose last stream closes has its open orders cancelled at the
   venue once the grace period has passed (a ``cancelOnDisconnect`` riskEvent, then the cancels, on the update
   stream); a stream that comes back within the grace stops it; a session without it keeps its orders.
+- execx killed with SIGKILL (its own process, the simulator another): the venue's dead-man switch execx armed
+  (OKX cancel-all-after kept alive by execx's heartbeat; Deribit FIX CancelOnDisconnect; Pulse
+  enable_cancel_on_disconnect) cancels the orders at the venue by itself.
 - Every fill update carries the venue's own fee and fee currency (equal to the simulator's fill), the average
   fill price, the order's price and quantity (the fill's price in ``fillPrice``), and ``ListFills`` the fee.
 """
@@ -13,17 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
 from jsonrpc_venue_helpers import Svc, running_service
 from market_helpers import AUTH, KEY, exchange_enum, uid
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
+from fault_harness import KEY as FAULT_KEY
+from fault_harness import ExecxProcess, SimProcess
 
 D = Decimal
 WAIT_S = 15.0
@@ -274,3 +285,82 @@ async def test_fill_fields_are_the_venues_own(svc: Svc, venue: str) -> None:
     assert all(t.price == order_price for t in got if t.order_status != c.ORDER_STATUS_PENDING_NEW or t.price)
     listed = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
     assert [(f.fee, f.fee_currency) for f in listed.fills] == [(t.fee, t.fee_currency) for t in fills]
+
+
+# ------------------------------------------------------------------------------ the venue's own dead-man switch
+
+DEAD_MAN_VENUES = {
+    # venue -> how long after execx's death the venue cancels at the latest (s)
+    "okx": 10.0 + 2.0,  # cancel-all-after: execx's floor of 10 s (heartbeat every ~3.3 s)
+    "deribit": 2.0,  # FIX Logon CancelOnDisconnect(9001)=Y: at once when the connection drops
+    "pulse": 2.0,  # private/enable_cancel_on_disconnect: at once when the websocket drops
+}
+
+
+@pytest.mark.parametrize("venue", list(DEAD_MAN_VENUES))
+async def test_kill_9_of_execx_the_venue_cancels_the_orders(tmp_path: Path, venue: str) -> None:
+    """execx as its own process against ``execx-sim`` as another; a session with cancelOnDisconnect rests two
+    orders, execx is killed with SIGKILL (nothing of execx runs after it), and the simulated venue cancels
+    them by itself within the venue's timeout."""
+    symbol, qty = VENUES[venue]
+    sim = SimProcess(tmp_path, seed=14)
+    sim.start()
+    execx = ExecxProcess(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    try:
+        ready = execx.start()
+        async with aiohttp.ClientSession() as http:
+
+            async def admin(method: str, path: str, **kw: Any) -> Any:
+                async with http.request(method, sim.ready["admin"] + path, **kw) as r:
+                    assert r.status == 200, await r.text()
+                    return await r.json()
+
+            acct = await admin("POST", "/admin/accounts", json={})
+            hosts = sim.ready["venues"][venue]
+            async with grpc.aio.insecure_channel(ready["grpc"]) as channel:
+                stub = om_grpc.OrderManagerServiceStub(channel)
+                auth = (("x-api-key", FAULT_KEY),)
+                sid = uid("dm")
+                key = c.ExchangeKey(
+                    api_key=acct["apiKey"],
+                    secret_key=acct["secretKey"],
+                    passphrase=acct.get("passphrase", ""),
+                    exchange=exchange_enum(venue),
+                )
+                await stub.StartOrderHandler(
+                    om.StartOrderHandlerRequest(
+                        session_id=sid,
+                        exchange_key=key,
+                        rest_url=hosts["rest"],
+                        ws_url=json.dumps(hosts),
+                        cancel_on_disconnect=True,
+                    ),
+                    metadata=auth,
+                )
+                listed = await stub.ListSessions(om.ListSessionsRequest(), metadata=auth)
+                assert next(s for s in listed.sessions if s.session_id == sid).venue_cancel_on_disconnect
+                book = await admin("GET", "/admin/book", params={"market": venue, "symbol": symbol})
+                bid = D(book["bids"][0][0])
+                for i in range(2):
+                    ack = await stub.SendOrder(insert(sid, f"k{i}", symbol, bid * D("0.97") - i, qty), metadata=auth)
+                    assert ack.order.order_status == c.ORDER_STATUS_NEW, ack.order.message
+
+            async def open_at_venue() -> int:
+                hist = await admin("GET", "/admin/history", params={"apiKey": acct["apiKey"], "market": venue})
+                return sum(1 for o in hist["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED"))
+
+            assert await open_at_venue() == 2
+            execx.kill()
+            killed = time.monotonic()
+
+            async def none_open() -> bool:
+                return await open_at_venue() == 0
+
+            await wait_for(none_open, f"{venue} cancels after execx died", DEAD_MAN_VENUES[venue] + 5.0)
+            log_ = (tmp_path / "execx.log").read_text(errors="replace")
+            assert acct["secretKey"] not in log_
+            print(f"{venue}: orders cancelled by the venue {time.monotonic() - killed:.2f}s after kill -9")
+    finally:
+        execx.stop()
+        sim.stop()

@@ -27,7 +27,7 @@ from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavail
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine import risk
 from ..engine.bus import SlowConsumer
-from ..engine.disconnect import MAX_GRACE_MS
+from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
@@ -189,6 +189,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 ws_url=request.ws_url,
                 interface=request.interface,
                 use_margin=request.use_margin,
+                # the venue's countdown cancel-all, where it has one, kept armed by execx (docs/safety.md)
+                dead_man_s=(request.cancel_on_disconnect_grace_ms or DEFAULT_GRACE_MS) / 1000
+                if request.cancel_on_disconnect
+                else 0.0,
             )
         )
         if request.session_id == risk.ALL:
@@ -198,7 +202,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
         if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
             raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
-        session = await self.engine.start_session(request.session_id, cfg)
+        session = await self.engine.start_session(request.session_id, cfg, request.adopt_prefix)
         self.engine.disconnect.configure(
             session.session_id, request.cancel_on_disconnect, request.cancel_on_disconnect_grace_ms
         )

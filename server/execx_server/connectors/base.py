@@ -66,6 +66,9 @@ class ConnectorConfig:
     interface: str = ""  # bind outgoing sockets: "eth0", "eth0:1" (second address), or an IP address
     use_margin: bool = False
     state_dir: str = ""  # where a connector keeps state across restarts (FIX sequence numbers); never secrets
+    # arm the venue's countdown cancel-all with this timeout and keep it armed (connectors/deadman.py);
+    # 0: not armed. Set by cancelOnDisconnect.
+    dead_man_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

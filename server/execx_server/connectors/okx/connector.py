@@ -42,6 +42,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -72,6 +73,7 @@ from ..base import (
     ignore_state,
     rules_of,
 )
+from ..deadman import DeadManSwitch
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
@@ -159,6 +161,12 @@ class OkxConnector(HasCapabilities):
         self._watchers = Watchers()
         self.telemetry: Telemetry = NULL_TELEMETRY
         self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
+        self._dead_man: DeadManSwitch | None = None
+        if config.dead_man_s:  # cancel-all-after, account-wide (docs/safety.md)
+            self.capabilities = replace(OkxConnector.capabilities, cancel_on_disconnect=True)
+            self._dead_man = DeadManSwitch(
+                "okx", config.dead_man_s, lambda ms: self.rest.cancel_all_after(ms // 1000), max_s=120
+            )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -201,11 +209,21 @@ class OkxConnector(HasCapabilities):
             private = self._private
             self._supervisor.start(("okx.private", private.run), ("okx.stall", self.stall.run))
             await self._supervisor.wait_private(private, START_TIMEOUT_S)
+            if self._dead_man is not None:
+                await self._dead_man.beat()
+                self._supervisor.spawn("okx.deadman", self._dead_man.run)
         except BaseException:
             await self.close()
             raise
 
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """OKX's cancel-all-after is armed by execx's heartbeat (``cancelOnDisconnect``)."""
+        return self._dead_man is not None and self._dead_man.armed
+
     async def close(self) -> None:
+        if self._dead_man is not None and self._dead_man.armed:
+            await self._dead_man.disarm()  # a deliberate stop keeps the orders
         await self._supervisor.close()
         await self._batches.close()
         session, self._session = self._session, None
