@@ -12,6 +12,7 @@ from ..common import Endpoint, WsRegistry
 from ..jsonrpc import DERIBIT, Dialect, JsonRpcServer
 from .fix import DeribitFix, FixRegistry
 from .instruments import OPTION_EXPIRY_MS
+from .marketdata import DeribitMarketData
 from .rpc import DeribitRpc, option_fields
 from .trading import DeribitTrading
 
@@ -63,6 +64,7 @@ class DeribitFrontend(RpcFrontend):
         registry = FixRegistry()  # websockets and FIX connections: a "drop" fault closes both
         super().__init__(sim, market, DERIBIT, OPTION_EXPIRY_MS, registry)
         self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
+        self.marketdata = DeribitMarketData(self.rpc, sim.marketdata)  # candles, book summaries, funding
 
     def endpoints(self) -> list[Endpoint]:
         return [*super().endpoints(), Endpoint("fix", None, "tcp", tcp=self.fix.handle)]

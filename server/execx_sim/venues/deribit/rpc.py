@@ -105,6 +105,8 @@ class DeribitRpc:
         self._book_state: dict[tuple[int, str], tuple[int, dict[str, dict[Decimal, Decimal]]]] = {}
         self._ticker_sent: dict[tuple[int, str], tuple[Any, ...]] = {}
         self._change_id = 0
+        # Venue figures merged into every ticker (24 h stats, open interest, funding: marketdata.py)
+        self.ticker_extra: Callable[[Instrument], dict[str, Any]] | None = None
         server.channel_checker = self._channel_ok
         server.on_subscribe = self._on_subscribe
         server.on_close = self._on_close
@@ -374,7 +376,7 @@ class DeribitRpc:
         bid, bid_qty, ask, ask_qty = book.top()
         mark = self.market.mark_price(inst.symbol)
         last = self.market.last_price.get(inst.symbol)
-        return {
+        out = {
             "instrument_name": inst.symbol,
             "timestamp": self.exchange.now_ms(),
             "state": "open",
@@ -395,6 +397,9 @@ class DeribitRpc:
             "interest_value": 0,
             "stats": {"volume": None, "price_change": None, "low": None, "high": None},
         }
+        if self.ticker_extra is not None:
+            out.update(self.ticker_extra(inst))
+        return out
 
     def quote_json(self, inst: Instrument, top: tuple[Decimal | None, Decimal, Decimal | None, Decimal]) -> Any:
         bid, bid_qty, ask, ask_qty = top
