@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from ..domain.enums import OrderStatus, TransactionType
+from ..domain.enums import OrderStatus, OrderType, TimeInForce, TransactionType
 from ..domain.orders import Order
 from ..domain.venue import ExecutionReport, VenueError
 from .tasks import Supervisor
@@ -26,8 +28,10 @@ from .updates import OrderUpdate
 
 if TYPE_CHECKING:
     from .sessions import RetryPolicy, Session
+    from .store import OrderStore
 
 log = logging.getLogger("execx.engine")
+ADOPTED = "adopted: live on the venue, unknown to execx's journal"
 
 
 class Apply(Protocol):
@@ -125,6 +129,48 @@ class Reconciler:
                 self.spawn(session, order)
         for order in [o for o in store.orders.values() if o.status.is_final and o.fills_owed]:
             await self.collect_owed_fills(session, order, 0.0)
+
+    async def adopt(self, session: Session, prefix: str, others: list[OrderStore]) -> None:
+        """The venue's live orders with client ids under ``prefix`` that neither this session nor any other
+        knows (the journal that had them was lost) become this session's: each is reported with its venue
+        status and then its fills, so a client sees it like any other order. Retried while the venue does
+        not answer."""
+        delays = iter((0.0, *self._retry().reconcile_delays_s))
+        while (delay := next(delays, None)) is not None:
+            await self._sleep(delay)
+            connector = session.connector
+            if connector is None:
+                return
+            try:
+                live = await connector.open_orders()
+            except VenueError as e:
+                log.warning("adopt.query_failed", extra={"session": session.session_id, "error": e.message})
+                continue
+            for r in live:
+                cl = r.cl_order_id
+                if not cl.startswith(prefix) or any(s.get(cl) is not None for s in (session.store, *others)):
+                    continue
+                order = Order(
+                    session.session_id,
+                    cl,
+                    session.exchange,
+                    r.symbol,
+                    r.side,
+                    OrderType.LIMIT if r.price else OrderType.MARKET,
+                    TimeInForce.GTC,
+                    r.qty,
+                    r.price,
+                    exch_order_id=r.exch_order_id,
+                )
+                session.store.add(order)
+                log.warning("adopt.order", extra={"session": session.session_id, "clOrderId": cl})
+                async with session.store.lock(order):
+                    self._apply(session, replace(r, cum_filled=Decimal(0), message=ADOPTED), TransactionType.INSERT, 0)
+                if r.cum_filled:  # its fills from the venue's trade history, retried like any owed fills
+                    order.venue_filled = r.cum_filled
+                    await self.collect_owed_fills(session, order, 0.0)
+            return
+        log.error("adopt.gave_up", extra={"session": session.session_id})
 
     async def catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
         """Apply the venue's view of an order, first recovering any fills we have not seen."""

@@ -162,9 +162,10 @@ class OrderEngine:
             self.sessions[sid] = session
         self.risk.restore(list(self.sessions))  # limits and kill switches stay as they were
 
-    async def start_session(self, session_id: str, config: ConnectorConfig) -> Session:
+    async def start_session(self, session_id: str, config: ConnectorConfig, adopt_prefix: str = "") -> Session:
         """Start a new session, or resume one that a restart detached (same id, same exchange).
-        A live or stopped session id is never reusable: ALREADY_EXISTS."""
+        A live or stopped session id is never reusable: ALREADY_EXISTS. ``adopt_prefix``: the venue's live
+        orders with client ids under it that no session knows become this session's (``Reconciler.adopt``)."""
         if not session_id:
             raise ValidationError("sessionId", "is required")
         existing = self.sessions.get(session_id)
@@ -191,6 +192,9 @@ class OrderEngine:
             self.sessions[session_id] = session
         else:
             self.tasks.spawn(self.reconciler.resume(session), f"reconcile-open/{session_id}")
+        if adopt_prefix:
+            known = [s.store for s in self.sessions.values() if s is not session]
+            self.tasks.spawn(self.reconciler.adopt(session, adopt_prefix, known), f"adopt/{session_id}")
         await self._sync_positions(session)
         return session
 

@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StartOrderHandlerRequest(_message.Message):
-    __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms", "risk_limits")
+    __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms", "risk_limits", "adopt_prefix")
     EXCHANGE_KEY_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REST_URL_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class StartOrderHandlerRequest(_message.Message):
     CANCEL_ON_DISCONNECT_FIELD_NUMBER: _ClassVar[int]
     CANCEL_ON_DISCONNECT_GRACE_MS_FIELD_NUMBER: _ClassVar[int]
     RISK_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ADOPT_PREFIX_FIELD_NUMBER: _ClassVar[int]
     exchange_key: _common_pb2.ExchangeKey
     session_id: str
     rest_url: str
@@ -30,7 +31,8 @@ class StartOrderHandlerRequest(_message.Message):
     cancel_on_disconnect: bool
     cancel_on_disconnect_grace_ms: int
     risk_limits: RiskLimits
-    def __init__(self, exchange_key: _Optional[_Union[_common_pb2.ExchangeKey, _Mapping]] = ..., session_id: _Optional[str] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., cancel_on_disconnect: _Optional[bool] = ..., cancel_on_disconnect_grace_ms: _Optional[int] = ..., risk_limits: _Optional[_Union[RiskLimits, _Mapping]] = ...) -> None: ...
+    adopt_prefix: str
+    def __init__(self, exchange_key: _Optional[_Union[_common_pb2.ExchangeKey, _Mapping]] = ..., session_id: _Optional[str] = ..., rest_url: _Optional[str] = ..., ws_url: _Optional[str] = ..., interface: _Optional[str] = ..., use_margin: _Optional[bool] = ..., cancel_on_disconnect: _Optional[bool] = ..., cancel_on_disconnect_grace_ms: _Optional[int] = ..., risk_limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., adopt_prefix: _Optional[str] = ...) -> None: ...
 
 class StartOrderHandlerResponse(_message.Message):
     __slots__ = ("session_id",)
