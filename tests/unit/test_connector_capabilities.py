@@ -3,7 +3,7 @@ before it starts: time in force, reduce-only per market, batch sizes, native can
 
 from __future__ import annotations
 
-from execx_server.connectors.base import Capabilities, ConnectorConfig, Secret
+from execx_server.connectors.base import Capabilities, ConnectorConfig, PostOnlyCross, Secret
 from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.bybit.connector import BybitConnector
 from execx_server.connectors.deribit.connector import DeribitConnector
@@ -12,6 +12,12 @@ from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.domain.enums import Exchange, TimeInForce
 
 GIF = frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})
+POST_ONLY_CROSS = {
+    Exchange.BYBIT_SPOT: PostOnlyCross.CANCELLED,
+    Exchange.BYBIT_LINEAR: PostOnlyCross.CANCELLED,
+    Exchange.OKX: PostOnlyCross.CANCELLED,
+    Exchange.PULSE: PostOnlyCross.REPRICED,
+}
 
 
 def _config(exchange: Exchange) -> ConnectorConfig:
@@ -40,6 +46,7 @@ def test_capabilities_per_venue_and_market() -> None:
         ), exchange
         assert caps.supports_amend and caps.cancel_on_disconnect is cod, exchange
         assert connector.supported_tifs == tifs, exchange
+        assert caps.post_only_cross is POST_ONLY_CROSS.get(exchange, PostOnlyCross.REFUSED), exchange
         assert connector.cancel_on_disconnect_armed is False, exchange  # not started: nothing armed
 
 

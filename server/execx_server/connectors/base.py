@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from ..domain.enums import Exchange, Side, TimeInForce
@@ -71,6 +72,14 @@ class ConnectorConfig:
     dead_man_s: float = 0.0
 
 
+class PostOnlyCross(StrEnum):
+    """How a venue answers a post-only order that would take liquidity."""
+
+    REFUSED = "refused"  # refused at once: ``submit_order`` raises ``Rejected`` (Binance, Deribit)
+    CANCELLED = "cancelled"  # accepted, then cancelled by the venue with its reason (Bybit, OKX)
+    REPRICED = "repriced"  # re-priced to rest one tick inside the spread (Pulse, seed 004)
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a connector can do, read by the engine and the API (never probed with ``getattr``)."""
@@ -81,6 +90,7 @@ class Capabilities:
     max_batch_place: int = 1  # orders started together go out this many per venue request (1: one each)
     max_batch_cancel: int = 1  # the same for cancels
     cancel_on_disconnect: bool = False  # the venue cancels the connection's orders when it drops (native)
+    post_only_cross: PostOnlyCross = PostOnlyCross.REFUSED
 
 
 class HasCapabilities:

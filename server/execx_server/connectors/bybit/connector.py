@@ -67,6 +67,7 @@ from ..base import (
     Capabilities,
     ConnectorConfig,
     HasCapabilities,
+    PostOnlyCross,
     ReportSink,
     StreamStateSink,
     Watchers,
@@ -114,6 +115,7 @@ class BybitConnector(HasCapabilities):
             supports_reduce_only=self.category != "spot",
             max_batch_place=BATCH_MAX[self.category],
             max_batch_cancel=BATCH_MAX[self.category],
+            post_only_cross=PostOnlyCross.CANCELLED,  # EC_PostOnlyWillTakeLiquidity
         )
         self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)

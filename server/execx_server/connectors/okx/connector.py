@@ -66,6 +66,7 @@ from ..base import (
     Capabilities,
     ConnectorConfig,
     HasCapabilities,
+    PostOnlyCross,
     ReportSink,
     StreamStateSink,
     Watchers,
@@ -111,6 +112,7 @@ class OkxConnector(HasCapabilities):
         supports_reduce_only=True,  # on swaps (checked per order)
         max_batch_place=BATCH_LIMIT,
         max_batch_cancel=BATCH_LIMIT,
+        post_only_cross=PostOnlyCross.CANCELLED,  # cancelSource 31
     )
 
     def __init__(

@@ -52,6 +52,7 @@ from ..base import (
     Capabilities,
     ConnectorConfig,
     HasCapabilities,
+    PostOnlyCross,
     ReportSink,
     StreamStateSink,
     ignore_report,
@@ -99,6 +100,7 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             supported_tifs=frozenset(parse.TIF),
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # private/enable_cancel_on_disconnect
+            post_only_cross=PostOnlyCross.REPRICED,  # seed 004: rests one tick inside the spread
         )
         self._config = config
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
