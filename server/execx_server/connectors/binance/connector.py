@@ -77,6 +77,7 @@ from ..base import (
     ignore_state,
     rules_of,
 )
+from ..deadman import DeadManSwitch
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.http import make_session
 from ..transport.supervisor import Run, StreamSupervisor
@@ -153,6 +154,13 @@ class BinanceConnector(HasCapabilities):
         self.telemetry: Telemetry = NULL_TELEMETRY  # set by the composition root (metrics adapter)
         self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
         self._gap_fetches: set[str] = set()  # venue order ids whose trades are being fetched (``_fetch_if_gap``)
+        # futures' countdownCancelAll, per symbol, kept armed for every symbol the session traded
+        # (``cancelOnDisconnect``; docs/safety.md). Spot has no dead-man switch.
+        self._dead_man: DeadManSwitch | None = None
+        self._dead_man_symbols: set[str] = set()
+        if config.dead_man_s and self.flavor is not Flavor.SPOT:
+            self.capabilities = replace(self.capabilities, cancel_on_disconnect=True)
+            self._dead_man = DeadManSwitch(str(config.exchange), config.dead_man_s, self._countdown, max_s=600)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,11 +222,33 @@ class BinanceConnector(HasCapabilities):
             runs += [(stream.ws.name, stream.run) for stream in self._market.values()]
             self._supervisor.start(*runs)
             await self._supervisor.wait_private(user, START_TIMEOUT_S)
+            if self._dead_man is not None:
+                await self._dead_man.beat()
+                self._supervisor.spawn(f"{self.exchange}.deadman", self._dead_man.run)
         except BaseException:
             await self.close()
             raise
 
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """Futures' countdownCancelAll is kept armed by execx's heartbeat (``cancelOnDisconnect``)."""
+        return self._dead_man is not None and self._dead_man.armed
+
+    async def _countdown(self, countdown_ms: int) -> None:
+        """Set the countdown of every symbol the session traded (the dead-man switch's beat)."""
+        symbols = sorted(self._dead_man_symbols)
+        await asyncio.gather(*(self.rest.countdown_cancel_all(s, countdown_ms) for s in symbols))
+
+    async def _arm_symbol(self, symbol: str) -> None:
+        """A symbol's first order: its countdown armed before the order leaves."""
+        if self._dead_man is None or symbol in self._dead_man_symbols:
+            return
+        self._dead_man_symbols.add(symbol)
+        await self._dead_man.beat()
+
     async def close(self) -> None:
+        if self._dead_man is not None and self._dead_man.armed:
+            await self._dead_man.disarm()  # a deliberate stop keeps the orders
         await self._supervisor.close()
         session, self._session = self._session, None
         if session is not None:
@@ -232,6 +262,7 @@ class BinanceConnector(HasCapabilities):
     # ------------------------------------------------------------------ orders
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        await self._arm_symbol(order.symbol)
         params = parse.order_params(order, self.flavor, margin=self.margin)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         previous = self.tracker.track(order.cl_order_id, known)

@@ -256,6 +256,12 @@ class BinanceRest:
     async def modify_order(self, params: Params) -> FuturesOrder:
         return cast(FuturesOrder, await self.call("PUT", f"{self.prefix}/order", params, mutating=True))
 
+    async def countdown_cancel_all(self, symbol: str, countdown_ms: int) -> Any:
+        """Futures' dead-man switch: every open order of ``symbol`` is cancelled ``countdown_ms`` from now
+        unless this is called again (0: off). Weight 10."""
+        params = [("symbol", symbol), ("countdownTime", str(countdown_ms))]
+        return await self.call("POST", f"{self.prefix}/countdownCancelAll", params, weight=10, mutating=True)
+
     async def position_risk(self) -> list[PositionRisk]:
         path = "/fapi/v3/positionRisk" if self.flavor is Flavor.USDM else "/dapi/v1/positionRisk"
         return cast(list[PositionRisk], await self.call("GET", path, weight=5))
