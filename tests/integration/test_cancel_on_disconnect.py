@@ -6,8 +6,8 @@ family.
   venue once the grace period has passed (a ``cancelOnDisconnect`` riskEvent, then the cancels, on the update
   stream); a stream that comes back within the grace stops it; a session without it keeps its orders.
 - execx killed with SIGKILL (its own process, the simulator another): the venue's dead-man switch execx armed
-  (OKX cancel-all-after and Binance futures countdownCancelAll kept alive by execx's heartbeat; Deribit FIX CancelOnDisconnect; Pulse
-  enable_cancel_on_disconnect) cancels the orders at the venue by itself.
+  (OKX cancel-all-after and Binance futures countdownCancelAll kept alive by execx's heartbeat; Deribit FIX
+  CancelOnDisconnect; Pulse enable_cancel_on_disconnect) cancels the orders at the venue by itself.
 - Every fill update carries the venue's own fee and fee currency (equal to the simulator's fill), the average
   fill price, the order's price and quantity (the fill's price in ``fillPrice``), and ``ListFills`` the fee.
 """
