@@ -300,7 +300,7 @@ class Service:
             await self._grpc.stop(grace=2.0)
             self._grpc = None
         if self.position_managers is not None:
-            await self.position_managers.close()  # their orders are cancelled while the sessions are live
+            await self.position_managers.close()  # they stay saved, their orders at the venue: back after a restart
             self.position_managers = None
         if self.trigger_managers is not None:
             await self.trigger_managers.close()  # they stay saved: they run again after a restart

@@ -65,6 +65,11 @@ class Svc:
         """A new order session on ``venue`` with ``acct`` (default: a fresh account, default balances)."""
         acct = acct or await self.admin_post("/admin/accounts", {})
         sid = uid("s")
+        await self.start_session(sid, venue, acct)
+        return sid
+
+    async def start_session(self, sid: str, venue: str, acct: dict[str, str]) -> None:
+        """StartOrderHandler for ``sid`` with ``acct``'s keys: a new session, or the same one after a restart."""
         await self.om.StartOrderHandler(
             om.StartOrderHandlerRequest(
                 session_id=sid,
@@ -77,7 +82,6 @@ class Svc:
             ),
             metadata=AUTH,
         )
-        return sid
 
     async def move(self, venue: str, symbol: str, price: Decimal | str) -> None:
         """Re-centre the simulated book at ``price`` (the venue pushes new best bid/ask)."""
@@ -98,8 +102,9 @@ class Svc:
 
 
 @contextlib.asynccontextmanager
-async def running(data_dir: Path, stale_s: float) -> AsyncIterator[Svc]:
-    """``execx --sim`` (quiet book) with market data going stale after ``stale_s`` without an update."""
+async def running(data_dir: Path, stale_s: float, simulator: Any = None) -> AsyncIterator[Svc]:
+    """``execx --sim`` (quiet book) with market data going stale after ``stale_s`` without an update; on
+    ``simulator`` (an ``execx_sim.app.Simulator`` already running, which outlives execx) if given."""
     settings = Settings(
         key=KEY,
         port=0,
@@ -110,7 +115,7 @@ async def running(data_dir: Path, stale_s: float) -> AsyncIterator[Svc]:
         sim_quiet=True,
         market_data_stale_s=stale_s,
     )
-    service = Service(settings)
+    service = Service(settings, simulator=simulator)
     await service.start()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:

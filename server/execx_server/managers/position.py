@@ -18,6 +18,14 @@ market-data hub. Its plan is the pure ``position_plan.plan``; this module is the
 - the target reached: every order cancelled, state ``done``; a new target re-plans at once;
 - stop: its orders are cancelled, state ``stopped``, the status reports the quantity done.
 
+It runs on the shared algorithm runtime (``runtime.Runner``: its feed, its orders' updates, its own
+supervisor; ``runtime.Saved``/``Restorer``: persistence). Its configuration, target, totals and the
+clOrderId prefixes of its orders are saved (journal ``algorithms`` table, kind ``position_manager``)
+when it starts, on every new target, before every order it places and on every fill. A service
+shutdown leaves its orders working at the venue and keeps it saved; after a restart it runs again
+once its session is started again (no pull), adopts its orders the engine holds (by prefix: none
+forgotten, none placed twice) and books the fills they made while execx was down.
+
 The behaviour is documented in ``docs/position_manager.md``.
 """
 
@@ -33,7 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
+from typing import Any
 
 from ..domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
@@ -43,12 +51,14 @@ from ..domain.venue import ExecutionReport, VenueError
 from ..engine.sessions import LIVE, STOPPED, OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
-from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, TradeEvent, wait_event
+from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent, wait_event
 from ..observability.metrics import Metrics
 from .position_plan import Amend, Cancel, Place, Plan, PlanConfig, Quote, Working, plan
+from .runtime import Restorer, Runner, RunnerState, Saved, base36, required
 
 log = logging.getLogger("execx.position_manager")
 
+KIND = "position_manager"
 ZERO = Decimal(0)
 PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 MAX_REJECTS = 5  # unexplained rejects in a row before the manager gives up
@@ -57,12 +67,7 @@ BACKOFF_S = (1.0, 30.0)  # venue back-off: first and longest pause
 STOP_SETTLE_S = 5.0  # on stop, how long to wait for orders still awaiting the venue's answer
 
 
-class State(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    DONE = "done"
-    STOPPED = "stopped"
-    FAILED = "failed"
+State = RunnerState  # running, paused, done (target reached), stopped, failed
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,27 @@ class PositionManagerConfig:
 
     def plan_config(self) -> PlanConfig:
         return PlanConfig(self.quote_levels, self.min_order_qty, self.price_level_interval, self.maintain_spreads)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pullOnStartup": self.pull_on_startup,
+            "maintainSpreads": self.maintain_spreads,
+            "quoteLevels": self.quote_levels,
+            "minOrderQty": str(self.min_order_qty),
+            "reEntryTickerSeconds": self.re_entry_ticker_seconds,
+            "priceLevelInterval": str(self.price_level_interval),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PositionManagerConfig:
+        return cls(
+            bool(d["pullOnStartup"]),
+            bool(d["maintainSpreads"]),
+            int(d["quoteLevels"]),
+            Decimal(d["minOrderQty"]),
+            float(d["reEntryTickerSeconds"]),
+            Decimal(d["priceLevelInterval"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,44 +155,33 @@ def fee_in_quote(rules: InstrumentRules, fee: Decimal, asset: str, price: Decima
     return None
 
 
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
+class PositionManager(Runner):
+    algorithm = KIND
 
-
-class PositionManager:
     def __init__(
         self,
         engine: OrderEngine,
         hub: MarketDataHub,
         metrics: Metrics,
+        saved: Saved,
         session_id: str,
         exchange: Exchange,
         symbol: str,
         config: PositionManagerConfig,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.engine = engine
-        self.hub = hub
-        self.metrics = metrics
-        self.session_id = session_id
-        self.exchange = exchange
-        self.symbol = symbol
+        super().__init__(engine, hub, metrics, session_id, exchange, symbol)
+        self.saved = saved
+        self.key = f"{exchange.value}|{symbol}"
         self.config = config
         self.clock = clock
-        self.state = State.RUNNING
-        self.reason = ""
         self.target = ZERO
         self.rules: InstrumentRules | None = None
-        self.prefix = f"pm{_base36(time.time_ns() // 1_000_000)}x"  # unique per start: ids are never reused
-        self.ids: set[str] = set()
+        self.prefix = f"pm{base36(time.time_ns() // 1_000_000)}x"  # unique per start: ids are never reused
+        self.prefixes = [self.prefix]  # and those of its earlier runs (before a restart) with orders still open
         self._cancelled: set[str] = set()  # orders it asked to cancel (their end is not a re-quote)
         self._done: OrderedDict[str, None] = OrderedDict()  # its finished orders, oldest first (DONE_KEPT)
+        self._booked: dict[str, tuple[Decimal, Decimal]] = {}  # live order -> (filled qty, notional) counted
         self._n = 0
         self.filled_qty = ZERO
         self._notional = ZERO
@@ -175,8 +190,7 @@ class PositionManager:
         self.taker_fills = 0
         self._wake = asyncio.Event()
         self._stopping = False
-        self._sub: MarketSubscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._forgotten = False  # stopped or failed: its saved row is dropped and never written again
         self._stream_up = True
         self._backoff_until = 0.0
         self._backoff_s = 0.0
@@ -188,25 +202,86 @@ class PositionManager:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, tasks: Supervisor) -> None:
-        """Check the session and symbol, join the market data, pull (if asked), then run."""
+    async def start(self, restored: dict[str, Any] | None = None) -> None:
+        """Check the session and symbol, join the market data, pull (if asked; not on a restore), then run.
+        ``restored``: what ``save`` kept before a restart: its target and totals, and its orders adopted."""
         self.config.validate()
         _, connector = self.engine.live_session(self.session_id)
         self.rules = connector.rules(self.symbol)
-        self._sub = await self.hub.subscribe(self.exchange, self.symbol, self._on_market)
-        self.engine.observers.append(self._on_update)
+        await super().start()  # the feed and its orders' updates (no await after it before adopting)
         self.engine.fill_observers.append(self._on_fill)
         self.engine.stream_observers.append(self._on_stream)
         self.target = self.engine.position(self.session_id, self.symbol)  # nothing to do until a target is set
         self.state = State.DONE
         try:
-            if self.config.pull_on_startup:
+            if restored is not None:
+                self._adopt(restored)
+            self.save()
+            if self.config.pull_on_startup and restored is None:
                 await self.engine.send(SendOrder(self.session_id, TransactionType.PULL, symbol=self.symbol))
         except BaseException:
-            self._detach()
+            self.detach()
             raise
-        self._task = tasks.spawn(self._run(), f"{self.exchange.value}/{self.symbol}")
+        self.tasks.spawn(self._run(), "run")
+        self.publish("restored" if restored is not None else "started", qty=self.target)
         log.info("position_manager.started", extra={"session": self.session_id, "symbol": self.symbol})
+
+    def save(self) -> None:
+        """Persist what a restart needs: configuration, target, totals, its live orders' counted fills."""
+        if self._forgotten:
+            return
+        self.saved.save(
+            self.key,
+            self.session_id,
+            {
+                "exchange": self.exchange.value,
+                "symbol": self.symbol,
+                "config": self.config.to_json(),
+                "target": str(self.target),
+                "prefixes": self.prefixes,
+                "filledQty": str(self.filled_qty),
+                "notional": str(self._notional),
+                "fees": str(self.fees),
+                "makerFills": self.maker_fills,
+                "takerFills": self.taker_fills,
+                "booked": {cl: [str(q), str(n)] for cl, (q, n) in self._booked.items()},
+            },
+        )
+
+    def _adopt(self, d: dict[str, Any]) -> None:
+        """After a restart: the saved target and totals; every order of its earlier runs the engine holds
+        open is its own again (it is planned with, never placed twice), and the fills its orders made
+        since the last save (while execx was down, recovered by the reconciliation) are booked."""
+        self.target = Decimal(d["target"])
+        self.filled_qty, self._notional = Decimal(d["filledQty"]), Decimal(d["notional"])
+        self.fees = Decimal(d["fees"])
+        self.maker_fills, self.taker_fills = int(d["makerFills"]), int(d["takerFills"])
+        booked = {cl: (Decimal(q), Decimal(n)) for cl, (q, n) in d["booked"].items()}
+        old = tuple(d["prefixes"])
+        session = self.engine.session(self.session_id)
+        mine = {
+            o.cl_order_id: o
+            for o in session.orders.values()
+            if o.cl_order_id.startswith(old) and o.symbol == self.symbol and not o.status.is_final
+        }
+        for cl in booked.keys() - mine.keys():
+            if (o := session.store.get(cl)) is not None:
+                mine[cl] = o
+        for cl, o in mine.items():
+            qty, notional = booked.get(cl, (ZERO, ZERO))
+            if o.cum_filled > qty:  # filled while execx was down
+                self.filled_qty += o.cum_filled - qty
+                self._notional += o.cum_filled * (o.avg_price or ZERO) - notional
+            self.ids.add(cl)
+            if o.status.is_final:
+                self._forget_done(cl)
+            else:
+                self._booked[cl] = (o.cum_filled, o.cum_filled * (o.avg_price or ZERO))
+        self.prefixes = [p for p in old if any(cl.startswith(p) for cl in self._booked)] + [self.prefix]
+        log.info(
+            "position_manager.adopted",
+            extra={"symbol": self.symbol, "orders": len(self._booked), "target": str(self.target)},
+        )
 
     def set_target(self, target: Decimal) -> None:
         if self.state in (State.STOPPED, State.FAILED):
@@ -214,47 +289,50 @@ class PositionManager:
                 f"the position manager on {self.exchange.value} {self.symbol} is {self.state.value}; start it again"
             )
         self.target = target
+        self.save()
         self.metrics.pm_target.labels(*self._labels).set(float(target))
+        self.publish("target", qty=target)
         self._wake.set()
 
     async def stop(self) -> None:
-        """Cancel its orders and stop; the status keeps the quantity done."""
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Cancel its orders and stop (it does not come back after a restart); the status keeps the
+        quantity done."""
+        self._stopping = self._forgotten = True
+        self.saved.drop(self.key)
+        await self.tasks.close()
         if self.state is not State.FAILED:
             await self._settle_and_cancel("stop")
             self._leave_pause()
             self.state, self.reason = State.STOPPED, ""
-        self._detach()
+            self.publish("stopped", qty=self.filled_qty)
+        self.detach()
         log.info("position_manager.stopped", extra={"symbol": self.symbol, "filledQty": str(self.filled_qty)})
 
-    def _detach(self) -> None:
+    async def halt(self) -> None:
+        """Service shutdown: stop acting, leave its orders working at the venue, stay saved."""
+        self._stopping = True
+        await self.tasks.close()
+        self.detach()
+
+    def detach(self) -> None:
         """Leave the engine's observers and the market data; drop this manager's gauge series."""
-        if self._on_update in self.engine.observers:
-            self.engine.observers.remove(self._on_update)
         if self._on_fill in self.engine.fill_observers:
             self.engine.fill_observers.remove(self._on_fill)
         if self._on_stream in self.engine.stream_observers:
             self.engine.stream_observers.remove(self._on_stream)
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
+        super().detach()
         for gauge in (self.metrics.pm_target, self.metrics.pm_current):
             with contextlib.suppress(KeyError):
                 gauge.remove(*self._labels)
 
     # ------------------------------------------------------------------ events (synchronous, never block)
 
-    def _on_market(self, event: MarketEvent) -> None:
+    def _market(self, event: MarketEvent) -> None:
+        """Every best bid/ask and feed status wakes the loop (which reads staleness itself)."""
         if not isinstance(event, TradeEvent):
             self._wake.set()
 
     def _on_update(self, u: OrderUpdate) -> None:
-        if u.session_id != self.session_id or u.cl_order_id not in self.ids:
-            return
         if u.trade_id:
             self.filled_qty += u.executed_qty
             self._notional += u.executed_qty * u.price
@@ -262,6 +340,8 @@ class PositionManager:
                 self.taker_fills += 1
             else:
                 self.maker_fills += 1
+            q, n = self._booked.get(u.cl_order_id, (ZERO, ZERO))
+            self._booked[u.cl_order_id] = (q + u.executed_qty, n + u.executed_qty * u.price)
         elif u.order_status is OrderStatus.NEW:
             self._rejects = 0
         elif u.order_status is OrderStatus.REJECTED and not u.journal.get("notSent"):
@@ -269,8 +349,12 @@ class PositionManager:
         elif u.order_status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and u.cl_order_id not in self._cancelled:
             # the venue ended a post-only order we did not cancel (it would have crossed): quote again
             self.metrics.pm_requotes.labels(self.exchange.value).inc()
-        if u.order_status.is_final and not u.trade_id:
-            self._forget_done(u.cl_order_id)
+        if u.order_status.is_final:
+            self._booked.pop(u.cl_order_id, None)
+            if not u.trade_id:
+                self._forget_done(u.cl_order_id)
+        if u.trade_id:
+            self.save()  # the fill is counted: a restart does not count it again
         self._wake.set()
 
     def _forget_done(self, cl_order_id: str) -> None:
@@ -283,7 +367,7 @@ class PositionManager:
             self._cancelled.discard(old)
 
     def _on_reject(self, u: OrderUpdate) -> None:
-        quote = self._sub.feed.quote if self._sub is not None else None
+        quote = self.sub.feed.quote if self.sub is not None else None
         crossed = quote is not None and (u.price >= quote.ask if u.side is Side.BUY else u.price <= quote.bid)
         if crossed:  # the market moved onto the post-only price: not an error, quote again
             self.metrics.pm_requotes.labels(self.exchange.value).inc()
@@ -291,7 +375,7 @@ class PositionManager:
         self._rejects += 1
         log.warning("position_manager.reject", extra={"symbol": self.symbol, "venueMessage": u.message})
         if self._rejects >= MAX_REJECTS:
-            self._fail(f"{MAX_REJECTS} orders refused in a row; last: {u.message}")
+            self.fail(f"{MAX_REJECTS} orders refused in a row; last: {u.message}")
 
     def _on_fill(self, session_id: str, cl_order_id: str, r: ExecutionReport) -> None:
         if session_id != self.session_id or cl_order_id not in self.ids or self.rules is None:
@@ -324,25 +408,21 @@ class PositionManager:
             raise
         except Exception as e:  # a bug must not leave orders quoting unattended: fail with the reason
             log.exception("position_manager.error", extra={"symbol": self.symbol})
-            self._fail(f"internal error: {type(e).__name__}: {e}")
+            self.fail(f"internal error: {type(e).__name__}: {e}")
         if self._failed():  # (a stop cleans up in stop())
+            self._forgotten = True
+            self.saved.drop(self.key)
             await self._settle_and_cancel("failed")
-            self._detach()
+            self.detach()
 
     def _failed(self) -> bool:
         """Whether a step (or an event handler meanwhile) failed the manager."""
         return self.state is State.FAILED
 
-    def _mine(self) -> list[Order]:
-        session = self.engine.sessions.get(self.session_id)
-        if session is None:
-            return []
-        return [session.orders[c] for c in self.ids if c in session.orders and not session.orders[c].status.is_final]
-
     async def _step(self) -> None:
         session = self.engine.sessions.get(self.session_id)
         if session is None or session.state == STOPPED:
-            self._fail(f"session {self.session_id} was stopped")
+            self.fail(f"session {self.session_id} was stopped")
             return
         if session.state != LIVE or session.connector is None or not self._stream_up:
             self._pause("disconnected", f"session {self.session_id} disconnected (private stream down)")
@@ -354,15 +434,17 @@ class PositionManager:
             )
             return
         self._backoff_until = 0.0
-        assert self._sub is not None and self.rules is not None
-        feed = self._sub.feed
-        mine = self._mine()
+        assert self.sub is not None and self.rules is not None
+        feed = self.sub.feed
+        mine = self.live_orders()
         position = self.engine.position(self.session_id, self.symbol)
         self.metrics.pm_current.labels(*self._labels).set(float(position))
         self.metrics.pm_target.labels(*self._labels).set(float(self.target))
         if feed.stale:
             self._pause("stale", f"market data stale: {feed.reason}")
-            await self._execute([Cancel(o.cl_order_id, "stale") for o in mine if o.status not in PENDING])
+            if feed.quote is not None:  # the market may have moved away from them: they may be mispriced
+                await self._execute([Cancel(o.cl_order_id, "stale") for o in mine if o.status not in PENDING])
+            # (no quote yet: its orders adopted after a restart wait for the first one, then are re-planned)
             return
         if any(o.status in PENDING for o in mine):
             return  # wait for the venue's answers before planning again
@@ -384,17 +466,24 @@ class PositionManager:
 
     # ------------------------------------------------------------------ state
 
-    def _set(self, state: State, reason: str) -> None:
+    def _set(self, state: RunnerState, reason: str) -> None:
         self._leave_pause()
         if (state, reason) != (self.state, self.reason):
             log.info("position_manager.state", extra={"symbol": self.symbol, "state": state.value, "reason": reason})
+            if state is State.DONE:
+                self.publish("done", qty=self.target, detail=reason)
         self.state, self.reason = state, reason
+
+    def pause(self, reason: str) -> None:
+        """The runtime's stale-feed rule: the loop reads the feed's staleness itself on its next step."""
+        self._wake.set()
 
     def _pause(self, kind: str, reason: str) -> None:
         if self.state is not State.PAUSED or kind != self._pause_kind:
             self._leave_pause()
             self._pause_kind, self._paused_since = kind, self.clock()
             log.info("position_manager.paused", extra={"symbol": self.symbol, "reason": reason})
+            self.publish("paused", detail=reason)
         self.state, self.reason = State.PAUSED, reason
 
     def _leave_pause(self) -> None:
@@ -402,10 +491,10 @@ class PositionManager:
             self.metrics.pm_paused.labels(self.exchange.value, self._pause_kind).inc(self.clock() - self._paused_since)
             self._pause_kind = ""
 
-    def _fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> None:
         self._leave_pause()
-        self.state, self.reason = State.FAILED, reason
-        log.error("position_manager.failed", extra={"symbol": self.symbol, "reason": reason})
+        super().fail(reason)
+        self.publish("failed", detail=reason)
 
     def _back_off(self, why: str) -> None:
         low, high = BACKOFF_S
@@ -418,8 +507,10 @@ class PositionManager:
 
     def _next_id(self) -> str:
         self._n += 1
-        cl = f"{self.prefix}{_base36(self._n)}"
+        cl = f"{self.prefix}{base36(self._n)}"
         self.ids.add(cl)
+        self._booked[cl] = (ZERO, ZERO)
+        self.save()  # before it is sent: a restart adopts it
         return cl
 
     async def _execute(self, actions: list[Place | Amend | Cancel]) -> None:
@@ -458,7 +549,7 @@ class PositionManager:
             self._wake.set()
             return
         except ValidationError as e:
-            self._fail(f"the engine refused the manager's order: {e}")
+            self.fail(f"the engine refused the manager's order: {e}")
             return
         except VenueError as e:
             self._back_off(e.message)
@@ -476,27 +567,24 @@ class PositionManager:
         if session is None or session.state != LIVE or session.connector is None:
             return
         deadline = self.clock() + STOP_SETTLE_S
-        while any(o.status is OrderStatus.PENDINGNEW for o in self._mine()) and self.clock() < deadline:
+        while any(o.status is OrderStatus.PENDINGNEW for o in self.live_orders()) and self.clock() < deadline:
             self._wake.clear()
             await wait_event(self._wake, max(0.01, deadline - self.clock()))
         await self._execute(
-            [Cancel(o.cl_order_id, why) for o in self._mine() if o.status is not OrderStatus.PENDINGCANCEL]
+            [Cancel(o.cl_order_id, why) for o in self.live_orders() if o.status is not OrderStatus.PENDINGCANCEL]
         )
 
     # ------------------------------------------------------------------ status
 
     def status(self) -> Status:
-        position = (
-            self.engine.position(self.session_id, self.symbol) if self.session_id in self.engine.sessions else ZERO
-        )
         return Status(
             self.session_id,
             self.exchange,
             self.symbol,
             self.config,
             self.target,
-            position,
-            sorted(self._mine(), key=lambda o: o.cl_order_id),
+            self.position(),
+            self.live_orders(),
             self.filled_qty,
             self._notional / self.filled_qty if self.filled_qty else ZERO,
             self.fees,
@@ -515,16 +603,21 @@ class PositionManagers:
         self.hub = hub
         self.metrics = metrics
         self.managers: dict[tuple[Exchange, str], PositionManager] = {}
+        self.saved = Saved(engine.journal, KIND)
         self.tasks = Supervisor("position-managers")
         self._lock = asyncio.Lock()
+        self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
 
     async def start(
-        self, session_id: str, exchange: Exchange, symbol: str, config: PositionManagerConfig
+        self,
+        session_id: str,
+        exchange: Exchange,
+        symbol: str,
+        config: PositionManagerConfig,
+        restored: dict[str, Any] | None = None,
     ) -> PositionManager:
-        if not session_id:
-            raise ValidationError("sessionId", "is required")
-        if not symbol:
-            raise ValidationError("symbol", "is required")
+        required(session_id, "sessionId")
+        required(symbol, "symbol")
         config.validate()
         session = self.engine.session(session_id)
         if session.exchange is not exchange:
@@ -533,10 +626,19 @@ class PositionManagers:
             existing = self.managers.get((exchange, symbol))
             if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
                 raise AlreadyExists(f"a position manager already runs on {exchange.value} {symbol}; stop it first")
-            manager = PositionManager(self.engine, self.hub, self.metrics, session_id, exchange, symbol, config)
-            await manager.start(self.tasks)
+            manager = PositionManager(
+                self.engine, self.hub, self.metrics, self.saved, session_id, exchange, symbol, config
+            )
+            await manager.start(restored)
             self.managers[(exchange, symbol)] = manager
             return manager
+
+    async def _restore(self, key: str, session_id: str, d: dict[str, Any]) -> None:
+        exchange, symbol = Exchange(d["exchange"]), d["symbol"]
+        existing = self.managers.get((exchange, symbol))
+        if existing is not None and existing.state not in (State.STOPPED, State.FAILED):
+            return  # started again by hand meanwhile
+        await self.start(session_id, exchange, symbol, PositionManagerConfig.from_json(d["config"]), restored=d)
 
     def get(self, exchange: Exchange, symbol: str) -> PositionManager:
         manager = self.managers.get((exchange, symbol))
@@ -551,8 +653,11 @@ class PositionManagers:
         return manager
 
     async def close(self) -> None:
-        """Service shutdown: every running manager cancels its orders and stops."""
+        """Service shutdown: the managers stop acting but stay saved, their orders working at the venue;
+        they carry on after the restart once their sessions are started again."""
+        self.restorer.close()
+        await self.tasks.close()
         for manager in list(self.managers.values()):
             if manager.state not in (State.STOPPED, State.FAILED):
-                await manager.stop()
-        await self.tasks.close()
+                with contextlib.suppress(Exception):
+                    await manager.halt()

@@ -1,9 +1,9 @@
-"""The shared runtime of execx's trading algorithms (trigger manager, dip buyer; the grid trader may use it).
+"""The shared runtime of execx's trading algorithms: position manager, trigger manager, dip buyer, grid trader.
 
 An algorithm is *configuration* (a frozen dataclass validated up front), a *pure plan* (a function of
-market state and configuration, no I/O, no clock of its own: ``trigger_plan.py``, ``dip_plan.py``) and
-a *runner* (this module's ``Runner``) that feeds the plan from the market-data hub and the engine's
-event bus and acts through ``OrderEngine.send``. The API, kept small on purpose:
+market state and configuration, no I/O, no clock of its own: ``position_plan.py``, ``trigger_plan.py``,
+``dip_plan.py``, ``grid_plan.py``) and a *runner* (this module's ``Runner``) that feeds the plan from the
+market-data hub and the engine's event bus and acts through ``OrderEngine.send``. The API, kept small on purpose:
 
 - **Validation** (INVALID_ARGUMENT naming the field, before anything is sent): ``required(value, field)``,
   ``positive(value, field)``, ``non_negative(value, field)``, ``seconds(value, field, allow_zero)``,
@@ -67,6 +67,7 @@ PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderSta
 class RunnerState(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
+    DONE = "done"  # the position manager: its target reached, nothing to do until the next one
     STOPPED = "stopped"
     FAILED = "failed"
 
@@ -109,6 +110,17 @@ def percent(value: Decimal, field: str) -> Decimal:
     if not value.is_finite() or not 0 < value < 100:
         raise ValidationError(field, "must be a percentage between 0 and 100 (exclusive)")
     return value
+
+
+def base36(n: int) -> str:
+    """``n`` in base 36 (clOrderId prefixes and counters: short, within every venue's id rule)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 # ---------------------------------------------------------------------- persistence
