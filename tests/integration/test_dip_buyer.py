@@ -15,15 +15,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import grpc
 import pytest
+from algo_helpers import execx, poll, simulator
 from execx.v1 import common_pb2 as c
 from execx.v1 import dip_buyer_pb2 as db
 from execx.v1 import dip_buyer_pb2_grpc as db_grpc
 from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
-from execx_server.app import Service, Settings
 from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
 from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
@@ -239,66 +238,25 @@ async def test_stale_feed_pauses_and_buys_nothing(tmp_path: Path) -> None:
 
 
 async def test_runs_again_after_a_restart(tmp_path: Path) -> None:
-    from execx_sim.app import Simulator
-
-    sim = Simulator(quiet=True)
-    await sim.start()
-    settings = Settings(
-        key=KEY,
-        port=0,
-        grpc_port=0,
-        prom_port=0,
-        data_dir=tmp_path / "d",
-        sim=True,
-        sim_quiet=True,
-        market_data_stale_s=120,
-    )
     sid = uid("dr")
-    acct: dict[str, str] = {}
-    try:
-        for run in range(2):
-            service = Service(settings, simulator=sim)
-            await service.start()
-            try:
-                async with aiohttp.ClientSession() as http:
-                    s = Svc(service, http)
-                    if run == 0:
-                        acct = await s.admin_post("/admin/accounts", {})
-                    await s.om.StartOrderHandler(
-                        om.StartOrderHandlerRequest(
-                            session_id=sid,
-                            exchange_key=c.ExchangeKey(
-                                api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=EX
-                            ),
-                        ),
-                        metadata=AUTH,
-                    )
-                    if run == 0:
-                        await stub(s).StartDipBuyer(
-                            db.StartDipBuyerRequest(session_id=sid, exchange=EX, symbol=SYMBOL, config=cfg(cooldown=7)),
-                            metadata=AUTH,
-                        )
-                    else:
-                        loop = asyncio.get_running_loop()
-                        deadline = loop.time() + WAIT_S
-                        while True:
-                            try:
-                                st = await status(s, sid)
-                                break
-                            except grpc.aio.AioRpcError as e:
-                                assert e.code() == grpc.StatusCode.NOT_FOUND
-                                assert loop.time() < deadline, "the dip buyer did not come back"
-                                await asyncio.sleep(0.05)  # the poll interval
-                        assert st.config.cooldown == 7 and st.config.max_long_pos == 0.002
-                        assert st.state in (c.RUNNER_STATE_RUNNING, c.RUNNER_STATE_PAUSED)
-                        await stub(s).StopDipBuyer(
-                            db.StopDipBuyerRequest(exchange=EX, symbol=SYMBOL, session_id=sid), metadata=AUTH
-                        )
-                    await s.channel.close()
-            finally:
-                await service.stop()
-    finally:
-        await sim.stop()
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as s:
+            acct = await s.admin_post("/admin/accounts", {})
+            await s.start_session(sid, VENUE, acct)
+            await stub(s).StartDipBuyer(
+                db.StartDipBuyerRequest(session_id=sid, exchange=EX, symbol=SYMBOL, config=cfg(cooldown=7)),
+                metadata=AUTH,
+            )
+        async with execx(tmp_path, sim) as s:
+            await s.start_session(sid, VENUE, acct)
+            st = await poll(lambda: status(s, sid), lambda st: True, "the dip buyer back after the restart")
+            assert st.config.cooldown == 7 and st.config.max_long_pos == 0.002
+            assert st.state in (c.RUNNER_STATE_RUNNING, c.RUNNER_STATE_PAUSED)
+            await stub(s).StopDipBuyer(
+                db.StopDipBuyerRequest(exchange=EX, symbol=SYMBOL, session_id=sid), metadata=AUTH
+            )
+        async with execx(tmp_path, sim) as s:  # a stopped dip buyer does not come back
+            assert s.service.engine is not None and s.service.engine.journal.algorithms("dip_buyer") == []
 
 
 # venue, symbol, order quantity (contracts on inverse / Deribit)

@@ -12,22 +12,19 @@ the session and its metrics; the seed's JSON over REST.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import grpc
 import pytest
+from algo_helpers import algorithm_events, execx, moving, sim_trade, simulator, venue_open_orders
 from execx.v1 import common_pb2 as c
 from execx.v1 import grid_trader_pb2 as gt
 from execx.v1 import grid_trader_pb2_grpc as gt_grpc
 from execx.v1 import order_manager_pb2 as om
-from execx_server.app import Service, Settings
-from execx_server.managers.grid import ALGORITHM_EVENT
 from execx_server.managers.grid_plan import round_trip_pnl
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from market_helpers import AUTH, KEY, WAIT_S, Svc, exchange_enum, running
@@ -120,24 +117,6 @@ CASES = [
     ("deribit", "BTC-PERPETUAL", D("97000"), D("500"), 10),
     ("pulse", "BTC_USD-PERPETUAL", D("97000"), D("500"), 0.001),
 ]
-
-
-@contextlib.asynccontextmanager
-async def moving(svc: Svc, venue: str, symbol: str, mid: Decimal) -> AsyncIterator[None]:
-    """Re-centre the book at ``mid`` every 0.1 s while the block runs: the quiet book only sends a best
-    bid/ask when it moves, and a grid acts only on a fresh one."""
-
-    async def mover() -> None:
-        while True:
-            await svc.move(venue, symbol, mid)
-            await asyncio.sleep(0.1)  # the move interval
-
-    task = asyncio.create_task(mover())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def start_at_market(svc: Svc, venue: str, symbol: str, req: gt.StartGridTraderRequest, mid: Decimal) -> Any:
@@ -262,13 +241,6 @@ async def test_bad_configurations_name_the_field_and_send_nothing(svc: Svc) -> N
     await Grid(svc, sid, venue, symbol).stop()
 
 
-def algorithm_events(svc: Svc, sid: str) -> list[dict[str, Any]]:
-    """The grid's events as journaled on the session (records of kind ``algorithm``)."""
-    assert svc.service.engine is not None
-    svc.service.engine.session(sid)  # flushes what is published
-    return [r.payload for r in svc.service.engine.journal.read(sid, 0, ALGORITHM_EVENT)]  # type: ignore[misc]
-
-
 async def test_dynamic_grid_recenters_around_the_market(svc: Svc) -> None:
     venue, symbol = "binance-spot", "ETHUSDT"
     sid = await svc.session(venue)
@@ -370,52 +342,10 @@ async def test_events_are_journaled_on_the_session_and_counted(svc: Svc) -> None
     await g.stop()
 
 
-@contextlib.asynccontextmanager
-async def execx(data_dir: Path, sim: Any, stale_s: float = 120) -> AsyncIterator[Svc]:
-    """``execx --sim`` on an already running simulator (it outlives execx: a restart keeps the venue)."""
-    settings = Settings(
-        key=KEY,
-        port=0,
-        grpc_port=0,
-        prom_port=0,
-        data_dir=data_dir,
-        sim=True,
-        sim_quiet=True,
-        market_data_stale_s=stale_s,
-    )
-    service = Service(settings, simulator=sim)
-    await service.start()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-            s = Svc(service, http)
-            yield s
-            await s.channel.close()
-    finally:
-        await service.stop()
-
-
 @pytest.fixture
 async def sim() -> AsyncIterator[Any]:
-    from execx_sim.app import Simulator
-
-    simulator = Simulator(host="127.0.0.1", quiet=True)
-    await simulator.start()
-    try:
-        yield simulator
-    finally:
-        await simulator.stop()
-
-
-async def start_session(svc: Svc, sid: str, venue: str, acct: dict[str, str]) -> None:
-    await svc.om.StartOrderHandler(
-        om.StartOrderHandlerRequest(
-            session_id=sid,
-            exchange_key=c.ExchangeKey(
-                api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=exchange_enum(venue)
-            ),
-        ),
-        metadata=AUTH,
-    )
+    async with simulator() as s:
+        yield s
 
 
 async def test_a_restart_carries_on_with_the_same_orders_and_books_fills_made_meanwhile(
@@ -425,24 +355,19 @@ async def test_a_restart_carries_on_with_the_same_orders_and_books_fills_made_me
     levels = [D(p) for p in range(96000, 98001, 500)]
     async with execx(tmp_path, sim) as svc:
         acct = await svc.admin_post("/admin/accounts", {})
-        await start_session(svc, sid, venue, acct)
+        await svc.start_session(sid, venue, acct)
         req = request(sid, venue, symbol, lower_price=96000.0, upper_price=98000.0, order_qty=0.001)
         await start_at_market(svc, venue, symbol, req, D("97000"))
         before = await Grid(svc, sid, venue, symbol).wait(lambda s: len(s.working_orders) == 4, "four orders")
         ids = {o.cl_order_id: (o.side, o.price) for o in before.working_orders}
     # execx is down: its grid orders stay at the venue, and the buy at 96500 fills there meanwhile
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{sim.ready['admin']}/admin/market/trade",
-            json={"market": venue, "symbol": symbol, "price": "96500", "qty": "0.001", "aggressor": "sell"},
-        ) as r:
-            assert r.status == 200, await r.text()
+    await sim_trade(sim, venue, symbol, D("96500"), D("0.001"), "sell")
     async with execx(tmp_path, sim) as svc:
         g = Grid(svc, sid, venue, symbol)
         with pytest.raises(grpc.aio.AioRpcError) as e:  # not before its session is started again (keys)
             await g.status()
         assert e.value.code() == grpc.StatusCode.NOT_FOUND
-        await start_session(svc, sid, venue, acct)
+        await svc.start_session(sid, venue, acct)
         async with moving(svc, venue, symbol, D("97000")):
             s = await g.wait(
                 lambda s: s.fills == 1 and ("sell", levels[2]) in orders_at(s), "the fill booked, its sell placed"
@@ -451,15 +376,17 @@ async def test_a_restart_carries_on_with_the_same_orders_and_books_fills_made_me
         kept = {o.cl_order_id: (o.side, o.price) for o in s.working_orders if o.cl_order_id in ids}
         assert len(kept) == 3 and all(ids[k] == v for k, v in kept.items())  # the same three orders, not new ones
         assert s.state == c.RUNNER_STATE_RUNNING or s.reason.startswith("market data stale")
-        assert sorted(o.cl_order_id for o in await open_orders(svc, sid)) == sorted(
-            o.cl_order_id for o in s.working_orders
-        )  # no duplicate at the venue either
+        working = sorted(o.cl_order_id for o in s.working_orders)
+        assert sorted(o.cl_order_id for o in await open_orders(svc, sid)) == working
+        # no duplicate at the venue either: the simulator's own list of the account's open orders
+        assert sorted(o["clientOrderId"] for o in await venue_open_orders(sim, venue, acct)) == working
         assert s.request.lower_price == 96000.0 and s.request.grid_levels == 4
         stopped = await g.stop()
         assert not stopped.working_orders and await open_orders(svc, sid) == []
+        assert await venue_open_orders(sim, venue, acct) == []
     # a stopped grid does not come back
     async with execx(tmp_path, sim) as svc:
-        await start_session(svc, sid, venue, acct)
+        await svc.start_session(sid, venue, acct)
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await Grid(svc, sid, venue, symbol).status()
         assert e.value.code() == grpc.StatusCode.NOT_FOUND

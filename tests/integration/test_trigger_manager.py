@@ -17,15 +17,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import grpc
 import pytest
+from algo_helpers import execx, poll, simulator, venue_open_orders
 from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import trigger_manager_pb2 as tm
 from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
-from execx_server.app import Service, Settings
 from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -282,12 +281,13 @@ async def test_validation_names_the_field_before_anything_is_armed(svc: Svc) -> 
     )
 
 
-async def test_health_reports_serving_only_once_built(svc: Svc) -> None:
+async def test_health_reports_every_algorithm_service_serving(svc: Svc) -> None:
+    """Each algorithm of the shared runtime is built: SERVING (an unbuilt service's NOT_SERVING is checked
+    in test_service_grpc.py)."""
     h = health_pb2_grpc.HealthStub(svc.channel)
-    r = await h.Check(health_pb2.HealthCheckRequest(service="execx.v1.TriggerManagerService"))
-    assert r.status == health_pb2.HealthCheckResponse.SERVING
-    r = await h.Check(health_pb2.HealthCheckRequest(service="execx.v1.SmartOrderService"))
-    assert r.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("PositionManagerService", "TriggerManagerService", "DipBuyerService", "GridTraderService"):
+        r = await h.Check(health_pb2.HealthCheckRequest(service=f"execx.v1.{name}"))
+        assert r.status == health_pb2.HealthCheckResponse.SERVING, name
 
 
 async def test_rest_seed_examples(svc: Svc) -> None:
@@ -396,84 +396,46 @@ async def test_stale_feed_fires_nothing_until_fresh(tmp_path: Path) -> None:
 
 
 async def test_armed_triggers_survive_a_restart(tmp_path: Path) -> None:
-    from execx_sim.app import Simulator
-
-    sim = Simulator(quiet=True)
-    await sim.start()
-    settings = Settings(
-        key=KEY,
-        port=0,
-        grpc_port=0,
-        prom_port=0,
-        data_dir=tmp_path / "d",
-        sim=True,
-        sim_quiet=True,
-        market_data_stale_s=120,
-    )
-    try:
-        acct: dict[str, str] = {}
-        sid, cl = uid("rs"), uid("rc")
-        for run in range(2):
-            service = Service(settings, simulator=sim)
-            await service.start()
-            try:
-                async with aiohttp.ClientSession() as http:
-                    s = Svc(service, http)
-                    if run == 0:
-                        acct = await s.admin_post("/admin/accounts", {})
-                    await s.om.StartOrderHandler(
-                        om.StartOrderHandlerRequest(
-                            session_id=sid,
-                            exchange_key=c.ExchangeKey(
-                                api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=EX
-                            ),
-                        ),
-                        metadata=AUTH,
-                    )
-                    t = stub(s)
-                    if run == 0:
-                        await t.StartTriggerManager(
-                            tm.StartTriggerManagerRequest(symbol=SYMBOL, exchange=EX, session_id=sid), metadata=AUTH
-                        )
-                        bid, _ = await fresh(s)
-                        await t.SetTrigger(
-                            tm.SetTriggerRequest(
-                                id="rt",
-                                price=float(bid + 20),
-                                symbol=SYMBOL,
-                                direction=tm.TRIGGER_DIRECTION_DOWN,
-                                exchange=EX,
-                                orders=[order(sid, cl, bid - 100)],
-                            ),
-                            metadata=AUTH,
-                        )
-                    else:
-                        loop = asyncio.get_running_loop()
-                        deadline = loop.time() + WAIT_S
-                        while "rt" not in (got := await listed(s)):
-                            assert loop.time() < deadline, "the armed trigger did not come back"
-                            await asyncio.sleep(0.05)  # the poll interval
-                        assert not got["rt"].fired
-                        bid, _ = await fresh(s)
-                        # from the journal's start: nothing is missed while the subscription is set up
-                        updates = Reader(
-                            s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
-                        )
-                        await s.trade(VENUE, SYMBOL, bid + 10, D("0.001"), "sell")
-                        await wait_fired(s, "rt")
-                        u = await updates.wait(
-                            lambda u: (
-                                u.transaction.cl_order_id == cl and u.transaction.order_status == c.ORDER_STATUS_NEW
-                            ),
-                            "the restored trigger's order",
-                        )
-                        assert u.transaction.trigger_id == "rt"
-                        await updates.close()
-                    await s.channel.close()
-            finally:
-                await service.stop()
-    finally:
-        await sim.stop()
+    sid, cl = uid("rs"), uid("rc")
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as s:
+            acct = await s.admin_post("/admin/accounts", {})
+            await s.start_session(sid, VENUE, acct)
+            t = stub(s)
+            await t.StartTriggerManager(
+                tm.StartTriggerManagerRequest(symbol=SYMBOL, exchange=EX, session_id=sid), metadata=AUTH
+            )
+            bid, _ = await fresh(s)
+            await t.SetTrigger(
+                tm.SetTriggerRequest(
+                    id="rt",
+                    price=float(bid + 20),
+                    symbol=SYMBOL,
+                    direction=tm.TRIGGER_DIRECTION_DOWN,
+                    exchange=EX,
+                    orders=[order(sid, cl, bid - 100)],
+                ),
+                metadata=AUTH,
+            )
+        async with execx(tmp_path, sim) as s:
+            await s.start_session(sid, VENUE, acct)
+            got = await poll(lambda: listed(s), lambda got: "rt" in got, "the armed trigger back after the restart")
+            assert not got["rt"].fired
+            bid, _ = await fresh(s)
+            # from the journal's start: nothing is missed while the subscription is set up
+            updates = Reader(
+                s.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+            )
+            await s.trade(VENUE, SYMBOL, bid + 10, D("0.001"), "sell")
+            await wait_fired(s, "rt")
+            u = await updates.wait(
+                lambda u: u.transaction.cl_order_id == cl and u.transaction.order_status == c.ORDER_STATUS_NEW,
+                "the restored trigger's order",
+            )
+            assert u.transaction.trigger_id == "rt"
+            await updates.close()
+            # fired once, sent once: one order at the venue (the simulator's own list), not two
+            assert [o["clientOrderId"] for o in await venue_open_orders(sim, VENUE, acct)] == [cl]
 
 
 # venue, price-source symbol, order symbol, market price, order quantity (contracts on inverse / Deribit)

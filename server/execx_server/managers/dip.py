@@ -37,7 +37,7 @@ from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent
 from ..observability.metrics import Metrics
 from .dip_plan import DipConfig, Window, decide
-from .runtime import PENDING, ZERO, Restorer, Runner, RunnerState, Saved, percent, positive, required, seconds
+from .runtime import PENDING, ZERO, Restorer, Runner, RunnerState, Saved, base36, percent, positive, required, seconds
 
 log = logging.getLogger("execx.dip_buyer")
 
@@ -122,7 +122,7 @@ class DipBuyer(Runner):
         )
         self._busy = False
         self._n = 0
-        self.prefix = f"db{_base36(time.time_ns() // 1_000_000)}x"
+        self.prefix = f"db{base36(time.time_ns() // 1_000_000)}x"
 
     async def start(self) -> None:
         session, connector = self.engine.live_session(self.session_id)
@@ -167,7 +167,7 @@ class DipBuyer(Runner):
     async def _buy(self, qty: Decimal, ask: Decimal) -> None:
         try:
             self._n += 1
-            cl = f"{self.prefix}{_base36(self._n)}"
+            cl = f"{self.prefix}{base36(self._n)}"
             self.ids.add(cl)
             self.last_buy_ns = time.time_ns()
             self.metrics.dip_buys.labels(self.exchange.value).inc()
@@ -217,16 +217,6 @@ class DipBuyer(Runner):
             self.position(),
             self.live_orders(),
         )
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 class DipBuyers:

@@ -51,7 +51,7 @@ from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent, wait_event
 from ..observability.metrics import Metrics
 from .grid_plan import PENDING, RETRY_S, Cancel, Event, Grid, GridConfig, OrderView, Place, build, plan
 from .position import fee_in_quote
-from .runtime import Restorer, Runner, RunnerState, Saved, required
+from .runtime import Restorer, Runner, RunnerState, Saved, base36, required
 
 log = logging.getLogger("execx.grid_trader")
 
@@ -62,16 +62,6 @@ TICK_S = 1.0  # re-plan at least this often (refusal back-offs end on the clock)
 START_WAIT_S = 5.0  # how long a start waits for a fresh best bid/ask before refusing
 MAX_REJECTS = 5  # refusals in a row before the grid fails
 STOP_SETTLE_S = 5.0  # on stop, how long to wait for orders still awaiting the venue's answer
-
-
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
 
 
 @dataclass(frozen=True)
@@ -109,7 +99,7 @@ class GridTrader(Runner):
         self.key = f"{session_id}|{exchange.value}|{symbol}"
         self.rules: InstrumentRules | None = None
         self.grid: Grid | None = None
-        self.prefix = f"gr{_base36(time.time_ns() // 1_000_000)}x"  # unique per start: ids are never reused
+        self.prefix = f"gr{base36(time.time_ns() // 1_000_000)}x"  # unique per start: ids are never reused
         self._n = 0
         self.fees: dict[str, Decimal] = {}  # clOrderId -> its fills' fees in the quote currency
         self._cancelled: set[str] = set()  # orders it asked to cancel
@@ -350,7 +340,7 @@ class GridTrader(Runner):
 
     def _next_id(self) -> str:
         self._n += 1
-        return f"{self.prefix}{_base36(self._n)}"
+        return f"{self.prefix}{base36(self._n)}"
 
     def _event(self, e: Event, views: dict[str, OrderView | None]) -> None:
         ex = self.exchange.value
