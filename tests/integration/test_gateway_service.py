@@ -123,8 +123,10 @@ async def test_seed_start_order_handler(rest: Rest) -> None:
     status, out = await rest.post("/startOrderHandler", body)
     assert status == 200, out
     assert out == {"sessionId": "unique-session-id"}
-    # a session id can never be reused: ALREADY_EXISTS -> 409
-    status, out = await rest.post("/startOrderHandler", body)
+    # the same keys re-attach to the live session; other keys: ALREADY_EXISTS -> 409
+    assert await rest.ok("/startOrderHandler", body) == {"sessionId": "unique-session-id"}
+    other = {**body, "exchangeKey": {**body["exchangeKey"], "secretKey": "another-secret"}}
+    status, out = await rest.post("/startOrderHandler", other)
     assert status == 409 and out["code"] == 6, out
     assert rest.demo["secretKey"] not in json.dumps(out)
 

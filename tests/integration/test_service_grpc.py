@@ -278,16 +278,21 @@ async def test_sessions_unknown_and_never_reused(svc: Svc) -> None:
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     acct = await svc.new_account()
     sid = await svc.session("binance-spot", acct)
+
+    def start(secret: str) -> om.StartOrderHandlerRequest:
+        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=secret, exchange=c.EXCHANGE_BINANCE_SPOT)
+        return om.StartOrderHandlerRequest(session_id=sid, exchange_key=key)
+
+    # the same keys re-attach to the live session (a restarted strategy); other keys are refused
+    assert (await svc.om.StartOrderHandler(start(acct["secretKey"]), metadata=AUTH)).session_id == sid
     with pytest.raises(grpc.aio.AioRpcError) as e:
-        await svc.om.StartOrderHandler(
-            om.StartOrderHandlerRequest(
-                session_id=sid,
-                exchange_key=c.ExchangeKey(
-                    api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
-                ),
-            ),
-            metadata=AUTH,
-        )
+        await svc.om.StartOrderHandler(start(acct["secretKey"] + "x"), metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert acct["secretKey"] not in (e.value.details() or "")
+    # a stopped session id is never started again, whatever the keys
+    await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await svc.om.StartOrderHandler(start(acct["secretKey"]), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 

@@ -202,14 +202,20 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
         if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
             raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
+        before = self.engine.sessions.get(request.session_id)
+        reattached = before is not None and before.connector is not None  # live: same keys re-attach
         session = await self.engine.start_session(request.session_id, cfg, request.adopt_prefix)
         self.engine.disconnect.configure(
             session.session_id, request.cancel_on_disconnect, request.cancel_on_disconnect_grace_ms
         )
         if limits is not None:  # else a new session has none and a resumed one keeps its own
             self.engine.risk.set_limits(session, limits)
-        self.metrics.sessions.labels(exchange.value).inc()
-        log.info("session.started", extra={"session": request.session_id, "exchange": exchange.value})
+        if not reattached:
+            self.metrics.sessions.labels(exchange.value).inc()
+        log.info(
+            "session.reattached" if reattached else "session.started",
+            extra={"session": request.session_id, "exchange": exchange.value},
+        )
         return order_manager_pb2.StartOrderHandlerResponse(session_id=request.session_id)
 
     @unary

@@ -15,7 +15,10 @@ venue's own acceptance window (``unknown_after_s``) has passed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -50,6 +53,15 @@ log = logging.getLogger("execx.engine")
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 SESSION = "session"
 LIVE, DETACHED, STOPPED = "live", "detached", "stopped"
+
+_CREDENTIALS_KEY = os.urandom(32)  # per process: the digests below mean nothing outside it
+
+
+def _credentials_digest(config: ConnectorConfig) -> bytes:
+    """HMAC of the session's exchange keys under a per-process random key: compares keys without
+    keeping them a second time (the connector holds them; nothing is journaled)."""
+    parts = (config.exchange.value, config.api_key, config.secret_key.reveal(), config.passphrase.reveal())
+    return hmac.new(_CREDENTIALS_KEY, "\0".join(parts).encode(), hashlib.sha256).digest()
 _PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 
 
@@ -96,6 +108,9 @@ class Session:
     connector: Connector | None  # None after a restart until the strategy starts the session again
     bus: SessionBus
     state: str = LIVE  # LIVE, DETACHED (restored after a restart, awaiting start), STOPPED
+    # keyed digest of the exchange keys that started it (memory only): a restarted strategy presenting
+    # the same keys re-attaches to the live session (``Engine.start_session``)
+    credentials: bytes = b""
     store: OrderStore = field(init=False)
     positions: Positions = field(init=False)
 
@@ -163,18 +178,25 @@ class OrderEngine:
         self.risk.restore(list(self.sessions))  # limits and kill switches stay as they were
 
     async def start_session(self, session_id: str, config: ConnectorConfig, adopt_prefix: str = "") -> Session:
-        """Start a new session, or resume one that a restart detached (same id, same exchange).
-        A live or stopped session id is never reusable: ALREADY_EXISTS. ``adopt_prefix``: the venue's live
+        """Start a new session, resume one that a restart detached (same id, same exchange), or re-attach
+        to a live one started with the same exchange and keys (a restarted strategy: the session is
+        returned as it is, nothing reconnects). A live session with other keys or a stopped session id
+        is ALREADY_EXISTS. ``adopt_prefix``: the venue's live
         orders with client ids under it that no session knows become this session's (``Reconciler.adopt``)."""
         if not session_id:
             raise ValidationError("sessionId", "is required")
         existing = self.sessions.get(session_id)
+        credentials = _credentials_digest(config)
+        if existing is not None and existing.state == LIVE and existing.exchange == config.exchange:
+            if hmac.compare_digest(existing.credentials, credentials):
+                return existing  # the same strategy re-attaching (it restarted): the live session as it is
+            raise AlreadyExists(f"session {session_id!r} is live with other exchange keys")
         if existing is not None and (existing.state != DETACHED or existing.exchange != config.exchange):
             raise AlreadyExists(f"session {session_id!r} was used before; session ids cannot be reused")
         connector = self.connector_factory(config)
         session = existing or Session(session_id, config.exchange, None, SessionBus(session_id, self.journal))
         await connector.start(lambda r: self._on_report(session, r), lambda up: self._on_stream(session, up))
-        session.connector, session.state = connector, LIVE
+        session.connector, session.state, session.credentials = connector, LIVE, credentials
         if existing is None:
             self.journal.add_session(
                 session_id,

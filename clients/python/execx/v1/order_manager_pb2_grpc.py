@@ -141,7 +141,10 @@ class OrderManagerServiceServicer:
     def StartOrderHandler(self, request, context):
         """Creates a new named order session, it requires the API keys and a unique session id, orders
         are then sent through this session via the session id parameter on a new order transaction.
-        A session id can never be reused, also after a restart: ALREADY_EXISTS.
+        Session ids (extension): the same id with the same exchange and keys re-attaches to the live
+        session (a restarted strategy; nothing reconnects), and after an execx restart resumes the
+        journaled session; a live session with other keys, a stopped session, or another exchange is
+        ALREADY_EXISTS.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
