@@ -368,3 +368,48 @@ async def test_kill_9_of_execx_the_venue_cancels_the_orders(tmp_path: Path, venu
     finally:
         execx.stop()
         sim.stop()
+
+
+# ------------------------------------------------------------------------------ getPosition without sessionId
+
+
+async def test_rest_get_position_without_session_id_sums_the_exchanges_sessions(svc: Svc) -> None:
+    """Seed 000 marks every getPosition field optional: without ``sessionId`` the answer is the position on
+    the exchange and symbol across every session; without ``exchange`` too it is HTTP 400 naming it."""
+    venue, symbol = "binance-usdm-future", "BTCUSDT"
+    headers = {"x-api-key": KEY}
+    _, ask = await svc.top(venue, symbol)
+    sids = []
+    for qty in ("0.002", "0.003"):
+        sid, _ = await start(svc, venue, cod=False)
+        ack = await svc.om.SendOrder(insert(sid, "p1", symbol, ask * D("1.002"), qty), metadata=AUTH)
+        assert ack.order.order_status != c.ORDER_STATUS_REJECTED, ack.order.message
+        sids.append(sid)
+
+    async def filled() -> bool:
+        return {(await svc.order(sid, "p1")).order_status for sid in sids} == {c.ORDER_STATUS_FILLED}
+
+    await wait_for(filled, "both buys filled")
+    listed = await svc.om.ListSessions(om.ListSessionsRequest(), metadata=AUTH)
+    each = [
+        D(
+            repr(
+                (
+                    await svc.om.GetPosition(
+                        om.GetPositionRequest(session_id=s.session_id, symbol=symbol), metadata=AUTH
+                    )
+                ).position
+            )
+        )
+        for s in listed.sessions
+        if s.exchange == c.EXCHANGE_BINANCE_USDM_FUTURE
+    ]
+    async with svc.http.post(
+        svc.rest + "/getPosition", json={"symbol": symbol, "exchange": venue}, headers=headers
+    ) as r:
+        assert r.status == 200, await r.text()
+        total = D(repr((await r.json())["position"]))
+    assert total == sum(each, D(0)) and total >= D("0.005")
+    async with svc.http.post(svc.rest + "/getPosition", json={"symbol": symbol}, headers=headers) as r:
+        assert r.status == 400
+        assert "exchange" in (await r.json())["message"]

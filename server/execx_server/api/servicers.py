@@ -15,6 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
@@ -408,12 +409,18 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def GetPosition(
         self, request: order_manager_pb2.GetPositionRequest, context: Ctx
     ) -> order_manager_pb2.GetPositionResponse:
-        if not request.session_id:
-            raise ValidationError("sessionId", "is required")
         if not request.symbol:
             raise ValidationError("symbol", "is required")
-        session = self.engine.session(request.session_id)
         exchange = convert.EXCHANGE.domain(request.exchange, "exchange")
+        if not request.session_id:  # seed 000: every field optional; the exchange's position across sessions
+            if exchange is None:
+                raise ValidationError("exchange", "is required without sessionId (the position across sessions)")
+            total = sum(
+                (s.positions.get(request.symbol) for s in self.engine.sessions.values() if s.exchange is exchange),
+                Decimal(0),
+            )
+            return order_manager_pb2.GetPositionResponse(position=float(total))
+        session = self.engine.session(request.session_id)
         if exchange is not None and exchange is not session.exchange:
             raise ValidationError("exchange", f"session {session.session_id!r} trades {session.exchange.value}")
         return order_manager_pb2.GetPositionResponse(
