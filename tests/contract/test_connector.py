@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from connector_harness import BYBIT, JSONRPC_VENUES, VENUES, Harness, Venue, cl_id, config_for, running
-from execx_server.connectors.base import ConnectorConfig, Secret
+from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
+from execx_server.connectors.base import PostOnlyCross, Secret
 from execx_server.connectors.deribit.connector import DeribitConnector
 from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
@@ -55,36 +55,42 @@ async def test_start_loads_instruments(h: Harness) -> None:
     assert h.states and h.states[-1] is True
 
 
+# A wrong secret in each venue's words: (code, words in the message); a code "-" is any Binance code.
+WRONG_SECRET = {
+    "binance": ("-", "ignature"),  # -1022 "Signature for this request is not valid."
+    "bybit": ("10004", "ignature"),  # "Error sign, please check your signature generation algorithm."
+    "okx": ("50113", "Invalid Sign"),
+    "deribit": ("13004", "invalid_credentials"),
+    "pulse": ("13004", "invalid_credentials"),
+    "pulse-signature": ("13009", "unauthorized: invalid signature"),
+}
+UNKNOWN_KEY = {"bybit": ("10003", "API key is invalid."), "okx": ("50111", "Invalid OK-ACCESS-KEY")}
+
+
+def _words(table: dict[str, tuple[str, str]], venue: Venue) -> tuple[str, str] | None:
+    family = venue.exchange.value.split("-")[0]
+    return table.get(str(venue)) or table.get(venue.exchange.value) or table.get(family)
+
+
 async def test_start_with_bad_credentials_is_rejected_in_the_venue_words(
     sim: Simulator, venue: Venue, account: Account
 ) -> None:
-    if venue.exchange is Exchange.OKX:
-        pytest.skip("OKX words (50111, 50113, passphrase): tests/contract/test_okx_edges.py")
-    if venue.exchange in JSONRPC_VENUES:
-        pytest.skip("Deribit / Pulse words (13004, 13009, FIX Logout): tests/contract/test_deribit_pulse_edges.py")
     config = config_for(sim, venue, account)
-    bad = ConnectorConfig(venue.exchange, "no-such-key", Secret("x"), rest_url=config.rest_url, ws_url=config.ws_url)
-    connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
-    with pytest.raises(Rejected) as info:
-        await connector.start(lambda r: None, lambda up: None)
-    assert info.value.message
-    if venue.exchange in BYBIT:
-        assert info.value.code == "10003" and info.value.message == "API key is invalid."
-    else:
-        assert info.value.code.startswith("-")
-    await connector.close()
-    wrong_secret = ConnectorConfig(
-        venue.exchange, account.api_key, Secret("wrong"), rest_url=config.rest_url, ws_url=config.ws_url
-    )
-    connector = venue.factory(wrong_secret, Backoff(base_s=0.05, cap_s=0.2))
-    with pytest.raises(Rejected) as info:
-        await connector.start(lambda r: None, lambda up: None)
-    # Binance -1022 "Signature for this request is not valid."; Bybit 10004 "Error sign, please check your
-    # signature generation algorithm."
-    assert "ignature" in info.value.message
-    if venue.exchange in BYBIT:
-        assert info.value.code == "10004"
-    await connector.close()
+    cases = (("no-such-key", "bad-secret", UNKNOWN_KEY), (account.api_key, "wrong", WRONG_SECRET))
+    for api_key, secret, table in cases:
+        bad = dataclasses.replace(config, api_key=api_key, secret_key=Secret(secret))
+        connector = venue.factory(bad, Backoff(base_s=0.05, cap_s=0.2))
+        with pytest.raises(Rejected) as info:
+            await connector.start(lambda r: None, lambda up: None)
+        await connector.close()
+        assert info.value.code and info.value.message
+        assert account.secret_key not in repr(info.value) + str(info.value)
+        assert secret not in info.value.message
+        words = _words(table, venue)
+        if words is not None:
+            code, message = words
+            assert info.value.code.startswith("-") if code == "-" else info.value.code == code, info.value
+            assert message in info.value.message, info.value
 
 
 # ---------------------------------------------------------------------------------------- orders
@@ -134,33 +140,45 @@ async def test_market_order_fills_reported_with_trade_ids(h: Harness) -> None:
     assert sum((f.fee for f in fills), D(0)) >= 0
 
 
-async def test_post_only_that_would_cross_is_rejected_with_venue_message(h: Harness) -> None:
-    if h.venue.exchange is Exchange.OKX:
-        pytest.skip("OKX accepts, then cancels with cancelSource 31: tests/contract/test_okx_edges.py")
-    if h.venue.exchange in JSONRPC_VENUES:
-        pytest.skip("Deribit refuses (post_only_reject), Pulse reprices: tests/contract/test_deribit_pulse_edges.py")
+# A crossing post-only order in each venue's words: (code, words in the refusal or the cancellation).
+POST_ONLY_CROSS = {
+    "binance-spot": ("-2010", "immediately match"),
+    "binance": ("-5022", ""),
+    "bybit": ("", "EC_PostOnlyWillTakeLiquidity"),
+    "okx": ("", "cancelSource 31"),
+    "deribit": ("", "post_only_reject"),
+}
+
+
+async def test_post_only_that_would_cross_never_takes(h: Harness) -> None:
+    """As ``capabilities.post_only_cross`` says: refused at once, accepted then cancelled with the venue's
+    reason, or re-priced to rest one tick inside the spread; never a fill."""
     _, ask = await h.book()
     order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
-    if h.venue.exchange in BYBIT:
-        # Bybit accepts a crossing PostOnly order, then cancels it with EC_PostOnlyWillTakeLiquidity.
+    code, words = _words(POST_ONLY_CROSS, h.venue) or ("", "")
+    mode = h.connector.capabilities.post_only_cross
+    if mode is PostOnlyCross.REFUSED:
+        with pytest.raises(Rejected) as info:
+            await h.connector.submit_order(order)
+        assert info.value.message and info.value.code and words in info.value.message
+        assert info.value.code == code or not code
+        queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
+        assert queried is None or queried.status is OrderStatus.REJECTED
+    elif mode is PostOnlyCross.CANCELLED:
         ack = await h.connector.submit_order(order)
-        assert ack.status is OrderStatus.NEW
+        assert ack.exch_order_id and ack.status in (OrderStatus.NEW, OrderStatus.CANCELLED)
         done = await h.wait_report(
             lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "post-only cancel"
         )
-        assert done.message.startswith("EC_PostOnlyWillTakeLiquidity") and done.cum_filled == 0
+        assert done.message and words in done.message and done.cum_filled == 0
         queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
         assert queried is not None and queried.status is OrderStatus.CANCELLED
-        assert not h.fills(order.cl_order_id)
-        return
-    with pytest.raises(Rejected) as info:
-        await h.connector.submit_order(order)
-    assert info.value.message and info.value.code
-    if h.venue.exchange is Exchange.BINANCE_SPOT:
-        assert info.value.code == "-2010" and "immediately match" in info.value.message
     else:
-        assert info.value.code == "-5022"
-    assert await h.connector.query_order(h.venue.symbol, order.cl_order_id) is None
+        ack = await h.connector.submit_order(order)
+        tick = h.connector.rules(h.venue.symbol).tick
+        assert (ack.status, ack.price) == (OrderStatus.NEW, ask - tick)
+        await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
+    assert not h.fills(order.cl_order_id)
 
 
 async def test_post_only_passive_rests(h: Harness) -> None:
@@ -185,6 +203,8 @@ async def test_passive_fills_arrive_on_private_stream_one_report_each(h: Harness
 
 
 async def test_amend(h: Harness) -> None:
+    if not h.connector.capabilities.supports_amend:
+        pytest.skip("the venue has no amend: the engine amends by cancel-replace (tests/unit/test_engine.py)")
     price = await h.passive_price(Side.BUY)
     order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="am")
     await h.connector.submit_order(order)
@@ -344,10 +364,10 @@ async def test_injected_reject_is_rejected(h: Harness) -> None:
 async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnect(
     sim: Simulator, venue: Venue, account: Account
 ) -> None:
-    if venue.exchange in JSONRPC_VENUES:
-        pytest.skip("cancel-on-disconnect cancels the order on the drop: tests/contract/test_deribit_pulse_edges.py")
     # A fixed one-second reconnect delay, so the fill below happens while the stream is down.
     async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
+        if h.connector.capabilities.cancel_on_disconnect:
+            pytest.skip("the venue cancels the orders on the drop: tests/contract/test_deribit_pulse_edges.py")
         price = await h.passive_price(Side.BUY, ticks=7)
         order = h.order(Side.BUY, price, tag="gap")
         await h.connector.submit_order(order)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from connector_harness import Harness, Venue, config_for, running
-from execx_server.connectors.base import Connector, ConnectorConfig, Secret
+from execx_server.connectors.base import Connector, ConnectorConfig
 from execx_server.connectors.deribit.connector import DeribitConnector
 from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
-from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side
+from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, Side
 from execx_server.domain.venue import OutcomeUnknown, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
@@ -51,53 +51,6 @@ def _pulse_no_cod(config: ConnectorConfig, backoff: Backoff) -> Connector:
 
 DERIBIT = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit, http_faults=False)
 PULSE = Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse, http_faults=False)
-
-
-@pytest.mark.parametrize(
-    ("factory", "code", "words"),
-    [
-        (_deribit, "13004", "invalid_credentials"),
-        (_pulse, "13004", "invalid_credentials"),
-        (_pulse_signature, "13009", "unauthorized: invalid signature"),
-    ],
-)
-async def test_wrong_secret_is_rejected_in_the_venue_words(
-    sim: Simulator, account: Account, factory: object, code: str, words: str
-) -> None:
-    venue = DERIBIT if factory is _deribit else PULSE
-    config = config_for(sim, venue, account)
-    bad = ConnectorConfig(
-        venue.exchange, account.api_key, Secret("wrong"), rest_url=config.rest_url, ws_url=config.ws_url
-    )
-    connector = factory(bad, FAST)  # type: ignore[operator]
-    with pytest.raises(Rejected) as info:
-        await connector.start(lambda r: None, lambda up: None)
-    assert info.value.code == code and words in info.value.message
-    assert "wrong" not in info.value.message
-    await connector.close()
-
-
-async def test_deribit_post_only_cross_is_refused(sim: Simulator, account: Account) -> None:
-    async with running(sim, DERIBIT, account, FAST) as h:
-        _, ask = await h.book()
-        order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
-        with pytest.raises(Rejected) as info:
-            await h.connector.submit_order(order)
-        assert info.value.message == "post_only_reject"
-        queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
-        assert queried is None or queried.status is OrderStatus.REJECTED
-        assert not h.fills(order.cl_order_id)
-
-
-async def test_pulse_post_only_cross_rests_just_inside_the_spread(sim: Simulator, account: Account) -> None:
-    async with running(sim, PULSE, account, FAST) as h:
-        _, ask = await h.book()
-        tick = h.connector.rules(h.venue.symbol).tick
-        order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
-        ack = await h.connector.submit_order(order)
-        assert (ack.status, ack.price) == (OrderStatus.NEW, ask - tick)
-        assert not h.fills(order.cl_order_id)
-        await h.connector.cancel_order(h.venue.symbol, order.cl_order_id)
 
 
 async def test_pulse_edit_answer_counting_a_fill_not_reported_yet_says_the_new_terms(

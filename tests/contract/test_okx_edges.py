@@ -133,20 +133,6 @@ async def test_cancel_returns_the_final_state_after_its_fills(h: Harness) -> Non
     assert fill_at < cancel_at  # the fill reached the engine before the cancellation
 
 
-async def test_post_only_cross_is_accepted_then_cancelled_with_cancel_source_31(h: Harness) -> None:
-    _, ask = await h.book()
-    order = h.order(Side.BUY, ask, order_type=OrderType.POSTONLY, tag="po")
-    ack = await h.connector.submit_order(order)
-    assert ack.exch_order_id and ack.status in (OrderStatus.NEW, OrderStatus.CANCELLED)
-    done = await h.wait_report(
-        lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.CANCELLED, "post-only cancel"
-    )
-    assert "cancelSource 31" in done.message and done.cum_filled == 0
-    assert not h.fills(order.cl_order_id)
-    queried = await h.connector.query_order(h.venue.symbol, order.cl_order_id)
-    assert queried is not None and queried.status is OrderStatus.CANCELLED
-
-
 async def test_amend_is_the_venue_amend(h: Harness) -> None:
     price = await h.passive_price(Side.SELL)
     order = h.order(Side.SELL, price, qty=h.venue.qty * 3, tag="am")
@@ -187,13 +173,10 @@ async def test_swap_sizes_are_contracts(sim: Simulator, account: Account) -> Non
         assert positions["BTC-USDT-SWAP"].qty == 1
 
 
-async def test_credentials_refused_in_okx_words(sim: Simulator, account: Account) -> None:
+async def test_wrong_passphrase_refused_in_okx_words(sim: Simulator, account: Account) -> None:
+    """A wrong key or secret: the contract suite (test_connector.py); the passphrase is OKX's own."""
     config = config_for(sim, SPOT, account)
-    cases = [
-        (dataclasses.replace(config, api_key="no-such-key"), "50111", "Invalid OK-ACCESS-KEY"),
-        (dataclasses.replace(config, secret_key=Secret("wrong")), "50113", "Invalid Sign"),
-        (dataclasses.replace(config, passphrase=Secret("wrong")), "50105", "Invalid OK-ACCESS-PASSPHRASE"),
-    ]
+    cases = [(dataclasses.replace(config, passphrase=Secret("wrong")), "50105", "Invalid OK-ACCESS-PASSPHRASE")]
     for bad, code, message in cases:
         connector = OkxConnector(bad, backoff=Backoff(base_s=0.05, cap_s=0.2))
         with pytest.raises(Rejected) as info:
