@@ -36,7 +36,8 @@ def account_reader(connector: Connector) -> AccountReader:
     if isinstance(connector, BybitConnector):
         from .bybit.account import BybitAccount
 
-        return BybitAccount(connector.rest, connector.category)
+        # linear positions are asked per settle coin: the ones the connector learnt from the instruments
+        return BybitAccount(connector.rest, connector.category, connector._settle_coins)
     if isinstance(connector, OkxConnector):
         from .okx.account import OkxAccount
 

@@ -1,6 +1,7 @@
 """Bybit v5 account views: ``GET /v5/account/wallet-balance?accountType=UNIFIED`` (one unified account:
 every category of a session sees the same coins) and ``GET /v5/position/list`` of the session's category
-(linear once per settle coin: the venue wants ``symbol`` or ``settleCoin``). Mapping: ``docs/accounts.md``."""
+(linear once per settle coin of its instruments: the venue wants ``symbol`` or ``settleCoin``).
+Mapping: ``docs/accounts.md``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from ...domain.account import AccountPosition, AssetBalance
 from ..account import dec, opt_dec, raw
 from .rest import BybitRest
 
-LINEAR_SETTLE_COINS = ("USDT", "USDC")
+LINEAR_SETTLE_COINS = ("USDT", "USDC")  # when the instruments named none
 
 
 class BybitAccount:
-    def __init__(self, rest: BybitRest, category: str) -> None:
+    def __init__(self, rest: BybitRest, category: str, settle_coins: list[str] | None = None) -> None:
         self.rest = rest
         self.category = category
+        self.settle_coins = list(settle_coins or LINEAR_SETTLE_COINS)
 
     async def balances(self) -> list[AssetBalance]:
         result = await self.rest.wallet_balance()
@@ -30,7 +32,7 @@ class BybitAccount:
             return []
         if self.category == "linear":
             rows: list[Any] = []
-            for settle in LINEAR_SETTLE_COINS:
+            for settle in self.settle_coins:
                 rows += await self.rest.position_list({"category": "linear", "settleCoin": settle})
         else:
             rows = list(await self.rest.position_list({"category": self.category}))
