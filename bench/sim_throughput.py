@@ -2,6 +2,7 @@
 Prints one JSON line per figure.
 
     .venv/bin/python bench/sim_throughput.py [--seconds 5] [--clients 8] [--window 256] [--engine-orders 20000]
+                                             [--md-clients 50] [--md-rate 20] [--md-only]
 
 Figures:
 - ``engine_place_us`` (``case`` rest / cross): the matching engine's own processing time of one
@@ -13,6 +14,12 @@ Figures:
   (in this process) are usually the limit, and this says what the simulator could do on its own.
 - ``wsapi_orders_per_s``: ``order.place`` requests (HMAC-signed per request) pipelined over one spot
   WebSocket API connection with ``--window`` requests in flight, for ``--seconds``.
+- ``md_fanout``: market-data fan-out. A second simulator child runs its synthetic market
+  (``--md-rate`` steps a second per symbol: every step re-quotes the ladder and may trade); ``--md-clients``
+  websocket clients each read Binance spot ``<symbol>@depth@100ms`` + ``<symbol>@bookTicker`` of
+  ``MD_SYMBOLS`` on one combined stream for ``--seconds``. Reports book updates per second in total and
+  per client, the spread between the slowest and fastest client, the delivery delay of ``depthUpdate``
+  (receive time - its event time ``E``, ms) p50/p99, and the simulator's CPU time per delivered message.
 
 The simulator runs in a child process (``--serve``: quiet market, rate limits off, a bench account with
 ample balances) so that it has a core of its own; the clients run in this process. Both use uvloop.
@@ -117,8 +124,11 @@ def engine_figures(n: int) -> None:
 # ---------------------------------------------------------------------- the simulator in a child process
 
 
-async def serve() -> None:
-    sim = bench_simulator()
+async def serve(flow_rate: float = 0.0) -> None:
+    """``flow_rate`` > 0: the synthetic market moves (for the fan-out figure), else the book is quiet."""
+    sim = bench_simulator(quiet=flow_rate <= 0)
+    if flow_rate > 0:
+        sim.synthetic.config.rate = flow_rate
     ready = await sim.start()
     print(json.dumps(ready), flush=True)
     loop = asyncio.get_running_loop()
@@ -234,16 +244,66 @@ async def wsapi_figure(url: str, window: int, seconds: float, server_pid: int) -
     )
 
 
-async def network_figures(args: argparse.Namespace) -> None:
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--serve", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+MD_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+async def fanout_figure(stream_url: str, clients: int, seconds: float, rate: float, server_pid: int) -> None:
+    names = [f"{s.lower()}@{kind}" for s in MD_SYMBOLS for kind in ("depth@100ms", "bookTicker")]
+    url = f"{stream_url}/stream?streams={'/'.join(names)}"
+    counts = [0] * clients
+    delays: list[float] = []
+    start = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        sockets = [await http.ws_connect(url, max_msg_size=0) for _ in range(clients)]
+
+        async def reader(i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+            await start.wait()
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), left)
+                except TimeoutError:
+                    break
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                counts[i] += 1
+                if i == 0 and '"depthUpdate"' in msg.data:
+                    delays.append(time.time() * 1000 - json.loads(msg.data)["data"]["E"])
+
+        tasks = [asyncio.create_task(reader(i, ws)) for i, ws in enumerate(sockets)]
+        cpu0, t0 = cpu_seconds(server_pid), time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        elapsed, cpu = time.perf_counter() - t0, cpu_seconds(server_pid) - cpu0
+        for ws in sockets:
+            await ws.close()
+    total = sum(counts)
+    delays.sort()
+    emit(
+        "md_fanout",
+        clients=clients,
+        symbols=len(MD_SYMBOLS),
+        streams_per_client=len(names),
+        flow_steps_per_s=rate,
+        seconds=round(elapsed, 2),
+        updates_per_s=round(total / elapsed),
+        per_client_per_s=round(total / elapsed / clients, 1),
+        slowest_client=min(counts),
+        fastest_client=max(counts),
+        depth_delay_ms_p50=round(percentile(delays, 0.5), 1) if delays else None,
+        depth_delay_ms_p99=round(percentile(delays, 0.99), 1) if delays else None,
+        server_cpu_us_per_update=round(cpu / total * 1e6, 2) if total else None,
     )
+
+
+async def with_child(flow_rate: float, run: Any) -> None:
+    """Start the simulator child (``--serve``), hand its ready object and pid to ``run``, stop it."""
+    argv = [sys.executable, __file__, "--serve", "--md-rate", str(flow_rate)]
+    child = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     try:
         assert child.stdout is not None
         ready = json.loads(await asyncio.wait_for(child.stdout.readline(), 60))
-        venue = ready["venues"][SPOT]
-        await rest_figure(venue["rest"], args.clients, args.seconds, child.pid)
-        await wsapi_figure(venue["wsApi"], args.window, args.seconds, child.pid)
+        await run(ready, child.pid)
     finally:
         assert child.stdin is not None
         child.stdin.close()  # the child stops when its stdin closes
@@ -254,6 +314,21 @@ async def network_figures(args: argparse.Namespace) -> None:
             await child.wait()
 
 
+async def network_figures(args: argparse.Namespace) -> None:
+    async def orders(ready: dict[str, Any], pid: int) -> None:
+        venue = ready["venues"][SPOT]
+        await rest_figure(venue["rest"], args.clients, args.seconds, pid)
+        await wsapi_figure(venue["wsApi"], args.window, args.seconds, pid)
+
+    async def fanout(ready: dict[str, Any], pid: int) -> None:
+        stream = ready["venues"][SPOT]["stream"]
+        await fanout_figure(stream, args.md_clients, args.seconds, args.md_rate, pid)
+
+    if not args.md_only:
+        await with_child(0.0, orders)
+    await with_child(args.md_rate, fanout)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=5.0)
@@ -261,12 +336,16 @@ def main() -> None:
     p.add_argument("--window", type=int, default=256)
     p.add_argument("--engine-orders", type=int, default=20_000)
     p.add_argument("--engine-only", action="store_true")
+    p.add_argument("--md-clients", type=int, default=50, help="websocket clients of the fan-out figure")
+    p.add_argument("--md-rate", type=float, default=20.0, help="synthetic market steps per second per symbol")
+    p.add_argument("--md-only", action="store_true", help="only the market-data fan-out figure")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        uvloop.run(serve())
+        uvloop.run(serve(args.md_rate if args.md_rate > 0 else 0.0))
         return
-    engine_figures(args.engine_orders)
+    if not args.md_only:
+        engine_figures(args.engine_orders)
     if not args.engine_only:
         uvloop.run(network_figures(args))
 
