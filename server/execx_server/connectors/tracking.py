@@ -263,13 +263,7 @@ class OrderTracker:
                 known.cum_filled += report.fill_qty
             return
         if exch_id and exch_id != known.exch_order_id:
-            if known.exch_order_id:
-                if known.exch_order_id not in known.former_ids:
-                    known.former_ids.append(known.exch_order_id)
-                if known.exch_order_id not in self.superseded:
-                    self.by_exch_id.pop(known.exch_order_id, None)
-            known.exch_order_id = exch_id
-            self.by_exch_id[exch_id] = cl
+            self._rekey(cl, known, exch_id)
         if fill:
             known.cum_filled += report.fill_qty
         elif report.cum_filled > known.cum_filled:
@@ -285,13 +279,28 @@ class OrderTracker:
             known.qty = report.qty
         if report.price is not None:
             known.price = report.price
-        known.state = _status_of(report)
+        known.state = state = _status_of(report)
         if known.status.is_final:
-            if known.final is not None and not known.final.done():
-                known.final.set_result(known.state)
-            if self._on_final is not None:
-                self._on_final(cl, known, report)
-            self._finish(cl)
+            self._ended(cl, known, report, state)
+
+    def _rekey(self, cl_order_id: str, known: Known, exch_id: str) -> None:
+        """The order's venue id is now ``exch_id`` (a cancel-replace, or the first answer): the earlier id
+        is remembered as a former one, and unmapped unless it stays mapped as superseded."""
+        if known.exch_order_id:
+            if known.exch_order_id not in known.former_ids:
+                known.former_ids.append(known.exch_order_id)
+            if known.exch_order_id not in self.superseded:
+                self.by_exch_id.pop(known.exch_order_id, None)
+        known.exch_order_id = exch_id
+        self.by_exch_id[exch_id] = cl_order_id
+
+    def _ended(self, cl_order_id: str, known: Known, report: ExecutionReport, state: ExecutionReport) -> None:
+        """The order reached a final state: wake whoever waits for it, tell the venue hook, keep it bounded."""
+        if known.final is not None and not known.final.done():
+            known.final.set_result(state)
+        if self._on_final is not None:
+            self._on_final(cl_order_id, known, report)
+        self._finish(cl_order_id)
 
     @staticmethod
     def _take_terms(known: Known, report: ExecutionReport) -> None:

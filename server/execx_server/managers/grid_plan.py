@@ -424,22 +424,18 @@ def _live(view: OrderView | None) -> bool:
     return view is not None and not view.status.is_final
 
 
-def plan(
+def _book(
     grid: Grid,
     orders: dict[str, OrderView | None],
-    quote: tuple[Decimal, Decimal] | None,
     now: float,
     cfg: GridConfig,
     rules: InstrumentRules,
-    cancelled: frozenset[str] = frozenset(),
-) -> Plan:
-    """The grid's next state and actions. ``orders``: every slot's order by clOrderId (None: unknown to the
-    engine); ``quote``: (bid, ask), None while the feed is stale (then nothing is placed nor recentred;
-    fills are still booked); ``cancelled``: the orders the grid itself asked to cancel."""
+    cancelled: frozenset[str],
+) -> tuple[Grid, list[Event]]:
+    """What the slots' orders did: a filled order completes its half of a round trip, the partial fill of
+    an ended order is traded, a refused order's slot retries after ``RETRY_S``, an ended order frees its slot."""
     events: list[Event] = []
-    actions: list[Action] = []
     g = grid
-    # 1. book what the orders did
     for i, slot in enumerate(grid.slots):
         if not slot.cl_order_id:
             continue
@@ -462,6 +458,24 @@ def plan(
         g = dataclasses.replace(
             g, slots=_with(g.slots, i, dataclasses.replace(slot, cl_order_id="", retry_at=retry_at))
         )
+    return g, events
+
+
+def plan(
+    grid: Grid,
+    orders: dict[str, OrderView | None],
+    quote: tuple[Decimal, Decimal] | None,
+    now: float,
+    cfg: GridConfig,
+    rules: InstrumentRules,
+    cancelled: frozenset[str] = frozenset(),
+) -> Plan:
+    """The grid's next state and actions. ``orders``: every slot's order by clOrderId (None: unknown to the
+    engine); ``quote``: (bid, ask), None while the feed is stale (then nothing is placed nor recentred;
+    fills are still booked); ``cancelled``: the orders the grid itself asked to cancel."""
+    actions: list[Action] = []
+    # 1. book what the orders did
+    g, events = _book(grid, orders, now, cfg, rules, cancelled)
     if quote is None:
         return Plan(g, (), tuple(events))
     bid, ask = quote
