@@ -79,6 +79,10 @@ def entry_of(answer: Any, venue: str, sid: str) -> Any:
     raise AssertionError(f"no entry for {venue} in {list(answer)}")
 
 
+async def _is(status: Any, want: int) -> bool:
+    return bool(await status == want)
+
+
 async def send(svc: Svc, sid: str, symbol: str, price: Decimal, qty: float, tif: int) -> str:
     cl = uid("acct")
     await svc.om.SendOrder(
@@ -180,6 +184,17 @@ async def test_rest_gateway_writes_seed_003_shapes(svc: Svc) -> None:
             return bool(got.order.order_status == c.ORDER_STATUS_FILLED)
 
         await waiting.eventually(filled, "the taker filled", 15)
+        resting = await send(svc, sid, "BTCUSDT", D("96000"), 0.004, c.TIME_IN_FORCE_GTC)
+
+        async def status_of(cl: str) -> int:
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            return int(got.order.order_status)
+
+        await waiting.eventually(lambda: _is(status_of(resting), c.ORDER_STATUS_NEW), "the buy resting", 15)
+        await svc.trade("binance-usdm-future", "BTCUSDT", D("96000"), D("0.002"), "sell")  # half of it fills
+        await waiting.eventually(
+            lambda: _is(status_of(resting), c.ORDER_STATUS_PARTIALLY_FILLED), "the buy half filled", 15
+        )
         headers = {"x-api-key": KEY}
         out = {}
         for what in ("balances", "positions", "orders"):
@@ -189,9 +204,20 @@ async def test_rest_gateway_writes_seed_003_shapes(svc: Svc) -> None:
         usdt = next(b for b in out["balances"]["BINANCE-USDM-FUTURE"] if b["asset_id_exchange"] == "USDT")
         assert set(usdt) >= {"balance", "available", "locked", "last_updated_by", "asset_id_coinapi"}
         (pos,) = out["positions"]["BINANCE-USDM-FUTURE"]
-        assert pos["symbol_id_exchange"] == "BTCUSDT" and pos["side"] == "BUY" and pos["quantity"] == 0.002
+        assert pos["symbol_id_exchange"] == "BTCUSDT" and pos["side"] == "BUY" and pos["quantity"] == 0.004
         assert {"avg_entry_price", "unrealized_pnl", "leverage", "liquidation_price", "raw_data"} <= set(pos)
-        assert out["orders"]["BINANCE-USDM-FUTURE"] == []
+        (order,) = out["orders"]["BINANCE-USDM-FUTURE"]
+        assert (order["id"], order["status"], order["amount_open"], order["amount_filled"]) == (
+            resting,
+            "PARTIALLY_FILLED",
+            0.002,
+            0.002,
+        )
+        # seed 003 writes each status change as a [status, time] pair
+        assert [h[0] for h in order["status_history"]] == ["ROUTING", "NEW", "PARTIALLY_FILLED"]
+        assert all(h[1].endswith("Z") for h in order["status_history"])
+        (fill,) = order["fills"]
+        assert (fill["amountFilled"], fill["price"], fill["exchange"]) == (0.002, 96000, "binance-usdm-future")
         async with svc.http.get(f"{svc.rest}/v1/sor/balances") as r:
             assert r.status == 401
     finally:

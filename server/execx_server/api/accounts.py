@@ -6,6 +6,7 @@ The OEML spellings (``oeml_*``) are shared with the smart-order feed's TradeRequ
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from execx.v1 import smart_order_pb2, smart_order_pb2_grpc
 from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from ..domain.orders import Order
 from ..engine.accounts import AccountViews
+from ..engine.updates import OrderUpdate
+from .convert import EXCHANGE
 from .servicers import unary
 
 if TYPE_CHECKING:
@@ -34,17 +37,22 @@ def oeml_side(side: Side) -> str:
     return "BUY" if side is Side.BUY else "SELL"
 
 
-def oeml_status(order: Order) -> str:
+def oeml_status(status: OrderStatus, cum_filled: Decimal) -> str:
     """OEML has no pending-update/cancel states: such an order shows the state it is still in."""
-    if order.status is OrderStatus.PENDINGNEW:
+    if status is OrderStatus.PENDINGNEW:
         return "ROUTING"
-    if order.status in (OrderStatus.NEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL):
-        return "PARTIALLY_FILLED" if order.cum_filled else "NEW"
+    if status in (OrderStatus.NEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL):
+        return "PARTIALLY_FILLED" if cum_filled else "NEW"
     return {
         OrderStatus.PARTIALLYFILLED: "PARTIALLY_FILLED",
         OrderStatus.FILLED: "FILLED",
         OrderStatus.REJECTED: "REJECTED",
-    }.get(order.status, "CANCELED")
+    }.get(status, "CANCELED")
+
+
+def rfc3339(ns: int) -> str:
+    """RFC 3339 UTC with microseconds ("2024-07-24T09:41:45.772704Z")."""
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def coinapi_symbol(exchange_key: str, symbol: str) -> str:
@@ -56,15 +64,34 @@ def _f(value: Decimal | None) -> float:
     return float(value) if value is not None else 0.0
 
 
-def open_order(key: str, order: Order) -> smart_order_pb2.OpenOrder:
+def open_order(key: str, order: Order, updates: list[OrderUpdate]) -> smart_order_pb2.OpenOrder:
+    """An order in seed 003's OEML shape; ``updates``: its journaled updates, for the status history (each
+    change of OEML status, when execx recorded it) and the fills (the venue's time of each)."""
+    history: list[smart_order_pb2.OpenOrderStatusChange] = []
+    fills = []
+    for u in updates:
+        status = oeml_status(u.order_status, u.cumulative_filled_qty)
+        if not history or history[-1].status != status:
+            history.append(smart_order_pb2.OpenOrderStatusChange(status=status, time=rfc3339(u.local_time)))
+        if u.trade_id:
+            fills.append(
+                smart_order_pb2.SmartOrderFill(
+                    exchange=EXCHANGE.proto(order.exchange),
+                    amount_filled=float(u.executed_qty),
+                    price=float(u.price),
+                    time_stamp=rfc3339(u.exch_time or u.local_time),
+                )
+            )
     return smart_order_pb2.OpenOrder(
         id=order.cl_order_id,
         client_order_id_format_exchange=order.cl_order_id,
         exchange_order_id=order.exch_order_id,
         amount_open=float(order.remaining),
         amount_filled=float(order.cum_filled),
-        status=oeml_status(order),
+        status=oeml_status(order.status, order.cum_filled),
+        status_history=history,
         error_message=order.message if order.status is OrderStatus.REJECTED else "",
+        fills=fills,
         exchange_id=key.split("/")[0],
         client_order_id=order.cl_order_id,
         symbol_id_exchange=order.symbol,
@@ -107,9 +134,9 @@ class AccountViewsServicer(smart_order_pb2_grpc.SmartOrderServiceServicer):
         self, request: smart_order_pb2.GetOpenOrdersRequest, context: Ctx
     ) -> smart_order_pb2.GetOpenOrdersResponse:
         out = smart_order_pb2.GetOpenOrdersResponse()
-        for key, orders in self.views.open_orders().items():
+        for key, orders in (await self.views.open_orders()).items():
             entry = out.orders[key]
-            entry.orders.extend(open_order(key, o) for o in orders)
+            entry.orders.extend(open_order(key, o, updates) for o, updates in orders)
         return out
 
     @unary

@@ -13,7 +13,9 @@ from ..connectors.base import Connector
 from ..domain.account import AccountPosition, AssetBalance
 from ..domain.orders import Order
 from ..domain.venue import OutcomeUnknown, VenueError
+from .journal import Journal, Record
 from .sessions import LIVE, STOPPED, OrderEngine, Session
+from .updates import OrderUpdate
 
 T = TypeVar("T")
 
@@ -64,8 +66,24 @@ class AccountViews:
     async def positions(self) -> dict[str, list[AccountPosition]]:
         return await self._each(lambda reader: reader.positions())
 
-    def open_orders(self) -> dict[str, list[Order]]:
+    async def open_orders(self) -> dict[str, list[tuple[Order, list[OrderUpdate]]]]:
         """Every order not final of every session not stopped (live, or restored and awaiting its start),
-        in the order they were sent."""
+        in the order they were sent, each with its journaled updates (its status history and fills), read on
+        a worker thread."""
         sessions = sorted((s for s in self.engine.sessions.values() if s.state != STOPPED), key=lambda s: s.session_id)
-        return {exchange_key(s, sessions): s.store.open_orders() for s in sessions}
+        journal = self.engine.journal
+        await journal.flush()
+        out: dict[str, list[tuple[Order, list[OrderUpdate]]]] = {}
+        for s in sessions:
+            orders = s.store.open_orders()
+            ids = [o.cl_order_id for o in orders]
+            records = await asyncio.to_thread(_read_orders, journal, s.session_id, ids)
+            out[exchange_key(s, sessions)] = [
+                (o, [r.payload for r in recs if isinstance(r.payload, OrderUpdate)])
+                for o, recs in zip(orders, records, strict=True)
+            ]
+        return out
+
+
+def _read_orders(journal: Journal, session_id: str, cl_order_ids: list[str]) -> list[list[Record]]:
+    return list(journal.orders_records(session_id, cl_order_ids))
