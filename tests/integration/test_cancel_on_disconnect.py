@@ -413,3 +413,29 @@ async def test_rest_get_position_without_session_id_sums_the_exchanges_sessions(
     async with svc.http.post(svc.rest + "/getPosition", json={"symbol": symbol}, headers=headers) as r:
         assert r.status == 400
         assert "exchange" in (await r.json())["message"]
+
+
+# ------------------------------------------------------------------------------ the pull's answer
+
+
+async def test_pull_answers_what_it_cancelled_and_echoes_the_request(svc: Svc) -> None:
+    venue = "binance-spot"
+    symbol, _ = VENUES[venue]
+    sid, acct = await start(svc, venue, cod=False)
+    pull = om.SendOrderRequest(
+        session_id=sid, cl_order_id="pull-1", symbol=symbol, transaction_type=c.TRANSACTION_TYPE_PULL
+    )
+    empty = (await svc.om.SendOrder(pull, metadata=AUTH)).order
+    assert (empty.cl_order_id, empty.symbol, empty.session_id) == ("pull-1", symbol, sid)
+    assert (empty.order_type, empty.side, empty.tif) == (
+        c.ORDER_TYPE_UNSPECIFIED,
+        c.SIDE_UNSPECIFIED,
+        c.TIME_IN_FORCE_UNSPECIFIED,
+    )
+    assert empty.transaction_type == c.TRANSACTION_TYPE_PULL and empty.message == "pull: no open orders"
+    ids = await rest_orders(svc, venue, sid, 2)
+    pull.cl_order_id = "pull-2"
+    done = (await svc.om.SendOrder(pull, metadata=AUTH)).order
+    assert done.cl_order_id == "pull-2" and done.order_status == c.ORDER_STATUS_CANCELLED
+    assert done.message.startswith("pull: 2 cancelled: ") and sorted(done.message[19:].split(", ")) == ids
+    assert venue_open(svc, venue, acct) == 0

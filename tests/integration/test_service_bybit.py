@@ -229,7 +229,11 @@ async def test_market_order_fills_at_the_book(svc: Svc) -> None:
     got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_FILLED for t in g))
     fills = [t for t in got if t.trade_id]
     assert sum(Decimal(repr(f.executed_qty)) for f in fills) == qty
-    assert Decimal(repr(fills[0].price)) == ask and fills[0].trade_liquidity == c.TRADE_LIQUIDITY_REMOVE
+    assert (
+        Decimal(repr(fills[0].fill_price)) == ask
+        and fills[0].price == 0
+        and fills[0].trade_liquidity == c.TRADE_LIQUIDITY_REMOVE
+    )
     stream.cancel()
 
 

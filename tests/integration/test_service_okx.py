@@ -231,7 +231,9 @@ async def test_market_order_fills_at_the_book(svc: Svc, market: str) -> None:
     got = await collect(stream, lambda g: any(t.order_status == c.ORDER_STATUS_FILLED for t in g))
     fills = [t for t in got if t.trade_id]
     assert sum(dec(f.executed_qty) for f in fills) == qty  # base currency (spot) / contracts (swap)
-    assert dec(fills[0].price) == ask and fills[0].trade_liquidity == c.TRADE_LIQUIDITY_REMOVE
+    assert (
+        dec(fills[0].fill_price) == ask and fills[0].price == 0 and fills[0].trade_liquidity == c.TRADE_LIQUIDITY_REMOVE
+    )
     stream.cancel()
 
 

@@ -124,6 +124,15 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
     )
 
 
+def answer(request: order_manager_pb2.SendOrderRequest, u: OrderUpdate) -> common_pb2.OrderTransaction:
+    """The answer to a sendOrder request. A pull's is the request's echo (engine ``_pull_answer``): its
+    order type, side and time in force are the request's own, unspecified where it gave none."""
+    out = transaction(u)
+    if u.transaction_type is enums.TransactionType.PULL and not u.trade_id:
+        out.order_type, out.side, out.tif = request.order_type, request.side, request.tif
+    return out
+
+
 def algorithm_event(d: dict[str, Any], seq: int) -> order_manager_pb2.AlgorithmEvent:
     """A trading algorithm's event record (engine kind ``algorithm``, decimals as strings) for the stream."""
     side = d.get("side") or None

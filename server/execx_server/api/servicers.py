@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
@@ -321,7 +322,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self, request: order_manager_pb2.SendOrderRequest, context: Ctx
     ) -> order_manager_pb2.SendOrderResponse:
         update = await self._send(request, answer_within(context))
-        return order_manager_pb2.SendOrderResponse(order=convert.transaction(update))
+        return order_manager_pb2.SendOrderResponse(order=convert.answer(request, update))
 
     async def OrderEntry(
         self, request_iterator: AsyncIterator[order_manager_pb2.OrderEntryRequest], context: Ctx
@@ -339,7 +340,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 resp = order_manager_pb2.OrderEntryResponse(
                     request_id=req.request_id,
                     status=status_pb2.Status(code=code_pb2.OK),
-                    order=convert.transaction(update),
+                    order=convert.answer(req.order, update),
                 )
             except Exception as e:  # one answer per request, whatever happened
                 if not isinstance(e, DOMAIN_ERRORS):
@@ -371,9 +372,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         wait_s = answer_within(context)
         results = await asyncio.gather(*(self._send(o, wait_s) for o in request.orders), return_exceptions=True)
         out = order_manager_pb2.BatchSendOrdersResponse()
-        for r in results:
+        for o, r in zip(request.orders, results, strict=True):
             if isinstance(r, OrderUpdate):
-                out.results.add(status=status_pb2.Status(code=code_pb2.OK), order=convert.transaction(r))
+                out.results.add(status=status_pb2.Status(code=code_pb2.OK), order=convert.answer(o, r))
             else:
                 code, msg = _status(r)
                 out.results.add(status=status_pb2.Status(code=code.value[0], message=msg))

@@ -494,31 +494,40 @@ class OrderEngine:
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, (VenueError, FailedPrecondition, InvalidTransition)):
                 raise r
-        if updates:
-            return updates[-1]
+        return self._pull_answer(session, req, updates)
+
+    def _pull_answer(self, session: Session, req: SendOrder, updates: list[OrderUpdate]) -> OrderUpdate:
+        """A pull's answer: the request's echo (its clOrderId, symbol and, where it gave them, type, side and
+        time in force; the API shows the ones it left out as unspecified) and in ``message`` what it cancelled.
+        Its status: the last cancel's (``pendingcancel`` while the venue has not answered), else cancelled."""
+        ids = [u.cl_order_id for u in updates]
+        message = f"pull: {len(ids)} cancelled: {', '.join(ids)}" if ids else "pull: no open orders"
+        status = updates[-1].order_status if updates else OrderStatus.CANCELLED
         return OrderUpdate(
             session.session_id,
             session.exchange,
             req.symbol,
+            req.cl_order_id,
             "",
-            "",
-            "no open orders",
+            message,
             "",
             self.clock_ns(),
             0,
             0,
+            req.price or Decimal(0),
+            req.qty or Decimal(0),
             Decimal(0),
             Decimal(0),
             Decimal(0),
-            Decimal(0),
-            Decimal(0),
-            OrderType.LIMIT,
-            OrderStatus.CANCELLED,
+            req.order_type or OrderType.LIMIT,
+            status,
             TransactionType.PULL,
-            TimeInForce.GTC,
-            Side.BUY,
+            req.tif or TimeInForce.GTC,
+            req.side or Side.BUY,
             None,
-            "",
+            req.trigger_id,
+            order_price=req.price or Decimal(0),
+            order_qty=req.qty or Decimal(0),
         )
 
     async def _at_venue(self, session: Session, order: Order, call: Callable[[], Any]) -> ExecutionReport:
