@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
