@@ -44,6 +44,7 @@ VENUES: dict[str, tuple[str, str]] = {
     "binance-usdm-future": ("BTCUSDT", "0.002"),
     "binance-coinm-future": ("BTCUSD_PERP", "1"),
     "bybit-linear": ("BTCUSDT", "0.01"),
+    "bybit-inverse": ("BTCUSD", "100"),
     "okx": ("BTC-USDT-SWAP", "1"),
     "deribit": ("BTC-PERPETUAL", "10"),
     "pulse": ("BTC_USD-PERPETUAL", "0.01"),
@@ -242,7 +243,6 @@ async def test_grace_beyond_an_hour_is_invalid_argument(svc: Svc) -> None:
 
 FEE_GAPS = {
     "deribit": "Deribit's FIX ExecutionReport carries no fee (Commission(12) is deprecated, always 0)",
-    "bybit-linear": "Bybit's execution has feeCurrency for spot only; the settle coin is not filled in yet",
 }
 
 

@@ -43,6 +43,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -128,6 +129,7 @@ class BybitConnector(HasCapabilities):
         self._session: aiohttp.ClientSession | None = None
         self._rest: BybitRest | None = None
         self._rules: dict[str, InstrumentRules] = {}
+        self._settle_of: dict[str, str] = {}  # symbol -> settle coin (the fee currency of a derivative)
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
         self.tracker = OrderTracker(lambda report: self._on_report(report))
         self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
@@ -172,6 +174,7 @@ class BybitConnector(HasCapabilities):
             rows = await self._rest.instruments_info(self.category)
             self._rules = parse.parse_instruments(self.exchange, self.category, rows)
             self._settle_coins = sorted({r.get("settleCoin", "") for r in rows} - {""})
+            self._settle_of = {r["symbol"]: r.get("settleCoin", "") for r in rows}
             # A cheap signed read first, so wrong credentials fail the start in the venue's words.
             await self._rest.wallet_balance()
             self._private = PrivateStream(
@@ -367,7 +370,7 @@ class BybitConnector(HasCapabilities):
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         rows = await self.rest.execution_list({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
-        return parse.parse_fills(rows)
+        return [self._fee_currency(r) for r in parse.parse_fills(rows)]
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows: list[OrderRow] = []
@@ -465,7 +468,13 @@ class BybitConnector(HasCapabilities):
             cum = known.cum_filled + qty
         else:
             cum = Decimal(row.get("orderQty") or 0) - Decimal(row.get("leavesQty") or 0)
-        self.tracker.emit(parse.parse_execution(row, cum))
+        self.tracker.emit(self._fee_currency(parse.parse_execution(row, cum)))
+
+    def _fee_currency(self, report: ExecutionReport) -> ExecutionReport:
+        """Bybit sends ``feeCurrency`` for spot only; a derivative's fee is in its settle coin."""
+        if report.fee_asset or not report.trade_id:
+            return report
+        return replace(report, fee_asset=self._settle_of.get(report.symbol, ""))
 
     # ------------------------------------------------------------------ gap recovery
 
