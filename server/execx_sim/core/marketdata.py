@@ -12,6 +12,7 @@ interval without any trade has no candle (venues print flat candles there; clien
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -234,7 +235,15 @@ def diff_levels(before: Iterable[Level], after: Iterable[Level]) -> list[Level]:
 class MarketData:
     """Candles and 24 h statistics of every market, fed from the exchange's events."""
 
+    _of: weakref.WeakKeyDictionary[Exchange, MarketData] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> MarketData | None:
+        """The market data of ``exchange`` (for wire helpers that are handed a ``Market`` only)."""
+        return cls._of.get(exchange)
+
     def __init__(self, exchange: Exchange) -> None:
+        MarketData._of[exchange] = self
         self.exchange = exchange
         self.started_ms = exchange.now_ms()
         self.candles = Candles()

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, web
 
+from ...core import marketdata as md
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.types import (
@@ -710,8 +711,8 @@ class FuturesFrontend:
         return out
 
     def klines(self, params: Params) -> list[list[Any]]:
-        """GET klines: candles built from the market's recent public trades; an interval without trades
-        is flat at the previous close (the simulator keeps only the latest trades per symbol)."""
+        """GET klines: candles of the simulator's trades since start-up (``core.marketdata``); an
+        interval without trades is flat at the previous close, as the venue prints it."""
         symbol = self.symbol(params)
         interval = params.enum("interval", tuple(KLINE_MS), required=True)
         limit = params.int("limit", default=500) or 500
@@ -720,48 +721,32 @@ class FuturesFrontend:
         step = KLINE_MS[interval]
         inst = self.market.instruments[symbol]
         end = params.int("endTime") or self.now()
-        first = end - end % step - (limit - 1) * step
+        first = md.bucket_start(end, step) - (limit - 1) * step
         start = params.int("startTime")
         if start is not None and start > first:
-            first = start - start % step
-        trades = list(self.market.public_trades[symbol])
-        before = [t for t in trades if t.time_ms < first]
-        close = before[-1].price if before else (trades[0].price if trades else self.market.mark_price(symbol))
-        buckets: dict[int, list[PublicTrade]] = {}
-        for t in trades:
-            buckets.setdefault(t.time_ms - t.time_ms % step, []).append(t)
+            first = md.bucket_start(start, step)
+        candles = self.sim.marketdata.candles
+        bars = {b.open_ms: b for b in candles.bars(self.market.name, symbol, step, first, end, limit)}
+        before = candles.bars(self.market.name, symbol, step, None, first - 1, 1)
+        close = before[-1].close if before else self.market.last_price.get(symbol, self.market.mark_price(symbol))
+
+        def coin(volume: Decimal, quote: Decimal) -> Decimal:  # COIN-M: contracts x size / price, at the VWAP
+            return volume * inst.contract_size * volume / quote if quote else Decimal(0)
+
         rows: list[list[Any]] = []
         t0 = first
         while t0 <= end and len(rows) < limit:
-            bucket = buckets.get(t0, [])
-            prices = [t.price for t in bucket] or [close]
-            vol = sum((t.qty for t in bucket), Decimal(0))
-            taker_buy = sum((t.qty for t in bucket if t.taker_side is Side.BUY), Decimal(0))
-            if self.coinm:
-                quote = sum((t.qty * inst.contract_size / t.price for t in bucket), Decimal(0))
-                buy_quote = sum(
-                    (t.qty * inst.contract_size / t.price for t in bucket if t.taker_side is Side.BUY), Decimal(0)
-                )
+            b = bars.get(t0)
+            if b is None:
+                row = [t0, *[inst.fmt_price(close)] * 4, inst.fmt_qty(Decimal(0)), t0 + step - 1, fixed(Decimal(0), 8)]
+                row += [0, inst.fmt_qty(Decimal(0)), fixed(Decimal(0), 8), "0"]
             else:
-                quote = sum((t.qty * t.price for t in bucket), Decimal(0))
-                buy_quote = sum((t.qty * t.price for t in bucket if t.taker_side is Side.BUY), Decimal(0))
-            rows.append(
-                [
-                    t0,
-                    inst.fmt_price(prices[0]),
-                    inst.fmt_price(max(prices)),
-                    inst.fmt_price(min(prices)),
-                    inst.fmt_price(prices[-1]),
-                    inst.fmt_qty(vol),
-                    t0 + step - 1,
-                    fixed(quote, 8),
-                    len(bucket),
-                    inst.fmt_qty(taker_buy),
-                    fixed(buy_quote, 8),
-                    "0",
-                ]
-            )
-            close = prices[-1]
+                quote = coin(b.volume, b.quote) if self.coinm else b.quote
+                buy_quote = coin(b.buy_volume, b.buy_quote) if self.coinm else b.buy_quote
+                row = [t0, *(inst.fmt_price(p) for p in (b.open, b.high, b.low, b.close)), inst.fmt_qty(b.volume)]
+                row += [t0 + step - 1, fixed(quote, 8), b.count, inst.fmt_qty(b.buy_volume), fixed(buy_quote, 8), "0"]
+                close = b.close
+            rows.append(row)
             t0 += step
         return rows
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from ...core import marketdata as md
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.instruments import Instrument
@@ -543,7 +544,28 @@ def klines(
     end: int | None,
     limit: int,
 ) -> list[list[Any]]:
-    """Candles built from the simulator's recent public trades (intervals without trades are omitted)."""
+    """Candles built from the simulator's trades since start-up (``core.marketdata``; ``1s`` from the
+    recent public trades); intervals without trades are omitted."""
+    data = md.MarketData.of(market.exchange)
+    if data is not None and interval != "1s":
+        width = md.MONTH if interval == "1M" else KLINE_MS[interval]
+        return [
+            [
+                b.open_ms,
+                d8(b.open),
+                d8(b.high),
+                d8(b.low),
+                d8(b.close),
+                d8(b.volume),
+                kline_open(interval, b.open_ms)[1],
+                d8(b.quote),
+                b.count,
+                d8(b.buy_volume),
+                d8(b.buy_quote),
+                "0",
+            ]
+            for b in data.candles.bars(market.name, symbol, width, start, end, limit)
+        ]
     bars: dict[int, list[Any]] = {}
     for t in market.public_trades[symbol]:
         if (start is not None and t.time_ms < start) or (end is not None and t.time_ms > end):
