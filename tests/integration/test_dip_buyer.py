@@ -10,6 +10,7 @@ stale buys nothing); it runs again after an execx restart with its configuration
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -25,10 +26,13 @@ from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
 from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
+from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
 
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
+# a BTC call of the simulator's nearest Bybit expiry
+OPTION = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
 
 
@@ -259,24 +263,25 @@ async def test_runs_again_after_a_restart(tmp_path: Path) -> None:
             assert s.service.engine is not None and s.service.engine.journal.algorithms("dip_buyer") == []
 
 
-# venue, symbol, order quantity (contracts on inverse / Deribit)
+# venue, symbol, order quantity (contracts on inverse / Deribit), market price
 VENUE_CASES = [
-    ("binance-spot", "BTCUSDT", 0.001),
-    ("binance-usdm-future", "BTCUSDT", 0.002),
-    ("binance-coinm-future", "BTCUSD_PERP", 1),
-    ("bybit-spot", "BTCUSDT", 0.001),
-    ("bybit-linear", "BTCUSDT", 0.001),
-    ("bybit-inverse", "BTCUSD", 1),
-    ("okx", "BTC-USDT", 0.001),
-    ("okx", "BTC-USDT-SWAP", 0.01),
-    ("deribit", "BTC-PERPETUAL", 10),
-    ("pulse", "BTC_USD-PERPETUAL", 0.001),
+    ("binance-spot", "BTCUSDT", 0.001, "97000"),
+    ("binance-usdm-future", "BTCUSDT", 0.002, "97000"),
+    ("binance-coinm-future", "BTCUSD_PERP", 1, "97000"),
+    ("bybit-spot", "BTCUSDT", 0.001, "97000"),
+    ("bybit-linear", "BTCUSDT", 0.001, "97000"),
+    ("bybit-inverse", "BTCUSD", 1, "97000"),
+    ("bybit-option", OPTION, 0.1, "5000"),
+    ("okx", "BTC-USDT", 0.001, "97000"),
+    ("okx", "BTC-USDT-SWAP", 0.01, "97000"),
+    ("deribit", "BTC-PERPETUAL", 10, "97000"),
+    ("pulse", "BTC_USD-PERPETUAL", 0.001, "97000"),
 ]
 
 
 @pytest.mark.parametrize("case", VENUE_CASES, ids=[f"{v[0]}-{v[1]}" for v in VENUE_CASES])
-async def test_buys_a_dip_on_every_venue(svc: Svc, case: tuple[str, str, float]) -> None:
-    venue, symbol, qty = case
+async def test_buys_a_dip_on_every_venue(svc: Svc, case: tuple[str, str, float, str]) -> None:
+    venue, symbol, qty, mid = case
     ex = exchange_enum(venue)
     sid = await svc.session(venue)
     t = stub(svc)
@@ -312,10 +317,11 @@ async def test_buys_a_dip_on_every_venue(svc: Svc, case: tuple[str, str, float])
         return s
 
     try:
-        await fresh_at("97000")
-        await svc.trade(venue, symbol, D("98000"), D(str(qty)), "buy")
-        await until(lambda s: s.recent_high == 98000.0, "the high")
-        bid, _ = await fresh_at("96000")
+        high, low = D(mid) * D("1.01"), D(mid) * D("0.99")  # on every venue's tick; the dip 2 % below
+        await fresh_at(mid)
+        await svc.trade(venue, symbol, high, D(str(qty)), "buy")
+        await until(lambda s: s.recent_high == float(high), "the high")
+        bid, _ = await fresh_at(str(low))
         await svc.trade(venue, symbol, bid, D(str(qty)), "sell")
         s = await until(lambda s: s.bought_qty == qty and not s.working_orders, f"a dip bought on {venue}")
         assert s.buys == 1 and s.position == qty

@@ -12,6 +12,7 @@ survive an execx restart, health SERVING.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -27,11 +28,14 @@ from execx.v1 import trigger_manager_pb2 as tm
 from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
 from execx_server.domain.enums import Exchange, Side
 from execx_server.domain.venue import Trade
+from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
 
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
+# a BTC call of the simulator's nearest Bybit expiry
+OPTION = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
 VENUE, SYMBOL, OTHER = "binance-spot", "BTCUSDT", "ETHUSDT"
 
 
@@ -446,6 +450,7 @@ VENUE_CASES = [
     ("bybit-spot", "BTCUSDT", "BTCUSDT", "97000", 0.001),
     ("bybit-linear", "BTCUSDT", "BTCUSDT", "97000", 0.001),
     ("bybit-inverse", "BTCUSD", "BTCUSD", "97000", 1),
+    ("bybit-option", OPTION, OPTION, "5000", 0.1),
     ("okx", "BTC-USDT", "BTC-USDT", "97000", 0.001),
     ("okx", "BTC-USDT-SWAP", "BTC-USDT-SWAP", "97000", 0.01),
     ("deribit", "BTC-PERPETUAL", "BTC-PERPETUAL", "97000", 10),
@@ -489,7 +494,7 @@ async def test_fires_on_every_venue(svc: Svc, case: tuple[str, str, str, str, fl
                         cl_order_id=cl,
                         symbol=symbol,
                         session_id=sid,
-                        price=float(bid - 2000),
+                        price=float(bid * D("0.98")),  # 2 % below: within every venue's price band
                         qty=qty,
                         order_type=c.ORDER_TYPE_POSTONLY,
                         transaction_type=c.TRANSACTION_TYPE_INSERT,
