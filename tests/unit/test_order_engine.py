@@ -633,3 +633,24 @@ def test_a_restored_order_remembers_the_venue_ids_a_cancel_replace_retired(tmp_p
     replay_record(orders, update("105", OrderStatus.NEW))  # the replacement of a cancel-replace
     order = orders["c1"]
     assert (order.exch_order_id, order.former_exch_ids) == ("105", {"100"})
+
+
+async def test_a_newer_venue_order_under_a_live_orders_client_id_is_its_cancel_replace(world: World) -> None:
+    """The answer of a cancel-replace was lost (a kill, or a fill moved the order on from pendingupdate):
+    the venue's report of the replacement (a newer venue id, same client id) is the order's, an older
+    venue id under the same client id is not."""
+    venue = await world.start()
+    ack = await world.engine.send(buy("cr1"))
+    order = world.engine.sessions["s"].orders["cr1"]
+    assert order.status is OrderStatus.NEW
+    first = int(ack.exch_order_id)
+    assert venue._sink is not None
+
+    def report(exch_id: int, status: OrderStatus) -> ExecutionReport:
+        return ExecutionReport("cr1", "BTCUSDT", str(exch_id), status, Side.BUY, D(96000), D("0.01"), D(0), 1)
+
+    venue._sink(report(first - 1, OrderStatus.CANCELLED))  # another, older venue order: not this one
+    assert order.status is OrderStatus.NEW and order.exch_order_id == str(first)
+    venue._sink(report(first + 5, OrderStatus.EXPIRED))  # the replacement ended
+    assert order.status is OrderStatus.EXPIRED
+    assert (order.exch_order_id, order.former_exch_ids) == (str(first + 5), {str(first)})

@@ -745,13 +745,25 @@ def _is_this_order(order: Order, r: ExecutionReport) -> bool:
     cancel-replace, the replacement's)."""
     if not r.exch_order_id or r.exch_order_id == order.exch_order_id or r.exch_order_id in order.former_exch_ids:
         return True
-    if order.exch_order_id and order.status is not OrderStatus.PENDINGUPDATE:
+    if order.exch_order_id and order.status is not OrderStatus.PENDINGUPDATE and not _replaced_by(order, r):
         return False
     if order.exch_order_id:  # the replacement order of a cancel-replace in flight
         order.former_exch_ids.add(order.exch_order_id)
         order.replaced_exch_id = order.exch_order_id
     order.exch_order_id = r.exch_order_id
     return True
+
+
+def _replaced_by(order: Order, r: ExecutionReport) -> bool:
+    """A live order's client id on a newer venue order: the replacement of a cancel-replace whose answer
+    was lost (execx was killed meanwhile, or a fill moved the order on from ``pendingupdate``). A venue
+    refuses a second live order under a live order's client id, so it cannot be another program's."""
+    if order.status.is_final:
+        return False
+    try:
+        return int(r.exch_order_id) > int(order.exch_order_id)
+    except ValueError:
+        return False
 
 
 def _check_finite(value: Decimal, field: str) -> Decimal:
