@@ -60,6 +60,7 @@ from .managers.grid import GridTraders
 from .managers.position import PositionManagers
 from .managers.trigger import TriggerManagers
 from .marketdata.hub import MarketDataHub
+from .observability import tracing
 from .observability.metrics import Metrics, VenueTelemetry
 
 log = logging.getLogger("execx.app")
@@ -205,7 +206,7 @@ class Service:
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
 
-        server = grpc.aio.server(interceptors=[AuthInterceptor(s.key)])
+        server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
             OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
         )

@@ -11,6 +11,11 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
+Tracing: OpenTelemetry, set by the standard ``OTEL_*`` variables only (``observability/tracing.py``).
+
+``execx health [--grpc HOST:PORT] [--service NAME] [--timeout S]``: asks the gRPC health service (default
+``127.0.0.1:$EXECX_GRPC_PORT``, service ``""``: the whole server); exit 0 when SERVING, else 1 (a container
+HEALTHCHECK).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 
 from .app import Service, Settings, StartupError
 from .observability import logging as xlog
+from .observability import tracing
 
 
 def _env_flag(name: str) -> bool:
@@ -121,13 +127,47 @@ async def serve(settings: Settings) -> None:
     await service.stop()
 
 
+def health(argv: list[str]) -> int:
+    """``execx health``: 0 when the gRPC health service answers SERVING, else 1 (the reason on stderr)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    p = argparse.ArgumentParser(prog="execx health", description="ask execx's gRPC health service")
+    p.add_argument("--grpc", default=f"127.0.0.1:{os.environ.get('EXECX_GRPC_PORT', '35028')}", help="HOST:PORT")
+    p.add_argument("--service", default="", help="a service's full name ('' = the whole server)")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    a = p.parse_args(argv)
+    try:
+        with grpc.insecure_channel(a.grpc) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=a.service), timeout=a.timeout
+            )
+    except grpc.RpcError as e:
+        print(f"execx health: {a.grpc}: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+    print(status)
+    return 0 if answer.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
 def main(argv: list[str] | None = None) -> None:
-    settings = parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["health"]:
+        raise SystemExit(health(args[1:]))
+    settings = parse_args(args)
     xlog.setup("debug" if settings.debug else "info")
+    try:
+        tracing.configure()
+    except tracing.TracingConfigError as e:
+        print(f"execx: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings))
+        try:
+            runner.run(serve(settings))
+        finally:
+            tracing.shutdown()  # the last spans out to the exporter
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from . import tracing
+
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -221,6 +223,7 @@ class VenueTelemetry:
 
     def request(self, endpoint: str, outcome: str, seconds: float) -> None:
         self._latency.labels(self._exchange, endpoint, outcome).observe(seconds)
+        tracing.venue_request(self._exchange, endpoint, outcome, seconds)
 
     def reconnect(self, stream: str) -> None:
         self._reconnects.labels(self._exchange, stream).inc()

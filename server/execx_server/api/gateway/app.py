@@ -32,6 +32,7 @@ import grpc.aio
 from aiohttp import WSMsgType, web
 from google.protobuf.message import Message
 
+from ...observability import tracing
 from .jsonmap import JsonCodec, JsonMappingError, descriptor_of, set_path_value
 from .openapi import openapi_document
 from .routes import Route, load_routes
@@ -175,7 +176,7 @@ class Gateway:
             for value in request.headers.getall(name, ()):
                 if value and all(0x20 <= ord(c) <= 0x7E for c in value):
                     md.append((name, value))
-        return tuple(md)
+        return tracing.inject_metadata(tuple(md))
 
     def _apply_params(self, route: Route, request: web.Request, msg: Message) -> None:
         if route.body != "*" and request.query:
@@ -490,7 +491,7 @@ def build_gateway(
     """
     cfg = config or GatewayConfig()
     gateway = Gateway(grpc_target, routes if routes is not None else load_routes(), codec or JsonCodec(), cfg)
-    app = web.Application(middlewares=[status_errors], client_max_size=cfg.max_body_bytes)
+    app = web.Application(middlewares=[*tracing.http_middlewares(), status_errors], client_max_size=cfg.max_body_bytes)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)
     app.on_shutdown.append(gateway.on_shutdown)
