@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import position_manager_pb2 as pm
+from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from market_helpers import AUTH, EXCHANGES, WAIT_S, Reader, Svc, exchange_enum, running
 
 D = Decimal
@@ -149,7 +151,7 @@ async def started(
     updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
     try:
         await svc.pm.StartPositionManager(
-            pm.StartPositionManagerRequest(session_id=sid, exchange=EXCHANGES[venue], symbol=symbol, config=cfg),
+            pm.StartPositionManagerRequest(session_id=sid, exchange=exchange_enum(venue), symbol=symbol, config=cfg),
             metadata=AUTH,
         )
         yield Manager(svc, venue, symbol, updates)
@@ -261,6 +263,26 @@ async def test_flat_to_long_to_short_with_maker_orders_only(svc: Svc, case: tupl
         await svc.pm.StopPositionManager(pm.StopPositionManagerRequest(exchange=exchange, symbol=symbol), metadata=AUTH)
     finally:
         await updates.close()
+
+
+async def test_works_a_target_on_bybit_options(svc: Svc) -> None:
+    """The venue the flat -> long -> short cases leave out: a long target on a Bybit option (USDC premium,
+    its own tick), post-only orders only, filled, done, then stopped."""
+    option = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
+    venue = "bybit-option"
+    async with started(svc, venue, option, config(min_order_qty=0.1, quote_levels=1)) as m:
+        await m.set_target(0.2)
+        s = await m.moved_until(D("5000"), lambda s: len(s.working_orders) == 1, "the option quoted")
+        assert s.working_orders[0].order_type == c.ORDER_TYPE_POSTONLY and dec(s.working_orders[0].qty) == D("0.1")
+        await m.fill_until(0.2, "sell")
+        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE and not s.working_orders, "done")
+        assert dec(s.filled_qty) == D("0.2") and dec(s.current_position) == D("0.2")
+        ours = [u.transaction for u in m.updates.got if u.transaction.trade_id]
+        assert ours and all(t.trade_liquidity == c.TRADE_LIQUIDITY_ADD for t in ours)
+        stopped = await svc.pm.StopPositionManager(
+            pm.StopPositionManagerRequest(exchange=m.exchange, symbol=option), metadata=AUTH
+        )
+        assert stopped.status.state == pm.POSITION_MANAGER_STATE_STOPPED
 
 
 async def test_without_maintain_spreads_the_deeper_order_stays_where_it_was_placed(svc: Svc) -> None:
