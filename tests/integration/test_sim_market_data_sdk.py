@@ -6,27 +6,19 @@ synchronous; their calls run in a worker thread while the simulator serves on th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import okx.MarketData as OkxMarket  # type: ignore[import-untyped]
 import okx.PublicData as OkxPublic  # type: ignore[import-untyped]
-import pytest
+import test_sim_market_data
 import waiting
 from execx_sim.app import Simulator
-from execx_sim.core.synthetic import FlowConfig
 from pybit import unified_trading  # type: ignore[import-untyped]
 
 D = Decimal
-
-
-@pytest.fixture(scope="module")
-async def live() -> AsyncIterator[Simulator]:
-    s = Simulator(seed=12, flow=FlowConfig(rate=20.0, trade_probability=0.5))
-    await s.start()
-    yield s
-    await s.stop()
+live = test_sim_market_data.live  # the moving-market simulator fixture (one per module)
 
 
 async def sdk(call: Callable[[], Any]) -> Any:
