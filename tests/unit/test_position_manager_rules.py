@@ -67,5 +67,7 @@ def test_fees_are_valued_in_the_quote_currency() -> None:
     assert fee_in_quote(okx_spot, D("0.000001"), "BTC", price) == D("0.097")
     assert fee_in_quote(okx_spot, D("0.097"), "USDT", price) == D("0.097")
     assert fee_in_quote(okx_swap, D("0.0388"), "USDT", price) == D("0.0388")
+    option = dataclasses.replace(USDM, exchange=Exchange.BYBIT_OPTION, symbol="BTC-26FEB27-100000-C")
+    assert fee_in_quote(option, D("0.01"), "USDC", D("5000")) == D("0.01")  # premium and fee in USDC
     assert fee_in_quote(SPOT, D("0.0001"), "BNB", price) is None  # a third asset is not converted
     assert fee_in_quote(SPOT, D(0), "BNB", price) == 0

@@ -59,6 +59,7 @@ from .runtime import Restorer, Runner, RunnerState, Saved, base36, required
 log = logging.getLogger("execx.position_manager")
 
 KIND = "position_manager"
+STABLE = frozenset({"USDC", "USDT", "USD"})  # the settlement coins options are priced in (Bybit: USDC)
 ZERO = Decimal(0)
 PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 MAX_REJECTS = 5  # unexplained rejects in a row before the manager gives up
@@ -150,6 +151,8 @@ def fee_in_quote(rules: InstrumentRules, fee: Decimal, asset: str, price: Decima
     asset = asset.upper()
     if not asset or asset in rest or (not rest and first.endswith(asset)):
         return fee
+    if len(rest) == 3 and rest[-1] in ("C", "P") and asset in STABLE:
+        return fee  # an option ("BTC-26FEB27-100000-C"): its premium, and the fee, in the settlement coin
     if asset == first or (not rest and first.startswith(asset)):
         return fee * price
     return None
