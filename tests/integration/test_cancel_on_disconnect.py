@@ -439,3 +439,41 @@ async def test_pull_answers_what_it_cancelled_and_echoes_the_request(svc: Svc) -
     assert done.cl_order_id == "pull-2" and done.order_status == c.ORDER_STATUS_CANCELLED
     assert done.message.startswith("pull: 2 cancelled: ") and sorted(done.message[19:].split(", ")) == ids
     assert venue_open(svc, venue, acct) == 0
+
+
+# ------------------------------------------------------------------------------ one update per state change
+
+
+async def test_keep_priority_amend_is_one_update(svc: Svc) -> None:
+    """binance-spot amends a pure quantity decrease with amend/keepPriority: its answer and the user stream's
+    REPLACED report are one state change, so one update (the delete after it orders the stream)."""
+    venue = "binance-spot"
+    symbol, _ = VENUES[venue]
+    sid, _acct = await start(svc, venue, cod=False)
+    bid, _ = await svc.top(venue, symbol)
+    stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+    await svc.om.SendOrder(insert(sid, "a1", symbol, bid * D("0.97"), "0.003"), metadata=AUTH)
+    amend = om.SendOrderRequest(
+        session_id=sid, cl_order_id="a1", symbol=symbol, qty=0.002, transaction_type=c.TRANSACTION_TYPE_UPDATE
+    )
+    up = (await svc.om.SendOrder(amend, metadata=AUTH)).order
+    assert up.qty == 0.002 and "keepPriority" in up.message
+    delete = om.SendOrderRequest(
+        session_id=sid, cl_order_id="a1", symbol=symbol, transaction_type=c.TRANSACTION_TYPE_DELETE
+    )
+    await svc.om.SendOrder(delete, metadata=AUTH)
+    got: list[c.OrderTransaction] = []
+    deadline = time.monotonic() + WAIT_S
+    while not got or got[-1].order_status != c.ORDER_STATUS_CANCELLED:
+        msg = await asyncio.wait_for(stream.read(), deadline - time.monotonic())
+        got.append(msg.transaction)
+    stream.cancel()
+    statuses_seen = [(t.order_status, t.qty) for t in got]
+    assert statuses_seen == [
+        (c.ORDER_STATUS_PENDING_NEW, 0.003),
+        (c.ORDER_STATUS_NEW, 0.003),
+        (c.ORDER_STATUS_PENDING_UPDATE, 0.003),
+        (c.ORDER_STATUS_NEW, 0.002),
+        (c.ORDER_STATUS_PENDING_CANCEL, 0.002),
+        (c.ORDER_STATUS_CANCELLED, 0.002),
+    ], statuses_seen

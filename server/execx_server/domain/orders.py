@@ -96,6 +96,7 @@ class Order:
     cum_filled: Decimal = Decimal(0)
     cum_quote: Decimal = Decimal(0)
     message: str = ""
+    last_message: str = ""  # the message of its last published update
     trade_ids: set[str] = field(default_factory=set)
     sent_ns: int = 0  # when its insert request last left for the venue (0: not sent by this execx)
     not_sent: bool = False  # rejected because the venue never received it: the same insert sends it

@@ -669,7 +669,10 @@ class OrderEngine:
         elif status is OrderStatus.NEW and order.cum_filled:
             # e.g. the replacement order of a cancel-replace: the client's order has fills already
             status = OrderStatus.PARTIALLYFILLED
-        if status is order.status and not r.message and r.qty == order.qty:
+        same_price = r.price is None or not r.price or r.price == order.price
+        if status is order.status and r.qty == order.qty and same_price and r.message in ("", order.last_message):
+            # nothing new: e.g. the stream's report of an amend its answer already reported (one update per
+            # state change, issue 14)
             return None
         if status is not order.status:
             order.move_to(status)
@@ -689,6 +692,7 @@ class OrderEngine:
             if order.status.is_final:
                 session.store.note_finished(order)
             else:
+                order.last_message = update.message  # a report repeating it is no news (``_apply_status``)
                 order.message = ""  # a message belongs to the update that carried it
         for observe in self.observers:
             observe(update)
