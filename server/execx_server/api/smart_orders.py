@@ -1,0 +1,341 @@
+"""``SmartOrderService`` (seed 003): TWAP and VWAP smart orders — add, cancel, update, list, and the feed.
+
+Validation before anything is sent (INVALID_ARGUMENT naming the field): ``sessionId``, ``Algorithm``,
+``Exchanges`` (must list the session's exchange), ``Parameters`` with ``parameters.side``,
+``parameters.symbol`` (known to the venue), ``parameters.amount`` (positive, at least the venue's minimum
+after rounding down to the lot), ``parameters.duration`` / ``parameters.interval`` (``30SEC``, ``5MIN``,
+``1HRS``, ``1DAY``; the interval not longer than the duration), ``parameters.limit_price`` (positive, not
+on the wrong side of the market), ``parameters.max_behind`` (>= 0), ``parameters.safety_threshold`` (> 0).
+A stale feed at the start: FAILED_PRECONDITION. Unknown id: NOT_FOUND; cancel or update of a finished
+one: FAILED_PRECONDITION. The account views (GetBalances, GetOpenOrders, GetOpenPositions) are not
+built here: they are delegated to the account views servicer (UNIMPLEMENTED without one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import grpc
+from execx.v1 import smart_order_pb2 as so
+from execx.v1 import smart_order_pb2_grpc as so_grpc
+
+from ..domain.enums import Exchange, Side
+from ..domain.errors import ValidationError
+from ..domain.instruments import InstrumentRules
+from ..managers.runtime import double, non_negative, positive
+from ..managers.smart import FINAL, Child, FeedEvent, Fill, Params, SmartOrder, SmartOrders
+from ..managers.smart_plan import Algorithm, SmartConfig, check_spans, lot_floor, parse_span
+from . import convert
+from .servicers import DOMAIN_ERRORS, Ctx, _status, unary
+
+ALGORITHM = convert.EnumMap(so.SmartOrderAlgorithm.DESCRIPTOR, Algorithm)
+STATUS = {
+    "Running": so.SMART_ORDER_STATUS_RUNNING,
+    "Completed": so.SMART_ORDER_STATUS_COMPLETED,
+    "Cancelled": so.SMART_ORDER_STATUS_CANCELLED,
+    "Failed": so.SMART_ORDER_STATUS_FAILED,
+}
+EVENT = {
+    "StatusChange": so.SMART_ORDER_EVENT_TYPE_STATUS_CHANGE,
+    "TradeRequest": so.SMART_ORDER_EVENT_TYPE_TRADE_REQUEST,
+    "TradeFill": so.SMART_ORDER_EVENT_TYPE_TRADE_FILL,
+}
+
+
+def rfc3339(ns: int) -> str:
+    """``2024-07-24T09:41:45.7727049Z`` (seed 003: seven fractional digits)."""
+    s, rest = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 100:07d}Z"
+
+
+def seed_time(ns: int) -> str:
+    """``07/24/2024 09:41:40`` (seed 003's statusHistory, UTC)."""
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%m/%d/%Y %H:%M:%S")
+
+
+def symbol_id(exchange: Exchange, symbol: str) -> str:
+    return f"{exchange.value.upper()}_{symbol}"
+
+
+def params_of(p: so.SmartOrderParameters) -> tuple[Params, int, int]:
+    side = convert.SIDE.domain(p.side, "parameters.side", required=True)
+    if not p.symbol:
+        raise ValidationError("parameters.symbol", "is required")
+    amount = positive(double(p.amount, "parameters.amount"), "parameters.amount")
+    duration_s = parse_span(p.duration, "parameters.duration")
+    interval_s = parse_span(p.interval, "parameters.interval")
+    check_spans(duration_s, interval_s, "parameters")
+    limit = (
+        positive(double(p.limit_price, "parameters.limit_price"), "parameters.limit_price")
+        if p.HasField("limit_price")
+        else None
+    )
+    behind = (
+        non_negative(double(p.max_behind, "parameters.max_behind"), "parameters.max_behind")
+        if p.HasField("max_behind")
+        else None
+    )
+    safety = (
+        positive(double(p.safety_threshold, "parameters.safety_threshold"), "parameters.safety_threshold")
+        if p.HasField("safety_threshold")
+        else None
+    )
+    params = Params(side, p.symbol, p.symbol_type, amount, p.duration, p.interval, limit, p.maker, behind, safety)
+    return params, duration_s, interval_s
+
+
+def params_message(p: Params) -> so.SmartOrderParameters:
+    m = so.SmartOrderParameters(
+        side=convert.SIDE.proto(p.side),
+        symbol=p.symbol,
+        symbol_type=p.symbol_type,
+        amount=float(p.amount),
+        duration=p.duration,
+        interval=p.interval,
+        maker=p.maker,
+    )
+    if p.limit_price is not None:
+        m.limit_price = float(p.limit_price)
+    if p.max_behind is not None:
+        m.max_behind = float(p.max_behind)
+    if p.safety_threshold is not None:
+        m.safety_threshold = float(p.safety_threshold)
+    return m
+
+
+def fill_message(f: Fill, exchange: Exchange) -> so.SmartOrderFill:
+    return so.SmartOrderFill(
+        exchange=convert.EXCHANGE.proto(exchange),
+        amount_filled=float(f.qty),
+        price=float(f.price),
+        time_stamp=rfc3339(f.time_ns),
+        order_id=f.order_id,
+        maker=f.maker,
+        fee=float(f.fee),
+        fee_asset=f.fee_asset,
+    )
+
+
+def trade_fill(f: Fill, o: SmartOrder) -> so.SmartOrderTradeFill:
+    return so.SmartOrderTradeFill(
+        order_id=f.order_id,
+        exchange=o.exchange.value.upper(),
+        symbol_id=symbol_id(o.exchange, o.symbol),
+        amount_filled=float(f.qty),
+        price=float(f.price),
+        side=convert.SIDE.proto(o.plan.side),
+        status=f.child_status,
+        time_stamp=rfc3339(f.time_ns),
+    )
+
+
+def child_message(c: Child) -> so.SmartOrderChild:
+    return so.SmartOrderChild(
+        order_id=c.order_id,
+        slice=c.slice,
+        sent_time=rfc3339(c.sent_ns),
+        qty=float(c.qty),
+        price=float(c.price),
+        kind=c.kind,
+        filled=float(c.filled),
+        status=c.status,
+    )
+
+
+def order_message(o: SmartOrder) -> so.SmartOrder:
+    fees, fee_asset = o.fees()
+    return so.SmartOrder(
+        id=o.id,
+        status=STATUS[o.status],
+        status_info=o.history.info,
+        symbol=o.symbol,
+        amount=float(o.params.amount),
+        algorithm=ALGORITHM.proto(o.plan.algorithm),
+        side=convert.SIDE.proto(o.plan.side),
+        duration=o.params.duration,
+        interval=o.params.interval,
+        exchanges=[convert.EXCHANGE.proto(e) for e in o.exchanges],
+        status_history={k: seed_time(v) for k, v in o.history.times.items()},
+        parameters_updates={rfc3339(t): params_message(Params.of(p)) for t, p in o.history.updates},
+        fills=[fill_message(f, o.exchange) for f in o.fills],
+        session_id=o.session_id,
+        parameters=params_message(o.params),
+        filled=float(o.filled),
+        average_price=float(o.average_price()),
+        maker_fraction=float(o.maker_fraction()),
+        fees=float(fees),
+        fee_asset=fee_asset,
+        arrival_mid=float(o.arrival_mid),
+        start_time=rfc3339(o.created_ns),
+        end_time=rfc3339(o.plan.end_ns),
+        children=[child_message(c) for c in o.children],
+    )
+
+
+def feed_message(e: FeedEvent) -> so.SubscribeSmartOrdersResponse:
+    o = e.order
+    msg = so.SubscribeSmartOrdersResponse(type=EVENT[e.kind], composite_id=o.id)
+    if e.kind == "StatusChange":
+        status, fills = e.payload
+        msg.status_change.CopyFrom(
+            so.SmartOrderStatusChange(
+                id=o.id,
+                total_filled=float(sum((f.qty for f in fills), Decimal(0))),
+                fills_count=len(fills),
+                status=STATUS[status],
+                fills=[trade_fill(f, o) for f in fills],
+            )
+        )
+    elif e.kind == "TradeRequest":
+        c: Child = e.payload
+        msg.trade_request.CopyFrom(
+            so.SmartOrderTradeRequest(
+                type="ORDER_NEW_SINGLE_REQUEST",
+                exchange_id=o.exchange.value.upper(),
+                client_order_id=c.order_id,
+                symbol_id_exchange=o.symbol,
+                symbol_id_coinapi=symbol_id(o.exchange, o.symbol),
+                amount_order=float(c.qty),
+                price=float(c.price),
+                avg_px=0.0,
+                side="BUY" if o.plan.side is Side.BUY else "SELL",
+                order_type="LIMIT",
+                time_in_force="IMMEDIATE_OR_CANCEL" if c.kind == "ioc" else "GOOD_TILL_CANCEL",
+                exec_inst=["MAKER_OR_CANCEL"] if c.kind == "postonly" else [],
+            )
+        )
+    else:
+        msg.trade_fill.CopyFrom(trade_fill(e.payload, o))
+    return msg
+
+
+class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
+    """The smart-order RPCs; the account RPCs are delegated to ``accounts`` (another module's servicer)."""
+
+    def __init__(self, smart: SmartOrders, accounts: so_grpc.SmartOrderServiceServicer | None = None) -> None:
+        """``accounts``: the servicer of the account RPCs (built elsewhere); None: they are UNIMPLEMENTED."""
+        self.smart = smart
+        self.accounts = accounts
+
+    async def _unbuilt(self, context: Ctx) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not built: see README 'What works today'")
+
+    async def GetBalances(self, request: so.GetBalancesRequest, context: Ctx) -> so.GetBalancesResponse:
+        if self.accounts is None:
+            await self._unbuilt(context)
+        assert self.accounts is not None
+        r: so.GetBalancesResponse = await self.accounts.GetBalances(request, context)
+        return r
+
+    async def GetOpenOrders(self, request: so.GetOpenOrdersRequest, context: Ctx) -> so.GetOpenOrdersResponse:
+        if self.accounts is None:
+            await self._unbuilt(context)
+        assert self.accounts is not None
+        r: so.GetOpenOrdersResponse = await self.accounts.GetOpenOrders(request, context)
+        return r
+
+    async def GetOpenPositions(self, request: so.GetOpenPositionsRequest, context: Ctx) -> so.GetOpenPositionsResponse:
+        if self.accounts is None:
+            await self._unbuilt(context)
+        assert self.accounts is not None
+        r: so.GetOpenPositionsResponse = await self.accounts.GetOpenPositions(request, context)
+        return r
+
+    @unary
+    async def AddSmartOrder(self, request: so.AddSmartOrderRequest, context: Ctx) -> so.AddSmartOrderResponse:
+        algorithm = ALGORITHM.domain(request.algorithm, "Algorithm", required=True)
+        exchanges = [convert.EXCHANGE.domain(e, "Exchanges", required=True) for e in request.exchanges]
+        if not request.HasField("parameters"):
+            raise ValidationError("Parameters", "is required")
+        params, duration_s, interval_s = params_of(request.parameters)
+        now = time.time_ns()
+
+        def plan_of(rules: InstrumentRules) -> SmartConfig:
+            return SmartConfig(
+                algorithm,
+                params.side,
+                params.symbol,
+                lot_floor(params.amount, rules.lot),
+                now,
+                duration_s,
+                interval_s,
+                params.limit_price,
+                params.maker,
+                params.max_behind if params.max_behind is not None else Decimal(0),
+                params.safety_threshold,
+                params.symbol_type,
+            )
+
+        o = await self.smart.add(request.session_id, algorithm, exchanges, params, plan_of, request.id)
+        return so.AddSmartOrderResponse(
+            type="New",
+            id=o.id,
+            exchanges=list(request.exchanges),
+            algorithm=request.algorithm,
+            parameters=request.parameters,
+        )
+
+    @unary
+    async def CancelSmartOrder(self, request: so.CancelSmartOrderRequest, context: Ctx) -> so.CancelSmartOrderResponse:
+        await self.smart.cancel(request.id)
+        return so.CancelSmartOrderResponse()
+
+    @unary
+    async def UpdateSmartOrder(self, request: so.UpdateSmartOrderRequest, context: Ctx) -> so.UpdateSmartOrderResponse:
+        if not request.HasField("parameters"):
+            raise ValidationError("Parameters", "is required")
+        p = request.parameters
+        amount = positive(double(p.amount, "parameters.amount"), "parameters.amount") if p.HasField("amount") else None
+        duration_s = parse_span(p.duration, "parameters.duration") if p.HasField("duration") else None
+        interval_s = parse_span(p.interval, "parameters.interval") if p.HasField("interval") else None
+        limit, clear = None, False
+        if p.HasField("limit_price"):
+            if p.limit_price == 0:
+                clear = True
+            else:
+                limit = positive(double(p.limit_price, "parameters.limit_price"), "parameters.limit_price")
+        o = self.smart.running(request.id)
+        o.update(
+            amount,
+            p.duration if duration_s is not None else None,
+            duration_s,
+            p.interval if interval_s is not None else None,
+            interval_s,
+            limit,
+            clear,
+        )
+        return so.UpdateSmartOrderResponse()
+
+    @unary
+    async def ListSmartOrders(self, request: so.ListSmartOrdersRequest, context: Ctx) -> so.ListSmartOrdersResponse:
+        return so.ListSmartOrdersResponse(requests=[order_message(o) for o in self.smart.list()])
+
+    async def SubscribeSmartOrders(
+        self, request: so.SubscribeSmartOrdersRequest, context: Ctx
+    ) -> AsyncIterator[so.SubscribeSmartOrdersResponse]:
+        try:
+            if request.id:
+                self.smart.get(request.id)
+        except DOMAIN_ERRORS as e:
+            code, msg = _status(e)
+            await context.abort(code, msg)
+        sub = self.smart.subscribe(request.id)
+        self.smart.metrics.subscribers.labels("smartorders").inc()
+        try:
+            if request.id:
+                o = self.smart.get(request.id)
+                if o.status in FINAL:  # nothing more will come: its last status, then the end
+                    yield feed_message(o.status_event())
+                    return
+            while (event := await sub.queue.get()) is not None:
+                yield feed_message(event)
+            if sub.overflowed:
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, "subscriber fell too far behind; subscribe again"
+                )
+        finally:
+            self.smart.unsubscribe(sub)
+            self.smart.metrics.subscribers.labels("smartorders").dec()
