@@ -119,7 +119,7 @@ async def test_ccxt_public_market_data(live: Simulator, ccxt_id: str, market: st
         assert streamed and all(t["symbol"] == unified and t["price"] > 0 for t in streamed), streamed[:3]
         live_ticker = await within(pro.watch_ticker(unified))
         assert live_ticker["symbol"] == unified and live_ticker["last"] > 0, live_ticker
-        if ccxt_id != "bybit" and ccxt_id != "deribit":  # kline streams: Binance @kline_<i>, OKX candle<bar>
+        if ccxt_id != "deribit":  # kline streams: Binance @kline_<i>, Bybit kline.<i>.<s>, OKX candle<bar>
             bars = await within(pro.watch_ohlcv(unified, "1m"))
             assert bars and bars[-1][0] % 60_000 == 0 and bars[-1][3] <= bars[-1][4] <= bars[-1][2], bars
     finally:

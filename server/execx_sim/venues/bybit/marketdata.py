@@ -289,11 +289,41 @@ class BybitMarketData:
     # ------------------------------------------------------------------ websocket ``tickers.{symbol}``
 
     def topic_ok(self, category: str, topic: str) -> bool:
-        kind, _, symbol = topic.partition(".")
-        return kind == "tickers" and symbol in self.venue.markets[category].instruments
+        parts = topic.split(".")
+        instruments = self.venue.markets[category].instruments
+        if len(parts) == 3 and parts[0] == "kline" and category != "option":
+            return parts[1] in INTERVALS and parts[2] in instruments
+        return len(parts) == 2 and parts[0] == "tickers" and parts[1] in instruments
 
     def send_ticker(self, conn: Conn, category: str, topic: str) -> None:
-        conn.writer.send_json(self._ticker_msg(category, topic))
+        """The first message of a ``tickers`` or ``kline`` subscription."""
+        msg = self._ticker_msg(category, topic) if topic.startswith("tickers.") else self._kline_msg(category, topic)
+        if msg is not None:
+            conn.writer.send_json(msg)
+
+    def _kline_msg(self, category: str, topic: str) -> dict[str, Any] | None:
+        _, interval, symbol = topic.split(".")
+        market = self.venue.markets[category]
+        width, now = INTERVALS[interval], self.venue.now_ms()
+        bars = self.data.candles.bars(market.name, symbol, width, md.bucket_start(now, width), None, 1)
+        if not bars:
+            return None  # no trade in the current interval yet
+        b, inst = bars[0], market.instruments[symbol]
+        end = (md.bucket_start(b.open_ms + 32 * md.DAY_MS, width) if width == md.MONTH else b.open_ms + width) - 1
+        row = {
+            "start": b.open_ms,
+            "end": end,
+            "interval": interval,
+            "open": inst.fmt_price(b.open),
+            "close": inst.fmt_price(b.close),
+            "high": inst.fmt_price(b.high),
+            "low": inst.fmt_price(b.low),
+            "volume": wire.num(b.volume),
+            "turnover": wire.num(b.quote),
+            "confirm": now > end,
+            "timestamp": now,
+        }
+        return {"topic": topic, "data": [row], "ts": now, "type": "snapshot"}
 
     def _ticker_msg(self, category: str, topic: str) -> dict[str, Any]:
         symbol = topic.partition(".")[2]
@@ -315,14 +345,24 @@ class BybitMarketData:
                 if self.venue.faults(category).silent:
                     continue
                 market = self.venue.markets[category]
-                topics = {t for c in conns for t in c.topics if t.startswith("tickers.")}
+                topics = {t for c in conns for t in c.topics if t.startswith(("tickers.", "kline."))}
                 for topic in topics:
-                    sym = topic.partition(".")[2]
-                    state = (market.books[sym].top(), market.last_price.get(sym))
+                    sym = topic.rpartition(".")[2]
+                    tape = market.public_trades[sym]
+                    state: tuple[Any, ...] = (market.books[sym].top(), market.last_price.get(sym))
+                    if topic.startswith("kline."):  # a new trade, or a new minute (``confirm`` flips)
+                        state = (tape[-1].trade_id if tape else 0, self.venue.now_ms() // md.MINUTE_MS)
                     if self._sent.get((category, topic)) == state:
                         continue
                     self._sent[(category, topic)] = state
-                    text_msg = dumps(self._ticker_msg(category, topic))
+                    msg = (
+                        self._ticker_msg(category, topic)
+                        if topic.startswith("tickers.")
+                        else self._kline_msg(category, topic)
+                    )
+                    if msg is None:
+                        continue
+                    text_msg = dumps(msg)
                     for conn in list(conns):
                         if topic in conn.topics:
                             conn.writer.send(text_msg)

@@ -330,7 +330,7 @@ class BybitVenue:
             for topic in args or ():
                 if topic.startswith("orderbook."):
                     self._send_book(conn, category, topic)
-                elif topic.startswith("tickers."):
+                elif topic.startswith(("tickers.", "kline.")):
                     self.marketdata.send_ticker(conn, category, topic)
 
     def _public_topic(self, category: str, topic: str) -> bool:
