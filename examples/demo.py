@@ -17,7 +17,7 @@ import tempfile
 import time
 
 import aiohttp
-from execx_client import ExecxClient, ExecxError
+from execx_client import ExecxClient, ExecxError, OrderTransaction
 
 KEY = "demo-key"
 
@@ -63,9 +63,11 @@ async def trade(ready: dict) -> None:  # type: ignore[type-arg]
 
         async def show_updates() -> None:
             async for u in x.updates(session, from_seq=1):
+                if not isinstance(u, OrderTransaction):
+                    continue  # risk events
                 fill = f" fill {u.executed_qty:g} @ {u.price:.2f} trade {u.trade_id}" if u.trade_id else ""
                 print(
-                    f"  update #{u.seq:<3} {u.cl_order_id:<6} {x.status(u):<16} qty {u.qty:g} price {u.price:.2f}"
+                    f"  update #{u.seq:<3} {u.cl_order_id:<6} {u.order_status:<16} qty {u.qty:g} price {u.price:.2f}"
                     f" filled {u.cumulative_filled_qty:g}{fill} {u.message}"
                 )
 
