@@ -48,6 +48,7 @@ from .api.grid_trader import GridTraderServicer
 from .api.market_data import MarketData
 from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
+from .api.smart_orders import SmartOrderServicer
 from .api.trigger_manager import TriggerManagerServicer
 from .connectors.base import Connector, ConnectorConfig
 from .domain.enums import Exchange
@@ -58,6 +59,7 @@ from .engine.sessions import LIVE, OrderEngine
 from .managers.dip import DipBuyers
 from .managers.grid import GridTraders
 from .managers.position import PositionManagers
+from .managers.smart import SmartOrders
 from .managers.trigger import TriggerManagers
 from .marketdata.hub import MarketDataHub
 from .observability import tracing
@@ -88,9 +90,7 @@ CONNECTORS: dict[Exchange, tuple[str, dict[str, Any]]] = {
 
 #: Services whose RPCs all answer UNIMPLEMENTED (the generated base classes) until their issues land; the
 #: health service reports them NOT_SERVING.
-UNIMPLEMENTED_SERVICES = [
-    (smart_order_pb2, smart_order_pb2_grpc, "SmartOrderService"),
-]
+UNIMPLEMENTED_SERVICES: list[tuple[Any, Any, str]] = []
 
 
 class StartupError(Exception):
@@ -143,6 +143,7 @@ class Service:
         self.grid_traders: GridTraders | None = None
         self.trigger_managers: TriggerManagers | None = None
         self.dip_buyers: DipBuyers | None = None
+        self.smart_orders: SmartOrders | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
@@ -205,6 +206,7 @@ class Service:
         self.grid_traders = GridTraders(self.engine, self.market_data, self.metrics)
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
+        self.smart_orders = SmartOrders(self.engine, self.market_data, self.metrics)
 
         server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), AuthInterceptor(s.key)])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
@@ -219,6 +221,9 @@ class Service:
         )
         dip_buyer_pb2_grpc.add_DipBuyerServiceServicer_to_server(DipBuyerServicer(self.dip_buyers), server)
         grid_trader_pb2_grpc.add_GridTraderServiceServicer_to_server(GridTraderServicer(self.grid_traders), server)
+        # one servicer per service: the smart orders here, the account RPCs (GetBalances, ...) delegated
+        smart = SmartOrderServicer(self.smart_orders, accounts=AccountViewsServicer(AccountViews(engine)))
+        smart_order_pb2_grpc.add_SmartOrderServiceServicer_to_server(smart, server)
         names = [
             order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
             grid_trader_pb2.DESCRIPTOR.services_by_name["GridTraderService"].full_name,
@@ -226,13 +231,12 @@ class Service:
             position_manager_pb2.DESCRIPTOR.services_by_name["PositionManagerService"].full_name,
             trigger_manager_pb2.DESCRIPTOR.services_by_name["TriggerManagerService"].full_name,
             dip_buyer_pb2.DESCRIPTOR.services_by_name["DipBuyerService"].full_name,
+            smart_order_pb2.DESCRIPTOR.services_by_name["SmartOrderService"].full_name,
         ]
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
-            # SmartOrderService: its account RPCs are built (docs/accounts.md), its smart orders not yet
-            built = name == "SmartOrderService"
-            servicer = AccountViewsServicer(AccountViews(engine)) if built else getattr(pb2_grpc, f"{name}Servicer")()
-            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(servicer, server)
+            base = getattr(pb2_grpc, f"{name}Servicer")
+            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
             not_serving.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -309,6 +313,9 @@ class Service:
         if self.dip_buyers is not None:
             await self.dip_buyers.close()  # they stay saved: they run again after a restart
             self.dip_buyers = None
+        if self.smart_orders is not None:
+            await self.smart_orders.close()  # they stay saved: they run again after a restart
+            self.smart_orders = None
         if self.grid_traders is not None:
             await self.grid_traders.close()  # they stay saved, their orders working: they carry on after a restart
             self.grid_traders = None

@@ -252,9 +252,9 @@ async def test_openapi_and_health(rest: Rest) -> None:
     assert "/sendOrder" in doc["paths"] and "/subscribeUpdates" in doc["paths"]
 
 
-async def test_unimplemented_services_are_501(rest: Rest) -> None:
+async def test_empty_smart_order_add_is_400_naming_the_field(rest: Rest) -> None:
     status, out = await rest.post("/v1/sor/add", {})
-    assert status == 501 and out["code"] == 12, out
+    assert status == 400 and out["code"] == 3 and "Algorithm" in out["message"], out
 
 
 async def test_many_concurrent_rest_calls_share_the_channel(rest: Rest) -> None:

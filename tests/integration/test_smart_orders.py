@@ -1,0 +1,441 @@
+"""TWAP and VWAP smart orders end to end: execx --sim (quiet book) over gRPC and REST, prints made with the
+simulator's admin API (/admin/market/trade, /admin/market/move).
+
+Covered: a TWAP of N over T fills exactly N, one child per slice, children spaced by the interval within
+SPACING_TOLERANCE_S; VWAP children follow the market volume of the interval before them; maker mode
+rests post-only at the touch (maker fills, fees reported) and crosses what is overdue; cancel and update
+mid-run; a restart mid-run (execx restarted on the same data dir, the session started again) finishes
+the same amount with no child lost or doubled; validation names the field and sends nothing; a stale
+feed refuses the add; the feed's StatusChange / TradeRequest / TradeFill; seed 003's JSON over REST and
+its websocket; the om_smart_* metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import market_data_pb2 as md
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import smart_order_pb2 as so
+from execx.v1 import smart_order_pb2_grpc as so_grpc
+from execx_server.app import Service, Settings
+from execx_server.domain.enums import Exchange
+from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, running
+
+D = Decimal
+EX = c.EXCHANGE_BINANCE_SPOT
+VENUE, SYMBOL = "binance-spot", "BTCUSDT"
+#: documented tolerance of a child's send time against its slice time (the loop's tick is interval/10,
+#: at least 50 ms; a loaded 2-core machine adds scheduling delay)
+SPACING_TOLERANCE_S = 0.35
+#: documented tolerance of VWAP's cumulative share against the market volume's (forecast error included)
+VWAP_TOLERANCE = D("0.2")
+
+
+@pytest.fixture(scope="module")
+async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
+    async with running(tmp_path_factory.mktemp("execx-smart"), 120) as s:
+        await s.session(VENUE)  # market data is read through a live session of the exchange
+        feed = Reader(
+            s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=EX, symbol=SYMBOL), metadata=AUTH)
+        )
+        await fresh(s)
+        yield s
+        await feed.close()
+
+
+def stub(svc: Svc) -> so_grpc.SmartOrderServiceStub:
+    return so_grpc.SmartOrderServiceStub(svc.channel)
+
+
+async def fresh(svc: Svc, price: str = "98000") -> None:
+    """Move the book until the hub's feed of the symbol has a fresh quote."""
+    hub = svc.service.market_data
+    assert hub is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while True:
+        feed = hub.feeds.get((Exchange.BINANCE_SPOT, SYMBOL))
+        if feed is not None and not feed.stale and feed.quote is not None:
+            return
+        await svc.move(VENUE, SYMBOL, price)
+        assert loop.time() < deadline, "the feed never became fresh"
+        await asyncio.sleep(0.05)  # the poll interval
+
+
+def params(**kw: Any) -> so.SmartOrderParameters:
+    base: dict[str, Any] = dict(side=c.SIDE_BUY, symbol=SYMBOL, amount=0.005, duration="4SEC", interval="1SEC")
+    base.update(kw)
+    return so.SmartOrderParameters(**base)
+
+
+async def add(svc: Svc, sid: str, algorithm: int = so.SMART_ORDER_ALGORITHM_TWAP, **kw: Any) -> str:
+    r = await stub(svc).AddSmartOrder(
+        so.AddSmartOrderRequest(algorithm=algorithm, exchanges=[EX], parameters=params(**kw), session_id=sid),
+        metadata=AUTH,
+    )
+    assert r.type == "New" and r.id
+    return str(r.id)
+
+
+async def get(svc: Svc, oid: str) -> so.SmartOrder:
+    r = await stub(svc).ListSmartOrders(so.ListSmartOrdersRequest(), metadata=AUTH)
+    return next(o for o in r.requests if o.id == oid)
+
+
+async def until(
+    svc: Svc, oid: str, pred: Callable[[so.SmartOrder], bool], what: str, within_s: float = 15
+) -> so.SmartOrder:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        o = await get(svc, oid)
+        if pred(o):
+            return o
+        assert loop.time() < deadline, f"timed out waiting for {what}: {o}"
+        await asyncio.sleep(0.05)  # the poll interval
+
+
+def done(o: so.SmartOrder) -> bool:
+    return o.status != so.SMART_ORDER_STATUS_RUNNING
+
+
+def seconds(rfc: str) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(rfc[:26], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+
+
+async def session_orders(svc: Svc, sid: str) -> list[Any]:
+    r = await svc.om.ListOrders(om.ListOrdersRequest(session_id=sid), metadata=AUTH)
+    return list(r.orders)
+
+
+# ---------------------------------------------------------------------------------------------- TWAP
+
+
+async def test_twap_fills_exactly_n_with_even_spacing(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    feed = Reader(stub(svc).SubscribeSmartOrders(so.SubscribeSmartOrdersRequest(), metadata=AUTH))
+    try:
+        oid = await add(svc, sid, amount=0.005, duration="4SEC", interval="1SEC")  # 5 slices of 0.001
+        o = await until(svc, oid, done, "the TWAP to finish")
+        assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+        assert D(str(o.filled)) == D("0.005") and sum(D(str(f.amount_filled)) for f in o.fills) == D("0.005")
+        assert len(o.children) == 5 and [ch.slice for ch in o.children] == [0, 1, 2, 3, 4]
+        assert all(D(str(ch.qty)) == D("0.001") and ch.kind == "ioc" for ch in o.children)
+        start = seconds(o.start_time)
+        for ch in o.children:
+            lag = seconds(ch.sent_time) - (start + ch.slice * 1.0)
+            assert -0.01 <= lag <= SPACING_TOLERANCE_S, (ch.slice, lag)
+        assert seconds(o.children[-1].sent_time) <= seconds(o.end_time) + SPACING_TOLERANCE_S
+        assert set(o.status_history) == {"Running", "Completed"}
+        assert o.arrival_mid > 0 and o.average_price > 0 and o.maker_fraction == 0
+        # the children are ordinary orders of the session, every one filled
+        orders = await session_orders(svc, sid)
+        assert sorted(x.cl_order_id for x in orders) == sorted(ch.order_id for ch in o.children)
+        # the feed: StatusChange Running, 5 TradeRequest, fills, StatusChange Completed with every fill
+        await feed.wait(
+            lambda m: m.composite_id == oid and m.status_change.status == so.SMART_ORDER_STATUS_COMPLETED,
+            "the Completed StatusChange",
+        )
+        mine = [m for m in feed.got if m.composite_id == oid]
+        kinds = [m.type for m in mine]
+        assert kinds[0] == so.SMART_ORDER_EVENT_TYPE_STATUS_CHANGE
+        assert kinds.count(so.SMART_ORDER_EVENT_TYPE_TRADE_REQUEST) == 5
+        requests = [m.trade_request for m in mine if m.HasField("trade_request")]
+        assert all(r.time_in_force == "IMMEDIATE_OR_CANCEL" and r.side == "BUY" for r in requests)
+        fills = [m.trade_fill for m in mine if m.HasField("trade_fill")]
+        assert sum(D(str(f.amount_filled)) for f in fills) == D("0.005")
+        last = mine[-1].status_change
+        assert last.total_filled == pytest.approx(0.005) and last.fills_count == len(fills)
+    finally:
+        await feed.close()
+
+
+async def test_cancel_mid_run(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    oid = await add(svc, sid, amount=0.01, duration="10SEC", interval="1SEC")
+    await until(svc, oid, lambda o: len(o.fills) >= 2, "two fills")
+    await stub(svc).CancelSmartOrder(so.CancelSmartOrderRequest(id=oid), metadata=AUTH)
+    o = await get(svc, oid)
+    assert o.status == so.SMART_ORDER_STATUS_CANCELLED and o.status_info == "User requested cancel"
+    assert "Cancelled" in o.status_history and 0 < o.filled < 0.01
+    n = len(o.children)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub(svc).CancelSmartOrder(so.CancelSmartOrderRequest(id=oid), metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub(svc).CancelSmartOrder(so.CancelSmartOrderRequest(id="nope"), metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    await svc.move(VENUE, SYMBOL, "98000")  # wake anything still listening: nothing may be sent
+    assert len((await get(svc, oid)).children) == n
+    assert all(
+        x.order_status in (c.ORDER_STATUS_FILLED, c.ORDER_STATUS_CANCELLED, c.ORDER_STATUS_EXPIRED)
+        for x in await session_orders(svc, sid)
+    )
+
+
+async def test_update_mid_run(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    oid = await add(svc, sid, amount=0.004, duration="20SEC", interval="1SEC")
+    await until(svc, oid, lambda o: len(o.fills) >= 1, "the first fill")
+    s = stub(svc)
+    bad = [
+        (so.SmartOrderParametersChange(amount=-1), "parameters.amount"),
+        (so.SmartOrderParametersChange(duration="0SEC"), "parameters.duration"),
+        (so.SmartOrderParametersChange(interval="1HRS"), "parameters.interval"),
+        (so.SmartOrderParametersChange(limit_price=1.0), "parameters.limit_price"),  # a buy limit below the bid
+    ]
+    for change, field in bad:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await s.UpdateSmartOrder(so.UpdateSmartOrderRequest(id=oid, parameters=change), metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in (e.value.details() or ""), field
+    # more, and sooner: 0.006 by 4 s after the start
+    await s.UpdateSmartOrder(
+        so.UpdateSmartOrderRequest(id=oid, parameters=so.SmartOrderParametersChange(amount=0.006, duration="4SEC")),
+        metadata=AUTH,
+    )
+    o = await until(svc, oid, done, "the updated TWAP to finish")
+    assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+    assert D(str(o.filled)) == D("0.006") and o.amount == 0.006 and o.duration == "4SEC"
+    assert len(o.parameters_updates) == 1
+    (upd,) = o.parameters_updates.values()
+    assert upd.amount == 0.006 and upd.duration == "4SEC"
+    assert seconds(o.children[-1].sent_time) <= seconds(o.start_time) + 4 + SPACING_TOLERANCE_S
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await s.UpdateSmartOrder(
+            so.UpdateSmartOrderRequest(id=oid, parameters=so.SmartOrderParametersChange(amount=1)), metadata=AUTH
+        )
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_update_amount_below_filled_is_refused(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    oid = await add(svc, sid, amount=0.01, duration="20SEC", interval="1SEC")
+    await until(svc, oid, lambda o: o.filled >= 0.002, "two slices filled")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub(svc).UpdateSmartOrder(
+            so.UpdateSmartOrderRequest(id=oid, parameters=so.SmartOrderParametersChange(amount=0.001)), metadata=AUTH
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "parameters.amount" in (e.value.details() or "")
+    await stub(svc).CancelSmartOrder(so.CancelSmartOrderRequest(id=oid), metadata=AUTH)
+
+
+# ---------------------------------------------------------------------------------------------- VWAP
+
+
+async def test_vwap_follows_the_volume_profile(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, _ = await svc.top(VENUE, SYMBOL)
+    profile = [D("0.1"), D("0.5"), D("0.1"), D("0.5")]  # market volume printed before slices 1..4
+    oid = await add(svc, sid, so.SMART_ORDER_ALGORITHM_VWAP, amount=0.02, duration="4SEC", interval="1SEC")
+    for i, volume in enumerate(profile):
+        await until(svc, oid, lambda o, i=i: len(o.children) > i, f"slice {i}'s child")
+        await svc.trade(VENUE, SYMBOL, bid, volume, "sell")  # prints in the interval before slice i + 1
+    o = await until(svc, oid, done, "the VWAP to finish")
+    assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+    assert D(str(o.filled)) == D("0.02")
+    qty = {ch.slice: D(str(ch.qty)) for ch in o.children}
+    assert sorted(qty) == [0, 1, 2, 3, 4], o.children
+    assert qty[0] == D("0.004")  # slice 0: nothing measured yet, TWAP's share
+    # a heavy interval gets a big child, a light one a small child (TWAP would give 0.004 each)
+    assert qty[2] > qty[1] * D("1.2") and qty[3] < qty[2] * D("0.6"), qty
+    runner = svc.service.smart_orders.orders[oid]  # type: ignore[union-attr]
+    assert runner.volumes[1:] == profile, runner.volumes  # our own fills are not market volume
+    # VWAP_TOLERANCE: after each slice, the share of the amount worked after slice 0 is within 0.2 of
+    # the market's share of the volume printed so far
+    rest, total, ours, market = D("0.02") - qty[0], sum(profile), D(0), D(0)
+    for i in range(1, 4):
+        ours += qty[i]
+        market += profile[i - 1]
+        assert abs(ours / rest - market / total) <= VWAP_TOLERANCE, (i, ours / rest, market / total)
+
+
+# ---------------------------------------------------------------------------------------------- maker
+
+
+async def test_maker_mode_rests_at_the_touch_and_crosses_what_is_overdue(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, _ = await svc.top(VENUE, SYMBOL)
+    oid = await add(svc, sid, amount=0.004, duration="3SEC", interval="1SEC", maker=True)
+    o = await until(svc, oid, lambda o: len(o.children) >= 1, "the first child")
+    first = o.children[0]
+    assert first.kind == "postonly" and D(str(first.price)) == bid and D(str(first.qty)) == D("0.001")
+    await svc.trade(VENUE, SYMBOL, bid, D("0.001"), "sell")  # hits our resting child first (time priority)
+    await until(svc, oid, lambda o: any(f.maker for f in o.fills), "a maker fill")
+    o = await until(svc, oid, done, "the maker TWAP to finish")
+    assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+    assert D(str(o.filled)) == D("0.004")
+    kinds = {ch.kind for ch in o.children}
+    assert kinds == {"postonly", "ioc"}, o.children  # what the market did not take passively crossed
+    assert D(str(o.maker_fraction)) >= D("0.25") and o.maker_fraction < 1
+    assert o.fees > 0 and o.fee_asset
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+async def test_bad_input_is_invalid_argument_naming_the_field_and_sends_nothing(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    s = stub(svc)
+
+    async def expect(req: so.AddSmartOrderRequest, code: grpc.StatusCode, needle: str) -> None:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await s.AddSmartOrder(req, metadata=AUTH)
+        assert e.value.code() == code and needle in (e.value.details() or ""), (needle, e.value.details())
+
+    def req(**kw: Any) -> so.AddSmartOrderRequest:
+        base: dict[str, Any] = dict(
+            algorithm=so.SMART_ORDER_ALGORITHM_TWAP, exchanges=[EX], parameters=params(), session_id=sid
+        )
+        base.update(kw)
+        return so.AddSmartOrderRequest(**base)
+
+    bad = [
+        (req(parameters=params(duration="0SEC")), "parameters.duration"),  # ends before (at) its start
+        (req(parameters=params(duration="2SEC", interval="5SEC")), "parameters.interval"),
+        (req(parameters=params(duration="soon")), "parameters.duration"),
+        (req(parameters=params(amount=0)), "parameters.amount"),
+        (req(parameters=params(amount=-1)), "parameters.amount"),
+        (req(parameters=params(amount=0.0000001)), "parameters.amount"),  # below the lot
+        (req(parameters=params(symbol="NOPEUSDT")), "parameters.symbol"),
+        (req(parameters=params(limit_price=1000.0)), "parameters.limit_price"),  # buy limit under the bid
+        (req(parameters=params(side=c.SIDE_SELL, limit_price=1e6)), "parameters.limit_price"),  # sell over ask
+        (req(parameters=params(side=0)), "parameters.side"),
+        (req(exchanges=[c.EXCHANGE_DERIBIT]), "exchanges"),
+        (req(exchanges=[]), "exchanges"),
+        (req(algorithm=0), "Algorithm"),
+        (so.AddSmartOrderRequest(algorithm=1, exchanges=[EX], session_id=sid), "Parameters"),
+    ]
+    for r, field in bad:
+        await expect(r, grpc.StatusCode.INVALID_ARGUMENT, field)
+    await expect(req(session_id="nope"), grpc.StatusCode.NOT_FOUND, "nope")
+    assert await session_orders(svc, sid) == []  # nothing was sent
+    listed = await s.ListSmartOrders(so.ListSmartOrdersRequest(), metadata=AUTH)
+    assert all(o.session_id != sid for o in listed.requests)
+
+
+async def test_stale_feed_refuses_the_add(tmp_path: Path) -> None:
+    async with running(tmp_path / "stale", 0.5) as s:
+        sid = await s.session(VENUE)  # no quote has come: the feed is stale
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await add(s, sid)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "stale" in (e.value.details() or "")
+        assert await session_orders(s, sid) == []
+
+
+# ---------------------------------------------------------------------------------------------- restart
+
+
+async def test_restart_mid_run_finishes_the_same_amount(tmp_path: Path) -> None:
+    from execx_sim.app import Simulator
+
+    sim = Simulator(host="127.0.0.1", quiet=True)
+    await sim.start()
+    settings = Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=tmp_path, sim=True, sim_quiet=True)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
+            service = Service(settings, simulator=sim)
+            await service.start()
+            s = Svc(service, http)
+            acct = await s.admin_post("/admin/accounts", {})
+            sid = await s.session(VENUE, acct)
+            md_feed = Reader(
+                s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=EX, symbol=SYMBOL), metadata=AUTH)
+            )
+            await fresh(s)
+            oid = await add(s, sid, amount=0.006, duration="5SEC", interval="1SEC")
+            await until(s, oid, lambda o: len(o.fills) >= 2, "two fills before the restart")
+            await md_feed.close()
+            await s.channel.close()
+            await service.stop()
+
+            service = Service(settings, simulator=sim)
+            await service.start()
+            s = Svc(service, http)
+            before = await get(s, oid)
+            assert before.status == so.SMART_ORDER_STATUS_RUNNING and "waiting for session" in before.status_info
+            await s.om.StartOrderHandler(
+                om.StartOrderHandlerRequest(
+                    session_id=sid,
+                    exchange_key=c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=EX),
+                ),
+                metadata=AUTH,
+            )
+            md_feed = Reader(
+                s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=EX, symbol=SYMBOL), metadata=AUTH)
+            )
+            await fresh(s)
+            o = await until(s, oid, done, "the restored TWAP to finish", within_s=20)
+            assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+            assert D(str(o.filled)) == D("0.006")
+            ids = [ch.order_id for ch in o.children]
+            assert len(ids) == len(set(ids)) and ids[: len(before.children)] == [ch.order_id for ch in before.children]
+            # the venue agrees: the account bought exactly 0.006 BTC through the children
+            orders = await session_orders(s, sid)
+            assert sum(D(str(x.cumulative_filled_qty)) for x in orders) == D("0.006")
+            await md_feed.close()
+            await s.channel.close()
+            await service.stop()
+    finally:
+        await sim.stop()
+
+
+# ---------------------------------------------------------------------------------------------- REST
+
+
+async def test_rest_seed_json_and_websocket(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    auth = {"x-api-key": KEY}
+    async with svc.http.ws_connect(svc.rest + "/v1/sor/ws", headers=auth) as ws:
+        body = {  # seed 003's /add body verbatim, plus the session to trade through
+            "Algorithm": "TWAP",
+            "Exchanges": ["BINANCE-SPOT"],
+            "Parameters": {
+                "side": "buy",
+                "symbol": SYMBOL,
+                "symbol_type": "spot",
+                "amount": "0.002",
+                "duration": "1SEC",
+                "interval": "1SEC",
+            },
+            "sessionId": sid,
+        }
+        async with svc.http.post(svc.rest + "/v1/sor/add", json=body, headers=auth) as r:
+            out = await r.json()
+            assert r.status == 200 and out["type"] == "New" and out["algorithm"] == "TWAP", out
+        oid = out["id"]
+        types: list[str] = []
+        while True:
+            msg = await asyncio.wait_for(ws.receive_json(), WAIT_S)
+            if msg["CompositeId"] != oid:
+                continue
+            types.append(msg["Type"])
+            if msg["Type"] == "StatusChange" and msg["Data"]["Status"] == "Completed":
+                assert msg["Data"]["TotalFilled"] == 0.002 and msg["Data"]["Fills"][0]["Side"] == "buy"
+                break
+        assert types[0] == "StatusChange" and "TradeRequest" in types and "TradeFill" in types, types
+    async with svc.http.get(svc.rest + "/v1/sor/requests", headers=auth) as r:
+        listed = await r.json()
+    mine = next(x for x in listed if x["id"] == oid)
+    assert mine["status"] == "Completed" and mine["algorithm"] == "TWAP" and mine["side"] == "buy"
+    assert set(mine["statusHistory"]) == {"Running", "Completed"} and mine["fills"][0]["amountFilled"] > 0
+    bad = {**body, "Parameters": {**body["Parameters"], "amount": "-3"}}  # type: ignore[dict-item]
+    async with svc.http.post(svc.rest + "/v1/sor/add", json=bad, headers=auth) as r:
+        out = await r.json()
+        assert r.status == 400 and "parameters.amount" in out["message"], out
+    async with svc.http.post(svc.rest + f"/v1/sor/cancel/{oid}", headers=auth) as r:
+        assert r.status == 400  # already finished (seed 003: 400 Bad Request)
+    async with svc.http.get(svc.ready["metrics"]) as r:
+        text = await r.text()
+    assert 'om_smart_order_children_total{algorithm="TWAP",exchange="binance-spot",kind="ioc"}' in text
+    assert "om_smart_orders_finished_total" in text and "om_smart_orders_running" in text
