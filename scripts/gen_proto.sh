@@ -44,3 +44,8 @@ rm -f "$out"/execx/v1/execx_v1.binpb
   --include_source_info \
   --descriptor_set_out="$out/execx/v1/execx_v1.binpb" \
   "${files[@]}"
+
+# The client's typed results (clients/python/execx_client/types.py) follow the messages.
+if [[ "$out" == "$root/clients/python" ]]; then
+  "$py" "$root/clients/python/gen_types.py"
+fi
