@@ -293,3 +293,34 @@ def test_synthetic_market_data_is_deterministic_under_seed() -> None:
     first = run(5)
     assert first and first == run(5)
     assert first != run(6)
+
+
+async def test_funding_history_and_open_interest_follow_the_clock() -> None:
+    """17 h after start-up two funding times have passed: Binance USDⓈ-M ``fundingRate``, OKX
+    ``funding-rate-history`` and Bybit ``funding/history`` list exactly those; open interest answers
+    in each venue's shape."""
+    now = [md.DAY_MS * 20_000 + 3 * md.HOUR_MS]  # 03:00 UTC: funding at 08:00 and 16:00 is to come
+    sim = Simulator(quiet=True, seed=3, clock=lambda: now[0])
+    await sim.start()
+    try:
+        now[0] += 17 * md.HOUR_MS
+        expected = [md.DAY_MS * 20_000 + 8 * md.HOUR_MS, md.DAY_MS * 20_000 + 16 * md.HOUR_MS]
+        urls = sim.ready["venues"]
+        async with aiohttp.ClientSession() as http:
+            q = {"symbol": "BTCUSDT"}
+            async with http.get(urls["binance-usdm-future"]["rest"] + "/fapi/v1/fundingRate", params=q) as r:
+                rows = await r.json()
+            assert [row["fundingTime"] for row in rows] == expected and rows[0]["fundingRate"] == "0.00010000"
+            async with http.get(urls["binance-usdm-future"]["rest"] + "/fapi/v1/openInterest", params=q) as r:
+                oi = await r.json()
+            assert oi["symbol"] == "BTCUSDT" and D(oi["openInterest"]) >= 0 and oi["time"] == now[0]
+            q = {"instId": "BTC-USDT-SWAP"}
+            async with http.get(urls["okx"]["rest"] + "/api/v5/public/funding-rate-history", params=q) as r:
+                okx_rows = (await r.json())["data"]
+            assert [int(row["fundingTime"]) for row in okx_rows] == expected[::-1]  # newest first
+            q = {"category": "linear", "symbol": "BTCUSDT"}
+            async with http.get(urls["bybit-linear"]["rest"] + "/v5/market/funding/history", params=q) as r:
+                bybit_rows = (await r.json())["result"]["list"]
+            assert [int(row["fundingRateTimestamp"]) for row in bybit_rows] == expected[::-1]
+    finally:
+        await sim.stop()

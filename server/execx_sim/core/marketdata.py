@@ -256,6 +256,17 @@ class MarketData:
     def stats_24h(self, market: str, symbol: str) -> Stats24h:
         return self.candles.stats_24h(market, symbol, self.exchange.now_ms())
 
+    def open_interest(self, market: str, symbol: str) -> Decimal:
+        """Open contracts (engine quantity): the sum of every account's long positions, background
+        accounts included."""
+        total = ZERO
+        for account in self.exchange.accounts.values():
+            wallet = account.wallets.get(market)
+            pos = wallet.positions.get(symbol) if wallet is not None else None
+            if pos is not None and pos.qty > 0:
+                total += pos.qty
+        return total
+
     def index_price(self, market: str, symbol: str) -> Decimal:
         """The index (and mark) of a derivative: the book's mid, else the last or reference price."""
         m = self.exchange.markets[market]

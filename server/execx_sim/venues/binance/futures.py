@@ -147,8 +147,10 @@ class FuturesFrontend:
         self.http = BinanceHttp(sim.exchange, self.faults, self.limiter, futures=True)
         from .futures_rest import register_rest
         from .futures_ws import FuturesStreams, FuturesWsApi
+        from .marketdata import register_futures_rest
 
         register_rest(self)
+        register_futures_rest(self)  # funding history, open interest (marketdata.py)
         self.ws_api = FuturesWsApi(self)
         self.streams = FuturesStreams(self)
         sim.exchange.subscribe(self._on_event)

@@ -15,10 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...core import marketdata as md
 from ...core.engine import Market
+from .errors import BinanceError
+
+if TYPE_CHECKING:
+    from .futures import FuturesFrontend
+    from .http import Call
 
 KLINE_INTERVALS = {
     **{f"{m}m": m * md.MINUTE_MS for m in (1, 3, 5, 15, 30)},
@@ -153,4 +158,42 @@ class PeriodicStreams:
         if self.kind == "coinm":
             out["ps"] = self.market.instruments[symbol].pair
         out["k"] = k
+        return out
+
+
+def register_futures_rest(fe: FuturesFrontend) -> None:
+    """``GET <p>/v1/fundingRate`` (funding history since start-up) and ``GET <p>/v1/openInterest``
+    (every account's long contracts) on a futures front-end."""
+    route, p, market = fe.http.route, fe.prefix, fe.market
+
+    @route("GET", f"{p}/v1/fundingRate", 1)
+    async def funding_rate(call: Call) -> Any:
+        symbol = fe.symbol(call.params, required=False)
+        limit = call.params.int("limit", default=100) or 100
+        if not 1 <= limit <= 1000:
+            raise BinanceError(-1130, "Invalid data sent for a parameter: 'limit'.")
+        start, end = call.params.int("startTime"), call.params.int("endTime") or fe.now()
+        times = md.funding_history(fe.sim.marketdata.started_ms, end, 10_000)
+        times = [t for t in times if start is None or t >= start]
+        times = times[:limit] if start is not None else times[-limit:]
+        rows = []
+        for t in times:
+            for s in market.instruments:
+                if not symbol or s == symbol:
+                    rate = f"{md.FUNDING_RATE:.8f}"
+                    mark = f"{market.mark_price(s):.8f}"
+                    rows.append({"symbol": s, "fundingTime": t, "fundingRate": rate, "markPrice": mark})
+        return rows
+
+    @route("GET", f"{p}/v1/openInterest", 1)
+    async def open_interest(call: Call) -> Any:
+        symbol = fe.symbol(call.params)
+        inst = market.instruments[symbol]
+        qty = fe.sim.marketdata.open_interest(market.name, symbol)
+        out: dict[str, Any] = {"symbol": symbol}
+        if fe.coinm:
+            out.update(pair=inst.pair, openInterest=inst.fmt_qty(qty), contractType="PERPETUAL")
+        else:
+            out["openInterest"] = inst.fmt_qty(qty)
+        out["time"] = fe.now()
         return out

@@ -73,14 +73,7 @@ class BybitMarketData:
         return symbol
 
     def open_interest(self, market: Market, symbol: str) -> Decimal:
-        """Contracts open: the sum of every account's long positions (background accounts included)."""
-        total = ZERO
-        for account in self.venue.exchange.accounts.values():
-            wallet = account.wallets.get(market.name)
-            pos = wallet.positions.get(symbol) if wallet is not None else None
-            if pos is not None and pos.qty > 0:
-                total += pos.qty
-        return total
+        return self.data.open_interest(market.name, symbol)
 
     def ticker(self, category: str, market: Market, sym: str) -> dict[str, Any]:
         inst = market.instruments[sym]

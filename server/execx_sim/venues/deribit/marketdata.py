@@ -51,13 +51,7 @@ class DeribitMarketData:
         return volume, quote
 
     def open_interest(self, inst: Instrument) -> Decimal:
-        total = ZERO
-        for account in self.market.exchange.accounts.values():
-            wallet = account.wallets.get(self.market.name)
-            pos = wallet.positions.get(inst.symbol) if wallet is not None else None
-            if pos is not None and pos.qty > 0:
-                total += pos.qty
-        return self.rpc.amount(inst, total)
+        return self.rpc.amount(inst, self.data.open_interest(self.market.name, inst.symbol))
 
     def _perpetual(self, inst: Instrument) -> bool:
         return inst.kind is not Kind.OPTION and inst.symbol.endswith("PERPETUAL")

@@ -327,12 +327,7 @@ class OkxMarketData:
         market = self.fe.market
         rows = []
         for inst in insts:
-            qty = ZERO
-            for account in self.fe.exchange.accounts.values():
-                wallet = account.wallets.get(market.name)
-                pos = wallet.positions.get(inst.inst_id) if wallet is not None else None
-                if pos is not None and pos.qty > 0:
-                    qty += pos.qty
+            qty = self.data.open_interest(market.name, inst.inst_id)
             px = self.data.index_price(market.name, inst.inst_id)
             base = qty * inst.ct_val / px if inst.inverse and px else qty
             usd = qty * inst.ct_val if inst.inverse else qty * px
