@@ -331,13 +331,25 @@ class ExecxClient:
         if self.on_reconnect is not None:
             self.on_reconnect(stream, from_seq)
 
-    async def _call(self, method: Any, request: Message, timeout: float | None) -> Any:
-        try:
-            return await method(
-                request, metadata=self._md, timeout=self.timeout if timeout is None else timeout, wait_for_ready=True
-            )
-        except grpc.aio.AioRpcError as e:
-            raise _error(e) from None
+    async def _call(self, method: Any, request: Message, timeout: float | None, *, retry: bool = True) -> Any:
+        """One unary call within ``timeout``. A call the connection dropped under (UNAVAILABLE) is made
+        again until then: every RPC the client retries is idempotent (inserts by clOrderId, a session
+        start re-attaches, a cancel-all or kill switch twice is the same); ``retry=False`` for one that
+        is not (a smart order without an id)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.timeout if timeout is None else timeout)
+        backoff = self._backoff()
+        while True:
+            try:
+                return await method(
+                    request, metadata=self._md, timeout=max(0.0, deadline - loop.time()), wait_for_ready=True
+                )
+            except grpc.aio.AioRpcError as e:
+                if not retry or e.code() != grpc.StatusCode.UNAVAILABLE or loop.time() + backoff.delay >= deadline:
+                    raise _error(e) from None
+            except grpc.aio.UsageError as e:  # the client was closed
+                raise ExecxError(grpc.StatusCode.CANCELLED, f"the client is closed: {e}") from None
+            await backoff.wait()
 
     def connection_state(self) -> str:
         """The channel's state: idle, connecting, ready, transient_failure or shutdown."""
@@ -365,7 +377,10 @@ class ExecxClient:
             if not first:
                 self._reconnected(name, 0 if last is None else last + 1)
             first = False
-            call = open_call(None if last is None else last + 1)
+            try:
+                call = open_call(None if last is None else last + 1)
+            except grpc.aio.UsageError as e:
+                raise ExecxError(grpc.StatusCode.CANCELLED, f"the client is closed: {e}") from None
             try:
                 async for msg in call:
                     backoff.reset()
@@ -919,7 +934,8 @@ class ExecxClient:
             session_id=session_id,
             id=smart_order_id,
         )
-        return result_as(t.AddSmartOrderResponse, await self._call(self._sor.AddSmartOrder, req, timeout))
+        resp = await self._call(self._sor.AddSmartOrder, req, timeout, retry=bool(smart_order_id))
+        return result_as(t.AddSmartOrderResponse, resp)
 
     async def list_smart_orders(self, *, timeout: float | None = None) -> list[t.SmartOrder]:
         """ListSmartOrders: every smart order, newest first, with its fills and children."""

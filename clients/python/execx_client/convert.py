@@ -69,8 +69,11 @@ def result(msg: Message) -> Any:
         m: Any = msg
         return types.Status(status_code(m.code), m.message)
     cls = types.MESSAGES[desc.full_name]
+    known = cls.__dataclass_fields__  # type: ignore[attr-defined]
     kwargs: dict[str, Any] = {}
     for field in desc.fields:
+        if field.name not in known:
+            continue  # stubs newer than types.py (run gen_types.py): the field is left out, not an error
         value = getattr(msg, field.name)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             vfield = field.message_type.fields_by_name["value"]
