@@ -241,15 +241,7 @@ async def test_grace_beyond_an_hour_is_invalid_argument(svc: Svc) -> None:
 # ------------------------------------------------------------------------------ truthful fill fields
 
 
-FEE_GAPS = {
-    "deribit": "Deribit's FIX ExecutionReport carries no fee (Commission(12) is deprecated, always 0)",
-}
-
-
-@pytest.mark.parametrize(
-    "venue",
-    [pytest.param(v, marks=pytest.mark.xfail(reason=FEE_GAPS[v], strict=True)) if v in FEE_GAPS else v for v in VENUES],
-)
+@pytest.mark.parametrize("venue", VENUES)  # Deribit: the fee from private/get_user_trades_by_order, not FIX
 async def test_fill_fields_are_the_venues_own(svc: Svc, venue: str) -> None:
     """A buy limit above the ask fills as a taker at the book's price: ``price`` is the order's limit,
     ``fillPrice`` the fill's, ``fee``/``feeCurrency`` the simulator's own fill, ``avgFillPrice`` their

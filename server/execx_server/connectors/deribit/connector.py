@@ -11,7 +11,11 @@ Seed 000 trades Deribit over FIX for latency; the ``Connector`` contract of ``co
   venue's text; the session dropping, or no answer in ``answer_timeout_s`` = ``OutcomeUnknown`` (the
   engine asks ``query_order``, which finds the order by its label = clOrderId over JSON-RPC).
 - Every ExecutionReport reaches the engine through ``on_report`` as it arrives, fills included (each its
-  own report with the trade id; once per trade id). An answer returns the order's latest state (never a
+  own report with the trade id; once per trade id). A fill's fee is not on the FIX report (Commission(12) is
+  deprecated, always 0): it is looked up with ``private/get_user_trades_by_order`` (``fee``,
+  ``fee_currency``) before the fill is passed on, the reports behind it waiting in order (at most
+  ``FEE_LOOKUP_TIMEOUT_S``; then the fill goes on with fee 0, logged).
+  An answer returns the order's latest state (never a
   stale one: reports may overtake the coroutine that waits for them). Answers first: a report that answers
   a request resumes the requester before it (and whatever arrives behind it) goes to ``on_report``, in
   arrival order, at the next turn of the event loop; the order path does not wait for the stream's work.
@@ -36,7 +40,9 @@ import hashlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,7 +73,7 @@ from ..base import (
     rules_of,
 )
 from ..jsonrpc import parse as rpc_parse
-from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp
+from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
 from ..tracking import Known, OrderTracker, Recovery, StallWatch
@@ -75,7 +81,7 @@ from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
 from ..transport.http import make_session
 from ..transport.supervisor import StreamSupervisor
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent, StreamError
 from . import fix_orders
 from .signing import FixLogon
 from .urls import Hosts, resolve_hosts
@@ -85,6 +91,7 @@ log = logging.getLogger("execx.connectors.deribit")
 TARGET_COMP_ID = "DERIBITSERVER"
 START_TIMEOUT_S = 15.0
 ANSWER_TIMEOUT_S = 10.0
+FEE_LOOKUP_TIMEOUT_S = 2.0  # a fill waits at most this long for its fee (then goes on without it)
 _senders_in_use: set[str] = set()  # SenderCompIDs of running connectors (two sessions never share one)
 
 
@@ -186,6 +193,9 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = ignore_report
         self._held: list[ExecutionReport] | None = None  # reports held behind an answer (answers first)
+        # reports waiting behind a FIX fill whose fee is being looked up over JSON-RPC (in order)
+        self._fee_queue: deque[asyncio.Future[ExecutionReport]] = deque()
+        self._fee_drain: asyncio.Future[None] | None = None
         self._on_stream_state: StreamStateSink = ignore_state
         # No stream-state report when the group dies: the FIX session reports its own state.
         self._supervisor = StreamSupervisor("deribit", lambda: None)
@@ -261,6 +271,8 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             await self.fix.stop("execx session closed", [(9003, "Y")])
         await self._supervisor.close()
         self.fix.close()
+        if self._fee_drain is not None and not self._fee_drain.done():
+            await asyncio.wait([self._fee_drain], timeout=FEE_LOOKUP_TIMEOUT_S)  # the fills behind it reach the engine
         _senders_in_use.discard(self.sender_comp_id)
         session, self._session = self._session, None
         if session is not None:
@@ -411,10 +423,62 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             asyncio.get_running_loop().call_soon(self._release)
 
     def _report(self, report: ExecutionReport) -> None:
+        """Every report to the engine, in arrival order. A FIX fill has no fee (Commission(12) is deprecated,
+        always 0): its fee is looked up over JSON-RPC first, and reports behind it wait for it."""
+        if report.trade_id and not report.fee and not report.fee_asset:
+            self._fee_queue.append(asyncio.ensure_future(self._with_fee(report)))
+        elif self._fee_queue:
+            done: asyncio.Future[ExecutionReport] = asyncio.get_running_loop().create_future()
+            done.set_result(report)
+            self._fee_queue.append(done)
+        else:
+            self._deliver(report)
+            return
+        if self._fee_drain is None or self._fee_drain.done():
+            self._fee_drain = asyncio.ensure_future(self._drain_fees())
+
+    def _deliver(self, report: ExecutionReport) -> None:
         if self._held is not None:
             self._held.append(report)
         else:
             self._on_report(report)
+
+    async def _drain_fees(self) -> None:
+        while self._fee_queue:
+            report = await self._fee_queue[0]
+            self._fee_queue.popleft()
+            try:
+                self._deliver(report)
+            except Exception:
+                log.exception("deribit.report_failed", extra={"clOrderId": report.cl_order_id})
+
+    async def _with_fee(self, report: ExecutionReport) -> ExecutionReport:
+        """``report`` with its trade's ``fee`` and ``fee_currency`` from ``private/get_user_trades_by_order``
+        (Deribit's own figure); unchanged, and logged, when the lookup fails or is late."""
+        try:
+            answer = await asyncio.wait_for(
+                self._rpc_call("private/get_user_trades_by_order", {"order_id": report.exch_order_id}),
+                FEE_LOOKUP_TIMEOUT_S,
+            )
+            rows = answer.get("trades", []) if isinstance(answer, dict) else answer
+            for row in rows or ():
+                if str(row.get("trade_id")) == report.trade_id:
+                    return replace(
+                        report, fee=Decimal(str(row.get("fee", 0))), fee_asset=str(row.get("fee_currency", ""))
+                    )
+            log.warning("deribit.fee_not_found", extra={"clOrderId": report.cl_order_id, "tradeId": report.trade_id})
+        except (
+            VenueError,
+            StreamError,
+            RpcError,
+            aiohttp.ClientError,
+            TimeoutError,
+            ArithmeticError,
+            AttributeError,
+            TypeError,
+        ) as exc:
+            log.warning("deribit.fee_lookup_failed", extra={"clOrderId": report.cl_order_id, "error": repr(exc)})
+        return report
 
     def _release(self) -> None:
         held, self._held = self._held, None
