@@ -38,7 +38,7 @@ from typing import Any
 
 from ..domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
-from ..domain.instruments import InstrumentRules
+from ..domain.instruments import InstrumentRules, plain
 from ..domain.venue import ExecutionReport
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
@@ -385,6 +385,8 @@ class SmartOrder(Runner):
             raise
         self.save()
         self._set_active(True)
+        if not restored:
+            self.owner.emit(self.status_event())  # Running, before its first TradeRequest
         self.tasks.spawn(self._run(), "run")
 
     def _set_active(self, active: bool) -> None:
@@ -490,6 +492,13 @@ class SmartOrder(Runner):
     def tick_s(self) -> float:
         return min(0.5, max(0.05, self.plan.interval_s / 10))
 
+    def _until_next_s(self) -> float:
+        """The tick, or less: the loop wakes when the next slice is due, not up to a tick after it."""
+        i = self.plan.slice_at(self.clock_ns())
+        if i + 1 >= self.plan.count:
+            return self.tick_s()
+        return max(0.0, min(self.tick_s(), (self.plan.slice_ns(i + 1) - self.clock_ns()) / NS))
+
     async def _run(self) -> None:
         try:
             while self.status not in FINAL:
@@ -497,7 +506,7 @@ class SmartOrder(Runner):
                 await self._step()
                 if self.status in FINAL:
                     break
-                await wait_event(self._wake, self.tick_s())
+                await wait_event(self._wake, self._until_next_s())
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug must not leave a smart order trading unattended
@@ -536,7 +545,7 @@ class SmartOrder(Runner):
         filled = self.filled
         if filled >= self.plan.amount:
             await self.cancel_live("complete")
-            self._finish(COMPLETED, f"filled {filled} of {self.plan.amount}")
+            self._finish(COMPLETED, f"filled {plain(filled)} of {plain(self.plan.amount)}")
             return
         self._advance(now)
         i = self.plan.slice_at(now)
@@ -587,7 +596,7 @@ class SmartOrder(Runner):
         if now < self.plan.end_ns + grace or live or filled >= self.plan.amount:
             return
         why = why or self._why_waiting or "not filled"
-        self._finish(COMPLETED, f"schedule ended with {filled} of {self.plan.amount} filled: {why}")
+        self._finish(COMPLETED, f"schedule ended with {plain(filled)} of {plain(self.plan.amount)} filled: {why}")
 
     def _min_qty(self) -> Decimal:
         assert self.rules is not None
@@ -748,7 +757,6 @@ class SmartOrders:
             await o.begin(restored=False)
             self.orders[order_id] = o
         log.info("smart_order.added", extra={"id": order_id, "session": session_id, "symbol": params.symbol})
-        self.emit(o.status_event())
         return o
 
     async def _restore(self, key: str, session_id: str, d: dict[str, Any]) -> None:
