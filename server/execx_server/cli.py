@@ -28,10 +28,10 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .app import Service, Settings, StartupError
-from .observability import logging as xlog
-from .observability import tracing
+if TYPE_CHECKING:  # imported when used: `execx health` (a HEALTHCHECK run every few seconds) loads none of it
+    from .app import Settings
 
 
 def _env_flag(name: str) -> bool:
@@ -86,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="drop the journal records of orders finished longer ago than this (0: keep everything)",
     )
     a = p.parse_args(argv)
+    from .app import Settings
+
     if not a.key:
         p.error("--key is required (or set EXECX_KEY)")
     if not 0 < a.marketDataStaleSeconds < math.inf:
@@ -111,6 +113,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
 
 
 async def serve(settings: Settings) -> None:
+    from .app import Service, StartupError
+
     service = Service(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -155,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["health"]:
         raise SystemExit(health(args[1:]))
     settings = parse_args(args)
+    from .observability import logging as xlog
+    from .observability import tracing
+
     xlog.setup("debug" if settings.debug else "info")
     try:
         tracing.configure()

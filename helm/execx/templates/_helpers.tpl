@@ -1,0 +1,136 @@
+{{/* Names and labels */}}
+{{- define "execx.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "execx.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "execx.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "execx.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "execx.labels" -}}
+{{ include "execx.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/*
+execx.container: the execx container, for this chart's Deployment and for other charts' pods.
+Arguments (a dict):
+  values   the execx values (this chart's .Values, or a parent chart's .Values.execx)
+  appVersion  the image tag when values.image.tag is empty
+  sidecar  true: listen on 127.0.0.1 only (the strategy in the same pod talks over localhost), probes run
+           `execx health` inside the container (kubelet's gRPC probes dial the pod IP, which execx does not
+           listen on then)
+  native   with sidecar: a native sidecar (an init container with restartPolicy Always, Kubernetes >= 1.29),
+           started and ready (startupProbe) before the strategy's containers, stopped after them
+Secrets: the API key from values.auth.existingSecret (secretKeyRef), never a value.
+*/}}
+{{- define "execx.container" -}}
+{{- $v := .values -}}
+{{- $host := ternary "127.0.0.1" "0.0.0.0" (default false .sidecar) -}}
+name: execx
+image: {{ printf "%s:%s" $v.image.repository (default .appVersion $v.image.tag) | quote }}
+imagePullPolicy: {{ $v.image.pullPolicy }}
+{{- if and .sidecar .native }}
+restartPolicy: Always
+{{- end }}
+{{- with $v.args }}
+args:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+env:
+  - name: EXECX_KEY
+    valueFrom:
+      secretKeyRef:
+        name: {{ $v.auth.existingSecret }}
+        key: {{ $v.auth.secretKey }}
+  - name: EXECX_HOST
+    value: {{ $host | quote }}
+  - name: EXECX_PORT
+    value: {{ $v.ports.rest | quote }}
+  - name: EXECX_GRPC_PORT
+    value: {{ $v.ports.grpc | quote }}
+  - name: EXECX_PROM_PORT
+    value: {{ $v.ports.metrics | quote }}
+  - name: EXECX_DATA_DIR
+    value: /var/lib/execx
+  {{- range $name, $value := $v.env }}
+  - name: {{ $name }}
+    value: {{ $value | quote }}
+  {{- end }}
+ports:
+  - name: rest
+    containerPort: {{ $v.ports.rest }}
+  - name: grpc
+    containerPort: {{ $v.ports.grpc }}
+  - name: metrics
+    containerPort: {{ $v.ports.metrics }}
+{{- if .sidecar }}
+{{- $check := dict "exec" (dict "command" (list "execx" "health" "--grpc" (printf "127.0.0.1:%v" $v.ports.grpc))) }}
+startupProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: 1
+  failureThreshold: 60
+livenessProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
+  failureThreshold: {{ $v.probes.failureThreshold }}
+readinessProbe:
+  {{- toYaml $check | nindent 2 }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
+{{- else }}
+livenessProbe:
+  grpc:
+    port: {{ $v.ports.grpc }}
+  initialDelaySeconds: {{ $v.probes.initialDelaySeconds }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
+  failureThreshold: {{ $v.probes.failureThreshold }}
+readinessProbe:
+  grpc:
+    port: {{ $v.ports.grpc }}
+  initialDelaySeconds: {{ $v.probes.initialDelaySeconds }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
+{{- end }}
+resources:
+  {{- toYaml $v.resources | nindent 2 }}
+securityContext:
+  {{- toYaml $v.securityContext | nindent 2 }}
+volumeMounts:
+  - name: execx-journal
+    mountPath: /var/lib/execx
+  - name: execx-tmp
+    mountPath: /tmp
+{{- end -}}
+
+{{/*
+execx.sidecarContainer: execx as the sidecar of a strategy pod; arguments: values (execx values), appVersion,
+native (default true). Put it under initContainers when native, else under containers. Pair it with
+execx.volumes.
+*/}}
+{{- define "execx.sidecarContainer" -}}
+{{- include "execx.container" (dict "values" .values "appVersion" .appVersion "sidecar" true "native" (ternary .native true (hasKey . "native"))) -}}
+{{- end -}}
+
+{{/* execx.volumes: the journal and /tmp volumes execx.container mounts; arguments: values, claimName */}}
+{{- define "execx.volumes" -}}
+- name: execx-journal
+{{- if eq .values.journal.type "persistentVolumeClaim" }}
+  persistentVolumeClaim:
+    claimName: {{ default .claimName .values.journal.existingClaim }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+- name: execx-tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end -}}
