@@ -460,3 +460,40 @@ async def test_a_stopped_session_fails_its_manager(svc: Svc) -> None:
         assert s.reason == f"session {sid} was stopped"
     finally:
         await updates.close()
+
+
+async def test_status_reports_realised_and_unrealised_pnl_of_its_fills(svc: Svc) -> None:
+    """Long 0.02 bought at one price, marked at the feed's mid (unrealised), then sold flat higher up:
+    the status's realised PnL is what the fills made after the fees it reports, unrealised back to 0."""
+    venue, symbol = "bybit-linear", "ETHUSDT"
+    async with started(svc, venue, symbol, config(min_order_qty=0.01, quote_levels=1)) as m:
+        await m.set_target(0.02)
+        await m.moved_until("3000", lambda s: len(s.working_orders) == 1, "quoting")
+        await m.fill_until(0.02, "sell")
+        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE, "long")
+        bought = [u.transaction for u in m.updates.got if u.transaction.trade_id and u.transaction.side == c.SIDE_BUY]
+        cost = sum(dec(t.price) * dec(t.qty) for t in bought)
+        assert dec(s.net_qty) == D("0.02") and abs(dec(s.avg_entry_price) - cost / D("0.02")) < D("1e-6")
+        assert s.fees_paid > 0 and abs(s.realised_pnl + s.fees_paid) < 1e-9  # nothing closed yet: fees only
+
+        # the market rises above the entry: marked at the mid of the shared feed
+        await svc.move(venue, symbol, (cost / D("0.02") + 100).quantize(D("0.01")))
+        bid, ask = await svc.top(venue, symbol)
+        mid = (bid + ask) / 2
+        s = await m.wait(lambda s: dec(s.mark_price) == mid, "marked at the new mid")
+        assert abs(dec(s.unrealised_pnl) - (mid * D("0.02") - cost)) < D("1e-6")
+
+        # flat again: every fill closed, realised = sold - bought - fees
+        await m.set_target(0.0)
+        await m.fill_until(0.0, "buy")
+        s = await m.wait(lambda s: s.state == pm.POSITION_MANAGER_STATE_DONE and not s.working_orders, "flat")
+        fills = [u.transaction for u in m.updates.got if u.transaction.trade_id]
+        sold = sum(dec(t.price) * dec(t.qty) for t in fills if t.side == c.SIDE_SELL)
+        fees = sum(dec(t.fee) for t in fills)
+        assert all(t.fee_currency == "USDT" for t in fills) and abs(dec(s.fees_paid) - fees) < D("1e-9")
+        assert sold > cost and abs(dec(s.realised_pnl) - (sold - cost - fees)) < D("1e-6")
+        assert s.net_qty == 0 and s.unrealised_pnl == 0
+        stopped = await svc.pm.StopPositionManager(
+            pm.StopPositionManagerRequest(exchange=m.exchange, symbol=symbol), metadata=AUTH
+        )
+        assert stopped.status.realised_pnl == s.realised_pnl

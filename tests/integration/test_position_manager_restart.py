@@ -75,6 +75,8 @@ async def test_a_restart_resumes_with_its_orders_and_no_duplicate_at_the_venue(t
                     "the manager back, the fill booked, two orders working",
                 )
             assert s.target_position == 0.003 and dec(s.current_position) == D("0.001")
+            # the fill made while down is in its PnL book too: long 0.001 at that order's price
+            assert dec(s.net_qty) == D("0.001") and dec(s.avg_entry_price) == ids[best]
             assert s.config.quote_levels == 2 and s.config.re_entry_ticker_seconds == 0.2
             working = {o.cl_order_id for o in s.working_orders}
             kept = working & set(ids)

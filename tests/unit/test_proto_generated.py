@@ -136,6 +136,7 @@ EXTENSIONS = {
     "PositionManagerService.GetPositionManager": ("post", "/getPositionManager"),
     "PositionManagerService.ListPositionManagers": ("post", "/listPositionManagers"),
     "TriggerManagerService.ListTriggers": ("post", "/listTriggers"),
+    "TriggerManagerService.GetTriggerManager": ("post", "/getTriggerManager"),
     "DipBuyerService.GetDipBuyer": ("post", "/getDipBuyer"),
     "GridTraderService.GetGridTrader": ("post", "/getGridTrader"),
     "MarketDataService.SubscribeMarketData": ("post", "/subscribeMarketData"),

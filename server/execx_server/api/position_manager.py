@@ -60,6 +60,11 @@ def status_message(s: Status) -> position_manager_pb2.PositionManagerStatus:
         fees_paid=float(s.fees_paid),
         state=STATE.proto(s.state),
         reason=s.reason,
+        realised_pnl=float(s.realised_pnl),
+        unrealised_pnl=float(s.unrealised_pnl),
+        mark_price=float(s.mark_price),
+        net_qty=float(s.net_qty),
+        avg_entry_price=float(s.avg_entry_price),
     )
 
 

@@ -53,6 +53,7 @@ from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent, wait_event
 from ..observability.metrics import Metrics
+from .pnl import Book
 from .position_plan import Amend, Cancel, Place, Plan, PlanConfig, Quote, Working, plan
 from .runtime import Restorer, Runner, RunnerState, Saved, base36, required
 
@@ -136,6 +137,11 @@ class Status:
     reason: str
     maker_fills: int
     taker_fills: int
+    realised_pnl: Decimal = ZERO  # its fills at average cost, after fees (``pnl.Book``)
+    unrealised_pnl: Decimal = ZERO  # the open quantity of its fills at ``mark_price``, before fees
+    mark_price: Decimal = ZERO  # the hub's mid; 0 without a fresh feed (unrealised then 0)
+    net_qty: Decimal = ZERO  # signed: the position its own fills make
+    avg_entry_price: Decimal = ZERO  # average entry of ``net_qty``
 
 
 def fee_in_quote(rules: InstrumentRules, fee: Decimal, asset: str, price: Decimal) -> Decimal | None:
@@ -188,7 +194,7 @@ class PositionManager(Runner):
         self._n = 0
         self.filled_qty = ZERO
         self._notional = ZERO
-        self.fees = ZERO
+        self.book: Book | None = None  # its fills' PnL (the rules are read in start)
         self.maker_fills = 0
         self.taker_fills = 0
         self._wake = asyncio.Event()
@@ -211,6 +217,7 @@ class PositionManager(Runner):
         self.config.validate()
         _, connector = self.engine.live_session(self.session_id)
         self.rules = connector.rules(self.symbol)
+        self.book = Book(self.rules)
         await super().start()  # the feed and its orders' updates (no await after it before adopting)
         self.engine.fill_observers.append(self._on_fill)
         self.engine.stream_observers.append(self._on_stream)
@@ -245,6 +252,7 @@ class PositionManager(Runner):
                 "filledQty": str(self.filled_qty),
                 "notional": str(self._notional),
                 "fees": str(self.fees),
+                "book": self.book.to_json() if self.book is not None else None,
                 "makerFills": self.maker_fills,
                 "takerFills": self.taker_fills,
                 "booked": {cl: [str(q), str(n)] for cl, (q, n) in self._booked.items()},
@@ -257,7 +265,10 @@ class PositionManager(Runner):
         since the last save (while execx was down, recovered by the reconciliation) are booked."""
         self.target = Decimal(d["target"])
         self.filled_qty, self._notional = Decimal(d["filledQty"]), Decimal(d["notional"])
-        self.fees = Decimal(d["fees"])
+        assert self.rules is not None
+        # (a row saved before the PnL book existed starts its book empty)
+        self.book = Book.from_json(self.rules, d["book"]) if d.get("book") else Book(self.rules)
+        self.book.fees = Decimal(d["fees"])
         self.maker_fills, self.taker_fills = int(d["makerFills"]), int(d["takerFills"])
         booked = {cl: (Decimal(q), Decimal(n)) for cl, (q, n) in d["booked"].items()}
         old = tuple(d["prefixes"])
@@ -274,7 +285,9 @@ class PositionManager(Runner):
             qty, notional = booked.get(cl, (ZERO, ZERO))
             if o.cum_filled > qty:  # filled while execx was down
                 self.filled_qty += o.cum_filled - qty
-                self._notional += o.cum_filled * (o.avg_price or ZERO) - notional
+                missed = o.cum_filled * (o.avg_price or ZERO) - notional
+                self._notional += missed
+                self.book.fill(o.side, o.cum_filled - qty, missed / (o.cum_filled - qty))
             self.ids.add(cl)
             if o.status.is_final:
                 self._forget_done(cl)
@@ -339,6 +352,8 @@ class PositionManager(Runner):
         if u.trade_id:
             self.filled_qty += u.executed_qty
             self._notional += u.executed_qty * u.price
+            if self.book is not None:
+                self.book.fill(u.side, u.executed_qty, u.price)  # (its fee comes with _on_fill)
             if u.trade_liquidity is Liquidity.REMOVE:
                 self.taker_fills += 1
             else:
@@ -386,8 +401,8 @@ class PositionManager(Runner):
         fee = fee_in_quote(self.rules, r.fee, r.fee_asset, r.fill_price)
         if fee is None:
             log.info("position_manager.fee_other_asset", extra={"asset": r.fee_asset, "fee": str(r.fee)})
-        else:
-            self.fees += fee
+        elif self.book is not None:
+            self.book.fees += fee
 
     def _on_stream(self, session_id: str, up: bool) -> None:
         if session_id == self.session_id:
@@ -579,7 +594,14 @@ class PositionManager(Runner):
 
     # ------------------------------------------------------------------ status
 
+    @property
+    def fees(self) -> Decimal:
+        return self.book.fees if self.book is not None else ZERO
+
     def status(self) -> Status:
+        book = self.book or Book(InstrumentRules(self.exchange, self.symbol, ZERO, ZERO, ZERO))
+        mark = self.hub.mid(self.exchange, self.symbol)
+        unrealised = book.unrealised(mark)
         return Status(
             self.session_id,
             self.exchange,
@@ -595,6 +617,11 @@ class PositionManager(Runner):
             self.reason,
             self.maker_fills,
             self.taker_fills,
+            book.realised(),
+            unrealised or ZERO,
+            mark or ZERO,
+            book.qty,
+            book.avg_price,
         )
 
 

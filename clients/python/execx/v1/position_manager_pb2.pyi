@@ -115,7 +115,7 @@ class ListPositionManagersResponse(_message.Message):
     def __init__(self, managers: _Optional[_Iterable[_Union[PositionManagerStatus, _Mapping]]] = ...) -> None: ...
 
 class PositionManagerStatus(_message.Message):
-    __slots__ = ("session_id", "exchange", "symbol", "config", "target_position", "current_position", "working_orders", "filled_qty", "avg_fill_price", "fees_paid", "state", "reason")
+    __slots__ = ("session_id", "exchange", "symbol", "config", "target_position", "current_position", "working_orders", "filled_qty", "avg_fill_price", "fees_paid", "state", "reason", "realised_pnl", "unrealised_pnl", "mark_price", "net_qty", "avg_entry_price")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,11 @@ class PositionManagerStatus(_message.Message):
     FEES_PAID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    UNREALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    MARK_PRICE_FIELD_NUMBER: _ClassVar[int]
+    NET_QTY_FIELD_NUMBER: _ClassVar[int]
+    AVG_ENTRY_PRICE_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     exchange: _common_pb2.Exchange
     symbol: str
@@ -140,4 +145,9 @@ class PositionManagerStatus(_message.Message):
     fees_paid: float
     state: PositionManagerState
     reason: str
-    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., config: _Optional[_Union[PositionManagerConfig, _Mapping]] = ..., target_position: _Optional[float] = ..., current_position: _Optional[float] = ..., working_orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., filled_qty: _Optional[float] = ..., avg_fill_price: _Optional[float] = ..., fees_paid: _Optional[float] = ..., state: _Optional[_Union[PositionManagerState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+    realised_pnl: float
+    unrealised_pnl: float
+    mark_price: float
+    net_qty: float
+    avg_entry_price: float
+    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., config: _Optional[_Union[PositionManagerConfig, _Mapping]] = ..., target_position: _Optional[float] = ..., current_position: _Optional[float] = ..., working_orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., filled_qty: _Optional[float] = ..., avg_fill_price: _Optional[float] = ..., fees_paid: _Optional[float] = ..., state: _Optional[_Union[PositionManagerState, str]] = ..., reason: _Optional[str] = ..., realised_pnl: _Optional[float] = ..., unrealised_pnl: _Optional[float] = ..., mark_price: _Optional[float] = ..., net_qty: _Optional[float] = ..., avg_entry_price: _Optional[float] = ...) -> None: ...

@@ -122,3 +122,75 @@ class ListTriggersResponse(_message.Message):
     TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     triggers: _containers.RepeatedCompositeFieldContainer[TriggerInfo]
     def __init__(self, triggers: _Optional[_Iterable[_Union[TriggerInfo, _Mapping]]] = ...) -> None: ...
+
+class GetTriggerManagerRequest(_message.Message):
+    __slots__ = ("symbol", "exchange", "session_id")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    exchange: _common_pb2.Exchange
+    session_id: str
+    def __init__(self, symbol: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class GetTriggerManagerResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: TriggerManagerStatus
+    def __init__(self, status: _Optional[_Union[TriggerManagerStatus, _Mapping]] = ...) -> None: ...
+
+class TriggerSymbolPnl(_message.Message):
+    __slots__ = ("symbol", "position", "net_qty", "avg_entry_price", "mark_price", "realised_pnl", "unrealised_pnl", "fees_paid", "fills")
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    NET_QTY_FIELD_NUMBER: _ClassVar[int]
+    AVG_ENTRY_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MARK_PRICE_FIELD_NUMBER: _ClassVar[int]
+    REALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    UNREALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    FEES_PAID_FIELD_NUMBER: _ClassVar[int]
+    FILLS_FIELD_NUMBER: _ClassVar[int]
+    symbol: str
+    position: float
+    net_qty: float
+    avg_entry_price: float
+    mark_price: float
+    realised_pnl: float
+    unrealised_pnl: float
+    fees_paid: float
+    fills: int
+    def __init__(self, symbol: _Optional[str] = ..., position: _Optional[float] = ..., net_qty: _Optional[float] = ..., avg_entry_price: _Optional[float] = ..., mark_price: _Optional[float] = ..., realised_pnl: _Optional[float] = ..., unrealised_pnl: _Optional[float] = ..., fees_paid: _Optional[float] = ..., fills: _Optional[int] = ...) -> None: ...
+
+class TriggerManagerStatus(_message.Message):
+    __slots__ = ("session_id", "exchange", "symbol", "state", "reason", "triggers", "armed", "fired", "working_orders", "orders", "fills", "symbols", "realised_pnl", "unrealised_pnl", "fees_paid")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERS_FIELD_NUMBER: _ClassVar[int]
+    ARMED_FIELD_NUMBER: _ClassVar[int]
+    FIRED_FIELD_NUMBER: _ClassVar[int]
+    WORKING_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    FILLS_FIELD_NUMBER: _ClassVar[int]
+    SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    REALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    UNREALISED_PNL_FIELD_NUMBER: _ClassVar[int]
+    FEES_PAID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    exchange: _common_pb2.Exchange
+    symbol: str
+    state: _common_pb2.RunnerState
+    reason: str
+    triggers: _containers.RepeatedCompositeFieldContainer[TriggerInfo]
+    armed: int
+    fired: int
+    working_orders: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
+    orders: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
+    fills: _containers.RepeatedCompositeFieldContainer[_common_pb2.Fill]
+    symbols: _containers.RepeatedCompositeFieldContainer[TriggerSymbolPnl]
+    realised_pnl: float
+    unrealised_pnl: float
+    fees_paid: float
+    def __init__(self, session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunnerState, str]] = ..., reason: _Optional[str] = ..., triggers: _Optional[_Iterable[_Union[TriggerInfo, _Mapping]]] = ..., armed: _Optional[int] = ..., fired: _Optional[int] = ..., working_orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., orders: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ..., fills: _Optional[_Iterable[_Union[_common_pb2.Fill, _Mapping]]] = ..., symbols: _Optional[_Iterable[_Union[TriggerSymbolPnl, _Mapping]]] = ..., realised_pnl: _Optional[float] = ..., unrealised_pnl: _Optional[float] = ..., fees_paid: _Optional[float] = ...) -> None: ...

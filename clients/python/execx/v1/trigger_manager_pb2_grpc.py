@@ -68,6 +68,11 @@ class TriggerManagerServiceStub:
                 request_serializer=execx_dot_v1_dot_trigger__manager__pb2.ListTriggersRequest.SerializeToString,
                 response_deserializer=execx_dot_v1_dot_trigger__manager__pb2.ListTriggersResponse.FromString,
                 _registered_method=True)
+        self.GetTriggerManager = channel.unary_unary(
+                '/execx.v1.TriggerManagerService/GetTriggerManager',
+                request_serializer=execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerResponse.FromString,
+                _registered_method=True)
 
 
 class TriggerManagerServiceServicer:
@@ -119,6 +124,15 @@ class TriggerManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTriggerManager(self, request, context):
+        """Extension (issue 13): the status of one trigger manager: its state, its triggers, the orders
+        its fired triggers sent with their fills, the session's position in the symbols concerned and
+        the PnL of those fills. NOT_FOUND if none runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TriggerManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -151,6 +165,11 @@ def add_TriggerManagerServiceServicer_to_server(servicer, server):
                     servicer.ListTriggers,
                     request_deserializer=execx_dot_v1_dot_trigger__manager__pb2.ListTriggersRequest.FromString,
                     response_serializer=execx_dot_v1_dot_trigger__manager__pb2.ListTriggersResponse.SerializeToString,
+            ),
+            'GetTriggerManager': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTriggerManager,
+                    request_deserializer=execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -319,6 +338,33 @@ class TriggerManagerService:
             '/execx.v1.TriggerManagerService/ListTriggers',
             execx_dot_v1_dot_trigger__manager__pb2.ListTriggersRequest.SerializeToString,
             execx_dot_v1_dot_trigger__manager__pb2.ListTriggersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTriggerManager(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.TriggerManagerService/GetTriggerManager',
+            execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerRequest.SerializeToString,
+            execx_dot_v1_dot_trigger__manager__pb2.GetTriggerManagerResponse.FromString,
             options,
             channel_credentials,
             insecure,
