@@ -176,6 +176,10 @@ async def test_cancel_mid_run(svc: Svc) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await stub(svc).CancelSmartOrder(so.CancelSmartOrderRequest(id="nope"), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    # the feed of a finished order: its last StatusChange, then the end
+    got = [m async for m in stub(svc).SubscribeSmartOrders(so.SubscribeSmartOrdersRequest(id=oid), metadata=AUTH)]
+    assert [m.status_change.status for m in got] == [so.SMART_ORDER_STATUS_CANCELLED]
+    assert got[0].status_change.fills_count == len(o.fills)
     await svc.move(VENUE, SYMBOL, "98000")  # wake anything still listening: nothing may be sent
     assert len((await get(svc, oid)).children) == n
     assert all(
