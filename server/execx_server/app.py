@@ -50,7 +50,7 @@ from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
 from .api.smart_orders import SmartOrderServicer
 from .api.trigger_manager import TriggerManagerServicer
-from .connectors.base import Connector, ConnectorConfig
+from .connectors.base import Connector, ConnectorConfig, Secret
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.accounts import AccountViews
@@ -169,6 +169,13 @@ class Service:
             return cfg
         return dataclasses.replace(cfg, rest_url=endpoints["rest"], ws_url=json.dumps(endpoints))
 
+    async def _keyless_market_data(self, exchange: Exchange) -> Connector:
+        """The exchange's market-data client without credentials (no session needed): its connector
+        started for public data only, on the same hosts a session would use (``--sim``, ``--testnet``)."""
+        connector = self._make_connector(self._endpoint_defaults(ConnectorConfig(exchange, "", Secret(""))))
+        await connector.start_market_data()
+        return connector
+
     async def start(self) -> dict[str, Any]:
         """Start everything; on any failure, undo what started and re-raise."""
         try:
@@ -200,6 +207,7 @@ class Service:
                 if x.exchange is exchange and x.state == LIVE and x.connector is not None
             ],
             stale_after_s=s.market_data_stale_s,
+            keyless=self._keyless_market_data,
         )
         self.engine.reference_price = self.market_data.mid
         self.position_managers = PositionManagers(self.engine, self.market_data, self.metrics)

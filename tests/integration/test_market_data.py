@@ -62,9 +62,10 @@ async def fresh_again(svc: Svc, r: Reader, venue: str, symbol: str, price: str) 
 
 
 async def test_no_live_session_is_failed_precondition_and_bad_input_names_the_field(svc: Svc) -> None:
+    """Deribit has no keyless market-data client: its market data needs an order session."""
     for request, code, text in (
         (
-            md.SubscribeMarketDataRequest(exchange=c.EXCHANGE_BINANCE_COINM_FUTURE, symbol="BTCUSD_PERP"),
+            md.SubscribeMarketDataRequest(exchange=c.EXCHANGE_DERIBIT, symbol="BTC-PERPETUAL"),
             grpc.StatusCode.FAILED_PRECONDITION,
             "no live order session",
         ),
@@ -162,23 +163,66 @@ async def test_a_venue_reconnect_makes_the_feed_stale_until_the_next_quote(svc: 
         await r.close()
 
 
-async def test_the_feed_moves_to_another_session_when_its_session_stops(svc: Svc) -> None:
+async def test_the_feed_moves_to_another_source_when_its_session_stops(svc: Svc) -> None:
+    """Deribit (no keyless client): stale with no session, back on the next session. Binance: straight on
+    to its keyless market-data client."""
     from execx.v1 import order_manager_pb2 as om
 
-    first = await svc.session("binance-usdm-future")
-    r = subscribe(svc, c.EXCHANGE_BINANCE_USDM_FUTURE, "ETHUSDT")
+    first = await svc.session("deribit")
+    r = subscribe(svc, c.EXCHANGE_DERIBIT, "ETH-PERPETUAL")
     try:
-        await quote_at(svc, r, "binance-usdm-future", "ETHUSDT", "3000")
+        await quote_at(svc, r, "deribit", "ETH-PERPETUAL", "3000")
         await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=first), metadata=AUTH)
         await r.wait(
             lambda m: m.HasField("status") and m.status.stale and "no live order session" in m.status.reason,
             "no source",
         )
-        await svc.session("binance-usdm-future")
-        await r.wait(lambda m: m.HasField("status") and m.status.reason == WAITING and m.seq > 2, "resourced")
+        await svc.session("deribit")
+        back = await r.wait(lambda m: m.HasField("status") and m.status.reason == WAITING and m.seq > 2, "resourced")
+        # Deribit sends the current quote on subscribe: the feed may be fresh before the book moves
+        await quote_at(svc, r, "deribit", "ETH-PERPETUAL", "3010")
+        assert any(m.HasField("status") and not m.status.stale and m.seq > back.seq for m in r.got)
+    finally:
+        await r.close()
+    first = await svc.session("binance-usdm-future")
+    r = subscribe(svc, c.EXCHANGE_BINANCE_USDM_FUTURE, "ETHUSDT")
+    try:
+        await quote_at(svc, r, "binance-usdm-future", "ETHUSDT", "3000")
+        await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=first), metadata=AUTH)
+        await r.wait(lambda m: m.HasField("status") and m.status.reason == WAITING and m.seq > 2, "keyless")
+        assert not any("no live order session" in m.status.reason for m in r.got if m.HasField("status"))
         await fresh_again(svc, r, "binance-usdm-future", "ETHUSDT", "3010")
     finally:
         await r.close()
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol"),
+    [("binance-coinm-future", "BTCUSD_PERP"), ("bybit-linear", "ETHUSDT"), ("okx", "ETH-USDT-SWAP")],
+)
+async def test_market_data_without_any_session_or_key(svc: Svc, venue: str, symbol: str) -> None:
+    """No order session of the venue, no API key anywhere: the keyless market-data client gives quotes and
+    trades, and an unknown symbol is still INVALID_ARGUMENT naming ``symbol``."""
+    engine = svc.service.engine
+    assert engine is not None
+    assert not any(x.exchange.value == venue for x in engine.sessions.values())
+    r = subscribe(svc, exchange_enum(venue), symbol)
+    try:
+        ref = svc.service.sim.exchange.markets[venue].instruments[symbol].ref_price
+        await quote_at(svc, r, venue, symbol, str(ref))
+        bid, _ = await svc.top(venue, symbol)
+        qty = svc.service.sim.exchange.markets[venue].instruments[symbol].min_qty
+        await svc.trade(venue, symbol, bid, qty, "sell")
+        t = await r.wait(lambda m: m.HasField("trade"), "trade")
+        assert D(repr(t.trade.price)) == bid and t.trade.aggressor_side == c.SIDE_SELL
+    finally:
+        await r.close()
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        async for _ in svc.md.SubscribeMarketData(
+            md.SubscribeMarketDataRequest(exchange=exchange_enum(venue), symbol="NOPE"), metadata=AUTH
+        ):
+            pass
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and (e.value.details() or "").startswith("symbol:")
 
 
 async def test_subscribe_market_data_websocket(svc: Svc) -> None:

@@ -108,6 +108,12 @@ class HasCapabilities:
         say when; the others never)."""
         return False
 
+    async def start_market_data(self) -> None:
+        """Start as a keyless market-data client: instrument rules and public streams only, nothing signed,
+        no private stream (``rules`` and ``watch_market`` work; order methods do not). Venues without one
+        raise ``NotImplementedError``: their market data needs an order session."""
+        raise NotImplementedError("market data of this venue needs an order session (startOrderHandler)")
+
 
 ReportSink = Callable[[ExecutionReport], None]
 StreamStateSink = Callable[[bool], None]  # True: private stream live; False: down (reconnecting)
@@ -146,6 +152,10 @@ class Connector(Protocol):
 
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         """Load instrument rules, open the private stream; return once both are ready."""
+        ...
+
+    async def start_market_data(self) -> None:
+        """Start keyless, for public market data only (``HasCapabilities.start_market_data``)."""
         ...
 
     async def close(self) -> None: ...

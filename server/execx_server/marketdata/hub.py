@@ -3,7 +3,9 @@
 Consumers (position managers, client ``SubscribeMarketData`` streams, later triggers and grids) call
 ``MarketDataHub.subscribe(exchange, symbol, listener)``; the first one opens the venue subscription
 through a live session's connector (``Connector.watch_market``: every venue gets it for free once its
-connector implements that method), the last one to close it closes the venue subscription.
+connector implements that method), the last one to close it closes the venue subscription. Without a
+live session, through the venue's keyless market-data client (``keyless``: started on first need, no
+credentials, kept until the hub closes) where the venue has one (``Connector.start_market_data``).
 
 Staleness (documented in ``docs/position_manager.md``): a feed is *stale* until its first best
 bid/ask arrives, when no update (quote or trade) came for ``stale_after_s``, after a reconnect of one
@@ -24,7 +26,7 @@ import itertools
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -70,6 +72,7 @@ class StatusEvent:
 MarketEvent = QuoteEvent | TradeEvent | StatusEvent
 Listener = Callable[[MarketEvent], None]
 Sources = Callable[[Exchange], list[Connector]]
+Keyless = Callable[[Exchange], Awaitable[Connector]]  # a started keyless market-data client of the exchange
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> None:
@@ -173,9 +176,11 @@ class MarketDataHub:
         stale_after_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         now_ns: Callable[[], int] = time.time_ns,
+        keyless: Keyless | None = None,
     ) -> None:
-        """``sources(exchange)``: the connectors of the exchange's live sessions (market data is public,
-        but a venue connection needs a session to exist: the hub reads through one of them)."""
+        """``sources(exchange)``: the connectors of the exchange's live sessions (the hub reads through one
+        of them); ``keyless(exchange)``: the exchange's keyless market-data client, for when no session is
+        live (raises ``NotImplementedError`` for a venue without one)."""
         if stale_after_s <= 0:
             raise ValueError("stale_after_s must be positive")
         self.sources = sources
@@ -187,6 +192,9 @@ class MarketDataHub:
         self._lock = asyncio.Lock()
         self._keys = itertools.count(1)
         self._hooked: weakref.WeakSet[Connector] = weakref.WeakSet()  # connectors whose reconnects we hear
+        self._keyless_factory = keyless
+        self._keyless: dict[Exchange, Connector] = {}
+        self._keyless_lock = asyncio.Lock()
 
     def mid(self, exchange: Exchange, symbol: str) -> Decimal | None:
         """The current mid of a watched, fresh feed; None if nobody watches the symbol or the feed is stale
@@ -205,7 +213,7 @@ class MarketDataHub:
         async with self._lock:
             feed = self.feeds.get((exchange, symbol))
             if feed is None:
-                connector = self._pick(exchange)
+                connector = await self._pick(exchange)
                 if connector is None:
                     raise FailedPrecondition(f"{NO_SOURCE} ({exchange.value}): start one with startOrderHandler")
                 connector.rules(symbol)  # ValidationError("symbol", ...) for an unknown symbol
@@ -220,9 +228,28 @@ class MarketDataHub:
             feed.listeners[key] = listener
             return MarketSubscription(self, feed, key)
 
-    def _pick(self, exchange: Exchange) -> Connector | None:
+    async def _pick(self, exchange: Exchange) -> Connector | None:
+        """A live session's connector, else the keyless client (None: the venue has none)."""
         live = self.sources(exchange)
-        return live[0] if live else None
+        if live:
+            return live[0]
+        if self._keyless_factory is None:
+            return None
+        async with self._keyless_lock:
+            client = self._keyless.get(exchange)
+            if client is None:
+                try:
+                    client = await self._keyless_factory(exchange)
+                except NotImplementedError:
+                    return None
+                self._keyless[exchange] = client
+                log.info("marketdata.keyless", extra={"exchange": exchange.value})
+            return client
+
+    def _usable(self, connector: Connector | None, exchange: Exchange) -> bool:
+        if connector is None:
+            return False
+        return connector in self.sources(exchange) or self._keyless.get(exchange) is connector
 
     async def _watch(self, feed: Feed, connector: Connector) -> None:
         feed.unwatch = await connector.watch_market(feed.symbol, feed.on_ticker, feed.on_trade)
@@ -257,7 +284,7 @@ class MarketDataHub:
         """Flags a feed stale after ``stale_after_s`` without an update, and moves it to another live
         session's connector when its own session stops."""
         while True:
-            if feed.connector is None or feed.connector not in self.sources(feed.exchange):
+            if not self._usable(feed.connector, feed.exchange):
                 await self._resource(feed)
             now = self.clock()
             if not feed.stale and now - feed.last_update >= self.stale_after_s:
@@ -268,11 +295,11 @@ class MarketDataHub:
 
     async def _resource(self, feed: Feed) -> None:
         self._unwatch(feed)
-        connector = self._pick(feed.exchange)
-        if connector is None:
-            feed.set_stale(True, NO_SOURCE)
-            return
         try:
+            connector = await self._pick(feed.exchange)
+            if connector is None:
+                feed.set_stale(True, NO_SOURCE)
+                return
             await self._watch(feed, connector)
         except VenueError as e:
             feed.set_stale(True, f"cannot subscribe: {e.message}")
@@ -288,3 +315,6 @@ class MarketDataHub:
         for feed in list(self.feeds.values()):
             self._unwatch(feed)
         self.feeds.clear()
+        clients, self._keyless = list(self._keyless.values()), {}
+        for client in clients:
+            await client.close()

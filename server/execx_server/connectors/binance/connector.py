@@ -80,7 +80,7 @@ from ..base import (
 from ..deadman import DeadManSwitch
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.http import make_session
-from ..transport.supervisor import Run, StreamSupervisor
+from ..transport.supervisor import Run, StreamSupervisor, idle
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from . import parse
@@ -181,12 +181,9 @@ class BinanceConnector(HasCapabilities):
         self._on_stream_state = on_stream_state
         self._started_ms = self._clock_ms()
         self._session = await make_session(self._config.interface)
-        self._rest = BinanceRest(self._session, self.hosts.rest, self.flavor, self._signer)
-        self._rest.telemetry = self.telemetry
-        self._rest.margin = self.margin
+        self._rest = self._new_rest(self._session)
         try:
-            info = await self._rest.exchange_info()
-            self._rules = parse.parse_exchange_info(info, self.exchange)
+            self._rules = parse.parse_exchange_info(await self._rest.exchange_info(), self.exchange)
             if self.flavor is Flavor.SPOT:
                 self._user = SpotUserStream(
                     self._session,
@@ -228,6 +225,23 @@ class BinanceConnector(HasCapabilities):
         except BaseException:
             await self.close()
             raise
+
+    async def start_market_data(self) -> None:
+        """Keyless: ``exchangeInfo`` and the public streams only (nothing signed, no user data stream)."""
+        self._session = await make_session(self._config.interface)
+        self._rest = self._new_rest(self._session)
+        try:
+            self._rules = parse.parse_exchange_info(await self._rest.exchange_info(), self.exchange)
+            self._supervisor.start((f"{self.exchange}.idle", idle))
+        except BaseException:
+            await self.close()
+            raise
+
+    def _new_rest(self, session: aiohttp.ClientSession) -> BinanceRest:
+        rest = BinanceRest(session, self.hosts.rest, self.flavor, self._signer)
+        rest.telemetry = self.telemetry
+        rest.margin = self.margin
+        return rest
 
     @property
     def cancel_on_disconnect_armed(self) -> bool:

@@ -79,7 +79,7 @@ from ..base import (
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
-from ..transport.supervisor import Run, StreamSupervisor
+from ..transport.supervisor import Run, StreamSupervisor, idle
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
@@ -199,6 +199,19 @@ class BybitConnector(HasCapabilities):
                 runs.append((f"{self.exchange}.trade", self._trade.run))
             self._supervisor.start(*runs)
             await self._supervisor.wait_private(private, START_TIMEOUT_S)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def start_market_data(self) -> None:
+        """Keyless: the instruments and the public stream only (nothing signed, no private stream)."""
+        self._session = await make_session(self._config.interface)
+        self._rest = BybitRest(self._session, self.hosts.rest, self._signer, self._clock_ms)
+        self._rest.telemetry = self.telemetry
+        try:
+            rows = await self._rest.instruments_info(self.category)
+            self._rules = parse.parse_instruments(self.exchange, self.category, rows)
+            self._supervisor.start((f"{self.exchange}.idle", idle))
         except BaseException:
             await self.close()
             raise

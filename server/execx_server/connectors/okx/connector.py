@@ -78,7 +78,7 @@ from ..deadman import DeadManSwitch
 from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.http import make_session
-from ..transport.supervisor import StreamSupervisor
+from ..transport.supervisor import StreamSupervisor, idle
 from ..transport.telemetry import NULL_TELEMETRY, Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from . import parse
@@ -178,6 +178,29 @@ class OkxConnector(HasCapabilities):
             raise RuntimeError("connector not started")
         return self._rest
 
+    async def start_market_data(self) -> None:
+        """Keyless: the instruments and the public stream only (nothing signed, no private stream)."""
+        self._session = await make_session(self._config.interface)
+        self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
+        self._rest.telemetry = self.telemetry
+        try:
+            await self._load_instruments(self._rest)
+            self._supervisor.start(("okx.idle", idle))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _load_instruments(self, rest: OkxRest) -> None:
+        """Spot and swap instruments (public): rules, instIdCode (websocket order entry), which are swaps."""
+        for inst_type in ("SPOT", "SWAP"):
+            for row in await rest.instruments(inst_type):
+                rules = parse.parse_instrument(row)
+                self._rules[rules.symbol] = rules
+                if isinstance(row.get("instIdCode"), int):
+                    self._codes[rules.symbol] = row["instIdCode"]
+                if inst_type == "SWAP":
+                    self._swap.add(rules.symbol)
+
     async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
         if self._config.use_margin:
             raise ValidationError("useMargin", "spot margin is not implemented for okx (spot orders use tdMode cash)")
@@ -188,14 +211,7 @@ class OkxConnector(HasCapabilities):
         self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
         self._rest.telemetry = self.telemetry
         try:
-            for inst_type in ("SPOT", "SWAP"):
-                for row in await self._rest.instruments(inst_type):
-                    rules = parse.parse_instrument(row)
-                    self._rules[rules.symbol] = rules
-                    if isinstance(row.get("instIdCode"), int):
-                        self._codes[rules.symbol] = row["instIdCode"]
-                    if inst_type == "SWAP":
-                        self._swap.add(rules.symbol)
+            await self._load_instruments(self._rest)
             await self._rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
             self._private = PrivateStream(
                 self._session,

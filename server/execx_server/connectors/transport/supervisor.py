@@ -38,6 +38,12 @@ class PrivateStream(Protocol):
     def refusal(self) -> Rejected | None: ...
 
 
+async def idle() -> None:
+    """A run that only keeps a group open until it is cancelled: a supervisor started before any stream
+    is wanted (a keyless market-data client spawns its public streams as symbols are watched)."""
+    await asyncio.Event().wait()
+
+
 class StreamSupervisor:
     def __init__(self, name: str, on_failure: Callable[[], None]) -> None:
         self.name = name
