@@ -318,6 +318,8 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_sends_nothing(
         (req(exchanges=[c.EXCHANGE_DERIBIT]), "exchanges"),
         (req(exchanges=[]), "exchanges"),
         (req(algorithm=0), "Algorithm"),
+        (req(id="no spaces or slashes/"), "Id"),
+        (req(parameters=params(duration="400DAY")), "parameters.duration"),
         (so.AddSmartOrderRequest(algorithm=1, exchanges=[EX], session_id=sid), "Parameters"),
     ]
     for r, field in bad:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -69,6 +70,7 @@ FRESH_WAIT_S = 3.0  # how long an add waits for the symbol's first fresh quote
 MAX_REFUSALS = 10
 KEEP_FINISHED = 1000
 QUEUE_MAX = 10_000
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -749,6 +751,8 @@ class SmartOrders:
         positive(plan.amount, "parameters.amount")
         if plan.amount < max(rules.min_qty, rules.lot):
             raise ValidationError("parameters.amount", f"is below the venue's minimum quantity {rules.min_qty}")
+        if order_id and not _ID.fullmatch(order_id):
+            raise ValidationError("Id", "must be 1-64 letters, digits, '-' or '_' (a UUID)")
         async with self._lock:
             order_id = order_id or str(uuid.uuid4())
             if order_id in self.orders:

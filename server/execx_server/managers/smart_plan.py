@@ -12,10 +12,11 @@ restart). The runner (``smart.py``) asks these functions on every tick.
   minus what is filled and working: a slice that fell behind is caught up by the next one.
 - **VWAP**: the profile is the market's own traded volume, measured live from the market-data hub
   (public trades of the symbol). ``volumes[i]`` is the volume traded in the interval before slice
-  ``i`` (for slice 0, the interval before the start, since the feed opened). Slice ``i`` gets
-  ``remaining * v_i / (v_i + mean(v_0..v_i) * (iterationCount - i - 1))``: its share of the volume
+  ``i``, less our own fills in it. Slice ``i`` gets
+  ``remaining * v_i / (v_i + mean(v_1..v_i) * (iterationCount - i - 1))``: its share of the volume
   expected for the rest of the schedule, the future intervals forecast at the mean rate seen so far.
-  With no volume seen yet it falls back to TWAP's even share; the last slice takes all that remains.
+  Slice 0 (no whole interval measured yet) and any slice while no volume was seen get TWAP's even share
+  of what remains; the last slice takes all that remains.
   ``safety_threshold`` (seed 003's safetyThreshold) caps a slice at that fraction of ``v_i``
   (never the last slice). The target is fixed when the slice starts and persisted.
 - **Maker mode**: a slice's quantity rests post-only at the touch for the length of its interval; what
@@ -36,6 +37,7 @@ from ..domain.errors import ValidationError
 ZERO = Decimal(0)
 NS = 1_000_000_000
 UNITS = {"SEC": 1, "S": 1, "MIN": 60, "M": 60, "HRS": 3600, "HR": 3600, "H": 3600, "DAY": 86_400, "D": 86_400}
+MAX_SPAN_S = 366 * 86_400
 _SPAN = re.compile(r"^\s*(\d+)\s*([A-Za-z]+)\s*$")
 
 
@@ -56,6 +58,8 @@ def parse_span(text: str, field: str) -> int:
     n = int(m.group(1)) * UNITS[unit]
     if n <= 0:
         raise ValidationError(field, "must be positive")
+    if n > MAX_SPAN_S:
+        raise ValidationError(field, f"{text!r} is longer than the maximum, 366DAY")
     return n
 
 
@@ -143,7 +147,7 @@ def vwap_slice(cfg: SmartConfig, i: int, done: Decimal, volumes: list[Decimal], 
         return ZERO
     if i >= cfg.count - 1:
         return remaining
-    seen = volumes[: i + 1]
+    seen = volumes[1 : i + 1]  # slice 0's interval was not measured whole (the feed just opened)
     v = seen[-1] if seen else ZERO
     mean = sum(seen, ZERO) / len(seen) if seen else ZERO
     rest = cfg.count - i - 1
