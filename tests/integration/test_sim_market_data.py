@@ -224,6 +224,53 @@ async def test_bybit_rest_shapes_and_tickers_topic(live: Simulator) -> None:
         assert D(data["bid1Price"]) < D(data["ask1Price"]) and D(data["markPrice"]) > 0, data
 
 
+async def test_bybit_orderbook_snapshot_then_deltas(live: Simulator) -> None:
+    """``orderbook.50``: one snapshot, then deltas whose ``u`` follows on by one; a book kept from them
+    stays uncrossed, within 50 levels, without empty levels, and agrees with a fresh snapshot."""
+    url = live.ready["venues"]["bybit-linear"]["public"]
+    topic = "orderbook.50.BTCUSDT"
+
+    def apply(book: dict[str, dict[str, str]], data: dict[str, Any]) -> None:
+        for side, key in (("b", "b"), ("a", "a")):
+            for px, sz in data[key]:
+                if D(sz) == 0:
+                    assert book[side].pop(px, None) is not None, f"deleted a level never sent: {px}"
+                else:
+                    book[side][px] = sz
+
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_json({"op": "subscribe", "args": [topic]})
+        book: dict[str, dict[str, str]] = {"b": {}, "a": {}}
+        u, deltas = None, 0
+        while deltas < 6:
+            msg = json.loads((await within(ws.receive())).data)
+            if "op" in msg:
+                assert msg["success"] is True, msg
+                continue
+            data = msg["data"]
+            if msg["type"] == "snapshot":
+                assert u is None, "a second snapshot"
+                book = {"b": dict(data["b"]), "a": dict(data["a"])}
+            else:
+                assert msg["type"] == "delta" and data["u"] == u + 1, (data["u"], u)
+                deltas += 1
+                apply(book, data)
+            u = data["u"]
+            assert 0 < len(book["b"]) <= 50 and 0 < len(book["a"]) <= 50
+            assert D(max(book["b"], key=D)) < D(min(book["a"], key=D))
+        async with http.ws_connect(url) as second:  # a late subscriber's snapshot is the book kept so far
+            await second.send_json({"op": "subscribe", "args": [topic]})
+            while True:
+                fresh = json.loads((await within(second.receive())).data)
+                if fresh.get("type") == "snapshot":
+                    break
+            while u < fresh["data"]["u"]:  # the first connection catches up to the same update id
+                msg = json.loads((await within(ws.receive())).data)
+                apply(book, msg["data"])
+                u = msg["data"]["u"]
+        assert u == fresh["data"]["u"] and book == {"b": dict(fresh["data"]["b"]), "a": dict(fresh["data"]["a"])}
+
+
 # ------------------------------------------------------------------------------------------ Deribit
 
 

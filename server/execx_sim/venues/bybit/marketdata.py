@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +59,22 @@ def _ms(params: dict[str, Any], key: str) -> int | None:
     return int(raw)
 
 
+@dataclass
+class BookFeed:
+    """What an ``orderbook.{depth}.{symbol}`` topic last published (shared by its subscribers; one per
+    topic ever subscribed: bounded by the instrument list and the four depths)."""
+
+    u: int = 0
+    bids: dict[Decimal, Decimal] = field(default_factory=dict)
+    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+
+
 class BybitMarketData:
     def __init__(self, venue: BybitVenue) -> None:
         self.venue = venue
         self.data: md.MarketData = venue.sim.marketdata
         self._sent: dict[tuple[str, str], tuple[Any, ...]] = {}  # (category, topic) -> last state sent
+        self._books: dict[tuple[str, str], BookFeed] = {}  # (category, orderbook topic) -> published
 
     # ------------------------------------------------------------------ helpers
 
@@ -330,14 +342,75 @@ class BybitMarketData:
             msg["id"] = str(uuid.uuid4())
         return msg
 
+    # ------------------------------------------------------------------ websocket ``orderbook.{depth}.{symbol}``
+
+    @staticmethod
+    def snapshot_only(category: str, topic: str) -> bool:
+        """Topics sent as whole snapshots (on every top move and every 3 s, by ``venue.py``): level 1
+        as the venue does, and option books, which the venue streams as deltas but execx's Bybit
+        connector reads as snapshots (docs/sim_market_data.md)."""
+        return topic.startswith("orderbook.") and (category == "option" or topic.split(".")[1] == "1")
+
+    def _book_msg(self, category: str, topic: str, kind: str, bids: Any, asks: Any, u: int) -> dict[str, Any]:
+        _, _, symbol = topic.split(".")
+        market = self.venue.markets[category]
+        inst, now = market.instruments[symbol], self.venue.now_ms()
+        data = {
+            "s": symbol,
+            "b": [[inst.fmt_price(p), inst.fmt_qty(q)] for p, q in bids],
+            "a": [[inst.fmt_price(p), inst.fmt_qty(q)] for p, q in asks],
+            "u": u,
+            "seq": market.books[symbol].update_id,
+        }
+        return {"topic": topic, "type": kind, "ts": now, "data": data, "cts": now}
+
+    def _flush_book(self, category: str, topic: str, joining: Conn | None = None) -> None:
+        """Send the changes since the last publication as a ``delta`` to the topic's subscribers but
+        ``joining`` (nothing when unchanged). Levels that leave the depth are deleted (size 0)."""
+        _, depth, symbol = topic.split(".")
+        feed = self._books.setdefault((category, topic), BookFeed())
+        bids, asks = self.venue.markets[category].books[symbol].depth(int(depth))
+        bid_changes = md.diff_levels(feed.bids.items(), bids)
+        ask_changes = md.diff_levels(feed.asks.items(), asks)
+        if not bid_changes and not ask_changes and feed.u:
+            return
+        first = not feed.u
+        feed.u += 1
+        feed.bids, feed.asks = dict(bids), dict(asks)
+        if first:
+            return
+        subs = [c for c in self.venue.public[category] if topic in c.topics and c is not joining]
+        if subs:
+            msg = dumps(
+                self._book_msg(category, topic, "delta", sorted(bid_changes, reverse=True), sorted(ask_changes), feed.u)
+            )
+            for conn in subs:
+                conn.writer.send(msg)
+
+    def book_subscribed(self, conn: Conn, category: str, topic: str) -> None:
+        """A new subscriber: bring the others up to date, then send it a snapshot of what was published."""
+        self._flush_book(category, topic, joining=conn)
+        feed = self._books[(category, topic)]
+        bids, asks = sorted(feed.bids.items(), reverse=True), sorted(feed.asks.items())
+        conn.writer.send_json(self._book_msg(category, topic, "snapshot", bids, asks, feed.u))
+
     async def run(self) -> None:
-        """Push a ``tickers`` snapshot every 100 ms to subscribers of a symbol whose figures changed."""
+        """Every 100 ms: ``orderbook`` deltas (depths above 1), and ``tickers`` / ``kline`` messages of
+        symbols whose figures changed."""
         while True:
             await asyncio.sleep(TICKER_EVERY_S)
             for category, conns in self.venue.public.items():
                 if self.venue.faults(category).silent:
                     continue
                 market = self.venue.markets[category]
+                books = {
+                    t
+                    for c in conns
+                    for t in c.topics
+                    if t.startswith("orderbook.") and not self.snapshot_only(category, t)
+                }
+                for topic in sorted(books):
+                    self._flush_book(category, topic)
                 topics = {t for c in conns for t in c.topics if t.startswith(("tickers.", "kline."))}
                 for topic in topics:
                     sym = topic.rpartition(".")[2]

@@ -108,7 +108,7 @@ class BybitVenue:
             for category, conns in self.public.items():
                 for conn in list(conns):
                     for topic in list(conn.topics):
-                        if topic.startswith("orderbook."):
+                        if self.marketdata.snapshot_only(category, topic):  # others: deltas (marketdata.py)
                             self._send_book(conn, category, topic)
 
     # ------------------------------------------------------------------ connections
@@ -328,8 +328,10 @@ class BybitVenue:
         conn.writer.send_json(reply)
         if op == "subscribe" and reply["success"]:
             for topic in args or ():
-                if topic.startswith("orderbook."):
+                if self.marketdata.snapshot_only(category, topic):
                     self._send_book(conn, category, topic)
+                elif topic.startswith("orderbook."):
+                    self.marketdata.book_subscribed(conn, category, topic)
                 elif topic.startswith(("tickers.", "kline.")):
                     self.marketdata.send_ticker(conn, category, topic)
 
@@ -434,10 +436,11 @@ class BybitVenue:
                     [wire.wallet(self.market_list(), account, set(ev.assets), self.trading.borrowed_of(ev.account_id))],
                 )
         elif isinstance(ev, BookTop):
-            # Every depth is sent as a snapshot when the top of the book moves (and every 3 s by run()).
+            # Level 1 (and option books) is a snapshot whenever the top moves (and every 3 s by run());
+            # deeper books are a snapshot on subscribe then deltas every 100 ms (marketdata.py).
             if not self.faults(category).silent:
                 for conn in self.public[category]:
-                    for topic in [t for t in conn.topics if t.startswith("orderbook.")]:
+                    for topic in [t for t in conn.topics if self.marketdata.snapshot_only(category, t)]:
                         if topic.split(".")[2] == ev.symbol:
                             self._send_book(conn, category, topic)
         elif isinstance(ev, PublicTrade):
