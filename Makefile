@@ -5,7 +5,6 @@ BIN := $(VENV)/bin
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 # A prebuilt QuickFIX wheel (a test dependency) is used when ../shared/wheels has one; else pip builds
 # it from source (~4 minutes, needs g++).
@@ -13,13 +12,14 @@ WHEELS := $(wildcard ../shared/wheels)
 
 # clients/python is the `execx-client` distribution (generated execx.v1 stubs) the service imports.
 $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(if $(WHEELS),--find-links $(WHEELS)) -e '.[dev]' -e ./clients/python
 	touch $@ $(VENV)/.installed-runtime
 
 install: $(VENV)/.installed
 
-# The demos need the service's runtime dependencies only (no test tools, no QuickFIX build): a fresh clone
-# runs `make demo` in well under 90 s.
+# The demos need the service's runtime dependencies only (no test tools, no QuickFIX build, the venv's own
+# pip): a fresh clone runs `make demo` in under 90 s.
 $(VENV)/.installed-runtime: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e . -e ./clients/python
 	touch $@
