@@ -195,6 +195,121 @@ async def test_direction_gap_through_fires_once_other_symbol(svc: Svc) -> None:
             await trades.close()
 
 
+async def test_status_shows_triggers_orders_fills_position_and_pnl(svc: Svc) -> None:
+    """Arm two triggers (price source BTCUSDT, orders on ETHUSDT), fire one, fill one of its orders: the
+    status call answers the state, the armed and fired triggers, the orders sent (the filled one and the
+    one still working, with their statuses), the fill, the session's ETHUSDT position and the fill's PnL
+    (realised = minus its fee, unrealised at the mid of the ETHUSDT feed the manager joined); over REST too."""
+    sid = await svc.session(VENUE)
+    updates = Reader(svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH))
+    t = stub(svc)
+    get = tm.GetTriggerManagerRequest(symbol=SYMBOL, exchange=EX, session_id=sid)
+    try:
+        await expect(t.GetTriggerManager(get, metadata=AUTH), grpc.StatusCode.NOT_FOUND, "no trigger manager")
+        await t.StartTriggerManager(
+            tm.StartTriggerManagerRequest(symbol=SYMBOL, exchange=EX, session_id=sid), metadata=AUTH
+        )
+        bid, ask = await fresh(svc)
+        await svc.move(VENUE, OTHER, "3400")
+        eth_bid, _ = await svc.top(VENUE, OTHER)
+        filled_cl, resting_cl, later_cl = uid("sf"), uid("sr"), uid("sl")
+        await t.SetTrigger(
+            tm.SetTriggerRequest(
+                id="s-up",
+                price=float(ask + 100),
+                symbol=SYMBOL,
+                direction=tm.TRIGGER_DIRECTION_UP,
+                exchange=EX,
+                orders=[
+                    order(sid, filled_cl, eth_bid, symbol=OTHER),
+                    order(sid, resting_cl, eth_bid - 50, symbol=OTHER),
+                ],
+            ),
+            metadata=AUTH,
+        )
+        await t.SetTrigger(
+            tm.SetTriggerRequest(
+                id="s-down",
+                price=float(bid - 1000),
+                symbol=SYMBOL,
+                direction=tm.TRIGGER_DIRECTION_DOWN,
+                exchange=EX,
+                orders=[order(sid, later_cl, bid - 2000)],
+            ),
+            metadata=AUTH,
+        )
+        s = (await t.GetTriggerManager(get, metadata=AUTH)).status
+        assert (s.state, s.armed, s.fired, len(s.orders), len(s.fills)) == (c.RUNNER_STATE_RUNNING, 2, 0, 0, 0)
+        assert [p.symbol for p in s.symbols] == [SYMBOL, OTHER] and s.realised_pnl == 0
+
+        # fire, then a sell print at the ETH bid fills the first order; the second keeps working
+        await svc.trade(VENUE, SYMBOL, ask + 100, D("0.001"), "buy")
+        await updates.wait(
+            lambda u: u.transaction.cl_order_id == resting_cl and u.transaction.order_status == c.ORDER_STATUS_NEW,
+            "the triggered orders acknowledged",
+        )
+        await updates.wait(
+            lambda u: u.transaction.cl_order_id == filled_cl and u.transaction.order_status == c.ORDER_STATUS_NEW,
+            "the first one too",
+        )
+        await svc.trade(VENUE, OTHER, eth_bid, D("0.01"), "sell")
+        fill = await updates.wait(lambda u: u.transaction.cl_order_id == filled_cl and u.transaction.trade_id, "fill")
+        s = await poll(
+            lambda: t.GetTriggerManager(get, metadata=AUTH),
+            lambda r: len(r.status.fills) == 1 and len(r.status.working_orders) == 1,
+            "the fill in the status",
+        )
+        s = s.status
+        assert (s.armed, s.fired) == (1, 1)
+        assert {i.trigger.id: i.fired for i in s.triggers} == {"s-up": True, "s-down": False}
+        statuses = {o.cl_order_id: o.order_status for o in s.orders}
+        assert statuses == {filled_cl: c.ORDER_STATUS_FILLED, resting_cl: c.ORDER_STATUS_NEW}
+        assert [(o.cl_order_id, o.trigger_id) for o in s.working_orders] == [(resting_cl, "s-up")]
+        (f,) = s.fills
+        assert (f.cl_order_id, f.trigger_id, f.side, f.symbol) == (filled_cl, "s-up", c.SIDE_BUY, OTHER)
+        assert D(repr(f.price)) == eth_bid and D(repr(f.qty)) == D("0.01") and f.trade_id == fill.transaction.trade_id
+        eth = {p.symbol: p for p in s.symbols}[OTHER]
+        position = await svc.om.GetPosition(om.GetPositionRequest(session_id=sid, symbol=OTHER), metadata=AUTH)
+        assert eth.position == position.position == 0.01 and eth.net_qty == 0.01 and eth.fills == 1
+        assert D(repr(eth.avg_entry_price)) == eth_bid
+        # Binance spot charges a buyer's fee in ETH: valued in USDT at the fill price
+        assert f.fee_currency == "ETH" and abs(eth.fees_paid - f.fee * float(eth_bid)) < 1e-9 and eth.fees_paid > 0
+        assert abs(eth.realised_pnl + eth.fees_paid) < 1e-9 and s.realised_pnl == eth.realised_pnl
+
+        # the market rises: the open 0.01 is marked at the new ETHUSDT mid
+        await svc.move(VENUE, OTHER, "3500")
+        top = await svc.top(VENUE, OTHER)
+        mid = (top[0] + top[1]) / 2
+        r = await poll(
+            lambda: t.GetTriggerManager(get, metadata=AUTH),
+            lambda r: any(p.symbol == OTHER and D(repr(p.mark_price)) == mid for p in r.status.symbols),
+            "marked at the new mid",
+        )
+        eth = {p.symbol: p for p in r.status.symbols}[OTHER]
+        assert abs(D(repr(eth.unrealised_pnl)) - (mid - eth_bid) * D("0.01")) < D("1e-9") and eth.unrealised_pnl > 0
+        assert r.status.unrealised_pnl == eth.unrealised_pnl
+
+        # the same over REST, camelCase
+        async with svc.http.post(
+            svc.rest + "/getTriggerManager",
+            json={"symbol": SYMBOL, "exchange": "binance-spot", "sessionId": sid},
+            headers={"x-api-key": KEY},
+        ) as http:
+            assert http.status == 200
+            out = await http.json()
+        st = out["status"]
+        assert st["state"] == "running" and st["fired"] == 1 and st["fills"][0]["triggerId"] == "s-up"
+        assert st["symbols"][1]["symbol"] == OTHER and st["symbols"][1]["unrealisedPnl"] > 0
+        assert st["workingOrders"][0]["orderStatus"] == "new"
+
+        await t.StopTriggerManager(
+            tm.StopTriggerManagerRequest(symbol=SYMBOL, exchange=EX, session_id=sid), metadata=AUTH
+        )
+        await expect(t.GetTriggerManager(get, metadata=AUTH), grpc.StatusCode.NOT_FOUND, "no trigger manager")
+    finally:
+        await updates.close()
+
+
 async def expect(call: Any, code: grpc.StatusCode, needle: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await call

@@ -124,6 +124,28 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
     )
 
 
+def fill(u: OrderUpdate, seq: int = 0) -> common_pb2.Fill:
+    """One fill (an update with a ``trade_id``) as ``ListFills`` and the algorithms' status answer it."""
+    return common_pb2.Fill(
+        seq=seq,
+        session_id=u.session_id,
+        exchange=EXCHANGE.proto(u.exchange),
+        symbol=u.symbol,
+        cl_order_id=u.cl_order_id,
+        exch_order_id=u.exch_order_id,
+        trade_id=u.trade_id,
+        side=SIDE.proto(u.side),
+        price=float(u.price),
+        qty=float(u.executed_qty),
+        trade_liquidity=LIQUIDITY.proto(u.trade_liquidity),
+        fee=float(u.fee),
+        fee_currency=u.fee_currency,
+        exch_time=u.exch_time,
+        local_time=u.local_time,
+        trigger_id=u.trigger_id,
+    )
+
+
 def answer(request: order_manager_pb2.SendOrderRequest, u: OrderUpdate) -> common_pb2.OrderTransaction:
     """The answer to a sendOrder request. A pull's is the request's echo (engine ``_pull_answer``): its
     order type, side and time in force are the request's own, unspecified where it gave none."""

@@ -524,24 +524,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             u = cast(OrderUpdate, rec.payload)  # records of kind ORDER
             if not u.trade_id or (request.symbol and u.symbol != request.symbol):
                 continue
-            out.fills.add(
-                seq=rec.seq,
-                session_id=u.session_id,
-                exchange=convert.EXCHANGE.proto(u.exchange),
-                symbol=u.symbol,
-                cl_order_id=u.cl_order_id,
-                exch_order_id=u.exch_order_id,
-                trade_id=u.trade_id,
-                side=convert.SIDE.proto(u.side),
-                price=float(u.price),
-                qty=float(u.executed_qty),
-                trade_liquidity=convert.LIQUIDITY.proto(u.trade_liquidity),
-                fee=float(u.fee),
-                fee_currency=u.fee_currency,
-                exch_time=u.exch_time,
-                local_time=u.local_time,
-                trigger_id=u.trigger_id,
-            )
+            out.fills.append(convert.fill(u, rec.seq))
             if request.limit and len(out.fills) >= request.limit:
                 break
         return out

@@ -4,17 +4,24 @@ Validation before anything is armed (INVALID_ARGUMENT naming the field): symbol,
 (start/stop), id, a positive price, direction and at least one order (setTrigger), every order checked
 as ``sendOrder`` checks an insert (``orders[i].<field>``). Unknown manager or trigger: NOT_FOUND; a
 second manager on the same (session, exchange, symbol), an armed trigger id set again or a clOrderId
-already used: ALREADY_EXISTS. The behaviour is in ``managers/trigger.py`` and docs/algorithms.md.
+already used: ALREADY_EXISTS. ``GetTriggerManager`` (extension): a manager's status, its triggers, the
+orders they sent with their fills, position and PnL per symbol. The behaviour is in
+``managers/trigger.py`` and docs/algorithms.md.
 """
 
 from __future__ import annotations
 
-from execx.v1 import order_manager_pb2, trigger_manager_pb2, trigger_manager_pb2_grpc
+import time
 
+from execx.v1 import common_pb2, order_manager_pb2, trigger_manager_pb2, trigger_manager_pb2_grpc
+
+from ..domain.enums import TransactionType
 from ..domain.errors import ValidationError
 from ..domain.numbers import from_double
 from ..engine.sessions import SendOrder
-from ..managers.trigger import Trigger, TriggerManagers
+from ..engine.updates import OrderUpdate
+from ..managers.runtime import RunnerState
+from ..managers.trigger import Status, Trigger, TriggerManagers
 from ..managers.trigger_plan import Direction
 from . import convert
 from .servicers import Ctx, unary
@@ -24,6 +31,7 @@ DIRECTION = {
     trigger_manager_pb2.TRIGGER_DIRECTION_DOWN: Direction.DOWN,
 }
 DIRECTION_PROTO = {d: n for n, d in DIRECTION.items()}
+STATE = convert.EnumMap(common_pb2.RunnerState.DESCRIPTOR, RunnerState)
 
 
 def order_request(o: SendOrder) -> order_manager_pb2.SendOrderRequest:
@@ -56,6 +64,42 @@ def trigger_info(t: Trigger) -> trigger_manager_pb2.TriggerInfo:
         ),
         fired=bool(t.fired_ns),
         fired_time=t.fired_ns,
+    )
+
+
+def status_message(s: Status) -> trigger_manager_pb2.TriggerManagerStatus:
+    now = time.time_ns()
+    symbols = [
+        trigger_manager_pb2.TriggerSymbolPnl(
+            symbol=p.symbol,
+            position=float(p.position),
+            net_qty=float(p.net_qty),
+            avg_entry_price=float(p.avg_entry_price),
+            mark_price=float(p.mark_price),
+            realised_pnl=float(p.realised_pnl),
+            unrealised_pnl=float(p.unrealised_pnl),
+            fees_paid=float(p.fees_paid),
+            fills=p.fills,
+        )
+        for p in s.symbols
+    ]
+    fired = sum(1 for t in s.triggers if t.fired_ns)
+    return trigger_manager_pb2.TriggerManagerStatus(
+        session_id=s.session_id,
+        exchange=convert.EXCHANGE.proto(s.exchange),
+        symbol=s.symbol,
+        state=STATE.proto(s.state),
+        reason=s.reason,
+        triggers=[trigger_info(t) for t in s.triggers],
+        armed=len(s.triggers) - fired,
+        fired=fired,
+        working_orders=[convert.transaction(OrderUpdate.of(o, TransactionType.INSERT, now)) for o in s.working],
+        orders=[convert.transaction(OrderUpdate.of(o, TransactionType.INSERT, now)) for o in s.orders],
+        fills=[convert.fill(u) for u in s.fills],
+        symbols=symbols,
+        realised_pnl=float(sum(p.realised_pnl for p in s.symbols)),
+        unrealised_pnl=float(sum(p.unrealised_pnl for p in s.symbols)),
+        fees_paid=float(sum(p.fees_paid for p in s.symbols)),
     )
 
 
@@ -124,3 +168,11 @@ class TriggerManagerServicer(trigger_manager_pb2_grpc.TriggerManagerServiceServi
         return trigger_manager_pb2.ListTriggersResponse(
             triggers=[trigger_info(t) for _, t in self.managers.list(exchange, request.symbol)]
         )
+
+    @unary
+    async def GetTriggerManager(
+        self, request: trigger_manager_pb2.GetTriggerManagerRequest, context: Ctx
+    ) -> trigger_manager_pb2.GetTriggerManagerResponse:
+        exchange = convert.EXCHANGE.domain(request.exchange, "exchange", required=True)
+        manager = self.managers.get(request.session_id, exchange, request.symbol)
+        return trigger_manager_pb2.GetTriggerManagerResponse(status=status_message(manager.status()))

@@ -20,29 +20,43 @@ trade's aggressor as the seed's field reference says; a trade at or beyond the l
   triggers come back once the strategy starts the session again; a saved trigger one of whose orders
   the session already has (it fired just before the restart) is restored as fired, not re-armed.
 - **Stop**: its triggers are cleared and the live orders its triggers sent are cancelled.
+- **Status** (``status()``, ``GetTriggerManager``): its state, its triggers, the orders its fired
+  triggers sent (live and finished, as the engine holds them) and their fills (the last ``FILLS_KEPT``),
+  and per symbol those orders trade: the session's position and the fills' PnL (``pnl.Book``: average
+  cost, realised after fees, unrealised at the mid of the shared market-data feed, which the manager
+  joins for every symbol its fired orders trade). The fills and PnL are those seen since the manager
+  started (after a restart: since it was restored).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from ..domain.enums import Exchange, OrderType, Side, TimeInForce, TransactionType
-from ..domain.errors import AlreadyExists, NotFound, ValidationError
+from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from ..domain.instruments import InstrumentRules
+from ..domain.orders import Order
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
-from ..marketdata.hub import MarketDataHub, MarketEvent, TradeEvent
+from ..engine.updates import OrderUpdate
+from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, TradeEvent
 from ..observability.metrics import Metrics
-from .runtime import Restorer, Runner, RunnerState, Saved, positive, required
+from .pnl import Book
+from .position import fee_in_quote
+from .runtime import ZERO, Restorer, Runner, RunnerState, Saved, positive, required
 from .trigger_plan import Direction, Level, fires
 
 log = logging.getLogger("execx.trigger_manager")
 
 KIND = "trigger_manager"
+FILLS_KEPT = 1_000  # the fills a status shows (the oldest forgotten first; ListFills has them all)
 
 
 @dataclass
@@ -100,6 +114,39 @@ class Trigger:
         return cls(d["id"], Decimal(d["price"]), symbol, Direction(d["direction"]), exchange, orders)
 
 
+@dataclass(frozen=True)
+class SymbolPnl:
+    """One symbol its fired orders trade: the session's position, the PnL of those orders' fills."""
+
+    symbol: str
+    position: Decimal
+    net_qty: Decimal
+    avg_entry_price: Decimal
+    mark_price: Decimal  # 0: no fresh feed (unrealised then 0)
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal
+    fees_paid: Decimal
+    fills: int
+
+
+@dataclass(frozen=True)
+class Status:
+    session_id: str
+    exchange: Exchange
+    symbol: str
+    state: RunnerState
+    reason: str
+    triggers: list[Trigger]
+    working: list[Order]
+    orders: list[Order]
+    fills: list[OrderUpdate]
+    symbols: list[SymbolPnl]
+
+
+def _ignore(event: MarketEvent) -> None:
+    """The listener of a feed joined only for its mid (the status's mark)."""
+
+
 class TriggerManager(Runner):
     algorithm = "trigger_manager"
 
@@ -119,6 +166,9 @@ class TriggerManager(Runner):
         self.triggers: dict[str, Trigger] = {}
         self.armed: list[Trigger] = []  # the armed ones, in the order they were set (the listener's hot list)
         self._gauge = metrics.triggers_armed.labels(exchange.value)
+        self.books: dict[str, Book] = {}  # symbol -> the PnL of its fired orders' fills
+        self.fills: deque[OrderUpdate] = deque(maxlen=FILLS_KEPT)
+        self.marks: dict[str, MarketSubscription] = {}  # feeds joined for their mid (other symbols)
 
     # ------------------------------------------------------------------ triggers
 
@@ -197,6 +247,84 @@ class TriggerManager(Runner):
         log.info("trigger_manager.fired", extra={"symbol": self.symbol, "triggers": [t.id for t in hit]})
         if self.state not in (RunnerState.STOPPED, RunnerState.FAILED):
             self.save()
+        await self.watch({o.symbol for t in hit for o in t.orders})
+
+    # ------------------------------------------------------------------ fills and status
+
+    async def watch(self, symbols: set[str]) -> None:
+        """Join the shared feed of every symbol its orders trade (its own is joined already): the mark."""
+        for sym in sorted(symbols - {self.symbol} - self.marks.keys()):
+            try:
+                sub = await self.hub.subscribe(self.exchange, sym, _ignore)
+            except (FailedPrecondition, ValidationError) as e:
+                log.info("trigger_manager.no_mark", extra={"symbol": sym, "error": str(e)})
+                continue
+            if self.sub is None or sym in self.marks:  # detached (stopped) or joined meanwhile
+                sub.close()
+            else:
+                self.marks[sym] = sub
+
+    def _rules(self, symbol: str) -> InstrumentRules:
+        with contextlib.suppress(FailedPrecondition, NotFound, ValidationError):
+            _, connector = self.engine.live_session(self.session_id)
+            return connector.rules(symbol)
+        return InstrumentRules(self.exchange, symbol, ZERO, ZERO, ZERO)  # linear, contract size 1
+
+    def _on_update(self, u: OrderUpdate) -> None:
+        if not u.trade_id:
+            return
+        book = self.books.get(u.symbol)
+        if book is None:
+            book = self.books[u.symbol] = Book(self._rules(u.symbol))
+        fee = fee_in_quote(book.rules, u.fee, u.fee_currency, u.price)
+        if fee is None:
+            log.info("trigger_manager.fee_other_asset", extra={"asset": u.fee_currency, "fee": str(u.fee)})
+        book.fill(u.side, u.executed_qty, u.price, fee or ZERO)
+        self.fills.append(u)
+
+    def _position(self, symbol: str) -> Decimal:
+        with contextlib.suppress(NotFound):
+            if self.session_id in self.engine.sessions:
+                return self.engine.position(self.session_id, symbol)
+        return ZERO
+
+    def status(self) -> Status:
+        symbols = sorted({o.symbol for t in self.triggers.values() for o in t.orders} | self.books.keys())
+        pnl = []
+        for sym in symbols:
+            book = self.books.get(sym) or Book(InstrumentRules(self.exchange, sym, ZERO, ZERO, ZERO))
+            mark = self.hub.mid(self.exchange, sym)
+            pnl.append(
+                SymbolPnl(
+                    sym,
+                    self._position(sym),
+                    book.qty,
+                    book.avg_price,
+                    mark or ZERO,
+                    book.realised(),
+                    book.unrealised(mark) or ZERO,
+                    book.fees,
+                    book.fills,
+                )
+            )
+        return Status(
+            self.session_id,
+            self.exchange,
+            self.symbol,
+            self.state,
+            self.reason,
+            sorted(self.triggers.values(), key=lambda t: t.id),
+            self.live_orders(),
+            self.orders(),
+            list(self.fills),
+            pnl,
+        )
+
+    def detach(self) -> None:
+        super().detach()
+        for sub in self.marks.values():
+            sub.close()
+        self.marks.clear()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -265,6 +393,7 @@ class TriggerManagers:
                     t.fired_ns = time.time_ns()
                     manager.triggers[t.id] = t
                     manager.ids.update(o.cl_order_id for o in t.orders)
+                    manager.spawn(manager.watch({o.symbol for o in t.orders}), "marks")
                 else:
                     manager.arm(t)
             manager.save()
@@ -365,6 +494,14 @@ class TriggerManagers:
                 n += m.clear()
                 m.save()
         return n
+
+    def get(self, session_id: str, exchange: Exchange, symbol: str) -> TriggerManager:
+        required(session_id, "sessionId")
+        required(symbol, "symbol")
+        manager = self.managers.get((session_id, exchange, symbol))
+        if manager is None:
+            raise NotFound(f"no trigger manager on {exchange.value} {symbol} for session {session_id!r}")
+        return manager
 
     def list(self, exchange: Exchange | None, symbol: str) -> list[tuple[TriggerManager, Trigger]]:
         return [
