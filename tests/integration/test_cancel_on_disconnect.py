@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import time
+from asyncio.subprocess import PIPE, STDOUT
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -357,6 +359,93 @@ async def test_kill_9_of_execx_the_venue_cancels_the_orders(tmp_path: Path, venu
             log_ = (tmp_path / "execx.log").read_text(errors="replace")
             assert acct["secretKey"] not in log_
             print(f"{venue}: orders cancelled by the venue {time.monotonic() - killed:.2f}s after kill -9")
+    finally:
+        execx.stop()
+        sim.stop()
+
+
+async def test_the_setting_survives_a_restart_and_its_firing_is_counted(tmp_path: Path) -> None:
+    """binance-spot (no venue dead-man switch: only execx's own layer). A session started with
+    cancelOnDisconnect rests two orders; execx is stopped (SIGTERM keeps the orders) and started again on the
+    same journal; the strategy starts the session again *without* the flag: it is guarded as journaled, so
+    when its stream closes the orders are cancelled after the grace, and ``/metrics`` counts the firing."""
+    venue = "binance-spot"
+    symbol, qty = VENUES[venue]
+    sim = SimProcess(tmp_path, seed=15)
+    sim.start()
+    execx = ExecxProcess(tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    auth = (("x-api-key", FAULT_KEY),)
+    sid = uid("cr")
+    try:
+        ready = execx.start()
+        async with aiohttp.ClientSession() as http:
+
+            async def admin(method: str, path: str, **kw: Any) -> Any:
+                async with http.request(method, sim.ready["admin"] + path, **kw) as r:
+                    assert r.status == 200, await r.text()
+                    return await r.json()
+
+            acct = await admin("POST", "/admin/accounts", json={})
+            hosts = sim.ready["venues"][venue]
+            key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=exchange_enum(venue))
+
+            def start_req(cod: bool) -> om.StartOrderHandlerRequest:
+                return om.StartOrderHandlerRequest(
+                    session_id=sid,
+                    exchange_key=key,
+                    rest_url=hosts["rest"],
+                    ws_url=json.dumps(hosts),
+                    cancel_on_disconnect=cod,
+                    cancel_on_disconnect_grace_ms=300 if cod else 0,
+                )
+
+            async with grpc.aio.insecure_channel(ready["grpc"]) as channel:
+                stub = om_grpc.OrderManagerServiceStub(channel)
+                await stub.StartOrderHandler(start_req(True), metadata=auth)
+                book = await admin("GET", "/admin/book", params={"market": venue, "symbol": symbol})
+                bid = D(book["bids"][0][0])
+                for i in range(2):
+                    ack = await stub.SendOrder(insert(sid, f"k{i}", symbol, bid * D("0.97") - i, qty), metadata=auth)
+                    assert ack.order.order_status == c.ORDER_STATUS_NEW, ack.order.message
+
+            async def open_at_venue() -> int:
+                hist = await admin("GET", "/admin/history", params={"apiKey": acct["apiKey"], "market": venue})
+                return sum(1 for o in hist["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED"))
+
+            execx.stop()  # SIGTERM: a deliberate stop keeps the orders
+            assert await open_at_venue() == 2
+            ready = execx.start()
+            async with grpc.aio.insecure_channel(ready["grpc"]) as channel:
+                stub = om_grpc.OrderManagerServiceStub(channel)
+                await stub.StartOrderHandler(start_req(False), metadata=auth)
+                call = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=auth)
+                await call.read()  # the stream is open (the journal's first record)
+                call.cancel()
+
+                async def none_open() -> bool:
+                    return await open_at_venue() == 0
+
+                await wait_for(none_open, "the journaled cancel-on-disconnect cancels after the restart")
+
+                async def counted() -> bool:
+                    async with http.get(ready["metrics"]) as r:
+                        exposition = await r.text()
+                    return (
+                        'om_cancel_on_disconnect_fired_total{exchange="binance-spot"} 1.0' in exposition
+                        and 'om_cancel_on_disconnect_cancels_total{exchange="binance-spot"} 2.0' in exposition
+                    )
+
+                await wait_for(counted, "the firing counted in /metrics")
+                async with http.get(ready["metrics"]) as r:
+                    exposition = await r.text()
+                tool = shutil.which("promtool")
+                if tool is not None:  # .ci/run installs it; test_algorithm_metrics skips without it
+                    proc = await asyncio.create_subprocess_exec(
+                        tool, "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
+                    )
+                    out, _ = await asyncio.wait_for(proc.communicate(exposition.encode()), 10)
+                    assert proc.returncode == 0 and not out.strip(), out.decode()
     finally:
         execx.stop()
         sim.stop()

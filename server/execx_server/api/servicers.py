@@ -156,7 +156,12 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             lambda exchange, limit: metrics.risk_refusals.labels(exchange, limit).inc()
         )
         engine.risk.cancel_observers.append(lambda exchange, n: metrics.kill_switch_cancels.labels(exchange).inc(n))
+        engine.disconnect.fired_observers.append(self._observe_cancel_on_disconnect)
         self._observe_kill_switches()
+
+    def _observe_cancel_on_disconnect(self, exchange: str, cancels: int) -> None:
+        self.metrics.cancel_on_disconnect_fired.labels(exchange).inc()
+        self.metrics.cancel_on_disconnect_cancels.labels(exchange).inc(cancels)
 
     def _observe(self, u: OrderUpdate) -> None:
         self.metrics.updates.labels(u.exchange.value, u.order_status.value).inc()
@@ -180,6 +185,13 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             if any(ch < " " or ch == "\x7f" for ch in value):
                 raise ValidationError(f"exchangeKey.{name}", "must not contain control characters")
         check_endpoints(exchange, request.rest_url, request.ws_url)
+        if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
+            raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
+        before = self.engine.sessions.get(request.session_id)
+        cod, grace_ms = request.cancel_on_disconnect, request.cancel_on_disconnect_grace_ms
+        journaled = self.engine.disconnect.grace_ms(request.session_id)
+        if not cod and journaled is not None and before is not None and before.connector is None:
+            cod, grace_ms = True, journaled  # resumed after a restart: guarded as journaled (docs/safety.md)
         cfg = self.endpoint_defaults(
             ConnectorConfig(
                 exchange,
@@ -191,9 +203,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 interface=request.interface,
                 use_margin=request.use_margin,
                 # the venue's countdown cancel-all, where it has one, kept armed by execx (docs/safety.md)
-                dead_man_s=(request.cancel_on_disconnect_grace_ms or DEFAULT_GRACE_MS) / 1000
-                if request.cancel_on_disconnect
-                else 0.0,
+                dead_man_s=(grace_ms or DEFAULT_GRACE_MS) / 1000 if cod else 0.0,
             )
         )
         if request.session_id == risk.ALL:
@@ -201,14 +211,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 "sessionId", f"{risk.ALL!r} is reserved: it names every session (the global kill switch)"
             )
         limits = convert.risk_limits(request.risk_limits) if request.HasField("risk_limits") else None
-        if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
-            raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
-        before = self.engine.sessions.get(request.session_id)
         reattached = before is not None and before.connector is not None  # live: same keys re-attach
         session = await self.engine.start_session(request.session_id, cfg, request.adopt_prefix)
-        self.engine.disconnect.configure(
-            session.session_id, request.cancel_on_disconnect, request.cancel_on_disconnect_grace_ms
-        )
+        self.engine.disconnect.configure(session.session_id, cod, grace_ms)
         if limits is not None:  # else a new session has none and a resumed one keeps its own
             self.engine.risk.set_limits(session, limits)
         if not reattached:

@@ -10,13 +10,16 @@ grace period starts; a stream of the session opening again stops it. When it run
 Only a disconnection arms the timer: a session nobody has streamed yet is not cancelled. A deliberate stop
 of execx (``close``) disarms every timer: the client's streams end because execx stops, not because the
 client went away (the venues' own dead-man switches, docs/safety.md, are what protect a crash of execx).
-The setting lives in memory: after a restart the strategy starts the session again with it.
+The setting is journaled (the ``algorithms`` table, kind ``cancelOnDisconnect``, keyed by session id): after
+an execx restart the session is guarded as before, from its next disconnection on; ``fired_observers``
+(metrics) hear of every firing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +32,7 @@ log = logging.getLogger("execx.engine.disconnect")
 
 DEFAULT_GRACE_MS = 1000
 MAX_GRACE_MS = 3_600_000  # an hour: longer is a mistake, not a grace period
+JOURNAL_KIND = "cancelOnDisconnect"  # the journal's algorithms table: key = session id, {"graceMs": n}
 
 
 @dataclass
@@ -43,6 +47,11 @@ class DisconnectGuard:
         self.engine = engine
         self._guarded: dict[str, _Guarded] = {}
         self._closed = False
+        # (exchange, cancels sent) each time the grace period runs out: metrics (must not block)
+        self.fired_observers: list[Callable[[str, int], None]] = []
+        for session_id, _sid, cfg in engine.journal.algorithms(JOURNAL_KIND):
+            grace_ms = int(cfg.get("graceMs", 0) or 0)
+            self._guarded[session_id] = _Guarded((grace_ms or DEFAULT_GRACE_MS) / 1000)
 
     def configure(self, session_id: str, enabled: bool, grace_ms: int) -> None:
         """Guard ``session_id`` (or stop guarding it). ``grace_ms`` 0 = ``DEFAULT_GRACE_MS``. Streams already
@@ -52,12 +61,16 @@ class DisconnectGuard:
             if current is not None:
                 self._disarm(current)
                 del self._guarded[session_id]
+                self.engine.journal.drop_algorithm(JOURNAL_KIND, session_id)
             return
-        grace_s = (grace_ms or DEFAULT_GRACE_MS) / 1000
+        grace_ms = grace_ms or DEFAULT_GRACE_MS
         if current is None:
-            self._guarded[session_id] = _Guarded(grace_s)
+            self._guarded[session_id] = _Guarded(grace_ms / 1000)
+        elif round(current.grace_s * 1000) == grace_ms:
+            return  # as journaled already
         else:
-            current.grace_s = grace_s
+            current.grace_s = grace_ms / 1000
+        self.engine.journal.save_algorithm(JOURNAL_KIND, session_id, session_id, {"graceMs": grace_ms})
 
     def grace_ms(self, session_id: str) -> int | None:
         """The session's grace period, or None when it is not guarded."""
@@ -108,4 +121,6 @@ class DisconnectGuard:
             extra={"session": session_id, "graceMs": round(grace_s * 1000), "openOrders": len(ids)},
         )
         self.engine.risk._publish(session, "cancelOnDisconnect", "session", ids)
-        await pull_open_orders(self.engine, session, "cancel_on_disconnect")
+        cancelled = await pull_open_orders(self.engine, session, "cancel_on_disconnect")
+        for observe in self.fired_observers:
+            observe(session.exchange.value, len(cancelled))

@@ -204,6 +204,21 @@ class Metrics:
         self.kill_switch_cancels = Counter(
             "kill_switch_cancels", "Cancels sent by the kill switch", ["exchange"], namespace="om", registry=r
         )
+        # cancel-on-disconnect of the client's streams (engine/disconnect.py, docs/safety.md)
+        self.cancel_on_disconnect_fired = Counter(
+            "cancel_on_disconnect_fired",
+            "Sessions whose client streams stayed gone past the grace period: their open orders pulled",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.cancel_on_disconnect_cancels = Counter(
+            "cancel_on_disconnect_cancels",
+            "Open orders cancel-on-disconnect sent a cancel for",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
 
 
 class VenueTelemetry:
