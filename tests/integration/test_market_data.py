@@ -62,10 +62,10 @@ async def fresh_again(svc: Svc, r: Reader, venue: str, symbol: str, price: str) 
 
 
 async def test_no_live_session_is_failed_precondition_and_bad_input_names_the_field(svc: Svc) -> None:
-    """Deribit has no keyless market-data client: its market data needs an order session."""
+    """Pulse has no keyless market-data client: its market data needs an order session."""
     for request, code, text in (
         (
-            md.SubscribeMarketDataRequest(exchange=c.EXCHANGE_DERIBIT, symbol="BTC-PERPETUAL"),
+            md.SubscribeMarketDataRequest(exchange=c.EXCHANGE_PULSE, symbol="BTC_USD-PERPETUAL"),
             grpc.StatusCode.FAILED_PRECONDITION,
             "no live order session",
         ),
@@ -164,23 +164,23 @@ async def test_a_venue_reconnect_makes_the_feed_stale_until_the_next_quote(svc: 
 
 
 async def test_the_feed_moves_to_another_source_when_its_session_stops(svc: Svc) -> None:
-    """Deribit (no keyless client): stale with no session, back on the next session. Binance: straight on
+    """Pulse (no keyless client): stale with no session, back on the next session. Binance: straight on
     to its keyless market-data client."""
     from execx.v1 import order_manager_pb2 as om
 
-    first = await svc.session("deribit")
-    r = subscribe(svc, c.EXCHANGE_DERIBIT, "ETH-PERPETUAL")
+    first = await svc.session("pulse")
+    r = subscribe(svc, c.EXCHANGE_PULSE, "BTC_USD-PERPETUAL")
     try:
-        await quote_at(svc, r, "deribit", "ETH-PERPETUAL", "3000")
+        await quote_at(svc, r, "pulse", "BTC_USD-PERPETUAL", "97000")
         await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=first), metadata=AUTH)
         await r.wait(
             lambda m: m.HasField("status") and m.status.stale and "no live order session" in m.status.reason,
             "no source",
         )
-        await svc.session("deribit")
+        await svc.session("pulse")
         back = await r.wait(lambda m: m.HasField("status") and m.status.reason == WAITING and m.seq > 2, "resourced")
-        # Deribit sends the current quote on subscribe: the feed may be fresh before the book moves
-        await quote_at(svc, r, "deribit", "ETH-PERPETUAL", "3010")
+        # Pulse sends the current quote on subscribe: the feed may be fresh before the book moves
+        await quote_at(svc, r, "pulse", "BTC_USD-PERPETUAL", "97100")
         assert any(m.HasField("status") and not m.status.stale and m.seq > back.seq for m in r.got)
     finally:
         await r.close()
@@ -198,7 +198,12 @@ async def test_the_feed_moves_to_another_source_when_its_session_stops(svc: Svc)
 
 @pytest.mark.parametrize(
     ("venue", "symbol"),
-    [("binance-coinm-future", "BTCUSD_PERP"), ("bybit-linear", "ETHUSDT"), ("okx", "ETH-USDT-SWAP")],
+    [
+        ("binance-coinm-future", "BTCUSD_PERP"),
+        ("bybit-linear", "ETHUSDT"),
+        ("okx", "ETH-USDT-SWAP"),
+        ("deribit", "ETH-PERPETUAL"),
+    ],
 )
 async def test_market_data_without_any_session_or_key(svc: Svc, venue: str, symbol: str) -> None:
     """No order session of the venue, no API key anywhere: the keyless market-data client gives quotes and

@@ -249,6 +249,23 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             await self.close()
             raise
 
+    async def start_market_data(self) -> None:
+        """Keyless: the JSON-RPC websocket without ``public/auth`` (public channels and instruments only),
+        no FIX session."""
+        self._session = await make_session(self._config.interface)
+        self._rpc = JsonRpcConnection(
+            self._session, self.hosts.rpc_ws, DERIBIT, self._on_notification, name="deribit.rpc", backoff=self._backoff
+        )
+        self._rpc.telemetry = self.telemetry
+        try:
+            self._supervisor.start(("deribit.rpc", self._rpc.run))
+            await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
+            rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
+            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
+        except BaseException:
+            await self.close()
+            raise
+
     async def _wait_up(self, live: Any, refused: asyncio.Event, what: str) -> None:
         """Until ``live`` completes; a refusal of our credentials is ``Rejected`` in the venue's words."""
         if await self._supervisor.wait_up(live, refused):
