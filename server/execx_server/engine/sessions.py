@@ -62,6 +62,8 @@ def _credentials_digest(config: ConnectorConfig) -> bytes:
     keeping them a second time (the connector holds them; nothing is journaled)."""
     parts = (config.exchange.value, config.api_key, config.secret_key.reveal(), config.passphrase.reveal())
     return hmac.new(_CREDENTIALS_KEY, "\0".join(parts).encode(), hashlib.sha256).digest()
+
+
 _PENDING = frozenset({OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL})
 
 
