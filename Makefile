@@ -21,7 +21,7 @@ install: $(VENV)/.installed
 # The demos need the service's runtime dependencies only (no test tools, no QuickFIX build, the venv's own
 # pip): a fresh clone runs `make demo` in under 90 s.
 $(VENV)/.installed-runtime: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e . -e ./clients/python
+	$(BIN)/pip install -q --no-compile -e . -e ./clients/python
 	touch $@
 
 demo: $(VENV)/.installed-runtime
