@@ -7,11 +7,20 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import aiohttp
 from execx_server.app import Service, Settings
 from execx_sim.app import Simulator
+
+
+class Keys(TypedDict):
+    """A simulator account's exchange keys, as ``start_session`` takes them."""
+
+    api_key: str
+    secret_key: str
+    passphrase: str
+
 
 KEY = "client-test-key"
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from client_helpers import Execx
+from client_helpers import Execx, Keys
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -23,6 +23,6 @@ async def execx(sim: Simulator, tmp_path: Path) -> AsyncIterator[Execx]:
 
 
 @pytest.fixture
-def keys(account: Account) -> dict[str, str]:
+def keys(account: Account) -> Keys:
     """A fresh simulator account's exchange keys."""
     return {"api_key": account.api_key, "secret_key": account.secret_key, "passphrase": account.passphrase}

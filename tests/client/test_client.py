@@ -9,7 +9,7 @@ import uuid
 
 import grpc
 import pytest
-from client_helpers import KEY, Execx, Tail
+from client_helpers import KEY, Execx, Keys, Tail
 from execx_client import ExecxClient, ExecxError, OrderRequest, OrderTransaction, RiskLimits, types
 
 SYMBOL = "BTCUSDT"
@@ -26,7 +26,7 @@ def cid() -> str:
     return "c" + uuid.uuid4().hex[:20]
 
 
-async def test_orders_queries_and_errors(execx: Execx, keys: dict[str, str]) -> None:
+async def test_orders_queries_and_errors(execx: Execx, keys: Keys) -> None:
     async with ExecxClient(execx.target, KEY, timeout=10) as x:
         sid = "s-" + uuid.uuid4().hex[:8]
         assert await x.start_session(sid, "BINANCE-SPOT", **keys) == sid  # enums in any case
@@ -127,7 +127,7 @@ async def test_wrong_key_and_unreachable_are_execx_errors(execx: Execx) -> None:
         assert x.connection_state() in ("connecting", "transient_failure", "idle")
 
 
-async def test_market_data_and_algorithms(execx: Execx, keys: dict[str, str]) -> None:
+async def test_market_data_and_algorithms(execx: Execx, keys: Keys) -> None:
     async with ExecxClient(execx.target, KEY) as x:
         sid = "a-" + uuid.uuid4().hex[:8]
         await x.start_session(sid, "binance-spot", **keys)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from typing import Any
 
 import aiohttp
-from client_helpers import KEY, Execx, Tail
+from client_helpers import KEY, Execx, Keys, Tail
 from execx_client import ExecxClient, OrderTransaction
 
 SYMBOL = "BTCUSDT"
@@ -20,8 +21,8 @@ async def bid(x: Execx) -> float:
         return float((await r.json())["markets"]["binance-spot"][SYMBOL]["mid"]) * 0.95
 
 
-def assert_exactly_once(items: list[object]) -> list[int]:
-    seqs = [u.seq for u in items]
+def assert_exactly_once(items: list[Any]) -> list[int]:
+    seqs: list[int] = [u.seq for u in items]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"gap or duplicate: {seqs}"
     return seqs
 
@@ -66,7 +67,7 @@ class Proxy:
             await self.server.wait_closed()
 
 
-async def test_execx_restart_mid_stream(execx: Execx, keys: dict[str, str]) -> None:
+async def test_execx_restart_mid_stream(execx: Execx, keys: Keys) -> None:
     resumed: list[tuple[str, int]] = []
     async with ExecxClient(execx.target, KEY, timeout=20, on_reconnect=lambda s, q: resumed.append((s, q))) as x:
         states = Tail(x.connection_states())
@@ -109,7 +110,7 @@ async def test_execx_restart_mid_stream(execx: Execx, keys: dict[str, str]) -> N
             await t.close()
 
 
-async def test_network_drop_mid_stream(execx: Execx, keys: dict[str, str]) -> None:
+async def test_network_drop_mid_stream(execx: Execx, keys: Keys) -> None:
     proxy = Proxy(execx.grpc_port)
     await proxy.start()
     resumed: list[tuple[str, int]] = []

@@ -53,3 +53,38 @@ def test_inputs_any_case_and_refusals_name_the_field() -> None:
     with pytest.raises(ExecxError) as e:
         OrderRequest("s", "c", "BTCUSDT", "long", 1.0).to_proto()
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and e.value.message.startswith("side: 'long'")
+
+
+RENAMED = {  # RPC -> the client's method(s), where the name is not the RPC's in snake_case
+    "StartOrderHandler": ["start_session"],
+    "StopOrderHandler": ["stop_session"],
+    "OrderEntry": ["insert", "amend", "cancel", "pull"],
+    "SubscribeUpdates": ["updates"],
+    "SubscribePositions": ["positions"],
+    "SubscribeMarketData": ["market_data"],
+    "SubscribeSmartOrders": ["smart_orders"],
+    "BatchSendOrders": ["batch_send"],
+    "CancelAllOrders": ["cancel_all"],
+}
+
+
+def test_every_rpc_has_a_client_method() -> None:
+    from execx.v1 import (
+        dip_buyer_pb2,
+        grid_trader_pb2,
+        market_data_pb2,
+        position_manager_pb2,
+        smart_order_pb2,
+        trigger_manager_pb2,
+    )
+    from execx_client import ExecxClient
+
+    modules = (order_manager_pb2, market_data_pb2, position_manager_pb2, trigger_manager_pb2)
+    missing = []
+    for module in (*modules, dip_buyer_pb2, grid_trader_pb2, smart_order_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for rpc in service.methods:
+                snake = "".join("_" + ch.lower() if ch.isupper() else ch for ch in rpc.name).lstrip("_")
+                names = RENAMED.get(rpc.name, [snake])
+                missing += [f"{service.name}.{rpc.name}" for n in names if not callable(getattr(ExecxClient, n, None))]
+    assert missing == []

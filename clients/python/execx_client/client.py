@@ -748,6 +748,13 @@ class ExecxClient:
         req = trigger_manager_pb2.StopTriggerManagerRequest(**_where(exchange, symbol, session_id))
         await self._call(self._tm.StopTriggerManager, req, timeout)
 
+    async def get_trigger_manager(
+        self, session_id: str, exchange: str, symbol: str, *, timeout: float | None = None
+    ) -> t.TriggerManagerStatus | None:
+        """GetTriggerManager: its state, armed and fired triggers, the orders they sent, fills and PnL."""
+        req = trigger_manager_pb2.GetTriggerManagerRequest(**_where(exchange, symbol, session_id))
+        return result_as(t.GetTriggerManagerResponse, await self._call(self._tm.GetTriggerManager, req, timeout)).status
+
     async def set_trigger(
         self,
         trigger_id: str,

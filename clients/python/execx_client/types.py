@@ -33,6 +33,7 @@ __all__ = [
     "GetPositionManagerResponse",
     "GetPositionResponse",
     "GetRiskLimitsResponse",
+    "GetTriggerManagerResponse",
     "GridTraderStatus",
     "ListFillsResponse",
     "ListOrdersResponse",
@@ -87,6 +88,8 @@ __all__ = [
     "SubscribeUpdatesResponse",
     "Trade",
     "TriggerInfo",
+    "TriggerManagerStatus",
+    "TriggerSymbolPnl",
     "UpdateSmartOrderResponse",
 ]
 
@@ -497,6 +500,11 @@ class PositionManagerStatus:
     fees_paid: float = 0.0
     state: str = ""
     reason: str = ""
+    realised_pnl: float = 0.0
+    unrealised_pnl: float = 0.0
+    mark_price: float = 0.0
+    net_qty: float = 0.0
+    avg_entry_price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,6 +560,49 @@ class ListTriggersResponse:
     """execx.v1.ListTriggersResponse"""
 
     triggers: list[TriggerInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class GetTriggerManagerResponse:
+    """execx.v1.GetTriggerManagerResponse"""
+
+    status: TriggerManagerStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSymbolPnl:
+    """execx.v1.TriggerSymbolPnl"""
+
+    symbol: str = ""
+    position: float = 0.0
+    net_qty: float = 0.0
+    avg_entry_price: float = 0.0
+    mark_price: float = 0.0
+    realised_pnl: float = 0.0
+    unrealised_pnl: float = 0.0
+    fees_paid: float = 0.0
+    fills: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerManagerStatus:
+    """execx.v1.TriggerManagerStatus"""
+
+    session_id: str = ""
+    exchange: str = ""
+    symbol: str = ""
+    state: str = ""
+    reason: str = ""
+    triggers: list[TriggerInfo] = field(default_factory=list)
+    armed: int = 0
+    fired: int = 0
+    working_orders: list[OrderTransaction] = field(default_factory=list)
+    orders: list[OrderTransaction] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    symbols: list[TriggerSymbolPnl] = field(default_factory=list)
+    realised_pnl: float = 0.0
+    unrealised_pnl: float = 0.0
+    fees_paid: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -986,6 +1037,9 @@ MESSAGES: dict[str, type] = {
     "execx.v1.ClearTriggersResponse": ClearTriggersResponse,
     "execx.v1.TriggerInfo": TriggerInfo,
     "execx.v1.ListTriggersResponse": ListTriggersResponse,
+    "execx.v1.GetTriggerManagerResponse": GetTriggerManagerResponse,
+    "execx.v1.TriggerSymbolPnl": TriggerSymbolPnl,
+    "execx.v1.TriggerManagerStatus": TriggerManagerStatus,
     "execx.v1.DipBuyerConfig": DipBuyerConfig,
     "execx.v1.StartDipBuyerResponse": StartDipBuyerResponse,
     "execx.v1.StopDipBuyerResponse": StopDipBuyerResponse,
