@@ -5,6 +5,7 @@ limits, rate-limit headers and 10006, websocket auth / ping-pong formats / topic
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from execx_sim.venues.bybit.venue import CategoryFrontend
 
 
 class Client:
@@ -323,3 +325,59 @@ async def test_ready_line_names_every_bybit_exchange_value(sim: Simulator) -> No
         assert entry["trade"].endswith("/v5/trade") and entry["rest"].startswith("http://")
     # one REST, private, trade and public host for all four (Bybit's hosts are shared by the categories)
     assert len({(e["rest"], e["private"], e["trade"], e["public"].rsplit("/", 1)[0]) for e in entries}) == 1
+
+
+async def test_dcp_cancels_the_products_orders_when_its_private_connections_are_gone(bb: Client) -> None:
+    """Disconnection Protection as Bybit's docs describe it: ``/v5/order/disconnected-cancel-all`` sets a
+    product's ``timeWindow`` (3-300 s); the private connection subscribed to ``dcp.future`` closes and does not
+    come back within it: the account's linear orders are cancelled (``cancelType`` ``CancelByDCP``), its spot
+    order (another product) stays. A connection that unsubscribes before closing starts no timing."""
+    _, body, _ = await bb.post("/v5/order/disconnected-cancel-all", {"product": "DERIVATIVES", "timeWindow": 2})
+    assert body["retCode"] == 10001  # below the documented minimum of 3 s
+    _, body, _ = await bb.post("/v5/order/disconnected-cancel-all", {"product": "FUTURES", "timeWindow": 3})
+    assert body["retCode"] == 10001
+    _, body, _ = await bb.post("/v5/order/disconnected-cancel-all", {"product": "DERIVATIVES", "timeWindow": 3})
+    assert body["retCode"] == 0, body
+
+    async def rest(category: str, symbol: str, link: str, qty: str) -> None:
+        price = bb.bid(f"bybit-{category}", symbol) * Decimal("0.97")
+        price = price.quantize(Decimal("1"))
+        _, body, _ = await bb.post("/v5/order/create", limit(category, symbol, price, qty, orderLinkId=link))
+        assert body["retCode"] == 0, body
+
+    async def status(category: str, symbol: str, link: str) -> tuple[str, str]:
+        _, rows, _ = await bb.get("/v5/order/realtime", f"category={category}&symbol={symbol}&orderLinkId={link}")
+        row = rows["result"]["list"][0]
+        return row["orderStatus"], row["cancelType"]
+
+    # 1. unsubscribed before closing (a deliberate stop): nothing is cancelled
+    async with bb.http.ws_connect(bb.urls["private"]) as ws:
+        await ws.send_json(bb.ws_auth())
+        assert (await ws.receive_json())["success"] is True
+        await ws.send_json({"op": "subscribe", "args": ["dcp.future"]})
+        assert (await ws.receive_json())["success"] is True
+        await rest("linear", "BTCUSDT", "dcp-keep", "0.01")
+        await ws.send_json({"op": "unsubscribe", "args": ["dcp.future"]})
+        assert (await ws.receive_json())["success"] is True
+    dcp = next(fe.venue_state.dcp for fe in bb.sim.frontends if isinstance(fe, CategoryFrontend))
+    assert dcp.pending(bb.account) == []  # no timing started
+    # 2. closed while subscribed: the timing starts
+    async with bb.http.ws_connect(bb.urls["private"]) as ws:
+        await ws.send_json(bb.ws_auth())
+        assert (await ws.receive_json())["success"] is True
+        await ws.send_json({"op": "subscribe", "args": ["dcp.future"]})
+        assert (await ws.receive_json())["success"] is True
+        await rest("linear", "BTCUSDT", "dcp-lin", "0.01")
+        await rest("spot", "BTCUSDT", "dcp-spot", "0.001")
+    closed = time.monotonic()
+    assert dcp.pending(bb.account) == ["DERIVATIVES"]
+    assert await status("linear", "BTCUSDT", "dcp-lin") == ("New", "UNKNOWN")
+    deadline = closed + 3.0 + 3.0
+    while (await status("linear", "BTCUSDT", "dcp-lin"))[0] == "New":
+        assert time.monotonic() < deadline, "DCP did not cancel within its window"
+        await asyncio.sleep(0.05)  # polling interval of a deadline-bounded wait
+    assert time.monotonic() - closed >= 2.9  # not before the window
+    assert await status("linear", "BTCUSDT", "dcp-lin") == ("Cancelled", "CancelByDCP")
+    assert (await status("linear", "BTCUSDT", "dcp-keep"))[0] == "Cancelled"  # the pending timing covered it too
+    assert await status("spot", "BTCUSDT", "dcp-spot") == ("New", "UNKNOWN")
+    await bb.post("/v5/order/cancel", {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "dcp-spot"})

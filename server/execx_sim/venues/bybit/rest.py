@@ -22,7 +22,7 @@ from aiohttp import web
 from ...core.accounts import Account
 from ...core.types import Order
 from ..common import dumps
-from . import auth, errors, wire
+from . import auth, dcp, errors, wire
 from .errors import BybitError
 from .instruments import CATEGORIES
 from .trading import category_of, decimal, text
@@ -192,6 +192,23 @@ class BybitHttp:
             category = category_of(call.params)
             cancelled = trading.cancel_all(call.account, category, call.params)
             return {"list": [trading.ack(category, o) for o in cancelled], "success": "1"}
+
+        @route("POST", "/v5/order/disconnected-cancel-all", private=True)
+        async def disconnected_cancel_all(call: Call) -> Any:
+            """DCP's window of one product (dcp.py); ``product`` defaults to OPTIONS."""
+            product = text(call.params, "product") or "OPTIONS"
+            if product not in dcp.PRODUCTS:
+                raise errors.param(f"product must be one of {', '.join(dcp.PRODUCTS)}")
+            window = call.params.get("timeWindow")
+            if isinstance(window, str) and window.isdigit():
+                window = int(window)
+            if not isinstance(window, int) or isinstance(window, bool):
+                raise errors.param("timeWindow is required (an integer, seconds)")
+            if not dcp.WINDOW_MIN_S <= window <= dcp.WINDOW_MAX_S:
+                raise errors.param(f"timeWindow must be in [{dcp.WINDOW_MIN_S}, {dcp.WINDOW_MAX_S}]")
+            assert call.account is not None  # a private route
+            venue.dcp.set_window(call.account, product, window)
+            return {}
 
         def batch(op: Callable[[Account, str, dict[str, Any]], Order]) -> Handler:
             async def handler(call: Call) -> Any:

@@ -26,6 +26,8 @@ from ...core.faults import Faults
 from ...core.types import ZERO, AccountEvent, BookTop, Event, OrderEvent, PublicTrade
 from ..common import Endpoint, StreamWriter, WsRegistry, dumps
 from . import auth, errors, wire
+from .dcp import REASON as DCP_REASON
+from .dcp import TOPIC_PRODUCTS, Dcp
 from .errors import BybitError
 from .instruments import CATEGORIES, CATEGORY_OF, MARKET_OF
 from .marketdata import BybitMarketData
@@ -48,6 +50,7 @@ TRADE_OPS = {
     "order.amend-batch": "/v5/order/amend-batch",
     "order.cancel-batch": "/v5/order/cancel-batch",
 }
+DCP_CHECK_S = 0.01  # the DCP timer's resolution
 NEVER_SILENT = Faults()  # writers check the silence of the event's own category before sending
 
 
@@ -70,6 +73,7 @@ class BybitVenue:
         self.sockets = WsRegistry()
         self.limiter = RateLimiter()
         self.trading = Trading(markets, self.faults, self.now_ms)
+        self.dcp = Dcp(self.now_ms, self._dcp_cancel)  # disconnection protection (dcp.py)
         self.http = BybitHttp(self)
         self.marketdata = BybitMarketData(self)  # market-data REST routes and the tickers topic
         self.marketdata.routes(self.http)
@@ -97,10 +101,23 @@ class BybitVenue:
     async def run(self) -> None:
         """Re-send level-1 snapshots every 3 s (the venue does so for unchanged books) until cancelled."""
         tickers = asyncio.create_task(self.marketdata.run())
+        dcp = asyncio.create_task(self._dcp_timer())
         try:
             await self._resend_books()
         finally:
             tickers.cancel()
+            dcp.cancel()
+
+    async def _dcp_timer(self) -> None:
+        while True:
+            await asyncio.sleep(DCP_CHECK_S)
+            self.dcp.check()
+
+    def _dcp_cancel(self, account: Account, category: str) -> int:
+        """DCP ran out: every open order of the account in ``category`` cancelled (``CancelByDCP``)."""
+        market = self.trading.market(category)
+        symbols = sorted({o.symbol for o in market.account_orders(account) if o.is_open})
+        return sum(len(market.cancel_all(account, symbol, reason=DCP_REASON)) for symbol in symbols)
 
     async def _resend_books(self) -> None:
         while True:
@@ -147,6 +164,7 @@ class BybitVenue:
     def _private_closed(self, conn: Conn) -> None:
         if conn.account is not None:
             self.private.get(conn.account.account_id, set()).discard(conn)
+            self.dcp.disconnected(conn.account, conn.conn_id)
 
     async def _private_msg(self, conn: Conn, data: dict[str, Any]) -> None:
         # The private host carries every category: the largest latency fault among them delays its answers.
@@ -179,8 +197,10 @@ class BybitVenue:
                 reply.update(success=False, ret_msg=f"Invalid topic: {args}")
             elif op == "subscribe":
                 conn.topics.update(args)
+                self.dcp.subscribed(conn.account, conn.conn_id, args)
             else:
                 conn.topics.difference_update(args)
+                self.dcp.unsubscribed(conn.account, conn.conn_id, args)
         else:
             reply.update(success=False, ret_msg=f"Invalid op: {op}")
         conn.writer.send_json(reply)
@@ -473,7 +493,7 @@ class BybitVenue:
 
 
 def _private_topic(topic: str) -> bool:
-    if topic in PRIVATE_TOPICS:
+    if topic in PRIVATE_TOPICS or topic in TOPIC_PRODUCTS:
         return True
     base, _, category = topic.rpartition(".")
     return base in ("order", "execution", "execution.fast", "position") and category in CATEGORIES

@@ -78,6 +78,8 @@ def _cancel_type(order: Order) -> str:
         return "UNKNOWN"
     if order.expire_reason == "STP":
         return "CancelBySmp"
+    if order.expire_reason == "DCP":  # disconnection protection ran out (dcp.py)
+        return "CancelByDCP"
     if order.status is OrderStatus.CANCELED and order.expire_reason in ("", "AMEND_QTY"):
         return "CancelByUser"
     return "UNKNOWN"
