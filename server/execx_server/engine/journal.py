@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..domain.errors import Unavailable
 from .updates import Event, decode, encode
 
@@ -443,4 +445,9 @@ def _order_row(session_id: str, seq: int, kind: str, p: dict[str, Any]) -> tuple
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), default=str)
+    """Compact JSON, anything else (Decimal) as its str. orjson: ~4 µs less than json per order event, on
+    the order path (bench/order_profile.py); json for what orjson refuses (an int beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), default=str)

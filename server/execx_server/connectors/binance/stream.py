@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import aiohttp
+import orjson
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..transport.websocket import (
@@ -438,9 +439,10 @@ class MarketStream:
 
 
 def _loads(text: str) -> dict[str, Any] | None:
+    # orjson (~5x json): Binance's integers (ids, times) are within 64 bits, which orjson keeps exact
     try:
-        msg = json.loads(text)
-    except json.JSONDecodeError:
+        msg = orjson.loads(text)
+    except json.JSONDecodeError:  # orjson.JSONDecodeError is one
         log.warning("binance.ws.bad_json")
         return None
     return msg if isinstance(msg, dict) else None

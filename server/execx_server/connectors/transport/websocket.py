@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import orjson
 
 from .telemetry import NULL_TELEMETRY, Telemetry
 
@@ -138,7 +139,7 @@ class ReconnectingWebSocket:
         ws = self._ws
         if ws is None or ws.closed:
             raise ConnectionError(f"{self.name}: not connected")
-        await ws.send_json(obj)
+        await ws.send_str(_dumps(obj))
 
     async def send_text(self, text: str) -> None:
         """Send a raw text frame now (venues whose keepalive is a text ``ping``, e.g. OKX);
@@ -150,9 +151,7 @@ class ReconnectingWebSocket:
 
     def send_later(self, obj: Any) -> None:
         """Queue a message for the writer of the current (or next) connection."""
-        import json
-
-        self._outbox.put_nowait(json.dumps(obj, separators=(",", ":")))
+        self._outbox.put_nowait(_dumps(obj))
 
     async def nudge(self) -> None:
         """Ask the venue for an answer now (the application-level probe: a ping the venue must answer);
@@ -255,3 +254,8 @@ class ReconnectingWebSocket:
         while True:
             text = await self._outbox.get()
             await ws.send_str(text)
+
+
+def _dumps(obj: Any) -> str:
+    """A venue message as compact JSON text (orjson: ~5x json, on the order path of every venue)."""
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
