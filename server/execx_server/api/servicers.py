@@ -32,7 +32,7 @@ from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
-from ..observability.metrics import Metrics
+from ..observability.metrics import Children, Metrics
 from . import convert
 from .endpoints import check_endpoints
 
@@ -151,6 +151,15 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.engine = engine
         self.metrics = metrics
         self.endpoint_defaults = endpoint_defaults
+        # the order path's metric children, each looked up once (Children)
+        self._updates_total = Children(metrics.updates)
+        self._rejects = Children(metrics.rejects)
+        self._orders_sent = Children(metrics.orders_sent)
+        self._ack_latency = Children(metrics.ack_latency)
+        # each update's stream message, built once for all the session's subscribers (fan-out): keyed by the
+        # event object's id and seq, holding the event so the id stays its own; the last few thousand kept
+        self._update_messages: dict[tuple[int, int], tuple[OrderUpdate, order_manager_pb2.SubscribeUpdatesResponse]]
+        self._update_messages = {}
         engine.observers.append(self._observe)
         engine.risk.refusal_observers.append(
             lambda exchange, limit: metrics.risk_refusals.labels(exchange, limit).inc()
@@ -164,9 +173,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics.cancel_on_disconnect_cancels.labels(exchange).inc(cancels)
 
     def _observe(self, u: OrderUpdate) -> None:
-        self.metrics.updates.labels(u.exchange.value, u.order_status.value).inc()
+        self._updates_total(u.exchange.value, u.order_status.value).inc()
         if u.order_status is OrderStatus.REJECTED:
-            self.metrics.rejects.labels(u.exchange.value, "venue").inc()
+            self._rejects(u.exchange.value, "venue").inc()
 
     @unary
     async def StartOrderHandler(
@@ -309,13 +318,26 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         try:
             update = await self.engine.send(req, wait_s)
         except ValidationError as e:
-            self.metrics.rejects.labels(self._exchange_of(req.session_id), f"invalid:{e.field}").inc()
+            self._rejects(self._exchange_of(req.session_id), f"invalid:{e.field}").inc()
             raise
         exchange = update.exchange.value
         tx = req.transaction_type.value if req.transaction_type else ""
-        self.metrics.orders_sent.labels(exchange, req.order_type.value if req.order_type else "", tx).inc()
-        self.metrics.ack_latency.labels(exchange, tx).observe(time.perf_counter() - started)
+        self._orders_sent(exchange, req.order_type.value if req.order_type else "", tx).inc()
+        self._ack_latency(exchange, tx).observe(time.perf_counter() - started)
         return update
+
+    def _update_message(self, u: OrderUpdate, seq: int) -> order_manager_pb2.SubscribeUpdatesResponse:
+        """The stream message of update ``u`` numbered ``seq``: converted once, then the same (immutable
+        by convention: nobody changes a message once yielded) for every subscriber of the session."""
+        key = (id(u), seq)
+        cached = self._update_messages.get(key)
+        if cached is not None and cached[0] is u:
+            return cached[1]
+        msg = order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, seq))
+        self._update_messages[key] = (u, msg)
+        if len(self._update_messages) > 4096:  # the oldest out (dicts keep insertion order)
+            del self._update_messages[next(iter(self._update_messages))]
+        return msg
 
     def _exchange_of(self, session_id: str) -> str:
         session = self.engine.sessions.get(session_id)
@@ -465,7 +487,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                     yield order_manager_pb2.SubscribeUpdatesResponse(risk_event=revent)
                     continue
                 u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
-                yield order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, rec.seq))
+                yield self._update_message(u, rec.seq)
         except SlowConsumer as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
         finally:

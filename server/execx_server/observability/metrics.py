@@ -5,6 +5,7 @@ endpoint, outcome — never session or order ids."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -221,11 +222,32 @@ class Metrics:
         )
 
 
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """A metric's labelled children, each looked up once: ``labels()`` costs a few µs a call (it checks
+    and joins its arguments under a lock) and the order path takes several per order. Only for metrics
+    whose children are never removed (a removed child would stay cached here, no longer exported)."""
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        try:
+            return self._children[values]
+        except KeyError:
+            child: M = self._metric.labels(*values)
+            self._children[values] = child
+            return child
+
+
 class VenueTelemetry:
     """The connectors' telemetry hook (``connectors.transport.telemetry.Telemetry``) over these metrics."""
 
     def __init__(self, metrics: Metrics, exchange: str) -> None:
-        self._latency = metrics.venue_latency
+        self._latency = Children(metrics.venue_latency)
         self._reconnects = metrics.reconnects
         self._headroom = metrics.rate_limit_headroom.labels(exchange)
         self._exchange = exchange
@@ -237,7 +259,7 @@ class VenueTelemetry:
         self._reconnect_listeners.append(listener)
 
     def request(self, endpoint: str, outcome: str, seconds: float) -> None:
-        self._latency.labels(self._exchange, endpoint, outcome).observe(seconds)
+        self._latency(self._exchange, endpoint, outcome).observe(seconds)
         tracing.venue_request(self._exchange, endpoint, outcome, seconds)
 
     def reconnect(self, stream: str) -> None:
