@@ -3,6 +3,7 @@ against the embedded simulator on loopback: binance-spot in full, then bybit-lin
 sends Deribit orders over FIX) and pulse. Prints one JSON line per figure.
 
     .venv/bin/python bench/order_roundtrip.py [--orders 500] [--venues binance-spot,bybit-linear,okx,deribit,pulse]
+        [--modes default|busypoll|both]
 
 The simulator (``execx-sim``) and execx run as separate processes, as a venue and a sidecar would;
 this process is the strategy. Every venue's rate limits are raised out of the way first (admin API).
@@ -20,20 +21,23 @@ Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) with the CPU µs
 spent (execx, simulator, strategy: unlike latency, not skewed by what else runs), and execx's resident
 memory at rest and with 10k open orders.
 
-One line per other venue, ``{"figure": <venue>, <way>: {p50_us, p99_us, n}, ...}``, on a session of the
-simulator's demo account (binance-spot BTCUSDT, bybit-linear BTCUSDT, okx BTC-USDT spot, deribit BTC-PERPETUAL, pulse
-BTC_USD-PERPETUAL; the smallest size, 4% below the mid):
+One line per venue (binance-spot too), ``{"figure": <venue>, <way>: {p50_us, p99_us, n}, ...}``, on a session
+of the simulator's demo account (binance-spot BTCUSDT, bybit-linear BTCUSDT, okx BTC-USDT spot, deribit
+BTC-PERPETUAL, pulse BTC_USD-PERPETUAL; the smallest size, 4% below the mid):
 - ``grpc_stream``: an OrderEntry insert → its answer, once execx has the venue's ack (execx's default
-  order entry: Bybit ``order.create`` on ``/v5/trade`` and OKX ``order`` on the private websocket, a FIX
-  NewOrderSingle → ExecutionReport for Deribit, ``private/buy`` on Pulse's JSON-RPC websocket)
+  order entry: Binance WebSocket API ``order.place``, Bybit ``order.create`` on ``/v5/trade``, OKX ``order``
+  on the private websocket, a FIX NewOrderSingle → ExecutionReport for Deribit, ``private/buy`` on Pulse's
+  JSON-RPC websocket)
 - ``grpc_unary``: the same through SendOrder
-- ``direct_ccxt`` (bybit-linear, okx, deribit): ccxt ``create_order`` straight to the simulator, only its
-  URLs changed: over REST (ccxt's way; for Deribit the JSON-RPC REST API, not FIX)
-- ``direct_ws`` (pulse, which no ccxt supports): ``private/buy`` on one authenticated bare aiohttp
-  websocket → its answer (the floor)
-Then every venue again (binance-spot too, in that same row shape) on a second execx started with
-``--busyPoll``: ``{"figure": "<venue> busyPoll", ...}``. Its event loop spins instead of sleeping, so
-it runs on its own: it would take a CPU from the other ways' processes on a small machine.
+- ``direct_ccxt`` (every venue but pulse, which no ccxt supports): ccxt ``create_order`` straight to the
+  simulator, only its URLs changed: over REST (ccxt's way; for Deribit the JSON-RPC REST API, not FIX)
+- the bare venue protocol, the floor execx's own cost is measured against: ``direct_ws`` (binance-spot
+  ``order.place`` on the WebSocket API, bybit-linear ``order.create`` on ``/v5/trade``, okx ``order`` on the
+  private websocket, pulse ``private/buy``: one authenticated bare aiohttp websocket, request → its answer)
+  or ``direct_fix`` (deribit: a bare simplefix session, NewOrderSingle → its ExecutionReport)
+Then every venue again on a second execx started with ``--busyPoll``: ``{"figure": "<venue> busyPoll", ...}``.
+Its event loop spins instead of sleeping, so it runs on its own: it would take a CPU from the other ways'
+processes on a small machine. ``--modes default|busypoll|both`` (default both): a quick run skips either.
 A venue whose path fails prints ``{"figure": <venue>, "error": ...}`` instead; a session stop that does
 not return within 10 s prints ``{"figure": "<venue>_stop", "error": ...}`` after the venue's figures.
 """
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -61,6 +66,7 @@ from urllib.parse import urlencode
 import aiohttp
 import ccxt.async_support as ccxt  # type: ignore[import-untyped]
 import grpc
+import simplefix
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
@@ -117,6 +123,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=500)
     ap.add_argument("--venues", default=",".join(VENUES), help=f"comma-separated subset of {','.join(VENUES)}")
+    ap.add_argument(
+        "--modes",
+        choices=("default", "busypoll", "both"),
+        default="both",
+        help="execx's default event loop, the --busyPoll one, or both (a quick run skips the busy-poll rows)",
+    )
     args = ap.parse_args()
     n = args.orders
     venues = args.venues.split(",")
@@ -132,17 +144,18 @@ async def main() -> None:
         async with aiohttp.ClientSession() as http:
             for name in venues:  # the bench measures latency, not the venue's rate limits
                 await raise_rate_limits(http, sim_ready["admin"], name)
-        async with execx(data) as (pid, ready):
-            if "binance-spot" in venues:
-                await run({"execx": pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
-            for name in venues:
-                if name != "binance-spot":
+        if args.modes in ("default", "both"):
+            async with execx(data) as (pid, ready):
+                if "binance-spot" in venues:
+                    await run({"execx": pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
+                for name in venues:
                     await venue_row(name, name, ready, sim_ready, n)
-        # The same with execx's event loop spinning instead of sleeping (one CPU kept busy). On its own: a
-        # spinning execx would take CPU from the other ways' processes.
-        async with execx(data, "--busyPoll") as (_, ready):
-            for name in venues:
-                await venue_row(f"{name} busyPoll", name, ready, sim_ready, n)
+        if args.modes in ("busypoll", "both"):
+            # The same with execx's event loop spinning instead of sleeping (one CPU kept busy). On its own: a
+            # spinning execx would take CPU from the other ways' processes.
+            async with execx(data, "--busyPoll") as (_, ready):
+                for name in venues:
+                    await venue_row(f"{name} busyPoll", name, ready, sim_ready, n)
     finally:
         sim.terminate()
         await sim.wait()
@@ -220,13 +233,13 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     )
     price = 90000.0  # far below the market: rests, never fills
 
-    def insert(cl: str) -> om.SendOrderRequest:
+    def insert(cl: str, qty: float = 0.001) -> om.SendOrderRequest:
         return om.SendOrderRequest(
             session_id=sid,
             cl_order_id=cl,
             symbol="BTCUSDT",
             price=price,
-            qty=0.001,
+            qty=qty,
             order_type=c.ORDER_TYPE_LIMIT,
             transaction_type=c.TRANSACTION_TYPE_INSERT,
             side=c.SIDE_BUY,
@@ -343,17 +356,23 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     updates.cancel()
 
     # sustained throughput: pipelined OrderEntry with 64 in flight; CPU per order of each process
-    total, window = 2000, 64
+    # 0.0001 BTC (9 USDT, over the 5 USDT minimum): the demo account's 100 000 USDT holds all 10 000 orders
+    # of the memory figure at once (at 0.001 most were refused for the balance: not the order path measured)
+    total, window, small = 2000, 64, 0.0001
     cpu = Cpu(pids)
     t0 = time.perf_counter()
     sent = received = 0
+    outcomes: dict[str, int] = {}
     while received < total:
         while sent < total and sent - received < window:
-            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"t{sent}")))
+            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"t{sent}", small)))
             sent += 1
-        await call.read()
+        answer = await call.read()
+        status = c.OrderStatus.Name(answer.order.order_status) if not answer.status.code else "error"
+        outcomes[status] = outcomes.get(status, 0) + 1
         received += 1
-    emit("orders_per_second", grpc_stream_pipelined=round(total / (time.perf_counter() - t0)), **cpu.per_request(total))
+    per_s = round(total / (time.perf_counter() - t0))
+    emit("orders_per_second", grpc_stream_pipelined=per_s, outcomes=outcomes, **cpu.per_request(total))
     await call.done_writing()
     await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
 
@@ -362,7 +381,7 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     sent = received = 0
     while received < 10_000:
         while sent < 10_000 and sent - received < window:
-            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"m{sent}")))
+            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"m{sent}", small)))
             sent += 1
         await call.read()
         received += 1
@@ -419,6 +438,197 @@ def ccxt_client(name: str, hosts: dict[str, str], acct: dict[str, str]) -> Any:
     return ex
 
 
+class BareWs:
+    """One authenticated order-entry websocket on bare aiohttp: the venue protocol's floor. ``call`` sends
+    one request and returns the answer carrying its id (``id_field``: Binance and OKX ``id``, Bybit
+    ``reqId``); anything else on the socket (pushes, pongs) is skipped."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, id_field: str) -> None:
+        self.ws = ws
+        self.id_field = id_field
+        self.ids = itertools.count(1)
+        self.inst_code = 0  # OKX: the instrument's instIdCode (its websocket order operations name it so)
+
+    async def call(self, frame: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+        req_id = str(next(self.ids))
+        if key is None:
+            frame = {self.id_field: req_id, **frame}
+        await self.ws.send_str(json.dumps(frame))
+        while True:
+            msg: dict[str, Any] = json.loads((await self.ws.receive()).data)
+            if (msg.get(self.id_field) == req_id) if key is None else (msg.get("op") == key or msg.get("event") == key):
+                return msg
+
+
+def binance_signed(acct: dict[str, str], params: dict[str, Any]) -> dict[str, Any]:
+    """Binance WebSocket API params with apiKey, timestamp and the HMAC-SHA256 signature of the sorted
+    ``k=v&...`` of them (the WebSocket API's signing, venues/binance)."""
+    out = {**params, "apiKey": acct["apiKey"], "timestamp": int(time.time() * 1000)}
+    payload = "&".join(f"{k}={out[k]}" for k in sorted(out))
+    return {**out, "signature": hmac.new(acct["secretKey"].encode(), payload.encode(), hashlib.sha256).hexdigest()}
+
+
+async def direct_ws_client(
+    name: str, http: aiohttp.ClientSession, hosts: dict[str, str], acct: dict[str, str]
+) -> BareWs | None:
+    """An authenticated bare websocket to the venue's own order entry (None for venues without one here:
+    Deribit's floor is FIX, Pulse's is ``JsonRpc``)."""
+    if name == "binance-spot":
+        return BareWs(await http.ws_connect(hosts["wsApi"]), "id")  # every request is signed
+    if name == "bybit-linear":
+        ws = BareWs(await http.ws_connect(hosts["trade"]), "reqId")
+        expires = int(time.time() * 1000) + 10_000
+        sig = hmac.new(acct["secretKey"].encode(), f"GET/realtime{expires}".encode(), hashlib.sha256).hexdigest()
+        answer = await ws.call({"op": "auth", "args": [acct["apiKey"], expires, sig]}, key="auth")
+        assert answer.get("retCode") == 0, answer
+        return ws
+    if name == "okx":
+        ws = BareWs(await http.ws_connect(hosts["private"]), "id")
+        ts = str(int(time.time()))
+        mac = hmac.new(acct["secretKey"].encode(), f"{ts}GET/users/self/verify".encode(), hashlib.sha256)
+        login = {"apiKey": acct["apiKey"], "passphrase": acct["passphrase"], "timestamp": ts}
+        login["sign"] = base64.b64encode(mac.digest()).decode()
+        answer = await ws.call({"op": "login", "args": [login]}, key="login")
+        assert str(answer.get("code")) == "0", answer
+        query = {"instType": "SPOT", "instId": MARKETS[name].symbol}
+        async with http.get(f"{hosts['rest']}/api/v5/public/instruments", params=query) as r:
+            ws.inst_code = int((await r.json())["data"][0]["instIdCode"])
+        return ws
+    return None
+
+
+async def direct_ws_order(
+    name: str, ws: BareWs, acct: dict[str, str], symbol: str, qty: Decimal, price: Decimal, cl: str
+) -> tuple[float, Callable[[], Awaitable[None]]]:
+    """Insert one limit buy on the venue's own websocket order entry: the ns to its answer, and how to cancel
+    it. Raises unless the venue accepted it."""
+    if name == "binance-spot":
+        params = {"symbol": symbol, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": str(qty),
+                  "price": str(price), "newClientOrderId": cl}  # fmt: skip
+        t = time.perf_counter_ns()
+        answer = await ws.call({"method": "order.place", "params": binance_signed(acct, params)})
+        took = time.perf_counter_ns() - t
+        if answer.get("status") != 200:
+            raise RuntimeError(f"order.place: {answer}")
+        cancel = {"symbol": symbol, "orderId": answer["result"]["orderId"]}
+
+        async def undo() -> None:
+            done = await ws.call({"method": "order.cancel", "params": binance_signed(acct, cancel)})
+            if done.get("status") != 200:
+                raise RuntimeError(f"order.cancel: {done}")
+
+        return took, undo
+    if name == "bybit-linear":
+        header = {"X-BAPI-TIMESTAMP": str(int(time.time() * 1000)), "X-BAPI-RECV-WINDOW": "5000"}
+        args = {"category": "linear", "symbol": symbol, "side": "Buy", "orderType": "Limit", "qty": str(qty),
+                "price": str(price), "timeInForce": "GTC", "orderLinkId": cl}  # fmt: skip
+        t = time.perf_counter_ns()
+        answer = await ws.call({"header": header, "op": "order.create", "args": [args]})
+        took = time.perf_counter_ns() - t
+        if answer.get("retCode") != 0:
+            raise RuntimeError(f"order.create: {answer}")
+        oid = answer["data"]["orderId"]
+
+        async def undo() -> None:
+            args = {"category": "linear", "symbol": symbol, "orderId": oid}
+            done = await ws.call({"header": header, "op": "order.cancel", "args": [args]})
+            if done.get("retCode") != 0:
+                raise RuntimeError(f"order.cancel: {done}")
+
+        return took, undo
+    if name == "okx":
+        item: dict[str, Any] = {"instIdCode": ws.inst_code, "tdMode": "cash", "side": "buy", "ordType": "limit",
+                "sz": str(qty), "px": str(price), "clOrdId": cl}  # fmt: skip
+        t = time.perf_counter_ns()
+        answer = await ws.call({"op": "order", "args": [item]})
+        took = time.perf_counter_ns() - t
+        if str(answer.get("code")) != "0":
+            raise RuntimeError(f"order: {answer}")
+        oid = answer["data"][0]["ordId"]
+
+        async def undo() -> None:
+            done = await ws.call({"op": "cancel-order", "args": [{"instIdCode": ws.inst_code, "ordId": oid}]})
+            if str(done.get("code")) != "0":
+                raise RuntimeError(f"cancel-order: {done}")
+
+        return took, undo
+    raise ValueError(name)
+
+
+class FixClient:
+    """A bare FIX 4.4 session to the simulated Deribit (simplefix over asyncio TCP): the floor of execx's
+    Deribit order entry. Logon as Deribit's docs have it (RawData ``<ms>.<nonce>``, Password
+    ``base64(sha256(RawData ++ secret))``, ResetSeqNumFlag so both sides start at 1); each request waits for
+    the ExecutionReport whose OrigClOrdID(41) is ours (Deribit's reversal, venues/deribit.md §2.4)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sender: str) -> None:
+        self.reader, self.writer, self.sender = reader, writer, sender
+        self.parser = simplefix.FixParser()
+        self.seq = itertools.count(1)
+
+    @classmethod
+    async def connect(cls, url: str, acct: dict[str, str]) -> FixClient:
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        # a SenderCompID of our own: execx's sessions on the same key use theirs
+        self = cls(reader, writer, "BENCH" + os.urandom(4).hex().upper())
+        raw = f"{int(time.time() * 1000)}.{base64.b64encode(os.urandom(32)).decode()}"
+        password = base64.b64encode(hashlib.sha256((raw + acct["secretKey"]).encode()).digest()).decode()
+        logon = [(98, "0"), (108, "30"), (141, "Y"), (95, str(len(raw))), (96, raw), (553, acct["apiKey"]),
+                 (554, password), (9001, "N")]  # fmt: skip
+        self.send("A", logon)
+        answer = await self.read(lambda m: m.get(35) in (b"A", b"5", b"3"))
+        if answer.get(35) != b"A":
+            raise RuntimeError(f"FIX logon refused: {answer.get(58)!r}")
+        return self
+
+    def send(self, msg_type: str, fields: list[tuple[int, str]]) -> None:
+        msg = simplefix.FixMessage()
+        msg.append_pair(8, "FIX.4.4", header=True)
+        msg.append_pair(35, msg_type, header=True)
+        msg.append_pair(49, self.sender, header=True)
+        msg.append_pair(56, "DERIBITSERVER", header=True)
+        msg.append_pair(34, str(next(self.seq)), header=True)
+        msg.append_utc_timestamp(52, precision=3, header=True)
+        for tag, value in fields:
+            msg.append_pair(tag, value)
+        self.writer.write(msg.encode())
+
+    async def read(self, want: Callable[[simplefix.FixMessage], bool]) -> simplefix.FixMessage:
+        while True:
+            while (msg := self.parser.get_message()) is not None:
+                if msg.get(35) == b"1":  # TestRequest: a Heartbeat with its id
+                    self.send("0", [(112, msg.get(112).decode())])
+                elif want(msg):
+                    return msg
+            data = await self.reader.read(65536)
+            if not data:
+                raise ConnectionError("FIX: the venue closed the connection")
+            self.parser.append_buffer(data)
+
+    async def request(self, msg_type: str, fields: list[tuple[int, str]], cl: str) -> simplefix.FixMessage:
+        self.send(msg_type, fields)
+        answer = await self.read(lambda m: m.get(35) in (b"8", b"9", b"3") and (m.get(41) or m.get(11)) == cl.encode())
+        if answer.get(35) != b"8" or answer.get(150) == b"8":
+            raise RuntimeError(f"FIX {msg_type} {cl}: {answer.get(58)!r}")
+        return answer
+
+    async def new_order(self, symbol: str, qty: Decimal, price: Decimal, cl: str) -> None:
+        now = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
+        fields = [(11, cl), (54, "1"), (38, str(qty)), (55, symbol), (40, "2"), (44, str(price)), (59, "1"), (60, now)]
+        await self.request("D", fields, cl)
+
+    async def cancel(self, symbol: str, cl: str) -> None:
+        now = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime())
+        await self.request("F", [(11, cl), (55, symbol), (54, "1"), (60, now)], cl)
+
+    async def close(self) -> None:
+        self.send("5", [])
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
 class JsonRpc:
     """One authenticated JSON-RPC websocket on bare aiohttp (the Pulse floor: no client library exists)."""
 
@@ -460,11 +670,17 @@ async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready:
         if ex is not None:
             stack.push_async_callback(ex.close)
             await ex.load_markets()
-        else:
+        if name == "pulse":
             rpc = JsonRpc(await http.ws_connect(hosts["ws"]))
             stack.push_async_callback(rpc.ws.close)
             credentials = {"client_id": acct["apiKey"], "client_secret": acct["secretKey"]}
             await rpc.call("public/auth", {"grant_type": "client_credentials", **credentials})
+        bare = await direct_ws_client(name, http, hosts, acct)
+        if bare is not None:
+            stack.push_async_callback(bare.ws.close)
+        fix = await FixClient.connect(hosts["fix"], acct) if name == "deribit" else None
+        if fix is not None:
+            stack.push_async_callback(fix.close)
         # 4% below the simulator's mid (its mark price), on the tick: rests, never fills, and stays inside
         # the 5% band around the mark that the simulated Bybit derivatives, Deribit and Pulse enforce (as the
         # venues do). The simulated OKX serves no REST market data, so the admin state is the one source.
@@ -540,6 +756,10 @@ async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready:
             return took
 
         async def direct_ws(cl: str) -> float:
+            if bare is not None:
+                took, undo = await direct_ws_order(name, bare, acct, market.symbol, market.qty, price, cl)
+                await undo()
+                return took
             params = {"instrument_name": market.symbol, "amount": float(market.qty), "type": "limit",
                       "price": float(price), "label": cl}  # fmt: skip
             t = time.perf_counter_ns()
@@ -548,10 +768,21 @@ async def venue_figure(figure: str, name: str, ready: dict[str, Any], sim_ready:
             await rpc.call("private/cancel", {"order_id": answer["order"]["order_id"]})
             return took
 
+        async def direct_fix(cl: str) -> float:
+            assert fix is not None
+            t = time.perf_counter_ns()
+            await fix.new_order(market.symbol, market.qty, price, cl)
+            took = time.perf_counter_ns() - t
+            await fix.cancel(market.symbol, cl)
+            return took
+
         # client order ids of letters and digits only: valid on every venue (OKX allows nothing else), and
         # new on the venue's account in every row (several rows trade on the same account)
-        direct = direct_ccxt if ex is not None else direct_ws
-        samples = await turns([grpc_stream, grpc_unary, direct], n, lambda k, i: f"{'sud'[k]}{row}x{i}")
+        ways: list[Callable[[str], Awaitable[float]]] = [grpc_stream, grpc_unary]
+        if ex is not None:
+            ways.append(direct_ccxt)
+        ways.append(direct_fix if fix is not None else direct_ws)
+        samples = await turns(ways, n, lambda k, i: f"{'sucd'[k]}{row}x{i}")
         await call.done_writing()
         emit(figure, **{way: pct(values) for way, values in samples.items()})
 
