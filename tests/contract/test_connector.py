@@ -364,6 +364,9 @@ async def test_injected_reject_is_rejected(h: Harness) -> None:
 async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnect(
     sim: Simulator, venue: Venue, account: Account
 ) -> None:
+    """Recovery after a reconnect, on every venue: one whose cancel-on-disconnect is optional runs without it
+    (the drop would cancel the order: tests/contract/test_deribit_pulse_edges.py)."""
+    venue = _keep_orders_on_disconnect(venue)
     # A fixed one-second reconnect delay, so the fill below happens while the stream is down.
     async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
         if h.connector.capabilities.cancel_on_disconnect:
@@ -378,7 +381,7 @@ async def test_dropped_private_stream_fill_while_down_is_reported_after_reconnec
         await h.until(lambda: h.states[-1] is True, "private stream back")
         fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "missed fill")
         assert fill.fill_qty == order.qty and fill.fill_price == price and fill.liquidity is Liquidity.ADD
-        assert fill.status is OrderStatus.FILLED
+        assert fill.status is OrderStatus.FILLED and fill.cum_filled == order.qty
         assert len(h.fills(order.cl_order_id)) == 1
 
 

@@ -1,9 +1,9 @@
-"""Deribit- and Pulse-specific connector behaviour against the simulator over real sockets: credentials
-refused in the venues' words, post-only (Deribit refuses with ``post_only_reject``; Pulse moves the
-price inside the spread), the outcome policy on a FIX / websocket order entry (the connection lost after
-sending = OutcomeUnknown, and the order is then found by its label), cancel-on-disconnect on a drop, a
-fill while the connection is down (with cancel-on-disconnect off) reported after the reconnect, and no
-secret in logs or errors."""
+"""Deribit- and Pulse-specific connector behaviour against the simulator over real sockets: the outcome
+policy on a FIX / websocket order entry (the connection lost after sending = OutcomeUnknown, and the order
+is then found by its label), FIX gap fill and resend, cancel-on-disconnect on a drop, a deliberate close
+keeping the orders, and no secret in logs or errors. Credentials and crossing post-only in the venues'
+words, and a fill while the connection is down (cancel-on-disconnect off): the contract suite
+(test_connector.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from execx_server.connectors.base import Connector, ConnectorConfig
 from execx_server.connectors.deribit.connector import DeribitConnector
 from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
-from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, Side
+from execx_server.domain.enums import Exchange, OrderStatus, Side
 from execx_server.domain.venue import OutcomeUnknown, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
@@ -33,20 +33,8 @@ def _deribit(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return DeribitConnector(config, backoff=backoff)
 
 
-def _deribit_no_cod(config: ConnectorConfig, backoff: Backoff) -> Connector:
-    return DeribitConnector(config, backoff=backoff, cancel_on_disconnect=False)
-
-
 def _pulse(config: ConnectorConfig, backoff: Backoff) -> Connector:
     return PulseConnector(config, backoff=backoff)
-
-
-def _pulse_signature(config: ConnectorConfig, backoff: Backoff) -> Connector:
-    return PulseConnector(config, backoff=backoff, grant="client_signature")
-
-
-def _pulse_no_cod(config: ConnectorConfig, backoff: Backoff) -> Connector:
-    return PulseConnector(config, backoff=backoff, cancel_on_disconnect=False)
 
 
 DERIBIT = Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit, http_faults=False)
@@ -205,31 +193,6 @@ async def test_drop_cancels_resting_orders_and_recovery_reports_it(
         )
         assert done.cum_filled == 0 and done.exch_order_id
         assert h.states.count(False) >= 1 and h.states[-1] is True
-
-
-@pytest.mark.parametrize(
-    "venue",
-    [
-        Venue(Exchange.DERIBIT, "BTC-PERPETUAL", D("10"), True, _deribit_no_cod, "nocod", http_faults=False),
-        Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, _pulse_no_cod, "nocod", http_faults=False),
-    ],
-    ids=str,
-)
-async def test_fill_while_down_is_reported_after_reconnect(sim: Simulator, account: Account, venue: Venue) -> None:
-    """Cancel-on-disconnect off: the order survives the drop, fills while we are away, and the fill is
-    reported once after the reconnect (a fixed one-second reconnect delay keeps the fill inside the gap)."""
-    async with running(sim, venue, account, Backoff(base_s=1.0, cap_s=1.0, jitter=0.0)) as h:
-        price = await h.passive_price(Side.BUY, ticks=7)
-        order = h.order(Side.BUY, price, tag="gap")
-        await h.connector.submit_order(order)
-        await h.admin_post(f"/admin/faults/{venue.exchange.value}/drop")
-        await h.until(lambda: h.states[-1] is False, "down")
-        await h.trade_print(price, order.qty, Side.SELL)
-        await h.until(lambda: h.states[-1] is True, "back")
-        fill = await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and bool(r.trade_id), "missed fill")
-        assert (fill.fill_qty, fill.fill_price, fill.liquidity) == (order.qty, price, Liquidity.ADD)
-        assert fill.status is OrderStatus.FILLED and fill.cum_filled == order.qty
-        assert len(h.fills(order.cl_order_id)) == 1
 
 
 @pytest.mark.parametrize("venue", [DERIBIT, PULSE], ids=str)

@@ -1,7 +1,7 @@
 """OKX-specific connector behaviour against the simulator over real sockets: the ready-made pull
 (batch cancels of every working order, 20 per request, no look-up), the pull racing fills, batch
-coalescing of concurrent inserts and cancels, swaps in contracts, post-only accepted then cancelled
-with cancelSource 31, and OKX's credential errors in its own words."""
+coalescing of concurrent inserts and cancels, swaps in contracts, and a wrong passphrase in OKX's words
+(a wrong key or secret and the crossing post-only order: the contract suite, test_connector.py)."""
 
 from __future__ import annotations
 
