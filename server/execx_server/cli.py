@@ -158,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["health"]:
         raise SystemExit(health(args[1:]))
+    if args[:1] == ["ctl"]:  # the operator's command line (ctl.py)
+        from .ctl import main as ctl
+
+        raise SystemExit(ctl(args[1:]))
     settings = parse_args(args)
     from .observability import logging as xlog
     from .observability import tracing

@@ -1,0 +1,172 @@
+"""``execx ctl``: the operator's command line over gRPC (``execx_client``), the key from ``EXECX_KEY``.
+
+    execx ctl sessions
+    execx ctl orders SESSION [--symbol S] [--all] [--limit N]
+    execx ctl fills SESSION [--symbol S] [--limit N]
+    execx ctl positions SESSION
+    execx ctl tail SESSION [--from-seq N] [--count N]
+    execx ctl send SESSION CLORDERID SYMBOL SIDE QTY [--price P] [--type limit] [--tif gtc]
+    execx ctl cancel SESSION CLORDERID
+    execx ctl pull SESSION SYMBOL
+    execx ctl cancel-all SESSION [--symbol S]
+    execx ctl kill SESSION|all [--reason TEXT]
+    execx ctl release SESSION|all
+
+``--target HOST:PORT`` (default ``EXECX_TARGET``, else 127.0.0.1 and ``EXECX_GRPC_PORT`` or 35028),
+``--json`` prints JSON lines instead of tables, ``--timeout`` seconds per call. Exit code 0, or 1 with
+``execx ctl: CODE: message`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from execx_client import ExecxClient, ExecxError, OrderTransaction
+
+ORDER_COLUMNS = ("cl_order_id", "symbol", "side", "order_type", "order_status", "price", "qty", "cumulative_filled_qty")
+FILL_COLUMNS = ("seq", "cl_order_id", "symbol", "side", "price", "qty", "trade_liquidity", "fee", "fee_currency")
+SESSION_COLUMNS = ("session_id", "exchange", "active", "last_seq", "use_margin", "rest_url")
+UPDATE_COLUMNS = ("seq", "cl_order_id", "order_status", "price", "qty", "cumulative_filled_qty", "trade_id", "message")
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as an aligned text table with a header."""
+    cells = [[str(c).upper() for c in columns]] + [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def _parser() -> argparse.ArgumentParser:
+    default = os.environ.get("EXECX_TARGET") or f"127.0.0.1:{os.environ.get('EXECX_GRPC_PORT', '35028')}"
+    p = argparse.ArgumentParser(prog="execx ctl", description="operate execx over gRPC (key: EXECX_KEY)")
+    p.add_argument("--target", default=default, help="execx's gRPC HOST:PORT (EXECX_TARGET)")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("sessions", help="every session")
+    o = sub.add_parser("orders", help="a session's open orders (--all: every order)")
+    o.add_argument("session")
+    o.add_argument("--symbol", default="")
+    o.add_argument("--all", action="store_true")
+    o.add_argument("--limit", type=int, default=0)
+    f = sub.add_parser("fills", help="a session's fills")
+    f.add_argument("session")
+    f.add_argument("--symbol", default="")
+    f.add_argument("--limit", type=int, default=0)
+    sub.add_parser("positions", help="a session's positions").add_argument("session")
+    t = sub.add_parser("tail", help="follow a session's updates (resumes after a drop)")
+    t.add_argument("session")
+    t.add_argument("--from-seq", type=int, default=None)
+    t.add_argument("--count", type=int, default=0, help="stop after this many updates (0: never)")
+    s = sub.add_parser("send", help="insert an order")
+    for name in ("session", "cl_order_id", "symbol", "side"):
+        s.add_argument(name)
+    s.add_argument("qty", type=float)
+    s.add_argument("--price", type=float, default=None)
+    s.add_argument("--type", default="limit", help="limit, market, postonly")
+    s.add_argument("--tif", default="gtc", help="gtc, ioc, fok, day")
+    c = sub.add_parser("cancel", help="cancel an order")
+    c.add_argument("session")
+    c.add_argument("cl_order_id")
+    pl = sub.add_parser("pull", help="cancel every open order of a session on a symbol")
+    pl.add_argument("session")
+    pl.add_argument("symbol")
+    ca = sub.add_parser("cancel-all", help="cancel every open order of a session")
+    ca.add_argument("session")
+    ca.add_argument("--symbol", default="")
+    k = sub.add_parser("kill", help="engage the kill switch of a session (or 'all')")
+    k.add_argument("session")
+    k.add_argument("--reason", default="execx ctl")
+    sub.add_parser("release", help="release the kill switch of a session (or 'all')").add_argument("session")
+    return p
+
+
+class _Out:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def rows(self, items: Sequence[Any], columns: Sequence[str]) -> None:
+        dicts = [dict(i) if isinstance(i, dict) else dataclasses.asdict(i) for i in items]
+        if self.as_json:
+            for d in dicts:
+                print(json.dumps(d), flush=True)
+        else:
+            print(table(dicts, columns), flush=True)
+
+    def value(self, key: str, value: Any) -> None:
+        print(json.dumps({key: value}) if self.as_json else f"{key}: {value}", flush=True)
+
+
+async def run(a: argparse.Namespace) -> int:
+    out = _Out(a.json)
+    async with ExecxClient(a.target, timeout=a.timeout) as x:
+        cmd = a.command
+        if cmd == "sessions":
+            out.rows(await x.list_sessions(), SESSION_COLUMNS)
+        elif cmd == "orders":
+            out.rows(await x.list_orders(a.session, a.symbol, open_only=not a.all, limit=a.limit), ORDER_COLUMNS)
+        elif cmd == "fills":
+            out.rows(await x.list_fills(a.session, a.symbol, limit=a.limit), FILL_COLUMNS)
+        elif cmd == "positions":
+            async for snapshot in x.positions(a.session):
+                rows = [{"symbol": s, "position": q} for s, q in sorted(snapshot.positions.items())]
+                out.rows(rows, ("symbol", "position"))
+                break
+        elif cmd == "tail":
+            await _tail(x, out, a)
+        elif cmd == "send":
+            o = await x.insert(a.session, a.cl_order_id, a.symbol, a.side, a.qty, a.price, a.type, a.tif)
+            out.rows([o], ORDER_COLUMNS)
+        elif cmd == "cancel":
+            out.rows([await x.cancel(a.session, a.cl_order_id)], ORDER_COLUMNS)
+        elif cmd == "pull":
+            out.rows([await x.pull(a.session, a.symbol)], ORDER_COLUMNS)
+        elif cmd == "cancel-all":
+            out.value("cancelled", await x.cancel_all(a.session, a.symbol))
+        elif cmd == "kill":
+            out.value("cancelled", await x.engage_kill_switch(a.session, a.reason))
+        elif cmd == "release":
+            await x.release_kill_switch(a.session)
+            out.value("released", a.session)
+    return 0
+
+
+async def _tail(x: ExecxClient, out: _Out, a: argparse.Namespace) -> None:
+    seen = 0
+    if not a.json:
+        print(table([], UPDATE_COLUMNS), flush=True)
+    async for u in x.updates(a.session, a.from_seq):
+        row = dataclasses.asdict(u)
+        if a.json:
+            print(json.dumps({"kind": type(u).__name__, **row}), flush=True)
+        elif isinstance(u, OrderTransaction):
+            print(table([row], UPDATE_COLUMNS).splitlines()[1], flush=True)
+        else:
+            print(f"{u.seq}  {type(u).__name__}  {row.get('event', '')}  {row.get('reason', '')}".rstrip(), flush=True)
+        seen += 1
+        if a.count and seen >= a.count:
+            return
+
+
+def main(argv: list[str]) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        return asyncio.run(run(a))
+    except ExecxError as e:
+        print(f"execx ctl: {e.code.name}: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
