@@ -30,6 +30,8 @@ NOT_RUN = {  # (readme, the start of the block's first line); the reasons are in
     ("README.md", "make demo   # installs into .venv, runs"),
     ("README.md", '{"event": "ready",'),
     ("README.md", ".venv/bin/python bench/sim_throughput.py"),
+    ("README.md", "docker build -t execx ."),
+    ("README.md", "kubectl create secret generic execx-api-"),
     ("python/README.md", "pip install -e clients/python     # from"),
 }
 FENCE = re.compile(r"(?:<!-- not run: (?P<why>[^>]*) -->\n)?```(?P<lang>[a-z]*)\n(?P<code>.*?)```", re.S)
