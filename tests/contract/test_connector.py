@@ -13,6 +13,7 @@ import shutil
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
 from connector_harness import VENUES, Harness, Venue, cl_id, config_for, running
 from execx_server.connectors.base import PostOnlyCross, Secret
@@ -312,6 +313,47 @@ async def test_watch_market_ticker_and_trade_with_aggressor(h: Harness) -> None:
         await h.connector.cancel_order(h.venue.symbol, quote.cl_order_id)
     finally:
         unsubscribe()
+
+
+async def test_keyless_market_data_client(sim: Simulator, venue: Venue, account: Account) -> None:
+    """The connector started for market data only, with no credentials at all: rules, then the book
+    ticker and trades of a watched symbol (what the hub reads when no order session is live)."""
+    keys = {"api_key": "", "secret_key": Secret(""), "passphrase": Secret("")}
+    config = dataclasses.replace(config_for(sim, venue, account), **keys)
+    connector = venue.factory(config, Backoff(base_s=0.05, cap_s=0.2))
+    try:
+        await connector.start_market_data()
+    except NotImplementedError:
+        pytest.skip("the venue has no keyless market data (Pulse: its instruments are private)")
+    tickers: list[BookTicker] = []
+    trades: list[Trade] = []
+    async with aiohttp.ClientSession() as http:
+        h = Harness(venue, connector, sim.ready["admin"], http)
+
+        def on_ticker(t: BookTicker) -> None:
+            tickers.append(t)
+            h.changed.set()
+
+        def on_trade(t: Trade) -> None:
+            trades.append(t)
+            h.changed.set()
+
+        try:
+            assert connector.rules(venue.symbol).tick > 0
+            unsubscribe = await connector.watch_market(venue.symbol, on_ticker, on_trade)
+            bid, _ = await h.book()
+            for _ in range(20):  # the subscription may still be in flight
+                await h.trade_print(bid, venue.qty, Side.SELL)
+                try:
+                    await h.until(lambda: any(t.price == bid for t in trades), "trade", within_s=0.5)
+                    break
+                except AssertionError:
+                    continue
+            assert [t.aggressor for t in trades if t.price == bid][-1:] == [Side.SELL]
+            await h.until(lambda: any(t.symbol == venue.symbol and t.ask > t.bid for t in tickers), "book ticker")
+            unsubscribe()
+        finally:
+            await connector.close()
 
 
 # ---------------------------------------------------------------------------------------- faults
