@@ -292,6 +292,8 @@ DEAD_MAN_VENUES = {
     "binance-coinm-future": 10.0 + 2.0,
     "deribit": 2.0,  # FIX Logon CancelOnDisconnect(9001)=Y: at once when the connection drops
     "pulse": 2.0,  # private/enable_cancel_on_disconnect: at once when the websocket drops
+    # DCP: timeWindow 10 s (execx's floor) from the moment the private stream subscribed to dcp.future drops
+    "bybit-linear": 10.0 + 2.0,
 }
 
 
@@ -449,6 +451,26 @@ async def test_the_setting_survives_a_restart_and_its_firing_is_counted(tmp_path
     finally:
         execx.stop()
         sim.stop()
+
+
+async def test_bybit_dcp_armed_with_the_flag_and_left_by_a_deliberate_stop(svc: Svc) -> None:
+    """bybit-linear with cancelOnDisconnect: execx set the account's DCP window for DERIVATIVES (10 s, its
+    floor) and its private stream subscribed ``dcp.future`` (``venueCancelOnDisconnect`` true); a deliberate
+    ``stopOrderHandler`` leaves the topic before closing, so the venue starts no DCP timing and the order
+    stays (the same as the other venues' dead-man switches set off by a deliberate stop)."""
+    from execx_sim.venues.bybit.venue import CategoryFrontend
+
+    venue = "bybit-linear"
+    sid, acct = await start(svc, venue, True, grace_ms=500)
+    listed = await svc.om.ListSessions(om.ListSessionsRequest(), metadata=AUTH)
+    assert next(s for s in listed.sessions if s.session_id == sid).venue_cancel_on_disconnect
+    sim = svc.service.sim
+    dcp = next(fe.venue_state.dcp for fe in sim.frontends if isinstance(fe, CategoryFrontend))
+    account = sim.exchange.account_by_key(acct["apiKey"])
+    assert account is not None and dcp.window(account, "DERIVATIVES") == 10
+    await rest_orders(svc, venue, sid, 1)
+    await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
+    assert dcp.pending(account) == [] and venue_open(svc, venue, acct) == 1
 
 
 # ------------------------------------------------------------------------------ getPosition without sessionId

@@ -25,6 +25,13 @@ Mechanisms (``../shared/venues/bybit.md``):
   own outcome (a refused item its own ``retExtInfo.list`` code); a batch request that fails as a
   whole is every item's outcome (unknown included: the engine reconciles each).
 - ``use_margin`` on spot: ``isLeverage=1`` (spot margin of the unified account); ignored elsewhere.
+- Cancel-on-disconnect (``ConnectorConfig.dead_man_s``): Bybit's Disconnection Protection. At start
+  ``/v5/order/disconnected-cancel-all`` sets the category's product (SPOT, DERIVATIVES, OPTIONS) to a
+  ``timeWindow`` of ``dead_man_s`` clamped to 10-300 s, and the private stream subscribes ``dcp.spot`` /
+  ``dcp.future`` / ``dcp.option``: when every private connection subscribed to it is gone that long, Bybit
+  cancels the product's orders (of the whole account). No heartbeat beyond the stream's own ping. A refusal
+  (DCP is enabled by Bybit on request) is logged and the session goes on without it. ``close()`` leaves
+  the topic first: a deliberate stop keeps the orders.
 - Private stream: ``stream.PrivateStream``. Each execution is its own fill report (``execId`` as
   trade id). After a reconnect the connector reads ``/v5/execution/list`` since the last execution it
   saw for each symbol it traded, then open orders, then the final state of orders it believed live,
@@ -95,6 +102,10 @@ log = logging.getLogger("execx.connectors.bybit")
 START_TIMEOUT_S = 15.0
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
+# Disconnection Protection (DCP, docs/safety.md): the product of a category and its private-stream topic
+DCP_PRODUCT = {"spot": "SPOT", "linear": "DERIVATIVES", "inverse": "DERIVATIVES", "option": "OPTIONS"}
+DCP_TOPIC = {"spot": "dcp.spot", "linear": "dcp.future", "inverse": "dcp.future", "option": "dcp.option"}
+DCP_WINDOW_MIN_S, DCP_WINDOW_MAX_S = 10, 300  # Bybit accepts 3-300 s; execx's floor is 10 s, Bybit's default
 
 
 class BybitConnector(HasCapabilities):
@@ -118,6 +129,13 @@ class BybitConnector(HasCapabilities):
             max_batch_cancel=BATCH_MAX[self.category],
             post_only_cross=PostOnlyCross.CANCELLED,  # EC_PostOnlyWillTakeLiquidity
         )
+        # DCP with cancelOnDisconnect: the window set at start, the private stream subscribed to its topic
+        self._dcp_window_s = (
+            round(min(max(config.dead_man_s, DCP_WINDOW_MIN_S), DCP_WINDOW_MAX_S)) if config.dead_man_s else 0
+        )
+        self._dcp_set = False
+        if self._dcp_window_s:
+            self.capabilities = replace(self.capabilities, cancel_on_disconnect=True)
         self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
         self._config = config
@@ -177,6 +195,8 @@ class BybitConnector(HasCapabilities):
             self._settle_of = {r["symbol"]: r.get("settleCoin", "") for r in rows}
             # A cheap signed read first, so wrong credentials fail the start in the venue's words.
             await self._rest.wallet_balance()
+            if self._dcp_window_s:
+                await self._set_dcp()
             self._private = PrivateStream(
                 self._session,
                 self.hosts.private,
@@ -186,6 +206,7 @@ class BybitConnector(HasCapabilities):
                 self._recovery.run,
                 self._backoff,
                 self._probe_every_s,
+                extra_topics=(DCP_TOPIC[self.category],) if self._dcp_set else (),
             )
             self._private.ws.telemetry = self.telemetry
             if self.order_entry == "ws":
@@ -216,7 +237,30 @@ class BybitConnector(HasCapabilities):
             await self.close()
             raise
 
+    async def _set_dcp(self) -> None:
+        """Bybit's DCP window for this category's product; refused (DCP is enabled by Bybit for institutional
+        accounts on request): logged, the session goes on with execx's own cancel-on-disconnect only."""
+        product = DCP_PRODUCT[self.category]
+        try:
+            await self.rest.disconnected_cancel_all(product, self._dcp_window_s)
+        except VenueError as e:
+            log.warning("deadman.dcp_refused", extra={"venue": str(self.exchange), "error": e.message})
+            return
+        self._dcp_set = True
+        log.info(
+            "deadman.armed", extra={"venue": str(self.exchange), "product": product, "timeoutS": self._dcp_window_s}
+        )
+
+    @property
+    def cancel_on_disconnect_armed(self) -> bool:
+        """DCP is in force: its window set and the private stream (subscribed to its topic) up."""
+        return self._dcp_set and self._private is not None and self._private.ws.live
+
     async def close(self) -> None:
+        if self._dcp_set and self._private is not None:
+            # a deliberate stop keeps the orders: the connection leaves the DCP topic before it closes
+            await self._private.unsubscribe([DCP_TOPIC[self.category]])
+            self._dcp_set = False
         await self._batches.close()
         await self._supervisor.close()
         session, self._session = self._session, None

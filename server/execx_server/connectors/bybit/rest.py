@@ -147,6 +147,12 @@ class BybitRest:
         result = await self.result("POST", "/v5/order/cancel-all", params, mutating=True)
         return cast(list[dict[str, str]], result.get("list", []))
 
+    async def disconnected_cancel_all(self, product: str, time_window_s: int) -> None:
+        """DCP's window for ``product`` (OPTIONS, DERIVATIVES, SPOT), 3-300 s."""
+        await self.result(
+            "POST", "/v5/order/disconnected-cancel-all", {"product": product, "timeWindow": time_window_s}
+        )
+
     async def batch(self, action: str, category: str, items: list[Params]) -> list[BatchItem]:
         """``/v5/order/{create,amend,cancel}-batch``: one ``BatchItem`` per request item, in order."""
         result, ext = await self.call(

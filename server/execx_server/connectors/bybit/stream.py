@@ -100,9 +100,11 @@ class PrivateStream:
         on_reconnect: Callable[[], Awaitable[None]],
         backoff: Backoff = DEFAULT_BACKOFF,
         probe_every_s: float = 20.0,
+        extra_topics: tuple[str, ...] = (),
     ) -> None:
         self._signer = signer
         self._on_topic = on_topic
+        self.topics = [*PRIVATE_TOPICS, *extra_topics]  # e.g. dcp.future: Bybit's DCP counts this connection
         self._requests = _Requests("p")
         self.refused = asyncio.Event()
         self.refusal: Rejected | None = None
@@ -130,9 +132,21 @@ class PrivateStream:
             self.refusal = Rejected(f"Bybit refused the private stream login: {reply.get('ret_msg', '')}", "auth")
             self.refused.set()
             raise StreamError(f"auth refused: {reply.get('ret_msg', '')}")
-        reply = await self._requests.ask(ws, {"op": "subscribe", "args": PRIVATE_TOPICS}, REPLY_TIMEOUT_S)
+        reply = await self._requests.ask(ws, {"op": "subscribe", "args": self.topics}, REPLY_TIMEOUT_S)
         if reply.get("success") is not True:
             raise StreamError(f"subscribe refused: {reply.get('ret_msg', '')}")
+
+    async def unsubscribe(self, topics: list[str]) -> bool:
+        """Unsubscribe ``topics`` on the live connection (and not again after a reconnect); whether Bybit
+        acknowledged it."""
+        self.topics = [t for t in self.topics if t not in topics]
+        if not self.ws.live:
+            return False
+        try:
+            reply = await self._requests.ask(self.ws, {"op": "unsubscribe", "args": topics}, REPLY_TIMEOUT_S)
+        except (StreamError, TimeoutError):
+            return False
+        return reply.get("success") is True
 
     async def _probe(self, ws: ReconnectingWebSocket) -> None:
         reply = await self._requests.ask(ws, {"op": "ping"}, PING_TIMEOUT_S)
