@@ -195,6 +195,43 @@ async def test_grpc_metadata_traceparent_and_venue_span_per_transport(
     no_secret(spans, KEY, acct["secretKey"], acct["apiKey"])
 
 
+async def test_order_entry_stream_venue_spans_carry_each_orders_attributes(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    async with execx(tmp_path) as service, grpc.aio.insecure_channel(service.ready["grpc"]) as ch:
+        acct = service.ready["sim"]["accounts"][0]
+        stub = om_grpc.OrderManagerServiceStub(ch)
+        md = (("x-api-key", KEY),)
+        key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"])
+        key.exchange = c.EXCHANGE_BINANCE_SPOT
+        await stub.StartOrderHandler(om.StartOrderHandlerRequest(exchange_key=key, session_id="trace-oe"), metadata=md)
+        exporter.clear()
+        call = stub.OrderEntry(metadata=(*md, ("traceparent", TRACEPARENT)))
+        for i in range(2):
+            order = om.SendOrderRequest(
+                cl_order_id=f"oe{i}",
+                symbol="BTCUSDT",
+                session_id="trace-oe",
+                price=90000.0,
+                qty=0.01,
+                order_type=c.ORDER_TYPE_POSTONLY,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_GTC,
+                side=c.SIDE_BUY,
+            )
+            await call.write(om.OrderEntryRequest(request_id=i + 1, order=order))
+            answer = await asyncio.wait_for(call.read(), 10)
+            assert answer.status.code == 0, answer
+        await call.done_writing()
+        assert await call.read() is grpc.aio.EOF
+        spans = await wait_spans(exporter, lambda ss: any(s.name.endswith("/OrderEntry") for s in ss))
+    (rpc,) = [s for s in spans if s.name.endswith("/OrderEntry")]
+    assert rpc.context is not None and hexid(rpc.context.trace_id, 32) == TRACE_ID
+    venue = [s for s in by_kind(spans, SpanKind.CLIENT) if s.parent and s.parent.span_id == rpc.context.span_id]
+    assert sorted(dict(s.attributes or {}).get("execx.clOrderId", "") for s in venue) == ["oe0", "oe1"]
+    assert all(dict(s.attributes or {})["execx.sessionId"] == "trace-oe" for s in venue)
+
+
 async def test_unauthenticated_call_is_traced_as_an_error(tmp_path: Path, exporter: InMemorySpanExporter) -> None:
     async with execx(tmp_path) as service, grpc.aio.insecure_channel(service.ready["grpc"]) as ch:
         with pytest.raises(grpc.aio.AioRpcError) as e:

@@ -32,6 +32,7 @@ from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
+from ..observability import tracing
 from ..observability.metrics import Children, Metrics
 from . import convert
 from .endpoints import check_endpoints
@@ -361,6 +362,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         writing = asyncio.Lock()
 
         async def one(req: order_manager_pb2.OrderEntryRequest) -> None:
+            tracing.order_attrs(req.order)  # this task's venue spans carry its clOrderId, symbol, session
             try:
                 update = await self._send(req.order)
                 resp = order_manager_pb2.OrderEntryResponse(

@@ -314,6 +314,13 @@ def inject_metadata(md: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], .
 # ---------------------------------------------------------------------------------------------- venues
 
 
+def order_attrs(request: Any) -> None:
+    """One request of a stream (``OrderEntry``): its session id, clOrderId and symbol go on the venue spans
+    it causes. Call it in the request's own task (the attributes stay in that task's context)."""
+    if _tracer is not None:
+        _call_attrs.set(_request_attrs(request))
+
+
 def venue_request(exchange: str, endpoint: str, outcome: str, seconds: float) -> None:
     """One venue request that took ``seconds`` and just ended, as a CLIENT span under the current call
     (``endpoint``: ``"POST /api/v3/order"``, ``"WS order.create"``, ``"FIX new"``; never an id or a key)."""
