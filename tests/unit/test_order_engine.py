@@ -654,3 +654,30 @@ async def test_a_newer_venue_order_under_a_live_orders_client_id_is_its_cancel_r
     venue._sink(report(first + 5, OrderStatus.EXPIRED))  # the replacement ended
     assert order.status is OrderStatus.EXPIRED
     assert (order.exch_order_id, order.former_exch_ids) == (str(first + 5), {str(first)})
+
+
+async def test_a_fill_during_an_amend_is_measured_against_the_amended_quantity(world: World) -> None:
+    """The venue amends 0.01 -> 0.02, then 0.01 fills, and only then does the amend's answer arrive: the
+    order is partially filled at 0.02, not filled at 0.01 (fault matrix, pulse seed 198244365)."""
+    venue = await world.start()
+    await world.engine.send(buy("am1", 96000.0, 0.01))
+    amend = venue.amend_order
+
+    async def amend_then_fill(symbol: str, cl: str, side: Side, qty: D, price: D | None) -> ExecutionReport:
+        sink = venue._sink
+        assert sink is not None
+        venue._sink = lambda r: sink(r) if r.trade_id else None  # the stream's amend report comes later
+        try:
+            answer = await amend(symbol, cl, side, qty, price)
+            world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+        finally:
+            venue._sink = sink
+        order = world.engine.session("s").orders["am1"]
+        assert order.cum_filled == D("0.01") and order.status is OrderStatus.PENDINGUPDATE
+        return answer
+
+    venue.amend_order = amend_then_fill  # type: ignore[method-assign]
+    up = await world.engine.send(SendOrder("s", TransactionType.UPDATE, "am1", qty=D("0.02")))
+    order = world.engine.session("s").orders["am1"]
+    assert (order.status, order.qty, order.cum_filled) == (OrderStatus.PARTIALLYFILLED, D("0.02"), D("0.01"))
+    assert up.order_status is OrderStatus.PARTIALLYFILLED

@@ -132,6 +132,12 @@ class Order:
             raise InvalidTransition(self.cl_order_id, self.status, status)
         self.status = status
 
+    def status_after_fills(self, otherwise: OrderStatus) -> OrderStatus:
+        """What the fills say the order is: filled, partially filled, or ``otherwise`` without fills."""
+        if not self.cum_filled:
+            return otherwise
+        return OrderStatus.FILLED if self.cum_filled >= self.qty else OrderStatus.PARTIALLYFILLED
+
     @property
     def fills_owed(self) -> bool:
         """A venue report said the order filled more than the fills we have: some are still to come."""
@@ -159,7 +165,9 @@ class Order:
         if fill.trade_id in self.trade_ids:
             return False
         target = OrderStatus.FILLED if self.cum_filled + fill.qty >= self.qty else OrderStatus.PARTIALLYFILLED
-        if self.status is not target and not self.status.is_final:
+        # During an amend the quantity the fill is measured against is not known until the venue answers:
+        # the order stays pendingupdate, and the answer (or the reconciliation) says what it is.
+        if self.status is not target and not self.status.is_final and self.status is not OrderStatus.PENDINGUPDATE:
             self.move_to(target)
         self.trade_ids.add(fill.trade_id)
         self.cum_filled += fill.qty

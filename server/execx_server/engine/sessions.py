@@ -437,8 +437,8 @@ class OrderEngine:
         except Rejected as e:
             # The venue refused the amend: the order is unchanged, or it has just ended (filled, expired)
             # and the amend found nothing to change. Ask the venue for the truth.
-            if order.status is OrderStatus.PENDINGUPDATE:  # else a fill meanwhile has said what it is
-                order.status = previous
+            if order.status is OrderStatus.PENDINGUPDATE:  # unchanged, with any fills it had meanwhile
+                order.status = order.status_after_fills(previous)
             order.message = f"update rejected: {e.message}"
             if not isinstance(e, Unsent):  # an amend that reached the venue: what is the order now?
                 self.reconciler.spawn(session, order)
@@ -664,13 +664,17 @@ class OrderEngine:
             log.debug("report.stale", extra={"session": session.session_id, "clOrderId": r.cl_order_id})
             return None
         if status in (OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED):
-            # an ack saying "filled" only ends the pending state; the fills bring the status forward
+            # an ack saying "filled" only ends the pending state; the fills bring the status forward (an
+            # amend's answer: measured against the quantity it gives, with the fills that came meanwhile)
             if order.status not in _PENDING:
                 return None
-            status = OrderStatus.PARTIALLYFILLED if order.cum_filled else OrderStatus.NEW
-        elif status is OrderStatus.NEW and order.cum_filled:
-            # e.g. the replacement order of a cancel-replace: the client's order has fills already
-            status = OrderStatus.PARTIALLYFILLED
+            status = OrderStatus.NEW
+        if status is OrderStatus.NEW and order.cum_filled:
+            # fills came first (e.g. during an amend, or the client's order before its cancel-replace):
+            # they say what it is, against the quantity this report gives
+            if order.status is OrderStatus.PENDINGUPDATE and r.qty:
+                order.qty = r.qty
+            status = order.status_after_fills(OrderStatus.NEW)
         same_price = r.price is None or not r.price or r.price == order.price
         if status is order.status and r.qty == order.qty and same_price and r.message in ("", order.last_message):
             # nothing new: e.g. the stream's report of an amend its answer already reported (one update per
