@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -104,14 +105,23 @@ async def until(
         await asyncio.sleep(0.05)  # the poll interval
 
 
+async def subscribed(svc: Svc, n: int) -> None:
+    """Wait until the service holds ``n`` feed subscribers (a stream's handler runs after the call)."""
+    smart = svc.service.smart_orders
+    assert smart is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while len(smart.subscribers) < n:
+        assert loop.time() < deadline, "the feed subscription never arrived"
+        await asyncio.sleep(0.01)  # the poll interval
+
+
 def done(o: so.SmartOrder) -> bool:
     return o.status != so.SMART_ORDER_STATUS_RUNNING
 
 
 def seconds(rfc: str) -> float:
-    from datetime import datetime
-
-    return datetime.strptime(rfc[:26], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+    return datetime.strptime(rfc[:26] + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 async def session_orders(svc: Svc, sid: str) -> list[Any]:
@@ -124,8 +134,10 @@ async def session_orders(svc: Svc, sid: str) -> list[Any]:
 
 async def test_twap_fills_exactly_n_with_even_spacing(svc: Svc) -> None:
     sid = await svc.session(VENUE)
+    before = len(svc.service.smart_orders.subscribers)  # type: ignore[union-attr]
     feed = Reader(stub(svc).SubscribeSmartOrders(so.SubscribeSmartOrdersRequest(), metadata=AUTH))
     try:
+        await subscribed(svc, before + 1)
         oid = await add(svc, sid, amount=0.005, duration="4SEC", interval="1SEC")  # 5 slices of 0.001
         o = await until(svc, oid, done, "the TWAP to finish")
         assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
@@ -339,6 +351,41 @@ async def test_stale_feed_refuses_the_add(tmp_path: Path) -> None:
         assert await session_orders(s, sid) == []
 
 
+async def test_stale_feed_mid_run_sends_nothing_then_catches_up(tmp_path: Path) -> None:
+    async with running(tmp_path / "stale-mid", 0.5) as s:
+        sid = await s.session(VENUE)
+        feed = Reader(
+            s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=EX, symbol=SYMBOL), metadata=AUTH)
+        )
+        await fresh(s)
+        oid = await add(s, sid, amount=0.005, duration="4SEC", interval="1SEC")
+        # nobody moves the quiet book (slice 0's fill did, once): the feed goes stale 0.5 s later
+        o = await until(s, oid, lambda o: o.status_info.startswith("paused"), "the pause on the stale feed")
+        assert "stale" in o.status_info
+        paused_children = len(o.children)
+        start = seconds(o.start_time)
+        # two more slices come due while it is stale: nothing is sent
+        o = await until(s, oid, lambda o: datetime.now(UTC).timestamp() > start + 3.2, "slices due while stale")
+        assert len(o.children) == paused_children and o.status == so.SMART_ORDER_STATUS_RUNNING
+        assert o.filled < 0.005
+        await fresh(s, "98000.5")  # fresh again: the overdue slices are caught up in one child
+
+        async def keep_fresh() -> None:  # a market that keeps moving from now on
+            for i in range(1000):
+                await s.move(VENUE, SYMBOL, str(D("98000") + D(i % 2) / 2))
+                await asyncio.sleep(0.1)  # the market's pace, not a wait
+
+        mover = asyncio.create_task(keep_fresh())
+        try:
+            o = await until(s, oid, done, "the TWAP to finish after the pause")
+        finally:
+            mover.cancel()
+            await asyncio.gather(mover, return_exceptions=True)
+        assert o.status == so.SMART_ORDER_STATUS_COMPLETED and D(str(o.filled)) == D("0.005"), o.status_info
+        assert D(str(o.children[paused_children].qty)) > D("0.001")  # the catch-up child
+        await feed.close()
+
+
 # ---------------------------------------------------------------------------------------------- restart
 
 
@@ -402,7 +449,9 @@ async def test_restart_mid_run_finishes_the_same_amount(tmp_path: Path) -> None:
 async def test_rest_seed_json_and_websocket(svc: Svc) -> None:
     sid = await svc.session(VENUE)
     auth = {"x-api-key": KEY}
+    before = len(svc.service.smart_orders.subscribers)  # type: ignore[union-attr]
     async with svc.http.ws_connect(svc.rest + "/v1/sor/ws", headers=auth) as ws:
+        await subscribed(svc, before + 1)
         body = {  # seed 003's /add body verbatim, plus the session to trade through
             "Algorithm": "TWAP",
             "Exchanges": ["BINANCE-SPOT"],
