@@ -577,7 +577,8 @@ class SmartOrder(Runner):
         q = self.sub.feed.quote
         if resting:
             o = resting[0]
-            want = child_price(self.plan.side, q.bid, q.ask, False, self.plan.limit_price)
+            touch = child_price(self.plan.side, q.bid, q.ask, False, self.plan.limit_price)
+            want = None if touch is None else self.rules.round_price(touch, self.plan.side)
             if st.cross > 0 or o.remaining != st.rest or o.price != want or len(resting) > 1:
                 await self.cancel_live("re-price")
             return None
