@@ -208,6 +208,28 @@ async def test_recovery_retries_with_backoff_and_never_raises_venue_errors() -> 
     assert not await recovery.attempt(2) and len(calls) == 2
 
 
+async def test_a_failed_recovery_is_polled_until_it_succeeds_although_the_stream_is_back() -> None:
+    """The stream reconnected, but the recovery of its gap failed (e.g. rate-limited): the watch keeps
+    recovering, stream or not, until one run succeeds; then it stops."""
+    stream = FakeStream(live=True, answers=True)
+    failures = [Retryable("rate limit", retry_after_s=0.01)] * 2
+    polled: list[float] = []
+
+    async def poll() -> None:
+        polled.append(time.monotonic())
+        stream.last_heard = time.monotonic()  # the stream is fresh all along
+        stream.changed.set()
+        if failures:
+            raise failures.pop()
+
+    recovery = Recovery("fake", poll, Backoff(base_s=0.01, cap_s=0.01))
+    assert not await recovery.attempt(1) and recovery.owed  # the reconnect's recovery failed
+    w = StallWatch("fake", lambda: stream, live_tracker(), recovery, poll, stall_s=5, poll_every_s=0.02,
+                   tick_s=0.01)  # fmt: skip
+    await run_watch(w, stream, lambda: not recovery.owed)
+    assert len(polled) == 3 and recovery.runs == 1 and stream.nudges == 0
+
+
 def test_refused_orders_are_forgotten_like_finished_ones() -> None:
     t = OrderTracker(lambda r: None, finished_kept=5)
     for n in range(100):

@@ -405,6 +405,9 @@ class Recovery:
         self._retry_on = retry_on
         self._lock = asyncio.Lock()
         self.runs = 0  # completed recover-once calls (tests, metrics)
+        # a run failed and none has succeeded since: what the venue did meanwhile is not known yet, so the
+        # polling fallback (StallWatch) goes on recovering although the stream may be back
+        self.owed = False
 
     async def run(self) -> None:
         """After a private stream reconnected: recover, at most ``attempts`` times."""
@@ -419,14 +422,18 @@ class Recovery:
                 try:
                     await once()
                     self.runs += 1
+                    self.owed = False
                     return True
                 except self._retry_on as exc:
+                    self.owed = True
                     log.warning(
                         "connector.recovery_failed",
                         extra={"connector": self.name, "attempt": attempt + 1, "error": repr(exc)},
                     )
                     if attempt + 1 < attempts:
-                        await asyncio.sleep(self._backoff.delay(attempt))  # recovery backoff
+                        # recovery backoff, at least what a rate-limited venue asks for
+                        hint = getattr(exc, "retry_after_s", None) or 0.0
+                        await asyncio.sleep(max(self._backoff.delay(attempt), min(hint, RETRY_AFTER_CAP_S)))
             if attempts > 1:
                 log.error("connector.recovery_gave_up", extra={"connector": self.name})
             return False
@@ -434,6 +441,7 @@ class Recovery:
 
 # ---------------------------------------------------------------------------------------------- polling fallback
 
+RETRY_AFTER_CAP_S = 10.0  # a recovery waits at most this long for a rate-limited venue between attempts
 STALL_S = 3.0  # a private stream that said nothing this long while orders are live may be stalled
 POLL_EVERY_S = 2.0  # while it is down, or silent (a nudge goes unanswered): recover this often
 QUIET_POLL_EVERY_S = 5.0  # while it is quiet but answers nudges (its pushes may still be stalled): this often
@@ -495,7 +503,7 @@ class StallWatch:
         self.tick_s = tick_s
         self._clock = clock
         self.polls = 0  # polls run (tests, metrics)
-        self.mode = ""  # "", "quiet", "silent" or "down"
+        self.mode = ""  # "", "quiet", "silent", "down" or "recovering" (stream back, its gap not recovered yet)
 
     async def run(self) -> None:
         while True:
@@ -503,13 +511,18 @@ class StallWatch:
             stream = self._stream()
             if stream is None:
                 continue
-            if stream.live and self._clock() - stream.last_heard < self.stall_s:
+            owed = self._recovery.owed
+            if stream.live and self._clock() - stream.last_heard < self.stall_s and not owed:
                 self._set_mode("")
                 continue
             if not self._tracker.has_live():
                 continue
-            answered = stream.live and await self._answers(stream)
-            self._set_mode("quiet" if answered else "silent" if stream.live else "down")
+            if owed and stream.live:  # the stream is back but the recovery after its gap failed: go on
+                answered = False
+                self._set_mode("recovering")
+            else:
+                answered = stream.live and await self._answers(stream)
+                self._set_mode("quiet" if answered else "silent" if stream.live else "down")
             started = self._clock()
             self.polls += 1
             await self._recovery.attempt(1, self._poll)
@@ -529,9 +542,9 @@ class StallWatch:
     def _set_mode(self, mode: str) -> None:
         if mode == self.mode:
             return
-        if mode in ("silent", "down"):
+        if mode in ("silent", "down", "recovering"):
             log.warning("connector.stream_stalled.polling", extra={"connector": self.name, "stream": mode})
-        elif not mode and self.mode in ("silent", "down"):
+        elif not mode and self.mode in ("silent", "down", "recovering"):
             log.info("connector.stream_back.polling_stopped", extra={"connector": self.name})
         self.mode = mode
 
