@@ -29,7 +29,7 @@ from execx.v1 import smart_order_pb2 as so
 from execx.v1 import smart_order_pb2_grpc as so_grpc
 from execx_server.app import Service, Settings
 from execx_server.domain.enums import Exchange
-from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, running
+from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running
 
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
@@ -274,6 +274,53 @@ async def test_vwap_follows_the_volume_profile(svc: Svc) -> None:
         ours += qty[i]
         market += profile[i - 1]
         assert abs(ours / rest - market / total) <= VWAP_TOLERANCE, (i, ours / rest, market / total)
+
+
+# venue, symbol, child quantity (contracts on inverse / Deribit), market price; the option is left out
+VENUE_CASES = [
+    ("binance-spot", "BTCUSDT", "0.001", "97000"),
+    ("binance-usdm-future", "BTCUSDT", "0.002", "97000"),
+    ("binance-coinm-future", "BTCUSD_PERP", "1", "97000"),
+    ("bybit-spot", "BTCUSDT", "0.001", "97000"),
+    ("bybit-linear", "BTCUSDT", "0.001", "97000"),
+    ("bybit-inverse", "BTCUSD", "1", "97000"),
+    ("okx", "BTC-USDT", "0.001", "97000"),
+    ("okx", "BTC-USDT-SWAP", "0.01", "97000"),
+    ("deribit", "BTC-PERPETUAL", "10", "97000"),
+    ("pulse", "BTC_USD-PERPETUAL", "0.001", "97000"),
+]
+
+
+@pytest.mark.parametrize("case", VENUE_CASES, ids=[f"{v[0]}-{v[1]}" for v in VENUE_CASES])
+async def test_twap_on_every_venue(svc: Svc, case: tuple[str, str, str, str]) -> None:
+    venue, symbol, qty, mid = case
+    ex = exchange_enum(venue)
+    sid = await svc.session(venue)
+    feed = Reader(svc.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=ex, symbol=symbol), metadata=AUTH))
+    try:
+        hub = svc.service.market_data
+        assert hub is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while (f := hub.feeds.get((Exchange(venue), symbol))) is None or f.stale or f.quote is None:
+            await svc.move(venue, symbol, mid)
+            assert loop.time() < deadline, f"the {venue} {symbol} feed never became fresh"
+            await asyncio.sleep(0.05)  # the poll interval
+        amount = D(qty) * 2
+        r = await stub(svc).AddSmartOrder(
+            so.AddSmartOrderRequest(
+                algorithm=so.SMART_ORDER_ALGORITHM_TWAP,
+                exchanges=[ex],
+                parameters=params(symbol=symbol, amount=float(amount), duration="1SEC", interval="1SEC"),
+                session_id=sid,
+            ),
+            metadata=AUTH,
+        )
+        o = await until(svc, r.id, done, f"the TWAP on {venue} {symbol}")
+        assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
+        assert D(str(o.filled)) == amount and len(o.children) == 2, o.children
+    finally:
+        await feed.close()
 
 
 # ---------------------------------------------------------------------------------------------- maker
