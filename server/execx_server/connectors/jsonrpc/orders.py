@@ -13,6 +13,7 @@ policy: an error answer is ``Rejected`` with the venue's words, no connection ``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -186,7 +187,15 @@ class RpcQueries:
             if isinstance(row, dict):
                 open_now[str(row.get("order_id"))] = row
         for cl, known in live:
-            obj = open_now.get(known.exch_order_id) or await self.order_state(known.exch_order_id)
+            obj = open_now.get(known.exch_order_id)
+            if obj is None:
+                try:
+                    obj = await self.order_state(known.exch_order_id)
+                except Rejected as exc:
+                    if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES} or not known.exch_order_id:
+                        raise
+                    self.tracker.vanished(cl, time.time_ns())
+                    continue
             rules = self.rules.get(known.symbol)
             state = parse.parse_order(obj, rules, cl)
             if state.cum_filled > known.cum_filled:
