@@ -373,8 +373,8 @@ class SmartOrder(Runner):
         await self.start()
         self.engine.fill_observers.append(self._on_fill)
         try:
-            await self._wait_fresh()
-            if not restored:
+            if not restored:  # a restored one pauses on a stale feed instead (the loop's rule)
+                await self._wait_fresh()
                 assert self.sub is not None and self.sub.feed.quote is not None
                 q = self.sub.feed.quote
                 if self.plan.limit_price is not None:
@@ -552,7 +552,7 @@ class SmartOrder(Runner):
         self._advance(now)
         i = self.plan.slice_at(now)
         live = self.live_orders()
-        if not self.fresh():
+        if not self.fresh() or self.sub is None or self.sub.feed.quote is None:
             self.history.info = f"paused: {self.reason or 'market data stale'}"
             if live and not any(o.status in PENDING for o in live):
                 await self.cancel_live("stale feed")
@@ -769,7 +769,12 @@ class SmartOrders:
         if o is None or o.status in FINAL:
             return
         o.history.info = ""
-        await o.begin(restored=True)
+        try:
+            await o.begin(restored=True)
+        except (ValidationError, FailedPrecondition, NotFound) as e:  # e.g. the venue no longer lists it
+            log.error("smart_order.restore_failed", extra={"id": key, "error": str(e)})
+            self.metrics.algo_errors.labels(KIND, "restore").inc()
+            o._finish(FAILED, f"not restored: {e}")
 
     def get(self, order_id: str) -> SmartOrder:
         required(order_id, "id")
