@@ -845,7 +845,7 @@ class Subscriber:
         self.overflowed = False
 
     def put(self, event: FeedEvent) -> None:
-        if self.order_id and event.order.id != self.order_id:
+        if self.overflowed or (self.order_id and event.order.id != self.order_id):
             return
         if self.queue.qsize() >= QUEUE_MAX:
             self.overflowed = True
