@@ -258,7 +258,6 @@ async def test_bad_input_is_invalid_argument_naming_the_field(svc: Svc) -> None:
         ({"cl_order_id": "b1", "qty": 0.001}, "price"),
         ({"cl_order_id": "b 2", "qty": 0.001, "price": 1.0}, "clOrderId"),
         ({"cl_order_id": "b3", "qty": -1, "price": 90000.0}, "qty"),
-        ({"cl_order_id": "b4", "qty": 1, "price": 90000.0, "tif": c.TIME_IN_FORCE_DAY}, "tif"),
     ]
     for fields, field in cases:
         with pytest.raises(grpc.aio.AioRpcError) as e:

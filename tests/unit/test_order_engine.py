@@ -289,7 +289,6 @@ async def test_idempotent_insert_and_conflicting_reuse(world: World) -> None:
         (buy("c2", qty=-1), "qty"),
         (buy("c2", qty=0.00001), "qty"),  # below min notional
         (buy("c2", price=float("nan")), "price"),
-        (buy("c2", tif=TimeInForce.DAY), "tif"),
         (buy("c2", order_type=OrderType.POSTONLY, tif=TimeInForce.IOC), "tif"),
         (SendOrder("s", None, "c2"), "transactionType"),
         (SendOrder("s", TransactionType.PULL), "symbol"),

@@ -39,6 +39,7 @@ from ..domain.errors import (
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
+from .day_orders import DayOrders, venue_tif
 from .disconnect import DisconnectGuard
 from .journal import Journal
 from .positions import Positions
@@ -159,6 +160,7 @@ class OrderEngine:
         self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
         self.risk = RiskControl(journal, clock_ns)  # pre-trade limits and kill switch (risk.py)
         self.disconnect = DisconnectGuard(self)  # cancel-on-disconnect of the client's streams (disconnect.py)
+        self.day_orders = DayOrders(self)  # day orders cancelled at 00:00 UTC where the venue has none
         self._restore()
 
     # ------------------------------------------------------------------ sessions
@@ -329,7 +331,7 @@ class OrderEngine:
         if req.qty is None:
             raise ValidationError("qty", "is required for insert")
         tif = req.tif or TimeInForce.GTC
-        if tif not in connector.supported_tifs:
+        if tif not in connector.supported_tifs and tif is not TimeInForce.DAY:  # day: emulated (day_orders.py)
             raise ValidationError("tif", f"{tif.value} is not supported by {connector.exchange.value}")
         if req.reduce_only and not connector.capabilities.supports_reduce_only:
             raise ValidationError("reduceOnly", f"is not supported on {connector.exchange.value}")
@@ -395,7 +397,7 @@ class OrderEngine:
             order.symbol,
             order.side,
             order.order_type,
-            order.tif,
+            venue_tif(connector, order.tif),
             order.qty,
             order.price,
             order.reduce_only,
