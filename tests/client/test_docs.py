@@ -140,3 +140,11 @@ async def test_example_strategies(execx: dict[str, Any]) -> None:
     assert proc.returncode == 0, rest.decode()
     sent = json.loads(rest.decode().strip().splitlines()[-1])
     assert sent["sent"] == armed["armed"] and sent["status"] in ("new", "filled", "partiallyfilled", "expired")
+
+
+def test_client_readme_shows_every_method() -> None:
+    from execx_client import ExecxClient
+
+    text = (ROOT / "clients" / "python" / "README.md").read_text()
+    methods = [n for n in dir(ExecxClient) if not n.startswith("_") and callable(getattr(ExecxClient, n))]
+    assert [n for n in methods if f"{n}(" not in text] == []
