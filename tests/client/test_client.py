@@ -4,9 +4,11 @@ any case, per-call timeouts, the key on every call, session re-attach."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
+import aiohttp
 import grpc
 import pytest
 from client_helpers import KEY, Execx, Keys, Tail
@@ -16,8 +18,6 @@ SYMBOL = "BTCUSDT"
 
 
 async def mid(x: Execx, venue: str = "binance-spot", symbol: str = SYMBOL) -> float:
-    import aiohttp
-
     async with aiohttp.ClientSession() as http, http.get(x.sim.ready["admin"] + "/admin/state") as r:
         return float((await r.json())["markets"][venue][symbol]["mid"])
 
@@ -104,6 +104,10 @@ async def test_orders_queries_and_errors(execx: Execx, keys: Keys) -> None:
         assert e.value.code == grpc.StatusCode.ALREADY_EXISTS
         assert await x.stop_session(sid) == 0
         await updates.close()
+    # openapi.json says what the README and the proto comments say about reusing a session id
+    async with aiohttp.ClientSession() as http, http.get(execx.ready["rest"] + "/openapi.json") as r:
+        text = json.dumps((await r.json())["paths"]["/startOrderHandler"])
+    assert "re-attaches to the live" in text and "ALREADY_EXISTS" in text, text
 
 
 async def test_wrong_key_and_unreachable_are_execx_errors(execx: Execx) -> None:
