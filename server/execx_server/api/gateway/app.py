@@ -117,6 +117,9 @@ class Gateway:
         self._channel: grpc.aio.Channel | None = None
         self._calls: dict[str, Any] = {}
         self._websockets: set[web.WebSocketResponse] = set()
+        # server-stream messages as JSON text, by route and wire bytes: the session's N websocket subscribers
+        # get the same update, converted once (the proto -> JSON conversion is Python work per message)
+        self._stream_texts: dict[tuple[str, bytes], str] = {}
         self._openapi: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -286,11 +289,25 @@ class Gateway:
             transport.abort()
 
     async def _send(self, ws: web.WebSocketResponse, body: Any) -> None:
+        await self._send_text(ws, dump_json(body))
+
+    async def _send_text(self, ws: web.WebSocketResponse, text: str) -> None:
         try:
             async with asyncio.timeout(self.config.send_timeout):
-                await ws.send_str(dump_json(body))
+                await ws.send_str(text)
         except TimeoutError:
             raise _SlowConsumer from None
+
+    def _stream_text(self, route: Route, msg: Message) -> str:
+        """A server-stream message's JSON text: the same bytes on the wire give the same text, so it is
+        converted once for every websocket that streams it (the last 1024 kept)."""
+        key = (route.template, msg.SerializeToString(deterministic=True))
+        text = self._stream_texts.get(key)
+        if text is None:
+            text = self._stream_texts[key] = dump_json(self.response_json(route, msg))
+            if len(self._stream_texts) > 1024:
+                del self._stream_texts[next(iter(self._stream_texts))]
+        return text
 
     async def _fail(self, ws: web.WebSocketResponse, code: grpc.StatusCode, body: dict[str, Any]) -> None:
         """Sends the Status JSON and closes with 4000 + its HTTP status."""
@@ -345,7 +362,7 @@ class Gateway:
         async def pump() -> None:
             try:
                 async for resp in call:
-                    await self._send(ws, self.response_json(route, resp))
+                    await self._send_text(ws, self._stream_text(route, resp))
             except ConnectionError:  # the client went away mid-send: nothing left to tell it
                 return
 
