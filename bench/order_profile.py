@@ -61,6 +61,15 @@ async def start(*cmd: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
     return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
 
 
+async def no_rate_limits(admin: str, venue: str = "binance-spot") -> None:
+    """Every rate limit of the simulated venue to 10^9 (its admin API)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{admin}/admin/ratelimits/{venue}") as r:
+            limits = {lim["rateLimitType"]: 10**9 for lim in (await r.json())["rateLimits"]}
+        async with http.post(f"{admin}/admin/ratelimits/{venue}", json=limits) as r:
+            assert r.status == 200, await r.text()
+
+
 async def pipelined(call: Any, insert: Any, prefix: str, total: int, window: int) -> dict[str, int]:
     """``total`` inserts with ``window`` in flight; how many answers had each status (or error code)."""
     sent = received = 0
@@ -87,12 +96,7 @@ async def main() -> None:
     ap.add_argument("--cumulative", type=int, default=0, help="also print this many rows by cumulative time (stderr)")
     args = ap.parse_args()
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
-    admin = sim_ready["admin"]
-    async with aiohttp.ClientSession() as http:  # the bench measures CPU, not the venue's rate limits
-        async with http.get(f"{admin}/admin/ratelimits/binance-spot") as r:
-            limits = {lim["rateLimitType"]: 10**9 for lim in (await r.json())["rateLimits"]}
-        async with http.post(f"{admin}/admin/ratelimits/binance-spot", json=limits) as r:
-            assert r.status == 200, await r.text()
+    await no_rate_limits(sim_ready["admin"])  # the bench measures CPU, not the venue's rate limits
     tmp = tempfile.TemporaryDirectory()
     prof = ("-c", PROFILED, args.profile) if args.profile else ("-m", "execx_server.cli")
     flags = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp.name)

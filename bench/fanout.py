@@ -1,0 +1,191 @@
+"""Update fan-out: one order session, N subscribers (gRPC ``SubscribeUpdates`` and the gateway's
+``/subscribeUpdates`` websocket, mixed), a burst of updates.
+
+    .venv/bin/python bench/fanout.py [--subscribers 10] [--websockets 5] [--orders 1000] [--window 64]
+
+The simulator and execx run as separate processes on loopback; this process holds every subscriber and
+sends the burst: ``--orders`` limit orders far from the market over one pipelined OrderEntry stream (each
+makes two updates, ``pendingnew`` then ``new``), all cancelled afterwards. Prints
+``{"figure": "fanout", "subscribers": n, "grpc": g, "websocket": w, "updates": total, "updates_per_s": ...,
+"p50_us": ..., "p99_us": ..., "execx_cpu_us_per_update": ...}``: updates delivered to all subscribers together
+per second, from the first order sent to the last update received; the delay of each update from the
+moment execx made it (its ``localTime``) to its arrival at a subscriber; execx's CPU µs per delivered update
+(not skewed by what else the machine runs, unlike the two time figures). Subscribers share this process
+with the sender: on a small machine the figure is a floor of what execx can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from typing import Any
+
+import aiohttp
+import grpc
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
+from order_profile import AUTH, KEY, cpu_s, no_rate_limits, start  # this directory's helpers
+
+
+class Tally:
+    """What the subscribers saw: every update's delay (ns) and the time the last one arrived."""
+
+    def __init__(self, prefix: str, orders: int) -> None:
+        self.prefix, self.orders = prefix, orders
+        self.delays: list[int] = []
+        self.last_ns = 0
+
+    def seen(self, cl: str, local_time: int, acked: set[str]) -> bool:
+        """Record one update of order ``cl``; True once this subscriber has every order of the burst acked."""
+        if not cl.startswith(self.prefix):
+            return False
+        now = time.time_ns()
+        self.delays.append(now - local_time)
+        self.last_ns = max(self.last_ns, now)
+        return len(acked) == self.orders
+
+
+async def grpc_subscriber(stub: Any, sid: str, tally: Tally, ready: asyncio.Event) -> None:
+    call = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
+    acked: set[str] = set()
+    try:
+        async for resp in call:
+            tx = resp.transaction
+            if tx.cl_order_id.startswith("r"):  # a marker: this subscription is live
+                ready.set()
+            if tx.order_status == c.ORDER_STATUS_NEW:
+                acked.add(tx.cl_order_id)
+            if tally.seen(tx.cl_order_id, tx.local_time, acked):
+                return
+    finally:
+        call.cancel()
+
+
+async def ws_subscriber(http: aiohttp.ClientSession, url: str, sid: str, tally: Tally, ready: asyncio.Event) -> None:
+    async with http.ws_connect(url + "/subscribeUpdates", headers={"x-api-key": KEY}) as ws:
+        await ws.send_json({"sessionId": sid})
+        acked: set[str] = set()
+        async for msg in ws:
+            u = json.loads(msg.data)
+            cl = u.get("clOrderId", "")
+            if cl.startswith("r"):  # a marker: this subscription is live
+                ready.set()
+            if u.get("orderStatus") == "new":
+                acked.add(cl)
+            if tally.seen(cl, int(u.get("localTime", 0)), acked):
+                return
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--subscribers", type=int, default=10)
+    ap.add_argument("--websockets", type=int, default=-1, help="how many of them are websockets (default half)")
+    ap.add_argument("--orders", type=int, default=1000)
+    ap.add_argument("--window", type=int, default=64)
+    args = ap.parse_args()
+    n_ws = args.subscribers // 2 if args.websockets < 0 else args.websockets
+    n_grpc = args.subscribers - n_ws
+    sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
+    tmp = tempfile.TemporaryDirectory()
+    flags = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp.name)
+    ex, ready = await start(sys.executable, "-m", "execx_server.cli", *flags)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await no_rate_limits(sim_ready["admin"])
+            venue, acct = sim_ready["venues"]["binance-spot"], sim_ready["accounts"][0]
+            channel = grpc.aio.insecure_channel(ready["grpc"])
+            stub = om_grpc.OrderManagerServiceStub(channel)  # type: ignore[no-untyped-call]
+            sid = "fanout"
+            key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT)
+            start_req = om.StartOrderHandlerRequest(
+                session_id=sid, rest_url=venue["rest"], ws_url=json.dumps(venue), exchange_key=key
+            )
+            await stub.StartOrderHandler(start_req, metadata=AUTH)
+
+            def insert(cl: str) -> om.SendOrderRequest:
+                return om.SendOrderRequest(
+                    session_id=sid,
+                    cl_order_id=cl,
+                    symbol="BTCUSDT",
+                    price=90000.0,  # far below the market: rests, never fills
+                    qty=0.0001,  # 9 USDT: the demo balance holds every order of the burst
+                    order_type=c.ORDER_TYPE_LIMIT,
+                    transaction_type=c.TRANSACTION_TYPE_INSERT,
+                    side=c.SIDE_BUY,
+                )
+
+            call = stub.OrderEntry(metadata=AUTH)
+            for i in range(50):  # warm-up, before anyone subscribes
+                await call.write(om.OrderEntryRequest(request_id=i, order=insert(f"w{i}")))
+                await call.read()
+
+            tallies = [Tally("b", args.orders) for _ in range(args.subscribers)]
+            readies = [asyncio.Event() for _ in tallies]
+            subs = [
+                asyncio.create_task(
+                    grpc_subscriber(stub, sid, t, e) if i < n_grpc else ws_subscriber(http, ready["rest"], sid, t, e)
+                )
+                for i, (t, e) in enumerate(zip(tallies, readies, strict=True))
+            ]
+            # markers (one order at a time) until every subscriber has seen one: all are live
+            async with asyncio.timeout(30):
+                for i in range(10**6):
+                    await call.write(om.OrderEntryRequest(request_id=i, order=insert(f"r{i}")))
+                    await call.read()
+                    if all(e.is_set() for e in readies):
+                        break
+                    await asyncio.sleep(0.05)
+
+            cpu0 = cpu_s(ex.pid)
+            t0 = time.time_ns()
+            sent = received = 0
+            while received < args.orders:
+                while sent < args.orders and sent - received < args.window:
+                    await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"b{sent}")))
+                    sent += 1
+                answer = await call.read()
+                assert answer.status.code == 0 and answer.order.order_status == c.ORDER_STATUS_NEW, answer
+                received += 1
+            await asyncio.wait_for(asyncio.gather(*subs), 120)
+            cpu = cpu_s(ex.pid) - cpu0
+            delays = sorted(d for t in tallies for d in t.delays)
+            total = len(delays)
+            took_s = (max(t.last_ns for t in tallies) - t0) / 1e9
+            print(
+                json.dumps(
+                    {
+                        "figure": "fanout",
+                        "subscribers": args.subscribers,
+                        "grpc": n_grpc,
+                        "websocket": n_ws,
+                        "orders": args.orders,
+                        "updates": total,
+                        "updates_per_s": round(total / took_s),
+                        "p50_us": round(delays[total // 2] / 1000, 1),
+                        "p99_us": round(delays[int(total * 0.99) - 1] / 1000, 1),
+                        "execx_cpu_us_per_update": round(cpu * 1e6 / total, 1),
+                    }
+                ),
+                flush=True,
+            )
+            await call.done_writing()
+            await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
+            await channel.close()
+    finally:
+        ex.terminate()
+        await ex.wait()
+        sim.terminate()
+        await sim.wait()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
