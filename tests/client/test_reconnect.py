@@ -142,3 +142,43 @@ async def test_network_drop_mid_stream(execx: Execx, keys: Keys) -> None:
                 await t.close()
     finally:
         await proxy.stop()
+
+
+async def test_orders_in_flight_when_the_stream_breaks_are_resent_once(execx: Execx, keys: Keys) -> None:
+    """The venue answers slowly; the network drops while three orders wait for their answers: the client
+    sends them again on a new OrderEntry stream, each call answers its order, and the venue has each
+    clOrderId once (inserts are idempotent by clOrderId)."""
+    proxy = Proxy(execx.grpc_port)
+    await proxy.start()
+    resumed: list[str] = []
+    faults = execx.sim.ready["admin"] + "/admin/faults/binance-spot"
+    try:
+        async with ExecxClient(
+            f"127.0.0.1:{proxy.port}", KEY, timeout=20, on_reconnect=lambda s, q: resumed.append(s)
+        ) as x:
+            sid = "f-" + uuid.uuid4().hex[:8]
+            await x.start_session(sid, "binance-spot", **keys)
+            price = round(await bid(execx), 2)
+            await execx.admin("/admin/faults/binance-spot", {"slow_ack_ms": 800})
+            try:
+                ids = [f"f{i}-" + uuid.uuid4().hex[:6] for i in range(3)]
+                sends = [
+                    asyncio.create_task(x.insert(sid, cl, SYMBOL, "buy", 0.001, price - i)) for i, cl in enumerate(ids)
+                ]
+                await asyncio.sleep(0.3)  # the requests are at the venue, their answers not back
+                assert proxy.drop() > 0
+                answers = await asyncio.gather(*sends)
+            finally:
+                async with aiohttp.ClientSession() as http, http.delete(faults) as r:
+                    assert r.status == 200
+            assert [a.cl_order_id for a in answers] == ids
+            assert "orderEntry" in resumed, resumed
+            params = {"apiKey": keys["api_key"], "market": "binance-spot"}
+            async with aiohttp.ClientSession() as http:
+                async with http.get(execx.sim.ready["admin"] + "/admin/history", params=params) as r:
+                    history = await r.json()
+            at_venue = [o["clientOrderId"] for o in history["orders"]]
+            assert sorted(at_venue) == sorted(ids), at_venue  # each once
+            assert sorted(await x.cancel_all(sid)) == sorted(ids)
+    finally:
+        await proxy.stop()
