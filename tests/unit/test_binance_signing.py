@@ -7,7 +7,7 @@ import pytest
 from execx_sim.core.engine import Exchange
 from execx_sim.venues.binance import auth
 from execx_sim.venues.binance.errors import BinanceError
-from execx_sim.venues.binance.ratelimit import Limit, RateLimiter, futures_limits, spot_limits
+from execx_sim.venues.binance.ratelimit import BinanceLimiter, Limit, futures_limits, spot_limits
 
 # Binance's public sample keys (spot docs, A1-A5) and USDⓈ-M docs (A6).
 SPOT_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -326,62 +326,62 @@ class Clock:
 
 def test_weight_headers_then_429_then_418() -> None:
     clock = Clock(1_700_000_020_000)  # 40 s into a minute
-    rl = RateLimiter([Limit("REQUEST_WEIGHT", "MINUTE", 1, 10)], ban_ms=120_000, clock=clock)
-    assert rl.request("1.2.3.4", 4) == {"X-MBX-USED-WEIGHT-1M": "4"}
-    assert rl.request("1.2.3.4", 6) == {"X-MBX-USED-WEIGHT-1M": "10"}
-    assert rl.request("5.6.7.8", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}  # per IP
+    rl = BinanceLimiter([Limit("REQUEST_WEIGHT", "MINUTE", 1, 10)], ban_ms=120_000, clock=clock)
+    assert rl.take("REQUEST_WEIGHT", "1.2.3.4", 4) == {"X-MBX-USED-WEIGHT-1M": "4"}
+    assert rl.take("REQUEST_WEIGHT", "1.2.3.4", 6) == {"X-MBX-USED-WEIGHT-1M": "10"}
+    assert rl.take("REQUEST_WEIGHT", "5.6.7.8", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}  # per IP
 
     with pytest.raises(BinanceError) as limited:
-        rl.request("1.2.3.4", 1)
+        rl.take("REQUEST_WEIGHT", "1.2.3.4", 1)
     assert (limited.value.status, limited.value.code) == (429, -1003)
     assert limited.value.headers == {"Retry-After": "20", "X-MBX-USED-WEIGHT-1M": "11"}
 
     clock.t += 1_000  # keeps sending while limited: banned
     with pytest.raises(BinanceError) as banned:
-        rl.request("1.2.3.4", 1)
+        rl.take("REQUEST_WEIGHT", "1.2.3.4", 1)
     assert (banned.value.status, banned.value.code) == (418, -1003)
     assert banned.value.headers == {"Retry-After": "120"}
     assert str(clock.t + 120_000) in banned.value.msg
 
     clock.t += 60_000
     with pytest.raises(BinanceError) as still:
-        rl.request("1.2.3.4", 1)
+        rl.take("REQUEST_WEIGHT", "1.2.3.4", 1)
     assert (still.value.status, still.value.headers) == (418, {"Retry-After": "60"})
 
     clock.t += 60_000  # ban over, new window
-    assert rl.request("1.2.3.4", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}
+    assert rl.take("REQUEST_WEIGHT", "1.2.3.4", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}
 
 
 def test_waiting_out_retry_after_avoids_the_ban() -> None:
     clock = Clock(1_700_000_040_000)
-    rl = RateLimiter([Limit("REQUEST_WEIGHT", "MINUTE", 1, 2)], clock=clock)
-    rl.request("ip", 2)
+    rl = BinanceLimiter([Limit("REQUEST_WEIGHT", "MINUTE", 1, 2)], clock=clock)
+    rl.take("REQUEST_WEIGHT", "ip", 2)
     with pytest.raises(BinanceError) as e:
-        rl.request("ip", 1)
+        rl.take("REQUEST_WEIGHT", "ip", 1)
     clock.t += int(e.value.headers["Retry-After"]) * 1000
-    assert rl.request("ip", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}
+    assert rl.take("REQUEST_WEIGHT", "ip", 1) == {"X-MBX-USED-WEIGHT-1M": "1"}
 
 
 def test_order_count_per_account() -> None:
     clock = Clock(1_700_000_000_000)
-    rl = RateLimiter([Limit("ORDERS", "SECOND", 10, 2), Limit("ORDERS", "DAY", 1, 100)], clock=clock)
-    assert rl.order("a") == {"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"}
-    assert rl.order("a") == {"X-MBX-ORDER-COUNT-10S": "2", "X-MBX-ORDER-COUNT-1D": "2"}
-    assert rl.order("b") == {"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"}
+    rl = BinanceLimiter([Limit("ORDERS", "SECOND", 10, 2), Limit("ORDERS", "DAY", 1, 100)], clock=clock)
+    assert rl.take("ORDERS", "a") == {"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"}
+    assert rl.take("ORDERS", "a") == {"X-MBX-ORDER-COUNT-10S": "2", "X-MBX-ORDER-COUNT-1D": "2"}
+    assert rl.take("ORDERS", "b") == {"X-MBX-ORDER-COUNT-10S": "1", "X-MBX-ORDER-COUNT-1D": "1"}
     with pytest.raises(BinanceError) as e:
-        rl.order("a")
+        rl.take("ORDERS", "a")
     assert (e.value.status, e.value.code) == (429, -1015)
     clock.t += 10_000
-    assert rl.order("a")["X-MBX-ORDER-COUNT-10S"] == "1"
+    assert rl.take("ORDERS", "a")["X-MBX-ORDER-COUNT-10S"] == "1"
 
 
 def test_disabled_limiter_counts_but_never_refuses() -> None:
-    rl = RateLimiter(
+    rl = BinanceLimiter(
         [Limit("REQUEST_WEIGHT", "MINUTE", 1, 1), Limit("ORDERS", "SECOND", 10, 1)], enabled=False, clock=Clock(0)
     )
     for n in range(1, 6):
-        assert rl.request("ip", 1) == {"X-MBX-USED-WEIGHT-1M": str(n)}
-        assert rl.order("a") == {"X-MBX-ORDER-COUNT-10S": str(n)}
+        assert rl.take("REQUEST_WEIGHT", "ip", 1) == {"X-MBX-USED-WEIGHT-1M": str(n)}
+        assert rl.take("ORDERS", "a") == {"X-MBX-ORDER-COUNT-10S": str(n)}
 
 
 def test_default_limits_as_binance_publishes_them() -> None:

@@ -408,7 +408,7 @@ class FuturesFrontend:
         return await self._place_spec(account, spec, headers)
 
     async def _place_spec(self, account: Account, spec: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        headers.update(self.limiter.order(account.account_id))
+        headers.update(self.limiter.take("ORDERS", account.account_id))
         if self.faults.take("reject_orders"):
             raise self.order_error(OrderError(RejectReason.INJECTED, self.faults.reject_message), spec["symbol"])
         resp = spec.pop("_resp")
@@ -491,7 +491,7 @@ class FuturesFrontend:
         if qty is not None and qty == 0:
             raise BinanceError(-4003, "Quantity less than or equal to zero.")
         # Modify weighs 1 on both order-count limits (and 0 on IP weight).
-        counted = self.limiter.order(account.account_id)
+        counted = self.limiter.take("ORDERS", account.account_id)
         if headers is not None:
             headers.update(counted)
         if price_match != "NONE":

@@ -134,7 +134,7 @@ class FuturesWsApi:
                 err = errors.execution_unknown()
                 err.status = fe.faults.http_5xx_status
                 raise err
-            headers = fe.limiter.request(state.ip, WEIGHTS.get(method, 1))
+            headers = fe.limiter.take("REQUEST_WEIGHT", state.ip, WEIGHTS.get(method, 1))
             weight_used = int(headers.get("X-MBX-USED-WEIGHT-1M", "0"))
             result, orders = await self.call(method, params, state)
             out: dict[str, Any] = {"id": req_id, "status": 200, "result": result}

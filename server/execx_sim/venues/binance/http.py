@@ -19,7 +19,7 @@ from ...core.engine import Exchange
 from ...core.faults import Faults
 from ..common import dumps, fault_middleware
 from . import auth, errors
-from .ratelimit import RateLimiter
+from .ratelimit import BinanceLimiter
 
 log = logging.getLogger("execx_sim.binance")
 
@@ -115,7 +115,7 @@ Handler = Callable[[Call], Awaitable[Any]]
 class BinanceHttp:
     """Builds an aiohttp application whose routes behave like Binance REST endpoints."""
 
-    def __init__(self, exchange: Exchange, faults: Faults, limiter: RateLimiter, futures: bool) -> None:
+    def __init__(self, exchange: Exchange, faults: Faults, limiter: BinanceLimiter, futures: bool) -> None:
         self.exchange = exchange
         self.faults = faults
         self.limiter = limiter
@@ -146,7 +146,7 @@ class BinanceHttp:
             values: dict[str, str] = dict(parse_qsl(raw_body, keep_blank_values=True))
             values.update(parse_qsl(raw_query, keep_blank_values=True))  # query string wins over body
             params = Params(values)
-            headers.update(self.limiter.request(request.remote or "?", weight))
+            headers.update(self.limiter.take("REQUEST_WEIGHT", request.remote or "?", weight))
             account: Account | None = None
             if security == "SIGNED" or (security == "USER_STREAM_OR_SIGNED" and "signature" in params):
                 account = auth.authenticate_rest(

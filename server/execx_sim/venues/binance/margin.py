@@ -180,7 +180,7 @@ class MarginDesk:
         acct = self.account(parent)
         spec = self.trading.parse_order(p)
         self.trading.prefilter(spec)
-        counts = self.trading.limiter.order(acct.account_id)
+        counts = self.trading.limiter.take("ORDERS", acct.account_id)
         if self.faults.take("reject_orders"):
             raise BinanceError(-2010, self.faults.reject_message)
         asset, borrowed = "", ZERO

@@ -33,7 +33,7 @@ from .spot_wire import d8 as _d8
 def _charge(http: BinanceHttp, call: Call, extra: int) -> None:
     """Charge weight beyond the route's base weight (parameter-dependent weights)."""
     if extra > 0:
-        call.headers.update(http.limiter.request(call.request.remote or "?", extra))
+        call.headers.update(http.limiter.take("REQUEST_WEIGHT", call.request.remote or "?", extra))
 
 
 def depth_weight(limit: int) -> int:

@@ -25,7 +25,7 @@ from ...core.types import Fill, Order, OrderError, OrderType, RejectReason, Side
 from . import errors
 from .errors import BinanceError
 from .http import Params
-from .ratelimit import RateLimiter
+from .ratelimit import BinanceLimiter
 from .spot_wire import (
     ORDER_TYPES,
     STP_MODES,
@@ -110,7 +110,7 @@ class OrderSpec:
 
 
 class SpotTrading:
-    def __init__(self, market: Market, faults: Faults, limiter: RateLimiter, clock: Callable[[], int]) -> None:
+    def __init__(self, market: Market, faults: Faults, limiter: BinanceLimiter, clock: Callable[[], int]) -> None:
         self.market = market
         self.faults = faults
         self.limiter = limiter
@@ -247,7 +247,7 @@ class SpotTrading:
 
     async def new_order(self, account: Account, p: Params) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.parse_order(p)
-        counts = self.limiter.order(account.account_id)
+        counts = self.limiter.take("ORDERS", account.account_id)
         if self.faults.take("reject_orders"):
             raise BinanceError(-2010, self.faults.reject_message)
         order, fills = self._engine_place(account, spec)
@@ -344,7 +344,7 @@ class SpotTrading:
         # "Filters and Order Count are evaluated before the processing of the cancellation and order
         # placement occurs" (rest-api.md, cancelReplace).
         self.prefilter(spec)
-        counts = self.limiter.order(account.account_id)
+        counts = self.limiter.take("ORDERS", account.account_id)
         cancel_result: dict[str, Any] | None = None
         cancel_error: BinanceError | None = None
         try:

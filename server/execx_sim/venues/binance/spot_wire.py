@@ -17,7 +17,7 @@ from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.instruments import Instrument
 from ...core.types import ZERO, Fill, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
-from .ratelimit import RateLimiter
+from .ratelimit import BinanceLimiter
 
 ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
@@ -337,7 +337,7 @@ def symbol_info(market: Market, inst: Instrument) -> dict[str, Any]:
     }
 
 
-def exchange_info(market: Market, limiter: RateLimiter, now: int, symbols: list[str]) -> dict[str, Any]:
+def exchange_info(market: Market, limiter: BinanceLimiter, now: int, symbols: list[str]) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": now,

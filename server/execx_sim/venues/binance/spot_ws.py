@@ -33,7 +33,7 @@ from ..common import StreamWriter, WsRegistry, dumps
 from . import auth, errors
 from .errors import BinanceError
 from .http import Params
-from .ratelimit import RateLimiter
+from .ratelimit import BinanceLimiter
 from .spot_trading import SpotTrading, symbols_param
 from .spot_wire import account_info, book_ticker, depth, exchange_info
 
@@ -89,7 +89,7 @@ class SpotWsApi:
         exchange: Exchange,
         market: Market,
         faults: Faults,
-        limiter: RateLimiter,
+        limiter: BinanceLimiter,
         trading: SpotTrading,
         sockets: WsRegistry,
         book_update_id: Callable[[str], int],
@@ -113,7 +113,7 @@ class SpotWsApi:
         ip = request.remote or "?"
         default_limits = request.query.get("returnRateLimits", "true").lower() != "false"
         try:
-            self.limiter.request(ip, CONNECT_WEIGHT)  # "Connecting to WS API costs 2 weight"
+            self.limiter.take("REQUEST_WEIGHT", ip, CONNECT_WEIGHT)  # "Connecting to WS API costs 2 weight"
         except BinanceError as e:
             return web.Response(
                 status=e.status, text=dumps(e.body()), headers=e.headers, content_type="application/json"
@@ -216,7 +216,7 @@ class SpotWsApi:
             if self.faults.latency_ms:
                 await asyncio.sleep(self.faults.latency_ms / 1000)
             self._injected_faults()
-            rate_headers.update(self.limiter.request(session.ip, method.weight))
+            rate_headers.update(self.limiter.take("REQUEST_WEIGHT", session.ip, method.weight))
             account = self._authenticate(session, method, raw_params)
             params = Params({k: _flatten(v) for k, v in raw_params.items()})
             result, counts = await method.handler(session, account, params)

@@ -127,7 +127,7 @@ class BybitHttp:
             account = auth.authenticate_rest(venue.exchange, request.headers, payload, now) if private else None
             if kind and account is not None:
                 units = len(params["request"]) if isinstance(params.get("request"), list) else 1
-                headers.update(venue.limiter.consume(kind, account.account_id, path, category, units, now))
+                headers.update(venue.limiter.take(kind, account.account_id, path, category, units, now))
             call = Call(request, params, account, category)
             result = await handler(call)
             if kind == "ORDER" and faults.take("unknown_outcome"):

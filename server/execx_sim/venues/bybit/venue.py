@@ -31,7 +31,7 @@ from .dcp import TOPIC_PRODUCTS, Dcp
 from .errors import BybitError
 from .instruments import CATEGORIES, CATEGORY_OF, MARKET_OF
 from .marketdata import BybitMarketData
-from .ratelimit import RateLimiter
+from .ratelimit import BybitLimiter
 from .rest import BybitHttp
 from .trading import Trading, category_of
 
@@ -71,7 +71,7 @@ class BybitVenue:
         self.markets = markets
         self.launch_ms = int(dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
         self.sockets = WsRegistry()
-        self.limiter = RateLimiter()
+        self.limiter = BybitLimiter()
         self.trading = Trading(markets, self.faults, self.now_ms)
         self.dcp = Dcp(self.now_ms, self._dcp_cancel)  # disconnection protection (dcp.py)
         self.http = BybitHttp(self)
@@ -278,7 +278,7 @@ class BybitVenue:
             if faults.take("http_5xx"):
                 raise BybitError(errors.SERVER, "Internal System Error.")
             units = len(req["request"]) if isinstance(req.get("request"), list) else 1
-            limit_headers = self.limiter.consume("ORDER", conn.account.account_id, TRADE_OPS[op], category, units, now)
+            limit_headers = self.limiter.take("ORDER", conn.account.account_id, TRADE_OPS[op], category, units, now)
             account, trading = conn.account, self.trading
             if op.endswith("-batch"):
                 action = {"order.create-batch": trading.create, "order.amend-batch": trading.amend}.get(

@@ -109,7 +109,8 @@ class OkxRest:
                         self.fe.exchange, headers, request.method, request.path_qs, raw, self.fe.exchange.now_ms()
                     )
                     if request.method == "GET":
-                        self.fe.limiter.take(self.fe.exchange.now_ms(), "REQUESTS", (account.account_id, request.path))
+                        key = (account.account_id, request.path)
+                        self.fe.limiter.take("REQUESTS", key, 1, self.fe.exchange.now_ms())
                 body: Any = None
                 if request.method == "POST":
                     try:

@@ -281,7 +281,7 @@ class OkxTrading:
         kind = "BATCH" if batch and len(items) > 1 else "ORDERS"
         keys = {text(i, "instId") or text(i, "instIdCode") for i in items}
         for key in keys:
-            self.limiter.take(now, kind, (account.account_id, op, key), len(items) if kind == "BATCH" else 1)
+            self.limiter.take(kind, (account.account_id, op, key), len(items) if kind == "BATCH" else 1, now)
         data: list[dict[str, Any]] = []
         ok = 0
         for item in items:

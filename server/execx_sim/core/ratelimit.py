@@ -1,0 +1,110 @@
+"""The simulator's one rate limiter: fixed-window counters and the limits they are checked against.
+
+Every venue that limits (Binance, Bybit, OKX) subclasses :class:`RateLimiter` and counts with one
+verb, ``take(kind, …, n)``: it returns the headers the venue sends with the answer and raises the
+venue's own error when a limit is passed. The venue keeps its own keys (per IP, per account, per
+endpoint or instrument), headers and errors; this module only counts.
+
+- :class:`Limit` is one published limit: ``limit`` units per ``interval_num`` ``interval``s, of one
+  ``kind`` (``REQUEST_WEIGHT``, ``ORDERS``, ``ORDER``, ``QUERY``, ``BATCH``, …); ``describe()`` is the
+  ``rateLimits`` entry Binance's exchangeInfo and the admin API (``/admin/ratelimits/{venue}``) show,
+  and the admin API changes ``limit`` and ``enabled`` in place.
+- :class:`FixedWindows` counts units per key in fixed windows, either aligned on the epoch (Binance,
+  OKX: the window of ``now`` starts at ``now - now % window``) or anchored at the first unit after the
+  previous window ended (Bybit). Memory is bounded: once more than ``max_keys`` keys are held, the
+  windows that have ended (which count as empty anyway) are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+INTERVAL_MS = {"S": 1_000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}
+
+
+@dataclass
+class Limit:
+    kind: str  # REQUEST_WEIGHT | ORDERS (Binance), ORDER | QUERY (Bybit), ORDERS | BATCH | REQUESTS (OKX)
+    interval: str  # SECOND | MINUTE | HOUR | DAY
+    interval_num: int
+    limit: int
+
+    @property
+    def header_suffix(self) -> str:
+        return f"{self.interval_num}{self.interval[0]}"
+
+    @property
+    def window_ms(self) -> int:
+        return self.interval_num * INTERVAL_MS[self.interval[0]]
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "rateLimitType": self.kind,
+            "interval": self.interval,
+            "intervalNum": self.interval_num,
+            "limit": self.limit,
+        }
+
+
+@dataclass(slots=True)
+class Window:
+    start_ms: int
+    window_ms: int
+    used: int = 0
+
+
+class FixedWindows:
+    """Units counted per key in fixed windows (see the module docstring); bounded memory."""
+
+    def __init__(self, *, anchored: bool = False, max_keys: int = 100_000) -> None:
+        self.anchored = anchored
+        self.max_keys = max_keys
+        self._windows: dict[Hashable, Window] = {}
+        self._prune_above = max_keys
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def _start(self, now_ms: int, window_ms: int) -> int:
+        return now_ms if self.anchored else now_ms - now_ms % window_ms
+
+    def _ended(self, w: Window, now_ms: int) -> bool:
+        if self.anchored:
+            return now_ms - w.start_ms >= w.window_ms
+        return w.start_ms != now_ms - now_ms % w.window_ms
+
+    def window(self, key: Hashable, window_ms: int, now_ms: int) -> Window:
+        """The window of ``key`` at ``now_ms`` (a fresh, empty one when the last has ended)."""
+        w = self._windows.get(key)
+        if w is None or w.window_ms != window_ms or self._ended(w, now_ms):
+            w = self._windows[key] = Window(self._start(now_ms, window_ms), window_ms)
+            if len(self._windows) > self._prune_above:
+                self._prune(now_ms)
+        return w
+
+    def take(self, key: Hashable, window_ms: int, now_ms: int, n: int) -> Window:
+        """Count ``n`` units for ``key``; the window, with ``used`` including them."""
+        w = self.window(key, window_ms, now_ms)
+        w.used += n
+        return w
+
+    def _prune(self, now_ms: int) -> None:
+        self._windows = {k: w for k, w in self._windows.items() if not self._ended(w, now_ms)}
+        # Amortised: prune again only once the table has doubled (or passed max_keys).
+        self._prune_above = max(self.max_keys, 2 * len(self._windows))
+
+
+@dataclass
+class RateLimiter:
+    """A venue's limits and their counters; venues subclass it and add ``take``."""
+
+    limits: list[Limit]
+    enabled: bool = True  # false: still counts and reports usage, never refuses
+
+    def describe(self) -> list[dict[str, object]]:
+        return [lim.describe() for lim in self.limits]
+
+    def limit_of(self, kind: str) -> Limit:
+        """The (first) limit of ``kind``."""
+        return next(lim for lim in self.limits if lim.kind == kind)
