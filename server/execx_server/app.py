@@ -9,12 +9,16 @@ Stop (SIGTERM): stop accepting (gateway, then gRPC with a grace period to drain 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
 import json
 import logging
 import os
+import shutil
+import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,7 @@ from .api.market_data import MarketData
 from .api.position_manager import PositionManagerServicer
 from .api.servicers import AuthInterceptor, OrderManager
 from .api.smart_orders import SmartOrderServicer
+from .api.tls import TlsFiles, TlsSettings, exposure_error
 from .api.trigger_manager import TriggerManagerServicer
 from .connectors.base import Connector, ConnectorConfig, Secret
 from .domain.enums import Exchange
@@ -114,6 +119,20 @@ class Settings:
     busy_poll: bool = False  # the event loop never sleeps (see busy_poll)
     journal_fsync: bool = False  # every journal commit is fsynced (power-loss safety), see engine/journal.py
     journal_retention_days: float = 30.0  # records of orders finished longer ago are dropped (0: never)
+    tls_cert: Path | None = None  # TLS on the gRPC and REST listeners (with tls_key); see api/tls.py
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # mTLS: clients must present a certificate this CA signed
+    insecure: bool = False  # allow a non-loopback listener without TLS (behind a TLS proxy or mesh)
+    watch_interval_s: float = 1.0  # how often certificate (and keys) files are checked for changes
+
+    def tls(self) -> TlsSettings | None:
+        if self.tls_cert is None and self.tls_key is None:
+            if self.tls_client_ca is not None:
+                raise StartupError("--tlsClientCa needs --tlsCert and --tlsKey")
+            return None
+        if self.tls_cert is None or self.tls_key is None:
+            raise StartupError("--tlsCert and --tlsKey go together (EXECX_TLS_CERT, EXECX_TLS_KEY)")
+        return TlsSettings(self.tls_cert, self.tls_key, self.tls_client_ca)
 
 
 async def busy_poll() -> None:
@@ -147,6 +166,9 @@ class Service:
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self.tls: TlsFiles | None = None
+        self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
@@ -186,6 +208,15 @@ class Service:
 
     async def _start(self) -> dict[str, Any]:
         s = self.settings
+        tls = s.tls()
+        refusal = exposure_error(s.host, tls, s.insecure)
+        if refusal is not None:
+            raise StartupError(refusal)
+        if tls is not None:
+            try:
+                self.tls = TlsFiles(tls)
+            except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+                raise StartupError(f"cannot load the TLS certificate/key ({tls.cert}, {tls.key}): {e}") from None
         if s.sim and self.sim is None:
             from execx_sim.app import Simulator
 
@@ -252,7 +283,15 @@ class Service:
             [*names, *not_serving, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         try:
-            grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+            if self.tls is not None:
+                grpc_port = server.add_secure_port(f"{s.host}:{s.grpc_port}", self.tls.grpc_credentials())
+            else:
+                grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+            # the REST gateway's own way in: a unix socket in a private directory (TLS and mTLS stay on the
+            # public port; the gateway's callers have passed the same TLS checks on the REST port)
+            self._socket_dir = tempfile.mkdtemp(prefix="execx-")
+            internal = f"unix:{self._socket_dir}/grpc.sock"
+            server.add_insecure_port(internal)
         except RuntimeError as e:
             raise StartupError(f"cannot listen on gRPC port {s.host}:{s.grpc_port}: {e}") from None
         await server.start()
@@ -263,11 +302,14 @@ class Service:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
-        rest_port = await self._serve(build_gateway(grpc_target), s.port, "REST")
-        prom_port = await self._serve(self._metrics_app(), s.prom_port, "metrics")
+        ssl_context = self.tls.ssl_context if self.tls is not None else None
+        rest_port = await self._serve(build_gateway(internal), s.port, "REST", ssl_context)
+        prom_port = await self._serve(self._metrics_app(), s.prom_port, "metrics")  # plaintext (docs/security.md)
+        scheme = "https" if self.tls is not None else "http"
+        self._watch = asyncio.create_task(self._watch_files(), name="execx-watch-files")
         self.ready = {
             "event": "ready",
-            "rest": f"http://{s.host}:{rest_port}",
+            "rest": f"{scheme}://{s.host}:{rest_port}",
             "grpc": grpc_target,
             "metrics": f"http://{s.host}:{prom_port}/metrics",
         }
@@ -288,11 +330,20 @@ class Service:
         app.router.add_get("/metrics", metrics)
         return app
 
-    async def _serve(self, app: web.Application, port: int, what: str) -> int:
+    async def _watch_files(self) -> None:
+        """Reloads the TLS certificate files when they change (cert-manager rotation)."""
+        while True:
+            await asyncio.sleep(self.settings.watch_interval_s)
+            if self.tls is not None:
+                await asyncio.to_thread(self.tls.reload_if_changed)
+
+    async def _serve(
+        self, app: web.Application, port: int, what: str, ssl_context: ssl.SSLContext | None = None
+    ) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.settings.host, port).start()
+            await web.TCPSite(runner, self.settings.host, port, ssl_context=ssl_context).start()
         except OSError as e:
             await runner.cleanup()
             raise StartupError(f"cannot listen on {what} port {self.settings.host}:{port}: {e.strerror}") from None
@@ -306,12 +357,20 @@ class Service:
         if self._busy_poll is not None:
             self._busy_poll.cancel()
             self._busy_poll = None
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)
             self._grpc = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         if self.position_managers is not None:
             await self.position_managers.close()  # they stay saved, their orders at the venue: back after a restart
             self.position_managers = None

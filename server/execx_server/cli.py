@@ -7,7 +7,9 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 (EXECX_DEBUG), ``--orderEntry websocket|rest`` (EXECX_ORDER_ENTRY), ``--marketDataStaleSeconds`` 5
 (EXECX_MARKET_DATA_STALE_SECONDS: a market-data feed without an update for this long is stale),
 ``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it), ``--busyPoll``
-(EXECX_BUSY_POLL: the event loop spins instead of sleeping; lower latency for one busy CPU).
+(EXECX_BUSY_POLL: the event loop spins instead of sleeping; lower latency for one busy CPU),
+``--tlsCert``/``--tlsKey`` (EXECX_TLS_CERT/EXECX_TLS_KEY: TLS on gRPC and REST), ``--tlsClientCa``
+(EXECX_TLS_CLIENT_CA: mTLS), ``--insecure`` (EXECX_INSECURE: a non-loopback ``--host`` without TLS).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -85,6 +87,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=float(env("EXECX_JOURNAL_RETENTION_DAYS", "30")),
         help="drop the journal records of orders finished longer ago than this (0: keep everything)",
     )
+    p.add_argument("--tlsCert", default=env("EXECX_TLS_CERT", ""), help="PEM certificate chain: TLS on gRPC and REST")
+    p.add_argument("--tlsKey", default=env("EXECX_TLS_KEY", ""), help="PEM private key of --tlsCert")
+    p.add_argument(
+        "--tlsClientCa",
+        default=env("EXECX_TLS_CLIENT_CA", ""),
+        help="mTLS: PEM CA bundle; clients must present a certificate it signed",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=_env_flag("EXECX_INSECURE"),
+        help="allow a non-loopback --host without TLS (a TLS proxy or mesh in front)",
+    )
     a = p.parse_args(argv)
     from .app import Settings
 
@@ -109,6 +124,10 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         busy_poll=a.busyPoll,
         journal_fsync=a.journalFsync,
         journal_retention_days=a.journalRetentionDays,
+        tls_cert=Path(a.tlsCert) if a.tlsCert else None,
+        tls_key=Path(a.tlsKey) if a.tlsKey else None,
+        tls_client_ca=Path(a.tlsClientCa) if a.tlsClientCa else None,
+        insecure=a.insecure,
     )
 
 
