@@ -192,3 +192,13 @@ async def test_market_data_and_algorithms(execx: Execx, keys: Keys) -> None:
             await x.start_grid_trader(sid, "binance-spot", "ETHUSDT", grid_levels=4, order_qty=0.01, mode="spiral")
         assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "ARITHMETIC" in e.value.message
         await x.stop_session(sid)
+
+
+async def test_a_closed_client_answers_cancelled(execx: Execx) -> None:
+    x = ExecxClient(execx.target, KEY)
+    await x.close()
+    for call in (x.list_sessions(), x.insert("s", "c", SYMBOL, "buy", 0.001, 1.0)):
+        with pytest.raises(ExecxError) as e:
+            await call
+        assert e.value.code == grpc.StatusCode.CANCELLED
+    assert x.connection_state() == "shutdown"

@@ -202,6 +202,8 @@ class _OrderEntry:
             raise ExecxError(
                 grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer from execx within {timeout} s (OrderEntry)"
             ) from None
+        except grpc.aio.UsageError as e:
+            raise ExecxError(grpc.StatusCode.CANCELLED, f"the client is closed: {e}") from None
         finally:
             self._pending.pop(rid, None)
         if resp.status.code == 0:
@@ -258,6 +260,9 @@ class _OrderEntry:
         call, self._call = self._call, None
         if call is not None:
             call.cancel()
+        for pending in self._pending.values():
+            if not pending.answer.done():
+                pending.answer.set_exception(ExecxError(grpc.StatusCode.CANCELLED, "the client is closed"))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
