@@ -158,9 +158,12 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self._orders_sent = Children(metrics.orders_sent)
         self._ack_latency = Children(metrics.ack_latency)
         # each update's stream message, built once for all the session's subscribers (fan-out): keyed by the
-        # event object's id and seq, holding the event so the id stays its own; the last few thousand kept
+        # event object's id and seq, holding the event so the id stays its own; the last 1024 kept
         self._update_messages: dict[tuple[int, int], tuple[OrderUpdate, order_manager_pb2.SubscribeUpdatesResponse]]
         self._update_messages = {}
+        # each update's OrderTransaction (without seq), shared by the stream message and the answer that
+        # returns the same update (the engine answers with the update it published): converted once
+        self._transactions: dict[int, tuple[OrderUpdate, common_pb2.OrderTransaction]] = {}
         engine.observers.append(self._observe)
         engine.risk.refusal_observers.append(
             lambda exchange, limit: metrics.risk_refusals.labels(exchange, limit).inc()
@@ -334,11 +337,29 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         cached = self._update_messages.get(key)
         if cached is not None and cached[0] is u:
             return cached[1]
-        msg = order_manager_pb2.SubscribeUpdatesResponse(transaction=convert.transaction(u, seq))
+        msg = order_manager_pb2.SubscribeUpdatesResponse(transaction=self._transaction(u))  # a copy
+        msg.transaction.seq = seq
         self._update_messages[key] = (u, msg)
-        if len(self._update_messages) > 4096:  # the oldest out (dicts keep insertion order)
+        if len(self._update_messages) > 1024:  # the oldest out (dicts keep insertion order)
             del self._update_messages[next(iter(self._update_messages))]
         return msg
+
+    def _transaction(self, u: OrderUpdate) -> common_pb2.OrderTransaction:
+        """``convert.transaction(u)``, once per update (callers copy it into their message, never change it)."""
+        cached = self._transactions.get(id(u))
+        if cached is not None and cached[0] is u:
+            return cached[1]
+        tx = convert.transaction(u)
+        self._transactions[id(u)] = (u, tx)
+        if len(self._transactions) > 1024:  # the oldest out
+            del self._transactions[next(iter(self._transactions))]
+        return tx
+
+    def _answer(self, request: order_manager_pb2.SendOrderRequest, u: OrderUpdate) -> common_pb2.OrderTransaction:
+        """``convert.answer``, from the update's shared transaction where the answer is that transaction."""
+        if u.transaction_type is TransactionType.PULL and not u.trade_id:
+            return convert.answer(request, u)
+        return self._transaction(u)
 
     def _exchange_of(self, session_id: str) -> str:
         session = self.engine.sessions.get(session_id)
@@ -349,7 +370,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self, request: order_manager_pb2.SendOrderRequest, context: Ctx
     ) -> order_manager_pb2.SendOrderResponse:
         update = await self._send(request, answer_within(context))
-        return order_manager_pb2.SendOrderResponse(order=convert.answer(request, update))
+        return order_manager_pb2.SendOrderResponse(order=self._answer(request, update))
 
     async def OrderEntry(
         self, request_iterator: AsyncIterator[order_manager_pb2.OrderEntryRequest], context: Ctx
@@ -368,7 +389,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 resp = order_manager_pb2.OrderEntryResponse(
                     request_id=req.request_id,
                     status=status_pb2.Status(code=code_pb2.OK),
-                    order=convert.answer(req.order, update),
+                    order=self._answer(req.order, update),
                 )
             except Exception as e:  # one answer per request, whatever happened
                 if not isinstance(e, DOMAIN_ERRORS):
