@@ -44,6 +44,8 @@ async def test_orders_queries_and_errors(execx: Execx, keys: Keys) -> None:
         assert [g.cl_order_id for g in await x.list_orders(sid, SYMBOL, open_only=True)] == [o.cl_order_id]
         amended = await x.amend(sid, o.cl_order_id, price=round(price - 1, 2))
         assert amended.transaction_type == "update"
+        positions = Tail(x.positions(sid))
+        await positions.wait(lambda p: p.session_id == sid, what="the positions snapshot")
         # the market trades into the order: a fill, typed
         await execx.admin(
             "/admin/market/trade",
@@ -54,6 +56,8 @@ async def test_orders_queries_and_errors(execx: Execx, keys: Keys) -> None:
         fills = await x.list_fills(sid)
         assert [(f.trade_id, f.side, f.trade_liquidity) for f in fills] == [(fill.trade_id, "buy", "add")]
         assert await x.get_position(sid, SYMBOL) == pytest.approx(0.001)
+        await positions.wait(lambda p: p.positions.get(SYMBOL) == pytest.approx(0.001), what="the new position")
+        await positions.close()
 
         # batch, cancel-all, cancel of a single order
         batch = await x.batch_send(

@@ -650,7 +650,7 @@ class ExecxClient:
             req = order_manager_pb2.SubscribePositionsRequest(session_id=session_id)
             return self._om.SubscribePositions(req, metadata=self._md, wait_for_ready=True)
 
-        async for msg in self._stream("positions", open_call, lambda m: int(m.seq) + 1, None):
+        async for msg in self._stream("positions", open_call, lambda m: int(m.seq), None):
             yield result_as(t.SubscribePositionsResponse, msg)
 
     async def market_data(
