@@ -169,7 +169,7 @@ def admin_app(sim: Simulator) -> web.Application:
         body = await body_of(request)
         if body.get("market") == MARGIN_WALLET:
             # The account's Binance cross-margin wallet (its linked "<accountId>:margin" engine account).
-            from .venues.binance.spot import SpotFrontend
+            from .venues.binance.spot_frontend import SpotFrontend
 
             spot = next(fe for fe in sim.frontends if isinstance(fe, SpotFrontend))
             account, market = spot.margin.account(account_of(body)), spot.market

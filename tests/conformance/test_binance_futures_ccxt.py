@@ -22,7 +22,7 @@ import ccxt.pro as ccxtpro  # type: ignore[import-untyped]
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
-from execx_sim.venues.binance.futures import FuturesFrontend
+from execx_sim.venues.binance.futures_frontend import FuturesFrontend
 
 T = TypeVar("T")
 

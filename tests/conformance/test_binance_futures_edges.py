@@ -19,7 +19,7 @@ import pytest
 import waiting
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
-from execx_sim.venues.binance.futures import FuturesFrontend
+from execx_sim.venues.binance.futures_frontend import FuturesFrontend
 from yarl import URL
 
 USDM, COINM = "binance-usdm-future", "binance-coinm-future"

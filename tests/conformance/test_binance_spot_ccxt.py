@@ -23,7 +23,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
-from execx_sim.venues.binance.spot import SpotFrontend
+from execx_sim.venues.binance.spot_frontend import SpotFrontend
 
 T = TypeVar("T")
 SYMBOL = "BTC/USDT"

@@ -458,7 +458,7 @@ async def test_bybit_dcp_armed_with_the_flag_and_left_by_a_deliberate_stop(svc: 
     floor) and its private stream subscribed ``dcp.future`` (``venueCancelOnDisconnect`` true); a deliberate
     ``stopOrderHandler`` leaves the topic before closing, so the venue starts no DCP timing and the order
     stays (the same as the other venues' dead-man switches set off by a deliberate stop)."""
-    from execx_sim.venues.bybit.venue import CategoryFrontend
+    from execx_sim.venues.bybit.frontend import CategoryFrontend
 
     venue = "bybit-linear"
     sid, acct = await start(svc, venue, True, grace_ms=500)

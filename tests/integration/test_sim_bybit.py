@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
-from execx_sim.venues.bybit.venue import CategoryFrontend
+from execx_sim.venues.bybit.frontend import CategoryFrontend
 
 
 class Client:

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 
 def frontends(sim: Simulator) -> list[VenueFrontend]:
-    from .futures import FuturesFrontend
-    from .spot import SpotFrontend
+    from .futures_frontend import FuturesFrontend
+    from .spot_frontend import SpotFrontend
 
     def market(name: str, instruments: tuple[Instrument, ...], first_order_id: int) -> Market:
         # Binance refuses a crossing post-only order outright (LIMIT_MAKER -2010, GTX -5022).

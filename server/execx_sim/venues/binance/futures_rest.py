@@ -17,7 +17,7 @@ from .futures_wire import fixed
 from .http import Call, Params
 
 if TYPE_CHECKING:
-    from .futures import FuturesFrontend
+    from .futures_frontend import FuturesFrontend
 
 
 def register_rest(fe: FuturesFrontend) -> None:

@@ -35,7 +35,7 @@ from .http import Params
 from .marketdata import PeriodicStreams
 
 if TYPE_CHECKING:
-    from .futures import FuturesFrontend
+    from .futures_frontend import FuturesFrontend
 
 log = logging.getLogger("execx_sim.binance.futures")
 

@@ -22,7 +22,7 @@ from ...core.engine import Market
 from .errors import BinanceError
 
 if TYPE_CHECKING:
-    from .futures import FuturesFrontend
+    from .futures_frontend import FuturesFrontend
     from .http import Call
 
 KLINE_INTERVALS = {

@@ -1,4 +1,4 @@
-"""Bybit v5 front-ends (spot, linear, inverse, option) over the matching engine: see ``venue.py``."""
+"""Bybit v5 front-ends (spot, linear, inverse, option) over the matching engine: see ``frontend.py``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FIRST_IDS = (1_900_000_000_000_000_000, 10_000_000, 20_000_000, 30_000_000)
 
 
 def frontends(sim: Simulator) -> list[VenueFrontend]:
-    from .venue import BybitVenue, CategoryFrontend
+    from .frontend import BybitVenue, CategoryFrontend
 
     listed = instruments(dt.datetime.fromtimestamp(sim.exchange.now_ms() / 1000, dt.UTC).date())
     markets = {

@@ -1,4 +1,4 @@
-"""Bybit v5 public market data beyond the order book and trade streams of ``venue.py``: REST
+"""Bybit v5 public market data beyond the order book and trade streams of ``frontend.py``: REST
 ``/v5/market/orderbook``, ``recent-trade``, ``kline`` (+ mark / index / premium-index klines),
 ``tickers`` (24 h statistics; mark, index, funding, open interest on derivatives; the option chain
 with ``category=option``), ``funding/history``, ``open-interest``; and the public ``tickers.{symbol}``
@@ -25,8 +25,8 @@ from . import errors, wire
 from .trading import category_of, text
 
 if TYPE_CHECKING:
+    from .frontend import BybitVenue, Conn
     from .rest import BybitHttp, Call
-    from .venue import BybitVenue, Conn
 
 TICKER_EVERY_S = 0.1
 INTERVALS: dict[str, int] = {
@@ -346,7 +346,7 @@ class BybitMarketData:
 
     @staticmethod
     def snapshot_only(category: str, topic: str) -> bool:
-        """Topics sent as whole snapshots (on every top move and every 3 s, by ``venue.py``): level 1
+        """Topics sent as whole snapshots (on every top move and every 3 s, by ``frontend.py``): level 1
         as the venue does, and option books, which the venue streams as deltas but execx's Bybit
         connector reads as snapshots (docs/sim_market_data.md)."""
         return topic.startswith("orderbook.") and (category == "option" or topic.split(".")[1] == "1")

@@ -28,7 +28,7 @@ from .instruments import CATEGORIES
 from .trading import category_of, decimal, text
 
 if TYPE_CHECKING:
-    from .venue import BybitVenue
+    from .frontend import BybitVenue
 
 log = logging.getLogger("execx_sim.bybit")
 
