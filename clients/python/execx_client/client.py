@@ -338,9 +338,10 @@ class ExecxClient:
 
     async def _call(self, method: Any, request: Message, timeout: float | None, *, retry: bool = True) -> Any:
         """One unary call within ``timeout``. A call the connection dropped under (UNAVAILABLE) is made
-        again until then: every RPC the client retries is idempotent (inserts by clOrderId, a session
+        again until then when doing it twice is doing it once (queries, inserts by clOrderId, a session
         start re-attaches, a cancel-all or kill switch twice is the same); ``retry=False`` for one that
-        is not (a smart order without an id)."""
+        is not (starting an algorithm or arming a trigger twice is ALREADY_EXISTS, a smart order without
+        an id would start twice): its UNAVAILABLE reaches the caller, who can ask what became of it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
         backoff = self._backoff()
@@ -700,7 +701,7 @@ class ExecxClient:
             ),
         )
         return result_as(
-            t.StartPositionManagerResponse, await self._call(self._pm.StartPositionManager, req, timeout)
+            t.StartPositionManagerResponse, await self._call(self._pm.StartPositionManager, req, timeout, retry=False)
         ).status
 
     async def set_target_position(
@@ -744,7 +745,7 @@ class ExecxClient:
     ) -> None:
         """StartTriggerManager: watch ``symbol``'s trades for the session's triggers."""
         req = trigger_manager_pb2.StartTriggerManagerRequest(**_where(exchange, symbol, session_id))
-        await self._call(self._tm.StartTriggerManager, req, timeout)
+        await self._call(self._tm.StartTriggerManager, req, timeout, retry=False)
 
     async def stop_trigger_manager(
         self, session_id: str, exchange: str, symbol: str, *, timeout: float | None = None
@@ -780,7 +781,7 @@ class ExecxClient:
             direction=_enum(trigger_manager_pb2.TriggerDirection.DESCRIPTOR, direction, "direction"),
             orders=[o.to_proto() for o in orders],
         )
-        await self._call(self._tm.SetTrigger, req, timeout)
+        await self._call(self._tm.SetTrigger, req, timeout, retry=False)
 
     async def clear_trigger(self, exchange: str, symbol: str, trigger_id: str, *, timeout: float | None = None) -> None:
         """ClearTrigger: disarm one trigger."""
@@ -832,7 +833,7 @@ class ExecxClient:
                 cooldown=cooldown,
             ),
         )
-        await self._call(self._dip.StartDipBuyer, req, timeout)
+        await self._call(self._dip.StartDipBuyer, req, timeout, retry=False)
 
     async def get_dip_buyer(
         self, session_id: str, exchange: str, symbol: str, *, timeout: float | None = None
@@ -883,7 +884,9 @@ class ExecxClient:
         ):
             if value is not None:
                 setattr(req, name, value)
-        return result_as(t.StartGridTraderResponse, await self._call(self._grid.StartGridTrader, req, timeout)).status
+        return result_as(
+            t.StartGridTraderResponse, await self._call(self._grid.StartGridTrader, req, timeout, retry=False)
+        ).status
 
     async def get_grid_trader(
         self, session_id: str, exchange: str, symbol: str, *, timeout: float | None = None
