@@ -232,6 +232,23 @@ async def test_venue_reject_and_business_reject_are_surfaced(venue: Venue, clien
     assert client.session.store.next_in == 4 and client.session.logged_on
 
 
+async def test_a_venue_that_restarted_its_numbering_is_followed_not_refused(
+    venue: Venue, client_factory: MakeClient
+) -> None:
+    """The venue restarts and answers the next Logon numbering from 1 again (it lost its session state):
+    the session continues from its numbering instead of refusing every message as "MsgSeqNum too low"."""
+    client = client_factory(venue.port)
+    await client.session.wait_logged_on(WAIT_S)
+    venue.send(*(venue_msg("j", n, (45, "1"), (380, "3"), (58, f"m{n}")) for n in (2, 3)))
+    await client.until(lambda: len(client.app) == 2, "two messages")
+    assert client.session.store.next_in == 4
+    venue.writers[-1].close()  # the venue goes away and comes back numbering from 1
+    await venue.until(lambda v: len(v.sent("A")) == 2 and len(v.writers) == 2, "the next Logon")
+    venue.send(venue_msg("j", 2, (45, "1"), (380, "3"), (58, "after")))
+    await client.until(lambda: len(client.app) == 3, "the message after the venue's restart")
+    assert text(client.app[-1], 58) == "after" and not venue.sent("5")  # no Logout "MsgSeqNum too low"
+
+
 async def test_logon_over_tls(tmp_path: Path) -> None:
     """TLS with certificate verification against a venue whose certificate the session is told to trust."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"

@@ -12,6 +12,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import waiting
 from execx_server.connectors.base import ConnectorConfig, ReportSink, Secret, StreamStateSink
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from execx_server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
@@ -680,3 +681,21 @@ async def test_a_fill_during_an_amend_is_measured_against_the_amended_quantity(w
     order = world.engine.session("s").orders["am1"]
     assert (order.status, order.qty, order.cum_filled) == (OrderStatus.PARTIALLYFILLED, D("0.02"), D("0.01"))
     assert up.order_status is OrderStatus.PARTIALLYFILLED
+
+
+async def test_an_unexpected_fault_while_sending_leaves_the_order_to_the_reconciler(world: World) -> None:
+    """A fault that is not a venue answer (a library error on a closed socket, say) after the order's
+    intent was journaled: the order is resolved with the venue like any unknown outcome, never left
+    pendingnew for good (fault matrix deribit venue_restart seed 1923959433)."""
+    venue = await world.start()
+    submit = venue.submit_order
+
+    async def broken(r: OrderRequest) -> ExecutionReport:
+        await submit(r)  # it reached the venue
+        raise RuntimeError("unable to perform operation on a closed transport")
+
+    venue.submit_order = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await world.engine.send(buy("f1"))
+    order = world.engine.sessions["s"].orders["f1"]
+    await waiting.eventually(lambda: order.status is OrderStatus.NEW, "the reconciler to find the order", 5.0)

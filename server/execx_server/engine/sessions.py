@@ -539,7 +539,13 @@ class OrderEngine:
         outcome is unknown: the reconciler asks the venue (the request is never abandoned silently)."""
         try:
             return await self._with_retries(call)
-        except asyncio.CancelledError:
+        except VenueError:
+            raise
+        except BaseException as e:
+            # the caller went away, or a fault of ours or of a library (not a venue answer): the request may
+            # have left, so the venue is asked, as for any unknown outcome; never left pending for good
+            if not isinstance(e, asyncio.CancelledError):
+                log.exception("order.request_failed", extra={"clOrderId": order.cl_order_id})
             self.reconciler.spawn(session, order)
             raise
 

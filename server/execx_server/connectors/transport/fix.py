@@ -558,8 +558,18 @@ class FixSession:
                 msg = parse_frame(item)
                 kind = text(msg, 35)
                 if kind == LOGON:
+                    seq = int(text(msg, 34) or 0)
                     if msg.get(141) == b"Y":
                         self.store.next_in = 1
+                    elif 0 < seq < self.store.next_in:
+                        # the venue numbers from a lower point than it left off: it lost its session state
+                        # (a restart, a daily reset). Continue from its numbering; what it sent before is
+                        # not replayable, and the connector's recovery after the reconnect fetches it.
+                        log.warning(
+                            "fix.venue_sequence_reset",
+                            extra={"session": self._name, "expected": self.store.next_in, "received": seq},
+                        )
+                        self.store.next_in = seq
                     return msg, items[i + 1 :]
                 if kind == LOGOUT:
                     raise LogonRefused(text(msg, 58) or "Logout without a reason")
@@ -613,7 +623,7 @@ class FixSession:
 
     def _send(self, msg: simplefix.FixMessage, *, store: bool, seq: int | None = None) -> int:
         writer = self._writer
-        if writer is None:
+        if writer is None or writer.is_closing():  # the socket is gone (its loss not handled yet)
             raise NotSent(f"FIX {self._name}: not connected")
         new_seq = seq is None
         num = self.store.next_out if seq is None else seq
