@@ -205,7 +205,7 @@ async def test_passive_fills_arrive_on_private_stream_one_report_each(h: Harness
 
 async def test_amend(h: Harness) -> None:
     if not h.connector.capabilities.supports_amend:
-        pytest.skip("the venue has no amend: the engine amends by cancel-replace (tests/unit/test_engine.py)")
+        pytest.skip("the venue has no amend: the engine amends by cancel-replace (tests/unit/sim/test_engine.py)")
     price = await h.passive_price(Side.BUY)
     order = h.order(Side.BUY, price, qty=h.venue.qty * 3, tag="am")
     await h.connector.submit_order(order)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from seed_examples import SEED_ORDER_TRANSACTION, SEED_SEND_ORDER
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CLIENT = ROOT / "clients" / "python"
 sys.path.insert(0, str(CLIENT))
 
