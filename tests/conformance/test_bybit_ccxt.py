@@ -142,16 +142,17 @@ async def test_wrong_secret_is_the_venue_error(sim: Simulator, account: Account)
         await ex.close()
 
 
-async def test_pro_watch_orders_and_my_trades(sim: Simulator, account: Account) -> None:
+@pytest.mark.parametrize(("symbol", "market"), [("BTC/USDT:USDT", "bybit-linear"), ("BTC/USDT", "bybit-spot")])
+async def test_pro_watch_orders_and_my_trades(sim: Simulator, account: Account, symbol: str, market: str) -> None:
+    """Also on spot: ccxt picks its private topics from the account's unified status (a UTA account)."""
     ex = configure(
         ccxt_pro.bybit({"apiKey": account.api_key, "secret": account.secret_key, "enableRateLimit": False}), sim
     )
     try:
         await ex.load_markets()
-        symbol = "BTC/USDT:USDT"
         watch = asyncio.create_task(ex.watch_orders(symbol))
         trades_watch = asyncio.create_task(ex.watch_my_trades(symbol))
-        venue = next(fe for fe in sim.frontends if fe.venue == "bybit-linear").venue_state  # type: ignore[attr-defined]
+        venue = next(fe for fe in sim.frontends if fe.venue == market).venue_state  # type: ignore[attr-defined]
         deadline = asyncio.get_running_loop().time() + 10
         while not {"order", "execution"} <= {t for c in venue.private.get(account.account_id, ()) for t in c.topics}:
             assert asyncio.get_running_loop().time() < deadline, "ccxt.pro never subscribed"

@@ -135,6 +135,8 @@ def order(o: Order, market: Market, *, ws: bool = False) -> dict[str, Any]:
         "createdTime": str(o.created_ms),
         "updatedTime": str(o.updated_ms),
     }
+    if category == "spot":
+        del row["tpslMode"]  # "Spot does not have this field" (v5 order docs); ccxt tells spot orders by it
     if ws:
         row["category"] = category
         row["createType"] = "CreateByUser"
