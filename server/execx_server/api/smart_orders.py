@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NoReturn
 
 import grpc
 from execx.v1 import smart_order_pb2 as so
@@ -220,27 +221,24 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
         self.smart = smart
         self.accounts = accounts
 
-    async def _unbuilt(self, context: Ctx) -> None:
+    async def _unbuilt(self, context: Ctx) -> NoReturn:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not built: see README 'What works today'")
 
     async def GetBalances(self, request: so.GetBalancesRequest, context: Ctx) -> so.GetBalancesResponse:
         if self.accounts is None:
             await self._unbuilt(context)
-        assert self.accounts is not None
         r: so.GetBalancesResponse = await self.accounts.GetBalances(request, context)
         return r
 
     async def GetOpenOrders(self, request: so.GetOpenOrdersRequest, context: Ctx) -> so.GetOpenOrdersResponse:
         if self.accounts is None:
             await self._unbuilt(context)
-        assert self.accounts is not None
         r: so.GetOpenOrdersResponse = await self.accounts.GetOpenOrders(request, context)
         return r
 
     async def GetOpenPositions(self, request: so.GetOpenPositionsRequest, context: Ctx) -> so.GetOpenPositionsResponse:
         if self.accounts is None:
             await self._unbuilt(context)
-        assert self.accounts is not None
         r: so.GetOpenPositionsResponse = await self.accounts.GetOpenPositions(request, context)
         return r
 

@@ -147,7 +147,8 @@ class GridTrader(Runner):
 
     def save(self) -> None:
         """Persist the configuration and the grid's state (before any order it names is sent)."""
-        assert self.grid is not None
+        if self.grid is None:
+            raise RuntimeError("GridTrader.save: grid unset (called before start)")
         self.saved.save(
             self.key,
             self.session_id,
@@ -234,7 +235,8 @@ class GridTrader(Runner):
         return self.state is RunnerState.FAILED
 
     def _views(self) -> dict[str, OrderView | None]:
-        assert self.grid is not None
+        if self.grid is None:
+            raise RuntimeError("GridTrader._views: grid unset (called before start)")
         session = self.engine.sessions.get(self.session_id)
         out: dict[str, OrderView | None] = {}
         for slot in self.grid.slots:
@@ -249,7 +251,8 @@ class GridTrader(Runner):
         return out
 
     async def _step(self) -> None:
-        assert self.grid is not None and self.rules is not None
+        if self.grid is None or self.rules is None:
+            raise RuntimeError("GridTrader._step: grid, rules unset (called before start)")
         session = self.engine.sessions.get(self.session_id)
         if session is None or session.state == STOPPED:
             self.fail(f"session {self.session_id} was stopped")
@@ -322,7 +325,8 @@ class GridTrader(Runner):
         refusal and counts towards ``MAX_REJECTS``, so an order that can never be sent fails the grid
         instead of being retried in a loop."""
         session = self.engine.sessions.get(self.session_id)
-        assert self.grid is not None
+        if self.grid is None:
+            raise RuntimeError("GridTrader._not_sent: grid unset (called before start)")
         slots = list(self.grid.slots)
         changed = False
         for a, error in places:

@@ -140,7 +140,8 @@ def bounds(cfg: GridConfig, mid: Decimal) -> tuple[Decimal, Decimal]:
     """(lower, upper) of a new grid: the configured pair, else ``gridRangePercentage`` around ``mid``."""
     if cfg.upper_price is not None and cfg.lower_price is not None:
         return cfg.lower_price, cfg.upper_price
-    assert cfg.grid_range_percentage is not None
+    if cfg.grid_range_percentage is None:
+        raise ValueError("bounds: cfg.grid_range_percentage unset (not validated)")
     half = cfg.grid_range_percentage / 200
     return mid * (1 - half), mid * (1 + half)
 
@@ -164,7 +165,8 @@ def grid_prices(lower: Decimal, upper: Decimal, cfg: GridConfig, rules: Instrume
     """The grid's lines, lowest first, rounded down to the tick; ValidationError naming the field when the
     grid cannot be built on this instrument (a line at or below zero, lines closer than a tick, an order
     the venue would refuse at the lowest or highest line)."""
-    assert cfg.mode is not None
+    if cfg.mode is None:
+        raise ValueError("grid_prices: cfg.mode unset (not validated)")
     field = "lowerPrice" if cfg.by_range else "gridRangePercentage"
     if lower <= 0:
         raise ValidationError(field, f"the grid's lower price {plain(lower)} must be positive")
@@ -306,7 +308,8 @@ def build(
 ) -> Grid:
     """A new grid at the market (bid/ask): the configured range (or ``lower``/``upper`` when recentering);
     intervals below the line nearest the mid buy, those above it sell."""
-    assert cfg.mode is not None
+    if cfg.mode is None:
+        raise ValueError("build: cfg.mode unset (not validated)")
     mid = (bid + ask) / TWO
     if lower is None or upper is None:
         lower, upper = bounds(cfg, mid)
@@ -401,7 +404,8 @@ def _with(slots: tuple[Slot, ...], i: int, slot: Slot) -> tuple[Slot, ...]:
 
 def _rebuilt(g: Grid, cfg: GridConfig, rules: InstrumentRules, bid: Decimal, ask: Decimal) -> Grid | None:
     """``g`` rebuilt around the market (same width or ratio, totals kept), None if the instrument refuses it."""
-    assert cfg.mode is not None
+    if cfg.mode is None:
+        raise ValueError("_rebuilt: cfg.mode unset (not validated)")
     mid = (bid + ask) / TWO
     lower, upper = recentred(g.lower, g.upper, mid, cfg.mode)
     try:
@@ -484,7 +488,8 @@ def plan(
     # 2. recentering: cancel everything, then rebuild around the market once nothing is live. A new grid
     # the instrument would refuse (a line at or below zero, an order below its minimums) is no recenter:
     # the grid stays where it is.
-    assert cfg.mode is not None
+    if cfg.mode is None:
+        raise ValueError("plan: cfg.mode unset (not validated)")
     if (
         cfg.dynamic
         and not g.recentering

@@ -265,7 +265,8 @@ class PositionManager(Runner):
         since the last save (while execx was down, recovered by the reconciliation) are booked."""
         self.target = Decimal(d["target"])
         self.filled_qty, self._notional = Decimal(d["filledQty"]), Decimal(d["notional"])
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("PositionManager._adopt: rules unset (called before start)")
         # (a row saved before the PnL book existed starts its book empty)
         self.book = Book.from_json(self.rules, d["book"]) if d.get("book") else Book(self.rules)
         self.book.fees = Decimal(d["fees"])
@@ -452,7 +453,8 @@ class PositionManager(Runner):
             )
             return
         self._backoff_until = 0.0
-        assert self.sub is not None and self.rules is not None
+        if self.sub is None or self.rules is None:
+            raise RuntimeError("PositionManager._step: sub, rules unset (called before start)")
         feed = self.sub.feed
         mine = self.live_orders()
         position = self.engine.position(self.session_id, self.symbol)

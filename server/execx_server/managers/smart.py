@@ -375,7 +375,8 @@ class SmartOrder(Runner):
         try:
             if not restored:  # a restored one pauses on a stale feed instead (the loop's rule)
                 await self._wait_fresh()
-                assert self.sub is not None and self.sub.feed.quote is not None
+                if self.sub is None or self.sub.feed.quote is None:
+                    raise RuntimeError("SmartOrder.begin: no subscription or no quote (checked fresh before)")
                 q = self.sub.feed.quote
                 if self.plan.limit_price is not None:
                     check_limit(self.plan.side, self.plan.limit_price, q.bid, q.ask, "parameters.limit_price")
@@ -522,7 +523,8 @@ class SmartOrder(Runner):
 
     def _advance(self, now: int) -> bool:
         """Fix the targets of the slices that came due. True if any did."""
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("SmartOrder._advance: rules unset (called before start)")
         i = self.plan.slice_at(now)
         moved = False
         while len(self.targets) <= i:
@@ -542,7 +544,8 @@ class SmartOrder(Runner):
         return moved
 
     async def _step(self) -> None:
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("SmartOrder._step: rules unset (called before start)")
         now = self.clock_ns()
         filled = self.filled
         if filled >= self.plan.amount:
@@ -573,7 +576,8 @@ class SmartOrder(Runner):
         resting = [o for o in live if o.order_type is OrderType.POSTONLY]
         if [o for o in live if o.order_type is not OrderType.POSTONLY]:
             return None  # an IOC child awaits its answer
-        assert self.sub is not None and self.sub.feed.quote is not None
+        if self.sub is None or self.sub.feed.quote is None:
+            raise RuntimeError("SmartOrder._step: no subscription or no quote (checked fresh before)")
         q = self.sub.feed.quote
         if resting:
             o = resting[0]
@@ -602,11 +606,13 @@ class SmartOrder(Runner):
         self._finish(COMPLETED, f"schedule ended with {plain(filled)} of {plain(self.plan.amount)} filled: {why}")
 
     def _min_qty(self) -> Decimal:
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("SmartOrder._min_qty: rules unset (called before start)")
         return max(self.rules.min_qty, self.rules.lot)
 
     async def _send(self, i: int, qty: Decimal, cross: bool, bid: Decimal, ask: Decimal) -> None:
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("SmartOrder._send: rules unset (called before start)")
         price = child_price(self.plan.side, bid, ask, cross, self.plan.limit_price)
         if price is None:
             self._why_waiting = f"limit price {self.plan.limit_price} not reached"
@@ -657,7 +663,8 @@ class SmartOrder(Runner):
         limit: Decimal | None,
         clear_limit: bool,
     ) -> None:
-        assert self.rules is not None
+        if self.rules is None:
+            raise RuntimeError("SmartOrder.update: rules unset (called before start)")
         now = self.clock_ns()
         filled = self.filled
         if amount is not None:

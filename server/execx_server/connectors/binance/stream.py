@@ -129,7 +129,8 @@ class SpotUserStream:
 
     async def _token(self) -> str:
         """A fresh margin listenToken (REST); a refusal of our credentials is ``SubscriptionRefused``."""
-        assert self._listen_token is not None
+        if self._listen_token is None:
+            raise RuntimeError("SpotUserStream._token: _listen_token unset (called before start)")
         try:
             return await self._listen_token()
         except Rejected as exc:

@@ -93,7 +93,8 @@ class StreamSupervisor:
 
     async def wait_up(self, up: Awaitable[object], refused: asyncio.Event) -> bool:
         """``wait_up`` on this supervisor's task (``start()`` first)."""
-        assert self._task is not None, "start() first"
+        if self._task is None:
+            raise RuntimeError("StreamSupervisor.wait_up: _task unset (start() first)")
         return await wait_up(up, refused, self._task)
 
     async def close(self) -> None:

@@ -229,7 +229,8 @@ class ReconnectingWebSocket:
     async def _probe_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Application-level liveness: a connection that still answers pings but no longer answers
         requests (a stalled feed) is closed, so the run loop reconnects and recovers."""
-        assert self._probe is not None
+        if self._probe is None:
+            raise RuntimeError("ReconnectingWebSocket._probe_loop: _probe unset (called before start)")
         while True:
             await asyncio.sleep(self._probe_every_s)  # the probe schedule
             try:
