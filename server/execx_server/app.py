@@ -45,13 +45,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .api.access import AccessInterceptor, AuditLog, KeysFileError, KeyStore, SessionOwners
 from .api.accounts import AccountViewsServicer
 from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
 from .api.grid_trader import GridTraderServicer
 from .api.market_data import MarketData
 from .api.position_manager import PositionManagerServicer
-from .api.servicers import AuthInterceptor, OrderManager
+from .api.servicers import OrderManager
 from .api.smart_orders import SmartOrderServicer
 from .api.tls import TlsFiles, TlsSettings, exposure_error
 from .api.trigger_manager import TriggerManagerServicer
@@ -124,6 +125,9 @@ class Settings:
     tls_client_ca: Path | None = None  # mTLS: clients must present a certificate this CA signed
     insecure: bool = False  # allow a non-loopback listener without TLS (behind a TLS proxy or mesh)
     watch_interval_s: float = 1.0  # how often certificate (and keys) files are checked for changes
+    keys_file: Path | None = None  # scoped API keys (api/access.py); ``key`` stays one admin key
+    key_rate_per_s: float = 100.0  # per-key request rate limit (a key in the keys file may set its own)
+    key_burst: float = 200.0
 
     def tls(self) -> TlsSettings | None:
         if self.tls_cert is None and self.tls_key is None:
@@ -150,8 +154,10 @@ class Service:
     def __init__(self, settings: Settings, simulator: Any = None) -> None:
         """``simulator``: an already running ``execx_sim`` Simulator to use for ``--sim`` (not stopped by
         ``stop()``, so a test can restart execx while the venue keeps running)."""
-        if not settings.key:
-            raise StartupError("--key is required (or EXECX_KEY): the shared secret every caller must present")
+        if not settings.key and settings.keys_file is None:
+            raise StartupError(
+                "--key is required (or EXECX_KEY, or --keysFile): the shared secret every caller must present"
+            )
         self.settings = settings
         self.metrics = Metrics()
         self.sim: Any = simulator
@@ -167,6 +173,8 @@ class Service:
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.keys: KeyStore | None = None
+        self.audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.journal_fsync)
         self.tls: TlsFiles | None = None
         self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
@@ -217,6 +225,10 @@ class Service:
                 self.tls = TlsFiles(tls)
             except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
                 raise StartupError(f"cannot load the TLS certificate/key ({tls.cert}, {tls.key}): {e}") from None
+        try:
+            self.keys = KeyStore(s.key, s.keys_file, s.key_rate_per_s, s.key_burst)
+        except KeysFileError as e:
+            raise StartupError(str(e)) from None
         if s.sim and self.sim is None:
             from execx_sim.app import Simulator
 
@@ -247,7 +259,10 @@ class Service:
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
         self.smart_orders = SmartOrders(self.engine, self.market_data, self.metrics)
 
-        server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), AuthInterceptor(s.key)])
+        access = AccessInterceptor(
+            self.keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
+        )
+        server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), access])
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
             OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
         )
@@ -331,11 +346,13 @@ class Service:
         return app
 
     async def _watch_files(self) -> None:
-        """Reloads the TLS certificate files when they change (cert-manager rotation)."""
+        """Reloads the TLS certificate files (cert-manager rotation) and the keys file when they change."""
         while True:
             await asyncio.sleep(self.settings.watch_interval_s)
             if self.tls is not None:
                 await asyncio.to_thread(self.tls.reload_if_changed)
+            if self.keys is not None:
+                self.keys.reload_if_changed()
 
     async def _serve(
         self, app: web.Application, port: int, what: str, ssl_context: ssl.SSLContext | None = None
@@ -393,6 +410,7 @@ class Service:
             await self.engine.close()
             await self.engine.journal.close()
             self.engine = None
+        self.audit.close()
         if self.sim is not None and self._owns_sim:
             await self.sim.stop()
             self.sim = None

@@ -9,7 +9,9 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 ``--sim`` (EXECX_SIM: embed the exchange simulator and point every venue at it), ``--busyPoll``
 (EXECX_BUSY_POLL: the event loop spins instead of sleeping; lower latency for one busy CPU),
 ``--tlsCert``/``--tlsKey`` (EXECX_TLS_CERT/EXECX_TLS_KEY: TLS on gRPC and REST), ``--tlsClientCa``
-(EXECX_TLS_CLIENT_CA: mTLS), ``--insecure`` (EXECX_INSECURE: a non-loopback ``--host`` without TLS).
+(EXECX_TLS_CLIENT_CA: mTLS), ``--insecure`` (EXECX_INSECURE: a non-loopback ``--host`` without TLS),
+``--keysFile`` (EXECX_KEYS_FILE: scoped API keys), ``--keyRatePerSecond`` 100 / ``--keyBurst`` 200
+(EXECX_KEY_RATE_PER_SECOND / EXECX_KEY_BURST: the per-key request rate limit).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -100,11 +102,25 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=_env_flag("EXECX_INSECURE"),
         help="allow a non-loopback --host without TLS (a TLS proxy or mesh in front)",
     )
+    p.add_argument(
+        "--keysFile",
+        default=env("EXECX_KEYS_FILE", ""),
+        help="scoped API keys (JSON or YAML: id, key or sha256, scopes read/trade/admin), reloaded on change",
+    )
+    p.add_argument(
+        "--keyRatePerSecond",
+        type=float,
+        default=float(env("EXECX_KEY_RATE_PER_SECOND", "100")),
+        help="requests per second per API key (a key in --keysFile may set its own)",
+    )
+    p.add_argument("--keyBurst", type=float, default=float(env("EXECX_KEY_BURST", "200")), help="burst per API key")
     a = p.parse_args(argv)
     from .app import Settings
 
-    if not a.key:
-        p.error("--key is required (or set EXECX_KEY)")
+    if not a.key and not a.keysFile:
+        p.error("--key is required (or set EXECX_KEY, or give --keysFile)")
+    if not (0 < a.keyRatePerSecond < math.inf and 1 <= a.keyBurst < math.inf):
+        p.error("--keyRatePerSecond must be positive and --keyBurst at least 1")
     if not 0 < a.marketDataStaleSeconds < math.inf:
         p.error("--marketDataStaleSeconds must be a positive number of seconds")
     if not 0 <= a.journalRetentionDays < math.inf:
@@ -128,6 +144,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         tls_key=Path(a.tlsKey) if a.tlsKey else None,
         tls_client_ca=Path(a.tlsClientCa) if a.tlsClientCa else None,
         insecure=a.insecure,
+        keys_file=Path(a.keysFile) if a.keysFile else None,
+        key_rate_per_s=a.keyRatePerSecond,
+        key_burst=a.keyBurst,
     )
 
 

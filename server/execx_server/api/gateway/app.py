@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -179,6 +180,8 @@ class Gateway:
             for value in request.headers.getall(name, ()):
                 if value and all(0x20 <= ord(c) <= 0x7E for c in value):
                     md.append((name, value))
+        if request.remote:  # the caller's address, for the audit log (trusted only from this gateway's socket)
+            md.append(("x-execx-peer", request.remote))
         return tracing.inject_metadata(tuple(md))
 
     def _apply_params(self, route: Route, request: web.Request, msg: Message) -> None:
@@ -232,7 +235,7 @@ class Gateway:
                 resp = await call(msg, metadata=self.metadata(request))
             except grpc.aio.AioRpcError as e:
                 status, body = self.rpc_error_body(e)
-                return json_response(body, status=status)
+                return json_response(body, status=status, headers=retry_after(e))
             return json_response(self.response_json(route, resp))
 
         return handle
@@ -488,6 +491,18 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except Exception:
         log.exception("gateway.internal_error", extra={"path": request.path})
         return json_response(status_json(grpc.StatusCode.INTERNAL, "internal error"), status=500)
+
+
+def retry_after(err: grpc.aio.AioRpcError) -> dict[str, str] | None:
+    """A rate-limited call's ``retry-after`` trailing metadata (seconds) as the HTTP ``Retry-After`` header
+    (whole seconds, rounded up)."""
+    for k, v in err.trailing_metadata() or ():
+        if k == "retry-after" and isinstance(v, str):
+            try:
+                return {"Retry-After": str(max(1, math.ceil(float(v))))}
+            except ValueError:
+                return None
+    return None
 
 
 GATEWAY_KEY = web.AppKey("execx_gateway", Gateway)

@@ -1,0 +1,391 @@
+"""Scoped API keys end to end over gRPC and REST: the scope matrix for every RPC and every REST route
+(parametrised from the service descriptors and the gateway's route table), session ownership, the per-key
+rate limit, keys-file rotation while a stream stays up, and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import json
+import pkgutil
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import execx.v1
+import grpc
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
+from execx_server.api.gateway.routes import load_routes
+from execx_server.app import Service, Settings, StartupError
+from google.protobuf import symbol_database
+
+KEYS = {"read": "key-read-0123456789", "trade": "key-trade-0123456789", "admin": "key-admin-0123456789"}
+OTHER_TRADER = "key-trade2-0123456789"
+LIMITED = "key-limited-0123456789"
+RANK = {"none": -1, "read": 0, "trade": 1, "admin": 2}
+# the policy, written out (not computed by the server's code): what each RPC needs
+ADMIN_RPCS = {"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch"}
+
+
+def expected_scope(name: str) -> str:
+    if name in ADMIN_RPCS:
+        return "admin"
+    if name.startswith(("Get", "List", "Subscribe")) or name == "RefreshOrders":
+        return "read"
+    return "trade"
+
+
+def rpcs() -> list[tuple[str, Any]]:
+    """(``/package.Service/Method``, method descriptor) of every service of every execx.v1 module."""
+    out = []
+    for info in pkgutil.iter_modules(execx.v1.__path__):
+        if not info.name.endswith("_pb2"):
+            continue
+        module = importlib.import_module(f"execx.v1.{info.name}")
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for m in service.methods:
+                out.append((f"/{service.full_name}/{m.name}", m))
+    return sorted(out, key=lambda x: x[0])
+
+
+RPCS = rpcs()
+
+
+def keys_file(path: Path, extra: list[dict[str, Any]] | None = None) -> Path:
+    entries = [
+        {"id": "reader", "key": KEYS["read"], "scopes": ["read"]},
+        {"id": "trader", "sha256": hashlib.sha256(KEYS["trade"].encode()).hexdigest(), "scopes": ["read", "trade"]},
+        {"id": "trader2", "key": OTHER_TRADER, "scopes": ["trade"]},
+        {"id": "boss", "key": KEYS["admin"], "scopes": ["admin"]},
+        {"id": "limited", "key": LIMITED, "scopes": ["trade"], "ratePerSecond": 0.5, "burst": 3},
+        *(extra or []),
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"keys": entries}))
+    tmp.replace(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Service]:
+    tmp = tmp_path_factory.mktemp("access")
+    service = Service(
+        Settings(
+            key="",
+            port=0,
+            grpc_port=0,
+            prom_port=0,
+            data_dir=tmp / "data",
+            sim=True,
+            sim_quiet=True,
+            keys_file=keys_file(tmp / "keys.json"),
+            watch_interval_s=0.1,
+        )
+    )
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture(scope="module")
+async def channel(svc: Service) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(svc.ready["grpc"]) as ch:
+        yield ch
+
+
+def md(key: str) -> tuple[tuple[str, str], ...]:
+    return (("x-api-key", key),)
+
+
+async def call_rpc(channel: grpc.aio.Channel, path: str, m: Any, key: str) -> grpc.StatusCode:
+    """Calls ``path`` with an empty request; the status code (OK if it answered, DEADLINE_EXCEEDED if a
+    stream was allowed and is waiting for data)."""
+    req_cls = symbol_database.Default().GetSymbol(m.input_type.full_name)
+    res_cls = symbol_database.Default().GetSymbol(m.output_type.full_name)
+    kw: dict[str, Any] = {"request_serializer": req_cls.SerializeToString, "response_deserializer": res_cls.FromString}
+    try:
+        if m.client_streaming:
+            call = channel.stream_stream(path, **kw)(metadata=md(key), timeout=1.5)
+            await call.write(req_cls())
+            await call.read()
+            call.cancel()
+        elif m.server_streaming:
+            call = channel.unary_stream(path, **kw)(req_cls(), metadata=md(key), timeout=1.5)
+            await call.read()
+            call.cancel()
+        else:
+            await channel.unary_unary(path, **kw)(req_cls(), metadata=md(key), timeout=5)
+    except grpc.aio.AioRpcError as e:
+        return e.code()
+    return grpc.StatusCode.OK
+
+
+def test_the_policy_covers_known_rpcs() -> None:
+    names = {m.name: expected_scope(m.name) for _, m in RPCS}
+    assert names["SendOrder"] == "trade" and names["StartOrderHandler"] == "trade" and names["OrderEntry"] == "trade"
+    assert names["GetPosition"] == "read" and names["SubscribeUpdates"] == "read"
+    assert names["EngageKillSwitch"] == "admin" and names["SetLogLevel"] == "admin"
+    assert len(RPCS) >= 40
+
+
+@pytest.mark.parametrize(("path", "m"), RPCS, ids=[p for p, _ in RPCS])
+async def test_grpc_scope_matrix(channel: grpc.aio.Channel, path: str, m: Any) -> None:
+    need = RANK[expected_scope(m.name)]
+    assert await call_rpc(channel, path, m, "not-a-key") == grpc.StatusCode.UNAUTHENTICATED
+    for scope, key in KEYS.items():
+        code = await call_rpc(channel, path, m, key)
+        if RANK[scope] < need:
+            assert code == grpc.StatusCode.PERMISSION_DENIED, (scope, code)
+        else:
+            assert code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED), (scope, code)
+
+
+ROUTES = list(load_routes())
+
+
+async def ws_status(http: aiohttp.ClientSession, url: str, key: str, send_request: bool) -> int:
+    """A websocket route's outcome as an HTTP status: an error is a Status JSON frame and a 4000 + status
+    close; anything else (an answer, or a stream waiting for data) is 200."""
+    async with http.ws_connect(url, headers={"x-api-key": key}) as ws:
+        if send_request:
+            await ws.send_str("{}")
+        try:
+            msg = await ws.receive(timeout=2)
+            if msg.type == aiohttp.WSMsgType.TEXT and "code" in json.loads(msg.data):
+                msg = await ws.receive(timeout=2)
+        except TimeoutError:
+            return 200
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            return (ws.close_code or 1000) - 4000 if (ws.close_code or 1000) >= 4000 else 200
+        return 200
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r.http_method} {r.template}" for r in ROUTES])
+async def test_rest_scope_matrix(svc: Service, route: Any) -> None:
+    need = RANK[expected_scope(route.grpc_path.rpartition("/")[2])]
+    rest = svc.ready["rest"]
+    path = route.aiohttp_path.replace("{", "").replace("}", "")  # a path variable's value: its name
+    async with aiohttp.ClientSession() as http:
+        for scope, key in [("none", "not-a-key"), *KEYS.items()]:
+            if route.is_websocket:
+                status = await ws_status(http, rest + path, key, bool(route.body))
+            else:
+                kwargs: dict[str, Any] = {"json": {}} if route.body else {}
+                async with http.request(route.http_method, rest + path, headers={"x-api-key": key}, **kwargs) as r:
+                    status = r.status
+            if scope == "none":
+                assert status == 401, (scope, status)
+            elif RANK[scope] < need:
+                assert status == 403, (scope, status)
+            else:
+                assert status not in (401, 403), (scope, status)
+
+
+async def start(channel: grpc.aio.Channel, svc: Service, session_id: str, key: str) -> None:
+    demo = svc.ready["sim"]["accounts"][0]
+    await om_grpc.OrderManagerServiceStub(channel).StartOrderHandler(
+        om.StartOrderHandlerRequest(
+            session_id=session_id,
+            exchange_key=c.ExchangeKey(
+                api_key=demo["apiKey"], secret_key=demo["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+            ),
+        ),
+        metadata=md(key),
+    )
+
+
+def buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
+    return om.SendOrderRequest(
+        session_id=session_id,
+        cl_order_id=cl_order_id,
+        symbol="BTCUSDT",
+        price=90000.0,
+        qty=0.001,
+        order_type=c.ORDER_TYPE_LIMIT,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        side=c.SIDE_BUY,
+    )
+
+
+async def test_a_key_sees_only_its_own_sessions(channel: grpc.aio.Channel, svc: Service) -> None:
+    stub = om_grpc.OrderManagerServiceStub(channel)
+    await start(channel, svc, "own-1", KEYS["trade"])
+    await stub.SendOrder(buy("own-1", "mine-1"), metadata=md(KEYS["trade"]))
+    for attempt in (
+        stub.SendOrder(buy("own-1", "theirs-1"), metadata=md(OTHER_TRADER)),
+        stub.GetOrder(om.GetOrderRequest(session_id="own-1", cl_order_id="mine-1"), metadata=md(OTHER_TRADER)),
+        stub.StopOrderHandler(om.StopOrderHandlerRequest(session_id="own-1"), metadata=md(OTHER_TRADER)),
+        stub.BatchSendOrders(om.BatchSendOrdersRequest(orders=[buy("own-1", "b-1")]), metadata=md(OTHER_TRADER)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await attempt
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, e.value
+    with pytest.raises(grpc.aio.AioRpcError) as e:  # nor can it take the session over by re-starting it
+        await start(channel, svc, "own-1", OTHER_TRADER)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    stream = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id="own-1"), metadata=md(OTHER_TRADER))
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stream.read()
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    entry = stub.OrderEntry(metadata=md(OTHER_TRADER))  # order entry checks every message, answers each
+    await start(channel, svc, "own-2", OTHER_TRADER)
+    await entry.write(om.OrderEntryRequest(request_id=1, order=buy("own-1", "oe-1")))
+    answer = await asyncio.wait_for(entry.read(), 10)
+    assert answer.request_id == 1 and answer.status.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    await entry.write(om.OrderEntryRequest(request_id=2, order=buy("own-2", "oe-2")))  # its own: the stream goes on
+    answer = await asyncio.wait_for(entry.read(), 10)
+    assert answer.request_id == 2 and answer.status.code == 0 and answer.order.order_status == c.ORDER_STATUS_NEW
+    await entry.done_writing()
+    listed = lambda key: stub.ListSessions(om.ListSessionsRequest(), metadata=md(key))  # noqa: E731
+    assert "own-1" in [s.session_id for s in (await listed(KEYS["trade"])).sessions]
+    assert "own-1" not in [s.session_id for s in (await listed(OTHER_TRADER)).sessions]
+    assert "own-1" in [s.session_id for s in (await listed(KEYS["admin"])).sessions]
+    got = await stub.GetOrder(om.GetOrderRequest(session_id="own-1", cl_order_id="mine-1"), metadata=md(KEYS["admin"]))
+    assert got.order.cl_order_id == "mine-1" or got  # admin sees every session
+    # REST: the same ownership, 403
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            svc.ready["rest"] + "/sendOrder",
+            json={
+                "sessionId": "own-1",
+                "clOrderId": "rest-1",
+                "symbol": "BTCUSDT",
+                "price": 90000,
+                "qty": 0.001,
+                "orderType": "limit",
+                "transactionType": "insert",
+                "side": "buy",
+            },
+            headers={"x-api-key": OTHER_TRADER},
+        ) as r:
+            assert r.status == 403, await r.text()
+
+
+async def test_rate_limit_is_per_key_with_retry_after(channel: grpc.aio.Channel, svc: Service) -> None:
+    stub = om_grpc.OrderManagerServiceStub(channel)
+    codes = []
+    for _ in range(6):
+        try:
+            await stub.ListSessions(om.ListSessionsRequest(), metadata=md(LIMITED))
+            codes.append(grpc.StatusCode.OK)
+        except grpc.aio.AioRpcError as e:
+            codes.append(e.code())
+            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                retry = dict(e.trailing_metadata() or ())
+                assert 0 < float(retry["retry-after"]) <= 2.0
+    assert codes[:3] == [grpc.StatusCode.OK] * 3 and grpc.StatusCode.RESOURCE_EXHAUSTED in codes
+    await stub.ListSessions(om.ListSessionsRequest(), metadata=md(KEYS["read"]))  # another key is not limited
+    async with aiohttp.ClientSession() as http:
+        async with http.post(svc.ready["rest"] + "/listSessions", json={}, headers={"x-api-key": LIMITED}) as r:
+            assert r.status == 429 and int(r.headers["Retry-After"]) >= 1
+
+
+async def test_keys_rotate_without_restart_and_streams_stay(channel: grpc.aio.Channel, svc: Service) -> None:
+    stub = om_grpc.OrderManagerServiceStub(channel)
+    await start(channel, svc, "rot-keys", KEYS["trade"])
+    stream = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id="rot-keys"), metadata=md(KEYS["trade"]))
+    assert svc.settings.keys_file is not None and svc.keys is not None
+    new_key = "key-new-0123456789"
+    keys_file(svc.settings.keys_file, [{"id": "newcomer", "key": new_key, "scopes": ["read"]}])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            await stub.ListSessions(om.ListSessionsRequest(), metadata=md(new_key))
+            break
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED and time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    # a keys file that does not parse is refused and the keys in use are kept
+    reloads = svc.keys.reloads
+    svc.settings.keys_file.write_text("{not json")
+    await asyncio.sleep(0.3)
+    assert svc.keys.reloads == reloads
+    await stub.ListSessions(om.ListSessionsRequest(), metadata=md(new_key))
+    keys_file(svc.settings.keys_file)  # the newcomer removed again
+    while True:
+        try:
+            await stub.ListSessions(om.ListSessionsRequest(), metadata=md(new_key))
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.UNAUTHENTICATED
+            break
+    await stub.SendOrder(buy("rot-keys", "after-keys-rotation"), metadata=md(KEYS["trade"]))
+    while True:  # the stream opened before both rotations still delivers
+        msg = await asyncio.wait_for(stream.read(), 10)
+        assert msg is not grpc.aio.EOF
+        if msg.transaction.cl_order_id == "after-keys-rotation":
+            break
+    stream.cancel()
+
+
+async def test_audit_log_records_mutating_calls_without_secrets(channel: grpc.aio.Channel, svc: Service) -> None:
+    stub = om_grpc.OrderManagerServiceStub(channel)
+    await start(channel, svc, "audited", KEYS["trade"])
+    await stub.SendOrder(buy("audited", "aud-1"), metadata=md(KEYS["trade"]))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.SendOrder(buy("audited", "aud-2"), metadata=md(OTHER_TRADER))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.EngageKillSwitch(om.EngageKillSwitchRequest(session_id="audited"), metadata=md(KEYS["trade"]))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            svc.ready["rest"] + "/sendOrder",
+            json={
+                "sessionId": "audited",
+                "clOrderId": "aud-rest",
+                "symbol": "BTCUSDT",
+                "price": 90000,
+                "qty": 0.001,
+                "orderType": "limit",
+                "transactionType": "insert",
+                "side": "buy",
+            },
+            headers={"x-api-key": KEYS["trade"]},
+        ) as r:
+            assert r.status == 200, await r.text()
+    await stub.ListSessions(om.ListSessionsRequest(), metadata=md(KEYS["trade"]))  # a read: not audited
+    path = svc.settings.data_dir / "audit.jsonl"
+    text = path.read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    mine = [r for r in records if r["session"] == "audited"]
+    by = {(r["method"].rpartition("/")[2], r["clOrderId"]): r for r in mine}
+    assert by[("StartOrderHandler", "")]["outcome"] == "OK" and by[("StartOrderHandler", "")]["key"] == "trader"
+    assert by[("SendOrder", "aud-1")]["outcome"] == "OK" and by[("SendOrder", "aud-1")]["peer"].startswith("ipv")
+    assert by[("SendOrder", "aud-2")] | {"key": "trader2", "outcome": "PERMISSION_DENIED"} == by[("SendOrder", "aud-2")]
+    assert by[("EngageKillSwitch", "")]["outcome"] == "PERMISSION_DENIED"
+    assert by[("SendOrder", "aud-rest")]["peer"].startswith("rest:127.0.0.1")
+    assert not any(r["method"].endswith("/ListSessions") for r in records)
+    demo = svc.ready["sim"]["accounts"][0]
+    for secret in [*KEYS.values(), OTHER_TRADER, demo["secretKey"], demo["apiKey"]]:
+        assert secret not in text
+    owners = (svc.settings.data_dir / "session_owners.json").read_text()
+    assert all(secret not in owners for secret in KEYS.values())
+
+
+async def test_a_bad_keys_file_refuses_to_start(tmp_path: Path) -> None:
+    bad = tmp_path / "keys.json"
+    bad.write_text(json.dumps([{"id": "x", "key": "secret-value-123", "scopes": ["root"]}]))
+    with pytest.raises(StartupError, match="scopes") as e:
+        await Service(Settings(key="", keys_file=bad, data_dir=tmp_path, port=0, grpc_port=0, prom_port=0)).start()
+    assert "secret-value-123" not in str(e.value)
+    bad.write_text("[{'id': 'secret-value-123'")
+    with pytest.raises(StartupError, match="does not parse") as e:
+        await Service(Settings(key="", keys_file=bad, data_dir=tmp_path, port=0, grpc_port=0, prom_port=0)).start()
+    assert "secret-value-123" not in str(e.value)
+    yml = tmp_path / "keys.yaml"
+    yml.write_text("keys:\n  - id: y\n    key: yaml-key-0123456789\n    scopes: [read]\n")
+    service = Service(Settings(key="", keys_file=yml, data_dir=tmp_path / "d", port=0, grpc_port=0, prom_port=0))
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(service.ready["grpc"]) as ch:
+            await om_grpc.OrderManagerServiceStub(ch).ListSessions(
+                om.ListSessionsRequest(), metadata=md("yaml-key-0123456789")
+            )
+    finally:
+        await service.stop()
