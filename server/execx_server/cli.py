@@ -17,7 +17,8 @@ Prints one JSON ready line on stdout once every port listens; logs are JSON line
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
 Tracing: OpenTelemetry, set by the standard ``OTEL_*`` variables only (``observability/tracing.py``).
 
-``execx health [--grpc HOST:PORT] [--service NAME] [--timeout S]``: asks the gRPC health service (default
+``execx health [--grpc HOST:PORT] [--service NAME] [--timeout S] [--cacert CA [--cert C --key K]
+[--serverName N]]``: asks the gRPC health service (default
 ``127.0.0.1:$EXECX_GRPC_PORT``, service ``""``: the whole server); exit 0 when SERVING, else 1 (a container
 HEALTHCHECK).
 """
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when used: `execx health` (a HEALTHCHECK run every few seconds) loads none of it
+    import grpc
+
     from .app import Settings
 
 
@@ -174,22 +177,45 @@ def health(argv: list[str]) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+    env = os.environ.get
     p = argparse.ArgumentParser(prog="execx health", description="ask execx's gRPC health service")
     p.add_argument("--grpc", default=f"127.0.0.1:{os.environ.get('EXECX_GRPC_PORT', '35028')}", help="HOST:PORT")
     p.add_argument("--service", default="", help="a service's full name ('' = the whole server)")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    p.add_argument("--cacert", default=env("EXECX_HEALTH_CACERT", ""), help="TLS: the CA that signed execx's cert")
+    p.add_argument("--cert", default=env("EXECX_HEALTH_CERT", ""), help="mTLS: a client certificate (PEM)")
+    p.add_argument("--key", default=env("EXECX_HEALTH_KEY", ""), help="mTLS: its private key (PEM)")
+    p.add_argument("--serverName", default="", help="TLS: the name execx's certificate is checked against")
     a = p.parse_args(argv)
     try:
-        with grpc.insecure_channel(a.grpc) as channel:
+        with _health_channel(a) as channel:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=a.service), timeout=a.timeout
             )
     except grpc.RpcError as e:
         print(f"execx health: {a.grpc}: {e.code().name}: {e.details()}", file=sys.stderr)
         return 1
+    except OSError as e:  # a certificate file that cannot be read
+        print(f"execx health: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
     print(status)
     return 0 if answer.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def _health_channel(a: argparse.Namespace) -> grpc.Channel:
+    """Plaintext, or TLS when ``--cacert`` is given (with a client certificate for mTLS)."""
+    import grpc
+
+    if not a.cacert:
+        return grpc.insecure_channel(a.grpc)
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=Path(a.cacert).read_bytes(),
+        private_key=Path(a.key).read_bytes() if a.key else None,
+        certificate_chain=Path(a.cert).read_bytes() if a.cert else None,
+    )
+    options = [("grpc.ssl_target_name_override", a.serverName)] if a.serverName else []
+    return grpc.secure_channel(a.grpc, creds, options=options)
 
 
 def main(argv: list[str] | None = None) -> None:

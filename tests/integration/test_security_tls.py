@@ -52,6 +52,21 @@ async def tls_service(tmp: Path, ca: Ca, client_ca: Ca | None = None) -> AsyncIt
         await service.stop()
 
 
+async def health(target: str, *args: str) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "execx_server.cli",
+        "health",
+        "--grpc",
+        target,
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(proc.wait(), 30)
+
+
 def channel(target: str, ca: Ca, client: Pem | None = None) -> grpc.aio.Channel:
     creds = grpc.ssl_channel_credentials(
         root_certificates=ca.pem,
@@ -81,6 +96,9 @@ async def test_grpc_and_rest_over_tls_and_plaintext_refused(tmp_path: Path) -> N
                     om.ListSessionsRequest(), metadata=AUTH, timeout=5
                 )
             assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        ca_file = ca.write(tmp_path / "ca.pem")
+        assert await health(target, "--cacert", str(ca_file)) == 0  # `execx health` over TLS: SERVING
+        assert await health(target) == 1  # plaintext: refused
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{rest}/listSessions", json={}, headers=dict(AUTH), ssl=client_ssl(ca)) as r:
                 assert r.status == 200, await r.text()
