@@ -154,6 +154,8 @@ def test_sim_in_a_container(podman: Podman) -> None:
         "-e",
         f"EXECX_KEY={KEY}",
         "-e",
+        "EXECX_INSECURE=1",  # 0.0.0.0 without TLS is refused otherwise (docs/security.md); the test is on loopback
+        "-e",
         f"EXECX_PORT={rest}",
         "-e",
         f"EXECX_GRPC_PORT={grpc_port}",

@@ -146,3 +146,27 @@ def test_strategy_with_a_second_container(helm: str, strategy_chart: Path) -> No
     assert "initContainers" not in pod
     sidecar = container(pod, "execx")
     assert "restartPolicy" not in sidecar and env(sidecar)["EXECX_HOST"] == "127.0.0.1"
+
+
+def test_execx_tls_keys_and_secure_default(helm: str) -> None:
+    """TLS and the keys file from existing Secrets (mounted, never values), probes that speak TLS (the kubelet's
+    gRPC probe cannot), EXECX_INSECURE only when asked for (execx refuses 0.0.0.0 without TLS otherwise)."""
+    plain = container(render(helm, EXECX)["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx")
+    assert "EXECX_INSECURE" not in env(plain) and "EXECX_TLS_CERT" not in env(plain)
+    insecure = container(
+        render(helm, EXECX, "insecure=true")["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx"
+    )
+    assert env(insecure)["EXECX_INSECURE"] == "1"
+    objs = render(helm, EXECX, "tls.existingSecret=execx-tls", "tls.clientAuth=true", "keys.existingSecret=execx-keys")
+    pod = objs["Deployment/rel-execx"]["spec"]["template"]["spec"]
+    c = container(pod, "execx")
+    e = env(c)
+    assert e["EXECX_TLS_CERT"] == "/etc/execx/tls/tls.crt" and e["EXECX_TLS_KEY"] == "/etc/execx/tls/tls.key"
+    assert e["EXECX_TLS_CLIENT_CA"] == "/etc/execx/tls/ca.crt" and e["EXECX_KEYS_FILE"] == "/etc/execx/keys/keys.json"
+    probe = c["livenessProbe"]["exec"]["command"]
+    assert probe[:2] == ["execx", "health"] and "--cacert" in probe and "--cert" in probe
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["execx-tls"]["secret"]["secretName"] == "execx-tls"
+    assert volumes["execx-keys"]["secret"]["secretName"] == "execx-keys"
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["execx-tls"]["readOnly"] is True and mounts["execx-keys"]["mountPath"] == "/etc/execx/keys"

@@ -64,6 +64,23 @@ env:
     value: {{ $v.ports.metrics | quote }}
   - name: EXECX_DATA_DIR
     value: /var/lib/execx
+  {{- if $v.tls.existingSecret }}
+  - name: EXECX_TLS_CERT
+    value: /etc/execx/tls/tls.crt
+  - name: EXECX_TLS_KEY
+    value: /etc/execx/tls/tls.key
+  {{- if $v.tls.clientAuth }}
+  - name: EXECX_TLS_CLIENT_CA
+    value: /etc/execx/tls/ca.crt
+  {{- end }}
+  {{- else if and $v.insecure (not .sidecar) }}
+  - name: EXECX_INSECURE
+    value: "1"
+  {{- end }}
+  {{- if $v.keys.existingSecret }}
+  - name: EXECX_KEYS_FILE
+    value: {{ printf "/etc/execx/keys/%s" $v.keys.secretKey | quote }}
+  {{- end }}
   {{- range $name, $value := $v.env }}
   - name: {{ $name }}
     value: {{ $value | quote }}
@@ -88,6 +105,21 @@ livenessProbe:
 readinessProbe:
   {{- toYaml $check | nindent 2 }}
   periodSeconds: {{ $v.probes.periodSeconds }}
+{{- else if $v.tls.existingSecret }}
+{{- $health := list "execx" "health" "--grpc" (printf "127.0.0.1:%v" $v.ports.grpc) "--cacert" "/etc/execx/tls/ca.crt" }}
+{{- if $v.tls.clientAuth }}
+{{- $health = concat $health (list "--cert" "/etc/execx/tls/tls.crt" "--key" "/etc/execx/tls/tls.key") }}
+{{- end }}
+{{- $check := dict "exec" (dict "command" $health) }}
+livenessProbe:
+  {{- toYaml $check | nindent 2 }}
+  initialDelaySeconds: {{ $v.probes.initialDelaySeconds }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
+  failureThreshold: {{ $v.probes.failureThreshold }}
+readinessProbe:
+  {{- toYaml $check | nindent 2 }}
+  initialDelaySeconds: {{ $v.probes.initialDelaySeconds }}
+  periodSeconds: {{ $v.probes.periodSeconds }}
 {{- else }}
 livenessProbe:
   grpc:
@@ -110,6 +142,16 @@ volumeMounts:
     mountPath: /var/lib/execx
   - name: execx-tmp
     mountPath: /tmp
+  {{- if $v.tls.existingSecret }}
+  - name: execx-tls
+    mountPath: /etc/execx/tls
+    readOnly: true
+  {{- end }}
+  {{- if $v.keys.existingSecret }}
+  - name: execx-keys
+    mountPath: /etc/execx/keys
+    readOnly: true
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -133,4 +175,16 @@ execx.volumes.
 - name: execx-tmp
   emptyDir:
     sizeLimit: 64Mi
+{{- if .values.tls.existingSecret }}
+- name: execx-tls
+  secret:
+    secretName: {{ .values.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if .values.keys.existingSecret }}
+- name: execx-keys
+  secret:
+    secretName: {{ .values.keys.existingSecret }}
+    defaultMode: 0440
+{{- end }}
 {{- end -}}
