@@ -26,6 +26,8 @@ from typing import Any
 import grpc
 from aiohttp import web
 from execx.v1 import (
+    contingent_order_pb2,
+    contingent_order_pb2_grpc,
     dip_buyer_pb2,
     dip_buyer_pb2_grpc,
     grid_trader_pb2,
@@ -47,6 +49,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .api.access import AccessInterceptor, AuditLog, KeysFileError, KeyStore, SessionOwners
 from .api.accounts import AccountViewsServicer
+from .api.contingent_orders import ContingentOrderServicer, Hook
 from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
 from .api.grid_trader import GridTraderServicer
@@ -62,6 +65,7 @@ from .domain.errors import FailedPrecondition
 from .engine.accounts import AccountViews
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
+from .managers.contingent import ContingentOrders
 from .managers.dip import DipBuyers
 from .managers.grid import GridTraders
 from .managers.position import PositionManagers
@@ -169,6 +173,7 @@ class Service:
         self.trigger_managers: TriggerManagers | None = None
         self.dip_buyers: DipBuyers | None = None
         self.smart_orders: SmartOrders | None = None
+        self.contingent_orders: ContingentOrders | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
@@ -258,13 +263,17 @@ class Service:
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
         self.smart_orders = SmartOrders(self.engine, self.market_data, self.metrics)
+        self.contingent_orders = ContingentOrders(self.engine, self.market_data, self.metrics)
 
         access = AccessInterceptor(
             self.keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
         )
         server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), access])
-        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(
-            OrderManager(self.engine, self.metrics, self._endpoint_defaults), server
+        order_manager = OrderManager(self.engine, self.metrics, self._endpoint_defaults)
+        order_manager.contingent = Hook(self.contingent_orders)  # stops, take-profits, groups (issue 20)
+        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(order_manager, server)
+        contingent_order_pb2_grpc.add_ContingentOrderServiceServicer_to_server(
+            ContingentOrderServicer(self.contingent_orders), server
         )
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), server)
         position_manager_pb2_grpc.add_PositionManagerServiceServicer_to_server(
@@ -286,6 +295,7 @@ class Service:
             trigger_manager_pb2.DESCRIPTOR.services_by_name["TriggerManagerService"].full_name,
             dip_buyer_pb2.DESCRIPTOR.services_by_name["DipBuyerService"].full_name,
             smart_order_pb2.DESCRIPTOR.services_by_name["SmartOrderService"].full_name,
+            contingent_order_pb2.DESCRIPTOR.services_by_name["ContingentOrderService"].full_name,
         ]
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
@@ -368,6 +378,27 @@ class Service:
         actual: int = runner.addresses[-1][1]
         return actual
 
+    async def _close_algorithms(self) -> None:
+        """Stop the algorithms acting (they stay saved: they run again after a restart)."""
+        if self.position_managers is not None:
+            await self.position_managers.close()  # they stay saved, their orders at the venue: back after a restart
+            self.position_managers = None
+        if self.trigger_managers is not None:
+            await self.trigger_managers.close()  # they stay saved: they run again after a restart
+            self.trigger_managers = None
+        if self.dip_buyers is not None:
+            await self.dip_buyers.close()  # they stay saved: they run again after a restart
+            self.dip_buyers = None
+        if self.contingent_orders is not None:
+            await self.contingent_orders.close()  # armed ones stay journaled: armed again after a restart
+            self.contingent_orders = None
+        if self.smart_orders is not None:
+            await self.smart_orders.close()  # they stay saved: they run again after a restart
+            self.smart_orders = None
+        if self.grid_traders is not None:
+            await self.grid_traders.close()  # they stay saved, their orders working: they carry on after a restart
+            self.grid_traders = None
+
     async def stop(self) -> None:
         if self.engine is not None:
             self.engine.disconnect.close()  # a deliberate stop is no client disconnect (engine/disconnect.py)
@@ -388,21 +419,7 @@ class Service:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
-        if self.position_managers is not None:
-            await self.position_managers.close()  # they stay saved, their orders at the venue: back after a restart
-            self.position_managers = None
-        if self.trigger_managers is not None:
-            await self.trigger_managers.close()  # they stay saved: they run again after a restart
-            self.trigger_managers = None
-        if self.dip_buyers is not None:
-            await self.dip_buyers.close()  # they stay saved: they run again after a restart
-            self.dip_buyers = None
-        if self.smart_orders is not None:
-            await self.smart_orders.close()  # they stay saved: they run again after a restart
-            self.smart_orders = None
-        if self.grid_traders is not None:
-            await self.grid_traders.close()  # they stay saved, their orders working: they carry on after a restart
-            self.grid_traders = None
+        await self._close_algorithms()
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None

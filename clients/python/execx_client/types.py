@@ -16,6 +16,7 @@ __all__ = [
     "CancelSmartOrderResponse",
     "ClearTriggerResponse",
     "ClearTriggersResponse",
+    "ContingentEvent",
     "DipBuyerConfig",
     "DipBuyerStatus",
     "EngageKillSwitchResponse",
@@ -144,6 +145,7 @@ class OrderTransaction:
     fee: float = 0.0
     fee_currency: str = ""
     replaced_exch_order_id: str = ""
+    group_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,34 @@ class SendOrderRequest:
     tif: str = ""
     side: str = ""
     reduce_only: bool = False
+    trigger_kind: str = ""
+    trigger_price: float | None = None
+    trigger_reference: str = ""
+    trailing_amount: float | None = None
+    trailing_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContingentEvent:
+    """execx.v1.ContingentEvent"""
+
+    seq: int = 0
+    session_id: str = ""
+    cl_order_id: str = ""
+    group_id: str = ""
+    status: str = ""
+    exchange: str = ""
+    symbol: str = ""
+    side: str = ""
+    order_type: str = ""
+    price: float = 0.0
+    qty: float = 0.0
+    trigger_kind: str = ""
+    trigger_reference: str = ""
+    trigger_price: float = 0.0
+    reference_price: float = 0.0
+    message: str = ""
+    local_time: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +272,7 @@ class SubscribeUpdatesResponse:
     transaction: OrderTransaction | None = None
     algorithm_event: AlgorithmEvent | None = None
     risk_event: RiskEvent | None = None
+    contingent_event: ContingentEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -997,6 +1028,7 @@ MESSAGES: dict[str, type] = {
     "execx.v1.StopOrderHandlerResponse": StopOrderHandlerResponse,
     "execx.v1.SetLogLevelResponse": SetLogLevelResponse,
     "execx.v1.SendOrderRequest": SendOrderRequest,
+    "execx.v1.ContingentEvent": ContingentEvent,
     "execx.v1.SendOrderResponse": SendOrderResponse,
     "execx.v1.RefreshOrdersResponse": RefreshOrdersResponse,
     "execx.v1.GetPositionResponse": GetPositionResponse,

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
 from execx.v1 import common_pb2, order_manager_pb2, order_manager_pb2_grpc
@@ -34,7 +34,7 @@ from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUp
 from ..observability import logging as xlog
 from ..observability import tracing
 from ..observability.metrics import Children, Metrics
-from . import convert
+from . import contingent_convert, convert
 from .endpoints import check_endpoints
 
 log = logging.getLogger("execx.api")
@@ -145,6 +145,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return self._deny
 
 
+class ContingentHook(Protocol):
+    """Contingent orders' part of the order path (api/contingent_orders.py ``Hook``, issue 20)."""
+
+    def claims(self, request: order_manager_pb2.SendOrderRequest) -> bool: ...
+
+    async def handle(self, request: order_manager_pb2.SendOrderRequest) -> OrderUpdate: ...
+
+    def group_of(self, session_id: str, trigger_id: str) -> str: ...
+
+
+CONTINGENT = "contingent"  # bus / journal kind of contingent orders' events (managers/contingent.py)
+
+
 class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     def __init__(
         self, engine: OrderEngine, metrics: Metrics, endpoint_defaults: Callable[[ConnectorConfig], ConnectorConfig]
@@ -152,6 +165,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.engine = engine
         self.metrics = metrics
         self.endpoint_defaults = endpoint_defaults
+        self.contingent: ContingentHook | None = None  # set by the composition root
         # the order path's metric children, each looked up once (Children)
         self._updates_total = Children(metrics.updates)
         self._rejects = Children(metrics.rejects)
@@ -317,6 +331,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         return order_manager_pb2.SetLogLevelResponse(log_level=request.log_level)
 
     async def _send(self, request: order_manager_pb2.SendOrderRequest, wait_s: float | None = None) -> OrderUpdate:
+        if self.contingent is not None and self.contingent.claims(request):
+            return await self.contingent.handle(request)
         req = convert.send_order(request)
         started = time.perf_counter()
         try:
@@ -350,6 +366,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         if cached is not None and cached[0] is u:
             return cached[1]
         tx = convert.transaction(u)
+        if u.trigger_id and self.contingent is not None:
+            tx.group_id = self.contingent.group_of(u.session_id, u.trigger_id)
         self._transactions[id(u)] = (u, tx)
         if len(self._transactions) > 1024:  # the oldest out
             del self._transactions[next(iter(self._transactions))]
@@ -492,7 +510,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         try:
             sub = await self.engine.subscribe(
                 request.session_id,
-                frozenset({ORDER, ALGORITHM, risk.RISK}) if request.algorithm_events else frozenset({ORDER, risk.RISK}),
+                frozenset({ORDER, ALGORITHM, risk.RISK, CONTINGENT})
+                if request.algorithm_events
+                else frozenset({ORDER, risk.RISK, CONTINGENT}),
                 convert.journal_seq(request.from_seq) if request.HasField("from_seq") else None,
             )
         except NotFound as e:
@@ -504,6 +524,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 if rec.kind == ALGORITHM:  # only with algorithmEvents
                     event = convert.algorithm_event(cast(dict[str, Any], rec.payload), rec.seq)
                     yield order_manager_pb2.SubscribeUpdatesResponse(algorithm_event=event)
+                    continue
+                if rec.kind == CONTINGENT:  # contingent orders' events, always streamed
+                    cevent = contingent_convert.event(cast(dict[str, Any], rec.payload), rec.seq)
+                    yield order_manager_pb2.SubscribeUpdatesResponse(contingent_event=cevent)
                     continue
                 if rec.kind == risk.RISK:  # kill switch / limits changes, always streamed
                     revent = convert.risk_event(cast(dict[str, Any], rec.payload), rec.seq, request.session_id)

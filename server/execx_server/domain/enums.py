@@ -60,6 +60,9 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # a contingent order (managers/contingent.py) before its order is sent: never an order of the store
+    PENDINGTRIGGER = "pendingtrigger"
+    TRIGGERED = "triggered"
 
     @property
     def is_final(self) -> bool:

@@ -70,6 +70,8 @@ class OrderStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_STATUS_PENDING_NEW: _ClassVar[OrderStatus]
     ORDER_STATUS_PENDING_UPDATE: _ClassVar[OrderStatus]
     ORDER_STATUS_PENDING_CANCEL: _ClassVar[OrderStatus]
+    ORDER_STATUS_PENDING_TRIGGER: _ClassVar[OrderStatus]
+    ORDER_STATUS_TRIGGERED: _ClassVar[OrderStatus]
 
 class TradeLiquidity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -127,6 +129,8 @@ ORDER_STATUS_EXPIRED: OrderStatus
 ORDER_STATUS_PENDING_NEW: OrderStatus
 ORDER_STATUS_PENDING_UPDATE: OrderStatus
 ORDER_STATUS_PENDING_CANCEL: OrderStatus
+ORDER_STATUS_PENDING_TRIGGER: OrderStatus
+ORDER_STATUS_TRIGGERED: OrderStatus
 TRADE_LIQUIDITY_UNSPECIFIED: TradeLiquidity
 TRADE_LIQUIDITY_ADD: TradeLiquidity
 TRADE_LIQUIDITY_REMOVE: TradeLiquidity
@@ -149,7 +153,7 @@ class ExchangeKey(_message.Message):
     def __init__(self, api_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., passphrase: _Optional[str] = ..., exchange: _Optional[_Union[Exchange, str]] = ...) -> None: ...
 
 class OrderTransaction(_message.Message):
-    __slots__ = ("exch_order_id", "message", "cl_order_id", "exchange", "symbol", "session_id", "trade_id", "local_time", "exch_time", "send_time", "price", "qty", "cumulative_filled_qty", "executed_qty", "remaining_qty", "order_type", "order_status", "transaction_type", "tif", "side", "trade_liquidity", "trigger_id", "seq", "fill_price", "avg_fill_price", "fee", "fee_currency", "replaced_exch_order_id")
+    __slots__ = ("exch_order_id", "message", "cl_order_id", "exchange", "symbol", "session_id", "trade_id", "local_time", "exch_time", "send_time", "price", "qty", "cumulative_filled_qty", "executed_qty", "remaining_qty", "order_type", "order_status", "transaction_type", "tif", "side", "trade_liquidity", "trigger_id", "seq", "fill_price", "avg_fill_price", "fee", "fee_currency", "replaced_exch_order_id", "group_id")
     EXCH_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +182,7 @@ class OrderTransaction(_message.Message):
     FEE_FIELD_NUMBER: _ClassVar[int]
     FEE_CURRENCY_FIELD_NUMBER: _ClassVar[int]
     REPLACED_EXCH_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     exch_order_id: str
     message: str
     cl_order_id: str
@@ -206,7 +211,8 @@ class OrderTransaction(_message.Message):
     fee: float
     fee_currency: str
     replaced_exch_order_id: str
-    def __init__(self, exch_order_id: _Optional[str] = ..., message: _Optional[str] = ..., cl_order_id: _Optional[str] = ..., exchange: _Optional[_Union[Exchange, str]] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., trade_id: _Optional[str] = ..., local_time: _Optional[int] = ..., exch_time: _Optional[int] = ..., send_time: _Optional[int] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., cumulative_filled_qty: _Optional[float] = ..., executed_qty: _Optional[float] = ..., remaining_qty: _Optional[float] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., order_status: _Optional[_Union[OrderStatus, str]] = ..., transaction_type: _Optional[_Union[TransactionType, str]] = ..., tif: _Optional[_Union[TimeInForce, str]] = ..., side: _Optional[_Union[Side, str]] = ..., trade_liquidity: _Optional[_Union[TradeLiquidity, str]] = ..., trigger_id: _Optional[str] = ..., seq: _Optional[int] = ..., fill_price: _Optional[float] = ..., avg_fill_price: _Optional[float] = ..., fee: _Optional[float] = ..., fee_currency: _Optional[str] = ..., replaced_exch_order_id: _Optional[str] = ...) -> None: ...
+    group_id: str
+    def __init__(self, exch_order_id: _Optional[str] = ..., message: _Optional[str] = ..., cl_order_id: _Optional[str] = ..., exchange: _Optional[_Union[Exchange, str]] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., trade_id: _Optional[str] = ..., local_time: _Optional[int] = ..., exch_time: _Optional[int] = ..., send_time: _Optional[int] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., cumulative_filled_qty: _Optional[float] = ..., executed_qty: _Optional[float] = ..., remaining_qty: _Optional[float] = ..., order_type: _Optional[_Union[OrderType, str]] = ..., order_status: _Optional[_Union[OrderStatus, str]] = ..., transaction_type: _Optional[_Union[TransactionType, str]] = ..., tif: _Optional[_Union[TimeInForce, str]] = ..., side: _Optional[_Union[Side, str]] = ..., trade_liquidity: _Optional[_Union[TradeLiquidity, str]] = ..., trigger_id: _Optional[str] = ..., seq: _Optional[int] = ..., fill_price: _Optional[float] = ..., avg_fill_price: _Optional[float] = ..., fee: _Optional[float] = ..., fee_currency: _Optional[str] = ..., replaced_exch_order_id: _Optional[str] = ..., group_id: _Optional[str] = ...) -> None: ...
 
 class Fill(_message.Message):
     __slots__ = ("seq", "session_id", "exchange", "symbol", "cl_order_id", "exch_order_id", "trade_id", "side", "price", "qty", "trade_liquidity", "fee", "fee_currency", "exch_time", "local_time", "trigger_id")

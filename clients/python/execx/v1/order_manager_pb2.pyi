@@ -1,14 +1,38 @@
 from execx.v1 import common_pb2 as _common_pb2
+from execx.v1 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class TriggerKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIGGER_KIND_UNSPECIFIED: _ClassVar[TriggerKind]
+    TRIGGER_KIND_STOP: _ClassVar[TriggerKind]
+    TRIGGER_KIND_TAKE_PROFIT: _ClassVar[TriggerKind]
+    TRIGGER_KIND_TRAILING_STOP: _ClassVar[TriggerKind]
+
+class TriggerReference(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRIGGER_REFERENCE_UNSPECIFIED: _ClassVar[TriggerReference]
+    TRIGGER_REFERENCE_LAST: _ClassVar[TriggerReference]
+    TRIGGER_REFERENCE_MARK: _ClassVar[TriggerReference]
+    TRIGGER_REFERENCE_INDEX: _ClassVar[TriggerReference]
+TRIGGER_KIND_UNSPECIFIED: TriggerKind
+TRIGGER_KIND_STOP: TriggerKind
+TRIGGER_KIND_TAKE_PROFIT: TriggerKind
+TRIGGER_KIND_TRAILING_STOP: TriggerKind
+TRIGGER_REFERENCE_UNSPECIFIED: TriggerReference
+TRIGGER_REFERENCE_LAST: TriggerReference
+TRIGGER_REFERENCE_MARK: TriggerReference
+TRIGGER_REFERENCE_INDEX: TriggerReference
 
 class StartOrderHandlerRequest(_message.Message):
     __slots__ = ("exchange_key", "session_id", "rest_url", "ws_url", "interface", "use_margin", "cancel_on_disconnect", "cancel_on_disconnect_grace_ms", "risk_limits", "adopt_prefix")
@@ -67,7 +91,7 @@ class SetLogLevelResponse(_message.Message):
     def __init__(self, log_level: _Optional[_Union[_common_pb2.LogLevel, str]] = ...) -> None: ...
 
 class SendOrderRequest(_message.Message):
-    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side", "reduce_only")
+    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side", "reduce_only", "trigger_kind", "trigger_price", "trigger_reference", "trailing_amount", "trailing_percent")
     CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +102,11 @@ class SendOrderRequest(_message.Message):
     TIF_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
     REDUCE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_KIND_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_PERCENT_FIELD_NUMBER: _ClassVar[int]
     cl_order_id: str
     symbol: str
     session_id: str
@@ -88,7 +117,50 @@ class SendOrderRequest(_message.Message):
     tif: _common_pb2.TimeInForce
     side: _common_pb2.Side
     reduce_only: bool
-    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., reduce_only: _Optional[bool] = ...) -> None: ...
+    trigger_kind: TriggerKind
+    trigger_price: float
+    trigger_reference: TriggerReference
+    trailing_amount: float
+    trailing_percent: float
+    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., reduce_only: _Optional[bool] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_price: _Optional[float] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trailing_amount: _Optional[float] = ..., trailing_percent: _Optional[float] = ...) -> None: ...
+
+class ContingentEvent(_message.Message):
+    __slots__ = ("seq", "session_id", "cl_order_id", "group_id", "status", "exchange", "symbol", "side", "order_type", "price", "qty", "trigger_kind", "trigger_reference", "trigger_price", "reference_price", "message", "local_time")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
+    ORDER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    QTY_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_KIND_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_PRICE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    session_id: str
+    cl_order_id: str
+    group_id: str
+    status: _common_pb2.OrderStatus
+    exchange: _common_pb2.Exchange
+    symbol: str
+    side: _common_pb2.Side
+    order_type: _common_pb2.OrderType
+    price: float
+    qty: float
+    trigger_kind: TriggerKind
+    trigger_reference: TriggerReference
+    trigger_price: float
+    reference_price: float
+    message: str
+    local_time: int
+    def __init__(self, seq: _Optional[int] = ..., session_id: _Optional[str] = ..., cl_order_id: _Optional[str] = ..., group_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.OrderStatus, str]] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trigger_price: _Optional[float] = ..., reference_price: _Optional[float] = ..., message: _Optional[str] = ..., local_time: _Optional[int] = ...) -> None: ...
 
 class SendOrderResponse(_message.Message):
     __slots__ = ("order",)
@@ -160,14 +232,16 @@ class SubscribeUpdatesRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., algorithm_events: _Optional[bool] = ...) -> None: ...
 
 class SubscribeUpdatesResponse(_message.Message):
-    __slots__ = ("transaction", "algorithm_event", "risk_event")
+    __slots__ = ("transaction", "algorithm_event", "risk_event", "contingent_event")
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_EVENT_FIELD_NUMBER: _ClassVar[int]
     RISK_EVENT_FIELD_NUMBER: _ClassVar[int]
+    CONTINGENT_EVENT_FIELD_NUMBER: _ClassVar[int]
     transaction: _common_pb2.OrderTransaction
     algorithm_event: AlgorithmEvent
     risk_event: RiskEvent
-    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ..., risk_event: _Optional[_Union[RiskEvent, _Mapping]] = ...) -> None: ...
+    contingent_event: ContingentEvent
+    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ..., risk_event: _Optional[_Union[RiskEvent, _Mapping]] = ..., contingent_event: _Optional[_Union[ContingentEvent, _Mapping]] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
     __slots__ = ("max_order_qty", "max_order_notional", "max_open_orders", "max_position_long", "max_position_short", "price_band_pct", "max_orders_per_second")

@@ -1,0 +1,676 @@
+"""Contingent orders (issue 20), emulated in execx on every venue: stops, take-profits, trailing stops,
+and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's description.
+
+- **A contingent order** is a ``sendOrder`` insert with a trigger (``contingent_plan``): it is validated
+  exactly as the insert it will send (nothing sent), journaled (this module's row in the journal's
+  ``algorithms`` table, kind ``contingent``: one row per session, rewritten on every change) and armed on
+  a ``Watcher`` (a ``runtime.Runner``: the shared market-data hub's feed of its symbol). Its own events
+  (kind ``contingent`` on the session's bus: ``pendingtrigger``, ``triggered``, ``cancelled``,
+  ``rejected``) are numbered with the session's order updates and streamed by ``SubscribeUpdates``.
+- **Firing**: decided synchronously in the feed's listener (marked triggered before anything awaits, so
+  it fires once), then its order is sent through ``OrderEngine.send`` under the same clOrderId; from then
+  on the order's own updates follow. A refusal of that send (risk limit, kill switch, venue rule) makes
+  the contingent order ``rejected`` with the reason. A price while the feed is stale fires nothing; the
+  next fresh price beyond the level does (gap-through).
+- **Groups** (``Group``): OCO (the first fill of a leg, or its trigger firing, cancels the other), OTO
+  (the pending leg waits, held, until the working leg is completely filled; the working leg ending
+  otherwise cancels it), OTOCO (an OTO whose pending part is an OCO). Plain legs go to the venue at once;
+  every leg's order carries the group id as ``triggerId``.
+- **Restart**: the row is read back when the session is live again (``runtime.Restorer``). An armed order
+  whose clOrderId the session already knows fired just before the restart: it is tracked as triggered. A
+  triggered one whose order never reached the journal is sent now. The others are re-armed and the first
+  reference price after start-up is checked against the level with the gap-through rule: a level crossed
+  while execx was down fires at once; a crossing that reverted before start-up is not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
+from ..domain.venue import VenueError
+from ..engine.sessions import OrderEngine, SendOrder
+from ..engine.tasks import Supervisor
+from ..engine.updates import OrderUpdate
+from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
+from ..observability.metrics import Metrics
+from .contingent_plan import Kind, Reference, TriggerState, observe
+from .runtime import ZERO, Restorer, Runner, RunnerState, Saved
+
+log = logging.getLogger("execx.contingent")
+
+KIND = "contingent"  # the journal row kind and the bus / journal event kind
+REACTIONS_KEPT = 10_000  # print -> send-call latencies kept for the benchmark (ns)
+ARMED, TRIGGERED, HELD = OrderStatus.PENDINGTRIGGER, OrderStatus.TRIGGERED, "held"
+SEND_ERRORS = (FailedPrecondition, InvalidTransition, NotFound, ValidationError, VenueError)
+
+
+class GroupType(StrEnum):
+    OCO = "oco"
+    OTO = "oto"
+    OTOCO = "otoco"
+
+
+LEGS = {GroupType.OCO: 2, GroupType.OTO: 2, GroupType.OTOCO: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A contingent order's trigger as asked: kind, reference, level and trailing distance."""
+
+    kind: Kind
+    reference: Reference = Reference.LAST
+    level: Decimal | None = None
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+
+
+@dataclass
+class Contingent:
+    """One contingent order (or a group's leg) and its state."""
+
+    order: SendOrder  # the insert it sends (its trigger_id: the group id, if any)
+    exchange: Exchange
+    spec: Spec | None  # None: a group leg without a trigger (sent when released)
+    status: OrderStatus = ARMED
+    held: bool = False  # an OTO's pending leg: not armed until its working leg is filled
+    group_id: str = ""
+    state: TriggerState | None = None
+    message: str = ""
+    reference_price: Decimal = ZERO
+    local_time: int = field(default_factory=time.time_ns)
+
+    def __post_init__(self) -> None:
+        if self.spec is not None and self.state is None:
+            side = self.order.side or Side.BUY  # validated: an insert has its side
+            self.state = TriggerState(self.spec.kind, side, self.spec.level, self.spec.amount, self.spec.percent)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.order.session_id, self.order.cl_order_id)
+
+    @property
+    def sent(self) -> bool:
+        """Its order went to the engine (or it is a plain leg sent at once)."""
+        return self.status is TRIGGERED
+
+    def to_json(self) -> dict[str, Any]:
+        o, s = self.order, self.spec
+        return {
+            "clOrderId": o.cl_order_id,
+            "symbol": o.symbol,
+            "price": None if o.price is None else str(o.price),
+            "qty": None if o.qty is None else str(o.qty),
+            "orderType": o.order_type.value if o.order_type else None,
+            "tif": o.tif.value if o.tif else None,
+            "side": o.side.value if o.side else None,
+            "reduceOnly": o.reduce_only,
+            "exchange": self.exchange.value,
+            "groupId": self.group_id,
+            "status": self.status.value,
+            "held": self.held,
+            "spec": None
+            if s is None
+            else {
+                "kind": s.kind.value,
+                "reference": s.reference.value,
+                "level": _s(s.level),
+                "amount": _s(s.amount),
+                "percent": _s(s.percent),
+            },
+            "trigger": None if self.state is None else {"level": _s(self.state.level), "best": _s(self.state.best)},
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], session_id: str) -> Contingent:
+        order = SendOrder(
+            session_id,
+            TransactionType.INSERT,
+            d["clOrderId"],
+            d["symbol"],
+            price=_d(d["price"]),
+            qty=_d(d["qty"]),
+            order_type=OrderType(d["orderType"]) if d["orderType"] else None,
+            tif=TimeInForce(d["tif"]) if d["tif"] else None,
+            side=Side(d["side"]) if d["side"] else None,
+            trigger_id=d["groupId"],
+            reduce_only=bool(d["reduceOnly"]),
+        )
+        s = d["spec"]
+        spec = (
+            None
+            if s is None
+            else Spec(Kind(s["kind"]), Reference(s["reference"]), _d(s["level"]), _d(s["amount"]), _d(s["percent"]))
+        )
+        c = cls(order, Exchange(d["exchange"]), spec, OrderStatus(d["status"]), bool(d["held"]), d["groupId"])
+        if c.state is not None and d["trigger"] is not None:
+            c.state = replace(c.state, level=_d(d["trigger"]["level"]), best=_d(d["trigger"]["best"]))
+        return c
+
+    def update(self, status: OrderStatus, transaction: TransactionType) -> OrderUpdate:
+        """The order transaction that answers a request about it before its order is sent."""
+        o = self.order
+        qty = o.qty or ZERO
+        return OrderUpdate(
+            session_id=o.session_id,
+            exchange=self.exchange,
+            symbol=o.symbol,
+            cl_order_id=o.cl_order_id,
+            exch_order_id="",
+            message=self.message,
+            trade_id="",
+            local_time=time.time_ns(),
+            exch_time=0,
+            send_time=0,
+            price=o.price or ZERO,
+            qty=qty,
+            cumulative_filled_qty=ZERO,
+            executed_qty=ZERO,
+            remaining_qty=ZERO if status.is_final else qty,
+            order_type=o.order_type or OrderType.MARKET,  # validated: an insert has its type
+            order_status=status,
+            transaction_type=transaction,
+            tif=o.tif or TimeInForce.GTC,
+            side=o.side or Side.BUY,
+            trade_liquidity=None,
+            trigger_id=o.trigger_id,
+            order_price=o.price or ZERO,
+            order_qty=qty,
+        )
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def _d(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+@dataclass
+class Group:
+    group_id: str
+    session_id: str
+    type: GroupType
+    legs: list[str]  # clOrderIds, in the order of the group type: working first (OTO / OTOCO)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"groupId": self.group_id, "type": self.type.value, "legs": self.legs}
+
+    def oco_siblings(self, cl: str) -> list[str]:
+        """The legs one fill (or trigger) of ``cl`` cancels."""
+        if self.type is GroupType.OCO:
+            return [x for x in self.legs if x != cl]
+        if self.type is GroupType.OTOCO and cl in self.legs[1:]:
+            return [x for x in self.legs[1:] if x != cl]
+        return []
+
+    def pending_of(self, cl: str) -> list[str]:
+        """The legs the complete fill of ``cl`` releases (OTO / OTOCO: the working leg's)."""
+        if self.type in (GroupType.OTO, GroupType.OTOCO) and cl == self.legs[0]:
+            return self.legs[1:]
+        return []
+
+
+class Watcher(Runner):
+    """The armed contingent orders of one (session, exchange, symbol), on the hub's feed of that symbol."""
+
+    algorithm = "contingent"
+
+    def __init__(self, owner: ContingentOrders, session_id: str, exchange: Exchange, symbol: str) -> None:
+        super().__init__(owner.engine, owner.hub, owner.metrics, session_id, exchange, symbol)
+        self.owner = owner
+        self.armed: list[Contingent] = []
+
+    def _on_market(self, event: MarketEvent) -> None:
+        if not self.armed:
+            return
+        if isinstance(event, TradeEvent):
+            ref, price = Reference.LAST, event.trade.price
+        elif isinstance(event, QuoteEvent):
+            q = event.quote
+            if not q.bid or not q.ask:
+                return
+            ref, price = Reference.MARK, (q.bid + q.ask) / 2
+        else:
+            return
+        if not self.fresh() or self.state is not RunnerState.RUNNING:
+            return  # a stale feed fires nothing; the next fresh price beyond the level does (gap-through)
+        hit = []
+        for c in self.armed:
+            if c.spec is None or c.spec.reference is not ref or c.state is None:
+                continue
+            fires, c.state = observe(c.state, price)
+            if fires:
+                hit.append(c)
+        for c in hit:
+            self.armed.remove(c)
+            c.status, c.reference_price, c.message = TRIGGERED, price, ""
+        if hit:
+            self.owner.fired(self, hit, event.local_ns)
+
+
+class ContingentOrders:
+    """Every contingent order and group, per session."""
+
+    def __init__(self, engine: OrderEngine, hub: MarketDataHub, metrics: Metrics) -> None:
+        self.engine = engine
+        self.hub = hub
+        self.metrics = metrics
+        self.orders: dict[tuple[str, str], Contingent] = {}  # (session, clOrderId) -> contingent / leg
+        self.groups: dict[tuple[str, str], Group] = {}  # (session, groupId) -> group
+        self.watchers: dict[tuple[str, Exchange, str], Watcher] = {}
+        self.saved = Saved(engine.journal, KIND)
+        self.tasks = Supervisor("contingent")
+        self.reactions: deque[int] = deque(maxlen=REACTIONS_KEPT)
+        self._lock = asyncio.Lock()
+        engine.observers.append(self._on_update)
+        self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
+
+    # ------------------------------------------------------------------ lookups
+
+    def get(self, session_id: str, cl_order_id: str) -> Contingent | None:
+        return self.orders.get((session_id, cl_order_id))
+
+    def group_of(self, session_id: str, trigger_id: str) -> str:
+        """``trigger_id`` if it names a group of the session (an order update's groupId), else ''."""
+        return trigger_id if trigger_id and (session_id, trigger_id) in self.groups else ""
+
+    def group(self, session_id: str, group_id: str) -> Group:
+        g = self.groups.get((session_id, group_id))
+        if g is None:
+            raise NotFound(f"no order group {group_id!r} in session {session_id!r}")
+        return g
+
+    def leg_update(self, c: Contingent) -> OrderUpdate:
+        """A leg's latest state: its order's once sent, else its contingent state."""
+        session = self.engine.sessions.get(c.order.session_id)
+        order = session.orders.get(c.order.cl_order_id) if session is not None and c.sent else None
+        if order is not None:
+            return OrderUpdate.of(order, TransactionType.INSERT, time.time_ns())
+        return c.update(c.status, TransactionType.INSERT)
+
+    def done(self, g: Group) -> bool:
+        return all(self.leg_update(self.orders[(g.session_id, cl)]).order_status.is_final for cl in g.legs)
+
+    # ------------------------------------------------------------------ persistence and events
+
+    def save(self, session_id: str) -> None:
+        """Rewrite the session's row: its contingent orders not yet final and its groups not yet done."""
+        groups = [g for (sid, _), g in self.groups.items() if sid == session_id and not self.done(g)]
+        in_groups = {cl for g in groups for cl in g.legs}
+        live = [
+            c
+            for (sid, cl), c in self.orders.items()
+            if sid == session_id and (not c.status.is_final or cl in in_groups)
+        ]
+        if not live and not groups:
+            self.saved.drop(session_id)
+            return
+        self.saved.save(
+            session_id, session_id, {"orders": [c.to_json() for c in live], "groups": [g.to_json() for g in groups]}
+        )
+
+    def publish(self, c: Contingent) -> None:
+        session = self.engine.sessions.get(c.order.session_id)
+        if session is None:
+            return
+        o, s, st = c.order, c.spec, c.state
+        session.bus.publish(
+            KIND,
+            {
+                "sessionId": o.session_id,
+                "clOrderId": o.cl_order_id,
+                "groupId": c.group_id,
+                "status": c.status.value,
+                "exchange": c.exchange.value,
+                "symbol": o.symbol,
+                "side": o.side.value if o.side else "",
+                "orderType": o.order_type.value if o.order_type else "",
+                "price": str(o.price or ZERO),
+                "qty": str(o.qty or ZERO),
+                "triggerKind": s.kind.value if s else "",
+                "triggerReference": s.reference.value if s else "",
+                "triggerPrice": str(st.level) if st is not None and st.level is not None else "0",
+                "referencePrice": str(c.reference_price),
+                "message": c.message,
+                "localTime": time.time_ns(),
+            },
+        )
+
+    # ------------------------------------------------------------------ arming
+
+    def check_unused(self, session_id: str, cl: str, field_name: str) -> None:
+        session = self.engine.session(session_id)
+        if (session_id, cl) in self.orders or session.store.get(cl) is not None:
+            raise AlreadyExists(f"{field_name}: {cl!r} is already used (by an order or a contingent order)")
+
+    def validate(self, order: SendOrder, spec: Spec | None) -> tuple[SendOrder, Exchange]:
+        """Everything ``sendOrder`` checks of the insert it will send, and the trigger (nothing sent)."""
+        _, connector = self.engine.live_session(order.session_id)
+        order = replace(order, transaction_type=TransactionType.INSERT)
+        self.engine._validate_insert(connector, order)  # exactly sendOrder's checks
+        if spec is not None:
+            check_spec(spec, order)
+        return order, connector.exchange
+
+    async def watcher(self, session_id: str, exchange: Exchange, symbol: str) -> Watcher:
+        key = (session_id, exchange, symbol)
+        w = self.watchers.get(key)
+        if w is None:
+            w = Watcher(self, session_id, exchange, symbol)
+            await w.start()
+            self.watchers[key] = w
+        return w
+
+    async def arm(self, c: Contingent) -> None:
+        """Put ``c`` on its symbol's watcher (a held leg waits off it)."""
+        self.orders[c.key] = c
+        if c.held or c.spec is None:
+            return
+        w = await self.watcher(c.order.session_id, c.exchange, c.order.symbol)
+        if c not in w.armed:
+            w.armed.append(c)
+
+    def disarm(self, c: Contingent) -> None:
+        w = self.watchers.get((c.order.session_id, c.exchange, c.order.symbol))
+        if w is not None and c in w.armed:
+            w.armed.remove(c)
+
+    async def submit(self, order: SendOrder, spec: Spec) -> OrderUpdate:
+        """A contingent ``sendOrder`` insert: validated, journaled, armed; the same request again answers
+        its state (idempotent), another one under its clOrderId is ALREADY_EXISTS."""
+        async with self._lock:
+            existing = self.get(order.session_id, order.cl_order_id)
+            order, exchange = self.validate(order, spec)
+            if existing is not None:
+                if (replace(existing.order, trigger_id=""), existing.spec) != (order, spec):
+                    raise AlreadyExists(f"clOrderId: {order.cl_order_id!r} is used by another contingent order")
+                return self.leg_update(existing)
+            self.check_unused(order.session_id, order.cl_order_id, "clOrderId")
+            c = Contingent(order, exchange, spec)
+            await self.arm(c)
+            self.save(order.session_id)
+            self.publish(c)
+            log.info("contingent.armed", extra={"clOrderId": order.cl_order_id, "kind": spec.kind.value})
+            return c.update(ARMED, TransactionType.INSERT)
+
+    async def amend(self, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None) -> OrderUpdate:
+        """Re-arm an armed (or held) contingent order with a new price, qty and / or trigger."""
+        async with self._lock:
+            if c.status is not ARMED:
+                raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
+            order = replace(c.order, price=price if price is not None else c.order.price, qty=qty or c.order.qty)
+            new_spec = spec or c.spec
+            order, _ = self.validate(order, new_spec)
+            self.disarm(c)
+            c.order, c.spec, c.state, c.message = order, new_spec, None, "amended"
+            c.__post_init__()
+            await self.arm(c)
+            self.save(order.session_id)
+            self.publish(c)
+            return c.update(ARMED, TransactionType.UPDATE)
+
+    async def cancel(self, c: Contingent, why: str = "cancelled") -> OrderUpdate:
+        """Disarm an armed or held contingent order (cancelled); a sent one is the engine's."""
+        if c.status is not ARMED:
+            raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
+        self.disarm(c)
+        c.status, c.message = OrderStatus.CANCELLED, why
+        self.save(c.order.session_id)
+        self.publish(c)
+        return c.update(OrderStatus.CANCELLED, TransactionType.DELETE)
+
+    async def cancel_symbol(self, session_id: str, symbol: str) -> int:
+        """A pull: every armed contingent order of the session on ``symbol`` is disarmed."""
+        hit = [
+            c
+            for (sid, _), c in self.orders.items()
+            if sid == session_id and c.order.symbol == symbol and c.status is ARMED
+        ]
+        for c in hit:
+            await self.cancel(c, "pulled")
+        return len(hit)
+
+    # ------------------------------------------------------------------ groups
+
+    async def submit_group(
+        self, session_id: str, group_id: str, gtype: GroupType, legs: list[tuple[SendOrder, Spec | None]]
+    ) -> Group:
+        """Validate every leg (fields named ``orders[i].``), then register, journal, arm and send."""
+        if not group_id:
+            raise ValidationError("groupId", "is required")
+        if len(legs) != LEGS[gtype]:
+            raise ValidationError("orders", f"an {gtype.value} group has {LEGS[gtype]} legs, not {len(legs)}")
+        async with self._lock:
+            self.engine.session(session_id)
+            if (session_id, group_id) in self.groups:
+                raise AlreadyExists(f"groupId: {group_id!r} is already used in session {session_id!r}")
+            made = self._group_legs(session_id, group_id, gtype, legs)
+            g = Group(group_id, session_id, gtype, [c.order.cl_order_id for c in made])
+            self.groups[(session_id, group_id)] = g
+            for c in made:
+                await self.arm(c)
+            self.save(session_id)
+            for c in made:
+                self.publish(c)
+        plain = [c for c in made if c.spec is None and not c.held]
+        if plain:
+            await asyncio.gather(*(self.send(c) for c in plain))
+        log.info("contingent.group", extra={"groupId": group_id, "type": gtype.value})
+        return g
+
+    def _group_legs(
+        self, session_id: str, group_id: str, gtype: GroupType, legs: list[tuple[SendOrder, Spec | None]]
+    ) -> list[Contingent]:
+        made: list[Contingent] = []
+        seen: set[str] = set()
+        for i, (order, spec) in enumerate(legs):
+            if order.transaction_type not in (None, TransactionType.INSERT):
+                raise ValidationError(f"orders[{i}].transactionType", "a group's legs are inserts")
+            order = replace(order, session_id=session_id, trigger_id=group_id)
+            try:
+                order, exchange = self.validate(order, spec)
+            except ValidationError as e:
+                raise ValidationError(f"orders[{i}].{e.field}", e.reason) from None
+            if order.cl_order_id in seen:
+                raise AlreadyExists(f"orders[{i}].clOrderId: {order.cl_order_id!r} is used twice")
+            self.check_unused(session_id, order.cl_order_id, f"orders[{i}].clOrderId")
+            seen.add(order.cl_order_id)
+            held = gtype is not GroupType.OCO and i > 0
+            c = Contingent(order, exchange, spec, held=held, group_id=group_id)
+            if spec is None and not held:
+                c.status, c.message = TRIGGERED, "a plain leg: sent with its group"
+            made.append(c)
+        if gtype is GroupType.OCO and all(c.spec is None for c in made):
+            raise ValidationError("orders", "an oco group needs at least one contingent leg (triggerKind)")
+        return made
+
+    async def cancel_group(self, session_id: str, group_id: str) -> Group:
+        g = self.group(session_id, group_id)
+        await asyncio.gather(*(self._cancel_leg(self.orders[(session_id, cl)], "group cancelled") for cl in g.legs))
+        return g
+
+    async def _cancel_leg(self, c: Contingent, why: str) -> None:
+        if c.status is ARMED:
+            await self.cancel(c, why)
+            return
+        session = self.engine.sessions.get(c.order.session_id)
+        order = session.orders.get(c.order.cl_order_id) if session is not None else None
+        if order is not None and not order.status.is_final and order.status is not OrderStatus.PENDINGCANCEL:
+            await self._engine_send(
+                SendOrder(c.order.session_id, TransactionType.DELETE, c.order.cl_order_id, c.order.symbol)
+            )
+
+    async def amend_group(
+        self, session_id: str, group_id: str, amends: list[tuple[str, Decimal | None, Decimal | None, Spec | None]]
+    ) -> Group:
+        """Amend the named legs together: armed ones re-armed, sent ones amended at the venue."""
+        g = self.group(session_id, group_id)
+        for i, (cl, _, _, _) in enumerate(amends):
+            if cl not in g.legs:
+                raise ValidationError(f"orders[{i}].clOrderId", f"{cl!r} is not a leg of group {group_id!r}")
+        for cl, price, qty, spec in amends:
+            c = self.orders[(session_id, cl)]
+            if c.status is ARMED:
+                await self.amend(c, price, qty, spec)
+            elif c.sent:
+                await self.engine.send(
+                    SendOrder(session_id, TransactionType.UPDATE, cl, c.order.symbol, price=price, qty=qty)
+                )
+        return g
+
+    # ------------------------------------------------------------------ firing and reacting
+
+    def fired(self, w: Watcher, hit: list[Contingent], print_ns: int) -> None:
+        """Called by a watcher's listener with the contingent orders a price fired (already marked)."""
+        for c in hit:
+            self.publish(c)
+        w.spawn(self._fire(hit, print_ns), "fire")
+
+    async def _fire(self, hit: list[Contingent], print_ns: int) -> None:
+        self.reactions.append(time.time_ns() - print_ns)
+        await asyncio.gather(*(self.send(c) for c in hit))
+        for c in hit:
+            self._linked_on_trigger(c)
+        self.save(hit[0].order.session_id)
+
+    async def send(self, c: Contingent) -> None:
+        """Send ``c``'s order; a refusal makes it rejected with the reason."""
+        c.status = TRIGGERED
+        try:
+            await self.engine.send(c.order)
+        except SEND_ERRORS as e:
+            log.warning("contingent.send_failed", extra={"clOrderId": c.order.cl_order_id, "error": str(e)})
+            self.metrics.algo_errors.labels("contingent", "send").inc()
+            c.status, c.message = OrderStatus.REJECTED, str(e)
+            self.publish(c)
+            self._linked_on_end(c, filled=False)
+
+    def _linked_on_trigger(self, c: Contingent) -> None:
+        """An OCO leg fired: its siblings are cancelled."""
+        g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
+        if g is not None:
+            for cl in g.oco_siblings(c.order.cl_order_id):
+                self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], f"oco: {c.order.cl_order_id} triggered"))
+
+    def _linked_on_end(self, c: Contingent, filled: bool) -> None:
+        """A leg's order ended: an OTO's pending legs are released (filled) or cancelled (not)."""
+        g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
+        if g is None:
+            return
+        for cl in g.pending_of(c.order.cl_order_id):
+            leg = self.orders[(g.session_id, cl)]
+            if filled:
+                self._spawn(self._release(leg), f"release/{cl}")
+            elif leg.status is ARMED:
+                self._spawn(self.cancel(leg, f"oto: {c.order.cl_order_id} ended unfilled"), f"cancel/{cl}")
+
+    async def _release(self, c: Contingent) -> None:
+        if c.status is not ARMED or not c.held:
+            return
+        c.held = False
+        if c.spec is None:
+            await self.send(c)
+        else:
+            await self.arm(c)
+            c.message = "released: its working leg filled"
+            self.publish(c)
+        self.save(c.order.session_id)
+
+    def _spawn(self, coro: Any, name: str = "linked") -> None:
+        try:
+            self.tasks.spawn(coro, f"contingent/{name}")
+        except RuntimeError:  # closing
+            coro.close()
+
+    def _on_update(self, u: OrderUpdate) -> None:
+        """An order update of the engine: the group rules for the legs' orders."""
+        if not u.trigger_id:
+            return
+        c = self.orders.get((u.session_id, u.cl_order_id))
+        if c is None or not c.group_id:
+            return
+        if u.trade_id:
+            g = self.groups.get((u.session_id, c.group_id))
+            if g is not None:
+                for cl in g.oco_siblings(u.cl_order_id):
+                    self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], f"oco: {u.cl_order_id} filled"))
+        if u.order_status.is_final:
+            self._linked_on_end(c, filled=u.order_status is OrderStatus.FILLED)
+            self._spawn(self._save_later(u.session_id), "save")
+
+    async def _save_later(self, session_id: str) -> None:
+        self.save(session_id)
+
+    async def _engine_send(self, req: SendOrder) -> None:
+        try:
+            await self.engine.send(req)
+        except SEND_ERRORS as e:
+            log.warning("contingent.linked_send_failed", extra={"clOrderId": req.cl_order_id, "error": str(e)})
+            self.metrics.algo_errors.labels("contingent", "send").inc()
+
+    # ------------------------------------------------------------------ restart
+
+    async def _restore(self, key: str, session_id: str, config: dict[str, Any]) -> None:
+        session = self.engine.session(session_id)
+        restored = [Contingent.from_json(d, session_id) for d in config["orders"]]
+        for d in config["groups"]:
+            g = Group(d["groupId"], session_id, GroupType(d["type"]), list(d["legs"]))
+            self.groups[(session_id, g.group_id)] = g
+        resend = []
+        for c in restored:
+            known = session.store.get(c.order.cl_order_id) is not None
+            if c.status is ARMED and known:
+                c.status = TRIGGERED  # it fired just before the restart: its order exists (reconciled)
+            if c.status is TRIGGERED and not known:
+                resend.append(c)  # it fired, its order never reached the journal: send it now
+            if c.status is ARMED:
+                await self.arm(c)
+            else:
+                self.orders[c.key] = c
+        for c in resend:
+            await self.send(c)
+        self.save(session_id)
+
+    async def close(self) -> None:
+        """Service shutdown: stop watching; armed orders stay journaled (armed again after the restart)."""
+        self.restorer.close()
+        if self._on_update in self.engine.observers:
+            self.engine.observers.remove(self._on_update)
+        await self.tasks.close()
+        for w in self.watchers.values():
+            await w.tasks.close()
+            w.detach()
+
+
+def check_spec(spec: Spec, order: SendOrder) -> None:
+    """The trigger's own rules (INVALID_ARGUMENT naming the field)."""
+    if spec.reference is Reference.INDEX:
+        raise ValidationError(
+            "triggerReference", "index is not available: emulated triggers watch last (trades) or mark (mid)"
+        )
+    if spec.level is not None and (not spec.level.is_finite() or spec.level <= 0):
+        raise ValidationError("triggerPrice", "must be positive")
+    if spec.kind is not Kind.TRAILINGSTOP:
+        if spec.level is None:
+            raise ValidationError("triggerPrice", f"is required for a {spec.kind.value} order")
+        if spec.amount is not None or spec.percent is not None:
+            raise ValidationError("trailingAmount", "only a trailingstop has a trailing distance")
+        return
+    if order.order_type is not OrderType.MARKET:
+        raise ValidationError("orderType", "a trailingstop sends a market order")
+    if (spec.amount is None) == (spec.percent is None):
+        raise ValidationError("trailingAmount", "a trailingstop needs exactly one of trailingAmount, trailingPercent")
+    if spec.amount is not None and (not spec.amount.is_finite() or spec.amount <= 0):
+        raise ValidationError("trailingAmount", "must be positive")
+    if spec.percent is not None and (not spec.percent.is_finite() or not 0 < spec.percent < 100):
+        raise ValidationError("trailingPercent", "must be between 0 and 100 (exclusive)")
