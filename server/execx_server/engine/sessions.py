@@ -21,7 +21,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -141,6 +141,7 @@ class OrderEngine:
         connector_factory: ConnectorFactory,
         clock_ns: Callable[[], int] = time.time_ns,
         retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,  # the reconciler's waits (tests: a fake clock)
     ) -> None:
         self.journal = journal
         self.connector_factory = connector_factory
@@ -157,7 +158,7 @@ class OrderEngine:
         # the market's current price for the venue's percent price band, where execx watches the symbol
         # (app.py: the market-data hub's mid of a fresh feed); None: the band is the venue's to check
         self.reference_price: Callable[[Exchange, str], Decimal | None] = lambda exchange, symbol: None
-        self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns)
+        self.reconciler = Reconciler(self._apply, self._publish, self.tasks, lambda: self.retry, clock_ns, sleep)
         self.risk = RiskControl(journal, clock_ns)  # pre-trade limits and kill switch (risk.py)
         self.disconnect = DisconnectGuard(self)  # cancel-on-disconnect of the client's streams (disconnect.py)
         self.day_orders = DayOrders(self)  # day orders cancelled at 00:00 UTC where the venue has none

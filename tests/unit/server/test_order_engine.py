@@ -182,8 +182,24 @@ class MemVenue:
         raise NotImplementedError
 
 
+class FakeClock:
+    """The engine's clock here: time passes only when the engine waits (the reconciler's delays, its owed-fills
+    wait), and then at once, so reconciliation and the acceptance window run without real sleeps."""
+
+    def __init__(self) -> None:
+        self.now_ns = time.time_ns()
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+    async def sleep(self, s: float) -> None:
+        self.now_ns += int(s * 1e9)
+        await asyncio.sleep(0)  # the other tasks run, as during a real wait
+
+
 class World:
     def __init__(self, tmp: Path) -> None:
+        self.clock = FakeClock()
         self.sim = SimExchange()
         self.market = self.sim.add_market(Market(self.sim, "binance-spot", BINANCE_SPOT))
         self.me = self.sim.create_account("me", "k1", "s1")
@@ -202,7 +218,7 @@ class World:
             return v
 
         retry = RetryPolicy(base_s=0.001, reconcile_delays_s=(0.01, 0.02, 0.05, 0.1, 0.2), unknown_after_s=0.05)
-        return OrderEngine(Journal(self.path), factory, retry=retry)
+        return OrderEngine(Journal(self.path), factory, self.clock, retry, self.clock.sleep)
 
     async def start(self, sid: str = "s") -> MemVenue:
         await self.engine.start_session(sid, ConnectorConfig(Exchange.BINANCE_SPOT, "k1", Secret("s1")))
