@@ -26,7 +26,7 @@ from execx.v1 import contingent_order_pb2_grpc as co_grpc
 from execx.v1 import market_data_pb2 as md
 from execx.v1 import order_manager_pb2 as om
 from execx_server.domain.enums import Exchange
-from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, running, uid
+from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, running, uid
 
 D = Decimal
 VENUE, SYMBOL, EX = "binance-spot", "BTCUSDT", c.EXCHANGE_BINANCE_SPOT
@@ -424,3 +424,63 @@ async def test_armed_stop_survives_a_restart(tmp_path: Path) -> None:
                 "filled",
             )
             await svc.move(VENUE, SYMBOL, "97000")
+
+
+# venue, symbol, quantity (contracts on inverse / Deribit), market price; the Bybit option is left out
+VENUE_CASES = [
+    ("binance-spot", "BTCUSDT", "0.001", "97000"),
+    ("binance-usdm-future", "BTCUSDT", "0.002", "97000"),
+    ("binance-coinm-future", "BTCUSD_PERP", "1", "97000"),
+    ("bybit-spot", "BTCUSDT", "0.001", "97000"),
+    ("bybit-linear", "BTCUSDT", "0.001", "97000"),
+    ("bybit-inverse", "BTCUSD", "1", "97000"),
+    ("okx", "BTC-USDT", "0.001", "97000"),
+    ("okx", "BTC-USDT-SWAP", "0.01", "97000"),
+    ("deribit", "BTC-PERPETUAL", "10", "97000"),
+    ("pulse", "BTC_USD-PERPETUAL", "0.001", "97000"),
+]
+
+
+@pytest.mark.parametrize("case", VENUE_CASES, ids=[f"{v[0]}-{v[1]}" for v in VENUE_CASES])
+async def test_emulated_stop_on_every_venue(svc: Svc, case: tuple[str, str, str, str]) -> None:
+    """A stop-market buy on mark: armed, fired by the mid moving through it, its order filled at the venue."""
+    venue, symbol, qty, mid = case
+    ex = exchange_enum(venue)
+    sid = await svc.session(venue)
+    feed = Reader(svc.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=ex, symbol=symbol), metadata=AUTH))
+    r = updates(svc, sid)
+    try:
+        hub = svc.service.market_data
+        assert hub is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while (f := hub.feeds.get((Exchange(venue), symbol))) is None or f.stale or f.quote is None:
+            await svc.move(venue, symbol, mid)
+            assert loop.time() < deadline, f"the {venue} {symbol} feed never became fresh"
+            await asyncio.sleep(0.05)  # the poll interval
+        cl = uid("ev")
+        req = om.SendOrderRequest(
+            cl_order_id=cl,
+            symbol=symbol,
+            session_id=sid,
+            qty=float(qty),
+            order_type=c.ORDER_TYPE_MARKET,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_BUY,
+            trigger_kind=om.TRIGGER_KIND_STOP,
+            trigger_price=float(D(mid) + 200),
+            trigger_reference=om.TRIGGER_REFERENCE_MARK,
+        )
+        ans = await svc.om.SendOrder(req, metadata=AUTH)
+        assert ans.order.order_status == PENDING
+        await svc.move(venue, symbol, str(D(mid) + 100))  # below the level: nothing
+        await svc.move(venue, symbol, str(D(mid) + 400))  # through it: fires
+        await r.wait(
+            lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == c.ORDER_STATUS_FILLED,
+            f"the stop's order filled on {venue} {symbol}",
+        )
+        assert events(r, cl) == [PENDING, TRIGGERED]
+    finally:
+        await r.close()
+        await feed.close()
+        await svc.move(venue, symbol, mid)
