@@ -230,18 +230,29 @@ class Journal:
                         log.warning("journal.compaction_failed", extra={"error": str(e)})
                 if self._stop.wait(every_s):
                     return
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    if self._wal_bytes() > WAL_RESTART_BYTES:
-                        # PASSIVE copies the WAL into the database but, under a steady write load, the WAL
-                        # never starts over (measured: it grew ~24 MB/s at 500 orders/s). RESTART makes
-                        # the next write start it over (that write may wait for the checkpoint: ~10-20 ms),
-                        # and journal_size_limit truncates the file.
-                        db.execute("PRAGMA wal_checkpoint(RESTART)")
-                except sqlite3.Error as e:
-                    log.warning("journal.checkpoint_failed", extra={"error": str(e)})
+                self.checkpoint(db)
         finally:
             db.close()
+
+    def checkpoint(self, db: sqlite3.Connection | None = None) -> None:
+        """One checkpoint, as the background thread runs every ``checkpoint_s`` (tests call it to let that
+        time pass): the WAL folded into the database, and started over once larger than
+        ``WAL_RESTART_BYTES``. Errors are logged."""
+        own = db is None
+        conn = self._connect() if db is None else db
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if self._wal_bytes() > WAL_RESTART_BYTES:
+                # PASSIVE copies the WAL into the database but, under a steady write load, the WAL
+                # never starts over (measured: it grew ~24 MB/s at 500 orders/s). RESTART makes
+                # the next write start it over (that write may wait for the checkpoint: ~10-20 ms),
+                # and journal_size_limit truncates the file.
+                conn.execute("PRAGMA wal_checkpoint(RESTART)")
+        except sqlite3.Error as e:
+            log.warning("journal.checkpoint_failed", extra={"error": str(e)})
+        finally:
+            if own:
+                conn.close()
 
     def _wal_bytes(self) -> int:
         try:
