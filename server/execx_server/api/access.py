@@ -460,7 +460,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, handler: Handler, call: _Call) -> Callable[[Any, Ctx], Awaitable[Any]]:
         behavior: Any = handler.unary_unary  # grpc's stubs type it for the sync server
-        assert behavior is not None
+        if behavior is None:
+            raise RuntimeError(f"{call.method}: the handler has no unary_unary behaviour")
 
         async def run(request: Message, context: Ctx) -> Any:
             outcome = "OK"
@@ -485,7 +486,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
     def _server_stream(self, handler: Handler, call: _Call) -> Callable[[Any, Ctx], AsyncIterator[Any]]:
         behavior: Any = handler.unary_stream  # grpc's stubs type it for the sync server
-        assert behavior is not None
+        if behavior is None:
+            raise RuntimeError(f"{call.method}: the handler has no unary_stream behaviour")
 
         async def run(request: Message, context: Ctx) -> AsyncIterator[Any]:
             try:
@@ -506,7 +508,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
     def _bidi(self, handler: Handler, call: _Call) -> Callable[[Any, Ctx], AsyncIterator[Any]]:
         behavior: Any = handler.stream_stream  # grpc's stubs type it for the sync server
-        assert behavior is not None
+        if behavior is None:
+            raise RuntimeError(f"{call.method}: the handler has no stream_stream behaviour")
         response_class = _response_class(call.method)
 
         async def run(requests: AsyncIterator[Message], context: Ctx) -> AsyncIterator[Any]:
