@@ -498,9 +498,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             self._audit(call, context, request, "OPENED")
             result = behavior(request, context)
             if inspect.isasyncgen(result):
-                response: Any
-            async for response in result:
-                yield response
+                async for response in result:
+                    yield response
             else:
                 await result
 
