@@ -1,15 +1,22 @@
 """execx's own CPU per order under pipelined load, optionally with a profile of where it goes.
 
     .venv/bin/python bench/order_profile.py [--orders 2000] [--window 64] [--profile out.prof] [--top 25]
+    .venv/bin/python bench/order_profile.py --baseline /tmp/base/server [--pairs 5]   # before/after
+
+``--baseline``: the same on another source tree (e.g. ``git archive <commit> server | tar -x -C /tmp/base``)
+and on this one, run after run, with the medians.
 
 Starts the simulator (``execx-sim``) and execx as separate processes on loopback, opens a binance-spot
 session and sends ``--orders`` limit orders far from the market over one OrderEntry stream with
 ``--window`` in flight (each answered once the venue's ack is in), after a warm-up of 200. Prints
 ``{"figure": "order_cpu", "orders": n, "execx_cpu_us": ..., "sim_cpu_us": ..., "strategy_cpu_us": ...}``:
 CPU µs per order of each process (user + system, every thread), which unlike wall-clock latency does not
-depend on what else the machine runs. With ``--profile``, execx runs under cProfile (its event-loop
-thread only; the profiler itself roughly doubles the CPU figure) and the top functions by own time are
-printed as ``{"figure": "profile", "rank": i, "function": ..., "tottime_share": ...}`` lines.
+depend on what else the machine runs (though a loaded machine inflates it too: compare runs taken in turns,
+``--baseline``). With ``--profile``, execx runs under cProfile switched on and off around the measured phase
+(its event-loop thread only; the profiler itself roughly doubles the CPU figure) and the top functions by
+own time are printed as ``{"figure": "profile", "rank": i, "function": ..., "own_share": ...,
+"cumulative_share": ...}`` lines. ``--pyspy <binary>``: py-spy samples execx (native frames, every thread)
+instead, printed as ``pyspy_own`` / ``pyspy_inclusive`` lines.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import os
 import pstats
 import signal
+import statistics
 import sys
 import tempfile
 from typing import Any
@@ -94,7 +102,12 @@ async def main() -> None:
     ap.add_argument("--pyspy", default="", help="path of a py-spy binary: sample execx (native frames too) instead")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--cumulative", type=int, default=0, help="also print this many rows by cumulative time (stderr)")
+    ap.add_argument("--baseline", default="", help="a source tree (its server/ dir) to compare with, run by run")
+    ap.add_argument("--pairs", type=int, default=5, help="with --baseline: this many runs of each, interleaved")
     args = ap.parse_args()
+    if args.baseline:
+        await interleaved(args.baseline, args.pairs, args.orders, args.window)
+        return
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     await no_rate_limits(sim_ready["admin"])  # the bench measures CPU, not the venue's rate limits
     tmp = tempfile.TemporaryDirectory()
@@ -182,6 +195,24 @@ async def main() -> None:
             row = {"rank": i, "function": f"{os.path.basename(file)}:{line}:{fn}", "calls": calls}
             share = {"own_share": round(tt / total, 3), "cumulative_share": round(ct / total, 3)}
             print(json.dumps({"figure": "profile", **row, **share}))
+
+
+async def interleaved(baseline: str, pairs: int, orders: int, window: int) -> None:
+    """This bench on the ``baseline`` code (``PYTHONPATH``: its execx and simulator) and on this tree's,
+    taking turns run by run (a load that drifts over the runs weighs on both alike): each run's line, then
+    ``{"figure": "order_cpu_ab", "baseline_execx_cpu_us": median, "tree_execx_cpu_us": median, ...}``."""
+    runs: dict[str, list[int]] = {"baseline": [], "tree": []}
+    for _ in range(pairs):
+        for name in runs:
+            env = {**os.environ, "PYTHONPATH": baseline} if name == "baseline" else dict(os.environ)
+            cmd = (sys.executable, __file__, "--orders", str(orders), "--window", str(window))
+            proc = await asyncio.create_subprocess_exec(*cmd, env=env, stdout=asyncio.subprocess.PIPE)
+            out, _ = await proc.communicate()
+            fig = json.loads(out.decode().strip().splitlines()[-1])
+            print(json.dumps({**fig, "code": name}), flush=True)
+            runs[name].append(fig["execx_cpu_us"])
+    medians = {f"{name}_execx_cpu_us": statistics.median(v) for name, v in runs.items()}
+    print(json.dumps({"figure": "order_cpu_ab", "pairs": pairs, **medians, "runs": runs}))
 
 
 def print_pyspy(path: str, top: int) -> None:
