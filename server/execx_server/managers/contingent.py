@@ -531,14 +531,20 @@ class ContingentOrders:
     # ------------------------------------------------------------------ firing and reacting
 
     def fired(self, w: Watcher, hit: list[Contingent], print_ns: int) -> None:
-        """Called by a watcher's listener with the contingent orders a price fired (already marked)."""
-        for c in hit:
-            self.publish(c)
+        """Called by a watcher's listener with the contingent orders a price fired (already marked). Their
+        ``triggered`` events are published by the task, just before the orders go: published here, their
+        fan-out to the subscribers would run before the task (measured: ~0.5-1 ms more to the send)."""
         w.spawn(self._fire(hit, print_ns), "fire")
 
     async def _fire(self, hit: list[Contingent], print_ns: int) -> None:
         self.reactions.append(time.time_ns() - print_ns)
-        await asyncio.gather(*(self.send(c) for c in hit))
+        for c in hit:
+            self.publish(c)
+        # the first order goes out inline (a task would cost a loop turn); the others concurrently
+        others = asyncio.gather(*(self.send(c) for c in hit[1:])) if len(hit) > 1 else None
+        await self.send(hit[0])
+        if others is not None:
+            await others
         for c in hit:
             self._linked_on_trigger(c)
         self.save(hit[0].order.session_id)
