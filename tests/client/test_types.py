@@ -65,6 +65,9 @@ RENAMED = {  # RPC -> the client's method(s), where the name is not the RPC's in
     "SubscribeSmartOrders": ["smart_orders"],
     "BatchSendOrders": ["batch_send"],
     "CancelAllOrders": ["cancel_all"],
+    # seed 003's two-way websocket as an RPC: its commands are add/cancel/update_smart_order, its feed
+    # smart_orders; a Python strategy has no use for the one stream carrying both
+    "SmartOrderChannel": [],
 }
 
 

@@ -143,6 +143,7 @@ class _Pending:
     request: order_manager_pb2.SendOrderRequest
     answer: asyncio.Future[order_manager_pb2.OrderEntryResponse]
     resent: bool = False
+    call: Any = None  # the stream it was last written on
 
 
 class _OrderEntry:
@@ -170,6 +171,7 @@ class _OrderEntry:
             call = self._open()
             try:
                 await call.write(msg)
+                pending.call = call
                 return
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 if self._call is call:
@@ -237,24 +239,39 @@ class _OrderEntry:
                 if not pending.answer.done():
                     pending.answer.set_exception(err)
             return
-        backoff = self._client._backoff()
-        while self._pending and self._call is None:
-            await backoff.wait()
-            if self._call is not None or not self._pending:
-                break
-            self._client._reconnected("orderEntry", 0)
-            for session_id in {p.request.session_id for p in self._pending.values()}:
-                try:
-                    await self._client._reattach(session_id, self._client.timeout)
-                except ExecxError:
-                    break  # execx is not back yet: the next stream finds out
-            new = self._open()
-            for rid, pending in list(self._pending.items()):
-                pending.resent = True
-                try:
-                    await new.write(order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request))
-                except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-                    break  # that stream's reader resends again
+        await self._resend()
+
+    async def _resend(self) -> None:
+        """Send the requests still waiting for an answer that were written on a broken stream again, on
+        the current stream (opened here unless a new request opened it meanwhile); the sessions they
+        belong to are started again first (a no-op re-attach unless execx restarted). A new stream waits
+        for execx (wait_for_ready), so this runs once per broken stream, never in a hot loop."""
+        if not self._pending:
+            return
+        await self._client._backoff().wait()
+        # not answered, and not known to be on the current stream (a write still in progress when the
+        # stream broke may never finish: sent again; twice on one stream is harmless, the first answer wins)
+        stale = [
+            (rid, p)
+            for rid, p in self._pending.items()
+            if not p.answer.done() and (p.call is None or p.call is not self._call)
+        ]
+        if not stale:
+            return
+        self._client._reconnected("orderEntry", 0)
+        for session_id in {p.request.session_id for _, p in stale}:
+            try:
+                await self._client._reattach(session_id, self._client.timeout)
+            except ExecxError:
+                break  # execx is not back yet: the new stream's reader finds out and resends
+        call = self._open()
+        for rid, pending in stale:
+            pending.resent = True
+            try:
+                await call.write(order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request))
+                pending.call = call
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+                break  # that stream broke too: its reader resends
 
     async def close(self) -> None:
         call, self._call = self._call, None
