@@ -65,6 +65,7 @@ from .domain.errors import FailedPrecondition
 from .engine.accounts import AccountViews
 from .engine.journal import Journal
 from .engine.sessions import LIVE, OrderEngine
+from .fleet import FLEET_HEALTH_SERVICE, Fleet, FleetSettings
 from .managers.contingent import ContingentOrders
 from .managers.dip import DipBuyers
 from .managers.grid import GridTraders
@@ -132,6 +133,9 @@ class Settings:
     keys_file: Path | None = None  # scoped API keys (api/access.py); ``key`` stays one admin key
     key_rate_per_s: float = 100.0  # per-key request rate limit (a key in the keys file may set its own)
     key_burst: float = 200.0
+    redis_url: str = ""  # fleet mode (fleet/, docs/fleet.md): kill switch, fleet view, shared rate budget
+    fleet_expected_size: int = 3  # Redis unreachable: each execx keeps 1/this of every venue limit
+    fleet_node_id: str = ""  # this execx's name in the fleet view (default host-pid-random)
 
     def tls(self) -> TlsSettings | None:
         if self.tls_cert is None and self.tls_key is None:
@@ -183,6 +187,7 @@ class Service:
         self.tls: TlsFiles | None = None
         self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
+        self.fleet: Fleet | None = None  # fleet mode (--redis)
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
         spec, ws_options = CONNECTORS[config.exchange]
@@ -191,6 +196,9 @@ class Service:
             raise FailedPrecondition(f"exchange {config.exchange.value} is not supported yet")
         options = ws_options if self.settings.order_entry == "websocket" else {}
         config = dataclasses.replace(config, state_dir=str(self.settings.data_dir / "venues"))
+        if self.fleet is not None:  # fleet mode: the account's requests drawn from the budget shared on Redis
+            gate = self.fleet.budget.gate(config.exchange.value, config.api_key)
+            config = dataclasses.replace(config, rate_gate=gate)
         connector: Connector = getattr(importlib.import_module(module), attr)(config, **options)
         connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)
         return connector
@@ -325,6 +333,8 @@ class Service:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         for name in not_serving:  # declared, not built yet: UNIMPLEMENTED on every call
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if s.redis_url:
+            await self._join_fleet(health_servicer)
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
         ssl_context = self.tls.ssl_context if self.tls is not None else None
@@ -340,10 +350,31 @@ class Service:
         }
         if self.sim is not None:
             self.ready["sim"] = self.sim.ready
+        if self.fleet is not None:
+            self.fleet.info = {"rest": self.ready["rest"], "grpc": grpc_target}
+            self.ready["fleet"] = {"node": self.fleet.node_id, "rateBudget": "shared" if self.fleet.shared else "local"}
         if s.busy_poll:
             self._busy_poll = asyncio.create_task(busy_poll(), name="busy-poll")
         log.info("service.ready", extra={"rest": self.ready["rest"], "grpc": grpc_target})
         return self.ready
+
+    async def _join_fleet(self, health_servicer: health.aio.HealthServicer) -> None:
+        """Fleet mode: the kill switch and the fleet view on Redis, the shared rate budget; the gRPC health
+        service ``execx.Fleet`` is SERVING while the budget is shared (NOT_SERVING: local fallback)."""
+        if self.engine is None:
+            return
+        s = self.settings
+        settings = FleetSettings(s.redis_url, s.fleet_node_id, expected_size=s.fleet_expected_size)
+        fleet = Fleet(settings, self.engine, self.metrics)
+
+        def mode(shared: bool) -> None:
+            status = health_pb2.HealthCheckResponse.SERVING if shared else health_pb2.HealthCheckResponse.NOT_SERVING
+            fleet.spawn(health_servicer.set(FLEET_HEALTH_SERVICE, status))
+
+        fleet.mode_observers.append(mode)
+        self.fleet = fleet
+        await fleet.start()
+        mode(fleet.shared)
 
     def _metrics_app(self) -> web.Application:
         async def metrics(request: web.Request) -> web.Response:
@@ -420,6 +451,9 @@ class Service:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
         await self._close_algorithms()
+        if self.fleet is not None:
+            await self.fleet.stop()
+            self.fleet = None
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None

@@ -117,6 +117,18 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="requests per second per API key (a key in --keysFile may set its own)",
     )
     p.add_argument("--keyBurst", type=float, default=float(env("EXECX_KEY_BURST", "200")), help="burst per API key")
+    p.add_argument(
+        "--redis",
+        default=env("EXECX_REDIS", ""),
+        help="fleet mode: redis://host:port shared by every execx on the account(s) (docs/fleet.md)",
+    )
+    p.add_argument(
+        "--fleetExpectedSize",
+        type=int,
+        default=int(env("EXECX_FLEET_EXPECTED_SIZE", "3")),
+        help="fleet mode, Redis unreachable: each execx keeps 1/N of every venue limit",
+    )
+    p.add_argument("--fleetNode", default=env("EXECX_FLEET_NODE", ""), help="this execx's name in the fleet view")
     a = p.parse_args(argv)
     from .app import Settings
 
@@ -124,6 +136,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         p.error("--key is required (or set EXECX_KEY, or give --keysFile)")
     if not (0 < a.keyRatePerSecond < math.inf and 1 <= a.keyBurst < math.inf):
         p.error("--keyRatePerSecond must be positive and --keyBurst at least 1")
+    if a.fleetExpectedSize < 1:
+        p.error("--fleetExpectedSize must be at least 1")
     if not 0 < a.marketDataStaleSeconds < math.inf:
         p.error("--marketDataStaleSeconds must be a positive number of seconds")
     if not 0 <= a.journalRetentionDays < math.inf:
@@ -150,6 +164,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         keys_file=Path(a.keysFile) if a.keysFile else None,
         key_rate_per_s=a.keyRatePerSecond,
         key_burst=a.keyBurst,
+        redis_url=a.redis,
+        fleet_expected_size=a.fleetExpectedSize,
+        fleet_node_id=a.fleetNode,
     )
 
 
@@ -222,6 +239,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["health"]:
         raise SystemExit(health(args[1:]))
+    if args[:1] == ["fleet"]:  # fleet mode's view and kill switch, straight on Redis (fleet/cli.py)
+        from .fleet.cli import main as fleet
+
+        raise SystemExit(fleet(args[1:]))
     if args[:1] == ["ctl"]:  # the operator's command line (ctl.py)
         from .ctl import main as ctl
 

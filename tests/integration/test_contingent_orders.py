@@ -166,12 +166,22 @@ async def test_stop_limit_via_rest_amend_and_cancel(svc: Svc) -> None:
     assert armed is not None and armed.state is not None and armed.state.level == bid - 150
     await svc.trade(VENUE, SYMBOL, bid - 120, D("0.0001"), "sell")  # above the amended level: nothing
     assert armed.status.value == "pendingtrigger"
+    listed = {"sessionId": sid, "symbol": SYMBOL}
+    async with svc.http.post(f"{svc.rest}/listContingentOrders", json=listed, headers=headers) as resp:
+        rows = (await resp.json())["orders"]
+        assert [(o["clOrderId"], o["status"], o["triggerKind"]) for o in rows] == [(cl, "pendingtrigger", "stop")]
+        assert D(str(rows[0]["triggerPrice"])) == bid - 150 and rows[0]["side"] == "sell"
     delete = {"clOrderId": cl, "symbol": SYMBOL, "sessionId": sid, "transactionType": "delete"}
     async with svc.http.post(f"{svc.rest}/sendOrder", json=delete, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
         assert (await resp.json())["order"]["orderStatus"] == "cancelled"
     await svc.trade(VENUE, SYMBOL, bid - 300, D("0.0001"), "sell")  # cancelled: nothing fires
     assert armed.status.value == "cancelled"
+    async with svc.http.post(f"{svc.rest}/listContingentOrders", json=listed, headers=headers) as resp:
+        assert (await resp.json())["orders"] == []
+    listed["includeFinished"] = True
+    async with svc.http.post(f"{svc.rest}/listContingentOrders", json=listed, headers=headers) as resp:
+        assert [o["status"] for o in (await resp.json())["orders"]] == ["cancelled"]
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND  # never sent

@@ -16,7 +16,7 @@ from ..domain.numbers import from_double
 from ..engine.updates import OrderUpdate
 from ..managers.contingent import ARMED, ContingentOrders, Group
 from . import convert
-from .contingent_convert import GROUP_TYPE, amended_spec, spec_of
+from .contingent_convert import GROUP_TYPE, amended_spec, event, spec_of
 from .servicers import Ctx, unary
 
 
@@ -120,6 +120,15 @@ class ContingentOrderServicer(contingent_order_pb2_grpc.ContingentOrderServiceSe
     ) -> contingent_order_pb2.CancelOrderGroupResponse:
         g = await self.orders.cancel_group(request.session_id, request.group_id)
         return contingent_order_pb2.CancelOrderGroupResponse(group=self.group_message(g))
+
+    @unary
+    async def ListContingentOrders(
+        self, request: contingent_order_pb2.ListContingentOrdersRequest, context: Ctx
+    ) -> contingent_order_pb2.ListContingentOrdersResponse:
+        if not request.session_id:
+            raise ValidationError("sessionId", "is required")
+        rows = self.orders.listed(request.session_id, request.symbol, request.include_finished)
+        return contingent_order_pb2.ListContingentOrdersResponse(orders=[event(d, 0) for d in rows])
 
     @unary
     async def GetOrderGroup(

@@ -32,6 +32,7 @@ from ..domain.enums import Exchange, Side, TimeInForce
 from ..domain.errors import ValidationError
 from ..domain.instruments import InstrumentRules
 from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from .transport.ratelimit import RateGate
 from .transport.telemetry import Telemetry
 
 
@@ -70,6 +71,9 @@ class ConnectorConfig:
     # arm the venue's countdown cancel-all with this timeout and keep it armed (connectors/deadman.py);
     # 0: not armed. Set by cancelOnDisconnect.
     dead_man_s: float = 0.0
+    # fleet mode (``--redis``): the account's rate budget shared with the other execx on it (fleet/budget.py);
+    # None: this execx's own limiters only
+    rate_gate: RateGate | None = field(default=None, compare=False)
 
 
 class PostOnlyCross(StrEnum):

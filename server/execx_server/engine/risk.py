@@ -151,6 +151,9 @@ class RiskControl:
         self.global_reason = ""
         self.refusal_observers: list[Callable[[str, str], None]] = []
         self.cancel_observers: list[Callable[[str, int], None]] = []  # (exchange, cancels sent by a kill)
+        # (op "engage" | "release", reason) of the global switch changed here by a caller: fleet mode
+        # (fleet/) broadcasts it to every other execx on the account(s)
+        self.global_observers: list[Callable[[str, str], None]] = []
 
     def state(self, session_id: str) -> SessionRisk:
         state = self.sessions.get(session_id)
@@ -325,10 +328,13 @@ def _targets(engine: OrderEngine, session_id: str) -> list[Session]:
     return [engine.session(session_id)]
 
 
-async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str) -> list[str]:
+async def engage_kill_switch(
+    engine: OrderEngine, session_id: str, reason: str, *, broadcast: bool = True
+) -> list[str]:
     """Engage the switch of ``session_id`` (``all``: the global one), journal and publish it, then pull
     every open order of the session(s) that has a live connection. Returns the client order ids a cancel
-    was sent for. Idempotent: engaging again pulls again (what is still open)."""
+    was sent for. Idempotent: engaging again pulls again (what is still open). ``broadcast``: the global
+    switch is told to ``global_observers`` (fleet mode: every other execx); false when it came from there."""
     risk = engine.risk
     if not session_id:
         raise ValidationError("sessionId", f"is required: a session id or {ALL!r}")
@@ -337,6 +343,9 @@ async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str) 
     if session_id == ALL:
         engine.journal.save_algorithm(GLOBAL_KIND, GLOBAL_KEY, "", {"reason": reason})
         risk.global_killed, risk.global_reason = True, reason
+        if broadcast:
+            for tell in risk.global_observers:
+                tell("engage", reason)
     else:
         state = risk.state(session_id)
         state.killed, state.reason = True, reason
@@ -372,15 +381,19 @@ async def pull_open_orders(engine: OrderEngine, session: Session, why: str) -> l
     return cancelled
 
 
-def release_kill_switch(engine: OrderEngine, session_id: str) -> None:
+def release_kill_switch(engine: OrderEngine, session_id: str, *, broadcast: bool = True) -> None:
     """Re-arm: ``all`` releases the global switch (sessions engaged one by one stay engaged); a session
-    id releases that session's switch. Journaled and published like the engagement."""
+    id releases that session's switch. Journaled and published like the engagement (``broadcast``: as
+    for ``engage_kill_switch``)."""
     risk = engine.risk
     if not session_id:
         raise ValidationError("sessionId", f"is required: a session id or {ALL!r}")
     if session_id == ALL:
         engine.journal.drop_algorithm(GLOBAL_KIND, GLOBAL_KEY)
         risk.global_killed, risk.global_reason = False, ""
+        if broadcast:
+            for tell in risk.global_observers:
+                tell("release", "")
     else:
         if session_id not in engine.sessions:
             raise NotFound(f"session {session_id!r} does not exist")

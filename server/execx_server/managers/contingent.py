@@ -187,6 +187,29 @@ class Contingent:
         )
 
 
+def record(c: Contingent) -> dict[str, Any]:
+    """A contingent order's state as its events carry it (kind ``contingent``; decimals as strings)."""
+    o, s, st = c.order, c.spec, c.state
+    return {
+        "sessionId": o.session_id,
+        "clOrderId": o.cl_order_id,
+        "groupId": c.group_id,
+        "status": c.status.value,
+        "exchange": c.exchange.value,
+        "symbol": o.symbol,
+        "side": o.side.value if o.side else "",
+        "orderType": o.order_type.value if o.order_type else "",
+        "price": str(o.price or ZERO),
+        "qty": str(o.qty or ZERO),
+        "triggerKind": s.kind.value if s else "",
+        "triggerReference": s.reference.value if s else "",
+        "triggerPrice": str(st.level) if st is not None and st.level is not None else "0",
+        "referencePrice": str(c.reference_price),
+        "message": c.message,
+        "localTime": time.time_ns(),
+    }
+
+
 def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
 
@@ -321,30 +344,19 @@ class ContingentOrders:
 
     def publish(self, c: Contingent) -> None:
         session = self.engine.sessions.get(c.order.session_id)
-        if session is None:
-            return
-        o, s, st = c.order, c.spec, c.state
-        session.bus.publish(
-            KIND,
-            {
-                "sessionId": o.session_id,
-                "clOrderId": o.cl_order_id,
-                "groupId": c.group_id,
-                "status": c.status.value,
-                "exchange": c.exchange.value,
-                "symbol": o.symbol,
-                "side": o.side.value if o.side else "",
-                "orderType": o.order_type.value if o.order_type else "",
-                "price": str(o.price or ZERO),
-                "qty": str(o.qty or ZERO),
-                "triggerKind": s.kind.value if s else "",
-                "triggerReference": s.reference.value if s else "",
-                "triggerPrice": str(st.level) if st is not None and st.level is not None else "0",
-                "referencePrice": str(c.reference_price),
-                "message": c.message,
-                "localTime": time.time_ns(),
-            },
-        )
+        if session is not None:
+            session.bus.publish(KIND, record(c))
+
+    def listed(self, session_id: str, symbol: str, include_finished: bool) -> list[dict[str, Any]]:
+        """The session's contingent orders (``record`` shape), armed ones only unless ``include_finished``."""
+        self.engine.session(session_id)
+        return [
+            record(c)
+            for (sid, _), c in sorted(self.orders.items())
+            if sid == session_id
+            and (not symbol or c.order.symbol == symbol)
+            and (include_finished or c.status is ARMED)
+        ]
 
     # ------------------------------------------------------------------ arming
 

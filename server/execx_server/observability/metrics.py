@@ -220,6 +220,37 @@ class Metrics:
             namespace="om",
             registry=r,
         )
+        # fleet mode (fleet/, docs/fleet.md): the shared rate budget on Redis and the fleet kill switch
+        self.fleet_shared = Gauge(
+            "fleet_rate_budget_shared",
+            "1: venue requests drawn from the fleet's shared budget on Redis; 0: Redis unreachable, local share",
+            namespace="om",
+            registry=r,
+        )
+        self.fleet_budget_waits = Counter(
+            "fleet_rate_budget_refusals",
+            "Venue requests the rate budget held back (not sent), by kind (order, query) and mode (shared, local)",
+            ["exchange", "kind", "mode"],
+            namespace="om",
+            registry=r,
+        )
+        self.fleet_venue_blocks = Counter(
+            "fleet_venue_blocks",
+            "Venue 429/418 answers shared with the fleet (every sidecar on the account backs off)",
+            ["exchange"],
+            namespace="om",
+            registry=r,
+        )
+        self.fleet_kills_received = Counter(
+            "fleet_kills_received",
+            "Global kill switch changes received from another execx",
+            ["op"],
+            namespace="om",
+            registry=r,
+        )
+        self.fleet_nodes = Gauge(
+            "fleet_nodes", "Live execx sidecars registered in the fleet", namespace="om", registry=r
+        )
 
 
 M = TypeVar("M", Counter, Gauge, Histogram)

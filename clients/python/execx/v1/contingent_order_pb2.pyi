@@ -98,3 +98,19 @@ class OrderGroup(_message.Message):
     done: bool
     legs: _containers.RepeatedCompositeFieldContainer[_common_pb2.OrderTransaction]
     def __init__(self, group_id: _Optional[str] = ..., session_id: _Optional[str] = ..., group_type: _Optional[_Union[GroupType, str]] = ..., done: _Optional[bool] = ..., legs: _Optional[_Iterable[_Union[_common_pb2.OrderTransaction, _Mapping]]] = ...) -> None: ...
+
+class ListContingentOrdersRequest(_message.Message):
+    __slots__ = ("session_id", "symbol", "include_finished")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    symbol: str
+    include_finished: bool
+    def __init__(self, session_id: _Optional[str] = ..., symbol: _Optional[str] = ..., include_finished: _Optional[bool] = ...) -> None: ...
+
+class ListContingentOrdersResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_order_manager_pb2.ContingentEvent]
+    def __init__(self, orders: _Optional[_Iterable[_Union[_order_manager_pb2.ContingentEvent, _Mapping]]] = ...) -> None: ...

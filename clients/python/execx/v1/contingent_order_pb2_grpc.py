@@ -53,6 +53,11 @@ class ContingentOrderServiceStub:
                 request_serializer=execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupRequest.SerializeToString,
                 response_deserializer=execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupResponse.FromString,
                 _registered_method=True)
+        self.ListContingentOrders = channel.unary_unary(
+                '/execx.v1.ContingentOrderService/ListContingentOrders',
+                request_serializer=execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersResponse.FromString,
+                _registered_method=True)
         self.GetOrderGroup = channel.unary_unary(
                 '/execx.v1.ContingentOrderService/GetOrderGroup',
                 request_serializer=execx_dot_v1_dot_contingent__order__pb2.GetOrderGroupRequest.SerializeToString,
@@ -91,6 +96,15 @@ class ContingentOrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListContingentOrders(self, request, context):
+        """The session's contingent orders (single ones and group legs) as execx holds them: armed ones,
+        and, with includeFinished, those triggered, cancelled or rejected since start-up (armed ones
+        after a restart too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetOrderGroup(self, request, context):
         """A group and its legs.
         """
@@ -115,6 +129,11 @@ def add_ContingentOrderServiceServicer_to_server(servicer, server):
                     servicer.CancelOrderGroup,
                     request_deserializer=execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupRequest.FromString,
                     response_serializer=execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupResponse.SerializeToString,
+            ),
+            'ListContingentOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListContingentOrders,
+                    request_deserializer=execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersResponse.SerializeToString,
             ),
             'GetOrderGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOrderGroup,
@@ -207,6 +226,33 @@ class ContingentOrderService:
             '/execx.v1.ContingentOrderService/CancelOrderGroup',
             execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupRequest.SerializeToString,
             execx_dot_v1_dot_contingent__order__pb2.CancelOrderGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListContingentOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.ContingentOrderService/ListContingentOrders',
+            execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersRequest.SerializeToString,
+            execx_dot_v1_dot_contingent__order__pb2.ListContingentOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,

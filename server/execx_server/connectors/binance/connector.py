@@ -241,6 +241,7 @@ class BinanceConnector(HasCapabilities):
         rest = BinanceRest(session, self.hosts.rest, self.flavor, self._signer)
         rest.telemetry = self.telemetry
         rest.margin = self.margin
+        rest.gate = self._config.rate_gate
         return rest
 
     @property

@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 
 from ...domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
-from ..transport.ratelimit import WeightLimiter
+from ..transport.ratelimit import Bucket, RateGate, WeightLimiter
 from ..transport.rest import RestTransport, unreadable
 from ..transport.telemetry import Telemetry
 from . import parse
@@ -85,6 +85,7 @@ class BinanceRest:
         # spot: trade the cross-margin account (``/sapi/v1/margin/...``, REST only: the WebSocket API has
         # no margin order entry)
         self.margin = False
+        self.gate: RateGate | None = None  # fleet mode: the account's budget shared with other execx (fleet/)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -120,6 +121,11 @@ class BinanceRest:
         finally:
             self.telemetry.headroom(self.weights.headroom_fraction())
 
+    def fleet_buckets(self, weight: int, order: bool) -> list[Bucket]:
+        """The venue windows one request counts against, for the fleet's shared budget."""
+        buckets = self.weights.buckets("w", weight)
+        return buckets + self.orders.buckets("o", 1) if order else buckets
+
     async def _call(
         self,
         method: str,
@@ -134,6 +140,8 @@ class BinanceRest:
         self.weights.check(weight)
         if order:
             self.orders.check(1)
+        if self.gate is not None:
+            await self.gate.acquire(self.fleet_buckets(weight, order), order=order)
         query = self.signer.signed_query(params or []) if signed else _urlencode(params or [])
         url = f"{self.base}{path}" + (f"?{query}" if query else "")
         headers = self.signer.headers() if (signed or api_key) else None
@@ -153,6 +161,8 @@ class BinanceRest:
         retry_after = parse_retry_after(resp_headers.get("Retry-After"))
         if status in (418, 429):
             self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
+            if self.gate is not None:
+                self.gate.venue_block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
         error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
         if isinstance(error, OutcomeUnknown) and not mutating:
             error = Retryable(error.message, error.code)  # a read changes nothing: asking again is safe

@@ -225,6 +225,9 @@ class WsOrderEntry:
         weights.check(weight)
         if order:
             orders.check(1)
+        gate = self._rest.gate
+        if gate is not None:
+            await gate.acquire(self._rest.fleet_buckets(weight, order), order=order)
         signed = self._signer.signed_ws_params(dict(params))
         try:
             response = await self._user.exchange(method, signed)
@@ -249,6 +252,8 @@ class WsOrderEntry:
             retry_after = max(0.0, (data["retryAfter"] - self._signer.now_ms()) / 1000)
         if status in (418, 429):
             weights.block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
+            if gate is not None:
+                gate.venue_block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
         error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
         if isinstance(data, dict) and code in (-2021, -2022):
             raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))

@@ -12,10 +12,32 @@ Time is injected (``clock`` returns seconds, monotonic) so tests drive it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...domain.venue import Retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One venue limit window a request counts against, for a shared budget: ``limit`` units per
+    ``window_s`` (already scaled by the limiter's headroom), this request costing ``cost``."""
+
+    name: str
+    limit: int
+    window_s: float
+    cost: int
+
+
+class RateGate(Protocol):
+    """A budget shared with other processes trading the same account (fleet mode, ``fleet/budget.py``).
+    ``acquire`` counts one request (``order``: a new order, never held behind queries) or raises
+    ``Retryable`` (nothing sent); ``venue_block`` shares a venue 429/418 so every process backs off."""
+
+    async def acquire(self, buckets: Sequence[Bucket], *, order: bool) -> None: ...
+
+    def venue_block(self, seconds: float, reason: str) -> None: ...
 
 
 @dataclass
@@ -91,6 +113,13 @@ class WeightLimiter:
         if until > self.blocked_until:
             self.blocked_until = until
             self.blocked_reason = reason
+
+    def buckets(self, prefix: str, cost: int) -> list[Bucket]:
+        """This limiter's windows as shared-budget buckets (``prefix``: which limiter, e.g. ``w`` / ``o``)."""
+        return [
+            Bucket(f"{prefix}{key}", max(1, int(w.limit * self.headroom)), w.seconds, cost)
+            for key, w in self.windows.items()
+        ]
 
     def headroom_fraction(self, interval: str = "1M") -> float:
         """Unused share of ``interval``'s limit (1.0 = idle), for metrics."""

@@ -1,0 +1,131 @@
+"""Fleet mode (issue 21), layer 1: three execx on one simulated Binance spot account joined through a real
+``redis-server``: a global kill issued to one reaches the other two within 100 ms, each pulls its open
+orders and refuses new ones until the switch is released (through another one); the fleet view lists the
+three with their sessions and open orders; ``execx fleet kill`` works without any execx answering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx_server.fleet import list_nodes
+from execx_sim.app import Simulator
+from fleet_helpers import RedisServer, execx_fleet, fleet_of, running_redis
+from market_helpers import AUTH, Svc, uid
+from waiting import eventually
+
+VENUE, SYMBOL = "binance-spot", "BTCUSDT"
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(quiet=True)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def buy(sid: str, price: Decimal) -> om.SendOrderRequest:
+    return om.SendOrderRequest(
+        session_id=sid,
+        cl_order_id=uid("k"),
+        symbol=SYMBOL,
+        price=float(price),
+        qty=0.001,
+        order_type=c.ORDER_TYPE_LIMIT,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        tif=c.TIME_IN_FORCE_GTC,
+        side=c.SIDE_BUY,
+    )
+
+
+def open_orders(svc: Svc, sid: str) -> int:
+    assert svc.service.engine is not None
+    return len(svc.service.engine.sessions[sid].store.open_orders())
+
+
+async def test_kill_reaches_every_execx(tmp_path: Path, redis_server: RedisServer, simulator: Simulator) -> None:
+    async with fleet_of(3, tmp_path, redis_server.url, simulator) as fleet:
+        acct = await fleet[0].admin_post("/admin/accounts", {})
+        sids = [await svc.session(VENUE, acct) for svc in fleet]
+        bid, _ = await fleet[0].top(VENUE, SYMBOL)
+        for svc, sid in zip(fleet, sids, strict=True):
+            await svc.om.SendOrder(buy(sid, bid - 100), metadata=AUTH)
+            await eventually(lambda svc=svc, sid=sid: open_orders(svc, sid) == 1, "the order resting")
+
+        # the fleet view: every execx, its session and its open order
+        redis = aioredis.Redis.from_url(redis_server.url)
+        try:
+
+            async def view_complete() -> list[dict[str, object]] | None:
+                nodes = await list_nodes(redis, 3.0)
+                ok = len(nodes) == 3 and all(
+                    [len(s["openOrders"]) for s in n["sessions"]] == [1]
+                    for n in nodes  # type: ignore[index,attr-defined,union-attr]
+                )
+                return nodes if ok else None
+
+            nodes = await eventually(view_complete, "three execx with one open order each in the fleet view")
+            assert sorted(n["node"] for n in nodes) == ["node0", "node1", "node2"]
+            assert {n["sessions"][0]["sessionId"] for n in nodes} == set(sids)  # type: ignore[index]
+        finally:
+            await redis.aclose()
+
+        # a kill issued to node0 reaches node1 and node2 within 100 ms
+        engines = [svc.service.engine for svc in fleet]
+        t0 = time.perf_counter()
+        await fleet[0].om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id="all", reason="drill"), metadata=AUTH)
+        await eventually(
+            lambda: all(e is not None and e.risk.global_killed for e in engines), "every execx killed", 1.0, 0.001
+        )
+        latency_ms = (time.perf_counter() - t0) * 1000
+        print(f"fleet kill reached all three execx in {latency_ms:.1f} ms")
+        assert latency_ms < 100, latency_ms
+        for svc, sid in zip(fleet, sids, strict=True):  # each pulled its own orders
+            await eventually(lambda svc=svc, sid=sid: open_orders(svc, sid) == 0, "the kill's cancels")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await fleet[2].om.SendOrder(buy(sids[2], bid - 100), metadata=AUTH)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "killSwitch" in str(refused.value.details()) and "drill" in str(refused.value.details())
+
+        # re-armed through another execx: all three take orders again
+        await fleet[1].om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id="all"), metadata=AUTH)
+        await eventually(
+            lambda: not any(e is not None and e.risk.global_killed for e in engines), "every execx re-armed"
+        )
+        for svc, sid in zip(fleet, sids, strict=True):
+            await svc.om.SendOrder(buy(sid, bid - 100), metadata=AUTH)
+
+        # the operator's command line, straight on Redis
+        code, out = await execx_fleet("list", "--redis", redis_server.url)
+        assert code == 0 and out.count("node") >= 3, out
+        code, out = await execx_fleet("kill", "--redis", redis_server.url, "--reason", "from the cli")
+        assert code == 0 and "3 execx listening" in out, out
+        await eventually(lambda: all(e is not None and e.risk.global_killed for e in engines), "the cli's kill")
+        assert (await execx_fleet("release", "--redis", redis_server.url))[0] == 0
+        await eventually(lambda: not any(e is not None and e.risk.global_killed for e in engines), "the cli's release")
+
+
+async def test_kill_kept_for_a_late_joiner(tmp_path: Path, redis_server: RedisServer, simulator: Simulator) -> None:
+    """An execx that joins after the kill (or reconnects) takes the fleet's kept state."""
+    async with fleet_of(1, tmp_path / "a", redis_server.url, simulator, "a") as first:
+        await first[0].om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id="all", reason="kept"), metadata=AUTH)
+        async with fleet_of(1, tmp_path / "b", redis_server.url, simulator, "b") as late:
+            engine = late[0].service.engine
+            await eventually(lambda: engine is not None and engine.risk.global_killed, "the late execx killed")
+            assert engine is not None and "kept" in engine.risk.global_reason
