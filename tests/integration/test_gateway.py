@@ -667,7 +667,7 @@ async def test_streaming_route_without_upgrade_is_426(gw: str, http: aiohttp.Cli
 async def test_ws_get_route_takes_the_request_from_the_query(
     gw: str, http: aiohttp.ClientSession, backend: Backend
 ) -> None:
-    async with http.ws_connect(gw + "/v1/sor/ws?id=abc", headers=AUTH) as ws:
+    async with http.ws_connect(gw + "/v1/sor/feed?id=abc", headers=AUTH) as ws:
         msg = await receive_json(ws)
         closing = await ws.receive(timeout=5)
     assert msg == {

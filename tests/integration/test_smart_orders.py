@@ -374,8 +374,8 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_sends_nothing(
         (req(parameters=params(limit_price=1000.0)), "parameters.limit_price"),  # buy limit under the bid
         (req(parameters=params(side=c.SIDE_SELL, limit_price=1e6)), "parameters.limit_price"),  # sell over ask
         (req(parameters=params(side=0)), "parameters.side"),
-        (req(exchanges=[c.EXCHANGE_DERIBIT]), "exchanges"),
-        (req(exchanges=[]), "exchanges"),
+        (req(exchanges=[c.EXCHANGE_DERIBIT]), "Exchanges"),
+        (req(exchanges=[]), "Exchanges"),
         (req(algorithm=0), "Algorithm"),
         (req(id="no spaces or slashes/"), "Id"),
         (req(parameters=params(duration="400DAY")), "parameters.duration"),
@@ -541,3 +541,121 @@ async def test_rest_seed_json_and_websocket(svc: Svc) -> None:
         text = await r.text()
     assert 'om_smart_order_children_total{algorithm="TWAP",exchange="binance-spot",kind="ioc"}' in text
     assert "om_smart_orders_finished_total" in text and "om_smart_orders_running" in text
+
+
+async def _frames(ws: aiohttp.ClientWebSocketResponse, pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The next frame matching ``pred`` (others skipped); the socket must stay open."""
+    while True:
+        msg = await ws.receive(timeout=WAIT_S)
+        assert msg.type == aiohttp.WSMsgType.TEXT, f"the socket ended: {msg}"
+        frame: dict[str, Any] = msg.json()
+        if pred(frame):
+            return frame
+
+
+async def test_websocket_commands_new_paramchange_cancel_and_errors(svc: Svc) -> None:
+    """Seed 003's two-way websocket: New, ParamChange and Cancel sent on /v1/sor/ws run through the REST
+    calls' code; a refused command (or a frame that is no command) is an Error naming the field, the
+    socket stays open and nothing is sent."""
+    sid = await svc.session(VENUE)
+    auth = {"x-api-key": KEY}
+    async with svc.http.ws_connect(svc.rest + "/v1/sor/ws", headers=auth) as ws:
+        # refused: each answered on the socket, naming the field
+        bad = {"type": "New", "algorithm": "TWAP", "exchanges": ["BINANCE-SPOT"], "sessionId": sid}
+        refusals: list[tuple[dict[str, Any], str]] = [
+            (
+                {
+                    **bad,
+                    "parameters": {
+                        "side": "Buy",
+                        "symbol": SYMBOL,
+                        "amount": -3,
+                        "duration": "4SEC",
+                        "interval": "1SEC",
+                    },
+                },
+                "parameters.amount",
+            ),
+            (
+                {
+                    **bad,
+                    "exchanges": ["OKX"],
+                    "parameters": {
+                        "side": "Buy",
+                        "symbol": SYMBOL,
+                        "amount": 0.002,
+                        "duration": "4SEC",
+                        "interval": "1SEC",
+                    },
+                },
+                "Exchanges",
+            ),
+            (
+                {
+                    **bad,
+                    "parameters": {
+                        "side": "Buy",
+                        "symbol": SYMBOL,
+                        "amount": 0.002,
+                        "duration": "4SEC",
+                        "interval": "1SEC",
+                        "colour": "red",
+                    },
+                },
+                "parameters.colour",
+            ),
+            ({"type": "Frobnicate", "id": "x"}, "type"),
+            ({"Type": "cancel", "Id": "no-such-order"}, ""),
+        ]
+        for command, field in refusals:
+            await ws.send_json(command)
+            err = await _frames(ws, lambda f: f["Type"] == "Error")
+            assert field in (err["Data"]["field"] or "") or field in err["Data"]["message"], (command, err)
+            if field:
+                assert err["Data"]["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0], err
+            else:
+                assert err["Data"]["status"] == "NOT_FOUND", err
+        assert await session_orders(svc, sid) == [], "a refused command sent something"
+
+        # New, in the old docs' spelling (lower-case keys, "Buy", a number amount)
+        await ws.send_json(
+            {
+                "type": "New",
+                "id": "ws-cmd-1",
+                "exchanges": ["BINANCE-SPOT"],
+                "algorithm": "TWAP",
+                "sessionId": sid,
+                "parameters": {
+                    "symbol": SYMBOL,
+                    "symbol_type": "spot",
+                    "side": "Buy",
+                    "amount": 0.004,
+                    "duration": "20SEC",
+                    "interval": "10SEC",
+                },
+            }
+        )
+        new = await _frames(ws, lambda f: f["Type"] == "New")
+        assert new["CompositeId"] == "ws-cmd-1" and new["Data"]["id"] == "ws-cmd-1", new
+        await _frames(ws, lambda f: f["Type"] == "TradeFill" and f["CompositeId"] == "ws-cmd-1")
+
+        # ParamChange: the amount raised; its StatusChange follows, the order lists the new amount
+        await ws.send_json({"type": "ParamChange", "id": "ws-cmd-1", "parameters": {"amount": 0.006}})
+        await _frames(ws, lambda f: f["Type"] == "StatusChange" and f["Data"]["Status"] == "Running")
+        o = await get(svc, "ws-cmd-1")
+        assert o.amount == 0.006 and len(o.parameters_updates) == 1, o
+        # a ParamChange that would change the side is refused, the order runs on
+        await ws.send_json({"type": "ParamChange", "id": "ws-cmd-1", "parameters": {"side": "Sell"}})
+        err = await _frames(ws, lambda f: f["Type"] == "Error")
+        assert err["Data"]["field"] == "parameters.side" and err["CompositeId"] == "ws-cmd-1", err
+
+        # Cancel, in the seed's spelling
+        await ws.send_json({"Type": "cancel", "Id": "ws-cmd-1"})
+        done_ = await _frames(ws, lambda f: f["Type"] == "StatusChange" and f["Data"]["Status"] != "Running")
+        assert done_["Data"]["Status"] == "Cancelled" and done_["Data"]["TotalFilled"] > 0, done_
+    o = await get(svc, "ws-cmd-1")
+    assert o.status == so.SMART_ORDER_STATUS_CANCELLED and o.status_info == "User requested cancel"
+    # ?id= narrows the socket to one order: a finished one sends its last status
+    async with svc.http.ws_connect(svc.rest + "/v1/sor/ws?id=ws-cmd-1", headers=auth) as ws:
+        last = await _frames(ws, lambda f: True)
+        assert last["Type"] == "StatusChange" and last["Data"]["Status"] == "Cancelled", last

@@ -65,6 +65,8 @@ __all__ = [
     "SetTriggerResponse",
     "SmartOrder",
     "SmartOrderChild",
+    "SmartOrderCommand",
+    "SmartOrderCommandError",
     "SmartOrderFill",
     "SmartOrderParameters",
     "SmartOrderParametersChange",
@@ -1018,6 +1020,31 @@ class SubscribeSmartOrdersResponse:
     status_change: SmartOrderStatusChange | None = None
     trade_request: SmartOrderTradeRequest | None = None
     trade_fill: SmartOrderTradeFill | None = None
+    new_order: AddSmartOrderResponse | None = None
+    error: SmartOrderCommandError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmartOrderCommand:
+    """execx.v1.SmartOrderCommand"""
+
+    type: str = ""
+    id: str = ""
+    algorithm: str = ""
+    exchanges: list[str] = field(default_factory=list)
+    parameters: SmartOrderParameters | None = None
+    session_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SmartOrderCommandError:
+    """execx.v1.SmartOrderCommandError"""
+
+    command: str = ""
+    code: int = 0
+    status: str = ""
+    message: str = ""
+    field: str = ""
 
 
 MESSAGES: dict[str, type] = {
@@ -1105,4 +1132,6 @@ MESSAGES: dict[str, type] = {
     "execx.v1.SmartOrderStatusChange": SmartOrderStatusChange,
     "execx.v1.SmartOrderTradeRequest": SmartOrderTradeRequest,
     "execx.v1.SubscribeSmartOrdersResponse": SubscribeSmartOrdersResponse,
+    "execx.v1.SmartOrderCommand": SmartOrderCommand,
+    "execx.v1.SmartOrderCommandError": SmartOrderCommandError,
 }

@@ -13,11 +13,12 @@ built here: they are delegated to the account views servicer (UNIMPLEMENTED with
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from execx.v1 import smart_order_pb2 as so
@@ -27,7 +28,7 @@ from ..domain.enums import Exchange, Side
 from ..domain.errors import ValidationError
 from ..domain.instruments import InstrumentRules
 from ..managers.runtime import double, non_negative, positive
-from ..managers.smart import FINAL, Child, FeedEvent, Fill, Params, SmartOrder, SmartOrders
+from ..managers.smart import FINAL, Child, FeedEvent, Fill, Params, SmartOrder, SmartOrders, Subscriber
 from ..managers.smart_plan import Algorithm, SmartConfig, check_spans, lot_floor, parse_span
 from . import convert
 from .servicers import DOMAIN_ERRORS, Ctx, _status, unary
@@ -44,6 +45,14 @@ EVENT = {
     "TradeRequest": so.SMART_ORDER_EVENT_TYPE_TRADE_REQUEST,
     "TradeFill": so.SMART_ORDER_EVENT_TYPE_TRADE_FILL,
 }
+
+COMMAND = {
+    so.SMART_ORDER_COMMAND_TYPE_NEW: "New",
+    so.SMART_ORDER_COMMAND_TYPE_CANCEL: "Cancel",
+    so.SMART_ORDER_COMMAND_TYPE_PARAM_CHANGE: "ParamChange",
+    so.SMART_ORDER_COMMAND_TYPE_SUBSCRIBE: "Subscribe",
+}
+ANSWERS_MAX = 100  # answers to a channel's commands not yet sent: the channel stops reading commands
 
 
 def rfc3339(ns: int) -> str:
@@ -244,6 +253,10 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
 
     @unary
     async def AddSmartOrder(self, request: so.AddSmartOrderRequest, context: Ctx) -> so.AddSmartOrderResponse:
+        return await self._add(request)
+
+    async def _add(self, request: so.AddSmartOrderRequest) -> so.AddSmartOrderResponse:
+        """AddSmartOrder and the channel's New: one validation path."""
         algorithm = ALGORITHM.domain(request.algorithm, "Algorithm", required=True)
         exchanges = [convert.EXCHANGE.domain(e, "Exchanges", required=True) for e in request.exchanges]
         if not request.HasField("parameters"):
@@ -283,6 +296,11 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
 
     @unary
     async def UpdateSmartOrder(self, request: so.UpdateSmartOrderRequest, context: Ctx) -> so.UpdateSmartOrderResponse:
+        self._update(request)
+        return so.UpdateSmartOrderResponse()
+
+    def _update(self, request: so.UpdateSmartOrderRequest) -> None:
+        """UpdateSmartOrder and the channel's ParamChange: one validation path."""
         if not request.HasField("parameters"):
             raise ValidationError("Parameters", "is required")
         p = request.parameters
@@ -305,7 +323,6 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
             limit,
             clear,
         )
-        return so.UpdateSmartOrderResponse()
 
     @unary
     async def ListSmartOrders(self, request: so.ListSmartOrdersRequest, context: Ctx) -> so.ListSmartOrdersResponse:
@@ -337,3 +354,110 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
         finally:
             self.smart.unsubscribe(sub)
             self.smart.metrics.subscribers.labels("smartorders").dec()
+
+    # ------------------------------------------------------------------ the two-way channel
+
+    async def SmartOrderChannel(
+        self, request_iterator: AsyncIterator[so.SmartOrderCommand], context: Ctx
+    ) -> AsyncIterator[so.SubscribeSmartOrdersResponse]:
+        """The feed of every smart order (or the one a Subscribe names) and the answers to the commands
+        read from the same stream, as they come. A refused command is an Error message: the stream
+        stays open. A subscriber ``QUEUE_MAX`` behind ends with RESOURCE_EXHAUSTED, as the feed does."""
+        sub = self.smart.subscribe("")
+        self.smart.metrics.subscribers.labels("smartorders").inc()
+        answers: asyncio.Queue[so.SubscribeSmartOrdersResponse] = asyncio.Queue(ANSWERS_MAX)
+
+        async def read() -> None:
+            async for cmd in request_iterator:
+                for answer in await self._command(cmd, sub):
+                    await answers.put(answer)  # waits while the caller does not read: back-pressure
+
+        reader = asyncio.ensure_future(read())
+        feed: asyncio.Future[FeedEvent | None] = asyncio.ensure_future(sub.queue.get())
+        answer: asyncio.Future[so.SubscribeSmartOrdersResponse] = asyncio.ensure_future(answers.get())
+        try:
+            while True:
+                waiting: set[asyncio.Future[Any]] = {feed, answer}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if answer in done:
+                    yield answer.result()
+                    answer = asyncio.ensure_future(answers.get())
+                if feed in done:
+                    event = feed.result()
+                    if event is None:
+                        break
+                    yield feed_message(event)
+                    feed = asyncio.ensure_future(sub.queue.get())
+            if sub.overflowed:
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, "subscriber fell too far behind; subscribe again"
+                )
+        finally:
+            for task in (reader, feed, answer):
+                task.cancel()
+            self.smart.unsubscribe(sub)
+            self.smart.metrics.subscribers.labels("smartorders").dec()
+
+    async def _command(self, cmd: so.SmartOrderCommand, sub: Subscriber) -> list[so.SubscribeSmartOrdersResponse]:
+        """Runs one channel command through the unary RPCs' code; the messages that answer it."""
+        try:
+            if cmd.type == so.SMART_ORDER_COMMAND_TYPE_NEW:
+                add = so.AddSmartOrderRequest(
+                    algorithm=cmd.algorithm, exchanges=cmd.exchanges, session_id=cmd.session_id, id=cmd.id
+                )
+                if cmd.HasField("parameters"):
+                    add.parameters.CopyFrom(cmd.parameters)
+                r = await self._add(add)
+                return [
+                    so.SubscribeSmartOrdersResponse(type=so.SMART_ORDER_EVENT_TYPE_NEW, composite_id=r.id, new_order=r)
+                ]
+            if cmd.type == so.SMART_ORDER_COMMAND_TYPE_CANCEL:
+                await self.smart.cancel(cmd.id)  # its StatusChange (Cancelled) follows on the feed
+                return []
+            if cmd.type == so.SMART_ORDER_COMMAND_TYPE_PARAM_CHANGE:
+                self._update(self._change(cmd))  # its StatusChange follows on the feed
+                return []
+            if cmd.type == so.SMART_ORDER_COMMAND_TYPE_SUBSCRIBE or cmd.id:
+                o = self.smart.get(cmd.id) if cmd.id else None
+                sub.order_id = cmd.id
+                if o is not None and o.status in FINAL:  # nothing more will come: its last status
+                    return [feed_message(o.status_event())]
+                return []
+            raise ValidationError("Type", "is required: New, Cancel, ParamChange or Subscribe")
+        except DOMAIN_ERRORS as e:
+            code, message = _status(e)
+            return [
+                so.SubscribeSmartOrdersResponse(
+                    type=so.SMART_ORDER_EVENT_TYPE_ERROR,
+                    composite_id=cmd.id,
+                    error=so.SmartOrderCommandError(
+                        command=COMMAND.get(cmd.type, ""),
+                        code=code.value[0],
+                        status=code.name,
+                        message=message,
+                        field=e.field if isinstance(e, ValidationError) else "",
+                    ),
+                )
+            ]
+
+    def _change(self, cmd: so.SmartOrderCommand) -> so.UpdateSmartOrderRequest:
+        """A ParamChange as UpdateSmartOrder's request: amount (when not 0), duration and interval (when
+        not empty), limit_price (when given); side and symbol cannot change."""
+        req = so.UpdateSmartOrderRequest(id=cmd.id)
+        if not cmd.HasField("parameters"):
+            return req  # UpdateSmartOrder's check names Parameters
+        p, change = cmd.parameters, req.parameters
+        o = self.smart.get(cmd.id)
+        if p.side and convert.SIDE.domain(p.side, "parameters.side") is not o.params.side:
+            raise ValidationError("parameters.side", "cannot be changed")
+        if p.symbol and p.symbol != o.params.symbol:
+            raise ValidationError("parameters.symbol", "cannot be changed")
+        if p.amount:
+            change.amount = p.amount
+        if p.duration:
+            change.duration = p.duration
+        if p.interval:
+            change.interval = p.interval
+        if p.HasField("limit_price"):
+            change.limit_price = p.limit_price
+        return req

@@ -743,18 +743,18 @@ class SmartOrders:
         passed. ``plan_of`` builds the schedule once the instrument's rules are known."""
         required(session_id, "sessionId")
         if not exchanges:
-            raise ValidationError("exchanges", "is required")
+            raise ValidationError("Exchanges", "is required")
         session, connector = self.engine.live_session(session_id)
         if session.exchange not in exchanges:
             raise ValidationError(
-                "exchanges", f"session {session_id!r} trades {session.exchange.value}, which is not listed"
+                "Exchanges", f"session {session_id!r} trades {session.exchange.value}, which is not listed"
             )
         try:
             rules = connector.rules(params.symbol)
         except ValidationError as e:
             raise ValidationError("parameters.symbol", e.reason) from None
         if TimeInForce.IOC not in connector.supported_tifs:
-            raise ValidationError("exchanges", f"{session.exchange.value} has no IOC orders")
+            raise ValidationError("Exchanges", f"{session.exchange.value} has no IOC orders")
         plan = plan_of(rules)
         positive(plan.amount, "parameters.amount")
         if plan.amount < max(rules.min_qty, rules.lot):

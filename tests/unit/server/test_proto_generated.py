@@ -118,9 +118,10 @@ SEED_003 = {
     "SmartOrderService.AddSmartOrder": ("post", "/v1/sor/add"),
     "SmartOrderService.CancelSmartOrder": ("post", "/v1/sor/cancel/{id}"),
     "SmartOrderService.UpdateSmartOrder": ("put", "/v1/sor/update"),
-    "SmartOrderService.SubscribeSmartOrders": ("get", "/v1/sor/ws"),
+    "SmartOrderService.SmartOrderChannel": ("get", "/v1/sor/ws"),
 }
 EXTENSIONS = {
+    "SmartOrderService.SubscribeSmartOrders": ("get", "/v1/sor/feed"),
     "OrderManagerService.StopOrderHandler": ("post", "/stopOrderHandler"),
     "OrderManagerService.OrderEntry": ("post", "/orderEntry"),
     "OrderManagerService.BatchSendOrders": ("post", "/batchSendOrders"),
@@ -205,6 +206,7 @@ def test_streaming_shapes() -> None:
     assert channel_calls["/execx.v1.OrderManagerService/SendOrder"] == "unary_unary"
     assert channel_calls["/execx.v1.MarketDataService/SubscribeMarketData"] == "unary_stream"
     assert channel_calls["/execx.v1.SmartOrderService/SubscribeSmartOrders"] == "unary_stream"
+    assert channel_calls["/execx.v1.SmartOrderService/SmartOrderChannel"] == "stream_stream"
     assert "OrderManagerService.OrderEntry" in methods
 
 

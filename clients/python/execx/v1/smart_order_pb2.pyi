@@ -31,6 +31,16 @@ class SmartOrderEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SMART_ORDER_EVENT_TYPE_STATUS_CHANGE: _ClassVar[SmartOrderEventType]
     SMART_ORDER_EVENT_TYPE_TRADE_REQUEST: _ClassVar[SmartOrderEventType]
     SMART_ORDER_EVENT_TYPE_TRADE_FILL: _ClassVar[SmartOrderEventType]
+    SMART_ORDER_EVENT_TYPE_NEW: _ClassVar[SmartOrderEventType]
+    SMART_ORDER_EVENT_TYPE_ERROR: _ClassVar[SmartOrderEventType]
+
+class SmartOrderCommandType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SMART_ORDER_COMMAND_TYPE_UNSPECIFIED: _ClassVar[SmartOrderCommandType]
+    SMART_ORDER_COMMAND_TYPE_NEW: _ClassVar[SmartOrderCommandType]
+    SMART_ORDER_COMMAND_TYPE_CANCEL: _ClassVar[SmartOrderCommandType]
+    SMART_ORDER_COMMAND_TYPE_PARAM_CHANGE: _ClassVar[SmartOrderCommandType]
+    SMART_ORDER_COMMAND_TYPE_SUBSCRIBE: _ClassVar[SmartOrderCommandType]
 SMART_ORDER_ALGORITHM_UNSPECIFIED: SmartOrderAlgorithm
 SMART_ORDER_ALGORITHM_TWAP: SmartOrderAlgorithm
 SMART_ORDER_ALGORITHM_VWAP: SmartOrderAlgorithm
@@ -43,6 +53,13 @@ SMART_ORDER_EVENT_TYPE_UNSPECIFIED: SmartOrderEventType
 SMART_ORDER_EVENT_TYPE_STATUS_CHANGE: SmartOrderEventType
 SMART_ORDER_EVENT_TYPE_TRADE_REQUEST: SmartOrderEventType
 SMART_ORDER_EVENT_TYPE_TRADE_FILL: SmartOrderEventType
+SMART_ORDER_EVENT_TYPE_NEW: SmartOrderEventType
+SMART_ORDER_EVENT_TYPE_ERROR: SmartOrderEventType
+SMART_ORDER_COMMAND_TYPE_UNSPECIFIED: SmartOrderCommandType
+SMART_ORDER_COMMAND_TYPE_NEW: SmartOrderCommandType
+SMART_ORDER_COMMAND_TYPE_CANCEL: SmartOrderCommandType
+SMART_ORDER_COMMAND_TYPE_PARAM_CHANGE: SmartOrderCommandType
+SMART_ORDER_COMMAND_TYPE_SUBSCRIBE: SmartOrderCommandType
 
 class SmartOrderParameters(_message.Message):
     __slots__ = ("side", "symbol", "symbol_type", "amount", "duration", "interval", "limit_price", "maker", "max_behind", "safety_threshold")
@@ -488,15 +505,49 @@ class SmartOrderTradeRequest(_message.Message):
     def __init__(self, type: _Optional[str] = ..., exchange_id: _Optional[str] = ..., client_order_id: _Optional[str] = ..., symbol_id_exchange: _Optional[str] = ..., symbol_id_coinapi: _Optional[str] = ..., amount_order: _Optional[float] = ..., price: _Optional[float] = ..., avg_px: _Optional[float] = ..., side: _Optional[str] = ..., order_type: _Optional[str] = ..., time_in_force: _Optional[str] = ..., expire_time: _Optional[str] = ..., exec_inst: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubscribeSmartOrdersResponse(_message.Message):
-    __slots__ = ("type", "composite_id", "status_change", "trade_request", "trade_fill")
+    __slots__ = ("type", "composite_id", "status_change", "trade_request", "trade_fill", "new_order", "error")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     COMPOSITE_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_CHANGE_FIELD_NUMBER: _ClassVar[int]
     TRADE_REQUEST_FIELD_NUMBER: _ClassVar[int]
     TRADE_FILL_FIELD_NUMBER: _ClassVar[int]
+    NEW_ORDER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     type: SmartOrderEventType
     composite_id: str
     status_change: SmartOrderStatusChange
     trade_request: SmartOrderTradeRequest
     trade_fill: SmartOrderTradeFill
-    def __init__(self, type: _Optional[_Union[SmartOrderEventType, str]] = ..., composite_id: _Optional[str] = ..., status_change: _Optional[_Union[SmartOrderStatusChange, _Mapping]] = ..., trade_request: _Optional[_Union[SmartOrderTradeRequest, _Mapping]] = ..., trade_fill: _Optional[_Union[SmartOrderTradeFill, _Mapping]] = ...) -> None: ...
+    new_order: AddSmartOrderResponse
+    error: SmartOrderCommandError
+    def __init__(self, type: _Optional[_Union[SmartOrderEventType, str]] = ..., composite_id: _Optional[str] = ..., status_change: _Optional[_Union[SmartOrderStatusChange, _Mapping]] = ..., trade_request: _Optional[_Union[SmartOrderTradeRequest, _Mapping]] = ..., trade_fill: _Optional[_Union[SmartOrderTradeFill, _Mapping]] = ..., new_order: _Optional[_Union[AddSmartOrderResponse, _Mapping]] = ..., error: _Optional[_Union[SmartOrderCommandError, _Mapping]] = ...) -> None: ...
+
+class SmartOrderCommand(_message.Message):
+    __slots__ = ("type", "id", "algorithm", "exchanges", "parameters", "session_id")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    type: SmartOrderCommandType
+    id: str
+    algorithm: SmartOrderAlgorithm
+    exchanges: _containers.RepeatedScalarFieldContainer[_common_pb2.Exchange]
+    parameters: SmartOrderParameters
+    session_id: str
+    def __init__(self, type: _Optional[_Union[SmartOrderCommandType, str]] = ..., id: _Optional[str] = ..., algorithm: _Optional[_Union[SmartOrderAlgorithm, str]] = ..., exchanges: _Optional[_Iterable[_Union[_common_pb2.Exchange, str]]] = ..., parameters: _Optional[_Union[SmartOrderParameters, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class SmartOrderCommandError(_message.Message):
+    __slots__ = ("command", "code", "status", "message", "field")
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    command: str
+    code: int
+    status: str
+    message: str
+    field: str
+    def __init__(self, command: _Optional[str] = ..., code: _Optional[int] = ..., status: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...

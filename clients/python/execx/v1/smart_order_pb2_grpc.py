@@ -76,6 +76,11 @@ class SmartOrderServiceStub:
                 request_serializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersRequest.SerializeToString,
                 response_deserializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.FromString,
                 _registered_method=True)
+        self.SmartOrderChannel = channel.stream_stream(
+                '/execx.v1.SmartOrderService/SmartOrderChannel',
+                request_serializer=execx_dot_v1_dot_smart__order__pb2.SmartOrderCommand.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class SmartOrderServiceServicer:
@@ -135,8 +140,22 @@ class SmartOrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubscribeSmartOrders(self, request, context):
-        """The smart-order feed (seed 003's websocket): StatusChange, TradeRequest and TradeFill
-        messages of every smart order, or of one.
+        """The smart-order feed: StatusChange, TradeRequest and TradeFill messages of every smart order,
+        or of one. On REST this receive-only feed is the websocket /v1/sor/feed (?id=); seed 003's
+        websocket /v1/sor/ws is SmartOrderChannel (the same messages, plus the commands sent on it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SmartOrderChannel(self, request_iterator, context):
+        """Seed 003's two-way websocket: the feed of SubscribeSmartOrders (every smart order, or the one
+        a Subscribe command names), and commands sent on the same stream: New (run as AddSmartOrder),
+        Cancel (as CancelSmartOrder), ParamChange (as UpdateSmartOrder), Subscribe. Each command goes
+        through the same validation and code as its unary RPC. A New is answered with a "New" message
+        (AddSmartOrder's answer); a refused command with an "Error" message naming the field; the
+        stream stays open either way. On REST this is the websocket /v1/sor/ws; its query string
+        (?id=...) is a first Subscribe command.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +202,11 @@ def add_SmartOrderServiceServicer_to_server(servicer, server):
             'SubscribeSmartOrders': grpc.unary_stream_rpc_method_handler(
                     servicer.SubscribeSmartOrders,
                     request_deserializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.SerializeToString,
+            ),
+            'SmartOrderChannel': grpc.stream_stream_rpc_method_handler(
+                    servicer.SmartOrderChannel,
+                    request_deserializer=execx_dot_v1_dot_smart__order__pb2.SmartOrderCommand.FromString,
                     response_serializer=execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.SerializeToString,
             ),
     }
@@ -403,6 +427,33 @@ class SmartOrderService:
             target,
             '/execx.v1.SmartOrderService/SubscribeSmartOrders',
             execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersRequest.SerializeToString,
+            execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SmartOrderChannel(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/execx.v1.SmartOrderService/SmartOrderChannel',
+            execx_dot_v1_dot_smart__order__pb2.SmartOrderCommand.SerializeToString,
             execx_dot_v1_dot_smart__order__pb2.SubscribeSmartOrdersResponse.FromString,
             options,
             channel_credentials,

@@ -71,11 +71,17 @@ class GatewayError(Exception):
     """An error the gateway answers itself (before or instead of calling the server)."""
 
     def __init__(
-        self, code: grpc.StatusCode, message: str, http: int | None = None, headers: dict[str, str] | None = None
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        http: int | None = None,
+        headers: dict[str, str] | None = None,
+        field: str = "",
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field  # the JSON path at fault, when one is
         self.http = http if http is not None else http_status(code)
         self.headers = headers
 
@@ -97,6 +103,11 @@ def parse_json(raw: bytes | str) -> Any:
         return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "malformed JSON") from None
+
+
+def _frame_error(e: GatewayError) -> dict[str, Any]:
+    """A client frame that did not convert, as an answered error's data (``answered_frame_errors``)."""
+    return {"command": "", "code": e.code.value[0], "status": e.code.name, "message": e.message, "field": e.field}
 
 
 def dump_json(value: Any) -> str:
@@ -389,15 +400,7 @@ class Gateway:
         call = self._call(route)(metadata=self.metadata(request))
 
         async def upstream() -> None:
-            async for frame in ws:
-                if frame.type == WSMsgType.ERROR:
-                    return
-                msg = route.request_class()
-                try:
-                    self._from_body(route, self._frame_json(frame), msg)
-                except JsonMappingError as e:
-                    raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
-                await call.write(msg)
+            await self._bidi_upstream(route, request, ws, call)
 
         async def downstream() -> None:
             while True:
@@ -426,6 +429,38 @@ class Gateway:
                 await self._fail(ws, code, status_json(code, await call.details() or code.name))
             elif not ws.closed:
                 await ws.close(code=WS_CLOSE_OK)
+
+    async def _bidi_upstream(self, route: Route, request: web.Request, ws: web.WebSocketResponse, call: Any) -> None:
+        """Client frames to the stream; the query string, if any, first (/v1/sor/ws?id=...). A frame that
+        does not fit ends the socket, or is answered on it (``answered_frame_errors`` routes)."""
+        answered = self.codec.shapes.answered_frame_errors.get(route.grpc_path)
+        if request.query:
+            await call.write(self._bidi_request(route, lambda msg: self._query_into(request, msg)))
+        async for frame in ws:
+            if frame.type == WSMsgType.ERROR:
+                return
+            try:
+                data = self._frame_json(frame)
+                msg = self._bidi_request(route, lambda msg: self._from_body(route, data, msg))  # noqa: B023
+            except GatewayError as e:
+                if answered is None:
+                    raise
+                await self._send(ws, {**answered, "Data": _frame_error(e)})
+                continue
+            await call.write(msg)
+
+    def _query_into(self, request: web.Request, msg: Message) -> None:
+        self.codec.from_query({k: request.query.getall(k) for k in request.query}, msg)
+
+    @staticmethod
+    def _bidi_request(route: Route, fill: Callable[[Message], None]) -> Message:
+        """A bidirectional stream's request, filled by ``fill``; GatewayError naming the field if it does not fit."""
+        msg = route.request_class()
+        try:
+            fill(msg)
+        except JsonMappingError as e:
+            raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e), field=e.field) from None
+        return msg
 
     def not_a_websocket_verb(self, route: Route) -> Handler:
         """The annotated verb of a streaming route (e.g. POST /subscribeUpdates): 405, pointing at GET."""

@@ -11,7 +11,11 @@ which reads the same rules) honours them:
 - ``oneof_keys``: the set member of a oneof is written under one fixed key (the smart-order feed
   puts every payload under ``"Data"``);
 - ``case_insensitive_enum_files``: enum strings of messages declared in these files are matched
-  case-insensitively on input (the seed writes "sell", "Sell" and "SELL").
+  case-insensitively on input (the seed writes "sell", "Sell" and "SELL");
+- ``answered_frame_errors``: bidirectional methods (``/package.Service/Method``) whose client frames
+  that do not convert are answered, not fatal: the socket stays open and gets the given JSON object
+  with ``{"code", "status", "message", "field"}`` added under ``"Data"`` (seed 003's websocket answers
+  a bad command with an ``Error`` message and goes on).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class Shapes:
     as_array: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     oneof_keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
     case_insensitive_enum_files: frozenset[str] = frozenset()
+    answered_frame_errors: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 NO_SHAPES = Shapes()
@@ -39,4 +44,7 @@ SEED_SHAPES = Shapes(
     as_array={"execx.v1.OpenOrderStatusChange": ("status", "time")},
     oneof_keys={("execx.v1.SubscribeSmartOrdersResponse", "data"): "Data"},
     case_insensitive_enum_files=frozenset({"execx/v1/smart_order.proto"}),
+    answered_frame_errors={
+        "/execx.v1.SmartOrderService/SmartOrderChannel": {"Type": "Error", "CompositeId": ""},
+    },
 )
