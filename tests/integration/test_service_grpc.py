@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -361,6 +363,49 @@ async def test_streaming_order_entry_pipelines_requests(svc: Svc) -> None:
     assert all(answers[i].status.code == 0 and answers[i].order.order_status == c.ORDER_STATUS_NEW for i in range(5))
     assert answers[99].status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert answers[99].status.message.startswith("clOrderId")
+
+
+async def test_every_subscriber_and_the_answer_carry_the_same_updates(svc: Svc) -> None:
+    """Fan-out: two gRPC subscribers and a gateway websocket of one session see the same updates with the same
+    sequence numbers, and each OrderEntry answer is its order's ``new`` update without a seq (the servicer
+    converts an update once and shares it: a seq set on one copy must not show on another)."""
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    subs = [svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH) for _ in range(2)]
+    http = aiohttp.ClientSession(headers={"x-api-key": KEY})
+    ws = await http.ws_connect(svc.ready["rest"] + "/subscribeUpdates")
+    await ws.send_json({"sessionId": sid, "fromSeq": 1})  # from the start: no race with the orders below
+    call = svc.om.OrderEntry(metadata=AUTH)
+    for i in range(3):
+        await call.write(
+            om.OrderEntryRequest(request_id=i, order=buy(sid, f"f{i}", "BTCUSDT", round(mid * 0.97, 2), 0.001))
+        )
+    await call.done_writing()
+    answers = {r.request_id: r.order async for r in call}
+
+    def all_new(got: list[c.OrderTransaction]) -> bool:
+        return {u.cl_order_id for u in got if u.order_status == c.ORDER_STATUS_NEW} == {"f0", "f1", "f2"}
+
+    seen = [
+        [(u.seq, u.cl_order_id, c.OrderStatus.Name(u.order_status)) for u in await collect(s, all_new)] for s in subs
+    ]
+    via_ws: list[tuple[int, str, str]] = []
+    async with asyncio.timeout(10):
+        while len({cl for _, cl, st in via_ws if st == "new"}) < 3:
+            u = json.loads((await ws.receive()).data)
+            via_ws.append((int(u["seq"]), u["clOrderId"], u["orderStatus"]))
+    await ws.close()
+    await http.close()
+    for s in subs:
+        s.cancel()
+    grpc_view = [(seq, cl, name.removeprefix("ORDER_STATUS_").lower().replace("_", "")) for seq, cl, name in seen[0]]
+    assert seen[0] == seen[1]
+    assert via_ws[-len(grpc_view) :] == grpc_view  # the websocket replayed from seq 1: the same tail
+    seqs = [seq for seq, _, _ in grpc_view]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    for i in range(3):
+        assert answers[i].order_status == c.ORDER_STATUS_NEW and answers[i].seq == 0
+        assert any(cl == f"f{i}" and st == "new" for _, cl, st in grpc_view)
 
 
 async def test_requests_on_an_order_in_flight_are_carried_out_and_the_stream_goes_on(svc: Svc) -> None:
