@@ -20,6 +20,7 @@ from typing import Any
 
 from execx.v1 import (
     common_pb2,
+    contingent_order_pb2,
     dip_buyer_pb2,
     grid_trader_pb2,
     market_data_pb2,
@@ -40,6 +41,7 @@ MODULES = (
     dip_buyer_pb2,
     grid_trader_pb2,
     smart_order_pb2,
+    contingent_order_pb2,
 )
 SCALARS = {
     FieldDescriptor.TYPE_DOUBLE: "float",

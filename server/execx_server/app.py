@@ -63,8 +63,9 @@ from .connectors.base import Connector, ConnectorConfig, Secret
 from .domain.enums import Exchange
 from .domain.errors import FailedPrecondition
 from .engine.accounts import AccountViews
+from .engine.credentials import CredentialsFileError, CredentialStore, SessionAccounts
 from .engine.journal import Journal
-from .engine.sessions import LIVE, OrderEngine
+from .engine.sessions import DETACHED, LIVE, OrderEngine
 from .fleet import FLEET_HEALTH_SERVICE, Fleet, FleetSettings
 from .managers.contingent import ContingentOrders
 from .managers.dip import DipBuyers
@@ -133,6 +134,8 @@ class Settings:
     keys_file: Path | None = None  # scoped API keys (api/access.py); ``key`` stays one admin key
     key_rate_per_s: float = 100.0  # per-key request rate limit (a key in the keys file may set its own)
     key_burst: float = 200.0
+    credentials_file: Path | None = None  # the credential store (exchangeKey.accountRef), engine/credentials.py
+    no_inline_credentials: bool = False  # refuse apiKey/secretKey in StartOrderHandler: stored accounts only
     redis_url: str = ""  # fleet mode (fleet/, docs/fleet.md): kill switch, fleet view, shared rate budget
     fleet_expected_size: int = 3  # Redis unreachable: each execx keeps 1/this of every venue limit
     fleet_node_id: str = ""  # this execx's name in the fleet view (default host-pid-random)
@@ -184,6 +187,7 @@ class Service:
         self._watch: asyncio.Task[None] | None = None
         self.keys: KeyStore | None = None
         self.audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.journal_fsync)
+        self.credentials: CredentialStore | None = None
         self.tls: TlsFiles | None = None
         self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
@@ -238,10 +242,7 @@ class Service:
                 self.tls = TlsFiles(tls)
             except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
                 raise StartupError(f"cannot load the TLS certificate/key ({tls.cert}, {tls.key}): {e}") from None
-        try:
-            self.keys = KeyStore(s.key, s.keys_file, s.key_rate_per_s, s.key_burst)
-        except KeysFileError as e:
-            raise StartupError(str(e)) from None
+        keys = self._load_stores()
         if s.sim and self.sim is None:
             from execx_sim.app import Simulator
 
@@ -274,10 +275,14 @@ class Service:
         self.contingent_orders = ContingentOrders(self.engine, self.market_data, self.metrics)
 
         access = AccessInterceptor(
-            self.keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
+            keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
         )
         server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), access])
         order_manager = OrderManager(self.engine, self.metrics, self._endpoint_defaults)
+        session_accounts = SessionAccounts(s.data_dir / "session_accounts.json")
+        order_manager.credentials = self.credentials
+        order_manager.inline_credentials = not s.no_inline_credentials
+        order_manager.session_accounts = session_accounts
         order_manager.contingent = Hook(self.contingent_orders)  # stops, take-profits, groups (issue 20)
         order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(order_manager, server)
         contingent_order_pb2_grpc.add_ContingentOrderServiceServicer_to_server(
@@ -327,6 +332,7 @@ class Service:
             server.add_insecure_port(internal)
         except RuntimeError as e:
             raise StartupError(f"cannot listen on gRPC port {s.host}:{s.grpc_port}: {e}") from None
+        await self._reopen_stored_sessions(session_accounts)  # before any client can call
         await server.start()
         self._grpc = server
         for name in ["", *names]:
@@ -386,6 +392,51 @@ class Service:
         app.router.add_get("/metrics", metrics)
         return app
 
+    def _load_stores(self) -> KeyStore:
+        """The API keys and the credential store; a file that does not load stops the start (exit code 2)."""
+        s = self.settings
+        try:
+            self.keys = KeyStore(s.key, s.keys_file, s.key_rate_per_s, s.key_burst)
+            self.credentials = CredentialStore(s.credentials_file)
+        except (KeysFileError, CredentialsFileError) as e:
+            raise StartupError(str(e)) from None
+        return self.keys
+
+    async def _reopen_stored_sessions(self, accounts: SessionAccounts) -> None:
+        """After a restart: every session opened with a stored account (exchangeKey.accountRef) whose account is
+        still in the store is started again at once, so its open orders are reconciled with the venue before any
+        client reconnects. A session that cannot be re-opened stays detached (logged) until a client starts it."""
+        engine, store = self.engine, self.credentials
+        if engine is None or store is None:
+            return
+        journaled = engine.journal.sessions()
+
+        async def reopen(session_id: str, ref: str) -> None:
+            session, account = engine.sessions.get(session_id), store.get(ref)
+            if session is None or session.state != DETACHED or account is None or session_id not in journaled:
+                log.info("session.not_reopened", extra={"session": session_id, "account": ref})
+                return
+            cfg = journaled[session_id][2]
+            config = ConnectorConfig(
+                session.exchange,
+                account.api_key,
+                account.secret_key,
+                account.passphrase,
+                rest_url=str(cfg.get("restUrl", "")),
+                ws_url=str(cfg.get("wsUrl", "")),
+                interface=str(cfg.get("interface", "")),
+                use_margin=bool(cfg.get("useMargin", False)),
+            )
+            try:
+                await engine.start_session(session_id, self._endpoint_defaults(config))
+            except Exception as e:  # the venue out of reach, the keys refused: the client can start it later
+                log.warning("session.reopen_failed", extra={"session": session_id, "error": type(e).__name__})
+                return
+            self.metrics.sessions.labels(session.exchange.value).inc()
+            log.info("session.reopened", extra={"session": session_id, "account": ref})
+
+        await asyncio.gather(*(reopen(sid, ref) for sid, ref in accounts.items()))
+
     async def _watch_files(self) -> None:
         """Reloads the TLS certificate files (cert-manager rotation) and the keys file when they change."""
         while True:
@@ -394,6 +445,8 @@ class Service:
                 await asyncio.to_thread(self.tls.reload_if_changed)
             if self.keys is not None:
                 self.keys.reload_if_changed()
+            if self.credentials is not None:
+                self.credentials.reload_if_changed()
 
     async def _serve(
         self, app: web.Application, port: int, what: str, ssl_context: ssl.SSLContext | None = None

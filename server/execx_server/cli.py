@@ -11,7 +11,9 @@ Flags (each also read from an ``EXECX_*`` environment variable, for containers):
 ``--tlsCert``/``--tlsKey`` (EXECX_TLS_CERT/EXECX_TLS_KEY: TLS on gRPC and REST), ``--tlsClientCa``
 (EXECX_TLS_CLIENT_CA: mTLS), ``--insecure`` (EXECX_INSECURE: a non-loopback ``--host`` without TLS),
 ``--keysFile`` (EXECX_KEYS_FILE: scoped API keys), ``--keyRatePerSecond`` 100 / ``--keyBurst`` 200
-(EXECX_KEY_RATE_PER_SECOND / EXECX_KEY_BURST: the per-key request rate limit).
+(EXECX_KEY_RATE_PER_SECOND / EXECX_KEY_BURST: the per-key request rate limit), ``--credentialsFile``
+(EXECX_CREDENTIALS_FILE: exchange accounts by reference), ``--noInlineCredentials``
+(EXECX_NO_INLINE_CREDENTIALS: stored accounts only).
 
 Prints one JSON ready line on stdout once every port listens; logs are JSON lines on stderr.
 SIGTERM / SIGINT: graceful shutdown (stop accepting, drain, flush the journal).
@@ -118,6 +120,17 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     )
     p.add_argument("--keyBurst", type=float, default=float(env("EXECX_KEY_BURST", "200")), help="burst per API key")
     p.add_argument(
+        "--credentialsFile",
+        default=env("EXECX_CREDENTIALS_FILE", ""),
+        help="the credential store: exchange accounts named by exchangeKey.accountRef (JSON or YAML)",
+    )
+    p.add_argument(
+        "--noInlineCredentials",
+        action="store_true",
+        default=_env_flag("EXECX_NO_INLINE_CREDENTIALS"),
+        help="refuse apiKey/secretKey in StartOrderHandler: stored accounts (accountRef) only",
+    )
+    p.add_argument(
         "--redis",
         default=env("EXECX_REDIS", ""),
         help="fleet mode: redis://host:port shared by every execx on the account(s) (docs/fleet.md)",
@@ -164,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         keys_file=Path(a.keysFile) if a.keysFile else None,
         key_rate_per_s=a.keyRatePerSecond,
         key_burst=a.keyBurst,
+        credentials_file=Path(a.credentialsFile) if a.credentialsFile else None,
+        no_inline_credentials=a.noInlineCredentials,
         redis_url=a.redis,
         fleet_expected_size=a.fleetExpectedSize,
         fleet_node_id=a.fleetNode,

@@ -73,6 +73,7 @@ RENAMED = {  # RPC -> the client's method(s), where the name is not the RPC's in
 
 def test_every_rpc_has_a_client_method() -> None:
     from execx.v1 import (
+        contingent_order_pb2,
         dip_buyer_pb2,
         grid_trader_pb2,
         market_data_pb2,
@@ -84,7 +85,7 @@ def test_every_rpc_has_a_client_method() -> None:
 
     modules = (order_manager_pb2, market_data_pb2, position_manager_pb2, trigger_manager_pb2)
     missing = []
-    for module in (*modules, dip_buyer_pb2, grid_trader_pb2, smart_order_pb2):
+    for module in (*modules, dip_buyer_pb2, grid_trader_pb2, smart_order_pb2, contingent_order_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             for rpc in service.methods:
                 snake = "".join("_" + ch.lower() if ch.isupper() else ch for ch in rpc.name).lstrip("_")

@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 import grpc
 from execx.v1 import (
     common_pb2,
+    contingent_order_pb2,
+    contingent_order_pb2_grpc,
     dip_buyer_pb2,
     dip_buyer_pb2_grpc,
     grid_trader_pb2,
@@ -55,7 +57,7 @@ from .errors import ExecxError
 __all__ = ["ExecxClient", "OrderRequest", "Update"]
 
 T = TypeVar("T")
-Update = t.OrderTransaction | t.RiskEvent | t.AlgorithmEvent
+Update = t.OrderTransaction | t.RiskEvent | t.AlgorithmEvent | t.ContingentEvent
 # a stream that fails with one of these is resumed; any other code ends it with ExecxError
 _RESUMABLE = {
     grpc.StatusCode.UNAVAILABLE,
@@ -101,6 +103,12 @@ class OrderRequest:
     tif: str = "gtc"
     transaction_type: str = "insert"
     reduce_only: bool = False
+    # contingent orders (issue 20): stop, takeprofit or trailingstop, held by execx until triggered
+    trigger_kind: str = ""
+    trigger_price: float | None = None
+    trigger_reference: str = ""  # last, mark or index
+    trailing_amount: float | None = None
+    trailing_percent: float | None = None
 
     def to_proto(self) -> order_manager_pb2.SendOrderRequest:
         tx = _enum(common_pb2.TransactionType.DESCRIPTOR, self.transaction_type, "transactionType")
@@ -117,10 +125,15 @@ class OrderRequest:
             req.tif = _enum(common_pb2.TimeInForce.DESCRIPTOR, self.tif, "tif")
         elif self.side:
             req.side = _enum(common_pb2.Side.DESCRIPTOR, self.side, "side")
-        if self.qty is not None:
-            req.qty = self.qty
-        if self.price is not None:
-            req.price = self.price
+        if self.trigger_kind:
+            req.trigger_kind = _enum(order_manager_pb2.TriggerKind.DESCRIPTOR, self.trigger_kind, "triggerKind")
+        if self.trigger_reference:
+            req.trigger_reference = _enum(
+                order_manager_pb2.TriggerReference.DESCRIPTOR, self.trigger_reference, "triggerReference"
+            )
+        for name in ("qty", "price", "trigger_price", "trailing_amount", "trailing_percent"):
+            if getattr(self, name) is not None:
+                setattr(req, name, getattr(self, name))
         return req
 
 
@@ -329,6 +342,7 @@ class ExecxClient:
         self._dip: Any = dip_buyer_pb2_grpc.DipBuyerServiceStub(ch)  # type: ignore[no-untyped-call]
         self._grid: Any = grid_trader_pb2_grpc.GridTraderServiceStub(ch)  # type: ignore[no-untyped-call]
         self._sor: Any = smart_order_pb2_grpc.SmartOrderServiceStub(ch)  # type: ignore[no-untyped-call]
+        self._co: Any = contingent_order_pb2_grpc.ContingentOrderServiceStub(ch)  # type: ignore[no-untyped-call]
         self._entry = _OrderEntry(self)
         self._sessions: dict[str, order_manager_pb2.StartOrderHandlerRequest] = {}
 
@@ -515,10 +529,19 @@ class ExecxClient:
         tif: str = "gtc",
         *,
         reduce_only: bool = False,
+        trigger_kind: str = "",
+        trigger_price: float | None = None,
+        trigger_reference: str = "",
+        trailing_amount: float | None = None,
+        trailing_percent: float | None = None,
         timeout: float | None = None,
     ) -> t.OrderTransaction:
-        """A new order (over the OrderEntry stream); its first update (pendingnew, new, filled, rejected…)."""
-        req = OrderRequest(session_id, cl_order_id, symbol, side, qty, price, order_type, tif, "insert", reduce_only)
+        """A new order (over the OrderEntry stream); its first update (pendingnew, new, filled, rejected…;
+        ``pendingtrigger`` for a contingent order: ``trigger_kind`` stop, takeprofit or trailingstop)."""
+        req = OrderRequest(
+            session_id, cl_order_id, symbol, side, qty, price, order_type, tif, "insert", reduce_only,
+            trigger_kind, trigger_price, trigger_reference, trailing_amount, trailing_percent,
+        )  # fmt: skip
         return await self._entry.send(req.to_proto(), self._timeout(timeout))
 
     async def amend(
@@ -919,6 +942,60 @@ class ExecxClient:
         req = grid_trader_pb2.StopGridTraderRequest(**_where(exchange, symbol, session_id))
         return result_as(t.StopGridTraderResponse, await self._call(self._grid.StopGridTrader, req, timeout)).status
 
+    # ------------------------------------------------------------------ contingent orders
+
+    async def send_order_group(
+        self,
+        session_id: str,
+        group_id: str,
+        group_type: str,
+        orders: Sequence[OrderRequest],
+        *,
+        timeout: float | None = None,
+    ) -> t.OrderGroup | None:
+        """SendOrderGroup: an ``oco``, ``oto`` or ``otoco`` group of orders (contingent legs carry a
+        ``trigger_kind``); the group with its legs."""
+        req = contingent_order_pb2.SendOrderGroupRequest(
+            session_id=session_id,
+            group_id=group_id,
+            group_type=_enum(contingent_order_pb2.GroupType.DESCRIPTOR, group_type, "groupType"),
+            orders=[o.to_proto() for o in orders],
+        )
+        return result_as(t.SendOrderGroupResponse, await self._call(self._co.SendOrderGroup, req, timeout)).group
+
+    async def amend_order_group(
+        self, session_id: str, group_id: str, orders: Sequence[OrderRequest], *, timeout: float | None = None
+    ) -> t.OrderGroup | None:
+        """AmendOrderGroup: amend legs of a group (each an ``update`` naming its clOrderId)."""
+        req = contingent_order_pb2.AmendOrderGroupRequest(
+            session_id=session_id, group_id=group_id, orders=[o.to_proto() for o in orders]
+        )
+        return result_as(t.AmendOrderGroupResponse, await self._call(self._co.AmendOrderGroup, req, timeout)).group
+
+    async def cancel_order_group(
+        self, session_id: str, group_id: str, *, timeout: float | None = None
+    ) -> t.OrderGroup | None:
+        """CancelOrderGroup: cancel every leg of the group."""
+        req = contingent_order_pb2.CancelOrderGroupRequest(session_id=session_id, group_id=group_id)
+        return result_as(t.CancelOrderGroupResponse, await self._call(self._co.CancelOrderGroup, req, timeout)).group
+
+    async def get_order_group(
+        self, session_id: str, group_id: str, *, timeout: float | None = None
+    ) -> t.OrderGroup | None:
+        """GetOrderGroup: the group and its legs' latest state."""
+        req = contingent_order_pb2.GetOrderGroupRequest(session_id=session_id, group_id=group_id)
+        return result_as(t.GetOrderGroupResponse, await self._call(self._co.GetOrderGroup, req, timeout)).group
+
+    async def list_contingent_orders(
+        self, session_id: str, symbol: str = "", *, include_finished: bool = False, timeout: float | None = None
+    ) -> list[t.ContingentEvent]:
+        """ListContingentOrders: the session's contingent orders (armed; with ``include_finished`` all)."""
+        req = contingent_order_pb2.ListContingentOrdersRequest(
+            session_id=session_id, symbol=symbol, include_finished=include_finished
+        )
+        resp = await self._call(self._co.ListContingentOrders, req, timeout)
+        return [result_as(t.ContingentEvent, e) for e in resp.orders]
+
     # ------------------------------------------------------------------ smart orders and account views
 
     async def add_smart_order(
@@ -1027,7 +1104,8 @@ class ExecxClient:
         return {k: [result_as(t.OpenOrder, o) for o in v.orders] for k, v in resp.orders.items()}
 
 
-_UPDATE_KINDS = ("transaction", "risk_event", "algorithm_event")
+# the one-of-several fields of an update (transaction, risk_event, algorithm_event, contingent_event, …)
+_UPDATE_KINDS = tuple(f.name for f in order_manager_pb2.SubscribeUpdatesResponse.DESCRIPTOR.fields)
 
 
 def _where(exchange: str, symbol: str, session_id: str | None = None) -> dict[str, Any]:

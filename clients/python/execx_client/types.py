@@ -9,10 +9,12 @@ import grpc
 __all__ = [
     "AddSmartOrderResponse",
     "AlgorithmEvent",
+    "AmendOrderGroupResponse",
     "Balance",
     "BatchSendOrdersResponse",
     "BatchSendOrdersResult",
     "CancelAllOrdersResponse",
+    "CancelOrderGroupResponse",
     "CancelSmartOrderResponse",
     "ClearTriggerResponse",
     "ClearTriggersResponse",
@@ -30,12 +32,14 @@ __all__ = [
     "GetGridTraderResponse",
     "GetOpenOrdersResponse",
     "GetOpenPositionsResponse",
+    "GetOrderGroupResponse",
     "GetOrderResponse",
     "GetPositionManagerResponse",
     "GetPositionResponse",
     "GetRiskLimitsResponse",
     "GetTriggerManagerResponse",
     "GridTraderStatus",
+    "ListContingentOrdersResponse",
     "ListFillsResponse",
     "ListOrdersResponse",
     "ListPositionManagersResponse",
@@ -47,6 +51,7 @@ __all__ = [
     "OpenOrderStatusChange",
     "OpenPosition",
     "OrderEntryResponse",
+    "OrderGroup",
     "OrderTransaction",
     "PositionManagerConfig",
     "PositionManagerStatus",
@@ -55,6 +60,7 @@ __all__ = [
     "ReleaseKillSwitchResponse",
     "RiskEvent",
     "RiskLimits",
+    "SendOrderGroupResponse",
     "SendOrderRequest",
     "SendOrderResponse",
     "SessionInfo",
@@ -1047,6 +1053,52 @@ class SmartOrderCommandError:
     field: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SendOrderGroupResponse:
+    """execx.v1.SendOrderGroupResponse"""
+
+    group: OrderGroup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmendOrderGroupResponse:
+    """execx.v1.AmendOrderGroupResponse"""
+
+    group: OrderGroup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrderGroupResponse:
+    """execx.v1.CancelOrderGroupResponse"""
+
+    group: OrderGroup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetOrderGroupResponse:
+    """execx.v1.GetOrderGroupResponse"""
+
+    group: OrderGroup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderGroup:
+    """execx.v1.OrderGroup"""
+
+    group_id: str = ""
+    session_id: str = ""
+    group_type: str = ""
+    done: bool = False
+    legs: list[OrderTransaction] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ListContingentOrdersResponse:
+    """execx.v1.ListContingentOrdersResponse"""
+
+    orders: list[ContingentEvent] = field(default_factory=list)
+
+
 MESSAGES: dict[str, type] = {
     "execx.v1.ExchangeKey": ExchangeKey,
     "execx.v1.OrderTransaction": OrderTransaction,
@@ -1134,4 +1186,10 @@ MESSAGES: dict[str, type] = {
     "execx.v1.SubscribeSmartOrdersResponse": SubscribeSmartOrdersResponse,
     "execx.v1.SmartOrderCommand": SmartOrderCommand,
     "execx.v1.SmartOrderCommandError": SmartOrderCommandError,
+    "execx.v1.SendOrderGroupResponse": SendOrderGroupResponse,
+    "execx.v1.AmendOrderGroupResponse": AmendOrderGroupResponse,
+    "execx.v1.CancelOrderGroupResponse": CancelOrderGroupResponse,
+    "execx.v1.GetOrderGroupResponse": GetOrderGroupResponse,
+    "execx.v1.OrderGroup": OrderGroup,
+    "execx.v1.ListContingentOrdersResponse": ListContingentOrdersResponse,
 }

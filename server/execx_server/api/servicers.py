@@ -28,6 +28,7 @@ from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavail
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine import risk
 from ..engine.bus import SlowConsumer
+from ..engine.credentials import CredentialStore, SessionAccounts
 from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
@@ -165,6 +166,11 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.engine = engine
         self.metrics = metrics
         self.endpoint_defaults = endpoint_defaults
+        # the credential store (exchangeKey.accountRef), set by the service; inline keys allowed unless
+        # --noInlineCredentials; which session uses which stored account (re-opened at start-up)
+        self.credentials: CredentialStore | None = None
+        self.inline_credentials = True
+        self.session_accounts: SessionAccounts | None = None
         self.contingent: ContingentHook | None = None  # set by the composition root
         # the order path's metric children, each looked up once (Children)
         self._updates_total = Children(metrics.updates)
@@ -195,12 +201,21 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         if u.order_status is OrderStatus.REJECTED:
             self._rejects(u.exchange.value, "venue").inc()
 
-    @unary
-    async def StartOrderHandler(
-        self, request: order_manager_pb2.StartOrderHandlerRequest, context: Ctx
-    ) -> order_manager_pb2.StartOrderHandlerResponse:
-        key = request.exchange_key
-        exchange = convert.EXCHANGE.domain(key.exchange, "exchangeKey.exchange", required=True)
+    def _exchange_credentials(self, key: common_pb2.ExchangeKey) -> tuple[str, Secret, Secret]:
+        """The session's exchange keys: the credential store's account ``accountRef``, or the inline
+        ``apiKey`` / ``secretKey`` / ``passphrase`` (refused with ``--noInlineCredentials``)."""
+        if key.HasField("account_ref"):
+            if key.api_key or key.secret_key or key.passphrase:
+                raise ValidationError("exchangeKey", "give accountRef or apiKey/secretKey/passphrase, not both")
+            account = self.credentials.get(key.account_ref) if self.credentials is not None else None
+            if account is None:
+                raise FailedPrecondition(f"exchangeKey.accountRef {key.account_ref!r} is not in the credential store")
+            return account.api_key, account.secret_key, account.passphrase
+        if not self.inline_credentials:
+            raise FailedPrecondition(
+                "inline exchange keys are disabled (--noInlineCredentials): "
+                "name a stored account in exchangeKey.accountRef"
+            )
         if not key.api_key:
             raise ValidationError("exchangeKey.apiKey", "is required")
         if not key.secret_key:
@@ -211,6 +226,15 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             # venues carry keys in HTTP headers: a control character there is a 500 of the HTTP client
             if any(ch < " " or ch == "\x7f" for ch in value):
                 raise ValidationError(f"exchangeKey.{name}", "must not contain control characters")
+        return key.api_key, Secret(key.secret_key), Secret(key.passphrase)
+
+    @unary
+    async def StartOrderHandler(
+        self, request: order_manager_pb2.StartOrderHandlerRequest, context: Ctx
+    ) -> order_manager_pb2.StartOrderHandlerResponse:
+        key = request.exchange_key
+        exchange = convert.EXCHANGE.domain(key.exchange, "exchangeKey.exchange", required=True)
+        api_key, secret_key, passphrase = self._exchange_credentials(key)
         check_endpoints(exchange, request.rest_url, request.ws_url)
         if request.cancel_on_disconnect_grace_ms > MAX_GRACE_MS:
             raise ValidationError("cancelOnDisconnectGraceMs", f"must be at most {MAX_GRACE_MS} (an hour)")
@@ -222,9 +246,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         cfg = self.endpoint_defaults(
             ConnectorConfig(
                 exchange,
-                key.api_key,
-                Secret(key.secret_key),
-                Secret(key.passphrase),
+                api_key,
+                secret_key,
+                passphrase,
                 rest_url=request.rest_url,
                 ws_url=request.ws_url,
                 interface=request.interface,
@@ -241,6 +265,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         reattached = before is not None and before.connector is not None  # live: same keys re-attach
         session = await self.engine.start_session(request.session_id, cfg, request.adopt_prefix)
         self.engine.disconnect.configure(session.session_id, cod, grace_ms)
+        if self.session_accounts is not None:  # re-opened by execx at start-up while its account is stored
+            self.session_accounts.record(session.session_id, key.account_ref)
         if limits is not None:  # else a new session has none and a resumed one keeps its own
             self.engine.risk.set_limits(session, limits)
         if not reattached:

@@ -141,16 +141,18 @@ RUNNER_STATE_STOPPED: RunnerState
 RUNNER_STATE_FAILED: RunnerState
 
 class ExchangeKey(_message.Message):
-    __slots__ = ("api_key", "secret_key", "passphrase", "exchange")
+    __slots__ = ("api_key", "secret_key", "passphrase", "exchange", "account_ref")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_KEY_FIELD_NUMBER: _ClassVar[int]
     PASSPHRASE_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_REF_FIELD_NUMBER: _ClassVar[int]
     api_key: str
     secret_key: str
     passphrase: str
     exchange: Exchange
-    def __init__(self, api_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., passphrase: _Optional[str] = ..., exchange: _Optional[_Union[Exchange, str]] = ...) -> None: ...
+    account_ref: str
+    def __init__(self, api_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., passphrase: _Optional[str] = ..., exchange: _Optional[_Union[Exchange, str]] = ..., account_ref: _Optional[str] = ...) -> None: ...
 
 class OrderTransaction(_message.Message):
     __slots__ = ("exch_order_id", "message", "cl_order_id", "exchange", "symbol", "session_id", "trade_id", "local_time", "exch_time", "send_time", "price", "qty", "cumulative_filled_qty", "executed_qty", "remaining_qty", "order_type", "order_status", "transaction_type", "tif", "side", "trade_liquidity", "trigger_id", "seq", "fill_price", "avg_fill_price", "fee", "fee_currency", "replaced_exch_order_id", "group_id")

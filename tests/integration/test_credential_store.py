@@ -1,0 +1,130 @@
+"""The credential store: a session opened by reference (exchangeKey.accountRef) to an account of
+--credentialsFile, re-opened and reconciled by execx itself after a restart before any client calls,
+--noInlineCredentials, and the secrets never in the data directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx.v1 import order_manager_pb2_grpc as om_grpc
+from execx_server.app import Service, Settings, StartupError
+from execx_sim.app import Simulator
+
+KEY = "credential-store-test-key"
+MD = (("x-api-key", KEY),)
+
+
+@pytest.fixture
+async def venue() -> AsyncIterator[Simulator]:
+    """A simulator that outlives the execx restarts of a test."""
+    sim = Simulator(quiet=True, seed=11)
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def settings(data: Path, creds: Path | None, **kw: Any) -> Settings:
+    return Settings(
+        key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True, credentials_file=creds, **kw
+    )
+
+
+def buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
+    return om.SendOrderRequest(
+        session_id=session_id,
+        cl_order_id=cl_order_id,
+        symbol="BTCUSDT",
+        price=90000.0,
+        qty=0.001,
+        order_type=c.ORDER_TYPE_LIMIT,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        side=c.SIDE_BUY,
+    )
+
+
+async def test_sessions_by_reference_survive_a_restart_without_the_client(tmp_path: Path, venue: Simulator) -> None:
+    demo = venue.ready["accounts"][0]
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"accounts": {"desk-a": {"apiKey": demo["apiKey"], "secretKey": demo["secretKey"]}}}))
+    data = tmp_path / "data"
+    start = om.StartOrderHandlerRequest(
+        session_id="by-ref", exchange_key=c.ExchangeKey(account_ref="desk-a", exchange=c.EXCHANGE_BINANCE_SPOT)
+    )
+    first = Service(settings(data, creds), simulator=venue)
+    await first.start()
+    try:
+        async with grpc.aio.insecure_channel(first.ready["grpc"]) as ch:
+            stub = om_grpc.OrderManagerServiceStub(ch)
+            await stub.StartOrderHandler(start, metadata=MD)
+            await stub.SendOrder(buy("by-ref", "before-restart"), metadata=MD)
+            for bad, code in (
+                (c.ExchangeKey(account_ref="nobody", exchange=c.EXCHANGE_BINANCE_SPOT), "FAILED_PRECONDITION"),
+                (
+                    c.ExchangeKey(account_ref="desk-a", api_key="x", secret_key="y", exchange=c.EXCHANGE_BINANCE_SPOT),
+                    "INVALID_ARGUMENT",
+                ),
+            ):
+                with pytest.raises(grpc.aio.AioRpcError) as e:
+                    await stub.StartOrderHandler(
+                        om.StartOrderHandlerRequest(session_id="bad", exchange_key=bad), metadata=MD
+                    )
+                assert e.value.code().name == code
+    finally:
+        await first.stop()
+
+    second = Service(settings(data, creds), simulator=venue)
+    await second.start()  # re-opens "by-ref" from the store before it serves
+    try:
+        assert second.engine is not None and second.engine.sessions["by-ref"].connector is not None
+        async with grpc.aio.insecure_channel(second.ready["grpc"]) as ch:
+            stub = om_grpc.OrderManagerServiceStub(ch)
+            listed = {
+                s.session_id: s for s in (await stub.ListSessions(om.ListSessionsRequest(), metadata=MD)).sessions
+            }
+            assert listed["by-ref"].active
+            got = await stub.GetOrder(
+                om.GetOrderRequest(session_id="by-ref", cl_order_id="before-restart"), metadata=MD
+            )
+            assert got.order.cl_order_id == "before-restart" and got.order.order_status == c.ORDER_STATUS_NEW
+            await stub.SendOrder(buy("by-ref", "after-restart"), metadata=MD)  # live with no StartOrderHandler
+            await stub.StartOrderHandler(start, metadata=MD)  # the client coming back re-attaches
+    finally:
+        await second.stop()
+
+    for f in data.rglob("*"):  # the store's secrets never land in execx's files
+        if f.is_file():
+            assert demo["secretKey"].encode() not in f.read_bytes(), f
+
+
+async def test_no_inline_credentials_and_a_bad_store(tmp_path: Path, venue: Simulator) -> None:
+    demo = venue.ready["accounts"][0]
+    service = Service(settings(tmp_path / "d", None, no_inline_credentials=True), simulator=venue)
+    await service.start()
+    try:
+        async with grpc.aio.insecure_channel(service.ready["grpc"]) as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await om_grpc.OrderManagerServiceStub(ch).StartOrderHandler(
+                    om.StartOrderHandlerRequest(
+                        session_id="inline",
+                        exchange_key=c.ExchangeKey(
+                            api_key=demo["apiKey"], secret_key=demo["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT
+                        ),
+                    ),
+                    metadata=MD,
+                )
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "accountRef" in (e.value.details() or "")
+            assert demo["secretKey"] not in (e.value.details() or "")
+    finally:
+        await service.stop()
+    bad = tmp_path / "creds.json"
+    bad.write_text('{"accounts": {"x": {"apiKey": "k", "secretKey": "secret-in-a-broken-file"')
+    with pytest.raises(StartupError, match="does not parse") as err:
+        await Service(settings(tmp_path / "e", bad), simulator=venue).start()
+    assert "secret-in-a-broken-file" not in str(err.value)
