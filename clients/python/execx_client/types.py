@@ -119,6 +119,7 @@ class ExchangeKey:
     secret_key: str = ""
     passphrase: str = ""
     exchange: str = ""
+    account_ref: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
