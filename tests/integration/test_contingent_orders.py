@@ -19,7 +19,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from algo_helpers import execx, poll, simulator, venue_open_orders
+from algo_helpers import execx, poll, sim_trade, simulator, venue_open_orders
 from execx.v1 import common_pb2 as c
 from execx.v1 import contingent_order_pb2 as co
 from execx.v1 import contingent_order_pb2_grpc as co_grpc
@@ -494,3 +494,51 @@ async def test_emulated_stop_on_every_venue(svc: Svc, case: tuple[str, str, str,
         await r.close()
         await feed.close()
         await svc.move(venue, symbol, mid)
+
+
+async def test_oto_working_leg_filled_while_down_releases_the_pending_leg(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            acct = await svc.admin_post("/admin/accounts", {})
+            sid = uid("s")
+            await svc.start_session(sid, VENUE, acct)
+            await svc.move(VENUE, SYMBOL, "97000")
+            bid, _ = await svc.top(VENUE, SYMBOL)
+            gid, work, pend = uid("g"), uid("wk"), uid("pd")
+            legs = [
+                om.SendOrderRequest(
+                    cl_order_id=work,
+                    symbol=SYMBOL,
+                    price=float(bid - 500),
+                    qty=0.001,
+                    order_type=c.ORDER_TYPE_LIMIT,
+                    tif=c.TIME_IN_FORCE_GTC,
+                    side=c.SIDE_BUY,
+                ),
+                stop(sid, pend, c.SIDE_SELL, bid - 2000),
+            ]
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTO, orders=legs)
+            await stub.SendOrderGroup(req, metadata=AUTH)
+            await poll(
+                lambda: venue_open_orders(sim, VENUE, acct),
+                lambda orders: [o["clientOrderId"] for o in orders] == [work],
+                "the working leg resting at the venue",
+            )
+            assert svc.service.contingent_orders.get(sid, pend).held  # type: ignore[union-attr]
+        # execx is down: the working leg fills at the venue
+        await sim_trade(sim, VENUE, SYMBOL, bid - 500, D("0.001"), "sell")
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, VENUE, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            await poll(
+                lambda: asyncio.sleep(0),
+                lambda _: (x := co_.get(sid, pend)) is not None and not x.held and x.status.value == "pendingtrigger",
+                "the pending leg released after the restart",
+            )
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            g = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert [leg.order_status for leg in g.group.legs] == [c.ORDER_STATUS_FILLED, PENDING]
+            await stub.CancelOrderGroup(co.CancelOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert co_.get(sid, pend).status.value == "cancelled"  # type: ignore[union-attr]

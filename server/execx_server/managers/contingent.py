@@ -657,7 +657,23 @@ class ContingentOrders:
                 self.orders[c.key] = c
         for c in resend:
             await self.send(c)
+        for g in [g for (sid, _), g in self.groups.items() if sid == session_id]:
+            self._settle(g)
         self.save(session_id)
+
+    def _settle(self, g: Group) -> None:
+        """After a restart: the group rules applied to what its legs' orders did while execx was down (their
+        updates came before the group was loaded again)."""
+        for cl in g.legs:
+            c = self.orders.get((g.session_id, cl))
+            if c is None or not c.sent:
+                continue
+            u = self.leg_update(c)
+            if u.cumulative_filled_qty > 0:
+                for other in g.oco_siblings(cl):
+                    self._spawn(self._cancel_leg(self.orders[(g.session_id, other)], f"oco: {cl} filled"))
+            if u.order_status.is_final:
+                self._linked_on_end(c, filled=u.order_status is OrderStatus.FILLED)
 
     async def close(self) -> None:
         """Service shutdown: stop watching; armed orders stay journaled (armed again after the restart)."""
