@@ -157,7 +157,15 @@ def test_execx_tls_keys_and_secure_default(helm: str) -> None:
         render(helm, EXECX, "insecure=true")["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx"
     )
     assert env(insecure)["EXECX_INSECURE"] == "1"
-    objs = render(helm, EXECX, "tls.existingSecret=execx-tls", "tls.clientAuth=true", "keys.existingSecret=execx-keys")
+    objs = render(
+        helm,
+        EXECX,
+        "tls.existingSecret=execx-tls",
+        "tls.clientAuth=true",
+        "keys.existingSecret=execx-keys",
+        "credentials.existingSecret=execx-venues",
+        "credentials.noInline=true",
+    )
     pod = objs["Deployment/rel-execx"]["spec"]["template"]["spec"]
     c = container(pod, "execx")
     e = env(c)
@@ -170,3 +178,6 @@ def test_execx_tls_keys_and_secure_default(helm: str) -> None:
     assert volumes["execx-keys"]["secret"]["secretName"] == "execx-keys"
     mounts = {m["name"]: m for m in c["volumeMounts"]}
     assert mounts["execx-tls"]["readOnly"] is True and mounts["execx-keys"]["mountPath"] == "/etc/execx/keys"
+    assert e["EXECX_CREDENTIALS_FILE"] == "/etc/execx/credentials/credentials.json"
+    assert e["EXECX_NO_INLINE_CREDENTIALS"] == "1" and mounts["execx-credentials"]["readOnly"] is True
+    assert volumes["execx-credentials"]["secret"]["secretName"] == "execx-venues"

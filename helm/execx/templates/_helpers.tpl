@@ -81,6 +81,14 @@ env:
   - name: EXECX_KEYS_FILE
     value: {{ printf "/etc/execx/keys/%s" $v.keys.secretKey | quote }}
   {{- end }}
+  {{- if $v.credentials.existingSecret }}
+  - name: EXECX_CREDENTIALS_FILE
+    value: {{ printf "/etc/execx/credentials/%s" $v.credentials.secretKey | quote }}
+  {{- if $v.credentials.noInline }}
+  - name: EXECX_NO_INLINE_CREDENTIALS
+    value: "1"
+  {{- end }}
+  {{- end }}
   {{- range $name, $value := $v.env }}
   - name: {{ $name }}
     value: {{ $value | quote }}
@@ -152,6 +160,11 @@ volumeMounts:
     mountPath: /etc/execx/keys
     readOnly: true
   {{- end }}
+  {{- if $v.credentials.existingSecret }}
+  - name: execx-credentials
+    mountPath: /etc/execx/credentials
+    readOnly: true
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -185,6 +198,12 @@ execx.volumes.
 - name: execx-keys
   secret:
     secretName: {{ .values.keys.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if .values.credentials.existingSecret }}
+- name: execx-credentials
+  secret:
+    secretName: {{ .values.credentials.existingSecret }}
     defaultMode: 0440
 {{- end }}
 {{- end -}}
