@@ -452,9 +452,11 @@ class ExecxClient:
         cancel_on_disconnect_grace_ms: int = 0,
         risk_limits: t.RiskLimits | None = None,
         adopt_prefix: str = "",
+        account_ref: str | None = None,
         timeout: float | None = None,
     ) -> str:
-        """StartOrderHandler: open (or, with the same keys, re-attach to) an order session; its id."""
+        """StartOrderHandler: open (or, with the same keys, re-attach to) an order session; its id.
+        ``account_ref``: an account of execx's credential store instead of the keys (pass "" for them)."""
         req = order_manager_pb2.StartOrderHandlerRequest(
             session_id=session_id,
             rest_url=rest_url,
@@ -473,6 +475,8 @@ class ExecxClient:
         )
         if risk_limits is not None:
             req.risk_limits.CopyFrom(_risk_limits(risk_limits))
+        if account_ref is not None:
+            req.exchange_key.account_ref = account_ref
         resp = await self._call(self._om.StartOrderHandler, req, timeout)
         self._sessions[session_id] = req  # to re-attach after an execx restart (keys kept in memory only)
         return str(resp.session_id)
@@ -483,16 +487,11 @@ class ExecxClient:
         req = self._sessions.get(session_id)
         if req is None:
             return False
-        req = order_manager_pb2.StartOrderHandlerRequest(
-            session_id=req.session_id,
-            exchange_key=req.exchange_key,
-            rest_url=req.rest_url,
-            ws_url=req.ws_url,
-            interface=req.interface,
-            use_margin=req.use_margin,
-            cancel_on_disconnect=req.cancel_on_disconnect,
-            cancel_on_disconnect_grace_ms=req.cancel_on_disconnect_grace_ms,
-        )  # without riskLimits (execx keeps the session's own) and adoptPrefix (done once)
+        again = order_manager_pb2.StartOrderHandlerRequest()
+        again.CopyFrom(req)
+        again.ClearField("risk_limits")  # execx keeps the session's own (they may have changed since)
+        again.adopt_prefix = ""  # adoption was done once
+        req = again
         await self._call(self._om.StartOrderHandler, req, timeout)
         self._reconnected("session", 0)
         return True
