@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 else:
     Ctx = grpc.aio.ServicerContext
     Handler = grpc.RpcMethodHandler
-PUBLIC_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
 def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -100,50 +98,6 @@ def unary(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         raise AssertionError("unreachable")
 
     return wrapper
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Every call but health and reflection must carry the service key: metadata ``x-api-key: K`` or
-    ``authorization: Bearer K``. Compared in constant time; missing or wrong → UNAUTHENTICATED."""
-
-    def __init__(self, key: str) -> None:
-        self._key = key.encode()
-
-        async def deny(request: Any, context: Ctx) -> Any:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)")
-
-        async def deny_stream(request: Any, context: Ctx) -> AsyncIterator[Any]:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)")
-            yield None
-
-        self._deny: Handler = grpc.unary_unary_rpc_method_handler(deny)
-        self._deny_stream: Handler = grpc.unary_stream_rpc_method_handler(deny_stream)
-        self._deny_bidi: Handler = grpc.stream_stream_rpc_method_handler(deny_stream)
-
-    def authorised(self, metadata: tuple[tuple[str, str | bytes], ...]) -> bool:
-        for k, v in metadata:
-            value = v.encode() if isinstance(v, str) else v
-            if k == "x-api-key" and hmac.compare_digest(value, self._key):
-                return True
-            if k == "authorization" and value.startswith(b"Bearer ") and hmac.compare_digest(value[7:], self._key):
-                return True
-        return False
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        if details.method.startswith(PUBLIC_METHODS) or self.authorised(tuple(details.invocation_metadata or ())):
-            return await continuation(details)
-        handler = await continuation(details)
-        if handler is None:
-            return handler
-        if handler.request_streaming and handler.response_streaming:
-            return self._deny_bidi
-        if handler.response_streaming:
-            return self._deny_stream
-        return self._deny
 
 
 class ContingentHook(Protocol):
