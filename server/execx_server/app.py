@@ -34,6 +34,8 @@ from execx.v1 import (
     grid_trader_pb2_grpc,
     market_data_pb2,
     market_data_pb2_grpc,
+    mmp_pb2,
+    mmp_pb2_grpc,
     order_manager_pb2,
     order_manager_pb2_grpc,
     position_manager_pb2,
@@ -54,6 +56,7 @@ from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
 from .api.grid_trader import GridTraderServicer
 from .api.market_data import MarketData
+from .api.mmp import MmpServicer
 from .api.position_manager import PositionManagerServicer
 from .api.servicers import OrderManager
 from .api.smart_orders import SmartOrderServicer
@@ -70,6 +73,7 @@ from .fleet import FLEET_HEALTH_SERVICE, Fleet, FleetSettings
 from .managers.contingent import ContingentOrders
 from .managers.dip import DipBuyers
 from .managers.grid import GridTraders
+from .managers.mmp import MarketMakerProtection
 from .managers.position import PositionManagers
 from .managers.smart import SmartOrders
 from .managers.trigger import TriggerManagers
@@ -181,6 +185,7 @@ class Service:
         self.dip_buyers: DipBuyers | None = None
         self.smart_orders: SmartOrders | None = None
         self.contingent_orders: ContingentOrders | None = None
+        self.mmp: MarketMakerProtection | None = None
         self._grpc: grpc.aio.Server | None = None
         self._runners: list[web.AppRunner] = []
         self._busy_poll: asyncio.Task[None] | None = None
@@ -273,6 +278,7 @@ class Service:
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
         self.smart_orders = SmartOrders(self.engine, self.market_data, self.metrics)
         self.contingent_orders = ContingentOrders(self.engine, self.market_data, self.metrics)
+        self.mmp = MarketMakerProtection(self.engine, self.metrics)
 
         access = AccessInterceptor(
             keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
@@ -288,6 +294,7 @@ class Service:
         contingent_order_pb2_grpc.add_ContingentOrderServiceServicer_to_server(
             ContingentOrderServicer(self.contingent_orders), server
         )
+        mmp_pb2_grpc.add_MarketMakerProtectionServiceServicer_to_server(MmpServicer(self.mmp), server)
         market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), server)
         position_manager_pb2_grpc.add_PositionManagerServiceServicer_to_server(
             PositionManagerServicer(self.position_managers), server
@@ -309,6 +316,7 @@ class Service:
             dip_buyer_pb2.DESCRIPTOR.services_by_name["DipBuyerService"].full_name,
             smart_order_pb2.DESCRIPTOR.services_by_name["SmartOrderService"].full_name,
             contingent_order_pb2.DESCRIPTOR.services_by_name["ContingentOrderService"].full_name,
+            mmp_pb2.DESCRIPTOR.services_by_name["MarketMakerProtectionService"].full_name,
         ]
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
@@ -476,6 +484,9 @@ class Service:
         if self.contingent_orders is not None:
             await self.contingent_orders.close()  # armed ones stay journaled: armed again after a restart
             self.contingent_orders = None
+        if self.mmp is not None:
+            await self.mmp.close()  # configurations and a running freeze stay journaled
+            self.mmp = None
         if self.smart_orders is not None:
             await self.smart_orders.close()  # they stay saved: they run again after a restart
             self.smart_orders = None

@@ -1,0 +1,53 @@
+"""``MarketMakerProtectionService`` (issue 20): SetMmpConfig, GetMmpStatus, ResetMmp over
+``managers/mmp.py`` (emulated MMP; docs/contingent_orders.md)."""
+
+from __future__ import annotations
+
+import time
+
+from execx.v1 import mmp_pb2, mmp_pb2_grpc
+
+from ..domain.errors import ValidationError
+from ..domain.numbers import from_double
+from ..managers.mmp import MarketMakerProtection, MmpConfig, MmpState
+from .servicers import Ctx, unary
+
+
+def status(session_id: str, state: MmpState | None) -> mmp_pb2.MmpStatus:
+    if state is None:
+        return mmp_pb2.MmpStatus(config=mmp_pb2.MmpConfig(session_id=session_id))
+    c = state.config
+    return mmp_pb2.MmpStatus(
+        config=mmp_pb2.MmpConfig(
+            session_id=c.session_id,
+            symbol=c.symbol,
+            interval_ms=c.interval_ms,
+            qty_limit=float(c.qty_limit),
+            frozen_ms=c.frozen_ms,
+        ),
+        frozen=state.frozen,
+        frozen_until=state.frozen_until,
+        trips=state.trips,
+        window_qty=float(state.window_qty(time.time_ns())),
+    )
+
+
+class MmpServicer(mmp_pb2_grpc.MarketMakerProtectionServiceServicer):
+    def __init__(self, mmp: MarketMakerProtection) -> None:
+        self.mmp = mmp
+
+    @unary
+    async def SetMmpConfig(self, request: mmp_pb2.SetMmpConfigRequest, context: Ctx) -> mmp_pb2.SetMmpConfigResponse:
+        if not request.HasField("config"):
+            raise ValidationError("config", "is required")
+        c = request.config
+        cfg = MmpConfig(c.session_id, c.symbol, c.interval_ms, from_double(c.qty_limit, "config.qtyLimit"), c.frozen_ms)
+        return mmp_pb2.SetMmpConfigResponse(status=status(c.session_id, self.mmp.set(cfg)))
+
+    @unary
+    async def GetMmpStatus(self, request: mmp_pb2.GetMmpStatusRequest, context: Ctx) -> mmp_pb2.GetMmpStatusResponse:
+        return mmp_pb2.GetMmpStatusResponse(status=status(request.session_id, self.mmp.get(request.session_id)))
+
+    @unary
+    async def ResetMmp(self, request: mmp_pb2.ResetMmpRequest, context: Ctx) -> mmp_pb2.ResetMmpResponse:
+        return mmp_pb2.ResetMmpResponse(status=status(request.session_id, self.mmp.reset(request.session_id)))

@@ -1,0 +1,188 @@
+"""Market-maker protection (issue 20), emulated on every venue: a session whose fills reach ``qty_limit``
+within ``interval_ms`` is frozen: execx engages the session's kill switch (reason ``mmp: ...``; it pulls every
+open order of the session and refuses its inserts and amends, engine/risk.py) and releases it after
+``frozen_ms`` (0: until ``reset``). A kill switch the operator engaged is never released by MMP (a trip
+while it is engaged only counts). The venues' native MMP (Deribit, Pulse) is not used.
+
+The configuration is journaled (``algorithms`` table, kind ``mmp``, with the end of a running freeze); the
+kill switch is journaled by engine/risk.py. After a restart the protection is back when the session is live
+again, and a freeze whose end has passed is released then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ..domain.errors import ValidationError
+from ..engine import risk
+from ..engine.sessions import OrderEngine
+from ..engine.tasks import Supervisor
+from ..engine.updates import OrderUpdate
+from ..observability.metrics import Metrics
+from .runtime import ZERO, Restorer, Saved
+
+log = logging.getLogger("execx.mmp")
+
+KIND = "mmp"
+REASON = "mmp:"  # the kill switch reasons MMP engages start with this
+
+
+@dataclass(frozen=True)
+class MmpConfig:
+    session_id: str
+    symbol: str
+    interval_ms: int
+    qty_limit: Decimal
+    frozen_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "intervalMs": self.interval_ms,
+            "qtyLimit": str(self.qty_limit),
+            "frozenMs": self.frozen_ms,
+        }
+
+
+@dataclass
+class MmpState:
+    config: MmpConfig
+    window: deque[tuple[int, Decimal]]
+    frozen: bool = False
+    frozen_until: int = 0  # ns since the epoch; 0 with frozen: until reset
+    trips: int = 0
+    timer: asyncio.Task[None] | None = None
+
+    def window_qty(self, now_ns: int) -> Decimal:
+        start = now_ns - self.config.interval_ms * 1_000_000
+        while self.window and self.window[0][0] < start:
+            self.window.popleft()
+        return sum((q for _, q in self.window), ZERO)
+
+
+class MarketMakerProtection:
+    def __init__(self, engine: OrderEngine, metrics: Metrics) -> None:
+        self.engine = engine
+        self.states: dict[str, MmpState] = {}
+        self.saved = Saved(engine.journal, KIND)
+        self.tasks = Supervisor("mmp")
+        engine.observers.append(self._on_update)
+        self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
+
+    def set(self, config: MmpConfig) -> MmpState | None:
+        """Set (interval 0: remove) a session's protection; INVALID_ARGUMENT naming the field."""
+        if not config.session_id:
+            raise ValidationError("config.sessionId", "is required")
+        self.engine.session(config.session_id)  # NOT_FOUND
+        old = self.states.get(config.session_id)
+        if config.interval_ms == 0:
+            if old is not None:
+                self.reset(config.session_id)
+                del self.states[config.session_id]
+            self.saved.drop(config.session_id)
+            return None
+        if not config.qty_limit.is_finite() or config.qty_limit <= 0:
+            raise ValidationError("config.qtyLimit", "must be positive")
+        state = MmpState(config, deque())
+        if old is not None:
+            state.frozen, state.frozen_until, state.trips, state.timer = (
+                old.frozen,
+                old.frozen_until,
+                old.trips,
+                old.timer,
+            )
+        self.states[config.session_id] = state
+        self.save(state)
+        return state
+
+    def get(self, session_id: str) -> MmpState | None:
+        self.engine.session(session_id)  # NOT_FOUND
+        return self.states.get(session_id)
+
+    def save(self, state: MmpState) -> None:
+        row = state.config.to_json() | {"frozenUntil": state.frozen_until if state.frozen else None}
+        self.saved.save(state.config.session_id, state.config.session_id, row)
+
+    # ------------------------------------------------------------------ tripping
+
+    def _on_update(self, u: OrderUpdate) -> None:
+        if not u.trade_id:
+            return
+        state = self.states.get(u.session_id)
+        if state is None or (state.config.symbol and u.symbol != state.config.symbol):
+            return
+        state.window.append((u.local_time, u.executed_qty))
+        total = state.window_qty(u.local_time)
+        if total >= state.config.qty_limit and not state.frozen:
+            self.trip(state, total)
+
+    def trip(self, state: MmpState, total: Decimal) -> None:
+        cfg = state.config
+        state.frozen, state.trips = True, state.trips + 1
+        state.frozen_until = time.time_ns() + cfg.frozen_ms * 1_000_000 if cfg.frozen_ms else 0
+        self.save(state)
+        reason = f"{REASON} {total} filled within {cfg.interval_ms} ms (limit {cfg.qty_limit})"
+        log.warning("mmp.tripped", extra={"session": cfg.session_id, "reason": reason})
+        if not risk_state(self.engine, cfg.session_id).killed:  # an operator's switch stays the operator's
+            self.tasks.spawn(risk.engage_kill_switch(self.engine, cfg.session_id, reason), f"mmp/{cfg.session_id}")
+        if cfg.frozen_ms:
+            self._schedule(state, cfg.frozen_ms / 1000)
+
+    def _schedule(self, state: MmpState, after_s: float) -> None:
+        if state.timer is not None:
+            state.timer.cancel()
+        state.timer = self.tasks.spawn(self._unfreeze_after(state, after_s), f"mmp/{state.config.session_id}/thaw")
+
+    async def _unfreeze_after(self, state: MmpState, after_s: float) -> None:
+        await asyncio.sleep(max(after_s, 0.0))  # the frozen time itself, not a wait for something
+        state.timer = None
+        self.thaw(state)
+
+    def thaw(self, state: MmpState) -> None:
+        sid = state.config.session_id
+        rs = risk_state(self.engine, sid)
+        if rs.killed and rs.reason.startswith(REASON):
+            risk.release_kill_switch(self.engine, sid)
+        state.frozen, state.frozen_until = False, 0
+        state.window.clear()
+        self.save(state)
+        log.info("mmp.thawed", extra={"session": sid})
+
+    def reset(self, session_id: str) -> MmpState | None:
+        state = self.get(session_id)
+        if state is None:
+            return None
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        self.thaw(state)
+        return state
+
+    # ------------------------------------------------------------------ restart
+
+    async def _restore(self, key: str, session_id: str, d: dict[str, Any]) -> None:
+        cfg = MmpConfig(session_id, d["symbol"], int(d["intervalMs"]), Decimal(d["qtyLimit"]), int(d["frozenMs"]))
+        state = MmpState(cfg, deque())
+        self.states[session_id] = state
+        rs = risk_state(self.engine, session_id)
+        if d.get("frozenUntil") is not None and rs.killed and rs.reason.startswith(REASON):
+            state.frozen, state.frozen_until = True, int(d["frozenUntil"])
+            if state.frozen_until:
+                self._schedule(state, (state.frozen_until - time.time_ns()) / 1e9)
+        self.save(state)
+
+    async def close(self) -> None:
+        self.restorer.close()
+        if self._on_update in self.engine.observers:
+            self.engine.observers.remove(self._on_update)
+        await self.tasks.close()
+
+
+def risk_state(engine: OrderEngine, session_id: str) -> risk.SessionRisk:
+    return engine.risk.state(session_id)
