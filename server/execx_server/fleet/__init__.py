@@ -210,6 +210,7 @@ class Fleet:
                         await self._apply(orjson.loads(message["data"]))
             except (RedisError, OSError, orjson.JSONDecodeError) as e:
                 log.warning("fleet.subscription_lost", extra={"error": str(e)})
+                self.budget.down(str(e))  # the same Redis: the budget is not shared either
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

@@ -18,8 +18,10 @@ limiter's headroom). The script, in one step on Redis's clock (``TIME``):
 
 Redis unreachable (or slower than ``op_timeout_s``): each execx keeps to a conservative local share,
 1/``expected_size`` of every limit, counted in-process; a window it cannot know the fleet's use of (the
-one in progress when Redis went away) counts as full until it ends (windows over ``LONG_WINDOW_MS`` are
-shared 1/expected_size from the start instead: refusing for a day would stop trading). Back on Redis,
+one in progress when Redis went away) counts as full until it ends. Windows over ``LONG_WINDOW_MS`` (a
+minute's request weight, a day's orders) are shared 1/expected_size from the start instead: refusing for
+a minute or a day would stop trading; there each execx's own limiter still follows the venue's used-weight
+and order-count headers, which Binance gives per IP and per account, i.e. for the whole fleet. Back on Redis,
 the local share stays in force too until every window that was open in local mode has ended (a Redis
 that restarted lost its counts). The mode is the ``om_fleet_rate_budget_shared`` gauge and the gRPC
 health service ``execx.Fleet``.
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("execx.fleet.budget")
 
-LONG_WINDOW_MS = 120_000
+LONG_WINDOW_MS = 15_000  # see the module docstring: longer windows are shared 1/N at once
 MAX_WAIT_S = 0.25  # a refusal whose window ends sooner is waited out here; a longer one is Retryable
 
 ACQUIRE = """

@@ -1,0 +1,197 @@
+"""Fleet mode (issue 21), layer 2: the shared rate budget. Three execx on one simulated Binance spot account
+(the simulator counts new orders per account across every connection, as Binance does: ``-1015``, HTTP 429)
+send more orders than the account's 10-second limit allows:
+
+- without fleet mode the venue refuses some (the control: the test can fail);
+- in fleet mode (a real ``redis-server``) the venue refuses none, and no execx is starved;
+- Redis killed mid-run and restarted: still no venue refusal (local share, then shared again), and every
+  execx says so in its metrics and its gRPC health (``execx.Fleet``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx_server.domain.enums import OrderStatus
+from execx_sim.app import Simulator
+from fleet_helpers import RedisServer, fleet_of, running_redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from market_helpers import AUTH, Svc, uid
+from waiting import eventually
+
+VENUE, SYMBOL = "binance-spot", "BTCUSDT"
+MESSAGES: list[str] = []
+LIMIT = 30  # new orders per account per 10 s (Binance spot's ORDERS 10S window, lowered)
+
+
+class VenueCount:
+    """The simulated venue's ORDERS counting, watched: how many new orders it refused for the limit."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.limiter = next(fe.limiter for fe in sim.frontends if fe.venue == VENUE)
+        for lim in self.limiter.limits:
+            if lim.kind == "ORDERS" and lim.interval == "SECOND":
+                lim.limit = LIMIT
+        self.refused = 0
+        self.accepted = 0
+        take = self.limiter.take
+
+        def counting(kind: str, who: str, n: int = 1) -> dict[str, str]:
+            try:
+                headers: dict[str, str] = take(kind, who, n)
+            except Exception:
+                if kind == "ORDERS":
+                    self.refused += 1
+                raise
+            if kind == "ORDERS":
+                self.accepted += 1
+            return headers
+
+        self.limiter.take = counting
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(quiet=True)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def status_of(svc: Svc, sid: str, cl: str) -> OrderStatus:
+    engine = svc.service.engine
+    assert engine is not None
+    return engine.sessions[sid].orders[cl].status
+
+
+async def wave(fleet: list[Svc], sids: list[str], per_node: int, price: Decimal) -> list[int]:
+    """``per_node`` post-only buys from every execx at once; how many each got accepted by the venue."""
+
+    async def one(svc: Svc, sid: str) -> int:
+        cls = [uid("f") for _ in range(per_node)]
+
+        async def send(cl: str) -> None:
+            request = om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=cl,
+                symbol=SYMBOL,
+                price=float(price),
+                qty=0.001,
+                order_type=c.ORDER_TYPE_POSTONLY,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_GTC,
+                side=c.SIDE_BUY,
+            )
+            await svc.om.SendOrder(request, metadata=AUTH)
+
+        await asyncio.gather(*(send(cl) for cl in cls))  # all at once: many requests in flight
+        await eventually(
+            lambda: all(status_of(svc, sid, cl) in (OrderStatus.NEW, OrderStatus.REJECTED) for cl in cls),
+            "every order accepted or refused",
+            within_s=15.0,
+            every_s=0.02,
+        )
+        engine = svc.service.engine
+        assert engine is not None
+        MESSAGES.extend(
+            engine.sessions[sid].orders[cl].message for cl in cls if status_of(svc, sid, cl) is OrderStatus.REJECTED
+        )
+        return sum(status_of(svc, sid, cl) is OrderStatus.NEW for cl in cls)
+
+    return list(await asyncio.gather(*(one(svc, sid) for svc, sid in zip(fleet, sids, strict=True))))
+
+
+async def sessions(fleet: list[Svc]) -> tuple[list[str], Decimal]:
+    acct = await fleet[0].admin_post("/admin/accounts", {})
+    sids = [await svc.session(VENUE, acct) for svc in fleet]
+    bid, _ = await fleet[0].top(VENUE, SYMBOL)
+    return sids, bid - 200
+
+
+async def fleet_health(svc: Svc) -> Any:
+    stub = health_pb2_grpc.HealthStub(svc.channel)
+    answer = await stub.Check(health_pb2.HealthCheckRequest(service="execx.Fleet"))
+    return answer.status
+
+
+def shared_gauge(svc: Svc) -> float:
+    value = svc.service.metrics.registry.get_sample_value("om_fleet_rate_budget_shared")
+    return -1.0 if value is None else value
+
+
+async def test_without_fleet_the_venue_refuses(tmp_path: Path, simulator: Simulator) -> None:
+    """The control: three execx that know only themselves pass the account's limit together."""
+    venue = VenueCount(simulator)
+    async with fleet_of(3, tmp_path, "", simulator) as fleet:
+        sids, price = await sessions(fleet)
+        accepted = await wave(fleet, sids, 15, price)
+    assert venue.refused > 0, (venue.refused, accepted, MESSAGES[:3])
+
+
+async def test_shared_budget_no_venue_refusal_none_starved(
+    tmp_path: Path, simulator: Simulator, redis_server: RedisServer
+) -> None:
+    venue = VenueCount(simulator)
+    async with fleet_of(3, tmp_path, redis_server.url, simulator) as fleet:
+        assert all(shared_gauge(svc) == 1.0 for svc in fleet)
+        sids, price = await sessions(fleet)
+        accepted = await wave(fleet, sids, 20, price)  # 60 orders against a limit of 30 per 10 s
+        print(f"fleet budget: accepted per execx {accepted}, venue refused {venue.refused}")
+        assert venue.refused == 0, accepted
+        assert sum(accepted) <= 2 * LIMIT  # a wave may straddle two of the venue's windows, never more
+        assert min(accepted) >= LIMIT // 6, accepted  # fair: none starved
+        assert sum(accepted) >= LIMIT // 2, accepted  # and the budget is used, not hoarded
+
+
+async def test_redis_lost_and_back(tmp_path: Path, simulator: Simulator, redis_server: RedisServer) -> None:
+    venue = VenueCount(simulator)
+    async with fleet_of(3, tmp_path, redis_server.url, simulator) as fleet:
+        sids, price = await sessions(fleet)
+        first = await wave(fleet, sids, 12, price)
+        await redis_server.stop()  # kill -9 mid-run
+        local = await wave(fleet, sids, 12, price)
+
+        async def all_local() -> bool:
+            states = [await fleet_health(svc) for svc in fleet]
+            return states == [health_pb2.HealthCheckResponse.NOT_SERVING] * 3 and all(
+                shared_gauge(svc) == 0.0 for svc in fleet
+            )
+
+        await eventually(all_local, "every execx on its local share, saying so", within_s=5.0, every_s=0.05)
+        await redis_server.start()  # empty: the counts it held are gone
+
+        async def all_shared() -> bool:
+            states = [await fleet_health(svc) for svc in fleet]
+            return states == [health_pb2.HealthCheckResponse.SERVING] * 3 and all(
+                shared_gauge(svc) == 1.0 for svc in fleet
+            )
+
+        await eventually(all_shared, "every execx back on the shared budget", within_s=10.0, every_s=0.05)
+        # the local share holds until the windows open in local mode have ended (Redis came back empty), and
+        # each execx's own limiter keeps the venue's last count for a full window after it
+        until_ms = max(
+            g.local_until_ms for svc in fleet if svc.service.fleet for g in svc.service.fleet.budget.gates.values()
+        )
+        await eventually(lambda: time.time() * 1000 > until_ms + 10_000, "the local-mode windows over", 25.0, 0.05)
+        after = await wave(fleet, sids, 12, price)
+        print(
+            f"redis lost and back: accepted {first} shared, {local} local, {after} after; venue refused {venue.refused}"
+        )
+        assert venue.refused == 0, (first, local, after)
+        assert sum(first) > 0 and sum(after) > 0
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    async with running_redis(tmp_path) as server:
+        yield server
