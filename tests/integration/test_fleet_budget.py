@@ -195,3 +195,44 @@ async def test_redis_lost_and_back(tmp_path: Path, simulator: Simulator, redis_s
 async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     async with running_redis(tmp_path) as server:
         yield server
+
+
+async def test_budget_script_rules(redis_server: RedisServer) -> None:
+    """The Lua script's rules on a real Redis, two execx (two budgets) on one account: a venue 429 seen by
+    one holds the other; queries stop at their share so orders keep the rest; past half a window a sidecar
+    over its fair share yields."""
+    from execx_server.connectors.transport.ratelimit import Bucket
+    from execx_server.domain.venue import Retryable
+    from execx_server.fleet import client
+    from execx_server.fleet.budget import FleetBudget
+    from execx_server.observability.metrics import Metrics
+
+    redis = client(redis_server.url, 0.5)
+    try:
+        a, b = (FleetBudget(redis, node, 2, Metrics()) for node in ("a", "b"))
+        for budget in (a, b):
+            await budget.probe()
+            budget.fleet_size = 2
+        gate_a, gate_b = a.gate(VENUE, "key"), b.gate(VENUE, "key")
+        window = [Bucket("w1D", 10, 86_400.0, 1)]  # a day: no window boundary during the test
+        for _ in range(5):  # the first half of the window: anyone's
+            await gate_a.acquire(window, order=False)
+        with pytest.raises(Retryable):  # a took its fair share (10 / 2): it yields
+            await gate_a.acquire(window, order=False)
+        for _ in range(3):
+            await gate_b.acquire(window, order=False)
+        with pytest.raises(Retryable):  # queries may use 80% of the window ...
+            await gate_b.acquire(window, order=False)
+        await gate_b.acquire(window, order=True)  # ... orders the rest
+        with pytest.raises(Retryable):
+            await gate_a.acquire(window, order=True)  # not a: over its fair share
+        await gate_b.acquire(window, order=True)
+        with pytest.raises(Retryable):  # the window is spent
+            await gate_b.acquire(window, order=True)
+        gate_a.venue_block(30.0, "HTTP 429")
+        await eventually(lambda: redis.exists(gate_b.block_key), "the 429 shared on Redis")
+        with pytest.raises(Retryable) as held:
+            await gate_b.acquire([Bucket("o10S", 100, 10.0, 1)], order=True)
+        assert "429" in held.value.message and (held.value.retry_after_s or 0) > 20
+    finally:
+        await redis.aclose()
