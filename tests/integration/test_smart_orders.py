@@ -13,6 +13,7 @@ its websocket; the om_smart_* metrics.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -659,3 +660,75 @@ async def test_websocket_commands_new_paramchange_cancel_and_errors(svc: Svc) ->
     async with svc.http.ws_connect(svc.rest + "/v1/sor/ws?id=ws-cmd-1", headers=auth) as ws:
         last = await _frames(ws, lambda f: True)
         assert last["Type"] == "StatusChange" and last["Data"]["Status"] == "Cancelled", last
+
+
+# ---------------------------------------------------------------------------------------------- venues
+
+
+async def fresh_at(svc: Svc, venue: str, price: str, above: Decimal | None = None) -> None:
+    """Move ``venue``'s book to ``price`` until the hub's feed is fresh (with a bid above ``above``)."""
+    hub = svc.service.market_data
+    assert hub is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while True:
+        f = hub.feeds.get((Exchange(venue), SYMBOL))
+        if f is not None and not f.stale and f.quote is not None and (above is None or f.quote.bid > above):
+            return
+        await svc.move(venue, SYMBOL, price)
+        assert loop.time() < deadline, f"the {venue} feed never showed {price}"
+        await asyncio.sleep(0.05)  # the poll interval
+
+
+async def test_several_exchanges_route_each_child_to_the_better_book(tmp_path: Path) -> None:
+    """Exchanges [binance-spot, bybit-spot]: a buy's children go to the venue with the lower ask when
+    they are sent; the books are moved apart, then the other way, mid-run; fills and status per venue."""
+    bybit = exchange_enum("bybit-spot")
+    async with running(tmp_path / "execx", 120) as s:
+        sid = await s.session(VENUE)
+        sid_bybit = await s.session("bybit-spot")
+        readers = [
+            Reader(s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=e, symbol=SYMBOL), metadata=AUTH))
+            for e in (EX, bybit)
+        ]
+        try:
+            await fresh_at(s, VENUE, "98000")
+            await fresh_at(s, "bybit-spot", "97000")
+
+            def req(exchanges: list[int]) -> so.AddSmartOrderRequest:
+                return so.AddSmartOrderRequest(
+                    algorithm=so.SMART_ORDER_ALGORITHM_TWAP,
+                    exchanges=exchanges,
+                    parameters=params(amount=0.004, duration="6SEC", interval="2SEC"),
+                    session_id=sid,
+                )
+
+            # an exchange without a live session is refused, naming Exchanges; nothing is sent
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub(s).AddSmartOrder(req([EX, c.EXCHANGE_OKX]), metadata=AUTH)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "Exchanges" in str(refused.value.details()) and "okx" in str(refused.value.details())
+            assert await session_orders(s, sid) == [] and await session_orders(s, sid_bybit) == []
+
+            r = await stub(s).AddSmartOrder(req([EX, bybit]), metadata=AUTH)
+            first = await until(s, r.id, lambda o: len(o.fills) > 0, "the first fill")
+            assert first.children[0].exchange == bybit and first.fills[0].exchange == bybit, first
+            # bybit now dearer than binance: the children sent from now on go to binance
+            await fresh_at(s, "bybit-spot", "99000", above=D("98500"))
+            moved_ns = time.time_ns()
+            o = await until(s, r.id, done, "the smart order's end")
+        finally:
+            for rd in readers:
+                await rd.close()
+    assert o.status == so.SMART_ORDER_STATUS_COMPLETED and D(str(o.filled)) == D("0.004"), o.status_info
+    for ch in o.children:
+        sent = seconds(ch.sent_time) * 1e9
+        if sent > moved_ns:
+            assert ch.exchange == EX, ch  # sent after the hub saw bybit move above binance
+    assert any(ch.exchange == EX for ch in o.children) and o.children[0].exchange == bybit, o.children
+    by_venue = {v.exchange: v for v in o.venues}
+    assert by_venue[EX].session_id == sid and by_venue[bybit].session_id == sid_bybit
+    assert by_venue[EX].filled > 0 and by_venue[bybit].filled > 0
+    assert D(str(by_venue[EX].filled)) + D(str(by_venue[bybit].filled)) == D("0.004")
+    assert by_venue[bybit].average_price < by_venue[EX].average_price  # bought where it was cheaper
+    assert {f.exchange for f in o.fills} == {EX, bybit}

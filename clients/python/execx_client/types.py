@@ -79,6 +79,7 @@ __all__ = [
     "SmartOrderStatusChange",
     "SmartOrderTradeFill",
     "SmartOrderTradeRequest",
+    "SmartOrderVenue",
     "StartDipBuyerResponse",
     "StartGridTraderRequest",
     "StartGridTraderResponse",
@@ -795,6 +796,19 @@ class SmartOrderChild:
     kind: str = ""
     filled: float = 0.0
     status: str = ""
+    exchange: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SmartOrderVenue:
+    """execx.v1.SmartOrderVenue"""
+
+    exchange: str = ""
+    session_id: str = ""
+    status: str = ""
+    children: int = 0
+    filled: float = 0.0
+    average_price: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -825,6 +839,7 @@ class SmartOrder:
     start_time: str = ""
     end_time: str = ""
     children: list[SmartOrderChild] = field(default_factory=list)
+    venues: list[SmartOrderVenue] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1165,6 +1180,7 @@ MESSAGES: dict[str, type] = {
     "execx.v1.SmartOrderParameters": SmartOrderParameters,
     "execx.v1.SmartOrderFill": SmartOrderFill,
     "execx.v1.SmartOrderChild": SmartOrderChild,
+    "execx.v1.SmartOrderVenue": SmartOrderVenue,
     "execx.v1.SmartOrder": SmartOrder,
     "execx.v1.ListSmartOrdersResponse": ListSmartOrdersResponse,
     "execx.v1.AddSmartOrderResponse": AddSmartOrderResponse,

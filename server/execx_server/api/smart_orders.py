@@ -1,11 +1,12 @@
 """``SmartOrderService`` (seed 003): TWAP and VWAP smart orders — add, cancel, update, list, and the feed.
 
 Validation before anything is sent (INVALID_ARGUMENT naming the field): ``sessionId``, ``Algorithm``,
-``Exchanges`` (must list the session's exchange), ``Parameters`` with ``parameters.side``,
-``parameters.symbol`` (known to the venue), ``parameters.amount`` (positive, at least the venue's minimum
-after rounding down to the lot), ``parameters.duration`` / ``parameters.interval`` (``30SEC``, ``5MIN``,
-``1HRS``, ``1DAY``; the interval not longer than the duration), ``parameters.limit_price`` (positive, not
-on the wrong side of the market), ``parameters.max_behind`` (>= 0), ``parameters.safety_threshold`` (> 0).
+``Exchanges`` (must list the session's exchange; each other one needs a live session), ``Parameters``
+with ``parameters.side``, ``parameters.symbol`` (known to every listed venue), ``parameters.amount``
+(positive, at least the venue's minimum after rounding down to the lot), ``parameters.duration`` /
+``parameters.interval`` (``30SEC``, ``5MIN``, ``1HRS``, ``1DAY``; the interval not longer than the
+duration), ``parameters.limit_price`` (positive, not on the wrong side of the market),
+``parameters.max_behind`` (>= 0), ``parameters.safety_threshold`` (> 0).
 A stale feed at the start: FAILED_PRECONDITION. Unknown id: NOT_FOUND; cancel or update of a finished
 one: FAILED_PRECONDITION. The account views (GetBalances, GetOpenOrders, GetOpenPositions) are not
 built here: they are delegated to the account views servicer (UNIMPLEMENTED without one).
@@ -129,11 +130,17 @@ def fill_message(f: Fill, exchange: Exchange) -> so.SmartOrderFill:
     )
 
 
+def venue(exchange: str, o: SmartOrder) -> Exchange:
+    """A child's or fill's venue ("" in rows from before several venues: the order's exchange)."""
+    return Exchange(exchange) if exchange else o.exchange
+
+
 def trade_fill(f: Fill, o: SmartOrder) -> so.SmartOrderTradeFill:
+    ex = venue(f.exchange, o)
     return so.SmartOrderTradeFill(
         order_id=f.order_id,
-        exchange=o.exchange.value.upper(),
-        symbol_id=symbol_id(o.exchange, o.symbol),
+        exchange=ex.value.upper(),
+        symbol_id=symbol_id(ex, o.symbol),
         amount_filled=float(f.qty),
         price=float(f.price),
         side=convert.SIDE.proto(o.plan.side),
@@ -142,8 +149,9 @@ def trade_fill(f: Fill, o: SmartOrder) -> so.SmartOrderTradeFill:
     )
 
 
-def child_message(c: Child) -> so.SmartOrderChild:
+def child_message(c: Child, o: SmartOrder) -> so.SmartOrderChild:
     return so.SmartOrderChild(
+        exchange=convert.EXCHANGE.proto(venue(c.exchange, o)),
         order_id=c.order_id,
         slice=c.slice,
         sent_time=rfc3339(c.sent_ns),
@@ -170,7 +178,7 @@ def order_message(o: SmartOrder) -> so.SmartOrder:
         exchanges=[convert.EXCHANGE.proto(e) for e in o.exchanges],
         status_history={k: seed_time(v) for k, v in o.history.times.items()},
         parameters_updates={rfc3339(t): params_message(Params.of(p)) for t, p in o.history.updates},
-        fills=[fill_message(f, o.exchange) for f in o.fills],
+        fills=[fill_message(f, venue(f.exchange, o)) for f in o.fills],
         session_id=o.session_id,
         parameters=params_message(o.params),
         filled=float(o.filled),
@@ -181,8 +189,38 @@ def order_message(o: SmartOrder) -> so.SmartOrder:
         arrival_mid=float(o.arrival_mid),
         start_time=rfc3339(o.created_ns),
         end_time=rfc3339(o.plan.end_ns),
-        children=[child_message(c) for c in o.children],
+        children=[child_message(c, o) for c in o.children],
+        venues=venue_messages(o),
     )
+
+
+def venue_messages(o: SmartOrder) -> list[so.SmartOrderVenue]:
+    """Per venue: its session, whether it is routed to now, its children and fills."""
+    out = []
+    running = {v.exchange: v for v in o.venues()} if o.rules is not None else {}
+    for exchange, sid in o.venue_sessions.items():
+        v = running.get(exchange)
+        if exchange in o.dropped:
+            status = o.dropped[exchange]
+        elif v is None:
+            status = "waiting for its session" if o.status not in FINAL else o.status.lower()
+        elif o.status in FINAL:
+            status = o.status.lower()
+        else:
+            status = "routing" if v.fresh() else f"stale: {v.sub.feed.reason if v.sub is not None else 'no feed'}"
+        fills = [f for f in o.fills if venue(f.exchange, o) is exchange]
+        qty = sum((f.qty for f in fills), Decimal(0))
+        out.append(
+            so.SmartOrderVenue(
+                exchange=convert.EXCHANGE.proto(exchange),
+                session_id=sid,
+                status=status,
+                children=sum(1 for c in o.children if venue(c.exchange, o) is exchange),
+                filled=float(qty),
+                average_price=float(sum((f.qty * f.price for f in fills), Decimal(0)) / qty) if qty else 0.0,
+            )
+        )
+    return out
 
 
 def feed_message(e: FeedEvent) -> so.SubscribeSmartOrdersResponse:
@@ -201,13 +239,14 @@ def feed_message(e: FeedEvent) -> so.SubscribeSmartOrdersResponse:
         )
     elif e.kind == "TradeRequest":
         c: Child = e.payload
+        ex = venue(c.exchange, o)
         msg.trade_request.CopyFrom(
             so.SmartOrderTradeRequest(
                 type="ORDER_NEW_SINGLE_REQUEST",
-                exchange_id=o.exchange.value.upper(),
+                exchange_id=ex.value.upper(),
                 client_order_id=c.order_id,
                 symbol_id_exchange=o.symbol,
-                symbol_id_coinapi=symbol_id(o.exchange, o.symbol),
+                symbol_id_coinapi=symbol_id(ex, o.symbol),
                 amount_order=float(c.qty),
                 price=float(c.price),
                 avg_px=0.0,

@@ -1,4 +1,7 @@
-"""TWAP and VWAP smart orders (seed 003): a parent amount worked in child orders through one order session.
+"""TWAP and VWAP smart orders (seed 003): a parent amount worked in child orders, on one exchange or several.
+
+Each child goes to the venue (``smart_venues``: the add's session, and a live session of each other listed
+exchange) with the best far touch when it is sent.
 
 The schedule is the pure ``smart_plan``; this module is the runner around it (``runtime.Runner``):
 
@@ -60,6 +63,7 @@ from .smart_plan import (
     twap_target,
     vwap_slice,
 )
+from .smart_venues import Route, Venue, route, venue_session
 
 log = logging.getLogger("execx.smart_orders")
 
@@ -83,6 +87,8 @@ class Child:
     kind: str  # "postonly" | "ioc"
     filled: Decimal = ZERO
     status: str = "pendingnew"
+    exchange: str = ""  # its venue ("" in rows from before several venues: the order's exchange)
+    session_id: str = ""  # the session it went through ("": the order's session)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -94,6 +100,8 @@ class Child:
             "kind": self.kind,
             "filled": str(self.filled),
             "status": self.status,
+            "exchange": self.exchange,
+            "sessionId": self.session_id,
         }
 
     @classmethod
@@ -107,6 +115,8 @@ class Child:
             d["kind"],
             Decimal(d["filled"]),
             d["status"],
+            d.get("exchange", ""),
+            d.get("sessionId", ""),
         )
 
 
@@ -120,6 +130,7 @@ class Fill:
     fee: Decimal
     fee_asset: str
     child_status: str  # "FILLED" / "PARTIALLY_FILLED" (OEML spelling)
+    exchange: str = ""  # the child's venue ("": the order's exchange)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -131,6 +142,7 @@ class Fill:
             "fee": str(self.fee),
             "feeAsset": self.fee_asset,
             "childStatus": self.child_status,
+            "exchange": self.exchange,
         }
 
     @classmethod
@@ -144,6 +156,7 @@ class Fill:
             Decimal(d["fee"]),
             d["feeAsset"],
             d["childStatus"],
+            d.get("exchange", ""),
         )
 
 
@@ -265,11 +278,16 @@ class SmartOrder(Runner):
         params: Params,
         plan: SmartConfig,
         created_ns: int,
+        venue_sessions: dict[Exchange, str] | None = None,
     ) -> None:
         super().__init__(owner.engine, owner.hub, owner.metrics, session_id, exchange, params.symbol)
         self.owner = owner
         self.id = order_id
         self.exchanges = exchanges
+        # the session of each venue (the add's session for its own exchange): where children may go
+        self.venue_sessions = venue_sessions or {exchange: session_id}
+        self.extra: list[Venue] = []  # the venues but the first (this runner's own)
+        self.dropped: dict[Exchange, str] = {}  # venues not running again after a restart, and why
         self.params = params
         self.plan = plan
         self.created_ns = created_ns
@@ -319,6 +337,7 @@ class SmartOrder(Runner):
             "id": self.id,
             "exchange": self.exchange.value,
             "exchanges": [e.value for e in self.exchanges],
+            "venues": {e.value: sid for e, sid in self.venue_sessions.items()},
             "params": self.params.json(),
             "plan": _plan_json(self.plan),
             "createdNs": self.created_ns,
@@ -344,6 +363,7 @@ class SmartOrder(Runner):
             Params.of(d["params"]),
             _plan_of(d["plan"]),
             int(d["createdNs"]),
+            {Exchange(e): sid for e, sid in d.get("venues", {d["exchange"]: session_id}).items()},
         )
         o.arrival_mid = Decimal(d["arrivalMid"])
         o.targets = [Decimal(t) for t in d["targets"]]
@@ -352,7 +372,7 @@ class SmartOrder(Runner):
         o.history.updates = [(int(t), p) for t, p in d["updates"]]
         o.children = [Child.of(c) for c in d["children"]]
         o.fills = [Fill.of(f) for f in d["fills"]]
-        o.ids = {c.order_id for c in o.children}
+        o.ids = {c.order_id for c in o.children if c.session_id in ("", session_id)}
         if o.status in FINAL:
             o.state = RunnerState.STOPPED
         return o
@@ -373,6 +393,7 @@ class SmartOrder(Runner):
         await self.start()
         self.engine.fill_observers.append(self._on_fill)
         try:
+            await self._start_venues(restored)
             if not restored:  # a restored one pauses on a stale feed instead (the loop's rule)
                 await self._wait_fresh()
                 if self.sub is None or self.sub.feed.quote is None:
@@ -391,6 +412,47 @@ class SmartOrder(Runner):
         if not restored:
             self.owner.emit(self.status_event())  # Running, before its first TradeRequest
         self.tasks.spawn(self._run(), "run")
+
+    async def _start_venues(self, restored: bool) -> None:
+        """The venues but the first: each through its session (checked live by the add). After a restart
+        one whose session is not live again is left out (``dropped``, listed with why)."""
+        for exchange, sid in self.venue_sessions.items():
+            if exchange is self.exchange:
+                continue
+            try:
+                _, connector = self.engine.live_session(sid)
+                rules = connector.rules(self.symbol)
+            except (ValidationError, FailedPrecondition, NotFound) as e:
+                if not restored:
+                    raise ValidationError("Exchanges", f"{exchange.value}: {e}") from None
+                self.dropped[exchange] = f"no session: {e}"
+                log.warning("smart_order.venue_dropped", extra={"id": self.id, "exchange": exchange.value})
+                continue
+            v = Venue(
+                self.engine, self.hub, self.metrics, sid, exchange, self.symbol, rules, self._wake, self._on_update
+            )
+            v.ids = {c.order_id for c in self.children if c.session_id == sid}
+            await v.start()
+            self.extra.append(v)
+
+    def venues(self) -> list[Runner]:
+        """Where children may go: this runner's own venue first, then the others listed."""
+        return [self, *self.extra]
+
+    def _child(self, cl_order_id: str) -> Child | None:
+        return next((c for c in self.children if c.order_id == cl_order_id), None)
+
+    def _venue_of(self, child: Child) -> Runner | None:
+        sid = child.session_id or self.session_id
+        return next((v for v in self.venues() if v.session_id == sid), None)
+
+    def _all_live(self) -> list[Any]:
+        return [o for v in self.venues() for o in v.live_orders()]
+
+    async def cancel_live(self, why: str) -> None:
+        await super().cancel_live(why)
+        for v in self.extra:
+            await v.cancel_live(why)
 
     def _set_active(self, active: bool) -> None:
         if active != self._active:
@@ -416,6 +478,8 @@ class SmartOrder(Runner):
     def detach(self) -> None:
         if self._on_fill in self.engine.fill_observers:
             self.engine.fill_observers.remove(self._on_fill)
+        for v in self.extra:
+            v.detach()
         super().detach()
 
     async def cancel(self, info: str) -> None:
@@ -448,9 +512,10 @@ class SmartOrder(Runner):
         self._wake.set()
 
     def _on_fill(self, session_id: str, cl_order_id: str, r: ExecutionReport) -> None:
-        if session_id != self.session_id or cl_order_id not in self.ids:
+        child = self._child(cl_order_id)
+        if child is None or session_id != (child.session_id or self.session_id):
             return
-        child = next(c for c in self.children if c.order_id == cl_order_id)
+        exchange = child.exchange or self.exchange.value
         child.filled += r.fill_qty
         self._own += r.fill_qty
         maker = r.liquidity is Liquidity.ADD
@@ -463,12 +528,13 @@ class SmartOrder(Runner):
             r.fee,
             r.fee_asset,
             "FILLED" if child.filled >= child.qty else "PARTIALLY_FILLED",
+            exchange,
         )
         self.fills.append(f)
         self._refusals = 0
-        self.metrics.smart_filled.labels(
-            self.exchange.value, self.plan.algorithm.value, "maker" if maker else "taker"
-        ).inc(float(r.fill_qty))
+        self.metrics.smart_filled.labels(exchange, self.plan.algorithm.value, "maker" if maker else "taker").inc(
+            float(r.fill_qty)
+        )
         self.save()
         self.owner.emit(FeedEvent("TradeFill", self, f))
         self._wake.set()
@@ -478,14 +544,14 @@ class SmartOrder(Runner):
         was not running) are added at the child's average price."""
         for c in self.children:
             try:
-                o = self.engine.order(self.session_id, c.order_id)
+                o = self.engine.order(c.session_id or self.session_id, c.order_id)
             except NotFound:
                 continue
             c.status = o.status.value
             missing = o.cum_filled - c.filled
             if missing > 0:
                 c.filled = o.cum_filled
-                f = Fill(c.order_id, self.clock_ns(), missing, o.avg_price, False, ZERO, "", "FILLED")
+                f = Fill(c.order_id, self.clock_ns(), missing, o.avg_price, False, ZERO, "", "FILLED", c.exchange)
                 self.fills.append(f)
                 log.info("smart_order.fill_reconciled", extra={"id": self.id, "child": c.order_id})
                 self.owner.emit(FeedEvent("TradeFill", self, f))
@@ -554,8 +620,8 @@ class SmartOrder(Runner):
             return
         self._advance(now)
         i = self.plan.slice_at(now)
-        live = self.live_orders()
-        if not self.fresh() or self.sub is None or self.sub.feed.quote is None:
+        live = self._all_live()
+        if not any(v.fresh() and v.sub is not None and v.sub.feed.quote is not None for v in self.venues()):
             self.history.info = f"paused: {self.reason or 'market data stale'}"
             if live and not any(o.status in PENDING for o in live):
                 await self.cancel_live("stale feed")
@@ -576,27 +642,24 @@ class SmartOrder(Runner):
         resting = [o for o in live if o.order_type is OrderType.POSTONLY]
         if [o for o in live if o.order_type is not OrderType.POSTONLY]:
             return None  # an IOC child awaits its answer
-        if self.sub is None or self.sub.feed.quote is None:
-            raise RuntimeError("SmartOrder._step: no subscription or no quote (checked fresh before)")
-        q = self.sub.feed.quote
         if resting:
-            o = resting[0]
-            touch = child_price(self.plan.side, q.bid, q.ask, False, self.plan.limit_price)
-            want = None if touch is None else self.rules.round_price(touch, self.plan.side)
-            if st.cross > 0 or o.remaining != st.rest or o.price != want or len(resting) > 1:
+            if st.cross > 0 or len(resting) > 1 or self._moved(resting[0], st.rest):
                 await self.cancel_live("re-price")
             return None
-        if st.cross > 0:
-            await self._send(i, st.cross, True, q.bid, q.ask)
-        elif st.rest > 0:
-            await self._send(i, st.rest, False, q.bid, q.ask)
+        qty, cross = (st.cross, True) if st.cross > 0 else (st.rest, False)
+        if qty > 0:
+            r = route(self.plan.side, self.venues(), qty)
+            if r is None:
+                self._why_waiting = f"no venue can take {qty} now (its feed stale, or below its minimum)"
+            else:
+                await self._send(i, r, cross)
         else:
             self._why_waiting = (
                 f"the {lot_floor(target - filled, self.rules.lot)} due is below the venue's minimum {self._min_qty()}"
                 if target > filled
                 else ""
             )
-        return self._maybe_end(now, self.filled, self.live_orders(), self._why_waiting)
+        return self._maybe_end(now, self.filled, self._all_live(), self._why_waiting)
 
     def _maybe_end(self, now: int, filled: Decimal, live: list[Any], why: str) -> None:
         grace = min(self.plan.interval_s, 5) * NS
@@ -610,28 +673,43 @@ class SmartOrder(Runner):
             raise RuntimeError("SmartOrder._min_qty: rules unset (called before start)")
         return max(self.rules.min_qty, self.rules.lot)
 
-    async def _send(self, i: int, qty: Decimal, cross: bool, bid: Decimal, ask: Decimal) -> None:
-        if self.rules is None:
-            raise RuntimeError("SmartOrder._send: rules unset (called before start)")
-        price = child_price(self.plan.side, bid, ask, cross, self.plan.limit_price)
+    def _moved(self, o: Any, rest: Decimal) -> bool:
+        """A resting child no longer where it should be: its venue's feed stale, the touch moved, or the
+        quantity due changed."""
+        child = self._child(o.cl_order_id)
+        v = None if child is None else self._venue_of(child)
+        rules = None if v is None else getattr(v, "rules", None)
+        if v is None or rules is None or not v.fresh() or v.sub is None or v.sub.feed.quote is None:
+            return True
+        q = v.sub.feed.quote
+        touch = child_price(self.plan.side, q.bid, q.ask, False, self.plan.limit_price)
+        want = None if touch is None else rules.round_price(touch, self.plan.side)
+        return bool(o.remaining != lot_floor(rest, rules.lot) or o.price != want)
+
+    async def _send(self, i: int, r: Route, cross: bool) -> None:
+        v, qty = r.venue, r.qty
+        rules: InstrumentRules | None = getattr(v, "rules", None)
+        if rules is None:
+            raise RuntimeError("SmartOrder._send: a venue without rules (routed before start)")
+        price = child_price(self.plan.side, r.bid, r.ask, cross, self.plan.limit_price)
         if price is None:
             self._why_waiting = f"limit price {self.plan.limit_price} not reached"
             return
-        price = self.rules.round_price(price, self.plan.side)
-        if self.rules.min_notional and self.rules.notional(qty, price) < self.rules.min_notional:
-            self._why_waiting = f"{qty} at {price} is below the venue's minimum notional {self.rules.min_notional}"
+        price = rules.round_price(price, self.plan.side)
+        if rules.min_notional and rules.notional(qty, price) < rules.min_notional:
+            self._why_waiting = f"{qty} at {price} is below {v.exchange.value}'s minimum notional {rules.min_notional}"
             return
         self._why_waiting = ""
         cl = f"{self.prefix}{len(self.children) + 1}"
         kind = "ioc" if cross else "postonly"
-        child = Child(cl, i, self.clock_ns(), qty, price, kind)
+        child = Child(cl, i, self.clock_ns(), qty, price, kind, exchange=v.exchange.value, session_id=v.session_id)
         self.children.append(child)
-        self.ids.add(cl)
+        v.ids.add(cl)
         self.save()  # the child is known before it leaves: a restart finds it
-        self.metrics.smart_children.labels(self.exchange.value, self.plan.algorithm.value, kind).inc()
+        self.metrics.smart_children.labels(v.exchange.value, self.plan.algorithm.value, kind).inc()
         self.owner.emit(FeedEvent("TradeRequest", self, child))
         req = SendOrder(
-            self.session_id,
+            v.session_id,
             TransactionType.INSERT,
             cl,
             self.symbol,
@@ -641,7 +719,7 @@ class SmartOrder(Runner):
             tif=TimeInForce.IOC if cross else TimeInForce.GTC,
             side=self.plan.side,
         )
-        u = await self.send(req)
+        u = await v.send(req)
         if u is None or u.order_status is OrderStatus.REJECTED:
             child.status = OrderStatus.REJECTED.value
             self._refusals += 1
@@ -755,6 +833,7 @@ class SmartOrders:
             raise ValidationError("parameters.symbol", e.reason) from None
         if TimeInForce.IOC not in connector.supported_tifs:
             raise ValidationError("Exchanges", f"{session.exchange.value} has no IOC orders")
+        venues = self._venues(session_id, session.exchange, exchanges, params.symbol)
         plan = plan_of(rules)
         positive(plan.amount, "parameters.amount")
         if plan.amount < max(rules.min_qty, rules.lot):
@@ -765,11 +844,34 @@ class SmartOrders:
             order_id = order_id or str(uuid.uuid4())
             if order_id in self.orders:
                 raise AlreadyExists(f"smart order {order_id!r} exists")
-            o = SmartOrder(self, order_id, session_id, session.exchange, exchanges, params, plan, plan.start_ns)
+            o = SmartOrder(self, order_id, session_id, session.exchange, exchanges, params, plan, plan.start_ns, venues)
             await o.begin(restored=False)
             self.orders[order_id] = o
         log.info("smart_order.added", extra={"id": order_id, "session": session_id, "symbol": params.symbol})
         return o
+
+    def _venues(self, session_id: str, own: Exchange, exchanges: list[Exchange], symbol: str) -> dict[Exchange, str]:
+        """Each listed exchange's session (``own`` through ``session_id``, the others through a live session
+        of theirs); INVALID_ARGUMENT naming ``Exchanges`` for one without a live session, one without IOC
+        orders, ``parameters.symbol`` for one that does not list the symbol (by the same name)."""
+        venues: dict[Exchange, str] = {own: session_id}
+        for exchange in exchanges:
+            if exchange in venues:
+                continue
+            sid = venue_session(self.engine, exchange, session_id)
+            if not sid:
+                raise ValidationError(
+                    "Exchanges", f"{exchange.value} has no live order session (start one with StartOrderHandler)"
+                )
+            _, connector = self.engine.live_session(sid)
+            if TimeInForce.IOC not in connector.supported_tifs:
+                raise ValidationError("Exchanges", f"{exchange.value} has no IOC orders")
+            try:
+                connector.rules(symbol)
+            except ValidationError as e:
+                raise ValidationError("parameters.symbol", f"{exchange.value}: {e.reason}") from None
+            venues[exchange] = sid
+        return venues
 
     async def _restore(self, key: str, session_id: str, d: dict[str, Any]) -> None:
         o = self.orders.get(key)

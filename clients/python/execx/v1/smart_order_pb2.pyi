@@ -106,7 +106,7 @@ class SmartOrderFill(_message.Message):
     def __init__(self, exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., amount_filled: _Optional[float] = ..., price: _Optional[float] = ..., time_stamp: _Optional[str] = ..., order_id: _Optional[str] = ..., maker: _Optional[bool] = ..., fee: _Optional[float] = ..., fee_asset: _Optional[str] = ...) -> None: ...
 
 class SmartOrderChild(_message.Message):
-    __slots__ = ("order_id", "slice", "sent_time", "qty", "price", "kind", "filled", "status")
+    __slots__ = ("order_id", "slice", "sent_time", "qty", "price", "kind", "filled", "status", "exchange")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SLICE_FIELD_NUMBER: _ClassVar[int]
     SENT_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class SmartOrderChild(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     FILLED_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     slice: int
     sent_time: str
@@ -123,10 +124,27 @@ class SmartOrderChild(_message.Message):
     kind: str
     filled: float
     status: str
-    def __init__(self, order_id: _Optional[str] = ..., slice: _Optional[int] = ..., sent_time: _Optional[str] = ..., qty: _Optional[float] = ..., price: _Optional[float] = ..., kind: _Optional[str] = ..., filled: _Optional[float] = ..., status: _Optional[str] = ...) -> None: ...
+    exchange: _common_pb2.Exchange
+    def __init__(self, order_id: _Optional[str] = ..., slice: _Optional[int] = ..., sent_time: _Optional[str] = ..., qty: _Optional[float] = ..., price: _Optional[float] = ..., kind: _Optional[str] = ..., filled: _Optional[float] = ..., status: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ...) -> None: ...
+
+class SmartOrderVenue(_message.Message):
+    __slots__ = ("exchange", "session_id", "status", "children", "filled", "average_price")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    FILLED_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
+    exchange: _common_pb2.Exchange
+    session_id: str
+    status: str
+    children: int
+    filled: float
+    average_price: float
+    def __init__(self, exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., session_id: _Optional[str] = ..., status: _Optional[str] = ..., children: _Optional[int] = ..., filled: _Optional[float] = ..., average_price: _Optional[float] = ...) -> None: ...
 
 class SmartOrder(_message.Message):
-    __slots__ = ("id", "status", "status_info", "symbol", "amount", "algorithm", "side", "duration", "interval", "exchanges", "status_history", "parameters_updates", "fills", "session_id", "parameters", "filled", "average_price", "maker_fraction", "fees", "fee_asset", "arrival_mid", "start_time", "end_time", "children")
+    __slots__ = ("id", "status", "status_info", "symbol", "amount", "algorithm", "side", "duration", "interval", "exchanges", "status_history", "parameters_updates", "fills", "session_id", "parameters", "filled", "average_price", "maker_fraction", "fees", "fee_asset", "arrival_mid", "start_time", "end_time", "children", "venues")
     class StatusHistoryEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +183,7 @@ class SmartOrder(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    VENUES_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: SmartOrderStatus
     status_info: str
@@ -189,7 +208,8 @@ class SmartOrder(_message.Message):
     start_time: str
     end_time: str
     children: _containers.RepeatedCompositeFieldContainer[SmartOrderChild]
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[SmartOrderStatus, str]] = ..., status_info: _Optional[str] = ..., symbol: _Optional[str] = ..., amount: _Optional[float] = ..., algorithm: _Optional[_Union[SmartOrderAlgorithm, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., exchanges: _Optional[_Iterable[_Union[_common_pb2.Exchange, str]]] = ..., status_history: _Optional[_Mapping[str, str]] = ..., parameters_updates: _Optional[_Mapping[str, SmartOrderParameters]] = ..., fills: _Optional[_Iterable[_Union[SmartOrderFill, _Mapping]]] = ..., session_id: _Optional[str] = ..., parameters: _Optional[_Union[SmartOrderParameters, _Mapping]] = ..., filled: _Optional[float] = ..., average_price: _Optional[float] = ..., maker_fraction: _Optional[float] = ..., fees: _Optional[float] = ..., fee_asset: _Optional[str] = ..., arrival_mid: _Optional[float] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., children: _Optional[_Iterable[_Union[SmartOrderChild, _Mapping]]] = ...) -> None: ...
+    venues: _containers.RepeatedCompositeFieldContainer[SmartOrderVenue]
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[SmartOrderStatus, str]] = ..., status_info: _Optional[str] = ..., symbol: _Optional[str] = ..., amount: _Optional[float] = ..., algorithm: _Optional[_Union[SmartOrderAlgorithm, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., duration: _Optional[str] = ..., interval: _Optional[str] = ..., exchanges: _Optional[_Iterable[_Union[_common_pb2.Exchange, str]]] = ..., status_history: _Optional[_Mapping[str, str]] = ..., parameters_updates: _Optional[_Mapping[str, SmartOrderParameters]] = ..., fills: _Optional[_Iterable[_Union[SmartOrderFill, _Mapping]]] = ..., session_id: _Optional[str] = ..., parameters: _Optional[_Union[SmartOrderParameters, _Mapping]] = ..., filled: _Optional[float] = ..., average_price: _Optional[float] = ..., maker_fraction: _Optional[float] = ..., fees: _Optional[float] = ..., fee_asset: _Optional[str] = ..., arrival_mid: _Optional[float] = ..., start_time: _Optional[str] = ..., end_time: _Optional[str] = ..., children: _Optional[_Iterable[_Union[SmartOrderChild, _Mapping]]] = ..., venues: _Optional[_Iterable[_Union[SmartOrderVenue, _Mapping]]] = ...) -> None: ...
 
 class ListSmartOrdersRequest(_message.Message):
     __slots__ = ()
