@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 import pytest
-from algo_helpers import poll
+from algo_helpers import execx, poll, simulator
 from execx.v1 import common_pb2 as c
 from execx.v1 import mmp_pb2 as mm
 from execx.v1 import mmp_pb2_grpc as mm_grpc
@@ -120,3 +121,30 @@ async def test_frozen_until_reset_via_rest_and_validation(svc: Svc) -> None:
     async with svc.http.post(f"{svc.rest}/setMmpConfig", json=off, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
     assert (await status(svc, sid)).config.interval_ms == 0
+
+
+async def test_a_freeze_survives_a_restart(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            acct = await svc.admin_post("/admin/accounts", {})
+            sid = uid("s")
+            await svc.start_session(sid, VENUE, acct)
+            await svc.move(VENUE, SYMBOL, "97000")
+            bid, _ = await svc.top(VENUE, SYMBOL)
+            stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
+            cfg = mm.MmpConfig(session_id=sid, interval_ms=5000, qty_limit=0.002)  # frozen until ResetMmp
+            await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
+            await quotes(svc, sid, bid)
+            await svc.trade(VENUE, SYMBOL, bid - 100, D("0.002"), "sell")
+            await poll(lambda: status(svc, sid), lambda s: s.frozen, "tripped")
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, VENUE, acct)
+            restored = await poll(lambda: status(svc, sid), lambda s: s.frozen, "the freeze restored")
+            assert restored.config.interval_ms == 5000 and D(str(restored.config.qty_limit)) == D("0.002")
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await svc.om.SendOrder(buy(sid, uid("x"), bid - 1000), metadata=AUTH)
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
+            await stub.ResetMmp(mm.ResetMmpRequest(session_id=sid), metadata=AUTH)
+            ans = await svc.om.SendOrder(buy(sid, uid("y"), bid - 1000), metadata=AUTH)
+            assert ans.order.order_status in (c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW)
