@@ -664,7 +664,10 @@ class Run:
             fills = {(t.cl_order_id, t.trade_id) for t in self.client.by_seq.values() if t.trade_id}
             venue_fills = {(t["clientOrderId"], t["venueTradeId"]) for t in hist["trades"]}
             pending = [o for o in orders if o.order_status in PENDING]
-            if (not pending and venue_fills <= fills) or time.monotonic() > deadline:
+            # an order execx calls open is open on the venue (a lost report is caught by execx's sweep)
+            venue_open = {o["clientOrderId"] for o in hist["orders"] if o["status"] in ("NEW", "PARTIALLY_FILLED")}
+            open_here = {o.cl_order_id for o in orders if o.order_status in OPEN}
+            if (not pending and venue_fills <= fills and open_here <= venue_open) or time.monotonic() > deadline:
                 # one more look at the venue: anything that happened while we listed
                 return await self.history(), orders
             await asyncio.sleep(0.25)  # polling interval of the settle loop (not a wait for an event)

@@ -447,6 +447,7 @@ POLL_EVERY_S = 2.0  # while it is down, or silent (a nudge goes unanswered): rec
 QUIET_POLL_EVERY_S = 5.0  # while it is quiet but answers nudges (its pushes may still be stalled): this often
 NUDGE_WAIT_S = 1.0  # how long a quiet stream has to answer a nudge before it counts as silent
 TICK_S = 0.5
+SWEEP_EVERY_S = 15.0  # while the stream is healthy: the live orders checked with the venue this often
 
 
 class Liveness(Protocol):
@@ -473,8 +474,9 @@ class StallWatch:
       pushes stalled behind a connection that still answers pings (both happen; they look alike).
 
     So a fill reaches the engine within ``stall_s + nudge_wait_s + quiet_poll_every_s`` (about 9 s) plus a
-    round trip of the venue having it, whatever the stream does. ``run`` is a background task of the
-    connector's supervisor."""
+    round trip of the venue having it, whatever the stream does. And while the stream is healthy, the live
+    orders are swept every ``sweep_every_s`` (a message a venue lost is not resent). ``run`` is a
+    background task of the connector's supervisor."""
 
     def __init__(
         self,
@@ -489,6 +491,7 @@ class StallWatch:
         quiet_poll_every_s: float = QUIET_POLL_EVERY_S,
         nudge_wait_s: float = NUDGE_WAIT_S,
         tick_s: float = TICK_S,
+        sweep_every_s: float = SWEEP_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -502,7 +505,10 @@ class StallWatch:
         self.nudge_wait_s = nudge_wait_s
         self.tick_s = tick_s
         self._clock = clock
+        self.sweep_every_s = sweep_every_s
+        self._last_poll = clock()
         self.polls = 0  # polls run (tests, metrics)
+        self.sweeps = 0  # sweeps of a healthy stream's live orders run (tests, metrics)
         self.mode = ""  # "", "quiet", "silent", "down" or "recovering" (stream back, its gap not recovered yet)
 
     async def run(self) -> None:
@@ -514,6 +520,13 @@ class StallWatch:
             owed = self._recovery.owed
             if stream.live and self._clock() - stream.last_heard < self.stall_s and not owed:
                 self._set_mode("")
+                if self.sweep_every_s and self._clock() - self._last_poll >= self.sweep_every_s:
+                    # a healthy stream can still have lost one message (a venue does not resend): the live
+                    # orders are compared with the venue's now and then
+                    self._last_poll = self._clock()
+                    if self._tracker.has_live():
+                        self.sweeps += 1
+                        await self._recovery.attempt(1, self._poll)
                 continue
             if not self._tracker.has_live():
                 continue
@@ -523,7 +536,7 @@ class StallWatch:
             else:
                 answered = stream.live and await self._answers(stream)
                 self._set_mode("quiet" if answered else "silent" if stream.live else "down")
-            started = self._clock()
+            started = self._last_poll = self._clock()
             self.polls += 1
             await self._recovery.attempt(1, self._poll)
             every = self.quiet_poll_every_s if answered else self.poll_every_s

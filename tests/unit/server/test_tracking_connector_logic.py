@@ -230,6 +230,33 @@ async def test_a_failed_recovery_is_polled_until_it_succeeds_although_the_stream
     assert len(polled) == 3 and recovery.runs == 1 and stream.nudges == 0
 
 
+async def test_a_healthy_stream_still_has_its_live_orders_swept_now_and_then() -> None:
+    """A venue may lose one message of a stream that stays healthy: the live orders are compared with the
+    venue every ``sweep_every_s``, and not at all without live orders."""
+    stream = FakeStream(live=True, answers=True)
+    polled: list[float] = []
+
+    async def poll() -> None:
+        polled.append(time.monotonic())
+        stream.changed.set()
+
+    def fresh() -> FakeStream:
+        stream.last_heard = time.monotonic()
+        stream.looked += 1
+        stream.changed.set()
+        return stream
+
+    recovery = Recovery("fake", poll, Backoff(base_s=0.01, cap_s=0.01))
+    w = StallWatch("fake", fresh, live_tracker(), recovery, poll, stall_s=5, sweep_every_s=0.05, tick_s=0.01)
+    await run_watch(w, stream, lambda: len(polled) >= 3)
+    assert w.sweeps >= 3 and w.mode == "" and stream.nudges == 0
+    idle = StallWatch("fake", fresh, OrderTracker(lambda r: None), recovery, poll, stall_s=5, sweep_every_s=0.02,
+                      tick_s=0.01)  # fmt: skip
+    polled.clear()
+    await run_watch(idle, stream, lambda: stream.looked >= 60)
+    assert polled == [] and idle.sweeps == 0
+
+
 def test_refused_orders_are_forgotten_like_finished_ones() -> None:
     t = OrderTracker(lambda r: None, finished_kept=5)
     for n in range(100):
