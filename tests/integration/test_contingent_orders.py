@@ -542,3 +542,21 @@ async def test_oto_working_leg_filled_while_down_releases_the_pending_leg(tmp_pa
             assert [leg.order_status for leg in g.group.legs] == [c.ORDER_STATUS_FILLED, PENDING]
             await stub.CancelOrderGroup(co.CancelOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
             assert co_.get(sid, pend).status.value == "cancelled"  # type: ignore[union-attr]
+
+
+async def test_finished_ones_are_forgotten_beyond_the_bound(svc: Svc, monkeypatch: pytest.MonkeyPatch) -> None:
+    from execx_server.managers import contingent
+
+    monkeypatch.setattr(contingent, "FINISHED_KEPT", 2)
+    sid = await svc.session(VENUE)
+    _, ask = await svc.top(VENUE, SYMBOL)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    cls = [uid("fg") for _ in range(3)]
+    for cl in cls:
+        await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, ask + 5000), metadata=AUTH)
+        delete = om.SendOrderRequest(
+            session_id=sid, cl_order_id=cl, symbol=SYMBOL, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        assert (await svc.om.SendOrder(delete, metadata=AUTH)).order.order_status == c.ORDER_STATUS_CANCELLED
+    assert [co_.get(sid, cl) is not None for cl in cls] == [False, True, True]

@@ -49,6 +49,7 @@ log = logging.getLogger("execx.contingent")
 
 KIND = "contingent"  # the journal row kind and the bus / journal event kind
 REACTIONS_KEPT = 10_000  # print -> send-call latencies kept for the benchmark (ns)
+FINISHED_KEPT = 10_000  # single contingent orders no longer armed kept for queries and idempotent retries
 ARMED, TRIGGERED, HELD = OrderStatus.PENDINGTRIGGER, OrderStatus.TRIGGERED, "held"
 SEND_ERRORS = (FailedPrecondition, InvalidTransition, NotFound, ValidationError, VenueError)
 
@@ -294,6 +295,7 @@ class ContingentOrders:
         self.saved = Saved(engine.journal, KIND)
         self.tasks = Supervisor("contingent")
         self.reactions: deque[int] = deque(maxlen=REACTIONS_KEPT)
+        self.finished: deque[tuple[str, str]] = deque()  # single ones no longer armed, oldest first
         self._lock = asyncio.Lock()
         engine.observers.append(self._on_update)
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
@@ -320,6 +322,17 @@ class ContingentOrders:
         if order is not None:
             return OrderUpdate.of(order, TransactionType.INSERT, time.time_ns())
         return c.update(c.status, TransactionType.INSERT)
+
+    def retire(self, c: Contingent) -> None:
+        """``c`` is no longer armed: a single one is forgotten once ``FINISHED_KEPT`` newer ones ended (its
+        order, if sent, is the engine's; memory stays bounded). Group legs live as long as their group."""
+        if c.group_id:
+            return
+        self.finished.append(c.key)
+        while len(self.finished) > FINISHED_KEPT:
+            old = self.orders.get(self.finished.popleft())
+            if old is not None and old.status is not ARMED:
+                del self.orders[old.key]
 
     def done(self, g: Group) -> bool:
         return all(self.leg_update(self.orders[(g.session_id, cl)]).order_status.is_final for cl in g.legs)
@@ -384,11 +397,13 @@ class ContingentOrders:
         return w
 
     async def arm(self, c: Contingent) -> None:
-        """Put ``c`` on its symbol's watcher (a held leg waits off it)."""
-        self.orders[c.key] = c
+        """Put ``c`` on its symbol's watcher (a held leg waits off it); registered only once it is armed (the
+        feed's subscription can fail: nothing is then kept)."""
         if c.held or c.spec is None:
+            self.orders[c.key] = c
             return
         w = await self.watcher(c.order.session_id, c.exchange, c.order.symbol)
+        self.orders[c.key] = c
         if c not in w.armed:
             w.armed.append(c)
 
@@ -437,6 +452,7 @@ class ContingentOrders:
             raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
         self.disarm(c)
         c.status, c.message = OrderStatus.CANCELLED, why
+        self.retire(c)
         self.save(c.order.session_id)
         self.publish(c)
         return c.update(OrderStatus.CANCELLED, TransactionType.DELETE)
@@ -467,6 +483,9 @@ class ContingentOrders:
             if (session_id, group_id) in self.groups:
                 raise AlreadyExists(f"groupId: {group_id!r} is already used in session {session_id!r}")
             made = self._group_legs(session_id, group_id, gtype, legs)
+            for c in made:  # every feed a leg will watch, before anything is registered (a subscription can fail)
+                if c.spec is not None:
+                    await self.watcher(session_id, c.exchange, c.order.symbol)
             g = Group(group_id, session_id, gtype, [c.order.cl_order_id for c in made])
             self.groups[(session_id, group_id)] = g
             for c in made:
@@ -559,6 +578,7 @@ class ContingentOrders:
             await others
         for c in hit:
             self._linked_on_trigger(c)
+            self.retire(c)
         self.save(hit[0].order.session_id)
 
     async def send(self, c: Contingent) -> None:
