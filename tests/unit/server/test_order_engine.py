@@ -328,9 +328,14 @@ async def test_unknown_session_and_order(world: World) -> None:
 
 
 async def test_session_ids_are_never_reused(world: World) -> None:
+    """The same id with the same keys re-attaches to the live session (a restarted strategy); other keys,
+    or a stopped session's id, are ALREADY_EXISTS."""
     await world.start()
+    session = world.engine.sessions["s"]
+    await world.start()
+    assert world.engine.sessions["s"] is session
     with pytest.raises(AlreadyExists):
-        await world.start()
+        await world.engine.start_session("s", ConnectorConfig(Exchange.BINANCE_SPOT, "k2", Secret("s2")))
     await world.engine.stop_session("s")
     with pytest.raises(AlreadyExists):
         await world.start()
@@ -480,8 +485,8 @@ async def test_restart_restores_history_and_resumes_from_seq(world: World) -> No
     replay = await updates(world.engine, "s", 6)
     assert replay[:5] == before
     assert replay[5]["clOrderId"] == "k2" and replay[5]["orderStatus"] in ("filled", "partiallyfilled")
-    with pytest.raises(AlreadyExists):
-        await world.start()
+    with pytest.raises(AlreadyExists):  # live again: another program's keys cannot take it over
+        await world.engine.start_session("s", ConnectorConfig(Exchange.BINANCE_SPOT, "k9", Secret("s9")))
 
 
 async def test_a_delete_of_an_order_whose_insert_is_in_flight_waits_for_the_answer(world: World) -> None:
