@@ -248,6 +248,7 @@ class Watcher(Runner):
     """The armed contingent orders of one (session, exchange, symbol), on the hub's feed of that symbol."""
 
     algorithm = "contingent"
+    market_first = True  # a print that fires a stop is acted on before it is forwarded to the streams
 
     def __init__(self, owner: ContingentOrders, session_id: str, exchange: Exchange, symbol: str) -> None:
         super().__init__(owner.engine, owner.hub, owner.metrics, session_id, exchange, symbol)

@@ -211,6 +211,7 @@ class Runner:
     own orders' updates from the engine, its tasks owned by its own supervisor."""
 
     algorithm = "algorithm"  # metric label and log prefix; subclasses set it
+    market_first = False  # True: its listener goes before the feed's other listeners (triggers: hub.subscribe)
 
     def __init__(
         self,
@@ -241,7 +242,7 @@ class Runner:
         session, _ = self.engine.live_session(self.session_id)
         if session.exchange is not self.exchange:
             raise ValidationError("exchange", f"session {self.session_id!r} trades {session.exchange.value}")
-        self.sub = await self.hub.subscribe(self.exchange, self.symbol, self._market)
+        self.sub = await self.hub.subscribe(self.exchange, self.symbol, self._market, first=self.market_first)
         self.engine.observers.append(self._update)
         if self.sub.feed.stale:
             self.pause(f"market data stale: {self.sub.feed.reason}")

@@ -104,7 +104,8 @@ class Feed:
         self.stale = True
         self.reason = WAITING
         self.last_update = hub.clock()
-        self.listeners: dict[int, Listener] = {}
+        self.listeners: dict[int, Listener] = {}  # called in this order: the ``first`` ones, then the others
+        self.first: set[int] = set()
         self.connector: Connector | None = None
         self.unwatch: Callable[[], None] | None = None
         self.task: asyncio.Task[None] | None = None
@@ -207,9 +208,14 @@ class MarketDataHub:
             return None  # one side of the book is empty: there is no mid to check a band against
         return (q.bid + q.ask) / 2
 
-    async def subscribe(self, exchange: Exchange, symbol: str, listener: Listener) -> MarketSubscription:
+    async def subscribe(
+        self, exchange: Exchange, symbol: str, listener: Listener, first: bool = False
+    ) -> MarketSubscription:
         """Join (or open) the feed of ``symbol``. Raises ``ValidationError`` naming ``symbol`` if the venue
-        does not list it, ``FailedPrecondition`` if no live session of ``exchange`` exists."""
+        does not list it, ``FailedPrecondition`` if no live session of ``exchange`` exists. ``first``: the
+        listener is called before every listener that is not (a trigger that sends orders on a print goes
+        before the streams that only forward it: the tasks those wake would otherwise run before its send;
+        measured ~0.3 ms, bench/contingent_orders.py)."""
         async with self._lock:
             feed = self.feeds.get((exchange, symbol))
             if feed is None:
@@ -226,6 +232,10 @@ class MarketDataHub:
                 feed.task = self.tasks.spawn(self._watchdog(feed), f"{exchange.value}/{symbol}")
             key = next(self._keys)
             feed.listeners[key] = listener
+            if first:
+                feed.first.add(key)
+                order = sorted(feed.listeners, key=lambda k: k not in feed.first)  # stable: joining order kept
+                feed.listeners = {k: feed.listeners[k] for k in order}
             return MarketSubscription(self, feed, key)
 
     async def _pick(self, exchange: Exchange) -> Connector | None:
@@ -266,6 +276,7 @@ class MarketDataHub:
 
     def _leave(self, feed: Feed, key: int) -> None:
         feed.listeners.pop(key, None)
+        feed.first.discard(key)
         if feed.listeners or self.feeds.get((feed.exchange, feed.symbol)) is not feed:
             return
         del self.feeds[(feed.exchange, feed.symbol)]
