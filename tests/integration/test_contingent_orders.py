@@ -560,3 +560,34 @@ async def test_finished_ones_are_forgotten_beyond_the_bound(svc: Svc, monkeypatc
         )
         assert (await svc.om.SendOrder(delete, metadata=AUTH)).order.order_status == c.ORDER_STATUS_CANCELLED
     assert [co_.get(sid, cl) is not None for cl in cls] == [False, True, True]
+
+
+async def test_contingent_events_on_the_rest_websocket(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    _, ask = await fresh(svc)
+    cl = uid("ws")
+    headers = {"x-api-key": KEY}
+    async with svc.http.ws_connect(f"{svc.rest}/subscribeUpdates", headers=headers) as ws:
+        await ws.send_json({"sessionId": sid, "fromSeq": 1})
+        body = {
+            "clOrderId": cl,
+            "symbol": SYMBOL,
+            "sessionId": sid,
+            "qty": 0.001,
+            "orderType": "market",
+            "transactionType": "insert",
+            "side": "buy",
+            "triggerKind": "stop",
+            "triggerPrice": float(ask + 40),
+        }
+        async with svc.http.post(f"{svc.rest}/sendOrder", json=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        await svc.trade(VENUE, SYMBOL, ask + 60, D("0.0001"), "buy")
+        seen: list[tuple[str, str]] = []
+        while ("order", "filled") not in seen:
+            frame = await asyncio.wait_for(ws.receive_json(), WAIT_S)
+            if "contingentEvent" in frame and frame["contingentEvent"]["clOrderId"] == cl:
+                seen.append(("contingent", frame["contingentEvent"]["status"]))
+            elif frame.get("clOrderId") == cl:
+                seen.append(("order", frame["orderStatus"]))
+        assert seen[:3] == [("contingent", "pendingtrigger"), ("contingent", "triggered"), ("order", "pendingnew")]
