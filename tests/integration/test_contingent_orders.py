@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -591,3 +592,56 @@ async def test_contingent_events_on_the_rest_websocket(svc: Svc) -> None:
             elif frame.get("clOrderId") == cl:
                 seen.append(("order", frame["orderStatus"]))
         assert seen[:3] == [("contingent", "pendingtrigger"), ("contingent", "triggered"), ("order", "pendingnew")]
+
+
+async def test_oco_amended_as_a_group_then_a_fill_cancels_the_stop(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    gid, lim, st = uid("g"), uid("lm"), uid("st")
+    legs = [
+        om.SendOrderRequest(
+            cl_order_id=lim,
+            symbol=SYMBOL,
+            price=float(ask + 500),
+            qty=0.001,
+            order_type=c.ORDER_TYPE_LIMIT,
+            tif=c.TIME_IN_FORCE_GTC,
+            side=c.SIDE_SELL,
+        ),
+        stop(sid, st, c.SIDE_SELL, bid - 500),
+    ]
+    req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OCO, orders=legs)
+    await stub.SendOrderGroup(req, metadata=AUTH)
+
+    def get(cl: str) -> Any:
+        return svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+
+    await poll(lambda: get(lim), lambda a: a.order.order_status == c.ORDER_STATUS_NEW, "the limit leg live")
+    amend = co.AmendOrderGroupRequest(
+        session_id=sid,
+        group_id=gid,
+        orders=[
+            om.SendOrderRequest(cl_order_id=lim, price=float(ask + 400), qty=0.001),
+            om.SendOrderRequest(cl_order_id=st, trigger_price=float(bid - 600)),
+        ],
+    )
+    await stub.AmendOrderGroup(amend, metadata=AUTH)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    armed = co_.get(sid, st)
+    assert armed is not None and armed.state is not None and armed.state.level == bid - 600
+    await poll(
+        lambda: get(lim),
+        lambda a: a.order.order_status == c.ORDER_STATUS_NEW and D(str(a.order.price)) == ask + 400,
+        "the limit leg amended at the venue",
+    )
+    await svc.trade(VENUE, SYMBOL, ask + 400, D("0.001"), "buy")  # fills the limit leg: the stop goes
+    await poll(lambda: get(lim), lambda a: a.order.order_status == c.ORDER_STATUS_FILLED, "the limit leg filled")
+    await poll(lambda: asyncio.sleep(0), lambda _: armed.status.value == "cancelled", "the stop disarmed")
+    assert armed.message == f"oco: {lim} filled"
+    g = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+    assert g.group.done and [x.order_status for x in g.group.legs] == [
+        c.ORDER_STATUS_FILLED,
+        c.ORDER_STATUS_CANCELLED,
+    ]
