@@ -663,8 +663,9 @@ class OrderEngine:
         """A status report (ack, amend, cancel, expiry, a query's answer). Fills count only from their own
         reports (with trade ids), never from totals."""
         status = r.status
-        if status.is_final and r.cum_filled > order.cum_filled and r.cum_filled > order.venue_filled:
-            # it ended having filled more than the fills we have: collect the rest
+        if r.cum_filled > order.cum_filled and r.cum_filled > order.venue_filled:
+            # the venue counts more fills than we have: unless their reports follow within a second, they
+            # were lost (a stream silent or dropped meanwhile, a restart) and are collected from its history
             order.venue_filled = r.cum_filled
             self.reconciler.owe_fills(session, order)
         if order.status.is_final and not status.is_final:

@@ -720,3 +720,22 @@ async def test_an_unexpected_fault_while_sending_leaves_the_order_to_the_reconci
         await world.engine.send(buy("f1"))
     order = world.engine.sessions["s"].orders["f1"]
     await waiting.eventually(lambda: order.status is OrderStatus.NEW, "the reconciler to find the order", 5.0)
+
+
+async def test_a_fill_whose_report_was_lost_is_collected_when_a_status_report_counts_it(world: World) -> None:
+    """The fill's own report never came (the stream was silent then); a later status report of the live
+    order counts it: execx collects it from the venue's trade history (fault matrix bybit-linear silent
+    seed 1013204718: a fill lost, the order left new)."""
+    venue = await world.start()
+    await world.engine.send(buy("lf1", 96000.0, 0.03))
+    sink = venue._sink
+    assert sink is not None
+    venue._sink = lambda r: None  # silent
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+    venue._sink = sink
+    order = world.engine.session("s").orders["lf1"]
+    assert order.cum_filled == 0
+    o = world.market.find_order(world.me, "BTCUSDT", client_id="lf1")
+    sink(dataclasses.replace(venue._report(o), message="amended"))  # e.g. the stream's report of an amend
+    await waiting.eventually(lambda: order.cum_filled == D("0.01"), "the lost fill to be collected", 5.0)
+    assert order.status is OrderStatus.PARTIALLYFILLED and len(order.trade_ids) == 1
