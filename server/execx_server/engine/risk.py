@@ -328,9 +328,7 @@ def _targets(engine: OrderEngine, session_id: str) -> list[Session]:
     return [engine.session(session_id)]
 
 
-async def engage_kill_switch(
-    engine: OrderEngine, session_id: str, reason: str, *, broadcast: bool = True
-) -> list[str]:
+async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str, *, broadcast: bool = True) -> list[str]:
     """Engage the switch of ``session_id`` (``all``: the global one), journal and publish it, then pull
     every open order of the session(s) that has a live connection. Returns the client order ids a cancel
     was sent for. Idempotent: engaging again pulls again (what is still open). ``broadcast``: the global
