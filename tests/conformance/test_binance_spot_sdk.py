@@ -266,3 +266,28 @@ async def test_ws_streams_trade_and_book_ticker(sim: Simulator) -> None:
         assert tops[-1].s == "ETHBTC"
     finally:
         await connection.close_connection(close_session=True)
+
+
+async def test_rest_market_data(sim: Simulator, account: Account) -> None:
+    """The SDK's market-data calls (issue 16): order book, public trades, klines, 24 h ticker, best bid/offer,
+    price, average price and server time, parsed by the SDK's own response models."""
+    from binance_sdk_spot.rest_api.models import KlinesIntervalEnum
+
+    rest = rest_client(sim, account)
+    bid, ask = best_bid_ask(sim, "BTCUSDT")
+    await admin(sim, "/admin/market/trade", {"market": "binance-spot", "symbol": "BTCUSDT", "price": str(ask),
+                                              "qty": "0.002", "aggressor": "buy"})  # fmt: skip
+    bid, top_ask = best_bid_ask(sim, "BTCUSDT")  # the print took liquidity at the ask
+    depth = (await call(rest.depth, symbol="BTCUSDT", limit=5)).data()
+    assert Decimal(depth.bids[0][0]) == bid and Decimal(depth.asks[0][0]) == top_ask
+    trades = (await call(rest.get_trades, symbol="BTCUSDT", limit=10)).data()
+    assert any(Decimal(t.price) == ask and Decimal(t.qty) == Decimal("0.002") for t in trades)
+    klines = (await call(rest.klines, symbol="BTCUSDT", interval=KlinesIntervalEnum.INTERVAL_1m, limit=5)).data()
+    assert klines and Decimal(klines[-1][4]) == ask  # the close of the current minute: the last trade
+    ticker = (await call(rest.ticker24hr, symbol="BTCUSDT")).data().actual_instance
+    assert Decimal(ticker.last_price) == ask and Decimal(ticker.volume) >= Decimal("0.002")
+    top = (await call(rest.ticker_book_ticker, symbol="BTCUSDT")).data().actual_instance
+    assert (Decimal(top.bid_price), Decimal(top.ask_price)) == (bid, top_ask)
+    assert Decimal((await call(rest.ticker_price, symbol="BTCUSDT")).data().actual_instance.price) == ask
+    assert Decimal((await call(rest.avg_price, symbol="BTCUSDT")).data().price) > 0
+    assert (await call(rest.time)).data().server_time > 0
