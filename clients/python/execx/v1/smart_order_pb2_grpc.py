@@ -143,6 +143,8 @@ class SmartOrderServiceServicer:
         """The smart-order feed: StatusChange, TradeRequest and TradeFill messages of every smart order,
         or of one. On REST this receive-only feed is the websocket /v1/sor/feed (?id=); seed 003's
         websocket /v1/sor/ws is SmartOrderChannel (the same messages, plus the commands sent on it).
+        Its response type is also SmartOrderChannel's (the same feed messages):
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +158,11 @@ class SmartOrderServiceServicer:
         (AddSmartOrder's answer); a refused command with an "Error" message naming the field; the
         stream stays open either way. On REST this is the websocket /v1/sor/ws; its query string
         (?id=...) is a first Subscribe command.
+        Its messages are the seed's: its commands, and the very feed messages of SubscribeSmartOrders
+        (one response type for both, so a client parses the two streams alike), hence these exceptions:
+        buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
