@@ -349,6 +349,8 @@ async def test_audit_log_records_mutating_calls_without_secrets(channel: grpc.ai
             headers={"x-api-key": KEYS["trade"]},
         ) as r:
             assert r.status == 200, await r.text()
+    with pytest.raises(grpc.aio.AioRpcError):  # a wrong key: audited under no key id, the key never written
+        await stub.SendOrder(buy("audited", "aud-nokey"), metadata=md("not-a-key-" + KEYS["trade"]))
     await stub.ListSessions(om.ListSessionsRequest(), metadata=md(KEYS["trade"]))  # a read: not audited
     path = svc.settings.data_dir / "audit.jsonl"
     text = path.read_text()
@@ -359,6 +361,7 @@ async def test_audit_log_records_mutating_calls_without_secrets(channel: grpc.ai
     assert by[("SendOrder", "aud-1")]["outcome"] == "OK" and by[("SendOrder", "aud-1")]["peer"].startswith("ipv")
     assert by[("SendOrder", "aud-2")] | {"key": "trader2", "outcome": "PERMISSION_DENIED"} == by[("SendOrder", "aud-2")]
     assert by[("EngageKillSwitch", "")]["outcome"] == "PERMISSION_DENIED"
+    assert by[("SendOrder", "aud-nokey")] | {"key": "", "outcome": "UNAUTHENTICATED"} == by[("SendOrder", "aud-nokey")]
     assert by[("SendOrder", "aud-rest")]["peer"].startswith("rest:127.0.0.1")
     assert not any(r["method"].endswith("/ListSessions") for r in records)
     demo = svc.ready["sim"]["accounts"][0]

@@ -93,6 +93,9 @@ class ApiKey:
         return self.scope == ADMIN
 
 
+ANONYMOUS = ApiKey("", READ, 0.0, 0.0)  # the audit's key id of a call that presented no valid key
+
+
 def _digest(entry: dict[str, Any], where: str) -> bytes:
     if isinstance(entry.get("key"), str) and entry["key"]:
         return hashlib.sha256(entry["key"].encode()).digest()
@@ -424,12 +427,16 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             return None
         metadata = tuple(details.invocation_metadata or ())
         key = self.keys.lookup(metadata)
-        if key is None:
-            return _deny(
-                handler, _Denied(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)")
-            )
         scope = required_scope(details.method)
         peer_md = next((str(v) for k, v in metadata if k == PEER_HEADER), "")
+        if key is None:
+            # audited like any refused mutating call, under no key id (what was presented is never written)
+            anonymous = _Call(ANONYMOUS, details.method, peer_md, scope != READ)
+            return _deny(
+                handler,
+                _Denied(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)"),
+                lambda ctx, req: self._audit(anonymous, ctx, req, "UNAUTHENTICATED"),
+            )
         call = _Call(key, details.method, peer_md, scope != READ)
         if not key.allows(scope):
             denied = _Denied(
