@@ -429,3 +429,22 @@ async def test_history_names_deribit_and_pulse_orders_by_label(admin: Admin) -> 
         hist = await admin.ok("GET", "/admin/history", params={"apiKey": created["apiKey"], "market": venue})
         assert [o["clientOrderId"] for o in hist["orders"]] == ["lbl7"]
         assert hist["trades"] and {t["clientOrderId"] for t in hist["trades"]} == {"lbl7"}
+
+
+async def test_ids_continue_after_the_given_ones_never_backwards(admin: Admin) -> None:
+    """POST /admin/ids: a restarted simulator continues its numbering (a venue never reuses an id)."""
+    created = await admin.ok("POST", "/admin/accounts", {})
+    market = admin.sim.exchange.markets["binance-usdm-future"]
+    acct = admin.sim.exchange.account_by_key(created["apiKey"])
+    assert acct is not None
+    before = market.place(acct, "ETHUSDT", Side.BUY, OrderType.MARKET, D("0.1"), client_id="ids-0")
+    last_trade = max(f.trade_id for f in market.account_trades(acct))
+    body = {"market": "binance-usdm-future", "orderId": before.order_id + 1000, "tradeId": last_trade + 5000}
+    await admin.ok("POST", "/admin/ids", body)
+    after = market.place(acct, "ETHUSDT", Side.BUY, OrderType.MARKET, D("0.1"), client_id="ids-1")
+    assert after.order_id == before.order_id + 1001
+    assert min(f.trade_id for f in market.account_trades(acct) if f.order_id == after.order_id) == last_trade + 5001
+    await admin.ok("POST", "/admin/ids", {"market": "binance-usdm-future", "orderId": 1, "tradeId": 1})
+    again = market.place(acct, "ETHUSDT", Side.BUY, OrderType.MARKET, D("0.1"), client_id="ids-2")
+    assert again.order_id == after.order_id + 1  # never backwards
+    assert "orderId" in await admin.bad("POST", "/admin/ids", {"market": "binance-usdm-future", "orderId": -1})
