@@ -15,6 +15,11 @@
 ``--target HOST:PORT`` (default ``EXECX_TARGET``, else 127.0.0.1 and ``EXECX_GRPC_PORT`` or 35028),
 ``--json`` prints JSON lines instead of tables, ``--timeout`` seconds per call. Exit code 0, or 1 with
 ``execx ctl: CODE: message`` on stderr.
+
+TLS (execx started with ``--tlsCert``): ``--cacert CA`` (``EXECX_TLS_CA``) the CA bundle that signed
+execx's certificate, ``--cert C --key K`` (``EXECX_TLS_CLIENT_CERT``, ``EXECX_TLS_CLIENT_KEY``) a client
+certificate for mTLS (``--key`` is its private key; the API key is ``EXECX_KEY``), ``--serverName N``
+(``EXECX_TLS_SERVER_NAME``) the name the certificate is checked against when it is not the target's host.
 """
 
 from __future__ import annotations
@@ -55,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default=default, help="execx's gRPC HOST:PORT (EXECX_TARGET)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of tables")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per call")
+    env = os.environ.get
+    p.add_argument("--cacert", default=env("EXECX_TLS_CA", ""), help="TLS: the CA that signed execx's cert")
+    p.add_argument("--cert", default=env("EXECX_TLS_CLIENT_CERT", ""), help="mTLS: a client certificate (PEM)")
+    p.add_argument(
+        "--key", default=env("EXECX_TLS_CLIENT_KEY", ""), help="mTLS: its private key (PEM; the API key is EXECX_KEY)"
+    )
+    p.add_argument("--serverName", default=env("EXECX_TLS_SERVER_NAME", ""), help="TLS: the name to check")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("sessions", help="every session")
     o = sub.add_parser("orders", help="a session's open orders (--all: every order)")
@@ -112,7 +124,14 @@ class _Out:
 
 async def run(a: argparse.Namespace) -> int:
     out = _Out(a.json)
-    async with ExecxClient(a.target, timeout=a.timeout) as x:
+    async with ExecxClient(
+        a.target,
+        timeout=a.timeout,
+        tls_ca=a.cacert or None,
+        tls_cert=a.cert or None,
+        tls_key=a.key or None,
+        tls_server_name=a.serverName or None,
+    ) as x:
         cmd = a.command
         if cmd == "sessions":
             out.rows(await x.list_sessions(), SESSION_COLUMNS)
@@ -167,6 +186,9 @@ def main(argv: list[str]) -> int:
         return asyncio.run(run(a))
     except ExecxError as e:
         print(f"execx ctl: {e.code.name}: {e.message}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a certificate file that cannot be read
+        print(f"execx ctl: {e.filename}: {e.strerror}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

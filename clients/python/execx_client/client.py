@@ -25,6 +25,7 @@ import os
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -54,7 +55,7 @@ from . import types as t
 from .convert import enum_number, result, result_as, status_code
 from .errors import ExecxError
 
-__all__ = ["ExecxClient", "OrderRequest", "Update"]
+__all__ = ["ExecxClient", "OrderRequest", "Update", "channel_credentials"]
 
 T = TypeVar("T")
 Update = t.OrderTransaction | t.RiskEvent | t.AlgorithmEvent | t.ContingentEvent
@@ -298,13 +299,45 @@ class _OrderEntry:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def _pem(source: str | Path | bytes | None) -> bytes | None:
+    if source is None or isinstance(source, bytes):
+        return source
+    return Path(source).read_bytes()
+
+
+def channel_credentials(
+    tls: bool | None = None,
+    ca: str | Path | bytes | None = None,
+    cert: str | Path | bytes | None = None,
+    key: str | Path | bytes | None = None,
+    server_name: str | None = None,
+) -> grpc.ChannelCredentials | None:
+    """The TLS credentials of a channel to execx, or None for plaintext (``tls`` False, or None and no
+    TLS option given). ``ca``, ``cert`` and ``key`` are PEM files' paths or PEM bytes; ``cert`` and
+    ``key`` (mTLS) go together. An unreadable file raises ``OSError``."""
+    wanted = tls if tls is not None else any(v for v in (ca, cert, key, server_name))
+    if (cert is None) != (key is None):
+        raise ExecxError(grpc.StatusCode.INVALID_ARGUMENT, "tls_cert and tls_key: a client certificate needs both")
+    if not wanted:
+        if any(v for v in (ca, cert, key, server_name)):
+            raise ExecxError(grpc.StatusCode.INVALID_ARGUMENT, "tls=False with TLS options")
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=_pem(ca), private_key=_pem(key), certificate_chain=_pem(cert))
+
+
 class ExecxClient:
     """An asyncio client of one execx (``target`` "host:port" of its gRPC port).
 
     ``key`` is execx's service key (default: the ``EXECX_KEY`` environment variable); ``timeout`` the
     default per-call timeout in seconds; ``backoff`` the first and the longest wait between two
     reconnection attempts of a stream; ``on_reconnect(stream, from_seq)`` is called each time a stream
-    resumes. Use as ``async with ExecxClient(...) as x:`` or call ``close()``."""
+    resumes. Use as ``async with ExecxClient(...) as x:`` or call ``close()``.
+
+    TLS (execx started with ``--tlsCert``): ``tls_ca`` is the CA bundle that signed execx's certificate
+    (a PEM file's path, or the PEM itself as bytes); ``tls_cert`` and ``tls_key`` a client certificate and
+    its private key for mTLS (``--tlsClientCa``); ``tls_server_name`` the name execx's certificate is
+    checked against when it is not the host of ``target``. Any of them turns TLS on; ``tls=True`` alone
+    uses the system's trusted CAs. Without them the channel is plaintext (loopback)."""
 
     def __init__(
         self,
@@ -314,20 +347,29 @@ class ExecxClient:
         timeout: float = 10.0,
         backoff: tuple[float, float] = (0.05, 2.0),
         on_reconnect: Callable[[str, int], None] | None = None,
+        tls: bool | None = None,
+        tls_ca: str | Path | bytes | None = None,
+        tls_cert: str | Path | bytes | None = None,
+        tls_key: str | Path | bytes | None = None,
+        tls_server_name: str | None = None,
     ) -> None:
         key = key if key is not None else os.environ.get("EXECX_KEY", "")
         if not key:
             raise ExecxError(grpc.StatusCode.UNAUTHENTICATED, "no service key: pass key= or set EXECX_KEY")
         first_ms = max(1, int(backoff[0] * 1000))
         cap_ms = max(first_ms, int(backoff[1] * 1000))
-        self._channel = grpc.aio.insecure_channel(
-            target,
-            options=[  # the channel's own reconnection, as quick as the streams'
-                ("grpc.initial_reconnect_backoff_ms", first_ms),
-                ("grpc.min_reconnect_backoff_ms", first_ms),
-                ("grpc.max_reconnect_backoff_ms", cap_ms),
-            ],
-        )
+        options: list[tuple[str, Any]] = [  # the channel's own reconnection, as quick as the streams'
+            ("grpc.initial_reconnect_backoff_ms", first_ms),
+            ("grpc.min_reconnect_backoff_ms", first_ms),
+            ("grpc.max_reconnect_backoff_ms", cap_ms),
+        ]
+        creds = channel_credentials(tls, tls_ca, tls_cert, tls_key, tls_server_name)
+        if creds is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            if tls_server_name:
+                options.append(("grpc.ssl_target_name_override", tls_server_name))
+            self._channel = grpc.aio.secure_channel(target, creds, options=options)
         self.target = target
         self.timeout = timeout
         self.on_reconnect = on_reconnect
