@@ -21,7 +21,7 @@ import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import web
@@ -80,6 +80,9 @@ from .managers.trigger import TriggerManagers
 from .marketdata.hub import MarketDataHub
 from .observability import tracing
 from .observability.metrics import Metrics, VenueTelemetry
+
+if TYPE_CHECKING:
+    from .fleet.dropcopy import DropCopy
 
 log = logging.getLogger("execx.app")
 
@@ -143,6 +146,7 @@ class Settings:
     redis_url: str = ""  # fleet mode (fleet/, docs/fleet.md): kill switch, fleet view, shared rate budget
     fleet_expected_size: int = 3  # Redis unreachable: each execx keeps 1/this of every venue limit
     fleet_node_id: str = ""  # this execx's name in the fleet view (default host-pid-random)
+    nats_url: str = ""  # drop copy of the journal on NATS JetStream (fleet/dropcopy.py, docs/fleet.md); off if empty
 
     def tls(self) -> TlsSettings | None:
         if self.tls_cert is None and self.tls_key is None:
@@ -197,6 +201,7 @@ class Service:
         self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
         self.fleet: Fleet | None = None  # fleet mode (--redis)
+        self.dropcopy: DropCopy | None = None  # drop copy on NATS JetStream (--nats)
 
     def _make_connector(self, config: ConnectorConfig) -> Connector:
         spec, ws_options = CONNECTORS[config.exchange]
@@ -349,6 +354,12 @@ class Service:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         if s.redis_url:
             await self._join_fleet(health_servicer)
+        if s.nats_url:  # a background follower of the journal: never delays the start nor the order path
+            from .fleet.dropcopy import dropcopy_for
+
+            accounts = session_accounts
+            self.dropcopy = dropcopy_for(s.nats_url, s.data_dir, lambda sid: dict(accounts.items()).get(sid, "inline"))
+            self.dropcopy.start()
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
         ssl_context = self.tls.ssl_context if self.tls is not None else None
@@ -518,6 +529,9 @@ class Service:
         if self.fleet is not None:
             await self.fleet.stop()
             self.fleet = None
+        if self.dropcopy is not None:
+            await self.dropcopy.stop()
+            self.dropcopy = None
         if self.market_data is not None:
             await self.market_data.close()
             self.market_data = None

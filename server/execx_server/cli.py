@@ -142,6 +142,11 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="fleet mode, Redis unreachable: each execx keeps 1/N of every venue limit",
     )
     p.add_argument("--fleetNode", default=env("EXECX_FLEET_NODE", ""), help="this execx's name in the fleet view")
+    p.add_argument(
+        "--nats",
+        default=env("EXECX_NATS", ""),
+        help="drop copy: every journaled event published once to JetStream at nats://host:port (docs/fleet.md)",
+    )
     a = p.parse_args(argv)
     from .app import Settings
 
@@ -182,6 +187,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         redis_url=a.redis,
         fleet_expected_size=a.fleetExpectedSize,
         fleet_node_id=a.fleetNode,
+        nats_url=a.nats,
     )
 
 

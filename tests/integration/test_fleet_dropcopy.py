@@ -1,0 +1,280 @@
+"""Fleet mode (issue 21), the drop copy: execx (``nats_url``) publishes every journaled event to a real
+``nats-server -js`` started by the test (skipped where Debian's ``nats-server`` is absent, failing under
+``CI=1``: .ci/run installs it). A back-office consumer (a durable JetStream consumer) receives every fill
+of a session exactly once across a NATS ``kill -9`` and restart, and across an execx restart on the same
+data directory whose acknowledged seqs were lost (the republished records deduplicated by their
+``Nats-Msg-Id``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import nats
+import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx_server.app import Service, Settings
+from execx_server.domain.enums import OrderStatus
+from execx_server.fleet.dropcopy import STREAM, SUBJECT_PREFIX, DropCopy, subject
+from execx_sim.app import Simulator
+from fleet_helpers import free_port
+from market_helpers import AUTH, KEY, Svc, uid
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from waiting import eventually
+
+VENUE, SYMBOL = "binance-spot", "BTCUSDT"
+WAIT_S = 20.0
+
+
+def nats_binary() -> str:
+    found = shutil.which("nats-server") or ("/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None)
+    if found:
+        return found
+    message = "nats-server not on PATH; .ci/run installs it (Debian package `nats-server`)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class NatsServer:
+    """``nats-server -js`` on a loopback port, its JetStream store in ``workdir``; ``kill`` / ``start`` again
+    on the same port and store."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = nats_binary()
+        self.port = free_port()
+        self.store = workdir / "jetstream"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *[self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+        async def up() -> bool:
+            try:
+                nc = await nats.connect(self.url, connect_timeout=0.5, allow_reconnect=False)
+            except Exception:  # not listening yet
+                return False
+            try:
+                await nc.jetstream().account_info()
+                return True
+            except Exception:  # JetStream not ready yet
+                return False
+            finally:
+                await nc.close()
+
+        await eventually(up, "nats-server's JetStream to answer", within_s=WAIT_S, every_s=0.05)
+
+    async def kill(self) -> None:
+        """``kill -9``: no goodbye to the clients."""
+        if self.proc is not None:
+            self.proc.kill()
+            await self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+    server = NatsServer(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.kill()
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    sim = Simulator(quiet=True)
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def settings(data_dir: Path, nats_url: str) -> Settings:
+    return Settings(
+        key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data_dir, sim=True, sim_quiet=True, nats_url=nats_url
+    )
+
+
+def journal_fills(data_dir: Path, sid: str) -> set[str]:
+    """The trade ids of the session's fills in execx's journal (the source of truth)."""
+    with sqlite3.connect(f"file:{data_dir / 'journal.db'}?mode=ro", uri=True) as db:
+        payloads = [
+            json.loads(p)
+            for (p,) in db.execute("SELECT payload FROM events WHERE session_id = ? AND kind = 'order'", (sid,))
+        ]
+    return {p["tradeId"] for p in payloads if Decimal(p["executedQty"]) > 0}
+
+
+def journal_last_seq(service: Service, sid: str) -> int:
+    assert service.engine is not None
+    return service.engine.journal.last_seq().get(sid, 0)
+
+
+async def caught_up(service: Service, sid: str) -> None:
+    """Wait until the drop copy's acknowledged seq of ``sid`` is the journal's last."""
+    dc = service.dropcopy
+    assert isinstance(dc, DropCopy)
+    await eventually(
+        lambda: dc.acks.seqs.get(sid, 0) == journal_last_seq(service, sid) > 0,
+        "the drop copy caught up with the journal",
+        within_s=WAIT_S,
+        every_s=0.02,
+    )
+
+
+async def fill(svc: Svc, sid: str, n: int) -> None:
+    """``n`` marketable buys (each fills at once against the simulated book), each waited for."""
+    assert svc.service.engine is not None
+    store = svc.service.engine.sessions[sid].store
+    _, ask = await svc.top(VENUE, SYMBOL)
+    for _ in range(n):
+        cl = uid("d")
+        await svc.om.SendOrder(
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=cl,
+                symbol=SYMBOL,
+                price=float(ask * 2),
+                qty=0.001,
+                order_type=c.ORDER_TYPE_LIMIT,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_GTC,
+                side=c.SIDE_BUY,
+            ),
+            metadata=AUTH,
+        )
+
+        def filled(cl: str = cl) -> bool:
+            order = store.get(cl)
+            return order is not None and order.status == OrderStatus.FILLED
+
+        await eventually(filled, f"order {cl} filled", within_s=WAIT_S)
+
+
+async def consume(js: Any, sid: str, seen: list[dict[str, Any]]) -> None:
+    """Fetch and ack everything the durable back-office consumer has now (NATS may be restarting)."""
+    sub = await js.pull_subscribe_bind("backoffice", stream=STREAM)
+    while True:
+        try:
+            msgs = await sub.fetch(100, timeout=0.5)
+        except nats.errors.TimeoutError:
+            return
+        for m in msgs:
+            seen.append({"id": m.headers.get("Nats-Msg-Id"), "subject": m.subject, **json.loads(m.data)})
+            await m.ack()
+
+
+async def test_every_fill_exactly_once_across_nats_and_execx_restarts(
+    tmp_path: Path, nats_server: NatsServer, simulator: Simulator
+) -> None:
+    data = tmp_path / "execx"
+    service = Service(settings(data, nats_server.url), simulator=simulator)
+    await service.start()
+    async with aiohttp.ClientSession() as http:
+        svc = Svc(service, http)
+        try:
+            acct = await svc.admin_post("/admin/accounts", {})
+            sid = await svc.session(VENUE, acct)
+            await fill(svc, sid, 4)
+            await caught_up(service, sid)
+
+            # a back-office consumer, durable, on this session's orders and fills
+            nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+            js = nc.jetstream()
+            await js.add_consumer(
+                STREAM,
+                ConsumerConfig(
+                    durable_name="backoffice",
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    filter_subject=f"{SUBJECT_PREFIX}.*.*.{sid}.>",
+                ),
+            )
+            seen: list[dict[str, Any]] = []
+            await consume(js, sid, seen)
+
+            # NATS killed: execx keeps trading and journaling; the drop copy catches up once NATS is back
+            await nats_server.kill()
+            await fill(svc, sid, 4)
+            assert service.dropcopy is not None
+            assert service.dropcopy.acks.seqs[sid] < journal_last_seq(service, sid)
+            await nats_server.start()
+            await caught_up(service, sid)
+            await eventually(lambda: nc.is_connected, "the consumer reconnected", within_s=WAIT_S)
+            await consume(js, sid, seen)
+
+            # execx stopped, and its acknowledged seqs lost (as by a crash before they were persisted):
+            # the restarted execx publishes everything again, JetStream drops each as a duplicate
+            await svc.channel.close()
+            await service.stop()
+            (data / "dropcopy_acks.json").unlink()
+            service = Service(settings(data, nats_server.url), simulator=simulator)
+            await service.start()
+            svc = Svc(service, http)
+            await svc.start_session(sid, VENUE, acct)
+            await fill(svc, sid, 4)
+            await caught_up(service, sid)
+            assert service.dropcopy is not None and service.dropcopy.duplicates > 0
+            await consume(js, sid, seen)
+            await nc.close()
+        finally:
+            await svc.channel.close()
+            await service.stop()
+
+    fills = [m for m in seen if m["kind"] == "order" and Decimal(m["event"]["executedQty"]) > 0]
+    trade_ids = [m["event"]["tradeId"] for m in fills]
+    assert len(trade_ids) == len(set(trade_ids)), "a fill delivered twice"
+    assert set(trade_ids) == journal_fills(data, sid) and len(trade_ids) >= 12, (trade_ids, journal_fills(data, sid))
+    ids = [m["id"] for m in seen]
+    assert len(ids) == len(set(ids)), "a journal record delivered twice"
+    assert sorted(m["seq"] for m in seen) == list(range(1, len(seen) + 1)), "a journal record missing"
+    assert all(m["id"] == f"{sid}:{m['seq']}" for m in seen)
+    assert all(m["subject"] == subject(VENUE, "inline", sid, m["kind"]) for m in seen)
+
+
+async def test_started_while_nats_is_down_then_catches_up(tmp_path: Path, simulator: Simulator) -> None:
+    """NATS unreachable when execx starts: execx starts and trades all the same (the journal is the source
+    of truth); once NATS answers, the drop copy creates the stream and publishes what it missed."""
+    down = NatsServer(tmp_path)  # its port chosen, nothing listening yet
+    service = Service(settings(tmp_path / "execx", down.url), simulator=simulator)
+    await service.start()
+    async with aiohttp.ClientSession() as http:
+        svc = Svc(service, http)
+        try:
+            sid = await svc.session(VENUE, await svc.admin_post("/admin/accounts", {}))
+            await fill(svc, sid, 2)
+            assert service.dropcopy is not None and service.dropcopy.acks.seqs.get(sid, 0) == 0
+            await down.start()
+            try:
+                await caught_up(service, sid)
+                nc = await nats.connect(down.url)
+                try:
+                    info = await nc.jetstream().stream_info(STREAM)
+                    assert info.state.messages == journal_last_seq(service, sid)
+                finally:
+                    await nc.close()
+            finally:
+                await down.kill()
+        finally:
+            await svc.channel.close()
+            await service.stop()
