@@ -200,3 +200,67 @@ async def test_buf_curl_over_tls_and_mtls(tmp_path: Path) -> None:
         assert rc == 0, err
         rc, out, err = await buf_curl(target, "--cacert", str(ca_file))  # no client certificate
         assert rc != 0 and out == "", err
+
+
+NODE_CLIENT = Path(__file__).resolve().parents[2] / "clients" / "node"
+NODE_SCRIPT = """
+const { ExecxClient } = require(process.argv[1]);
+const [target, key, tls] = [process.argv[2], process.argv[3], JSON.parse(process.argv[4])];
+const x = new ExecxClient(target, key, 3000, tls === null ? undefined : tls);
+x.listSessions().then(
+  (s) => { console.log(JSON.stringify({ sessions: s.map((v) => v.sessionId) })); x.close(); },
+  (e) => { console.log(JSON.stringify({ code: e.code })); x.close(); });
+"""
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node and (NODE_CLIENT / "node_modules" / "typescript" / "package.json").is_file():
+        return node
+    message = "node or clients/node/node_modules missing: .ci/run installs them with `npm ci --prefix clients/node`"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+async def node_list_sessions(target: str, tls: dict[str, str] | None) -> dict[str, object]:
+    """The TypeScript client's ``listSessions`` (``new ExecxClient(target, key, 3000, tls)``) in node."""
+    node = _node()
+    argv = [node, "-e", NODE_SCRIPT, str(NODE_CLIENT / "dist" / "execx.js"), target, KEY, json.dumps(tls)]
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    answer: dict[str, object] = json.loads(out.decode().strip().splitlines()[-1])
+    return answer
+
+
+async def test_node_client_over_tls_and_mtls(tmp_path: Path) -> None:
+    _node()  # skip (or fail under CI) before building
+    build = await asyncio.create_subprocess_exec(
+        "npm",
+        "run",
+        "build",
+        "--prefix",
+        str(NODE_CLIENT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(build.communicate(), 180)
+    assert build.returncode == 0, out.decode()[-3000:]
+    node_refused = [
+        {"code": grpc.StatusCode.UNAVAILABLE.value[0]},
+        {"code": grpc.StatusCode.DEADLINE_EXCEEDED.value[0]},
+    ]
+    ca, clients = Ca(), Ca("client CA")
+    ca_file = str(ca.write(tmp_path / "ca.pem"))
+    cert, key = (str(p) for p in write_pair(clients.issue("node", server=False), tmp_path, "client"))
+    (tmp_path / "tls").mkdir()
+    async with tls_service(tmp_path / "tls", ca) as target:
+        assert await node_list_sessions(target, {"ca": ca_file}) == {"sessions": []}
+        assert await node_list_sessions(target, {"ca": ca_file, "serverName": "localhost"}) == {"sessions": []}
+        assert await node_list_sessions(target, {"ca": ca_file, "serverName": "not-execx.example"}) in node_refused
+        assert await node_list_sessions(target, None) in node_refused  # plaintext on the TLS port
+    (tmp_path / "mtls").mkdir()
+    async with tls_service(tmp_path / "mtls", ca, client_ca=clients) as target:
+        assert await node_list_sessions(target, {"ca": ca_file, "cert": cert, "key": key}) == {"sessions": []}
+        assert await node_list_sessions(target, {"ca": ca_file}) in node_refused  # no client certificate

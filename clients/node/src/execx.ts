@@ -70,6 +70,15 @@ function wireNames(): Record<string, Record<string, string>> {
   return out;
 }
 
+/** TLS to an execx started with --tlsCert: PEM files' paths or PEM contents (Buffer). `ca` the CA that
+ * signed execx's certificate (absent: the system's CAs), `cert` and `key` a client certificate for mTLS,
+ * `serverName` the name the certificate is checked against when it is not the dialled host. */
+export interface TlsOptions { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; serverName?: string }
+
+function pem(v: string | Buffer | undefined): Buffer | null {
+  return v === undefined ? null : typeof v === "string" ? fs.readFileSync(v) : v;
+}
+
 export class ExecxClient {
   /** How many times a stream of this client resumed. */
   reconnects = 0;
@@ -78,14 +87,22 @@ export class ExecxClient {
   /** The StartOrderHandler requests this client made (keys in memory only), to start them again. */
   private readonly sessions = new Map<string, object>();
 
-  /** `target` "host:port" of execx's gRPC port; `key` its service key; `timeoutMs` per call. */
-  constructor(target: string, private readonly key: string, private readonly timeoutMs = 10_000) {
+  /** `target` "host:port" of execx's gRPC port; `key` its service key; `timeoutMs` per call; `tls` to
+   * connect over TLS (plaintext without it). */
+  constructor(target: string, private readonly key: string, private readonly timeoutMs = 10_000, tls?: TlsOptions) {
     const def = loader.loadSync(PROTO_FILE, {
       includeDirs: [PROTO_ROOT], keepCase: false, enums: String, longs: String, defaults: true, oneofs: true,
     });
     const pkg = grpc.loadPackageDefinition(def) as unknown as ProtoGrpcType;
-    this.client = new pkg.execx.v1.OrderManagerService(target, grpc.credentials.createInsecure(), {
+    if (tls && (tls.cert === undefined) !== (tls.key === undefined)) {
+      throw new ExecxError(grpc.status.INVALID_ARGUMENT, "tls.cert and tls.key: a client certificate needs both");
+    }
+    const creds = tls
+      ? grpc.credentials.createSsl(pem(tls.ca), pem(tls.key), pem(tls.cert))
+      : grpc.credentials.createInsecure();
+    this.client = new pkg.execx.v1.OrderManagerService(target, creds, {
       "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 2000,
+      ...(tls?.serverName ? { "grpc.ssl_target_name_override": tls.serverName } : {}),
     });
   }
 
