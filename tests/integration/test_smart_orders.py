@@ -319,7 +319,9 @@ async def test_twap_on_every_venue(svc: Svc, case: tuple[str, str, str, str]) ->
         )
         o = await until(svc, r.id, done, f"the TWAP on {venue} {symbol}")
         assert o.status == so.SMART_ORDER_STATUS_COMPLETED, o.status_info
-        assert D(str(o.filled)) == amount and len(o.children) == 2, o.children
+        # two slices; on a loaded machine the first may come due together with the second, and the
+        # catch-up then sends the whole amount in one child (the spacing test checks the schedule)
+        assert D(str(o.filled)) == amount and 1 <= len(o.children) <= 2, o.children
     finally:
         await feed.close()
 
