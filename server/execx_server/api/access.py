@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import inspect
 import json
 import logging
@@ -42,6 +41,8 @@ from typing import IO, TYPE_CHECKING, Any
 import grpc
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
+
+from ..watched import read_config, stamp
 
 log = logging.getLogger("execx.access")
 audit_log = logging.getLogger("execx.audit")
@@ -139,14 +140,6 @@ def parse_keys(data: Any, default_rate: float, default_burst: float) -> dict[byt
     return out
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 class KeyStore:
     """The API keys: ``--key`` (admin) plus the keys file, looked up by the SHA-256 of a presented key."""
 
@@ -161,22 +154,11 @@ class KeyStore:
         self._stamp: tuple[int, int] | None = None
         self.reloads = 0
         if keys_file is not None:
-            self._stamp = _stamp(keys_file)
+            self._stamp = stamp(keys_file)
             self._keys = self._load(keys_file)  # raises KeysFileError at start-up
 
     def _load(self, path: Path) -> dict[bytes, ApiKey]:
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise KeysFileError(f"cannot read the keys file {path}: {e.strerror}") from None
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                data = importlib.import_module("yaml").safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception:  # the parser's message may quote a key: never shown
-            raise KeysFileError(f"the keys file {path} does not parse") from None
-        keys = parse_keys(data, self.rate_per_s, self.burst)
+        keys = parse_keys(read_config(path, "keys file", KeysFileError), self.rate_per_s, self.burst)
         if any(k.id == ADMIN_KEY_ID for k in keys.values()) and self._admin:
             raise KeysFileError(f"the keys file {path}: id {ADMIN_KEY_ID!r} is --key's")
         return {**keys, **self._admin}
@@ -184,10 +166,10 @@ class KeyStore:
     def reload_if_changed(self) -> bool:
         if self.keys_file is None:
             return False
-        stamp = _stamp(self.keys_file)
-        if stamp == self._stamp:
+        now = stamp(self.keys_file)
+        if now == self._stamp:
             return False
-        self._stamp = stamp
+        self._stamp = now
         try:
             self._keys = self._load(self.keys_file)
         except KeysFileError as e:

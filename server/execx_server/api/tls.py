@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import ssl
 import threading
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import cast
 
 import grpc
+
+from ..watched import stamp
 
 log = logging.getLogger("execx.tls")
 
@@ -57,16 +58,6 @@ def exposure_error(host: str, tls: TlsSettings | None, insecure: bool) -> str | 
     )
 
 
-def _stamp(path: Path | None) -> tuple[int, int] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 class TlsFiles:
     """The certificate files, the contexts built from them, and reload when they change."""
 
@@ -81,7 +72,7 @@ class TlsFiles:
 
     def _now(self) -> tuple[tuple[int, int] | None, ...]:
         s = self.settings
-        return (_stamp(s.cert), _stamp(s.key), _stamp(s.client_ca))
+        return (stamp(s.cert), stamp(s.key), stamp(s.client_ca))
 
     def _read(self) -> tuple[bytes, bytes, bytes | None]:
         s = self.settings

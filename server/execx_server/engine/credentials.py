@@ -14,7 +14,6 @@ directory: references only, never a secret) for the re-open at start-up.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 from ..connectors.base import Secret
 from ..observability import logging as xlog
+from ..watched import read_config, stamp
 
 log = logging.getLogger("execx.credentials")
 
@@ -59,14 +59,6 @@ def _account(ref: str, entry: Any) -> Account:
     return Account(api_key, Secret(secret), Secret(passphrase))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
-
-
 class CredentialStore:
     def __init__(self, path: Path | None, environ: Mapping[str, str] | None = None) -> None:
         self.path = path
@@ -75,21 +67,11 @@ class CredentialStore:
         self._stamp: tuple[int, int] | None = None
         self.reloads = 0
         if path is not None:
-            self._stamp = _stamp(path)
+            self._stamp = stamp(path)
             self._accounts = self._load(path)  # raises CredentialsFileError at start-up
 
     def _load(self, path: Path) -> dict[str, Account]:
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise CredentialsFileError(f"cannot read the credentials file {path}: {e.strerror}") from None
-        try:
-            if path.suffix in (".yaml", ".yml"):
-                data = importlib.import_module("yaml").safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception:  # the parser's message may quote a secret: never shown
-            raise CredentialsFileError(f"the credentials file {path} does not parse") from None
+        data = read_config(path, "credentials file", CredentialsFileError)
         accounts = data.get("accounts") if isinstance(data, dict) else None
         if not isinstance(accounts, dict):
             raise CredentialsFileError(f"the credentials file {path} must be {{accounts: {{REF: {{...}}}}}}")
@@ -102,10 +84,10 @@ class CredentialStore:
     def reload_if_changed(self) -> bool:
         if self.path is None:
             return False
-        stamp = _stamp(self.path)
-        if stamp == self._stamp:
+        now = stamp(self.path)
+        if now == self._stamp:
             return False
-        self._stamp = stamp
+        self._stamp = now
         try:
             self._accounts = self._load(self.path)
         except CredentialsFileError as e:
