@@ -43,7 +43,7 @@ from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
 from ..observability.metrics import Metrics
 from .contingent_plan import Kind, Reference, TriggerState, observe
-from .runtime import ZERO, Restorer, Runner, RunnerState, Saved
+from .runtime import ZERO, Restorer, Runner, RunnerState, Saved, order_from_json, order_json
 
 log = logging.getLogger("execx.contingent")
 
@@ -106,14 +106,7 @@ class Contingent:
     def to_json(self) -> dict[str, Any]:
         o, s = self.order, self.spec
         return {
-            "clOrderId": o.cl_order_id,
-            "symbol": o.symbol,
-            "price": None if o.price is None else str(o.price),
-            "qty": None if o.qty is None else str(o.qty),
-            "orderType": o.order_type.value if o.order_type else None,
-            "tif": o.tif.value if o.tif else None,
-            "side": o.side.value if o.side else None,
-            "reduceOnly": o.reduce_only,
+            **order_json(o),
             "exchange": self.exchange.value,
             "groupId": self.group_id,
             "status": self.status.value,
@@ -132,19 +125,7 @@ class Contingent:
 
     @classmethod
     def from_json(cls, d: dict[str, Any], session_id: str) -> Contingent:
-        order = SendOrder(
-            session_id,
-            TransactionType.INSERT,
-            d["clOrderId"],
-            d["symbol"],
-            price=_d(d["price"]),
-            qty=_d(d["qty"]),
-            order_type=OrderType(d["orderType"]) if d["orderType"] else None,
-            tif=TimeInForce(d["tif"]) if d["tif"] else None,
-            side=Side(d["side"]) if d["side"] else None,
-            trigger_id=d["groupId"],
-            reduce_only=bool(d["reduceOnly"]),
-        )
+        order = order_from_json(d, session_id, d["groupId"])
         s = d["spec"]
         spec = (
             None

@@ -45,7 +45,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from ..domain.enums import Exchange, OrderStatus, Side, TransactionType
+from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.numbers import from_double
 from ..domain.orders import Order
@@ -110,6 +110,37 @@ def percent(value: Decimal, field: str) -> Decimal:
     if not value.is_finite() or not 0 < value < 100:
         raise ValidationError(field, "must be a percentage between 0 and 100 (exclusive)")
     return value
+
+
+def order_json(o: SendOrder) -> dict[str, Any]:
+    """An order an algorithm will send, as its saved state keeps it (decimals as strings)."""
+    return {
+        "clOrderId": o.cl_order_id,
+        "symbol": o.symbol,
+        "price": None if o.price is None else str(o.price),
+        "qty": None if o.qty is None else str(o.qty),
+        "orderType": o.order_type.value if o.order_type else None,
+        "tif": o.tif.value if o.tif else None,
+        "side": o.side.value if o.side else None,
+        "reduceOnly": o.reduce_only,
+    }
+
+
+def order_from_json(d: dict[str, Any], session_id: str, trigger_id: str) -> SendOrder:
+    """The insert ``order_json`` saved, back (``trigger_id``: the algorithm's id its updates carry)."""
+    return SendOrder(
+        session_id,
+        TransactionType.INSERT,
+        d["clOrderId"],
+        d["symbol"],
+        price=None if d["price"] is None else Decimal(d["price"]),
+        qty=None if d["qty"] is None else Decimal(d["qty"]),
+        order_type=OrderType(d["orderType"]) if d["orderType"] else None,
+        tif=TimeInForce(d["tif"]) if d["tif"] else None,
+        side=Side(d["side"]) if d["side"] else None,
+        trigger_id=trigger_id,
+        reduce_only=bool(d.get("reduceOnly", False)),
+    )
 
 
 def base36(n: int) -> str:

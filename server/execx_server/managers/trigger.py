@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from ..domain.enums import Exchange, OrderType, Side, TimeInForce, TransactionType
+from ..domain.enums import Exchange, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
 from ..domain.instruments import InstrumentRules
 from ..domain.orders import Order
@@ -50,7 +50,7 @@ from ..marketdata.hub import MarketDataHub, MarketEvent, MarketSubscription, Tra
 from ..observability.metrics import Metrics
 from .pnl import Book
 from .position import fee_in_quote
-from .runtime import ZERO, Restorer, Runner, RunnerState, Saved, positive, required
+from .runtime import ZERO, Restorer, Runner, RunnerState, Saved, order_from_json, order_json, positive, required
 from .trigger_plan import Direction, Level, fires
 
 log = logging.getLogger("execx.trigger_manager")
@@ -78,39 +78,12 @@ class Trigger:
             "id": self.id,
             "price": str(self.price),
             "direction": self.direction.value,
-            "orders": [
-                {
-                    "clOrderId": o.cl_order_id,
-                    "symbol": o.symbol,
-                    "price": None if o.price is None else str(o.price),
-                    "qty": None if o.qty is None else str(o.qty),
-                    "orderType": o.order_type.value if o.order_type else None,
-                    "tif": o.tif.value if o.tif else None,
-                    "side": o.side.value if o.side else None,
-                    "reduceOnly": o.reduce_only,
-                }
-                for o in self.orders
-            ],
+            "orders": [order_json(o) for o in self.orders],
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any], session_id: str, exchange: Exchange, symbol: str) -> Trigger:
-        orders = tuple(
-            SendOrder(
-                session_id,
-                TransactionType.INSERT,
-                o["clOrderId"],
-                o["symbol"],
-                price=None if o["price"] is None else Decimal(o["price"]),
-                qty=None if o["qty"] is None else Decimal(o["qty"]),
-                order_type=OrderType(o["orderType"]) if o["orderType"] else None,
-                tif=TimeInForce(o["tif"]) if o["tif"] else None,
-                side=Side(o["side"]) if o["side"] else None,
-                trigger_id=d["id"],
-                reduce_only=bool(o.get("reduceOnly", False)),
-            )
-            for o in d["orders"]
-        )
+        orders = tuple(order_from_json(o, session_id, d["id"]) for o in d["orders"])
         return cls(d["id"], Decimal(d["price"]), symbol, Direction(d["direction"]), exchange, orders)
 
 
