@@ -58,16 +58,6 @@ class VenueCount:
         self.limiter.take = counting
 
 
-@pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(quiet=True)
-    await sim.start()
-    try:
-        yield sim
-    finally:
-        await sim.stop()
-
-
 def status_of(svc: Svc, sid: str, cl: str) -> OrderStatus:
     engine = svc.service.engine
     assert engine is not None

@@ -99,16 +99,6 @@ async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
         await server.kill()
 
 
-@pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(quiet=True)
-    await sim.start()
-    try:
-        yield sim
-    finally:
-        await sim.stop()
-
-
 def settings(data_dir: Path, nats_url: str) -> Settings:
     return Settings(
         key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data_dir, sim=True, sim_quiet=True, nats_url=nats_url

@@ -30,16 +30,6 @@ async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
         yield server
 
 
-@pytest.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator(quiet=True)
-    await sim.start()
-    try:
-        yield sim
-    finally:
-        await sim.stop()
-
-
 def buy(sid: str, price: Decimal) -> om.SendOrderRequest:
     return om.SendOrderRequest(
         session_id=sid,
