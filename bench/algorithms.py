@@ -75,6 +75,36 @@ asyncio.run(main())
 """
 
 
+async def print_and_time(
+    post: Any,
+    venue: str,
+    symbol: str,
+    level: Decimal,
+    cl: str,
+    acks: dict[str, tuple[int, int]],
+    trades: dict[float, int],
+    changed: asyncio.Event,
+) -> tuple[float, float, float]:
+    """Print a buy trade at ``level`` (admin API) and wait for the order ``cl`` it fires to be acknowledged:
+    (print -> order sent, print -> venue ack, admin call -> order sent), in microseconds."""
+    await asyncio.sleep(0.005)  # every process settles, as a real print arrives after a quiet moment
+    t0 = time.time_ns()
+    body = {"market": venue, "symbol": symbol, "price": str(level), "qty": "0.001", "aggressor": "buy"}
+    await post("/admin/market/trade", body)
+    deadline = time.monotonic() + 10
+    while cl not in acks or float(level) not in trades:
+        changed.clear()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{cl} did not fire or was not acknowledged")
+        try:
+            await asyncio.wait_for(changed.wait(), 1.0)
+        except TimeoutError:
+            pass
+    printed = trades[float(level)]
+    send_time, ack_time = acks[cl]
+    return (send_time - printed) / 1000, (ack_time - printed) / 1000, (send_time - t0) / 1000
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
@@ -173,28 +203,14 @@ async def run(args: argparse.Namespace) -> None:
                     ),
                     metadata=AUTH,
                 )
-                await asyncio.sleep(0.005)  # every process settles, as a real print arrives after a quiet moment
-                t0 = time.time_ns()
-                await post(
-                    "/admin/market/trade",
-                    {"market": args.venue, "symbol": symbol, "price": str(level), "qty": "0.001", "aggressor": "buy"},
+                sent, acked, from_admin = await print_and_time(
+                    post, args.venue, symbol, level, cl, acks, trades, changed
                 )
-                deadline = time.monotonic() + 10
-                while cl not in acks or float(level) not in trades:
-                    changed.clear()
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"trigger {i} did not fire or was not acknowledged")
-                    try:
-                        await asyncio.wait_for(changed.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-                printed = trades[float(level)]
-                send_time, ack_time = acks[cl]
-                sent_us.append((send_time - printed) / 1000)
-                ack_us.append((ack_time - printed) / 1000)
+                sent_us.append(sent)
+                ack_us.append(acked)
                 if os.environ.get("BENCH_VERBOSE"):
-                    print(i, (send_time - printed) / 1000, (ack_time - printed) / 1000, file=sys.stderr)
-                admin_us.append((send_time - t0) / 1000)
+                    print(i, sent, acked, file=sys.stderr)
+                admin_us.append(from_admin)
                 await omc.SendOrder(
                     om.SendOrderRequest(session_id=sid, cl_order_id=cl, transaction_type=c.TRANSACTION_TYPE_DELETE),
                     metadata=AUTH,

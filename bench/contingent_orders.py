@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 import grpc
-from algorithms import KEY, LAUNCH, SERVER, VENUES, pct
+from algorithms import KEY, LAUNCH, SERVER, VENUES, pct, print_and_time
 from execx.v1 import common_pb2 as c
 from execx.v1 import market_data_pb2 as md
 from execx.v1 import market_data_pb2_grpc as md_grpc
@@ -113,26 +113,12 @@ async def run(args: argparse.Namespace) -> None:
                     trigger_price=float(level),
                 )  # fmt: skip
                 await omc.SendOrder(stop, metadata=AUTH)
-                await asyncio.sleep(0.005)  # every process settles, as a real print arrives after a quiet moment
-                t0 = time.time_ns()
-                await post(
-                    "/admin/market/trade",
-                    {"market": args.venue, "symbol": symbol, "price": str(level), "qty": "0.001", "aggressor": "buy"},
+                sent, acked, from_admin = await print_and_time(
+                    post, args.venue, symbol, level, cl, acks, trades, changed
                 )
-                deadline = time.monotonic() + 10
-                while cl not in acks or float(level) not in trades:
-                    changed.clear()
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"stop {i} did not fire or was not acknowledged")
-                    try:
-                        await asyncio.wait_for(changed.wait(), 1.0)
-                    except TimeoutError:
-                        pass
-                printed = trades[float(level)]
-                send_time, ack_time = acks[cl]
-                sent_us.append((send_time - printed) / 1000)
-                ack_us.append((ack_time - printed) / 1000)
-                admin_us.append((send_time - t0) / 1000)
+                sent_us.append(sent)
+                ack_us.append(acked)
+                admin_us.append(from_admin)
                 await omc.SendOrder(
                     om.SendOrderRequest(
                         session_id=sid, cl_order_id=cl, symbol=symbol, transaction_type=c.TRANSACTION_TYPE_DELETE
