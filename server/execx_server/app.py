@@ -445,6 +445,7 @@ class Service:
                 ws_url=str(cfg.get("wsUrl", "")),
                 interface=str(cfg.get("interface", "")),
                 use_margin=bool(cfg.get("useMargin", False)),
+                dead_man_s=engine.disconnect.dead_man_s(session_id),  # cancelOnDisconnect as journaled
             )
             try:
                 await engine.start_session(session_id, self._endpoint_defaults(config))

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +130,53 @@ async def test_no_inline_credentials_and_a_bad_store(tmp_path: Path, venue: Simu
     with pytest.raises(StartupError, match="does not parse") as err:
         await Service(settings(tmp_path / "e", bad), simulator=venue).start()
     assert "secret-in-a-broken-file" not in str(err.value)
+
+
+async def test_a_reopened_session_re_arms_the_venue_dead_man_switch(tmp_path: Path, venue: Simulator) -> None:
+    """A stored-credential session with cancelOnDisconnect on Binance USD-M: execx re-opening it at start-up
+    arms countdownCancelAll at the venue again for the symbol of its open order, before any client calls."""
+    from execx_sim.venues.binance.futures_frontend import FuturesFrontend
+
+    demo = venue.ready["accounts"][0]
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"accounts": {"fut": {"apiKey": demo["apiKey"], "secretKey": demo["secretKey"]}}}))
+    fe = next(f for f in venue.frontends if f.venue == "binance-usdm-future")
+    assert isinstance(fe, FuturesFrontend)
+    armed = lambda: any(symbol == "BTCUSDT" for _, symbol in fe.countdowns)  # noqa: E731
+    data = tmp_path / "data"
+    first = Service(settings(data, creds), simulator=venue)
+    await first.start()
+    try:
+        async with grpc.aio.insecure_channel(first.ready["grpc"]) as ch:
+            stub = om_grpc.OrderManagerServiceStub(ch)
+            await stub.StartOrderHandler(
+                om.StartOrderHandlerRequest(
+                    session_id="guarded",
+                    exchange_key=c.ExchangeKey(account_ref="fut", exchange=c.EXCHANGE_BINANCE_USDM_FUTURE),
+                    cancel_on_disconnect=True,
+                    cancel_on_disconnect_grace_ms=30_000,
+                ),
+                metadata=MD,
+            )
+            order = buy("guarded", "resting")
+            order.qty = 0.002
+            bid = venue.exchange.markets["binance-usdm-future"].books["BTCUSDT"].top()[0]
+            order.price = float(round(bid * Decimal("0.98")))  # rests, inside the venue's price band
+            sent = await stub.SendOrder(order, metadata=MD)
+            assert sent.order.order_status == c.ORDER_STATUS_NEW, sent
+            assert armed()  # armed before the order left
+    finally:
+        await first.stop()
+    assert not armed()  # a deliberate stop disarms it (the orders stay)
+
+    second = Service(settings(data, creds), simulator=venue)
+    await second.start()  # re-opens "guarded" from the store before it serves; no client calls
+    try:
+        session = second.engine.sessions["guarded"] if second.engine is not None else None
+        assert session is not None and session.connector is not None
+        assert session.connector.cancel_on_disconnect_armed
+        assert armed()  # the countdown set again at the venue, for the open order's symbol
+        deadline = max(ms for (_, symbol), ms in fe.countdowns.items() if symbol == "BTCUSDT")
+        assert deadline - time.time() * 1000 > 10_000  # 30 s as the client asked (execx's floor 10 s)
+    finally:
+        await second.stop()

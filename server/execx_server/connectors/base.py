@@ -71,6 +71,9 @@ class ConnectorConfig:
     # arm the venue's countdown cancel-all with this timeout and keep it armed (connectors/deadman.py);
     # 0: not armed. Set by cancelOnDisconnect.
     dead_man_s: float = 0.0
+    # the symbols of the session's orders still open when it is resumed after a restart: a venue whose
+    # countdown is per symbol (Binance futures) arms them at start, before any new order (engine/sessions.py)
+    dead_man_symbols: frozenset[str] = frozenset()
     # fleet mode (``--redis``): the account's rate budget shared with the other execx on it (fleet/budget.py);
     # None: this execx's own limiters only
     rate_gate: RateGate | None = field(default=None, compare=False)

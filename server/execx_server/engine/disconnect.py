@@ -77,6 +77,12 @@ class DisconnectGuard:
         g = self._guarded.get(session_id)
         return None if g is None else round(g.grace_s * 1000)
 
+    def dead_man_s(self, session_id: str) -> float:
+        """The venue dead-man timeout a guarded session's connector arms (``ConnectorConfig.dead_man_s``; 0:
+        not guarded): a session execx re-opens itself after a restart is protected as its client asked."""
+        g = self._guarded.get(session_id)
+        return 0.0 if g is None else g.grace_s
+
     def attach(self, session_id: str) -> None:
         """A client stream of the session opened: a running timer stops."""
         g = self._guarded.get(session_id)

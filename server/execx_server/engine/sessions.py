@@ -22,7 +22,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -198,6 +198,8 @@ class OrderEngine:
             raise AlreadyExists(f"session {session_id!r} is live with other exchange keys")
         if existing is not None and (existing.state != DETACHED or existing.exchange != config.exchange):
             raise AlreadyExists(f"session {session_id!r} was used before; session ids cannot be reused")
+        if existing is not None and config.dead_man_s:  # resumed: its open orders protected from the start
+            config = replace(config, dead_man_symbols=frozenset(o.symbol for o in existing.store.open_orders()))
         connector = self.connector_factory(config)
         session = existing or Session(session_id, config.exchange, None, SessionBus(session_id, self.journal))
         await connector.start(lambda r: self._on_report(session, r), lambda up: self._on_stream(session, up))

@@ -157,7 +157,7 @@ class BinanceConnector(HasCapabilities):
         # futures' countdownCancelAll, per symbol, kept armed for every symbol the session traded
         # (``cancelOnDisconnect``; docs/safety.md). Spot has no dead-man switch.
         self._dead_man: DeadManSwitch | None = None
-        self._dead_man_symbols: set[str] = set()
+        self._dead_man_symbols: set[str] = set(config.dead_man_symbols)  # a resumed session's open orders
         if config.dead_man_s and self.flavor is not Flavor.SPOT:
             self.capabilities = replace(self.capabilities, cancel_on_disconnect=True)
             self._dead_man = DeadManSwitch(str(config.exchange), config.dead_man_s, self._countdown, max_s=600)
