@@ -13,6 +13,7 @@ take-profit; every leg's update carries groupId), OCO via REST cancelled as a gr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +35,11 @@ VENUE, SYMBOL, EX = "binance-spot", "BTCUSDT", c.EXCHANGE_BINANCE_SPOT
 PENDING, TRIGGERED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED
 
 
-@pytest.fixture(scope="module")
-async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
-    async with running(tmp_path_factory.mktemp("execx-contingent"), 120) as s:
-        # a market-data stream keeps the hub's feed of the symbol open for every test (fresh() waits on it)
+@contextlib.asynccontextmanager
+async def watched(data_dir: Path) -> AsyncIterator[Svc]:
+    """execx --sim on a simulator of its own, with a market-data stream that keeps the hub's feed of the
+    symbol open for every test (fresh() waits on it)."""
+    async with running(data_dir, 120) as s:
         feed = Reader(
             s.md.SubscribeMarketData(md.SubscribeMarketDataRequest(exchange=EX, symbol=SYMBOL), metadata=AUTH)
         )
@@ -45,6 +47,12 @@ async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
             yield s
         finally:
             await feed.close()
+
+
+@pytest.fixture(scope="module")
+async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
+    async with watched(tmp_path_factory.mktemp("execx-contingent")) as s:
+        yield s
 
 
 async def fresh(svc: Svc, price: str = "97000") -> tuple[Decimal, Decimal]:

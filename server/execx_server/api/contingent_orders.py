@@ -35,10 +35,17 @@ class Hook:
                 for (sid, _), c in self.orders.orders.items()
             )
         c = self.orders.get(r.session_id, r.cl_order_id)
-        return c is not None and c.status is ARMED
+        if c is None:
+            return False
+        return c.status is ARMED or (
+            r.transaction_type == common_pb2.TRANSACTION_TYPE_DELETE and self.orders.cancels_group(c)
+        )
 
     def group_of(self, session_id: str, trigger_id: str) -> str:
         return self.orders.group_of(session_id, trigger_id)
+
+    async def stop_session(self, session_id: str) -> None:
+        await self.orders.stop_session(session_id)
 
     async def handle(self, r: order_manager_pb2.SendOrderRequest) -> OrderUpdate:
         req = convert.send_order(r)
@@ -52,6 +59,8 @@ class Hook:
             if spec is None:
                 raise AlreadyExists(f"clOrderId: {r.cl_order_id!r} is an armed contingent order")
             return await self.orders.submit(req, spec)
+        if c is not None and tx is TransactionType.DELETE and self.orders.cancels_group(c):
+            return await self.orders.cancel_by_leg(c)
         if c is None or c.status is not ARMED:
             raise ValidationError("triggerKind", "is set only on an insert or an update of an armed contingent order")
         if tx is TransactionType.UPDATE:

@@ -29,7 +29,7 @@ from ..engine import risk
 from ..engine.bus import SlowConsumer
 from ..engine.credentials import CredentialStore, SessionAccounts
 from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
-from ..engine.sessions import OrderEngine, SendOrder
+from ..engine.sessions import STOPPED, OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
 from ..observability import tracing
@@ -108,6 +108,8 @@ class ContingentHook(Protocol):
     async def handle(self, request: order_manager_pb2.SendOrderRequest) -> OrderUpdate: ...
 
     def group_of(self, session_id: str, trigger_id: str) -> str: ...
+
+    async def stop_session(self, session_id: str) -> None: ...
 
 
 CONTINGENT = "contingent"  # bus / journal kind of contingent orders' events (managers/contingent.py)
@@ -236,6 +238,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self, request: order_manager_pb2.StopOrderHandlerRequest, context: Ctx
     ) -> order_manager_pb2.StopOrderHandlerResponse:
         session = self.engine.session(request.session_id)
+        if self.contingent is not None and session.state != STOPPED:  # nothing fires after the stop
+            await self.contingent.stop_session(session.session_id)
         cancelled = 0
         if request.cancel_open_orders and session.connector is not None:
             for symbol in sorted({o.symbol for o in session.orders.values() if not o.status.is_final}):

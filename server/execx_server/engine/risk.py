@@ -66,6 +66,7 @@ class RiskRefused(FailedPrecondition):
     def __init__(self, limit: str, reason: str) -> None:
         super().__init__(f"risk limit {limit}: {reason}; nothing was sent")
         self.limit = limit
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,9 @@ class RiskControl:
                 exchange, "killSwitch", f"the kill switch of session {session_id!r} is engaged ({state.reason})"
             )
 
-    def check_insert(self, session: Session, order: Order, reference: Decimal | None) -> None:
-        """A new order (after validation and tick/lot rounding, before it is registered or sent)."""
+    def check_insert(self, session: Session, order: Order, reference: Decimal | None, *, rate: bool = True) -> None:
+        """A new order (after validation and tick/lot rounding, before it is registered or sent). ``rate``
+        False: every check but ``maxOrdersPerSecond`` (a contingent order being armed: nothing is sent)."""
         ex = session.exchange.value
         self.check_kill(session.session_id, ex)
         state = self.sessions.get(session.session_id)
@@ -204,7 +206,8 @@ class RiskControl:
         lim = state.limits
         self._check_size(ex, lim, order.side, order.qty, order.price, order.order_type, reference)
         self._check_book(session, ex, lim, order.symbol, order.side, order.qty, None)
-        self._check_rate(ex, state)
+        if rate:
+            self._check_rate(ex, state)
 
     def check_amend(
         self, session: Session, order: Order, qty: Decimal, price: Decimal | None, reference: Decimal | None

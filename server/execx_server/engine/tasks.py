@@ -40,6 +40,10 @@ class Supervisor:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def wait(self) -> None:
+        """Until the tasks running now have ended (they are not cancelled: they finish)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self) -> None:
         self._closed = True
         tasks = list(self._tasks)

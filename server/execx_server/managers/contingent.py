@@ -37,6 +37,7 @@ from typing import Any
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.venue import VenueError
+from ..engine.risk import RiskRefused
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
@@ -51,6 +52,7 @@ KIND = "contingent"  # the journal row kind and the bus / journal event kind
 REACTIONS_KEPT = 10_000  # print -> send-call latencies kept for the benchmark (ns)
 FINISHED_KEPT = 10_000  # single contingent orders no longer armed kept for queries and idempotent retries
 ARMED, TRIGGERED, HELD = OrderStatus.PENDINGTRIGGER, OrderStatus.TRIGGERED, "held"
+STOPPED_WHY = "order handler stopped"
 SEND_ERRORS = (FailedPrecondition, InvalidTransition, NotFound, ValidationError, VenueError)
 
 
@@ -279,6 +281,7 @@ class ContingentOrders:
         self.reactions: deque[int] = deque(maxlen=REACTIONS_KEPT)
         self.finished: deque[tuple[str, str]] = deque()  # single ones no longer armed, oldest first
         self._lock = asyncio.Lock()
+        self.stopped: set[str] = set()  # sessions whose order handler was stopped: nothing of them is saved
         engine.observers.append(self._on_update)
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
 
@@ -330,7 +333,7 @@ class ContingentOrders:
             for (sid, cl), c in self.orders.items()
             if sid == session_id and (not c.status.is_final or cl in in_groups)
         ]
-        if not live and not groups:
+        if (not live and not groups) or session_id in self.stopped:
             self.saved.drop(session_id)
             return
         self.saved.save(
@@ -362,12 +365,31 @@ class ContingentOrders:
 
     def validate(self, order: SendOrder, spec: Spec | None) -> tuple[SendOrder, Exchange]:
         """Everything ``sendOrder`` checks of the insert it will send, and the trigger (nothing sent)."""
+        if order.session_id in self.stopped:
+            raise FailedPrecondition(f"session {order.session_id!r} is stopped; session ids cannot be reused")
         _, connector = self.engine.live_session(order.session_id)
         order = replace(order, transaction_type=TransactionType.INSERT)
         self.engine._validate_insert(connector, order)  # exactly sendOrder's checks
         if spec is not None:
             check_spec(spec, order)
         return order, connector.exchange
+
+    def check_risk(self, order: SendOrder, spec: Spec | None, leg: str = "") -> None:
+        """The session's pre-trade limits and kill switch, at arm time (RiskRefused, FAILED_PRECONDITION, nothing
+        armed): every check of a plain insert but the order rate (arming sends nothing), with the order valued
+        (notional) and banded (a limit price) against its trigger price, the price the market will be at
+        when it fires; without one (a plain leg, a trailing stop from the market) against the mid, as a plain
+        order. ``leg``: a group leg's name in the message (``orders[i]``). Checked again when it is sent."""
+        session, connector = self.engine.live_session(order.session_id)
+        o = self.engine._validate_insert(connector, order)
+        at = spec.level if spec is not None and spec.level is not None else None
+        reference = at if at is not None else self.engine.reference_price(connector.exchange, o.symbol)
+        try:
+            self.engine.risk.check_insert(session, o, reference, rate=False)
+        except RiskRefused as e:
+            if not leg:
+                raise
+            raise RiskRefused(e.limit, f"{leg} ({order.cl_order_id}): {e.reason}") from None
 
     async def watcher(self, session_id: str, exchange: Exchange, symbol: str) -> Watcher:
         key = (session_id, exchange, symbol)
@@ -405,6 +427,7 @@ class ContingentOrders:
                     raise AlreadyExists(f"clOrderId: {order.cl_order_id!r} is used by another contingent order")
                 return self.leg_update(existing)
             self.check_unused(order.session_id, order.cl_order_id, "clOrderId")
+            self.check_risk(order, spec)
             c = Contingent(order, exchange, spec)
             await self.arm(c)
             self.save(order.session_id)
@@ -420,6 +443,7 @@ class ContingentOrders:
             order = replace(c.order, price=price if price is not None else c.order.price, qty=qty or c.order.qty)
             new_spec = spec or c.spec
             order, _ = self.validate(order, new_spec)
+            self.check_risk(order, new_spec)
             self.disarm(c)
             c.order, c.spec, c.state, c.message = order, new_spec, None, "amended"
             c.__post_init__()
@@ -438,6 +462,37 @@ class ContingentOrders:
         self.save(c.order.session_id)
         self.publish(c)
         return c.update(OrderStatus.CANCELLED, TransactionType.DELETE)
+
+    async def stop_session(self, session_id: str) -> int:
+        """``StopOrderHandler``: disarm every armed or held contingent order of the session (each one
+        ``cancelled``, message ``order handler stopped``, journaled and published), stop watching its feeds
+        (a fire already decided finishes its send: its order is the engine's, and the stop's
+        ``cancelOpenOrders`` pull comes after this) and drop its journal row, so nothing fires after the
+        handler stopped and a restart re-arms nothing. Rows of a session a restart left detached (not
+        restored yet) are cancelled the same way. Returns how many were disarmed."""
+        self.stopped.add(session_id)
+        async with self._lock:
+            hit = [c for (sid, _), c in self.orders.items() if sid == session_id and c.status is ARMED]
+            for c in hit:
+                await self.cancel(c, STOPPED_WHY)
+            for _key, config in self.restorer.pending.pop(session_id, []):
+                for d in config["orders"]:
+                    c = Contingent.from_json(d, session_id)
+                    if c.status is ARMED:
+                        c.status, c.message = OrderStatus.CANCELLED, STOPPED_WHY
+                        self.orders[c.key] = c
+                        self.retire(c)
+                        self.publish(c)
+                        hit.append(c)
+        for key in [k for k in self.watchers if k[0] == session_id]:
+            w = self.watchers.pop(key)
+            w.detach()
+            await w.tasks.wait()
+            await w.tasks.close()
+        self.saved.drop(session_id)
+        if hit:
+            log.info("contingent.stopped", extra={"session": session_id, "disarmed": len(hit)})
+        return len(hit)
 
     async def cancel_symbol(self, session_id: str, symbol: str) -> int:
         """A pull: every armed contingent order of the session on ``symbol`` is disarmed."""
@@ -497,6 +552,7 @@ class ContingentOrders:
             if order.cl_order_id in seen:
                 raise AlreadyExists(f"orders[{i}].clOrderId: {order.cl_order_id!r} is used twice")
             self.check_unused(session_id, order.cl_order_id, f"orders[{i}].clOrderId")
+            self.check_risk(order, spec, f"orders[{i}]")
             seen.add(order.cl_order_id)
             held = gtype is not GroupType.OCO and i > 0
             c = Contingent(order, exchange, spec, held=held, group_id=group_id)
@@ -511,6 +567,36 @@ class ContingentOrders:
         g = self.group(session_id, group_id)
         await asyncio.gather(*(self._cancel_leg(self.orders[(session_id, cl)], "group cancelled") for cl in g.legs))
         return g
+
+    def cancels_group(self, c: Contingent) -> bool:
+        """A cancel of ``c`` itself (``sendOrder`` delete) cancels its group: ``c`` is a leg of a group execx
+        holds, and it can still be cancelled (armed, held, or its order open)."""
+        if not c.group_id or (c.order.session_id, c.group_id) not in self.groups:
+            return False
+        if c.status is ARMED:
+            return True
+        session = self.engine.sessions.get(c.order.session_id)
+        order = session.orders.get(c.order.cl_order_id) if session is not None and c.sent else None
+        return order is not None and not order.status.is_final
+
+    async def cancel_by_leg(self, c: Contingent) -> OrderUpdate:
+        """A ``sendOrder`` delete (or ``OrderEntry`` / ``BatchSendOrders``) of one leg: the whole group is
+        cancelled as ``CancelOrderGroup`` does (armed and held legs disarmed, live ones cancelled at the
+        venue); the answer is that leg's, and its own refusal (if any) is the call's error."""
+        g = self.group(c.order.session_id, c.group_id)
+        cl = c.order.cl_order_id
+        why = f"group cancelled: a cancel of its leg {cl}"
+        own = (
+            self.cancel(c, "cancelled")
+            if c.status is ARMED
+            else self.engine.send(SendOrder(c.order.session_id, TransactionType.DELETE, cl, c.order.symbol))
+        )
+        others = asyncio.gather(*(self._cancel_leg(self.orders[(g.session_id, x)], why) for x in g.legs if x != cl))
+        try:
+            return await own
+        finally:
+            await others
+            log.info("contingent.group_cancelled", extra={"groupId": g.group_id, "by": cl})
 
     async def _cancel_leg(self, c: Contingent, why: str) -> None:
         if c.status is ARMED:
@@ -594,6 +680,16 @@ class ContingentOrders:
             elif leg.status is ARMED:
                 self._spawn(self.cancel(leg, f"oto: {c.order.cl_order_id} ended unfilled"), f"cancel/{cl}")
 
+    def _oco_on_unfilled_end(self, c: Contingent, status: OrderStatus) -> None:
+        """An OCO leg's order ended without a complete fill (cancelled by any path: a cancel, a pull, the
+        kill switch, the venue; expired; rejected): its siblings are cancelled too (a fill already did)."""
+        g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
+        if g is None or status is OrderStatus.FILLED:
+            return
+        for cl in g.oco_siblings(c.order.cl_order_id):
+            why = f"oco: {c.order.cl_order_id} {status.value}"
+            self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], why), f"cancel/{cl}")
+
     async def _release(self, c: Contingent) -> None:
         if c.status is not ARMED or not c.held:
             return
@@ -626,6 +722,7 @@ class ContingentOrders:
                     self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], f"oco: {u.cl_order_id} filled"))
         if u.order_status.is_final:
             self._linked_on_end(c, filled=u.order_status is OrderStatus.FILLED)
+            self._oco_on_unfilled_end(c, u.order_status)
             self._spawn(self._save_later(u.session_id), "save")
 
     async def _save_later(self, session_id: str) -> None:
@@ -676,6 +773,7 @@ class ContingentOrders:
                     self._spawn(self._cancel_leg(self.orders[(g.session_id, other)], f"oco: {cl} filled"))
             if u.order_status.is_final:
                 self._linked_on_end(c, filled=u.order_status is OrderStatus.FILLED)
+                self._oco_on_unfilled_end(c, u.order_status)
 
     async def close(self) -> None:
         """Service shutdown: stop watching; armed orders stay journaled (armed again after the restart)."""

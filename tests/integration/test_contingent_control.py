@@ -1,0 +1,395 @@
+"""Contingent orders' controls (issue 20) end to end over gRPC and REST on execx --sim (quiet book, a simulator
+of this module's own: the tests print trades and move the book through the admin API).
+
+Covered: the session's risk limits and kill switch checked when a contingent order or a group is armed
+(refused FAILED_PRECONDITION / 400 naming the limit, nothing armed or sent; notional and price band against
+the trigger price) and again when it fires; StopOrderHandler disarming the session's contingent orders and
+held group legs (a ``cancelled`` event each, message ``order handler stopped``; nothing fires after, the
+journal row is gone, and after a restart nothing is armed again); a cancel of one leg of an OCO / OTOCO group
+through sendOrder (gRPC, REST, OrderEntry) cancelling the whole group, a leg cancelled by CancelAllOrders
+cancelling its OCO sibling, and a leg amended directly keeping its group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import grpc
+import pytest
+from algo_helpers import execx, poll, simulator, venue_open_orders
+from execx.v1 import common_pb2 as c
+from execx.v1 import contingent_order_pb2 as co
+from execx.v1 import contingent_order_pb2_grpc as co_grpc
+from execx.v1 import order_manager_pb2 as om
+from market_helpers import AUTH, KEY, Svc, uid
+from test_contingent_orders import SYMBOL, VENUE, events, fresh, stop, updates, watched
+
+D = Decimal
+CANCELLED = c.ORDER_STATUS_CANCELLED
+HEADERS = {"x-api-key": KEY}
+
+
+@pytest.fixture(scope="module")
+async def svc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Svc]:
+    async with watched(tmp_path_factory.mktemp("execx-contingent-control")) as s:
+        yield s
+
+
+async def limits(svc: Svc, sid: str, **kw: float) -> None:
+    await svc.om.SetRiskLimits(om.SetRiskLimitsRequest(session_id=sid, limits=om.RiskLimits(**kw)), metadata=AUTH)  # type: ignore[arg-type]
+
+
+async def refused(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await call  # type: ignore[misc]
+    return e.value
+
+
+def armed(svc: Svc, sid: str) -> list[str]:
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    return [d["clOrderId"] for d in co_.listed(sid, "", include_finished=True)]
+
+
+async def order_status(svc: Svc, sid: str, cl: str) -> int:
+    return (await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)).order.order_status
+
+
+def limit(cl: str, side: int, price: Decimal, **kw: object) -> om.SendOrderRequest:
+    fields: dict[str, object] = dict(
+        cl_order_id=cl,
+        symbol=SYMBOL,
+        qty=0.001,
+        price=float(price),
+        order_type=c.ORDER_TYPE_LIMIT,
+        tif=c.TIME_IN_FORCE_GTC,
+        side=side,
+    )
+    fields.update(kw)
+    return om.SendOrderRequest(**fields)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- risk limits at arm time
+
+
+async def test_risk_limits_refuse_arming_a_stop(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    await limits(svc, sid, max_order_qty=0.0005)
+    e = await refused(svc.om.SendOrder(stop(sid, uid("q"), c.SIDE_BUY, ask + 100), metadata=AUTH))
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "maxOrderQty" in (e.details() or "")
+    # REST: the same refusal, 400
+    body = {
+        "clOrderId": uid("r"),
+        "symbol": SYMBOL,
+        "sessionId": sid,
+        "qty": 0.001,
+        "orderType": "market",
+        "transactionType": "insert",
+        "side": "buy",
+        "triggerKind": "stop",
+        "triggerPrice": float(ask + 100),
+    }
+    async with svc.http.post(f"{svc.rest}/sendOrder", json=body, headers=HEADERS) as resp:
+        assert resp.status == 400 and "maxOrderQty" in await resp.text()
+    # the notional of a stop-market is valued at its trigger price: 0.001 x (ask + 100) > 90
+    await limits(svc, sid, max_order_notional=90)
+    e = await refused(svc.om.SendOrder(stop(sid, uid("n"), c.SIDE_BUY, ask + 100), metadata=AUTH))
+    assert "maxOrderNotional" in (e.details() or "") and str(D("0.001") * (ask + 100)) in (e.details() or "")
+    # the band applies to a stop-limit's limit price against its trigger price, not against today's mid:
+    # a sell stop 10 % below the market with its limit just under the trigger is fine with a 1 % band ...
+    await limits(svc, sid, price_band_pct=1)
+    far = (bid * D("0.9")).quantize(D(1))
+    ok = uid("ok")
+    ans = await svc.om.SendOrder(
+        stop(sid, ok, c.SIDE_SELL, far, order_type=c.ORDER_TYPE_LIMIT, price=float(far - 20), tif=c.TIME_IN_FORCE_GTC),
+        metadata=AUTH,
+    )
+    assert ans.order.order_status == c.ORDER_STATUS_PENDING_TRIGGER
+    # ... and a limit 5 % beyond its trigger is refused
+    e = await refused(
+        svc.om.SendOrder(
+            stop(
+                sid,
+                uid("b"),
+                c.SIDE_SELL,
+                far,
+                order_type=c.ORDER_TYPE_LIMIT,
+                price=float(far * D("0.95")),
+                tif=c.TIME_IN_FORCE_GTC,
+            ),
+            metadata=AUTH,
+        )
+    )
+    assert "priceBand" in (e.details() or "")
+    # an amend of the armed one is checked too
+    amend = om.SendOrderRequest(
+        session_id=sid,
+        cl_order_id=ok,
+        symbol=SYMBOL,
+        transaction_type=c.TRANSACTION_TYPE_UPDATE,
+        price=float(far * D("0.95")),
+    )
+    e = await refused(svc.om.SendOrder(amend, metadata=AUTH))
+    assert "priceBand" in (e.details() or "")
+    # the kill switch
+    await limits(svc, sid)
+    await svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid, reason="test"), metadata=AUTH)
+    try:
+        e = await refused(svc.om.SendOrder(stop(sid, uid("k"), c.SIDE_BUY, ask + 100), metadata=AUTH))
+        assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "killSwitch" in (e.details() or "")
+    finally:
+        await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
+    assert armed(svc, sid) == [ok]  # nothing refused was armed
+    co_ = svc.service.contingent_orders
+    assert co_ is not None and co_.get(sid, ok).state.level == far  # type: ignore[union-attr]  # the refused amend changed nothing
+
+
+async def test_risk_limits_refuse_a_group_naming_the_leg_and_still_apply_when_it_fires(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    entry, tp, sl = uid("en"), uid("tp"), uid("sl")
+    legs = [
+        om.SendOrderRequest(
+            cl_order_id=entry, symbol=SYMBOL, qty=0.001, order_type=c.ORDER_TYPE_MARKET, side=c.SIDE_BUY
+        ),
+        limit(tp, c.SIDE_SELL, ask + 1000),
+        om.SendOrderRequest(
+            cl_order_id=sl,
+            symbol=SYMBOL,
+            qty=0.002,  # more than the entry: refused by maxOrderQty 0.0015
+            order_type=c.ORDER_TYPE_MARKET,
+            side=c.SIDE_SELL,
+            trigger_kind=om.TRIGGER_KIND_STOP,
+            trigger_price=float(bid - 1000),
+        ),
+    ]
+    await limits(svc, sid, max_order_qty=0.0015)
+    req = co.SendOrderGroupRequest(session_id=sid, group_id=uid("g"), group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+    e = await refused(stub.SendOrderGroup(req, metadata=AUTH))
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "maxOrderQty" in (e.details() or "") and f"orders[2] ({sl})" in (e.details() or "")
+    assert armed(svc, sid) == []
+    e = await refused(svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=entry), metadata=AUTH))
+    assert e.code() == grpc.StatusCode.NOT_FOUND  # the entry was not sent either
+    # armed within the limits, then the limits tighten: the check when it fires rejects it
+    cl = uid("st")
+    r = updates(svc, sid)
+    try:
+        await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, ask + 100), metadata=AUTH)
+        await limits(svc, sid, max_order_qty=0.0005)
+        await svc.trade(VENUE, SYMBOL, ask + 150, D("0.0001"), "buy")
+        ev = await r.wait(
+            lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == c.ORDER_STATUS_REJECTED,
+            "rejected when it fired",
+        )
+        assert "maxOrderQty" in ev.contingent_event.message
+    finally:
+        await r.close()
+
+
+# ---------------------------------------------------------------------- StopOrderHandler
+
+
+async def test_stop_order_handler_disarms_and_nothing_fires_after(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    st, work, held = uid("st"), uid("wk"), uid("hd")
+    r = updates(svc, sid)
+    try:
+        await svc.om.SendOrder(stop(sid, st, c.SIDE_BUY, ask + 100), metadata=AUTH)
+        oto = [
+            limit(work, c.SIDE_BUY, bid - 1000),  # rests: its pending leg stays held
+            om.SendOrderRequest(
+                cl_order_id=held,
+                symbol=SYMBOL,
+                qty=0.001,
+                order_type=c.ORDER_TYPE_MARKET,
+                side=c.SIDE_SELL,
+                trigger_kind=om.TRIGGER_KIND_STOP,
+                trigger_price=float(bid - 2000),
+            ),
+        ]
+        gid = uid("g")
+        await stub.SendOrderGroup(
+            co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTO, orders=oto),
+            metadata=AUTH,
+        )
+        await poll(lambda: order_status(svc, sid, work), lambda s: s == c.ORDER_STATUS_NEW, "working leg resting")
+        journal = svc.service.engine.journal  # type: ignore[union-attr]
+        assert [k for k, _, _ in journal.algorithms("contingent") if k == sid] == [sid]
+        await svc.om.StopOrderHandler(
+            om.StopOrderHandlerRequest(session_id=sid, cancel_open_orders=True), metadata=AUTH
+        )
+        for cl in (st, held):
+            ev = await r.wait(
+                lambda m, cl=cl: m.contingent_event.cl_order_id == cl and m.contingent_event.status == CANCELLED,  # type: ignore[misc]
+                f"{cl} disarmed",
+            )
+            assert ev.contingent_event.message == "order handler stopped"
+        assert await order_status(svc, sid, work) == CANCELLED  # cancelOpenOrders: the working leg at the venue
+        assert [k for k, _, _ in journal.algorithms("contingent") if k == sid] == []  # nothing to re-arm
+        await svc.trade(VENUE, SYMBOL, ask + 200, D("0.0001"), "buy")  # beyond the stop: nothing fires
+        await svc.move(VENUE, SYMBOL, str(bid - 2500))
+        await fresh(svc)
+        assert events(r, st) == [c.ORDER_STATUS_PENDING_TRIGGER, CANCELLED]
+        assert events(r, held) == [c.ORDER_STATUS_PENDING_TRIGGER, CANCELLED]
+        e = await refused(svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=st), metadata=AUTH))
+        assert e.code() == grpc.StatusCode.NOT_FOUND
+        listed = await stub.ListContingentOrders(co.ListContingentOrdersRequest(session_id=sid), metadata=AUTH)
+        assert list(listed.orders) == []
+    finally:
+        await r.close()
+
+
+async def test_stop_order_handler_of_a_detached_session_disarms_its_saved_orders(tmp_path: Path) -> None:
+    """execx restarted and the session was not started again: StopOrderHandler cancels what the journal held;
+    after another restart and a start of the session, nothing is armed."""
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            acct = await svc.admin_post("/admin/accounts", {})
+            sid = uid("s")
+            await svc.start_session(sid, VENUE, acct)
+            await svc.move(VENUE, SYMBOL, "97000")
+            _, ask = await svc.top(VENUE, SYMBOL)
+            cl = uid("dt")
+            await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, ask + 300), metadata=AUTH)
+        async with execx(tmp_path, sim) as svc:
+            r = updates(svc, sid)
+            try:
+                await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
+                ev = await r.wait(
+                    lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == CANCELLED,
+                    "disarmed",
+                )
+                assert ev.contingent_event.message == "order handler stopped"
+            finally:
+                await r.close()
+        async with execx(tmp_path, sim) as svc:
+            journal = svc.service.engine.journal  # type: ignore[union-attr]
+            assert journal.algorithms("contingent") == []
+            e = await refused(svc.start_session(sid, VENUE, acct))  # a stopped session id is never reused
+            assert e.code() == grpc.StatusCode.ALREADY_EXISTS
+            assert not await venue_open_orders(sim, VENUE, acct)
+
+
+# ---------------------------------------------------------------------- one leg's cancel cancels the group
+
+
+def oco(sid: str, gid: str, lim: str, st: str, bid: Decimal, ask: Decimal) -> co.SendOrderGroupRequest:
+    legs = [
+        limit(lim, c.SIDE_SELL, ask + 800),
+        om.SendOrderRequest(
+            cl_order_id=st,
+            symbol=SYMBOL,
+            qty=0.001,
+            order_type=c.ORDER_TYPE_MARKET,
+            side=c.SIDE_SELL,
+            trigger_kind=om.TRIGGER_KIND_STOP,
+            trigger_price=float(bid - 800),
+        ),
+    ]
+    return co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OCO, orders=legs)
+
+
+async def live_oco(svc: Svc, sid: str, bid: Decimal, ask: Decimal) -> tuple[str, str, str]:
+    """An OCO of a resting limit sell (live at the venue) and an armed sell stop: group id, limit, stop."""
+    gid, lim, st = uid("g"), uid("lm"), uid("st")
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    await stub.SendOrderGroup(oco(sid, gid, lim, st, bid, ask), metadata=AUTH)
+    await poll(lambda: order_status(svc, sid, lim), lambda s: s == c.ORDER_STATUS_NEW, "limit leg live")
+    return gid, lim, st
+
+
+async def group_done(svc: Svc, sid: str, gid: str) -> co.OrderGroup:
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    ans = await poll(
+        lambda: stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH),
+        lambda a: a.group.done,
+        f"group {gid} done",
+    )
+    return ans.group  # type: ignore[no-any-return]
+
+
+async def test_cancel_of_one_oco_leg_cancels_the_group(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    # gRPC sendOrder delete of the live limit leg: the armed stop is disarmed with it
+    gid, lim, st = await live_oco(svc, sid, bid, ask)
+    delete = om.SendOrderRequest(
+        session_id=sid, cl_order_id=lim, symbol=SYMBOL, transaction_type=c.TRANSACTION_TYPE_DELETE
+    )
+    ans = await svc.om.SendOrder(delete, metadata=AUTH)
+    assert ans.order.cl_order_id == lim
+    g = await group_done(svc, sid, gid)
+    assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+    assert "group cancelled" in co_.get(sid, st).message  # type: ignore[union-attr]
+    # REST sendOrder delete of the armed stop leg: the live limit is cancelled at the venue
+    gid, lim, st = await live_oco(svc, sid, bid, ask)
+    body = {"clOrderId": st, "symbol": SYMBOL, "sessionId": sid, "transactionType": "delete"}
+    async with svc.http.post(f"{svc.rest}/sendOrder", json=body, headers=HEADERS) as resp:
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["order"]["orderStatus"] == "cancelled"
+    g = await group_done(svc, sid, gid)
+    assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+    # OrderEntry (the streaming order entry) cancel of the limit leg
+    gid, lim, st = await live_oco(svc, sid, bid, ask)
+    call = svc.om.OrderEntry(metadata=AUTH)
+    try:
+        cancel = om.SendOrderRequest(
+            session_id=sid, cl_order_id=lim, symbol=SYMBOL, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        await call.write(om.OrderEntryRequest(request_id=1, order=cancel))
+        answer = await call.read()
+        assert answer.status.code == 0, answer.status.message
+    finally:
+        call.cancel()
+    g = await group_done(svc, sid, gid)
+    assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+    # CancelAllOrders cancels the limit leg at the venue: its OCO sibling goes with it
+    gid, lim, st = await live_oco(svc, sid, bid, ask)
+    await svc.om.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol=SYMBOL), metadata=AUTH)
+    g = await group_done(svc, sid, gid)
+    assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+    assert co_.get(sid, st).message == f"oco: {lim} cancelled"  # type: ignore[union-attr]
+
+
+async def test_a_leg_amended_directly_stays_in_its_group(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    gid, lim, st = await live_oco(svc, sid, bid, ask)
+    # the armed stop re-armed at a new level, the live limit amended at the venue: still one OCO
+    new_level = bid - 700
+    amend_stop = om.SendOrderRequest(
+        session_id=sid,
+        cl_order_id=st,
+        symbol=SYMBOL,
+        transaction_type=c.TRANSACTION_TYPE_UPDATE,
+        trigger_price=float(new_level),
+    )
+    await svc.om.SendOrder(amend_stop, metadata=AUTH)
+    amend_lim = om.SendOrderRequest(
+        session_id=sid,
+        cl_order_id=lim,
+        symbol=SYMBOL,
+        transaction_type=c.TRANSACTION_TYPE_UPDATE,
+        price=float(ask + 900),
+    )
+    await svc.om.SendOrder(amend_lim, metadata=AUTH)
+    g = (await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)).group
+    assert not g.done and [leg.cl_order_id for leg in g.legs] == [lim, st]
+    assert D(str(g.legs[0].price)) == ask + 900
+    assert co_.get(sid, st).state.level == new_level  # type: ignore[union-attr]
+    # the stop fires at its new level: the amended limit is cancelled by the OCO rule
+    await svc.trade(VENUE, SYMBOL, new_level - 10, D("0.0001"), "sell")
+    g = await group_done(svc, sid, gid)
+    assert g.legs[0].order_status == CANCELLED
