@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
+# this tree's generated execx.v1 first (the venv's editable install may be another work tree's)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
 
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account

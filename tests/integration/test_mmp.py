@@ -148,3 +148,35 @@ async def test_a_freeze_survives_a_restart(tmp_path: Path) -> None:
             await stub.ResetMmp(mm.ResetMmpRequest(session_id=sid), metadata=AUTH)
             ans = await svc.om.SendOrder(buy(sid, uid("y"), bid - 1000), metadata=AUTH)
             assert ans.order.order_status in (c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_NEW)
+
+
+async def test_delta_limit_counts_buys_against_sells(svc: Svc) -> None:
+    """qtyLimit 0 and a delta limit: a buy fill and a sell fill net to 0 (no trip, though 0.002 filled); two
+    more buys make +0.002 beyond 0.0015: tripped, the reason names the delta."""
+    sid = await svc.session(VENUE)
+    await svc.move(VENUE, SYMBOL, "97000")
+    bid, ask = await svc.top(VENUE, SYMBOL)
+    stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
+    bad = mm.MmpConfig(session_id=sid, interval_ms=5000, delta_limit=-1)
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=bad), metadata=AUTH)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "config.deltaLimit" in (e.value.details() or "")
+    cfg = mm.MmpConfig(session_id=sid, interval_ms=10_000, delta_limit=0.0015)
+    await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
+    # a price level of this test's own (other tests' orders rest at bid - 100 and bid - 1000: time priority)
+    level, offer = bid - 300, ask + 300
+    for _ in range(3):
+        await svc.om.SendOrder(buy(sid, uid("b"), level), metadata=AUTH)
+    sell = buy(sid, uid("ask"), offer)
+    sell.side = c.SIDE_SELL
+    await svc.om.SendOrder(sell, metadata=AUTH)
+    await svc.trade(VENUE, SYMBOL, level, D("0.001"), "sell")  # our first bid: +0.001
+    await svc.trade(VENUE, SYMBOL, offer, D("0.001"), "buy")  # our offer: -0.001
+    netted = await poll(lambda: status(svc, sid), lambda s: D(str(s.window_qty)) == D("0.002"), "both fills seen")
+    assert not netted.frozen and netted.window_delta == 0
+    await svc.trade(VENUE, SYMBOL, level, D("0.002"), "sell")  # the other two bids: net +0.002
+    tripped = await poll(lambda: status(svc, sid), lambda s: s.frozen, "tripped by the delta")
+    assert D(str(tripped.config.delta_limit)) == D("0.0015") and tripped.trips == 1
+    limits = await svc.om.GetRiskLimits(om.GetRiskLimitsRequest(session_id=sid), metadata=AUTH)
+    assert limits.kill_switch and limits.reason.startswith("mmp: net delta 0.002")
+    await stub.ResetMmp(mm.ResetMmpRequest(session_id=sid), metadata=AUTH)

@@ -17,6 +17,7 @@ def status(session_id: str, state: MmpState | None) -> mmp_pb2.MmpStatus:
     if state is None:
         return mmp_pb2.MmpStatus(config=mmp_pb2.MmpConfig(session_id=session_id))
     c = state.config
+    now = time.time_ns()
     return mmp_pb2.MmpStatus(
         config=mmp_pb2.MmpConfig(
             session_id=c.session_id,
@@ -24,11 +25,14 @@ def status(session_id: str, state: MmpState | None) -> mmp_pb2.MmpStatus:
             interval_ms=c.interval_ms,
             qty_limit=float(c.qty_limit),
             frozen_ms=c.frozen_ms,
+            delta_limit=None if c.delta_limit is None else float(c.delta_limit),
+            emulate=c.emulate,
         ),
         frozen=state.frozen,
         frozen_until=state.frozen_until,
         trips=state.trips,
-        window_qty=float(state.window_qty(time.time_ns())),
+        window_qty=float(state.window_qty(now)),
+        window_delta=float(state.window_delta(now)),
     )
 
 
@@ -41,7 +45,9 @@ class MmpServicer(mmp_pb2_grpc.MarketMakerProtectionServiceServicer):
         if not request.HasField("config"):
             raise ValidationError("config", "is required")
         c = request.config
-        cfg = MmpConfig(c.session_id, c.symbol, c.interval_ms, from_double(c.qty_limit, "config.qtyLimit"), c.frozen_ms)
+        delta = from_double(c.delta_limit, "config.deltaLimit") if c.HasField("delta_limit") else None
+        qty = from_double(c.qty_limit, "config.qtyLimit")
+        cfg = MmpConfig(c.session_id, c.symbol, c.interval_ms, qty, c.frozen_ms, delta, c.emulate)
         return mmp_pb2.SetMmpConfigResponse(status=status(c.session_id, self.mmp.set(cfg)))
 
     @unary

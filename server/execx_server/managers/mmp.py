@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..domain.enums import Side
 from ..domain.errors import ValidationError
 from ..engine import risk
 from ..engine.sessions import OrderEngine
@@ -38,8 +39,10 @@ class MmpConfig:
     session_id: str
     symbol: str
     interval_ms: int
-    qty_limit: Decimal
+    qty_limit: Decimal  # 0: no quantity limit (a delta limit only)
     frozen_ms: int
+    delta_limit: Decimal | None = None  # None: no delta limit
+    emulate: bool = False  # execx's emulation even where the venue has its own MMP
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,23 +50,55 @@ class MmpConfig:
             "intervalMs": self.interval_ms,
             "qtyLimit": str(self.qty_limit),
             "frozenMs": self.frozen_ms,
+            "deltaLimit": None if self.delta_limit is None else str(self.delta_limit),
+            "emulate": self.emulate,
         }
+
+    @classmethod
+    def from_json(cls, session_id: str, d: dict[str, Any]) -> MmpConfig:
+        delta = d.get("deltaLimit")
+        return cls(
+            session_id,
+            d["symbol"],
+            int(d["intervalMs"]),
+            Decimal(d["qtyLimit"]),
+            int(d["frozenMs"]),
+            None if delta is None else Decimal(delta),
+            bool(d.get("emulate", False)),
+        )
 
 
 @dataclass
 class MmpState:
     config: MmpConfig
-    window: deque[tuple[int, Decimal]]
+    window: deque[tuple[int, Decimal, Decimal]]  # (ns, fill qty, signed delta: +qty buy, -qty sell)
     frozen: bool = False
     frozen_until: int = 0  # ns since the epoch; 0 with frozen: until reset
     trips: int = 0
     timer: asyncio.Task[None] | None = None
 
-    def window_qty(self, now_ns: int) -> Decimal:
+    def _trim(self, now_ns: int) -> None:
         start = now_ns - self.config.interval_ms * 1_000_000
         while self.window and self.window[0][0] < start:
             self.window.popleft()
-        return sum((q for _, q in self.window), ZERO)
+
+    def window_qty(self, now_ns: int) -> Decimal:
+        self._trim(now_ns)
+        return sum((q for _, q, _ in self.window), ZERO)
+
+    def window_delta(self, now_ns: int) -> Decimal:
+        self._trim(now_ns)
+        return sum((d for _, _, d in self.window), ZERO)
+
+    def tripped_by(self, now_ns: int) -> str:
+        """Why the window trips the protection now ('' if it does not)."""
+        cfg = self.config
+        qty, delta = self.window_qty(now_ns), self.window_delta(now_ns)
+        if cfg.qty_limit and qty >= cfg.qty_limit:
+            return f"{qty} filled within {cfg.interval_ms} ms (limit {cfg.qty_limit})"
+        if cfg.delta_limit is not None and abs(delta) >= cfg.delta_limit:
+            return f"net delta {delta} within {cfg.interval_ms} ms (limit {cfg.delta_limit})"
+        return ""
 
 
 class MarketMakerProtection:
@@ -87,8 +122,12 @@ class MarketMakerProtection:
                 del self.states[config.session_id]
             self.saved.drop(config.session_id)
             return None
-        if not config.qty_limit.is_finite() or config.qty_limit <= 0:
-            raise ValidationError("config.qtyLimit", "must be positive")
+        if not config.qty_limit.is_finite() or config.qty_limit < 0:
+            raise ValidationError("config.qtyLimit", "must be positive (0: a delta limit only)")
+        if config.delta_limit is not None and (not config.delta_limit.is_finite() or config.delta_limit <= 0):
+            raise ValidationError("config.deltaLimit", "must be positive (unset: no delta limit)")
+        if config.qty_limit == 0 and config.delta_limit is None:
+            raise ValidationError("config.qtyLimit", "must be positive, or set a deltaLimit")
         state = MmpState(config, deque())
         if old is not None:
             state.frozen, state.frozen_until, state.trips, state.timer = (
@@ -117,17 +156,18 @@ class MarketMakerProtection:
         state = self.states.get(u.session_id)
         if state is None or (state.config.symbol and u.symbol != state.config.symbol):
             return
-        state.window.append((u.local_time, u.executed_qty))
-        total = state.window_qty(u.local_time)
-        if total >= state.config.qty_limit and not state.frozen:
-            self.trip(state, total)
+        delta = u.executed_qty if u.side is Side.BUY else -u.executed_qty
+        state.window.append((u.local_time, u.executed_qty, delta))
+        why = state.tripped_by(u.local_time)
+        if why and not state.frozen:
+            self.trip(state, why)
 
-    def trip(self, state: MmpState, total: Decimal) -> None:
+    def trip(self, state: MmpState, why: str) -> None:
         cfg = state.config
         state.frozen, state.trips = True, state.trips + 1
         state.frozen_until = time.time_ns() + cfg.frozen_ms * 1_000_000 if cfg.frozen_ms else 0
         self.save(state)
-        reason = f"{REASON} {total} filled within {cfg.interval_ms} ms (limit {cfg.qty_limit})"
+        reason = f"{REASON} {why}"
         log.warning("mmp.tripped", extra={"session": cfg.session_id, "reason": reason})
         if not risk_state(self.engine, cfg.session_id).killed:  # an operator's switch stays the operator's
             self.tasks.spawn(risk.engage_kill_switch(self.engine, cfg.session_id, reason), f"mmp/{cfg.session_id}")
@@ -167,7 +207,7 @@ class MarketMakerProtection:
     # ------------------------------------------------------------------ restart
 
     async def _restore(self, key: str, session_id: str, d: dict[str, Any]) -> None:
-        cfg = MmpConfig(session_id, d["symbol"], int(d["intervalMs"]), Decimal(d["qtyLimit"]), int(d["frozenMs"]))
+        cfg = MmpConfig.from_json(session_id, d)
         state = MmpState(cfg, deque())
         self.states[session_id] = state
         rs = risk_state(self.engine, session_id)

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65xecx/v1/mmp.proto\x12\x08\x65xecx.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"y\n\tMmpConfig\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x18\n\x0binterval_ms\x18\x03 \x01(\rB\x03\xe0\x41\x02\x12\x16\n\tqty_limit\x18\x04 \x01(\x01\x42\x03\xe0\x41\x02\x12\x11\n\tfrozen_ms\x18\x05 \x01(\r\"y\n\tMmpStatus\x12#\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpConfig\x12\x0e\n\x06\x66rozen\x18\x02 \x01(\x08\x12\x14\n\x0c\x66rozen_until\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\r\x12\x12\n\nwindow_qty\x18\x05 \x01(\x01\"?\n\x13SetMmpConfigRequest\x12(\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpConfigB\x03\xe0\x41\x02\";\n\x14SetMmpConfigResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus\".\n\x13GetMmpStatusRequest\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\";\n\x14GetMmpStatusResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus\"*\n\x0fResetMmpRequest\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\"7\n\x10ResetMmpResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus2\xc9\x02\n\x1cMarketMakerProtectionService\x12g\n\x0cSetMmpConfig\x12\x1d.execx.v1.SetMmpConfigRequest\x1a\x1e.execx.v1.SetMmpConfigResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/setMmpConfig:\x01*\x12g\n\x0cGetMmpStatus\x12\x1d.execx.v1.GetMmpStatusRequest\x1a\x1e.execx.v1.GetMmpStatusResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/getMmpStatus:\x01*\x12W\n\x08ResetMmp\x12\x19.execx.v1.ResetMmpRequest\x1a\x1a.execx.v1.ResetMmpResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/resetMmp:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12\x65xecx/v1/mmp.proto\x12\x08\x65xecx.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xb4\x01\n\tMmpConfig\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12\x18\n\x0binterval_ms\x18\x03 \x01(\rB\x03\xe0\x41\x02\x12\x16\n\tqty_limit\x18\x04 \x01(\x01\x42\x03\xe0\x41\x02\x12\x11\n\tfrozen_ms\x18\x05 \x01(\r\x12\x18\n\x0b\x64\x65lta_limit\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x0f\n\x07\x65mulate\x18\x07 \x01(\x08\x42\x0e\n\x0c_delta_limit\"\xb3\x01\n\tMmpStatus\x12#\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpConfig\x12\x0e\n\x06\x66rozen\x18\x02 \x01(\x08\x12\x14\n\x0c\x66rozen_until\x18\x03 \x01(\x03\x12\r\n\x05trips\x18\x04 \x01(\r\x12\x12\n\nwindow_qty\x18\x05 \x01(\x01\x12\x14\n\x0cwindow_delta\x18\x06 \x01(\x01\x12\x0e\n\x06native\x18\x07 \x01(\x08\x12\x12\n\nindex_name\x18\x08 \x01(\t\"?\n\x13SetMmpConfigRequest\x12(\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpConfigB\x03\xe0\x41\x02\";\n\x14SetMmpConfigResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus\".\n\x13GetMmpStatusRequest\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\";\n\x14GetMmpStatusResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus\"*\n\x0fResetMmpRequest\x12\x17\n\nsession_id\x18\x01 \x01(\tB\x03\xe0\x41\x02\"7\n\x10ResetMmpResponse\x12#\n\x06status\x18\x01 \x01(\x0b\x32\x13.execx.v1.MmpStatus2\xc9\x02\n\x1cMarketMakerProtectionService\x12g\n\x0cSetMmpConfig\x12\x1d.execx.v1.SetMmpConfigRequest\x1a\x1e.execx.v1.SetMmpConfigResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/setMmpConfig:\x01*\x12g\n\x0cGetMmpStatus\x12\x1d.execx.v1.GetMmpStatusRequest\x1a\x1e.execx.v1.GetMmpStatusResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/getMmpStatus:\x01*\x12W\n\x08ResetMmp\x12\x19.execx.v1.ResetMmpRequest\x1a\x1a.execx.v1.ResetMmpResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/resetMmp:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,22 +51,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MARKETMAKERPROTECTIONSERVICE'].methods_by_name['GetMmpStatus']._serialized_options = b'\202\323\344\223\002\022\"\r/getMmpStatus:\001*'
   _globals['_MARKETMAKERPROTECTIONSERVICE'].methods_by_name['ResetMmp']._loaded_options = None
   _globals['_MARKETMAKERPROTECTIONSERVICE'].methods_by_name['ResetMmp']._serialized_options = b'\202\323\344\223\002\016\"\t/resetMmp:\001*'
-  _globals['_MMPCONFIG']._serialized_start=95
-  _globals['_MMPCONFIG']._serialized_end=216
-  _globals['_MMPSTATUS']._serialized_start=218
-  _globals['_MMPSTATUS']._serialized_end=339
-  _globals['_SETMMPCONFIGREQUEST']._serialized_start=341
-  _globals['_SETMMPCONFIGREQUEST']._serialized_end=404
-  _globals['_SETMMPCONFIGRESPONSE']._serialized_start=406
-  _globals['_SETMMPCONFIGRESPONSE']._serialized_end=465
-  _globals['_GETMMPSTATUSREQUEST']._serialized_start=467
-  _globals['_GETMMPSTATUSREQUEST']._serialized_end=513
-  _globals['_GETMMPSTATUSRESPONSE']._serialized_start=515
-  _globals['_GETMMPSTATUSRESPONSE']._serialized_end=574
-  _globals['_RESETMMPREQUEST']._serialized_start=576
-  _globals['_RESETMMPREQUEST']._serialized_end=618
-  _globals['_RESETMMPRESPONSE']._serialized_start=620
-  _globals['_RESETMMPRESPONSE']._serialized_end=675
-  _globals['_MARKETMAKERPROTECTIONSERVICE']._serialized_start=678
-  _globals['_MARKETMAKERPROTECTIONSERVICE']._serialized_end=1007
+  _globals['_MMPCONFIG']._serialized_start=96
+  _globals['_MMPCONFIG']._serialized_end=276
+  _globals['_MMPSTATUS']._serialized_start=279
+  _globals['_MMPSTATUS']._serialized_end=458
+  _globals['_SETMMPCONFIGREQUEST']._serialized_start=460
+  _globals['_SETMMPCONFIGREQUEST']._serialized_end=523
+  _globals['_SETMMPCONFIGRESPONSE']._serialized_start=525
+  _globals['_SETMMPCONFIGRESPONSE']._serialized_end=584
+  _globals['_GETMMPSTATUSREQUEST']._serialized_start=586
+  _globals['_GETMMPSTATUSREQUEST']._serialized_end=632
+  _globals['_GETMMPSTATUSRESPONSE']._serialized_start=634
+  _globals['_GETMMPSTATUSRESPONSE']._serialized_end=693
+  _globals['_RESETMMPREQUEST']._serialized_start=695
+  _globals['_RESETMMPREQUEST']._serialized_end=737
+  _globals['_RESETMMPRESPONSE']._serialized_start=739
+  _globals['_RESETMMPRESPONSE']._serialized_end=794
+  _globals['_MARKETMAKERPROTECTIONSERVICE']._serialized_start=797
+  _globals['_MARKETMAKERPROTECTIONSERVICE']._serialized_end=1126
 # @@protoc_insertion_point(module_scope)

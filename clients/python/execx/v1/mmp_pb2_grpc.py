@@ -26,10 +26,12 @@ if _version_not_supported:
 
 
 class MarketMakerProtectionServiceStub:
-    """Market-maker protection: when a session's fills reach a quantity within a time window, execx pulls
-    every open order of the session and refuses its inserts and amends for a frozen time (it engages the
-    session's kill switch with a reason starting "mmp:" and releases it when the frozen time is over).
-    Emulated on every venue; the venues' native MMP (Deribit, Pulse) is not used (docs/contingent_orders.md).
+    """Market-maker protection: when a session's fills reach a quantity (or a net delta) within a time window,
+    its quotes are pulled and its new ones refused for a frozen time. On Deribit and Pulse the venue's own MMP
+    is configured (set_mmp_config; the session's limit orders carry the venue's mmp flag; the status is the
+    venue's frozen state; ResetMmp resets it at the venue); elsewhere, or with `emulate`, execx emulates it:
+    it engages the session's kill switch with a reason starting "mmp:" and releases it when the frozen time
+    is over (docs/contingent_orders.md).
     """
 
     def __init__(self, channel):
@@ -56,10 +58,12 @@ class MarketMakerProtectionServiceStub:
 
 
 class MarketMakerProtectionServiceServicer:
-    """Market-maker protection: when a session's fills reach a quantity within a time window, execx pulls
-    every open order of the session and refuses its inserts and amends for a frozen time (it engages the
-    session's kill switch with a reason starting "mmp:" and releases it when the frozen time is over).
-    Emulated on every venue; the venues' native MMP (Deribit, Pulse) is not used (docs/contingent_orders.md).
+    """Market-maker protection: when a session's fills reach a quantity (or a net delta) within a time window,
+    its quotes are pulled and its new ones refused for a frozen time. On Deribit and Pulse the venue's own MMP
+    is configured (set_mmp_config; the session's limit orders carry the venue's mmp flag; the status is the
+    venue's frozen state; ResetMmp resets it at the venue); elsewhere, or with `emulate`, execx emulates it:
+    it engages the session's kill switch with a reason starting "mmp:" and releases it when the frozen time
+    is over (docs/contingent_orders.md).
     """
 
     def SetMmpConfig(self, request, context):
@@ -110,10 +114,12 @@ def add_MarketMakerProtectionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MarketMakerProtectionService:
-    """Market-maker protection: when a session's fills reach a quantity within a time window, execx pulls
-    every open order of the session and refuses its inserts and amends for a frozen time (it engages the
-    session's kill switch with a reason starting "mmp:" and releases it when the frozen time is over).
-    Emulated on every venue; the venues' native MMP (Deribit, Pulse) is not used (docs/contingent_orders.md).
+    """Market-maker protection: when a session's fills reach a quantity (or a net delta) within a time window,
+    its quotes are pulled and its new ones refused for a frozen time. On Deribit and Pulse the venue's own MMP
+    is configured (set_mmp_config; the session's limit orders carry the venue's mmp flag; the status is the
+    venue's frozen state; ResetMmp resets it at the venue); elsewhere, or with `emulate`, execx emulates it:
+    it engages the session's kill switch with a reason starting "mmp:" and releases it when the frozen time
+    is over (docs/contingent_orders.md).
     """
 
     @staticmethod
