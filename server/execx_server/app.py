@@ -1,7 +1,8 @@
 """Composition root: builds everything and owns start-up and shutdown order.
 
 Start: (simulator if ``sim``) → journal + order engine → gRPC server (auth interceptor, servicers,
-health, reflection) → REST/websocket gateway → metrics endpoint → ready.
+health, reflection) → REST/websocket gateway (calling the same servicers, through the same interceptors,
+in-process: ``api/inprocess.py``) → metrics endpoint → ready.
 Stop (SIGTERM): stop accepting (gateway, then gRPC with a grace period to drain in-flight calls)
 → engine (background tasks, connectors) → journal flushed and closed → simulator.
 """
@@ -16,9 +17,7 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +54,7 @@ from .api.contingent_orders import ContingentOrderServicer, Hook
 from .api.dip_buyer import DipBuyerServicer
 from .api.gateway import build_gateway
 from .api.grid_trader import GridTraderServicer
+from .api.inprocess import InProcessServer
 from .api.market_data import MarketData
 from .api.mmp import MmpServicer
 from .api.position_manager import PositionManagerServicer
@@ -198,7 +198,6 @@ class Service:
         self.audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.journal_fsync)
         self.credentials: CredentialStore | None = None
         self.tls: TlsFiles | None = None
-        self._socket_dir: str | None = None  # the gateway's private gRPC socket (unix, mode 0700 directory)
         self.ready: dict[str, Any] = {}
         self.fleet: Fleet | None = None  # fleet mode (--redis)
         self.dropcopy: DropCopy | None = None  # drop copy on NATS JetStream (--nats)
@@ -288,30 +287,34 @@ class Service:
         access = AccessInterceptor(
             keys, SessionOwners(s.data_dir / "session_owners.json"), engine.sessions.__contains__, self.audit
         )
-        server = grpc.aio.server(interceptors=[*tracing.grpc_interceptors(), access])
+        interceptors = [*tracing.grpc_interceptors(), access]
+        server = grpc.aio.server(interceptors=interceptors)
+        # every servicer registered through `api`: on the gRPC server, and callable in-process by the REST gateway
+        # through the same interceptors
+        api = InProcessServer(server, interceptors)
         order_manager = OrderManager(self.engine, self.metrics, self._endpoint_defaults)
         session_accounts = SessionAccounts(s.data_dir / "session_accounts.json")
         order_manager.credentials = self.credentials
         order_manager.inline_credentials = not s.no_inline_credentials
         order_manager.session_accounts = session_accounts
         order_manager.contingent = Hook(self.contingent_orders)  # stops, take-profits, groups (issue 20)
-        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(order_manager, server)
+        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(order_manager, api)
         contingent_order_pb2_grpc.add_ContingentOrderServiceServicer_to_server(
-            ContingentOrderServicer(self.contingent_orders), server
+            ContingentOrderServicer(self.contingent_orders), api
         )
-        mmp_pb2_grpc.add_MarketMakerProtectionServiceServicer_to_server(MmpServicer(self.mmp), server)
-        market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), server)
+        mmp_pb2_grpc.add_MarketMakerProtectionServiceServicer_to_server(MmpServicer(self.mmp), api)
+        market_data_pb2_grpc.add_MarketDataServiceServicer_to_server(MarketData(self.market_data, self.metrics), api)
         position_manager_pb2_grpc.add_PositionManagerServiceServicer_to_server(
-            PositionManagerServicer(self.position_managers), server
+            PositionManagerServicer(self.position_managers), api
         )
         trigger_manager_pb2_grpc.add_TriggerManagerServiceServicer_to_server(
-            TriggerManagerServicer(self.trigger_managers), server
+            TriggerManagerServicer(self.trigger_managers), api
         )
-        dip_buyer_pb2_grpc.add_DipBuyerServiceServicer_to_server(DipBuyerServicer(self.dip_buyers), server)
-        grid_trader_pb2_grpc.add_GridTraderServiceServicer_to_server(GridTraderServicer(self.grid_traders), server)
+        dip_buyer_pb2_grpc.add_DipBuyerServiceServicer_to_server(DipBuyerServicer(self.dip_buyers), api)
+        grid_trader_pb2_grpc.add_GridTraderServiceServicer_to_server(GridTraderServicer(self.grid_traders), api)
         # one servicer per service: the smart orders here, the account RPCs (GetBalances, ...) delegated
         smart = SmartOrderServicer(self.smart_orders, accounts=AccountViewsServicer(AccountViews(engine)))
-        smart_order_pb2_grpc.add_SmartOrderServiceServicer_to_server(smart, server)
+        smart_order_pb2_grpc.add_SmartOrderServiceServicer_to_server(smart, api)
         names = [
             order_manager_pb2.DESCRIPTOR.services_by_name["OrderManagerService"].full_name,
             grid_trader_pb2.DESCRIPTOR.services_by_name["GridTraderService"].full_name,
@@ -326,7 +329,7 @@ class Service:
         not_serving = []
         for pb2, pb2_grpc, name in UNIMPLEMENTED_SERVICES:
             base = getattr(pb2_grpc, f"{name}Servicer")
-            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), server)
+            getattr(pb2_grpc, f"add_{name}Servicer_to_server")(base(), api)
             not_serving.append(pb2.DESCRIPTOR.services_by_name[name].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -338,11 +341,6 @@ class Service:
                 grpc_port = server.add_secure_port(f"{s.host}:{s.grpc_port}", self.tls.grpc_credentials())
             else:
                 grpc_port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
-            # the REST gateway's own way in: a unix socket in a private directory (TLS and mTLS stay on the
-            # public port; the gateway's callers have passed the same TLS checks on the REST port)
-            self._socket_dir = tempfile.mkdtemp(prefix="execx-")
-            internal = f"unix:{self._socket_dir}/grpc.sock"
-            server.add_insecure_port(internal)
         except RuntimeError as e:
             raise StartupError(f"cannot listen on gRPC port {s.host}:{s.grpc_port}: {e}") from None
         await self._reopen_stored_sessions(session_accounts)  # before any client can call
@@ -363,7 +361,7 @@ class Service:
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
         ssl_context = self.tls.ssl_context if self.tls is not None else None
-        rest_port = await self._serve(build_gateway(internal), s.port, "REST", ssl_context)
+        rest_port = await self._serve(build_gateway(api), s.port, "REST", ssl_context)
         prom_port = await self._serve(self._metrics_app(), s.prom_port, "metrics")  # plaintext (docs/security.md)
         scheme = "https" if self.tls is not None else "http"
         self._watch = asyncio.create_task(self._watch_files(), name="execx-watch-files")
@@ -523,9 +521,6 @@ class Service:
         if self._grpc is not None:
             await self._grpc.stop(grace=2.0)
             self._grpc = None
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
-            self._socket_dir = None
         await self._close_algorithms()
         if self.fleet is not None:
             await self.fleet.stop()

@@ -1,9 +1,10 @@
-"""The REST + websocket gateway over real sockets, against a real grpc.aio server on loopback.
+"""The REST + websocket gateway over real sockets, calling servicers in-process (``api/inprocess.py``).
 
-The gRPC side here is a test double of the transport: the generated servicer base classes (every
-method answers UNIMPLEMENTED) with a few methods answering canned values, so the JSON shapes,
-routing, error mapping and websocket behaviour of the gateway are checked both ways without the
-order engine. The same routes against the real service are in test_gateway_service.py.
+The servicers here are test doubles: the generated servicer base classes (every method answers
+UNIMPLEMENTED) with a few methods answering canned values, registered through an ``InProcessServer``
+as the service registers its own, so the JSON shapes, routing, error mapping and websocket behaviour of
+the gateway are checked both ways without the order engine. The same routes against the real service
+are in test_gateway_service.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import grpc
-import grpc.aio
 import pytest
 from aiohttp import WSMsgType, web
 from execx.v1 import (
@@ -37,6 +37,7 @@ from execx_server.api.gateway import (
 )
 from execx_server.api.gateway.comments import DESCRIPTOR_SET_NAME, load_comments
 from execx_server.api.gateway.routes import api_files, api_modules
+from execx_server.api.inprocess import InProcessServer
 from google.api import annotations_pb2
 from google.protobuf import any_pb2, descriptor_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -227,20 +228,17 @@ class FakeSmartOrders(smart_order_pb2_grpc.SmartOrderServiceServicer):
 
 @dataclass
 class Backend:
-    target: str
+    target: InProcessServer
     calls: Calls
 
 
 @pytest.fixture(scope="module")
-async def backend() -> AsyncIterator[Backend]:
-    server = grpc.aio.server()
+def backend() -> Backend:
+    server = InProcessServer()
     calls = Calls()
     order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(FakeOrderManager(calls), server)
     smart_order_pb2_grpc.add_SmartOrderServiceServicer_to_server(FakeSmartOrders(calls), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield Backend(f"127.0.0.1:{port}", calls)
-    await server.stop(grace=None)
+    return Backend(server, calls)
 
 
 async def serve(app: web.Application) -> tuple[web.AppRunner, str]:

@@ -1,5 +1,6 @@
-"""Access control on the gRPC server (and so on REST, which calls it): scoped API keys, per-key session
-ownership, a per-key request rate limit, and the audit log of every mutating call.
+"""Access control on the gRPC server (and so on REST, whose gateway calls the servicers in-process through
+this same interceptor: ``api/inprocess.py``): scoped API keys, per-key session ownership, a per-key request
+rate limit, and the audit log of every mutating call.
 
 - **Keys** (``KeyStore``): ``--key`` is one admin key (id ``admin``); ``--keysFile`` (JSON, or YAML when the
   name ends in ``.yaml``/``.yml``) lists ``{id, key | sha256, scopes, ratePerSecond?, burst?}``. Only the
@@ -19,7 +20,8 @@ ownership, a per-key request rate limit, and the audit log of every mutating cal
   which REST sends as the ``Retry-After`` header.
 - **Audit** (``AuditLog``): every call needing ``trade`` or ``admin`` — allowed or refused — is one
   ``audit`` log event and one line of ``audit.jsonl`` in the data directory: time, key id, peer, method,
-  session, clOrderId, outcome (the status code name). Never a secret: the fields are picked, not copied.
+  session, clOrderId, outcome (the status code name). The peer is gRPC's (``ipv4:…``), or ``rest:<address>``
+  for a REST / websocket call. Never a secret: the fields are picked, not copied.
 - Health and reflection are open (no key): they describe the API and run nothing (docs/security.md).
 """
 
@@ -60,8 +62,6 @@ PUBLIC_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 ADMIN_METHODS = frozenset({"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch"})
 READ_PREFIXES = ("Get", "List", "Subscribe")
 READ_METHODS = frozenset({"RefreshOrders"})
-#: metadata the REST gateway sets with its caller's address; trusted only on the gateway's own unix socket
-PEER_HEADER = "x-execx-peer"
 ADMIN_KEY_ID = "admin"
 
 
@@ -323,7 +323,6 @@ class _Denied(Exception):
 class _Call:
     key: ApiKey
     method: str
-    peer_md: str
     mutating: bool
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -389,8 +388,6 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         if not call.mutating:
             return
         peer = context.peer() if context is not None else ""
-        if peer.startswith("unix:") and call.peer_md:
-            peer = f"rest:{call.peer_md}"  # the REST gateway's caller
         sessions = sessions_of(request) if request is not None else []
         cl = cl_order_id_of(request) if request is not None else ""
         self.audit.record(call.key.id, peer, call.method, ",".join(dict.fromkeys(sessions)), cl, outcome)
@@ -410,16 +407,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         metadata = tuple(details.invocation_metadata or ())
         key = self.keys.lookup(metadata)
         scope = required_scope(details.method)
-        peer_md = next((str(v) for k, v in metadata if k == PEER_HEADER), "")
         if key is None:
             # audited like any refused mutating call, under no key id (what was presented is never written)
-            anonymous = _Call(ANONYMOUS, details.method, peer_md, scope != READ)
+            anonymous = _Call(ANONYMOUS, details.method, scope != READ)
             return _deny(
                 handler,
                 _Denied(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong API key (x-api-key or bearer)"),
                 lambda ctx, req: self._audit(anonymous, ctx, req, "UNAUTHENTICATED"),
             )
-        call = _Call(key, details.method, peer_md, scope != READ)
+        call = _Call(key, details.method, scope != READ)
         if not key.allows(scope):
             denied = _Denied(
                 grpc.StatusCode.PERMISSION_DENIED,

@@ -1,6 +1,7 @@
 """grpc-gateway-style REST + websocket shim over the execx gRPC API (DESIGN §1).
 
-``build_gateway(grpc_target)`` returns the aiohttp application; routes, JSON shapes and the
+``build_gateway(server)`` returns the aiohttp application, calling the servicers registered through
+``server`` (``api.inprocess.InProcessServer``) in-process; routes, JSON shapes and the
 OpenAPI document all come from the generated execx.v1 descriptors.
 """
 

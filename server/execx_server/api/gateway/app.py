@@ -1,8 +1,10 @@
-"""The REST + websocket shim: an aiohttp application that calls our own gRPC server.
+"""The REST + websocket shim: an aiohttp application that calls our own gRPC servicers in-process.
 
-Every request goes over one grpc.aio channel (created when the application starts, closed when
-it stops) to the gRPC server, with the caller's auth headers forwarded as metadata, so auth,
-validation, metrics and errors run exactly once, in the gRPC servicer path.
+Every request is a call on the ``InProcessServer`` (``api/inprocess.py``) that the gRPC server's servicers
+and interceptors are registered through: the same interceptor chain (tracing, API key, scope, session
+ownership, per-key rate limit, audit) and the same servicer method as a gRPC call, with the caller's auth
+headers as the call's metadata and ``rest:<address>`` as its peer, but no serialisation and no socket in
+between. Auth, validation, metrics and errors stay in one place, the gRPC servicer path.
 
 - Unary RPCs: the annotated verb and path; the JSON body (``body``) and the path variables and
   query parameters form the request; the response (or its ``response_body`` field) is the JSON
@@ -15,7 +17,8 @@ validation, metrics and errors run exactly once, in the gRPC servicer path.
 - A stream that ends normally closes the websocket with 1000; an error sends the Status JSON as a
   last text frame and closes with 4000 + its HTTP status (4400, 4401, 4404, 4429, ...). A client
   that does not read for ``send_timeout`` seconds is disconnected (4429): nothing is buffered
-  beyond the socket and gRPC flow-control windows, which push back on the server.
+  beyond the socket's buffers (a server stream waits for each send; a bidirectional stream's requests
+  queue up to ``request_queue`` messages, then the client's socket is not read).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -34,6 +37,7 @@ from aiohttp import WSMsgType, web
 from google.protobuf.message import Message
 
 from ...observability import tracing
+from ..inprocess import CallError, InProcessServer
 from .jsonmap import JsonCodec, JsonMappingError, descriptor_of, set_path_value
 from .openapi import openapi_document
 from .routes import Route, load_routes
@@ -51,7 +55,7 @@ log = logging.getLogger("execx.gateway")
 
 FORWARDED_HEADERS = ("x-api-key", "authorization", "x-request-id", "traceparent", "tracestate")
 
-Metadata = tuple[tuple[str, str], ...]
+Metadata = tuple[tuple[str, str | bytes], ...]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -64,7 +68,7 @@ class GatewayConfig:
     send_timeout: float = 5.0  # a websocket that does not read for this long is disconnected
     heartbeat: float | None = 20.0  # websocket ping interval
     forwarded_headers: tuple[str, ...] = FORWARDED_HEADERS
-    channel_options: Sequence[tuple[str, Any]] = field(default_factory=tuple)
+    request_queue: int = 256  # a bidirectional websocket's requests read ahead of the servicer
 
 
 class GatewayError(Exception):
@@ -119,15 +123,15 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 class Gateway:
-    """The shim's state: the route table, the codec, the channel and the open websockets."""
+    """The shim's state: the route table, the codec, the servicers it calls and the open websockets."""
 
-    def __init__(self, grpc_target: str, routes: Sequence[Route], codec: JsonCodec, config: GatewayConfig) -> None:
-        self.grpc_target = grpc_target
+    def __init__(
+        self, server: InProcessServer, routes: Sequence[Route], codec: JsonCodec, config: GatewayConfig
+    ) -> None:
+        self.server = server
         self.routes = list(routes)
         self.codec = codec
         self.config = config
-        self._channel: grpc.aio.Channel | None = None
-        self._calls: dict[str, Any] = {}
         self._websockets: set[web.WebSocketResponse] = set()
         # server-stream messages as JSON text, by route and wire bytes: the session's N websocket subscribers
         # get the same update, converted once (the proto -> JSON conversion is Python work per message)
@@ -137,50 +141,16 @@ class Gateway:
     # ------------------------------------------------------------------ lifecycle
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
-        """aiohttp cleanup context: opens the channel on start-up, closes it on clean-up."""
-        channel = grpc.aio.insecure_channel(
-            self.grpc_target,
-            options=[
-                ("grpc.max_receive_message_length", self.config.max_body_bytes),
-                ("grpc.max_send_message_length", self.config.max_body_bytes),
-                *self.config.channel_options,
-            ],
-        )
-        self._channel = channel
-        for route in self.routes:
-            self._calls[route.grpc_path] = self._multicallable(channel, route)
+        """aiohttp cleanup context: the OpenAPI document is made on start-up."""
         if self._openapi is None:
             # Reads the descriptor set with the comments: off the loop, before serving starts.
             self._openapi = await asyncio.to_thread(self._openapi_text)
-        try:
-            yield
-        finally:
-            self._calls.clear()
-            self._channel = None
-            await channel.close()
-
-    @staticmethod
-    def _multicallable(channel: grpc.aio.Channel, route: Route) -> Any:
-        ser = route.request_class.SerializeToString
-        de = route.response_class.FromString
-        if route.client_streaming and route.server_streaming:
-            return channel.stream_stream(route.grpc_path, request_serializer=ser, response_deserializer=de)
-        if route.client_streaming:
-            return channel.stream_unary(route.grpc_path, request_serializer=ser, response_deserializer=de)
-        if route.server_streaming:
-            return channel.unary_stream(route.grpc_path, request_serializer=ser, response_deserializer=de)
-        return channel.unary_unary(route.grpc_path, request_serializer=ser, response_deserializer=de)
+        yield
 
     async def on_shutdown(self, app: web.Application) -> None:
-        """Closes every open websocket (1001 going away) before the channel goes."""
+        """Closes every open websocket (1001 going away)."""
         for ws in list(self._websockets):
             await ws.close(code=WS_CLOSE_GOING_AWAY, message=b"server shutting down")
-
-    def _call(self, route: Route) -> Any:
-        call = self._calls.get(route.grpc_path)
-        if call is None:
-            raise GatewayError(grpc.StatusCode.UNAVAILABLE, "gateway is not running")
-        return call
 
     # ------------------------------------------------------------------ request / response helpers
 
@@ -191,9 +161,12 @@ class Gateway:
             for value in request.headers.getall(name, ()):
                 if value and all(0x20 <= ord(c) <= 0x7E for c in value):
                     md.append((name, value))
-        if request.remote:  # the caller's address, for the audit log (trusted only from this gateway's socket)
-            md.append(("x-execx-peer", request.remote))
         return tracing.inject_metadata(tuple(md))
+
+    @staticmethod
+    def peer(request: web.Request) -> str:
+        """The call's peer as the audit log writes it: ``rest:`` and the caller's address."""
+        return f"rest:{request.remote or ''}"
 
     def _apply_params(self, route: Route, request: web.Request, msg: Message) -> None:
         if route.body != "*" and request.query:
@@ -224,13 +197,13 @@ class Gateway:
             return self.codec.field_to_json(msg, route.response_body)
         return self.codec.to_json(msg)
 
-    def rpc_error_body(self, err: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
-        code = err.code()
+    def rpc_error_body(self, err: CallError) -> tuple[int, dict[str, Any]]:
+        code = err.code
         details: list[Any] = []
-        rich = rich_status(tuple(err.trailing_metadata() or ()))
+        rich = rich_status(err.trailing_metadata)
         if rich is not None:
             details = [self.codec.to_json(d) for d in rich.details]
-        message = err.details() or code.name
+        message = err.details or code.name
         return http_status(code), status_json(code, message, details)
 
     # ------------------------------------------------------------------ unary
@@ -241,12 +214,11 @@ class Gateway:
                 msg = await self.request_message(route, request)
             except JsonMappingError as e:
                 raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, str(e)) from None
-            call = self._call(route)
             try:
-                resp = await call(msg, metadata=self.metadata(request))
-            except grpc.aio.AioRpcError as e:
+                resp = await self.server.unary(route.grpc_path, msg, self.metadata(request), self.peer(request))
+            except CallError as e:
                 status, body = self.rpc_error_body(e)
-                return json_response(body, status=status, headers=retry_after(e))
+                return json_response(body, status=status, headers=retry_after(e.trailing_metadata))
             return json_response(self.response_json(route, resp))
 
         return handle
@@ -371,12 +343,13 @@ class Gateway:
             return
         if msg is None:
             return
-        call = self._call(route)(msg, metadata=self.metadata(request))
+
+        async def send(resp: Message) -> None:
+            await self._send_text(ws, self._stream_text(route, resp))
 
         async def pump() -> None:
             try:
-                async for resp in call:
-                    await self._send_text(ws, self._stream_text(route, resp))
+                await self.server.server_stream(route.grpc_path, msg, self.metadata(request), self.peer(request), send)
             except ConnectionError:  # the client went away mid-send: nothing left to tell it
                 return
 
@@ -386,56 +359,51 @@ class Gateway:
                     return
 
         try:
-            first = await _first_completed(pump(), drain())
-        except grpc.aio.AioRpcError as e:
+            first = await _first_completed(pump(), drain())  # the client going away cancels the call
+        except CallError as e:
             _, body = self.rpc_error_body(e)
-            await self._fail(ws, e.code(), body)
+            await self._fail(ws, e.code, body)
             return
-        finally:
-            call.cancel()
         if first == 0 and not ws.closed:  # the stream ended normally
             await ws.close(code=WS_CLOSE_OK)
 
     async def _serve_bidi(self, route: Route, request: web.Request, ws: web.WebSocketResponse) -> None:
-        call = self._call(route)(metadata=self.metadata(request))
+        requests: asyncio.Queue[Any] = asyncio.Queue(self.config.request_queue)
 
         async def upstream() -> None:
-            await self._bidi_upstream(route, request, ws, call)
+            await self._bidi_upstream(route, request, ws, requests)
+
+        async def send(resp: Message) -> None:
+            await self._send(ws, self.response_json(route, resp))
 
         async def downstream() -> None:
-            while True:
-                resp = await call.read()
-                if resp is grpc.aio.EOF:
-                    return
-                try:
-                    await self._send(ws, self.response_json(route, resp))
-                except ConnectionError:  # the client went away mid-send
-                    return
+            try:
+                await self.server.stream_stream(
+                    route.grpc_path, requests, self.metadata(request), self.peer(request), send
+                )
+            except ConnectionError:  # the client went away mid-send
+                return
 
         try:
-            first = await _first_completed(downstream(), upstream())
+            first = await _first_completed(downstream(), upstream())  # the client going away cancels the call
         except GatewayError as e:
             await self._fail(ws, e.code, e.body())
             return
-        except grpc.aio.AioRpcError as e:
+        except CallError as e:
             _, body = self.rpc_error_body(e)
-            await self._fail(ws, e.code(), body)
+            await self._fail(ws, e.code, body)
             return
-        finally:
-            call.cancel()
-        if first == 0:
-            code = await call.code()
-            if code != grpc.StatusCode.OK:
-                await self._fail(ws, code, status_json(code, await call.details() or code.name))
-            elif not ws.closed:
-                await ws.close(code=WS_CLOSE_OK)
+        if first == 0 and not ws.closed:  # the call ended OK
+            await ws.close(code=WS_CLOSE_OK)
 
-    async def _bidi_upstream(self, route: Route, request: web.Request, ws: web.WebSocketResponse, call: Any) -> None:
+    async def _bidi_upstream(
+        self, route: Route, request: web.Request, ws: web.WebSocketResponse, requests: asyncio.Queue[Any]
+    ) -> None:
         """Client frames to the stream; the query string, if any, first (/v1/sor/ws?id=...). A frame that
         does not fit ends the socket, or is answered on it (``answered_frame_errors`` routes)."""
         answered = self.codec.shapes.answered_frame_errors.get(route.grpc_path)
         if request.query:
-            await call.write(self._bidi_request(route, lambda msg: self._query_into(request, msg)))
+            await requests.put(self._bidi_request(route, lambda msg: self._query_into(request, msg)))
         async for frame in ws:
             if frame.type == WSMsgType.ERROR:
                 return
@@ -447,7 +415,7 @@ class Gateway:
                     raise
                 await self._send(ws, {**answered, "Data": _frame_error(e)})
                 continue
-            await call.write(msg)
+            await requests.put(msg)
 
     def _query_into(self, request: web.Request, msg: Message) -> None:
         self.codec.from_query({k: request.query.getall(k) for k in request.query}, msg)
@@ -528,10 +496,10 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return json_response(status_json(grpc.StatusCode.INTERNAL, "internal error"), status=500)
 
 
-def retry_after(err: grpc.aio.AioRpcError) -> dict[str, str] | None:
+def retry_after(trailing_metadata: Metadata) -> dict[str, str] | None:
     """A rate-limited call's ``retry-after`` trailing metadata (seconds) as the HTTP ``Retry-After`` header
     (whole seconds, rounded up)."""
-    for k, v in err.trailing_metadata() or ():
+    for k, v in trailing_metadata:
         if k == "retry-after" and isinstance(v, str):
             try:
                 return {"Retry-After": str(max(1, math.ceil(float(v))))}
@@ -544,20 +512,19 @@ GATEWAY_KEY = web.AppKey("execx_gateway", Gateway)
 
 
 def build_gateway(
-    grpc_target: str,
+    server: InProcessServer,
     *,
     routes: Sequence[Route] | None = None,
     codec: JsonCodec | None = None,
     config: GatewayConfig | None = None,
 ) -> web.Application:
-    """The REST + websocket application for the gRPC server at ``grpc_target`` ("127.0.0.1:35028").
+    """The REST + websocket application calling the servicers registered through ``server`` in-process.
 
     Routes are read from the ``google.api.http`` annotations of every generated execx.v1 service
-    (``routes`` overrides, for tests). The gRPC channel is opened when the application starts and
-    closed when it is cleaned up; open websockets are closed (1001) on shutdown.
+    (``routes`` overrides, for tests). Open websockets are closed (1001) on shutdown.
     """
     cfg = config or GatewayConfig()
-    gateway = Gateway(grpc_target, routes if routes is not None else load_routes(), codec or JsonCodec(), cfg)
+    gateway = Gateway(server, routes if routes is not None else load_routes(), codec or JsonCodec(), cfg)
     app = web.Application(middlewares=[*tracing.http_middlewares(), status_errors], client_max_size=cfg.max_body_bytes)
     app[GATEWAY_KEY] = gateway
     app.cleanup_ctx.append(gateway.lifespan)
