@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
-# this tree's generated execx.v1 first (the venv's editable install may be another work tree's)
+# this tree's generated execx.v1 and client first (the venv's editable install may be another work tree's),
+# in subprocesses (execx ctl, execx) too
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
+os.environ["PYTHONPATH"] = os.pathsep.join([*sys.path[:2], *filter(None, [os.environ.get("PYTHONPATH")])])
 
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account

@@ -21,7 +21,6 @@ from execx_server.app import Service, Settings
 from tls_helpers import Ca, Pem, write_pair
 
 KEY = "tls-clients-test-key"
-REFUSED = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # the client waits for a channel
 
 
 @asynccontextmanager
@@ -49,11 +48,14 @@ async def tls_service(tmp: Path, ca: Ca, client_ca: Ca | None = None) -> AsyncIt
         await service.stop()
 
 
-async def refused(client: ExecxClient) -> grpc.StatusCode:
+async def refused(client: ExecxClient) -> str:
+    """The client's refusal: UNAVAILABLE naming the TLS cause, at once. The call's timeout is long (60 s): a
+    client that waited for it instead would fail with DEADLINE_EXCEEDED, not pass slowly."""
     async with client as x:
         with pytest.raises(ExecxError) as e:
-            await x.list_sessions(timeout=2)
-    return e.value.code
+            await x.list_sessions(timeout=60)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE, e.value
+    return e.value.message
 
 
 async def test_python_client_over_tls(tmp_path: Path) -> None:
@@ -70,11 +72,22 @@ async def test_python_client_over_tls(tmp_path: Path) -> None:
             assert [s.session_id for s in await x.list_sessions()] == [sid]
         async with ExecxClient(target, KEY, tls_ca=ca.pem, tls_server_name="localhost") as x:  # PEM bytes; a SAN
             assert [s.session_id for s in await x.list_sessions()] == [sid]
-        assert await refused(ExecxClient(target, KEY)) in REFUSED  # plaintext on the TLS port
-        assert await refused(ExecxClient(target, KEY, tls=True)) in REFUSED  # the system's CAs do not know it
-        assert await refused(ExecxClient(target, KEY, tls_ca=Ca("another CA").pem)) in REFUSED
+        assert "serves TLS: a plaintext channel is refused" in await refused(ExecxClient(target, KEY))
+        why = await refused(ExecxClient(target, KEY, tls=True))  # the system's CAs do not know it
+        assert "certificate was not accepted" in why and "unable to get local issuer certificate" in why, why
+        why = await refused(ExecxClient(target, KEY, tls_ca=Ca("another CA").pem))
+        assert "certificate was not accepted" in why and "local issuer" in why, why
         # the name checked is the override: one the certificate does not carry is refused
-        assert await refused(ExecxClient(target, KEY, tls_ca=ca_file, tls_server_name="not-execx.example")) in REFUSED
+        why = await refused(ExecxClient(target, KEY, tls_ca=ca_file, tls_server_name="not-execx.example"))
+        assert "certificate was not accepted" in why and "not-execx.example" in why, why
+        async with ExecxClient(target, KEY, tls_ca=Ca("another CA").pem) as x:  # a stream ends the same way
+            with pytest.raises(ExecxError) as e:
+                async for _ in x.updates("tls-py"):
+                    pass
+            assert e.value.code == grpc.StatusCode.UNAVAILABLE and "certificate was not accepted" in e.value.message
+            with pytest.raises(ExecxError) as e:  # and an order on the OrderEntry stream
+                await x.insert("tls-py", "tls-2", "BTCUSDT", "buy", qty=0.001, price=90_000.0, timeout=60)
+            assert e.value.code == grpc.StatusCode.UNAVAILABLE and "certificate was not accepted" in e.value.message
     with pytest.raises(ExecxError) as e:
         ExecxClient(target, KEY, tls_ca=ca_file, tls_cert=ca_file)  # a certificate without its key
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -87,9 +100,21 @@ async def test_python_client_over_mtls(tmp_path: Path) -> None:
     async with tls_service(tmp_path, ca, client_ca=clients) as target:
         async with ExecxClient(target, KEY, tls_ca=ca.pem, tls_cert=cert, tls_key=key) as x:
             assert await x.list_sessions() == []
-        assert await refused(ExecxClient(target, KEY, tls_ca=ca.pem)) in REFUSED  # no client certificate
+        why = await refused(ExecxClient(target, KEY, tls_ca=ca.pem))  # no client certificate
+        assert "client certificate" in why and "tls_cert" in why, why
         stranger = ExecxClient(target, KEY, tls_ca=ca.pem, tls_cert=rogue.cert, tls_key=rogue.key)
-        assert await refused(stranger) in REFUSED  # one another CA signed
+        why = await refused(stranger)  # one another CA signed
+        assert "after the handshake" in why and "--tlsClientCa" in why, why
+
+
+async def test_python_client_with_tls_on_a_plaintext_port(tmp_path: Path) -> None:
+    service = Service(Settings(key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=tmp_path / "data"))
+    await service.start()
+    try:
+        why = await refused(ExecxClient(service.ready["grpc"], KEY, tls_ca=Ca().pem))
+        assert "TLS handshake" in why and "serving TLS on this port" in why, why
+    finally:
+        await service.stop()
 
 
 async def ctl(target: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -127,8 +152,10 @@ async def test_ctl_over_tls_and_mtls(tmp_path: Path) -> None:
         assert rc == 0 and sid in out, err
         rc, _, err = await ctl(target, "--cacert", str(ca_file), "--serverName", "localhost", "sessions")
         assert rc == 0, err
-        rc, _, err = await ctl(target, "sessions")  # plaintext on the TLS port
-        assert rc == 1 and err.startswith("execx ctl: "), err
+        rc, _, err = await ctl(target, "sessions")  # plaintext on the TLS port: named, not a timeout
+        assert rc == 1 and err.startswith("execx ctl: UNAVAILABLE") and "serves TLS" in err, err
+        rc, _, err = await ctl(target, "--cacert", str(cert), "sessions")  # a CA that did not sign execx's
+        assert rc == 1 and "UNAVAILABLE" in err and "certificate was not accepted" in err, err
         rc, _, err = await ctl(target, "--cacert", str(tmp_path / "missing.pem"), "sessions")
         assert rc == 1 and "missing.pem" in err, err
         rc, _, err = await ctl(target, "--cacert", str(ca_file), "--cert", str(cert), "sessions")  # no key
@@ -143,7 +170,7 @@ async def test_ctl_over_tls_and_mtls(tmp_path: Path) -> None:
         rc, _, err = await ctl(target, "sessions", env=tls_env)
         assert rc == 0, err
         rc, _, err = await ctl(target, "sessions", env={"EXECX_TLS_CA": str(ca_file)})  # no client certificate
-        assert rc == 1 and err.startswith("execx ctl: "), err
+        assert rc == 1 and err.startswith("execx ctl: UNAVAILABLE") and "client certificate" in err, err
 
 
 def _buf() -> str:

@@ -54,6 +54,7 @@ from google.protobuf.message import Message
 from . import types as t
 from .convert import enum_number, result, result_as, status_code
 from .errors import ExecxError
+from .tls_probe import TlsOptions, refusal
 
 __all__ = ["ExecxClient", "OrderRequest", "Update", "channel_credentials"]
 
@@ -212,6 +213,7 @@ class _OrderEntry:
         self._pending[rid] = pending
         try:
             async with asyncio.timeout(timeout):
+                await self._client._connect_or_refused(None)  # a TLS refusal named at once, not a timeout
                 await self._write(rid, pending)
                 resp = await pending.answer
         except TimeoutError:
@@ -371,6 +373,8 @@ class ExecxClient:
                 options.append(("grpc.ssl_target_name_override", tls_server_name))
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         self.target = target
+        self._tls = TlsOptions(creds is not None, tls_ca, tls_cert, tls_key, tls_server_name)
+        self._probed: tuple[float, str | None] = (-1e9, None)  # (loop time, reason) of the last TLS probe
         self.timeout = timeout
         self.on_reconnect = on_reconnect
         self.reconnects = 0  # how many times a stream of this client resumed
@@ -419,6 +423,7 @@ class ExecxClient:
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
         backoff = self._backoff()
         while True:
+            await self._connect_or_refused(deadline)
             try:
                 return await method(
                     request, metadata=self._md, timeout=max(0.0, deadline - loop.time()), wait_for_ready=True
@@ -429,6 +434,33 @@ class ExecxClient:
             except grpc.aio.UsageError as e:  # the client was closed
                 raise ExecxError(grpc.StatusCode.CANCELLED, f"the client is closed: {e}") from None
             await backoff.wait()
+
+    async def _connect_or_refused(self, deadline: float | None) -> None:
+        """Nothing while the channel is ready. Otherwise wait until it is, or until ``deadline`` (loop time;
+        None: no limit), as a call with ``wait_for_ready`` does, except that a channel failing because of TLS
+        raises UNAVAILABLE at once with the cause: each time the channel fails, a probe with Python's ssl
+        module (``tls_probe``, at most one a second) names it (execx's certificate not trusted or not naming
+        the host, a client certificate refused under mTLS, plaintext against TLS or the reverse)."""
+        channel = self._channel
+        state = channel.get_state(try_to_connect=True)
+        loop = asyncio.get_running_loop()
+        while state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN):
+            if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                at, reason = self._probed
+                if loop.time() - at >= 1.0:
+                    reason = await refusal(self.target, self._tls)
+                    self._probed = (loop.time(), reason)
+                if reason is not None:
+                    raise ExecxError(grpc.StatusCode.UNAVAILABLE, reason)
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return  # the call itself answers DEADLINE_EXCEEDED
+            try:
+                # a failed channel retries on its own backoff; re-check at least every second
+                await asyncio.wait_for(channel.wait_for_state_change(state), min(1.0, left or 1.0))
+            except TimeoutError:
+                pass
+            state = channel.get_state(try_to_connect=True)
 
     def connection_state(self) -> str:
         """The channel's state: idle, connecting, ready, transient_failure or shutdown."""
@@ -456,6 +488,7 @@ class ExecxClient:
             if not first:
                 self._reconnected(name, 0 if last is None else last + 1)
             first = False
+            await self._connect_or_refused(None)  # a TLS refusal ends the stream (UNAVAILABLE naming it)
             try:
                 call = open_call(None if last is None else last + 1)
             except grpc.aio.UsageError as e:
