@@ -23,6 +23,7 @@ import ccxt.pro as ccxt_pro
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from execx_sim.core.types import Side
 from execx_sim.venues.bybit.instruments import option_expiry
 
 CATEGORIES = ("spot", "linear", "inverse", "option")
@@ -164,3 +165,47 @@ async def test_pro_watch_orders_and_my_trades(sim: Simulator, account: Account, 
         assert trades[-1]["order"] == placed["id"] and trades[-1]["side"] == "buy"
     finally:
         await ex.close()
+
+
+async def test_trigger_order_is_armed_at_the_venue_and_fires_there() -> None:
+    """A conditional order (``triggerPrice`` + ``triggerDirection``) on a simulator of the test's own (it
+    prints trades): listed with ``trigger: True`` until the last price reaches it, then filled."""
+    sim = Simulator(quiet=True, seed=11)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    _, last = top(sim, "bybit-linear", "BTCUSDT")
+    trade = sim.synthetic.print_trade
+    trade("bybit-linear", "BTCUSDT", last, Decimal("0.001"), Side.BUY)
+    ex = configure(
+        ccxt_async.bybit({"apiKey": account.api_key, "secret": account.secret_key, "enableRateLimit": False}), sim
+    )
+    try:
+        await ex.load_markets()
+        order = await ex.create_order(
+            "BTC/USDT:USDT",
+            "market",
+            "buy",
+            0.01,
+            None,
+            {"triggerPrice": float(last + 20), "triggerDirection": "ascending", "clientOrderId": "ccxt-stop"},
+        )
+        pending = await ex.fetch_open_orders("BTC/USDT:USDT", None, None, {"trigger": True})
+        assert [(o["id"], o["triggerPrice"]) for o in pending] == [(order["id"], float(last + 20))]
+        trade("bybit-linear", "BTCUSDT", last + 20, Decimal("0.001"), Side.BUY)
+
+        async def filled() -> Any:
+            o = await ex.fetch_order(order["id"], "BTC/USDT:USDT", {"acknowledged": True})
+            return o if o["status"] == "closed" else None
+
+        done = None
+        for _ in range(600):  # the fill is immediate; polled for a loaded machine
+            done = await filled()
+            if done:
+                break
+            await asyncio.sleep(0.05)
+        assert done is not None
+        assert done["filled"] == 0.01 and done["clientOrderId"] == "ccxt-stop"
+    finally:
+        await ex.close()
+        await sim.stop()

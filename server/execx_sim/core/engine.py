@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any, Literal
 
+from . import conditional
 from .accounts import Account, Wallet, new_credentials
 from .book import Book
 from .instruments import Instrument, Kind
@@ -112,6 +113,9 @@ class Market:
         self._next_trade_id: dict[str, int] = dict.fromkeys(self.instruments, 100_000)
         self._seq = 0
         self._tops: dict[str, tuple[Decimal | None, Decimal, Decimal | None, Decimal]] = {}
+        # Conditional orders waiting for their trigger, per symbol, in arming order (conditional.py).
+        self.armed: dict[str, dict[int, Order]] = {}
+        self.firing = False  # conditional.fire is running: the orders it places do not re-enter it
         self._touched: dict[str, tuple[set[str], set[str]]] = {}
 
     # ------------------------------------------------------------------ lookups
@@ -152,7 +156,11 @@ class Market:
         when ``symbol`` is None), oldest order id first."""
         self.trim_history(account.account_id)
         aid = account.account_id
-        orders = [*self._finished.get(aid, ()), *self._open_by_account.get(aid, {}).values()]
+        orders = [
+            *self._finished.get(aid, ()),
+            *self._open_by_account.get(aid, {}).values(),
+            *conditional.armed_orders(self, account),
+        ]
         if symbol is not None:
             orders = [o for o in orders if o.symbol == symbol]
         orders.sort(key=lambda o: o.order_id)
@@ -280,11 +288,21 @@ class Market:
             self._lock(inst, wallet, order, reserve)
         self._register(order)
         self._emit(OrderEvent(self.name, order, ExecType.NEW))
+        self.execute(inst, book, order)
+        self._finish(symbol)
+        return order
 
-        if post_only and price is not None and self._would_cross(book, side, price):
-            # PostOnlyCross.CANCEL: the venue records the order and cancels it at once.
+    def execute(self, inst: Instrument, book: Book, order: Order) -> None:
+        """Match a registered NEW order (just placed, or a conditional order that fired) and rest what
+        its type and time in force let rest."""
+        if (
+            order.tif is TimeInForce.GTX
+            and order.price is not None
+            and self._would_cross(book, order.side, order.price)
+        ):
+            # PostOnlyCross.CANCEL (or a post-only conditional order that fired): recorded, then cancelled.
             self._close(order, OrderStatus.CANCELED, "POST_ONLY")
-        elif tif is TimeInForce.FOK and not self._fillable(book, order):
+        elif order.tif is TimeInForce.FOK and not self._fillable(book, order):
             self._close(order, OrderStatus.EXPIRED, "FOK")
         else:
             self._match(inst, book, order)
@@ -294,12 +312,10 @@ class Market:
                     self._close(order, OrderStatus.EXPIRED, order.expire_reason or reason)
                 else:
                     book.add(order)
-        self._finish(symbol)
-        return order
 
     def cancel(self, account: Account, symbol: str, order_id: int | None = None, client_id: str | None = None) -> Order:
         order = self.find_order(account, symbol, order_id, client_id)
-        if not order.is_open:
+        if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
             raise OrderError(RejectReason.ORDER_NOT_OPEN, f"order is {order.status}")
         self._close(order, OrderStatus.CANCELED)
         self._finish(symbol)
@@ -755,9 +771,11 @@ class Market:
             dq.popleft()
 
     def _close(self, order: Order, status: OrderStatus, reason: str = "") -> None:
-        """Cancel or expire an open order: take it off the book, release its funds, publish."""
+        """Cancel or expire an open order (or disarm a conditional one): off the book, funds released, published."""
         if not order.is_open:
-            return
+            if order.status is not OrderStatus.UNTRIGGERED:
+                return
+            self.armed[order.symbol].pop(order.order_id, None)
         self.books[order.symbol].remove(order)
         account = self.exchange.accounts[order.account_id]
         if not account.is_background and order.locked:
@@ -797,6 +815,8 @@ class Market:
             self._emit(
                 BookTop(self.name, symbol, book.update_id, top[0], top[1], top[2], top[3], self.exchange.now_ms())
             )
+        if self.armed.get(symbol) and not self.firing:
+            conditional.fire(self, symbol)
 
     def _emit(self, event: Event) -> None:
         self.exchange.publish(event)

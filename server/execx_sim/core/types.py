@@ -42,6 +42,8 @@ class OrderStatus(StrEnum):
     CANCELED = "CANCELED"
     EXPIRED = "EXPIRED"
     REJECTED = "REJECTED"
+    UNTRIGGERED = "UNTRIGGERED"  # a conditional order waiting for its trigger (``Trigger``)
+    TRIGGERED = "TRIGGERED"  # a conditional order that fired and placed a separate child order (``Trigger.spawn``)
 
     @property
     def is_open(self) -> bool:
@@ -74,6 +76,7 @@ class ExecType(StrEnum):
     EXPIRED = "EXPIRED"
     AMENDED = "AMENDED"
     REJECTED = "REJECTED"
+    TRIGGERED = "TRIGGERED"  # a conditional order fired: it is NEW now and matches next
 
 
 class RejectReason(StrEnum):
@@ -92,6 +95,7 @@ class RejectReason(StrEnum):
     REDUCE_ONLY = "REDUCE_ONLY"
     INVALID_AMEND = "INVALID_AMEND"
     NO_LIQUIDITY = "NO_LIQUIDITY"
+    WOULD_TRIGGER_IMMEDIATELY = "WOULD_TRIGGER_IMMEDIATELY"  # a conditional order's level is already crossed
     INJECTED = "INJECTED"  # fault injection
 
 
@@ -102,6 +106,49 @@ class OrderError(Exception):
         super().__init__(f"{reason}: {detail}" if detail else str(reason))
         self.reason = reason
         self.detail = detail
+
+
+class TriggerRef(StrEnum):
+    """The price a conditional order watches. The simulator has no index: ``INDEX`` reads the mark."""
+
+    LAST = "LAST"  # the last trade price of the symbol
+    MARK = "MARK"  # the mark price (the book's mid, else the last trade, else the reference price)
+    INDEX = "INDEX"
+
+
+class Direction(StrEnum):
+    RISE = "RISE"  # fires when the reference price is at or above the level
+    FALL = "FALL"  # fires when the reference price is at or below the level
+
+
+@dataclass(slots=True, eq=False)
+class Trigger:
+    """What makes a conditional order fire (stop, take-profit, trailing stop; every venue's flavour).
+
+    A fixed trigger fires when the reference is at or beyond ``price`` in ``direction`` (a gap through
+    the level fires it). A trailing trigger (``offset`` in price or ``rate`` as a fraction) becomes
+    active once the reference reaches ``activation`` (at once without one), then follows the best
+    reference seen (``extreme``: the highest for a FALL, the lowest for a RISE); its level, kept in
+    ``price``, is that extreme minus (FALL) or plus (RISE) the distance, and only ever tightens.
+    ``spawn``: on firing, the conditional order ends ``TRIGGERED`` and a separate child order is
+    placed (Binance's and OKX's algo orders); otherwise the order itself becomes ``NEW`` under the same
+    id (Bybit, Deribit)."""
+
+    direction: Direction
+    price: Decimal | None = None
+    ref: TriggerRef = TriggerRef.LAST
+    offset: Decimal | None = None
+    rate: Decimal | None = None
+    activation: Decimal | None = None
+    extreme: Decimal | None = None
+    spawn: bool = False
+    fired_ms: int = 0
+    fired_price: Decimal | None = None  # the reference price that fired it
+    child: Order | None = None  # spawn: the order it placed
+
+    @property
+    def trailing(self) -> bool:
+        return self.offset is not None or self.rate is not None
 
 
 @dataclass(slots=True, eq=False)
@@ -129,6 +176,7 @@ class Order:
     locked: Decimal = ZERO  # spot: funds locked by this order; futures: initial margin reserved
     amend_count: int = 0
     extra: dict[str, Any] = field(default_factory=dict)  # venue-specific pass-through fields
+    trigger: Trigger | None = None  # a conditional order's trigger (None: a plain order)
 
     @property
     def remaining(self) -> Decimal:

@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
-from ...core.types import ZERO, AccountEvent, BookTop, Event, OrderEvent, PublicTrade
+from ...core.types import ZERO, AccountEvent, BookTop, Event, ExecType, OrderEvent, PublicTrade
 from ..common import Endpoint, StreamWriter, WsRegistry, dumps
 from . import auth, errors, wire
 from .dcp import REASON as DCP_REASON
@@ -439,7 +439,10 @@ class BybitVenue:
                         }
                     ],
                 )
-            self._push(o.account_id, category, "order", [wire.order(o, market, ws=True)])
+            rows = [wire.order(o, market, ws=True)]
+            if ev.exec_type is ExecType.TRIGGERED:  # Untriggered -> Triggered (transient) -> New
+                rows.insert(0, {**rows[0], "orderStatus": "Triggered"})
+            self._push(o.account_id, category, "order", rows)
         elif isinstance(ev, AccountEvent):
             if ev.account_id not in self.private:
                 return

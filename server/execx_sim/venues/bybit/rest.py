@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ...core.accounts import Account
-from ...core.types import Order
+from ...core.types import Order, OrderStatus
 from ..common import dumps
 from . import auth, dcp, errors, wire
 from .errors import BybitError
@@ -251,8 +251,13 @@ class BybitHttp:
                 raise errors.param("openOnly invalid")
             by_id = bool(text(p, "orderId") or text(p, "orderLinkId"))
             orders = orders_of(call, category)
+            order_filter = text(p, "orderFilter")
+            if order_filter == "StopOrder":
+                orders = [o for o in orders if o.trigger is not None]
+            elif order_filter == "Order":
+                orders = [o for o in orders if o.trigger is None]
             if open_only == "0" and not by_id:
-                orders = [o for o in orders if o.is_open]
+                orders = [o for o in orders if o.is_open or o.status is OrderStatus.UNTRIGGERED]
             elif open_only != "0":
                 orders = [o for o in orders if not o.is_open][:500]
             market = trading.market(category)

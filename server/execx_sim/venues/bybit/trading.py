@@ -14,16 +14,29 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ...core import conditional
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
-from ...core.types import ZERO, Order, OrderError, OrderType, Side, TimeInForce
+from ...core.types import (
+    ZERO,
+    Direction,
+    Order,
+    OrderError,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    Trigger,
+    TriggerRef,
+)
 from . import errors, wire
 from .errors import BybitError
-from .instruments import CATEGORIES
+from .instruments import CATEGORIES, CATEGORY_OF
 
 LINK_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
 DECIMAL_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
+TRIGGER_BY = {"LastPrice": TriggerRef.LAST, "MarkPrice": TriggerRef.MARK, "IndexPrice": TriggerRef.INDEX}
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 MARGIN_LEVERAGE = Decimal(2)  # spot margin: borrowing up to twice the spot wallet's value (simulator rule)
 
@@ -168,6 +181,9 @@ class Trading:
                 quote_qty, extra["marketUnit"] = qty, "quoteCoin"
         elif price is None:
             raise errors.param("price is required for limit orders")
+        trigger_price = decimal(req, "triggerPrice")
+        if trigger_price is not None:
+            return self._conditional(account, market, req, symbol, side, engine_type, qty, price, tif, link, extra)
         loan = self._borrow(account, market, symbol, side, qty, price, quote_qty) if is_leverage == "1" else None
         try:
             return market.place(
@@ -190,6 +206,74 @@ class Trading:
                 wallet = account.wallet(market.name)
                 market.adjust_balance(account, coin, wallet.balance(coin).free - amount)
             raise errors.from_engine(e, spot) from None
+
+    def _conditional(
+        self,
+        account: Account,
+        market: Market,
+        req: dict[str, Any],
+        symbol: str,
+        side: Side,
+        engine_type: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        tif: TimeInForce,
+        link: str,
+        extra: dict[str, Any],
+    ) -> Order:
+        """A conditional order (``triggerPrice``, v5 create order): derivatives only here, with
+        ``triggerDirection`` 1 (fires when the ``triggerBy`` price rises to the trigger price) or 2 (falls
+        to it); status ``Untriggered`` until it fires, then ``Triggered`` → ``New`` under the same
+        orderId. A trigger price already on the wrong side of the market is refused (110092 / 110093)."""
+        category = CATEGORY_OF[market.name]
+        if category not in ("linear", "inverse"):
+            raise errors.param("triggerPrice: conditional orders are simulated for linear and inverse only")
+        trigger_price = decimal(req, "triggerPrice")
+        assert trigger_price is not None
+        if trigger_price <= 0:
+            raise errors.param("triggerPrice invalid")
+        direction = req.get("triggerDirection")
+        if direction not in (1, 2, "1", "2"):
+            raise errors.param("TriggerDirection invalid")
+        by = text(req, "triggerBy") or "LastPrice"
+        ref = TRIGGER_BY.get(by)
+        if ref is None:
+            raise errors.param("triggerBy invalid")
+        rise = str(direction) == "1"
+        now = conditional.reference(market, symbol, ref)
+        if now is None:
+            now = market.mark_price(symbol)
+        if rise and trigger_price <= now:
+            raise BybitError(
+                errors.EXPECT_RISING,
+                f"expect Rising, but trigger_price[{wire.num(trigger_price)}] <= current[{wire.num(now)}]??{by}",
+            )
+        if not rise and trigger_price >= now:
+            raise BybitError(
+                errors.EXPECT_FALLING,
+                f"expect Falling, but trigger_price[{wire.num(trigger_price)}] >= current[{wire.num(now)}]??{by}",
+            )
+        extra["triggerBy"] = by
+        extra["closeOnTrigger"] = flag(req, "closeOnTrigger")
+        trigger = Trigger(Direction.RISE if rise else Direction.FALL, trigger_price, ref)
+        try:
+            return conditional.arm(
+                market,
+                account,
+                symbol,
+                side,
+                engine_type,
+                qty,
+                trigger,
+                price,
+                tif,
+                client_id=link,
+                reduce_only=flag(req, "reduceOnly"),
+                extra=extra,
+                reject_crossed=False,
+            )
+        except OrderError as e:
+            raise errors.from_engine(e, False) from None
 
     def _borrow(
         self,
@@ -245,6 +329,14 @@ class Trading:
     def amend(self, account: Account, category: str, req: dict[str, Any]) -> Order:
         order = self.find(account, category, req)
         qty, price = decimal(req, "qty"), decimal(req, "price")
+        trigger_price = decimal(req, "triggerPrice")
+        if order.status is OrderStatus.UNTRIGGERED:
+            if qty is None and price is None and trigger_price is None:
+                raise errors.param("The order remains unchanged as the parameters entered match the existing ones.")
+            try:
+                return conditional.amend(self.market(category), order, qty, price, trigger_price)
+            except OrderError as e:
+                raise errors.from_engine(e, False) from None
         if qty is None and price is None:
             raise errors.param("The order remains unchanged as the parameters entered match the existing ones.")
         if not order.is_open:
@@ -281,9 +373,14 @@ class Trading:
             for s, inst in market.instruments.items()
             if (s == symbol if symbol else (inst.base == base if base else (not settle or inst.settle == settle)))
         ]
+        order_filter = text(req, "orderFilter")
         cancelled: list[Order] = []
         for s in symbols:
-            cancelled.extend(market.cancel_all(account, s))
+            if order_filter != "StopOrder":
+                cancelled.extend(market.cancel_all(account, s))
+            if order_filter in ("", "StopOrder"):  # conditional orders too, unless orderFilter=Order
+                for o in conditional.armed_orders(market, account, s):
+                    cancelled.append(market.cancel(account, s, order_id=o.order_id))
         return cancelled
 
     def batch(

@@ -12,7 +12,7 @@ from typing import Any
 from ...core.accounts import Account, Position
 from ...core.engine import Market
 from ...core.instruments import Instrument, Kind
-from ...core.types import ZERO, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from ...core.types import ZERO, Direction, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 from .instruments import CATEGORY_OF, expiry_ms
 
 SIDE = {Side.BUY: "Buy", Side.SELL: "Sell"}
@@ -49,6 +49,10 @@ def link_id(order: Order) -> str:
 
 def order_status(order: Order, category: str) -> str:
     s = order.status
+    if s is OrderStatus.UNTRIGGERED:
+        return "Untriggered"
+    if order.trigger is not None and not order.trigger.fired_ms and s is OrderStatus.CANCELED:
+        return "Deactivated"  # a conditional order cancelled before it fired
     if s is OrderStatus.NEW:
         return "New"
     if s is OrderStatus.PARTIALLY_FILLED:
@@ -91,6 +95,7 @@ def order(o: Order, market: Market, *, ws: bool = False) -> dict[str, Any]:
     leaves = o.remaining if o.is_open else ZERO
     price = o.price if o.price is not None else ZERO
     fee: Decimal = o.extra.get("fee", ZERO)
+    trigger = o.trigger
     row: dict[str, Any] = {
         "orderId": order_id(category, o.order_id),
         "orderLinkId": link_id(o),
@@ -112,19 +117,19 @@ def order(o: Order, market: Market, *, ws: bool = False) -> dict[str, Any]:
         "cumExecFee": num(fee),
         "timeInForce": "IOC" if o.type is OrderType.MARKET else TIF[o.tif],
         "orderType": "Market" if o.type is OrderType.MARKET else "Limit",
-        "stopOrderType": "",
+        "stopOrderType": "Stop" if trigger is not None else "",
         "orderIv": "",
         "marketUnit": str(o.extra.get("marketUnit", "")),
-        "triggerPrice": "0",
+        "triggerPrice": num(trigger.price) if trigger is not None and trigger.price is not None else "0",
         "takeProfit": "0",
         "stopLoss": "0",
         "tpTriggerBy": "",
         "slTriggerBy": "",
-        "triggerDirection": 0,
-        "triggerBy": "",
+        "triggerDirection": (1 if trigger.direction is Direction.RISE else 2) if trigger is not None else 0,
+        "triggerBy": str(o.extra.get("triggerBy", "")),
         "lastPriceOnCreated": "",
         "reduceOnly": o.reduce_only,
-        "closeOnTrigger": False,
+        "closeOnTrigger": bool(o.extra.get("closeOnTrigger", False)),
         "smpType": "None",
         "smpGroup": 0,
         "smpOrderId": "",

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from ...core import conditional
 from ...core.accounts import Account, Position
 from ...core.engine import Market
 from ...core.instruments import Instrument, Kind
@@ -41,7 +42,7 @@ from ...core.types import (
     TimeInForce,
 )
 from ..jsonrpc import Conn, JsonRpcServer, Params, RpcError, invalid_params, num
-from .trading import DeribitTrading, NewOrder, order_id_text
+from .trading import TRIGGER_TYPES, DeribitTrading, NewOrder, order_id_text
 
 PERPETUAL_EXPIRY_MS = 32_503_708_800_000  # Deribit lists perpetuals as expiring in the year 3000
 TIF = {
@@ -59,6 +60,15 @@ STATE = {
     OrderStatus.CANCELED: "cancelled",
     OrderStatus.EXPIRED: "cancelled",
     OrderStatus.REJECTED: "rejected",
+    OrderStatus.UNTRIGGERED: "untriggered",
+    OrderStatus.TRIGGERED: "triggered",
+}
+TRIGGER_KINDS = {  # private/get_open_orders* and cancel_all_by_instrument ``type`` filters of trigger orders
+    "trigger_all": set(TRIGGER_TYPES),
+    "stop": {"stop_market", "stop_limit"},
+    "take": {"take_market", "take_limit"},
+    "trailing_stop": {"trailing_stop"},
+    **{t: {t} for t in TRIGGER_TYPES},
 }
 BOOK_LEVELS = 1000
 
@@ -191,7 +201,7 @@ class DeribitRpc:
             "order_id": order_id_text(o),
             "instrument_name": o.symbol,
             "direction": "buy" if o.side is Side.BUY else "sell",
-            "order_type": "limit" if o.type is OrderType.LIMIT else "market",
+            "order_type": o.extra.get("order_type") or ("limit" if o.type is OrderType.LIMIT else "market"),
             "order_state": STATE[o.status],
             "price": num(o.price) if o.price is not None else "market_price",
             "amount": num(self.amount(inst, o.qty)),
@@ -221,6 +231,14 @@ class DeribitRpc:
             out["cancel_reason"] = reason
         if inst.kind is not Kind.OPTION and o.filled:
             out["profit_loss"] = 0
+        trigger = o.trigger
+        if trigger is not None:
+            out["trigger"] = o.extra.get("trigger", "")
+            out["triggered"] = bool(trigger.fired_ms)
+            out["trigger_price"] = num(trigger.price) if trigger.price is not None else None
+            if trigger.offset is not None:
+                out["trigger_offset"] = num(trigger.offset)
+            out["stop_price"] = out["trigger_price"]
         return out
 
     def trade_json(self, f: Fill, o: Order) -> dict[str, Any]:
@@ -511,9 +529,10 @@ class DeribitRpc:
             inst = self.inst(p.req_str("instrument_name"))
             qty = self.qty_from(inst, p)
             assert qty is not None
-            type_name = p.text("type", "limit")
-            if type_name not in ("limit", "market"):
+            type_name = p.text("type", "limit") or "limit"
+            if type_name not in ("limit", "market") and type_name not in TRIGGER_TYPES:
                 raise invalid_params("type", f"{type_name} orders are not supported by the simulator")
+            order_type = TRIGGER_TYPES[type_name][0] if type_name in TRIGGER_TYPES else OrderType(type_name.upper())
             tif_name = p.text("time_in_force", "good_til_cancelled")
             if tif_name not in TIF:
                 raise invalid_params("time_in_force", "unknown value")
@@ -524,8 +543,8 @@ class DeribitRpc:
                 symbol=inst.symbol,
                 side=side,
                 qty=qty,
-                type=OrderType.LIMIT if type_name == "limit" else OrderType.MARKET,
-                price=p.decimal("price") if type_name == "limit" else None,
+                type=order_type,
+                price=p.decimal("price") if order_type is OrderType.LIMIT else None,
                 tif=TIF[tif_name],
                 good_til_day=tif_name == "good_til_day",
                 post_only=p.flag("post_only"),
@@ -533,6 +552,10 @@ class DeribitRpc:
                 reduce_only=p.flag("reduce_only"),
                 label=label,
                 connection=conn.conn_id if conn.ws is not None else 0,
+                trigger_type=type_name if type_name in TRIGGER_TYPES else "",
+                trigger=p.text("trigger", "") or "",
+                trigger_price=p.decimal("trigger_price"),
+                trigger_offset=p.decimal("trigger_offset"),
             )
             order = self.trading.place(account, req)
             return {"order": self.order_json(order), "trades": self._fills_of(account, order)}
@@ -548,7 +571,16 @@ class DeribitRpc:
         post_only = p.flag("post_only") if "post_only" in p else None
         reject = p.flag("reject_post_only") if "reject_post_only" in p else None
         order.extra["replaced"] = True
-        self.trading.edit(account, order, qty, p.decimal("price"), post_only, reject)
+        self.trading.edit(
+            account,
+            order,
+            qty,
+            p.decimal("price"),
+            post_only,
+            reject,
+            p.decimal("trigger_price"),
+            p.decimal("trigger_offset"),
+        )
         trades = [t for t in self._fills_of(account, order) if int(t["trade_id"]) not in before]
         return {"order": self.order_json(order), "trades": trades}
 
@@ -591,17 +623,31 @@ class DeribitRpc:
             ):
                 raise invalid_params("type", "unknown order type filter")
 
+    def _listed(self, account: Account, p: Params, symbol: str | None = None) -> list[Order]:
+        """The account's open orders and untriggered trigger orders that ``type`` selects (``all``: both,
+        ``limit``: open ones, a trigger kind: untriggered orders of that kind)."""
+        self._type_filter(p)
+        kind = p.text("type", "all")
+        orders: list[Order] = []
+        if kind in ("all", "limit"):
+            orders += self.market.open_orders(account, symbol)
+        if kind != "limit":
+            kinds = TRIGGER_KINDS.get(kind or "trigger_all", TRIGGER_KINDS["trigger_all"])
+            orders += [
+                o for o in conditional.armed_orders(self.market, account, symbol) if o.extra.get("order_type") in kinds
+            ]
+        return orders
+
     def _cancel_all(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
-        return self._cancel_result(account, self.market.open_orders(account), p)
+        return self._cancel_result(
+            account, [*self.market.open_orders(account), *conditional.armed_orders(self.market, account)], p
+        )
 
     def _cancel_all_by_instrument(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
         inst = self.inst(p.req_str("instrument_name"))
-        self._type_filter(p)
-        if p.text("type", "all") not in ("all", "limit"):
-            return [] if p.flag("detailed") else 0
-        return self._cancel_result(account, self.market.open_orders(account, inst.symbol), p)
+        return self._cancel_result(account, self._listed(account, p, inst.symbol), p)
 
     def _cancel_all_by_currency(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
@@ -623,10 +669,7 @@ class DeribitRpc:
     def _open_by_instrument(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
         inst = self.inst(p.req_str("instrument_name"))
-        self._type_filter(p)
-        if p.text("type", "all") not in ("all", "limit"):
-            return []
-        return [self.order_json(o) for o in self.market.open_orders(account, inst.symbol)]
+        return [self.order_json(o) for o in self._listed(account, p, inst.symbol)]
 
     def _open_by_currency(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
@@ -634,7 +677,7 @@ class DeribitRpc:
         kind = p.text("kind", "any")
         return [
             self.order_json(o)
-            for o in self.market.open_orders(account)
+            for o in self._listed(account, p)
             if currency in ("any", self.market.instruments[o.symbol].base)
             and kind in ("any", kind_name(self.market.instruments[o.symbol]))
         ]
@@ -658,7 +701,11 @@ class DeribitRpc:
         assert account is not None
         inst = self.inst(p.req_str("instrument_name"))
         count = p.integer("count", 20) or 20
-        closed = [o for o in self.market.account_orders(account, inst.symbol) if not o.is_open]
+        closed = [
+            o
+            for o in self.market.account_orders(account, inst.symbol)
+            if not o.is_open and o.status is not OrderStatus.UNTRIGGERED
+        ]
         closed.sort(key=lambda o: o.updated_ms, reverse=True)
         return [self.order_json(o) for o in closed[:count]]
 

@@ -15,14 +15,37 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ...core import conditional
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
-from ...core.types import Order, OrderError, OrderType, RejectReason, Side, TimeInForce
+from ...core.types import (
+    Direction,
+    Order,
+    OrderError,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+    Trigger,
+    TriggerRef,
+)
 from ..jsonrpc import RpcError as DeribitError
 from ..jsonrpc import invalid_params
 
 SETTLEMENT_MS = 8 * 3_600_000  # 08:00 UTC
+# Trigger orders (private/buy|sell ``type``): the order each places when it fires, and which way it fires
+# for a buy (a sell fires the other way): stops on a rise, take-profits on a fall; a trailing stop is a
+# stop market order whose level follows the best price by ``trigger_offset``.
+TRIGGER_TYPES: dict[str, tuple[OrderType, Direction]] = {
+    "stop_market": (OrderType.MARKET, Direction.RISE),
+    "stop_limit": (OrderType.LIMIT, Direction.RISE),
+    "take_market": (OrderType.MARKET, Direction.FALL),
+    "take_limit": (OrderType.LIMIT, Direction.FALL),
+    "trailing_stop": (OrderType.MARKET, Direction.RISE),
+}
+TRIGGER_REF = {"last_price": TriggerRef.LAST, "mark_price": TriggerRef.MARK, "index_price": TriggerRef.INDEX}
 
 
 def from_order_error(e: OrderError, market: Market, symbol: str) -> DeribitError:
@@ -74,6 +97,10 @@ class NewOrder:
     cl_ord_id: str = ""  # FIX ClOrdID(11) of the NewOrderSingle
     connection: int = 0  # id of the FIX / websocket connection that created the order (cancel-on-disconnect)
     api: str = "rpc"  # "fix" or "rpc"
+    trigger_type: str = ""  # a key of TRIGGER_TYPES (a trigger order), else a plain order
+    trigger: str = ""  # last_price / mark_price / index_price
+    trigger_price: Decimal | None = None
+    trigger_offset: Decimal | None = None  # trailing_stop
 
 
 class DeribitTrading:
@@ -112,6 +139,8 @@ class DeribitTrading:
         }
         if req.price is not None and price != req.price:
             extra["repriced"] = True
+        if req.trigger_type:
+            return self._arm(account, req, price, tif, extra)
         try:
             order = market.place(
                 account,
@@ -131,6 +160,45 @@ class DeribitTrading:
             deadline = order.created_ms // day * day + SETTLEMENT_MS
             self.day_orders[order.order_id] = deadline if deadline > order.created_ms else deadline + day
         return order
+
+    def _arm(
+        self, account: Account, req: NewOrder, price: Decimal | None, tif: TimeInForce, extra: dict[str, Any]
+    ) -> Order:
+        """A trigger order (``stop_*``, ``take_*``, ``trailing_stop``): ``order_state`` ``untriggered`` until
+        its ``trigger`` price reaches ``trigger_price`` (a level already reached fires at once), then the
+        same order id goes ``open`` / ``filled`` with ``triggered: true``."""
+        ref = TRIGGER_REF.get(req.trigger)
+        if ref is None:
+            raise invalid_params("trigger", "index_price, mark_price or last_price is required for trigger orders")
+        _, rise = TRIGGER_TYPES[req.trigger_type]
+        direction = rise if req.side is Side.BUY else (Direction.FALL if rise is Direction.RISE else Direction.RISE)
+        if req.trigger_type == "trailing_stop":
+            if req.trigger_offset is None or req.trigger_offset <= 0:
+                raise invalid_params("trigger_offset", "must be present and positive for trailing_stop")
+            trigger = Trigger(direction, None, ref, offset=req.trigger_offset)
+        else:
+            if req.trigger_price is None or req.trigger_price <= 0:
+                raise invalid_params("trigger_price", "must be present and positive for trigger orders")
+            trigger = Trigger(direction, req.trigger_price, ref)
+        extra["order_type"] = req.trigger_type
+        extra["trigger"] = req.trigger
+        try:
+            return conditional.arm(
+                self.market,
+                account,
+                req.symbol,
+                req.side,
+                req.type,
+                req.qty,
+                trigger,
+                price,
+                tif,
+                reduce_only=req.reduce_only,
+                extra=extra,
+                reject_crossed=False,
+            )
+        except OrderError as e:
+            raise from_order_error(e, self.market, req.symbol) from None
 
     def expire_day_orders(self, now_ms: int) -> None:
         """good_til_day orders end at Deribit's daily settlement, 08:00 UTC."""
@@ -169,8 +237,16 @@ class DeribitTrading:
         price: Decimal | None,
         post_only: bool | None = None,
         reject_post_only: bool | None = None,
+        trigger_price: Decimal | None = None,
+        trigger_offset: Decimal | None = None,
     ) -> Order:
-        """Amend an open order (new quantity is the total, filled part included, as Deribit defines it)."""
+        """Amend an open order (new quantity is the total, filled part included, as Deribit defines it), or
+        an untriggered trigger order (also its ``trigger_price`` / ``trigger_offset``)."""
+        if order.status is OrderStatus.UNTRIGGERED:
+            try:
+                return conditional.amend(self.market, order, qty, price, trigger_price, trigger_offset)
+            except OrderError as e:
+                raise from_order_error(e, self.market, order.symbol) from None
         if not order.is_open:
             raise DeribitError(11044, "not_open_order")
         po = order.extra.get("post_only", False) if post_only is None else post_only
@@ -184,7 +260,7 @@ class DeribitTrading:
             raise from_order_error(e, self.market, order.symbol) from None
 
     def cancel(self, account: Account, order: Order) -> Order:
-        if not order.is_open:
+        if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
             raise DeribitError(11044, "not_open_order")
         try:
             return self.market.cancel(account, order.symbol, order_id=order.order_id)
@@ -205,7 +281,7 @@ class DeribitTrading:
     def cancel_many(self, account: Account, orders: list[Order]) -> list[Order]:
         done: list[Order] = []
         for order in orders:
-            if order.is_open:
+            if order.is_open or order.status is OrderStatus.UNTRIGGERED:
                 self.market.cancel(account, order.symbol, order_id=order.order_id)
                 done.append(order)
         return done

@@ -1,0 +1,209 @@
+"""Venue-native conditional orders on the simulator, in each venue's wire format and through ccxt where ccxt
+supports the venue's stop parameters: armed at the venue, fired by the simulator's own last (or mark) price,
+then filled under the venue's ids (ccxt's trigger orders: tests/conformance). Each test runs on a simulator
+of its own (``simulator`` fixture): it prints trades that move the last price."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+from algo_helpers import sim_trade
+from execx_sim.app import Simulator
+from test_sim_bybit import Client
+from test_sim_deribit_rpc import PERP, RpcWs, connect, top
+
+WAIT_S = 30.0
+
+
+async def until(check: Any, what: str, within_s: float = WAIT_S) -> Any:
+    """Poll ``await check()`` until it answers something truthy; fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    last: Any = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+
+
+@pytest.fixture
+async def bybit(simulator: Simulator) -> AsyncIterator[Client]:
+    account = simulator.exchange.create_account()
+    simulator.fund_default(account)
+    async with aiohttp.ClientSession() as http:
+        yield Client(simulator, account, http)
+
+
+# ---------------------------------------------------------------------- Bybit v5: triggerPrice
+
+
+async def test_bybit_conditional_order_untriggered_then_triggered_then_filled(bybit: Client) -> None:
+    sim = bybit.sim
+    last = bybit.ask("bybit-linear", "BTCUSDT")
+    await sim_trade(sim, "bybit-linear", "BTCUSDT", last, Decimal("0.001"), "buy")
+    stop = {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "side": "Buy",
+        "orderType": "Market",
+        "qty": "0.01",
+        "orderLinkId": "stop-1",
+        "triggerPrice": str(last + 20),
+        "triggerBy": "LastPrice",
+    }
+    _, missing, _ = await bybit.post("/v5/order/create", stop)
+    assert (missing["retCode"], missing["retMsg"]) == (10001, "params error: TriggerDirection invalid")
+    _, wrong, _ = await bybit.post("/v5/order/create", {**stop, "triggerDirection": 2})
+    assert wrong["retCode"] == 110093 and wrong["retMsg"].startswith("expect Falling")
+
+    async with bybit.http.ws_connect(bybit.urls["private"]) as ws:
+        await ws.send_json(bybit.ws_auth())
+        assert (await ws.receive_json(timeout=10))["success"] is True
+        await ws.send_json({"req_id": "s", "op": "subscribe", "args": ["order.linear", "execution.linear"]})
+        assert (await ws.receive_json(timeout=10))["success"] is True
+        _, ok, _ = await bybit.post("/v5/order/create", {**stop, "triggerDirection": 1})
+        assert ok["retCode"] == 0, ok
+        oid = ok["result"]["orderId"]
+        _, listed, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderFilter=StopOrder")
+        (row,) = listed["result"]["list"]
+        assert (row["orderId"], row["orderStatus"], row["stopOrderType"]) == (oid, "Untriggered", "Stop")
+        assert (row["triggerPrice"], row["triggerDirection"], row["triggerBy"]) == (str(last + 20), 1, "LastPrice")
+        _, plain, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderFilter=Order")
+        assert plain["result"]["list"] == []
+
+        await sim_trade(sim, "bybit-linear", "BTCUSDT", last + 30, Decimal("0.001"), "buy")  # gaps through
+        statuses: list[str] = []
+        fills: list[dict[str, Any]] = []
+        while "Filled" not in statuses:
+            msg = await ws.receive_json(timeout=WAIT_S)
+            if msg.get("topic") == "order.linear":
+                statuses += [o["orderStatus"] for o in msg["data"] if o["orderId"] == oid]
+            elif msg.get("topic") == "execution.linear":
+                fills += [e for e in msg["data"] if e["orderId"] == oid]
+        assert statuses[:2] == ["Untriggered", "Triggered"] or statuses[:2] == ["Triggered", "New"]
+        assert statuses[-1] == "Filled" and "Triggered" in statuses
+    _, done, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderLinkId=stop-1")
+    (row,) = done["result"]["list"]
+    assert (row["orderStatus"], row["cumExecQty"], row["stopOrderType"]) == ("Filled", "0.01", "Stop")
+
+
+async def test_bybit_conditional_amend_and_cancel_deactivates(bybit: Client) -> None:
+    sim = bybit.sim
+    last = bybit.bid("bybit-linear", "BTCUSDT")
+    await sim_trade(sim, "bybit-linear", "BTCUSDT", last, Decimal("0.001"), "sell")
+    body = {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "side": "Sell",
+        "orderType": "Limit",
+        "price": str(last - 300),
+        "qty": "0.01",
+        "orderLinkId": "sl-2",
+        "triggerPrice": str(last - 200),
+        "triggerDirection": 2,
+    }
+    _, ok, _ = await bybit.post("/v5/order/create", body)
+    assert ok["retCode"] == 0, ok
+    amend = {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "sl-2", "triggerPrice": str(last - 250)}
+    _, amended, _ = await bybit.post("/v5/order/amend", amend)
+    assert amended["retCode"] == 0, amended
+    _, got, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderLinkId=sl-2")
+    assert got["result"]["list"][0]["triggerPrice"] == str(last - 250)
+    cancel = {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "sl-2"}
+    _, cancelled, _ = await bybit.post("/v5/order/cancel", cancel)
+    assert cancelled["retCode"] == 0
+    await sim_trade(sim, "bybit-linear", "BTCUSDT", last - 400, Decimal("0.001"), "sell")
+    _, got, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderLinkId=sl-2")
+    assert (got["result"]["list"][0]["orderStatus"], got["result"]["list"][0]["cumExecQty"]) == ("Deactivated", "0")
+
+
+# ---------------------------------------------------------------------- Deribit: stop_* / take_* / trailing_stop
+
+
+@pytest.fixture
+async def deribit(simulator: Simulator) -> AsyncIterator[RpcWs]:
+    account = simulator.exchange.create_account()
+    simulator.fund_default(account)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        c = await connect(http, simulator.ready["venues"]["deribit"]["ws"])
+        await c.ok(
+            "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
+        )
+        c.sim = simulator  # type: ignore[attr-defined]
+        yield c
+        await c.close()
+
+
+async def test_deribit_stop_market_untriggered_then_filled_on_the_channel(deribit: RpcWs) -> None:
+    sim: Simulator = deribit.sim  # type: ignore[attr-defined]
+    _, ask = top(sim)
+    await sim_trade(sim, "deribit", PERP, ask, Decimal("10"), "buy")
+    missing = await deribit.error("private/buy", instrument_name=PERP, amount=10, type="stop_market", trigger_price=1)
+    assert missing["code"] == -32602 and "trigger" in str(missing)
+    await deribit.ok("private/subscribe", channels=["user.orders.BTC-PERPETUAL.raw"])
+    placed = await deribit.ok(
+        "private/buy",
+        instrument_name=PERP,
+        amount=10,
+        type="stop_market",
+        trigger="last_price",
+        trigger_price=float(ask + 5),
+        label="stop-d1",
+    )
+    order = placed["order"]
+    assert (order["order_state"], order["order_type"], order["triggered"]) == ("untriggered", "stop_market", False)
+    assert (order["trigger"], order["trigger_price"]) == ("last_price", float(ask + 5))
+    assert placed["trades"] == []
+    oid = order["order_id"]
+    listed = await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP, type="stop")
+    assert [o["order_id"] for o in listed] == [oid]
+    assert await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP, type="limit") == []
+
+    await sim_trade(sim, "deribit", PERP, ask + 5, Decimal("10"), "buy")
+    states: list[str] = []
+    while "filled" not in states:
+        note = await deribit.note("user.orders.BTC-PERPETUAL.raw")
+        if note["order_id"] == oid:
+            states.append(note["order_state"])
+            last_note = note
+    assert states[0] == "untriggered" and last_note["triggered"] is True
+    assert last_note["order_type"] == "stop_market" and last_note["filled_amount"] == 10
+    state = await deribit.ok("private/get_order_state", order_id=oid)
+    assert (state["order_state"], state["triggered"]) == ("filled", True)
+    assert await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP, type="trigger_all") == []
+
+
+async def test_deribit_take_limit_edit_and_cancel_and_trailing_stop(deribit: RpcWs) -> None:
+    sim: Simulator = deribit.sim  # type: ignore[attr-defined]
+    bid, _ = top(sim)
+    await sim_trade(sim, "deribit", PERP, bid, Decimal("10"), "sell")
+    take = await deribit.ok(
+        "private/buy",
+        instrument_name=PERP,
+        amount=10,
+        type="take_limit",
+        price=float(bid - 10),
+        trigger="mark_price",
+        trigger_price=float(bid - 20),
+    )
+    oid = take["order"]["order_id"]
+    edited = await deribit.ok("private/edit", order_id=oid, amount=20, trigger_price=float(bid - 30))
+    assert (edited["order"]["amount"], edited["order"]["trigger_price"]) == (20, float(bid - 30))
+    trail = await deribit.ok(
+        "private/sell", instrument_name=PERP, amount=10, type="trailing_stop", trigger="last_price", trigger_offset=50
+    )
+    assert trail["order"]["trigger_price"] == float(bid - 50)
+    assert trail["order"]["trigger_offset"] == 50
+    listed = await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP, type="trailing_stop")
+    assert [o["order_id"] for o in listed] == [trail["order"]["order_id"]]
+    cancelled = await deribit.ok("private/cancel", order_id=oid)
+    assert cancelled["order_state"] == "cancelled"
+    assert await deribit.ok("private/cancel_all_by_instrument", instrument_name=PERP, type="trigger_all") == 1
+    assert await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP) == []
