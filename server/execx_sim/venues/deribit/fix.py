@@ -241,6 +241,7 @@ class DeribitFix:
                 cl_ord_id=cl_ord_id,
                 connection=conn.conn_id,
                 api="fix",
+                mmp=text(msg, 9008) == "Y",  # DeribitMMProtection
             )
             self.trading.place(account, req)
         except DeribitError as e:

@@ -13,6 +13,7 @@ from ..jsonrpc import DERIBIT, Dialect, JsonRpcServer
 from .fix import DeribitFix, FixRegistry
 from .instruments import OPTION_EXPIRY_MS
 from .marketdata import DeribitMarketData
+from .mmp import VenueMmp
 from .rpc import DeribitRpc, option_fields
 from .trading import DeribitTrading
 
@@ -36,6 +37,8 @@ class RpcFrontend:
         self.trading = DeribitTrading(market, self.faults)
         self.rpc_server = JsonRpcServer(dialect, sim.exchange, self.faults, self.sockets)
         self.rpc = DeribitRpc(self.rpc_server, market, self.trading, option_fields(option_expiry_ms))
+        self.mmp = VenueMmp(self.rpc_server, market, self.trading, self.rpc.amount)
+        self.trading.mmp_check = self.mmp.check_order
 
     def endpoints(self) -> list[Endpoint]:
         app = self.rpc_server.app

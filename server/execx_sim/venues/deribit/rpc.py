@@ -222,7 +222,7 @@ class DeribitRpc:
             "is_liquidation": False,
             "is_rebalance": False,
             "risk_reducing": False,
-            "mmp": False,
+            "mmp": bool(o.extra.get("mmp")),
         }
         if o.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
             reason = o.extra.get("cancel_reason")
@@ -266,7 +266,7 @@ class DeribitRpc:
             "tick_direction": 0,
             "matching_id": None,
             "api": True,
-            "mmp": False,
+            "mmp": bool(o.extra.get("mmp")),
             "self_trade": False,
             "risk_reducing": False,
             "profit_loss": num(f.realized_pnl),
@@ -556,6 +556,7 @@ class DeribitRpc:
                 trigger=p.text("trigger", "") or "",
                 trigger_price=p.decimal("trigger_price"),
                 trigger_offset=p.decimal("trigger_offset"),
+                mmp=p.flag("mmp"),
             )
             order = self.trading.place(account, req)
             return {"order": self.order_json(order), "trades": self._fills_of(account, order)}
@@ -570,6 +571,10 @@ class DeribitRpc:
         before = {f.trade_id for f in self.market.account_trades(account, order.symbol) if f.order_id == order.order_id}
         post_only = p.flag("post_only") if "post_only" in p else None
         reject = p.flag("reject_post_only") if "reject_post_only" in p else None
+        if "mmp" in p:  # absent: unchanged
+            if p.flag("mmp"):
+                self.trading.mmp_check(account, order.symbol, order.type)
+            order.extra["mmp"] = p.flag("mmp")
         order.extra["replaced"] = True
         self.trading.edit(
             account,
@@ -777,6 +782,9 @@ class DeribitRpc:
                 return False
             if parts[1] == "portfolio":
                 return len(parts) == 3 and parts[2].upper() in ([*self.currencies(), "ANY"])
+            if parts[1] == "mmp_trigger":  # mmp.py
+                indexes = {f"{i.base.lower()}_usd" for i in self.market.instruments.values()}
+                return len(parts) == 3 and parts[2] in indexes
             if parts[1] not in ("orders", "trades", "changes") or parts[-1] not in INTERVALS:
                 return False
             return self._selector_ok(parts[2:-1])

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -101,6 +102,7 @@ class NewOrder:
     trigger: str = ""  # last_price / mark_price / index_price
     trigger_price: Decimal | None = None
     trigger_offset: Decimal | None = None  # trailing_stop
+    mmp: bool = False  # market-maker protection (mmp.py): limit orders only
 
 
 class DeribitTrading:
@@ -108,6 +110,8 @@ class DeribitTrading:
         self.market = market
         self.faults = faults
         self.day_orders: dict[int, int] = {}  # good_til_day order id -> expiry (ms)
+        # an order with the mmp flag: refused unless a limit order, or while its index is frozen (mmp.py)
+        self.mmp_check: Callable[[Account, str, OrderType], None] = lambda account, symbol, order_type: None
 
     def place(self, account: Account, req: NewOrder) -> Order:
         market = self.market
@@ -117,6 +121,8 @@ class DeribitTrading:
             raise from_order_error(e, market, req.symbol) from None
         if self.faults.take("reject_orders"):
             raise DeribitError(10001, "error", {"reason": self.faults.reject_message})
+        if req.mmp:
+            self.mmp_check(account, req.symbol, req.type)
         price = req.price
         tif = req.tif
         if req.type is OrderType.LIMIT and price is None:
@@ -136,6 +142,7 @@ class DeribitTrading:
             "reject_post_only": req.reject_post_only,
             "good_til_day": req.good_til_day,
             "requested_price": req.price,
+            "mmp": req.mmp,
         }
         if req.price is not None and price != req.price:
             extra["repriced"] = True
