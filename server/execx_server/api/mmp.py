@@ -1,5 +1,5 @@
 """``MarketMakerProtectionService`` (issue 20): SetMmpConfig, GetMmpStatus, ResetMmp over
-``managers/mmp.py`` (emulated MMP; docs/contingent_orders.md)."""
+``managers/mmp.py`` (the venue's own MMP on Deribit and Pulse, else emulated; docs/contingent_orders.md)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def status(session_id: str, state: MmpState | None) -> mmp_pb2.MmpStatus:
         trips=state.trips,
         window_qty=float(state.window_qty(now)),
         window_delta=float(state.window_delta(now)),
+        native=state.native is not None,
+        index_name=state.index,
     )
 
 
@@ -48,12 +50,12 @@ class MmpServicer(mmp_pb2_grpc.MarketMakerProtectionServiceServicer):
         delta = from_double(c.delta_limit, "config.deltaLimit") if c.HasField("delta_limit") else None
         qty = from_double(c.qty_limit, "config.qtyLimit")
         cfg = MmpConfig(c.session_id, c.symbol, c.interval_ms, qty, c.frozen_ms, delta, c.emulate)
-        return mmp_pb2.SetMmpConfigResponse(status=status(c.session_id, self.mmp.set(cfg)))
+        return mmp_pb2.SetMmpConfigResponse(status=status(c.session_id, await self.mmp.set(cfg)))
 
     @unary
     async def GetMmpStatus(self, request: mmp_pb2.GetMmpStatusRequest, context: Ctx) -> mmp_pb2.GetMmpStatusResponse:
-        return mmp_pb2.GetMmpStatusResponse(status=status(request.session_id, self.mmp.get(request.session_id)))
+        return mmp_pb2.GetMmpStatusResponse(status=status(request.session_id, await self.mmp.get(request.session_id)))
 
     @unary
     async def ResetMmp(self, request: mmp_pb2.ResetMmpRequest, context: Ctx) -> mmp_pb2.ResetMmpResponse:
-        return mmp_pb2.ResetMmpResponse(status=status(request.session_id, self.mmp.reset(request.session_id)))
+        return mmp_pb2.ResetMmpResponse(status=status(request.session_id, await self.mmp.reset(request.session_id)))

@@ -36,6 +36,7 @@ from ..domain.errors import (
     Unavailable,
     ValidationError,
 )
+from ..domain.mmp import NativeMmp
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
 from .bus import SessionBus, Subscription
@@ -250,6 +251,12 @@ class OrderEngine:
             hint = "start it again with its keys" if session.state == DETACHED else "session ids cannot be reused"
             raise FailedPrecondition(f"session {session_id!r} is {session.state}; {hint}")
         return session, session.connector
+
+    def native_mmp(self, session_id: str) -> NativeMmp | None:
+        """The venue's own market-maker protection of a live session's connector (Deribit, Pulse), else None."""
+        _, connector = self.live_session(session_id)
+        mmp = getattr(connector, "native_mmp", None)
+        return mmp if isinstance(mmp, NativeMmp) else None
 
     async def close(self) -> None:
         await self.tasks.close()

@@ -75,6 +75,7 @@ from ..base import (
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
+from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
 from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
@@ -197,6 +198,8 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         self._fee_queue: deque[asyncio.Future[ExecutionReport]] = deque()
         self._fee_drain: asyncio.Future[None] | None = None
         self._on_stream_state: StreamStateSink = ignore_state
+        # the venue's market-maker protection (managers/mmp.py): JSON-RPC; flags the FIX orders with 9008
+        self.native_mmp = RpcMmp(self._rpc_call, lambda channels: self.rpc.subscribe(channels), pulse=False)
         # No stream-state report when the group dies: the FIX session reports its own state.
         self._supervisor = StreamSupervisor("deribit", lambda: None)
         self._fix_ups = 0
@@ -312,13 +315,20 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         self.tracker.track(order.cl_order_id, known)
         try:
-            return await self._request("new", order.cl_order_id, fix_orders.new_order_single(order))
+            return await self._request("new", order.cl_order_id, self._new_order_single(order))
         except Retryable:  # nothing reached the venue: not live (a retry tracks it again)
             self.tracker.refused(order.cl_order_id)
             raise
         except Rejected:
             self.tracker.refused(order.cl_order_id)
             raise
+
+    def _new_order_single(self, order: OrderRequest) -> simplefix.FixMessage:
+        """NewOrderSingle; a limit order carries DeribitMMProtection(9008)=Y while the venue's MMP is set."""
+        msg = fix_orders.new_order_single(order)
+        if self.native_mmp.orders and order.order_type is not OrderType.MARKET:
+            msg.append_pair(9008, "Y")
+        return msg
 
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
@@ -547,4 +557,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         return self.market.watch(symbol, on_ticker, on_trade)
 
     def _on_notification(self, channel: str, data: Any) -> None:
+        if channel.startswith("user.mmp_trigger."):
+            self.native_mmp.on_trigger(data)
+            return
         self.market.on_notification(channel, data)

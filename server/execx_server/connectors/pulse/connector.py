@@ -37,7 +37,7 @@ from typing import Any
 
 import aiohttp
 
-from ...domain.enums import Exchange, Side
+from ...domain.enums import Exchange, OrderType, Side
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     BookTicker,
@@ -62,6 +62,7 @@ from ..base import (
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.market import MarketWatch
+from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
 from ..tracking import Known, OrderTracker, Recovery, StallWatch
 from ..transport.http import make_session
@@ -129,6 +130,8 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         self.market = MarketWatch(lambda: self.rpc, self._rules)
         self._on_report: ReportSink = ignore_report
         self._on_stream_state: StreamStateSink = ignore_state
+        # the venue's market-maker protection (managers/mmp.py); flags the limit orders with mmp: true
+        self.native_mmp = RpcMmp(self._query, lambda channels: self.rpc.subscribe(channels), pulse=True)
         # Owns the websocket's run loop and the stall watch beside it (cancelled and awaited by ``close``).
         self._supervisor = StreamSupervisor("pulse", lambda: self._on_stream_state(False))
 
@@ -225,6 +228,8 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             why = f"pulse: {order.cl_order_id} is live already"
             return await self.tracker.existing(order.symbol, order.cl_order_id, None, self.query_order, why)
         params = parse.order_params(order, rules)
+        if self.native_mmp.orders and order.order_type is not OrderType.MARKET:
+            params["mmp"] = True
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         self.tracker.track(order.cl_order_id, known)
         try:
@@ -279,7 +284,9 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
     def _on_notification(self, channel: str, data: Any) -> None:
         head, _, rest = channel.partition(".")
         try:
-            if head == "user":
+            if head == "user" and rest.startswith("mmp_trigger."):
+                self.native_mmp.on_trigger(data)
+            elif head == "user":
                 kind = rest.partition(".")[0]
                 rows = data if isinstance(data, list) else [data]
                 for row in rows:

@@ -13,7 +13,9 @@ Methods (JSON-RPC, private):
 - ``private/reset_mmp`` ``{index_name}`` (Deribit; Pulse resets by setting the configuration again): ends a
   freeze and empties the window; ``private/get_mmp_status`` ``{index_name?}`` (Deribit): a list of
   ``{index_name, frozen_until}`` of the frozen indexes (``frozen_until`` ms, 0: until reset).
-- Channel ``user.mmp_trigger.{index_name}``: ``{index_name, frozen_until}`` when a limit is crossed.
+- Channel ``user.mmp_trigger.{index_name}``: ``{index_name, frozen_until}`` when a limit is crossed
+  (``frozen_until``: Deribit's milliseconds; Pulse's seconds, as its ``MMPNotification`` example
+  ``1640995200``; 0: until reset).
 
 Orders take part with ``mmp: true`` on ``private/buy`` / ``private/sell`` / ``private/edit`` (limit orders only),
 or FIX ``DeribitMMProtection(9008)=Y``; their objects carry ``mmp``. Each fill of such an order adds its
@@ -147,7 +149,8 @@ class VenueMmp:
         for o in hit:
             o.extra["cancel_reason"] = "mmp_trigger"
         self.trading.cancel_many(account, hit)
-        note = {"index_name": index, "frozen_until": state.frozen_until or 0}
+        until = state.frozen_until or 0
+        note = {"index_name": index, "frozen_until": -(-until // 1000) if self.pulse else until}
         self.server.publish([f"user.mmp_trigger.{index}"], note, account_id)
 
     # ------------------------------------------------------------------ methods
