@@ -195,7 +195,7 @@ class Service:
         self._busy_poll: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self.keys: KeyStore | None = None
-        self.audit = AuditLog(settings.data_dir / "audit.jsonl", fsync=settings.journal_fsync)
+        self.audit = AuditLog()  # its records go to the journal once there is one (_start)
         self.credentials: CredentialStore | None = None
         self.tls: TlsFiles | None = None
         self.ready: dict[str, Any] = {}
@@ -261,6 +261,7 @@ class Service:
             Journal(s.data_dir / "journal.db", fsync=s.journal_fsync, retention_s=s.journal_retention_days * 86_400),
             self._make_connector,
         )
+        self.audit.journal = self.engine.journal
         self.engine.invalid_transition_observers.append(
             lambda exchange: self.metrics.invalid_transitions.labels(exchange.value).inc()
         )
@@ -535,7 +536,7 @@ class Service:
             await self.engine.close()
             await self.engine.journal.close()
             self.engine = None
-        self.audit.close()
+        self.audit.journal = None
         if self.sim is not None and self._owns_sim:
             await self.sim.stop()
             self.sim = None

@@ -11,6 +11,8 @@
     execx ctl cancel-all SESSION [--symbol S]
     execx ctl kill SESSION|all [--reason TEXT]
     execx ctl release SESSION|all
+    execx ctl audit [--from ISO-TIME] [--to ISO-TIME] [--keyId K | --unauthenticated] [--method M]
+                    [--session S] [--outcome O] [--limit N]     (admin key; --json: one record a line)
 
 ``--target HOST:PORT`` (default ``EXECX_TARGET``, else 127.0.0.1 and ``EXECX_GRPC_PORT`` or 35028),
 ``--json`` prints JSON lines instead of tables, ``--timeout`` seconds per call. Exit code 0, or 1 with
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import os
 import sys
@@ -103,7 +106,67 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("session")
     k.add_argument("--reason", default="execx ctl")
     sub.add_parser("release", help="release the kill switch of a session (or 'all')").add_argument("session")
+    a = sub.add_parser("audit", help="the audit records of the journal, oldest first (admin key)")
+    a.add_argument("--from", dest="from_time", type=_iso_ns, default=0, help="at or after (ISO 8601, UTC if no zone)")
+    a.add_argument("--to", dest="to_time", type=_iso_ns, default=0, help="before (ISO 8601)")
+    a.add_argument("--keyId", default="", help="calls made with this API key id")
+    a.add_argument("--unauthenticated", action="store_true", help="calls that presented no valid API key")
+    a.add_argument("--method", default="", help="an RPC's name (SendOrder) or full gRPC name")
+    a.add_argument("--session", default="", help="calls naming this session")
+    a.add_argument("--outcome", default="", help="OK, OPENED or a status code name (PERMISSION_DENIED, ...)")
+    a.add_argument("--limit", type=int, default=0, help="at most this many records (default: every one)")
     return p
+
+
+def _iso_ns(text: str) -> int:
+    """An ISO 8601 time as nanoseconds since the epoch (UTC when it names no zone)."""
+    try:
+        t = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.UTC)
+    return int(t.timestamp()) * 10**9 + t.microsecond * 1000
+
+
+AUDIT_COLUMNS = ("id", "time", "key_id", "peer", "method", "session_ids", "cl_order_ids", "outcome")
+AUDIT_PAGE = 1000
+
+
+async def _audit(x: ExecxClient, out: _Out, a: argparse.Namespace) -> None:
+    """Every matching record (``--limit``: at most that many), page by page."""
+    after, left = 0, a.limit or -1
+    table_rows: list[dict[str, Any]] = []  # a table is printed once; JSON lines page by page (an export)
+    while left != 0:
+        page = await x.list_audit_records(
+            from_time=a.from_time,
+            to_time=a.to_time,
+            key_id=a.keyId,
+            method=a.method,
+            session_id=a.session,
+            outcome=a.outcome,
+            unauthenticated=a.unauthenticated,
+            after_id=after,
+            limit=AUDIT_PAGE if left < 0 else min(left, AUDIT_PAGE),
+        )
+        if not page:
+            break
+        rows = []
+        for r in page:
+            row = dataclasses.asdict(r)
+            when = datetime.datetime.fromtimestamp(r.time / 1e9, datetime.UTC)
+            row["time"] = when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+            if not out.as_json:
+                row |= {k: ",".join(row[k]) for k in ("session_ids", "cl_order_ids")}
+            rows.append(row)
+        if out.as_json:
+            out.rows(rows, AUDIT_COLUMNS)
+        else:
+            table_rows += rows
+        after = page[-1].id
+        left = left - len(page) if left > 0 else left
+    if not out.as_json:
+        out.rows(table_rows, AUDIT_COLUMNS)
 
 
 class _Out:
@@ -157,6 +220,8 @@ async def run(a: argparse.Namespace) -> int:
             out.value("cancelled", await x.cancel_all(a.session, a.symbol))
         elif cmd == "kill":
             out.value("cancelled", await x.engage_kill_switch(a.session, a.reason))
+        elif cmd == "audit":
+            await _audit(x, out, a)
         elif cmd == "release":
             await x.release_kill_switch(a.session)
             out.value("released", a.session)

@@ -18,6 +18,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings
+from execx_server.engine.journal import AuditQuery
 
 READER, TRADER, LIMITED = "key-reader-0123456789", "key-trader-0123456789", "key-limited-0123456789"
 
@@ -52,12 +53,14 @@ def order(cl: str) -> dict[str, Any]:
 
 
 def audit(svc: Service) -> dict[str, dict[str, Any]]:
-    """The audit records by clOrderId (or method name when there is none)."""
-    lines = (svc.settings.data_dir / "audit.jsonl").read_text().splitlines()
+    """The journal's audit records by clOrderId (or method name when there is none)."""
+    assert svc.engine is not None
+    svc.engine.journal.flush_audit()
     out = {}
-    for line in lines:
-        r = json.loads(line)
-        out[r["clOrderId"] or r["method"].rpartition("/")[2]] = r
+    for e in svc.engine.journal.audit_records(AuditQuery()):
+        r = {"key": e.key_id, "peer": e.peer, "method": e.method, "session": ",".join(e.sessions)}
+        r |= {"clOrderId": ",".join(e.cl_order_ids), "outcome": e.outcome}
+        out[r["clOrderId"] or e.method.rpartition("/")[2]] = r
     return out
 
 

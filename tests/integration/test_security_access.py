@@ -8,7 +8,9 @@ import asyncio
 import hashlib
 import importlib
 import json
+import os
 import pkgutil
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,7 +32,7 @@ OTHER_TRADER = "key-trade2-0123456789"
 LIMITED = "key-limited-0123456789"
 RANK = {"none": -1, "read": 0, "trade": 1, "admin": 2}
 # the policy, written out (not computed by the server's code): what each RPC needs
-ADMIN_RPCS = {"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch"}
+ADMIN_RPCS = {"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch", "ListAuditRecords"}
 
 
 def expected_scope(name: str) -> str:
@@ -352,23 +354,89 @@ async def test_audit_log_records_mutating_calls_without_secrets(channel: grpc.ai
     with pytest.raises(grpc.aio.AioRpcError):  # a wrong key: audited under no key id, the key never written
         await stub.SendOrder(buy("audited", "aud-nokey"), metadata=md("not-a-key-" + KEYS["trade"]))
     await stub.ListSessions(om.ListSessionsRequest(), metadata=md(KEYS["trade"]))  # a read: not audited
-    path = svc.settings.data_dir / "audit.jsonl"
-    text = path.read_text()
-    records = [json.loads(line) for line in text.splitlines()]
-    mine = [r for r in records if r["session"] == "audited"]
-    by = {(r["method"].rpartition("/")[2], r["clOrderId"]): r for r in mine}
-    assert by[("StartOrderHandler", "")]["outcome"] == "OK" and by[("StartOrderHandler", "")]["key"] == "trader"
-    assert by[("SendOrder", "aud-1")]["outcome"] == "OK" and by[("SendOrder", "aud-1")]["peer"].startswith("ipv")
-    assert by[("SendOrder", "aud-2")] | {"key": "trader2", "outcome": "PERMISSION_DENIED"} == by[("SendOrder", "aud-2")]
-    assert by[("EngageKillSwitch", "")]["outcome"] == "PERMISSION_DENIED"
-    assert by[("SendOrder", "aud-nokey")] | {"key": "", "outcome": "UNAUTHENTICATED"} == by[("SendOrder", "aud-nokey")]
-    assert by[("SendOrder", "aud-rest")]["peer"].startswith("rest:127.0.0.1")
-    assert not any(r["method"].endswith("/ListSessions") for r in records)
+    # the journal's audit records, through the admin RPC (its own filter: this session)
+    boss = md(KEYS["admin"])
+    listed = await stub.ListAuditRecords(om.ListAuditRecordsRequest(session_id="audited"), metadata=boss)
+    records = list(listed.records)
+    by = {(r.method.rpartition("/")[2], ",".join(r.cl_order_ids)): r for r in records}
+    assert by[("StartOrderHandler", "")].outcome == "OK" and by[("StartOrderHandler", "")].key_id == "trader"
+    assert by[("SendOrder", "aud-1")].outcome == "OK" and by[("SendOrder", "aud-1")].peer.startswith("ipv")
+    assert (by[("SendOrder", "aud-2")].key_id, by[("SendOrder", "aud-2")].outcome) == ("trader2", "PERMISSION_DENIED")
+    assert by[("EngageKillSwitch", "")].outcome == "PERMISSION_DENIED"
+    assert (by[("SendOrder", "aud-nokey")].key_id, by[("SendOrder", "aud-nokey")].outcome) == ("", "UNAUTHENTICATED")
+    assert by[("SendOrder", "aud-rest")].peer.startswith("rest:127.0.0.1")
+    assert [r.id for r in records] == sorted(r.id for r in records) and all(r.time > 0 for r in records)
+    assert all(list(r.session_ids) == ["audited"] for r in records)
+    # the other filters: key, method by name or full name, outcome, unauthenticated, time, paging
+    q = om.ListAuditRecordsRequest
+
+    async def listing(**kw: Any) -> list[Any]:
+        return list((await stub.ListAuditRecords(q(session_id="audited", **kw), metadata=boss)).records)
+
+    assert {r.key_id for r in await listing(key_id="trader2")} == {"trader2"}
+    assert {",".join(r.cl_order_ids) for r in await listing(method="SendOrder")} >= {"aud-1", "aud-2", "aud-rest"}
+    full = "/execx.v1.OrderManagerService/EngageKillSwitch"
+    assert [r.method for r in await listing(method=full)] == [full]
+    assert {r.outcome for r in await listing(outcome="PERMISSION_DENIED")} == {"PERMISSION_DENIED"}
+    assert [",".join(r.cl_order_ids) for r in await listing(unauthenticated=True)] == ["aud-nokey"]
+    # (each ListAuditRecords naming the session is audited too: compare the records listed first only)
+    ids = {r.id for r in records}
+    middle = records[len(records) // 2]
+    got = [r.id for r in await listing(from_time=middle.time) if r.id in ids]
+    assert got == [r.id for r in records if r.time >= middle.time]
+    assert [r.id for r in await listing(to_time=middle.time)] == [r.id for r in records if r.time < middle.time]
+    first = await listing(limit=2)
+    assert [r.id for r in first + await listing(after_id=first[-1].id) if r.id in ids] == [r.id for r in records]
+    everything = (await stub.ListAuditRecords(q(), metadata=boss)).records
+    assert not any(r.method.endswith("/ListSessions") for r in everything)
+    for bad, named in ((q(limit=10_001), "limit"), (q(method="NoSuchCall"), "method"), (q(to_time=-1), "toTime")):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.ListAuditRecords(bad, metadata=boss)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and named in (err.value.details() or "")
+    # REST: the same records (admin), 403 for a trader
+    async with aiohttp.ClientSession() as http:
+        route = svc.ready["rest"] + "/listAuditRecords"
+        body = {"sessionId": "audited", "method": "SendOrder", "keyId": "trader"}
+        async with http.post(route, json=body, headers={"x-api-key": KEYS["admin"]}) as r:
+            assert r.status == 200, await r.text()
+            got = (await r.json())["records"]
+        assert {",".join(x["clOrderIds"]) for x in got} == {"aud-1", "aud-rest"}
+        assert set(got[0]) >= {"id", "time", "keyId", "peer", "method", "sessionIds", "clOrderIds", "outcome"}
+        async with http.post(route, json={}, headers={"x-api-key": KEYS["trade"]}) as r:
+            assert r.status == 403
+    # execx ctl audit: the export, one JSON record a line
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "execx_server.cli",
+        "ctl",
+        "--target",
+        svc.ready["grpc"],
+        "--json",
+        "audit",
+        "--session",
+        "audited",
+        "--method",
+        "SendOrder",
+        "--outcome",
+        "OK",
+        env={**os.environ, "EXECX_KEY": KEYS["admin"]},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    exported = [json.loads(line) for line in out.decode().splitlines()]
+    assert [x["cl_order_ids"] for x in exported] == [["aud-1"], ["aud-rest"]]
+    assert exported[0]["key_id"] == "trader" and exported[0]["time"].endswith("Z")
+    # never a secret, in the audit records nor anywhere in the data directory (the journal holds them)
     demo = svc.ready["sim"]["accounts"][0]
-    for secret in [*KEYS.values(), OTHER_TRADER, demo["secretKey"], demo["apiKey"]]:
-        assert secret not in text
-    owners = (svc.settings.data_dir / "session_owners.json").read_text()
-    assert all(secret not in owners for secret in KEYS.values())
+    secrets = [*KEYS.values(), OTHER_TRADER, demo["secretKey"]]
+    for f in svc.settings.data_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            assert not any(secret.encode() in data for secret in secrets), f
+    assert not (svc.settings.data_dir / "audit.jsonl").exists()  # the journal is the audit log
 
 
 async def test_a_bad_keys_file_refuses_to_start(tmp_path: Path) -> None:

@@ -732,6 +732,36 @@ class ExecxClient:
         req = order_manager_pb2.ReleaseKillSwitchRequest(session_id=session_id)
         await self._call(self._om.ReleaseKillSwitch, req, timeout)
 
+    async def list_audit_records(
+        self,
+        *,
+        from_time: int = 0,
+        to_time: int = 0,
+        key_id: str = "",
+        method: str = "",
+        session_id: str = "",
+        outcome: str = "",
+        unauthenticated: bool = False,
+        after_id: int = 0,
+        limit: int = 0,
+        timeout: float | None = None,
+    ) -> list[t.AuditRecord]:
+        """ListAuditRecords (admin key): the audited calls, oldest first; times in nanoseconds since the epoch,
+        ``method`` a full gRPC name or just its name; page with ``after_id`` (the last id of a page)."""
+        req = order_manager_pb2.ListAuditRecordsRequest(
+            from_time=from_time,
+            to_time=to_time,
+            key_id=key_id,
+            method=method,
+            session_id=session_id,
+            outcome=outcome,
+            unauthenticated=unauthenticated,
+            after_id=after_id,
+            limit=limit,
+        )
+        resp = await self._call(self._om.ListAuditRecords, req, timeout)
+        return [result_as(t.AuditRecord, r) for r in resp.records]
+
     # ------------------------------------------------------------------ streams
 
     async def updates(

@@ -10,6 +10,7 @@ __all__ = [
     "AddSmartOrderResponse",
     "AlgorithmEvent",
     "AmendOrderGroupResponse",
+    "AuditRecord",
     "Balance",
     "BatchSendOrdersResponse",
     "BatchSendOrdersResult",
@@ -39,6 +40,7 @@ __all__ = [
     "GetRiskLimitsResponse",
     "GetTriggerManagerResponse",
     "GridTraderStatus",
+    "ListAuditRecordsResponse",
     "ListContingentOrdersResponse",
     "ListFillsResponse",
     "ListOrdersResponse",
@@ -434,6 +436,27 @@ class EngageKillSwitchResponse:
 @dataclass(frozen=True, slots=True)
 class ReleaseKillSwitchResponse:
     """execx.v1.ReleaseKillSwitchResponse"""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """execx.v1.AuditRecord"""
+
+    id: int = 0
+    time: int = 0
+    key_id: str = ""
+    peer: str = ""
+    method: str = ""
+    session_ids: list[str] = field(default_factory=list)
+    cl_order_ids: list[str] = field(default_factory=list)
+    outcome: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListAuditRecordsResponse:
+    """execx.v1.ListAuditRecordsResponse"""
+
+    records: list[AuditRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1145,6 +1168,8 @@ MESSAGES: dict[str, type] = {
     "execx.v1.GetRiskLimitsResponse": GetRiskLimitsResponse,
     "execx.v1.EngageKillSwitchResponse": EngageKillSwitchResponse,
     "execx.v1.ReleaseKillSwitchResponse": ReleaseKillSwitchResponse,
+    "execx.v1.AuditRecord": AuditRecord,
+    "execx.v1.ListAuditRecordsResponse": ListAuditRecordsResponse,
     "execx.v1.Quote": Quote,
     "execx.v1.Trade": Trade,
     "execx.v1.MarketDataStatus": MarketDataStatus,

@@ -19,9 +19,10 @@ rate limit, and the audit log of every mutating call.
   takes one token. Empty: RESOURCE_EXHAUSTED (429) with trailing metadata ``retry-after`` (seconds),
   which REST sends as the ``Retry-After`` header.
 - **Audit** (``AuditLog``): every call needing ``trade`` or ``admin`` — allowed or refused — is one
-  ``audit`` log event and one line of ``audit.jsonl`` in the data directory: time, key id, peer, method,
-  session, clOrderId, outcome (the status code name). The peer is gRPC's (``ipv4:…``), or ``rest:<address>``
-  for a REST / websocket call. Never a secret: the fields are picked, not copied.
+  ``audit`` log event and one audit record of the journal (committed with the loop turn's other
+  records, kept as long as the journal's retention; ``ListAuditRecords``, admin scope, reads them):
+  time, key id, peer, method, sessions, clOrderIds, outcome (the status code name). The peer is gRPC's
+  (``ipv4:…``), or ``rest:<address>`` for a REST / websocket call. Never a secret: the fields are picked, not copied.
 - Health and reflection are open (no key): they describe the API and run nothing (docs/security.md).
 """
 
@@ -33,17 +34,17 @@ import inspect
 import json
 import logging
 import math
-import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from ..engine.journal import AuditEntry, Journal
 from ..watched import read_config, stamp
 
 log = logging.getLogger("execx.access")
@@ -59,7 +60,7 @@ else:
 READ, TRADE, ADMIN = "read", "trade", "admin"
 RANK = {READ: 0, TRADE: 1, ADMIN: 2}
 PUBLIC_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-ADMIN_METHODS = frozenset({"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch"})
+ADMIN_METHODS = frozenset({"SetLogLevel", "SetRiskLimits", "EngageKillSwitch", "ReleaseKillSwitch", "ListAuditRecords"})
 READ_PREFIXES = ("Get", "List", "Subscribe")
 READ_METHODS = frozenset({"RefreshOrders"})
 ADMIN_KEY_ID = "admin"
@@ -243,38 +244,32 @@ class SessionOwners:
 
 
 class AuditLog:
-    """``audit`` events on the log and as JSON lines in ``audit.jsonl`` (append-only; fsynced with
-    ``--journalFsync``)."""
+    """Every audited call as an ``audit`` log event (logger ``execx.audit``) and an audit record of the journal
+    (``Journal.audit``: committed with the loop turn's other records, with the journal's durability and
+    retention; ``ListAuditRecords`` reads them). Before the journal is attached (start-up) only the log
+    event is written: nothing can be called then."""
 
-    def __init__(self, path: Path, fsync: bool = False) -> None:
-        self.path = path
-        self._fsync = fsync
-        self._file: IO[str] | None = None  # opened at the first record, closed by close()
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.journal: Journal | None = None
+        self._clock_ns = clock_ns
 
-    def record(self, key_id: str, peer: str, method: str, session: str, cl_order_id: str, outcome: str) -> None:
-        event = {
-            "key": key_id,
-            "peer": peer,
-            "method": method,
-            "session": session,
-            "clOrderId": cl_order_id,
-            "outcome": outcome,
-        }
-        audit_log.info("audit", extra=event)
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # kept open until close()
-            os.chmod(self.path, 0o600)
-        line = json.dumps({"ts": time.time(), **event}, separators=(",", ":"))
-        self._file.write(line + "\n")
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    def record(
+        self, key_id: str, peer: str, method: str, sessions: Sequence[str], cl_order_ids: Sequence[str], outcome: str
+    ) -> None:
+        entry = AuditEntry(self._clock_ns(), key_id, peer, method, tuple(sessions), tuple(cl_order_ids), outcome)
+        audit_log.info(
+            "audit",
+            extra={
+                "key": key_id,
+                "peer": peer,
+                "method": method,
+                "session": ",".join(entry.sessions),
+                "clOrderId": ",".join(entry.cl_order_ids),
+                "outcome": outcome,
+            },
+        )
+        if self.journal is not None:
+            self.journal.audit(entry)
 
 
 def _str_field(msg: Message, name: str) -> str:
@@ -298,9 +293,10 @@ def sessions_of(msg: Message) -> list[str]:
     return out
 
 
-def cl_order_id_of(msg: Message) -> str:
+def cl_order_ids_of(msg: Message) -> list[str]:
+    """The clOrderIds a request names: its own, else its ``order``'s or its ``orders``'."""
     if s := _str_field(msg, "cl_order_id"):
-        return s
+        return [s]
     for name in ("order", "orders"):
         fd = msg.DESCRIPTOR.fields_by_name.get(name)
         if fd is None or fd.message_type is None:
@@ -309,8 +305,8 @@ def cl_order_id_of(msg: Message) -> str:
         items = list(value) if fd.is_repeated else ([value] if msg.HasField(name) else [])
         ids = [i for i in (_str_field(item, "cl_order_id") for item in items) if i]
         if ids:
-            return ",".join(ids)
-    return ""
+            return ids
+    return []
 
 
 class _Denied(Exception):
@@ -388,9 +384,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         if not call.mutating:
             return
         peer = context.peer() if context is not None else ""
-        sessions = sessions_of(request) if request is not None else []
-        cl = cl_order_id_of(request) if request is not None else ""
-        self.audit.record(call.key.id, peer, call.method, ",".join(dict.fromkeys(sessions)), cl, outcome)
+        sessions = list(dict.fromkeys(sessions_of(request))) if request is not None else []
+        cl = cl_order_ids_of(request) if request is not None else []
+        self.audit.record(call.key.id, peer, call.method, sessions, cl, outcome)
 
     # ------------------------------------------------------------------ the interceptor
 

@@ -35,6 +35,7 @@ from ..observability import logging as xlog
 from ..observability import tracing
 from ..observability.metrics import Children, Metrics
 from . import contingent_convert, convert
+from .audit import list_audit_records
 from .endpoints import check_endpoints
 
 log = logging.getLogger("execx.api")
@@ -586,6 +587,12 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             if request.limit and len(out.fills) >= request.limit:
                 break
         return out
+
+    @unary
+    async def ListAuditRecords(
+        self, request: order_manager_pb2.ListAuditRecordsRequest, context: Ctx
+    ) -> order_manager_pb2.ListAuditRecordsResponse:
+        return await list_audit_records(self.engine.journal, request)
 
     @unary
     async def ListSessions(

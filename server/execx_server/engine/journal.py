@@ -79,7 +79,25 @@ CREATE TABLE IF NOT EXISTS algorithms (
     updated_ns INTEGER NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+-- the audit records (api/access.py): every call needing trade or admin scope, allowed or refused; picked
+-- fields only, never a secret; committed with the loop turn's other records (``audit``), dropped by the
+-- retention like finished orders
+CREATE TABLE IF NOT EXISTS audit (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ns        INTEGER NOT NULL,
+    key_id       TEXT NOT NULL,
+    peer         TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    sessions     TEXT NOT NULL,       -- JSON list
+    cl_order_ids TEXT NOT NULL,       -- JSON list
+    outcome      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (ts_ns);
 """
+_INSERT_AUDIT = (
+    "INSERT INTO audit (ts_ns, key_id, peer, method, sessions, cl_order_ids, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+AUDIT_LIMIT_MAX = 10_000
 
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 _UPSERT_ORDER = (
@@ -96,6 +114,34 @@ SEQ_MAX = 2**63 - 1  # SQLite's largest integer
 
 class JournalError(Unavailable):
     """The journal could not write: nothing more may be made visible or sent (the service is unavailable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audited call (api/access.py); ``id`` is the journal's (0 before it is written)."""
+
+    ts_ns: int
+    key_id: str
+    peer: str
+    method: str
+    sessions: tuple[str, ...]
+    cl_order_ids: tuple[str, ...]
+    outcome: str
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters of ``Journal.audit_records`` (each optional; ``key_id`` None: any key)."""
+
+    from_ns: int = 0
+    to_ns: int = 0
+    key_id: str | None = None
+    methods: tuple[str, ...] = ()  # full gRPC method names
+    session_id: str = ""
+    outcome: str = ""
+    after_id: int = 0
+    limit: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +172,7 @@ class Journal:
         self._db.executescript(SCHEMA)
         self._backfill_orders()
         self.failed: str = ""  # why the last write failed; the engine refuses orders while set
+        self._audit: list[tuple[str, tuple[Any, ...]]] = []  # audit rows waiting for this loop turn's commit
         self._closed = False
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
@@ -181,18 +228,57 @@ class Journal:
     def append(self, record: Record) -> None:
         self.write((record,))
 
+    def audit(self, entry: AuditEntry) -> None:
+        """Queue an audit record: it is committed with the next journal write of this event-loop turn (an
+        order's own records, usually), or at the end of the turn by itself — the audit adds no commit of its
+        own to an order's, and is handed to the OS within the turn like every record (at once without a
+        running loop)."""
+        self._audit.append(
+            (
+                _INSERT_AUDIT,
+                (
+                    entry.ts_ns,
+                    entry.key_id,
+                    entry.peer,
+                    entry.method,
+                    _dumps(list(entry.sessions)),
+                    _dumps(list(entry.cl_order_ids)),
+                    entry.outcome,
+                ),
+            )
+        )
+        if len(self._audit) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush_audit)
+            except RuntimeError:
+                self.flush_audit()
+
+    def flush_audit(self) -> None:
+        """Commit the queued audit records now (a no-op once a write took them). A failure is logged and the
+        records kept for the next commit: an audit record never fails the call it describes."""
+        if not self._audit or self._closed:
+            return
+        try:
+            self._commit([])
+        except JournalError:
+            pass  # logged by _commit; the rows wait for the next commit
+
     def _commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
         if self._closed:
             raise JournalError("journal is closed")
         db = self._db
+        audit, self._audit = self._audit, []
         try:
             db.execute("BEGIN")
             for sql, args in statements:
+                db.execute(sql, args)
+            for sql, args in audit:  # this turn's audit records ride along (``audit``)
                 db.execute(sql, args)
             db.execute("COMMIT")
         except sqlite3.Error as e:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            self._audit[:0] = audit
             self.failed = f"journal write failed: {e}"
             log.error("journal.write_failed", extra={"error": str(e)})
             raise JournalError(self.failed) from e
@@ -207,6 +293,7 @@ class Journal:
         if self._closed:
             return
         await self.flush()
+        self.flush_audit()
         self._closed = True
         self._stop.set()
         await asyncio.to_thread(self._checkpointer.join)
@@ -301,11 +388,14 @@ class Journal:
                     (sid, oldest, sid),
                 )
                 db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            audited = db.execute("DELETE FROM audit WHERE ts_ns < ?", (cutoff,)).rowcount
+            db.execute("COMMIT")
         finally:
             if own:
                 db.close()
-        if dropped:
-            log.info("journal.compacted", extra={"orders": dropped})
+        if dropped or audited:
+            log.info("journal.compacted", extra={"orders": dropped, "auditRecords": audited})
         return dropped
 
     # ------------------------------------------------------------------ reads
@@ -322,6 +412,37 @@ class Journal:
                 "SELECT key, session_id, config FROM algorithms WHERE kind = ? ORDER BY updated_ns, key", (kind,)
             ).fetchall()
         return [(key, sid, json.loads(config)) for key, sid, config in rows]
+
+    def audit_records(self, q: AuditQuery) -> list[AuditEntry]:
+        """The audit records matching ``q``, oldest first (a read connection: for a worker thread)."""
+        sql = "SELECT id, ts_ns, key_id, peer, method, sessions, cl_order_ids, outcome FROM audit WHERE id > ?"
+        args: list[Any] = [q.after_id]
+        if q.from_ns:
+            sql += " AND ts_ns >= ?"
+            args.append(q.from_ns)
+        if q.to_ns:
+            sql += " AND ts_ns < ?"
+            args.append(q.to_ns)
+        if q.key_id is not None:
+            sql += " AND key_id = ?"
+            args.append(q.key_id)
+        if q.methods:
+            sql += f" AND method IN ({','.join('?' * len(q.methods))})"
+            args += q.methods
+        if q.outcome:
+            sql += " AND outcome = ?"
+            args.append(q.outcome)
+        if q.session_id:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(audit.sessions) WHERE value = ?)"
+            args.append(q.session_id)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(max(1, min(q.limit or 1000, AUDIT_LIMIT_MAX)))
+        with self._reader() as db:
+            rows = db.execute(sql, args).fetchall()
+        return [
+            AuditEntry(ts, key, peer, method, tuple(json.loads(ss)), tuple(json.loads(cl)), outcome, id=rid)
+            for rid, ts, key, peer, method, ss, cl, outcome in rows
+        ]
 
     def last_seq(self) -> dict[str, int]:
         with self._reader() as db:

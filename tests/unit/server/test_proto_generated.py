@@ -134,6 +134,7 @@ EXTENSIONS = {
     "OrderManagerService.GetRiskLimits": ("post", "/getRiskLimits"),
     "OrderManagerService.EngageKillSwitch": ("post", "/engageKillSwitch"),
     "OrderManagerService.ReleaseKillSwitch": ("post", "/releaseKillSwitch"),
+    "OrderManagerService.ListAuditRecords": ("post", "/listAuditRecords"),
     "PositionManagerService.GetPositionManager": ("post", "/getPositionManager"),
     "PositionManagerService.ListPositionManagers": ("post", "/listPositionManagers"),
     "TriggerManagerService.ListTriggers": ("post", "/listTriggers"),

@@ -504,3 +504,51 @@ class ReleaseKillSwitchRequest(_message.Message):
 class ReleaseKillSwitchResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListAuditRecordsRequest(_message.Message):
+    __slots__ = ("from_time", "to_time", "key_id", "method", "session_id", "outcome", "unauthenticated", "after_id", "limit")
+    FROM_TIME_FIELD_NUMBER: _ClassVar[int]
+    TO_TIME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    UNAUTHENTICATED_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    from_time: int
+    to_time: int
+    key_id: str
+    method: str
+    session_id: str
+    outcome: str
+    unauthenticated: bool
+    after_id: int
+    limit: int
+    def __init__(self, from_time: _Optional[int] = ..., to_time: _Optional[int] = ..., key_id: _Optional[str] = ..., method: _Optional[str] = ..., session_id: _Optional[str] = ..., outcome: _Optional[str] = ..., unauthenticated: _Optional[bool] = ..., after_id: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("id", "time", "key_id", "peer", "method", "session_ids", "cl_order_ids", "outcome")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    CL_ORDER_IDS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    time: int
+    key_id: str
+    peer: str
+    method: str
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    cl_order_ids: _containers.RepeatedScalarFieldContainer[str]
+    outcome: str
+    def __init__(self, id: _Optional[int] = ..., time: _Optional[int] = ..., key_id: _Optional[str] = ..., peer: _Optional[str] = ..., method: _Optional[str] = ..., session_ids: _Optional[_Iterable[str]] = ..., cl_order_ids: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ...) -> None: ...
+
+class ListAuditRecordsResponse(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ...) -> None: ...

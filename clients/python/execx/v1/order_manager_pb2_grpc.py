@@ -131,6 +131,11 @@ class OrderManagerServiceStub:
                 request_serializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.SerializeToString,
                 response_deserializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.FromString,
                 _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/execx.v1.OrderManagerService/ListAuditRecords',
+                request_serializer=execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class OrderManagerServiceServicer:
@@ -304,6 +309,16 @@ class OrderManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditRecords(self, request, context):
+        """Extension (issue 23), admin scope: the audit records of the journal, oldest first: every call
+        that needs `trade` or `admin` scope, allowed or refused (a missing or wrong API key too), with the
+        key id, peer, method, sessions, clOrderIds and outcome; never a secret. Kept as long as the journal
+        keeps records (`--journalRetentionDays`). Page with `afterId`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -401,6 +416,11 @@ def add_OrderManagerServiceServicer_to_server(servicer, server):
                     servicer.ReleaseKillSwitch,
                     request_deserializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.FromString,
                     response_serializer=execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -918,6 +938,33 @@ class OrderManagerService:
             '/execx.v1.OrderManagerService/ReleaseKillSwitch',
             execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchRequest.SerializeToString,
             execx_dot_v1_dot_order__manager__pb2.ReleaseKillSwitchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/execx.v1.OrderManagerService/ListAuditRecords',
+            execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsRequest.SerializeToString,
+            execx_dot_v1_dot_order__manager__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,
