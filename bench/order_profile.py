@@ -44,11 +44,13 @@ last = [""]  # the last answer seen (status and comment)
 AUTH = (("x-api-key", KEY),)
 
 
-# execx under a profiler switched on (SIGUSR1) and off, dumped to argv[1] (SIGUSR2) by the bench, so only
-# the measured phase is in the profile (not start-up, the warm-up or the session's stop).
-PROFILED = """
+def profiled(package: str) -> str:
+    """``python -c`` code running ``package``'s CLI under a profiler switched on (SIGUSR1) and off, dumped to
+    argv[1] (SIGUSR2) by the bench, so only the measured phase is in the profile (not start-up, the warm-up
+    or the stop)."""
+    return f"""
 import cProfile, signal, sys
-from execx_server import cli
+from {package} import cli
 out = sys.argv.pop(1)
 prof = cProfile.Profile()
 signal.signal(signal.SIGUSR1, lambda *_: prof.enable())
@@ -111,7 +113,7 @@ async def main() -> None:
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     await no_rate_limits(sim_ready["admin"])  # the bench measures CPU, not the venue's rate limits
     tmp = tempfile.TemporaryDirectory()
-    prof = ("-c", PROFILED, args.profile) if args.profile else ("-m", "execx_server.cli")
+    prof = ("-c", profiled("execx_server"), args.profile) if args.profile else ("-m", "execx_server.cli")
     flags = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp.name)
     ex, ready = await start(sys.executable, *prof, *flags)
     try:
@@ -189,12 +191,17 @@ async def main() -> None:
         st = pstats.Stats(args.profile, stream=sys.stderr)
         if args.cumulative:
             st.sort_stats("cumulative").print_stats(args.cumulative)
-        total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
-        rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[: args.top]  # type: ignore[attr-defined]
-        for i, ((file, line, fn), (_, calls, tt, ct, _)) in enumerate(rows, 1):
-            row = {"rank": i, "function": f"{os.path.basename(file)}:{line}:{fn}", "calls": calls}
-            share = {"own_share": round(tt / total, 3), "cumulative_share": round(ct / total, 3)}
-            print(json.dumps({"figure": "profile", **row, **share}))
+        print_profile(st, args.top)
+
+
+def print_profile(st: pstats.Stats, top: int, **tags: Any) -> None:
+    """The ``top`` functions of a profile by own time, with their shares of the total, one JSON line each."""
+    total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    for i, ((file, line, fn), (_, calls, tt, ct, _)) in enumerate(rows, 1):
+        row = {"rank": i, "function": f"{os.path.basename(file)}:{line}:{fn}", "calls": calls}
+        share = {"own_share": round(tt / total, 3), "cumulative_share": round(ct / total, 3)}
+        print(json.dumps({"figure": "profile", **tags, **row, **share}), flush=True)
 
 
 async def interleaved(baseline: str, pairs: int, orders: int, window: int) -> None:
