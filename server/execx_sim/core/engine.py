@@ -105,6 +105,8 @@ class Market:
         self._finished: dict[str, deque[Order]] = {}  # account id -> its finished orders, oldest first
         self._by_client: dict[tuple[str, str, str], Order] = {}  # (account, symbol, client id) -> order
         self._open_by_account: dict[str, dict[int, Order]] = {}  # account id -> its open orders
+        self._tag_keys: tuple[str, ...] = ()  # the ``extra`` keys open orders are indexed by (index_tag)
+        self._open_by_tag: dict[tuple[str, str, Any], dict[int, Order]] = {}  # (account, key, value) -> open
         self.trades: dict[str, deque[Fill]] = {}  # account id -> own fills within the window, oldest first
         self.public_trades: dict[str, deque[PublicTrade]] = {
             s: deque(maxlen=MAX_PUBLIC_TRADES) for s in self.instruments
@@ -149,6 +151,23 @@ class Market:
 
     def open_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
         live = self._open_by_account.get(account.account_id, {})
+        return [o for o in live.values() if symbol is None or o.symbol == symbol]
+
+    def index_tag(self, key: str) -> None:
+        """Keep each account's open orders findable by ``extra[key]`` (``open_by_tag``): for a venue's own
+        client id or label, set when the order is placed and never changed afterwards."""
+        if key not in self._tag_keys:
+            self._tag_keys = (*self._tag_keys, key)
+            for order in self.orders.values():  # orders placed before the key was indexed
+                if order.is_open:
+                    self._tag(order, (key,))
+
+    def open_by_tag(self, account: Account, key: str, value: Any, symbol: str | None = None) -> list[Order]:
+        """The account's open orders whose ``extra[key]`` equals ``value`` (``key`` indexed by ``index_tag``),
+        oldest first, as ``open_orders`` lists them."""
+        if key not in self._tag_keys:
+            raise KeyError(f"extra key {key!r} is not indexed")
+        live = self._open_by_tag.get((account.account_id, key, value), {})
         return [o for o in live.values() if symbol is None or o.symbol == symbol]
 
     def account_orders(self, account: Account, symbol: str | None = None) -> list[Order]:
@@ -720,8 +739,13 @@ class Market:
     def _register(self, order: Order) -> None:
         self.orders[order.order_id] = order
         self._open_by_account.setdefault(order.account_id, {})[order.order_id] = order
+        self._tag(order, self._tag_keys)
         if not self.exchange.accounts[order.account_id].is_background:
             self._by_client[(order.account_id, order.symbol, order.client_id)] = order
+
+    def _tag(self, order: Order, keys: tuple[str, ...]) -> None:
+        for key in keys:
+            self._open_by_tag.setdefault((order.account_id, key, order.extra.get(key)), {})[order.order_id] = order
 
     def _retire(self, order: Order) -> None:
         """The order finished: off the open set; kept in the account's history window, or (the
@@ -730,6 +754,13 @@ class Market:
         live = self._open_by_account.get(aid)
         if live is not None:
             live.pop(order.order_id, None)
+        for key in self._tag_keys:
+            tag = (aid, key, order.extra.get(key))
+            tagged = self._open_by_tag.get(tag)
+            if tagged is not None:
+                tagged.pop(order.order_id, None)
+                if not tagged:
+                    del self._open_by_tag[tag]
         if self.exchange.accounts[aid].is_background:
             self.orders.pop(order.order_id, None)
             return

@@ -301,6 +301,35 @@ def test_duplicate_open_client_id_rejected(env: Env) -> None:
     assert env.market.find_order(a, "BTCUSDT", client_id="x1") is again
 
 
+def test_open_orders_by_tag_follow_fills_and_cancels(env: Env) -> None:
+    """``open_by_tag`` (a venue's label / client id in ``extra``) lists exactly the open orders a scan of
+    ``open_orders`` finds, oldest first, per account and symbol, as orders rest, fill and are cancelled."""
+    m = env.market
+    a, b = env.account("a", USDT="10000", BTC="10"), env.account("b", USDT="10000", BTC="10")
+    early = m.place(a, "BTCUSDT", BUY, OrderType.LIMIT, D(1), D(90), extra={"label": "x"})  # before the index
+    m.index_tag("label")
+    rest = [m.place(a, "BTCUSDT", BUY, OrderType.LIMIT, D(1), D(91 + i), extra={"label": "x"}) for i in range(3)]
+    eth = m.place(a, "ETHUSDT", BUY, OrderType.LIMIT, D(1), D(50), extra={"label": "x"})
+    other = m.place(a, "BTCUSDT", SELL, OrderType.LIMIT, D(1), D(120), extra={"label": "y"})
+    m.place(b, "BTCUSDT", BUY, OrderType.LIMIT, D(1), D(80), extra={"label": "x"})
+
+    def scan(value: str, symbol: str | None = None) -> list[Order]:
+        return [o for o in m.open_orders(a, symbol) if o.extra.get("label") == value]
+
+    assert m.open_by_tag(a, "label", "x") == scan("x") == [early, *rest, eth]
+    assert m.open_by_tag(a, "label", "x", "BTCUSDT") == scan("x", "BTCUSDT") == [early, *rest]
+    assert m.open_by_tag(a, "label", "y") == [other]
+    m.cancel(a, "BTCUSDT", order_id=rest[1].order_id)
+    m.place(b, "BTCUSDT", SELL, OrderType.LIMIT, D(1), D(93))  # fills rest[2] (the best bid of a's)
+    assert rest[2].status is OrderStatus.FILLED
+    assert m.open_by_tag(a, "label", "x") == scan("x") == [early, rest[0], eth]
+    m.cancel_all(a, "BTCUSDT")
+    assert m.open_by_tag(a, "label", "x") == [eth]
+    assert m.open_by_tag(a, "label", "y") == []
+    with pytest.raises(KeyError):
+        m.open_by_tag(a, "clOrdId", "x")  # not indexed: an error, never a silently empty answer
+
+
 # ---------------------------------------------------------------------- amend priority
 
 

@@ -108,6 +108,8 @@ class NewOrder:
 class DeribitTrading:
     def __init__(self, market: Market, faults: Faults) -> None:
         self.market = market
+        for key in ("label", "cl_ord_id"):  # FIX cancels and replaces name orders by either
+            market.index_tag(key)
         self.faults = faults
         self.day_orders: dict[int, int] = {}  # good_til_day order id -> expiry (ms)
         # an order with the mmp flag: refused unless a limit order, or while its index is frozen (mmp.py)
@@ -283,7 +285,7 @@ class DeribitTrading:
 
     def open_by(self, account: Account, key: str, value: str, symbol: str | None = None) -> list[Order]:
         """Open orders whose ``extra[key]`` (label / cl_ord_id) equals ``value``."""
-        return [o for o in self.market.open_orders(account, symbol) if o.extra.get(key) == value]
+        return self.market.open_by_tag(account, key, value, symbol)
 
     def cancel_many(self, account: Account, orders: list[Order]) -> list[Order]:
         done: list[Order] = []

@@ -78,6 +78,7 @@ class OkxTrading:
         now_ms: Callable[[], int],
     ) -> None:
         self.market = market
+        market.index_tag("clOrdId")  # unique among the account's pending orders: checked on every order
         self.instruments = instruments
         self.by_code = {i.inst_id_code: i for i in instruments.values()}
         self.faults = faults
@@ -170,7 +171,7 @@ class OkxTrading:
             raise errors.item_param_error("reduceOnly")
         if self.faults.take("reject_orders"):
             raise ItemError("51000", self.faults.reject_message)
-        if cl and any(o.extra.get("clOrdId") == cl for o in self.market.open_orders(account)):
+        if cl and self.market.open_by_tag(account, "clOrdId", cl):
             raise errors.DUPLICATE_CL_ORD_ID  # unique among the account's pending orders
         extra: dict[str, Any] = {"clOrdId": cl, "tag": tag, "ordType": ord_type, "tdMode": td_mode}
         if tgt:
