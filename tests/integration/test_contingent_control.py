@@ -6,8 +6,8 @@ Covered: the session's risk limits and kill switch checked when a contingent ord
 the trigger price) and again when it fires; StopOrderHandler disarming the session's contingent orders and
 held group legs (a ``cancelled`` event each, message ``order handler stopped``; nothing fires after, the
 journal row is gone, and after a restart nothing is armed again); a cancel of one leg of an OCO / OTOCO group
-through sendOrder (gRPC, REST, OrderEntry) cancelling the whole group, a leg cancelled by CancelAllOrders
-cancelling its OCO sibling, and a leg amended directly keeping its group.
+through sendOrder (gRPC, REST, OrderEntry) cancelling the whole group, a leg pulled by the kill switch
+cancelling its OCO sibling, a leg amended directly keeping its group; CancelAllOrders disarming the armed ones.
 """
 
 from __future__ import annotations
@@ -352,9 +352,10 @@ async def test_cancel_of_one_oco_leg_cancels_the_group(svc: Svc) -> None:
         call.cancel()
     g = await group_done(svc, sid, gid)
     assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
-    # CancelAllOrders cancels the limit leg at the venue: its OCO sibling goes with it
+    # the kill switch pulls the limit leg at the venue (not through the group): its OCO sibling goes with it
     gid, lim, st = await live_oco(svc, sid, bid, ask)
-    await svc.om.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol=SYMBOL), metadata=AUTH)
+    await svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid, reason="test"), metadata=AUTH)
+    await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
     g = await group_done(svc, sid, gid)
     assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
     assert co_.get(sid, st).message == f"oco: {lim} cancelled"  # type: ignore[union-attr]
@@ -393,3 +394,25 @@ async def test_a_leg_amended_directly_stays_in_its_group(svc: Svc) -> None:
     await svc.trade(VENUE, SYMBOL, new_level - 10, D("0.0001"), "sell")
     g = await group_done(svc, sid, gid)
     assert g.legs[0].order_status == CANCELLED
+
+
+async def test_cancel_all_orders_disarms_armed_contingent_orders(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    st, rest = uid("st"), uid("rs")
+    await svc.om.SendOrder(stop(sid, st, c.SIDE_BUY, ask + 500), metadata=AUTH)
+    await svc.om.SendOrder(session_limit(sid, rest, bid - 900), metadata=AUTH)
+    await poll(lambda: order_status(svc, sid, rest), lambda s: s == c.ORDER_STATUS_NEW, "resting")
+    ans = await svc.om.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid), metadata=AUTH)
+    assert sorted(ans.cl_order_ids) == sorted([st, rest])
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    disarmed = co_.get(sid, st)
+    assert disarmed is not None and (disarmed.status.value, disarmed.message) == ("cancelled", "cancel all")
+    await poll(lambda: order_status(svc, sid, rest), lambda s: s == CANCELLED, "cancelled at the venue")
+
+
+def session_limit(sid: str, cl: str, price: Decimal) -> om.SendOrderRequest:
+    req = limit(cl, c.SIDE_BUY, price)
+    req.session_id, req.transaction_type = sid, c.TRANSACTION_TYPE_INSERT
+    return req

@@ -47,6 +47,9 @@ class Hook:
     async def stop_session(self, session_id: str) -> None:
         await self.orders.stop_session(session_id)
 
+    async def cancel_all(self, session_id: str, symbol: str) -> list[str]:
+        return await self.orders.cancel_symbol(session_id, symbol, "cancel all")
+
     async def handle(self, r: order_manager_pb2.SendOrderRequest) -> OrderUpdate:
         req = convert.send_order(r)
         tx = req.transaction_type

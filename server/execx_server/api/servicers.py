@@ -112,6 +112,8 @@ class ContingentHook(Protocol):
 
     async def stop_session(self, session_id: str) -> None: ...
 
+    async def cancel_all(self, session_id: str, symbol: str) -> list[str]: ...
+
 
 CONTINGENT = "contingent"  # bus / journal kind of contingent orders' events (managers/contingent.py)
 
@@ -443,6 +445,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             else sorted({o.symbol for o in session.orders.values() if not o.status.is_final})
         )
         targets = [o.cl_order_id for s in symbols for o in session.open_orders(s)]
+        if self.contingent is not None:  # the armed contingent orders there are disarmed first (never sent)
+            targets += await self.contingent.cancel_all(session.session_id, request.symbol)
         for symbol in symbols:
             await self.engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
         return order_manager_pb2.CancelAllOrdersResponse(cl_order_ids=targets)

@@ -494,16 +494,18 @@ class ContingentOrders:
             log.info("contingent.stopped", extra={"session": session_id, "disarmed": len(hit)})
         return len(hit)
 
-    async def cancel_symbol(self, session_id: str, symbol: str) -> int:
-        """A pull: every armed contingent order of the session on ``symbol`` is disarmed."""
+    async def cancel_symbol(self, session_id: str, symbol: str, why: str = "pulled") -> list[str]:
+        """A pull (``symbol``) or ``CancelAllOrders`` (``symbol`` empty: every symbol): every armed or held
+        contingent order of the session there is disarmed; their clOrderIds."""
         hit = [
             c
             for (sid, _), c in self.orders.items()
-            if sid == session_id and c.order.symbol == symbol and c.status is ARMED
+            if sid == session_id and (not symbol or c.order.symbol == symbol) and c.status is ARMED
         ]
         for c in hit:
-            await self.cancel(c, "pulled")
-        return len(hit)
+            if c.status is ARMED:  # not fired meanwhile
+                await self.cancel(c, why)
+        return [c.order.cl_order_id for c in hit]
 
     # ------------------------------------------------------------------ groups
 

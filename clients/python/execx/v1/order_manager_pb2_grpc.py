@@ -240,7 +240,7 @@ class OrderManagerServiceServicer:
 
     def CancelAllOrders(self, request, context):
         """Extension (seed 001, cancel all on demand): cancels every open order of the session, or of
-        the session on one symbol.
+        the session on one symbol, and disarms its armed contingent orders there (issue 20).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
