@@ -17,8 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
-from market_helpers import KEY, Svc
+from execx_server.domain.enums import OrderStatus
+from market_helpers import AUTH, KEY, Svc, uid
 from waiting import eventually
 
 
@@ -139,3 +142,50 @@ async def fleet_of(
                 await svc.channel.close()
             for service in services:
                 await service.stop()
+
+
+def status_of(svc: Svc, sid: str, cl: str) -> OrderStatus:
+    engine = svc.service.engine
+    assert engine is not None
+    return engine.sessions[sid].orders[cl].status
+
+
+async def post_only_wave(
+    fleet: list[Svc], sids: list[str], symbol: str, price: float, qty: float, per_node: int, refusals: list[str]
+) -> list[int]:
+    """``per_node`` post-only buys from every execx at once (many requests in flight); how many each got
+    accepted by the venue. The messages of the orders refused go to ``refusals``."""
+
+    async def one(svc: Svc, sid: str) -> int:
+        cls = [uid("f") for _ in range(per_node)]
+
+        async def send(cl: str) -> None:
+            request = om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=cl,
+                symbol=symbol,
+                price=price,
+                qty=qty,
+                order_type=c.ORDER_TYPE_POSTONLY,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_GTC,
+                side=c.SIDE_BUY,
+            )
+            await svc.om.SendOrder(request, metadata=AUTH)
+
+        await asyncio.gather(*(send(cl) for cl in cls))
+        final = (OrderStatus.NEW, OrderStatus.REJECTED, OrderStatus.CANCELLED)
+        await eventually(
+            lambda: all(status_of(svc, sid, cl) in final for cl in cls),
+            "every order accepted or refused",
+            within_s=30.0,
+            every_s=0.02,
+        )
+        engine = svc.service.engine
+        assert engine is not None
+        refusals.extend(
+            engine.sessions[sid].orders[cl].message for cl in cls if status_of(svc, sid, cl) is OrderStatus.REJECTED
+        )
+        return sum(status_of(svc, sid, cl) is OrderStatus.NEW for cl in cls)
+
+    return list(await asyncio.gather(*(one(svc, sid) for svc, sid in zip(fleet, sids, strict=True))))

@@ -10,21 +10,16 @@ send more orders than the account's 10-second limit allows:
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from execx.v1 import common_pb2 as c
-from execx.v1 import order_manager_pb2 as om
-from execx_server.domain.enums import OrderStatus
 from execx_sim.app import Simulator
-from fleet_helpers import RedisServer, fleet_of, running_redis
+from fleet_helpers import RedisServer, fleet_of, post_only_wave
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from market_helpers import AUTH, Svc, uid
+from market_helpers import Svc
 from waiting import eventually
 
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
@@ -58,47 +53,9 @@ class VenueCount:
         self.limiter.take = counting
 
 
-def status_of(svc: Svc, sid: str, cl: str) -> OrderStatus:
-    engine = svc.service.engine
-    assert engine is not None
-    return engine.sessions[sid].orders[cl].status
-
-
 async def wave(fleet: list[Svc], sids: list[str], per_node: int, price: Decimal) -> list[int]:
     """``per_node`` post-only buys from every execx at once; how many each got accepted by the venue."""
-
-    async def one(svc: Svc, sid: str) -> int:
-        cls = [uid("f") for _ in range(per_node)]
-
-        async def send(cl: str) -> None:
-            request = om.SendOrderRequest(
-                session_id=sid,
-                cl_order_id=cl,
-                symbol=SYMBOL,
-                price=float(price),
-                qty=0.001,
-                order_type=c.ORDER_TYPE_POSTONLY,
-                transaction_type=c.TRANSACTION_TYPE_INSERT,
-                tif=c.TIME_IN_FORCE_GTC,
-                side=c.SIDE_BUY,
-            )
-            await svc.om.SendOrder(request, metadata=AUTH)
-
-        await asyncio.gather(*(send(cl) for cl in cls))  # all at once: many requests in flight
-        await eventually(
-            lambda: all(status_of(svc, sid, cl) in (OrderStatus.NEW, OrderStatus.REJECTED) for cl in cls),
-            "every order accepted or refused",
-            within_s=15.0,
-            every_s=0.02,
-        )
-        engine = svc.service.engine
-        assert engine is not None
-        MESSAGES.extend(
-            engine.sessions[sid].orders[cl].message for cl in cls if status_of(svc, sid, cl) is OrderStatus.REJECTED
-        )
-        return sum(status_of(svc, sid, cl) is OrderStatus.NEW for cl in cls)
-
-    return list(await asyncio.gather(*(one(svc, sid) for svc, sid in zip(fleet, sids, strict=True))))
+    return await post_only_wave(fleet, sids, SYMBOL, float(price), 0.001, per_node, MESSAGES)
 
 
 async def sessions(fleet: list[Svc]) -> tuple[list[str], Decimal]:
@@ -179,12 +136,6 @@ async def test_redis_lost_and_back(tmp_path: Path, simulator: Simulator, redis_s
         )
         assert venue.refused == 0, (first, local, after)
         assert sum(first) > 0 and sum(after) > 0
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path) as server:
-        yield server
 
 
 async def test_budget_script_rules(redis_server: RedisServer) -> None:

@@ -6,7 +6,6 @@ three with their sessions and open orders; ``execx fleet kill`` works without an
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,17 +16,11 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_server.fleet import list_nodes
 from execx_sim.app import Simulator
-from fleet_helpers import RedisServer, execx_fleet, fleet_of, running_redis
+from fleet_helpers import RedisServer, execx_fleet, fleet_of
 from market_helpers import AUTH, Svc, uid
 from waiting import eventually
 
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    async with running_redis(tmp_path) as server:
-        yield server
 
 
 def buy(sid: str, price: Decimal) -> om.SendOrderRequest:

@@ -108,3 +108,65 @@ class RateLimiter:
     def limit_of(self, kind: str) -> Limit:
         """The (first) limit of ``kind``."""
         return next(lim for lim in self.limits if lim.kind == kind)
+
+
+@dataclass
+class Credits:
+    """One credit (leaky) bucket: ``burst`` requests, refilled at ``rate`` per second (Deribit's credit
+    system, ``../shared/venues/deribit.md`` §5, counted in requests of the default cost)."""
+
+    rate: float
+    burst: int
+
+
+MATCHING_ENGINE_METHODS = frozenset(
+    f"private/{m}"
+    for m in (
+        "buy",
+        "sell",
+        "edit",
+        "edit_by_label",
+        "cancel",
+        "cancel_by_label",
+        "cancel_all",
+        "cancel_all_by_instrument",
+        "cancel_all_by_currency",
+        "cancel_all_by_kind_or_type",
+        "close_position",
+    )
+)
+METHOD_COST = {"private/subscribe": 6}  # 3000 credits: six requests of the default 500
+
+
+class CreditLimiter:
+    """Deribit's (and Pulse's) credits per account, across every connection (HTTP, WebSocket, FIX):
+    ``matching_engine`` for order entry (place, edit, cancel), ``non_matching_engine`` for every other
+    private request. ``take`` returns False when the bucket is empty (the venue answers ``10028
+    too_many_requests``); refused requests cost nothing. ``enabled`` false: never refuses."""
+
+    def __init__(self, matching_engine: Credits, non_matching_engine: Credits) -> None:
+        self.limits = {"matching_engine": matching_engine, "non_matching_engine": non_matching_engine}
+        self.enabled = True
+        self._level: dict[tuple[str, str], tuple[float, int]] = {}  # (account, kind) -> (credits, at ms)
+
+    @staticmethod
+    def kind_of(method: str) -> str:
+        return "matching_engine" if method in MATCHING_ENGINE_METHODS else "non_matching_engine"
+
+    def take(self, account_id: str, kind: str, now_ms: int, cost: int = 1) -> bool:
+        limit = self.limits[kind]
+        level, at = self._level.get((account_id, kind), (float(limit.burst), now_ms))
+        level = min(float(limit.burst), level + (now_ms - at) * limit.rate / 1000)
+        if level < cost and self.enabled:
+            self._level[(account_id, kind)] = (level, now_ms)
+            return False
+        self._level[(account_id, kind)] = (max(0.0, level - cost), now_ms)
+        return True
+
+    def describe(self) -> dict[str, object]:
+        """The ``limits`` object of ``private/get_account_summary``."""
+        me, nme = self.limits["matching_engine"], self.limits["non_matching_engine"]
+        return {
+            "non_matching_engine": {"burst": nme.burst, "rate": nme.rate},
+            "matching_engine": {"trading": {"total": {"burst": me.burst, "rate": me.rate}}},
+        }

@@ -42,6 +42,7 @@ from aiohttp import WSMsgType, web
 from ..core.accounts import Account
 from ..core.engine import Exchange
 from ..core.faults import Faults
+from ..core.ratelimit import METHOD_COST, CreditLimiter, Credits
 from .common import StreamWriter, WsRegistry
 
 log = logging.getLogger("execx_sim.jsonrpc")
@@ -268,6 +269,9 @@ class JsonRpcServer:
         self.on_subscribe: Callable[[Conn, str], None] = lambda conn, channel: None
         self.on_close: Callable[[Conn], None] = lambda conn: None
         self.cod_accounts: set[str] = set()  # cancel-on-disconnect with scope=account
+        # credits per account across HTTP, WebSocket (and Deribit's FIX): the docs' non-matching-engine
+        # default and the matching engine's tier 1 (the admin API or a test lowers them)
+        self.credits = CreditLimiter(Credits(30.0, 100), Credits(20.0, 100))
         self._ids = itertools.count(1)
         self.app = web.Application(client_max_size=1 << 20)
         self.app.router.add_get(ws_path, self.handle_ws)
@@ -394,6 +398,10 @@ class JsonRpcServer:
             else:
                 assert http_account is not None
                 account = http_account()
+        if account is not None:
+            kind = self.credits.kind_of(name)
+            if not self.credits.take(account.account_id, kind, self.exchange.now_ms(), METHOD_COST.get(name, 1)):
+                raise RpcError(10028, "too_many_requests")
         params = Params({k: v for k, v in raw.items() if k != "access_token"})
         return method.handler(conn, account, params)
 

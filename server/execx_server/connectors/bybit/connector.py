@@ -188,6 +188,7 @@ class BybitConnector(HasCapabilities):
         self._session = await make_session(self._config.interface)
         self._rest = BybitRest(self._session, self.hosts.rest, self._signer, self._clock_ms)
         self._rest.telemetry = self.telemetry
+        self._rest.gate = self._config.rate_gate
         try:
             rows = await self._rest.instruments_info(self.category)
             self._rules = parse.parse_instruments(self.exchange, self.category, rows)
@@ -304,6 +305,9 @@ class BybitConnector(HasCapabilities):
         ``order.create`` / ``order.cancel``, several as one ``create-batch`` / ``cancel-batch``; one
         outcome per item, the item's own refusal from ``retExtInfo.list``."""
         action = key[0]
+        cap = self.rest.batch_cap(action, self.category)  # fleet mode: a batch fits the shared budget
+        if cap and len(items) > cap:
+            return [out for i in range(0, len(items), cap) for out in await self._send(key, items[i : i + cap])]
         if len(items) == 1:
             return [await self._order_op(f"order.{action}", {"category": self.category, **items[0]})]
         args: Params = {"category": self.category, "request": items}
@@ -336,6 +340,7 @@ class BybitConnector(HasCapabilities):
         if trade is None or not trade.ws.live:
             return None
         self.rest.limiter.check()  # shared with REST: the venue counts both against one limit
+        await self.rest.draw("/v5/" + op.replace(".", "/"), args, True)  # counted as its REST endpoint
         try:
             return await measured(self.telemetry, f"WS {op}", self._trade_ask(trade, op, args))
         except NotSent:
@@ -348,8 +353,9 @@ class BybitConnector(HasCapabilities):
         except NoAnswer as exc:
             raise OutcomeUnknown(f"{op}: {exc}", "transport") from None
         code = reply.get("retCode")
+        header = reply.get("header") or {}
+        error = None
         if code != 0:
-            header = reply.get("header") or {}
             error = classify(
                 200,
                 code if isinstance(code, int) else None,
@@ -357,8 +363,8 @@ class BybitConnector(HasCapabilities):
                 mutating=True,
                 retry_after_s=reset_wait_s(header.get("X-Bapi-Limit-Reset-Timestamp"), self._clock_ms()),
             )
-            if isinstance(error, Retryable) and error.retry_after_s:
-                self.rest.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+        self.rest.limited("/v5/" + op.replace(".", "/"), args, header.get("X-Bapi-Limit"), error)
+        if error is not None:
             raise error
         return reply
 

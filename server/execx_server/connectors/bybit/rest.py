@@ -19,7 +19,7 @@ import aiohttp
 from yarl import URL
 
 from ...domain.venue import Retryable, VenueError
-from ..transport.ratelimit import WeightLimiter
+from ..transport.ratelimit import Bucket, RateGate, WeightLimiter, anchored_bucket
 from ..transport.rest import RestTransport
 from ..transport.telemetry import Telemetry
 from .errors import classify, reset_wait_s
@@ -28,6 +28,13 @@ from .signing import Signer
 
 PAGE_MAX = {"realtime": 50, "history": 50, "execution": 100}
 PAGES_MAX = 50  # at most this many pages per listing (then the caller sees what it got)
+# Bybit's documented defaults per UID, endpoint and second (bybit.md §8); the X-Bapi-Limit header of each
+# answer gives the account's real figure, which then replaces them
+ORDER_PATHS = frozenset(
+    f"/v5/order/{op}"
+    for op in ("create", "amend", "cancel", "cancel-all", "create-batch", "amend-batch", "cancel-batch")
+)
+ORDER_LIMIT, SPOT_ORDER_LIMIT, QUERY_LIMIT = 10, 20, 50
 
 
 class BatchItem:
@@ -63,6 +70,8 @@ class BybitRest:
         self.signer = signer
         self.clock_ms = clock_ms
         self.limiter = WeightLimiter()  # no windows: only the venue's "wait until" after a rate-limit answer
+        self.gate: RateGate | None = None  # fleet mode: the account's budget shared with other execx (fleet/)
+        self.limits: dict[str, int] = {}  # "category:path" -> the venue's X-Bapi-Limit
 
     @property
     def telemetry(self) -> Telemetry:
@@ -76,8 +85,44 @@ class BybitRest:
         """One request; returns ``(result, retExtInfo)``."""
         return await self.http.measured(f"{method} {path}", self._call(method, path, params, signed, mutating))
 
+    def fleet_buckets(self, path: str, params: Params) -> list[Bucket]:
+        """The venue window one request counts against (per endpoint and category; a batch counts its
+        items), for the fleet's shared budget. Bybit's 1-second windows start at the first request, not
+        on the epoch (``anchored_bucket``)."""
+        category = str(params.get("category") or "spot")
+        units = len(params["request"]) if isinstance(params.get("request"), list) else 1
+        key = f"{category}:{path}"
+        default = QUERY_LIMIT
+        if path in ORDER_PATHS:
+            default = SPOT_ORDER_LIMIT if category == "spot" else ORDER_LIMIT
+        return [anchored_bucket(key, self.limits.get(key, default), 1.0, units)]
+
+    def batch_cap(self, action: str, category: str) -> int:
+        """Fleet mode: the most items one ``{action}-batch`` may carry to fit the shared budget's window
+        (a bigger one could never be sent); 0: no cap."""
+        if self.gate is None:
+            return 0
+        return self.fleet_buckets(f"/v5/order/{action}-batch", {"category": category})[0].limit
+
+    async def draw(self, path: str, params: Params, mutating: bool) -> None:
+        """Fleet mode: count the request in the account's shared budget first (``Retryable``: not sent)."""
+        if self.gate is not None:
+            await self.gate.acquire(self.fleet_buckets(path, params), order=mutating)
+
+    def limited(self, path: str, params: Params, limit: str | None, error: VenueError | None) -> None:
+        """After an answer: keep the venue's limit for the endpoint; a rate-limit refusal holds this execx
+        (and, in fleet mode, every execx on the account) until the venue's reset."""
+        if limit is not None and limit.isdigit():
+            self.limits[f"{params.get('category') or 'spot'}:{path}"] = int(limit)
+        if isinstance(error, Retryable) and error.retry_after_s:
+            self.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+            if self.gate is not None:
+                self.gate.venue_block(error.retry_after_s, f"Bybit {error.message}")
+
     async def _call(self, method: str, path: str, params: Params, signed: bool, mutating: bool) -> Any:
         self.limiter.check()
+        if signed:
+            await self.draw(path, params, mutating)
         clean = {k: v for k, v in params.items() if v is not None}
         if method == "GET":
             payload = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in clean.items())
@@ -99,6 +144,7 @@ class BybitRest:
             data = None
         code = data.get("retCode") if isinstance(data, dict) else None
         msg = str(data.get("retMsg", "")) if isinstance(data, dict) else text[:200]
+        error = None
         if status != 200 or code != 0:
             error = classify(
                 status,
@@ -107,8 +153,8 @@ class BybitRest:
                 mutating=mutating,
                 retry_after_s=reset_wait_s(reset, self.clock_ms()),
             )
-            if isinstance(error, Retryable) and error.retry_after_s:
-                self.limiter.block(error.retry_after_s, f"rate limited by Bybit: {error.message}")
+        self.limited(path, params, answer.headers.get("X-Bapi-Limit"), error)
+        if error is not None:
             raise error
         return data.get("result") or {}, data.get("retExtInfo") or {}
 

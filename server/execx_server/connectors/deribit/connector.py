@@ -74,6 +74,7 @@ from ..base import (
 )
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp, RpcError
+from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
@@ -203,6 +204,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         # No stream-state report when the group dies: the FIX session reports its own state.
         self._supervisor = StreamSupervisor("deribit", lambda: None)
         self._fix_ups = 0
+        self.credits = Credits(config.rate_gate)  # fleet mode: the account's budget shared with other execx
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -239,6 +241,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             Credentials(self._config.api_key, self._config.secret_key),
             self._clock_ms,
         )
+        self._rpc.credits = self._http.credits = self.credits  # one account's credits, FIX included
         try:
             self._supervisor.start(
                 ("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run), ("deribit.stall", self.stall.run)
@@ -247,6 +250,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
             self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
+            await self.credits.learn(self.rpc.call, self.queries.currencies)
             await self._wait_up(self.fix.wait_logged_on(START_TIMEOUT_S), self.fix.refused, "FIX")
         except BaseException:
             await self.close()
@@ -355,6 +359,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         fut: asyncio.Future[simplefix.FixMessage] = asyncio.get_running_loop().create_future()
         self._mass[request_id] = fut
         try:
+            await self.credits.draw("private/cancel_all_by_instrument")  # FIX orders use the same credits
             try:
                 self.fix.send(fix_orders.mass_cancel_request(request_id, symbol))
             except NotSent as exc:
@@ -378,6 +383,7 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         self._waiters[key] = fut
         seq = 0
         try:
+            await self.credits.draw("private/buy")  # FIX orders use the account's matching-engine credits
             try:
                 seq = self.fix.send(msg)
             except NotSent as exc:

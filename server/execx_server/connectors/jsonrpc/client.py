@@ -52,10 +52,12 @@ from typing import Any, Literal
 
 import aiohttp
 
+from ...domain.venue import Retryable
 from ..base import Secret
 from ..transport.signing import hmac_sha256_hex
 from ..transport.telemetry import Telemetry
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket, StreamError
+from .credits import Credits
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
@@ -178,6 +180,7 @@ class JsonRpcConnection:
         self._refresh_token = ""
         self._token_expires_ms = 0
         self._refresher: asyncio.Task[None] | None = None
+        self.credits = Credits(None)  # fleet mode: the account's shared budget (``credits.py``)
         self.ws = ReconnectingWebSocket(
             session,
             url,
@@ -219,6 +222,7 @@ class JsonRpcConnection:
         """One request on the current connection. ``RpcError`` for an error answer; ``NotSent`` when
         there is no connection (nothing reached the venue); ``NoAnswer`` when the connection dropped or
         the answer did not come in time (it may have been executed)."""
+        await self.credits.draw(method)
         req_id = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -235,8 +239,9 @@ class JsonRpcConnection:
                     result = await fut
             except TimeoutError:
                 raise NoAnswer(f"{self.name}: no answer to {method} in {timeout_s:.0f}s") from None
-            except RpcError:
+            except RpcError as exc:
                 outcome = "rejected"
+                self.credits.answered(exc.code)
                 raise
             outcome = "ok"
             return result
@@ -314,7 +319,7 @@ class JsonRpcConnection:
     async def _call_on_open(self, method: str, params: dict[str, Any]) -> Any:
         try:
             return await self.call(method, params)
-        except (NotSent, NoAnswer) as exc:
+        except (NotSent, NoAnswer, Retryable) as exc:  # Retryable: the fleet's budget is spent (not sent)
             raise StreamError(str(exc)) from None
 
     def _keep_token(self, answer: Any) -> None:
@@ -420,6 +425,7 @@ class JsonRpcHttp:
         self._token_expires_ms = 0
         self._lock = asyncio.Lock()
         self._ids = 0
+        self.credits = Credits(None)  # fleet mode: the account's shared budget (``credits.py``)
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """``RpcError`` for an error answer; ``NotSent`` if the connection could not be made; ``NoAnswer``
@@ -427,6 +433,7 @@ class JsonRpcHttp:
         headers = {"Content-Type": "application/json"}
         if method.startswith("private/"):
             headers["Authorization"] = f"Bearer {await self._bearer()}"
+            await self.credits.draw(method)
         url = f"{self._base}/{method}"
         self._ids += 1
         try:
@@ -456,6 +463,7 @@ class JsonRpcHttp:
             if status >= 400:
                 response = doc.get("response") if isinstance(doc, dict) else None
                 if isinstance(response, dict) and "code" in response:
+                    self.credits.answered(int(response["code"]))
                     raise RpcError(int(response["code"]), str(response.get("message", "")), response.get("data"))
                 description = doc.get("description", "") if isinstance(doc, dict) else ""
                 raise RpcError(status, str(description) or f"HTTP {status}")
@@ -464,6 +472,7 @@ class JsonRpcHttp:
             raise RpcError(status, f"HTTP {status}")
         error = doc.get("error")
         if isinstance(error, dict):
+            self.credits.answered(int(error.get("code", 0)))
             raise RpcError(int(error.get("code", 0)), str(error.get("message", "")), error.get("data"))
         return doc.get("result")
 

@@ -210,6 +210,7 @@ class OkxConnector(HasCapabilities):
         self._session = await make_session(self._config.interface)
         self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
         self._rest.telemetry = self.telemetry
+        self._rest.gate = self._config.rate_gate
         try:
             await self._load_instruments(self._rest)
             await self._rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
@@ -306,6 +307,7 @@ class OkxConnector(HasCapabilities):
         if self.order_entry != "ws" or self._private is None or not self._private.ws.live:
             return None
         self.rest.limiter.check()  # inside OKX's rate-limit window after a 50011: refuse locally
+        await self.rest.draw("WS", op, items)
         args: list[dict[str, Any]] = []
         for item in items:
             inst_code = self._codes.get(item["instId"])
@@ -328,7 +330,9 @@ class OkxConnector(HasCapabilities):
         if code in ("0", "1", "2") and isinstance(data, list) and data:
             return [cast(ItemResult, {**row, "instId": items[0]["instId"]}) for row in data]
         error = classify(200, code, str(answer.get("msg", "")))
-        if isinstance(error, Retryable) and error.retry_after_s:
+        if code == "50011":  # the rate limit: shared with the fleet
+            self.rest.block(f"OKX rate limit: {error.message}")
+        elif isinstance(error, Retryable) and error.retry_after_s:
             self.rest.limiter.block(error.retry_after_s, f"OKX rate limit: {error.message}")
         raise error
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
-from ..transport.ratelimit import WeightLimiter
+from ..transport.ratelimit import Bucket, RateGate, WeightLimiter, epoch_bucket
 from ..transport.rest import RestTransport
 from ..transport.telemetry import Telemetry
 from .errors import RATE_LIMIT_WINDOW_S, classify
@@ -24,6 +24,29 @@ from .schemas import FillRow, InstrumentRow, ItemResult, OrderRow, PositionRow
 from .signing import Signer
 
 PAGE = 100
+# OKX's limits (okx.md §9), per user in 2-second windows aligned on the epoch: place, cancel and amend
+# each per instrument (a batch counts its orders in BATCH); other private reads per endpoint
+WINDOW_S, ORDER_LIMIT, BATCH_LIMIT, REQUEST_LIMIT = 2.0, 60, 300, 60
+ORDER_OPS = {  # REST path tail or WebSocket op -> (op, batch)
+    "order": ("place", False),
+    "batch-orders": ("place", True),
+    "cancel-order": ("cancel", False),
+    "cancel-batch-orders": ("cancel", True),
+    "batch-cancel-orders": ("cancel", True),
+    "amend-order": ("amend", False),
+    "amend-batch-orders": ("amend", True),
+    "batch-amend-orders": ("amend", True),
+}
+
+
+def fleet_buckets(name: str, items: list[Any]) -> list[Bucket]:
+    """The venue windows an order operation (``ORDER_OPS``) on ``items`` counts against, for the fleet's
+    shared budget: one per instrument."""
+    op, batch = ORDER_OPS[name]
+    kind = "BATCH" if batch and len(items) > 1 else "ORDERS"
+    limit, cost = (BATCH_LIMIT, len(items)) if kind == "BATCH" else (ORDER_LIMIT, 1)
+    instruments = sorted({str(i.get("instId") or i.get("instIdCode")) for i in items if isinstance(i, dict)})
+    return [epoch_bucket(f"{op}:{kind}:{inst}", limit, WINDOW_S, cost) for inst in instruments]
 
 
 class OkxRest:
@@ -32,6 +55,7 @@ class OkxRest:
         self.base = base_url
         self.signer = signer
         self.limiter = WeightLimiter()
+        self.gate: RateGate | None = None  # fleet mode: the account's budget shared with other execx (fleet/)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -71,6 +95,8 @@ class OkxRest:
     ) -> list[Any]:
         self.limiter.check()
         mutating = method == "POST"
+        if self.gate is not None and signed:
+            await self.draw(method, path, body if raw_body is None else json.loads(raw_body))
         qs = urlencode({k: v for k, v in (query or {}).items() if v != ""})
         path_qs = f"{path}?{qs}" if qs else path
         text_body = raw_body if raw_body is not None else (json.dumps(body, separators=(",", ":")) if mutating else "")
@@ -92,7 +118,7 @@ class OkxRest:
         except (ValueError, AttributeError):
             envelope, code, msg, data = None, "", text[:200], None
         if status == 429 or code == "50011":
-            self.limiter.block(RATE_LIMIT_WINDOW_S, f"OKX rate limit: {msg or 'Too Many Requests'}")
+            self.block(f"OKX rate limit: {msg or 'Too Many Requests'}")
         if status != 200 or envelope is None:
             raise classify(status, code, msg, mutating)
         if not isinstance(data, list):
@@ -103,6 +129,25 @@ class OkxRest:
             first = data[0]
             raise classify(status, str(first["sCode"]), str(first.get("sMsg", "")), mutating)
         raise classify(status, code, msg, mutating)
+
+    async def draw(self, method: str, path: str, body: Any) -> None:
+        """Fleet mode: count the request in the account's shared budget first (``Retryable``: not sent).
+        ``path``: a REST path or a WebSocket order op."""
+        if self.gate is None:
+            return
+        name = path.rpartition("/")[2]
+        if method == "GET":
+            await self.gate.acquire([epoch_bucket(f"req:{path}", REQUEST_LIMIT, WINDOW_S)], order=False)
+        elif name in ORDER_OPS and (method == "WS" or path.startswith("/api/v5/trade/")):
+            items = body if isinstance(body, list) else [body]
+            await self.gate.acquire(fleet_buckets(name, items), order=True)
+
+    def block(self, reason: str) -> None:
+        """A 429 / ``50011``: this execx (and, in fleet mode, every execx on the account) waits out the
+        window; OKX sends no Retry-After."""
+        self.limiter.block(RATE_LIMIT_WINDOW_S, reason)
+        if self.gate is not None:
+            self.gate.venue_block(RATE_LIMIT_WINDOW_S, reason)
 
     # ------------------------------------------------------------------ public
 

@@ -61,6 +61,7 @@ from ..base import (
 )
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
+from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
@@ -169,12 +170,14 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             clock_ms=self._clock_ms,
         )
         self._rpc.telemetry = self.telemetry
+        self._rpc.credits = self._http.credits = Credits(self._config.rate_gate)
         try:
             self._supervisor.start(("pulse.private", self.rpc.run), ("pulse.stall", self.stall.run))
             await self._wait_live()
             rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
             self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
             self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
+            await self._rpc.credits.learn(self.rpc.call, self.queries.currencies)
             names = sorted(self._rules)
             await self.rpc.subscribe_now([f"user.{kind}.{n}.raw" for n in names for kind in ("orders", "trades")])
         except RpcError as exc:

@@ -30,6 +30,29 @@ class Bucket:
     cost: int
 
 
+FLEET_HEADROOM = 0.9  # a shared budget keeps 10% of every venue limit unused (as ``WeightLimiter``)
+
+
+def epoch_bucket(name: str, limit: int, window_s: float, cost: int = 1) -> Bucket:
+    """A venue window aligned on the epoch (Binance, OKX): the budget's own windows are the venue's, so
+    ``limit`` (less the headroom) per window is exact."""
+    return Bucket(name, max(1, int(limit * FLEET_HEADROOM)), window_s, cost)
+
+
+def anchored_bucket(name: str, limit: int, window_s: float, cost: int = 1) -> Bucket:
+    """A venue window that starts with the first request after the previous one ended (Bybit): any such
+    window overlaps two of the budget's epoch-aligned ones, so each of those gets half the limit; no
+    venue window can then see more than the limit."""
+    return Bucket(name, max(1, int(limit * FLEET_HEADROOM / 2)), window_s, cost)
+
+
+def credit_bucket(name: str, rate: float, burst: int, cost: int = 1) -> Bucket:
+    """A venue credit (leaky) bucket of ``burst`` requests refilled at ``rate`` per second (Deribit, Pulse)
+    as 1-second budget windows of ``min(rate, burst / 2)``: two full windows back to back stay within the
+    burst, and the sustained rate within the refill."""
+    return Bucket(name, max(1, int(min(rate, burst / 2) * FLEET_HEADROOM)), 1.0, cost)
+
+
 class RateGate(Protocol):
     """A budget shared with other processes trading the same account (fleet mode, ``fleet/budget.py``).
     ``acquire`` counts one request (``order``: a new order, never held behind queries) or raises

@@ -33,6 +33,7 @@ import simplefix
 from ...core.accounts import Account
 from ...core.engine import Exchange, Market
 from ...core.instruments import Kind
+from ...core.ratelimit import CreditLimiter, Credits
 from ...core.types import Event, ExecType, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
 from ..common import WsRegistry
 from ..jsonrpc import RpcError as DeribitError
@@ -107,6 +108,7 @@ class DeribitFix:
         self.last_logon_ts: dict[str, int] = {}  # client id -> last RawData timestamp
         self.by_account: dict[str, set[FixConn]] = {}
         self._exec_ids = count(1)
+        self.credits = CreditLimiter(Credits(30.0, 100), Credits(20.0, 100))  # the venue's: set by the frontend
         exchange.subscribe(self._on_event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -173,7 +175,11 @@ class DeribitFix:
 
     def on_message(self, conn: FixConnection, msg_type: bytes, msg: simplefix.FixMessage) -> None:
         assert isinstance(conn, FixConn) and conn.account is not None
-        if msg_type == b"D":
+        if msg_type in (b"D", b"F", b"G", b"q") and not self.credits.take(
+            conn.account.account_id, "matching_engine", self.exchange.now_ms()
+        ):
+            self._too_many(conn, msg_type, msg)
+        elif msg_type == b"D":
             self._new_order(conn, conn.account, msg)
         elif msg_type in (b"F", b"G"):
             self._cancel_or_replace(conn, conn.account, msg_type, msg)
@@ -246,6 +252,27 @@ class DeribitFix:
             self.trading.place(account, req)
         except DeribitError as e:
             self._reject_report(conn, msg, side_text, e)
+
+    def _too_many(self, conn: FixConn, msg_type: bytes, msg: simplefix.FixMessage) -> None:
+        """Out of credits (``10028 too_many_requests``): the request's refusal, nothing done."""
+        if msg_type == b"D":
+            self._reject_report(conn, msg, text(msg, 54) or "1", DeribitError(10028, "too_many_requests"))
+        elif msg_type == b"q":
+            body = [(11, text(msg, 11) or ""), (37, text(msg, 11) or ""), (530, text(msg, 530) or "")]
+            conn.send("r", [*body, (531, "0"), (532, "99"), (58, "too_many_requests")])
+        else:
+            conn.send(
+                "9",
+                [
+                    (37, "NONE"),
+                    (11, text(msg, 11) or "NONE"),
+                    (41, text(msg, 41) or "NONE"),
+                    (39, "8"),
+                    (434, "1" if msg_type == b"F" else "2"),
+                    (102, "99"),
+                    (58, "too_many_requests"),
+                ],
+            )
 
     def _reject_report(self, conn: FixConn, msg: simplefix.FixMessage, side_text: str, e: DeribitError) -> None:
         reason = {10020: "1", 10004: "5", 10009: "3"}.get(e.code, "99")

@@ -67,6 +67,7 @@ class DeribitFrontend(RpcFrontend):
         registry = FixRegistry()  # websockets and FIX connections: a "drop" fault closes both
         super().__init__(sim, market, DERIBIT, OPTION_EXPIRY_MS, registry)
         self.fix = DeribitFix(sim.exchange, market, self.trading, registry)
+        self.fix.credits = self.rpc_server.credits  # one account's credits over FIX and JSON-RPC alike
         self.marketdata = DeribitMarketData(self.rpc, sim.marketdata)  # candles, book summaries, funding
 
     def endpoints(self) -> list[Endpoint]:

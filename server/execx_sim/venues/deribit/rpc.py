@@ -346,10 +346,7 @@ class DeribitRpc:
             "portfolio_margining_enabled": False,
             "cross_collateral_enabled": False,
             "margin_model": "segregated_sm",
-            "limits": {
-                "non_matching_engine": {"burst": 100, "rate": 20},
-                "matching_engine": {"trading": {"total": {"burst": 20, "rate": 5}}},
-            },
+            "limits": self.server.credits.describe(),
             "id": account.account_id,
             "creation_timestamp": 0,
         }

@@ -1,0 +1,95 @@
+"""Fleet mode (issue 21): the shared rate budget on every venue beyond Binance (``test_fleet_budget.py``).
+Three execx on one simulated account send more orders at once than the account's limit allows; the
+simulator counts per account across every connection, as the venues do:
+
+- Bybit: ``/v5/order/create`` (and ``/v5/trade``'s ``order.create``, its batch endpoint) 10 per second per
+  endpoint, windows starting with the first request (``10006``);
+- OKX: order placement per instrument per 2 s (lowered to 20 on the simulator and in execx's table, as a
+  lower account limit would be; ``50011``, HTTP 429);
+- Deribit (FIX order entry) and Pulse (JSON-RPC): the matching-engine credits per account (lowered to 5
+  per second with a burst of 10; execx reads them from ``private/get_account_summary``; ``10028``).
+
+Without fleet mode the venue refuses some (the control: the test can fail); in fleet mode (a real
+``redis-server``) it refuses none and no execx is starved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execx_server.connectors.okx import rest as okx_rest
+from execx_sim.core.ratelimit import Credits
+from fleet_helpers import RedisServer, fleet_of, post_only_wave
+from market_helpers import Svc
+
+# venue -> (symbol, qty, orders per execx per wave)
+VENUES = {
+    "bybit-linear": ("BTCUSDT", 0.01, 12),
+    "okx": ("BTC-USDT-SWAP", 1.0, 15),
+    "deribit": ("BTC-PERPETUAL", 10.0, 10),
+    "pulse": ("BTC_USD-PERPETUAL", 0.01, 10),
+}
+OKX_LIMIT = 20
+
+
+class VenueRefusals:
+    """The simulated venue's limiter, watched: how many requests it refused for a limit."""
+
+    def __init__(self, sim: Any, venue: str) -> None:
+        fe = next(fe for fe in sim.frontends if fe.venue == venue)
+        self.refused = 0
+        if venue in ("deribit", "pulse"):
+            limiter = fe.rpc_server.credits  # the same object as Deribit's FIX session's
+            limiter.limits["matching_engine"] = Credits(5.0, 10)
+        else:
+            limiter = fe.limiter
+            if venue == "okx":
+                for lim in limiter.limits:
+                    if lim.kind in ("ORDERS", "BATCH"):
+                        lim.limit = OKX_LIMIT
+        take: Callable[..., Any] = limiter.take
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            try:
+                answer = take(*args, **kwargs)
+            except Exception:
+                self.refused += 1
+                raise
+            if answer is False:
+                self.refused += 1
+            return answer
+
+        limiter.take = counting
+
+
+async def wave(fleet: list[Svc], venue: str) -> list[int]:
+    """Every execx opens a session on one new account and sends its orders at once (post-only, far from
+    the touch); how many each got accepted by the venue."""
+    symbol, qty, per_node = VENUES[venue]
+    acct = await fleet[0].admin_post("/admin/accounts", {})
+    sids = [await svc.session(venue, acct) for svc in fleet]
+    bid, _ = await fleet[0].top(venue, symbol)
+    return await post_only_wave(fleet, sids, symbol, float(bid - 200), qty, per_node, [])
+
+
+@pytest.mark.parametrize("venue", list(VENUES))
+async def test_shared_budget_per_venue(
+    venue: str, tmp_path: Path, simulator: Any, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(okx_rest, "ORDER_LIMIT", OKX_LIMIT)  # execx's table of OKX's limits, as lowered
+    monkeypatch.setattr(okx_rest, "BATCH_LIMIT", OKX_LIMIT)
+    count = VenueRefusals(simulator, venue)
+    async with fleet_of(3, tmp_path / "alone", "", simulator, prefix="alone") as fleet:
+        alone = await wave(fleet, venue)
+    refused_alone = count.refused
+    count.refused = 0
+    async with fleet_of(3, tmp_path / "fleet", redis_server.url, simulator) as fleet:
+        shared = await wave(fleet, venue)
+    print(f"{venue}: alone accepted {alone}, venue refused {refused_alone}", end="; ")
+    print(f"fleet accepted {shared}, venue refused {count.refused}")
+    assert refused_alone > 0, alone  # the control: three execx that know only themselves pass the limit
+    assert count.refused == 0, shared
+    assert min(shared) >= 1, shared  # none starved
