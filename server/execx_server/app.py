@@ -210,7 +210,7 @@ class Service:
         options = ws_options if self.settings.order_entry == "websocket" else {}
         config = dataclasses.replace(config, state_dir=str(self.settings.data_dir / "venues"))
         if self.fleet is not None:  # fleet mode: the account's requests drawn from the budget shared on Redis
-            gate = self.fleet.budget.gate(config.exchange.value, config.api_key)
+            gate = self.fleet.budget.gate(config.exchange.value, config.api_key, config.interface)
             config = dataclasses.replace(config, rate_gate=gate)
         connector: Connector = getattr(importlib.import_module(module), attr)(config, **options)
         connector.telemetry = VenueTelemetry(self.metrics, config.exchange.value)

@@ -36,6 +36,7 @@ class VenueCount:
             if lim.kind == "ORDERS" and lim.interval == "SECOND":
                 lim.limit = LIMIT
         self.refused = 0
+        self.weight_refused = 0  # REQUEST_WEIGHT, counted per IP
         self.accepted = 0
         take = self.limiter.take
 
@@ -45,6 +46,8 @@ class VenueCount:
             except Exception:
                 if kind == "ORDERS":
                     self.refused += 1
+                else:
+                    self.weight_refused += 1
                 raise
             if kind == "ORDERS":
                 self.accepted += 1
@@ -98,6 +101,32 @@ async def test_shared_budget_no_venue_refusal_none_starved(
         assert sum(accepted) <= 2 * LIMIT  # a wave may straddle two of the venue's windows, never more
         assert min(accepted) >= LIMIT // 6, accepted  # fair: none starved
         assert sum(accepted) >= LIMIT // 2, accepted  # and the budget is used, not hoarded
+
+
+async def test_weight_shared_per_ip(tmp_path: Path, simulator: Simulator, redis_server: RedisServer) -> None:
+    """Binance counts request weight per IP, across accounts: three execx, each on an account of its own,
+    all leaving through the default route (one IP, loopback), draw the weight from one budget per IP; the
+    IP's lowered weight limit is never passed (the venue refuses nothing) though the three accounts' own
+    budgets together would pass it."""
+    venue = VenueCount(simulator)
+    weight = next(lim for lim in venue.limiter.limits if lim.kind == "REQUEST_WEIGHT")
+    weight.limit = 150  # per minute; each session's start spends ~25 (exchangeInfo 20, account)
+    async with fleet_of(3, tmp_path, redis_server.url, simulator) as fleet:
+        sids = [await svc.session(VENUE) for svc in fleet]  # an account each
+        bid, _ = await fleet[0].top(VENUE, SYMBOL)
+        accepted = await wave(fleet, sids, 30, bid - 200)  # 90 orders of weight 1 on top of the starts
+        gates = [g for svc in fleet if svc.service.fleet for g in svc.service.fleet.budget.gates.values()]
+        assert len({g.ip_prefix for g in gates}) == 1 and len({g.prefix for g in gates}) == 3
+        redis = fleet[0].service.fleet.redis if fleet[0].service.fleet else None
+        assert redis is not None
+        keys = [k.decode() for k in await redis.keys("execx:rl:binance-spot:*w1M:*")]
+        print(f"weight per IP: accepted {accepted}, venue refused {venue.weight_refused}, keys {keys}")
+        assert venue.weight_refused == 0, accepted
+        assert keys and all(":ip:default:" in k for k in keys), keys  # no weight counted per account
+        for key in keys:  # one count per IP window, every execx drawing from it, never past 90% of the limit
+            used = {k.decode(): int(v) for k, v in (await redis.hgetall(key)).items()}
+            assert used["_"] <= 135 and used["_"] == sum(v for k, v in used.items() if k != "_"), used
+        assert min(accepted) > 0, accepted
 
 
 async def test_redis_lost_and_back(tmp_path: Path, simulator: Simulator, redis_server: RedisServer) -> None:

@@ -138,10 +138,13 @@ class LocalShare:
 class AccountGate:
     """One venue account's share of the fleet budget: what a connector calls (``transport.ratelimit.RateGate``)."""
 
-    def __init__(self, budget: FleetBudget, exchange: str, account: str) -> None:
+    def __init__(self, budget: FleetBudget, exchange: str, account: str, egress: str = "") -> None:
         self.budget = budget
         self.exchange = exchange
         self.prefix = f"execx:rl:{exchange}:{account}:"
+        # the windows the venue counts per source IP (``Bucket.per_ip``): shared by every account on the venue
+        # behind the same egress (``ConnectorConfig.interface`` as configured; "default" without one)
+        self.ip_prefix = f"execx:rl:{exchange}:ip:{egress or 'default'}:"
         self.block_key = self.prefix + "block"
         self.local = LocalShare(budget.expected_size)
         self.blocked_until_ms = 0
@@ -225,11 +228,13 @@ class FleetBudget:
         self.guard_ms = 50
         self.shared = False
         self.mode_observers: list[Callable[[bool], None]] = []
-        self.gates: dict[tuple[str, str], AccountGate] = {}
+        self.gates: dict[tuple[str, str, str], AccountGate] = {}
         self._spawned: set[asyncio.Task[Any]] = set()
 
-    def gate(self, exchange: str, api_key: str) -> AccountGate:
-        key = (exchange, account_id(exchange, api_key))
+    def gate(self, exchange: str, api_key: str, egress: str = "") -> AccountGate:
+        """The gate of one account on ``exchange``, whose requests leave through ``egress`` (the connector's
+        ``interface``: an address or an interface name; empty: the default route)."""
+        key = (exchange, account_id(exchange, api_key), egress)
         gate = self.gates.get(key)
         if gate is None:
             gate = self.gates[key] = AccountGate(self, *key)
@@ -269,10 +274,10 @@ class FleetBudget:
             1 if order else 0,
             self.query_share,
             self.guard_ms,
-            gate.prefix,
+            "",  # each bucket's name is its whole key: per account, or per source IP
         ]
         for b in buckets:
-            args += [b.name, b.limit, int(b.window_s * 1000), b.cost]
+            args += [(gate.ip_prefix if b.per_ip else gate.prefix) + b.name, b.limit, int(b.window_s * 1000), b.cost]
         try:
             answer = await self.redis.evalsha(_SHA, 1, gate.block_key, *args)
         except NoScriptError:

@@ -123,7 +123,7 @@ class BinanceRest:
 
     def fleet_buckets(self, weight: int, order: bool) -> list[Bucket]:
         """The venue windows one request counts against, for the fleet's shared budget."""
-        buckets = self.weights.buckets("w", weight)
+        buckets = self.weights.buckets("w", weight, per_ip=True)  # Binance counts weight per IP, orders per account
         return buckets + self.orders.buckets("o", 1) if order else buckets
 
     async def _call(

@@ -28,6 +28,7 @@ class Bucket:
     limit: int
     window_s: float
     cost: int
+    per_ip: bool = False  # the venue counts it per source IP (every account behind it), not per account
 
 
 FLEET_HEADROOM = 0.9  # a shared budget keeps 10% of every venue limit unused (as ``WeightLimiter``)
@@ -137,10 +138,10 @@ class WeightLimiter:
             self.blocked_until = until
             self.blocked_reason = reason
 
-    def buckets(self, prefix: str, cost: int) -> list[Bucket]:
+    def buckets(self, prefix: str, cost: int, per_ip: bool = False) -> list[Bucket]:
         """This limiter's windows as shared-budget buckets (``prefix``: which limiter, e.g. ``w`` / ``o``)."""
         return [
-            Bucket(f"{prefix}{key}", max(1, int(w.limit * self.headroom)), w.seconds, cost)
+            Bucket(f"{prefix}{key}", max(1, int(w.limit * self.headroom)), w.seconds, cost, per_ip)
             for key, w in self.windows.items()
         ]
 
