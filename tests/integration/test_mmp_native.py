@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 import pytest
-from algo_helpers import poll
+from algo_helpers import execx, poll, simulator
 from execx.v1 import common_pb2 as c
 from execx.v1 import mmp_pb2 as mm
 from execx.v1 import mmp_pb2_grpc as mm_grpc
@@ -156,3 +157,31 @@ async def test_emulate_keeps_execx_emulation_on_deribit(svc: Svc) -> None:
     limits = await svc.om.GetRiskLimits(om.GetRiskLimitsRequest(session_id=sid), metadata=AUTH)
     assert limits.kill_switch and limits.reason.startswith("mmp:")
     await stub.ResetMmp(mm.ResetMmpRequest(session_id=sid), metadata=AUTH)
+
+
+async def test_native_mmp_after_a_restart_flags_the_orders_again(tmp_path: Path) -> None:
+    """The venue keeps its configuration over an execx restart: once the session is started again, its new
+    orders carry the mmp flag again (the venue pulls them when it trips), without execx setting it again."""
+    venue, symbol = "deribit", "BTC-PERPETUAL"
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            acct = await svc.admin_post("/admin/accounts", {})
+            sid = uid("s")
+            await svc.start_session(sid, venue, acct)
+            stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
+            cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=60_000, qty_limit=20)
+            await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, venue, acct)
+            restored = await poll(lambda: status(svc, sid), lambda s: s.native, "the native protection restored")
+            assert restored.index_name == "btc_usd" and D(str(restored.config.qty_limit)) == 20
+            await svc.move(venue, symbol, "97000")
+            bid, _ = await svc.top(venue, symbol)
+            _, _, far = await resting(svc, sid, symbol, bid - 150, bid - 400, "1")
+            await svc.trade(venue, symbol, bid - 150, D(2), "sell")
+            await poll(lambda: status(svc, sid), lambda s: s.frozen, "the venue froze btc_usd")
+            await poll(
+                lambda: order_status(svc, sid, far),
+                lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
+                "the far quote (flagged after the restart) pulled by the venue",
+            )
