@@ -65,7 +65,7 @@ async def test_trip_pulls_refuses_then_thaws(svc: Svc) -> None:
     await svc.move(VENUE, SYMBOL, "97000")
     bid, _ = await svc.top(VENUE, SYMBOL)
     stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
-    cfg = mm.MmpConfig(session_id=sid, interval_ms=5000, qty_limit=0.002, frozen_ms=500)
+    cfg = mm.MmpConfig(session_id=sid, interval_ms=600_000, qty_limit=0.002, frozen_ms=500)
     await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     q1, _, far = await quotes(svc, sid, bid)
     await svc.trade(VENUE, SYMBOL, bid - 100, D("0.001"), "sell")  # one fill: below the limit
@@ -161,7 +161,7 @@ async def test_delta_limit_counts_buys_against_sells(svc: Svc) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=bad), metadata=AUTH)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "config.deltaLimit" in (e.value.details() or "")
-    cfg = mm.MmpConfig(session_id=sid, interval_ms=10_000, delta_limit=0.0015)
+    cfg = mm.MmpConfig(session_id=sid, interval_ms=600_000, delta_limit=0.0015)  # long: a slow machine
     await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     # a price level of this test's own (other tests' orders rest at bid - 100 and bid - 1000: time priority)
     level, offer = bid - 300, ask + 300

@@ -89,7 +89,7 @@ async def test_deribit_native_mmp_trips_at_the_venue_and_resets(svc: Svc) -> Non
         e = await refused(stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH))
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and field in (e.details() or "")
     # 20 USD of fills (two 1-contract bids, 10 USD each) within 60 s freeze btc_usd until reset
-    cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=60_000, qty_limit=20, frozen_ms=0)
+    cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=600_000, qty_limit=20, frozen_ms=0)
     ans = await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     assert ans.status.native and ans.status.index_name == "btc_usd" and not ans.status.frozen
     level = bid - 150
@@ -122,17 +122,17 @@ async def test_deribit_native_mmp_trips_at_the_venue_and_resets(svc: Svc) -> Non
 async def test_pulse_native_mmp_state_from_the_trigger_and_no_delta(svc: Svc) -> None:
     venue, symbol = "pulse", "BTC_USD-PERPETUAL"
     sid, bid, stub = await started(svc, venue, symbol)
-    delta = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=60_000, delta_limit=1)
+    delta = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=600_000, delta_limit=1)
     e = await refused(stub.SetMmpConfig(mm.SetMmpConfigRequest(config=delta), metadata=AUTH))
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "config.deltaLimit" in (e.details() or "")
-    cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=60_000, qty_limit=0.002, frozen_ms=30_000)
+    cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=600_000, qty_limit=0.002, frozen_ms=600_000)
     ans = await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     assert ans.status.native and ans.status.index_name == "btc_usd"
     level = bid - 50
     _, _, far = await resting(svc, sid, symbol, level, bid - 300, "0.001")
     await svc.trade(venue, symbol, level, D("0.002"), "sell")
     frozen = await poll(lambda: status(svc, sid), lambda s: s.frozen, "the trigger notification seen")
-    assert frozen.trips == 1 and frozen.frozen_until > 0  # for 30 s
+    assert frozen.trips == 1 and frozen.frozen_until > 0  # for 10 minutes (until the reset below)
     await poll(
         lambda: order_status(svc, sid, far), lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED, "far pulled"
     )
@@ -147,7 +147,7 @@ async def test_pulse_native_mmp_state_from_the_trigger_and_no_delta(svc: Svc) ->
 async def test_emulate_keeps_execx_emulation_on_deribit(svc: Svc) -> None:
     venue, symbol = "deribit", "BTC-PERPETUAL"
     sid, bid, stub = await started(svc, venue, symbol)
-    cfg = mm.MmpConfig(session_id=sid, interval_ms=60_000, qty_limit=2, frozen_ms=0, emulate=True)
+    cfg = mm.MmpConfig(session_id=sid, interval_ms=600_000, qty_limit=2, frozen_ms=0, emulate=True)
     ans = await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     assert not ans.status.native and ans.status.config.emulate
     level = bid - 700
@@ -169,7 +169,7 @@ async def test_native_mmp_after_a_restart_flags_the_orders_again(tmp_path: Path)
             sid = uid("s")
             await svc.start_session(sid, venue, acct)
             stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
-            cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=60_000, qty_limit=20)
+            cfg = mm.MmpConfig(session_id=sid, symbol=symbol, interval_ms=600_000, qty_limit=20)
             await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
         async with execx(tmp_path, sim) as svc:
             await svc.start_session(sid, venue, acct)

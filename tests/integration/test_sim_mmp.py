@@ -47,9 +47,9 @@ async def test_deribit_quantity_trip_freeze_status_and_reset(own: Simulator) -> 
         try:
             bid, _ = top(own, "deribit", PERP)
             rows = await ws.ok(
-                "private/set_mmp_config", index_name="btc_usd", interval=60, frozen_time=0, quantity_limit=20
+                "private/set_mmp_config", index_name="btc_usd", interval=600, frozen_time=0, quantity_limit=20
             )
-            assert rows == [{"index_name": "btc_usd", "interval": 60, "frozen_time": 0, "quantity_limit": 20}]
+            assert rows == [{"index_name": "btc_usd", "interval": 600, "frozen_time": 0, "quantity_limit": 20}]
             assert await ws.ok("private/get_mmp_config", index_name="btc_usd") == rows
             assert await ws.ok("private/subscribe", channels=["user.mmp_trigger.btc_usd"]) == [
                 "user.mmp_trigger.btc_usd"
@@ -92,7 +92,7 @@ async def test_deribit_delta_limit_nets_buys_and_sells(own: Simulator) -> None:
             bid, ask = top(own, "deribit", PERP)
             # 10 USD at ~97 000 is ~0.000103 BTC of delta; two buys net ~0.000206 > 0.00015
             await ws.ok(
-                "private/set_mmp_config", index_name="btc_usd", interval=60, frozen_time=30, delta_limit=0.00015
+                "private/set_mmp_config", index_name="btc_usd", interval=600, frozen_time=30, delta_limit=0.00015
             )
             await ws.ok("private/subscribe", channels=["user.mmp_trigger.btc_usd"])
             lo, hi = bid - 250, ask + 250
@@ -133,7 +133,8 @@ async def test_pulse_config_object_no_delta_and_reset_by_setting(own: Simulator)
             status, err = await post(own, http, "private/reset_mmp", {"index_name": "btc_usd"}, tok)
             assert status == 400 and err["response"]["code"] == -32601  # no such method on Pulse
             # a trip: 0.001 BTC limit
-            await post(own, http, "private/set_mmp_config", {**body, "quantity_limit": 0.002}, tok)
+            trip = {**body, "interval": 600, "frozen_time": 600, "quantity_limit": 0.002}  # long: a slow machine
+            await post(own, http, "private/set_mmp_config", trip, tok)
             await ws.ok("private/subscribe", channels=["user.mmp_trigger.btc_usd"])
             bid, _ = top(own, "pulse", PULSE_PERP)
             level = bid - 50
@@ -142,7 +143,7 @@ async def test_pulse_config_object_no_delta_and_reset_by_setting(own: Simulator)
             own.synthetic.print_trade("pulse", PULSE_PERP, level, D("0.002"), Side.SELL)
             note = await ws.note("user.mmp_trigger.btc_usd")
             now_s = own.exchange.now_ms() / 1000
-            assert note["index_name"] == "btc_usd" and now_s < note["frozen_until"] <= now_s + 11  # seconds
+            assert note["index_name"] == "btc_usd" and now_s < note["frozen_until"] <= now_s + 601  # seconds
             err = await ws.error("private/buy", instrument_name=PULSE_PERP, amount=0.001, price=float(level), mmp=True)
             assert err["code"] == 13030
             # setting the configuration again resets the freeze (the document: "triggers MMP reset")
