@@ -65,7 +65,8 @@ async def test_trip_pulls_refuses_then_thaws(svc: Svc) -> None:
     await svc.move(VENUE, SYMBOL, "97000")
     bid, _ = await svc.top(VENUE, SYMBOL)
     stub = mm_grpc.MarketMakerProtectionServiceStub(svc.channel)
-    cfg = mm.MmpConfig(session_id=sid, interval_ms=600_000, qty_limit=0.002, frozen_ms=500)
+    # a freeze long enough to see the refusal below on a slow machine, short enough to wait for the thaw
+    cfg = mm.MmpConfig(session_id=sid, interval_ms=600_000, qty_limit=0.002, frozen_ms=5000)
     await stub.SetMmpConfig(mm.SetMmpConfigRequest(config=cfg), metadata=AUTH)
     q1, _, far = await quotes(svc, sid, bid)
     await svc.trade(VENUE, SYMBOL, bid - 100, D("0.001"), "sell")  # one fill: below the limit
