@@ -131,6 +131,7 @@ class Settings:
     order_entry: str = "websocket"  # "websocket": a venue's websocket order entry where built; "rest"
     market_data_stale_s: float = 5.0  # a market-data feed with no update for this long is stale
     busy_poll: bool = False  # the event loop never sleeps (see busy_poll)
+    emulate_contingent: bool = False  # contingent orders emulated in execx everywhere, never native (issue 20)
     journal_fsync: bool = False  # every journal commit is fsynced (power-loss safety), see engine/journal.py
     journal_retention_days: float = 30.0  # records of orders finished longer ago are dropped (0: never)
     tls_cert: Path | None = None  # TLS on the gRPC and REST listeners (with tls_key); see api/tls.py
@@ -282,7 +283,9 @@ class Service:
         self.trigger_managers = TriggerManagers(self.engine, self.market_data, self.metrics)
         self.dip_buyers = DipBuyers(self.engine, self.market_data, self.metrics)
         self.smart_orders = SmartOrders(self.engine, self.market_data, self.metrics)
-        self.contingent_orders = ContingentOrders(self.engine, self.market_data, self.metrics)
+        self.contingent_orders = ContingentOrders(
+            self.engine, self.market_data, self.metrics, emulate=self.settings.emulate_contingent
+        )
         self.mmp = MarketMakerProtection(self.engine, self.metrics)
 
         access = AccessInterceptor(

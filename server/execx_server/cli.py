@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         help="embed the exchange simulator; every venue's default host points at it",
     )
     p.add_argument(
+        "--emulateContingent",
+        action="store_true",
+        default=_env_flag("EXECX_EMULATE_CONTINGENT"),
+        help="emulate every stop / take-profit / trailing stop in execx, also where the venue holds them natively",
+    )
+    p.add_argument(
         "--busyPoll",
         action="store_true",
         default=_env_flag("EXECX_BUSY_POLL"),
@@ -172,6 +178,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         order_entry=a.orderEntry,
         market_data_stale_s=a.marketDataStaleSeconds,
         sim=a.sim,
+        emulate_contingent=a.emulateContingent,
         busy_poll=a.busyPoll,
         journal_fsync=a.journalFsync,
         journal_retention_days=a.journalRetentionDays,

@@ -222,6 +222,7 @@ class SendOrderRequest:
     trigger_reference: str = ""
     trailing_amount: float | None = None
     trailing_percent: float | None = None
+    emulate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,7 @@ class ContingentEvent:
     reference_price: float = 0.0
     message: str = ""
     local_time: int = 0
+    native: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,4 +84,5 @@ def event(d: dict[str, Any], seq: int) -> order_manager_pb2.ContingentEvent:
         reference_price=float(d["referencePrice"]),
         message=d["message"],
         local_time=d["localTime"],
+        native=bool(d.get("native", False)),
     )

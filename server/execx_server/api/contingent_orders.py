@@ -61,7 +61,7 @@ class Hook:
             spec = spec_of(r)
             if spec is None:
                 raise AlreadyExists(f"clOrderId: {r.cl_order_id!r} is an armed contingent order")
-            return await self.orders.submit(req, spec)
+            return await self.orders.submit(req, spec, emulate=r.emulate)
         if c is not None and tx is TransactionType.DELETE and self.orders.cancels_group(c):
             return await self.orders.cancel_by_leg(c)
         if c is None or c.status is not ARMED:

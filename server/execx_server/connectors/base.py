@@ -98,6 +98,12 @@ class Capabilities:
     max_batch_cancel: int = 1  # the same for cancels
     cancel_on_disconnect: bool = False  # the venue cancels the connection's orders when it drops (native)
     post_only_cross: PostOnlyCross = PostOnlyCross.REFUSED
+    # Contingent orders the venue holds itself (issue 20): the trigger kinds (``stop``, ``takeprofit``,
+    # ``trailingstop``) and references (``last``, ``mark``, ``index``) ``submit_order`` sends natively;
+    # anything else is emulated by managers/contingent.py. Trailing stops by amount and / or by percent.
+    native_triggers: frozenset[str] = frozenset()
+    native_references: frozenset[str] = frozenset()
+    native_trailing: frozenset[str] = frozenset()  # "amount", "percent"
 
 
 class HasCapabilities:

@@ -60,7 +60,8 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     EXPIRED = "expired"
-    # a contingent order (managers/contingent.py) before its order is sent: never an order of the store
+    # a contingent order (managers/contingent.py) before its order is sent; in the store only when it is
+    # native (held by the venue until it fires: pendingtrigger, then triggered)
     PENDINGTRIGGER = "pendingtrigger"
     TRIGGERED = "triggered"
 

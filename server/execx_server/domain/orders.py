@@ -14,20 +14,34 @@ from decimal import Decimal
 
 from .enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidTransition, ValidationError
+from .venue import NativeTrigger
 
 S = OrderStatus
 
 #: status -> statuses a venue report may move it to. Final statuses move nowhere.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.PENDINGNEW: frozenset({S.NEW, S.PARTIALLYFILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED}),
+    S.PENDINGNEW: frozenset(
+        {S.NEW, S.PARTIALLYFILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.PENDINGTRIGGER, S.TRIGGERED}
+    ),
+    # A native contingent order (issue 20) held by the venue until its trigger fires, then the order it sends
+    # (same clOrderId): triggered, then new / filled (a venue may skip the transient triggered state).
+    S.PENDINGTRIGGER: frozenset(
+        {S.PENDINGTRIGGER, S.TRIGGERED, S.NEW, S.PARTIALLYFILLED, S.FILLED, S.PENDINGUPDATE, S.PENDINGCANCEL}
+        | {S.CANCELLED, S.REJECTED, S.EXPIRED}
+    ),
+    S.TRIGGERED: frozenset({S.NEW, S.PARTIALLYFILLED, S.FILLED, S.PENDINGCANCEL, S.CANCELLED, S.REJECTED, S.EXPIRED}),
     S.NEW: frozenset({S.NEW, S.PARTIALLYFILLED, S.FILLED, S.PENDINGUPDATE, S.PENDINGCANCEL, S.CANCELLED, S.EXPIRED}),
     S.PARTIALLYFILLED: frozenset(
         {S.PARTIALLYFILLED, S.FILLED, S.PENDINGUPDATE, S.PENDINGCANCEL, S.CANCELLED, S.EXPIRED}
     ),
     # An amend in flight can be acknowledged, raced by fills, or end the order (amend to <= filled).
-    S.PENDINGUPDATE: frozenset({S.NEW, S.PARTIALLYFILLED, S.FILLED, S.PENDINGCANCEL, S.CANCELLED, S.EXPIRED}),
+    S.PENDINGUPDATE: frozenset(
+        {S.NEW, S.PARTIALLYFILLED, S.FILLED, S.PENDINGCANCEL, S.CANCELLED, S.EXPIRED, S.PENDINGTRIGGER, S.TRIGGERED}
+    ),
     # A cancel in flight can be raced by fills, or refused (the order stays live).
-    S.PENDINGCANCEL: frozenset({S.NEW, S.PARTIALLYFILLED, S.FILLED, S.CANCELLED, S.EXPIRED}),
+    S.PENDINGCANCEL: frozenset(
+        {S.NEW, S.PARTIALLYFILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.PENDINGTRIGGER, S.TRIGGERED}
+    ),
     S.FILLED: frozenset(),
     S.CANCELLED: frozenset(),
     S.REJECTED: frozenset(),
@@ -101,6 +115,7 @@ class Order:
     sent_ns: int = 0  # when its insert request last left for the venue (0: not sent by this execx)
     not_sent: bool = False  # rejected because the venue never received it: the same insert sends it
     venue_filled: Decimal = Decimal(0)  # the venue's filled quantity when a report said more than our fills
+    native_trigger: NativeTrigger | None = None  # a native contingent order: sent with its trigger (issue 20)
 
     @property
     def remaining(self) -> Decimal:
@@ -122,6 +137,7 @@ class Order:
             and self.qty == other.qty
             and self.price == other.price
             and self.trigger_id == other.trigger_id
+            and self.native_trigger == other.native_trigger
         )
 
     def can_move_to(self, status: OrderStatus) -> bool:

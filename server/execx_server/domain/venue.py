@@ -42,8 +42,41 @@ class OutcomeUnknown(VenueError):
 
 
 @dataclass(frozen=True, slots=True)
+class NativeTrigger:
+    """A contingent order's trigger sent to the venue with the order (issue 20, docs/contingent_orders.md):
+    the venue holds the order until its ``reference`` price reaches ``price`` (or, a trailing stop, moves
+    ``amount`` / ``percent`` back from its best). ``kind`` and ``reference`` are the API's strings
+    (``stop``, ``takeprofit``, ``trailingstop``; ``last``, ``mark``, ``index``). A connector sends it only
+    when its ``Capabilities.native_triggers`` has the kind; the venue's own status (untriggered, triggered)
+    comes back as ``pendingtrigger`` / ``triggered``."""
+
+    kind: str
+    reference: str
+    price: Decimal | None = None
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "kind": self.kind,
+            "reference": self.reference,
+            "price": None if self.price is None else str(self.price),
+            "amount": None if self.amount is None else str(self.amount),
+            "percent": None if self.percent is None else str(self.percent),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, str | None]) -> NativeTrigger:
+        def dec(key: str) -> Decimal | None:
+            v = d.get(key)
+            return None if v is None else Decimal(v)
+
+        return cls(str(d["kind"]), str(d["reference"]), dec("price"), dec("amount"), dec("percent"))
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A validated, rounded order as a connector sends it."""
+    """A validated, rounded order as a connector sends it (``trigger``: a native contingent order)."""
 
     cl_order_id: str
     symbol: str
@@ -53,6 +86,7 @@ class OrderRequest:
     qty: Decimal
     price: Decimal | None
     reduce_only: bool = False
+    trigger: NativeTrigger | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,15 @@ from ..domain.errors import (
 )
 from ..domain.mmp import NativeMmp
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
-from ..domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable, VenueError
+from ..domain.venue import (
+    ExecutionReport,
+    NativeTrigger,
+    OrderRequest,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+    VenueError,
+)
 from .bus import SessionBus, Subscription
 from .day_orders import DayOrders, venue_tif
 from .disconnect import DisconnectGuard
@@ -85,6 +93,7 @@ class SendOrder:
     side: Side | None = None
     trigger_id: str = ""
     reduce_only: bool = False
+    native_trigger: NativeTrigger | None = None  # set by managers/contingent.py only: a native contingent order
 
 
 class Unsent(Rejected):
@@ -370,6 +379,7 @@ class OrderEngine:
             price,
             req.trigger_id,
             reduce_only=req.reduce_only,
+            native_trigger=req.native_trigger,
         )
 
     async def _insert(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
@@ -411,6 +421,7 @@ class OrderEngine:
             order.qty,
             order.price,
             order.reduce_only,
+            order.native_trigger,
         )
         try:
             report = await self._at_venue(session, order, lambda: connector.submit_order(request))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..domain.enums import OrderStatus
 from ..domain.orders import Order
+from ..domain.venue import NativeTrigger
 from .journal import Journal, Record
 from .updates import OrderUpdate
 
@@ -171,6 +172,7 @@ def replay_record(orders: dict[str, Order], u: OrderUpdate) -> Order:
             u.price or None,
             u.trigger_id,
             reduce_only=bool(payload.get("reduceOnly", False)),
+            native_trigger=NativeTrigger.from_json(payload["nativeTrigger"]) if "nativeTrigger" in payload else None,
         )
     if not u.trade_id:
         order.qty = u.qty
@@ -207,6 +209,8 @@ def journal_fields(order: Order, update: OrderUpdate) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if order.reduce_only and update.transaction_type.value == "insert":
         extra["reduceOnly"] = True
+    if order.native_trigger is not None and update.transaction_type.value == "insert":
+        extra["nativeTrigger"] = order.native_trigger.to_json()
     if order.not_sent:
         extra["notSent"] = True
     if order.fills_owed:

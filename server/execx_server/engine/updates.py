@@ -180,7 +180,7 @@ class OrderUpdate:
         )
 
 
-JOURNAL_FIELDS = ("reduceOnly", "notSent", "venueFilledQty")
+JOURNAL_FIELDS = ("reduceOnly", "notSent", "venueFilledQty", "nativeTrigger")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,12 @@ and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's de
   (the pending leg waits, held, until the working leg is completely filled; the working leg ending
   otherwise cancels it), OTOCO (an OTO whose pending part is an OCO). Plain legs go to the venue at once;
   every leg's order carries the group id as ``triggerId``.
+- **Native** (``Capabilities.native_triggers``): a single contingent order whose venue holds that kind
+  and reference is sent at once as the venue's conditional order (``SendOrder.native_trigger``) under
+  its clOrderId, unless the request says ``emulate`` or the service runs with ``--emulateContingent``.
+  Its order's updates (``pendingtrigger``, ``triggered``, then new / fills) drive its events; an amend
+  of its price or qty and a cancel go to the venue; it fires at the venue, also while execx is down
+  (the engine reconciles it by clOrderId after a restart). Groups' legs are always emulated.
 - **Restart**: the row is read back when the session is live again (``runtime.Restorer``). An armed order
   whose clOrderId the session already knows fired just before the restart: it is tracked as triggered. A
   triggered one whose order never reached the journal is sent now. The others are re-armed and the first
@@ -36,7 +42,7 @@ from typing import Any
 
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
-from ..domain.venue import VenueError
+from ..domain.venue import NativeTrigger, VenueError
 from ..engine.risk import RiskRefused
 from ..engine.sessions import OrderEngine, SendOrder
 from ..engine.tasks import Supervisor
@@ -90,6 +96,7 @@ class Contingent:
     message: str = ""
     reference_price: Decimal = ZERO
     local_time: int = field(default_factory=time.time_ns)
+    native: bool = False  # held by the venue: its order is the engine's from the start (``ContingentOrders``)
 
     def __post_init__(self) -> None:
         if self.spec is not None and self.state is None:
@@ -102,8 +109,8 @@ class Contingent:
 
     @property
     def sent(self) -> bool:
-        """Its order went to the engine (or it is a plain leg sent at once)."""
-        return self.status is TRIGGERED
+        """Its order went to the engine (or it is a plain leg sent at once, or it is native)."""
+        return self.status is TRIGGERED or self.native
 
     def to_json(self) -> dict[str, Any]:
         o, s = self.order, self.spec
@@ -123,6 +130,7 @@ class Contingent:
                 "percent": _s(s.percent),
             },
             "trigger": None if self.state is None else {"level": _s(self.state.level), "best": _s(self.state.best)},
+            "native": self.native,
         }
 
     @classmethod
@@ -135,6 +143,7 @@ class Contingent:
             else Spec(Kind(s["kind"]), Reference(s["reference"]), _d(s["level"]), _d(s["amount"]), _d(s["percent"]))
         )
         c = cls(order, Exchange(d["exchange"]), spec, OrderStatus(d["status"]), bool(d["held"]), d["groupId"])
+        c.native = bool(d.get("native", False))
         if c.state is not None and d["trigger"] is not None:
             c.state = replace(c.state, level=_d(d["trigger"]["level"]), best=_d(d["trigger"]["best"]))
         return c
@@ -191,6 +200,7 @@ def record(c: Contingent) -> dict[str, Any]:
         "referencePrice": str(c.reference_price),
         "message": c.message,
         "localTime": time.time_ns(),
+        "native": c.native,
     }
 
 
@@ -269,8 +279,9 @@ class Watcher(Runner):
 class ContingentOrders:
     """Every contingent order and group, per session."""
 
-    def __init__(self, engine: OrderEngine, hub: MarketDataHub, metrics: Metrics) -> None:
+    def __init__(self, engine: OrderEngine, hub: MarketDataHub, metrics: Metrics, emulate: bool = False) -> None:
         self.engine = engine
+        self.emulate = emulate  # --emulateContingent: never native
         self.hub = hub
         self.metrics = metrics
         self.orders: dict[tuple[str, str], Contingent] = {}  # (session, clOrderId) -> contingent / leg
@@ -363,7 +374,7 @@ class ContingentOrders:
         if (session_id, cl) in self.orders or session.store.get(cl) is not None:
             raise AlreadyExists(f"{field_name}: {cl!r} is already used (by an order or a contingent order)")
 
-    def validate(self, order: SendOrder, spec: Spec | None) -> tuple[SendOrder, Exchange]:
+    def validate(self, order: SendOrder, spec: Spec | None, index_ok: bool = False) -> tuple[SendOrder, Exchange]:
         """Everything ``sendOrder`` checks of the insert it will send, and the trigger (nothing sent)."""
         if order.session_id in self.stopped:
             raise FailedPrecondition(f"session {order.session_id!r} is stopped; session ids cannot be reused")
@@ -371,7 +382,7 @@ class ContingentOrders:
         order = replace(order, transaction_type=TransactionType.INSERT)
         self.engine._validate_insert(connector, order)  # exactly sendOrder's checks
         if spec is not None:
-            check_spec(spec, order)
+            check_spec(spec, order, index_ok)
         return order, connector.exchange
 
     def check_risk(self, order: SendOrder, spec: Spec | None, leg: str = "") -> None:
@@ -416,19 +427,45 @@ class ContingentOrders:
         if w is not None and c in w.armed:
             w.armed.remove(c)
 
-    async def submit(self, order: SendOrder, spec: Spec) -> OrderUpdate:
-        """A contingent ``sendOrder`` insert: validated, journaled, armed; the same request again answers
-        its state (idempotent), another one under its clOrderId is ALREADY_EXISTS."""
+    def native_trigger(self, order: SendOrder, spec: Spec, emulate: bool) -> NativeTrigger | None:
+        """The trigger to send with ``order`` when its venue holds ``spec`` natively, else None (emulated):
+        never with ``emulate`` (the request's) or ``--emulateContingent``."""
+        if emulate or self.emulate:
+            return None
+        _, connector = self.engine.live_session(order.session_id)
+        caps = connector.capabilities
+        if spec.kind.value not in caps.native_triggers or spec.reference.value not in caps.native_references:
+            return None
+        if spec.kind is Kind.TRAILINGSTOP:
+            way = "amount" if spec.amount is not None else "percent"
+            if way not in caps.native_trailing:
+                return None
+        return native_of(spec)
+
+    async def submit(self, order: SendOrder, spec: Spec, emulate: bool = False) -> OrderUpdate:
+        """A contingent ``sendOrder`` insert: validated, journaled, armed (or sent to the venue as its own
+        conditional order, native); the same request again answers its state (idempotent), another one
+        under its clOrderId is ALREADY_EXISTS."""
         async with self._lock:
             existing = self.get(order.session_id, order.cl_order_id)
-            order, exchange = self.validate(order, spec)
+            order, exchange = self.validate(order, spec, index_ok=True)  # refused below unless native
             if existing is not None:
                 if (replace(existing.order, trigger_id=""), existing.spec) != (order, spec):
                     raise AlreadyExists(f"clOrderId: {order.cl_order_id!r} is used by another contingent order")
                 return self.leg_update(existing)
             self.check_unused(order.session_id, order.cl_order_id, "clOrderId")
             self.check_risk(order, spec)
-            c = Contingent(order, exchange, spec)
+            trigger = self.native_trigger(order, spec, emulate)
+            if trigger is None:
+                check_spec(spec, order)
+            c = Contingent(order, exchange, spec, native=trigger is not None)
+            if trigger is not None:
+                self.orders[c.key] = c
+                self.save(order.session_id)
+        if trigger is not None:
+            log.info("contingent.native", extra={"clOrderId": order.cl_order_id, "kind": spec.kind.value})
+            return await self._send_native(c, trigger)
+        async with self._lock:
             await self.arm(c)
             self.save(order.session_id)
             self.publish(c)
@@ -437,6 +474,8 @@ class ContingentOrders:
 
     async def amend(self, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None) -> OrderUpdate:
         """Re-arm an armed (or held) contingent order with a new price, qty and / or trigger."""
+        if c.native:
+            return await self._amend_native(c, price, qty, spec)
         async with self._lock:
             if c.status is not ARMED:
                 raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
@@ -452,10 +491,44 @@ class ContingentOrders:
             self.publish(c)
             return c.update(ARMED, TransactionType.UPDATE)
 
+    async def _send_native(self, c: Contingent, trigger: NativeTrigger) -> OrderUpdate:
+        """Send a native one's order with its trigger; a refusal before it reached the venue ends it
+        ``rejected`` (the venue's refusal comes back as its order's update)."""
+        try:
+            return await self.engine.send(replace(c.order, native_trigger=trigger))
+        except SEND_ERRORS as e:
+            if c.status is ARMED:
+                c.status, c.message = OrderStatus.REJECTED, str(e)
+                self.publish(c)
+                self.retire(c)
+                self.save(c.order.session_id)
+            raise
+
+    async def _amend_native(
+        self, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None
+    ) -> OrderUpdate:
+        """A native one's price and qty are amended at the venue (its order's update answers); its trigger
+        stays as the venue holds it."""
+        if spec is not None and spec != c.spec:
+            raise FailedPrecondition(
+                f"clOrderId: {c.order.cl_order_id!r} is held by the venue: its trigger cannot be amended here; "
+                "cancel it and send it again (or send it with emulate)"
+            )
+        o = c.order
+        return await self.engine.send(
+            SendOrder(o.session_id, TransactionType.UPDATE, o.cl_order_id, o.symbol, price=price, qty=qty)
+        )
+
     async def cancel(self, c: Contingent, why: str = "cancelled") -> OrderUpdate:
-        """Disarm an armed or held contingent order (cancelled); a sent one is the engine's."""
+        """Disarm an armed or held contingent order (cancelled); a sent one is the engine's. A native one is
+        cancelled at the venue (its order's update answers; its event follows the venue's cancel)."""
         if c.status is not ARMED:
             raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
+        if c.native:
+            c.message = why
+            return await self.engine.send(
+                SendOrder(c.order.session_id, TransactionType.DELETE, c.order.cl_order_id, c.order.symbol)
+            )
         self.disarm(c)
         c.status, c.message = OrderStatus.CANCELLED, why
         self.retire(c)
@@ -500,7 +573,10 @@ class ContingentOrders:
         hit = [
             c
             for (sid, _), c in self.orders.items()
-            if sid == session_id and (not symbol or c.order.symbol == symbol) and c.status is ARMED
+            if sid == session_id
+            and (not symbol or c.order.symbol == symbol)
+            and c.status is ARMED
+            and not c.native  # native ones are open orders of the session: the pull cancels them at the venue
         ]
         for c in hit:
             if c.status is ARMED:  # not fired meanwhile
@@ -710,9 +786,36 @@ class ContingentOrders:
         except RuntimeError:  # closing
             coro.close()
 
+    def _on_native(self, c: Contingent, u: OrderUpdate) -> None:
+        """A native contingent order's own order moved: its events follow the venue's states (held:
+        ``pendingtrigger`` once acknowledged; it fired: ``triggered``; it ended before firing: cancelled or
+        rejected with the venue's message)."""
+        if c.status is not ARMED:
+            return
+        st = u.order_status
+        if st is OrderStatus.PENDINGTRIGGER:
+            if c.message != "held by the venue":
+                c.message = "held by the venue"
+                self.publish(c)
+            return
+        if st in (OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL):
+            return
+        if st in (TRIGGERED, OrderStatus.NEW, OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED) or u.trade_id:
+            c.status, c.message = TRIGGERED, "triggered at the venue"
+        else:  # cancelled, expired or rejected before it fired
+            c.status = OrderStatus.REJECTED if st is OrderStatus.REJECTED else OrderStatus.CANCELLED
+            c.message = u.message or c.message or f"{st.value} at the venue"
+        self.publish(c)
+        self.retire(c)
+        self._spawn(self._save_later(u.session_id), "save")
+
     def _on_update(self, u: OrderUpdate) -> None:
-        """An order update of the engine: the group rules for the legs' orders."""
+        """An order update of the engine: a native contingent order's events; the group rules for the legs'
+        orders."""
         if not u.trigger_id:
+            c = self.orders.get((u.session_id, u.cl_order_id))
+            if c is not None and c.native:
+                self._on_native(c, u)
             return
         c = self.orders.get((u.session_id, u.cl_order_id))
         if c is None or not c.group_id:
@@ -746,7 +849,16 @@ class ContingentOrders:
             g = Group(d["groupId"], session_id, GroupType(d["type"]), list(d["legs"]))
             self.groups[(session_id, g.group_id)] = g
         resend = []
+        resend_native = []
         for c in restored:
+            if c.native:
+                self.orders[c.key] = c
+                order = session.store.get(c.order.cl_order_id)
+                if order is None:  # journaled here, its order never reached the journal: send it now
+                    resend_native.append(c)
+                else:  # what its order did meanwhile (reconciled with the venue by clOrderId)
+                    self._on_native(c, OrderUpdate.of(order, TransactionType.INSERT, time.time_ns()))
+                continue
             known = session.store.get(c.order.cl_order_id) is not None
             if c.status is ARMED and known:
                 c.status = TRIGGERED  # it fired just before the restart: its order exists (reconciled)
@@ -758,6 +870,15 @@ class ContingentOrders:
                 self.orders[c.key] = c
         for c in resend:
             await self.send(c)
+        for c in resend_native:
+            if c.spec is None:  # a native one always has its trigger
+                continue
+            try:
+                await self._send_native(c, native_of(c.spec))
+            except SEND_ERRORS as e:
+                log.warning(
+                    "contingent.native_resend_failed", extra={"clOrderId": c.order.cl_order_id, "error": str(e)}
+                )
         for g in [g for (sid, _), g in self.groups.items() if sid == session_id]:
             self._settle(g)
         self.save(session_id)
@@ -788,9 +909,14 @@ class ContingentOrders:
             w.detach()
 
 
-def check_spec(spec: Spec, order: SendOrder) -> None:
-    """The trigger's own rules (INVALID_ARGUMENT naming the field)."""
-    if spec.reference is Reference.INDEX:
+def native_of(spec: Spec) -> NativeTrigger:
+    """``spec`` as the trigger a connector sends with the order."""
+    return NativeTrigger(spec.kind.value, spec.reference.value, spec.level, spec.amount, spec.percent)
+
+
+def check_spec(spec: Spec, order: SendOrder, index_ok: bool = False) -> None:
+    """The trigger's own rules (INVALID_ARGUMENT naming the field); ``index_ok``: a venue may hold it."""
+    if spec.reference is Reference.INDEX and not index_ok:
         raise ValidationError(
             "triggerReference", "index is not available: emulated triggers watch last (trades) or mark (mid)"
         )

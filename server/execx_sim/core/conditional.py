@@ -40,10 +40,14 @@ ONE = Decimal(1)
 
 
 def reference(market: Market, symbol: str, ref: TriggerRef) -> Decimal | None:
-    """The price a trigger reads now; None before the symbol's first trade for ``LAST``."""
+    """The price a trigger reads now: the last trade's (None before the first), or the mark, the mid of a
+    two-sided book (None while a side is empty, e.g. while the book is re-quoted: a one-sided book says
+    nothing about where the market is)."""
     if ref is TriggerRef.LAST:
         return market.last_price.get(symbol)
-    return market.mark_price(symbol)
+    book = market.books[symbol]
+    bid, ask = book.best_bid(), book.best_ask()
+    return None if bid is None or ask is None else (bid + ask) / 2
 
 
 def crossed(direction: Direction, level: Decimal, price: Decimal) -> bool:

@@ -72,7 +72,9 @@ def test_order_topic_post_only_cross_is_a_cancel_with_the_reason() -> None:
         ("Filled", OrderStatus.FILLED),
         ("PartiallyFilledCanceled", OrderStatus.CANCELLED),
         ("Rejected", OrderStatus.REJECTED),
-        ("Untriggered", OrderStatus.NEW),
+        ("Untriggered", OrderStatus.PENDINGTRIGGER),
+        ("Triggered", OrderStatus.TRIGGERED),
+        ("Deactivated", OrderStatus.CANCELLED),
     ],
 )
 def test_order_statuses(status: str, expected: OrderStatus) -> None:

@@ -91,7 +91,7 @@ class SetLogLevelResponse(_message.Message):
     def __init__(self, log_level: _Optional[_Union[_common_pb2.LogLevel, str]] = ...) -> None: ...
 
 class SendOrderRequest(_message.Message):
-    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side", "reduce_only", "trigger_kind", "trigger_price", "trigger_reference", "trailing_amount", "trailing_percent")
+    __slots__ = ("cl_order_id", "symbol", "session_id", "price", "qty", "order_type", "transaction_type", "tif", "side", "reduce_only", "trigger_kind", "trigger_price", "trigger_reference", "trailing_amount", "trailing_percent", "emulate")
     CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class SendOrderRequest(_message.Message):
     TRIGGER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     TRAILING_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     TRAILING_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    EMULATE_FIELD_NUMBER: _ClassVar[int]
     cl_order_id: str
     symbol: str
     session_id: str
@@ -122,10 +123,11 @@ class SendOrderRequest(_message.Message):
     trigger_reference: TriggerReference
     trailing_amount: float
     trailing_percent: float
-    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., reduce_only: _Optional[bool] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_price: _Optional[float] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trailing_amount: _Optional[float] = ..., trailing_percent: _Optional[float] = ...) -> None: ...
+    emulate: bool
+    def __init__(self, cl_order_id: _Optional[str] = ..., symbol: _Optional[str] = ..., session_id: _Optional[str] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., transaction_type: _Optional[_Union[_common_pb2.TransactionType, str]] = ..., tif: _Optional[_Union[_common_pb2.TimeInForce, str]] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., reduce_only: _Optional[bool] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_price: _Optional[float] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trailing_amount: _Optional[float] = ..., trailing_percent: _Optional[float] = ..., emulate: _Optional[bool] = ...) -> None: ...
 
 class ContingentEvent(_message.Message):
-    __slots__ = ("seq", "session_id", "cl_order_id", "group_id", "status", "exchange", "symbol", "side", "order_type", "price", "qty", "trigger_kind", "trigger_reference", "trigger_price", "reference_price", "message", "local_time")
+    __slots__ = ("seq", "session_id", "cl_order_id", "group_id", "status", "exchange", "symbol", "side", "order_type", "price", "qty", "trigger_kind", "trigger_reference", "trigger_price", "reference_price", "message", "local_time", "native")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CL_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +145,7 @@ class ContingentEvent(_message.Message):
     REFERENCE_PRICE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     session_id: str
     cl_order_id: str
@@ -160,7 +163,8 @@ class ContingentEvent(_message.Message):
     reference_price: float
     message: str
     local_time: int
-    def __init__(self, seq: _Optional[int] = ..., session_id: _Optional[str] = ..., cl_order_id: _Optional[str] = ..., group_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.OrderStatus, str]] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trigger_price: _Optional[float] = ..., reference_price: _Optional[float] = ..., message: _Optional[str] = ..., local_time: _Optional[int] = ...) -> None: ...
+    native: bool
+    def __init__(self, seq: _Optional[int] = ..., session_id: _Optional[str] = ..., cl_order_id: _Optional[str] = ..., group_id: _Optional[str] = ..., status: _Optional[_Union[_common_pb2.OrderStatus, str]] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., order_type: _Optional[_Union[_common_pb2.OrderType, str]] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., trigger_kind: _Optional[_Union[TriggerKind, str]] = ..., trigger_reference: _Optional[_Union[TriggerReference, str]] = ..., trigger_price: _Optional[float] = ..., reference_price: _Optional[float] = ..., message: _Optional[str] = ..., local_time: _Optional[int] = ..., native: _Optional[bool] = ...) -> None: ...
 
 class SendOrderResponse(_message.Message):
     __slots__ = ("order",)

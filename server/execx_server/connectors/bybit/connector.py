@@ -56,7 +56,7 @@ from typing import Any, Literal, cast
 
 import aiohttp
 
-from ...domain.enums import Exchange, Side, TimeInForce
+from ...domain.enums import Exchange, OrderStatus, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.orders import CLIENT_ID_RULES
@@ -128,6 +128,9 @@ class BybitConnector(HasCapabilities):
             max_batch_place=BATCH_MAX[self.category],
             max_batch_cancel=BATCH_MAX[self.category],
             post_only_cross=PostOnlyCross.CANCELLED,  # EC_PostOnlyWillTakeLiquidity
+            # conditional orders (triggerPrice): derivatives only; spot's are emulated
+            native_triggers=parse.NATIVE_TRIGGERS if self.category in ("linear", "inverse") else frozenset(),
+            native_references=frozenset(parse.TRIGGER_BY),
         )
         # DCP with cancelOnDisconnect: the window set at start, the private stream subscribed to its topic
         self._dcp_window_s = (
@@ -396,7 +399,8 @@ class BybitConnector(HasCapabilities):
             known.price = price if price is not None else known.price
         new_price = price if price is not None else (known.price if known else None)
         exch_order_id = ack.get("orderId", "")
-        return parse.amended(symbol, cl_order_id, exch_order_id, side, qty, new_price, cum, time.time_ns())
+        untriggered = known is not None and known.status is OrderStatus.PENDINGTRIGGER
+        return parse.amended(symbol, cl_order_id, exch_order_id, side, qty, new_price, cum, time.time_ns(), untriggered)
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         ack = await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
@@ -424,7 +428,10 @@ class BybitConnector(HasCapabilities):
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
         query = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id}
-        rows = await self.rest.order_realtime(query) or await self.rest.order_history(query)
+        rows = await self.rest.order_realtime(query)
+        if not rows and self.capabilities.native_triggers:  # a conditional order: listed under StopOrder
+            rows = await self.rest.order_realtime({**query, "orderFilter": "StopOrder"})
+        rows = rows or await self.rest.order_history(query)
         if not rows:
             return None
         report = parse.parse_order(rows[0])

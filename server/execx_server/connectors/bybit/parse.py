@@ -19,13 +19,13 @@ SIDE_OUT = {Side.BUY: "Buy", Side.SELL: "Sell"}
 STATUS = {
     "Created": OrderStatus.PENDINGNEW,
     "New": OrderStatus.NEW,
-    "Untriggered": OrderStatus.NEW,
+    "Untriggered": OrderStatus.PENDINGTRIGGER,  # a conditional order (triggerPrice) waiting for its trigger
     "PartiallyFilled": OrderStatus.PARTIALLYFILLED,
     "Filled": OrderStatus.FILLED,
     "Cancelled": OrderStatus.CANCELLED,
     "PartiallyFilledCanceled": OrderStatus.CANCELLED,
     "Deactivated": OrderStatus.CANCELLED,
-    "Triggered": OrderStatus.NEW,
+    "Triggered": OrderStatus.TRIGGERED,  # transient: it fired, its order is being placed (then New)
     "Rejected": OrderStatus.REJECTED,
 }
 POST_ONLY_CROSS = "EC_PostOnlyWillTakeLiquidity"
@@ -33,6 +33,8 @@ POST_ONLY_MESSAGE = f"{POST_ONLY_CROSS}: the post-only order would have taken li
 
 
 TIF_OUT = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
+TRIGGER_BY = {"last": "LastPrice", "mark": "MarkPrice", "index": "IndexPrice"}
+NATIVE_TRIGGERS = frozenset({"stop", "takeprofit"})  # conditional orders (derivatives); trailing: position-level only
 
 
 # ---------------------------------------------------------------------------------------- requests
@@ -57,11 +59,28 @@ def order_params(order: OrderRequest, category: str, *, margin: bool = False) ->
         params["price"] = to_wire(order.price)
         params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else TIF_OUT[order.tif]
     params["orderLinkId"] = order.cl_order_id
+    if order.trigger is not None:
+        params.update(trigger_params(order))
     if order.reduce_only:
         params["reduceOnly"] = True
     if margin:
         params["isLeverage"] = 1
     return params
+
+
+def trigger_params(order: OrderRequest) -> Params:
+    """A conditional order's fields (v5 create order): ``triggerPrice``, ``triggerDirection`` (1: fires when
+    the price rises to it, 2: when it falls to it; a buy stop and a sell take-profit rise, the others fall)
+    and ``triggerBy``."""
+    trigger = order.trigger
+    if trigger is None or trigger.kind not in NATIVE_TRIGGERS or trigger.price is None:
+        raise ValidationError("triggerKind", "Bybit holds stop and take-profit orders with a trigger price only")
+    rises = (trigger.kind == "stop") == (order.side is Side.BUY)
+    return {
+        "triggerPrice": to_wire(trigger.price),
+        "triggerDirection": 1 if rises else 2,
+        "triggerBy": TRIGGER_BY[trigger.reference],
+    }
 
 
 def amend_params(category: str, symbol: str, cl_order_id: str, qty: Decimal, price: Decimal | None) -> Params:
@@ -81,12 +100,13 @@ def cancel_params(symbol: str, cl_order_id: str) -> Params:
 
 
 def acknowledged(order: OrderRequest, exch_order_id: str, now_ns: int) -> ExecutionReport:
-    """``order.create``'s answer (``orderId``, ``orderLinkId`` only) as the order's ``new`` report."""
+    """``order.create``'s answer (``orderId``, ``orderLinkId`` only) as the order's ``new`` report (a
+    conditional order's: ``pendingtrigger``)."""
     return ExecutionReport(
         cl_order_id=order.cl_order_id,
         symbol=order.symbol,
         exch_order_id=exch_order_id,
-        status=OrderStatus.NEW,
+        status=OrderStatus.NEW if order.trigger is None else OrderStatus.PENDINGTRIGGER,
         side=order.side,
         price=order.price,
         qty=order.qty,
@@ -104,13 +124,16 @@ def amended(
     price: Decimal | None,
     cum_filled: Decimal,
     now_ns: int,
+    untriggered: bool = False,
 ) -> ExecutionReport:
-    """``order.amend``'s answer (ids only) as a report of the new terms and what was filled so far."""
+    """``order.amend``'s answer (ids only) as a report of the new terms and what was filled so far (a
+    conditional order still waiting for its trigger: ``pendingtrigger``)."""
+    status = OrderStatus.PARTIALLYFILLED if cum_filled else OrderStatus.NEW
     return ExecutionReport(
         cl_order_id=cl_order_id,
         symbol=symbol,
         exch_order_id=exch_order_id,
-        status=OrderStatus.PARTIALLYFILLED if cum_filled else OrderStatus.NEW,
+        status=OrderStatus.PENDINGTRIGGER if untriggered else status,
         side=side,
         price=price,
         qty=qty,

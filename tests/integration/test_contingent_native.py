@@ -1,0 +1,214 @@
+"""Native contingent orders (issue 20) end to end over gRPC: execx on a simulator of its own (each test moves
+its prices), Bybit linear, whose conditional orders (``triggerPrice``) execx sends natively.
+
+Covered: a stop held at the venue (the simulator lists it untriggered; nothing armed in execx), fired by the
+venue's own last price, filled; the order's statuses pendingtrigger -> triggered -> filled and its fill and
+contingent events (pendingtrigger, triggered; native) arrive once each, under the same clOrderId; a cancel
+and an amend of its price and qty go to the venue, an amend of its trigger is refused; ``emulate`` on the
+request (and the service's ``--emulateContingent``) emulates it instead; a restart with native stops armed:
+one fired and filled at the venue while execx was down (picked up by the reconciliation by clOrderId, its
+fill collected once), the other still armed at the venue and fired after the restart.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from algo_helpers import execx, poll, simulator
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
+from execx_sim.core import conditional
+from execx_sim.core.types import OrderStatus as SimStatus
+from execx_sim.core.types import Side
+from market_helpers import AUTH, Reader, Svc, uid
+from test_contingent_orders import stop as binance_stop
+from test_contingent_orders import updates
+
+D = Decimal
+VENUE, SYMBOL = "bybit-linear", "BTCUSDT"
+PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
+QTY = 0.01
+
+
+def stop(sid: str, cl: str, side: int, trigger: Decimal, **kw: Any) -> om.SendOrderRequest:
+    """test_contingent_orders' stop-market insert, of ``QTY`` (Bybit linear's quantity step is 0.001)."""
+    return binance_stop(sid, cl, side, trigger, **{"qty": QTY, **kw})
+
+
+def events(r: Reader, cl: str) -> list[tuple[int, bool]]:
+    return [
+        (m.contingent_event.status, m.contingent_event.native)
+        for m in r.got
+        if m.HasField("contingent_event") and m.contingent_event.cl_order_id == cl
+    ]
+
+
+def transactions(r: Reader, cl: str) -> list[Any]:
+    return [m.transaction for m in r.got if m.HasField("transaction") and m.transaction.cl_order_id == cl]
+
+
+def venue_armed(sim: Any, acct: dict[str, str]) -> list[str]:
+    """Client ids of the account's conditional orders the simulated venue holds untriggered."""
+    market = sim.exchange.markets[VENUE]
+    return [o.client_id for o in conditional.armed_orders(market, sim.exchange.account_by_key(acct["apiKey"]))]
+
+
+async def session(svc: Svc) -> tuple[str, dict[str, str]]:
+    acct = await svc.admin_post("/admin/accounts", {})
+    sid = uid("s")
+    await svc.start_session(sid, VENUE, acct)
+    return sid, acct
+
+
+async def last_at_ask(svc: Svc) -> Decimal:
+    """Print a trade at the best ask (the venue's last price) and answer it."""
+    _, ask = await svc.top(VENUE, SYMBOL)
+    await svc.trade(VENUE, SYMBOL, ask, D("0.001"), "buy")
+    return ask
+
+
+async def test_native_stop_fires_at_the_venue_once(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc)
+        last = await last_at_ask(svc)
+        r = updates(svc, sid)
+        try:
+            cl = uid("ns")
+            ans = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20), metadata=AUTH)
+            assert ans.order.order_status == PENDING and ans.order.cl_order_id == cl
+            assert venue_armed(sim, acct) == [cl]  # the venue holds it
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            held = co_.get(sid, cl)
+            assert held is not None and held.native and not co_.watchers  # nothing armed in execx
+            await r.wait(lambda m: m.contingent_event.cl_order_id == cl, "pendingtrigger event")
+            # idempotent: the same request answers the order
+            again = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20), metadata=AUTH)
+            assert again.order.order_status == PENDING
+            await svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy")  # gapped through the level at the venue
+            await r.wait(lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == FILLED, "filled")
+            await r.wait(
+                lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == TRIGGERED,
+                "triggered event",
+            )
+            await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            assert got.order.order_status == FILLED and D(str(got.order.cumulative_filled_qty)) == D(str(QTY))
+            seen = [t.order_status for t in transactions(r, cl)]
+            assert seen[0] == c.ORDER_STATUS_PENDING_NEW and PENDING in seen and seen[-1] == FILLED
+            assert seen.index(PENDING) < seen.index(TRIGGERED) < seen.index(FILLED)
+            assert len([t for t in transactions(r, cl) if t.trade_id]) == 1  # its one fill, once
+            assert events(r, cl) == [(PENDING, True), (TRIGGERED, True)]
+            assert venue_armed(sim, acct) == []
+        finally:
+            await r.close()
+
+
+async def test_native_cancel_amend_and_the_emulate_flags(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc)
+        last = await last_at_ask(svc)
+        cl = uid("nc")
+        req = stop(sid, cl, c.SIDE_SELL, last - 300, order_type=c.ORDER_TYPE_LIMIT, price=float(last - 310))
+        assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+        amend = om.SendOrderRequest(
+            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.02
+        )
+        amended = await svc.om.SendOrder(amend, metadata=AUTH)
+        assert amended.order.cl_order_id == cl
+        market = sim.exchange.markets[VENUE]
+        held = market.find_order(sim.exchange.account_by_key(acct["apiKey"]), SYMBOL, client_id=cl)
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == PENDING and D(str(a.order.qty)) == D("0.02"),
+            "amended",
+        )
+        assert held.qty == D("0.02") and held.status is SimStatus.UNTRIGGERED
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await svc.om.SendOrder(
+                om.SendOrderRequest(
+                    cl_order_id=cl,
+                    symbol=SYMBOL,
+                    session_id=sid,
+                    transaction_type=c.TRANSACTION_TYPE_UPDATE,
+                    trigger_price=float(last - 400),
+                ),
+                metadata=AUTH,
+            )
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "held by the venue" in str(e.value.details())
+        delete = om.SendOrderRequest(
+            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        await svc.om.SendOrder(delete, metadata=AUTH)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
+            "cancelled at the venue",
+        )
+        await poll(lambda: _noop(), lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+        assert held.status is SimStatus.CANCELED and venue_armed(sim, acct) == []
+
+        # emulate on the request: armed in execx, nothing at the venue
+        em = uid("em")
+        await svc.om.SendOrder(stop(sid, em, c.SIDE_BUY, last + 20, emulate=True), metadata=AUTH)
+        armed = co_.get(sid, em)
+        assert armed is not None and not armed.native and venue_armed(sim, acct) == []
+        # the service flag (--emulateContingent) makes every one emulated
+        co_.emulate = True
+        forced = uid("fe")
+        await svc.om.SendOrder(stop(sid, forced, c.SIDE_BUY, last + 25), metadata=AUTH)
+        f = co_.get(sid, forced)
+        assert f is not None and not f.native and venue_armed(sim, acct) == []
+        await poll(
+            lambda: svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy"),
+            lambda _: all(co_.get(sid, x).status.value == "triggered" for x in (em, forced)),  # type: ignore[union-attr]
+            "the emulated stops fired in execx",
+        )
+
+
+async def _noop() -> None:
+    return None
+
+
+async def test_native_stops_across_a_restart(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc)
+            last = await last_at_ask(svc)
+            near, far = uid("rn"), uid("rf")
+            await svc.om.SendOrder(stop(sid, near, c.SIDE_BUY, last + 20), metadata=AUTH)
+            await svc.om.SendOrder(stop(sid, far, c.SIDE_BUY, last + 60), metadata=AUTH)
+            assert sorted(venue_armed(sim, acct)) == sorted([near, far])
+        # execx is down: the venue's last price crosses the near level; the stop fires and fills there
+        sim.synthetic.print_trade(VENUE, SYMBOL, last + 30, D("0.001"), Side.BUY)
+        assert venue_armed(sim, acct) == [far]
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, VENUE, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+
+            def get(cl: str) -> Any:
+                return svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+
+            await poll(lambda: get(near), lambda a: a.order.order_status == FILLED, "the near stop filled")
+            await poll(
+                lambda: _noop(),
+                lambda _: (x := co_.get(sid, near)) is not None and x.status.value == "triggered",
+                "the near stop's contingent order triggered",
+            )
+            near_order = await get(near)
+            assert D(str(near_order.order.cumulative_filled_qty)) == D(str(QTY))
+            far_order = await get(far)
+            assert far_order.order.order_status == PENDING
+            assert (x := co_.get(sid, far)) is not None and x.native and x.status.value == "pendingtrigger"
+            await svc.trade(VENUE, SYMBOL, last + 70, D("0.001"), "buy")
+            await poll(lambda: get(far), lambda a: a.order.order_status == FILLED, "the far stop filled")
+            fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+            assert [f.cl_order_id for f in fills.fills].count(near) == 1  # collected once after the restart
+            assert [f.cl_order_id for f in fills.fills].count(far) == 1
