@@ -526,9 +526,18 @@ class ContingentOrders:
             raise FailedPrecondition(f"clOrderId: {c.order.cl_order_id!r} is {c.status.value}, not armed")
         if c.native:
             c.message = why
-            return await self.engine.send(
-                SendOrder(c.order.session_id, TransactionType.DELETE, c.order.cl_order_id, c.order.symbol)
-            )
+            try:
+                return await self.engine.send(
+                    SendOrder(c.order.session_id, TransactionType.DELETE, c.order.cl_order_id, c.order.symbol)
+                )
+            except SEND_ERRORS as e:
+                if why != STOPPED_WHY:
+                    raise
+                # StopOrderHandler goes on: the order stays the engine's (and the venue's) to reconcile
+                log.warning(
+                    "contingent.native_cancel_failed", extra={"clOrderId": c.order.cl_order_id, "error": str(e)}
+                )
+                return c.update(c.status, TransactionType.DELETE)
         self.disarm(c)
         c.status, c.message = OrderStatus.CANCELLED, why
         self.retire(c)
