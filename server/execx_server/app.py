@@ -298,6 +298,7 @@ class Service:
         api = InProcessServer(server, interceptors)
         order_manager = OrderManager(self.engine, self.metrics, self._endpoint_defaults)
         session_accounts = SessionAccounts(s.data_dir / "session_accounts.json")
+        self.engine.risk.account_of = session_accounts.account_of  # the per-account kill switch
         order_manager.credentials = self.credentials
         order_manager.inline_credentials = not s.no_inline_credentials
         order_manager.session_accounts = session_accounts
@@ -359,8 +360,7 @@ class Service:
         if s.nats_url:  # a background follower of the journal: never delays the start nor the order path
             from .fleet.dropcopy import dropcopy_for
 
-            accounts = session_accounts
-            self.dropcopy = dropcopy_for(s.nats_url, s.data_dir, lambda sid: dict(accounts.items()).get(sid, "inline"))
+            self.dropcopy = dropcopy_for(s.nats_url, s.data_dir, session_accounts.account_of)
             self.dropcopy.start()
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"

@@ -5,10 +5,13 @@ three with their sessions and open orders; ``execx fleet kill`` works without an
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 import redis.asyncio as aioredis
@@ -112,3 +115,70 @@ async def test_kill_kept_for_a_late_joiner(tmp_path: Path, redis_server: RedisSe
             engine = late[0].service.engine
             await eventually(lambda: engine is not None and engine.risk.global_killed, "the late execx killed")
             assert engine is not None and "kept" in engine.risk.global_reason
+
+
+async def test_kill_one_account(tmp_path: Path, redis_server: RedisServer, simulator: Simulator) -> None:
+    """The switch of one account (a stored account of the credentials file): engaged through one execx, every
+    execx pulls and refuses that account's sessions only; the other account trades on; the fleet view and
+    ``execx fleet`` show it; released from the command line."""
+    accounts = {name: await simulator_account(simulator) for name in ("desk-a", "desk-b")}
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"accounts": accounts}))
+    async with fleet_of(3, tmp_path, redis_server.url, simulator, credentials_file=creds) as fleet:
+        sids: dict[str, list[str]] = {"desk-a": [], "desk-b": []}
+        for svc in fleet:
+            for name in sids:
+                sid = uid("s")
+                key = c.ExchangeKey(account_ref=name, exchange=c.EXCHANGE_BINANCE_SPOT)
+                await svc.om.StartOrderHandler(
+                    om.StartOrderHandlerRequest(session_id=sid, exchange_key=key), metadata=AUTH
+                )
+                sids[name].append(sid)
+        bid, _ = await fleet[0].top(VENUE, SYMBOL)
+        for name in sids:
+            for svc, sid in zip(fleet, sids[name], strict=True):
+                await svc.om.SendOrder(buy(sid, bid - 100), metadata=AUTH)
+                await eventually(lambda svc=svc, sid=sid: open_orders(svc, sid) == 1, "the order resting")
+        engines = [svc.service.engine for svc in fleet]
+
+        request = om.EngageKillSwitchRequest(session_id="all", account="desk-a", reason="desk a drill")
+        await fleet[0].om.EngageKillSwitch(request, metadata=AUTH)
+        await eventually(
+            lambda: all(e is not None and "desk-a" in e.risk.account_kills for e in engines), "every execx: desk-a"
+        )
+        for svc, a, b in zip(fleet, sids["desk-a"], sids["desk-b"], strict=True):
+            await eventually(lambda svc=svc, a=a: open_orders(svc, a) == 0, "desk-a's orders pulled")
+            assert open_orders(svc, b) == 1  # desk-b untouched
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await svc.om.SendOrder(buy(a, bid - 100), metadata=AUTH)
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "desk-a" in str(refused.value.details())
+            await svc.om.SendOrder(buy(b, bid - 100), metadata=AUTH)  # desk-b trades on
+        assert all(e is not None and not e.risk.global_killed for e in engines)
+
+        async def shown() -> list[dict[str, Any]] | None:
+            redis = aioredis.Redis.from_url(redis_server.url)
+            try:
+                nodes = await list_nodes(redis, 3.0)
+            finally:
+                await redis.aclose()
+            ok = len(nodes) == 3 and all("desk-a" in (n.get("accountKills") or {}) for n in nodes)
+            return nodes if ok else None
+
+        nodes = await eventually(shown, "the account's switch in the fleet view")
+        assert {s["account"] for n in nodes for s in n["sessions"]} == {"desk-a", "desk-b"}
+        code, out = await execx_fleet("list", "--redis", redis_server.url)
+        assert code == 0 and "kill switch of account desk-a: ENGAGED" in out and "desk-b" in out, out
+
+        code, out = await execx_fleet("release", "--redis", redis_server.url, "--account", "desk-a")
+        assert code == 0 and "3 execx listening" in out, out
+        await eventually(lambda: not any(e is not None and e.risk.account_kills for e in engines), "desk-a re-armed")
+        for svc, a in zip(fleet, sids["desk-a"], strict=True):
+            await svc.om.SendOrder(buy(a, bid - 100), metadata=AUTH)
+
+
+async def simulator_account(simulator: Simulator) -> dict[str, str]:
+    """A new simulated account's keys, as a credentials file holds them."""
+    async with aiohttp.ClientSession() as http, http.post(f"{simulator.ready['admin']}/admin/accounts", json={}) as r:
+        acct = await r.json()
+    return {"apiKey": acct["apiKey"], "secretKey": acct["secretKey"]}

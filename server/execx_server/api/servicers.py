@@ -260,6 +260,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         r = self.engine.risk
         self.metrics.kill_switch_engaged.labels("global").set(1 if r.global_killed else 0)
         self.metrics.kill_switch_engaged.labels("session").set(sum(1 for s in r.sessions.values() if s.killed))
+        self.metrics.kill_switch_engaged.labels("account").set(len(r.account_kills))
 
     @unary
     async def SetRiskLimits(
@@ -290,9 +291,19 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self, request: order_manager_pb2.EngageKillSwitchRequest, context: Ctx
     ) -> order_manager_pb2.EngageKillSwitchResponse:
         scope = "global" if request.session_id == risk.ALL else "session"
-        log.warning("risk.kill_switch_engaged", extra={"session": request.session_id, "reason": request.reason})
+        if request.account:
+            scope = "account"
+            if request.session_id != risk.ALL:
+                raise ValidationError("account", f"goes with sessionId {risk.ALL!r} (every session of the account)")
+        log.warning(
+            "risk.kill_switch_engaged",
+            extra={"session": request.session_id, "account": request.account, "reason": request.reason},
+        )
         try:
-            cancelled = await risk.engage_kill_switch(self.engine, request.session_id, request.reason)
+            if request.account:
+                cancelled = await risk.engage_account_kill(self.engine, request.account, request.reason)
+            else:
+                cancelled = await risk.engage_kill_switch(self.engine, request.session_id, request.reason)
         finally:
             self._observe_kill_switches()
         self.metrics.kill_switch_activations.labels(scope).inc()
@@ -302,9 +313,14 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
     async def ReleaseKillSwitch(
         self, request: order_manager_pb2.ReleaseKillSwitchRequest, context: Ctx
     ) -> order_manager_pb2.ReleaseKillSwitchResponse:
-        risk.release_kill_switch(self.engine, request.session_id)
+        if request.account:
+            if request.session_id != risk.ALL:
+                raise ValidationError("account", f"goes with sessionId {risk.ALL!r} (every session of the account)")
+            risk.release_account_kill(self.engine, request.account)
+        else:
+            risk.release_kill_switch(self.engine, request.session_id)
         self._observe_kill_switches()
-        log.warning("risk.kill_switch_released", extra={"session": request.session_id})
+        log.warning("risk.kill_switch_released", extra={"session": request.session_id, "account": request.account})
         return order_manager_pb2.ReleaseKillSwitchResponse()
 
     @unary

@@ -134,6 +134,11 @@ class SessionAccounts:
     def items(self) -> list[tuple[str, str]]:
         return sorted(self._refs.items())
 
+    def account_of(self, session_id: str) -> str:
+        """The session's stored account; ``inline`` when it was opened with inline keys (the name the drop
+        copy's subjects and the per-account kill switch use)."""
+        return self._refs.get(session_id) or "inline"
+
     def record(self, session_id: str, ref: str) -> None:
         """``ref`` "" forgets the session (opened with inline keys, or stopped)."""
         if self._refs.get(session_id, "") == ref:

@@ -45,6 +45,8 @@ log = logging.getLogger("execx.risk")
 RISK = "risk"  # bus / journal kind of the risk events of a session
 GLOBAL_KIND, GLOBAL_KEY = "killswitch", "global"
 ALL = "all"  # the session id that means every session (the global switch)
+INLINE = "inline"  # the account of a session opened with inline keys (no stored account)
+ACCOUNT_KEY = "account:"  # journal key prefix of an account's switch (under GLOBAL_KIND)
 _WINDOW_NS = 1_000_000_000
 _HUNDRED = Decimal(100)
 
@@ -155,6 +157,11 @@ class RiskControl:
         # (op "engage" | "release", reason) of the global switch changed here by a caller: fleet mode
         # (fleet/) broadcasts it to every other execx on the account(s)
         self.global_observers: list[Callable[[str, str], None]] = []
+        # the switch of one account (the stored account a session was opened with, ``inline`` for inline
+        # keys): account -> reason; fleet mode engages it on every execx trading the account
+        self.account_kills: dict[str, str] = {}
+        self.account_of: Callable[[str], str] = lambda _sid: INLINE  # session id -> its account (app.py)
+        self.account_observers: list[Callable[[str, str, str], None]] = []  # (op, account, reason), as global
 
     def state(self, session_id: str) -> SessionRisk:
         state = self.sessions.get(session_id)
@@ -171,6 +178,8 @@ class RiskControl:
         for key, _sid, cfg in self.journal.algorithms(GLOBAL_KIND):
             if key == GLOBAL_KEY:
                 self.global_killed, self.global_reason = True, str(cfg.get("reason", ""))
+            elif key.startswith(ACCOUNT_KEY):
+                self.account_kills[key[len(ACCOUNT_KEY) :]] = str(cfg.get("reason", ""))
         for sid in session_ids:
             rec = self.journal.last_record(sid, RISK)
             if rec is not None and isinstance(rec.payload, dict):
@@ -189,6 +198,11 @@ class RiskControl:
     def check_kill(self, session_id: str, exchange: str) -> None:
         if self.global_killed:
             raise self._refuse(exchange, "killSwitch", f"the global kill switch is engaged ({self.global_reason})")
+        if self.account_kills:
+            account = self.account_of(session_id)
+            if account in self.account_kills:
+                reason = f"the kill switch of account {account!r} is engaged ({self.account_kills[account]})"
+                raise self._refuse(exchange, "killSwitch", reason)
         state = self.sessions.get(session_id)
         if state is not None and state.killed:
             raise self._refuse(
@@ -350,14 +364,19 @@ async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str, 
     else:
         state = risk.state(session_id)
         state.killed, state.reason = True, reason
+    return await _engaged(engine, targets, "global" if session_id == ALL else "session")
+
+
+async def _engaged(engine: OrderEngine, targets: list[Session], scope: str) -> list[str]:
+    """A switch engaged over ``targets``: published to each, then each one's open orders pulled."""
     cancelled: list[str] = []
     for session in targets:
         ids = [o.cl_order_id for o in session.store.open_orders()]
-        risk._publish(session, "killSwitchEngaged", "global" if session_id == ALL else "session", ids)
+        engine.risk._publish(session, "killSwitchEngaged", scope, ids)
         pulled = await pull_open_orders(engine, session, "killswitch")
         cancelled.extend(pulled)
         if pulled:
-            for observe in risk.cancel_observers:
+            for observe in engine.risk.cancel_observers:
                 observe(session.exchange.value, len(pulled))
     return cancelled
 
@@ -380,6 +399,39 @@ async def pull_open_orders(engine: OrderEngine, session: Session, why: str) -> l
             continue
         cancelled.extend(sorted(before))
     return cancelled
+
+
+async def engage_account_kill(engine: OrderEngine, account: str, reason: str, *, broadcast: bool = True) -> list[str]:
+    """Engage the switch of one account (every session opened with it, also ones started later), journal and
+    publish it, pull those sessions' open orders; the client order ids a cancel was sent for. ``broadcast``:
+    told to ``account_observers`` (fleet mode: every other execx)."""
+    risk = engine.risk
+    if not account:
+        raise ValidationError("account", "is required: a stored account name (or inline)")
+    reason = reason or "engaged by an operator"
+    engine.journal.save_algorithm(GLOBAL_KIND, ACCOUNT_KEY + account, "", {"reason": reason})
+    risk.account_kills[account] = reason
+    if broadcast:
+        for tell in risk.account_observers:
+            tell("engage", account, reason)
+    targets = [t for t in _targets(engine, ALL) if risk.account_of(t.session_id) == account]
+    return await _engaged(engine, targets, "account")
+
+
+def release_account_kill(engine: OrderEngine, account: str, *, broadcast: bool = True) -> None:
+    """Re-arm one account's switch (sessions engaged one by one, and the global switch, stay as they are)."""
+    risk = engine.risk
+    if not account:
+        raise ValidationError("account", "is required: a stored account name (or inline)")
+    engine.journal.drop_algorithm(GLOBAL_KIND, ACCOUNT_KEY + account)
+    if risk.account_kills.pop(account, None) is None:
+        return
+    if broadcast:
+        for tell in risk.account_observers:
+            tell("release", account, "")
+    for session in _targets(engine, ALL):
+        if risk.account_of(session.session_id) == account:
+            risk._publish(session, "killSwitchReleased", "account", [])
 
 
 def release_kill_switch(engine: OrderEngine, session_id: str, *, broadcast: bool = True) -> None:

@@ -30,7 +30,13 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..engine.risk import ALL, engage_kill_switch, release_kill_switch
+from ..engine.risk import (
+    ALL,
+    engage_account_kill,
+    engage_kill_switch,
+    release_account_kill,
+    release_kill_switch,
+)
 from .budget import FleetBudget
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ log = logging.getLogger("execx.fleet")
 
 CHANNEL = "execx:fleet:kill"
 KILL_KEY = "execx:fleet:killswitch"
+ACCOUNT_KILLS = "execx:fleet:killswitch:accounts"  # hash: account -> the engage message
 NODES = "execx:fleet:nodes"
 NODE_PREFIX = "execx:fleet:node:"
 MAX_ORDERS_LISTED = 1000  # per session in the fleet view
@@ -64,6 +71,11 @@ def client(url: str, timeout_s: float) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
 
 
+def text(value: bytes | str) -> str:
+    """A Redis key or field as text (the client answers bytes)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 async def list_nodes(redis: aioredis.Redis, ttl_s: float) -> list[dict[str, Any]]:
     """Every live sidecar's registration (the fleet view), oldest first."""
     now_ms = int(time.time() * 1000)
@@ -72,6 +84,23 @@ async def list_nodes(redis: aioredis.Redis, ttl_s: float) -> list[dict[str, Any]
         return []
     raw = await redis.mget([NODE_PREFIX + (i.decode() if isinstance(i, bytes) else str(i)) for i in ids])
     return [orjson.loads(r) for r in raw if r is not None]
+
+
+async def publish_kill(redis: aioredis.Redis, op: str, reason: str, origin: str, account: str = "") -> int:
+    """Keep and publish one kill switch change (``op`` engage / release) of the global switch, or of
+    ``account``'s, in one MULTI; how many execx were listening."""
+    body: dict[str, Any] = {"op": op, "reason": reason, "origin": origin, "at": time.time()}
+    if account:
+        body["account"] = account
+    message = orjson.dumps(body)
+    async with redis.pipeline(transaction=True) as pipe:
+        if op == "engage":
+            pipe.hset(ACCOUNT_KILLS, account, message) if account else pipe.set(KILL_KEY, message)
+        else:
+            pipe.hdel(ACCOUNT_KILLS, account) if account else pipe.delete(KILL_KEY)
+        pipe.publish(CHANNEL, message)
+        answers = await pipe.execute()
+    return int(answers[-1])
 
 
 class Fleet:
@@ -89,8 +118,10 @@ class Fleet:
         self.budget = FleetBudget(self.redis, self.node_id, settings.expected_size, metrics)
         self.mode_observers: list[Callable[[bool], None]] = []  # shared (True) / local (False)
         self.nodes_live = 1
-        self._pending: tuple[str, str] | None = None  # a local kill change not yet published
+        # local kill changes not yet published: account ("" for the global switch) -> (op, reason)
+        self._pending: dict[str, tuple[str, str]] = {}
         self._from_fleet = False  # the engaged global switch came from another execx
+        self._fleet_accounts: set[str] = set()  # accounts whose engaged switch came from another execx
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._subscribed = asyncio.Event()
@@ -103,6 +134,7 @@ class Fleet:
         """Join: subscribe to the kill channel, take the fleet's kill state, register. Redis unreachable is
         not fatal (local fallback, said in metrics and health); the links keep retrying."""
         self.engine.risk.global_observers.append(self._local_change)
+        self.engine.risk.account_observers.append(self._local_account_change)
         self.metrics.fleet_shared.set(0)
         await self.budget.probe()
         self._tasks = [
@@ -115,6 +147,8 @@ class Fleet:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.engine.risk.global_observers.remove(self._local_change)
+        with contextlib.suppress(ValueError):
+            self.engine.risk.account_observers.remove(self._local_account_change)
         for task in [*self._tasks, *self._spawned]:
             task.cancel()
         for task in [*self._tasks, *self._spawned]:
@@ -145,28 +179,25 @@ class Fleet:
     def _local_change(self, op: str, reason: str) -> None:
         """The global switch changed through this execx (an operator's call): tell the fleet."""
         self._from_fleet = False
-        self._pending = (op, reason)
+        self._pending[""] = (op, reason)
+        self.spawn(self._flush_pending())
+
+    def _local_account_change(self, op: str, account: str, reason: str) -> None:
+        """An account's switch changed through this execx: tell the fleet."""
+        self._fleet_accounts.discard(account)
+        self._pending[account] = (op, reason)
         self.spawn(self._flush_pending())
 
     async def _flush_pending(self) -> None:
-        pending = self._pending
-        if pending is None:
-            return
-        op, reason = pending
-        message = orjson.dumps({"op": op, "reason": reason, "origin": self.node_id, "at": time.time()})
-        try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                if op == "engage":
-                    pipe.set(KILL_KEY, message)
-                else:
-                    pipe.delete(KILL_KEY)
-                pipe.publish(CHANNEL, message)
-                await pipe.execute()
-        except (RedisError, OSError) as e:
-            log.warning("fleet.kill_publish_failed", extra={"op": op, "error": str(e)})
-            return  # published by the next beat once Redis answers
-        if self._pending == pending:
-            self._pending = None
+        for account, pending in list(self._pending.items()):
+            op, reason = pending
+            try:
+                await publish_kill(self.redis, op, reason, self.node_id, account)
+            except (RedisError, OSError) as e:
+                log.warning("fleet.kill_publish_failed", extra={"op": op, "account": account, "error": str(e)})
+                return  # published by the next beat once Redis answers
+            if self._pending.get(account) == pending:
+                del self._pending[account]
 
     async def _apply(self, data: dict[str, Any]) -> None:
         """A kill change from another execx (the channel, or the kept key after a reconnect)."""
@@ -174,6 +205,18 @@ class Fleet:
             return
         op = str(data.get("op", ""))
         risk = self.engine.risk
+        account = str(data.get("account") or "")
+        if account:
+            if op == "engage":
+                self.metrics.fleet_kills_received.labels("engage").inc()
+                self._fleet_accounts.add(account)
+                reason = f"fleet: {data.get('reason') or 'engaged'} (from {data.get('origin')})"
+                await engage_account_kill(self.engine, account, reason, broadcast=False)
+            elif op == "release" and account in risk.account_kills:
+                self.metrics.fleet_kills_received.labels("release").inc()
+                self._fleet_accounts.discard(account)
+                release_account_kill(self.engine, account, broadcast=False)
+            return
         if op == "engage":
             self.metrics.fleet_kills_received.labels("engage").inc()
             self._from_fleet = True
@@ -187,7 +230,7 @@ class Fleet:
     async def _sync_kill(self) -> None:
         """After (re)subscribing: a change of ours not yet published goes out; else the fleet's kept state
         wins (a kill or release sent while this execx was not listening)."""
-        if self._pending is not None:
+        if self._pending:
             await self._flush_pending()
             return
         kept = await self.redis.get(KILL_KEY)
@@ -196,6 +239,12 @@ class Fleet:
             await self._apply(orjson.loads(kept) | {"origin": "fleet"})
         elif kept is None and risk.global_killed and self._from_fleet:
             await self._apply({"op": "release", "origin": "fleet"})
+        accounts = {text(k): v for k, v in (await self.redis.hgetall(ACCOUNT_KILLS)).items()}
+        for account, message in accounts.items():
+            if account not in risk.account_kills:
+                await self._apply(orjson.loads(message) | {"origin": "fleet", "account": account})
+        for account in self._fleet_accounts - accounts.keys():
+            await self._apply({"op": "release", "origin": "fleet", "account": account})
 
     async def _listen(self) -> None:
         while True:
@@ -230,6 +279,7 @@ class Fleet:
                 {
                     "sessionId": s.session_id,
                     "exchange": s.exchange.value,
+                    "account": self.engine.risk.account_of(s.session_id),
                     "state": s.state,
                     "openOrders": [
                         {
@@ -253,6 +303,7 @@ class Fleet:
             "seenAt": int(time.time() * 1000),
             "rateBudget": "shared" if self.shared else "local",
             "killSwitch": self.engine.risk.global_killed,
+            "accountKills": dict(self.engine.risk.account_kills),
             **self.info,
             "sessions": sessions,
         }
@@ -261,7 +312,7 @@ class Fleet:
         every = self.settings.ttl_s / 3
         while True:
             try:
-                if self._pending is not None and self._subscribed.is_set():
+                if self._pending and self._subscribed.is_set():
                     await self._flush_pending()
                 now_ms = int(time.time() * 1000)
                 ttl_ms = int(self.settings.ttl_s * 1000)

@@ -194,7 +194,7 @@ class Metrics:
         )
         self.kill_switch_engaged = Gauge(
             "kill_switch_engaged",
-            "Kill switches engaged: scope global (0 or 1), scope session (sessions engaged one by one)",
+            "Kill switches engaged: scope global (0 or 1), scope session (sessions engaged one by one), scope account",
             ["scope"],
             namespace="om",
             registry=r,

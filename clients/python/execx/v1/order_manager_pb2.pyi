@@ -486,12 +486,14 @@ class GetRiskLimitsResponse(_message.Message):
     def __init__(self, limits: _Optional[_Union[RiskLimits, _Mapping]] = ..., kill_switch: _Optional[bool] = ..., global_kill_switch: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class EngageKillSwitchRequest(_message.Message):
-    __slots__ = ("session_id", "reason")
+    __slots__ = ("session_id", "reason", "account")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     reason: str
-    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    account: str
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ..., account: _Optional[str] = ...) -> None: ...
 
 class EngageKillSwitchResponse(_message.Message):
     __slots__ = ("cl_order_ids",)
@@ -500,10 +502,12 @@ class EngageKillSwitchResponse(_message.Message):
     def __init__(self, cl_order_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReleaseKillSwitchRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "account")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    account: str
+    def __init__(self, session_id: _Optional[str] = ..., account: _Optional[str] = ...) -> None: ...
 
 class ReleaseKillSwitchResponse(_message.Message):
     __slots__ = ()
