@@ -416,3 +416,47 @@ def session_limit(sid: str, cl: str, price: Decimal) -> om.SendOrderRequest:
     req = limit(cl, c.SIDE_BUY, price)
     req.session_id, req.transaction_type = sid, c.TRANSACTION_TYPE_INSERT
     return req
+
+
+async def test_otoco_a_final_leg_is_not_the_group_a_live_one_is(svc: Svc) -> None:
+    """An OTOCO whose entry filled: a delete of the filled entry is the plain path's error and leaves the
+    bracket working; a delete of the armed stop cancels the group (the take-profit at the venue)."""
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+    legs = [
+        om.SendOrderRequest(
+            cl_order_id=entry, symbol=SYMBOL, qty=0.001, order_type=c.ORDER_TYPE_MARKET, side=c.SIDE_BUY
+        ),
+        limit(tp, c.SIDE_SELL, ask + 1000),
+        om.SendOrderRequest(
+            cl_order_id=sl,
+            symbol=SYMBOL,
+            qty=0.001,
+            order_type=c.ORDER_TYPE_MARKET,
+            side=c.SIDE_SELL,
+            trigger_kind=om.TRIGGER_KIND_STOP,
+            trigger_price=float(bid - 1000),
+        ),
+    ]
+    req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+    await stub.SendOrderGroup(req, metadata=AUTH)
+    await poll(lambda: order_status(svc, sid, tp), lambda s: s == c.ORDER_STATUS_NEW, "the take-profit released")
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    await poll(lambda: order_status(svc, sid, entry), lambda s: s == c.ORDER_STATUS_FILLED, "entry filled")
+    assert await order_status(svc, sid, entry) == c.ORDER_STATUS_FILLED
+
+    def delete(cl: str) -> om.SendOrderRequest:
+        return om.SendOrderRequest(
+            session_id=sid, cl_order_id=cl, symbol=SYMBOL, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+
+    await refused(svc.om.SendOrder(delete(entry), metadata=AUTH))  # filled: nothing to cancel
+    g = (await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)).group
+    assert not g.done and co_.get(sid, sl).status.value == "pendingtrigger"  # type: ignore[union-attr]
+    ans = await svc.om.SendOrder(delete(sl), metadata=AUTH)
+    assert ans.order.order_status == CANCELLED
+    g = await group_done(svc, sid, gid)
+    assert [leg.order_status for leg in g.legs] == [c.ORDER_STATUS_FILLED, CANCELLED, CANCELLED]
