@@ -157,15 +157,7 @@ async def test_risk_limits_refuse_a_group_naming_the_leg_and_still_apply_when_it
             cl_order_id=entry, symbol=SYMBOL, qty=0.001, order_type=c.ORDER_TYPE_MARKET, side=c.SIDE_BUY
         ),
         limit(tp, c.SIDE_SELL, ask + 1000),
-        om.SendOrderRequest(
-            cl_order_id=sl,
-            symbol=SYMBOL,
-            qty=0.002,  # more than the entry: refused by maxOrderQty 0.0015
-            order_type=c.ORDER_TYPE_MARKET,
-            side=c.SIDE_SELL,
-            trigger_kind=om.TRIGGER_KIND_STOP,
-            trigger_price=float(bid - 1000),
-        ),
+        stop(sid, sl, c.SIDE_SELL, bid - 1000, qty=0.002),  # more than the entry: refused by maxOrderQty 0.0015
     ]
     await limits(svc, sid, max_order_qty=0.0015)
     req = co.SendOrderGroupRequest(session_id=sid, group_id=uid("g"), group_type=co.GROUP_TYPE_OTOCO, orders=legs)
@@ -204,15 +196,7 @@ async def test_stop_order_handler_disarms_and_nothing_fires_after(svc: Svc) -> N
         await svc.om.SendOrder(stop(sid, st, c.SIDE_BUY, ask + 100), metadata=AUTH)
         oto = [
             limit(work, c.SIDE_BUY, bid - 1000),  # rests: its pending leg stays held
-            om.SendOrderRequest(
-                cl_order_id=held,
-                symbol=SYMBOL,
-                qty=0.001,
-                order_type=c.ORDER_TYPE_MARKET,
-                side=c.SIDE_SELL,
-                trigger_kind=om.TRIGGER_KIND_STOP,
-                trigger_price=float(bid - 2000),
-            ),
+            stop(sid, held, c.SIDE_SELL, bid - 2000),
         ]
         gid = uid("g")
         await stub.SendOrderGroup(
@@ -283,15 +267,7 @@ async def test_stop_order_handler_of_a_detached_session_disarms_its_saved_orders
 def oco(sid: str, gid: str, lim: str, st: str, bid: Decimal, ask: Decimal) -> co.SendOrderGroupRequest:
     legs = [
         limit(lim, c.SIDE_SELL, ask + 800),
-        om.SendOrderRequest(
-            cl_order_id=st,
-            symbol=SYMBOL,
-            qty=0.001,
-            order_type=c.ORDER_TYPE_MARKET,
-            side=c.SIDE_SELL,
-            trigger_kind=om.TRIGGER_KIND_STOP,
-            trigger_price=float(bid - 800),
-        ),
+        stop(sid, st, c.SIDE_SELL, bid - 800),
     ]
     return co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OCO, orders=legs)
 
@@ -430,15 +406,7 @@ async def test_otoco_a_final_leg_is_not_the_group_a_live_one_is(svc: Svc) -> Non
             cl_order_id=entry, symbol=SYMBOL, qty=0.001, order_type=c.ORDER_TYPE_MARKET, side=c.SIDE_BUY
         ),
         limit(tp, c.SIDE_SELL, ask + 1000),
-        om.SendOrderRequest(
-            cl_order_id=sl,
-            symbol=SYMBOL,
-            qty=0.001,
-            order_type=c.ORDER_TYPE_MARKET,
-            side=c.SIDE_SELL,
-            trigger_kind=om.TRIGGER_KIND_STOP,
-            trigger_price=float(bid - 1000),
-        ),
+        stop(sid, sl, c.SIDE_SELL, bid - 1000),
     ]
     req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
     await stub.SendOrderGroup(req, metadata=AUTH)
