@@ -256,3 +256,69 @@ async def test_market_data_and_history(exchange: Any, flavor: str, sim: Simulato
     closed = await exchange.fetch_closed_orders(symbol)
     assert [o["id"] for o in closed] == [order["id"]]
     del venue, sym_id
+
+
+async def test_conditional_orders_on_the_algo_order_api() -> None:
+    """ccxt's stop orders on USDⓈ-M go to ``/fapi/v1/algoOrder`` (its ``isAlgoOrder`` path); on a simulator
+    of the test's own (it prints trades): a level already reached is -2021, an armed stop-market is listed
+    and fires on the last price, its order fills under the algo order's client id; a take-profit limit is
+    cancelled. The user stream carries ALGO_UPDATE NEW -> TRIGGERING -> TRIGGERED -> FINISHED."""
+    from execx_sim.core.types import Side
+
+    sim = Simulator(quiet=True, seed=12)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    venue, symbol = "binance-usdm-future", "BTCUSDT"
+    ex = make(ccxt_async.binanceusdm, sim, "usdm", account)
+    pro = make(ccxtpro.binanceusdm, sim, "usdm", account)
+    try:
+        market = sim.exchange.markets[venue]
+        ask = market.books[symbol].best_ask()
+        assert ask is not None
+        sim.synthetic.print_trade(venue, symbol, ask, Decimal("0.001"), Side.BUY)
+        await ex.load_markets()
+        with pytest.raises(ccxt_async.BaseError) as crossed:
+            await ex.create_order("BTC/USDT:USDT", "market", "buy", 0.01, None, {"triggerPrice": float(ask - 10)})
+        assert "-2021" in str(crossed.value)
+        async with aiohttp.ClientSession() as http:
+            rest = sim.ready["venues"][venue]["rest"]
+            async with http.post(f"{rest}/fapi/v1/listenKey", headers={"X-MBX-APIKEY": account.api_key}) as r:
+                key = (await r.json())["listenKey"]
+            async with http.ws_connect(f"{sim.ready['venues'][venue]['stream']}/ws/{key}") as ws:
+                stop = await ex.create_order(
+                    "BTC/USDT:USDT",
+                    "market",
+                    "buy",
+                    0.01,
+                    None,
+                    {"triggerPrice": float(ask + 20), "clientOrderId": "algo-stop-1"},
+                )
+                assert stop["id"]
+                raw = await ex.fapiPrivateGetOpenAlgoOrders({"symbol": symbol})
+                assert [(o["clientAlgoId"], o["algoStatus"], o["orderType"]) for o in raw] == [
+                    ("algo-stop-1", "NEW", "STOP_MARKET")
+                ]
+                sim.synthetic.print_trade(venue, symbol, ask + 30, Decimal("0.001"), Side.BUY)
+                statuses: list[str] = []
+                child = ""
+                while "FINISHED" not in statuses:
+                    msg = await ws.receive_json(timeout=10)
+                    if msg.get("e") == "ALGO_UPDATE":
+                        statuses.append(msg["o"]["X"])
+                        child = msg["o"]["ai"] or child
+                assert statuses == ["NEW", "TRIGGERING", "TRIGGERED", "FINISHED"]
+            done = await ex.fapiPrivateGetAlgoOrder({"clientAlgoId": "algo-stop-1"})
+            assert (done["algoStatus"], done["actualOrderId"], done["executedQty"]) == ("FINISHED", child, "0.01")
+            order = await ex.fetch_order(child, "BTC/USDT:USDT")
+            assert order["status"] == "closed" and order["filled"] == 0.01 and order["clientOrderId"] == "algo-stop-1"
+            tp = await ex.create_order(
+                "BTC/USDT:USDT", "limit", "sell", 0.01, float(ask + 100), {"takeProfitPrice": float(ask + 90)}
+            )
+            cancelled = await ex.fapiPrivateDeleteAlgoOrder({"algoId": tp["id"]})
+            assert cancelled["algoId"] == int(tp["id"])
+            assert await ex.fapiPrivateGetOpenAlgoOrders({"symbol": symbol}) == []
+    finally:
+        await ex.close()
+        await pro.close()
+        await sim.stop()

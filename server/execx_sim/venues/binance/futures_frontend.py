@@ -14,7 +14,7 @@ Simulator choices where Binance is unspecified or the simulator is deliberately 
   refused), cross margin only, one static leverage bracket (maintenance margin rate 0.4 %), funding rate
   fixed at 0.01 %, mark price = order-book mid.
 - LIMIT and MARKET orders (GTC, IOC, FOK, GTX; GTD on USDⓈ-M). Conditional types and ``closePosition``
-  answer -4120 (Binance moved them to the Algo Order API). Unfillable FOK -> -5021 and crossing GTX
+  answer -4120 (Binance moved them to the Algo Order API, served by ``futures_algo.py``). Unfillable FOK -> -5021 and crossing GTX
   -> -5022, nothing recorded. ``selfTradePreventionMode`` defaults to NONE (USDⓈ-M docs); COIN-M modify
   resets it to NONE (COIN-M docs). More decimals than the symbol's precision -> -1111 before filters.
 - One listen key per account (POST returns and extends the active one), 60 min lifetime
@@ -133,6 +133,9 @@ class FuturesFrontend:
         self.faults = sim.faults[market.name]
         self.limiter = futures_limits()
         self.wire = Wire(market, self.coinm)
+        from .futures_algo import AlgoOrders
+
+        self.algo = AlgoOrders(self)  # conditional orders: the Algo Order API (futures_algo.py)
         # Tunables (tests shorten them): listen-key lifetime, timer resolution, server ping interval.
         self.listen_key_ttl_ms = LISTEN_KEY_TTL_MS
         self.tick_s = 0.01  # Binance checks countdownCancelAll "roughly every 10 ms"
@@ -218,6 +221,9 @@ class FuturesFrontend:
             account = self.account_by_id(event.order.account_id)
             if account is None or account.is_background or event.order.account_id not in self.key_of_account:
                 return
+            if event.order.trigger is not None or "parent" in event.order.extra:
+                if self.algo.on_event(event, account):
+                    return
             payload = self.wire.order_update(event.order, event.exec_type, event.fill, account, self.now())
             self.streams.user_event(account.account_id, "ORDER_TRADE_UPDATE", payload)
         elif isinstance(event, AccountEvent):
@@ -522,7 +528,7 @@ class FuturesFrontend:
             order = self.market.find_order(account, symbol, order_id, client_id)
         except OrderError:
             raise BinanceError(-2013, "Order does not exist.") from None
-        if open_only and not order.is_open:
+        if order.trigger is not None or (open_only and not order.is_open):  # an algo order: not on this API
             raise BinanceError(-2013, "Order does not exist.")
         return order
 
@@ -627,7 +633,9 @@ class FuturesFrontend:
         limit = min(max(params.int("limit", default=500) or 500, 1), 1000)
         start_id = params.int("orderId")
         start, end = params.int("startTime"), params.int("endTime")
-        orders: list[Order] = sorted(self.market.account_orders(account, symbol), key=lambda o: o.order_id)
+        orders: list[Order] = sorted(
+            (o for o in self.market.account_orders(account, symbol) if o.trigger is None), key=lambda o: o.order_id
+        )
         if start_id is not None:
             orders = [o for o in orders if o.order_id >= start_id]
         if start is not None:

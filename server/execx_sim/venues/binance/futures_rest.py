@@ -251,6 +251,17 @@ def register_rest(fe: FuturesFrontend) -> None:
     ):
         signed(method, path, weight, op)
 
+    # conditional orders: the Algo Order API (futures_algo.py)
+    for method, path, weight, op in (
+        ("POST", "/v1/algoOrder", 0, fe.algo.place),
+        ("DELETE", "/v1/algoOrder", 1, fe.algo.cancel),
+        ("GET", "/v1/algoOrder", 1, fe.algo.query),
+        ("GET", "/v1/openAlgoOrders", 1, fe.algo.open_orders),
+        ("GET", "/v1/allAlgoOrders", 5, fe.algo.all_orders),
+        ("DELETE", "/v1/algoOpenOrders", 1, fe.algo.cancel_all),
+    ):
+        signed(method, path, weight, op)
+
     @route("PUT", f"{p}/v1/order", 0, "SIGNED")
     async def modify_order(call: Call) -> Any:
         return fe.op_modify(call.account, call.params, call.headers)
