@@ -82,6 +82,7 @@ async def test_deribit_native_mmp_trips_at_the_venue_and_resets(svc: Svc) -> Non
     # what the venue's MMP cannot do is refused naming the field, nothing set
     for change, field in (
         ({"symbol": ""}, "config.symbol"),
+        ({"symbol": "NOPE-PERPETUAL"}, "config.symbol"),
         ({"interval_ms": 1500}, "config.intervalMs"),
         ({"frozen_ms": 10}, "config.frozenMs"),
     ):

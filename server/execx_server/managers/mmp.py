@@ -176,6 +176,11 @@ class MarketMakerProtection:
                 raise ValidationError(name, f"must be whole seconds on {venue} (its MMP counts in seconds)")
         if config.delta_limit is not None and not native.supports_delta:
             raise ValidationError("config.deltaLimit", f"{venue}'s own MMP has no delta limit; or set emulate")
+        _, connector = self.engine.live_session(config.session_id)
+        try:
+            connector.rules(config.symbol)
+        except ValidationError as e:
+            raise ValidationError("config.symbol", e.reason) from None
         index = native.index_of(config.symbol)
         seconds = (config.interval_ms // 1000, config.frozen_ms // 1000)
         return index, VenueMmpConfig(index, *seconds, config.qty_limit or None, config.delta_limit)

@@ -9,6 +9,8 @@
   for MMP - triggers MMP reset").
 - Orders: while a configuration is set (``orders``), the connector flags its limit orders with the venue's mmp
   flag (JSON-RPC ``mmp: true``, FIX ``DeribitMMProtection(9008)=Y``).
+- Errors: the venue's error answer is ``Rejected`` (FAILED_PRECONDITION, the venue's words), no connection
+  ``Retryable`` and no answer ``OutcomeUnknown`` (both UNAVAILABLE).
 """
 
 from __future__ import annotations
@@ -19,18 +21,32 @@ from typing import Any
 
 from ...domain.mmp import VenueMmpConfig, VenueMmpState
 from ...domain.numbers import to_wire
+from ...domain.venue import OutcomeUnknown, Rejected, Retryable
+from ..transport.websocket import NoAnswer, NotSent
+from .client import RpcError
 
 Call = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
 class RpcMmp:
     def __init__(self, call: Call, subscribe: Callable[[list[str]], None], pulse: bool) -> None:
-        self._call = call
+        self._rpc = call
         self._subscribe = subscribe
         self.pulse = pulse
         self.supports_delta = not pulse
         self.configs: dict[str, VenueMmpConfig] = {}  # index -> the configuration set
         self._notified: dict[str, tuple[int, int | None]] = {}  # index -> (trips, frozen until ms or None)
+
+    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+        venue = "pulse" if self.pulse else "deribit"
+        try:
+            return await self._rpc(method, params)
+        except RpcError as e:
+            raise Rejected(f"{venue} {method}: {e}", str(e.code)) from None
+        except NotSent as e:
+            raise Retryable(f"{venue} {method}: {e}", "not_connected") from None
+        except NoAnswer as e:
+            raise OutcomeUnknown(f"{venue} {method}: {e}", "no_answer") from None
 
     @property
     def orders(self) -> bool:
