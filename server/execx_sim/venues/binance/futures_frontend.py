@@ -14,9 +14,10 @@ Simulator choices where Binance is unspecified or the simulator is deliberately 
   refused), cross margin only, one static leverage bracket (maintenance margin rate 0.4 %), funding rate
   fixed at 0.01 %, mark price = order-book mid.
 - LIMIT and MARKET orders (GTC, IOC, FOK, GTX; GTD on USDⓈ-M). Conditional types and ``closePosition``
-  answer -4120 (Binance moved them to the Algo Order API, served by ``futures_algo.py``). Unfillable FOK -> -5021 and crossing GTX
-  -> -5022, nothing recorded. ``selfTradePreventionMode`` defaults to NONE (USDⓈ-M docs); COIN-M modify
-  resets it to NONE (COIN-M docs). More decimals than the symbol's precision -> -1111 before filters.
+  answer -4120 (Binance moved them to the Algo Order API, served by ``futures_algo.py``). Unfillable FOK
+  -> -5021 and crossing GTX -> -5022, nothing recorded. ``selfTradePreventionMode`` defaults to NONE
+  (USDⓈ-M docs); COIN-M modify resets it to NONE (COIN-M docs). More decimals than the symbol's
+  precision -> -1111 before filters.
 - One listen key per account (POST returns and extends the active one), 60 min lifetime
   (``listen_key_ttl_ms``); on expiry ``listenKeyExpired`` is pushed and URL-keyed streams are closed.
 - Streams: every stream is served on every route (Binance limits unrouted connections to /public streams).
