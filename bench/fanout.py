@@ -2,6 +2,7 @@
 ``/subscribeUpdates`` websocket, mixed), a burst of updates.
 
     .venv/bin/python bench/fanout.py [--subscribers 10] [--websockets 5] [--orders 1000] [--window 64]
+        [--profile out.prof [--top 25]]
 
 The simulator and execx run as separate processes on loopback; this process holds every subscriber and
 sends the burst: ``--orders`` limit orders far from the market over one pipelined OrderEntry stream (each
@@ -11,7 +12,8 @@ makes two updates, ``pendingnew`` then ``new``), all cancelled afterwards. Print
 per second, from the first order sent to the last update received; the delay of each update from the
 moment execx made it (its ``localTime``) to its arrival at a subscriber; execx's CPU µs per delivered update
 (not skewed by what else the machine runs, unlike the two time figures). Subscribers share this process
-with the sender: on a small machine the figure is a floor of what execx can do.
+with the sender: on a small machine the figure is a floor of what execx can do. ``--profile``: execx under
+cProfile during the burst only, its top functions printed as in ``order_profile.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import pstats
+import signal
 import sys
 import tempfile
 import time
@@ -29,7 +33,15 @@ import grpc
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
-from order_profile import AUTH, KEY, cpu_s, no_rate_limits, start  # this directory's helpers
+from order_profile import (  # this directory's helpers
+    AUTH,
+    KEY,
+    cpu_s,
+    no_rate_limits,
+    print_profile,
+    profiled,
+    start,
+)
 
 
 class Tally:
@@ -87,13 +99,16 @@ async def main() -> None:
     ap.add_argument("--websockets", type=int, default=-1, help="how many of them are websockets (default half)")
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--profile", default="", help="write execx's cProfile of the burst here and print its top")
+    ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
     n_ws = args.subscribers // 2 if args.websockets < 0 else args.websockets
     n_grpc = args.subscribers - n_ws
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     tmp = tempfile.TemporaryDirectory()
     flags = ("--key", KEY, "--port", "0", "--grpcPort", "0", "--promPort", "0", "--dataDir", tmp.name)
-    ex, ready = await start(sys.executable, "-m", "execx_server.cli", *flags)
+    prof = ("-c", profiled("execx_server"), args.profile) if args.profile else ("-m", "execx_server.cli")
+    ex, ready = await start(sys.executable, *prof, *flags)
     try:
         async with aiohttp.ClientSession() as http:
             await no_rate_limits(sim_ready["admin"])
@@ -141,6 +156,8 @@ async def main() -> None:
                         break
                     await asyncio.sleep(0.05)
 
+            if args.profile:
+                ex.send_signal(signal.SIGUSR1)
             cpu0 = cpu_s(ex.pid)
             t0 = time.time_ns()
             sent = received = 0
@@ -153,6 +170,8 @@ async def main() -> None:
                 received += 1
             await asyncio.wait_for(asyncio.gather(*subs), 120)
             cpu = cpu_s(ex.pid) - cpu0
+            if args.profile:
+                ex.send_signal(signal.SIGUSR2)
             delays = sorted(d for t in tallies for d in t.delays)
             total = len(delays)
             took_s = (max(t.last_ns for t in tallies) - t0) / 1e9
@@ -182,6 +201,8 @@ async def main() -> None:
         sim.terminate()
         await sim.wait()
         tmp.cleanup()
+    if args.profile:
+        print_profile(pstats.Stats(args.profile), args.top)
 
 
 if __name__ == "__main__":

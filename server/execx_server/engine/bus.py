@@ -33,22 +33,29 @@ class SlowConsumer(Exception):
 
 
 class Subscription:
+    """One subscriber's bounded buffer of records: a deque and at most one waiting reader (cheaper per event
+    than an ``asyncio.Queue``: one append, and one wake-up per loop turn however many events it brought)."""
+
     def __init__(self, bus: SessionBus, kinds: frozenset[str] | None, maxsize: int) -> None:
         self._bus = bus
         self.kinds = kinds
         self.maxsize = maxsize
         self._replay: deque[Record] = deque()
-        self._queue: asyncio.Queue[Record] = asyncio.Queue(maxsize)
+        self._queue: deque[Record] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.slow = False
 
     def offer(self, record: Record) -> None:
         if self.slow or (self.kinds is not None and record.kind not in self.kinds):
             return
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
+        if len(self._queue) >= self.maxsize:
             self.slow = True
             self._bus.unsubscribe(self)
+        else:
+            self._queue.append(record)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[Record]:
         return self
@@ -58,7 +65,15 @@ class Subscription:
             return self._replay.popleft()
         if self.slow:
             raise SlowConsumer(self._bus.session_id, self.maxsize)
-        return await self._queue.get()
+        while not self._queue:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+            if self.slow:
+                raise SlowConsumer(self._bus.session_id, self.maxsize)
+        return self._queue.popleft()
 
     def close(self) -> None:
         self._bus.unsubscribe(self)

@@ -99,6 +99,29 @@ async def test_slow_subscriber_is_told_and_others_are_unaffected(tmp_path: Path)
     await j.close()
 
 
+async def test_a_waiting_subscriber_gets_a_whole_burst_in_order_and_a_slow_one_is_told_at_once(
+    tmp_path: Path,
+) -> None:
+    j = Journal(tmp_path / "j.db")
+    bus = SessionBus("s1", j, maxsize=100)
+    waiting = await bus.subscribe()
+    first = asyncio.create_task(anext(waiting))  # parked on an empty buffer
+    await asyncio.sleep(0)
+    for i in range(100):  # one loop turn's events (one flush): exactly its room
+        bus.publish("note", {"i": i})
+    r = await asyncio.wait_for(first, 5)
+    got = [r.seq] + [(await asyncio.wait_for(anext(waiting), 5)).seq for _ in range(99)]
+    assert got == list(range(1, 101))
+    parked = asyncio.create_task(anext(waiting))
+    await asyncio.sleep(0)
+    for i in range(101):  # one more than its room: told at once, not handed the 100 it holds
+        bus.publish("note", {"i": i})
+    with pytest.raises(SlowConsumer):
+        await asyncio.wait_for(parked, 5)
+    assert bus.subscriber_count == 0
+    await j.close()
+
+
 async def test_kind_filter(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     bus = SessionBus("s1", j)

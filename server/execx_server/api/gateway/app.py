@@ -136,6 +136,9 @@ class Gateway:
         # server-stream messages as JSON text, by route and wire bytes: the session's N websocket subscribers
         # get the same update, converted once (the proto -> JSON conversion is Python work per message)
         self._stream_texts: dict[tuple[str, bytes], str] = {}
+        # ... and by the message object itself: the servicers hand every subscriber of an update the same
+        # message (servicers.py), so after the first websocket the others find it without serialising it
+        self._stream_objects: dict[int, tuple[Message, Route, str]] = {}
         self._openapi: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -277,7 +280,17 @@ class Gateway:
     async def _send(self, ws: web.WebSocketResponse, body: Any) -> None:
         await self._send_text(ws, dump_json(body))
 
-    async def _send_text(self, ws: web.WebSocketResponse, text: str) -> None:
+    async def _send_text(self, ws: web.WebSocketResponse, text: str, transport: Any = None) -> None:
+        """Sends one text frame; a client that does not take it within ``send_timeout`` is a _SlowConsumer.
+        With the connection's ``transport``: when its buffer is (nearly) empty the frame is written without
+        arming a timer, as it cannot wait for the client (aiohttp waits only once the buffer is over its
+        high-water mark, and it is resumed below the low one)."""
+        if transport is not None:
+            buffered = transport.get_write_buffer_size()
+            low, high = transport.get_write_buffer_limits()
+            if buffered <= low and buffered + 4 * len(text) + 16 < high:
+                await ws.send_str(text)
+                return
         try:
             async with asyncio.timeout(self.config.send_timeout):
                 await ws.send_str(text)
@@ -285,14 +298,21 @@ class Gateway:
             raise _SlowConsumer from None
 
     def _stream_text(self, route: Route, msg: Message) -> str:
-        """A server-stream message's JSON text: the same bytes on the wire give the same text, so it is
-        converted once for every websocket that streams it (the last 1024 kept)."""
+        """A server-stream message's JSON text, converted once for every websocket that streams it: found by
+        the message object (one update's message is shared by its subscribers), else by its bytes (the same
+        bytes give the same text); the last 1024 of each kept."""
+        found = self._stream_objects.get(id(msg))
+        if found is not None and found[0] is msg and found[1] is route:
+            return found[2]
         key = (route.template, msg.SerializeToString(deterministic=True))
         text = self._stream_texts.get(key)
         if text is None:
             text = self._stream_texts[key] = dump_json(self.response_json(route, msg))
             if len(self._stream_texts) > 1024:
                 del self._stream_texts[next(iter(self._stream_texts))]
+        self._stream_objects[id(msg)] = (msg, route, text)  # holds msg: its id is not reused meanwhile
+        if len(self._stream_objects) > 1024:
+            del self._stream_objects[next(iter(self._stream_objects))]
         return text
 
     async def _fail(self, ws: web.WebSocketResponse, code: grpc.StatusCode, body: dict[str, Any]) -> None:
@@ -344,8 +364,10 @@ class Gateway:
         if msg is None:
             return
 
+        transport = request.transport
+
         async def send(resp: Message) -> None:
-            await self._send_text(ws, self._stream_text(route, resp))
+            await self._send_text(ws, self._stream_text(route, resp), transport)
 
         async def pump() -> None:
             try:
