@@ -189,3 +189,35 @@ async def post_only_wave(
         return sum(status_of(svc, sid, cl) is OrderStatus.NEW for cl in cls)
 
     return list(await asyncio.gather(*(one(svc, sid) for svc, sid in zip(fleet, sids, strict=True))))
+
+
+LIMIT = 30  # new orders per account per 10 s (Binance spot's ORDERS 10S window, lowered by VenueCount)
+
+
+class VenueCount:
+    """The simulated venue's ORDERS counting, watched: how many new orders it refused for the limit."""
+
+    def __init__(self, sim: Any) -> None:
+        self.limiter = next(fe.limiter for fe in sim.frontends if fe.venue == "binance-spot")
+        for lim in self.limiter.limits:
+            if lim.kind == "ORDERS" and lim.interval == "SECOND":
+                lim.limit = LIMIT
+        self.refused = 0
+        self.weight_refused = 0  # REQUEST_WEIGHT, counted per IP
+        self.accepted = 0
+        take = self.limiter.take
+
+        def counting(kind: str, who: str, n: int = 1) -> dict[str, str]:
+            try:
+                headers: dict[str, str] = take(kind, who, n)
+            except Exception:
+                if kind == "ORDERS":
+                    self.refused += 1
+                else:
+                    self.weight_refused += 1
+                raise
+            if kind == "ORDERS":
+                self.accepted += 1
+            return headers
+
+        self.limiter.take = counting

@@ -17,43 +17,13 @@ from typing import Any
 
 import pytest
 from execx_sim.app import Simulator
-from fleet_helpers import RedisServer, fleet_of, post_only_wave
+from fleet_helpers import LIMIT, RedisServer, VenueCount, fleet_of, post_only_wave
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from market_helpers import Svc
 from waiting import eventually
 
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
 MESSAGES: list[str] = []
-LIMIT = 30  # new orders per account per 10 s (Binance spot's ORDERS 10S window, lowered)
-
-
-class VenueCount:
-    """The simulated venue's ORDERS counting, watched: how many new orders it refused for the limit."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.limiter = next(fe.limiter for fe in sim.frontends if fe.venue == VENUE)
-        for lim in self.limiter.limits:
-            if lim.kind == "ORDERS" and lim.interval == "SECOND":
-                lim.limit = LIMIT
-        self.refused = 0
-        self.weight_refused = 0  # REQUEST_WEIGHT, counted per IP
-        self.accepted = 0
-        take = self.limiter.take
-
-        def counting(kind: str, who: str, n: int = 1) -> dict[str, str]:
-            try:
-                headers: dict[str, str] = take(kind, who, n)
-            except Exception:
-                if kind == "ORDERS":
-                    self.refused += 1
-                else:
-                    self.weight_refused += 1
-                raise
-            if kind == "ORDERS":
-                self.accepted += 1
-            return headers
-
-        self.limiter.take = counting
 
 
 async def wave(fleet: list[Svc], sids: list[str], per_node: int, price: Decimal) -> list[int]:
