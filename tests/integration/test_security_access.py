@@ -460,3 +460,155 @@ async def test_a_bad_keys_file_refuses_to_start(tmp_path: Path) -> None:
             )
     finally:
         await service.stop()
+
+
+async def test_objects_named_by_their_own_id_belong_to_their_sessions_key(
+    channel: grpc.aio.Channel, svc: Service
+) -> None:
+    """Position managers (by exchange and symbol), triggers (by id), smart orders (by id) and the account views
+    across sessions: another trade key gets PERMISSION_DENIED (403 on REST) or sees none of them; the owner and
+    an admin key may use them."""
+    from execx.v1 import position_manager_pb2 as pm
+    from execx.v1 import position_manager_pb2_grpc as pm_grpc
+    from execx.v1 import smart_order_pb2 as so
+    from execx.v1 import smart_order_pb2_grpc as so_grpc
+    from execx.v1 import trigger_manager_pb2 as tm
+    from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
+
+    mine, theirs, boss = md(KEYS["trade"]), md(OTHER_TRADER), md(KEYS["admin"])
+    ex = c.EXCHANGE_BINANCE_SPOT
+    await start(channel, svc, "alg-mine", KEYS["trade"])
+    await start(channel, svc, "alg-theirs", OTHER_TRADER)
+    om_stub = om_grpc.OrderManagerServiceStub(channel)
+    await om_stub.SendOrder(buy("alg-mine", "alg-mine-1"), metadata=mine)
+    pms, tms, sos = (
+        pm_grpc.PositionManagerServiceStub(channel),
+        tm_grpc.TriggerManagerServiceStub(channel),
+        so_grpc.SmartOrderServiceStub(channel),
+    )
+    await pms.StartPositionManager(
+        pm.StartPositionManagerRequest(
+            session_id="alg-mine",
+            exchange=ex,
+            symbol="ETHUSDT",
+            config=pm.PositionManagerConfig(
+                quote_levels=1, min_order_qty=0.01, re_entry_ticker_seconds=0.2, price_level_interval=0.001
+            ),
+        ),
+        metadata=mine,
+    )
+    await tms.StartTriggerManager(
+        tm.StartTriggerManagerRequest(session_id="alg-mine", exchange=ex, symbol="BTCUSDT"), metadata=mine
+    )
+    trigger_order = buy("alg-mine", "alg-trig-1")
+    trigger_order.ClearField("transaction_type")
+    await tms.SetTrigger(
+        tm.SetTriggerRequest(
+            id="t-mine",
+            price=1000.0,
+            symbol="BTCUSDT",
+            direction=tm.TRIGGER_DIRECTION_DOWN,
+            exchange=ex,
+            orders=[trigger_order],
+        ),
+        metadata=mine,
+    )
+    deadline = time.monotonic() + 60
+    while True:  # a smart order waits for the feed's first quote: FAILED_PRECONDITION until then
+        try:
+            added = await sos.AddSmartOrder(
+                so.AddSmartOrderRequest(
+                    algorithm=so.SMART_ORDER_ALGORITHM_TWAP,
+                    exchanges=[ex],
+                    session_id="alg-mine",
+                    parameters=so.SmartOrderParameters(
+                        side=c.SIDE_BUY,
+                        symbol="BTCUSDT",
+                        amount=0.002,
+                        duration="120SEC",
+                        interval="60SEC",
+                    ),
+                ),
+                metadata=mine,
+            )
+            break
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and time.monotonic() < deadline, e
+            async with aiohttp.ClientSession() as http:  # the venue pushes a new best bid/ask
+                move = {"market": "binance-spot", "symbol": "BTCUSDT", "price": "98000"}
+                async with http.post(svc.ready["sim"]["admin"] + "/admin/market/move", json=move) as r:
+                    assert r.status == 200, await r.text()
+            await asyncio.sleep(0.1)
+    sid = added.id
+
+    async def denied(call: Any) -> None:
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await call
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, e.value
+
+    # another trade key: refused on each object, and shown none of them
+    await denied(pms.GetPositionManager(pm.GetPositionManagerRequest(exchange=ex, symbol="ETHUSDT"), metadata=theirs))
+    await denied(
+        pms.SetTargetPosition(
+            pm.SetTargetPositionRequest(exchange=ex, symbol="ETHUSDT", target_position=1), metadata=theirs
+        )
+    )
+    await denied(pms.StopPositionManager(pm.StopPositionManagerRequest(exchange=ex, symbol="ETHUSDT"), metadata=theirs))
+    listed_pm = await pms.ListPositionManagers(pm.ListPositionManagersRequest(), metadata=theirs)
+    assert "alg-mine" not in [m.session_id for m in listed_pm.managers]
+    await denied(tms.ClearTrigger(tm.ClearTriggerRequest(exchange=ex, symbol="BTCUSDT", id="t-mine"), metadata=theirs))
+    cleared = await tms.ClearTriggers(tm.ClearTriggersRequest(clear_all=True), metadata=theirs)
+    assert cleared.cleared == 0
+    listed_t = await tms.ListTriggers(tm.ListTriggersRequest(exchange=ex, symbol="BTCUSDT"), metadata=theirs)
+    assert "t-mine" not in [t.trigger.id for t in listed_t.triggers]
+    foreign = buy("", "alg-trig-2")  # no session named: the one manager on the symbol would be "alg-mine"'s
+    foreign.ClearField("transaction_type")
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await tms.SetTrigger(
+            tm.SetTriggerRequest(
+                id="t-theirs",
+                price=1000.0,
+                symbol="BTCUSDT",
+                direction=tm.TRIGGER_DIRECTION_DOWN,
+                exchange=ex,
+                orders=[foreign],
+            ),
+            metadata=theirs,
+        )
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # not armed on another key's manager
+    await denied(sos.CancelSmartOrder(so.CancelSmartOrderRequest(id=sid), metadata=theirs))
+    change = so.SmartOrderParametersChange(amount=0.004)
+    await denied(sos.UpdateSmartOrder(so.UpdateSmartOrderRequest(id=sid, parameters=change), metadata=theirs))
+    await denied(sos.SubscribeSmartOrders(so.SubscribeSmartOrdersRequest(id=sid), metadata=theirs).read())
+    assert sid not in [o.id for o in (await sos.ListSmartOrders(so.ListSmartOrdersRequest(), metadata=theirs)).requests]
+    channel_call = sos.SmartOrderChannel(metadata=theirs)  # a refused command is an Error frame; the stream goes on
+    await channel_call.write(so.SmartOrderCommand(type=so.SMART_ORDER_COMMAND_TYPE_CANCEL, id=sid))
+    frame = await asyncio.wait_for(channel_call.read(), 10)
+    assert frame.type == so.SMART_ORDER_EVENT_TYPE_ERROR and frame.error.status == "PERMISSION_DENIED", frame
+    channel_call.cancel()
+    open_orders = await sos.GetOpenOrders(so.GetOpenOrdersRequest(), metadata=theirs)
+    seen = [o.client_order_id for entry in open_orders.orders.values() for o in entry.orders]
+    assert "alg-mine-1" not in seen and all("alg-mine" not in k for k in open_orders.orders)
+    balances = await sos.GetBalances(so.GetBalancesRequest(), metadata=theirs)
+    assert all("alg-mine" not in k for k in balances.balances)
+    async with aiohttp.ClientSession() as http:  # REST: the same checks, 403
+        async with http.post(
+            svc.ready["rest"] + "/getPositionManager",
+            json={"exchange": "binance-spot", "symbol": "ETHUSDT"},
+            headers={"x-api-key": OTHER_TRADER},
+        ) as r:
+            assert r.status == 403, await r.text()
+
+    # the owner and an admin may use them; everything is still there
+    for key in (mine, boss):
+        got = await pms.GetPositionManager(pm.GetPositionManagerRequest(exchange=ex, symbol="ETHUSDT"), metadata=key)
+        assert got.status.session_id == "alg-mine"
+        listed_t = await tms.ListTriggers(tm.ListTriggersRequest(exchange=ex, symbol="BTCUSDT"), metadata=key)
+        assert "t-mine" in [t.trigger.id for t in listed_t.triggers]
+        assert sid in [o.id for o in (await sos.ListSmartOrders(so.ListSmartOrdersRequest(), metadata=key)).requests]
+    mine_open = await sos.GetOpenOrders(so.GetOpenOrdersRequest(), metadata=mine)
+    assert "alg-mine-1" in [o.client_order_id for entry in mine_open.orders.values() for o in entry.orders]
+    await sos.UpdateSmartOrder(so.UpdateSmartOrderRequest(id=sid, parameters=change), metadata=mine)
+    await sos.CancelSmartOrder(so.CancelSmartOrderRequest(id=sid), metadata=boss)
+    await tms.ClearTrigger(tm.ClearTriggerRequest(exchange=ex, symbol="BTCUSDT", id="t-mine"), metadata=mine)
+    await pms.StopPositionManager(pm.StopPositionManagerRequest(exchange=ex, symbol="ETHUSDT"), metadata=mine)

@@ -36,6 +36,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ from google.protobuf.message import Message
 
 from ..engine.journal import AuditEntry, Journal
 from ..watched import read_config, stamp
+from . import ownership
 
 log = logging.getLogger("execx.access")
 audit_log = logging.getLogger("execx.audit")
@@ -350,6 +352,11 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             return not self.session_exists(session_id)  # a new session; one opened before owners were kept: admin
         return owner == key.id
 
+    def _calling(self, call: _Call) -> AbstractContextManager[None]:
+        """The servicer runs as the call's key: what it names by its own id is checked (``ownership``)."""
+        key = call.key
+        return ownership.calling(key.id, lambda session_id: self.may_use(key, session_id))
+
     def _check(self, call: _Call, request: Message) -> None:
         for sid in sessions_of(request):
             if not self.may_use(call.key, sid):
@@ -448,7 +455,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
             outcome = "OK"
             try:
                 self._check(call, request)
-                response = await behavior(request, context)
+                with self._calling(call):
+                    response = await behavior(request, context)
                 if call.method.endswith("/StartOrderHandler"):
                     self.owners.record(request.session_id, call.key.id)  # type: ignore[attr-defined]
                 self._filter(call.key, response)
@@ -477,12 +485,13 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 self._audit(call, context, request, denied.code.name)
                 await context.abort(denied.code, denied.message)
             self._audit(call, context, request, "OPENED")
-            result = behavior(request, context)
-            if inspect.isasyncgen(result):
-                async for response in result:
-                    yield response
-            else:
-                await result
+            with self._calling(call):
+                result = behavior(request, context)
+                if inspect.isasyncgen(result):
+                    async for response in result:
+                        yield response
+                else:
+                    await result
 
         return run
 
@@ -494,14 +503,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
         async def run(requests: AsyncIterator[Message], context: Ctx) -> AsyncIterator[Any]:
             checked = _CheckedStream(self, call, context, response_class)
-            result = behavior(checked.requests(requests), checked)
-            if not inspect.isasyncgen(result):
-                await result
-                return
-            response: Any
-            async for response in result:
-                checked.answered(response)
-                yield response
+            with self._calling(call):
+                result = behavior(checked.requests(requests), checked)
+                if not inspect.isasyncgen(result):
+                    await result
+                    return
+                response: Any
+                async for response in result:
+                    checked.answered(response)
+                    yield response
 
         return run
 

@@ -17,6 +17,7 @@ from ..domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from ..domain.orders import Order
 from ..engine.accounts import AccountViews
 from ..engine.updates import OrderUpdate
+from . import ownership
 from .convert import EXCHANGE
 from .servicers import unary
 
@@ -115,7 +116,7 @@ class AccountViewsServicer(smart_order_pb2_grpc.SmartOrderServiceServicer):
         self, request: smart_order_pb2.GetBalancesRequest, context: Ctx
     ) -> smart_order_pb2.GetBalancesResponse:
         out = smart_order_pb2.GetBalancesResponse()
-        for key, rows in (await self.views.balances()).items():
+        for key, rows in (await self.views.balances(ownership.visible)).items():
             entry = out.balances[key]
             for b in rows:
                 entry.balances.add(
@@ -134,7 +135,7 @@ class AccountViewsServicer(smart_order_pb2_grpc.SmartOrderServiceServicer):
         self, request: smart_order_pb2.GetOpenOrdersRequest, context: Ctx
     ) -> smart_order_pb2.GetOpenOrdersResponse:
         out = smart_order_pb2.GetOpenOrdersResponse()
-        for key, orders in (await self.views.open_orders()).items():
+        for key, orders in (await self.views.open_orders(ownership.visible)).items():
             entry = out.orders[key]
             entry.orders.extend(open_order(key, o, updates) for o, updates in orders)
         return out
@@ -144,7 +145,7 @@ class AccountViewsServicer(smart_order_pb2_grpc.SmartOrderServiceServicer):
         self, request: smart_order_pb2.GetOpenPositionsRequest, context: Ctx
     ) -> smart_order_pb2.GetOpenPositionsResponse:
         out = smart_order_pb2.GetOpenPositionsResponse()
-        for key, rows in (await self.views.positions()).items():
+        for key, rows in (await self.views.positions(ownership.visible)).items():
             entry = out.positions[key]
             for p in rows:
                 entry.positions.add(

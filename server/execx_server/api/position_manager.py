@@ -16,8 +16,8 @@ from ..domain.enums import Exchange, TransactionType
 from ..domain.errors import ValidationError
 from ..domain.numbers import from_double
 from ..engine.updates import OrderUpdate
-from ..managers.position import PositionManagerConfig, PositionManagers, State, Status
-from . import convert
+from ..managers.position import PositionManager, PositionManagerConfig, PositionManagers, State, Status
+from . import convert, ownership
 from .servicers import Ctx, unary
 
 STATE = convert.EnumMap(position_manager_pb2.PositionManagerState.DESCRIPTOR, State)
@@ -84,7 +84,9 @@ class PositionManagerServicer(position_manager_pb2_grpc.PositionManagerServiceSe
     async def StopPositionManager(
         self, request: position_manager_pb2.StopPositionManagerRequest, context: Ctx
     ) -> position_manager_pb2.StopPositionManagerResponse:
-        manager = await self.managers.stop(*self._key(request))
+        key = self._key(request)
+        self._check(key)
+        manager = await self.managers.stop(*key)
         return position_manager_pb2.StopPositionManagerResponse(status=status_message(manager.status()))
 
     @unary
@@ -93,7 +95,7 @@ class PositionManagerServicer(position_manager_pb2_grpc.PositionManagerServiceSe
     ) -> position_manager_pb2.SetTargetPositionResponse:
         key = self._key(request)
         target = from_double(request.target_position, "targetPosition")
-        manager = self.managers.get(*key)
+        manager = self._check(key)
         manager.set_target(target)
         return position_manager_pb2.SetTargetPositionResponse(status=status_message(manager.status()))
 
@@ -101,7 +103,7 @@ class PositionManagerServicer(position_manager_pb2_grpc.PositionManagerServiceSe
     async def GetPositionManager(
         self, request: position_manager_pb2.GetPositionManagerRequest, context: Ctx
     ) -> position_manager_pb2.GetPositionManagerResponse:
-        manager = self.managers.get(*self._key(request))
+        manager = self._check(self._key(request))
         return position_manager_pb2.GetPositionManagerResponse(status=status_message(manager.status()))
 
     @unary
@@ -111,6 +113,12 @@ class PositionManagerServicer(position_manager_pb2_grpc.PositionManagerServiceSe
         return position_manager_pb2.ListPositionManagersResponse(
             managers=[status_message(m.status()) for m in self.managers.managers.values()]
         )
+
+    def _check(self, key: tuple[Exchange, str]) -> PositionManager:
+        """The manager on (exchange, symbol), if the calling key owns its session (else PERMISSION_DENIED)."""
+        manager = self.managers.get(*key)
+        ownership.check(manager.session_id, f"the position manager on {key[0].value} {key[1]}")
+        return manager
 
     @staticmethod
     def _key(

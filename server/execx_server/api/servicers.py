@@ -23,7 +23,14 @@ from google.rpc import code_pb2, status_pb2
 
 from ..connectors.base import ConnectorConfig, Secret
 from ..domain.enums import OrderStatus, TransactionType
-from ..domain.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable, ValidationError
+from ..domain.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    ValidationError,
+)
 from ..domain.venue import OutcomeUnknown, Rejected, Retryable, VenueError
 from ..engine import risk
 from ..engine.bus import SlowConsumer
@@ -59,6 +66,8 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.ALREADY_EXISTS, str(e)
     if isinstance(e, FailedPrecondition):
         return grpc.StatusCode.FAILED_PRECONDITION, str(e)
+    if isinstance(e, PermissionDenied):
+        return grpc.StatusCode.PERMISSION_DENIED, str(e)
     if isinstance(e, Rejected):
         return grpc.StatusCode.FAILED_PRECONDITION, f"venue refused: {e.message}"
     if isinstance(e, (Retryable, OutcomeUnknown)):
@@ -70,7 +79,15 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-DOMAIN_ERRORS = (ValidationError, NotFound, AlreadyExists, FailedPrecondition, VenueError, Unavailable)
+DOMAIN_ERRORS = (
+    ValidationError,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    PermissionDenied,
+    VenueError,
+    Unavailable,
+)
 
 # An answer is due before the caller's deadline: this much is kept for the answer's way back.
 DEADLINE_MARGIN_S = 0.05

@@ -31,7 +31,7 @@ from ..domain.instruments import InstrumentRules
 from ..managers.runtime import double, non_negative, positive
 from ..managers.smart import FINAL, Child, FeedEvent, Fill, Params, SmartOrder, SmartOrders, Subscriber
 from ..managers.smart_plan import Algorithm, SmartConfig, check_spans, lot_floor, parse_span
-from . import convert
+from . import convert, ownership
 from .servicers import DOMAIN_ERRORS, Ctx, _status, unary
 
 ALGORITHM = convert.EnumMap(so.SmartOrderAlgorithm.DESCRIPTOR, Algorithm)
@@ -294,6 +294,12 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
     async def AddSmartOrder(self, request: so.AddSmartOrderRequest, context: Ctx) -> so.AddSmartOrderResponse:
         return await self._add(request)
 
+    def _owned(self, order_id: str) -> SmartOrder:
+        """The smart order, if the calling key owns its session (else PERMISSION_DENIED; NOT_FOUND first)."""
+        o = self.smart.get(order_id)
+        ownership.check(o.session_id, f"smart order {order_id!r}")
+        return o
+
     async def _add(self, request: so.AddSmartOrderRequest) -> so.AddSmartOrderResponse:
         """AddSmartOrder and the channel's New: one validation path."""
         algorithm = ALGORITHM.domain(request.algorithm, "Algorithm", required=True)
@@ -319,7 +325,9 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
                 params.symbol_type,
             )
 
-        o = await self.smart.add(request.session_id, algorithm, exchanges, params, plan_of, request.id)
+        o = await self.smart.add(
+            request.session_id, algorithm, exchanges, params, plan_of, request.id, sessions=ownership.visible
+        )
         return so.AddSmartOrderResponse(
             type="New",
             id=o.id,
@@ -330,6 +338,7 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
 
     @unary
     async def CancelSmartOrder(self, request: so.CancelSmartOrderRequest, context: Ctx) -> so.CancelSmartOrderResponse:
+        self._owned(request.id)
         await self.smart.cancel(request.id)
         return so.CancelSmartOrderResponse()
 
@@ -352,6 +361,7 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
                 clear = True
             else:
                 limit = positive(double(p.limit_price, "parameters.limit_price"), "parameters.limit_price")
+        self._owned(request.id)
         o = self.smart.running(request.id)
         o.update(
             amount,
@@ -372,11 +382,11 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
     ) -> AsyncIterator[so.SubscribeSmartOrdersResponse]:
         try:
             if request.id:
-                self.smart.get(request.id)
+                self._owned(request.id)
         except DOMAIN_ERRORS as e:
             code, msg = _status(e)
             await context.abort(code, msg)
-        sub = self.smart.subscribe(request.id)
+        sub = self.smart.subscribe(request.id, ownership.visibility())  # another key's orders left out
         self.smart.metrics.subscribers.labels("smartorders").inc()
         try:
             if request.id:
@@ -402,7 +412,7 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
         """The feed of every smart order (or the one a Subscribe names) and the answers to the commands
         read from the same stream, as they come. A refused command is an Error message: the stream
         stays open. A subscriber ``QUEUE_MAX`` behind ends with RESOURCE_EXHAUSTED, as the feed does."""
-        sub = self.smart.subscribe("")
+        sub = self.smart.subscribe("", ownership.visibility())  # another key's orders left out
         self.smart.metrics.subscribers.labels("smartorders").inc()
         answers: asyncio.Queue[so.SubscribeSmartOrdersResponse] = asyncio.Queue(ANSWERS_MAX)
 
@@ -451,13 +461,15 @@ class SmartOrderServicer(so_grpc.SmartOrderServiceServicer):
                     so.SubscribeSmartOrdersResponse(type=so.SMART_ORDER_EVENT_TYPE_NEW, composite_id=r.id, new_order=r)
                 ]
             if cmd.type == so.SMART_ORDER_COMMAND_TYPE_CANCEL:
+                self._owned(cmd.id)
                 await self.smart.cancel(cmd.id)  # its StatusChange (Cancelled) follows on the feed
                 return []
             if cmd.type == so.SMART_ORDER_COMMAND_TYPE_PARAM_CHANGE:
+                self._owned(cmd.id)
                 self._update(self._change(cmd))  # its StatusChange follows on the feed
                 return []
             if cmd.type == so.SMART_ORDER_COMMAND_TYPE_SUBSCRIBE or cmd.id:
-                o = self.smart.get(cmd.id) if cmd.id else None
+                o = self._owned(cmd.id) if cmd.id else None
                 sub.order_id = cmd.id
                 if o is not None and o.status in FINAL:  # nothing more will come: its last status
                     return [feed_message(o.status_event())]

@@ -23,7 +23,7 @@ from ..engine.updates import OrderUpdate
 from ..managers.runtime import RunnerState
 from ..managers.trigger import Status, Trigger, TriggerManagers
 from ..managers.trigger_plan import Direction
-from . import convert
+from . import convert, ownership
 from .servicers import Ctx, unary
 
 DIRECTION = {
@@ -141,6 +141,7 @@ class TriggerManagerServicer(trigger_manager_pb2_grpc.TriggerManagerServiceServi
             DIRECTION.get(request.direction),
             exchange,
             orders,
+            ownership.visible,
         )
         return trigger_manager_pb2.SetTriggerResponse()
 
@@ -149,6 +150,9 @@ class TriggerManagerServicer(trigger_manager_pb2_grpc.TriggerManagerServiceServi
         self, request: trigger_manager_pb2.ClearTriggerRequest, context: Ctx
     ) -> trigger_manager_pb2.ClearTriggerResponse:
         exchange = convert.EXCHANGE.domain(request.exchange, "exchange", required=True)
+        owner = self.managers.trigger_manager(exchange, request.symbol, request.id)
+        if owner is not None:
+            ownership.check(owner.session_id, f"trigger {request.id!r}")
         self.managers.clear_trigger(exchange, request.symbol, request.id)
         return trigger_manager_pb2.ClearTriggerResponse()
 
@@ -157,7 +161,7 @@ class TriggerManagerServicer(trigger_manager_pb2_grpc.TriggerManagerServiceServi
         self, request: trigger_manager_pb2.ClearTriggersRequest, context: Ctx
     ) -> trigger_manager_pb2.ClearTriggersResponse:
         exchange = convert.EXCHANGE.domain(request.exchange, "exchange")
-        n = self.managers.clear_triggers(exchange, request.symbol, request.clear_all)
+        n = self.managers.clear_triggers(exchange, request.symbol, request.clear_all, ownership.visible)
         return trigger_manager_pb2.ClearTriggersResponse(cleared=n)
 
     @unary
@@ -166,7 +170,11 @@ class TriggerManagerServicer(trigger_manager_pb2_grpc.TriggerManagerServiceServi
     ) -> trigger_manager_pb2.ListTriggersResponse:
         exchange = convert.EXCHANGE.domain(request.exchange, "exchange")
         return trigger_manager_pb2.ListTriggersResponse(
-            triggers=[trigger_info(t) for _, t in self.managers.list(exchange, request.symbol)]
+            triggers=[
+                trigger_info(t)
+                for m, t in self.managers.list(exchange, request.symbol)
+                if ownership.visible(m.session_id)  # another key's triggers are left out
+            ]
         )
 
     @unary

@@ -30,6 +30,10 @@ class AlreadyExists(Exception):
     """A session id was used before, or a clOrderId reused with different parameters (ALREADY_EXISTS)."""
 
 
+class PermissionDenied(Exception):
+    """The calling API key may not use what the request names (another key's session or its objects)."""
+
+
 class FailedPrecondition(Exception):
     """The request is valid but the current state does not allow it, e.g. amending a filled order."""
 

@@ -32,20 +32,27 @@ def exchange_key(session: Session, sessions: list[Session]) -> str:
     return key
 
 
+Visible = Callable[[str], bool]  # the sessions a view lists (the calling API key's: api/ownership.py)
+
+
+def _every(session_id: str) -> bool:
+    return True
+
+
 class AccountViews:
     def __init__(self, engine: OrderEngine, reader_of: Callable[[Connector], AccountReader] = account_reader) -> None:
         self.engine = engine
         self.reader_of = reader_of
 
-    def _live(self) -> list[tuple[Session, Connector]]:
+    def _live(self, sessions: Visible) -> list[tuple[Session, Connector]]:
         return [
             (s, s.connector)
             for s in sorted(self.engine.sessions.values(), key=lambda s: s.session_id)
-            if s.state == LIVE and s.connector is not None
+            if s.state == LIVE and s.connector is not None and sessions(s.session_id)
         ]
 
-    async def _each(self, ask: Callable[[AccountReader], Awaitable[list[T]]]) -> dict[str, list[T]]:
-        live = self._live()
+    async def _each(self, ask: Callable[[AccountReader], Awaitable[list[T]]], visible: Visible) -> dict[str, list[T]]:
+        live = self._live(visible)
         sessions = [s for s, _ in live]
 
         async def one(session: Session, connector: Connector) -> list[T]:
@@ -60,25 +67,28 @@ class AccountViews:
         answers = await asyncio.gather(*(one(s, c) for s, c in live))
         return {exchange_key(s, sessions): rows for s, rows in zip(sessions, answers, strict=True)}
 
-    async def balances(self) -> dict[str, list[AssetBalance]]:
-        return await self._each(lambda reader: reader.balances())
+    async def balances(self, sessions: Visible = _every) -> dict[str, list[AssetBalance]]:
+        """Each live session's balances at its venue (of the sessions ``sessions`` accepts: the calling
+        API key's)."""
+        return await self._each(lambda reader: reader.balances(), sessions)
 
-    async def positions(self) -> dict[str, list[AccountPosition]]:
-        return await self._each(lambda reader: reader.positions())
+    async def positions(self, sessions: Visible = _every) -> dict[str, list[AccountPosition]]:
+        return await self._each(lambda reader: reader.positions(), sessions)
 
-    async def open_orders(self) -> dict[str, list[tuple[Order, list[OrderUpdate]]]]:
+    async def open_orders(self, sessions: Visible = _every) -> dict[str, list[tuple[Order, list[OrderUpdate]]]]:
         """Every order not final of every session not stopped (live, or restored and awaiting its start),
         in the order they were sent, each with its journaled updates (its status history and fills), read on
         a worker thread."""
-        sessions = sorted((s for s in self.engine.sessions.values() if s.state != STOPPED), key=lambda s: s.session_id)
+        listed = (s for s in self.engine.sessions.values() if s.state != STOPPED and sessions(s.session_id))
+        shown = sorted(listed, key=lambda s: s.session_id)
         journal = self.engine.journal
         await journal.flush()
         out: dict[str, list[tuple[Order, list[OrderUpdate]]]] = {}
-        for s in sessions:
+        for s in shown:
             orders = s.store.open_orders()
             ids = [o.cl_order_id for o in orders]
             records = await asyncio.to_thread(_read_orders, journal, s.session_id, ids)
-            out[exchange_key(s, sessions)] = [
+            out[exchange_key(s, shown)] = [
                 (o, [r.payload for r in recs if isinstance(r.payload, OrderUpdate)])
                 for o, recs in zip(orders, records, strict=True)
             ]

@@ -816,9 +816,11 @@ class SmartOrders:
         params: Params,
         plan_of: Callable[[InstrumentRules], SmartConfig],
         order_id: str = "",
+        sessions: Callable[[str], bool] = lambda _: True,
     ) -> SmartOrder:
         """Validate (INVALID_ARGUMENT naming the field), then start: nothing is sent before every check
-        passed. ``plan_of`` builds the schedule once the instrument's rules are known."""
+        passed. ``plan_of`` builds the schedule once the instrument's rules are known. The other listed
+        exchanges are traded through live sessions ``sessions`` accepts (the calling API key's own)."""
         required(session_id, "sessionId")
         if not exchanges:
             raise ValidationError("Exchanges", "is required")
@@ -833,7 +835,7 @@ class SmartOrders:
             raise ValidationError("parameters.symbol", e.reason) from None
         if TimeInForce.IOC not in connector.supported_tifs:
             raise ValidationError("Exchanges", f"{session.exchange.value} has no IOC orders")
-        venues = self._venues(session_id, session.exchange, exchanges, params.symbol)
+        venues = self._venues(session_id, session.exchange, exchanges, params.symbol, sessions)
         plan = plan_of(rules)
         positive(plan.amount, "parameters.amount")
         if plan.amount < max(rules.min_qty, rules.lot):
@@ -850,7 +852,9 @@ class SmartOrders:
         log.info("smart_order.added", extra={"id": order_id, "session": session_id, "symbol": params.symbol})
         return o
 
-    def _venues(self, session_id: str, own: Exchange, exchanges: list[Exchange], symbol: str) -> dict[Exchange, str]:
+    def _venues(
+        self, session_id: str, own: Exchange, exchanges: list[Exchange], symbol: str, sessions: Callable[[str], bool]
+    ) -> dict[Exchange, str]:
         """Each listed exchange's session (``own`` through ``session_id``, the others through a live session
         of theirs); INVALID_ARGUMENT naming ``Exchanges`` for one without a live session, one without IOC
         orders, ``parameters.symbol`` for one that does not list the symbol (by the same name)."""
@@ -858,7 +862,7 @@ class SmartOrders:
         for exchange in exchanges:
             if exchange in venues:
                 continue
-            sid = venue_session(self.engine, exchange, session_id)
+            sid = venue_session(self.engine, exchange, session_id, sessions)
             if not sid:
                 raise ValidationError(
                     "Exchanges", f"{exchange.value} has no live order session (start one with StartOrderHandler)"
@@ -918,8 +922,9 @@ class SmartOrders:
 
     # ------------------------------------------------------------------ the feed
 
-    def subscribe(self, order_id: str) -> Subscriber:
-        s = Subscriber(order_id)
+    def subscribe(self, order_id: str, sessions: Callable[[str], bool] = lambda _: True) -> Subscriber:
+        """A feed of ``order_id``'s events ("": every smart order's whose session ``sessions`` accepts)."""
+        s = Subscriber(order_id, sessions)
         self.subscribers.append(s)
         return s
 
@@ -948,13 +953,16 @@ class Subscriber:
     """One feed subscriber: a bounded queue of the events of one smart order (or all); one that falls
     ``QUEUE_MAX`` behind is ``overflowed`` (its stream ends with RESOURCE_EXHAUSTED)."""
 
-    def __init__(self, order_id: str) -> None:
+    def __init__(self, order_id: str, sessions: Callable[[str], bool] = lambda _: True) -> None:
         self.order_id = order_id
+        self.sessions = sessions  # the smart orders it may see, by their session (the subscribing API key's)
         self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue()
         self.overflowed = False
 
     def put(self, event: FeedEvent) -> None:
         if self.overflowed or (self.order_id and event.order.id != self.order_id):
+            return
+        if not self.sessions(event.order.session_id):
             return
         if self.queue.qsize() >= QUEUE_MAX:
             self.overflowed = True

@@ -57,14 +57,16 @@ class Venue(Runner):
         self._forward(u)
 
 
-def venue_session(engine: OrderEngine, exchange: Exchange, preferred: str) -> str:
+def venue_session(
+    engine: OrderEngine, exchange: Exchange, preferred: str, usable: Callable[[str], bool] = lambda _: True
+) -> str:
     """The live session of ``exchange`` the smart order routes through: ``preferred`` (the add's
-    session) when it trades it, else the earliest-started live one (by session id when several); ""
-    when there is none."""
+    session) when it trades it, else the earliest-started live one ``usable`` accepts (by session id when
+    several; ``usable``: the adding API key's sessions); "" when there is none."""
     live = [
         sid
         for sid, s in engine.sessions.items()
-        if s.exchange is exchange and s.state == LIVE and s.connector is not None
+        if s.exchange is exchange and s.state == LIVE and s.connector is not None and usable(sid)
     ]
     if preferred in live:
         return preferred

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -373,7 +374,9 @@ class TriggerManagers:
 
     # ------------------------------------------------------------------ triggers
 
-    def _manager_for(self, exchange: Exchange, symbol: str, orders: list[SendOrder]) -> TriggerManager:
+    def _manager_for(
+        self, exchange: Exchange, symbol: str, orders: list[SendOrder], usable: Callable[[str], bool]
+    ) -> TriggerManager:
         sessions = {o.session_id for o in orders if o.session_id}
         if len(sessions) > 1:
             i = next(i for i, o in enumerate(orders) if o.session_id and o.session_id != orders[0].session_id)
@@ -387,7 +390,9 @@ class TriggerManagers:
                     "start one with startTriggerManager"
                 )
             return manager
-        candidates = [m for (_, ex, sym), m in self.managers.items() if ex is exchange and sym == symbol]
+        candidates = [
+            m for (sid, ex, sym), m in self.managers.items() if ex is exchange and sym == symbol and usable(sid)
+        ]
         if not candidates:
             raise NotFound(f"no trigger manager on {exchange.value} {symbol}; start one with startTriggerManager")
         if len(candidates) > 1:
@@ -402,8 +407,11 @@ class TriggerManagers:
         direction: Direction | None,
         exchange: Exchange,
         orders: list[SendOrder],
+        sessions: Callable[[str], bool] = lambda _: True,
     ) -> Trigger:
-        """Validate everything, then arm (INVALID_ARGUMENT / ALREADY_EXISTS / NOT_FOUND before anything)."""
+        """Validate everything, then arm (INVALID_ARGUMENT / ALREADY_EXISTS / NOT_FOUND before anything). Orders
+        naming no session go through the one manager on the symbol whose session ``sessions`` accepts (the
+        calling API key's own)."""
         required(trigger_id, "id")
         positive(price, "price")
         required(symbol, "symbol")
@@ -411,7 +419,7 @@ class TriggerManagers:
             raise ValidationError("direction", "is required: up or down")
         if not orders:
             raise ValidationError("orders", "at least one order is required")
-        manager = self._manager_for(exchange, symbol, orders)
+        manager = self._manager_for(exchange, symbol, orders, sessions)
         session, connector = self.engine.live_session(manager.session_id)
         existing = manager.triggers.get(trigger_id)
         same_level = [
@@ -447,6 +455,17 @@ class TriggerManagers:
         log.info("trigger_manager.armed", extra={"symbol": symbol, "trigger": trigger_id, "price": str(price)})
         return trigger
 
+    def trigger_manager(self, exchange: Exchange, symbol: str, trigger_id: str) -> TriggerManager | None:
+        """The manager holding trigger ``trigger_id`` on (exchange, symbol), if any."""
+        return next(
+            (
+                m
+                for (_, ex, sym), m in self.managers.items()
+                if ex is exchange and sym == symbol and trigger_id in m.triggers
+            ),
+            None,
+        )
+
     def clear_trigger(self, exchange: Exchange, symbol: str, trigger_id: str) -> None:
         required(symbol, "symbol")
         required(trigger_id, "id")
@@ -456,13 +475,19 @@ class TriggerManagers:
                 return
         raise NotFound(f"no trigger {trigger_id!r} on {exchange.value} {symbol}")
 
-    def clear_triggers(self, exchange: Exchange | None, symbol: str, clear_all: bool) -> int:
+    def clear_triggers(
+        self, exchange: Exchange | None, symbol: str, clear_all: bool, sessions: Callable[[str], bool] = lambda _: True
+    ) -> int:
+        """Clear the triggers of (exchange, symbol), or every trigger with ``clear_all``, of the managers whose
+        session ``sessions`` accepts (the calling API key's own); how many were cleared."""
         if not clear_all and not symbol:
             raise ValidationError("symbol", "is required unless clearAll is true")
         if not clear_all and exchange is None:
             raise ValidationError("exchange", "is required unless clearAll is true")
         n = 0
-        for (_, ex, sym), m in self.managers.items():
+        for (sid, ex, sym), m in self.managers.items():
+            if not sessions(sid):
+                continue
             if clear_all or (ex is exchange and sym == symbol):
                 n += m.clear()
                 m.save()
