@@ -25,7 +25,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.api.gateway.routes import load_routes
 from execx_server.app import Service, Settings, StartupError
-from google.protobuf import symbol_database
+from google.protobuf import json_format, symbol_database
 
 KEYS = {"read": "key-read-0123456789", "trade": "key-trade-0123456789", "admin": "key-admin-0123456789"}
 OTHER_TRADER = "key-trade2-0123456789"
@@ -612,3 +612,206 @@ async def test_objects_named_by_their_own_id_belong_to_their_sessions_key(
     await sos.CancelSmartOrder(so.CancelSmartOrderRequest(id=sid), metadata=boss)
     await tms.ClearTrigger(tm.ClearTriggerRequest(exchange=ex, symbol="BTCUSDT", id="t-mine"), metadata=mine)
     await pms.StopPositionManager(pm.StopPositionManagerRequest(exchange=ex, symbol="ETHUSDT"), metadata=mine)
+
+
+# ------------------------------------------------------------------ the matrix of calls naming an object by its own id
+
+OWN_ID_SESSION = "matrix-own"
+
+
+@pytest.fixture(scope="module")
+async def owned(channel: grpc.aio.Channel, svc: Service) -> dict[str, str]:
+    """Objects of the trade key "trader" on its session ``OWN_ID_SESSION``: a position manager on SOLUSDT, the
+    trigger "t-matrix", a smart order (its id)."""
+    from execx.v1 import position_manager_pb2 as pm
+    from execx.v1 import position_manager_pb2_grpc as pm_grpc
+    from execx.v1 import smart_order_pb2 as so
+    from execx.v1 import smart_order_pb2_grpc as so_grpc
+    from execx.v1 import trigger_manager_pb2 as tm
+    from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
+
+    mine, ex = md(KEYS["trade"]), c.EXCHANGE_BINANCE_SPOT
+    await start(channel, svc, OWN_ID_SESSION, KEYS["trade"])
+    config = pm.PositionManagerConfig(
+        quote_levels=1, min_order_qty=0.01, re_entry_ticker_seconds=0.2, price_level_interval=0.001
+    )
+    await pm_grpc.PositionManagerServiceStub(channel).StartPositionManager(
+        pm.StartPositionManagerRequest(session_id=OWN_ID_SESSION, exchange=ex, symbol="SOLUSDT", config=config),
+        metadata=mine,
+    )
+    tms = tm_grpc.TriggerManagerServiceStub(channel)
+    await tms.StartTriggerManager(
+        tm.StartTriggerManagerRequest(session_id=OWN_ID_SESSION, exchange=ex, symbol="BTCUSDT"), metadata=mine
+    )
+    order = buy(OWN_ID_SESSION, "matrix-trig-1")
+    order.ClearField("transaction_type")
+    await tms.SetTrigger(
+        tm.SetTriggerRequest(
+            id="t-matrix",
+            price=1000.0,
+            symbol="BTCUSDT",
+            direction=tm.TRIGGER_DIRECTION_DOWN,
+            exchange=ex,
+            orders=[order],
+        ),
+        metadata=mine,
+    )
+    add = so.AddSmartOrderRequest(
+        algorithm=so.SMART_ORDER_ALGORITHM_TWAP,
+        exchanges=[ex],
+        session_id=OWN_ID_SESSION,
+        parameters=so.SmartOrderParameters(
+            side=c.SIDE_BUY, symbol="BTCUSDT", amount=0.002, duration="600SEC", interval="300SEC"
+        ),
+    )
+    deadline = time.monotonic() + 60
+    while True:  # a smart order waits for the feed's first quote: FAILED_PRECONDITION until then
+        try:
+            added = await so_grpc.SmartOrderServiceStub(channel).AddSmartOrder(add, metadata=mine)
+            break
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and time.monotonic() < deadline, e
+            async with aiohttp.ClientSession() as http:  # the venue pushes a new best bid/ask
+                move = {"market": "binance-spot", "symbol": "BTCUSDT", "price": "98000"}
+                async with http.post(svc.ready["sim"]["admin"] + "/admin/market/move", json=move) as r:
+                    assert r.status == 200, await r.text()
+            await asyncio.sleep(0.1)
+    return {"smart": added.id}
+
+
+def own_id_calls() -> list[tuple[str, Any]]:
+    """(method, request of the ids of ``owned``): every call that names an object by its own id, or a session's
+    object by its session (each refused for another key)."""
+    from execx.v1 import contingent_order_pb2 as co
+    from execx.v1 import dip_buyer_pb2 as db
+    from execx.v1 import grid_trader_pb2 as gt
+    from execx.v1 import mmp_pb2 as mm
+    from execx.v1 import position_manager_pb2 as pm
+    from execx.v1 import smart_order_pb2 as so
+    from execx.v1 import trigger_manager_pb2 as tm
+
+    ex, s, pms, tms = c.EXCHANGE_BINANCE_SPOT, OWN_ID_SESSION, "PositionManagerService", "TriggerManagerService"
+    return [
+        (
+            f"/execx.v1.{pms}/GetPositionManager",
+            lambda ids: pm.GetPositionManagerRequest(exchange=ex, symbol="SOLUSDT"),
+        ),
+        (
+            f"/execx.v1.{pms}/SetTargetPosition",
+            lambda ids: pm.SetTargetPositionRequest(exchange=ex, symbol="SOLUSDT", target_position=1),
+        ),
+        (
+            f"/execx.v1.{pms}/StopPositionManager",
+            lambda ids: pm.StopPositionManagerRequest(exchange=ex, symbol="SOLUSDT"),
+        ),
+        (
+            f"/execx.v1.{tms}/ClearTrigger",
+            lambda ids: tm.ClearTriggerRequest(exchange=ex, symbol="BTCUSDT", id="t-matrix"),
+        ),
+        (
+            f"/execx.v1.{tms}/GetTriggerManager",
+            lambda ids: tm.GetTriggerManagerRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        (
+            f"/execx.v1.{tms}/StopTriggerManager",
+            lambda ids: tm.StopTriggerManagerRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        ("/execx.v1.SmartOrderService/CancelSmartOrder", lambda ids: so.CancelSmartOrderRequest(id=ids["smart"])),
+        (
+            "/execx.v1.SmartOrderService/UpdateSmartOrder",
+            lambda ids: so.UpdateSmartOrderRequest(
+                id=ids["smart"], parameters=so.SmartOrderParametersChange(amount=0.004)
+            ),
+        ),
+        (
+            "/execx.v1.SmartOrderService/SubscribeSmartOrders",
+            lambda ids: so.SubscribeSmartOrdersRequest(id=ids["smart"]),
+        ),
+        (
+            "/execx.v1.DipBuyerService/GetDipBuyer",
+            lambda ids: db.GetDipBuyerRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        (
+            "/execx.v1.DipBuyerService/StopDipBuyer",
+            lambda ids: db.StopDipBuyerRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        (
+            "/execx.v1.GridTraderService/GetGridTrader",
+            lambda ids: gt.GetGridTraderRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        (
+            "/execx.v1.GridTraderService/StopGridTrader",
+            lambda ids: gt.StopGridTraderRequest(session_id=s, exchange=ex, symbol="BTCUSDT"),
+        ),
+        (
+            "/execx.v1.ContingentOrderService/GetOrderGroup",
+            lambda ids: co.GetOrderGroupRequest(session_id=s, group_id="g"),
+        ),
+        (
+            "/execx.v1.ContingentOrderService/CancelOrderGroup",
+            lambda ids: co.CancelOrderGroupRequest(session_id=s, group_id="g"),
+        ),
+        ("/execx.v1.MarketMakerProtectionService/GetMmpStatus", lambda ids: mm.GetMmpStatusRequest(session_id=s)),
+        ("/execx.v1.MarketMakerProtectionService/ResetMmp", lambda ids: mm.ResetMmpRequest(session_id=s)),
+    ]
+
+
+OWN_ID_CALLS = own_id_calls()
+ROUTE_OF = {r.grpc_path: r for r in ROUTES}
+
+
+@pytest.mark.parametrize(("path", "request_of"), OWN_ID_CALLS, ids=[p for p, _ in OWN_ID_CALLS])
+async def test_own_id_scope_matrix(
+    channel: grpc.aio.Channel, svc: Service, owned: dict[str, str], path: str, request_of: Any
+) -> None:
+    """Another trade key: PERMISSION_DENIED over gRPC, 403 over REST; nothing changed (the owner's objects are
+    all still there after the whole matrix: ``test_own_id_objects_survive_the_matrix``)."""
+    request = request_of(owned)
+    m = next(m for p, m in RPCS if p == path)
+    res_cls = symbol_database.Default().GetSymbol(m.output_type.full_name)
+    kw: dict[str, Any] = {
+        "request_serializer": type(request).SerializeToString,
+        "response_deserializer": res_cls.FromString,
+    }
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        if m.server_streaming:
+            await channel.unary_stream(path, **kw)(request, metadata=md(OTHER_TRADER), timeout=10).read()
+        else:
+            await channel.unary_unary(path, **kw)(request, metadata=md(OTHER_TRADER), timeout=10)
+    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED, e.value
+    route = ROUTE_OF.get(path)
+    if route is None or route.is_websocket:
+        return
+    rest_path = route.template
+    body = json_format.MessageToDict(request)
+    for name in list(body):  # path variables come out of the body
+        if "{" + name + "}" in rest_path:
+            rest_path = rest_path.replace("{" + name + "}", str(body.pop(name)))
+    kwargs: dict[str, Any] = {"json": body} if route.body else {}
+    async with aiohttp.ClientSession() as http:
+        async with http.request(
+            route.http_method, svc.ready["rest"] + rest_path, headers={"x-api-key": OTHER_TRADER}, **kwargs
+        ) as r:
+            assert r.status == 403, (r.status, await r.text())
+
+
+async def test_own_id_objects_survive_the_matrix(channel: grpc.aio.Channel, owned: dict[str, str]) -> None:
+    from execx.v1 import position_manager_pb2 as pm
+    from execx.v1 import position_manager_pb2_grpc as pm_grpc
+    from execx.v1 import smart_order_pb2 as so
+    from execx.v1 import smart_order_pb2_grpc as so_grpc
+    from execx.v1 import trigger_manager_pb2 as tm
+    from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
+
+    mine, ex = md(KEYS["trade"]), c.EXCHANGE_BINANCE_SPOT
+    got = await pm_grpc.PositionManagerServiceStub(channel).GetPositionManager(
+        pm.GetPositionManagerRequest(exchange=ex, symbol="SOLUSDT"), metadata=mine
+    )
+    assert got.status.session_id == OWN_ID_SESSION and got.status.target_position == 0
+    listed = await tm_grpc.TriggerManagerServiceStub(channel).ListTriggers(
+        tm.ListTriggersRequest(exchange=ex, symbol="BTCUSDT"), metadata=mine
+    )
+    assert "t-matrix" in [t.trigger.id for t in listed.triggers]
+    smart = await so_grpc.SmartOrderServiceStub(channel).ListSmartOrders(so.ListSmartOrdersRequest(), metadata=mine)
+    order = next(o for o in smart.requests if o.id == owned["smart"])
+    assert order.status != so.SMART_ORDER_STATUS_CANCELLED and order.amount == 0.002
