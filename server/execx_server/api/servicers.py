@@ -479,7 +479,8 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         )
         targets = [o.cl_order_id for s in symbols for o in session.open_orders(s)]
         if self.contingent is not None:  # the armed contingent orders there are disarmed first (never sent)
-            targets += await self.contingent.cancel_all(session.session_id, request.symbol)
+            disarmed = await self.contingent.cancel_all(session.session_id, request.symbol)
+            targets += [cl for cl in disarmed if cl not in targets]  # a native one is an open order too
         for symbol in symbols:
             await self.engine.send(SendOrder(session.session_id, TransactionType.PULL, symbol=symbol))
         return order_manager_pb2.CancelAllOrdersResponse(cl_order_ids=targets)

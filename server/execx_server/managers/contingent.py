@@ -551,7 +551,9 @@ class ContingentOrders:
         (a fire already decided finishes its send: its order is the engine's, and the stop's
         ``cancelOpenOrders`` pull comes after this) and drop its journal row, so nothing fires after the
         handler stopped and a restart re-arms nothing. Rows of a session a restart left detached (not
-        restored yet) are cancelled the same way. Returns how many were disarmed."""
+        restored yet) are cancelled the same way (not its native ones: with no connection they stay at the
+        venue, as its open orders do). A native one of a live session is cancelled at the venue (``cancel``).
+        Returns how many were disarmed."""
         self.stopped.add(session_id)
         async with self._lock:
             hit = [c for (sid, _), c in self.orders.items() if sid == session_id and c.status is ARMED]
@@ -560,7 +562,7 @@ class ContingentOrders:
             for _key, config in self.restorer.pending.pop(session_id, []):
                 for d in config["orders"]:
                     c = Contingent.from_json(d, session_id)
-                    if c.status is ARMED:
+                    if c.status is ARMED and not c.native:  # a native one is the venue's: no connection to cancel
                         c.status, c.message = OrderStatus.CANCELLED, STOPPED_WHY
                         self.orders[c.key] = c
                         self.retire(c)
