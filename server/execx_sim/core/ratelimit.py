@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from functools import cached_property
 
 INTERVAL_MS = {"S": 1_000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}
 
@@ -30,8 +31,8 @@ class Limit:
     interval_num: int
     limit: int
 
-    @property
-    def header_suffix(self) -> str:
+    @cached_property
+    def header_suffix(self) -> str:  # interval and interval_num never change (the admin API sets ``limit``)
         return f"{self.interval_num}{self.interval[0]}"
 
     @property

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
 from aiohttp import WSCloseCode, web
 
 from ..core.faults import Faults
@@ -105,14 +106,28 @@ class StreamWriter:
                 return
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), default=_default)
-
-
 def _default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dumps(obj: Any, default: Callable[[Any], Any] = _default) -> str:
+    """Compact JSON text (Decimals as ``default`` has them: strings here). orjson, ~5x json's speed, with
+    json for what orjson refuses (integers beyond 64 bits) and for its error."""
+    try:
+        return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), default=default)
+
+
+def loads(text: str | bytes) -> Any:
+    """A JSON document: orjson, with json for what orjson refuses but json reads (NaN, integers beyond 64
+    bits), so that what the venue accepts and the error it raises otherwise stay json's."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def fault_middleware(faults: Faults, on_fault: Callable[[str, web.Request], web.Response | None]) -> Any:

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import hmac
 import itertools
-import json
 import logging
 import secrets
 import time
@@ -43,7 +42,8 @@ from ..core.accounts import Account
 from ..core.engine import Exchange
 from ..core.faults import Faults
 from ..core.ratelimit import METHOD_COST, CreditLimiter, Credits
-from .common import StreamWriter, WsRegistry
+from .common import StreamWriter, WsRegistry, loads
+from .common import dumps as common_dumps
 
 log = logging.getLogger("execx_sim.jsonrpc")
 
@@ -88,7 +88,7 @@ def num(value: Decimal | int | None) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), default=_default)
+    return common_dumps(obj, _default)
 
 
 def _default(obj: Any) -> Any:
@@ -166,7 +166,7 @@ class Params:
             raise invalid_params(name, "must be present")
         if isinstance(value, str):  # GET query: channels=a,b or a JSON array
             try:
-                value = json.loads(value) if value.startswith("[") else value.split(",")
+                value = loads(value) if value.startswith("[") else value.split(",")
             except ValueError:
                 raise invalid_params(name, "must be an array") from None
         if not isinstance(value, list):
@@ -427,7 +427,7 @@ class JsonRpcServer:
             raw: dict[str, Any] = dict(request.query)
             if body:
                 try:
-                    parsed = json.loads(body)
+                    parsed = loads(body)
                 except ValueError:
                     raise RpcError(-32700, "Parse error") from None
                 if not isinstance(parsed, dict):
@@ -498,7 +498,7 @@ class JsonRpcServer:
         req_id: Any = None
         try:
             try:
-                frame = json.loads(text)
+                frame = loads(text)
             except ValueError:
                 raise RpcError(-32700, "Parse error") from None
             if not isinstance(frame, dict):

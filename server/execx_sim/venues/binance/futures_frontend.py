@@ -58,7 +58,7 @@ from ...core.types import (
     STPMode,
     TimeInForce,
 )
-from ..common import Endpoint, WsRegistry
+from ..common import Endpoint, WsRegistry, loads
 from . import errors
 from .errors import BinanceError
 from .futures_wire import Wire, alias_of, fixed
@@ -562,7 +562,7 @@ class FuturesFrontend:
     def batch_items(self, params: Params, name: str, limit: int) -> list[Any]:
         raw = params.str(name, required=True)
         try:
-            items = json.loads(raw)
+            items = loads(raw)
         except json.JSONDecodeError:
             raise BinanceError(-1130, f"Data sent for parameter '{name}' is not valid.") from None
         if not isinstance(items, list) or not items:

@@ -27,7 +27,7 @@ from aiohttp import WSMsgType, web
 
 from ...core.accounts import Account
 from ...core.types import ZERO, BookTop, PublicTrade, Side
-from ..common import StreamWriter, dumps
+from ..common import StreamWriter, dumps, loads
 from . import auth, errors
 from .errors import BinanceError
 from .futures_wire import fixed
@@ -107,7 +107,7 @@ class FuturesWsApi:
         return_limits = True
         try:
             try:
-                req = json.loads(text)
+                req = loads(text)
             except json.JSONDecodeError:
                 raise BinanceError(-1000, "Malformed request: invalid JSON.") from None
             if not isinstance(req, dict):
@@ -376,7 +376,7 @@ class FuturesStreams:
     def _control(self, conn: _Conn, text: str) -> None:
         """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY frames."""
         try:
-            req = json.loads(text)
+            req = loads(text)
         except json.JSONDecodeError:
             conn.writer.send_json({"error": {"code": 3, "msg": "Invalid JSON"}})
             return

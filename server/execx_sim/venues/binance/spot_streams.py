@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +28,7 @@ from aiohttp import WSMsgType, web
 from ...core.engine import Exchange, Market
 from ...core.faults import Faults
 from ...core.types import ZERO, BookTop, OrderEvent, PublicTrade, Side
-from ..common import StreamWriter, WsRegistry, dumps
+from ..common import StreamWriter, WsRegistry, dumps, loads
 from .marketdata import PeriodicStreams
 from .spot_wire import d8
 
@@ -166,7 +165,7 @@ class SpotStreams:
 
     def _control(self, conn: StreamConn, text: str) -> None:
         try:
-            frame = json.loads(text)
+            frame = loads(text)
         except ValueError:
             conn.writer.send_json({"error": {"code": 3, "msg": "Invalid JSON: expected value at line 1 column 1"}})
             return

@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 from ...core.accounts import Account
 from ...core.engine import Exchange, Market
 from ...core.faults import Faults
-from ..common import StreamWriter, WsRegistry, dumps
+from ..common import StreamWriter, WsRegistry, dumps, loads
 from . import auth, errors
 from .errors import BinanceError
 from .http import Params
@@ -190,7 +190,7 @@ class SpotWsApi:
         rate_headers: dict[str, str] = {}
         try:
             try:
-                frame = json.loads(text)
+                frame = loads(text)
             except ValueError:
                 raise BinanceError(-1000, "Malformed request: invalid JSON.") from None
             if not isinstance(frame, dict):

@@ -24,7 +24,7 @@ from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
 from ...core.types import ZERO, AccountEvent, BookTop, Event, ExecType, OrderEvent, PublicTrade
-from ..common import Endpoint, StreamWriter, WsRegistry, dumps
+from ..common import Endpoint, StreamWriter, WsRegistry, dumps, loads
 from . import auth, errors, wire
 from .dcp import REASON as DCP_REASON
 from .dcp import TOPIC_PRODUCTS, Dcp
@@ -140,7 +140,7 @@ class BybitVenue:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     try:
-                        data = json.loads(msg.data)
+                        data = loads(msg.data)
                     except json.JSONDecodeError:
                         data = None
                     if not isinstance(data, dict):

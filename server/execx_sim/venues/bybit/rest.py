@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ...core.accounts import Account
 from ...core.types import Order, OrderStatus
-from ..common import dumps
+from ..common import dumps, loads
 from . import auth, dcp, errors, wire
 from .errors import BybitError
 from .instruments import CATEGORIES
@@ -98,7 +98,7 @@ class BybitHttp:
             else:
                 payload = await request.text()
                 try:
-                    body = json.loads(payload) if payload else {}
+                    body = loads(payload) if payload else {}
                 except json.JSONDecodeError:
                     raise errors.param("request body is not valid JSON") from None
                 if not isinstance(body, dict):

@@ -9,7 +9,6 @@ environments with the same accounts, so the header is accepted and not otherwise
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from aiohttp import web
 
 from ...core.accounts import Account
 from ...core.types import OrderError
-from ..common import dumps, fault_middleware
+from ..common import dumps, fault_middleware, loads
 from . import auth, errors, wire
 from .errors import OkxError
 from .trading import text
@@ -114,7 +113,7 @@ class OkxRest:
                 body: Any = None
                 if request.method == "POST":
                     try:
-                        body = json.loads(raw) if raw else {}
+                        body = loads(raw) if raw else {}
                     except ValueError:
                         raise OkxError("50002", "JSON syntax error") from None
                 query = dict(parse_qsl(request.query_string, keep_blank_values=True))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from ...core.accounts import Account
-from ..common import StreamWriter, dumps
+from ..common import StreamWriter, dumps, loads
 from . import auth
 from .errors import OkxError
 
@@ -116,7 +116,7 @@ class OkxWs:
 
     def _message(self, conn: Conn, raw: str) -> None:
         try:
-            frame = json.loads(raw)
+            frame = loads(raw)
         except ValueError:
             self._error(conn, "60012", f"Invalid request: {raw[:100]}")
             return
