@@ -134,6 +134,26 @@ def parse_message(raw: bytes) -> simplefix.FixMessage | None:
     return msg
 
 
+_FRAMING_TAGS = frozenset((8, 9, 35, 10))
+
+
+def encode_message(msg_type: str, header: Iterable[tuple[int, str]], body: Iterable[tuple[int, str]]) -> bytes:
+    """A message on the wire, byte for byte as simplefix's ``FixMessage.encode`` makes it from these header
+    and body fields (BeginString, BodyLength, MsgType first, CheckSum last; a field with a framing tag or a
+    None value is left out), at a fraction of its cost: simplefix sums the checksum byte by byte in Python
+    and converts every tag and value through several calls."""
+    parts = [b"35=", msg_type.encode(), SOH]
+    for fields in (header, body):
+        for tag, value in fields:
+            if value is None or tag in _FRAMING_TAGS:
+                continue
+            raw = value.encode() if type(value) is str else value if type(value) is bytes else str(value).encode()
+            parts.append(b"%d=%s\x01" % (tag, raw))
+    rest = b"".join(parts)
+    out = b"8=" + BEGIN_STRING + b"\x019=%d\x01" % len(rest) + rest
+    return out + b"10=%03d\x01" % (sum(out) % 256)
+
+
 def text(msg: simplefix.FixMessage, tag: int) -> str | None:
     value = msg.get(tag)
     return None if value is None else bytes(value).decode("utf-8", "replace")
@@ -238,18 +258,8 @@ class FixConnection:
         self, msg_type: str, seq: int, sending_time: str, body: Fields, extra_header: Iterable[tuple[int, str]] = ()
     ) -> None:
         assert self.state is not None
-        m = simplefix.FixMessage()
-        m.append_pair(8, BEGIN_STRING, header=True)
-        m.append_pair(35, msg_type, header=True)
-        m.append_pair(49, SERVER_COMP_ID, header=True)
-        m.append_pair(56, self.state.comp_id, header=True)
-        m.append_pair(34, seq, header=True)
-        m.append_pair(52, sending_time, header=True)
-        for tag, value in extra_header:
-            m.append_pair(tag, value, header=True)
-        for tag, value in body:
-            m.append_pair(tag, value)
-        self.writer.write(m.encode())
+        header = [(49, SERVER_COMP_ID), (56, self.state.comp_id), (34, str(seq)), (52, sending_time), *extra_header]
+        self.writer.write(encode_message(msg_type, header, body))
         self._last_sent = time.monotonic()
         transport = self.writer.transport
         if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
