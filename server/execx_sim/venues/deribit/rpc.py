@@ -863,10 +863,21 @@ class DeribitRpc:
                 channels = [f"user.portfolio.{currency}", f"user.portfolio.{currency.lower()}"]
                 self.server.publish(channels, self.summary_json(account, currency), ev.account_id)
 
+    def _watched(self, account: Account) -> bool:
+        """Whether a connection of the account subscribes to any private (``user.``) channel: an order
+        entry connection alone subscribes to nothing, and no notification is built for nobody."""
+        aid = account.account_id
+        return any(
+            c.account is not None
+            and c.account.account_id == aid
+            and any(ch.startswith("user.") for ch in c.subscriptions)
+            for c in self.server.conns
+        )
+
     def _on_order(self, ev: OrderEvent) -> None:
         order = ev.order
         account = self.exchange.accounts[order.account_id]
-        if account.is_background:
+        if account.is_background or not self._watched(account):
             return
         inst = self.market.instruments[order.symbol]
         sels = self._selectors(inst)

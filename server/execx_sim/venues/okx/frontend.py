@@ -190,12 +190,14 @@ class OkxFrontend:
         conns = [c for c in self.ws.conns if c.kind == "private" and c.account is account]
         if not conns:
             return
-        lever = self.lever(account, inst)
-        item = wire.order_push(inst, order, fill, ev.exec_type is ExecType.AMENDED, self.exchange.now_ms(), lever)
+        item: dict[str, Any] | None = None  # built for the first subscriber: a login alone subscribes nothing
         uid = self.uid(account)
         for conn in conns:
             for sub in conn.subs:
                 if sub["channel"] == "orders" and _matches(sub, inst):
+                    if item is None:
+                        amended, lever = ev.exec_type is ExecType.AMENDED, self.lever(account, inst)
+                        item = wire.order_push(inst, order, fill, amended, self.exchange.now_ms(), lever)
                     conn.send({"arg": {**sub, "uid": uid}, "data": [item]})
                 elif sub["channel"] == "fills" and fill is not None and sub.get("instId", inst.inst_id) == inst.inst_id:
                     cl = order.extra.get("clOrdId", "")
