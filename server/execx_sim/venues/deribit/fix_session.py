@@ -137,7 +137,7 @@ def parse_message(raw: bytes) -> simplefix.FixMessage | None:
 _FRAMING_TAGS = frozenset((8, 9, 35, 10))
 
 
-def encode_message(msg_type: str, header: Iterable[tuple[int, str]], body: Iterable[tuple[int, str]]) -> bytes:
+def encode_message(msg_type: str, header: Iterable[tuple[int, object]], body: Iterable[tuple[int, object]]) -> bytes:
     """A message on the wire, byte for byte as simplefix's ``FixMessage.encode`` makes it from these header
     and body fields (BeginString, BodyLength, MsgType first, CheckSum last; a field with a framing tag or a
     None value is left out), at a fraction of its cost: simplefix sums the checksum byte by byte in Python
@@ -147,7 +147,10 @@ def encode_message(msg_type: str, header: Iterable[tuple[int, str]], body: Itera
         for tag, value in fields:
             if value is None or tag in _FRAMING_TAGS:
                 continue
-            raw = value.encode() if type(value) is str else value if type(value) is bytes else str(value).encode()
+            if isinstance(value, bytes):
+                raw = value
+            else:
+                raw = (value if isinstance(value, str) else str(value)).encode()
             parts.append(b"%d=%s\x01" % (tag, raw))
     rest = b"".join(parts)
     out = b"8=" + BEGIN_STRING + b"\x019=%d\x01" % len(rest) + rest
