@@ -428,3 +428,29 @@ async def test_otoco_a_final_leg_is_not_the_group_a_live_one_is(svc: Svc) -> Non
     assert ans.order.order_status == CANCELLED
     g = await group_done(svc, sid, gid)
     assert [leg.order_status for leg in g.legs] == [c.ORDER_STATUS_FILLED, CANCELLED, CANCELLED]
+
+
+async def test_a_native_stop_limit_is_banded_at_its_trigger_price(svc: Svc) -> None:
+    """Bybit linear holds stop orders itself (sent at once, native): the check when it is sent values and bands it
+    at its trigger price too, as the arm-time check of an emulated one does."""
+    venue, symbol = "bybit-linear", "BTCUSDT"
+    sid = await svc.session(venue)
+    bid, _ = await svc.top(venue, symbol)
+    await limits(svc, sid, price_band_pct=1)
+    far = (bid * D("0.97")).quantize(D(1))  # 3 % below: beyond the 1 % band from the mid, within the venue's
+    cl = uid("nb")
+    req = stop(sid, cl, c.SIDE_SELL, far, order_type=c.ORDER_TYPE_LIMIT, price=float(far - 10), qty=0.01)
+    req.symbol, req.tif = symbol, c.TIME_IN_FORCE_GTC
+    ans = await svc.om.SendOrder(req, metadata=AUTH)
+    assert ans.order.order_status == c.ORDER_STATUS_PENDING_TRIGGER, ans.order.message
+    co_ = svc.service.contingent_orders
+    assert co_ is not None and co_.get(sid, cl).native  # type: ignore[union-attr]
+    beyond_limit = float(far * D("0.98"))  # 2 % beyond its trigger
+    beyond = stop(sid, uid("nb"), c.SIDE_SELL, far, order_type=c.ORDER_TYPE_LIMIT, price=beyond_limit)
+    beyond.symbol, beyond.tif, beyond.qty = symbol, c.TIME_IN_FORCE_GTC, 0.01
+    e = await refused(svc.om.SendOrder(beyond, metadata=AUTH))
+    assert "priceBand" in (e.details() or "")
+    await svc.om.SendOrder(
+        om.SendOrderRequest(session_id=sid, cl_order_id=cl, symbol=symbol, transaction_type=c.TRANSACTION_TYPE_DELETE),
+        metadata=AUTH,
+    )

@@ -391,7 +391,13 @@ class OrderEngine:
             if existing.not_sent:
                 self.risk.check_kill(session.session_id, session.exchange.value)
             return await self._resend(session, connector, existing)
-        self.risk.check_insert(session, order, self.reference_price(order.exchange, order.symbol))
+        trigger = order.native_trigger
+        # a venue-held conditional order is valued and banded at its trigger price, as an emulated one is when
+        # armed (docs/contingent_orders.md): the market is there when it fires
+        at = trigger.price if trigger is not None and trigger.price is not None else None
+        self.risk.check_insert(
+            session, order, at if at is not None else self.reference_price(order.exchange, order.symbol)
+        )
         session.orders[order.cl_order_id] = order
         async with session.store.lock(order):
             return await self._submit(session, connector, order)
