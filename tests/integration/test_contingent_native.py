@@ -30,6 +30,7 @@ from test_contingent_orders import updates
 
 D = Decimal
 VENUE, SYMBOL = "bybit-linear", "BTCUSDT"
+NATIVE_VENUES = ["bybit-linear", "binance-usdm-future"]  # conditional orders / the Algo Order API
 PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
 QTY = 0.01
 
@@ -51,36 +52,37 @@ def transactions(r: Reader, cl: str) -> list[Any]:
     return [m.transaction for m in r.got if m.HasField("transaction") and m.transaction.cl_order_id == cl]
 
 
-def venue_armed(sim: Any, acct: dict[str, str]) -> list[str]:
+def venue_armed(sim: Any, acct: dict[str, str], venue: str = VENUE) -> list[str]:
     """Client ids of the account's conditional orders the simulated venue holds untriggered."""
-    market = sim.exchange.markets[VENUE]
+    market = sim.exchange.markets[venue]
     return [o.client_id for o in conditional.armed_orders(market, sim.exchange.account_by_key(acct["apiKey"]))]
 
 
-async def session(svc: Svc) -> tuple[str, dict[str, str]]:
+async def session(svc: Svc, venue: str = VENUE) -> tuple[str, dict[str, str]]:
     acct = await svc.admin_post("/admin/accounts", {})
     sid = uid("s")
-    await svc.start_session(sid, VENUE, acct)
+    await svc.start_session(sid, venue, acct)
     return sid, acct
 
 
-async def last_at_ask(svc: Svc) -> Decimal:
+async def last_at_ask(svc: Svc, venue: str = VENUE) -> Decimal:
     """Print a trade at the best ask (the venue's last price) and answer it."""
-    _, ask = await svc.top(VENUE, SYMBOL)
-    await svc.trade(VENUE, SYMBOL, ask, D("0.001"), "buy")
+    _, ask = await svc.top(venue, SYMBOL)
+    await svc.trade(venue, SYMBOL, ask, D("0.001"), "buy")
     return ask
 
 
-async def test_native_stop_fires_at_the_venue_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("venue", NATIVE_VENUES)
+async def test_native_stop_fires_at_the_venue_once(tmp_path: Path, venue: str) -> None:
     async with simulator() as sim, execx(tmp_path, sim) as svc:
-        sid, acct = await session(svc)
-        last = await last_at_ask(svc)
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue)
         r = updates(svc, sid)
         try:
             cl = uid("ns")
             ans = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20), metadata=AUTH)
             assert ans.order.order_status == PENDING and ans.order.cl_order_id == cl
-            assert venue_armed(sim, acct) == [cl]  # the venue holds it
+            assert venue_armed(sim, acct, venue) == [cl]  # the venue holds it
             co_ = svc.service.contingent_orders
             assert co_ is not None
             held = co_.get(sid, cl)
@@ -89,13 +91,13 @@ async def test_native_stop_fires_at_the_venue_once(tmp_path: Path) -> None:
             # idempotent: the same request answers the order
             again = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20), metadata=AUTH)
             assert again.order.order_status == PENDING
-            await svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy")  # gapped through the level at the venue
+            await svc.trade(venue, SYMBOL, last + 30, D("0.001"), "buy")  # gapped through the level at the venue
             await r.wait(lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == FILLED, "filled")
             await r.wait(
                 lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == TRIGGERED,
                 "triggered event",
             )
-            await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
+            await svc.trade(venue, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
             got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
             assert got.order.order_status == FILLED and D(str(got.order.cumulative_filled_qty)) == D(str(QTY))
             seen = [t.order_status for t in transactions(r, cl)]
@@ -103,7 +105,7 @@ async def test_native_stop_fires_at_the_venue_once(tmp_path: Path) -> None:
             assert seen.index(PENDING) < seen.index(TRIGGERED) < seen.index(FILLED)
             assert len([t for t in transactions(r, cl) if t.trade_id]) == 1  # its one fill, once
             assert events(r, cl) == [(PENDING, True), (TRIGGERED, True)]
-            assert venue_armed(sim, acct) == []
+            assert venue_armed(sim, acct, venue) == []
         finally:
             await r.close()
 
@@ -176,20 +178,21 @@ async def _noop() -> None:
     return None
 
 
-async def test_native_stops_across_a_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("venue", NATIVE_VENUES)
+async def test_native_stops_across_a_restart(tmp_path: Path, venue: str) -> None:
     async with simulator() as sim:
         async with execx(tmp_path, sim) as svc:
-            sid, acct = await session(svc)
-            last = await last_at_ask(svc)
+            sid, acct = await session(svc, venue)
+            last = await last_at_ask(svc, venue)
             near, far = uid("rn"), uid("rf")
             await svc.om.SendOrder(stop(sid, near, c.SIDE_BUY, last + 20), metadata=AUTH)
             await svc.om.SendOrder(stop(sid, far, c.SIDE_BUY, last + 60), metadata=AUTH)
-            assert sorted(venue_armed(sim, acct)) == sorted([near, far])
+            assert sorted(venue_armed(sim, acct, venue)) == sorted([near, far])
         # execx is down: the venue's last price crosses the near level; the stop fires and fills there
-        sim.synthetic.print_trade(VENUE, SYMBOL, last + 30, D("0.001"), Side.BUY)
-        assert venue_armed(sim, acct) == [far]
+        sim.synthetic.print_trade(venue, SYMBOL, last + 30, D("0.001"), Side.BUY)
+        assert venue_armed(sim, acct, venue) == [far]
         async with execx(tmp_path, sim) as svc:
-            await svc.start_session(sid, VENUE, acct)
+            await svc.start_session(sid, venue, acct)
             co_ = svc.service.contingent_orders
             assert co_ is not None
 
@@ -207,8 +210,33 @@ async def test_native_stops_across_a_restart(tmp_path: Path) -> None:
             far_order = await get(far)
             assert far_order.order.order_status == PENDING
             assert (x := co_.get(sid, far)) is not None and x.native and x.status.value == "pendingtrigger"
-            await svc.trade(VENUE, SYMBOL, last + 70, D("0.001"), "buy")
+            await svc.trade(venue, SYMBOL, last + 70, D("0.001"), "buy")
             await poll(lambda: get(far), lambda a: a.order.order_status == FILLED, "the far stop filled")
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills].count(near) == 1  # collected once after the restart
             assert [f.cl_order_id for f in fills.fills].count(far) == 1
+
+
+async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
+    """A native stop on Binance USDⓈ-M is an algo order: a delete cancels it on the Algo Order API."""
+    venue = "binance-usdm-future"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue)
+        cl = uid("bc")
+        tp = stop(sid, cl, c.SIDE_SELL, last + 50, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT)
+        assert (await svc.om.SendOrder(tp, metadata=AUTH)).order.order_status == PENDING
+        assert venue_armed(sim, acct, venue) == [cl]
+        delete = om.SendOrderRequest(
+            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        await svc.om.SendOrder(delete, metadata=AUTH)
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
+            "cancelled at the venue",
+        )
+        assert venue_armed(sim, acct, venue) == []
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]

@@ -117,6 +117,13 @@ class BinanceConnector(HasCapabilities):
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # no DAY on Binance
             supports_reduce_only=self.flavor is not Flavor.SPOT,
         )
+        if self.flavor is not Flavor.SPOT:  # conditional orders on the Algo Order API (spot's: emulated)
+            self.capabilities = replace(
+                self.capabilities,
+                native_triggers=frozenset({"stop", "takeprofit", "trailingstop"}),
+                native_references=frozenset(parse.WORKING_TYPE),
+                native_trailing=frozenset({"percent"}),
+            )
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # Cross margin (session ``useMargin``) exists on spot only; futures are margined already, so
@@ -276,7 +283,24 @@ class BinanceConnector(HasCapabilities):
 
     # ------------------------------------------------------------------ orders
 
+    async def _submit_algo(self, order: OrderRequest) -> ExecutionReport:
+        """A native contingent order: an algo order (``clientAlgoId`` = clOrderId), held as
+        ``pendingtrigger``; the order it places when it fires reports itself under the same client id."""
+        params = parse.algo_order_params(order)
+        known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        self.tracker.track(order.cl_order_id, known)
+        try:
+            answer = await self.rest.new_algo_order(params)
+        except (Retryable, Rejected):
+            self.tracker.refused(order.cl_order_id)
+            raise
+        report = parse.parse_algo_order(answer)
+        self.tracker.note(report)
+        return report
+
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        if order.trigger is not None and self.flavor is not Flavor.SPOT:
+            return await self._submit_algo(order)
         await self._arm_symbol(order.symbol)
         params = parse.order_params(order, self.flavor, margin=self.margin)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
@@ -319,6 +343,9 @@ class BinanceConnector(HasCapabilities):
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
+        tracked = self.tracker.get(cl_order_id)
+        if tracked is not None and tracked.status is OrderStatus.PENDINGTRIGGER:
+            raise Rejected("Binance cannot modify a conditional (algo) order: cancel it and send it again", "algo")
         known = await self._known(symbol, cl_order_id)
         if self.flavor is not Flavor.SPOT:
             new_price = price if price is not None else _required_price(known)
@@ -449,7 +476,25 @@ class BinanceConnector(HasCapabilities):
         self.tracker.note(report)
         return report
 
+    async def _cancel_algo(self, cl_order_id: str) -> ExecutionReport | None:
+        """Cancel the algo order ``cl_order_id``; None if the venue has no such algo order."""
+        try:
+            await self.rest.cancel_algo_order(cl_order_id)
+        except Rejected as exc:
+            if exc.code in {str(c) for c in UNKNOWN_ORDER_CODES}:
+                return None
+            raise
+        report = parse.parse_algo_order(await self.rest.query_algo_order(cl_order_id))
+        self.tracker.note(report)
+        return report
+
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        tracked = self.tracker.get(cl_order_id)
+        if self.flavor is not Flavor.SPOT and (tracked is None or tracked.status is OrderStatus.PENDINGTRIGGER):
+            # held by the venue as an algo order (or unknown here, e.g. after a restart: the algo API says)
+            algo = await self._cancel_algo(cl_order_id)
+            if algo is not None:
+                return algo
         answer = await self._entry().cancel_order(symbol, cl_order_id)
         report = self._client_view(
             parse.parse_spot_order(cast(SpotOrder, answer))
@@ -475,10 +520,23 @@ class BinanceConnector(HasCapabilities):
         try:
             answer = await self.rest.query_order(symbol, orig_client_order_id=cl_order_id)
         except Rejected as exc:
+            if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES}:
+                raise
+            if self.flavor is Flavor.SPOT:
+                return None
+            return await self._query_algo(cl_order_id)  # a conditional order not triggered (yet)
+        report = self._parse_order(answer)
+        self.tracker.learn(report)
+        return report
+
+    async def _query_algo(self, cl_order_id: str) -> ExecutionReport | None:
+        try:
+            row = await self.rest.query_algo_order(cl_order_id)
+        except Rejected as exc:
             if exc.code in {str(c) for c in UNKNOWN_ORDER_CODES}:
                 return None
             raise
-        report = self._parse_order(answer)
+        report = parse.parse_algo_order(row)
         self.tracker.learn(report)
         return report
 

@@ -121,6 +121,102 @@ def order_params(order: OrderRequest, flavor: Flavor, *, margin: bool = False) -
     return params
 
 
+# Futures conditional orders (Algo Order API): the type by trigger kind and order type, and the algo status.
+ALGO_TYPE = {
+    ("stop", False): "STOP_MARKET",
+    ("stop", True): "STOP",
+    ("takeprofit", False): "TAKE_PROFIT_MARKET",
+    ("takeprofit", True): "TAKE_PROFIT",
+    ("trailingstop", False): "TRAILING_STOP_MARKET",
+}
+WORKING_TYPE = {"last": "CONTRACT_PRICE", "mark": "MARK_PRICE"}
+ALGO_STATUS = {
+    "NEW": OrderStatus.PENDINGTRIGGER,
+    "TRIGGERING": OrderStatus.TRIGGERED,
+    "TRIGGERED": OrderStatus.TRIGGERED,
+    "CANCELED": OrderStatus.CANCELLED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+}
+
+
+def algo_order_params(order: OrderRequest) -> Params:
+    """``POST /fapi|dapi/v1/algoOrder`` (``algoType=CONDITIONAL``) of a native contingent order:
+    STOP(_MARKET) / TAKE_PROFIT(_MARKET) with ``triggerPrice``, TRAILING_STOP_MARKET with ``callbackRate``
+    (percent) from ``activatePrice`` (the trigger price, if any); ``workingType`` CONTRACT_PRICE (last) or
+    MARK_PRICE; ``clientAlgoId`` = the clOrderId."""
+    trigger = order.trigger
+    limit = order.order_type is not OrderType.MARKET
+    kind = ALGO_TYPE.get((trigger.kind, limit)) if trigger is not None else None
+    if trigger is None or kind is None or trigger.reference not in WORKING_TYPE:
+        raise ValidationError("triggerKind", "not a conditional order Binance futures holds")
+    params: Params = [
+        ("algoType", "CONDITIONAL"),
+        ("symbol", order.symbol),
+        ("side", order.side.value.upper()),
+        ("type", kind),
+        ("quantity", to_wire(order.qty)),
+        ("workingType", WORKING_TYPE[trigger.reference]),
+        ("clientAlgoId", order.cl_order_id),
+    ]
+    if limit:
+        if order.price is None:
+            raise ValidationError("price", "required for a stop-limit or take-profit-limit order")
+        tif = "GTX" if order.order_type is OrderType.POSTONLY else TIF_OUT[order.tif]
+        params += [("price", to_wire(order.price)), ("timeInForce", tif)]
+    if trigger.kind == "trailingstop":
+        if trigger.percent is None:
+            raise ValidationError("trailingPercent", "Binance trails by a callback rate in percent only")
+        params.append(("callbackRate", to_wire(trigger.percent)))
+        if trigger.price is not None:
+            params.append(("activatePrice", to_wire(trigger.price)))
+    elif trigger.price is not None:
+        params.append(("triggerPrice", to_wire(trigger.price)))
+    if order.reduce_only:
+        params.append(("reduceOnly", "true"))
+    return params
+
+
+def parse_algo_order(row: dict[str, Any]) -> ExecutionReport:
+    """An algo order (REST answer) as a report of its conditional state. The order it places when it fires
+    reports itself (under the same client id); ``FINISHED`` says only that it did: its status then comes
+    from that order."""
+    price = Decimal(str(row.get("price") or 0))
+    return ExecutionReport(
+        cl_order_id=str(row["clientAlgoId"]),
+        symbol=str(row["symbol"]),
+        exch_order_id="",  # the venue order id is the triggered order's (its own reports carry it)
+        status=ALGO_STATUS.get(str(row.get("algoStatus")), OrderStatus.TRIGGERED),
+        side=Side(str(row["side"]).lower()),
+        price=price or None,
+        qty=Decimal(str(row["quantity"])),
+        cum_filled=Decimal(0),
+        exch_time_ns=int(row.get("updateTime") or 0) * MS,
+    )
+
+
+def parse_algo_update(event: dict[str, Any]) -> ExecutionReport | None:
+    """``ALGO_UPDATE``: the conditional order's own states (held, fired, cancelled, rejected, expired); its
+    ``TRIGGERED`` / ``FINISHED`` are left to the triggered order's own ``ORDER_TRADE_UPDATE``s."""
+    o = event["o"]
+    status = ALGO_STATUS.get(str(o.get("X")))
+    if status is None or o.get("X") == "TRIGGERED":
+        return None
+    price = Decimal(str(o.get("p") or 0))
+    return ExecutionReport(
+        cl_order_id=str(o["caid"]),
+        symbol=str(o["s"]),
+        exch_order_id="",
+        status=status,
+        side=Side(str(o["S"]).lower()),
+        price=price or None,
+        qty=Decimal(str(o["q"])),
+        cum_filled=Decimal(0),
+        exch_time_ns=int(event.get("T") or 0) * MS,
+        message=str(o.get("rm") or ""),
+    )
+
+
 def modify_params(symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal) -> Params:
     """Futures ``PUT /fapi|dapi/v1/order``: both quantity and price are required (the order is re-queued)."""
     return [
@@ -380,6 +476,8 @@ def parse_user_event(event: dict[str, Any]) -> ExecutionReport | None:
         return parse_execution_report(cast(ExecutionReportEvent, event))
     if kind == "ORDER_TRADE_UPDATE":
         return parse_order_trade_update(cast(OrderTradeUpdateEvent, event))
+    if kind == "ALGO_UPDATE":
+        return parse_algo_update(event)
     return None
 
 

@@ -196,6 +196,16 @@ class BinanceRest:
             return await self.call("DELETE", f"{MARGIN}/order", [*params, CROSS], weight=10, mutating=True)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
 
+    async def new_algo_order(self, params: Params) -> Any:
+        """Futures conditional order: ``POST /fapi|dapi/v1/algoOrder`` (the Algo Order API)."""
+        return await self.call("POST", f"{self.prefix}/algoOrder", params, mutating=True, order=True)
+
+    async def cancel_algo_order(self, client_algo_id: str) -> Any:
+        return await self.call("DELETE", f"{self.prefix}/algoOrder", [("clientAlgoId", client_algo_id)], mutating=True)
+
+    async def query_algo_order(self, client_algo_id: str) -> Any:
+        return await self.call("GET", f"{self.prefix}/algoOrder", [("clientAlgoId", client_algo_id)], weight=1)
+
     async def cancel_open_orders(self, symbol: str) -> Any:
         if self.margin:
             return await self.call("DELETE", f"{MARGIN}/openOrders", [("symbol", symbol), CROSS], mutating=True)
