@@ -15,7 +15,22 @@ from typing import Any
 import aiohttp
 import grpc
 from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
 from execx_server.app import Service, Settings
+
+
+def resting_buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
+    """A BTCUSDT limit buy far below the simulated spot market (90 000): it rests."""
+    return om.SendOrderRequest(
+        session_id=session_id,
+        cl_order_id=cl_order_id,
+        symbol="BTCUSDT",
+        price=90000.0,
+        qty=0.001,
+        order_type=c.ORDER_TYPE_LIMIT,
+        transaction_type=c.TRANSACTION_TYPE_INSERT,
+        side=c.SIDE_BUY,
+    )
 
 
 @contextlib.asynccontextmanager

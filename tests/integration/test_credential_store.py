@@ -18,6 +18,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.app import Service, Settings, StartupError
 from execx_sim.app import Simulator
+from service_helpers import resting_buy as buy
 
 KEY = "credential-store-test-key"
 MD = (("x-api-key", KEY),)
@@ -35,19 +36,6 @@ async def venue() -> AsyncIterator[Simulator]:
 def settings(data: Path, creds: Path | None, **kw: Any) -> Settings:
     return Settings(
         key=KEY, port=0, grpc_port=0, prom_port=0, data_dir=data, sim=True, sim_quiet=True, credentials_file=creds, **kw
-    )
-
-
-def buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
-    return om.SendOrderRequest(
-        session_id=session_id,
-        cl_order_id=cl_order_id,
-        symbol="BTCUSDT",
-        price=90000.0,
-        qty=0.001,
-        order_type=c.ORDER_TYPE_LIMIT,
-        transaction_type=c.TRANSACTION_TYPE_INSERT,
-        side=c.SIDE_BUY,
     )
 
 

@@ -26,6 +26,7 @@ from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.api.gateway.routes import load_routes
 from execx_server.app import Service, Settings, StartupError
 from google.protobuf import json_format, symbol_database
+from service_helpers import resting_buy as buy
 
 KEYS = {"read": "key-read-0123456789", "trade": "key-trade-0123456789", "admin": "key-admin-0123456789"}
 OTHER_TRADER = "key-trade2-0123456789"
@@ -199,19 +200,6 @@ async def start(channel: grpc.aio.Channel, svc: Service, session_id: str, key: s
             ),
         ),
         metadata=md(key),
-    )
-
-
-def buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
-    return om.SendOrderRequest(
-        session_id=session_id,
-        cl_order_id=cl_order_id,
-        symbol="BTCUSDT",
-        price=90000.0,
-        qty=0.001,
-        order_type=c.ORDER_TYPE_LIMIT,
-        transaction_type=c.TRANSACTION_TYPE_INSERT,
-        side=c.SIDE_BUY,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
+from service_helpers import resting_buy
 from waiting import eventually
 
 EXECX = [sys.executable, "-m", "execx_server.cli"]
@@ -36,20 +37,6 @@ async def run_to_exit(*args: str, env: dict[str, str] | None = None) -> tuple[in
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-def resting_buy(session_id: str, cl_order_id: str) -> om.SendOrderRequest:
-    """A BTCUSDT buy far below the simulated market: it rests."""
-    return om.SendOrderRequest(
-        session_id=session_id,
-        cl_order_id=cl_order_id,
-        symbol="BTCUSDT",
-        price=90000.0,
-        qty=0.001,
-        order_type=c.ORDER_TYPE_LIMIT,
-        transaction_type=c.TRANSACTION_TYPE_INSERT,
-        side=c.SIDE_BUY,
-    )
 
 
 async def test_missing_key_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
