@@ -35,3 +35,21 @@ def test_encode_matches_simplefix() -> None:
         assert ours == simplefix_bytes("8", [*header, *extra], body)
         parsed = parse_message(ours)
         assert parsed is not None and parsed.get(35) == b"8" and parsed.get(41) == "clé-1".encode()
+
+
+def test_parsed_message_reads_as_simplefix() -> None:
+    """``parse_message``'s indexed ``get`` answers as simplefix's own scan: first value, nth value, an
+    absent tag, and a message changed after parsing."""
+    raw = encode_message("D", [(49, "C"), (56, "DERIBITSERVER"), (34, "2")], [(11, "a"), (448, "p1"), (448, "p2")])
+    ours = parse_message(raw)
+    theirs = simplefix.FixParser()
+    theirs.append_buffer(raw)
+    reference = theirs.get_message()
+    assert ours is not None and reference is not None
+    for tag in (8, 35, 49, 11, 448, 999):
+        assert ours.get(tag) == reference.get(tag)
+    assert ours.get(448, 2) == reference.get(448, 2) == b"p2"
+    assert ours.get(b"11") == b"a"
+    ours.remove(11)
+    ours.append_pair(11, "b")
+    assert ours.get(11) == b"b"

@@ -122,7 +122,8 @@ def parse_message(raw: bytes) -> simplefix.FixMessage | None:
     """A framed message as simplefix's parser (empty values allowed) makes it. Plain tag=value fields are
     split in C, which is ~10x faster than that parser's byte-by-byte loop; anything else (a raw data
     field, whose value may hold SOH; a field that is not tag=value) goes to simplefix's parser itself."""
-    msg = simplefix.FixMessage()
+    msg = ParsedMessage()
+    first = msg.first
     for pair in raw.split(SOH)[:-1]:
         tag, eq, value = pair.partition(b"=")
         if not eq or not tag.isdigit() or tag[0] == 0x30 or tag in _RAW_LENGTH_TAGS:  # 0x30: "0"
@@ -130,8 +131,42 @@ def parse_message(raw: bytes) -> simplefix.FixMessage | None:
             parser.append_buffer(raw)
             return parser.get_message()
         msg.pairs.append((tag, value))
+        first.setdefault(tag, value)
+    msg.indexed = len(msg.pairs)
     msg.begin_string, msg.message_type = msg.get(8), msg.get(35)
     return msg
+
+
+class ParsedMessage(simplefix.FixMessage):  # type: ignore[misc]
+    """A message ``parse_message`` split: ``get`` of a tag's first value is a dict look-up (simplefix's
+    scans every pair and converts the tag on every call; a handler reads a dozen tags of each message).
+    A message changed after parsing (``append_*``, ``remove``) is read as simplefix reads it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: dict[bytes, bytes] = {}
+        self.indexed = -1
+
+    def append_pair(self, tag: object, value: object, header: bool = False) -> None:
+        self.indexed = -1  # every append_* goes through here
+        super().append_pair(tag, value, header)
+
+    def remove(self, tag: object, nth: int = 1) -> bytes | None:
+        self.indexed = -1
+        value: bytes | None = super().remove(tag, nth)
+        return value
+
+    def get(self, tag: int | str | bytes, nth: int = 1) -> bytes | None:
+        if nth == 1 and type(tag) is int and len(self.pairs) == self.indexed:
+            key = _TAG_BYTES.get(tag)
+            if key is None:
+                key = _TAG_BYTES[tag] = str(tag).encode()
+            return self.first.get(key)
+        value: bytes | None = super().get(tag, nth)
+        return value
+
+
+_TAG_BYTES: dict[int, bytes] = {}
 
 
 _FRAMING_TAGS = frozenset((8, 9, 35, 10))
