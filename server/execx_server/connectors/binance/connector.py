@@ -37,8 +37,8 @@ Mechanisms (``../shared/venues/binance.md``):
   ``stream.py``). Futures are margined already: ``use_margin`` is ignored there.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task (streams, keepalive) runs in one TaskGroup owned by
-``transport.supervisor.StreamSupervisor``, which ``close()`` cancels and awaits.
+Lifecycle, tracking, recovery, the stall watch, the dead-man switch and market-data watching are
+``connectors.venue.VenueConnector``'s; this module supplies Binance's hooks.
 """
 
 from __future__ import annotations
@@ -53,36 +53,23 @@ from typing import Any, Literal, cast
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
-    BookTicker,
     ExecutionReport,
     OrderRequest,
     Rejected,
     Retryable,
-    Trade,
     VenueError,
     VenuePosition,
 )
-from ..base import (
-    Capabilities,
-    ConnectorConfig,
-    HasCapabilities,
-    ReportSink,
-    StreamStateSink,
-    Watchers,
-    ignore_report,
-    ignore_state,
-    rules_of,
-)
+from ..base import Capabilities, ConnectorConfig
 from ..deadman import DeadManSwitch
-from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
-from ..transport.http import make_session
-from ..transport.supervisor import Run, StreamSupervisor, idle
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..tracking import Known, refused_as_duplicate
+from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
+from ..venue import VenueConnector
 from . import parse
 from .errors import DUPLICATE_CODES, DUPLICATE_SHARED_CODES, UNKNOWN_ORDER_CODES
 from .rest import BinanceRest, CancelReplaceFailed, OrderEntry
@@ -93,13 +80,12 @@ from .urls import FLAVOR_OF, Flavor, Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.binance")
 
-START_TIMEOUT_S = 15.0
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
 
 
-class BinanceConnector(HasCapabilities):
+class BinanceConnector(VenueConnector):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -111,7 +97,7 @@ class BinanceConnector(HasCapabilities):
     ) -> None:
         if config.exchange not in FLAVOR_OF:
             raise ValueError(f"not a Binance market: {config.exchange}")
-        self.exchange: Exchange = config.exchange
+        super().__init__(config, clock_ms=clock_ms, backoff=backoff)
         self.flavor = FLAVOR_OF[config.exchange]
         self.capabilities = Capabilities(
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # no DAY on Binance
@@ -133,41 +119,19 @@ class BinanceConnector(HasCapabilities):
         self.order_entry: Literal["rest", "ws"] = "rest" if self.margin else order_entry
         self._probe_every_s = probe_every_s  # private stream liveness probe (spot ping, futures LIST_SUBSCRIPTIONS)
         self.hosts: Hosts = resolve_hosts(self.flavor, config.testnet, config.rest_url, config.ws_url)
-        self._config = config
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self._backoff = backoff
         self._signer = Signer(config.api_key, config.secret_key, self._clock_ms)
-        self._session: aiohttp.ClientSession | None = None
         self._rest: BinanceRest | None = None
         self._ws_entry: WsOrderEntry | None = None  # spot, ``order_entry="ws"``: the WebSocket API
-        self._rules: dict[str, InstrumentRules] = {}
-        # What we know of each order; ``tracker.superseded``: venue ids replaced by cancel-replace.
-        self.tracker = OrderTracker(lambda report: self._on_report(report))
-        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
-        # While the user data stream is down or silent with orders live: poll REST (open orders, trades).
-        self.stall = StallWatch(
-            str(config.exchange),
-            lambda: self._user.ws if self._user is not None else None,
-            self.tracker,
-            self._recovery,
-            self._recover_once,
-        )
-        self._started_ms = 0
-        self._on_report: ReportSink = ignore_report
-        self._on_stream_state: StreamStateSink = ignore_state
+        # ``tracker.superseded``: venue ids replaced by cancel-replace.
         self._user: SpotUserStream | FuturesUserStream | None = None
         self._market: dict[str, MarketStream] = {}
-        self._watchers = Watchers()
-        self.telemetry: Telemetry = NULL_TELEMETRY  # set by the composition root (metrics adapter)
-        self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
         self._gap_fetches: set[str] = set()  # venue order ids whose trades are being fetched (``_fetch_if_gap``)
         # futures' countdownCancelAll, per symbol, kept armed for every symbol the session traded
         # (``cancelOnDisconnect``; docs/safety.md). Spot has no dead-man switch.
-        self._dead_man: DeadManSwitch | None = None
         self._dead_man_symbols: set[str] = set(config.dead_man_symbols)  # a resumed session's open orders
         if config.dead_man_s and self.flavor is not Flavor.SPOT:
             self.capabilities = replace(self.capabilities, cancel_on_disconnect=True)
-            self._dead_man = DeadManSwitch(str(config.exchange), config.dead_man_s, self._countdown, max_s=600)
+            self._dead_man = DeadManSwitch(self.name, config.dead_man_s, self._countdown, max_s=600)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,78 +147,53 @@ class BinanceConnector(HasCapabilities):
         ws = self._ws_entry
         return ws if ws is not None and ws.live else self.rest
 
-    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
-        self._on_report = on_report
-        self._on_stream_state = on_stream_state
-        self._started_ms = self._clock_ms()
-        self._session = await make_session(self._config.interface)
-        self._rest = self._new_rest(self._session)
-        try:
-            self._rules = parse.parse_exchange_info(await self._rest.exchange_info(), self.exchange)
-            if self.flavor is Flavor.SPOT:
-                self._user = SpotUserStream(
-                    self._session,
-                    self.hosts,
-                    self._signer,
-                    self._on_user_event,
-                    self._stream_state,
-                    self._recovery.run,
-                    self._backoff,
-                    self._probe_every_s,
-                    listen_token=self._rest.new_user_listen_token if self.margin else None,
-                )
-                if self.order_entry == "ws":
-                    self._ws_entry = WsOrderEntry(self._user, self._signer, self._rest)
-            else:
-                # listenKey requests are not signed: check the secret once, with a cheap signed read, so
-                # wrong credentials fail the start in the venue's words instead of the first order.
-                await self._rest.position_risk()
-                self._user = FuturesUserStream(
-                    self._session,
-                    self.hosts,
-                    self.flavor,
-                    self._rest,
-                    self._on_user_event,
-                    self._stream_state,
-                    self._recovery.run,
-                    self._backoff,
-                    probe_every_s=self._probe_every_s,
-                )
-            self._user.ws.telemetry = self.telemetry
-            user = self._user
-            runs: list[Run] = [(f"{self.exchange}.user", user.run), (f"{self.exchange}.stall", self.stall.run)]
-            runs += [(stream.ws.name, stream.run) for stream in self._market.values()]
-            self._supervisor.start(*runs)
-            await self._supervisor.wait_private(user, START_TIMEOUT_S)
-            if self._dead_man is not None:
-                await self._dead_man.beat()
-                self._supervisor.spawn(f"{self.exchange}.deadman", self._dead_man.run)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def start_market_data(self) -> None:
-        """Keyless: ``exchangeInfo`` and the public streams only (nothing signed, no user data stream)."""
-        self._session = await make_session(self._config.interface)
-        self._rest = self._new_rest(self._session)
-        try:
-            self._rules = parse.parse_exchange_info(await self._rest.exchange_info(), self.exchange)
-            self._supervisor.start((f"{self.exchange}.idle", idle))
-        except BaseException:
-            await self.close()
-            raise
-
-    def _new_rest(self, session: aiohttp.ClientSession) -> BinanceRest:
-        rest = BinanceRest(session, self.hosts.rest, self.flavor, self._signer)
+    def _open_transport(self, session: aiohttp.ClientSession, *, keyless: bool) -> None:
+        rest = self._rest = BinanceRest(session, self.hosts.rest, self.flavor, self._signer)
         rest.telemetry = self.telemetry
         rest.margin = self.margin
-        rest.gate = self._config.rate_gate
-        return rest
+        rest.gate = self.rate_gate
 
-    @property
-    def cancel_on_disconnect_armed(self) -> bool:
-        """Futures' countdownCancelAll is kept armed by execx's heartbeat (``cancelOnDisconnect``)."""
-        return self._dead_man is not None and self._dead_man.armed
+    async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
+        """``exchangeInfo`` (public)."""
+        return parse.parse_exchange_info(await self.rest.exchange_info(), self.exchange)
+
+    async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
+        user: SpotUserStream | FuturesUserStream
+        if self.flavor is Flavor.SPOT:
+            spot = user = SpotUserStream(
+                session,
+                self.hosts,
+                self._signer,
+                self._on_user_event,
+                self._stream_state,
+                self._recovery.run,
+                self._backoff,
+                self._probe_every_s,
+                listen_token=self.rest.new_user_listen_token if self.margin else None,
+            )
+            if self.order_entry == "ws":
+                self._ws_entry = WsOrderEntry(spot, self._signer, self.rest)
+        else:
+            # listenKey requests are not signed: check the secret once, with a cheap signed read, so
+            # wrong credentials fail the start in the venue's words instead of the first order.
+            await self.rest.position_risk()
+            user = FuturesUserStream(
+                session,
+                self.hosts,
+                self.flavor,
+                self.rest,
+                self._on_user_event,
+                self._stream_state,
+                self._recovery.run,
+                self._backoff,
+                probe_every_s=self._probe_every_s,
+            )
+        user.ws.telemetry = self.telemetry
+        self._user = user
+        return [(f"{self.exchange}.user", user.run)]
+
+    def _private_stream(self) -> SpotUserStream | FuturesUserStream | None:
+        return self._user
 
     async def _countdown(self, countdown_ms: int) -> None:
         """Set the countdown of every symbol the session traded (the dead-man switch's beat)."""
@@ -267,19 +206,6 @@ class BinanceConnector(HasCapabilities):
             return
         self._dead_man_symbols.add(symbol)
         await self._dead_man.beat()
-
-    async def close(self) -> None:
-        if self._dead_man is not None and self._dead_man.armed:
-            await self._dead_man.disarm()  # a deliberate stop keeps the orders
-        await self._supervisor.close()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    # ------------------------------------------------------------------ reference data
-
-    def rules(self, symbol: str) -> InstrumentRules:
-        return rules_of(self._rules, symbol, self.exchange)
 
     # ------------------------------------------------------------------ orders
 
@@ -554,26 +480,22 @@ class BinanceConnector(HasCapabilities):
 
     # ------------------------------------------------------------------ market data
 
-    async def watch_market(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        if not self._supervisor.running:
-            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
-        remove = self._watchers.add(symbol, on_ticker, on_trade)
+    def _market_names(self, symbol: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """(route, stream name) of ``symbol``'s book ticker and of its trades (spot ``trade``, futures ``aggTrade``)."""
         lower = symbol.lower()
-        ticker_name = f"{lower}@bookTicker"
-        trade_name = f"{lower}@trade" if self.flavor is Flavor.SPOT else f"{lower}@aggTrade"
-        ticker_stream = self._market_stream("public" if self.hosts.routed_streams else "")
-        trade_stream = self._market_stream("market" if self.hosts.routed_streams else "")
-        ticker_stream.subscribe([ticker_name])
-        trade_stream.subscribe([trade_name])
+        trade = f"{lower}@trade" if self.flavor is Flavor.SPOT else f"{lower}@aggTrade"
+        routed = self.hosts.routed_streams
+        return ("public" if routed else "", f"{lower}@bookTicker"), ("market" if routed else "", trade)
 
-        def unsubscribe() -> None:
-            if remove():
-                ticker_stream.unsubscribe([ticker_name])
-                trade_stream.unsubscribe([trade_name])
+    def _subscribe_market(self, symbol: str) -> None:
+        for route, name in self._market_names(symbol):
+            self._market_stream(route).subscribe([name])
 
-        return unsubscribe
+    def _unsubscribe_market(self, symbol: str) -> None:
+        for route, name in self._market_names(symbol):
+            stream = self._market.get(route)
+            if stream is not None:
+                stream.unsubscribe([name])
 
     def _market_stream(self, route: str) -> MarketStream:
         stream = self._market.get(route)
@@ -606,9 +528,6 @@ class BinanceConnector(HasCapabilities):
             log.warning("binance.market.parse_error", extra={"error": repr(exc)})
 
     # ------------------------------------------------------------------ private events
-
-    def _stream_state(self, live: bool) -> None:
-        self._on_stream_state(live)
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         try:
