@@ -40,8 +40,8 @@ Mechanisms (``../shared/venues/bybit.md``):
   ``publicTrade.<baseCoin>``, filtered by symbol) on the category's public host; aggressor = ``S``.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task (streams) runs in one TaskGroup owned by ``transport.supervisor.StreamSupervisor``,
-which ``close()`` cancels and awaits.
+Lifecycle, tracking, recovery, the stall watch and market-data watching are
+``connectors.venue.VenueConnector``'s; this module supplies Bybit's hooks.
 """
 
 from __future__ import annotations
@@ -56,39 +56,26 @@ from typing import Any, Literal, cast
 
 import aiohttp
 
-from ...domain.enums import Exchange, OrderStatus, Side, TimeInForce
+from ...domain.enums import OrderStatus, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.orders import CLIENT_ID_RULES
 from ...domain.venue import (
-    BookTicker,
     ExecutionReport,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
     Retryable,
-    Trade,
     VenueError,
     VenuePosition,
 )
-from ..base import (
-    Capabilities,
-    ConnectorConfig,
-    HasCapabilities,
-    PostOnlyCross,
-    ReportSink,
-    StreamStateSink,
-    Watchers,
-    ignore_report,
-    ignore_state,
-    rules_of,
-)
-from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
+from ..base import Capabilities, ConnectorConfig, PostOnlyCross
+from ..tracking import Known, refused_as_duplicate
 from ..transport.coalesce import Coalescer
-from ..transport.http import make_session
-from ..transport.supervisor import Run, StreamSupervisor, idle
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
+from ..transport.supervisor import Run
+from ..transport.telemetry import measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from ..venue import VenueConnector
 from . import parse
 from .errors import DUPLICATE_CODES, classify, reset_wait_s
 from .rest import BybitRest, batch_items
@@ -99,7 +86,6 @@ from .urls import CATEGORY_OF, Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.bybit")
 
-START_TIMEOUT_S = 15.0
 RECOVERY_WINDOW_MS = 7 * 86_400_000  # /v5/execution/list covers 7 days per query
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 # Disconnection Protection (DCP, docs/safety.md): the product of a category and its private-stream topic
@@ -108,7 +94,7 @@ DCP_TOPIC = {"spot": "dcp.spot", "linear": "dcp.future", "inverse": "dcp.future"
 DCP_WINDOW_MIN_S, DCP_WINDOW_MAX_S = 10, 300  # Bybit accepts 3-300 s; execx's floor is 10 s, Bybit's default
 
 
-class BybitConnector(HasCapabilities):
+class BybitConnector(VenueConnector):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -120,7 +106,7 @@ class BybitConnector(HasCapabilities):
     ) -> None:
         if config.exchange not in CATEGORY_OF:
             raise ValueError(f"not a Bybit market: {config.exchange}")
-        self.exchange: Exchange = config.exchange
+        super().__init__(config, clock_ms=clock_ms, backoff=backoff)
         self.category = CATEGORY_OF[config.exchange]
         self.capabilities = Capabilities(
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # no DAY on Bybit
@@ -141,37 +127,16 @@ class BybitConnector(HasCapabilities):
             self.capabilities = replace(self.capabilities, cancel_on_disconnect=True)
         self.margin = config.use_margin and self.category == "spot"  # derivatives are margined already
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
-        self._config = config
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self._backoff = backoff
         self._probe_every_s = probe_every_s
         self._signer = Signer(config.api_key, config.secret_key, self._clock_ms)
         self._client_ids = CLIENT_ID_RULES[config.exchange]
-        self._session: aiohttp.ClientSession | None = None
         self._rest: BybitRest | None = None
-        self._rules: dict[str, InstrumentRules] = {}
         self._settle_of: dict[str, str] = {}  # symbol -> settle coin (the fee currency of a derivative)
         self._settle_coins: list[str] = []  # linear: USDT, USDC (queries without a symbol need one)
-        self.tracker = OrderTracker(lambda report: self._on_report(report))
-        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
-        # While the private stream is down or silent with orders live: poll REST (executions, open orders).
-        self.stall = StallWatch(
-            str(config.exchange),
-            lambda: self._private.ws if self._private is not None else None,
-            self.tracker,
-            self._recovery,
-            self._recover_once,
-        )
-        self._started_ms = 0
-        self._on_report: ReportSink = ignore_report
-        self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
         self.order_entry = order_entry
         self._trade: TradeStream | None = None
-        self._watchers = Watchers()
-        self.telemetry: Telemetry = NULL_TELEMETRY
-        self._supervisor = StreamSupervisor(str(config.exchange), lambda: self._on_stream_state(False))
         self._batches: Coalescer[tuple[str, str], Params, dict[str, Any]] = Coalescer(
             self._send, self.capabilities.max_batch_place, "Bybit"
         )
@@ -184,62 +149,46 @@ class BybitConnector(HasCapabilities):
             raise RuntimeError("connector not started")
         return self._rest
 
-    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
-        self._on_report = on_report
-        self._on_stream_state = on_stream_state
-        self._started_ms = self._clock_ms()
-        self._session = await make_session(self._config.interface)
-        self._rest = BybitRest(self._session, self.hosts.rest, self._signer, self._clock_ms)
+    def _open_transport(self, session: aiohttp.ClientSession, *, keyless: bool) -> None:
+        self._rest = BybitRest(session, self.hosts.rest, self._signer, self._clock_ms)
         self._rest.telemetry = self.telemetry
-        self._rest.gate = self._config.rate_gate
-        try:
-            rows = await self._rest.instruments_info(self.category)
-            self._rules = parse.parse_instruments(self.exchange, self.category, rows)
-            self._settle_coins = sorted({r.get("settleCoin", "") for r in rows} - {""})
-            self._settle_of = {r["symbol"]: r.get("settleCoin", "") for r in rows}
-            # A cheap signed read first, so wrong credentials fail the start in the venue's words.
-            await self._rest.wallet_balance()
-            if self._dcp_window_s:
-                await self._set_dcp()
-            self._private = PrivateStream(
-                self._session,
-                self.hosts.private,
-                self._signer,
-                self._on_private,
-                self._on_stream_state,
-                self._recovery.run,
-                self._backoff,
-                self._probe_every_s,
-                extra_topics=(DCP_TOPIC[self.category],) if self._dcp_set else (),
-            )
-            self._private.ws.telemetry = self.telemetry
-            if self.order_entry == "ws":
-                self._trade = TradeStream(
-                    self._session, self.hosts.trade, self._signer, self._backoff, self._probe_every_s
-                )
-                self._trade.ws.telemetry = self.telemetry
-            private = self._private
-            runs: list[Run] = [(f"{self.exchange}.private", private.run), (f"{self.exchange}.stall", self.stall.run)]
-            if self._trade is not None:
-                runs.append((f"{self.exchange}.trade", self._trade.run))
-            self._supervisor.start(*runs)
-            await self._supervisor.wait_private(private, START_TIMEOUT_S)
-        except BaseException:
-            await self.close()
-            raise
+        self._rest.gate = None if keyless else self.rate_gate  # fleet mode: the account's shared budget
 
-    async def start_market_data(self) -> None:
-        """Keyless: the instruments and the public stream only (nothing signed, no private stream)."""
-        self._session = await make_session(self._config.interface)
-        self._rest = BybitRest(self._session, self.hosts.rest, self._signer, self._clock_ms)
-        self._rest.telemetry = self.telemetry
-        try:
-            rows = await self._rest.instruments_info(self.category)
-            self._rules = parse.parse_instruments(self.exchange, self.category, rows)
-            self._supervisor.start((f"{self.exchange}.idle", idle))
-        except BaseException:
-            await self.close()
-            raise
+    async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
+        """The category's instruments (public), and each one's settle coin."""
+        rows = await self.rest.instruments_info(self.category)
+        self._settle_coins = sorted({r.get("settleCoin", "") for r in rows} - {""})
+        self._settle_of = {r["symbol"]: r.get("settleCoin", "") for r in rows}
+        return parse.parse_instruments(self.exchange, self.category, rows)
+
+    async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
+        # A cheap signed read first, so wrong credentials fail the start in the venue's words.
+        await self.rest.wallet_balance()
+        if self._dcp_window_s:
+            await self._set_dcp()
+        private = self._private = PrivateStream(
+            session,
+            self.hosts.private,
+            self._signer,
+            self._on_private,
+            self._stream_state,
+            self._recovery.run,
+            self._backoff,
+            self._probe_every_s,
+            extra_topics=(DCP_TOPIC[self.category],) if self._dcp_set else (),
+        )
+        private.ws.telemetry = self.telemetry
+        runs: list[Run] = [(f"{self.exchange}.private", private.run)]
+        if self.order_entry == "ws":
+            trade = self._trade = TradeStream(
+                session, self.hosts.trade, self._signer, self._backoff, self._probe_every_s
+            )
+            trade.ws.telemetry = self.telemetry
+            runs.append((f"{self.exchange}.trade", trade.run))
+        return runs
+
+    def _private_stream(self) -> PrivateStream | None:
+        return self._private
 
     async def _set_dcp(self) -> None:
         """Bybit's DCP window for this category's product; refused (DCP is enabled by Bybit for institutional
@@ -260,21 +209,12 @@ class BybitConnector(HasCapabilities):
         """DCP is in force: its window set and the private stream (subscribed to its topic) up."""
         return self._dcp_set and self._private is not None and self._private.ws.live
 
-    async def close(self) -> None:
+    async def _before_close(self) -> None:
         if self._dcp_set and self._private is not None:
             # a deliberate stop keeps the orders: the connection leaves the DCP topic before it closes
             await self._private.unsubscribe([DCP_TOPIC[self.category]])
             self._dcp_set = False
         await self._batches.close()
-        await self._supervisor.close()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    # ------------------------------------------------------------------ reference data
-
-    def rules(self, symbol: str) -> InstrumentRules:
-        return rules_of(self._rules, symbol, self.exchange)
 
     # ------------------------------------------------------------------ orders
 
@@ -469,23 +409,17 @@ class BybitConnector(HasCapabilities):
 
     # ------------------------------------------------------------------ market data
 
-    async def watch_market(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        self.rules(symbol)
-        if not self._supervisor.running:
-            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
-        remove = self._watchers.add(symbol, on_ticker, on_trade)
+    def _market_topics(self, symbol: str) -> list[str]:
+        """Level 1 book (options: 25) and public trades (options: of the base coin, filtered by symbol)."""
         trade_key = self._rules[symbol].symbol.split("-")[0] if self.category == "option" else symbol
-        topics = [f"orderbook.{'25' if self.category == 'option' else '1'}.{symbol}", f"publicTrade.{trade_key}"]
-        stream = self._public_stream()
-        stream.subscribe(topics)
+        return [f"orderbook.{'25' if self.category == 'option' else '1'}.{symbol}", f"publicTrade.{trade_key}"]
 
-        def unsubscribe() -> None:
-            remove()
-            stream.unsubscribe(topics)  # the stream counts its topics' watchers
+    def _subscribe_market(self, symbol: str) -> None:
+        self._public_stream().subscribe(self._market_topics(symbol))
 
-        return unsubscribe
+    def _unsubscribe_market(self, symbol: str) -> None:
+        if self._public is not None:
+            self._public.unsubscribe(self._market_topics(symbol))  # the stream counts its topics' watchers
 
     def _public_stream(self) -> PublicStream:
         if self._public is None:

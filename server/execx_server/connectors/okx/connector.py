@@ -31,8 +31,8 @@ Mechanisms (``../shared/venues/okx.md``):
 - Market data: ``bbo-tbt`` and ``trades`` on ``/ws/v5/public``.
 - Hosts (production, AWS, demo with ``--testnet``) and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
-Every background task runs in one TaskGroup owned by ``transport.supervisor.StreamSupervisor``, which ``close()``
-cancels.
+Lifecycle, tracking, recovery, the stall watch, the dead-man switch and market-data watching are
+``connectors.venue.VenueConnector``'s; this module supplies OKX's hooks.
 """
 
 from __future__ import annotations
@@ -52,35 +52,21 @@ from ...domain.enums import Exchange, OrderStatus, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
-    BookTicker,
     ExecutionReport,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
     Retryable,
-    Trade,
     VenueError,
     VenuePosition,
 )
-from ..base import (
-    Capabilities,
-    ConnectorConfig,
-    HasCapabilities,
-    PostOnlyCross,
-    ReportSink,
-    StreamStateSink,
-    Watchers,
-    ignore_report,
-    ignore_state,
-    rules_of,
-)
+from ..base import Capabilities, ConnectorConfig, PostOnlyCross
 from ..deadman import DeadManSwitch
-from ..tracking import Known, OrderTracker, Recovery, StallWatch, refused_as_duplicate
+from ..tracking import Known, refused_as_duplicate
 from ..transport.coalesce import Coalescer
-from ..transport.http import make_session
-from ..transport.supervisor import StreamSupervisor, idle
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
+from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from ..venue import VenueConnector
 from . import parse
 from .errors import CANCEL_FAILED, DUPLICATE_CODES, NOT_FOUND, classify
 from .pull import BATCH_LIMIT, PullBook
@@ -92,7 +78,6 @@ from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.okx")
 
-START_TIMEOUT_S = 15.0
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
 
@@ -106,7 +91,7 @@ _RANK = {
 _MISSING = "OKX answered the batch without this order"
 
 
-class OkxConnector(HasCapabilities):
+class OkxConnector(VenueConnector):
     capabilities = Capabilities(
         supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # OKX has no DAY orders
         supports_reduce_only=True,  # on swaps (checked per order)
@@ -127,47 +112,25 @@ class OkxConnector(HasCapabilities):
     ) -> None:
         if config.exchange is not Exchange.OKX:
             raise ValueError(f"not an OKX market: {config.exchange}")
-        self.exchange: Exchange = config.exchange
+        super().__init__(config, clock_ms=clock_ms, backoff=backoff)
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url, hosts)
-        self._config = config
-        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
-        self._backoff = backoff
         self._probe_every_s = probe_every_s
         self._signer = Signer(config.api_key, config.secret_key, config.passphrase, self.hosts.demo, self._clock_ms)
-        self._session: aiohttp.ClientSession | None = None
         self._rest: OkxRest | None = None
-        self._rules: dict[str, InstrumentRules] = {}
         self._swap: set[str] = set()
         self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
         self.order_entry = order_entry
-        self.tracker = OrderTracker(lambda report: self._on_report(report), on_final=self._ended)
-        self._recovery = Recovery(str(config.exchange), self._recover_once, backoff)
-        # While the private stream is down or silent with orders live: poll REST (fills, pending orders).
-        self.stall = StallWatch(
-            "okx",
-            lambda: self._private.ws if self._private is not None else None,
-            self.tracker,
-            self._recovery,
-            self._recover_once,
-        )
         self._pulls: dict[str, PullBook] = {}
-        self._started_ms = 0
         # Places and cancels started in one loop turn go out together (a BatchSendOrders, a pull).
         self._batches: Coalescer[tuple[str, str], dict[str, str], ItemResult] = Coalescer(
             self._send, BATCH_LIMIT, "okx", split=self._split
         )
-        self._on_report: ReportSink = ignore_report
-        self._on_stream_state: StreamStateSink = ignore_state
         self._private: PrivateStream | None = None
         self._public: PublicStream | None = None
-        self._watchers = Watchers()
-        self.telemetry: Telemetry = NULL_TELEMETRY
-        self._supervisor = StreamSupervisor("okx", lambda: self._on_stream_state(False))
-        self._dead_man: DeadManSwitch | None = None
         if config.dead_man_s:  # cancel-all-after, account-wide (docs/safety.md)
             self.capabilities = replace(OkxConnector.capabilities, cancel_on_disconnect=True)
             self._dead_man = DeadManSwitch(
-                "okx", config.dead_man_s, lambda ms: self.rest.cancel_all_after(ms // 1000), max_s=120
+                self.name, config.dead_man_s, lambda ms: self.rest.cancel_all_after(ms // 1000), max_s=120
             )
 
     # ------------------------------------------------------------------ lifecycle
@@ -178,81 +141,50 @@ class OkxConnector(HasCapabilities):
             raise RuntimeError("connector not started")
         return self._rest
 
-    async def start_market_data(self) -> None:
-        """Keyless: the instruments and the public stream only (nothing signed, no private stream)."""
-        self._session = await make_session(self._config.interface)
-        self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
-        self._rest.telemetry = self.telemetry
-        try:
-            await self._load_instruments(self._rest)
-            self._supervisor.start(("okx.idle", idle))
-        except BaseException:
-            await self.close()
-            raise
-
-    async def _load_instruments(self, rest: OkxRest) -> None:
-        """Spot and swap instruments (public): rules, instIdCode (websocket order entry), which are swaps."""
-        for inst_type in ("SPOT", "SWAP"):
-            for row in await rest.instruments(inst_type):
-                rules = parse.parse_instrument(row)
-                self._rules[rules.symbol] = rules
-                if isinstance(row.get("instIdCode"), int):
-                    self._codes[rules.symbol] = row["instIdCode"]
-                if inst_type == "SWAP":
-                    self._swap.add(rules.symbol)
-
-    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
-        if self._config.use_margin:
+    def _open_transport(self, session: aiohttp.ClientSession, *, keyless: bool) -> None:
+        if self._config.use_margin and not keyless:
             raise ValidationError("useMargin", "spot margin is not implemented for okx (spot orders use tdMode cash)")
-        self._on_report = on_report
-        self._on_stream_state = on_stream_state
-        self._started_ms = self._clock_ms()
-        self._session = await make_session(self._config.interface)
-        self._rest = OkxRest(self._session, self.hosts.rest, self._signer)
+        self._rest = OkxRest(session, self.hosts.rest, self._signer)
         self._rest.telemetry = self.telemetry
-        self._rest.gate = self._config.rate_gate
-        try:
-            await self._load_instruments(self._rest)
-            await self._rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
-            self._private = PrivateStream(
-                self._session,
-                self.hosts.private,
-                self._signer,
-                self._on_orders,
-                self._on_stream_state,
-                self._recovery.run,
-                self._backoff,
-                self._probe_every_s,
-            )
-            self._private.ws.telemetry = self.telemetry
-            private = self._private
-            self._supervisor.start(("okx.private", private.run), ("okx.stall", self.stall.run))
-            await self._supervisor.wait_private(private, START_TIMEOUT_S)
-            if self._dead_man is not None:
-                await self._dead_man.beat()
-                self._supervisor.spawn("okx.deadman", self._dead_man.run)
-        except BaseException:
-            await self.close()
-            raise
+        self._rest.gate = None if keyless else self.rate_gate  # fleet mode: the account's shared budget
+
+    async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
+        """Spot and swap instruments (public): rules, instIdCode (websocket order entry), which are swaps."""
+        rules: dict[str, InstrumentRules] = {}
+        for inst_type in ("SPOT", "SWAP"):
+            for row in await self.rest.instruments(inst_type):
+                instrument = parse.parse_instrument(row)
+                rules[instrument.symbol] = instrument
+                if isinstance(row.get("instIdCode"), int):
+                    self._codes[instrument.symbol] = row["instIdCode"]
+                if inst_type == "SWAP":
+                    self._swap.add(instrument.symbol)
+        return rules
+
+    async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
+        await self.rest.account_config()  # wrong key / secret / passphrase: refused here, in OKX's words
+        private = self._private = PrivateStream(
+            session,
+            self.hosts.private,
+            self._signer,
+            self._on_orders,
+            self._stream_state,
+            self._recovery.run,
+            self._backoff,
+            self._probe_every_s,
+        )
+        private.ws.telemetry = self.telemetry
+        return [("okx.private", private.run)]
+
+    def _private_stream(self) -> PrivateStream | None:
+        return self._private
+
+    async def _close_transport(self) -> None:
+        await self._batches.close()
 
     @property
-    def cancel_on_disconnect_armed(self) -> bool:
-        """OKX's cancel-all-after is armed by execx's heartbeat (``cancelOnDisconnect``)."""
-        return self._dead_man is not None and self._dead_man.armed
-
-    async def close(self) -> None:
-        if self._dead_man is not None and self._dead_man.armed:
-            await self._dead_man.disarm()  # a deliberate stop keeps the orders
-        await self._supervisor.close()
-        await self._batches.close()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    # ------------------------------------------------------------------ reference data
-
-    def rules(self, symbol: str) -> InstrumentRules:
-        return rules_of(self._rules, symbol, "okx (instruments are SPOT and SWAP instIds)")
+    def _rules_venue(self) -> str:
+        return "okx (instruments are SPOT and SWAP instIds)"
 
     def _pull(self, symbol: str) -> PullBook:
         book = self._pulls.get(symbol)
@@ -463,12 +395,11 @@ class OkxConnector(HasCapabilities):
 
     # ------------------------------------------------------------------ market data
 
-    async def watch_market(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        self.rules(symbol)
-        if not self._supervisor.running:
-            await asyncio.wait_for(self._supervisor.ready.wait(), START_TIMEOUT_S)
+    @staticmethod
+    def _market_args(symbol: str) -> list[dict[str, str]]:
+        return [{"channel": "bbo-tbt", "instId": symbol}, {"channel": "trades", "instId": symbol}]
+
+    def _subscribe_market(self, symbol: str) -> None:
         if self._public is None:
             if self._session is None or not self._supervisor.running:
                 raise RuntimeError("connector not started")
@@ -477,16 +408,11 @@ class OkxConnector(HasCapabilities):
             )
             self._public.ws.telemetry = self.telemetry
             self._supervisor.spawn("okx.public", self._public.run)
-        public = self._public
-        remove = self._watchers.add(symbol, on_ticker, on_trade)
-        args = [{"channel": "bbo-tbt", "instId": symbol}, {"channel": "trades", "instId": symbol}]
-        public.subscribe(args)
+        self._public.subscribe(self._market_args(symbol))
 
-        def unsubscribe() -> None:
-            if remove():
-                public.unsubscribe(args)
-
-        return unsubscribe
+    def _unsubscribe_market(self, symbol: str) -> None:
+        if self._public is not None:
+            self._public.unsubscribe(self._market_args(symbol))
 
     def _on_public(self, msg: dict[str, Any]) -> None:
         arg = msg["arg"]
@@ -516,7 +442,7 @@ class OkxConnector(HasCapabilities):
                 continue
             self.tracker.emit(report)
 
-    def _ended(self, cl_order_id: str, known: Known, report: ExecutionReport) -> None:
+    def _order_final(self, cl_order_id: str, known: Known, report: ExecutionReport) -> None:
         """An order ended: it leaves the instrument's ready-made pull."""
         self._pull(report.symbol).remove(cl_order_id)
 
