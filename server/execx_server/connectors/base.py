@@ -5,7 +5,8 @@ say intent (``submit_order``); each raises ``Rejected`` / ``Retryable`` / ``Outc
 ``domain.venue`` and nothing else for venue failures. Everything the venue reports about orders,
 from REST answers and private streams alike, reaches the engine through ``on_report``.
 
-Every connector builds on the same pieces of ``connectors.tracking`` and supplies only its venue hooks:
+Every connector is a ``connectors.venue.VenueConnector`` (start / close through one supervisor, market-data
+watching, rules) built on the same pieces of ``connectors.tracking``, and supplies only its venue hooks:
 
 - ``OrderTracker``: what it knows of each order, the one door to ``on_report`` (a fill once per trade
   id), bounded memory;
@@ -106,28 +107,6 @@ class Capabilities:
     native_trailing: frozenset[str] = frozenset()  # "amount", "percent"
 
 
-class HasCapabilities:
-    """The connectors' shared ``capabilities`` and what derives from it."""
-
-    capabilities: Capabilities
-
-    @property
-    def supported_tifs(self) -> frozenset[TimeInForce]:
-        return self.capabilities.supported_tifs
-
-    @property
-    def cancel_on_disconnect_armed(self) -> bool:
-        """The venue's cancel-on-disconnect is in force on the current connection (venues that have one
-        say when; the others never)."""
-        return False
-
-    async def start_market_data(self) -> None:
-        """Start as a keyless market-data client: instrument rules and public streams only, nothing signed,
-        no private stream (``rules`` and ``watch_market`` work; order methods do not). Venues without one
-        raise ``NotImplementedError``: their market data needs an order session."""
-        raise NotImplementedError("market data of this venue needs an order session (startOrderHandler)")
-
-
 ReportSink = Callable[[ExecutionReport], None]
 StreamStateSink = Callable[[bool], None]  # True: private stream live; False: down (reconnecting)
 
@@ -168,7 +147,9 @@ class Connector(Protocol):
         ...
 
     async def start_market_data(self) -> None:
-        """Start keyless, for public market data only (``HasCapabilities.start_market_data``)."""
+        """Start as a keyless market-data client: instrument rules and public streams only, nothing signed,
+        no private stream (``rules`` and ``watch_market`` work; order methods do not). Venues without one
+        raise ``NotImplementedError``: their market data needs an order session."""
         ...
 
     async def close(self) -> None: ...

@@ -39,7 +39,6 @@ import asyncio
 import hashlib
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -53,37 +52,26 @@ import simplefix
 from ...domain.enums import Exchange, OrderType, Side, TimeInForce
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
-    BookTicker,
     ExecutionReport,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
     Retryable,
-    Trade,
     VenueError,
 )
-from ..base import (
-    Capabilities,
-    ConnectorConfig,
-    HasCapabilities,
-    ReportSink,
-    StreamStateSink,
-    ignore_report,
-    ignore_state,
-    rules_of,
-)
+from ..base import Capabilities, ConnectorConfig
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker, Recovery, StallWatch
+from ..tracking import Known
 from ..transport.fix import FixSession, FixSessionConfig, SessionReject, text
-from ..transport.http import make_session
-from ..transport.supervisor import StreamSupervisor
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry, measured
+from ..transport.supervisor import Run
+from ..transport.telemetry import measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent, StreamError
+from ..venue import START_TIMEOUT_S, VenueConnector
 from . import fix_orders
 from .signing import FixLogon
 from .urls import Hosts, resolve_hosts
@@ -91,7 +79,6 @@ from .urls import Hosts, resolve_hosts
 log = logging.getLogger("execx.connectors.deribit")
 
 TARGET_COMP_ID = "DERIBITSERVER"
-START_TIMEOUT_S = 15.0
 ANSWER_TIMEOUT_S = 10.0
 FEE_LOOKUP_TIMEOUT_S = 2.0  # a fill waits at most this long for its fee (then goes on without it)
 _senders_in_use: set[str] = set()  # SenderCompIDs of running connectors (two sessions never share one)
@@ -109,7 +96,7 @@ def sender_comp_id(client_id: str) -> str:
     return name
 
 
-class DeribitConnector(QueriesOverRpc, HasCapabilities):
+class DeribitConnector(QueriesOverRpc, VenueConnector):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -123,18 +110,14 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
     ) -> None:
         if config.exchange is not Exchange.DERIBIT:
             raise ValueError(f"not Deribit: {config.exchange}")
-        self.exchange = Exchange.DERIBIT
+        super().__init__(config, clock_ms=clock_ms, backoff=backoff)
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
-        self.telemetry: Telemetry = NULL_TELEMETRY
         self.cancel_on_disconnect = cancel_on_disconnect
         self.capabilities = Capabilities(
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}),
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # FIX Logon 9001=Y
         )
-        self._config = config
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self._backoff = backoff
         self._answer_timeout_s = answer_timeout_s
         self.sender_comp_id = sender_comp_id(config.api_key)
         options = {"ReportFillsAsExecReports": True, **(fix_options or {})}
@@ -161,11 +144,10 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             on_state=self._fix_state,
             on_reject=self._on_session_reject,
         )
-        self._session: aiohttp.ClientSession | None = None
         self._rpc: JsonRpcConnection | None = None
         self._http: JsonRpcHttp | None = None  # the same JSON-RPC calls over HTTP (websocket down or silent)
-        self._rules: dict[str, InstrumentRules] = {}
-        self.tracker = OrderTracker(self._report)
+        # After the FIX session comes back (``_recover_once``): orders believed live, their state and fills,
+        # over JSON-RPC.
         self.queries = RpcQueries(
             self._rpc_call,
             self._rules,
@@ -173,10 +155,11 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             positions_params={"currency": "any"},
             all_open_orders="private/get_open_orders",
         )
-        # After the FIX session comes back: orders believed live, their state and fills, over JSON-RPC.
-        self._recovery = Recovery("deribit", self.queries.recover, backoff)
-        # While the FIX session is down or silent with orders live: poll over JSON-RPC's HTTP form (the
-        # websocket may be as silent as FIX).
+        # While the FIX session is down or silent with orders live (``_poll_once``): poll over JSON-RPC's HTTP
+        # form (the websocket may be as silent as FIX). A FIX session that answers TestRequests is not taken as
+        # proof that every fill reached the engine (in the kill -9 fault matrix fills went missing after a
+        # restart, in part because the taker side of a self-trade was dropped as a duplicate, fixed in
+        # 4f0f1b2): while FIX is quiet, poll like elsewhere.
         self._polls = RpcQueries(
             self._http_call,
             self._rules,
@@ -184,25 +167,17 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             positions_params={"currency": "any"},
             all_open_orders="private/get_open_orders",
         )
-        # A FIX session that answers TestRequests is not taken as proof that every fill reached the engine
-        # (in the kill -9 fault matrix fills went missing after a restart, in part because the taker side of
-        # a self-trade was dropped as a duplicate, fixed in 4f0f1b2): while FIX is quiet, poll like elsewhere.
-        self.stall = StallWatch("deribit", lambda: self.fix, self.tracker, self._recovery, self._polls.recover)
         self._waiters: dict[tuple[str, str], asyncio.Future[ExecutionReport]] = {}
         self._by_seq: dict[int, tuple[str, str]] = {}
         self._mass: dict[str, asyncio.Future[simplefix.FixMessage]] = {}
         self._mass_ids = itertools.count(1)
-        self.market = MarketWatch(lambda: self.rpc, self._rules)
-        self._on_report: ReportSink = ignore_report
+        self.market = MarketWatch(self._watchers, self._rules)
         self._held: list[ExecutionReport] | None = None  # reports held behind an answer (answers first)
         # reports waiting behind a FIX fill whose fee is being looked up over JSON-RPC (in order)
         self._fee_queue: deque[asyncio.Future[ExecutionReport]] = deque()
         self._fee_drain: asyncio.Future[None] | None = None
-        self._on_stream_state: StreamStateSink = ignore_state
         # the venue's market-maker protection (managers/mmp.py): JSON-RPC; flags the FIX orders with 9008
         self.native_mmp = RpcMmp(self._rpc_call, lambda channels: self.rpc.subscribe(channels), pulse=False)
-        # No stream-state report when the group dies: the FIX session reports its own state.
-        self._supervisor = StreamSupervisor("deribit", lambda: None)
         self._fix_ups = 0
         self.credits = Credits(config.rate_gate)  # fleet mode: the account's budget shared with other execx
 
@@ -219,59 +194,54 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
         """Deribit's cancel-on-disconnect is in force for this session now (FIX logged on with 9001=Y)."""
         return self.cancel_on_disconnect and self.fix.logged_on
 
-    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
-        self._on_report = on_report
-        self._on_stream_state = on_stream_state
-        self._session = await make_session(self._config.interface)
+    def _open_transport(self, session: aiohttp.ClientSession, *, keyless: bool) -> None:
+        """The JSON-RPC websocket (keyless: without ``public/auth``, public channels and instruments only)
+        and, for an order session, its HTTP form."""
+        credentials = None if keyless else Credentials(self._config.api_key, self._config.secret_key)
         self._rpc = JsonRpcConnection(
-            self._session,
+            session,
             self.hosts.rpc_ws,
             DERIBIT,
             self._on_notification,
             name="deribit.rpc",
-            credentials=Credentials(self._config.api_key, self._config.secret_key),
+            credentials=credentials,
             backoff=self._backoff,
             clock_ms=self._clock_ms,
         )
         self._rpc.telemetry = self.telemetry
-        self._http = JsonRpcHttp(
-            self._session,
-            self.hosts.rpc_http,
-            DERIBIT,
-            Credentials(self._config.api_key, self._config.secret_key),
-            self._clock_ms,
-        )
-        self._rpc.credits = self._http.credits = self.credits  # one account's credits, FIX included
-        try:
-            self._supervisor.start(
-                ("deribit.rpc", self._rpc.run), ("deribit.fix", self.fix.run), ("deribit.stall", self.stall.run)
-            )
-            await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
-            rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
-            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
-            self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
-            await self.credits.learn(self.rpc.call, self.queries.currencies)
-            await self._wait_up(self.fix.wait_logged_on(START_TIMEOUT_S), self.fix.refused, "FIX")
-        except BaseException:
-            await self.close()
-            raise
+        if credentials is not None:
+            self._http = JsonRpcHttp(session, self.hosts.rpc_http, DERIBIT, credentials, self._clock_ms)
+            self._rpc.credits = self._http.credits = self.credits  # one account's credits, FIX included
 
-    async def start_market_data(self) -> None:
-        """Keyless: the JSON-RPC websocket without ``public/auth`` (public channels and instruments only),
-        no FIX session."""
-        self._session = await make_session(self._config.interface)
-        self._rpc = JsonRpcConnection(
-            self._session, self.hosts.rpc_ws, DERIBIT, self._on_notification, name="deribit.rpc", backoff=self._backoff
-        )
-        self._rpc.telemetry = self.telemetry
-        try:
-            self._supervisor.start(("deribit.rpc", self._rpc.run))
-            await self._wait_up(self._rpc.ws.wait_live(START_TIMEOUT_S), self._rpc.refused, "JSON-RPC")
-            rows = await self.rpc.call("public/get_instruments", {"currency": "any"})
-            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
-        except BaseException:
-            await self.close()
-            raise
+    def _transport_runs(self, *, keyless: bool) -> list[Run]:
+        return [("deribit.rpc", self.rpc.run)]
+
+    async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
+        """``public/get_instruments`` over the JSON-RPC websocket, once it is up."""
+        await self._wait_up(self.rpc.ws.wait_live(START_TIMEOUT_S), self.rpc.refused, "JSON-RPC")
+        rows = list(await self.rpc.call("public/get_instruments", {"currency": "any"}))
+        self.queries.currencies.update(rpc_parse.instrument_currencies(rows))
+        if not keyless:
+            await self.credits.learn(self.rpc.call, self.queries.currencies)
+        return rpc_parse.parse_instruments(rows, self.exchange)
+
+    async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
+        return [("deribit.fix", self.fix.run)]
+
+    async def _wait_private(self) -> None:
+        await self._wait_up(self.fix.wait_logged_on(START_TIMEOUT_S), self.fix.refused, "FIX")
+
+    def _liveness(self) -> FixSession:
+        return self.fix
+
+    def _streams_failed(self) -> None:
+        """No stream-state report when the group dies: the FIX session reports its own state."""
+
+    async def _recover_once(self) -> None:
+        await self.queries.recover()
+
+    async def _poll_once(self) -> None:
+        await self._polls.recover()
 
     async def _wait_up(self, live: Any, refused: asyncio.Event, what: str) -> None:
         """Until ``live`` completes; a refusal of our credentials is ``Rejected`` in the venue's words."""
@@ -287,25 +257,18 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
             )
         raise Retryable(f"deribit {what} connection did not come up in {START_TIMEOUT_S:.0f}s", "start")
 
-    async def close(self) -> None:
+    async def _before_close(self) -> None:
         """Log out with ``DontCancelOnDisconnect(9003)=Y``: a deliberate stop keeps the resting orders
         (the engine cancels them first when the session is stopped with ``cancelOpenOrders``);
         cancel-on-disconnect is for connections that are lost, not closed."""
         if self.fix.logged_on:
             await self.fix.stop("execx session closed", [(9003, "Y")])
-        await self._supervisor.close()
+
+    async def _close_transport(self) -> None:
         self.fix.close()
         if self._fee_drain is not None and not self._fee_drain.done():
             await asyncio.wait([self._fee_drain], timeout=FEE_LOOKUP_TIMEOUT_S)  # the fills behind it reach the engine
         _senders_in_use.discard(self.sender_comp_id)
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    # ------------------------------------------------------------------ reference data
-
-    def rules(self, symbol: str) -> InstrumentRules:
-        return rules_of(self._rules, symbol, "deribit")
 
     # ------------------------------------------------------------------ orders (FIX)
 
@@ -556,11 +519,11 @@ class DeribitConnector(QueriesOverRpc, HasCapabilities):
 
     # ------------------------------------------------------------------ market data (JSON-RPC)
 
-    async def watch_market(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        self.rules(symbol)
-        return self.market.watch(symbol, on_ticker, on_trade)
+    def _subscribe_market(self, symbol: str) -> None:
+        self.rpc.subscribe(self.market.channels(symbol))
+
+    def _unsubscribe_market(self, symbol: str) -> None:
+        self.rpc.unsubscribe(self.market.channels(symbol))
 
     def _on_notification(self, channel: str, data: Any) -> None:
         if channel.startswith("user.mmp_trigger."):

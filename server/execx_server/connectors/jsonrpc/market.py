@@ -5,37 +5,27 @@ Pulse): ``quote.{instrument}`` (best bid/ask) and ``trades.{instrument}.raw`` (p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from ...domain.instruments import InstrumentRules
-from ...domain.venue import BookTicker, Trade
 from ..base import Watchers
 from . import parse
-from .client import JsonRpcConnection
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
 
 class MarketWatch:
-    def __init__(self, rpc: Callable[[], JsonRpcConnection], rules: dict[str, InstrumentRules]) -> None:
-        self._rpc = rpc  # the connection (created at start)
+    """The JSON-RPC channels of an instrument's market data, and their notifications to its watchers
+    (the connector's ``Watchers``; ``VenueConnector.watch_market`` registers them)."""
+
+    def __init__(self, watchers: Watchers, rules: dict[str, InstrumentRules]) -> None:
+        self._watchers = watchers
         self._rules = rules
-        self._watchers = Watchers()
 
-    def watch(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        """Subscribe (first watcher of ``symbol``) and return the unsubscribe function."""
-        remove = self._watchers.add(symbol, on_ticker, on_trade)
-        channels = [f"quote.{symbol}", f"trades.{symbol}.raw"]
-        self._rpc().subscribe(channels)
-
-        def unsubscribe() -> None:
-            if remove():
-                self._rpc().unsubscribe(channels)
-
-        return unsubscribe
+    @staticmethod
+    def channels(symbol: str) -> list[str]:
+        """Best bid/ask and public trades of ``symbol``."""
+        return [f"quote.{symbol}", f"trades.{symbol}.raw"]
 
     def on_notification(self, channel: str, data: Any) -> None:
         """A ``quote.*`` / ``trades.*`` notification to the instrument's watchers (others are ignored)."""

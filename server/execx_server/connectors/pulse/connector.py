@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -40,46 +39,37 @@ import aiohttp
 from ...domain.enums import Exchange, OrderType, Side
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
-    BookTicker,
     ExecutionReport,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
     Retryable,
-    Trade,
 )
-from ..base import (
-    Capabilities,
-    ConnectorConfig,
-    HasCapabilities,
-    PostOnlyCross,
-    ReportSink,
-    StreamStateSink,
-    ignore_report,
-    ignore_state,
-    rules_of,
-)
+from ..base import Capabilities, ConnectorConfig, PostOnlyCross
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonRpcHttp, RpcError
 from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known, OrderTracker, Recovery, StallWatch
-from ..transport.http import make_session
-from ..transport.supervisor import StreamSupervisor
-from ..transport.telemetry import NULL_TELEMETRY, Telemetry
-from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
+from ..tracking import Known
+from ..transport.supervisor import Run
+from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket
+from ..venue import START_TIMEOUT_S, VenueConnector
 from . import parse
 from .errors import classify
 from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.pulse")
 
-START_TIMEOUT_S = 15.0
 
+class PulseConnector(QueriesOverRpc, VenueConnector):
+    keyless_market_data = False
+    no_keyless_reason = (
+        "pulse has no keyless market data: seed 004 lists instruments only with private/get_instruments "
+        "(Authorization required), so a symbol cannot be checked nor its rules loaded without an order session"
+    )
 
-class PulseConnector(QueriesOverRpc, HasCapabilities):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -94,9 +84,8 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
     ) -> None:
         if config.exchange is not Exchange.PULSE:
             raise ValueError(f"not Pulse: {config.exchange}")
-        self.exchange = Exchange.PULSE
+        super().__init__(config, clock_ms=clock_ms, backoff=backoff)
         self.hosts: Hosts = resolve_hosts(config.testnet, config.rest_url, config.ws_url)
-        self.telemetry: Telemetry = NULL_TELEMETRY
         self.cancel_on_disconnect = cancel_on_disconnect
         self.capabilities = Capabilities(
             supported_tifs=frozenset(parse.TIF),
@@ -104,37 +93,20 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             cancel_on_disconnect=cancel_on_disconnect,  # private/enable_cancel_on_disconnect
             post_only_cross=PostOnlyCross.REPRICED,  # seed 004: rests one tick inside the spread
         )
-        self._config = config
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
-        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self._backoff = backoff
         self._heartbeat_s = heartbeat_s
         self._probe_every_s = probe_every_s
         self._answer_timeout_s = answer_timeout_s  # an order call unanswered this long is OutcomeUnknown
-        self._session: aiohttp.ClientSession | None = None
         self._rpc: JsonRpcConnection | None = None
         self._http: JsonRpcHttp | None = None
-        self._rules: dict[str, InstrumentRules] = {}
-        self.tracker = OrderTracker(self._report)
+        # After a reconnect (``_recover_once``): the orders believed live, over the websocket (else HTTP).
         self.queries = RpcQueries(self._query, self._rules, self.tracker)
-        self._recovery = Recovery("pulse", self.queries.recover, backoff)
-        # While the websocket is down or silent with orders live: poll over HTTP (a silent websocket
-        # answers no request either).
+        # While the websocket is down or silent with orders live (``_poll_once``): poll over HTTP (a silent
+        # websocket answers no request either).
         self._polls = RpcQueries(self._http_query, self._rules, self.tracker)
-        self.stall = StallWatch(
-            "pulse",
-            lambda: self._rpc.ws if self._rpc is not None else None,
-            self.tracker,
-            self._recovery,
-            self._polls.recover,
-        )
-        self.market = MarketWatch(lambda: self.rpc, self._rules)
-        self._on_report: ReportSink = ignore_report
-        self._on_stream_state: StreamStateSink = ignore_state
+        self.market = MarketWatch(self._watchers, self._rules)
         # the venue's market-maker protection (managers/mmp.py); flags the limit orders with mmp: true
         self.native_mmp = RpcMmp(self._query, lambda channels: self.rpc.subscribe(channels), pulse=True)
-        # Owns the websocket's run loop and the stall watch beside it (cancelled and awaited by ``close``).
-        self._supervisor = StreamSupervisor("pulse", lambda: self._on_stream_state(False))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,13 +121,12 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
         """Pulse confirmed ``enable_cancel_on_disconnect`` on the current connection."""
         return self._rpc is not None and self._rpc.live and self._rpc.cod_enabled
 
-    async def start(self, on_report: ReportSink, on_stream_state: StreamStateSink) -> None:
-        self._on_report = on_report
-        self._on_stream_state = on_stream_state
-        self._session = await make_session(self._config.interface)
-        self._http = JsonRpcHttp(self._session, self.hosts.rest, PULSE, self._credentials, self._clock_ms)
+    def _open_transport(self, session: aiohttp.ClientSession, *, keyless: bool) -> None:
+        """One authenticated JSON-RPC websocket (orders, queries, private and public channels) and the HTTP
+        form of the same calls."""
+        self._http = JsonRpcHttp(session, self.hosts.rest, PULSE, self._credentials, self._clock_ms)
         self._rpc = JsonRpcConnection(
-            self._session,
+            session,
             self.hosts.ws,
             PULSE,
             self._on_notification,
@@ -164,28 +135,48 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             cancel_on_disconnect=self.cancel_on_disconnect,
             heartbeat_s=self._heartbeat_s,
             on_reconnect=self._recovery.run,
-            on_state=self._on_stream_state,
+            on_state=self._stream_state,
             backoff=self._backoff,
             probe_every_s=self._probe_every_s,
             clock_ms=self._clock_ms,
         )
         self._rpc.telemetry = self.telemetry
         self._rpc.credits = self._http.credits = Credits(self._config.rate_gate)
+
+    def _transport_runs(self, *, keyless: bool) -> list[Run]:
+        return [("pulse.private", self.rpc.run)]
+
+    async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
+        """``private/get_instruments`` once the websocket is up and authenticated."""
+        await self._wait_live()
+        rows = list(await self._start_call(self.rpc.call("private/get_instruments", {"currency": "any"})))
+        self.queries.currencies.update(rpc_parse.instrument_currencies(rows))
+        await self._start_call(self.rpc.credits.learn(self.rpc.call, self.queries.currencies))
+        return rpc_parse.parse_instruments(rows, self.exchange)
+
+    async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
+        """The private channels of every instrument, on the websocket already running."""
+        names = sorted(self._rules)
+        channels = [f"user.{kind}.{n}.raw" for n in names for kind in ("orders", "trades")]
+        await self._start_call(self.rpc.subscribe_now(channels))
+        return []
+
+    @staticmethod
+    async def _start_call(call: Awaitable[Any]) -> Any:
+        """A start-up call; Pulse's error answer is ``Rejected`` in its words."""
         try:
-            self._supervisor.start(("pulse.private", self.rpc.run), ("pulse.stall", self.stall.run))
-            await self._wait_live()
-            rows = await self.rpc.call("private/get_instruments", {"currency": "any"})
-            self._rules.update(rpc_parse.parse_instruments(list(rows), self.exchange))
-            self.queries.currencies.update(rpc_parse.instrument_currencies(list(rows)))
-            await self._rpc.credits.learn(self.rpc.call, self.queries.currencies)
-            names = sorted(self._rules)
-            await self.rpc.subscribe_now([f"user.{kind}.{n}.raw" for n in names for kind in ("orders", "trades")])
+            return await call
         except RpcError as exc:
-            await self.close()
             raise Rejected(f"pulse: {exc.text}", str(exc.code)) from None
-        except BaseException:
-            await self.close()
-            raise
+
+    def _liveness(self) -> ReconnectingWebSocket | None:
+        return self._rpc.ws if self._rpc is not None else None
+
+    async def _recover_once(self) -> None:
+        await self.queries.recover()
+
+    async def _poll_once(self) -> None:
+        await self._polls.recover()
 
     async def _wait_live(self) -> None:
         await self._supervisor.wait_up(self.rpc.ws.wait_live(START_TIMEOUT_S), self.rpc.refused)
@@ -195,20 +186,13 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
             raise Rejected(f"pulse: public/auth refused: {self.rpc.refusal.text}", str(self.rpc.refusal.code))
         raise Retryable(f"pulse: websocket did not come up in {START_TIMEOUT_S:.0f}s", "start")
 
-    async def close(self) -> None:
+    async def _before_close(self) -> None:
         """``private/logout`` first: Pulse closes the connection gracefully and, unlike a lost connection,
         does not cancel the orders (seed 004), so a deliberate stop keeps them (the engine cancels them
         first when the session is stopped with ``cancelOpenOrders``)."""
         if self._rpc is not None and self._rpc.live:
             with contextlib.suppress(RpcError, NotSent, NoAnswer):
                 await self._rpc.call("private/logout", {"invalidate_token": True}, timeout_s=2.0)
-        await self._supervisor.close()
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    def rules(self, symbol: str) -> InstrumentRules:
-        return rules_of(self._rules, symbol, "pulse")
 
     # ------------------------------------------------------------------ orders
 
@@ -281,9 +265,6 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
 
     # ------------------------------------------------------------------ private stream
 
-    def _report(self, report: ExecutionReport) -> None:
-        self._on_report(report)
-
     def _on_notification(self, channel: str, data: Any) -> None:
         head, _, rest = channel.partition(".")
         try:
@@ -332,8 +313,8 @@ class PulseConnector(QueriesOverRpc, HasCapabilities):
 
     # ------------------------------------------------------------------ market data
 
-    async def watch_market(
-        self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
-    ) -> Callable[[], None]:
-        self.rules(symbol)
-        return self.market.watch(symbol, on_ticker, on_trade)
+    def _subscribe_market(self, symbol: str) -> None:
+        self.rpc.subscribe(self.market.channels(symbol))
+
+    def _unsubscribe_market(self, symbol: str) -> None:
+        self.rpc.unsubscribe(self.market.channels(symbol))
