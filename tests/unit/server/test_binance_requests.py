@@ -131,3 +131,31 @@ def test_fills_from_trade_rows_count_up_to_the_order_total() -> None:
     rebased = parse.with_base(order, D("1"))
     assert (rebased.qty, rebased.cum_filled) == (D("4"), D("4"))
     assert parse.with_base(order, D("0")) is order
+
+
+def test_query_open_orders_and_trades_parameters() -> None:
+    """``GET .../order`` by ``orderId`` or ``origClientOrderId``; ``GET .../openOrders`` with or without
+    ``symbol``; ``myTrades`` / ``userTrades`` of one order, from a trade id or from a time, ``limit`` 1000
+    (``venues/binance.md``)."""
+    assert parse.order_query_params("BTCUSDT", orig_client_order_id="c1") == [
+        ("symbol", "BTCUSDT"),
+        ("origClientOrderId", "c1"),
+    ]
+    assert parse.order_query_params("BTCUSDT", orig_client_order_id="c1", order_id="42") == [
+        ("symbol", "BTCUSDT"),
+        ("orderId", "42"),
+    ]
+    assert parse.open_orders_params("ETHUSDT") == [("symbol", "ETHUSDT")]
+    assert parse.open_orders_params(None) == []
+    assert parse.trades_params("BTCUSDT", 1_700_000_000_000) == [
+        ("symbol", "BTCUSDT"),
+        ("startTime", "1700000000000"),
+        ("limit", "1000"),
+    ]
+    assert parse.trades_params("BTCUSDT", 5, order_id="42", from_id=7) == [
+        ("symbol", "BTCUSDT"),
+        ("orderId", "42"),
+        ("limit", "1000"),
+    ]
+    assert parse.trades_params("BTCUSDT", 5, from_id=7) == [("symbol", "BTCUSDT"), ("fromId", "7"), ("limit", "1000")]
+    assert parse.trades_params("BTCUSDT") == [("symbol", "BTCUSDT"), ("limit", "1000")]

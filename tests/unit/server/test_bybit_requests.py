@@ -102,3 +102,37 @@ def test_execution_list_rows_become_fills_oldest_first_without_funding() -> None
         ("e3", D(3), OrderStatus.FILLED),
     ]
     assert [r["execId"] for r in parse.in_time_order(rows)] == ["e1", "f", "e3"]
+
+
+def test_query_and_listing_requests() -> None:
+    """``/v5/order/realtime``, ``/history``, ``/v5/execution/list``, ``/v5/position/list``, ``/v5/order/cancel-all``
+    (``venues/bybit.md``): ``category`` always; linear lists need ``symbol``, ``baseCoin`` or ``settleCoin``, so
+    a whole-category listing asks once per settle coin."""
+    assert parse.order_query("linear", "BTCUSDT", "c1") == {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "orderLinkId": "c1",
+    }
+    assert parse.order_query("linear", "BTCUSDT", "c1", stop=True) == {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "orderLinkId": "c1",
+        "orderFilter": "StopOrder",
+    }
+    assert parse.executions_since("spot", "BTCUSDT", 1_700_000_000_000) == {
+        "category": "spot",
+        "symbol": "BTCUSDT",
+        "startTime": 1_700_000_000_000,
+    }
+    assert parse.executions_since("spot", "BTCUSDT", -1)["startTime"] == 0
+    assert parse.listing_queries("linear", ["USDC", "USDT"]) == [
+        {"category": "linear", "settleCoin": "USDC"},
+        {"category": "linear", "settleCoin": "USDT"},
+    ]
+    assert parse.listing_queries("linear", ["USDT"], "ETHUSDT") == [{"category": "linear", "symbol": "ETHUSDT"}]
+    assert parse.listing_queries("inverse", ["BTC"]) == [{"category": "inverse"}]
+    assert parse.listing_queries("spot", [], "BTCUSDT") == [{"category": "spot", "symbol": "BTCUSDT"}]
+    assert parse.cancel_all_params("option", "BTC-30DEC26-90000-C") == {
+        "category": "option",
+        "symbol": "BTC-30DEC26-90000-C",
+    }

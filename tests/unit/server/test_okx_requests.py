@@ -98,3 +98,20 @@ def test_fill_rows_become_fills_oldest_first() -> None:
         ("12", D(3), OrderStatus.FILLED, Liquidity.REMOVE),
     ]
     assert fills[0].fee == D("0.001")
+
+
+def test_query_and_listing_requests() -> None:
+    """``GET /api/v5/trade/order`` (``instId`` + ``ordId``/``clOrdId``), ``orders-pending`` and ``fills`` with
+    ``after`` paging (``fills`` from ``begin``), ``account/positions`` by ``instType`` (``venues/okx.md``)."""
+    assert parse.order_query("BTC-USDT", cl_ord_id="c1") == {"instId": "BTC-USDT", "clOrdId": "c1"}
+    assert parse.order_query("BTC-USDT", cl_ord_id="c1", ord_id="312") == {"instId": "BTC-USDT", "ordId": "312"}
+    assert parse.pending_query() == {"instId": "", "after": ""}
+    assert parse.pending_query("BTC-USDT-SWAP", "312") == {"instId": "BTC-USDT-SWAP", "after": "312"}
+    assert parse.fills_query(begin_ms=1_700_000_000_000) == {
+        "instId": "",
+        "ordId": "",
+        "after": "",
+        "begin": "1700000000000",
+    }
+    assert parse.fills_query("BTC-USDT", "312", after="99") == {"instId": "BTC-USDT", "ordId": "312", "after": "99"}
+    assert parse.positions_query("SWAP") == {"instType": "SWAP"}

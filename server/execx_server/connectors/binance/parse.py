@@ -233,6 +233,32 @@ def cancel_params(symbol: str, cl_order_id: str) -> Params:
     return [("symbol", symbol), ("origClientOrderId", cl_order_id)]
 
 
+def order_query_params(symbol: str, *, orig_client_order_id: str = "", order_id: str = "") -> Params:
+    """``GET .../order`` (query order): by the venue's ``orderId`` when given, else ``origClientOrderId``."""
+    return [("symbol", symbol), ("orderId", order_id) if order_id else ("origClientOrderId", orig_client_order_id)]
+
+
+def open_orders_params(symbol: str | None) -> Params:
+    """``GET .../openOrders``: of ``symbol``, or of every symbol (a heavier weight)."""
+    return [("symbol", symbol)] if symbol else []
+
+
+def trades_params(
+    symbol: str, start_time_ms: int | None = None, order_id: str = "", from_id: int | None = None
+) -> Params:
+    """Spot ``myTrades`` / futures ``userTrades`` of ``symbol``: of one order, from a trade id, or from
+    ``start_time_ms`` (the first given, in that order), 1000 at most (the endpoints' maximum)."""
+    params: Params = [("symbol", symbol)]
+    if order_id:
+        params.append(("orderId", order_id))
+    elif from_id is not None:
+        params.append(("fromId", str(from_id)))
+    elif start_time_ms is not None:
+        params.append(("startTime", str(start_time_ms)))
+    params.append(("limit", "1000"))
+    return params
+
+
 def keep_priority_params(symbol: str, cl_order_id: str, new_qty: Decimal) -> Params:
     """Spot ``PUT /api/v3/order/amend/keepPriority`` (``order.amend.keepPriority``): a smaller quantity,
     queue priority kept; the client order id is kept (``newClientOrderId`` = the same, allowed)."""

@@ -215,15 +215,14 @@ class BinanceRest:
     async def query_order(
         self, symbol: str, *, orig_client_order_id: str = "", order_id: str = ""
     ) -> SpotOrder | FuturesOrder:
-        params = [("symbol", symbol)]
-        params.append(("orderId", order_id) if order_id else ("origClientOrderId", orig_client_order_id))
+        params = parse.order_query_params(symbol, orig_client_order_id=orig_client_order_id, order_id=order_id)
         if self.margin:
             return cast(SpotOrder, await self.call("GET", f"{MARGIN}/order", [*params, CROSS], weight=10))
         weight = 4 if self.flavor is Flavor.SPOT else 1
         return cast(SpotOrder | FuturesOrder, await self.call("GET", f"{self.prefix}/order", params, weight=weight))
 
     async def open_orders(self, symbol: str | None) -> list[Any]:
-        params = [("symbol", symbol)] if symbol else []
+        params = parse.open_orders_params(symbol)
         if self.margin:
             return cast(list[Any], await self.call("GET", f"{MARGIN}/openOrders", [*params, CROSS], weight=10))
         weight = (6 if symbol else 80) if self.flavor is Flavor.SPOT else (1 if symbol else 40)
@@ -234,14 +233,7 @@ class BinanceRest:
     ) -> list[Any]:
         """Spot ``myTrades`` / futures ``userTrades`` of ``symbol`` (of one order, from a trade id, or
         from ``start_time_ms``), oldest first, at most 1000."""
-        params: Params = [("symbol", symbol)]
-        if order_id:
-            params.append(("orderId", order_id))
-        elif from_id is not None:
-            params.append(("fromId", str(from_id)))
-        elif start_time_ms is not None:
-            params.append(("startTime", str(start_time_ms)))
-        params.append(("limit", "1000"))
+        params = parse.trades_params(symbol, start_time_ms, order_id, from_id)
         if self.margin:
             return cast(list[SpotTrade], await self.call("GET", f"{MARGIN}/myTrades", [*params, CROSS], weight=10))
         if self.flavor is Flavor.SPOT:

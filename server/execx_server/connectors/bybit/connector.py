@@ -79,7 +79,7 @@ from ..venue import VenueConnector
 from . import parse
 from .errors import DUPLICATE_CODES, classify, reset_wait_s
 from .rest import BybitRest, batch_items
-from .schemas import BookData, ExecutionRow, OrderRow, Params, TradeItem
+from .schemas import BookData, ExecutionRow, OrderRow, Params, PositionRow, TradeItem
 from .signing import Signer
 from .stream import PrivateStream, PublicStream, TradeStream
 from .urls import CATEGORY_OF, Hosts, resolve_hosts
@@ -364,13 +364,13 @@ class BybitConnector(VenueConnector):
         return out
 
     async def cancel_all(self, symbol: str) -> None:
-        await self.rest.order_cancel_all({"category": self.category, "symbol": symbol})
+        await self.rest.order_cancel_all(parse.cancel_all_params(self.category, symbol))
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
-        query = {"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id}
+        query = parse.order_query(self.category, symbol, cl_order_id)
         rows = await self.rest.order_realtime(query)
         if not rows and self.capabilities.native_triggers:  # a conditional order: listed under StopOrder
-            rows = await self.rest.order_realtime({**query, "orderFilter": "StopOrder"})
+            rows = await self.rest.order_realtime(parse.order_query(self.category, symbol, cl_order_id, stop=True))
         rows = rows or await self.rest.order_history(query)
         if not rows:
             return None
@@ -379,18 +379,13 @@ class BybitConnector(VenueConnector):
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
-        rows = await self.rest.execution_list({"category": self.category, "symbol": symbol, "orderLinkId": cl_order_id})
+        rows = await self.rest.execution_list(parse.order_query(self.category, symbol, cl_order_id))
         return [self._fee_currency(r) for r in parse.parse_fills(rows)]
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows: list[OrderRow] = []
-        if symbol is not None:
-            rows = await self.rest.order_realtime({"category": self.category, "symbol": symbol})
-        elif self.category == "linear":  # linear needs symbol, baseCoin or settleCoin
-            for settle in self._settle_coins:
-                rows += await self.rest.order_realtime({"category": self.category, "settleCoin": settle})
-        else:
-            rows = await self.rest.order_realtime({"category": self.category})
+        for query in parse.listing_queries(self.category, self._settle_coins, symbol):
+            rows += await self.rest.order_realtime(query)
         reports = [parse.parse_order(r) for r in rows]
         for report in reports:
             self.tracker.note(report)
@@ -399,12 +394,9 @@ class BybitConnector(VenueConnector):
     async def positions(self) -> list[VenuePosition]:
         if self.category == "spot":
             return []
-        if self.category == "linear":
-            rows = []
-            for settle in self._settle_coins:
-                rows += await self.rest.position_list({"category": self.category, "settleCoin": settle})
-        else:
-            rows = await self.rest.position_list({"category": self.category})
+        rows: list[PositionRow] = []
+        for query in parse.listing_queries(self.category, self._settle_coins):
+            rows += await self.rest.position_list(query)
         return parse.parse_positions(rows)
 
     # ------------------------------------------------------------------ market data
@@ -487,9 +479,7 @@ class BybitConnector(VenueConnector):
         the final state of orders believed live that are no longer open."""
         for symbol in self.tracker.symbols(live_only=True):
             since = max(self.tracker.trades_since_ms(symbol, self._started_ms), self._clock_ms() - RECOVERY_WINDOW_MS)
-            rows = await self.rest.execution_list(
-                {"category": self.category, "symbol": symbol, "startTime": max(0, since - 1)}
-            )
+            rows = await self.rest.execution_list(parse.executions_since(self.category, symbol, since - 1))
             for row in parse.in_time_order(rows):
                 if self.tracker.get(row.get("orderLinkId", "")) is not None and row.get("execType", "Trade") == "Trade":
                     self._on_execution(row)

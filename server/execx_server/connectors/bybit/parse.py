@@ -99,6 +99,35 @@ def cancel_params(symbol: str, cl_order_id: str) -> Params:
 # ---------------------------------------------------------------------------------------- answers
 
 
+def cancel_all_params(category: str, symbol: str) -> Params:
+    """``/v5/order/cancel-all`` of one symbol."""
+    return {"category": category, "symbol": symbol}
+
+
+def order_query(category: str, symbol: str, cl_order_id: str, *, stop: bool = False) -> Params:
+    """One order by its ``orderLinkId``: ``/v5/order/realtime``, ``/v5/order/history``, ``/v5/execution/list``;
+    ``stop``: among the conditional orders (``orderFilter=StopOrder``, where an untriggered one is listed)."""
+    query: Params = {"category": category, "symbol": symbol, "orderLinkId": cl_order_id}
+    if stop:
+        query["orderFilter"] = "StopOrder"
+    return query
+
+
+def executions_since(category: str, symbol: str, start_ms: int) -> Params:
+    """``/v5/execution/list`` of ``symbol`` from ``start_ms`` (a recovery reads what it missed)."""
+    return {"category": category, "symbol": symbol, "startTime": max(0, start_ms)}
+
+
+def listing_queries(category: str, settle_coins: list[str], symbol: str | None = None) -> list[Params]:
+    """``/v5/order/realtime`` (open orders) or ``/v5/position/list`` of ``symbol``, or of the whole category:
+    linear needs ``symbol``, ``baseCoin`` or ``settleCoin``, so one query per settle coin there."""
+    if symbol is not None:
+        return [{"category": category, "symbol": symbol}]
+    if category == "linear":
+        return [{"category": category, "settleCoin": settle} for settle in settle_coins]
+    return [{"category": category}]
+
+
 def acknowledged(order: OrderRequest, exch_order_id: str, now_ns: int) -> ExecutionReport:
     """``order.create``'s answer (``orderId``, ``orderLinkId`` only) as the order's ``new`` report (a
     conditional order's: ``pendingtrigger``)."""

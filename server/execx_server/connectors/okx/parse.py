@@ -94,6 +94,32 @@ def cancel_item(symbol: str, cl_order_id: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------- answers
 
 
+def order_query(inst_id: str, cl_ord_id: str = "", ord_id: str = "") -> dict[str, str]:
+    """``GET /api/v5/trade/order``: ``instId`` with ``ordId`` when given, else ``clOrdId`` (OKX answers the
+    latest order under a reused clOrdId)."""
+    return {"instId": inst_id, "ordId": ord_id} if ord_id else {"instId": inst_id, "clOrdId": cl_ord_id}
+
+
+def pending_query(inst_id: str = "", after: str = "") -> dict[str, str]:
+    """``GET /api/v5/trade/orders-pending`` (of ``inst_id``, or every instrument when empty), the page after
+    the ``ordId`` ``after``."""
+    return {"instId": inst_id, "after": after}
+
+
+def fills_query(inst_id: str = "", ord_id: str = "", begin_ms: int | None = None, after: str = "") -> dict[str, str]:
+    """``GET /api/v5/trade/fills`` (last 3 days) of an instrument, an order, or all, from ``begin_ms``, the
+    page after the ``billId`` ``after``."""
+    query = {"instId": inst_id, "ordId": ord_id, "after": after}
+    if begin_ms is not None:
+        query["begin"] = str(begin_ms)
+    return query
+
+
+def positions_query(inst_type: str = "") -> dict[str, str]:
+    """``GET /api/v5/account/positions`` of one instrument type (``SWAP``), or of all when empty."""
+    return {"instType": inst_type}
+
+
 def acknowledged(
     order: OrderRequest, ord_id: str, status: OrderStatus, cum_filled: Decimal, time_ns: int
 ) -> ExecutionReport:

@@ -19,6 +19,7 @@ from yarl import URL
 from ..transport.ratelimit import Bucket, RateGate, WeightLimiter, epoch_bucket
 from ..transport.rest import RestTransport
 from ..transport.telemetry import Telemetry
+from . import parse
 from .errors import RATE_LIMIT_WINDOW_S, classify
 from .schemas import FillRow, InstrumentRow, ItemResult, OrderRow, PositionRow
 from .signing import Signer
@@ -161,7 +162,8 @@ class OkxRest:
         return await self.call("GET", "/api/v5/account/config")
 
     async def positions(self, inst_type: str = "") -> list[PositionRow]:
-        return cast(list[PositionRow], await self.call("GET", "/api/v5/account/positions", {"instType": inst_type}))
+        query = parse.positions_query(inst_type)
+        return cast(list[PositionRow], await self.call("GET", "/api/v5/account/positions", query))
 
     async def balance(self) -> list[dict[str, Any]]:
         return await self.call("GET", "/api/v5/account/balance")
@@ -191,7 +193,7 @@ class OkxRest:
     # ------------------------------------------------------------------ queries
 
     async def get_order(self, inst_id: str, cl_ord_id: str = "", ord_id: str = "") -> OrderRow:
-        query = {"instId": inst_id, "ordId": ord_id} if ord_id else {"instId": inst_id, "clOrdId": cl_ord_id}
+        query = parse.order_query(inst_id, cl_ord_id, ord_id)
         return cast(OrderRow, (await self.call("GET", "/api/v5/trade/order", query))[0])
 
     async def orders_pending(self, inst_id: str = "") -> list[OrderRow]:
@@ -201,7 +203,7 @@ class OkxRest:
         while True:
             page = cast(
                 list[OrderRow],
-                await self.call("GET", "/api/v5/trade/orders-pending", {"instId": inst_id, "after": after}),
+                await self.call("GET", "/api/v5/trade/orders-pending", parse.pending_query(inst_id, after)),
             )
             rows += page
             if len(page) < PAGE:
@@ -215,9 +217,7 @@ class OkxRest:
         rows: list[FillRow] = []
         after = ""
         while len(rows) < max_rows:
-            query = {"instId": inst_id, "ordId": ord_id, "after": after}
-            if begin_ms is not None:
-                query["begin"] = str(begin_ms)
+            query = parse.fills_query(inst_id, ord_id, begin_ms, after)
             page = cast(list[FillRow], await self.call("GET", "/api/v5/trade/fills", query))
             rows += page
             if len(page) < PAGE:
