@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 import simplefix
 from execx_server.connectors.base import Secret
-from execx_server.connectors.deribit import fix_orders
+from execx_server.connectors.deribit import parse as deribit_parse
 from execx_server.connectors.deribit.signing import FixLogon, fix_password
 from execx_server.connectors.deribit.urls import PRODUCTION, TESTNET, Hosts, resolve_hosts
 from execx_server.connectors.jsonrpc import parse as rpc
@@ -87,7 +87,7 @@ def _pairs(msg: simplefix.FixMessage) -> dict[int, str]:
 
 def test_new_order_single_fields() -> None:
     post = OrderRequest("c-1", "BTC-PERPETUAL", Side.SELL, OrderType.POSTONLY, TimeInForce.GTC, D(30), D("97000.5"))
-    f = _pairs(fix_orders.new_order_single(post))
+    f = _pairs(deribit_parse.new_order_single(post))
     assert {k: f[k] for k in (35, 11, 54, 38, 55, 40, 59, 44, 18, 100010)} == {
         35: "D",
         11: "c-1",
@@ -101,13 +101,13 @@ def test_new_order_single_fields() -> None:
         100010: "c-1",
     }
     mkt = OrderRequest("m", "BTC-PERPETUAL", Side.BUY, OrderType.MARKET, TimeInForce.IOC, D(10), None)
-    f = _pairs(fix_orders.new_order_single(mkt))
+    f = _pairs(deribit_parse.new_order_single(mkt))
     assert (f[40], f[59], f[54]) == ("1", "3", "1") and 44 not in f and 18 not in f
     day = OrderRequest("d", "BTC-PERPETUAL", Side.BUY, OrderType.LIMIT, TimeInForce.DAY, D(10), D(1))
-    assert _pairs(fix_orders.new_order_single(day))[59] == "0"
-    cancel = _pairs(fix_orders.cancel_request("c-1", "31000000001", "BTC-PERPETUAL", Side.SELL))
+    assert _pairs(deribit_parse.new_order_single(day))[59] == "0"
+    cancel = _pairs(deribit_parse.cancel_request("c-1", "31000000001", "BTC-PERPETUAL", Side.SELL))
     assert (cancel[35], cancel[41], cancel[11], cancel[55]) == ("F", "31000000001", "c-1", "BTC-PERPETUAL")
-    by_cl = _pairs(fix_orders.cancel_request("c-1", "", "BTC-PERPETUAL", Side.SELL))
+    by_cl = _pairs(deribit_parse.cancel_request("c-1", "", "BTC-PERPETUAL", Side.SELL))
     assert 41 not in by_cl and by_cl[11] == "c-1"
 
 
@@ -120,7 +120,7 @@ def _er(*fields: tuple[int, str]) -> simplefix.FixMessage:
 
 
 def test_execution_report_reversed_ids_and_fill() -> None:
-    fill = fix_orders.parse_execution_report(
+    fill = deribit_parse.parse_execution_report(
         _er(
             (37, "31000000007"),
             (11, "31000000007"),
@@ -147,7 +147,7 @@ def test_execution_report_reversed_ids_and_fill() -> None:
     )
     assert (fill.trade_id, fill.fill_qty, fill.fill_price, fill.liquidity) == ("4711", D(10), D(96950), Liquidity.ADD)
     assert (fill.qty, fill.cum_filled, fill.exch_time_ns) == (D(30), D(10), 1_795_329_600_123_000_000)
-    rejected = fix_orders.parse_execution_report(
+    rejected = deribit_parse.parse_execution_report(
         _er((37, "NONE"), (11, "x"), (41, "x"), (150, "8"), (39, "8"), (54, "2"), (58, "post_only_reject"))
     )
     assert (rejected.exch_order_id, rejected.status, rejected.message, rejected.trade_id) == (
@@ -156,6 +156,27 @@ def test_execution_report_reversed_ids_and_fill() -> None:
         "post_only_reject",
         "",
     )
+
+
+def test_a_fix_fill_takes_its_fee_from_the_user_trades_answer() -> None:
+    """Commission(12) is always 0 on Deribit's FIX: the fill's ``fee`` / ``fee_currency`` come from
+    ``private/get_user_trades_by_order`` (a list of trades, or ``{"trades": [...]}``), matched by trade id."""
+    fill = deribit_parse.parse_execution_report(
+        _er((37, "31"), (41, "c1"), (150, "F"), (39, "2"), (55, "BTC-PERPETUAL"), (54, "2"), (880, "4711"), (32, "10"))
+    )
+    rows = [
+        {"trade_id": "4710", "fee": D("1"), "fee_currency": "BTC"},
+        {"trade_id": "4711", "fee": D("-0.00000012"), "fee_currency": "BTC"},
+    ]
+    for answer in (rows, {"trades": rows}):
+        priced = deribit_parse.with_fee(fill, answer)
+        assert priced is not None and (priced.fee, priced.fee_asset, priced.trade_id) == (
+            D("-0.00000012"),
+            "BTC",
+            "4711",
+        )
+    assert deribit_parse.with_fee(fill, rows[:1]) is None
+    assert deribit_parse.with_fee(fill, {"trades": []}) is None
 
 
 def test_jsonrpc_objects_in_contracts() -> None:

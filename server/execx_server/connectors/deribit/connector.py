@@ -3,7 +3,7 @@
 Seed 000 trades Deribit over FIX for latency; the ``Connector`` contract of ``connectors.base`` maps as:
 
 - ``submit_order`` / ``amend_order`` / ``cancel_order`` / ``cancel_all``: NewOrderSingle,
-  OrderCancelReplaceRequest, OrderCancelRequest, OrderMassCancelRequest by symbol (``fix_orders``).
+  OrderCancelReplaceRequest, OrderCancelRequest, OrderMassCancelRequest by symbol (``parse``).
   Each waits for the venue's answer on the FIX session: the first ExecutionReport of a new order (or its
   reject report), the cancel / replace report, an OrderCancelReject(9), an OrderMassCancelReport(r), or a
   session Reject(3) / BusinessMessageReject(j) naming our message's sequence number.
@@ -41,7 +41,6 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ from ..transport.supervisor import Run
 from ..transport.telemetry import measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NotSent, StreamError
 from ..venue import START_TIMEOUT_S, VenueConnector
-from . import fix_orders
+from . import parse
 from .signing import FixLogon
 from .urls import Hosts, resolve_hosts
 
@@ -137,7 +136,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
                 heartbeat_s=heartbeat_s,
                 store_path=store,
                 reset_on_logon=store is None,
-                app_required=fix_orders.APP_REQUIRED,
+                app_required=parse.APP_REQUIRED,
                 backoff=backoff,
             ),
             self._on_fix,
@@ -292,7 +291,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
 
     def _new_order_single(self, order: OrderRequest) -> simplefix.FixMessage:
         """NewOrderSingle; a limit order carries DeribitMMProtection(9008)=Y while the venue's MMP is set."""
-        msg = fix_orders.new_order_single(order)
+        msg = parse.new_order_single(order)
         if self.native_mmp.orders and order.order_type is not OrderType.MARKET:
             msg.append_pair(9008, "Y")
         return msg
@@ -301,7 +300,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
         known = await self.queries.known(symbol, cl_order_id)
-        msg = fix_orders.replace_request(
+        msg = parse.replace_request(
             cl_order_id,
             known.exch_order_id,
             symbol,
@@ -314,7 +313,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = await self.queries.known(symbol, cl_order_id)
-        msg = fix_orders.cancel_request(cl_order_id, known.exch_order_id, symbol, known.side)
+        msg = parse.cancel_request(cl_order_id, known.exch_order_id, symbol, known.side)
         return await self._request("cancel", cl_order_id, msg)
 
     async def cancel_all(self, symbol: str) -> None:
@@ -324,7 +323,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
         try:
             await self.credits.draw("private/cancel_all_by_instrument")  # FIX orders use the same credits
             try:
-                self.fix.send(fix_orders.mass_cancel_request(request_id, symbol))
+                self.fix.send(parse.mass_cancel_request(request_id, symbol))
             except NotSent as exc:
                 raise Retryable(str(exc), "not_logged_on") from None
             try:
@@ -394,7 +393,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
 
     def _on_execution_report(self, msg: simplefix.FixMessage) -> None:
         try:
-            report = fix_orders.parse_execution_report(msg)
+            report = parse.parse_execution_report(msg)
         except (ArithmeticError, ValueError) as exc:
             log.warning("deribit.fix.bad_report", extra={"error": repr(exc)})
             return
@@ -456,12 +455,9 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
                 self._rpc_call("private/get_user_trades_by_order", {"order_id": report.exch_order_id}),
                 FEE_LOOKUP_TIMEOUT_S,
             )
-            rows = answer.get("trades", []) if isinstance(answer, dict) else answer
-            for row in rows or ():
-                if str(row.get("trade_id")) == report.trade_id:
-                    return replace(
-                        report, fee=Decimal(str(row.get("fee", 0))), fee_asset=str(row.get("fee_currency", ""))
-                    )
+            priced = parse.with_fee(report, answer)
+            if priced is not None:
+                return priced
             log.warning("deribit.fee_not_found", extra={"clOrderId": report.cl_order_id, "tradeId": report.trade_id})
         except (
             VenueError,

@@ -1,5 +1,6 @@
-"""Deribit's FIX order messages (``../shared/venues/deribit.md`` §2.4 to 2.8): what we send and how the
-answers read.
+"""Deribit requests and reports: the FIX order messages (``../shared/venues/deribit.md`` §2.4 to 2.8), what
+we send and how the answers read, and a FIX fill's fee from JSON-RPC. The objects Deribit shares with Pulse
+(order, trade, instrument, quote over JSON-RPC) are read by ``connectors.jsonrpc.parse``.
 
 - NewOrderSingle(D): ``ClOrdID(11)`` = clOrderId, ``DeribitLabel(100010)`` = clOrderId too (the label
   is what JSON-RPC can find an order by, for reconciliation), ``OrderQty(38)`` in contracts
@@ -19,7 +20,9 @@ answers read.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 import simplefix
 
@@ -150,3 +153,14 @@ def parse_execution_report(msg: simplefix.FixMessage) -> ExecutionReport:
         fill_price=_decimal(msg, 31) if fill else Decimal(0),
         liquidity=(Liquidity.ADD if text(msg, 851) == "1" else Liquidity.REMOVE) if fill else None,
     )
+
+
+def with_fee(report: ExecutionReport, answer: Any) -> ExecutionReport | None:
+    """A FIX fill (Commission(12) is deprecated, always 0) with its trade's ``fee`` and ``fee_currency`` from a
+    ``private/get_user_trades_by_order`` answer (a list of trades, or ``{"trades": [...]}``); None when the
+    answer does not hold the trade."""
+    rows = answer.get("trades", []) if isinstance(answer, dict) else answer
+    for row in rows or ():
+        if str(row.get("trade_id")) == report.trade_id:
+            return replace(report, fee=Decimal(str(row.get("fee", 0))), fee_asset=str(row.get("fee_currency", "")))
+    return None
