@@ -16,6 +16,7 @@ from algo_helpers import sim_trade
 from execx_sim.app import Simulator
 from test_sim_bybit import Client
 from test_sim_deribit_rpc import PERP, RpcWs, connect, top
+from test_sim_okx import Okx
 
 WAIT_S = 30.0
 
@@ -207,3 +208,88 @@ async def test_deribit_take_limit_edit_and_cancel_and_trailing_stop(deribit: Rpc
     assert cancelled["order_state"] == "cancelled"
     assert await deribit.ok("private/cancel_all_by_instrument", instrument_name=PERP, type="trigger_all") == 1
     assert await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP) == []
+
+
+# ---------------------------------------------------------------------- OKX: order-algo
+
+
+@pytest.fixture
+async def okx(simulator: Simulator) -> AsyncIterator[Okx]:
+    account = simulator.exchange.create_account()
+    simulator.fund_default(account)
+    async with aiohttp.ClientSession() as http:
+        client = Okx(simulator, account, http)
+        client.sim = simulator  # type: ignore[attr-defined]
+        yield client
+
+
+async def test_okx_conditional_algo_order_live_then_effective_on_the_channel(okx: Okx) -> None:
+    sim: Simulator = okx.sim  # type: ignore[attr-defined]
+    swap = "BTC-USDT-SWAP"
+    _, ask = top(sim, "okx", swap)
+    await sim_trade(sim, "okx", swap, ask, Decimal("0.01"), "buy")
+    algo = {"instId": swap, "tdMode": "cross", "side": "buy", "ordType": "conditional", "sz": "1"}
+    _, both = await okx.call(
+        "POST", "/api/v5/trade/order-algo", {**algo, "slTriggerPx": str(ask + 20), "tpTriggerPx": str(ask - 20)}
+    )
+    assert both["code"] == "1" and both["data"][0]["sCode"] == "51000"
+    async with await okx.ws("business") as ws:
+        await ws.send_json(okx.login())
+        assert (await ws.receive_json(timeout=10))["event"] == "login"
+        await ws.send_json({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "SWAP"}]})
+        assert (await ws.receive_json(timeout=10))["event"] == "subscribe"
+        stop = {**algo, "slTriggerPx": str(ask + 20), "slOrdPx": "-1", "algoClOrdId": "okxstop1"}
+        _, placed = await okx.call("POST", "/api/v5/trade/order-algo", stop)
+        assert placed["code"] == "0", placed
+        algo_id = placed["data"][0]["algoId"]
+        _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=conditional")
+        (row,) = pending["data"]
+        assert (row["algoId"], row["state"], row["slTriggerPx"], row["slOrdPx"]) == (
+            algo_id,
+            "live",
+            str(ask + 20),
+            "-1",
+        )
+        _, regular = await okx.call("GET", "/api/v5/trade/orders-pending")
+        assert regular["data"] == []  # an algo order is not an order until it fires
+        await sim_trade(sim, "okx", swap, ask + 30, Decimal("0.01"), "buy")
+        states: list[str] = []
+        while "effective" not in states:
+            msg = await ws.receive_json(timeout=WAIT_S)
+            states += [d["state"] for d in msg.get("data", []) if d.get("algoId") == algo_id]
+        assert states[0] == "live"
+    _, detail = await okx.call("GET", f"/api/v5/trade/order-algo?algoId={algo_id}")
+    row = detail["data"][0]
+    assert row["state"] == "effective" and row["ordId"] and row["actualSide"] == "sl"
+    _, order = await okx.call("GET", f"/api/v5/trade/order?instId={swap}&ordId={row['ordId']}")
+    assert (order["data"][0]["state"], order["data"][0]["clOrdId"]) == ("filled", "okxstop1")
+    _, history = await okx.call("GET", "/api/v5/trade/orders-algo-history?ordType=conditional&state=effective")
+    assert [r["algoId"] for r in history["data"]] == [algo_id]
+
+
+async def test_okx_trigger_and_trailing_cancelled(okx: Okx) -> None:
+    sim: Simulator = okx.sim  # type: ignore[attr-defined]
+    swap = "BTC-USDT-SWAP"
+    bid, _ = top(sim, "okx", swap)
+    await sim_trade(sim, "okx", swap, bid, Decimal("0.01"), "sell")
+    base = {"instId": swap, "tdMode": "cross", "side": "sell", "sz": "1"}
+    _, trig = await okx.call(
+        "POST",
+        "/api/v5/trade/order-algo",
+        {**base, "ordType": "trigger", "triggerPx": str(bid - 30), "orderPx": str(bid - 40), "triggerPxType": "mark"},
+    )
+    _, trail = await okx.call(
+        "POST", "/api/v5/trade/order-algo", {**base, "ordType": "move_order_stop", "callbackSpread": "50"}
+    )
+    assert trig["code"] == "0" and trail["code"] == "0", (trig, trail)
+    _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=trigger,move_order_stop")
+    rows = {r["ordType"]: r for r in pending["data"]}
+    assert rows["trigger"]["triggerPx"] == str(bid - 30) and rows["trigger"]["triggerPxType"] == "mark"
+    assert rows["move_order_stop"]["moveTriggerPx"] == str(bid - 50)
+    ids = [{"algoId": r["algoId"], "instId": swap} for r in pending["data"]]
+    _, cancelled = await okx.call("POST", "/api/v5/trade/cancel-algos", ids)
+    assert cancelled["code"] == "0" and all(d["sCode"] == "0" for d in cancelled["data"])
+    _, again = await okx.call("POST", "/api/v5/trade/cancel-algos", ids[:1])
+    assert again["code"] == "1" and again["data"][0]["sCode"] == "51603"
+    _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=trigger,move_order_stop")
+    assert pending["data"] == []

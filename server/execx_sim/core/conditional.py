@@ -240,7 +240,7 @@ def _fire_one(market: Market, order: Order, price: Decimal) -> None:
                 order.tif,
                 client_id=str(order.extra.get("child_client_id", "")),
                 reduce_only=order.reduce_only,
-                extra={"parent": order},
+                extra={**order.extra.get("child_extra", {}), "parent": order},
             )
         except OrderError as e:
             order.status = OrderStatus.REJECTED

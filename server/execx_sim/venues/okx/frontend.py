@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.accounts import Account
 from ...core.engine import Market
-from ...core.types import ZERO, BookTop, Event, ExecType, Fill, OrderEvent, PublicTrade
+from ...core.types import ZERO, BookTop, Event, ExecType, Fill, Order, OrderEvent, PublicTrade
 from ..common import Endpoint, WsRegistry
 from . import wire
 from .instruments import OkxInstrument
@@ -49,6 +49,9 @@ class OkxFrontend:
         self.marketdata = OkxMarketData(self)  # market-data REST routes and public/business channels
         self.marketdata.routes(self.rest)
         self.ws = OkxWs(self)
+        from .algo import OkxAlgo
+
+        self.algo = OkxAlgo(self)  # algo orders: order-algo and the orders-algo channel (algo.py)
         # account id -> its (billId, fill), oldest first; kept within the exchange's history window
         self._bills: dict[str, deque[tuple[int, Fill]]] = {}
         self._next_bill = 700_000_000_000_000_000
@@ -168,11 +171,28 @@ class OkxFrontend:
                 for conn in subs:
                     conn.send(msg)
 
+    def _push_algo(self, account: Account, order: Order) -> None:
+        """An algo order's state on the business websocket's ``orders-algo`` channel."""
+        inst = self.instruments[order.symbol]
+        for conn in self.ws.conns:
+            if conn.kind != "business" or conn.account is not account:
+                continue
+            for sub in conn.subs:
+                if sub["channel"] == "orders-algo" and _matches(sub, inst):
+                    conn.send({"arg": {**sub, "uid": self.uid(account)}, "data": [self.algo.row(order)]})
+
     def _on_order(self, ev: OrderEvent) -> None:
         order, fill = ev.order, ev.fill
         account = self.exchange.accounts[order.account_id]
         if account.is_background:
             return
+        if order.trigger is not None:  # an algo order: its own channel, never ``orders``
+            self._push_algo(account, order)
+            return
+        parent = order.extra.get("parent")
+        if isinstance(parent, Order) and parent.trigger is not None and ev.exec_type is ExecType.NEW:
+            parent.trigger.child = order  # (set by the engine once placing returns; its events come first)
+            self._push_algo(account, parent)  # effective, with the order it placed
         inst = self.instruments[order.symbol]
         if fill is not None:
             x = order.extra

@@ -79,6 +79,9 @@ class OkxRest:
             "/api/v5/trade/order": self.order,
             "/api/v5/trade/fills": self.fills,
             "/api/v5/trade/fills-history": self.fills_history,
+            "/api/v5/trade/orders-algo-pending": self.algo_pending,
+            "/api/v5/trade/orders-algo-history": self.algo_history,
+            "/api/v5/trade/order-algo": self.algo_detail,
         }
         private_post: dict[str, Handler] = {
             "/api/v5/trade/order": self.op("place", batch=False),
@@ -88,6 +91,8 @@ class OkxRest:
             "/api/v5/trade/amend-order": self.op("amend", batch=False),
             "/api/v5/trade/amend-batch-orders": self.op("amend", batch=True),
             "/api/v5/trade/cancel-all-after": self.cancel_all_after,
+            "/api/v5/trade/order-algo": self.algo_place,
+            "/api/v5/trade/cancel-algos": self.algo_cancel,
         }
         for path, handler in public.items():
             self.app.router.add_get(path, self._wrap(handler, signed=False))
@@ -232,7 +237,9 @@ class OkxRest:
         limit = _limit(q)
         market, account = self.fe.market, call.account
         orders = (
-            market.open_orders(account) if open_only else [o for o in market.account_orders(account) if not o.is_open]
+            market.open_orders(account)
+            if open_only
+            else [o for o in market.account_orders(account) if not o.is_open and o.trigger is None]  # algo: own API
         )
         rows = []
         for order in sorted(orders, key=lambda o: o.order_id, reverse=True):
@@ -326,6 +333,33 @@ class OkxRest:
             return data
 
         return handle
+
+    # ------------------------------------------------------------------ algo orders (algo.py)
+
+    async def algo_place(self, call: Call) -> list[dict[str, Any]]:
+        if not isinstance(call.body, dict):
+            raise OkxError("50002", "JSON syntax error")
+        try:
+            return self.fe.algo.place(call.account, call.body)
+        except errors.ItemError as exc:
+            raise _Envelope("1", "Operation failed.", [{"algoId": "", "sCode": exc.code, "sMsg": exc.msg}]) from None
+
+    async def algo_cancel(self, call: Call) -> list[dict[str, Any]]:
+        if not isinstance(call.body, list):
+            raise OkxError("50002", "JSON syntax error")
+        data = self.fe.algo.cancel(call.account, call.body)
+        if any(d["sCode"] != "0" for d in data):
+            raise _Envelope("1", "Operation failed.", data)
+        return data
+
+    async def algo_pending(self, call: Call) -> list[dict[str, Any]]:
+        return self.fe.algo.listed(call.account, call.query, pending=True)
+
+    async def algo_history(self, call: Call) -> list[dict[str, Any]]:
+        return self.fe.algo.listed(call.account, call.query, pending=False)
+
+    async def algo_detail(self, call: Call) -> list[dict[str, Any]]:
+        return self.fe.algo.detail(call.account, call.query)
 
     async def cancel_all_after(self, call: Call) -> list[dict[str, Any]]:
         body = call.body if isinstance(call.body, dict) else {}

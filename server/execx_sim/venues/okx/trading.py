@@ -68,6 +68,19 @@ def decimal(item: dict[str, Any], key: str, required: bool = False) -> Decimal |
     return value
 
 
+def mode_and_side(inst: OkxInstrument, item: dict[str, Any]) -> tuple[str, Side]:
+    """An order item's ``tdMode`` (cross / isolated on swaps, cash on spot) and ``side``."""
+    td_mode = text(item, "tdMode")
+    if not td_mode:
+        raise ItemError("50014", "Parameter tdMode can not be empty.")
+    if td_mode not in (("cross", "isolated") if inst.is_swap else ("cash",)):
+        raise errors.item_param_error("tdMode")
+    side_text = text(item, "side")
+    if side_text not in ("buy", "sell"):
+        raise errors.item_param_error("side")
+    return td_mode, Side.BUY if side_text == "buy" else Side.SELL
+
+
 class OkxTrading:
     def __init__(
         self,
@@ -128,15 +141,7 @@ class OkxTrading:
         if tag and not TAG.match(tag):
             raise errors.item_param_error("tag")
         inst = self.inst(item, ws)
-        td_mode = text(item, "tdMode")
-        if not td_mode:
-            raise ItemError("50014", "Parameter tdMode can not be empty.")
-        if td_mode not in (("cross", "isolated") if inst.is_swap else ("cash",)):
-            raise errors.item_param_error("tdMode")
-        side_text = text(item, "side")
-        if side_text not in ("buy", "sell"):
-            raise errors.item_param_error("side")
-        side = Side.BUY if side_text == "buy" else Side.SELL
+        td_mode, side = mode_and_side(inst, item)
         pos_side = text(item, "posSide")
         if pos_side and (not inst.is_swap or pos_side != "net"):
             raise errors.item_param_error("posSide")  # net mode: long/short need long_short_mode

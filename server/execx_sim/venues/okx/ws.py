@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 IDLE_S = 30.0
 REQUEST_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 PRIVATE_CHANNELS = ("orders", "fills")
+BUSINESS_CHANNELS = ("orders-algo",)  # algo orders (algo.py); login first
 PUBLIC_CHANNELS = ("bbo-tbt", "trades")
 ORDER_OPS = {
     "order": ("place", False),
@@ -153,17 +154,23 @@ class OkxWs:
                 self._error(conn, "60012", f"Invalid request: {json.dumps(arg)}", req_id)
                 continue
             channel = arg["channel"]
-            allowed = PRIVATE_CHANNELS if conn.kind == "private" else PUBLIC_CHANNELS if conn.kind == "public" else ()
+            allowed = (
+                PRIVATE_CHANNELS
+                if conn.kind == "private"
+                else PUBLIC_CHANNELS
+                if conn.kind == "public"
+                else BUSINESS_CHANNELS
+            )
             known_inst = arg.get("instId") in self.fe.instruments
             served = self.fe.marketdata.channel_ok(conn.kind, arg)  # books, tickers, candles...
             if not served and (channel not in allowed or (channel in PUBLIC_CHANNELS and not known_inst)):
                 detail = ",".join(f"{k}:{v}" for k, v in arg.items())
                 self._error(conn, "60018", f"Wrong URL or channel:{detail}, doesn't exist.", req_id)
                 continue
-            if channel == "orders" and not arg.get("instType"):
+            if channel in ("orders", "orders-algo") and not arg.get("instType"):
                 self._error(conn, "60013", f"Invalid args: {json.dumps(arg)}", req_id)
                 continue
-            if channel in PRIVATE_CHANNELS and conn.account is None:
+            if (channel in PRIVATE_CHANNELS or channel in BUSINESS_CHANNELS) and conn.account is None:
                 self._error(conn, "60011", "Please log in", req_id)
                 continue
             clean = {str(k): str(v) for k, v in arg.items()}
