@@ -19,6 +19,7 @@ import pytest
 from aiohttp import WSMsgType
 from execx_server.app import Service, Settings
 from seed_examples import SEED_GET_POSITION, SEED_SEND_ORDER, SEED_SET_LOG_LEVEL, SEED_START_ORDER_HANDLER
+from waiting import eventually
 
 KEY = "gateway-service-test-key"
 AUTH = {"x-api-key": KEY}
@@ -53,6 +54,7 @@ ORDER_TRANSACTION_FIELDS = {
 class Rest:
     def __init__(self, ready: dict[str, Any], http: aiohttp.ClientSession) -> None:
         self.url = ready["rest"]
+        self.metrics = ready["metrics"]
         self.http = http
         self.sim = ready["sim"]
         self.demo = self.sim["accounts"][0]
@@ -192,6 +194,28 @@ async def test_subscribe_positions_websocket(rest: Rest) -> None:
         snapshot = await receive_json(ws)
     assert snapshot["sessionId"] == "test-session"
     assert isinstance(snapshot["positions"], dict)
+
+
+async def test_closing_a_websocket_ends_its_in_process_stream(rest: Rest) -> None:
+    """The gateway runs SubscribeUpdates in-process: the servicer's stream is open while the websocket is, and
+    ends (its subscription closed, the subscriber gauge back to 0) when the client goes away."""
+
+    async def subscribers() -> float:
+        async with rest.http.get(rest.metrics) as r:
+            text = await r.text()
+        line = next((x for x in text.splitlines() if x.startswith('om_stream_subscribers{stream="updates"}')), "")
+        return float(line.rpartition(" ")[2]) if line else 0.0
+
+    async def opened() -> bool:
+        return await subscribers() >= 1
+
+    async def closed() -> bool:
+        return await subscribers() == 0
+
+    async with rest.ws("/subscribeUpdates") as ws:
+        await ws.send_json({**SEED_SUBSCRIBE, "sessionId": "test-session"})
+        await eventually(opened, "the websocket's subscription", within_s=TIMEOUT)
+    await eventually(closed, "the subscription to end with the websocket", within_s=TIMEOUT)
 
 
 async def test_without_the_key_nothing_runs(rest: Rest) -> None:
