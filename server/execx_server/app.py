@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -358,10 +359,7 @@ class Service:
         if s.redis_url:
             await self._join_fleet(health_servicer)
         if s.nats_url:  # a background follower of the journal: never delays the start nor the order path
-            from .fleet.dropcopy import dropcopy_for
-
-            self.dropcopy = dropcopy_for(s.nats_url, s.data_dir, session_accounts.account_of)
-            self.dropcopy.start()
+            self._start_dropcopy(session_accounts, health_servicer)
 
         grpc_target = f"{s.host if s.host != '0.0.0.0' else '127.0.0.1'}:{grpc_port}"
         ssl_context = self.tls.ssl_context if self.tls is not None else None
@@ -384,6 +382,44 @@ class Service:
             self._busy_poll = asyncio.create_task(busy_poll(), name="busy-poll")
         log.info("service.ready", extra={"rest": self.ready["rest"], "grpc": grpc_target})
         return self.ready
+
+    def _start_dropcopy(self, accounts: SessionAccounts, health_servicer: health.aio.HealthServicer) -> None:
+        """The drop copy (``--nats``), its lag on ``/metrics``, in health and in the fleet view."""
+        from .fleet.dropcopy import dropcopy_for
+
+        dropcopy = self.dropcopy = dropcopy_for(self.settings.nats_url, self.settings.data_dir, accounts.account_of)
+        dropcopy.lag_observers.append(self._dropcopy_lag(health_servicer))
+        if self.fleet is not None:
+
+            def lag() -> dict[str, Any]:
+                seconds = round(dropcopy.lag_s, 3)
+                return {
+                    "dropCopy": {
+                        "connected": dropcopy.connected,
+                        "lagRecords": dropcopy.lag_records,
+                        "lagSeconds": seconds,
+                    }
+                }
+
+            self.fleet.details.append(lag)
+        dropcopy.start()
+
+    def _dropcopy_lag(self, health_servicer: health.aio.HealthServicer) -> Callable[[DropCopy], Awaitable[None]]:
+        """The drop copy's lag to ``/metrics`` and to the gRPC health service ``execx.DropCopy``: SERVING while
+        NATS is connected and the drop copy is less than ``DROPCOPY_HEALTHY_LAG_S`` behind the journal."""
+        from .fleet.dropcopy import DROPCOPY_HEALTH_SERVICE, DROPCOPY_HEALTHY_LAG_S, STREAM
+
+        records = self.metrics.dropcopy_lag_records.labels(STREAM)
+        seconds = self.metrics.dropcopy_lag_seconds.labels(STREAM)
+
+        async def observe(dropcopy: DropCopy) -> None:
+            records.set(dropcopy.lag_records)
+            seconds.set(dropcopy.lag_s)
+            healthy = dropcopy.connected and dropcopy.lag_s < DROPCOPY_HEALTHY_LAG_S
+            serving = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+            await health_servicer.set(DROPCOPY_HEALTH_SERVICE, serving)
+
+        return observe
 
     async def _join_fleet(self, health_servicer: health.aio.HealthServicer) -> None:
         """Fleet mode: the kill switch and the fleet view on Redis, the shared rate budget; the gRPC health

@@ -268,3 +268,65 @@ async def test_started_while_nats_is_down_then_catches_up(tmp_path: Path, simula
         finally:
             await svc.channel.close()
             await service.stop()
+
+
+async def test_lag_metric_and_health(tmp_path: Path, nats_server: NatsServer, simulator: Simulator) -> None:
+    """``om_dropcopy_lag_records`` / ``om_dropcopy_lag_seconds`` on /metrics and the health service
+    ``execx.DropCopy``: 0 and SERVING while caught up; growing and NOT_SERVING while NATS is down and execx
+    journals more; back to 0 and SERVING once NATS is back."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    service = Service(settings(tmp_path / "execx", nats_server.url), simulator=simulator)
+    await service.start()
+    async with aiohttp.ClientSession() as http:
+        svc = Svc(service, http)
+        health = health_pb2_grpc.HealthStub(svc.channel)
+
+        async def state() -> tuple[float, float, int]:
+            async with http.get(service.ready["metrics"]) as r:
+                text = await r.text()
+            lag = {
+                name: float(line.rpartition(" ")[2])
+                for line in text.splitlines()
+                for name in ("om_dropcopy_lag_records", "om_dropcopy_lag_seconds")
+                if line.startswith(name + '{stream="EXECX_DROPCOPY"}')
+            }
+            status = await health.Check(health_pb2.HealthCheckRequest(service="execx.DropCopy"))
+            return lag.get("om_dropcopy_lag_records", -1), lag.get("om_dropcopy_lag_seconds", -1), status.status
+
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        try:
+            sid = await svc.session(VENUE, await svc.admin_post("/admin/accounts", {}))
+            await fill(svc, sid, 2)
+            await caught_up(service, sid)
+            await eventually(lambda: has(state(), (0.0, 0.0, serving)), "caught up, SERVING", WAIT_S, 0.05)
+
+            await nats_server.kill()
+            await fill(svc, sid, 3)  # journaled, not published
+            behind = journal_last_seq(service, sid) - (
+                service.dropcopy.acks.seqs.get(sid, 0) if service.dropcopy else 0
+            )
+            assert behind > 0
+
+            async def lagging() -> bool:
+                records, seconds, status = await state()
+                return records >= behind and seconds > 0 and status == not_serving  # (more may be journaled)
+
+            await eventually(lagging, "the lag on /metrics and NOT_SERVING", WAIT_S, 0.05)
+            first = (await state())[1]
+            await eventually(lambda: grows(state(), first), "the lag in seconds growing", WAIT_S, 0.05)
+
+            await nats_server.start()
+            await caught_up(service, sid)
+            await eventually(lambda: has(state(), (0.0, 0.0, serving)), "back to 0 and SERVING", WAIT_S, 0.05)
+        finally:
+            await svc.channel.close()
+            await service.stop()
+
+
+async def has(value: Any, want: Any) -> bool:
+    return bool(await value == want)
+
+
+async def grows(value: Any, since: float) -> bool:
+    return bool((await value)[1] > since)

@@ -114,6 +114,7 @@ class Fleet:
         self.engine = engine
         self.metrics = metrics
         self.info = info or {}  # addresses shown in the fleet view (rest, grpc)
+        self.details: list[Callable[[], dict[str, Any]]] = []  # more of this execx's state in the view (drop copy)
         self.redis = client(settings.redis_url, settings.op_timeout_s)
         self.budget = FleetBudget(self.redis, self.node_id, settings.expected_size, metrics)
         self.mode_observers: list[Callable[[bool], None]] = []  # shared (True) / local (False)
@@ -305,6 +306,7 @@ class Fleet:
             "killSwitch": self.engine.risk.global_killed,
             "accountKills": dict(self.engine.risk.account_kills),
             **self.info,
+            **{k: v for detail in self.details for k, v in detail().items()},
             "sessions": sessions,
         }
 

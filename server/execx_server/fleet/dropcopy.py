@@ -36,7 +36,8 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import nats
@@ -54,6 +55,9 @@ DUPLICATE_WINDOW_S = 3600.0  # JetStream keeps the message ids of the last hour 
 POLL_S = 0.05  # how often the follower looks for new journal records
 BATCH = 500  # records read from the journal at once per session
 RETRY_S = 0.5  # after a failed publish (NATS away): wait before trying again
+DROPCOPY_HEALTH_SERVICE = "execx.DropCopy"  # gRPC health: SERVING while connected and caught up (app.py)
+DROPCOPY_HEALTHY_LAG_S = 5.0  # behind the journal longer than this: NOT_SERVING
+MEASURE_S = 0.5  # how often the lag is measured (the journal's head seq per session)
 _UNSAFE = re.compile(r"[.*>\s]")
 
 
@@ -103,6 +107,16 @@ class JournalReader:
         """Session id → exchange."""
         return {sid: ex for sid, ex in self._conn().execute("SELECT session_id, exchange FROM sessions")}
 
+    def heads(self) -> dict[str, int]:
+        """Session id → its last journaled seq (one primary-key lookup per session)."""
+        db = self._conn()
+        sessions = [sid for (sid,) in db.execute("SELECT session_id FROM sessions")]
+        heads: dict[str, int] = {}
+        for sid in sessions:
+            (head,) = db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (sid,)).fetchone()
+            heads[sid] = int(head or 0)
+        return heads
+
     def after(self, session_id: str, seq: int, limit: int = BATCH) -> list[tuple[int, str, str]]:
         """(seq, kind, payload JSON) of the session's records after ``seq``, in order."""
         rows = self._conn().execute(
@@ -136,6 +150,13 @@ class DropCopy:
         self.published = 0  # messages JetStream stored
         self.duplicates = 0  # messages JetStream acknowledged as duplicates (a republish)
         self.connected = False
+        # the lag (``measure``): journaled records not yet acknowledged by JetStream, summed over the sessions,
+        # and how long the drop copy has been behind (since a measurement last found it caught up)
+        self.lag_records = 0
+        self.lag_s = 0.0
+        self._behind_since: float | None = None
+        self._measured_at = 0.0
+        self.lag_observers: list[Callable[[DropCopy], Awaitable[None]]] = []  # metrics and health (app.py)
         self._nc: Client | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -154,8 +175,29 @@ class DropCopy:
             self._nc = None
         self.reader.close()
 
+    async def measure(self) -> None:
+        """The lag now (the journal's head seq minus the acknowledged seq, per session), told to the
+        observers. A journal not readable yet leaves the last figures."""
+        try:
+            heads = await asyncio.to_thread(self.reader.heads)
+        except sqlite3.Error as e:
+            log.debug("dropcopy.lag_unknown", extra={"error": str(e)})
+            return
+        now = time.monotonic()
+        self._measured_at = now
+        self.lag_records = sum(max(0, head - self.acks.seqs.get(sid, 0)) for sid, head in heads.items())
+        if self.lag_records == 0:
+            self._behind_since = None
+        elif self._behind_since is None:
+            self._behind_since = now
+        self.lag_s = 0.0 if self._behind_since is None else now - self._behind_since
+        for observe in self.lag_observers:
+            await observe(self)
+
     async def _run(self) -> None:
         while True:
+            if time.monotonic() - self._measured_at >= MEASURE_S:
+                await self.measure()
             try:
                 if self._nc is None or self._nc.is_closed:
                     self._nc = await self._connect()

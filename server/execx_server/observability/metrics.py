@@ -251,6 +251,21 @@ class Metrics:
         self.fleet_nodes = Gauge(
             "fleet_nodes", "Live execx sidecars registered in the fleet", namespace="om", registry=r
         )
+        self.dropcopy_lag_records = Gauge(
+            "dropcopy_lag_records",
+            "Drop copy: journaled records JetStream has not acknowledged yet (journal seq minus last acked, summed "
+            "over the sessions)",
+            ["stream"],
+            namespace="om",
+            registry=r,
+        )
+        self.dropcopy_lag_seconds = Gauge(
+            "dropcopy_lag_seconds",
+            "Drop copy: how long it has been behind the journal (0 when caught up)",
+            ["stream"],
+            namespace="om",
+            registry=r,
+        )
 
 
 M = TypeVar("M", Counter, Gauge, Histogram)
