@@ -181,3 +181,36 @@ def test_execx_tls_keys_and_secure_default(helm: str) -> None:
     assert e["EXECX_CREDENTIALS_FILE"] == "/etc/execx/credentials/credentials.json"
     assert e["EXECX_NO_INLINE_CREDENTIALS"] == "1" and mounts["execx-credentials"]["readOnly"] is True
     assert volumes["execx-credentials"]["secret"]["secretName"] == "execx-venues"
+
+
+def test_fleet_values(helm: str, strategy_chart: Path) -> None:
+    """Fleet mode (docs/fleet.md): off by default; ``fleet.redis.url`` / ``fleet.nats.url`` rendered as
+    EXECX_REDIS / EXECX_NATS, or from a Secret holding the whole URL (a password is never a value); each
+    execx named by its pod; the same in the strategy's sidecar."""
+    default = env(container(render(helm, EXECX)["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx"))
+    assert not {"EXECX_REDIS", "EXECX_NATS", "EXECX_FLEET_NODE"} & default.keys()
+
+    objs = render(helm, EXECX, "fleet.redis.url=redis://redis.trading:6379/0", "fleet.nats.url=nats://nats:4222")
+    e = env(container(objs["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx"))
+    assert e["EXECX_REDIS"] == "redis://redis.trading:6379/0" and e["EXECX_NATS"] == "nats://nats:4222"
+    assert e["EXECX_FLEET_NODE"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert e["EXECX_FLEET_EXPECTED_SIZE"] == "3"
+
+    objs = render(
+        helm,
+        EXECX,
+        "fleet.redis.existingSecret=execx-redis",
+        "fleet.nats.existingSecret=execx-nats",
+        "fleet.expectedSize=5",
+    )
+    e = env(container(objs["Deployment/rel-execx"]["spec"]["template"]["spec"], "execx"))
+    assert e["EXECX_REDIS"] == {"secretKeyRef": {"name": "execx-redis", "key": "redis-url"}}
+    assert e["EXECX_NATS"] == {"secretKeyRef": {"name": "execx-nats", "key": "nats-url"}}
+    assert e["EXECX_FLEET_EXPECTED_SIZE"] == "5"
+
+    pod = render(helm, strategy_chart, "execx.fleet.redis.existingSecret=execx-redis")
+    sidecar = container(pod["Deployment/rel-strategy-example"]["spec"]["template"]["spec"], "execx", "initContainers")
+    assert env(sidecar)["EXECX_REDIS"] == {"secretKeyRef": {"name": "execx-redis", "key": "redis-url"}}
+
+    out = run(helm, "template", "rel", str(EXECX), "--set", "fleet.redis.password=x", ok=False)
+    assert out.returncode != 0 and "schema" in out.stderr.lower()  # no password value: a Secret or nothing

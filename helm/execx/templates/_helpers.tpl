@@ -89,6 +89,36 @@ env:
     value: "1"
   {{- end }}
   {{- end }}
+  {{- with $v.fleet }}
+  {{- if or .redis.url .redis.existingSecret }}
+  - name: EXECX_REDIS
+    {{- if .redis.existingSecret }}
+    valueFrom:
+      secretKeyRef:
+        name: {{ .redis.existingSecret }}
+        key: {{ .redis.secretKey }}
+    {{- else }}
+    value: {{ .redis.url | quote }}
+    {{- end }}
+  - name: EXECX_FLEET_NODE
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.name
+  - name: EXECX_FLEET_EXPECTED_SIZE
+    value: {{ .expectedSize | quote }}
+  {{- end }}
+  {{- if or .nats.url .nats.existingSecret }}
+  - name: EXECX_NATS
+    {{- if .nats.existingSecret }}
+    valueFrom:
+      secretKeyRef:
+        name: {{ .nats.existingSecret }}
+        key: {{ .nats.secretKey }}
+    {{- else }}
+    value: {{ .nats.url | quote }}
+    {{- end }}
+  {{- end }}
+  {{- end }}
   {{- range $name, $value := $v.env }}
   - name: {{ $name }}
     value: {{ $value | quote }}
