@@ -13,8 +13,7 @@ futures positions when a margin user stream opens); orders carry ccxt's document
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from test_binance_spot_ccxt import configure as configure_spot
+from waiting import eventually
 
 SYMBOL = "BTC/USDT"
 CROSS = {"marginMode": "cross"}
@@ -92,7 +92,9 @@ async def test_ccxt_pro_margin_user_stream_delivers_orders_and_fills(sim: Simula
         watcher = asyncio.ensure_future(ex.watch_orders(SYMBOL, params={"type": "margin", **CROSS}))
         frontend = next(fe for fe in sim.frontends if fe.venue == "binance-spot")
         listeners = frontend.ws_api.listeners  # type: ignore[attr-defined]
-        await wait_for(lambda: f"{account.account_id}:margin" in listeners)  # the listenToken subscription
+        await eventually(
+            lambda: f"{account.account_id}:margin" in listeners, within_s=10.0
+        )  # the listenToken subscription
         # Just under the best bid: the print below only clears the few synthetic bids above it (shared book).
         price = sim.exchange.markets["binance-spot"].books["BTCUSDT"].best_bid() - Decimal("0.05")
         order = await ex.create_order(SYMBOL, "limit", "buy", 0.01, float(price), CROSS)
@@ -113,16 +115,8 @@ async def test_ccxt_pro_margin_user_stream_delivers_orders_and_fills(sim: Simula
         ):
             assert resp.status == 200
         # The fill's executionReport reaches ccxt's own trade cache (what watch_my_trades reads).
-        await wait_for(lambda: any(t["order"] == order["id"] for t in (ex.myTrades or [])))
+        await eventually(lambda: any(t["order"] == order["id"] for t in (ex.myTrades or [])), within_s=10.0)
         fill = next(t for t in ex.myTrades if t["order"] == order["id"])
         assert fill["amount"] == pytest.approx(0.01) and fill["price"] == pytest.approx(float(price))
     finally:
         await ex.close()
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.venues.binance.spot_frontend import SpotFrontend
+from waiting import eventually
 
 T = TypeVar("T")
 SYMBOL = "BTC/USDT"
@@ -69,14 +70,6 @@ async def admin(sim: Simulator, path: str, body: dict[str, Any]) -> Any:
     async with aiohttp.ClientSession() as s, s.post(sim.ready["admin"] + path, json=body) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
 
 
 async def within(aw: Awaitable[T], seconds: float = 5.0) -> T:
@@ -187,7 +180,7 @@ async def test_watch_orders_and_my_trades(pro: Any, sim: Simulator, account: Acc
     listeners = spot_frontend(sim).ws_api.listeners
 
     orders_task = asyncio.create_task(pro.watch_orders("SOL/USDT"))
-    await wait_for(lambda: account.account_id in listeners)
+    await eventually(lambda: account.account_id in listeners, within_s=5.0)
     placed = await pro.create_order("SOL/USDT", "limit", "buy", 1, price)
     updates = await within(orders_task)
     assert updates[-1]["id"] == placed["id"] and updates[-1]["status"] == "open"
@@ -212,7 +205,7 @@ async def test_watch_public_streams(pro: Any, sim: Simulator) -> None:
     trades_task = asyncio.create_task(pro.watch_trades("BNB/USDT"))
     tops_task = asyncio.create_task(pro.watch_bids_asks(["BNB/USDT"]))
     streams = spot_frontend(sim).streams
-    await wait_for(lambda: {"bnbusdt@trade", "bnbusdt@bookTicker"} <= set(streams.by_stream))
+    await eventually(lambda: {"bnbusdt@trade", "bnbusdt@bookTicker"} <= set(streams.by_stream), within_s=5.0)
     await admin(
         sim,
         "/admin/market/trade",
@@ -267,7 +260,7 @@ async def test_watch_order_book(pro: Any, exchange: Any, sim: Simulator) -> None
     await exchange.load_markets()
     book_task = asyncio.create_task(pro.watch_order_book("ETH/BTC"))
     streams = spot_frontend(sim).streams
-    await wait_for(lambda: "ethbtc@depth@100ms" in streams.by_stream)
+    await eventually(lambda: "ethbtc@depth@100ms" in streams.by_stream, within_s=5.0)
     bid, ask = best_bid_ask(sim, "ETHBTC")
     inside = float(bid + Decimal("0.00001"))
     placed = await exchange.create_order("ETH/BTC", "limit", "buy", 0.5, inside)

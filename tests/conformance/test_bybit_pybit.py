@@ -27,6 +27,7 @@ from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.venues.bybit.instruments import option_expiry, option_symbol
 from pybit.exceptions import InvalidRequestError
+from waiting import eventually
 
 T = TypeVar("T")
 OPTION = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).date()), 100000, True)
@@ -34,14 +35,6 @@ OPTION = option_symbol("BTC", option_expiry(datetime.datetime.now(datetime.UTC).
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.01)
 
 
 def http(sim: Simulator, account: Account, secret: str | None = None) -> ut.HTTP:
@@ -255,13 +248,15 @@ async def test_websocket_private_topics_and_public_streams(sim: Simulator, accou
         await call(private.wallet_stream, sink("wallet"))
         await call(public.orderbook_stream, 1, "BTCUSDT", sink("book"))
         await call(public.trade_stream, "BTCUSDT", sink("trade"))
-        await wait_for(lambda: bool(got["book"]))
+        await eventually(lambda: bool(got["book"]), within_s=10.0)
         bid, ask = top(sim, "bybit-linear", "BTCUSDT")
         assert got["book"][0]["data"]["b"][0][0] == str(bid) and got["book"][0]["data"]["a"][0][0] == str(ask)
 
         s = http(sim, account)
         # the private subscriptions are in place (pybit does not wait for their acknowledgements)
-        await wait_for(lambda: subscribed(sim, account) >= {"order", "execution", "position", "wallet"})
+        await eventually(
+            lambda: subscribed(sim, account) >= {"order", "execution", "position", "wallet"}, within_s=10.0
+        )
         placed = await call(
             s.place_order,
             category="linear",
@@ -271,9 +266,12 @@ async def test_websocket_private_topics_and_public_streams(sim: Simulator, accou
             qty="0.01",
             orderLinkId="ws-mkt",
         )
-        await wait_for(lambda: any(d["orderStatus"] == "Filled" for m in got["order"] for d in m["data"]))
-        await wait_for(
-            lambda: bool(got["execution"]) and bool(got["position"]) and bool(got["wallet"]) and bool(got["trade"])
+        await eventually(
+            lambda: any(d["orderStatus"] == "Filled" for m in got["order"] for d in m["data"]), within_s=10.0
+        )
+        await eventually(
+            lambda: bool(got["execution"]) and bool(got["position"]) and bool(got["wallet"]) and bool(got["trade"]),
+            within_s=10.0,
         )
         execs = [d for m in got["execution"] for d in m["data"]]
         assert {e["orderId"] for e in execs} == {placed["result"]["orderId"]}
@@ -306,7 +304,7 @@ async def test_websocket_trading_orders(sim: Simulator, account: Account, ws_url
         api_secret=account.secret_key,
     )
     try:
-        await wait_for(lambda: trading.auth)
+        await eventually(lambda: trading.auth, within_s=10.0)
         bid, _ = top(sim, "bybit-linear", "BTCUSDT")
         await call(
             trading.place_order,
@@ -320,13 +318,13 @@ async def test_websocket_trading_orders(sim: Simulator, account: Account, ws_url
             price=str(bid - 40),
             orderLinkId="wst-1",
         )
-        await wait_for(lambda: len(answers) == 1)
+        await eventually(lambda: len(answers) == 1, within_s=10.0)
         assert answers[0]["op"] == "order.create" and answers[0]["data"]["orderLinkId"] == "wst-1"
         assert int(answers[0]["header"]["X-Bapi-Limit-Status"]) < int(answers[0]["header"]["X-Bapi-Limit"])
         await call(
             trading.amend_order, ok, bad, category="linear", symbol="BTCUSDT", orderLinkId="wst-1", price=str(bid - 45)
         )
-        await wait_for(lambda: len(answers) == 2)
+        await eventually(lambda: len(answers) == 2, within_s=10.0)
         order = sim.exchange.markets["bybit-linear"].orders
         assert [o.price for o in order.values() if o.extra.get("link") == "wst-1"] == [bid - 45]
         await call(
@@ -345,13 +343,13 @@ async def test_websocket_trading_orders(sim: Simulator, account: Account, ws_url
                 }
             ],
         )
-        await wait_for(lambda: len(answers) == 3)
+        await eventually(lambda: len(answers) == 3, within_s=10.0)
         assert answers[2]["retExtInfo"]["list"] == [{"code": 0, "msg": "OK"}]
         for link in ("wst-1", "wst-2"):
             await call(trading.cancel_order, ok, bad, category="linear", symbol="BTCUSDT", orderLinkId=link)
-        await wait_for(lambda: len(answers) == 5)
+        await eventually(lambda: len(answers) == 5, within_s=10.0)
         await call(trading.cancel_order, ok, bad, category="linear", symbol="BTCUSDT", orderLinkId="wst-1")
-        await wait_for(lambda: len(errors) == 1)
+        await eventually(lambda: len(errors) == 1, within_s=10.0)
         assert errors[0]["retCode"] == 110001
     finally:
         await call(trading.exit)

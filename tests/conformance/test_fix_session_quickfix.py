@@ -30,6 +30,7 @@ from execx_server.connectors.base import Secret
 from execx_server.connectors.deribit.signing import FixLogon
 from execx_server.connectors.transport.fix import FixSession, FixSessionConfig, new_message, text
 from execx_server.connectors.transport.websocket import Backoff
+from waiting import until
 
 CLIENT_ID = "execx-test"
 SECRET = "s3cr3t-value"
@@ -112,15 +113,8 @@ class QuickFix:
                 raise AssertionError(f"QuickFIX expects {got}, not {n}")
 
     async def await_(self, predicate: Any, what: str) -> None:
-        async def until() -> None:
-            while not predicate(self):
-                self.changed.clear()
-                await self.changed.wait()
-
-        try:
-            await asyncio.wait_for(until(), WAIT_S)
-        except TimeoutError:
-            raise AssertionError(f"QuickFIX never saw {what}") from None
+        """Until ``predicate(acceptor)`` holds, woken by each change (``waiting.until``)."""
+        await until(self.changed, lambda: predicate(self), f"QuickFIX to see {what}", WAIT_S)
 
 
 @pytest.fixture
@@ -179,16 +173,9 @@ class Client:
     admin: list[simplefix.FixMessage]
     got: asyncio.Event
 
-    async def wait_for(self, predicate: Any, what: str) -> None:
-        async def until() -> None:
-            while not predicate(self):
-                self.got.clear()
-                await self.got.wait()
-
-        try:
-            await asyncio.wait_for(until(), WAIT_S)
-        except TimeoutError:
-            raise AssertionError(f"the FIX client never saw {what}") from None
+    async def sees(self, predicate: Any, what: str) -> None:
+        """Until ``predicate(client)`` holds, woken by each message (``waiting.until``)."""
+        await until(self.got, lambda: predicate(self), f"the FIX client to see {what}", WAIT_S)
 
     async def stop(self) -> None:
         await self.session.stop("bye")
@@ -248,7 +235,7 @@ async def test_logon_heartbeats_test_request_and_logout(quickfix_acceptor: Quick
     assert ts.isdigit() and len(base64.b64decode(nonce)) == 32
     # Heartbeats both ways once the line is idle for HeartBtInt.
     await qf.await_(lambda q: any(m[35] == "0" for m in q.admin_in), "a Heartbeat from the client")
-    await client.wait_for(lambda c: any(text(m, 35) == "0" for m in c.admin), "a Heartbeat from QuickFIX")
+    await client.sees(lambda c: any(text(m, 35) == "0" for m in c.admin), "a Heartbeat from QuickFIX")
     # A TestRequest from the acceptor is answered with its TestReqID.
     await qf.command(cmd="test_request", id="PING-7")
     await qf.await_(lambda q: any(m[35] == "0" and m.get(112) == "PING-7" for m in q.admin_in), "Heartbeat(PING-7)")
@@ -277,7 +264,7 @@ async def test_sequence_numbers_continue_after_reconnect(quickfix_acceptor: Quic
     first = _client(qf.port, store)
     await first.session.wait_logged_on(WAIT_S)
     seq = first.session.send(_order("c1"))
-    await first.wait_for(lambda c: len(c.messages) == 1, "the ExecutionReport")
+    await first.sees(lambda c: len(c.messages) == 1, "the ExecutionReport")
     er, poss_dup = first.messages[0]
     assert (text(er, 11), text(er, 39), poss_dup) == ("c1", "0", False)
     await first.stop()
@@ -349,7 +336,7 @@ async def test_inbound_gap_is_resent_by_quickfix(quickfix_acceptor: QuickFix, tm
     first = _client(qf.port, store)
     await first.session.wait_logged_on(WAIT_S)
     first.session.send(_order("lost"))
-    await first.wait_for(lambda c: len(c.messages) == 1, "the ExecutionReport")
+    await first.sees(lambda c: len(c.messages) == 1, "the ExecutionReport")
     er_seq = int(first.messages[0][0].get(34))
     await first.stop()
     expected_after = first.session.store.next_in
@@ -360,10 +347,10 @@ async def test_inbound_gap_is_resent_by_quickfix(quickfix_acceptor: QuickFix, tm
     rewound.close()
     second = _client(qf.port, store)
     await second.session.wait_logged_on(WAIT_S)
-    await second.wait_for(lambda c: len(c.messages) == 1, "the resent ExecutionReport")
+    await second.sees(lambda c: len(c.messages) == 1, "the resent ExecutionReport")
     er, poss_dup = second.messages[0]
     assert (text(er, 11), int(er.get(34)), poss_dup) == ("lost", er_seq, True)
     await qf.await_(lambda q: any(m[35] == "2" and int(m[7]) == er_seq for m in q.admin_in), "our ResendRequest")
-    await second.wait_for(lambda c: c.session.store.next_in > expected_after, "the gap closed")
+    await second.sees(lambda c: c.session.store.next_in > expected_after, "the gap closed")
     assert second.session.store.next_in == (await qf.expected())[1]
     await second.stop()

@@ -33,6 +33,7 @@ from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
 from jsonrpc_venue_helpers import Svc, running_service
 from market_helpers import AUTH, KEY, exchange_enum, uid
+from waiting import eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
 from fault_harness import KEY as FAULT_KEY
@@ -111,13 +112,6 @@ async def statuses(svc: Svc, sid: str, ids: list[str]) -> set[int]:
     return {(await svc.order(sid, cl)).order_status for cl in ids}
 
 
-async def wait_for(check: Any, what: str, within_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {within_s}s: {what}"
-        await asyncio.sleep(0.02)  # polling interval of a deadline-bounded wait
-
-
 # ------------------------------------------------------------------------------ cancel-on-disconnect
 
 
@@ -125,12 +119,12 @@ async def wait_for(check: Any, what: str, within_s: float = WAIT_S) -> None:
 async def test_grpc_stream_gone_past_the_grace_cancels_at_the_venue(svc: Svc, venue: str) -> None:
     sid, acct = await start(svc, venue, cod=True, grace_ms=300)
     stream = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
-    await wait_for(lambda: _streams(svc, sid, 1), "the stream is counted")
+    await eventually(lambda: _streams(svc, sid, 1), "the stream is counted", WAIT_S)
     ids = await rest_orders(svc, venue, sid, 2)
     assert venue_open(svc, venue, acct) == 2
     gone = time.monotonic()
     stream.cancel()
-    await wait_for(lambda: _all_cancelled(svc, sid, ids), "orders cancelled after the grace")
+    await eventually(lambda: _all_cancelled(svc, sid, ids), "orders cancelled after the grace", WAIT_S)
     elapsed = time.monotonic() - gone
     assert elapsed >= 0.3, elapsed  # not before the grace period
     assert venue_open(svc, venue, acct) == 0  # the venue cancelled them
@@ -159,7 +153,7 @@ async def test_a_stream_back_within_the_grace_keeps_the_orders(svc: Svc) -> None
     venue = "binance-spot"
     sid, acct = await start(svc, venue, cod=True, grace_ms=60_000)
     first = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
-    await wait_for(lambda: _streams(svc, sid, 1), "the stream is counted")
+    await eventually(lambda: _streams(svc, sid, 1), "the stream is counted", WAIT_S)
     ids = await rest_orders(svc, venue, sid, 2)
     first.cancel()
     assert svc.service.engine is not None
@@ -169,9 +163,9 @@ async def test_a_stream_back_within_the_grace_keeps_the_orders(svc: Svc) -> None
         g = guard._guarded[sid]
         return g.streams == 0 and g.timer is not None
 
-    await wait_for(timing, "the grace period runs")
+    await eventually(timing, "the grace period runs", WAIT_S)
     again = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
-    await wait_for(lambda: _streams(svc, sid, 1), "the grace period stopped by the new stream")
+    await eventually(lambda: _streams(svc, sid, 1), "the grace period stopped by the new stream", WAIT_S)
     assert await statuses(svc, sid, ids) == {c.ORDER_STATUS_NEW}
     assert venue_open(svc, venue, acct) == 2
     again.cancel()
@@ -202,7 +196,7 @@ async def test_grpc_order_entry_stream_counts_as_a_connection(svc: Svc) -> None:
     assert answer.status.code == 0 and answer.order.order_status == c.ORDER_STATUS_NEW, answer
     assert venue_open(svc, venue, acct) == 1
     call.cancel()
-    await wait_for(lambda: _all_cancelled(svc, sid, ["e1"]), "the order-entry stream's order cancelled")
+    await eventually(lambda: _all_cancelled(svc, sid, ["e1"]), "the order-entry stream's order cancelled", WAIT_S)
     assert venue_open(svc, venue, acct) == 0
 
 
@@ -221,10 +215,10 @@ async def test_rest_websocket_closed_cancels_after_the_grace(svc: Svc) -> None:
         assert r.status == 200, await r.text()
     ws = await svc.http.ws_connect(svc.rest.replace("http", "ws", 1) + "/subscribeUpdates", headers=headers)
     await ws.send_str(json.dumps({"sessionId": sid}))
-    await wait_for(lambda: _streams(svc, sid, 1), "the websocket is counted")
+    await eventually(lambda: _streams(svc, sid, 1), "the websocket is counted", WAIT_S)
     ids = await rest_orders(svc, venue, sid, 2)
     await ws.close()
-    await wait_for(lambda: _all_cancelled(svc, sid, ids), "orders cancelled after the websocket closed")
+    await eventually(lambda: _all_cancelled(svc, sid, ids), "orders cancelled after the websocket closed", WAIT_S)
     assert venue_open(svc, venue, acct) == 0
 
 
@@ -357,7 +351,7 @@ async def test_kill_9_of_execx_the_venue_cancels_the_orders(tmp_path: Path, venu
             async def none_open() -> bool:
                 return await open_at_venue() == 0
 
-            await wait_for(none_open, f"{venue} cancels after execx died", DEAD_MAN_VENUES[venue] + 5.0)
+            await eventually(none_open, f"{venue} cancels after execx died", DEAD_MAN_VENUES[venue] + 5.0)
             log_ = (tmp_path / "execx.log").read_text(errors="replace")
             assert acct["secretKey"] not in log_
             print(f"{venue}: orders cancelled by the venue {time.monotonic() - killed:.2f}s after kill -9")
@@ -428,7 +422,7 @@ async def test_the_setting_survives_a_restart_and_its_firing_is_counted(tmp_path
                 async def none_open() -> bool:
                     return await open_at_venue() == 0
 
-                await wait_for(none_open, "the journaled cancel-on-disconnect cancels after the restart")
+                await eventually(none_open, "the journaled cancel-on-disconnect cancels after the restart", WAIT_S)
 
                 async def counted() -> bool:
                     async with http.get(ready["metrics"]) as r:
@@ -438,7 +432,7 @@ async def test_the_setting_survives_a_restart_and_its_firing_is_counted(tmp_path
                         and 'om_cancel_on_disconnect_cancels_total{exchange="binance-spot"} 2.0' in exposition
                     )
 
-                await wait_for(counted, "the firing counted in /metrics")
+                await eventually(counted, "the firing counted in /metrics", WAIT_S)
                 async with http.get(ready["metrics"]) as r:
                     exposition = await r.text()
                 tool = shutil.which("promtool")
@@ -492,7 +486,7 @@ async def test_rest_get_position_without_session_id_sums_the_exchanges_sessions(
     async def filled() -> bool:
         return {(await svc.order(sid, "p1")).order_status for sid in sids} == {c.ORDER_STATUS_FILLED}
 
-    await wait_for(filled, "both buys filled")
+    await eventually(filled, "both buys filled", WAIT_S)
     listed = await svc.om.ListSessions(om.ListSessionsRequest(), metadata=AUTH)
     each = [
         D(

@@ -5,7 +5,6 @@ The clock is injected (``DayOrders.now_ns``), never a real midnight."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -24,6 +23,7 @@ from execx_server.app import Service, Settings
 from execx_server.engine.day_orders import day_end_ns
 from jsonrpc_venue_helpers import Svc, running_service
 from market_helpers import AUTH, KEY, exchange_enum, uid
+from waiting import eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
 from fault_harness import SimProcess
@@ -50,13 +50,6 @@ def day_buy(sid: str, cl: str, symbol: str, price: Decimal, qty: str) -> om.Send
         tif=c.TIME_IN_FORCE_DAY,
         side=c.SIDE_BUY,
     )
-
-
-async def wait_for(check: Any, what: str, within_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {within_s}s: {what}"
-        await asyncio.sleep(0.02)  # polling interval of a deadline-bounded wait
 
 
 async def start(svc: Svc, venue: str) -> tuple[str, dict[str, str]]:
@@ -93,7 +86,7 @@ async def test_emulated_day_order_rests_as_gtc_and_is_cancelled_at_midnight(svc:
         async def cancelled() -> bool:
             return (await svc.order(sid, "d1")).order_status == c.ORDER_STATUS_CANCELLED
 
-        await wait_for(cancelled, "the day order cancelled at 00:00 UTC")
+        await eventually(cancelled, "the day order cancelled at 00:00 UTC", WAIT_S)
         assert not resting.is_open and day.due(sid, "d1") is None
     finally:
         day.now_ns = lambda: svc.service.engine.clock_ns()
@@ -179,13 +172,13 @@ async def test_a_day_that_ended_while_execx_was_down_is_cancelled_at_start_up(tm
                     async def none_open() -> bool:
                         return await open_at_venue() == 0
 
-                    await wait_for(none_open, "the expired day order cancelled at start-up")
+                    await eventually(none_open, "the expired day order cancelled at start-up", WAIT_S)
 
                     async def cancelled() -> bool:
                         got = await stub.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id="d1"), metadata=AUTH)
                         return got.order.order_status == c.ORDER_STATUS_CANCELLED
 
-                    await wait_for(cancelled, "execx reports the cancel")
+                    await eventually(cancelled, "execx reports the cancel", WAIT_S)
             finally:
                 await service.stop()
     finally:
