@@ -325,7 +325,14 @@ def test_codec_shapes_both_ways() -> None:
     req = order_manager_pb2.SendOrderRequest()
     codec.from_json({"clOrderId": "a", "qty": 0}, req)
     assert not req.HasField("price") and req.HasField("qty")
-    assert codec.to_json(req) == {"clOrderId": "a", "symbol": "", "sessionId": "", "qty": 0.0, "reduceOnly": False}
+    assert codec.to_json(req) == {
+        "clOrderId": "a",
+        "symbol": "",
+        "sessionId": "",
+        "qty": 0.0,
+        "reduceOnly": False,
+        "emulate": False,  # a plain bool (issue 20's extension): written at its default, like reduceOnly
+    }
     # maps, uint64 from strings, numeric strings, proto enum names, snake_case names
     pos = order_manager_pb2.SubscribePositionsResponse()
     codec.from_json({"session_id": "s", "positions": {"BTCUSDT": "0.5"}, "seq": "18446744073709551615"}, pos)
