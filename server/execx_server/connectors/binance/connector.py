@@ -66,7 +66,7 @@ from ...domain.venue import (
 )
 from ..base import Capabilities, ConnectorConfig
 from ..deadman import DeadManSwitch
-from ..tracking import Known, refused_as_duplicate
+from ..tracking import PARSE_ERRORS, Known, refused_as_duplicate
 from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff
 from ..venue import VenueConnector
@@ -524,7 +524,7 @@ class BinanceConnector(VenueConnector):
                 self._watchers.trade(parse.parse_trade(cast(TradeMsg, data)))
             elif kind == "bookTicker" or (kind is None and "b" in data and "B" in data):
                 self._watchers.ticker(parse.parse_book_ticker(cast(BookTickerMsg, data), time.time_ns()))
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except PARSE_ERRORS as exc:
             log.warning("binance.market.parse_error", extra={"error": repr(exc)})
 
     # ------------------------------------------------------------------ private events
@@ -532,7 +532,7 @@ class BinanceConnector(VenueConnector):
     def _on_user_event(self, event: dict[str, Any]) -> None:
         try:
             report = parse.parse_user_event(event)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except PARSE_ERRORS as exc:
             log.warning("binance.user.parse_error", extra={"error": repr(exc), "event": event.get("e")})
             return
         if report is None:

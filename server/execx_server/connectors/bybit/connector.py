@@ -70,7 +70,7 @@ from ...domain.venue import (
     VenuePosition,
 )
 from ..base import Capabilities, ConnectorConfig, PostOnlyCross
-from ..tracking import Known, refused_as_duplicate
+from ..tracking import PARSE_ERRORS, Known, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.supervisor import Run
 from ..transport.telemetry import measured
@@ -91,6 +91,7 @@ BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 # Disconnection Protection (DCP, docs/safety.md): the product of a category and its private-stream topic
 DCP_PRODUCT = {"spot": "SPOT", "linear": "DERIVATIVES", "inverse": "DERIVATIVES", "option": "OPTIONS"}
 DCP_TOPIC = {"spot": "dcp.spot", "linear": "dcp.future", "inverse": "dcp.future", "option": "dcp.option"}
+MARKET_PARSE_ERRORS: tuple[type[Exception], ...] = (*PARSE_ERRORS, IndexError)  # a book update without levels
 DCP_WINDOW_MIN_S, DCP_WINDOW_MAX_S = 10, 300  # Bybit accepts 3-300 s; execx's floor is 10 s, Bybit's default
 
 
@@ -438,7 +439,7 @@ class BybitConnector(VenueConnector):
             elif topic.startswith("publicTrade.") and isinstance(data, list):
                 for item in data:
                     self._watchers.trade(parse.parse_trade(cast(TradeItem, item)))
-        except (KeyError, ValueError, TypeError, ArithmeticError, IndexError) as exc:
+        except MARKET_PARSE_ERRORS as exc:
             log.warning("bybit.market.parse_error", extra={"error": repr(exc), "topic": topic})
 
     # ------------------------------------------------------------------ private events
@@ -452,7 +453,7 @@ class BybitConnector(VenueConnector):
                     self._on_execution(cast(ExecutionRow, row))
                 elif topic == "order":
                     self.tracker.emit(parse.parse_order(cast(OrderRow, row)))
-            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            except PARSE_ERRORS as exc:
                 log.warning("bybit.private.parse_error", extra={"error": repr(exc), "topic": topic})
 
     def _on_execution(self, row: ExecutionRow) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...domain.instruments import InstrumentRules
 from ..base import Watchers
+from ..tracking import PARSE_ERRORS
 from . import parse
 
 log = logging.getLogger("execx.connectors.jsonrpc")
@@ -42,5 +43,5 @@ class MarketWatch:
             elif head == "trades":
                 for row in data if isinstance(data, list) else [data]:
                     self._watchers.trade(parse.parse_public_trade(row, rules))
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except PARSE_ERRORS as exc:
             log.warning("jsonrpc.market.parse_error", extra={"channel": channel, "error": repr(exc)})

@@ -62,7 +62,7 @@ from ...domain.venue import (
 )
 from ..base import Capabilities, ConnectorConfig, PostOnlyCross
 from ..deadman import DeadManSwitch
-from ..tracking import Known, refused_as_duplicate
+from ..tracking import PARSE_ERRORS, Known, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
@@ -428,7 +428,7 @@ class OkxConnector(VenueConnector):
             elif arg.get("channel") == "trades":
                 for item in msg["data"]:
                     self._watchers.trade(parse.parse_trade(cast(TradeItem, item)))
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except PARSE_ERRORS as exc:
             log.warning("okx.market.parse_error", extra={"error": repr(exc)})
 
     # ------------------------------------------------------------------ private events
@@ -437,7 +437,7 @@ class OkxConnector(VenueConnector):
         for row in rows:
             try:
                 report = parse.parse_order_push(cast(OrderRow, row))
-            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            except PARSE_ERRORS as exc:
                 log.warning("okx.orders.parse_error", extra={"error": repr(exc)})
                 continue
             self.tracker.emit(report)

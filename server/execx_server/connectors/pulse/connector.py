@@ -52,7 +52,7 @@ from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
-from ..tracking import Known
+from ..tracking import PARSE_ERRORS, Known
 from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket
 from ..venue import START_TIMEOUT_S, VenueConnector
@@ -281,7 +281,7 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
                             self._on_user_trade(row)
             else:
                 self.market.on_notification(channel, data)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except PARSE_ERRORS as exc:
             log.warning("pulse.stream.parse_error", extra={"channel": channel, "error": repr(exc)})
 
     def _on_order(self, obj: dict[str, Any]) -> None:
