@@ -176,8 +176,8 @@ async def execx(data: str, *flags: str) -> AsyncIterator[tuple[int, dict[str, An
 
 async def raise_rate_limits(http: aiohttp.ClientSession, admin: str, venue: str) -> None:
     """Every rate limit the simulated venue enforces to 10^9 (each venue names its own kinds: Binance
-    REQUEST_WEIGHT/ORDERS/RAW_REQUESTS, Bybit ORDER/QUERY, OKX ORDERS/BATCH/REQUESTS); the simulated
-    Deribit and Pulse have no limiter (their rate-limit answers are a fault, off by default)."""
+    REQUEST_WEIGHT/ORDERS/RAW_REQUESTS, Bybit ORDER/QUERY, OKX ORDERS/BATCH/REQUESTS, Deribit and Pulse
+    MATCHING_ENGINE/NON_MATCHING_ENGINE credits)."""
     async with http.get(f"{admin}/admin/ratelimits/{venue}") as r:
         body = await r.json()
         if r.status == 400 and "has no rate limiter" in body.get("error", ""):

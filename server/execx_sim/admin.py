@@ -398,7 +398,8 @@ def admin_app(sim: Simulator) -> web.Application:
     async def set_limits(request: web.Request) -> web.Response:
         """``{"REQUEST_WEIGHT"?: n, "ORDERS"?: n, "RAW_REQUESTS"?: n, "enabled"?: bool}``: every window of
         that kind gets limit n (exchangeInfo reports it, so clients adapt); ``enabled: false`` still
-        counts and reports usage but never refuses."""
+        counts and reports usage but never refuses. Deribit's and Pulse's credit kinds (``MATCHING_ENGINE``,
+        ``NON_MATCHING_ENGINE``) become n per second with a burst of n."""
         limiter = limiter_of(request)
         body = await body_of(request)
         kinds = {lim.kind for lim in limiter.limits}

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from execx_server.connectors.okx import rest as okx_rest
-from execx_sim.core.ratelimit import Credits
 from fleet_helpers import RedisServer, fleet_of, post_only_wave
 from market_helpers import Svc
 
@@ -43,7 +43,8 @@ class VenueRefusals:
         self.refused = 0
         if venue in ("deribit", "pulse"):
             limiter = fe.rpc_server.credits  # the same object as Deribit's FIX session's
-            limiter.limits["matching_engine"] = Credits(5.0, 10)
+            engine = limiter.limit_of("MATCHING_ENGINE")
+            engine.rate, engine.burst = 5.0, 10
         else:
             limiter = fe.limiter
             if venue == "okx":
@@ -93,3 +94,18 @@ async def test_shared_budget_per_venue(
     assert refused_alone > 0, alone  # the control: three execx that know only themselves pass the limit
     assert count.refused == 0, shared
     assert min(shared) >= 1, shared  # none starved
+
+
+@pytest.mark.parametrize("venue", ["deribit", "pulse"])
+async def test_credits_through_the_admin_api(venue: str, simulator: Any) -> None:
+    """The simulated credits are shown and changed like every venue's limits (benches raise them)."""
+    admin = f"{simulator.ready['admin']}/admin/ratelimits/{venue}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(admin) as r:
+            shown = {lim["rateLimitType"]: lim for lim in (await r.json())["rateLimits"]}
+        assert shown["MATCHING_ENGINE"]["burst"] == 100 and shown["NON_MATCHING_ENGINE"]["rate"] == 20
+        async with http.post(admin, json={"MATCHING_ENGINE": 7}) as r:
+            assert r.status == 200, await r.text()
+    fe = next(fe for fe in simulator.frontends if fe.venue == venue)
+    assert fe.rpc_server.credits.summary()["matching_engine"] == {"trading": {"total": {"burst": 7, "rate": 7.0}}}
+    assert [fe.rpc_server.credits.take("acct", "MATCHING_ENGINE", 0) for _ in range(8)] == [True] * 7 + [False]

@@ -113,11 +113,22 @@ class RateLimiter:
 
 @dataclass
 class Credits:
-    """One credit (leaky) bucket: ``burst`` requests, refilled at ``rate`` per second (Deribit's credit
-    system, ``../shared/venues/deribit.md`` §5, counted in requests of the default cost)."""
+    """One credit (leaky) bucket of ``kind`` (``MATCHING_ENGINE`` / ``NON_MATCHING_ENGINE``): ``burst``
+    requests, refilled at ``rate`` per second (Deribit's credit system, ``../shared/venues/deribit.md`` §5,
+    counted in requests of the default cost)."""
 
+    kind: str
     rate: float
     burst: int
+
+    @property
+    def limit(self) -> int:
+        return self.burst
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        """The admin API's one figure per kind: ``value`` per second with a burst of ``value``."""
+        self.rate, self.burst = float(value), value
 
 
 MATCHING_ENGINE_METHODS = frozenset(
@@ -139,23 +150,33 @@ MATCHING_ENGINE_METHODS = frozenset(
 METHOD_COST = {"private/subscribe": 6}  # 3000 credits: six requests of the default 500
 
 
+def default_credits() -> list[Credits]:
+    """The matching engine's tier 1 (a simulated account trades enough for it) and the documented
+    non-matching-engine default."""
+    return [Credits("MATCHING_ENGINE", 30.0, 100), Credits("NON_MATCHING_ENGINE", 20.0, 100)]
+
+
 class CreditLimiter:
     """Deribit's (and Pulse's) credits per account, across every connection (HTTP, WebSocket, FIX):
-    ``matching_engine`` for order entry (place, edit, cancel), ``non_matching_engine`` for every other
+    ``MATCHING_ENGINE`` for order entry (place, edit, cancel), ``NON_MATCHING_ENGINE`` for every other
     private request. ``take`` returns False when the bucket is empty (the venue answers ``10028
-    too_many_requests``); refused requests cost nothing. ``enabled`` false: never refuses."""
+    too_many_requests``); refused requests cost nothing. ``enabled`` false: never refuses. The admin API
+    (``/admin/ratelimits/deribit|pulse``) shows and changes ``limits``."""
 
-    def __init__(self, matching_engine: Credits, non_matching_engine: Credits) -> None:
-        self.limits = {"matching_engine": matching_engine, "non_matching_engine": non_matching_engine}
+    def __init__(self, limits: list[Credits] | None = None) -> None:
+        self.limits = limits if limits is not None else default_credits()
         self.enabled = True
         self._level: dict[tuple[str, str], tuple[float, int]] = {}  # (account, kind) -> (credits, at ms)
 
     @staticmethod
     def kind_of(method: str) -> str:
-        return "matching_engine" if method in MATCHING_ENGINE_METHODS else "non_matching_engine"
+        return "MATCHING_ENGINE" if method in MATCHING_ENGINE_METHODS else "NON_MATCHING_ENGINE"
+
+    def limit_of(self, kind: str) -> Credits:
+        return next(lim for lim in self.limits if lim.kind == kind)
 
     def take(self, account_id: str, kind: str, now_ms: int, cost: int = 1) -> bool:
-        limit = self.limits[kind]
+        limit = self.limit_of(kind)
         level, at = self._level.get((account_id, kind), (float(limit.burst), now_ms))
         level = min(float(limit.burst), level + (now_ms - at) * limit.rate / 1000)
         if level < cost and self.enabled:
@@ -164,9 +185,13 @@ class CreditLimiter:
         self._level[(account_id, kind)] = (max(0.0, level - cost), now_ms)
         return True
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> list[dict[str, object]]:
+        """For the admin API."""
+        return [{"rateLimitType": lim.kind, "rate": lim.rate, "burst": lim.burst} for lim in self.limits]
+
+    def summary(self) -> dict[str, object]:
         """The ``limits`` object of ``private/get_account_summary``."""
-        me, nme = self.limits["matching_engine"], self.limits["non_matching_engine"]
+        me, nme = self.limit_of("MATCHING_ENGINE"), self.limit_of("NON_MATCHING_ENGINE")
         return {
             "non_matching_engine": {"burst": nme.burst, "rate": nme.rate},
             "matching_engine": {"trading": {"total": {"burst": me.burst, "rate": me.rate}}},

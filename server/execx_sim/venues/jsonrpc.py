@@ -41,7 +41,7 @@ from aiohttp import WSMsgType, web
 from ..core.accounts import Account
 from ..core.engine import Exchange
 from ..core.faults import Faults
-from ..core.ratelimit import METHOD_COST, CreditLimiter, Credits
+from ..core.ratelimit import METHOD_COST, CreditLimiter
 from .common import StreamWriter, WsRegistry, loads
 from .common import dumps as common_dumps
 
@@ -271,7 +271,7 @@ class JsonRpcServer:
         self.cod_accounts: set[str] = set()  # cancel-on-disconnect with scope=account
         # credits per account across HTTP, WebSocket (and Deribit's FIX): the docs' non-matching-engine
         # default and the matching engine's tier 1 (the admin API or a test lowers them)
-        self.credits = CreditLimiter(Credits(30.0, 100), Credits(20.0, 100))
+        self.credits = CreditLimiter()
         self._ids = itertools.count(1)
         self.app = web.Application(client_max_size=1 << 20)
         self.app.router.add_get(ws_path, self.handle_ws)

@@ -33,7 +33,7 @@ import simplefix
 from ...core.accounts import Account
 from ...core.engine import Exchange, Market
 from ...core.instruments import Kind
-from ...core.ratelimit import CreditLimiter, Credits
+from ...core.ratelimit import CreditLimiter
 from ...core.types import Event, ExecType, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
 from ..common import WsRegistry
 from ..jsonrpc import RpcError as DeribitError
@@ -108,7 +108,7 @@ class DeribitFix:
         self.last_logon_ts: dict[str, int] = {}  # client id -> last RawData timestamp
         self.by_account: dict[str, set[FixConn]] = {}
         self._exec_ids = count(1)
-        self.credits = CreditLimiter(Credits(30.0, 100), Credits(20.0, 100))  # the venue's: set by the frontend
+        self.credits = CreditLimiter()  # the venue's, shared with its JSON-RPC: set by the frontend
         exchange.subscribe(self._on_event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -176,7 +176,7 @@ class DeribitFix:
     def on_message(self, conn: FixConnection, msg_type: bytes, msg: simplefix.FixMessage) -> None:
         assert isinstance(conn, FixConn) and conn.account is not None
         if msg_type in (b"D", b"F", b"G", b"q") and not self.credits.take(
-            conn.account.account_id, "matching_engine", self.exchange.now_ms()
+            conn.account.account_id, "MATCHING_ENGINE", self.exchange.now_ms()
         ):
             self._too_many(conn, msg_type, msg)
         elif msg_type == b"D":

@@ -37,6 +37,7 @@ class RpcFrontend:
         self.trading = DeribitTrading(market, self.faults)
         self.rpc_server = JsonRpcServer(dialect, sim.exchange, self.faults, self.sockets)
         self.rpc = DeribitRpc(self.rpc_server, market, self.trading, option_fields(option_expiry_ms))
+        self.limiter = self.rpc_server.credits  # the account credits (the admin API's /admin/ratelimits/<venue>)
         self.mmp = VenueMmp(self.rpc_server, market, self.trading, self.rpc.amount)
         self.trading.mmp_check = self.mmp.check_order
 

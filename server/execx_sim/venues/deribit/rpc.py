@@ -346,7 +346,7 @@ class DeribitRpc:
             "portfolio_margining_enabled": False,
             "cross_collateral_enabled": False,
             "margin_model": "segregated_sm",
-            "limits": self.server.credits.describe(),
+            "limits": self.server.credits.summary(),
             "id": account.account_id,
             "creation_timestamp": 0,
         }
