@@ -98,6 +98,10 @@ class OkxConnector(VenueConnector):
         max_batch_place=BATCH_LIMIT,
         max_batch_cancel=BATCH_LIMIT,
         post_only_cross=PostOnlyCross.CANCELLED,  # cancelSource 31
+        # algo orders (order-algo): conditional stop-loss / take-profit, move_order_stop (parse.algo_item)
+        native_triggers=frozenset({"stop", "takeprofit", "trailingstop"}),
+        native_references=frozenset(parse.PX_TYPE),
+        native_trailing=frozenset({"amount", "percent"}),
     )
 
     def __init__(
@@ -118,6 +122,7 @@ class OkxConnector(VenueConnector):
         self._signer = Signer(config.api_key, config.secret_key, config.passphrase, self.hosts.demo, self._clock_ms)
         self._rest: OkxRest | None = None
         self._swap: set[str] = set()
+        self._algo_ids: dict[str, str] = {}  # clOrderId -> algoId of a native contingent order (cancel-algos)
         self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
         self.order_entry = order_entry
         self._pulls: dict[str, PullBook] = {}
@@ -270,7 +275,49 @@ class OkxConnector(VenueConnector):
 
     # ------------------------------------------------------------------ orders
 
+    async def _submit_algo(self, order: OrderRequest) -> ExecutionReport:
+        """A native contingent order: an algo order held as ``pendingtrigger``; the order it places when it
+        fires reports itself (orders channel) under the same client id. Its algoId is kept for the cancel."""
+        self.rules(order.symbol)
+        item = parse.algo_item(order, order.symbol in self._swap)
+        self.tracker.track(
+            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+        )
+        try:
+            result = await self.rest.order_algo(item)
+            _check_item(result)
+        except (Retryable, Rejected):
+            self.tracker.refused(order.cl_order_id)
+            raise
+        self._algo_ids[order.cl_order_id] = str(result.get("algoId", ""))
+        ack = ExecutionReport(
+            order.cl_order_id,
+            order.symbol,
+            "",
+            OrderStatus.PENDINGTRIGGER,
+            order.side,
+            order.price,
+            order.qty,
+            Decimal(0),
+            time.time_ns(),
+        )
+        self.tracker.note(ack)
+        return ack
+
+    async def _algo(self, symbol: str, cl_order_id: str) -> dict[str, Any] | None:
+        """The algo order ``cl_order_id`` as OKX has it, None if there is none."""
+        try:
+            row = await self.rest.get_algo_order(cl_order_id)
+        except Rejected as exc:
+            if exc.code == NOT_FOUND:
+                return None
+            raise
+        self._algo_ids[cl_order_id] = str(row.get("algoId", ""))
+        return row
+
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
+        if order.trigger is not None:
+            return await self._submit_algo(order)
         item = self._order_item(order)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         known.final = asyncio.get_running_loop().create_future()
@@ -320,8 +367,37 @@ class OkxConnector(VenueConnector):
         cum = known.cum_filled if known else Decimal(0)
         return parse.amended(symbol, cl_order_id, ord_id, status, side, qty, new_price, cum, _ms_ns(result.get("ts")))
 
+    async def _cancel_algo(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        """Cancel the held algo order ``cl_order_id`` (``cancel-algos`` by its algoId); None if OKX holds none
+        under that id (it fired: its order is cancelled as any order)."""
+        row = await self._algo(symbol, cl_order_id) if cl_order_id not in self._algo_ids else None
+        algo_id = self._algo_ids.get(cl_order_id, "")
+        if not algo_id or (row is not None and row.get("state") not in ("live", "pause")):
+            return None
+        (result,) = await self.rest.cancel_algos([{"algoId": algo_id, "instId": symbol}])
+        if str(result.get("sCode", "0")) != "0":
+            return None  # fired meanwhile: the order it placed is cancelled below
+        known = self.tracker.get(cl_order_id)
+        report = ExecutionReport(
+            cl_order_id,
+            symbol,
+            "",
+            OrderStatus.CANCELLED,
+            known.side if known else Side.BUY,
+            known.price if known else None,
+            known.qty if known else Decimal(0),
+            Decimal(0),
+            time.time_ns(),
+        )
+        self.tracker.note(report)
+        return report
+
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
+        if known is None or known.status is OrderStatus.PENDINGTRIGGER:  # held as an algo order (or unknown here)
+            algo = await self._cancel_algo(symbol, cl_order_id)
+            if algo is not None:
+                return algo
         was_live = known is not None and not known.status.is_final
         result = await self._batches.submit(("cancel", symbol), parse.cancel_item(symbol, cl_order_id))
         try:
@@ -370,9 +446,14 @@ class OkxConnector(VenueConnector):
         try:
             row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
         except Rejected as exc:
-            if exc.code == NOT_FOUND:
+            if exc.code != NOT_FOUND:
+                raise
+            algo = await self._algo(symbol, cl_order_id)  # a native contingent order not fired (yet)
+            if algo is None:
                 return None
-            raise
+            report = parse.parse_algo_order(algo, symbol, str(algo.get("side", "")))
+            self.tracker.learn(report)
+            return report
         report = parse.parse_order(row)
         self.tracker.learn(report)
         return report

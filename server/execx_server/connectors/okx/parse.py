@@ -11,6 +11,7 @@ domain's ``fee`` is what was paid (positive), a rebate negative.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ...domain.errors import ValidationError
@@ -44,9 +45,78 @@ CANCEL_REASON = {
 
 
 ORD_TYPE = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.FOK: "fok"}
+# Algo orders (native contingent orders): their states, and the trigger price types by reference.
+ALGO_STATUS = {
+    "live": OrderStatus.PENDINGTRIGGER,
+    "pause": OrderStatus.PENDINGTRIGGER,
+    "partially_effective": OrderStatus.TRIGGERED,
+    "effective": OrderStatus.TRIGGERED,
+    "canceled": OrderStatus.CANCELLED,
+    "order_failed": OrderStatus.REJECTED,
+}
+PX_TYPE = {"last": "last", "mark": "mark", "index": "index"}
 
 
 # ---------------------------------------------------------------------------------------- requests
+
+
+def algo_item(order: OrderRequest, swap: bool) -> dict[str, str]:
+    """``POST /api/v5/trade/order-algo`` of a native contingent order (``algoClOrdId`` = clOrderId): a stop is
+    a one-way ``conditional`` stop-loss (``slTriggerPx``, ``slOrdPx``: the limit price or ``-1`` = market), a
+    take-profit one with ``tp*``, a trailing stop ``move_order_stop`` (``callbackSpread`` = trailingAmount or
+    ``callbackRatio`` = trailingPercent / 100; the trigger price as ``activePx``)."""
+    trigger = order.trigger
+    if trigger is None or trigger.reference not in PX_TYPE:
+        raise ValidationError("triggerKind", "not an algo order OKX holds")
+    item = {
+        "instId": order.symbol,
+        "tdMode": "cross" if swap else "cash",
+        "side": order.side.value,
+        "sz": to_wire(order.qty),
+        "algoClOrdId": order.cl_order_id,
+    }
+    if order.reduce_only:
+        if not swap:
+            raise ValidationError("reduceOnly", f"is for swaps; {order.symbol} is spot")
+        item["reduceOnly"] = "true"
+    px = "-1" if order.order_type is OrderType.MARKET or order.price is None else to_wire(order.price)
+    if trigger.kind == "trailingstop":
+        item["ordType"] = "move_order_stop"
+        if trigger.amount is not None:
+            item["callbackSpread"] = to_wire(trigger.amount)
+        elif trigger.percent is not None:
+            item["callbackRatio"] = to_wire(trigger.percent / 100)
+        if trigger.price is not None:
+            item["activePx"] = to_wire(trigger.price)
+        return item
+    if trigger.price is None:
+        raise ValidationError("triggerPrice", "required")
+    leg = "sl" if trigger.kind == "stop" else "tp"
+    item.update(
+        {
+            "ordType": "conditional",
+            f"{leg}TriggerPx": to_wire(trigger.price),
+            f"{leg}TriggerPxType": PX_TYPE[trigger.reference],
+            f"{leg}OrdPx": px,
+        }
+    )
+    return item
+
+
+def parse_algo_order(row: dict[str, Any], symbol: str, side_text: str) -> ExecutionReport:
+    """An algo order (``GET order-algo``) as the report of a native contingent order's own state (the order it
+    places when it fires reports itself under the same client id)."""
+    return ExecutionReport(
+        cl_order_id=str(row.get("algoClOrdId", "")),
+        symbol=symbol,
+        exch_order_id="",
+        status=ALGO_STATUS.get(str(row.get("state", "")), OrderStatus.TRIGGERED),
+        side=Side.BUY if side_text == "buy" else Side.SELL,
+        price=None,
+        qty=D(str(row.get("sz") or 0)),
+        cum_filled=ZERO,
+        exch_time_ns=int(row.get("uTime") or 0) * 1_000_000,
+    )
 
 
 def order_item(order: OrderRequest, swap: bool) -> dict[str, str]:

@@ -187,6 +187,17 @@ class OkxRest:
     async def amend_order(self, item: dict[str, str]) -> ItemResult:
         return cast(ItemResult, (await self.call("POST", "/api/v5/trade/amend-order", body=item))[0])
 
+    async def order_algo(self, item: dict[str, str]) -> ItemResult:
+        """An algo order (``POST /api/v5/trade/order-algo``): a native contingent order."""
+        return cast(ItemResult, (await self.call("POST", "/api/v5/trade/order-algo", body=item))[0])
+
+    async def cancel_algos(self, items: list[dict[str, str]]) -> list[ItemResult]:
+        return cast(list[ItemResult], await self.call("POST", "/api/v5/trade/cancel-algos", body=items, items=True))
+
+    async def get_algo_order(self, algo_cl_ord_id: str) -> dict[str, Any]:
+        rows = await self.call("GET", "/api/v5/trade/order-algo", {"algoClOrdId": algo_cl_ord_id})
+        return cast(dict[str, Any], rows[0])
+
     async def cancel_all_after(self, timeout_s: int) -> list[dict[str, Any]]:
         return await self.call("POST", "/api/v5/trade/cancel-all-after", body={"timeOut": str(timeout_s)})
 

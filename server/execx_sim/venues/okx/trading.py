@@ -21,7 +21,7 @@ from typing import Any
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
-from ...core.types import Order, OrderError, OrderType, Side, STPMode, TimeInForce
+from ...core.types import Order, OrderError, OrderType, RejectReason, Side, STPMode, TimeInForce
 from . import errors
 from .errors import ItemError, OkxError
 from .instruments import OkxInstrument
@@ -127,10 +127,14 @@ class OkxTrading:
         if ord_id:
             if not ord_id.isdigit():
                 raise errors.item_param_error("ordId")
-            return self.market.find_order(account, inst.inst_id, order_id=int(ord_id))
-        if cl:
-            return self.market.find_order(account, inst.inst_id, client_id=cl)
-        raise ItemError("50014", "Parameter ordId or clOrdId can not be empty.")
+            order = self.market.find_order(account, inst.inst_id, order_id=int(ord_id))
+        elif cl:
+            order = self.market.find_order(account, inst.inst_id, client_id=cl)
+        else:
+            raise ItemError("50014", "Parameter ordId or clOrdId can not be empty.")
+        if order.trigger is not None:  # an algo order (algo.py): not an order of these endpoints
+            raise OrderError(RejectReason.UNKNOWN_ORDER, "order does not exist")
+        return order
 
     # ------------------------------------------------------------------ operations (one item each)
 
