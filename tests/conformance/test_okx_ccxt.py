@@ -144,3 +144,41 @@ async def test_wrong_secret_gets_okx_error(sim: Simulator, account: Account) -> 
             await bad.fetch_balance()
     finally:
         await bad.close()
+
+
+async def test_algo_orders_through_ccxt() -> None:
+    """ccxt's stop-loss and trigger orders on OKX go to ``/api/v5/trade/order-algo`` (its
+    ``privatePostTradeOrderAlgo`` path): on a simulator of the test's own (it prints trades), a stop-loss
+    market buy is listed live, fires on the last price and its order fills; a trigger order is cancelled."""
+    sim = Simulator(quiet=True, seed=13)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    exchange = configure(ccxt_async.okx(credentials(account)), sim)
+    try:
+        _, ask = best(sim, "BTC-USDT-SWAP")
+        sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", ask, D("0.01"), Side.BUY)
+        await exchange.load_markets()
+        stop = await exchange.create_order(
+            "BTC/USDT:USDT", "market", "buy", 1, None, {"stopLossPrice": float(ask + 20), "algoClOrdId": "ccxtsl1"}
+        )
+        assert stop["id"]
+        live = await exchange.privateGetTradeOrdersAlgoPending({"ordType": "conditional"})
+        assert [(r["algoId"], r["state"], r["slTriggerPx"]) for r in live["data"]] == [
+            (stop["id"], "live", str(ask + 20))
+        ]
+        sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", ask + 30, D("0.01"), Side.BUY)
+        done = await exchange.privateGetTradeOrderAlgo({"algoId": stop["id"]})
+        row = done["data"][0]
+        assert row["state"] == "effective" and row["ordId"]
+        order = await exchange.fetch_order(row["ordId"], "BTC/USDT:USDT")
+        assert order["status"] == "closed" and order["filled"] == 1
+        trig = await exchange.create_order(
+            "BTC/USDT:USDT", "limit", "sell", 1, float(ask - 50), {"triggerPrice": float(ask - 40)}
+        )
+        cancelled = await exchange.privatePostTradeCancelAlgos([{"algoId": trig["id"], "instId": "BTC-USDT-SWAP"}])
+        assert cancelled["code"] == "0"
+        assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "trigger"}))["data"] == []
+    finally:
+        await exchange.close()
+        await sim.stop()
