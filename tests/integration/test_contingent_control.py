@@ -6,13 +6,16 @@ Covered: the session's risk limits and kill switch checked when a contingent ord
 the trigger price) and again when it fires; StopOrderHandler disarming the session's contingent orders and
 held group legs (a ``cancelled`` event each, message ``order handler stopped``; nothing fires after, the
 journal row is gone, and after a restart nothing is armed again); a cancel of one leg of an OCO / OTOCO group
-through sendOrder (gRPC, REST, OrderEntry) cancelling the whole group, a leg pulled by the kill switch
-cancelling its OCO sibling, a leg amended directly keeping its group; CancelAllOrders disarming the armed ones.
+through sendOrder (gRPC, REST, OrderEntry, BatchSendOrders) cancelling the whole group, a leg amended directly
+keeping its group; CancelAllOrders disarming the armed ones. The kill switch (session and global, also of a
+session a restart left detached) disarming the armed contingent orders and held legs (a ``cancelled`` event
+each, message ``kill switch engaged``; the open ones pulled at the venue): a price beyond a disarmed stop
+fires nothing while the switch is on or after its release (no child order at the venue), nothing re-armed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from pathlib import Path
 
@@ -230,29 +233,41 @@ async def test_stop_order_handler_disarms_and_nothing_fires_after(svc: Svc) -> N
         await r.close()
 
 
+async def armed_then_stopped(tmp_path: Path, sim: object) -> tuple[dict[str, str], str, str, Decimal]:
+    """execx with a session and a buy stop armed 300 above the ask, then stopped (a restart follows): the account,
+    the session id, the stop's clOrderId and the ask."""
+    async with execx(tmp_path, sim) as svc:
+        acct = await svc.admin_post("/admin/accounts", {})
+        sid = await svc.session(VENUE, acct)
+        await svc.move(VENUE, SYMBOL, "97000")
+        _, ask = await svc.top(VENUE, SYMBOL)
+        cl = uid("dt")
+        await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, ask + 300), metadata=AUTH)
+    return acct, sid, cl, ask
+
+
+async def disarmed_by(svc: Svc, sid: str, cl: str, call: Awaitable[object]) -> tuple[object, str]:
+    """``call``'s answer, awaited with the session's updates read, and the message of ``cl``'s ``cancelled`` event."""
+    r = updates(svc, sid)
+    try:
+        ans = await call
+        ev = await r.wait(
+            lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == CANCELLED, f"{cl} disarmed"
+        )
+        return ans, str(ev.contingent_event.message)
+    finally:
+        await r.close()
+
+
 async def test_stop_order_handler_of_a_detached_session_disarms_its_saved_orders(tmp_path: Path) -> None:
     """execx restarted and the session was not started again: StopOrderHandler cancels what the journal held;
     after another restart and a start of the session, nothing is armed."""
     async with simulator() as sim:
+        acct, sid, cl, _ = await armed_then_stopped(tmp_path, sim)
         async with execx(tmp_path, sim) as svc:
-            acct = await svc.admin_post("/admin/accounts", {})
-            sid = uid("s")
-            await svc.start_session(sid, VENUE, acct)
-            await svc.move(VENUE, SYMBOL, "97000")
-            _, ask = await svc.top(VENUE, SYMBOL)
-            cl = uid("dt")
-            await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, ask + 300), metadata=AUTH)
-        async with execx(tmp_path, sim) as svc:
-            r = updates(svc, sid)
-            try:
-                await svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
-                ev = await r.wait(
-                    lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == CANCELLED,
-                    "disarmed",
-                )
-                assert ev.contingent_event.message == "order handler stopped"
-            finally:
-                await r.close()
+            stop_handler = svc.om.StopOrderHandler(om.StopOrderHandlerRequest(session_id=sid), metadata=AUTH)
+            _, message = await disarmed_by(svc, sid, cl, stop_handler)
+            assert message == "order handler stopped"
         async with execx(tmp_path, sim) as svc:
             journal = svc.service.engine.journal  # type: ignore[union-attr]
             assert journal.algorithms("contingent") == []
@@ -328,13 +343,172 @@ async def test_cancel_of_one_oco_leg_cancels_the_group(svc: Svc) -> None:
         call.cancel()
     g = await group_done(svc, sid, gid)
     assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
-    # the kill switch pulls the limit leg at the venue (not through the group): its OCO sibling goes with it
+    # the kill switch disarms the stop leg and pulls the limit leg at the venue: the group is done
     gid, lim, st = await live_oco(svc, sid, bid, ask)
     await svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid, reason="test"), metadata=AUTH)
     await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
     g = await group_done(svc, sid, gid)
     assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
-    assert co_.get(sid, st).message == f"oco: {lim} cancelled"  # type: ignore[union-attr]
+    assert co_.get(sid, st).message == "kill switch engaged"  # type: ignore[union-attr]
+
+
+async def test_batch_send_orders_delete_of_one_leg_cancels_the_group(svc: Svc) -> None:
+    sid = await svc.session(VENUE)
+    bid, ask = await fresh(svc)
+    gid1, lim1, st1 = await live_oco(svc, sid, bid, ask)
+    gid2, lim2, st2 = await live_oco(svc, sid, bid, ask)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+
+    def delete(cl: str) -> om.SendOrderRequest:
+        return om.SendOrderRequest(
+            session_id=sid, cl_order_id=cl, symbol=SYMBOL, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+
+    # one batch: the armed stop of the first group, the live limit of the second
+    ans = await svc.om.BatchSendOrders(om.BatchSendOrdersRequest(orders=[delete(st1), delete(lim2)]), metadata=AUTH)
+    assert [(x.status.code, x.order.cl_order_id) for x in ans.results] == [(0, st1), (0, lim2)]
+    for gid in (gid1, gid2):
+        g = await group_done(svc, sid, gid)
+        assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+    assert await order_status(svc, sid, lim1) == CANCELLED  # at the venue
+    assert co_.get(sid, st2).message == f"group cancelled: a cancel of its leg {lim2}"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------- the kill switch disarms
+
+
+async def venue_client_ids(svc: Svc, acct: dict[str, str]) -> list[str]:
+    """Every order the simulated venue holds or remembers of ``acct`` (its admin ``/admin/history``)."""
+    params = {"market": VENUE, "apiKey": acct["apiKey"]}
+    async with svc.http.get(f"{svc.admin}/admin/history", params=params) as r:
+        assert r.status == 200, await r.text()
+        return [o["clientOrderId"] for o in (await r.json())["orders"]]
+
+
+async def stop_fired(svc: Svc, sid: str, cl: str, price: Decimal) -> None:
+    """A buy stop armed in ``sid`` at ``price`` - 50, a print at ``price``, and its order sent (GetOrder finds it):
+    the print reached every watcher of the symbol (a feed calls its listeners in one go)."""
+    await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, price - 50), metadata=AUTH)
+    await svc.trade(VENUE, SYMBOL, price, D("0.0001"), "buy")
+    await poll(lambda: order_status(svc, sid, cl), lambda s: s != 0, f"witness {cl} fired")
+
+
+async def test_session_kill_switch_disarms_and_release_rearms_nothing(svc: Svc) -> None:
+    acct = await svc.admin_post("/admin/accounts", {})
+    sid = await svc.session(VENUE, acct)
+    other = await svc.session(VENUE)  # its switch is not engaged: its stops still fire (the witness)
+    bid, ask = await fresh(svc)
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    st, work, held = uid("st"), uid("wk"), uid("hd")
+    r = updates(svc, sid)
+    try:
+        await svc.om.SendOrder(stop(sid, st, c.SIDE_BUY, ask + 100), metadata=AUTH)
+        oto = [limit(work, c.SIDE_BUY, bid - 1000), stop(sid, held, c.SIDE_SELL, bid - 2000)]  # held: work rests
+        gid = uid("g")
+        await stub.SendOrderGroup(
+            co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTO, orders=oto),
+            metadata=AUTH,
+        )
+        await poll(lambda: order_status(svc, sid, work), lambda s: s == c.ORDER_STATUS_NEW, "working leg resting")
+        ans = await svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid, reason="desk"), metadata=AUTH)
+        assert sorted(ans.cl_order_ids) == sorted([st, held, work])
+        for cl in (st, held):
+            ev = await r.wait(
+                lambda m, cl=cl: m.contingent_event.cl_order_id == cl and m.contingent_event.status == CANCELLED,  # type: ignore[misc]
+                f"{cl} disarmed",
+            )
+            assert ev.contingent_event.message == "kill switch engaged"
+        await poll(lambda: order_status(svc, sid, work), lambda s: s == CANCELLED, "working leg pulled")
+        # a print beyond the stop while the switch is on: the other session's stop fires, this one nothing
+        await stop_fired(svc, other, uid("w1"), ask + 150)
+        assert co_.get(sid, st).status.value == "cancelled"  # type: ignore[union-attr]
+        await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
+        # released: nothing is armed again, and another print beyond it fires nothing either
+        listed = await stub.ListContingentOrders(co.ListContingentOrdersRequest(session_id=sid), metadata=AUTH)
+        assert list(listed.orders) == []
+        await stop_fired(svc, other, uid("w2"), ask + 160)
+        assert events(r, st) == [c.ORDER_STATUS_PENDING_TRIGGER, CANCELLED]
+        assert events(r, held) == [c.ORDER_STATUS_PENDING_TRIGGER, CANCELLED]
+        e = await refused(svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=st), metadata=AUTH))
+        assert e.code() == grpc.StatusCode.NOT_FOUND
+        assert await venue_client_ids(svc, acct) == [work]  # no child order of the stop reached the venue
+        g = await group_done(svc, sid, gid)
+        assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+        journal = svc.service.engine.journal  # type: ignore[union-attr]
+        saved = [cfg for k, _, cfg in journal.algorithms("contingent") if k == sid]
+        assert all(d["status"] != "pendingtrigger" for cfg in saved for d in cfg["orders"])  # a restart arms nothing
+    finally:
+        await r.close()
+
+
+async def test_global_kill_switch_disarms_every_session(svc: Svc) -> None:
+    bid, ask = await fresh(svc)
+    sids = [await svc.session(VENUE), await svc.session(VENUE)]
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    readers = {sid: updates(svc, sid) for sid in sids}
+    try:
+        made: dict[str, tuple[str, str, str, str]] = {}
+        for sid in sids:
+            st = uid("st")
+            await svc.om.SendOrder(stop(sid, st, c.SIDE_BUY, ask + 100), metadata=AUTH)
+            made[sid] = (st, *await live_oco(svc, sid, bid, ask))
+        try:
+            ans = await svc.om.EngageKillSwitch(
+                om.EngageKillSwitchRequest(session_id="all", reason="desk"), metadata=AUTH
+            )
+            for sid, (st, gid, lim, oco_st) in made.items():
+                assert {st, lim, oco_st} <= set(ans.cl_order_ids)
+                for cl in (st, oco_st):
+                    ev = await readers[sid].wait(
+                        lambda m, cl=cl: (
+                            m.contingent_event.cl_order_id == cl  # type: ignore[misc]
+                            and m.contingent_event.status == CANCELLED
+                        ),
+                        f"{cl} disarmed",
+                    )
+                    assert ev.contingent_event.message == "kill switch engaged"
+                g = await group_done(svc, sid, gid)
+                assert [leg.order_status for leg in g.legs] == [CANCELLED, CANCELLED]
+            await svc.trade(VENUE, SYMBOL, ask + 150, D("0.0001"), "buy")  # beyond every stop: nothing fires
+        finally:
+            await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id="all"), metadata=AUTH)
+        witness = await svc.session(VENUE)
+        await stop_fired(svc, witness, uid("w"), ask + 160)
+        for sid, (st, _, _, _) in made.items():
+            assert events(readers[sid], st) == [c.ORDER_STATUS_PENDING_TRIGGER, CANCELLED]
+            assert co_.listed(sid, "", include_finished=False) == []
+    finally:
+        for r in readers.values():
+            await r.close()
+
+
+async def test_kill_switch_of_a_detached_session_disarms_its_saved_orders(tmp_path: Path) -> None:
+    """execx restarted and the session was not started again: the kill switch cancels what the journal held; the
+    switch released, execx restarted again and the session started, nothing is armed."""
+    async with simulator() as sim:
+        acct, sid, cl, ask = await armed_then_stopped(tmp_path, sim)
+        async with execx(tmp_path, sim) as svc:
+            kill = svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid), metadata=AUTH)
+            ans, message = await disarmed_by(svc, sid, cl, kill)
+            assert list(ans.cl_order_ids) == [cl] and message == "kill switch engaged"  # type: ignore[attr-defined]
+            await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
+        async with execx(tmp_path, sim) as svc:  # the journal's row was rewritten: nothing comes back armed
+            await svc.start_session(sid, VENUE, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+
+            async def restored() -> object:
+                return co_.get(sid, cl)
+
+            c_ = await poll(restored, lambda x: x is not None, "the saved row restored")
+            assert c_.status.value == "cancelled"  # type: ignore[attr-defined]
+            assert not co_.watchers  # nothing armed, nothing watched
+            await svc.trade(VENUE, SYMBOL, ask + 350, D("0.0001"), "buy")
+            assert cl not in await venue_client_ids(svc, acct)
 
 
 async def test_a_leg_amended_directly_stays_in_its_group(svc: Svc) -> None:

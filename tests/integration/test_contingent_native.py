@@ -7,7 +7,8 @@ contingent events (pendingtrigger, triggered; native) arrive once each, under th
 and an amend of its price and qty go to the venue, an amend of its trigger is refused; ``emulate`` on the
 request (and the service's ``--emulateContingent``) emulates it instead; a restart with native stops armed:
 one fired and filled at the venue while execx was down (picked up by the reconciliation by clOrderId, its
-fill collected once), the other still armed at the venue and fired after the restart.
+fill collected once), the other still armed at the venue and fired after the restart; the kill switch's pull
+cancelling a held stop at the venue (Bybit, the Binance Algo Order API, OKX), nothing held again on release.
 """
 
 from __future__ import annotations
@@ -219,6 +220,41 @@ async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol:
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills].count(near) == 1  # collected once after the restart
             assert [f.cl_order_id for f in fills.fills].count(far) == 1
+
+
+@pytest.mark.parametrize(("venue", "symbol"), NATIVE_VENUES, ids=NATIVE_IDS)
+async def test_kill_switch_cancels_a_native_stop_at_the_venue(tmp_path: Path, venue: str, symbol: str) -> None:
+    """The kill switch's pull cancels a venue-held stop there, as any open order of the session; released, nothing
+    is held again and a print beyond its level fires nothing."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        cl, last = uid("nk"), await last_at_ask(svc, venue, symbol)
+        held = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+        assert held.order.order_status == PENDING and venue_armed(sim, acct, venue) == [cl]
+        r = updates(svc, sid)  # from the session's first update
+        try:
+            ans = await svc.om.EngageKillSwitch(
+                om.EngageKillSwitchRequest(session_id=sid, reason="desk"), metadata=AUTH
+            )
+            assert list(ans.cl_order_ids) == [cl]
+            ev = await r.wait(
+                lambda m: (
+                    m.contingent_event.cl_order_id == cl and m.contingent_event.status == c.ORDER_STATUS_CANCELLED
+                ),
+                "its cancelled event",
+            )
+            assert ev.contingent_event.native and ev.contingent_event.message == "kill switch engaged"
+            assert venue_armed(sim, acct, venue) == []
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            assert got.order.order_status == c.ORDER_STATUS_CANCELLED
+            await svc.om.ReleaseKillSwitch(om.ReleaseKillSwitchRequest(session_id=sid), metadata=AUTH)
+            await svc.trade(venue, symbol, last + 30, D("0.001"), "buy")  # beyond its level: nothing at the venue
+            assert venue_armed(sim, acct, venue) == []
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            assert got.order.order_status == c.ORDER_STATUS_CANCELLED
+            assert events(r, cl) == [(PENDING, True), (c.ORDER_STATUS_CANCELLED, True)]
+        finally:
+            await r.close()
 
 
 async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:

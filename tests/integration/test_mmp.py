@@ -1,6 +1,7 @@
 """Emulated market-maker protection (issue 20) end to end over gRPC and REST on execx --sim (quiet book):
 fills printed with the simulator's admin API trip it; the session's open orders are pulled and its inserts
-refused until the frozen time is over (or ResetMmp); validation names the field."""
+refused until the frozen time is over (or ResetMmp), its armed contingent orders disarmed (the trip engages the
+session's kill switch) and not armed again by the reset; validation names the field."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from execx.v1 import mmp_pb2 as mm
 from execx.v1 import mmp_pb2_grpc as mm_grpc
 from execx.v1 import order_manager_pb2 as om
 from market_helpers import AUTH, KEY, Svc, running, uid
+from test_contingent_orders import stop
 
 D = Decimal
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
@@ -110,13 +112,24 @@ async def test_frozen_until_reset_via_rest_and_validation(svc: Svc) -> None:
     async with svc.http.post(f"{svc.rest}/setMmpConfig", json=cfg, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
     await quotes(svc, sid, bid)
+    st = uid("st")  # an armed stop: the trip's kill switch disarms it, the reset does not arm it again
+    await svc.om.SendOrder(stop(sid, st, c.SIDE_SELL, bid - 2000), metadata=AUTH)
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
     await svc.trade(VENUE, SYMBOL, bid - 100, D("0.002"), "sell")
     await poll(lambda: status(svc, sid), lambda s: s.frozen and s.frozen_until == 0, "tripped until reset")
+
+    async def disarmed() -> tuple[str, str]:
+        x = co_.get(sid, st)
+        return ("", "") if x is None else (x.status.value, x.message)
+
+    await poll(disarmed, lambda s: s == ("cancelled", "kill switch engaged"), "the stop disarmed by the trip")
     async with svc.http.post(f"{svc.rest}/resetMmp", json={"sessionId": sid}, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
         assert not (await resp.json())["status"].get("frozen", False)
     limits = await svc.om.GetRiskLimits(om.GetRiskLimitsRequest(session_id=sid), metadata=AUTH)
     assert not limits.kill_switch
+    assert co_.listed(sid, "", include_finished=False) == []  # nothing armed again
     # removed: intervalMs 0
     off = {"config": {"sessionId": sid, "intervalMs": 0}}
     async with svc.http.post(f"{svc.rest}/setMmpConfig", json=off, headers=headers) as resp:

@@ -17,17 +17,19 @@ order, and execx has no fresh market-data mid for the symbol, the order is refus
 and the message says there is no fresh mid): a configured band is never silently skipped.
 
 The kill switch (per session and global) refuses every insert and amend until released; deletes and
-pulls stay allowed. Engaging it pulls every open order of the session(s) through the engine's own pull
-path. Its state and the session's limits are journaled as ``risk`` events on the session (a snapshot
-each time: ``killSwitch``, ``limits``), the global switch as a saved record in the journal's
-``algorithms`` table (kind ``killswitch``); both come back after a restart (``restore``).
+pulls stay allowed. Engaging it first runs the ``kill_hooks`` on each session (what execx holds armed off
+the venue: contingent orders and held group legs are disarmed, managers/contingent.py), then pulls every
+open order of the session(s) through the engine's own pull path (also a venue-held conditional order).
+Releasing it re-arms nothing. Its state and the session's limits are journaled as ``risk`` events on the
+session (a snapshot each time: ``killSwitch``, ``limits``), the global switch as a saved record in the
+journal's ``algorithms`` table (kind ``killswitch``); both come back after a restart (``restore``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -162,6 +164,10 @@ class RiskControl:
         self.account_kills: dict[str, str] = {}
         self.account_of: Callable[[str], str] = lambda _sid: INLINE  # session id -> its account (app.py)
         self.account_observers: list[Callable[[str, str, str], None]] = []  # (op, account, reason), as global
+        # run on each session a switch covers when it is engaged, before its open orders are pulled: each
+        # disarms what it holds armed for the session off the venue (contingent orders) and answers the client
+        # order ids it disarmed; releasing the switch re-arms nothing
+        self.kill_hooks: list[Callable[[Session], Awaitable[list[str]]]] = []
 
     def state(self, session_id: str) -> SessionRisk:
         state = self.sessions.get(session_id)
@@ -195,19 +201,23 @@ class RiskControl:
             observe(exchange, limit)
         return RiskRefused(limit, reason)
 
-    def check_kill(self, session_id: str, exchange: str) -> None:
+    def kill_reason(self, session_id: str) -> str:
+        """Why a kill switch covering ``session_id`` is engaged (global, its account's or its own), '' if none."""
         if self.global_killed:
-            raise self._refuse(exchange, "killSwitch", f"the global kill switch is engaged ({self.global_reason})")
+            return f"the global kill switch is engaged ({self.global_reason})"
         if self.account_kills:
             account = self.account_of(session_id)
             if account in self.account_kills:
-                reason = f"the kill switch of account {account!r} is engaged ({self.account_kills[account]})"
-                raise self._refuse(exchange, "killSwitch", reason)
+                return f"the kill switch of account {account!r} is engaged ({self.account_kills[account]})"
         state = self.sessions.get(session_id)
         if state is not None and state.killed:
-            raise self._refuse(
-                exchange, "killSwitch", f"the kill switch of session {session_id!r} is engaged ({state.reason})"
-            )
+            return f"the kill switch of session {session_id!r} is engaged ({state.reason})"
+        return ""
+
+    def check_kill(self, session_id: str, exchange: str) -> None:
+        reason = self.kill_reason(session_id)
+        if reason:
+            raise self._refuse(exchange, "killSwitch", reason)
 
     def check_insert(self, session: Session, order: Order, reference: Decimal | None, *, rate: bool = True) -> None:
         """A new order (after validation and tick/lot rounding, before it is registered or sent). ``rate``
@@ -346,9 +356,10 @@ def _targets(engine: OrderEngine, session_id: str) -> list[Session]:
 
 
 async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str, *, broadcast: bool = True) -> list[str]:
-    """Engage the switch of ``session_id`` (``all``: the global one), journal and publish it, then pull
-    every open order of the session(s) that has a live connection. Returns the client order ids a cancel
-    was sent for. Idempotent: engaging again pulls again (what is still open). ``broadcast``: the global
+    """Engage the switch of ``session_id`` (``all``: the global one), journal and publish it, then disarm
+    the session(s)' armed contingent orders (``kill_hooks``) and pull every open order of those that have a
+    live connection. Returns the client order ids disarmed or a cancel was sent for. Idempotent: engaging
+    again pulls again (what is still open). ``broadcast``: the global
     switch is told to ``global_observers`` (fleet mode: every other execx); false when it came from there."""
     risk = engine.risk
     if not session_id:
@@ -368,13 +379,20 @@ async def engage_kill_switch(engine: OrderEngine, session_id: str, reason: str, 
 
 
 async def _engaged(engine: OrderEngine, targets: list[Session], scope: str) -> list[str]:
-    """A switch engaged over ``targets``: published to each, then each one's open orders pulled."""
+    """A switch engaged over ``targets``: published to each, then each one's armed contingent orders disarmed
+    (``kill_hooks``) and its open orders pulled."""
     cancelled: list[str] = []
     for session in targets:
         ids = [o.cl_order_id for o in session.store.open_orders()]
         engine.risk._publish(session, "killSwitchEngaged", scope, ids)
+        disarmed: list[str] = []
+        for hook in engine.risk.kill_hooks:
+            try:
+                disarmed.extend(await hook(session))
+            except Exception as e:  # one failing must not stop the pull
+                log.warning("killswitch.hook_failed", extra={"session": session.session_id, "error": str(e)})
         pulled = await pull_open_orders(engine, session, "killswitch")
-        cancelled.extend(pulled)
+        cancelled.extend(disarmed + [cl for cl in pulled if cl not in disarmed])
         if pulled:
             for observe in engine.risk.cancel_observers:
                 observe(session.exchange.value, len(pulled))

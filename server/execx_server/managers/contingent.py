@@ -22,6 +22,9 @@ and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's de
   Its order's updates (``pendingtrigger``, ``triggered``, then new / fills) drive its events; an amend
   of its price or qty and a cancel go to the venue; it fires at the venue, also while execx is down
   (the engine reconciles it by clOrderId after a restart). Groups' legs are always emulated.
+- **Kill switch** (any scope, also MMP's trip): ``kill_session`` disarms the session's armed and held ones
+  (``cancelled``, ``kill switch engaged``) before the switch pulls its open orders; nothing is re-armed on
+  release. A session restored while a switch covering it is engaged is disarmed the same way.
 - **Restart**: the row is read back when the session is live again (``runtime.Restorer``). An armed order
   whose clOrderId the session already knows fired just before the restart: it is tracked as triggered. A
   triggered one whose order never reached the journal is sent now. The others are re-armed and the first
@@ -44,7 +47,7 @@ from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, 
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.venue import NativeTrigger, VenueError
 from ..engine.risk import RiskRefused
-from ..engine.sessions import OrderEngine, SendOrder
+from ..engine.sessions import OrderEngine, SendOrder, Session
 from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
@@ -59,6 +62,7 @@ REACTIONS_KEPT = 10_000  # print -> send-call latencies kept for the benchmark (
 FINISHED_KEPT = 10_000  # single contingent orders no longer armed kept for queries and idempotent retries
 ARMED, TRIGGERED, HELD = OrderStatus.PENDINGTRIGGER, OrderStatus.TRIGGERED, "held"
 STOPPED_WHY = "order handler stopped"
+KILLED_WHY = "kill switch engaged"
 SEND_ERRORS = (FailedPrecondition, InvalidTransition, NotFound, ValidationError, VenueError)
 
 
@@ -294,6 +298,7 @@ class ContingentOrders:
         self._lock = asyncio.Lock()
         self.stopped: set[str] = set()  # sessions whose order handler was stopped: nothing of them is saved
         engine.observers.append(self._on_update)
+        engine.risk.kill_hooks.append(self.kill_session)
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
 
     # ------------------------------------------------------------------ lookups
@@ -531,9 +536,10 @@ class ContingentOrders:
                     SendOrder(c.order.session_id, TransactionType.DELETE, c.order.cl_order_id, c.order.symbol)
                 )
             except SEND_ERRORS as e:
-                if why != STOPPED_WHY:
+                if why not in (STOPPED_WHY, KILLED_WHY):
                     raise
-                # StopOrderHandler goes on: the order stays the engine's (and the venue's) to reconcile
+                # StopOrderHandler and the kill switch go on: the order stays the engine's (and the venue's) to
+                # reconcile; the kill switch's pull tries it again
                 log.warning(
                     "contingent.native_cancel_failed", extra={"clOrderId": c.order.cl_order_id, "error": str(e)}
                 )
@@ -577,6 +583,44 @@ class ContingentOrders:
         if hit:
             log.info("contingent.stopped", extra={"session": session_id, "disarmed": len(hit)})
         return len(hit)
+
+    async def kill_session(self, session: Session, native: bool = False) -> list[str]:
+        """A kill switch covering ``session`` was engaged (``RiskControl.kill_hooks``, run before its open orders
+        are pulled): every armed or held contingent order of the session is disarmed as ``StopOrderHandler``
+        does (``cancelled``, message ``kill switch engaged``, journaled and published), so nothing fires while
+        the switch is on and releasing it re-arms nothing. A native one is an open order of the session: the
+        switch's pull cancels it at the venue (its event follows that cancel, with this message); ``native``
+        cancels it here instead (a session restored while a switch is engaged: no pull comes). Rows of a
+        session a restart left detached are rewritten the same way (not its native ones: with no connection
+        they stay at the venue, as its open orders do). The clOrderIds disarmed or sent a cancel here."""
+        sid = session.session_id
+        if sid in self.stopped:
+            return []
+        hit: list[Contingent] = []
+        async with self._lock:
+            for c in [c for (s, _), c in self.orders.items() if s == sid and c.status is ARMED]:
+                if c.status is not ARMED:  # fired (or cancelled) meanwhile
+                    continue
+                if c.native and not native:
+                    c.message = KILLED_WHY  # its cancelled event's message once the pull cancelled it
+                    continue
+                await self.cancel(c, KILLED_WHY)
+                hit.append(c)
+            for key, config in self.restorer.pending.get(sid, []):
+                detached = []
+                for d in config["orders"]:
+                    c = Contingent.from_json(d, sid)
+                    if c.status is ARMED and not c.native:
+                        d["status"] = OrderStatus.CANCELLED.value
+                        c.status, c.message = OrderStatus.CANCELLED, KILLED_WHY
+                        self.publish(c)
+                        detached.append(c)
+                if detached:  # restored as cancelled when the session starts again
+                    self.saved.save(key, sid, config)
+                    hit.extend(detached)
+        if hit:
+            log.warning("contingent.killed", extra={"session": sid, "disarmed": len(hit)})
+        return [c.order.cl_order_id for c in hit]
 
     async def cancel_symbol(self, session_id: str, symbol: str, why: str = "pulled") -> list[str]:
         """A pull (``symbol``) or ``CancelAllOrders`` (``symbol`` empty: every symbol): every armed or held
@@ -893,6 +937,8 @@ class ContingentOrders:
         for g in [g for (sid, _), g in self.groups.items() if sid == session_id]:
             self._settle(g)
         self.save(session_id)
+        if self.engine.risk.kill_reason(session_id):  # engaged while it was detached: nothing stays armed
+            await self.kill_session(session, native=True)
 
     def _settle(self, g: Group) -> None:
         """After a restart: the group rules applied to what its legs' orders did while execx was down (their
@@ -914,6 +960,8 @@ class ContingentOrders:
         self.restorer.close()
         if self._on_update in self.engine.observers:
             self.engine.observers.remove(self._on_update)
+        if self.kill_session in self.engine.risk.kill_hooks:
+            self.engine.risk.kill_hooks.remove(self.kill_session)
         await self.tasks.close()
         for w in self.watchers.values():
             await w.tasks.close()
