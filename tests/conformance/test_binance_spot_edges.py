@@ -20,7 +20,8 @@ from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for
+from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend
+from waiting import eventually
 from yarl import URL
 
 Reply = tuple[int, dict[str, str], Any]
@@ -383,7 +384,7 @@ async def test_injected_faults(client: Client, sim: Simulator, account: Account)
                 "POST", "/api/v3/order", limit_order("BTCUSDT", "BUY", "0.001", bid - 71, newClientOrderId="slow-one")
             )
         )
-        await wait_for(lambda: any(o.client_id == "slow-one" for o in market.open_orders(account)))
+        await eventually(lambda: any(o.client_id == "slow-one" for o in market.open_orders(account)), within_s=5.0)
         assert not task.done()  # in the book, answer still pending
         status, _, body = await task
         assert status == 200 and body["clientOrderId"] == "slow-one"
@@ -518,7 +519,7 @@ async def test_streams_control_and_combined(client: Client, sim: Simulator) -> N
         depth = await asyncio.wait_for(raw.receive_json(), 5)
         assert len(depth["bids"]) == 5 and "lastUpdateId" in depth
         await raw.send_json({"method": "UNSUBSCRIBE", "params": ["solusdt@depth5@100ms"], "id": 4})
-        await wait_for(lambda: "solusdt@depth5@100ms" not in spot_frontend(sim).streams.by_stream)
+        await eventually(lambda: "solusdt@depth5@100ms" not in spot_frontend(sim).streams.by_stream, within_s=5.0)
 
         await admin(
             sim,

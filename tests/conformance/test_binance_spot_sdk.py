@@ -37,7 +37,8 @@ from binance_sdk_spot.websocket_api.models import (
 )
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
-from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, wait_for, within
+from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend, within
+from waiting import eventually
 
 T = TypeVar("T")
 
@@ -178,12 +179,14 @@ async def test_ws_api_orders_and_user_data(sim: Simulator, account: Account, ws_
     def reports() -> list[Any]:
         return [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ExecutionReport"]
 
-    await wait_for(lambda: any(r.x == "TRADE" for r in reports()))
+    await eventually(lambda: any(r.x == "TRADE" for r in reports()), within_s=5.0)
     new, trade = reports()[0], next(r for r in reports() if r.x == "TRADE")
     assert new.x == "NEW" and new.i == order.order_id and new.c == order.client_order_id
     assert trade.i == order.order_id and trade.X == "FILLED" and trade.l == "0.01000000" and trade.m is True
     assert trade.L == f"{price:.8f}" and trade.N == "ETH" and trade.t > 0
-    await wait_for(lambda: any(type(e.actual_instance).__name__ == "OutboundAccountPosition" for e in events))
+    await eventually(
+        lambda: any(type(e.actual_instance).__name__ == "OutboundAccountPosition" for e in events), within_s=5.0
+    )
 
     trades = (await ws_api.my_trades(symbol="ETHUSDT")).data().result
     assert trades[-1].order_id == order.order_id and trades[-1].is_maker is True
@@ -234,7 +237,7 @@ async def test_ws_api_session_logon_and_subscribe(sim: Simulator, account: Accou
     assert logon.api_key == account.api_key and logon.user_data_stream is False
     sub = await ws_api.user_data_stream_subscribe()
     assert sub.response.data().result.subscription_id == 0
-    await wait_for(lambda: account.account_id in spot_frontend(sim).ws_api.listeners)
+    await eventually(lambda: account.account_id in spot_frontend(sim).ws_api.listeners, within_s=5.0)
     status = (await ws_api.session_status()).data().result
     assert status.user_data_stream is True
     subs = (await ws_api.session_subscriptions()).data().result
@@ -254,14 +257,14 @@ async def test_ws_streams_trade_and_book_ticker(sim: Simulator) -> None:
         (await connection.trade(symbol="ethbtc")).on("message", trades.append)
         (await connection.book_ticker(symbol="ethbtc")).on("message", tops.append)
         streams = spot_frontend(sim).streams
-        await wait_for(lambda: {"ethbtc@trade", "ethbtc@bookTicker"} <= set(streams.by_stream))
+        await eventually(lambda: {"ethbtc@trade", "ethbtc@bookTicker"} <= set(streams.by_stream), within_s=5.0)
         _, ask = best_bid_ask(sim, "ETHBTC")
         await admin(
             sim,
             "/admin/market/trade",
             {"market": "binance-spot", "symbol": "ETHBTC", "price": str(ask), "qty": "0.3", "aggressor": "BUY"},
         )
-        await wait_for(lambda: bool(trades) and bool(tops))
+        await eventually(lambda: bool(trades) and bool(tops), within_s=5.0)
         assert trades[0].p == f"{ask:.8f}" and trades[0].q == "0.30000000" and trades[0].m is False
         assert tops[-1].s == "ETHBTC"
     finally:
