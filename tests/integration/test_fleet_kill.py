@@ -184,3 +184,24 @@ async def simulator_account(simulator: Simulator) -> dict[str, str]:
     async with aiohttp.ClientSession() as http, http.post(f"{simulator.ready['admin']}/admin/accounts", json={}) as r:
         acct = await r.json()
     return {"apiKey": acct["apiKey"], "secretKey": acct["secretKey"]}
+
+
+async def test_account_kill_survives_a_restart(tmp_path: Path, simulator: Simulator) -> None:
+    """An account's switch is journaled (no Redis here: the engine's own switch): after a restart on the same
+    data directory it still refuses that account's orders, until released."""
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"accounts": {"desk-a": await simulator_account(simulator)}}))
+    key = c.ExchangeKey(account_ref="desk-a", exchange=c.EXCHANGE_BINANCE_SPOT)
+    async with fleet_of(1, tmp_path, "", simulator, credentials_file=creds) as (svc,):
+        kill = om.EngageKillSwitchRequest(session_id="all", account="desk-a", reason="kept")
+        await svc.om.EngageKillSwitch(kill, metadata=AUTH)
+    async with fleet_of(1, tmp_path, "", simulator, credentials_file=creds) as (svc,):
+        assert svc.service.engine is not None and svc.service.engine.risk.account_kills == {"desk-a": "kept"}
+        await svc.om.StartOrderHandler(om.StartOrderHandlerRequest(session_id="after", exchange_key=key), metadata=AUTH)
+        bid, _ = await svc.top(VENUE, SYMBOL)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await svc.om.SendOrder(buy("after", bid - 100), metadata=AUTH)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "desk-a" in str(refused.value.details())
+        release = om.ReleaseKillSwitchRequest(session_id="all", account="desk-a")
+        await svc.om.ReleaseKillSwitch(release, metadata=AUTH)
+        await svc.om.SendOrder(buy("after", bid - 100), metadata=AUTH)
