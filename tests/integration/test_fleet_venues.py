@@ -44,7 +44,7 @@ class VenueRefusals:
         if venue in ("deribit", "pulse"):
             limiter = fe.rpc_server.credits  # the same object as Deribit's FIX session's
             engine = limiter.limit_of("MATCHING_ENGINE")
-            engine.rate, engine.burst = 5.0, 10
+            engine.rate, engine.burst = 5.0, 10  # (a test may lower them further)
         else:
             limiter = fe.limiter
             if venue == "okx":
@@ -66,10 +66,11 @@ class VenueRefusals:
         limiter.take = counting
 
 
-async def wave(fleet: list[Svc], venue: str) -> list[int]:
+async def wave(fleet: list[Svc], venue: str, per_node: int = 0) -> list[int]:
     """Every execx opens a session on one new account and sends its orders at once (post-only, far from
     the touch); how many each got accepted by the venue."""
-    symbol, qty, per_node = VENUES[venue]
+    symbol, qty, default = VENUES[venue]
+    per_node = per_node or default
     acct = await fleet[0].admin_post("/admin/accounts", {})
     sids = [await svc.session(venue, acct) for svc in fleet]
     bid, _ = await fleet[0].top(venue, symbol)
@@ -109,3 +110,20 @@ async def test_credits_through_the_admin_api(venue: str, simulator: Any) -> None
     fe = next(fe for fe in simulator.frontends if fe.venue == venue)
     assert fe.rpc_server.credits.summary()["matching_engine"] == {"trading": {"total": {"burst": 7, "rate": 7.0}}}
     assert [fe.rpc_server.credits.take("acct", "MATCHING_ENGINE", 0) for _ in range(8)] == [True] * 7 + [False]
+
+
+async def test_deribit_fix_out_of_credits_is_retried(tmp_path: Path, simulator: Any) -> None:
+    """Deribit's FIX refusal for want of credits (``too_many_requests``) executed nothing: execx retries the
+    order (``Retryable``; in fleet mode it also holds every execx on the account) instead of reporting it
+    rejected."""
+    count = VenueRefusals(simulator, "deribit")
+    engine = simulator_credits(simulator, "deribit")
+    engine.rate, engine.burst = 1.0, 1  # one order now, the next a second later
+    async with fleet_of(1, tmp_path, "", simulator, prefix="fix") as fleet:
+        accepted = await wave(fleet, "deribit", per_node=3)
+    assert count.refused > 0 and accepted == [3], (count.refused, accepted)
+
+
+def simulator_credits(simulator: Any, venue: str) -> Any:
+    fe = next(fe for fe in simulator.frontends if fe.venue == venue)
+    return fe.rpc_server.credits.limit_of("MATCHING_ENGINE")

@@ -61,7 +61,7 @@ from ...domain.venue import (
 from ..base import Capabilities, ConnectorConfig
 from ..jsonrpc import parse as rpc_parse
 from ..jsonrpc.client import DERIBIT, Credentials, JsonRpcConnection, JsonRpcHttp, RpcError
-from ..jsonrpc.credits import Credits
+from ..jsonrpc.credits import BLOCK_S, Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
 from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
@@ -80,6 +80,7 @@ log = logging.getLogger("execx.connectors.deribit")
 TARGET_COMP_ID = "DERIBITSERVER"
 ANSWER_TIMEOUT_S = 10.0
 FEE_LOOKUP_TIMEOUT_S = 2.0  # a fill waits at most this long for its fee (then goes on without it)
+TOO_MANY_REQUESTS = "too_many_requests"  # Deribit's 10028 in a FIX reject's Text(58)
 _senders_in_use: set[str] = set()  # SenderCompIDs of running connectors (two sessions never share one)
 
 
@@ -365,6 +366,10 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
         fut = self._waiters.pop(key, None)
         if fut is None or fut.done():
             return
+        if isinstance(result, Rejected) and TOO_MANY_REQUESTS in result.message:
+            # out of credits (10028): nothing was done; in fleet mode every execx on the account holds back
+            self.credits.answered(10028)
+            result = Retryable(f"deribit: {result.message}", "too_many_requests", retry_after_s=BLOCK_S)
         if isinstance(result, VenueError):
             fut.set_exception(result)
         else:
