@@ -4,6 +4,7 @@ any case, per-call timeouts, the key on every call, session re-attach."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -206,3 +207,15 @@ async def test_a_closed_client_answers_cancelled(execx: Execx) -> None:
             await call
         assert e.value.code == grpc.StatusCode.CANCELLED
     assert x.connection_state() == "shutdown"
+
+
+async def test_concurrent_orders_on_a_fresh_order_stream_all_answered(execx: Execx, keys: Keys) -> None:
+    """Many inserts at once on a client's first OrderEntry stream: its writes are one at a time (gRPC refuses a
+    second send while one is in flight, which failed the stream and left requests unanswered until their
+    timeout), and every insert is answered."""
+    async with ExecxClient(execx.target, KEY, timeout=30) as x:
+        sid = await x.start_session("s-" + uuid.uuid4().hex[:8], "binance-spot", **keys)
+        price = round(await mid(execx) * 0.9, 2)
+        orders = await asyncio.gather(*(x.insert(sid, cid(), SYMBOL, "buy", qty=0.001, price=price) for _ in range(40)))
+        assert len({o.cl_order_id for o in orders}) == 40
+        assert all(o.order_status in ("pendingnew", "new") for o in orders)

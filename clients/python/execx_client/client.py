@@ -171,6 +171,9 @@ class _OrderEntry:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        # one write at a time: gRPC refuses a second send on a call while one is in flight (TOO_MANY_OPERATIONS),
+        # which fails the whole stream
+        self._writing = asyncio.Lock()
 
     def _open(self) -> Any:
         if self._call is None:
@@ -185,7 +188,8 @@ class _OrderEntry:
         while True:
             call = self._open()
             try:
-                await call.write(msg)
+                async with self._writing:
+                    await call.write(msg)
                 pending.call = call
                 return
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
@@ -284,7 +288,8 @@ class _OrderEntry:
         for rid, pending in stale:
             pending.resent = True
             try:
-                await call.write(order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request))
+                async with self._writing:
+                    await call.write(order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request))
                 pending.call = call
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 break  # that stream broke too: its reader resends
