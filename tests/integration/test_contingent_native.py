@@ -8,7 +8,8 @@ and an amend of its price and qty go to the venue, an amend of its trigger is re
 request (and the service's ``--emulateContingent``) emulates it instead; a restart with native stops armed:
 one fired and filled at the venue while execx was down (picked up by the reconciliation by clOrderId, its
 fill collected once), the other still armed at the venue and fired after the restart; the kill switch's pull
-cancelling a held stop at the venue (Bybit, the Binance Algo Order API, OKX), nothing held again on release.
+cancelling a held stop at the venue (Bybit, the Binance Algo Order API, OKX), nothing held again on release, and
+one of a session started again while its switch (engaged when it was detached) is still on.
 """
 
 from __future__ import annotations
@@ -255,6 +256,32 @@ async def test_kill_switch_cancels_a_native_stop_at_the_venue(tmp_path: Path, ve
             assert events(r, cl) == [(PENDING, True), (c.ORDER_STATUS_CANCELLED, True)]
         finally:
             await r.close()
+
+
+async def test_a_native_stop_restored_under_the_kill_switch_is_cancelled_at_the_venue(tmp_path: Path) -> None:
+    """A kill switch engaged while the session is detached after a restart cannot reach the venue (no connection):
+    when the session is started again with the switch still on, its native stop is cancelled there."""
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc)
+            cl, last = uid("nr"), await last_at_ask(svc)
+            await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20), metadata=AUTH)
+        async with execx(tmp_path, sim) as svc:
+            kill = om.EngageKillSwitchRequest(session_id=sid, reason="desk")
+            assert list((await svc.om.EngageKillSwitch(kill, metadata=AUTH)).cl_order_ids) == []  # nothing reachable
+            assert venue_armed(sim, acct) == [cl]
+            await svc.start_session(sid, VENUE, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            await poll(
+                _noop,
+                lambda _: (
+                    (x := co_.get(sid, cl)) is not None
+                    and (x.status.value, x.message) == ("cancelled", "kill switch engaged")
+                ),
+                "its native stop cancelled when restored",
+            )
+            assert venue_armed(sim, acct) == []
 
 
 async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
