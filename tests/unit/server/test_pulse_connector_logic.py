@@ -40,6 +40,9 @@ def test_order_params() -> None:
     }
     known = Known("BTC-PERPETUAL", Side.BUY, OrderType.POSTONLY, exch_order_id="9")
     assert parse.edit_params(known, D("2"), None, INVERSE) == {"order_id": "9", "amount": "20", "post_only": True}
+    # seed 004: private/cancel takes order_id; cancel_all_by_instrument instrument_name and an optional type
+    assert parse.cancel_params("646f0ae259c5e9efdb83c564") == {"order_id": "646f0ae259c5e9efdb83c564"}
+    assert parse.cancel_all_params("BTC-PERPETUAL") == {"instrument_name": "BTC-PERPETUAL", "type": "all"}
 
 
 def test_user_trade_is_a_fill_of_the_known_order() -> None:

@@ -238,14 +238,14 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
         known = await self.queries.known(symbol, cl_order_id)
-        answer = await self._trade("private/cancel", {"order_id": known.exch_order_id})
+        answer = await self._trade("private/cancel", parse.cancel_params(known.exch_order_id))
         report = rpc_parse.parse_order(answer, self._rules.get(symbol), cl_order_id)
         self.tracker.emit(report)
         return self.tracker.latest(cl_order_id, report)
 
     async def cancel_all(self, symbol: str) -> None:
         self.rules(symbol)
-        answer = await self._trade("private/cancel_all_by_instrument", {"instrument_name": symbol, "type": "all"})
+        answer = await self._trade("private/cancel_all_by_instrument", parse.cancel_all_params(symbol))
         if isinstance(answer, list):  # Pulse: the cancelled orders
             for obj in answer:
                 self.tracker.emit(rpc_parse.parse_order(obj, self._rules.get(symbol)))

@@ -1,6 +1,6 @@
-"""Pulse requests and reports: the order parameters execx sends (``private/buy`` / ``sell`` /
-``edit``) and what Pulse-specific objects become in the domain. The objects Pulse shares with Deribit
-(order, trade, instrument, quote) are read by ``connectors.jsonrpc.parse``.
+"""Pulse requests and reports: the order parameters execx sends (``private/buy`` / ``sell`` / ``edit`` /
+``cancel`` / ``cancel_all_by_instrument``) and what Pulse-specific objects become in the domain. The objects
+Pulse shares with Deribit (order, trade, instrument, quote) are read by ``connectors.jsonrpc.parse``.
 """
 
 from __future__ import annotations
@@ -53,6 +53,16 @@ def edit_params(known: Known, qty: Decimal, price: Decimal | None, rules: Instru
     if known.order_type is OrderType.POSTONLY:
         params["post_only"] = True
     return params
+
+
+def cancel_params(exch_order_id: str) -> dict[str, Any]:
+    """``private/cancel``: the order by Pulse's ``order_id`` (seed 004: the only key it takes)."""
+    return {"order_id": exch_order_id}
+
+
+def cancel_all_params(symbol: str) -> dict[str, Any]:
+    """``private/cancel_all_by_instrument``: every order of the instrument, of every ``type``."""
+    return {"instrument_name": symbol, "type": "all"}
 
 
 def parse_user_trade(
