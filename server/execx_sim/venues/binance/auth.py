@@ -45,6 +45,8 @@ def ws_payload(params: Mapping[str, Any]) -> str:
 
 
 def ws_value(v: Any) -> str:
+    if type(v) is str:  # most params: no conversion
+        return v
     if isinstance(v, bool):
         return "true" if v else "false"
     return str(v)
@@ -120,6 +122,6 @@ def authenticate_ws(exchange: Exchange, params: Mapping[str, Any], server_ms: in
     signature = params.get("signature")
     if not signature or not isinstance(signature, str):
         raise errors.mandatory("signature")
-    check_timestamp({k: ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, server_ms)
+    check_timestamp({k: ws_value(params[k]) for k in ("timestamp", "recvWindow") if k in params}, server_ms)
     check_signature(account, ws_payload(params), signature)
     return account

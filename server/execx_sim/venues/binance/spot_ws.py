@@ -275,9 +275,7 @@ class SpotWsApi:
             # USER_STREAM methods on a connection that is not logged on.
             raise BinanceError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         if method.security == "SIGNED":
-            auth.check_timestamp(
-                {k: auth.ws_value(v) for k, v in params.items() if k in ("timestamp", "recvWindow")}, now
-            )
+            auth.check_timestamp({k: auth.ws_value(params[k]) for k in ("timestamp", "recvWindow") if k in params}, now)
         return session.account
 
     # ------------------------------------------------------------------ user data fan-out
@@ -485,6 +483,8 @@ def _flatten(value: Any) -> Any:
     """A JSON param as the text REST would carry: arrays / objects (exchangeInfo ``symbols``) as compact
     JSON, numbers in plain decimal notation (a JSON ``1e-05`` quantity is ``0.00001``). The signature
     is checked on the params as received, before this conversion."""
+    if type(value) is str:  # most params
+        return value
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, float) and math.isfinite(value):

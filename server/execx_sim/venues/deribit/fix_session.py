@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import simplefix
 from simplefix.data import RAW_LEN_TAGS
@@ -199,7 +199,13 @@ def text(msg: simplefix.FixMessage, tag: int) -> str | None:
 
 def utc_timestamp() -> str:
     t = time.time()
-    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
+    second = int(t)
+    if second != _second[0]:  # the date and time part changes once a second: formatted once a second
+        _second[:] = [second, time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int(t * 1000) % 1000:03d}"
+
+
+_second: list[Any] = [-1, ""]  # (epoch second, its "%Y%m%d-%H:%M:%S")
 
 
 Fields = list[tuple[int, str]]
