@@ -19,8 +19,8 @@ rate limit, and the audit log of every mutating call.
   takes one token. Empty: RESOURCE_EXHAUSTED (429) with trailing metadata ``retry-after`` (seconds),
   which REST sends as the ``Retry-After`` header.
 - **Audit** (``AuditLog``): every call needing ``trade`` or ``admin`` — allowed or refused — is one
-  ``audit`` log event and one audit record of the journal (committed with the loop turn's other
-  records, kept as long as the journal's retention; ``ListAuditRecords``, admin scope, reads them):
+  ``audit`` log event and one audit record of the journal (committed with the next journal write,
+  ``Journal.audit``; kept as long as the journal's retention; ``ListAuditRecords``, admin scope, reads them):
   time, key id, peer, method, sessions, clOrderIds, outcome (the status code name). The peer is gRPC's
   (``ipv4:…``), or ``rest:<address>`` for a REST / websocket call. Never a secret: the fields are picked, not copied.
 - Health and reflection are open (no key): they describe the API and run nothing (docs/security.md).
@@ -247,7 +247,7 @@ class SessionOwners:
 
 class AuditLog:
     """Every audited call as an ``audit`` log event (logger ``execx.audit``) and an audit record of the journal
-    (``Journal.audit``: committed with the loop turn's other records, with the journal's durability and
+    (``Journal.audit``: committed with the next journal write, at the latest 10 ms later; the journal's
     retention; ``ListAuditRecords`` reads them). Before the journal is attached (start-up) only the log
     event is written: nothing can be called then."""
 

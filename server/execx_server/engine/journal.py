@@ -80,8 +80,8 @@ CREATE TABLE IF NOT EXISTS algorithms (
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 -- the audit records (api/access.py): every call needing trade or admin scope, allowed or refused; picked
--- fields only, never a secret; committed with the loop turn's other records (``audit``), dropped by the
--- retention like finished orders
+-- fields only, never a secret; committed with the next journal write (``audit``), dropped by the retention
+-- like finished orders
 CREATE TABLE IF NOT EXISTS audit (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     ts_ns        INTEGER NOT NULL,
@@ -98,6 +98,7 @@ _INSERT_AUDIT = (
     "INSERT INTO audit (ts_ns, key_id, peer, method, sessions, cl_order_ids, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 AUDIT_LIMIT_MAX = 10_000
+AUDIT_FLUSH_S = 0.01  # an audit record waits at most this long for a commit to ride along with (``audit``)
 
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 _UPSERT_ORDER = (
@@ -161,6 +162,7 @@ class Journal:
         retention_s: float = 0.0,
         clock_ns: Callable[[], int] = time.time_ns,
         compact_every_s: float = COMPACT_EVERY_S,
+        audit_flush_s: float = AUDIT_FLUSH_S,
     ) -> None:
         self.path = path
         self.fsync = fsync
@@ -172,7 +174,9 @@ class Journal:
         self._db.executescript(SCHEMA)
         self._backfill_orders()
         self.failed: str = ""  # why the last write failed; the engine refuses orders while set
-        self._audit: list[tuple[str, tuple[Any, ...]]] = []  # audit rows waiting for this loop turn's commit
+        self._audit: list[tuple[str, tuple[Any, ...]]] = []  # audit rows waiting for the next commit (``audit``)
+        self._audit_timer: asyncio.TimerHandle | None = None
+        self.audit_flush_s = audit_flush_s
         self._closed = False
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
@@ -229,10 +233,13 @@ class Journal:
         self.write((record,))
 
     def audit(self, entry: AuditEntry) -> None:
-        """Queue an audit record: it is committed with the next journal write of this event-loop turn (an
-        order's own records, usually), or at the end of the turn by itself — the audit adds no commit of its
-        own to an order's, and is handed to the OS within the turn like every record (at once without a
-        running loop)."""
+        """Queue an audit record: it is committed with the next journal write (the next order's records, under
+        any order flow), or by itself ``AUDIT_FLUSH_S`` after it was queued when nothing else is written by
+        then (at once without a running loop). So an audit record adds no commit of its own to the orders'
+        (a call is audited after its order's own commits: a flush at the end of the call's loop turn was one
+        more commit per order, measured), and is handed to the OS at most ``AUDIT_FLUSH_S`` after its call
+        answered: a crash of execx within that window can lose the audit records of its last calls, never an
+        order event."""
         self._audit.append(
             (
                 _INSERT_AUDIT,
@@ -249,7 +256,7 @@ class Journal:
         )
         if len(self._audit) == 1:
             try:
-                asyncio.get_running_loop().call_soon(self.flush_audit)
+                self._audit_timer = asyncio.get_running_loop().call_later(self.audit_flush_s, self.flush_audit)
             except RuntimeError:
                 self.flush_audit()
 
@@ -268,6 +275,9 @@ class Journal:
             raise JournalError("journal is closed")
         db = self._db
         audit, self._audit = self._audit, []
+        if audit and self._audit_timer is not None:
+            self._audit_timer.cancel()  # they ride along here
+            self._audit_timer = None
         try:
             db.execute("BEGIN")
             for sql, args in statements:

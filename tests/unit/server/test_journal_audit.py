@@ -1,11 +1,12 @@
-"""The journal's audit records (issue 23): committed with the loop turn's other records (no commit of their
-own next to an order's), by themselves at the end of the turn otherwise, kept across a restart, filtered
-and paged by ``audit_records``, and dropped by the retention like finished orders."""
+"""The journal's audit records (issue 23): committed with the next journal write (no commit of their own next
+to the orders'), by themselves shortly after otherwise, kept across a restart, filtered and paged by
+``audit_records``, and dropped by the retention like finished orders."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from execx_server.engine.journal import AuditEntry, AuditQuery, Journal, Record
@@ -28,24 +29,35 @@ def committed(path: Path) -> int:
         db.close()
 
 
-async def test_audit_rides_with_the_turns_journal_write_or_commits_at_its_end(tmp_path: Path) -> None:
+async def test_audit_rides_with_the_next_journal_write(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    j = Journal(path)
+    j = Journal(path, audit_flush_s=3600)  # the timer out of the way: only a write takes them
     j.add_session("s1", "okx", 1, {})
     j.audit(entry(1))
-    assert committed(path) == 0  # queued for this loop turn
+    assert committed(path) == 0  # queued
     j.append(Record("s1", 1, "note", {"clOrderId": "c1"}))  # an order's own commit takes it along
     assert committed(path) == 1
     j.audit(entry(2))
-    await asyncio.sleep(0)  # nothing else written in the turn: committed at its end by itself
-    assert committed(path) == 2
-    await j.close()
+    await asyncio.sleep(0)
+    assert committed(path) == 1  # no commit of its own
+    await j.close()  # closing commits what waits
     j2 = Journal(path)  # kept across a restart
     assert [(e.ts_ns, e.key_id, e.sessions, e.cl_order_ids) for e in j2.audit_records(AuditQuery())] == [
         (1, "trader", ("s1",), ("c1",)),
         (2, "trader", ("s1",), ("c2",)),
     ]
     await j2.close()
+
+
+async def test_audit_is_committed_by_itself_when_nothing_else_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    j = Journal(path, audit_flush_s=0.01)
+    j.audit(entry(1))
+    deadline = time.monotonic() + 30
+    while committed(path) == 0:  # within audit_flush_s; polled with a generous deadline
+        assert time.monotonic() < deadline, "the audit record was never committed"
+        await asyncio.sleep(0.01)
+    await j.close()
 
 
 async def test_filters_and_pages(tmp_path: Path) -> None:
