@@ -34,7 +34,7 @@ from execx_server.engine.updates import ORDER, POSITION, encode
 from execx_sim.core import types as sim
 from execx_sim.core.engine import Exchange as SimExchange
 from execx_sim.core.engine import Market
-from execx_sim.core.instruments import BINANCE_SPOT
+from execx_sim.venues.binance.instruments import BINANCE_SPOT
 
 STATUS = {
     sim.OrderStatus.NEW: OrderStatus.NEW,

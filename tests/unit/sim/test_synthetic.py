@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from execx_sim.core import synthetic
 from execx_sim.core.engine import Exchange, Market
-from execx_sim.core.instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM
 from execx_sim.core.synthetic import FlowConfig, SyntheticMarket
 from execx_sim.core.types import BookTop, Event, OrderStatus, OrderType, PublicTrade, Side, STPMode
+from execx_sim.venues.binance.instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM
 
 D = Decimal
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...core.engine import Market
-from ...core.instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM, Instrument
+from ...core.instruments import Instrument
 from ...core.types import PostOnlyCross, STPMode
 from ..common import VenueFrontend
+from .instruments import BINANCE_COINM, BINANCE_SPOT, BINANCE_USDM
 
 if TYPE_CHECKING:
     from ...app import Simulator
