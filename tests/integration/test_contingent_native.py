@@ -33,10 +33,16 @@ from test_contingent_orders import updates
 D = Decimal
 VENUE, SYMBOL = "bybit-linear", "BTCUSDT"
 # conditional orders / the Algo Order API / algo orders (order-algo)
-NATIVE_VENUES = [("bybit-linear", "BTCUSDT"), ("binance-usdm-future", "BTCUSDT"), ("okx", "BTC-USDT-SWAP")]
-NATIVE_IDS = [v for v, _ in NATIVE_VENUES]
-PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
 QTY = 0.01
+# (venue, symbol, quantity): conditional orders / the Algo Order API / algo orders / FIX stop orders
+NATIVE_VENUES = [
+    ("bybit-linear", "BTCUSDT", QTY),
+    ("binance-usdm-future", "BTCUSDT", QTY),
+    ("okx", "BTC-USDT-SWAP", QTY),
+    ("deribit", "BTC-PERPETUAL", 10.0),
+]
+NATIVE_IDS = [v for v, _, _ in NATIVE_VENUES]
+PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
 
 
 def stop(sid: str, cl: str, side: int, trigger: Decimal, **kw: Any) -> om.SendOrderRequest:
@@ -59,7 +65,8 @@ def transactions(r: Reader, cl: str) -> list[Any]:
 def venue_armed(sim: Any, acct: dict[str, str], venue: str = VENUE) -> list[str]:
     """Client ids of the account's conditional orders the simulated venue holds untriggered."""
     market = sim.exchange.markets[venue]
-    return [o.client_id for o in conditional.armed_orders(market, sim.exchange.account_by_key(acct["apiKey"]))]
+    account = sim.exchange.account_by_key(acct["apiKey"])
+    return [o.extra.get("label") or o.client_id for o in conditional.armed_orders(market, account)]  # Deribit: label
 
 
 async def session(svc: Svc, venue: str = VENUE) -> tuple[str, dict[str, str]]:
@@ -76,15 +83,15 @@ async def last_at_ask(svc: Svc, venue: str = VENUE, symbol: str = SYMBOL) -> Dec
     return ask
 
 
-@pytest.mark.parametrize(("venue", "symbol"), NATIVE_VENUES, ids=NATIVE_IDS)
-async def test_native_stop_fires_at_the_venue_once(tmp_path: Path, venue: str, symbol: str) -> None:
+@pytest.mark.parametrize(("venue", "symbol", "qty"), NATIVE_VENUES, ids=NATIVE_IDS)
+async def test_native_stop_fires_at_the_venue_once(tmp_path: Path, venue: str, symbol: str, qty: float) -> None:
     async with simulator() as sim, execx(tmp_path, sim) as svc:
         sid, acct = await session(svc, venue)
         last = await last_at_ask(svc, venue, symbol)
         r = updates(svc, sid)
         try:
             cl = uid("ns")
-            ans = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+            ans = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol, qty=qty), metadata=AUTH)
             assert ans.order.order_status == PENDING and ans.order.cl_order_id == cl
             assert venue_armed(sim, acct, venue) == [cl]  # the venue holds it
             co_ = svc.service.contingent_orders
@@ -93,7 +100,7 @@ async def test_native_stop_fires_at_the_venue_once(tmp_path: Path, venue: str, s
             assert held is not None and held.native and not co_.watchers  # nothing armed in execx
             await r.wait(lambda m: m.contingent_event.cl_order_id == cl, "pendingtrigger event")
             # idempotent: the same request answers the order
-            again = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+            again = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol, qty=qty), metadata=AUTH)
             assert again.order.order_status == PENDING
             await svc.trade(venue, symbol, last + 30, D("0.001"), "buy")  # gapped through the level at the venue
             await r.wait(lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == FILLED, "filled")
@@ -103,7 +110,7 @@ async def test_native_stop_fires_at_the_venue_once(tmp_path: Path, venue: str, s
             )
             await svc.trade(venue, symbol, last + 40, D("0.001"), "buy")  # fires once only
             got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
-            assert got.order.order_status == FILLED and D(str(got.order.cumulative_filled_qty)) == D(str(QTY))
+            assert got.order.order_status == FILLED and D(str(got.order.cumulative_filled_qty)) == D(str(qty))
             seen = [t.order_status for t in transactions(r, cl)]
             assert seen[0] == c.ORDER_STATUS_PENDING_NEW and PENDING in seen and seen[-1] == FILLED
             assert seen.index(PENDING) < seen.index(FILLED)
@@ -184,15 +191,15 @@ async def _noop() -> None:
     return None
 
 
-@pytest.mark.parametrize(("venue", "symbol"), NATIVE_VENUES, ids=NATIVE_IDS)
-async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol: str) -> None:
+@pytest.mark.parametrize(("venue", "symbol", "qty"), NATIVE_VENUES, ids=NATIVE_IDS)
+async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol: str, qty: float) -> None:
     async with simulator() as sim:
         async with execx(tmp_path, sim) as svc:
             sid, acct = await session(svc, venue)
             last = await last_at_ask(svc, venue, symbol)
             near, far = uid("rn"), uid("rf")
-            await svc.om.SendOrder(stop(sid, near, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
-            await svc.om.SendOrder(stop(sid, far, c.SIDE_BUY, last + 60, symbol=symbol), metadata=AUTH)
+            await svc.om.SendOrder(stop(sid, near, c.SIDE_BUY, last + 20, symbol=symbol, qty=qty), metadata=AUTH)
+            await svc.om.SendOrder(stop(sid, far, c.SIDE_BUY, last + 60, symbol=symbol, qty=qty), metadata=AUTH)
             assert sorted(venue_armed(sim, acct, venue)) == sorted([near, far])
         # execx is down: the venue's last price crosses the near level; the stop fires and fills there
         sim.synthetic.print_trade(venue, symbol, last + 30, D("0.001"), Side.BUY)
@@ -212,7 +219,7 @@ async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol:
                 "the near stop's contingent order triggered",
             )
             near_order = await get(near)
-            assert D(str(near_order.order.cumulative_filled_qty)) == D(str(QTY))
+            assert D(str(near_order.order.cumulative_filled_qty)) == D(str(qty))
             far_order = await get(far)
             assert far_order.order.order_status == PENDING
             assert (x := co_.get(sid, far)) is not None and x.native and x.status.value == "pendingtrigger"

@@ -117,6 +117,9 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}),
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # FIX Logon 9001=Y
+            # stop orders over FIX (OrdType S / 4 with StopPx); take-profits and trailing stops: emulated
+            native_triggers=frozenset({"stop"}),
+            native_references=frozenset(parse.TRIGGER_METHOD),
         )
         self._answer_timeout_s = answer_timeout_s
         self.sender_comp_id = sender_comp_id(config.api_key)

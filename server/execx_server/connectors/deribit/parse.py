@@ -27,6 +27,7 @@ from typing import Any
 import simplefix
 
 from ...domain.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
+from ...domain.errors import ValidationError
 from ...domain.numbers import to_wire
 from ...domain.venue import ExecutionReport, OrderRequest
 from ..transport.fix import new_message, text
@@ -41,6 +42,10 @@ APP_REQUIRED: dict[str, tuple[int, ...]] = {
     "j": (45, 380),  # BusinessMessageReject
 }
 
+# Native stop orders (issue 20): OrdType 4 stop-limit / S stop-market with StopPx(99) and
+# ConditionTriggerMethod(5127) 1 mark / 2 last / 3 index; ExecType 7 = the stop triggered.
+STOP_ORD_TYPES = ("4", "S")
+TRIGGER_METHOD = {"mark": "1", "last": "2", "index": "3"}
 _TIF = {TimeInForce.GTC: "1", TimeInForce.DAY: "0", TimeInForce.IOC: "3", TimeInForce.FOK: "4"}
 _STATUS = {
     "0": OrderStatus.NEW,
@@ -67,17 +72,29 @@ def new_order_single(order: OrderRequest) -> simplefix.FixMessage:
         (54, _side(order.side)),
         (38, to_wire(order.qty)),
         (55, order.symbol),
-        (40, "1" if order.order_type is OrderType.MARKET else "2"),
+        (40, _ord_type(order)),
         (59, _TIF[order.tif]),
         (60, transact_time()),
         (LABEL, order.cl_order_id),
     ]
     if order.price is not None and order.order_type is not OrderType.MARKET:
         fields.append((44, to_wire(order.price)))
+    trigger = order.trigger
+    if trigger is not None and trigger.price is not None:
+        fields += [(99, to_wire(trigger.price)), (5127, TRIGGER_METHOD[trigger.reference])]
     exec_inst = ("6A" if order.order_type is OrderType.POSTONLY else "") + ("E" if order.reduce_only else "")
     if exec_inst:
         fields.append((18, exec_inst))
     return new_message("D", fields)
+
+
+def _ord_type(order: OrderRequest) -> str:
+    """OrdType(40): market / limit, or a native stop (stop-market S, stop-limit 4)."""
+    if order.trigger is not None:
+        if order.trigger.kind != "stop" or order.trigger.price is None or order.trigger.reference not in TRIGGER_METHOD:
+            raise ValidationError("triggerKind", "Deribit FIX holds stop orders (with a trigger price) only")
+        return "S" if order.order_type is OrderType.MARKET else "4"
+    return "1" if order.order_type is OrderType.MARKET else "2"
 
 
 def _target(cl_order_id: str, exch_order_id: str, symbol: str) -> list[tuple[int, str]]:
@@ -134,6 +151,10 @@ def parse_execution_report(msg: simplefix.FixMessage) -> ExecutionReport:
     status = _STATUS.get(text(msg, 39), OrderStatus.NEW)
     if exec_type == "C":
         status = OrderStatus.EXPIRED
+    elif exec_type == "7":
+        status = OrderStatus.TRIGGERED  # a stop order triggered: its order is placed
+    elif status is OrderStatus.NEW and exec_type in ("0", "5") and text(msg, 40) in STOP_ORD_TYPES and text(msg, 99):
+        status = OrderStatus.PENDINGTRIGGER  # a stop order acknowledged (or amended) and waiting for its trigger
     order_id = text(msg, 37)
     price = text(msg, 44)
     fill = exec_type == "F"

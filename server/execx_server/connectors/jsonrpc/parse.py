@@ -22,7 +22,8 @@ from ...domain.venue import BookTicker, ExecutionReport, Trade, VenuePosition
 
 STATE = {
     "open": OrderStatus.NEW,
-    "untriggered": OrderStatus.NEW,
+    "untriggered": OrderStatus.PENDINGTRIGGER,  # a stop order the venue holds (a native contingent order)
+    "triggered": OrderStatus.TRIGGERED,
     "partially_filled": OrderStatus.PARTIALLYFILLED,  # Pulse's extra state (seed 004 types.OrderStatus)
     "filled": OrderStatus.FILLED,
     "cancelled": OrderStatus.CANCELLED,

@@ -58,7 +58,14 @@ ORD_STATUS = {
     OrderStatus.CANCELED: "4",
     OrderStatus.EXPIRED: "4",  # Deribit reports IOC/FOK/market remainders as cancelled
     OrderStatus.REJECTED: "8",
+    OrderStatus.UNTRIGGERED: "0",  # a stop order waiting for its trigger (OrdType 4 / S with StopPx)
 }
+# Stop orders (NewOrderSingle OrdType 4 stop-limit / S stop-market with StopPx(99), ConditionTriggerMethod
+# 5127: 1 mark, 2 last, 3 index): the JSON-RPC trigger order types they are (trading.py).
+STOP_ORD_TYPES = {"4": "stop_limit", "S": "stop_market"}
+STOP_ORD_TYPE_OUT = {v: k for k, v in STOP_ORD_TYPES.items()}
+TRIGGER_METHOD = {"1": "mark_price", "2": "last_price", "3": "index_price"}
+TRIGGER_METHOD_OUT = {v: k for k, v in TRIGGER_METHOD.items()}
 
 
 def num(value: Decimal) -> str:
@@ -217,7 +224,7 @@ class DeribitFix:
         side = Side.BUY if side_text == "1" else Side.SELL
         try:
             ord_type = text(msg, 40) or "2"
-            if ord_type not in ("1", "2"):
+            if ord_type not in ("1", "2", *STOP_ORD_TYPES):
                 raise DeribitError(10001, "error", {"reason": f"OrdType {ord_type} is not supported by the simulator"})
             tif_text = text(msg, 59)
             if tif_text not in TIF:
@@ -225,7 +232,7 @@ class DeribitFix:
             exec_inst = text(msg, 18) or ""
             price_text = text(msg, 44)
             price: Decimal | None = None
-            if ord_type == "2":
+            if ord_type in ("2", "4"):
                 if not price_text:
                     raise DeribitError(10023, "invalid_price")
                 try:
@@ -236,7 +243,7 @@ class DeribitFix:
                 symbol=symbol,
                 side=side,
                 qty=self._qty(symbol, msg),
-                type=OrderType.LIMIT if ord_type == "2" else OrderType.MARKET,
+                type=OrderType.LIMIT if ord_type in ("2", "4") else OrderType.MARKET,
                 price=price,
                 tif=TIF[tif_text],
                 good_til_day=tif_text == "0",
@@ -248,6 +255,9 @@ class DeribitFix:
                 connection=conn.conn_id,
                 api="fix",
                 mmp=text(msg, 9008) == "Y",  # DeribitMMProtection
+                trigger_type=STOP_ORD_TYPES.get(ord_type, ""),
+                trigger=TRIGGER_METHOD.get(text(msg, 5127) or "2", "") if ord_type in STOP_ORD_TYPES else "",
+                trigger_price=_stop_px(msg) if ord_type in STOP_ORD_TYPES else None,
             )
             self.trading.place(account, req)
         except DeribitError as e:
@@ -466,6 +476,7 @@ class DeribitFix:
             ExecType.CANCELED: "4",
             ExecType.AMENDED: "5",
             ExecType.REJECTED: "8",
+            ExecType.TRIGGERED: "7",  # stopped: a stop order triggered
         }.get(ev.exec_type, "4")
         if order.expire_reason == "DAY" and not order.is_open:
             exec_type = "3"
@@ -481,10 +492,18 @@ class DeribitFix:
             (39, "3" if order.expire_reason == "DAY" and not order.is_open else ORD_STATUS[order.status]),
             (55, order.symbol),
             (54, "1" if order.side is Side.BUY else "2"),
-            (40, "2" if order.type is OrderType.LIMIT else "1"),
+            (
+                40,
+                STOP_ORD_TYPE_OUT.get(order.extra.get("order_type", ""), "2" if order.type is OrderType.LIMIT else "1"),
+            ),
         ]
         if order.price is not None:
             body.append((44, num(order.price)))
+        if order.trigger is not None and order.trigger.price is not None:
+            body += [
+                (99, num(order.trigger.price)),
+                (5127, TRIGGER_METHOD_OUT.get(order.extra.get("trigger", ""), "2")),
+            ]
         day = "0" if order.extra.get("good_til_day") else "1"
         tif = {TimeInForce.IOC: "3", TimeInForce.FOK: "4"}.get(order.tif, day)
         flags = ("6" if order.extra.get("post_only") else "") + ("A" if order.extra.get("reject_post_only") else "")
@@ -512,3 +531,11 @@ class DeribitFix:
         if order.extra.get("label"):
             body.append((label_tag, order.extra["label"]))
         return body
+
+
+def _stop_px(msg: simplefix.FixMessage) -> Decimal:
+    """StopPx(99) of a stop order (required)."""
+    try:
+        return Decimal(text(msg, 99) or "")
+    except InvalidOperation:
+        raise DeribitError(10001, "error", {"reason": "StopPx (99) is required for a stop order"}) from None
