@@ -230,14 +230,16 @@ async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol:
             assert [f.cl_order_id for f in fills.fills].count(far) == 1
 
 
-@pytest.mark.parametrize(("venue", "symbol"), NATIVE_VENUES, ids=NATIVE_IDS)
-async def test_kill_switch_cancels_a_native_stop_at_the_venue(tmp_path: Path, venue: str, symbol: str) -> None:
+@pytest.mark.parametrize(("venue", "symbol", "qty"), NATIVE_VENUES, ids=NATIVE_IDS)
+async def test_kill_switch_cancels_a_native_stop_at_the_venue(
+    tmp_path: Path, venue: str, symbol: str, qty: float
+) -> None:
     """The kill switch's pull cancels a venue-held stop there, as any open order of the session; released, nothing
     is held again and a print beyond its level fires nothing."""
     async with simulator() as sim, execx(tmp_path, sim) as svc:
         sid, acct = await session(svc, venue)
         cl, last = uid("nk"), await last_at_ask(svc, venue, symbol)
-        held = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+        held = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol, qty=qty), metadata=AUTH)
         assert held.order.order_status == PENDING and venue_armed(sim, acct, venue) == [cl]
         r = updates(svc, sid)  # from the session's first update
         try:
