@@ -36,7 +36,7 @@ from ...core.instruments import Kind
 from ...core.ratelimit import CreditLimiter
 from ...core.types import Event, ExecType, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
 from ..common import WsRegistry
-from ..jsonrpc import RpcError as DeribitError
+from .errors import DeribitError
 from .fix_session import FixConnection, SessionRejected, SessionState, text, utc_timestamp
 from .trading import DeribitTrading, NewOrder, order_id_text, parse_order_id
 

@@ -6,7 +6,7 @@
   post_only_reject``. Post-only needs good_til_cancelled.
 - Labels and FIX ClOrdIDs are not unique (Deribit allows repeats): they live in ``Order.extra`` and
   lookups by them need exactly one open match.
-- Engine refusals become Deribit's error codes and messages (docs "Errors", complete table).
+- Engine refusals become Deribit's error codes and messages (``errors.py``).
 """
 
 from __future__ import annotations
@@ -26,14 +26,13 @@ from ...core.types import (
     OrderError,
     OrderStatus,
     OrderType,
-    RejectReason,
     Side,
     TimeInForce,
     Trigger,
     TriggerRef,
 )
-from ..jsonrpc import RpcError as DeribitError
 from ..jsonrpc import invalid_params
+from .errors import DeribitError, from_order_error
 
 SETTLEMENT_MS = 8 * 3_600_000  # 08:00 UTC
 # Trigger orders (private/buy|sell ``type``): the order each places when it fires, and which way it fires
@@ -47,39 +46,6 @@ TRIGGER_TYPES: dict[str, tuple[OrderType, Direction]] = {
     "trailing_stop": (OrderType.MARKET, Direction.RISE),
 }
 TRIGGER_REF = {"last_price": TriggerRef.LAST, "mark_price": TriggerRef.MARK, "index_price": TriggerRef.INDEX}
-
-
-def from_order_error(e: OrderError, market: Market, symbol: str) -> DeribitError:
-    r = e.reason
-    if r is RejectReason.UNKNOWN_SYMBOL:
-        return DeribitError(10020, "invalid_or_unsupported_instrument")
-    if r is RejectReason.PRICE_FILTER:
-        if "tick" in e.detail:
-            return DeribitError(10043, "price_wrong_tick")
-        return DeribitError(10023, "invalid_price")
-    if r is RejectReason.PERCENT_PRICE:
-        inst = market.instruments[symbol]
-        mark = market.mark_price(symbol)
-        if e.detail == "up":
-            return DeribitError(10007, "price_too_high", {"limit": inst.fmt_price(mark * inst.percent_up)})
-        return DeribitError(10005, "price_too_low", {"limit": inst.fmt_price(mark * inst.percent_down)})
-    if r in (RejectReason.LOT_SIZE, RejectReason.MARKET_LOT_SIZE):
-        if "multiple" in e.detail:
-            return DeribitError(10027, "non_integer_contract_amount")
-        if "outside" in e.detail and market.instruments[symbol].min_qty:
-            return DeribitError(10002, "qty_too_low")
-        return DeribitError(10021, "invalid_amount")
-    if r in (RejectReason.INSUFFICIENT_BALANCE, RejectReason.INSUFFICIENT_MARGIN):
-        return DeribitError(10009, "not_enough_funds")
-    if r is RejectReason.POST_ONLY_WOULD_TAKE:
-        return DeribitError(11054, "post_only_reject")
-    if r is RejectReason.UNKNOWN_ORDER:
-        return DeribitError(10004, "order_not_found")
-    if r is RejectReason.ORDER_NOT_OPEN:
-        return DeribitError(11044, "not_open_order")
-    if r is RejectReason.REDUCE_ONLY:
-        return DeribitError(10001, "error", {"reason": "reduce_only order would increase the position"})
-    return DeribitError(10001, "error", {"reason": str(e)})
 
 
 @dataclass
