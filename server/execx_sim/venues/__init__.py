@@ -15,6 +15,28 @@ names its modules by one scheme (a module a venue does not need is absent):
   semantics), ``wire.py`` (engine state in the venue's wire shapes), ``marketdata.py`` (public data);
 - transports: ``rest.py``, ``ws.py``, or the venue's own protocol (``rpc.py``, ``fix.py``).
 
-Shared by several venues: ``common.py`` (endpoints, websocket registry, fault middleware) and
-``jsonrpc.py`` (the JSON-RPC dialect of Deribit and Pulse).
+Shared by several venues: ``common.py`` (endpoints, websocket registry, fault middleware, JSON) and
+``jsonrpc.py`` (the JSON-RPC dialect of Deribit and Pulse: its server, ``public/auth``, errors, credits).
+
+The module set of each venue today (a venue's product prefix where it has several products):
+
+=========== ==================================================================================
+binance     frontend: ``spot_frontend``, ``futures_frontend``; ``instruments``, ``auth``,
+            ``errors``, ``ratelimit``, ``marketdata``; trading: ``spot_trading``, ``futures_algo``
+            (conditional orders), ``margin``; wire: ``spot_wire``, ``futures_wire``; transports:
+            ``http`` (the REST plumbing both products share), ``spot_rest``, ``futures_rest``,
+            ``spot_ws`` (WebSocket API), ``spot_streams``, ``futures_ws``. Futures order entry
+            lives in ``futures_frontend`` (REST and WebSocket API share it).
+bybit       ``frontend`` (its websockets: private, trade, public), ``instruments``, ``auth``,
+            ``errors``, ``ratelimit``, ``trading``, ``dcp`` (disconnect cancel protection),
+            ``wire``, ``marketdata``, ``rest``
+okx         ``frontend``, ``instruments``, ``auth``, ``errors``, ``ratelimit``, ``trading``,
+            ``algo`` (algo orders), ``wire``, ``marketdata``, ``rest``, ``ws``
+deribit     ``frontend``, ``instruments``, ``errors``, ``trading``, ``mmp`` (market maker
+            protection), ``marketdata``, ``rpc`` (its JSON-RPC methods and channels), ``fix`` and
+            ``fix_session`` (FIX 4.4); auth and rate limits (credits) are ``jsonrpc``'s
+pulse       ``frontend`` (Deribit's ``rpc`` in Pulse's dialect) and ``instruments``: its trading,
+            errors, auth and credits are Deribit's and ``jsonrpc``'s, so it has no modules of its own
+            for them
+=========== ==================================================================================
 """
