@@ -1,7 +1,7 @@
 """Update fan-out: one order session, N subscribers (gRPC ``SubscribeUpdates`` and the gateway's
 ``/subscribeUpdates`` websocket, mixed), a burst of updates.
 
-    .venv/bin/python bench/fanout.py [--subscribers 10] [--websockets 5] [--orders 1000] [--window 64]
+    .venv/bin/python bench/fanout.py [--subscribers 10] [--websockets 5] [--orders 1000] [--window 64] [--batch 0]
         [--profile out.prof [--top 25]]
 
 The simulator and execx run as separate processes on loopback; this process holds every subscriber and
@@ -62,18 +62,19 @@ class Tally:
         return len(acked) == self.orders
 
 
-async def grpc_subscriber(stub: Any, sid: str, tally: Tally, ready: asyncio.Event) -> None:
-    call = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid), metadata=AUTH)
+async def grpc_subscriber(stub: Any, sid: str, tally: Tally, ready: asyncio.Event, batch: int) -> None:
+    call = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, max_batch=batch), metadata=AUTH)
     acked: set[str] = set()
     try:
         async for resp in call:
-            tx = resp.transaction
-            if tx.cl_order_id.startswith("r"):  # a marker: this subscription is live
-                ready.set()
-            if tx.order_status == c.ORDER_STATUS_NEW:
-                acked.add(tx.cl_order_id)
-            if tally.seen(tx.cl_order_id, tx.local_time, acked):
-                return
+            for one in resp.batch or (resp,):
+                tx = one.transaction
+                if tx.cl_order_id.startswith("r"):  # a marker: this subscription is live
+                    ready.set()
+                if tx.order_status == c.ORDER_STATUS_NEW:
+                    acked.add(tx.cl_order_id)
+                if tally.seen(tx.cl_order_id, tx.local_time, acked):
+                    return
     finally:
         call.cancel()
 
@@ -99,6 +100,7 @@ async def main() -> None:
     ap.add_argument("--websockets", type=int, default=-1, help="how many of them are websockets (default half)")
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=0, help="gRPC subscribers ask for maxBatch (0: one update a message)")
     ap.add_argument("--profile", default="", help="write execx's cProfile of the burst here and print its top")
     ap.add_argument("--top", type=int, default=25)
     args = ap.parse_args()
@@ -143,7 +145,9 @@ async def main() -> None:
             readies = [asyncio.Event() for _ in tallies]
             subs = [
                 asyncio.create_task(
-                    grpc_subscriber(stub, sid, t, e) if i < n_grpc else ws_subscriber(http, ready["rest"], sid, t, e)
+                    grpc_subscriber(stub, sid, t, e, args.batch)
+                    if i < n_grpc
+                    else ws_subscriber(http, ready["rest"], sid, t, e)
                 )
                 for i, (t, e) in enumerate(zip(tallies, readies, strict=True))
             ]
@@ -182,6 +186,7 @@ async def main() -> None:
                         "subscribers": args.subscribers,
                         "grpc": n_grpc,
                         "websocket": n_ws,
+                        "max_batch": args.batch,
                         "orders": args.orders,
                         "updates": total,
                         "updates_per_s": round(total / took_s),

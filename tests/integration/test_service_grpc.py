@@ -408,6 +408,63 @@ async def test_every_subscriber_and_the_answer_carry_the_same_updates(svc: Svc) 
         assert any(cl == f"f{i}" and st == "new" for _, cl, st in grpc_view)
 
 
+async def test_a_batched_subscriber_gets_the_same_updates_in_batches(svc: Svc) -> None:
+    """SubscribeUpdates with maxBatch: a message carries either one update as without it, or ``batch`` only
+    (2 to maxBatch updates), and the updates, in order, are exactly what an unbatched subscriber gets, seq
+    for seq; the gateway's websocket with maxBatch sends batches as ``{"batch": [...]}`` frames."""
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    plain = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1), metadata=AUTH)
+    batched = svc.om.SubscribeUpdates(
+        om.SubscribeUpdatesRequest(session_id=sid, from_seq=1, max_batch=4), metadata=AUTH
+    )
+    http = aiohttp.ClientSession(headers={"x-api-key": KEY})
+    ws = await http.ws_connect(svc.ready["rest"] + "/subscribeUpdates")
+    await ws.send_json({"sessionId": sid, "fromSeq": 1, "maxBatch": 4})
+    call = svc.om.OrderEntry(metadata=AUTH)
+    ids = [f"b{i}" for i in range(12)]
+    for i, cl in enumerate(ids):  # pipelined: updates of several orders come due together
+        await call.write(om.OrderEntryRequest(request_id=i, order=buy(sid, cl, "BTCUSDT", round(mid * 0.97, 2), 0.001)))
+    await call.done_writing()
+    assert [r.status.code async for r in call] == [0] * len(ids)
+
+    def all_new(got: list[c.OrderTransaction]) -> bool:
+        return {u.cl_order_id for u in got if u.order_status == c.ORDER_STATUS_NEW} == set(ids)
+
+    expected = [(u.seq, u.cl_order_id, u.order_status) for u in await collect(plain, all_new)]
+    got: list[c.OrderTransaction] = []
+    async with asyncio.timeout(10):
+        while not all_new(got):
+            msg = await batched.read()
+            assert msg is not grpc.aio.EOF
+            if len(msg.batch):  # several at once: the batch only
+                assert 2 <= len(msg.batch) <= 4 and not msg.HasField("transaction"), msg
+                got.extend(one.transaction for one in msg.batch)
+            else:  # alone: as without maxBatch
+                got.append(msg.transaction)
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        while len(frames) < len(expected):
+            frame = json.loads((await ws.receive()).data)
+            if "batch" in frame:
+                assert set(frame) == {"batch"} and 2 <= len(frame["batch"]) <= 4, frame
+                frames.extend(one["transaction"] for one in frame["batch"])
+            else:
+                frames.append(frame)  # alone: the order transaction itself
+    # a replay is a backlog from the start: it comes in full batches
+    replay = svc.om.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id=sid, from_seq=1, max_batch=4), metadata=AUTH)
+    first = await asyncio.wait_for(replay.read(), 10)
+    assert [one.transaction.seq for one in first.batch] == [1, 2, 3, 4]
+    await ws.close()
+    await http.close()
+    for sub in (plain, batched, replay):
+        sub.cancel()
+    assert [(u.seq, u.cl_order_id, u.order_status) for u in got] == expected
+    assert [(f["seq"], f["clOrderId"]) for f in frames[: len(expected)]] == [(seq, cl) for seq, cl, _ in expected]
+    seqs = [seq for seq, _, _ in expected]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
 async def test_requests_on_an_order_in_flight_are_carried_out_and_the_stream_goes_on(svc: Svc) -> None:
     """A slow venue ack: a delete sent right behind its insert waits for the answer and cancels (it was
     a 500 and the end of the stream); a bad request in between is answered alone; the unary call with a

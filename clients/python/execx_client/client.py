@@ -783,10 +783,12 @@ class ExecxClient:
             from_seq = sessions[session_id].last_seq + 1
 
         def open_call(seq: int | None) -> Any:
-            req = order_manager_pb2.SubscribeUpdatesRequest(session_id=session_id, algorithm_events=algorithm_events)
+            req = order_manager_pb2.SubscribeUpdatesRequest(
+                session_id=session_id, algorithm_events=algorithm_events, max_batch=UPDATES_BATCH
+            )
             if seq is not None:
                 req.from_seq = seq
-            return self._om.SubscribeUpdates(req, metadata=self._md, wait_for_ready=True)
+            return _Unbatched(self._om.SubscribeUpdates(req, metadata=self._md, wait_for_ready=True))
 
         async for msg in self._stream("updates", open_call, _update_seq, from_seq):
             kind = next((k for k in _UPDATE_KINDS if msg.HasField(k)), "transaction")
@@ -1214,7 +1216,29 @@ class ExecxClient:
 
 
 # the one-of-several fields of an update (transaction, risk_event, algorithm_event, contingent_event, …)
-_UPDATE_KINDS = tuple(f.name for f in order_manager_pb2.SubscribeUpdatesResponse.DESCRIPTOR.fields)
+_UPDATE_KINDS = tuple(f.name for f in order_manager_pb2.SubscribeUpdatesResponse.DESCRIPTOR.fields if f.name != "batch")
+# updates() asks execx for the updates that are ready together in one message (up to this many): one gRPC
+# message per burst instead of one per update, far less CPU on both ends; the iterator hands them out one by one
+UPDATES_BATCH = 256
+
+
+class _Unbatched:
+    """A SubscribeUpdates call whose messages may carry ``batch``: iterated one update at a time (an execx
+    that does not batch sends them one by one anyway)."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def cancel(self) -> bool:
+        return bool(self._call.cancel())
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        async for msg in self._call:
+            if len(msg.batch):
+                for one in msg.batch:
+                    yield one
+            else:
+                yield msg
 
 
 def _where(exchange: str, symbol: str, session_id: str | None = None) -> dict[str, Any]:

@@ -287,6 +287,7 @@ class SubscribeUpdatesResponse:
     algorithm_event: AlgorithmEvent | None = None
     risk_event: RiskEvent | None = None
     contingent_event: ContingentEvent | None = None
+    batch: list[SubscribeUpdatesResponse] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

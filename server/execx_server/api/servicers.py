@@ -36,6 +36,7 @@ from ..engine import risk
 from ..engine.bus import SlowConsumer
 from ..engine.credentials import CredentialStore, SessionAccounts
 from ..engine.disconnect import DEFAULT_GRACE_MS, MAX_GRACE_MS
+from ..engine.journal import Record
 from ..engine.sessions import STOPPED, OrderEngine, SendOrder
 from ..engine.updates import ALGORITHM, ORDER, POSITION, OrderUpdate, PositionUpdate
 from ..observability import logging as xlog
@@ -78,6 +79,9 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, str(e)
     return grpc.StatusCode.INTERNAL, "internal error"
 
+
+# SubscribeUpdates' maxBatch is capped here: 1 000 order updates are ~250 kB, far below gRPC's 4 MiB message
+MAX_BATCH = 1000
 
 DOMAIN_ERRORS = (
     ValidationError,
@@ -542,28 +546,40 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(e))
         self.metrics.subscribers.labels("updates").inc()
         self.engine.disconnect.attach(request.session_id)
+        batch = min(request.max_batch, MAX_BATCH)
         try:
             async for rec in sub:
-                if rec.kind == ALGORITHM:  # only with algorithmEvents
-                    event = convert.algorithm_event(cast(dict[str, Any], rec.payload), rec.seq)
-                    yield order_manager_pb2.SubscribeUpdatesResponse(algorithm_event=event)
+                more = sub.ready(batch - 1) if batch > 1 else ()
+                if not more:  # alone: the message every subscriber shares, as it is
+                    yield self._stream_message(rec, request.session_id)
                     continue
-                if rec.kind == CONTINGENT:  # contingent orders' events, always streamed
-                    cevent = contingent_convert.event(cast(dict[str, Any], rec.payload), rec.seq)
-                    yield order_manager_pb2.SubscribeUpdatesResponse(contingent_event=cevent)
-                    continue
-                if rec.kind == risk.RISK:  # kill switch / limits changes, always streamed
-                    revent = convert.risk_event(cast(dict[str, Any], rec.payload), rec.seq, request.session_id)
-                    yield order_manager_pb2.SubscribeUpdatesResponse(risk_event=revent)
-                    continue
-                u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
-                yield self._update_message(u, rec.seq)
+                # a backlog (the subscriber fell behind, or a burst): the updates that are here go together,
+                # one gRPC message (one write, one wake-up) instead of one each
+                out = order_manager_pb2.SubscribeUpdatesResponse()
+                out.batch.append(self._stream_message(rec, request.session_id))
+                out.batch.extend(self._stream_message(r, request.session_id) for r in more)
+                yield out
         except SlowConsumer as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
         finally:
             sub.close()
             self.metrics.subscribers.labels("updates").dec()
             self.engine.disconnect.detach(request.session_id)
+
+    def _stream_message(self, rec: Record, session_id: str) -> order_manager_pb2.SubscribeUpdatesResponse:
+        """One SubscribeUpdates message: an order update (shared by the session's subscribers), or an
+        algorithm, contingent-order or risk event."""
+        if rec.kind == ALGORITHM:  # only with algorithmEvents
+            event = convert.algorithm_event(cast(dict[str, Any], rec.payload), rec.seq)
+            return order_manager_pb2.SubscribeUpdatesResponse(algorithm_event=event)
+        if rec.kind == CONTINGENT:  # contingent orders' events, always streamed
+            cevent = contingent_convert.event(cast(dict[str, Any], rec.payload), rec.seq)
+            return order_manager_pb2.SubscribeUpdatesResponse(contingent_event=cevent)
+        if rec.kind == risk.RISK:  # kill switch / limits changes, always streamed
+            revent = convert.risk_event(cast(dict[str, Any], rec.payload), rec.seq, session_id)
+            return order_manager_pb2.SubscribeUpdatesResponse(risk_event=revent)
+        u = cast(OrderUpdate, rec.payload)  # a subscription of kind ORDER carries OrderUpdates
+        return self._update_message(u, rec.seq)
 
     async def SubscribePositions(
         self, request: order_manager_pb2.SubscribePositionsRequest, context: Ctx

@@ -75,6 +75,16 @@ class Subscription:
                 raise SlowConsumer(self._bus.session_id, self.maxsize)
         return self._queue.popleft()
 
+    def ready(self, limit: int) -> list[Record]:
+        """Up to ``limit`` more records that are here now, in order, without waiting (what a batched reader
+        sends along with the one it awaited); none once the subscriber is slow (its next read raises)."""
+        out: list[Record] = []
+        while self._replay and len(out) < limit:
+            out.append(self._replay.popleft())
+        while self._queue and len(out) < limit and not self.slow:
+            out.append(self._queue.popleft())
+        return out
+
     def close(self) -> None:
         self._bus.unsubscribe(self)
 

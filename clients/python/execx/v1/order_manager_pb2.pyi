@@ -226,26 +226,30 @@ class SubscribePositionsResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., positions: _Optional[_Mapping[str, float]] = ..., seq: _Optional[int] = ...) -> None: ...
 
 class SubscribeUpdatesRequest(_message.Message):
-    __slots__ = ("session_id", "from_seq", "algorithm_events")
+    __slots__ = ("session_id", "from_seq", "algorithm_events", "max_batch")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     from_seq: int
     algorithm_events: bool
-    def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., algorithm_events: _Optional[bool] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, session_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., algorithm_events: _Optional[bool] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class SubscribeUpdatesResponse(_message.Message):
-    __slots__ = ("transaction", "algorithm_event", "risk_event", "contingent_event")
+    __slots__ = ("transaction", "algorithm_event", "risk_event", "contingent_event", "batch")
     TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     ALGORITHM_EVENT_FIELD_NUMBER: _ClassVar[int]
     RISK_EVENT_FIELD_NUMBER: _ClassVar[int]
     CONTINGENT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     transaction: _common_pb2.OrderTransaction
     algorithm_event: AlgorithmEvent
     risk_event: RiskEvent
     contingent_event: ContingentEvent
-    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ..., risk_event: _Optional[_Union[RiskEvent, _Mapping]] = ..., contingent_event: _Optional[_Union[ContingentEvent, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[SubscribeUpdatesResponse]
+    def __init__(self, transaction: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., algorithm_event: _Optional[_Union[AlgorithmEvent, _Mapping]] = ..., risk_event: _Optional[_Union[RiskEvent, _Mapping]] = ..., contingent_event: _Optional[_Union[ContingentEvent, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[SubscribeUpdatesResponse, _Mapping]]] = ...) -> None: ...
 
 class RiskLimits(_message.Message):
     __slots__ = ("max_order_qty", "max_order_notional", "max_open_orders", "max_position_long", "max_position_short", "price_band_pct", "max_orders_per_second")
