@@ -173,3 +173,31 @@ async def test_pro_public_streams(sim: Simulator, account: Account) -> None:
 def frontend_conns(sim: Simulator) -> list[Any]:
     fe = next(f for f in sim.frontends if f.venue == "deribit")
     return list(fe.rpc_server.conns)  # type: ignore[attr-defined]
+
+
+async def test_trigger_orders_through_ccxt() -> None:
+    """ccxt's stop-loss and trailing orders on Deribit (``type`` stop_market / trailing_stop with ``trigger``,
+    ``trigger_price``, ``trigger_offset``) on a simulator of the test's own (it prints trades): the stop is
+    listed untriggered, fires on the last price and fills; the trailing stop is cancelled."""
+    sim = Simulator(quiet=True, seed=14)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    ex = make(ccxt_async.deribit, sim, account)
+    try:
+        bid, _ = book(sim)
+        sim.synthetic.print_trade("deribit", PERP, bid, D("10"), Side.SELL)
+        await ex.load_markets()
+        stop = await ex.create_order(SYMBOL, "market", "sell", 10, None, {"stopLossPrice": float(bid - 5)})
+        assert stop["id"]
+        opened = await ex.fetch_open_orders(SYMBOL, None, None, {"type": "stop"})
+        assert [(o["id"], o["triggerPrice"]) for o in opened] == [(stop["id"], float(bid - 5))]
+        sim.synthetic.print_trade("deribit", PERP, bid - 10, D("10"), Side.SELL)
+        done = await ex.fetch_order(stop["id"], SYMBOL)
+        assert done["status"] == "closed" and done["filled"] == 10
+        trail = await ex.create_order(SYMBOL, "market", "sell", 10, None, {"trailingAmount": 50})
+        await ex.cancel_order(trail["id"], SYMBOL)
+        assert await ex.fetch_open_orders(SYMBOL, None, None, {"type": "trigger_all"}) == []
+    finally:
+        await ex.close()
+        await sim.stop()
