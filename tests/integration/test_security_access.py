@@ -392,31 +392,33 @@ async def test_audit_log_records_mutating_calls_without_secrets(channel: grpc.ai
         assert set(got[0]) >= {"id", "time", "keyId", "peer", "method", "sessionIds", "clOrderIds", "outcome"}
         async with http.post(route, json={}, headers={"x-api-key": KEYS["trade"]}) as r:
             assert r.status == 403
-    # execx ctl audit: the export, one JSON record a line
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "execx_server.cli",
-        "ctl",
-        "--target",
-        svc.ready["grpc"],
-        "--json",
-        "audit",
-        "--session",
-        "audited",
-        "--method",
-        "SendOrder",
-        "--outcome",
-        "OK",
-        env={**os.environ, "EXECX_KEY": KEYS["admin"]},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+
+    # execx ctl audit: the export, one JSON record a line; a table; a bad time named
+    async def ctl_audit(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "execx_server.cli", "ctl", "--target", svc.ready["grpc"], *args],
+            env={**os.environ, "EXECX_KEY": KEYS["admin"]},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    rc, out, err = await ctl_audit(
+        "--json", "audit", "--session", "audited", "--method", "SendOrder", "--outcome", "OK"
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    exported = [json.loads(line) for line in out.decode().splitlines()]
+    assert rc == 0, err
+    exported = [json.loads(line) for line in out.splitlines()]
     assert [x["cl_order_ids"] for x in exported] == [["aud-1"], ["aud-rest"]]
     assert exported[0]["key_id"] == "trader" and exported[0]["time"].endswith("Z")
+    rc, out, err = await ctl_audit("audit", "--session", "audited", "--from", "2000-01-01T00:00:00", "--limit", "1")
+    assert rc == 0, err
+    header, *rows = out.splitlines()
+    assert header.split() == ["ID", "TIME", "KEY_ID", "PEER", "METHOD", "SESSION_IDS", "CL_ORDER_IDS", "OUTCOME"]
+    assert len(rows) == 1 and "StartOrderHandler" in rows[0] and "audited" in rows[0]
+    rc, _, err = await ctl_audit("audit", "--from", "yesterday")
+    assert rc == 2 and "not an ISO 8601 time" in err, err
     # never a secret, in the audit records nor anywhere in the data directory (the journal holds them)
     demo = svc.ready["sim"]["accounts"][0]
     secrets = [*KEYS.values(), OTHER_TRADER, demo["secretKey"]]
