@@ -21,9 +21,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from execx.v1 import common_pb2 as c
+from execx.v1 import order_manager_pb2 as om
 from execx_server.connectors.okx import rest as okx_rest
-from fleet_helpers import RedisServer, fleet_of, post_only_wave
-from market_helpers import Svc
+from execx_server.domain.enums import OrderStatus
+from fleet_helpers import RedisServer, fleet_of, post_only_wave, status_of
+from market_helpers import AUTH, Svc, uid
+from waiting import eventually
 
 # venue -> (symbol, qty, orders per execx per wave)
 VENUES = {
@@ -127,3 +131,33 @@ async def test_deribit_fix_out_of_credits_is_retried(tmp_path: Path, simulator: 
 def simulator_credits(simulator: Any, venue: str) -> Any:
     fe = next(fe for fe in simulator.frontends if fe.venue == venue)
     return fe.rpc_server.credits.limit_of("MATCHING_ENGINE")
+
+
+async def test_bybit_batch_split_to_fit_the_budget(tmp_path: Path, simulator: Any, redis_server: RedisServer) -> None:
+    """A Bybit batch larger than the budget's window (10 orders per second per endpoint, budgeted at 4) is
+    split: a batch of 8 placed together would otherwise never fit and nothing would go out."""
+    count = VenueRefusals(simulator, "bybit-linear")
+    symbol, qty, _ = VENUES["bybit-linear"]
+    async with fleet_of(1, tmp_path, redis_server.url, simulator, prefix="batch") as (svc,):
+        sid = await svc.session("bybit-linear")
+        bid, _ = await svc.top("bybit-linear", symbol)
+        cls = [uid("b") for _ in range(8)]
+        orders = [
+            om.SendOrderRequest(
+                session_id=sid,
+                cl_order_id=cl,
+                symbol=symbol,
+                price=float(bid - 200),
+                qty=qty,
+                order_type=c.ORDER_TYPE_POSTONLY,
+                transaction_type=c.TRANSACTION_TYPE_INSERT,
+                tif=c.TIME_IN_FORCE_GTC,
+                side=c.SIDE_BUY,
+            )
+            for cl in cls
+        ]
+        await svc.om.BatchSendOrders(om.BatchSendOrdersRequest(orders=orders), metadata=AUTH)
+        final = (OrderStatus.NEW, OrderStatus.REJECTED, OrderStatus.CANCELLED)
+        await eventually(lambda: all(status_of(svc, sid, cl) in final for cl in cls), "every order answered", 30.0)
+        accepted = sum(status_of(svc, sid, cl) is OrderStatus.NEW for cl in cls)
+    assert count.refused == 0 and accepted >= 4, (count.refused, accepted)

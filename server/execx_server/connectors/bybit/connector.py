@@ -251,7 +251,14 @@ class BybitConnector(VenueConnector):
         action = key[0]
         cap = self.rest.batch_cap(action, self.category)  # fleet mode: a batch fits the shared budget
         if cap and len(items) > cap:
-            return [out for i in range(0, len(items), cap) for out in await self._send(key, items[i : i + cap])]
+            outcomes: list[dict[str, Any] | VenueError] = []
+            for i in range(0, len(items), cap):
+                chunk = items[i : i + cap]
+                try:
+                    outcomes += await self._send(key, chunk)
+                except VenueError as e:  # this chunk's outcome; the chunks sent before keep theirs
+                    outcomes += [e] * len(chunk)
+            return outcomes
         if len(items) == 1:
             return [await self._order_op(f"order.{action}", {"category": self.category, **items[0]})]
         args: Params = {"category": self.category, "request": items}
