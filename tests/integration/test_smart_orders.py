@@ -35,9 +35,9 @@ from market_helpers import AUTH, KEY, WAIT_S, Reader, Svc, exchange_enum, runnin
 D = Decimal
 EX = c.EXCHANGE_BINANCE_SPOT
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
-#: documented tolerance of a child's send time against its slice time (the loop's tick is interval/10,
-#: at least 50 ms; a loaded 2-core machine adds scheduling delay)
-SPACING_TOLERANCE_S = 0.35
+#: documented tolerance of a child's send time against its slice time: inside its own 1 s slice (the loop's
+#: tick is interval/10, at least 50 ms; a loaded 2-core CI machine adds scheduling delay: 0.35 s flaked)
+SPACING_TOLERANCE_S = 0.9
 #: documented tolerance of VWAP's cumulative share against the market volume's (forecast error included)
 VWAP_TOLERANCE = D("0.2")
 
