@@ -6,8 +6,8 @@
 
 For each protocol a fresh quiet simulator (``execx-sim --quiet``: no synthetic flow) runs in a process of
 its own; this process is the client. A bench account (ample balances) is created through the admin API and
-every rate limit raised to 10^9 (the limiter still counts, as it does in every other benchmark; Deribit's and
-Pulse's credits, which the admin API does not reach, are switched off in the child, still counting). The client
+every rate limit raised to 10^9 (Deribit's and Pulse's credits too; the limiters still count, as they do in every
+other benchmark). The client
 sends ``--orders`` resting limit buys (4 % below the mid: they never fill, and stay inside the price bands
 the simulated derivatives venues enforce), pipelined with ``--window`` in flight, then cancels each of them
 the same way. Every answer must be the venue's success, or the protocol's line is an error.
@@ -68,18 +68,6 @@ from order_roundtrip import (
 )
 
 D = Decimal
-
-# Deribit's and Pulse's credits (30 order requests a second per account, burst 100) have no admin switch: the
-# simulator child starts with them off, as every other venue's limits are raised through the admin API.
-NO_CREDITS = """
-from execx_sim.core import ratelimit
-if hasattr(ratelimit, "CreditLimiter"):  # an older tree (a baseline) has none
-    _init = ratelimit.CreditLimiter.__init__
-    def _off(self, *args, **kwargs):
-        _init(self, *args, **kwargs)
-        self.enabled = False
-    ratelimit.CreditLimiter.__init__ = _off
-"""
 WARMUP = 100  # orders (and their cancels) before the measured ones
 
 
@@ -461,8 +449,7 @@ async def connect(
 async def measure(name: str, n: int, window: int, profile: str, top: int) -> float:
     proto = PROTOCOLS[name]
     prof_out = os.path.join(profile, f"{name}.prof") if profile else ""
-    code = profiled("execx_sim") if profile else "from execx_sim import cli\ncli.main()\n"
-    launch = ("-c", NO_CREDITS + code, *((prof_out,) if profile else ()))
+    launch = ("-c", profiled("execx_sim"), prof_out) if profile else ("-m", "execx_sim.cli")
     sim, ready = await start(sys.executable, *launch, "--quiet", "--log-level", "warning")
     try:
         admin = ready["admin"]
