@@ -34,12 +34,14 @@ D = Decimal
 VENUE, SYMBOL = "bybit-linear", "BTCUSDT"
 # conditional orders / the Algo Order API / algo orders (order-algo)
 QTY = 0.01
-# (venue, symbol, quantity): conditional orders / the Algo Order API / algo orders / FIX stop orders
+# (venue, symbol, quantity): conditional orders / the Algo Order API / algo orders / FIX stop orders /
+# Pulse's trigger orders (stop_market with trigger last_price)
 NATIVE_VENUES = [
     ("bybit-linear", "BTCUSDT", QTY),
     ("binance-usdm-future", "BTCUSDT", QTY),
     ("okx", "BTC-USDT-SWAP", QTY),
     ("deribit", "BTC-PERPETUAL", 10.0),
+    ("pulse", "BTC_USD-PERPETUAL", QTY),
 ]
 NATIVE_IDS = [v for v, _, _ in NATIVE_VENUES]
 PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
@@ -316,3 +318,82 @@ async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
         co_ = svc.service.contingent_orders
         assert co_ is not None
         await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+
+
+async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emulated(tmp_path: Path) -> None:
+    """Pulse (seed 004): a take-profit limit on index is its ``take_limit`` with ``trigger`` index_price, held
+    untriggered; its qty and price are amended at the venue (``private/edit``), a delete cancels it there. A stop
+    on ``mark`` (Pulse has no mark_price trigger), a trailing stop (no trailing_stop type) and one sent with
+    ``emulate`` are emulated in execx, nothing at the venue."""
+    venue, symbol = "pulse", "BTC_USD-PERPETUAL"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue, symbol)
+        cl = uid("pt")
+        tp = stop(
+            sid,
+            cl,
+            c.SIDE_SELL,
+            last + 300,
+            symbol=symbol,
+            trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT,
+            trigger_reference=om.TRIGGER_REFERENCE_INDEX,
+            order_type=c.ORDER_TYPE_LIMIT,
+            price=float(last + 290),
+        )
+        assert (await svc.om.SendOrder(tp, metadata=AUTH)).order.order_status == PENDING
+        assert venue_armed(sim, acct, venue) == [cl]
+        account = sim.exchange.account_by_key(acct["apiKey"])
+        [held] = conditional.armed_orders(sim.exchange.markets[venue], account)
+        assert (held.extra["order_type"], held.extra["trigger"]) == ("take_limit", "index_price")
+        assert held.trigger is not None and held.trigger.price == last + 300
+        amend = om.SendOrderRequest(
+            cl_order_id=cl,
+            symbol=symbol,
+            session_id=sid,
+            transaction_type=c.TRANSACTION_TYPE_UPDATE,
+            qty=0.02,
+            price=float(last + 280),
+        )
+        assert (await svc.om.SendOrder(amend, metadata=AUTH)).order.cl_order_id == cl
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == PENDING and D(str(a.order.qty)) == D("0.02"),
+            "amended",
+        )
+        assert (held.qty, held.price, held.status) == (D("0.02"), last + 280, SimStatus.UNTRIGGERED)
+        delete = om.SendOrderRequest(
+            cl_order_id=cl, symbol=symbol, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        await svc.om.SendOrder(delete, metadata=AUTH)
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
+            "cancelled at the venue",
+        )
+        assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
+
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        mark, trail, em = uid("pm"), uid("pr"), uid("pe")
+        await svc.om.SendOrder(
+            stop(sid, mark, c.SIDE_BUY, last + 20, symbol=symbol, trigger_reference=om.TRIGGER_REFERENCE_MARK),
+            metadata=AUTH,
+        )
+        trailing = om.SendOrderRequest(
+            cl_order_id=trail,
+            symbol=symbol,
+            session_id=sid,
+            qty=QTY,
+            order_type=c.ORDER_TYPE_MARKET,
+            transaction_type=c.TRANSACTION_TYPE_INSERT,
+            side=c.SIDE_SELL,
+            trigger_kind=om.TRIGGER_KIND_TRAILING_STOP,
+            trailing_amount=100.0,
+        )
+        await svc.om.SendOrder(trailing, metadata=AUTH)
+        await svc.om.SendOrder(stop(sid, em, c.SIDE_BUY, last + 20, symbol=symbol, emulate=True), metadata=AUTH)
+        for x in (mark, trail, em):
+            armed = co_.get(sid, x)
+            assert armed is not None and not armed.native and armed.status.value == "pendingtrigger", x
+        assert venue_armed(sim, acct, venue) == []

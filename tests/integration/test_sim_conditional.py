@@ -128,18 +128,24 @@ async def test_bybit_conditional_amend_and_cancel_deactivates(bybit: Client) -> 
 # ---------------------------------------------------------------------- Deribit: stop_* / take_* / trailing_stop
 
 
-@pytest.fixture
-async def deribit(simulator: Simulator) -> AsyncIterator[RpcWs]:
+async def rpc_client(simulator: Simulator, venue: str) -> AsyncIterator[RpcWs]:
+    """A funded account's authenticated JSON-RPC websocket on ``venue`` (Deribit or Pulse)."""
     account = simulator.exchange.create_account()
     simulator.fund_default(account)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        c = await connect(http, simulator.ready["venues"]["deribit"]["ws"])
+        c = await connect(http, simulator.ready["venues"][venue]["ws"])
         await c.ok(
             "public/auth", grant_type="client_credentials", client_id=account.api_key, client_secret=account.secret_key
         )
         c.sim = simulator  # type: ignore[attr-defined]
         yield c
         await c.close()
+
+
+@pytest.fixture
+async def deribit(simulator: Simulator) -> AsyncIterator[RpcWs]:
+    async for c in rpc_client(simulator, "deribit"):
+        yield c
 
 
 async def test_deribit_stop_market_untriggered_then_filled_on_the_channel(deribit: RpcWs) -> None:
@@ -208,6 +214,117 @@ async def test_deribit_take_limit_edit_and_cancel_and_trailing_stop(deribit: Rpc
     assert cancelled["order_state"] == "cancelled"
     assert await deribit.ok("private/cancel_all_by_instrument", instrument_name=PERP, type="trigger_all") == 1
     assert await deribit.ok("private/get_open_orders_by_instrument", instrument_name=PERP) == []
+
+
+# ---------------------------------------------------------------------- Pulse (seed 004): stop_* / take_*
+
+PULSE_PERP = "BTC_USD-PERPETUAL"
+PULSE_ORDERS = f"user.orders.{PULSE_PERP}.raw"
+
+
+@pytest.fixture
+async def pulse(simulator: Simulator) -> AsyncIterator[RpcWs]:
+    async for c in rpc_client(simulator, "pulse"):
+        yield c
+
+
+async def pulse_note(c: RpcWs, channel: str) -> Any:
+    """The next notification on ``channel``, waited for with a generous deadline (others are skipped)."""
+    while True:
+        msg = await asyncio.wait_for(c.notes.get(), WAIT_S)
+        if msg.get("method") == "subscription" and msg["params"]["channel"] == channel:
+            return msg["params"]["data"]
+
+
+async def test_pulse_stop_market_untriggered_then_open_then_filled_on_the_channel(pulse: RpcWs) -> None:
+    """Seed 004: ``trigger`` is index_price or last_price (no mark_price), no trailing_stop type, and no
+    ``triggered`` state: the order goes untriggered -> open -> filled under its order id."""
+    sim: Simulator = pulse.sim  # type: ignore[attr-defined]
+    _, ask = top(sim, "pulse", PULSE_PERP)
+    await sim_trade(sim, "pulse", PULSE_PERP, ask, Decimal("0.01"), "buy")
+    base = dict(instrument_name=PULSE_PERP, amount=0.01, type="stop_market", trigger_price=float(ask + 5))
+    mark = await pulse.error("private/buy", **base, trigger="mark_price")
+    assert mark["code"] == -32602 and "trigger" in str(mark) and "index_price or last_price" in str(mark)
+    missing = await pulse.error("private/buy", **base)
+    assert missing["code"] == -32602 and "trigger" in str(missing)
+    trailing = await pulse.error(
+        "private/sell", instrument_name=PULSE_PERP, amount=0.01, type="trailing_stop", trigger="last_price"
+    )
+    assert trailing["code"] == -32602 and "type" in str(trailing)
+    assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="trigger_all") == []
+    bad_filter = await pulse.error("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="stop")
+    assert bad_filter["code"] == -32602  # Deribit's stop / take filters are not Pulse's types
+
+    await pulse.ok("private/subscribe", channels=[PULSE_ORDERS])
+    placed = await pulse.ok("private/buy", **base, trigger="last_price", label="stop-p1")
+    order = placed["order"]
+    assert (order["order_state"], order["order_type"], order["label"]) == ("untriggered", "stop_market", "stop-p1")
+    assert (order["trigger"], order["trigger_price"]) == ("last_price", float(ask + 5))
+    assert "triggered" not in order and "stop_price" not in order  # not in Pulse's order model
+    assert placed["trades"] == []
+    oid = order["order_id"]
+    note = await pulse_note(pulse, PULSE_ORDERS)
+    assert (note["order_id"], note["order_state"]) == (oid, "untriggered")
+    listed = await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="stop_market")
+    assert [o["order_id"] for o in listed] == [oid]
+    for kind in ("limit", "market", "take_market"):
+        assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type=kind) == []
+
+    await sim_trade(sim, "pulse", PULSE_PERP, ask + 4, Decimal("0.01"), "buy")  # short of the level: nothing
+    assert sim.exchange.markets["pulse"].orders[int(oid)].status.value == "UNTRIGGERED"
+    await sim_trade(sim, "pulse", PULSE_PERP, ask + 5, Decimal("0.01"), "buy")
+    states: list[str] = []
+    while "filled" not in states:
+        note = await pulse_note(pulse, PULSE_ORDERS)
+        if note["order_id"] == oid:
+            states.append(note["order_state"])
+            last_note = note
+    assert "triggered" not in states and states[-1] == "filled"
+    assert last_note["order_type"] == "stop_market" and last_note["filled_amount"] == 0.01
+    assert "triggered" not in last_note
+    [state] = await pulse.ok("private/get_order_state", order_id=oid)  # Pulse: a list
+    assert state["order_state"] == "filled"
+    assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="trigger_all") == []
+
+
+async def test_pulse_take_limit_on_index_edited_and_cancelled(pulse: RpcWs) -> None:
+    """A take_limit on index_price; ``private/edit`` with ``trigger_price`` (seed 004's Edit model); the
+    cancel-all answers the cancelled orders (Pulse)."""
+    sim: Simulator = pulse.sim  # type: ignore[attr-defined]
+    bid, _ = top(sim, "pulse", PULSE_PERP)
+    take = await pulse.ok(
+        "private/buy",
+        instrument_name=PULSE_PERP,
+        amount=0.01,
+        type="take_limit",
+        price=float(bid - 10),
+        trigger="index_price",
+        trigger_price=float(bid - 20),
+    )
+    assert (take["order"]["order_state"], take["order"]["trigger"]) == ("untriggered", "index_price")
+    oid = take["order"]["order_id"]
+    edited = await pulse.ok(
+        "private/edit", order_id=oid, amount=0.02, price=float(bid - 11), trigger_price=float(bid - 30)
+    )
+    assert (edited["order"]["amount"], edited["order"]["price"], edited["order"]["trigger_price"]) == (
+        0.02,
+        float(bid - 11),
+        float(bid - 30),
+    )
+    assert edited["order"]["order_state"] == "untriggered"
+    stop = await pulse.ok(
+        "private/sell",
+        instrument_name=PULSE_PERP,
+        amount=0.01,
+        type="stop_market",
+        trigger="last_price",
+        trigger_price=float(bid - 500),
+    )
+    cancelled = await pulse.ok("private/cancel", order_id=oid)
+    assert cancelled["order_state"] == "cancelled"
+    done = await pulse.ok("private/cancel_all_by_instrument", instrument_name=PULSE_PERP, type="trigger_all")
+    assert [(o["order_id"], o["order_state"]) for o in done] == [(stop["order"]["order_id"], "cancelled")]
+    assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP) == []
 
 
 # ---------------------------------------------------------------------- OKX: order-algo

@@ -234,6 +234,12 @@ class Dialect:
     private_instruments: bool = False  # Pulse: private/get_instruments
     lists_not_pages: bool = False  # Pulse: get_order_state, user/last trades answer plain lists
     index_price_as_number: bool = False  # Pulse: public/get_index_price answers the price itself
+    # Trigger orders (private/buy|sell ``type`` stop_* / take_* / trailing_stop with ``trigger``): Pulse's
+    # ``types.Trigger`` is index_price / last_price only, it has no trailing_stop type and no ``triggered``
+    # state or flag (seed 004 ``types.OrderStatus``: an untriggered order that fired is ``open``)
+    trigger_refs: tuple[str, ...] = ("index_price", "mark_price", "last_price")
+    trailing_stop: bool = True
+    triggered_state: bool = True
 
 
 DERIBIT = Dialect("deribit")
@@ -249,6 +255,9 @@ PULSE = Dialect(
     private_instruments=True,
     lists_not_pages=True,
     index_price_as_number=True,
+    trigger_refs=("index_price", "last_price"),
+    trailing_stop=False,
+    triggered_state=False,
 )
 
 

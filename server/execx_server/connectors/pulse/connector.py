@@ -10,7 +10,10 @@ down.
   ``public/test``), ``private/enable_cancel_on_disconnect`` on every connection (on by default;
   ``cancel_on_disconnect_armed`` tells whether the venue confirmed it on the current connection).
 - Orders: ``private/buy`` / ``private/sell`` (``label`` = clOrderId, ``amount`` in the instrument's
-  units, ``type`` limit/market, ``time_in_force``), ``private/edit``, ``private/cancel``,
+  units, ``type`` limit/market, ``time_in_force``; a native stop / take-profit as ``type``
+  stop_market / stop_limit / take_market / take_limit with ``trigger`` last_price / index_price and
+  ``trigger_price``: ``order_state`` ``untriggered`` = pendingtrigger, then ``open`` / ``filled`` when it
+  fired, Pulse having no ``triggered`` state), ``private/edit``, ``private/cancel``,
   ``private/cancel_all_by_instrument`` (Pulse answers with the cancelled orders). Post-only: Pulse's
   ``post_only`` moves a crossing price to just inside the spread (its document; it has no
   ``reject_post_only``), so an execx postonly order never takes but may rest at a better price than
@@ -92,6 +95,9 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # private/enable_cancel_on_disconnect
             post_only_cross=PostOnlyCross.REPRICED,  # seed 004: rests one tick inside the spread
+            # trigger orders (stop_* / take_* with trigger last_price / index_price); no trailing stop on Pulse
+            native_triggers=parse.NATIVE_TRIGGERS,
+            native_references=frozenset(parse.TRIGGER_REF),
         )
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
         self._heartbeat_s = heartbeat_s
@@ -215,7 +221,7 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
             why = f"pulse: {order.cl_order_id} is live already"
             return await self.tracker.existing(order.symbol, order.cl_order_id, None, self.query_order, why)
         params = parse.order_params(order, rules)
-        if self.native_mmp.orders and order.order_type is not OrderType.MARKET:
+        if self.native_mmp.orders and order.order_type is not OrderType.MARKET and order.trigger is None:
             params["mmp"] = True
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         self.tracker.track(order.cl_order_id, known)

@@ -9,11 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 from ...domain.enums import OrderType, TimeInForce
+from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
 from ...domain.venue import ExecutionReport, OrderRequest
 from ..jsonrpc import parse as rpc_parse
 from ..tracking import Known
+
+# Trigger orders (seed 004 types.Type / types.Trigger): stop_* and take_* with ``trigger`` index_price or
+# last_price and ``trigger_price``; Pulse has no mark-price trigger and no trailing stop.
+TRIGGER_REF = {"last": "last_price", "index": "index_price"}
+NATIVE_TRIGGERS = frozenset({"stop", "takeprofit"})
+TRIGGER_TYPE_PREFIX = {"stop": "stop", "takeprofit": "take"}
 
 TIF = {
     TimeInForce.GTC: "good_til_cancelled",
@@ -33,6 +40,8 @@ def order_params(order: OrderRequest, rules: InstrumentRules) -> dict[str, Any]:
         "label": order.cl_order_id,
         "time_in_force": TIF[order.tif],
     }
+    if order.trigger is not None:
+        params.update(trigger_params(order))
     if order.price is not None and order.order_type is not OrderType.MARKET:
         params["price"] = to_wire(order.price)
     if order.order_type is OrderType.POSTONLY:
@@ -40,6 +49,26 @@ def order_params(order: OrderRequest, rules: InstrumentRules) -> dict[str, Any]:
     if order.reduce_only:
         params["reduce_only"] = True
     return params
+
+
+def trigger_params(order: OrderRequest) -> dict[str, Any]:
+    """A native contingent order's fields: ``type`` stop_market / stop_limit / take_market / take_limit,
+    ``trigger`` (last_price / index_price) and ``trigger_price``. Which way it fires is the type's (a buy
+    stop when the price rises to the level, a buy take-profit when it falls to it; a sell the other way)."""
+    trigger = order.trigger
+    if (
+        trigger is None
+        or trigger.kind not in NATIVE_TRIGGERS
+        or trigger.price is None
+        or trigger.reference not in TRIGGER_REF
+    ):
+        raise ValidationError("triggerKind", "Pulse holds stop and take-profit orders on last or index price only")
+    kind = "market" if order.order_type is OrderType.MARKET else "limit"
+    return {
+        "type": f"{TRIGGER_TYPE_PREFIX[trigger.kind]}_{kind}",
+        "trigger": TRIGGER_REF[trigger.reference],
+        "trigger_price": to_wire(trigger.price),
+    }
 
 
 def edit_params(known: Known, qty: Decimal, price: Decimal | None, rules: InstrumentRules) -> dict[str, Any]:

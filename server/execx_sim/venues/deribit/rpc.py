@@ -70,6 +70,8 @@ TRIGGER_KINDS = {  # private/get_open_orders* and cancel_all_by_instrument ``typ
     "trailing_stop": {"trailing_stop"},
     **{t: {t} for t in TRIGGER_TYPES},
 }
+DERIBIT_TYPE_FILTERS = ("all", "limit", "trigger_all", "stop", "take", "trailing_stop", *TRIGGER_TYPES)
+PULSE_TYPE_FILTERS = ("all", "limit", "market", "trigger_all", "stop_limit", "stop_market", "take_limit", "take_market")
 BOOK_LEVELS = 1000
 
 
@@ -202,7 +204,7 @@ class DeribitRpc:
             "instrument_name": o.symbol,
             "direction": "buy" if o.side is Side.BUY else "sell",
             "order_type": o.extra.get("order_type") or ("limit" if o.type is OrderType.LIMIT else "market"),
-            "order_state": STATE[o.status],
+            "order_state": self._state(o.status),
             "price": num(o.price) if o.price is not None else "market_price",
             "amount": num(self.amount(inst, o.qty)),
             "contracts": num(o.qty),
@@ -234,12 +236,19 @@ class DeribitRpc:
         trigger = o.trigger
         if trigger is not None:
             out["trigger"] = o.extra.get("trigger", "")
-            out["triggered"] = bool(trigger.fired_ms)
             out["trigger_price"] = num(trigger.price) if trigger.price is not None else None
-            if trigger.offset is not None:
-                out["trigger_offset"] = num(trigger.offset)
-            out["stop_price"] = out["trigger_price"]
+            if self.dialect.triggered_state:  # Deribit's; Pulse's order model has none of these
+                out["triggered"] = bool(trigger.fired_ms)
+                if trigger.offset is not None:
+                    out["trigger_offset"] = num(trigger.offset)
+                out["stop_price"] = out["trigger_price"]
         return out
+
+    def _state(self, status: OrderStatus) -> str:
+        """``order_state``; Pulse has no ``triggered`` state (seed 004): a fired trigger order is ``open``."""
+        if status is OrderStatus.TRIGGERED and not self.dialect.triggered_state:
+            return "open"
+        return STATE[status]
 
     def trade_json(self, f: Fill, o: Order) -> dict[str, Any]:
         inst = self.market.instruments[f.symbol]
@@ -529,6 +538,12 @@ class DeribitRpc:
             type_name = p.text("type", "limit") or "limit"
             if type_name not in ("limit", "market") and type_name not in TRIGGER_TYPES:
                 raise invalid_params("type", f"{type_name} orders are not supported by the simulator")
+            if type_name == "trailing_stop" and not self.dialect.trailing_stop:
+                raise invalid_params("type", "trailing_stop is not an order type of this venue")
+            trigger = p.text("trigger", "") or ""
+            if type_name in TRIGGER_TYPES and trigger not in self.dialect.trigger_refs:
+                refs = " or ".join(self.dialect.trigger_refs)
+                raise invalid_params("trigger", f"{refs} is required for trigger orders")
             order_type = TRIGGER_TYPES[type_name][0] if type_name in TRIGGER_TYPES else OrderType(type_name.upper())
             tif_name = p.text("time_in_force", "good_til_cancelled")
             if tif_name not in TIF:
@@ -550,7 +565,7 @@ class DeribitRpc:
                 label=label,
                 connection=conn.conn_id if conn.ws is not None else 0,
                 trigger_type=type_name if type_name in TRIGGER_TYPES else "",
-                trigger=p.text("trigger", "") or "",
+                trigger=trigger,
                 trigger_price=p.decimal("trigger_price"),
                 trigger_offset=p.decimal("trigger_offset"),
                 mmp=p.flag("mmp"),
@@ -612,18 +627,11 @@ class DeribitRpc:
 
     def _type_filter(self, p: Params) -> None:
         kind = p.text("type", "all")
-        if kind not in ("all", "limit"):  # no trigger orders in the simulator: only limit/market orders rest
-            if kind not in (
-                "trigger_all",
-                "stop",
-                "take",
-                "trailing_stop",
-                "stop_limit",
-                "stop_market",
-                "take_limit",
-                "take_market",
-            ):
-                raise invalid_params("type", "unknown order type filter")
+        # Pulse's filters (seed 004 types.Type) are its order types and trigger_all; Deribit also has stop,
+        # take and trailing_stop
+        kinds = PULSE_TYPE_FILTERS if not self.dialect.trailing_stop else DERIBIT_TYPE_FILTERS
+        if kind not in kinds:
+            raise invalid_params("type", "unknown order type filter")
 
     def _listed(self, account: Account, p: Params, symbol: str | None = None) -> list[Order]:
         """The account's open orders and untriggered trigger orders that ``type`` selects (``all``: both,
@@ -633,7 +641,7 @@ class DeribitRpc:
         orders: list[Order] = []
         if kind in ("all", "limit"):
             orders += self.market.open_orders(account, symbol)
-        if kind != "limit":
+        if kind not in ("limit", "market"):  # Pulse's market: no market order rests
             kinds = TRIGGER_KINDS.get(kind or "trigger_all", TRIGGER_KINDS["trigger_all"])
             orders += [
                 o for o in conditional.armed_orders(self.market, account, symbol) if o.extra.get("order_type") in kinds
