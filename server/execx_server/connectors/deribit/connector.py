@@ -117,7 +117,9 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
             supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.DAY}),
             supports_reduce_only=True,
             cancel_on_disconnect=cancel_on_disconnect,  # FIX Logon 9001=Y
-            # stop orders over FIX (OrdType S / 4 with StopPx); take-profits and trailing stops: emulated
+            # stop orders over FIX (OrdType S / 4 with StopPx); take-profits and trailing stops: emulated (FIX's
+            # if-touched OrdType J is "stop limit, if StopPx is set" in Deribit's words and no report lists it;
+            # NewOrderSingle has no trailing offset tag: docs/contingent_orders.md)
             native_triggers=frozenset({"stop"}),
             native_references=frozenset(parse.TRIGGER_METHOD),
         )
