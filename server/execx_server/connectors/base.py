@@ -27,12 +27,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..domain.enums import Exchange, Side, TimeInForce
 from ..domain.errors import ValidationError
 from ..domain.instruments import InstrumentRules
-from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, TradeWindow, VenuePosition
 from .transport.ratelimit import RateGate
 from .transport.telemetry import Telemetry
 
@@ -189,6 +189,16 @@ class Connector(Protocol):
         self, symbol: str, on_ticker: Callable[[BookTicker], None], on_trade: Callable[[Trade], None]
     ) -> Callable[[], None]:
         """Subscribe to best bid/ask and trades of ``symbol``; returns the unsubscribe function."""
+        ...
+
+
+@runtime_checkable
+class TradeHistory(Protocol):
+    """A connector that reads its venue's public trade history (a restart's missed triggers,
+    ``managers/contingent.py``)."""
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        """The public trades of ``symbol`` printed from ``start_ms`` to ``end_ms`` (inclusive), oldest first."""
         ...
 
 

@@ -137,3 +137,13 @@ class Trade:
     qty: Decimal
     aggressor: Side
     exch_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TradeWindow:
+    """A venue's public trades of one symbol between two times (``TradeHistory.trades_between``), oldest
+    first; ``complete``: they are every trade of the interval (False: the venue's history could not cover it
+    all, e.g. Bybit's recent trades only, or the paging cap was reached; ``trades`` is then what was read)."""
+
+    trades: list[Trade]
+    complete: bool

@@ -29,7 +29,9 @@ and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's de
   whose clOrderId the session already knows fired just before the restart: it is tracked as triggered. A
   triggered one whose order never reached the journal is sent now. The others are re-armed and the first
   reference price after start-up is checked against the level with the gap-through rule: a level crossed
-  while execx was down fires at once; a crossing that reverted before start-up is not seen.
+  while execx was down fires at once. Before that, armed ``last`` ones are replayed over the venue's public
+  trades since their journaled ``seenMs`` (``TradeHistory``; a crossing that reverted fires at start-up; no
+  evidence, no firing: ``missedWindowUnknown``).
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from ..connectors.base import TradeHistory
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
 from ..domain.venue import NativeTrigger, VenueError
@@ -52,12 +56,15 @@ from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
 from ..observability.metrics import Metrics
-from .contingent_plan import Kind, Reference, TriggerState, observe
+from .contingent_plan import Kind, Reference, TriggerState, observe, replay
 from .runtime import ZERO, Restorer, Runner, RunnerState, Saved, order_from_json, order_json
 
 log = logging.getLogger("execx.contingent")
 
 KIND = "contingent"  # the journal row kind and the bus / journal event kind
+MS_NS = 1_000_000
+SEEN_SAVE_S = 1.0  # the watchers' last-seen print time is journaled at most this often (and at shutdown)
+MISSED_UNKNOWN = "missedWindowUnknown"  # the event message's prefix: the down-time could not be checked
 REACTIONS_KEPT = 10_000  # print -> send-call latencies kept for the benchmark (ns)
 FINISHED_KEPT = 10_000  # single contingent orders no longer armed kept for queries and idempotent retries
 ARMED, TRIGGERED, HELD = OrderStatus.PENDINGTRIGGER, OrderStatus.TRIGGERED, "held"
@@ -101,6 +108,9 @@ class Contingent:
     reference_price: Decimal = ZERO
     local_time: int = field(default_factory=time.time_ns)
     native: bool = False  # held by the venue: its order is the engine's from the start (``ContingentOrders``)
+    # the last time (ms) its reference price was seen (armed, amended, released, or its watcher's last fresh
+    # print): after a restart the venue's trade history is read from here (journaled ``seenMs``)
+    seen_ms: int = field(default_factory=lambda: time.time_ns() // MS_NS)
 
     def __post_init__(self) -> None:
         if self.spec is not None and self.state is None:
@@ -135,6 +145,7 @@ class Contingent:
             },
             "trigger": None if self.state is None else {"level": _s(self.state.level), "best": _s(self.state.best)},
             "native": self.native,
+            "seenMs": self.seen_ms,
         }
 
     @classmethod
@@ -148,6 +159,7 @@ class Contingent:
         )
         c = cls(order, Exchange(d["exchange"]), spec, OrderStatus(d["status"]), bool(d["held"]), d["groupId"])
         c.native = bool(d.get("native", False))
+        c.seen_ms = int(d.get("seenMs", 0))  # 0: a row journaled before it was kept (window unknown)
         if c.state is not None and d["trigger"] is not None:
             c.state = replace(c.state, level=_d(d["trigger"]["level"]), best=_d(d["trigger"]["best"]))
         return c
@@ -251,12 +263,16 @@ class Watcher(Runner):
         super().__init__(owner.engine, owner.hub, owner.metrics, session_id, exchange, symbol)
         self.owner = owner
         self.armed: list[Contingent] = []
+        self.seen_ms = 0  # the last fresh print's time (venue time, ms): journaled as its armed ones' seenMs
+        self.saved_seen_ms = 0
 
     def _on_market(self, event: MarketEvent) -> None:
         if not self.armed:
             return
+        seen = 0
         if isinstance(event, TradeEvent):
             ref, price = Reference.LAST, event.trade.price
+            seen = (event.trade.exch_time_ns or event.local_ns) // MS_NS
         elif isinstance(event, QuoteEvent):
             q = event.quote
             if not q.bid or not q.ask:
@@ -266,6 +282,8 @@ class Watcher(Runner):
             return
         if not self.fresh() or self.state is not RunnerState.RUNNING:
             return  # a stale feed fires nothing; the next fresh price beyond the level does (gap-through)
+        if seen:
+            self.seen_ms = seen
         hit = []
         for c in self.armed:
             if c.spec is None or c.spec.reference is not ref or c.state is None:
@@ -297,6 +315,7 @@ class ContingentOrders:
         self.finished: deque[tuple[str, str]] = deque()  # single ones no longer armed, oldest first
         self._lock = asyncio.Lock()
         self.stopped: set[str] = set()  # sessions whose order handler was stopped: nothing of them is saved
+        self._seen_loop: asyncio.Task[Any] | None = None
         engine.observers.append(self._on_update)
         engine.risk.kill_hooks.append(self.kill_session)
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
@@ -352,6 +371,13 @@ class ContingentOrders:
         if (not live and not groups) or session_id in self.stopped:
             self.saved.drop(session_id)
             return
+        for c in live:
+            w = self.watchers.get((session_id, c.exchange, c.order.symbol))
+            if w is not None and c in w.armed:
+                c.seen_ms = max(c.seen_ms, w.seen_ms)
+        for (sid, _, _), w in self.watchers.items():
+            if sid == session_id:
+                w.saved_seen_ms = w.seen_ms
         self.saved.save(
             session_id, session_id, {"orders": [c.to_json() for c in live], "groups": [g.to_json() for g in groups]}
         )
@@ -414,7 +440,18 @@ class ContingentOrders:
             w = Watcher(self, session_id, exchange, symbol)
             await w.start()
             self.watchers[key] = w
+            if self._seen_loop is None:
+                self._seen_loop = self.tasks.spawn(self._journal_seen(), "contingent/seen")
         return w
+
+    async def _journal_seen(self) -> None:
+        """Every ``SEEN_SAVE_S``: the rows of the sessions whose armed orders saw a fresh print since their last
+        save are saved again (their ``seenMs``; a restart reads the venue's trades from there)."""
+        while True:
+            await asyncio.sleep(SEEN_SAVE_S)
+            moved = {sid for (sid, _, _), w in self.watchers.items() if w.armed and w.seen_ms > w.saved_seen_ms}
+            for sid in moved:
+                self.save(sid)
 
     async def arm(self, c: Contingent) -> None:
         """Put ``c`` on its symbol's watcher (a held leg waits off it); registered only once it is armed (the
@@ -490,6 +527,7 @@ class ContingentOrders:
             self.check_risk(order, new_spec)
             self.disarm(c)
             c.order, c.spec, c.state, c.message = order, new_spec, None, "amended"
+            c.seen_ms = time.time_ns() // MS_NS  # earlier prints were measured against the old trigger
             c.__post_init__()
             await self.arm(c)
             self.save(order.session_id)
@@ -827,6 +865,7 @@ class ContingentOrders:
         if c.status is not ARMED or not c.held:
             return
         c.held = False
+        c.seen_ms = time.time_ns() // MS_NS  # watched from now on
         if c.spec is None:
             await self.send(c)
         else:
@@ -905,6 +944,7 @@ class ContingentOrders:
             self.groups[(session_id, g.group_id)] = g
         resend = []
         resend_native = []
+        check = []  # armed ones the venue's trade history is read for before they are armed again
         for c in restored:
             if c.native:
                 self.orders[c.key] = c
@@ -919,12 +959,17 @@ class ContingentOrders:
                 c.status = TRIGGERED  # it fired just before the restart: its order exists (reconciled)
             if c.status is TRIGGERED and not known:
                 resend.append(c)  # it fired, its order never reached the journal: send it now
-            if c.status is ARMED:
+            if c.status is ARMED and missed_checked(c):
+                check.append(c)
+                self.orders[c.key] = c
+            elif c.status is ARMED:
                 await self.arm(c)
             else:
                 self.orders[c.key] = c
+        fired = await self._rearm_checked(session_id, check)
         for c in resend:
             await self.send(c)
+        await self._send_missed(fired)
         for c in resend_native:
             if c.spec is None:  # a native one always has its trigger
                 continue
@@ -939,6 +984,79 @@ class ContingentOrders:
         self.save(session_id)
         if self.engine.risk.kill_reason(session_id):  # engaged while it was detached: nothing stays armed
             await self.kill_session(session, native=True)
+
+    async def _missed(self, session_id: str, check: list[Contingent]) -> list[Contingent]:
+        """The armed ``last`` ones of a restored session against the venue's public trades printed while execx
+        was down (from each one's ``seenMs`` until now; one read per symbol): those a trade crossed (a trailing
+        stop's trail recomputed over them) are marked triggered, with the trade in their message, and answered.
+        Fires only on evidence: a read that fails or cannot cover the whole window, or a venue without one,
+        leaves them armed with an event ``missedWindowUnknown: ...`` (logged)."""
+        if not check:
+            return []
+        _, connector = self.engine.live_session(session_id)
+        now_ms = time.time_ns() // MS_NS
+        fired: list[Contingent] = []
+        by_symbol: dict[str, list[Contingent]] = {}
+        for c in check:
+            by_symbol.setdefault(c.order.symbol, []).append(c)
+        for symbol, cs in by_symbol.items():
+            unknown = [c for c in cs if c.seen_ms <= 0]
+            cs = [c for c in cs if c.seen_ms > 0]
+            self._unknown(unknown, "the time its price was last seen was not journaled")
+            if not cs:
+                continue
+            if not isinstance(connector, TradeHistory):
+                self._unknown(cs, f"{connector.exchange.value}'s trade history is not read by execx")
+                continue
+            start = min(c.seen_ms for c in cs)
+            try:
+                window = await connector.trades_between(symbol, start, now_ms)
+            except (TimeoutError, VenueError, ValueError, KeyError, TypeError, OSError) as e:
+                self._unknown(cs, f"reading the venue's trade history failed: {e}")
+                continue
+            live = []
+            for c in cs:
+                if c.state is None:
+                    continue
+                t, c.state = replay(c.state, window.trades, c.seen_ms)
+                if t is None:
+                    live.append(c)
+                    continue
+                fired.append(c)
+                at = datetime.fromtimestamp(t.exch_time_ns / 1e9, UTC).isoformat(timespec="milliseconds")
+                c.status, c.reference_price = TRIGGERED, t.price
+                c.message = (
+                    f"triggered at start-up: found in the venue's trade history (trade {t.trade_id} at "
+                    f"{t.price}, {at}, while execx was down)"
+                )
+                log.info("contingent.missed_fired", extra={"clOrderId": c.order.cl_order_id, "trade": t.trade_id})
+            if not window.complete:
+                self._unknown(live, "the venue's trade history does not cover the whole time execx was down")
+        return fired
+
+    async def _rearm_checked(self, session_id: str, check: list[Contingent]) -> list[Contingent]:
+        """``_missed``, then the ones it did not fire armed again (the first price: gap-through); the fired ones."""
+        fired = await self._missed(session_id, check)
+        for c in check:
+            if c not in fired:
+                await self.arm(c)
+        return fired
+
+    async def _send_missed(self, fired: list[Contingent]) -> None:
+        """The ones the venue's trade history fired: their ``triggered`` events, their orders, their groups."""
+        for c in fired:
+            self.publish(c)
+            await self.send(c)
+            self._linked_on_trigger(c)
+            self.retire(c)
+
+    def _unknown(self, cs: list[Contingent], why: str) -> None:
+        """Policy: no evidence, no firing; they stay armed (the first price is checked with the gap-through
+        rule) and the strategy is told with an event."""
+        for c in cs:
+            c.message = f"{MISSED_UNKNOWN}: {why}"
+            log.warning("contingent.missed_window_unknown", extra={"clOrderId": c.order.cl_order_id, "why": why})
+            self.publish(c)
 
     def _settle(self, g: Group) -> None:
         """After a restart: the group rules applied to what its legs' orders did while execx was down (their
@@ -956,8 +1074,11 @@ class ContingentOrders:
                 self._oco_on_unfilled_end(c, u.order_status)
 
     async def close(self) -> None:
-        """Service shutdown: stop watching; armed orders stay journaled (armed again after the restart)."""
+        """Service shutdown: stop watching; armed orders stay journaled (armed again after the restart) with the
+        time their price was last seen."""
         self.restorer.close()
+        for sid in {sid for (sid, _, _), w in self.watchers.items() if w.armed and w.seen_ms > w.saved_seen_ms}:
+            self.save(sid)
         if self._on_update in self.engine.observers:
             self.engine.observers.remove(self._on_update)
         if self.kill_session in self.engine.risk.kill_hooks:
@@ -966,6 +1087,18 @@ class ContingentOrders:
         for w in self.watchers.values():
             await w.tasks.close()
             w.detach()
+
+
+def missed_checked(c: Contingent) -> bool:
+    """An armed emulated one whose reference is the last price (public trades): after a restart, the venue's
+    trade history is read for it (mark: execx's mid, which no venue history holds; held legs were not armed)."""
+    return (
+        not c.native
+        and not c.held
+        and c.spec is not None
+        and c.spec.reference is Reference.LAST
+        and c.state is not None
+    )
 
 
 def native_of(spec: Spec) -> NativeTrigger:

@@ -16,11 +16,13 @@ as a venue's stop would be refused or triggered at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
 from ..domain.enums import Side
+from ..domain.venue import Trade
 
 HUNDRED = Decimal(100)
 
@@ -83,3 +85,16 @@ def observe(state: TriggerState, price: Decimal) -> tuple[bool, TriggerState]:
     if _rises(state.kind, state.side):
         return price >= state.level, state
     return price <= state.level, state
+
+
+def replay(state: TriggerState, trades: Sequence[Trade], since_ms: int) -> tuple[Trade | None, TriggerState]:
+    """The trigger over a venue's trade history (oldest first), from ``since_ms`` on (earlier trades skipped):
+    the first trade that fires it (None: none) and the state after the trades read (a trailing stop's best
+    price and level recomputed over them, up to the firing trade)."""
+    for t in trades:
+        if t.exch_time_ns // 1_000_000 < since_ms:
+            continue
+        fires, state = observe(state, t.price)
+        if fires:
+            return t, state
+    return None, state

@@ -61,6 +61,8 @@ from ...domain.venue import (
     OrderRequest,
     Rejected,
     Retryable,
+    Trade,
+    TradeWindow,
     VenueError,
     VenuePosition,
 )
@@ -83,6 +85,8 @@ log = logging.getLogger("execx.connectors.binance")
 RECOVERY_WINDOW_MS = 23 * 3600 * 1000  # trades older than this are left to the engine's reconciliation
 TRADES_PAGE = 1000  # myTrades / userTrades maximum limit
 TRADES_MAX = 20_000  # recovery reads at most this many missed trades per symbol
+HISTORY_REQUESTS = 48  # trades_between: aggTrades requests at most (a day of quiet hours; 48 000 trades)
+MS_NS = 1_000_000
 
 
 class BinanceConnector(VenueConnector):
@@ -679,6 +683,28 @@ class BinanceConnector(VenueConnector):
             # the order counts fills older than the trades read (``since`` is the newest trade seen, which an
             # order's answer may have carried while this order's earlier fills were lost): fetch them
             self._fetch_if_gap(order)
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        """The public aggregate trades of ``symbol`` from ``start_ms`` to ``end_ms`` (``aggTrades`` with
+        ``startTime`` / ``endTime``), read in windows of under an hour and pages of 1000 (a full page is
+        followed from its last trade's time); incomplete past ``HISTORY_REQUESTS`` requests."""
+        out: list[Trade] = []
+        seen: set[str] = set()
+        start, requests = start_ms, 0
+        while start <= end_ms:
+            if requests == HISTORY_REQUESTS:
+                return TradeWindow(out, complete=False)
+            stop = min(end_ms, start + parse.AGG_TRADES_SPAN_MS)
+            rows = await self.rest.agg_trades(symbol, start, stop)
+            requests += 1
+            page = parse.parse_agg_trades(symbol, rows)
+            out.extend(t for t in page if t.trade_id not in seen)
+            seen.update(t.trade_id for t in page)
+            if len(rows) >= parse.AGG_TRADES_LIMIT:  # more in this window: on from the last one's time
+                start = max(start + 1, page[-1].exch_time_ns // MS_NS)
+                continue
+            start = stop + 1
+        return TradeWindow(out, complete=True)
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         """Every fill of the order's current venue order id, as fill reports with trade ids (after a

@@ -259,6 +259,39 @@ def trades_params(
     return params
 
 
+AGG_TRADES_LIMIT = 1000  # aggTrades' maximum page
+AGG_TRADES_SPAN_MS = 3_600_000 - 1  # futures: startTime and endTime less than one hour apart (spot too, kept)
+
+
+def agg_trades_params(symbol: str, start_ms: int, end_ms: int) -> Params:
+    """``GET /api/v3/aggTrades`` (spot) / ``/fapi/v1/aggTrades`` / ``/dapi/v1/aggTrades``: the aggregate trades
+    of ``symbol`` from ``start_ms`` to ``end_ms`` (inclusive; at most ``AGG_TRADES_SPAN_MS`` apart), the oldest
+    ``AGG_TRADES_LIMIT`` of them."""
+    if end_ms < start_ms or end_ms - start_ms > AGG_TRADES_SPAN_MS:
+        raise ValueError(f"aggTrades window {start_ms}..{end_ms} is not within one hour")
+    return [
+        ("symbol", symbol),
+        ("startTime", str(start_ms)),
+        ("endTime", str(end_ms)),
+        ("limit", str(AGG_TRADES_LIMIT)),
+    ]
+
+
+def parse_agg_trades(symbol: str, rows: list[Any]) -> list[Trade]:
+    """aggTrades rows (``a`` id, ``p`` price, ``q`` qty, ``T`` time ms, ``m`` buyer is maker) as trades."""
+    return [
+        Trade(
+            symbol=symbol,
+            trade_id=str(r["a"]),
+            price=Decimal(str(r["p"])),
+            qty=Decimal(str(r["q"])),
+            aggressor=aggressor_from_buyer_is_maker(bool(r["m"])),
+            exch_time_ns=int(r["T"]) * MS,
+        )
+        for r in rows
+    ]
+
+
 def keep_priority_params(symbol: str, cl_order_id: str, new_qty: Decimal) -> Params:
     """Spot ``PUT /api/v3/order/amend/keepPriority`` (``order.amend.keepPriority``): a smaller quantity,
     queue priority kept; the client order id is kept (``newClientOrderId`` = the same, allowed)."""

@@ -228,6 +228,13 @@ class BinanceRest:
         weight = (6 if symbol else 80) if self.flavor is Flavor.SPOT else (1 if symbol else 40)
         return cast(list[Any], await self.call("GET", f"{self.prefix}/openOrders", params, weight=weight))
 
+    async def agg_trades(self, symbol: str, start_ms: int, end_ms: int) -> list[Any]:
+        """Public ``aggTrades`` (spot ``/api/v3``, ``/fapi/v1``, ``/dapi/v1``; unsigned) of ``symbol`` from
+        ``start_ms`` to ``end_ms``, oldest first, at most 1000 (``parse.agg_trades_params``)."""
+        weight = 4 if self.flavor is Flavor.SPOT else 20
+        params = parse.agg_trades_params(symbol, start_ms, end_ms)
+        return cast(list[Any], await self.call("GET", f"{self.prefix}/aggTrades", params, signed=False, weight=weight))
+
     async def trades(
         self, symbol: str, start_time_ms: int | None = None, order_id: str = "", from_id: int | None = None
     ) -> list[Any]:

@@ -159,6 +159,7 @@ class DeribitConnector(QueriesOverRpc, VenueConnector):
             self.tracker,
             positions_params={"currency": "any"},
             all_open_orders="private/get_open_orders",
+            trades_method="public/get_last_trades_by_instrument_and_time",
         )
         # While the FIX session is down or silent with orders live (``_poll_once``): poll over JSON-RPC's HTTP
         # form (the websocket may be as silent as FIX). A FIX session that answers TestRequests is not taken as

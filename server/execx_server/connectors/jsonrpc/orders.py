@@ -19,11 +19,13 @@ from typing import Any
 
 from ...domain.enums import OrderType
 from ...domain.instruments import InstrumentRules
-from ...domain.venue import ExecutionReport, OutcomeUnknown, Rejected, Retryable, VenuePosition
+from ...domain.venue import ExecutionReport, OutcomeUnknown, Rejected, Retryable, Trade, TradeWindow, VenuePosition
 from ..tracking import Known, OrderTracker
 from ..transport.websocket import NoAnswer, NotSent
 from . import parse
 from .client import RpcError
+
+HISTORY_REQUESTS = 48  # trades_between: requests at most (48 000 trades)
 
 log = logging.getLogger("execx.connectors.jsonrpc")
 
@@ -62,6 +64,7 @@ class RpcQueries:
         *,
         positions_params: dict[str, Any] | None = None,
         all_open_orders: str = "",
+        trades_method: str = "public/last_trades_by_instrument",
     ) -> None:
         """``positions_params``: Deribit needs ``{"currency": "any"}``, Pulse none (seed 004: optional).
         ``all_open_orders``: the method listing every open order (Deribit ``private/get_open_orders``);
@@ -71,6 +74,7 @@ class RpcQueries:
         self.tracker = tracker
         self._positions_params = positions_params or {}
         self._all_open_orders = all_open_orders
+        self._trades_method = trades_method  # public trades by time (Deribit: ..._and_time)
         self.currencies: dict[str, list[str]] = {}  # per instrument (``parse.instrument_currencies``)
 
     async def call(self, method: str, params: dict[str, Any]) -> Any:
@@ -97,6 +101,22 @@ class RpcQueries:
         if known is None:
             self.tracker.learn(report)
         return report
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        """The public trades of ``symbol`` from ``start_ms`` to ``end_ms`` (``trades_method``, ``sorting: asc``),
+        a page of 1000 followed from its last trade's time; incomplete past ``HISTORY_REQUESTS`` requests."""
+        out: list[Trade] = []
+        seen: set[str] = set()
+        start = start_ms
+        for _ in range(HISTORY_REQUESTS):
+            answer = await self.call(self._trades_method, parse.trades_by_time_params(symbol, start, end_ms))
+            page, more = parse.parse_trades_page(answer, self.rules.get(symbol))
+            out.extend(t for t in page if t.trade_id not in seen)
+            seen.update(t.trade_id for t in page)
+            if not more or not page:
+                return TradeWindow(out, complete=True)
+            start = max(start + 1, page[-1].exch_time_ns // 1_000_000)
+        return TradeWindow(out, complete=False)
 
     async def order_state(self, order_id: str) -> dict[str, Any]:
         """``private/get_order_state``: Deribit answers the order object, Pulse a list holding it (seed 004)."""
@@ -222,3 +242,6 @@ class QueriesOverRpc:
 
     async def positions(self) -> list[VenuePosition]:
         return await self.queries.positions()
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        return await self.queries.trades_between(symbol, start_ms, end_ms)

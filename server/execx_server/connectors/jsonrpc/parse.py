@@ -180,6 +180,34 @@ def parse_quote(data: dict[str, Any], rules: InstrumentRules | None) -> BookTick
     )
 
 
+TRADES_COUNT = 1000  # the trades-by-time methods' maximum ``count``
+
+
+def trades_by_time_params(symbol: str, start_ms: int, end_ms: int) -> dict[str, Any]:
+    """Deribit ``public/get_last_trades_by_instrument_and_time`` / Pulse ``public/last_trades_by_instrument``
+    (seed 004): the oldest ``TRADES_COUNT`` public trades of ``symbol`` from ``start_ms`` to ``end_ms``."""
+    if end_ms < start_ms:
+        raise ValueError(f"trades window {start_ms}..{end_ms} ends before it starts")
+    return {
+        "instrument_name": symbol,
+        "start_timestamp": start_ms,
+        "end_timestamp": end_ms,
+        "count": TRADES_COUNT,
+        "sorting": "asc",
+    }
+
+
+def parse_trades_page(answer: Any, rules: InstrumentRules | None) -> tuple[list[Trade], bool]:
+    """A trades-by-time answer (Deribit ``{"trades": [...], "has_more"}``, Pulse a plain list) as trades, and
+    whether more follow (Pulse: a full page)."""
+    rows = answer.get("trades", []) if isinstance(answer, dict) else answer
+    if not isinstance(rows, list):
+        raise ValueError(f"trades answer is {type(rows).__name__}")
+    trades = [parse_public_trade(r, rules) for r in rows if isinstance(r, dict)]
+    more = bool(answer.get("has_more")) if isinstance(answer, dict) else len(rows) >= TRADES_COUNT
+    return trades, more
+
+
 def parse_public_trade(data: dict[str, Any], rules: InstrumentRules | None) -> Trade:
     """One element of a ``trades.{instrument}.{interval}`` notification; ``direction`` is the taker's side."""
     return Trade(

@@ -15,6 +15,9 @@ from ...core.types import ZERO, OrderError, Side
 from .errors import BinanceError
 from .futures_wire import fixed
 from .http import Call, Params
+from .spot_trading import select
+
+HOUR_MS = 3_600_000  # aggTrades: startTime and endTime less than one hour apart
 
 if TYPE_CHECKING:
     from .futures_frontend import FuturesFrontend
@@ -192,9 +195,12 @@ def register_rest(fe: FuturesFrontend) -> None:
         inst = market.instruments[symbol]
         limit = min(max(call.params.int("limit", default=500) or 500, 1), 1000)
         from_id = call.params.int("fromId")
-        rows = list(market.public_trades[symbol])
-        if from_id is not None:
-            rows = [t for t in rows if t.trade_id >= from_id]
+        start, end = call.params.int("startTime"), call.params.int("endTime")
+        if start is not None and end is not None and not 0 <= end - start < HOUR_MS:
+            raise BinanceError(-1127, "More than 1 hours between startTime and endTime.")
+        rows = select(
+            list(market.public_trades[symbol]), lambda t: t.trade_id, lambda t: t.time_ms, from_id, start, end, limit
+        )
         return [
             {
                 "a": t.trade_id,
@@ -205,7 +211,7 @@ def register_rest(fe: FuturesFrontend) -> None:
                 "T": t.time_ms,
                 "m": t.taker_side is Side.SELL,
             }
-            for t in rows[-limit:]
+            for t in rows
         ]
 
     @route("GET", f"{p}/v1/klines", 5)

@@ -135,6 +135,7 @@ class DeribitRpc:
         m("private/get_order_book", self._get_order_book, private=True)
         m("public/get_last_trades_by_instrument", self._last_trades)
         m("public/last_trades_by_instrument", self._last_trades)
+        m("public/get_last_trades_by_instrument_and_time", self._last_trades_by_time)
         m("public/get_index_price", self._index_price)
         m("private/buy", self._order(Side.BUY), private=True)
         m("private/sell", self._order(Side.SELL), private=True)
@@ -494,11 +495,34 @@ class DeribitRpc:
         return out
 
     def _last_trades(self, conn: Conn, account: Account | None, p: Params) -> Any:
+        """``public/get_last_trades_by_instrument`` (Pulse: ``public/last_trades_by_instrument``, seed 004, with
+        ``start_timestamp`` / ``end_timestamp`` / ``sorting``): the newest ``count`` (<= 1000) trades within
+        the optional time range, newest first unless ``sorting`` is ``asc`` (then the oldest ``count``)."""
+        return self._trades_in(p, p.integer("start_timestamp"), p.integer("end_timestamp"))
+
+    def _last_trades_by_time(self, conn: Conn, account: Account | None, p: Params) -> Any:
+        """Deribit ``public/get_last_trades_by_instrument_and_time``: ``start_timestamp`` and ``end_timestamp``
+        (ms, both required), ``count`` (default 10, max 1000), ``sorting``; ``{"trades", "has_more"}``."""
+        return self._trades_in(
+            p, p.integer("start_timestamp", required=True), p.integer("end_timestamp", required=True)
+        )
+
+    def _trades_in(self, p: Params, start: int | None, end: int | None) -> Any:
         inst = self.inst(p.req_str("instrument_name"))
         count = p.integer("count", 10) or 10
-        trades = list(self.market.public_trades[inst.symbol])[-count:]
-        out = [self.public_trade_json(inst, t) for t in reversed(trades)]
-        return out if self.dialect.lists_not_pages else {"trades": out, "has_more": False}
+        if not 1 <= count <= 1000:
+            raise invalid_params("count", "must be between 1 and 1000")
+        sorting = p.text("sorting", "default")
+        if sorting not in ("asc", "desc", "default"):
+            raise invalid_params("sorting", "must be asc, desc or default")
+        rows = [
+            t
+            for t in self.market.public_trades[inst.symbol]
+            if (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)
+        ]
+        chosen = rows[:count] if sorting == "asc" else list(reversed(rows[-count:]))
+        out = [self.public_trade_json(inst, t) for t in chosen]
+        return out if self.dialect.lists_not_pages else {"trades": out, "has_more": len(rows) > count}
 
     def _index_price(self, conn: Conn, account: Account | None, p: Params) -> Any:
         index = p.req_str("index_name")
