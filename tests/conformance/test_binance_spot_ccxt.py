@@ -291,3 +291,80 @@ async def test_watch_order_book(pro: Any, exchange: Any, sim: Simulator) -> None
         assert time.monotonic() < deadline, (book["bids"][:3], sim_depth()[0][:3])
         book = await within(pro.watch_order_book("ETH/BTC"))
     assert book["bids"][0] == [inside, 0.2]
+
+
+async def test_contingent_orders_stop_loss_limit_trailing_and_take_profit() -> None:
+    """ccxt's spot stop orders (``stopLossPrice`` on a limit order: ``STOP_LOSS_LIMIT`` with ``stopPrice``;
+    ``trailingDelta`` in BIPS; ``TAKE_PROFIT`` over the WebSocket API's ``order.place``) on a simulator of
+    the test's own (it prints trades): a stop price the last price already reached is -2010 "Stop price would
+    trigger immediately."; an armed stop is NEW, not working (``workingTime`` -1, ``isWorking`` false) and
+    listed as open; the last price reaching it makes it work and fill under the same orderId (``executionReport``
+    TRADE FILLED with its ``W``); a trailing stop and a take-profit are cancelled while armed."""
+    from execx_sim.core.types import Side
+
+    sim = Simulator(quiet=True, seed=12)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    venue, symbol = "binance-spot", "BTCUSDT"
+    ex = configure(ccxt_async.binance({"apiKey": account.api_key, "secret": account.secret_key}), sim)
+    pro = configure(ccxt_pro.binance({"apiKey": account.api_key, "secret": account.secret_key}), sim)
+    try:
+        ask = sim.exchange.markets[venue].books[symbol].best_ask()
+        assert ask is not None
+        sim.synthetic.print_trade(venue, symbol, ask, Decimal("0.001"), Side.BUY)
+        await ex.load_markets()
+        assert "STOP_LOSS_LIMIT" in ex.market(SYMBOL)["info"]["orderTypes"]
+        with pytest.raises(ccxt_async.BaseError) as crossed:  # a sell stop above the last price
+            await ex.create_order(SYMBOL, "limit", "sell", 0.01, float(ask - 100), {"stopLossPrice": float(ask + 10)})
+        assert "Stop price would trigger immediately." in str(crossed.value)
+        stop = await ex.create_order(
+            SYMBOL, "limit", "sell", 0.01, float(ask - 100), {"stopLossPrice": float(ask - 50), "clientOrderId": "sl-1"}
+        )
+        info = stop["info"]
+        assert (info["type"], info["status"], info["stopPrice"], info["workingTime"]) == (
+            "STOP_LOSS_LIMIT",
+            "NEW",
+            f"{ask - 50:.8f}",
+            -1,
+        )
+        (listed,) = await ex.fetch_open_orders(SYMBOL)
+        assert (listed["clientOrderId"], listed["info"]["isWorking"], listed["triggerPrice"]) == (
+            "sl-1",
+            False,
+            float(ask - 50),
+        )
+        watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+        await eventually(lambda: spot_frontend(sim).ws_api.listeners.get(account.account_id), "user data subscribed")
+        sim.synthetic.print_trade(venue, symbol, ask - 60, Decimal("0.001"), Side.SELL)
+        reports: list[dict[str, Any]] = []
+        while not reports or reports[-1]["X"] != "FILLED":
+            for o in await within(watching, 10):
+                reports.append(o["info"])
+            watching = asyncio.ensure_future(pro.watch_orders(SYMBOL))
+        watching.cancel()
+        sl = [r for r in reports if r["c"] == "sl-1"]
+        assert sl[-1]["x"] == "TRADE" and sl[-1]["X"] == "FILLED"  # (ccxt merges an order's updates: the
+        # NEW it reports on firing is checked on the raw wire, test_binance_spot_edges.py)
+        assert all(
+            r["o"] == "STOP_LOSS_LIMIT" and r["P"] == f"{ask - 50:.8f}" and r["i"] == int(stop["id"]) for r in sl
+        )
+        assert sl[-1]["W"] > 0  # working since it fired
+        done = await ex.fetch_order(stop["id"], SYMBOL)
+        assert (done["status"], done["filled"], done["info"]["isWorking"]) == ("closed", 0.01, True)
+        trailing = await ex.create_order(
+            SYMBOL, "STOP_LOSS_LIMIT", "buy", 0.01, float(ask + 500), {"trailingDelta": 100}
+        )
+        assert (trailing["info"]["trailingDelta"], trailing["info"]["status"]) == (100, "NEW")
+        with pytest.raises(ccxt_async.BaseError) as delta:
+            await ex.create_order(SYMBOL, "STOP_LOSS_LIMIT", "buy", 0.01, float(ask + 500), {"trailingDelta": 5})
+        assert "TRAILING_DELTA" in str(delta.value)
+        assert (await ex.cancel_order(trailing["id"], SYMBOL))["status"] == "canceled"
+        tp = await pro.create_order_ws(SYMBOL, "TAKE_PROFIT", "sell", 0.01, None, {"stopPrice": float(ask + 300)})
+        assert (tp["info"]["type"], tp["info"]["status"], tp["info"]["workingTime"]) == ("TAKE_PROFIT", "NEW", -1)
+        assert (await ex.cancel_order(tp["id"], SYMBOL))["status"] == "canceled"
+        assert await ex.fetch_open_orders(SYMBOL) == []
+    finally:
+        await ex.close()
+        await pro.close()
+        await sim.stop()

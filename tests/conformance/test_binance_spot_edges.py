@@ -147,9 +147,43 @@ def limit_order(symbol: str, side: str, qty: str, price: Decimal | str, **extra:
         (limit_order("BTCUSDT", "BUY", "0.001", "96000", newClientOrderId="bad id!"), -1100, None),
         (limit_order("BTCUSDT", "BUY", "5", "96000"), -2010, "Account has insufficient balance for requested action."),
         (
-            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stopPrice": "90000"},
-            -2010,
-            "Stop loss orders are not supported for this symbol.",
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001"},
+            -1102,
+            "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!",
+        ),
+        (
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_LOSS",
+                "quantity": "0.001",
+                "stopPrice": "90000",
+                "price": "89000",
+            },
+            -1106,
+            "Parameter 'price' sent when not required.",
+        ),
+        (
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_LOSS_LIMIT",
+                "quantity": "0.001",
+                "price": "89000",
+                "stopPrice": "90000",
+            },
+            -1102,
+            "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+        ),
+        (
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "trailingDelta": "5000"},
+            -1013,
+            "Filter failure: TRAILING_DELTA",
+        ),
+        (
+            limit_order("BTCUSDT", "BUY", "0.001", "96000", stopPrice="95000"),
+            -1106,
+            "Parameter 'stopPrice' sent when not required.",
         ),
         (
             limit_order("BTCUSDT", "BUY", "0.01", "96000", icebergQty="0.001"),
@@ -614,3 +648,119 @@ def fuzz_account(sim: Simulator) -> Account:
         account = sim.exchange.create_account("spot-fuzz")
         sim.fund_default(account)
     return account
+
+
+async def test_contingent_order_on_the_ws_api_held_then_fired_once() -> None:
+    """``order.place`` of a STOP_LOSS_LIMIT buy (stopPrice) and a trailing STOP_LOSS sell (trailingDelta, BIPS)
+    on a simulator of the test's own (it prints trades). On the wire: the response NEW with ``workingTime`` -1;
+    the ``executionReport`` NEW with ``P`` the stop price, ``w`` false and no ``W`` (not working); a print at
+    the stop price: the same orderId NEW again, now working (``w``, ``W``), then TRADE FILLED, each once;
+    ``order.status`` while held: ``isWorking`` false. The trailing one reports ``d``; a level the last price
+    already reached is -2010 "Stop price would trigger immediately." and nothing is held."""
+    from execx_sim.core.types import Side
+
+    sim = Simulator(quiet=True, seed=12)
+    await sim.start()
+    account = sim.exchange.create_account()
+    sim.fund_default(account)
+    venue, symbol = "binance-spot", "BTCUSDT"
+    try:
+        _, ask = best_bid_ask(sim, symbol)
+        sim.synthetic.print_trade(venue, symbol, ask, Decimal("0.001"), Side.BUY)
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, sim, account)
+            async with session.ws_connect(client.urls["wsApi"]) as ws:
+                frames: list[dict[str, Any]] = []
+                reply = await ws_call(
+                    ws, {"id": 1, "method": "userDataStream.subscribe.signature", "params": client.ws_params({})}
+                )
+                stop = {
+                    "symbol": symbol,
+                    "side": "BUY",
+                    "type": "STOP_LOSS_LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": "0.01",
+                    "price": str(ask + 100),
+                    "newClientOrderId": "stop-buy-1",
+                    "newOrderRespType": "RESULT",  # (ACK is the default of the contingent types)
+                }
+                crossed = await ws_call(
+                    ws,
+                    {"id": 2, "method": "order.place", "params": client.ws_params({**stop, "stopPrice": str(ask - 1)})},
+                    frames,
+                )
+                assert crossed["status"] == 400 and crossed["error"] == {
+                    "code": -2010,
+                    "msg": "Stop price would trigger immediately.",
+                }
+                reply = await ws_call(
+                    ws,
+                    {
+                        "id": 3,
+                        "method": "order.place",
+                        "params": client.ws_params({**stop, "stopPrice": str(ask + 20)}),
+                    },
+                    frames,
+                )
+                placed = reply["result"]
+                assert (placed["status"], placed["type"], placed["workingTime"], placed["stopPrice"]) == (
+                    "NEW",
+                    "STOP_LOSS_LIMIT",
+                    -1,
+                    f"{ask + 20:.8f}",
+                )
+                status = await ws_call(
+                    ws,
+                    {
+                        "id": 4,
+                        "method": "order.status",
+                        "params": client.ws_params({"symbol": symbol, "orderId": placed["orderId"]}),
+                    },
+                    frames,
+                )
+                assert (status["result"]["status"], status["result"]["isWorking"]) == ("NEW", False)
+                trailing = await ws_call(
+                    ws,
+                    {
+                        "id": 5,
+                        "method": "order.place",
+                        "params": client.ws_params(
+                            {
+                                "symbol": symbol,
+                                "side": "SELL",
+                                "type": "STOP_LOSS",
+                                "quantity": "0.01",
+                                "trailingDelta": "200",
+                                "newOrderRespType": "RESULT",
+                            }
+                        ),
+                    },
+                    frames,
+                )
+                assert trailing["result"]["trailingDelta"] == 200
+                sim.synthetic.print_trade(venue, symbol, ask + 20, Decimal("0.001"), Side.BUY)
+
+                def mine() -> list[dict[str, Any]]:
+                    return [f["event"] for f in frames if f.get("event", {}).get("c") == "stop-buy-1"]
+
+                while not any(e["X"] == "FILLED" for e in mine()):
+                    frames.append(await asyncio.wait_for(ws.receive_json(), 10))
+                while True:  # what else had come: nothing more for it
+                    try:
+                        frames.append(await asyncio.wait_for(ws.receive_json(), 0.2))
+                    except TimeoutError:
+                        break
+                events = mine()
+                assert [(e["x"], e["X"]) for e in events] == [("NEW", "NEW"), ("NEW", "NEW"), ("TRADE", "FILLED")]
+                held, fired, filled = events
+                assert {e["i"] for e in events} == {placed["orderId"]}
+                assert all(e["o"] == "STOP_LOSS_LIMIT" and e["P"] == f"{ask + 20:.8f}" for e in events)
+                assert held["w"] is False and "W" not in held
+                assert fired["w"] is True and fired["W"] > 0 and filled["W"] == fired["W"]
+                trail_events = [
+                    f["event"] for f in frames if f.get("event", {}).get("i") == trailing["result"]["orderId"]
+                ]
+                assert trail_events and all(e["d"] == 200 and e["o"] == "STOP_LOSS" for e in trail_events)
+                assert trail_events[-1]["X"] == "NEW" and "W" not in trail_events[-1]
+    finally:
+        await sim.stop()

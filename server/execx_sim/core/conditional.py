@@ -165,8 +165,10 @@ def _trail(trigger: Trigger, price: Decimal | None) -> None:
         return
     rise = trigger.direction is Direction.RISE
     if trigger.extreme is None:
-        if trigger.activation is not None and (price > trigger.activation if rise else price < trigger.activation):
-            return  # not active yet: a buy trail starts once the price fell to it, a sell once it rose to it
+        if trigger.activation is not None:
+            toward = trigger.activation_direction or (Direction.FALL if rise else Direction.RISE)
+            if not crossed(toward, trigger.activation, price):
+                return  # not active yet (by default a buy trail starts once the price fell to it, a sell once it rose)
         trigger.extreme = price
     elif price < trigger.extreme if rise else price > trigger.extreme:
         trigger.extreme = price

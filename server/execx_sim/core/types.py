@@ -140,6 +140,10 @@ class Trigger:
     offset: Decimal | None = None
     rate: Decimal | None = None
     activation: Decimal | None = None
+    # the way the reference reaches ``activation``: None = against the trail (a RISE trail starts once the
+    # price fell to it, a FALL trail once it rose to it); Binance spot's trailing stop-loss starts the
+    # other way (a sell once the price fell to its stopPrice)
+    activation_direction: Direction | None = None
     extreme: Decimal | None = None
     spawn: bool = False
     fired_ms: int = 0

@@ -172,3 +172,24 @@ def test_arm_validates_the_order_it_will_place(env: Env, people: tuple[Account, 
     assert e.value.reason is RejectReason.MARKET_LOT_SIZE
     with pytest.raises(OrderError):
         arm(env, me, BUY, Trigger(Direction.RISE, None))
+
+
+def test_trailing_with_an_activation_reached_the_trailing_way(env: Env, people: tuple[Account, ...]) -> None:
+    """Binance spot's trailing STOP_LOSS sell with a stopPrice (faqs/trailing-stop-faq.md, scenario B scaled:
+    stop 390, 10 %): the trail starts once the price FELL to the stop (``activation_direction``), from
+    there trails the highest price, fires 10 % below it. Without it, a sell trail starts once the price rose."""
+    mm, tk, me = people
+    trade_at(env, mm, tk, "400")
+    trigger = Trigger(Direction.FALL, None, rate=D("0.1"), activation=D("390"), activation_direction=Direction.FALL)
+    stop = arm(env, me, SELL, trigger, client_id="bs")
+    env.limit(mm, BUY, "5", "300")  # liquidity for the stop's market order
+    trade_at(env, mm, tk, "415")  # rises: not active yet (a default sell trail would start here)
+    assert trigger.extreme is None
+    trade_at(env, mm, tk, "390")  # falls to the stop: active, highest 390
+    assert trigger.extreme == D("390") and trigger.price == D("351.0")
+    trade_at(env, mm, tk, "370")
+    trade_at(env, mm, tk, "410")  # new highest: level 369
+    assert stop.status is OrderStatus.UNTRIGGERED and trigger.price == D("369.0")
+    trade_at(env, mm, tk, "369")
+    assert stop.status is OrderStatus.FILLED
+    assert events_of(env, stop)[:2] == [ExecType.NEW, ExecType.TRIGGERED]

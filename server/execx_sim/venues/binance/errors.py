@@ -156,6 +156,8 @@ def _spot_error(r: RejectReason, d: str) -> BinanceError:
         return BinanceError(-2010, "Duplicate order sent.")
     if r is RejectReason.INVALID_AMEND:
         return BinanceError(-2038, "Order amend rejected: " + d)
+    if r is RejectReason.WOULD_TRIGGER_IMMEDIATELY:
+        return BinanceError(-2010, "Stop price would trigger immediately.")
     return BinanceError(-2010, d or str(r))
 
 

@@ -178,7 +178,7 @@ class MarginDesk:
         side_effect = p.enum("sideEffectType", SIDE_EFFECTS) or "NO_SIDE_EFFECT"
         p.bool("autoRepayAtCancel", default=True)  # validated; see the module docstring
         acct = self.account(parent)
-        spec = self.trading.parse_order(p)
+        spec = self.trading.parse_order(p, contingent=False)
         self.trading.prefilter(spec)
         counts = self.trading.limiter.take("ORDERS", acct.account_id)
         if self.faults.take("reject_orders"):

@@ -17,11 +17,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from ...core import conditional
 from ...core.accounts import Account
 from ...core.engine import Market
 from ...core.faults import Faults
 from ...core.instruments import Instrument
-from ...core.types import Fill, Order, OrderError, OrderType, RejectReason, Side, STPMode, TimeInForce
+from ...core.types import (
+    Direction,
+    Fill,
+    Order,
+    OrderError,
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    STPMode,
+    TimeInForce,
+    Trigger,
+)
 from . import errors
 from .errors import BinanceError
 from .http import Params
@@ -40,17 +53,23 @@ CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,36}$")
 SIDES = ("BUY", "SELL")
 TIFS = ("GTC", "IOC", "FOK")
 RESP_TYPES = ("ACK", "RESULT", "FULL")
-UNSUPPORTED_TYPES = {
+UNSUPPORTED_TYPES = {  # margin orders (sapi) do not take the contingent types here: see margin.py
     "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
     "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
     "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
     "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
 }
-UNSUPPORTED_FEATURES = {  # exchangeInfo: icebergAllowed / allowTrailingStop / pegInstructionsAllowed false
+UNSUPPORTED_FEATURES = {  # exchangeInfo: icebergAllowed / pegInstructionsAllowed false
     "icebergQty": "Iceberg orders are not supported for this symbol.",
-    "trailingDelta": "Trailing stop orders are not supported for this symbol.",
     "pegPriceType": "Pegged orders are not supported for this symbol.",
 }
+# The contingent types (rest-api.md "New order"; faqs/trailing-stop-faq.md): held untriggered until the last
+# trade price reaches ``stopPrice`` (or moves ``trailingDelta`` BIPS against the best price since placement,
+# or since ``stopPrice`` was reached when both are sent), then the order itself (same orderId) goes to the
+# book as a MARKET (STOP_LOSS, TAKE_PROFIT) or LIMIT (the _LIMIT types) order.
+CONTINGENT_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+TRAILING_DELTA_RANGE = (10, 2000)  # exchangeInfo's TRAILING_DELTA filter (spot_wire.symbol_info)
+BIPS = Decimal(10000)
 MAX_DECIMALS = 8
 T = TypeVar("T")
 
@@ -92,6 +111,25 @@ def either_id_missing(id_key: str, cid_key: str) -> BinanceError:
     return BinanceError(-1102, f"Param '{cid_key}' or '{id_key}' must be sent, but both were empty/null!")
 
 
+def required_fields(
+    qty: Decimal | None, price: Decimal | None, quote_qty: Decimal | None, tif_raw: str, limit: bool, tif: bool
+) -> None:
+    """The fields of a LIMIT-like (``limit``: price) or MARKET-like order sized by quantity, with or without
+    ``timeInForce`` (``tif``): -1102 for one missing, -1106 for one not taken."""
+    if tif and not tif_raw:
+        raise errors.mandatory("timeInForce")
+    if qty is None:
+        raise errors.mandatory("quantity")
+    if limit and price is None:
+        raise errors.mandatory("price")
+    if not tif and tif_raw:
+        raise errors.not_required("timeInForce")
+    if not limit and price is not None:
+        raise errors.not_required("price")
+    if quote_qty is not None:
+        raise errors.not_required("quoteOrderQty")
+
+
 @dataclass(slots=True)
 class OrderSpec:
     """A validated new-order request."""
@@ -107,6 +145,31 @@ class OrderSpec:
     client_id: str
     stp: STPMode
     resp_type: str
+    stop_price: Decimal | None = None
+    trailing_delta: int | None = None
+
+    @property
+    def contingent(self) -> bool:
+        return self.wire_type in CONTINGENT_TYPES
+
+    def trigger(self) -> Trigger:
+        """The engine trigger of a contingent order (faqs/trailing-stop-faq.md's table): a sell stop-loss and
+        a buy take-profit fire on a fall, the others on a rise; a trailing one trails from the best price
+        (the highest for a sell, the lowest for a buy) and starts trailing once ``stopPrice`` is reached."""
+        stop = self.wire_type.startswith("STOP_LOSS")
+        falls = (self.side is Side.SELL) == stop
+        if self.trailing_delta is None:
+            return Trigger(Direction.FALL if falls else Direction.RISE, self.stop_price)
+        # the trailing level follows the price the way the order's side is hurt: a sell trails a fall
+        # from the highest price, a buy a rise from the lowest; the stop price is reached the way the
+        # type says (a sell stop-loss when the price falls to it, a sell take-profit when it rises to it)
+        return Trigger(
+            Direction.FALL if self.side is Side.SELL else Direction.RISE,
+            None,
+            rate=Decimal(self.trailing_delta) / BIPS,
+            activation=self.stop_price,
+            activation_direction=Direction.FALL if falls else Direction.RISE,
+        )
 
 
 class SpotTrading:
@@ -137,11 +200,12 @@ class SpotTrading:
 
     # ------------------------------------------------------------------ new orders
 
-    def parse_order(self, p: Params, client_id_key: str = "newClientOrderId") -> OrderSpec:
+    def parse_order(self, p: Params, client_id_key: str = "newClientOrderId", contingent: bool = True) -> OrderSpec:
+        """``contingent``: the contingent types are taken (spot orders); margin orders refuse them."""
         inst = self.instrument(p)
         side = p.enum("side", SIDES, required=True)
         raw_type = p.str("type", required=True)
-        if raw_type in UNSUPPORTED_TYPES:
+        if raw_type in UNSUPPORTED_TYPES and not contingent:
             # Valid Binance types the simulated symbols do not enable (exchangeInfo orderTypes): the
             # matching engine's answer for a type not enabled on the symbol (errors.md, -2010 messages).
             raise BinanceError(-2010, UNSUPPORTED_TYPES[raw_type])
@@ -156,28 +220,33 @@ class SpotTrading:
         for param, message in UNSUPPORTED_FEATURES.items():
             if param in p:
                 raise BinanceError(-2010, message)
-        if "stopPrice" in p:
-            raise errors.not_required("stopPrice")
-        if raw_type == "LIMIT":
-            if not tif_raw:
-                raise errors.mandatory("timeInForce")
-            if qty is None:
-                raise errors.mandatory("quantity")
-            if price is None:
-                raise errors.mandatory("price")
-            if quote_qty is not None:
-                raise errors.not_required("quoteOrderQty")
+        if not contingent and "trailingDelta" in p:
+            raise BinanceError(-2010, "Trailing stop orders are not supported for this symbol.")
+        stop_price: Decimal | None = None
+        trailing_delta: int | None = None
+        if raw_type in CONTINGENT_TYPES:
+            stop_price = decimal_param(p, "stopPrice")
+            trailing_delta = p.int("trailingDelta")
+            if stop_price is None and trailing_delta is None:
+                raise BinanceError(
+                    -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"
+                )
+            if trailing_delta is not None and not TRAILING_DELTA_RANGE[0] <= trailing_delta <= TRAILING_DELTA_RANGE[1]:
+                raise BinanceError(-1013, "Filter failure: TRAILING_DELTA")
+        else:
+            if "stopPrice" in p:
+                raise errors.not_required("stopPrice")
+            if "trailingDelta" in p:
+                raise errors.not_required("trailingDelta")
+        if raw_type in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
+            required_fields(qty, price, quote_qty, tif_raw, limit=True, tif=True)
             engine_type, tif = OrderType.LIMIT, TimeInForce(tif_raw)
         elif raw_type == "LIMIT_MAKER":
-            if qty is None:
-                raise errors.mandatory("quantity")
-            if price is None:
-                raise errors.mandatory("price")
-            if tif_raw:
-                raise errors.not_required("timeInForce")
-            if quote_qty is not None:
-                raise errors.not_required("quoteOrderQty")
+            required_fields(qty, price, quote_qty, tif_raw, limit=True, tif=False)
             engine_type, tif = OrderType.LIMIT, TimeInForce.GTX
+        elif raw_type in ("STOP_LOSS", "TAKE_PROFIT"):  # the order a market stop places is a MARKET order
+            required_fields(qty, price, quote_qty, tif_raw, limit=False, tif=False)
+            engine_type, tif = OrderType.MARKET, TimeInForce.GTC
         else:  # MARKET
             if qty is None and quote_qty is None:
                 raise BinanceError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!")
@@ -206,6 +275,8 @@ class SpotTrading:
             client_id,
             stp,
             resp_type,
+            stop_price,
+            trailing_delta,
         )
 
     def prefilter(self, spec: OrderSpec) -> None:
@@ -214,6 +285,8 @@ class SpotTrading:
         try:
             if spec.price is not None:
                 self.market.check_price(inst, spec.price)
+            if spec.stop_price is not None:
+                self.market.check_price(inst, spec.stop_price)
             if spec.quote_qty is None:
                 self.market.check_qty(inst, spec.qty, market=spec.type is OrderType.MARKET)
             if spec.price is not None and inst.min_notional and inst.notional(spec.qty, spec.price) < inst.min_notional:
@@ -222,6 +295,10 @@ class SpotTrading:
             raise self._engine_error(e, inst, "place") from None
 
     def _engine_place(self, account: Account, spec: OrderSpec, validate_only: bool = False) -> tuple[Order, list[Fill]]:
+        if spec.contingent:
+            self._check_stop(spec)
+            if not validate_only:
+                return self._engine_arm(account, spec), []
         fills: list[Fill] = []
         self._capture = fills
         try:
@@ -244,6 +321,43 @@ class SpotTrading:
         finally:
             self._capture = None
         return order, [f for f in fills if f.order_id == order.order_id]
+
+    def _engine_arm(self, account: Account, spec: OrderSpec) -> Order:
+        """A contingent order: held untriggered (status NEW on the wire, not on the book) until its trigger
+        fires on the last trade price (``conditional.arm`` refuses a fixed level already reached)."""
+        extra: dict[str, Any] = {"type": spec.wire_type, "stop_price": spec.stop_price}
+        if spec.trailing_delta is not None:
+            extra["trailing_delta"] = spec.trailing_delta
+        try:
+            return conditional.arm(
+                self.market,
+                account,
+                spec.inst.symbol,
+                spec.side,
+                spec.type,
+                spec.qty,
+                spec.trigger(),
+                price=spec.price,
+                tif=spec.tif,
+                client_id=spec.client_id,
+                extra=extra,
+            )
+        except OrderError as e:
+            raise self._engine_error(e, spec.inst, "place") from None
+
+    def _check_stop(self, spec: OrderSpec) -> None:
+        """A contingent order's stop price: PRICE_FILTER, and -2010 "Stop price would trigger immediately."
+        (errors.md) for a fixed level the last price already reached (``order/test`` checks it too)."""
+        trigger = spec.trigger()
+        try:
+            if spec.stop_price is not None:
+                self.market.check_price(spec.inst, spec.stop_price)
+            now = conditional.reference(self.market, spec.inst.symbol, trigger.ref)
+            if not trigger.trailing and now is not None and trigger.price is not None:
+                if conditional.crossed(trigger.direction, trigger.price, now):
+                    raise OrderError(RejectReason.WOULD_TRIGGER_IMMEDIATELY, f"stop price {trigger.price}, now {now}")
+        except OrderError as e:
+            raise self._engine_error(e, spec.inst, "place") from None
 
     async def new_order(self, account: Account, p: Params) -> tuple[dict[str, Any], dict[str, str]]:
         spec = self.parse_order(p)
@@ -304,7 +418,7 @@ class SpotTrading:
             raise BinanceError(-1145, "Invalid cancelRestrictions")
         cancel_cid = client_id_param(p, new_cid_key) or new_client_id()
         order = self.find(account, inst, p, id_key, cid_key, "cancel")
-        if not order.is_open:
+        if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
             raise BinanceError(-2011, "Unknown order sent.")
         if restriction and order.status.value != restriction.removeprefix("ONLY_"):
             raise BinanceError(-2011, "Order was not canceled due to cancel restrictions.")
@@ -322,13 +436,16 @@ class SpotTrading:
 
     def cancel_open_orders(self, account: Account, p: Params) -> list[dict[str, Any]]:
         inst = self.instrument(p)
-        open_orders = self.market.open_orders(account, inst.symbol)
+        armed = conditional.armed_orders(self.market, account, inst.symbol)
+        open_orders = [*self.market.open_orders(account, inst.symbol), *armed]
         if not open_orders:
             raise BinanceError(-2011, "Unknown order sent.")
         orig = {o.order_id: o.client_id for o in open_orders}
         for o in open_orders:
             o.extra["cancel_cid"] = new_client_id()
-        cancelled = self.market.cancel_all(account, inst.symbol)
+        for o in armed:  # contingent orders waiting for their stop price are open orders too
+            self.market.cancel(account, inst.symbol, o.order_id)
+        cancelled = [*armed, *self.market.cancel_all(account, inst.symbol)]
         now = self.now()
         return [cancel_response(o, str(o.extra["cancel_cid"]), orig[o.order_id], now) for o in cancelled]
 
@@ -422,7 +539,10 @@ class SpotTrading:
         symbol = None
         if "symbol" in p:
             symbol = self.instrument(p).symbol
-        orders = sorted(self.market.open_orders(account, symbol), key=lambda o: o.order_id)
+        orders = sorted(
+            [*self.market.open_orders(account, symbol), *conditional.armed_orders(self.market, account, symbol)],
+            key=lambda o: o.order_id,
+        )
         return [order_query(o) for o in orders]
 
     def all_orders(self, account: Account, p: Params) -> list[dict[str, Any]]:

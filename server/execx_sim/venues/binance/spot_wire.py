@@ -19,7 +19,7 @@ from ...core.instruments import Instrument
 from ...core.types import ZERO, Fill, Order, OrderEvent, OrderStatus, OrderType, Side, TimeInForce
 from .ratelimit import BinanceLimiter
 
-ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET")
+ORDER_TYPES = ("LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 PRECISION = 8
 
@@ -39,15 +39,29 @@ def wire_tif(order: Order) -> str:
 
 
 def wire_status(order: Order) -> str:
+    if order.status is OrderStatus.UNTRIGGERED:
+        return "NEW"  # a contingent order waiting for its stop price is NEW (isWorking false)
     if order.status is OrderStatus.EXPIRED and order.expire_reason == "STP":
         return "EXPIRED_IN_MATCH"
     return order.status.value
 
 
 def working_time(order: Order) -> int:
-    # Every order type the simulator supports starts working when it is accepted (only untriggered
-    # stop orders would report -1).
+    """When the order started working: at acceptance, a contingent order when it fired; -1 while it waits
+    for its stop price (rest-api.md: "workingTime": -1 for an untriggered order)."""
+    if order.trigger is not None:
+        return order.trigger.fired_ms or -1  # -1: never fired (waiting, or cancelled before it fired)
     return order.created_ms
+
+
+def stop_price(order: Order) -> Decimal:
+    """``stopPrice`` as sent (0 for a trailing order sent without one, and for the other types)."""
+    value = order.extra.get("stop_price")
+    return value if isinstance(value, Decimal) else ZERO
+
+
+def is_working(order: Order) -> bool:
+    return order.status is not OrderStatus.UNTRIGGERED and order.type is OrderType.LIMIT
 
 
 def orig_qty(order: Order) -> Decimal:
@@ -81,9 +95,17 @@ def order_ack(order: Order) -> dict[str, Any]:
     }
 
 
+def _contingent_fields(order: Order, out: dict[str, Any]) -> None:
+    if "stop_price" in order.extra:
+        out["stopPrice"] = d8(stop_price(order))
+    if "trailing_delta" in order.extra:
+        out["trailingDelta"] = int(order.extra["trailing_delta"])
+
+
 def order_result(order: Order) -> dict[str, Any]:
     out = order_ack(order)
     out.update(_common(order))
+    _contingent_fields(order, out)
     out["workingTime"] = working_time(order)
     out["selfTradePreventionMode"] = order.stp.value
     _stp_fields(order, out)
@@ -123,6 +145,7 @@ def cancel_response(order: Order, cancel_client_id: str, orig_client_id: str, ts
         "transactTime": ts,
     }
     out.update(_common(order))
+    _contingent_fields(order, out)
     out["selfTradePreventionMode"] = order.stp.value
     _stp_fields(order, out)
     return out
@@ -139,16 +162,20 @@ def order_query(order: Order) -> dict[str, Any]:
     out.pop("origQuoteOrderQty")
     out.update(
         {
-            "stopPrice": d8(ZERO),
+            "stopPrice": d8(stop_price(order)),
             "icebergQty": d8(ZERO),
             "time": order.created_ms,
             "updateTime": order.updated_ms,
-            "isWorking": order.type is OrderType.LIMIT,
+            "isWorking": is_working(order),
             "workingTime": working_time(order),
             "origQuoteOrderQty": d8(order.quote_qty),
             "selfTradePreventionMode": order.stp.value,
         }
     )
+    if "trailing_delta" in order.extra:
+        out["trailingDelta"] = int(order.extra["trailing_delta"])
+        if order.trigger is not None and order.trigger.extreme is not None:
+            out["trailingTime"] = order.trigger.fired_ms or order.updated_ms
     _stp_fields(order, out)
     return out
 
@@ -271,13 +298,13 @@ def symbol_info(market: Market, inst: Instrument) -> dict[str, Any]:
         "quoteAssetPrecision": PRECISION,
         "baseCommissionPrecision": PRECISION,
         "quoteCommissionPrecision": PRECISION,
-        "orderTypes": list(ORDER_TYPES),  # only what the simulator executes
+        "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,
         "opoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": False,
+        "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": True,
         "pegInstructionsAllowed": False,
@@ -426,6 +453,9 @@ EXEC_TYPES = {
     "EXPIRED": "EXPIRED",
     "AMENDED": "REPLACED",
     "REJECTED": "REJECTED",
+    # a contingent order reaching its stop price: Binance reports the same order NEW again, now working
+    # ("w" true for a limit order on the book, "W" its working time)
+    "TRIGGERED": "NEW",
 }
 
 
@@ -451,7 +481,7 @@ def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, A
         "f": wire_tif(order),
         "q": d8(orig_qty(order)),
         "p": d8(order.price),
-        "P": d8(ZERO),
+        "P": d8(stop_price(order)),
         "F": d8(ZERO),
         "g": -1,
         "C": orig_client_id,
@@ -467,7 +497,10 @@ def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, A
         "T": fill.time_ms if fill else order.updated_ms,
         "t": fill.trade_id if fill else -1,
         "I": execution_id,
-        "w": order.is_open and order.type is OrderType.LIMIT and order.tif in (TimeInForce.GTC, TimeInForce.GTX),
+        "w": order.is_open
+        and order.status is not OrderStatus.UNTRIGGERED
+        and order.type is OrderType.LIMIT
+        and order.tif in (TimeInForce.GTC, TimeInForce.GTX),
         "m": fill.is_maker if fill else False,
         "M": False,
         "O": order.created_ms,
@@ -477,6 +510,14 @@ def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, A
         "W": working_time(order),
         "V": order.stp.value,
     }
+    if working_time(order) < 0:
+        # user-data-stream.md: "W" (working time) only once the order is working
+        del event["W"]
+    if "trailing_delta" in order.extra:
+        event["d"] = int(order.extra["trailing_delta"])  # only on a trailing stop order
+        trigger = order.trigger
+        if trigger is not None and trigger.extreme is not None:
+            event["D"] = trigger.fired_ms or order.updated_ms  # trailing time: once the trailing is active
     if x == "TRADE_PREVENTION":
         event["v"] = int(order.extra.get("prevented_match_id", 0))
         event["A"] = d8(order.remaining)
