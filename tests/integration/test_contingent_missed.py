@@ -22,7 +22,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx_sim.core.types import Side
 from market_helpers import AUTH, Svc, uid
-from test_contingent_orders import stop
+from test_contingent_orders import stop, updates
 
 D = Decimal
 # (venue, symbol, quantity, emulate on the request: the venue would hold the stop natively)
@@ -31,6 +31,8 @@ CASES = [
     ("binance-usdm-future", "BTCUSDT", 0.01, True),
     ("deribit", "BTC-PERPETUAL", 10.0, True),
     ("pulse", "BTC_USD-PERPETUAL", 0.01, True),
+    ("bybit-linear", "BTCUSDT", 0.01, True),
+    ("okx", "BTC-USDT-SWAP", 0.01, True),
 ]
 
 
@@ -39,10 +41,14 @@ async def _found(co_: Any, sid: str, cl: str) -> Any:
     return co_.get(sid, cl)
 
 
-async def last_at_ask(svc: Svc, venue: str, symbol: str) -> Decimal:
+async def started(svc: Svc, venue: str, symbol: str) -> tuple[str, dict[str, str], Decimal]:
+    """A new account's session on ``venue``, and a print at the best ask (the last price)."""
+    acct = await svc.admin_post("/admin/accounts", {})
+    sid = uid("s")
+    await svc.start_session(sid, venue, acct)
     _, ask = await svc.top(venue, symbol)
     await svc.trade(venue, symbol, ask, D("0.001"), "buy")
-    return ask
+    return sid, acct, ask
 
 
 @pytest.mark.parametrize(("venue", "symbol", "qty", "emulate"), CASES, ids=[v for v, *_ in CASES])
@@ -51,10 +57,7 @@ async def test_a_crossing_that_reverted_while_down_fires_at_start_up(
 ) -> None:
     async with simulator() as sim:
         async with execx(tmp_path, sim) as svc:
-            acct = await svc.admin_post("/admin/accounts", {})
-            sid = uid("s")
-            await svc.start_session(sid, venue, acct)
-            last = await last_at_ask(svc, venue, symbol)
+            sid, acct, last = await started(svc, venue, symbol)
             near, far = uid("mn"), uid("mf")
             for cl, level in ((near, last + 20), (far, last + 60)):
                 req = stop(sid, cl, c.SIDE_BUY, level, symbol=symbol, qty=qty, emulate=emulate)
@@ -84,3 +87,35 @@ async def test_a_crossing_that_reverted_while_down_fires_at_start_up(
             assert y is not None and y.status.value == "pendingtrigger"  # control: nothing reached it
             assert "missedWindowUnknown" not in y.message
             assert y in co_.watchers[(sid, y.exchange, symbol)].armed  # armed again
+
+
+async def test_a_history_that_cannot_cover_the_gap_fires_nothing_and_says_so(tmp_path: Path) -> None:
+    """Bybit spot's recent-trade keeps the newest 60 trades: a crossing followed by 70 prints below it while
+    execx was down is out of reach; the stop stays armed with a ``missedWindowUnknown`` event (fire only on
+    evidence)."""
+    venue, symbol = "bybit-spot", "BTCUSDT"
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            sid, acct, last = await started(svc, venue, symbol)
+            cl = uid("mu")
+            await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+        sim.synthetic.print_trade(venue, symbol, last + 30, D("0.001"), Side.BUY)
+        for _ in range(70):
+            sim.synthetic.print_trade(venue, symbol, last, D("0.001"), Side.SELL)
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, venue, acct)
+            r = updates(svc, sid)  # from sequence 1: the event published at start-up too
+            try:
+                got = await r.wait(
+                    lambda m: (
+                        m.contingent_event.cl_order_id == cl
+                        and m.contingent_event.message.startswith("missedWindowUnknown")
+                    ),
+                    "the missedWindowUnknown event",
+                )
+                assert got.contingent_event.status == c.ORDER_STATUS_PENDING_TRIGGER
+                assert "does not cover" in got.contingent_event.message
+                co_ = svc.service.contingent_orders
+                assert co_ is not None and (x := co_.get(sid, cl)) is not None and x.status.value == "pendingtrigger"
+            finally:
+                await r.close()

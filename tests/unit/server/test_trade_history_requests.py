@@ -1,8 +1,8 @@
-"""The venues' public trade history requests (a restart's missed triggers, issue 20), pure: Binance ``aggTrades``
-(``connectors/binance/parse.py``) and the JSON-RPC trades by time (``connectors/jsonrpc/parse.py``: Deribit
-``public/get_last_trades_by_instrument_and_time``, Pulse ``public/last_trades_by_instrument``), pinned to the
-documented request and answer shapes; and the trigger replayed over such trades (``contingent_plan.replay``: the
-first crossing, a trailing stop's trail recomputed, trades before the last-seen time skipped)."""
+"""The venues' public trade history requests (a restart's missed triggers, issue 20), pure: Binance
+``aggTrades``, the JSON-RPC trades by time (Deribit ``public/get_last_trades_by_instrument_and_time``, Pulse
+``public/last_trades_by_instrument``), Bybit ``recent-trade`` and OKX ``history-trades``, pinned to the
+documented request and answer shapes; and the trigger replayed over such trades (``contingent_plan.replay``:
+the first crossing, a trailing stop's trail recomputed, trades before the last-seen time skipped)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 from execx_server.connectors.binance import parse as binance
+from execx_server.connectors.bybit import parse as bybit
 from execx_server.connectors.jsonrpc import parse as jsonrpc
+from execx_server.connectors.okx import parse as okx
 from execx_server.domain.enums import Side
 from execx_server.domain.venue import Trade
 from execx_server.managers.contingent_plan import Kind, TriggerState, replay
@@ -74,6 +76,51 @@ def test_deribit_and_pulse_trades_answers() -> None:
     assert len(trades) == 1 and more is False
     _, more = jsonrpc.parse_trades_page([row] * jsonrpc.TRADES_COUNT, None)  # a full page: more may follow
     assert more is True
+
+
+def test_bybit_recent_trade_request_and_its_limited_coverage() -> None:
+    assert bybit.recent_trade_params("spot", "BTCUSDT") == {"category": "spot", "symbol": "BTCUSDT", "limit": 60}
+    assert bybit.recent_trade_params("linear", "BTCUSDT")["limit"] == 1000
+    # the docs' example row (GET /v5/market/recent-trade, result.list; newest first)
+    row = {
+        "execId": "2100000000007764263",
+        "symbol": "BTCUSDT",
+        "price": "16618.49",
+        "size": "0.00012",
+        "side": "Buy",
+        "time": "1672052955758",
+        "isBlockTrade": False,
+    }
+    older = dict(row, execId="2100000000007764262", price="16600", time="1672052955000")
+    w = bybit.parse_recent_trades([row, older], 1672052955500, 1672052956000, 60)
+    assert [t.trade_id for t in w.trades] == ["2100000000007764263"] and w.complete  # reaches back before start
+    assert w.trades[0] == Trade(
+        "BTCUSDT", "2100000000007764263", D("16618.49"), D("0.00012"), Side.BUY, 1672052955758 * MS
+    )
+    w = bybit.parse_recent_trades([row] * 60, 1672052955000, 1672052956000, 60)
+    assert not w.complete  # a full list of newer trades: older ones the venue no longer lists
+    assert bybit.parse_recent_trades([row], 1672052955000, 1672052956000, 60).complete  # everything it has
+
+
+def test_okx_history_trades_request_and_pages() -> None:
+    assert okx.history_trades_params("BTC-USDT") == {"instId": "BTC-USDT", "type": "1", "limit": "100"}
+    assert okx.history_trades_params("BTC-USDT", "242720720")["after"] == "242720720"
+    # the docs' example row (GET /api/v5/market/history-trades; newest first)
+    row = {
+        "instId": "BTC-USDT",
+        "side": "sell",
+        "sz": "0.00001",
+        "px": "29963.2",
+        "tradeId": "242720720",
+        "ts": "1654161646974",
+    }
+    (t,) = okx.parse_history_trades([row])
+    assert t == Trade("BTC-USDT", "242720720", D("29963.2"), D("0.00001"), Side.SELL, 1654161646974 * MS)
+    w = okx.history_window([[t]], 1654161646000, 1654161647000)
+    assert w.trades == [t] and w.complete  # a short page: nothing older
+    full = [dict(row, tradeId=str(1000 - i), ts=str(1654161646974 - i)) for i in range(100)]
+    w = okx.history_window([okx.parse_history_trades(full)], 1654161640000, 1654161647000)
+    assert not w.complete and w.trades[0].trade_id == "901"  # oldest first; older pages not read
 
 
 def _t(i: int, price: str, ms: int) -> Trade:

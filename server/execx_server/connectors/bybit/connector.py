@@ -66,6 +66,7 @@ from ...domain.venue import (
     OutcomeUnknown,
     Rejected,
     Retryable,
+    TradeWindow,
     VenueError,
     VenuePosition,
 )
@@ -398,6 +399,12 @@ class BybitConnector(VenueConnector):
         for report in reports:
             self.tracker.note(report)
         return reports
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        """The public trades of ``symbol`` from ``start_ms`` to ``end_ms`` that Bybit still lists: ``recent-trade``
+        keeps the newest ones only (60 on spot, 1000 elsewhere), so a busy or long gap is not complete."""
+        rows = await self.rest.recent_trade(parse.recent_trade_params(self.category, symbol))
+        return parse.parse_recent_trades(rows, start_ms, end_ms, parse.RECENT_TRADE_LIMIT[self.category])
 
     async def positions(self) -> list[VenuePosition]:
         if self.category == "spot":

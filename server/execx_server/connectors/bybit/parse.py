@@ -5,12 +5,13 @@ items become ``ExecutionReport``s. Every function is pure."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
-from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, TradeWindow, VenuePosition
 from .schemas import BookData, ExecutionRow, InstrumentRow, OrderRow, Params, PositionRow, TradeItem
 
 D = Decimal
@@ -326,6 +327,32 @@ def parse_book(data: BookData, now_ns: int) -> BookTicker | None:
         return None
     (bid, bid_qty), (ask, ask_qty) = data["b"][0][:2], data["a"][0][:2]
     return BookTicker(data["s"], D(bid), D(bid_qty), D(ask), D(ask_qty), now_ns)
+
+
+# ``GET /v5/market/recent-trade`` ``limit`` maxima: spot [1, 60], the others [1, 1000]; the venue keeps only
+# these recent trades (no time range, no paging)
+RECENT_TRADE_LIMIT = {"spot": 60, "linear": 1000, "inverse": 1000, "option": 1000}
+
+
+def recent_trade_params(category: str, symbol: str) -> Params:
+    """``GET /v5/market/recent-trade``: the newest public trades of ``symbol``, as many as the venue gives."""
+    return {"category": category, "symbol": symbol, "limit": RECENT_TRADE_LIMIT[category]}
+
+
+def parse_recent_trades(rows: list[dict[str, Any]], start_ms: int, end_ms: int, limit: int) -> TradeWindow:
+    """recent-trade ``list`` rows (newest first: ``execId``, ``symbol``, ``price``, ``size``, ``side`` the
+    taker's, ``time`` ms) within ``start_ms``..``end_ms``, oldest first; complete when the rows reach back
+    to ``start_ms`` or are fewer than ``limit`` (every trade the venue has)."""
+    trades = [
+        Trade(
+            str(r["symbol"]), str(r["execId"]), D(str(r["price"])), D(str(r["size"])), SIDE[r["side"]], _ns(r["time"])
+        )
+        for r in rows
+    ]
+    trades.sort(key=lambda t: (t.exch_time_ns, t.trade_id))
+    reaches = bool(trades) and trades[0].exch_time_ns // 1_000_000 <= start_ms
+    inside = [t for t in trades if start_ms <= t.exch_time_ns // 1_000_000 <= end_ms]
+    return TradeWindow(inside, complete=reaches or len(rows) < limit)
 
 
 def parse_trade(item: TradeItem) -> Trade:

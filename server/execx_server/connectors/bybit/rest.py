@@ -178,6 +178,11 @@ class BybitRest:
                 break
         return rows
 
+    async def recent_trade(self, params: Params) -> list[dict[str, Any]]:
+        """``GET /v5/market/recent-trade`` (public; ``parse.recent_trade_params``): the newest trades, newest first."""
+        result = await self.result("GET", "/v5/market/recent-trade", params, signed=False)
+        return cast(list[dict[str, Any]], result.get("list", []))
+
     # ------------------------------------------------------------------ orders
 
     async def order_create(self, params: Params) -> dict[str, str]:

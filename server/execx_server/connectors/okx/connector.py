@@ -57,6 +57,8 @@ from ...domain.venue import (
     OutcomeUnknown,
     Rejected,
     Retryable,
+    Trade,
+    TradeWindow,
     VenueError,
     VenuePosition,
 )
@@ -77,6 +79,7 @@ from .stream import PrivateStream, PublicStream
 from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.okx")
+HISTORY_REQUESTS = 10  # trades_between: history-trades pages at most (1000 trades)
 
 CONFIRM_TIMEOUT_S = 3.0  # wait for the orders channel to confirm a cancel before asking REST
 RECOVERY_WINDOW_MS = 3 * 24 * 3600 * 1000 - 60_000  # GET /trade/fills covers three days
@@ -470,6 +473,20 @@ class OkxConnector(VenueConnector):
         for report in reports:
             self.tracker.note(report)
         return reports
+
+    async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
+        """The public trades of ``symbol`` from ``start_ms`` to ``end_ms``: ``history-trades`` read back from the
+        newest, 100 a page (``after`` the oldest tradeId read), until a page reaches ``start_ms`` or is short;
+        incomplete past ``HISTORY_REQUESTS`` pages (the endpoint allows 10 requests in 2 s)."""
+        pages: list[list[Trade]] = []
+        after = ""
+        for _ in range(HISTORY_REQUESTS):
+            page = parse.parse_history_trades(await self.rest.history_trades(symbol, after))
+            pages.append(page)
+            if len(page) < parse.HISTORY_TRADES_LIMIT or min(t.exch_time_ns for t in page) // 1_000_000 <= start_ms:
+                break
+            after = page[-1].trade_id
+        return parse.history_window(pages, start_ms, end_ms)
 
     async def positions(self) -> list[VenuePosition]:
         return [parse.parse_position(row) for row in await self.rest.positions("SWAP")]

@@ -11,13 +11,13 @@ domain's ``fee`` is what was paid (positive), a rebate negative.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
-from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, VenuePosition
+from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, TradeWindow, VenuePosition
 from .schemas import BboItem, FillRow, InstrumentRow, OrderRow, PositionRow, TradeItem
 
 D = Decimal
@@ -347,6 +347,35 @@ def parse_bbo(inst_id: str, item: BboItem) -> BookTicker | None:
         return None
     bid, ask = item["bids"][0], item["asks"][0]
     return BookTicker(inst_id, D(bid[0]), D(bid[1]), D(ask[0]), D(ask[1]), _ns(item.get("ts")))
+
+
+HISTORY_TRADES_LIMIT = 100  # ``GET /api/v5/market/history-trades`` ``limit`` maximum
+
+
+def history_trades_params(inst_id: str, after_trade_id: str = "") -> dict[str, str]:
+    """``GET /api/v5/market/history-trades``: ``type`` 1 (paged by tradeId), the newest ``limit`` trades, or
+    those before ``after_trade_id`` (``after``: records earlier than the requested tradeId)."""
+    params = {"instId": inst_id, "type": "1", "limit": str(HISTORY_TRADES_LIMIT)}
+    if after_trade_id:
+        params["after"] = after_trade_id
+    return params
+
+
+def parse_history_trades(rows: list[Any]) -> list[Trade]:
+    """history-trades rows (newest first; ``side`` the taker's) as trades, in the venue's order."""
+    return [parse_trade(cast(TradeItem, r)) for r in rows if isinstance(r, dict)]
+
+
+def history_window(pages: list[list[Trade]], start_ms: int, end_ms: int) -> TradeWindow:
+    """The trades read (newest page first) within ``start_ms``..``end_ms``, oldest first; complete when they
+    reach back to ``start_ms`` or the last page was short (the venue has no older trades)."""
+    trades = sorted(
+        {t.trade_id: t for page in pages for t in page}.values(), key=lambda t: (t.exch_time_ns, t.trade_id)
+    )
+    last = pages[-1] if pages else []
+    reaches = bool(trades) and trades[0].exch_time_ns // 1_000_000 <= start_ms
+    inside = [t for t in trades if start_ms <= t.exch_time_ns // 1_000_000 <= end_ms]
+    return TradeWindow(inside, complete=reaches or len(last) < HISTORY_TRADES_LIMIT)
 
 
 def parse_trade(item: TradeItem) -> Trade:

@@ -152,6 +152,11 @@ class OkxRest:
 
     # ------------------------------------------------------------------ public
 
+    async def history_trades(self, inst_id: str, after_trade_id: str = "") -> list[Any]:
+        """``GET /api/v5/market/history-trades`` (public): 100 trades, newest first, before ``after_trade_id``."""
+        params = parse.history_trades_params(inst_id, after_trade_id)
+        return await self.call("GET", "/api/v5/market/history-trades", params, signed=False)
+
     async def instruments(self, inst_type: str) -> list[InstrumentRow]:
         rows = await self.call("GET", "/api/v5/public/instruments", {"instType": inst_type}, signed=False)
         return cast(list[InstrumentRow], rows)

@@ -237,7 +237,19 @@ class OkxMarketData:
     async def r_trades(self, call: Call) -> list[dict[str, Any]]:
         inst = self._inst(call.query)
         limit = _int(call.query, "limit", 100, 500 if call.request.path.endswith("/trades") else 100)
-        trades = list(self.fe.market.public_trades[inst.inst_id])[-limit:]
+        trades = list(self.fe.market.public_trades[inst.inst_id])
+        if call.request.path.endswith("/history-trades"):  # ``type`` 1: after / before a tradeId, 2: a ts (ms)
+            kind = call.query.get("type") or "1"
+            if kind not in ("1", "2"):
+                raise errors.param_error("type")
+            after, before = _int(call.query, "after", 0, 2**63), _int(call.query, "before", 0, 2**63)
+            key: Callable[[Any], int] = (lambda t: t.trade_id) if kind == "1" else (lambda t: t.time_ms)
+            if after:
+                trades = [t for t in trades if key(t) < after]
+            if before:
+                trades = [t for t in trades if key(t) > before]
+                trades = trades[:limit]  # before: the records newer than it, the nearest first
+        trades = trades[-limit:]
         return [
             {
                 "instId": inst.inst_id,
