@@ -5,9 +5,14 @@ holds three sidecars to. Starts its own ``redis-server`` (Debian package) on loo
   Redis (the Lua script, one round trip), p50/p99, against ``local_us``: the execx's own limiter check;
 - ``aggregate``: three budgets (three sidecars) drawing orders as fast as they can for ``--seconds`` from
   one account whose ORDERS limit is ``--limit`` per 10 s: the orders granted per 10 s window (never above
-  the limit x headroom), and each sidecar's share.
+  the limit x headroom), and each sidecar's share;
+- ``kill_latency``: three execx services (in this process, one shared event loop, one quiet simulator, each
+  with its own Redis connections through the real ``redis-server``) in fleet mode; ``--kills`` times the
+  global kill switch is engaged through one of them (in turn) and the time until each of the other two has
+  its own switch engaged (polled every 0.5 ms) is measured, then released; p50/p99 of the time until *both*
+  stopped, against the issue's target of 100 ms.
 
-    .venv/bin/python bench/fleet.py [--n 5000] [--limit 100] [--seconds 12]
+    .venv/bin/python bench/fleet.py [--n 5000] [--limit 100] [--seconds 12] [--kills 30]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -108,6 +114,79 @@ async def _aggregate(url: str, limit: int, seconds: float) -> dict[str, Any]:
     }
 
 
+KILL_TARGET_MS = 100.0  # issue 21: a kill from one sidecar stops all of them within 100 ms
+
+
+async def _kill_latency(url: str, kills: int, data: Path) -> dict[str, Any]:
+    from execx_server.app import Service, Settings
+    from execx_server.engine.risk import ALL, engage_kill_switch, release_kill_switch
+    from execx_sim.app import Simulator
+
+    sim = Simulator(quiet=True)
+    await sim.start()
+    services = [
+        Service(
+            Settings(
+                key="bench",
+                port=0,
+                grpc_port=0,
+                prom_port=0,
+                data_dir=data / f"execx{i}",
+                sim=True,
+                sim_quiet=True,
+                redis_url=url,
+                fleet_node_id=f"bench{i}",
+            ),
+            simulator=sim,
+        )
+        for i in range(3)
+    ]
+    all_ms: list[float] = []
+    each_ms: list[float] = []
+    try:
+        for service in services:
+            await service.start()
+        engines = [s.engine for s in services]
+        assert all(e is not None for e in engines)
+
+        async def until(engaged: bool, others: list[Any], t0: float) -> list[float]:
+            left, at = set(range(len(others))), [0.0] * len(others)
+            deadline = t0 + 10.0
+            while left and time.perf_counter() < deadline:
+                for i in list(left):
+                    if others[i].risk.global_killed is engaged:
+                        at[i] = (time.perf_counter() - t0) * 1000
+                        left.discard(i)
+                await asyncio.sleep(0.0005)
+            if left:
+                raise RuntimeError(f"the kill switch change did not reach {len(left)} execx within 10 s")
+            return at
+
+        for k in range(kills + 2):  # the first two are warm-up
+            origin = engines[k % 3]
+            others = [e for e in engines if e is not origin]
+            t0 = time.perf_counter()
+            await engage_kill_switch(origin, ALL, "bench")
+            at = await until(True, others, t0)
+            if k >= 2:
+                all_ms.append(max(at))
+                each_ms.extend(at)
+            t0 = time.perf_counter()
+            release_kill_switch(origin, ALL)
+            await until(False, others, t0)
+    finally:
+        for service in services:
+            await service.stop()
+        await sim.stop()
+    return {
+        "kills": kills,
+        "target_ms": KILL_TARGET_MS,
+        "all_stopped_ms": {"p50": _pct(all_ms, 0.5), "p99": _pct(all_ms, 0.99), "max": round(max(all_ms), 1)},
+        "each_ms": {"p50": _pct(each_ms, 0.5), "p99": _pct(each_ms, 0.99)},
+        "p99_within_target": _pct(all_ms, 0.99) < KILL_TARGET_MS,
+    }
+
+
 async def run(url: str, a: argparse.Namespace) -> dict[str, Any]:
     probe = aioredis.Redis.from_url(url)
     for _ in range(200):
@@ -117,7 +196,13 @@ async def run(url: str, a: argparse.Namespace) -> dict[str, Any]:
         except Exception:  # not listening yet
             await asyncio.sleep(0.02)
     await probe.aclose()
-    return {"latency": await _latency(url, a.n), "aggregate": await _aggregate(url, a.limit, a.seconds)}
+    with tempfile.TemporaryDirectory() as data:
+        kill = await _kill_latency(url, a.kills, Path(data))
+    return {
+        "latency": await _latency(url, a.n),
+        "aggregate": await _aggregate(url, a.limit, a.seconds),
+        "kill_latency": kill,
+    }
 
 
 def main() -> None:
@@ -125,6 +210,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--seconds", type=float, default=12.0)
+    p.add_argument("--kills", type=int, default=30)
     a = p.parse_args()
     binary = shutil.which("redis-server")
     if binary is None:

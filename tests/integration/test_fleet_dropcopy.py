@@ -7,10 +7,7 @@ data directory whose acknowledged seqs were lost (the republished records dedupl
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -26,7 +23,7 @@ from execx_server.app import Service, Settings
 from execx_server.domain.enums import OrderStatus
 from execx_server.fleet.dropcopy import STREAM, SUBJECT_PREFIX, DropCopy, subject
 from execx_sim.app import Simulator
-from fleet_helpers import free_port
+from fleet_helpers import NatsServer, consume
 from market_helpers import AUTH, KEY, Svc, uid
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from waiting import eventually
@@ -35,63 +32,9 @@ VENUE, SYMBOL = "binance-spot", "BTCUSDT"
 WAIT_S = 20.0
 
 
-def nats_binary() -> str:
-    found = shutil.which("nats-server") or ("/usr/sbin/nats-server" if Path("/usr/sbin/nats-server").exists() else None)
-    if found:
-        return found
-    message = "nats-server not on PATH; .ci/run installs it (Debian package `nats-server`)"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-class NatsServer:
-    """``nats-server -js`` on a loopback port, its JetStream store in ``workdir``; ``kill`` / ``start`` again
-    on the same port and store."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.binary = nats_binary()
-        self.port = free_port()
-        self.store = workdir / "jetstream"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *[self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
-        async def up() -> bool:
-            try:
-                nc = await nats.connect(self.url, connect_timeout=0.5, allow_reconnect=False)
-            except Exception:  # not listening yet
-                return False
-            try:
-                await nc.jetstream().account_info()
-                return True
-            except Exception:  # JetStream not ready yet
-                return False
-            finally:
-                await nc.close()
-
-        await eventually(up, "nats-server's JetStream to answer", within_s=WAIT_S, every_s=0.05)
-
-    async def kill(self) -> None:
-        """``kill -9``: no goodbye to the clients."""
-        if self.proc is not None:
-            self.proc.kill()
-            await self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
 async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
-    server = NatsServer(tmp_path)
+    server = NatsServer(tmp_path, WAIT_S)
     await server.start()
     try:
         yield server
@@ -161,19 +104,6 @@ async def fill(svc: Svc, sid: str, n: int) -> None:
         await eventually(filled, f"order {cl} filled", within_s=WAIT_S)
 
 
-async def consume(js: Any, sid: str, seen: list[dict[str, Any]]) -> None:
-    """Fetch and ack everything the durable back-office consumer has now (NATS may be restarting)."""
-    sub = await js.pull_subscribe_bind("backoffice", stream=STREAM)
-    while True:
-        try:
-            msgs = await sub.fetch(100, timeout=0.5)
-        except nats.errors.TimeoutError:
-            return
-        for m in msgs:
-            seen.append({"id": m.headers.get("Nats-Msg-Id"), "subject": m.subject, **json.loads(m.data)})
-            await m.ack()
-
-
 async def test_every_fill_exactly_once_across_nats_and_execx_restarts(
     tmp_path: Path, nats_server: NatsServer, simulator: Simulator
 ) -> None:
@@ -201,7 +131,7 @@ async def test_every_fill_exactly_once_across_nats_and_execx_restarts(
                 ),
             )
             seen: list[dict[str, Any]] = []
-            await consume(js, sid, seen)
+            await consume(js, "backoffice", seen)
 
             # NATS killed: execx keeps trading and journaling; the drop copy catches up once NATS is back
             await nats_server.kill()
@@ -211,7 +141,7 @@ async def test_every_fill_exactly_once_across_nats_and_execx_restarts(
             await nats_server.start()
             await caught_up(service, sid)
             await eventually(lambda: nc.is_connected, "the consumer reconnected", within_s=WAIT_S)
-            await consume(js, sid, seen)
+            await consume(js, "backoffice", seen)
 
             # execx stopped, and its acknowledged seqs lost (as by a crash before they were persisted):
             # the restarted execx publishes everything again, JetStream drops each as a duplicate
@@ -225,7 +155,7 @@ async def test_every_fill_exactly_once_across_nats_and_execx_restarts(
             await fill(svc, sid, 4)
             await caught_up(service, sid)
             assert service.dropcopy is not None and service.dropcopy.duplicates > 0
-            await consume(js, sid, seen)
+            await consume(js, "backoffice", seen)
             await nc.close()
         finally:
             await svc.channel.close()

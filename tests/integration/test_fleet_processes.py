@@ -11,11 +11,7 @@ to 30 per 10 s, joined through a real ``redis-server``:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import sys
-from collections.abc import AsyncIterator
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,78 +21,13 @@ import grpc
 import redis.asyncio as aioredis
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
-from execx.v1 import order_manager_pb2_grpc as om_grpc
 from execx_server.fleet import list_nodes
-from fleet_helpers import RedisServer, VenueCount
+from fleet_helpers import PROC_AUTH, ExecxProcess, RedisServer, VenueCount, has, processes, start_process_session
 from market_helpers import uid
 from waiting import eventually
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = "fleet-process-key"
-AUTH = (("x-api-key", KEY),)
 VENUE, SYMBOL = "binance-spot", "BTCUSDT"
-
-
-class ExecxProcess:
-    """One ``execx`` process in fleet mode; ``kill()`` is kill -9."""
-
-    def __init__(self, name: str, data: Path, redis_url: str) -> None:
-        self.name, self.data, self.redis_url = name, data, redis_url
-        self.proc: asyncio.subprocess.Process | None = None
-        self.channel: grpc.aio.Channel | None = None
-        self.om: om_grpc.OrderManagerServiceStub | None = None
-
-    async def start(self) -> None:
-        paths = [str(ROOT / "server"), str(ROOT / "clients" / "python"), os.environ.get("PYTHONPATH", "")]
-        argv = ["--key", KEY, "--dataDir", str(self.data), "--port", "0", "--grpcPort", "0", "--promPort", "0"]
-        argv += ["--redis", self.redis_url, "--fleetNode", self.name]
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from execx_server.cli import main; main()",
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)},
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 60.0)
-        ready = json.loads(line)
-        assert ready["event"] == "ready" and ready["fleet"]["node"] == self.name, ready
-        self.channel = grpc.aio.insecure_channel(ready["grpc"])
-        self.om = om_grpc.OrderManagerServiceStub(self.channel)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()  # SIGKILL: no goodbye to Redis, no drain
-        await self.proc.wait()
-        await self.close_channel()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 15.0)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        await self.close_channel()
-
-    async def close_channel(self) -> None:
-        if self.channel is not None:
-            await self.channel.close()
-            self.channel = None
-
-
-@contextlib.asynccontextmanager
-async def processes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[ExecxProcess]]:
-    procs = [ExecxProcess(f"proc{i}", tmp_path / f"execx{i}", redis_url) for i in range(3)]
-    try:
-        await asyncio.gather(*(p.start() for p in procs))
-        yield procs
-    finally:
-        for p in procs:
-            await p.stop()
+AUTH = PROC_AUTH
 
 
 def order(sid: str, price: float) -> om.SendOrderRequest:
@@ -111,6 +42,21 @@ def order(sid: str, price: float) -> om.SendOrderRequest:
         tif=c.TIME_IN_FORCE_GTC,
         side=c.SIDE_BUY,
     )
+
+
+KILL_BOUND_S = 1.0  # generous: a loaded 2-core CI machine; the 100 ms target is measured by bench/fleet.py
+
+
+async def killed_after(p: ExecxProcess, sid: str, t0: float) -> float:
+    """Seconds from ``t0`` until ``p`` reports its global kill switch engaged (polled every 2 ms)."""
+    assert p.om is not None
+    deadline = t0 + 10.0
+    while time.perf_counter() < deadline:
+        limits = await p.om.GetRiskLimits(om.GetRiskLimitsRequest(session_id=sid), metadata=AUTH, timeout=5.0)
+        if limits.global_kill_switch:
+            return time.perf_counter() - t0
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"{p.name} never reported the kill")
 
 
 PENDING = {c.ORDER_STATUS_PENDING_NEW, c.ORDER_STATUS_PENDING_UPDATE, c.ORDER_STATUS_PENDING_CANCEL}
@@ -135,17 +81,6 @@ async def send(p: ExecxProcess, sid: str, price: float) -> str:
     return "new" if status == c.ORDER_STATUS_NEW else "refused"
 
 
-async def start_session(p: ExecxProcess, acct: dict[str, str], venue: dict[str, Any]) -> str:
-    assert p.om is not None
-    sid = uid("s")
-    key = c.ExchangeKey(api_key=acct["apiKey"], secret_key=acct["secretKey"], exchange=c.EXCHANGE_BINANCE_SPOT)
-    request = om.StartOrderHandlerRequest(
-        session_id=sid, exchange_key=key, rest_url=venue["rest"], ws_url=json.dumps(venue)
-    )
-    await p.om.StartOrderHandler(request, metadata=AUTH, timeout=60.0)
-    return sid
-
-
 async def test_three_processes_kill_and_kill_9(tmp_path: Path, simulator: Any, redis_server: RedisServer) -> None:
     venue_count = VenueCount(simulator)  # ORDERS lowered to 30 per 10 s, refusals counted
     async with aiohttp.ClientSession() as http:
@@ -157,7 +92,7 @@ async def test_three_processes_kill_and_kill_9(tmp_path: Path, simulator: Any, r
     redis = aioredis.Redis.from_url(redis_server.url)
     try:
         async with processes(tmp_path, redis_server.url) as procs:
-            sids = list(await asyncio.gather(*(start_session(p, acct, venue) for p in procs)))
+            sids = list(await asyncio.gather(*(start_process_session(p, acct, venue) for p in procs)))
 
             async def view() -> set[str]:
                 return {str(n["node"]) for n in await list_nodes(redis, 3.0)}
@@ -165,10 +100,24 @@ async def test_three_processes_kill_and_kill_9(tmp_path: Path, simulator: Any, r
             await eventually(lambda: has(view(), {"proc0", "proc1", "proc2"}), "three in the fleet view", 15.0)
 
             # a global kill through proc0 reaches all three; released through proc1
+            # the time from the call to each of the other two reporting its switch engaged (GetRiskLimits,
+            # polled every 2 ms): printed, and bounded loosely (the 100 ms target is bench/fleet.py's figure)
             assert procs[0].om is not None and procs[1].om is not None
-            await procs[0].om.EngageKillSwitch(
-                om.EngageKillSwitchRequest(session_id="all", reason="drill"), metadata=AUTH
+            t0 = time.perf_counter()
+            engage = asyncio.ensure_future(
+                procs[0].om.EngageKillSwitch(
+                    om.EngageKillSwitchRequest(session_id="all", reason="drill"), metadata=AUTH
+                )
             )
+            reached = await asyncio.gather(
+                *(killed_after(p, sid, t0) for p, sid in zip(procs[1:], sids[1:], strict=True))
+            )
+            await engage
+            print(
+                f"fleet processes: a kill through proc0 reached proc1 in {reached[0] * 1000:.1f} ms, "
+                f"proc2 in {reached[1] * 1000:.1f} ms"
+            )
+            assert max(reached) < KILL_BOUND_S, reached
 
             async def all_refuse() -> bool:
                 outcomes = [await send(p, sid, price) for p, sid in zip(procs, sids, strict=True)]
@@ -200,13 +149,8 @@ async def test_three_processes_kill_and_kill_9(tmp_path: Path, simulator: Any, r
             await eventually(lambda: has(view(), {"proc0", "proc1"}), "the killed one gone from the view", 15.0)
             await procs[2].start()  # same data directory, same name: it rejoins
             await eventually(lambda: has(view(), {"proc0", "proc1", "proc2"}), "proc2 back in the view", 15.0)
-            sid = await start_session(procs[2], acct, venue)
+            sid = await start_process_session(procs[2], acct, venue)
             await eventually(lambda: has(send(procs[2], sid, price), "new"), "proc2 trading again", 20.0, 0.2)
             assert venue_count.refused == 0
     finally:
         await redis.aclose()
-
-
-async def has(value: Any, want: Any) -> bool:
-    """``await value == want`` (for ``eventually``)."""
-    return bool(await value == want)
