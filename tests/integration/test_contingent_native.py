@@ -322,7 +322,8 @@ async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
 
 async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emulated(tmp_path: Path) -> None:
     """Pulse (seed 004): a take-profit limit on index is its ``take_limit`` with ``trigger`` index_price, held
-    untriggered; its qty and price are amended at the venue (``private/edit``), a delete cancels it there. A stop
+    untriggered; its qty and price, then its trigger price, are amended at the venue (``private/edit``; its
+    reference cannot be), a delete cancels it there. A stop
     on ``mark`` (Pulse has no mark_price trigger), a trailing stop (no trailing_stop type) and one sent with
     ``emulate`` are emulated in execx, nothing at the venue."""
     venue, symbol = "pulse", "BTC_USD-PERPETUAL"
@@ -362,6 +363,39 @@ async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emu
             "amended",
         )
         assert (held.qty, held.price, held.status) == (D("0.02"), last + 280, SimStatus.UNTRIGGERED)
+        # its trigger price is amended at the venue too (private/edit trigger_price); its reference is not
+        retrigger = om.SendOrderRequest(
+            cl_order_id=cl,
+            symbol=symbol,
+            session_id=sid,
+            transaction_type=c.TRANSACTION_TYPE_UPDATE,
+            trigger_price=float(last + 350),
+        )
+        assert (await svc.om.SendOrder(retrigger, metadata=AUTH)).order.cl_order_id == cl
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        await poll(
+            _noop,
+            lambda _: (x := co_.get(sid, cl)) is not None and x.spec is not None and x.spec.level == last + 350,
+            "the trigger amended",
+        )
+        assert held.trigger.price == last + 350 and held.status is SimStatus.UNTRIGGERED
+        assert (held.qty, held.price) == (D("0.02"), last + 280)
+        got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+        assert got.order.order_status == PENDING
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await svc.om.SendOrder(
+                om.SendOrderRequest(
+                    cl_order_id=cl,
+                    symbol=symbol,
+                    session_id=sid,
+                    transaction_type=c.TRANSACTION_TYPE_UPDATE,
+                    trigger_reference=om.TRIGGER_REFERENCE_LAST,
+                ),
+                metadata=AUTH,
+            )
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "trigger price only" in str(e.value.details())
+        assert held.extra["trigger"] == "index_price"
         delete = om.SendOrderRequest(
             cl_order_id=cl, symbol=symbol, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
         )
@@ -373,8 +407,6 @@ async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emu
         )
         assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
 
-        co_ = svc.service.contingent_orders
-        assert co_ is not None
         mark, trail, em = uid("pm"), uid("pr"), uid("pe")
         await svc.om.SendOrder(
             stop(sid, mark, c.SIDE_BUY, last + 20, symbol=symbol, trigger_reference=om.TRIGGER_REFERENCE_MARK),
@@ -397,3 +429,42 @@ async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emu
             armed = co_.get(sid, x)
             assert armed is not None and not armed.native and armed.status.value == "pendingtrigger", x
         assert venue_armed(sim, acct, venue) == []
+
+
+async def test_pulse_stop_market_trigger_amended_then_kept_across_a_restart(tmp_path: Path) -> None:
+    """A held stop-market's trigger price amended alone (no qty or price: a market order held by the venue can
+    be amended), journaled: after a restart execx still knows the amended level, and the venue fires at it."""
+    venue, symbol = "pulse", "BTC_USD-PERPETUAL"
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, venue)
+            last = await last_at_ask(svc, venue, symbol)
+            cl = uid("pa")
+            await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 60, symbol=symbol), metadata=AUTH)
+            retrigger = om.SendOrderRequest(
+                cl_order_id=cl,
+                symbol=symbol,
+                session_id=sid,
+                transaction_type=c.TRANSACTION_TYPE_UPDATE,
+                trigger_price=float(last + 20),
+            )
+            await svc.om.SendOrder(retrigger, metadata=AUTH)
+            account = sim.exchange.account_by_key(acct["apiKey"])
+            [held] = conditional.armed_orders(sim.exchange.markets[venue], account)
+            assert held.trigger is not None and held.trigger.price == last + 20
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, venue, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            await poll(_noop, lambda _: co_.get(sid, cl) is not None, "its contingent order restored")
+            x = co_.get(sid, cl)
+            assert x is not None and x.native and x.spec is not None and x.spec.level == last + 20
+            assert svc.service.engine is not None
+            order = svc.service.engine.session(sid).orders[cl]
+            assert order.native_trigger is not None and order.native_trigger.price == last + 20
+            await svc.trade(venue, symbol, last + 30, D("0.001"), "buy")  # through the amended level only
+            await poll(
+                lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+                lambda a: a.order.order_status == FILLED,
+                "the stop filled at its amended level",
+            )

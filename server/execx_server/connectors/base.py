@@ -32,7 +32,15 @@ from typing import Protocol, runtime_checkable
 from ..domain.enums import Exchange, Side, TimeInForce
 from ..domain.errors import ValidationError
 from ..domain.instruments import InstrumentRules
-from ..domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, TradeWindow, VenuePosition
+from ..domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    NativeTrigger,
+    OrderRequest,
+    Trade,
+    TradeWindow,
+    VenuePosition,
+)
 from .transport.ratelimit import RateGate
 from .transport.telemetry import Telemetry
 
@@ -105,6 +113,7 @@ class Capabilities:
     native_triggers: frozenset[str] = frozenset()
     native_references: frozenset[str] = frozenset()
     native_trailing: frozenset[str] = frozenset()  # "amount", "percent"
+    native_trigger_amend: bool = False  # a held one's trigger price is amended at the venue (``AmendsTriggers``)
 
 
 ReportSink = Callable[[ExecutionReport], None]
@@ -199,6 +208,18 @@ class TradeHistory(Protocol):
 
     async def trades_between(self, symbol: str, start_ms: int, end_ms: int) -> TradeWindow:
         """The public trades of ``symbol`` printed from ``start_ms`` to ``end_ms`` (inclusive), oldest first."""
+        ...
+
+
+@runtime_checkable
+class AmendsTriggers(Protocol):
+    """A connector whose venue amends a held native contingent order's trigger price (issue 20: Pulse's
+    ``private/edit`` with ``trigger_price``); the others' trigger amends are refused by the manager."""
+
+    async def amend_trigger(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None, trigger: NativeTrigger
+    ) -> ExecutionReport:
+        """Amend the held order's qty, price and trigger (same kind and reference, a new ``trigger.price``)."""
         ...
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from ..connectors.base import Connector, ConnectorConfig
+from ..connectors.base import AmendsTriggers, Connector, ConnectorConfig
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import (
     AlreadyExists,
@@ -326,10 +326,10 @@ class OrderEngine:
         if req.symbol and req.symbol != order.symbol:
             raise ValidationError("symbol", f"order {order.cl_order_id!r} is on {order.symbol}, not {req.symbol}")
         if tx is TransactionType.UPDATE:
-            if req.qty is None and req.price is None:
+            if req.qty is None and req.price is None and req.native_trigger is None:
                 raise ValidationError("qty", "an update needs a new qty and/or price")
-            if order.order_type is OrderType.MARKET:
-                raise FailedPrecondition("market orders cannot be amended")
+            if order.order_type is OrderType.MARKET and order.native_trigger is None:
+                raise FailedPrecondition("market orders cannot be amended")  # a held stop-market can be
         async with session.store.lock(order):
             await self.reconciler.resolve(session, order)
             _check_actionable(order, tx)
@@ -449,6 +449,15 @@ class OrderEngine:
         )
 
     async def _update(self, session: Session, connector: Connector, order: Order, req: SendOrder) -> OrderUpdate:
+        trigger = req.native_trigger  # a held native contingent order's new trigger (managers/contingent.py)
+        amender = connector if isinstance(connector, AmendsTriggers) else None
+        if trigger is not None and (
+            amender is None or order.native_trigger is None or order.status is not OrderStatus.PENDINGTRIGGER
+        ):
+            raise FailedPrecondition(
+                f"order {order.cl_order_id!r}: {connector.exchange.value} cannot amend its trigger now "
+                "(a held trigger order's trigger price, where the venue allows it)"
+            )
         qty = _check_finite(req.qty, "qty") if req.qty is not None else order.qty
         price = _check_finite(req.price, "price") if req.price is not None else order.price
         reference = self.reference_price(order.exchange, order.symbol)
@@ -459,15 +468,23 @@ class OrderEngine:
         order.move_to(OrderStatus.PENDINGUPDATE)
         self._publish(session, OrderUpdate.of(order, TransactionType.UPDATE, send_time, send_time=send_time))
         session.bus.flush()
+        held_trigger = order.native_trigger
+        if trigger is not None:  # the venue's reports of the edit (stream or answer) journal the new trigger
+            order.native_trigger = trigger
+
+        def amend() -> Awaitable[ExecutionReport]:
+            if trigger is None or amender is None:
+                return connector.amend_order(order.symbol, order.cl_order_id, order.side, qty, price)
+            return amender.amend_trigger(order.symbol, order.cl_order_id, order.side, qty, price, trigger)
+
         try:
-            report = await self._at_venue(
-                session, order, lambda: connector.amend_order(order.symbol, order.cl_order_id, order.side, qty, price)
-            )
+            report = await self._at_venue(session, order, amend)
         except Rejected as e:
             # The venue refused the amend: the order is unchanged, or it has just ended (filled, expired)
             # and the amend found nothing to change. Ask the venue for the truth.
             if order.status is OrderStatus.PENDINGUPDATE:  # unchanged, with any fills it had meanwhile
                 order.status = order.status_after_fills(previous)
+            order.native_trigger = held_trigger
             order.message = f"update rejected: {e.message}"
             if not isinstance(e, Unsent):  # an amend that reached the venue: what is the order now?
                 self.reconciler.spawn(session, order)

@@ -177,6 +177,8 @@ def replay_record(orders: dict[str, Order], u: OrderUpdate) -> Order:
     if not u.trade_id:
         order.qty = u.qty
         order.price = u.price or None
+        if "nativeTrigger" in payload:  # amended at the venue (Pulse)
+            order.native_trigger = NativeTrigger.from_json(payload["nativeTrigger"])
     else:
         order.trade_ids.add(u.trade_id)
         order.cum_quote += u.executed_qty * u.price
@@ -209,8 +211,8 @@ def journal_fields(order: Order, update: OrderUpdate) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if order.reduce_only and update.transaction_type.value == "insert":
         extra["reduceOnly"] = True
-    if order.native_trigger is not None and update.transaction_type.value == "insert":
-        extra["nativeTrigger"] = order.native_trigger.to_json()
+    if order.native_trigger is not None and update.transaction_type.value in ("insert", "update"):
+        extra["nativeTrigger"] = order.native_trigger.to_json()  # an update: its trigger may have been amended
     if order.not_sent:
         extra["notSent"] = True
     if order.fills_owed:

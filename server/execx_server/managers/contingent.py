@@ -551,16 +551,52 @@ class ContingentOrders:
         self, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None
     ) -> OrderUpdate:
         """A native one's price and qty are amended at the venue (its order's update answers); its trigger
-        stays as the venue holds it."""
+        price too where the venue amends it (``AmendsTriggers``: Pulse), else its trigger stays as the venue
+        holds it (an amend of it is FAILED_PRECONDITION)."""
+        trigger = None
         if spec is not None and spec != c.spec:
+            trigger = self._amended_trigger(c, spec)
+        o = c.order
+        update = await self.engine.send(
+            SendOrder(
+                o.session_id,
+                TransactionType.UPDATE,
+                o.cl_order_id,
+                o.symbol,
+                price=price,
+                qty=qty,
+                native_trigger=trigger,
+            )
+        )
+        if trigger is not None and spec is not None:
+            session, _ = self.engine.live_session(o.session_id)
+            held = session.orders.get(o.cl_order_id)
+            if held is not None and held.native_trigger == trigger:  # the venue took it
+                c.spec, c.message = spec, "trigger amended at the venue"
+                self.save(o.session_id)
+                self.publish(c)
+        return update
+
+    def _amended_trigger(self, c: Contingent, spec: Spec) -> NativeTrigger:
+        """The held order's new trigger: its price only (same kind, reference and trailing distance), where
+        the venue amends it; anything else is FAILED_PRECONDITION."""
+        _, connector = self.engine.live_session(c.order.session_id)
+        amends = connector.capabilities.native_trigger_amend
+        old = c.spec
+        if (
+            not amends
+            or old is None
+            or spec.level is None
+            or (spec.kind, spec.reference, spec.amount, spec.percent)
+            != (old.kind, old.reference, old.amount, old.percent)
+        ):
             raise FailedPrecondition(
                 f"clOrderId: {c.order.cl_order_id!r} is held by the venue: its trigger cannot be amended here; "
                 "cancel it and send it again (or send it with emulate)"
+                + ("; this venue amends its trigger price only" if amends else "")
             )
-        o = c.order
-        return await self.engine.send(
-            SendOrder(o.session_id, TransactionType.UPDATE, o.cl_order_id, o.symbol, price=price, qty=qty)
-        )
+        check_spec(spec, c.order, index_ok=True)
+        return native_of(spec)
 
     async def cancel(self, c: Contingent, why: str = "cancelled") -> OrderUpdate:
         """Disarm an armed or held contingent order (cancelled); a sent one is the engine's. A native one is

@@ -43,6 +43,7 @@ from ...domain.enums import Exchange, OrderType, Side
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     ExecutionReport,
+    NativeTrigger,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
@@ -98,6 +99,7 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
             # trigger orders (stop_* / take_* with trigger last_price / index_price); no trailing stop on Pulse
             native_triggers=parse.NATIVE_TRIGGERS,
             native_references=frozenset(parse.TRIGGER_REF),
+            native_trigger_amend=True,  # private/edit with trigger_price (seed 004's Edit model)
         )
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
         self._heartbeat_s = heartbeat_s
@@ -238,8 +240,19 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None
     ) -> ExecutionReport:
+        return await self._edit(symbol, cl_order_id, qty, price, None)
+
+    async def amend_trigger(
+        self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None, trigger: NativeTrigger
+    ) -> ExecutionReport:
+        """An untriggered order's new ``trigger_price`` (seed 004's Edit model), with its qty and price."""
+        return await self._edit(symbol, cl_order_id, qty, price, trigger)
+
+    async def _edit(
+        self, symbol: str, cl_order_id: str, qty: Decimal, price: Decimal | None, trigger: NativeTrigger | None
+    ) -> ExecutionReport:
         known = await self.queries.known(symbol, cl_order_id)
-        params = parse.edit_params(known, qty, price, self.rules(symbol))
+        params = parse.edit_params(known, qty, price, self.rules(symbol), trigger)
         return self._answered(await self._trade("private/edit", params), cl_order_id)
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:

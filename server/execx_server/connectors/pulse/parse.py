@@ -12,7 +12,7 @@ from ...domain.enums import OrderType, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
-from ...domain.venue import ExecutionReport, OrderRequest
+from ...domain.venue import ExecutionReport, NativeTrigger, OrderRequest
 from ..jsonrpc import parse as rpc_parse
 from ..tracking import Known
 
@@ -71,14 +71,19 @@ def trigger_params(order: OrderRequest) -> dict[str, Any]:
     }
 
 
-def edit_params(known: Known, qty: Decimal, price: Decimal | None, rules: InstrumentRules) -> dict[str, Any]:
-    """``private/edit`` parameters: the new total ``amount`` and price of a known order."""
+def edit_params(
+    known: Known, qty: Decimal, price: Decimal | None, rules: InstrumentRules, trigger: NativeTrigger | None = None
+) -> dict[str, Any]:
+    """``private/edit`` parameters: the new total ``amount`` and price of a known order, and an untriggered
+    trigger order's new ``trigger_price``."""
     params: dict[str, Any] = {
         "order_id": known.exch_order_id,
         "amount": to_wire(rpc_parse.amount_of(qty, rules)),
     }
     if price is not None:
         params["price"] = to_wire(price)
+    if trigger is not None and trigger.price is not None:
+        params["trigger_price"] = to_wire(trigger.price)
     if known.order_type is OrderType.POSTONLY:
         params["post_only"] = True
     return params
