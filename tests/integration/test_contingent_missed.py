@@ -27,7 +27,7 @@ from test_contingent_orders import stop, updates
 D = Decimal
 # (venue, symbol, quantity, emulate on the request: the venue would hold the stop natively)
 CASES = [
-    ("binance-spot", "BTCUSDT", 0.001, False),
+    ("binance-spot", "BTCUSDT", 0.001, True),
     ("binance-usdm-future", "BTCUSDT", 0.01, True),
     ("deribit", "BTC-PERPETUAL", 10.0, True),
     ("pulse", "BTC_USD-PERPETUAL", 0.01, True),
@@ -119,3 +119,37 @@ async def test_a_history_that_cannot_cover_the_gap_fires_nothing_and_says_so(tmp
                 assert co_ is not None and (x := co_.get(sid, cl)) is not None and x.status.value == "pendingtrigger"
             finally:
                 await r.close()
+
+
+async def test_the_last_seen_print_is_journaled(tmp_path: Path) -> None:
+    """A fresh print seen by an armed stop's watcher moves its journaled ``seenMs`` to the print's time (saved
+    at most once a second, without any other change to the order): the window read after a restart starts there."""
+    venue, symbol = "binance-spot", "BTCUSDT"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, _, last = await started(svc, venue, symbol)
+        cl = uid("ms")
+        await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 50, symbol=symbol), metadata=AUTH)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+
+        async def seen() -> int:
+            rows = [cfg for _, s, cfg in co_.saved.load() if s == sid]
+            return int(rows[0]["orders"][0]["seenMs"]) if rows else 0
+
+        armed_at = await seen()
+        assert armed_at > 0
+        printed = [t.time_ms for t in sim.exchange.markets[venue].public_trades[symbol]]
+        # prints below the level (nothing fires) until the watcher has seen one after the arming and journaled it
+        await poll(
+            lambda: _print_then_seen(svc, venue, symbol, last, seen),
+            lambda ms: ms > armed_at,
+            "seenMs moved by a print",
+        )
+        now_printed = [t.time_ms for t in sim.exchange.markets[venue].public_trades[symbol]]
+        assert await seen() in now_printed[len(printed) :]  # the venue time of a print it saw
+        assert (x := co_.get(sid, cl)) is not None and x.status.value == "pendingtrigger"
+
+
+async def _print_then_seen(svc: Svc, venue: str, symbol: str, price: Decimal, seen: Any) -> int:
+    await svc.trade(venue, symbol, price, D("0.001"), "buy")
+    return int(await seen())
