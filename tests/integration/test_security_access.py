@@ -106,20 +106,22 @@ def md(key: str) -> tuple[tuple[str, str], ...]:
     return (("x-api-key", key),)
 
 
-async def call_rpc(channel: grpc.aio.Channel, path: str, m: Any, key: str) -> grpc.StatusCode:
+async def call_rpc(channel: grpc.aio.Channel, path: str, m: Any, key: str, refused: bool = False) -> grpc.StatusCode:
     """Calls ``path`` with an empty request; the status code (OK if it answered, DEADLINE_EXCEEDED if a
-    stream was allowed and is waiting for data)."""
+    stream was allowed and is waiting for data). A call expected to be ``refused`` waits up to 10 s for its
+    refusal instead of 1.5 s, so a loaded machine cannot turn a slow refusal into a waiting stream."""
+    stream_s = 10.0 if refused else 1.5
     req_cls = symbol_database.Default().GetSymbol(m.input_type.full_name)
     res_cls = symbol_database.Default().GetSymbol(m.output_type.full_name)
     kw: dict[str, Any] = {"request_serializer": req_cls.SerializeToString, "response_deserializer": res_cls.FromString}
     try:
         if m.client_streaming:
-            call = channel.stream_stream(path, **kw)(metadata=md(key), timeout=1.5)
+            call = channel.stream_stream(path, **kw)(metadata=md(key), timeout=stream_s)
             await call.write(req_cls())
             await call.read()
             call.cancel()
         elif m.server_streaming:
-            call = channel.unary_stream(path, **kw)(req_cls(), metadata=md(key), timeout=1.5)
+            call = channel.unary_stream(path, **kw)(req_cls(), metadata=md(key), timeout=stream_s)
             await call.read()
             call.cancel()
         else:
@@ -140,9 +142,9 @@ def test_the_policy_covers_known_rpcs() -> None:
 @pytest.mark.parametrize(("path", "m"), RPCS, ids=[p for p, _ in RPCS])
 async def test_grpc_scope_matrix(channel: grpc.aio.Channel, path: str, m: Any) -> None:
     need = RANK[expected_scope(m.name)]
-    assert await call_rpc(channel, path, m, "not-a-key") == grpc.StatusCode.UNAUTHENTICATED
+    assert await call_rpc(channel, path, m, "not-a-key", refused=True) == grpc.StatusCode.UNAUTHENTICATED
     for scope, key in KEYS.items():
-        code = await call_rpc(channel, path, m, key)
+        code = await call_rpc(channel, path, m, key, refused=RANK[scope] < need)
         if RANK[scope] < need:
             assert code == grpc.StatusCode.PERMISSION_DENIED, (scope, code)
         else:
@@ -152,16 +154,18 @@ async def test_grpc_scope_matrix(channel: grpc.aio.Channel, path: str, m: Any) -
 ROUTES = list(load_routes())
 
 
-async def ws_status(http: aiohttp.ClientSession, url: str, key: str, send_request: bool) -> int:
+async def ws_status(http: aiohttp.ClientSession, url: str, key: str, send_request: bool, refused: bool) -> int:
     """A websocket route's outcome as an HTTP status: an error is a Status JSON frame and a 4000 + status
-    close; anything else (an answer, or a stream waiting for data) is 200."""
+    close; anything else (an answer, or a stream waiting for data) is 200. A route expected to be
+    ``refused`` waits up to 10 s for it instead of 2 s."""
+    wait_s = 10.0 if refused else 2.0
     async with http.ws_connect(url, headers={"x-api-key": key}) as ws:
         if send_request:
             await ws.send_str("{}")
         try:
-            msg = await ws.receive(timeout=2)
+            msg = await ws.receive(timeout=wait_s)
             if msg.type == aiohttp.WSMsgType.TEXT and "code" in json.loads(msg.data):
-                msg = await ws.receive(timeout=2)
+                msg = await ws.receive(timeout=wait_s)
         except TimeoutError:
             return 200
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
@@ -177,7 +181,8 @@ async def test_rest_scope_matrix(svc: Service, route: Any) -> None:
     async with aiohttp.ClientSession() as http:
         for scope, key in [("none", "not-a-key"), *KEYS.items()]:
             if route.is_websocket:
-                status = await ws_status(http, rest + path, key, bool(route.body))
+                refused = scope == "none" or RANK[scope] < need
+                status = await ws_status(http, rest + path, key, bool(route.body), refused)
             else:
                 kwargs: dict[str, Any] = {"json": {}} if route.body else {}
                 async with http.request(route.http_method, rest + path, headers={"x-api-key": key}, **kwargs) as r:
