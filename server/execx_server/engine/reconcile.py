@@ -173,9 +173,17 @@ class Reconciler:
         log.error("adopt.gave_up", extra={"session": session.session_id})
 
     async def catch_up(self, session: Session, order: Order, report: ExecutionReport, send_time: int) -> None:
-        """Apply the venue's view of an order, first recovering any fills we have not seen."""
+        """Apply the venue's view of an order, first recovering any fills we have not seen. If the venue does
+        not give its fills now (a rate limit, an outage), its state is applied anyway: the fills it counts
+        beyond ours are owed and collected from its history with retries (``owe_fills``), never dropped, and
+        the order is never left pending."""
         if report.cum_filled > order.cum_filled and session.connector is not None:
-            for fill in await session.connector.order_fills(order.symbol, order.cl_order_id):
+            try:
+                fills = await session.connector.order_fills(order.symbol, order.cl_order_id)
+            except VenueError as e:
+                log.warning("reconcile.fills_failed", extra={"clOrderId": order.cl_order_id, "error": e.message})
+                fills = []
+            for fill in fills:
                 self._apply(session, fill, None, send_time)
         self._apply(session, report, None, send_time)
 

@@ -59,6 +59,7 @@ class MemVenue:
         self.before_cancel: Callable[[], None] | None = None  # e.g. a fill that races the cancel
         self.ack_delay_s = 0.0  # a slow ack: the order is on the venue at once, its answer comes this late
         self.forgotten: set[str] = set()  # client ids the venue no longer knows (e.g. it restarted)
+        self.fills_refused = 0  # the next order_fills calls answer a rate limit (Retryable)
         self.calls = 0
         self._sink: ReportSink | None = None
         self._unsub: Callable[[], None] | None = None
@@ -165,6 +166,9 @@ class MemVenue:
             return None
 
     async def order_fills(self, symbol: str, cl: str) -> list[ExecutionReport]:
+        if self.fills_refused:
+            self.fills_refused -= 1
+            raise Retryable("429 Too Many Requests", retry_after_s=0.01)
         o = self.market.find_order(self.account, symbol, client_id=cl)
         return [
             self._report(o, f) for f in self.market.account_trades(self.account, symbol) if f.order_id == o.order_id
@@ -208,12 +212,14 @@ class World:
             self.market.adjust_balance(acct, "USDT", D(1_000_000))
             self.market.adjust_balance(acct, "BTC", D(10))
         self.venues: list[MemVenue] = []
+        self.fills_refused = 0  # the next venue's first order_fills calls answer a rate limit
         self.path = tmp / "journal.db"
         self.engine = self.new_engine()
 
     def new_engine(self) -> OrderEngine:
         def factory(cfg: ConnectorConfig) -> MemVenue:
             v = MemVenue(self.market, cfg.api_key)
+            v.fills_refused, self.fills_refused = self.fills_refused, 0
             self.venues.append(v)
             return v
 
@@ -575,6 +581,32 @@ async def test_after_a_crash_an_order_the_venue_has_is_found_with_its_fills(worl
     assert len(world.market.open_orders(world.me)) == 1
     got = await updates(world.engine, "s", 2)
     assert [(u["orderStatus"], bool(u["tradeId"])) for u in got] == [("pendingnew", False), ("partiallyfilled", True)]
+
+
+async def test_after_a_crash_fills_the_venue_will_not_give_yet_are_owed_and_the_order_is_not_left_pending(
+    world: World,
+) -> None:
+    """The fault matrix's okx case: the order is found filled at the venue, but the fills request is refused
+    (rate limit) just after the restart: its state is applied and its fills follow, never left pendingnew."""
+    venue = await world.start()
+    world.engine.retry = dataclasses.replace(world.engine.retry, unknown_after_s=30)
+    venue.fail = ["unknown-after"]  # on the venue, the answer lost
+    await world.engine.send(buy("rl1", 96000.0, 0.02))
+    await world.engine.close()
+    world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+
+    world.engine = world.new_engine()
+    world.fills_refused = 1
+    venue = await world.start()
+    again = await world.engine.send(buy("rl1", 96000.0, 0.02))  # the resend answers the order, not an error
+    # the venue's state (fills count only from their own reports: the venue's total is owed)
+    assert again.order_status is OrderStatus.NEW and venue.fills_refused == 0
+    got = await updates(world.engine, "s", 3)
+    assert [(u["orderStatus"], bool(u["tradeId"])) for u in got] == [
+        ("pendingnew", False),
+        ("new", False),
+        ("partiallyfilled", True),  # the fill, collected from the venue's history afterwards
+    ]
 
 
 async def test_memory_holds_live_orders_and_a_recent_window_and_the_journal_answers_the_rest(
