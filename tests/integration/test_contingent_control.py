@@ -613,7 +613,7 @@ async def test_a_native_stop_limit_is_banded_at_its_trigger_price(svc: Svc) -> N
     await limits(svc, sid, price_band_pct=1)
     far = (bid * D("0.97")).quantize(D(1))  # 3 % below: beyond the 1 % band from the mid, within the venue's
     cl = uid("nb")
-    req = stop(sid, cl, c.SIDE_SELL, far, order_type=c.ORDER_TYPE_LIMIT, price=float(far - 10), qty=0.01)
+    req = stop(sid, cl, c.SIDE_SELL, far, order_type=c.ORDER_TYPE_LIMIT, price=float(far - 10), qty=0.01, emulate=False)
     req.symbol, req.tif = symbol, c.TIME_IN_FORCE_GTC
     ans = await svc.om.SendOrder(req, metadata=AUTH)
     assert ans.order.order_status == c.ORDER_STATUS_PENDING_TRIGGER, ans.order.message

@@ -42,6 +42,7 @@ NATIVE_VENUES = [
     ("okx", "BTC-USDT-SWAP", QTY),
     ("deribit", "BTC-PERPETUAL", 10.0),
     ("pulse", "BTC_USD-PERPETUAL", QTY),
+    ("binance-spot", "BTCUSDT", QTY),
 ]
 NATIVE_IDS = [v for v, _, _ in NATIVE_VENUES]
 PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
@@ -49,7 +50,7 @@ PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIG
 
 def stop(sid: str, cl: str, side: int, trigger: Decimal, **kw: Any) -> om.SendOrderRequest:
     """test_contingent_orders' stop-market insert, of ``QTY`` (Bybit linear's quantity step is 0.001)."""
-    return binance_stop(sid, cl, side, trigger, **{"qty": QTY, **kw})
+    return binance_stop(sid, cl, side, trigger, **{"qty": QTY, "emulate": False, **kw})
 
 
 def events(r: Reader, cl: str) -> list[tuple[int, bool]]:
@@ -193,6 +194,19 @@ async def _noop() -> None:
     return None
 
 
+async def delete_at_venue(svc: Svc, sid: str, symbol: str, cl: str) -> None:
+    """A delete of ``cl``; wait for the venue's cancel."""
+    delete = om.SendOrderRequest(
+        cl_order_id=cl, symbol=symbol, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
+    )
+    await svc.om.SendOrder(delete, metadata=AUTH)
+    await poll(
+        lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+        lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
+        "cancelled at the venue",
+    )
+
+
 @pytest.mark.parametrize(("venue", "symbol", "qty"), NATIVE_VENUES, ids=NATIVE_IDS)
 async def test_native_stops_across_a_restart(tmp_path: Path, venue: str, symbol: str, qty: float) -> None:
     async with simulator() as sim:
@@ -305,15 +319,7 @@ async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
         tp = stop(sid, cl, c.SIDE_SELL, last + 50, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT)
         assert (await svc.om.SendOrder(tp, metadata=AUTH)).order.order_status == PENDING
         assert venue_armed(sim, acct, venue) == [cl]
-        delete = om.SendOrderRequest(
-            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
-        )
-        await svc.om.SendOrder(delete, metadata=AUTH)
-        await poll(
-            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
-            lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
-            "cancelled at the venue",
-        )
+        await delete_at_venue(svc, sid, SYMBOL, cl)
         assert venue_armed(sim, acct, venue) == []
         co_ = svc.service.contingent_orders
         assert co_ is not None
@@ -396,15 +402,7 @@ async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emu
             )
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "trigger price only" in str(e.value.details())
         assert held.extra["trigger"] == "index_price"
-        delete = om.SendOrderRequest(
-            cl_order_id=cl, symbol=symbol, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
-        )
-        await svc.om.SendOrder(delete, metadata=AUTH)
-        await poll(
-            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
-            lambda a: a.order.order_status == c.ORDER_STATUS_CANCELLED,
-            "cancelled at the venue",
-        )
+        await delete_at_venue(svc, sid, symbol, cl)
         assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
 
         mark, trail, em = uid("pm"), uid("pr"), uid("pe")
@@ -468,3 +466,57 @@ async def test_pulse_stop_market_trigger_amended_then_kept_across_a_restart(tmp_
                 lambda a: a.order.order_status == FILLED,
                 "the stop filled at its amended level",
             )
+
+
+async def test_binance_spot_native_stop_limit_take_profit_and_what_stays_emulated(tmp_path: Path) -> None:
+    """Binance spot: a stop-limit sell is held as STOP_LOSS_LIMIT with its stopPrice and limit price (status NEW,
+    not working), an amend is refused (Binance spot does not amend a stop waiting for its stop price) and leaves
+    it held, a delete cancels it at the venue; a take-profit market is TAKE_PROFIT. Emulated: ``emulate``, a
+    post-only stop-limit (spot has none), a trailing stop, a stop on mark."""
+    venue = "binance-spot"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue)
+        market = sim.exchange.markets[venue]
+        account = sim.exchange.account_by_key(acct["apiKey"])
+        cl = uid("sl")
+        req = stop(sid, cl, c.SIDE_SELL, last - 300, order_type=c.ORDER_TYPE_LIMIT, price=float(last - 310))
+        assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+        held = market.find_order(account, SYMBOL, client_id=cl)
+        assert (held.extra["type"], held.extra["stop_price"], held.price) == ("STOP_LOSS_LIMIT", last - 300, last - 310)
+        assert held.status is SimStatus.UNTRIGGERED
+        amend = om.SendOrderRequest(
+            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.02
+        )
+        refused = await svc.om.SendOrder(amend, metadata=AUTH)
+        assert "update rejected: Binance spot does not amend a stop order waiting" in refused.order.message
+        assert held.qty == D("0.01") and held.status is SimStatus.UNTRIGGERED
+        got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+        assert got.order.order_status == PENDING
+        await delete_at_venue(svc, sid, SYMBOL, cl)
+        assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+
+        tp = uid("tp")
+        req = stop(sid, tp, c.SIDE_SELL, last + 50, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT)
+        assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+        assert market.find_order(account, SYMBOL, client_id=tp).extra["type"] == "TAKE_PROFIT"
+
+        emulated = {
+            uid("em"): stop(sid, "", c.SIDE_BUY, last + 20, emulate=True),
+            uid("po"): stop(sid, "", c.SIDE_BUY, last + 20, order_type=c.ORDER_TYPE_POSTONLY, price=float(last + 25)),
+            uid("ts"): stop(
+                sid, "", c.SIDE_SELL, last, trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=1.0
+            ),
+            uid("mk"): stop(sid, "", c.SIDE_BUY, last + 20, trigger_reference=om.TRIGGER_REFERENCE_MARK),
+        }
+        for x, r in emulated.items():
+            r.cl_order_id = x
+            if r.trigger_kind == om.TRIGGER_KIND_TRAILING_STOP:
+                r.ClearField("trigger_price")  # a trailing stop from the best price seen
+            await svc.om.SendOrder(r, metadata=AUTH)
+            armed = co_.get(sid, x)
+            assert armed is not None and not armed.native, x
+        assert venue_armed(sim, acct, venue) == [tp]  # only the take-profit is held at the venue

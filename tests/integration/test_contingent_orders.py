@@ -71,6 +71,8 @@ async def fresh(svc: Svc, price: str = "97000") -> tuple[Decimal, Decimal]:
 
 
 def stop(sid: str, cl: str, side: int, trigger: Decimal, **kw: object) -> om.SendOrderRequest:
+    """A stop-market insert; ``emulate`` by default: this module tests emulation, on Binance spot, whose stops on
+    the last price are native otherwise (test_contingent_native.py)."""
     fields: dict[str, object] = dict(
         cl_order_id=cl,
         symbol=SYMBOL,
@@ -81,6 +83,7 @@ def stop(sid: str, cl: str, side: int, trigger: Decimal, **kw: object) -> om.Sen
         side=side,
         trigger_kind=om.TRIGGER_KIND_STOP,
         trigger_price=float(trigger),
+        emulate=True,
     )
     fields.update(kw)
     return om.SendOrderRequest(**fields)  # type: ignore[arg-type]
@@ -153,6 +156,7 @@ async def test_stop_limit_via_rest_amend_and_cancel(svc: Svc) -> None:
         "tif": "gtc",
         "side": "sell",
         "triggerKind": "stop",
+        "emulate": True,
         "triggerPrice": float(bid - 100),
     }
     headers = {"x-api-key": KEY}
@@ -588,6 +592,7 @@ async def test_contingent_events_on_the_rest_websocket(svc: Svc) -> None:
             "side": "buy",
             "triggerKind": "stop",
             "triggerPrice": float(ask + 40),
+            "emulate": True,
         }
         async with svc.http.post(f"{svc.rest}/sendOrder", json=body, headers=headers) as resp:
             assert resp.status == 200, await resp.text()

@@ -114,6 +114,7 @@ class Capabilities:
     native_references: frozenset[str] = frozenset()
     native_trailing: frozenset[str] = frozenset()  # "amount", "percent"
     native_trigger_amend: bool = False  # a held one's trigger price is amended at the venue (``AmendsTriggers``)
+    native_postonly: bool = True  # False: a post-only contingent order is emulated (the venue has no such stop)
 
 
 ReportSink = Callable[[ExecutionReport], None]

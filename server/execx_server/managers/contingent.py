@@ -478,6 +478,8 @@ class ContingentOrders:
         caps = connector.capabilities
         if spec.kind.value not in caps.native_triggers or spec.reference.value not in caps.native_references:
             return None
+        if order.order_type is OrderType.POSTONLY and not caps.native_postonly:
+            return None
         if spec.kind is Kind.TRAILINGSTOP:
             way = "amount" if spec.amount is not None else "percent"
             if way not in caps.native_trailing:

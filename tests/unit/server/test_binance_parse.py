@@ -457,3 +457,41 @@ def test_backoff_grows_caps_and_jitters() -> None:
     b = Backoff(base_s=0.5, cap_s=4.0, jitter=0.5)
     assert [b.delay(n, rnd=lambda: 0.0) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
     assert b.delay(1, rnd=lambda: 1.0) == 0.5  # at most half the delay taken off
+
+
+def test_spot_contingent_order_held_then_working() -> None:
+    """A spot stop (STOP_LOSS_LIMIT) NEW without ``W`` is held by the venue (pendingtrigger); NEW with ``W``
+    fired and works (new); an answer or query with ``workingTime`` -1 is held; a plain NEW is new."""
+    held = _spot_event(o="STOP_LOSS_LIMIT", P="96000.00000000", w=False)
+    del held["W"]
+    r = parse.parse_user_event(held)
+    assert r is not None and r.status is OrderStatus.PENDINGTRIGGER
+    r = parse.parse_user_event(_spot_event(o="STOP_LOSS_LIMIT", P="96000.00000000"))
+    assert r is not None and r.status is OrderStatus.NEW
+    row = {"symbol": "BTCUSDT", "orderId": 1, "clientOrderId": "s1", "status": "NEW", "type": "TAKE_PROFIT"}
+    assert parse.parse_spot_order(cast(Any, {**row, "workingTime": -1})).status is OrderStatus.PENDINGTRIGGER
+    assert parse.parse_spot_order(cast(Any, {**row, "workingTime": 1})).status is OrderStatus.NEW
+    assert parse.parse_spot_order(cast(Any, {**row, "type": "LIMIT", "workingTime": -1})).status is OrderStatus.NEW
+
+
+def test_spot_contingent_params() -> None:
+    """stop / takeprofit on last: STOP_LOSS(_LIMIT) / TAKE_PROFIT(_LIMIT) with stopPrice; no post-only stop."""
+    from execx_server.domain.enums import OrderType, TimeInForce
+    from execx_server.domain.errors import ValidationError
+    from execx_server.domain.venue import NativeTrigger, OrderRequest
+
+    def req(kind: str, type_: OrderType, price: Decimal | None, ref: str = "last") -> OrderRequest:
+        trigger = NativeTrigger(kind, ref, D("96000"))
+        return OrderRequest("c1", "BTCUSDT", Side.SELL, type_, TimeInForce.GTC, D("0.01"), price, trigger=trigger)
+
+    params = dict(parse.spot_contingent_params(req("stop", OrderType.LIMIT, D("95900"))))
+    assert params == {
+        "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "timeInForce": "GTC",
+        "price": "95900", "stopPrice": "96000", "newClientOrderId": "c1", "newOrderRespType": "RESULT",
+    }  # fmt: skip
+    params = dict(parse.spot_contingent_params(req("takeprofit", OrderType.MARKET, None)))
+    assert (params["type"], params["stopPrice"], "price" in params) == ("TAKE_PROFIT", "96000", False)
+    with pytest.raises(ValidationError):
+        parse.spot_contingent_params(req("stop", OrderType.POSTONLY, D("95900")))
+    with pytest.raises(ValidationError):
+        parse.spot_contingent_params(req("stop", OrderType.MARKET, None, ref="mark"))

@@ -114,11 +114,22 @@ class BinanceConnector(VenueConnector):
                 native_references=frozenset(parse.WORKING_TYPE),
                 native_trailing=frozenset({"percent"}),
             )
-        if order_entry == "ws" and self.flavor is not Flavor.SPOT:
-            raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # Cross margin (session ``useMargin``) exists on spot only; futures are margined already, so
         # ``use_margin`` means nothing there and is ignored.
         self.margin = config.use_margin and self.flavor is Flavor.SPOT
+        if self.flavor is Flavor.SPOT and not self.margin:
+            # spot's own contingent types (STOP_LOSS(_LIMIT), TAKE_PROFIT(_LIMIT) with stopPrice) on the last
+            # trade price; trailing stops stay emulated (trailingDelta is in whole BIPS and its stopPrice is an
+            # activation price, not execx's starting level), post-only stops too (spot has none), and cross
+            # margin's (execx's margin orders are not sent as contingent types)
+            self.capabilities = replace(
+                self.capabilities,
+                native_triggers=frozenset({"stop", "takeprofit"}),
+                native_references=frozenset({"last"}),
+                native_postonly=False,
+            )
+        if order_entry == "ws" and self.flavor is not Flavor.SPOT:
+            raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # The WebSocket API has no margin order entry: margin orders always go over REST.
         self.order_entry: Literal["rest", "ws"] = "rest" if self.margin else order_entry
         self._probe_every_s = probe_every_s  # private stream liveness probe (spot ping, futures LIST_SUBSCRIPTIONS)
@@ -232,7 +243,10 @@ class BinanceConnector(VenueConnector):
         if order.trigger is not None and self.flavor is not Flavor.SPOT:
             return await self._submit_algo(order)
         await self._arm_symbol(order.symbol)
-        params = parse.order_params(order, self.flavor, margin=self.margin)
+        if order.trigger is not None:  # spot: held by the venue as a contingent order type (pendingtrigger)
+            params = parse.spot_contingent_params(order)
+        else:
+            params = parse.order_params(order, self.flavor, margin=self.margin)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         previous = self.tracker.track(order.cl_order_id, known)
         try:
@@ -275,6 +289,12 @@ class BinanceConnector(VenueConnector):
     ) -> ExecutionReport:
         tracked = self.tracker.get(cl_order_id)
         if tracked is not None and tracked.status is OrderStatus.PENDINGTRIGGER:
+            if self.flavor is Flavor.SPOT:
+                raise Rejected(
+                    "Binance spot does not amend a stop order waiting for its stop price "
+                    "(order.amend.keepPriority: orders on the book): cancel it and send it again",
+                    "untriggered",
+                )
             raise Rejected("Binance cannot modify a conditional (algo) order: cancel it and send it again", "algo")
         known = await self._known(symbol, cl_order_id)
         if self.flavor is not Flavor.SPOT:

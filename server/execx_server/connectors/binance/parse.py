@@ -85,6 +85,59 @@ TIF_OUT: dict[TimeInForce, str] = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC
 AMENDED_BY_MODIFY = "amended (order modify: queue priority lost)"
 
 
+# Spot's contingent order types (rest-api.md "New order"): by trigger kind and whether it places a limit order.
+SPOT_CONTINGENT_TYPE = {
+    ("stop", False): "STOP_LOSS",
+    ("stop", True): "STOP_LOSS_LIMIT",
+    ("takeprofit", False): "TAKE_PROFIT",
+    ("takeprofit", True): "TAKE_PROFIT_LIMIT",
+}
+SPOT_CONTINGENT_TYPES = frozenset(SPOT_CONTINGENT_TYPE.values())
+
+
+def spot_contingent_params(order: OrderRequest) -> Params:
+    """A native contingent order on spot: ``POST /api/v3/order`` (or ``order.place``) of type STOP_LOSS /
+    TAKE_PROFIT (a market order when it fires) or STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT with ``stopPrice``,
+    under its clOrderId; spot triggers on the last trade price only, and has no post-only stop."""
+    trigger = order.trigger
+    limit = order.order_type is not OrderType.MARKET
+    kind = SPOT_CONTINGENT_TYPE.get((trigger.kind, limit)) if trigger is not None else None
+    if trigger is None or kind is None or trigger.reference != "last" or trigger.price is None:
+        raise ValidationError("triggerKind", "not a contingent order Binance spot holds")
+    if order.order_type is OrderType.POSTONLY:
+        raise ValidationError("orderType", "Binance spot has no post-only stop-limit order")
+    if limit and order.tif is TimeInForce.DAY:
+        raise Rejected("Binance has no DAY time in force (use gtc, ioc or fok)", "unsupported-tif")
+    params: Params = [
+        ("symbol", order.symbol),
+        ("side", order.side.value.upper()),
+        ("type", kind),
+        ("quantity", to_wire(order.qty)),
+    ]
+    if limit:
+        if order.price is None:
+            raise ValidationError("price", "required for a stop-limit or take-profit-limit order")
+        params += [("timeInForce", TIF_OUT[order.tif]), ("price", to_wire(order.price))]
+    params += [
+        ("stopPrice", to_wire(trigger.price)),
+        ("newClientOrderId", order.cl_order_id),
+        ("newOrderRespType", "RESULT"),
+    ]
+    return params
+
+
+def spot_status(o: Mapping[str, Any], working_key: str) -> OrderStatus:
+    """A spot order's status: a contingent type NEW but not working yet (``workingTime`` -1 in answers and
+    queries, no ``W`` in an ``executionReport``) is held by the venue: ``pendingtrigger``. Once it fired it is
+    NEW and working (a plain new order from here on)."""
+    status = parse_status(o.get("status", o.get("X", "NEW")))
+    if status is OrderStatus.NEW and o.get("type", o.get("o")) in SPOT_CONTINGENT_TYPES:
+        working = o.get(working_key)
+        if working is None or (isinstance(working, int) and working < 0):
+            return OrderStatus.PENDINGTRIGGER
+    return status
+
+
 def order_params(order: OrderRequest, flavor: Flavor, *, margin: bool = False) -> Params:
     """``POST /api/v3/order`` / ``/fapi|dapi/v1/order`` (and the WebSocket API's ``order.place``).
     Post-only is spot ``LIMIT_MAKER`` / futures ``timeInForce=GTX``; spot answers FULL (fills at entry
@@ -346,7 +399,7 @@ def parse_spot_order(o: SpotOrder, *, message: str = "") -> ExecutionReport:
         cl_order_id=o.get("origClientOrderId") or o["clientOrderId"],
         symbol=o["symbol"],
         exch_order_id=str(o["orderId"]),
-        status=parse_status(o.get("status", "NEW")),
+        status=spot_status(cast(Mapping[str, Any], o), "workingTime"),
         side=parse_side(o.get("side", "BUY")),
         price=_price(o.get("price")),
         qty=_dec(o.get("origQty")),
@@ -490,7 +543,11 @@ def parse_execution_report(ev: ExecutionReportEvent) -> ExecutionReport:
         message = "amended in place (amend/keepPriority: queue priority kept)"
     elif x == "TRADE_PREVENTION":
         message = "self-trade prevention"
-    return _order_event(cast(Mapping[str, Any], ev), cl_order_id, ev["T"], message, is_fill=x == "TRADE")
+    report = _order_event(cast(Mapping[str, Any], ev), cl_order_id, ev["T"], message, is_fill=x == "TRADE")
+    held = spot_status(cast(Mapping[str, Any], ev), "W")
+    if held is OrderStatus.PENDINGTRIGGER:
+        return replace(report, status=held)
+    return report
 
 
 def parse_order_trade_update(ev: OrderTradeUpdateEvent) -> ExecutionReport:
