@@ -327,6 +327,132 @@ async def test_pulse_take_limit_on_index_edited_and_cancelled(pulse: RpcWs) -> N
     assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP) == []
 
 
+async def pulse_state(c: RpcWs, oid: str) -> dict[str, Any]:
+    [state] = await c.ok("private/get_order_state", order_id=oid)
+    return dict(state)
+
+
+async def test_pulse_one_triggers_other_places_the_secondary_when_the_primary_executes(pulse: RpcWs) -> None:
+    """Seed 004 linked order: ``linked_order_type`` one_triggers_other with ``otoco_config``; the secondary is
+    listed from the start (``oto_order_ids``, ``untriggered``, ``is_secondary_oto``) and placed (``open``) once
+    the primary executes; a primary cancelled unexecuted cancels its secondary."""
+    sim: Simulator = pulse.sim  # type: ignore[attr-defined]
+    bid, ask = top(sim, "pulse", PULSE_PERP)
+    await pulse.ok("private/subscribe", channels=[PULSE_ORDERS])
+    resting = await pulse.ok(
+        "private/buy",
+        instrument_name=PULSE_PERP,
+        amount=0.01,
+        type="limit",
+        price=float(bid - 100),
+        label="oto-rest",
+        linked_order_type="one_triggers_other",
+        otoco_config=[{"amount": 0.01, "direction": "sell", "price": float(ask + 100), "type": "limit"}],
+    )
+    primary = resting["order"]
+    assert (primary["linked_order_type"], primary["is_primary_otoco"], primary["trigger_fill_condition"]) == (
+        "one_triggers_other",
+        True,
+        "first_hit",
+    )
+    [held_id] = primary["oto_order_ids"]
+    held = await pulse_state(pulse, held_id)
+    assert (held["order_state"], held["order_type"], held["is_secondary_oto"]) == ("untriggered", "limit", True)
+    assert held["primary_order_id"] == primary["order_id"] and "trigger" not in held
+    await pulse.ok("private/cancel", order_id=primary["order_id"])
+    await until(lambda: _state_is(pulse, held_id, "cancelled"), "the secondary cancelled with its unexecuted primary")
+
+    placed = await pulse.ok(
+        "private/buy",
+        instrument_name=PULSE_PERP,
+        amount=0.01,
+        type="limit",
+        price=float(ask),  # executes at once
+        linked_order_type="one_triggers_other",
+        otoco_config=[{"amount": 0.01, "direction": "sell", "price": float(ask + 100), "type": "limit"}],
+    )
+    assert placed["order"]["order_state"] == "filled" and placed["trades"]
+    [second] = placed["order"]["oto_order_ids"]
+    await until(lambda: _state_is(pulse, second, "open"), "the secondary placed")
+    states = []
+    while "open" not in states:
+        note = await pulse_note(pulse, PULSE_ORDERS)
+        if note["order_id"] == second:
+            states.append(note["order_state"])
+    assert states == ["untriggered", "open"]
+    listed = await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="limit")
+    assert [o["order_id"] for o in listed] == [second]
+
+
+async def _state_is(c: RpcWs, oid: str, state: str) -> bool:
+    return (await pulse_state(c, oid))["order_state"] == state
+
+
+async def test_pulse_otoco_releases_a_take_profit_and_a_stop_and_one_cancels_the_other(pulse: RpcWs) -> None:
+    """one_triggers_one_cancels_other: the primary's execution places a take-profit limit (resting) and a
+    stop-market (untriggered, fired by the last price); the stop's execution cancels the take-profit."""
+    sim: Simulator = pulse.sim  # type: ignore[attr-defined]
+    bid, ask = top(sim, "pulse", PULSE_PERP)
+    placed = await pulse.ok(
+        "private/buy",
+        instrument_name=PULSE_PERP,
+        amount=0.01,
+        type="market",
+        linked_order_type="one_triggers_one_cancels_other",
+        trigger_fill_condition="complete_fill",
+        otoco_config=[
+            {"amount": 0.01, "direction": "sell", "price": float(ask + 200), "type": "limit"},
+            {
+                "amount": 0.01,
+                "direction": "sell",
+                "type": "stop_market",
+                "trigger": "last_price",
+                "trigger_price": float(bid),
+            },
+        ],
+    )
+    assert placed["order"]["order_state"] == "filled"
+    tp, sl = placed["order"]["oto_order_ids"]
+    await until(lambda: _state_is(pulse, tp, "open"), "the take-profit placed")
+    stop = await pulse_state(pulse, sl)
+    assert (stop["order_state"], stop["order_type"], stop["trigger_price"]) == (
+        "untriggered",
+        "stop_market",
+        float(bid),
+    )
+    armed = await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP, type="stop_market")
+    assert [o["order_id"] for o in armed] == [sl]
+    await sim_trade(sim, "pulse", PULSE_PERP, bid, Decimal("0.01"), "sell")  # the stop's level (the best bid)
+    await until(lambda: _state_is(pulse, sl, "filled"), "the stop fired and filled")
+    await until(lambda: _state_is(pulse, tp, "cancelled"), "the take-profit cancelled by the stop's execution")
+    assert (await pulse_state(pulse, tp))["cancel_reason"] == "linked_order"
+
+
+async def test_pulse_linked_order_refusals(pulse: RpcWs) -> None:
+    sim: Simulator = pulse.sim  # type: ignore[attr-defined]
+    bid, _ = top(sim, "pulse", PULSE_PERP)
+    base = dict(instrument_name=PULSE_PERP, amount=0.01, type="limit", price=float(bid - 100))
+    leg = {"amount": 0.01, "direction": "sell", "price": float(bid + 100), "type": "limit"}
+    cases = [
+        ({"linked_order_type": "one_cancels_other", "otoco_config": [leg]}, "linked_order_type"),
+        ({"linked_order_type": "one_triggers_other", "otoco_config": []}, "otoco_config"),
+        ({"linked_order_type": "one_triggers_one_cancels_other", "otoco_config": [leg]}, "otoco_config"),
+        (
+            {"linked_order_type": "one_triggers_other", "otoco_config": [leg], "trigger_fill_condition": "incremental"},
+            "trigger_fill_condition",
+        ),
+        ({"linked_order_type": "one_triggers_other", "otoco_config": [{**leg, "direction": "up"}]}, "direction"),
+        (
+            {"linked_order_type": "one_triggers_other", "otoco_config": [{**leg, "type": "stop_limit"}]},
+            "otoco_config[0].trigger",
+        ),
+    ]
+    for extra, field_name in cases:
+        err = await pulse.error("private/buy", **base, **extra)
+        assert err["code"] == -32602 and field_name in str(err), (extra, err)
+    assert await pulse.ok("private/get_open_orders_by_instrument", instrument_name=PULSE_PERP) == []
+
+
 # ---------------------------------------------------------------------- OKX: order-algo
 
 

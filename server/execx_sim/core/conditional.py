@@ -271,3 +271,20 @@ def _fire_one(market: Market, order: Order, price: Decimal) -> None:
     market._emit(OrderEvent(market.name, order, ExecType.TRIGGERED))
     market.execute(inst, market.books[order.symbol], order)
     market._finish(order.symbol)
+
+
+def hold(market: Market, order: Order) -> None:
+    """Keep an armed order ``UNTRIGGERED`` but off the trigger evaluation: a linked order's secondary
+    (Deribit-style ``otoco_config``) waits for its primary's fill, not for a price."""
+    market.armed.get(order.symbol, {}).pop(order.order_id, None)
+
+
+def release(market: Market, order: Order, trigger: Trigger | None) -> None:
+    """Put a held order back on the evaluation: with its own ``trigger`` (a secondary stop / take order,
+    fired by its price), or, without one (a secondary limit / market order), placed now (a trigger that is
+    due on any last price: its primary has just traded, so the symbol has one)."""
+    if order.status is not OrderStatus.UNTRIGGERED:
+        return
+    order.trigger = trigger if trigger is not None else Trigger(Direction.RISE, Decimal(0), TriggerRef.LAST)
+    market.armed.setdefault(order.symbol, {})[order.order_id] = order
+    market._finish(order.symbol)

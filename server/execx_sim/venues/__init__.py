@@ -33,8 +33,9 @@ bybit       ``frontend`` (its websockets: private, trade, public), ``instruments
 okx         ``frontend``, ``instruments``, ``auth``, ``errors``, ``ratelimit``, ``trading``,
             ``algo`` (algo orders), ``wire``, ``marketdata``, ``rest``, ``ws``
 deribit     ``frontend``, ``instruments``, ``errors``, ``trading``, ``mmp`` (market maker
-            protection), ``marketdata``, ``rpc`` (its JSON-RPC methods and channels), ``fix`` and
-            ``fix_session`` (FIX 4.4); auth and rate limits (credits) are ``jsonrpc``'s
+            protection), ``linked`` (Pulse's linked orders, ``otoco_config``), ``marketdata``,
+            ``rpc`` (its JSON-RPC methods and channels), ``fix`` and ``fix_session`` (FIX 4.4);
+            auth and rate limits (credits) are ``jsonrpc``'s
 pulse       ``frontend`` (Deribit's ``rpc`` in Pulse's dialect) and ``instruments``: its trading,
             errors, auth and credits are Deribit's and ``jsonrpc``'s, so it has no modules of its own
             for them

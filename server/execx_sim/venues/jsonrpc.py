@@ -240,6 +240,7 @@ class Dialect:
     trigger_refs: tuple[str, ...] = ("index_price", "mark_price", "last_price")
     trailing_stop: bool = True
     triggered_state: bool = True
+    linked_orders: bool = False  # Pulse: linked_order_type with otoco_config (deribit/linked.py)
 
 
 DERIBIT = Dialect("deribit")
@@ -258,6 +259,7 @@ PULSE = Dialect(
     trigger_refs=("index_price", "last_price"),
     trailing_stop=False,
     triggered_state=False,
+    linked_orders=True,
 )
 
 

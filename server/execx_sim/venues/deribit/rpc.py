@@ -42,6 +42,7 @@ from ...core.types import (
     TimeInForce,
 )
 from ..jsonrpc import Conn, JsonRpcServer, Params, RpcError, invalid_params, num
+from .linked import LinkedOrders, linked_fields
 from .trading import TRIGGER_TYPES, DeribitTrading, NewOrder, order_id_text
 
 PERPETUAL_EXPIRY_MS = 32_503_708_800_000  # Deribit lists perpetuals as expiring in the year 3000
@@ -119,6 +120,7 @@ class DeribitRpc:
         self._change_id = 0
         # Venue figures merged into every ticker (24 h stats, open interest, funding: marketdata.py)
         self.ticker_extra: Callable[[Instrument], dict[str, Any]] | None = None
+        self.linked = LinkedOrders(market, trading) if server.dialect.linked_orders else None
         server.channel_checker = self._channel_ok
         server.on_subscribe = self._on_subscribe
         server.on_close = self._on_close
@@ -234,8 +236,10 @@ class DeribitRpc:
             out["cancel_reason"] = reason
         if inst.kind is not Kind.OPTION and o.filled:
             out["profit_loss"] = 0
+        if self.linked is not None:
+            out.update(linked_fields(o))
         trigger = o.trigger
-        if trigger is not None:
+        if trigger is not None and not o.extra.get("linked_plain"):  # a linked limit / market order has none
             out["trigger"] = o.extra.get("trigger", "")
             out["trigger_price"] = num(trigger.price) if trigger.price is not None else None
             if self.dialect.triggered_state:  # Deribit's; Pulse's order model has none of these
@@ -594,10 +598,71 @@ class DeribitRpc:
                 trigger_offset=p.decimal("trigger_offset"),
                 mmp=p.flag("mmp"),
             )
-            order = self.trading.place(account, req)
+            if self.linked is not None and "linked_order_type" in p:
+                kind = p.req_str("linked_order_type")
+                condition = p.text("trigger_fill_condition", "first_hit") or "first_hit"
+                secondaries = self._otoco_config(inst, p)
+                order = self.linked.place(account, req, kind, condition, secondaries)
+            else:
+                order = self.trading.place(account, req)
             return {"order": self.order_json(order), "trades": self._fills_of(account, order)}
 
         return handler
+
+    def _otoco_config(self, inst: Instrument, p: Params) -> list[NewOrder]:
+        """``otoco_config`` (seed 004 models.OtocoConfig): the secondary orders of a linked order, on the
+        primary's instrument; a bad entry is ``invalid_params`` naming ``otoco_config[i].field``."""
+        rows = p.raw.get("otoco_config")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise invalid_params("otoco_config", "must be a list of orders")
+        out: list[NewOrder] = []
+        for i, row in enumerate(rows):
+            name = f"otoco_config[{i}]"
+            c = Params(row)
+            direction = c.text("direction")
+            if direction not in ("buy", "sell"):
+                raise invalid_params(f"{name}.direction", "buy or sell")
+            type_name = c.text("type", "limit") or "limit"
+            if type_name not in ("limit", "market") and type_name not in self._trigger_types():
+                raise invalid_params(
+                    f"{name}.type", "limit, market, stop_limit, stop_market, take_limit or take_market"
+                )
+            order_type = TRIGGER_TYPES[type_name][0] if type_name in TRIGGER_TYPES else OrderType(type_name.upper())
+            tif_name = c.text("time_in_force", "good_til_cancelled") or "good_til_cancelled"
+            if tif_name not in TIF:
+                raise invalid_params(f"{name}.time_in_force", "unknown value")
+            price = c.decimal("price") if order_type is OrderType.LIMIT else None
+            if order_type is OrderType.LIMIT and (price is None or price <= 0):
+                raise invalid_params(f"{name}.price", "must be present for limit orders")
+            trigger = c.text("trigger", "") or ""
+            trigger_price = c.decimal("trigger_price")
+            if type_name in TRIGGER_TYPES:
+                if trigger not in self.dialect.trigger_refs:
+                    raise invalid_params(f"{name}.trigger", " or ".join(self.dialect.trigger_refs) + " is required")
+                if trigger_price is None or trigger_price <= 0:
+                    raise invalid_params(f"{name}.trigger_price", "must be present and positive for trigger orders")
+            try:
+                qty = self.qty_from(inst, c)
+            except RpcError as e:
+                raise invalid_params(f"{name}.amount", e.message) from None
+            assert qty is not None
+            out.append(
+                NewOrder(
+                    symbol=inst.symbol,
+                    side=Side.BUY if direction == "buy" else Side.SELL,
+                    qty=qty,
+                    type=order_type,
+                    price=price,
+                    tif=TIF[tif_name],
+                    trigger_type=type_name if type_name in TRIGGER_TYPES else "",
+                    trigger=trigger,
+                    trigger_price=trigger_price,
+                )
+            )
+        return out
+
+    def _trigger_types(self) -> tuple[str, ...]:
+        return tuple(t for t in TRIGGER_TYPES if t != "trailing_stop" or self.dialect.trailing_stop)
 
     def _edit(self, conn: Conn, account: Account | None, p: Params) -> Any:
         assert account is not None
