@@ -5,6 +5,7 @@ rules and the market-stream control frames. Requests are signed here as the docs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ import aiohttp
 import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
+from execx_sim.core.types import Side
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_binance_spot_ccxt import admin, best_bid_ask, spot_frontend
@@ -652,6 +654,21 @@ def fuzz_account(sim: Simulator) -> Account:
     return account
 
 
+@contextlib.asynccontextmanager
+async def own_sim_at_ask() -> AsyncIterator[tuple[Simulator, Account, Decimal]]:
+    """A simulator of the test's own (it prints trades), a funded account, and a print at the best ask."""
+    sim = Simulator(quiet=True, seed=12)
+    await sim.start()
+    try:
+        account = sim.exchange.create_account()
+        sim.fund_default(account)
+        _, ask = best_bid_ask(sim, "BTCUSDT")
+        sim.synthetic.print_trade("binance-spot", "BTCUSDT", ask, Decimal("0.001"), Side.BUY)
+        yield sim, account, ask
+    finally:
+        await sim.stop()
+
+
 async def test_contingent_order_on_the_ws_api_held_then_fired_once() -> None:
     """``order.place`` of a STOP_LOSS_LIMIT buy (stopPrice) and a trailing STOP_LOSS sell (trailingDelta, BIPS)
     on a simulator of the test's own (it prints trades). On the wire: the response NEW with ``workingTime`` -1;
@@ -659,16 +676,8 @@ async def test_contingent_order_on_the_ws_api_held_then_fired_once() -> None:
     the stop price: the same orderId NEW again, now working (``w``, ``W``), then TRADE FILLED, each once;
     ``order.status`` while held: ``isWorking`` false. The trailing one reports ``d``; a level the last price
     already reached is -2010 "Stop price would trigger immediately." and nothing is held."""
-    from execx_sim.core.types import Side
-
-    sim = Simulator(quiet=True, seed=12)
-    await sim.start()
-    account = sim.exchange.create_account()
-    sim.fund_default(account)
-    venue, symbol = "binance-spot", "BTCUSDT"
-    try:
-        _, ask = best_bid_ask(sim, symbol)
-        sim.synthetic.print_trade(venue, symbol, ask, Decimal("0.001"), Side.BUY)
+    async with own_sim_at_ask() as (sim, account, ask):
+        venue, symbol = "binance-spot", "BTCUSDT"
         async with aiohttp.ClientSession() as session:
             client = Client(session, sim, account)
             async with session.ws_connect(client.urls["wsApi"]) as ws:
@@ -764,5 +773,107 @@ async def test_contingent_order_on_the_ws_api_held_then_fired_once() -> None:
                 ]
                 assert trail_events and all(e["d"] == 200 and e["o"] == "STOP_LOSS" for e in trail_events)
                 assert trail_events[-1]["X"] == "NEW" and "W" not in trail_events[-1]
-    finally:
-        await sim.stop()
+
+
+async def test_oco_order_list_on_the_wire() -> None:
+    """``POST /api/v3/orderList/oco`` (and ``orderList.place.oco``) on a simulator of the test's own (it prints
+    trades): a SELL OCO, LIMIT_MAKER above the last price and STOP_LOSS_LIMIT below, is placed as two orders of
+    one ``orderListId`` (``listStatus`` EXEC_STARTED / EXECUTING, each leg's ``executionReport`` with ``g``);
+    the last price falling to the stop fires it and cancels the limit maker (``listStatus`` ALL_DONE once).
+    Prices on the wrong side are -2010 "The relationship of the prices for the orders is not correct."; a
+    cancel of one leg of a second OCO (WebSocket API) cancels the other."""
+    async with own_sim_at_ask() as (sim, account, ask):
+        venue, symbol = "binance-spot", "BTCUSDT"
+        oco = {
+            "symbol": symbol,
+            "side": "SELL",
+            "quantity": "0.01",
+            "listClientOrderId": "oco-1",
+            "aboveType": "LIMIT_MAKER",
+            "abovePrice": str(ask + 500),
+            "aboveClientOrderId": "oco-1-tp",
+            "belowType": "STOP_LOSS_LIMIT",
+            "belowStopPrice": str(ask - 100),
+            "belowPrice": str(ask - 150),
+            "belowTimeInForce": "GTC",
+            "belowClientOrderId": "oco-1-sl",
+        }
+        async with aiohttp.ClientSession() as session:
+            client = Client(session, sim, account)
+            status, _, body = await client.rest("POST", "/api/v3/orderList/oco", {**oco, "abovePrice": str(ask - 500)})
+            assert status == 400 and body == {
+                "code": -2010,
+                "msg": "The relationship of the prices for the orders is not correct.",
+            }
+            async with session.ws_connect(client.urls["wsApi"]) as ws:
+                frames: list[dict[str, Any]] = []
+                await ws_call(
+                    ws, {"id": 1, "method": "userDataStream.subscribe.signature", "params": client.ws_params({})}
+                )
+                status, _, placed = await client.rest("POST", "/api/v3/orderList/oco", oco)
+                assert status == 200, placed
+                list_id = placed["orderListId"]
+                assert (placed["contingencyType"], placed["listStatusType"], placed["listOrderStatus"]) == (
+                    "OCO",
+                    "EXEC_STARTED",
+                    "EXECUTING",
+                )
+                assert placed["listClientOrderId"] == "oco-1"
+                assert [o["clientOrderId"] for o in placed["orders"]] == ["oco-1-sl", "oco-1-tp"]
+                reports = {r["clientOrderId"]: r for r in placed["orderReports"]}
+                assert (reports["oco-1-sl"]["type"], reports["oco-1-sl"]["stopPrice"]) == (
+                    "STOP_LOSS_LIMIT",
+                    f"{ask - 100:.8f}",
+                )
+                assert reports["oco-1-tp"]["type"] == "LIMIT_MAKER"
+                assert all(r["orderListId"] == list_id and r["status"] == "NEW" for r in reports.values())
+                sim.synthetic.print_trade(venue, symbol, ask - 100, Decimal("0.001"), Side.SELL)
+
+                def events() -> list[dict[str, Any]]:
+                    return [f["event"] for f in frames if "event" in f]
+
+                def lists() -> list[dict[str, Any]]:
+                    return [e for e in events() if e["e"] == "listStatus" and e["g"] == list_id]
+
+                while not any(e["l"] == "ALL_DONE" for e in lists()):
+                    frames.append(await asyncio.wait_for(ws.receive_json(), 10))
+                while True:  # what else had come
+                    try:
+                        frames.append(await asyncio.wait_for(ws.receive_json(), 0.2))
+                    except TimeoutError:
+                        break
+                assert [(e["l"], e["L"], e["C"]) for e in lists()] == [
+                    ("EXEC_STARTED", "EXECUTING", "oco-1"),
+                    ("ALL_DONE", "ALL_DONE", "oco-1"),
+                ]
+                assert [(o["c"], o["i"]) for o in lists()[-1]["O"]] == [
+                    (o["clientOrderId"], o["orderId"]) for o in placed["orders"]
+                ]
+                reports_by = {
+                    cid: [(e["x"], e["X"]) for e in events() if e["e"] == "executionReport" and e["c"] == cid]
+                    for cid in ("oco-1-sl", "oco-1-tp")
+                }
+                assert reports_by["oco-1-sl"][:2] == [("NEW", "NEW"), ("NEW", "NEW")]  # held, then fired: working
+                assert reports_by["oco-1-tp"] == [("NEW", "NEW"), ("CANCELED", "CANCELED")]
+                assert all(e["g"] == list_id for e in events() if e["e"] == "executionReport")
+                # a second OCO over the WebSocket API; a cancel of its stop leg cancels the list
+                second = {**oco, "listClientOrderId": "oco-2", "aboveClientOrderId": "oco-2-tp"}
+                second |= {"belowClientOrderId": "oco-2-sl", "belowStopPrice": str(ask - 300)}
+                second["belowPrice"] = str(ask - 350)
+                reply = await ws_call(
+                    ws, {"id": 2, "method": "orderList.place.oco", "params": client.ws_params(second)}, frames
+                )
+                assert reply["status"] == 200 and reply["result"]["listClientOrderId"] == "oco-2", reply
+                second_id = reply["result"]["orderListId"]
+                status, _, _ = await client.rest(
+                    "DELETE", "/api/v3/order", {"symbol": symbol, "origClientOrderId": "oco-2-sl"}
+                )
+                assert status == 200
+                while not any(
+                    e["e"] == "listStatus" and e["g"] == second_id and e["l"] == "ALL_DONE" for e in events()
+                ):
+                    frames.append(await asyncio.wait_for(ws.receive_json(), 10))
+                status, _, tp = await client.rest(
+                    "GET", "/api/v3/order", {"symbol": symbol, "origClientOrderId": "oco-2-tp"}
+                )
+                assert tp["status"] == "CANCELED" and tp["orderListId"] == second_id

@@ -57,6 +57,7 @@ class SpotFrontend:
         self.ws_app = web.Application()
         self.ws_app.router.add_get("/ws-api/v3", self.ws_api.handle)
         self._execution_id = 0
+        self.trading.lists.publish = self._publish_list_status
         exchange.subscribe(self._on_event)
 
     def endpoints(self) -> list[Endpoint]:
@@ -78,6 +79,10 @@ class SpotFrontend:
 
     # ------------------------------------------------------------------ engine events
 
+    def _publish_list_status(self, account_id: str, event: dict[str, object]) -> None:
+        if account_id in self.ws_api.listeners:
+            self.ws_api.push(account_id, dumps(event))
+
     def _on_event(self, ev: Event) -> None:
         if ev.market != self.market.name:
             return
@@ -88,6 +93,7 @@ class SpotFrontend:
                 self.trading.on_fill(ev.fill)
                 self.margin.on_fill(ev.order, ev.fill)
             self.streams.on_order(ev)
+            self.trading.lists.on_event(ev)
             account_id = ev.order.account_id
             if account_id in self.ws_api.listeners:
                 now = self.sim.exchange.now_ms()

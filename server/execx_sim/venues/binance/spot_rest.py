@@ -182,6 +182,12 @@ def install_rest(
         call.headers.update(counts)
         return result
 
+    @http.route("POST", "/api/v3/orderList/oco", weight=1, security="SIGNED")
+    async def new_oco(call: Call) -> Any:
+        result, counts = await trading.lists.place_oco(call.account, call.params)
+        call.headers.update(counts)
+        return result
+
     @http.route("POST", "/api/v3/order/test", weight=1, security="SIGNED")
     async def test_order(call: Call) -> Any:
         if call.params.bool("computeCommissionRates"):

@@ -39,6 +39,7 @@ from . import errors
 from .errors import BinanceError
 from .http import Params
 from .ratelimit import BinanceLimiter
+from .spot_lists import OrderLists
 from .spot_wire import (
     ORDER_TYPES,
     STP_MODES,
@@ -180,6 +181,7 @@ class SpotTrading:
         self.now = clock
         self.last_execution_id = 0
         self._capture: list[Fill] | None = None
+        self.lists = OrderLists(self)
 
     # ------------------------------------------------------------------ engine plumbing
 
@@ -294,11 +296,13 @@ class SpotTrading:
         except OrderError as e:
             raise self._engine_error(e, inst, "place") from None
 
-    def _engine_place(self, account: Account, spec: OrderSpec, validate_only: bool = False) -> tuple[Order, list[Fill]]:
+    def _engine_place(
+        self, account: Account, spec: OrderSpec, validate_only: bool = False, order_list_id: int | None = None
+    ) -> tuple[Order, list[Fill]]:
         if spec.contingent:
             self._check_stop(spec)
             if not validate_only:
-                return self._engine_arm(account, spec), []
+                return self._engine_arm(account, spec, order_list_id), []
         fills: list[Fill] = []
         self._capture = fills
         try:
@@ -313,7 +317,7 @@ class SpotTrading:
                 client_id=spec.client_id,
                 quote_qty=spec.quote_qty,
                 stp=spec.stp,
-                extra={"type": spec.wire_type},
+                extra={"type": spec.wire_type, **({} if order_list_id is None else {"order_list_id": order_list_id})},
                 validate_only=validate_only,
             )
         except OrderError as e:
@@ -322,12 +326,14 @@ class SpotTrading:
             self._capture = None
         return order, [f for f in fills if f.order_id == order.order_id]
 
-    def _engine_arm(self, account: Account, spec: OrderSpec) -> Order:
+    def _engine_arm(self, account: Account, spec: OrderSpec, order_list_id: int | None = None) -> Order:
         """A contingent order: held untriggered (status NEW on the wire, not on the book) until its trigger
         fires on the last trade price (``conditional.arm`` refuses a fixed level already reached)."""
         extra: dict[str, Any] = {"type": spec.wire_type, "stop_price": spec.stop_price}
         if spec.trailing_delta is not None:
             extra["trailing_delta"] = spec.trailing_delta
+        if order_list_id is not None:
+            extra["order_list_id"] = order_list_id
         try:
             return conditional.arm(
                 self.market,

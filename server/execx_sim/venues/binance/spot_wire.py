@@ -24,6 +24,11 @@ STP_MODES = ("NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH")
 PRECISION = 8
 
 
+def list_id(order: Order) -> int:
+    """The order list an order belongs to (an OCO leg), else -1."""
+    return int(order.extra.get("order_list_id", -1))
+
+
 def d8(value: Decimal | None) -> str:
     """A decimal as Binance spot prints it: fixed point, 8 decimals."""
     return f"{(value if value is not None else ZERO):.8f}"
@@ -89,7 +94,7 @@ def order_ack(order: Order) -> dict[str, Any]:
     return {
         "symbol": order.symbol,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": list_id(order),
         "clientOrderId": order.client_id,
         "transactTime": order.created_ms,
     }
@@ -140,7 +145,7 @@ def cancel_response(order: Order, cancel_client_id: str, orig_client_id: str, ts
         "symbol": order.symbol,
         "origClientOrderId": orig_client_id,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": list_id(order),
         "clientOrderId": cancel_client_id,
         "transactTime": ts,
     }
@@ -155,7 +160,7 @@ def order_query(order: Order) -> dict[str, Any]:
     out: dict[str, Any] = {
         "symbol": order.symbol,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": list_id(order),
         "clientOrderId": order.client_id,
     }
     out.update(_common(order))
@@ -201,7 +206,7 @@ def amended_order(order: Order, orig_client_id: str) -> dict[str, Any]:
     return {
         "symbol": order.symbol,
         "orderId": order.order_id,
-        "orderListId": -1,
+        "orderListId": list_id(order),
         "origClientOrderId": orig_client_id,
         "clientOrderId": order.client_id,
         "price": d8(order.price),
@@ -483,7 +488,7 @@ def execution_report(ev: OrderEvent, execution_id: int, now: int) -> dict[str, A
         "p": d8(order.price),
         "P": d8(stop_price(order)),
         "F": d8(ZERO),
-        "g": -1,
+        "g": list_id(order),
         "C": orig_client_id,
         "x": x,
         "X": wire_status(order),

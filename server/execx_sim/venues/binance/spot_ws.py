@@ -342,6 +342,10 @@ class SpotWsApi:
         async def order_place(s: WsApiSession, a: Account | None, p: Params) -> Result:
             return await trading.new_order(acct(a), p)
 
+        @method("orderList.place.oco", 1, "SIGNED")
+        async def order_list_place_oco(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return await trading.lists.place_oco(acct(a), p)
+
         @method("order.test", 1, "SIGNED")
         async def order_test(s: WsApiSession, a: Account | None, p: Params) -> Result:
             return trading.test_order(acct(a), p), {}
