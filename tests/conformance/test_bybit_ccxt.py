@@ -155,7 +155,7 @@ async def test_pro_watch_orders_and_my_trades(sim: Simulator, account: Account, 
         trades_watch = asyncio.create_task(ex.watch_my_trades(symbol))
         venue = next(fe for fe in sim.frontends if fe.venue == market).venue_state  # type: ignore[attr-defined]
         deadline = asyncio.get_running_loop().time() + 10
-        while not {"order", "execution"} <= {t for c in venue.private.get(account.account_id, ()) for t in c.topics}:
+        while not {"order", "execution"} <= {t for c in venue.ws.private.get(account.account_id, ()) for t in c.topics}:
             assert asyncio.get_running_loop().time() < deadline, "ccxt.pro never subscribed"
             await asyncio.sleep(0.01)
         placed = await ex.create_order(symbol, "market", "buy", 0.01)

@@ -68,7 +68,7 @@ async def admin(sim: Simulator, path: str, body: dict[str, Any]) -> Any:
 def subscribed(sim: Simulator, account: Account) -> set[str]:
     """The private topics the simulator has registered for the account's connections."""
     venue = next(fe for fe in sim.frontends if fe.venue == "bybit-linear").venue_state  # type: ignore[attr-defined]
-    return {t for conn in venue.private.get(account.account_id, ()) for t in conn.topics}
+    return {t for conn in venue.ws.private.get(account.account_id, ()) for t in conn.topics}
 
 
 def top(sim: Simulator, market: str, symbol: str) -> tuple[Decimal, Decimal]:

@@ -25,8 +25,9 @@ from . import errors, wire
 from .trading import category_of, text
 
 if TYPE_CHECKING:
-    from .frontend import BybitVenue, Conn
+    from .frontend import BybitVenue
     from .rest import BybitHttp, Call
+    from .ws import Conn
 
 TICKER_EVERY_S = 0.1
 INTERVALS: dict[str, int] = {
@@ -379,7 +380,7 @@ class BybitMarketData:
         feed.bids, feed.asks = dict(bids), dict(asks)
         if first:
             return
-        subs = [c for c in self.venue.public[category] if topic in c.topics and c is not joining]
+        subs = [c for c in self.venue.ws.public[category] if topic in c.topics and c is not joining]
         if subs:
             msg = dumps(
                 self._book_msg(category, topic, "delta", sorted(bid_changes, reverse=True), sorted(ask_changes), feed.u)
@@ -399,7 +400,7 @@ class BybitMarketData:
         symbols whose figures changed."""
         while True:
             await asyncio.sleep(TICKER_EVERY_S)
-            for category, conns in self.venue.public.items():
+            for category, conns in self.venue.ws.public.items():
                 if self.venue.faults(category).silent:
                     continue
                 market = self.venue.markets[category]
