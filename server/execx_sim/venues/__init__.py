@@ -24,7 +24,7 @@ The module set of each venue today (a venue's product prefix where it has severa
 binance     frontend: ``spot_frontend``, ``futures_frontend``; ``instruments``, ``auth``,
             ``errors``, ``ratelimit``, ``marketdata``; trading: ``spot_trading``, ``futures_algo``
             (conditional orders), ``margin``; wire: ``spot_wire``, ``futures_wire``; transports:
-            ``http`` (the REST plumbing both products share), ``spot_rest``, ``futures_rest``,
+            ``rest_common`` (the REST plumbing both products share), ``spot_rest``, ``futures_rest``,
             ``spot_ws`` (WebSocket API), ``spot_streams``, ``futures_ws``. Futures order entry
             lives in ``futures_frontend`` (REST and WebSocket API share it).
 bybit       ``frontend`` (its websockets: private, trade, public), ``instruments``, ``auth``,

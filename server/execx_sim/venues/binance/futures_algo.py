@@ -39,7 +39,7 @@ from ...core.types import (
 from . import errors
 from .errors import BinanceError
 from .futures_wire import plain
-from .http import Params
+from .rest_common import Params
 
 if TYPE_CHECKING:
     from .futures_frontend import FuturesFrontend

@@ -62,8 +62,8 @@ from ..common import Endpoint, WsRegistry, loads
 from . import errors
 from .errors import BinanceError
 from .futures_wire import Wire, alias_of, fixed
-from .http import BinanceHttp, Params
 from .ratelimit import futures_limits
+from .rest_common import BinanceHttp, Params
 
 if TYPE_CHECKING:
     from ...app import Simulator

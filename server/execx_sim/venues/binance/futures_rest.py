@@ -14,7 +14,7 @@ from ...core.accounts import Account
 from ...core.types import ZERO, OrderError, Side
 from .errors import BinanceError
 from .futures_wire import fixed
-from .http import Call, Params
+from .rest_common import Call, Params
 from .spot_trading import select
 
 HOUR_MS = 3_600_000  # aggTrades: startTime and endTime less than one hour apart

@@ -31,8 +31,8 @@ from ..common import StreamWriter, dumps, loads
 from . import auth, errors
 from .errors import BinanceError
 from .futures_wire import fixed
-from .http import Params
 from .marketdata import PeriodicStreams
+from .rest_common import Params
 
 if TYPE_CHECKING:
     from .futures_frontend import FuturesFrontend

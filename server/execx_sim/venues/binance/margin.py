@@ -53,7 +53,7 @@ from ...core.engine import Exchange, Market
 from ...core.faults import Faults
 from ...core.types import ZERO, Fill, Order, OrderType, Side
 from .errors import BinanceError
-from .http import BinanceHttp, Call, Params
+from .rest_common import BinanceHttp, Call, Params
 from .spot_trading import OrderSpec, SpotTrading, invalid_data
 from .spot_wire import d8, order_response
 from .spot_ws import Method, Result, SpotWsApi, WsApiSession

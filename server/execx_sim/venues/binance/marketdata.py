@@ -23,7 +23,7 @@ from .errors import BinanceError
 
 if TYPE_CHECKING:
     from .futures_frontend import FuturesFrontend
-    from .http import Call
+    from .rest_common import Call
 
 KLINE_INTERVALS = {
     **{f"{m}m": m * md.MINUTE_MS for m in (1, 3, 5, 15, 30)},

@@ -19,10 +19,10 @@ from aiohttp import web
 from ...core.engine import Market
 from ...core.types import AccountEvent, BookTop, Event, OrderEvent, PublicTrade
 from ..common import Endpoint, WsRegistry, dumps
-from .http import BinanceHttp
 from .margin import MarginDesk, install_margin
 from .marketdata import PeriodicStreams
 from .ratelimit import spot_limits
+from .rest_common import BinanceHttp
 from .spot_rest import install_rest
 from .spot_streams import SpotStreams
 from .spot_trading import SpotTrading

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ...core.accounts import Account
 from ...core.types import ExecType, Order, OrderEvent, OrderStatus
 from .errors import BinanceError
-from .http import Params
+from .rest_common import Params
 from .spot_wire import order_result
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import Any
 from ...core.engine import Market
 from ...core.types import ZERO
 from .errors import BinanceError
-from .http import BinanceHttp, Call
+from .rest_common import BinanceHttp, Call
 from .spot_trading import SpotTrading, enum_param, select, symbols_param
 from .spot_wire import (
     KLINE_MS,

@@ -37,8 +37,8 @@ from ...core.types import (
 )
 from . import errors
 from .errors import BinanceError
-from .http import Params
 from .ratelimit import BinanceLimiter
+from .rest_common import Params
 from .spot_lists import OrderLists
 from .spot_wire import (
     ORDER_TYPES,

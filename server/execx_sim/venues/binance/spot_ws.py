@@ -32,8 +32,8 @@ from ...core.faults import Faults
 from ..common import StreamWriter, WsRegistry, dumps, loads
 from . import auth, errors
 from .errors import BinanceError
-from .http import Params
 from .ratelimit import BinanceLimiter
+from .rest_common import Params
 from .spot_trading import SpotTrading, symbols_param
 from .spot_wire import account_info, book_ticker, depth, exchange_info
 
