@@ -193,7 +193,7 @@ class AlgoOrders:
         client_id = params.str("clientAlgoId")
         if client_id and not _CLIENT_ID.fullmatch(client_id):
             raise BinanceError(-4015, "Client order id is not valid.")
-        fe.check_precision(symbol, qty, price)
+        fe.trading.check_precision(symbol, qty, price)
         rise = (algo_type.startswith("STOP") or algo_type == "TRAILING_STOP_MARKET") == (side is Side.BUY)
         direction = Direction.RISE if rise else Direction.FALL
         ref = WORKING[working]
@@ -208,7 +208,7 @@ class AlgoOrders:
             level = params.decimal("triggerPrice")
             if level is None:
                 raise errors.mandatory("triggerPrice")
-            fe.check_precision(symbol, None, level)
+            fe.trading.check_precision(symbol, None, level)
             trigger = Trigger(direction, level, ref)
         trigger.spawn = True
         extra = {"algo_type": algo_type, "working_type": working, "child_client_id": client_id}

@@ -1,7 +1,7 @@
 """REST routes of the Binance futures front-ends (``/fapi/...`` for USDⓈ-M, ``/dapi/...`` for COIN-M).
 
 Weights are those of the official docs (as far as they were read; see ``shared/venues/binance.md``).
-Handlers only translate: validation and order logic live in ``FuturesFrontend.op_*``.
+Handlers only translate: validation and order logic live in ``FuturesTrading.op_*`` (``futures_trading``).
 """
 
 from __future__ import annotations
@@ -222,11 +222,11 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     @route("POST", f"{p}/v1/order", 0, "SIGNED")  # docs: 0 on IP weight, 1 on order counts
     async def new_order(call: Call) -> Any:
-        return await fe.op_place(call.account, call.params, call.headers)
+        return await fe.trading.op_place(call.account, call.params, call.headers)
 
     @route("POST", f"{p}/v1/order/test", 1, "SIGNED")
     async def test_order(call: Call) -> Any:
-        spec = fe.parse_new_order(call.account, call.params)
+        spec = fe.trading.parse_new_order(call.account, call.params)
         spec.pop("_resp")
         try:
             market.place(call.account, validate_only=True, **spec)
@@ -235,7 +235,7 @@ def register_rest(fe: FuturesFrontend) -> None:
         return {}
 
     def signed(method: str, path: str, weight: int, op: Callable[[Account, Params], Any]) -> None:
-        """A SIGNED endpoint answered by one synchronous ``FuturesFrontend.op_*``."""
+        """A SIGNED endpoint answered by one synchronous ``FuturesTrading.op_*``."""
 
         async def handler(call: Call) -> Any:
             return op(call.account, call.params)
@@ -244,16 +244,16 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     # (method, path, IP weight, operation); order placement/modify weigh on the order counters instead.
     for method, path, weight, op in (
-        ("DELETE", "/v1/order", 1, fe.op_cancel),
-        ("GET", "/v1/order", 1, fe.op_query),
-        ("GET", "/v1/openOrder", 1, fe.op_open_order),
-        ("GET", "/v1/openOrders", 1, fe.op_open_orders),
-        ("GET", "/v1/allOrders", 5, fe.op_all_orders),
-        ("GET", "/v1/userTrades", 5, fe.op_user_trades),
-        ("DELETE", "/v1/allOpenOrders", 1, fe.op_cancel_all),
-        ("DELETE", "/v1/batchOrders", 1, fe.op_batch_cancel),
-        ("POST", "/v1/countdownCancelAll", 10, fe.op_countdown),
-        ("POST", "/v1/leverage", 1, fe.op_leverage),
+        ("DELETE", "/v1/order", 1, fe.trading.op_cancel),
+        ("GET", "/v1/order", 1, fe.trading.op_query),
+        ("GET", "/v1/openOrder", 1, fe.trading.op_open_order),
+        ("GET", "/v1/openOrders", 1, fe.trading.op_open_orders),
+        ("GET", "/v1/allOrders", 5, fe.trading.op_all_orders),
+        ("GET", "/v1/userTrades", 5, fe.trading.op_user_trades),
+        ("DELETE", "/v1/allOpenOrders", 1, fe.trading.op_cancel_all),
+        ("DELETE", "/v1/batchOrders", 1, fe.trading.op_batch_cancel),
+        ("POST", "/v1/countdownCancelAll", 10, fe.trading.op_countdown),
+        ("POST", "/v1/leverage", 1, fe.trading.op_leverage),
     ):
         signed(method, path, weight, op)
 
@@ -270,30 +270,30 @@ def register_rest(fe: FuturesFrontend) -> None:
 
     @route("PUT", f"{p}/v1/order", 0, "SIGNED")
     async def modify_order(call: Call) -> Any:
-        return fe.op_modify(call.account, call.params, call.headers)
+        return fe.trading.op_modify(call.account, call.params, call.headers)
 
     @route("POST", f"{p}/v1/batchOrders", 5, "SIGNED")
     async def batch_place(call: Call) -> Any:
-        return await fe.op_batch_place(call.account, call.params, call.headers)
+        return await fe.trading.op_batch_place(call.account, call.params, call.headers)
 
     @route("PUT", f"{p}/v1/batchOrders", 5, "SIGNED")
     async def batch_modify(call: Call) -> Any:
-        return fe.op_batch_modify(call.account, call.params, call.headers)
+        return fe.trading.op_batch_modify(call.account, call.params, call.headers)
 
     # ------------------------------------------------------------------ account
 
     def account_routes(version: int) -> None:
         @route("GET", f"{p}/v{version}/account", 5, "SIGNED")
         async def account(call: Call) -> Any:
-            return fe.op_account(call.account, version)
+            return fe.trading.op_account(call.account, version)
 
         @route("GET", f"{p}/v{version}/balance", 5, "SIGNED")
         async def balance(call: Call) -> Any:
-            return fe.op_balance(call.account)
+            return fe.trading.op_balance(call.account)
 
         @route("GET", f"{p}/v{version}/positionRisk", 5, "SIGNED")
         async def position_risk(call: Call) -> Any:
-            return fe.op_position_risk(call.account, call.params, version)
+            return fe.trading.op_position_risk(call.account, call.params, version)
 
     for version in (1,) if coinm else (2, 3):
         account_routes(version)

@@ -202,20 +202,20 @@ class FuturesWsApi:
             return {}, None
         if method == "order.place":
             headers: dict[str, str] = {}
-            return await fe.op_place(account, params, headers), headers
+            return await fe.trading.op_place(account, params, headers), headers
         if method == "order.modify":
             counted: dict[str, str] = {}
-            return fe.op_modify(account, params, counted), counted
+            return fe.trading.op_modify(account, params, counted), counted
         if method == "order.cancel":
-            return fe.op_cancel(account, params), None
+            return fe.trading.op_cancel(account, params), None
         if method == "order.status":
-            return fe.op_query(account, params), None
+            return fe.trading.op_query(account, params), None
         v2 = method.startswith("v2/")
         if method.endswith("account.position"):
-            return fe.op_position_risk(account, params, 1 if fe.coinm else (3 if v2 else 2)), None
+            return fe.trading.op_position_risk(account, params, 1 if fe.coinm else (3 if v2 else 2)), None
         if method.endswith("account.balance"):
-            return fe.op_balance(account), None
-        return fe.op_account(account, 1 if fe.coinm else (3 if v2 else 2)), None
+            return fe.trading.op_balance(account), None
+        return fe.trading.op_account(account, 1 if fe.coinm else (3 if v2 else 2)), None
 
     def session_status(self, state: _Session) -> dict[str, Any]:
         return {
