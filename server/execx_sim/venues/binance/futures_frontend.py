@@ -122,7 +122,8 @@ class FuturesFrontend:
         self.good_till: dict[int, tuple[str, str, int]] = {}  # GTD order id -> (account id, symbol, deadline)
         self.http = BinanceHttp(sim.exchange, self.faults, self.limiter, futures=True)
         from .futures_rest import register_rest
-        from .futures_ws import FuturesStreams, FuturesWsApi
+        from .futures_streams import FuturesStreams
+        from .futures_ws import FuturesWsApi
         from .marketdata import register_futures_rest
 
         register_rest(self)
