@@ -27,7 +27,8 @@ binance     ``instruments``, ``auth``, ``errors``, ``ratelimit``, ``marketdata``
             REST plumbing both products share: parameters, security types, weights); per product
             (``spot_``, ``futures_``): ``frontend``, ``rest``, ``ws`` (the WebSocket API),
             ``streams``, ``trading``, ``wire``; extras: ``futures_algo`` (conditional orders on the
-            Algo Order API), ``margin`` (cross margin on the spot hosts)
+            Algo Order API), ``spot_lists`` (spot order lists, OCO), ``margin`` (cross margin on the
+            spot hosts)
 bybit       ``frontend``, ``instruments``, ``auth``, ``errors``, ``ratelimit``, ``trading``, ``wire``,
             ``marketdata``, ``rest``, ``ws`` (private, trade and public); extra: ``dcp`` (disconnect
             cancel protection)
