@@ -66,9 +66,12 @@ def all_urls(ready: dict[str, Any]) -> list[str]:
 
 
 def free_port_range(n: int) -> int:
-    """A base port with ``n`` consecutive free loopback ports after it."""
+    """A base port with ``n`` consecutive free loopback ports after it, below the kernel's ephemeral range
+    (so no outgoing connection of another test takes one between this check and the simulator's bind)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
     for _ in range(200):
-        base = random.randint(20_000, 60_000)
+        base = random.randint(10_000, max(10_001, ephemeral_low - n - 1))
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + n):
