@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import grpc
 import pytest
+import tls_helpers
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
@@ -29,27 +30,8 @@ AUTH = (("x-api-key", KEY),)
 
 @asynccontextmanager
 async def tls_service(tmp: Path, ca: Ca, client_ca: Ca | None = None) -> AsyncIterator[Service]:
-    cert, key = write_pair(ca.issue("execx", server=True), tmp, "server")
-    service = Service(
-        Settings(
-            key=KEY,
-            port=0,
-            grpc_port=0,
-            prom_port=0,
-            data_dir=tmp / "data",
-            sim=True,
-            sim_quiet=True,
-            tls_cert=cert,
-            tls_key=key,
-            tls_client_ca=client_ca.write(tmp / "client-ca.pem") if client_ca is not None else None,
-            watch_interval_s=0.1,
-        )
-    )
-    await service.start()
-    try:
+    async with tls_helpers.tls_service(tmp, ca, KEY, client_ca) as service:
         yield service
-    finally:
-        await service.stop()
 
 
 async def health(target: str, *args: str) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+import tls_helpers
 from execx_client import ExecxClient, ExecxError, OrderTransaction
 from execx_server.app import Service, Settings
 from tls_helpers import Ca, Pem, write_pair
@@ -26,26 +27,8 @@ KEY = "tls-clients-test-key"
 @asynccontextmanager
 async def tls_service(tmp: Path, ca: Ca, client_ca: Ca | None = None) -> AsyncIterator[str]:
     """execx with TLS (mTLS with ``client_ca``) on the embedded simulator; yields its gRPC target."""
-    cert, key = write_pair(ca.issue("execx", server=True), tmp, "server")
-    service = Service(
-        Settings(
-            key=KEY,
-            port=0,
-            grpc_port=0,
-            prom_port=0,
-            data_dir=tmp / "data",
-            sim=True,
-            sim_quiet=True,
-            tls_cert=cert,
-            tls_key=key,
-            tls_client_ca=client_ca.write(tmp / "client-ca.pem") if client_ca is not None else None,
-        )
-    )
-    await service.start()
-    try:
+    async with tls_helpers.tls_service(tmp, ca, KEY, client_ca) as service:
         yield str(service.ready["grpc"])
-    finally:
-        await service.stop()
 
 
 async def refused(client: ExecxClient) -> str:

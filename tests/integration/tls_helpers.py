@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -13,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from execx_server.app import Service, Settings
 
 
 @dataclass
@@ -103,3 +106,29 @@ def client_ssl(ca: Ca, client: Pem | None = None, tmp: Path | None = None) -> ss
         cert, key = write_pair(client, tmp, "client-for-aiohttp")
         ctx.load_cert_chain(cert, key)
     return ctx
+
+
+@asynccontextmanager
+async def tls_service(tmp: Path, ca: Ca, key: str, client_ca: Ca | None = None) -> AsyncIterator[Service]:
+    """execx with TLS (mTLS with ``client_ca``) on the embedded simulator, certificates watched every 0.1 s."""
+    cert, cert_key = write_pair(ca.issue("execx", server=True), tmp, "server")
+    service = Service(
+        Settings(
+            key=key,
+            port=0,
+            grpc_port=0,
+            prom_port=0,
+            data_dir=tmp / "data",
+            sim=True,
+            sim_quiet=True,
+            tls_cert=cert,
+            tls_key=cert_key,
+            tls_client_ca=client_ca.write(tmp / "client-ca.pem") if client_ca is not None else None,
+            watch_interval_s=0.1,
+        )
+    )
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
