@@ -195,6 +195,30 @@ async def test_rest_scope_matrix(svc: Service, route: Any) -> None:
                 assert status not in (401, 403), (scope, status)
 
 
+async def start_trigger_manager(
+    tms: Any, ex: Any, session_id: str, trigger_id: str, cl_order_id: str, metadata: Any
+) -> None:
+    """A trigger manager on ``session_id`` with one armed trigger (far below the market) sending one buy."""
+    from execx.v1 import trigger_manager_pb2 as tm
+
+    await tms.StartTriggerManager(
+        tm.StartTriggerManagerRequest(session_id=session_id, exchange=ex, symbol="BTCUSDT"), metadata=metadata
+    )
+    order = buy(session_id, cl_order_id)
+    order.ClearField("transaction_type")
+    await tms.SetTrigger(
+        tm.SetTriggerRequest(
+            id=trigger_id,
+            price=1000.0,
+            symbol="BTCUSDT",
+            direction=tm.TRIGGER_DIRECTION_DOWN,
+            exchange=ex,
+            orders=[order],
+        ),
+        metadata=metadata,
+    )
+
+
 async def start(channel: grpc.aio.Channel, svc: Service, session_id: str, key: str) -> None:
     demo = svc.ready["sim"]["accounts"][0]
     await om_grpc.OrderManagerServiceStub(channel).StartOrderHandler(
@@ -492,22 +516,7 @@ async def test_objects_named_by_their_own_id_belong_to_their_sessions_key(
         ),
         metadata=mine,
     )
-    await tms.StartTriggerManager(
-        tm.StartTriggerManagerRequest(session_id="alg-mine", exchange=ex, symbol="BTCUSDT"), metadata=mine
-    )
-    trigger_order = buy("alg-mine", "alg-trig-1")
-    trigger_order.ClearField("transaction_type")
-    await tms.SetTrigger(
-        tm.SetTriggerRequest(
-            id="t-mine",
-            price=1000.0,
-            symbol="BTCUSDT",
-            direction=tm.TRIGGER_DIRECTION_DOWN,
-            exchange=ex,
-            orders=[trigger_order],
-        ),
-        metadata=mine,
-    )
+    await start_trigger_manager(tms, ex, "alg-mine", "t-mine", "alg-trig-1", mine)
     deadline = time.monotonic() + 60
     while True:  # a smart order waits for the feed's first quote: FAILED_PRECONDITION until then
         try:
@@ -622,7 +631,6 @@ async def owned(channel: grpc.aio.Channel, svc: Service) -> dict[str, str]:
     from execx.v1 import position_manager_pb2_grpc as pm_grpc
     from execx.v1 import smart_order_pb2 as so
     from execx.v1 import smart_order_pb2_grpc as so_grpc
-    from execx.v1 import trigger_manager_pb2 as tm
     from execx.v1 import trigger_manager_pb2_grpc as tm_grpc
 
     mine, ex = md(KEYS["trade"]), c.EXCHANGE_BINANCE_SPOT
@@ -635,22 +643,7 @@ async def owned(channel: grpc.aio.Channel, svc: Service) -> dict[str, str]:
         metadata=mine,
     )
     tms = tm_grpc.TriggerManagerServiceStub(channel)
-    await tms.StartTriggerManager(
-        tm.StartTriggerManagerRequest(session_id=OWN_ID_SESSION, exchange=ex, symbol="BTCUSDT"), metadata=mine
-    )
-    order = buy(OWN_ID_SESSION, "matrix-trig-1")
-    order.ClearField("transaction_type")
-    await tms.SetTrigger(
-        tm.SetTriggerRequest(
-            id="t-matrix",
-            price=1000.0,
-            symbol="BTCUSDT",
-            direction=tm.TRIGGER_DIRECTION_DOWN,
-            exchange=ex,
-            orders=[order],
-        ),
-        metadata=mine,
-    )
+    await start_trigger_manager(tms, ex, OWN_ID_SESSION, "t-matrix", "matrix-trig-1", mine)
     add = so.AddSmartOrderRequest(
         algorithm=so.SMART_ORDER_ALGORITHM_TWAP,
         exchanges=[ex],
