@@ -15,7 +15,7 @@ from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.binance.stream import FuturesUserStream
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected
+from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected, Retryable
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -303,3 +303,40 @@ async def test_silent_private_stream_is_detected_and_the_fill_recovered(
         await connector.close()
     fill = next(r for r in reports if r.cl_order_id == order.cl_order_id and r.trade_id)
     assert fill.fill_qty == venue.qty and fill.liquidity is Liquidity.ADD
+
+
+@pytest.mark.parametrize("venue", [SPOT, VENUES[3]], ids=str)  # REST, WebSocket API
+async def test_order_count_limit_holds_new_orders_only(sim: Simulator, venue: Venue, account: Account) -> None:
+    """A ``-1015`` (the account's new-order count, HTTP 429, no Retry-After) holds new orders for the
+    order window, not every request for a minute: cancels and queries go straight on, or an order the
+    venue ended stays open here past the reconciliation sweep (fault matrix seed 2077378012: an STP
+    expiry stayed ``new`` for 60 s). A new order while held is refused here, never sent."""
+    limiter = next(fe.limiter for fe in sim.frontends if fe.venue == "binance-spot")
+    window = next(lim for lim in limiter.limits if lim.kind == "ORDERS" and lim.interval == "SECOND")
+    saved, window.limit = window.limit, 4
+    try:
+        async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+            price = await h.passive_price(Side.BUY, ticks=30)
+            orders = [h.order(Side.BUY, price, tag="ol") for _ in range(12)]
+            answers = await asyncio.gather(*(h.connector.submit_order(o) for o in orders), return_exceptions=True)
+            refused = [a for a in answers if isinstance(a, Retryable)]
+            placed = [o for o, a in zip(orders, answers, strict=True) if isinstance(a, ExecutionReport)]
+            assert refused and placed, answers
+            assert any(a.code == -1015 or "Too many new orders" in a.message for a in refused), refused
+
+            cancelled = await h.connector.cancel_order(h.venue.symbol, placed[0].cl_order_id)
+            assert cancelled.status is OrderStatus.CANCELLED
+            queried = await h.connector.query_order(h.venue.symbol, placed[1].cl_order_id)
+            assert queried is not None and queried.status is OrderStatus.NEW
+
+            counted: list[str] = []
+            take = limiter.take
+            limiter.take = lambda kind, who, n=1: counted.append(kind) or take(kind, who, n)  # type: ignore[method-assign]
+            with pytest.raises(Retryable) as held:
+                await h.connector.submit_order(h.order(Side.BUY, price, tag="held"))
+            assert "Too many new orders" in held.value.message
+            assert 0 < (held.value.retry_after_s or 0) <= 10.0
+            assert "ORDERS" not in counted  # refused here: the venue saw no new order
+    finally:
+        window.limit = saved
+        limiter.__dict__.pop("take", None)

@@ -43,6 +43,8 @@ log = logging.getLogger("execx.connectors.binance")
 
 MARGIN = "/sapi/v1/margin"
 CROSS = ("isIsolated", "FALSE")  # cross margin (isolated margin is not used)
+ORDER_COUNT_EXCEEDED = -1015  # "Too many new orders": the account's ORDERS limit, not the IP's weight
+ORDER_WINDOW_S = 10.0  # Binance's shortest new-order window (10S)
 DEFAULT_WEIGHT_LIMIT = {Flavor.SPOT: 6000, Flavor.USDM: 2400, Flavor.COINM: 2400}
 
 
@@ -121,6 +123,19 @@ class BinanceRest:
         finally:
             self.telemetry.headroom(self.weights.headroom_fraction())
 
+    def rate_limited(self, code: object, retry_after: float | None, reason: str) -> None:
+        """A 429/418 (REST or websocket API). ``-1015`` is the account's new-order count: only new
+        orders wait (the venue's Retry-After, else the shortest order window, 10 s); cancels,
+        queries and the reconciliation sweep go on, or an order the venue ended would stay open
+        here. Anything else is the IP's request weight (or a ban): every request waits, fleet-wide."""
+        if code == ORDER_COUNT_EXCEEDED:
+            self.orders.block(retry_after if retry_after is not None else ORDER_WINDOW_S, reason)
+            return
+        seconds = retry_after if retry_after is not None else 60.0
+        self.weights.block(seconds, reason)
+        if self.gate is not None:
+            self.gate.venue_block(seconds, reason)
+
     def fleet_buckets(self, weight: int, order: bool) -> list[Bucket]:
         """The venue windows one request counts against, for the fleet's shared budget."""
         buckets = self.weights.buckets("w", weight, per_ip=True)  # Binance counts weight per IP, orders per account
@@ -160,9 +175,7 @@ class BinanceRest:
         msg = str(body.get("msg", "")) if isinstance(body, dict) else text[:200]
         retry_after = parse_retry_after(resp_headers.get("Retry-After"))
         if status in (418, 429):
-            self.weights.block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
-            if self.gate is not None:
-                self.gate.venue_block(retry_after if retry_after is not None else 60.0, msg or f"HTTP {status}")
+            self.rate_limited(code, retry_after, msg or f"HTTP {status}")
         error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
         if isinstance(error, OutcomeUnknown) and not mutating:
             error = Retryable(error.message, error.code)  # a read changes nothing: asking again is safe

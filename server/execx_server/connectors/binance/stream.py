@@ -251,9 +251,7 @@ class WsOrderEntry:
         if isinstance(data, dict) and isinstance(data.get("retryAfter"), int):
             retry_after = max(0.0, (data["retryAfter"] - self._signer.now_ms()) / 1000)
         if status in (418, 429):
-            weights.block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
-            if gate is not None:
-                gate.venue_block(retry_after if retry_after is not None else 60.0, msg or f"status {status}")
+            self._rest.rate_limited(code, retry_after, msg or f"status {status}")
         error = classify(status, code if isinstance(code, int) else None, msg, retry_after)
         if isinstance(data, dict) and code in (-2021, -2022):
             raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))
