@@ -29,6 +29,7 @@ from execx_sim.core.types import Side
 from market_helpers import AUTH, Reader, Svc, uid
 from test_contingent_orders import stop as binance_stop
 from test_contingent_orders import updates
+from test_sim_okx import Okx
 
 D = Decimal
 VENUE, SYMBOL = "bybit-linear", "BTCUSDT"
@@ -324,6 +325,50 @@ async def test_native_cancel_on_binance_futures(tmp_path: Path) -> None:
         co_ = svc.service.contingent_orders
         assert co_ is not None
         await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+
+
+async def test_okx_algo_order_cancelled_behind_execx_s_back_is_seen_at_once(tmp_path: Path) -> None:
+    """OKX: a native stop (an algo order) cancelled at the venue by another client of the account reaches the
+    stream as ``cancelled`` through the business websocket's ``orders-algo`` channel, its contingent event after it,
+    with no reconciliation (the connector's sweep and stall polling are off for the test)."""
+    venue, symbol = "okx", "BTC-USDT-SWAP"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        assert svc.service.engine is not None
+        conn = svc.service.engine.sessions[sid].connector
+        conn.stall.sweep_every_s, conn.stall.stall_s = 0, 3600.0  # nothing asks the venue: only the channel tells
+        last = await last_at_ask(svc, venue, symbol)
+        r = updates(svc, sid)
+        try:
+            cl = uid("oa")
+            held = await svc.om.SendOrder(stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol), metadata=AUTH)
+            assert held.order.order_status == PENDING and venue_armed(sim, acct, venue) == [cl]
+            await r.wait(lambda m: m.contingent_event.cl_order_id == cl, "pendingtrigger event")
+            other = Okx(sim, sim.exchange.account_by_key(acct["apiKey"]), svc.http)  # a second client of the account
+            _, pending = await other.call("GET", "/api/v5/trade/orders-algo-pending?ordType=conditional")
+            (row,) = pending["data"]
+            assert row["algoClOrdId"] == cl
+            _, out = await other.call(
+                "POST", "/api/v5/trade/cancel-algos", [{"algoId": row["algoId"], "instId": symbol}]
+            )
+            assert out["code"] == "0" and venue_armed(sim, acct, venue) == []
+            cancelled = c.ORDER_STATUS_CANCELLED
+            await r.wait(
+                lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == cancelled, "cancel"
+            )
+            ev = await r.wait(
+                lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == cancelled, "its event"
+            )
+            assert ev.contingent_event.native and "orders-algo canceled" in ev.contingent_event.message
+            assert r.got.index(ev) > next(i for i, m in enumerate(r.got) if m.transaction.order_status == cancelled)
+            assert (conn.stall.polls, conn.stall.sweeps) == (0, 0)  # no reconciliation told it
+            await svc.trade(venue, symbol, last + 30, D("0.001"), "buy")  # beyond its level: nothing fires
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            assert got.order.order_status == cancelled
+            assert events(r, cl) == [(PENDING, True), (cancelled, True)]
+            assert [t.order_status for t in transactions(r, cl)][-1] == cancelled
+        finally:
+            await r.close()
 
 
 async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emulated(tmp_path: Path) -> None:

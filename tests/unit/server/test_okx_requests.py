@@ -115,3 +115,30 @@ def test_query_and_listing_requests() -> None:
     }
     assert parse.fills_query("BTC-USDT", "312", after="99") == {"instId": "BTC-USDT", "ordId": "312", "after": "99"}
     assert parse.positions_query("SWAP") == {"instType": "SWAP"}
+
+
+def test_orders_algo_rows_as_reports() -> None:
+    """``orders-algo``: a held algo order's end before it fired (``canceled``, ``order_failed`` with OKX's
+    ``failCode``) is a report of the native contingent order; ``live`` and ``effective`` are not (the ack and
+    the order it places say those)."""
+    row = {
+        "instId": "BTC-USDT-SWAP",
+        "algoId": "681",
+        "algoClOrdId": "sl1",
+        "side": "sell",
+        "sz": "2",
+        "ordType": "conditional",
+        "state": "canceled",
+        "failCode": "",
+        "uTime": "1700000000123",
+    }
+    report = parse.parse_algo_push(row)
+    assert report is not None
+    assert (report.cl_order_id, report.symbol, report.side, report.qty) == ("sl1", "BTC-USDT-SWAP", Side.SELL, 2)
+    assert report.status is OrderStatus.CANCELLED and "orders-algo canceled" in report.message
+    assert report.exch_time_ns == 1700000000123 * 1_000_000
+    failed = parse.parse_algo_push({**row, "state": "order_failed", "failCode": "51008"})
+    assert failed is not None and failed.status is OrderStatus.REJECTED and "failCode 51008" in failed.message
+    for state in ("live", "effective", "partially_effective", "pause"):
+        assert parse.parse_algo_push({**row, "state": state}) is None
+    assert parse.parse_algo_push({**row, "algoClOrdId": ""}) is None  # not one execx named

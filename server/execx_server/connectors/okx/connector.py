@@ -28,6 +28,9 @@ Mechanisms (``../shared/venues/okx.md``):
 - Private stream and gap recovery: ``stream.py``; after a reconnect the connector reads
   ``orders-pending`` and the fills since the last one it saw, and the state of every order it
   believed live, and reports what it missed (the engine drops duplicates by trade id and status).
+- Native contingent orders are algo orders (``order-algo``, ``cancel-algos``); their own states come on the
+  business websocket's ``orders-algo`` channel (``stream.BusinessStream``): one cancelled or failed at the
+  venue before it fires is reported at once.
 - Market data: ``bbo-tbt`` and ``trades`` on ``/ws/v5/public``.
 - Hosts (production, AWS, demo with ``--testnet``) and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
@@ -68,14 +71,14 @@ from ..tracking import PARSE_ERRORS, Known, refused_as_duplicate
 from ..transport.coalesce import Coalescer
 from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
-from ..venue import VenueConnector
+from ..venue import START_TIMEOUT_S, VenueConnector
 from . import parse
 from .errors import CANCEL_FAILED, DUPLICATE_CODES, NOT_FOUND, classify
 from .pull import BATCH_LIMIT, PullBook
 from .rest import OkxRest
 from .schemas import BboItem, FillRow, ItemResult, OrderRow, TradeItem
 from .signing import Signer
-from .stream import PrivateStream, PublicStream
+from .stream import BusinessStream, PrivateStream, PublicStream
 from .urls import Hosts, resolve_hosts
 
 log = logging.getLogger("execx.connectors.okx")
@@ -134,6 +137,7 @@ class OkxConnector(VenueConnector):
             self._send, BATCH_LIMIT, "okx", split=self._split
         )
         self._private: PrivateStream | None = None
+        self._business: BusinessStream | None = None  # orders-algo: the native contingent orders' own states
         self._public: PublicStream | None = None
         if config.dead_man_s:  # cancel-all-after, account-wide (docs/safety.md)
             self.capabilities = replace(OkxConnector.capabilities, cancel_on_disconnect=True)
@@ -182,7 +186,29 @@ class OkxConnector(VenueConnector):
             self._probe_every_s,
         )
         private.ws.telemetry = self.telemetry
-        return [("okx.private", private.run)]
+        business = self._business = BusinessStream(
+            session,
+            self.hosts.business,
+            self._signer,
+            self._on_algo_orders,
+            self._recover_algos,
+            self._backoff,
+            self._probe_every_s,
+        )
+        business.ws.telemetry = self.telemetry
+        return [("okx.private", private.run), ("okx.business", business.run)]
+
+    async def _wait_private(self) -> None:
+        """The private stream (required), then the business one's ``orders-algo`` subscription: not required (a
+        native contingent order's end is then seen by the reconciliation instead), so its absence is a warning."""
+        await super()._wait_private()
+        if self._business is not None:
+            await self._supervisor.wait_live(self._business.ws, self._business.refused, START_TIMEOUT_S)
+            if not self._business.ws.live:
+                log.warning(
+                    "okx.business.not_up",
+                    extra={"refusal": str(self._business.refusal or ""), "timeout_s": START_TIMEOUT_S},
+                )
 
     def _private_stream(self) -> PrivateStream | None:
         return self._private
@@ -539,6 +565,38 @@ class OkxConnector(VenueConnector):
                 log.warning("okx.orders.parse_error", extra={"error": repr(exc)})
                 continue
             self.tracker.emit(report)
+
+    def _on_algo_orders(self, rows: list[dict[str, Any]]) -> None:
+        """``orders-algo``: a native contingent order of ours that OKX cancelled (anyone's cancel) or failed
+        before it fired is reported at once; its algoId is kept for a cancel."""
+        for row in rows:
+            cl = str(row.get("algoClOrdId", ""))
+            known = self.tracker.get(cl) if cl else None
+            if known is None:
+                continue  # not an order of this connector's
+            if row.get("algoId") and str(row.get("state")) in ("live", "pause"):
+                self._algo_ids[cl] = str(row["algoId"])
+            try:
+                report = parse.parse_algo_push(row)
+            except PARSE_ERRORS as exc:
+                log.warning("okx.orders_algo.parse_error", extra={"error": repr(exc)})
+                continue
+            if report is not None and known.status is OrderStatus.PENDINGTRIGGER:
+                self.tracker.emit(report)
+
+    async def _recover_algos(self) -> None:
+        """After the business websocket reconnected: the algo orders believed held, asked by algoClOrdId; one
+        that ended meanwhile (cancelled, failed) is reported as the channel would have."""
+        for cl, known in list(self.tracker.orders.items()):
+            if known.status is not OrderStatus.PENDINGTRIGGER:
+                continue
+            try:
+                row = await self._algo(known.symbol, cl)
+            except VenueError as exc:
+                log.warning("okx.orders_algo.recovery_failed", extra={"error": str(exc)})
+                return  # the sweep and the next reconnect try again
+            if row is not None:
+                self._on_algo_orders([row])
 
     def _order_final(self, cl_order_id: str, known: Known, report: ExecutionReport) -> None:
         """An order ended: it leaves the instrument's ready-made pull."""

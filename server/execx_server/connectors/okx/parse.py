@@ -10,6 +10,7 @@ domain's ``fee`` is what was paid (positive), a rebate negative.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -117,6 +118,23 @@ def parse_algo_order(row: dict[str, Any], symbol: str, side_text: str) -> Execut
         cum_filled=ZERO,
         exch_time_ns=int(row.get("uTime") or 0) * 1_000_000,
     )
+
+
+def parse_algo_push(row: dict[str, Any]) -> ExecutionReport | None:
+    """A row of the business websocket's ``orders-algo`` channel as the report of a native contingent order's
+    own end before it fired: ``canceled`` (by anyone: a cancel at the venue behind execx's back included) or
+    ``order_failed`` (with its ``failCode``). None for the other states: ``live`` is what the acknowledgement
+    said, and a fired one (``effective``) reports itself through the order it placed (``orders`` channel)."""
+    state = str(row.get("state", ""))
+    if state not in ("canceled", "order_failed") or not row.get("algoClOrdId"):
+        return None
+    report = parse_algo_order(row, str(row.get("instId", "")), str(row.get("side", "")))
+    fail = str(row.get("failCode") or "")
+    message = "cancelled at the venue (orders-algo canceled)"
+    if state == "order_failed":
+        message = "OKX could not place the algo order's order (orders-algo order_failed"
+        message += f", failCode {fail})" if fail else ")"
+    return replace(report, message=message)
 
 
 def order_item(order: OrderRequest, swap: bool) -> dict[str, str]:

@@ -5,6 +5,10 @@
   Every order change and every fill arrives on ``orders`` (a fill carries ``tradeId`` and the
   update's ``fillSz``). The VIP-only ``fills`` channel is not needed and not used. After a reconnect
   the owner's ``on_reconnect`` hook recovers what was missed (REST ``orders-pending`` + ``fills``).
+- ``BusinessStream``: ``/ws/v5/business``; on every (re)connection: ``login``, then ``subscribe`` to
+  ``orders-algo`` with ``instType: ANY``: the algo orders' (native contingent orders') own states, so one
+  the venue cancels or fails before it fires is seen at once. After a reconnect the owner's ``on_reconnect``
+  hook asks REST for the algo orders it holds.
 - ``PublicStream``: ``/ws/v5/public`` with ``bbo-tbt`` and ``trades`` per instrument, subscribed
   again on every connection.
 
@@ -171,35 +175,30 @@ class _Socket:
             raise StreamError(f"{ws.name}: no pong") from None
 
 
-class PrivateStream:
+class _SignedStream:
+    """A logged-in connection subscribed to one channel of the account's (``instType: ANY``), again on every
+    (re)connection; a refusal of the login is kept (``refusal``, ``refused``) for the start to report."""
+
+    channel = ""
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
         url: str,
+        name: str,
         signer: Signer,
-        on_orders: Callable[[list[dict[str, Any]]], None],
-        on_state: Callable[[bool], None],
+        on_rows: Callable[[list[dict[str, Any]]], None],
+        on_state: Callable[[bool], None] | None,
         on_reconnect: Callable[[], Awaitable[None]],
-        backoff: Backoff = DEFAULT_BACKOFF,
-        probe_every_s: float = 20.0,
+        backoff: Backoff,
+        probe_every_s: float,
     ) -> None:
         self._signer = signer
-        self._on_orders = on_orders
-        self._on_state = on_state
-        self._ids = 0
+        self._on_rows = on_rows
         self.refused = asyncio.Event()
         self.refusal: Rejected | None = None
         self._socket = _Socket(
-            session,
-            url,
-            "okx.private",
-            "user",
-            self._on_data,
-            self._open,
-            self._state,
-            on_reconnect,
-            backoff,
-            probe_every_s,
+            session, url, name, "user", self._on_data, self._open, on_state, on_reconnect, backoff, probe_every_s
         )
         self.ws = self._socket.ws
 
@@ -212,16 +211,40 @@ class PrivateStream:
             self.refusal = Rejected(f"OKX login refused: {answer.get('msg', '')}", str(answer.get("code", "")))
             self.refused.set()
             raise StreamError(f"login refused: {answer.get('code')} {answer.get('msg')}")
+        req_id = self.channel.replace("-", "")  # letters and digits only
         sub = await self._socket.request(
-            "orders", {"id": "orders", "op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]}
+            req_id, {"id": req_id, "op": "subscribe", "args": [{"channel": self.channel, "instType": "ANY"}]}
         )
         if sub.get("event") != "subscribe":
-            raise StreamError(f"orders subscription refused: {sub.get('code')} {sub.get('msg')}")
+            raise StreamError(f"{self.channel} subscription refused: {sub.get('code')} {sub.get('msg')}")
         self.refusal = None
 
     def _on_data(self, msg: dict[str, Any]) -> None:
-        if msg["arg"].get("channel") == "orders" and isinstance(msg["data"], list):
-            self._on_orders(msg["data"])
+        if msg["arg"].get("channel") == self.channel and isinstance(msg["data"], list):
+            self._on_rows(msg["data"])
+
+
+class PrivateStream(_SignedStream):
+    """``/ws/v5/private``: the ``orders`` channel and WebSocket order entry."""
+
+    channel = "orders"
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        signer: Signer,
+        on_orders: Callable[[list[dict[str, Any]]], None],
+        on_state: Callable[[bool], None],
+        on_reconnect: Callable[[], Awaitable[None]],
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        self._on_state = on_state
+        self._ids = 0
+        super().__init__(
+            session, url, "okx.private", signer, on_orders, self._state, on_reconnect, backoff, probe_every_s
+        )
 
     async def order_op(
         self, op: str, args: list[dict[str, Any]], timeout_s: float = ANSWER_TIMEOUT_S
@@ -237,6 +260,26 @@ class PrivateStream:
         if not live:
             self._socket.drop_waiters()
         self._on_state(live)
+
+
+class BusinessStream(_SignedStream):
+    """``/ws/v5/business``: the ``orders-algo`` channel (every algo order of the account)."""
+
+    channel = "orders-algo"
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        signer: Signer,
+        on_algo_orders: Callable[[list[dict[str, Any]]], None],
+        on_reconnect: Callable[[], Awaitable[None]],
+        backoff: Backoff = DEFAULT_BACKOFF,
+        probe_every_s: float = 20.0,
+    ) -> None:
+        super().__init__(
+            session, url, "okx.business", signer, on_algo_orders, None, on_reconnect, backoff, probe_every_s
+        )
 
 
 class PublicStream:

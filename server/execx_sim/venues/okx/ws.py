@@ -1,6 +1,6 @@
 """OKX v5 WebSockets: ``/ws/v5/private`` (login, ``orders`` and ``fills`` channels, order operations),
-``/ws/v5/public`` (``bbo-tbt``, ``trades``) and ``/ws/v5/business`` (login only: the channels it
-carries — candles, ``trades-all``, algo orders — are not simulated and answer ``60018``).
+``/ws/v5/public`` (``bbo-tbt``, ``trades``) and ``/ws/v5/business`` (login, then ``orders-algo``: the
+account's algo orders, algo.py; its market channels are marketdata.py's; anything else answers ``60018``).
 
 Keepalive is the text ``ping`` answered by the text ``pong``; a connection that has neither received
 nor sent anything for 30 s is closed, as the venue does. WebSocket order operations take the numeric
