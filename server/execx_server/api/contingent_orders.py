@@ -105,7 +105,9 @@ class ContingentOrderServicer(contingent_order_pb2_grpc.ContingentOrderServiceSe
             except ValidationError as e:
                 raise ValidationError(f"orders[{i}].{e.field}", e.reason) from None
             legs.append((req, spec_of(o, f"orders[{i}].")))
-        g = await self.orders.submit_group(request.session_id, request.group_id, gtype, legs)
+        # native where the venue holds this group (docs/contingent_orders.md); a leg's emulate emulates the group
+        emulate = any(o.emulate for o in request.orders)
+        g = await self.orders.submit_group(request.session_id, request.group_id, gtype, legs, emulate=emulate)
         return contingent_order_pb2.SendOrderGroupResponse(group=self.group_message(g))
 
     @unary

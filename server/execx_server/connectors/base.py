@@ -35,6 +35,7 @@ from ..domain.instruments import InstrumentRules
 from ..domain.venue import (
     BookTicker,
     ExecutionReport,
+    GroupRequest,
     NativeTrigger,
     OrderRequest,
     Trade,
@@ -115,6 +116,11 @@ class Capabilities:
     native_trailing: frozenset[str] = frozenset()  # "amount", "percent"
     native_trigger_amend: bool = False  # a held one's trigger price is amended at the venue (``AmendsTriggers``)
     native_postonly: bool = True  # False: a post-only contingent order is emulated (the venue has no such stop)
+    # Linked groups the venue holds itself (issue 20, ``PlacesGroups``): "oco", "oto", "otoco"; which legs it
+    # takes is ``PlacesGroups.holds_group``'s answer. ``native_group_amend``: a native group's legs' price / qty
+    # can be amended at the venue (each leg's ``amend_order``); False: ``AmendOrderGroup`` is FAILED_PRECONDITION.
+    native_groups: frozenset[str] = frozenset()
+    native_group_amend: bool = False
 
 
 ReportSink = Callable[[ExecutionReport], None]
@@ -221,6 +227,39 @@ class AmendsTriggers(Protocol):
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None, trigger: NativeTrigger
     ) -> ExecutionReport:
         """Amend the held order's qty, price and trigger (same kind and reference, a new ``trigger.price``)."""
+        ...
+
+
+@runtime_checkable
+class PlacesGroups(Protocol):
+    """A connector whose venue holds linked OCO / OTO / OTOCO groups itself (issue 20; ``Capabilities.native_groups``
+    names the types). ``managers/contingent.py`` sends a group natively when the connector has its type,
+    ``holds_group`` accepts its legs and neither a leg's ``emulate`` nor ``--emulateContingent`` says otherwise;
+    the engine (``OrderEngine.send_group``) journals every leg as an order (pendingnew) before calling
+    ``submit_group``. From then on each leg is an ordinary order of the engine under its clOrderId: its reports
+    (held legs ``pendingtrigger``, released / fired ones new, fills, the venue's cancel of an OCO sibling) come
+    through ``on_report`` as any order's do, and ``query_order`` / ``order_fills`` must find each leg by its
+    clOrderId. The venue does the linking; execx does not."""
+
+    def holds_group(self, group: GroupRequest) -> str:
+        """'' when the venue holds ``group`` as it is (its type, every leg's type, trigger kind and reference,
+        symbol, flags); otherwise why not (said in the log; the group is then emulated by execx). No I/O."""
+        ...
+
+    async def submit_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """Place every leg in one venue request, all or nothing. Returns one report per leg, in ``group.legs``
+        order. A refusal is ``Rejected`` (no leg is live), ``Retryable`` if nothing was sent, ``OutcomeUnknown``
+        if it may have been placed (the engine then asks for each leg by its clOrderId)."""
+        ...
+
+    async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """Cancel every leg of the group still live at the venue (one request where the venue has one); the
+        reports of the legs it cancelled (a leg already ended is not an error)."""
+        ...
+
+    async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
+        """After an execx restart, before the legs are asked for again: learn what the connector needs to find
+        each leg by its clOrderId (``exch_ids``: the venue ids the journal has, by clOrderId; may lack some)."""
         ...
 
 

@@ -90,6 +90,23 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRequest:
+    """A linked group of orders placed natively in one venue request (issue 20, docs/contingent_orders.md):
+    ``type`` ``oco`` (the first leg to fill or fire cancels the other), ``oto`` (``legs[1]`` waits, held by
+    the venue, until ``legs[0]`` is completely filled) or ``otoco`` (``legs[1:]`` wait likewise, then are an
+    OCO pair). ``group_id`` is execx's group id (a venue's list client id where it has one); each leg keeps
+    its clOrderId. A connector receives one only for a group its ``PlacesGroups.holds_group`` accepted."""
+
+    group_id: str
+    type: str  # "oco", "oto", "otoco"
+    legs: tuple[OrderRequest, ...]  # in the group type's order: the working leg first (oto / otoco)
+
+    @property
+    def symbol(self) -> str:
+        return self.legs[0].symbol
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionReport:
     """One change of one order as the venue reported it. ``fill_*`` are set for a fill only."""
 

@@ -15,6 +15,7 @@ venue's own acceptance window (``unknown_after_s``) has passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -24,9 +25,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from ..connectors.base import AmendsTriggers, Connector, ConnectorConfig
+from ..connectors.base import AmendsTriggers, Connector, ConnectorConfig, PlacesGroups
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import (
     AlreadyExists,
@@ -40,6 +41,7 @@ from ..domain.mmp import NativeMmp
 from ..domain.orders import CLIENT_ID_RULES, FillReport, Order
 from ..domain.venue import (
     ExecutionReport,
+    GroupRequest,
     NativeTrigger,
     OrderRequest,
     OutcomeUnknown,
@@ -59,6 +61,7 @@ from .tasks import Supervisor
 from .updates import ORDER, OrderUpdate
 
 log = logging.getLogger("execx.engine")
+R = TypeVar("R")
 
 ConnectorFactory = Callable[[ConnectorConfig], Connector]
 SESSION = "session"
@@ -418,17 +421,7 @@ class OrderEngine:
         send_time = order.sent_ns = self.clock_ns()
         self._publish(session, OrderUpdate.of(order, TransactionType.INSERT, send_time, send_time=send_time))
         session.bus.flush()
-        request = OrderRequest(
-            order.cl_order_id,
-            order.symbol,
-            order.side,
-            order.order_type,
-            venue_tif(connector, order.tif),
-            order.qty,
-            order.price,
-            order.reduce_only,
-            order.native_trigger,
-        )
+        request = order_request(connector, order)
         try:
             report = await self._at_venue(session, order, lambda: connector.submit_order(request))
         except Rejected as e:
@@ -526,6 +519,122 @@ class OrderEngine:
             order, TransactionType.DELETE, self.clock_ns(), send_time=send_time
         )
 
+    # ------------------------------------------------------------------ native linked groups (issue 20)
+
+    async def send_group(self, group_id: str, group_type: str, reqs: list[SendOrder]) -> list[OrderUpdate]:
+        """Place a linked group natively (``PlacesGroups.submit_group``, managers/contingent.py): every leg is
+        validated and risk-checked as a ``sendOrder`` insert (a trigger leg valued at its trigger price),
+        registered and journaled ``pendingnew`` before the one venue request; the venue's refusal rejects every
+        leg, an unknown outcome has each leg reconciled by its clOrderId. The legs' updates, in order."""
+        session, connector = self.live_session(reqs[0].session_id)
+        if not isinstance(connector, PlacesGroups):
+            raise FailedPrecondition(f"{connector.exchange.value} holds no linked order groups")
+        if self.journal.failed:
+            raise Unavailable(f"{self.journal.failed}; no order is sent until the journal is writable")
+        orders = [self._group_leg(session, connector, req) for req in reqs]
+        for order in orders:
+            session.orders[order.cl_order_id] = order
+        group = GroupRequest(group_id, group_type, tuple(order_request(connector, o) for o in orders))
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for order in orders:
+                    await stack.enter_async_context(session.store.lock(order))
+                send_time = self.clock_ns()
+                for order in orders:
+                    order.sent_ns = send_time
+                    self._publish(
+                        session, OrderUpdate.of(order, TransactionType.INSERT, send_time, send_time=send_time)
+                    )
+                session.bus.flush()  # every leg journaled before the request leaves
+                await self._place_group(session, connector, group, orders)
+                return [OrderUpdate.of(o, TransactionType.INSERT, self.clock_ns(), send_time=send_time) for o in orders]
+        finally:
+            session.bus.flush()
+
+    def _group_leg(self, session: Session, connector: Connector, req: SendOrder) -> Order:
+        """One leg of a native group: ``sendOrder``'s insert checks and the risk limits (nothing registered)."""
+        order = self._validate_insert(connector, req)
+        if session.store.get(order.cl_order_id) is not None:
+            raise AlreadyExists(f"clOrderId {order.cl_order_id!r} is already used in this session")
+        trigger = order.native_trigger
+        at = trigger.price if trigger is not None and trigger.price is not None else None
+        self.risk.check_insert(
+            session, order, at if at is not None else self.reference_price(order.exchange, order.symbol)
+        )
+        return order
+
+    async def _place_group(
+        self, session: Session, connector: PlacesGroups, group: GroupRequest, orders: list[Order]
+    ) -> None:
+        """The venue request of ``send_group`` (the legs' locks held) and its outcome."""
+        send_time = orders[0].sent_ns
+        try:
+            reports = await self._with_retries(lambda: connector.submit_group(group))
+        except Rejected as e:
+            for order in orders:
+                if order.status is OrderStatus.PENDINGNEW:
+                    self._reject(session, order, TransactionType.INSERT, e, send_time)
+            return
+        except BaseException as e:  # OutcomeUnknown, a cancelled caller, a fault: the venue is asked for each leg
+            if not isinstance(e, (OutcomeUnknown, asyncio.CancelledError)):
+                log.exception("order.group_request_failed", extra={"groupId": group.group_id})
+            for order in orders:
+                order.message = "outcome unknown; reconciling with the venue"
+                self.reconciler.spawn(session, order)
+            if isinstance(e, OutcomeUnknown):
+                return
+            raise
+        for r in reports:
+            self._apply(session, r, TransactionType.INSERT, send_time)
+        for order in orders:  # a leg the answer did not report: asked for by its clOrderId
+            if order.status is OrderStatus.PENDINGNEW:
+                self.reconciler.spawn(session, order)
+
+    async def cancel_group(self, session_id: str, group_id: str, group_type: str, cl_order_ids: list[str]) -> None:
+        """Cancel a native group at the venue (``PlacesGroups.cancel_group``): its legs still live go
+        ``pendingcancel``, then the venue's reports say what each became; a refusal asks the venue for each."""
+        session, connector = self.live_session(session_id)
+        if not isinstance(connector, PlacesGroups):
+            raise FailedPrecondition(f"{connector.exchange.value} holds no linked order groups")
+        orders = [session.store.get(cl) for cl in cl_order_ids]
+        if any(o is None for o in orders):
+            raise NotFound(f"group {group_id!r}: not every leg is an order of session {session_id!r}")
+        legs = [o for o in orders if o is not None]
+        group = GroupRequest(group_id, group_type, tuple(order_request(connector, o) for o in legs))
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for order in legs:
+                    await stack.enter_async_context(session.store.lock(order))
+                live = [o for o in legs if not o.status.is_final and o.status is not OrderStatus.PENDINGCANCEL]
+                if not live:
+                    return
+                send_time = self.clock_ns()
+                previous = {o.cl_order_id: o.status for o in live}
+                for order in live:
+                    order.move_to(OrderStatus.PENDINGCANCEL)
+                    self._publish(
+                        session, OrderUpdate.of(order, TransactionType.DELETE, send_time, send_time=send_time)
+                    )
+                session.bus.flush()
+                try:
+                    reports = await self._with_retries(lambda: connector.cancel_group(group))
+                except VenueError as e:
+                    for order in live:
+                        if order.status is OrderStatus.PENDINGCANCEL:
+                            order.status = previous[order.cl_order_id]
+                        order.message = f"cancel rejected: {e.message}"
+                        if not isinstance(e, Unsent):
+                            self.reconciler.spawn(session, order)
+                        self._publish(session, OrderUpdate.of(order, TransactionType.DELETE, self.clock_ns()))
+                    return
+                for r in reports:
+                    self._apply(session, r, TransactionType.DELETE, send_time)
+                for order in live:  # a leg the answer did not cover: asked for
+                    if order.status is OrderStatus.PENDINGCANCEL:
+                        self.reconciler.spawn(session, order)
+        finally:
+            session.bus.flush()
+
     async def _pull(self, session: Session, connector: Connector, req: SendOrder) -> OrderUpdate:
         if not req.symbol:
             raise ValidationError("symbol", "is required for pull")
@@ -593,11 +702,10 @@ class OrderEngine:
             self.reconciler.spawn(session, order)
             raise
 
-    async def _with_retries(self, call: Callable[[], Any]) -> ExecutionReport:
+    async def _with_retries(self, call: Callable[[], Awaitable[R]]) -> R:
         for attempt in range(self.retry.attempts):
             try:
-                report: ExecutionReport = await call()
-                return report
+                return await call()
             except Retryable as e:
                 if attempt == self.retry.attempts - 1:
                     raise Unsent(f"venue unavailable after {self.retry.attempts} attempts: {e.message}", e.code) from e
@@ -801,6 +909,21 @@ class OrderEngine:
     async def subscribe(self, session_id: str, kind: str | frozenset[str], from_seq: int | None = None) -> Subscription:
         kinds = frozenset({kind}) if isinstance(kind, str) else kind
         return await self.session(session_id).bus.subscribe(from_seq, kinds)
+
+
+def order_request(connector: Connector, order: Order) -> OrderRequest:
+    """``order`` as the connector sends it."""
+    return OrderRequest(
+        order.cl_order_id,
+        order.symbol,
+        order.side,
+        order.order_type,
+        venue_tif(connector, order.tif),
+        order.qty,
+        order.price,
+        order.reduce_only,
+        order.native_trigger,
+    )
 
 
 def _is_this_order(order: Order, r: ExecutionReport) -> bool:

@@ -1,5 +1,5 @@
-"""Contingent orders (issue 20), emulated in execx on every venue: stops, take-profits, trailing stops,
-and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's description.
+"""Contingent orders (issue 20), emulated in execx (or held by the venue: "Native" below): stops,
+take-profits, trailing stops, and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's description.
 
 - **A contingent order** is a ``sendOrder`` insert with a trigger (``contingent_plan``): it is validated
   exactly as the insert it will send (nothing sent), journaled (this module's row in the journal's
@@ -21,7 +21,13 @@ and OCO / OTO / OTOCO groups of them. docs/contingent_orders.md is the user's de
   its clOrderId, unless the request says ``emulate`` or the service runs with ``--emulateContingent``.
   Its order's updates (``pendingtrigger``, ``triggered``, then new / fills) drive its events; an amend
   of its price or qty and a cancel go to the venue; it fires at the venue, also while execx is down
-  (the engine reconciles it by clOrderId after a restart). Groups' legs are always emulated.
+  (the engine reconciles it by clOrderId after a restart).
+- **Native groups** (``Capabilities.native_groups``, ``PlacesGroups``): a group whose venue holds its type
+  and legs (Pulse's OTO / OTOCO linked orders) is placed in one venue request (``OrderEngine.send_group``,
+  every leg journaled first as an order of the engine); the venue links the legs, so the group rules above
+  do not act on it (``Group.native``): its legs' events follow their orders (``_on_native``); cancel goes to
+  the venue as a group; after a restart the connector learns the legs (``restore_group``) and they are asked
+  for again by clOrderId. A leg's ``emulate`` or ``--emulateContingent`` emulates the group.
 - **Kill switch** (any scope, also MMP's trip): ``kill_session`` disarms the session's armed and held ones
   (``cancelled``, ``kill switch engaged``) before the switch pulls its open orders; nothing is re-armed on
   release. A session restored while a switch covering it is engaged is disarmed the same way.
@@ -46,12 +52,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from ..connectors.base import TradeHistory
+from ..connectors.base import PlacesGroups, TradeHistory
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
-from ..domain.venue import NativeTrigger, VenueError
+from ..domain.venue import GroupRequest, NativeTrigger, VenueError
 from ..engine.risk import RiskRefused
-from ..engine.sessions import OrderEngine, SendOrder, Session
+from ..engine.sessions import OrderEngine, SendOrder, Session, order_request
 from ..engine.tasks import Supervisor
 from ..engine.updates import OrderUpdate
 from ..marketdata.hub import MarketDataHub, MarketEvent, QuoteEvent, TradeEvent
@@ -234,9 +240,10 @@ class Group:
     session_id: str
     type: GroupType
     legs: list[str]  # clOrderIds, in the order of the group type: working first (OTO / OTOCO)
+    native: bool = False  # placed as one linked group at the venue (``PlacesGroups``): the venue links the legs
 
     def to_json(self) -> dict[str, Any]:
-        return {"groupId": self.group_id, "type": self.type.value, "legs": self.legs}
+        return {"groupId": self.group_id, "type": self.type.value, "legs": self.legs, "native": self.native}
 
     def oco_siblings(self, cl: str) -> list[str]:
         """The legs one fill (or trigger) of ``cl`` cancels."""
@@ -518,6 +525,9 @@ class ContingentOrders:
 
     async def amend(self, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None) -> OrderUpdate:
         """Re-arm an armed (or held) contingent order with a new price, qty and / or trigger."""
+        g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
+        if g is not None and g.native:
+            self._check_native_amend(g)
         if c.native:
             return await self._amend_native(c, price, qty, spec)
         async with self._lock:
@@ -717,9 +727,16 @@ class ContingentOrders:
     # ------------------------------------------------------------------ groups
 
     async def submit_group(
-        self, session_id: str, group_id: str, gtype: GroupType, legs: list[tuple[SendOrder, Spec | None]]
+        self,
+        session_id: str,
+        group_id: str,
+        gtype: GroupType,
+        legs: list[tuple[SendOrder, Spec | None]],
+        emulate: bool = False,
     ) -> Group:
-        """Validate every leg (fields named ``orders[i].``), then register, journal, arm and send."""
+        """Validate every leg (fields named ``orders[i].``), then register, journal, arm and send. Native (one
+        linked group at the venue, ``_submit_native_group``) where the session's connector holds this group as
+        it is, unless ``emulate`` (a leg's ``emulate``) or ``--emulateContingent``."""
         if not group_id:
             raise ValidationError("groupId", "is required")
         if len(legs) != LEGS[gtype]:
@@ -729,21 +746,81 @@ class ContingentOrders:
             if (session_id, group_id) in self.groups:
                 raise AlreadyExists(f"groupId: {group_id!r} is already used in session {session_id!r}")
             made = self._group_legs(session_id, group_id, gtype, legs)
-            for c in made:  # every feed a leg will watch, before anything is registered (a subscription can fail)
-                if c.spec is not None:
-                    await self.watcher(session_id, c.exchange, c.order.symbol)
-            g = Group(group_id, session_id, gtype, [c.order.cl_order_id for c in made])
-            self.groups[(session_id, group_id)] = g
-            for c in made:
-                await self.arm(c)
-            self.save(session_id)
-            for c in made:
-                self.publish(c)
+            native = self._native_group(session_id, group_id, gtype, made, emulate)
+            if native is not None:
+                g = Group(group_id, session_id, gtype, [c.order.cl_order_id for c in native], native=True)
+                self.groups[(session_id, group_id)] = g
+                for c in native:
+                    self.orders[c.key] = c
+                self.save(session_id)
+            else:
+                for c in made:  # every feed a leg will watch, before anything is registered (a subscription can fail)
+                    if c.spec is not None:
+                        await self.watcher(session_id, c.exchange, c.order.symbol)
+                g = Group(group_id, session_id, gtype, [c.order.cl_order_id for c in made])
+                self.groups[(session_id, group_id)] = g
+                for c in made:
+                    await self.arm(c)
+                self.save(session_id)
+                for c in made:
+                    self.publish(c)
+        if native is not None:
+            await self._submit_native_group(g, native)
+            log.info("contingent.group", extra={"groupId": group_id, "type": gtype.value, "native": True})
+            return g
         plain = [c for c in made if c.spec is None and not c.held]
         if plain:
             await asyncio.gather(*(self.send(c) for c in plain))
         log.info("contingent.group", extra={"groupId": group_id, "type": gtype.value})
         return g
+
+    def _native_group(
+        self, session_id: str, group_id: str, gtype: GroupType, made: list[Contingent], emulate: bool
+    ) -> list[Contingent] | None:
+        """The legs as a native group's (each a native leg: its order the engine's from the start, a trigger leg
+        sent with its trigger) when the session's connector holds this group (``Capabilities.native_groups``,
+        ``PlacesGroups.holds_group``) and nothing forces emulation; else None (emulated)."""
+        if emulate or self.emulate:
+            return None
+        _, connector = self.engine.live_session(session_id)
+        if gtype.value not in connector.capabilities.native_groups or not isinstance(connector, PlacesGroups):
+            return None
+        legs = []
+        for c in made:
+            order = c.order if c.spec is None else replace(c.order, native_trigger=native_of(c.spec))
+            leg = Contingent(order, c.exchange, c.spec, held=c.held, group_id=c.group_id, native=True)
+            if c.spec is None and not c.held:
+                leg.status, leg.message = TRIGGERED, "a plain leg: sent with its group"
+            legs.append(leg)
+        request = GroupRequest(
+            group_id,
+            gtype.value,
+            tuple(order_request(connector, self.engine._validate_insert(connector, c.order)) for c in legs),
+        )
+        why = connector.holds_group(request)
+        if why:
+            log.info("contingent.group_emulated", extra={"groupId": group_id, "why": why})
+            return None
+        return legs
+
+    async def _submit_native_group(self, g: Group, legs: list[Contingent]) -> None:
+        """Place the group at the venue in one request (``OrderEngine.send_group``; every leg journaled first).
+        From here the venue links the legs: their events follow their orders' updates (``_on_native``). A
+        refusal before it reached the venue ends the held legs ``rejected`` and is the call's error."""
+        orders = [c.order if c.spec is None else replace(c.order, native_trigger=native_of(c.spec)) for c in legs]
+        try:
+            await self.engine.send_group(g.group_id, g.type.value, orders)
+        except SEND_ERRORS as e:
+            for c in legs:
+                if c.status is ARMED:
+                    c.status, c.message = OrderStatus.REJECTED, str(e)
+                    self.publish(c)
+            if all(self.engine.session(g.session_id).store.get(cl) is None for cl in g.legs):
+                self.groups.pop((g.session_id, g.group_id), None)  # nothing was registered: the id is free again
+                for c in legs:
+                    self.orders.pop(c.key, None)
+            self.save(g.session_id)
+            raise
 
     def _group_legs(
         self, session_id: str, group_id: str, gtype: GroupType, legs: list[tuple[SendOrder, Spec | None]]
@@ -774,6 +851,9 @@ class ContingentOrders:
 
     async def cancel_group(self, session_id: str, group_id: str) -> Group:
         g = self.group(session_id, group_id)
+        if g.native:
+            await self._cancel_native_group(g, "group cancelled")
+            return g
         await asyncio.gather(*(self._cancel_leg(self.orders[(session_id, cl)], "group cancelled") for cl in g.legs))
         return g
 
@@ -795,6 +875,10 @@ class ContingentOrders:
         g = self.group(c.order.session_id, c.group_id)
         cl = c.order.cl_order_id
         why = f"group cancelled: a cancel of its leg {cl}"
+        if g.native:
+            await self._cancel_native_group(g, why)
+            log.info("contingent.group_cancelled", extra={"groupId": g.group_id, "by": cl, "native": True})
+            return self.leg_update(c)
         own = (
             self.cancel(c, "cancelled")
             if c.status is ARMED
@@ -806,6 +890,24 @@ class ContingentOrders:
         finally:
             await others
             log.info("contingent.group_cancelled", extra={"groupId": g.group_id, "by": cl})
+
+    async def _cancel_native_group(self, g: Group, why: str) -> None:
+        """A native group is cancelled at the venue (``OrderEngine.cancel_group``); its held legs' events
+        follow the venue's cancels, with ``why``."""
+        for cl in g.legs:
+            c = self.orders.get((g.session_id, cl))
+            if c is not None and c.status is ARMED:
+                c.message = why
+        await self.engine.cancel_group(g.session_id, g.group_id, g.type.value, g.legs)
+
+    def _check_native_amend(self, g: Group) -> None:
+        """A native group's legs are amended only where the venue amends them (``native_group_amend``)."""
+        _, connector = self.engine.live_session(g.session_id)
+        if not connector.capabilities.native_group_amend:
+            raise FailedPrecondition(
+                f"groupId: {g.group_id!r} is held by {connector.exchange.value} as a linked order group, whose "
+                "orders it does not amend; cancel the group and send it again (or send it with emulate)"
+            )
 
     async def _cancel_leg(self, c: Contingent, why: str) -> None:
         if c.status is ARMED:
@@ -826,6 +928,8 @@ class ContingentOrders:
         for i, (cl, _, _, _) in enumerate(amends):
             if cl not in g.legs:
                 raise ValidationError(f"orders[{i}].clOrderId", f"{cl!r} is not a leg of group {group_id!r}")
+        if g.native:
+            self._check_native_amend(g)
         for cl, price, qty, spec in amends:
             c = self.orders[(session_id, cl)]
             if c.status is ARMED:
@@ -873,14 +977,14 @@ class ContingentOrders:
     def _linked_on_trigger(self, c: Contingent) -> None:
         """An OCO leg fired: its siblings are cancelled."""
         g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
-        if g is not None:
+        if g is not None and not g.native:
             for cl in g.oco_siblings(c.order.cl_order_id):
                 self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], f"oco: {c.order.cl_order_id} triggered"))
 
     def _linked_on_end(self, c: Contingent, filled: bool) -> None:
         """A leg's order ended: an OTO's pending legs are released (filled) or cancelled (not)."""
         g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
-        if g is None:
+        if g is None or g.native:
             return
         for cl in g.pending_of(c.order.cl_order_id):
             leg = self.orders[(g.session_id, cl)]
@@ -893,14 +997,14 @@ class ContingentOrders:
         """An OCO leg's order ended without a complete fill (cancelled by any path: a cancel, a pull, the
         kill switch, the venue; expired; rejected): its siblings are cancelled too (a fill already did)."""
         g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
-        if g is None or status is OrderStatus.FILLED:
+        if g is None or g.native or status is OrderStatus.FILLED:
             return
         for cl in g.oco_siblings(c.order.cl_order_id):
             why = f"oco: {c.order.cl_order_id} {status.value}"
             self._spawn(self._cancel_leg(self.orders[(g.session_id, cl)], why), f"cancel/{cl}")
 
     async def _release(self, c: Contingent) -> None:
-        if c.status is not ARMED or not c.held:
+        if c.status is not ARMED or not c.held or c.native:
             return
         c.held = False
         c.seen_ms = time.time_ns() // MS_NS  # watched from now on
@@ -933,7 +1037,8 @@ class ContingentOrders:
         if st in (OrderStatus.PENDINGNEW, OrderStatus.PENDINGUPDATE, OrderStatus.PENDINGCANCEL):
             return
         if st in (TRIGGERED, OrderStatus.NEW, OrderStatus.PARTIALLYFILLED, OrderStatus.FILLED) or u.trade_id:
-            c.status, c.message = TRIGGERED, "triggered at the venue"
+            c.status, c.held = TRIGGERED, False
+            c.message = "released by the venue" if c.spec is None else "triggered at the venue"
         else:  # cancelled, expired or rejected before it fired
             c.status = OrderStatus.REJECTED if st is OrderStatus.REJECTED else OrderStatus.CANCELLED
             c.message = u.message or c.message or f"{st.value} at the venue"
@@ -943,11 +1048,17 @@ class ContingentOrders:
 
     def _on_update(self, u: OrderUpdate) -> None:
         """An order update of the engine: a native contingent order's events; the group rules for the legs'
-        orders."""
+        orders (not a native group's: the venue links its legs)."""
         if not u.trigger_id:
             c = self.orders.get((u.session_id, u.cl_order_id))
             if c is not None and c.native:
                 self._on_native(c, u)
+            return
+        c = self.orders.get((u.session_id, u.cl_order_id))
+        if c is not None and c.native:
+            self._on_native(c, u)
+            if u.order_status.is_final:
+                self._spawn(self._save_later(u.session_id), "save")
             return
         c = self.orders.get((u.session_id, u.cl_order_id))
         if c is None or not c.group_id:
@@ -978,7 +1089,7 @@ class ContingentOrders:
         session = self.engine.session(session_id)
         restored = [Contingent.from_json(d, session_id) for d in config["orders"]]
         for d in config["groups"]:
-            g = Group(d["groupId"], session_id, GroupType(d["type"]), list(d["legs"]))
+            g = Group(d["groupId"], session_id, GroupType(d["type"]), list(d["legs"]), bool(d.get("native", False)))
             self.groups[(session_id, g.group_id)] = g
         resend = []
         resend_native = []
@@ -987,6 +1098,8 @@ class ContingentOrders:
             if c.native:
                 self.orders[c.key] = c
                 order = session.store.get(c.order.cl_order_id)
+                if order is None and c.group_id:  # a native group's leg: the group is placed again as a whole
+                    continue
                 if order is None:  # journaled here, its order never reached the journal: send it now
                     resend_native.append(c)
                 else:  # what its order did meanwhile (reconciled with the venue by clOrderId)
@@ -1017,11 +1130,45 @@ class ContingentOrders:
                 log.warning(
                     "contingent.native_resend_failed", extra={"clOrderId": c.order.cl_order_id, "error": str(e)}
                 )
-        for g in [g for (sid, _), g in self.groups.items() if sid == session_id]:
-            self._settle(g)
+        await self._restore_groups(session)
         self.save(session_id)
         if self.engine.risk.kill_reason(session_id):  # engaged while it was detached: nothing stays armed
             await self.kill_session(session, native=True)
+
+    async def _restore_groups(self, session: Session) -> None:
+        """The restored session's groups: a native one's legs asked for again, an emulated one's rules applied."""
+        for g in [g for (sid, _), g in self.groups.items() if sid == session.session_id]:
+            if g.native:
+                await self._restore_native_group(session, g)
+            self._settle(g)
+
+    async def _restore_native_group(self, session: Session, g: Group) -> None:
+        """After a restart: a native group whose legs never reached the engine's journal (it journals them all
+        before the venue request) is placed again; otherwise the connector learns how to find its legs
+        (``PlacesGroups.restore_group``) and the legs not final are asked for again by clOrderId (what the
+        venue did while execx was down: released, fired, filled, cancelled), their events following."""
+        legs = [self.orders.get((g.session_id, cl)) for cl in g.legs]
+        held = [c for c in legs if c is not None]
+        orders = [session.store.get(cl) for cl in g.legs]
+        if all(o is None for o in orders):
+            if len(held) == len(g.legs):
+                try:
+                    await self._submit_native_group(g, held)
+                except SEND_ERRORS as e:
+                    log.warning("contingent.native_group_resend_failed", extra={"groupId": g.group_id, "error": str(e)})
+            return
+        _, connector = self.engine.live_session(g.session_id)
+        if not isinstance(connector, PlacesGroups):
+            return
+        present = [o for o in orders if o is not None]
+        request = GroupRequest(g.group_id, g.type.value, tuple(order_request(connector, o) for o in present))
+        try:
+            await connector.restore_group(request, {o.cl_order_id: o.exch_order_id for o in present if o.exch_order_id})
+            live = [o.cl_order_id for o in present if not o.status.is_final]
+            if live:
+                await self.engine.refresh(g.session_id, live)
+        except (VenueError, NotFound) as e:
+            log.warning("contingent.native_group_restore_failed", extra={"groupId": g.group_id, "error": str(e)})
 
     async def _missed(self, session_id: str, check: list[Contingent]) -> list[Contingent]:
         """The armed ``last`` ones of a restored session against the venue's public trades printed while execx
@@ -1098,7 +1245,9 @@ class ContingentOrders:
 
     def _settle(self, g: Group) -> None:
         """After a restart: the group rules applied to what its legs' orders did while execx was down (their
-        updates came before the group was loaded again)."""
+        updates came before the group was loaded again). A native group's are the venue's."""
+        if g.native:
+            return
         for cl in g.legs:
             c = self.orders.get((g.session_id, cl))
             if c is None or not c.sent:

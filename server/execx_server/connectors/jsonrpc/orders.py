@@ -136,6 +136,10 @@ class RpcQueries:
         rows = answer.get("trades", []) if isinstance(answer, dict) else answer
         return [t for t in rows if isinstance(t, dict)] if isinstance(rows, list) else []
 
+    async def order_by_label(self, symbol: str, label: str) -> dict[str, Any] | None:
+        """The venue's order object of ``symbol`` with ``label`` (the newest), None if it has none."""
+        return await self._by_label(symbol, label)
+
     async def _by_label(self, symbol: str, label: str) -> dict[str, Any] | None:
         """The newest order of ``symbol`` with ``label``, asking under each currency it may belong to."""
         for currency in self.currencies.get(symbol) or [currency_of(symbol)]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +43,7 @@ from ...domain.enums import Exchange, OrderType, Side
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     ExecutionReport,
+    GroupRequest,
     NativeTrigger,
     OrderRequest,
     OutcomeUnknown,
@@ -55,7 +56,7 @@ from ..jsonrpc.client import PULSE, Credentials, Grant, JsonRpcConnection, JsonR
 from ..jsonrpc.credits import Credits
 from ..jsonrpc.market import MarketWatch
 from ..jsonrpc.mmp import RpcMmp
-from ..jsonrpc.orders import QueriesOverRpc, RpcQueries
+from ..jsonrpc.orders import UNKNOWN_ORDER_CODES, QueriesOverRpc, RpcQueries
 from ..tracking import PARSE_ERRORS, Known
 from ..transport.supervisor import Run
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent, ReconnectingWebSocket
@@ -100,6 +101,9 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
             native_triggers=parse.NATIVE_TRIGGERS,
             native_references=frozenset(parse.TRIGGER_REF),
             native_trigger_amend=True,  # private/edit with trigger_price (seed 004's Edit model)
+            # linked orders (linked_order_type + otoco_config): OTO and OTOCO; no OCO (PlacesGroups below)
+            native_groups=parse.NATIVE_GROUPS,
+            native_group_amend=True,  # each leg by private/edit, as any order
         )
         self._credentials = Credentials(config.api_key, config.secret_key, grant)
         self._heartbeat_s = heartbeat_s
@@ -268,6 +272,91 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
         if isinstance(answer, list):  # Pulse: the cancelled orders
             for obj in answer:
                 self.tracker.emit(rpc_parse.parse_order(obj, self._rules.get(symbol)))
+
+    # ------------------------------------------------------------------ linked groups (PlacesGroups)
+
+    def holds_group(self, group: GroupRequest) -> str:
+        return parse.linked_refusal(group)
+
+    async def submit_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """One ``private/buy`` / ``sell`` of the primary with ``linked_order_type`` and ``otoco_config``
+        (``parse.linked_params``). The secondaries have no label at the venue (``otoco_config`` has none): they
+        are known by the ``oto_order_ids`` of the primary's answer, in ``otoco_config``'s order, and their state
+        is read once mapped (a notification of them before the answer could not be told apart)."""
+        primary, secondaries = group.legs[0], group.legs[1:]
+        rules = self.rules(primary.symbol)
+        params = parse.linked_params(group, rules)
+        if self.native_mmp.orders and primary.order_type is not OrderType.MARKET and primary.trigger is None:
+            params["mmp"] = True
+        for leg in group.legs:
+            self.tracker.track(
+                leg.cl_order_id, Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
+            )
+        try:
+            answer = await self._trade("private/buy" if primary.side is Side.BUY else "private/sell", params)
+        except (Retryable, Rejected):
+            for leg in group.legs:
+                self.tracker.refused(leg.cl_order_id)
+            raise
+        obj = answer.get("order") if isinstance(answer, dict) else None
+        ids = [str(x) for x in obj.get("oto_order_ids") or []] if isinstance(obj, dict) else []
+        for leg, exch_id in zip(secondaries, ids, strict=False):
+            self._know(leg.cl_order_id, exch_id)
+        reports = [self._answered(answer, primary.cl_order_id)]
+        if len(ids) != len(secondaries):  # the engine asks for them by clOrderId (and finds nothing)
+            log.warning("pulse.linked_ids_missing", extra={"groupId": group.group_id, "ids": len(ids)})
+            return reports
+        for leg, exch_id in zip(secondaries, ids, strict=True):
+            try:
+                state = await self.queries.order_state(exch_id)
+            except (Rejected, Retryable, OutcomeUnknown) as e:  # the engine asks again by clOrderId
+                log.warning("pulse.linked_state_failed", extra={"clOrderId": leg.cl_order_id, "error": e.message})
+                continue
+            report = rpc_parse.parse_order(state, rules, leg.cl_order_id)
+            self.tracker.emit(report)
+            reports.append(self.tracker.latest(leg.cl_order_id, report))
+        return reports
+
+    def _know(self, cl_order_id: str, exch_order_id: str) -> None:
+        known = self.tracker.get(cl_order_id)
+        if known is not None and exch_order_id:
+            known.exch_order_id = exch_order_id
+            self.tracker.track(cl_order_id, known)
+
+    async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """``private/cancel`` of every leg still live, the secondaries first (Pulse cancels an unexecuted
+        primary's secondaries itself; a leg already ended is skipped)."""
+        out = []
+        for leg in (*group.legs[1:], group.legs[0]):
+            known = self.tracker.get(leg.cl_order_id)
+            if known is not None and not known.live:
+                continue
+            try:
+                out.append(await self.cancel_order(leg.symbol, leg.cl_order_id))
+            except Rejected as e:
+                if not (e.code.isdigit() and int(e.code) in UNKNOWN_ORDER_CODES):
+                    raise
+        return out
+
+    async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
+        """The legs known again by their journaled order ids; a secondary without one is found through the
+        primary's ``oto_order_ids`` (the primary by its label)."""
+        missing = False
+        for leg in group.legs:
+            exch_id = exch_ids.get(leg.cl_order_id, "")
+            if self.tracker.get(leg.cl_order_id) is None:
+                self.tracker.track(
+                    leg.cl_order_id, Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
+                )
+            if exch_id:
+                self._know(leg.cl_order_id, exch_id)
+            missing = missing or not exch_id
+        if not missing:
+            return
+        primary = await self.queries.order_by_label(group.symbol, group.legs[0].cl_order_id)
+        ids = [str(x) for x in (primary or {}).get("oto_order_ids") or []]
+        for leg, exch_id in zip(group.legs[1:], ids, strict=False):
+            self._know(leg.cl_order_id, exch_id)
 
     def _answered(self, answer: Any, cl_order_id: str) -> ExecutionReport:
         """A ``{"order", "trades"}`` answer: fills first (each with its trade id), then the status."""

@@ -12,7 +12,7 @@ from ...domain.enums import OrderType, TimeInForce
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
-from ...domain.venue import ExecutionReport, NativeTrigger, OrderRequest
+from ...domain.venue import ExecutionReport, GroupRequest, NativeTrigger, OrderRequest
 from ..jsonrpc import parse as rpc_parse
 from ..tracking import Known
 
@@ -69,6 +69,62 @@ def trigger_params(order: OrderRequest) -> dict[str, Any]:
         "trigger": TRIGGER_REF[trigger.reference],
         "trigger_price": to_wire(trigger.price),
     }
+
+
+# Linked orders (seed 004 ``linked_order_type`` + ``otoco_config``): execx's OTO is one_triggers_other with one
+# secondary, its OTOCO one_triggers_one_cancels_other with two; both released once the primary is completely
+# filled (``trigger_fill_condition`` complete_fill: execx's OTO rule). Pulse has no OCO of two live orders.
+LINKED_TYPE = {"oto": "one_triggers_other", "otoco": "one_triggers_one_cancels_other"}
+NATIVE_GROUPS = frozenset(LINKED_TYPE)
+
+
+def linked_refusal(group: GroupRequest) -> str:
+    """'' when Pulse holds ``group`` as a linked order (``PlacesGroups.holds_group``), else why not: its type
+    (no OCO), legs on one instrument (``otoco_config`` has no instrument), secondaries that ``otoco_config``
+    can express (no ``post_only`` or ``reduce_only`` there; a trigger: stop / take-profit on last or index)."""
+    if group.type not in LINKED_TYPE:
+        return f"pulse has no native {group.type} (linked orders: one_triggers_other, one_triggers_one_cancels_other)"
+    primary = group.legs[0]
+    for i, leg in enumerate(group.legs):
+        if leg.symbol != primary.symbol:
+            return f"legs[{i}] is on {leg.symbol}, not {primary.symbol}: otoco_config orders are on the primary's"
+        if leg.trigger is not None and (
+            leg.trigger.kind not in NATIVE_TRIGGERS
+            or leg.trigger.reference not in TRIGGER_REF
+            or leg.trigger.price is None
+        ):
+            return f"legs[{i}]: pulse holds stop and take-profit orders on last or index price only"
+        if i and leg.order_type is OrderType.POSTONLY:
+            return f"legs[{i}] is post-only: otoco_config has no post_only"
+        if i and leg.reduce_only:
+            return f"legs[{i}] is reduce-only: otoco_config has no reduce_only"
+    return ""
+
+
+def linked_params(group: GroupRequest, rules: InstrumentRules) -> dict[str, Any]:
+    """``private/buy`` / ``sell`` of the primary (``legs[0]``) with ``linked_order_type``, ``otoco_config`` (the
+    other legs, in order) and ``trigger_fill_condition`` complete_fill."""
+    params = order_params(group.legs[0], rules)
+    params["linked_order_type"] = LINKED_TYPE[group.type]
+    params["trigger_fill_condition"] = "complete_fill"
+    params["otoco_config"] = [otoco_config(leg, rules) for leg in group.legs[1:]]
+    return params
+
+
+def otoco_config(leg: OrderRequest, rules: InstrumentRules) -> dict[str, Any]:
+    """A secondary order (seed 004 models.OtocoConfig: amount, direction, type, price, time_in_force, trigger,
+    trigger_price; it has no label: execx knows it by the order id the primary's answer lists)."""
+    cfg: dict[str, Any] = {
+        "amount": to_wire(rpc_parse.amount_of(leg.qty, rules)),
+        "direction": leg.side.value,
+        "type": "market" if leg.order_type is OrderType.MARKET else "limit",
+        "time_in_force": TIF[leg.tif],
+    }
+    if leg.trigger is not None:
+        cfg.update(trigger_params(leg))
+    if leg.price is not None and leg.order_type is not OrderType.MARKET:
+        cfg["price"] = to_wire(leg.price)
+    return cfg
 
 
 def edit_params(

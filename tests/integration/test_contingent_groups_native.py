@@ -1,0 +1,211 @@
+"""Native linked groups (issue 20): OTO / OTOCO placed as one linked order at the venue (Pulse's
+``linked_order_type`` + ``otoco_config``, seed 004), end to end over gRPC and REST against a simulator of its own.
+
+Covered: the group is held by the venue (the simulator's own orders: one primary, its secondaries
+``is_secondary_oto`` and untriggered; nothing armed in execx); the venue's linking fires once (the entry's
+complete fill releases the bracket, a stop firing and filling cancels its take-profit at the venue); every leg's
+statuses and group id on the stream; ``CancelOrderGroup`` (REST) cancels every leg at the venue; a leg's
+``emulate`` emulates the group; a restart with the entry filled while execx was down reconciles the legs (the
+secondaries, which have no label at the venue, found through the journaled order ids).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from algo_helpers import execx, poll, simulator
+from execx.v1 import common_pb2 as c
+from execx.v1 import contingent_order_pb2 as co
+from execx.v1 import contingent_order_pb2_grpc as co_grpc
+from execx.v1 import order_manager_pb2 as om
+from execx_sim.core.types import OrderStatus as SimStatus
+from execx_sim.core.types import Side
+from market_helpers import AUTH, KEY, Svc, uid
+from test_contingent_native import last_at_ask, session
+from test_contingent_orders import updates
+
+D = Decimal
+VENUE, SYMBOL, QTY = "pulse", "BTC_USD-PERPETUAL", 0.01
+PENDING, FILLED, CANCELLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_FILLED, c.ORDER_STATUS_CANCELLED
+
+
+def linked_at_venue(sim: Any, acct: dict[str, str]) -> list[Any]:
+    """The account's orders of a linked order as the simulated venue holds them (primaries and secondaries)."""
+    market = sim.exchange.markets[VENUE]
+    account = sim.exchange.account_by_key(acct["apiKey"])
+    return [o for o in market.orders.values() if o.account_id == account.account_id and "linked_order_type" in o.extra]
+
+
+def leg(cl: str, side: int, **kw: Any) -> om.SendOrderRequest:
+    fields: dict[str, Any] = dict(cl_order_id=cl, symbol=SYMBOL, qty=QTY, order_type=c.ORDER_TYPE_MARKET, side=side)
+    fields.update(kw)
+    return om.SendOrderRequest(**fields)
+
+
+def bracket(entry: str, tp: str, sl: str, last: Decimal, emulate: bool = False) -> list[om.SendOrderRequest]:
+    """A market sell entry, a take-profit buy 60 below the last price and a stop buy 20 above it (the simulator's
+    book is thin: a print far away sweeps it, and a stop fired there would find nothing to buy)."""
+    return [
+        leg(entry, c.SIDE_SELL, emulate=emulate),
+        leg(tp, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT, trigger_price=float(last - 60)),
+        leg(sl, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_STOP, trigger_price=float(last + 20)),
+    ]
+
+
+def transactions(r: Any, cl: str) -> list[Any]:
+    return [m.transaction for m in r.got if m.HasField("transaction") and m.transaction.cl_order_id == cl]
+
+
+async def get(svc: Svc, sid: str, cl: str) -> Any:
+    return (await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)).order
+
+
+async def test_pulse_otoco_is_one_linked_order_at_the_venue(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        r = updates(svc, sid)
+        try:
+            gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+            req = co.SendOrderGroupRequest(
+                session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=bracket(entry, tp, sl, last)
+            )
+            ans = await stub.SendOrderGroup(req, metadata=AUTH)
+            assert [x.cl_order_id for x in ans.group.legs] == [entry, tp, sl]
+            # the venue holds one linked order: the entry (filled at once: a market order) and its two secondaries
+            venue = linked_at_venue(sim, acct)
+            [primary] = [o for o in venue if o.extra.get("is_primary_otoco")]
+            secondaries = [o for o in venue if o.extra.get("is_secondary_oto")]
+            assert primary.extra["label"] == entry and primary.extra["trigger_fill_condition"] == "complete_fill"
+            assert primary.extra["linked_order_type"] == "one_triggers_one_cancels_other"
+            assert len(secondaries) == 2 and all(o.status is SimStatus.UNTRIGGERED for o in secondaries)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None and not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
+            g = co_.group(sid, gid)
+            assert g.native
+            await r.wait(lambda m: m.transaction.cl_order_id == entry and m.transaction.order_status == FILLED, "entry")
+            for cl in (tp, sl):
+                await r.wait(
+                    lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl
+                )
+            engine = svc.service.engine
+            assert engine is not None
+            ids = {engine.session(sid).orders[cl].exch_order_id for cl in (tp, sl)}
+            assert ids == set(primary.extra["oto_order_ids"])  # the secondaries known by the venue's ids
+            # the last price rises through the stop at the venue: it fires and fills; the venue cancels the take-profit
+            await svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy")
+            await r.wait(
+                lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl filled"
+            )
+            await r.wait(
+                lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == CANCELLED, "tp gone"
+            )
+            await r.wait(
+                lambda m: m.contingent_event.cl_order_id == tp and m.contingent_event.status == CANCELLED, "tp event"
+            )
+            await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
+            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert got.group.done
+            assert [x.order_status for x in got.group.legs] == [FILLED, CANCELLED, FILLED]
+            for cl in (entry, tp, sl):
+                assert all(t.group_id == gid for t in transactions(r, cl)), cl
+            assert len([t for t in transactions(r, sl) if t.trade_id]) == 1
+            assert transactions(r, tp)[0].order_status == c.ORDER_STATUS_PENDING_NEW
+        finally:
+            await r.close()
+
+
+async def test_pulse_oto_cancelled_at_the_venue_via_rest_and_emulate(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        gid, entry, exit_ = uid("g"), uid("en"), uid("ex")
+        body = {
+            "sessionId": sid,
+            "groupId": gid,
+            "groupType": "oto",
+            "orders": [
+                {
+                    "clOrderId": entry,
+                    "symbol": SYMBOL,
+                    "price": float(last - 500),
+                    "qty": QTY,
+                    "orderType": "limit",
+                    "tif": "gtc",
+                    "side": "buy",
+                },
+                {
+                    "clOrderId": exit_,
+                    "symbol": SYMBOL,
+                    "price": float(last + 500),
+                    "qty": QTY,
+                    "orderType": "limit",
+                    "tif": "gtc",
+                    "side": "sell",
+                },
+            ],
+        }
+        headers = {"x-api-key": KEY}
+        async with svc.http.post(f"{svc.rest}/sendOrderGroup", json=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+            group = (await resp.json())["group"]
+            assert [x["clOrderId"] for x in group["legs"]] == [entry, exit_]
+        await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == c.ORDER_STATUS_NEW, "entry rests")
+        await poll(lambda: get(svc, sid, exit_), lambda o: o.order_status == PENDING, "exit held by the venue")
+        venue = linked_at_venue(sim, acct)
+        assert len(venue) == 2 and [o.extra.get("linked_order_type") for o in venue] == ["one_triggers_other"] * 2
+        held = [o for o in venue if o.extra.get("is_secondary_oto")]
+        assert len(held) == 1 and held[0].status is SimStatus.UNTRIGGERED
+        async with svc.http.post(
+            f"{svc.rest}/cancelOrderGroup", json={"sessionId": sid, "groupId": gid}, headers=headers
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+        for cl in (entry, exit_):
+            await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+        assert all(o.status is SimStatus.CANCELED for o in venue)
+        async with svc.http.post(
+            f"{svc.rest}/getOrderGroup", json={"sessionId": sid, "groupId": gid}, headers=headers
+        ) as resp:
+            assert resp.status == 200 and (await resp.json())["group"]["done"] is True
+
+        # a leg's emulate: the group is execx's, nothing linked at the venue
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid2, e2, t2, s2 = uid("g"), uid("en"), uid("tp"), uid("sl")
+        req = co.SendOrderGroupRequest(
+            session_id=sid, group_id=gid2, group_type=co.GROUP_TYPE_OTOCO, orders=bracket(e2, t2, s2, last, True)
+        )
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and not co_.group(sid, gid2).native
+        assert len(linked_at_venue(sim, acct)) == 2  # the first group's only
+        await poll(lambda: get(svc, sid, e2), lambda o: o.order_status == FILLED, "emulated entry filled")
+
+
+async def test_pulse_otoco_across_a_restart(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, VENUE)
+            last = await last_at_ask(svc, VENUE, SYMBOL)
+            legs = bracket(entry, tp, sl, last)
+            legs[0] = leg(entry, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 10))
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+            await stub.SendOrderGroup(req, metadata=AUTH)
+            await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == c.ORDER_STATUS_NEW, "entry rests")
+        # execx is down: the entry fills at the venue (the bracket is released there), then the stop fires
+        sim.synthetic.print_trade(VENUE, SYMBOL, last + 15, D("0.01"), Side.BUY)
+        sim.synthetic.print_trade(VENUE, SYMBOL, last + 30, D("0.001"), Side.BUY)
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, VENUE, acct)
+            await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == FILLED, "entry filled")
+            await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == FILLED, "stop filled")
+            await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == CANCELLED, "take-profit cancelled")
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, CANCELLED, FILLED]
+            fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+            assert [f.cl_order_id for f in fills.fills].count(sl) == 1
