@@ -779,7 +779,8 @@ async def test_oco_order_list_on_the_wire() -> None:
     """``POST /api/v3/orderList/oco`` (and ``orderList.place.oco``) on a simulator of the test's own (it prints
     trades): a SELL OCO, LIMIT_MAKER above the last price and STOP_LOSS_LIMIT below, is placed as two orders of
     one ``orderListId`` (``listStatus`` EXEC_STARTED / EXECUTING, each leg's ``executionReport`` with ``g``);
-    the last price falling to the stop fires it and cancels the limit maker (``listStatus`` ALL_DONE once).
+    the last price falling to the stop fires it and expires the limit maker (``eR`` OCO_TRIGGER; ``listStatus``
+    ALL_DONE once).
     Prices on the wrong side are -2010 "The relationship of the prices for the orders is not correct."; a
     cancel of one leg of a second OCO (WebSocket API) cancels the other."""
     async with own_sim_at_ask() as (sim, account, ask):
@@ -854,7 +855,10 @@ async def test_oco_order_list_on_the_wire() -> None:
                     for cid in ("oco-1-sl", "oco-1-tp")
                 }
                 assert reports_by["oco-1-sl"][:2] == [("NEW", "NEW"), ("NEW", "NEW")]  # held, then fired: working
-                assert reports_by["oco-1-tp"] == [("NEW", "NEW"), ("CANCELED", "CANCELED")]
+                # the other leg expires (user-data-stream.md, expiry reason OCO_TRIGGER)
+                assert reports_by["oco-1-tp"] == [("NEW", "NEW"), ("EXPIRED", "EXPIRED")]
+                expired = [e for e in events() if e.get("c") == "oco-1-tp" and e["x"] == "EXPIRED"]
+                assert [e["eR"] for e in expired] == ["OCO_TRIGGER"]
                 assert all(e["g"] == list_id for e in events() if e["e"] == "executionReport")
                 # a second OCO over the WebSocket API; a cancel of its stop leg cancels the list
                 second = {**oco, "listClientOrderId": "oco-2", "aboveClientOrderId": "oco-2-tp"}

@@ -68,17 +68,32 @@ def arm(
     reduce_only: bool = False,
     extra: dict[str, Any] | None = None,
     reject_crossed: bool = True,
+    check_funds: bool = True,
 ) -> Order:
     """Register a conditional order (status ``UNTRIGGERED``, event ``NEW``). The order it will place is
     validated now as ``Market.place`` validates it (tick, lot, limits, client id), except funds and
     reduce-only, which are checked when it fires. A fixed level the reference already reached is refused
-    (``WOULD_TRIGGER_IMMEDIATELY``) when ``reject_crossed``, else fires on this operation's end."""
+    (``WOULD_TRIGGER_IMMEDIATELY``) when ``reject_crossed``, else fires on this operation's end. Without
+    ``check_funds`` the account's funds are not looked at now at all (a pending order of a venue order list,
+    funded by the order that releases it)."""
     if trigger.trailing:
         if (trigger.offset is not None and trigger.offset <= 0) or (trigger.rate is not None and trigger.rate <= 0):
             raise OrderError(RejectReason.PRICE_FILTER, "trailing distance must be positive")
     elif trigger.price is None or trigger.price <= 0:
         raise OrderError(RejectReason.PRICE_FILTER, "trigger price required")
-    market.place(account, symbol, side, type, qty, price, tif, client_id=client_id, stp=None, validate_only=True)
+    market.place(
+        account,
+        symbol,
+        side,
+        type,
+        qty,
+        price,
+        tif,
+        client_id=client_id,
+        stp=None,
+        validate_only=True,
+        check_funds=check_funds,
+    )
     now = reference(market, symbol, trigger.ref)
     if reject_crossed and not trigger.trailing and now is not None and trigger.price is not None:
         if crossed(trigger.direction, trigger.price, now):

@@ -240,8 +240,11 @@ class Market:
         stp: STPMode | None = None,
         extra: dict[str, Any] | None = None,
         validate_only: bool = False,
+        check_funds: bool = True,
     ) -> Order:
-        """Place an order; returns it after matching. Raises ``OrderError`` if refused (nothing recorded)."""
+        """Place an order; returns it after matching. Raises ``OrderError`` if refused (nothing recorded).
+        ``check_funds`` False (with ``validate_only``): the order's funds are not checked (an order validated
+        now and funded later, e.g. a venue order list's pending order)."""
         inst = self.instrument(symbol)
         book = self.books[symbol]
         bg = account.is_background
@@ -277,7 +280,8 @@ class Market:
                 pos = wallet.position(symbol)
                 if not inst.is_derivative or pos.qty == 0 or (pos.qty > 0) == (side is Side.BUY):
                     raise OrderError(RejectReason.REDUCE_ONLY, "reduce-only order would increase position")
-            reserve = self._reserve_needed(inst, wallet, side, type, qty, price, quote_qty, reduce_only)
+            if check_funds or not validate_only:
+                reserve = self._reserve_needed(inst, wallet, side, type, qty, price, quote_qty, reduce_only)
         if validate_only:
             return Order(0, client_id, account.account_id, self.name, symbol, side, type, tif, price, qty, 0, 0)
 
@@ -341,9 +345,10 @@ class Market:
         return order
 
     def expire(self, account: Account, symbol: str, order_id: int, reason: str) -> Order:
-        """Expire an open order by a venue rule (e.g. a good-till-date deadline): status EXPIRED."""
+        """Expire an open order by a venue rule (e.g. a good-till-date deadline), or a conditional order that
+        waits for its trigger (e.g. the other leg of a venue's OCO list): status EXPIRED."""
         order = self.find_order(account, symbol, order_id)
-        if not order.is_open:
+        if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
             raise OrderError(RejectReason.ORDER_NOT_OPEN, f"order is {order.status}")
         self._close(order, OrderStatus.EXPIRED, reason)
         self._finish(symbol)

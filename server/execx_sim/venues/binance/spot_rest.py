@@ -188,6 +188,22 @@ def install_rest(
         call.headers.update(counts)
         return result
 
+    @http.route("POST", "/api/v3/orderList/oto", weight=1, security="SIGNED")
+    async def new_oto(call: Call) -> Any:
+        result, counts = await trading.lists.place_oto(call.account, call.params)
+        call.headers.update(counts)
+        return result
+
+    @http.route("POST", "/api/v3/orderList/otoco", weight=1, security="SIGNED")
+    async def new_otoco(call: Call) -> Any:
+        result, counts = await trading.lists.place_otoco(call.account, call.params)
+        call.headers.update(counts)
+        return result
+
+    @http.route("DELETE", "/api/v3/orderList", weight=1, security="SIGNED")
+    async def cancel_order_list(call: Call) -> Any:
+        return trading.lists.cancel(call.account, call.params)
+
     @http.route("POST", "/api/v3/order/test", weight=1, security="SIGNED")
     async def test_order(call: Call) -> Any:
         if call.params.bool("computeCommissionRates"):
@@ -217,6 +233,18 @@ def install_rest(
     @http.route("GET", "/api/v3/order", weight=4, security="SIGNED")
     async def query_order(call: Call) -> Any:
         return trading.query_order(call.account, call.params)
+
+    @http.route("GET", "/api/v3/orderList", weight=4, security="SIGNED")
+    async def query_order_list(call: Call) -> Any:
+        return trading.lists.query(call.account, call.params)
+
+    @http.route("GET", "/api/v3/openOrderList", weight=6, security="SIGNED")
+    async def open_order_lists(call: Call) -> Any:
+        return trading.lists.open_lists(call.account)
+
+    @http.route("GET", "/api/v3/allOrderList", weight=20, security="SIGNED")
+    async def all_order_lists(call: Call) -> Any:
+        return trading.lists.all_lists(call.account, call.params, ws=False)
 
     @http.route("GET", "/api/v3/openOrders", weight=6, security="SIGNED")
     async def open_orders(call: Call) -> Any:

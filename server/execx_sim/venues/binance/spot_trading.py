@@ -442,15 +442,17 @@ class SpotTrading:
 
     def cancel_open_orders(self, account: Account, p: Params) -> list[dict[str, Any]]:
         inst = self.instrument(p)
-        armed = conditional.armed_orders(self.market, account, inst.symbol)
+        # contingent orders waiting for their stop price, and order lists' pending orders, are open orders too
+        armed = [*conditional.armed_orders(self.market, account, inst.symbol), *self.lists.held(account, inst.symbol)]
         open_orders = [*self.market.open_orders(account, inst.symbol), *armed]
         if not open_orders:
             raise BinanceError(-2011, "Unknown order sent.")
         orig = {o.order_id: o.client_id for o in open_orders}
         for o in open_orders:
             o.extra["cancel_cid"] = new_client_id()
-        for o in armed:  # contingent orders waiting for their stop price are open orders too
-            self.market.cancel(account, inst.symbol, o.order_id)
+        for o in armed:
+            if o.status is OrderStatus.UNTRIGGERED:  # (not already ended by its list)
+                self.market.cancel(account, inst.symbol, o.order_id)
         cancelled = [*armed, *self.market.cancel_all(account, inst.symbol)]
         now = self.now()
         return [cancel_response(o, str(o.extra["cancel_cid"]), orig[o.order_id], now) for o in cancelled]
@@ -546,7 +548,11 @@ class SpotTrading:
         if "symbol" in p:
             symbol = self.instrument(p).symbol
         orders = sorted(
-            [*self.market.open_orders(account, symbol), *conditional.armed_orders(self.market, account, symbol)],
+            [
+                *self.market.open_orders(account, symbol),
+                *conditional.armed_orders(self.market, account, symbol),
+                *self.lists.held(account, symbol),
+            ],
             key=lambda o: o.order_id,
         )
         return [order_query(o) for o in orders]
@@ -555,7 +561,10 @@ class SpotTrading:
         inst = self.instrument(p)
         from_id = p.int("orderId")
         start, end = p.int("startTime"), p.int("endTime")
-        orders = sorted(self.market.account_orders(account, inst.symbol), key=lambda o: o.order_id)
+        orders = sorted(
+            [*self.market.account_orders(account, inst.symbol), *self.lists.held(account, inst.symbol)],
+            key=lambda o: o.order_id,
+        )
         selected = select(
             orders, lambda o: o.order_id, lambda o: o.created_ms, from_id, start, end, self._limit(p, 500, 1000)
         )

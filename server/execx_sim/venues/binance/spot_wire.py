@@ -25,7 +25,7 @@ PRECISION = 8
 
 
 def list_id(order: Order) -> int:
-    """The order list an order belongs to (an OCO leg), else -1."""
+    """The order list an order belongs to (an OCO, OTO or OTOCO order), else -1."""
     return int(order.extra.get("order_list_id", -1))
 
 
@@ -45,7 +45,9 @@ def wire_tif(order: Order) -> str:
 
 def wire_status(order: Order) -> str:
     if order.status is OrderStatus.UNTRIGGERED:
-        return "NEW"  # a contingent order waiting for its stop price is NEW (isWorking false)
+        # a contingent order waiting for its stop price is NEW (isWorking false); an order list's pending order
+        # waiting for its working order to fill is PENDING_NEW (enums.md, "Order status")
+        return "PENDING_NEW" if order.extra.get("pending") else "NEW"
     if order.status is OrderStatus.EXPIRED and order.expire_reason == "STP":
         return "EXPIRED_IN_MATCH"
     return order.status.value

@@ -346,6 +346,30 @@ class SpotWsApi:
         async def order_list_place_oco(s: WsApiSession, a: Account | None, p: Params) -> Result:
             return await trading.lists.place_oco(acct(a), p)
 
+        @method("orderList.place.oto", 1, "SIGNED")
+        async def order_list_place_oto(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return await trading.lists.place_oto(acct(a), p)
+
+        @method("orderList.place.otoco", 1, "SIGNED")
+        async def order_list_place_otoco(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return await trading.lists.place_otoco(acct(a), p)
+
+        @method("orderList.cancel", 1, "SIGNED")
+        async def order_list_cancel(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return trading.lists.cancel(acct(a), p), {}
+
+        @method("orderList.status", 4, "SIGNED")
+        async def order_list_status(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return trading.lists.query(acct(a), p), {}
+
+        @method("openOrderLists.status", 6, "SIGNED")
+        async def open_order_lists_status(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return trading.lists.open_lists(acct(a)), {}
+
+        @method("allOrderLists", 20, "SIGNED")
+        async def all_order_lists(s: WsApiSession, a: Account | None, p: Params) -> Result:
+            return trading.lists.all_lists(acct(a), p, ws=True), {}
+
         @method("order.test", 1, "SIGNED")
         async def order_test(s: WsApiSession, a: Account | None, p: Params) -> Result:
             return trading.test_order(acct(a), p), {}
