@@ -7,6 +7,7 @@ the currencies (``/api/v5/asset/currencies``, served)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -146,10 +147,10 @@ async def test_wrong_secret_gets_okx_error(sim: Simulator, account: Account) -> 
         await bad.close()
 
 
-async def test_algo_orders_through_ccxt() -> None:
-    """ccxt's stop-loss and trigger orders on OKX go to ``/api/v5/trade/order-algo`` (its
-    ``privatePostTradeOrderAlgo`` path): on a simulator of the test's own (it prints trades), a stop-loss
-    market buy is listed live, fires on the last price and its order fills; a trigger order is cancelled."""
+@contextlib.asynccontextmanager
+async def own_okx() -> AsyncIterator[tuple[Simulator, Any, Decimal]]:
+    """A simulator of the test's own (the test prints trades on it), ccxt ``okx`` on a funded account with its
+    markets loaded, and the ask of ``BTC-USDT-SWAP``, printed as the last price."""
     sim = Simulator(quiet=True, seed=13)
     await sim.start()
     account = sim.exchange.create_account()
@@ -159,6 +160,17 @@ async def test_algo_orders_through_ccxt() -> None:
         _, ask = best(sim, "BTC-USDT-SWAP")
         sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", ask, D("0.01"), Side.BUY)
         await exchange.load_markets()
+        yield sim, exchange, ask
+    finally:
+        await exchange.close()
+        await sim.stop()
+
+
+async def test_algo_orders_through_ccxt() -> None:
+    """ccxt's stop-loss and trigger orders on OKX go to ``/api/v5/trade/order-algo`` (its
+    ``privatePostTradeOrderAlgo`` path): on a simulator of the test's own (it prints trades), a stop-loss
+    market buy is listed live, fires on the last price and its order fills; a trigger order is cancelled."""
+    async with own_okx() as (sim, exchange, ask):
         stop = await exchange.create_order(
             "BTC/USDT:USDT", "market", "buy", 1, None, {"stopLossPrice": float(ask + 20), "algoClOrdId": "ccxtsl1"}
         )
@@ -179,6 +191,42 @@ async def test_algo_orders_through_ccxt() -> None:
         cancelled = await exchange.privatePostTradeCancelAlgos([{"algoId": trig["id"], "instId": "BTC-USDT-SWAP"}])
         assert cancelled["code"] == "0"
         assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "trigger"}))["data"] == []
-    finally:
-        await exchange.close()
-        await sim.stop()
+
+
+async def test_oco_algo_orders_through_ccxt() -> None:
+    """ccxt's stop-loss and take-profit prices together make an OKX ``oco`` algo order (its
+    ``privatePostTradeOrderAlgo`` path): listed live with both legs, its take-profit fires on the last price and its
+    order fills, the algo order ``effective`` on the ``tp`` side and the stop-loss leg gone; a second one, sent with
+    ``privatePostTradeOrderAlgo`` itself, is cancelled by ccxt's ``cancel_order(..., {"trigger": True})``."""
+    async with own_okx() as (sim, exchange, ask):
+        params = {"takeProfitPrice": float(ask + 50), "stopLossPrice": float(ask - 50), "algoClOrdId": "ccxtoco1"}
+        oco = await exchange.create_order("BTC/USDT:USDT", "market", "sell", 1, None, params)
+        live = await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"})
+        assert [(r["algoId"], r["state"], r["tpTriggerPx"], r["slTriggerPx"]) for r in live["data"]] == [
+            (oco["id"], "live", str(ask + 50), str(ask - 50))
+        ]
+        sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", ask + 60, D("0.01"), Side.BUY)
+        row = (await exchange.privateGetTradeOrderAlgo({"algoId": oco["id"]}))["data"][0]
+        assert (row["state"], row["actualSide"]) == ("effective", "tp") and row["ordId"]
+        order = await exchange.fetch_order(row["ordId"], "BTC/USDT:USDT")
+        assert order["status"] == "closed" and order["filled"] == 1 and order["clientOrderId"] == "ccxtoco1"
+        assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"}))["data"] == []
+        _, ask = best(sim, "BTC-USDT-SWAP")
+        sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", ask, D("0.01"), Side.BUY)
+        body = {
+            "instId": "BTC-USDT-SWAP",
+            "tdMode": "cross",
+            "side": "buy",
+            "ordType": "oco",
+            "sz": "1",
+            "tpTriggerPx": str(ask - 50),
+            "tpOrdPx": "-1",
+            "slTriggerPx": str(ask + 50),
+            "slOrdPx": str(ask + 60),
+        }
+        placed = await exchange.privatePostTradeOrderAlgo(body)
+        algo_id = placed["data"][0]["algoId"]
+        await exchange.cancel_order(algo_id, "BTC/USDT:USDT", {"trigger": True})
+        assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"}))["data"] == []
+        row = (await exchange.privateGetTradeOrderAlgo({"algoId": algo_id}))["data"][0]
+        assert (row["state"], row["slOrdPx"]) == ("canceled", str(ask + 60))

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from algo_helpers import sim_trade
 from execx_sim.app import Simulator
+from execx_sim.core import conditional
 from test_sim_bybit import Client
 from test_sim_deribit_rpc import PERP, RpcWs, connect, top
 from test_sim_okx import Okx
@@ -536,3 +537,100 @@ async def test_okx_trigger_and_trailing_cancelled(okx: Okx) -> None:
     assert again["code"] == "1" and again["data"][0]["sCode"] == "51603"
     _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=trigger,move_order_stop")
     assert pending["data"] == []
+
+
+async def algo_states(ws: aiohttp.ClientWebSocketResponse, algo_id: str, until_state: str) -> list[dict[str, Any]]:
+    """The ``orders-algo`` rows of ``algo_id`` read until one is ``until_state``."""
+    rows: list[dict[str, Any]] = []
+    while until_state not in [r["state"] for r in rows]:
+        msg = await ws.receive_json(timeout=WAIT_S)
+        rows += [d for d in msg.get("data", []) if d.get("algoId") == algo_id]
+    return rows
+
+
+async def test_okx_oco_take_profit_fires_and_ends_the_stop_loss(okx: Okx) -> None:
+    """``ordType oco``: one algo order with a take-profit and a stop-loss leg, each with its trigger price type; the
+    legs' levels on the wrong side of the last price are refused in OKX's words; the take-profit reached places its
+    order (filled, ``clOrdId`` = ``algoClOrdId``) and ends the stop-loss: a print through the stop-loss level later
+    places nothing. A second oco cancelled with ``cancel-algos`` leaves neither leg armed."""
+    sim: Simulator = okx.sim  # type: ignore[attr-defined]
+    swap = "BTC-USDT-SWAP"
+    _, ask = top(sim, "okx", swap)
+    await sim_trade(sim, "okx", swap, ask, Decimal("0.01"), "buy")  # the last price
+    base = {"instId": swap, "tdMode": "cross", "ordType": "oco", "sz": "1", "tpOrdPx": "-1", "slOrdPx": "-1"}
+    refusals = [
+        ({"side": "sell", "tpTriggerPx": str(ask - 10), "slTriggerPx": str(ask - 50)}, "51279"),
+        ({"side": "sell", "tpTriggerPx": str(ask + 50), "slTriggerPx": str(ask + 10)}, "51280"),
+        ({"side": "buy", "tpTriggerPx": str(ask + 10), "slTriggerPx": str(ask + 50)}, "51277"),
+        ({"side": "buy", "tpTriggerPx": str(ask - 50), "slTriggerPx": str(ask - 10)}, "51278"),
+        ({"side": "sell", "tpTriggerPx": str(ask + 50)}, "51000"),  # both legs required
+    ]
+    for extra, code in refusals:
+        _, out = await okx.call("POST", "/api/v5/trade/order-algo", {**base, **extra})
+        assert out["code"] == "1" and out["data"][0]["sCode"] == code, (extra, out)
+    account = okx.account
+    market = sim.exchange.markets["okx"]
+
+    async def no_legs() -> bool:
+        return conditional.armed_orders(market, account) == []
+
+    assert await no_legs()  # nothing armed by a refusal
+    async with await okx.ws("business") as ws:
+        await ws.send_json(okx.login())
+        assert (await ws.receive_json(timeout=10))["event"] == "login"
+        await ws.send_json({"op": "subscribe", "args": [{"channel": "orders-algo", "instType": "ANY"}]})
+        assert (await ws.receive_json(timeout=10))["event"] == "subscribe"
+        oco = {
+            **base,
+            "side": "sell",
+            "algoClOrdId": "okxoco1",
+            "tpTriggerPx": str(ask + 50),
+            "slTriggerPx": str(ask - 50),
+            "slTriggerPxType": "mark",
+        }
+        _, placed = await okx.call("POST", "/api/v5/trade/order-algo", oco)
+        assert placed["code"] == "0", placed
+        algo_id = placed["data"][0]["algoId"]
+        _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=oco")
+        (row,) = pending["data"]
+        assert (row["algoId"], row["algoClOrdId"], row["state"], row["ordType"]) == (algo_id, "okxoco1", "live", "oco")
+        assert (row["tpTriggerPx"], row["tpTriggerPxType"], row["tpOrdPx"]) == (str(ask + 50), "last", "-1")
+        assert (row["slTriggerPx"], row["slTriggerPxType"], row["slOrdPx"]) == (str(ask - 50), "mark", "-1")
+        _, conditional_rows = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=conditional")
+        assert conditional_rows["data"] == []
+        await sim_trade(sim, "okx", swap, ask + 60, Decimal("0.01"), "buy")  # through the take-profit level
+        rows = await algo_states(ws, algo_id, "effective")
+        assert rows[0]["state"] == "live" and "canceled" not in [r["state"] for r in rows]
+        _, detail = await okx.call("GET", f"/api/v5/trade/order-algo?algoId={algo_id}")
+        done = detail["data"][0]
+        assert (done["state"], done["actualSide"], done["ordType"]) == ("effective", "tp", "oco") and done["ordId"]
+        _, order = await okx.call("GET", f"/api/v5/trade/order?instId={swap}&ordId={done['ordId']}")
+        assert (order["data"][0]["state"], order["data"][0]["clOrdId"], order["data"][0]["side"]) == (
+            "filled",
+            "okxoco1",
+            "sell",
+        )
+        await until(no_legs, "the stop-loss leg ended")
+        _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=oco")
+        assert pending["data"] == []
+        await sim_trade(sim, "okx", swap, ask - 60, Decimal("0.01"), "sell")  # through the stop-loss level
+        _, history = await okx.call("GET", "/api/v5/trade/orders-algo-history?ordType=oco&state=effective")
+        assert [r["algoId"] for r in history["data"]] == [algo_id]
+        _, filled = await okx.call("GET", "/api/v5/trade/orders-history?instType=SWAP")
+        assert [o["clOrdId"] for o in filled["data"]].count("okxoco1") == 1  # the stop-loss placed nothing
+        _, ask = top(sim, "okx", swap)
+        await sim_trade(sim, "okx", swap, ask, Decimal("0.01"), "buy")
+        second = {**base, "side": "buy", "tpTriggerPx": str(ask - 50), "slTriggerPx": str(ask + 50)}
+        _, placed = await okx.call("POST", "/api/v5/trade/order-algo", second)
+        assert placed["code"] == "0", placed
+        second_id = placed["data"][0]["algoId"]
+        assert len(conditional.armed_orders(market, account)) == 2  # its two legs
+        _, cancelled = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": second_id, "instId": swap}])
+        assert cancelled["code"] == "0" and cancelled["data"][0]["sCode"] == "0"
+        rows = await algo_states(ws, second_id, "canceled")
+        assert [r["state"] for r in rows] == ["live", "canceled"]
+        await until(no_legs, "both legs cancelled")
+        _, history = await okx.call("GET", "/api/v5/trade/orders-algo-history?ordType=oco&state=canceled")
+        assert [r["algoId"] for r in history["data"]] == [second_id]
+        _, again = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": second_id, "instId": swap}])
+        assert again["data"][0]["sCode"] == "51603"

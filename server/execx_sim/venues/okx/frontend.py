@@ -187,7 +187,9 @@ class OkxFrontend:
         if account.is_background:
             return
         if order.trigger is not None:  # an algo order: its own channel, never ``orders``
-            self._push_algo(account, order)
+            algo = self.algo.on_leg_event(ev)
+            if algo is not None:
+                self._push_algo(account, algo)
             return
         parent = order.extra.get("parent")
         if isinstance(parent, Order) and parent.trigger is not None and ev.exec_type is ExecType.NEW:
