@@ -153,7 +153,7 @@ async def test_oto_over_rest_pending_until_the_working_order_fills(client: Clien
     LIMIT_MAKER (``PENDING_NEW``, ``workingTime`` -1, ``isWorking`` false; its ``executionReport`` NEW /
     PENDING_NEW), one ``orderListId``, contingency type OTO, listed by ``openOrderList`` / ``orderList``. A print
     that fully fills the working order places the pending one (NEW / NEW, on the book) and ends the list
-    (``listStatus`` ALL_DONE); ``allOrderList`` then lists it done."""
+    (``listStatus`` ALL_DONE); ``myTrades`` names the list; ``allOrderList`` then lists it done."""
     bid, ask = best_bid_ask(sim)
     params = oto(bid, ask, "oto-1")
     status, _, body = await client.rest("POST", "/api/v3/orderList/oto", {**params, "workingType": "MARKET"})
@@ -207,6 +207,8 @@ async def test_oto_over_rest_pending_until_the_working_order_fills(client: Clien
     assert (query["status"], query["isWorking"], query["price"]) == ("NEW", True, f"{ask + 500:.8f}")
     status, _, lists = await client.rest("GET", "/api/v3/openOrderList", {})
     assert lists == []
+    status, _, trades = await client.rest("GET", "/api/v3/myTrades", {"symbol": SYMBOL})
+    assert [(t["orderId"], t["orderListId"]) for t in trades] == [(working["orderId"], list_id)]
     status, _, history = await client.rest("GET", "/api/v3/allOrderList", {})
     assert [(x["orderListId"], x["listStatusType"], x["listOrderStatus"]) for x in history] == [
         (list_id, "ALL_DONE", "ALL_DONE")
@@ -330,6 +332,35 @@ async def test_otoco_over_the_ws_api(client: Client, sim: Simulator) -> None:
         await stream.wait(
             lambda: stream.lists(second)[-1:] == [("OTO", "ALL_DONE", "ALL_DONE")], "the cancel's listStatus"
         )
+
+
+async def test_cancel_open_orders_answers_a_list_as_its_list_object(client: Client, sim: Simulator) -> None:
+    """``DELETE /api/v3/openOrders`` "includes orders that are part of an order list" (rest-api.md): a plain
+    order is answered as a cancel, an OTO as its list object (ALL_DONE, ``orderReports``), every report under
+    the request's one cancel client id; no open list is left."""
+    bid, ask = best_bid_ask(sim)
+    plain = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+    status, _, order = await client.rest("POST", "/api/v3/order", {**plain, "price": str(bid - 300)})
+    assert status == 200, order
+    status, _, placed = await client.rest("POST", "/api/v3/orderList/oto", oto(bid, ask, "oto-a"))
+    assert status == 200, placed
+    status, _, cancelled = await client.rest("DELETE", "/api/v3/openOrders", {"symbol": SYMBOL})
+    assert status == 200, cancelled
+    first, second = cancelled
+    assert (first["orderId"], first["orderListId"], first["status"]) == (order["orderId"], -1, "CANCELED")
+    assert (second["orderListId"], second["contingencyType"], second["listStatusType"]) == (
+        placed["orderListId"],
+        "OTO",
+        "ALL_DONE",
+    )
+    reports = second["orderReports"]
+    assert [(r["origClientOrderId"], r["status"]) for r in reports] == [
+        ("oto-a-w", "CANCELED"),
+        ("oto-a-p", "CANCELED"),
+    ]
+    assert {first["clientOrderId"]} == {r["clientOrderId"] for r in reports}
+    status, _, lists = await client.rest("GET", "/api/v3/openOrderList", {})
+    assert lists == []
 
 
 async def test_ccxt_order_list_endpoints(sim: Simulator, account: Account) -> None:

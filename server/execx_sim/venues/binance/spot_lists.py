@@ -458,6 +458,15 @@ class OrderLists:
         lst = self._find(account, list_id, list_cid, self._open)
         if lst is None or lst.symbol != inst.symbol:
             raise BinanceError(-2011, "Unknown order list sent.")
+        return self._cancel_list(account, lst, cancel_cid)
+
+    def cancel_all(self, account: Account, symbol: str, cancel_cid: str) -> list[dict[str, Any]]:
+        """Every open list of the account on ``symbol`` cancelled (``DELETE /api/v3/openOrders`` reports each one
+        as its list object)."""
+        mine = [lst for lst in self._open.values() if lst.account_id == account.account_id and lst.symbol == symbol]
+        return [self._cancel_list(account, lst, cancel_cid) for lst in mine]
+
+    def _cancel_list(self, account: Account, lst: OrderList, cancel_cid: str) -> dict[str, Any]:
         market = self.trading.market
         lst.done = True  # its orders' cancel events are this request's, not a leg's
         orig = {o.order_id: o.client_id for o in lst.orders}

@@ -441,21 +441,27 @@ class SpotTrading:
         return self._cancel_order(account, inst, p, "orderId", "origClientOrderId", "newClientOrderId")
 
     def cancel_open_orders(self, account: Account, p: Params) -> list[dict[str, Any]]:
+        """Every open order of the symbol cancelled under one cancel client id, as rest-api.md's example answers;
+        an order list's orders are answered as the list object (with its ``orderReports``)."""
         inst = self.instrument(p)
         # contingent orders waiting for their stop price, and order lists' pending orders, are open orders too
-        armed = [*conditional.armed_orders(self.market, account, inst.symbol), *self.lists.held(account, inst.symbol)]
-        open_orders = [*self.market.open_orders(account, inst.symbol), *armed]
+        armed = conditional.armed_orders(self.market, account, inst.symbol)
+        open_orders = [*self.market.open_orders(account, inst.symbol), *armed, *self.lists.held(account, inst.symbol)]
         if not open_orders:
             raise BinanceError(-2011, "Unknown order sent.")
+        cancel_cid = new_client_id()
+        lists = self.lists.cancel_all(account, inst.symbol, cancel_cid)
         orig = {o.order_id: o.client_id for o in open_orders}
         for o in open_orders:
-            o.extra["cancel_cid"] = new_client_id()
+            o.extra["cancel_cid"] = cancel_cid
         for o in armed:
-            if o.status is OrderStatus.UNTRIGGERED:  # (not already ended by its list)
+            if o.status is OrderStatus.UNTRIGGERED:  # (not already cancelled with its list)
                 self.market.cancel(account, inst.symbol, o.order_id)
         cancelled = [*armed, *self.market.cancel_all(account, inst.symbol)]
         now = self.now()
-        return [cancel_response(o, str(o.extra["cancel_cid"]), orig[o.order_id], now) for o in cancelled]
+        listed = {r["orderId"] for lst in lists for r in lst["orderReports"]}
+        plain = [o for o in cancelled if o.order_id not in listed]
+        return [*(cancel_response(o, cancel_cid, orig[o.order_id], now) for o in plain), *lists]
 
     async def cancel_replace(self, account: Account, p: Params) -> tuple[dict[str, Any], dict[str, str]]:
         inst = self.instrument(p)
@@ -582,7 +588,8 @@ class SpotTrading:
         selected = select(
             fills, lambda f: f.trade_id, lambda f: f.time_ms, from_id, start, end, self._limit(p, 500, 1000)
         )
-        return [my_trade(f) for f in selected]
+        orders = self.market.orders
+        return [my_trade(f, orders.get(f.order_id)) for f in selected]
 
     @staticmethod
     def _limit(p: Params, default: int, maximum: int) -> int:

@@ -226,12 +226,13 @@ def amended_order(order: Order, orig_client_id: str) -> dict[str, Any]:
     }
 
 
-def my_trade(fill: Fill) -> dict[str, Any]:
+def my_trade(fill: Fill, order: Order | None = None) -> dict[str, Any]:
+    """A ``myTrades`` row; ``order``: the fill's order (its order list), when still known."""
     return {
         "symbol": fill.symbol,
         "id": fill.trade_id,
         "orderId": fill.order_id,
-        "orderListId": -1,
+        "orderListId": -1 if order is None else list_id(order),
         "price": d8(fill.price),
         "qty": d8(fill.qty),
         "quoteQty": d8(fill.quote_qty),
