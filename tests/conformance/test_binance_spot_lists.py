@@ -391,3 +391,82 @@ async def test_ccxt_order_list_endpoints(sim: Simulator, account: Account) -> No
         assert await ex.privateGetOpenOrderList({}) == []
     finally:
         await ex.close()
+
+
+async def test_official_sdk_order_lists(sim: Simulator, account: Account) -> None:
+    """The official ``binance-sdk-spot`` (its response models parse the answers): ``order_list_oto`` /
+    ``get_order_list`` / ``open_order_list`` / ``delete_order_list`` over REST, ``order_list_place_otoco`` /
+    ``order_list_status`` / ``all_order_lists`` / ``order_list_cancel`` over the WebSocket API, and the
+    ``listStatus`` event of its user data stream."""
+    from binance_common.configuration import ConfigurationWebSocketAPI
+    from binance_sdk_spot.rest_api import models as rest_models
+    from binance_sdk_spot.spot import Spot
+    from binance_sdk_spot.websocket_api import models as ws_models
+    from test_binance_spot_sdk import call, rest_client
+    from waiting import eventually
+
+    bid, ask = best_bid_ask(sim)
+    rest = rest_client(sim, account)
+    placed = (
+        await call(
+            rest.order_list_oto,
+            symbol=SYMBOL,
+            working_type=rest_models.OrderListOtoWorkingTypeEnum.LIMIT,
+            working_side=rest_models.OrderListOtoWorkingSideEnum.BUY,
+            working_price=float(bid - 100),
+            working_quantity=0.01,
+            working_time_in_force=rest_models.OrderListOtoWorkingTimeInForceEnum.GTC,
+            pending_type=rest_models.OrderListOtoPendingTypeEnum.LIMIT_MAKER,
+            pending_side=rest_models.OrderListOtoPendingSideEnum.SELL,
+            pending_price=float(ask + 500),
+            pending_quantity=0.01,
+        )
+    ).data()
+    assert placed.contingency_type == "OTO" and [r.status for r in placed.order_reports] == ["NEW", "PENDING_NEW"]
+    queried = (await call(rest.get_order_list, order_list_id=placed.order_list_id)).data()
+    assert queried.list_client_order_id == placed.list_client_order_id
+    assert [x.order_list_id for x in (await call(rest.open_order_list)).data()] == [placed.order_list_id]
+    deleted = (await call(rest.delete_order_list, symbol=SYMBOL, order_list_id=placed.order_list_id)).data()
+    assert deleted.list_status_type == "ALL_DONE" and {r.status for r in deleted.order_reports} == {"CANCELED"}
+
+    urls = sim.ready["venues"][VENUE]
+    config = ConfigurationWebSocketAPI(
+        api_key=account.api_key, api_secret=account.secret_key, stream_url=urls["wsApi"], reconnect_attempts=1
+    )
+    connection = await Spot(config_ws_api=config).websocket_api.create_connection()  # type: ignore[no-untyped-call]
+    try:
+        events: list[Any] = []
+        sub = await connection.user_data_stream_subscribe_signature()
+        sub.stream.on("message", events.append)
+        reply = await connection.order_list_place_otoco(
+            symbol=SYMBOL,
+            working_type=ws_models.OrderListPlaceOtocoWorkingTypeEnum.LIMIT_MAKER,
+            working_side=ws_models.OrderListPlaceOtocoWorkingSideEnum.BUY,
+            working_price=float(bid - 100),
+            working_quantity=0.01,
+            pending_side=ws_models.OrderListPlaceOtocoPendingSideEnum.SELL,
+            pending_quantity=0.01,
+            pending_above_type=ws_models.OrderListPlaceOtocoPendingAboveTypeEnum.LIMIT_MAKER,
+            pending_above_price=float(ask + 500),
+            pending_below_type=ws_models.OrderListPlaceOtocoPendingBelowTypeEnum.STOP_LOSS,
+            pending_below_stop_price=float(bid - 200),
+        )
+        otoco_list = reply.data().result
+        assert [r.status for r in otoco_list.order_reports] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+
+        def list_events() -> list[Any]:
+            return [e.actual_instance for e in events if type(e.actual_instance).__name__ == "ListStatus"]
+
+        await eventually(lambda: list_events(), "the SDK's listStatus event", WAIT_S)
+        first = list_events()[0]
+        assert (first.g, first.c, first.l, first.L) == (otoco_list.order_list_id, "OTO", "EXEC_STARTED", "EXECUTING")
+        status = (await connection.order_list_status(order_list_id=otoco_list.order_list_id)).data().result
+        assert status.list_order_status == "EXECUTING" and len(status.orders) == 3
+        history = (await connection.all_order_lists()).data().result
+        assert [x.order_list_id for x in history] == [otoco_list.order_list_id, placed.order_list_id]
+        cancelled = (
+            (await connection.order_list_cancel(symbol=SYMBOL, order_list_id=otoco_list.order_list_id)).data().result
+        )
+        assert [r.status for r in cancelled.order_reports] == ["CANCELED"] * 3
+    finally:
+        await connection.close_connection(close_session=True)
