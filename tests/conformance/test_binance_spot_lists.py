@@ -18,7 +18,7 @@ import pytest
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 from execx_sim.core.types import Side
-from test_binance_spot_ccxt import best_bid_ask, configure
+from test_binance_spot_ccxt import admin, best_bid_ask, configure
 from test_binance_spot_edges import Client, own_sim_at_ask, ws_call
 from waiting import until
 
@@ -361,6 +361,24 @@ async def test_cancel_open_orders_answers_a_list_as_its_list_object(client: Clie
     assert {first["clientOrderId"]} == {r["clientOrderId"] for r in reports}
     status, _, lists = await client.rest("GET", "/api/v3/openOrderList", {})
     assert lists == []
+
+
+async def test_injected_faults_on_order_lists(client: Client, sim: Simulator) -> None:
+    """The venue's injected faults strike order lists as they strike new orders: ``reject_orders`` refuses the
+    list (-2010 with the fault's message, nothing placed); ``unknown_outcome`` answers 503 -1007 once the engine
+    has it (the list is there: ``GET /api/v3/orderList`` finds it by its client id)."""
+    bid, ask = best_bid_ask(sim)
+    base = "/admin/faults/binance-spot"
+    await admin(sim, base, {"reject_orders": 1, "reject_message": "Rejected for the test."})
+    status, _, body = await client.rest("POST", "/api/v3/orderList/oto", oto(bid, ask, "oto-r"))
+    assert (status, body) == (400, {"code": -2010, "msg": "Rejected for the test."})
+    status, _, body = await client.rest("GET", "/api/v3/openOrders", {"symbol": SYMBOL})
+    assert body == []
+    await admin(sim, base, {"unknown_outcome": 1})
+    status, _, body = await client.rest("POST", "/api/v3/orderList/otoco", otoco(bid, ask, "otoco-u"))
+    assert (status, body["code"]) == (503, -1007)
+    status, _, found = await client.rest("GET", "/api/v3/orderList", {"origClientOrderId": "otoco-u"})
+    assert status == 200 and found["listStatusType"] == "EXEC_STARTED" and len(found["orders"]) == 3
 
 
 async def test_ccxt_order_list_endpoints(sim: Simulator, account: Account) -> None:

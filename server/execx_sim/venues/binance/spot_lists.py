@@ -189,6 +189,8 @@ class OrderLists:
         counts: dict[str, str] = {}
         for _ in specs:
             counts = trading.limiter.take("ORDERS", account.account_id)
+        if trading.faults.take("reject_orders"):  # an injected reject, as a new order's
+            raise BinanceError(-2010, trading.faults.reject_message)
         self._next_id += 1
         lst = OrderList(self._next_id, kind, list_cid, specs[0].inst.symbol, account.account_id)
         lst.transaction_ms = trading.now()
@@ -258,6 +260,7 @@ class OrderLists:
             if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
                 self._end_soon(lst, order, OrderStatus.EXPIRED, "OCO_TRIGGER")
                 break
+        await trading.after_accept()  # injected faults once the engine has the list: slow or no answer
         return self.response(lst, resp_type, fills), counts
 
     async def place_oto(self, account: Account, p: Params) -> tuple[dict[str, Any], dict[str, str]]:
@@ -266,7 +269,9 @@ class OrderLists:
         working = self._working(p)
         side = p.enum("pendingSide", SIDES, required=True)
         pending = self._parse_leg(p, "pending", side, p.str("pendingQuantity", required=True))
-        return self._place_linked(account, p, "OTO", working, [pending], resp_type)
+        answer = self._place_linked(account, p, "OTO", working, [pending], resp_type)
+        await self.trading.after_accept()
+        return answer
 
     async def place_otoco(self, account: Account, p: Params) -> tuple[dict[str, Any], dict[str, str]]:
         self.trading.instrument(p)
@@ -275,7 +280,9 @@ class OrderLists:
         side = p.enum("pendingSide", SIDES, required=True)
         quantity = p.str("pendingQuantity", required=True)
         pair = self._pair(p, "pendingAbove", "pendingBelow", side, quantity, last=False)
-        return self._place_linked(account, p, "OTOCO", working, pair, resp_type)
+        answer = self._place_linked(account, p, "OTOCO", working, pair, resp_type)
+        await self.trading.after_accept()
+        return answer
 
     def _place_linked(
         self, account: Account, p: Params, kind: str, working: OrderSpec, pending: list[OrderSpec], resp_type: str
