@@ -363,6 +363,58 @@ async def test_cancel_open_orders_answers_a_list_as_its_list_object(client: Clie
     assert lists == []
 
 
+async def test_amend_keep_priority_of_list_orders(client: Client, sim: Simulator) -> None:
+    """``PUT /api/v3/order/amend/keepPriority`` on orders of lists (faqs/order_amend_keep_priority.md): an OTO's
+    pending order is amended while PENDING_NEW (the answer's ``amendedOrder`` PENDING_NEW, its ``listStatus``
+    naming the new client id; ``executionReport`` REPLACED, ``listStatus`` UPDATED); an OCO's legs keep one
+    quantity: amending one amends both."""
+    bid, ask = best_bid_ask(sim)
+    async with user_data(client) as stream:
+        status, _, placed = await client.rest("POST", "/api/v3/orderList/oto", oto(bid, ask, "oto-m"))
+        assert status == 200, placed
+        amend = {"symbol": SYMBOL, "origClientOrderId": "oto-m-p", "newQty": "0.005", "newClientOrderId": "oto-m-p2"}
+        status, _, amended = await client.rest("PUT", "/api/v3/order/amend/keepPriority", amend)
+        assert status == 200, amended
+        assert (amended["amendedOrder"]["status"], amended["amendedOrder"]["qty"]) == ("PENDING_NEW", "0.00500000")
+        assert amended["amendedOrder"]["origClientOrderId"] == "oto-m-p"
+        listed = amended["listStatus"]
+        assert (listed["orderListId"], listed["contingencyType"], listed["listOrderStatus"]) == (
+            placed["orderListId"],
+            "OTO",
+            "EXECUTING",
+        )
+        assert [o["clientOrderId"] for o in listed["orders"]] == ["oto-m-w", "oto-m-p2"]
+        await stream.wait(lambda: ("REPLACED", "PENDING_NEW") in stream.reports("oto-m-p2"), "the REPLACED report")
+        await stream.wait(
+            lambda: ("OTO", "UPDATED", "EXECUTING") in stream.lists(placed["orderListId"]), "the listStatus UPDATED"
+        )
+
+        oco = {
+            "symbol": SYMBOL,
+            "side": "SELL",
+            "quantity": "0.01",
+            "listClientOrderId": "oco-m",
+            "aboveType": "LIMIT_MAKER",
+            "abovePrice": str(ask + 500),
+            "aboveClientOrderId": "oco-m-tp",
+            "belowType": "STOP_LOSS_LIMIT",
+            "belowStopPrice": str(bid - 100),
+            "belowPrice": str(bid - 150),
+            "belowTimeInForce": "GTC",
+            "belowClientOrderId": "oco-m-sl",
+        }
+        status, _, placed = await client.rest("POST", "/api/v3/orderList/oco", oco)
+        assert status == 200, placed
+        amend = {"symbol": SYMBOL, "origClientOrderId": "oco-m-tp", "newQty": "0.004", "newClientOrderId": "oco-m-tp"}
+        status, _, amended = await client.rest("PUT", "/api/v3/order/amend/keepPriority", amend)
+        assert status == 200, amended
+        assert amended["listStatus"]["contingencyType"] == "OCO"
+        for cid in ("oco-m-tp", "oco-m-sl"):
+            status, _, order = await client.rest("GET", "/api/v3/order", {"symbol": SYMBOL, "origClientOrderId": cid})
+            assert (order["origQty"], order["status"]) == ("0.00400000", "NEW"), order
+        assert not [e for e in stream.lists(placed["orderListId"]) if e[1] == "UPDATED"]  # the same client id
+
+
 async def test_injected_faults_on_order_lists(client: Client, sim: Simulator) -> None:
     """The venue's injected faults strike order lists as they strike new orders: ``reject_orders`` refuses the
     list (-2010 with the fault's message, nothing placed); ``unknown_outcome`` answers 503 -1007 once the engine

@@ -143,8 +143,9 @@ def amend(
     price: Decimal | None = None,
     trigger_price: Decimal | None = None,
     offset: Decimal | None = None,
+    new_client_id: str | None = None,
 ) -> Order:
-    """Change an armed conditional order's quantity, limit price, level or trailing distance (event
+    """Change an armed conditional order's quantity, limit price, level, trailing distance or client id (event
     ``AMENDED``). A fixed level moved beyond the reference fires on this operation's end."""
     if order.status is not OrderStatus.UNTRIGGERED or order.trigger is None:
         raise OrderError(RejectReason.ORDER_NOT_OPEN, f"order is {order.status}")
@@ -167,6 +168,8 @@ def amend(
     if offset is not None and trigger.trailing:
         trigger.offset, trigger.rate, trigger.price = offset, None, None
         _trail(trigger, reference(market, order.symbol, trigger.ref))
+    if new_client_id:
+        market.rename(order, new_client_id)
     order.amend_count += 1
     order.updated_ms = market.exchange.now_ms()
     market._emit(OrderEvent(market.name, order, ExecType.AMENDED))

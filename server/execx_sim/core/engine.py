@@ -420,9 +420,7 @@ class Market:
         order.amend_count += 1
         order.updated_ms = self.exchange.now_ms()
         if new_client_id:
-            self._by_client.pop((order.account_id, symbol, order.client_id), None)
-            order.client_id = new_client_id
-            self._by_client[(order.account_id, symbol, new_client_id)] = order
+            self.rename(order, new_client_id)
         if keep and price == old_price:
             book.update_id += 1
             self._emit(OrderEvent(self.name, order, ExecType.AMENDED))
@@ -441,6 +439,12 @@ class Market:
                 book.add(order)
         self._finish(symbol)
         return order
+
+    def rename(self, order: Order, new_client_id: str) -> None:
+        """Give an order a new client id (an amend's): found by it from now on, no longer by the old one."""
+        self._by_client.pop((order.account_id, order.symbol, order.client_id), None)
+        order.client_id = new_client_id
+        self._by_client[(order.account_id, order.symbol, new_client_id)] = order
 
     # ------------------------------------------------------------------ matching
 

@@ -79,7 +79,16 @@ SIDES = ("BUY", "SELL")
 RESP_TYPES = ("ACK", "RESULT", "FULL")
 BAD_PRICES = "The relationship of the prices for the orders is not correct."
 NEVER = Decimal("1e30")  # a held pending order's trigger level: it is released by its list, never by a price
-DONE_KEPT = 10_000  # finished lists kept for the queries (the engine's history window keeps their orders)
+DONE_KEPT = 10_000
+# the list object of an amend's answer (rest-api.md, "Order Amend Keep Priority")
+AMEND_LIST_FIELDS = (
+    "orderListId",
+    "contingencyType",
+    "listOrderStatus",
+    "listClientOrderId",
+    "symbol",
+    "orders",
+)  # finished lists kept for the queries (the engine's history window keeps their orders)
 
 
 @dataclass(slots=True, eq=False)
@@ -440,6 +449,30 @@ class OrderLists:
     @staticmethod
     def _later(action: Callable[[], None]) -> None:
         asyncio.get_running_loop().call_soon(action)
+
+    def of(self, order: Order) -> OrderList | None:
+        """The open list ``order`` belongs to, if any."""
+        list_id = order.extra.get("order_list_id")
+        return None if list_id is None else self._open.get(int(list_id))
+
+    def pair_partners(self, lst: OrderList | None, order: Order) -> list[Order]:
+        """The other leg of ``order``'s OCO pair (an OCO's, or an OTOCO's pending pair), still open or held."""
+        if lst is None or lst.kind == "OTO" or order is lst.working:
+            return []
+        return [
+            o
+            for o in lst.orders
+            if o is not order and o is not lst.working and (o.is_open or o.status is OrderStatus.UNTRIGGERED)
+        ]
+
+    def amend_status(self, lst: OrderList, renamed: bool) -> dict[str, Any]:
+        """The ``listStatus`` of an amend's answer; a renamed order also makes a ``listStatus`` UPDATED event."""
+        if renamed:
+            event = self.list_status(lst)
+            event["l"] = "UPDATED"
+            self.publish(lst.account_id, event)
+        summary = self.summary(lst)
+        return {k: summary[k] for k in AMEND_LIST_FIELDS}
 
     def held(self, account: Account, symbol: str | None = None) -> list[Order]:
         """The account's pending orders (PENDING_NEW) of open lists, oldest first."""

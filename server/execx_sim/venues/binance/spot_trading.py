@@ -514,12 +514,16 @@ class SpotTrading:
         raise DataError(-2021, "Order cancel-replace partially failed.", 409, data)
 
     def amend_keep_priority(self, account: Account, p: Params) -> dict[str, Any]:
+        """Reduce an order's quantity in place (rest-api.md "Order Amend Keep Priority"). An order of a list may be
+        amended too, a pending one (PENDING_NEW) included; an OCO pair keeps one quantity, so amending one leg
+        amends both (faqs/order_amend_keep_priority.md); the answer then carries the ``listStatus``, and a changed
+        client id is a ``listStatus`` UPDATED event."""
         inst = self.instrument(p)
         new_qty = decimal_param(p, "newQty", required=True)
         assert new_qty is not None
         new_cid = client_id_param(p, "newClientOrderId") or new_client_id()
         order = self.find(account, inst, p, "orderId", "origClientOrderId", "amend")
-        if not order.is_open:
+        if not order.is_open and order.status is not OrderStatus.UNTRIGGERED:
             raise BinanceError(-2011, "Unknown order sent.")
         if new_qty == order.qty:
             raise BinanceError(-2038, "The requested action would change no state; rejecting")
@@ -527,21 +531,29 @@ class SpotTrading:
             raise BinanceError(-2038, "Order amend (quantity increase) is not supported.")
         if new_qty <= 0:
             raise BinanceError(-1013, "Filter failure: LOT_SIZE")
+        lst = self.lists.of(order)
         orig_cid = order.client_id
-        order.extra["orig_cid"] = orig_cid  # executionReport "C" of the REPLACED event
-        try:
-            self.market.amend(
-                account, inst.symbol, order.order_id, new_qty=new_qty, priority="keep", new_client_id=new_cid
-            )
-        except OrderError as e:
-            raise self._engine_error(e, inst, "amend") from None
-        finally:
-            order.extra.pop("orig_cid", None)
-        return {
+        for o, cid in [(order, new_cid), *((o, None) for o in self.lists.pair_partners(lst, order))]:
+            o.extra["orig_cid"] = o.client_id  # executionReport "C" of the REPLACED event
+            try:
+                if o.status is OrderStatus.UNTRIGGERED:
+                    conditional.amend(self.market, o, qty=new_qty, new_client_id=cid)
+                else:
+                    self.market.amend(
+                        account, inst.symbol, o.order_id, new_qty=new_qty, priority="keep", new_client_id=cid
+                    )
+            except OrderError as e:
+                raise self._engine_error(e, inst, "amend") from None
+            finally:
+                o.extra.pop("orig_cid", None)
+        out = {
             "transactTime": self.now(),
             "executionId": self.last_execution_id,
             "amendedOrder": amended_order(order, orig_cid),
         }
+        if lst is not None:
+            out["listStatus"] = self.lists.amend_status(lst, renamed=new_cid != orig_cid)
+        return out
 
     # ------------------------------------------------------------------ queries
 
