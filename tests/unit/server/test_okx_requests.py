@@ -142,3 +142,64 @@ def test_orders_algo_rows_as_reports() -> None:
     for state in ("live", "effective", "partially_effective", "pause"):
         assert parse.parse_algo_push({**row, "state": state}) is None
     assert parse.parse_algo_push({**row, "algoClOrdId": ""}) is None  # not one execx named
+
+
+def test_oco_group_item_and_the_shapes_okx_holds() -> None:
+    """An execx OCO of a stop and a take-profit (one symbol, side, quantity) is one ``oco`` algo item: the stop's
+    ``sl*``, the take-profit's ``tp*``, one ``algoClOrdId`` derived from the group (letters and digits, 32 at
+    most, the same again after a restart); other shapes are refused with the reason (emulated)."""
+    from execx_server.domain.venue import GroupRequest, NativeTrigger
+
+    def leg(cl: str, kind: str, level: str, **kw: object) -> OrderRequest:
+        fields: dict[str, object] = dict(
+            cl_order_id=cl,
+            symbol="BTC-USDT-SWAP",
+            side=Side.SELL,
+            order_type=OrderType.MARKET,
+            tif=TimeInForce.GTC,
+            qty=D(2),
+            price=None,
+            trigger=NativeTrigger(kind, "last", D(level)),
+        )
+        fields.update(kw)
+        return OrderRequest(**fields)  # type: ignore[arg-type]
+
+    take = leg("tp1", "takeprofit", "101", order_type=OrderType.LIMIT, price=D("100.5"))
+    stop = leg("sl1", "stop", "90", trigger=NativeTrigger("stop", "mark", D(90)))
+    group = GroupRequest("g-1", "oco", (take, stop))
+    assert parse.oco_refusal(group) == ""
+    algo_cl = parse.oco_algo_cl(group)
+    assert (
+        algo_cl.isalnum()
+        and len(algo_cl) <= 32
+        and algo_cl == parse.oco_algo_cl(GroupRequest("g-1", "oco", (take, stop)))
+    )
+    assert algo_cl != parse.oco_algo_cl(GroupRequest("g-2", "oco", (take, stop)))
+    item = parse.oco_item(group, True, algo_cl)
+    assert item == {
+        "instId": "BTC-USDT-SWAP",
+        "tdMode": "cross",
+        "side": "sell",
+        "sz": "2",
+        "algoClOrdId": algo_cl,
+        "ordType": "oco",
+        "tpTriggerPx": "101",
+        "tpTriggerPxType": "last",
+        "tpOrdPx": "100.5",
+        "slTriggerPx": "90",
+        "slTriggerPxType": "mark",
+        "slOrdPx": "-1",
+    }
+    refused = [
+        GroupRequest("g", "oto", (take, stop)),
+        GroupRequest("g", "oco", (take, leg("tp2", "takeprofit", "102"))),
+        GroupRequest("g", "oco", (take, leg("sl2", "stop", "90", side=Side.BUY))),
+        GroupRequest("g", "oco", (take, leg("sl2", "stop", "90", qty=D(1)))),
+        GroupRequest("g", "oco", (take, leg("sl2", "stop", "90", trigger=None))),
+        GroupRequest("g", "oco", (take, leg("sl2", "stop", "90", order_type=OrderType.POSTONLY, price=D(89)))),
+        GroupRequest(
+            "g", "oco", (take, leg("sl2", "stop", "90", trigger=NativeTrigger("trailingstop", "last", None, D(5))))
+        ),
+    ]
+    for g in refused:
+        assert parse.oco_refusal(g), g

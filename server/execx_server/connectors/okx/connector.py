@@ -44,8 +44,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -56,6 +56,7 @@ from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     ExecutionReport,
+    GroupRequest,
     OrderRequest,
     OutcomeUnknown,
     Rejected,
@@ -97,6 +98,28 @@ _RANK = {
 _MISSING = "OKX answered the batch without this order"
 
 
+@dataclass(eq=False)
+class _Oco:
+    """An execx OCO held by OKX as one ``oco`` algo order (``algo_cl`` its algoClOrdId, and the clOrdId of the order
+    it places): ``stop`` and ``take`` are the legs' clOrderIds. ``fired``: the leg whose level OKX reached (its
+    order's reports go out under that leg's clOrderId); ``ended``: fired, cancelled or failed. Orders-channel reports
+    of its order that come before the connector knows which leg fired wait in ``waiting``."""
+
+    algo_cl: str
+    symbol: str
+    stop: str
+    take: str
+    algo_id: str = ""
+    fired: str = ""
+    ended: bool = False
+    waiting: list[ExecutionReport] = field(default_factory=list)
+    resolving: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def other(self, cl: str) -> str:
+        return self.take if cl == self.stop else self.stop
+
+
 class OkxConnector(VenueConnector):
     capabilities = Capabilities(
         supported_tifs=frozenset({TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK}),  # OKX has no DAY orders
@@ -108,6 +131,7 @@ class OkxConnector(VenueConnector):
         native_triggers=frozenset({"stop", "takeprofit", "trailingstop"}),
         native_references=frozenset(parse.PX_TYPE),
         native_trailing=frozenset({"amount", "percent"}),
+        native_groups=frozenset({"oco"}),  # a stop + a take-profit as one ``oco`` algo order (parse.oco_refusal)
     )
 
     def __init__(
@@ -129,6 +153,9 @@ class OkxConnector(VenueConnector):
         self._rest: OkxRest | None = None
         self._swap: set[str] = set()
         self._algo_ids: dict[str, str] = {}  # clOrderId -> algoId of a native contingent order (cancel-algos)
+        self._ocos: dict[str, _Oco] = {}  # algoClOrdId -> a native OCO group's oco algo order
+        self._oco_legs: dict[str, _Oco] = {}  # a leg's clOrderId -> its oco
+        self._resolving: set[asyncio.Task[None]] = set()
         self._codes: dict[str, int] = {}  # instId -> instIdCode (WebSocket order operations)
         self.order_entry = order_entry
         self._pulls: dict[str, PullBook] = {}
@@ -308,16 +335,7 @@ class OkxConnector(VenueConnector):
         """A native contingent order: an algo order held as ``pendingtrigger``; the order it places when it
         fires reports itself (orders channel) under the same client id. Its algoId is kept for the cancel."""
         self.rules(order.symbol)
-        item = parse.algo_item(order, order.symbol in self._swap)
-        self.tracker.track(
-            order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
-        )
-        try:
-            result = await self.rest.order_algo(item)
-            _check_item(result)
-        except (Retryable, Rejected):
-            self.tracker.refused(order.cl_order_id)
-            raise
+        result = await self._place_algo(parse.algo_item(order, order.symbol in self._swap), (order,))
         self._algo_ids[order.cl_order_id] = str(result.get("algoId", ""))
         ack = ExecutionReport(
             order.cl_order_id,
@@ -333,6 +351,21 @@ class OkxConnector(VenueConnector):
         self.tracker.note(ack)
         return ack
 
+    async def _place_algo(self, item: dict[str, str], orders: Sequence[OrderRequest]) -> ItemResult:
+        """``POST order-algo`` of ``item``, which holds ``orders`` (tracked from now; refused: not live)."""
+        for order in orders:
+            self.tracker.track(
+                order.cl_order_id, Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
+            )
+        try:
+            result = await self.rest.order_algo(item)
+            _check_item(result)
+        except (Retryable, Rejected):
+            for order in orders:
+                self.tracker.refused(order.cl_order_id)
+            raise
+        return result
+
     async def _algo(self, symbol: str, cl_order_id: str) -> dict[str, Any] | None:
         """The algo order ``cl_order_id`` as OKX has it, None if there is none."""
         try:
@@ -343,6 +376,213 @@ class OkxConnector(VenueConnector):
             raise
         self._algo_ids[cl_order_id] = str(row.get("algoId", ""))
         return row
+
+    # ------------------------------------------------------------------ native OCO groups (oco algo orders)
+
+    def holds_group(self, group: GroupRequest) -> str:
+        return parse.oco_refusal(group)
+
+    async def submit_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """One ``oco`` algo order for the group's stop and take-profit (``parse.oco_item``); both legs held as
+        ``pendingtrigger``. The order OKX places when a leg fires carries the algo order's ``algoClOrdId``; the
+        ``orders-algo`` row's ``actualSide`` says which leg it is (``_on_oco_row``)."""
+        self.rules(group.symbol)
+        algo_cl = parse.oco_algo_cl(group)
+        item = parse.oco_item(group, group.symbol in self._swap, algo_cl)
+        oco = self._register_oco(group)
+        try:
+            result = await self._place_algo(item, group.legs)
+        except (Retryable, Rejected):
+            for leg in group.legs:
+                self._oco_legs.pop(leg.cl_order_id, None)
+            self._ocos.pop(algo_cl, None)
+            raise
+        oco.algo_id = oco.algo_id or str(result.get("algoId", ""))
+        reports = []
+        for leg in group.legs:  # never behind what the channel already said of a leg
+            known = self.tracker.get(leg.cl_order_id)
+            status = known.status if known is not None and known.status.is_final else OrderStatus.PENDINGTRIGGER
+            reports.append(self._held_report(leg.cl_order_id, status, ""))
+            self.tracker.note(reports[-1])
+        return reports
+
+    def _register_oco(self, group: GroupRequest) -> _Oco:
+        stop, take = parse.oco_legs(group)
+        algo_cl = parse.oco_algo_cl(group)
+        oco = self._ocos.get(algo_cl)
+        if oco is None:
+            oco = self._ocos[algo_cl] = _Oco(algo_cl, group.symbol, stop.cl_order_id, take.cl_order_id)
+        self._oco_legs[stop.cl_order_id] = self._oco_legs[take.cl_order_id] = oco
+        return oco
+
+    async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
+        """After a restart: the group's oco algo order is found again by its algoClOrdId (derived from the group);
+        which leg fired, if one did, is read from it when the legs are asked for."""
+        if len(group.legs) == 2 and not parse.oco_refusal(group):
+            self._register_oco(group)
+
+    async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """``cancel-algos`` of the oco while neither leg fired (both legs cancelled); once one fired, the order it
+        placed is cancelled as any order (the other leg ended when it fired)."""
+        oco = next((self._oco_legs[leg.cl_order_id] for leg in group.legs if leg.cl_order_id in self._oco_legs), None)
+        if oco is None:
+            raise Rejected(f"group {group.group_id!r} is not an OKX oco algo order this connector knows", "oco")
+        return [await self._cancel_oco_leg(oco, cl) for cl in (oco.stop, oco.take)]
+
+    async def _cancel_oco_leg(self, oco: _Oco, cl: str) -> ExecutionReport:
+        """Cancel leg ``cl`` of an oco: the whole algo order while it is held (the other leg's ``cancelled`` is
+        reported too), the order it placed if ``cl`` fired, else how ``cl`` ended."""
+        async with oco.lock:
+            if not oco.ended:
+                algo_id = oco.algo_id or str((await self._oco_row(oco) or {}).get("algoId", ""))
+                oco.algo_id = algo_id
+                if not oco.ended and algo_id:
+                    (result,) = await self.rest.cancel_algos([{"algoId": algo_id, "instId": oco.symbol}])
+                    if str(result.get("sCode", "0")) == "0":
+                        self._end_oco(oco, "", "cancelled at the venue (oco cancelled)")
+                    else:  # it fired or ended meanwhile: the venue says which leg
+                        row = await self._oco_row(oco)
+                        if row is not None:
+                            self._on_oco_row(oco, row)
+        if oco.fired == cl:
+            return await self._cancel_placed(oco.symbol, cl)
+        known = self.tracker.get(cl)
+        if known is not None and known.status.is_final:
+            return self._held_report(cl, known.status, "")
+        raise OutcomeUnknown(f"OKX did not say how the oco of {cl} ended", "oco")
+
+    async def _oco_row(self, oco: _Oco) -> dict[str, Any] | None:
+        try:
+            row = await self.rest.get_algo_order(oco.algo_cl)
+        except Rejected as exc:
+            if exc.code == NOT_FOUND:
+                return None
+            raise
+        oco.algo_id = oco.algo_id or str(row.get("algoId", ""))
+        return row
+
+    def _on_oco_row(self, oco: _Oco, row: dict[str, Any]) -> None:
+        """An ``orders-algo`` row (or ``GET order-algo``) of an oco: a leg fired (``actualSide``: its order's reports
+        go out under its clOrderId, the other leg is ``cancelled``), the oco was cancelled (both legs), or the
+        order of the leg that fired was refused (``order_failed``: that leg ``rejected``)."""
+        if row.get("algoId"):
+            oco.algo_id = str(row["algoId"])
+        state, side = str(row.get("state", "")), str(row.get("actualSide", ""))
+        if oco.ended or state in ("live", "pause"):
+            return
+        if state == "canceled":
+            self._end_oco(oco, "", "cancelled at the venue (orders-algo canceled)")
+            return
+        fail = str(row.get("failCode") or "")
+        failed = "OKX could not place the order of the oco leg that fired (order_failed"
+        failed += f", failCode {fail})" if fail else ")"
+        fired = oco.stop if side == "sl" else oco.take if side == "tp" else ""
+        if not fired:  # effective without its side yet: a later row says which leg fired
+            if state == "order_failed":
+                oco.ended = True
+                for cl in (oco.stop, oco.take):
+                    self._emit_held(cl, OrderStatus.REJECTED, failed)
+            return
+        self._end_oco(oco, fired, f"oco: its other leg {fired} fired at the venue")
+        if state == "order_failed":
+            self._emit_held(fired, OrderStatus.REJECTED, failed)
+
+    def _end_oco(self, oco: _Oco, fired: str, message: str) -> None:
+        """The oco ended: the legs still held are ``cancelled`` (all but ``fired``); reports of the order the fired
+        leg placed that waited go out under its clOrderId."""
+        oco.ended, oco.fired = True, fired
+        for cl in (oco.stop, oco.take):
+            if cl != fired:
+                self._emit_held(cl, OrderStatus.CANCELLED, message)
+        waiting, oco.waiting = oco.waiting, []
+        for report in waiting:
+            self._emit_leg(report)
+
+    def _emit_held(self, cl: str, status: OrderStatus, message: str) -> None:
+        known = self.tracker.get(cl)
+        if known is not None and known.status is OrderStatus.PENDINGTRIGGER:
+            self.tracker.emit(self._held_report(cl, status, message))
+
+    def _held_report(self, cl: str, status: OrderStatus, message: str) -> ExecutionReport:
+        known = self.tracker.get(cl)
+        oco = self._oco_legs.get(cl)
+        return ExecutionReport(
+            cl,
+            known.symbol if known else oco.symbol if oco else "",
+            "",
+            status,
+            known.side if known else Side.BUY,
+            known.price if known else None,
+            known.qty if known else Decimal(0),
+            Decimal(0),
+            time.time_ns(),
+            message=message,
+        )
+
+    def _as_leg(self, report: ExecutionReport) -> ExecutionReport | None:
+        """A report of an order an oco placed (``clOrdId`` = its algoClOrdId) under the clOrderId of the leg that
+        fired; None while that is not known; any other report as it is."""
+        oco = self._ocos.get(report.cl_order_id)
+        if oco is None:
+            return report
+        return replace(report, cl_order_id=oco.fired) if oco.fired else None
+
+    def _emit_leg(self, report: ExecutionReport) -> None:
+        """Emit a report of an orders-channel row: an oco's order's under its leg (held back until the leg is
+        known, then asked for with ``GET order-algo`` in case the channel row is late)."""
+        leg = self._as_leg(report)
+        if leg is not None:
+            self.tracker.emit(leg)
+            return
+        oco = self._ocos[report.cl_order_id]
+        oco.waiting.append(report)
+        if not oco.resolving:
+            oco.resolving = True
+            task = asyncio.get_running_loop().create_task(self._resolve_oco(oco))
+            self._resolving.add(task)
+            task.add_done_callback(self._resolving.discard)
+
+    async def _resolve_oco(self, oco: _Oco) -> None:
+        try:
+            for delay in (0.2, 1.0, 2.0, 5.0):  # the orders-algo row usually tells first; else REST
+                await asyncio.sleep(delay)  # the channel's row may be on its way
+                if oco.ended:
+                    return
+                try:
+                    row = await self._oco_row(oco)
+                except VenueError as exc:
+                    log.warning("okx.oco.resolve_failed", extra={"algoClOrdId": oco.algo_cl, "error": str(exc)})
+                    continue
+                if row is not None:
+                    self._on_oco_row(oco, row)
+        finally:
+            oco.resolving = False
+
+    def _venue_cl(self, cl: str) -> str:
+        """The venue's clOrdId of order ``cl``: an oco leg's order is placed under the oco's algoClOrdId."""
+        oco = self._oco_legs.get(cl)
+        return oco.algo_cl if oco is not None and oco.fired == cl else cl
+
+    async def _query_oco_leg(self, oco: _Oco, cl: str) -> ExecutionReport | None:
+        """A leg of an oco as the venue has it: held (``live``), its order once it fired, else how it ended."""
+        row = await self._oco_row(oco)
+        if row is None:
+            return None
+        self._on_oco_row(oco, row)
+        if not oco.ended:
+            return self._held_report(cl, OrderStatus.PENDINGTRIGGER, "")
+        if oco.fired == cl and row.get("ordId"):
+            report = self._as_leg(parse.parse_order(await self.rest.get_order(oco.symbol, ord_id=str(row["ordId"]))))
+            if report is not None:
+                self.tracker.learn(report)
+                return report
+        known = self.tracker.get(cl)
+        if known is not None and known.status.is_final:
+            return self._held_report(cl, known.status, "")
+        status = (
+            OrderStatus.REJECTED if row.get("state") == "order_failed" and oco.fired == cl else OrderStatus.CANCELLED
+        )
+        return self._held_report(cl, status, "")
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         if order.trigger is not None:
@@ -422,13 +662,22 @@ class OkxConnector(VenueConnector):
         return report
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        oco = self._oco_legs.get(cl_order_id)
+        if oco is not None:  # a leg of a native OCO group: the oco algo order, or the order it placed
+            return await self._cancel_oco_leg(oco, cl_order_id)
         known = self.tracker.get(cl_order_id)
         if known is None or known.status is OrderStatus.PENDINGTRIGGER:  # held as an algo order (or unknown here)
             algo = await self._cancel_algo(symbol, cl_order_id)
             if algo is not None:
                 return algo
+        return await self._cancel_placed(symbol, cl_order_id)
+
+    async def _cancel_placed(self, symbol: str, cl_order_id: str) -> ExecutionReport:
+        """``cancel-order`` of an order on the book (an oco leg's under the oco's algoClOrdId) and how it ended."""
+        known = self.tracker.get(cl_order_id)
         was_live = known is not None and not known.status.is_final
-        result = await self._batches.submit(("cancel", symbol), parse.cancel_item(symbol, cl_order_id))
+        item = parse.cancel_item(symbol, self._venue_cl(cl_order_id))
+        result = await self._batches.submit(("cancel", symbol), item)
         try:
             _check_item(result)
         except Rejected as exc:
@@ -451,8 +700,8 @@ class OkxConnector(VenueConnector):
         if known is not None and known.final is not None and self._private is not None and self._private.ws.live:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(known.final), CONFIRM_TIMEOUT_S)
-        row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
-        report = parse.parse_order(row)
+        row = await self.rest.get_order(symbol, cl_ord_id=self._venue_cl(cl_order_id))
+        report = replace(parse.parse_order(row), cl_order_id=cl_order_id)
         if report.cum_filled > (known.cum_filled if known else Decimal(0)):
             for fill in await self.order_fills(symbol, cl_order_id):
                 self.tracker.emit(fill)
@@ -472,6 +721,9 @@ class OkxConnector(VenueConnector):
                 log.warning("okx.pull.item_failed", extra={"code": code, "venue_message": result.get("sMsg")})
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        oco = self._oco_legs.get(cl_order_id)
+        if oco is not None:
+            return await self._query_oco_leg(oco, cl_order_id)
         try:
             row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
         except Rejected as exc:
@@ -488,8 +740,8 @@ class OkxConnector(VenueConnector):
         return report
 
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
-        row = await self.rest.get_order(symbol, cl_ord_id=cl_order_id)
-        order = parse.parse_order(row)
+        row = await self.rest.get_order(symbol, cl_ord_id=self._venue_cl(cl_order_id))
+        order = replace(parse.parse_order(row), cl_order_id=cl_order_id)
         rows = await self.rest.fills(symbol, ord_id=order.exch_order_id)
         return parse.fills_of(rows, order)
 
@@ -564,13 +816,17 @@ class OkxConnector(VenueConnector):
             except PARSE_ERRORS as exc:
                 log.warning("okx.orders.parse_error", extra={"error": repr(exc)})
                 continue
-            self.tracker.emit(report)
+            self._emit_leg(report)
 
     def _on_algo_orders(self, rows: list[dict[str, Any]]) -> None:
         """``orders-algo``: a native contingent order of ours that OKX cancelled (anyone's cancel) or failed
         before it fired is reported at once; its algoId is kept for a cancel."""
         for row in rows:
             cl = str(row.get("algoClOrdId", ""))
+            oco = self._ocos.get(cl)
+            if oco is not None:
+                self._on_oco_row(oco, row)
+                continue
             known = self.tracker.get(cl) if cl else None
             if known is None:
                 continue  # not an order of this connector's
@@ -590,7 +846,15 @@ class OkxConnector(VenueConnector):
         for cl, known in list(self.tracker.orders.items()):
             if known.status is not OrderStatus.PENDINGTRIGGER:
                 continue
+            oco = self._oco_legs.get(cl)
             try:
+                if oco is not None:
+                    if oco.ended or cl != oco.stop:
+                        continue
+                    row = await self._oco_row(oco)
+                    if row is not None:
+                        self._on_oco_row(oco, row)
+                    continue
                 row = await self._algo(known.symbol, cl)
             except VenueError as exc:
                 log.warning("okx.orders_algo.recovery_failed", extra={"error": str(exc)})
@@ -619,13 +883,15 @@ class OkxConnector(VenueConnector):
         for row in ours:
             by_order.setdefault((row["instId"], row["ordId"]), []).append(row)
         for (inst_id, ord_id), fills in by_order.items():
-            order = parse.parse_order(await self.rest.get_order(inst_id, ord_id=ord_id))
-            for fill in parse.fills_of(fills, order):
+            order = self._as_leg(parse.parse_order(await self.rest.get_order(inst_id, ord_id=ord_id)))
+            for fill in parse.fills_of(fills, order) if order is not None else []:
                 self.tracker.emit(fill)
         pending = await self.rest.orders_pending()
         open_ids = {row["ordId"] for row in pending}
         for pending_row in pending:
-            pending_report = parse.parse_order(pending_row)
+            pending_report = self._as_leg(parse.parse_order(pending_row))
+            if pending_report is None:
+                continue
             if self.tracker.get(pending_report.cl_order_id) is not None and self.tracker.changed(pending_report):
                 self.tracker.emit(pending_report)
         for cl_order_id, known in self.tracker.live():
@@ -637,7 +903,8 @@ class OkxConnector(VenueConnector):
                         raise
                     self.tracker.vanished(cl_order_id, self._clock_ms() * 1_000_000)
                     continue
-                self.tracker.emit(parse.parse_order(ended))
+                report = replace(parse.parse_order(ended), cl_order_id=cl_order_id)  # an oco leg's: its own id
+                self.tracker.emit(report)
 
 
 def _check_item(result: ItemResult) -> None:

@@ -10,6 +10,7 @@ domain's ``fee`` is what was paid (positive), a rebate negative.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, cast
@@ -18,7 +19,15 @@ from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, T
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.numbers import to_wire
-from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Trade, TradeWindow, VenuePosition
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    GroupRequest,
+    OrderRequest,
+    Trade,
+    TradeWindow,
+    VenuePosition,
+)
 from .schemas import BboItem, FillRow, InstrumentRow, OrderRow, PositionRow, TradeItem
 
 D = Decimal
@@ -101,6 +110,57 @@ def algo_item(order: OrderRequest, swap: bool) -> dict[str, str]:
             f"{leg}OrdPx": px,
         }
     )
+    return item
+
+
+def oco_refusal(group: GroupRequest) -> str:
+    """'' when OKX holds ``group`` as one ``oco`` algo order: an execx OCO of a stop and a take-profit (fixed
+    levels; last, mark or index) on one symbol with one side, quantity and reduce-only, each sending a market or a
+    GTC limit order; otherwise why not (the group is then emulated)."""
+    if group.type != "oco" or len(group.legs) != 2:
+        return "OKX's oco holds an OCO of two legs"
+    kinds = sorted(leg.trigger.kind if leg.trigger is not None else "" for leg in group.legs)
+    if kinds != ["stop", "takeprofit"]:
+        return "OKX's oco is a stop (stop-loss) and a take-profit"
+    first, second = group.legs
+    if (first.symbol, first.side, first.qty, first.reduce_only) != (
+        second.symbol,
+        second.side,
+        second.qty,
+        second.reduce_only,
+    ):
+        return "OKX's oco has one symbol, side, quantity and reduce-only for both legs"
+    for leg in group.legs:
+        if leg.trigger is None or leg.trigger.reference not in PX_TYPE or leg.trigger.price is None:
+            return f"{leg.cl_order_id}: OKX's oco legs trigger on last, mark or index at a fixed price"
+        if leg.order_type is not OrderType.MARKET and (
+            leg.order_type is not OrderType.LIMIT or leg.tif is not TimeInForce.GTC
+        ):
+            return f"{leg.cl_order_id}: an OKX oco leg sends a market or a GTC limit order"
+    return ""
+
+
+def oco_legs(group: GroupRequest) -> tuple[OrderRequest, OrderRequest]:
+    """The (stop, take-profit) legs of an OCO ``oco_refusal`` accepted."""
+    first, second = group.legs
+    return (first, second) if first.trigger is not None and first.trigger.kind == "stop" else (second, first)
+
+
+def oco_algo_cl(group: GroupRequest) -> str:
+    """The ``algoClOrdId`` of a group's ``oco`` algo order (1-32 letters and digits; the order it places when a
+    leg fires carries it as its ``clOrdId``): derived from the group id and the legs' clOrderIds, so it is found
+    again after a restart."""
+    stop, take = oco_legs(group)
+    text = "\0".join((group.group_id, stop.cl_order_id, take.cl_order_id))
+    return "oco" + hashlib.sha256(text.encode()).hexdigest()[:29]
+
+
+def oco_item(group: GroupRequest, swap: bool, algo_cl: str) -> dict[str, str]:
+    """``POST /api/v5/trade/order-algo`` ``ordType oco``: the stop leg's ``sl*`` and the take-profit leg's ``tp*``
+    (each ``algo_item`` would send alone) on one algo order."""
+    stop, take = oco_legs(group)
+    item = {**algo_item(take, swap), **algo_item(stop, swap)}
+    item.update({"ordType": "oco", "algoClOrdId": algo_cl})
     return item
 
 

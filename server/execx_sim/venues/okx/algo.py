@@ -155,7 +155,7 @@ class OkxAlgo:
             "moveTriggerPx": level if kind == "move_order_stop" else "",
             "actualSz": wire.num(inst.from_engine(child.qty)) if child is not None else "",
             "actualPx": wire.num(child.price) if child is not None and child.price is not None else "",
-            "actualSide": str(fired.extra.get("leg", "")) if child is not None else "",
+            "actualSide": str(fired.extra.get("leg", "")) if fired.trigger and fired.trigger.fired_ms else "",
             "triggerTime": str(fired.trigger.fired_ms) if fired.trigger is not None and fired.trigger.fired_ms else "",
             "failCode": self._fail_code(fired) if self.state(o) == "order_failed" else "",
             "reduceOnly": "true" if o.reduce_only else "false",
