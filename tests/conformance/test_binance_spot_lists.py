@@ -363,6 +363,34 @@ async def test_cancel_open_orders_answers_a_list_as_its_list_object(client: Clie
     assert lists == []
 
 
+async def test_oto_pending_trailing_stop(client: Client, sim: Simulator) -> None:
+    """An OTO whose pending order is a trailing STOP_LOSS (``pendingTrailingDelta``, DECIMAL in the list
+    endpoints: "250.0"): PENDING_NEW with its ``trailingDelta`` until the working order fills, then placed as a
+    held stop (NEW, not working, no ``W``) that trails from the last price and fires once the price falls 2.5 %
+    from it."""
+    bid, ask = best_bid_ask(sim)
+    params = {k: v for k, v in oto(bid, ask, "oto-s").items() if k != "pendingPrice"}
+    params |= {"pendingType": "STOP_LOSS", "pendingTrailingDelta": "250.0"}
+    async with user_data(client) as stream:
+        status, _, placed = await client.rest("POST", "/api/v3/orderList/oto", params)
+        assert status == 200, placed
+        pending = placed["orderReports"][1]
+        assert (pending["type"], pending["status"], pending["trailingDelta"]) == ("STOP_LOSS", "PENDING_NEW", 250)
+        sim.synthetic.print_trade(VENUE, SYMBOL, bid - 100, Decimal("0.01"), Side.SELL)
+        await stream.wait(lambda: ("NEW", "NEW") in stream.reports("oto-s-p"), "the stop placed")
+        held = [e for e in stream.events if e.get("c") == "oto-s-p"][-1]
+        assert (held["o"], held["w"], held["d"], "W" in held) == ("STOP_LOSS", False, 250, False)
+        status, _, query = await client.rest("GET", "/api/v3/order", {"symbol": SYMBOL, "origClientOrderId": "oto-s-p"})
+        assert (query["status"], query["isWorking"], query["trailingDelta"]) == ("NEW", False, 250)
+        fall = (bid - 100) * Decimal("0.97")  # below the trailing level (2.5 % under the last price)
+        sim.synthetic.print_trade(VENUE, SYMBOL, fall.quantize(Decimal("0.01")), Decimal("0.001"), Side.SELL)
+        await stream.wait(
+            lambda: stream.reports("oto-s-p")[-1:] in ([("TRADE", "FILLED")], [("EXPIRED", "EXPIRED")]),
+            "the stop fired and done",
+        )
+        assert stream.reports("oto-s-p")[:3] == [("NEW", "PENDING_NEW"), ("NEW", "NEW"), ("NEW", "NEW")]
+
+
 async def test_amend_keep_priority_of_list_orders(client: Client, sim: Simulator) -> None:
     """``PUT /api/v3/order/amend/keepPriority`` on orders of lists (faqs/order_amend_keep_priority.md): an OTO's
     pending order is amended while PENDING_NEW (the answer's ``amendedOrder`` PENDING_NEW, its ``listStatus``

@@ -29,6 +29,7 @@ operation that reported it is over (``loop.call_soon``), never inside matching.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ SIDES = ("BUY", "SELL")
 RESP_TYPES = ("ACK", "RESULT", "FULL")
 BAD_PRICES = "The relationship of the prices for the orders is not correct."
 NEVER = Decimal("1e30")  # a held pending order's trigger level: it is released by its list, never by a price
+INTEGRAL_DECIMAL = re.compile(r"^[0-9]{1,20}\.0+$")
 DONE_KEPT = 10_000
 # the list object of an amend's answer (rest-api.md, "Order Amend Keep Priority")
 AMEND_LIST_FIELDS = (
@@ -139,6 +141,9 @@ class OrderLists:
             names[target] = key
             if key in p:
                 values[target] = p.str(key)
+        delta = values.get("trailingDelta", "")
+        if INTEGRAL_DECIMAL.match(delta):  # the lists' trailing deltas are DECIMAL (rest-api.md): "250.0" is 250
+            values["trailingDelta"] = delta.split(".")[0]
         values["type"] = p.str(prefix + "Type", required=True)
         if "selfTradePreventionMode" in p:
             values["selfTradePreventionMode"] = p.str("selfTradePreventionMode")
