@@ -34,10 +34,13 @@ async def simulator() -> AsyncIterator[Any]:
         await sim.stop()
 
 
-def execx(data_dir: Path, sim: Any, stale_s: float = 120) -> contextlib.AbstractAsyncContextManager[Svc]:
+def execx(
+    data_dir: Path, sim: Any, stale_s: float = 120, order_entry: str = "websocket"
+) -> contextlib.AbstractAsyncContextManager[Svc]:
     """``execx --sim`` on the already running ``sim`` with its journal in ``data_dir``; a second one on the
-    same directory is the same execx after a restart (SIGTERM's path: ``Service.stop``)."""
-    return running(data_dir, stale_s, sim)
+    same directory is the same execx after a restart (SIGTERM's path: ``Service.stop``); ``--orderEntry``
+    ``order_entry``."""
+    return running(data_dir, stale_s, sim, order_entry)
 
 
 async def poll(get: Callable[[], Awaitable[T]], pred: Callable[[T], bool], what: str, within_s: float = WAIT_S) -> T:

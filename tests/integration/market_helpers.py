@@ -102,9 +102,12 @@ class Svc:
 
 
 @contextlib.asynccontextmanager
-async def running(data_dir: Path, stale_s: float, simulator: Any = None) -> AsyncIterator[Svc]:
+async def running(
+    data_dir: Path, stale_s: float, simulator: Any = None, order_entry: str = "websocket"
+) -> AsyncIterator[Svc]:
     """``execx --sim`` (quiet book) with market data going stale after ``stale_s`` without an update; on
-    ``simulator`` (an ``execx_sim.app.Simulator`` already running, which outlives execx) if given."""
+    ``simulator`` (an ``execx_sim.app.Simulator`` already running, which outlives execx) if given;
+    ``--orderEntry`` ``order_entry``."""
     settings = Settings(
         key=KEY,
         port=0,
@@ -114,6 +117,7 @@ async def running(data_dir: Path, stale_s: float, simulator: Any = None) -> Asyn
         sim=True,
         sim_quiet=True,
         market_data_stale_s=stale_s,
+        order_entry=order_entry,
     )
     service = Service(settings, simulator=simulator)
     await service.start()

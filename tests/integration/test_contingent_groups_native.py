@@ -1,12 +1,16 @@
 """Native linked groups (issue 20): OTO / OTOCO placed as one linked order at the venue (Pulse's
-``linked_order_type`` + ``otoco_config``, seed 004), end to end over gRPC and REST against a simulator of its own.
+``linked_order_type`` + ``otoco_config``, seed 004) and OCO as a Binance spot order list (``orderList/oco`` /
+``orderList.place.oco``), end to end over gRPC and REST against a simulator of its own.
 
 Covered: the group is held by the venue (the simulator's own orders: one primary, its secondaries
 ``is_secondary_oto`` and untriggered; nothing armed in execx); the venue's linking fires once (the entry's
 complete fill releases the bracket, a stop firing and filling cancels its take-profit at the venue); every leg's
 statuses and group id on the stream; ``CancelOrderGroup`` (REST) cancels every leg at the venue; a leg's
 ``emulate`` emulates the group; a restart with the entry filled while execx was down reconciles the legs (the
-secondaries, which have no label at the venue, found through the journaled order ids).
+secondaries, which have no label at the venue, found through the journaled order ids). Binance spot, over the
+WebSocket API and over REST: an OCO is one order list (both legs of one ``orderListId``, the stop held), the
+limit leg's fill makes the venue cancel the stop; cancelled as a group at the venue; not amended
+(FAILED_PRECONDITION); ``emulate``; a restart with the limit leg filled while execx was down.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import grpc
+import pytest
 from algo_helpers import execx, poll, simulator
 from execx.v1 import common_pb2 as c
 from execx.v1 import contingent_order_pb2 as co
@@ -60,6 +66,16 @@ def transactions(r: Any, cl: str) -> list[Any]:
 
 async def get(svc: Svc, sid: str, cl: str) -> Any:
     return (await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)).order
+
+
+async def restored_done(svc: Svc, sid: str, gid: str) -> Any:
+    """``GetOrderGroup`` once the group is restored after a restart (when the session is live again) and done."""
+    stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+    return await poll(
+        lambda: stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH),
+        lambda g: g.group.done,
+        "the group restored, done",
+    )
 
 
 async def test_pulse_otoco_is_one_linked_order_at_the_venue(tmp_path: Path) -> None:
@@ -204,8 +220,134 @@ async def test_pulse_otoco_across_a_restart(tmp_path: Path) -> None:
             await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == FILLED, "entry filled")
             await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == FILLED, "stop filled")
             await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == CANCELLED, "take-profit cancelled")
-            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
-            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
-            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, CANCELLED, FILLED]
+            got = await restored_done(svc, sid, gid)
+            assert [x.order_status for x in got.group.legs] == [FILLED, CANCELLED, FILLED]
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills].count(sl) == 1
+
+
+BINANCE, BSYMBOL, BQTY = "binance-spot", "BTCUSDT", 0.01
+
+
+def oco(sid: str, gid: str, limit: str, stop: str, last: Decimal, emulate: bool = False) -> co.SendOrderGroupRequest:
+    """A sell OCO: a limit 30 above the last price (LIMIT_MAKER at the venue), a stop-market 300 below it."""
+    legs = [
+        om.SendOrderRequest(
+            cl_order_id=limit,
+            symbol=BSYMBOL,
+            qty=BQTY,
+            order_type=c.ORDER_TYPE_LIMIT,
+            price=float(last + 30),
+            side=c.SIDE_SELL,
+            emulate=emulate,
+        ),
+        om.SendOrderRequest(
+            cl_order_id=stop,
+            symbol=BSYMBOL,
+            qty=BQTY,
+            order_type=c.ORDER_TYPE_MARKET,
+            side=c.SIDE_SELL,
+            trigger_kind=om.TRIGGER_KIND_STOP,
+            trigger_price=float(last - 300),
+        ),
+    ]
+    return co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OCO, orders=legs)
+
+
+def venue_list(sim: Any, acct: dict[str, str], *cls: str) -> list[Any]:
+    """The simulated venue's orders of ``cls`` (Binance spot), each with its ``order_list_id`` in ``extra``."""
+    market = sim.exchange.markets[BINANCE]
+    account = sim.exchange.account_by_key(acct["apiKey"])
+    return [market.find_order(account, BSYMBOL, client_id=cl) for cl in cls]
+
+
+@pytest.mark.parametrize("entry", ["websocket", "rest"])
+async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> None:
+    async with simulator() as sim, execx(tmp_path, sim, order_entry=entry) as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        r = updates(svc, sid)
+        try:
+            gid, lim, st = uid("g"), uid("lm"), uid("st")
+            ans = await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)
+            assert [x.cl_order_id for x in ans.group.legs] == [lim, st]
+            limit, stop = venue_list(sim, acct, lim, st)
+            assert limit.extra["order_list_id"] == stop.extra["order_list_id"]  # one order list at the venue
+            assert (limit.extra["type"], stop.extra["type"]) == ("LIMIT_MAKER", "STOP_LOSS")
+            assert stop.status is SimStatus.UNTRIGGERED
+            co_ = svc.service.contingent_orders
+            assert co_ is not None and co_.group(sid, gid).native
+            assert not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
+            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == PENDING, "held")
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                amend = co.AmendOrderGroupRequest(
+                    session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=lim, qty=0.02)]
+                )
+                await stub.AmendOrderGroup(amend, metadata=AUTH)
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(
+                e.value.details()
+            )
+            # a print through the limit fills it at the venue; the venue cancels the stop (the list's rule)
+            await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
+            await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")
+            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == CANCELLED, "st")
+            await r.wait(
+                lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
+            )
+            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, CANCELLED]
+            for cl in (lim, st):
+                assert all(t.group_id == gid for t in transactions(r, cl)), cl
+            assert len([t for t in transactions(r, lim) if t.trade_id]) == 1
+        finally:
+            await r.close()
+
+
+async def test_binance_spot_oco_cancelled_at_the_venue_and_emulate(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim, order_entry="rest") as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)
+        await poll(lambda: get(svc, sid, st), lambda o: o.order_status == PENDING, "the stop held by the venue")
+        # a delete of one leg cancels the group at the venue
+        delete = om.SendOrderRequest(
+            cl_order_id=st, symbol=BSYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_DELETE
+        )
+        await svc.om.SendOrder(delete, metadata=AUTH)
+        for cl in (lim, st):
+            await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+        assert all(o.status is SimStatus.CANCELED for o in venue_list(sim, acct, lim, st))
+        # a leg's emulate: execx's own OCO, no order list at the venue
+        gid2, lim2, st2 = uid("g"), uid("lm"), uid("st")
+        await stub.SendOrderGroup(oco(sid, gid2, lim2, st2, last, emulate=True), metadata=AUTH)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and not co_.group(sid, gid2).native
+        await poll(lambda: get(svc, sid, lim2), lambda o: o.order_status == c.ORDER_STATUS_NEW, "emulated limit leg")
+        [limit2] = venue_list(sim, acct, lim2)
+        assert limit2.extra.get("order_list_id") is None
+        x = co_.get(sid, st2)
+        assert x is not None and not x.native and x.status.value == "pendingtrigger"
+
+
+async def test_binance_spot_oco_across_a_restart(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, BINANCE)
+            last = await last_at_ask(svc, BINANCE, BSYMBOL)
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)
+            await poll(lambda: get(svc, sid, st), lambda o: o.order_status == PENDING, "the stop held by the venue")
+        sim.synthetic.print_trade(BINANCE, BSYMBOL, last + 40, D("0.01"), Side.BUY)  # execx down: the limit fills
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, BINANCE, acct)
+            await poll(lambda: get(svc, sid, lim), lambda o: o.order_status == FILLED, "limit leg filled")
+            await poll(lambda: get(svc, sid, st), lambda o: o.order_status == CANCELLED, "stop cancelled by the venue")
+            got = await restored_done(svc, sid, gid)
+            assert [x.order_status for x in got.group.legs] == [FILLED, CANCELLED]
+            assert got.group.legs[1].group_id == gid
+            fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+            assert [f.cl_order_id for f in fills.fills].count(lim) == 1

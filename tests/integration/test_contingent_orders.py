@@ -376,6 +376,7 @@ async def test_oco_via_rest_cancelled_as_a_group(svc: Svc) -> None:
                 "side": "sell",
                 "triggerKind": "stop",
                 "triggerPrice": float(bid - 800),
+                "emulate": True,  # execx's own OCO (this module tests emulation; a Binance spot order list otherwise)
             },
         ],
     }

@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -58,6 +58,7 @@ from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     ExecutionReport,
+    GroupRequest,
     OrderRequest,
     Rejected,
     Retryable,
@@ -127,6 +128,8 @@ class BinanceConnector(VenueConnector):
                 native_triggers=frozenset({"stop", "takeprofit"}),
                 native_references=frozenset({"last"}),
                 native_postonly=False,
+                # spot's order lists (``PlacesGroups`` below): OCO; an order list is not amended
+                native_groups=parse.LIST_TYPES,
             )
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
@@ -283,6 +286,52 @@ class BinanceConnector(VenueConnector):
                     log.warning("binance.entry_fills.unavailable", extra={"error": exc.message})
         self.tracker.note(report)
         return report
+
+    # ------------------------------------------------------------------ order lists (PlacesGroups, spot)
+
+    def holds_group(self, group: GroupRequest) -> str:
+        if self.flavor is not Flavor.SPOT or self.margin:
+            return f"{self.exchange} has no order lists in execx (spot only, not cross margin)"
+        return parse.order_list_refusal(group)
+
+    async def submit_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """``POST /api/v3/orderList/oco`` (or ``orderList.place.oco`` over the WebSocket API), ``listClientOrderId``
+        = the group id, each leg under its clOrderId; both placed or neither (the venue's rule). Answered with
+        each leg's report (``orderReports``); their later events are ordinary ``executionReport``s."""
+        params = parse.order_list_params(group)
+        for leg in group.legs:
+            known = Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
+            self.tracker.track(leg.cl_order_id, known)
+        try:
+            answer = await self._entry().new_order_list(group.type, params)
+        except (Retryable, Rejected):
+            for leg in group.legs:
+                self.tracker.refused(leg.cl_order_id)
+            raise
+        rows = answer.get("orderReports") if isinstance(answer, dict) else None
+        reports = {}
+        for row in rows if isinstance(rows, list) else []:
+            report = parse.parse_spot_order(cast(SpotOrder, row))
+            self.tracker.note(report)
+            reports[report.cl_order_id] = report
+        return [reports[leg.cl_order_id] for leg in group.legs if leg.cl_order_id in reports]
+
+    async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
+        """A cancel of one live leg: Binance cancels the whole order list with it (its other leg's cancel comes
+        as its ``executionReport``)."""
+        for leg in group.legs:
+            known = self.tracker.get(leg.cl_order_id)
+            if known is not None and not known.live:
+                continue
+            try:
+                return [await self.cancel_order(leg.symbol, leg.cl_order_id)]
+            except Rejected as exc:
+                if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES}:
+                    raise
+        return []
+
+    async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
+        """Nothing to learn: every leg is found by its client order id."""
 
     async def amend_order(
         self, symbol: str, cl_order_id: str, side: Side, qty: Decimal, price: Decimal | None

@@ -16,7 +16,7 @@ from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, T
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules, PriceBand
 from ...domain.numbers import to_wire
-from ...domain.venue import BookTicker, ExecutionReport, OrderRequest, Rejected, Trade, VenuePosition
+from ...domain.venue import BookTicker, ExecutionReport, GroupRequest, OrderRequest, Rejected, Trade, VenuePosition
 from .schemas import (
     BookTickerMsg,
     ExchangeInfo,
@@ -123,6 +123,74 @@ def spot_contingent_params(order: OrderRequest) -> Params:
         ("newClientOrderId", order.cl_order_id),
         ("newOrderRespType", "RESULT"),
     ]
+    return params
+
+
+# Spot order lists (issue 20, native groups): an OCO is an "above" and a "below" order of one side and quantity
+# (rest-api.md "New Order list - OCO"): one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) leg and one STOP_LOSS(_LIMIT) leg, a
+# SELL's stop below the market and its other leg above, a BUY's the mirror.
+LIST_TYPES = frozenset({"oco"})
+
+
+def _list_leg(leg: OrderRequest) -> tuple[str, Params] | str:
+    """A leg of an order list as (its type, its fields without the above / below prefix), or why it cannot be
+    one. A plain leg is a LIMIT_MAKER (an OCO has no plain LIMIT leg: one that would take at once is refused
+    by the venue, where the emulated group would have traded); a trigger leg is spot's contingent type."""
+    trigger = leg.trigger
+    if trigger is None:
+        if leg.order_type is OrderType.MARKET or leg.tif is not TimeInForce.GTC or leg.price is None:
+            return "a plain leg of a Binance order list is a resting LIMIT_MAKER (gtc limit or postonly)"
+        return "LIMIT_MAKER", [("ClientOrderId", leg.cl_order_id), ("Price", to_wire(leg.price))]
+    limit = leg.order_type is not OrderType.MARKET
+    kind = SPOT_CONTINGENT_TYPE.get((trigger.kind, limit))
+    if kind is None or trigger.reference != "last" or trigger.price is None:
+        return "Binance spot holds stop and take-profit orders on the last price only"
+    if leg.order_type is OrderType.POSTONLY or leg.tif is TimeInForce.DAY or (limit and leg.price is None):
+        return "Binance spot has no post-only or day stop order (and a stop-limit has its price)"
+    fields: Params = [("ClientOrderId", leg.cl_order_id)]
+    if limit and leg.price is not None:
+        fields += [("Price", to_wire(leg.price)), ("TimeInForce", TIF_OUT[leg.tif])]
+    fields.append(("StopPrice", to_wire(trigger.price)))
+    return kind, fields
+
+
+def order_list_refusal(group: GroupRequest) -> str:
+    """'' when Binance spot holds ``group`` as an order list (``PlacesGroups.holds_group``), else why not."""
+    if group.type not in LIST_TYPES:
+        return f"Binance spot order lists used by execx: {', '.join(sorted(LIST_TYPES))}, not {group.type}"
+    a, b = group.legs
+    if (a.symbol, a.side, a.qty) != (b.symbol, b.side, b.qty):
+        return "an OCO order list is two orders of one symbol, side and quantity"
+    legs = [_list_leg(leg) for leg in group.legs]
+    for why in legs:
+        if isinstance(why, str):
+            return why
+    stops = [isinstance(x, tuple) and x[0].startswith("STOP_LOSS") for x in legs]
+    if stops.count(True) != 1:
+        return "an OCO order list is one STOP_LOSS(_LIMIT) leg and one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) leg"
+    return ""
+
+
+def order_list_params(group: GroupRequest) -> Params:
+    """``POST /api/v3/orderList/oco`` (WebSocket API ``orderList.place.oco``): ``listClientOrderId`` = the group
+    id, each leg under its clOrderId as the above or below order (a SELL's stop below, a BUY's above)."""
+    a = group.legs[0]
+    legs = [_list_leg(leg) for leg in group.legs]
+    typed = [x for x in legs if isinstance(x, tuple)]
+    if len(typed) != 2:
+        raise ValidationError("orders", order_list_refusal(group) or "not an order list")
+    stop, other = (typed[0], typed[1]) if typed[0][0].startswith("STOP_LOSS") else (typed[1], typed[0])
+    above, below = (other, stop) if a.side is Side.SELL else (stop, other)
+    params: Params = [
+        ("symbol", a.symbol),
+        ("listClientOrderId", group.group_id),
+        ("side", a.side.value.upper()),
+        ("quantity", to_wire(a.qty)),
+    ]
+    for prefix, (kind, fields) in (("above", above), ("below", below)):
+        params.append((prefix + "Type", kind))
+        params += [(prefix + name, value) for name, value in fields]
+    params.append(("newOrderRespType", "RESULT"))
     return params
 
 

@@ -71,6 +71,10 @@ class OrderEntry(Protocol):
 
     async def cancel_replace(self, params: Params) -> SpotCancelReplace: ...
 
+    async def new_order_list(self, kind: str, params: Params) -> Any:
+        """Spot: ``POST /api/v3/orderList/{kind}`` / ``orderList.place.{kind}`` (issue 20's native groups)."""
+        ...
+
 
 class BinanceRest:
     """Binance REST; an ``OrderEntry`` (spot, cross margin, futures)."""
@@ -208,6 +212,10 @@ class BinanceRest:
         if self.margin:
             return await self.call("DELETE", f"{MARGIN}/order", [*params, CROSS], weight=10, mutating=True)
         return await self.call("DELETE", f"{self.prefix}/order", params, mutating=True)
+
+    async def new_order_list(self, kind: str, params: Params) -> Any:
+        """Spot order list: ``POST /api/v3/orderList/oco`` (its orders count as two)."""
+        return await self.call("POST", f"{self.prefix}/orderList/{kind}", params, mutating=True, order=True)
 
     async def new_algo_order(self, params: Params) -> Any:
         """Futures conditional order: ``POST /fapi|dapi/v1/algoOrder`` (the Algo Order API)."""

@@ -270,6 +270,9 @@ class WsOrderEntry:
     async def cancel_replace(self, params: Params) -> SpotCancelReplace:
         return cast(SpotCancelReplace, await self.call("order.cancelReplace", params, order=True))
 
+    async def new_order_list(self, kind: str, params: Params) -> Any:
+        return await self.call(f"orderList.place.{kind}", params, order=True)
+
 
 class FuturesUserStream:
     def __init__(
