@@ -9,7 +9,7 @@ statuses and group id on the stream; ``CancelOrderGroup`` (REST) cancels every l
 ``emulate`` emulates the group; a restart with the entry filled while execx was down reconciles the legs (the
 secondaries, which have no label at the venue, found through the journaled order ids). Binance spot, over the
 WebSocket API and over REST: an OCO is one order list (both legs of one ``orderListId``, the stop held), the
-limit leg's fill makes the venue cancel the stop; cancelled as a group at the venue; not amended
+limit leg's fill makes the venue expire the stop; cancelled as a group at the venue; not amended
 (FAILED_PRECONDITION); ``emulate``; a restart with the limit leg filled while execx was down.
 """
 
@@ -35,6 +35,7 @@ from test_contingent_orders import updates
 D = Decimal
 VENUE, SYMBOL, QTY = "pulse", "BTC_USD-PERPETUAL", 0.01
 PENDING, FILLED, CANCELLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_FILLED, c.ORDER_STATUS_CANCELLED
+EXPIRED = c.ORDER_STATUS_EXPIRED
 
 
 def linked_at_venue(sim: Any, acct: dict[str, str]) -> list[Any]:
@@ -288,15 +289,15 @@ async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> 
             assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(
                 e.value.details()
             )
-            # a print through the limit fills it at the venue; the venue cancels the stop (the list's rule)
+            # a print through the limit fills it at the venue; the venue expires the stop (the list's rule, OCO_TRIGGER)
             await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
             await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")
-            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == CANCELLED, "st")
+            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == EXPIRED, "st")
             await r.wait(
                 lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
             )
             got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
-            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, CANCELLED]
+            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, EXPIRED]
             for cl in (lim, st):
                 assert all(t.group_id == gid for t in transactions(r, cl)), cl
             assert len([t for t in transactions(r, lim) if t.trade_id]) == 1
@@ -345,9 +346,9 @@ async def test_binance_spot_oco_across_a_restart(tmp_path: Path) -> None:
         async with execx(tmp_path, sim) as svc:
             await svc.start_session(sid, BINANCE, acct)
             await poll(lambda: get(svc, sid, lim), lambda o: o.order_status == FILLED, "limit leg filled")
-            await poll(lambda: get(svc, sid, st), lambda o: o.order_status == CANCELLED, "stop cancelled by the venue")
+            await poll(lambda: get(svc, sid, st), lambda o: o.order_status == EXPIRED, "stop expired by the venue")
             got = await restored_done(svc, sid, gid)
-            assert [x.order_status for x in got.group.legs] == [FILLED, CANCELLED]
+            assert [x.order_status for x in got.group.legs] == [FILLED, EXPIRED]
             assert got.group.legs[1].group_id == gid
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills].count(lim) == 1
