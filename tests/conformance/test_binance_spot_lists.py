@@ -216,16 +216,18 @@ async def test_oto_over_rest_pending_until_the_working_order_fills(client: Clien
 
 
 async def test_oto_working_filled_at_once_expired_or_cancelled(client: Client, sim: Simulator) -> None:
-    """A working order that fills at placement: the answer shows it FILLED and the pending order still
-    PENDING_NEW (rest-api.md), placed right after. A working IOC that expires: the pending order expires
+    """A working order that fills at placement: the answer (``newOrderRespType`` FULL: with its fills) shows it
+    FILLED and the pending order still PENDING_NEW (rest-api.md), placed right after. A working IOC that expires: the pending order expires
     (``eR`` OTO_PHASE_ONE_EXPIRED). A cancel of the pending order (``DELETE /api/v3/order``) cancels the
     working one too; an unknown list is -2011 "Unknown order list sent." to cancel, -2018 to query."""
     bid, ask = best_bid_ask(sim)
     async with user_data(client) as stream:
         taker = oto(bid, ask, "oto-t", workingPrice=str(ask), workingQuantity="0.001", pendingQuantity="0.001")
-        status, _, placed = await client.rest("POST", "/api/v3/orderList/oto", taker)
+        status, _, placed = await client.rest("POST", "/api/v3/orderList/oto", {**taker, "newOrderRespType": "FULL"})
         assert status == 200, placed
         assert [r["status"] for r in placed["orderReports"]] == ["FILLED", "PENDING_NEW"]
+        working_fills, pending_fills = (r["fills"] for r in placed["orderReports"])  # FULL: the reports' fills
+        assert sum(Decimal(f["qty"]) for f in working_fills) == Decimal("0.001") and pending_fills == []
         await stream.wait(lambda: ("NEW", "NEW") in stream.reports("oto-t-p"), "the pending order placed")
         await stream.wait(lambda: stream.lists(placed["orderListId"])[-1:] == [("OTO", "ALL_DONE", "ALL_DONE")], "done")
 
