@@ -6,7 +6,8 @@ Covered: the venue holds one oco algo order with both legs (nothing armed in exe
 venue places its order, which fills under the take-profit leg's clOrderId, and the venue ends the stop (``cancelled``
 once, its contingent event after it; a print through the stop's level later places nothing); ``CancelOrderGroup``
 cancels the oco at the venue (both legs ``cancelled``); a leg's ``emulate`` and an OCO of another shape (a plain leg)
-stay execx's own groups, nothing at the venue.
+stay execx's own groups, nothing at the venue; a take-profit fired while execx was down is found after the restart;
+the kill switch cancels an oco at the venue.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from execx.v1 import common_pb2 as c
 from execx.v1 import contingent_order_pb2 as co
 from execx.v1 import contingent_order_pb2_grpc as co_grpc
 from execx.v1 import order_manager_pb2 as om
+from execx_sim.core.types import Side
 from market_helpers import AUTH, Svc, uid
 from test_contingent_native import last_at_ask, session
 from test_contingent_orders import updates
@@ -174,3 +176,38 @@ async def test_okx_oco_group_cancel_and_what_stays_emulated(tmp_path: Path) -> N
         assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco,conditional") == []
         assert {w for w in co_.watchers.values() if w.armed}  # the stops are armed in execx
         await poll(lambda: get(svc, sid, tp3), lambda o: o.order_status == c.ORDER_STATUS_NEW, "plain leg rests")
+
+
+async def test_okx_oco_across_a_restart_and_under_the_kill_switch(tmp_path: Path) -> None:
+    """The take-profit reached at the venue while execx is down: after the restart its leg comes back filled under
+    its clOrderId (its fill once) and the stop cancelled, found through the oco's derived algoClOrdId. A second
+    OCO is cancelled at the venue by the kill switch's pull."""
+    async with simulator() as sim:
+        gid, sl, tp = uid("g"), uid("sl"), uid("tp")
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, VENUE)
+            last = await last_at_ask(svc, VENUE, SYMBOL)
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            await stub.SendOrderGroup(oco(sid, gid, sl, tp, last), metadata=AUTH)
+            await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == PENDING, "held by the venue")
+        sim.synthetic.print_trade(VENUE, SYMBOL, last + 60, D("0.01"), Side.BUY)  # execx is down
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, VENUE, acct)
+            await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == FILLED, "take-profit filled")
+            await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == CANCELLED, "stop cancelled")
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+            assert got.group.done and [x.order_status for x in got.group.legs] == [CANCELLED, FILLED]
+            fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+            assert [f.cl_order_id for f in fills.fills] == [tp]
+            gid2, sl2, tp2 = uid("g"), uid("sl"), uid("tp")
+            last = await last_at_ask(svc, VENUE, SYMBOL)
+            await stub.SendOrderGroup(oco(sid, gid2, sl2, tp2, last), metadata=AUTH)
+            assert len(await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco")) == 1
+            kill = await svc.om.EngageKillSwitch(
+                om.EngageKillSwitchRequest(session_id=sid, reason="desk"), metadata=AUTH
+            )
+            assert set(kill.cl_order_ids) == {sl2, tp2}
+            for cl in (sl2, tp2):
+                await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+            assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco") == []
