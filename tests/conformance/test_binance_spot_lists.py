@@ -217,9 +217,10 @@ async def test_oto_over_rest_pending_until_the_working_order_fills(client: Clien
 
 async def test_oto_working_filled_at_once_expired_or_cancelled(client: Client, sim: Simulator) -> None:
     """A working order that fills at placement: the answer (``newOrderRespType`` FULL: with its fills) shows it
-    FILLED and the pending order still PENDING_NEW (rest-api.md), placed right after. A working IOC that expires: the pending order expires
-    (``eR`` OTO_PHASE_ONE_EXPIRED). A cancel of the pending order (``DELETE /api/v3/order``) cancels the
-    working one too; an unknown list is -2011 "Unknown order list sent." to cancel, -2018 to query."""
+    FILLED and the pending order still PENDING_NEW (rest-api.md), placed right after. A working IOC that
+    expires: the pending order expires (``eR`` OTO_PHASE_ONE_EXPIRED). A cancel of the pending order
+    (``DELETE /api/v3/order``) cancels the working one too; an unknown list is -2011 "Unknown order list sent."
+    to cancel, -2018 to query."""
     bid, ask = best_bid_ask(sim)
     async with user_data(client) as stream:
         taker = oto(bid, ask, "oto-t", workingPrice=str(ask), workingQuantity="0.001", pendingQuantity="0.001")
