@@ -71,11 +71,11 @@ def arm(
     check_funds: bool = True,
 ) -> Order:
     """Register a conditional order (status ``UNTRIGGERED``, event ``NEW``). The order it will place is
-    validated now as ``Market.place`` validates it (tick, lot, limits, client id), except funds and
-    reduce-only, which are checked when it fires. A fixed level the reference already reached is refused
-    (``WOULD_TRIGGER_IMMEDIATELY``) when ``reject_crossed``, else fires on this operation's end. Without
-    ``check_funds`` the account's funds are not looked at now at all (a pending order of a venue order list,
-    funded by the order that releases it)."""
+    validated now as ``Market.place`` validates it (tick, lot, limits, client id, and the funds it would
+    reserve now, unless ``check_funds`` is False: a pending order of a venue order list, funded by the order
+    that releases it), except reduce-only; funds and reduce-only are checked again when it fires (nothing is
+    reserved while it waits). A fixed level the reference already reached is refused
+    (``WOULD_TRIGGER_IMMEDIATELY``) when ``reject_crossed``, else fires on this operation's end."""
     if trigger.trailing:
         if (trigger.offset is not None and trigger.offset <= 0) or (trigger.rate is not None and trigger.rate <= 0):
             raise OrderError(RejectReason.PRICE_FILTER, "trailing distance must be positive")
