@@ -167,19 +167,36 @@ async def test_pro_watch_orders_and_my_trades(sim: Simulator, account: Account, 
         await ex.close()
 
 
-async def test_trigger_order_is_armed_at_the_venue_and_fires_there() -> None:
-    """A conditional order (``triggerPrice`` + ``triggerDirection``) on a simulator of the test's own (it
-    prints trades): listed with ``trigger: True`` until the last price reaches it, then filled."""
-    sim = Simulator(quiet=True, seed=11)
+async def own_sim(seed: int, market: str) -> tuple[Simulator, Any, Decimal]:
+    """A started simulator of the test's own (it prints trades), a funded account's ccxt client on it, and the
+    last price of ``market``'s BTCUSDT (a trade printed at the best ask)."""
+    sim = Simulator(quiet=True, seed=seed)
     await sim.start()
     account = sim.exchange.create_account()
     sim.fund_default(account)
-    _, last = top(sim, "bybit-linear", "BTCUSDT")
-    trade = sim.synthetic.print_trade
-    trade("bybit-linear", "BTCUSDT", last, Decimal("0.001"), Side.BUY)
+    _, last = top(sim, market, "BTCUSDT")
+    sim.synthetic.print_trade(market, "BTCUSDT", last, Decimal("0.001"), Side.BUY)
     ex = configure(
         ccxt_async.bybit({"apiKey": account.api_key, "secret": account.secret_key, "enableRateLimit": False}), sim
     )
+    return sim, ex, last
+
+
+async def closed(ex: Any, order_id: str, symbol: str) -> Any:
+    """ccxt's ``fetch_order`` until the order is closed (the fill is immediate; polled for a loaded machine)."""
+    for _ in range(600):
+        o = await ex.fetch_order(order_id, symbol, {"acknowledged": True})
+        if o["status"] == "closed":
+            return o
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} not closed")
+
+
+async def test_trigger_order_is_armed_at_the_venue_and_fires_there() -> None:
+    """A conditional order (``triggerPrice`` + ``triggerDirection``) on a simulator of the test's own (it
+    prints trades): listed with ``trigger: True`` until the last price reaches it, then filled."""
+    sim, ex, last = await own_sim(11, "bybit-linear")
+    trade = sim.synthetic.print_trade
     try:
         await ex.load_markets()
         order = await ex.create_order(
@@ -193,19 +210,37 @@ async def test_trigger_order_is_armed_at_the_venue_and_fires_there() -> None:
         pending = await ex.fetch_open_orders("BTC/USDT:USDT", None, None, {"trigger": True})
         assert [(o["id"], o["triggerPrice"]) for o in pending] == [(order["id"], float(last + 20))]
         trade("bybit-linear", "BTCUSDT", last + 20, Decimal("0.001"), Side.BUY)
-
-        async def filled() -> Any:
-            o = await ex.fetch_order(order["id"], "BTC/USDT:USDT", {"acknowledged": True})
-            return o if o["status"] == "closed" else None
-
-        done = None
-        for _ in range(600):  # the fill is immediate; polled for a loaded machine
-            done = await filled()
-            if done:
-                break
-            await asyncio.sleep(0.05)
-        assert done is not None
+        done = await closed(ex, order["id"], "BTC/USDT:USDT")
         assert done["filled"] == 0.01 and done["clientOrderId"] == "ccxt-stop"
+    finally:
+        await ex.close()
+        await sim.stop()
+
+
+async def test_spot_trigger_orders_are_held_under_stop_order() -> None:
+    """ccxt's spot trigger orders (``triggerPrice`` on a spot market: ccxt sends ``orderFilter=StopOrder`` and no
+    ``triggerDirection``): listed and cancelled with ``trigger: True``; a market buy one fires at the venue's
+    last price and fills."""
+    sim, ex, last = await own_sim(12, "bybit-spot")
+    trade = sim.synthetic.print_trade
+    try:
+        await ex.load_markets()
+        sl = await ex.create_order(
+            "BTC/USDT", "limit", "sell", 0.01, float(last - 310), {"triggerPrice": float(last - 300)}
+        )
+        buy = await ex.create_order(
+            "BTC/USDT", "market", "buy", 0.01, None, {"triggerPrice": float(last + 20), "clientOrderId": "ccxt-ss"}
+        )
+        pending = await ex.fetch_open_orders("BTC/USDT", None, None, {"trigger": True})
+        assert sorted((o["id"], o["triggerPrice"]) for o in pending) == sorted(
+            [(sl["id"], float(last - 300)), (buy["id"], float(last + 20))]
+        )
+        await ex.cancel_order(sl["id"], "BTC/USDT", {"trigger": True})
+        pending = await ex.fetch_open_orders("BTC/USDT", None, None, {"trigger": True})
+        assert [o["id"] for o in pending] == [buy["id"]]
+        trade("bybit-spot", "BTCUSDT", last + 20, Decimal("0.001"), Side.BUY)
+        done = await closed(ex, buy["id"], "BTC/USDT")
+        assert done["filled"] == 0.01 and done["clientOrderId"] == "ccxt-ss"
     finally:
         await ex.close()
         await sim.stop()

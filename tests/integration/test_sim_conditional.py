@@ -35,6 +35,19 @@ async def until(check: Any, what: str, within_s: float = WAIT_S) -> Any:
     raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
+async def until_filled(ws: Any, category: str, oid: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """``order.{category}`` statuses and ``execution.{category}`` items of ``oid`` read until it is Filled."""
+    statuses: list[str] = []
+    fills: list[dict[str, Any]] = []
+    while "Filled" not in statuses:
+        msg = await ws.receive_json(timeout=WAIT_S)
+        if msg.get("topic") == f"order.{category}":
+            statuses += [o["orderStatus"] for o in msg["data"] if o["orderId"] == oid]
+        elif msg.get("topic") == f"execution.{category}":
+            fills += [e for e in msg["data"] if e["orderId"] == oid]
+    return statuses, fills
+
+
 @pytest.fixture
 async def bybit(simulator: Simulator) -> AsyncIterator[Client]:
     account = simulator.exchange.create_account()
@@ -81,14 +94,7 @@ async def test_bybit_conditional_order_untriggered_then_triggered_then_filled(by
         assert plain["result"]["list"] == []
 
         await sim_trade(sim, "bybit-linear", "BTCUSDT", last + 30, Decimal("0.001"), "buy")  # gaps through
-        statuses: list[str] = []
-        fills: list[dict[str, Any]] = []
-        while "Filled" not in statuses:
-            msg = await ws.receive_json(timeout=WAIT_S)
-            if msg.get("topic") == "order.linear":
-                statuses += [o["orderStatus"] for o in msg["data"] if o["orderId"] == oid]
-            elif msg.get("topic") == "execution.linear":
-                fills += [e for e in msg["data"] if e["orderId"] == oid]
+        statuses, _ = await until_filled(ws, "linear", oid)
         assert statuses[:2] == ["Untriggered", "Triggered"] or statuses[:2] == ["Triggered", "New"]
         assert statuses[-1] == "Filled" and "Triggered" in statuses
     _, done, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderLinkId=stop-1")
@@ -124,6 +130,94 @@ async def test_bybit_conditional_amend_and_cancel_deactivates(bybit: Client) -> 
     await sim_trade(sim, "bybit-linear", "BTCUSDT", last - 400, Decimal("0.001"), "sell")
     _, got, _ = await bybit.get("/v5/order/realtime", "category=linear&symbol=BTCUSDT&orderLinkId=sl-2")
     assert (got["result"]["list"][0]["orderStatus"], got["result"]["list"][0]["cumExecQty"]) == ("Deactivated", "0")
+
+
+async def test_bybit_spot_conditional_order_stop_order_filter(bybit: Client) -> None:
+    """Spot conditional orders (``orderFilter=StopOrder`` + ``triggerPrice``; no ``triggerDirection``: the
+    direction is where the trigger price stands against the last price at creation): listed under StopOrder
+    untriggered, cancelled only under StopOrder (spot's cancel defaults to ``Order``), fired by the last price
+    (Untriggered -> Triggered -> New -> Filled on ``order.spot``, one fill), then no longer a StopOrder's to
+    cancel."""
+    sim = bybit.sim
+    last = bybit.ask("bybit-spot", "BTCUSDT")
+    await sim_trade(sim, "bybit-spot", "BTCUSDT", last, Decimal("0.001"), "buy")
+    buy = {
+        "category": "spot",
+        "symbol": "BTCUSDT",
+        "side": "Buy",
+        "orderType": "Market",
+        "marketUnit": "baseCoin",
+        "qty": "0.01",
+        "orderLinkId": "spot-stop-1",
+        "triggerPrice": str(last + 20),
+        "orderFilter": "StopOrder",
+    }
+    _, missing, _ = await bybit.post("/v5/order/create", {k: v for k, v in buy.items() if k != "triggerPrice"})
+    assert missing["retCode"] == 10001
+    _, plain, _ = await bybit.post("/v5/order/create", {k: v for k, v in buy.items() if k != "orderFilter"})
+    assert plain["retCode"] == 10001
+    _, bogus, _ = await bybit.post("/v5/order/create", {**buy, "orderFilter": "Stop"})
+    assert (bogus["retCode"], bogus["retMsg"]) == (170202, "Invalid orderFilter parameter.")
+    sell = {
+        **buy,
+        "side": "Sell",
+        "orderType": "Limit",
+        "price": str(last - 300),
+        "orderLinkId": "spot-sl-1",
+        "triggerPrice": str(last - 200),
+    }
+    del sell["marketUnit"]
+
+    async with bybit.http.ws_connect(bybit.urls["private"]) as ws:
+        await ws.send_json(bybit.ws_auth())
+        assert (await ws.receive_json(timeout=10))["success"] is True
+        await ws.send_json({"req_id": "s", "op": "subscribe", "args": ["order.spot", "execution.spot"]})
+        assert (await ws.receive_json(timeout=10))["success"] is True
+        _, ok, _ = await bybit.post("/v5/order/create", buy)
+        assert ok["retCode"] == 0, ok
+        oid = ok["result"]["orderId"]
+        _, ok2, _ = await bybit.post("/v5/order/create", sell)
+        assert ok2["retCode"] == 0, ok2
+        _, listed, _ = await bybit.get("/v5/order/realtime", "category=spot&symbol=BTCUSDT&orderFilter=StopOrder")
+        rows = {r["orderLinkId"]: r for r in listed["result"]["list"]}
+        assert {k: (r["orderStatus"], r["stopOrderType"], r["triggerDirection"]) for k, r in rows.items()} == {
+            "spot-stop-1": ("Untriggered", "StopOrder", 1),
+            "spot-sl-1": ("Untriggered", "StopOrder", 2),
+        }
+        assert Decimal(rows["spot-stop-1"]["lastPriceOnCreated"]) == last
+        assert Decimal(rows["spot-sl-1"]["triggerPrice"]) == last - 200
+        _, active, _ = await bybit.get("/v5/order/realtime", "category=spot&symbol=BTCUSDT&orderFilter=Order")
+        assert active["result"]["list"] == []
+
+        cancel = {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "spot-sl-1"}
+        _, wrong, _ = await bybit.post("/v5/order/cancel", cancel)  # orderFilter Order by default
+        assert (wrong["retCode"], wrong["retMsg"]) == (170213, "Order does not exist.")
+        _, cancelled, _ = await bybit.post("/v5/order/cancel", {**cancel, "orderFilter": "StopOrder"})
+        assert cancelled["retCode"] == 0, cancelled
+        _, got, _ = await bybit.get("/v5/order/realtime", "category=spot&symbol=BTCUSDT&orderLinkId=spot-sl-1")
+        assert got["result"]["list"][0]["orderStatus"] == "Deactivated"
+
+        await sim_trade(sim, "bybit-spot", "BTCUSDT", last + 30, Decimal("0.001"), "buy")  # gaps through
+        statuses, fills = await until_filled(ws, "spot", oid)
+        assert statuses[0] == "Untriggered" and statuses[-1] == "Filled"
+        assert statuses.index("Triggered") < statuses.index("Filled")
+        await until(lambda: _fills_of(bybit, oid, fills), "its fill")
+        assert sum(Decimal(f["execQty"]) for f in fills) == Decimal("0.01")
+    again = {"category": "spot", "symbol": "BTCUSDT", "orderLinkId": "spot-stop-1", "orderFilter": "StopOrder"}
+    _, gone, _ = await bybit.post("/v5/order/cancel", again)
+    assert gone["retCode"] == 170213
+    _, done, _ = await bybit.get("/v5/order/realtime", "category=spot&symbol=BTCUSDT&orderLinkId=spot-stop-1")
+    (row,) = done["result"]["list"]
+    assert (row["orderStatus"], row["cumExecQty"], row["stopOrderType"]) == ("Filled", "0.01", "StopOrder")
+
+
+async def _fills_of(bybit: Client, oid: str, fills: list[dict[str, Any]]) -> bool:
+    """True once the fills seen on the stream add up to the order's quantity (the stream may lag the order)."""
+    if sum(Decimal(f["execQty"]) for f in fills) >= Decimal("0.01"):
+        return True
+    _, rows, _ = await bybit.get("/v5/execution/list", f"category=spot&symbol=BTCUSDT&orderId={oid}")
+    fills[:] = rows["result"]["list"]
+    return sum(Decimal(f["execQty"]) for f in fills) >= Decimal("0.01")
 
 
 # ---------------------------------------------------------------------- Deribit: stop_* / take_* / trailing_stop

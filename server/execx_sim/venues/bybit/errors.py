@@ -43,6 +43,7 @@ SPOT_DUPLICATE = 170141
 SPOT_PRICE_HIGH = 170193
 SPOT_PRICE_LOW = 170194
 SPOT_NOT_EXIST = 170213
+SPOT_ORDER_FILTER = 170202  # "Invalid orderFilter parameter." (ccxt maps it to InvalidOrder)
 
 MSG_SIGN = "Error sign, please check your signature generation algorithm."
 MSG_KEY = "API key is invalid."
@@ -56,6 +57,10 @@ def not_found(spot: bool) -> BybitError:
     if spot:
         return BybitError(SPOT_NOT_EXIST, "Order does not exist.")
     return BybitError(ORDER_NOT_EXIST, "order not exists or too late to cancel")
+
+
+def order_filter() -> BybitError:
+    return BybitError(SPOT_ORDER_FILTER, "Invalid orderFilter parameter.")
 
 
 def duplicate_link(spot: bool) -> BybitError:

@@ -37,6 +37,7 @@ from .instruments import CATEGORIES, CATEGORY_OF
 LINK_RE = re.compile(r"[A-Za-z0-9_-]{1,36}")
 DECIMAL_RE = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
 TRIGGER_BY = {"LastPrice": TriggerRef.LAST, "MarkPrice": TriggerRef.MARK, "IndexPrice": TriggerRef.INDEX}
+SPOT_ORDER_FILTERS = ("Order", "tpslOrder", "StopOrder")  # spot's orderFilter (v5 create / cancel order)
 BATCH_MAX = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 MARGIN_LEVERAGE = Decimal(2)  # spot margin: borrowing up to twice the spot wallet's value (simulator rule)
 
@@ -182,6 +183,18 @@ class Trading:
         elif price is None:
             raise errors.param("price is required for limit orders")
         trigger_price = decimal(req, "triggerPrice")
+        if spot:
+            order_filter = text(req, "orderFilter") or "Order"
+            if order_filter not in SPOT_ORDER_FILTERS:
+                raise errors.order_filter()
+            if order_filter == "tpslOrder":
+                raise errors.param("orderFilter tpslOrder: spot TP/SL orders are not simulated (StopOrder is)")
+            if (order_filter == "StopOrder") != (trigger_price is not None):
+                raise errors.param("triggerPrice goes with orderFilter=StopOrder on spot, and StopOrder needs it")
+            if trigger_price is not None and quote_qty is not None:
+                raise errors.param("a spot conditional market buy is sized in the base coin here (marketUnit=baseCoin)")
+            if trigger_price is not None and is_leverage == "1":
+                raise errors.param("isLeverage: spot margin conditional orders are not simulated")
         if trigger_price is not None:
             return self._conditional(account, market, req, symbol, side, engine_type, qty, price, tif, link, extra)
         loan = self._borrow(account, market, symbol, side, qty, price, quote_qty) if is_leverage == "1" else None
@@ -221,17 +234,60 @@ class Trading:
         link: str,
         extra: dict[str, Any],
     ) -> Order:
-        """A conditional order (``triggerPrice``, v5 create order): derivatives only here, with
-        ``triggerDirection`` 1 (fires when the ``triggerBy`` price rises to the trigger price) or 2 (falls
-        to it); status ``Untriggered`` until it fires, then ``Triggered`` → ``New`` under the same
-        orderId. A trigger price already on the wrong side of the market is refused (110092 / 110093)."""
+        """A conditional order (``triggerPrice``, v5 create order). Derivatives: ``triggerDirection`` 1 (fires
+        when the ``triggerBy`` price rises to the trigger price) or 2 (falls to it); a trigger price already on
+        the wrong side of the market is refused (110092 / 110093). Spot (``orderFilter=StopOrder``):
+        ``triggerDirection`` and ``triggerBy`` are derivatives' parameters (ignored); it watches the last price
+        and its direction is where the trigger price stands against the last price at creation (above: fires
+        when the price rises to it; below: when it falls to it; ``lastPriceOnCreated`` on its rows); nothing is
+        occupied until it fires. Status ``Untriggered`` until it fires, then ``Triggered`` → ``New`` under the
+        same orderId."""
         category = CATEGORY_OF[market.name]
-        if category not in ("linear", "inverse"):
-            raise errors.param("triggerPrice: conditional orders are simulated for linear and inverse only")
+        if category not in ("linear", "inverse", "spot"):
+            raise errors.param("triggerPrice: conditional orders are simulated for spot, linear and inverse only")
         trigger_price = decimal(req, "triggerPrice")
         assert trigger_price is not None
         if trigger_price <= 0:
             raise errors.param("triggerPrice invalid")
+        spot = category == "spot"
+        trigger = (
+            self._spot_trigger(market, symbol, trigger_price, extra)
+            if spot
+            else self._derivative_trigger(market, req, symbol, trigger_price, extra)
+        )
+        try:
+            return conditional.arm(
+                market,
+                account,
+                symbol,
+                side,
+                engine_type,
+                qty,
+                trigger,
+                price,
+                tif,
+                client_id=link,
+                reduce_only=flag(req, "reduceOnly"),
+                extra=extra,
+                reject_crossed=False,
+            )
+        except OrderError as e:
+            raise errors.from_engine(e, spot) from None
+
+    def _spot_trigger(self, market: Market, symbol: str, trigger_price: Decimal, extra: dict[str, Any]) -> Trigger:
+        """Spot: on the last price, rising to a trigger price above the last price, falling to one below."""
+        last = conditional.reference(market, symbol, TriggerRef.LAST)
+        if last is None:
+            last = market.mark_price(symbol)
+        if trigger_price == last:
+            raise errors.param(f"triggerPrice {wire.num(trigger_price)} equals the last price")
+        extra.update(triggerBy="LastPrice", lastPriceOnCreated=wire.num(last), stopOrderType="StopOrder")
+        return Trigger(Direction.RISE if trigger_price > last else Direction.FALL, trigger_price, TriggerRef.LAST)
+
+    def _derivative_trigger(
+        self, market: Market, req: dict[str, Any], symbol: str, trigger_price: Decimal, extra: dict[str, Any]
+    ) -> Trigger:
+        """Linear / inverse: ``triggerDirection`` and ``triggerBy``, the level on the side it says."""
         direction = req.get("triggerDirection")
         if direction not in (1, 2, "1", "2"):
             raise errors.param("TriggerDirection invalid")
@@ -255,25 +311,7 @@ class Trading:
             )
         extra["triggerBy"] = by
         extra["closeOnTrigger"] = flag(req, "closeOnTrigger")
-        trigger = Trigger(Direction.RISE if rise else Direction.FALL, trigger_price, ref)
-        try:
-            return conditional.arm(
-                market,
-                account,
-                symbol,
-                side,
-                engine_type,
-                qty,
-                trigger,
-                price,
-                tif,
-                client_id=link,
-                reduce_only=flag(req, "reduceOnly"),
-                extra=extra,
-                reject_crossed=False,
-            )
-        except OrderError as e:
-            raise errors.from_engine(e, False) from None
+        return Trigger(Direction.RISE if rise else Direction.FALL, trigger_price, ref)
 
     def _borrow(
         self,
@@ -355,6 +393,14 @@ class Trading:
 
     def cancel(self, account: Account, category: str, req: dict[str, Any]) -> Order:
         order = self.find(account, category, req)
+        if category == "spot":
+            # spot's orderFilter (Order by default) says which kind of order is cancelled: a conditional order
+            # waiting for its trigger only under StopOrder, an order on the book (a fired one too) under Order
+            order_filter = text(req, "orderFilter") or "Order"
+            if order_filter not in SPOT_ORDER_FILTERS:
+                raise errors.order_filter()
+            if order_filter != ("StopOrder" if order.status is OrderStatus.UNTRIGGERED else "Order"):
+                raise errors.not_found(True)
         try:
             return self.market(category).cancel(account, order.symbol, order_id=order.order_id)
         except OrderError as e:
