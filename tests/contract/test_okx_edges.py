@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from connector_harness import Harness, Venue, config_for, running
+from connector_harness import WAIT_S, Harness, Venue, config_for, running
 from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.okx.connector import OkxConnector
 from execx_server.connectors.transport.websocket import Backoff
@@ -251,3 +251,42 @@ async def test_websocket_order_entry_falls_back_to_rest_while_the_socket_is_down
         assert telemetry.requests[-1] == "WS order"
         live = {o.cl_order_id for o in await h.connector.open_orders(h.venue.symbol)}
         assert live == {first.cl_order_id, second.cl_order_id, third.cl_order_id}
+
+
+async def test_algo_order_ended_while_the_business_socket_was_away_is_recovered(
+    sim: Simulator, account: Account
+) -> None:
+    """A native stop (algo order) cancelled at the venue while the business websocket hears nothing of it (its
+    ``orders-algo`` subscription dropped, then the connection lost): after the reconnect the held algo orders are
+    asked for (``GET order-algo``) and its ``cancelled`` is reported."""
+    from execx_server.domain.venue import NativeTrigger
+    from execx_sim.core import conditional
+    from waiting import eventually
+
+    async with running(sim, SWAP, account, Backoff(base_s=0.05, cap_s=0.5)) as h:
+        connector = h.connector
+        assert isinstance(connector, OkxConnector) and connector._business is not None
+        business = connector._business
+        _, ask = await h.book()
+        await h.trade_print(ask, h.venue.qty, Side.BUY)  # the last price
+        stop = dataclasses.replace(
+            h.order(Side.BUY, None, order_type=OrderType.MARKET, tag="bz"),
+            trigger=NativeTrigger("stop", "last", ask + 20),
+        )
+        ack = await connector.submit_order(stop)
+        assert ack.status is OrderStatus.PENDINGTRIGGER
+        fe = next(fe for fe in sim.frontends if fe.venue == "okx")
+        conns = [c for c in fe.ws.conns if c.kind == "business"]  # type: ignore[attr-defined]
+        assert len(conns) == 1
+        await business.ws.send_json({"op": "unsubscribe", "args": [{"channel": "orders-algo", "instType": "ANY"}]})
+        await eventually(lambda: conns[0].subs == [], "orders-algo unsubscribed", WAIT_S)
+        market = sim.exchange.markets["okx"]
+        (held,) = conditional.armed_orders(market, account)
+        market.cancel(account, held.symbol, order_id=held.order_id)  # at the venue: nobody hears of it
+        connections = business.ws.connections
+        await business.ws.drop()
+        await eventually(lambda: business.ws.connections > connections, "business websocket back", WAIT_S)
+        cancelled = await h.wait_report(
+            lambda r: r.cl_order_id == stop.cl_order_id and r.status is OrderStatus.CANCELLED, "recovered cancel"
+        )
+        assert "orders-algo canceled" in cancelled.message

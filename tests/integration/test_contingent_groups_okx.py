@@ -211,3 +211,26 @@ async def test_okx_oco_across_a_restart_and_under_the_kill_switch(tmp_path: Path
             for cl in (sl2, tp2):
                 await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
             assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco") == []
+
+
+async def test_okx_oco_refused_by_the_venue_rejects_both_legs(tmp_path: Path) -> None:
+    """A take-profit already on the wrong side of OKX's last price: OKX refuses the oco (51279 for a sell), both
+    legs end ``rejected`` with OKX's words and nothing is held at the venue (an emulated OCO would fire at once)."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, sl, tp = uid("g"), uid("sl"), uid("tp")
+        req = co.SendOrderGroupRequest(
+            session_id=sid,
+            group_id=gid,
+            group_type=co.GROUP_TYPE_OCO,
+            orders=[leg(sl, om.TRIGGER_KIND_STOP, last - 50), leg(tp, om.TRIGGER_KIND_TAKE_PROFIT, last - 10)],
+        )
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        for cl in (sl, tp):
+            got = await poll(
+                lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == c.ORDER_STATUS_REJECTED, f"{cl} rejected"
+            )
+            assert "TP trigger price cannot be lower than the last price" in got.message
+        assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco") == []
