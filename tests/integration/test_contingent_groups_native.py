@@ -69,6 +69,16 @@ async def get(svc: Svc, sid: str, cl: str) -> Any:
     return (await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)).order
 
 
+async def done_once(stub: Any, r: Any, sid: str, gid: str, statuses: list[int], filled: str) -> None:
+    """The group is done with its legs in ``statuses``; every leg's updates carry its group id; ``filled``'s
+    one fill came once."""
+    got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+    assert got.group.done and [x.order_status for x in got.group.legs] == statuses
+    for leg in got.group.legs:
+        assert all(t.group_id == gid for t in transactions(r, leg.cl_order_id)), leg.cl_order_id
+    assert len([t for t in transactions(r, filled) if t.trade_id]) == 1
+
+
 async def restored_done(svc: Svc, sid: str, gid: str) -> Any:
     """``GetOrderGroup`` once the group is restored after a restart (when the session is live again) and done."""
     stub = co_grpc.ContingentOrderServiceStub(svc.channel)
@@ -124,12 +134,7 @@ async def test_pulse_otoco_is_one_linked_order_at_the_venue(tmp_path: Path) -> N
                 lambda m: m.contingent_event.cl_order_id == tp and m.contingent_event.status == CANCELLED, "tp event"
             )
             await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
-            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
-            assert got.group.done
-            assert [x.order_status for x in got.group.legs] == [FILLED, CANCELLED, FILLED]
-            for cl in (entry, tp, sl):
-                assert all(t.group_id == gid for t in transactions(r, cl)), cl
-            assert len([t for t in transactions(r, sl) if t.trade_id]) == 1
+            await done_once(stub, r, sid, gid, [FILLED, CANCELLED, FILLED], sl)
             assert transactions(r, tp)[0].order_status == c.ORDER_STATUS_PENDING_NEW
         finally:
             await r.close()
@@ -296,11 +301,7 @@ async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> 
             await r.wait(
                 lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
             )
-            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
-            assert got.group.done and [x.order_status for x in got.group.legs] == [FILLED, EXPIRED]
-            for cl in (lim, st):
-                assert all(t.group_id == gid for t in transactions(r, cl)), cl
-            assert len([t for t in transactions(r, lim) if t.trade_id]) == 1
+            await done_once(stub, r, sid, gid, [FILLED, EXPIRED], lim)
         finally:
             await r.close()
 
@@ -352,3 +353,69 @@ async def test_binance_spot_oco_across_a_restart(tmp_path: Path) -> None:
             assert got.group.legs[1].group_id == gid
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills].count(lim) == 1
+
+
+def bleg(cl: str, side: int, **kw: Any) -> om.SendOrderRequest:
+    fields: dict[str, Any] = dict(cl_order_id=cl, symbol=BSYMBOL, qty=BQTY, order_type=c.ORDER_TYPE_MARKET, side=side)
+    fields.update(kw)
+    return om.SendOrderRequest(**fields)
+
+
+@pytest.mark.parametrize("entry", ["websocket", "rest"])
+async def test_binance_spot_otoco_is_an_order_list(tmp_path: Path, entry: str) -> None:
+    """A working sell limit and a buy bracket (a take-profit 60 below the last price, a stop 20 above it): one
+    OTOCO order list at the venue, the bracket PENDING_NEW (pendingtrigger) until the working order fills, then
+    placed by the venue; the stop fires and fills there and the venue expires the take-profit, once."""
+    async with simulator() as sim, execx(tmp_path, sim, order_entry=entry) as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        r = updates(svc, sid)
+        try:
+            gid, entry_, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+            legs = [
+                bleg(entry_, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 10)),
+                bleg(tp, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT, trigger_price=float(last - 60)),
+                bleg(sl, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_STOP, trigger_price=float(last + 20)),
+            ]
+            req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+            await stub.SendOrderGroup(req, metadata=AUTH)
+            working, take, stop = venue_list(sim, acct, entry_, tp, sl)
+            assert working.extra["order_list_id"] == take.extra["order_list_id"] == stop.extra["order_list_id"]
+            assert take.extra.get("pending") and stop.extra.get("pending")
+            co_ = svc.service.contingent_orders
+            assert co_ is not None and co_.group(sid, gid).native
+            for cl in (tp, sl):
+                await r.wait(
+                    lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl
+                )
+            await poll(lambda: get(svc, sid, entry_), lambda o: o.order_status == c.ORDER_STATUS_NEW, "working")
+            await svc.trade(BINANCE, BSYMBOL, last + 15, D("0.01"), "buy")  # fills the working order
+            await r.wait(lambda m: m.transaction.cl_order_id == entry_ and m.transaction.order_status == FILLED, "w")
+            await svc.trade(BINANCE, BSYMBOL, last + 30, D("0.001"), "buy")  # through the stop at the venue
+            await r.wait(lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl")
+            await r.wait(lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == EXPIRED, "tp")
+            await done_once(stub, r, sid, gid, [FILLED, EXPIRED, FILLED], sl)
+        finally:
+            await r.close()
+
+
+async def test_binance_spot_oto_cancelled_as_a_list(tmp_path: Path) -> None:
+    async with simulator() as sim, execx(tmp_path, sim, order_entry="rest") as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, work, pend = uid("g"), uid("wk"), uid("pd")
+        legs = [
+            bleg(work, c.SIDE_BUY, order_type=c.ORDER_TYPE_LIMIT, price=float(last - 200)),
+            bleg(pend, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 500)),
+        ]
+        req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTO, orders=legs)
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        await poll(lambda: get(svc, sid, pend), lambda o: o.order_status == PENDING, "pending order held")
+        working, pending = venue_list(sim, acct, work, pend)
+        assert working.extra["order_list_id"] == pending.extra["order_list_id"] and pending.extra.get("pending")
+        await stub.CancelOrderGroup(co.CancelOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
+        for cl in (work, pend):
+            await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+        assert working.status is SimStatus.CANCELED and pending.status is SimStatus.CANCELED

@@ -35,6 +35,9 @@ Mechanisms (``../shared/venues/binance.md``):
   followed by a new order under the same client order id (margin has neither amend nor
   cancel-replace), and the private stream is the margin user data stream (``listenToken``, see
   ``stream.py``). Futures are margined already: ``use_margin`` is ignored there.
+- Spot order lists (issue 20's native OCO / OTO / OTOCO groups, ``PlacesGroups``): ``POST /api/v3/orderList/
+  oco|oto|otoco`` or ``orderList.place.*`` over the WebSocket API (``parse.order_list_request``); a pending
+  order (``PENDING_NEW``) is ``pendingtrigger``; a cancel of one leg cancels the list; lists are not amended.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
 Lifecycle, tracking, recovery, the stall watch, the dead-man switch and market-data watching are
@@ -128,7 +131,7 @@ class BinanceConnector(VenueConnector):
                 native_triggers=frozenset({"stop", "takeprofit"}),
                 native_references=frozenset({"last"}),
                 native_postonly=False,
-                # spot's order lists (``PlacesGroups`` below): OCO; an order list is not amended
+                # spot's order lists (``PlacesGroups`` below): OCO, OTO, OTOCO; an order list is not amended
                 native_groups=parse.LIST_TYPES,
             )
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
@@ -295,9 +298,10 @@ class BinanceConnector(VenueConnector):
         return parse.order_list_refusal(group)
 
     async def submit_group(self, group: GroupRequest) -> list[ExecutionReport]:
-        """``POST /api/v3/orderList/oco`` (or ``orderList.place.oco`` over the WebSocket API), ``listClientOrderId``
-        = the group id, each leg under its clOrderId; both placed or neither (the venue's rule). Answered with
-        each leg's report (``orderReports``); their later events are ordinary ``executionReport``s."""
+        """``POST /api/v3/orderList/oco|oto|otoco`` (or ``orderList.place.*`` over the WebSocket API),
+        ``listClientOrderId`` = the group id, each leg under its clOrderId (``parse.order_list_request``); every
+        order placed (an OTO's pending ones held, ``PENDING_NEW`` = pendingtrigger) or none. Answered with each
+        leg's report (``orderReports``, fills first); their later events are ordinary ``executionReport``s."""
         params = parse.order_list_params(group)
         for leg in group.legs:
             known = Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
@@ -311,6 +315,8 @@ class BinanceConnector(VenueConnector):
         rows = answer.get("orderReports") if isinstance(answer, dict) else None
         reports = {}
         for row in rows if isinstance(rows, list) else []:
+            for fill in parse.parse_spot_fills(cast(SpotOrder, row)):  # a working order filled at placement
+                self.tracker.emit(fill)
             report = parse.parse_spot_order(cast(SpotOrder, row))
             self.tracker.note(report)
             reports[report.cl_order_id] = report

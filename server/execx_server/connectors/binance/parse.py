@@ -126,79 +126,135 @@ def spot_contingent_params(order: OrderRequest) -> Params:
     return params
 
 
-# Spot order lists (issue 20, native groups): an OCO is an "above" and a "below" order of one side and quantity
-# (rest-api.md "New Order list - OCO"): one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) leg and one STOP_LOSS(_LIMIT) leg, a
-# SELL's stop below the market and its other leg above, a BUY's the mirror.
-LIST_TYPES = frozenset({"oco"})
+# Spot order lists (issue 20, native groups; rest-api.md "Order lists"). An OCO is an "above" and a "below" order
+# of one side and quantity: one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) leg and one STOP_LOSS(_LIMIT) leg, a SELL's
+# stop below the market and its other leg above, a BUY's the mirror. An OTO is a working LIMIT / LIMIT_MAKER
+# order and a pending order of any type, placed once the working order is fully filled (execx's OTO rule); an
+# OTOCO's pending part is an OCO pair.
+LIST_TYPES = frozenset({"oco", "oto", "otoco"})
+OCO_PAIR = "an OCO pair is one STOP_LOSS(_LIMIT) order and one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) order"
 
 
-def _list_leg(leg: OrderRequest) -> tuple[str, Params] | str:
-    """A leg of an order list as (its type, its fields without the above / below prefix), or why it cannot be
-    one. A plain leg is a LIMIT_MAKER (an OCO has no plain LIMIT leg: one that would take at once is refused
-    by the venue, where the emulated group would have traded); a trigger leg is spot's contingent type."""
+def _list_leg(leg: OrderRequest, role: str) -> tuple[str, Params] | str:
+    """An order of a list as (its type, its fields without their prefix), or why it cannot be one. ``role``:
+    ``oco`` (a leg of an OCO pair: a plain leg is a LIMIT_MAKER, an OCO having no plain LIMIT order: one that
+    would take at once is refused by the venue, where the emulated group would have traded), ``working`` (LIMIT
+    or LIMIT_MAKER) or ``pending`` (an OTO's: any type). A trigger leg is spot's contingent type."""
     trigger = leg.trigger
+    fields: Params = [("ClientOrderId", leg.cl_order_id)]
     if trigger is None:
-        if leg.order_type is OrderType.MARKET or leg.tif is not TimeInForce.GTC or leg.price is None:
-            return "a plain leg of a Binance order list is a resting LIMIT_MAKER (gtc limit or postonly)"
-        return "LIMIT_MAKER", [("ClientOrderId", leg.cl_order_id), ("Price", to_wire(leg.price))]
+        if leg.order_type is OrderType.MARKET:
+            return ("MARKET", fields) if role == "pending" else f"an order list's {role} order is not a market order"
+        if leg.price is None or leg.tif is TimeInForce.DAY:
+            return "Binance has no DAY time in force"
+        fields.append(("Price", to_wire(leg.price)))
+        if leg.order_type is OrderType.POSTONLY:
+            return "LIMIT_MAKER", fields
+        if role == "oco":
+            if leg.tif is not TimeInForce.GTC:
+                return "a plain leg of an OCO pair is a resting LIMIT_MAKER (gtc limit or postonly)"
+            return "LIMIT_MAKER", fields
+        return "LIMIT", [*fields, ("TimeInForce", TIF_OUT[leg.tif])]
+    if role == "working":
+        return "an order list's working order is a LIMIT or LIMIT_MAKER order, not a stop"
     limit = leg.order_type is not OrderType.MARKET
     kind = SPOT_CONTINGENT_TYPE.get((trigger.kind, limit))
     if kind is None or trigger.reference != "last" or trigger.price is None:
         return "Binance spot holds stop and take-profit orders on the last price only"
     if leg.order_type is OrderType.POSTONLY or leg.tif is TimeInForce.DAY or (limit and leg.price is None):
         return "Binance spot has no post-only or day stop order (and a stop-limit has its price)"
-    fields: Params = [("ClientOrderId", leg.cl_order_id)]
     if limit and leg.price is not None:
         fields += [("Price", to_wire(leg.price)), ("TimeInForce", TIF_OUT[leg.tif])]
     fields.append(("StopPrice", to_wire(trigger.price)))
     return kind, fields
 
 
+def _pair(a: OrderRequest, b: OrderRequest) -> tuple[tuple[str, Params], tuple[str, Params]] | str:
+    """An OCO pair as its (above, below) orders, or why it cannot be one."""
+    if (a.side, a.qty) != (b.side, b.qty):
+        return "an OCO pair is two orders of one side and quantity"
+    typed = []
+    for leg in (a, b):
+        x = _list_leg(leg, "oco")
+        if isinstance(x, str):
+            return x
+        typed.append(x)
+    stops = [x for x in typed if x[0].startswith("STOP_LOSS")]
+    if len(stops) != 1:
+        return OCO_PAIR
+    stop = stops[0]
+    other = typed[1] if typed[0] is stop else typed[0]
+    return (other, stop) if a.side is Side.SELL else (stop, other)
+
+
+def _prefixed(prefix: str, typed: tuple[str, Params]) -> Params:
+    kind, fields = typed
+    return [(prefix + "Type", kind)] + [(prefix + name, value) for name, value in fields]
+
+
+def order_list_request(group: GroupRequest) -> tuple[Params, str]:
+    """The order list's parameters and why it cannot be one ('' when it can): ``POST /api/v3/orderList/oco|oto|
+    otoco`` (WebSocket API ``orderList.place.oco|oto|otoco``), ``listClientOrderId`` = the group id, each order
+    under its clOrderId (an OCO: ``above*`` / ``below*`` with one ``side`` and ``quantity``; an OTO: ``working*``
+    and ``pending*``; an OTOCO: ``working*``, ``pendingSide``, ``pendingQuantity``, ``pendingAbove*``,
+    ``pendingBelow*``). Answered FULL: a working order filled at placement comes with its fills."""
+    if group.type not in LIST_TYPES:
+        return [], f"Binance spot order lists used by execx: {', '.join(sorted(LIST_TYPES))}, not {group.type}"
+    first = group.legs[0]
+    if any(leg.symbol != first.symbol for leg in group.legs):
+        return [], "an order list is on one symbol"
+    params: Params = [("symbol", first.symbol), ("listClientOrderId", group.group_id)]
+    if group.type == "oco":
+        pair = _pair(*group.legs)
+        if isinstance(pair, str):
+            return [], pair
+        params += [("side", first.side.value.upper()), ("quantity", to_wire(first.qty))]
+        params += _prefixed("above", pair[0]) + _prefixed("below", pair[1])
+    else:
+        working = _list_leg(first, "working")
+        if isinstance(working, str):
+            return [], working
+        kind, fields = working
+        params += [("workingType", kind), ("workingSide", first.side.value.upper())]
+        params += [("working" + name, value) for name, value in fields]
+        params.append(("workingQuantity", to_wire(first.qty)))
+        pending = group.legs[1]
+        params += [("pendingSide", pending.side.value.upper()), ("pendingQuantity", to_wire(pending.qty))]
+        if group.type == "oto":
+            leg = _list_leg(pending, "pending")
+            if isinstance(leg, str):
+                return [], leg
+            params += _prefixed("pending", leg)
+        else:
+            pair = _pair(*group.legs[1:])
+            if isinstance(pair, str):
+                return [], pair
+            params += _prefixed("pendingAbove", pair[0]) + _prefixed("pendingBelow", pair[1])
+    params.append(("newOrderRespType", "FULL"))
+    return params, ""
+
+
 def order_list_refusal(group: GroupRequest) -> str:
     """'' when Binance spot holds ``group`` as an order list (``PlacesGroups.holds_group``), else why not."""
-    if group.type not in LIST_TYPES:
-        return f"Binance spot order lists used by execx: {', '.join(sorted(LIST_TYPES))}, not {group.type}"
-    a, b = group.legs
-    if (a.symbol, a.side, a.qty) != (b.symbol, b.side, b.qty):
-        return "an OCO order list is two orders of one symbol, side and quantity"
-    legs = [_list_leg(leg) for leg in group.legs]
-    for why in legs:
-        if isinstance(why, str):
-            return why
-    stops = [isinstance(x, tuple) and x[0].startswith("STOP_LOSS") for x in legs]
-    if stops.count(True) != 1:
-        return "an OCO order list is one STOP_LOSS(_LIMIT) leg and one LIMIT_MAKER / TAKE_PROFIT(_LIMIT) leg"
-    return ""
+    return order_list_request(group)[1]
 
 
 def order_list_params(group: GroupRequest) -> Params:
-    """``POST /api/v3/orderList/oco`` (WebSocket API ``orderList.place.oco``): ``listClientOrderId`` = the group
-    id, each leg under its clOrderId as the above or below order (a SELL's stop below, a BUY's above)."""
-    a = group.legs[0]
-    legs = [_list_leg(leg) for leg in group.legs]
-    typed = [x for x in legs if isinstance(x, tuple)]
-    if len(typed) != 2:
-        raise ValidationError("orders", order_list_refusal(group) or "not an order list")
-    stop, other = (typed[0], typed[1]) if typed[0][0].startswith("STOP_LOSS") else (typed[1], typed[0])
-    above, below = (other, stop) if a.side is Side.SELL else (stop, other)
-    params: Params = [
-        ("symbol", a.symbol),
-        ("listClientOrderId", group.group_id),
-        ("side", a.side.value.upper()),
-        ("quantity", to_wire(a.qty)),
-    ]
-    for prefix, (kind, fields) in (("above", above), ("below", below)):
-        params.append((prefix + "Type", kind))
-        params += [(prefix + name, value) for name, value in fields]
-    params.append(("newOrderRespType", "RESULT"))
+    """``order_list_request``'s parameters; a group it cannot hold is INVALID_ARGUMENT (never sent)."""
+    params, why = order_list_request(group)
+    if why:
+        raise ValidationError("orders", why)
     return params
 
 
 def spot_status(o: Mapping[str, Any], working_key: str) -> OrderStatus:
     """A spot order's status: a contingent type NEW but not working yet (``workingTime`` -1 in answers and
     queries, no ``W`` in an ``executionReport``) is held by the venue: ``pendingtrigger``. Once it fired it is
-    NEW and working (a plain new order from here on)."""
+    NEW and working (a plain new order from here on). An order list's pending order (``PENDING_NEW``, until its
+    working order is fully filled) is held by the venue too: ``pendingtrigger``."""
     status = parse_status(o.get("status", o.get("X", "NEW")))
+    if status is OrderStatus.PENDINGNEW:  # an order list's pending order, held until its working order fills
+        return OrderStatus.PENDINGTRIGGER
     if status is OrderStatus.NEW and o.get("type", o.get("o")) in SPOT_CONTINGENT_TYPES:
         working = o.get(working_key)
         if working is None or (isinstance(working, int) and working < 0):
