@@ -567,10 +567,15 @@ async def test_okx_conditional_algo_order_live_then_effective_on_the_channel(okx
     _, ask = top(sim, "okx", swap)
     await sim_trade(sim, "okx", swap, ask, Decimal("0.01"), "buy")
     algo = {"instId": swap, "tdMode": "cross", "side": "buy", "ordType": "conditional", "sz": "1"}
-    _, both = await okx.call(
-        "POST", "/api/v5/trade/order-algo", {**algo, "slTriggerPx": str(ask + 20), "tpTriggerPx": str(ask - 20)}
-    )
-    assert both["code"] == "1" and both["data"][0]["sCode"] == "51000"
+    # both legs on a conditional: OKX performs the stop-loss and ignores the take-profit
+    legs = {"slTriggerPx": str(ask + 20), "slOrdPx": "-1", "tpTriggerPx": str(ask - 20), "tpOrdPx": "-1"}
+    _, both = await okx.call("POST", "/api/v5/trade/order-algo", {**algo, **legs})
+    assert both["code"] == "0", both
+    _, pending = await okx.call("GET", "/api/v5/trade/orders-algo-pending?ordType=conditional")
+    (row,) = pending["data"]
+    assert (row["slTriggerPx"], row["tpTriggerPx"]) == (str(ask + 20), "")
+    _, gone = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": row["algoId"], "instId": swap}])
+    assert gone["code"] == "0"
     async with await okx.ws("business") as ws:
         await ws.send_json(okx.login())
         assert (await ws.receive_json(timeout=10))["event"] == "login"

@@ -3,13 +3,13 @@
 engine's conditional orders (core/conditional.py, ``spawn``: the algo order places its order when it fires).
 
 ``ordType``: ``conditional`` (one-way stop: a stop-loss ``slTriggerPx`` / ``slOrdPx`` or a take-profit
-``tpTriggerPx`` / ``tpOrdPx``; both at once is refused here, ``51000``), ``oco`` (both, each with its trigger
-price type: one algo order whose first leg to reach its level places its order and ends the other; a buy's
-take-profit must be below the reference price and its stop-loss above, a sell's the other way round, else
-``51277`` / ``51278`` / ``51279`` / ``51280`` in OKX's words; two engine orders behind one ``algoId``, the
-stop-loss leg listed, ``Oco``), ``trigger`` (``triggerPx``,
-``orderPx``; it fires when the price reaches ``triggerPx`` from where it was when placed), ``move_order_stop``
-(a trailing stop: ``callbackRatio`` or ``callbackSpread``, optional ``activePx``). An order price ``-1`` is a
+``tpTriggerPx`` / ``tpOrdPx``; with both, only the stop-loss, as OKX's document says), ``oco`` (both, each
+with its trigger price type: one algo order whose first leg to reach its level places its order and ends the
+other; a buy's take-profit must be below the reference price and its stop-loss above, a sell's the other way
+round, else ``51277`` / ``51278`` / ``51279`` / ``51280`` in OKX's words; two engine orders behind one
+``algoId``, the stop-loss leg listed, ``Oco``), ``trigger`` (``triggerPx``, ``orderPx``; it fires when the
+price reaches ``triggerPx`` from where it was when placed), ``move_order_stop`` (a trailing stop:
+``callbackRatio`` or ``callbackSpread``, optional ``activePx``). An order price ``-1`` is a
 market order. Trigger price types ``last`` (default), ``mark`` (the book's mid), ``index`` (the mid too: the
 simulator has no index). States: ``live`` until it fires, then ``effective`` (``ordId`` = the order it placed,
 under ``algoClOrdId`` as its ``clOrdId``; ``actualSide`` sl / tp), ``canceled``, ``order_failed``.
@@ -336,8 +336,9 @@ class OkxAlgo:
             level, px_text, type_key = decimal(item, "triggerPx", required=True), text(item, "orderPx"), "triggerPxType"
         else:
             sl, tp = decimal(item, "slTriggerPx"), decimal(item, "tpTriggerPx")
-            if (sl is None) == (tp is None):
-                raise ItemError("51000", "Parameter slTriggerPx or tpTriggerPx error (one of them; both: ordType oco)")
+            if sl is None and tp is None:
+                raise ItemError("51000", "Parameter slTriggerPx or tpTriggerPx error")
+            # both: "only stop-loss logic will be performed and take-profit logic will be ignored" (OKX)
             return self._leg_trigger(side, item, "sl" if sl is not None else "tp", extra)
         return self._level_trigger(symbol, kind, rise, level, px_text, type_key, "", item, extra)
 
