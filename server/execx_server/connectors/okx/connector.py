@@ -747,7 +747,8 @@ class OkxConnector(VenueConnector):
 
     async def open_orders(self, symbol: str | None = None) -> list[ExecutionReport]:
         rows = await self.rest.orders_pending(symbol or "")
-        reports = [parse.parse_order(row) for row in rows]
+        # an oco's order under the leg that fired (one whose leg is not known yet is left out)
+        reports = [r for r in (self._as_leg(parse.parse_order(row)) for row in rows) if r is not None]
         for report in reports:
             self.tracker.note(report)
         return reports
