@@ -206,6 +206,43 @@ async def test_pulse_oto_cancelled_at_the_venue_via_rest_and_emulate(tmp_path: P
         await poll(lambda: get(svc, sid, e2), lambda o: o.order_status == FILLED, "emulated entry filled")
 
 
+async def test_pulse_native_group_amended_at_the_venue_then_the_kill_switch(tmp_path: Path) -> None:
+    """A held leg of a Pulse OTOCO amended with AmendOrderGroup (its qty and trigger price: private/edit of the
+    venue's secondary); the kill switch's pull then cancels every leg at the venue, nothing left held there."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        legs = bracket(entry, tp, sl, last)
+        legs[0] = leg(entry, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 100))
+        req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == PENDING, "the stop held by the venue")
+        amend = co.AmendOrderGroupRequest(
+            session_id=sid,
+            group_id=gid,
+            orders=[om.SendOrderRequest(cl_order_id=sl, qty=0.02, trigger_price=float(last + 25))],
+        )
+        await stub.AmendOrderGroup(amend, metadata=AUTH)
+        engine = svc.service.engine
+        assert engine is not None
+        held_id = engine.session(sid).orders[sl].exch_order_id
+        [held] = [o for o in linked_at_venue(sim, acct) if str(o.extra.get("label") or "") == "" and o.qty == D("0.02")]
+        assert held.trigger is not None and held.trigger.price == last + 25 and held.status is SimStatus.UNTRIGGERED
+        await poll(lambda: get(svc, sid, sl), lambda o: D(str(o.qty)) == D("0.02"), "the amend at the venue")
+        assert held_id
+        kill = await svc.om.EngageKillSwitch(om.EngageKillSwitchRequest(session_id=sid, reason="desk"), metadata=AUTH)
+        assert set(kill.cl_order_ids) >= {entry}
+        for cl in (entry, tp, sl):
+            await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+        assert all(o.status is SimStatus.CANCELED for o in linked_at_venue(sim, acct))
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        x = co_.get(sid, sl)
+        assert x is not None and x.status.value == "cancelled" and x.message == "kill switch engaged"
+
+
 async def test_pulse_otoco_across_a_restart(tmp_path: Path) -> None:
     async with simulator() as sim:
         gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
@@ -400,8 +437,11 @@ async def test_binance_spot_otoco_is_an_order_list(tmp_path: Path, entry: str) -
             await r.close()
 
 
-async def test_binance_spot_oto_cancelled_as_a_list(tmp_path: Path) -> None:
-    async with simulator() as sim, execx(tmp_path, sim, order_entry="rest") as svc:
+@pytest.mark.parametrize("entry", ["websocket", "rest"])
+async def test_binance_spot_oto_cancelled_as_a_list(tmp_path: Path, entry: str) -> None:
+    """An OTO (a working buy limit, a pending sell limit held PENDING_NEW) cancelled with CancelOrderGroup: one
+    DELETE orderList / orderList.cancel, both orders cancelled at the venue."""
+    async with simulator() as sim, execx(tmp_path, sim, order_entry=entry) as svc:
         sid, acct = await session(svc, BINANCE)
         last = await last_at_ask(svc, BINANCE, BSYMBOL)
         stub = co_grpc.ContingentOrderServiceStub(svc.channel)

@@ -37,7 +37,8 @@ Mechanisms (``../shared/venues/binance.md``):
   ``stream.py``). Futures are margined already: ``use_margin`` is ignored there.
 - Spot order lists (issue 20's native OCO / OTO / OTOCO groups, ``PlacesGroups``): ``POST /api/v3/orderList/
   oco|oto|otoco`` or ``orderList.place.*`` over the WebSocket API (``parse.order_list_request``); a pending
-  order (``PENDING_NEW``) is ``pendingtrigger``; a cancel of one leg cancels the list; lists are not amended.
+  order (``PENDING_NEW``) is ``pendingtrigger``; a group is cancelled with ``DELETE /api/v3/orderList`` /
+  ``orderList.cancel`` (a cancel of one leg cancels the list too); lists are not amended.
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
 Lifecycle, tracking, recovery, the stall watch, the dead-man switch and market-data watching are
@@ -323,18 +324,22 @@ class BinanceConnector(VenueConnector):
         return [reports[leg.cl_order_id] for leg in group.legs if leg.cl_order_id in reports]
 
     async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
-        """A cancel of one live leg: Binance cancels the whole order list with it (its other leg's cancel comes
-        as its ``executionReport``)."""
-        for leg in group.legs:
-            known = self.tracker.get(leg.cl_order_id)
-            if known is not None and not known.live:
-                continue
-            try:
-                return [await self.cancel_order(leg.symbol, leg.cl_order_id)]
-            except Rejected as exc:
-                if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES}:
-                    raise
-        return []
+        """``DELETE /api/v3/orderList`` (``orderList.cancel``) by its ``listClientOrderId`` (the group id): every
+        order of the list still open, answered with each one's report. A list the venue no longer has open
+        (done, or cancelled meanwhile) is no error: nothing to report (the engine asks for each leg)."""
+        try:
+            answer = await self._entry().cancel_order_list(group.symbol, group.group_id)
+        except Rejected as exc:
+            if exc.code in {str(c) for c in UNKNOWN_ORDER_CODES}:  # -2011 "Unknown order list sent."
+                return []
+            raise
+        rows = answer.get("orderReports") if isinstance(answer, dict) else None
+        out = []
+        for row in rows if isinstance(rows, list) else []:
+            report = self._client_view(parse.parse_spot_order(cast(SpotOrder, row)))
+            self.tracker.note(report)
+            out.append(report)
+        return out
 
     async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
         """Nothing to learn: every leg is found by its client order id."""

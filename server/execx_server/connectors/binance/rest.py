@@ -75,6 +75,10 @@ class OrderEntry(Protocol):
         """Spot: ``POST /api/v3/orderList/{kind}`` / ``orderList.place.{kind}`` (issue 20's native groups)."""
         ...
 
+    async def cancel_order_list(self, symbol: str, list_client_order_id: str) -> Any:
+        """Spot: ``DELETE /api/v3/orderList`` / ``orderList.cancel`` by ``listClientOrderId``."""
+        ...
+
 
 class BinanceRest:
     """Binance REST; an ``OrderEntry`` (spot, cross margin, futures)."""
@@ -216,6 +220,11 @@ class BinanceRest:
     async def new_order_list(self, kind: str, params: Params) -> Any:
         """Spot order list: ``POST /api/v3/orderList/oco`` (its orders count as two)."""
         return await self.call("POST", f"{self.prefix}/orderList/{kind}", params, mutating=True, order=True)
+
+    async def cancel_order_list(self, symbol: str, list_client_order_id: str) -> Any:
+        """Spot order list: ``DELETE /api/v3/orderList`` (every order of the list still open)."""
+        params = [("symbol", symbol), ("listClientOrderId", list_client_order_id)]
+        return await self.call("DELETE", f"{self.prefix}/orderList", params, mutating=True)
 
     async def new_algo_order(self, params: Params) -> Any:
         """Futures conditional order: ``POST /fapi|dapi/v1/algoOrder`` (the Algo Order API)."""

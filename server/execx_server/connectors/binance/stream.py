@@ -273,6 +273,10 @@ class WsOrderEntry:
     async def new_order_list(self, kind: str, params: Params) -> Any:
         return await self.call(f"orderList.place.{kind}", params, order=True)
 
+    async def cancel_order_list(self, symbol: str, list_client_order_id: str) -> Any:
+        params = [("symbol", symbol), ("listClientOrderId", list_client_order_id)]
+        return await self.call("orderList.cancel", params)
+
 
 class FuturesUserStream:
     def __init__(
