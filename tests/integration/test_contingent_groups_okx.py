@@ -7,7 +7,8 @@ venue places its order, which fills under the take-profit leg's clOrderId, and t
 once, its contingent event after it; a print through the stop's level later places nothing); ``CancelOrderGroup``
 cancels the oco at the venue (both legs ``cancelled``); a leg's ``emulate`` and an OCO of another shape (a plain leg)
 stay execx's own groups, nothing at the venue; a take-profit fired while execx was down is found after the restart;
-the kill switch cancels an oco at the venue.
+the kill switch cancels an oco at the venue; OKX's refusal of the oco rejects both legs; a leg whose order OKX
+cannot place when it fires (``order_failed``) is rejected with OKX's ``failCode``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def oco(sid: str, gid: str, sl: str, tp: str, last: Decimal, **kw: Any) -> co.Se
         group_type=co.GROUP_TYPE_OCO,
         orders=[
             leg(sl, om.TRIGGER_KIND_STOP, last - 50, **kw),
-            leg(tp, om.TRIGGER_KIND_TAKE_PROFIT, last + 50),
+            leg(tp, om.TRIGGER_KIND_TAKE_PROFIT, last + 50, **{k: v for k, v in kw.items() if k != "emulate"}),
         ],
     )
 
@@ -234,3 +235,21 @@ async def test_okx_oco_refused_by_the_venue_rejects_both_legs(tmp_path: Path) ->
             )
             assert "TP trigger price cannot be lower than the last price" in got.message
         assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco") == []
+
+
+async def test_okx_oco_whose_order_okx_cannot_place_rejects_the_leg_that_fired(tmp_path: Path) -> None:
+    """A reduce-only OCO with no position to reduce: the take-profit fires at the venue, OKX cannot place its order
+    (``order_failed``, ``failCode`` 51169): that leg ends ``rejected`` with OKX's code and the stop ``cancelled``."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, _ = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, sl, tp = uid("g"), uid("sl"), uid("tp")
+        await stub.SendOrderGroup(oco(sid, gid, sl, tp, last, reduce_only=True), metadata=AUTH)
+        await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == PENDING, "held by the venue")
+        await svc.trade(VENUE, SYMBOL, last + 60, D("0.01"), "buy")  # through the take-profit at the venue
+        failed = await poll(
+            lambda: get(svc, sid, tp), lambda o: o.order_status == c.ORDER_STATUS_REJECTED, "take-profit rejected"
+        )
+        assert "failCode 51169" in failed.message
+        await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == CANCELLED, "stop cancelled")

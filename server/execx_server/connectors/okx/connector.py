@@ -468,7 +468,7 @@ class OkxConnector(VenueConnector):
         if row.get("algoId"):
             oco.algo_id = str(row["algoId"])
         state, side = str(row.get("state", "")), str(row.get("actualSide", ""))
-        if oco.ended or state in ("live", "pause"):
+        if state in ("live", "pause") or (oco.ended and state != "order_failed"):
             return
         if state == "canceled":
             self._end_oco(oco, "", "cancelled at the venue (orders-algo canceled)")
@@ -476,15 +476,16 @@ class OkxConnector(VenueConnector):
         fail = str(row.get("failCode") or "")
         failed = "OKX could not place the order of the oco leg that fired (order_failed"
         failed += f", failCode {fail})" if fail else ")"
-        fired = oco.stop if side == "sl" else oco.take if side == "tp" else ""
+        fired = oco.fired or (oco.stop if side == "sl" else oco.take if side == "tp" else "")
         if not fired:  # effective without its side yet: a later row says which leg fired
             if state == "order_failed":
                 oco.ended = True
                 for cl in (oco.stop, oco.take):
                     self._emit_held(cl, OrderStatus.REJECTED, failed)
             return
-        self._end_oco(oco, fired, f"oco: its other leg {fired} fired at the venue")
-        if state == "order_failed":
+        if not oco.ended:
+            self._end_oco(oco, fired, f"oco: its other leg {fired} fired at the venue")
+        if state == "order_failed":  # after its effective row: the order it placed was refused
             self._emit_held(fired, OrderStatus.REJECTED, failed)
 
     def _end_oco(self, oco: _Oco, fired: str, message: str) -> None:
