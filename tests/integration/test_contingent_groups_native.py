@@ -459,3 +459,42 @@ async def test_binance_spot_oto_cancelled_as_a_list(tmp_path: Path, entry: str) 
         for cl in (work, pend):
             await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
         assert working.status is SimStatus.CANCELED and pending.status is SimStatus.CANCELED
+
+
+async def test_binance_spot_otoco_across_a_restart_then_the_kill_switch(tmp_path: Path) -> None:
+    """The working order of an OTOCO fills while execx is down (the venue places the bracket): after the restart
+    the entry is filled and the bracket's stop and take-profit held by the venue (pendingtrigger, found by their
+    client order ids); the kill switch's pull then cancels the bracket at the venue."""
+    async with simulator() as sim:
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, BINANCE)
+            last = await last_at_ask(svc, BINANCE, BSYMBOL)
+            legs = [
+                bleg(entry, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 10)),
+                bleg(tp, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT, trigger_price=float(last - 60)),
+                bleg(sl, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_STOP, trigger_price=float(last + 40)),
+            ]
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+            await stub.SendOrderGroup(req, metadata=AUTH)
+            await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == PENDING, "the bracket held")
+        sim.synthetic.print_trade(BINANCE, BSYMBOL, last + 15, D("0.01"), Side.BUY)  # execx down: the entry fills
+        _, take, stop = venue_list(sim, acct, entry, tp, sl)
+        assert take.status is SimStatus.UNTRIGGERED and stop.status is SimStatus.UNTRIGGERED  # placed, held by price
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, BINANCE, acct)
+            await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == FILLED, "entry filled")
+            stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+            got = await poll(
+                lambda: stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH),
+                lambda g: [x.order_status for x in g.group.legs] == [FILLED, PENDING, PENDING],
+                "the group restored, its bracket held",
+            )
+            assert not got.group.done
+            kill = om.EngageKillSwitchRequest(session_id=sid, reason="desk")
+            await svc.om.EngageKillSwitch(kill, metadata=AUTH)
+            for cl in (tp, sl):
+                await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
+            assert take.status is SimStatus.CANCELED and stop.status is SimStatus.CANCELED
+            await restored_done(svc, sid, gid)
