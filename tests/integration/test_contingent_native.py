@@ -371,6 +371,27 @@ async def test_okx_algo_order_cancelled_behind_execx_s_back_is_seen_at_once(tmp_
             await r.close()
 
 
+async def test_okx_algo_order_whose_order_okx_cannot_place_is_rejected_with_its_fail_code(tmp_path: Path) -> None:
+    """OKX: a reduce-only native stop with no position fires at the venue, OKX cannot place its order: the algo
+    order's ``order_failed`` row on ``orders-algo`` makes it ``rejected`` with OKX's ``failCode`` (51169)."""
+    venue, symbol = "okx", "BTC-USDT-SWAP"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, _ = await session(svc, venue)
+        last = await last_at_ask(svc, venue, symbol)
+        cl = uid("of")
+        held = await svc.om.SendOrder(
+            stop(sid, cl, c.SIDE_BUY, last + 20, symbol=symbol, reduce_only=True), metadata=AUTH
+        )
+        assert held.order.order_status == PENDING
+        await svc.trade(venue, symbol, last + 30, D("0.001"), "buy")  # through its level at the venue
+        got = await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == c.ORDER_STATUS_REJECTED,
+            "rejected",
+        )
+        assert "failCode 51169" in got.order.message
+
+
 async def test_pulse_native_take_profit_on_index_amend_cancel_and_what_stays_emulated(tmp_path: Path) -> None:
     """Pulse (seed 004): a take-profit limit on index is its ``take_limit`` with ``trigger`` index_price, held
     untriggered; its qty and price, then its trigger price, are amended at the venue (``private/edit``; its
