@@ -44,6 +44,7 @@ NATIVE_VENUES = [
     ("deribit", "BTC-PERPETUAL", 10.0),
     ("pulse", "BTC_USD-PERPETUAL", QTY),
     ("binance-spot", "BTCUSDT", QTY),
+    ("bybit-spot", "BTCUSDT", QTY),
 ]
 NATIVE_IDS = [v for v, _, _ in NATIVE_VENUES]
 PENDING, TRIGGERED, FILLED = c.ORDER_STATUS_PENDING_TRIGGER, c.ORDER_STATUS_TRIGGERED, c.ORDER_STATUS_FILLED
@@ -534,6 +535,54 @@ async def test_pulse_stop_market_trigger_amended_then_kept_across_a_restart(tmp_
             )
 
 
+async def held_sell_stop_limit(
+    svc: Svc, sim: Any, sid: str, acct: dict[str, str], venue: str, last: Decimal
+) -> tuple[str, Any, Any, Any]:
+    """A native sell stop-limit (level ``last`` - 300, limit 10 below) answered pendingtrigger: its clOrderId,
+    the order the simulated venue holds, the venue's market and the account."""
+    market = sim.exchange.markets[venue]
+    account = sim.exchange.account_by_key(acct["apiKey"])
+    cl = uid("sl")
+    req = stop(sid, cl, c.SIDE_SELL, last - 300, order_type=c.ORDER_TYPE_LIMIT, price=float(last - 310))
+    assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+    return cl, market.find_order(account, SYMBOL, client_id=cl), market, account
+
+
+async def cancel_then_take_profit(
+    svc: Svc, sim: Any, sid: str, acct: dict[str, str], venue: str, last: Decimal, cl: str, held: Any
+) -> str:
+    """Delete the held ``cl`` (cancelled at the venue, its contingent event ``cancelled``), then send a native
+    take-profit sell 50 above ``last``, answered pendingtrigger; its clOrderId."""
+    await delete_at_venue(svc, sid, SYMBOL, cl)
+    assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+    tp = uid("tp")
+    req = stop(sid, tp, c.SIDE_SELL, last + 50, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT)
+    assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+    return tp
+
+
+async def all_emulated(svc: Svc, sid: str, last: Decimal, more: list[om.SendOrderRequest]) -> None:
+    """``emulate``, a stop on mark, a trailing stop (and ``more``) are each armed in execx, not native."""
+    co_ = svc.service.contingent_orders
+    assert co_ is not None
+    trailing = stop(sid, "", c.SIDE_SELL, last, trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=1.0)
+    trailing.ClearField("trigger_price")  # a trailing stop from the best price seen
+    requests = [
+        stop(sid, "", c.SIDE_BUY, last + 20, emulate=True),
+        stop(sid, "", c.SIDE_BUY, last + 20, trigger_reference=om.TRIGGER_REFERENCE_MARK),
+        trailing,
+        *more,
+    ]
+    for r in requests:
+        r.cl_order_id = uid("em")
+        await svc.om.SendOrder(r, metadata=AUTH)
+        armed = co_.get(sid, r.cl_order_id)
+        assert armed is not None and not armed.native, r.cl_order_id
+
+
 async def test_binance_spot_native_stop_limit_take_profit_and_what_stays_emulated(tmp_path: Path) -> None:
     """Binance spot: a stop-limit sell is held as STOP_LOSS_LIMIT with its stopPrice and limit price (status NEW,
     not working), an amend is refused (Binance spot does not amend a stop waiting for its stop price) and leaves
@@ -543,12 +592,7 @@ async def test_binance_spot_native_stop_limit_take_profit_and_what_stays_emulate
     async with simulator() as sim, execx(tmp_path, sim) as svc:
         sid, acct = await session(svc, venue)
         last = await last_at_ask(svc, venue)
-        market = sim.exchange.markets[venue]
-        account = sim.exchange.account_by_key(acct["apiKey"])
-        cl = uid("sl")
-        req = stop(sid, cl, c.SIDE_SELL, last - 300, order_type=c.ORDER_TYPE_LIMIT, price=float(last - 310))
-        assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
-        held = market.find_order(account, SYMBOL, client_id=cl)
+        cl, held, market, account = await held_sell_stop_limit(svc, sim, sid, acct, venue, last)
         assert (held.extra["type"], held.extra["stop_price"], held.price) == ("STOP_LOSS_LIMIT", last - 300, last - 310)
         assert held.status is SimStatus.UNTRIGGERED
         amend = om.SendOrderRequest(
@@ -559,30 +603,46 @@ async def test_binance_spot_native_stop_limit_take_profit_and_what_stays_emulate
         assert held.qty == D("0.01") and held.status is SimStatus.UNTRIGGERED
         got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
         assert got.order.order_status == PENDING
-        await delete_at_venue(svc, sid, SYMBOL, cl)
-        assert held.status is SimStatus.CANCELED and venue_armed(sim, acct, venue) == []
-        co_ = svc.service.contingent_orders
-        assert co_ is not None
-        await poll(_noop, lambda _: co_.get(sid, cl).status.value == "cancelled", "its event")  # type: ignore[union-attr]
-
-        tp = uid("tp")
-        req = stop(sid, tp, c.SIDE_SELL, last + 50, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT)
-        assert (await svc.om.SendOrder(req, metadata=AUTH)).order.order_status == PENDING
+        tp = await cancel_then_take_profit(svc, sim, sid, acct, venue, last, cl, held)
         assert market.find_order(account, SYMBOL, client_id=tp).extra["type"] == "TAKE_PROFIT"
 
-        emulated = {
-            uid("em"): stop(sid, "", c.SIDE_BUY, last + 20, emulate=True),
-            uid("po"): stop(sid, "", c.SIDE_BUY, last + 20, order_type=c.ORDER_TYPE_POSTONLY, price=float(last + 25)),
-            uid("ts"): stop(
-                sid, "", c.SIDE_SELL, last, trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=1.0
-            ),
-            uid("mk"): stop(sid, "", c.SIDE_BUY, last + 20, trigger_reference=om.TRIGGER_REFERENCE_MARK),
-        }
-        for x, r in emulated.items():
-            r.cl_order_id = x
-            if r.trigger_kind == om.TRIGGER_KIND_TRAILING_STOP:
-                r.ClearField("trigger_price")  # a trailing stop from the best price seen
-            await svc.om.SendOrder(r, metadata=AUTH)
-            armed = co_.get(sid, x)
-            assert armed is not None and not armed.native, x
+        postonly = stop(sid, "", c.SIDE_BUY, last + 20, order_type=c.ORDER_TYPE_POSTONLY, price=float(last + 25))
+        await all_emulated(svc, sid, last, [postonly])
+        assert venue_armed(sim, acct, venue) == [tp]  # only the take-profit is held at the venue
+
+
+async def test_bybit_spot_native_stop_limit_take_profit_level_reached_and_what_stays_emulated(tmp_path: Path) -> None:
+    """Bybit spot: a stop-limit sell is a conditional order (``orderFilter=StopOrder``) held untriggered, falling
+    to its level (spot takes the direction from the last price); an amend of its qty goes to the venue; a delete
+    cancels it there (under StopOrder: spot's default filter would not find it). A take-profit sell above the
+    market rises to its level. A buy stop at or below the last price is refused before anything is sent (Bybit
+    spot would hold it as a falling trigger). Emulated: ``emulate``, a stop on mark, a trailing stop."""
+    venue = "bybit-spot"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue)
+        cl, held, market, account = await held_sell_stop_limit(svc, sim, sid, acct, venue, last)
+        assert held.status is SimStatus.UNTRIGGERED and held.extra["stopOrderType"] == "StopOrder"
+        assert held.trigger is not None and (held.trigger.price, held.trigger.direction.name) == (last - 300, "FALL")
+        amend = om.SendOrderRequest(
+            cl_order_id=cl, symbol=SYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.02
+        )
+        await svc.om.SendOrder(amend, metadata=AUTH)
+        await poll(
+            lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+            lambda a: a.order.order_status == PENDING and D(str(a.order.qty)) == D("0.02"),
+            "amended",
+        )
+        assert held.qty == D("0.02") and held.status is SimStatus.UNTRIGGERED
+        tp = await cancel_then_take_profit(svc, sim, sid, acct, venue, last, cl, held)
+        tp_held = market.find_order(account, SYMBOL, client_id=tp)
+        assert tp_held.trigger is not None and tp_held.trigger.direction.name == "RISE"
+
+        reached = uid("lr")
+        ans = await svc.om.SendOrder(stop(sid, reached, c.SIDE_BUY, last - 10), metadata=AUTH)
+        assert ans.order.order_status == c.ORDER_STATUS_REJECTED, ans
+        assert "Bybit spot would hold it the other way round" in ans.order.message
+        assert venue_armed(sim, acct, venue) == [tp]
+
+        await all_emulated(svc, sid, last, [])
         assert venue_armed(sim, acct, venue) == [tp]  # only the take-profit is held at the venue

@@ -15,7 +15,7 @@ from execx_server.connectors.bybit.schemas import ExecutionRow
 from execx_server.connectors.bybit.signing import Signer
 from execx_server.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.errors import ValidationError
-from execx_server.domain.venue import OrderRequest
+from execx_server.domain.venue import NativeTrigger, OrderRequest
 
 D = Decimal
 
@@ -58,6 +58,44 @@ def test_limit_time_in_force_reduce_only_and_a_missing_price() -> None:
     assert info.value.field == "price"
 
 
+def triggered(cl: str, side: Side, price: Decimal | None, trigger: NativeTrigger) -> OrderRequest:
+    """A BTCUSDT order of 0.01 with ``trigger``: a limit one at ``price``, else market."""
+    kind, tif = (OrderType.LIMIT, TimeInForce.GTC) if price is not None else (OrderType.MARKET, TimeInForce.IOC)
+    return OrderRequest(cl, "BTCUSDT", side, kind, tif, D("0.01"), price, trigger=trigger)
+
+
+def test_spot_conditional_order_is_a_stop_order_without_direction() -> None:
+    """Spot: ``orderFilter=StopOrder`` + ``triggerPrice`` (no ``triggerDirection`` / ``triggerBy``: linear and
+    inverse parameters); linear keeps them. A level the last price already reached is refused on spot."""
+    trigger = NativeTrigger("stop", "last", D("96000.50"))
+    order = OrderRequest(
+        "s1", "BTCUSDT", Side.SELL, OrderType.MARKET, TimeInForce.IOC, D("0.01"), None, trigger=trigger
+    )
+    assert parse.order_params(order, "spot") == {
+        "symbol": "BTCUSDT",
+        "side": "Sell",
+        "orderType": "Market",
+        "qty": "0.01",
+        "marketUnit": "baseCoin",
+        "orderLinkId": "s1",
+        "triggerPrice": "96000.5",
+        "orderFilter": "StopOrder",
+    }
+    linear = parse.order_params(order, "linear")
+    assert (linear["triggerDirection"], linear["triggerBy"]) == (2, "LastPrice") and "orderFilter" not in linear
+    assert parse.spot_level_reached(order, D("96001")) == ""  # a sell stop below the last price: falls to it
+    assert "at or above the last price 96000.5" in parse.spot_level_reached(order, D("96000.5"))
+    tp = triggered("t1", Side.SELL, D("97000"), NativeTrigger("takeprofit", "last", D("97000")))
+    assert parse.spot_level_reached(tp, D("96999.9")) == ""  # a sell take-profit above: rises to it
+    assert "at or below" in parse.spot_level_reached(tp, D("97100"))
+    mark = triggered("m1", Side.BUY, None, NativeTrigger("stop", "mark", D("97000")))
+    with pytest.raises(ValidationError) as info:
+        parse.order_params(mark, "spot")
+    assert info.value.field == "triggerReference"
+    assert parse.parse_last_price([{"symbol": "BTCUSDT", "lastPrice": "96000.1"}]) == D("96000.1")
+    assert parse.parse_last_price([]) is None
+
+
 def test_amend_and_cancel_parameters() -> None:
     assert parse.amend_params("linear", "BTCUSDT", "c1", D("0.002"), None) == {
         "category": "linear",
@@ -67,6 +105,12 @@ def test_amend_and_cancel_parameters() -> None:
     }
     assert parse.amend_params("linear", "BTCUSDT", "c1", D("0.002"), D("24000.0"))["price"] == "24000"
     assert parse.cancel_params("BTCUSDT", "c1") == {"symbol": "BTCUSDT", "orderLinkId": "c1"}
+    assert parse.cancel_params("BTCUSDT", "c1", "StopOrder") == {
+        "symbol": "BTCUSDT",
+        "orderLinkId": "c1",
+        "orderFilter": "StopOrder",
+    }
+    assert parse.cancel_all_params("spot", "BTCUSDT", "StopOrder")["orderFilter"] == "StopOrder"
 
 
 def test_ids_only_answers_as_reports() -> None:

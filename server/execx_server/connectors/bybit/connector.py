@@ -25,6 +25,11 @@ Mechanisms (``../shared/venues/bybit.md``):
   own outcome (a refused item its own ``retExtInfo.list`` code); a batch request that fails as a
   whole is every item's outcome (unknown included: the engine reconciles each).
 - ``use_margin`` on spot: ``isLeverage=1`` (spot margin of the unified account); ignored elsewhere.
+- Contingent orders held by the venue (``Capabilities.native_triggers``): a stop / take-profit with
+  ``triggerPrice``; linear / inverse with ``triggerDirection`` and ``triggerBy``; spot (not margin) with
+  ``orderFilter=StopOrder`` on the last price, whose direction Bybit takes from the last price, so the last
+  price is read first (``tickers``) and a level it already reached is refused before sending; spot's cancel
+  of a held one goes alone under ``orderFilter=StopOrder``, and ``cancel_all`` also cancels under it.
 - Cancel-on-disconnect (``ConnectorConfig.dead_man_s``): Bybit's Disconnection Protection. At start
   ``/v5/order/disconnected-cancel-all`` sets the category's product (SPOT, DERIVATIVES, OPTIONS) to a
   ``timeWindow`` of ``dead_man_s`` clamped to 10-300 s, and the private stream subscribes ``dcp.spot`` /
@@ -78,7 +83,7 @@ from ..transport.telemetry import measured
 from ..transport.websocket import DEFAULT_BACKOFF, Backoff, NoAnswer, NotSent
 from ..venue import VenueConnector
 from . import parse
-from .errors import DUPLICATE_CODES, classify, reset_wait_s
+from .errors import DUPLICATE_CODES, UNKNOWN_ORDER_TEXT, classify, reset_wait_s
 from .rest import BybitRest, batch_items
 from .schemas import BookData, ExecutionRow, OrderRow, Params, PositionRow, TradeItem
 from .signing import Signer
@@ -116,10 +121,13 @@ class BybitConnector(VenueConnector):
             max_batch_place=BATCH_MAX[self.category],
             max_batch_cancel=BATCH_MAX[self.category],
             post_only_cross=PostOnlyCross.CANCELLED,  # EC_PostOnlyWillTakeLiquidity
-            # conditional orders (triggerPrice): derivatives only; spot's are emulated
-            native_triggers=parse.NATIVE_TRIGGERS if self.category in ("linear", "inverse") else frozenset(),
-            native_references=frozenset(parse.TRIGGER_BY),
+            # conditional orders (triggerPrice): linear / inverse on last, mark or index; spot's (orderFilter
+            # StopOrder) on the last price, but not spot margin's (isLeverage=1: execx sends none as conditional)
+            native_triggers=parse.NATIVE_TRIGGERS if self.category != "option" else frozenset(),
+            native_references=frozenset(parse.SPOT_TRIGGER_BY if self.category == "spot" else parse.TRIGGER_BY),
         )
+        if self.category == "spot" and config.use_margin:
+            self.capabilities = replace(self.capabilities, native_triggers=frozenset(), native_references=frozenset())
         # DCP with cancelOnDisconnect: the window set at start, the private stream subscribed to its topic
         self._dcp_window_s = (
             round(min(max(config.dead_man_s, DCP_WINDOW_MIN_S), DCP_WINDOW_MAX_S)) if config.dead_man_s else 0
@@ -230,6 +238,8 @@ class BybitConnector(VenueConnector):
 
     async def submit_order(self, order: OrderRequest) -> ExecutionReport:
         params = self._order_params(order)
+        if order.trigger is not None and self.category == "spot":
+            await self._check_spot_level(order)
         known = Known(order.symbol, order.side, order.order_type, order.tif, order.qty, order.price)
         previous = self.tracker.track(order.cl_order_id, known)
         try:
@@ -244,6 +254,16 @@ class BybitConnector(VenueConnector):
             self.tracker.refused(order.cl_order_id)
             raise
         return self._ack(order, known, str(ack.get("orderId", "")))
+
+    async def _check_spot_level(self, order: OrderRequest) -> None:
+        """Bybit spot takes a conditional order's direction from the last price when it is placed: the last
+        price is read first (``tickers``), and a level it already reached is refused before anything is sent
+        (``Rejected``; linear's 110092 / 110093 say the same). The price can still move between this read and
+        the venue's creation (docs/contingent_orders.md)."""
+        last = parse.parse_last_price(await self.rest.tickers(parse.ticker_params(self.category, order.symbol)))
+        why = "no last price to place it against" if last is None else parse.spot_level_reached(order, last)
+        if why:
+            raise Rejected(f"{self.exchange} conditional order {order.cl_order_id} not sent: {why}", "execx")
 
     async def _send(self, key: tuple[str, str], items: list[Params]) -> list[dict[str, Any] | VenueError]:
         """One loop turn's creates or cancels of one symbol (at most the batch limit): a lone one as
@@ -352,8 +372,32 @@ class BybitConnector(VenueConnector):
         return parse.amended(symbol, cl_order_id, exch_order_id, side, qty, new_price, cum, time.time_ns(), untriggered)
 
     async def cancel_order(self, symbol: str, cl_order_id: str) -> ExecutionReport:
-        ack = await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
+        if self.category == "spot" and self.capabilities.native_triggers:
+            ack = await self._cancel_spot(symbol, cl_order_id)
+        else:
+            ack = await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
         return self._cancelled(symbol, cl_order_id, str(ack.get("orderId", "")))
+
+    async def _cancel_spot(self, symbol: str, cl_order_id: str) -> dict[str, Any]:
+        """Spot's cancel takes ``orderFilter`` (``Order`` by default): a conditional order still waiting for its
+        trigger is cancelled under ``StopOrder``, alone (the batch cancel has no filter). An order believed
+        held is asked for under ``StopOrder`` first, one not known to the connector (after a restart) as an
+        order on the book first; "Order does not exist" under the one filter (it fired meanwhile, or is held)
+        is asked again under the other."""
+        known = self.tracker.get(cl_order_id)
+        held = known is not None and known.status is OrderStatus.PENDINGTRIGGER
+        if known is not None and not held:
+            return await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
+        first, then = ("StopOrder", "Order") if held else ("Order", "StopOrder")
+        try:
+            return await self._order_op("order.cancel", self._spot_cancel(symbol, cl_order_id, first))
+        except Rejected as exc:
+            if exc.code not in UNKNOWN_ORDER_TEXT:
+                raise
+        return await self._order_op("order.cancel", self._spot_cancel(symbol, cl_order_id, then))
+
+    def _spot_cancel(self, symbol: str, cl_order_id: str, order_filter: str) -> Params:
+        return {"category": self.category, **parse.cancel_params(symbol, cl_order_id, order_filter)}
 
     def _cancelled(self, symbol: str, cl_order_id: str, exch_order_id: str) -> ExecutionReport:
         known = self.tracker.get(cl_order_id)
@@ -374,6 +418,8 @@ class BybitConnector(VenueConnector):
 
     async def cancel_all(self, symbol: str) -> None:
         await self.rest.order_cancel_all(parse.cancel_all_params(self.category, symbol))
+        if self.category == "spot" and self.capabilities.native_triggers:  # the held conditional orders too
+            await self.rest.order_cancel_all(parse.cancel_all_params(self.category, symbol, "StopOrder"))
 
     async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
         query = parse.order_query(self.category, symbol, cl_order_id)

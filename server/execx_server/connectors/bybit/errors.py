@@ -27,6 +27,7 @@ UNKNOWN_CODES = frozenset({10000, 10016, 10019})
 # (derivatives), 170141 "Duplicate clientOrderId." (spot).
 DUPLICATE_CODES = frozenset({"110072", "170141"})
 UNKNOWN_ORDER_CODES = frozenset({110001, 170213})  # cancel / amend / query of an order the venue does not know
+UNKNOWN_ORDER_TEXT = frozenset(str(c) for c in UNKNOWN_ORDER_CODES)  # as ``VenueError.code``
 DEFAULT_RATE_WAIT_S = 1.0
 IP_BAN_WAIT_S = 600.0  # docs: HTTP 403 "access too frequent" -> stop and wait at least 10 minutes
 

@@ -35,7 +35,8 @@ POST_ONLY_MESSAGE = f"{POST_ONLY_CROSS}: the post-only order would have taken li
 
 TIF_OUT = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 TRIGGER_BY = {"last": "LastPrice", "mark": "MarkPrice", "index": "IndexPrice"}
-NATIVE_TRIGGERS = frozenset({"stop", "takeprofit"})  # conditional orders (derivatives); trailing: position-level only
+NATIVE_TRIGGERS = frozenset({"stop", "takeprofit"})  # conditional orders; trailing: position-level only
+SPOT_TRIGGER_BY = frozenset({"last"})  # spot's conditional orders (orderFilter=StopOrder) watch the last price
 
 
 # ---------------------------------------------------------------------------------------- requests
@@ -61,7 +62,7 @@ def order_params(order: OrderRequest, category: str, *, margin: bool = False) ->
         params["timeInForce"] = "PostOnly" if order.order_type is OrderType.POSTONLY else TIF_OUT[order.tif]
     params["orderLinkId"] = order.cl_order_id
     if order.trigger is not None:
-        params.update(trigger_params(order))
+        params.update(trigger_params(order, category))
     if order.reduce_only:
         params["reduceOnly"] = True
     if margin:
@@ -69,19 +70,60 @@ def order_params(order: OrderRequest, category: str, *, margin: bool = False) ->
     return params
 
 
-def trigger_params(order: OrderRequest) -> Params:
-    """A conditional order's fields (v5 create order): ``triggerPrice``, ``triggerDirection`` (1: fires when
-    the price rises to it, 2: when it falls to it; a buy stop and a sell take-profit rise, the others fall)
-    and ``triggerBy``."""
+def trigger_rises(order: OrderRequest) -> bool:
+    """Whether ``order``'s trigger fires when the price rises to its level: a buy stop and a sell take-profit
+    rise, a sell stop and a buy take-profit fall."""
+    trigger = order.trigger
+    return trigger is not None and (trigger.kind == "stop") == (order.side is Side.BUY)
+
+
+def trigger_params(order: OrderRequest, category: str) -> Params:
+    """A conditional order's fields (v5 create order). Linear / inverse: ``triggerPrice``,
+    ``triggerDirection`` (1: fires when the price rises to it, 2: when it falls to it) and ``triggerBy``.
+    Spot: ``triggerPrice`` with ``orderFilter=StopOrder`` (a spot conditional order: nothing occupied until it
+    fires); ``triggerDirection`` and ``triggerBy`` are linear / inverse parameters: spot watches the last price
+    and takes the direction from where the trigger price stands against it (``spot_level_reached``)."""
     trigger = order.trigger
     if trigger is None or trigger.kind not in NATIVE_TRIGGERS or trigger.price is None:
         raise ValidationError("triggerKind", "Bybit holds stop and take-profit orders with a trigger price only")
-    rises = (trigger.kind == "stop") == (order.side is Side.BUY)
+    if category == "spot":
+        if trigger.reference not in SPOT_TRIGGER_BY:
+            raise ValidationError("triggerReference", "Bybit spot's conditional orders watch the last price only")
+        return {"triggerPrice": to_wire(trigger.price), "orderFilter": "StopOrder"}
     return {
         "triggerPrice": to_wire(trigger.price),
-        "triggerDirection": 1 if rises else 2,
+        "triggerDirection": 1 if trigger_rises(order) else 2,
         "triggerBy": TRIGGER_BY[trigger.reference],
     }
+
+
+def spot_level_reached(order: OrderRequest, last: Decimal) -> str:
+    """Why ``order``'s level cannot be held on Bybit spot with the last price at ``last``, or ''. Spot has no
+    ``triggerDirection``: a trigger price above the last price fires when the price rises to it, one below
+    when it falls to it. A level the last price already reached (a buy stop at or below it, a sell stop at or
+    above it, ...) would be held the other way round, so it is refused as linear's 110092 / 110093 refuse it."""
+    trigger = order.trigger
+    if trigger is None or trigger.price is None:
+        return ""
+    rises = trigger_rises(order)
+    if (rises and trigger.price > last) or (not rises and trigger.price < last):
+        return ""
+    way, side = ("rise", "at or below") if rises else ("fall", "at or above")
+    return (
+        f"triggerPrice {to_wire(trigger.price)} is {side} the last price {to_wire(last)}: the {order.side.value} "
+        f"{trigger.kind} should fire when the price {way}s to it, and Bybit spot would hold it the other way round"
+    )
+
+
+def ticker_params(category: str, symbol: str) -> Params:
+    """``GET /v5/market/tickers`` of one symbol (public)."""
+    return {"category": category, "symbol": symbol}
+
+
+def parse_last_price(rows: list[dict[str, Any]]) -> Decimal | None:
+    """The ``lastPrice`` of a tickers answer's one row; None without one."""
+    raw = rows[0].get("lastPrice", "") if rows else ""
+    return D(raw) if raw else None
 
 
 def amend_params(category: str, symbol: str, cl_order_id: str, qty: Decimal, price: Decimal | None) -> Params:
@@ -92,17 +134,24 @@ def amend_params(category: str, symbol: str, cl_order_id: str, qty: Decimal, pri
     return params
 
 
-def cancel_params(symbol: str, cl_order_id: str) -> Params:
-    """The ``order.cancel`` item (without ``category``: a batch carries it once)."""
-    return {"symbol": symbol, "orderLinkId": cl_order_id}
+def cancel_params(symbol: str, cl_order_id: str, order_filter: str = "") -> Params:
+    """The ``order.cancel`` item (without ``category``: a batch carries it once); spot's ``orderFilter``
+    (``Order`` by default: ``StopOrder`` cancels a conditional order waiting for its trigger)."""
+    params: Params = {"symbol": symbol, "orderLinkId": cl_order_id}
+    if order_filter:
+        params["orderFilter"] = order_filter
+    return params
 
 
 # ---------------------------------------------------------------------------------------- answers
 
 
-def cancel_all_params(category: str, symbol: str) -> Params:
-    """``/v5/order/cancel-all`` of one symbol."""
-    return {"category": category, "symbol": symbol}
+def cancel_all_params(category: str, symbol: str, order_filter: str = "") -> Params:
+    """``/v5/order/cancel-all`` of one symbol (of one ``orderFilter``'s kind of order, if given)."""
+    params: Params = {"category": category, "symbol": symbol}
+    if order_filter:
+        params["orderFilter"] = order_filter
+    return params
 
 
 def order_query(category: str, symbol: str, cl_order_id: str, *, stop: bool = False) -> Params:

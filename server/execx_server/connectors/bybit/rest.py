@@ -183,6 +183,11 @@ class BybitRest:
         result = await self.result("GET", "/v5/market/recent-trade", params, signed=False)
         return cast(list[dict[str, Any]], result.get("list", []))
 
+    async def tickers(self, params: Params) -> list[dict[str, Any]]:
+        """``GET /v5/market/tickers`` (public; ``parse.ticker_params``)."""
+        result = await self.result("GET", "/v5/market/tickers", params, signed=False)
+        return cast(list[dict[str, Any]], result.get("list", []))
+
     # ------------------------------------------------------------------ orders
 
     async def order_create(self, params: Params) -> dict[str, str]:
