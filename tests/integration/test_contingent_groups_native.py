@@ -331,6 +331,14 @@ async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> 
             assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(
                 e.value.details()
             )
+            # nor through sendOrder: an update of the live limit leg (a Binance cancel-replace would leave the list)
+            update = om.SendOrderRequest(
+                cl_order_id=lim, symbol=BSYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.005
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await svc.om.SendOrder(update, metadata=AUTH)
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert limit.qty == D(str(BQTY))
             # a print through the limit fills it at the venue; the venue expires the stop (the list's rule, OCO_TRIGGER)
             await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
             await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")

@@ -37,6 +37,8 @@ class Hook:
         c = self.orders.get(r.session_id, r.cl_order_id)
         if c is None:
             return False
+        if r.transaction_type == common_pb2.TRANSACTION_TYPE_UPDATE and self.orders.native_group_of(c) is not None:
+            return True  # a native group's leg: amended only where its venue amends them (``handle``)
         return c.status is ARMED or (
             r.transaction_type == common_pb2.TRANSACTION_TYPE_DELETE and self.orders.cancels_group(c)
         )
@@ -64,6 +66,13 @@ class Hook:
             return await self.orders.submit(req, spec, emulate=r.emulate)
         if c is not None and tx is TransactionType.DELETE and self.orders.cancels_group(c):
             return await self.orders.cancel_by_leg(c)
+        if c is not None and tx is TransactionType.UPDATE and c.status is not ARMED and self.orders.native_group_of(c):
+            self.orders.check_leg_amend(c)  # a leg at the venue whose venue amends it: the plain amend
+            if r.trigger_kind:
+                raise ValidationError(
+                    "triggerKind", "is set only on an insert or an update of an armed contingent order"
+                )
+            return await self.orders.engine.send(req)
         if c is None or c.status is not ARMED:
             raise ValidationError("triggerKind", "is set only on an insert or an update of an armed contingent order")
         if tx is TransactionType.UPDATE:

@@ -900,6 +900,19 @@ class ContingentOrders:
                 c.message = why
         await self.engine.cancel_group(g.session_id, g.group_id, g.type.value, g.legs)
 
+    def native_group_of(self, c: Contingent) -> Group | None:
+        """``c``'s group if it is a native one (placed at the venue as a linked group), else None."""
+        g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
+        return g if g is not None and g.native else None
+
+    def check_leg_amend(self, c: Contingent) -> None:
+        """A ``sendOrder`` update of a leg of a native group already at the venue: FAILED_PRECONDITION where the
+        venue does not amend its linked groups' orders (an amend there could break the link, e.g. a Binance
+        cancel-replace); elsewhere the plain amend goes on."""
+        g = self.native_group_of(c)
+        if g is not None:
+            self._check_native_amend(g)
+
     def _check_native_amend(self, g: Group) -> None:
         """A native group's legs are amended only where the venue amends them (``native_group_amend``)."""
         _, connector = self.engine.live_session(g.session_id)
