@@ -16,7 +16,7 @@ from execx_server.connectors.base import Connector, ConnectorConfig, Secret
 from execx_server.connectors.okx.connector import OkxConnector
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from execx_server.domain.venue import Rejected
+from execx_server.domain.venue import OrderRequest, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -290,3 +290,43 @@ async def test_algo_order_ended_while_the_business_socket_was_away_is_recovered(
             lambda r: r.cl_order_id == stop.cl_order_id and r.status is OrderStatus.CANCELLED, "recovered cancel"
         )
         assert "orders-algo canceled" in cancelled.message
+
+
+async def test_oco_order_reported_under_its_leg_when_the_orders_algo_row_is_missing(
+    sim: Simulator, account: Account
+) -> None:
+    """An OCO group held as one ``oco`` algo order fires while the business websocket hears nothing (its
+    ``orders-algo`` subscription dropped): the order OKX placed (``clOrdId`` = the oco's algoClOrdId) is held back,
+    the leg that fired read with ``GET order-algo`` (``actualSide``), then its reports go out under that leg's
+    clOrderId (new, fill, filled) and the other leg is ``cancelled``."""
+    from execx_server.domain.venue import GroupRequest, NativeTrigger
+    from waiting import eventually
+
+    async with running(sim, SWAP, account, Backoff(base_s=0.05, cap_s=0.5)) as h:
+        connector = h.connector
+        assert isinstance(connector, OkxConnector) and connector._business is not None
+        _, ask = await h.book()
+        await h.trade_print(ask, h.venue.qty, Side.BUY)  # the last price
+
+        def leg(kind: str, level: Decimal, tag: str) -> OrderRequest:
+            order = h.order(Side.SELL, None, order_type=OrderType.MARKET, tag=tag)
+            return dataclasses.replace(order, trigger=NativeTrigger(kind, "last", level))
+
+        stop, take = leg("stop", ask - 50, "os"), leg("takeprofit", ask + 50, "ot")
+        acks = await connector.submit_group(GroupRequest("g1", "oco", (stop, take)))
+        assert [a.status for a in acks] == [OrderStatus.PENDINGTRIGGER] * 2
+        fe = next(fe for fe in sim.frontends if fe.venue == "okx")
+        (conn,) = [c for c in fe.ws.conns if c.kind == "business"]  # type: ignore[attr-defined]
+        unsubscribe = {"op": "unsubscribe", "args": [{"channel": "orders-algo", "instType": "ANY"}]}
+        await connector._business.ws.send_json(unsubscribe)
+        await eventually(lambda: conn.subs == [], "orders-algo unsubscribed", WAIT_S)
+        await h.trade_print(ask + 60, h.venue.qty, Side.BUY)  # through the take-profit at the venue
+        filled = await h.wait_report(
+            lambda r: r.cl_order_id == take.cl_order_id and r.status is OrderStatus.FILLED, "take-profit filled"
+        )
+        assert filled.exch_order_id
+        await h.wait_report(
+            lambda r: r.cl_order_id == stop.cl_order_id and r.status is OrderStatus.CANCELLED, "stop cancelled"
+        )
+        assert len(h.fills(take.cl_order_id)) == 1 and h.fills(stop.cl_order_id) == []
+        assert not [r for r in h.reports if r.cl_order_id.startswith("oco")]  # nothing under the algoClOrdId

@@ -241,6 +241,9 @@ class OkxConnector(VenueConnector):
         return self._private
 
     async def _close_transport(self) -> None:
+        for task in list(self._resolving):  # an oco's fired leg still being asked for: no longer
+            task.cancel()
+        await asyncio.gather(*self._resolving, return_exceptions=True)
         await self._batches.close()
 
     @property
