@@ -23,8 +23,9 @@ take-profits, trailing stops, and OCO / OTO / OTOCO groups of them. docs/conting
   of its price or qty and a cancel go to the venue; it fires at the venue, also while execx is down
   (the engine reconciles it by clOrderId after a restart).
 - **Native groups** (``Capabilities.native_groups``, ``PlacesGroups``): a group whose venue holds its type
-  and legs (Pulse's OTO / OTOCO linked orders) is placed in one venue request (``OrderEngine.send_group``,
-  every leg journaled first as an order of the engine); the venue links the legs, so the group rules above
+  and legs (Pulse's OTO / OTOCO linked orders, Binance spot's order lists, OKX's oco) is placed in one venue
+  request (``OrderEngine.send_group``, every leg journaled first as an order of the engine); the venue links
+  the legs, so the group rules above
   do not act on it (``Group.native``): its legs' events follow their orders (``_on_native``); cancel goes to
   the venue as a group; after a restart the connector learns the legs (``restore_group``) and they are asked
   for again by clOrderId. A leg's ``emulate`` or ``--emulateContingent`` emulates the group.
