@@ -506,3 +506,25 @@ async def test_binance_spot_otoco_across_a_restart_then_the_kill_switch(tmp_path
                 await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
             assert take.status is SimStatus.CANCELED and stop.status is SimStatus.CANCELED
             await restored_done(svc, sid, gid)
+
+
+async def test_binance_spot_oco_refused_by_the_venue_rejects_every_leg(tmp_path: Path) -> None:
+    """All or nothing: a sell OCO whose stop is above the last price is refused by the venue (-2010, the
+    relationship of the prices): both legs ``rejected`` with the venue's message, nothing live, the group done."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        req = oco(sid, gid, lim, st, last)
+        req.orders[1].trigger_price = float(last + 10)  # a sell stop above the market: the venue's -2010
+        ans = await stub.SendOrderGroup(req, metadata=AUTH)
+        assert ans.group.done and [x.order_status for x in ans.group.legs] == [c.ORDER_STATUS_REJECTED] * 2
+        assert all("relationship of the prices" in x.message for x in ans.group.legs)
+        market = sim.exchange.markets[BINANCE]
+        account = sim.exchange.account_by_key(acct["apiKey"])
+        assert market.open_orders(account, BSYMBOL) == []
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        x = co_.get(sid, st)
+        assert x is not None and x.status.value == "rejected"

@@ -55,7 +55,7 @@ from typing import Any
 
 from ..connectors.base import PlacesGroups, TradeHistory
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
-from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, ValidationError
+from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, Unavailable, ValidationError
 from ..domain.venue import GroupRequest, NativeTrigger, VenueError
 from ..engine.risk import RiskRefused
 from ..engine.sessions import OrderEngine, SendOrder, Session, order_request
@@ -811,7 +811,7 @@ class ContingentOrders:
         orders = [c.order if c.spec is None else replace(c.order, native_trigger=native_of(c.spec)) for c in legs]
         try:
             await self.engine.send_group(g.group_id, g.type.value, orders)
-        except SEND_ERRORS as e:
+        except (*SEND_ERRORS, AlreadyExists, Unavailable) as e:  # refused before anything reached the venue
             for c in legs:
                 if c.status is ARMED:
                     c.status, c.message = OrderStatus.REJECTED, str(e)
@@ -1168,7 +1168,7 @@ class ContingentOrders:
             if len(held) == len(g.legs):
                 try:
                     await self._submit_native_group(g, held)
-                except SEND_ERRORS as e:
+                except (*SEND_ERRORS, AlreadyExists, Unavailable) as e:
                     log.warning("contingent.native_group_resend_failed", extra={"groupId": g.group_id, "error": str(e)})
             return
         _, connector = self.engine.live_session(g.session_id)
