@@ -508,6 +508,28 @@ async def test_binance_spot_otoco_across_a_restart_then_the_kill_switch(tmp_path
             await restored_done(svc, sid, gid)
 
 
+async def test_a_native_group_is_risk_checked_when_armed(tmp_path: Path) -> None:
+    """The session's limits refuse a native group's leg before anything is sent, as an emulated group's
+    (FAILED_PRECONDITION naming the leg and the limit); nothing at the venue, the group id still free."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, BINANCE)
+        last = await last_at_ask(svc, BINANCE, BSYMBOL)
+        limits = om.RiskLimits(max_order_qty=0.005)
+        await svc.om.SetRiskLimits(om.SetRiskLimitsRequest(session_id=sid, limits=limits), metadata=AUTH)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)  # legs of 0.01
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "maxOrderQty" in str(e.value.details()) and f"orders[0] ({lim})" in str(e.value.details())
+        market = sim.exchange.markets[BINANCE]
+        assert market.open_orders(sim.exchange.account_by_key(acct["apiKey"]), BSYMBOL) == []
+        await svc.om.SetRiskLimits(om.SetRiskLimitsRequest(session_id=sid, limits=om.RiskLimits()), metadata=AUTH)
+        ans = await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)  # the same id, now placed
+        assert [x.cl_order_id for x in ans.group.legs] == [lim, st]
+        assert [o.extra["order_list_id"] is not None for o in venue_list(sim, acct, lim, st)] == [True, True]
+
+
 async def test_binance_spot_oco_refused_by_the_venue_rejects_every_leg(tmp_path: Path) -> None:
     """All or nothing: a sell OCO whose stop is above the last price is refused by the venue (-2010, the
     relationship of the prices): both legs ``rejected`` with the venue's message, nothing live, the group done."""
