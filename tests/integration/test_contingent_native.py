@@ -565,11 +565,13 @@ async def cancel_then_take_profit(
 
 
 async def all_emulated(svc: Svc, sid: str, last: Decimal, more: list[om.SendOrderRequest]) -> None:
-    """``emulate``, a stop on mark, a trailing stop (and ``more``) are each armed in execx, not native."""
+    """``emulate``, a stop on mark, a trailing stop of 1.005 % (and ``more``) are each armed in execx, not
+    native."""
     co_ = svc.service.contingent_orders
     assert co_ is not None
-    trailing = stop(sid, "", c.SIDE_SELL, last, trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=1.0)
-    trailing.ClearField("trigger_price")  # a trailing stop from the best price seen
+    # a trailing stop from the best price seen, of a fraction of a BIPS (Binance spot holds whole BIPS only)
+    trailing = stop(sid, "", c.SIDE_SELL, last, trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=1.005)
+    trailing.ClearField("trigger_price")
     requests = [
         stop(sid, "", c.SIDE_BUY, last + 20, emulate=True),
         stop(sid, "", c.SIDE_BUY, last + 20, trigger_reference=om.TRIGGER_REFERENCE_MARK),
@@ -587,7 +589,7 @@ async def test_binance_spot_native_stop_limit_take_profit_and_what_stays_emulate
     """Binance spot: a stop-limit sell is held as STOP_LOSS_LIMIT with its stopPrice and limit price (status NEW,
     not working), an amend is refused (Binance spot does not amend a stop waiting for its stop price) and leaves
     it held, a delete cancels it at the venue; a take-profit market is TAKE_PROFIT. Emulated: ``emulate``, a
-    post-only stop-limit (spot has none), a trailing stop, a stop on mark."""
+    post-only stop-limit (spot has none), a trailing stop of a fraction of a BIPS, a stop on mark."""
     venue = "binance-spot"
     async with simulator() as sim, execx(tmp_path, sim) as svc:
         sid, acct = await session(svc, venue)
@@ -646,3 +648,117 @@ async def test_bybit_spot_native_stop_limit_take_profit_level_reached_and_what_s
 
         await all_emulated(svc, sid, last, [])
         assert venue_armed(sim, acct, venue) == [tp]  # only the take-profit is held at the venue
+
+
+def trailing(sid: str, cl: str, side: int, percent: float, **kw: Any) -> om.SendOrderRequest:
+    """A trailing stop-market by ``percent`` of the best price seen (without ``triggerPrice`` unless given)."""
+    start = kw.pop("trigger_price", None)
+    req = stop(sid, cl, side, D(1), trigger_kind=om.TRIGGER_KIND_TRAILING_STOP, trailing_percent=percent, **kw)
+    req.ClearField("trigger_price")
+    if start is not None:
+        req.trigger_price = start
+    return req
+
+
+def ticks(price: Decimal) -> Decimal:
+    return price.quantize(D("0.01"))
+
+
+async def test_binance_spot_native_trailing_stop_by_percent_and_what_stays_emulated(tmp_path: Path) -> None:
+    """Binance spot: a trailing stop sell of 1 % (no triggerPrice) is STOP_LOSS with trailingDelta 100 BIPS held
+    at the venue; it follows the price up, ignores a fall of less than 1 % from the peak, and fires at the venue
+    on a fall of 1 % (statuses and events once, its fill once). A second one is cancelled at the venue. Emulated:
+    a trailing percent that is not whole BIPS, one outside the TRAILING_DELTA filter (10-2000 BIPS), one with a
+    triggerPrice (spot's stopPrice is an activation price), one by amount."""
+    venue = "binance-spot"
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue)
+        market = sim.exchange.markets[venue]
+        account = sim.exchange.account_by_key(acct["apiKey"])
+        r = updates(svc, sid)
+        try:
+            cl = uid("tr")
+            assert (await svc.om.SendOrder(trailing(sid, cl, c.SIDE_SELL, 1.0), metadata=AUTH)).order.order_status == (
+                PENDING
+            )
+            held = market.find_order(account, SYMBOL, client_id=cl)
+            assert (held.extra["type"], held.extra["trailing_delta"]) == ("STOP_LOSS", 100)
+            assert held.status is SimStatus.UNTRIGGERED and venue_armed(sim, acct, venue) == [cl]
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            x = co_.get(sid, cl)
+            assert x is not None and x.native and not co_.watchers  # nothing trailed in execx
+            peak = ticks(last * D("1.02"))
+            await svc.trade(venue, SYMBOL, peak, D("0.001"), "buy")  # the trail follows the price up
+            await svc.trade(venue, SYMBOL, ticks(peak * D("0.995")), D("0.001"), "sell")  # 0.5 % off the peak
+            assert held.status is SimStatus.UNTRIGGERED
+            await svc.trade(venue, SYMBOL, ticks(peak * D("0.99")) - 1, D("0.001"), "sell")  # 1 % off: fires
+            await r.wait(lambda m: m.transaction.cl_order_id == cl and m.transaction.order_status == FILLED, "filled")
+            await r.wait(
+                lambda m: m.contingent_event.cl_order_id == cl and m.contingent_event.status == TRIGGERED,
+                "triggered event",
+            )
+            await svc.trade(venue, SYMBOL, ticks(peak * D("0.97")), D("0.001"), "sell")  # fires once only
+            got = await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)
+            assert got.order.order_status == FILLED and D(str(got.order.cumulative_filled_qty)) == D(str(QTY))
+            assert len([t for t in transactions(r, cl) if t.trade_id]) == 1
+            assert events(r, cl) == [(PENDING, True), (TRIGGERED, True)]
+        finally:
+            await r.close()
+
+        other = uid("tc")
+        await svc.om.SendOrder(trailing(sid, other, c.SIDE_BUY, 2.5), metadata=AUTH)
+        assert market.find_order(account, SYMBOL, client_id=other).extra["trailing_delta"] == 250
+        await delete_at_venue(svc, sid, SYMBOL, other)
+        assert venue_armed(sim, acct, venue) == []
+
+        by_amount = trailing(sid, "", c.SIDE_SELL, 1.0)
+        by_amount.ClearField("trailing_percent")
+        by_amount.trailing_amount = 100.0
+        emulated = [
+            trailing(sid, "", c.SIDE_SELL, 1.005),  # 100.5 BIPS
+            trailing(sid, "", c.SIDE_SELL, 25.0),  # 2500 BIPS: beyond maxTrailingBelowDelta
+            trailing(sid, "", c.SIDE_BUY, 0.05),  # 5 BIPS: below minTrailingAboveDelta
+            trailing(sid, "", c.SIDE_SELL, 1.0, trigger_price=float(last - 100)),  # a starting level
+            by_amount,
+        ]
+        for req in emulated:
+            req.cl_order_id = uid("te")
+            await svc.om.SendOrder(req, metadata=AUTH)
+            armed = co_.get(sid, req.cl_order_id)
+            assert armed is not None and not armed.native, req
+        assert venue_armed(sim, acct, venue) == []
+
+
+async def test_binance_spot_native_trailing_stop_fired_while_execx_was_down(tmp_path: Path) -> None:
+    """A native trailing stop goes on trailing at the venue while execx is down: a rise and a 1 % fall fire it
+    there; after the restart the reconciliation finds it filled, its fill collected once."""
+    venue = "binance-spot"
+    async with simulator() as sim:
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, venue)
+            last = await last_at_ask(svc, venue)
+            cl = uid("tr")
+            ans = await svc.om.SendOrder(trailing(sid, cl, c.SIDE_SELL, 1.0), metadata=AUTH)
+            assert ans.order.order_status == PENDING and venue_armed(sim, acct, venue) == [cl]
+        peak = ticks(last * D("1.02"))
+        sim.synthetic.print_trade(venue, SYMBOL, peak, D("0.001"), Side.BUY)
+        sim.synthetic.print_trade(venue, SYMBOL, ticks(peak * D("0.99")) - 1, D("0.001"), Side.SELL)
+        assert venue_armed(sim, acct, venue) == []
+        async with execx(tmp_path, sim) as svc:
+            await svc.start_session(sid, venue, acct)
+            co_ = svc.service.contingent_orders
+            assert co_ is not None
+            await poll(
+                lambda: svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH),
+                lambda a: a.order.order_status == FILLED,
+                "the trailing stop filled",
+            )
+            await poll(
+                _noop,
+                lambda _: (x := co_.get(sid, cl)) is not None and x.status.value == "triggered",
+                "its contingent order triggered",
+            )
+            fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+            assert [f.cl_order_id for f in fills.fills].count(cl) == 1

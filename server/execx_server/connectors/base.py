@@ -231,6 +231,17 @@ class AmendsTriggers(Protocol):
 
 
 @runtime_checkable
+class HoldsTriggers(Protocol):
+    """A connector whose venue holds only some of the contingent orders of the kinds its ``Capabilities`` name
+    (issue 20): ``managers/contingent.py`` asks it before sending a single contingent order natively."""
+
+    def holds_trigger(self, symbol: str, side: Side, trigger: NativeTrigger) -> str:
+        """'' when the venue holds ``trigger`` on ``symbol`` exactly as execx means it; otherwise why not (said
+        in the log; the order is then emulated by execx). No I/O."""
+        ...
+
+
+@runtime_checkable
 class PlacesGroups(Protocol):
     """A connector whose venue holds linked OCO / OTO / OTOCO groups itself (issue 20; ``Capabilities.native_groups``
     names the types). ``managers/contingent.py`` sends a group natively when the connector has its type,

@@ -53,7 +53,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from ..connectors.base import PlacesGroups, TradeHistory
+from ..connectors.base import HoldsTriggers, PlacesGroups, TradeHistory
 from ..domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce, TransactionType
 from ..domain.errors import AlreadyExists, FailedPrecondition, InvalidTransition, NotFound, Unavailable, ValidationError
 from ..domain.venue import GroupRequest, NativeTrigger, VenueError
@@ -492,7 +492,14 @@ class ContingentOrders:
             way = "amount" if spec.amount is not None else "percent"
             if way not in caps.native_trailing:
                 return None
-        return native_of(spec)
+        trigger = native_of(spec)
+        why = ""
+        if isinstance(connector, HoldsTriggers) and order.side is not None:
+            why = connector.holds_trigger(order.symbol, order.side, trigger)
+        if why:
+            log.info("contingent.emulated", extra={"clOrderId": order.cl_order_id, "why": why})
+            return None
+        return trigger
 
     async def submit(self, order: SendOrder, spec: Spec, emulate: bool = False) -> OrderUpdate:
         """A contingent ``sendOrder`` insert: validated, journaled, armed (or sent to the venue as its own

@@ -474,6 +474,47 @@ def test_spot_contingent_order_held_then_working() -> None:
     assert parse.parse_spot_order(cast(Any, {**row, "type": "LIMIT", "workingTime": -1})).status is OrderStatus.NEW
 
 
+def test_spot_trailing_stop_held_only_where_trailing_delta_is_exact() -> None:
+    """A trailing stop by percent is STOP_LOSS with trailingDelta in BIPS and no stopPrice (trailing-stop-faq.md:
+    tracking from placement); refused (emulated) with a triggerPrice (an activation price on spot), by amount,
+    in a fraction of a BIPS, or outside the symbol's TRAILING_DELTA filter (BUY: above bounds, SELL: below)."""
+    from execx_server.domain.enums import OrderType, TimeInForce
+    from execx_server.domain.venue import NativeTrigger, OrderRequest
+
+    info = cast(Any, {"symbols": [{"symbol": "BTCUSDT", "filters": [
+        {"filterType": "PRICE_FILTER", "tickSize": "0.01"},
+        {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+         "minTrailingBelowDelta": 20, "maxTrailingBelowDelta": 1500},
+    ]}, {"symbol": "ETHUSDT", "filters": []}]})  # fmt: skip
+    filters = parse.trailing_delta_filters(info)
+    assert filters == {"BTCUSDT": (10, 2000, 20, 1500)}
+    pct = NativeTrigger("trailingstop", "last", None, None, D("1.25"))
+    assert parse.spot_trailing_refusal(Side.SELL, pct, filters["BTCUSDT"]) == ""
+    order = OrderRequest("t1", "BTCUSDT", Side.SELL, OrderType.MARKET, TimeInForce.IOC, D("0.01"), None, trigger=pct)
+    assert parse.spot_contingent_params(order) == [
+        ("symbol", "BTCUSDT"), ("side", "SELL"), ("type", "STOP_LOSS"), ("quantity", "0.01"),
+        ("trailingDelta", "125"), ("newClientOrderId", "t1"), ("newOrderRespType", "RESULT"),
+    ]  # fmt: skip
+    refused = {
+        "activation": (Side.SELL, NativeTrigger("trailingstop", "last", D("96000"), None, D("1"))),
+        "amount": (Side.SELL, NativeTrigger("trailingstop", "last", None, D("100"), None)),
+        "fraction": (Side.SELL, NativeTrigger("trailingstop", "last", None, None, D("1.005"))),
+        "below max": (Side.SELL, NativeTrigger("trailingstop", "last", None, None, D("16"))),
+        "below min": (Side.SELL, NativeTrigger("trailingstop", "last", None, None, D("0.15"))),
+        "above min": (Side.BUY, NativeTrigger("trailingstop", "last", None, None, D("0.05"))),
+    }
+    for what, (side, trigger) in refused.items():
+        assert parse.spot_trailing_refusal(side, trigger, filters["BTCUSDT"]), what
+    assert (
+        parse.spot_trailing_refusal(
+            Side.BUY, NativeTrigger("trailingstop", "last", None, None, D("16")), filters["BTCUSDT"]
+        )
+        == ""
+    )
+    assert parse.spot_trailing_refusal(Side.SELL, pct, None)  # no filter known: emulated
+    assert parse.spot_trailing_refusal(Side.SELL, NativeTrigger("stop", "last", D("96000")), None) == ""
+
+
 def test_spot_contingent_params() -> None:
     """stop / takeprofit on last: STOP_LOSS(_LIMIT) / TAKE_PROFIT(_LIMIT) with stopPrice; no post-only stop."""
     from execx_server.domain.enums import OrderType, TimeInForce

@@ -63,6 +63,7 @@ from ...domain.instruments import InstrumentRules
 from ...domain.venue import (
     ExecutionReport,
     GroupRequest,
+    NativeTrigger,
     OrderRequest,
     Rejected,
     Retryable,
@@ -124,17 +125,19 @@ class BinanceConnector(VenueConnector):
         self.margin = config.use_margin and self.flavor is Flavor.SPOT
         if self.flavor is Flavor.SPOT and not self.margin:
             # spot's own contingent types (STOP_LOSS(_LIMIT), TAKE_PROFIT(_LIMIT) with stopPrice) on the last
-            # trade price; trailing stops stay emulated (trailingDelta is in whole BIPS and its stopPrice is an
-            # activation price, not execx's starting level), post-only stops too (spot has none), and cross
-            # margin's (execx's margin orders are not sent as contingent types)
+            # trade price, and a trailing stop by percent as STOP_LOSS with trailingDelta where that is exact
+            # (``holds_trigger``: whole BIPS within the filter, no triggerPrice); post-only stops stay emulated
+            # (spot has none), and cross margin's (execx's margin orders are not sent as contingent types)
             self.capabilities = replace(
                 self.capabilities,
-                native_triggers=frozenset({"stop", "takeprofit"}),
+                native_triggers=frozenset({"stop", "takeprofit", "trailingstop"}),
                 native_references=frozenset({"last"}),
+                native_trailing=frozenset({"percent"}),
                 native_postonly=False,
                 # spot's order lists (``PlacesGroups`` below): OCO, OTO, OTOCO; an order list is not amended
                 native_groups=parse.LIST_TYPES,
             )
+        self._trailing_filters: dict[str, parse.TrailingDeltaFilter] = {}  # spot: each symbol's TRAILING_DELTA
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
             raise ValueError("order entry over the WebSocket API is implemented for Binance spot only")
         # The WebSocket API has no margin order entry: margin orders always go over REST.
@@ -176,8 +179,11 @@ class BinanceConnector(VenueConnector):
         rest.gate = self.rate_gate
 
     async def _load_rules(self, *, keyless: bool) -> dict[str, InstrumentRules]:
-        """``exchangeInfo`` (public)."""
-        return parse.parse_exchange_info(await self.rest.exchange_info(), self.exchange)
+        """``exchangeInfo`` (public); spot's ``TRAILING_DELTA`` filters kept for ``holds_trigger``."""
+        info = await self.rest.exchange_info()
+        if self.flavor is Flavor.SPOT:
+            self._trailing_filters = parse.trailing_delta_filters(info)
+        return parse.parse_exchange_info(info, self.exchange)
 
     async def _private_runs(self, session: aiohttp.ClientSession) -> list[Run]:
         user: SpotUserStream | FuturesUserStream
@@ -290,6 +296,12 @@ class BinanceConnector(VenueConnector):
                     log.warning("binance.entry_fills.unavailable", extra={"error": exc.message})
         self.tracker.note(report)
         return report
+
+    def holds_trigger(self, symbol: str, side: Side, trigger: NativeTrigger) -> str:
+        """``HoldsTriggers``: spot's trailing stops only where ``trailingDelta`` says exactly what execx means."""
+        if self.flavor is not Flavor.SPOT:
+            return ""
+        return parse.spot_trailing_refusal(side, trigger, self._trailing_filters.get(symbol))
 
     # ------------------------------------------------------------------ order lists (PlacesGroups, spot)
 

@@ -16,7 +16,16 @@ from ...domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, T
 from ...domain.errors import ValidationError
 from ...domain.instruments import InstrumentRules, PriceBand
 from ...domain.numbers import to_wire
-from ...domain.venue import BookTicker, ExecutionReport, GroupRequest, OrderRequest, Rejected, Trade, VenuePosition
+from ...domain.venue import (
+    BookTicker,
+    ExecutionReport,
+    GroupRequest,
+    NativeTrigger,
+    OrderRequest,
+    Rejected,
+    Trade,
+    VenuePosition,
+)
 from .schemas import (
     BookTickerMsg,
     ExchangeInfo,
@@ -95,12 +104,76 @@ SPOT_CONTINGENT_TYPE = {
 SPOT_CONTINGENT_TYPES = frozenset(SPOT_CONTINGENT_TYPE.values())
 
 
+# A trailing stop (execx's: a market order once the last price moved back its distance from the best price seen)
+# is spot's STOP_LOSS with ``trailingDelta`` in BIPS and no ``stopPrice`` (faqs/trailing-stop-faq.md: tracking
+# from placement; a sell trails the highest trade price, a buy the lowest).
+BIPS_PER_PERCENT = Decimal(100)
+TrailingDeltaFilter = tuple[int, int, int, int]  # min / max above (STOP_LOSS BUY), min / max below (STOP_LOSS SELL)
+
+
+def trailing_delta_filters(info: ExchangeInfo) -> dict[str, TrailingDeltaFilter]:
+    """Each spot symbol's ``TRAILING_DELTA`` filter (``minTrailingAboveDelta``, ``maxTrailingAboveDelta``,
+    ``minTrailingBelowDelta``, ``maxTrailingBelowDelta``); symbols without one are left out."""
+    out: dict[str, TrailingDeltaFilter] = {}
+    for s in info["symbols"]:
+        for flt in cast(list[Mapping[str, Any]], s.get("filters", [])):
+            if flt.get("filterType") == "TRAILING_DELTA":
+                keys = (
+                    "minTrailingAboveDelta",
+                    "maxTrailingAboveDelta",
+                    "minTrailingBelowDelta",
+                    "maxTrailingBelowDelta",
+                )
+                out[s["symbol"]] = cast(TrailingDeltaFilter, tuple(int(flt[k]) for k in keys))
+    return out
+
+
+def spot_trailing_refusal(side: Side, trigger: NativeTrigger, delta_filter: TrailingDeltaFilter | None) -> str:
+    """'' when Binance spot holds the trailing stop ``trigger`` exactly as execx means it, else why not (it is
+    then emulated). Exact only without ``triggerPrice`` (spot's ``stopPrice`` on a trailing order is an
+    activation price: tracking starts once the price reaches it, while execx's is the level the trail starts
+    from), by ``trailingPercent`` (spot has no trailing amount) of a whole number of BIPS within the symbol's
+    ``TRAILING_DELTA`` filter (STOP_LOSS BUY: the "above" bounds, SELL: the "below" ones)."""
+    if trigger.kind != "trailingstop":
+        return ""
+    if trigger.price is not None:
+        return (
+            "Binance spot's stopPrice on a trailing stop is an activation price (the trail starts once the price "
+            "reaches it), not execx's starting level"
+        )
+    if trigger.percent is None:
+        return "Binance spot trails by trailingDelta (BIPS of the best price), not by an amount"
+    bips = trigger.percent * BIPS_PER_PERCENT
+    if bips != bips.to_integral_value():
+        return f"trailingPercent {trigger.percent} is not a whole number of BIPS (trailingDelta: 0.01 % steps)"
+    if delta_filter is None:
+        return "no TRAILING_DELTA filter known for the symbol"
+    low, high = delta_filter[:2] if side is Side.BUY else delta_filter[2:]
+    if not low <= bips <= high:
+        return f"trailingDelta {int(bips)} is outside the symbol's TRAILING_DELTA filter ({low}-{high} BIPS)"
+    return ""
+
+
 def spot_contingent_params(order: OrderRequest) -> Params:
     """A native contingent order on spot: ``POST /api/v3/order`` (or ``order.place``) of type STOP_LOSS /
     TAKE_PROFIT (a market order when it fires) or STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT with ``stopPrice``,
-    under its clOrderId; spot triggers on the last trade price only, and has no post-only stop."""
+    or a trailing stop as STOP_LOSS with ``trailingDelta`` (``spot_trailing_refusal``), under its clOrderId;
+    spot triggers on the last trade price only, and has no post-only stop."""
     trigger = order.trigger
     limit = order.order_type is not OrderType.MARKET
+    if trigger is not None and trigger.kind == "trailingstop" and not limit and trigger.reference == "last":
+        bips = trigger.percent * BIPS_PER_PERCENT if trigger.percent is not None else None
+        if trigger.price is not None or bips is None or bips != bips.to_integral_value():
+            raise ValidationError("trailingPercent", "Binance spot trails by a whole number of BIPS from placement")
+        return [
+            ("symbol", order.symbol),
+            ("side", order.side.value.upper()),
+            ("type", "STOP_LOSS"),
+            ("quantity", to_wire(order.qty)),
+            ("trailingDelta", str(int(bips))),
+            ("newClientOrderId", order.cl_order_id),
+            ("newOrderRespType", "RESULT"),
+        ]
     kind = SPOT_CONTINGENT_TYPE.get((trigger.kind, limit)) if trigger is not None else None
     if trigger is None or kind is None or trigger.reference != "last" or trigger.price is None:
         raise ValidationError("triggerKind", "not a contingent order Binance spot holds")
