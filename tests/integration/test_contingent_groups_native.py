@@ -377,6 +377,14 @@ async def test_binance_spot_oco_cancelled_at_the_venue_and_emulate(tmp_path: Pat
         assert limit2.extra.get("order_list_id") is None
         x = co_.get(sid, st2)
         assert x is not None and not x.native and x.status.value == "pendingtrigger"
+        # the service flag (--emulateContingent) emulates every group too
+        co_.emulate = True
+        gid3, lim3, st3 = uid("g"), uid("lm"), uid("st")
+        await stub.SendOrderGroup(oco(sid, gid3, lim3, st3, last), metadata=AUTH)
+        assert not co_.group(sid, gid3).native
+        await poll(lambda: get(svc, sid, lim3), lambda o: o.order_status == c.ORDER_STATUS_NEW, "emulated limit leg")
+        [limit3] = venue_list(sim, acct, lim3)
+        assert limit3.extra.get("order_list_id") is None
 
 
 async def test_binance_spot_oco_across_a_restart(tmp_path: Path) -> None:
