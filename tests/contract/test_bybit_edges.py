@@ -1,5 +1,6 @@
 """Bybit-only connector behaviour against the simulator: batch place/cancel (chunked to the category's
-limit, one outcome per order), order entry over ``/v5/trade`` with REST while that socket is down,
+limit, one outcome per order), order entry over ``/v5/trade`` with REST while that socket is down, spot
+conditional orders (the level check, the cancel filters),
 the option clOrderId rule checked before sending, spot margin (``isLeverage=1``)."""
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import pytest
 from connector_harness import VENUES, Harness, Venue, running
 from execx_server.connectors.bybit.connector import BybitConnector
 from execx_server.connectors.transport.websocket import Backoff
-from execx_server.domain.enums import Exchange, OrderStatus, Side
+from execx_server.domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.errors import ValidationError
-from execx_server.domain.venue import ExecutionReport, OutcomeUnknown, Rejected
+from execx_server.domain.venue import ExecutionReport, NativeTrigger, OrderRequest, OutcomeUnknown, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -193,3 +194,47 @@ async def test_rest_batches_and_an_unknown_batch_outcome(sim: Simulator, account
             found = await connector.query_order(h.venue.symbol, order.cl_order_id)
             assert found is not None and found.status is OrderStatus.NEW
         assert rest.endpoints[2] == "POST /v5/order/create-batch"
+
+
+async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: Simulator, account: Account) -> None:
+    """Bybit spot conditional orders through the connector: a level the last price already reached is refused
+    before anything is sent; a held one is cancelled by a connector that does not know it (after a restart:
+    ``orderFilter=Order`` first, "Order does not exist", then ``StopOrder``); one that fired and rests on the book
+    is cancelled under ``Order``; ``cancel_all`` cancels a held one too."""
+    async with running(sim, BYBIT_SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
+        connector = h.connector
+        assert isinstance(connector, BybitConnector)
+        _, ask = await h.book()
+        await h.trade_print(ask, Decimal("0.001"), Side.BUY)  # the last price: the ask
+        symbol, below = h.venue.symbol, await h.passive_price(Side.BUY)
+
+        def held(side: Side, level: Decimal, price: Decimal | None, tag: str) -> OrderRequest:
+            kind = OrderType.LIMIT if price is not None else OrderType.MARKET
+            tif = TimeInForce.GTC if price is not None else TimeInForce.IOC
+            base = h.order(side, price, order_type=kind, tif=tif, tag=tag)
+            return dataclasses.replace(base, trigger=NativeTrigger("stop", "last", level))
+
+        with pytest.raises(Rejected) as refused:
+            await connector.submit_order(held(Side.BUY, ask - 50, below, "bl"))  # a buy stop under the market
+        assert "other way round" in refused.value.message
+        assert [o for o in await connector.open_orders(symbol) if o.status is OrderStatus.PENDINGTRIGGER] == []
+
+        sleeping = held(Side.BUY, ask + 500, below, "bh")
+        resting = held(Side.BUY, ask + 20, below, "br")
+        swept = held(Side.BUY, ask + 600, None, "bs")
+        for order in (sleeping, resting, swept):
+            assert (await connector.submit_order(order)).status is OrderStatus.PENDINGTRIGGER
+        await h.trade_print(ask + 20, Decimal("0.001"), Side.BUY)  # fires the near one: it rests at its limit
+        await h.wait_report(
+            lambda r: r.cl_order_id == resting.cl_order_id and r.status is OrderStatus.NEW, "the near one on the book"
+        )
+        async with running(sim, BYBIT_SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as fresh:  # knows none
+            other = fresh.connector
+            assert isinstance(other, BybitConnector)
+            assert other.tracker.get(sleeping.cl_order_id) is None  # unknown to it: Order first, then StopOrder
+            for order in (sleeping, resting):
+                assert (await other.cancel_order(symbol, order.cl_order_id)).status is OrderStatus.CANCELLED
+            await other.cancel_all(symbol)
+            for order in (sleeping, resting, swept):
+                report = await other.query_order(symbol, order.cl_order_id)
+                assert report is not None and report.status is OrderStatus.CANCELLED, order.cl_order_id
