@@ -15,6 +15,9 @@ limit leg's fill makes the venue expire the stop; cancelled as a group at the ve
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,32 @@ async def get(svc: Svc, sid: str, cl: str) -> Any:
     return (await svc.om.GetOrder(om.GetOrderRequest(session_id=sid, cl_order_id=cl), metadata=AUTH)).order
 
 
+@dataclass
+class Live:
+    """A test's own simulator and execx, one session on ``venue`` (the last price printed at the ask), the
+    contingent-order stub and a reader of the session's updates from its first."""
+
+    sim: Any
+    svc: Svc
+    sid: str
+    acct: dict[str, str]
+    last: Decimal
+    stub: Any
+    r: Any
+
+
+@contextlib.asynccontextmanager
+async def live(tmp_path: Path, venue: str, symbol: str, order_entry: str = "websocket") -> AsyncIterator[Live]:
+    async with simulator() as sim, execx(tmp_path, sim, order_entry=order_entry) as svc:
+        sid, acct = await session(svc, venue)
+        last = await last_at_ask(svc, venue, symbol)
+        r = updates(svc, sid)
+        try:
+            yield Live(sim, svc, sid, acct, last, co_grpc.ContingentOrderServiceStub(svc.channel), r)
+        finally:
+            await r.close()
+
+
 async def done_once(stub: Any, r: Any, sid: str, gid: str, statuses: list[int], filled: str) -> None:
     """The group is done with its legs in ``statuses``; every leg's updates carry its group id; ``filled``'s
     one fill came once."""
@@ -90,54 +119,42 @@ async def restored_done(svc: Svc, sid: str, gid: str) -> Any:
 
 
 async def test_pulse_otoco_is_one_linked_order_at_the_venue(tmp_path: Path) -> None:
-    async with simulator() as sim, execx(tmp_path, sim) as svc:
-        sid, acct = await session(svc, VENUE)
-        last = await last_at_ask(svc, VENUE, SYMBOL)
-        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
-        r = updates(svc, sid)
-        try:
-            gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
-            req = co.SendOrderGroupRequest(
-                session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=bracket(entry, tp, sl, last)
-            )
-            ans = await stub.SendOrderGroup(req, metadata=AUTH)
-            assert [x.cl_order_id for x in ans.group.legs] == [entry, tp, sl]
-            # the venue holds one linked order: the entry (filled at once: a market order) and its two secondaries
-            venue = linked_at_venue(sim, acct)
-            [primary] = [o for o in venue if o.extra.get("is_primary_otoco")]
-            secondaries = [o for o in venue if o.extra.get("is_secondary_oto")]
-            assert primary.extra["label"] == entry and primary.extra["trigger_fill_condition"] == "complete_fill"
-            assert primary.extra["linked_order_type"] == "one_triggers_one_cancels_other"
-            assert len(secondaries) == 2 and all(o.status is SimStatus.UNTRIGGERED for o in secondaries)
-            co_ = svc.service.contingent_orders
-            assert co_ is not None and not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
-            g = co_.group(sid, gid)
-            assert g.native
-            await r.wait(lambda m: m.transaction.cl_order_id == entry and m.transaction.order_status == FILLED, "entry")
-            for cl in (tp, sl):
-                await r.wait(
-                    lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl
-                )
-            engine = svc.service.engine
-            assert engine is not None
-            ids = {engine.session(sid).orders[cl].exch_order_id for cl in (tp, sl)}
-            assert ids == set(primary.extra["oto_order_ids"])  # the secondaries known by the venue's ids
-            # the last price rises through the stop at the venue: it fires and fills; the venue cancels the take-profit
-            await svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy")
-            await r.wait(
-                lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl filled"
-            )
-            await r.wait(
-                lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == CANCELLED, "tp gone"
-            )
-            await r.wait(
-                lambda m: m.contingent_event.cl_order_id == tp and m.contingent_event.status == CANCELLED, "tp event"
-            )
-            await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
-            await done_once(stub, r, sid, gid, [FILLED, CANCELLED, FILLED], sl)
-            assert transactions(r, tp)[0].order_status == c.ORDER_STATUS_PENDING_NEW
-        finally:
-            await r.close()
+    async with live(tmp_path, VENUE, SYMBOL) as x:
+        sim, svc, sid, acct, last, stub, r = x.sim, x.svc, x.sid, x.acct, x.last, x.stub, x.r
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        req = co.SendOrderGroupRequest(
+            session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=bracket(entry, tp, sl, last)
+        )
+        ans = await stub.SendOrderGroup(req, metadata=AUTH)
+        assert [x.cl_order_id for x in ans.group.legs] == [entry, tp, sl]
+        # the venue holds one linked order: the entry (filled at once: a market order) and its two secondaries
+        venue = linked_at_venue(sim, acct)
+        [primary] = [o for o in venue if o.extra.get("is_primary_otoco")]
+        secondaries = [o for o in venue if o.extra.get("is_secondary_oto")]
+        assert primary.extra["label"] == entry and primary.extra["trigger_fill_condition"] == "complete_fill"
+        assert primary.extra["linked_order_type"] == "one_triggers_one_cancels_other"
+        assert len(secondaries) == 2 and all(o.status is SimStatus.UNTRIGGERED for o in secondaries)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
+        g = co_.group(sid, gid)
+        assert g.native
+        await r.wait(lambda m: m.transaction.cl_order_id == entry and m.transaction.order_status == FILLED, "entry")
+        for cl in (tp, sl):
+            await r.wait(lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl)
+        engine = svc.service.engine
+        assert engine is not None
+        ids = {engine.session(sid).orders[cl].exch_order_id for cl in (tp, sl)}
+        assert ids == set(primary.extra["oto_order_ids"])  # the secondaries known by the venue's ids
+        # the last price rises through the stop at the venue: it fires and fills; the venue cancels the take-profit
+        await svc.trade(VENUE, SYMBOL, last + 30, D("0.001"), "buy")
+        await r.wait(lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl filled")
+        await r.wait(lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == CANCELLED, "tp gone")
+        await r.wait(
+            lambda m: m.contingent_event.cl_order_id == tp and m.contingent_event.status == CANCELLED, "tp event"
+        )
+        await svc.trade(VENUE, SYMBOL, last + 40, D("0.001"), "buy")  # fires once only
+        await done_once(stub, r, sid, gid, [FILLED, CANCELLED, FILLED], sl)
+        assert transactions(r, tp)[0].order_status == c.ORDER_STATUS_PENDING_NEW
 
 
 async def test_pulse_oto_cancelled_at_the_venue_via_rest_and_emulate(tmp_path: Path) -> None:
@@ -306,49 +323,39 @@ def venue_list(sim: Any, acct: dict[str, str], *cls: str) -> list[Any]:
 
 @pytest.mark.parametrize("entry", ["websocket", "rest"])
 async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> None:
-    async with simulator() as sim, execx(tmp_path, sim, order_entry=entry) as svc:
-        sid, acct = await session(svc, BINANCE)
-        last = await last_at_ask(svc, BINANCE, BSYMBOL)
-        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
-        r = updates(svc, sid)
-        try:
-            gid, lim, st = uid("g"), uid("lm"), uid("st")
-            ans = await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)
-            assert [x.cl_order_id for x in ans.group.legs] == [lim, st]
-            limit, stop = venue_list(sim, acct, lim, st)
-            assert limit.extra["order_list_id"] == stop.extra["order_list_id"]  # one order list at the venue
-            assert (limit.extra["type"], stop.extra["type"]) == ("LIMIT_MAKER", "STOP_LOSS")
-            assert stop.status is SimStatus.UNTRIGGERED
-            co_ = svc.service.contingent_orders
-            assert co_ is not None and co_.group(sid, gid).native
-            assert not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
-            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == PENDING, "held")
-            with pytest.raises(grpc.aio.AioRpcError) as e:
-                amend = co.AmendOrderGroupRequest(
-                    session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=lim, qty=0.02)]
-                )
-                await stub.AmendOrderGroup(amend, metadata=AUTH)
-            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(
-                e.value.details()
+    async with live(tmp_path, BINANCE, BSYMBOL, order_entry=entry) as x:
+        sim, svc, sid, acct, last, stub, r = x.sim, x.svc, x.sid, x.acct, x.last, x.stub, x.r
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        ans = await stub.SendOrderGroup(oco(sid, gid, lim, st, last), metadata=AUTH)
+        assert [x.cl_order_id for x in ans.group.legs] == [lim, st]
+        limit, stop = venue_list(sim, acct, lim, st)
+        assert limit.extra["order_list_id"] == stop.extra["order_list_id"]  # one order list at the venue
+        assert (limit.extra["type"], stop.extra["type"]) == ("LIMIT_MAKER", "STOP_LOSS")
+        assert stop.status is SimStatus.UNTRIGGERED
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and co_.group(sid, gid).native
+        assert not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
+        await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == PENDING, "held")
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            amend = co.AmendOrderGroupRequest(
+                session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=lim, qty=0.02)]
             )
-            # nor through sendOrder: an update of the live limit leg (a Binance cancel-replace would leave the list)
-            update = om.SendOrderRequest(
-                cl_order_id=lim, symbol=BSYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.005
-            )
-            with pytest.raises(grpc.aio.AioRpcError) as e:
-                await svc.om.SendOrder(update, metadata=AUTH)
-            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-            assert limit.qty == D(str(BQTY))
-            # a print through the limit fills it at the venue; the venue expires the stop (the list's rule, OCO_TRIGGER)
-            await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
-            await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")
-            await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == EXPIRED, "st")
-            await r.wait(
-                lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
-            )
-            await done_once(stub, r, sid, gid, [FILLED, EXPIRED], lim)
-        finally:
-            await r.close()
+            await stub.AmendOrderGroup(amend, metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(e.value.details())
+        # nor through sendOrder: an update of the live limit leg (a Binance cancel-replace would leave the list)
+        update = om.SendOrderRequest(
+            cl_order_id=lim, symbol=BSYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.005
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await svc.om.SendOrder(update, metadata=AUTH)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert limit.qty == D(str(BQTY))
+        # a print through the limit fills it at the venue; the venue expires the stop (the list's rule, OCO_TRIGGER)
+        await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
+        await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")
+        await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == EXPIRED, "st")
+        await r.wait(lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event")
+        await done_once(stub, r, sid, gid, [FILLED, EXPIRED], lim)
 
 
 async def test_binance_spot_oco_cancelled_at_the_venue_and_emulate(tmp_path: Path) -> None:
@@ -419,38 +426,30 @@ async def test_binance_spot_otoco_is_an_order_list(tmp_path: Path, entry: str) -
     """A working sell limit and a buy bracket (a take-profit 60 below the last price, a stop 20 above it): one
     OTOCO order list at the venue, the bracket PENDING_NEW (pendingtrigger) until the working order fills, then
     placed by the venue; the stop fires and fills there and the venue expires the take-profit, once."""
-    async with simulator() as sim, execx(tmp_path, sim, order_entry=entry) as svc:
-        sid, acct = await session(svc, BINANCE)
-        last = await last_at_ask(svc, BINANCE, BSYMBOL)
-        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
-        r = updates(svc, sid)
-        try:
-            gid, entry_, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
-            legs = [
-                bleg(entry_, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 10)),
-                bleg(tp, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT, trigger_price=float(last - 60)),
-                bleg(sl, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_STOP, trigger_price=float(last + 20)),
-            ]
-            req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
-            await stub.SendOrderGroup(req, metadata=AUTH)
-            working, take, stop = venue_list(sim, acct, entry_, tp, sl)
-            assert working.extra["order_list_id"] == take.extra["order_list_id"] == stop.extra["order_list_id"]
-            assert take.extra.get("pending") and stop.extra.get("pending")
-            co_ = svc.service.contingent_orders
-            assert co_ is not None and co_.group(sid, gid).native
-            for cl in (tp, sl):
-                await r.wait(
-                    lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl
-                )
-            await poll(lambda: get(svc, sid, entry_), lambda o: o.order_status == c.ORDER_STATUS_NEW, "working")
-            await svc.trade(BINANCE, BSYMBOL, last + 15, D("0.01"), "buy")  # fills the working order
-            await r.wait(lambda m: m.transaction.cl_order_id == entry_ and m.transaction.order_status == FILLED, "w")
-            await svc.trade(BINANCE, BSYMBOL, last + 30, D("0.001"), "buy")  # through the stop at the venue
-            await r.wait(lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl")
-            await r.wait(lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == EXPIRED, "tp")
-            await done_once(stub, r, sid, gid, [FILLED, EXPIRED, FILLED], sl)
-        finally:
-            await r.close()
+    async with live(tmp_path, BINANCE, BSYMBOL, order_entry=entry) as x:
+        sim, svc, sid, acct, last, stub, r = x.sim, x.svc, x.sid, x.acct, x.last, x.stub, x.r
+        gid, entry_, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        legs = [
+            bleg(entry_, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(last + 10)),
+            bleg(tp, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_TAKE_PROFIT, trigger_price=float(last - 60)),
+            bleg(sl, c.SIDE_BUY, trigger_kind=om.TRIGGER_KIND_STOP, trigger_price=float(last + 20)),
+        ]
+        req = co.SendOrderGroupRequest(session_id=sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        working, take, stop = venue_list(sim, acct, entry_, tp, sl)
+        assert working.extra["order_list_id"] == take.extra["order_list_id"] == stop.extra["order_list_id"]
+        assert take.extra.get("pending") and stop.extra.get("pending")
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and co_.group(sid, gid).native
+        for cl in (tp, sl):
+            await r.wait(lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == PENDING, cl)
+        await poll(lambda: get(svc, sid, entry_), lambda o: o.order_status == c.ORDER_STATUS_NEW, "working")
+        await svc.trade(BINANCE, BSYMBOL, last + 15, D("0.01"), "buy")  # fills the working order
+        await r.wait(lambda m: m.transaction.cl_order_id == entry_ and m.transaction.order_status == FILLED, "w")
+        await svc.trade(BINANCE, BSYMBOL, last + 30, D("0.001"), "buy")  # through the stop at the venue
+        await r.wait(lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == FILLED, "sl")
+        await r.wait(lambda m: m.transaction.cl_order_id == tp and m.transaction.order_status == EXPIRED, "tp")
+        await done_once(stub, r, sid, gid, [FILLED, EXPIRED, FILLED], sl)
 
 
 @pytest.mark.parametrize("entry", ["websocket", "rest"])
@@ -558,3 +557,28 @@ async def test_binance_spot_oco_refused_by_the_venue_rejects_every_leg(tmp_path:
         assert co_ is not None
         x = co_.get(sid, st)
         assert x is not None and x.status.value == "rejected"
+
+
+async def test_kill_switch_cancels_a_live_binance_order_list(tmp_path: Path) -> None:
+    """The kill switch's pull cancels a native OCO whose limit leg is live and whose stop is held (Binance's
+    cancel-all of the symbol takes the list): both legs end cancelled at the venue, none with a refused cancel on
+    the way, the stop's event saying why."""
+    async with live(tmp_path, BINANCE, BSYMBOL) as x:
+        gid, lim, st = uid("g"), uid("lm"), uid("st")
+        await x.stub.SendOrderGroup(oco(x.sid, gid, lim, st, x.last), metadata=AUTH)
+        await poll(lambda: get(x.svc, x.sid, lim), lambda o: o.order_status == c.ORDER_STATUS_NEW, "limit leg live")
+        kill = await x.svc.om.EngageKillSwitch(
+            om.EngageKillSwitchRequest(session_id=x.sid, reason="desk"), metadata=AUTH
+        )
+        assert set(kill.cl_order_ids) == {lim, st}
+        for cl in (lim, st):
+            await x.r.wait(
+                lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == CANCELLED, cl
+            )
+        assert all(o.status is SimStatus.CANCELED for o in venue_list(x.sim, x.acct, lim, st))
+        for cl in (lim, st):
+            assert not [t.message for t in transactions(x.r, cl) if "rejected" in t.message], cl
+        ev = await x.r.wait(
+            lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
+        )
+        assert ev.contingent_event.message == "kill switch engaged"
