@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from connector_harness import VENUES, Harness, Venue, running
@@ -198,9 +199,11 @@ async def test_rest_batches_and_an_unknown_batch_outcome(sim: Simulator, account
 
 async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: Simulator, account: Account) -> None:
     """Bybit spot conditional orders through the connector: a level the last price already reached is refused
-    before anything is sent; a held one is cancelled by a connector that does not know it (after a restart:
-    ``orderFilter=Order`` first, "Order does not exist", then ``StopOrder``); one that fired and rests on the book
-    is cancelled under ``Order``; ``cancel_all`` cancels a held one too."""
+    before anything is sent; one the venue holds the other way round (the last price crossed the level between
+    the connector's read and the placement) is cancelled at once and answered ``cancelled`` with the reason; a
+    held one is cancelled by a connector that does not know it (after a restart: ``orderFilter=Order`` first,
+    "Order does not exist", then ``StopOrder``); one that fired and rests on the book is cancelled under
+    ``Order``; ``cancel_all`` cancels a held one too."""
     async with running(sim, BYBIT_SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
         connector = h.connector
         assert isinstance(connector, BybitConnector)
@@ -218,6 +221,20 @@ async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: S
             await connector.submit_order(held(Side.BUY, ask - 50, below, "bl"))  # a buy stop under the market
         assert "other way round" in refused.value.message
         assert [o for o in await connector.open_orders(symbol) if o.status is OrderStatus.PENDINGTRIGGER] == []
+        # the race: the last price crossed the level between the connector's read and the placement (the read
+        # answers a last price below the level); the venue holds it as a fall; the connector cancels it at once
+        real = connector.rest.tickers
+
+        async def stale(params: Any) -> list[dict[str, Any]]:
+            return [{**(await real(params))[0], "lastPrice": str(ask - 100)}]
+
+        connector.rest.tickers = stale  # type: ignore[method-assign]
+        raced = held(Side.BUY, ask - 50, below, "brc")
+        report = await connector.submit_order(raced)
+        connector.rest.tickers = real  # type: ignore[method-assign]
+        assert report.status is OrderStatus.CANCELLED and "held it to fire when the price falls" in report.message
+        got = await connector.query_order(symbol, raced.cl_order_id)
+        assert got is not None and got.status is OrderStatus.CANCELLED
 
         sleeping = held(Side.BUY, ask + 500, below, "bh")
         resting = held(Side.BUY, ask + 20, below, "br")

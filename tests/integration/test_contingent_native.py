@@ -645,6 +645,24 @@ async def test_bybit_spot_native_stop_limit_take_profit_level_reached_and_what_s
         assert ans.order.order_status == c.ORDER_STATUS_REJECTED, ans
         assert "Bybit spot would hold it the other way round" in ans.order.message
         assert venue_armed(sim, acct, venue) == [tp]
+        # the last price crossed the level between the connector's read (stale here) and the placement: held the
+        # other way round by the venue, cancelled there at once; the order and its contingent event cancelled
+        co_ = svc.service.contingent_orders
+        assert co_ is not None
+        _, connector = svc.service.engine.live_session(sid)
+        real = connector.rest.tickers  # type: ignore[attr-defined]
+
+        async def stale(params: Any) -> list[dict[str, Any]]:
+            return [{**(await real(params))[0], "lastPrice": str(last - 100)}]
+
+        connector.rest.tickers = stale  # type: ignore[attr-defined]
+        raced = uid("rc")
+        ans = await svc.om.SendOrder(stop(sid, raced, c.SIDE_BUY, last - 10), metadata=AUTH)
+        connector.rest.tickers = real  # type: ignore[attr-defined]
+        assert ans.order.order_status == c.ORDER_STATUS_CANCELLED, ans
+        assert "held it to fire when the price falls" in ans.order.message
+        await poll(_noop, lambda _: co_.get(sid, raced).status.value == "cancelled", "its event")  # type: ignore[union-attr]
+        assert venue_armed(sim, acct, venue) == [tp]
 
         await all_emulated(svc, sid, last, [])
         assert venue_armed(sim, acct, venue) == [tp]  # only the take-profit is held at the venue

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from execx_server.connectors.base import Secret
@@ -92,6 +92,10 @@ def test_spot_conditional_order_is_a_stop_order_without_direction() -> None:
     with pytest.raises(ValidationError) as info:
         parse.order_params(mark, "spot")
     assert info.value.field == "triggerReference"
+    row = cast(Any, {"orderLinkId": "s1", "triggerDirection": 2})
+    assert parse.spot_held_the_other_way(order, row) == ""  # a sell stop falls to its level: as meant
+    assert "rises to triggerPrice 96000.5" in parse.spot_held_the_other_way(order, cast(Any, {"triggerDirection": 1}))
+    assert parse.spot_held_the_other_way(order, cast(Any, {"triggerDirection": 0})) == ""  # says nothing
     assert parse.parse_last_price([{"symbol": "BTCUSDT", "lastPrice": "96000.1"}]) == D("96000.1")
     assert parse.parse_last_price([]) is None
 

@@ -28,7 +28,8 @@ Mechanisms (``../shared/venues/bybit.md``):
 - Contingent orders held by the venue (``Capabilities.native_triggers``): a stop / take-profit with
   ``triggerPrice``; linear / inverse with ``triggerDirection`` and ``triggerBy``; spot (not margin) with
   ``orderFilter=StopOrder`` on the last price, whose direction Bybit takes from the last price, so the last
-  price is read first (``tickers``) and a level it already reached is refused before sending; spot's cancel
+  price is read first (``tickers``) and a level it already reached is refused before sending, and the placed
+  order read back (one held the other way round, the price having crossed meanwhile, is cancelled); spot's cancel
   of a held one goes alone under ``orderFilter=StopOrder``, and ``cancel_all`` also cancels under it.
 - Cancel-on-disconnect (``ConnectorConfig.dead_man_s``): Bybit's Disconnection Protection. At start
   ``/v5/order/disconnected-cancel-all`` sets the category's product (SPOT, DERIVATIVES, OPTIONS) to a
@@ -253,7 +254,36 @@ class BybitConnector(VenueConnector):
                 return await self.tracker.existing(order.symbol, order.cl_order_id, previous, self.query_order, why)
             self.tracker.refused(order.cl_order_id)
             raise
-        return self._ack(order, known, str(ack.get("orderId", "")))
+        report = self._ack(order, known, str(ack.get("orderId", "")))
+        if order.trigger is not None and self.category == "spot":
+            return await self._check_spot_direction(order, report)
+        return report
+
+    async def _check_spot_direction(self, order: OrderRequest, ack: ExecutionReport) -> ExecutionReport:
+        """After a spot conditional order is placed: read it back (``orderFilter=StopOrder``); if the venue holds
+        it the other way round (its ``triggerDirection``: the last price crossed the level between the read of
+        ``_check_spot_level`` and the placement), cancel it at once and answer it ``cancelled`` with the reason.
+        A read or cancel that fails leaves the answer as it is (logged): the order is live as placed."""
+        query = parse.order_query(self.category, order.symbol, order.cl_order_id, stop=True)
+        try:
+            rows = await self.rest.order_realtime(query)
+        except VenueError as exc:
+            log.warning("bybit.spot_trigger.unchecked", extra={"clOrderId": order.cl_order_id, "error": exc.message})
+            return ack
+        why = parse.spot_held_the_other_way(order, rows[0]) if rows else ""
+        if not why:
+            return ack
+        log.warning("bybit.spot_trigger.other_way", extra={"clOrderId": order.cl_order_id, "why": why})
+        try:
+            await self._order_op("order.cancel", self._spot_cancel(order.symbol, order.cl_order_id, "StopOrder"))
+        except VenueError as exc:
+            log.warning(
+                "bybit.spot_trigger.not_cancelled", extra={"clOrderId": order.cl_order_id, "error": exc.message}
+            )
+            return ack
+        report = replace(self._cancelled(order.symbol, order.cl_order_id, ack.exch_order_id), message=why)
+        self.tracker.note(report)
+        return report
 
     async def _check_spot_level(self, order: OrderRequest) -> None:
         """Bybit spot takes a conditional order's direction from the last price when it is placed: the last

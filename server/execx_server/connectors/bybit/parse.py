@@ -115,6 +115,23 @@ def spot_level_reached(order: OrderRequest, last: Decimal) -> str:
     )
 
 
+def spot_held_the_other_way(order: OrderRequest, row: OrderRow) -> str:
+    """Why the venue's row of ``order`` (a spot conditional order) is held the other way round, or '': its
+    ``triggerDirection`` (1 rise, 2 fall: where the venue put ``triggerPrice`` against its last price) is not the
+    direction ``order``'s kind and side mean (the last price crossed the level between execx's read and the
+    placement). A row without a direction says nothing."""
+    raw = str(row.get("triggerDirection", ""))
+    if raw not in ("1", "2") or order.trigger is None or order.trigger.price is None:
+        return ""
+    rises = raw == "1"
+    if rises == trigger_rises(order):
+        return ""
+    return (
+        f"Bybit spot held it to fire when the price {'rises' if rises else 'falls'} to triggerPrice "
+        f"{to_wire(order.trigger.price)} (the last price crossed the level as it was placed): cancelled at the venue"
+    )
+
+
 def ticker_params(category: str, symbol: str) -> Params:
     """``GET /v5/market/tickers`` of one symbol (public)."""
     return {"category": category, "symbol": symbol}
