@@ -582,3 +582,24 @@ async def test_kill_switch_cancels_a_live_binance_order_list(tmp_path: Path) -> 
             lambda m: m.contingent_event.cl_order_id == st and m.contingent_event.status == CANCELLED, "event"
         )
         assert ev.contingent_event.message == "kill switch engaged"
+
+
+async def test_stop_order_handler_cancels_a_pulse_linked_order(tmp_path: Path) -> None:
+    """StopOrderHandler with cancelOpenOrders: a Pulse OTOCO whose entry rests cancelled at the venue, primary and
+    secondaries alike (the held ones by the handler's stop, the entry by its pull); nothing kept in the journal."""
+    async with live(tmp_path, VENUE, SYMBOL) as x:
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        legs = bracket(entry, tp, sl, x.last)
+        legs[0] = leg(entry, c.SIDE_SELL, order_type=c.ORDER_TYPE_LIMIT, price=float(x.last + 100))
+        req = co.SendOrderGroupRequest(session_id=x.sid, group_id=gid, group_type=co.GROUP_TYPE_OTOCO, orders=legs)
+        await x.stub.SendOrderGroup(req, metadata=AUTH)
+        await poll(lambda: get(x.svc, x.sid, sl), lambda o: o.order_status == PENDING, "the bracket held")
+        stop = om.StopOrderHandlerRequest(session_id=x.sid, cancel_open_orders=True)
+        await x.svc.om.StopOrderHandler(stop, metadata=AUTH)
+        for cl in (entry, tp, sl):
+            await x.r.wait(
+                lambda m, cl=cl: m.transaction.cl_order_id == cl and m.transaction.order_status == CANCELLED, cl
+            )
+        assert all(o.status is SimStatus.CANCELED for o in linked_at_venue(x.sim, x.acct))
+        engine = x.svc.service.engine
+        assert engine is not None and engine.journal.algorithms("contingent") == []
