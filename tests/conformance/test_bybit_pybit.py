@@ -213,6 +213,41 @@ async def test_http_option_needs_order_link_id_and_spot_market_buy_in_quote(sim:
     assert Decimal(900) < spent <= Decimal(1000)
 
 
+async def test_http_spot_conditional_order_under_stop_order(sim: Simulator, account: Account) -> None:
+    """A spot conditional order (``orderFilter=StopOrder`` + ``triggerPrice``, no ``triggerDirection``) through
+    pybit's ``place_order``: listed untriggered by ``get_open_orders(orderFilter=StopOrder)``, not found by a
+    cancel under spot's default filter (170213), cancelled under ``StopOrder`` (``Deactivated``)."""
+    s = http(sim, account)
+    bid, _ = top(sim, "bybit-spot", "BTCUSDT")
+    level, link = bid - 2000, f"pb-stop-{time.monotonic_ns()}"
+    ok = await call(
+        s.place_order,
+        category="spot",
+        symbol="BTCUSDT",
+        side="Sell",
+        orderType="Limit",
+        qty="0.001",
+        price=str(level - 10),
+        triggerPrice=str(level),
+        orderFilter="StopOrder",
+        orderLinkId=link,
+    )
+    assert ok["retCode"] == 0
+    listed = await call(s.get_open_orders, category="spot", symbol="BTCUSDT", orderFilter="StopOrder")
+    row = next(r for r in listed["result"]["list"] if r["orderLinkId"] == link)
+    assert (row["orderStatus"], row["stopOrderType"], Decimal(row["triggerPrice"])) == (
+        "Untriggered",
+        "StopOrder",
+        level,
+    )
+    with pytest.raises(InvalidRequestError) as info:
+        await call(s.cancel_order, category="spot", symbol="BTCUSDT", orderLinkId=link)
+    assert info.value.status_code == 170213
+    await call(s.cancel_order, category="spot", symbol="BTCUSDT", orderLinkId=link, orderFilter="StopOrder")
+    got = await call(s.get_open_orders, category="spot", symbol="BTCUSDT", orderLinkId=link)
+    assert got["result"]["list"][0]["orderStatus"] == "Deactivated"
+
+
 async def test_http_wrong_secret_and_key_get_the_venue_errors(sim: Simulator, account: Account) -> None:
     with pytest.raises(InvalidRequestError) as info:
         await call(http(sim, account, secret="not-the-secret").get_wallet_balance, accountType="UNIFIED")
