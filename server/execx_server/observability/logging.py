@@ -30,10 +30,26 @@ def scrub(text: str) -> str:
     return text
 
 
+# one encoder for every line (``json.dumps(data, default=str)`` builds a new one per call), same output
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._second_text = ""
+
+    def _ts(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime once a second, not per line
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._ts(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -43,7 +59,7 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(data, default=str))
+        return scrub(_ENCODER.encode(data))
 
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -54,6 +70,9 @@ def setup(level: str = "info") -> None:
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    # no caller look-up per record (the logging HOWTO's "Optimization"): a line holds no file, function or
+    # line number (``_STANDARD``), and the look-up walked the stack on every line (the audit line of every order)
+    logging._srcfile = None
     set_level(level)
 
 
