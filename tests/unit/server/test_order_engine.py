@@ -771,3 +771,62 @@ async def test_a_fill_whose_report_was_lost_is_collected_when_a_status_report_co
     sink(dataclasses.replace(venue._report(o), message="amended"))  # e.g. the stream's report of an amend
     await waiting.eventually(lambda: order.cum_filled == D("0.01"), "the lost fill to be collected", 5.0)
     assert order.status is OrderStatus.PARTIALLYFILLED and len(order.trade_ids) == 1
+
+
+def _journaled(world: World, cl: str) -> list[str]:
+    """The statuses the journal holds of order ``cl``, read on another connection (what a crash would leave)."""
+    return [r.payload.order_status.value for r in world.engine.journal.read("s") if r.kind == ORDER
+            and r.payload.cl_order_id == cl]  # type: ignore[union-attr]  # fmt: skip
+
+
+async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_before_its_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venue = await world.start()
+    journal = world.engine.journal
+    commits: list[int] = []
+    commit = journal._commit
+
+    def counted(statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        commits.append(len(statements))
+        commit(statements)
+
+    monkeypatch.setattr(journal, "_commit", counted)
+    submit = venue.submit_order
+    sent_journaled: dict[str, list[str]] = {}
+
+    async def submit_after_commit(r: OrderRequest) -> ExecutionReport:
+        sent_journaled[r.cl_order_id] = _journaled(world, r.cl_order_id)  # as the request leaves
+        await asyncio.sleep(0)  # at a venue, an order is in flight for a while: the others come meanwhile
+        return await submit(r)
+
+    monkeypatch.setattr(venue, "submit_order", submit_after_commit)
+
+    async def one(cl: str) -> tuple[str, list[str]]:
+        answer = await world.engine.send(buy(cl))
+        return answer.order_status.value, _journaled(world, cl)  # as the answer is returned
+
+    n = 20
+    answers = await asyncio.gather(*(one(f"p{i}") for i in range(n)))
+    assert answers == [("new", ["pendingnew", "new"])] * n  # each answer journaled before it was returned
+    assert sent_journaled == {f"p{i}": ["pendingnew"] for i in range(n)}  # each intent before its request
+    assert sum(commits) == 2 * 2 * n  # every record (event + order row), each once
+    assert len(commits) < n  # grouped: one commit per record would be 2 n
+
+
+async def test_a_caller_gone_while_its_intent_waits_for_the_group_commit_leaves_it_to_the_reconciler(
+    world: World,
+) -> None:
+    venue = await world.start()
+    venue.ack_delay_s = 0.05  # q0, alone at first, is committed and sent at once, and stays in flight
+    calls = [asyncio.create_task(world.engine.send(buy(f"q{i}"))) for i in range(3)]
+    await asyncio.sleep(0)  # q1 and q2 published their intents and wait for their shared commit
+    assert venue.calls == 1
+    calls[1].cancel()
+    done = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(d).__name__ for d in done] == ["OrderUpdate", "CancelledError", "OrderUpdate"]
+    got = await updates(world.engine, "s", 6)
+    statuses = {cl: [u["orderStatus"] for u in got if u["clOrderId"] == cl] for cl in ("q0", "q1", "q2")}
+    # the others went on; q1 was journaled pending and never sent: the reconciler settles it as not sent
+    assert statuses == {"q0": ["pendingnew", "new"], "q1": ["pendingnew", "rejected"], "q2": ["pendingnew", "new"]}
+    assert venue.calls == 2 and world.market.open_orders(world.me)[-1].client_id == "q2"
