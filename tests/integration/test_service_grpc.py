@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+import waiting
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
@@ -375,6 +376,10 @@ async def test_every_subscriber_and_the_answer_carry_the_same_updates(svc: Svc) 
     http = aiohttp.ClientSession(headers={"x-api-key": KEY})
     ws = await http.ws_connect(svc.ready["rest"] + "/subscribeUpdates")
     await ws.send_json({"sessionId": sid, "fromSeq": 1})  # from the start: no race with the orders below
+    engine = svc.service.engine
+    assert engine is not None
+    # the gRPC subscribers are live only: both registered before the first order, or they start apart
+    await waiting.eventually(lambda: engine.sessions[sid].bus.subscriber_count == 3, "the three subscriptions")
     call = svc.om.OrderEntry(metadata=AUTH)
     for i in range(3):
         await call.write(
