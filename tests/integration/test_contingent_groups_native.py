@@ -336,20 +336,41 @@ async def test_binance_spot_oco_is_an_order_list(tmp_path: Path, entry: str) -> 
         assert co_ is not None and co_.group(sid, gid).native
         assert not any(w.armed for w in co_.watchers.values())  # nothing armed in execx
         await r.wait(lambda m: m.transaction.cl_order_id == st and m.transaction.order_status == PENDING, "held")
+        # Binance amends a list's order on the book by a quantity decrease only (order.amend.keepPriority)
         with pytest.raises(grpc.aio.AioRpcError) as e:
             amend = co.AmendOrderGroupRequest(
                 session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=lim, qty=0.02)]
             )
             await stub.AmendOrderGroup(amend, metadata=AUTH)
-        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "linked order group" in str(e.value.details())
-        # nor through sendOrder: an update of the live limit leg (a Binance cancel-replace would leave the list)
-        update = om.SendOrderRequest(
-            cl_order_id=lim, symbol=BSYMBOL, session_id=sid, transaction_type=c.TRANSACTION_TYPE_UPDATE, qty=0.005
-        )
-        with pytest.raises(grpc.aio.AioRpcError) as e:
-            await svc.om.SendOrder(update, metadata=AUTH)
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert limit.qty == D(str(BQTY))
+        assert "quantity decrease of an order on the book only" in str(e.value.details())
+        # nor a price (a cancel-replace would leave the list), through sendOrder either, nor the held stop
+        update = om.SendOrderRequest(
+            cl_order_id=lim,
+            symbol=BSYMBOL,
+            session_id=sid,
+            transaction_type=c.TRANSACTION_TYPE_UPDATE,
+            price=float(last + 35),
+        )
+        for refused in (
+            svc.om.SendOrder(update, metadata=AUTH),
+            stub.AmendOrderGroup(
+                co.AmendOrderGroupRequest(
+                    session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=st, qty=0.005)]
+                ),
+                metadata=AUTH,
+            ),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await refused
+            assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert (limit.qty, limit.price) == (D(str(BQTY)), last + 30)
+        decrease = co.AmendOrderGroupRequest(
+            session_id=sid, group_id=gid, orders=[om.SendOrderRequest(cl_order_id=lim, qty=0.005)]
+        )
+        await stub.AmendOrderGroup(decrease, metadata=AUTH)
+        await poll(lambda: get(svc, sid, lim), lambda o: D(str(o.qty)) == D("0.005"), "the limit leg decreased")
+        assert limit.qty == D("0.005") and limit.extra["order_list_id"] == stop.extra["order_list_id"]
         # a print through the limit fills it at the venue; the venue expires the stop (the list's rule, OCO_TRIGGER)
         await svc.trade(BINANCE, BSYMBOL, last + 40, D("0.01"), "buy")
         await r.wait(lambda m: m.transaction.cl_order_id == lim and m.transaction.order_status == FILLED, "fill")

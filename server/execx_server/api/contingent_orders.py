@@ -67,7 +67,7 @@ class Hook:
         if c is not None and tx is TransactionType.DELETE and self.orders.cancels_group(c):
             return await self.orders.cancel_by_leg(c)
         if c is not None and tx is TransactionType.UPDATE and c.status is not ARMED and self.orders.native_group_of(c):
-            self.orders.check_leg_amend(c)  # a leg at the venue whose venue amends it: the plain amend
+            self.orders.check_leg_amend(c, req.price, req.qty)  # as its venue amends it: the plain amend
             if r.trigger_kind:
                 raise ValidationError(
                     "triggerKind", "is set only on an insert or an update of an armed contingent order"

@@ -121,6 +121,7 @@ class Capabilities:
     # can be amended at the venue (each leg's ``amend_order``); False: ``AmendOrderGroup`` is FAILED_PRECONDITION.
     native_groups: frozenset[str] = frozenset()
     native_group_amend: bool = False
+    native_group_qty_decrease: bool = False  # a leg on the book: a quantity decrease only (Binance keepPriority)
 
 
 ReportSink = Callable[[ExecutionReport], None]

@@ -535,7 +535,7 @@ class ContingentOrders:
         """Re-arm an armed (or held) contingent order with a new price, qty and / or trigger."""
         g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
         if g is not None and g.native:
-            self._check_native_amend(g)
+            self._check_native_amend(g, c, price, qty, spec)
         if c.native:
             return await self._amend_native(c, price, qty, spec)
         async with self._lock:
@@ -913,22 +913,44 @@ class ContingentOrders:
         g = self.groups.get((c.order.session_id, c.group_id)) if c.group_id else None
         return g if g is not None and g.native else None
 
-    def check_leg_amend(self, c: Contingent) -> None:
+    def check_leg_amend(self, c: Contingent, price: Decimal | None, qty: Decimal | None) -> None:
         """A ``sendOrder`` update of a leg of a native group already at the venue: FAILED_PRECONDITION where the
         venue does not amend its linked groups' orders (an amend there could break the link, e.g. a Binance
         cancel-replace); elsewhere the plain amend goes on."""
         g = self.native_group_of(c)
         if g is not None:
-            self._check_native_amend(g)
+            self._check_native_amend(g, c, price, qty, None)
 
-    def _check_native_amend(self, g: Group) -> None:
-        """A native group's legs are amended only where the venue amends them (``native_group_amend``)."""
-        _, connector = self.engine.live_session(g.session_id)
-        if not connector.capabilities.native_group_amend:
-            raise FailedPrecondition(
-                f"groupId: {g.group_id!r} is held by {connector.exchange.value} as a linked order group, whose "
-                "orders it does not amend; cancel the group and send it again (or send it with emulate)"
+    def _check_native_amend(
+        self, g: Group, c: Contingent, price: Decimal | None, qty: Decimal | None, spec: Spec | None
+    ) -> None:
+        """A native group's leg is amended only as its venue amends them: anything (``native_group_amend``), or a
+        quantity decrease of a leg on the book (``native_group_qty_decrease``: Binance's order.amend.keepPriority;
+        a cancel-replace would take the order out of its list); else FAILED_PRECONDITION saying so."""
+        session, connector = self.engine.live_session(g.session_id)
+        caps = connector.capabilities
+        if caps.native_group_amend:
+            return
+        order = session.orders.get(c.order.cl_order_id)
+        if (
+            caps.native_group_qty_decrease
+            and order is not None
+            and order.status in (OrderStatus.NEW, OrderStatus.PARTIALLYFILLED)
+            and price is None
+            and (spec is None or spec == c.spec)
+            and qty is not None
+            and qty < order.qty
+        ):
+            return
+        raise FailedPrecondition(
+            f"groupId: {g.group_id!r} is held by {connector.exchange.value} as a linked order group, whose orders "
+            + (
+                "it amends by a quantity decrease of an order on the book only"
+                if caps.native_group_qty_decrease
+                else "it does not amend"
             )
+            + "; cancel the group and send it again (or send it with emulate)"
+        )
 
     async def _cancel_leg(self, c: Contingent, why: str) -> None:
         if c.status is ARMED:
@@ -950,7 +972,8 @@ class ContingentOrders:
             if cl not in g.legs:
                 raise ValidationError(f"orders[{i}].clOrderId", f"{cl!r} is not a leg of group {group_id!r}")
         if g.native:
-            self._check_native_amend(g)
+            for cl, price, qty, spec in amends:
+                self._check_native_amend(g, self.orders[(session_id, cl)], price, qty, spec)
         for cl, price, qty, spec in amends:
             c = self.orders[(session_id, cl)]
             if c.status is ARMED:

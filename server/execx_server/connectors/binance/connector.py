@@ -38,7 +38,8 @@ Mechanisms (``../shared/venues/binance.md``):
 - Spot order lists (issue 20's native OCO / OTO / OTOCO groups, ``PlacesGroups``): ``POST /api/v3/orderList/
   oco|oto|otoco`` or ``orderList.place.*`` over the WebSocket API (``parse.order_list_request``); a pending
   order (``PENDING_NEW``) is ``pendingtrigger``; a group is cancelled with ``DELETE /api/v3/orderList`` /
-  ``orderList.cancel`` (a cancel of one leg cancels the list too); lists are not amended.
+  ``orderList.cancel`` (a cancel of one leg cancels the list too); an order of a list on the book is amended
+  by a quantity decrease only (``order.amend.keepPriority``).
 - Hosts, ``--testnet`` and the ``rest_url`` / ``ws_url`` overrides: ``urls.py``.
 
 Lifecycle, tracking, recovery, the stall watch, the dead-man switch and market-data watching are
@@ -134,8 +135,10 @@ class BinanceConnector(VenueConnector):
                 native_references=frozenset({"last"}),
                 native_trailing=frozenset({"percent"}),
                 native_postonly=False,
-                # spot's order lists (``PlacesGroups`` below): OCO, OTO, OTOCO; an order list is not amended
+                # spot's order lists (``PlacesGroups`` below): OCO, OTO, OTOCO; their orders on the book are amended
+                # by a quantity decrease only (order.amend.keepPriority; a cancel-replace would leave the list)
                 native_groups=parse.LIST_TYPES,
+                native_group_qty_decrease=True,
             )
         self._trailing_filters: dict[str, parse.TrailingDeltaFilter] = {}  # spot: each symbol's TRAILING_DELTA
         if order_entry == "ws" and self.flavor is not Flavor.SPOT:
