@@ -25,6 +25,7 @@ from execx.v1 import contingent_order_pb2_grpc as co_grpc
 from execx.v1 import order_manager_pb2 as om
 from execx_sim.core.types import Side
 from market_helpers import AUTH, Svc, uid
+from test_contingent_groups_unanswered import restarted_late, send_unanswered
 from test_contingent_native import last_at_ask, session
 from test_contingent_orders import updates
 from test_sim_okx import Okx
@@ -212,6 +213,44 @@ async def test_okx_oco_across_a_restart_and_under_the_kill_switch(tmp_path: Path
             for cl in (sl2, tp2):
                 await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == CANCELLED, f"{cl} cancelled")
             assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco") == []
+
+
+async def test_okx_oco_unanswered_when_execx_stopped_is_found_held_after_the_restart(tmp_path: Path) -> None:
+    """execx stops after journaling an OCO's legs (``pendingnew``) but before OKX answered the ``order-algo`` request
+    (``send_unanswered``: nothing of the venue's reaches execx before it is down), while OKX holds the oco.
+    Restarted (after longer than the venue's acceptance window: ``unknown_after_s`` 0), the legs are found held at
+    the venue through the oco's derived algoClOrdId (the connector learns the group before the engine's
+    reconciliation asks for them), never ``rejected`` as not sent; the take-profit then fires there once and the
+    stop ends ``cancelled``."""
+    async with simulator() as sim:
+        gid, sl, tp = uid("g"), uid("sl"), uid("tp")
+        async with execx(tmp_path, sim) as svc:
+            sid, acct = await session(svc, VENUE)
+            last = await last_at_ask(svc, VENUE, SYMBOL)
+
+            async def placed() -> bool:
+                return bool(await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco"))
+
+            sent = await send_unanswered(svc, sim, VENUE, oco(sid, gid, sl, tp, last), placed)
+        async with execx(tmp_path, sim) as svc:
+            await restarted_late(svc, sent, sim, VENUE, [sl, tp])
+            r = updates(svc, sid)
+            try:
+                await svc.start_session(sid, VENUE, acct)
+                for cl in (sl, tp):
+                    await poll(lambda cl=cl: get(svc, sid, cl), lambda o: o.order_status == PENDING, f"{cl} held")
+                (row,) = await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco")
+                assert row["algoClOrdId"] not in (sl, tp)  # OKX knows it under the id derived from the group
+                await svc.trade(VENUE, SYMBOL, last + 60, D("0.01"), "buy")  # through the take-profit at the venue
+                await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == FILLED, "take-profit filled")
+                await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == CANCELLED, "stop cancelled")
+                fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
+                assert [f.cl_order_id for f in fills.fills] == [tp]
+                await r.wait(lambda m: m.transaction.cl_order_id == sl and m.transaction.order_status == CANCELLED, sl)
+                statuses = [m.transaction.order_status for m in r.got if m.transaction.cl_order_id in (sl, tp)]
+                assert c.ORDER_STATUS_REJECTED not in statuses and statuses.count(FILLED) == 1
+            finally:
+                await r.close()
 
 
 async def test_okx_oco_refused_by_the_venue_rejects_both_legs(tmp_path: Path) -> None:

@@ -271,7 +271,9 @@ class PlacesGroups(Protocol):
 
     async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
         """After an execx restart, before the legs are asked for again: learn what the connector needs to find
-        each leg by its clOrderId (``exch_ids``: the venue ids the journal has, by clOrderId; may lack some)."""
+        each leg by its clOrderId (``exch_ids``: the venue ids the journal has, by clOrderId; may lack some). Called
+        before the engine's reconciliation of the session's open orders (legs still ``pendingnew`` included), and
+        again when the group is restored: it must be idempotent."""
         ...
 
 

@@ -168,6 +168,10 @@ class OrderEngine:
         # managers: every fill once as the venue reported it (with its fee), and private-stream up/down
         self.fill_observers: list[Callable[[str, str, ExecutionReport], None]] = []  # session, clOrderId, fill
         self.stream_observers: list[Callable[[str, bool], None]] = []
+        # awaited, in order, when a session a restart detached is started again, before the reconciler asks the
+        # venue for its open orders (``_resume``): a manager teaches the connector how to find orders it cannot
+        # find by their own clOrderIds (a native group's legs: managers/contingent.py)
+        self.resume_hooks: list[Callable[[Session], Awaitable[None]]] = []
         # the market's current price for the venue's percent price band, where execx watches the symbol
         # (app.py: the market-data hub's mid of a fresh feed); None: the band is the venue's to check
         self.reference_price: Callable[[Exchange, str], Decimal | None] = lambda exchange, symbol: None
@@ -233,12 +237,23 @@ class OrderEngine:
             )
             self.sessions[session_id] = session
         else:
-            self.tasks.spawn(self.reconciler.resume(session), f"reconcile-open/{session_id}")
+            self.tasks.spawn(self._resume(session), f"reconcile-open/{session_id}")
         if adopt_prefix:
             known = [s.store for s in self.sessions.values() if s is not session]
             self.tasks.spawn(self.reconciler.adopt(session, adopt_prefix, known), f"adopt/{session_id}")
         await self._sync_positions(session)
         return session
+
+    async def _resume(self, session: Session) -> None:
+        """A detached session started again: the resume hooks first (the connector learns what it needs to find the
+        journal's open orders at the venue), then every order the journal left open is resolved with the venue. A
+        hook that fails is logged; the orders are resolved anyway."""
+        for hook in self.resume_hooks:
+            try:
+                await hook(session)
+            except Exception:  # a hook's failure must not leave the open orders unresolved
+                log.exception("session.resume_hook_failed", extra={"session": session.session_id})
+        await self.reconciler.resume(session)
 
     async def stop_session(self, session_id: str) -> None:
         session = self.session(session_id)

@@ -327,6 +327,14 @@ class ContingentOrders:
         engine.observers.append(self._on_update)
         engine.risk.kill_hooks.append(self.kill_session)
         self.restorer = Restorer(engine, self.saved, self._restore, self.tasks, metrics)
+        # the saved native groups of each detached session, taught to its connector before the engine's
+        # reconciliation asks the venue for their legs (``_learn_native_groups``)
+        self._native_saved: dict[str, list[dict[str, Any]]] = {}
+        for sid, rows in self.restorer.pending.items():
+            native = [d for _, config in rows for d in config.get("groups", []) if d.get("native")]
+            if native:
+                self._native_saved[sid] = native
+        engine.resume_hooks.append(self._learn_native_groups)
 
     # ------------------------------------------------------------------ lookups
 
@@ -1201,18 +1209,40 @@ class ContingentOrders:
                 except (*SEND_ERRORS, AlreadyExists, Unavailable) as e:
                     log.warning("contingent.native_group_resend_failed", extra={"groupId": g.group_id, "error": str(e)})
             return
-        _, connector = self.engine.live_session(g.session_id)
-        if not isinstance(connector, PlacesGroups):
+        if not await self._learn_group(session, g.group_id, g.type, g.legs):
             return
-        present = [o for o in orders if o is not None]
-        request = GroupRequest(g.group_id, g.type.value, tuple(order_request(connector, o) for o in present))
+        live = [o.cl_order_id for o in orders if o is not None and not o.status.is_final]
         try:
-            await connector.restore_group(request, {o.cl_order_id: o.exch_order_id for o in present if o.exch_order_id})
-            live = [o.cl_order_id for o in present if not o.status.is_final]
             if live:
                 await self.engine.refresh(g.session_id, live)
         except (VenueError, NotFound) as e:
             log.warning("contingent.native_group_restore_failed", extra={"groupId": g.group_id, "error": str(e)})
+
+    async def _learn_native_groups(self, session: Session) -> None:
+        """``OrderEngine.resume_hooks``: before the engine's reconciliation asks the venue for a resumed session's
+        open orders by clOrderId, its connector learns how to find the legs of the session's saved native groups
+        (``PlacesGroups.restore_group``). A leg journaled ``pendingnew`` just before execx stopped (the venue's
+        answer never came) is then found as the venue holds it: OKX knows an oco only under the algoClOrdId
+        derived from the group, Pulse a secondary leg only by the order id its primary lists; asked for by its own
+        clOrderId it would be found nowhere and ended ``rejected`` as not sent, while the venue holds it."""
+        for d in self._native_saved.pop(session.session_id, []):
+            await self._learn_group(session, str(d["groupId"]), GroupType(d["type"]), [str(x) for x in d["legs"]])
+
+    async def _learn_group(self, session: Session, group_id: str, gtype: GroupType, legs: list[str]) -> bool:
+        """The connector learns how to find a native group's legs the engine's journal has
+        (``PlacesGroups.restore_group``, with their journaled venue ids; it may be told more than once). False if
+        it could not be (no such connector, no leg in the journal, the venue's error: logged)."""
+        connector = session.connector
+        present = [o for o in (session.store.get(cl) for cl in legs) if o is not None]
+        if not isinstance(connector, PlacesGroups) or not present:
+            return False
+        request = GroupRequest(group_id, gtype.value, tuple(order_request(connector, o) for o in present))
+        try:
+            await connector.restore_group(request, {o.cl_order_id: o.exch_order_id for o in present if o.exch_order_id})
+        except VenueError as e:
+            log.warning("contingent.native_group_restore_failed", extra={"groupId": group_id, "error": str(e)})
+            return False
+        return True
 
     async def _missed(self, session_id: str, check: list[Contingent]) -> list[Contingent]:
         """The armed ``last`` ones of a restored session against the venue's public trades printed while execx

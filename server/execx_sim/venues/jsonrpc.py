@@ -189,6 +189,7 @@ class Conn:
     test_pending: bool = False
     graceful: bool = False  # private/logout: no cancel-on-disconnect
     heartbeat_task: asyncio.Task[None] | None = None
+    late: set[asyncio.Task[None]] = field(default_factory=set)  # answers held back by ``slow_ack_ms``
 
     def notify(self, channel: str, data: Any) -> None:
         if self.writer is not None:
@@ -459,6 +460,8 @@ class JsonRpcServer:
             if self.faults.take("rate_limit"):
                 raise RpcError(10028, "too_many_requests")
             result = self._call(conn, name, raw, lambda: self._http_account(request, body, conn))
+            if self._slow(name):
+                await asyncio.sleep(self.faults.slow_ack_ms / 1000)
         except RpcError as e:
             return self._http_error(req_id, us_in, e)
         except Exception:
@@ -496,6 +499,8 @@ class JsonRpcServer:
             self.sockets.discard(ws)
             if conn.heartbeat_task is not None:
                 conn.heartbeat_task.cancel()
+            for late in list(conn.late):  # answers still held back: the connection is gone
+                late.cancel()
             conn.writer.close()
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -525,6 +530,11 @@ class JsonRpcServer:
                 await asyncio.sleep(self.faults.latency_ms / 1000)
             result = self._call(conn, name, raw, None)
             reply = self._envelope(req_id, us_in, result)
+            if self._slow(name):  # answered late; the connection's other requests are served meanwhile
+                task = asyncio.get_running_loop().create_task(self._late_reply(conn, dumps(reply)))
+                conn.late.add(task)
+                task.add_done_callback(conn.late.discard)
+                return
         except RpcError as e:
             reply = self._envelope(req_id, us_in, error=e)
         except Exception:
@@ -533,6 +543,16 @@ class JsonRpcServer:
         conn.writer.send(dumps(reply))
         if conn.graceful and conn.ws is not None:
             conn.writer.close()
+
+    def _slow(self, method: str) -> bool:
+        """The ``slow_ack_ms`` fault strikes this request: an order placed (``private/buy`` / ``sell``) is held by
+        the engine at once, its answer sent late (its private notifications are not held back)."""
+        return bool(self.faults.slow_ack_ms) and method in ("private/buy", "private/sell")
+
+    async def _late_reply(self, conn: Conn, text: str) -> None:
+        await asyncio.sleep(self.faults.slow_ack_ms / 1000)
+        if conn.writer is not None and conn in self.conns:
+            conn.writer.send(text)
 
     async def close_dropped(self) -> None:
         gen = self.faults.drop_generation

@@ -340,9 +340,12 @@ class OkxRest:
         if not isinstance(call.body, dict):
             raise OkxError("50002", "JSON syntax error")
         try:
-            return self.fe.algo.place(call.account, call.body)
+            placed = self.fe.algo.place(call.account, call.body)
         except errors.ItemError as exc:
             raise _Envelope("1", "Operation failed.", [{"algoId": "", "sCode": exc.code, "sMsg": exc.msg}]) from None
+        if self.fe.faults.slow_ack_ms:  # held by the venue at once, its answer late (as an order's)
+            await asyncio.sleep(self.fe.faults.slow_ack_ms / 1000)
+        return placed
 
     async def algo_cancel(self, call: Call) -> list[dict[str, Any]]:
         if not isinstance(call.body, list):
