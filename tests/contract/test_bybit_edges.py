@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from connector_harness import VENUES, Harness, Venue, running
 from execx_server.connectors.bybit.connector import BybitConnector
+from execx_server.connectors.tracking import Known
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, OrderStatus, OrderType, Side, TimeInForce
 from execx_server.domain.errors import ValidationError
@@ -201,9 +202,9 @@ async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: S
     """Bybit spot conditional orders through the connector: a level the last price already reached is refused
     before anything is sent; one the venue holds the other way round (the last price crossed the level between
     the connector's read and the placement) is cancelled at once and answered ``cancelled`` with the reason; a
-    held one is cancelled by a connector that does not know it (after a restart: ``orderFilter=Order`` first,
-    "Order does not exist", then ``StopOrder``); one that fired and rests on the book is cancelled under
-    ``Order``; ``cancel_all`` cancels a held one too."""
+    held one is cancelled by a connector that does not know it (after a restart) or has no answer for it yet:
+    ``orderFilter=Order`` first, "Order does not exist", then ``StopOrder``; one that fired and rests on the
+    book is cancelled under ``Order``; ``cancel_all`` cancels a held one too."""
     async with running(sim, BYBIT_SPOT, account, Backoff(base_s=0.05, cap_s=1.0)) as h:
         connector = h.connector
         assert isinstance(connector, BybitConnector)
@@ -239,7 +240,8 @@ async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: S
         sleeping = held(Side.BUY, ask + 500, below, "bh")
         resting = held(Side.BUY, ask + 20, below, "br")
         swept = held(Side.BUY, ask + 600, None, "bs")
-        for order in (sleeping, resting, swept):
+        unacked = held(Side.BUY, ask + 700, below, "bu")
+        for order in (sleeping, resting, swept, unacked):
             assert (await connector.submit_order(order)).status is OrderStatus.PENDINGTRIGGER
         await h.trade_print(ask + 20, Decimal("0.001"), Side.BUY)  # fires the near one: it rests at its limit
         await h.wait_report(
@@ -249,9 +251,11 @@ async def test_spot_conditional_orders_cancel_filters_and_the_level_check(sim: S
             other = fresh.connector
             assert isinstance(other, BybitConnector)
             assert other.tracker.get(sleeping.cl_order_id) is None  # unknown to it: Order first, then StopOrder
-            for order in (sleeping, resting):
+            # one it sent whose answer has not come yet (pendingnew: held or not is not known): the same
+            other.tracker.track(unacked.cl_order_id, Known(symbol, Side.BUY, OrderType.LIMIT, qty=unacked.qty))
+            for order in (sleeping, resting, unacked):
                 assert (await other.cancel_order(symbol, order.cl_order_id)).status is OrderStatus.CANCELLED
             await other.cancel_all(symbol)
-            for order in (sleeping, resting, swept):
+            for order in (sleeping, resting, swept, unacked):
                 report = await other.query_order(symbol, order.cl_order_id)
                 assert report is not None and report.status is OrderStatus.CANCELLED, order.cl_order_id

@@ -411,12 +411,13 @@ class BybitConnector(VenueConnector):
     async def _cancel_spot(self, symbol: str, cl_order_id: str) -> dict[str, Any]:
         """Spot's cancel takes ``orderFilter`` (``Order`` by default): a conditional order still waiting for its
         trigger is cancelled under ``StopOrder``, alone (the batch cancel has no filter). An order believed
-        held is asked for under ``StopOrder`` first, one not known to the connector (after a restart) as an
-        order on the book first; "Order does not exist" under the one filter (it fired meanwhile, or is held)
-        is asked again under the other."""
+        held is asked for under ``StopOrder`` first, one not known to the connector (after a restart) or not
+        acknowledged yet as an order on the book first; "Order does not exist" under the one filter (it fired
+        meanwhile, or is held) is asked again under the other."""
         known = self.tracker.get(cl_order_id)
         held = known is not None and known.status is OrderStatus.PENDINGTRIGGER
-        if known is not None and not held:
+        unsure = known is None or known.status is OrderStatus.PENDINGNEW  # not known yet whether it is held
+        if not held and not unsure:
             return await self._batches.submit(("cancel", symbol), parse.cancel_params(symbol, cl_order_id))
         first, then = ("StopOrder", "Order") if held else ("Order", "StopOrder")
         try:
