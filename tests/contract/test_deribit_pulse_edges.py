@@ -20,8 +20,8 @@ from execx_server.connectors.base import Connector, ConnectorConfig
 from execx_server.connectors.deribit.connector import DeribitConnector
 from execx_server.connectors.pulse.connector import PulseConnector
 from execx_server.connectors.transport.websocket import Backoff
-from execx_server.domain.enums import Exchange, OrderStatus, Side
-from execx_server.domain.venue import OutcomeUnknown, Rejected
+from execx_server.domain.enums import Exchange, OrderStatus, OrderType, Side
+from execx_server.domain.venue import GroupRequest, NativeTrigger, OutcomeUnknown, Rejected
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -237,3 +237,45 @@ async def _exercise(h: Harness) -> list[str]:
     await h.until(lambda: h.states[-1] is False, "down")
     await h.until(lambda: h.states[-1] is True, "back")
     return errors
+
+
+async def test_pulse_linked_order_unanswered_then_its_secondaries_found_through_the_primary(
+    sim: Simulator, account: Account
+) -> None:
+    """A linked order (issue 20's native OTOCO) whose answer comes too late: OutcomeUnknown; its secondaries have
+    no label at the venue, so ``query_order`` finds them through the primary's ``oto_order_ids`` (what the
+    engine's reconciliation asks next), held untriggered; and so does a connector started afresh (an execx
+    restart) that learns the group with no venue ids journaled (``restore_group``)."""
+
+    def slow_patience(config: ConnectorConfig, backoff: Backoff) -> Connector:
+        return PulseConnector(config, backoff=backoff, answer_timeout_s=0.1)
+
+    venue = Venue(Exchange.PULSE, "BTC_USD-PERPETUAL", D("0.01"), True, slow_patience, "linked", http_faults=False)
+    async with running(sim, venue, account, FAST) as h:
+        symbol = h.venue.symbol
+        price = await h.passive_price(Side.BUY)
+        entry = h.order(Side.BUY, price, tag="lp")
+        tp = dataclasses.replace(
+            h.order(Side.SELL, price + 500, tag="lt"), trigger=NativeTrigger("takeprofit", "last", price + 490)
+        )
+        sl = dataclasses.replace(
+            h.order(Side.SELL, None, order_type=OrderType.MARKET, tag="ls"),
+            trigger=NativeTrigger("stop", "last", price - 200),
+        )
+        group = GroupRequest("glinked", "otoco", (entry, tp, sl))
+        assert isinstance(h.connector, PulseConnector) and h.connector.holds_group(group) == ""
+        await h.fault(latency_ms=400)
+        with pytest.raises(OutcomeUnknown):
+            await h.connector.submit_group(group)
+        await h.wait_report(lambda r: r.cl_order_id == entry.cl_order_id and r.status is OrderStatus.NEW, "primary")
+        await h.fault(latency_ms=0)
+        found = [await h.connector.query_order(symbol, leg.cl_order_id) for leg in (tp, sl)]
+        assert all(r is not None and r.status is OrderStatus.PENDINGTRIGGER for r in found)
+        ids = [r.exch_order_id for r in found if r is not None]
+        primary = await h.connector.queries.order_by_label(symbol, entry.cl_order_id)
+        assert primary is not None and ids == [str(x) for x in primary["oto_order_ids"]]
+    async with running(sim, PULSE, account, FAST) as fresh:
+        assert isinstance(fresh.connector, PulseConnector)
+        await fresh.connector.restore_group(group, {})  # nothing journaled but the clOrderIds
+        again = [await fresh.connector.query_order(symbol, leg.cl_order_id) for leg in (tp, sl)]
+        assert [r.exch_order_id for r in again if r is not None] == ids

@@ -1211,7 +1211,8 @@ class ContingentOrders:
             return
         if not await self._learn_group(session, g.group_id, g.type, g.legs):
             return
-        live = [o.cl_order_id for o in orders if o is not None and not o.status.is_final]
+        # not final, or called not sent by the engine's own reconciliation before the connector could find it
+        live = [o.cl_order_id for o in orders if o is not None and (not o.status.is_final or o.not_sent)]
         try:
             if live:
                 await self.engine.refresh(g.session_id, live)

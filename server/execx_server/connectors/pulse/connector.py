@@ -119,6 +119,10 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
         self.market = MarketWatch(self._watchers, self._rules)
         # the venue's market-maker protection (managers/mmp.py); flags the limit orders with mmp: true
         self.native_mmp = RpcMmp(self._query, lambda channels: self.rpc.subscribe(channels), pulse=True)
+        # linked orders' secondaries not mapped to their venue ids yet (an unanswered submit_group, a restart):
+        # clOrderId -> (the primary's clOrderId, its place in otoco_config); found through the primary's
+        # oto_order_ids when asked for (``query_order``)
+        self._linked: dict[str, tuple[str, int]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -292,11 +296,14 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
             self.tracker.track(
                 leg.cl_order_id, Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
             )
+        for i, leg in enumerate(secondaries):
+            self._linked[leg.cl_order_id] = (primary.cl_order_id, i)
         try:
             answer = await self._trade("private/buy" if primary.side is Side.BUY else "private/sell", params)
         except (Retryable, Rejected):
             for leg in group.legs:
                 self.tracker.refused(leg.cl_order_id)
+                self._linked.pop(leg.cl_order_id, None)
             raise
         obj = answer.get("order") if isinstance(answer, dict) else None
         ids = [str(x) for x in obj.get("oto_order_ids") or []] if isinstance(obj, dict) else []
@@ -322,6 +329,18 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
         if known is not None and exch_order_id:
             known.exch_order_id = exch_order_id
             self.tracker.track(cl_order_id, known)
+            self._linked.pop(cl_order_id, None)
+
+    async def query_order(self, symbol: str, cl_order_id: str) -> ExecutionReport | None:
+        """By its label (``RpcQueries``); a linked order's secondary not mapped yet (it has no label) first
+        through its primary's ``oto_order_ids``."""
+        link = self._linked.get(cl_order_id)
+        if link is not None:
+            primary = await self.queries.order_by_label(symbol, link[0])
+            ids = [str(x) for x in (primary or {}).get("oto_order_ids") or []]
+            if link[1] < len(ids):
+                self._know(cl_order_id, ids[link[1]])
+        return await self.queries.query_order(symbol, cl_order_id)
 
     async def cancel_group(self, group: GroupRequest) -> list[ExecutionReport]:
         """``private/cancel`` of every leg still live, the secondaries first (Pulse cancels an unexecuted
@@ -340,23 +359,17 @@ class PulseConnector(QueriesOverRpc, VenueConnector):
 
     async def restore_group(self, group: GroupRequest, exch_ids: Mapping[str, str]) -> None:
         """The legs known again by their journaled order ids; a secondary without one is found through the
-        primary's ``oto_order_ids`` (the primary by its label)."""
-        missing = False
-        for leg in group.legs:
-            exch_id = exch_ids.get(leg.cl_order_id, "")
+        primary's ``oto_order_ids`` (the primary by its label) when it is asked for (``query_order``)."""
+        for i, leg in enumerate(group.legs):
             if self.tracker.get(leg.cl_order_id) is None:
                 self.tracker.track(
                     leg.cl_order_id, Known(leg.symbol, leg.side, leg.order_type, leg.tif, leg.qty, leg.price)
                 )
+            exch_id = exch_ids.get(leg.cl_order_id, "")
             if exch_id:
                 self._know(leg.cl_order_id, exch_id)
-            missing = missing or not exch_id
-        if not missing:
-            return
-        primary = await self.queries.order_by_label(group.symbol, group.legs[0].cl_order_id)
-        ids = [str(x) for x in (primary or {}).get("oto_order_ids") or []]
-        for leg, exch_id in zip(group.legs[1:], ids, strict=False):
-            self._know(leg.cl_order_id, exch_id)
+            elif i:
+                self._linked[leg.cl_order_id] = (group.legs[0].cl_order_id, i - 1)
 
     def _answered(self, answer: Any, cl_order_id: str) -> ExecutionReport:
         """A ``{"order", "trades"}`` answer: fills first (each with its trade id), then the status."""
