@@ -292,3 +292,59 @@ async def test_okx_oco_whose_order_okx_cannot_place_rejects_the_leg_that_fired(t
         )
         assert "failCode 51169" in failed.message
         await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == CANCELLED, "stop cancelled")
+
+
+async def test_okx_otoco_of_an_entry_and_its_tp_sl_stays_emulated(tmp_path: Path) -> None:
+    """An OTOCO of the shape OKX could attach to its entry (``attachAlgoOrds``: a take-profit and a stop of the
+    opposite side and the entry's quantity) stays execx's own group: OKX places an order's attached TP/SL also when
+    the order is partially filled and the rest cancelled, for the filled amount, where execx releases the pending
+    legs only once the working order is completely filled (docs/contingent_orders.md). The entry goes to OKX as a
+    plain order (no ``attachAlgoOrds``), nothing else at the venue; partially filled and then cancelled at the venue
+    by another client of the account, the bracket is ``cancelled`` by execx and nothing is placed for the part that
+    filled (OKX's attached TP/SL would have been)."""
+    async with simulator() as sim, execx(tmp_path, sim) as svc:
+        sid, acct = await session(svc, VENUE)
+        last = await last_at_ask(svc, VENUE, SYMBOL)
+        stub = co_grpc.ContingentOrderServiceStub(svc.channel)
+        gid, entry, tp, sl = uid("g"), uid("en"), uid("tp"), uid("sl")
+        working = om.SendOrderRequest(
+            cl_order_id=entry,
+            symbol=SYMBOL,
+            qty=2.0,
+            order_type=c.ORDER_TYPE_LIMIT,
+            tif=c.TIME_IN_FORCE_GTC,
+            price=float(last - 100),
+            side=c.SIDE_BUY,
+        )
+        req = co.SendOrderGroupRequest(
+            session_id=sid,
+            group_id=gid,
+            group_type=co.GROUP_TYPE_OTOCO,
+            orders=[
+                working,
+                leg(tp, om.TRIGGER_KIND_TAKE_PROFIT, last + 50, qty=2.0),
+                leg(sl, om.TRIGGER_KIND_STOP, last - 150, qty=2.0),
+            ],
+        )
+        await stub.SendOrderGroup(req, metadata=AUTH)
+        co_ = svc.service.contingent_orders
+        assert co_ is not None and not co_.group(sid, gid).native
+        await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == c.ORDER_STATUS_NEW, "entry rests")
+        async with aiohttp.ClientSession() as http:
+            client = Okx(sim, sim.exchange.account_by_key(acct["apiKey"]), http)
+            _, out = await client.call("GET", f"/api/v5/trade/order?instId={SYMBOL}&clOrdId={entry}")
+            assert out["data"][0]["attachAlgoOrds"] == []  # a plain order at OKX
+            assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco,conditional") == []
+            await svc.trade(VENUE, SYMBOL, last - 100, D("0.01"), "sell")  # one contract of two fills
+            await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == c.ORDER_STATUS_PARTIALLY_FILLED, "1")
+            _, out = await client.call("POST", "/api/v5/trade/cancel-order", {"instId": SYMBOL, "clOrdId": entry})
+            assert out["data"][0]["sCode"] == "0"
+        await poll(lambda: get(svc, sid, entry), lambda o: o.order_status == CANCELLED, "entry cancelled at OKX")
+        got = await poll(
+            lambda: stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH),
+            lambda g: g.group.done,
+            "the group done",
+        )
+        assert [x.order_status for x in got.group.legs] == [CANCELLED] * 3
+        assert await venue_algos(svc, sim, acct, "orders-algo-pending?ordType=oco,conditional") == []
+        assert not any(w.armed for w in co_.watchers.values())  # nothing left armed in execx either
