@@ -230,3 +230,28 @@ async def test_oco_algo_orders_through_ccxt() -> None:
         assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"}))["data"] == []
         row = (await exchange.privateGetTradeOrderAlgo({"algoId": algo_id}))["data"][0]
         assert (row["state"], row["slOrdPx"]) == ("canceled", str(ask + 60))
+
+
+async def test_attached_take_profit_and_stop_loss_through_ccxt() -> None:
+    """ccxt's ``takeProfit`` / ``stopLoss`` params on ``create_order`` attach them to the order (``attachAlgoOrds``):
+    ccxt reads them back from the order (``takeProfitPrice`` / ``stopLossPrice``); once the order fills, OKX holds
+    them as one ``oco`` algo order of the other side and the filled size."""
+    async with own_okx() as (sim, exchange, _ask):
+        bid, _ = best(sim, "BTC-USDT-SWAP")
+        px = bid - 100
+        params = {"takeProfit": {"triggerPrice": float(px + 200)}, "stopLoss": {"triggerPrice": float(px - 100)}}
+        order = await exchange.create_order("BTC/USDT:USDT", "limit", "buy", 1, float(px), params)
+        got = await exchange.fetch_order(order["id"], "BTC/USDT:USDT")
+        assert (got["takeProfitPrice"], got["stopLossPrice"]) == (float(px + 200), float(px - 100))
+        assert (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"}))["data"] == []
+        sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", px, D("0.01"), Side.SELL)  # fills it
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not (live := (await exchange.privateGetTradeOrdersAlgoPending({"ordType": "oco"}))["data"]):
+            assert loop.time() < deadline, "the attached oco was never placed"
+            await asyncio.sleep(0.05)  # the poll interval
+        assert [(r["side"], r["sz"], r["tpTriggerPx"], r["slTriggerPx"]) for r in live] == [
+            ("sell", "1", str(px + 200), str(px - 100))
+        ]
+        filled = await exchange.fetch_order(order["id"], "BTC/USDT:USDT")
+        assert filled["status"] == "closed" and filled["info"]["attachAlgoOrds"][0]["attachAlgoId"] == live[0]["algoId"]

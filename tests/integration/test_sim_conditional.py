@@ -733,3 +733,98 @@ async def test_okx_oco_take_profit_fires_and_ends_the_stop_loss(okx: Okx) -> Non
         assert [r["algoId"] for r in history["data"]] == [second_id]
         _, again = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": second_id, "instId": swap}])
         assert again["data"][0]["sCode"] == "51603"
+
+
+async def test_okx_attached_tp_sl_placed_when_its_order_fills(okx: Okx) -> None:
+    """``POST trade/order`` with ``attachAlgoOrds`` (one item): listed on the order's row (no ``attachAlgoId``, no
+    algo order while it rests); filled, OKX places an ``oco`` algo order of the other side and the filled size under
+    the ``attachAlgoClOrdId`` (its algoId the row's ``attachAlgoId``); partially filled and then cancelled, a
+    ``conditional`` (a stop-loss alone) for the part filled (OKX's rule since July 2026); cancelled unfilled, nothing.
+    A take-profit already on the wrong side of the last price when it is placed: ``failCode`` 51279 on the row,
+    nothing placed. Refused (51000 naming the field): two items (a split take-profit, not simulated), a take-profit
+    without its order price, a trigger price type OKX has not."""
+    sim: Simulator = okx.sim  # type: ignore[attr-defined]
+    swap = "BTC-USDT-SWAP"
+    bid, _ = top(sim, "okx", swap)
+    px = bid - 100  # a buy resting under the market
+    entry = {"instId": swap, "tdMode": "cross", "side": "buy", "ordType": "limit", "px": str(px)}
+    bracket = {"tpTriggerPx": str(px + 200), "tpOrdPx": "-1", "slTriggerPx": str(px - 100), "slOrdPx": "-1"}
+    refusals = [
+        ([bracket, bracket], "Parameter attachAlgoOrds error"),
+        ([{"tpTriggerPx": str(px + 200)}], "Parameter tpOrdPx error"),
+        ([{**bracket, "slTriggerPxType": "bid"}], "Parameter slTriggerPxType error"),
+    ]
+    for attach, msg in refusals:
+        _, out = await okx.call("POST", "/api/v5/trade/order", {**entry, "sz": "1", "attachAlgoOrds": attach})
+        assert out["data"][0]["sCode"] == "51000" and out["data"][0]["sMsg"] == msg, (attach, out)
+
+    async def algos(kind: str) -> list[dict[str, Any]]:
+        _, out = await okx.call("GET", f"/api/v5/trade/orders-algo-pending?ordType={kind}")
+        rows: list[dict[str, Any]] = out["data"]
+        return rows
+
+    async def row(cl: str) -> dict[str, Any]:
+        _, out = await okx.call("GET", f"/api/v5/trade/order?instId={swap}&clOrdId={cl}")
+        got: dict[str, Any] = out["data"][0]
+        return got
+
+    full = {**entry, "sz": "1", "clOrdId": "att1", "attachAlgoOrds": [{**bracket, "attachAlgoClOrdId": "attTp1"}]}
+    _, out = await okx.call("POST", "/api/v5/trade/order", full)
+    assert out["data"][0]["sCode"] == "0", out
+    (attached,) = (await row("att1"))["attachAlgoOrds"]
+    assert (attached["attachAlgoClOrdId"], attached["attachAlgoId"], attached["tpTriggerPx"]) == (
+        "attTp1",
+        "",
+        str(px + 200),
+    )
+    assert (attached["slTriggerPx"], attached["slOrdPx"], attached["slTriggerPxType"]) == (str(px - 100), "-1", "last")
+    assert await algos("oco") == []  # nothing placed while the order rests
+    await sim_trade(sim, "okx", swap, px, Decimal("0.01"), "sell")  # fills it (one contract)
+    (oco,) = await until(lambda: algos("oco"), "the attached oco placed")
+    assert (oco["algoClOrdId"], oco["side"], oco["sz"], oco["state"]) == ("attTp1", "sell", "1", "live")
+    assert (oco["tpTriggerPx"], oco["slTriggerPx"]) == (str(px + 200), str(px - 100))
+    assert (await row("att1"))["attachAlgoOrds"][0]["attachAlgoId"] == oco["algoId"]
+    _, out = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": oco["algoId"], "instId": swap}])
+    assert out["data"][0]["sCode"] == "0"
+
+    stop_only = {"slTriggerPx": str(px - 100), "slOrdPx": "-1", "attachAlgoClOrdId": "attSl2"}
+    part = {**entry, "sz": "2", "clOrdId": "att2", "attachAlgoOrds": [stop_only]}
+    _, out = await okx.call("POST", "/api/v5/trade/order", part)
+    assert out["data"][0]["sCode"] == "0", out
+    await sim_trade(sim, "okx", swap, px, Decimal("0.01"), "sell")  # one contract of two
+    await until(lambda: _partially(row("att2")), "att2 partially filled")
+    _, out = await okx.call("POST", "/api/v5/trade/cancel-order", {"instId": swap, "clOrdId": "att2"})
+    assert out["data"][0]["sCode"] == "0"
+    (stop,) = await until(lambda: algos("conditional"), "the attached stop-loss placed for the filled part")
+    assert (stop["algoClOrdId"], stop["side"], stop["sz"], stop["slTriggerPx"]) == (
+        "attSl2",
+        "sell",
+        "1",
+        str(px - 100),
+    )
+    _, out = await okx.call("POST", "/api/v5/trade/cancel-algos", [{"algoId": stop["algoId"], "instId": swap}])
+    assert out["data"][0]["sCode"] == "0"
+
+    unfilled = {**entry, "sz": "1", "clOrdId": "att3", "attachAlgoOrds": [{**bracket, "attachAlgoClOrdId": "attTp3"}]}
+    _, out = await okx.call("POST", "/api/v5/trade/order", unfilled)
+    _, out = await okx.call("POST", "/api/v5/trade/cancel-order", {"instId": swap, "clOrdId": "att3"})
+    assert out["data"][0]["sCode"] == "0" and (await row("att3"))["state"] == "canceled"
+
+    wrong = {**bracket, "tpTriggerPx": str(px - 10), "attachAlgoClOrdId": "attTp4"}  # under the fill's price
+    _, out = await okx.call(
+        "POST", "/api/v5/trade/order", {**entry, "sz": "1", "clOrdId": "att4", "attachAlgoOrds": [wrong]}
+    )
+    assert out["data"][0]["sCode"] == "0", out
+    await sim_trade(sim, "okx", swap, px, Decimal("0.01"), "sell")
+    failed = await until(lambda: _failed(row("att4")), "the attached oco refused when placed")
+    assert failed["failCode"] == "51279" and failed["attachAlgoId"] == ""
+    assert await algos("oco") == [] and await algos("conditional") == []  # att3 and att4 placed nothing
+
+
+async def _partially(row: Any) -> bool:
+    return bool((await row)["state"] == "partially_filled")
+
+
+async def _failed(row: Any) -> dict[str, Any] | None:
+    attached: dict[str, Any] = (await row)["attachAlgoOrds"][0]
+    return attached if attached["failCode"] else None

@@ -313,6 +313,35 @@ class OkxAlgo:
             asyncio.get_running_loop().call_soon(self._end_leg, other)
         return oco.sl
 
+    def place_attached(self, order: Order) -> None:
+        """The TP/SL attached to ``order`` (``attachAlgoOrds``, ``trading.attached``), placed once the order is fully
+        filled or partially filled with the rest cancelled, for the filled size (OKX's rule since its announcement of
+        1 July 2026; before, only on a full fill): an ``oco`` algo order with both legs, else a ``conditional`` one,
+        of the opposite side, under ``attachAlgoClOrdId`` (its ``attachAlgoId`` = the algo order's ``algoId``).
+        Refused when placed (a level already on the wrong side of the last price, ...): nothing placed, the order's
+        ``attachAlgoOrds`` row carries ``failCode`` / ``failReason``. Placed once."""
+        attach = order.extra.get("attach")
+        if not isinstance(attach, dict) or order.extra.get("attachPlaced") or not order.filled:
+            return
+        order.extra["attachPlaced"] = True
+        inst = self.fe.instruments[order.symbol]
+        legs = {k: v for k, v in attach.items() if k[:2] in ("tp", "sl")}
+        item = {
+            "instId": order.symbol,
+            "tdMode": order.extra.get("tdMode", "cash"),
+            "side": "sell" if order.side is Side.BUY else "buy",
+            "ordType": "oco" if "tpTriggerPx" in legs and "slTriggerPx" in legs else "conditional",
+            "sz": wire.num(inst.from_engine(order.filled)),
+            "algoClOrdId": attach["attachAlgoClOrdId"],
+            **legs,
+        }
+        try:
+            (placed,) = self.place(self.fe.exchange.accounts[order.account_id], item)
+        except (ItemError, OkxError) as exc:
+            attach["failCode"], attach["failReason"] = exc.code, exc.msg
+            return
+        attach["attachAlgoId"] = str(placed["algoId"])
+
     def _end_leg(self, leg: Order) -> None:
         if leg.status is OrderStatus.UNTRIGGERED:
             self.market.cancel(self.fe.exchange.accounts[leg.account_id], leg.symbol, order_id=leg.order_id)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.accounts import Account
 from ...core.engine import Market
-from ...core.types import ZERO, BookTop, Event, ExecType, Fill, Order, OrderEvent, PublicTrade
+from ...core.types import ZERO, BookTop, Event, ExecType, Fill, Order, OrderEvent, OrderStatus, PublicTrade
 from ..common import Endpoint, WsRegistry
 from . import wire
 from .instruments import OkxInstrument
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from ...app import Simulator
 
 TICK_S = 0.1
+# an order's attached TP/SL is placed when it ends filled, or cancelled / expired after a partial fill (algo.py)
+ATTACH_ENDS = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED)
 
 
 class OkxFrontend:
@@ -196,6 +198,8 @@ class OkxFrontend:
             parent.trigger.child = order  # (set by the engine once placing returns; its events come first)
             self._push_algo(account, parent)  # effective, with the order it placed
         inst = self.instruments[order.symbol]
+        if "attach" in order.extra and order.filled and order.status in ATTACH_ENDS:  # its TP/SL, after this event
+            asyncio.get_running_loop().call_soon(self.algo.place_attached, order)
         if fill is not None:
             x = order.extra
             x["fee"] = x.get("fee", ZERO) - fill.fee

@@ -8,7 +8,8 @@ Venue rules modelled (``../shared/venues/okx.md`` §3-§5): ``ordType`` carries 
 letters and digits and unique among pending orders (``51016``); spot ``tdMode`` is ``cash``, swaps
 ``cross`` or ``isolated``; derivative sizes are contracts; spot market buys are sized in the quote
 currency unless ``tgtCcy=base_ccy``; ``newSz`` of an amend is the new total size; there is no
-cancel-all by instrument (cancel-all-after only).
+cancel-all by instrument (cancel-all-after only); an order's attached TP/SL (``attachAlgoOrds``, one item:
+``attached``) is placed by ``OkxAlgo.place_attached`` once the order ends filled or partially filled.
 """
 
 from __future__ import annotations
@@ -51,6 +52,41 @@ def text(item: dict[str, Any], key: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip()
+
+
+ATTACH_CL_ORD_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+ATTACH_PX_TYPES = ("last", "index", "mark")
+
+
+def attached(item: dict[str, Any]) -> dict[str, str] | None:
+    """An order's ``attachAlgoOrds`` (its TP/SL, placed by the venue as an algo order once the order fills:
+    ``OkxAlgo.place_attached``): one item, with ``attachAlgoClOrdId``, a take-profit (``tpTriggerPx``,
+    ``tpOrdPx`` -1 for market, ``tpTriggerPxType``) and / or a stop-loss (``sl*``); None without one. Several items
+    (OKX's split take-profit) are not simulated: refused naming ``attachAlgoOrds``."""
+    raw = item.get("attachAlgoOrds")
+    if raw is None or raw == [] or raw == "":
+        return None
+    if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
+        raise errors.item_param_error("attachAlgoOrds")
+    one: dict[str, Any] = raw[0]
+    out = {"attachAlgoClOrdId": text(one, "attachAlgoClOrdId")}
+    if out["attachAlgoClOrdId"] and not ATTACH_CL_ORD_ID.match(out["attachAlgoClOrdId"]):
+        raise errors.item_param_error("attachAlgoClOrdId")
+    for leg in ("tp", "sl"):
+        trigger, ord_px, px_type = (text(one, f"{leg}{k}") for k in ("TriggerPx", "OrdPx", "TriggerPxType"))
+        if not trigger:
+            if ord_px:
+                raise errors.item_param_error(f"{leg}TriggerPx")
+            continue
+        decimal(one, f"{leg}TriggerPx", required=True)  # positive, else 51000 naming it
+        if ord_px != "-1":  # -1: a market order when it fires; else its limit price (required)
+            decimal(one, f"{leg}OrdPx", required=True)
+        if px_type and px_type not in ATTACH_PX_TYPES:
+            raise errors.item_param_error(f"{leg}TriggerPxType")
+        out |= {f"{leg}TriggerPx": trigger, f"{leg}OrdPx": ord_px, f"{leg}TriggerPxType": px_type or "last"}
+    if "tpTriggerPx" not in out and "slTriggerPx" not in out:
+        raise errors.item_param_error("attachAlgoOrds")
+    return out
 
 
 def decimal(item: dict[str, Any], key: str, required: bool = False) -> Decimal | None:
@@ -178,6 +214,7 @@ class OkxTrading:
         reduce = text(item, "reduceOnly")
         if reduce not in ("", "true", "false"):
             raise errors.item_param_error("reduceOnly")
+        attach = attached(item)
         if self.faults.take("reject_orders"):
             raise ItemError("51000", self.faults.reject_message)
         if cl and self.market.open_by_tag(account, "clOrdId", cl):
@@ -185,6 +222,8 @@ class OkxTrading:
         extra: dict[str, Any] = {"clOrdId": cl, "tag": tag, "ordType": ord_type, "tdMode": td_mode}
         if tgt:
             extra["tgtCcy"] = tgt
+        if attach is not None:
+            extra["attach"] = attach
         try:
             order = self.market.place(
                 account,

@@ -50,10 +50,23 @@ def order_sz(inst: OkxInstrument, order: Order) -> str:
     return num(inst.from_engine(order.qty))
 
 
+def attach_row(attach: dict[str, str]) -> dict[str, str]:
+    """An order's attached TP/SL as its ``attachAlgoOrds`` item (``attachAlgoId`` once OKX placed it; ``failCode``
+    / ``failReason`` if that was refused)."""
+    row = {"attachAlgoId": attach.get("attachAlgoId", ""), "attachAlgoClOrdId": attach.get("attachAlgoClOrdId", "")}
+    for leg in ("tp", "sl"):
+        for k in ("TriggerPx", "TriggerPxType", "OrdPx"):
+            row[f"{leg}{k}"] = attach.get(f"{leg}{k}", "")
+    row |= {"sz": "", "amendPxOnTriggerType": "0", "failCode": attach.get("failCode", "")}
+    row["failReason"] = attach.get("failReason", "")
+    return row
+
+
 def order_row(inst: OkxInstrument, order: Order, lever: int = 1) -> dict[str, Any]:
     """An order as ``GET /api/v5/trade/order`` and ``orders-pending`` give it. ``fill*`` = last fill."""
     x = order.extra
     last: Fill | None = x.get("lastFill")
+    attach: dict[str, str] | None = x.get("attach")
     state = STATE[order.status]
     return {
         "instType": inst.inst_type,
@@ -83,14 +96,14 @@ def order_row(inst: OkxInstrument, order: Order, lever: int = 1) -> dict[str, An
         "stpId": "",
         "stpMode": STP_MODE.get(order.stp.value, "cancel_maker"),
         "lever": str(lever) if inst.is_swap else "",
-        "attachAlgoClOrdId": "",
+        "attachAlgoClOrdId": attach.get("attachAlgoClOrdId", "") if attach else "",
         "tpTriggerPx": "",
         "tpTriggerPxType": "",
         "tpOrdPx": "",
         "slTriggerPx": "",
         "slTriggerPxType": "",
         "slOrdPx": "",
-        "attachAlgoOrds": [],
+        "attachAlgoOrds": [attach_row(attach)] if attach else [],
         "linkedAlgoOrd": {"algoId": ""},
         "feeCcy": x.get("feeCcy", inst.settle or (inst.base if order.side is Side.BUY else inst.quote)),
         "fee": num(x.get("fee", ZERO)),
