@@ -148,6 +148,43 @@ async def test_account_positions_and_fills(sim: Simulator, account: Account) -> 
     assert left["code"] == "0"  # the unfilled contract leaves the shared book
 
 
+async def test_attached_tp_sl_through_the_sdk(sim: Simulator, account: Account) -> None:
+    """python-okx's ``place_order(attachAlgoOrds=...)``: the order lists its attached stop-loss; partially filled
+    and then cancelled, OKX places it for the filled part (``order_algos_list``: a ``conditional`` of one contract
+    under the ``attachAlgoClOrdId``), then ``cancel_algo_order`` cancels it."""
+    trade = trade_api(sim, account, flag="0")
+    bid = bid_of(sim, "BTC-USDT-SWAP") + D("0.1")  # a new best bid: first in its queue
+    attach = [{"attachAlgoClOrdId": "sdkSl1", "slTriggerPx": str(bid - 100), "slOrdPx": "-1"}]
+    placed = await sdk(
+        lambda: trade.place_order(
+            instId="BTC-USDT-SWAP",
+            tdMode="cross",
+            side="buy",
+            ordType="limit",
+            sz="2",
+            px=str(bid),
+            clOrdId="sdkAtt1",
+            attachAlgoOrds=attach,
+        )
+    )
+    assert placed["code"] == "0", placed
+    got = await sdk(lambda: trade.get_order(instId="BTC-USDT-SWAP", clOrdId="sdkAtt1"))
+    assert got["data"][0]["attachAlgoOrds"][0]["slTriggerPx"] == str(bid - 100)
+    sim.synthetic.print_trade("okx", "BTC-USDT-SWAP", bid, D("0.01"), Side.SELL)  # one contract of two
+    left = await sdk(lambda: trade.cancel_order(instId="BTC-USDT-SWAP", clOrdId="sdkAtt1"))
+    assert left["code"] == "0"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while not (algos := (await sdk(lambda: trade.order_algos_list(ordType="conditional")))["data"]):
+        assert loop.time() < deadline, "the attached stop-loss was never placed"
+        await asyncio.sleep(0.05)  # the poll interval
+    assert [(a["algoClOrdId"], a["side"], a["sz"], a["slTriggerPx"]) for a in algos] == [
+        ("sdkSl1", "sell", "1", str(bid - 100))
+    ]
+    gone = await sdk(lambda: trade.cancel_algo_order([{"algoId": algos[0]["algoId"], "instId": "BTC-USDT-SWAP"}]))
+    assert gone["code"] == "0"  # nothing left armed in the shared simulator
+
+
 async def test_wrong_secret_gets_invalid_sign(sim: Simulator, account: Account) -> None:
     bad = trade_api(sim, account, secret="wrong")
     out = await sdk(lambda: bad.get_order_list())

@@ -736,13 +736,13 @@ async def test_okx_oco_take_profit_fires_and_ends_the_stop_loss(okx: Okx) -> Non
 
 
 async def test_okx_attached_tp_sl_placed_when_its_order_fills(okx: Okx) -> None:
-    """``POST trade/order`` with ``attachAlgoOrds`` (one item): listed on the order's row (no ``attachAlgoId``, no
-    algo order while it rests); filled, OKX places an ``oco`` algo order of the other side and the filled size under
-    the ``attachAlgoClOrdId`` (its algoId the row's ``attachAlgoId``); partially filled and then cancelled, a
-    ``conditional`` (a stop-loss alone) for the part filled (OKX's rule since July 2026); cancelled unfilled, nothing.
-    A take-profit already on the wrong side of the last price when it is placed: ``failCode`` 51279 on the row,
-    nothing placed. Refused (51000 naming the field): two items (a split take-profit, not simulated), a take-profit
-    without its order price, a trigger price type OKX has not."""
+    """``POST trade/order`` (and the websocket's ``order`` op) with ``attachAlgoOrds`` (one item): listed on the
+    order's row (no ``attachAlgoId``, no algo order while it rests); filled, OKX places an ``oco`` algo order of the
+    other side and the filled size under the ``attachAlgoClOrdId`` (its algoId the row's ``attachAlgoId``);
+    partially filled and then cancelled, a ``conditional`` (a stop-loss alone) for the part filled (OKX's rule since
+    July 2026); cancelled unfilled, nothing. A take-profit already on the wrong side of the last price when it is
+    placed: ``failCode`` 51279 on the row, nothing placed. Refused (51000 naming the field): two items (a split
+    take-profit, not simulated), a take-profit without its order price, a trigger price type OKX has not."""
     sim: Simulator = okx.sim  # type: ignore[attr-defined]
     swap = "BTC-USDT-SWAP"
     bid, _ = top(sim, "okx", swap)
@@ -806,7 +806,16 @@ async def test_okx_attached_tp_sl_placed_when_its_order_fills(okx: Okx) -> None:
     assert out["data"][0]["sCode"] == "0"
 
     unfilled = {**entry, "sz": "1", "clOrdId": "att3", "attachAlgoOrds": [{**bracket, "attachAlgoClOrdId": "attTp3"}]}
-    _, out = await okx.call("POST", "/api/v5/trade/order", unfilled)
+    _, instruments = await okx.call("GET", "/api/v5/public/instruments?instType=SWAP")
+    code = next(i["instIdCode"] for i in instruments["data"] if i["instId"] == swap)
+    async with await okx.ws("private") as ws:  # the websocket's order op takes them too
+        await ws.send_json(okx.login())
+        assert (await ws.receive_json(timeout=10))["event"] == "login"
+        args = {k: v for k, v in unfilled.items() if k != "instId"} | {"instIdCode": code}
+        await ws.send_json({"id": "a3", "op": "order", "args": [args]})
+        answer = await ws.receive_json(timeout=10)
+        assert answer["id"] == "a3" and answer["code"] == "0", answer
+    assert (await row("att3"))["attachAlgoOrds"][0]["attachAlgoClOrdId"] == "attTp3"
     _, out = await okx.call("POST", "/api/v5/trade/cancel-order", {"instId": swap, "clOrdId": "att3"})
     assert out["data"][0]["sCode"] == "0" and (await row("att3"))["state"] == "canceled"
 
