@@ -29,7 +29,7 @@ from execx_server.domain.venue import (
     VenuePosition,
 )
 from execx_server.engine.journal import Journal
-from execx_server.engine.sessions import OrderEngine, RetryPolicy, SendOrder
+from execx_server.engine.sessions import OrderEngine, RetryPolicy, SendOrder, Session
 from execx_server.engine.updates import ORDER, POSITION, encode
 from execx_sim.core import types as sim
 from execx_sim.core.engine import Exchange as SimExchange
@@ -493,6 +493,33 @@ async def test_restart_restores_history_and_resumes_from_seq(world: World) -> No
     assert replay[5]["clOrderId"] == "k2" and replay[5]["orderStatus"] in ("filled", "partiallyfilled")
     with pytest.raises(AlreadyExists):  # live again: another program's keys cannot take it over
         await world.engine.start_session("s", ConnectorConfig(Exchange.BINANCE_SPOT, "k9", Secret("s9")))
+
+
+async def test_resume_hooks_run_before_the_reconciliation_and_a_failing_one_does_not_stop_it(world: World) -> None:
+    """A detached session started again: the resume hooks are awaited, in order, before the reconciler asks the
+    venue for the journal's open orders (a hook sees them as journaled); one that raises is logged and the next one
+    and the reconciliation still run."""
+    venue = await world.start()
+    world.engine.retry = dataclasses.replace(world.engine.retry, unknown_after_s=30)
+    venue.fail = ["unknown-before"]
+    await world.engine.send(buy("h1"))
+    await world.engine.close()
+
+    world.engine = world.new_engine()
+    seen: list[str] = []
+
+    async def failing(session: Session) -> None:
+        seen.append("failing")
+        raise RuntimeError("a manager's hook failed")
+
+    async def learning(session: Session) -> None:
+        seen.append(f"learning {session.orders['h1'].status.value}")
+
+    world.engine.resume_hooks += [failing, learning]
+    await world.start()
+    got = await updates(world.engine, "s", 1, from_seq=2)
+    assert seen == ["failing", "learning pendingnew"]  # both ran, before the order was resolved
+    assert got[0]["clOrderId"] == "h1" and got[0]["message"].startswith("not sent")
 
 
 async def test_a_delete_of_an_order_whose_insert_is_in_flight_waits_for_the_answer(world: World) -> None:
