@@ -111,6 +111,7 @@ class OrderRequest:
     trigger_reference: str = ""  # last, mark or index
     trailing_amount: float | None = None
     trailing_percent: float | None = None
+    emulate: bool = False  # held by execx even where the venue could hold it (a group: any leg's flag)
 
     def to_proto(self) -> order_manager_pb2.SendOrderRequest:
         tx = _enum(common_pb2.TransactionType.DESCRIPTOR, self.transaction_type, "transactionType")
@@ -120,6 +121,7 @@ class OrderRequest:
             symbol=self.symbol,
             transaction_type=tx,
             reduce_only=self.reduce_only,
+            emulate=self.emulate,
         )
         if tx == common_pb2.TRANSACTION_TYPE_INSERT:
             req.side = _enum(common_pb2.Side.DESCRIPTOR, self.side, "side")
@@ -613,13 +615,15 @@ class ExecxClient:
         trigger_reference: str = "",
         trailing_amount: float | None = None,
         trailing_percent: float | None = None,
+        emulate: bool = False,
         timeout: float | None = None,
     ) -> t.OrderTransaction:
         """A new order (over the OrderEntry stream); its first update (pendingnew, new, filled, rejected…;
-        ``pendingtrigger`` for a contingent order: ``trigger_kind`` stop, takeprofit or trailingstop)."""
+        ``pendingtrigger`` for a contingent order: ``trigger_kind`` stop, takeprofit or trailingstop;
+        ``emulate``: held by execx even where the venue could hold it)."""
         req = OrderRequest(
             session_id, cl_order_id, symbol, side, qty, price, order_type, tif, "insert", reduce_only,
-            trigger_kind, trigger_price, trigger_reference, trailing_amount, trailing_percent,
+            trigger_kind, trigger_price, trigger_reference, trailing_amount, trailing_percent, emulate,
         )  # fmt: skip
         return await self._entry.send(req.to_proto(), self._timeout(timeout))
 
