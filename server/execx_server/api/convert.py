@@ -91,12 +91,22 @@ def send_order(req: order_manager_pb2.SendOrderRequest) -> SendOrder:
     )
 
 
+_EXCHANGE_PROTO: Any = EXCHANGE.to_proto.get  # EnumMap.proto without its call: None is no key, so 0 as there
+_ORDER_TYPE_PROTO: Any = ORDER_TYPE.to_proto.get
+_STATUS_PROTO: Any = STATUS.to_proto.get
+_TRANSACTION_TYPE_PROTO: Any = TRANSACTION_TYPE.to_proto.get
+_TIF_PROTO: Any = TIF.to_proto.get
+_SIDE_PROTO: Any = SIDE.to_proto.get
+_LIQUIDITY_PROTO: Any = LIQUIDITY.to_proto.get
+
+
 def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
+    # Every update of every order, to every subscriber: the enum maps' dicts read directly (as EnumMap.proto).
     return common_pb2.OrderTransaction(
         exch_order_id=u.exch_order_id,
         message=u.message,
         cl_order_id=u.cl_order_id,
-        exchange=EXCHANGE.proto(u.exchange),
+        exchange=_EXCHANGE_PROTO(u.exchange, 0),
         symbol=u.symbol,
         session_id=u.session_id,
         trade_id=u.trade_id,
@@ -108,12 +118,12 @@ def transaction(u: OrderUpdate, seq: int = 0) -> common_pb2.OrderTransaction:
         cumulative_filled_qty=float(u.cumulative_filled_qty),
         executed_qty=float(u.executed_qty),
         remaining_qty=float(u.remaining_qty),
-        order_type=ORDER_TYPE.proto(u.order_type),
-        order_status=STATUS.proto(u.order_status),
-        transaction_type=TRANSACTION_TYPE.proto(u.transaction_type),
-        tif=TIF.proto(u.tif),
-        side=SIDE.proto(u.side),
-        trade_liquidity=LIQUIDITY.proto(u.trade_liquidity),
+        order_type=_ORDER_TYPE_PROTO(u.order_type, 0),
+        order_status=_STATUS_PROTO(u.order_status, 0),
+        transaction_type=_TRANSACTION_TYPE_PROTO(u.transaction_type, 0),
+        tif=_TIF_PROTO(u.tif, 0),
+        side=_SIDE_PROTO(u.side, 0),
+        trade_liquidity=_LIQUIDITY_PROTO(u.trade_liquidity, 0),
         trigger_id=u.trigger_id,
         seq=seq,
         fill_price=float(u.price) if u.trade_id else 0.0,
