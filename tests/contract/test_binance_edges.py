@@ -15,7 +15,7 @@ from execx_server.connectors.binance.connector import BinanceConnector
 from execx_server.connectors.binance.stream import FuturesUserStream
 from execx_server.connectors.transport.websocket import Backoff
 from execx_server.domain.enums import Exchange, Liquidity, OrderStatus, OrderType, Side, TimeInForce
-from execx_server.domain.venue import ExecutionReport, OrderRequest, Rejected, Retryable
+from execx_server.domain.venue import ExecutionReport, OrderRequest, OutcomeUnknown, Rejected, Retryable
 from execx_sim.app import Simulator
 from execx_sim.core.accounts import Account
 
@@ -340,3 +340,35 @@ async def test_order_count_limit_holds_new_orders_only(sim: Simulator, venue: Ve
     finally:
         window.limit = saved
         limiter.__dict__.pop("take", None)
+
+
+@pytest.mark.parametrize("venue", [SPOT, VENUES[3]], ids=str)  # REST, WebSocket API
+async def test_cancel_replace_whose_answer_is_lost_then_fills_while_the_stream_is_silent(
+    sim: Simulator, venue: Venue, account: Account
+) -> None:
+    """A spot amend (cancel-replace) the venue carries out but whose answer is lost, and the replacement fills
+    while the stream is silent (both pushes lost): the recovery asks for the client order id, not the replaced
+    venue order, so it finds the replacement and its fill; the replaced order's CANCELED never ends the client
+    order (fault matrix binance-spot silent seed 62284960: the client order ended cancelled, the fill lost)."""
+    async with running(sim, venue, account, Backoff(base_s=0.05, cap_s=0.2)) as h:
+        q = h.venue.qty
+        price = await h.passive_price(Side.BUY, ticks=16)
+        order = h.order(Side.BUY, price, qty=q, tag="crl")
+        await h.connector.submit_order(order)
+        await h.wait_report(lambda r: r.cl_order_id == order.cl_order_id and r.status is OrderStatus.NEW, "ack")
+        tick = h.connector.rules(h.venue.symbol).tick
+        await h.fault(silent_s=3.0, unknown_outcome=1)
+        with pytest.raises(OutcomeUnknown):
+            await h.connector.amend_order(h.venue.symbol, order.cl_order_id, Side.BUY, q, price + tick)
+        await h.trade_print(price + tick, q, Side.SELL)  # the replacement fills; its pushes are lost
+        assert h.fills(order.cl_order_id) == []
+        assert await h.connector._recovery.attempt()  # type: ignore[attr-defined]  # as the stall watch does
+        await h.until(lambda: len(h.fills(order.cl_order_id)) == 1, "the replacement's fill", within_s=10)
+        await h.until(
+            lambda: any(r.cl_order_id == order.cl_order_id and r.status is OrderStatus.FILLED for r in h.reports),
+            "the client order filled",
+            within_s=10,
+        )
+        ours = [r for r in h.reports if r.cl_order_id == order.cl_order_id]
+        assert not any(r.status is OrderStatus.CANCELLED for r in ours), ours
+        assert h.fills(order.cl_order_id)[0].fill_qty == q

@@ -744,7 +744,13 @@ class BinanceConnector(VenueConnector):
         for cl_order_id, known in self.tracker.live():
             if known.exch_order_id not in open_ids:
                 try:
-                    answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
+                    if known.exch_order_id in self.tracker.superseded:
+                        # a cancel-replace whose answer was lost: its client id is on the replacement if the
+                        # venue made one (fault matrix binance-spot silent seed 62284960: the replaced order's
+                        # CANCELED ended the client order, the replacement's fill was never reported)
+                        answer = await self.rest.query_order(known.symbol, orig_client_order_id=cl_order_id)
+                    else:
+                        answer = await self.rest.query_order(known.symbol, order_id=known.exch_order_id)
                 except Rejected as exc:
                     if exc.code not in {str(c) for c in UNKNOWN_ORDER_CODES} or not known.exch_order_id:
                         raise
