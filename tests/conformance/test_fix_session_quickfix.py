@@ -239,9 +239,12 @@ async def test_logon_heartbeats_test_request_and_logout(quickfix_acceptor: Quick
     # A TestRequest from the acceptor is answered with its TestReqID.
     await qf.command(cmd="test_request", id="PING-7")
     await qf.await_(lambda q: any(m[35] == "0" and m.get(112) == "PING-7" for m in q.admin_in), "Heartbeat(PING-7)")
-    # Logout: QuickFIX echoes it; the client waits for the echo and closes.
+    # Logout: QuickFIX echoes it; the client waits for the echo and closes. Counted from here: on a loaded
+    # machine a 1 s heartbeat can miss its TestRequest deadline, and that disconnect and logon again is a
+    # logout QuickFIX counts too (CI flaked once on ``logouts == 1`` with 2).
+    before = qf.logouts
     await client.stop()
-    await qf.await_(lambda q: q.logouts == 1, "the Logout")
+    await qf.await_(lambda q: q.logouts > before, "the Logout")
     assert any(m[35] == "5" for m in qf.admin_out)  # the echo
     assert client.session.store.next_out == max(int(m[34]) for m in qf.admin_in) + 1
 
