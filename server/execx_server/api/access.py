@@ -46,6 +46,7 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from ..engine.journal import AuditEntry, Journal
+from ..observability import logging as xlog
 from ..watched import read_config, stamp
 from . import ownership
 
@@ -260,9 +261,10 @@ class AuditLog:
     ) -> None:
         entry = AuditEntry(self._clock_ns(), key_id, peer, method, tuple(sessions), tuple(cl_order_ids), outcome)
         if audit_log.isEnabledFor(logging.INFO):  # the line's fields built only when it is written
-            audit_log.info(
+            xlog.write_line(
+                audit_log,
                 "audit",
-                extra={
+                {
                     "key": key_id,
                     "peer": peer,
                     "method": method,
