@@ -37,7 +37,6 @@ from execx.v1 import (
     mmp_pb2,
     mmp_pb2_grpc,
     order_manager_pb2,
-    order_manager_pb2_grpc,
     position_manager_pb2,
     position_manager_pb2_grpc,
     smart_order_pb2,
@@ -59,7 +58,7 @@ from .api.inprocess import InProcessServer
 from .api.market_data import MarketData
 from .api.mmp import MmpServicer
 from .api.position_manager import PositionManagerServicer
-from .api.servicers import OrderManager
+from .api.servicers import OrderManager, add_order_manager
 from .api.smart_orders import SmartOrderServicer
 from .api.tls import TlsFiles, TlsSettings, exposure_error
 from .api.trigger_manager import TriggerManagerServicer
@@ -304,7 +303,7 @@ class Service:
         order_manager.inline_credentials = not s.no_inline_credentials
         order_manager.session_accounts = session_accounts
         order_manager.contingent = Hook(self.contingent_orders)  # stops, take-profits, groups (issue 20)
-        order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(order_manager, api)
+        add_order_manager(order_manager, api)  # SubscribeUpdates: bytes serialized once for all subscribers
         contingent_order_pb2_grpc.add_ContingentOrderServiceServicer_to_server(
             ContingentOrderServicer(self.contingent_orders), api
         )

@@ -470,6 +470,84 @@ async def test_a_batched_subscriber_gets_the_same_updates_in_batches(svc: Svc) -
     assert seqs == list(range(1, len(seqs) + 1))
 
 
+async def test_grpc_subscribers_get_identical_sequences_and_batches_of_the_shared_bytes(svc: Svc) -> None:
+    """Fan-out over gRPC: each update is serialized once and its bytes handed to every subscriber, a batch
+    assembled from those bytes (its entries' key and length, then the bytes as they are). Six subscribers
+    (three with maxBatch, three without; two read the raw bytes) get the same complete, ordered sequence; every
+    message parses with the generated stubs and re-serializes to the very bytes received, and a batch's entries
+    are byte for byte the messages the unbatched subscriber got for the same updates."""
+    sid = await svc.session("binance-spot")
+    mid = await svc.mid("binance-spot", "BTCUSDT")
+    raw_call = svc.channel.unary_stream(
+        "/execx.v1.OrderManagerService/SubscribeUpdates",
+        request_serializer=om.SubscribeUpdatesRequest.SerializeToString,
+        response_deserializer=None,  # the bytes as they came
+    )
+
+    def request(max_batch: int) -> om.SubscribeUpdatesRequest:
+        return om.SubscribeUpdatesRequest(session_id=sid, from_seq=1, max_batch=max_batch)
+
+    typed = [svc.om.SubscribeUpdates(request(b), metadata=AUTH) for b in (0, 0, 8, 8)]
+    raw_plain, raw_batched = raw_call(request(0), metadata=AUTH), raw_call(request(8), metadata=AUTH)
+    engine = svc.service.engine
+    assert engine is not None
+    await waiting.eventually(lambda: engine.sessions[sid].bus.subscriber_count == 6, "the six subscriptions")
+    ids = [f"g{i}" for i in range(16)]
+    call = svc.om.OrderEntry(metadata=AUTH)
+    for i, cl in enumerate(ids):  # pipelined: updates of several orders come due together
+        await call.write(om.OrderEntryRequest(request_id=i, order=buy(sid, cl, "BTCUSDT", round(mid * 0.97, 2), 0.001)))
+    await call.done_writing()
+    assert [r.status.code async for r in call] == [0] * len(ids)
+
+    async def read(stream: Any) -> list[tuple[bytes, om.SubscribeUpdatesResponse]]:
+        """Messages (with their bytes) until every order's ``new`` is among them."""
+        out: list[tuple[bytes, om.SubscribeUpdatesResponse]] = []
+        new: set[str] = set()
+        async with asyncio.timeout(20):
+            while new != set(ids):
+                got = await stream.read()
+                assert got is not grpc.aio.EOF
+                data = got if isinstance(got, bytes) else got.SerializeToString()
+                msg = om.SubscribeUpdatesResponse.FromString(data)
+                out.append((data, msg))
+                for one in msg.batch or (msg,):
+                    if one.transaction.order_status == c.ORDER_STATUS_NEW:
+                        new.add(one.transaction.cl_order_id)
+        return out
+
+    views = [await read(s) for s in (*typed, raw_plain, raw_batched)]
+    for s in (*typed, raw_plain, raw_batched):
+        s.cancel()
+
+    def flat(view: list[tuple[bytes, om.SubscribeUpdatesResponse]]) -> list[tuple[int, str, int, int]]:
+        return [
+            (u.seq, u.cl_order_id, u.order_status, u.local_time)
+            for _, msg in view
+            for u in (one.transaction for one in (msg.batch or (msg,)))
+        ]
+
+    expected = flat(views[0])
+    assert [seq for seq, *_ in expected] == list(range(1, len(expected) + 1))  # complete, in order, once each
+    assert {cl for _, cl, st, _ in expected if st == c.ORDER_STATUS_NEW} == set(ids)
+    for view in views[1:]:
+        assert flat(view)[: len(expected)] == expected
+    lone = {msg.transaction.seq: data for data, msg in views[4]}  # the raw bytes of each update alone
+    assert all(not msg.batch for _, msg in views[4])
+    for data, msg in views[5]:
+        assert msg.SerializeToString() == data  # valid, and exactly what serializing the message gives
+        if msg.batch:
+            assert not msg.HasField("transaction") and 2 <= len(msg.batch) <= 8
+            assert [lone[one.transaction.seq] for one in msg.batch] == [one.SerializeToString() for one in msg.batch]
+        else:
+            assert data == lone[msg.transaction.seq]
+    # a replay is a backlog from the start: full batches, of the same bytes
+    replay = raw_call(request(8), metadata=AUTH)
+    first = om.SubscribeUpdatesResponse.FromString(await asyncio.wait_for(replay.read(), 20))
+    replay.cancel()
+    assert [one.transaction.seq for one in first.batch] == list(range(1, 9))
+    assert [one.SerializeToString() for one in first.batch] == [lone[seq] for seq in range(1, 9)]
+
+
 async def test_requests_on_an_order_in_flight_are_carried_out_and_the_stream_goes_on(svc: Svc) -> None:
     """A slow venue ack: a delete sent right behind its insert waits for the answer and cancels (it was
     a 500 and the end of the stream); a bad request in between is answered alone; the unary call with a

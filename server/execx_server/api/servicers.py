@@ -45,6 +45,7 @@ from ..observability.metrics import Children, Metrics
 from . import contingent_convert, convert
 from .audit import list_audit_records
 from .endpoints import check_endpoints
+from .inprocess import InProcessContext
 
 log = logging.getLogger("execx.api")
 
@@ -82,6 +83,58 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
 
 # SubscribeUpdates' maxBatch is capped here: 1 000 order updates are ~250 kB, far below gRPC's 4 MiB message
 MAX_BATCH = 1000
+
+# SubscribeUpdatesResponse.batch is field 5, length-delimited: the key byte of each entry on the wire
+_BATCH_KEY = 0x2A
+
+
+def _batch_entry(data: bytes) -> bytes:
+    """``data`` (one serialized SubscribeUpdatesResponse) as an entry of a message's ``batch``: its key and
+    length, then the bytes as they are. Entries concatenated are a valid SubscribeUpdatesResponse (a repeated
+    message field on the wire is its entries one after another), byte for byte what serializing the message
+    with those entries gives."""
+    head = bytearray((_BATCH_KEY,))
+    n = len(data)
+    while n > 0x7F:
+        head.append(n & 0x7F | 0x80)
+        n >>= 7
+    head.append(n)
+    return bytes(head) + data
+
+
+def encoded_or_serialized(message: Any) -> bytes:
+    """SubscribeUpdates' response serializer on the gRPC server: what the servicer serialized already (one
+    update's bytes, shared by every subscriber, or a batch assembled from them) goes out as it is; a message
+    is serialized as the generated code would."""
+    return message if type(message) is bytes else cast(bytes, message.SerializeToString())
+
+
+class _PassEncoded:
+    """A registration target for the generated ``add_OrderManagerServiceServicer_to_server``: forwards the
+    registration to ``server`` with SubscribeUpdates' response serializer replaced by
+    ``encoded_or_serialized`` (the generated generic handler is dropped for one made of the same handlers)."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Any) -> None:
+        return None  # add_registered_method_handlers registers its own, of the replaced handlers
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: dict[str, Any]) -> None:
+        handlers = dict(method_handlers)
+        h = handlers["SubscribeUpdates"]
+        handlers["SubscribeUpdates"] = grpc.unary_stream_rpc_method_handler(
+            h.unary_stream, h.request_deserializer, encoded_or_serialized
+        )
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, handlers),))
+        self._server.add_registered_method_handlers(service_name, handlers)
+
+
+def add_order_manager(servicer: order_manager_pb2_grpc.OrderManagerServiceServicer, server: Any) -> None:
+    """Registers ``servicer`` on ``server`` (a gRPC server, an ``InProcessServer``) as the generated function
+    does, SubscribeUpdates sending the bytes it serialized once for all subscribers as they are."""
+    order_manager_pb2_grpc.add_OrderManagerServiceServicer_to_server(servicer, _PassEncoded(server))
+
 
 DOMAIN_ERRORS = (
     ValidationError,
@@ -161,6 +214,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         # event object's id and seq, holding the event so the id stays its own; the last 1024 kept
         self._update_messages: dict[tuple[int, int], tuple[OrderUpdate, order_manager_pb2.SubscribeUpdatesResponse]]
         self._update_messages = {}
+        # each streamed record's serialized message (and the same as a batch entry), for the gRPC subscribers:
+        # serialized once, whatever the number of subscribers; keyed by the record's id, holding the record
+        self._encoded: dict[int, tuple[Record, bytes, bytes]] = {}
         # each update's OrderTransaction (without seq), shared by the stream message and the answer that
         # returns the same update (the engine answers with the update it published): converted once
         self._transactions: dict[int, tuple[OrderUpdate, common_pb2.OrderTransaction]] = {}
@@ -533,7 +589,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
 
     async def SubscribeUpdates(
         self, request: order_manager_pb2.SubscribeUpdatesRequest, context: Ctx
-    ) -> AsyncIterator[order_manager_pb2.SubscribeUpdatesResponse]:
+    ) -> AsyncIterator[order_manager_pb2.SubscribeUpdatesResponse | bytes]:
         try:
             sub = await self.engine.subscribe(
                 request.session_id,
@@ -547,17 +603,27 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics.subscribers.labels("updates").inc()
         self.engine.disconnect.attach(request.session_id)
         batch = min(request.max_batch, MAX_BATCH)
+        # over gRPC, each update is serialized once for all subscribers (``_encode``) and its bytes go out
+        # as they are (``encoded_or_serialized``); in-process (the gateway's websocket), the shared message
+        encode = not isinstance(context, InProcessContext)
+        sid = request.session_id
         try:
             async for rec in sub:
                 more = sub.ready(batch - 1) if batch > 1 else ()
+                if encode:
+                    if not more:  # alone: the bytes every subscriber shares, as they are
+                        yield self._encode(rec, sid)[1]
+                    else:  # what is here goes together (one gRPC message, one write), the entries' shared bytes
+                        yield b"".join([self._encode(rec, sid)[2], *(self._encode(r, sid)[2] for r in more)])
+                    continue
                 if not more:  # alone: the message every subscriber shares, as it is
-                    yield self._stream_message(rec, request.session_id)
+                    yield self._stream_message(rec, sid)
                     continue
                 # a backlog (the subscriber fell behind, or a burst): the updates that are here go together,
-                # one gRPC message (one write, one wake-up) instead of one each
+                # one message (one write, one wake-up) instead of one each
                 out = order_manager_pb2.SubscribeUpdatesResponse()
-                out.batch.append(self._stream_message(rec, request.session_id))
-                out.batch.extend(self._stream_message(r, request.session_id) for r in more)
+                out.batch.append(self._stream_message(rec, sid))
+                out.batch.extend(self._stream_message(r, sid) for r in more)
                 yield out
         except SlowConsumer as e:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
@@ -565,6 +631,18 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             sub.close()
             self.metrics.subscribers.labels("updates").dec()
             self.engine.disconnect.detach(request.session_id)
+
+    def _encode(self, rec: Record, session_id: str) -> tuple[Record, bytes, bytes]:
+        """Record ``rec``'s stream message serialized, alone and as a batch entry: once per record (the bus
+        hands every subscriber the same record), the last 1024 kept."""
+        cached = self._encoded.get(id(rec))
+        if cached is not None and cached[0] is rec:
+            return cached
+        data = self._stream_message(rec, session_id).SerializeToString()
+        found = self._encoded[id(rec)] = (rec, data, _batch_entry(data))
+        if len(self._encoded) > 1024:  # the oldest out (dicts keep insertion order)
+            del self._encoded[next(iter(self._encoded))]
+        return found
 
     def _stream_message(self, rec: Record, session_id: str) -> order_manager_pb2.SubscribeUpdatesResponse:
         """One SubscribeUpdates message: an order update (shared by the session's subscribers), or an
