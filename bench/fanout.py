@@ -162,7 +162,7 @@ async def main() -> None:
 
             if args.profile:
                 ex.send_signal(signal.SIGUSR1)
-            cpu0 = cpu_s(ex.pid)
+            cpu0, own0 = cpu_s(ex.pid), time.process_time()
             t0 = time.time_ns()
             sent = received = 0
             while received < args.orders:
@@ -173,7 +173,7 @@ async def main() -> None:
                 assert answer.status.code == 0 and answer.order.order_status == c.ORDER_STATUS_NEW, answer
                 received += 1
             await asyncio.wait_for(asyncio.gather(*subs), 120)
-            cpu = cpu_s(ex.pid) - cpu0
+            cpu, own = cpu_s(ex.pid) - cpu0, time.process_time() - own0
             if args.profile:
                 ex.send_signal(signal.SIGUSR2)
             delays = sorted(d for t in tallies for d in t.delays)
@@ -193,6 +193,9 @@ async def main() -> None:
                         "p50_us": round(delays[total // 2] / 1000, 1),
                         "p99_us": round(delays[int(total * 0.99) - 1] / 1000, 1),
                         "execx_cpu_us_per_update": round(cpu * 1e6 / total, 1),
+                        "bench_cpu_us_per_update": round(own * 1e6 / total, 1),
+                        "execx_cpu_share": round(cpu * 1e9 / (max(t.last_ns for t in tallies) - t0), 2),
+                        "bench_cpu_share": round(own * 1e9 / (max(t.last_ns for t in tallies) - t0), 2),
                     }
                 ),
                 flush=True,
