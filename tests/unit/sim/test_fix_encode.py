@@ -26,7 +26,7 @@ def test_encode_matches_simplefix() -> None:
         (41, "clé-1"),  # non-ASCII: UTF-8, as simplefix writes it
         (44, 95000.5),
         (38, 10),
-        (58, b"raw bytes"),
+        (58, b"raw \xff bytes"),  # not UTF-8: carried through byte for byte
         (100010, None),  # None: left out
         (10, "999"),  # a framing tag in the body: left out, as simplefix does
     ]

@@ -69,7 +69,26 @@ TRIGGER_METHOD_OUT = {v: k for k, v in TRIGGER_METHOD.items()}
 
 
 def num(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
+    """A quantity or price in plain notation, without trailing zeros (remembered: an order's price and
+    quantities recur in each of its reports)."""
+    text = _NUM.get(value)
+    if text is None:
+        if len(_NUM) >= 4096:
+            _NUM.clear()
+        text = _NUM[value] = format(value.normalize(), "f") if value else "0"
+    return text
+
+
+_NUM: dict[Decimal, str] = {}
+EXEC_TYPE = {
+    ExecType.NEW: "0",
+    ExecType.TRADE: "F",
+    ExecType.CANCELED: "4",
+    ExecType.AMENDED: "5",
+    ExecType.REJECTED: "8",
+    ExecType.TRIGGERED: "7",  # stopped: a stop order triggered
+}
+TIF_OUT = {TimeInForce.IOC: "3", TimeInForce.FOK: "4"}
 
 
 class FixConn(FixConnection):
@@ -470,14 +489,7 @@ class DeribitFix:
         """An ExecutionReport for one order event (``status_report``: ExecType I, the order as it is)."""
         order = ev.order
         oid = order_id_text(order)
-        exec_type = {
-            ExecType.NEW: "0",
-            ExecType.TRADE: "F",
-            ExecType.CANCELED: "4",
-            ExecType.AMENDED: "5",
-            ExecType.REJECTED: "8",
-            ExecType.TRIGGERED: "7",  # stopped: a stop order triggered
-        }.get(ev.exec_type, "4")
+        exec_type = EXEC_TYPE.get(ev.exec_type, "4")
         if order.expire_reason == "DAY" and not order.is_open:
             exec_type = "3"
         if status_report:
@@ -505,7 +517,7 @@ class DeribitFix:
                 (5127, TRIGGER_METHOD_OUT.get(order.extra.get("trigger", ""), "2")),
             ]
         day = "0" if order.extra.get("good_til_day") else "1"
-        tif = {TimeInForce.IOC: "3", TimeInForce.FOK: "4"}.get(order.tif, day)
+        tif = TIF_OUT.get(order.tif, day)
         flags = ("6" if order.extra.get("post_only") else "") + ("A" if order.extra.get("reject_post_only") else "")
         flags += "E" if order.reduce_only else ""
         body += [

@@ -176,25 +176,28 @@ def encode_message(msg_type: str, header: Iterable[tuple[int, object]], body: It
     """A message on the wire, byte for byte as simplefix's ``FixMessage.encode`` makes it from these header
     and body fields (BeginString, BodyLength, MsgType first, CheckSum last; a field with a framing tag or a
     None value is left out), at a fraction of its cost: simplefix sums the checksum byte by byte in Python
-    and converts every tag and value through several calls."""
-    parts = [b"35=", msg_type.encode(), SOH]
-    for fields in (header, body):
-        for tag, value in fields:
-            if value is None or tag in _FRAMING_TAGS:
-                continue
-            if isinstance(value, bytes):
-                raw = value
-            else:
-                raw = (value if isinstance(value, str) else str(value)).encode()
-            parts.append(b"%d=%s\x01" % (tag, raw))
-    rest = b"".join(parts)
+    and converts every tag and value through several calls. Here the fields are formatted into one text,
+    encoded once (a bytes value is carried through unchanged: surrogateescape round-trips any byte)."""
+    fields = [
+        f"{tag}={value if type(value) is str else _field_text(value)}\x01"
+        for part in (header, body)
+        for tag, value in part
+        if value is not None and tag not in _FRAMING_TAGS
+    ]
+    rest = "".join([f"35={msg_type}\x01", *fields]).encode("utf-8", "surrogateescape")
     out = b"8=" + BEGIN_STRING + b"\x019=%d\x01" % len(rest) + rest
     return out + b"10=%03d\x01" % (sum(out) % 256)
 
 
+def _field_text(value: object) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
+
+
 def text(msg: simplefix.FixMessage, tag: int) -> str | None:
     value = msg.get(tag)
-    return None if value is None else bytes(value).decode("utf-8", "replace")
+    if value is None:
+        return None
+    return (value if type(value) is bytes else bytes(value)).decode("utf-8", "replace")
 
 
 def utc_timestamp() -> str:
@@ -281,6 +284,7 @@ class FixConnection:
         self._resend_until: int | None = None  # a ResendRequest is outstanding up to this number
         self.closed = asyncio.Event()
         self.peer = str(writer.get_extra_info("peername"))
+        self._out: list[bytes] = []  # messages written in this turn of the event loop, sent together
 
     # ------------------------------------------------------------------ sending
 
@@ -303,9 +307,25 @@ class FixConnection:
     ) -> None:
         assert self.state is not None
         header = [(49, SERVER_COMP_ID), (56, self.state.comp_id), (34, str(seq)), (52, sending_time), *extra_header]
-        self.writer.write(encode_message(msg_type, header, body))
+        self._queue(encode_message(msg_type, header, body))
         self._last_sent = time.monotonic()
+
+    def _queue(self, data: bytes) -> None:
+        """Write ``data`` at the end of this turn of the event loop, with every other message written in it:
+        one send to the socket for the reports of a batch of requests, not one each (in order)."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        if not self._out:
+            return
+        data = b"".join(self._out)
+        self._out.clear()
         transport = self.writer.transport
+        if transport.is_closing():
+            return
+        transport.write(data)
         if transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             log.warning("FIX %s: slow consumer, disconnecting", self.peer)
             transport.abort()
@@ -320,7 +340,7 @@ class FixConnection:
         m.append_pair(34, seq, header=True)
         m.append_pair(52, utc_timestamp(), header=True)
         m.append_pair(58, reason)
-        self.writer.write(m.encode())
+        self._queue(m.encode())
 
     def reject(self, ref: simplefix.FixMessage, reason: int, why: str, tag: int | None = None) -> None:
         body: Fields = [(45, text(ref, 34) or "0")]
@@ -342,6 +362,7 @@ class FixConnection:
     def close(self) -> None:
         self.closing = True
         with contextlib.suppress(Exception):
+            self._flush()  # what was written before closing is sent before the close
             self.writer.close()
 
     # ------------------------------------------------------------------ receiving
