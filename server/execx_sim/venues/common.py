@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import WSCloseCode, web
@@ -119,6 +120,15 @@ def dumps(obj: Any, default: Callable[[Any], Any] = _default) -> str:
         return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
         return json.dumps(obj, separators=(",", ":"), default=default)
+
+
+def parse_query(raw: str) -> list[tuple[str, str]]:
+    """The name / value pairs of a raw query string or form body, as ``parse_qsl(raw,
+    keep_blank_values=True)`` gives them; a string with nothing to unquote (no ``%``, no ``+``: a signed
+    request's usual parameters) is split directly, without that function's per-pair work."""
+    if "%" in raw or "+" in raw:
+        return parse_qsl(raw, keep_blank_values=True)
+    return [(name, value) for name, _, value in (pair.partition("=") for pair in raw.split("&") if pair)]
 
 
 def loads(text: str | bytes) -> Any:

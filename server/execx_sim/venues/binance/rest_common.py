@@ -10,14 +10,13 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from ...core.accounts import Account
 from ...core.engine import Exchange
 from ...core.faults import Faults
-from ..common import dumps, fault_middleware
+from ..common import dumps, fault_middleware, parse_query
 from . import auth, errors
 from .ratelimit import BinanceLimiter
 
@@ -35,6 +34,14 @@ class Params:
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self.values: dict[str, str] = {k: auth.ws_value(v) for k, v in values.items() if v is not None}
+
+    @classmethod
+    def of_texts(cls, values: dict[str, str]) -> Params:
+        """Parameters that are all text already (a query string's, or converted by the caller): kept as
+        they are, without a second pass over them."""
+        params = cls.__new__(cls)
+        params.values = values
+        return params
 
     def __contains__(self, key: builtins.str) -> builtins.bool:
         return self.values.get(key, "") != ""
@@ -143,9 +150,9 @@ class BinanceHttp:
         try:
             raw_query = request.raw_path.partition("?")[2]
             raw_body = (await request.read()).decode("utf-8", "replace") if request.can_read_body else ""
-            values: dict[str, str] = dict(parse_qsl(raw_body, keep_blank_values=True))
-            values.update(parse_qsl(raw_query, keep_blank_values=True))  # query string wins over body
-            params = Params(values)
+            values: dict[str, str] = dict(parse_query(raw_body)) if raw_body else {}
+            values.update(parse_query(raw_query))  # query string wins over body
+            params = Params.of_texts(values)
             headers.update(self.limiter.take("REQUEST_WEIGHT", request.remote or "?", weight))
             account: Account | None = None
             if security == "SIGNED" or (security == "USER_STREAM_OR_SIGNED" and "signature" in params):

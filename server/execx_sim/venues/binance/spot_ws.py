@@ -45,6 +45,7 @@ HEARTBEAT_S = 20.0
 CONNECT_WEIGHT = 2
 MAX_SUBSCRIPTIONS = 1000
 MAX_LIFETIME_SUBSCRIPTIONS = 65_535
+RATE_LIMIT_HEADERS = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}  # the echo's counts
 
 Result = tuple[Any, dict[str, str]]
 
@@ -218,7 +219,7 @@ class SpotWsApi:
             self._injected_faults()
             rate_headers.update(self.limiter.take("REQUEST_WEIGHT", session.ip, method.weight))
             account = self._authenticate(session, method, raw_params)
-            params = Params({k: _flatten(v) for k, v in raw_params.items()})
+            params = Params.of_texts({k: _flatten(v) for k, v in raw_params.items() if v is not None})
             result, counts = await method.handler(session, account, params)
             rate_headers.update(counts)
             reply: dict[str, Any] = {"id": req_id, "status": 200, "result": result}
@@ -255,7 +256,7 @@ class SpotWsApi:
     def _rate_limits(self, headers: dict[str, str]) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
         for lim in self.limiter.limits:
-            prefix = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}.get(lim.kind)
+            prefix = RATE_LIMIT_HEADERS.get(lim.kind)
             if prefix is None:
                 continue
             count = headers.get(prefix + lim.header_suffix)
@@ -507,14 +508,14 @@ class SpotWsApi:
                 del self.listeners[account.account_id]
 
 
-def _flatten(value: Any) -> Any:
+def _flatten(value: Any) -> str:
     """A JSON param as the text REST would carry: arrays / objects (exchangeInfo ``symbols``) as compact
-    JSON, numbers in plain decimal notation (a JSON ``1e-05`` quantity is ``0.00001``). The signature
-    is checked on the params as received, before this conversion."""
+    JSON, numbers in plain decimal notation (a JSON ``1e-05`` quantity is ``0.00001``), booleans as
+    ``true`` / ``false``. The signature is checked on the params as received, before this conversion."""
     if type(value) is str:  # most params
         return value
     if isinstance(value, list | dict):
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, float) and math.isfinite(value):
         return format(Decimal(repr(value)), "f")
-    return value
+    return auth.ws_value(value)

@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from ...core.accounts import Account
 from ...core.types import Order, OrderStatus
-from ..common import dumps, loads
+from ..common import dumps, loads, parse_query
 from . import auth, dcp, errors, wire
 from .errors import BybitError
 from .instruments import CATEGORIES
@@ -94,7 +93,7 @@ class BybitHttp:
         try:
             if request.method == "GET":
                 payload = request.raw_path.partition("?")[2]
-                params: dict[str, Any] = dict(parse_qsl(payload, keep_blank_values=True))
+                params: dict[str, Any] = dict(parse_query(payload))
             else:
                 payload = await request.text()
                 try:
