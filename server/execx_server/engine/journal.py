@@ -100,6 +100,8 @@ _INSERT_AUDIT = (
 AUDIT_LIMIT_MAX = 10_000
 AUDIT_FLUSH_S = 0.01  # an audit record waits at most this long for a commit to ride along with (``audit``)
 
+_INSERT_EVENT = "INSERT INTO events VALUES (?, ?, ?, ?)"
+
 FINAL_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 _UPSERT_ORDER = (
     "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET last_seq = excluded.last_seq, "
@@ -174,7 +176,7 @@ class Journal:
         self._db.executescript(SCHEMA)
         self._backfill_orders()
         self.failed: str = ""  # why the last write failed; the engine refuses orders while set
-        self._audit: list[tuple[str, tuple[Any, ...]]] = []  # audit rows waiting for the next commit (``audit``)
+        self._audit: list[tuple[Any, ...]] = []  # audit rows waiting for the next commit (``audit``)
         self._audit_timer: asyncio.TimerHandle | None = None
         self.audit_flush_s = audit_flush_s
         self._closed = False
@@ -198,7 +200,9 @@ class Journal:
     # ------------------------------------------------------------------ writes (event-loop thread)
 
     def add_session(self, session_id: str, exchange: str, created_ns: int, config: dict[str, Any]) -> None:
-        self._commit([("INSERT INTO sessions VALUES (?, ?, ?, ?)", (session_id, exchange, created_ns, _dumps(config)))])
+        self._commit(
+            [("INSERT INTO sessions VALUES (?, ?, ?, ?)", [(session_id, exchange, created_ns, _dumps(config))])]
+        )
 
     def save_algorithm(self, kind: str, key: str, session_id: str, config: dict[str, Any]) -> None:
         """Keep (insert or replace) a running algorithm's configuration: committed when this returns."""
@@ -206,28 +210,28 @@ class Journal:
             [
                 (
                     "INSERT OR REPLACE INTO algorithms VALUES (?, ?, ?, ?, ?)",
-                    (kind, key, session_id, _dumps(config), self._clock_ns()),
+                    [(kind, key, session_id, _dumps(config), self._clock_ns())],
                 )
             ]
         )
 
     def drop_algorithm(self, kind: str, key: str) -> None:
-        self._commit([("DELETE FROM algorithms WHERE kind = ? AND key = ?", (kind, key))])
+        self._commit([("DELETE FROM algorithms WHERE kind = ? AND key = ?", [(kind, key)])])
 
     def write(self, records: Iterable[Record]) -> None:
         """Commit ``records`` now, in one transaction: when this returns they survive a process crash.
         A sequence number is never written twice (that would be a bug: it raises). Order records
-        (kind ``order``) also keep their order's row in ``orders``."""
-        statements: list[tuple[str, tuple[Any, ...]]] = []
+        (kind ``order``) also keep their order's row in ``orders``: the events rows in one statement, the
+        orders rows in another, in the records' order (``executemany``: one statement each, not one per row)."""
+        events: list[tuple[Any, ...]] = []
+        orders: list[tuple[Any, ...]] = []
         for r in records:
             payload = encode(r.payload)
-            statements.append(
-                ("INSERT INTO events VALUES (?, ?, ?, ?)", (r.session_id, r.seq, r.kind, _dumps(payload)))
-            )
+            events.append((r.session_id, r.seq, r.kind, _dumps(payload)))
             row = _order_row(r.session_id, r.seq, r.kind, payload)
             if row is not None:
-                statements.append((_UPSERT_ORDER, row))
-        self._commit(statements)
+                orders.append(row)
+        self._commit([(_INSERT_EVENT, events), (_UPSERT_ORDER, orders)] if orders else [(_INSERT_EVENT, events)])
 
     def append(self, record: Record) -> None:
         self.write((record,))
@@ -242,16 +246,13 @@ class Journal:
         order event."""
         self._audit.append(
             (
-                _INSERT_AUDIT,
-                (
-                    entry.ts_ns,
-                    entry.key_id,
-                    entry.peer,
-                    entry.method,
-                    _dumps(list(entry.sessions)),
-                    _dumps(list(entry.cl_order_ids)),
-                    entry.outcome,
-                ),
+                entry.ts_ns,
+                entry.key_id,
+                entry.peer,
+                entry.method,
+                _dumps(entry.sessions),  # a tuple: a JSON list
+                _dumps(entry.cl_order_ids),
+                entry.outcome,
             )
         )
         if len(self._audit) == 1:
@@ -270,7 +271,9 @@ class Journal:
         except JournalError:
             pass  # logged by _commit; the rows wait for the next commit
 
-    def _commit(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _commit(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
+        """One transaction: each statement run for each of its rows (``executemany``), then the queued audit
+        rows (``audit``), in one statement too."""
         if self._closed:
             raise JournalError("journal is closed")
         db = self._db
@@ -280,10 +283,10 @@ class Journal:
             self._audit_timer = None
         try:
             db.execute("BEGIN")
-            for sql, args in statements:
-                db.execute(sql, args)
-            for sql, args in audit:  # this turn's audit records ride along (``audit``)
-                db.execute(sql, args)
+            for sql, rows in statements:
+                db.executemany(sql, rows)
+            if audit:  # this turn's audit records ride along (``audit``)
+                db.executemany(_INSERT_AUDIT, audit)
             db.execute("COMMIT")
         except sqlite3.Error as e:
             if db.in_transaction:

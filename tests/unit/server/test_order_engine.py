@@ -814,8 +814,8 @@ async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_bef
     commits: list[int] = []
     commit = journal._commit
 
-    def counted(statements: list[tuple[str, tuple[object, ...]]]) -> None:
-        commits.append(len(statements))
+    def counted(statements: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+        commits.append(sum(len(rows) for _, rows in statements))  # rows written (one statement per table)
         commit(statements)
 
     monkeypatch.setattr(journal, "_commit", counted)
