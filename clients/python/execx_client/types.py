@@ -345,6 +345,7 @@ class OrderEntryResponse:
     request_id: int = 0
     status: Status | None = None
     order: OrderTransaction | None = None
+    batch: list[OrderEntryResponse] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

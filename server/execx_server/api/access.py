@@ -15,9 +15,9 @@ rate limit, and the audit log of every mutating call.
   session (``sessionId`` of the request, of its ``order`` or of any of its ``orders``), and list answers
   are filtered to its own sessions.
 - **Rate limit**: a token bucket per key of the keys file (default ``--keyRatePerSecond``/``--keyBurst``,
-  or the key's own; ``--key`` is not limited); every unary call, stream opening and OrderEntry message
-  takes one token. Empty: RESOURCE_EXHAUSTED (429) with trailing metadata ``retry-after`` (seconds),
-  which REST sends as the ``Retry-After`` header.
+  or the key's own; ``--key`` is not limited); every unary call, stream opening and OrderEntry request
+  (each request of a message's ``batch`` too) takes one token. Empty: RESOURCE_EXHAUSTED (429) with
+  trailing metadata ``retry-after`` (seconds), which REST sends as the ``Retry-After`` header.
 - **Audit** (``AuditLog``): every call needing ``trade`` or ``admin`` — allowed or refused — is one
   ``audit`` log event and one audit record of the journal (committed with the next journal write,
   ``Journal.audit``; kept as long as the journal's retention; ``ListAuditRecords``, admin scope, reads them):
@@ -28,13 +28,13 @@ rate limit, and the audit log of every mutating call.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import json
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -553,13 +553,25 @@ class _CheckedStream:
     """The context a bidirectional servicer (OrderEntry) sees: every request it reads is checked (session
     ownership, rate limit) and audited with its answer. A refused request gets its own answer (its
     ``requestId`` with the refusal's status, as the API answers any failing request) and the stream goes on;
-    a stream whose answers carry no such status is ended with the refusal instead."""
+    a stream whose answers carry no such status is ended with the refusal instead.
+
+    Batching (a request type with ``batch``, a repeated field of its own type, and ``max_batch``:
+    OrderEntry): the requests a message carries in ``batch`` are taken one by one, after the message's own
+    (when it carries one), each checked, rate limited, audited and answered as if it had come alone. One
+    level only (a nested ``batch`` is INVALID_ARGUMENT for that request), at most ``MAX_BATCH`` per message
+    (more: one INVALID_ARGUMENT answer for the message, none of it taken). Answers are written at once when
+    no write is in flight; those written meanwhile go in the next message, together (in the response's
+    ``batch``, up to the stream's last ``max_batch``) when it is above 1, else one message each."""
 
     def __init__(self, access: AccessInterceptor, call: _Call, context: Ctx, response_class: type[Message] | None):
         self._access, self._call, self._context = access, call, context
         self._response_class = response_class
         self._pending: dict[int, Message] = {}  # request_id -> request, audited with its answer
-        self._writing = asyncio.Lock()
+        self._ready: deque[tuple[Message, str | None]] = deque()  # a message's requests (or refusals) to take
+        self._batches = response_class is not None and _batching(response_class.DESCRIPTOR)
+        self._max_batch = 1  # answers per message, from the requests' max_batch
+        self._out: deque[Any] = deque()  # answers waiting for the write in flight
+        self._flushing = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
@@ -570,37 +582,97 @@ class _CheckedStream:
             self._access._check(self._call, request)
             self._access._rate(self._call.key)
         except _Denied as denied:
-            self._access._audit(self._call, self._context, request, denied.code.name)
-            request_id = getattr(request, "request_id", None)
-            if self._response_class is None or request_id is None:
-                await self._context.abort(denied.code, denied.message)
-                return False
-            answer: Any = self._response_class()
-            answer.request_id = request_id
-            status = getattr(answer, "status")  # noqa: B009 - a google.rpc.Status by the check in _response_class
-            status.code, status.message = denied.code.value[0], denied.message
-            await self.write(answer, audited=True)
+            await self._refuse(request, denied.code, denied.message)
             return False
         if hasattr(request, "request_id"):
             self._pending[request.request_id] = request
         return True
 
-    async def read(self) -> Any:
+    async def _refuse(self, request: Message, code: grpc.StatusCode, message: str) -> None:
+        """Audits a refused request and answers it (or ends the stream when its answers carry no status)."""
+        self._access._audit(self._call, self._context, request, code.name)
+        request_id = getattr(request, "request_id", None)
+        if self._response_class is None or request_id is None:
+            await self._context.abort(code, message)
+            return
+        answer: Any = self._response_class()
+        answer.request_id = request_id
+        status = getattr(answer, "status")  # noqa: B009 - a google.rpc.Status by the check in _response_class
+        status.code, status.message = code.value[0], message
+        await self.write(answer, audited=True)
+
+    def _unbatch(self, message: Message) -> list[tuple[Message, str | None]]:
+        """The requests a message carries, in order, each with the reason it is refused (None: taken)."""
+        if not _batching(message.DESCRIPTOR):
+            return [(message, None)]
+        items: Any = getattr(message, "batch")  # noqa: B009 - checked by _batching
+        if len(items) > MAX_BATCH:
+            return [(message, f"batch: at most {MAX_BATCH} requests in one message, got {len(items)}")]
+        self._take_max_batch(message)
+        if not items:
+            return [(message, None)]
+        out: list[tuple[Message, str | None]] = [(message, None)] if message.HasField("order") else []
+        for i, item in enumerate(items):
+            nested = "a request inside a batch carries no batch of its own (one level only)"
+            out.append((item, f"batch[{i}].batch: {nested}" if len(item.batch) else None))
+        return out
+
+    def _take_max_batch(self, request: Message) -> None:
+        if wanted := getattr(request, "max_batch", 0):
+            self._max_batch = min(wanted, MAX_BATCH)
+
+    async def _next(self, receive: Callable[[], Awaitable[Any]]) -> Any:
+        """The next request to hand to the servicer (``grpc.aio.EOF`` at the end)."""
         while True:
-            request = await self._context.read()
-            if request is grpc.aio.EOF or await self._admit(request):
+            if not self._ready:
+                message = await receive()
+                if message is grpc.aio.EOF:
+                    return message
+                self._ready.extend(self._unbatch(message))
+            request, refused = self._ready.popleft()
+            if refused is not None:
+                await self._refuse(request, grpc.StatusCode.INVALID_ARGUMENT, refused)
+                continue
+            self._take_max_batch(request)
+            if await self._admit(request):
                 return request
 
+    async def read(self) -> Any:
+        return await self._next(self._context.read)
+
     async def requests(self, source: AsyncIterator[Message]) -> AsyncIterator[Message]:
-        async for request in source:
-            if await self._admit(request):
-                yield request
+        async def receive() -> Any:
+            try:
+                return await anext(source)
+            except StopAsyncIteration:
+                return grpc.aio.EOF
+
+        while (request := await self._next(receive)) is not grpc.aio.EOF:
+            yield request
 
     async def write(self, message: Any, audited: bool = False) -> None:
+        """Writes an answer at once, or, while another write is in flight, leaves it to that writer, which
+        sends it (with the others that came meanwhile, up to max_batch in one message) as soon as it is done.
+        One write at a time: gRPC refuses a second send on a call while one is in flight."""
         if not audited:
             self.answered(message)
-        async with self._writing:
-            await self._context.write(message)
+        self._out.append(message)
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            while self._out:
+                await self._context.write(self._coalesced())
+        finally:
+            self._flushing = False
+
+    def _coalesced(self) -> Any:
+        """The next message to write: the oldest waiting answer, or up to max_batch of them in ``batch``."""
+        if self._max_batch <= 1 or len(self._out) == 1 or not self._batches or self._response_class is None:
+            return self._out.popleft()
+        out: Any = self._response_class()
+        out.batch.extend(self._out.popleft() for _ in range(min(self._max_batch, len(self._out))))
+        return out
 
     def answered(self, response: Any) -> None:
         request = self._pending.pop(getattr(response, "request_id", -1), None)
@@ -608,6 +680,26 @@ class _CheckedStream:
             return
         code = response.status.code if response.HasField("status") else 0
         self._access._audit(self._call, self._context, request, _CODE_NAMES.get(code, "UNKNOWN"))
+
+
+# OrderEntry's requests per message and answers per message (batch, max_batch), and SubscribeUpdates' maxBatch:
+# at most this many (1 000 order updates are ~250 kB, far below gRPC's 4 MiB message limit)
+MAX_BATCH = 1000
+_batching_types: dict[str, bool] = {}
+
+
+def _batching(descriptor: Any) -> bool:
+    """Whether a message type carries more of itself in ``batch`` (OrderEntryRequest, OrderEntryResponse)."""
+    found = _batching_types.get(descriptor.full_name)
+    if found is None:
+        fd = descriptor.fields_by_name.get("batch")
+        found = _batching_types[descriptor.full_name] = (
+            fd is not None
+            and fd.is_repeated
+            and fd.message_type is not None
+            and fd.message_type.full_name == descriptor.full_name
+        )
+    return found
 
 
 def _response_class(method: str) -> type[Message] | None:

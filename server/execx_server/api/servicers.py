@@ -43,6 +43,7 @@ from ..observability import logging as xlog
 from ..observability import tracing
 from ..observability.metrics import Children, Metrics
 from . import contingent_convert, convert
+from .access import MAX_BATCH  # SubscribeUpdates' maxBatch is capped there too
 from .audit import list_audit_records
 from .endpoints import check_endpoints
 from .inprocess import InProcessContext
@@ -80,9 +81,6 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.UNAVAILABLE, str(e)
     return grpc.StatusCode.INTERNAL, "internal error"
 
-
-# SubscribeUpdates' maxBatch is capped here: 1 000 order updates are ~250 kB, far below gRPC's 4 MiB message
-MAX_BATCH = 1000
 
 # SubscribeUpdatesResponse.batch is field 5, length-delimited: the key byte of each entry on the wire
 _BATCH_KEY = 0x2A
@@ -476,9 +474,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         """Bidirectional order entry: requests are processed concurrently (pipelined); each answer
         carries its request_id and a google.rpc.Status (code 0 = OK). The task that produced an answer
         writes it at once (no hand-off to a writer task: that would put the events queued meanwhile on
-        the order path). Every request gets exactly one answer; a request that fails, whatever the reason,
-        fails alone and never ends the stream."""
-        writing = asyncio.Lock()
+        the order path); while another answer is being written it is sent right after, by that writer
+        (with the others ready by then, in one message under maxBatch: ``access._CheckedStream``, which
+        also takes a message's ``batch`` apart, one request at a time). Every request gets exactly one
+        answer; a request that fails, whatever the reason, fails alone and never ends the stream."""
 
         async def one(req: order_manager_pb2.OrderEntryRequest) -> None:
             tracing.order_attrs(req.order)  # this task's venue spans carry its clOrderId, symbol, session
@@ -496,8 +495,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 resp = order_manager_pb2.OrderEntryResponse(
                     request_id=req.request_id, status=status_pb2.Status(code=code.value[0], message=msg)
                 )
-            async with writing:
-                await context.write(resp)
+            await context.write(resp)  # one write at a time: the checked stream's (access._CheckedStream)
 
         sessions: set[str] = set()  # this stream counts as a connection of each session it sent for
         try:

@@ -324,22 +324,28 @@ class AlgorithmEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., algorithm: _Optional[str] = ..., event: _Optional[str] = ..., session_id: _Optional[str] = ..., exchange: _Optional[_Union[_common_pb2.Exchange, str]] = ..., symbol: _Optional[str] = ..., level: _Optional[int] = ..., side: _Optional[_Union[_common_pb2.Side, str]] = ..., price: _Optional[float] = ..., qty: _Optional[float] = ..., pnl: _Optional[float] = ..., detail: _Optional[str] = ..., local_time: _Optional[int] = ...) -> None: ...
 
 class OrderEntryRequest(_message.Message):
-    __slots__ = ("request_id", "order")
+    __slots__ = ("request_id", "order", "batch", "max_batch")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     order: SendOrderRequest
-    def __init__(self, request_id: _Optional[int] = ..., order: _Optional[_Union[SendOrderRequest, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[OrderEntryRequest]
+    max_batch: int
+    def __init__(self, request_id: _Optional[int] = ..., order: _Optional[_Union[SendOrderRequest, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[OrderEntryRequest, _Mapping]]] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class OrderEntryResponse(_message.Message):
-    __slots__ = ("request_id", "status", "order")
+    __slots__ = ("request_id", "status", "order", "batch")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ORDER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     request_id: int
     status: _status_pb2.Status
     order: _common_pb2.OrderTransaction
-    def __init__(self, request_id: _Optional[int] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[OrderEntryResponse]
+    def __init__(self, request_id: _Optional[int] = ..., status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., order: _Optional[_Union[_common_pb2.OrderTransaction, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[OrderEntryResponse, _Mapping]]] = ...) -> None: ...
 
 class BatchSendOrdersRequest(_message.Message):
     __slots__ = ("orders",)
