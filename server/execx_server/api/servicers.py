@@ -231,9 +231,10 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         self.metrics.cancel_on_disconnect_cancels.labels(exchange).inc(cancels)
 
     def _observe(self, u: OrderUpdate) -> None:
-        self._updates_total(u.exchange.value, u.order_status.value).inc()
+        exchange = u.exchange._value_  # every update: ``.value`` without the enum property's __get__
+        self._updates_total(exchange, u.order_status._value_).inc()
         if u.order_status is OrderStatus.REJECTED:
-            self._rejects(u.exchange.value, "venue").inc()
+            self._rejects(exchange, "venue").inc()
 
     def _exchange_credentials(self, key: common_pb2.ExchangeKey) -> tuple[str, Secret, Secret]:
         """The session's exchange keys: the credential store's account ``accountRef``, or the inline
@@ -418,9 +419,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         except ValidationError as e:
             self._rejects(self._exchange_of(req.session_id), f"invalid:{e.field}").inc()
             raise
-        exchange = update.exchange.value
-        tx = req.transaction_type.value if req.transaction_type else ""
-        self._orders_sent(exchange, req.order_type.value if req.order_type else "", tx).inc()
+        exchange = update.exchange._value_
+        tx = req.transaction_type._value_ if req.transaction_type else ""
+        self._orders_sent(exchange, req.order_type._value_ if req.order_type else "", tx).inc()
         self._ack_latency(exchange, tx).observe(time.perf_counter() - started)
         return update
 

@@ -104,12 +104,13 @@ class OrderUpdate:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The seed's JSON shape (decimal strings for exactness)."""
+        """The seed's JSON shape (decimal strings for exactness). An enum's text is its ``_value_`` (what
+        ``.value`` answers, without the enum property's Python-level ``__get__``: six per update)."""
         return {
             "exchOrderId": self.exch_order_id,
             "message": self.message,
             "clOrderId": self.cl_order_id,
-            "exchange": self.exchange.value,
+            "exchange": self.exchange._value_,
             "symbol": self.symbol,
             "sessionId": self.session_id,
             "tradeId": self.trade_id,
@@ -121,12 +122,12 @@ class OrderUpdate:
             "cumulativeFilledQty": str(self.cumulative_filled_qty),
             "executedQty": str(self.executed_qty),
             "remainingQty": str(self.remaining_qty),
-            "orderType": self.order_type.value,
-            "orderStatus": self.order_status.value,
-            "transactionType": self.transaction_type.value,
-            "tif": self.tif.value,
-            "side": self.side.value,
-            "tradeLiquidity": self.trade_liquidity.value if self.trade_liquidity else "",
+            "orderType": self.order_type._value_,
+            "orderStatus": self.order_status._value_,
+            "transactionType": self.transaction_type._value_,
+            "tif": self.tif._value_,
+            "side": self.side._value_,
+            "tradeLiquidity": self.trade_liquidity._value_ if self.trade_liquidity else "",
             "triggerId": self.trigger_id,
             **self._truthful_json(),
             **self.journal,

@@ -10,7 +10,7 @@ The secret is revealed only inside ``hmac_sha256_hex`` at signing time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -40,9 +40,10 @@ class Signer:
         query = urlencode([*params, ("recvWindow", str(RECV_WINDOW_MS)), ("timestamp", str(self._clock_ms()))])
         return f"{query}&signature={hmac_sha256_hex(self._secret, query)}"
 
-    def signed_ws_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """WebSocket API params with ``apiKey``, ``timestamp`` and ``signature`` added."""
-        out: dict[str, Any] = {**params, "apiKey": self.api_key, "timestamp": self._clock_ms()}
+    def signed_ws_params(self, params: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
+        """WebSocket API params (a mapping, or name-value pairs) with ``apiKey``, ``timestamp``, ``signature``."""
+        out: dict[str, Any] = dict(params)
+        out["apiKey"], out["timestamp"] = self.api_key, self._clock_ms()
         out["signature"] = hmac_sha256_hex(self._secret, sorted_params_payload(out))
         return out
 

@@ -27,7 +27,7 @@ import asyncio
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from typing import Any, cast
 
@@ -115,7 +115,7 @@ class SpotUserStream:
     async def _subscribe(self, ws: ReconnectingWebSocket) -> None:
         try:
             if self._listen_token is None:
-                result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params({}))
+                result = await self.request("userDataStream.subscribe.signature", self._signer.signed_ws_params(()))
             else:
                 token = await self._token()
                 result = await self.request("userDataStream.subscribe.listenToken", {"listenToken": token})
@@ -217,8 +217,10 @@ class WsOrderEntry:
     def live(self) -> bool:
         return self._user.ws.live
 
-    async def call(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Any:
-        return await self._rest.measure(f"WS {method}", self._call(method, params, weight, order))
+    def call(self, method: str, params: Params, *, weight: int = 1, order: bool = False) -> Coroutine[Any, Any, Any]:
+        """The request, measured (``BinanceRest.measure``): a coroutine to await (no frame of its own: every
+        resumption of an order's request passes through each frame of the chain)."""
+        return self._rest.measure(f"WS {method}", self._call(method, params, weight, order))
 
     async def _call(self, method: str, params: Params, weight: int, order: bool) -> Any:
         weights, orders = self._rest.weights, self._rest.orders
@@ -228,18 +230,18 @@ class WsOrderEntry:
         gate = self._rest.gate
         if gate is not None:
             await gate.acquire(self._rest.fleet_buckets(weight, order), order=order)
-        signed = self._signer.signed_ws_params(dict(params))
+        signed = self._signer.signed_ws_params(params)
         try:
             response = await self._user.exchange(method, signed)
         except NotSent as exc:
             raise Retryable(f"{method}: not sent ({exc})", "connect") from exc
         except NoAnswer as exc:
             raise OutcomeUnknown(f"{method}: no answer ({exc})", "transport") from exc
-        for limit in response.get("rateLimits") or []:
-            key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
-            target = weights if limit.get("rateLimitType") == "REQUEST_WEIGHT" else orders
-            if limit.get("rateLimitType") in ("REQUEST_WEIGHT", "ORDERS") and isinstance(limit.get("count"), int):
-                target.set_used(key, limit["count"])
+        for limit in response.get("rateLimits") or ():
+            kind, count = limit.get("rateLimitType"), limit.get("count")
+            if kind in ("REQUEST_WEIGHT", "ORDERS") and isinstance(count, int):
+                key = f"{limit.get('intervalNum')}{str(limit.get('interval', 'M'))[0]}"
+                (weights if kind == "REQUEST_WEIGHT" else orders).set_used(key, count)
         status = int(response.get("status", 0))
         if status == 200:
             return response.get("result")
@@ -257,8 +259,8 @@ class WsOrderEntry:
             raise CancelReplaceFailed(error, cast(SpotCancelReplace, data))
         raise error
 
-    async def new_order(self, params: Params) -> Any:
-        return await self.call("order.place", params, order=True)
+    def new_order(self, params: Params) -> Coroutine[Any, Any, Any]:
+        return self.call("order.place", params, order=True)
 
     async def cancel_order(self, symbol: str, orig_client_order_id: str) -> Any:
         return await self.call("order.cancel", parse.cancel_params(symbol, orig_client_order_id))
