@@ -2,14 +2,17 @@
 
     .venv/bin/python bench/order_profile.py [--orders 2000] [--window 64] [--profile out.prof] [--top 25]
     .venv/bin/python bench/order_profile.py --baseline /tmp/base/server [--pairs 5]   # before/after
+    .venv/bin/python bench/order_profile.py --batch 16                # 16 orders per OrderEntry message
+    .venv/bin/python bench/order_profile.py --batches 1,16,64 [--pairs 3]   # each in turn, with the medians
 
 ``--baseline``: the same on another source tree (e.g. ``git archive <commit> server | tar -x -C /tmp/base``)
 and on this one, run after run, with the medians.
 
 Starts the simulator (``execx-sim``) and execx as separate processes on loopback, opens a binance-spot
 session and sends ``--orders`` limit orders far from the market over one OrderEntry stream with
-``--window`` in flight (each answered once the venue's ack is in), after a warm-up of 200. Prints
-``{"figure": "order_cpu", "orders": n, "execx_cpu_us": ..., "sim_cpu_us": ..., "strategy_cpu_us": ...}``:
+``--window`` in flight (each answered once the venue's ack is in), after a warm-up of 200; with ``--batch N``
+N orders per OrderEntry message (``batch``), answers and updates asked in batches of N (``maxBatch``). Prints
+``{"figure": "order_cpu", "orders": n, "batch": N, "execx_cpu_us": ..., "sim_cpu_us": ..., "strategy_cpu_us": ...}``:
 CPU µs per order of each process (user + system, every thread), which unlike wall-clock latency does not
 depend on what else the machine runs (though a loaded machine inflates it too: compare runs taken in turns,
 ``--baseline``). With ``--profile``, execx runs under cProfile switched on and off around the measured phase
@@ -31,6 +34,7 @@ import signal
 import statistics
 import sys
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -80,19 +84,36 @@ async def no_rate_limits(admin: str, venue: str = "binance-spot") -> None:
             assert r.status == 200, await r.text()
 
 
-async def pipelined(call: Any, insert: Any, prefix: str, total: int, window: int) -> dict[str, int]:
-    """``total`` inserts with ``window`` in flight; how many answers had each status (or error code)."""
+async def pipelined(call: Any, insert: Any, prefix: str, total: int, window: int, batch: int = 1) -> dict[str, int]:
+    """``total`` inserts with ``window`` in flight; how many answers had each status (or error code). With
+    ``batch`` above 1: ``batch`` inserts per OrderEntry message (its ``batch``; the window widened to two
+    messages' worth if smaller), and execx asked for ``maxBatch`` ``batch`` (answers come several per message)."""
     sent = received = 0
     outcomes: dict[str, int] = {}
+    window = max(window, 2 * batch)
     while received < total:
-        while sent < total and sent - received < window:
-            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"{prefix}{sent}")))
-            sent += 1
-        answer = await call.read()
-        key = c.OrderStatus.Name(answer.order.order_status) if answer.status.code == 0 else f"code{answer.status.code}"
-        outcomes[key] = outcomes.get(key, 0) + 1
-        last[0] = f"{key} {answer.order.message or answer.status.message}"
-        received += 1
+        while sent < total and sent - received + min(batch, total - sent) <= window:
+            n = min(batch, total - sent)
+            msg = om.OrderEntryRequest(max_batch=batch if batch > 1 else 0)
+            if n == 1:
+                msg.request_id = sent
+                msg.order.CopyFrom(insert(f"{prefix}{sent}"))
+            else:
+                msg.batch.extend(
+                    om.OrderEntryRequest(request_id=sent + i, order=insert(f"{prefix}{sent + i}")) for i in range(n)
+                )
+            await call.write(msg)
+            sent += n
+        got = await call.read()
+        for answer in got.batch if len(got.batch) else (got,):
+            key = (
+                c.OrderStatus.Name(answer.order.order_status)
+                if answer.status.code == 0
+                else f"code{answer.status.code}"
+            )
+            outcomes[key] = outcomes.get(key, 0) + 1
+            last[0] = f"{key} {answer.order.message or answer.status.message}"
+            received += 1
     return outcomes
 
 
@@ -105,10 +126,25 @@ async def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--cumulative", type=int, default=0, help="also print this many rows by cumulative time (stderr)")
     ap.add_argument("--baseline", default="", help="a source tree (its server/ dir) to compare with, run by run")
-    ap.add_argument("--pairs", type=int, default=5, help="with --baseline: this many runs of each, interleaved")
+    ap.add_argument(
+        "--pairs", type=int, default=5, help="with --baseline or --batches: this many runs of each, interleaved"
+    )
+    ap.add_argument("--batch", type=int, default=1, help="orders per OrderEntry message (and maxBatch of the answers)")
+    ap.add_argument("--batches", default="", help="e.g. 1,16,64: --batch of each in turn, --pairs runs each")
     args = ap.parse_args()
     if args.baseline:
-        await interleaved(args.baseline, args.pairs, args.orders, args.window)
+        variants = {"baseline": ({"PYTHONPATH": args.baseline}, ()), "tree": ({}, ())}
+        await interleaved("order_cpu_ab", variants, args.pairs, args.orders, args.window)
+        return
+    if args.batches:
+        sizes = [int(b) for b in args.batches.split(",")]
+        await interleaved(
+            "order_cpu_batches",
+            {f"batch{b}": ({}, ("--batch", str(b))) for b in sizes},
+            args.pairs,
+            args.orders,
+            args.window,
+        )
         return
     sim, sim_ready = await start(sys.executable, "-m", "execx_sim.cli", "--quiet")
     await no_rate_limits(sim_ready["admin"])  # the bench measures CPU, not the venue's rate limits
@@ -132,7 +168,8 @@ async def main() -> None:
             ),
             metadata=AUTH,
         )
-        updates = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id="p"), metadata=AUTH)
+        batching = args.batch if args.batch > 1 else 0
+        updates = stub.SubscribeUpdates(om.SubscribeUpdatesRequest(session_id="p", max_batch=batching), metadata=AUTH)
 
         async def drain() -> None:
             with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
@@ -154,7 +191,7 @@ async def main() -> None:
             )
 
         call = stub.OrderEntry(metadata=AUTH)
-        await pipelined(call, insert, "w", 200, args.window)
+        await pipelined(call, insert, "w", 200, args.window, args.batch)
         pids = {"execx": ex.pid, "sim": sim.pid, "strategy": os.getpid()}
         if args.profile:
             ex.send_signal(signal.SIGUSR1)
@@ -166,7 +203,7 @@ async def main() -> None:
             )
             await asyncio.sleep(1)  # py-spy attached
         before = {k: cpu_s(p) for k, p in pids.items()}
-        outcomes = await pipelined(call, insert, "o", args.orders, args.window)
+        outcomes = await pipelined(call, insert, "o", args.orders, args.window, args.batch)
         cpu = {f"{k}_cpu_us": round((cpu_s(p) - before[k]) * 1e6 / args.orders) for k, p in pids.items()}
         if args.profile:
             ex.send_signal(signal.SIGUSR2)
@@ -174,7 +211,8 @@ async def main() -> None:
             spy.send_signal(signal.SIGINT)
             await spy.wait()
             print_pyspy("/tmp/execx-pyspy.txt", args.top)
-        fig = {"figure": "order_cpu", "orders": args.orders, "profiled": bool(args.profile) or bool(args.pyspy)}
+        fig = {"figure": "order_cpu", "orders": args.orders, "batch": args.batch}
+        fig["profiled"] = bool(args.profile) or bool(args.pyspy)
         print(json.dumps({**fig, "outcomes": outcomes, "last_answer": last[0], **cpu}))
         await call.done_writing()
         await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id="p", symbol="BTCUSDT"), metadata=AUTH)
@@ -204,22 +242,24 @@ def print_profile(st: pstats.Stats, top: int, **tags: Any) -> None:
         print(json.dumps({"figure": "profile", **tags, **row, **share}), flush=True)
 
 
-async def interleaved(baseline: str, pairs: int, orders: int, window: int) -> None:
-    """This bench on the ``baseline`` code (``PYTHONPATH``: its execx and simulator) and on this tree's,
-    taking turns run by run (a load that drifts over the runs weighs on both alike): each run's line, then
-    ``{"figure": "order_cpu_ab", "baseline_execx_cpu_us": median, "tree_execx_cpu_us": median, ...}``."""
-    runs: dict[str, list[int]] = {"baseline": [], "tree": []}
+async def interleaved(
+    figure: str, variants: dict[str, tuple[dict[str, str], Sequence[str]]], pairs: int, orders: int, window: int
+) -> None:
+    """This bench once per variant (its environment, e.g. ``PYTHONPATH`` of a baseline tree's execx and
+    simulator, and its extra arguments, e.g. ``--batch 16``), taking turns run by run (a load that drifts over
+    the runs weighs on all alike): each run's line, then ``{"figure": figure, "<variant>_execx_cpu_us":
+    median, ..., "runs": {...}}``."""
+    runs: dict[str, list[int]] = {name: [] for name in variants}
     for _ in range(pairs):
-        for name in runs:
-            env = {**os.environ, "PYTHONPATH": baseline} if name == "baseline" else dict(os.environ)
-            cmd = (sys.executable, __file__, "--orders", str(orders), "--window", str(window))
-            proc = await asyncio.create_subprocess_exec(*cmd, env=env, stdout=asyncio.subprocess.PIPE)
+        for name, (env, extra) in variants.items():
+            cmd = (sys.executable, __file__, "--orders", str(orders), "--window", str(window), *extra)
+            proc = await asyncio.create_subprocess_exec(*cmd, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE)
             out, _ = await proc.communicate()
             fig = json.loads(out.decode().strip().splitlines()[-1])
             print(json.dumps({**fig, "code": name}), flush=True)
             runs[name].append(fig["execx_cpu_us"])
     medians = {f"{name}_execx_cpu_us": statistics.median(v) for name, v in runs.items()}
-    print(json.dumps({"figure": "order_cpu_ab", "pairs": pairs, **medians, "runs": runs}))
+    print(json.dumps({"figure": figure, "pairs": pairs, **medians, "runs": runs}))
 
 
 def print_pyspy(path: str, top: int) -> None:

@@ -3,7 +3,7 @@ against the embedded simulator on loopback: binance-spot in full, then bybit-lin
 sends Deribit orders over FIX) and pulse. Prints one JSON line per figure.
 
     .venv/bin/python bench/order_roundtrip.py [--orders 500] [--venues binance-spot,bybit-linear,okx,deribit,pulse]
-        [--modes default|busypoll|both]
+        [--modes default|busypoll|both] [--batch 16]
 
 The simulator (``execx-sim``) and execx run as separate processes, as a venue and a sidecar would;
 this process is the strategy. Every venue's rate limits are raised out of the way first (admin API).
@@ -17,9 +17,10 @@ alike and no way always follows the same one. binance-spot figures (one line eac
 - ``rest``: POST /sendOrder through the REST gateway
 - ``direct_aiohttp``: a signed POST /api/v3/order straight to the simulator (the floor)
 - ``direct_ccxt``: ccxt ``create_order`` straight to the simulator (what a user would call in-process)
-Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight) with the CPU µs per order each process
-spent (execx, simulator, strategy: unlike latency, not skewed by what else runs), and execx's resident
-memory at rest and with 10k open orders.
+Plus ``orders_per_second`` (pipelined OrderEntry, 64 in flight, ``"batch": 1``) with the CPU µs per order each
+process spent (execx, simulator, strategy: unlike latency, not skewed by what else runs), and with
+``--batch N`` a second ``orders_per_second`` line (``"batch": N``: N orders per OrderEntry message, the answers
+asked in batches of N with ``maxBatch``), and execx's resident memory at rest and with 10k open orders.
 
 One line per venue (binance-spot too), ``{"figure": <venue>, <way>: {p50_us, p99_us, n}, ...}``, on a session
 of the simulator's demo account (binance-spot BTCUSDT, bybit-linear BTCUSDT, okx BTC-USDT spot, deribit
@@ -70,6 +71,7 @@ import simplefix
 from execx.v1 import common_pb2 as c
 from execx.v1 import order_manager_pb2 as om
 from execx.v1 import order_manager_pb2_grpc as om_grpc
+from order_profile import pipelined  # this directory's helper
 
 KEY = "bench-key"
 AUTH = (("x-api-key", KEY),)
@@ -129,6 +131,9 @@ async def main() -> None:
         default="both",
         help="execx's default event loop, the --busyPoll one, or both (a quick run skips the busy-poll rows)",
     )
+    ap.add_argument(
+        "--batch", type=int, default=1, help="orders_per_second once more with this many orders per OrderEntry message"
+    )
     args = ap.parse_args()
     n = args.orders
     venues = args.venues.split(",")
@@ -147,7 +152,8 @@ async def main() -> None:
         if args.modes in ("default", "both"):
             async with execx(data) as (pid, ready):
                 if "binance-spot" in venues:
-                    await run({"execx": pid, "sim": sim.pid, "strategy": os.getpid()}, ready, sim_ready, n)
+                    pids = {"execx": pid, "sim": sim.pid, "strategy": os.getpid()}
+                    await run(pids, ready, sim_ready, n, args.batch)
                 for name in venues:
                     await venue_row(name, name, ready, sim_ready, n)
         if args.modes in ("busypoll", "both"):
@@ -212,7 +218,7 @@ async def turns(
     return samples
 
 
-async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, Any], n: int) -> None:
+async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, Any], n: int, batch: int) -> None:
     venue = sim_ready["venues"]["binance-spot"]
     acct = sim_ready["accounts"][0]
     execx_pid = pids["execx"]
@@ -355,26 +361,19 @@ async def run(pids: dict[str, int], ready: dict[str, Any], sim_ready: dict[str, 
     await http.close()
     updates.cancel()
 
-    # sustained throughput: pipelined OrderEntry with 64 in flight; CPU per order of each process
+    # sustained throughput: pipelined OrderEntry with 64 in flight; CPU per order of each process; then (with
+    # --batch N) the same with N orders per OrderEntry message and the answers asked in batches of N
     # 0.0001 BTC (9 USDT, over the 5 USDT minimum): the demo account's 100 000 USDT holds all 10 000 orders
     # of the memory figure at once (at 0.001 most were refused for the balance: not the order path measured)
     total, window, small = 2000, 64, 0.0001
-    cpu = Cpu(pids)
-    t0 = time.perf_counter()
-    sent = received = 0
-    outcomes: dict[str, int] = {}
-    while received < total:
-        while sent < total and sent - received < window:
-            await call.write(om.OrderEntryRequest(request_id=sent, order=insert(f"t{sent}", small)))
-            sent += 1
-        answer = await call.read()
-        status = c.OrderStatus.Name(answer.order.order_status) if not answer.status.code else "error"
-        outcomes[status] = outcomes.get(status, 0) + 1
-        received += 1
-    per_s = round(total / (time.perf_counter() - t0))
-    emit("orders_per_second", grpc_stream_pipelined=per_s, outcomes=outcomes, **cpu.per_request(total))
+    for size in dict.fromkeys((1, batch)):
+        cpu = Cpu(pids)
+        t0 = time.perf_counter()
+        outcomes = await pipelined(call, lambda cl: insert(cl, small), f"t{size}-", total, window, size)
+        per_s = round(total / (time.perf_counter() - t0))
+        emit("orders_per_second", batch=size, grpc_stream_pipelined=per_s, outcomes=outcomes, **cpu.per_request(total))
+        await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
     await call.done_writing()
-    await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id=sid, symbol="BTCUSDT"), metadata=AUTH)
 
     # memory with 10k open orders
     call = stub.OrderEntry(metadata=AUTH)

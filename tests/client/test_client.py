@@ -219,3 +219,29 @@ async def test_concurrent_orders_on_a_fresh_order_stream_all_answered(execx: Exe
         orders = await asyncio.gather(*(x.insert(sid, cid(), SYMBOL, "buy", qty=0.001, price=price) for _ in range(40)))
         assert len({o.cl_order_id for o in orders}) == 40
         assert all(o.order_status in ("pendingnew", "new") for o in orders)
+
+
+async def test_order_batch_sends_concurrent_orders_together_and_takes_batched_answers(execx: Execx, keys: Keys) -> None:
+    """With ``order_batch``, orders made while a write is in flight go in the next message together (execx's
+    ``batch``), and answers that come several in one message (``maxBatch``) each reach their caller: 40
+    inserts at once after the first take fewer than 40 messages; 20 refused at once come back batched."""
+    async with ExecxClient(execx.target, KEY, timeout=30, order_batch=8) as x:
+        sid = await x.start_session("s-" + uuid.uuid4().hex[:8], "binance-spot", **keys)
+        price = round(await mid(execx) * 0.9, 2)
+        await x.insert(sid, cid(), SYMBOL, "buy", qty=0.001, price=price)  # the stream is open, the channel ready
+        before = x.order_entry_messages()
+        orders = await asyncio.gather(*(x.insert(sid, cid(), SYMBOL, "buy", qty=0.001, price=price) for _ in range(40)))
+        assert len({o.cl_order_id for o in orders}) == 40
+        assert all(o.order_status in ("pendingnew", "new") for o in orders)
+        assert x.order_entry_messages() - before <= 1 + 39 // 8 + 1  # the first alone, the rest up to 8 a message
+        bad = await asyncio.gather(
+            *(x.insert(sid, f"bad id {i}", SYMBOL, "buy", qty=0.001, price=price) for i in range(20)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(e, ExecxError) and e.code == grpc.StatusCode.INVALID_ARGUMENT for e in bad), bad
+        assert all("clOrderId" in str(e) for e in bad)
+        listed = await x.list_orders(sid, open_only=True)
+        assert {o.cl_order_id for o in orders} <= {o.cl_order_id for o in listed}
+    with pytest.raises(ExecxError) as e:
+        ExecxClient(execx.target, KEY, order_batch=1001)
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "order_batch" in e.value.message

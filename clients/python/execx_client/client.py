@@ -23,6 +23,7 @@ import asyncio
 import itertools
 import os
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,6 +177,10 @@ class _OrderEntry:
         # one write at a time: gRPC refuses a second send on a call while one is in flight (TOO_MANY_OPERATIONS),
         # which fails the whole stream
         self._writing = asyncio.Lock()
+        # with order_batch: the requests made while a write is in flight, sent together right after it
+        self._outbox: deque[tuple[int, _Pending]] = deque()
+        self._flushing = False
+        self.messages = 0  # OrderEntry messages written
 
     def _open(self) -> Any:
         if self._call is None:
@@ -186,17 +191,52 @@ class _OrderEntry:
         return self._call
 
     async def _write(self, rid: int, pending: _Pending) -> None:
-        msg = order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request)
+        batch = self._client.order_batch
+        if batch <= 1:
+            await self._write_message([(rid, pending)], 0)
+            return
+        # batching: written at once when no write is in flight, else by the writer in flight right after its
+        # own, together with the others made meanwhile (never held back waiting for more)
+        self._outbox.append((rid, pending))
+        if not self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch = self._client.order_batch
+        self._flushing = True
+        try:
+            while self._outbox:
+                items = [self._outbox.popleft() for _ in range(min(batch, len(self._outbox)))]
+                await self._write_message(items, batch)
+        finally:
+            self._flushing = False
+            # the writer gave up (its own request timed out): the requests it was to send get another writer
+            if any(not p.answer.done() for _, p in self._outbox):
+                task = asyncio.get_running_loop().create_task(self._flush())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _write_message(self, items: list[tuple[int, _Pending]], max_batch: int) -> None:
+        """One OrderEntry message carrying ``items`` (one request, or several in ``batch``); ``max_batch``
+        asks execx to coalesce its answers likewise (0: not asked)."""
+        if len(items) == 1:
+            rid, pending = items[0]
+            msg = order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request, max_batch=max_batch)
+        else:
+            msg = order_manager_pb2.OrderEntryRequest(max_batch=max_batch)
+            msg.batch.extend(order_manager_pb2.OrderEntryRequest(request_id=r, order=p.request) for r, p in items)
         while True:
             call = self._open()
             try:
                 async with self._writing:
                     await call.write(msg)
-                pending.call = call
+                self.messages += 1
+                for _, pending in items:
+                    pending.call = call
                 return
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 if self._call is call:
-                    return  # the reader sees the broken stream and sends this request again
+                    return  # the reader sees the broken stream and sends these requests again
                 # the stream was replaced while we wrote: write on the new one
 
     async def send(self, req: order_manager_pb2.SendOrderRequest, timeout: float) -> t.OrderTransaction:
@@ -246,10 +286,11 @@ class _OrderEntry:
 
     async def _read(self, call: Any) -> None:
         try:
-            async for resp in call:
-                pending = self._pending.get(resp.request_id)
-                if pending is not None and not pending.answer.done():
-                    pending.answer.set_result(resp)
+            async for msg in call:
+                for resp in msg.batch if len(msg.batch) else (msg,):  # several answers in one (order_batch)
+                    pending = self._pending.get(resp.request_id)
+                    if pending is not None and not pending.answer.done():
+                        pending.answer.set_result(resp)
             code, details = grpc.StatusCode.UNAVAILABLE, "execx ended the OrderEntry stream"  # it is stopping
         except grpc.aio.AioRpcError as e:
             code, details = e.code(), e.details() or ""
@@ -289,9 +330,13 @@ class _OrderEntry:
         call = self._open()
         for rid, pending in stale:
             pending.resent = True
+            batch = self._client.order_batch if self._client.order_batch > 1 else 0  # a new stream: asked again
             try:
                 async with self._writing:
-                    await call.write(order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request))
+                    await call.write(
+                        order_manager_pb2.OrderEntryRequest(request_id=rid, order=pending.request, max_batch=batch)
+                    )
+                self.messages += 1
                 pending.call = call
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
                 break  # that stream broke too: its reader resends
@@ -346,7 +391,12 @@ class ExecxClient:
     (a PEM file's path, or the PEM itself as bytes); ``tls_cert`` and ``tls_key`` a client certificate and
     its private key for mTLS (``--tlsClientCa``); ``tls_server_name`` the name execx's certificate is
     checked against when it is not the host of ``target``. Any of them turns TLS on; ``tls=True`` alone
-    uses the system's trusted CAs. Without them the channel is plaintext (loopback)."""
+    uses the system's trusted CAs. Without them the channel is plaintext (loopback).
+
+    ``order_batch`` (above 1): orders made while the OrderEntry stream is writing go together in its next
+    message (``batch``, up to this many), and execx is asked to send its answers the same way (``maxBatch``):
+    fewer gRPC messages per order under load; an order is never held back waiting for more. 0 (the default):
+    one message per order. ``order_entry_messages()`` counts the messages written."""
 
     def __init__(
         self,
@@ -361,6 +411,7 @@ class ExecxClient:
         tls_cert: str | Path | bytes | None = None,
         tls_key: str | Path | bytes | None = None,
         tls_server_name: str | None = None,
+        order_batch: int = 0,
     ) -> None:
         key = key if key is not None else os.environ.get("EXECX_KEY", "")
         if not key:
@@ -385,6 +436,9 @@ class ExecxClient:
         self.timeout = timeout
         self.on_reconnect = on_reconnect
         self.reconnects = 0  # how many times a stream of this client resumed
+        if not 0 <= order_batch <= 1000:
+            raise ExecxError(grpc.StatusCode.INVALID_ARGUMENT, f"order_batch: 0 to 1000, got {order_batch}")
+        self.order_batch = order_batch
         self._backoff_s = backoff
         self._md = (("x-api-key", key),)
         ch = self._channel
@@ -468,6 +522,11 @@ class ExecxClient:
             except TimeoutError:
                 pass
             state = channel.get_state(try_to_connect=True)
+
+    def order_entry_messages(self) -> int:
+        """How many OrderEntry messages this client has written (with ``order_batch``: fewer than its orders
+        under load)."""
+        return self._entry.messages
 
     def connection_state(self) -> str:
         """The channel's state: idle, connecting, ready, transient_failure or shutdown."""
