@@ -28,6 +28,7 @@ rate limit, and the audit log of every mutating call.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
@@ -421,9 +422,15 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 items.extend(kept)
 
     def _audit(self, call: _Call, context: Ctx | None, request: Message | None, outcome: str) -> None:
-        if not call.mutating:
-            return
-        peer = context.peer() if context is not None else ""
+        if call.mutating:
+            self._record(call, context.peer() if context is not None else "", request, outcome)
+
+    def _audit_soon(self, call: _Call, context: Ctx, request: Message | None, outcome: str) -> None:
+        """``_audit`` at the next loop turn (the call's peer read now, while the call is still there)."""
+        if call.mutating:
+            asyncio.get_running_loop().call_soon(self._record, call, context.peer(), request, outcome)
+
+    def _record(self, call: _Call, peer: str, request: Message | None, outcome: str) -> None:
         sessions = list(dict.fromkeys(sessions_of(request))) if request is not None else []
         cl = cl_order_ids_of(request) if request is not None else []
         self.audit.record(call.key.id, peer, call.method, sessions, cl, outcome)
@@ -502,7 +509,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
                 outcome = code.name if isinstance(code, grpc.StatusCode) else "ERROR"
                 raise
             finally:
-                self._audit(call, context, request, outcome)
+                # audited once the answer has left (the next loop turn: gRPC starts sending the answer in this
+                # one, when this returns), off the answer's way; before any later call is served
+                self._audit_soon(call, context, request, outcome)
 
         return run
 
@@ -570,7 +579,7 @@ class _CheckedStream:
         self._ready: deque[tuple[Message, str | None]] = deque()  # a message's requests (or refusals) to take
         self._batches = response_class is not None and _batching(response_class.DESCRIPTOR)
         self._max_batch = 1  # answers per message, from the requests' max_batch
-        self._out: deque[Any] = deque()  # answers waiting for the write in flight
+        self._out: deque[tuple[Any, Message | None]] = deque()  # answers waiting for the write (their requests)
         self._flushing = False
 
     def __getattr__(self, name: str) -> Any:
@@ -653,31 +662,54 @@ class _CheckedStream:
     async def write(self, message: Any, audited: bool = False) -> None:
         """Writes an answer at once, or, while another write is in flight, leaves it to that writer, which
         sends it (with the others that came meanwhile, up to max_batch in one message) as soon as it is done.
-        One write at a time: gRPC refuses a second send on a call while one is in flight."""
-        if not audited:
-            self.answered(message)
-        self._out.append(message)
+        One write at a time: gRPC refuses a second send on a call while one is in flight. Each answer is
+        audited with its request once written: the audit (its log line, its journal row) is off the answer's
+        way (~190 µs of a lone order's latency on this project's machine, measured). The request is taken from
+        the pending ones at once, so a request id the client reuses once it has the answer is never confused."""
+        request = None if audited else self._pending.pop(getattr(message, "request_id", -1), None)
+        self._out.append((message, request))
         if self._flushing:
             return
         self._flushing = True
         try:
             while self._out:
-                await self._context.write(self._coalesced())
+                out, answers = self._coalesced()
+                try:
+                    await self._context.write(out)
+                finally:
+                    self._audit_answers(answers)
+        except BaseException:
+            # the stream is gone: the answers still waiting are audited all the same (and only once)
+            left = list(self._out)
+            self._out.clear()
+            self._out.extend((m, None) for m, _ in left)
+            self._audit_answers(left)
+            raise
         finally:
             self._flushing = False
 
-    def _coalesced(self) -> Any:
-        """The next message to write: the oldest waiting answer, or up to max_batch of them in ``batch``."""
+    def _coalesced(self) -> tuple[Any, list[tuple[Any, Message | None]]]:
+        """The next message to write, the oldest waiting answer or up to max_batch of them in ``batch``, and
+        the answers it carries (each with its request to audit)."""
         if self._max_batch <= 1 or len(self._out) == 1 or not self._batches or self._response_class is None:
-            return self._out.popleft()
+            answer = self._out.popleft()
+            return answer[0], [answer]
+        answers = [self._out.popleft() for _ in range(min(self._max_batch, len(self._out)))]
         out: Any = self._response_class()
-        out.batch.extend(self._out.popleft() for _ in range(min(self._max_batch, len(self._out))))
-        return out
+        out.batch.extend(m for m, _ in answers)
+        return out, answers
+
+    def _audit_answers(self, answers: list[tuple[Any, Message | None]]) -> None:
+        for response, request in answers:
+            if request is not None:
+                self._audit_answer(request, response)
 
     def answered(self, response: Any) -> None:
         request = self._pending.pop(getattr(response, "request_id", -1), None)
-        if request is None:
-            return
+        if request is not None:
+            self._audit_answer(request, response)
+
+    def _audit_answer(self, request: Message, response: Any) -> None:
         code = response.status.code if response.HasField("status") else 0
         self._access._audit(self._call, self._context, request, _CODE_NAMES.get(code, "UNKNOWN"))
 

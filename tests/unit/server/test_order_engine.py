@@ -806,10 +806,8 @@ def _journaled(world: World, cl: str) -> list[str]:
             and r.payload.cl_order_id == cl]  # type: ignore[union-attr]  # fmt: skip
 
 
-async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_before_its_commit(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    venue = await world.start()
+def _counted_commits(world: World, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The journal's commits from now on, each as its number of statements."""
     journal = world.engine.journal
     commits: list[int] = []
     commit = journal._commit
@@ -819,6 +817,14 @@ async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_bef
         commit(statements)
 
     monkeypatch.setattr(journal, "_commit", counted)
+    return commits
+
+
+async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_before_its_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venue = await world.start()
+    commits = _counted_commits(world, monkeypatch)
     submit = venue.submit_order
     sent_journaled: dict[str, list[str]] = {}
 
@@ -839,6 +845,38 @@ async def test_pipelined_inserts_share_commits_and_nothing_leaves_or_answers_bef
     assert sent_journaled == {f"p{i}": ["pendingnew"] for i in range(n)}  # each intent before its request
     assert sum(commits) == 2 * 2 * n  # every record (event + order row), each once
     assert len(commits) < n  # grouped: one commit per record would be 2 n
+
+
+async def test_a_lone_order_commits_at_once_and_waits_no_loop_turn(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One order on its own (no other transaction in flight): its intent is committed and its request leaves in
+    the caller's own loop turn, and its answer is committed and returned in the venue answer's own turn (the
+    group commit of ``SessionBus.durable`` waits for others only while others are in flight). Loop turns and
+    commits are counted, never timed: a callback queued (``call_soon``) before each step has not run after it."""
+    venue = await world.start()
+    commits = _counted_commits(world, monkeypatch)
+    loop = asyncio.get_running_loop()
+    turned: list[str] = []
+    at_send: dict[str, object] = {}
+    submit = venue.submit_order
+
+    async def submit_seen(r: OrderRequest) -> ExecutionReport:
+        at_send.update(turned=list(turned), commits=list(commits), journaled=_journaled(world, r.cl_order_id))
+        report = await submit(r)
+        loop.call_soon(turned.append, "after the venue answered")
+        return report
+
+    monkeypatch.setattr(venue, "submit_order", submit_seen)
+    venue.ack_delay_s = 0.01  # the venue answers in a later loop turn, as over a socket
+    await asyncio.sleep(0.05)  # whatever the session's start left queued is done
+    commits.clear()
+    loop.call_soon(turned.append, "after the call started")
+    answer = await world.engine.send(buy("alone"))
+    assert at_send == {"turned": [], "commits": [2], "journaled": ["pendingnew"]}  # event + order row, one commit
+    assert turned == ["after the call started"]  # the answer came in the venue answer's own loop turn
+    assert answer.order_status is OrderStatus.NEW
+    assert commits == [2, 2] and _journaled(world, "alone") == ["pendingnew", "new"]
 
 
 async def test_a_caller_gone_while_its_intent_waits_for_the_group_commit_leaves_it_to_the_reconciler(
