@@ -45,6 +45,7 @@ from execx.v1 import order_manager_pb2_grpc as om_grpc
 
 KEY = "bench-key"
 last = [""]  # the last answer seen (status and comment)
+messages = [0, 0]  # OrderEntry messages written, answer messages read (of the last pipelined run)
 AUTH = (("x-api-key", KEY),)
 
 
@@ -91,6 +92,7 @@ async def pipelined(call: Any, insert: Any, prefix: str, total: int, window: int
     sent = received = 0
     outcomes: dict[str, int] = {}
     window = max(window, 2 * batch)
+    messages[:] = [0, 0]
     while received < total:
         while sent < total and sent - received + min(batch, total - sent) <= window:
             n = min(batch, total - sent)
@@ -104,7 +106,9 @@ async def pipelined(call: Any, insert: Any, prefix: str, total: int, window: int
                 )
             await call.write(msg)
             sent += n
+            messages[0] += 1
         got = await call.read()
+        messages[1] += 1
         for answer in got.batch if len(got.batch) else (got,):
             key = (
                 c.OrderStatus.Name(answer.order.order_status)
@@ -213,7 +217,8 @@ async def main() -> None:
             print_pyspy("/tmp/execx-pyspy.txt", args.top)
         fig = {"figure": "order_cpu", "orders": args.orders, "batch": args.batch}
         fig["profiled"] = bool(args.profile) or bool(args.pyspy)
-        print(json.dumps({**fig, "outcomes": outcomes, "last_answer": last[0], **cpu}))
+        per = {"request_messages": messages[0], "answer_messages": messages[1]}
+        print(json.dumps({**fig, "outcomes": outcomes, "last_answer": last[0], **per, **cpu}))
         await call.done_writing()
         await stub.CancelAllOrders(om.CancelAllOrdersRequest(session_id="p", symbol="BTCUSDT"), metadata=AUTH)
         reader.cancel()
