@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 from client_helpers import KEY, Execx, Keys, Tail
 from execx_client import ExecxClient, OrderTransaction
 from waiting import eventually
@@ -147,17 +148,25 @@ async def test_network_drop_mid_stream(execx: Execx, keys: Keys) -> None:
         await proxy.stop()
 
 
-async def test_orders_in_flight_when_the_stream_breaks_are_resent_once(execx: Execx, keys: Keys) -> None:
+@pytest.mark.parametrize("order_batch", [0, 8])
+async def test_orders_in_flight_when_the_stream_breaks_are_resent_once(
+    execx: Execx, keys: Keys, order_batch: int
+) -> None:
     """The venue answers slowly; the network drops while three orders wait for their answers: the client
     sends them again on a new OrderEntry stream, each call answers its order, and the venue has each
-    clOrderId once (inserts are idempotent by clOrderId)."""
+    clOrderId once (inserts are idempotent by clOrderId). With ``order_batch`` the orders went in one batch
+    (the first alone, the two made while it was written together)."""
     proxy = Proxy(execx.grpc_port)
     await proxy.start()
     resumed: list[str] = []
     faults = execx.sim.ready["admin"] + "/admin/faults/binance-spot"
     try:
         async with ExecxClient(
-            f"127.0.0.1:{proxy.port}", KEY, timeout=20, on_reconnect=lambda s, q: resumed.append(s)
+            f"127.0.0.1:{proxy.port}",
+            KEY,
+            timeout=20,
+            on_reconnect=lambda s, q: resumed.append(s),
+            order_batch=order_batch,
         ) as x:
             sid = "f-" + uuid.uuid4().hex[:8]
             await x.start_session(sid, "binance-spot", **keys)
