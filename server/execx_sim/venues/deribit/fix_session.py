@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import simplefix
 from simplefix.data import RAW_LEN_TAGS
@@ -176,15 +176,25 @@ def encode_message(msg_type: str, header: Iterable[tuple[int, object]], body: It
     """A message on the wire, byte for byte as simplefix's ``FixMessage.encode`` makes it from these header
     and body fields (BeginString, BodyLength, MsgType first, CheckSum last; a field with a framing tag or a
     None value is left out), at a fraction of its cost: simplefix sums the checksum byte by byte in Python
-    and converts every tag and value through several calls. Here the fields are formatted into one text,
+    and converts every tag and value through several calls."""
+    return frame(msg_type, encode_fields(header), encode_fields(body))
+
+
+def encode_fields(fields: Iterable[tuple[int, object]]) -> bytes:
+    """``tag=value<SOH>`` of each field (but framing tags and None values), formatted as one text and
     encoded once (a bytes value is carried through unchanged: surrogateescape round-trips any byte)."""
-    fields = [
-        f"{tag}={value if type(value) is str else _field_text(value)}\x01"
-        for part in (header, body)
-        for tag, value in part
-        if value is not None and tag not in _FRAMING_TAGS
-    ]
-    rest = "".join([f"35={msg_type}\x01", *fields]).encode("utf-8", "surrogateescape")
+    return "".join(
+        [
+            f"{tag}={value if type(value) is str else _field_text(value)}\x01"
+            for tag, value in fields
+            if value is not None and tag not in _FRAMING_TAGS
+        ]
+    ).encode("utf-8", "surrogateescape")
+
+
+def frame(msg_type: str, header: bytes, body: bytes) -> bytes:
+    """A message from its encoded header fields (after MsgType) and body fields."""
+    rest = b"35=" + msg_type.encode() + SOH + header + body
     out = b"8=" + BEGIN_STRING + b"\x019=%d\x01" % len(rest) + rest
     return out + b"10=%03d\x01" % (sum(out) % 256)
 
@@ -214,10 +224,12 @@ _second: list[Any] = [-1, ""]  # (epoch second, its "%Y%m%d-%H:%M:%S")
 Fields = list[tuple[int, str]]
 
 
-@dataclass
-class Stored:
+class Stored(NamedTuple):
+    """A sent message kept for resends: its body encoded once (bytes and a tuple of texts: nothing for the
+    garbage collector to walk, though a session keeps up to ``MAX_STORED`` of them)."""
+
     msg_type: str
-    body: Fields
+    body: bytes
     sending_time: str
 
 
@@ -293,21 +305,21 @@ class FixConnection:
         state = self.state
         if state is None or self.writer.is_closing():
             return
-        fields = list(body)
+        encoded = encode_fields(body)
         seq = state.next_out
         state.next_out += 1
         now = utc_timestamp()
-        state.sent[seq] = Stored(msg_type, fields, now)
+        state.sent[seq] = Stored(msg_type, encoded, now)
         if len(state.sent) > MAX_STORED:
             state.sent.pop(next(iter(state.sent)))
-        self._write(msg_type, seq, now, fields)
+        self._write(msg_type, seq, now, encoded)
 
     def _write(
-        self, msg_type: str, seq: int, sending_time: str, body: Fields, extra_header: Iterable[tuple[int, str]] = ()
+        self, msg_type: str, seq: int, sending_time: str, body: bytes, extra_header: Iterable[tuple[int, str]] = ()
     ) -> None:
         assert self.state is not None
         header = [(49, SERVER_COMP_ID), (56, self.state.comp_id), (34, str(seq)), (52, sending_time), *extra_header]
-        self._queue(encode_message(msg_type, header, body))
+        self._queue(frame(msg_type, encode_fields(header), body))
         self._last_sent = time.monotonic()
 
     def _queue(self, data: bytes) -> None:
@@ -584,7 +596,7 @@ class FixConnection:
     def _gap_fill(self, seq: int, new_seq: int) -> None:
         """SequenceReset-GapFill in place of messages not resent; PossDupFlag needs OrigSendingTime."""
         now = utc_timestamp()
-        self._write("4", seq, now, [(123, "Y"), (36, str(new_seq))], [(43, "Y"), (122, now)])
+        self._write("4", seq, now, encode_fields([(123, "Y"), (36, str(new_seq))]), [(43, "Y"), (122, now)])
 
     def _on_gap_fill(self, msg: simplefix.FixMessage) -> None:
         assert self.state is not None
