@@ -13,7 +13,7 @@ per second, from the first order sent to the last update received; the delay of 
 moment execx made it (its ``localTime``) to its arrival at a subscriber; execx's CPU µs per delivered update
 (not skewed by what else the machine runs, unlike the two time figures), and the part of it that is the
 fan-out's: less execx's CPU for the same burst sent before anyone subscribed (the orders alone), per
-delivered update; the subscribers' own CPU per update
+delivered update (and the orders-alone burst's CPU per order); the subscribers' own CPU per update
 and the CPU shares of execx and of the subscribers' process(es) over the burst. By default the subscribers
 share this process with the sender: on a small machine the figure is a floor of what execx can do. With
 ``--procs N`` they run in N processes of their own (as real subscribers do), split round-robin, each
@@ -116,7 +116,12 @@ async def worker(config: dict[str, Any]) -> None:
             )
             for kind, t, e in zip(config["kinds"], tallies, readies, strict=True)
         ]
-        await asyncio.gather(*(e.wait() for e in readies))
+        live = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in readies)))
+        await asyncio.wait([live, *subs], return_when=asyncio.FIRST_COMPLETED)
+        for sub in subs:
+            if sub.done() and not live.done():
+                sub.result()  # a subscriber that failed before it was live: its error, here
+        await live
         print(json.dumps({"ready": True}), flush=True)
         await asyncio.wait_for(asyncio.gather(*subs), 120)
     print(json.dumps({"delays": [d for t in tallies for d in t.delays], "last_ns": max(t.last_ns for t in tallies)}))
@@ -146,7 +151,9 @@ class Workers:
     async def wait_ready(self) -> None:
         async def one(proc: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
             assert proc.stdout is not None
-            assert json.loads(await proc.stdout.readline()) == {"ready": True}
+            line = await proc.stdout.readline()
+            assert line, f"subscriber process {proc.pid} ended before its subscribers were live (its stderr above)"
+            assert json.loads(line) == {"ready": True}
             ready.set()
 
         await asyncio.gather(*(one(p, e) for p, e in zip(self.procs, self.ready, strict=True)))
@@ -303,6 +310,7 @@ async def main() -> None:
                         "p99_us": round(delays[int(total * 0.99) - 1] / 1000, 1),
                         "execx_cpu_us_per_update": round(cpu * 1e6 / total, 1),
                         "execx_fanout_cpu_us_per_update": round((cpu - ref) * 1e6 / total, 1),
+                        "execx_cpu_us_per_order_alone": round(ref * 1e6 / args.orders, 1),
                         "bench_cpu_us_per_update": round(own * 1e6 / total, 1),
                         "execx_cpu_share": round(cpu * 1e9 / (max(t.last_ns for t in tallies) - t0), 2),
                         "bench_cpu_share": round(own * 1e9 / (max(t.last_ns for t in tallies) - t0), 2),
