@@ -115,10 +115,10 @@ class Cpu:
         return {f"{k}_cpu_us": round((cpu_s(p) - self.start[k]) * 1e6 / requests) for k, p in self.pids.items()}
 
 
-async def start(*cmd: str) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+async def start(*cmd: str, ready_s: float = 60) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
-    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+    return proc, json.loads(await asyncio.wait_for(proc.stdout.readline(), ready_s))
 
 
 async def main() -> None:

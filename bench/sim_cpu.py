@@ -22,6 +22,12 @@ only and dumped (SIGUSR2) to ``DIR/<protocol>.prof``; the top functions by own t
 ``{"figure": "profile", "protocol": ..., "rank": i, "function": ..., "own_share": ..., "cumulative_share":
 ...}``. The profiler itself inflates the CPU figure (roughly 2x); compare shares, not those µs.
 
+``--callgrind DIR``: the simulator runs under valgrind's callgrind, instrumented for the insert and cancel
+phases only (``callgrind_control``), and the line gives ``sim_instructions_per_order`` /
+``sim_instructions_per_cancel`` instead of CPU time: the simulator's user-space instructions per request,
+the same from run to run on a loaded machine (CPU time there varies by ±30 %), blind to the kernel's share
+and to cache misses. ~50x slower: a few hundred orders are enough.
+
 Protocols (the bare venue protocol, as a venue's own SDK sends it):
 - ``binance-wsapi``: spot WebSocket API ``order.place`` / ``order.cancel`` (HMAC-signed per request)
 - ``binance-rest``: spot ``POST`` / ``DELETE /api/v3/order`` (signed), ``--window`` keep-alive connections
@@ -46,6 +52,7 @@ import json
 import os
 import pstats
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -446,11 +453,25 @@ async def connect(
 # ---------------------------------------------------------------------- one protocol against its own simulator
 
 
-async def measure(name: str, n: int, window: int, profile: str, top: int) -> float:
+def callgrind_instructions(dump: str) -> int:
+    """The instructions a callgrind dump counted (its ``summary:`` line)."""
+    with open(dump) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("summary:"))
+
+
+async def measure(name: str, n: int, window: int, profile: str, top: int, callgrind: str = "") -> float:
     proto = PROTOCOLS[name]
     prof_out = os.path.join(profile, f"{name}.prof") if profile else ""
     launch = ("-c", profiled("execx_sim"), prof_out) if profile else ("-m", "execx_sim.cli")
-    sim, ready = await start(sys.executable, *launch, "--quiet", "--log-level", "warning")
+    grind = os.path.join(callgrind, name)
+    valgrind = ("valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={grind}.%p")
+    sim, ready = await start(*(valgrind if callgrind else ()), sys.executable, *launch, "--quiet", "--log-level",
+                             "warning", ready_s=600 if callgrind else 60)  # fmt: skip
+
+    def control(*what: str) -> None:  # callgrind: instrument the measured phases, dump each
+        if callgrind:
+            subprocess.run(["callgrind_control", *what, str(sim.pid)], check=True, capture_output=True)
+
     try:
         admin = ready["admin"]
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=window)) as http:
@@ -470,24 +491,28 @@ async def measure(name: str, n: int, window: int, profile: str, top: int) -> flo
                 cls = [f"o{i}" for i in range(n)]
                 if profile:
                     sim.send_signal(signal.SIGUSR1)
+                control("--instr=on")
                 cpu0 = cpu_ns(sim.pid)
                 placed = await client.place_all(cls, window)
                 cpu1 = cpu_ns(sim.pid)
+                control("--dump=inserts")
                 await client.cancel_all(placed, cls, window)
                 cpu2 = cpu_ns(sim.pid)
+                control("--dump=cancels")
                 if profile:
                     sim.send_signal(signal.SIGUSR2)
             finally:
                 await client.close()
         per_order = round((cpu1 - cpu0) / 1e3 / n, 1)
-        emit(
-            protocol=name,
-            orders=n,
-            window=window,
-            profiled=bool(profile),
-            sim_cpu_us_per_order=per_order,
-            sim_cpu_us_per_cancel=round((cpu2 - cpu1) / 1e3 / n, 1),
-        )
+        figures: dict[str, float] = {
+            "sim_cpu_us_per_order": per_order,
+            "sim_cpu_us_per_cancel": round((cpu2 - cpu1) / 1e3 / n, 1),
+        }
+        if callgrind:  # CPU time under valgrind means nothing: instructions instead
+            inserts, cancels = (callgrind_instructions(f"{grind}.{sim.pid}.{i}") for i in (1, 2))
+            figures = {"sim_instructions_per_order": inserts // n, "sim_instructions_per_cancel": cancels // n}
+            per_order = inserts // n
+        emit(protocol=name, orders=n, window=window, profiled=bool(profile), **figures)
     finally:
         sim.terminate()
         await sim.wait()
@@ -503,20 +528,28 @@ async def main() -> None:
     ap.add_argument("--protocols", default=",".join(PROTOCOLS), help=f"a subset of {','.join(PROTOCOLS)}")
     ap.add_argument("--profile", default="", help="a directory: profile the simulator, print its top functions")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument(
+        "--callgrind",
+        default="",
+        help="a directory: run the simulator under valgrind's callgrind and report its instructions per request "
+        "(deterministic, unlike CPU time on a shared machine; ~50x slower: use a few hundred orders)",
+    )
     args = ap.parse_args()
     names = args.protocols.split(",")
     if unknown := set(names) - set(PROTOCOLS):
         ap.error(f"unknown protocols {sorted(unknown)}; known: {', '.join(PROTOCOLS)}")
-    if args.profile:
-        os.makedirs(args.profile, exist_ok=True)
+    for directory in (args.profile, args.callgrind):
+        if directory:
+            os.makedirs(directory, exist_ok=True)
     summary: dict[str, float | None] = {}
     for name in names:
         try:
-            summary[name] = await measure(name, args.orders, args.window, args.profile, args.top)
+            summary[name] = await measure(name, args.orders, args.window, args.profile, args.top, args.callgrind)
         except Exception as e:  # reported; the bench goes on with the next protocol
             summary[name] = None
             emit(protocol=name, error=f"{type(e).__name__}: {e}")
-    emit(figure="summary", orders=args.orders, sim_cpu_us_per_order=summary)
+    key = "sim_instructions_per_order" if args.callgrind else "sim_cpu_us_per_order"
+    emit(figure="summary", orders=args.orders, **{key: summary})
 
 
 if __name__ == "__main__":
