@@ -91,9 +91,6 @@ def history_window(args: argparse.Namespace) -> HistoryWindow:
     )
 
 
-GC_YOUNG = 50_000  # allocations between collections of the youngest generation (Python's default: 700)
-
-
 async def serve(args: argparse.Namespace) -> None:
     sim = Simulator(
         host=args.host,
@@ -112,13 +109,9 @@ async def serve(args: argparse.Namespace) -> None:
     except OSError as e:
         print(f"execx-sim: cannot listen: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    # The garbage collector: what start-up built (instruments, books, routes) lives as long as the process:
-    # frozen, so that collections stop walking it; and young objects collected every 50 000 allocations, not
-    # 700 (an order allocates dozens: a collection every few orders, and the older generations' collections
-    # walk every resting order). Cycles are still collected; the simulator's state is bounded (history
-    # windows, stores).
+    # What start-up built (instruments, books, routes) lives as long as the process: frozen out of the garbage
+    # collector, so that its older generations' collections stop walking it.
     gc.freeze()
-    gc.set_threshold(GC_YOUNG, 20, 100)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     await stop.wait()
