@@ -99,10 +99,11 @@ async def ws_subscriber(http: aiohttp.ClientSession, url: str, sid: str, tally: 
                 return
 
 
-async def worker(config: dict[str, Any]) -> None:
-    """``--worker``: this process holds some of the subscribers (``--procs``); prints ``{"ready": true}`` once
-    each has seen a marker, then ``{"delays": [...], "last_ns": ...}`` once each has the whole burst, then
-    waits for its stdin to close (the parent reads its CPU time meanwhile)."""
+async def worker() -> None:
+    """``--worker``: this process holds some of the subscribers (``--procs``), as its first stdin line says;
+    prints ``{"ready": true}`` once each has seen a marker, then ``{"delays": [...], "last_ns": ...}`` once each
+    has the whole burst, then waits for its stdin to close (the parent reads its CPU time meanwhile)."""
+    config = json.loads(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
     tallies = [Tally("b", config["orders"]) for _ in config["kinds"]]
     readies = [asyncio.Event() for _ in tallies]
     channel = grpc.aio.insecure_channel(config["grpc"])
@@ -138,15 +139,24 @@ class Workers:
         self.ready: list[asyncio.Event] = []
         self.results: list[dict[str, Any]] = []
 
-    async def start(self, n: int, config: dict[str, Any], kinds: list[str]) -> None:
-        for i in range(n):
-            mine = dict(config, kinds=kinds[i::n])
+    async def start(self, n: int) -> None:
+        """Started before this process opens any gRPC channel: a fork while gRPC's threads run can leave the
+        child hung before it runs anything (seen: a subscriber process that never started, ~1 run in 10)."""
+        for _ in range(n):
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--worker", json.dumps(mine),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                sys.executable, __file__, "--worker",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
             )  # fmt: skip
             self.procs.append(proc)
             self.ready.append(asyncio.Event())
+
+    async def configure(self, config: dict[str, Any], kinds: list[str]) -> None:
+        """Each process's subscribers: ``kinds`` split round-robin."""
+        n = len(self.procs)
+        for i, proc in enumerate(self.procs):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(dict(config, kinds=kinds[i::n])).encode() + b"\n")
+            await proc.stdin.drain()
 
     async def wait_ready(self) -> None:
         async def one(proc: asyncio.subprocess.Process, ready: asyncio.Event) -> None:
@@ -183,7 +193,7 @@ class Workers:
 
 async def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
-        await worker(json.loads(sys.argv[2]))
+        await worker()
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("--subscribers", type=int, default=10)
@@ -203,6 +213,7 @@ async def main() -> None:
     prof = ("-c", profiled("execx_server"), args.profile) if args.profile else ("-m", "execx_server.cli")
     ex, ready = await start(sys.executable, *prof, *flags)
     workers = Workers()
+    await workers.start(args.procs)
     try:
         async with aiohttp.ClientSession() as http:
             await no_rate_limits(sim_ready["admin"])
@@ -252,7 +263,7 @@ async def main() -> None:
             kinds = ["grpc"] * n_grpc + ["ws"] * n_ws
             if args.procs:
                 config = {"grpc": ready["grpc"], "rest": ready["rest"], "sid": sid, "batch": args.batch}
-                await workers.start(args.procs, dict(config, orders=args.orders), kinds)
+                await workers.configure(dict(config, orders=args.orders), kinds)
                 tallies, readies = [], workers.ready
                 subs = [asyncio.create_task(workers.wait_ready())]
             else:
