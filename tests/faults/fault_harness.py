@@ -61,7 +61,10 @@ INVARIANTS = (
     "seq_reused",  # (f) one seq number with two different contents (live vs live, or live vs replay)
     "seq_gap",  # (f) an order update the fromSeq=1 replay has below the last seq seen, never streamed live
     "resend_refused",  # the same insert resent after a restart was not answered with the existing order
+    "answered_twice",  # one OrderEntry requestId answered more than once (batched or not)
+    "answer_mismatch",  # an answer for a requestId never sent, or carrying another order's clOrderId
 )
+BATCHES = (0, 8, 32)  # OrderEntry requests per message a run sends at most (0: one per message, no batch)
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,17 @@ FAMILIES: dict[str, Family] = {
 }
 
 
-def replay_command(seed: int, nodeid: str, kills: int = 1, orders: int = 200) -> str:
+def order_batch_of(seed: int) -> int:
+    """A run's OrderEntry batching (one of ``BATCHES``): ``EXECX_FAULT_BATCH`` forces it, else chosen from the
+    seed by a random source of its own (the run's orders, kill points and faults stay those of its seed)."""
+    forced = os.environ.get("EXECX_FAULT_BATCH")
+    return int(forced) if forced else random.Random(seed ^ 0xBA7C4).choice(BATCHES)
+
+
+def replay_command(seed: int, nodeid: str, kills: int = 1, orders: int = 200, batch: int | None = None) -> str:
     """The command that replays one run: the seed, and the knobs that shape its plan."""
     knobs = f"EXECX_FAULT_SEED={seed} EXECX_FAULT_KILLS={kills} EXECX_FAULT_KILLS_PER_RUN={kills}"
+    knobs += f" EXECX_FAULT_BATCH={order_batch_of(seed) if batch is None else batch}"
     return f"{knobs} EXECX_FAULT_ORDERS={orders} .venv/bin/python -m pytest -q -s '{nodeid}'"
 
 
@@ -249,6 +260,7 @@ class RunResult:
     venue: str
     scenario: str
     seed: int
+    order_batch: int = 0
     orders: int = 0
     fills_checked: int = 0
     kills: int = 0
@@ -261,8 +273,8 @@ class RunResult:
 
     def failure_text(self, nodeid: str) -> str:
         lines = [
-            f"{self.venue} {self.scenario}: invariants violated (seed={self.seed}; "
-            f"replay: {replay_command(self.seed, nodeid, max(1, self.kills), self.orders)})"
+            f"{self.venue} {self.scenario}: invariants violated (seed={self.seed}, order_batch={self.order_batch}; "
+            f"replay: {replay_command(self.seed, nodeid, max(1, self.kills), self.orders, self.order_batch)})"
         ]
         for name in INVARIANTS:
             items = self.violations.get(name, [])
@@ -288,6 +300,10 @@ class Client:
         self.by_seq: dict[int, c.OrderTransaction] = {}
         self.last_seq = 0
         self.waiting: dict[int, Sent] = {}  # request id -> request without an answer yet
+        self.sent_ids: dict[int, Sent] = {}  # every request id ever written (ids are not reused across restarts)
+        self.answered_ids: set[int] = set()
+        self.messages = 0  # OrderEntry messages written
+        self.batched = 0  # requests written inside a message's batch
         self.answered = asyncio.Event()
         self.books: dict[str, Book] = {}
         self.update_count = 0
@@ -328,18 +344,56 @@ class Client:
 
     async def _read_answers(self, call: Any) -> None:
         with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
-            async for answer in call:
-                sent = self.waiting.pop(answer.request_id, None)
-                if sent is not None:
-                    sent.answer = answer
-                    book = self.books.get(sent.request.cl_order_id)
-                    if book is not None and answer.status.code == 0 and answer.order.order_status:
-                        book.status = answer.order.order_status
+            async for msg in call:
+                for answer in msg.batch if len(msg.batch) else (msg,):  # several answers in one (maxBatch)
+                    self._answer(answer)
                 self.answered.set()
 
+    def _answer(self, answer: om.OrderEntryResponse) -> None:
+        v = self.result.violations
+        rid = answer.request_id
+        of = self.sent_ids.get(rid)
+        if of is None:
+            v["answer_mismatch"].append(f"an answer for requestId {rid}, never sent ({_brief(answer.order)})")
+            return
+        if rid in self.answered_ids:
+            v["answered_twice"].append(
+                f"requestId {rid} ({of.request.cl_order_id}) answered again: {_brief(answer.order)}"
+            )
+            return
+        self.answered_ids.add(rid)
+        if answer.order.cl_order_id and answer.order.cl_order_id != of.request.cl_order_id:
+            v["answer_mismatch"].append(
+                f"requestId {rid} sent for {of.request.cl_order_id}, answered with {_brief(answer.order)}"
+            )
+        sent = self.waiting.pop(rid, None)
+        if sent is not None:
+            sent.answer = answer
+            book = self.books.get(sent.request.cl_order_id)
+            if book is not None and answer.status.code == 0 and answer.order.order_status:
+                book.status = answer.order.order_status
+
     async def send(self, sent: Sent, request_id: int) -> None:
-        self.waiting[request_id] = sent
-        await self.entry.write(om.OrderEntryRequest(request_id=request_id, order=sent.request))
+        await self.send_message([(sent, request_id)], 0, outer=True)
+
+    async def send_message(self, items: list[tuple[Sent, int]], max_batch: int, outer: bool) -> None:
+        """One OrderEntry message: a lone request, or (more than one) the first as the message's own order when
+        ``outer`` and the rest in its ``batch``; ``max_batch`` asks for the answers batched the same way."""
+        for sent, rid in items:
+            self.waiting[rid] = self.sent_ids[rid] = sent
+        if len(items) == 1:
+            (sent, rid), rest = items[0], []
+            msg = om.OrderEntryRequest(request_id=rid, order=sent.request, max_batch=max_batch)
+        elif outer:
+            (sent, rid), rest = items[0], items[1:]
+            msg = om.OrderEntryRequest(request_id=rid, order=sent.request, max_batch=max_batch)
+        else:
+            rest = items
+            msg = om.OrderEntryRequest(max_batch=max_batch)
+        msg.batch.extend(om.OrderEntryRequest(request_id=rid, order=sent.request) for sent, rid in rest)
+        self.messages += 1
+        self.batched += len(rest)
+        await self.entry.write(msg)
 
     async def wait_in_flight(self, at_most: int, within_s: float) -> None:
         deadline = time.monotonic() + within_s
@@ -382,6 +436,10 @@ class Plan:
     orders: int = 200
     kills: int = 1
     settle_s: float = 40.0
+    # OrderEntry requests per message at most (0: one per message, as a strategy without batching sends them);
+    # above 0 each message carries 1 to this many (drawn from the seed), maxBatch asks for batched answers,
+    # and the inserts resent after a restart go batched too
+    order_batch: int = 0
 
 
 class Run:
@@ -390,7 +448,9 @@ class Run:
         self.family = plan.family
         self.rng = random.Random(plan.seed)
         self.workdir = workdir
-        self.result = RunResult(plan.family.venue, plan.scenario, plan.seed)
+        self.result = RunResult(plan.family.venue, plan.scenario, plan.seed, plan.order_batch)
+        # the messages' sizes from a source of their own: a run's orders and kill points are its seed's either way
+        self.batch_rng = random.Random(plan.seed ^ 0xBA7C4)
         self.sim = SimProcess(workdir, plan.seed)
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.execx = ExecxProcess(workdir / "data")
@@ -558,11 +618,12 @@ class Run:
     async def resend_unanswered(self) -> None:
         lost = [s for s in self.sent if s.answer is None]
         self.client.waiting.clear()
-        for s in lost:
-            if s.request.transaction_type != c.TRANSACTION_TYPE_INSERT:
-                continue
+        inserts = [s for s in lost if s.request.transaction_type == c.TRANSACTION_TYPE_INSERT]
+        for s in inserts:
             s.resent += 1
-            await self.client.send(s, next(self.request_ids))
+        step = max(1, self.plan.order_batch)  # a batched run resends batched, as the client library does
+        for k in range(0, len(inserts), step):
+            await self.send_group(inserts[k : k + step])
         await self.client.wait_in_flight(0, 60.0)
         for s in lost:
             if s.resent and s.answer is not None and s.answer.status.code != 0:
@@ -625,6 +686,8 @@ class Run:
         window = 16
         i = 0
         injected = cleared = False
+        group: list[Sent] = []  # the requests of the next OrderEntry message
+        size = 1
         while i < plan.orders:
             # once each: a printed trade (below) repeats the loop at the same i
             if i == fault_at and not injected:
@@ -633,24 +696,42 @@ class Run:
             if i == clear_at and plan.scenario != "venue_restart" and not cleared:
                 cleared = True
                 await self.clear_faults()
+            if not group and plan.order_batch:
+                size = self.batch_rng.randint(1, plan.order_batch)
             action = self.next_action(i)
             if isinstance(action, tuple):
                 await self.print_trade(action[1])
                 continue
             sent = Sent(i, action)
             self.sent.append(sent)
-            await self.client.send(sent, next(self.request_ids))
+            group.append(sent)
             i += 1
-            if kill_at and i - 1 == kill_at[0]:
+            kill = bool(kill_at) and i - 1 == kill_at[0]
+            # a message ends at its size, at a kill point (the kill lands with it in flight), before a fault
+            # is injected or cleared, and at the burst's end
+            if len(group) < size and not kill and i not in (fault_at, clear_at) and i < plan.orders:
+                continue
+            await self.send_group(group)
+            group = []
+            if kill:
                 kill_at.pop(0)
                 if self.rng.random() < 0.5:  # sometimes let the loop run once: requests reach execx first
                     await asyncio.sleep(0)
                 await self.restart_execx()
                 continue
-            await self.client.wait_in_flight(window, 60.0)
+            await self.client.wait_in_flight(max(window, plan.order_batch), 60.0)
         await self.client.wait_in_flight(0, 90.0)
         if plan.scenario != "kill":
             await self.clear_faults()
+
+    async def send_group(self, group: list[Sent]) -> None:
+        """The requests in one OrderEntry message (batched runs), or each alone."""
+        if not self.plan.order_batch:
+            for sent in group:
+                await self.client.send(sent, next(self.request_ids))
+            return
+        outer = self.batch_rng.random() < 0.5  # the first as the message's own order, or all in its batch
+        await self.client.send_message([(s, next(self.request_ids)) for s in group], self.plan.order_batch, outer)
 
     async def settle(self) -> tuple[dict[str, Any], list[c.OrderTransaction]]:
         """Wait (deadline) until execx has no pending order and every venue trade has arrived as a fill
@@ -834,9 +915,11 @@ def record(result: RunResult) -> None:
     s = SUMMARY.setdefault(
         result.venue,
         {"family": result.venue, "runs": 0, "kills": 0, "orders": 0, "fills_checked": 0, "failed_seeds": []}
-        | {"violations": dict.fromkeys(INVARIANTS, 0), "by_scenario": {}},
+        | {"violations": dict.fromkeys(INVARIANTS, 0), "by_scenario": {}, "runs_by_order_batch": {}},
     )
     s["runs"] += 1
+    by_batch = s["runs_by_order_batch"]
+    by_batch[str(result.order_batch)] = by_batch.get(str(result.order_batch), 0) + 1
     s["kills"] += result.kills
     s["orders"] += result.orders
     s["fills_checked"] += result.fills_checked
@@ -848,13 +931,19 @@ def record(result: RunResult) -> None:
     scen["runs"] += 1
     if bad or any(n.startswith("run aborted") for n in result.notes):
         scen["failed"] += 1
-        s["failed_seeds"].append({"scenario": result.scenario, "seed": result.seed, **bad})
+        s["failed_seeds"].append(
+            {"scenario": result.scenario, "seed": result.seed, "order_batch": result.order_batch, **bad}
+        )
 
 
 async def run_plan(plan: Plan, workdir: Path) -> RunResult:
     """One run of the matrix: start both processes, burst (with kills or a fault), settle, check."""
     run = Run(plan, workdir)
-    print(f"seed={plan.seed} venue={plan.family.venue} scenario={plan.scenario} workdir={workdir}", flush=True)
+    print(
+        f"seed={plan.seed} venue={plan.family.venue} scenario={plan.scenario} order_batch={plan.order_batch} "
+        f"workdir={workdir}",
+        flush=True,
+    )
     try:
         t0 = time.monotonic()
         await run.start()
@@ -867,7 +956,8 @@ async def run_plan(plan: Plan, workdir: Path) -> RunResult:
         t4 = time.monotonic()
         print(
             f"seed={plan.seed} phases: start {t1 - t0:.1f}s burst {t2 - t1:.1f}s settle {t3 - t2:.1f}s "
-            f"check {t4 - t3:.1f}s; {run.result.count()}",
+            f"check {t4 - t3:.1f}s; {run.client.messages} OrderEntry messages ({run.client.batched} requests "
+            f"inside a batch); {run.result.count()}",
             flush=True,
         )
     except Exception as e:

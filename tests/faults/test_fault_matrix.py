@@ -4,7 +4,8 @@ seeded burst of >= 200 mixed orders per run on each venue family, execx killed w
 faults (5xx, 429, 418, unknown outcome, slow acks, silent and dropped streams, a venue restart). After each
 run the invariants are checked against the simulator's own order and trade history:
 
-  lost_fill, duplicate_fill / phantom_fill, placed_twice, left_pending, status_mismatch, seq_reused / seq_gap.
+  lost_fill, duplicate_fill / phantom_fill, placed_twice, left_pending, status_mismatch, seq_reused / seq_gap,
+  resend_refused, answered_twice / answer_mismatch (each OrderEntry requestId answered once, for its order).
 
 Knobs (environment):
   EXECX_FAULT_SEED          replay one run exactly (its orders, kill points and faults)
@@ -14,6 +15,8 @@ Knobs (environment):
   EXECX_FAULT_RUNS          runs per (family, fault) in the fault scenarios (default 1)
   EXECX_FAULT_SETTLE_S      how long a run waits for execx to settle (no pending, every fill seen; default 20)
   EXECX_FAULT_FULL=1        also run the venue-fault scenarios (``make faults`` sets it)
+  EXECX_FAULT_BATCH         OrderEntry requests per message at most: 0, 8 or 32 (default: chosen from the seed,
+                            a third each); batched runs also ask maxBatch and resend batched after a kill
 
 Every run prints ``seed=…``; a failure names the invariant, the clOrderId / tradeId and the replay command.
 The fault scenarios are marked ``faults_full`` (``make faults`` runs them; ``make test`` skips them).
@@ -27,7 +30,7 @@ import random
 from pathlib import Path
 
 import pytest
-from fault_harness import FAMILIES, FAULTS, Plan, RunResult, record, replay_command, run_plan
+from fault_harness import FAMILIES, FAULTS, Plan, RunResult, order_batch_of, record, replay_command, run_plan
 
 pytestmark = pytest.mark.timeout(0)  # each run has its own deadlines; the matrix as a whole may be long
 
@@ -48,10 +51,9 @@ def seeds(tag: str, n: int) -> list[int]:
 
 
 async def _run(plan: Plan, tmp: Path, nodeid: str) -> RunResult:
-    print(
-        f"\nseed={plan.seed}  replay: {replay_command(plan.seed, nodeid, max(1, plan.kills), plan.orders)}", flush=True
-    )
-    result = RunResult(plan.family.venue, plan.scenario, plan.seed)
+    replay = replay_command(plan.seed, nodeid, max(1, plan.kills), plan.orders, plan.order_batch)
+    print(f"\nseed={plan.seed} order_batch={plan.order_batch}  replay: {replay}", flush=True)
+    result = RunResult(plan.family.venue, plan.scenario, plan.seed, plan.order_batch)
     try:
         result = await run_plan(plan, tmp / f"run-{plan.seed}")
     except BaseException as e:
@@ -71,6 +73,7 @@ async def test_kill9_during_burst(venue: str, tmp_path: Path, request: pytest.Fi
     failures = []
     for seed in seeds(venue, math.ceil(total / per_run)):
         plan = Plan(FAMILIES[venue], "kill", seed, orders=orders, kills=min(per_run, total), settle_s=SETTLE_S)
+        plan.order_batch = order_batch_of(seed)
         result = await _run(plan, tmp_path, request.node.nodeid)
         if any(result.count().values()):
             failures.append(result.failure_text(request.node.nodeid))
@@ -88,6 +91,7 @@ async def test_venue_fault_during_burst(
     failures = []
     for seed in seeds(venue + scenario, _int("EXECX_FAULT_RUNS", 1)):
         plan = Plan(FAMILIES[venue], scenario, seed, orders=orders, kills=0, settle_s=SETTLE_S)
+        plan.order_batch = order_batch_of(seed)
         result = await _run(plan, tmp_path, request.node.nodeid)
         if any(result.count().values()):
             failures.append(result.failure_text(request.node.nodeid))
