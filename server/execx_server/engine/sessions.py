@@ -523,7 +523,13 @@ class OrderEngine:
         except OutcomeUnknown:
             self.reconciler.spawn(session, order)
             return OrderUpdate.of(order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time)
-        order.qty, order.price = qty, price
+        if report.status.is_final and report.qty:
+            # the answer is the order's end (filled, cancelled, expired; a venue may answer an amend that came
+            # too late with it): the terms are the venue's, whether or not the amend took effect first
+            order.qty = report.qty
+            order.price = report.price or order.price
+        else:
+            order.qty, order.price = qty, price
         return self._apply(session, report, TransactionType.UPDATE, send_time) or OrderUpdate.of(
             order, TransactionType.UPDATE, self.clock_ns(), send_time=send_time
         )

@@ -763,6 +763,36 @@ async def test_a_fill_during_an_amend_is_measured_against_the_amended_quantity(w
     assert up.order_status is OrderStatus.PARTIALLYFILLED
 
 
+async def test_an_amend_answered_by_the_order_s_end_keeps_the_venue_s_terms(world: World) -> None:
+    """The order ended at the venue before the amend reached it, and the answer the amend gets is that final
+    state (Deribit's FIX connector answers a replace with the order's end): the venue's quantity holds, not the
+    amend's. Here the stream's late NEW had ended the pending state and a fill of 0.02 of 0.03 came; the last
+    0.01's report comes after the answer (fault matrix deribit kill seed 156782844, order_batch 8: the order
+    stayed partially filled at the amend's quantity while the venue had it filled)."""
+    venue = await world.start()
+    await world.engine.send(buy("ae1", 96000.0, 0.03))
+    o = world.market.find_order(world.me, "BTCUSDT", client_id="ae1")
+    late_new = venue._report(o)
+
+    async def answered_by_the_end(symbol: str, cl: str, side: Side, qty: D, price: D | None) -> ExecutionReport:
+        sink = venue._sink
+        assert sink is not None
+        sink(late_new)  # the stream's NEW, late: it ends the pending state
+        world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.02"), D("96000.00"))
+        held: list[ExecutionReport] = []
+        venue._sink = held.append  # the last fill's report comes after the answer
+        world.market.place(world.other, "BTCUSDT", sim.Side.SELL, sim.OrderType.LIMIT, D("0.01"), D("96000.00"))
+        venue._sink = sink
+        asyncio.get_running_loop().call_soon(lambda: [sink(r) for r in held])
+        return venue._report(o)  # FILLED, 0.03 at 96000: the amend never happened
+
+    venue.amend_order = answered_by_the_end  # type: ignore[method-assign]
+    await world.engine.send(SendOrder("s", TransactionType.UPDATE, "ae1", qty=D("0.04"), price=D("95990.0")))
+    order = world.engine.session("s").orders["ae1"]
+    await waiting.eventually(lambda: order.cum_filled == D("0.03"), "the last fill's report", 5.0)
+    assert (order.status, order.qty, order.price) == (OrderStatus.FILLED, D("0.03"), D("96000.00"))
+
+
 async def test_an_unexpected_fault_while_sending_leaves_the_order_to_the_reconciler(world: World) -> None:
     """A fault that is not a venue answer (a library error on a closed socket, say) after the order's
     intent was journaled: the order is resolved with the venue like any unknown outcome, never left
