@@ -499,24 +499,14 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             await context.write(resp)  # one write at a time: the checked stream's (access._CheckedStream)
 
         sessions: set[str] = set()  # this stream counts as a connection of each session it sent for
-
-        async def take(tg: asyncio.TaskGroup) -> None:
-            """Read the next request, start the reader of the one after it (a task of its own), then handle
-            this one in this task: a request goes on at once, not a loop turn later behind the next read (a
-            task per request either way; the reads stay one at a time, in order)."""
-            req = await context.read()
-            if req is grpc.aio.EOF:
-                return
-            entry = cast(order_manager_pb2.OrderEntryRequest, req)
-            if entry.order.session_id not in sessions and entry.order.session_id in self.engine.sessions:
-                sessions.add(entry.order.session_id)
-                self.engine.disconnect.attach(entry.order.session_id)
-            tg.create_task(take(tg))
-            await one(entry)
-
         try:
             async with asyncio.TaskGroup() as tg:
-                await take(tg)
+                while (req := await context.read()) is not grpc.aio.EOF:
+                    entry = cast(order_manager_pb2.OrderEntryRequest, req)
+                    if entry.order.session_id not in sessions and entry.order.session_id in self.engine.sessions:
+                        sessions.add(entry.order.session_id)
+                        self.engine.disconnect.attach(entry.order.session_id)
+                    tg.create_task(one(entry))
         finally:
             for sid in sessions:
                 self.engine.disconnect.detach(sid)
