@@ -583,9 +583,10 @@ async def test_requests_on_an_order_in_flight_are_carried_out_and_the_stream_goe
         assert answers[3].status.code == grpc.StatusCode.NOT_FOUND.value[0]
         assert answers[4].status.code == 0 and answers[4].order.order_status == c.ORDER_STATUS_NEW
 
-        t0 = time.monotonic()
-        r = await svc.om.SendOrder(buy(sid, "w3", "BTCUSDT", price, 0.001), metadata=AUTH, timeout=0.3)
-        assert time.monotonic() - t0 < 0.3
+        # the venue acks after the caller's deadline: the call answers pendingnew before it (a loaded machine
+        # has the margin kept for the way back: a tenth of the 3 s, not a fixed 50 ms)
+        await svc.admin_post("/admin/faults/binance-spot", {"slow_ack_ms": 5000})
+        r = await svc.om.SendOrder(buy(sid, "w3", "BTCUSDT", price, 0.001), metadata=AUTH, timeout=3.0)
         assert r.order.order_status == c.ORDER_STATUS_PENDING_NEW
         got = await collect(
             stream, lambda g: any(t.cl_order_id == "w3" and t.order_status == c.ORDER_STATUS_NEW for t in g)
