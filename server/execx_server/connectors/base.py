@@ -191,6 +191,11 @@ class Connector(Protocol):
         """The venue's view of an order; None if the venue does not know the client order id."""
         ...
 
+    def restore_order(self, cl_order_id: str, exch_ids: tuple[str, ...]) -> None:
+        """After an execx restart, before the order is asked for again: the venue ids the journal has for
+        ``cl_order_id`` (more than one after a cancel-replace; its current one among them). No I/O."""
+        ...
+
     async def order_fills(self, symbol: str, cl_order_id: str) -> list[ExecutionReport]:
         """Every fill of one order as fill reports (with trade ids): used to recover fills missed
         while a stream or execx itself was down."""

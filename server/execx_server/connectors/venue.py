@@ -210,6 +210,11 @@ class VenueConnector(ABC):
         stream = self._private_stream()
         return stream.ws if stream is not None else None
 
+    def restore_order(self, cl_order_id: str, exch_ids: tuple[str, ...]) -> None:
+        """The journal's venue ids of an order (``Connector.restore_order``): nothing to learn by default
+        (a venue that keeps an order's id across amends finds it by its client id)."""
+        return
+
     def _order_final(self, cl_order_id: str, known: Known, report: ExecutionReport) -> None:
         """An order reached a final state (the tracker's ``on_final``)."""
         return  # nothing by default

@@ -123,6 +123,12 @@ class Reconciler:
         owed to ended orders are collected."""
         store = session.store
         for order in [store.orders[cl] for cl in sorted(store.unresolved) if cl in store.orders]:
+            if session.connector is not None and order.exch_order_id:
+                # its venue ids from the journal (a Binance spot order moved by cancel-replace counts its
+                # fills on each: the venue's answer for its client id is the latest one only)
+                session.connector.restore_order(
+                    order.cl_order_id, tuple(sorted({*order.former_exch_ids, order.exch_order_id}))
+                )
             async with store.lock(order):
                 await self.resolve(session, order)
             if order.cl_order_id in store.unresolved:  # the venue did not answer: keep asking, in the background

@@ -157,6 +157,9 @@ class MemVenue:
     async def cancel_all(self, symbol: str) -> None:
         self.market.cancel_all(self.account, symbol)
 
+    def restore_order(self, cl_order_id: str, exch_ids: tuple[str, ...]) -> None:
+        """Nothing to learn: its venue ids stay the same across amends."""
+
     async def query_order(self, symbol: str, cl: str) -> ExecutionReport | None:
         if cl in self.forgotten:
             return None
