@@ -36,6 +36,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -91,13 +92,20 @@ class Acks:
 
 
 class JournalReader:
-    """Reads the journal's sessions and events on its own read-only connection (a worker thread)."""
+    """Reads the journal's sessions and events on its own read-only connection, from worker threads one
+    call at a time: a lock keeps two threads (the follower and the lag measure) off the connection at once
+    and ``close`` from closing it under a query still running in a thread (that crashed the process)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._closed = False
 
     def _conn(self) -> sqlite3.Connection:
+        """The connection, opened on first use; the caller holds the lock."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("the journal reader is closed")
         if self._db is None:
             self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout=2000")
@@ -105,29 +113,36 @@ class JournalReader:
 
     def sessions(self) -> dict[str, str]:
         """Session id → exchange."""
-        return {sid: ex for sid, ex in self._conn().execute("SELECT session_id, exchange FROM sessions")}
+        with self._lock:
+            return {sid: ex for sid, ex in self._conn().execute("SELECT session_id, exchange FROM sessions")}
 
     def heads(self) -> dict[str, int]:
         """Session id → its last journaled seq (one primary-key lookup per session)."""
-        db = self._conn()
-        sessions = [sid for (sid,) in db.execute("SELECT session_id FROM sessions")]
-        heads: dict[str, int] = {}
-        for sid in sessions:
-            (head,) = db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (sid,)).fetchone()
-            heads[sid] = int(head or 0)
-        return heads
+        with self._lock:
+            db = self._conn()
+            sessions = [sid for (sid,) in db.execute("SELECT session_id FROM sessions")]
+            heads: dict[str, int] = {}
+            for sid in sessions:
+                (head,) = db.execute("SELECT MAX(seq) FROM events WHERE session_id = ?", (sid,)).fetchone()
+                heads[sid] = int(head or 0)
+            return heads
 
     def after(self, session_id: str, seq: int, limit: int = BATCH) -> list[tuple[int, str, str]]:
         """(seq, kind, payload JSON) of the session's records after ``seq``, in order."""
-        rows = self._conn().execute(
-            "SELECT seq, kind, payload FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (session_id, seq, limit),
-        )
-        return [(int(s), str(k), str(p)) for s, k, p in rows]
+        with self._lock:
+            rows = self._conn().execute(
+                "SELECT seq, kind, payload FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (session_id, seq, limit),
+            )
+            return [(int(s), str(k), str(p)) for s, k, p in rows]
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
+        """Close the connection once no query runs (waits for one in a thread); later reads raise."""
+        with self._lock:
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
+                self._db = None
             self._db = None
 
 
@@ -173,7 +188,7 @@ class DropCopy:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._nc.close(), 2.0)
             self._nc = None
-        self.reader.close()
+        await asyncio.to_thread(self.reader.close)  # after a read still running in a worker thread
 
     async def measure(self) -> None:
         """The lag now (the journal's head seq minus the acknowledged seq, per session), told to the
