@@ -198,8 +198,14 @@ async def test_okx_oco_across_a_restart_and_under_the_kill_switch(tmp_path: Path
             await poll(lambda: get(svc, sid, tp), lambda o: o.order_status == FILLED, "take-profit filled")
             await poll(lambda: get(svc, sid, sl), lambda o: o.order_status == CANCELLED, "stop cancelled")
             stub = co_grpc.ContingentOrderServiceStub(svc.channel)
-            got = await stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH)
-            assert got.group.done and [x.order_status for x in got.group.legs] == [CANCELLED, FILLED]
+            # the group itself comes back when the session's saved groups are restored, once it is live (the
+            # legs' states may be reconciled first): NOT_FOUND until then
+            got = await poll(
+                lambda: stub.GetOrderGroup(co.GetOrderGroupRequest(session_id=sid, group_id=gid), metadata=AUTH),
+                lambda g: g.group.done,
+                "the group restored and done",
+            )
+            assert [x.order_status for x in got.group.legs] == [CANCELLED, FILLED]
             fills = await svc.om.ListFills(om.ListFillsRequest(session_id=sid), metadata=AUTH)
             assert [f.cl_order_id for f in fills.fills] == [tp]
             gid2, sl2, tp2 = uid("g"), uid("sl"), uid("tp")
