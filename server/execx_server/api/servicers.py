@@ -82,22 +82,21 @@ def _status(e: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error"
 
 
-# SubscribeUpdatesResponse.batch is field 5, length-delimited: the key byte of each entry on the wire
-_BATCH_KEY = 0x2A
+# the key of a SubscribeUpdatesResponse.batch entry on the wire (its field number, length-delimited)
+_BATCH_KEY = order_manager_pb2.SubscribeUpdatesResponse.DESCRIPTOR.fields_by_name["batch"].number << 3 | 2
 
 
-def _batch_entry(data: bytes) -> bytes:
-    """``data`` (one serialized SubscribeUpdatesResponse) as an entry of a message's ``batch``: its key and
-    length, then the bytes as they are. Entries concatenated are a valid SubscribeUpdatesResponse (a repeated
-    message field on the wire is its entries one after another), byte for byte what serializing the message
-    with those entries gives."""
+def _batch_head(length: int) -> bytes:
+    """What precedes one serialized SubscribeUpdatesResponse of ``length`` bytes as an entry of a message's
+    ``batch``: the key, then the length (a varint). Entries (head, bytes) concatenated are a valid
+    SubscribeUpdatesResponse (a repeated message field on the wire is its entries one after another), byte
+    for byte what serializing the message with those entries gives."""
     head = bytearray((_BATCH_KEY,))
-    n = len(data)
-    while n > 0x7F:
-        head.append(n & 0x7F | 0x80)
-        n >>= 7
-    head.append(n)
-    return bytes(head) + data
+    while length > 0x7F:
+        head.append(length & 0x7F | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head)
 
 
 def encoded_or_serialized(message: Any) -> bytes:
@@ -213,7 +212,7 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
         # event object's id and seq, holding the event so the id stays its own; the last 1024 kept
         self._update_messages: dict[tuple[int, int], tuple[OrderUpdate, order_manager_pb2.SubscribeUpdatesResponse]]
         self._update_messages = {}
-        # each streamed record's serialized message (and the same as a batch entry), for the gRPC subscribers:
+        # each streamed record's batch entry head and serialized message, for the gRPC subscribers:
         # serialized once, whatever the number of subscribers; keyed by the record's id, holding the record
         self._encoded: dict[int, tuple[Record, bytes, bytes]] = {}
         # each update's OrderTransaction (without seq), shared by the stream message and the answer that
@@ -612,9 +611,9 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
                 more = sub.ready(batch - 1) if batch > 1 else ()
                 if encode:
                     if not more:  # alone: the bytes every subscriber shares, as they are
-                        yield self._encode(rec, sid)[1]
+                        yield self._encode(rec, sid)[2]
                     else:  # what is here goes together (one gRPC message, one write), the entries' shared bytes
-                        yield b"".join([self._encode(rec, sid)[2], *(self._encode(r, sid)[2] for r in more)])
+                        yield b"".join([part for r in (rec, *more) for part in self._encode(r, sid)[1:]])
                     continue
                 if not more:  # alone: the message every subscriber shares, as it is
                     yield self._stream_message(rec, sid)
@@ -633,13 +632,13 @@ class OrderManager(order_manager_pb2_grpc.OrderManagerServiceServicer):
             self.engine.disconnect.detach(request.session_id)
 
     def _encode(self, rec: Record, session_id: str) -> tuple[Record, bytes, bytes]:
-        """Record ``rec``'s stream message serialized, alone and as a batch entry: once per record (the bus
-        hands every subscriber the same record), the last 1024 kept."""
+        """Record ``rec``'s stream message serialized, and the head that makes it a batch entry (``_batch_head``):
+        once per record (the bus hands every subscriber the same record), the last 1024 kept."""
         cached = self._encoded.get(id(rec))
         if cached is not None and cached[0] is rec:
             return cached
         data = self._stream_message(rec, session_id).SerializeToString()
-        found = self._encoded[id(rec)] = (rec, data, _batch_entry(data))
+        found = self._encoded[id(rec)] = (rec, _batch_head(len(data)), data)
         if len(self._encoded) > 1024:  # the oldest out (dicts keep insertion order)
             del self._encoded[next(iter(self._encoded))]
         return found
